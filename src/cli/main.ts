@@ -1,0 +1,59 @@
+// The `petrel` command: one binary, a subcommand per program of the book.
+
+import { readFileSync } from 'node:fs'
+import { PetrelError } from '../core/errors.ts'
+import { UsageError } from './args.ts'
+import { serveCommand } from './serve.ts'
+
+const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<void>; summary: string }> = {
+  serve: { run: serveCommand, summary: 'HTTP/1.1 web server: the demo site, or the files under ROOT' },
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+const USAGE = `Usage: petrel <command> [flags]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(8)}${c.summary}`)
+  .join('\n')}
+
+Flags:
+  -h, --help      show help (also: petrel <command> --help)
+  -v, --version   print the version
+
+Run \`petrel <command> --help\` for the flags of a command.`
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [first, ...rest] = argv
+  try {
+    if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+      console.log(USAGE)
+      return first === undefined ? 2 : 0
+    }
+    if (first === '--version' || first === '-v') {
+      console.log(`petrel ${version()}`)
+      return 0
+    }
+    const command = COMMANDS[first]
+    if (command === undefined) {
+      const what = first.startsWith('-') ? `unknown flag ${first}` : `unknown command ${JSON.stringify(first)}`
+      throw new UsageError('PETREL_ERR_CLI_UNKNOWN_COMMAND', `${what}; commands are: ${Object.keys(COMMANDS).join(', ')} (run \`petrel --help\`)`)
+    }
+    await command.run(rest)
+    return 0
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`petrel: ${err.message}`)
+      return 2
+    }
+    if (err instanceof PetrelError) {
+      console.error(`petrel: ${err.message} [${err.code}]`)
+      return 1
+    }
+    throw err
+  }
+}

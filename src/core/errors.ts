@@ -1,0 +1,78 @@
+// The one table of Petrel's error codes. Every error a user can meet — a malformed request, a
+// bad flag, a limit hit — has a stable code here, the HTTP status it maps to (when it is an HTTP
+// error) and a sentence that tells the user what to do about it.
+
+export interface ErrorSpec {
+  /** HTTP status sent to the client, or 0 when the error is not an HTTP answer. */
+  readonly status: number
+  readonly message: string
+}
+
+export const ERRORS = {
+  // Request parsing (protocol/http1). Framing errors close the connection after the answer.
+  PETREL_ERR_INVALID_METHOD: { status: 400, message: 'request method contains a character that is not a token character' },
+  PETREL_ERR_INVALID_TARGET: { status: 400, message: 'request target contains a forbidden character' },
+  PETREL_ERR_INVALID_VERSION: { status: 400, message: 'request line does not end in a valid HTTP-version' },
+  PETREL_ERR_UNSUPPORTED_VERSION: { status: 505, message: 'only HTTP/1.0 and HTTP/1.1 are supported' },
+  PETREL_ERR_INVALID_REQUEST_LINE: { status: 400, message: 'request line is malformed' },
+  PETREL_ERR_INVALID_HEADER_NAME: { status: 400, message: 'header name contains a character that is not a token character' },
+  PETREL_ERR_INVALID_HEADER_VALUE: { status: 400, message: 'header value contains a forbidden character (NUL, bare CR or control)' },
+  PETREL_ERR_WHITESPACE_BEFORE_COLON: { status: 400, message: 'whitespace between a header name and its colon is not allowed (RFC 9112 5.1)' },
+  PETREL_ERR_OBS_FOLD: { status: 400, message: 'obsolete line folding in a header is not accepted (RFC 9112 5.2)' },
+  PETREL_ERR_BARE_LF: { status: 400, message: 'a line in the request head ends in a bare LF; CRLF is required' },
+  PETREL_ERR_BARE_CR: { status: 400, message: 'a CR in the request head is not followed by LF' },
+  PETREL_ERR_MISSING_HOST: { status: 400, message: 'an HTTP/1.1 request must carry exactly one Host header' },
+  PETREL_ERR_DUPLICATE_HOST: { status: 400, message: 'an HTTP/1.1 request must carry exactly one Host header' },
+  PETREL_ERR_INVALID_CONTENT_LENGTH: { status: 400, message: 'Content-Length must be plain decimal digits' },
+  PETREL_ERR_CONFLICTING_CONTENT_LENGTH: { status: 400, message: 'differing Content-Length headers' },
+  PETREL_ERR_CONTENT_LENGTH_WITH_TRANSFER_ENCODING: { status: 400, message: 'Content-Length and Transfer-Encoding together are ambiguous framing' },
+  PETREL_ERR_TRANSFER_ENCODING_NOT_CHUNKED: { status: 400, message: 'the final transfer coding of a request must be chunked' },
+  PETREL_ERR_UNKNOWN_TRANSFER_ENCODING: { status: 501, message: 'transfer coding not implemented' },
+  PETREL_ERR_INVALID_CHUNK: { status: 400, message: 'chunked body is malformed' },
+  PETREL_ERR_CHUNK_SIZE_OVERFLOW: { status: 400, message: 'chunk size is too large' },
+  PETREL_ERR_URI_TOO_LONG: { status: 414, message: 'request target is longer than limits.maxUriBytes' },
+  PETREL_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'request head is larger than limits.maxHeaderBytes' },
+  PETREL_ERR_TOO_MANY_HEADERS: { status: 431, message: 'request has more headers than limits.maxHeaderCount' },
+  PETREL_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body is larger than limits.maxBodyBytes' },
+
+  // Connection lifecycle (server/).
+  PETREL_ERR_HEADERS_TIMEOUT: { status: 408, message: 'request head not received within timeouts.headersMs' },
+  PETREL_ERR_BODY_TIMEOUT: { status: 408, message: 'request body stalled for longer than timeouts.bodyMs' },
+  PETREL_ERR_SEND_TIMEOUT: { status: 0, message: 'client did not read the response for longer than timeouts.sendMs' },
+  PETREL_ERR_TOO_MANY_CONNECTIONS: { status: 503, message: 'connection refused: limits.maxConnections reached' },
+  PETREL_ERR_HANDLER_FAILED: { status: 500, message: 'the request handler threw or rejected' },
+  PETREL_ERR_RESPONSE_HEADERS_SENT: { status: 0, message: 'response headers were already sent; set status and headers before the first write' },
+  PETREL_ERR_RESPONSE_FINISHED: { status: 0, message: 'response was already ended; do not write after end()' },
+  PETREL_ERR_INVALID_HEADER_FOR_RESPONSE: { status: 0, message: 'response header name must be a token and its value must not contain CR, LF or NUL' },
+  PETREL_ERR_BODY_ALREADY_READ: { status: 0, message: 'request body can be consumed once: call body() or stream(), not both' },
+  PETREL_ERR_ROUTE_CONFLICT: { status: 0, message: 'a route with this method and path shape is already registered' },
+
+  // Command line and configuration.
+  PETREL_ERR_CLI_UNKNOWN_COMMAND: { status: 0, message: 'unknown command; run `petrel --help` for the list' },
+  PETREL_ERR_CLI_UNKNOWN_FLAG: { status: 0, message: 'unknown flag; run `petrel <command> --help` for the flags it takes' },
+  PETREL_ERR_CLI_BAD_VALUE: { status: 0, message: 'bad value for a flag' },
+  PETREL_ERR_CLI_MISSING_VALUE: { status: 0, message: 'flag needs a value' },
+  PETREL_ERR_CLI_BAD_ARGUMENT: { status: 0, message: 'unexpected argument' },
+  PETREL_ERR_ROOT_NOT_DIRECTORY: { status: 0, message: 'ROOT must be an existing directory' },
+  PETREL_ERR_LISTEN: { status: 0, message: 'could not listen on the address' },
+} as const satisfies Record<string, ErrorSpec>
+
+export type ErrorCode = keyof typeof ERRORS
+
+/** An error with a stable code from the table above. `detail` adds the specifics of this case. */
+export class PetrelError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+
+  constructor(code: ErrorCode, detail?: string, options?: ErrorOptions) {
+    const spec = ERRORS[code]
+    super(detail === undefined ? spec.message : `${spec.message}: ${detail}`, options)
+    this.name = 'PetrelError'
+    this.code = code
+    this.status = spec.status
+  }
+}
+
+export function statusOf(code: ErrorCode): number {
+  return ERRORS[code].status
+}

@@ -1,0 +1,73 @@
+// Every limit and timeout of the HTTP engine has a name, a default and a knob. The defaults follow
+// what nginx and node:http ship, leaning strict where a loose value lets one client cost the
+// server memory or a worker's time.
+
+export interface Limits {
+  /** Bytes of the request line plus all header lines (nginx: large_client_header_buffers). */
+  maxHeaderBytes: number
+  /** Number of header fields in one request. */
+  maxHeaderCount: number
+  /** Bytes of the request target (URI). Longer → 414. */
+  maxUriBytes: number
+  /** Bytes of a request body (nginx: client_max_body_size). Larger → 413, decided from Content-Length before reading. */
+  maxBodyBytes: number
+  /** Open connections per process. Beyond it a new connection gets 503 and is closed. */
+  maxConnections: number
+  /** Requests served on one connection before it is closed (nginx: keepalive_requests). */
+  maxRequestsPerConnection: number
+  /** Bytes queued in a socket's write buffer before the connection stops reading requests. */
+  writeHighWaterMark: number
+  /** Unread body bytes the server will drain after a response so the connection can be reused; more → close. */
+  maxDrainBytes: number
+}
+
+export interface Timeouts {
+  /** From the first byte of a request to the end of its head (slowloris). → 408 and close. */
+  headersMs: number
+  /** Idle time between requests on a keep-alive connection. → close. */
+  keepAliveMs: number
+  /** Longest stall between two reads of a request body. → 408 and close. */
+  bodyMs: number
+  /** Longest time a queued response makes no progress because the client does not read. → close. */
+  sendMs: number
+  /** After our side closed, how long unread input is drained so the client sees the answer instead of a reset (nginx: lingering_timeout). */
+  lingerMs: number
+  /** On graceful stop, how long in-flight requests may take before connections are destroyed. */
+  shutdownMs: number
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxHeaderBytes: 16 * 1024,
+  maxHeaderCount: 100,
+  maxUriBytes: 8 * 1024,
+  maxBodyBytes: 1024 * 1024,
+  maxConnections: 10_000,
+  maxRequestsPerConnection: 10_000,
+  writeHighWaterMark: 64 * 1024,
+  maxDrainBytes: 64 * 1024,
+})
+
+export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
+  headersMs: 10_000,
+  keepAliveMs: 5_000,
+  bodyMs: 10_000,
+  sendMs: 30_000,
+  lingerMs: 5_000,
+  shutdownMs: 10_000,
+})
+
+/** Merge user-supplied knobs over the defaults, rejecting unknown names and non-positive values. */
+export function resolveKnobs<T extends object>(kind: string, defaults: Readonly<T>, given: Partial<T> | undefined): T {
+  const out = { ...defaults } as T
+  if (given === undefined) return out
+  for (const key of Object.keys(given) as Array<keyof T & string>) {
+    if (!(key in defaults)) throw new TypeError(`unknown ${kind} "${key}"; known: ${Object.keys(defaults).join(', ')}`)
+    const value = given[key]
+    if (value === undefined) continue
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || !Number.isInteger(value)) {
+      throw new TypeError(`${kind}.${key} must be a positive integer, got ${String(value)}`)
+    }
+    out[key] = value as T[keyof T & string]
+  }
+  return out
+}

@@ -1,0 +1,750 @@
+// Incremental HTTP/1.1 request parser (RFC 9112), in the manner of nginx's
+// ngx_http_parse_request_line and picohttpparser: one loop over bytes with a switch over named
+// states, partial input saved as state, offsets recorded instead of substrings, and a specific
+// error code for every way a request can be malformed. It knows nothing of sockets.
+//
+// A head that arrives across several reads is copied into a side buffer of at most
+// limits.maxHeaderBytes + 1 bytes (a fresh one per split head, so a handler may keep its
+// request after the next one arrives). A head that arrives in one read — the common case —
+// is never copied: the request keeps offsets into the read buffer itself.
+
+import type { ErrorCode } from '../../core/errors.ts'
+import type { Limits } from '../../core/limits.ts'
+import { CR, LF, SP, HTAB, COLON, SEMICOLON, TOKEN, TOKEN_LOWER, TARGET, FIELD_VALUE, HEX_PLUS_ONE, equalsLowerAscii } from './chars.ts'
+import { RequestHead } from './request-head.ts'
+
+export interface RequestParserHandler {
+  /** The head is complete and valid. Body events follow unless the head says there is no body. */
+  onHead(head: RequestHead): void
+  /** A piece of the decoded body: buf[start, end). */
+  onBody(buf: Buffer, start: number, end: number): void
+  /** The message is complete. Return true to stop: execute() returns the offset just past it. */
+  onMessageComplete(): boolean
+}
+
+export const ParserState = {
+  REQUEST_START: 0,
+  METHOD: 1,
+  TARGET: 2,
+  VERSION: 3,
+  REQUEST_LINE_LF: 4,
+  HEADER_START: 5,
+  HEADER_NAME: 6,
+  HEADER_VALUE_START: 7,
+  HEADER_VALUE: 8,
+  HEADER_LF: 9,
+  HEAD_END_LF: 10,
+  BODY_IDENTITY: 11,
+  CHUNK_SIZE: 12,
+  CHUNK_SIZE_OWS: 13,
+  CHUNK_EXT: 14,
+  CHUNK_SIZE_LF: 15,
+  CHUNK_DATA: 16,
+  CHUNK_DATA_CR: 17,
+  CHUNK_DATA_LF: 18,
+  TRAILER_START: 19,
+  TRAILER_LINE: 20,
+  TRAILER_LF: 21,
+  TRAILER_END_LF: 22,
+  ERROR: 23,
+} as const
+
+const S = ParserState
+/** The states in which bytes belong to the request head. */
+const LAST_HEAD_STATE = S.HEAD_END_LF
+
+/** Empty lines tolerated before a request line (RFC 9112 §2.2 asks for at least one). */
+const MAX_LEADING_EMPTY_LINES = 8
+/** Longest method accepted; the longest registered methods are under 20 bytes. */
+const MAX_METHOD_BYTES = 32
+/** Hex digits in a chunk size: 13 digits stay below 2^53, so the arithmetic stays exact. */
+const MAX_CHUNK_SIZE_DIGITS = 13
+/** "HTTP/1.1" */
+const VERSION_PREFIX = [0x48, 0x54, 0x54, 0x50, 0x2f]
+
+// Transfer-Encoding bookkeeping, kept as bits while header lines are read.
+const TE_CHUNKED_SEEN = 1
+const TE_CHUNKED_LAST = 2
+const TE_UNKNOWN = 4
+const TE_CHUNKED_TWICE = 8
+
+export class RequestParser {
+  state: number = S.REQUEST_START
+  /** Set when execute() returned -1. */
+  errorCode: ErrorCode | null = null
+  /** Body bytes still expected: of the Content-Length body, or of the current chunk. */
+  bodyRemaining = 0
+  /** Decoded body bytes received so far for the current message. */
+  bodyReceived = 0
+
+  private readonly handler: RequestParserHandler
+  private readonly maxHeaderBytes: number
+  private readonly maxHeaderCount: number
+  private readonly maxUriBytes: number
+  private readonly maxBodyBytes: number
+
+  private head: RequestHead | null = null
+  private headStart = 0
+  private emptyLines = 0
+  private versionIndex = 0
+  private versionMajor = 0
+  private nameStart = 0
+  private nameEnd = 0
+  private valueStart = 0
+  private valueEnd = 0
+  private hostCount = 0
+  private teFlags = 0
+  private hasTransferEncoding = false
+  private connectionUpgrade = false
+  private hasUpgradeHeader = false
+  private connectionClose = false
+  private connectionKeepAlive = false
+  private chunkDigits = 0
+  private lineBytes = 0
+  private trailerLine: number[] | null = null
+  private trailerBytes = 0
+  /** Side buffer holding a head split across reads, and how much of it is filled. */
+  private split: Buffer | null = null
+  private splitLength = 0
+  /** Where parsing of the side buffer stopped, to continue there when more bytes arrive. */
+  private resumeAt = 0
+  /** onMessageComplete asked to stop; execute() returns at the message boundary. */
+  private stopped = false
+
+  constructor(handler: RequestParserHandler, limits: Pick<Limits, 'maxHeaderBytes' | 'maxHeaderCount' | 'maxUriBytes' | 'maxBodyBytes'>) {
+    this.handler = handler
+    this.maxHeaderBytes = limits.maxHeaderBytes
+    this.maxHeaderCount = limits.maxHeaderCount
+    this.maxUriBytes = limits.maxUriBytes
+    this.maxBodyBytes = limits.maxBodyBytes
+  }
+
+  /** True while no byte of a next request has arrived (between messages). */
+  get idle(): boolean {
+    return this.state === S.REQUEST_START
+  }
+
+  /** True while the current message's head is being read. */
+  get inHead(): boolean {
+    return this.state > S.REQUEST_START && this.state <= LAST_HEAD_STATE
+  }
+
+  /** True while the current message's body is being read. */
+  get inBody(): boolean {
+    return this.state > LAST_HEAD_STATE && this.state < S.ERROR
+  }
+
+  /**
+   * Parse buf[start, end). Returns the offset up to which bytes were consumed — `end`, or less
+   * when onMessageComplete asked to stop — or -1 on a malformed request (see errorCode).
+   */
+  execute(buf: Buffer, start: number, end: number): number {
+    if (this.state === S.ERROR) return -1
+    let pos = start
+    if (this.split !== null) {
+      // Continue a split head in the side buffer, then go on in `buf` past the bytes it took.
+      const before = this.splitLength
+      const taken = this.appendSplit(buf, start, end)
+      const r = this.run(this.split!, this.resumeAt, this.splitLength, true)
+      if (r < 0) return -1
+      if (this.inHead) {
+        this.resumeAt = r
+        return start + taken
+      }
+      pos = start + (r - before)
+      this.split = null
+      this.splitLength = 0
+      if (this.stopped) {
+        this.stopped = false
+        return pos
+      }
+    }
+    const r = this.run(buf, pos, end, false)
+    if (r < 0) return -1
+    if (this.stopped) {
+      this.stopped = false
+      return r
+    }
+    if (this.inHead) this.saveSplit(buf, end)
+    return r
+  }
+
+  /** Forget everything and start again at a new request, e.g. for a new connection. */
+  reset(): void {
+    this.state = S.REQUEST_START
+    this.errorCode = null
+    this.head = null
+    this.split = null
+    this.splitLength = 0
+    this.stopped = false
+    this.emptyLines = 0
+  }
+
+  private appendSplit(buf: Buffer, start: number, end: number): number {
+    let split = this.split!
+    const cap = this.maxHeaderBytes + 1
+    const want = Math.min(cap, this.splitLength + (end - start))
+    if (want > split.length) {
+      const grown = Buffer.allocUnsafe(Math.min(cap, Math.max(want, split.length * 2)))
+      split.copy(grown, 0, 0, this.splitLength)
+      this.rebase(grown, 0)
+      split = this.split = grown
+    }
+    const taken = want - this.splitLength
+    buf.copy(split, this.splitLength, start, start + taken)
+    this.splitLength = want
+    return taken
+  }
+
+  /** The read ended inside a head: copy its bytes so far into a side buffer of their own. */
+  private saveSplit(buf: Buffer, end: number): void {
+    const length = end - this.headStart
+    const split = Buffer.allocUnsafe(Math.min(this.maxHeaderBytes + 1, Math.max(1024, length * 2)))
+    buf.copy(split, 0, this.headStart, end)
+    this.resumeAt = length
+    this.rebase(split, this.headStart)
+    this.split = split
+    this.splitLength = length
+  }
+
+  /** Move every recorded offset from the old buffer to `buf`, where the head now starts at 0. */
+  private rebase(buf: Buffer, delta: number): void {
+    const head = this.head!
+    head.buf = buf
+    if (delta === 0) return
+    head.targetStart -= delta
+    head.targetEnd -= delta
+    const h = head.headers
+    for (let i = 0; i < h.length; i++) h[i]! -= delta
+    if (head.hostStart >= 0) {
+      head.hostStart -= delta
+      head.hostEnd -= delta
+    }
+    this.headStart -= delta
+    this.nameStart -= delta
+    this.nameEnd -= delta
+    this.valueStart -= delta
+    this.valueEnd -= delta
+  }
+
+  private fail(code: ErrorCode): number {
+    this.errorCode = code
+    this.state = S.ERROR
+    return -1
+  }
+
+  private run(buf: Buffer, pos: number, end: number, stopAfterHead: boolean): number {
+    while (pos < end) {
+      if (this.state <= LAST_HEAD_STATE && this.state !== S.REQUEST_START && pos - this.headStart >= this.maxHeaderBytes) {
+        return this.fail(this.state === S.TARGET && pos - this.head!.targetStart >= this.maxUriBytes ? 'PETREL_ERR_URI_TOO_LONG' : 'PETREL_ERR_HEADERS_TOO_LARGE')
+      }
+      switch (this.state) {
+        case S.REQUEST_START: {
+          const c = buf[pos]!
+          if (c === CR || c === LF) {
+            if (++this.emptyLines > MAX_LEADING_EMPTY_LINES * 2) return this.fail('PETREL_ERR_INVALID_REQUEST_LINE')
+            pos++
+            break
+          }
+          this.beginMessage(buf, pos)
+          break
+        }
+
+        case S.METHOD: {
+          const limit = Math.min(end, this.headStart + MAX_METHOD_BYTES + 1)
+          let p = pos
+          while (p < limit && TOKEN[buf[p]!] === 1) p++
+          if (p === end) {
+            pos = p
+            break
+          }
+          if (buf[p] !== SP || p === this.headStart) return this.fail('PETREL_ERR_INVALID_METHOD')
+          this.head!.method = methodName(buf, this.headStart, p)
+          pos = p + 1
+          this.head!.targetStart = pos
+          this.state = S.TARGET
+          break
+        }
+
+        case S.TARGET: {
+          const head = this.head!
+          const uriLimit = head.targetStart + this.maxUriBytes
+          const headLimit = this.headStart + this.maxHeaderBytes
+          const limit = Math.min(end, uriLimit, headLimit)
+          let p = pos
+          while (p < limit && TARGET[buf[p]!] === 1) p++
+          if (p === end) {
+            pos = p
+            break
+          }
+          if (p === uriLimit && TARGET[buf[p]!] === 1) return this.fail('PETREL_ERR_URI_TOO_LONG')
+          if (p === headLimit) {
+            pos = p
+            break
+          }
+          if (buf[p] !== SP || p === head.targetStart) return this.fail('PETREL_ERR_INVALID_TARGET')
+          head.targetEnd = p
+          pos = p + 1
+          this.versionIndex = 0
+          this.state = S.VERSION
+          break
+        }
+
+        case S.VERSION: {
+          const c = buf[pos]!
+          const i = this.versionIndex
+          if (i < 5) {
+            if (c !== VERSION_PREFIX[i]) return this.fail('PETREL_ERR_INVALID_VERSION')
+          } else if (i === 5 || i === 7) {
+            if (c < 0x30 || c > 0x39) return this.fail('PETREL_ERR_INVALID_VERSION')
+            if (i === 5) this.versionMajor = c - 0x30
+            else this.head!.versionMinor = c - 0x30
+          } else if (i === 6) {
+            if (c !== 0x2e) return this.fail('PETREL_ERR_INVALID_VERSION')
+          } else {
+            if (c === LF) return this.fail('PETREL_ERR_BARE_LF')
+            if (c !== CR) return this.fail('PETREL_ERR_INVALID_VERSION')
+            if (this.versionMajor !== 1 || this.head!.versionMinor > 1) return this.fail('PETREL_ERR_UNSUPPORTED_VERSION')
+            this.state = S.REQUEST_LINE_LF
+          }
+          this.versionIndex = i + 1
+          pos++
+          break
+        }
+
+        case S.REQUEST_LINE_LF:
+        case S.HEADER_LF: {
+          if (buf[pos] !== LF) return this.fail('PETREL_ERR_BARE_CR')
+          pos++
+          if (this.state === S.HEADER_LF) {
+            const r = this.endHeaderLine(buf)
+            if (r !== null) return this.fail(r)
+          }
+          this.state = S.HEADER_START
+          break
+        }
+
+        case S.HEADER_START: {
+          const c = buf[pos]!
+          if (c === CR) {
+            this.state = S.HEAD_END_LF
+            pos++
+          } else if (c === LF) {
+            return this.fail('PETREL_ERR_BARE_LF')
+          } else if (c === SP || c === HTAB) {
+            return this.fail('PETREL_ERR_OBS_FOLD')
+          } else {
+            if (this.head!.headers.length >= this.maxHeaderCount * 4) return this.fail('PETREL_ERR_TOO_MANY_HEADERS')
+            this.nameStart = pos
+            this.state = S.HEADER_NAME
+          }
+          break
+        }
+
+        case S.HEADER_NAME: {
+          const limit = Math.min(end, this.headStart + this.maxHeaderBytes)
+          let p = pos
+          for (; p < limit; p++) {
+            const c = buf[p]!
+            const lower = TOKEN_LOWER[c]!
+            if (lower === 0) break
+            if (lower !== c) buf[p] = lower
+          }
+          pos = p
+          if (p === limit) break
+          const c = buf[p]!
+          if (c !== COLON) return this.fail(c === SP || c === HTAB ? 'PETREL_ERR_WHITESPACE_BEFORE_COLON' : c === LF ? 'PETREL_ERR_BARE_LF' : 'PETREL_ERR_INVALID_HEADER_NAME')
+          if (p === this.nameStart) return this.fail('PETREL_ERR_INVALID_HEADER_NAME')
+          this.nameEnd = p
+          pos = p + 1
+          this.state = S.HEADER_VALUE_START
+          break
+        }
+
+        case S.HEADER_VALUE_START: {
+          const c = buf[pos]!
+          if (c === SP || c === HTAB) {
+            pos++
+            break
+          }
+          this.valueStart = this.valueEnd = pos
+          this.state = S.HEADER_VALUE
+          break
+        }
+
+        case S.HEADER_VALUE: {
+          const limit = Math.min(end, this.headStart + this.maxHeaderBytes)
+          let p = pos
+          let valueEnd = this.valueEnd
+          for (; p < limit; p++) {
+            const c = buf[p]!
+            if (FIELD_VALUE[c] === 0) break
+            if (c !== SP && c !== HTAB) valueEnd = p + 1
+          }
+          this.valueEnd = valueEnd
+          pos = p
+          if (p === limit) break
+          const c = buf[p]!
+          if (c === CR) {
+            this.state = S.HEADER_LF
+            pos = p + 1
+            break
+          }
+          return this.fail(c === LF ? 'PETREL_ERR_BARE_LF' : 'PETREL_ERR_INVALID_HEADER_VALUE')
+        }
+
+        case S.HEAD_END_LF: {
+          if (buf[pos] !== LF) return this.fail('PETREL_ERR_BARE_CR')
+          pos++
+          const r = this.finishHead()
+          if (r !== null) return this.fail(r)
+          if (this.stopped || stopAfterHead) return pos
+          break
+        }
+
+        case S.BODY_IDENTITY: {
+          const n = Math.min(end - pos, this.bodyRemaining)
+          this.bodyRemaining -= n
+          this.bodyReceived += n
+          this.handler.onBody(buf, pos, pos + n)
+          pos += n
+          if (this.bodyRemaining === 0) {
+            this.completeMessage()
+            if (this.stopped) return pos
+          }
+          break
+        }
+
+        case S.CHUNK_SIZE: {
+          const c = buf[pos]!
+          const digit = HEX_PLUS_ONE[c]!
+          if (digit !== 0) {
+            if (++this.chunkDigits > MAX_CHUNK_SIZE_DIGITS) return this.fail('PETREL_ERR_CHUNK_SIZE_OVERFLOW')
+            this.bodyRemaining = this.bodyRemaining * 16 + (digit - 1)
+            pos++
+            break
+          }
+          if (this.chunkDigits === 0) return this.fail('PETREL_ERR_INVALID_CHUNK')
+          if (this.bodyReceived + this.bodyRemaining > this.maxBodyBytes) return this.fail('PETREL_ERR_BODY_TOO_LARGE')
+          this.state = S.CHUNK_SIZE_OWS
+          break
+        }
+
+        case S.CHUNK_SIZE_OWS: {
+          // RFC 9112 §7.1.1 allows BWS before a chunk extension's semicolon; nothing else.
+          const c = buf[pos]!
+          if (c === SP || c === HTAB) {
+            if (++this.lineBytes > this.maxHeaderBytes) return this.fail('PETREL_ERR_INVALID_CHUNK')
+            pos++
+          } else if (c === SEMICOLON) {
+            this.state = S.CHUNK_EXT
+            pos++
+          } else if (c === CR && this.lineBytes === 0) {
+            this.state = S.CHUNK_SIZE_LF
+            pos++
+          } else {
+            return this.fail('PETREL_ERR_INVALID_CHUNK')
+          }
+          break
+        }
+
+        case S.CHUNK_EXT: {
+          // Extensions carry nothing Petrel acts on: they are validated as field text and skipped,
+          // bounded so that a chunk line cannot grow without end.
+          let p = pos
+          const limit = Math.min(end, pos + (this.maxHeaderBytes - this.lineBytes))
+          while (p < limit && FIELD_VALUE[buf[p]!] === 1) p++
+          this.lineBytes += p - pos
+          pos = p
+          if (p === end) break
+          if (p === limit) return this.fail('PETREL_ERR_INVALID_CHUNK')
+          if (buf[p] !== CR) return this.fail('PETREL_ERR_INVALID_CHUNK')
+          this.state = S.CHUNK_SIZE_LF
+          pos++
+          break
+        }
+
+        case S.CHUNK_SIZE_LF: {
+          if (buf[pos] !== LF) return this.fail('PETREL_ERR_INVALID_CHUNK')
+          pos++
+          if (this.bodyRemaining === 0) {
+            this.state = S.TRAILER_START
+            this.trailerBytes = 0
+          } else {
+            this.state = S.CHUNK_DATA
+          }
+          break
+        }
+
+        case S.CHUNK_DATA: {
+          const n = Math.min(end - pos, this.bodyRemaining)
+          this.bodyRemaining -= n
+          this.bodyReceived += n
+          this.handler.onBody(buf, pos, pos + n)
+          pos += n
+          if (this.bodyRemaining === 0) this.state = S.CHUNK_DATA_CR
+          break
+        }
+
+        case S.CHUNK_DATA_CR: {
+          if (buf[pos] !== CR) return this.fail('PETREL_ERR_INVALID_CHUNK')
+          this.state = S.CHUNK_DATA_LF
+          pos++
+          break
+        }
+
+        case S.CHUNK_DATA_LF: {
+          if (buf[pos] !== LF) return this.fail('PETREL_ERR_INVALID_CHUNK')
+          this.beginChunk()
+          pos++
+          break
+        }
+
+        case S.TRAILER_START: {
+          const c = buf[pos]!
+          if (c === CR) {
+            this.state = S.TRAILER_END_LF
+            pos++
+            break
+          }
+          if (c === SP || c === HTAB) return this.fail('PETREL_ERR_OBS_FOLD')
+          const head = this.head!
+          if ((head.trailers === null ? 0 : head.trailers.length >> 1) + (head.headers.length >> 2) >= this.maxHeaderCount) {
+            return this.fail('PETREL_ERR_TOO_MANY_HEADERS')
+          }
+          this.trailerLine = []
+          this.state = S.TRAILER_LINE
+          break
+        }
+
+        case S.TRAILER_LINE: {
+          // Trailers are rare and arrive in body reads, possibly split: they are collected as
+          // bytes and validated as a header line when the line ends.
+          const c = buf[pos]!
+          if (++this.trailerBytes > this.maxHeaderBytes) return this.fail('PETREL_ERR_HEADERS_TOO_LARGE')
+          pos++
+          if (c === CR) {
+            this.state = S.TRAILER_LF
+            break
+          }
+          if (c === LF) return this.fail('PETREL_ERR_BARE_LF')
+          this.trailerLine!.push(c)
+          break
+        }
+
+        case S.TRAILER_LF: {
+          if (buf[pos] !== LF) return this.fail('PETREL_ERR_BARE_CR')
+          pos++
+          const r = this.endTrailerLine()
+          if (r !== null) return this.fail(r)
+          this.state = S.TRAILER_START
+          break
+        }
+
+        case S.TRAILER_END_LF: {
+          if (buf[pos] !== LF) return this.fail('PETREL_ERR_BARE_CR')
+          pos++
+          this.completeMessage()
+          if (this.stopped) return pos
+          break
+        }
+
+        default:
+          return -1
+      }
+    }
+    return pos
+  }
+
+  private beginMessage(buf: Buffer, pos: number): void {
+    this.head = new RequestHead(buf)
+    this.headStart = pos
+    this.hostCount = 0
+    this.teFlags = 0
+    this.hasTransferEncoding = false
+    this.connectionUpgrade = false
+    this.hasUpgradeHeader = false
+    this.connectionClose = false
+    this.connectionKeepAlive = false
+    this.bodyReceived = 0
+    this.bodyRemaining = 0
+    this.state = S.METHOD
+  }
+
+  private beginChunk(): void {
+    this.bodyRemaining = 0
+    this.chunkDigits = 0
+    this.lineBytes = 0
+    this.state = S.CHUNK_SIZE
+  }
+
+  private completeMessage(): void {
+    this.state = S.REQUEST_START
+    this.emptyLines = 0
+    this.head = null
+    if (this.handler.onMessageComplete()) this.stopped = true
+  }
+
+  /** A header line is complete: record it and decode the fields that frame the message. */
+  private endHeaderLine(buf: Buffer): ErrorCode | null {
+    const head = this.head!
+    const nameStart = this.nameStart
+    const nameEnd = this.nameEnd
+    const valueStart = this.valueStart
+    const valueEnd = this.valueEnd
+    head.headers.push(nameStart, nameEnd, valueStart, valueEnd)
+    switch (nameEnd - nameStart) {
+      case 4:
+        if (equalsLowerAscii(buf, nameStart, nameEnd, 'host')) {
+          if (++this.hostCount > 1) return 'PETREL_ERR_DUPLICATE_HOST'
+          head.hostStart = valueStart
+          head.hostEnd = valueEnd
+        }
+        break
+      case 6:
+        if (equalsLowerAscii(buf, nameStart, nameEnd, 'expect') && equalsLowerAscii(buf, valueStart, valueEnd, '100-continue')) {
+          head.expectContinue = true
+        }
+        break
+      case 7:
+        if (equalsLowerAscii(buf, nameStart, nameEnd, 'upgrade')) this.hasUpgradeHeader = true
+        break
+      case 10:
+        if (equalsLowerAscii(buf, nameStart, nameEnd, 'connection')) this.readConnection(buf, valueStart, valueEnd)
+        break
+      case 14:
+        if (equalsLowerAscii(buf, nameStart, nameEnd, 'content-length')) return this.readContentLength(buf, valueStart, valueEnd)
+        break
+      case 17:
+        if (equalsLowerAscii(buf, nameStart, nameEnd, 'transfer-encoding')) {
+          this.hasTransferEncoding = true
+          this.readTransferEncoding(buf, valueStart, valueEnd)
+        }
+        break
+    }
+    return null
+  }
+
+  private readContentLength(buf: Buffer, start: number, end: number): ErrorCode | null {
+    if (start === end) return 'PETREL_ERR_INVALID_CONTENT_LENGTH'
+    let value = 0
+    for (let p = start; p < end; p++) {
+      const c = buf[p]!
+      if (c < 0x30 || c > 0x39) return 'PETREL_ERR_INVALID_CONTENT_LENGTH'
+      // Past 2^53 the exact value no longer matters: it is over any body limit.
+      value = value < 1e15 ? value * 10 + (c - 0x30) : Number.MAX_SAFE_INTEGER
+    }
+    const head = this.head!
+    if (head.contentLength >= 0 && head.contentLength !== value) return 'PETREL_ERR_CONFLICTING_CONTENT_LENGTH'
+    head.contentLength = value
+    return null
+  }
+
+  /** Walk a comma-separated list of transfer codings, ignoring their parameters. */
+  private readTransferEncoding(buf: Buffer, start: number, end: number): void {
+    let p = start
+    while (p < end) {
+      while (p < end && (buf[p] === SP || buf[p] === HTAB || buf[p] === 0x2c)) p++
+      if (p === end) break
+      const tokenStart = p
+      while (p < end && TOKEN[buf[p]!] === 1) p++
+      const tokenEnd = p
+      while (p < end && buf[p] !== 0x2c) p++
+      if (tokenEnd === tokenStart) {
+        this.teFlags |= TE_UNKNOWN
+        continue
+      }
+      if (equalsLowerAscii(buf, tokenStart, tokenEnd, 'chunked')) {
+        if (this.teFlags & TE_CHUNKED_SEEN) this.teFlags |= TE_CHUNKED_TWICE
+        this.teFlags |= TE_CHUNKED_SEEN | TE_CHUNKED_LAST
+        continue
+      }
+      this.teFlags &= ~TE_CHUNKED_LAST
+      if (
+        !equalsLowerAscii(buf, tokenStart, tokenEnd, 'gzip') &&
+        !equalsLowerAscii(buf, tokenStart, tokenEnd, 'x-gzip') &&
+        !equalsLowerAscii(buf, tokenStart, tokenEnd, 'deflate') &&
+        !equalsLowerAscii(buf, tokenStart, tokenEnd, 'compress') &&
+        !equalsLowerAscii(buf, tokenStart, tokenEnd, 'x-compress')
+      ) {
+        this.teFlags |= TE_UNKNOWN
+      }
+    }
+  }
+
+  private readConnection(buf: Buffer, start: number, end: number): void {
+    let p = start
+    while (p < end) {
+      while (p < end && (buf[p] === SP || buf[p] === HTAB || buf[p] === 0x2c)) p++
+      const tokenStart = p
+      while (p < end && buf[p] !== 0x2c && buf[p] !== SP && buf[p] !== HTAB) p++
+      if (equalsLowerAscii(buf, tokenStart, p, 'close')) this.connectionClose = true
+      else if (equalsLowerAscii(buf, tokenStart, p, 'keep-alive')) this.connectionKeepAlive = true
+      else if (equalsLowerAscii(buf, tokenStart, p, 'upgrade')) this.connectionUpgrade = true
+    }
+  }
+
+  /** The empty line ended the head: check what only the whole head can tell, then frame the body. */
+  private finishHead(): ErrorCode | null {
+    const head = this.head!
+    const http11 = head.versionMinor === 1
+    if (http11 && this.hostCount === 0) return 'PETREL_ERR_MISSING_HOST'
+    if (this.hasTransferEncoding) {
+      if (head.contentLength >= 0) return 'PETREL_ERR_CONTENT_LENGTH_WITH_TRANSFER_ENCODING'
+      // An HTTP/1.0 message with Transfer-Encoding has faulty framing (RFC 9112 §6.1).
+      if (!http11) return 'PETREL_ERR_TRANSFER_ENCODING_NOT_CHUNKED'
+      if (this.teFlags & TE_UNKNOWN) return 'PETREL_ERR_UNKNOWN_TRANSFER_ENCODING'
+      if (!(this.teFlags & TE_CHUNKED_LAST) || this.teFlags & TE_CHUNKED_TWICE) return 'PETREL_ERR_TRANSFER_ENCODING_NOT_CHUNKED'
+      head.chunked = true
+    } else if (head.contentLength > this.maxBodyBytes) {
+      return 'PETREL_ERR_BODY_TOO_LARGE'
+    }
+    head.keepAlive = http11 ? !this.connectionClose : this.connectionKeepAlive && !this.connectionClose
+    head.upgrade = this.connectionUpgrade && this.hasUpgradeHeader
+    this.handler.onHead(head)
+    if (head.chunked) {
+      this.beginChunk()
+    } else if (head.contentLength > 0) {
+      this.bodyRemaining = head.contentLength
+      this.state = S.BODY_IDENTITY
+    } else {
+      this.completeMessage()
+    }
+    return null
+  }
+
+  private endTrailerLine(): ErrorCode | null {
+    const line = this.trailerLine!
+    this.trailerLine = null
+    let colon = 0
+    while (colon < line.length && TOKEN[line[colon]!] === 1) colon++
+    if (colon === line.length || line[colon] !== COLON) {
+      const c = line[colon]
+      return c === SP || c === HTAB ? 'PETREL_ERR_WHITESPACE_BEFORE_COLON' : 'PETREL_ERR_INVALID_HEADER_NAME'
+    }
+    if (colon === 0) return 'PETREL_ERR_INVALID_HEADER_NAME'
+    let valueStart = colon + 1
+    let valueEnd = line.length
+    for (let i = valueStart; i < valueEnd; i++) if (FIELD_VALUE[line[i]!] === 0) return 'PETREL_ERR_INVALID_HEADER_VALUE'
+    while (valueStart < valueEnd && (line[valueStart] === SP || line[valueStart] === HTAB)) valueStart++
+    while (valueEnd > valueStart && (line[valueEnd - 1] === SP || line[valueEnd - 1] === HTAB)) valueEnd--
+    const bytes = Buffer.from(line)
+    const head = this.head!
+    ;(head.trailers ??= []).push(bytes.toString('latin1', 0, colon).toLowerCase(), bytes.toString('latin1', valueStart, valueEnd))
+    return null
+  }
+}
+
+/** Known methods are returned as constants so that the common ones cost no allocation. */
+function methodName(buf: Buffer, start: number, end: number): string {
+  const len = end - start
+  const c = buf[start]
+  if (len === 3) {
+    if (c === 0x47 && buf[start + 1] === 0x45 && buf[start + 2] === 0x54) return 'GET'
+    if (c === 0x50 && buf[start + 1] === 0x55 && buf[start + 2] === 0x54) return 'PUT'
+  } else if (len === 4) {
+    if (c === 0x50 && buf[start + 1] === 0x4f && buf[start + 2] === 0x53 && buf[start + 3] === 0x54) return 'POST'
+    if (c === 0x48 && buf[start + 1] === 0x45 && buf[start + 2] === 0x41 && buf[start + 3] === 0x44) return 'HEAD'
+  }
+  return buf.toString('latin1', start, end)
+}

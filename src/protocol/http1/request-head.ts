@@ -1,0 +1,68 @@
+// What the parser knows about one request once its head is complete. Everything the server
+// needs to frame the message is decoded here; everything else stays as offsets into `buf`
+// until a handler asks for it.
+
+export class RequestHead {
+  /** Holds the request line and header lines; all offsets below index into it. */
+  buf: Buffer
+  method = ''
+  targetStart = 0
+  targetEnd = 0
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  versionMinor = 1
+  /** Flat quadruples [nameStart, nameEnd, valueStart, valueEnd]; names are lower-cased in place. */
+  headers: number[] = []
+  hostStart = -1
+  hostEnd = -1
+  /** Declared body length, or -1 when the request has no Content-Length. */
+  contentLength = -1
+  chunked = false
+  /** Whether the client allows the connection to stay open after this exchange. */
+  keepAlive = true
+  expectContinue = false
+  /** `Connection: upgrade` was present together with an Upgrade header. */
+  upgrade = false
+  /** Chunked trailer fields as flat [name, value] pairs (names lower-case), once the body is complete. */
+  trailers: string[] | null = null
+
+  constructor(buf: Buffer) {
+    this.buf = buf
+  }
+
+  get headerCount(): number {
+    return this.headers.length >> 2
+  }
+
+  /** True when the message carries a body (by Content-Length > 0 or chunked). */
+  get hasBody(): boolean {
+    return this.chunked || this.contentLength > 0
+  }
+
+  target(): string {
+    return this.buf.toString('latin1', this.targetStart, this.targetEnd)
+  }
+
+  /** First value of the header `lowerName`, or undefined. Compares bytes; allocates only the result. */
+  header(lowerName: string): string | undefined {
+    const i = this.indexOf(lowerName, 0)
+    if (i < 0) return undefined
+    const h = this.headers
+    return this.buf.toString('latin1', h[i + 2]!, h[i + 3]!)
+  }
+
+  /** Index into `headers` of the first field named `lowerName` at or after `from`, or -1. */
+  indexOf(lowerName: string, from: number): number {
+    const h = this.headers
+    const buf = this.buf
+    const len = lowerName.length
+    outer: for (let i = from; i < h.length; i += 4) {
+      const start = h[i]!
+      if (h[i + 1]! - start !== len) continue
+      for (let k = 0; k < len; k++) {
+        if (buf[start + k] !== lowerName.charCodeAt(k)) continue outer
+      }
+      return i
+    }
+    return -1
+  }
+}

@@ -1,0 +1,244 @@
+// The response a handler writes. The head is serialized once, as one string, from a pre-built
+// status line, the cached Date line and the handler's headers; the bytes go to the connection,
+// which batches every response produced while it handles one read into a single socket write.
+
+import type { Readable } from 'node:stream'
+import { PetrelError } from '../core/errors.ts'
+import { TOKEN } from '../protocol/http1/chars.ts'
+import { statusLine, dateHeaderLine, statusHasNoBody } from './status.ts'
+
+/** What a Response needs from its connection. */
+export interface ResponseSink {
+  /** Queue bytes for the client. Returns false when the socket's buffer is over its mark. */
+  send(data: string | Buffer): boolean
+  /** The response is complete (or cannot be completed when `aborted`). */
+  responseDone(res: Response): void
+  /** Resolves when the socket's buffer has drained, or the connection is gone. */
+  waitDrain(): Promise<void>
+  /** The response cannot be completed: close the connection without a clean end. */
+  abort(err: Error): void
+  /** False once the connection is closed. */
+  readonly open: boolean
+}
+
+export interface ResponseOptions {
+  /** HEAD request: send the head a GET would get, but no body. */
+  head: boolean
+  /** HTTP/1.1 (chunked available) or HTTP/1.0. */
+  http11: boolean
+  /** Whether the connection may stay open after this response, as far as the request goes. */
+  keepAlive: boolean
+}
+
+export class Response {
+  statusCode = 200
+  headersSent = false
+  finished = false
+  /** Whether the connection stays open after this response; settled when the head is sent. */
+  keepAlive: boolean
+  /** Body bytes sent (or, for HEAD, that would have been sent). */
+  bodyBytes = 0
+
+  private readonly sink: ResponseSink
+  private readonly isHead: boolean
+  private readonly http11: boolean
+  /** Flat [lowerName, name, value, …]. */
+  private fields: string[] = []
+  private chunked = false
+  private declaredLength = -1
+
+  constructor(sink: ResponseSink, options: ResponseOptions) {
+    this.sink = sink
+    this.isHead = options.head
+    this.http11 = options.http11
+    this.keepAlive = options.keepAlive
+  }
+
+  status(code: number): this {
+    if (!Number.isInteger(code) || code < 100 || code > 999) throw new RangeError(`status code must be an integer from 100 to 999, got ${code}`)
+    this.statusCode = code
+    return this
+  }
+
+  /** Set a header, replacing any of the same name. Arrays give one field line per value. */
+  setHeader(name: string, value: string | number | readonly string[]): this {
+    this.removeHeader(name)
+    if (Array.isArray(value)) for (const v of value) this.appendHeader(name, v)
+    else this.appendHeader(name, value as string | number)
+    return this
+  }
+
+  /** Add a field line without replacing others of the same name (e.g. Set-Cookie). */
+  appendHeader(name: string, value: string | number): this {
+    if (this.headersSent) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', name)
+    const text = typeof value === 'number' ? String(value) : value
+    if (!validName(name) || !validValue(text)) throw new PetrelError('PETREL_ERR_INVALID_HEADER_FOR_RESPONSE', JSON.stringify(name))
+    this.fields.push(name.toLowerCase(), name, text)
+    return this
+  }
+
+  getHeader(name: string): string | undefined {
+    const lower = name.toLowerCase()
+    const f = this.fields
+    for (let i = 0; i < f.length; i += 3) if (f[i] === lower) return f[i + 2]
+    return undefined
+  }
+
+  hasHeader(name: string): boolean {
+    return this.getHeader(name) !== undefined
+  }
+
+  removeHeader(name: string): this {
+    if (this.headersSent) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', name)
+    const lower = name.toLowerCase()
+    const f = this.fields
+    for (let i = f.length - 3; i >= 0; i -= 3) if (f[i] === lower) f.splice(i, 3)
+    return this
+  }
+
+  /** Send part of the body. Returns false when the client is not keeping up: await drain() before writing more. */
+  write(chunk: string | Buffer): boolean {
+    if (this.finished) throw new PetrelError('PETREL_ERR_RESPONSE_FINISHED')
+    const length = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
+    if (!this.headersSent) this.sendHead(-1, '')
+    if (length === 0) return true
+    this.bodyBytes += length
+    if (this.isHead || statusHasNoBody(this.statusCode)) return true
+    if (this.chunked) {
+      if (typeof chunk === 'string') return this.sink.send(`${length.toString(16)}\r\n${chunk}\r\n`)
+      this.sink.send(`${length.toString(16)}\r\n`)
+      this.sink.send(chunk)
+      return this.sink.send('\r\n')
+    }
+    return this.sink.send(chunk)
+  }
+
+  /** Resolves when the client has taken what was written, so more may be written. */
+  drain(): Promise<void> {
+    return this.sink.waitDrain()
+  }
+
+  /** Finish the response, optionally with (the rest of) its body: a string, a Buffer or a stream. */
+  end(body?: string | Buffer | Readable): void {
+    if (this.finished) return
+    if (body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body)) {
+      this.pipeFrom(body)
+      return
+    }
+    // A HEAD answer may declare the length a GET would have without sending a body.
+    const headWithDeclaredLength = !this.headersSent && body === undefined && this.isHead && this.hasHeader('content-length')
+    if (!this.headersSent && !headWithDeclaredLength) {
+      // The whole body is known: one head with its length, and (for strings) one send.
+      const isString = typeof body === 'string'
+      const length = body === undefined ? 0 : isString ? Buffer.byteLength(body) : body.length
+      this.bodyBytes = length
+      const sendBody = length > 0 && !this.isHead && !statusHasNoBody(this.statusCode)
+      if (isString) {
+        this.sendHead(length, sendBody ? body : '')
+      } else {
+        this.sendHead(length, '')
+        if (sendBody) this.sink.send(body!)
+      }
+    } else {
+      if (!this.headersSent) this.sendHead(-1, '')
+      if (body !== undefined) this.write(body)
+      if (this.chunked) this.sink.send('0\r\n\r\n')
+      else if (!this.isHead && this.declaredLength >= 0 && this.bodyBytes !== this.declaredLength) {
+        this.abort(new Error(`response body was ${this.bodyBytes} bytes but Content-Length said ${this.declaredLength}`))
+        return
+      }
+    }
+    this.finished = true
+    this.sink.responseDone(this)
+  }
+
+  /** Give up: the connection is closed without a clean end, so the client sees a truncated response. */
+  abort(err: Error): void {
+    if (this.finished) return
+    this.finished = true
+    this.sink.abort(err)
+  }
+
+  /** Send `value` as JSON. */
+  json(value: unknown): void {
+    if (!this.hasHeader('content-type')) this.fields.push('content-type', 'Content-Type', 'application/json')
+    this.end(JSON.stringify(value))
+  }
+
+  /**
+   * Serialize the head. `length` is the body length, or -1 when unknown (chunked on HTTP/1.1,
+   * close-delimited on HTTP/1.0). `tail` is appended to the same string, so a small body goes
+   * out in the same write as its head.
+   */
+  private sendHead(length: number, tail: string): void {
+    const code = this.statusCode
+    let head = statusLine(code)
+    let hasDate = false
+    const f = this.fields
+    for (let i = 0; i < f.length; i += 3) {
+      const lower = f[i]!
+      if (lower === 'content-length') {
+        if (length >= 0) continue
+        this.declaredLength = Number(f[i + 2])
+        if (!(this.declaredLength >= 0)) throw new PetrelError('PETREL_ERR_INVALID_HEADER_FOR_RESPONSE', `Content-Length: ${f[i + 2]}`)
+      } else if (lower === 'transfer-encoding') {
+        continue
+      } else if (lower === 'connection') {
+        if (f[i + 2]!.toLowerCase().includes('close')) this.keepAlive = false
+        continue
+      } else if (lower === 'date') {
+        hasDate = true
+      }
+      head += `${f[i + 1]}: ${f[i + 2]}\r\n`
+    }
+    if (!hasDate) head += dateHeaderLine()
+    if (!statusHasNoBody(code)) {
+      if (length >= 0) head += `Content-Length: ${length}\r\n`
+      else if (this.declaredLength >= 0) head += `Content-Length: ${this.declaredLength}\r\n`
+      else if (this.http11) {
+        this.chunked = true
+        head += 'Transfer-Encoding: chunked\r\n'
+      } else {
+        // HTTP/1.0 without a length: the body ends when the connection does.
+        this.keepAlive = false
+      }
+    }
+    if (!this.keepAlive) head += 'Connection: close\r\n'
+    else if (!this.http11) head += 'Connection: keep-alive\r\n'
+    this.headersSent = true
+    this.sink.send(tail === '' ? head + '\r\n' : head + '\r\n' + tail)
+  }
+
+  private async pipeFrom(stream: Readable): Promise<void> {
+    try {
+      for await (const chunk of stream) {
+        if (!this.sink.open) {
+          stream.destroy()
+          return
+        }
+        if (!this.write(chunk as Buffer | string)) await this.sink.waitDrain()
+      }
+      if (this.sink.open) this.end()
+    } catch (err) {
+      this.abort(err as Error)
+    }
+  }
+}
+
+function validName(name: string): boolean {
+  if (name.length === 0) return false
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i)
+    if (c > 0x7f || TOKEN[c] === 0) return false
+  }
+  return true
+}
+
+/** No CR, LF, NUL or other controls but HTAB: a value can never split the head (response splitting). */
+function validValue(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) return false
+  }
+  return true
+}

@@ -1,0 +1,317 @@
+// Petrel's HTTP/1.1 server on node:net: accepts connections, owns the timer scheduler and the
+// router, and runs handlers. The per-connection work lives in connection.ts.
+
+import net from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { ERRORS, PetrelError, type ErrorCode } from '../core/errors.ts'
+import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, resolveKnobs, type Limits, type Timeouts } from '../core/limits.ts'
+import { Scheduler } from '../core/timers/index.ts'
+import type { RequestHead } from '../protocol/http1/request-head.ts'
+import { Connection } from './connection.ts'
+import { Request } from './request.ts'
+import { Response } from './response.ts'
+import { Router } from './router.ts'
+import { statusLine, dateHeaderLine, retainDateClock, releaseDateClock } from './status.ts'
+
+export type Handler = (req: Request, res: Response) => void | Promise<void>
+
+export interface ServerOptions {
+  limits?: Partial<Limits>
+  timeouts?: Partial<Timeouts>
+  /** Called for errors that are not a client's fault: a handler that threw, a socket error. Default: console.error. */
+  onError?: (err: Error, req?: Request) => void
+}
+
+export interface ListenOptions {
+  port?: number
+  host?: string
+  /** Length of the kernel's accept queue (listen(2) backlog). */
+  backlog?: number
+  /** SO_REUSEPORT: several processes may listen on the same address; the kernel spreads connections. */
+  reusePort?: boolean
+  /** TCP keep-alive probes on accepted sockets, after this many ms idle; 0 = off. */
+  keepAliveProbeMs?: number
+}
+
+/** Counters a monitor or a test can read; cheap increments on the paths that change them. */
+export interface ServerStats {
+  accepted: number
+  rejected: number
+  requests: number
+  protocolErrors: Partial<Record<ErrorCode, number>>
+  timeouts: Partial<Record<ErrorCode, number>>
+  acceptErrors: number
+}
+
+export class HttpServer {
+  readonly limits: Limits
+  readonly timeouts: Timeouts
+  readonly scheduler: Scheduler<Connection>
+  readonly router = new Router<Handler>()
+  readonly connections = new Set<Connection>()
+  readonly stats: ServerStats = { accepted: 0, rejected: 0, requests: 0, protocolErrors: {}, timeouts: {}, acceptErrors: 0 }
+  /** Set by close(): connections finish their current response and close. */
+  closing = false
+
+  private readonly onErrorOption: ((err: Error, req?: Request) => void) | undefined
+  private listener: net.Server | null = null
+  private fallbackHandler: Handler = notFound
+  private readonly paramScratch: string[] = []
+  private lastAcceptErrorLogMs = 0
+  private closed: Promise<void> | null = null
+  private dateClockHeld = false
+  /** Resolves close() once the last connection is gone. */
+  private drained: (() => void) | null = null
+
+  constructor(options: ServerOptions = {}) {
+    this.limits = resolveKnobs('limits', DEFAULT_LIMITS, options.limits)
+    this.timeouts = resolveKnobs('timeouts', DEFAULT_TIMEOUTS, options.timeouts)
+    this.onErrorOption = options.onError
+    this.scheduler = new Scheduler<Connection>({ onExpire: onConnectionTimeout })
+  }
+
+  // ---- routes ----
+
+  route(method: string, pattern: string, handler: Handler): this {
+    this.router.add(method.toUpperCase(), pattern, handler)
+    return this
+  }
+
+  get(pattern: string, handler: Handler): this {
+    return this.route('GET', pattern, handler)
+  }
+  post(pattern: string, handler: Handler): this {
+    return this.route('POST', pattern, handler)
+  }
+  put(pattern: string, handler: Handler): this {
+    return this.route('PUT', pattern, handler)
+  }
+  patch(pattern: string, handler: Handler): this {
+    return this.route('PATCH', pattern, handler)
+  }
+  delete(pattern: string, handler: Handler): this {
+    return this.route('DELETE', pattern, handler)
+  }
+  options(pattern: string, handler: Handler): this {
+    return this.route('OPTIONS', pattern, handler)
+  }
+
+  /** Handler for requests no route matches (default: 404). */
+  fallback(handler: Handler): this {
+    this.fallbackHandler = handler
+    return this
+  }
+
+  // ---- listening ----
+
+  listen(options: ListenOptions = {}): Promise<AddressInfo> {
+    if (this.listener !== null) return Promise.reject(new PetrelError('PETREL_ERR_LISTEN', 'server is already listening'))
+    const listener = net.createServer({
+      allowHalfOpen: true,
+      noDelay: true,
+      keepAlive: (options.keepAliveProbeMs ?? 0) > 0,
+      keepAliveInitialDelay: options.keepAliveProbeMs ?? 0,
+      highWaterMark: this.limits.writeHighWaterMark,
+    })
+    listener.on('connection', (socket: net.Socket) => this.accept(socket))
+    this.listener = listener
+    return new Promise((resolve, reject) => {
+      const onListenError = (err: Error): void => {
+        this.listener = null
+        reject(new PetrelError('PETREL_ERR_LISTEN', `${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${err.message}`, { cause: err }))
+      }
+      listener.once('error', onListenError)
+      listener.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1', backlog: options.backlog ?? 511, reusePort: options.reusePort ?? false }, () => {
+        listener.off('error', onListenError)
+        listener.on('error', (err) => this.onAcceptError(err))
+        retainDateClock()
+        this.dateClockHeld = true
+        resolve(listener.address() as AddressInfo)
+      })
+    })
+  }
+
+  address(): AddressInfo | null {
+    return (this.listener?.address() as AddressInfo | null) ?? null
+  }
+
+  /**
+   * Graceful stop: stop accepting, let in-flight requests finish (their responses close the
+   * connection), close idle connections at once, and destroy what is left after timeouts.shutdownMs.
+   */
+  close(): Promise<void> {
+    if (this.closed !== null) return this.closed
+    this.closing = true
+    const listener = this.listener
+    this.closed = new Promise<void>((resolve) => {
+      const finish = (): void => {
+        this.scheduler.close()
+        if (this.dateClockHeld) {
+          this.dateClockHeld = false
+          releaseDateClock()
+        }
+        resolve()
+      }
+      let remaining = 2
+      const done = (): void => {
+        if (--remaining === 0) finish()
+      }
+      if (listener !== null) listener.close(() => done())
+      else done()
+      for (const conn of this.connections) conn.shutdown()
+      if (this.connections.size === 0) {
+        done()
+        return
+      }
+      this.drained = done
+      const force = setTimeout(() => {
+        for (const conn of this.connections) conn.destroy()
+      }, this.timeouts.shutdownMs)
+      force.unref()
+    })
+    return this.closed
+  }
+
+  // ---- connections ----
+
+  private accept(socket: net.Socket): void {
+    if (this.connections.size >= this.limits.maxConnections || this.closing) {
+      // Answer rather than reset, so the client learns why; the write is tiny and pre-built.
+      this.stats.rejected++
+      socket.on('error', ignoreError)
+      const body = `503 Service Unavailable: ${ERRORS.PETREL_ERR_TOO_MANY_CONNECTIONS.message}\n`
+      socket.end(`${statusLine(503)}${dateHeaderLine()}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`)
+      socket.setTimeout(this.timeouts.lingerMs, () => socket.destroy())
+      return
+    }
+    this.stats.accepted++
+    this.connections.add(new Connection(this, socket))
+  }
+
+  /** Accept failures (EMFILE, ENFILE, ENOBUFS) must not end the server. libuv already backs off. */
+  private onAcceptError(err: NodeJS.ErrnoException): void {
+    this.stats.acceptErrors++
+    const now = Date.now()
+    if (now - this.lastAcceptErrorLogMs >= 1000) {
+      this.lastAcceptErrorLogMs = now
+      const hint = err.code === 'EMFILE' || err.code === 'ENFILE' ? ' (out of file descriptors: raise `ulimit -n` or lower limits.maxConnections)' : ''
+      this.reportError(new Error(`accept failed: ${err.code ?? err.message}${hint}`, { cause: err }))
+    }
+  }
+
+  connectionClosed(conn: Connection): void {
+    this.connections.delete(conn)
+    if (this.drained !== null && this.connections.size === 0) {
+      const drained = this.drained
+      this.drained = null
+      drained()
+    }
+  }
+
+  // ---- requests ----
+
+  /** Build the Request for a parsed head, or answer 400 for a target Petrel cannot route. */
+  makeRequest(head: RequestHead, conn: Connection, res: Response): Request | null {
+    this.stats.requests++
+    const url = head.target()
+    let pathStart = 0
+    if (url.charCodeAt(0) !== 0x2f) {
+      // absolute-form (RFC 9112 §3.2.2) must be accepted; asterisk-form only for OPTIONS.
+      const scheme = url.indexOf('://')
+      if (url === '*' && head.method === 'OPTIONS') {
+        return new Request(head, url, '*', -1, conn)
+      }
+      if (scheme <= 0) {
+        conn.sendError(400, ERRORS.PETREL_ERR_INVALID_TARGET.message)
+        conn.endConnection()
+        return null
+      }
+      pathStart = url.indexOf('/', scheme + 3)
+      if (pathStart < 0) pathStart = url.length
+    }
+    const query = url.indexOf('?', pathStart)
+    const path = pathStart === url.length ? '/' : pathStart === 0 && query < 0 ? url : url.slice(pathStart, query < 0 ? url.length : query)
+    return new Request(head, url, path, query, conn)
+  }
+
+  dispatch(req: Request, res: Response): void {
+    const values = this.paramScratch
+    const node = this.router.find(req.path, values)
+    let handler: Handler | undefined
+    if (node === null) {
+      handler = this.fallbackHandler
+    } else {
+      handler = node.handlerFor(req.method)
+      if (handler === undefined) {
+        values.length = 0
+        res.setHeader('Allow', node.allow)
+        res.status(405).end(`405 Method Not Allowed: ${req.method} is not one of ${node.allow}\n`)
+        return
+      }
+      if (values.length > 0) {
+        const names = node.paramNames
+        const params: Record<string, string> = Object.create(null)
+        try {
+          for (let i = 0; i < values.length; i++) params[names[i]!] = decodeURIComponent(values[i]!)
+        } catch {
+          values.length = 0
+          res.status(400).end('400 Bad Request: malformed percent-encoding in the path\n')
+          return
+        }
+        values.length = 0
+        req.params = params
+      }
+    }
+    try {
+      const result = handler(req, res)
+      if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+        ;(result as Promise<void>).then(undefined, (err: unknown) => this.handlerFailed(err, req, res))
+      }
+    } catch (err) {
+      this.handlerFailed(err, req, res)
+    }
+  }
+
+  private handlerFailed(err: unknown, req: Request, res: Response): void {
+    const error = err instanceof Error ? err : new Error(String(err))
+    this.reportError(error, req)
+    if (res.finished) return
+    if (res.headersSent) {
+      // Part of the response is out: the only honest end is to cut the connection.
+      res.abort(error)
+      return
+    }
+    res.status(500)
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8')
+    res.end(`500 Internal Server Error: ${ERRORS.PETREL_ERR_HANDLER_FAILED.message}\n`)
+  }
+
+  reportError(err: Error, req?: Request): void {
+    if (this.onErrorOption !== undefined) this.onErrorOption(err, req)
+    else console.error(`petrel: ${req === undefined ? '' : `${req.method} ${req.url}: `}${err.stack ?? err.message}`)
+  }
+
+  countProtocolError(code: ErrorCode): void {
+    this.stats.protocolErrors[code] = (this.stats.protocolErrors[code] ?? 0) + 1
+  }
+
+  countTimeout(code: ErrorCode): void {
+    this.stats.timeouts[code] = (this.stats.timeouts[code] ?? 0) + 1
+  }
+}
+
+function onConnectionTimeout(conn: Connection): void {
+  conn.onTimeout()
+}
+
+function ignoreError(): void {}
+
+function notFound(req: Request, res: Response): void {
+  res.status(404)
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8')
+  res.end(`404 Not Found: ${req.path}\n`)
+}
+
+export function createServer(options?: ServerOptions): HttpServer {
+  return new HttpServer(options)
+}
