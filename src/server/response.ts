@@ -178,9 +178,13 @@ export class Response {
     for (let i = 0; i < f.length; i += 3) {
       const lower = f[i]!
       if (lower === 'content-length') {
-        if (length >= 0) continue
-        this.declaredLength = Number(f[i + 2])
-        if (!(this.declaredLength >= 0)) throw new PetrelError('PETREL_ERR_INVALID_HEADER_FOR_RESPONSE', `Content-Length: ${f[i + 2]}`)
+        // Framing is written below, once: from the known body, else from this declaration.
+        if (length < 0) {
+          const declared = f[i + 2]!
+          this.declaredLength = /^\d+$/.test(declared) ? Number(declared) : -1
+          if (this.declaredLength < 0) throw new PetrelError('PETREL_ERR_INVALID_HEADER_FOR_RESPONSE', `Content-Length: ${declared}`)
+        }
+        continue
       } else if (lower === 'transfer-encoding') {
         continue
       } else if (lower === 'connection') {

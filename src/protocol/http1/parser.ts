@@ -11,6 +11,19 @@
 import type { ErrorCode } from '../../core/errors.ts'
 import type { Limits } from '../../core/limits.ts'
 import { CR, LF, SP, HTAB, COLON, SEMICOLON, TOKEN, TOKEN_LOWER, TARGET, FIELD_VALUE, HEX_PLUS_ONE, equalsLowerAscii } from './chars.ts'
+import {
+  parseContentLength,
+  readTransferCodings,
+  readConnectionOptions,
+  parseTrailerLine,
+  methodName,
+  TE_CHUNKED_LAST,
+  TE_UNKNOWN,
+  TE_CHUNKED_TWICE,
+  CONN_CLOSE,
+  CONN_KEEP_ALIVE,
+  CONN_UPGRADE,
+} from './fields.ts'
 import { RequestHead } from './request-head.ts'
 
 export interface RequestParserHandler {
@@ -62,11 +75,6 @@ const MAX_CHUNK_SIZE_DIGITS = 13
 /** "HTTP/1.1" */
 const VERSION_PREFIX = [0x48, 0x54, 0x54, 0x50, 0x2f]
 
-// Transfer-Encoding bookkeeping, kept as bits while header lines are read.
-const TE_CHUNKED_SEEN = 1
-const TE_CHUNKED_LAST = 2
-const TE_UNKNOWN = 4
-const TE_CHUNKED_TWICE = 8
 
 export class RequestParser {
   state: number = S.REQUEST_START
@@ -95,10 +103,8 @@ export class RequestParser {
   private hostCount = 0
   private teFlags = 0
   private hasTransferEncoding = false
-  private connectionUpgrade = false
   private hasUpgradeHeader = false
-  private connectionClose = false
-  private connectionKeepAlive = false
+  private connectionOptions = 0
   private chunkDigits = 0
   private lineBytes = 0
   private trailerLine: number[] | null = null
@@ -535,8 +541,10 @@ export class RequestParser {
         case S.TRAILER_LF: {
           if (buf[pos] !== LF) return this.fail('PETREL_ERR_BARE_CR')
           pos++
-          const r = this.endTrailerLine()
-          if (r !== null) return this.fail(r)
+          const trailer = parseTrailerLine(Buffer.from(this.trailerLine!))
+          this.trailerLine = null
+          if (typeof trailer === 'string') return this.fail(trailer)
+          ;(this.head!.trailers ??= []).push(trailer[0], trailer[1])
           this.state = S.TRAILER_START
           break
         }
@@ -562,10 +570,8 @@ export class RequestParser {
     this.hostCount = 0
     this.teFlags = 0
     this.hasTransferEncoding = false
-    this.connectionUpgrade = false
     this.hasUpgradeHeader = false
-    this.connectionClose = false
-    this.connectionKeepAlive = false
+    this.connectionOptions = 0
     this.bodyReceived = 0
     this.bodyRemaining = 0
     this.state = S.METHOD
@@ -610,78 +616,24 @@ export class RequestParser {
         if (equalsLowerAscii(buf, nameStart, nameEnd, 'upgrade')) this.hasUpgradeHeader = true
         break
       case 10:
-        if (equalsLowerAscii(buf, nameStart, nameEnd, 'connection')) this.readConnection(buf, valueStart, valueEnd)
+        if (equalsLowerAscii(buf, nameStart, nameEnd, 'connection')) this.connectionOptions |= readConnectionOptions(buf, valueStart, valueEnd)
         break
       case 14:
-        if (equalsLowerAscii(buf, nameStart, nameEnd, 'content-length')) return this.readContentLength(buf, valueStart, valueEnd)
+        if (equalsLowerAscii(buf, nameStart, nameEnd, 'content-length')) {
+          const length = parseContentLength(buf, valueStart, valueEnd)
+          if (length < 0) return 'PETREL_ERR_INVALID_CONTENT_LENGTH'
+          if (head.contentLength >= 0 && head.contentLength !== length) return 'PETREL_ERR_CONFLICTING_CONTENT_LENGTH'
+          head.contentLength = length
+        }
         break
       case 17:
         if (equalsLowerAscii(buf, nameStart, nameEnd, 'transfer-encoding')) {
           this.hasTransferEncoding = true
-          this.readTransferEncoding(buf, valueStart, valueEnd)
+          this.teFlags = readTransferCodings(buf, valueStart, valueEnd, this.teFlags)
         }
         break
     }
     return null
-  }
-
-  private readContentLength(buf: Buffer, start: number, end: number): ErrorCode | null {
-    if (start === end) return 'PETREL_ERR_INVALID_CONTENT_LENGTH'
-    let value = 0
-    for (let p = start; p < end; p++) {
-      const c = buf[p]!
-      if (c < 0x30 || c > 0x39) return 'PETREL_ERR_INVALID_CONTENT_LENGTH'
-      // Past 2^53 the exact value no longer matters: it is over any body limit.
-      value = value < 1e15 ? value * 10 + (c - 0x30) : Number.MAX_SAFE_INTEGER
-    }
-    const head = this.head!
-    if (head.contentLength >= 0 && head.contentLength !== value) return 'PETREL_ERR_CONFLICTING_CONTENT_LENGTH'
-    head.contentLength = value
-    return null
-  }
-
-  /** Walk a comma-separated list of transfer codings, ignoring their parameters. */
-  private readTransferEncoding(buf: Buffer, start: number, end: number): void {
-    let p = start
-    while (p < end) {
-      while (p < end && (buf[p] === SP || buf[p] === HTAB || buf[p] === 0x2c)) p++
-      if (p === end) break
-      const tokenStart = p
-      while (p < end && TOKEN[buf[p]!] === 1) p++
-      const tokenEnd = p
-      while (p < end && buf[p] !== 0x2c) p++
-      if (tokenEnd === tokenStart) {
-        this.teFlags |= TE_UNKNOWN
-        continue
-      }
-      if (equalsLowerAscii(buf, tokenStart, tokenEnd, 'chunked')) {
-        if (this.teFlags & TE_CHUNKED_SEEN) this.teFlags |= TE_CHUNKED_TWICE
-        this.teFlags |= TE_CHUNKED_SEEN | TE_CHUNKED_LAST
-        continue
-      }
-      this.teFlags &= ~TE_CHUNKED_LAST
-      if (
-        !equalsLowerAscii(buf, tokenStart, tokenEnd, 'gzip') &&
-        !equalsLowerAscii(buf, tokenStart, tokenEnd, 'x-gzip') &&
-        !equalsLowerAscii(buf, tokenStart, tokenEnd, 'deflate') &&
-        !equalsLowerAscii(buf, tokenStart, tokenEnd, 'compress') &&
-        !equalsLowerAscii(buf, tokenStart, tokenEnd, 'x-compress')
-      ) {
-        this.teFlags |= TE_UNKNOWN
-      }
-    }
-  }
-
-  private readConnection(buf: Buffer, start: number, end: number): void {
-    let p = start
-    while (p < end) {
-      while (p < end && (buf[p] === SP || buf[p] === HTAB || buf[p] === 0x2c)) p++
-      const tokenStart = p
-      while (p < end && buf[p] !== 0x2c && buf[p] !== SP && buf[p] !== HTAB) p++
-      if (equalsLowerAscii(buf, tokenStart, p, 'close')) this.connectionClose = true
-      else if (equalsLowerAscii(buf, tokenStart, p, 'keep-alive')) this.connectionKeepAlive = true
-      else if (equalsLowerAscii(buf, tokenStart, p, 'upgrade')) this.connectionUpgrade = true
-    }
   }
 
   /** The empty line ended the head: check what only the whole head can tell, then frame the body. */
@@ -699,8 +651,9 @@ export class RequestParser {
     } else if (head.contentLength > this.maxBodyBytes) {
       return 'PETREL_ERR_BODY_TOO_LARGE'
     }
-    head.keepAlive = http11 ? !this.connectionClose : this.connectionKeepAlive && !this.connectionClose
-    head.upgrade = this.connectionUpgrade && this.hasUpgradeHeader
+    const options = this.connectionOptions
+    head.keepAlive = (options & CONN_CLOSE) === 0 && (http11 || (options & CONN_KEEP_ALIVE) !== 0)
+    head.upgrade = (options & CONN_UPGRADE) !== 0 && this.hasUpgradeHeader
     this.handler.onHead(head)
     if (head.chunked) {
       this.beginChunk()
@@ -712,39 +665,4 @@ export class RequestParser {
     }
     return null
   }
-
-  private endTrailerLine(): ErrorCode | null {
-    const line = this.trailerLine!
-    this.trailerLine = null
-    let colon = 0
-    while (colon < line.length && TOKEN[line[colon]!] === 1) colon++
-    if (colon === line.length || line[colon] !== COLON) {
-      const c = line[colon]
-      return c === SP || c === HTAB ? 'PETREL_ERR_WHITESPACE_BEFORE_COLON' : 'PETREL_ERR_INVALID_HEADER_NAME'
-    }
-    if (colon === 0) return 'PETREL_ERR_INVALID_HEADER_NAME'
-    let valueStart = colon + 1
-    let valueEnd = line.length
-    for (let i = valueStart; i < valueEnd; i++) if (FIELD_VALUE[line[i]!] === 0) return 'PETREL_ERR_INVALID_HEADER_VALUE'
-    while (valueStart < valueEnd && (line[valueStart] === SP || line[valueStart] === HTAB)) valueStart++
-    while (valueEnd > valueStart && (line[valueEnd - 1] === SP || line[valueEnd - 1] === HTAB)) valueEnd--
-    const bytes = Buffer.from(line)
-    const head = this.head!
-    ;(head.trailers ??= []).push(bytes.toString('latin1', 0, colon).toLowerCase(), bytes.toString('latin1', valueStart, valueEnd))
-    return null
-  }
-}
-
-/** Known methods are returned as constants so that the common ones cost no allocation. */
-function methodName(buf: Buffer, start: number, end: number): string {
-  const len = end - start
-  const c = buf[start]
-  if (len === 3) {
-    if (c === 0x47 && buf[start + 1] === 0x45 && buf[start + 2] === 0x54) return 'GET'
-    if (c === 0x50 && buf[start + 1] === 0x55 && buf[start + 2] === 0x54) return 'PUT'
-  } else if (len === 4) {
-    if (c === 0x50 && buf[start + 1] === 0x4f && buf[start + 2] === 0x53 && buf[start + 3] === 0x54) return 'POST'
-    if (c === 0x48 && buf[start + 1] === 0x45 && buf[start + 2] === 0x41 && buf[start + 3] === 0x44) return 'HEAD'
-  }
-  return buf.toString('latin1', start, end)
 }

@@ -1,0 +1,115 @@
+// Decoders for the header fields that frame a message (RFC 9112 §6, RFC 9110 §7.6.1), and the
+// method table. Pure functions over byte ranges, so the parser's state machine stays about
+// states and these stay about grammar.
+
+import type { ErrorCode } from '../../core/errors.ts'
+import { SP, HTAB, COLON, TOKEN, FIELD_VALUE, equalsLowerAscii } from './chars.ts'
+
+const COMMA = 0x2c
+
+/** Content-Length as a number, or -1 when it is not plain digits. Values past 2^53 saturate: they exceed any body limit. */
+export function parseContentLength(buf: Uint8Array, start: number, end: number): number {
+  if (start === end) return -1
+  let value = 0
+  for (let p = start; p < end; p++) {
+    const c = buf[p]!
+    if (c < 0x30 || c > 0x39) return -1
+    value = value < 1e15 ? value * 10 + (c - 0x30) : Number.MAX_SAFE_INTEGER
+  }
+  return value
+}
+
+// Transfer-Encoding, folded over every field line of a message into bits.
+export const TE_CHUNKED_SEEN = 1
+export const TE_CHUNKED_LAST = 2
+export const TE_UNKNOWN = 4
+export const TE_CHUNKED_TWICE = 8
+
+/** Fold one Transfer-Encoding field value into `flags`; coding parameters are ignored. */
+export function readTransferCodings(buf: Uint8Array, start: number, end: number, flags: number): number {
+  let p = start
+  while (p < end) {
+    while (p < end && (buf[p] === SP || buf[p] === HTAB || buf[p] === COMMA)) p++
+    if (p === end) break
+    const tokenStart = p
+    while (p < end && TOKEN[buf[p]!] === 1) p++
+    const tokenEnd = p
+    while (p < end && buf[p] !== COMMA) p++
+    if (tokenEnd === tokenStart) {
+      flags |= TE_UNKNOWN
+    } else if (equalsLowerAscii(buf, tokenStart, tokenEnd, 'chunked')) {
+      if (flags & TE_CHUNKED_SEEN) flags |= TE_CHUNKED_TWICE
+      flags |= TE_CHUNKED_SEEN | TE_CHUNKED_LAST
+    } else {
+      flags &= ~TE_CHUNKED_LAST
+      if (!isKnownCoding(buf, tokenStart, tokenEnd)) flags |= TE_UNKNOWN
+    }
+  }
+  return flags
+}
+
+/** Codings registered for HTTP (RFC 9110 §18.6) that a server may pass through to a handler. */
+function isKnownCoding(buf: Uint8Array, start: number, end: number): boolean {
+  return (
+    equalsLowerAscii(buf, start, end, 'gzip') ||
+    equalsLowerAscii(buf, start, end, 'x-gzip') ||
+    equalsLowerAscii(buf, start, end, 'deflate') ||
+    equalsLowerAscii(buf, start, end, 'compress') ||
+    equalsLowerAscii(buf, start, end, 'x-compress')
+  )
+}
+
+// Connection options that change how the connection is handled.
+export const CONN_CLOSE = 1
+export const CONN_KEEP_ALIVE = 2
+export const CONN_UPGRADE = 4
+
+/** The Connection options named in one field value, as bits. */
+export function readConnectionOptions(buf: Uint8Array, start: number, end: number): number {
+  let options = 0
+  let p = start
+  while (p < end) {
+    while (p < end && (buf[p] === SP || buf[p] === HTAB || buf[p] === COMMA)) p++
+    const tokenStart = p
+    while (p < end && buf[p] !== COMMA && buf[p] !== SP && buf[p] !== HTAB) p++
+    if (equalsLowerAscii(buf, tokenStart, p, 'close')) options |= CONN_CLOSE
+    else if (equalsLowerAscii(buf, tokenStart, p, 'keep-alive')) options |= CONN_KEEP_ALIVE
+    else if (equalsLowerAscii(buf, tokenStart, p, 'upgrade')) options |= CONN_UPGRADE
+  }
+  return options
+}
+
+/**
+ * One trailer field line (without its CRLF) as [lower-case name, value], or the error that
+ * rejects it. Trailers arrive in body reads and may be split across them, so the parser collects
+ * their bytes and checks the line here once it is whole.
+ */
+export function parseTrailerLine(line: Buffer): [string, string] | ErrorCode {
+  let colon = 0
+  while (colon < line.length && TOKEN[line[colon]!] === 1) colon++
+  if (colon === line.length || line[colon] !== COLON) {
+    const c = line[colon]
+    return c === SP || c === HTAB ? 'PETREL_ERR_WHITESPACE_BEFORE_COLON' : 'PETREL_ERR_INVALID_HEADER_NAME'
+  }
+  if (colon === 0) return 'PETREL_ERR_INVALID_HEADER_NAME'
+  let valueStart = colon + 1
+  let valueEnd = line.length
+  for (let i = valueStart; i < valueEnd; i++) if (FIELD_VALUE[line[i]!] === 0) return 'PETREL_ERR_INVALID_HEADER_VALUE'
+  while (valueStart < valueEnd && (line[valueStart] === SP || line[valueStart] === HTAB)) valueStart++
+  while (valueEnd > valueStart && (line[valueEnd - 1] === SP || line[valueEnd - 1] === HTAB)) valueEnd--
+  return [line.toString('latin1', 0, colon).toLowerCase(), line.toString('latin1', valueStart, valueEnd)]
+}
+
+/** Known methods are returned as constants so that the common ones cost no allocation. */
+export function methodName(buf: Buffer, start: number, end: number): string {
+  const len = end - start
+  const c = buf[start]
+  if (len === 3) {
+    if (c === 0x47 && buf[start + 1] === 0x45 && buf[start + 2] === 0x54) return 'GET'
+    if (c === 0x50 && buf[start + 1] === 0x55 && buf[start + 2] === 0x54) return 'PUT'
+  } else if (len === 4) {
+    if (c === 0x50 && buf[start + 1] === 0x4f && buf[start + 2] === 0x53 && buf[start + 3] === 0x54) return 'POST'
+    if (c === 0x48 && buf[start + 1] === 0x45 && buf[start + 2] === 0x41 && buf[start + 3] === 0x44) return 'HEAD'
+  }
+  return buf.toString('latin1', start, end)
+}
