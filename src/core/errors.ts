@@ -26,6 +26,7 @@ export const ERRORS = {
   PETREL_ERR_INVALID_CONTENT_LENGTH: { status: 400, message: 'Content-Length must be plain decimal digits' },
   PETREL_ERR_CONFLICTING_CONTENT_LENGTH: { status: 400, message: 'differing Content-Length headers' },
   PETREL_ERR_CONTENT_LENGTH_WITH_TRANSFER_ENCODING: { status: 400, message: 'Content-Length and Transfer-Encoding together are ambiguous framing' },
+  PETREL_ERR_INVALID_TRANSFER_ENCODING: { status: 400, message: 'Transfer-Encoding is not a valid list of transfer codings' },
   PETREL_ERR_TRANSFER_ENCODING_NOT_CHUNKED: { status: 400, message: 'the final transfer coding of a request must be chunked' },
   PETREL_ERR_UNKNOWN_TRANSFER_ENCODING: { status: 501, message: 'transfer coding not implemented' },
   PETREL_ERR_INVALID_CHUNK: { status: 400, message: 'chunked body is malformed' },
@@ -44,6 +45,7 @@ export const ERRORS = {
   PETREL_ERR_RESPONSE_HEADERS_SENT: { status: 0, message: 'response headers were already sent; set status and headers before the first write' },
   PETREL_ERR_RESPONSE_FINISHED: { status: 0, message: 'response was already ended; do not write after end()' },
   PETREL_ERR_INVALID_HEADER_FOR_RESPONSE: { status: 0, message: 'response header name must be a token and its value must not contain CR, LF or NUL' },
+  PETREL_ERR_CONNECTION_CLOSED: { status: 0, message: 'the client closed the connection; the response cannot be delivered' },
   PETREL_ERR_BODY_ALREADY_READ: { status: 0, message: 'request body can be consumed once: call body() or stream(), not both' },
   PETREL_ERR_ROUTE_CONFLICT: { status: 0, message: 'a route with this method and path shape is already registered' },
 

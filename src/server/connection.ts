@@ -1,11 +1,11 @@
 // One client connection: socket bytes in, parser events, one request in flight at a time,
-// responses batched into one write per read, and one wheel timer whose meaning follows the
-// phase the connection is in.
+// responses batched into one write per read, and two wheel timers — one whose meaning follows
+// the phase the connection is in, one that watches a queued response for progress.
 //
 // Pipelined requests are answered in order by construction: when a message is complete and its
 // response is not, the parser stops at the message boundary, the rest of the read is kept, and
 // the socket stops reading until the response is done. Memory per connection is therefore
-// bounded by one read, the head limit, and the socket's write high-water mark.
+// bounded by one read, the head limit, and the write high-water mark.
 
 import type { Socket } from 'node:net'
 import { ERRORS, PetrelError, type ErrorCode } from '../core/errors.ts'
@@ -17,17 +17,17 @@ import { Response, type ResponseSink } from './response.ts'
 import { statusLine, dateHeaderLine } from './status.ts'
 import type { HttpServer } from './server.ts'
 
-/** What the connection's single timer means right now. */
+/** What the connection's phase timer means right now. */
 export const Phase = {
   /** Waiting for (the rest of) a request head: timeouts.headersMs from its first byte. */
   HEAD: 0,
-  /** Reading a request body: timeouts.bodyMs between reads. */
+  /** Reading a request body: timeouts.bodyMs between reads (suspended while we are the slow side). */
   BODY: 1,
-  /** The handler has the request; only the send timeout applies. */
+  /** The handler has the request; its time is the application's own. */
   HANDLER: 2,
   /** Between requests: timeouts.keepAliveMs. */
   IDLE: 3,
-  /** Closing: our side has ended; unread input is discarded until the client closes or timeouts.lingerMs passes. */
+  /** Our side is ending: unread input is dropped until the client closes or timeouts.lingerMs passes. */
   LINGER: 4,
   CLOSED: 5,
 } as const
@@ -37,41 +37,52 @@ const PAUSE_PIPELINE = 1
 const PAUSE_WRITE = 2
 const PAUSE_BODY = 4
 
+/** How often a queued response is checked for progress, at most. */
+const SEND_CHECK_MS = 1000
+
 export class Connection implements RequestParserHandler, BodySource, ResponseSink {
   readonly socket: Socket
   readonly server: HttpServer
   readonly timer: WheelTimer<Connection>
+  readonly sendTimer: WheelTimer<Connection>
   phase: number = Phase.HEAD
   /** Requests begun on this connection. */
   requests = 0
 
   private readonly parser: RequestParser
+  private readonly highWaterMark: number
   private req: Request | null = null
   private res: Response | null = null
+  /** The current request's message has been parsed to its end. */
+  private messageComplete = true
   /** True while a read is being parsed: responses are batched, then written once. */
   private inRead = false
   private batch = ''
   private batchList: Array<string | Buffer> | null = null
-  /** Unparsed bytes held while a pipelined request waits for the response before it. */
+  private batchBytes = 0
+  /** Unparsed bytes held back while the request before them is answered or the client catches up. */
   private pending: Buffer | null = null
   private pendingStart = 0
   private pauseReasons = 0
-  private drainWaiters: Array<() => void> | null = null
+  private drainWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> | null = null
   /** No further request will be read: close once the current response is out. */
   private closeAfterResponse = false
   private peerEnded = false
   private continueSent = false
+  /** Body bytes of an answered request read and dropped so far. */
   private discardedBytes = 0
-  private lastFlushed = 0
-  private lastProgressAt = 0
   /** socket.end() was called; nothing more may be written. */
   private ended = false
+  private lastFlushed = 0
+  private lastProgressAt = 0
 
   constructor(server: HttpServer, socket: Socket) {
     this.server = server
     this.socket = socket
+    this.highWaterMark = server.limits.writeHighWaterMark
     this.parser = new RequestParser(this, server.limits)
     this.timer = new WheelTimer<Connection>(this)
+    this.sendTimer = new WheelTimer<Connection>(this)
     socket.on('data', this.onData)
     socket.on('drain', this.onDrain)
     socket.on('end', this.onEnd)
@@ -94,141 +105,172 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
 
   /** True when no request is in progress: the connection may be closed without losing work. */
   get idle(): boolean {
-    return this.req === null && this.parser.idle && this.phase !== Phase.LINGER
+    return this.req === null && this.pending === null && this.parser.idle && this.phase !== Phase.LINGER
+  }
+
+  private get closing(): boolean {
+    return this.phase === Phase.LINGER || this.phase === Phase.CLOSED
   }
 
   // ---- socket events (bound once per connection, not per request) ----
 
   private readonly onData = (chunk: Buffer): void => {
-    if (this.phase === Phase.LINGER || this.phase === Phase.CLOSED) return
+    if (this.closing) return
     if (this.pending !== null) {
       // A read that was already under way when the socket was paused: keep it in order.
       this.pending = Buffer.concat([this.pending.subarray(this.pendingStart), chunk])
       this.pendingStart = 0
       return
     }
+    if (this.req !== null && this.messageComplete) {
+      // A pipelined request behind one still being answered: hold it, and only now stop reading.
+      this.pending = chunk
+      this.pendingStart = 0
+      this.pause(PAUSE_PIPELINE)
+      return
+    }
     this.consume(chunk, 0)
   }
 
   private readonly onDrain = (): void => {
-    this.lastProgressAt = this.server.scheduler.now
-    if (this.pauseReasons & PAUSE_WRITE) this.unpause(PAUSE_WRITE)
+    this.unpause(PAUSE_WRITE)
     const waiters = this.drainWaiters
     if (waiters !== null) {
       this.drainWaiters = null
-      for (const w of waiters) w()
+      for (const w of waiters) w.resolve()
     }
+    if (this.req === null) this.continueReading()
   }
 
   private readonly onEnd = (): void => {
     this.peerEnded = true
-    if (this.phase === Phase.LINGER) {
-      this.destroy()
-    } else if (this.req === null) {
-      // The client is done sending; a partial head can never complete.
-      this.endConnection()
-    } else {
-      this.closeAfterResponse = true
-      if (!this.parser.idle && this.req.bodyRequested) this.req.abortBody(new Error('client closed the connection before the body was complete'))
+    if (this.closing) {
+      if (this.ended && this.socket.writableLength === 0) this.destroy()
+      return
     }
+    const req = this.req
+    if (req !== null && !this.messageComplete) {
+      // The body can never complete now.
+      req.abortBody(new PetrelError('PETREL_ERR_CONNECTION_CLOSED', 'client ended the connection before the request body was complete'))
+      this.closeAfterResponse = true
+    }
+    this.finishIfPeerEnded()
   }
 
   private readonly onError = (err: Error): void => {
     // ECONNRESET and EPIPE are how clients leave; 'close' follows and cleans up.
-    if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET' && (err as NodeJS.ErrnoException).code !== 'EPIPE') this.server.reportError(err)
+    const code = (err as NodeJS.ErrnoException).code
+    if (code !== 'ECONNRESET' && code !== 'EPIPE') this.server.reportError(err)
   }
 
   private readonly onClose = (): void => {
     this.phase = Phase.CLOSED
-    this.server.scheduler.cancel(this.timer)
+    const scheduler = this.server.scheduler
+    scheduler.cancel(this.timer)
+    scheduler.cancel(this.sendTimer)
     this.pending = null
-    if (this.req !== null) this.req.abortBody(new Error('connection closed'))
-    this.onDrain()
+    const gone = new PetrelError('PETREL_ERR_CONNECTION_CLOSED')
+    if (this.req !== null) this.req.abortBody(gone)
+    this.req = null
+    this.res = null
+    const waiters = this.drainWaiters
+    if (waiters !== null) {
+      this.drainWaiters = null
+      for (const w of waiters) w.reject(gone)
+    }
     this.server.connectionClosed(this)
   }
 
   // ---- reading ----
 
   private consume(chunk: Buffer, start: number): void {
-    if (this.phase === Phase.IDLE) {
-      this.phase = Phase.HEAD
-      this.server.scheduler.armIn(this.timer, this.server.timeouts.headersMs)
-    }
+    if (this.phase === Phase.IDLE) this.enterPhase(Phase.HEAD)
     this.inRead = true
     const consumed = this.parser.execute(chunk, start, chunk.length)
     this.inRead = false
     if (consumed < 0) {
       this.protocolError(this.parser.errorCode!)
-    } else if (consumed < chunk.length && this.phase !== Phase.LINGER && this.phase !== Phase.CLOSED) {
+    } else if (consumed < chunk.length && !this.closing) {
       this.pending = chunk
       this.pendingStart = consumed
       this.pause(PAUSE_PIPELINE)
     }
     this.flush()
+    this.finishIfPeerEnded()
   }
 
   onHead(head: RequestHead): void {
+    // After a decision to close, nothing more is read as a request (RFC 9112 §9.6).
+    if (this.closing) return
     this.requests++
+    this.messageComplete = false
     this.continueSent = false
     this.discardedBytes = 0
     const server = this.server
-    const keepAlive = head.keepAlive && !this.closeAfterResponse && !server.closing && this.requests < server.limits.maxRequestsPerConnection
+    const keepAlive = head.keepAlive && this.requests < server.limits.maxRequestsPerConnection
     const res = new Response(this, { head: head.method === 'HEAD', http11: head.versionMinor === 1, keepAlive })
-    const req = server.makeRequest(head, this, res)
+    const req = server.makeRequest(head, this)
     if (req === null) return
     this.req = req
     this.res = res
-    this.phase = head.hasBody ? Phase.BODY : Phase.HANDLER
-    if (head.hasBody) server.scheduler.armIn(this.timer, server.timeouts.bodyMs)
+    this.enterPhase(head.hasBody ? Phase.BODY : Phase.HANDLER)
     server.dispatch(req, res)
   }
 
   onBody(buf: Buffer, start: number, end: number): void {
-    const req = this.req!
-    if (this.res!.finished) {
-      // Reading the rest of a body nobody wants, so the connection can be reused — within reason.
-      this.discardedBytes += end - start
-      if (this.discardedBytes > this.server.limits.maxDrainBytes) this.closeAfterResponse = true
+    const req = this.req
+    if (req === null) return
+    if (this.phase === Phase.BODY && !(this.pauseReasons & PAUSE_BODY)) this.server.scheduler.armIn(this.timer, this.server.timeouts.bodyMs)
+    if (!this.res!.finished) {
+      req.pushBody(buf, start, end)
       return
     }
-    this.server.scheduler.armIn(this.timer, this.server.timeouts.bodyMs)
-    req.pushBody(buf, start, end)
+    // Answered already: the rest is read only to reach the next request, within a budget.
+    this.discardedBytes += end - start
+    if (this.discardedBytes > this.server.limits.maxDrainBytes) {
+      this.closeAfterResponse = true
+      this.endConnection()
+    }
   }
 
   onMessageComplete(): boolean {
+    this.messageComplete = true
     const req = this.req
-    if (req === null) return false
+    if (req === null) return true
     req.endBody()
     if (this.res!.finished) {
       this.exchangeDone()
-      return this.phase === Phase.LINGER || this.phase === Phase.CLOSED
+      // Stop here when closing, or when the client is behind on reading what we sent.
+      return this.closing || (this.pauseReasons & PAUSE_WRITE) !== 0
     }
-    this.phase = Phase.HANDLER
+    this.enterPhase(Phase.HANDLER)
     return true
   }
 
   // ---- BodySource ----
 
   bodyWanted(req: Request): void {
-    const head = req.head
-    if (head.expectContinue && !this.continueSent && this.res !== null && !this.res.headersSent) {
+    if (req.head.expectContinue && !this.continueSent && this.res !== null && !this.res.headersSent) {
       this.continueSent = true
       this.send('HTTP/1.1 100 Continue\r\n\r\n')
-      if (!this.inRead) this.flush()
     }
   }
 
   pauseBody(): void {
+    // We are the slow side: the body timer must not blame the client for it.
+    if (this.phase === Phase.BODY) this.server.scheduler.cancel(this.timer)
     this.pause(PAUSE_BODY)
   }
 
   resumeBody(): void {
-    if (this.pauseReasons & PAUSE_BODY) this.unpause(PAUSE_BODY)
+    if (!(this.pauseReasons & PAUSE_BODY)) return
+    if (this.phase === Phase.BODY) this.server.scheduler.armIn(this.timer, this.server.timeouts.bodyMs)
+    this.unpause(PAUSE_BODY)
   }
 
   // ---- ResponseSink ----
 
-  send(data: string | Buffer): boolean {
+  send(data: string | Buffer, more = false): boolean {
     if (this.ended || this.phase === Phase.CLOSED) return false
     if (typeof data === 'string') {
       this.batch += data
@@ -240,22 +282,35 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       }
       list.push(data)
     }
-    if (this.inRead) return true
+    this.batchBytes += data.length
+    if (more) return true
+    // Inside a read, responses wait for the batch — unless it has grown past the mark.
+    if (this.inRead && this.batchBytes + this.socket.writableLength < this.highWaterMark) return true
     return this.flush()
   }
 
+  mayKeepAlive(): boolean {
+    if (this.closeAfterResponse || this.server.closing) return false
+    // A client that half-closed still gets answers to the complete requests it sent before;
+    // inside a read more of them may follow this one, and the close comes after the last.
+    if (this.peerEnded && this.pending === null && !this.inRead) return false
+    const req = this.req
+    if (req === null || this.messageComplete || req.bodyRequested) return true
+    // The response goes out before its request body was read. Keep the connection only if what
+    // is left can be drained cheaply; after an unanswered 100-continue the client may never send it.
+    const head = req.head
+    if (head.expectContinue && !this.continueSent) return false
+    // A chunked body's size is unknown: it is drained within the same budget, or the connection closes then.
+    if (head.chunked) return true
+    return head.contentLength - this.parser.bodyReceived <= this.server.limits.maxDrainBytes
+  }
+
   responseDone(res: Response): void {
-    if (res !== this.res) return
+    if (res !== this.res || this.phase === Phase.CLOSED) return
     if (!res.keepAlive) this.closeAfterResponse = true
-    const req = this.req!
-    if (!this.parser.idle) {
-      // The body is still arriving. Drain it if it is small; with an unanswered 100-continue the
-      // client may never send it, so close instead.
-      req.discardBody()
-      const head = req.head
-      if ((head.expectContinue && !this.continueSent) || this.parser.bodyRemaining > this.server.limits.maxDrainBytes) {
-        this.closeAfterResponse = true
-      }
+    if (!this.messageComplete) {
+      // The request is still arriving; the exchange ends with its message.
+      this.req!.discardBody()
       if (this.closeAfterResponse) this.endConnection()
       else if (!this.inRead) this.flush()
       return
@@ -268,38 +323,65 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   }
 
   waitDrain(): Promise<void> {
-    if (this.phase === Phase.CLOSED || this.socket.writableLength === 0) return Promise.resolve()
-    return new Promise((resolve) => (this.drainWaiters ??= []).push(resolve))
+    if (this.phase === Phase.CLOSED) return Promise.reject(new PetrelError('PETREL_ERR_CONNECTION_CLOSED'))
+    if (!this.socket.writableNeedDrain) return Promise.resolve()
+    return new Promise((resolve, reject) => (this.drainWaiters ??= []).push({ resolve, reject }))
   }
 
-  abort(err: Error): void {
-    this.server.reportError(err)
+  abort(): void {
     this.destroy()
   }
 
+  reportError(err: Error): void {
+    this.server.reportError(err)
+  }
+
   // ---- lifecycle ----
+
+  private enterPhase(phase: number): void {
+    this.phase = phase
+    const { scheduler, timeouts } = this.server
+    switch (phase) {
+      case Phase.HEAD:
+        scheduler.armIn(this.timer, timeouts.headersMs)
+        return
+      case Phase.BODY:
+        scheduler.armIn(this.timer, timeouts.bodyMs)
+        return
+      case Phase.HANDLER:
+        scheduler.cancel(this.timer)
+        return
+      case Phase.IDLE:
+        scheduler.armIn(this.timer, timeouts.keepAliveMs)
+        return
+      case Phase.LINGER:
+        scheduler.armIn(this.timer, timeouts.lingerMs)
+        return
+    }
+  }
 
   /** The request and its response are both complete. */
   private exchangeDone(): void {
     this.req = null
     this.res = null
-    if (this.closeAfterResponse || this.peerEnded) {
-      this.endConnection()
-      return
-    }
-    this.phase = Phase.IDLE
-    this.server.scheduler.armIn(this.timer, this.server.timeouts.keepAliveMs)
+    if (this.closeAfterResponse) this.endConnection()
+    else this.enterPhase(Phase.IDLE)
   }
 
-  /** After an asynchronous response: parse what was held back, then read the socket again. */
+  /** Parse what was held back, then read the socket again — unless the client is still behind. */
   private continueReading(): void {
-    if (this.phase === Phase.LINGER || this.phase === Phase.CLOSED) return
+    if (this.closing || this.pauseReasons & PAUSE_WRITE) return
     const pending = this.pending
     if (pending !== null) {
       this.pending = null
       this.consume(pending, this.pendingStart)
     }
-    if (this.pending === null && this.pauseReasons & PAUSE_PIPELINE) this.unpause(PAUSE_PIPELINE)
+    if (this.pending === null) this.unpause(PAUSE_PIPELINE)
+  }
+
+  /** After the client half-closed: close once every complete request it sent is answered. */
+  private finishIfPeerEnded(): void {
+    if (this.peerEnded && this.req === null && this.pending === null && !this.closing) this.endConnection()
   }
 
   /** Write out the batch. Returns false when the socket's buffer is over the mark. */
@@ -319,12 +401,47 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       this.batch = ''
       ok = socket.write(data)
     }
+    this.batchBytes = 0
     if (!ok) this.pause(PAUSE_WRITE)
+    if (socket.writableLength > 0 && !this.sendTimer.armed && this.phase !== Phase.CLOSED) this.watchSend()
     if (this.phase === Phase.LINGER && !this.ended) {
       this.ended = true
       socket.end()
     }
     return ok
+  }
+
+  /** Output is queued: from now on, only progress keeps the connection (timeouts.sendMs). */
+  private watchSend(): void {
+    this.lastFlushed = this.flushedBytes()
+    this.lastProgressAt = this.server.scheduler.now
+    this.server.scheduler.armIn(this.sendTimer, Math.min(this.server.timeouts.sendMs, SEND_CHECK_MS))
+  }
+
+  /**
+   * A number that changes whenever the kernel takes bytes of the queued output. Node's own
+   * counters move only when a whole write request completes — and Node joins queued writes into
+   * one writev — so a 16 MB response read steadily would look stuck. libuv's write queue size
+   * (exposed on the handle) shrinks with every partial write, so it is read as well.
+   */
+  private flushedBytes(): number {
+    const handle = (this.socket as unknown as { _handle?: { writeQueueSize?: number } })._handle
+    return this.socket.bytesWritten - this.socket.writableLength - (handle?.writeQueueSize ?? 0)
+  }
+
+  onSendCheck(): void {
+    if (this.phase === Phase.CLOSED || this.socket.writableLength === 0) return
+    const { scheduler, timeouts } = this.server
+    const flushed = this.flushedBytes()
+    if (flushed !== this.lastFlushed) {
+      this.lastFlushed = flushed
+      this.lastProgressAt = scheduler.now
+    } else if (scheduler.now - this.lastProgressAt >= timeouts.sendMs) {
+      this.server.countTimeout('PETREL_ERR_SEND_TIMEOUT')
+      this.destroy()
+      return
+    }
+    scheduler.armIn(this.sendTimer, Math.min(timeouts.sendMs, SEND_CHECK_MS))
   }
 
   private pause(reason: number): void {
@@ -333,6 +450,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   }
 
   private unpause(reason: number): void {
+    if (!(this.pauseReasons & reason)) return
     this.pauseReasons &= ~reason
     if (this.pauseReasons === 0 && this.phase !== Phase.CLOSED) this.socket.resume()
   }
@@ -342,41 +460,29 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.server.countProtocolError(code)
     if (this.res === null || !this.res.headersSent) this.sendError(ERRORS[code].status, ERRORS[code].message)
     if (this.req !== null) this.req.abortBody(new PetrelError(code))
-    this.req = null
-    this.res = null
     this.endConnection()
   }
 
-  /** A complete response for errors the connection answers itself. */
-  sendError(status: number, message: string, extra = ''): void {
+  /** A complete response for errors the connection answers itself; the connection closes after it. */
+  sendError(status: number, message: string): void {
     const body = `${status} ${statusLine(status).slice(13, -2)}: ${message}\n`
-    this.send(`${statusLine(status)}${dateHeaderLine()}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`)
+    this.send(`${statusLine(status)}${dateHeaderLine()}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
   }
 
-  /** Half-close after what is queued, then linger: reading and dropping input so the client sees our answer, not a reset. */
+  /** Half-close after what is queued, then linger: input is dropped so the client reads our answer, not a reset. */
   endConnection(): void {
-    if (this.phase === Phase.LINGER || this.phase === Phase.CLOSED) return
-    this.phase = Phase.LINGER
+    if (this.closing) return
+    this.enterPhase(Phase.LINGER)
     this.pending = null
     this.req = null
     this.res = null
-    if (this.pauseReasons !== 0) {
-      this.pauseReasons = 0
-      this.socket.resume()
-    }
-    if (!this.inRead) {
-      this.flush()
-    }
-    if (this.peerEnded && this.socket.writableLength === 0) {
-      this.destroy()
-      return
-    }
-    this.server.scheduler.armIn(this.timer, this.server.timeouts.lingerMs)
+    this.pauseReasons = 0
+    this.socket.resume()
+    if (!this.inRead) this.flush()
   }
 
   destroy(): void {
-    if (this.phase === Phase.CLOSED) return
-    this.socket.destroy()
+    if (this.phase !== Phase.CLOSED) this.socket.destroy()
   }
 
   /** Graceful stop: close now if idle, else after the response in progress. */
@@ -385,28 +491,12 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     else this.closeAfterResponse = true
   }
 
-  /** The wheel timer fired: what that means depends on the phase. */
+  /** The phase timer fired. */
   onTimeout(): void {
     const server = this.server
-    const now = server.scheduler.now
-    if (this.socket.writableLength > 0 && this.phase !== Phase.LINGER) {
-      // Output is waiting for the client to read: only progress keeps the connection.
-      const flushed = this.socket.bytesWritten - this.socket.writableLength
-      if (flushed !== this.lastFlushed) {
-        this.lastFlushed = flushed
-        this.lastProgressAt = now
-      }
-      if (now - this.lastProgressAt >= server.timeouts.sendMs) {
-        server.countTimeout('PETREL_ERR_SEND_TIMEOUT')
-        this.destroy()
-      } else {
-        server.scheduler.armIn(this.timer, Math.min(server.timeouts.sendMs, 1000))
-      }
-      return
-    }
     switch (this.phase) {
       case Phase.HEAD:
-        if (this.parser.idle && this.requests === 0 && this.req === null) {
+        if (this.requests === 0 && this.parser.idle) {
           // Nothing was ever sent: close quietly, as nginx does for pre-connected sockets.
           this.destroy()
           return
@@ -421,15 +511,11 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
         if (this.req !== null) this.req.abortBody(new PetrelError('PETREL_ERR_BODY_TIMEOUT'))
         this.endConnection()
         return
-      case Phase.HANDLER:
-        // The application is working; its time is its own business. Look again later.
-        server.scheduler.armIn(this.timer, server.timeouts.sendMs)
-        return
       case Phase.IDLE:
-        this.destroy()
-        return
       case Phase.LINGER:
-        this.destroy()
+        // A response still being delivered is the send watch's business, not this timer's.
+        if (this.socket.writableLength > 0) this.enterPhase(this.phase)
+        else this.destroy()
         return
     }
   }

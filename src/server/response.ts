@@ -9,14 +9,17 @@ import { statusLine, dateHeaderLine, statusHasNoBody } from './status.ts'
 
 /** What a Response needs from its connection. */
 export interface ResponseSink {
-  /** Queue bytes for the client. Returns false when the socket's buffer is over its mark. */
-  send(data: string | Buffer): boolean
-  /** The response is complete (or cannot be completed when `aborted`). */
+  /** Queue bytes for the client; `more` says another piece follows at once. Returns false when the client is behind. */
+  send(data: string | Buffer, more?: boolean): boolean
+  /** Asked when the head is serialized: may the connection stay open after this response? */
+  mayKeepAlive(): boolean
+  /** The response is complete. */
   responseDone(res: Response): void
-  /** Resolves when the socket's buffer has drained, or the connection is gone. */
+  /** Resolves when the client has caught up; rejects once the connection is gone. */
   waitDrain(): Promise<void>
   /** The response cannot be completed: close the connection without a clean end. */
-  abort(err: Error): void
+  abort(): void
+  reportError(err: Error): void
   /** False once the connection is closed. */
   readonly open: boolean
 }
@@ -106,8 +109,8 @@ export class Response {
     if (this.isHead || statusHasNoBody(this.statusCode)) return true
     if (this.chunked) {
       if (typeof chunk === 'string') return this.sink.send(`${length.toString(16)}\r\n${chunk}\r\n`)
-      this.sink.send(`${length.toString(16)}\r\n`)
-      this.sink.send(chunk)
+      this.sink.send(`${length.toString(16)}\r\n`, true)
+      this.sink.send(chunk, true)
       return this.sink.send('\r\n')
     }
     return this.sink.send(chunk)
@@ -142,9 +145,10 @@ export class Response {
     } else {
       if (!this.headersSent) this.sendHead(-1, '')
       if (body !== undefined) this.write(body)
-      if (this.chunked) this.sink.send('0\r\n\r\n')
+      if (this.chunked && !this.isHead) this.sink.send('0\r\n\r\n')
       else if (!this.isHead && this.declaredLength >= 0 && this.bodyBytes !== this.declaredLength) {
-        this.abort(new Error(`response body was ${this.bodyBytes} bytes but Content-Length said ${this.declaredLength}`))
+        this.sink.reportError(new Error(`response body was ${this.bodyBytes} bytes but Content-Length said ${this.declaredLength}; the connection was closed`))
+        this.abort()
         return
       }
     }
@@ -153,10 +157,15 @@ export class Response {
   }
 
   /** Give up: the connection is closed without a clean end, so the client sees a truncated response. */
-  abort(err: Error): void {
+  abort(): void {
     if (this.finished) return
     this.finished = true
-    this.sink.abort(err)
+    this.sink.abort()
+  }
+
+  /** True once the client's connection is gone: nothing written will arrive. */
+  get closed(): boolean {
+    return !this.sink.open
   }
 
   /** Send `value` as JSON. */
@@ -207,6 +216,7 @@ export class Response {
         this.keepAlive = false
       }
     }
+    if (this.keepAlive && !this.sink.mayKeepAlive()) this.keepAlive = false
     if (!this.keepAlive) head += 'Connection: close\r\n'
     else if (!this.http11) head += 'Connection: keep-alive\r\n'
     this.headersSent = true
@@ -224,7 +234,9 @@ export class Response {
       }
       if (this.sink.open) this.end()
     } catch (err) {
-      this.abort(err as Error)
+      // A client that left is not an error of the stream's; anything else is reported once.
+      if ((err as PetrelError).code !== 'PETREL_ERR_CONNECTION_CLOSED') this.sink.reportError(err as Error)
+      this.abort()
     }
   }
 }

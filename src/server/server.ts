@@ -5,7 +5,7 @@ import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { ERRORS, PetrelError, type ErrorCode } from '../core/errors.ts'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, resolveKnobs, type Limits, type Timeouts } from '../core/limits.ts'
-import { Scheduler } from '../core/timers/index.ts'
+import { Scheduler, type WheelTimer } from '../core/timers/index.ts'
 import type { RequestHead } from '../protocol/http1/request-head.ts'
 import { Connection } from './connection.ts'
 import { Request } from './request.ts'
@@ -179,6 +179,9 @@ export class HttpServer {
       // Answer rather than reset, so the client learns why; the write is tiny and pre-built.
       this.stats.rejected++
       socket.on('error', ignoreError)
+      // Read (and drop) what the client sends so its FIN is seen and the socket freed at once.
+      socket.on('end', destroySocket)
+      socket.resume()
       const body = `503 Service Unavailable: ${ERRORS.PETREL_ERR_TOO_MANY_CONNECTIONS.message}\n`
       socket.end(`${statusLine(503)}${dateHeaderLine()}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`)
       socket.setTimeout(this.timeouts.lingerMs, () => socket.destroy())
@@ -211,7 +214,7 @@ export class HttpServer {
   // ---- requests ----
 
   /** Build the Request for a parsed head, or answer 400 for a target Petrel cannot route. */
-  makeRequest(head: RequestHead, conn: Connection, res: Response): Request | null {
+  makeRequest(head: RequestHead, conn: Connection): Request | null {
     this.stats.requests++
     const url = head.target()
     let pathStart = 0
@@ -274,11 +277,13 @@ export class HttpServer {
 
   private handlerFailed(err: unknown, req: Request, res: Response): void {
     const error = err instanceof Error ? err : new Error(String(err))
+    // A handler that failed because its client left has nothing to report and no one to answer.
+    if ((error as PetrelError).code === 'PETREL_ERR_CONNECTION_CLOSED') return
     this.reportError(error, req)
-    if (res.finished) return
+    if (res.finished || res.closed) return
     if (res.headersSent) {
       // Part of the response is out: the only honest end is to cut the connection.
-      res.abort(error)
+      res.abort()
       return
     }
     res.status(500)
@@ -300,11 +305,16 @@ export class HttpServer {
   }
 }
 
-function onConnectionTimeout(conn: Connection): void {
-  conn.onTimeout()
+function onConnectionTimeout(conn: Connection, timer: WheelTimer<Connection>): void {
+  if (timer === conn.sendTimer) conn.onSendCheck()
+  else conn.onTimeout()
 }
 
 function ignoreError(): void {}
+
+function destroySocket(this: net.Socket): void {
+  this.destroy()
+}
 
 function notFound(req: Request, res: Response): void {
   res.status(404)

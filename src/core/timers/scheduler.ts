@@ -7,8 +7,10 @@
 //
 // - `now` is a cached clock, refreshed on every tick. Stamping activity is then a field write
 //   (`timer.deadline = sched.now + ms`), but a deadline stamped from the cache can be up to one
-//   tick earlier than one stamped from a fresh clock read. Together with firing up to one tick
-//   after the deadline, connection timeouts are accurate to plus or minus one tick.
+//   tick earlier than one stamped from a fresh clock read (more if a callback blocked the event
+//   loop since the last tick, as it delays every timer anyway). Together with firing up to one
+//   tick after the deadline, connection timeouts are accurate to plus or minus one tick. nginx
+//   makes the same trade with ngx_current_msec, cached once per event loop iteration.
 // - While any wheel timer is armed, the driver wakes every `tickMs`, whether or not a timer is
 //   due: the wake is what keeps `now` fresh enough to stamp deadlines with. With nothing armed it
 //   stops, and the next arm reads the clock afresh.

@@ -1,5 +1,6 @@
 // Hierarchical timing wheel for connection timeouts (Varghese & Lauck, "Hashed and Hierarchical
-// Timing Wheels", scheme 7; the layout is the one Linux used in kernel/timer.c before 4.8).
+// Timing Wheels", scheme 7; the layout follows Linux's tv1..tv5 in kernel/timer.c before 4.8,
+// with four levels and an overflow list).
 //
 // Connection timeouts are armed and pushed back constantly and almost never fire, so arming,
 // pushing and cancelling must be O(1) and must not allocate. Firing may be coarse: a keep-alive
@@ -12,7 +13,8 @@
 // waits in an overflow list. When level 0 wraps, the next slot of level 1 is "cascaded": its
 // timers are re-filed, which drops each of them into level 0 or into a finer higher level; when
 // level 1 wraps, level 2 cascades, and so on, and when the top level wraps the overflow list is
-// re-filed. Each timer is cascaded at most once per level, so firing costs O(levels) amortised.
+// re-filed. On its way down a timer is cascaded at most once per level, so a timer that fires
+// costs O(levels) in all, and one that is cancelled first costs less.
 //
 // Firing is exact, scanning is coarse. A timer fires on the first advance() whose time is at or
 // past its deadline, never earlier. Slots are processed a tick at a time, and the slot of the
@@ -182,7 +184,9 @@ export class TimingWheel<T> {
    * A clock that moves backwards is treated as standing still. Returns the number fired.
    */
   advance(nowMs: number): number {
-    if (Number.isNaN(nowMs)) throw new RangeError('advance() needs a time in ms, got NaN')
+    // Infinity would be a way to say "fire everything", but it would also leave the wheel's tick
+    // at infinity, after which nothing could be filed again; callers that mean it cancel instead.
+    if (!Number.isFinite(nowMs)) throw new RangeError(`advance() needs a finite time in ms, got ${nowMs}`)
     if (nowMs < this.nowMs) nowMs = this.nowMs
     this.nowMs = nowMs
     const target = this.tickOf(nowMs)
@@ -295,7 +299,7 @@ export class TimingWheel<T> {
       this.refileSlot(LEVEL_BASE[level] + index)
       if (index !== 0) return
     }
-
+    this.refileSlot(OVERFLOW)
   }
 
   /**

@@ -3,18 +3,22 @@
 // states and these stay about grammar.
 
 import type { ErrorCode } from '../../core/errors.ts'
-import { SP, HTAB, COLON, TOKEN, FIELD_VALUE, equalsLowerAscii } from './chars.ts'
+import { SP, HTAB, COLON, SEMICOLON, TOKEN, FIELD_VALUE, equalsLowerAscii } from './chars.ts'
 
 const COMMA = 0x2c
 
-/** Content-Length as a number, or -1 when it is not plain digits. Values past 2^53 saturate: they exceed any body limit. */
+/** What parseContentLength returns for a value too large to hold exactly; it exceeds any body limit. */
+export const CONTENT_LENGTH_SATURATED = Number.MAX_SAFE_INTEGER
+
+/** Content-Length as a number, or -1 when it is not plain digits. */
 export function parseContentLength(buf: Uint8Array, start: number, end: number): number {
   if (start === end) return -1
   let value = 0
   for (let p = start; p < end; p++) {
     const c = buf[p]!
     if (c < 0x30 || c > 0x39) return -1
-    value = value < 1e15 ? value * 10 + (c - 0x30) : Number.MAX_SAFE_INTEGER
+    // Below 9e14, value * 10 + 9 stays under 2^53 and exact.
+    value = value < 9e14 ? value * 10 + (c - 0x30) : CONTENT_LENGTH_SATURATED
   }
   return value
 }
@@ -24,6 +28,8 @@ export const TE_CHUNKED_SEEN = 1
 export const TE_CHUNKED_LAST = 2
 export const TE_UNKNOWN = 4
 export const TE_CHUNKED_TWICE = 8
+export const TE_MALFORMED = 16
+export const TE_UNSUPPORTED = 32
 
 /** Fold one Transfer-Encoding field value into `flags`; coding parameters are ignored. */
 export function readTransferCodings(buf: Uint8Array, start: number, end: number, flags: number): number {
@@ -34,22 +40,27 @@ export function readTransferCodings(buf: Uint8Array, start: number, end: number,
     const tokenStart = p
     while (p < end && TOKEN[buf[p]!] === 1) p++
     const tokenEnd = p
+    // After a coding only OWS and ";" parameters may follow (RFC 9110 §10.1.4); "chunked x" is not chunked.
+    while (p < end && (buf[p] === SP || buf[p] === HTAB)) p++
+    if (p < end && buf[p] !== COMMA && buf[p] !== SEMICOLON) flags |= TE_MALFORMED
     while (p < end && buf[p] !== COMMA) p++
     if (tokenEnd === tokenStart) {
-      flags |= TE_UNKNOWN
+      flags |= TE_MALFORMED
     } else if (equalsLowerAscii(buf, tokenStart, tokenEnd, 'chunked')) {
       if (flags & TE_CHUNKED_SEEN) flags |= TE_CHUNKED_TWICE
       flags |= TE_CHUNKED_SEEN | TE_CHUNKED_LAST
     } else {
+      // gzip, deflate and compress are registered codings, but Petrel does not decode request
+      // bodies: passing coded bytes to a handler as if they were the content would be wrong.
       flags &= ~TE_CHUNKED_LAST
-      if (!isKnownCoding(buf, tokenStart, tokenEnd)) flags |= TE_UNKNOWN
+      flags |= isRegisteredCoding(buf, tokenStart, tokenEnd) ? TE_UNSUPPORTED : TE_UNKNOWN
     }
   }
   return flags
 }
 
-/** Codings registered for HTTP (RFC 9110 §18.6) that a server may pass through to a handler. */
-function isKnownCoding(buf: Uint8Array, start: number, end: number): boolean {
+/** Codings registered for HTTP besides chunked (RFC 9110 §18.6, with the x- aliases of §8.4.1). */
+function isRegisteredCoding(buf: Uint8Array, start: number, end: number): boolean {
   return (
     equalsLowerAscii(buf, start, end, 'gzip') ||
     equalsLowerAscii(buf, start, end, 'x-gzip') ||

@@ -19,7 +19,10 @@ import {
   methodName,
   TE_CHUNKED_LAST,
   TE_UNKNOWN,
+  TE_MALFORMED,
+  TE_UNSUPPORTED,
   TE_CHUNKED_TWICE,
+  CONTENT_LENGTH_SATURATED,
   CONN_CLOSE,
   CONN_KEEP_ALIVE,
   CONN_UPGRADE,
@@ -94,6 +97,10 @@ export class RequestParser {
   private head: RequestHead | null = null
   private headStart = 0
   private emptyLines = 0
+  /** A CR before a request line, waiting for its LF. */
+  private leadingCR = false
+  /** Digits of a Content-Length too large for exact arithmetic, to compare a duplicate with. */
+  private hugeContentLength: string | null = null
   private versionIndex = 0
   private versionMajor = 0
   private nameStart = 0
@@ -184,6 +191,7 @@ export class RequestParser {
     this.splitLength = 0
     this.stopped = false
     this.emptyLines = 0
+    this.leadingCR = false
   }
 
   private appendSplit(buf: Buffer, start: number, end: number): number {
@@ -242,25 +250,38 @@ export class RequestParser {
   private run(buf: Buffer, pos: number, end: number, stopAfterHead: boolean): number {
     while (pos < end) {
       if (this.state <= LAST_HEAD_STATE && this.state !== S.REQUEST_START && pos - this.headStart >= this.maxHeaderBytes) {
-        return this.fail(this.state === S.TARGET && pos - this.head!.targetStart >= this.maxUriBytes ? 'PETREL_ERR_URI_TOO_LONG' : 'PETREL_ERR_HEADERS_TOO_LARGE')
+        const uriTooLong = this.state === S.TARGET && pos - this.head!.targetStart >= this.maxUriBytes && TARGET[buf[pos]!] === 1
+        return this.fail(uriTooLong ? 'PETREL_ERR_URI_TOO_LONG' : 'PETREL_ERR_HEADERS_TOO_LARGE')
       }
       switch (this.state) {
         case S.REQUEST_START: {
+          // Empty lines before a request line are skipped (RFC 9112 §2.2), as whole CRLF pairs.
           const c = buf[pos]!
-          if (c === CR || c === LF) {
-            if (++this.emptyLines > MAX_LEADING_EMPTY_LINES * 2) return this.fail('PETREL_ERR_INVALID_REQUEST_LINE')
+          if (this.leadingCR) {
+            if (c !== LF) return this.fail('PETREL_ERR_BARE_CR')
+            this.leadingCR = false
+            if (++this.emptyLines > MAX_LEADING_EMPTY_LINES) return this.fail('PETREL_ERR_INVALID_REQUEST_LINE')
             pos++
             break
           }
+          if (c === CR) {
+            this.leadingCR = true
+            pos++
+            break
+          }
+          if (c === LF) return this.fail('PETREL_ERR_BARE_LF')
           this.beginMessage(buf, pos)
           break
         }
 
         case S.METHOD: {
-          const limit = Math.min(end, this.headStart + MAX_METHOD_BYTES + 1)
+          // The method is bounded by its own cap and by the head limit, whichever is nearer; at
+          // the head limit the check at the top of the loop answers 431.
+          const headLimit = this.headStart + this.maxHeaderBytes
+          const limit = Math.min(end, this.headStart + MAX_METHOD_BYTES + 1, headLimit)
           let p = pos
           while (p < limit && TOKEN[buf[p]!] === 1) p++
-          if (p === end) {
+          if (p === end || p === headLimit) {
             pos = p
             break
           }
@@ -569,6 +590,7 @@ export class RequestParser {
     this.headStart = pos
     this.hostCount = 0
     this.teFlags = 0
+    this.hugeContentLength = null
     this.hasTransferEncoding = false
     this.hasUpgradeHeader = false
     this.connectionOptions = 0
@@ -587,6 +609,7 @@ export class RequestParser {
   private completeMessage(): void {
     this.state = S.REQUEST_START
     this.emptyLines = 0
+    this.leadingCR = false
     this.head = null
     if (this.handler.onMessageComplete()) this.stopped = true
   }
@@ -623,6 +646,13 @@ export class RequestParser {
           const length = parseContentLength(buf, valueStart, valueEnd)
           if (length < 0) return 'PETREL_ERR_INVALID_CONTENT_LENGTH'
           if (head.contentLength >= 0 && head.contentLength !== length) return 'PETREL_ERR_CONFLICTING_CONTENT_LENGTH'
+          if (length === CONTENT_LENGTH_SATURATED) {
+            let first = valueStart
+            while (first < valueEnd - 1 && buf[first] === 0x30) first++
+            const digits = buf.toString('latin1', first, valueEnd)
+            if (this.hugeContentLength !== null && this.hugeContentLength !== digits) return 'PETREL_ERR_CONFLICTING_CONTENT_LENGTH'
+            this.hugeContentLength = digits
+          }
           head.contentLength = length
         }
         break
@@ -645,12 +675,19 @@ export class RequestParser {
       if (head.contentLength >= 0) return 'PETREL_ERR_CONTENT_LENGTH_WITH_TRANSFER_ENCODING'
       // An HTTP/1.0 message with Transfer-Encoding has faulty framing (RFC 9112 §6.1).
       if (!http11) return 'PETREL_ERR_TRANSFER_ENCODING_NOT_CHUNKED'
-      if (this.teFlags & TE_UNKNOWN) return 'PETREL_ERR_UNKNOWN_TRANSFER_ENCODING'
-      if (!(this.teFlags & TE_CHUNKED_LAST) || this.teFlags & TE_CHUNKED_TWICE) return 'PETREL_ERR_TRANSFER_ENCODING_NOT_CHUNKED'
+      // Order matters: malformed → 400, unregistered coding → 501, not ending in chunked → 400,
+      // a registered coding Petrel does not decode (gzip, chunked) → 501.
+      const te = this.teFlags
+      if (te & TE_MALFORMED) return 'PETREL_ERR_INVALID_TRANSFER_ENCODING'
+      if (te & TE_UNKNOWN) return 'PETREL_ERR_UNKNOWN_TRANSFER_ENCODING'
+      if (!(te & TE_CHUNKED_LAST) || te & TE_CHUNKED_TWICE) return 'PETREL_ERR_TRANSFER_ENCODING_NOT_CHUNKED'
+      if (te & TE_UNSUPPORTED) return 'PETREL_ERR_UNKNOWN_TRANSFER_ENCODING'
       head.chunked = true
     } else if (head.contentLength > this.maxBodyBytes) {
       return 'PETREL_ERR_BODY_TOO_LARGE'
     }
+    // An HTTP/1.0 client cannot be waiting for a 100 (RFC 9110 §10.1.1).
+    if (!http11) head.expectContinue = false
     const options = this.connectionOptions
     head.keepAlive = (options & CONN_CLOSE) === 0 && (http11 || (options & CONN_KEEP_ALIVE) !== 0)
     head.upgrade = (options & CONN_UPGRADE) !== 0 && this.hasUpgradeHeader

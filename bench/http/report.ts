@@ -1,0 +1,102 @@
+// Renders an HttpReport as terminal tables and as the markdown + JSON result files.
+
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { RESULTS_DIR, REPO_DIR } from '../lib/paths.ts'
+import { markdownTable, textTable, type Column } from '../lib/table.ts'
+import { describeErrors, errorCount } from '../lib/wrk.ts'
+import { summarize, type HttpReport, type ScenarioResult } from './results.ts'
+
+const BASELINE_PEER = 'petrel'
+
+function columns (repeat: number): Column[] {
+  return [
+    { title: 'peer', alignRight: false },
+    { title: repeat > 1 ? `req/s (median of ${repeat})` : 'req/s', alignRight: true },
+    ...(repeat > 1 ? [{ title: 'req/s min–max', alignRight: true }] : []),
+    { title: `vs ${BASELINE_PEER}`, alignRight: true },
+    { title: 'CPU µs/req', alignRight: true },
+    { title: 'server CPU', alignRight: true },
+    { title: 'p99 ms', alignRight: true },
+    { title: 'errors', alignRight: false }
+  ]
+}
+
+const wholeNumber = (value: number): string => Math.round(value).toLocaleString('en-US')
+const twoDigits = (value: number): string => (Number.isFinite(value) ? value.toFixed(2) : 'n/a')
+
+function rows (scenario: ScenarioResult, repeat: number): string[][] {
+  const baseline = summarize(scenario.cells.find((cell) => cell.peer === BASELINE_PEER)?.runs ?? [])
+  return scenario.cells.map((cell) => {
+    const summary = summarize(cell.runs)
+    if (summary === undefined) {
+      return [cell.peer, 'skipped', ...(repeat > 1 ? ['–'] : []), '–', '–', '–', '–', '–']
+    }
+    const errors = errorCount(summary.errors) === 0 ? 'none' : `! ${describeErrors(summary.errors)}`
+    const partial = summary.runs < repeat ? ` (${summary.runs}/${repeat} runs)` : ''
+    return [
+      cell.peer,
+      wholeNumber(summary.requestsPerSec),
+      ...(repeat > 1 ? [`${wholeNumber(summary.minRequestsPerSec)}–${wholeNumber(summary.maxRequestsPerSec)}`] : []),
+      baseline === undefined ? '–' : `${(summary.requestsPerSec / baseline.requestsPerSec).toFixed(2)}×`,
+      twoDigits(summary.cpuUsPerRequest),
+      `${Math.round(summary.serverCpuPercent)} %`,
+      twoDigits(summary.latencyP99Ms),
+      errors + partial
+    ]
+  })
+}
+
+/** Skip reasons and failed runs, shown under each table. */
+function notes (scenario: ScenarioResult): string[] {
+  return scenario.cells.flatMap((cell) => [
+    ...(cell.skipped === undefined ? [] : [`${cell.peer}: skipped: ${cell.skipped}`]),
+    ...cell.notes.map((note) => `${cell.peer}: ${note}`)
+  ])
+}
+
+export function scenarioText (scenario: ScenarioResult, report: HttpReport): string {
+  const { durationSec, repeat } = report.settings
+  const heading = `${scenario.name}: ${scenario.description}; ${durationSec} s per run × ${repeat}`
+  const notesText = notes(scenario).map((note) => `  ${note}`).join('\n')
+  return `${heading}\n${textTable(columns(repeat), rows(scenario, repeat))}${notesText === '' ? '' : `\n${notesText}`}\n`
+}
+
+export function reportMarkdown (report: HttpReport): string {
+  const { machine, settings } = report
+  const lines = [
+    `# HTTP benchmark, ${report.startedAt}`,
+    '',
+    `Produced by \`npm run bench -- http\`; method and caveats in docs/benchmarks.md.`,
+    `Server pinned to CPU ${machine.serverCpu}, wrk (1 thread) to CPU ${machine.wrkCpu}. ` +
+      `${settings.durationSec} s measured per run after a ${settings.warmupSec} s warm-up, ` +
+      `${settings.repeat} run(s) per cell interleaved across peers; medians shown. ` +
+      '"vs petrel" is peer req/s ÷ Petrel req/s. CPU µs/req is server user+system CPU ÷ requests completed.',
+    '',
+    `- CPU: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs, ${machine.memoryGiB} GiB; kernel ${machine.kernel}`,
+    `- petrel revision: ${report.petrelRevision}; harness: node ${machine.harnessNode}; load: ${machine.wrk}`,
+    ...report.peers.map((peer) => `- ${peer.name}: ${peer.version ?? `skipped: ${peer.skipped ?? 'unknown reason'}`}`),
+    ''
+  ]
+  for (const scenario of report.scenarios) {
+    lines.push(`## ${scenario.name}`, '', scenario.description, '', markdownTable(columns(settings.repeat), rows(scenario, settings.repeat)), '')
+    const scenarioNotes = notes(scenario)
+    if (scenarioNotes.length > 0) lines.push(...scenarioNotes.map((note) => `- ${note}`), '')
+  }
+  return lines.join('\n')
+}
+
+/** Writes http-<timestamp>.md/.json and overwrites http-latest.md; returns the paths written. */
+export function writeReportFiles (report: HttpReport): string[] {
+  mkdirSync(RESULTS_DIR, { recursive: true })
+  // ISO 8601 without ':' so the name is safe in every shell and on every file system.
+  const stamp = report.startedAt.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')
+  const markdown = reportMarkdown(report)
+  const files = [
+    [join(RESULTS_DIR, `http-${stamp}.md`), markdown],
+    [join(RESULTS_DIR, `http-${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`],
+    [join(RESULTS_DIR, 'http-latest.md'), markdown]
+  ] as const
+  for (const [path, text] of files) writeFileSync(path, text)
+  return files.map(([path]) => relative(REPO_DIR, path))
+}

@@ -1,0 +1,68 @@
+// Server CPU time from /proc, so each result can say what a request cost the server, not only
+// how many it answered: on one core, req/s is capped by whichever side (server or wrk) tops
+// out first, while CPU per request stays meaningful.
+
+import { execFileSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+
+/** Kernel clock ticks per second (the unit of utime/stime); almost always 100. */
+export function clockTicksPerSecond (): number {
+  try {
+    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
+    if (Number.isInteger(ticks) && ticks > 0) return ticks
+  } catch {
+    // getconf is part of libc-bin and practically always present; fall through if not.
+  }
+  return 100
+}
+
+/** utime + stime of one process, all its threads included, in clock ticks; 0 if it is gone. */
+function processCpuTicks (pid: number): number {
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return 0
+  }
+  // Field 2 (comm) is in parentheses and may itself contain spaces or ')'; count from the last ')'.
+  // After it come fields 3, 4, …; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(fields[14 - 3]) + Number(fields[15 - 3])
+}
+
+function childPids (pid: number): number[] {
+  const pids: number[] = []
+  let tasks: string[]
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return pids
+  }
+  for (const task of tasks) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim()
+      if (text !== '') for (const child of text.split(' ')) pids.push(Number(child))
+    } catch {
+      // The thread exited between readdir and read.
+    }
+  }
+  return pids
+}
+
+/**
+ * CPU ticks of a process and all its live descendants (e.g. a master and its workers).
+ * Children that exited during the run are missed; the servers measured here keep theirs.
+ */
+export function processTreeCpuTicks (rootPid: number): number {
+  let ticks = 0
+  const pending = [rootPid]
+  const seen = new Set<number>()
+  while (pending.length > 0) {
+    const pid = pending.pop() as number
+    if (seen.has(pid)) continue
+    seen.add(pid)
+    ticks += processCpuTicks(pid)
+    pending.push(...childPids(pid))
+  }
+  return ticks
+}

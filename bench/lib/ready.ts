@@ -1,0 +1,56 @@
+// Readiness: a server counts as up once a fresh TCP connection gets the expected answer to a
+// real request. A listening socket alone is not enough (a server may accept before its
+// handlers are set up), and a fixed sleep is either too short or wastes time.
+
+import { connect } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Tracked } from './children.ts'
+
+const POLL_INTERVAL_MS = 50
+const ATTEMPT_TIMEOUT_MS = 1000
+
+export interface ReadyCheck {
+  readonly port: number
+  readonly path: string
+  readonly expectedBody: string
+  readonly deadlineMs: number
+}
+
+/**
+ * Resolves with the raw answer (head and body) once the server answers as expected; rejects
+ * with a reason if it exits or the deadline passes.
+ */
+export async function waitUntilServing (server: Tracked, check: ReadyCheck): Promise<string> {
+  const giveUpAt = Date.now() + check.deadlineMs
+  let lastProblem = 'no answer yet'
+  while (Date.now() < giveUpAt) {
+    if (server.hasExited()) throw new Error(`exited before serving (exit ${await server.exited})`)
+    try {
+      const response = await getOnce(check.port, check.path)
+      if (response.startsWith('HTTP/1.1 200') && response.endsWith(check.expectedBody)) return response
+      lastProblem = `unexpected answer to GET ${check.path}: ${JSON.stringify(response.slice(0, 120))}`
+    } catch (error) {
+      lastProblem = (error as Error).message
+    }
+    await sleep(POLL_INTERVAL_MS)
+  }
+  throw new Error(`not serving after ${check.deadlineMs} ms (${lastProblem})`)
+}
+
+/** One GET with Connection: close; resolves with the raw response once the server closes. */
+function getOnce (port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port })
+    const chunks: Buffer[] = []
+    socket.setTimeout(ATTEMPT_TIMEOUT_MS, () => socket.destroy(new Error(`GET ${path} timed out`)))
+    socket.once('connect', () => {
+      // write, not end: some servers drop a half-closed connection without answering.
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`)
+    })
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+    socket.once('error', reject)
+    socket.once('close', (hadError) => {
+      if (!hadError) resolve(Buffer.concat(chunks).toString('latin1'))
+    })
+  })
+}

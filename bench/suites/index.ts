@@ -1,0 +1,5 @@
+import { httpSuite } from './http.ts'
+import type { Suite } from './suite.ts'
+import { timersSuite } from './timers.ts'
+
+export const SUITES: readonly Suite[] = [httpSuite, timersSuite]

@@ -1,0 +1,715 @@
+// The HTTP/1.1 engine end to end over raw TCP: keep-alive rules, HEAD, 100-continue, pipelining,
+// split input, routes, request bodies and handler failures.
+
+import { test, describe } from 'node:test'
+import assert from 'node:assert/strict'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Readable } from 'node:stream'
+import { createServer, type ServerOptions, type HttpServer } from '../src/index.ts'
+import { RawClient, req, chunked, parseAll } from './helpers/tcp.ts'
+import { serve } from './helpers/serve.ts'
+
+
+function basicRoutes(s: HttpServer): void {
+  s.get('/', (_req, res) => res.end('root'))
+  s.get('/hello', (_req, res) => {
+    res.setHeader('Content-Type', 'text/plain')
+    res.end('hello world')
+  })
+  s.get('/stream', (_req, res) => {
+    res.write('part1,')
+    res.write('part2')
+    res.end()
+  })
+  s.post('/echo', async (r, res) => {
+    const body = await r.body()
+    res.setHeader('X-Length', body.length)
+    res.end(body)
+  })
+}
+
+describe('keep-alive rules', () => {
+  test('HTTP/1.1 stays open by default and serves several requests on one connection', async (t) => {
+    const { port, server, connect } = await serve(t, {}, basicRoutes)
+    const c = await connect()
+    await c.write(req('GET', '/'))
+    const [r1] = await c.readResponses(1)
+    assert.equal(r1!.status, 200)
+    assert.equal(r1!.text, 'root')
+    assert.equal(r1!.headers['connection'], undefined, 'HTTP/1.1 keep-alive needs no Connection header')
+    assert.ok(r1!.headers['date'], 'Date header present')
+    await c.write(req('GET', '/hello'))
+    const [r2] = await c.readResponses(1)
+    assert.equal(r2!.text, 'hello world')
+    assert.equal(await c.waitClosed(150), false, 'connection stays open')
+    assert.equal(server.stats.accepted, 1)
+    assert.equal(server.stats.requests, 2)
+  })
+
+  test('HTTP/1.1 with Connection: close gets Connection: close and the server closes', async (t) => {
+    const { port, connect } = await serve(t, {}, basicRoutes)
+    const c = await connect()
+    await c.write(req('GET', '/', { Connection: 'close' }))
+    const [r] = await c.readResponses(1)
+    assert.equal(r!.status, 200)
+    assert.equal(r!.headers['connection'], 'close')
+    assert.equal(await c.waitClosed(2000), true)
+    assert.equal(c.unparsed().length, 0, 'nothing after the response')
+  })
+
+  test('HTTP/1.0 without keep-alive closes after the response', async (t) => {
+    const { port, connect } = await serve(t, {}, basicRoutes)
+    const c = await connect()
+    await c.write(req('GET', '/', {}, undefined, '1.0'))
+    const [r] = await c.readResponses(1)
+    assert.equal(r!.status, 200)
+    assert.equal(r!.text, 'root')
+    assert.equal(r!.headers['connection'], 'close')
+    assert.equal(await c.waitClosed(2000), true)
+  })
+
+  test('HTTP/1.0 with Connection: keep-alive gets it echoed and the connection is reused', async (t) => {
+    const { port, connect } = await serve(t, {}, basicRoutes)
+    const c = await connect()
+    await c.write(req('GET', '/', { Connection: 'keep-alive' }, undefined, '1.0'))
+    const [r1] = await c.readResponses(1)
+    assert.equal(r1!.headers['connection']?.toLowerCase(), 'keep-alive')
+    assert.equal(r1!.headers['content-length'], '4')
+    assert.equal(await c.waitClosed(150), false)
+    await c.write(req('GET', '/hello', { Connection: 'Keep-Alive' }, undefined, '1.0'))
+    const [r2] = await c.readResponses(1)
+    assert.equal(r2!.text, 'hello world')
+    // A third request without keep-alive closes it.
+    await c.write(req('GET', '/', {}, undefined, '1.0'))
+    const [r3] = await c.readResponses(1)
+    assert.equal(r3!.headers['connection'], 'close')
+    assert.equal(await c.waitClosed(2000), true)
+  })
+
+  test('HTTP/1.0 keep-alive request with a streamed (unknown length) response is close-delimited', async (t) => {
+    const { port, connect } = await serve(t, {}, basicRoutes)
+    const c = await connect()
+    await c.write(req('GET', '/stream', { Connection: 'keep-alive' }, undefined, '1.0'))
+    const raw = await c.readUntilClose(2000)
+    const [r] = parseAll(raw, { eof: true }).responses
+    assert.equal(r!.headers['transfer-encoding'], undefined, 'no chunked coding for HTTP/1.0')
+    assert.equal(r!.headers['connection'], 'close')
+    assert.equal(r!.text, 'part1,part2')
+  })
+
+  test('HTTP/1.1 streamed response is chunked and the connection stays usable', async (t) => {
+    const { port, connect } = await serve(t, {}, basicRoutes)
+    const c = await connect()
+    await c.write(Buffer.concat([req('GET', '/stream'), req('GET', '/')]))
+    const [r1, r2] = await c.readResponses(2)
+    assert.equal(r1!.chunked, true)
+    assert.equal(r1!.text, 'part1,part2')
+    assert.equal(r2!.text, 'root')
+  })
+
+  test('limits.maxRequestsPerConnection closes the connection after that many requests', async (t) => {
+    const { port, connect } = await serve(t, { limits: { maxRequestsPerConnection: 2 } }, basicRoutes)
+    const c = await connect()
+    await c.write(req('GET', '/'))
+    const [r1] = await c.readResponses(1)
+    assert.equal(r1!.headers['connection'], undefined)
+    await c.write(req('GET', '/'))
+    const [r2] = await c.readResponses(1)
+    assert.equal(r2!.headers['connection'], 'close')
+    assert.equal(await c.waitClosed(2000), true)
+  })
+
+  test('requests pipelined after a Connection: close request are not processed', async (t) => {
+    let secondRan = false
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.get('/', (_r, res) => res.end('root'))
+      s.get('/second', (_r, res) => {
+        secondRan = true
+        res.end('second')
+      })
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([req('GET', '/', { Connection: 'close' }), req('GET', '/second')]))
+    const raw = await c.readUntilClose(2000)
+    const responses = parseAll(raw, { eof: true }).responses
+    assert.equal(responses.length, 1, `exactly one response expected, got: ${JSON.stringify(raw.toString('latin1'))}`)
+    assert.equal(secondRan, false, 'the handler of the request after Connection: close must not run')
+  })
+})
+
+describe('HEAD', () => {
+  test('HEAD gets the GET headers, including its Content-Length, and no body', async (t) => {
+    const { port, connect } = await serve(t, {}, basicRoutes)
+    const c = await connect()
+    await c.write(Buffer.concat([req('HEAD', '/hello'), req('GET', '/hello')]))
+    const [h, g] = await c.readResponses(2, { head: [true, false] })
+    assert.equal(h!.status, 200)
+    assert.equal(h!.headers['content-length'], '11')
+    assert.equal(h!.headers['content-type'], 'text/plain')
+    assert.equal(h!.body.length, 0)
+    assert.equal(g!.text, 'hello world', 'the GET after it parses: the HEAD response had no body bytes')
+    assert.equal(c.unparsed().length, 0)
+  })
+
+  test('HEAD to a handler that streams with write() sends no body bytes (no chunk terminator)', async (t) => {
+    const { port, connect } = await serve(t, {}, basicRoutes)
+    const c = await connect()
+    await c.write(Buffer.concat([req('HEAD', '/stream'), req('GET', '/')]))
+    const [h, g] = await c.readResponses(2, { head: [true, false], timeoutMs: 2000 })
+    assert.equal(h!.status, 200)
+    assert.equal(g!.status, 200, 'the GET after the HEAD must parse')
+    assert.equal(g!.text, 'root')
+  })
+
+  test('HEAD answered with a declared Content-Length and no body keeps that length', async (t) => {
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.route('HEAD', '/file', (_r, res) => {
+        res.setHeader('Content-Length', 12345)
+        res.end()
+      })
+      s.get('/', (_r, res) => res.end('root'))
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([req('HEAD', '/file'), req('GET', '/')]))
+    const [h, g] = await c.readResponses(2, { head: [true, false] })
+    assert.equal(h!.headers['content-length'], '12345')
+    assert.equal(g!.text, 'root')
+  })
+
+  test('HEAD on a route with only GET is allowed (listed in Allow)', async (t) => {
+    const { port, connect } = await serve(t, {}, basicRoutes)
+    const c = await connect()
+    await c.write(req('DELETE', '/hello'))
+    const [r] = await c.readResponses(1)
+    assert.equal(r!.status, 405)
+    assert.deepEqual(r!.headers['allow']!.split(/,\s*/).sort(), ['GET', 'HEAD'])
+  })
+})
+
+describe('Expect: 100-continue', () => {
+  test('a handler that reads the body makes the server send 100 Continue before the final response', async (t) => {
+    const { port, connect } = await serve(t, {}, basicRoutes)
+    const c = await connect()
+    await c.write(req('POST', '/echo', { Expect: '100-continue', 'Content-Length': 5 }))
+    // The client waits for the 100 before sending the body.
+    await c.until(() => c.received.indexOf('\r\n\r\n') >= 0, 2000, '100 Continue')
+    assert.equal(c.received.toString('latin1'), 'HTTP/1.1 100 Continue\r\n\r\n')
+    await c.write('hello')
+    const [r] = await c.readResponses(1)
+    assert.equal(c.interim.length, 1)
+    assert.equal(r!.status, 200)
+    assert.equal(r!.text, 'hello')
+  })
+
+  test('a handler that answers without reading gets no 100 Continue', async (t) => {
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.post('/deny', (_r, res) => res.status(403).end('no'))
+    })
+    const c = await connect()
+    await c.write(req('POST', '/deny', { Expect: '100-continue', 'Content-Length': 5 }))
+    const [r] = await c.readResponses(1, { timeoutMs: 2000 })
+    assert.equal(r!.status, 403)
+    assert.equal(c.interim.length, 0, 'no 1xx before the final response')
+    assert.doesNotMatch(c.received.toString('latin1'), /100 Continue/)
+  })
+
+  test('an HTTP/1.0 request with Expect: 100-continue gets no 100 (RFC 9110 §10.1.1, §15.2)', async (t) => {
+    const { port, connect } = await serve(t, {}, basicRoutes)
+    const c = await connect()
+    await c.write(req('POST', '/echo', { Expect: '100-continue' }, 'hello', '1.0'))
+    const raw = await c.readUntilClose(2000)
+    const responses = parseAll(raw, { eof: true }).responses
+    assert.deepEqual(
+      responses.map((r) => r.status),
+      [200],
+      `raw: ${JSON.stringify(raw.toString('latin1'))}`,
+    )
+  })
+})
+
+describe('pipelining and split input', () => {
+  test('responses come in request order when an earlier handler is async and a later one sync', async (t) => {
+    const order: string[] = []
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.get('/slow', async (_r, res) => {
+        order.push('slow start')
+        await sleep(120)
+        res.end('slow')
+      })
+      s.get('/medium', async (_r, res) => {
+        order.push('medium start')
+        await sleep(30)
+        res.end('medium')
+      })
+      s.get('/fast', (_r, res) => {
+        order.push('fast')
+        res.end('fast')
+      })
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([req('GET', '/slow'), req('GET', '/fast'), req('GET', '/medium'), req('GET', '/fast'), req('GET', '/slow')]))
+    const rs = await c.readResponses(5)
+    assert.deepEqual(
+      rs.map((r) => r.text),
+      ['slow', 'fast', 'medium', 'fast', 'slow'],
+    )
+  })
+
+  test('many pipelined requests in one write are answered in order in few reads', async (t) => {
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.get('/n/:i', (r, res) => res.end(`n=${r.params.i}`))
+    })
+    const c = await connect()
+    const n = 300
+    const parts: Buffer[] = []
+    for (let i = 0; i < n; i++) parts.push(req('GET', `/n/${i}`))
+    await c.write(Buffer.concat(parts))
+    const rs = await c.readResponses(n)
+    for (let i = 0; i < n; i++) assert.equal(rs[i]!.text, `n=${i}`)
+    // ~300 × 90 bytes arrive batched, not as 300 separate writes.
+    assert.ok(c.reads <= 10, `responses took ${c.reads} reads`)
+  })
+
+  test('a request split byte by byte over many writes works, and so does its body', async (t) => {
+    const { port, connect } = await serve(t, {}, basicRoutes)
+    const c = await connect()
+    await c.writeSplit(req('GET', '/hello', { 'X-Padding': 'a'.repeat(40) }), 1)
+    const [r1] = await c.readResponses(1)
+    assert.equal(r1!.text, 'hello world')
+    await c.writeSplit(req('POST', '/echo', {}, 'split body'), 1)
+    const [r2] = await c.readResponses(1)
+    assert.equal(r2!.text, 'split body')
+    await c.writeSplit(Buffer.concat([req('POST', '/echo', { 'Transfer-Encoding': 'chunked' }), chunked(['ab', 'cde'], 'X-T: 1\r\n')]), 1)
+    const [r3] = await c.readResponses(1)
+    assert.equal(r3!.text, 'abcde')
+  })
+
+  test('a pipelined batch split at every possible boundary still parses', async (t) => {
+    const { port, connect } = await serve(t, {}, basicRoutes)
+    const batch = Buffer.concat([req('GET', '/'), req('POST', '/echo', {}, 'xyz'), req('GET', '/hello')])
+    for (let cut = 1; cut < batch.length; cut += 7) {
+      const c = await connect()
+      await c.write(batch.subarray(0, cut))
+      await sleep(1)
+      await c.write(batch.subarray(cut))
+      const rs = await c.readResponses(3)
+      assert.deepEqual(
+        rs.map((r) => r.text),
+        ['root', 'xyz', 'hello world'],
+        `cut at ${cut}`,
+      )
+      c.destroy()
+    }
+  })
+
+  test('pipelined requests followed by a half-close are all answered (sync handlers)', async (t) => {
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.get('/a', (_r, res) => res.end('a'))
+      s.get('/b', (_r, res) => res.end('b'))
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([req('GET', '/a'), req('GET', '/b'), req('GET', '/a')]))
+    c.socket.end()
+    const raw = await c.readUntilClose(3000)
+    assert.deepEqual(
+      parseAll(raw, { eof: true }).responses.map((r) => r.text),
+      ['a', 'b', 'a'],
+    )
+  })
+
+  test('pipelined requests followed by a half-close are all answered (async first handler)', async (t) => {
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.get('/a', async (_r, res) => {
+        await sleep(50)
+        res.end('a')
+      })
+      s.get('/b', (_r, res) => res.end('b'))
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([req('GET', '/a'), req('GET', '/b'), req('GET', '/a')]))
+    c.socket.end() // FIN: we send nothing more but still read
+    const raw = await c.readUntilClose(3000)
+    assert.deepEqual(
+      parseAll(raw, { eof: true }).responses.map((r) => r.text),
+      ['a', 'b', 'a'],
+    )
+  })
+})
+
+describe('routes', () => {
+  test('params are percent-decoded; unknown path is 404; bad escapes are 400', async (t) => {
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.get('/users/:id', (r, res) => res.json({ id: r.params.id, q: r.query.get('q'), path: r.path }))
+      s.get('/files/*', (r, res) => res.end(r.params['*']))
+      s.get('/a/:x/b/:y', (r, res) => res.end(`${r.params.x}|${r.params.y}`))
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([req('GET', '/users/caf%C3%A9%20%2F1?q=a%20b'), req('GET', '/files/x/y.txt'), req('GET', '/a/1/b/%3F'), req('GET', '/nope'), req('GET', '/users/%E0%A4%A')]))
+    const [r1, r2, r3, r4, r5] = await c.readResponses(5)
+    assert.deepEqual(JSON.parse(r1!.text), { id: 'café /1', q: 'a b', path: '/users/caf%C3%A9%20%2F1' })
+    assert.equal(r1!.headers['content-type'], 'application/json')
+    assert.equal(r2!.text, 'x/y.txt')
+    assert.equal(r3!.text, '1|?')
+    assert.equal(r4!.status, 404)
+    assert.equal(r5!.status, 400)
+  })
+
+  test('wrong method gets 405 with Allow; fallback handles unknown paths', async (t) => {
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.get('/thing', (_r, res) => res.end('get'))
+      s.put('/thing', (_r, res) => res.end('put'))
+      s.route('PATCH', '/thing', (_r, res) => res.end('patch'))
+      s.fallback((r, res) => res.status(418).end(`fallback ${r.method} ${r.path}`))
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([req('POST', '/thing', {}, 'x'), req('PUT', '/thing', {}, ''), req('GET', '/other?x=1')]))
+    const [r1, r2, r3] = await c.readResponses(3)
+    assert.equal(r1!.status, 405)
+    assert.deepEqual(r1!.headers['allow']!.split(/,\s*/).sort(), ['GET', 'HEAD', 'PATCH', 'PUT'])
+    assert.equal(r2!.text, 'put')
+    assert.equal(r3!.status, 418)
+    assert.equal(r3!.text, 'fallback GET /other')
+  })
+
+  test('absolute-form target routes by its path; OPTIONS * is accepted', async (t) => {
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.get('/p', (r, res) => res.end(`${r.path} ${r.url}`))
+      s.fallback((r, res) => res.end(`fallback ${r.method} ${r.path}`))
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([req('GET', 'http://example.com/p?x=1'), req('OPTIONS', '*')]))
+    const [r1, r2] = await c.readResponses(2)
+    assert.equal(r1!.text, '/p http://example.com/p?x=1')
+    assert.equal(r2!.text, 'fallback OPTIONS *')
+  })
+})
+
+describe('request bodies', () => {
+  function bodyRoutes(s: HttpServer): void {
+    s.post('/buffer', async (r, res) => {
+      const b = await r.body()
+      res.json({ length: b.length, text: b.length < 100 ? b.toString() : undefined, trailers: r.trailers })
+    })
+    s.post('/stream', async (r, res) => {
+      let length = 0
+      let sum = 0
+      for await (const chunk of r.stream()) {
+        length += (chunk as Buffer).length
+        for (const byte of chunk as Buffer) sum = (sum + byte) % 65521
+      }
+      res.json({ length, sum })
+    })
+    s.post('/json', async (r, res) => res.json({ got: await r.json() }))
+  }
+
+  function checksum(b: Buffer): number {
+    let sum = 0
+    for (const byte of b) sum = (sum + byte) % 65521
+    return sum
+  }
+
+  test('Content-Length and chunked bodies through body(), with trailers', async (t) => {
+    const { port, connect } = await serve(t, {}, bodyRoutes)
+    const c = await connect()
+    await c.write(
+      Buffer.concat([
+        req('POST', '/buffer', {}, 'hello'),
+        req('POST', '/buffer', { 'Transfer-Encoding': 'chunked' }),
+        chunked(['he', 'llo', ' chunked'], 'X-Checksum: 42\r\n'),
+        req('POST', '/buffer', { 'Content-Length': 0 }),
+        req('POST', '/json', { 'Content-Type': 'application/json' }, '{"a":[1,2]}'),
+      ]),
+    )
+    const [r1, r2, r3, r4] = await c.readResponses(4)
+    assert.deepEqual(JSON.parse(r1!.text), { length: 5, text: 'hello', trailers: {} })
+    assert.deepEqual(JSON.parse(r2!.text), { length: 13, text: 'hello chunked', trailers: { 'x-checksum': '42' } })
+    assert.deepEqual(JSON.parse(r3!.text), { length: 0, text: '', trailers: {} })
+    assert.deepEqual(JSON.parse(r4!.text), { got: { a: [1, 2] } })
+  })
+
+  test('large Content-Length and chunked bodies through stream(), sent in pieces', async (t) => {
+    const { port, connect } = await serve(t, { limits: { maxBodyBytes: 4 * 1024 * 1024 } }, bodyRoutes)
+    const body = Buffer.alloc(3 * 1024 * 1024)
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7 + (i >> 10)) & 0xff
+    const c = await connect()
+    await c.writeSplit(req('POST', '/stream', {}, body), 256 * 1024)
+    const [r1] = await c.readResponses(1)
+    assert.deepEqual(JSON.parse(r1!.text), { length: body.length, sum: checksum(body) })
+    const pieces: Buffer[] = []
+    for (let i = 0; i < body.length; i += 100_000) pieces.push(body.subarray(i, i + 100_000))
+    await c.writeSplit(Buffer.concat([req('POST', '/stream', { 'Transfer-Encoding': 'chunked' }), chunked(pieces)]), 200_000)
+    const [r2] = await c.readResponses(1)
+    assert.deepEqual(JSON.parse(r2!.text), { length: body.length, sum: checksum(body) })
+    // And body() on the same large body.
+    await c.write(req('POST', '/buffer', {}, body))
+    const [r3] = await c.readResponses(1)
+    assert.equal(JSON.parse(r3!.text).length, body.length)
+  })
+
+  test('a chunked body larger than maxBodyBytes gets 413 and the connection is closed', async (t) => {
+    const { port, connect } = await serve(t, { limits: { maxBodyBytes: 1000 } }, bodyRoutes)
+    const c = await connect()
+    await c.write(Buffer.concat([req('POST', '/buffer', { 'Transfer-Encoding': 'chunked' }), Buffer.from('200\r\n'), Buffer.alloc(0x200, 'a'), Buffer.from('\r\n')]))
+    await sleep(30)
+    await c.write(Buffer.concat([Buffer.from('300\r\n'), Buffer.alloc(0x300, 'b'), Buffer.from('\r\n0\r\n\r\n')])).catch(() => {})
+    const raw = await c.readUntilClose(2000)
+    const rs = parseAll(raw, { eof: true }).responses
+    assert.equal(rs.length, 1, JSON.stringify(raw.toString('latin1')))
+    assert.equal(rs[0]!.status, 413)
+    assert.equal(rs[0]!.headers['connection'], 'close')
+  })
+
+  test('a chunked body exactly at maxBodyBytes is accepted', async (t) => {
+    const { port, connect } = await serve(t, { limits: { maxBodyBytes: 1000 } }, bodyRoutes)
+    const c = await connect()
+    await c.write(Buffer.concat([req('POST', '/buffer', { 'Transfer-Encoding': 'chunked' }), chunked([Buffer.alloc(600, 'a'), Buffer.alloc(400, 'b')])]))
+    const [r] = await c.readResponses(1)
+    assert.equal(JSON.parse(r!.text).length, 1000)
+  })
+
+  test('a small unread body is drained and the connection reused', async (t) => {
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.post('/ignore', (_r, res) => res.end('ignored'))
+      s.get('/', (_r, res) => res.end('root'))
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([req('POST', '/ignore', {}, 'x'.repeat(1000)), req('POST', '/ignore', { 'Transfer-Encoding': 'chunked' }), chunked(['abc', 'def']), req('GET', '/')]))
+    const rs = await c.readResponses(3)
+    assert.deepEqual(
+      rs.map((r) => r.text),
+      ['ignored', 'ignored', 'root'],
+    )
+  })
+})
+
+describe('response framing', () => {
+  test('204 and 304 carry no body and no framing headers; the next response still parses', async (t) => {
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.get('/204', (_r, res) => res.status(204).end('ignored body'))
+      s.get('/304', (_r, res) => {
+        res.status(304)
+        res.write('ignored')
+        res.end()
+      })
+      s.get('/', (_r, res) => res.end('root'))
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([req('GET', '/204'), req('GET', '/304'), req('GET', '/')]))
+    const [a, b, r] = await c.readResponses(3)
+    assert.equal(a!.status, 204)
+    assert.equal(a!.headers['content-length'], undefined)
+    assert.equal(a!.headers['transfer-encoding'], undefined)
+    assert.equal(b!.status, 304)
+    assert.equal(b!.headers['transfer-encoding'], undefined)
+    assert.equal(r!.text, 'root')
+  })
+
+  test('a header value with CR/LF is refused (no response splitting) and the handler gets a 500', async (t) => {
+    const { port, connect, errors } = await serve(t, {}, (s) => {
+      s.get('/split', (r, res) => {
+        res.setHeader('X-Echo', r.query.get('v') ?? '')
+        res.end('should not get here')
+      })
+    })
+    const c = await connect()
+    await c.write(req('GET', '/split?v=a%0d%0aSet-Cookie:%20evil=1'))
+    const [r] = await c.readResponses(1)
+    assert.equal(r!.status, 500)
+    assert.equal(r!.headers['set-cookie'], undefined)
+    assert.equal(errors.length, 1)
+  })
+
+  test('a declared Content-Length that the body does not match cuts the connection', async (t) => {
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.get('/short', (_r, res) => {
+        res.setHeader('Content-Length', 10)
+        res.write('abc')
+        res.end()
+      })
+    })
+    const c = await connect()
+    await c.write(req('GET', '/short'))
+    const raw = await c.readUntilClose(2000)
+    // Either nothing (the head was still batched) or a truncated response; never a complete one.
+    assert.equal(parseAll(raw, { eof: true }).responses.length, 0, `the client must not see a complete response: ${JSON.stringify(raw.toString('latin1'))}`)
+    assert.ok(c.closedByServer)
+  })
+
+  test('a declared Content-Length with write() sends an unchunked body', async (t) => {
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.get('/cl', (_r, res) => {
+        res.setHeader('Content-Length', 6)
+        res.write('abc')
+        res.write('def')
+        res.end()
+      })
+      s.get('/', (_r, res) => res.end('root'))
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([req('GET', '/cl'), req('GET', '/')]))
+    const [a, b] = await c.readResponses(2)
+    assert.equal(a!.chunked, false)
+    assert.equal(a!.text, 'abcdef')
+    assert.equal(b!.text, 'root')
+  })
+
+  test('end(Readable) streams the body chunked; pipelined requests behind it wait their turn', async (t) => {
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.get('/readable', (_r, res) => res.end(Readable.from(['one,', 'two,', 'three'])))
+      s.get('/', (_r, res) => res.end('root'))
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([req('GET', '/readable'), req('GET', '/'), req('GET', '/readable')]))
+    const rs = await c.readResponses(3)
+    assert.deepEqual(
+      rs.map((r) => r.text),
+      ['one,two,three', 'root', 'one,two,three'],
+    )
+    assert.equal(rs[0]!.chunked, true)
+  })
+
+  test('HEAD to an unknown path gets the 404 head without a body', async (t) => {
+    const { port, connect } = await serve(t, {}, basicRoutes)
+    const c = await connect()
+    await c.write(Buffer.concat([req('HEAD', '/nope'), req('GET', '/')]))
+    const [h, g] = await c.readResponses(2, { head: [true, false] })
+    assert.equal(h!.status, 404)
+    assert.ok(Number(h!.headers['content-length']) > 0)
+    assert.equal(g!.text, 'root')
+  })
+
+  test('when the server closes after answering a 100-continue request without reading, it says Connection: close (RFC 9110 §10.1.1)', async (t) => {
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.post('/deny', (_r, res) => res.status(403).end('no'))
+    })
+    const c = await connect()
+    await c.write(req('POST', '/deny', { Expect: '100-continue', 'Content-Length': 5 }))
+    const [r] = await c.readResponses(1, { timeoutMs: 2000 })
+    const closed = await c.waitClosed(500)
+    assert.ok(!closed || r!.headers['connection'] === 'close', 'the connection was closed although the response did not announce it')
+  })
+})
+
+describe('bodies the handler does not read', () => {
+  test('chunk extensions and BWS before them are accepted', async (t) => {
+    const { port, connect } = await serve(t, {}, basicRoutes)
+    const c = await connect()
+    await c.write(Buffer.concat([req('POST', '/echo', { 'Transfer-Encoding': 'chunked' }), Buffer.from('3;name=value\r\nabc\r\n2 ;x\r\nde\r\n0\r\n\r\n')]))
+    const [r] = await c.readResponses(1)
+    assert.equal(r!.text, 'abcde')
+  })
+
+  test('an async handler that answers before the body arrives: the body is discarded and the next request served', async (t) => {
+    const { port, connect } = await serve(t, {}, (s) => {
+      s.post('/early', async (_r, res) => {
+        await sleep(10)
+        res.end('early')
+      })
+      s.get('/', (_r, res) => res.end('root'))
+    })
+    const c = await connect()
+    await c.write(req('POST', '/early', { 'Content-Length': 10 }))
+    const [r1] = await c.readResponses(1)
+    assert.equal(r1!.text, 'early')
+    await c.write(Buffer.concat([Buffer.from('0123456789'), req('GET', '/')]))
+    const [r2] = await c.readResponses(1)
+    assert.equal(r2!.text, 'root')
+  })
+
+  test('an async handler that answers before a large body arrives: the connection is closed instead of draining', async (t) => {
+    const { port, connect } = await serve(t, { limits: { maxBodyBytes: 10_000_000 } }, (s) => {
+      s.post('/early', async (_r, res) => {
+        await sleep(10)
+        res.end('early')
+      })
+    })
+    const c = await connect()
+    await c.write(req('POST', '/early', { 'Content-Length': 5_000_000 }))
+    const [r1] = await c.readResponses(1)
+    assert.equal(r1!.text, 'early')
+    assert.equal(await c.waitClosed(2000), true)
+  })
+})
+
+describe('handler failures', () => {
+  test('a handler that throws gets 500 and the connection stays usable', async (t) => {
+    const { port, errors, connect } = await serve(t, {}, (s) => {
+      s.get('/throw', () => {
+        throw new Error('boom')
+      })
+      s.get('/reject', async () => {
+        await sleep(10)
+        throw new Error('async boom')
+      })
+      s.get('/', (_r, res) => res.end('root'))
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([req('GET', '/throw'), req('GET', '/'), req('GET', '/reject'), req('GET', '/')]))
+    const rs = await c.readResponses(4)
+    assert.deepEqual(
+      rs.map((r) => r.status),
+      [500, 200, 500, 200],
+    )
+    assert.equal(rs[0]!.headers['connection'], undefined)
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      ['boom', 'async boom'],
+    )
+    assert.equal(await c.waitClosed(100), false)
+  })
+
+  test('an async handler that rejects after part of a chunked response destroys the connection', async (t) => {
+    const { port, errors, connect } = await serve(t, {}, (s) => {
+      s.get('/partial', async (_r, res) => {
+        res.write('first part')
+        await sleep(30)
+        throw new Error('failed mid-response')
+      })
+    })
+    const c = await connect()
+    await c.write(req('GET', '/partial'))
+    const raw = await c.readUntilClose(2000)
+    const text = raw.toString('latin1')
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n/)
+    assert.match(text, /Transfer-Encoding: chunked/)
+    assert.match(text, /first part/)
+    assert.doesNotMatch(text, /\r\n0\r\n\r\n$/, 'no terminating chunk: the client must see a truncated response')
+    assert.equal(parseAll(raw, { eof: true }).responses.length, 0)
+    assert.ok(errors.some((e) => e.message === 'failed mid-response'))
+  })
+
+  test('a handler that finishes after the client reset the connection does not revive it', async (t) => {
+    let conn: { open: boolean; phase: number } | undefined
+    let ended = false
+    const { server, connect } = await serve(t, {}, (s) => {
+      s.get('/late', async (_r, res) => {
+        conn = [...server.connections][0]
+        await sleep(150)
+        res.end('too late')
+        ended = true
+      })
+    })
+    const c = await connect()
+    await c.write(req('GET', '/late'))
+    await c.until(() => conn !== undefined, 1000, 'handler start')
+    c.socket.resetAndDestroy()
+    await c.until(() => server.connections.size === 0, 1000, 'server to see the reset')
+    assert.equal(conn!.open, false)
+    await c.until(() => ended, 1000, 'handler end')
+    assert.equal(conn!.open, false, `connection reopened: phase ${conn!.phase}`)
+  })
+
+  test('a handler failure is reported to onError once', async (t) => {
+    const { port, errors, connect } = await serve(t, {}, (s) => {
+      s.get('/partial', async (_r, res) => {
+        res.write('first part')
+        await sleep(10)
+        throw new Error('failed mid-response')
+      })
+    })
+    const c = await connect()
+    await c.write(req('GET', '/partial'))
+    await c.readUntilClose(2000)
+    assert.equal(errors.length, 1, `onError got: ${errors.map((e) => e.message).join(' | ')}`)
+  })
+})
