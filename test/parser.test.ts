@@ -14,7 +14,6 @@ import { DEFAULT_LIMITS } from '../src/core/limits.ts'
 import { bytes, checkSplits, failed, limits, msg, ok, parse, pieces, random, randomSplits } from './helpers/parse.ts'
 import type { Message, ParserLimits, SplitCheck, Transcript } from './helpers/parse.ts'
 
-const HOST = 'Host: h\r\n'
 
 // ---------------------------------------------------------------------------------------------
 // Valid requests

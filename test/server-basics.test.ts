@@ -5,8 +5,8 @@ import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Readable } from 'node:stream'
-import { createServer, type ServerOptions, type HttpServer } from '../src/index.ts'
-import { RawClient, req, chunked, parseAll } from './helpers/tcp.ts'
+import type { HttpServer } from '../src/index.ts'
+import { req, chunked, parseAll } from './helpers/tcp.ts'
 import { serve } from './helpers/serve.ts'
 
 

@@ -3,7 +3,6 @@
 import { test, describe } from 'node:test'
 import type { TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type HttpServer } from '../src/index.ts'
 import { RawClient, req, parseAll, exchange } from './helpers/tcp.ts'
@@ -13,12 +12,6 @@ import { serve } from './helpers/serve.ts'
 function routes(s: HttpServer): void {
   s.get('/', (_r, res) => res.end('root'))
   s.post('/echo', async (r, res) => res.end(await r.body()))
-}
-
-/** The one connection's socket on the server side (for writableLength). */
-function serverSocket(server: HttpServer): net.Socket {
-  assert.equal(server.connections.size, 1)
-  return [...server.connections][0]!.socket
 }
 
 describe('malformed input gets its status and a closed connection', () => {
