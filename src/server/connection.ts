@@ -349,7 +349,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
         scheduler.armIn(this.timer, timeouts.bodyMs)
         return
       case Phase.HANDLER:
-        scheduler.cancel(this.timer)
+        // The application's time is its own. The timer is left as it is (cancelling and re-arming
+        // it per request costs more than letting it fire once, rarely, and be ignored).
         return
       case Phase.IDLE:
         scheduler.armIn(this.timer, timeouts.keepAliveMs)
@@ -510,6 +511,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
         if (this.res !== null && !this.res.headersSent) this.sendError(408, ERRORS.PETREL_ERR_BODY_TIMEOUT.message)
         if (this.req !== null) this.req.abortBody(new PetrelError('PETREL_ERR_BODY_TIMEOUT'))
         this.endConnection()
+        return
+      case Phase.HANDLER:
         return
       case Phase.IDLE:
       case Phase.LINGER:

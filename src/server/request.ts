@@ -23,30 +23,34 @@ export interface BodySource {
 export class Request {
   readonly head: RequestHead
   readonly method: string
-  /** The request target exactly as sent, e.g. "/search?q=petrel". */
-  readonly url: string
-  /** The path part of the target, still percent-encoded. */
-  readonly path: string
   /** Route parameters, percent-decoded. */
   params: Record<string, string>
+  /** Offsets of the path in head.buf: strings are made only when a handler asks. */
+  readonly pathStart: number
+  readonly pathEnd: number
 
   private readonly source: BodySource
-  private queryStart: number
+  /** Offset of "?" in head.buf, or -1. */
+  private readonly queryStart: number
+  private urlCache: string | null = null
+  private pathCache: string | null
   private queryCache: URLSearchParams | null = null
   private headersCache: Record<string, string> | null = null
   private bodyMode: number = BodyMode.UNREAD
-  private chunks: Buffer[] = []
+  private chunks: Buffer[] | null = null
   private bodyLength = 0
   private bodyComplete = false
   private bodyError: Error | null = null
   private bodyStream: Readable | null = null
   private waiters: Array<{ resolve: (b: Buffer) => void; reject: (e: Error) => void }> | null = null
 
-  constructor(head: RequestHead, url: string, path: string, queryStart: number, source: BodySource) {
+  /** `path` is given when it is not the bytes at [pathStart, pathEnd), e.g. "/" for "http://host". */
+  constructor(head: RequestHead, pathStart: number, pathEnd: number, queryStart: number, source: BodySource, path: string | null = null) {
     this.head = head
     this.method = head.method
-    this.url = url
-    this.path = path
+    this.pathStart = pathStart
+    this.pathEnd = pathEnd
+    this.pathCache = path
     this.queryStart = queryStart
     this.source = source
     this.params = EMPTY_PARAMS
@@ -65,9 +69,19 @@ export class Request {
     return this.source.remotePort
   }
 
+  /** The request target exactly as sent, e.g. "/search?q=petrel". */
+  get url(): string {
+    return (this.urlCache ??= this.head.target())
+  }
+
+  /** The path part of the target, still percent-encoded. */
+  get path(): string {
+    return (this.pathCache ??= this.head.buf.toString('latin1', this.pathStart, this.pathEnd))
+  }
+
   /** The raw query string without "?", or "". */
   get search(): string {
-    return this.queryStart < 0 ? '' : this.url.slice(this.queryStart + 1)
+    return this.queryStart < 0 ? '' : this.head.buf.toString('latin1', this.queryStart + 1, this.head.targetEnd)
   }
 
   get query(): URLSearchParams {
@@ -129,8 +143,8 @@ export class Request {
     const stream = new Readable({ read: () => source.resumeBody() })
     this.bodyStream = stream
     this.bodyMode = BodyMode.STREAM
-    for (const chunk of this.chunks) stream.push(chunk)
-    this.chunks = []
+    if (this.chunks !== null) for (const chunk of this.chunks) stream.push(chunk)
+    this.chunks = null
     if (this.bodyError !== null) stream.destroy(this.bodyError)
     else if (this.bodyComplete) stream.push(null)
     else source.bodyWanted(this)
@@ -153,7 +167,7 @@ export class Request {
       if (!this.bodyStream!.push(chunk)) this.source.pauseBody()
       return
     }
-    this.chunks.push(chunk)
+    ;(this.chunks ??= []).push(chunk)
     this.bodyLength += chunk.length
   }
 
@@ -175,7 +189,7 @@ export class Request {
   discardBody(): void {
     if (this.bodyMode === BodyMode.UNREAD) {
       this.bodyMode = BodyMode.DISCARD
-      this.chunks = []
+      this.chunks = null
     }
   }
 
@@ -193,8 +207,9 @@ export class Request {
 
   private collected(): Buffer {
     const chunks = this.chunks
+    if (chunks === null) return EMPTY_BUFFER
     if (chunks.length === 1) return chunks[0]!
-    const body = chunks.length === 0 ? EMPTY_BUFFER : Buffer.concat(chunks, this.bodyLength)
+    const body = Buffer.concat(chunks, this.bodyLength)
     this.chunks = [body]
     return body
   }

@@ -65,7 +65,7 @@ export class Response {
 
   /** Set a header, replacing any of the same name. Arrays give one field line per value. */
   setHeader(name: string, value: string | number | readonly string[]): this {
-    this.removeHeader(name)
+    if (this.fields.length > 0) this.removeHeader(name)
     if (Array.isArray(value)) for (const v of value) this.appendHeader(name, v)
     else this.appendHeader(name, value as string | number)
     return this
@@ -75,8 +75,9 @@ export class Response {
   appendHeader(name: string, value: string | number): this {
     if (this.headersSent) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', name)
     const text = typeof value === 'number' ? String(value) : value
-    if (!validName(name) || !validValue(text)) throw new PetrelError('PETREL_ERR_INVALID_HEADER_FOR_RESPONSE', JSON.stringify(name))
-    this.fields.push(name.toLowerCase(), name, text)
+    const lower = lowerCaseName(name)
+    if (lower === null || !validValue(text)) throw new PetrelError('PETREL_ERR_INVALID_HEADER_FOR_RESPONSE', JSON.stringify(name))
+    this.fields.push(lower, name, text)
     return this
   }
 
@@ -241,13 +242,25 @@ export class Response {
   }
 }
 
-function validName(name: string): boolean {
-  if (name.length === 0) return false
+/**
+ * Handlers set the same few header names on every response; each is validated and lower-cased
+ * once. The cache is bounded, so names made up per request cannot grow it without end.
+ */
+const lowerNames = new Map<string, string>()
+const MAX_CACHED_NAMES = 512
+
+/** The lower-case form of a valid field name, or null when `name` is not a token. */
+function lowerCaseName(name: string): string | null {
+  const cached = lowerNames.get(name)
+  if (cached !== undefined) return cached
+  if (name.length === 0) return null
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i)
-    if (c > 0x7f || TOKEN[c] === 0) return false
+    if (c > 0x7f || TOKEN[c] === 0) return null
   }
-  return true
+  const lower = name.toLowerCase()
+  if (lowerNames.size < MAX_CACHED_NAMES) lowerNames.set(name, lower)
+  return lower
 }
 
 /** No CR, LF, NUL or other controls but HTAB: a value can never split the head (response splitting). */

@@ -36,6 +36,8 @@ class SegmentNode<H> {
 
 export class Router<H> {
   private readonly exact = new Map<string, RouteNode<H>>()
+  /** The same static routes by path length, with their bytes: matched without making a string. */
+  private readonly exactBytes: Array<Array<{ path: Buffer; node: RouteNode<H> }> | undefined> = []
   private readonly tree = new SegmentNode<H>()
 
   /** Register `handler` for `method` on `pattern` ("/users/:id", "/files/*", "/plaintext"). */
@@ -44,7 +46,11 @@ export class Router<H> {
     const segments = pattern.split('/').slice(1)
     if (!segments.some((s) => s.startsWith(':') || s === '*')) {
       let node = this.exact.get(pattern)
-      if (node === undefined) this.exact.set(pattern, (node = new RouteNode<H>()))
+      if (node === undefined) {
+        this.exact.set(pattern, (node = new RouteNode<H>()))
+        const path = Buffer.from(pattern, 'latin1')
+        ;(this.exactBytes[path.length] ??= []).push({ path, node })
+      }
       node.add(method, handler)
       return
     }
@@ -72,6 +78,23 @@ export class Router<H> {
     at.route ??= new RouteNode<H>()
     at.route.paramNames = names
     at.route.add(method, handler)
+  }
+
+  /** The static route whose path is exactly buf[start, end), or null. */
+  findStatic(buf: Buffer, start: number, end: number): RouteNode<H> | null {
+    const candidates = this.exactBytes[end - start]
+    if (candidates === undefined) return null
+    outer: for (let i = 0; i < candidates.length; i++) {
+      const { path, node } = candidates[i]!
+      for (let k = path.length - 1; k >= 0; k--) if (buf[start + k] !== path[k]) continue outer
+      return node
+    }
+    return null
+  }
+
+  /** Whether any route has parameters or a wildcard (else findStatic is the whole answer). */
+  get hasPatterns(): boolean {
+    return this.tree.children.size > 0 || this.tree.param !== null || this.tree.wildcard !== null
   }
 
   /**

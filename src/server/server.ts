@@ -216,30 +216,41 @@ export class HttpServer {
   /** Build the Request for a parsed head, or answer 400 for a target Petrel cannot route. */
   makeRequest(head: RequestHead, conn: Connection): Request | null {
     this.stats.requests++
-    const url = head.target()
-    let pathStart = 0
-    if (url.charCodeAt(0) !== 0x2f) {
+    const buf = head.buf
+    const targetStart = head.targetStart
+    const targetEnd = head.targetEnd
+    let pathStart = targetStart
+    if (buf[targetStart] !== 0x2f) {
       // absolute-form (RFC 9112 §3.2.2) must be accepted; asterisk-form only for OPTIONS.
-      const scheme = url.indexOf('://')
-      if (url === '*' && head.method === 'OPTIONS') {
-        return new Request(head, url, '*', -1, conn)
+      if (targetEnd - targetStart === 1 && buf[targetStart] === 0x2a && head.method === 'OPTIONS') {
+        return new Request(head, targetStart, targetEnd, -1, conn)
       }
+      const url = head.target()
+      const scheme = url.indexOf('://')
       if (scheme <= 0) {
         conn.sendError(400, ERRORS.PETREL_ERR_INVALID_TARGET.message)
         conn.endConnection()
         return null
       }
-      pathStart = url.indexOf('/', scheme + 3)
-      if (pathStart < 0) pathStart = url.length
+      const slash = url.indexOf('/', scheme + 3)
+      if (slash < 0) return new Request(head, targetEnd, targetEnd, -1, conn, '/')
+      pathStart = targetStart + slash
     }
-    const query = url.indexOf('?', pathStart)
-    const path = pathStart === url.length ? '/' : pathStart === 0 && query < 0 ? url : url.slice(pathStart, query < 0 ? url.length : query)
-    return new Request(head, url, path, query, conn)
+    let queryStart = -1
+    for (let p = pathStart; p < targetEnd; p++) {
+      if (buf[p] === 0x3f) {
+        queryStart = p
+        break
+      }
+    }
+    return new Request(head, pathStart, queryStart < 0 ? targetEnd : queryStart, queryStart, conn)
   }
 
   dispatch(req: Request, res: Response): void {
     const values = this.paramScratch
-    const node = this.router.find(req.path, values)
+    const router = this.router
+    let node = router.findStatic(req.head.buf, req.pathStart, req.pathEnd)
+    if (node === null && router.hasPatterns) node = router.find(req.path, values)
     let handler: Handler | undefined
     if (node === null) {
       handler = this.fallbackHandler

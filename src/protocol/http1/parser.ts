@@ -96,6 +96,8 @@ export class RequestParser {
 
   private head: RequestHead | null = null
   private headStart = 0
+  /** headStart + maxHeaderBytes while a head is read, Infinity otherwise: one comparison per state step. */
+  private headLimit = Infinity
   private emptyLines = 0
   /** A CR before a request line, waiting for its LF. */
   private leadingCR = false
@@ -192,6 +194,7 @@ export class RequestParser {
     this.stopped = false
     this.emptyLines = 0
     this.leadingCR = false
+    this.headLimit = Infinity
   }
 
   private appendSplit(buf: Buffer, start: number, end: number): number {
@@ -235,6 +238,7 @@ export class RequestParser {
       head.hostEnd -= delta
     }
     this.headStart -= delta
+    this.headLimit -= delta
     this.nameStart -= delta
     this.nameEnd -= delta
     this.valueStart -= delta
@@ -242,6 +246,7 @@ export class RequestParser {
   }
 
   private fail(code: ErrorCode): number {
+    this.headLimit = Infinity
     this.errorCode = code
     this.state = S.ERROR
     return -1
@@ -249,7 +254,7 @@ export class RequestParser {
 
   private run(buf: Buffer, pos: number, end: number, stopAfterHead: boolean): number {
     while (pos < end) {
-      if (this.state <= LAST_HEAD_STATE && this.state !== S.REQUEST_START && pos - this.headStart >= this.maxHeaderBytes) {
+      if (pos >= this.headLimit) {
         const uriTooLong = this.state === S.TARGET && pos - this.head!.targetStart >= this.maxUriBytes && TARGET[buf[pos]!] === 1
         return this.fail(uriTooLong ? 'PETREL_ERR_URI_TOO_LONG' : 'PETREL_ERR_HEADERS_TOO_LARGE')
       }
@@ -277,7 +282,7 @@ export class RequestParser {
         case S.METHOD: {
           // The method is bounded by its own cap and by the head limit, whichever is nearer; at
           // the head limit the check at the top of the loop answers 431.
-          const headLimit = this.headStart + this.maxHeaderBytes
+          const headLimit = this.headLimit
           const limit = Math.min(end, this.headStart + MAX_METHOD_BYTES + 1, headLimit)
           let p = pos
           while (p < limit && TOKEN[buf[p]!] === 1) p++
@@ -296,7 +301,7 @@ export class RequestParser {
         case S.TARGET: {
           const head = this.head!
           const uriLimit = head.targetStart + this.maxUriBytes
-          const headLimit = this.headStart + this.maxHeaderBytes
+          const headLimit = this.headLimit
           const limit = Math.min(end, uriLimit, headLimit)
           let p = pos
           while (p < limit && TARGET[buf[p]!] === 1) p++
@@ -312,6 +317,17 @@ export class RequestParser {
           if (buf[p] !== SP || p === head.targetStart) return this.fail('PETREL_ERR_INVALID_TARGET')
           head.targetEnd = p
           pos = p + 1
+          // Fast path: "HTTP/1.1\r\n" or "HTTP/1.0\r\n" whole in this read, checked at once.
+          // Anything else — a split, another version, an error — goes byte by byte below.
+          if (pos + 10 <= end && pos + 10 <= this.headLimit && buf[pos] === 0x48 && buf[pos + 1] === 0x54 && buf[pos + 2] === 0x54 && buf[pos + 3] === 0x50 &&
+            buf[pos + 4] === 0x2f && buf[pos + 5] === 0x31 && buf[pos + 6] === 0x2e && (buf[pos + 7] === 0x31 || buf[pos + 7] === 0x30) &&
+            buf[pos + 8] === CR && buf[pos + 9] === LF) {
+            this.versionMajor = 1
+            head.versionMinor = buf[pos + 7]! - 0x30
+            pos += 10
+            this.state = S.HEADER_START
+            break
+          }
           this.versionIndex = 0
           this.state = S.VERSION
           break
@@ -369,7 +385,7 @@ export class RequestParser {
         }
 
         case S.HEADER_NAME: {
-          const limit = Math.min(end, this.headStart + this.maxHeaderBytes)
+          const limit = this.headLimit < end ? this.headLimit : end
           let p = pos
           for (; p < limit; p++) {
             const c = buf[p]!
@@ -400,19 +416,25 @@ export class RequestParser {
         }
 
         case S.HEADER_VALUE: {
-          const limit = Math.min(end, this.headStart + this.maxHeaderBytes)
+          const limit = this.headLimit < end ? this.headLimit : end
           let p = pos
-          let valueEnd = this.valueEnd
-          for (; p < limit; p++) {
-            const c = buf[p]!
-            if (FIELD_VALUE[c] === 0) break
-            if (c !== SP && c !== HTAB) valueEnd = p + 1
-          }
-          this.valueEnd = valueEnd
+          while (p < limit && FIELD_VALUE[buf[p]!] === 1) p++
           pos = p
           if (p === limit) break
           const c = buf[p]!
           if (c === CR) {
+            // Trailing OWS is trimmed once the value is whole (it is rare, so not tracked per byte).
+            let valueEnd = p
+            while (valueEnd > this.valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--
+            this.valueEnd = valueEnd
+            if (p + 1 < limit && buf[p + 1] === LF) {
+              // The whole line is here: finish it in this step.
+              pos = p + 2
+              const r = this.endHeaderLine(buf)
+              if (r !== null) return this.fail(r)
+              this.state = S.HEADER_START
+              break
+            }
             this.state = S.HEADER_LF
             pos = p + 1
             break
@@ -423,6 +445,7 @@ export class RequestParser {
         case S.HEAD_END_LF: {
           if (buf[pos] !== LF) return this.fail('PETREL_ERR_BARE_CR')
           pos++
+          this.headLimit = Infinity
           const r = this.finishHead()
           if (r !== null) return this.fail(r)
           if (this.stopped || stopAfterHead) return pos
@@ -588,6 +611,7 @@ export class RequestParser {
   private beginMessage(buf: Buffer, pos: number): void {
     this.head = new RequestHead(buf)
     this.headStart = pos
+    this.headLimit = pos + this.maxHeaderBytes
     this.hostCount = 0
     this.teFlags = 0
     this.hugeContentLength = null
