@@ -15,6 +15,7 @@ import type { RequestHead } from '../protocol/http1/request-head.ts'
 import { Request, type BodySource } from './request.ts'
 import { Response, type ResponseSink } from './response.ts'
 import { statusLine, dateHeaderLine } from './status.ts'
+import { readDirectly, type SocketReader } from './socket-reader.ts'
 import type { HttpServer } from './server.ts'
 
 /** What the connection's phase timer means right now. */
@@ -50,6 +51,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   requests = 0
 
   private readonly parser: RequestParser
+  /** Reads straight from the TCP handle when possible (see socket-reader.ts); null: 'data' events. */
+  private readonly reader: SocketReader | null
   private readonly highWaterMark: number
   private req: Request | null = null
   private res: Response | null = null
@@ -83,7 +86,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.parser = new RequestParser(this, server.limits)
     this.timer = new WheelTimer<Connection>(this)
     this.sendTimer = new WheelTimer<Connection>(this)
-    socket.on('data', this.onData)
+    this.reader = readDirectly(socket, this.onData)
+    if (this.reader === null) socket.on('data', this.onData)
     socket.on('drain', this.onDrain)
     socket.on('end', this.onEnd)
     socket.on('error', this.onError)
@@ -446,14 +450,24 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   }
 
   private pause(reason: number): void {
-    if (this.pauseReasons === 0) this.socket.pause()
+    if (this.pauseReasons === 0) this.stopReading()
     this.pauseReasons |= reason
   }
 
   private unpause(reason: number): void {
     if (!(this.pauseReasons & reason)) return
     this.pauseReasons &= ~reason
-    if (this.pauseReasons === 0 && this.phase !== Phase.CLOSED) this.socket.resume()
+    if (this.pauseReasons === 0 && this.phase !== Phase.CLOSED) this.startReading()
+  }
+
+  private stopReading(): void {
+    if (this.reader !== null) this.reader.pause()
+    else this.socket.pause()
+  }
+
+  private startReading(): void {
+    if (this.reader !== null) this.reader.resume()
+    else this.socket.resume()
   }
 
   /** Answer a malformed request with its status and close: the framing can no longer be trusted. */
@@ -478,7 +492,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.req = null
     this.res = null
     this.pauseReasons = 0
-    this.socket.resume()
+    this.startReading()
     if (!this.inRead) this.flush()
   }
 
