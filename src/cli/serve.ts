@@ -4,6 +4,7 @@ import { statSync } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Limits, type Timeouts } from '../core/limits.ts'
 import { startServe, stopOnSignals, type ServeOptions } from '../apps/serve/serve.ts'
+import { STATIC_DEFAULTS } from '../apps/serve/static.ts'
 import { parseArgs, formatFlags, UsageError, type FlagSpec } from './args.ts'
 
 /** Each limit and timeout knob of the library, as a flag. */
@@ -31,6 +32,11 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'port', short: 'p', type: 'integer', valueName: 'PORT', min: 0, max: 65535, description: 'port to listen on (default 8080; 0 picks a free one)' },
   ...LIMIT_FLAGS.map(([key, name, what]): FlagSpec => ({ name, type: 'integer', valueName: 'N', min: 1, description: `${what} (default ${DEFAULT_LIMITS[key]})` })),
   ...TIMEOUT_FLAGS.map(([key, name, what]): FlagSpec => ({ name, type: 'duration', valueName: 'TIME', min: 1, description: `${what} (default ${DEFAULT_TIMEOUTS[key]}ms)` })),
+  { name: 'list', type: 'boolean', description: 'HTML listing of directories without index.html (default: 403)' },
+  { name: 'follow-symlinks', type: 'boolean', description: 'follow symlinks that lead outside ROOT (default: only inside)' },
+  { name: 'max-age', type: 'integer', valueName: 'SECONDS', min: 0, description: 'send Cache-Control: public, max-age=SECONDS with files' },
+  { name: 'open-file-cache-valid', type: 'duration', valueName: 'TIME', min: 0, description: `trust cached file metadata this long (default ${STATIC_DEFAULTS.cacheValidMs}ms)` },
+  { name: 'small-file-bytes', type: 'integer', valueName: 'N', min: 0, description: `serve files up to N bytes from memory (default ${STATIC_DEFAULTS.smallFileBytes})` },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ]
 
@@ -68,6 +74,13 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     port: (flags.get('port') as number | undefined) ?? 8080,
     limits,
     timeouts,
+    files: {
+      list: flags.has('list'),
+      followSymlinks: flags.has('follow-symlinks'),
+      maxAgeSeconds: flags.get('max-age') as number | undefined,
+      cacheValidMs: flags.get('open-file-cache-valid') as number | undefined,
+      smallFileBytes: flags.get('small-file-bytes') as number | undefined,
+    },
   }
   const { server, address, root: served } = await startServe(options)
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address

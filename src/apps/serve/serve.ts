@@ -7,7 +7,7 @@ import { createServer, type HttpServer } from '../../server/server.ts'
 import type { Limits, Timeouts } from '../../core/limits.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
-import { staticFiles } from './static.ts'
+import { staticFiles, type StaticOptions } from './static.ts'
 
 export const DEMO_SITE = fileURLToPath(new URL('../../../site/', import.meta.url))
 
@@ -18,6 +18,8 @@ export interface ServeOptions {
   port: number
   limits?: Partial<Limits>
   timeouts?: Partial<Timeouts>
+  /** Static file behaviour: listing, symlinks, Cache-Control, the open-file cache. */
+  files?: Omit<StaticOptions, 'root'>
 }
 
 export interface Serving {
@@ -44,7 +46,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
     server.get('/plaintext', plaintext)
     server.get('/json', json)
   }
-  server.fallback(staticFiles({ root }))
+  server.fallback(staticFiles({ ...options.files, root }))
   const address = await server.listen({ host: options.host, port: options.port })
   return { server, address, root }
 }

@@ -1,21 +1,37 @@
-// Serves the files under a root directory. This is the safe core — path resolution that can
-// never leave ROOT, directories and index files, types, streaming with backpressure — on which
-// validators, ranges, precompressed variants and the open-file cache are built.
+// Serves the files under a root directory: path resolution that can never leave the root,
+// directories, index files and listings, validators and conditional requests, ranges,
+// precompressed variants, Cache-Control and custom error pages. File metadata and small files
+// come from the open-file cache; large files are streamed with backpressure.
 
 import { createReadStream } from 'node:fs'
-import { stat, realpath } from 'node:fs/promises'
+import { readdir, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { Handler } from '../../server/server.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
-import { contentTypeFor } from './mime.ts'
+import { evaluateConditions, ifRangeAllows } from './conditional.ts'
+import { FileCache, type FileEntry } from './file-cache.ts'
+import { renderListing } from './listing.ts'
+import { parseRange, contentRange, unsatisfiedRange, multipartBoundary, multipartParts, type ByteRange } from './ranges.ts'
 
 export interface StaticOptions {
   /** Directory whose files are served. */
   root: string
   /** File served for a directory request. */
   index?: string
+  /** HTML listing of a directory that has no index file (otherwise 403). */
+  list?: boolean
+  /** Follow symlinks whose target is outside the root (default: only those that stay inside). */
+  followSymlinks?: boolean
+  /** Cache-Control: public, max-age=N on files. */
+  maxAgeSeconds?: number
+  /** How long file metadata (and small files) are trusted before the disk is asked again. */
+  cacheValidMs?: number
+  /** Files up to this size are served from memory. */
+  smallFileBytes?: number
 }
+
+export const STATIC_DEFAULTS = { index: 'index.html', cacheValidMs: 1000, smallFileBytes: 64 * 1024 } as const
 
 /** Outcome of mapping a URL path to a file path: the file, or the status that answers the request. */
 export type Resolved = { file: string } | { status: 400 | 404 }
@@ -48,54 +64,235 @@ export function resolveUrlPath(root: string, urlPath: string): Resolved {
   return { file: path.join(root, ...segments) }
 }
 
+/** Precompressed siblings, in order of preference. */
+const ENCODINGS = [
+  { token: 'br', suffix: '.br' },
+  { token: 'gzip', suffix: '.gz' },
+] as const
+
 export function staticFiles(options: StaticOptions): Handler {
   const root = path.resolve(options.root)
-  const index = options.index ?? 'index.html'
-  let realRoot: Promise<string> | null = null
-  return async function serveStatic(req: Request, res: Response): Promise<void> {
+  const index = options.index ?? STATIC_DEFAULTS.index
+  const cache = new FileCache({
+    root,
+    validMs: options.cacheValidMs ?? STATIC_DEFAULTS.cacheValidMs,
+    smallFileBytes: options.smallFileBytes ?? STATIC_DEFAULTS.smallFileBytes,
+    followSymlinks: options.followSymlinks ?? false,
+  })
+  const cacheControl = options.maxAgeSeconds === undefined ? null : `public, max-age=${options.maxAgeSeconds}`
+  const list = options.list ?? false
+
+  /** Answer an error status, with ROOT/404.html or ROOT/403.html as the body when present. */
+  function sendError(req: Request, res: Response, status: 400 | 403 | 404): Step {
+    const fallback = (): void => {
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8')
+      res.status(status).end(status === 404 ? '404 Not Found\n' : status === 403 ? '403 Forbidden\n' : '400 Bad Request: the path is not acceptable\n')
+    }
+    if (status === 400) return fallback()
+    return withEntry(cache.lookup(path.join(root, `${status}.html`)), (page) => {
+      if (page.kind !== 'file') return fallback()
+      res.setHeader('Content-Type', page.contentType)
+      res.status(status)
+      if (req.method === 'HEAD') {
+        res.setHeader('Content-Length', page.size)
+        res.end()
+      } else if (page.body !== null) {
+        res.end(page.body)
+      } else {
+        res.setHeader('Content-Length', page.size)
+        res.end(createReadStream(page.realPath))
+      }
+    })
+  }
+
+  function serveDirectory(req: Request, res: Response, dir: FileEntry, file: string): Step {
+    if (!req.path.endsWith('/')) {
+      const search = req.search
+      res.setHeader('Location', `${req.path}/${search === '' ? '' : `?${search}`}`)
+      res.status(301).end()
+      return
+    }
+    return withEntry(cache.lookup(path.join(file, index)), (indexEntry) => {
+      if (indexEntry.kind === 'file') return serveFile(req, res, indexEntry, path.join(file, index))
+      if (!list) return sendError(req, res, 403)
+      return sendListing(req, res, dir.realPath)
+    })
+  }
+
+  function serveFile(req: Request, res: Response, entry: FileEntry, file: string): Step {
+    if (!hasEncodingVariants(file)) return sendFile(req, res, entry, null, false)
+    // Variants exist or may: look them up (cached like any file) and pick what the client accepts.
+    const accepted = acceptedEncodings(req.header('accept-encoding'))
+    const lookups = ENCODINGS.map((e) => cache.lookup(file + e.suffix))
+    return withEntries(lookups, (variants) => {
+      const anyVariant = variants.some((v) => v.kind === 'file')
+      for (let i = 0; i < ENCODINGS.length; i++) {
+        if (variants[i]!.kind === 'file' && accepted.has(ENCODINGS[i]!.token)) {
+          return sendFile(req, res, variants[i]!, { encoding: ENCODINGS[i]!.token, contentType: entry.contentType }, true)
+        }
+      }
+      return sendFile(req, res, entry, null, anyVariant)
+    })
+  }
+
+  function sendFile(req: Request, res: Response, entry: FileEntry, variant: { encoding: string; contentType: string } | null, vary: boolean): Step {
+    res.setHeader('Content-Type', variant === null ? entry.contentType : variant.contentType)
+    if (variant !== null) res.setHeader('Content-Encoding', variant.encoding)
+    if (vary) res.setHeader('Vary', 'Accept-Encoding')
+    res.setHeader('ETag', entry.etag)
+    res.setHeader('Last-Modified', entry.lastModified)
+    res.setHeader('Accept-Ranges', 'bytes')
+    if (cacheControl !== null) res.setHeader('Cache-Control', cacheControl)
+    const validators = { etag: entry.etag, lastModifiedMs: entry.mtimeMs }
+    const outcome = evaluateConditions(
+      { ifMatch: req.header('if-match'), ifNoneMatch: req.header('if-none-match'), ifModifiedSince: req.header('if-modified-since'), ifUnmodifiedSince: req.header('if-unmodified-since') },
+      validators,
+      req.method,
+    )
+    if (outcome !== 'proceed') {
+      res.status(outcome).end()
+      return
+    }
+    const rangeHeader = req.header('range')
+    if (rangeHeader !== undefined && ifRangeAllows(req.header('if-range'), validators)) {
+      const range = parseRange(rangeHeader, entry.size)
+      if (range.kind === 'unsatisfiable') {
+        res.setHeader('Content-Range', unsatisfiedRange(entry.size))
+        res.setHeader('Content-Type', 'text/plain; charset=utf-8')
+        res.status(416).end('416 Range Not Satisfiable\n')
+        return
+      }
+      if (range.kind === 'ranges') {
+        if (range.ranges.length === 1) return sendRange(req, res, entry, range.ranges[0]!)
+        return sendMultipart(req, res, entry, range.ranges, variant === null ? entry.contentType : variant.contentType)
+      }
+    }
+    if (req.method === 'HEAD') {
+      res.setHeader('Content-Length', entry.size)
+      res.end()
+    } else if (entry.body !== null) {
+      res.end(entry.body)
+    } else {
+      res.setHeader('Content-Length', entry.size)
+      res.end(createReadStream(entry.realPath, { highWaterMark: 64 * 1024 }))
+    }
+  }
+
+  return function serveStatic(req: Request, res: Response): Step {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD')
       res.status(405).end('405 Method Not Allowed: files are served with GET and HEAD\n')
       return
     }
     const resolved = resolveUrlPath(root, req.path)
-    if ('status' in resolved) return sendStatus(res, resolved.status)
-    let file = resolved.file
-    let info = await statOrNull(file)
-    if (info !== null && info.isDirectory()) {
-      if (!req.path.endsWith('/')) {
-        res.setHeader('Location', `${req.path}/${req.search === '' ? '' : `?${req.search}`}`)
-        res.status(301).end()
-        return
-      }
-      file = path.join(file, index)
-      info = await statOrNull(file)
-    }
-    if (info === null || !info.isFile()) return sendStatus(res, 404)
-    // A symlink may point anywhere; only what really lies under the root is served.
-    realRoot ??= realpath(root)
-    const real = await realpath(file).catch(() => null)
-    const base = await realRoot
-    if (real === null || (real !== base && !real.startsWith(base + path.sep))) return sendStatus(res, 404)
-    res.setHeader('Content-Type', contentTypeFor(file))
-    res.setHeader('Content-Length', info.size)
-    if (req.method === 'HEAD' || info.size === 0) {
-      res.end()
-      return
-    }
-    res.end(createReadStream(real, { highWaterMark: 64 * 1024 }))
+    if ('status' in resolved) return sendError(req, res, resolved.status)
+    const file = resolved.file
+    return withEntry(cache.lookup(file), (entry) => {
+      if (entry.kind === 'file') return serveFile(req, res, entry, file)
+      if (entry.kind === 'directory') return serveDirectory(req, res, entry, file)
+      // A symlink out of the root is answered exactly like a missing file: nothing is revealed.
+      return sendError(req, res, 404)
+    })
   }
 }
 
-async function statOrNull(file: string) {
-  try {
-    return await stat(file)
-  } catch {
-    return null
+function sendRange(req: Request, res: Response, entry: FileEntry, range: ByteRange): void {
+  const length = range.end - range.start + 1
+  res.status(206)
+  res.setHeader('Content-Range', contentRange(range.start, range.end, entry.size))
+  if (req.method === 'HEAD') {
+    res.setHeader('Content-Length', length)
+    res.end()
+  } else if (entry.body !== null) {
+    res.end(entry.body.subarray(range.start, range.end + 1))
+  } else {
+    res.setHeader('Content-Length', length)
+    res.end(createReadStream(entry.realPath, { start: range.start, end: range.end, highWaterMark: 64 * 1024 }))
   }
 }
 
-function sendStatus(res: Response, status: 400 | 404): void {
-  res.setHeader('Content-Type', 'text/plain; charset=utf-8')
-  res.status(status).end(status === 404 ? '404 Not Found\n' : '400 Bad Request: the path is not acceptable\n')
+async function sendMultipart(req: Request, res: Response, entry: FileEntry, ranges: ByteRange[], contentType: string): Promise<void> {
+  const boundary = multipartBoundary()
+  const layout = multipartParts(ranges, entry.size, contentType, boundary)
+  res.status(206)
+  res.setHeader('Content-Type', `multipart/byteranges; boundary=${boundary}`)
+  res.setHeader('Content-Length', layout.totalLength)
+  if (req.method === 'HEAD') {
+    res.end()
+    return
+  }
+  for (const part of layout.parts) {
+    if (!res.write(part.head)) await res.drain()
+    if (entry.body !== null) {
+      if (!res.write(entry.body.subarray(part.start, part.end + 1))) await res.drain()
+      continue
+    }
+    for await (const chunk of createReadStream(entry.realPath, { start: part.start, end: part.end, highWaterMark: 64 * 1024 })) {
+      if (!res.write(chunk as Buffer)) await res.drain()
+    }
+  }
+  res.end(layout.tail)
+}
+
+async function sendListing(req: Request, res: Response, dir: string): Promise<void> {
+  const names = await readdir(dir, { withFileTypes: true })
+  const entries = []
+  for (const d of names) {
+    if (d.name.startsWith('.')) continue
+    const info = await stat(path.join(dir, d.name)).catch(() => null)
+    if (info === null) continue
+    entries.push({ name: d.name, isDirectory: info.isDirectory(), size: info.size, mtimeMs: info.mtimeMs })
+  }
+  res.setHeader('Content-Type', 'text/html; charset=utf-8')
+  res.end(req.method === 'HEAD' ? undefined : renderListing(req.path, entries))
+}
+
+/**
+ * Which content codings the client accepts, from Accept-Encoding (RFC 9110 §12.5.3): listed
+ * with q > 0, or covered by "*" with q > 0 and not listed with q=0.
+ */
+export function acceptedEncodings(header: string | undefined): Set<string> {
+  const accepted = new Set<string>()
+  if (header === undefined) return accepted
+  const refused = new Set<string>()
+  let star = false
+  for (const item of header.split(',')) {
+    const [rawToken, ...params] = item.split(';')
+    const token = rawToken!.trim().toLowerCase()
+    if (token === '') continue
+    let q = 1
+    for (const p of params) {
+      const [k, v] = p.split('=')
+      if (k!.trim().toLowerCase() === 'q') q = Number(v)
+    }
+    const ok = Number.isFinite(q) && q > 0
+    const name = token === 'x-gzip' ? 'gzip' : token
+    if (name === '*') star = ok
+    else if (ok) accepted.add(name)
+    else refused.add(name)
+  }
+  if (star) for (const e of ENCODINGS) if (!refused.has(e.token)) accepted.add(e.token)
+  return accepted
+}
+
+/** A request for NAME.gz or NAME.br itself is the file, not a variant of something. */
+function hasEncodingVariants(file: string): boolean {
+  return !file.endsWith('.gz') && !file.endsWith('.br')
+}
+
+/** What each step of serving returns: nothing when it finished synchronously, else a promise. */
+type Step = void | Promise<void>
+
+/**
+ * Run `then` on an entry at once when the cache had it — the common case costs no promise and
+ * no extra turn of the event loop — or when the lookup completes.
+ */
+function withEntry(lookup: FileEntry | Promise<FileEntry>, then: (entry: FileEntry) => Step): Step {
+  // A promise that resolves to a promise is flattened by then(): the result is a Promise<void>.
+  return lookup instanceof Promise ? (lookup.then(then) as Promise<void>) : then(lookup)
+}
+
+function withEntries(lookups: Array<FileEntry | Promise<FileEntry>>, then: (entries: FileEntry[]) => Step): Step {
+  if (lookups.every((l) => !(l instanceof Promise))) return then(lookups as FileEntry[])
+  return Promise.all(lookups).then(then) as Promise<void>
 }

@@ -1,0 +1,132 @@
+// What the static server knows about a path, cached for a validity period like nginx's
+// open_file_cache: the symlink check, the stat, the validators and content type, and — for
+// small files — the bytes themselves. A request for a cached file costs a Map lookup; the file
+// system is asked again only when the entry is older than `validMs`. Concurrent lookups of the
+// same path share one set of file system calls. Every call is asynchronous: no synchronous
+// file system call ever runs on the request path.
+
+import { readFile, realpath, stat } from 'node:fs/promises'
+import path from 'node:path'
+import mime from 'mime-types'
+import { weakEtag, httpDate } from './conditional.ts'
+
+export interface FileEntry {
+  /** `forbidden`: the path leaves the root through a symlink; it is answered like a missing file. */
+  readonly kind: 'file' | 'directory' | 'missing' | 'forbidden'
+  /** The resolved path (symlinks followed). */
+  readonly realPath: string
+  readonly size: number
+  readonly mtimeMs: number
+  readonly etag: string
+  readonly lastModified: string
+  readonly contentType: string
+  /** The whole file, when it is at most smallFileBytes and the cache had room for it. */
+  readonly body: Buffer | null
+  /** When the entry was made (monotonic ms); it is trusted for validMs after that. */
+  readonly checkedAt: number
+}
+
+export interface FileCacheOptions {
+  root: string
+  /** How long an entry is trusted before the file system is asked again (nginx: open_file_cache_valid). */
+  validMs: number
+  /** Files up to this size are held in memory. */
+  smallFileBytes: number
+  /** Follow symlinks that lead outside the root. */
+  followSymlinks: boolean
+  /** Most entries kept; the oldest is dropped beyond it (nginx: open_file_cache max). */
+  maxEntries?: number
+  /** Most bytes of file contents kept in memory; files beyond it are streamed. */
+  maxCachedBytes?: number
+}
+
+const MISSING_BASE = { realPath: '', size: 0, mtimeMs: 0, etag: '', lastModified: '', contentType: '', body: null }
+
+export class FileCache {
+  private readonly options: Required<FileCacheOptions>
+  private readonly entries = new Map<string, FileEntry>()
+  private readonly inFlight = new Map<string, Promise<FileEntry>>()
+  private cachedBytes = 0
+  private realRoot: Promise<string> | null = null
+
+  constructor(options: FileCacheOptions) {
+    this.options = { maxEntries: 10_000, maxCachedBytes: 64 * 1024 * 1024, ...options, root: path.resolve(options.root) }
+  }
+
+  /** The entry for an absolute path under the root: from the cache while valid, else fresh. */
+  lookup(file: string): Promise<FileEntry> | FileEntry {
+    const cached = this.entries.get(file)
+    if (cached !== undefined && performance.now() - cached.checkedAt < this.options.validMs) return cached
+    let pending = this.inFlight.get(file)
+    if (pending === undefined) {
+      pending = this.load(file).finally(() => this.inFlight.delete(file))
+      this.inFlight.set(file, pending)
+    }
+    return pending
+  }
+
+  private async load(file: string): Promise<FileEntry> {
+    const entry = await this.examine(file)
+    this.store(file, entry)
+    return entry
+  }
+
+  private async examine(file: string): Promise<FileEntry> {
+    const checkedAt = performance.now()
+    let realPath: string
+    try {
+      realPath = await realpath(file)
+    } catch {
+      return { kind: 'missing', ...MISSING_BASE, checkedAt }
+    }
+    if (!this.options.followSymlinks) {
+      const root = await (this.realRoot ??= realpath(this.options.root))
+      if (realPath !== root && !realPath.startsWith(root + path.sep)) return { kind: 'forbidden', ...MISSING_BASE, checkedAt }
+    }
+    let info
+    try {
+      info = await stat(realPath)
+    } catch {
+      return { kind: 'missing', ...MISSING_BASE, checkedAt }
+    }
+    if (info.isDirectory()) return { kind: 'directory', ...MISSING_BASE, realPath, mtimeMs: info.mtimeMs, checkedAt }
+    if (!info.isFile()) return { kind: 'missing', ...MISSING_BASE, checkedAt }
+    let body: Buffer | null = null
+    if (info.size <= this.options.smallFileBytes && this.cachedBytes + info.size <= this.options.maxCachedBytes) {
+      body = await readFile(realPath).catch(() => null)
+      // A file that changed between stat and read is served by streaming, with fresh validators next time.
+      if (body !== null && body.length !== info.size) body = null
+    }
+    return {
+      kind: 'file',
+      realPath,
+      size: info.size,
+      mtimeMs: info.mtimeMs,
+      etag: weakEtag(info.size, info.mtimeMs),
+      lastModified: httpDate(info.mtimeMs),
+      contentType: contentTypeFor(file),
+      body,
+      checkedAt,
+    }
+  }
+
+  private store(file: string, entry: FileEntry): void {
+    const old = this.entries.get(file)
+    if (old !== undefined) {
+      this.entries.delete(file)
+      if (old.body !== null) this.cachedBytes -= old.body.length
+    }
+    while (this.entries.size >= this.options.maxEntries) {
+      const [oldestKey, oldest] = this.entries.entries().next().value as [string, FileEntry]
+      this.entries.delete(oldestKey)
+      if (oldest.body !== null) this.cachedBytes -= oldest.body.length
+    }
+    this.entries.set(file, entry)
+    if (entry.body !== null) this.cachedBytes += entry.body.length
+  }
+}
+
+/** Content type from the mime-types database; text types carry charset=utf-8; unknown is octet-stream. */
+export function contentTypeFor(file: string): string {
+  return mime.contentType(path.extname(file)) || 'application/octet-stream'
+}
