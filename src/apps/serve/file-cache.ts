@@ -5,7 +5,7 @@
 // same path share one set of file system calls. Every call is asynchronous: no synchronous
 // file system call ever runs on the request path.
 
-import { readFile, realpath, stat } from 'node:fs/promises'
+import { open, readFile, realpath, stat, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import mime from 'mime-types'
 import { weakEtag, httpDate } from './conditional.ts'
@@ -22,6 +22,8 @@ export interface FileEntry {
   readonly contentType: string
   /** The whole file, when it is at most smallFileBytes and the cache had room for it. */
   readonly body: Buffer | null
+  /** The open file, for files served from disk (nginx caches descriptors the same way). */
+  readonly open: OpenFile | null
   /** When the entry was made (monotonic ms); it is trusted for validMs after that. */
   readonly checkedAt: number
 }
@@ -40,7 +42,33 @@ export interface FileCacheOptions {
   maxCachedBytes?: number
 }
 
-const MISSING_BASE = { realPath: '', size: 0, mtimeMs: 0, etag: '', lastModified: '', contentType: '', body: null }
+/**
+ * A file descriptor shared by the cache and the responses reading from it. The cache holds one
+ * reference while the entry is current; each response holds one while it reads. The descriptor
+ * is closed when the last is released, so refreshing or evicting an entry never closes a file
+ * under a response that is still being sent.
+ */
+export class OpenFile {
+  readonly handle: FileHandle
+  private refs = 1
+
+  constructor(handle: FileHandle) {
+    this.handle = handle
+  }
+
+  /** Take a reference for reading; false when the descriptor was already closed. */
+  acquire(): boolean {
+    if (this.refs === 0) return false
+    this.refs++
+    return true
+  }
+
+  release(): void {
+    if (--this.refs === 0) this.handle.close().catch(() => {})
+  }
+}
+
+const MISSING_BASE = { realPath: '', size: 0, mtimeMs: 0, etag: '', lastModified: '', contentType: '', body: null, open: null }
 
 export class FileCache {
   private readonly options: Required<FileCacheOptions>
@@ -94,8 +122,14 @@ export class FileCache {
     let body: Buffer | null = null
     if (info.size <= this.options.smallFileBytes && this.cachedBytes + info.size <= this.options.maxCachedBytes) {
       body = await readFile(realPath).catch(() => null)
-      // A file that changed between stat and read is served by streaming, with fresh validators next time.
+      // A file that changed between stat and read is served from disk, with fresh validators next time.
       if (body !== null && body.length !== info.size) body = null
+    }
+    let opened: OpenFile | null = null
+    if (body === null) {
+      const handle = await open(realPath, 'r').catch(() => null)
+      if (handle === null) return { kind: 'missing', ...MISSING_BASE, checkedAt }
+      opened = new OpenFile(handle)
     }
     return {
       kind: 'file',
@@ -106,23 +140,31 @@ export class FileCache {
       lastModified: httpDate(info.mtimeMs),
       contentType: contentTypeFor(file),
       body,
+      open: opened,
       checkedAt,
     }
   }
 
   private store(file: string, entry: FileEntry): void {
     const old = this.entries.get(file)
-    if (old !== undefined) {
-      this.entries.delete(file)
-      if (old.body !== null) this.cachedBytes -= old.body.length
-    }
+    if (old !== undefined) this.drop(file, old)
     while (this.entries.size >= this.options.maxEntries) {
       const [oldestKey, oldest] = this.entries.entries().next().value as [string, FileEntry]
-      this.entries.delete(oldestKey)
-      if (oldest.body !== null) this.cachedBytes -= oldest.body.length
+      this.drop(oldestKey, oldest)
     }
     this.entries.set(file, entry)
     if (entry.body !== null) this.cachedBytes += entry.body.length
+  }
+
+  private drop(file: string, entry: FileEntry): void {
+    this.entries.delete(file)
+    if (entry.body !== null) this.cachedBytes -= entry.body.length
+    if (entry.open !== null) entry.open.release()
+  }
+
+  /** Close every cached descriptor (responses still reading keep theirs until they finish). */
+  clear(): void {
+    for (const [file, entry] of this.entries) this.drop(file, entry)
   }
 }
 

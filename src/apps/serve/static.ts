@@ -10,7 +10,7 @@ import type { Handler } from '../../server/server.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
 import { evaluateConditions, ifRangeAllows } from './conditional.ts'
-import { FileCache, type FileEntry } from './file-cache.ts'
+import { FileCache, type FileEntry, type OpenFile } from './file-cache.ts'
 import { renderListing } from './listing.ts'
 import { parseRange, contentRange, unsatisfiedRange, multipartBoundary, multipartParts, type ByteRange } from './ranges.ts'
 
@@ -93,15 +93,7 @@ export function staticFiles(options: StaticOptions): Handler {
       if (page.kind !== 'file') return fallback()
       res.setHeader('Content-Type', page.contentType)
       res.status(status)
-      if (req.method === 'HEAD') {
-        res.setHeader('Content-Length', page.size)
-        res.end()
-      } else if (page.body !== null) {
-        res.end(page.body)
-      } else {
-        res.setHeader('Content-Length', page.size)
-        res.end(createReadStream(page.realPath))
-      }
+      return sendWhole(req, res, page)
     })
   }
 
@@ -167,15 +159,7 @@ export function staticFiles(options: StaticOptions): Handler {
         return sendMultipart(req, res, entry, range.ranges, variant === null ? entry.contentType : variant.contentType)
       }
     }
-    if (req.method === 'HEAD') {
-      res.setHeader('Content-Length', entry.size)
-      res.end()
-    } else if (entry.body !== null) {
-      res.end(entry.body)
-    } else {
-      res.setHeader('Content-Length', entry.size)
-      res.end(createReadStream(entry.realPath, { highWaterMark: 64 * 1024 }))
-    }
+    return sendWhole(req, res, entry)
   }
 
   return function serveStatic(req: Request, res: Response): Step {
@@ -196,19 +180,25 @@ export function staticFiles(options: StaticOptions): Handler {
   }
 }
 
-function sendRange(req: Request, res: Response, entry: FileEntry, range: ByteRange): void {
-  const length = range.end - range.start + 1
+/** The whole file as a 200 body (or its length, for HEAD). */
+function sendWhole(req: Request, res: Response, entry: FileEntry): Step {
+  res.setHeader('Content-Length', entry.size)
+  if (req.method === 'HEAD' || entry.size === 0) {
+    res.end()
+    return
+  }
+  return sendBytes(res, entry, 0, entry.size - 1, true)
+}
+
+function sendRange(req: Request, res: Response, entry: FileEntry, range: ByteRange): Step {
   res.status(206)
   res.setHeader('Content-Range', contentRange(range.start, range.end, entry.size))
+  res.setHeader('Content-Length', range.end - range.start + 1)
   if (req.method === 'HEAD') {
-    res.setHeader('Content-Length', length)
     res.end()
-  } else if (entry.body !== null) {
-    res.end(entry.body.subarray(range.start, range.end + 1))
-  } else {
-    res.setHeader('Content-Length', length)
-    res.end(createReadStream(entry.realPath, { start: range.start, end: range.end, highWaterMark: 64 * 1024 }))
+    return
   }
+  return sendBytes(res, entry, range.start, range.end, true)
 }
 
 async function sendMultipart(req: Request, res: Response, entry: FileEntry, ranges: ByteRange[], contentType: string): Promise<void> {
@@ -223,15 +213,63 @@ async function sendMultipart(req: Request, res: Response, entry: FileEntry, rang
   }
   for (const part of layout.parts) {
     if (!res.write(part.head)) await res.drain()
-    if (entry.body !== null) {
-      if (!res.write(entry.body.subarray(part.start, part.end + 1))) await res.drain()
-      continue
-    }
-    for await (const chunk of createReadStream(entry.realPath, { start: part.start, end: part.end, highWaterMark: 64 * 1024 })) {
-      if (!res.write(chunk as Buffer)) await res.drain()
-    }
+    await sendBytes(res, entry, part.start, part.end, false)
   }
   res.end(layout.tail)
+}
+
+/** Largest read from disk per step: a 100 KiB file is one read; a large one never sits whole in memory. */
+const READ_CHUNK_BYTES = 256 * 1024
+
+/**
+ * Send bytes [start, end] of the file, from memory or from its cached descriptor, honouring
+ * backpressure; end the response after them when `last`.
+ */
+function sendBytes(res: Response, entry: FileEntry, start: number, end: number, last: boolean): Step {
+  if (entry.body !== null) {
+    const slice = entry.body.subarray(start, end + 1)
+    if (last) {
+      res.end(slice)
+      return
+    }
+    if (!res.write(slice)) return res.drain()
+    return
+  }
+  const file = entry.open
+  if (file !== null && file.acquire()) return readFromDisk(res, file, start, end, last)
+  // The cache closed this descriptor between lookup and now (eviction): read by path instead.
+  const stream = createReadStream(entry.realPath, { start, end, highWaterMark: READ_CHUNK_BYTES })
+  if (last) {
+    res.end(stream)
+    return
+  }
+  return (async () => {
+    for await (const chunk of stream) if (!res.write(chunk as Buffer)) await res.drain()
+  })()
+}
+
+/** Positional reads from a shared descriptor: no open or close per request, one read per chunk. */
+async function readFromDisk(res: Response, file: OpenFile, start: number, end: number, last: boolean): Promise<void> {
+  try {
+    let position = start
+    while (position <= end) {
+      if (res.closed) return
+      const length = Math.min(READ_CHUNK_BYTES, end - position + 1)
+      // A fresh buffer per chunk: the socket holds it until the kernel has taken it.
+      const chunk = Buffer.allocUnsafe(length)
+      const { bytesRead } = await file.handle.read(chunk, 0, length, position)
+      if (bytesRead === 0) {
+        // The file shrank after it was measured: the promised length can no longer be kept.
+        res.abort()
+        return
+      }
+      position += bytesRead
+      if (!res.write(bytesRead === length ? chunk : chunk.subarray(0, bytesRead))) await res.drain()
+    }
+    if (last) res.end()
+  } finally {
+    file.release()
+  }
 }
 
 async function sendListing(req: Request, res: Response, dir: string): Promise<void> {
