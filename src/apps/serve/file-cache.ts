@@ -75,7 +75,9 @@ export class FileCache {
   private readonly entries = new Map<string, FileEntry>()
   private readonly inFlight = new Map<string, Promise<FileEntry>>()
   private cachedBytes = 0
+  /** realpath(root), re-checked like any entry: ROOT may itself be a symlink that a deploy re-points. */
   private realRoot: Promise<string> | null = null
+  private realRootCheckedAt = 0
 
   constructor(options: FileCacheOptions) {
     this.options = { maxEntries: 10_000, maxCachedBytes: 64 * 1024 * 1024, ...options, root: path.resolve(options.root) }
@@ -107,10 +109,11 @@ export class FileCache {
     } catch {
       return { kind: 'missing', ...MISSING_BASE, checkedAt }
     }
-    if (!this.options.followSymlinks) {
-      const root = await (this.realRoot ??= realpath(this.options.root))
-      if (realPath !== root && !realPath.startsWith(root + path.sep)) return { kind: 'forbidden', ...MISSING_BASE, checkedAt }
-    }
+    const root = await this.resolveRoot(checkedAt)
+    const inside = realPath === root || realPath.startsWith(root + path.sep)
+    if (!inside && !this.options.followSymlinks) return { kind: 'forbidden', ...MISSING_BASE, checkedAt }
+    // Dotfiles stay hidden whatever name reaches them: a visible symlink to .env inside the root is refused too.
+    if (inside && isHiddenPath(realPath.slice(root.length))) return { kind: 'forbidden', ...MISSING_BASE, checkedAt }
     let info
     try {
       info = await stat(realPath)
@@ -145,6 +148,15 @@ export class FileCache {
     }
   }
 
+  private resolveRoot(now: number): Promise<string> {
+    if (this.realRoot === null || now - this.realRootCheckedAt >= this.options.validMs) {
+      this.realRootCheckedAt = now
+      const root = this.options.root
+      this.realRoot = realpath(root).catch(() => root)
+    }
+    return this.realRoot
+  }
+
   private store(file: string, entry: FileEntry): void {
     const old = this.entries.get(file)
     if (old !== undefined) this.drop(file, old)
@@ -168,7 +180,22 @@ export class FileCache {
   }
 }
 
-/** Content type from the mime-types database; text types carry charset=utf-8; unknown is octet-stream. */
+/**
+ * Content type from the mime-types database; text types carry charset=utf-8, and so do XML-based
+ * types such as SVG (the database gives them none); unknown is octet-stream.
+ */
 export function contentTypeFor(file: string): string {
-  return mime.contentType(path.extname(file)) || 'application/octet-stream'
+  const type = mime.contentType(path.extname(file))
+  if (type === false) return 'application/octet-stream'
+  return type.endsWith('+xml') ? `${type}; charset=utf-8` : type
+}
+
+/** A path (relative to the root, starting with a separator) with a dot-segment other than a top-level .well-known. */
+function isHiddenPath(relative: string): boolean {
+  const segments = relative.split(path.sep)
+  for (let i = 1; i < segments.length; i++) {
+    const segment = segments[i]!
+    if (segment.startsWith('.') && !(i === 1 && segment === '.well-known')) return true
+  }
+  return false
 }

@@ -4,7 +4,7 @@
 // come from the open-file cache; large files are streamed with backpressure.
 
 import { createReadStream } from 'node:fs'
-import { readdir, stat } from 'node:fs/promises'
+import { readdir } from 'node:fs/promises'
 import path from 'node:path'
 import type { Handler } from '../../server/server.ts'
 import type { Request } from '../../server/request.ts'
@@ -43,7 +43,9 @@ export type Resolved = { file: string } | { status: 400 | 404 }
  */
 export function resolveUrlPath(root: string, urlPath: string): Resolved {
   const segments: string[] = []
-  const raw = urlPath.split('/')
+  // Raw bytes above 0x7f (not valid in a target, but sent by some clients) arrive as latin1
+  // characters; they are the UTF-8 bytes of the name, as nginx takes them.
+  const raw = (isAscii(urlPath) ? urlPath : Buffer.from(urlPath, 'latin1').toString('utf8')).split('/')
   for (let i = 1; i < raw.length; i++) {
     let segment: string
     try {
@@ -100,14 +102,15 @@ export function staticFiles(options: StaticOptions): Handler {
   function serveDirectory(req: Request, res: Response, dir: FileEntry, file: string): Step {
     if (!req.path.endsWith('/')) {
       const search = req.search
-      res.setHeader('Location', `${req.path}/${search === '' ? '' : `?${search}`}`)
+      // One leading slash only: "//evil.example/" would be a protocol-relative URL (an open redirect).
+      res.setHeader('Location', `/${trimLeadingSlashes(req.path)}/${search === '' ? '' : `?${search}`}`)
       res.status(301).end()
       return
     }
     return withEntry(cache.lookup(path.join(file, index)), (indexEntry) => {
       if (indexEntry.kind === 'file') return serveFile(req, res, indexEntry, path.join(file, index))
       if (!list) return sendError(req, res, 403)
-      return sendListing(req, res, dir.realPath)
+      return sendListing(req, res, dir.realPath, file, cache)
     })
   }
 
@@ -272,17 +275,33 @@ async function readFromDisk(res: Response, file: OpenFile, start: number, end: n
   }
 }
 
-async function sendListing(req: Request, res: Response, dir: string): Promise<void> {
-  const names = await readdir(dir, { withFileTypes: true })
+/**
+ * The listing shows what a request could fetch: each entry goes through the file cache, so
+ * dotfiles and symlinks leading out of the root are left out, and nothing about them leaks.
+ */
+async function sendListing(req: Request, res: Response, realDir: string, dir: string, cache: FileCache): Promise<void> {
+  const names = await readdir(realDir)
   const entries = []
-  for (const d of names) {
-    if (d.name.startsWith('.')) continue
-    const info = await stat(path.join(dir, d.name)).catch(() => null)
-    if (info === null) continue
-    entries.push({ name: d.name, isDirectory: info.isDirectory(), size: info.size, mtimeMs: info.mtimeMs })
+  for (const name of names) {
+    if (name.startsWith('.')) continue
+    const entry = await cache.lookup(path.join(dir, name))
+    if (entry.kind !== 'file' && entry.kind !== 'directory') continue
+    entries.push({ name, isDirectory: entry.kind === 'directory', size: entry.size, mtimeMs: entry.mtimeMs })
   }
   res.setHeader('Content-Type', 'text/html; charset=utf-8')
-  res.end(req.method === 'HEAD' ? undefined : renderListing(req.path, entries))
+  // For HEAD the body is not sent, but its length is, as for GET.
+  res.end(renderListing(req.path, entries))
+}
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false
+  return true
+}
+
+function trimLeadingSlashes(urlPath: string): string {
+  let i = 0
+  while (i < urlPath.length && urlPath.charCodeAt(i) === 0x2f) i++
+  return urlPath.slice(i)
 }
 
 /**
