@@ -2,47 +2,20 @@
 // package or binary here?) and, if it can run, says how to start it on a given port. A peer
 // that cannot run is skipped with the probe's reason; it never fails the benchmark.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { capture } from '../lib/children.ts'
 import { BENCH_DIR, BENCH_MODULES_DIR, REPO_DIR } from '../lib/paths.ts'
+import { missingPackage, packageVersion, probeNginx, type Peer } from '../lib/peers.ts'
 import { findOnPath, isExecutable } from '../lib/which.ts'
 
-export interface Launch {
-  readonly command: string
-  readonly args: readonly string[]
-  readonly cwd: string
-  /** Removes whatever was made for this launch; called once the server has stopped. */
-  readonly cleanup?: () => void
-}
-
-export type Probe =
-  | { readonly ok: true, readonly version: string, readonly launch: (port: number) => Launch }
-  | { readonly ok: false, readonly reason: string }
-
-export interface Peer {
-  readonly name: string
-  /** Whether it needs bench/node_modules, which the harness then installs if missing. */
-  readonly usesBenchPackages: boolean
-  probe (): Promise<Probe>
-}
+export type { Launch, Peer, Probe } from '../lib/peers.ts'
 
 const PEERS_DIR = join(BENCH_DIR, 'peers')
 
-function packageVersion (name: string): string | undefined {
-  const manifest = join(BENCH_MODULES_DIR, name, 'package.json')
-  if (!existsSync(manifest)) return undefined
-  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version
-}
-
-function missingPackage (name: string): Probe {
-  return { ok: false, reason: `npm package ${name} is not installed in bench/node_modules (run: npm ci --prefix bench)` }
-}
-
 const petrel: Peer = {
   name: 'petrel',
-  usesBenchPackages: false,
+  benchPackages: [],
   async probe () {
     const cli = join(REPO_DIR, 'bin', 'petrel.js')
     if (!existsSync(cli)) return { ok: false, reason: 'bin/petrel.js not found (Petrel\'s server is not there yet)' }
@@ -61,7 +34,7 @@ const petrel: Peer = {
 
 const nodeHttp: Peer = {
   name: 'node-http',
-  usesBenchPackages: false,
+  benchPackages: [],
   async probe () {
     return {
       ok: true,
@@ -73,7 +46,7 @@ const nodeHttp: Peer = {
 
 const fastify: Peer = {
   name: 'fastify',
-  usesBenchPackages: true,
+  benchPackages: ['fastify'],
   async probe () {
     const version = packageVersion('fastify')
     if (version === undefined) return missingPackage('fastify')
@@ -102,7 +75,7 @@ async function findNode20 (): Promise<string | undefined> {
 
 const uws: Peer = {
   name: 'uws',
-  usesBenchPackages: true,
+  benchPackages: ['@trufflesuite/uws-js-unofficial'],
   async probe () {
     const packageName = '@trufflesuite/uws-js-unofficial'
     const version = packageVersion(packageName)
@@ -120,7 +93,7 @@ const uws: Peer = {
 
 const bun: Peer = {
   name: 'bun',
-  usesBenchPackages: true,
+  benchPackages: ['bun'],
   async probe () {
     if (packageVersion('bun') === undefined) return missingPackage('bun')
     // bun's postinstall moves the platform binary over bin/bun.exe; if install scripts did not
@@ -147,29 +120,8 @@ const bun: Peer = {
 
 const nginx: Peer = {
   name: 'nginx',
-  usesBenchPackages: false,
-  async probe () {
-    // /usr/sbin is not on every user's PATH.
-    const binary = [...findOnPath('nginx'), '/usr/sbin/nginx'].find(isExecutable)
-    if (binary === undefined) return { ok: false, reason: 'nginx not found (apt-get install nginx-light)' }
-    const { output } = await capture(binary, ['-v'])
-    const template = readFileSync(join(PEERS_DIR, 'nginx.conf'), 'utf8')
-    return {
-      ok: true,
-      version: output.replace(/^nginx version: /, ''),
-      launch: (port) => {
-        const runDir = mkdtempSync(join(tmpdir(), 'petrel-bench-nginx-'))
-        const config = template.replaceAll('{{PORT}}', String(port)).replaceAll('{{RUN_DIR}}', runDir)
-        writeFileSync(join(runDir, 'nginx.conf'), config)
-        return {
-          command: binary,
-          args: ['-p', runDir, '-c', join(runDir, 'nginx.conf'), '-e', join(runDir, 'error.log')],
-          cwd: runDir,
-          cleanup: () => rmSync(runDir, { recursive: true, force: true })
-        }
-      }
-    }
-  }
+  benchPackages: [],
+  probe: () => probeNginx(join(PEERS_DIR, 'nginx.conf'))
 }
 
 /** In table order: Petrel first, then from the same runtime outwards to native servers. */

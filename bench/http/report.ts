@@ -1,8 +1,6 @@
 // Renders an HttpReport as terminal tables and as the markdown + JSON result files.
 
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join, relative } from 'node:path'
-import { RESULTS_DIR, REPO_DIR } from '../lib/paths.ts'
+import { cellNotes, machineLines, twoDigits, wholeNumber, writeResultFiles } from '../lib/report.ts'
 import { markdownTable, textTable, type Column } from '../lib/table.ts'
 import { describeErrors, errorCount } from '../lib/wrk.ts'
 import { summarize, type HttpReport, type ScenarioResult } from './results.ts'
@@ -21,9 +19,6 @@ function columns (repeat: number): Column[] {
     { title: 'errors', alignRight: false }
   ]
 }
-
-const wholeNumber = (value: number): string => Math.round(value).toLocaleString('en-US')
-const twoDigits = (value: number): string => (Number.isFinite(value) ? value.toFixed(2) : 'n/a')
 
 function rows (scenario: ScenarioResult, repeat: number): string[][] {
   const baseline = summarize(scenario.cells.find((cell) => cell.peer === BASELINE_PEER)?.runs ?? [])
@@ -47,12 +42,8 @@ function rows (scenario: ScenarioResult, repeat: number): string[][] {
   })
 }
 
-/** Skip reasons and failed runs, shown under each table. */
 function notes (scenario: ScenarioResult): string[] {
-  return scenario.cells.flatMap((cell) => [
-    ...(cell.skipped === undefined ? [] : [`${cell.peer}: skipped: ${cell.skipped}`]),
-    ...cell.notes.map((note) => `${cell.peer}: ${note}`)
-  ])
+  return cellNotes(scenario.cells)
 }
 
 export function scenarioText (scenario: ScenarioResult, report: HttpReport): string {
@@ -73,9 +64,7 @@ export function reportMarkdown (report: HttpReport): string {
       `${settings.repeat} run(s) per cell interleaved across peers; medians shown. ` +
       '"vs petrel" is peer req/s ÷ Petrel req/s. CPU µs/req is server user+system CPU ÷ requests completed.',
     '',
-    `- CPU: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs, ${machine.memoryGiB} GiB; kernel ${machine.kernel}`,
-    `- petrel revision: ${report.petrelRevision}; harness: node ${machine.harnessNode}; load: ${machine.wrk}`,
-    ...report.peers.map((peer) => `- ${peer.name}: ${peer.version ?? `skipped: ${peer.skipped ?? 'unknown reason'}`}`),
+    ...machineLines(report),
     ''
   ]
   for (const scenario of report.scenarios) {
@@ -88,15 +77,5 @@ export function reportMarkdown (report: HttpReport): string {
 
 /** Writes http-<timestamp>.md/.json and overwrites http-latest.md; returns the paths written. */
 export function writeReportFiles (report: HttpReport): string[] {
-  mkdirSync(RESULTS_DIR, { recursive: true })
-  // ISO 8601 without ':' so the name is safe in every shell and on every file system.
-  const stamp = report.startedAt.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')
-  const markdown = reportMarkdown(report)
-  const files = [
-    [join(RESULTS_DIR, `http-${stamp}.md`), markdown],
-    [join(RESULTS_DIR, `http-${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`],
-    [join(RESULTS_DIR, 'http-latest.md'), markdown]
-  ] as const
-  for (const [path, text] of files) writeFileSync(path, text)
-  return files.map(([path]) => relative(REPO_DIR, path))
+  return writeResultFiles('http', report.startedAt, reportMarkdown(report), report)
 }

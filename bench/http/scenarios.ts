@@ -3,18 +3,12 @@
 // in flight, or opened and closed for every request.
 
 import { join } from 'node:path'
+import type { Load } from '../lib/measure.ts'
 import { BENCH_DIR } from '../lib/paths.ts'
 
-export interface Scenario {
+export interface Scenario extends Load {
   readonly name: string
   readonly description: string
-  readonly path: string
-  readonly connections: number
-  readonly headers: readonly string[]
-  readonly scriptPath: string
-  readonly scriptArgs: readonly string[]
-  /** False where wrk's latency figures do not mean per-request latency (see wrk/report.lua). */
-  readonly reportsLatency: boolean
 }
 
 export interface ScenarioSettings {

@@ -12,8 +12,16 @@ const ATTEMPT_TIMEOUT_MS = 1000
 export interface ReadyCheck {
   readonly port: number
   readonly path: string
-  readonly expectedBody: string
+  /** Why the raw answer (head and body, latin1) is not the expected one; undefined if it is. */
+  readonly problemWith: (response: string) => string | undefined
   readonly deadlineMs: number
+}
+
+/** The usual check: `200` with exactly this body. */
+export function expectBody (path: string, body: string): (response: string) => string | undefined {
+  return (response) => (response.startsWith('HTTP/1.1 200') && response.endsWith(body)
+    ? undefined
+    : `unexpected answer to GET ${path}: ${JSON.stringify(response.slice(0, 120))}`)
 }
 
 /**
@@ -27,8 +35,9 @@ export async function waitUntilServing (server: Tracked, check: ReadyCheck): Pro
     if (server.hasExited()) throw new Error(`exited before serving (exit ${await server.exited})`)
     try {
       const response = await getOnce(check.port, check.path)
-      if (response.startsWith('HTTP/1.1 200') && response.endsWith(check.expectedBody)) return response
-      lastProblem = `unexpected answer to GET ${check.path}: ${JSON.stringify(response.slice(0, 120))}`
+      const problem = check.problemWith(response)
+      if (problem === undefined) return response
+      lastProblem = problem
     } catch (error) {
       lastProblem = (error as Error).message
     }
@@ -37,8 +46,11 @@ export async function waitUntilServing (server: Tracked, check: ReadyCheck): Pro
   throw new Error(`not serving after ${check.deadlineMs} ms (${lastProblem})`)
 }
 
-/** One GET with Connection: close; resolves with the raw response once the server closes. */
-function getOnce (port: number, path: string): Promise<string> {
+/**
+ * One GET with Connection: close; resolves with the raw response (latin1, so binary bodies
+ * survive: Buffer.from(response, 'latin1') gives back the bytes) once the server closes.
+ */
+export function getOnce (port: number, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port })
     const chunks: Buffer[] = []

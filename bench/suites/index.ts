@@ -1,5 +1,6 @@
 import { httpSuite } from './http.ts'
+import { staticSuite } from './static.ts'
 import type { Suite } from './suite.ts'
 import { timersSuite } from './timers.ts'
 
-export const SUITES: readonly Suite[] = [httpSuite, timersSuite]
+export const SUITES: readonly Suite[] = [httpSuite, staticSuite, timersSuite]

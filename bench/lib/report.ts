@@ -1,0 +1,49 @@
+// Pieces every suite's report shares: number formats, the notes under a table, the machine
+// lines of a result file, and writing <suite>-<timestamp>.md/.json and <suite>-latest.md.
+
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import type { MachineFacts } from './machine.ts'
+import { REPO_DIR, RESULTS_DIR } from './paths.ts'
+import type { Cell, PeerInfo } from './results.ts'
+
+export const wholeNumber = (value: number): string => Math.round(value).toLocaleString('en-US')
+export const twoDigits = (value: number): string => (Number.isFinite(value) ? value.toFixed(2) : 'n/a')
+
+/** Skip reasons and failed runs, shown under each table. */
+export function cellNotes (cells: readonly Cell[]): string[] {
+  return cells.flatMap((cell) => [
+    ...(cell.skipped === undefined ? [] : [`${cell.peer}: skipped: ${cell.skipped}`]),
+    ...cell.notes.map((note) => `${cell.peer}: ${note}`)
+  ])
+}
+
+export interface ReportBasics {
+  readonly petrelRevision: string
+  readonly machine: MachineFacts & { readonly wrk: string }
+  readonly peers: readonly PeerInfo[]
+}
+
+/** The markdown list of what produced the numbers: machine, revisions, peer versions. */
+export function machineLines (report: ReportBasics): string[] {
+  const { machine } = report
+  return [
+    `- CPU: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs, ${machine.memoryGiB} GiB; kernel ${machine.kernel}`,
+    `- petrel revision: ${report.petrelRevision}; harness: node ${machine.harnessNode}; load: ${machine.wrk}`,
+    ...report.peers.map((peer) => `- ${peer.name}: ${peer.version ?? `skipped: ${peer.skipped ?? 'unknown reason'}`}`)
+  ]
+}
+
+/** Writes <suite>-<timestamp>.md/.json and overwrites <suite>-latest.md; returns the paths written. */
+export function writeResultFiles (suite: string, startedAt: string, markdown: string, report: unknown): string[] {
+  mkdirSync(RESULTS_DIR, { recursive: true })
+  // ISO 8601 without ':' so the name is safe in every shell and on every file system.
+  const stamp = startedAt.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')
+  const files = [
+    [join(RESULTS_DIR, `${suite}-${stamp}.md`), markdown],
+    [join(RESULTS_DIR, `${suite}-${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`],
+    [join(RESULTS_DIR, `${suite}-latest.md`), markdown]
+  ] as const
+  for (const [path, text] of files) writeFileSync(path, text)
+  return files.map(([path]) => relative(REPO_DIR, path))
+}

@@ -1,0 +1,138 @@
+// The parts of a wrk suite's run that do not depend on what is measured: finding the tools,
+// probing the peers, and running (scenario × peer × repetition) interleaved, with skips.
+
+import { availableParallelism } from 'node:os'
+import { ensureBenchDependencies } from './bench-deps.ts'
+import { capture } from './children.ts'
+import { ServerStartError, type RunMeasurement } from './measure.ts'
+import { REPO_DIR } from './paths.ts'
+import type { Launch, Peer } from './peers.ts'
+import type { Cell, PeerInfo } from './results.ts'
+import { findOnPath, isExecutable } from './which.ts'
+
+export const SERVER_CPU = 0
+export const WRK_CPU = 1
+
+export interface LoadTools {
+  readonly wrkPath: string
+  readonly wrkVersion: string
+  /** CPU 1, or CPU 0 (shared with the server) on a one-CPU machine. */
+  readonly wrkCpu: number
+  /** `git rev-parse --short HEAD` of the repo, i.e. which Petrel is measured. */
+  readonly petrelRevision: string
+}
+
+function findTool (name: string, fallback: string): string | undefined {
+  return [...findOnPath(name), fallback].find(isExecutable)
+}
+
+/** wrk and taskset, or a message saying what to install (the suite then exits 2). */
+export async function findLoadTools (): Promise<LoadTools | { readonly missing: string }> {
+  const wrkPath = findTool('wrk', '/usr/bin/wrk')
+  if (wrkPath === undefined) return { missing: 'wrk not found: apt-get install wrk' }
+  if (findTool('taskset', '/usr/bin/taskset') === undefined) return { missing: 'taskset not found: apt-get install util-linux' }
+  const cpuCount = availableParallelism()
+  if (cpuCount < 2) console.log(`warning: only ${cpuCount} CPU available; server and wrk will share it`)
+  const wrkVersion = (await capture(wrkPath, ['-v'])).output.split('\n')[0].split(' Copyright')[0]
+  const revision = await capture('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_DIR })
+  return {
+    wrkPath,
+    wrkVersion,
+    wrkCpu: Math.min(WRK_CPU, cpuCount - 1),
+    petrelRevision: revision.code === '0' ? revision.output : 'no commit yet'
+  }
+}
+
+export interface Runnable {
+  readonly name: string
+  launchOn?: (port: number) => Launch
+  /** Set when the peer cannot run (probe) or stopped running (failed to start once). */
+  skipped?: string
+}
+
+/** Installs missing bench packages the chosen peers need, probes them and prints one line each. */
+export async function probePeers (peers: readonly Peer[], names: readonly string[]): Promise<{ runnables: Runnable[], infos: PeerInfo[] }> {
+  const chosen = peers.filter((candidate) => names.includes(candidate.name))
+  const packages = chosen.flatMap((peer) => peer.benchPackages)
+  if (packages.length > 0) await ensureBenchDependencies(packages)
+  console.log('peers:')
+  const runnables: Runnable[] = []
+  const infos: PeerInfo[] = []
+  for (const peer of chosen) {
+    const probe = await peer.probe()
+    if (probe.ok) {
+      console.log(`  ${peer.name.padEnd(10)} ${probe.version}`)
+      runnables.push({ name: peer.name, launchOn: probe.launch })
+      infos.push({ name: peer.name, version: probe.version })
+    } else {
+      console.log(`  ${peer.name.padEnd(10)} skipped: ${probe.reason}`)
+      runnables.push({ name: peer.name, skipped: probe.reason })
+      infos.push({ name: peer.name, skipped: probe.reason })
+    }
+  }
+  return { runnables, infos }
+}
+
+export interface ScenarioRun<M extends RunMeasurement> {
+  readonly name: string
+  readonly repeat: number
+  measure (launchOn: (port: number) => Launch): Promise<M>
+  /** Why this peer is left out of this scenario only (e.g. it served a file wrongly); undefined to run it. */
+  skipHere?: (peer: string) => string | undefined
+  /** The progress line's result, e.g. "12,345 req/s". */
+  describe (measured: M): string
+  /** Adds remarks on a run to its cell's notes. */
+  afterRun?: (cell: Cell<M>, measured: M) => void
+}
+
+/**
+ * Runs every runnable peer `repeat` times in one scenario. Repetitions are on the outside and
+ * peers inside: each peer's runs are spread over the whole period, so a burst of noise from
+ * other tenants hits every peer alike rather than one. A server that does not start once is
+ * skipped from then on (in later scenarios too); a run that fails otherwise becomes a note.
+ */
+export async function runScenario<M extends RunMeasurement> (scenario: ScenarioRun<M>, runnables: readonly Runnable[]): Promise<Cell<M>[]> {
+  const cells: Cell<M>[] = runnables.map((peer) => ({
+    peer: peer.name,
+    runs: [],
+    notes: [],
+    skipped: peer.skipped ?? scenario.skipHere?.(peer.name)
+  }))
+  const { repeat } = scenario
+  for (let repetition = 1; repetition <= repeat; repetition++) {
+    for (const [index, peer] of runnables.entries()) {
+      const cell = cells[index]
+      if (peer.launchOn === undefined || peer.skipped !== undefined || (cell.runs.length === 0 && cell.skipped !== undefined)) continue
+      process.stdout.write(`  ${scenario.name} ${peer.name}${repeat > 1 ? ` run ${repetition}/${repeat}` : ''} … `)
+      try {
+        const measured = await scenario.measure(peer.launchOn)
+        cell.runs.push(measured)
+        scenario.afterRun?.(cell, measured)
+        console.log(scenario.describe(measured))
+      } catch (error) {
+        const message = (error as Error).message
+        console.log(`failed: ${message}`)
+        if (error instanceof ServerStartError) {
+          // A server that did not start once will not start next time either: skip it from now on.
+          peer.skipped = `did not start: ${message}`
+          if (cell.runs.length === 0) cell.skipped = peer.skipped
+          else cell.notes.push(peer.skipped)
+        } else {
+          cell.notes.push(`run ${repetition} failed: ${message}`)
+        }
+      }
+    }
+  }
+  for (const cell of cells) {
+    if (cell.runs.length === 0 && cell.skipped === undefined) cell.skipped = 'every run failed'
+  }
+  return cells
+}
+
+/** Rough duration, printed before a suite starts. */
+export function estimateLine (runnables: readonly Runnable[], scenarioCount: number, repeat: number, durationSec: number, warmupSec: number): string {
+  const runsPerScenario = runnables.filter((peer) => peer.skipped === undefined).length * repeat
+  const secondsPerRun = durationSec + warmupSec + 1
+  return `about ${Math.ceil(runsPerScenario * scenarioCount * secondsPerRun / 60)} min: ` +
+    `${scenarioCount} scenario(s) × ${runsPerScenario} run(s) × ~${secondsPerRun} s\n`
+}

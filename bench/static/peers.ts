@@ -1,0 +1,58 @@
+// The servers the static suite compares, all serving the same directory: Petrel's `serve ROOT`,
+// sirv and send (the two common Node.js static-file servers, each on a bare node:http server)
+// and nginx. A peer that cannot run is skipped with the probe's reason.
+
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { BENCH_DIR, REPO_DIR } from '../lib/paths.ts'
+import { missingPackage, packageVersion, probeNginx, type Peer } from '../lib/peers.ts'
+
+const PEERS_DIR = join(BENCH_DIR, 'peers')
+
+/** In table order: Petrel, the Node.js servers, nginx. */
+export const STATIC_PEER_NAMES: readonly string[] = ['petrel', 'sirv', 'send', 'nginx']
+
+/** A peer that runs bench/peers/<file> on the harness's Node with PORT ROOT. */
+function nodePeer (name: string, packageName: string, file: string, root: string): Peer {
+  return {
+    name,
+    benchPackages: [packageName],
+    async probe () {
+      const version = packageVersion(packageName)
+      if (version === undefined) return missingPackage(packageName)
+      return {
+        ok: true,
+        version: `${packageName} ${version} on node:http, node ${process.version}`,
+        launch: (port) => ({ command: process.execPath, args: [join(PEERS_DIR, file), String(port), root], cwd: BENCH_DIR })
+      }
+    }
+  }
+}
+
+export function staticPeers (root: string): Peer[] {
+  const petrel: Peer = {
+    name: 'petrel',
+    benchPackages: [],
+    async probe () {
+      const cli = join(REPO_DIR, 'bin', 'petrel.js')
+      if (!existsSync(cli)) return { ok: false, reason: 'bin/petrel.js not found (Petrel\'s server is not there yet)' }
+      const { version } = JSON.parse(readFileSync(join(REPO_DIR, 'package.json'), 'utf8')) as { version: string }
+      return {
+        ok: true,
+        version: `petrel ${version} on node ${process.version}`,
+        launch: (port) => ({
+          command: process.execPath,
+          args: [cli, 'serve', root, '--host', '127.0.0.1', '--port', String(port)],
+          cwd: REPO_DIR
+        })
+      }
+    }
+  }
+  const nginx: Peer = {
+    name: 'nginx',
+    benchPackages: [],
+    probe: () => probeNginx(join(PEERS_DIR, 'static-nginx.conf'), { ROOT: root })
+  }
+  const peers = [petrel, nodePeer('sirv', 'sirv', 'static-sirv.ts', root), nodePeer('send', 'send', 'static-send.ts', root), nginx]
+  return STATIC_PEER_NAMES.map((name) => peers.find((peer) => peer.name === name) as Peer)
+}

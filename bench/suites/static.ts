@@ -1,0 +1,150 @@
+// The static suite: Petrel's `serve ROOT` against nginx (sendfile, open-file cache), sirv and
+// send, all serving one temp directory of random files (1 KiB, 100 KiB, 10 MiB), each server
+// on CPU 0 with wrk on CPU 1. Method and caveats: docs/benchmarks.md.
+
+import { listOf, parseFlags, wholeNumber, type FlagSpec } from '../lib/flags.ts'
+import { machineFacts } from '../lib/machine.ts'
+import { measureOnce, ServerStartError, startServer, type Bench } from '../lib/measure.ts'
+import { clockTicksPerSecond } from '../lib/proc-cpu.ts'
+import { getOnce } from '../lib/ready.ts'
+import { estimateLine, findLoadTools, probePeers, runScenario, SERVER_CPU, type Runnable } from '../lib/runner.ts'
+import { FILES, makeFileTree, type FileTree } from '../static/files.ts'
+import { staticPeers, STATIC_PEER_NAMES } from '../static/peers.ts'
+import { checkTargets, scenarioText, targetsText, writeReportFiles, type StaticReport } from '../static/report.ts'
+import { buildStaticScenario, STATIC_SCENARIO_NAMES, type StaticScenario } from '../static/scenarios.ts'
+import { answersHttp, servesFile } from '../static/verify.ts'
+import type { Suite } from './suite.ts'
+
+const FLAGS: readonly FlagSpec[] = [
+  { name: 'duration', valueName: 'SECONDS', defaultValue: '10', description: 'length of each measured wrk run' },
+  { name: 'warmup', valueName: 'SECONDS', defaultValue: '2', description: 'discarded wrk run before each measured one; 0 for none' },
+  { name: 'connections', valueName: 'N', defaultValue: '50', description: 'wrk connections in the 1k and 100k scenarios' },
+  { name: 'large-connections', valueName: 'N', defaultValue: '8', description: 'wrk connections in the 10m scenario' },
+  { name: 'only', valueName: 'PEERS', defaultValue: STATIC_PEER_NAMES.join(','), description: 'comma-separated peers to run' },
+  { name: 'scenario', valueName: 'NAMES', defaultValue: STATIC_SCENARIO_NAMES.join(','), description: 'comma-separated scenarios (file sizes) to run' },
+  { name: 'repeat', valueName: 'N', defaultValue: '1', description: 'runs per (scenario, peer), interleaved across peers; medians are reported' }
+]
+
+/**
+ * Before anything is measured, every peer is started once and asked for every file in the
+ * chosen scenarios: status 200, Content-Length equal to the file's size, the file's exact
+ * bytes. A peer that does not start is skipped everywhere; one that serves a file wrongly is
+ * skipped in that file's scenario, with what was wrong. Returns peer → scenario → problem.
+ */
+async function verifyPeers (runnables: readonly Runnable[], scenarios: readonly StaticScenario[], tree: FileTree): Promise<Map<string, Map<string, string>>> {
+  const problems = new Map<string, Map<string, string>>()
+  console.log('checking every peer serves every file (200, Content-Length, bytes):')
+  for (const peer of runnables) {
+    if (peer.launchOn === undefined || peer.skipped !== undefined) continue
+    let started
+    try {
+      started = await startServer(peer.launchOn, SERVER_CPU, scenarios[0].path, answersHttp)
+    } catch (error) {
+      if (!(error instanceof ServerStartError)) throw error
+      peer.skipped = `did not start: ${error.message}`
+      console.log(`  ${peer.name.padEnd(10)} skipped: ${peer.skipped}`)
+      continue
+    }
+    const peerProblems = new Map<string, string>()
+    try {
+      for (const scenario of scenarios) {
+        const content = tree.contents.get(scenario.file.name) as Buffer
+        let problem: string | undefined
+        try {
+          problem = servesFile(scenario.path, content)(await getOnce(started.port, scenario.path))
+        } catch (error) {
+          problem = `GET ${scenario.path}: ${(error as Error).message}`
+        }
+        if (problem !== undefined) peerProblems.set(scenario.name, `serves the file wrongly: ${problem}`)
+      }
+    } finally {
+      await started.stop()
+    }
+    problems.set(peer.name, peerProblems)
+    const failed = [...peerProblems.values()]
+    console.log(`  ${peer.name.padEnd(10)} ${failed.length === 0 ? `ok (${scenarios.map((scenario) => scenario.name).join(', ')})` : failed.join('; ')}`)
+  }
+  return problems
+}
+
+async function run (args: readonly string[]): Promise<number> {
+  const flags = parseFlags(args, FLAGS)
+  const settings = {
+    durationSec: wholeNumber(flags, 'duration', 1),
+    warmupSec: wholeNumber(flags, 'warmup', 0),
+    repeat: wholeNumber(flags, 'repeat', 1),
+    connections: wholeNumber(flags, 'connections', 1),
+    largeConnections: wholeNumber(flags, 'large-connections', 1)
+  }
+  const peerNames = listOf(flags, 'only', STATIC_PEER_NAMES)
+  const scenarios = listOf(flags, 'scenario', STATIC_SCENARIO_NAMES).map((name) => buildStaticScenario(name, settings))
+
+  const tools = await findLoadTools()
+  if ('missing' in tools) {
+    console.error(tools.missing)
+    return 2
+  }
+
+  const tree = makeFileTree()
+  try {
+    console.log(`files: ${tree.root} (${FILES.map((file) => file.urlPath.slice(1)).join(', ')}; removed at the end)`)
+    const { runnables, infos } = await probePeers(staticPeers(tree.root), peerNames)
+    const problems = await verifyPeers(runnables, scenarios, tree)
+
+    const bench: Bench = {
+      wrkPath: tools.wrkPath,
+      serverCpu: SERVER_CPU,
+      wrkCpu: tools.wrkCpu,
+      clockTicksPerSec: clockTicksPerSecond(),
+      durationSec: settings.durationSec,
+      warmupSec: settings.warmupSec
+    }
+    const report: StaticReport = {
+      suite: 'static',
+      startedAt: new Date().toISOString(),
+      finishedAt: '',
+      petrelRevision: tools.petrelRevision,
+      machine: { ...machineFacts(), clockTicksPerSec: bench.clockTicksPerSec, serverCpu: SERVER_CPU, wrkCpu: tools.wrkCpu, wrk: tools.wrkVersion },
+      settings,
+      files: FILES,
+      peers: infos,
+      scenarios: [],
+      targets: []
+    }
+
+    console.log(`\n${estimateLine(runnables, scenarios.length, settings.repeat, settings.durationSec, settings.warmupSec)}`)
+
+    for (const scenario of scenarios) {
+      const content = tree.contents.get(scenario.file.name) as Buffer
+      const cells = await runScenario({
+        name: scenario.name,
+        repeat: settings.repeat,
+        // Every run's readiness check is the full one: a server restarted for the run must serve the file right again.
+        measure: async (launchOn) => (await measureOnce(launchOn, scenario, bench, servesFile(scenario.path, content))).measured,
+        skipHere: (peer) => problems.get(peer)?.get(scenario.name),
+        describe: (measured) => `${Math.round(measured.requestsPerSec).toLocaleString('en-US')} req/s, ${(measured.bytesPerSec / 1e6).toFixed(1)} MB/s`
+      }, runnables)
+      const result = { name: scenario.name, description: scenario.description, file: scenario.file, byThroughput: scenario.byThroughput, cells }
+      report.scenarios.push(result)
+      console.log(`\n${scenarioText(result, report)}`)
+    }
+
+    report.targets = checkTargets(report.scenarios)
+    console.log(`${targetsText(report.targets)}\n`)
+    report.finishedAt = new Date().toISOString()
+    const written = writeReportFiles(report)
+    console.log(`wrote ${written.join(', ')}`)
+    const measuredAnything = report.scenarios.some((scenario) => scenario.cells.some((cell) => cell.runs.length > 0))
+    return measuredAnything ? 0 : 1
+  } finally {
+    tree.remove()
+  }
+}
+
+export const staticSuite: Suite = {
+  name: 'static',
+  summary: 'Petrel\'s `serve ROOT` vs nginx (sendfile, open_file_cache), sirv and send: 1 KiB, 100 KiB and 10 MiB files under wrk',
+  flags: FLAGS,
+  passThrough: false,
+  run
+}
