@@ -37,6 +37,7 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'max-age', type: 'integer', valueName: 'SECONDS', min: 0, description: 'send Cache-Control: public, max-age=SECONDS with files' },
   { name: 'open-file-cache-valid', type: 'duration', valueName: 'TIME', min: 0, description: `trust cached file metadata this long (default ${STATIC_DEFAULTS.cacheValidMs}ms)` },
   { name: 'small-file-bytes', type: 'integer', valueName: 'N', min: 0, description: `serve files up to N bytes from memory (default ${STATIC_DEFAULTS.smallFileBytes})` },
+  { name: 'max-open-files', type: 'integer', valueName: 'N', min: 0, description: `descriptors the file cache keeps open (default ${STATIC_DEFAULTS.maxOpenFiles})` },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ]
 
@@ -80,6 +81,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
       maxAgeSeconds: flags.get('max-age') as number | undefined,
       cacheValidMs: flags.get('open-file-cache-valid') as number | undefined,
       smallFileBytes: flags.get('small-file-bytes') as number | undefined,
+      maxOpenFiles: flags.get('max-open-files') as number | undefined,
     },
   }
   const { server, address, root: served } = await startServe(options)

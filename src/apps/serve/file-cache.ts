@@ -22,7 +22,8 @@ export interface FileEntry {
   readonly contentType: string
   /** The whole file, when it is at most smallFileBytes and the cache had room for it. */
   readonly body: Buffer | null
-  /** The open file, for files served from disk (nginx caches descriptors the same way). */
+  /** The open file for a file served from disk (nginx caches descriptors the same way); null when the
+   * file is in memory or the descriptor budget is spent (it is then read by path per request). */
   readonly open: OpenFile | null
   /** When the entry was made (monotonic ms); it is trusted for validMs after that. */
   readonly checkedAt: number
@@ -40,6 +41,11 @@ export interface FileCacheOptions {
   maxEntries?: number
   /** Most bytes of file contents kept in memory; files beyond it are streamed. */
   maxCachedBytes?: number
+  /**
+   * Most descriptors kept open (nginx: the open_file_cache max counts them). Beyond it files are
+   * opened per request: descriptors are also what accept() needs, and the process limit is shared.
+   */
+  maxOpenFiles?: number
 }
 
 /**
@@ -75,12 +81,14 @@ export class FileCache {
   private readonly entries = new Map<string, FileEntry>()
   private readonly inFlight = new Map<string, Promise<FileEntry>>()
   private cachedBytes = 0
+  /** Descriptors held by cache entries (responses may hold them a little longer). */
+  private openFiles = 0
   /** realpath(root), re-checked like any entry: ROOT may itself be a symlink that a deploy re-points. */
   private realRoot: Promise<string> | null = null
   private realRootCheckedAt = 0
 
   constructor(options: FileCacheOptions) {
-    this.options = { maxEntries: 10_000, maxCachedBytes: 64 * 1024 * 1024, ...options, root: path.resolve(options.root) }
+    this.options = { maxEntries: 10_000, maxCachedBytes: 64 * 1024 * 1024, maxOpenFiles: 256, ...withoutUndefined(options), root: path.resolve(options.root) }
   }
 
   /** The entry for an absolute path under the root: from the cache while valid, else fresh. */
@@ -129,9 +137,14 @@ export class FileCache {
       if (body !== null && body.length !== info.size) body = null
     }
     let opened: OpenFile | null = null
-    if (body === null) {
+    if (body === null && this.openFiles < this.options.maxOpenFiles) {
+      // Counted from here: an entry that is never stored is dropped through the same path.
+      this.openFiles++
       const handle = await open(realPath, 'r').catch(() => null)
-      if (handle === null) return { kind: 'missing', ...MISSING_BASE, checkedAt }
+      if (handle === null) {
+        this.openFiles--
+        return { kind: 'missing', ...MISSING_BASE, checkedAt }
+      }
       opened = new OpenFile(handle)
     }
     return {
@@ -171,13 +184,21 @@ export class FileCache {
   private drop(file: string, entry: FileEntry): void {
     this.entries.delete(file)
     if (entry.body !== null) this.cachedBytes -= entry.body.length
-    if (entry.open !== null) entry.open.release()
+    if (entry.open !== null) {
+      this.openFiles--
+      entry.open.release()
+    }
   }
 
   /** Close every cached descriptor (responses still reading keep theirs until they finish). */
   clear(): void {
     for (const [file, entry] of this.entries) this.drop(file, entry)
   }
+}
+
+/** Options given as undefined take their defaults. */
+function withoutUndefined<T extends object>(options: T): T {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as T
 }
 
 /**

@@ -29,9 +29,11 @@ export interface StaticOptions {
   cacheValidMs?: number
   /** Files up to this size are served from memory. */
   smallFileBytes?: number
+  /** Descriptors the file cache keeps open; beyond it files are opened per request. */
+  maxOpenFiles?: number
 }
 
-export const STATIC_DEFAULTS = { index: 'index.html', cacheValidMs: 1000, smallFileBytes: 64 * 1024 } as const
+export const STATIC_DEFAULTS = { index: 'index.html', cacheValidMs: 1000, smallFileBytes: 64 * 1024, maxOpenFiles: 256 } as const
 
 /** Outcome of mapping a URL path to a file path: the file, or the status that answers the request. */
 export type Resolved = { file: string } | { status: 400 | 404 }
@@ -80,6 +82,7 @@ export function staticFiles(options: StaticOptions): Handler {
     validMs: options.cacheValidMs ?? STATIC_DEFAULTS.cacheValidMs,
     smallFileBytes: options.smallFileBytes ?? STATIC_DEFAULTS.smallFileBytes,
     followSymlinks: options.followSymlinks ?? false,
+    maxOpenFiles: options.maxOpenFiles ?? STATIC_DEFAULTS.maxOpenFiles,
   })
   const cacheControl = options.maxAgeSeconds === undefined ? null : `public, max-age=${options.maxAgeSeconds}`
   const list = options.list ?? false
