@@ -274,8 +274,18 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
 
   // ---- ResponseSink ----
 
-  send(data: string | Buffer, more = false): boolean {
+  send(data: string | Buffer, more = false, onFlushed?: (err?: Error | null) => void): boolean {
     if (this.ended || this.phase === Phase.CLOSED) return false
+    if (onFlushed !== undefined) {
+      // A buffer its owner wants back: write it now, in order after the batch, with the socket's
+      // own completion callback (Node calls it on success and when the write is abandoned).
+      this.flush()
+      if (this.ended) return false
+      const ok = this.socket.write(data, onFlushed)
+      if (!ok) this.pause(PAUSE_WRITE)
+      if (!this.sendTimer.armed && this.socket.writableLength > 0) this.watchSend()
+      return ok
+    }
     if (typeof data === 'string') {
       this.batch += data
     } else {

@@ -9,8 +9,12 @@ import { statusLine, dateHeaderLine, statusHasNoBody } from './status.ts'
 
 /** What a Response needs from its connection. */
 export interface ResponseSink {
-  /** Queue bytes for the client; `more` says another piece follows at once. Returns false when the client is behind. */
-  send(data: string | Buffer, more?: boolean): boolean
+  /**
+   * Queue bytes for the client; `more` says another piece follows at once. `onFlushed` is called
+   * once the socket no longer needs `data` (handed to the kernel, or the connection is gone) —
+   * not at all if the connection was already closed. Returns false when the client is behind.
+   */
+  send(data: string | Buffer, more?: boolean, onFlushed?: (err?: Error | null) => void): boolean
   /** Asked when the head is serialized: may the connection stay open after this response? */
   mayKeepAlive(): boolean
   /** The response is complete. */
@@ -100,21 +104,31 @@ export class Response {
     return this
   }
 
-  /** Send part of the body. Returns false when the client is not keeping up: await drain() before writing more. */
-  write(chunk: string | Buffer): boolean {
+  /**
+   * Send part of the body. Returns false when the client is not keeping up: await drain() before
+   * writing more. `onFlushed`, for a Buffer the caller wants to reuse, is called once the socket
+   * no longer needs it.
+   */
+  write(chunk: string | Buffer, onFlushed?: (err?: Error | null) => void): boolean {
     if (this.finished) throw new PetrelError('PETREL_ERR_RESPONSE_FINISHED')
     const length = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
     if (!this.headersSent) this.sendHead(-1, '')
-    if (length === 0) return true
+    if (length === 0) {
+      onFlushed?.()
+      return true
+    }
     this.bodyBytes += length
-    if (this.isHead || statusHasNoBody(this.statusCode)) return true
+    if (this.isHead || statusHasNoBody(this.statusCode)) {
+      onFlushed?.()
+      return true
+    }
     if (this.chunked) {
       if (typeof chunk === 'string') return this.sink.send(`${length.toString(16)}\r\n${chunk}\r\n`)
       this.sink.send(`${length.toString(16)}\r\n`, true)
-      this.sink.send(chunk, true)
+      this.sink.send(chunk, true, onFlushed)
       return this.sink.send('\r\n')
     }
-    return this.sink.send(chunk)
+    return this.sink.send(chunk, false, onFlushed)
   }
 
   /** Resolves when the client has taken what was written, so more may be written. */

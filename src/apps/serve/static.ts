@@ -6,6 +6,7 @@
 import { createReadStream } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import path from 'node:path'
+import { BufferPool } from '../../core/buffer-pool.ts'
 import type { Handler } from '../../server/server.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
@@ -232,6 +233,9 @@ async function sendMultipart(req: Request, res: Response, entry: FileEntry, rang
  */
 const READ_CHUNK_BYTES = 1024 * 1024
 
+/** Read buffers shared by all responses of the process: 64 KiB to 1 MiB, at most 8 MiB idle per size. */
+const readBuffers = new BufferPool({ minBytes: 64 * 1024, maxBytes: READ_CHUNK_BYTES, maxIdleBytesPerClass: 8 * 1024 * 1024 })
+
 /**
  * Send bytes [start, end] of the file, from memory or from its cached descriptor, honouring
  * backpressure; end the response after them when `last`.
@@ -266,16 +270,17 @@ async function readFromDisk(res: Response, file: OpenFile, start: number, end: n
     while (position <= end) {
       if (res.closed) return
       const length = Math.min(READ_CHUNK_BYTES, end - position + 1)
-      // A fresh buffer per chunk: the socket holds it until the kernel has taken it.
-      const chunk = Buffer.allocUnsafe(length)
+      // A pooled buffer goes back to the pool when the socket has handed its bytes to the kernel.
+      const chunk = readBuffers.take(length)
       const { bytesRead } = await file.handle.read(chunk, 0, length, position)
       if (bytesRead === 0) {
         // The file shrank after it was measured: the promised length can no longer be kept.
+        readBuffers.give(chunk)
         res.abort()
         return
       }
       position += bytesRead
-      if (!res.write(bytesRead === length ? chunk : chunk.subarray(0, bytesRead))) await res.drain()
+      if (!res.write(chunk.subarray(0, bytesRead), () => readBuffers.give(chunk))) await res.drain()
     }
     if (last) res.end()
   } finally {
