@@ -280,7 +280,9 @@ async function readFromDisk(res: Response, file: OpenFile, start: number, end: n
         return
       }
       position += bytesRead
-      if (!res.write(chunk.subarray(0, bytesRead), () => readBuffers.give(chunk))) await res.drain()
+      // After the last chunk there is nothing to wait for: the connection itself stops reading
+      // requests while its socket is over the mark.
+      if (!res.write(chunk.subarray(0, bytesRead), () => readBuffers.give(chunk)) && position <= end) await res.drain()
     }
     if (last) res.end()
   } finally {
