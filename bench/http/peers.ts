@@ -2,35 +2,17 @@
 // package or binary here?) and, if it can run, says how to start it on a given port. A peer
 // that cannot run is skipped with the probe's reason; it never fails the benchmark.
 
-import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { capture } from '../lib/children.ts'
-import { BENCH_DIR, BENCH_MODULES_DIR, REPO_DIR } from '../lib/paths.ts'
-import { missingPackage, packageVersion, probeNginx, type Peer } from '../lib/peers.ts'
+import { BENCH_DIR, BENCH_MODULES_DIR } from '../lib/paths.ts'
+import { missingPackage, packageVersion, petrelPeer, probeNginx, type Peer } from '../lib/peers.ts'
 import { findOnPath, isExecutable } from '../lib/which.ts'
 
 export type { Launch, Peer, Probe } from '../lib/peers.ts'
 
 const PEERS_DIR = join(BENCH_DIR, 'peers')
 
-const petrel: Peer = {
-  name: 'petrel',
-  benchPackages: [],
-  async probe () {
-    const cli = join(REPO_DIR, 'bin', 'petrel.js')
-    if (!existsSync(cli)) return { ok: false, reason: 'bin/petrel.js not found (Petrel\'s server is not there yet)' }
-    const { version } = JSON.parse(readFileSync(join(REPO_DIR, 'package.json'), 'utf8')) as { version: string }
-    return {
-      ok: true,
-      version: `petrel ${version} on node ${process.version}`,
-      launch: (port) => ({
-        command: process.execPath,
-        args: [cli, 'serve', '--host', '127.0.0.1', '--port', String(port)],
-        cwd: REPO_DIR
-      })
-    }
-  }
-}
+const petrel = petrelPeer([])
 
 const nodeHttp: Peer = {
   name: 'node-http',

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { capture } from './children.ts'
-import { BENCH_MODULES_DIR } from './paths.ts'
+import { BENCH_MODULES_DIR, REPO_DIR } from './paths.ts'
 import { findOnPath, isExecutable } from './which.ts'
 
 export interface Launch {
@@ -62,6 +62,28 @@ export async function probeNginx (templatePath: string, values: Readonly<Record<
         args: ['-p', runDir, '-c', join(runDir, 'nginx.conf'), '-e', join(runDir, 'error.log')],
         cwd: runDir,
         cleanup: () => rmSync(runDir, { recursive: true, force: true })
+      }
+    }
+  }
+}
+
+/** Petrel itself, started as `petrel serve [...serveArgs] --host 127.0.0.1 --port P` from the repository. */
+export function petrelPeer (serveArgs: readonly string[]): Peer {
+  return {
+    name: 'petrel',
+    benchPackages: [],
+    async probe () {
+      const cli = join(REPO_DIR, 'bin', 'petrel.js')
+      if (!existsSync(cli)) return { ok: false, reason: 'bin/petrel.js not found' }
+      const { version } = JSON.parse(readFileSync(join(REPO_DIR, 'package.json'), 'utf8')) as { version: string }
+      return {
+        ok: true,
+        version: `petrel ${version} on node ${process.version}`,
+        launch: (port) => ({
+          command: process.execPath,
+          args: [cli, 'serve', ...serveArgs, '--host', '127.0.0.1', '--port', String(port)],
+          cwd: REPO_DIR
+        })
       }
     }
   }

@@ -2,10 +2,9 @@
 // sirv and send (the two common Node.js static-file servers, each on a bare node:http server)
 // and nginx. A peer that cannot run is skipped with the probe's reason.
 
-import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BENCH_DIR, REPO_DIR } from '../lib/paths.ts'
-import { missingPackage, packageVersion, probeNginx, type Peer } from '../lib/peers.ts'
+import { BENCH_DIR } from '../lib/paths.ts'
+import { missingPackage, packageVersion, probeNginx, type Peer, petrelPeer } from '../lib/peers.ts'
 
 const PEERS_DIR = join(BENCH_DIR, 'peers')
 
@@ -30,24 +29,7 @@ function nodePeer (name: string, packageName: string, file: string, root: string
 }
 
 export function staticPeers (root: string): Peer[] {
-  const petrel: Peer = {
-    name: 'petrel',
-    benchPackages: [],
-    async probe () {
-      const cli = join(REPO_DIR, 'bin', 'petrel.js')
-      if (!existsSync(cli)) return { ok: false, reason: 'bin/petrel.js not found (Petrel\'s server is not there yet)' }
-      const { version } = JSON.parse(readFileSync(join(REPO_DIR, 'package.json'), 'utf8')) as { version: string }
-      return {
-        ok: true,
-        version: `petrel ${version} on node ${process.version}`,
-        launch: (port) => ({
-          command: process.execPath,
-          args: [cli, 'serve', root, '--host', '127.0.0.1', '--port', String(port)],
-          cwd: REPO_DIR
-        })
-      }
-    }
-  }
+  const petrel = petrelPeer([root])
   const nginx: Peer = {
     name: 'nginx',
     benchPackages: [],

@@ -8,20 +8,11 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { execFile } from 'node:child_process'
-import { staticFiles } from '../../src/apps/serve/static.ts'
+import { staticFiles, type StaticOptions } from '../../src/apps/serve/static.ts'
 import { serve } from './serve.ts'
 import { req, type HttpResponse, type RawClient } from './tcp.ts'
 
-/** The options of issue 3's spec; typed here so the tests compile before the implementation has them all. */
-export interface SpecStaticOptions {
-  root: string
-  index?: string
-  list?: boolean
-  followSymlinks?: boolean
-  maxAgeSeconds?: number
-  cacheValidMs?: number
-  smallFileBytes?: number
-}
+export type SpecStaticOptions = StaticOptions
 
 /** A file tree: a string or Buffer is a file, `{ symlink }` a symbolic link, a nested object a directory. */
 export type Tree = { [name: string]: string | Buffer | { symlink: string } | Tree }
@@ -79,7 +70,7 @@ export interface StaticServer {
 }
 
 export async function startStatic(t: TestContext, options: SpecStaticOptions): Promise<StaticServer> {
-  const handler = staticFiles(options as unknown as Parameters<typeof staticFiles>[0])
+  const handler = staticFiles(options)
   const { port, errors, connect } = await serve(t, {}, (s) => s.fallback(handler))
   const raw = async (bytes: string | Buffer, head = false): Promise<HttpResponse> => {
     const c = await connect()
