@@ -5,7 +5,11 @@ import path from 'node:path'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Limits, type Timeouts } from '../core/limits.ts'
 import { startServe, stopOnSignals, type ServeOptions } from '../apps/serve/serve.ts'
 import { STATIC_DEFAULTS } from '../apps/serve/static.ts'
-import { parseArgs, formatFlags, UsageError, type FlagSpec } from './args.ts'
+import { availableParallelism } from 'node:os'
+import { Master } from '../process/master.ts'
+import { readPid, isAlive, writePidfile, removePidfile } from '../process/pidfile.ts'
+import { parseArgs, formatFlags, UsageError, type FlagSpec, type FlagValue } from './args.ts'
+import { loadConfig, mergeFlags } from './config.ts'
 
 /** Each limit and timeout knob of the library, as a flag. */
 const LIMIT_FLAGS: ReadonlyArray<readonly [keyof Limits, string, string]> = [
@@ -38,8 +42,14 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'open-file-cache-valid', type: 'duration', valueName: 'TIME', min: 0, description: `trust cached file metadata this long (default ${STATIC_DEFAULTS.cacheValidMs}ms)` },
   { name: 'small-file-bytes', type: 'integer', valueName: 'N', min: 0, description: `serve files up to N bytes from memory (default ${STATIC_DEFAULTS.smallFileBytes})` },
   { name: 'max-open-files', type: 'integer', valueName: 'N', min: 0, description: `descriptors the file cache keeps open (default ${STATIC_DEFAULTS.maxOpenFiles})` },
+  { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'JSON file with any of these flags as keys (and "root"); flags given here win' },
+  { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', description: 'run a master and N worker processes (auto: one per CPU); without it, one process serves' },
+  { name: 'pid', type: 'string', valueName: 'FILE', description: 'write the process id to FILE; refuse to start if a running server holds it' },
+  { name: 'signal', short: 's', type: 'string', valueName: 'NAME', description: 'send reload|stop|quit|reopen to the server in --pid FILE, and exit' },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ]
+
+const SIGNALS: Record<string, NodeJS.Signals> = { reload: 'SIGHUP', stop: 'SIGTERM', quit: 'SIGQUIT', reopen: 'SIGUSR1' }
 
 export const SERVE_USAGE = `Usage: petrel serve [ROOT] [flags]
 
@@ -49,12 +59,75 @@ plus GET /plaintext and GET /json. TIME values: 500ms, 5s, 1m (a bare number is 
 Flags:
 ${formatFlags(SERVE_FLAGS)}`
 
+/** Keys that make no sense in a configuration file. */
+const NOT_IN_CONFIG = ['help', 'config', 'signal']
+
+/** The command line, over the --config file when there is one. */
+async function readSettings(argv: readonly string[]): Promise<{ flags: Map<string, FlagValue>; positionals: string[] }> {
+  const cli = parseArgs(argv, SERVE_FLAGS, 'serve')
+  const file = cli.flags.get('config') as string | undefined
+  if (file === undefined) return cli
+  const fromFile = await loadConfig(file, SERVE_FLAGS, { exclude: NOT_IN_CONFIG })
+  const root = fromFile.get('root') as string | undefined
+  fromFile.delete('root')
+  return { flags: mergeFlags(fromFile, cli.flags), positionals: cli.positionals.length === 0 && root !== undefined ? [root] : cli.positionals }
+}
+
 export async function serveCommand(argv: readonly string[]): Promise<void> {
-  const { flags, positionals } = parseArgs(argv, SERVE_FLAGS, 'serve')
-  if (flags.has('help')) {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    parseArgs(argv, SERVE_FLAGS, 'serve')
     console.log(SERVE_USAGE)
     return
   }
+  const { flags, positionals } = await readSettings(argv)
+  const pidFile = flags.get('pid') as string | undefined
+  if (flags.has('signal')) return sendSignal(flags.get('signal') as string, pidFile)
+  if (flags.has('workers')) {
+    const workers = parseWorkers(flags.get('workers') as string)
+    const master = new Master({
+      workers,
+      options: buildOptions(flags, positionals),
+      // A reload reads the --config file and checks ROOT again; any error keeps the old workers.
+      reload: async () => {
+        const again = await readSettings(argv)
+        return buildOptions(again.flags, again.positionals)
+      },
+      pidFile,
+      log: (line) => console.error(line),
+    })
+    process.exit(await master.run())
+  }
+  const options = buildOptions(flags, positionals)
+  if (pidFile !== undefined) {
+    writePidfile(pidFile)
+    process.on('exit', () => removePidfile(pidFile))
+  }
+  const { server, address, root: served } = await startServe(options)
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  console.log(`petrel: serving ${options.root === null ? 'the demo site' : served} on http://${host}:${address.port}/ (pid ${process.pid})`)
+  stopOnSignals(server, (line) => console.error(line))
+}
+
+function parseWorkers(value: string): number {
+  if (value === 'auto') return availableParallelism()
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 256) {
+    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --workers: ${JSON.stringify(value)}; expected a number from 1 to 256, or auto`)
+  }
+  return Number(value)
+}
+
+/** `petrel serve --signal NAME --pid FILE`, like `nginx -s`. */
+function sendSignal(name: string, pidFile: string | undefined): void {
+  const signal = SIGNALS[name]
+  if (signal === undefined) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --signal: ${JSON.stringify(name)}; expected one of ${Object.keys(SIGNALS).join(', ')}`)
+  if (pidFile === undefined) throw new UsageError('PETREL_ERR_CLI_MISSING_VALUE', '--signal needs --pid FILE: the pidfile of the server to signal')
+  const pid = readPid(pidFile)
+  if (pid === null || !isAlive(pid)) throw new UsageError('PETREL_ERR_NO_SERVER', `no running server in ${pidFile}${pid === null ? '' : ` (process ${pid} is gone)`}`)
+  process.kill(pid, signal)
+}
+
+/** Flags and ROOT → ServeOptions; throws UsageError naming what is wrong. */
+function buildOptions(flags: Map<string, unknown>, positionals: string[]): ServeOptions {
   if (positionals.length > 1) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `\`petrel serve\` takes one ROOT directory, got ${positionals.length}: ${positionals.join(' ')}`)
   let root: string | null = null
   if (positionals.length === 1) {
@@ -84,8 +157,5 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
       maxOpenFiles: flags.get('max-open-files') as number | undefined,
     },
   }
-  const { server, address, root: served } = await startServe(options)
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  console.log(`petrel: serving ${root === null ? 'the demo site' : served} on http://${host}:${address.port}/ (pid ${process.pid})`)
-  stopOnSignals(server, (line) => console.error(line))
+  return options
 }

@@ -57,6 +57,10 @@ export const ERRORS = {
   PETREL_ERR_CLI_BAD_ARGUMENT: { status: 0, message: 'unexpected argument' },
   PETREL_ERR_ROOT_NOT_DIRECTORY: { status: 0, message: 'ROOT must be an existing directory' },
   PETREL_ERR_LISTEN: { status: 0, message: 'could not listen on the address' },
+  PETREL_ERR_PIDFILE_HELD: { status: 0, message: 'the pidfile is held by a running server' },
+  PETREL_ERR_NO_SERVER: { status: 0, message: 'no running server to signal' },
+  PETREL_ERR_WORKER_START: { status: 0, message: 'a worker process failed to start' },
+  PETREL_ERR_CONFIG_RELOAD: { status: 0, message: 'the new configuration failed to load; the running workers keep the old one' },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -510,10 +510,16 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     if (this.phase !== Phase.CLOSED) this.socket.destroy()
   }
 
-  /** Graceful stop: close now if idle, else after the response in progress. */
-  shutdown(): void {
-    if (this.idle) this.endConnection()
-    else this.closeAfterResponse = true
+  /**
+   * Graceful stop: no request after the current (or next) one. An idle connection is closed at
+   * once, or — with `idleGraceMs` — after staying idle that long, its next request answered with
+   * Connection: close in the meantime.
+   */
+  shutdown(idleGraceMs = 0): void {
+    this.closeAfterResponse = true
+    if (!this.idle) return
+    if (idleGraceMs <= 0) this.endConnection()
+    else this.server.scheduler.armIn(this.timer, idleGraceMs)
   }
 
   /** The phase timer fired. */

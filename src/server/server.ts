@@ -31,6 +31,11 @@ export interface ListenOptions {
   reusePort?: boolean
   /** TCP keep-alive probes on accepted sockets, after this many ms idle; 0 = off. */
   keepAliveProbeMs?: number
+  /**
+   * A listening server handed over by another process (a master without reusePort): accept
+   * its connections instead of binding. port, host, backlog and reusePort are then ignored.
+   */
+  shared?: net.Server
 }
 
 /** Counters a monitor or a test can read; cheap increments on the paths that change them. */
@@ -115,6 +120,7 @@ export class HttpServer {
     })
     listener.on('connection', (socket: net.Socket) => this.accept(socket))
     this.listener = listener
+    if (options.shared !== undefined) return this.adopt(listener, options.shared)
     return new Promise((resolve, reject) => {
       const onListenError = (err: Error): void => {
         this.listener = null
@@ -131,15 +137,37 @@ export class HttpServer {
     })
   }
 
+  /**
+   * Accept the connections of a server listening in another process's name. Its sockets are
+   * moved to `listener`, whose options (noDelay, high-water mark) they then get.
+   */
+  private adopt(listener: net.Server, shared: net.Server): Promise<AddressInfo> {
+    shared.on('connection', (socket: net.Socket) => {
+      socket.setNoDelay(true)
+      listener.emit('connection', socket)
+    })
+    shared.on('error', (err) => this.onAcceptError(err))
+    this.listener = shared
+    retainDateClock()
+    this.dateClockHeld = true
+    return Promise.resolve(shared.address() as AddressInfo)
+  }
+
   address(): AddressInfo | null {
     return (this.listener?.address() as AddressInfo | null) ?? null
   }
 
   /**
    * Graceful stop: stop accepting, let in-flight requests finish (their responses close the
-   * connection), close idle connections at once, and destroy what is left after timeouts.shutdownMs.
+   * connection), close idle connections, and destroy what is left after timeouts.shutdownMs.
+   *
+   * `idleGraceMs` > 0 closes idle keep-alive connections politely: each answers its next request
+   * with Connection: close, and one that stays idle that long is closed then. A client sending
+   * on an idle connection at the very moment it is closed would otherwise see it close without
+   * an answer — what a rolling reload must not cause. `destroy` is the fast stop: every
+   * connection is cut at once.
    */
-  close(): Promise<void> {
+  close(options: { idleGraceMs?: number; destroy?: boolean } = {}): Promise<void> {
     if (this.closed !== null) return this.closed
     this.closing = true
     const listener = this.listener
@@ -158,7 +186,10 @@ export class HttpServer {
       }
       if (listener !== null) listener.close(() => done())
       else done()
-      for (const conn of this.connections) conn.shutdown()
+      for (const conn of this.connections) {
+        if (options.destroy === true) conn.destroy()
+        else conn.shutdown(options.idleGraceMs ?? 0)
+      }
       if (this.connections.size === 0) {
         done()
         return

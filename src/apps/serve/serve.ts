@@ -2,7 +2,7 @@
 // the two benchmark routes every HTTP server is measured on.
 
 import { fileURLToPath } from 'node:url'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Server as NetServer } from 'node:net'
 import { createServer, type HttpServer } from '../../server/server.ts'
 import type { Limits, Timeouts } from '../../core/limits.ts'
 import type { Request } from '../../server/request.ts'
@@ -39,7 +39,13 @@ function json(_req: Request, res: Response): void {
   res.json({ message: HELLO })
 }
 
-export async function startServe(options: ServeOptions): Promise<Serving> {
+/** How a worker process listens: its own reusePort socket, or a socket shared by the master. */
+export interface ListenMode {
+  reusePort?: boolean
+  shared?: NetServer
+}
+
+export async function startServe(options: ServeOptions, mode: ListenMode = {}): Promise<Serving> {
   const server = createServer({ limits: options.limits, timeouts: options.timeouts })
   const root = options.root ?? DEMO_SITE
   if (options.root === null) {
@@ -47,7 +53,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
     server.get('/json', json)
   }
   server.fallback(staticFiles({ ...options.files, root }))
-  const address = await server.listen({ host: options.host, port: options.port })
+  const address = await server.listen({ host: options.host, port: options.port, reusePort: mode.reusePort, shared: mode.shared })
   return { server, address, root }
 }
 

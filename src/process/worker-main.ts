@@ -1,0 +1,54 @@
+// A worker process: one event loop serving HTTP, started and stopped by the master over IPC.
+// It never decides on its own to stop serving except when the master is gone.
+
+import type { Server as NetServer } from 'node:net'
+import { startServe, type Serving } from '../apps/serve/serve.ts'
+import type { FromWorker, ToWorker } from './messages.ts'
+
+let serving: Serving | null = null
+let idleGraceMs = 1000
+let stopping = false
+
+function send(message: FromWorker): void {
+  if (process.connected) process.send!(message)
+}
+
+async function stop(how: 'quit' | 'stop'): Promise<void> {
+  if (stopping) return
+  stopping = true
+  if (serving !== null) await serving.server.close(how === 'stop' ? { destroy: true } : { idleGraceMs })
+  process.exit(0)
+}
+
+process.on('message', (message: ToWorker, handle?: NetServer) => {
+  switch (message.type) {
+    case 'start':
+      idleGraceMs = message.idleGraceMs
+      startServe(message.options, { reusePort: message.reusePort, shared: message.shared ? handle : undefined }).then(
+        (s) => {
+          serving = s
+          send({ type: 'listening', address: s.address })
+        },
+        (err: Error) => {
+          send({ type: 'failed', message: err.message })
+          process.exit(1)
+        },
+      )
+      return
+    case 'quit':
+    case 'stop':
+      void stop(message.type)
+      return
+    case 'reopen':
+      return
+  }
+})
+
+// Ctrl-C in a terminal reaches the whole process group; the master decides what happens.
+process.on('SIGINT', () => {})
+// A worker signalled on its own (an operator, a supervisor) finishes its requests and exits;
+// the master replaces it.
+process.on('SIGTERM', () => void stop('quit'))
+process.on('SIGQUIT', () => void stop('quit'))
+// Without a master nobody would replace or stop this worker: finish politely and go.
+process.on('disconnect', () => void stop('quit'))

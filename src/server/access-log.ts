@@ -1,0 +1,146 @@
+// Access logs in the two shapes operators feed to their tools: nginx/Apache "combined", and one
+// JSON object per line. A record is formatted to a string and handed to a LogFile, which batches
+// it; nothing here does I/O.
+//
+// Values that come from the client (request line, Referer, User-Agent) are escaped as nginx's
+// ngx_http_log_escape does: `"`, `\`, control characters and bytes from 0x7F up become `\xHH`,
+// so a hostile header can neither end the quoted field nor start a forged line.
+//
+// Example:
+//   const log = new AccessLog(new LogFile('/var/log/petrel/access.log'), 'combined')
+//   log.record({ remoteAddress: '203.0.113.9', method: 'GET', url: '/', httpVersion: '1.1',
+//     status: 200, bodyBytes: 612, startedAtMs, endedAtMs: Date.now() })
+
+import type { LogFile } from '../core/log-file.ts'
+
+export interface AccessLogEntry {
+  remoteAddress?: string
+  method: string
+  /** The request target as sent. */
+  url: string
+  /** '1.1' (as Request.httpVersion gives it) or 'HTTP/1.1'. */
+  httpVersion: string
+  status: number
+  /** Body bytes sent, without the head (nginx's $body_bytes_sent). */
+  bodyBytes: number
+  referer?: string
+  userAgent?: string
+  /** Milliseconds since the epoch; the logged time is the end, as in nginx. */
+  startedAtMs: number
+  endedAtMs: number
+}
+
+export type AccessLogFormat = 'combined' | 'json'
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+const HEX = '0123456789ABCDEF'
+
+function pad2(n: number): string {
+  return n < 10 ? '0' + n : String(n)
+}
+
+// A busy server logs many lines within one second; like nginx's cached time strings, the
+// formatted time is kept for the second it belongs to.
+let cachedSecond = Number.NaN
+let cachedTimeLocal = ''
+
+/** `26/Nov/2026:14:03:05 +0000` — nginx's $time_local, always in UTC. */
+export function formatTimeLocal(ms: number): string {
+  const second = Math.floor(ms / 1000)
+  if (second === cachedSecond) return cachedTimeLocal
+  const d = new Date(second * 1000)
+  cachedTimeLocal =
+    `${pad2(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:` +
+    `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())} +0000`
+  cachedSecond = second
+  return cachedTimeLocal
+}
+
+function needsEscape(code: number): boolean {
+  return code < 0x20 || code === 0x22 || code === 0x5c || code >= 0x7f
+}
+
+function escapeByte(byte: number): string {
+  return '\\x' + HEX[byte >> 4] + HEX[byte & 0xf]
+}
+
+/**
+ * Escapes a value for a quoted field of the combined format. Header strings in Petrel are
+ * latin1, one byte per character; a character above 0xFF (from application code) is escaped
+ * as its UTF-8 bytes, so the line stays ASCII.
+ */
+export function escapeLogValue(value: string): string {
+  let i = 0
+  while (i < value.length && !needsEscape(value.charCodeAt(i))) i++
+  if (i === value.length) return value
+  let out = value.slice(0, i)
+  for (; i < value.length; i++) {
+    const code = value.charCodeAt(i)
+    if (!needsEscape(code)) {
+      out += value[i]
+    } else if (code <= 0xff) {
+      out += escapeByte(code)
+    } else {
+      const codePoint = value.codePointAt(i)!
+      if (codePoint > 0xffff) i++
+      for (const byte of Buffer.from(String.fromCodePoint(codePoint), 'utf8')) out += escapeByte(byte)
+    }
+  }
+  return out
+}
+
+function protocolOf(httpVersion: string): string {
+  return httpVersion.startsWith('HTTP/') ? httpVersion : 'HTTP/' + httpVersion
+}
+
+function orDash(value: string | undefined): string {
+  return value === undefined || value === '' ? '-' : escapeLogValue(value)
+}
+
+/** `$remote_addr - - [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"` */
+export function formatCombined(entry: AccessLogEntry): string {
+  // A request that failed before its line was parsed has no method; nginx logs "-" for it too.
+  const request = entry.method === '' ? '-' : escapeLogValue(`${entry.method} ${entry.url} ${protocolOf(entry.httpVersion)}`)
+  return (
+    `${orDash(entry.remoteAddress)} - - [${formatTimeLocal(entry.endedAtMs)}] "${request}" ` +
+    `${entry.status} ${entry.bodyBytes} "${orDash(entry.referer)}" "${orDash(entry.userAgent)}"`
+  )
+}
+
+/** One JSON object per line; absent values are null. JSON.stringify keeps newlines escaped. */
+export function formatJson(entry: AccessLogEntry): string {
+  return JSON.stringify({
+    time: new Date(entry.endedAtMs).toISOString(),
+    remote_addr: entry.remoteAddress ?? null,
+    method: entry.method,
+    uri: entry.url,
+    protocol: protocolOf(entry.httpVersion),
+    status: entry.status,
+    bytes: entry.bodyBytes,
+    referer: entry.referer ?? null,
+    user_agent: entry.userAgent ?? null,
+    // Microsecond precision at most: finer digits of a float difference are noise.
+    duration_ms: Math.round(Math.max(0, entry.endedAtMs - entry.startedAtMs) * 1000) / 1000,
+  })
+}
+
+/** The JSON format's "lines were lost" line, so a JSON log stays parseable line by line. */
+export function jsonDroppedLine(count: number): string {
+  return JSON.stringify({ time: new Date().toISOString(), petrel_dropped_lines: count })
+}
+
+export class AccessLog {
+  readonly file: LogFile
+  readonly format: AccessLogFormat
+  private readonly formatter: (entry: AccessLogEntry) => string
+
+  constructor(file: LogFile, format: AccessLogFormat = 'combined') {
+    this.file = file
+    this.format = format
+    this.formatter = format === 'json' ? formatJson : formatCombined
+  }
+
+  record(entry: AccessLogEntry): void {
+    this.file.write(this.formatter(entry))
+  }
+}

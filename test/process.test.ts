@@ -1,0 +1,215 @@
+// The master/worker process model with real processes and real signals.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync, renameSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { RawClient } from './helpers/tcp.ts'
+
+const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
+
+interface Running {
+  child: ChildProcess
+  port: number
+  pidFile: string
+  log: () => string
+}
+
+async function startMaster(t: { after: (fn: () => void) => void }, args: string[]): Promise<Running> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-proc-'))
+  const pidFile = path.join(dir, 'petrel.pid')
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--pid', pidFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let log = ''
+  child.stdout!.on('data', (d) => (log += d))
+  child.stderr!.on('data', (d) => (log += d))
+  t.after(() => {
+    child.kill('SIGKILL')
+    for (const pid of workerPids(child.pid!)) try { process.kill(pid, 'SIGKILL') } catch {}
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const deadline = Date.now() + 15_000
+  while (Date.now() < deadline) {
+    const m = /serving http:\/\/127\.0\.0\.1:(\d+)\//.exec(log)
+    if (m) return { child, port: Number(m[1]), pidFile, log: () => log }
+    if (child.exitCode !== null) break
+    await sleep(50)
+  }
+  throw new Error(`master did not start: ${log}`)
+}
+
+function workerPids(masterPid: number): number[] {
+  const r = spawnSync('pgrep', ['-P', String(masterPid)], { encoding: 'utf8' })
+  return r.stdout.split('\n').filter(Boolean).map(Number)
+}
+
+/** Keep-alive clients requesting /plaintext until `stop()`; a response with Connection: close means reconnect, anything else unexpected is a failure. */
+async function load(port: number, clients: number, stop: () => boolean) {
+  const stats = { ok: 0, failed: 0, reconnects: 0, errors: [] as string[] }
+  const connect = async (): Promise<RawClient | null> => {
+    try {
+      return await RawClient.connect(port)
+    } catch (err) {
+      stats.failed++
+      stats.errors.push(`connect: ${(err as Error).message}`)
+      return null
+    }
+  }
+  const one = async (): Promise<void> => {
+    let c = await connect()
+    while (!stop()) {
+      if (c === null) {
+        await sleep(10)
+        c = await connect()
+        continue
+      }
+      try {
+        await c.write('GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n')
+        const r = await c.readResponse({ timeoutMs: 5000 })
+        if (r.status === 200 && r.text === 'Hello, World!') stats.ok++
+        else {
+          stats.failed++
+          stats.errors.push(`status ${r.status}`)
+        }
+        if (r.headers.connection === 'close') {
+          c.destroy()
+          stats.reconnects++
+          c = await connect()
+        }
+      } catch (err) {
+        stats.failed++
+        stats.errors.push((err as Error).message.slice(0, 120))
+        c?.destroy()
+        c = await connect()
+      }
+    }
+    c?.destroy()
+  }
+  await Promise.all(Array.from({ length: clients }, one))
+  return stats
+}
+
+async function waitFor(what: string, predicate: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(20)
+  }
+}
+
+test('10 reloads in a row under steady keep-alive load: no failed request, no reset', async (t) => {
+  const m = await startMaster(t, ['--workers', '2'])
+  let done = false
+  const running = load(m.port, 8, () => done)
+  await sleep(300)
+  const before = workerPids(m.child.pid!)
+  for (let i = 0; i < 10; i++) {
+    m.child.kill('SIGHUP')
+    const reloadsSoFar = (m.log().match(/reloaded;/g) ?? []).length
+    await waitFor(`reload ${i + 1}`, () => (m.log().match(/reloaded;/g) ?? []).length > reloadsSoFar, 15_000)
+  }
+  await sleep(200)
+  done = true
+  const stats = await running
+  const after = workerPids(m.child.pid!)
+  assert.equal(after.length, 2)
+  assert.ok(after.every((pid) => !before.includes(pid)), 'every worker was replaced')
+  assert.ok(stats.ok > 100, `requests were served (${stats.ok})`)
+  assert.equal(stats.failed, 0, `failures: ${stats.errors.slice(0, 5).join('; ')}`)
+})
+
+test('kill -9 on a worker: a replacement serves within a second', async (t) => {
+  const m = await startMaster(t, ['--workers', '2'])
+  const [victim, survivor] = workerPids(m.child.pid!)
+  process.kill(victim!, 'SIGKILL')
+  const killedAt = Date.now()
+  await waitFor('a replacement worker', () => {
+    const pids = workerPids(m.child.pid!)
+    return pids.length === 2 && !pids.includes(victim!)
+  }, 1000)
+  assert.ok(Date.now() - killedAt <= 1000)
+  assert.ok(workerPids(m.child.pid!).includes(survivor!), 'the other worker was left alone')
+  for (let i = 0; i < 20; i++) {
+    const r = await fetch(`http://127.0.0.1:${m.port}/plaintext`)
+    assert.equal(await r.text(), 'Hello, World!')
+  }
+})
+
+test('SIGQUIT lets a slow download finish, then everything exits and the pidfile is gone', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'petrel-root-'))
+  t.after(() => rmSync(root, { recursive: true, force: true }))
+  const big = Buffer.alloc(8 * 1024 * 1024, 7)
+  writeFileSync(path.join(root, 'big.bin'), big)
+  const m = await startMaster(t, [root, '--workers', '1'])
+  const client = await RawClient.connect(m.port, { paused: true })
+  await client.write('GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n')
+  await sleep(200)
+  m.child.kill('SIGQUIT')
+  await sleep(300)
+  client.socket.resume()
+  const [r] = await client.readResponses(1, { timeoutMs: 15_000 })
+  assert.equal(r!.status, 200)
+  assert.equal(r!.body.length, big.length)
+  const [code] = await once(m.child, 'exit')
+  assert.equal(code, 0)
+  assert.equal(existsSync(m.pidFile), false)
+})
+
+test('pidfile: a second server is refused; --signal stop stops the first', async (t) => {
+  const m = await startMaster(t, ['--workers', '1'])
+  assert.equal(Number(readFileSync(m.pidFile, 'utf8')), m.child.pid)
+  const second = spawnSync(process.execPath, [BIN, 'serve', '--port', '0', '--pid', m.pidFile], { encoding: 'utf8', timeout: 10_000 })
+  assert.notEqual(second.status, 0)
+  assert.match(second.stderr, /names process \d+, which is running/)
+  const stop = spawnSync(process.execPath, [BIN, 'serve', '--signal', 'stop', '--pid', m.pidFile], { encoding: 'utf8', timeout: 10_000 })
+  assert.equal(stop.status, 0, stop.stderr)
+  const [code] = await once(m.child, 'exit')
+  assert.equal(code, 0)
+  assert.equal(existsSync(m.pidFile), false)
+  const none = spawnSync(process.execPath, [BIN, 'serve', '--signal', 'reload', '--pid', m.pidFile], { encoding: 'utf8', timeout: 10_000 })
+  assert.equal(none.status, 2)
+  assert.match(none.stderr, /no running server in /)
+})
+
+test('a reload whose configuration fails to load keeps the old workers serving', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'petrel-root-'))
+  const moved = `${root}-moved`
+  t.after(() => {
+    rmSync(root, { recursive: true, force: true })
+    rmSync(moved, { recursive: true, force: true })
+  })
+  writeFileSync(path.join(root, 'a.txt'), 'still here\n')
+  const m = await startMaster(t, [root, '--workers', '2'])
+  const before = workerPids(m.child.pid!)
+  // ROOT disappears: the new configuration is invalid.
+  renameSync(root, moved)
+  m.child.kill('SIGHUP')
+  await waitFor('the refusal', () => /reload refused/.test(m.log()), 10_000)
+  assert.match(m.log(), /ROOT .* is not a directory/)
+  assert.deepEqual(workerPids(m.child.pid!).sort(), before.sort())
+  renameSync(moved, root)
+  const r = await fetch(`http://127.0.0.1:${m.port}/a.txt`)
+  assert.equal(await r.text(), 'still here\n')
+})
+
+test('--config: a file that turns invalid is refused on reload, naming the file and the key; a valid one is applied', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-cfg-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const config = path.join(dir, 'petrel.json')
+  writeFileSync(config, JSON.stringify({ 'max-body-bytes': 10 }))
+  const m = await startMaster(t, ['--config', config, '--workers', '1'])
+  const post = (body: string) => fetch(`http://127.0.0.1:${m.port}/plaintext`, { method: 'POST', body }).then((r) => r.status)
+  assert.equal(await post('x'.repeat(11)), 413, 'the file\'s limit is in force')
+  const before = workerPids(m.child.pid!)
+  writeFileSync(config, JSON.stringify({ 'max-body-byte': 100 }))
+  m.child.kill('SIGHUP')
+  await waitFor('the refusal', () => /reload refused/.test(m.log()), 10_000)
+  assert.match(m.log(), /unknown key "max-body-byte" in .*petrel\.json; did you mean "max-body-bytes"\?/)
+  assert.deepEqual(workerPids(m.child.pid!), before)
+  writeFileSync(config, JSON.stringify({ 'max-body-bytes': 100 }))
+  m.child.kill('SIGHUP')
+  await waitFor('the reload', () => /reloaded;/.test(m.log()), 10_000)
+  assert.equal(await post('x'.repeat(11)), 405, 'the new limit lets the body through to routing (POST /plaintext is 405)')
+})
