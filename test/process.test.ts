@@ -100,7 +100,7 @@ async function waitFor(what: string, predicate: () => boolean, timeoutMs: number
 }
 
 test('10 reloads in a row under steady keep-alive load: no failed request, no reset', async (t) => {
-  const m = await startMaster(t, ['--workers', '2'])
+  const m = await startMaster(t, ['--user', 'root', '--workers', '2'])
   let done = false
   const running = load(m.port, 8, () => done)
   await sleep(300)
@@ -121,7 +121,7 @@ test('10 reloads in a row under steady keep-alive load: no failed request, no re
 })
 
 test('kill -9 on a worker: a replacement serves within a second', async (t) => {
-  const m = await startMaster(t, ['--workers', '2'])
+  const m = await startMaster(t, ['--user', 'root', '--workers', '2'])
   const [victim, survivor] = workerPids(m.child.pid!)
   process.kill(victim!, 'SIGKILL')
   const killedAt = Date.now()
@@ -142,7 +142,7 @@ test('SIGQUIT lets a slow download finish, then everything exits and the pidfile
   t.after(() => rmSync(root, { recursive: true, force: true }))
   const big = Buffer.alloc(8 * 1024 * 1024, 7)
   writeFileSync(path.join(root, 'big.bin'), big)
-  const m = await startMaster(t, [root, '--workers', '1'])
+  const m = await startMaster(t, ['--user', 'root', root, '--workers', '1'])
   const client = await RawClient.connect(m.port, { paused: true })
   await client.write('GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n')
   await sleep(200)
@@ -158,7 +158,7 @@ test('SIGQUIT lets a slow download finish, then everything exits and the pidfile
 })
 
 test('pidfile: a second server is refused; --signal stop stops the first', async (t) => {
-  const m = await startMaster(t, ['--workers', '1'])
+  const m = await startMaster(t, ['--user', 'root', '--workers', '1'])
   assert.equal(Number(readFileSync(m.pidFile, 'utf8')), m.child.pid)
   const second = spawnSync(process.execPath, [BIN, 'serve', '--port', '0', '--pid', m.pidFile], { encoding: 'utf8', timeout: 10_000 })
   assert.notEqual(second.status, 0)
@@ -181,7 +181,7 @@ test('a reload whose configuration fails to load keeps the old workers serving',
     rmSync(moved, { recursive: true, force: true })
   })
   writeFileSync(path.join(root, 'a.txt'), 'still here\n')
-  const m = await startMaster(t, [root, '--workers', '2'])
+  const m = await startMaster(t, ['--user', 'root', root, '--workers', '2'])
   const before = workerPids(m.child.pid!)
   // ROOT disappears: the new configuration is invalid.
   renameSync(root, moved)
@@ -199,7 +199,7 @@ test('--config: a file that turns invalid is refused on reload, naming the file 
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const config = path.join(dir, 'petrel.json')
   writeFileSync(config, JSON.stringify({ 'max-body-bytes': 10 }))
-  const m = await startMaster(t, ['--config', config, '--workers', '1'])
+  const m = await startMaster(t, ['--user', 'root', '--config', config, '--workers', '1'])
   const post = (body: string) => fetch(`http://127.0.0.1:${m.port}/plaintext`, { method: 'POST', body }).then((r) => r.status)
   assert.equal(await post('x'.repeat(11)), 413, 'the file\'s limit is in force')
   const before = workerPids(m.child.pid!)
@@ -212,4 +212,69 @@ test('--config: a file that turns invalid is refused on reload, naming the file 
   m.child.kill('SIGHUP')
   await waitFor('the reload', () => /reloaded;/.test(m.log()), 10_000)
   assert.equal(await post('x'.repeat(11)), 405, 'the new limit lets the body through to routing (POST /plaintext is 405)')
+})
+
+test('a root master without --user refuses to start workers, naming the flag', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, () => {
+  const r = spawnSync(process.execPath, [BIN, 'serve', '--port', '0', '--workers', '1'], { encoding: 'utf8', timeout: 10_000 })
+  assert.equal(r.status, 2)
+  assert.match(r.stderr, /workers would run as root; give --user NAME\[:GROUP\]/)
+})
+
+test('--user nobody: workers serve as nobody after binding', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, async (t) => {
+  const m = await startMaster(t, ['--user', 'nobody', '--workers', '1'])
+  const [worker] = workerPids(m.child.pid!)
+  const status = readFileSync(`/proc/${worker}/status`, 'utf8')
+  const uid = Number(/^Uid:\s+(\d+)/m.exec(status)![1])
+  const nobody = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim())
+  assert.equal(uid, nobody)
+  assert.equal(await (await fetch(`http://127.0.0.1:${m.port}/plaintext`)).text(), 'Hello, World!')
+})
+
+test('--daemon: returns once serving, detached in a new session; --signal stop ends it and removes the pidfile', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-daemon-'))
+  const pidFile = path.join(dir, 'petrel.pid')
+  const logFile = path.join(dir, 'petrel.log')
+  t.after(() => {
+    const pid = Number(existsSync(pidFile) ? readFileSync(pidFile, 'utf8') : 0)
+    if (pid > 0) try { process.kill(pid, 'SIGKILL') } catch {}
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const probe = spawnSync(process.execPath, ['-e', 'const s=require("net").createServer().listen(0,()=>{console.log(s.address().port);s.close()})'], { encoding: 'utf8' })
+  const port = Number(probe.stdout.trim())
+  const started = spawnSync(process.execPath, [BIN, 'serve', '--daemon', '--pid', pidFile, '--daemon-log', logFile, '--port', String(port)], { encoding: 'utf8', timeout: 20_000 })
+  assert.equal(started.status, 0, started.stderr)
+  assert.match(started.stdout, /running in the background \(pid (\d+)\)/)
+  const pid = Number(readFileSync(pidFile, 'utf8'))
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  assert.equal(Number(stat[3]), pid, 'the daemon leads its own session (sid = pid)')
+  assert.equal(await (await fetch(`http://127.0.0.1:${port}/plaintext`)).text(), 'Hello, World!')
+  const stop = spawnSync(process.execPath, [BIN, 'serve', '--signal', 'stop', '--pid', pidFile], { encoding: 'utf8', timeout: 10_000 })
+  assert.equal(stop.status, 0, stop.stderr)
+  await waitFor('the pidfile to go', () => !existsSync(pidFile), 10_000)
+  assert.match(readFileSync(logFile, 'utf8'), /serving the demo site/)
+})
+
+test('access log: lines after --signal reopen go to a new file once logrotate moved the old one; a graceful stop loses none', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-log-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const logFile = path.join(dir, 'access.log')
+  const m = await startMaster(t, ['--user', 'root', '--workers', '2', '--access-log', logFile])
+  const get = async (n: number, tag: string) => {
+    for (let i = 0; i < n; i++) await (await fetch(`http://127.0.0.1:${m.port}/plaintext?${tag}=${i}`, { headers: { 'user-agent': `tester "${tag}"` } })).text()
+  }
+  await get(20, 'before')
+  await sleep(1300) // the buffered lines reach the file within the flush interval
+  renameSync(logFile, `${logFile}.1`)
+  const reopen = spawnSync(process.execPath, [BIN, 'serve', '--signal', 'reopen', '--pid', m.pidFile], { encoding: 'utf8', timeout: 10_000 })
+  assert.equal(reopen.status, 0, reopen.stderr)
+  await sleep(300)
+  await get(30, 'after')
+  m.child.kill('SIGQUIT')
+  await once(m.child, 'exit')
+  const old = readFileSync(`${logFile}.1`, 'utf8').trim().split('\n')
+  const fresh = readFileSync(logFile, 'utf8').trim().split('\n')
+  assert.equal(old.length, 20)
+  assert.equal(fresh.length, 30)
+  assert.ok(old.every((l) => l.includes('?before=')) && fresh.every((l) => l.includes('?after=')))
+  assert.match(fresh[0]!, /^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/plaintext\?after=\d+ HTTP\/1\.1" 200 13 "-" "tester \\x22after\\x22"$/)
 })

@@ -8,6 +8,8 @@ import { STATIC_DEFAULTS } from '../apps/serve/static.ts'
 import { availableParallelism } from 'node:os'
 import { Master } from '../process/master.ts'
 import { readPid, isAlive, writePidfile, removePidfile } from '../process/pidfile.ts'
+import { parseRunAs, describeOpenFilesLimit, type RunAs } from '../process/privileges.ts'
+import { daemonize, isDaemonChild, reportDaemonReady } from '../process/daemon.ts'
 import { parseArgs, formatFlags, UsageError, type FlagSpec, type FlagValue } from './args.ts'
 import { loadConfig, mergeFlags } from './config.ts'
 
@@ -42,8 +44,15 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'open-file-cache-valid', type: 'duration', valueName: 'TIME', min: 0, description: `trust cached file metadata this long (default ${STATIC_DEFAULTS.cacheValidMs}ms)` },
   { name: 'small-file-bytes', type: 'integer', valueName: 'N', min: 0, description: `serve files up to N bytes from memory (default ${STATIC_DEFAULTS.smallFileBytes})` },
   { name: 'max-open-files', type: 'integer', valueName: 'N', min: 0, description: `descriptors the file cache keeps open (default ${STATIC_DEFAULTS.maxOpenFiles})` },
+  { name: 'access-log', type: 'string', valueName: 'FILE', description: 'access log (combined format) to FILE, or - for stdout; off by default' },
+  { name: 'access-log-format', type: 'string', valueName: 'FORMAT', description: 'combined (default) or json' },
+  { name: 'error-log', type: 'string', valueName: 'FILE', description: 'error log to FILE, or - for stdout (default: stderr)' },
+  { name: 'log-level', type: 'string', valueName: 'LEVEL', description: 'debug, info, warn or error (default error)' },
   { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'JSON file with any of these flags as keys (and "root"); flags given here win' },
   { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', description: 'run a master and N worker processes (auto: one per CPU); without it, one process serves' },
+  { name: 'user', short: 'u', type: 'string', valueName: 'NAME[:GROUP]', description: 'workers switch to this user after binding (a root master requires it; --user root runs them as root on purpose)' },
+  { name: 'daemon', type: 'boolean', description: 'detach into the background (new session; output to --daemon-log); needs --pid' },
+  { name: 'daemon-log', type: 'string', valueName: 'FILE', description: 'where a daemon\'s output goes (default: /dev/null)' },
   { name: 'pid', type: 'string', valueName: 'FILE', description: 'write the process id to FILE; refuse to start if a running server holds it' },
   { name: 'signal', short: 's', type: 'string', valueName: 'NAME', description: 'send reload|stop|quit|reopen to the server in --pid FILE, and exit' },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
@@ -82,10 +91,19 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   const { flags, positionals } = await readSettings(argv)
   const pidFile = flags.get('pid') as string | undefined
   if (flags.has('signal')) return sendSignal(flags.get('signal') as string, pidFile)
+  if (flags.has('daemon') && !isDaemonChild()) {
+    if (pidFile === undefined) throw new UsageError('PETREL_ERR_CLI_MISSING_VALUE', '--daemon needs --pid FILE, so that `petrel serve --signal stop --pid FILE` can find the server')
+    // Check everything before detaching: errors belong on the terminal, not in a log file.
+    buildOptions(flags, positionals)
+    process.exit(await daemonize(flags.get('daemon-log') as string | undefined))
+  }
   if (flags.has('workers')) {
     const workers = parseWorkers(flags.get('workers') as string)
+    const runAs = resolveRunAs(flags.get('user') as string | undefined)
     const master = new Master({
       workers,
+      runAs,
+      onReady: reportDaemonReady,
       options: buildOptions(flags, positionals),
       // A reload reads the --config file and checks ROOT again; any error keeps the old workers.
       reload: async () => {
@@ -102,10 +120,27 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     writePidfile(pidFile)
     process.on('exit', () => removePidfile(pidFile))
   }
-  const { server, address, root: served } = await startServe(options)
+  const serving = await startServe(options)
+  const { server, address, root: served } = serving
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  console.log(`petrel: serving ${options.root === null ? 'the demo site' : served} on http://${host}:${address.port}/ (pid ${process.pid})`)
-  stopOnSignals(server, (line) => console.error(line))
+  console.log(`petrel: serving ${options.root === null ? 'the demo site' : served} on http://${host}:${address.port}/ (pid ${process.pid}; ${describeOpenFilesLimit(server.limits.maxConnections)})`)
+  stopOnSignals(serving, (line) => console.error(line))
+  reportDaemonReady()
+}
+
+/** Who workers run as. A root master must be told: a name to drop to, or root on purpose. */
+function resolveRunAs(value: string | undefined): RunAs | null {
+  if (value !== undefined) {
+    try {
+      return parseRunAs(value)
+    } catch (err) {
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', (err as Error).message)
+    }
+  }
+  if (process.getuid?.() === 0) {
+    throw new UsageError('PETREL_ERR_CLI_MISSING_VALUE', 'workers would run as root; give --user NAME[:GROUP] to drop privileges after binding, or --user root to run them as root on purpose')
+  }
+  return null
 }
 
 function parseWorkers(value: string): number {
@@ -156,6 +191,16 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
       smallFileBytes: flags.get('small-file-bytes') as number | undefined,
       maxOpenFiles: flags.get('max-open-files') as number | undefined,
     },
+  }
+  const format = flags.get('access-log-format') as string | undefined
+  if (format !== undefined && format !== 'combined' && format !== 'json') throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --access-log-format: ${JSON.stringify(format)}; expected combined or json`)
+  const level = flags.get('log-level') as string | undefined
+  if (level !== undefined && !['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --log-level: ${JSON.stringify(level)}; expected debug, info, warn or error`)
+  options.logs = {
+    accessLog: flags.get('access-log') as string | undefined,
+    accessLogFormat: format as 'combined' | 'json' | undefined,
+    errorLog: flags.get('error-log') as string | undefined,
+    logLevel: level as 'debug' | 'info' | 'warn' | 'error' | undefined,
   }
   return options
 }

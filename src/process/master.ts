@@ -12,8 +12,10 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
 import type { ServeOptions } from '../apps/serve/serve.ts'
+import { DEFAULT_LIMITS } from '../core/limits.ts'
 import type { FromWorker, ToWorker } from './messages.ts'
 import { removePidfile, writePidfile } from './pidfile.ts'
+import { describeOpenFilesLimit, type RunAs } from './privileges.ts'
 
 const WORKER_MAIN = new URL('./worker-main.ts', import.meta.url)
 
@@ -25,6 +27,10 @@ export interface MasterOptions {
   pidFile?: string
   /** How long an idle keep-alive connection of a retiring worker may stay before it is closed. */
   idleGraceMs?: number
+  /** The user (and group) workers switch to after binding; null keeps the master's. */
+  runAs: RunAs | null
+  /** Called once every worker listens (the daemon's parent waits for it). */
+  onReady?: () => void
   log: (line: string) => void
 }
 
@@ -75,7 +81,9 @@ export class Master {
       this.cleanup()
       return 1
     }
+    this.config.log(`petrel[master]: ${describeOpenFilesLimit(this.options.limits?.maxConnections ?? DEFAULT_LIMITS.maxConnections)}`)
     this.config.log(`petrel[master]: ${this.config.workers} worker(s) serving http://${this.options.host}:${this.options.port}/ (${this.reusePort ? 'reusePort: each worker listens, the kernel spreads connections' : 'one listening socket shared by the master'}; pid ${process.pid})`)
+    this.config.onReady?.()
     for (const [signal, flag] of [['SIGHUP', 'reload'], ['SIGTERM', 'stop'], ['SIGINT', 'stop'], ['SIGQUIT', 'quit'], ['SIGUSR1', 'reopen']] as const) {
       process.on(signal, () => this.raise(flag))
     }
@@ -170,7 +178,7 @@ export class Master {
         }
       })
       child.once('exit', () => fail(new Error(`worker ${child.pid} exited before it listened`)))
-      const start: ToWorker = { type: 'start', options: this.options, reusePort: this.reusePort, shared: this.shared !== null, idleGraceMs: this.config.idleGraceMs ?? 1000 }
+      const start: ToWorker = { type: 'start', options: this.options, reusePort: this.reusePort, shared: this.shared !== null, idleGraceMs: this.config.idleGraceMs ?? 1000, runAs: this.config.runAs }
       if (this.shared !== null) child.send(start, this.shared)
       else child.send(start)
     })

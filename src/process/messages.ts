@@ -2,10 +2,11 @@
 
 import type { AddressInfo } from 'node:net'
 import type { ServeOptions } from '../apps/serve/serve.ts'
+import type { RunAs } from './privileges.ts'
 
 export type ToWorker =
   /** Start serving; with `shared` the listening socket comes as the message's handle. */
-  | { type: 'start'; options: ServeOptions; reusePort: boolean; shared: boolean; idleGraceMs: number }
+  | { type: 'start'; options: ServeOptions; reusePort: boolean; shared: boolean; idleGraceMs: number; runAs: RunAs | null }
   /** Graceful stop: stop accepting, finish in-flight requests (up to timeouts.shutdownMs), exit. */
   | { type: 'quit' }
   /** Fast stop: cut every connection and exit. */

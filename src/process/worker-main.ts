@@ -4,6 +4,7 @@
 import type { Server as NetServer } from 'node:net'
 import { startServe, type Serving } from '../apps/serve/serve.ts'
 import type { FromWorker, ToWorker } from './messages.ts'
+import { dropPrivileges } from './privileges.ts'
 
 let serving: Serving | null = null
 let idleGraceMs = 1000
@@ -16,7 +17,11 @@ function send(message: FromWorker): void {
 async function stop(how: 'quit' | 'stop'): Promise<void> {
   if (stopping) return
   stopping = true
-  if (serving !== null) await serving.server.close(how === 'stop' ? { destroy: true } : { idleGraceMs })
+  if (serving !== null) {
+    await serving.server.close(how === 'stop' ? { destroy: true } : { idleGraceMs })
+    // Every access-log line of the requests just finished is written before exit.
+    await serving.closeLogs()
+  }
   process.exit(0)
 }
 
@@ -27,6 +32,13 @@ process.on('message', (message: ToWorker, handle?: NetServer) => {
       startServe(message.options, { reusePort: message.reusePort, shared: message.shared ? handle : undefined }).then(
         (s) => {
           serving = s
+          // Bound first, as root if need be; only then give the privileges up.
+          try {
+            if (message.runAs !== null) dropPrivileges(message.runAs)
+          } catch (err) {
+            send({ type: 'failed', message: `cannot switch to user ${message.runAs!.user}: ${(err as Error).message}` })
+            process.exit(1)
+          }
           send({ type: 'listening', address: s.address })
         },
         (err: Error) => {
@@ -40,6 +52,7 @@ process.on('message', (message: ToWorker, handle?: NetServer) => {
       void stop(message.type)
       return
     case 'reopen':
+      void serving?.reopenLogs()
       return
   }
 })

@@ -72,6 +72,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   private closeAfterResponse = false
   private peerEnded = false
   private continueSent = false
+  /** When the current request's head arrived (epoch ms), kept only for an onResponse hook. */
+  private startedAtMs = 0
   /** Body bytes of an answered request read and dropped so far. */
   private discardedBytes = 0
   /** socket.end() was called; nothing more may be written. */
@@ -211,6 +213,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.continueSent = false
     this.discardedBytes = 0
     const server = this.server
+    if (server.onResponse !== undefined) this.startedAtMs = Date.now()
     const keepAlive = head.keepAlive && this.requests < server.limits.maxRequestsPerConnection
     const res = new Response(this, { head: head.method === 'HEAD', http11: head.versionMinor === 1, keepAlive })
     const req = server.makeRequest(head, this)
@@ -321,6 +324,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
 
   responseDone(res: Response): void {
     if (res !== this.res || this.phase === Phase.CLOSED) return
+    if (this.server.onResponse !== undefined) this.server.onResponse(this.req!, res, this.startedAtMs)
     if (!res.keepAlive) this.closeAfterResponse = true
     if (!this.messageComplete) {
       // The request is still arriving; the exchange ends with its message.

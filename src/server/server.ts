@@ -20,6 +20,8 @@ export interface ServerOptions {
   timeouts?: Partial<Timeouts>
   /** Called for errors that are not a client's fault: a handler that threw, a socket error. Default: console.error. */
   onError?: (err: Error, req?: Request) => void
+  /** Called when a handler has finished a response (for access logs); `startedAtMs` is epoch ms at the request head. */
+  onResponse?: (req: Request, res: Response, startedAtMs: number) => void
 }
 
 export interface ListenOptions {
@@ -59,6 +61,7 @@ export class HttpServer {
   closing = false
 
   private readonly onErrorOption: ((err: Error, req?: Request) => void) | undefined
+  readonly onResponse: ((req: Request, res: Response, startedAtMs: number) => void) | undefined
   private listener: net.Server | null = null
   private fallbackHandler: Handler = notFound
   private readonly paramScratch: string[] = []
@@ -72,6 +75,7 @@ export class HttpServer {
     this.limits = resolveKnobs('limits', DEFAULT_LIMITS, options.limits)
     this.timeouts = resolveKnobs('timeouts', DEFAULT_TIMEOUTS, options.timeouts)
     this.onErrorOption = options.onError
+    this.onResponse = options.onResponse
     this.scheduler = new Scheduler<Connection>({ onExpire: onConnectionTimeout })
   }
 

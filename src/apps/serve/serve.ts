@@ -8,6 +8,9 @@ import type { Limits, Timeouts } from '../../core/limits.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
 import { staticFiles, type StaticOptions } from './static.ts'
+import { LogFile } from '../../core/log-file.ts'
+import { ErrorLog, type ErrorLogLevel } from '../../core/error-log.ts'
+import { AccessLog, jsonDroppedLine, type AccessLogFormat } from '../../server/access-log.ts'
 
 export const DEMO_SITE = fileURLToPath(new URL('../../../site/', import.meta.url))
 
@@ -20,12 +23,26 @@ export interface ServeOptions {
   timeouts?: Partial<Timeouts>
   /** Static file behaviour: listing, symlinks, Cache-Control, the open-file cache. */
   files?: Omit<StaticOptions, 'root'>
+  logs?: LogOptions
+}
+
+export interface LogOptions {
+  /** Access log file, or "-" for stdout; none when absent. */
+  accessLog?: string
+  accessLogFormat?: AccessLogFormat
+  /** Error log file, or "-" for stdout; stderr when absent. */
+  errorLog?: string
+  logLevel?: ErrorLogLevel
 }
 
 export interface Serving {
   server: HttpServer
   address: AddressInfo
   root: string
+  /** Reopen log files (SIGUSR1, after logrotate moved them). */
+  reopenLogs(): Promise<void>
+  /** Write out every buffered log line and close the files: call after server.close(). */
+  closeLogs(): Promise<void>
 }
 
 const HELLO = 'Hello, World!'
@@ -46,7 +63,35 @@ export interface ListenMode {
 }
 
 export async function startServe(options: ServeOptions, mode: ListenMode = {}): Promise<Serving> {
-  const server = createServer({ limits: options.limits, timeouts: options.timeouts })
+  const logs = options.logs ?? {}
+  const files: LogFile[] = []
+  const open = async (path: string, droppedLine?: (count: number) => string): Promise<LogFile> => {
+    const file = new LogFile(path, { droppedLine, onError: (err) => console.error(`petrel: log ${path}: ${err.message}`) })
+    await file.open()
+    files.push(file)
+    return file
+  }
+  const format = logs.accessLogFormat ?? 'combined'
+  const accessLog = logs.accessLog === undefined ? null : new AccessLog(await open(logs.accessLog, format === 'json' ? jsonDroppedLine : undefined), format)
+  const errorLog = logs.errorLog === undefined ? null : new ErrorLog(await open(logs.errorLog), logs.logLevel ?? 'error')
+  const server = createServer({
+    limits: options.limits,
+    timeouts: options.timeouts,
+    onError: errorLog === null ? undefined : (err, req) => errorLog.error(req === undefined ? err : new Error(`${req.method} ${req.url}: ${err.message}`, { cause: err })),
+    onResponse: accessLog === null ? undefined : (req, res, startedAtMs) =>
+      accessLog.record({
+        remoteAddress: req.remoteAddress,
+        method: req.method,
+        url: req.url,
+        httpVersion: req.httpVersion,
+        status: res.statusCode,
+        bodyBytes: res.bodyBytes,
+        referer: req.header('referer'),
+        userAgent: req.header('user-agent'),
+        startedAtMs,
+        endedAtMs: Date.now(),
+      }),
+  })
   const root = options.root ?? DEMO_SITE
   if (options.root === null) {
     server.get('/plaintext', plaintext)
@@ -54,7 +99,17 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
   }
   server.fallback(staticFiles({ ...options.files, root }))
   const address = await server.listen({ host: options.host, port: options.port, reusePort: mode.reusePort, shared: mode.shared })
-  return { server, address, root }
+  return {
+    server,
+    address,
+    root,
+    reopenLogs: async () => {
+      await Promise.all(files.map((f) => f.reopen()))
+    },
+    closeLogs: async () => {
+      await Promise.all(files.map((f) => f.close()))
+    },
+  }
 }
 
 /**
@@ -62,7 +117,8 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
  * A second signal exits at once. Node delivers signals on the event loop, so acting here is
  * what nginx's "the handler sets a flag, the loop acts" achieves in C.
  */
-export function stopOnSignals(server: HttpServer, log: (line: string) => void): void {
+export function stopOnSignals(serving: Serving, log: (line: string) => void): void {
+  const { server } = serving
   let stopping = false
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -71,8 +127,12 @@ export function stopOnSignals(server: HttpServer, log: (line: string) => void): 
     }
     stopping = true
     log(`petrel: ${signal}, finishing in-flight requests (up to ${server.timeouts.shutdownMs} ms)`)
-    server.close().then(() => process.exit(0))
+    server
+      .close()
+      .then(() => serving.closeLogs())
+      .then(() => process.exit(0))
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
+  process.on('SIGUSR1', () => void serving.reopenLogs())
 }
