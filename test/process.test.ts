@@ -18,10 +18,10 @@ interface Running {
   log: () => string
 }
 
-async function startMaster(t: { after: (fn: () => void) => void }, args: string[]): Promise<Running> {
+async function startMaster(t: { after: (fn: () => void) => void }, args: string[], env: Record<string, string> = {}): Promise<Running> {
   const dir = mkdtempSync(path.join(tmpdir(), 'petrel-proc-'))
   const pidFile = path.join(dir, 'petrel.pid')
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--pid', pidFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--pid', pidFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   let log = ''
   child.stdout!.on('data', (d) => (log += d))
   child.stderr!.on('data', (d) => (log += d))
@@ -277,4 +277,21 @@ test('access log: lines after --signal reopen go to a new file once logrotate mo
   assert.equal(fresh.length, 30)
   assert.ok(old.every((l) => l.includes('?before=')) && fresh.every((l) => l.includes('?after=')))
   assert.match(fresh[0]!, /^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/plaintext\?after=\d+ HTTP\/1\.1" 200 13 "-" "tester \\x22after\\x22"$/)
+})
+
+test('without reusePort the master accepts and hands connections over: it says so, serves, and reloads fail nothing', async (t) => {
+  const m = await startMaster(t, ['--user', 'root', '--workers', '2'], { PETREL_LISTEN_MODE: 'shared' })
+  assert.match(m.log(), /no reusePort here: the master accepts and hands each connection to a worker/)
+  let done = false
+  const running = load(m.port, 6, () => done)
+  await sleep(200)
+  for (let i = 0; i < 3; i++) {
+    const reloadsSoFar = (m.log().match(/reloaded;/g) ?? []).length
+    m.child.kill('SIGHUP')
+    await waitFor(`reload ${i + 1}`, () => (m.log().match(/reloaded;/g) ?? []).length > reloadsSoFar, 15_000)
+  }
+  done = true
+  const stats = await running
+  assert.ok(stats.ok > 50, `requests were served (${stats.ok})`)
+  assert.equal(stats.failed, 0, `failures: ${stats.errors.slice(0, 5).join('; ')}`)
 })

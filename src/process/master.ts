@@ -8,6 +8,9 @@
 //   SIGTERM, SIGINT   fast stop: workers cut their connections and exit.
 //   SIGQUIT  graceful stop: workers finish in-flight requests (up to timeouts.shutdownMs).
 //   SIGUSR1  reopen log files.
+//
+// Workers listen themselves with reusePort where the kernel has it; elsewhere the master
+// accepts (reading nothing) and hands each connection to a worker, round-robin.
 
 import { fork, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
@@ -36,6 +39,8 @@ export interface MasterOptions {
 
 interface WorkerRecord {
   child: ChildProcess
+  /** Listening (or ready for handed-over connections). */
+  ready: boolean
   /** Expected to exit: retiring after a reload, or stopping with the master. */
   leaving: boolean
   startedAt: number
@@ -54,8 +59,9 @@ export class Master {
   private readonly config: MasterOptions
   private options: ServeOptions
   private readonly workers = new Set<WorkerRecord>()
-  /** Listening socket shared with workers where reusePort is not available. */
+  /** Where reusePort is not available: the one listening socket, accepted here and handed over. */
   private shared: net.Server | null = null
+  private nextWorker = 0
   private reusePort = true
   /** Workers that died young, in a row; reset by one that lived past HEALTHY_AFTER_MS. */
   private quickDeaths = 0
@@ -82,7 +88,7 @@ export class Master {
       return 1
     }
     this.config.log(`petrel[master]: ${describeOpenFilesLimit(this.options.limits?.maxConnections ?? DEFAULT_LIMITS.maxConnections)}`)
-    this.config.log(`petrel[master]: ${this.config.workers} worker(s) serving http://${this.options.host}:${this.options.port}/ (${this.reusePort ? 'reusePort: each worker listens, the kernel spreads connections' : 'one listening socket shared by the master'}; pid ${process.pid})`)
+    this.config.log(`petrel[master]: ${this.config.workers} worker(s) serving http://${this.options.host}:${this.options.port}/ (${this.reusePort ? 'reusePort: each worker listens, the kernel spreads connections' : 'no reusePort here: the master accepts and hands each connection to a worker'}; pid ${process.pid})`)
     this.config.onReady?.()
     for (const [signal, flag] of [['SIGHUP', 'reload'], ['SIGTERM', 'stop'], ['SIGINT', 'stop'], ['SIGQUIT', 'quit'], ['SIGUSR1', 'reopen']] as const) {
       process.on(signal, () => this.raise(flag))
@@ -141,7 +147,10 @@ export class Master {
       return
     }
     this.reusePort = false
-    const server = net.createServer()
+    // Connections are accepted paused (nothing is read here) and handed to a worker round-robin,
+    // as Node's cluster module does by default. A handed-over listening socket would keep
+    // accepting in the master too, and Node has no public way to listen without accepting.
+    const server = net.createServer({ pauseOnConnect: true }, (socket) => this.handOver(socket))
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen({ host, port: this.options.port, backlog: 511 }, () => resolve())
@@ -153,7 +162,7 @@ export class Master {
   /** Start a worker with the current options; resolves once it listens. */
   private spawn(): Promise<WorkerRecord> {
     const child = fork(WORKER_MAIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    const record: WorkerRecord = { child, leaving: false, startedAt: Date.now() }
+    const record: WorkerRecord = { child, ready: false, leaving: false, startedAt: Date.now() }
     this.workers.add(record)
     child.on('exit', (code, signal) => this.onExit(record, code, signal))
     return new Promise((resolve, reject) => {
@@ -171,6 +180,7 @@ export class Master {
       child.on('message', (message: FromWorker) => {
         if (message.type === 'listening' && !settled) {
           settled = true
+          record.ready = true
           clearTimeout(timer)
           resolve(record)
         } else if (message.type === 'failed') {
@@ -178,9 +188,21 @@ export class Master {
         }
       })
       child.once('exit', () => fail(new Error(`worker ${child.pid} exited before it listened`)))
-      const start: ToWorker = { type: 'start', options: this.options, reusePort: this.reusePort, shared: this.shared !== null, idleGraceMs: this.config.idleGraceMs ?? 1000, runAs: this.config.runAs }
-      if (this.shared !== null) child.send(start, this.shared)
-      else child.send(start)
+      const handedOver = this.shared === null ? null : (this.shared.address() as net.AddressInfo)
+      child.send({ type: 'start', options: this.options, reusePort: this.reusePort, handedOver, idleGraceMs: this.config.idleGraceMs ?? 1000, runAs: this.config.runAs } satisfies ToWorker)
+    })
+  }
+
+  /** Fallback mode: give an accepted connection to the next ready worker that is not leaving. */
+  private handOver(socket: net.Socket): void {
+    const ready = [...this.workers].filter((w) => w.ready && !w.leaving && w.child.connected)
+    if (ready.length === 0) {
+      socket.destroy()
+      return
+    }
+    const worker = ready[this.nextWorker++ % ready.length]!
+    worker.child.send({ type: 'connection' } satisfies ToWorker, socket, (err) => {
+      if (err) socket.destroy()
     })
   }
 

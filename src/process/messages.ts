@@ -5,8 +5,10 @@ import type { ServeOptions } from '../apps/serve/serve.ts'
 import type { RunAs } from './privileges.ts'
 
 export type ToWorker =
-  /** Start serving; with `shared` the listening socket comes as the message's handle. */
-  | { type: 'start'; options: ServeOptions; reusePort: boolean; shared: boolean; idleGraceMs: number; runAs: RunAs | null }
+  /** Start serving: listen with reusePort, or (handedOver) take connections the master accepts. */
+  | { type: 'start'; options: ServeOptions; reusePort: boolean; handedOver: AddressInfo | null; idleGraceMs: number; runAs: RunAs | null }
+  /** A connection the master accepted, as the message's handle (fallback mode without reusePort). */
+  | { type: 'connection' }
   /** Graceful stop: stop accepting, finish in-flight requests (up to timeouts.shutdownMs), exit. */
   | { type: 'quit' }
   /** Fast stop: cut every connection and exit. */

@@ -1,7 +1,7 @@
 // A worker process: one event loop serving HTTP, started and stopped by the master over IPC.
 // It never decides on its own to stop serving except when the master is gone.
 
-import type { Server as NetServer } from 'node:net'
+import type { Socket } from 'node:net'
 import { startServe, type Serving } from '../apps/serve/serve.ts'
 import type { FromWorker, ToWorker } from './messages.ts'
 import { dropPrivileges } from './privileges.ts'
@@ -25,11 +25,17 @@ async function stop(how: 'quit' | 'stop'): Promise<void> {
   process.exit(0)
 }
 
-process.on('message', (message: ToWorker, handle?: NetServer) => {
+process.on('message', (message: ToWorker, handle?: Socket) => {
   switch (message.type) {
+    case 'connection':
+      if (handle !== undefined) {
+        if (serving !== null && !stopping) serving.server.handOver(handle)
+        else handle.destroy()
+      }
+      return
     case 'start':
       idleGraceMs = message.idleGraceMs
-      startServe(message.options, { reusePort: message.reusePort, shared: message.shared ? handle : undefined }).then(
+      startServe(message.options, { reusePort: message.reusePort, handedOver: message.handedOver ?? undefined }).then(
         (s) => {
           serving = s
           // Bound first, as root if need be; only then give the privileges up.

@@ -33,11 +33,6 @@ export interface ListenOptions {
   reusePort?: boolean
   /** TCP keep-alive probes on accepted sockets, after this many ms idle; 0 = off. */
   keepAliveProbeMs?: number
-  /**
-   * A listening server handed over by another process (a master without reusePort): accept
-   * its connections instead of binding. port, host, backlog and reusePort are then ignored.
-   */
-  shared?: net.Server
 }
 
 /** Counters a monitor or a test can read; cheap increments on the paths that change them. */
@@ -68,6 +63,8 @@ export class HttpServer {
   private lastAcceptErrorLogMs = 0
   private closed: Promise<void> | null = null
   private dateClockHeld = false
+  /** Set when connections are handed over by another process instead of accepted here. */
+  private externalAddress: AddressInfo | null = null
   /** Resolves close() once the last connection is gone. */
   private drained: (() => void) | null = null
 
@@ -124,7 +121,6 @@ export class HttpServer {
     })
     listener.on('connection', (socket: net.Socket) => this.accept(socket))
     this.listener = listener
-    if (options.shared !== undefined) return this.adopt(listener, options.shared)
     return new Promise((resolve, reject) => {
       const onListenError = (err: Error): void => {
         this.listener = null
@@ -142,23 +138,25 @@ export class HttpServer {
   }
 
   /**
-   * Accept the connections of a server listening in another process's name. Its sockets are
-   * moved to `listener`, whose options (noDelay, high-water mark) they then get.
+   * Serve connections accepted by another process (a master without reusePort hands each one
+   * over) instead of listening; `address` is where that process listens. Sockets arrive through
+   * handOver().
    */
-  private adopt(listener: net.Server, shared: net.Server): Promise<AddressInfo> {
-    shared.on('connection', (socket: net.Socket) => {
-      socket.setNoDelay(true)
-      listener.emit('connection', socket)
-    })
-    shared.on('error', (err) => this.onAcceptError(err))
-    this.listener = shared
+  serveHandedOver(address: AddressInfo): AddressInfo {
+    this.externalAddress = address
     retainDateClock()
     this.dateClockHeld = true
-    return Promise.resolve(shared.address() as AddressInfo)
+    return address
+  }
+
+  /** A connection accepted elsewhere, now this server's. */
+  handOver(socket: net.Socket): void {
+    socket.setNoDelay(true)
+    this.accept(socket)
   }
 
   address(): AddressInfo | null {
-    return (this.listener?.address() as AddressInfo | null) ?? null
+    return this.externalAddress ?? (this.listener?.address() as AddressInfo | null) ?? null
   }
 
   /**

@@ -2,7 +2,7 @@
 // the two benchmark routes every HTTP server is measured on.
 
 import { fileURLToPath } from 'node:url'
-import type { AddressInfo, Server as NetServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { createServer, type HttpServer } from '../../server/server.ts'
 import type { Limits, Timeouts } from '../../core/limits.ts'
 import type { Request } from '../../server/request.ts'
@@ -56,10 +56,10 @@ function json(_req: Request, res: Response): void {
   res.json({ message: HELLO })
 }
 
-/** How a worker process listens: its own reusePort socket, or a socket shared by the master. */
+/** How a worker process gets connections: its own reusePort socket, or handed over by a master listening at `handedOver`. */
 export interface ListenMode {
   reusePort?: boolean
-  shared?: NetServer
+  handedOver?: AddressInfo
 }
 
 export async function startServe(options: ServeOptions, mode: ListenMode = {}): Promise<Serving> {
@@ -98,7 +98,7 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
     server.get('/json', json)
   }
   server.fallback(staticFiles({ ...options.files, root }))
-  const address = await server.listen({ host: options.host, port: options.port, reusePort: mode.reusePort, shared: mode.shared })
+  const address = mode.handedOver !== undefined ? server.serveHandedOver(mode.handedOver) : await server.listen({ host: options.host, port: options.port, reusePort: mode.reusePort })
   return {
     server,
     address,
