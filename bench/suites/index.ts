@@ -2,5 +2,6 @@ import { httpSuite } from './http.ts'
 import { staticSuite } from './static.ts'
 import type { Suite } from './suite.ts'
 import { timersSuite } from './timers.ts'
+import { workersSuite } from './workers.ts'
 
-export const SUITES: readonly Suite[] = [httpSuite, staticSuite, timersSuite]
+export const SUITES: readonly Suite[] = [httpSuite, staticSuite, timersSuite, workersSuite]

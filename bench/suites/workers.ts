@@ -1,0 +1,116 @@
+// The workers suite: does `petrel serve --workers 2` serve more than `--workers 1`? Petrel's
+// master with 1 and 2 workers, and plain `petrel serve` (no master) for reference, under the
+// http suite's keepalive load (GET /plaintext), in two placements: the server on all CPUs, and
+// pinned to CPU 0. Method and caveats: docs/benchmarks.md.
+
+import { listOf, parseFlags, wholeNumber, type FlagSpec } from '../lib/flags.ts'
+import { machineFacts } from '../lib/machine.ts'
+import { measureOnce, type Bench, type Load, type RunMeasurement } from '../lib/measure.ts'
+import type { Launch } from '../lib/peers.ts'
+import { clockTicksPerSecond } from '../lib/proc-cpu.ts'
+import { expectBody } from '../lib/ready.ts'
+import { estimateLine, findLoadTools, probePeers, runScenario, SERVER_CPU } from '../lib/runner.ts'
+import { buildScenario } from '../http/scenarios.ts'
+import { listenersProblem } from '../workers/listeners.ts'
+import { expectedListeners, WORKER_PEERS, WORKER_PEER_NAMES } from '../workers/peers.ts'
+import { buildPlacement, PLACEMENT_NAMES, type Placement } from '../workers/placements.ts'
+import { placementText, summaryText, writeReportFiles, type WorkersReport } from '../workers/report.ts'
+import type { Suite } from './suite.ts'
+
+const FLAGS: readonly FlagSpec[] = [
+  { name: 'duration', valueName: 'SECONDS', defaultValue: '10', description: 'length of each measured wrk run' },
+  { name: 'warmup', valueName: 'SECONDS', defaultValue: '2', description: 'discarded wrk run before each measured one; 0 for none' },
+  { name: 'connections', valueName: 'N', defaultValue: '100', description: 'wrk connections (keep-alive)' },
+  { name: 'only', valueName: 'PEERS', defaultValue: WORKER_PEER_NAMES.join(','), description: 'comma-separated peers to run' },
+  { name: 'placement', valueName: 'NAMES', defaultValue: PLACEMENT_NAMES.join(','), description: 'spread (server on all CPUs), pinned (server on CPU 0); wrk is on CPU 1 in both' },
+  { name: 'repeat', valueName: 'N', defaultValue: '1', description: 'runs per (placement, peer), interleaved across peers; medians are reported' }
+]
+
+/**
+ * One run: the launch placed as asked, ready once GET /plaintext answers `Hello, World!` and
+ * every worker listens, then bench/lib's measurement (CPU summed over master and workers).
+ */
+async function measureIn (placement: Placement, launchOn: (port: number) => Launch, load: Load, bench: Bench): Promise<RunMeasurement> {
+  let port = -1
+  let listeners = 1
+  const placedLaunchOn = (chosenPort: number): Launch => {
+    const launch = launchOn(chosenPort)
+    port = chosenPort
+    listeners = expectedListeners(launch.args)
+    return placement.wrap(launch)
+  }
+  const answers = expectBody(load.path, 'Hello, World!')
+  const check = (response: string): string | undefined => answers(response) ?? listenersProblem(port, listeners)
+  return (await measureOnce(placedLaunchOn, load, bench, check)).measured
+}
+
+async function run (args: readonly string[]): Promise<number> {
+  const flags = parseFlags(args, FLAGS)
+  const settings = {
+    durationSec: wholeNumber(flags, 'duration', 1),
+    warmupSec: wholeNumber(flags, 'warmup', 0),
+    repeat: wholeNumber(flags, 'repeat', 1),
+    connections: wholeNumber(flags, 'connections', 1)
+  }
+  const peerNames = listOf(flags, 'only', WORKER_PEER_NAMES)
+  const placementNames = listOf(flags, 'placement', PLACEMENT_NAMES)
+  // The http suite's keepalive load; the other two settings only shape its other scenarios.
+  const load = buildScenario('keepalive', { connections: settings.connections, closeConnections: settings.connections, pipelineDepth: 1 })
+
+  const tools = await findLoadTools()
+  if ('missing' in tools) {
+    console.error(tools.missing)
+    return 2
+  }
+  const placements = placementNames.map((name) => buildPlacement(name, SERVER_CPU, tools.wrkCpu))
+  const { runnables, infos } = await probePeers(WORKER_PEERS, peerNames)
+
+  const bench: Bench = {
+    wrkPath: tools.wrkPath,
+    serverCpu: SERVER_CPU,
+    wrkCpu: tools.wrkCpu,
+    clockTicksPerSec: clockTicksPerSecond(),
+    durationSec: settings.durationSec,
+    warmupSec: settings.warmupSec
+  }
+  const report: WorkersReport = {
+    suite: 'workers',
+    startedAt: new Date().toISOString(),
+    finishedAt: '',
+    petrelRevision: tools.petrelRevision,
+    machine: { ...machineFacts(), clockTicksPerSec: bench.clockTicksPerSec, wrkCpu: tools.wrkCpu, wrk: tools.wrkVersion },
+    settings,
+    load: load.description,
+    peers: infos,
+    placements: []
+  }
+
+  console.log(estimateLine(runnables, placements.length, settings.repeat, settings.durationSec, settings.warmupSec))
+
+  for (const placement of placements) {
+    const cells = await runScenario({
+      name: placement.name,
+      repeat: settings.repeat,
+      measure: (launchOn) => measureIn(placement, launchOn, load, bench),
+      describe: (measured) => `${Math.round(measured.requestsPerSec).toLocaleString('en-US')} req/s, ${measured.cpuUsPerRequest.toFixed(2)} CPU µs/req`
+    }, runnables)
+    const result = { name: placement.name, serverCpus: placement.serverCpus, description: placement.description, cells }
+    report.placements.push(result)
+    console.log(`\n${placementText(result, report)}`)
+  }
+  if (report.placements.length > 1) console.log(summaryText(report))
+
+  report.finishedAt = new Date().toISOString()
+  const written = writeReportFiles(report)
+  console.log(`wrote ${written.join(', ')}`)
+  const measuredAnything = report.placements.some((placement) => placement.cells.some((cell) => cell.runs.length > 0))
+  return measuredAnything ? 0 : 1
+}
+
+export const workersSuite: Suite = {
+  name: 'workers',
+  summary: 'Petrel with 1 vs 2 worker processes (and without a master) on keep-alive /plaintext, server on all CPUs and pinned to CPU 0',
+  flags: FLAGS,
+  passThrough: false,
+  run
+}

@@ -1,0 +1,137 @@
+// The workers suite's results: one table per placement (peer, req/s, ratio to petrel-1, CPU
+// µs/request) and a summary with both placements side by side; terminal text, markdown and JSON.
+
+import type { MachineFacts } from '../lib/machine.ts'
+import { cellNotes, machineLines, twoDigits, wholeNumber, writeResultFiles } from '../lib/report.ts'
+import { summarize, type Cell, type CellSummary, type PeerInfo } from '../lib/results.ts'
+import { markdownTable, textTable, type Column } from '../lib/table.ts'
+import { describeErrors, errorCount } from '../lib/wrk.ts'
+import { BASELINE_PEER } from './peers.ts'
+
+export interface PlacementResult {
+  readonly name: string
+  readonly serverCpus: string
+  readonly description: string
+  readonly cells: Cell[]
+}
+
+export interface WorkersReport {
+  readonly suite: 'workers'
+  readonly startedAt: string
+  finishedAt: string
+  readonly petrelRevision: string
+  readonly machine: MachineFacts & { readonly clockTicksPerSec: number, readonly wrkCpu: number, readonly wrk: string }
+  readonly settings: { readonly durationSec: number, readonly warmupSec: number, readonly repeat: number, readonly connections: number }
+  /** The wrk load, the http suite's keepalive scenario. */
+  readonly load: string
+  readonly peers: PeerInfo[]
+  readonly placements: PlacementResult[]
+}
+
+function columns (repeat: number): Column[] {
+  return [
+    { title: 'peer', alignRight: false },
+    { title: repeat > 1 ? `req/s (median of ${repeat})` : 'req/s', alignRight: true },
+    ...(repeat > 1 ? [{ title: 'req/s min–max', alignRight: true }] : []),
+    { title: `vs ${BASELINE_PEER}`, alignRight: true },
+    { title: 'CPU µs/req', alignRight: true },
+    { title: 'server CPU', alignRight: true },
+    { title: 'p99 ms', alignRight: true },
+    { title: 'errors', alignRight: false }
+  ]
+}
+
+function baselineOf (placement: PlacementResult): CellSummary | undefined {
+  return summarize(placement.cells.find((cell) => cell.peer === BASELINE_PEER)?.runs ?? [])
+}
+
+function ratio (summary: CellSummary, baseline: CellSummary | undefined): string {
+  return baseline === undefined ? '–' : `${(summary.requestsPerSec / baseline.requestsPerSec).toFixed(2)}×`
+}
+
+function rows (placement: PlacementResult, repeat: number): string[][] {
+  const baseline = baselineOf(placement)
+  return placement.cells.map((cell) => {
+    const summary = summarize(cell.runs)
+    if (summary === undefined) return [cell.peer, 'skipped', ...(repeat > 1 ? ['–'] : []), '–', '–', '–', '–', '–']
+    const errors = errorCount(summary.errors) === 0 ? 'none' : `! ${describeErrors(summary.errors)}`
+    const partial = summary.runs < repeat ? ` (${summary.runs}/${repeat} runs)` : ''
+    return [
+      cell.peer,
+      wholeNumber(summary.requestsPerSec),
+      ...(repeat > 1 ? [`${wholeNumber(summary.minRequestsPerSec)}–${wholeNumber(summary.maxRequestsPerSec)}`] : []),
+      ratio(summary, baseline),
+      twoDigits(summary.cpuUsPerRequest),
+      `${Math.round(summary.serverCpuPercent)} %`,
+      twoDigits(summary.latencyP99Ms),
+      errors + partial
+    ]
+  })
+}
+
+/** Peers down, placements across: "req/s (× petrel-1), CPU µs/req" in each cell. */
+function summaryTable (report: WorkersReport): { columns: Column[], rows: string[][] } {
+  const summaryColumns: Column[] = [
+    { title: 'peer', alignRight: false },
+    ...report.placements.map((placement) => ({ title: `${placement.name} (server on CPU${placement.serverCpus.includes(',') ? 's' : ''} ${placement.serverCpus})`, alignRight: true }))
+  ]
+  const peers = report.placements[0]?.cells.map((cell) => cell.peer) ?? []
+  const summaryRows = peers.map((peer) => [peer, ...report.placements.map((placement) => {
+    const summary = summarize(placement.cells.find((cell) => cell.peer === peer)?.runs ?? [])
+    if (summary === undefined) return 'skipped'
+    return `${wholeNumber(summary.requestsPerSec)}, ${ratio(summary, baselineOf(placement))}, ${twoDigits(summary.cpuUsPerRequest)}`
+  })])
+  return { columns: summaryColumns, rows: summaryRows }
+}
+
+export function placementText (placement: PlacementResult, report: WorkersReport): string {
+  const { durationSec, repeat } = report.settings
+  const heading = `${placement.name}: ${placement.description}; ${durationSec} s per run × ${repeat}`
+  const notes = cellNotes(placement.cells).map((note) => `  ${note}`).join('\n')
+  return `${heading}\n${textTable(columns(repeat), rows(placement, repeat))}${notes === '' ? '' : `\n${notes}`}\n`
+}
+
+export function summaryText (report: WorkersReport): string {
+  const { columns: summaryColumns, rows: summaryRows } = summaryTable(report)
+  return `summary (req/s, ratio to ${BASELINE_PEER} in the same placement, CPU µs/req):\n${textTable(summaryColumns, summaryRows)}\n`
+}
+
+export function reportMarkdown (report: WorkersReport): string {
+  const { machine, settings } = report
+  const summary = summaryTable(report)
+  const lines = [
+    `# Workers benchmark, ${report.startedAt}`,
+    '',
+    'Produced by `npm run bench -- workers`; method and caveats in docs/benchmarks.md (the `workers` section).',
+    `Load: GET /plaintext, ${report.load}; wrk (1 thread) on CPU ${machine.wrkCpu}. ` +
+      `${settings.durationSec} s measured per run after a ${settings.warmupSec} s warm-up, ` +
+      `${settings.repeat} run(s) per cell interleaved across peers; medians shown. ` +
+      `"vs ${BASELINE_PEER}" is req/s ÷ ${BASELINE_PEER}'s req/s in the same placement. ` +
+      'CPU µs/req is user+system CPU of the server\'s whole process tree (master and workers) ÷ requests completed; ' +
+      'server CPU is that CPU time ÷ wall time, in % of one core (up to 200 % on two).',
+    '',
+    `The machine has ${machine.logicalCpus} CPUs and wrk needs one, so there are two placements: ` +
+      '**spread** lets the server use every CPU (its work on CPU 1 competes with wrk), ' +
+      '**pinned** keeps it on CPU 0 (every worker shares one core).',
+    '',
+    ...machineLines(report),
+    '',
+    '## Summary',
+    '',
+    `Each cell: req/s, ratio to ${BASELINE_PEER} in the same placement, CPU µs/req.`,
+    '',
+    markdownTable(summary.columns, summary.rows),
+    ''
+  ]
+  for (const placement of report.placements) {
+    lines.push(`## ${placement.name}`, '', placement.description, '', markdownTable(columns(settings.repeat), rows(placement, settings.repeat)), '')
+    const notes = cellNotes(placement.cells)
+    if (notes.length > 0) lines.push(...notes.map((note) => `- ${note}`), '')
+  }
+  return lines.join('\n')
+}
+
+/** Writes workers-<timestamp>.md/.json and overwrites workers-latest.md; returns the paths written. */
+export function writeReportFiles (report: WorkersReport): string[] {
+  return writeResultFiles('workers', report.startedAt, reportMarkdown(report), report)
+}
