@@ -267,3 +267,57 @@ describe('send timeout', () => {
     assert.equal(rs[0]!.body.length, big.length)
   })
 })
+
+describe('handler timeout', () => {
+  test('a handler that never answers gets the client a 503 after handlerMs, and the connection closes', async (t) => {
+    const { server, connect } = await serve(t, { timeouts: { handlerMs: 200 } }, (s) => {
+      s.get('/hang', () => new Promise<void>(() => {}))
+    })
+    const c = await connect()
+    const started = Date.now()
+    await c.write(req('GET', '/hang'))
+    const [r] = await c.readResponses(1, { timeoutMs: 3000 })
+    const elapsed = Date.now() - started
+    assert.equal(r!.status, 503)
+    assert.match(r!.text, /timeouts\.handlerMs/)
+    assert.equal(r!.headers.connection, 'close')
+    assert.ok(elapsed >= 200 - TICK && elapsed < 200 + SLACK, `after ${elapsed} ms`)
+    assert.ok(await c.waitClosed(2000))
+    assert.equal(server.stats.timeouts.PETREL_ERR_HANDLER_TIMEOUT, 1)
+  })
+
+  test('a response that has started streaming is not cut by handlerMs', async (t) => {
+    const { connect } = await serve(t, { timeouts: { handlerMs: 150 } }, (s) => {
+      s.get('/slow', async (_r, res) => {
+        res.write('start;')
+        await sleep(400)
+        res.end('end')
+      })
+    })
+    const c = await connect()
+    await c.write(req('GET', '/slow'))
+    const [r] = await c.readResponses(1, { timeoutMs: 3000 })
+    assert.equal(r!.status, 200)
+    assert.equal(r!.text, 'start;end')
+  })
+
+  test('a late answer after the 503 is dropped, not written into a closed exchange', async (t) => {
+    let late: (() => void) | null = null
+    const { errors, connect } = await serve(t, { timeouts: { handlerMs: 100 } }, (s) => {
+      s.get('/late', (_r, res) => new Promise<void>((resolve) => {
+        late = () => {
+          res.end('too late')
+          resolve()
+        }
+      }))
+    })
+    const c = await connect()
+    await c.write(req('GET', '/late'))
+    const raw = await c.readUntilClose(3000)
+    late!()
+    await sleep(50)
+    const responses = parseAll(raw, { eof: true }).responses
+    assert.deepEqual(responses.map((r) => r.status), [503])
+    assert.ok(errors.some((e) => /handlerMs/.test(e.message)), 'the timeout is reported')
+  })
+})

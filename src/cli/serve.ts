@@ -29,6 +29,7 @@ const TIMEOUT_FLAGS: ReadonlyArray<readonly [keyof Timeouts, string, string]> = 
   ['keepAliveMs', 'keepalive-timeout', 'idle time between requests'],
   ['bodyMs', 'body-timeout', 'longest stall while reading a body (408)'],
   ['sendMs', 'send-timeout', 'longest stall while the client reads a response'],
+  ['handlerMs', 'handler-timeout', 'for a handler to start its response (503)'],
   ['lingerMs', 'linger-timeout', 'draining input after closing our side'],
   ['shutdownMs', 'shutdown-timeout', 'for in-flight requests on SIGTERM/SIGINT'],
 ]

@@ -39,6 +39,7 @@ export const ERRORS = {
   // Connection lifecycle (server/).
   PETREL_ERR_HEADERS_TIMEOUT: { status: 408, message: 'request head not received within timeouts.headersMs' },
   PETREL_ERR_BODY_TIMEOUT: { status: 408, message: 'request body stalled for longer than timeouts.bodyMs' },
+  PETREL_ERR_HANDLER_TIMEOUT: { status: 503, message: 'the handler did not start its response within timeouts.handlerMs' },
   PETREL_ERR_SEND_TIMEOUT: { status: 0, message: 'client did not read the response for longer than timeouts.sendMs' },
   PETREL_ERR_TOO_MANY_CONNECTIONS: { status: 503, message: 'connection refused: limits.maxConnections reached' },
   PETREL_ERR_HANDLER_FAILED: { status: 500, message: 'the request handler threw or rejected' },

@@ -30,6 +30,8 @@ export interface Timeouts {
   bodyMs: number
   /** Longest time a queued response makes no progress because the client does not read. → close. */
   sendMs: number
+  /** Longest a handler may take to start its response (send the head). → 503 and close. Streaming after that is sendMs's business. */
+  handlerMs: number
   /** After our side closed, how long unread input is drained so the client sees the answer instead of a reset (nginx: lingering_timeout). */
   lingerMs: number
   /** On graceful stop, how long in-flight requests may take before connections are destroyed. */
@@ -52,6 +54,7 @@ export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
   keepAliveMs: 5_000,
   bodyMs: 10_000,
   sendMs: 30_000,
+  handlerMs: 60_000,
   lingerMs: 5_000,
   shutdownMs: 10_000,
 })

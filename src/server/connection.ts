@@ -24,7 +24,7 @@ export const Phase = {
   HEAD: 0,
   /** Reading a request body: timeouts.bodyMs between reads (suspended while we are the slow side). */
   BODY: 1,
-  /** The handler has the request; its time is the application's own. */
+  /** The handler has the request: timeouts.handlerMs until it sends the response head. */
   HANDLER: 2,
   /** Between requests: timeouts.keepAliveMs. */
   IDLE: 3,
@@ -367,8 +367,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
         scheduler.armIn(this.timer, timeouts.bodyMs)
         return
       case Phase.HANDLER:
-        // The application's time is its own. The timer is left as it is (cancelling and re-arming
-        // it per request costs more than letting it fire once, rarely, and be ignored).
+        // Usually a later deadline than the head's or body's: a field write, not a relink.
+        scheduler.armIn(this.timer, timeouts.handlerMs)
         return
       case Phase.IDLE:
         scheduler.armIn(this.timer, timeouts.keepAliveMs)
@@ -546,8 +546,18 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
         if (this.req !== null) this.req.abortBody(new PetrelError('PETREL_ERR_BODY_TIMEOUT'))
         this.endConnection()
         return
-      case Phase.HANDLER:
+      case Phase.HANDLER: {
+        const res = this.res
+        // Once the head is out the response is streaming: only the send timeout applies.
+        if (res === null || res.headersSent) return
+        server.countTimeout('PETREL_ERR_HANDLER_TIMEOUT')
+        server.reportError(new PetrelError('PETREL_ERR_HANDLER_TIMEOUT', `${this.req!.method} ${this.req!.url}`))
+        res.finished = true
+        this.sendError(503, ERRORS.PETREL_ERR_HANDLER_TIMEOUT.message)
+        if (this.req !== null) this.req.abortBody(new PetrelError('PETREL_ERR_HANDLER_TIMEOUT'))
+        this.endConnection()
         return
+      }
       case Phase.IDLE:
       case Phase.LINGER:
         // A response still being delivered is the send watch's business, not this timer's.
