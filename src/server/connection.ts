@@ -213,7 +213,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.continueSent = false
     this.discardedBytes = 0
     const server = this.server
-    if (server.onResponse !== undefined) this.startedAtMs = Date.now()
+    if (server.onResponse !== undefined || server.onServerAnswer !== undefined) this.startedAtMs = Date.now()
     const keepAlive = head.keepAlive && this.requests < server.limits.maxRequestsPerConnection
     const res = new Response(this, { head: head.method === 'HEAD', http11: head.versionMinor === 1, keepAlive })
     const req = server.makeRequest(head, this)
@@ -495,6 +495,19 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   /** A complete response for errors the connection answers itself; the connection closes after it. */
   sendError(status: number, message: string): void {
     const body = `${status} ${statusLine(status).slice(13, -2)}: ${message}\n`
+    const hook = this.server.onServerAnswer
+    if (hook !== undefined) {
+      const req = this.req
+      hook({
+        remoteAddress: this.socket.remoteAddress,
+        status,
+        bodyBytes: Buffer.byteLength(body),
+        method: req?.method ?? '',
+        url: req?.url ?? '',
+        httpVersion: req?.httpVersion ?? '',
+        startedAtMs: this.startedAtMs > 0 ? this.startedAtMs : Date.now(),
+      })
+    }
     this.send(`${statusLine(status)}${dateHeaderLine()}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
   }
 

@@ -22,6 +22,19 @@ export interface ServerOptions {
   onError?: (err: Error, req?: Request) => void
   /** Called when a handler has finished a response (for access logs); `startedAtMs` is epoch ms at the request head. */
   onResponse?: (req: Request, res: Response, startedAtMs: number) => void
+  /** Called for answers the server writes itself: malformed requests, timeouts, 503s (for access logs). */
+  onServerAnswer?: (answer: ServerAnswer) => void
+}
+
+/** An answer the server wrote without a handler; request fields are empty when no head was parsed. */
+export interface ServerAnswer {
+  remoteAddress: string | undefined
+  status: number
+  bodyBytes: number
+  method: string
+  url: string
+  httpVersion: string
+  startedAtMs: number
 }
 
 export interface ListenOptions {
@@ -57,6 +70,7 @@ export class HttpServer {
 
   private readonly onErrorOption: ((err: Error, req?: Request) => void) | undefined
   readonly onResponse: ((req: Request, res: Response, startedAtMs: number) => void) | undefined
+  readonly onServerAnswer: ((answer: ServerAnswer) => void) | undefined
   private listener: net.Server | null = null
   private fallbackHandler: Handler = notFound
   private readonly paramScratch: string[] = []
@@ -73,6 +87,7 @@ export class HttpServer {
     this.timeouts = resolveKnobs('timeouts', DEFAULT_TIMEOUTS, options.timeouts)
     this.onErrorOption = options.onError
     this.onResponse = options.onResponse
+    this.onServerAnswer = options.onServerAnswer
     this.scheduler = new Scheduler<Connection>({ onExpire: onConnectionTimeout })
   }
 
@@ -216,6 +231,7 @@ export class HttpServer {
       socket.on('end', destroySocket)
       socket.resume()
       const body = `503 Service Unavailable: ${ERRORS.PETREL_ERR_TOO_MANY_CONNECTIONS.message}\n`
+      this.onServerAnswer?.({ remoteAddress: socket.remoteAddress, status: 503, bodyBytes: body.length, method: '', url: '', httpVersion: '', startedAtMs: Date.now() })
       socket.end(`${statusLine(503)}${dateHeaderLine()}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`)
       socket.setTimeout(this.timeouts.lingerMs, () => socket.destroy())
       return

@@ -91,6 +91,7 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
         startedAtMs,
         endedAtMs: Date.now(),
       }),
+    onServerAnswer: accessLog === null ? undefined : (answer) => accessLog.record({ ...answer, endedAtMs: Date.now() }),
   })
   const root = options.root ?? DEMO_SITE
   if (options.root === null) {
