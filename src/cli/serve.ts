@@ -31,7 +31,7 @@ const TIMEOUT_FLAGS: ReadonlyArray<readonly [keyof Timeouts, string, string]> = 
   ['sendMs', 'send-timeout', 'longest stall while the client reads a response'],
   ['handlerMs', 'handler-timeout', 'for a handler to start its response (503)'],
   ['lingerMs', 'linger-timeout', 'draining input after closing our side'],
-  ['shutdownMs', 'shutdown-timeout', 'for in-flight requests on SIGTERM/SIGINT'],
+  ['shutdownMs', 'shutdown-timeout', 'for in-flight requests on a graceful stop (SIGQUIT; also SIGTERM/SIGINT without --workers)'],
 ]
 
 export const SERVE_FLAGS: FlagSpec[] = [
