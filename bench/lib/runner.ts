@@ -4,7 +4,9 @@
 import { availableParallelism } from 'node:os'
 import { ensureBenchDependencies } from './bench-deps.ts'
 import { capture } from './children.ts'
-import { ServerStartError, type RunMeasurement } from './measure.ts'
+import { machineFacts, type MachineFacts } from './machine.ts'
+import { ServerStartError, type Bench, type RunMeasurement } from './measure.ts'
+import { clockTicksPerSecond } from './proc-cpu.ts'
 import { REPO_DIR } from './paths.ts'
 import type { Launch, Peer } from './peers.ts'
 import type { Cell, PeerInfo } from './results.ts'
@@ -40,6 +42,38 @@ export async function findLoadTools (): Promise<LoadTools | { readonly missing: 
     wrkVersion,
     wrkCpu: Math.min(WRK_CPU, cpuCount - 1),
     petrelRevision: revision.code === '0' ? revision.output : 'no commit yet'
+  }
+}
+
+/** The run-wide measurement settings every wrk suite passes to its measurements. */
+export function makeBench (tools: LoadTools, durationSec: number, warmupSec: number): Bench {
+  return { wrkPath: tools.wrkPath, serverCpu: SERVER_CPU, wrkCpu: tools.wrkCpu, clockTicksPerSec: clockTicksPerSecond(), durationSec, warmupSec }
+}
+
+type Machine = MachineFacts & { clockTicksPerSec: number, wrkCpu: number, wrk: string }
+
+export interface ReportHeader<S extends string, M = Machine & { serverCpu: number }> {
+  suite: S
+  startedAt: string
+  finishedAt: string
+  petrelRevision: string
+  machine: M
+}
+
+/**
+ * What every suite's report says about where and on what it ran. `serverCpu: false` leaves the
+ * server's CPU out, for a suite whose placements choose the server's CPUs themselves.
+ */
+export function reportHeader<S extends string> (suite: S, tools: LoadTools, bench: Bench): ReportHeader<S>
+export function reportHeader<S extends string> (suite: S, tools: LoadTools, bench: Bench, options: { serverCpu: false }): ReportHeader<S, Machine>
+export function reportHeader<S extends string> (suite: S, tools: LoadTools, bench: Bench, options: { serverCpu?: false } = {}): ReportHeader<S, Machine & { serverCpu?: number }> {
+  const machine: Machine = { ...machineFacts(), clockTicksPerSec: bench.clockTicksPerSec, wrkCpu: tools.wrkCpu, wrk: tools.wrkVersion }
+  return {
+    suite,
+    startedAt: new Date().toISOString(),
+    finishedAt: '',
+    petrelRevision: tools.petrelRevision,
+    machine: options.serverCpu === false ? machine : { ...machine, serverCpu: bench.serverCpu }
   }
 }
 

@@ -3,10 +3,8 @@
 // caveats: docs/benchmarks.md.
 
 import { listOf, parseFlags, wholeNumber, type FlagSpec } from '../lib/flags.ts'
-import { machineFacts } from '../lib/machine.ts'
-import { clockTicksPerSecond } from '../lib/proc-cpu.ts'
-import { estimateLine, findLoadTools, probePeers, runScenario, SERVER_CPU } from '../lib/runner.ts'
-import { measureOnce, type Bench, type RunMeasurement } from '../http/measure.ts'
+import { estimateLine, findLoadTools, makeBench, probePeers, reportHeader, runScenario } from '../lib/runner.ts'
+import { measureOnce, type RunMeasurement } from '../http/measure.ts'
 import { PEERS, PEER_NAMES } from '../http/peers.ts'
 import { scenarioText, writeReportFiles } from '../http/report.ts'
 import type { Cell, HttpReport } from '../http/results.ts'
@@ -47,20 +45,9 @@ async function run (args: readonly string[]): Promise<number> {
   }
   const { runnables, infos } = await probePeers(PEERS, peerNames)
 
-  const bench: Bench = {
-    wrkPath: tools.wrkPath,
-    serverCpu: SERVER_CPU,
-    wrkCpu: tools.wrkCpu,
-    clockTicksPerSec: clockTicksPerSecond(),
-    durationSec: settings.durationSec,
-    warmupSec: settings.warmupSec
-  }
+  const bench = makeBench(tools, settings.durationSec, settings.warmupSec)
   const report: HttpReport = {
-    suite: 'http',
-    startedAt: new Date().toISOString(),
-    finishedAt: '',
-    petrelRevision: tools.petrelRevision,
-    machine: { ...machineFacts(), clockTicksPerSec: bench.clockTicksPerSec, serverCpu: SERVER_CPU, wrkCpu: tools.wrkCpu, wrk: tools.wrkVersion },
+    ...reportHeader('http', tools, bench),
     settings,
     peers: infos,
     scenarios: []

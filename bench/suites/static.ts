@@ -3,11 +3,9 @@
 // on CPU 0 with wrk on CPU 1. Method and caveats: docs/benchmarks.md.
 
 import { listOf, parseFlags, wholeNumber, type FlagSpec } from '../lib/flags.ts'
-import { machineFacts } from '../lib/machine.ts'
-import { measureOnce, ServerStartError, startServer, type Bench } from '../lib/measure.ts'
-import { clockTicksPerSecond } from '../lib/proc-cpu.ts'
+import { measureOnce, ServerStartError, startServer } from '../lib/measure.ts'
 import { getOnce } from '../lib/ready.ts'
-import { estimateLine, findLoadTools, probePeers, runScenario, SERVER_CPU, type Runnable } from '../lib/runner.ts'
+import { estimateLine, findLoadTools, makeBench, probePeers, reportHeader, runScenario, SERVER_CPU, type Runnable } from '../lib/runner.ts'
 import { FILES, makeFileTree, type FileTree } from '../static/files.ts'
 import { staticPeers, STATIC_PEER_NAMES } from '../static/peers.ts'
 import { checkTargets, scenarioText, targetsText, writeReportFiles, type StaticReport } from '../static/report.ts'
@@ -91,20 +89,9 @@ async function run (args: readonly string[]): Promise<number> {
     const { runnables, infos } = await probePeers(staticPeers(tree.root), peerNames)
     const problems = await verifyPeers(runnables, scenarios, tree)
 
-    const bench: Bench = {
-      wrkPath: tools.wrkPath,
-      serverCpu: SERVER_CPU,
-      wrkCpu: tools.wrkCpu,
-      clockTicksPerSec: clockTicksPerSecond(),
-      durationSec: settings.durationSec,
-      warmupSec: settings.warmupSec
-    }
+    const bench = makeBench(tools, settings.durationSec, settings.warmupSec)
     const report: StaticReport = {
-      suite: 'static',
-      startedAt: new Date().toISOString(),
-      finishedAt: '',
-      petrelRevision: tools.petrelRevision,
-      machine: { ...machineFacts(), clockTicksPerSec: bench.clockTicksPerSec, serverCpu: SERVER_CPU, wrkCpu: tools.wrkCpu, wrk: tools.wrkVersion },
+      ...reportHeader('static', tools, bench),
       settings,
       files: FILES,
       peers: infos,

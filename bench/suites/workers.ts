@@ -4,12 +4,10 @@
 // pinned to CPU 0. Method and caveats: docs/benchmarks.md.
 
 import { listOf, parseFlags, wholeNumber, type FlagSpec } from '../lib/flags.ts'
-import { machineFacts } from '../lib/machine.ts'
 import { measureOnce, type Bench, type Load, type RunMeasurement } from '../lib/measure.ts'
 import type { Launch } from '../lib/peers.ts'
-import { clockTicksPerSecond } from '../lib/proc-cpu.ts'
 import { expectBody } from '../lib/ready.ts'
-import { estimateLine, findLoadTools, probePeers, runScenario, SERVER_CPU } from '../lib/runner.ts'
+import { estimateLine, findLoadTools, makeBench, probePeers, reportHeader, runScenario, SERVER_CPU } from '../lib/runner.ts'
 import { buildScenario } from '../http/scenarios.ts'
 import { listenersProblem } from '../workers/listeners.ts'
 import { expectedListeners, WORKER_PEERS, WORKER_PEER_NAMES } from '../workers/peers.ts'
@@ -65,20 +63,9 @@ async function run (args: readonly string[]): Promise<number> {
   const placements = placementNames.map((name) => buildPlacement(name, SERVER_CPU, tools.wrkCpu))
   const { runnables, infos } = await probePeers(WORKER_PEERS, peerNames)
 
-  const bench: Bench = {
-    wrkPath: tools.wrkPath,
-    serverCpu: SERVER_CPU,
-    wrkCpu: tools.wrkCpu,
-    clockTicksPerSec: clockTicksPerSecond(),
-    durationSec: settings.durationSec,
-    warmupSec: settings.warmupSec
-  }
+  const bench = makeBench(tools, settings.durationSec, settings.warmupSec)
   const report: WorkersReport = {
-    suite: 'workers',
-    startedAt: new Date().toISOString(),
-    finishedAt: '',
-    petrelRevision: tools.petrelRevision,
-    machine: { ...machineFacts(), clockTicksPerSec: bench.clockTicksPerSec, wrkCpu: tools.wrkCpu, wrk: tools.wrkVersion },
+    ...reportHeader('workers', tools, bench, { serverCpu: false }),
     settings,
     load: load.description,
     peers: infos,
