@@ -1,24 +1,11 @@
 // Renders an HttpReport as terminal tables and as the markdown + JSON result files.
 
-import { cellNotes, machineLines, twoDigits, wholeNumber, writeResultFiles } from '../lib/report.ts'
-import { markdownTable, textTable, type Column } from '../lib/table.ts'
+import { cellNotes, machineLines, twoDigits, wholeNumber, writeResultFiles, requestColumns } from '../lib/report.ts'
+import { markdownTable, textTable } from '../lib/table.ts'
 import { describeErrors, errorCount } from '../lib/wrk.ts'
 import { summarize, type HttpReport, type ScenarioResult } from './results.ts'
 
 const BASELINE_PEER = 'petrel'
-
-function columns (repeat: number): Column[] {
-  return [
-    { title: 'peer', alignRight: false },
-    { title: repeat > 1 ? `req/s (median of ${repeat})` : 'req/s', alignRight: true },
-    ...(repeat > 1 ? [{ title: 'req/s min–max', alignRight: true }] : []),
-    { title: `vs ${BASELINE_PEER}`, alignRight: true },
-    { title: 'CPU µs/req', alignRight: true },
-    { title: 'server CPU', alignRight: true },
-    { title: 'p99 ms', alignRight: true },
-    { title: 'errors', alignRight: false }
-  ]
-}
 
 function rows (scenario: ScenarioResult, repeat: number): string[][] {
   const baseline = summarize(scenario.cells.find((cell) => cell.peer === BASELINE_PEER)?.runs ?? [])
@@ -50,7 +37,7 @@ export function scenarioText (scenario: ScenarioResult, report: HttpReport): str
   const { durationSec, repeat } = report.settings
   const heading = `${scenario.name}: ${scenario.description}; ${durationSec} s per run × ${repeat}`
   const notesText = notes(scenario).map((note) => `  ${note}`).join('\n')
-  return `${heading}\n${textTable(columns(repeat), rows(scenario, repeat))}${notesText === '' ? '' : `\n${notesText}`}\n`
+  return `${heading}\n${textTable(requestColumns(repeat, BASELINE_PEER), rows(scenario, repeat))}${notesText === '' ? '' : `\n${notesText}`}\n`
 }
 
 export function reportMarkdown (report: HttpReport): string {
@@ -68,7 +55,7 @@ export function reportMarkdown (report: HttpReport): string {
     ''
   ]
   for (const scenario of report.scenarios) {
-    lines.push(`## ${scenario.name}`, '', scenario.description, '', markdownTable(columns(settings.repeat), rows(scenario, settings.repeat)), '')
+    lines.push(`## ${scenario.name}`, '', scenario.description, '', markdownTable(requestColumns(settings.repeat, BASELINE_PEER), rows(scenario, settings.repeat)), '')
     const scenarioNotes = notes(scenario)
     if (scenarioNotes.length > 0) lines.push(...scenarioNotes.map((note) => `- ${note}`), '')
   }

@@ -2,8 +2,8 @@
 // that the tables show. Raw runs are kept in the JSON file so a median can be checked later.
 
 import type { Cell as LoadCell, PeerInfo } from '../lib/results.ts'
-import type { MachineFacts } from '../lib/machine.ts'
 import type { RunMeasurement } from './measure.ts'
+import type { ReportHeader } from '../lib/runner.ts'
 
 export { summarize, type CellSummary, type PeerInfo } from '../lib/results.ts'
 
@@ -15,13 +15,8 @@ export interface ScenarioResult {
   readonly cells: Cell[]
 }
 
-export interface HttpReport {
-  readonly suite: 'http'
-  readonly startedAt: string
-  finishedAt: string
-  /** `git rev-parse --short HEAD` of the repo, i.e. which Petrel was measured. */
-  readonly petrelRevision: string
-  readonly machine: MachineFacts & { readonly clockTicksPerSec: number, readonly serverCpu: number, readonly wrkCpu: number, readonly wrk: string }
+/** The run's header (suite, times, revision, machine) as every suite writes it, then this suite's results. */
+export interface HttpReport extends ReportHeader<'http'> {
   readonly settings: {
     readonly durationSec: number
     readonly warmupSec: number

@@ -6,6 +6,7 @@ import { join, relative } from 'node:path'
 import type { MachineFacts } from './machine.ts'
 import { REPO_DIR, RESULTS_DIR } from './paths.ts'
 import type { Cell, PeerInfo } from './results.ts'
+import type { Column } from './table.ts'
 
 export const wholeNumber = (value: number): string => Math.round(value).toLocaleString('en-US')
 export const twoDigits = (value: number): string => (Number.isFinite(value) ? value.toFixed(2) : 'n/a')
@@ -46,4 +47,18 @@ export function writeResultFiles (suite: string, startedAt: string, markdown: st
   ] as const
   for (const [path, text] of files) writeFileSync(path, text)
   return files.map(([path]) => relative(REPO_DIR, path))
+}
+
+/** The columns of a req/s table (http and workers suites): ratios are to `baseline`. */
+export function requestColumns (repeat: number, baseline: string): Column[] {
+  return [
+    { title: 'peer', alignRight: false },
+    { title: repeat > 1 ? `req/s (median of ${repeat})` : 'req/s', alignRight: true },
+    ...(repeat > 1 ? [{ title: 'req/s min–max', alignRight: true }] : []),
+    { title: `vs ${baseline}`, alignRight: true },
+    { title: 'CPU µs/req', alignRight: true },
+    { title: 'server CPU', alignRight: true },
+    { title: 'p99 ms', alignRight: true },
+    { title: 'errors', alignRight: false }
+  ]
 }

@@ -50,7 +50,9 @@ export function makeBench (tools: LoadTools, durationSec: number, warmupSec: num
   return { wrkPath: tools.wrkPath, serverCpu: SERVER_CPU, wrkCpu: tools.wrkCpu, clockTicksPerSec: clockTicksPerSecond(), durationSec, warmupSec }
 }
 
-type Machine = MachineFacts & { clockTicksPerSec: number, wrkCpu: number, wrk: string }
+/** The machine a report was measured on; suites that pin the server add serverCpu. */
+export type ReportMachine = MachineFacts & { clockTicksPerSec: number, wrkCpu: number, wrk: string }
+type Machine = ReportMachine
 
 export interface ReportHeader<S extends string, M = Machine & { serverCpu: number }> {
   suite: S

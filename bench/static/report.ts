@@ -1,12 +1,12 @@
 // Renders a StaticReport as terminal tables and as the markdown + JSON result files, and checks
 // the targets (informational: they never change the exit code).
 
-import type { MachineFacts } from '../lib/machine.ts'
 import { cellNotes, machineLines, twoDigits, wholeNumber, writeResultFiles } from '../lib/report.ts'
 import { summarize, type Cell, type CellSummary, type PeerInfo } from '../lib/results.ts'
 import { markdownTable, textTable, type Column } from '../lib/table.ts'
 import { describeErrors, errorCount } from '../lib/wrk.ts'
 import type { StaticFile } from './files.ts'
+import type { ReportHeader } from '../lib/runner.ts'
 
 const BASELINE_PEER = 'petrel'
 
@@ -33,12 +33,8 @@ export interface TargetResult {
 /** Below this share of its core a server was not the limit: wrk's core was (or other tenants). */
 const SATURATED_PERCENT = 90
 
-export interface StaticReport {
-  readonly suite: 'static'
-  readonly startedAt: string
-  finishedAt: string
-  readonly petrelRevision: string
-  readonly machine: MachineFacts & { readonly clockTicksPerSec: number, readonly serverCpu: number, readonly wrkCpu: number, readonly wrk: string }
+/** The run's header (suite, times, revision, machine) as every suite writes it, then this suite's results. */
+export interface StaticReport extends ReportHeader<'static'> {
   readonly settings: {
     readonly durationSec: number
     readonly warmupSec: number

@@ -1,12 +1,12 @@
 // The workers suite's results: one table per placement (peer, req/s, ratio to petrel-1, CPU
 // µs/request) and a summary with both placements side by side; terminal text, markdown and JSON.
 
-import type { MachineFacts } from '../lib/machine.ts'
-import { cellNotes, machineLines, twoDigits, wholeNumber, writeResultFiles } from '../lib/report.ts'
+import { cellNotes, machineLines, twoDigits, wholeNumber, writeResultFiles, requestColumns } from '../lib/report.ts'
 import { summarize, type Cell, type CellSummary, type PeerInfo } from '../lib/results.ts'
 import { markdownTable, textTable, type Column } from '../lib/table.ts'
 import { describeErrors, errorCount } from '../lib/wrk.ts'
 import { BASELINE_PEER } from './peers.ts'
+import type { ReportHeader, ReportMachine } from '../lib/runner.ts'
 
 export interface PlacementResult {
   readonly name: string
@@ -15,30 +15,13 @@ export interface PlacementResult {
   readonly cells: Cell[]
 }
 
-export interface WorkersReport {
-  readonly suite: 'workers'
-  readonly startedAt: string
-  finishedAt: string
-  readonly petrelRevision: string
-  readonly machine: MachineFacts & { readonly clockTicksPerSec: number, readonly wrkCpu: number, readonly wrk: string }
+/** The run's header (suite, times, revision, machine) as every suite writes it, then this suite's results. */
+export interface WorkersReport extends ReportHeader<'workers', ReportMachine> {
   readonly settings: { readonly durationSec: number, readonly warmupSec: number, readonly repeat: number, readonly connections: number }
   /** The wrk load, the http suite's keepalive scenario. */
   readonly load: string
   readonly peers: PeerInfo[]
   readonly placements: PlacementResult[]
-}
-
-function columns (repeat: number): Column[] {
-  return [
-    { title: 'peer', alignRight: false },
-    { title: repeat > 1 ? `req/s (median of ${repeat})` : 'req/s', alignRight: true },
-    ...(repeat > 1 ? [{ title: 'req/s min–max', alignRight: true }] : []),
-    { title: `vs ${BASELINE_PEER}`, alignRight: true },
-    { title: 'CPU µs/req', alignRight: true },
-    { title: 'server CPU', alignRight: true },
-    { title: 'p99 ms', alignRight: true },
-    { title: 'errors', alignRight: false }
-  ]
 }
 
 function baselineOf (placement: PlacementResult): CellSummary | undefined {
@@ -88,7 +71,7 @@ export function placementText (placement: PlacementResult, report: WorkersReport
   const { durationSec, repeat } = report.settings
   const heading = `${placement.name}: ${placement.description}; ${durationSec} s per run × ${repeat}`
   const notes = cellNotes(placement.cells).map((note) => `  ${note}`).join('\n')
-  return `${heading}\n${textTable(columns(repeat), rows(placement, repeat))}${notes === '' ? '' : `\n${notes}`}\n`
+  return `${heading}\n${textTable(requestColumns(repeat, BASELINE_PEER), rows(placement, repeat))}${notes === '' ? '' : `\n${notes}`}\n`
 }
 
 export function summaryText (report: WorkersReport): string {
@@ -124,7 +107,7 @@ export function reportMarkdown (report: WorkersReport): string {
     ''
   ]
   for (const placement of report.placements) {
-    lines.push(`## ${placement.name}`, '', placement.description, '', markdownTable(columns(settings.repeat), rows(placement, settings.repeat)), '')
+    lines.push(`## ${placement.name}`, '', placement.description, '', markdownTable(requestColumns(settings.repeat, BASELINE_PEER), rows(placement, settings.repeat)), '')
     const notes = cellNotes(placement.cells)
     if (notes.length > 0) lines.push(...notes.map((note) => `- ${note}`), '')
   }
