@@ -9,6 +9,7 @@
 //   log.error(err)   // with its stack
 
 import type { LogFile } from './log-file.ts'
+import { pad2, PerSecondFormat } from './time-format.ts'
 
 export type ErrorLogLevel = 'debug' | 'info' | 'warn' | 'error'
 
@@ -21,23 +22,13 @@ export interface ErrorLogOptions {
   now?: () => number
 }
 
-function pad2(n: number): string {
-  return n < 10 ? '0' + n : String(n)
-}
-
-let cachedSecond = Number.NaN
-let cachedTime = ''
+const errorTime = new PerSecondFormat(
+  (d) => `${d.getUTCFullYear()}/${pad2(d.getUTCMonth() + 1)}/${pad2(d.getUTCDate())} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}`,
+)
 
 /** `2026/11/26 14:03:05`, UTC. */
 export function formatErrorTime(ms: number): string {
-  const second = Math.floor(ms / 1000)
-  if (second === cachedSecond) return cachedTime
-  const d = new Date(second * 1000)
-  cachedTime =
-    `${d.getUTCFullYear()}/${pad2(d.getUTCMonth() + 1)}/${pad2(d.getUTCDate())} ` +
-    `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}`
-  cachedSecond = second
-  return cachedTime
+  return errorTime.format(ms)
 }
 
 /**

@@ -12,6 +12,7 @@
 //     status: 200, bodyBytes: 612, startedAtMs, endedAtMs: Date.now() })
 
 import type { LogFile } from '../core/log-file.ts'
+import { pad2, PerSecondFormat } from '../core/time-format.ts'
 
 export interface AccessLogEntry {
   remoteAddress?: string
@@ -35,25 +36,13 @@ export type AccessLogFormat = 'combined' | 'json'
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
 const HEX = '0123456789ABCDEF'
 
-function pad2(n: number): string {
-  return n < 10 ? '0' + n : String(n)
-}
-
-// A busy server logs many lines within one second; like nginx's cached time strings, the
-// formatted time is kept for the second it belongs to.
-let cachedSecond = Number.NaN
-let cachedTimeLocal = ''
+const timeLocal = new PerSecondFormat(
+  (d) => `${pad2(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())} +0000`,
+)
 
 /** `26/Nov/2026:14:03:05 +0000` — nginx's $time_local, always in UTC. */
 export function formatTimeLocal(ms: number): string {
-  const second = Math.floor(ms / 1000)
-  if (second === cachedSecond) return cachedTimeLocal
-  const d = new Date(second * 1000)
-  cachedTimeLocal =
-    `${pad2(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:` +
-    `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())} +0000`
-  cachedSecond = second
-  return cachedTimeLocal
+  return timeLocal.format(ms)
 }
 
 function needsEscape(code: number): boolean {
