@@ -1,33 +1,10 @@
 // Renders an HttpReport as terminal tables and as the markdown + JSON result files.
 
-import { cellNotes, machineLines, twoDigits, wholeNumber, writeResultFiles, requestColumns } from '../lib/report.ts'
+import { cellNotes, machineLines, writeResultFiles, requestColumns, requestRows } from '../lib/report.ts'
 import { markdownTable, textTable } from '../lib/table.ts'
-import { describeErrors, errorCount } from '../lib/wrk.ts'
-import { summarize, type HttpReport, type ScenarioResult } from './results.ts'
+import type { HttpReport, ScenarioResult } from './results.ts'
 
 const BASELINE_PEER = 'petrel'
-
-function rows (scenario: ScenarioResult, repeat: number): string[][] {
-  const baseline = summarize(scenario.cells.find((cell) => cell.peer === BASELINE_PEER)?.runs ?? [])
-  return scenario.cells.map((cell) => {
-    const summary = summarize(cell.runs)
-    if (summary === undefined) {
-      return [cell.peer, 'skipped', ...(repeat > 1 ? ['–'] : []), '–', '–', '–', '–', '–']
-    }
-    const errors = errorCount(summary.errors) === 0 ? 'none' : `! ${describeErrors(summary.errors)}`
-    const partial = summary.runs < repeat ? ` (${summary.runs}/${repeat} runs)` : ''
-    return [
-      cell.peer,
-      wholeNumber(summary.requestsPerSec),
-      ...(repeat > 1 ? [`${wholeNumber(summary.minRequestsPerSec)}–${wholeNumber(summary.maxRequestsPerSec)}`] : []),
-      baseline === undefined ? '–' : `${(summary.requestsPerSec / baseline.requestsPerSec).toFixed(2)}×`,
-      twoDigits(summary.cpuUsPerRequest),
-      `${Math.round(summary.serverCpuPercent)} %`,
-      twoDigits(summary.latencyP99Ms),
-      errors + partial
-    ]
-  })
-}
 
 function notes (scenario: ScenarioResult): string[] {
   return cellNotes(scenario.cells)
@@ -37,7 +14,7 @@ export function scenarioText (scenario: ScenarioResult, report: HttpReport): str
   const { durationSec, repeat } = report.settings
   const heading = `${scenario.name}: ${scenario.description}; ${durationSec} s per run × ${repeat}`
   const notesText = notes(scenario).map((note) => `  ${note}`).join('\n')
-  return `${heading}\n${textTable(requestColumns(repeat, BASELINE_PEER), rows(scenario, repeat))}${notesText === '' ? '' : `\n${notesText}`}\n`
+  return `${heading}\n${textTable(requestColumns(repeat, BASELINE_PEER), requestRows(scenario.cells, repeat, BASELINE_PEER))}${notesText === '' ? '' : `\n${notesText}`}\n`
 }
 
 export function reportMarkdown (report: HttpReport): string {
@@ -55,7 +32,7 @@ export function reportMarkdown (report: HttpReport): string {
     ''
   ]
   for (const scenario of report.scenarios) {
-    lines.push(`## ${scenario.name}`, '', scenario.description, '', markdownTable(requestColumns(settings.repeat, BASELINE_PEER), rows(scenario, settings.repeat)), '')
+    lines.push(`## ${scenario.name}`, '', scenario.description, '', markdownTable(requestColumns(settings.repeat, BASELINE_PEER), requestRows(scenario.cells, settings.repeat, BASELINE_PEER)), '')
     const scenarioNotes = notes(scenario)
     if (scenarioNotes.length > 0) lines.push(...scenarioNotes.map((note) => `- ${note}`), '')
   }

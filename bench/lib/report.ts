@@ -5,8 +5,9 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import type { MachineFacts } from './machine.ts'
 import { REPO_DIR, RESULTS_DIR } from './paths.ts'
-import type { Cell, PeerInfo } from './results.ts'
+import { summarize, type Cell, type PeerInfo } from './results.ts'
 import type { Column } from './table.ts'
+import { describeErrors, errorCount } from './wrk.ts'
 
 export const wholeNumber = (value: number): string => Math.round(value).toLocaleString('en-US')
 export const twoDigits = (value: number): string => (Number.isFinite(value) ? value.toFixed(2) : 'n/a')
@@ -61,4 +62,25 @@ export function requestColumns (repeat: number, baseline: string): Column[] {
     { title: 'p99 ms', alignRight: true },
     { title: 'errors', alignRight: false }
   ]
+}
+
+/** The rows of a requestColumns() table: one per peer's cell, ratios to `baseline`'s median. */
+export function requestRows (cells: readonly Cell[], repeat: number, baseline: string): string[][] {
+  const base = summarize(cells.find((cell) => cell.peer === baseline)?.runs ?? [])
+  return cells.map((cell) => {
+    const summary = summarize(cell.runs)
+    if (summary === undefined) return [cell.peer, 'skipped', ...(repeat > 1 ? ['–'] : []), '–', '–', '–', '–', '–']
+    const errors = errorCount(summary.errors) === 0 ? 'none' : `! ${describeErrors(summary.errors)}`
+    const partial = summary.runs < repeat ? ` (${summary.runs}/${repeat} runs)` : ''
+    return [
+      cell.peer,
+      wholeNumber(summary.requestsPerSec),
+      ...(repeat > 1 ? [`${wholeNumber(summary.minRequestsPerSec)}–${wholeNumber(summary.maxRequestsPerSec)}`] : []),
+      base === undefined ? '–' : `${(summary.requestsPerSec / base.requestsPerSec).toFixed(2)}×`,
+      twoDigits(summary.cpuUsPerRequest),
+      `${Math.round(summary.serverCpuPercent)} %`,
+      twoDigits(summary.latencyP99Ms),
+      errors + partial
+    ]
+  })
 }

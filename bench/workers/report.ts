@@ -1,10 +1,9 @@
 // The workers suite's results: one table per placement (peer, req/s, ratio to petrel-1, CPU
 // µs/request) and a summary with both placements side by side; terminal text, markdown and JSON.
 
-import { cellNotes, machineLines, twoDigits, wholeNumber, writeResultFiles, requestColumns } from '../lib/report.ts'
+import { cellNotes, machineLines, twoDigits, wholeNumber, writeResultFiles, requestColumns, requestRows } from '../lib/report.ts'
 import { summarize, type Cell, type CellSummary, type PeerInfo } from '../lib/results.ts'
 import { markdownTable, textTable, type Column } from '../lib/table.ts'
-import { describeErrors, errorCount } from '../lib/wrk.ts'
 import { BASELINE_PEER } from './peers.ts'
 import type { ReportHeader, ReportMachine } from '../lib/runner.ts'
 
@@ -32,26 +31,6 @@ function ratio (summary: CellSummary, baseline: CellSummary | undefined): string
   return baseline === undefined ? '–' : `${(summary.requestsPerSec / baseline.requestsPerSec).toFixed(2)}×`
 }
 
-function rows (placement: PlacementResult, repeat: number): string[][] {
-  const baseline = baselineOf(placement)
-  return placement.cells.map((cell) => {
-    const summary = summarize(cell.runs)
-    if (summary === undefined) return [cell.peer, 'skipped', ...(repeat > 1 ? ['–'] : []), '–', '–', '–', '–', '–']
-    const errors = errorCount(summary.errors) === 0 ? 'none' : `! ${describeErrors(summary.errors)}`
-    const partial = summary.runs < repeat ? ` (${summary.runs}/${repeat} runs)` : ''
-    return [
-      cell.peer,
-      wholeNumber(summary.requestsPerSec),
-      ...(repeat > 1 ? [`${wholeNumber(summary.minRequestsPerSec)}–${wholeNumber(summary.maxRequestsPerSec)}`] : []),
-      ratio(summary, baseline),
-      twoDigits(summary.cpuUsPerRequest),
-      `${Math.round(summary.serverCpuPercent)} %`,
-      twoDigits(summary.latencyP99Ms),
-      errors + partial
-    ]
-  })
-}
-
 /** Peers down, placements across: "req/s (× petrel-1), CPU µs/req" in each cell. */
 function summaryTable (report: WorkersReport): { columns: Column[], rows: string[][] } {
   const summaryColumns: Column[] = [
@@ -71,7 +50,7 @@ export function placementText (placement: PlacementResult, report: WorkersReport
   const { durationSec, repeat } = report.settings
   const heading = `${placement.name}: ${placement.description}; ${durationSec} s per run × ${repeat}`
   const notes = cellNotes(placement.cells).map((note) => `  ${note}`).join('\n')
-  return `${heading}\n${textTable(requestColumns(repeat, BASELINE_PEER), rows(placement, repeat))}${notes === '' ? '' : `\n${notes}`}\n`
+  return `${heading}\n${textTable(requestColumns(repeat, BASELINE_PEER), requestRows(placement.cells, repeat, BASELINE_PEER))}${notes === '' ? '' : `\n${notes}`}\n`
 }
 
 export function summaryText (report: WorkersReport): string {
@@ -107,7 +86,7 @@ export function reportMarkdown (report: WorkersReport): string {
     ''
   ]
   for (const placement of report.placements) {
-    lines.push(`## ${placement.name}`, '', placement.description, '', markdownTable(requestColumns(settings.repeat, BASELINE_PEER), rows(placement, settings.repeat)), '')
+    lines.push(`## ${placement.name}`, '', placement.description, '', markdownTable(requestColumns(settings.repeat, BASELINE_PEER), requestRows(placement.cells, settings.repeat, BASELINE_PEER)), '')
     const notes = cellNotes(placement.cells)
     if (notes.length > 0) lines.push(...notes.map((note) => `- ${note}`), '')
   }
