@@ -69,11 +69,8 @@ export function resolveUrlPath(root: string, urlPath: string): Resolved {
   return { file: path.join(root, ...segments) }
 }
 
-/** Precompressed siblings, in order of preference. */
-const ENCODINGS = [
-  { token: 'br', suffix: '.br' },
-  { token: 'gzip', suffix: '.gz' },
-] as const
+/** The content codings served from precompressed siblings (NAME.br, NAME.gz), in order of preference. */
+const ENCODINGS = ['br', 'gzip'] as const
 
 export function staticFiles(options: StaticOptions): Handler {
   const root = path.resolve(options.root)
@@ -120,18 +117,30 @@ export function staticFiles(options: StaticOptions): Handler {
 
   function serveFile(req: Request, res: Response, entry: FileEntry, file: string): Step {
     if (!hasEncodingVariants(file)) return sendFile(req, res, entry, null, false)
-    // Variants exist or may: look them up (cached like any file) and pick what the client accepts.
+    // The variants are looked up like any file (cached, missing ones too).
+    const br = cache.lookup(file + '.br')
+    const gz = cache.lookup(file + '.gz')
+    if (br instanceof Promise || gz instanceof Promise) {
+      return Promise.all([br, gz]).then(([b, g]) => chooseVariant(req, res, entry, b, g)) as Promise<void>
+    }
+    return chooseVariant(req, res, entry, br, gz)
+  }
+
+  /** br first, then gzip, if the client accepts it; Accept-Encoding is read only when a variant exists. */
+  function chooseVariant(req: Request, res: Response, entry: FileEntry, br: FileEntry, gz: FileEntry): Step {
+    if (br.kind !== 'file' && gz.kind !== 'file') return sendFile(req, res, entry, null, false)
     const accepted = acceptedEncodings(req.header('accept-encoding'))
-    const lookups = ENCODINGS.map((e) => cache.lookup(file + e.suffix))
-    return withEntries(lookups, (variants) => {
-      const anyVariant = variants.some((v) => v.kind === 'file')
-      for (let i = 0; i < ENCODINGS.length; i++) {
-        if (variants[i]!.kind === 'file' && accepted.has(ENCODINGS[i]!.token)) {
-          return sendFile(req, res, variants[i]!, { encoding: ENCODINGS[i]!.token, contentType: entry.contentType }, true)
-        }
-      }
-      return sendFile(req, res, entry, null, anyVariant)
-    })
+    if (br.kind === 'file' && accepted.has('br')) return sendFile(req, res, br, { encoding: 'br', contentType: entry.contentType }, true)
+    if (gz.kind === 'file' && accepted.has('gzip')) return sendFile(req, res, gz, { encoding: 'gzip', contentType: entry.contentType }, true)
+    return sendFile(req, res, entry, null, true)
+  }
+
+  function serveEntry(req: Request, res: Response, entry: FileEntry, file: string): Step {
+    // "/a.txt/" names a directory that does not exist, as nginx and Apache answer.
+    if (entry.kind === 'file') return req.path.endsWith('/') ? sendError(req, res, 404) : serveFile(req, res, entry, file)
+    if (entry.kind === 'directory') return serveDirectory(req, res, entry, file)
+    // A symlink out of the root is answered exactly like a missing file: nothing is revealed.
+    return sendError(req, res, 404)
   }
 
   function sendFile(req: Request, res: Response, entry: FileEntry, variant: { encoding: string; contentType: string } | null, vary: boolean): Step {
@@ -178,13 +187,10 @@ export function staticFiles(options: StaticOptions): Handler {
     const resolved = resolveUrlPath(root, req.path)
     if ('status' in resolved) return sendError(req, res, resolved.status)
     const file = resolved.file
-    return withEntry(cache.lookup(file), (entry) => {
-      // "/a.txt/" names a directory that does not exist, as nginx and Apache answer.
-      if (entry.kind === 'file') return req.path.endsWith('/') ? sendError(req, res, 404) : serveFile(req, res, entry, file)
-      if (entry.kind === 'directory') return serveDirectory(req, res, entry, file)
-      // A symlink out of the root is answered exactly like a missing file: nothing is revealed.
-      return sendError(req, res, 404)
-    })
+    const lookup = cache.lookup(file)
+    // A cached entry — the common case — is served with no closure, promise or extra tick.
+    if (lookup instanceof Promise) return lookup.then((entry) => serveEntry(req, res, entry, file)) as Promise<void>
+    return serveEntry(req, res, lookup, file)
   }
 }
 
@@ -361,7 +367,7 @@ export function acceptedEncodings(header: string | undefined): Set<string> {
     else if (ok) accepted.add(name)
     else refused.add(name)
   }
-  if (star) for (const e of ENCODINGS) if (!refused.has(e.token)) accepted.add(e.token)
+  if (star) for (const coding of ENCODINGS) if (!refused.has(coding)) accepted.add(coding)
   return accepted
 }
 
@@ -380,9 +386,4 @@ type Step = void | Promise<void>
 function withEntry(lookup: FileEntry | Promise<FileEntry>, then: (entry: FileEntry) => Step): Step {
   // A promise that resolves to a promise is flattened by then(): the result is a Promise<void>.
   return lookup instanceof Promise ? (lookup.then(then) as Promise<void>) : then(lookup)
-}
-
-function withEntries(lookups: Array<FileEntry | Promise<FileEntry>>, then: (entries: FileEntry[]) => Step): Step {
-  if (lookups.every((l) => !(l instanceof Promise))) return then(lookups as FileEntry[])
-  return Promise.all(lookups).then(then) as Promise<void>
 }
