@@ -2,7 +2,9 @@
 // is a one-line error that names the flag and the fix, and the help text comes from the same
 // declarations so it cannot drift from what is accepted.
 
-import { PetrelError, type ErrorCode } from '../core/errors.ts'
+import { UsageError } from '../core/errors.ts'
+
+export { UsageError }
 
 export type FlagType = 'string' | 'integer' | 'duration' | 'boolean' | 'list'
 
@@ -17,6 +19,8 @@ export interface FlagSpec {
   /** Smallest accepted integer or duration (ms). */
   min?: number
   max?: number
+  /** Unit of a bare number given to a duration flag: ms (default) or s (as wrk's -d 10). */
+  bareUnit?: 'ms' | 's'
 }
 
 export type FlagValue = string | number | boolean | string[]
@@ -24,14 +28,6 @@ export type FlagValue = string | number | boolean | string[]
 export interface ParsedArgs {
   flags: Map<string, FlagValue>
   positionals: string[]
-}
-
-/** A usage error: the CLI prints `petrel: <message>` and exits with status 2. */
-export class UsageError extends PetrelError {
-  constructor(code: ErrorCode, detail: string) {
-    super(code, detail)
-    this.message = detail
-  }
 }
 
 export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], command: string): ParsedArgs {
@@ -90,8 +86,9 @@ function convert(spec: FlagSpec, raw: string): FlagValue {
       return inRange(spec, raw, Number(raw), '')
     }
     case 'duration': {
-      const ms = parseDurationMs(raw)
-      if (ms === null) throw badValue(spec, raw, 'a duration such as 500ms, 5s or 1m (a bare number means milliseconds)')
+      const bareUnit = spec.bareUnit ?? 'ms'
+      const ms = parseDurationMs(raw, bareUnit)
+      if (ms === null) throw badValue(spec, raw, `a duration such as 500ms, 5s or 1m (a bare number means ${bareUnit === 'ms' ? 'milliseconds' : 'seconds'})`)
       return inRange(spec, raw, ms, 'ms')
     }
     case 'string':
@@ -113,12 +110,12 @@ function badValue(spec: FlagSpec, raw: string, expected: string): UsageError {
   return new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --${spec.name}: ${JSON.stringify(raw)}; expected ${expected}`)
 }
 
-/** "250ms", "5s", "1.5s", "2m", "1h" or a bare number of milliseconds. */
-export function parseDurationMs(text: string): number | null {
+/** "250ms", "5s", "1.5s", "2m", "1h" or a bare number of `bareUnit`. */
+export function parseDurationMs(text: string, bareUnit: 'ms' | 's' = 'ms'): number | null {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text)
   if (m === null) return null
   const n = Number(m[1])
-  const unit = m[2] ?? 'ms'
+  const unit = m[2] ?? bareUnit
   const ms = unit === 'ms' ? n : unit === 's' ? n * 1000 : unit === 'm' ? n * 60_000 : n * 3_600_000
   return Math.round(ms)
 }

@@ -4,9 +4,12 @@ import { readFileSync } from 'node:fs'
 import { PetrelError } from '../core/errors.ts'
 import { UsageError } from './args.ts'
 import { serveCommand } from './serve.ts'
+import { benchCommand } from './bench.ts'
 
-const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<void>; summary: string }> = {
+/** Each command resolves with the exit status, or with nothing for 0. */
+const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<number | void>; summary: string }> = {
   serve: { run: serveCommand, summary: 'HTTP/1.1 web server: the demo site, or the files under ROOT' },
+  bench: { run: benchCommand, summary: 'HTTP load generator (wrk-class): req/s, latency percentiles, errors' },
 }
 
 function version(): string {
@@ -43,8 +46,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       const what = first.startsWith('-') ? `unknown flag ${first}` : `unknown command ${JSON.stringify(first)}`
       throw new UsageError('PETREL_ERR_CLI_UNKNOWN_COMMAND', `${what}; commands are: ${Object.keys(COMMANDS).join(', ')} (run \`petrel --help\`)`)
     }
-    await command.run(rest)
-    return 0
+    return (await command.run(rest)) ?? 0
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`petrel: ${err.message}`)

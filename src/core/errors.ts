@@ -61,6 +61,8 @@ export const ERRORS = {
   PETREL_ERR_PIDFILE_HELD: { status: 0, message: 'the pidfile is held by a running server' },
   PETREL_ERR_NO_SERVER: { status: 0, message: 'no running server to signal' },
   PETREL_ERR_WORKER_START: { status: 0, message: 'a worker process failed to start' },
+  PETREL_ERR_BENCH_RESOLVE: { status: 0, message: 'cannot resolve the host name in the URL' },
+  PETREL_ERR_BENCH_THREAD: { status: 0, message: 'a load-generator thread failed' },
   PETREL_ERR_CONFIG_RELOAD: { status: 0, message: 'the new configuration failed to load; the running workers keep the old one' },
 } as const satisfies Record<string, ErrorSpec>
 
@@ -77,6 +79,15 @@ export class PetrelError extends Error {
     this.name = 'PetrelError'
     this.code = code
     this.status = spec.status
+  }
+}
+
+/** Bad input from the command line or a config file: the CLI prints the detail alone and exits 2. */
+export class UsageError extends PetrelError {
+  constructor(code: ErrorCode, detail: string) {
+    super(code, detail)
+    this.name = 'UsageError'
+    this.message = detail
   }
 }
 

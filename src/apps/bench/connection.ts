@@ -1,0 +1,236 @@
+// One load-generating connection: connect, send, count the answers, and start over when the
+// connection ends. The loop it belongs to owns the counters, the clock and the schedule.
+//
+// Two models, as in wrk and wrk2:
+// - closed (no --rate): write `pipelining` requests in one write, wait for all the answers, write
+//   again. Latency runs from the write (from the connect, without keep-alive).
+// - open (--rate): each connection owes a request every `intervalMs`; it sends when one is due and
+//   fewer than `pipelining` are in flight. Latency runs from when the request was due, not from
+//   when it went out, so a server that stalls is charged for the requests that queued behind the
+//   stall (the coordinated-omission correction of wrk2).
+//
+// Every request sent and not answered when its connection ends is one error, of the kind that
+// ended the connection — except after a response that announced `Connection: close`: requests
+// pipelined behind it were never going to be answered, and wrk does not count them either.
+
+import { Socket } from 'node:net'
+import { ResponseParser } from '../../protocol/http1/response-parser.ts'
+import type { LoadLoop } from './loop.ts'
+import { E_CONNECT, E_PARSE, E_READ, E_WRITE } from './result.ts'
+
+/** A failed connect is retried after this long, so a refused port is not hammered in a tight loop. */
+export const CONNECT_RETRY_MS = 10
+/** A request due within this many ms goes out now: timers have 1 ms granularity (wrk2 rounds too). */
+export const EARLY_SEND_MS = 0.5
+
+export class BenchConnection {
+  /** Position in the loop's due queue, or -1 when not waiting there. */
+  dueIndex = -1
+  /** Open model: when this connection's next request is due (performance.now() ms). */
+  nextDue = 0
+  /** Requests written and not yet answered. */
+  inFlight = 0
+
+  private readonly loop: LoadLoop
+  private readonly parser: ResponseParser
+  /** Latency start of each request in flight; the oldest is at `head`. */
+  private readonly starts: Float64Array
+  private head = 0
+  private socket: Socket | null = null
+  private connected = false
+  /** When the current socket began to connect. */
+  private connectStart = 0
+  /** The server announced it will close; what is still in flight will not be answered. */
+  private closing = false
+  private retryTimer: NodeJS.Timeout | null = null
+
+  constructor(loop: LoadLoop, firstDue: number) {
+    this.loop = loop
+    this.parser = new ResponseParser({ headRequests: loop.plan.headRequests })
+    this.starts = new Float64Array(loop.plan.pipelining)
+    this.nextDue = firstDue
+  }
+
+  /** When the oldest request in flight started, or when the pending connect began; NaN if idle. */
+  waitingSince(): number {
+    if (this.inFlight > 0) return this.starts[this.head]!
+    return this.socket !== null && !this.connected ? this.connectStart : NaN
+  }
+
+  connect(now: number): void {
+    const loop = this.loop
+    const socket: Socket = new Socket({ onread: { buffer: loop.readBuffer, callback: (nread: number) => this.onRead(socket, nread) } })
+    this.socket = socket
+    this.connected = false
+    this.closing = false
+    this.connectStart = now
+    socket.setNoDelay(true)
+    socket.on('connect', () => this.onConnect(socket))
+    socket.on('error', (err: NodeJS.ErrnoException) => this.onError(socket, err))
+    socket.on('close', () => this.onClose(socket))
+    socket.connect(loop.plan.port, loop.plan.address)
+  }
+
+  /** Open model: send what is due, up to the pipelining depth; otherwise wait in the due queue. */
+  pump(now: number): void {
+    const loop = this.loop
+    if (this.socket === null) {
+      // Without keep-alive a connection is opened when its request is due, and the connect is
+      // part of that request's latency.
+      if (this.retryTimer === null && this.nextDue <= now + EARLY_SEND_MS) this.connect(now)
+      else if (this.retryTimer === null) loop.waitUntilDue(this)
+      return
+    }
+    if (!this.connected || this.closing) return
+    const depth = loop.plan.pipelining
+    const keepAlive = loop.plan.keepAlive
+    while (this.inFlight < depth) {
+      const due = this.nextDue
+      if (due > now + EARLY_SEND_MS) {
+        loop.waitUntilDue(this)
+        return
+      }
+      // Late: count from when it was due. Early by less than a timer tick: from now.
+      const start = keepAlive ? (due < now ? due : now) : (due < this.connectStart ? due : this.connectStart)
+      this.starts[(this.head + this.inFlight) % depth] = start
+      this.inFlight++
+      this.nextDue = due + loop.intervalMs
+      this.socket.write(loop.single)
+      if (!keepAlive) return
+    }
+  }
+
+  /** Closed model: the whole pipeline in one write. */
+  private sendBatch(now: number): void {
+    const start = this.loop.plan.keepAlive ? now : this.connectStart
+    this.starts.fill(start)
+    this.head = 0
+    this.inFlight = this.starts.length
+    this.socket!.write(this.loop.batch)
+  }
+
+  private onConnect(socket: Socket): void {
+    if (socket !== this.socket || !this.loop.running) return
+    this.connected = true
+    const now = performance.now()
+    if (this.loop.intervalMs === 0) this.sendBatch(now)
+    else this.pump(now)
+  }
+
+  /** A read into the loop's buffer. Returns true: keep reading (the contract of `onread`). */
+  private onRead(socket: Socket, nread: number): boolean {
+    this.consume(socket, nread)
+    return true
+  }
+
+  private consume(socket: Socket, nread: number): void {
+    const loop = this.loop
+    if (socket !== this.socket || !loop.running) return
+    loop.bytes += nread
+    const buf = loop.readBuffer
+    const parser = this.parser
+    let now = 0
+    let pos = 0
+    while (pos < nread) {
+      pos = parser.execute(buf, pos, nread)
+      if (parser.complete) {
+        if (now === 0) now = performance.now()
+        if (!this.answered(now)) return
+        const keepAlive = parser.keepAlive
+        parser.next()
+        if (!keepAlive || !loop.plan.keepAlive) return this.finishedWith(socket, keepAlive)
+      } else if (parser.error !== null) {
+        return this.fail(E_PARSE, parser.error)
+      }
+    }
+    if (now === 0) return
+    if (loop.intervalMs === 0) {
+      if (this.inFlight === 0) this.sendBatch(now)
+    } else {
+      this.pump(now)
+    }
+  }
+
+  /** Count the response that just completed. False when there was no request for it. */
+  private answered(now: number): boolean {
+    if (this.inFlight === 0) {
+      this.fail(E_PARSE, 'a response arrived for no request')
+      return false
+    }
+    const start = this.starts[this.head]!
+    this.head = this.head + 1 === this.starts.length ? 0 : this.head + 1
+    this.inFlight--
+    this.loop.record(now, start, this.parser.status)
+    return true
+  }
+
+  /**
+   * The last response on this connection was read: the server said it will close, or we run
+   * without keep-alive. Let the server close first when it said it would, so TIME_WAIT stays on
+   * its side and not on our ephemeral ports; close ourselves when it kept the connection open.
+   */
+  private finishedWith(socket: Socket, serverKeepsOpen: boolean): void {
+    this.closing = true
+    if (serverKeepsOpen) {
+      this.socket = null
+      socket.destroy()
+      this.reconnect(false)
+    }
+  }
+
+  private onError(socket: Socket, err: NodeJS.ErrnoException): void {
+    if (socket !== this.socket || !this.loop.running) return
+    const kind = !this.connected ? E_CONNECT : err.syscall === 'write' ? E_WRITE : E_READ
+    this.fail(kind, err.code ?? err.message)
+  }
+
+  private onClose(socket: Socket): void {
+    if (socket !== this.socket || !this.loop.running) return
+    this.socket = null
+    if (this.parser.finish()) this.answered(performance.now())
+    if (this.inFlight > 0 && !this.closing) this.loop.countError(E_READ, this.inFlight, 'connection closed before the response was complete')
+    this.reconnect(false)
+  }
+
+  /** The connection cannot go on: count what it loses, drop it and start over. */
+  fail(kind: number, reason: string): void {
+    const lost = kind === E_CONNECT ? 1 : this.inFlight
+    if (lost > 0) this.loop.countError(kind, lost, reason)
+    const socket = this.socket
+    this.socket = null
+    socket?.destroy()
+    this.reconnect(kind === E_CONNECT)
+  }
+
+  private reconnect(afterConnectError: boolean): void {
+    this.parser.reset()
+    this.inFlight = 0
+    this.head = 0
+    this.connected = false
+    const loop = this.loop
+    if (!loop.running) return
+    if (afterConnectError) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null
+        if (loop.running) this.resume()
+      }, CONNECT_RETRY_MS)
+      return
+    }
+    this.resume()
+  }
+
+  private resume(): void {
+    const now = performance.now()
+    if (this.loop.intervalMs !== 0 && !this.loop.plan.keepAlive) this.pump(now)
+    else this.connect(now)
+  }
+
+  /** End of the run: drop the socket; whatever is in flight is not counted. */
+  close(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
+    this.retryTimer = null
+    const socket = this.socket
+    this.socket = null
+    socket?.destroy()
+  }
+}

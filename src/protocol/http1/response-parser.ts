@@ -1,0 +1,335 @@
+// HTTP/1.1 response parser for the load generator (RFC 9112 §4, §6.3, §7.1).
+//
+// A client that measures servers must agree with them about where each response ends, or every
+// count after the first disagreement is wrong. So the framing rules are the RFC's, in its order
+// (§6.3): no body after HEAD, 1xx, 204 and 304; Transfer-Encoding ending in chunked; then
+// Content-Length; else the body runs to the end of the connection. Interim 1xx responses are
+// skipped; a 101 ends HTTP on the connection. Everything else about a response is counted, not
+// kept: the parser reads the status and the three fields that frame a message and skips the rest.
+//
+// The head and chunk framing are lines, so the parser works a line at a time: a line that lies
+// whole in the read is parsed where it is; one split across reads is gathered in a scratch buffer
+// bounded by the head limit. Bodies are skipped by counting. Nothing is allocated per response.
+//
+// Use: `pos = parser.execute(buf, pos, end)` until pos === end; after each call, `complete` says a
+// final response ended at `pos` (read `status` and `keepAlive`, then call `next()`), and `error`
+// says the stream cannot be parsed (the connection must be dropped). At end of stream, `finish()`
+// completes a response whose body was delimited by the close.
+
+import { CR, LF, SP, HTAB, COLON, SEMICOLON, HEX_PLUS_ONE, equalsLowerAscii } from './chars.ts'
+import {
+  parseContentLength,
+  readTransferCodings,
+  readConnectionOptions,
+  TE_CHUNKED_LAST,
+  TE_MALFORMED,
+  CONN_CLOSE,
+  CONN_KEEP_ALIVE,
+} from './fields.ts'
+
+/** Default bound on a response head (status line + fields) and on a trailer section. */
+export const DEFAULT_MAX_RESPONSE_HEAD_BYTES = 64 * 1024
+/** A chunk-size line longer than this (extensions included) is refused. */
+export const MAX_CHUNK_LINE_BYTES = 4096
+/** 13 hex digits stay below 2^53, so the arithmetic stays exact. */
+const MAX_CHUNK_SIZE_DIGITS = 13
+
+const S_STATUS_LINE = 0
+const S_HEADER_LINE = 1
+const S_BODY_LENGTH = 2
+const S_CHUNK_SIZE_LINE = 3
+const S_CHUNK_DATA = 4
+const S_CHUNK_DATA_END = 5
+const S_TRAILER_LINE = 6
+const S_BODY_TO_CLOSE = 7
+const S_COMPLETE = 8
+const S_ERROR = 9
+
+export interface ResponseParserOptions {
+  /** The requests are HEAD: no response has a body, whatever its fields say. */
+  headRequests?: boolean
+  maxHeadBytes?: number
+}
+
+export class ResponseParser {
+  /** Status code of the response that just completed (or of the one being parsed). */
+  status = 0
+  /** Whether the connection may carry another request after the completed response. */
+  keepAlive = true
+  /** A final response ended at the position execute() returned; call next() before going on. */
+  complete = false
+  /** Why the stream cannot be parsed, once it cannot; the connection must then be dropped. */
+  error: string | null = null
+
+  private readonly headRequests: boolean
+  private readonly maxHeadBytes: number
+  private state = S_STATUS_LINE
+  /** Bytes of the current head or trailer section so far, against maxHeadBytes. */
+  private sectionBytes = 0
+  /** Body bytes left: of a Content-Length body, or of the current chunk. */
+  private remaining = 0
+  private versionMinor = 1
+  private contentLength = -1
+  private transferCodings = 0
+  private hasTransferEncoding = false
+  private connection = 0
+  /** A line split across reads, gathered until its LF arrives. */
+  private scratch: Buffer = Buffer.allocUnsafe(256)
+  private scratchLength = 0
+
+  constructor(options: ResponseParserOptions = {}) {
+    this.headRequests = options.headRequests === true
+    this.maxHeadBytes = options.maxHeadBytes ?? DEFAULT_MAX_RESPONSE_HEAD_BYTES
+  }
+
+  /** Start on the next response after a complete one. */
+  next(): void {
+    this.complete = false
+    this.state = S_STATUS_LINE
+    this.beginHead()
+  }
+
+  /** True between responses: nothing of a response has arrived since the last one completed. */
+  get idle(): boolean {
+    return (this.state === S_STATUS_LINE && this.sectionBytes === 0) || this.state === S_COMPLETE
+  }
+
+  /** Forget any partial response: the connection it came on is gone. */
+  reset(): void {
+    this.error = null
+    this.next()
+  }
+
+  /**
+   * Parse buf[pos, end). Returns where parsing stopped: at `end`, right after a complete response
+   * (`complete`), or where an error was found (`error`).
+   */
+  execute(buf: Buffer, pos: number, end: number): number {
+    while (pos < end) {
+      switch (this.state) {
+        case S_BODY_LENGTH: {
+          const n = Math.min(end - pos, this.remaining)
+          pos += n
+          this.remaining -= n
+          if (this.remaining === 0) this.finishResponse()
+          break
+        }
+        case S_CHUNK_DATA: {
+          const n = Math.min(end - pos, this.remaining)
+          pos += n
+          this.remaining -= n
+          if (this.remaining === 0) this.state = S_CHUNK_DATA_END
+          break
+        }
+        case S_BODY_TO_CLOSE:
+          return end
+        case S_COMPLETE:
+        case S_ERROR:
+          return pos
+        default:
+          pos = this.line(buf, pos, end)
+      }
+      if (this.state === S_COMPLETE || this.state === S_ERROR) return pos
+    }
+    return pos
+  }
+
+  /**
+   * The connection ended. Returns true when that completes the response being read (a body
+   * delimited by the close); false when a response was cut short or none was under way.
+   */
+  finish(): boolean {
+    if (this.state !== S_BODY_TO_CLOSE) return false
+    this.keepAlive = false
+    this.finishResponse()
+    return true
+  }
+
+  /** Find the end of the line at pos and hand the whole line to the state's handler. */
+  private line(buf: Buffer, pos: number, end: number): number {
+    let lf = pos
+    while (lf < end && buf[lf] !== LF) lf++
+    const taken = lf - pos + (lf < end ? 1 : 0)
+    if (this.state === S_CHUNK_SIZE_LINE || this.state === S_CHUNK_DATA_END) {
+      if (this.scratchLength + taken > MAX_CHUNK_LINE_BYTES) {
+        this.fail('chunk-size line too long')
+        return pos
+      }
+    } else {
+      this.sectionBytes += taken
+      if (this.sectionBytes > this.maxHeadBytes) {
+        this.fail(this.state === S_TRAILER_LINE ? 'trailer section too large' : 'response head too large')
+        return pos
+      }
+    }
+    if (lf === end) {
+      this.gather(buf, pos, end)
+      return end
+    }
+    if (this.scratchLength === 0) {
+      this.onLine(buf, pos, lf > pos && buf[lf - 1] === CR ? lf - 1 : lf)
+    } else {
+      this.gather(buf, pos, lf)
+      const length = this.scratchLength
+      this.scratchLength = 0
+      this.onLine(this.scratch, 0, length > 0 && this.scratch[length - 1] === CR ? length - 1 : length)
+    }
+    return this.state === S_ERROR ? pos : lf + 1
+  }
+
+  private gather(buf: Buffer, start: number, end: number): void {
+    const needed = this.scratchLength + (end - start)
+    if (needed > this.scratch.length) {
+      const grown = Buffer.allocUnsafe(Math.max(needed, this.scratch.length * 2))
+      this.scratch.copy(grown, 0, 0, this.scratchLength)
+      this.scratch = grown
+    }
+    buf.copy(this.scratch, this.scratchLength, start, end)
+    this.scratchLength = needed
+  }
+
+  /** One line, without its CRLF (or bare LF, which RFC 9112 §2.2 lets a recipient accept). */
+  private onLine(b: Buffer, s: number, e: number): void {
+    switch (this.state) {
+      case S_STATUS_LINE:
+        return this.statusLine(b, s, e)
+      case S_HEADER_LINE:
+        return e === s ? this.endOfHead() : this.fieldLine(b, s, e)
+      case S_CHUNK_SIZE_LINE:
+        return this.chunkSizeLine(b, s, e)
+      case S_CHUNK_DATA_END:
+        if (e !== s) return this.fail('chunk data longer than its size')
+        this.state = S_CHUNK_SIZE_LINE
+        return
+      case S_TRAILER_LINE:
+        if (e === s) this.finishResponse()
+        return
+    }
+  }
+
+  /** HTTP-version SP 3DIGIT SP [reason-phrase]; a missing reason phrase is tolerated, as browsers do. */
+  private statusLine(b: Buffer, s: number, e: number): void {
+    // Blank lines before a status line are skipped, as RFC 9112 §2.2 allows before a request line.
+    if (e === s) return
+    if (
+      e - s < 12 ||
+      b[s] !== 0x48 || b[s + 1] !== 0x54 || b[s + 2] !== 0x54 || b[s + 3] !== 0x50 || // HTTP
+      b[s + 4] !== 0x2f || b[s + 5] !== 0x31 || b[s + 6] !== 0x2e || // /1.
+      b[s + 7]! < 0x30 || b[s + 7]! > 0x39 || b[s + 8] !== SP
+    ) {
+      return this.fail('malformed status line')
+    }
+    const d0 = b[s + 9]! - 0x30
+    const d1 = b[s + 10]! - 0x30
+    const d2 = b[s + 11]! - 0x30
+    if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || (e - s > 12 && b[s + 12] !== SP)) {
+      return this.fail('malformed status code')
+    }
+    this.versionMinor = b[s + 7]! - 0x30
+    this.status = d0 * 100 + d1 * 10 + d2
+    this.state = S_HEADER_LINE
+  }
+
+  private fieldLine(b: Buffer, s: number, e: number): void {
+    if (b[s] === SP || b[s] === HTAB) return this.fail('obsolete line folding in a response head')
+    let colon = s
+    while (colon < e && b[colon] !== COLON) colon++
+    if (colon === e) return this.fail('field line without a colon')
+    const nameLength = colon - s
+    // Only the framing fields matter; the length test turns nearly every other name away at once.
+    if (nameLength !== 14 && nameLength !== 17 && nameLength !== 10) return
+    let vs = colon + 1
+    let ve = e
+    while (vs < ve && (b[vs] === SP || b[vs] === HTAB)) vs++
+    while (ve > vs && (b[ve - 1] === SP || b[ve - 1] === HTAB)) ve--
+    if (nameLength === 14 && equalsLowerAscii(b, s, colon, 'content-length')) {
+      const length = parseContentLength(b, vs, ve)
+      if (length < 0) return this.fail('Content-Length is not a number')
+      if (this.contentLength >= 0 && this.contentLength !== length) return this.fail('conflicting Content-Length values')
+      this.contentLength = length
+    } else if (nameLength === 17 && equalsLowerAscii(b, s, colon, 'transfer-encoding')) {
+      this.hasTransferEncoding = true
+      this.transferCodings = readTransferCodings(b, vs, ve, this.transferCodings)
+    } else if (nameLength === 10 && equalsLowerAscii(b, s, colon, 'connection')) {
+      this.connection |= readConnectionOptions(b, vs, ve)
+    }
+  }
+
+  private endOfHead(): void {
+    const status = this.status
+    if (status < 200 && status !== 101) {
+      // An interim response (100 Continue, 103 Early Hints): the final one follows.
+      this.state = S_STATUS_LINE
+      this.beginHead()
+      return
+    }
+    this.keepAlive =
+      status !== 101 && (this.connection & CONN_CLOSE) === 0 && (this.versionMinor >= 1 || (this.connection & CONN_KEEP_ALIVE) !== 0)
+    if (this.hasTransferEncoding && this.contentLength >= 0) {
+      // RFC 9112 §6.3: a sign of response splitting or smuggling; the framing cannot be trusted.
+      return this.fail('both Transfer-Encoding and Content-Length')
+    }
+    if (this.headRequests || status === 101 || status === 204 || status === 304) return this.finishResponse()
+    if (this.hasTransferEncoding) {
+      if (this.transferCodings & TE_MALFORMED) return this.fail('malformed Transfer-Encoding')
+      if (this.transferCodings & TE_CHUNKED_LAST) {
+        this.state = S_CHUNK_SIZE_LINE
+      } else {
+        // A coding other than chunked last: the body ends with the connection (RFC 9112 §6.3).
+        this.keepAlive = false
+        this.state = S_BODY_TO_CLOSE
+      }
+    } else if (this.contentLength > 0) {
+      this.remaining = this.contentLength
+      this.state = S_BODY_LENGTH
+    } else if (this.contentLength === 0) {
+      this.finishResponse()
+    } else {
+      this.keepAlive = false
+      this.state = S_BODY_TO_CLOSE
+    }
+  }
+
+  /** chunk-size [ BWS ; chunk-ext ] — extensions are skipped. */
+  private chunkSizeLine(b: Buffer, s: number, e: number): void {
+    let size = 0
+    let p = s
+    while (p < e) {
+      const digit = HEX_PLUS_ONE[b[p]!]!
+      if (digit === 0) break
+      if (p - s >= MAX_CHUNK_SIZE_DIGITS) return this.fail('chunk size too large')
+      size = size * 16 + (digit - 1)
+      p++
+    }
+    if (p === s) return this.fail('chunk-size line without a size')
+    while (p < e && (b[p] === SP || b[p] === HTAB)) p++
+    if (p < e && b[p] !== SEMICOLON) return this.fail('malformed chunk-size line')
+    if (size === 0) {
+      this.state = S_TRAILER_LINE
+      this.sectionBytes = 0
+    } else {
+      this.remaining = size
+      this.state = S_CHUNK_DATA
+    }
+  }
+
+  private beginHead(): void {
+    this.sectionBytes = 0
+    this.contentLength = -1
+    this.transferCodings = 0
+    this.hasTransferEncoding = false
+    this.connection = 0
+    this.scratchLength = 0
+  }
+
+  private finishResponse(): void {
+    this.state = S_COMPLETE
+    this.complete = true
+  }
+
+  /** Stop for good: the rest of the stream cannot be framed. */
+  private fail(reason: string): void {
+    this.state = S_ERROR
+    this.error = reason
+  }
+}
