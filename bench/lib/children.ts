@@ -12,6 +12,8 @@ export interface Tracked {
   readonly pid: number
   /** The last few KB of the child's stdout and stderr, interleaved, for error notes. */
   outputTail(): string
+  /** All of stdout, when started with `keepStdout` (for tools that print a JSON result); else ''. */
+  stdout(): string
   /** Resolves with the exit code (or signal name) once the child has exited. */
   readonly exited: Promise<string>
   hasExited(): boolean
@@ -20,15 +22,20 @@ export interface Tracked {
 const running = new Set<ChildProcess>()
 const cleanups = new Set<() => void>()
 
-/** `showOutput` passes the child's output straight to the terminal instead of keeping its tail. */
-export function startTracked (command: string, args: readonly string[], options: SpawnOptions = {}, showOutput = false): Tracked {
+/**
+ * `showOutput` passes the child's output straight to the terminal instead of keeping its tail;
+ * `keepStdout` also keeps all of stdout.
+ */
+export function startTracked (command: string, args: readonly string[], options: SpawnOptions = {}, showOutput = false, keepStdout = false): Tracked {
   const child = spawn(command, args, { ...options, stdio: showOutput ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'] })
   running.add(child)
   let tail = ''
   const keep = (chunk: Buffer): void => {
     tail = (tail + chunk.toString('utf8')).slice(-OUTPUT_TAIL_BYTES)
   }
+  const stdoutChunks: Buffer[] = []
   child.stdout?.on('data', keep)
+  if (keepStdout) child.stdout?.on('data', (chunk: Buffer) => stdoutChunks.push(chunk))
   child.stderr?.on('data', keep)
   let done = false
   const exited = new Promise<string>((resolve) => {
@@ -49,6 +56,7 @@ export function startTracked (command: string, args: readonly string[], options:
     child,
     pid: child.pid ?? -1,
     outputTail: () => tail,
+    stdout: () => Buffer.concat(stdoutChunks).toString('utf8'),
     exited,
     hasExited: () => done
   }

@@ -16,6 +16,14 @@ export function clockTicksPerSecond (): number {
   return 100
 }
 
+/**
+ * Fields 3, 4, … of a /proc/PID/stat line, so that field n of proc(5) is `fields[n - 3]`. Field 2
+ * (comm) is in parentheses and may itself contain spaces or ')', so counting starts after the last ')'.
+ */
+function statFields (stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+}
+
 /** utime + stime of one process, all its threads included, in clock ticks; 0 if it is gone. */
 function processCpuTicks (pid: number): number {
   let stat: string
@@ -24,9 +32,8 @@ function processCpuTicks (pid: number): number {
   } catch {
     return 0
   }
-  // Field 2 (comm) is in parentheses and may itself contain spaces or ')'; count from the last ')'.
-  // After it come fields 3, 4, …; utime and stime are fields 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  // utime and stime are fields 14 and 15.
+  const fields = statFields(stat)
   return Number(fields[14 - 3]) + Number(fields[15 - 3])
 }
 
@@ -65,4 +72,14 @@ export function processTreeCpuTicks (rootPid: number): number {
     pending.push(...childPids(pid))
   }
   return ticks
+}
+
+/**
+ * cutime + cstime of this process: CPU ticks of the children it has waited for. Read before
+ * starting a child and after it has been reaped, the difference is exactly what that child (and
+ * anything it waited for) used — for tools that exit, whose /proc entry is gone by then.
+ */
+export function reapedChildrenCpuTicks (): number {
+  const fields = statFields(readFileSync('/proc/self/stat', 'utf8'))
+  return Number(fields[16 - 3]) + Number(fields[17 - 3])
 }

@@ -40,6 +40,8 @@ export class BenchConnection {
   private connected = false
   /** When the current socket began to connect. */
   private connectStart = 0
+  /** Open model: when a pipelining slot last became free (an answer came, or the connect completed). */
+  private slotFreeAt = 0
   /** The server announced it will close; what is still in flight will not be answered. */
   private closing = false
   private retryTimer: NodeJS.Timeout | null = null
@@ -90,8 +92,10 @@ export class BenchConnection {
         loop.waitUntilDue(this)
         return
       }
-      // Late: count from when it was due. Early by less than a timer tick: from now.
-      const start = keepAlive ? (due < now ? due : now) : (due < this.connectStart ? due : this.connectStart)
+      // Held back by the server (no slot was free when it came due): count from when it was due.
+      // Otherwise count from now: the request went out as soon as the timer let it, and a timer's
+      // millisecond granularity is the generator's lateness, not the server's.
+      const start = keepAlive ? (this.slotFreeAt > due ? due : now) : (due < this.connectStart ? due : this.connectStart)
       this.starts[(this.head + this.inFlight) % depth] = start
       this.inFlight++
       this.nextDue = due + loop.intervalMs
@@ -113,6 +117,7 @@ export class BenchConnection {
     if (socket !== this.socket || !this.loop.running) return
     this.connected = true
     const now = performance.now()
+    this.slotFreeAt = now
     if (this.loop.intervalMs === 0) this.sendBatch(now)
     else this.pump(now)
   }
@@ -159,7 +164,7 @@ export class BenchConnection {
     }
     const start = this.starts[this.head]!
     this.head = this.head + 1 === this.starts.length ? 0 : this.head + 1
-    this.inFlight--
+    if (this.inFlight-- === this.starts.length) this.slotFreeAt = now
     this.loop.record(now, start, this.parser.status)
     return true
   }
