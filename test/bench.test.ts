@@ -219,6 +219,18 @@ describe('exact tallies against scripted answers', () => {
     assert.match(first, /^GET \/ HTTP\/1\.1\r\nHost: 127\.0\.0\.1:\d+\r\nConnection: close\r\n\r\n/)
   })
 
+  test('--warmup: what is answered during the warm-up is not counted', async (t) => {
+    const answer = b('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+    // Each connection gets five answers at once and then nothing: all of them during the warm-up.
+    const server = await scriptedServer(t, { answers: () => [answer, answer, answer, answer, answer] })
+    const result = await bench(server.url, { warmupMs: 400, durationMs: 300 })
+    assert.equal(server.stats.requests, 12, 'five answered requests and a sixth per connection')
+    assert.equal(result.requests, 0)
+    assert.equal(result.bytes, 0)
+    assert.deepEqual(result.errors, noErrors)
+    assert.equal(result.duration_s > 0.29 && result.duration_s < 0.4, true, `window ${result.duration_s} s`)
+  })
+
   test('HEAD: answers carry no body whatever Content-Length says', async (t) => {
     const answer = b('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n')
     const server = await scriptedServer(t, { answers: () => [answer, answer, answer] })

@@ -13,7 +13,7 @@ export const BENCH_FLAGS: FlagSpec[] = [
   { name: 'threads', short: 't', type: 'integer', valueName: 'N', min: 1, max: 256, description: 'worker threads, each with its own event loop and share of the connections (default 1)' },
   { name: 'pipelining', short: 'p', type: 'integer', valueName: 'N', min: 1, max: 1024, description: 'requests in flight per connection (default 1)' },
   { name: 'rate', short: 'R', type: 'integer', valueName: 'REQ/S', min: 1, description: 'constant request rate over all connections (open model, as wrk2); latency counts from when each request was due' },
-  { name: 'method', short: 'm', type: 'string', valueName: 'METHOD', description: 'request method (default GET)' },
+  { name: 'method', short: 'm', type: 'string', valueName: 'METHOD', description: 'request method (default GET, or POST when a body is given)' },
   { name: 'header', short: 'H', type: 'list', valueName: "'NAME: VALUE'", description: 'add a request header; repeatable; a Host header replaces the URL\'s' },
   { name: 'body', short: 'b', type: 'string', valueName: 'TEXT', description: 'request body (sent with Content-Length)' },
   { name: 'body-file', type: 'string', valueName: 'FILE', description: 'request body read from FILE' },

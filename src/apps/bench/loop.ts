@@ -74,6 +74,8 @@ export class LoadLoop {
       const sweeper = setInterval(() => this.sweep(), sweepMs)
       const measure = (): void => {
         this.resetCounters()
+        this.progress[0] = 0
+        this.progress[1] = 0
         this.progress[2] = 1
         setTimeout(() => {
           clearInterval(sweeper)

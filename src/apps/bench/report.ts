@@ -66,9 +66,9 @@ export function formatReport(options: BenchOptions, result: BenchResult): string
 
 /** One line, rewritten in place once a second while the run goes on (only on a terminal). */
 export function formatProgress(progress: Progress, last: Progress | null): string {
-  if (progress.elapsedS < 0) return `  warming up… ${count.format(progress.requests)} requests`
-  const since = last === null || last.elapsedS < 0 ? null : last
+  if (!progress.measuring) return `  warming up… ${count.format(progress.requests)} requests`
+  const since = last === null || !last.measuring ? null : last
   const current = since === null ? '' : `, ${count.format((progress.requests - since.requests) / (progress.elapsedS - since.elapsedS))} req/s now`
   const errors = progress.errors > 0 ? `, ${count.format(progress.errors)} failed` : ''
-  return `  ${Math.floor(progress.elapsedS)}s: ${count.format(progress.requests)} requests${current}${errors}`
+  return `  ${Math.max(0, Math.round(progress.elapsedS))}s: ${count.format(progress.requests)} requests${current}${errors}`
 }

@@ -8,7 +8,9 @@ import { planLoops, type BenchOptions, type LoopPlan } from './plan.ts'
 import { mergeResults, type BenchResult, type LoopResult } from './result.ts'
 
 export interface Progress {
-  /** Seconds since the measured window began (negative during warm-up). */
+  /** False during the warm-up, whose counts are discarded. */
+  measuring: boolean
+  /** Seconds since the measured window began. */
   elapsedS: number
   requests: number
   errors: number
@@ -26,11 +28,13 @@ export async function runBench(options: BenchOptions, onProgress?: (progress: Pr
       : setInterval(() => {
           let requests = 0
           let errors = 0
+          let measuring = true
           for (const view of views) {
             requests += view[0]!
             errors += view[1]!
+            measuring &&= view[2] === 1
           }
-          onProgress({ elapsedS: (performance.now() - started - options.warmupMs) / 1000, requests, errors })
+          onProgress({ measuring, elapsedS: (performance.now() - started - options.warmupMs) / 1000, requests, errors })
         }, 1000)
   try {
     const results = await Promise.all(plans.map((plan, i) => (plans.length === 1 ? new LoadLoop(plan, views[i]).run() : runInThread(plan, views[i]!))))
