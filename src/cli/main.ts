@@ -1,7 +1,7 @@
 // The `petrel` command: one binary, a subcommand per program of the book.
 
-import { readFileSync } from 'node:fs'
 import { PetrelError } from '../core/errors.ts'
+import { PETREL_VERSION } from '../core/version.ts'
 import { UsageError } from './args.ts'
 import { serveCommand } from './serve.ts'
 import { benchCommand } from './bench.ts'
@@ -10,11 +10,6 @@ import { benchCommand } from './bench.ts'
 const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<number | void>; summary: string }> = {
   serve: { run: serveCommand, summary: 'HTTP/1.1 web server: the demo site, or the files under ROOT' },
   bench: { run: benchCommand, summary: 'HTTP load generator (wrk-class): req/s, latency percentiles, errors' },
-}
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-  return pkg.version
 }
 
 const USAGE = `Usage: petrel <command> [flags]
@@ -38,7 +33,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return first === undefined ? 2 : 0
     }
     if (first === '--version' || first === '-v') {
-      console.log(`petrel ${version()}`)
+      console.log(`petrel ${PETREL_VERSION}`)
       return 0
     }
     const command = COMMANDS[first]

@@ -3,8 +3,9 @@
 import { statSync } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Limits, type Timeouts } from '../core/limits.ts'
-import { startServe, stopOnSignals, type ServeOptions } from '../apps/serve/serve.ts'
+import { startServe, stopOnSignals, DEMO_CGI_BIN, type ServeOptions } from '../apps/serve/serve.ts'
 import { STATIC_DEFAULTS } from '../apps/serve/static.ts'
+import { CGI_DEFAULTS } from '../apps/serve/cgi.ts'
 import { availableParallelism } from 'node:os'
 import { Master } from '../process/master.ts'
 import { readPid, isAlive, writePidfile, removePidfile } from '../process/pidfile.ts'
@@ -45,6 +46,10 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'open-file-cache-valid', type: 'duration', valueName: 'TIME', min: 0, description: `trust cached file metadata this long (default ${STATIC_DEFAULTS.cacheValidMs}ms)` },
   { name: 'small-file-bytes', type: 'integer', valueName: 'N', min: 0, description: `serve files up to N bytes from memory (default ${STATIC_DEFAULTS.smallFileBytes})` },
   { name: 'max-open-files', type: 'integer', valueName: 'N', min: 0, description: `descriptors the file cache keeps open (default ${STATIC_DEFAULTS.maxOpenFiles})` },
+  { name: 'cgi-bin', type: 'string', valueName: 'DIR', description: 'run the executables in DIR for URLs under /cgi-bin/ (CGI/1.1); the demo site has its own' },
+  { name: 'cgi-max', type: 'integer', valueName: 'N', min: 1, description: `CGI scripts running at once (default ${CGI_DEFAULTS.maxProcesses})` },
+  { name: 'cgi-queue', type: 'integer', valueName: 'N', min: 0, description: `CGI requests waiting for a slot before 503 (default ${CGI_DEFAULTS.queueLength})` },
+  { name: 'cgi-timeout', type: 'duration', valueName: 'TIME', min: 1, bareUnit: 's', description: `kill a CGI script's process group after TIME; 504 if it sent no head (default ${CGI_DEFAULTS.timeoutMs / 1000}s)` },
   { name: 'access-log', type: 'string', valueName: 'FILE', description: 'access log (combined format) to FILE, or - for stdout; off by default' },
   { name: 'access-log-format', type: 'string', valueName: 'FORMAT', description: 'combined (default) or json' },
   { name: 'error-log', type: 'string', valueName: 'FILE', description: 'error log to FILE, or - for stdout (default: stderr)' },
@@ -192,6 +197,25 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
       smallFileBytes: flags.get('small-file-bytes') as number | undefined,
       maxOpenFiles: flags.get('max-open-files') as number | undefined,
     },
+  }
+  const cgiDir = flags.get('cgi-bin') as string | undefined
+  if (cgiDir !== undefined) {
+    let isDir = false
+    try {
+      isDir = statSync(cgiDir).isDirectory()
+    } catch {}
+    if (!isDir) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --cgi-bin: ${JSON.stringify(cgiDir)} is not a directory; give the directory that holds the scripts`)
+  }
+  for (const name of ['cgi-max', 'cgi-queue', 'cgi-timeout']) {
+    if (flags.has(name) && cgiDir === undefined && root !== null) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `--${name} needs --cgi-bin DIR`)
+  }
+  if (cgiDir !== undefined || root === null) {
+    options.cgi = {
+      dir: cgiDir === undefined ? DEMO_CGI_BIN : path.resolve(cgiDir),
+      maxProcesses: flags.get('cgi-max') as number | undefined,
+      queueLength: flags.get('cgi-queue') as number | undefined,
+      timeoutMs: flags.get('cgi-timeout') as number | undefined,
+    }
   }
   const format = flags.get('access-log-format') as string | undefined
   if (format !== undefined && format !== 'combined' && format !== 'json') throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --access-log-format: ${JSON.stringify(format)}; expected combined or json`)

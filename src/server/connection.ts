@@ -177,6 +177,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.pending = null
     const gone = new PetrelError('PETREL_ERR_CONNECTION_CLOSED')
     if (this.req !== null) this.req.abortBody(gone)
+    if (this.res !== null) this.res.connectionClosed(gone)
     this.req = null
     this.res = null
     const waiters = this.drainWaiters

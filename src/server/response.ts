@@ -53,6 +53,8 @@ export class Response {
   private fields: string[] = []
   private chunked = false
   private declaredLength = -1
+  /** Made on first use of `signal`: most responses never need one. */
+  private controller: AbortController | null = null
 
   constructor(sink: ResponseSink, options: ResponseOptions) {
     this.sink = sink
@@ -181,6 +183,24 @@ export class Response {
   /** True once the client's connection is gone: nothing written will arrive. */
   get closed(): boolean {
     return !this.sink.open
+  }
+
+  /**
+   * Aborted when the client's connection closes before this response is finished: hand it to
+   * work done for the response (a CGI script, a task on a thread pool) so that the work stops
+   * when nobody is waiting for it. The reason is a PETREL_ERR_CONNECTION_CLOSED error.
+   */
+  get signal(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController()
+      if (!this.sink.open && !this.finished) this.controller.abort(new PetrelError('PETREL_ERR_CONNECTION_CLOSED'))
+    }
+    return this.controller.signal
+  }
+
+  /** Called by the connection when it closes while this response is its current one. */
+  connectionClosed(reason: Error): void {
+    if (this.controller !== null && !this.finished && !this.controller.signal.aborted) this.controller.abort(reason)
   }
 
   /** Send `value` as JSON. */

@@ -8,11 +8,16 @@ import type { Limits, Timeouts } from '../../core/limits.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
 import { staticFiles, type StaticOptions } from './static.ts'
+import { cgiGateway, CGI_PREFIX, type CgiOptions } from './cgi.ts'
+import { internalRequest } from '../../server/internal-request.ts'
+import { PETREL_VERSION } from '../../core/version.ts'
 import { LogFile } from '../../core/log-file.ts'
 import { ErrorLog, type ErrorLogLevel } from '../../core/error-log.ts'
 import { AccessLog, jsonDroppedLine, type AccessLogFormat } from '../../server/access-log.ts'
 
 export const DEMO_SITE = fileURLToPath(new URL('../../../site/', import.meta.url))
+/** The demo site's sample CGI scripts, run for /cgi-bin/ when no ROOT is given. */
+export const DEMO_CGI_BIN = fileURLToPath(new URL('../../../site/cgi-bin/', import.meta.url))
 
 export interface ServeOptions {
   /** Directory to serve; null serves the bundled demo site plus /plaintext and /json. */
@@ -23,6 +28,8 @@ export interface ServeOptions {
   timeouts?: Partial<Timeouts>
   /** Static file behaviour: listing, symlinks, Cache-Control, the open-file cache. */
   files?: Omit<StaticOptions, 'root'>
+  /** Run the executables of a directory for URLs under /cgi-bin/. */
+  cgi?: CgiOptions
   logs?: LogOptions
 }
 
@@ -98,7 +105,19 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
     server.get('/plaintext', plaintext)
     server.get('/json', json)
   }
-  server.fallback(staticFiles({ ...options.files, root }))
+  const fileHandler = staticFiles({ ...options.files, root })
+  if (options.cgi === undefined) {
+    server.fallback(fileHandler)
+  } else {
+    const cgi = cgiGateway(options.cgi, {
+      serverPort: () => server.address()?.port ?? 0,
+      software: `petrel/${PETREL_VERSION}`,
+      log: errorLog === null ? (line) => console.error(`petrel: ${line}`) : (line) => errorLog.error(line),
+      dispatch: (req, res) => server.dispatch(req, res),
+      internalRequest,
+    })
+    server.fallback((req, res) => (req.path.startsWith(CGI_PREFIX) ? cgi(req, res) : fileHandler(req, res)))
+  }
   const address = mode.handedOver !== undefined ? server.serveHandedOver(mode.handedOver) : await server.listen({ host: options.host, port: options.port, reusePort: mode.reusePort })
   return {
     server,

@@ -1,0 +1,465 @@
+// CGI/1.1 (RFC 3875): `petrel serve ROOT --cgi-bin DIR` runs the executables in DIR for URLs
+// under /cgi-bin/, the book's CGI server (ch. 6, 15) grown up.
+//
+// - The script is named by the first segment after /cgi-bin/; the rest of the path is PATH_INFO.
+//   Only a regular, executable file directly inside DIR runs (no symlink out of it, no dotfile,
+//   no traversal through the name or PATH_INFO), and it runs without a shell, in its own process
+//   group, with the RFC's meta-variables as its whole environment.
+// - Concurrency is bounded (`--cgi-max`), with a bounded queue behind it (`--cgi-queue`); a full
+//   queue answers 503 with Retry-After.
+// - The script's head is parsed (Status, Content-Type, Location, other fields passed on); a local
+//   Location is an internal redirect, an absolute one a 302. The body streams to the client with
+//   backpressure both ways; without a Content-Length it goes chunked.
+// - `--cgi-timeout` kills the whole process group, answering 504 if no head was sent yet; a
+//   client that leaves kills its script the same way. Node reaps every child; stderr goes to the
+//   error log a line at a time.
+
+import { spawn, type ChildProcess } from 'node:child_process'
+import { constants, promises as fsp } from 'node:fs'
+import path from 'node:path'
+import type { Readable } from 'node:stream'
+import type { Request } from '../../server/request.ts'
+import type { Response } from '../../server/response.ts'
+import type { Handler } from '../../server/server.ts'
+import { PetrelError } from '../../core/errors.ts'
+
+export const CGI_PREFIX = '/cgi-bin/'
+
+export const CGI_DEFAULTS = {
+  maxProcesses: 16,
+  queueLength: 64,
+  timeoutMs: 30_000,
+  /** Largest head a script may print before its body. */
+  maxHeadBytes: 64 * 1024,
+  /** Longest internal-redirect chain (a script's local Location that leads to another). */
+  maxRedirects: 10,
+  /** Seconds a client is told to wait when the queue is full. */
+  retryAfterSeconds: 1,
+} as const
+
+export interface CgiOptions {
+  /** Directory whose executables are the scripts. */
+  dir: string
+  maxProcesses?: number
+  queueLength?: number
+  timeoutMs?: number
+}
+
+export interface CgiContext {
+  /** The port the request came in on (SERVER_PORT). */
+  serverPort(): number
+  /** SERVER_SOFTWARE, e.g. "petrel/0.1.0". */
+  software: string
+  /** A line for the error log: a script's stderr, or why a script failed. */
+  log(line: string): void
+  /** Answer `req` (an internal GET) through the server's routes: for a local Location. */
+  dispatch(req: Request, res: Response): void
+  /** An internal GET for `target`, or null when the target is not valid. */
+  internalRequest(original: Request, target: string): Request | null
+}
+
+/** Fields a script may not set: they belong to the connection, which Petrel frames itself. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'status', 'date'])
+
+/** Bounded concurrency with a bounded FIFO queue behind it. */
+export class Slots {
+  private active = 0
+  private readonly waiting: Array<() => void> = []
+  private readonly max: number
+  private readonly queueLength: number
+
+  constructor(max: number, queueLength: number) {
+    this.max = max
+    this.queueLength = queueLength
+  }
+
+  get running(): number {
+    return this.active
+  }
+
+  get queued(): number {
+    return this.waiting.length
+  }
+
+  /**
+   * Take a slot: true at once when one is free; a promise of one when there is room to queue;
+   * false when the queue is full. `signal` aborting takes a queued request out of the queue.
+   */
+  acquire(signal: AbortSignal): boolean | Promise<boolean> {
+    if (this.active < this.max) {
+      this.active++
+      return true
+    }
+    if (this.waiting.length >= this.queueLength) return false
+    return new Promise((resolve) => {
+      const grant = (): void => {
+        signal.removeEventListener('abort', leave)
+        resolve(true)
+      }
+      const leave = (): void => {
+        const at = this.waiting.indexOf(grant)
+        if (at >= 0) this.waiting.splice(at, 1)
+        resolve(false)
+      }
+      this.waiting.push(grant)
+      signal.addEventListener('abort', leave, { once: true })
+    })
+  }
+
+  release(): void {
+    const next = this.waiting.shift()
+    if (next !== undefined) next()
+    else this.active--
+  }
+}
+
+/** What the URL names: the script and PATH_INFO, or the status that answers the request. */
+export type CgiTarget = { name: string; pathInfo: string } | { status: 400 | 404 }
+
+/** Split the percent-encoded path after /cgi-bin/ into the script's name and PATH_INFO. */
+export function parseCgiPath(urlPath: string): CgiTarget {
+  const rest = urlPath.slice(CGI_PREFIX.length)
+  const slash = rest.indexOf('/')
+  const first = slash < 0 ? rest : rest.slice(0, slash)
+  if (first === '') return { status: 404 }
+  let name: string
+  try {
+    name = decodeURIComponent(first)
+  } catch {
+    return { status: 400 }
+  }
+  if (name.includes('/') || name.includes('\\') || name.includes('\0')) return { status: 400 }
+  if (name.startsWith('.')) return { status: 404 }
+  let pathInfo = ''
+  if (slash >= 0) {
+    for (const raw of rest.slice(slash + 1).split('/')) {
+      let segment: string
+      try {
+        segment = decodeURIComponent(raw)
+      } catch {
+        return { status: 400 }
+      }
+      if (segment.includes('/') || segment.includes('\\') || segment.includes('\0') || segment === '..' || segment === '.') return { status: 400 }
+      pathInfo += `/${segment}`
+    }
+  }
+  return { name, pathInfo }
+}
+
+/** The parsed head a script printed. */
+export interface CgiHead {
+  status: number
+  reason: string
+  /** Whether the script printed a Status field. */
+  statusGiven: boolean
+  /** [name, value] in the order printed, Status and Location excluded. */
+  fields: Array<[string, string]>
+  location: string | null
+}
+
+/** Parse a script's head (the bytes before its blank line), or say why it is not one. */
+export function parseCgiHead(text: string): CgiHead | string {
+  const head: CgiHead = { status: 200, reason: '', statusGiven: false, fields: [], location: null }
+  for (const line of text.split(/\r?\n/)) {
+    if (line === '') continue
+    const colon = line.indexOf(':')
+    if (colon <= 0) return `malformed header line ${JSON.stringify(line.slice(0, 80))}`
+    const name = line.slice(0, colon).trim()
+    const value = line.slice(colon + 1).trim()
+    const lower = name.toLowerCase()
+    if (lower === 'status') {
+      const m = /^([1-5]\d\d)(?:\s+(.*))?$/.exec(value)
+      if (m === null) return `malformed Status ${JSON.stringify(value.slice(0, 80))}`
+      head.status = Number(m[1])
+      head.reason = m[2] ?? ''
+      head.statusGiven = true
+    } else if (lower === 'location') {
+      head.location = value
+    } else {
+      head.fields.push([name, value])
+    }
+  }
+  // RFC 3875 §6.2.3: a client redirect is a 302 unless the script says otherwise.
+  if (head.location !== null && !head.location.startsWith('/') && !head.statusGiven) head.status = 302
+  return head
+}
+
+/** The CGI handler for URLs under /cgi-bin/. */
+export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
+  const dir = path.resolve(options.dir)
+  const slots = new Slots(options.maxProcesses ?? CGI_DEFAULTS.maxProcesses, options.queueLength ?? CGI_DEFAULTS.queueLength)
+  const timeoutMs = options.timeoutMs ?? CGI_DEFAULTS.timeoutMs
+  const redirects = new WeakMap<Response, number>()
+  let realDir: Promise<string> | null = null
+
+  /** The script's file, or the status that answers: 404 when absent, 403 when not runnable. */
+  async function locate(name: string): Promise<string | 403 | 404> {
+    const file = path.join(dir, name)
+    let real: string
+    try {
+      real = await fsp.realpath(file)
+    } catch {
+      return 404
+    }
+    const inside = await (realDir ??= fsp.realpath(dir))
+    if (path.dirname(real) !== inside) return 403
+    try {
+      const stat = await fsp.stat(real)
+      if (!stat.isFile()) return 403
+      await fsp.access(real, constants.X_OK)
+    } catch {
+      return 403
+    }
+    return real
+  }
+
+  async function handle(req: Request, res: Response): Promise<void> {
+    const target = parseCgiPath(req.path)
+    if ('status' in target) return plain(res, target.status, target.status === 400 ? '400 Bad Request: the path is not acceptable\n' : '404 Not Found\n')
+    const file = await locate(target.name)
+    if (file === 404 || file === 403) return plain(res, file, file === 404 ? '404 Not Found\n' : '403 Forbidden\n')
+    if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'POST') {
+      res.setHeader('Allow', 'GET, HEAD, POST')
+      return plain(res, 405, `405 Method Not Allowed: ${req.method} is not one of GET, HEAD, POST\n`)
+    }
+    // A chunked body is read whole first: RFC 3875 wants CONTENT_LENGTH, and so do scripts.
+    let body: Buffer | null = null
+    if (req.head.chunked) body = await req.body()
+    const granted = await slots.acquire(res.signal)
+    if (!granted) {
+      if (res.closed) return
+      res.setHeader('Retry-After', String(CGI_DEFAULTS.retryAfterSeconds))
+      return plain(res, 503, '503 Service Unavailable: every CGI slot is busy and the queue is full\n')
+    }
+    try {
+      await run(req, res, file, target.name, target.pathInfo, body)
+    } finally {
+      slots.release()
+    }
+  }
+
+  function run(req: Request, res: Response, file: string, name: string, pathInfo: string, body: Buffer | null): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (res.closed) return resolve()
+      const child = spawn(file, [], { cwd: dir, env: metaVariables(req, name, pathInfo, body, context), detached: true, stdio: ['pipe', 'pipe', 'pipe'] })
+      let finished = false
+      let exited = false
+      const kill = (): void => {
+        // The whole group: a shell script's children die with it.
+        if (child.pid !== undefined && !exited) {
+          try {
+            process.kill(-child.pid, 'SIGKILL')
+          } catch {
+            // Already gone.
+          }
+        }
+      }
+      const finish = (): void => {
+        if (finished) return
+        finished = true
+        clearTimeout(timer)
+        res.signal.removeEventListener('abort', onClientGone)
+        kill()
+        if (bodyStream !== null && !bodyStream.readableEnded) {
+          // Whatever of the body the script did not read is dropped, so the connection goes on.
+          bodyStream.unpipe()
+          bodyStream.resume()
+        }
+        resolve()
+      }
+      const fail = (status: 502 | 504, why: string): void => {
+        context.log(`cgi ${name}: ${why}`)
+        if (!res.headersSent && !res.closed) plain(res, status, status === 504 ? '504 Gateway Timeout: the script did not answer in time\n' : '502 Bad Gateway: the script did not produce a valid answer\n')
+        else res.abort()
+        finish()
+      }
+      const onClientGone = (): void => {
+        context.log(`cgi ${name}: client went away; script killed`)
+        finish()
+      }
+      const timer = setTimeout(() => fail(504, `no complete answer within ${timeoutMs} ms; process group killed`), timeoutMs)
+      res.signal.addEventListener('abort', onClientGone, { once: true })
+      child.on('error', (err) => fail(502, `cannot run: ${err.message}`))
+      child.on('exit', (code, signal) => {
+        exited = true
+        if (code !== 0 && !finished) context.log(`cgi ${name}: exited with ${signal ?? `status ${code}`}`)
+      })
+      forwardStderr(child, name, context)
+      const bodyStream = feedStdin(child, req, body)
+
+      // The head, then the body.
+      const headChunks: Buffer[] = []
+      let headBytes = 0
+      let declaredLength = -1
+      let sent = 0
+      child.stdout!.on('data', (chunk: Buffer) => {
+        if (finished) return
+        if (!res.headersSent) {
+          headChunks.push(chunk)
+          headBytes += chunk.length
+          const all = headChunks.length === 1 ? chunk : Buffer.concat(headChunks, headBytes)
+          const end = headEnd(all)
+          if (end === null) {
+            if (headBytes > CGI_DEFAULTS.maxHeadBytes) fail(502, `head larger than ${CGI_DEFAULTS.maxHeadBytes} bytes`)
+            else if (headChunks.length > 1) headChunks.splice(0, headChunks.length, all)
+            return
+          }
+          const head = parseCgiHead(all.toString('latin1', 0, end.headLength))
+          if (typeof head === 'string') return fail(502, head)
+          if (head.location !== null && head.location.startsWith('/') && head.fields.length === 0 && !head.statusGiven) {
+            // Local redirect: the script's body, if any, is not the answer.
+            finish()
+            return redirectLocally(req, res, head.location, name)
+          }
+          try {
+            res.status(head.status)
+            if (head.location !== null) res.setHeader('Location', head.location)
+            for (const [field, value] of head.fields) {
+              const lower = field.toLowerCase()
+              if (HOP_BY_HOP.has(lower)) continue
+              if (lower === 'content-length') {
+                if (!/^\d+$/.test(value)) return fail(502, `malformed Content-Length ${JSON.stringify(value)}`)
+                declaredLength = Number(value)
+              }
+              res.appendHeader(field, value)
+            }
+          } catch (err) {
+            return fail(502, (err as Error).message)
+          }
+          chunk = all.subarray(end.bodyStart)
+          if (chunk.length === 0) return
+        }
+        if (declaredLength >= 0) {
+          // Never send more than the script declared: the framing is the client's to trust.
+          if (sent >= declaredLength) return
+          if (sent + chunk.length > declaredLength) chunk = chunk.subarray(0, declaredLength - sent)
+        }
+        sent += chunk.length
+        if (!res.write(chunk)) {
+          child.stdout!.pause()
+          res.drain().then(
+            () => child.stdout!.resume(),
+            () => finish(),
+          )
+        }
+      })
+      child.stdout!.on('end', () => {
+        if (finished) return
+        if (!res.headersSent) {
+          const all = Buffer.concat(headChunks, headBytes)
+          if (all.length === 0) return fail(502, 'exited without printing a head')
+          return fail(502, 'output ended inside the head (no blank line after the header fields)')
+        }
+        res.end()
+        finish()
+      })
+    })
+  }
+
+  function redirectLocally(req: Request, res: Response, location: string, name: string): void {
+    const depth = (redirects.get(res) ?? 0) + 1
+    redirects.set(res, depth)
+    if (depth > CGI_DEFAULTS.maxRedirects) {
+      context.log(`cgi ${name}: more than ${CGI_DEFAULTS.maxRedirects} local redirects`)
+      return plain(res, 500, '500 Internal Server Error: too many internal redirects\n')
+    }
+    const internal = context.internalRequest(req, location)
+    if (internal === null) {
+      context.log(`cgi ${name}: local redirect to an invalid path ${JSON.stringify(location)}`)
+      return plain(res, 502, '502 Bad Gateway: the script did not produce a valid answer\n')
+    }
+    context.dispatch(internal, res)
+  }
+
+  return (req, res) =>
+    handle(req, res).catch((err: Error) => {
+      if ((err as PetrelError).code === 'PETREL_ERR_CONNECTION_CLOSED') return
+      context.log(`cgi: ${err.message}`)
+      if (!res.headersSent && !res.closed) plain(res, 500, '500 Internal Server Error\n')
+      else res.abort()
+    })
+}
+
+function plain(res: Response, status: number, text: string): void {
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8')
+  res.status(status).end(text)
+}
+
+/** Where the script's head ends: after the first blank line (LF LF or CRLF CRLF), or null. */
+function headEnd(buf: Buffer): { headLength: number; bodyStart: number } | null {
+  for (let i = 0; i < buf.length; i++) {
+    if (buf[i] !== 0x0a) continue
+    if (buf[i + 1] === 0x0a) return { headLength: i, bodyStart: i + 2 }
+    if (buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return { headLength: i, bodyStart: i + 3 }
+  }
+  return null
+}
+
+/** RFC 3875 §4.1: the meta-variables, and a PATH so that shell scripts find their tools. */
+export function metaVariables(req: Request, name: string, pathInfo: string, body: Buffer | null, context: Pick<CgiContext, 'serverPort' | 'software'>): NodeJS.ProcessEnv {
+  const host = req.header('host') ?? ''
+  const serverName = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!
+  const env: NodeJS.ProcessEnv = {
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    GATEWAY_INTERFACE: 'CGI/1.1',
+    SERVER_SOFTWARE: context.software,
+    SERVER_NAME: serverName,
+    SERVER_PORT: String(context.serverPort()),
+    SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
+    REQUEST_METHOD: req.method,
+    SCRIPT_NAME: `${CGI_PREFIX}${name}`,
+    PATH_INFO: pathInfo,
+    QUERY_STRING: req.search,
+    REMOTE_ADDR: req.remoteAddress ?? '',
+    REMOTE_PORT: req.remotePort === undefined ? '' : String(req.remotePort),
+  }
+  const length = body !== null ? body.length : req.head.contentLength
+  if (length >= 0 && (length > 0 || req.method === 'POST')) env.CONTENT_LENGTH = String(length)
+  const type = req.header('content-type')
+  if (type !== undefined) env.CONTENT_TYPE = type
+  for (const [field, value] of Object.entries(req.headers)) {
+    // Content-Length and -Type are above; Proxy must never become HTTP_PROXY ("httpoxy").
+    if (field === 'content-length' || field === 'content-type' || field === 'proxy') continue
+    env[`HTTP_${field.toUpperCase().replaceAll('-', '_')}`] = value
+  }
+  return env
+}
+
+/**
+ * The request body to the script's stdin; a script that does not read it is not an error.
+ * Returns the body stream when the body is streamed.
+ */
+function feedStdin(child: ChildProcess, req: Request, body: Buffer | null): Readable | null {
+  const stdin = child.stdin!
+  stdin.on('error', () => {})
+  if (body !== null || req.head.contentLength <= 0) {
+    stdin.end(body ?? undefined)
+    return null
+  }
+  const stream = req.stream()
+  stream.on('error', () => stdin.destroy())
+  stream.pipe(stdin)
+  return stream
+}
+
+/** The script's stderr to the error log, a line at a time, each line bounded. */
+function forwardStderr(child: ChildProcess, name: string, context: Pick<CgiContext, 'log'>): void {
+  const MAX_LINE = 4096
+  let pending = ''
+  child.stderr!.setEncoding('utf8')
+  child.stderr!.on('data', (text: string) => {
+    pending += text
+    let newline: number
+    while ((newline = pending.indexOf('\n')) >= 0) {
+      context.log(`cgi ${name}: ${pending.slice(0, Math.min(newline, MAX_LINE))}`)
+      pending = pending.slice(newline + 1)
+    }
+    if (pending.length > MAX_LINE) {
+      context.log(`cgi ${name}: ${pending.slice(0, MAX_LINE)}`)
+      pending = ''
+    }
+  })
+  child.stderr!.on('end', () => {
+    if (pending !== '') context.log(`cgi ${name}: ${pending}`)
+  })
+}
