@@ -160,6 +160,12 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       req.abortBody(new PetrelError('PETREL_ERR_CONNECTION_CLOSED', 'client ended the connection before the request body was complete'))
       this.closeAfterResponse = true
     }
+    // Work done for the response (res.signal) stops: a client that closes its side while waiting
+    // has almost always gone away, and nginx treats it so for proxied and FastCGI requests. The
+    // response may still be written, for a client that only half-closed.
+    if (this.res !== null && !this.res.finished) {
+      this.res.connectionClosed(new PetrelError('PETREL_ERR_CONNECTION_CLOSED', 'client closed its side of the connection before the response was complete'))
+    }
     this.finishIfPeerEnded()
   }
 

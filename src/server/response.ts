@@ -198,7 +198,7 @@ export class Response {
     return this.controller.signal
   }
 
-  /** Called by the connection when it closes while this response is its current one. */
+  /** Called by the connection when it closes, or the client ends its side, while this response is its current one. */
   connectionClosed(reason: Error): void {
     if (this.controller !== null && !this.finished && !this.controller.signal.aborted) this.controller.abort(reason)
   }

@@ -292,9 +292,10 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
       let headBytes = 0
       let declaredLength = -1
       let sent = 0
+      let headDone = false
       child.stdout!.on('data', (chunk: Buffer) => {
         if (finished) return
-        if (!res.headersSent) {
+        if (!headDone) {
           headChunks.push(chunk)
           headBytes += chunk.length
           const all = headChunks.length === 1 ? chunk : Buffer.concat(headChunks, headBytes)
@@ -326,6 +327,7 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
           } catch (err) {
             return fail(502, (err as Error).message)
           }
+          headDone = true
           chunk = all.subarray(end.bodyStart)
           if (chunk.length === 0) return
         }
@@ -345,7 +347,7 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
       })
       child.stdout!.on('end', () => {
         if (finished) return
-        if (!res.headersSent) {
+        if (!headDone) {
           const all = Buffer.concat(headChunks, headBytes)
           if (all.length === 0) return fail(502, 'exited without printing a head')
           return fail(502, 'output ended inside the head (no blank line after the header fields)')

@@ -1,0 +1,424 @@
+// The CGI/1.1 gateway (RFC 3875) end to end: `startServe` with --cgi-bin pointing at scripts
+// written here, raw HTTP on the wire, and the processes themselves checked in /proc.
+
+import { test, describe, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { startServe, DEMO_CGI_BIN, type Serving } from '../src/apps/serve/serve.ts'
+import { parseCgiHead, parseCgiPath, Slots } from '../src/apps/serve/cgi.ts'
+import { RawClient, exchange, req, chunked } from './helpers/tcp.ts'
+
+const SCRIPTS: Record<string, string> = {
+  'env.sh': '#!/bin/sh\nprintf "Content-Type: text/plain\\n\\n"\nenv | sort\n',
+  'cat.sh': '#!/bin/sh\nprintf "Content-Type: application/octet-stream\\n\\n"\nexec cat\n',
+  'status.sh': '#!/bin/sh\nprintf "Status: 418 I am a teapot\\nContent-Type: text/plain\\nX-Custom: yes\\n\\nshort and stout\\n"\n',
+  'local.sh': '#!/bin/sh\nprintf "Location: /cgi-bin/env.sh/moved?from=local\\n\\n"\n',
+  'local-file.sh': '#!/bin/sh\nprintf "Location: /hello.txt\\n\\n"\n',
+  'loop.sh': '#!/bin/sh\nprintf "Location: /cgi-bin/loop.sh\\n\\n"\n',
+  'client.sh': '#!/bin/sh\nprintf "Location: https://example.com/elsewhere\\n\\n"\n',
+  'length.sh': '#!/bin/sh\nprintf "Content-Type: text/plain\\nContent-Length: 5\\n\\nhello, and more than declared"\n',
+  'stderr.sh': '#!/bin/sh\necho "something went sideways" >&2\nprintf "Content-Type: text/plain\\n\\nok"\n',
+  'garbage.sh': '#!/bin/sh\nprintf "this is not a header\\n\\nbody"\n',
+  'silent.sh': '#!/bin/sh\nexit 3\n',
+  // Starts a grandchild and records its pid, then never prints a head.
+  'hang.sh': '#!/bin/sh\nsleep 60 &\necho $! > "$PIDS/$QUERY_STRING"\nwait\n',
+  // Prints its head and part of a body, then hangs.
+  'hang-late.sh': '#!/bin/sh\nprintf "Content-Type: text/plain\\n\\npartial"\nsleep 60 &\necho $! > "$PIDS/$QUERY_STRING"\nwait\n',
+  'slow.sh': '#!/bin/sh\nsleep 0.4\nprintf "Content-Type: text/plain\\n\\nslow"\n',
+  'hello.sh': '#!/bin/sh\nprintf "Content-Type: text/plain\\n\\nhi"\n',
+}
+
+let root: string
+let cgiDir: string
+let pidDir: string
+let errorLogPath: string
+let serving: Serving
+let port: number
+
+function pidsEnv(script: string): string {
+  // hang.sh reads $PIDS from its environment: give it through a wrapper that sets it.
+  return script.replace('#!/bin/sh\n', `#!/bin/sh\nPIDS='${pidDir}'\n`)
+}
+
+before(async () => {
+  root = mkdtempSync(path.join(tmpdir(), 'petrel-cgi-'))
+  cgiDir = path.join(root, 'cgi')
+  pidDir = path.join(root, 'pids')
+  mkdirSync(cgiDir)
+  mkdirSync(pidDir)
+  mkdirSync(path.join(root, 'www'))
+  writeFileSync(path.join(root, 'www', 'hello.txt'), 'a static file\n')
+  writeFileSync(path.join(root, 'outside.sh'), '#!/bin/sh\nprintf "Content-Type: text/plain\\n\\nescaped"\n', { mode: 0o755 })
+  for (const [name, text] of Object.entries(SCRIPTS)) writeFileSync(path.join(cgiDir, name), pidsEnv(text), { mode: 0o755 })
+  writeFileSync(path.join(cgiDir, 'not-executable.sh'), SCRIPTS['hello.sh']!, { mode: 0o644 })
+  writeFileSync(path.join(cgiDir, '.hidden.sh'), SCRIPTS['hello.sh']!, { mode: 0o755 })
+  symlinkSync(path.join(root, 'outside.sh'), path.join(cgiDir, 'link-out.sh'))
+  mkdirSync(path.join(cgiDir, 'subdir'))
+  errorLogPath = path.join(root, 'error.log')
+  serving = await startServe({
+    root: path.join(root, 'www'),
+    host: '127.0.0.1',
+    port: 0,
+    cgi: { dir: cgiDir, maxProcesses: 4, queueLength: 8, timeoutMs: 1500 },
+    logs: { errorLog: errorLogPath },
+  })
+  port = serving.address.port
+})
+
+after(async () => {
+  await serving.server.close({ destroy: true })
+  await serving.closeLogs()
+  rmSync(root, { recursive: true, force: true })
+})
+
+async function get(target: string, headers: Record<string, string | number> = {}, body?: string | Buffer) {
+  const { responses, client } = await exchange(port, req(body === undefined ? 'GET' : 'POST', target, { Connection: 'close', ...headers }, body))
+  assert.equal(responses.length, 1, `one response to ${target}`)
+  return { response: responses[0]!, client }
+}
+
+function envOf(text: string): Map<string, string> {
+  const env = new Map<string, string>()
+  for (const line of text.trim().split('\n')) {
+    const eq = line.indexOf('=')
+    env.set(line.slice(0, eq), line.slice(eq + 1))
+  }
+  return env
+}
+
+/** Whether `pid` runs: a zombie waiting for whoever inherited it to reap it does not. */
+function alive(pid: number): boolean {
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return false
+  }
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+}
+
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    if (check()) return true
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return check()
+}
+
+describe('meta-variables (RFC 3875 §4.1)', () => {
+  test('exactly the RFC set, the request fields as HTTP_*, and a PATH', async () => {
+    const { response, client } = await get('/cgi-bin/env.sh/some/where%20else?a=1&b=%20', { Host: 'example.test:8443', 'X-Trace-Id': 'abc', Proxy: 'http://evil', Cookie: 'k=v' })
+    assert.equal(response.status, 200)
+    const env = envOf(response.text)
+    void client
+    assert.deepEqual(Object.fromEntries(env), {
+      GATEWAY_INTERFACE: 'CGI/1.1',
+      HTTP_CONNECTION: 'close',
+      HTTP_COOKIE: 'k=v',
+      HTTP_HOST: 'example.test:8443',
+      HTTP_X_TRACE_ID: 'abc',
+      PATH: '/usr/local/bin:/usr/bin:/bin',
+      PATH_INFO: '/some/where else',
+      PWD: cgiDir,
+      QUERY_STRING: 'a=1&b=%20',
+      REMOTE_ADDR: '127.0.0.1',
+      REMOTE_PORT: env.get('REMOTE_PORT'),
+      REQUEST_METHOD: 'GET',
+      SCRIPT_NAME: '/cgi-bin/env.sh',
+      SERVER_NAME: 'example.test',
+      SERVER_PORT: String(port),
+      SERVER_PROTOCOL: 'HTTP/1.1',
+      SERVER_SOFTWARE: env.get('SERVER_SOFTWARE'),
+      // Set by sh itself:
+      ...(env.has('SHLVL') ? { SHLVL: env.get('SHLVL') } : {}),
+      ...(env.has('_') ? { _: env.get('_') } : {}),
+      ...(env.has('OLDPWD') ? { OLDPWD: env.get('OLDPWD') } : {}),
+    })
+    assert.match(env.get('SERVER_SOFTWARE')!, /^petrel\/\d+\.\d+\.\d+$/)
+    assert.match(env.get('REMOTE_PORT')!, /^\d+$/)
+    assert.equal(env.has('HTTP_PROXY'), false, 'never HTTP_PROXY (httpoxy)')
+  })
+
+  test('a POST has CONTENT_LENGTH and CONTENT_TYPE, not HTTP_CONTENT_*', async () => {
+    const { response } = await get('/cgi-bin/env.sh', { 'Content-Type': 'application/x-www-form-urlencoded' }, 'a=b')
+    const env = envOf(response.text)
+    assert.equal(env.get('REQUEST_METHOD'), 'POST')
+    assert.equal(env.get('CONTENT_LENGTH'), '3')
+    assert.equal(env.get('CONTENT_TYPE'), 'application/x-www-form-urlencoded')
+    assert.equal(env.has('HTTP_CONTENT_LENGTH'), false)
+    assert.equal(env.has('HTTP_CONTENT_TYPE'), false)
+  })
+
+  test('HTTP/1.0 requests say so in SERVER_PROTOCOL', async () => {
+    const { responses } = await exchange(port, req('GET', '/cgi-bin/env.sh', {}, undefined, '1.0'))
+    assert.equal(envOf(responses[0]!.text).get('SERVER_PROTOCOL'), 'HTTP/1.0')
+  })
+})
+
+describe('bodies', () => {
+  test('a 200 KB POST body round-trips through cat', async () => {
+    const body = randomBytes(200 * 1024)
+    const { response } = await get('/cgi-bin/cat.sh', {}, body)
+    assert.equal(response.status, 200)
+    assert.equal(response.headers['transfer-encoding'], 'chunked')
+    assert.ok(response.body.equals(body))
+  })
+
+  test('a chunked request body is read whole and given with CONTENT_LENGTH', async () => {
+    const { responses } = await exchange(port, req('POST', '/cgi-bin/cat.sh', { 'Transfer-Encoding': 'chunked', Connection: 'close' }, chunked(['hello ', 'chunked ', 'world'])))
+    assert.equal(responses[0]!.text, 'hello chunked world')
+  })
+
+  test('keep-alive goes on after a CGI answer, also when the script ignores the body', async () => {
+    const client = await RawClient.connect(port)
+    try {
+      await client.write(Buffer.concat([req('POST', '/cgi-bin/hello.sh', {}, 'x'.repeat(100_000)), req('GET', '/cgi-bin/status.sh')]))
+      const [first, second] = await client.readResponses(2)
+      assert.equal(first!.text, 'hi')
+      assert.equal(second!.status, 418)
+    } finally {
+      client.destroy()
+    }
+  })
+
+  test('a Content-Length from the script frames the body, and nothing past it is sent', async () => {
+    const { response } = await get('/cgi-bin/length.sh')
+    assert.equal(response.headers['content-length'], '5')
+    assert.equal(response.text, 'hello')
+  })
+
+  test('HEAD gets the head the script printed and no body', async () => {
+    const { raw } = await exchange(port, req('HEAD', '/cgi-bin/status.sh', { Connection: 'close' }))
+    const text = raw.toString('latin1')
+    assert.match(text, /^HTTP\/1\.1 418 [^\r]*\r\n/)
+    assert.match(text, /\r\nX-Custom: yes\r\n/)
+    assert.ok(text.endsWith('\r\n\r\n'), 'nothing after the head')
+  })
+})
+
+describe('the script\'s head', () => {
+  test('Status and other fields pass through', async () => {
+    const { response } = await get('/cgi-bin/status.sh')
+    assert.equal(response.status, 418)
+    assert.equal(response.headers['x-custom'], 'yes')
+    assert.equal(response.text, 'short and stout\n')
+  })
+
+  test('a local Location is an internal redirect to another script, as GET with the new path and query', async () => {
+    const { response } = await get('/cgi-bin/local.sh', {}, 'posted')
+    assert.equal(response.status, 200)
+    const env = envOf(response.text)
+    assert.equal(env.get('SCRIPT_NAME'), '/cgi-bin/env.sh')
+    assert.equal(env.get('PATH_INFO'), '/moved')
+    assert.equal(env.get('QUERY_STRING'), 'from=local')
+    assert.equal(env.get('REQUEST_METHOD'), 'GET')
+    assert.equal(env.has('CONTENT_LENGTH'), false)
+  })
+
+  test('a local Location can lead to a static file', async () => {
+    const { response } = await get('/cgi-bin/local-file.sh')
+    assert.equal(response.status, 200)
+    assert.equal(response.text, 'a static file\n')
+  })
+
+  test('a redirect loop ends in 500 after 10 internal redirects', async () => {
+    const { response } = await get('/cgi-bin/loop.sh')
+    assert.equal(response.status, 500)
+  })
+
+  test('an absolute Location is a 302 to the client', async () => {
+    const { response } = await get('/cgi-bin/client.sh')
+    assert.equal(response.status, 302)
+    assert.equal(response.headers.location, 'https://example.com/elsewhere')
+  })
+
+  test('a head that is not one is a 502, and so is no output at all', async () => {
+    assert.equal((await get('/cgi-bin/garbage.sh')).response.status, 502)
+    assert.equal((await get('/cgi-bin/silent.sh')).response.status, 502)
+  })
+
+  test('stderr goes to the error log', async () => {
+    const { response } = await get('/cgi-bin/stderr.sh')
+    assert.equal(response.text, 'ok')
+    assert.ok(await until(() => existsSync(errorLogPath) && (serving.reopenLogs(), readFileSync(errorLogPath, 'utf8').includes('cgi stderr.sh: something went sideways')), 2000), readFileSync(errorLogPath, 'utf8'))
+  })
+})
+
+describe('which files run', () => {
+  for (const [target, status] of [
+    ['/cgi-bin/nope.sh', 404],
+    ['/cgi-bin/', 404],
+    ['/cgi-bin/.hidden.sh', 404],
+    ['/cgi-bin/not-executable.sh', 403],
+    ['/cgi-bin/subdir', 403],
+    ['/cgi-bin/link-out.sh', 403],
+    ['/cgi-bin/..%2foutside.sh', 400],
+    ['/cgi-bin/%2e%2e', 404],
+    ['/cgi-bin/env.sh/../../outside.sh', 400],
+    ['/cgi-bin/env.sh/a/%2e%2e/b', 400],
+    ['/cgi-bin/env.sh/a%2fb', 400],
+    ['/cgi-bin/env.sh%00', 400],
+  ] as const) {
+    test(`${target} → ${status}`, async () => {
+      const { response } = await get(target)
+      assert.equal(response.status, status, response.text)
+      assert.doesNotMatch(response.text, /escaped|PATH=/)
+    })
+  }
+
+  test('methods other than GET, HEAD and POST → 405 with Allow', async () => {
+    const { responses } = await exchange(port, req('DELETE', '/cgi-bin/env.sh', { Connection: 'close' }))
+    assert.equal(responses[0]!.status, 405)
+    assert.equal(responses[0]!.headers.allow, 'GET, HEAD, POST')
+  })
+})
+
+describe('processes', () => {
+  test('the timeout kills the whole process group and answers 504 when no head was sent', async () => {
+    const started = Date.now()
+    const { response } = await get('/cgi-bin/hang.sh?timeout')
+    assert.equal(response.status, 504)
+    assert.ok(Date.now() - started >= 1400, 'not before --cgi-timeout')
+    const grandchild = Number(readFileSync(path.join(pidDir, 'timeout'), 'utf8'))
+    assert.ok(await until(() => !alive(grandchild), 2000), 'the script\'s child was killed too')
+  })
+
+  test('a timeout after the head cuts the response off', async () => {
+    const { response, client } = await get('/cgi-bin/hang-late.sh?late').catch(async () => ({ response: null, client: null }))
+    // The chunked body never gets its last chunk: the raw client sees the connection closed early.
+    assert.equal(response, null)
+    void client
+    const grandchild = Number(readFileSync(path.join(pidDir, 'late'), 'utf8'))
+    assert.ok(await until(() => !alive(grandchild), 2000))
+  })
+
+  test('a client that goes away kills its script', async () => {
+    const client = await RawClient.connect(port)
+    await client.write(req('GET', '/cgi-bin/hang.sh?gone'))
+    const pidFile = path.join(pidDir, 'gone')
+    assert.ok(await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 2000))
+    const grandchild = Number(readFileSync(pidFile, 'utf8'))
+    assert.ok(alive(grandchild))
+    client.destroy()
+    assert.ok(await until(() => !alive(grandchild), 1000), 'killed well before the timeout')
+  })
+
+  test('a full queue answers 503 with Retry-After', async () => {
+    // 4 running + 8 queued; the 13th and later are refused.
+    const clients = await Promise.all(Array.from({ length: 14 }, () => RawClient.connect(port)))
+    try {
+      await Promise.all(clients.map((c) => c.write(req('GET', '/cgi-bin/slow.sh', { Connection: 'close' }))))
+      const answers = await Promise.all(clients.map(async (c) => (await c.readResponses(1, { timeoutMs: 5000 }))[0]!))
+      const refused = answers.filter((r) => r.status === 503)
+      assert.equal(refused.length, 2, answers.map((r) => r.status).join(','))
+      assert.equal(refused[0]!.headers['retry-after'], '1')
+      assert.equal(answers.filter((r) => r.status === 200).length, 12)
+    } finally {
+      for (const c of clients) c.destroy()
+    }
+  })
+
+  test('no zombies after 500 requests', async () => {
+    for (let batch = 0; batch < 50; batch++) {
+      const answers = await Promise.all(Array.from({ length: 10 }, () => get('/cgi-bin/hello.sh')))
+      for (const { response } of answers) assert.equal(response.text, 'hi')
+    }
+    await new Promise((r) => setTimeout(r, 100))
+    const zombies: string[] = []
+    const children: string[] = []
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue
+      let stat: string
+      try {
+        stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      } catch {
+        continue
+      }
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(fields[1]) !== process.pid) continue
+      children.push(`${entry} ${fields[0]}`)
+      if (fields[0] === 'Z') zombies.push(entry)
+    }
+    assert.deepEqual(zombies, [], `children: ${children.join(', ')}`)
+  })
+})
+
+describe('parts', () => {
+  test('parseCgiPath', () => {
+    assert.deepEqual(parseCgiPath('/cgi-bin/a.sh'), { name: 'a.sh', pathInfo: '' })
+    assert.deepEqual(parseCgiPath('/cgi-bin/a.sh/'), { name: 'a.sh', pathInfo: '/' })
+    assert.deepEqual(parseCgiPath('/cgi-bin/a%20b/x/y%2Bz'), { name: 'a b', pathInfo: '/x/y+z' })
+    assert.deepEqual(parseCgiPath('/cgi-bin/a/%ZZ'), { status: 400 })
+  })
+
+  test('parseCgiHead', () => {
+    assert.deepEqual(parseCgiHead('Content-Type: text/html\r\nStatus: 404 Gone away\r\nX-A:1'), {
+      status: 404,
+      reason: 'Gone away',
+      statusGiven: true,
+      fields: [['Content-Type', 'text/html'], ['X-A', '1']],
+      location: null,
+    })
+    assert.equal((parseCgiHead('Location: http://x/') as { status: number }).status, 302)
+    assert.equal((parseCgiHead('Status: 301\nLocation: http://x/') as { status: number }).status, 301)
+    assert.equal(parseCgiHead('Status: 99 nope'), 'malformed Status "99 nope"')
+    assert.equal(parseCgiHead('no colon here'), 'malformed header line "no colon here"')
+  })
+
+  test('Slots: bounded, queued in order, a queued waiter can leave', async () => {
+    const slots = new Slots(1, 1)
+    const never = new AbortController().signal
+    assert.equal(slots.acquire(never), true)
+    const leaving = new AbortController()
+    const queued = slots.acquire(leaving.signal)
+    assert.ok(queued instanceof Promise)
+    assert.equal(slots.acquire(never), false, 'queue full')
+    leaving.abort()
+    assert.equal(await queued, false)
+    const next = slots.acquire(never)
+    slots.release()
+    assert.equal(await next, true)
+    assert.equal(slots.running, 1)
+    slots.release()
+    assert.equal(slots.running, 0)
+  })
+})
+
+describe('the demo site\'s scripts', () => {
+  let demo: Serving
+  before(async () => {
+    demo = await startServe({ root: null, host: '127.0.0.1', port: 0, cgi: { dir: DEMO_CGI_BIN } })
+  })
+  after(() => demo.server.close({ destroy: true }))
+
+  async function demoGet(target: string, body?: string) {
+    const headers: Record<string, string> = body === undefined ? { Connection: 'close' } : { Connection: 'close', 'Content-Type': 'application/x-www-form-urlencoded' }
+    const { responses } = await exchange(demo.address.port, req(body === undefined ? 'GET' : 'POST', target, headers, body))
+    return responses[0]!
+  }
+
+  test('hello.sh: a shell script', async () => {
+    const response = await demoGet('/cgi-bin/hello.sh/some/path?x=1')
+    assert.equal(response.status, 200)
+    assert.match(response.text, /^Hello from a shell script/)
+    assert.match(response.text, /\nPATH_INFO=\/some\/path\nQUERY_STRING=x=1\n/)
+  })
+
+  const python = ['/usr/bin/python3', '/usr/local/bin/python3'].some((p) => existsSync(p))
+  test('env.py: a Python script', { skip: python ? false : 'python3 is not installed' }, async () => {
+    const response = await demoGet('/cgi-bin/env.py')
+    assert.equal(response.status, 200)
+    assert.match(response.text, /<th>GATEWAY_INTERFACE<\/th><td>CGI\/1\.1<\/td>/)
+  })
+
+  test('form.py: reads a POSTed form from stdin', { skip: python ? false : 'python3 is not installed' }, async () => {
+    const response = await demoGet('/cgi-bin/form.py', 'name=Ann+%3Cb%3E&message=hi')
+    assert.equal(response.status, 200)
+    assert.match(response.text, /<li><b>name<\/b> = Ann &lt;b&gt;<\/li>/)
+    assert.match(response.text, /<li><b>message<\/b> = hi<\/li>/)
+  })
+})
