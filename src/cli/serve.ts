@@ -6,6 +6,7 @@ import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Limits, type Timeouts } from '..
 import { startServe, stopOnSignals, DEMO_CGI_BIN, type ServeOptions } from '../apps/serve/serve.ts'
 import { STATIC_DEFAULTS } from '../apps/serve/static.ts'
 import { CGI_DEFAULTS } from '../apps/serve/cgi.ts'
+import { POOL_DEFAULTS } from '../process/pool/thread-pool.ts'
 import { availableParallelism } from 'node:os'
 import { Master } from '../process/master.ts'
 import { readPid, isAlive, writePidfile, removePidfile } from '../process/pidfile.ts'
@@ -50,6 +51,9 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'cgi-max', type: 'integer', valueName: 'N', min: 1, description: `CGI scripts running at once (default ${CGI_DEFAULTS.maxProcesses})` },
   { name: 'cgi-queue', type: 'integer', valueName: 'N', min: 0, description: `CGI requests waiting for a slot before 503 (default ${CGI_DEFAULTS.queueLength})` },
   { name: 'cgi-timeout', type: 'duration', valueName: 'TIME', min: 1, bareUnit: 's', description: `kill a CGI script's process group after TIME; 504 if it sent no head (default ${CGI_DEFAULTS.timeoutMs / 1000}s)` },
+  { name: 'pool-threads', type: 'integer', valueName: 'N', min: 1, max: 1024, description: 'threads of the demo\'s pool for /scrypt/pool (default: one per CPU)' },
+  { name: 'pool-queue', type: 'integer', valueName: 'N', min: 0, description: `tasks waiting for a pool thread before 503 (default ${POOL_DEFAULTS.queuePerThread} per thread)` },
+  { name: 'pool-timeout', type: 'duration', valueName: 'TIME', min: 1, bareUnit: 's', description: `a pool task running longer fails with 503 (default ${POOL_DEFAULTS.taskTimeoutMs / 1000}s)` },
   { name: 'access-log', type: 'string', valueName: 'FILE', description: 'access log (combined format) to FILE, or - for stdout; off by default' },
   { name: 'access-log-format', type: 'string', valueName: 'FORMAT', description: 'combined (default) or json' },
   { name: 'error-log', type: 'string', valueName: 'FILE', description: 'error log to FILE, or - for stdout (default: stderr)' },
@@ -215,6 +219,16 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
       maxProcesses: flags.get('cgi-max') as number | undefined,
       queueLength: flags.get('cgi-queue') as number | undefined,
       timeoutMs: flags.get('cgi-timeout') as number | undefined,
+    }
+  }
+  for (const name of ['pool-threads', 'pool-queue', 'pool-timeout']) {
+    if (flags.has(name) && root !== null) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `--${name} applies to the demo site's /scrypt/pool route; drop it or ROOT`)
+  }
+  if (root === null) {
+    options.pool = {
+      threads: flags.get('pool-threads') as number | undefined,
+      maxQueue: flags.get('pool-queue') as number | undefined,
+      taskTimeoutMs: flags.get('pool-timeout') as number | undefined,
     }
   }
   const format = flags.get('access-log-format') as string | undefined

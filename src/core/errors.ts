@@ -61,6 +61,8 @@ export const ERRORS = {
   PETREL_ERR_PIDFILE_HELD: { status: 0, message: 'the pidfile is held by a running server' },
   PETREL_ERR_NO_SERVER: { status: 0, message: 'no running server to signal' },
   PETREL_ERR_WORKER_START: { status: 0, message: 'a worker process failed to start' },
+  PETREL_ERR_POOL_QUEUE_FULL: { status: 503, message: 'the thread pool is busy and its queue is full; try again shortly' },
+  PETREL_ERR_POOL_TIMEOUT: { status: 503, message: 'the task did not finish within the thread pool\'s task timeout' },
   PETREL_ERR_BENCH_RESOLVE: { status: 0, message: 'cannot resolve the host name in the URL' },
   PETREL_ERR_BENCH_THREAD: { status: 0, message: 'a load-generator thread failed' },
   PETREL_ERR_CONFIG_RELOAD: { status: 0, message: 'the new configuration failed to load; the running workers keep the old one' },

@@ -11,7 +11,7 @@ import { Connection } from './connection.ts'
 import { Request } from './request.ts'
 import { Response } from './response.ts'
 import { Router } from './router.ts'
-import { statusLine, dateHeaderLine, retainDateClock, releaseDateClock } from './status.ts'
+import { statusLine, statusText, dateHeaderLine, retainDateClock, releaseDateClock } from './status.ts'
 
 export type Handler = (req: Request, res: Response) => void | Promise<void>
 
@@ -339,16 +339,21 @@ export class HttpServer {
     const error = err instanceof Error ? err : new Error(String(err))
     // A handler that failed because its client left has nothing to report and no one to answer.
     if ((error as PetrelError).code === 'PETREL_ERR_CONNECTION_CLOSED') return
-    this.reportError(error, req)
+    // An error from the table with an HTTP status (a full thread-pool queue: 503) is an answer,
+    // not a fault: it goes to the client as is, and to the log only when it is a 5xx other than 503.
+    const status = error instanceof PetrelError && error.status >= 400 ? error.status : 500
+    if (status >= 500 && status !== 503) this.reportError(error, req)
     if (res.finished || res.closed) return
     if (res.headersSent) {
       // Part of the response is out: the only honest end is to cut the connection.
       res.abort()
       return
     }
-    res.status(500)
+    res.status(status)
     res.setHeader('Content-Type', 'text/plain; charset=utf-8')
-    res.end(`500 Internal Server Error: ${ERRORS.PETREL_ERR_HANDLER_FAILED.message}\n`)
+    if (status === 503) res.setHeader('Retry-After', '1')
+    const reason = status === 500 ? ERRORS.PETREL_ERR_HANDLER_FAILED.message : ERRORS[(error as PetrelError).code].message
+    res.end(`${status} ${statusText(status)}: ${reason}\n`)
   }
 
   reportError(err: Error, req?: Request): void {

@@ -17,6 +17,11 @@ export function statusLine(code: number): string {
 
 for (const code of Object.keys(STATUS_CODES)) statusLine(Number(code))
 
+/** The reason phrase of a status code: "Service Unavailable" for 503; "" when unknown. */
+export function statusText(code: number): string {
+  return STATUS_CODES[code] ?? ''
+}
+
 /** Statuses whose responses never carry a body or body framing headers (RFC 9110 §6.4.1). */
 export function statusHasNoBody(code: number): boolean {
   return code < 200 || code === 204 || code === 304

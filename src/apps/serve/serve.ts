@@ -11,11 +11,14 @@ import { staticFiles, type StaticOptions } from './static.ts'
 import { cgiGateway, CGI_PREFIX, type CgiOptions } from './cgi.ts'
 import { internalRequest } from '../../server/internal-request.ts'
 import { PETREL_VERSION } from '../../core/version.ts'
+import { ThreadPool, type ThreadPoolOptions } from '../../process/pool/thread-pool.ts'
+import hashPassword, { SCRYPT } from './demo-work.ts'
 import { LogFile } from '../../core/log-file.ts'
 import { ErrorLog, type ErrorLogLevel } from '../../core/error-log.ts'
 import { AccessLog, jsonDroppedLine, type AccessLogFormat } from '../../server/access-log.ts'
 
 export const DEMO_SITE = fileURLToPath(new URL('../../../site/', import.meta.url))
+const DEMO_WORK = new URL('./demo-work.ts', import.meta.url)
 /** The demo site's sample CGI scripts, run for /cgi-bin/ when no ROOT is given. */
 export const DEMO_CGI_BIN = fileURLToPath(new URL('../../../site/cgi-bin/', import.meta.url))
 
@@ -30,6 +33,8 @@ export interface ServeOptions {
   files?: Omit<StaticOptions, 'root'>
   /** Run the executables of a directory for URLs under /cgi-bin/. */
   cgi?: CgiOptions
+  /** The demo's thread pool (for /scrypt/pool): threads, queue, task timeout. */
+  pool?: Omit<ThreadPoolOptions, 'filename'>
   logs?: LogOptions
 }
 
@@ -61,6 +66,16 @@ function plaintext(_req: Request, res: Response): void {
 
 function json(_req: Request, res: Response): void {
   res.json({ message: HELLO })
+}
+
+/** The demo's CPU-heavy routes: the same scrypt hash inline (blocking the loop) and on the pool. */
+function scryptRoutes(server: HttpServer, pool: () => ThreadPool): void {
+  const answer = (res: Response, where: string, hash: string): void => res.json({ algorithm: 'scrypt', ...SCRYPT, where, hash })
+  server.get('/scrypt/inline', (req, res) => answer(res, 'inline', hashPassword({ password: req.query.get('password') ?? '' })))
+  server.get('/scrypt/pool', async (req, res) => {
+    const hash = await pool().run<string>({ password: req.query.get('password') ?? '' }, { signal: res.signal })
+    answer(res, 'pool', hash)
+  })
 }
 
 /** How a worker process gets connections: its own reusePort socket, or handed over by a master listening at `handedOver`. */
@@ -101,9 +116,12 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
     onServerAnswer: accessLog === null ? undefined : (answer) => accessLog.record({ ...answer, endedAtMs: Date.now() }),
   })
   const root = options.root ?? DEMO_SITE
+  let pool: ThreadPool | null = null
   if (options.root === null) {
     server.get('/plaintext', plaintext)
     server.get('/json', json)
+    // Made on first use: a worker process that never gets the route starts no threads.
+    scryptRoutes(server, () => (pool ??= new ThreadPool({ filename: DEMO_WORK, ...options.pool })))
   }
   const fileHandler = staticFiles({ ...options.files, root })
   if (options.cgi === undefined) {
