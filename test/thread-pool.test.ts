@@ -5,6 +5,8 @@
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import { threadId } from 'node:worker_threads'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { ThreadPool } from '../src/process/pool/thread-pool.ts'
 import { PetrelError } from '../src/core/errors.ts'
 import { startServe } from '../src/apps/serve/serve.ts'
@@ -81,6 +83,14 @@ describe('ThreadPool', () => {
     const bytes = new Uint8Array(1024).fill(2).buffer
     assert.equal(await p.run({ bytes }, { name: 'sum', transferList: [bytes] }), 2048)
     assert.equal(bytes.byteLength, 0, 'detached here')
+  })
+
+  test('pool threads run at a lower priority than the event loop (nice 10 by default)', async (t) => {
+    const p = pool()
+    const q = pool({ nice: 3, filename: path.relative(process.cwd(), fileURLToPath(WORK)) })
+    t.after(() => Promise.all([p.destroy(), q.destroy()]))
+    assert.equal(await p.run(null, { name: 'niceness' }), 10)
+    assert.equal(await q.run(null, { name: 'niceness' }), 3, 'a relative path works too')
   })
 
   test('an error thrown by the task rejects run()', async (t) => {

@@ -24,17 +24,21 @@ function statFields (stat: string): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
 }
 
-/** utime + stime of one process, all its threads included, in clock ticks; 0 if it is gone. */
-function processCpuTicks (pid: number): number {
+/**
+ * utime + stime of one process, all its threads included, in clock ticks; 0 if it is gone. With
+ * `reaped`, also cutime + cstime: the children it has waited for (a CGI server's scripts).
+ */
+function processCpuTicks (pid: number, reaped = false): number {
   let stat: string
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   } catch {
     return 0
   }
-  // utime and stime are fields 14 and 15.
+  // utime and stime are fields 14 and 15; cutime and cstime 16 and 17.
   const fields = statFields(stat)
-  return Number(fields[14 - 3]) + Number(fields[15 - 3])
+  const own = Number(fields[14 - 3]) + Number(fields[15 - 3])
+  return reaped ? own + Number(fields[16 - 3]) + Number(fields[17 - 3]) : own
 }
 
 function childPids (pid: number): number[] {
@@ -58,9 +62,10 @@ function childPids (pid: number): number[] {
 
 /**
  * CPU ticks of a process and all its live descendants (e.g. a master and its workers).
- * Children that exited during the run are missed; the servers measured here keep theirs.
+ * Children that exited during the run are missed unless `reaped` adds, for each process, the
+ * children it has waited for (for servers that fork per request: CGI).
  */
-export function processTreeCpuTicks (rootPid: number): number {
+export function processTreeCpuTicks (rootPid: number, reaped = false): number {
   let ticks = 0
   const pending = [rootPid]
   const seen = new Set<number>()
@@ -68,7 +73,7 @@ export function processTreeCpuTicks (rootPid: number): number {
     const pid = pending.pop() as number
     if (seen.has(pid)) continue
     seen.add(pid)
-    ticks += processCpuTicks(pid)
+    ticks += processCpuTicks(pid, reaped)
     pending.push(...childPids(pid))
   }
   return ticks

@@ -42,7 +42,7 @@ export interface Generator {
 }
 
 /** Runs a generator command pinned to `cpu`, returns its stdout and the CPU µs it used. */
-async function runPinned (cpu: number, command: string, args: readonly string[], clockTicksPerSec: number): Promise<{ stdout: string, cpuUs: number }> {
+export async function runPinned (cpu: number, command: string, args: readonly string[], clockTicksPerSec: number): Promise<{ stdout: string, cpuUs: number }> {
   const before = reapedChildrenCpuTicks()
   const tracked = startTracked('taskset', ['-c', String(cpu), command, ...args], { cwd: REPO_DIR }, false, true)
   const exit = await tracked.exited

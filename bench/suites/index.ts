@@ -1,8 +1,9 @@
 import { httpSuite } from './http.ts'
 import { loadgenSuite } from './loadgen.ts'
+import { logicSuite } from './logic.ts'
 import { staticSuite } from './static.ts'
 import type { Suite } from './suite.ts'
 import { timersSuite } from './timers.ts'
 import { workersSuite } from './workers.ts'
 
-export const SUITES: readonly Suite[] = [httpSuite, staticSuite, timersSuite, workersSuite, loadgenSuite]
+export const SUITES: readonly Suite[] = [httpSuite, staticSuite, timersSuite, workersSuite, loadgenSuite, logicSuite]

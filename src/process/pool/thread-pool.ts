@@ -10,6 +10,8 @@
 
 import { Piscina } from 'piscina'
 import { availableParallelism } from 'node:os'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { PetrelError } from '../../core/errors.ts'
 
 type PiscinaRunOptions = NonNullable<Parameters<Piscina['run']>[1]>
@@ -20,6 +22,8 @@ export const POOL_DEFAULTS = {
   taskTimeoutMs: 30_000,
   /** A thread idle this long exits (the pool keeps at least one). */
   idleTimeoutMs: 30_000,
+  /** Nice value of the pool's threads: they yield the CPU to the event loop (see pool-thread.ts). */
+  nice: 10,
 } as const
 
 export interface ThreadPoolOptions {
@@ -32,6 +36,8 @@ export interface ThreadPoolOptions {
   /** A task running longer fails with PETREL_ERR_POOL_TIMEOUT (503) and its thread is replaced. */
   taskTimeoutMs?: number
   idleTimeoutMs?: number
+  /** Scheduling priority of the threads, -20 to 19 (default 10: below the event loop's 0). */
+  nice?: number
 }
 
 export interface RunOptions {
@@ -55,9 +61,11 @@ export class ThreadPool {
     this.threads = options.threads ?? availableParallelism()
     this.maxQueue = options.maxQueue ?? this.threads * POOL_DEFAULTS.queuePerThread
     this.taskTimeoutMs = options.taskTimeoutMs ?? POOL_DEFAULTS.taskTimeoutMs
-    const filename = options.filename instanceof URL ? options.filename.href : options.filename
+    // The thread module imports it: give it a URL, not a path relative to some directory.
+    const filename = options.filename instanceof URL ? options.filename.href : /^[a-z][a-z0-9+.-]*:/i.test(options.filename) ? options.filename : pathToFileURL(path.resolve(options.filename)).href
     this.piscina = new Piscina({
-      filename,
+      filename: new URL('./pool-thread.ts', import.meta.url).href,
+      workerData: { filename, nice: options.nice ?? POOL_DEFAULTS.nice },
       minThreads: 1,
       maxThreads: this.threads,
       maxQueue: this.maxQueue,
@@ -87,7 +95,7 @@ export class ThreadPool {
       // Piscina derives its TransferList type from MessagePort.postMessage's parameters, which
       // @types/node 26 declares differently; an ArrayBuffer list is what both accept at run time.
       const transferList = options.transferList as unknown as PiscinaRunOptions['transferList']
-      return (await this.piscina.run(task, { signal, transferList, name: options.name })) as T
+      return (await this.piscina.run({ task, name: options.name }, { signal, transferList })) as T
     } catch (err) {
       const error = err as Error
       if (error.name === 'AbortError') {
