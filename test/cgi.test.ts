@@ -328,8 +328,10 @@ describe('processes', () => {
       for (const { response } of answers) assert.equal(response.text, 'hi')
     }
     await new Promise((r) => setTimeout(r, 100))
-    const zombies: string[] = []
-    const children: string[] = []
+    // Every descendant of this process (the server runs here; the scripts are children of its
+    // spawner process): none may be a zombie.
+    const parentOf = new Map<number, number>()
+    const stateOf = new Map<number, string>()
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue
       let stat: string
@@ -339,10 +341,22 @@ describe('processes', () => {
         continue
       }
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (Number(fields[1]) !== process.pid) continue
-      children.push(`${entry} ${fields[0]}`)
-      if (fields[0] === 'Z') zombies.push(entry)
+      parentOf.set(Number(entry), Number(fields[1]))
+      stateOf.set(Number(entry), fields[0]!)
     }
+    const descendants = new Set([process.pid])
+    for (let grew = true; grew; ) {
+      grew = false
+      for (const [pid, ppid] of parentOf) {
+        if (descendants.has(ppid) && !descendants.has(pid)) {
+          descendants.add(pid)
+          grew = true
+        }
+      }
+    }
+    descendants.delete(process.pid)
+    const children = [...descendants].map((pid) => `${pid} ${stateOf.get(pid)}`)
+    const zombies = [...descendants].filter((pid) => stateOf.get(pid) === 'Z')
     assert.deepEqual(zombies, [], `children: ${children.join(', ')}`)
   })
 })

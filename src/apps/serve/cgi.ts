@@ -4,17 +4,17 @@
 // - The script is named by the first segment after /cgi-bin/; the rest of the path is PATH_INFO.
 //   Only a regular, executable file directly inside DIR runs (no symlink out of it, no dotfile,
 //   no traversal through the name or PATH_INFO), and it runs without a shell, in its own process
-//   group, with the RFC's meta-variables as its whole environment.
+//   group, with the RFC's meta-variables as its whole environment. A small spawner process
+//   starts it (cgi-spawner.ts): forking the server itself would copy its page tables each time.
 // - Concurrency is bounded (`--cgi-max`), with a bounded queue behind it (`--cgi-queue`); a full
 //   queue answers 503 with Retry-After.
 // - The script's head is parsed (Status, Content-Type, Location, other fields passed on); a local
 //   Location is an internal redirect, an absolute one a 302. The body streams to the client with
 //   backpressure both ways; without a Content-Length it goes chunked.
 // - `--cgi-timeout` kills the whole process group, answering 504 if no head was sent yet; a
-//   client that leaves kills its script the same way. Node reaps every child; stderr goes to the
-//   error log a line at a time.
+//   client that leaves kills its script the same way. The spawner reaps every child; stderr goes
+//   to the error log a line at a time.
 
-import { spawn, type ChildProcess } from 'node:child_process'
 import { constants, promises as fsp } from 'node:fs'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
@@ -22,6 +22,7 @@ import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
 import type { Handler } from '../../server/server.ts'
 import { PetrelError } from '../../core/errors.ts'
+import { CgiSpawner, type ScriptProcess } from './cgi-spawner.ts'
 
 export const CGI_PREFIX = '/cgi-bin/'
 
@@ -190,6 +191,7 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
   const slots = new Slots(options.maxProcesses ?? CGI_DEFAULTS.maxProcesses, options.queueLength ?? CGI_DEFAULTS.queueLength)
   const timeoutMs = options.timeoutMs ?? CGI_DEFAULTS.timeoutMs
   const redirects = new WeakMap<Response, number>()
+  const spawner = new CgiSpawner()
   let realDir: Promise<string> | null = null
 
   /** The script's file, or the status that answers: 404 when absent, 403 when not runnable. */
@@ -241,19 +243,10 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
   function run(req: Request, res: Response, file: string, name: string, pathInfo: string, body: Buffer | null): Promise<void> {
     return new Promise<void>((resolve) => {
       if (res.closed) return resolve()
-      const child = spawn(file, [], { cwd: dir, env: metaVariables(req, name, pathInfo, body, context), detached: true, stdio: ['pipe', 'pipe', 'pipe'] })
+      const child = spawner.spawn(file, metaVariables(req, name, pathInfo, body, context), dir)
       let finished = false
-      let exited = false
-      const kill = (): void => {
-        // The whole group: a shell script's children die with it.
-        if (child.pid !== undefined && !exited) {
-          try {
-            process.kill(-child.pid, 'SIGKILL')
-          } catch {
-            // Already gone.
-          }
-        }
-      }
+      // The whole group: a shell script's children die with it.
+      const kill = (): void => child.killGroup()
       const finish = (): void => {
         if (finished) return
         finished = true
@@ -279,9 +272,8 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
       }
       const timer = setTimeout(() => fail(504, `no complete answer within ${timeoutMs} ms; process group killed`), timeoutMs)
       res.signal.addEventListener('abort', onClientGone, { once: true })
-      child.on('error', (err) => fail(502, `cannot run: ${err.message}`))
-      child.on('exit', (code, signal) => {
-        exited = true
+      child.on('error', (err: Error) => fail(502, `cannot run: ${err.message}`))
+      child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
         if (code !== 0 && !finished) context.log(`cgi ${name}: exited with ${signal ?? `status ${code}`}`)
       })
       forwardStderr(child, name, context)
@@ -293,7 +285,7 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
       let declaredLength = -1
       let sent = 0
       let headDone = false
-      child.stdout!.on('data', (chunk: Buffer) => {
+      child.stdout.on('data', (chunk: Buffer) => {
         if (finished) return
         if (!headDone) {
           headChunks.push(chunk)
@@ -338,14 +330,14 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
         }
         sent += chunk.length
         if (!res.write(chunk)) {
-          child.stdout!.pause()
+          child.stdout.pause()
           res.drain().then(
-            () => child.stdout!.resume(),
+            () => child.stdout.resume(),
             () => finish(),
           )
         }
       })
-      child.stdout!.on('end', () => {
+      child.stdout.on('end', () => {
         if (finished) return
         if (!headDone) {
           const all = Buffer.concat(headChunks, headBytes)
@@ -431,8 +423,8 @@ export function metaVariables(req: Request, name: string, pathInfo: string, body
  * The request body to the script's stdin; a script that does not read it is not an error.
  * Returns the body stream when the body is streamed.
  */
-function feedStdin(child: ChildProcess, req: Request, body: Buffer | null): Readable | null {
-  const stdin = child.stdin!
+function feedStdin(child: ScriptProcess, req: Request, body: Buffer | null): Readable | null {
+  const stdin = child.stdin
   stdin.on('error', () => {})
   if (body !== null || req.head.contentLength <= 0) {
     stdin.end(body ?? undefined)
@@ -445,11 +437,11 @@ function feedStdin(child: ChildProcess, req: Request, body: Buffer | null): Read
 }
 
 /** The script's stderr to the error log, a line at a time, each line bounded. */
-function forwardStderr(child: ChildProcess, name: string, context: Pick<CgiContext, 'log'>): void {
+function forwardStderr(child: ScriptProcess, name: string, context: Pick<CgiContext, 'log'>): void {
   const MAX_LINE = 4096
   let pending = ''
-  child.stderr!.setEncoding('utf8')
-  child.stderr!.on('data', (text: string) => {
+  child.stderr.setEncoding('utf8')
+  child.stderr.on('data', (text: string) => {
     pending += text
     let newline: number
     while ((newline = pending.indexOf('\n')) >= 0) {
@@ -461,7 +453,7 @@ function forwardStderr(child: ChildProcess, name: string, context: Pick<CgiConte
       pending = ''
     }
   })
-  child.stderr!.on('end', () => {
+  child.stderr.on('end', () => {
     if (pending !== '') context.log(`cgi ${name}: ${pending}`)
   })
 }

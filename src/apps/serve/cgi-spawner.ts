@@ -1,0 +1,138 @@
+// The server's side of the CGI spawner (cgi-spawner-main.mjs): scripts are started by a small
+// helper process, so that each fork copies its page tables and not the server's. A script is
+// seen here as a ScriptProcess — stdio streams, its pid, 'exit' and 'error' — much like a
+// ChildProcess, with its bytes relayed over the IPC channel.
+
+import { fork, type ChildProcess } from 'node:child_process'
+import { EventEmitter } from 'node:events'
+import { Readable, Writable } from 'node:stream'
+
+const SPAWNER_MAIN = new URL('./cgi-spawner-main.mjs', import.meta.url)
+
+/** The helper's V8 heap is capped: it only relays bytes, and a small process forks cheaply. */
+const SPAWNER_EXEC_ARGV = ['--max-old-space-size=32', '--max-semi-space-size=1']
+
+type FromSpawner =
+  | { op: 'spawned'; id: number; pid: number }
+  | { op: 'out' | 'err'; id: number; data: Uint8Array }
+  | { op: 'outEnd'; id: number }
+  | { op: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null }
+  | { op: 'error'; id: number; message: string }
+
+/** A script started by the spawner. Events: 'exit' (code, signal), 'error' (err). */
+export class ScriptProcess extends EventEmitter {
+  pid: number | undefined = undefined
+  exited = false
+  readonly stdin: Writable
+  readonly stdout: Readable
+  readonly stderr: Readable
+  private killWanted = false
+  /** Called when stdout's buffer is full: the spawner stops reading the script's stdout. */
+  private readonly onPaused: () => void
+
+  constructor(id: number, helper: ChildProcess) {
+    super()
+    const send = (message: object, callback?: (err: Error | null) => void): void => {
+      if (helper.connected) helper.send(message, callback)
+      else callback?.(null)
+    }
+    this.stdin = new Writable({
+      write: (chunk: Buffer, _encoding, callback) => send({ op: 'in', id, data: chunk }, () => callback()),
+      final: (callback) => send({ op: 'end', id }, () => callback()),
+    })
+    this.stdout = new Readable({ read: () => send({ op: 'resume', id }) })
+    this.stderr = new Readable({ read: () => {} })
+    this.onPaused = () => send({ op: 'pause', id })
+  }
+
+  /** SIGKILL to the script's whole process group, now or as soon as its pid is known. */
+  killGroup(): void {
+    if (this.exited) return
+    if (this.pid === undefined) {
+      this.killWanted = true
+      return
+    }
+    try {
+      process.kill(-this.pid, 'SIGKILL')
+    } catch {
+      // Already gone.
+    }
+  }
+
+  /** A message from the spawner about this script. */
+  deliver(message: FromSpawner): void {
+    switch (message.op) {
+      case 'spawned':
+        this.pid = message.pid
+        if (this.killWanted) this.killGroup()
+        return
+      case 'out':
+        if (!this.stdout.push(Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength))) this.onPaused()
+        return
+      case 'err':
+        this.stderr.push(Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength))
+        return
+      case 'outEnd':
+        this.stdout.push(null)
+        return
+      case 'exit':
+        this.exited = true
+        this.stderr.push(null)
+        this.emit('exit', message.code, message.signal)
+        return
+      case 'error':
+        this.exited = true
+        this.fail(new Error(message.message))
+    }
+  }
+
+  /** The script cannot run, or the spawner died under it. */
+  fail(err: Error): void {
+    this.exited = true
+    this.emit('error', err)
+    if (!this.stdout.readableEnded) this.stdout.push(null)
+    if (!this.stderr.readableEnded) this.stderr.push(null)
+  }
+}
+
+/** One spawner process, started on first use and again if it dies. */
+export class CgiSpawner {
+  private helper: ChildProcess | null = null
+  private nextId = 1
+  private readonly scripts = new Map<number, ScriptProcess>()
+
+  /** Start `file` in `cwd` with exactly `env`, in a process group of its own. */
+  spawn(file: string, env: NodeJS.ProcessEnv, cwd: string): ScriptProcess {
+    const helper = this.ensureHelper()
+    const id = this.nextId++
+    const script = new ScriptProcess(id, helper)
+    this.scripts.set(id, script)
+    script.once('exit', () => this.scripts.delete(id))
+    script.once('error', () => this.scripts.delete(id))
+    helper.send({ op: 'spawn', id, file, env, cwd })
+    return script
+  }
+
+  /** Stop the spawner; it kills the scripts it still runs. */
+  close(): void {
+    this.helper?.disconnect()
+    this.helper = null
+  }
+
+  private ensureHelper(): ChildProcess {
+    if (this.helper !== null && this.helper.connected) return this.helper
+    const helper = fork(SPAWNER_MAIN, [], { serialization: 'advanced', execArgv: SPAWNER_EXEC_ARGV, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    helper.on('message', (message: FromSpawner) => this.scripts.get(message.id)?.deliver(message))
+    helper.on('exit', () => {
+      if (this.helper === helper) this.helper = null
+      for (const script of this.scripts.values()) script.fail(new Error('the CGI spawner process exited'))
+      this.scripts.clear()
+    })
+    helper.on('error', () => {})
+    // The helper must not keep the server alive: the server's own sockets do that while it works.
+    helper.unref()
+    helper.channel?.unref()
+    this.helper = helper
+    return helper
+  }
+}
