@@ -248,6 +248,70 @@ describe('exact tallies against scripted answers', () => {
   })
 })
 
+describe('connections that end oddly', () => {
+  async function rawServer(t: TestContext, onSocket: (socket: net.Socket) => void): Promise<{ url: string; accepted: () => number; open: () => number }> {
+    const sockets = new Set<net.Socket>()
+    let accepted = 0
+    const server = net.createServer((socket) => {
+      accepted++
+      sockets.add(socket)
+      socket.on('close', () => sockets.delete(socket))
+      socket.on('error', () => {})
+      onSocket(socket)
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    t.after(() => {
+      for (const socket of sockets) socket.destroy()
+      server.close()
+    })
+    return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`, accepted: () => accepted, open: () => sockets.size }
+  }
+
+  test('an unsolicited close-delimited answer on an idle connection: no request lost, one new connection, nothing left open', async (t) => {
+    const server = await rawServer(t, (socket) => {
+      let answered = false
+      socket.on('data', () => {
+        if (answered) return
+        answered = true
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n')
+        setTimeout(() => socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n'), 100)
+      })
+    })
+    const result = await bench(server.url, { connections: 1, rate: 1, durationMs: 600 })
+    assert.equal(result.requests, 1)
+    assert.equal(result.errors.parse, 0, 'no request was lost')
+    await new Promise((r) => setTimeout(r, 100))
+    assert.equal(server.open(), 0, 'every socket of the run is closed')
+    assert.equal(server.accepted(), 2)
+  })
+
+  test('a server that announces a close and keeps the connection open is replaced after --timeout', async (t) => {
+    const server = await rawServer(t, (socket) => {
+      socket.once('data', () => socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'))
+    })
+    const result = await bench(server.url, { connections: 1, pipelining: 4, timeoutMs: 100, durationMs: 700 })
+    assert.ok(result.requests >= 3, `${result.requests} requests`)
+    assert.deepEqual(result.errors, noErrors, 'the requests behind the close are not errors')
+    assert.ok(server.accepted() >= 3)
+  })
+
+  test('--rate: --timeout runs from when a request was written, not from when it was due', async (t) => {
+    // Every answer takes 40 ms; at 100 req/s one connection falls ever further behind its
+    // schedule, but no single request waits anywhere near the 500 ms timeout once written.
+    const server = await rawServer(t, (socket) => {
+      socket.on('data', (chunk: Buffer) => {
+        const n = chunk.toString('latin1').split('\r\n\r\n').length - 1
+        for (let i = 0; i < n; i++) setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), 40 * (i + 1))
+      })
+    })
+    const result = await bench(server.url, { connections: 1, rate: 100, timeoutMs: 500, durationMs: 2000 })
+    assert.equal(result.errors.timeout, 0)
+    assert.equal(server.accepted(), 1)
+    assert.ok(result.latency_ms.max > 500, 'the latency still shows the backlog (coordinated omission corrected)')
+  })
+})
+
 describe('--rate', () => {
   test('holds the asked rate within 5% over 5 s', async (t) => {
     const answer = b('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')

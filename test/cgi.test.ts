@@ -270,6 +270,29 @@ describe('which files run', () => {
     })
   }
 
+  test('other spellings of a /cgi-bin/ URL never serve a script as a file', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'petrel-cgi-root-'))
+    mkdirSync(path.join(dir, 'cgi-bin'))
+    writeFileSync(path.join(dir, 'cgi-bin', 'secret.sh'), '#!/bin/sh\n# SOURCE CODE\nprintf "Content-Type: text/plain\\n\\nran"\n', { mode: 0o755 })
+    const inside = await startServe({ root: dir, host: '127.0.0.1', port: 0, cgi: { dir: path.join(dir, 'cgi-bin') } })
+    try {
+      for (const target of ['/cgi%2Dbin/secret.sh', '/x/../cgi-bin/secret.sh', '//cgi-bin/secret.sh', '/cgi-bin/./secret.sh', '/%63gi-bin/secret.sh']) {
+        const { responses } = await exchange(inside.address.port, req('GET', target, { Connection: 'close' }))
+        assert.doesNotMatch(responses[0]!.text, /SOURCE CODE/, target)
+      }
+      const { responses } = await exchange(inside.address.port, req('GET', '/cgi-bin/secret.sh', { Connection: 'close' }))
+      assert.equal(responses[0]!.text, 'ran')
+    } finally {
+      await inside.server.close({ destroy: true })
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('a script\'s Status: 1xx is not an answer: 502', async () => {
+    writeFileSync(path.join(cgiDir, 'interim.sh'), '#!/bin/sh\nprintf "Status: 100 Continue\\n\\n"\n', { mode: 0o755 })
+    assert.equal((await get('/cgi-bin/interim.sh')).response.status, 502)
+  })
+
   test('methods other than GET, HEAD and POST → 405 with Allow', async () => {
     const { responses } = await exchange(port, req('DELETE', '/cgi-bin/env.sh', { Connection: 'close' }))
     assert.equal(responses[0]!.status, 405)
@@ -305,6 +328,31 @@ describe('processes', () => {
     assert.ok(alive(grandchild))
     client.destroy()
     assert.ok(await until(() => !alive(grandchild), 1000), 'killed well before the timeout')
+  })
+
+  test('a script that answers after the handler timeout: the client got its 503, the server stays up', async () => {
+    const late = await startServe({ root: path.join(root, 'www'), host: '127.0.0.1', port: 0, timeouts: { handlerMs: 300 }, cgi: { dir: cgiDir, timeoutMs: 5000 } })
+    try {
+      const { responses } = await exchange(late.address.port, req('GET', '/cgi-bin/slow.sh', { Connection: 'close' }))
+      assert.equal(responses[0]!.status, 503)
+      await new Promise((r) => setTimeout(r, 300))
+      const again = await exchange(late.address.port, req('GET', '/cgi-bin/hello.sh', { Connection: 'close' }))
+      assert.equal(again.responses[0]!.text, 'hi')
+    } finally {
+      await late.server.close({ destroy: true })
+    }
+  })
+
+  test('a client that half-closes while its script runs: the script is killed and the connection ends', async () => {
+    const client = await RawClient.connect(port)
+    await client.write(req('GET', '/cgi-bin/hang-late.sh?half'))
+    const pidFile = path.join(pidDir, 'half')
+    assert.ok(await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 2000))
+    const grandchild = Number(readFileSync(pidFile, 'utf8'))
+    client.socket.end()
+    await client.readUntilClose(1000)
+    assert.ok(await until(() => !alive(grandchild), 1000))
+    client.destroy()
   })
 
   test('a full queue answers 503 with Retry-After', async () => {

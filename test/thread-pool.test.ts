@@ -77,6 +77,12 @@ describe('ThreadPool', () => {
     assert.ok((await next) > 0)
   })
 
+  test('maxQueue 0: no waiting, but an idle thread still takes a task', async (t) => {
+    const p = pool({ maxQueue: 0 })
+    t.after(() => p.destroy())
+    assert.equal(await p.run({ bytes: new Uint8Array([4]).buffer }, { name: 'sum' }), 4)
+  })
+
   test('transferred buffers move to the thread instead of being copied', async (t) => {
     const p = pool()
     t.after(() => p.destroy())

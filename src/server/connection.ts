@@ -183,7 +183,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.pending = null
     const gone = new PetrelError('PETREL_ERR_CONNECTION_CLOSED')
     if (this.req !== null) this.req.abortBody(gone)
-    if (this.res !== null) this.res.connectionClosed(gone)
+    if (this.res !== null && !this.res.finished) this.res.connectionClosed(gone)
     this.req = null
     this.res = null
     const waiters = this.drainWaiters
@@ -524,6 +524,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.enterPhase(Phase.LINGER)
     this.pending = null
     this.req = null
+    if (this.res !== null && !this.res.finished) this.res.connectionClosed(new PetrelError('PETREL_ERR_CONNECTION_CLOSED', 'the connection is closing before the response was complete'))
     this.res = null
     this.pauseReasons = 0
     this.startReading()
@@ -573,6 +574,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
         server.countTimeout('PETREL_ERR_HANDLER_TIMEOUT')
         server.reportError(new PetrelError('PETREL_ERR_HANDLER_TIMEOUT', `${this.req!.method} ${this.req!.url}`))
         res.finished = true
+        // The work behind the response stops (a CGI script, a pool task): its answer has no taker.
+        res.connectionClosed(new PetrelError('PETREL_ERR_HANDLER_TIMEOUT'))
         this.sendError(503, ERRORS.PETREL_ERR_HANDLER_TIMEOUT.message)
         if (this.req !== null) this.req.abortBody(new PetrelError('PETREL_ERR_HANDLER_TIMEOUT'))
         this.endConnection()

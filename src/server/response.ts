@@ -200,7 +200,7 @@ export class Response {
 
   /** Called by the connection when it closes, or the client ends its side, while this response is its current one. */
   connectionClosed(reason: Error): void {
-    if (this.controller !== null && !this.finished && !this.controller.signal.aborted) this.controller.abort(reason)
+    if (this.controller !== null && !this.controller.signal.aborted) this.controller.abort(reason)
   }
 
   /** Send `value` as JSON. */

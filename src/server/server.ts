@@ -337,8 +337,12 @@ export class HttpServer {
 
   private handlerFailed(err: unknown, req: Request, res: Response): void {
     const error = err instanceof Error ? err : new Error(String(err))
-    // A handler that failed because its client left has nothing to report and no one to answer.
-    if ((error as PetrelError).code === 'PETREL_ERR_CONNECTION_CLOSED') return
+    // A handler that failed because its client left has nothing to report and no one to answer;
+    // the exchange is ended (as nginx's 499), so a half-closed connection does not wait for nothing.
+    if ((error as PetrelError).code === 'PETREL_ERR_CONNECTION_CLOSED') {
+      if (!res.finished) res.abort()
+      return
+    }
     // An error from the table with an HTTP status (a full thread-pool queue: 503) is an answer,
     // not a fault: it goes to the client as is, and to the log only when it is a 5xx other than 503.
     const status = error instanceof PetrelError && error.status >= 400 ? error.status : 500

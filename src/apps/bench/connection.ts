@@ -16,7 +16,7 @@
 import { Socket } from 'node:net'
 import { ResponseParser } from '../../protocol/http1/response-parser.ts'
 import type { LoadLoop } from './loop.ts'
-import { E_CONNECT, E_PARSE, E_READ, E_WRITE } from './result.ts'
+import { E_CONNECT, E_PARSE, E_READ, E_TIMEOUT, E_WRITE } from './result.ts'
 
 /** A failed connect is retried after this long, so a refused port is not hammered in a tight loop. */
 export const CONNECT_RETRY_MS = 10
@@ -35,6 +35,8 @@ export class BenchConnection {
   private readonly parser: ResponseParser
   /** Latency start of each request in flight; the oldest is at `head`. */
   private readonly starts: Float64Array
+  /** When each request in flight was written: --timeout runs from here, not from the due time. */
+  private readonly sentAt: Float64Array
   private head = 0
   private socket: Socket | null = null
   private connected = false
@@ -44,23 +46,38 @@ export class BenchConnection {
   private slotFreeAt = 0
   /** The server announced it will close; what is still in flight will not be answered. */
   private closing = false
+  /** When `closing` began: a server that announces a close and keeps the connection open is dropped after --timeout. */
+  private closingSince = 0
   private retryTimer: NodeJS.Timeout | null = null
 
   constructor(loop: LoadLoop, firstDue: number) {
     this.loop = loop
     this.parser = new ResponseParser({ headRequests: loop.plan.headRequests })
     this.starts = new Float64Array(loop.plan.pipelining)
+    this.sentAt = new Float64Array(loop.plan.pipelining)
     this.nextDue = firstDue
   }
 
-  /** When the oldest request in flight started, or when the pending connect began; NaN if idle. */
-  waitingSince(): number {
-    if (this.inFlight > 0) return this.starts[this.head]!
-    return this.socket !== null && !this.connected ? this.connectStart : NaN
+  /**
+   * Called by the loop's sweep: replace the connection when its oldest request has been in
+   * flight longer than --timeout (counted from when it was written), when a connect takes that
+   * long, or when the server announced a close that long ago and has not closed.
+   */
+  checkTimeout(now: number, limitMs: number): void {
+    if (this.closing) {
+      // Nothing is lost (see fail()): the connection is only replaced.
+      if (now - this.closingSince > limitMs) this.fail(E_TIMEOUT, `the server announced a close and kept the connection open for ${limitMs} ms`)
+    } else if (this.inFlight > 0) {
+      if (now - this.sentAt[this.head]! > limitMs) this.fail(E_TIMEOUT, `no answer within ${limitMs} ms`)
+    } else if (this.socket !== null && !this.connected && now - this.connectStart > limitMs) {
+      this.fail(E_CONNECT, `no connection within ${limitMs} ms`)
+    }
   }
 
   connect(now: number): void {
     const loop = this.loop
+    // Never two sockets for one connection: whatever was there is done.
+    this.socket?.destroy()
     const socket: Socket = new Socket({ onread: { buffer: loop.readBuffer, callback: (nread: number) => this.onRead(socket, nread) } })
     this.socket = socket
     this.connected = false
@@ -84,6 +101,8 @@ export class BenchConnection {
       return
     }
     if (!this.connected || this.closing) return
+    // Sending moves nextDue: out of the queue first, or the heap's order breaks (back in below if it must wait).
+    loop.leaveDueQueue(this)
     const depth = loop.plan.pipelining
     const keepAlive = loop.plan.keepAlive
     while (this.inFlight < depth) {
@@ -97,6 +116,7 @@ export class BenchConnection {
       // millisecond granularity is the generator's lateness, not the server's.
       const start = keepAlive ? (this.slotFreeAt > due ? due : now) : (due < this.connectStart ? due : this.connectStart)
       this.starts[(this.head + this.inFlight) % depth] = start
+      this.sentAt[(this.head + this.inFlight) % depth] = now
       this.inFlight++
       this.nextDue = due + loop.intervalMs
       this.socket.write(loop.single)
@@ -108,6 +128,7 @@ export class BenchConnection {
   private sendBatch(now: number): void {
     const start = this.loop.plan.keepAlive ? now : this.connectStart
     this.starts.fill(start)
+    this.sentAt.fill(start)
     this.head = 0
     this.inFlight = this.starts.length
     this.socket!.write(this.loop.batch)
@@ -176,6 +197,7 @@ export class BenchConnection {
    */
   private finishedWith(socket: Socket, serverKeepsOpen: boolean): void {
     this.closing = true
+    this.closingSince = performance.now()
     if (serverKeepsOpen) {
       this.socket = null
       socket.destroy()
@@ -192,14 +214,19 @@ export class BenchConnection {
   private onClose(socket: Socket): void {
     if (socket !== this.socket || !this.loop.running) return
     this.socket = null
-    if (this.parser.finish()) this.answered(performance.now())
+    if (this.parser.finish()) {
+      // A body delimited by the close: the connection was not persistent, as if it said so.
+      if (!this.answered(performance.now())) return
+      this.closing = true
+    }
     if (this.inFlight > 0 && !this.closing) this.loop.countError(E_READ, this.inFlight, 'connection closed before the response was complete')
     this.reconnect(false)
   }
 
   /** The connection cannot go on: count what it loses, drop it and start over. */
   fail(kind: number, reason: string): void {
-    const lost = kind === E_CONNECT ? 1 : this.inFlight
+    // Requests pipelined behind an announced close were never going to be answered (see above).
+    const lost = kind === E_CONNECT ? 1 : this.closing ? 0 : this.inFlight
     if (lost > 0) this.loop.countError(kind, lost, reason)
     const socket = this.socket
     this.socket = null

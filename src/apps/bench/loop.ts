@@ -9,7 +9,7 @@
 import type { RecordableHistogram } from 'node:perf_hooks'
 import { BenchConnection } from './connection.ts'
 import type { LoopPlan } from './plan.ts'
-import { ERROR_KINDS, newLatencyHistogram, recordLatency, E_CONNECT, E_TIMEOUT, type LoopResult } from './result.ts'
+import { ERROR_KINDS, newLatencyHistogram, recordLatency, type LoopResult } from './result.ts'
 
 /** Size of the read buffer shared by a loop's connections. */
 export const READ_BUFFER_BYTES = 64 * 1024
@@ -130,6 +130,20 @@ export class LoadLoop {
     if (due.length > 0) this.waitUntilDue(due[0]!)
   }
 
+  /** Take `connection` out of the due queue: it is about to send, and its due time will move. */
+  leaveDueQueue(connection: BenchConnection): void {
+    const index = connection.dueIndex
+    if (index === -1) return
+    const due = this.due
+    const last = due.pop()!
+    connection.dueIndex = -1
+    if (last === connection) return
+    due[index] = last
+    last.dueIndex = index
+    this.siftDown(index)
+    this.siftUp(last.dueIndex)
+  }
+
   private popDue(): BenchConnection {
     const due = this.due
     const top = due[0]!
@@ -178,10 +192,7 @@ export class LoadLoop {
   private sweep(): void {
     const now = performance.now()
     const limit = this.plan.timeoutMs
-    for (const connection of this.connections) {
-      const since = connection.waitingSince()
-      if (now - since > limit) connection.fail(connection.inFlight > 0 ? E_TIMEOUT : E_CONNECT, `no answer within ${limit} ms`)
-    }
+    for (const connection of this.connections) connection.checkTimeout(now, limit)
     this.progress[0] = this.requests
     this.progress[1] = this.errors.reduce((sum, n) => sum + n, 0)
   }

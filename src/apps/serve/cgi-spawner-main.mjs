@@ -35,7 +35,14 @@ function send(message) {
  * @param {string} cwd
  */
 function start(id, file, env, cwd) {
-  const child = spawn(file, [], { cwd, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] })
+  let child
+  try {
+    child = spawn(file, [], { cwd, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] })
+  } catch (err) {
+    // spawn() throws for some failures (E2BIG: an environment too large) instead of emitting.
+    send({ op: 'error', id, message: /** @type {Error} */ (err).message })
+    return
+  }
   scripts.set(id, child)
   child.on('spawn', () => send({ op: 'spawned', id, pid: child.pid }))
   child.on('error', (err) => {

@@ -86,8 +86,9 @@ export class ScriptProcess extends EventEmitter {
     }
   }
 
-  /** The script cannot run, or the spawner died under it. */
+  /** The script cannot run, or the spawner died under it (then its process group is killed here). */
   fail(err: Error): void {
+    this.killGroup()
     this.exited = true
     this.emit('error', err)
     if (!this.stdout.readableEnded) this.stdout.push(null)

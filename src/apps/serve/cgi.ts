@@ -91,7 +91,7 @@ export class Slots {
       this.active++
       return true
     }
-    if (this.waiting.length >= this.queueLength) return false
+    if (this.waiting.length >= this.queueLength || signal.aborted) return false
     return new Promise((resolve) => {
       const grant = (): void => {
         signal.removeEventListener('abort', leave)
@@ -169,7 +169,8 @@ export function parseCgiHead(text: string): CgiHead | string {
     const value = line.slice(colon + 1).trim()
     const lower = name.toLowerCase()
     if (lower === 'status') {
-      const m = /^([1-5]\d\d)(?:\s+(.*))?$/.exec(value)
+      // 1xx is not a final status: sent as one it would desynchronise the client (RFC 9110 §15.2).
+      const m = /^([2-5]\d\d)(?:\s+(.*))?$/.exec(value)
       if (m === null) return `malformed Status ${JSON.stringify(value.slice(0, 80))}`
       head.status = Number(m[1])
       head.reason = m[2] ?? ''
@@ -192,7 +193,6 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
   const timeoutMs = options.timeoutMs ?? CGI_DEFAULTS.timeoutMs
   const redirects = new WeakMap<Response, number>()
   const spawner = new CgiSpawner()
-  let realDir: Promise<string> | null = null
 
   /** The script's file, or the status that answers: 404 when absent, 403 when not runnable. */
   async function locate(name: string): Promise<string | 403 | 404> {
@@ -203,7 +203,13 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
     } catch {
       return 404
     }
-    const inside = await (realDir ??= fsp.realpath(dir))
+    // Resolved per request: a CGI directory that is a symlink may be switched by a deployment.
+    let inside: string
+    try {
+      inside = await fsp.realpath(dir)
+    } catch {
+      return 404
+    }
     if (path.dirname(real) !== inside) return 403
     try {
       const stat = await fsp.stat(real)
@@ -269,6 +275,8 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
       const onClientGone = (): void => {
         context.log(`cgi ${name}: client went away; script killed`)
         finish()
+        // End the exchange (nginx's 499): a client that only half-closed gets no half answer.
+        res.abort()
       }
       const timer = setTimeout(() => fail(504, `no complete answer within ${timeoutMs} ms; process group killed`), timeoutMs)
       res.signal.addEventListener('abort', onClientGone, { once: true })
@@ -287,6 +295,8 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
       let headDone = false
       child.stdout.on('data', (chunk: Buffer) => {
         if (finished) return
+        // The server answered for us (its handler timeout): nothing more may be written.
+        if (res.finished) return finish()
         if (!headDone) {
           headChunks.push(chunk)
           headBytes += chunk.length
@@ -339,6 +349,7 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
       })
       child.stdout.on('end', () => {
         if (finished) return
+        if (res.finished) return finish()
         if (!headDone) {
           const all = Buffer.concat(headChunks, headBytes)
           if (all.length === 0) return fail(502, 'exited without printing a head')

@@ -33,7 +33,7 @@ export interface ThreadPoolOptions {
   threads?: number
   /** Tasks waiting for a thread before run() fails with PETREL_ERR_POOL_QUEUE_FULL (503). */
   maxQueue?: number
-  /** A task running longer fails with PETREL_ERR_POOL_TIMEOUT (503) and its thread is replaced. */
+  /** A task not finished this long after run() (queue wait included) fails with PETREL_ERR_POOL_TIMEOUT (503); a running one loses its thread. */
   taskTimeoutMs?: number
   idleTimeoutMs?: number
   /** Scheduling priority of the threads, -20 to 19 (default 10: below the event loop's 0). */
@@ -87,7 +87,8 @@ export class ThreadPool {
   async run<T>(task: unknown, options: RunOptions = {}): Promise<T> {
     // Piscina's own maxQueue also counts capacity of threads still starting, so it can let more
     // wait than asked; the bound is kept here, exactly.
-    if (this.piscina.queueSize >= this.maxQueue) throw new PetrelError('PETREL_ERR_POOL_QUEUE_FULL', `${this.maxQueue} tasks waiting`)
+    // With no queue at all (maxQueue 0), Piscina's own check refuses only when no thread is free.
+    if (this.maxQueue > 0 && this.piscina.queueSize >= this.maxQueue) throw new PetrelError('PETREL_ERR_POOL_QUEUE_FULL', `${this.maxQueue} tasks waiting`)
     const timeoutMs = options.timeoutMs ?? this.taskTimeoutMs
     const timeout = AbortSignal.timeout(timeoutMs)
     const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
@@ -101,7 +102,7 @@ export class ThreadPool {
       if (error.name === 'AbortError') {
         // The client's reason (PETREL_ERR_CONNECTION_CLOSED) passes through: nobody to answer.
         if (options.signal?.aborted) throw options.signal.reason
-        throw new PetrelError('PETREL_ERR_POOL_TIMEOUT', `${timeoutMs} ms`, { cause: error })
+        if (timeout.aborted) throw new PetrelError('PETREL_ERR_POOL_TIMEOUT', `${timeoutMs} ms, waiting in the queue included`, { cause: error })
       }
       if (error.message === 'Task queue is at limit' || error.message.startsWith('No task queue available')) {
         throw new PetrelError('PETREL_ERR_POOL_QUEUE_FULL', `${this.maxQueue} tasks waiting`, { cause: error })
