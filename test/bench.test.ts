@@ -296,6 +296,14 @@ describe('connections that end oddly', () => {
     assert.ok(server.accepted() >= 3)
   })
 
+  test('a server that accepts and closes at once is not hammered: reconnects wait 10 ms', async (t) => {
+    const server = await rawServer(t, (socket) => socket.end())
+    const result = await bench(server.url, { connections: 4, durationMs: 500 })
+    assert.equal(result.requests, 0)
+    // At most one attempt per connection per 10 ms (about 200 here); without the pause, thousands.
+    assert.ok(server.accepted() <= 260, `${server.accepted()} connections accepted in 0.5 s`)
+  })
+
   test('--rate: --timeout runs from when a request was written, not from when it was due', async (t) => {
     // Every answer takes 40 ms; at 100 req/s one connection falls ever further behind its
     // schedule, but no single request waits anywhere near the 500 ms timeout once written.

@@ -219,6 +219,12 @@ describe('the script\'s head', () => {
     assert.equal(env.has('CONTENT_LENGTH'), false)
   })
 
+  test('a local redirect keeps the request\'s HTTP version: HTTP/1.0 without Host works', async () => {
+    const { responses } = await exchange(port, req('GET', '/cgi-bin/local.sh', {}, undefined, '1.0'))
+    assert.equal(responses[0]!.status, 200)
+    assert.equal(envOf(responses[0]!.text).get('SERVER_PROTOCOL'), 'HTTP/1.0')
+  })
+
   test('a local Location can lead to a static file', async () => {
     const { response } = await get('/cgi-bin/local-file.sh')
     assert.equal(response.status, 200)

@@ -5,7 +5,7 @@
 // The new request goes through the same parser as one from the network, so a target that could
 // not arrive from a client cannot be made here either.
 
-import { DEFAULT_LIMITS } from '../core/limits.ts'
+import { DEFAULT_LIMITS, type Limits } from '../core/limits.ts'
 import { RequestParser, type RequestParserHandler } from '../protocol/http1/parser.ts'
 import type { RequestHead } from '../protocol/http1/request-head.ts'
 import { Request, type BodySource } from './request.ts'
@@ -25,18 +25,19 @@ class HeadCatcher implements RequestParserHandler {
 }
 
 /**
- * A GET for `target` (origin-form: "/path?query") carrying `original`'s fields except those about
- * its body; null when `target` is not a valid origin-form target.
+ * A GET for `target` (origin-form: "/path?query") carrying `original`'s HTTP version and fields,
+ * except those about its body, parsed under `limits` (the server's); null when `target` is not a
+ * valid origin-form target.
  */
-export function internalRequest(original: Request, target: string): Request | null {
+export function internalRequest(original: Request, target: string, limits: Limits = DEFAULT_LIMITS): Request | null {
   if (!target.startsWith('/')) return null
-  let text = `GET ${target} HTTP/1.1\r\n`
+  let text = `GET ${target} HTTP/${original.httpVersion}\r\n`
   for (const [name, value] of Object.entries(original.headers)) {
     if (!BODY_FIELDS.has(name)) text += `${name}: ${value}\r\n`
   }
   const bytes = Buffer.from(`${text}\r\n`, 'latin1')
   const catcher = new HeadCatcher()
-  const parser = new RequestParser(catcher, DEFAULT_LIMITS)
+  const parser = new RequestParser(catcher, limits)
   if (parser.execute(bytes, 0, bytes.length) < 0 || catcher.head === null) return null
   const head = catcher.head
   const source: BodySource = {

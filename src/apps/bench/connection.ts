@@ -18,7 +18,10 @@ import { ResponseParser } from '../../protocol/http1/response-parser.ts'
 import type { LoadLoop } from './loop.ts'
 import { E_CONNECT, E_PARSE, E_READ, E_TIMEOUT, E_WRITE } from './result.ts'
 
-/** A failed connect is retried after this long, so a refused port is not hammered in a tight loop. */
+/**
+ * A failed connect, or a connection that ended before any answer on it, is retried after this
+ * long, so a refused port or a server that accepts and closes is not hammered in a tight loop.
+ */
 export const CONNECT_RETRY_MS = 10
 /** A request due within this many ms goes out now: timers have 1 ms granularity (wrk2 rounds too). */
 export const EARLY_SEND_MS = 0.5
@@ -46,6 +49,8 @@ export class BenchConnection {
   private slotFreeAt = 0
   /** The server announced it will close; what is still in flight will not be answered. */
   private closing = false
+  /** Some response completed on the current socket (else a reconnect waits CONNECT_RETRY_MS). */
+  private answeredHere = false
   /** When `closing` began: a server that announces a close and keeps the connection open is dropped after --timeout. */
   private closingSince = 0
   private retryTimer: NodeJS.Timeout | null = null
@@ -82,6 +87,7 @@ export class BenchConnection {
     this.socket = socket
     this.connected = false
     this.closing = false
+    this.answeredHere = false
     this.connectStart = now
     socket.setNoDelay(true)
     socket.on('connect', () => this.onConnect(socket))
@@ -186,6 +192,7 @@ export class BenchConnection {
     const start = this.starts[this.head]!
     this.head = this.head + 1 === this.starts.length ? 0 : this.head + 1
     if (this.inFlight-- === this.starts.length) this.slotFreeAt = now
+    this.answeredHere = true
     this.loop.record(now, start, this.parser.status)
     return true
   }
@@ -201,7 +208,7 @@ export class BenchConnection {
     if (serverKeepsOpen) {
       this.socket = null
       socket.destroy()
-      this.reconnect(false)
+      this.reconnect()
     }
   }
 
@@ -220,7 +227,7 @@ export class BenchConnection {
       this.closing = true
     }
     if (this.inFlight > 0 && !this.closing) this.loop.countError(E_READ, this.inFlight, 'connection closed before the response was complete')
-    this.reconnect(false)
+    this.reconnect()
   }
 
   /** The connection cannot go on: count what it loses, drop it and start over. */
@@ -231,17 +238,18 @@ export class BenchConnection {
     const socket = this.socket
     this.socket = null
     socket?.destroy()
-    this.reconnect(kind === E_CONNECT)
+    this.reconnect()
   }
 
-  private reconnect(afterConnectError: boolean): void {
+  private reconnect(): void {
+    const afterNothing = !this.answeredHere
     this.parser.reset()
     this.inFlight = 0
     this.head = 0
     this.connected = false
     const loop = this.loop
     if (!loop.running) return
-    if (afterConnectError) {
+    if (afterNothing) {
       this.retryTimer = setTimeout(() => {
         this.retryTimer = null
         if (loop.running) this.resume()

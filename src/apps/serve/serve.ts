@@ -142,7 +142,7 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
       software: `petrel/${PETREL_VERSION}`,
       log: errorLog === null ? (line) => console.error(`petrel: ${line}`) : (line) => errorLog.error(line),
       dispatch: (req, res) => server.dispatch(req, res),
-      internalRequest,
+      internalRequest: (original, target) => internalRequest(original, target, server.limits),
     })
     server.fallback((req, res) => {
       const urlPath = req.path
