@@ -185,6 +185,24 @@ describe('bodies', () => {
     }
   })
 
+  test('a script that does not read its stdin holds the body back at the client (backpressure)', async () => {
+    writeFileSync(path.join(cgiDir, 'nap.sh'), '#!/bin/sh\nsleep 1\nprintf "Content-Type: text/plain\\n\\nrested"\n', { mode: 0o755 })
+    const big = await startServe({ root: path.join(root, 'www'), host: '127.0.0.1', port: 0, limits: { maxBodyBytes: 64 * 1024 * 1024 }, cgi: { dir: cgiDir } })
+    const client = await RawClient.connect(big.address.port)
+    try {
+      const body = Buffer.alloc(48 * 1024 * 1024, 0x61)
+      void client.write(req('POST', '/cgi-bin/nap.sh', { Connection: 'close' }, body)).catch(() => {})
+      await new Promise((r) => setTimeout(r, 600))
+      const accepted = client.socket.bytesWritten - client.socket.writableLength
+      assert.ok(accepted < 16 * 1024 * 1024, `${accepted} bytes taken while the script read none`)
+      const response = await client.readResponse({ timeoutMs: 10_000 })
+      assert.equal(response.text, 'rested')
+    } finally {
+      client.destroy()
+      await big.server.close({ destroy: true })
+    }
+  })
+
   test('a Content-Length from the script frames the body, and nothing past it is sent', async () => {
     const { response } = await get('/cgi-bin/length.sh')
     assert.equal(response.headers['content-length'], '5')

@@ -9,6 +9,7 @@
 //   server → spawner  {op: 'spawn', id, file, env, cwd}  {op: 'in', id, data}  {op: 'end', id}
 //                     {op: 'pause', id}  {op: 'resume', id}
 //   spawner → server  {op: 'spawned', id, pid}  {op: 'out' | 'err', id, data}  {op: 'outEnd', id}
+//                     {op: 'inAck', id} (an 'in' reached the script's pipe: stdin backpressure)
 //                     {op: 'exit', id, code, signal}  {op: 'error', id, message}
 //
 // Killing is done by the server itself (SIGKILL to the script's process group). The scripts are
@@ -63,7 +64,8 @@ process.on('message', (/** @type {any} */ message) => {
   if (message.op === 'spawn') return start(message.id, message.file, message.env, message.cwd)
   const child = scripts.get(message.id)
   if (child === undefined) return
-  if (message.op === 'in') child.stdin.write(message.data)
+  // The ack comes once the bytes are in the script's pipe: the server sends no more until then.
+  if (message.op === 'in') child.stdin.write(message.data, () => send({ op: 'inAck', id: message.id }))
   else if (message.op === 'end') child.stdin.end()
   else if (message.op === 'pause') child.stdout.pause()
   else child.stdout.resume()

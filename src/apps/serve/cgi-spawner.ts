@@ -15,7 +15,7 @@ const SPAWNER_EXEC_ARGV = ['--max-old-space-size=32', '--max-semi-space-size=1']
 type FromSpawner =
   | { op: 'spawned'; id: number; pid: number }
   | { op: 'out' | 'err'; id: number; data: Uint8Array }
-  | { op: 'outEnd'; id: number }
+  | { op: 'outEnd' | 'inAck'; id: number }
   | { op: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null }
   | { op: 'error'; id: number; message: string }
 
@@ -27,6 +27,8 @@ export class ScriptProcess extends EventEmitter {
   readonly stdout: Readable
   readonly stderr: Readable
   private killWanted = false
+  /** Write callbacks of stdin chunks the spawner has not yet put into the script's pipe. */
+  private readonly inWaiters: Array<() => void> = []
   /** Called when stdout's buffer is full: the spawner stops reading the script's stdout. */
   private readonly onPaused: () => void
 
@@ -37,7 +39,12 @@ export class ScriptProcess extends EventEmitter {
       else callback?.(null)
     }
     this.stdin = new Writable({
-      write: (chunk: Buffer, _encoding, callback) => send({ op: 'in', id, data: chunk }, () => callback()),
+      // Completed only when the spawner acks: a script that does not read holds the body back
+      // here and, through the request stream, at the client's socket.
+      write: (chunk: Buffer, _encoding, callback) => {
+        this.inWaiters.push(() => callback())
+        send({ op: 'in', id, data: chunk })
+      },
       final: (callback) => send({ op: 'end', id }, () => callback()),
     })
     this.stdout = new Readable({ read: () => send({ op: 'resume', id }) })
@@ -59,6 +66,11 @@ export class ScriptProcess extends EventEmitter {
     }
   }
 
+  /** The script is gone: writes still waiting for an ack complete (their bytes go nowhere). */
+  private releaseStdin(): void {
+    for (const done of this.inWaiters.splice(0)) done()
+  }
+
   /** A message from the spawner about this script. */
   deliver(message: FromSpawner): void {
     switch (message.op) {
@@ -75,8 +87,12 @@ export class ScriptProcess extends EventEmitter {
       case 'outEnd':
         this.stdout.push(null)
         return
+      case 'inAck':
+        this.inWaiters.shift()?.()
+        return
       case 'exit':
         this.exited = true
+        this.releaseStdin()
         this.stderr.push(null)
         this.emit('exit', message.code, message.signal)
         return
@@ -90,6 +106,7 @@ export class ScriptProcess extends EventEmitter {
   fail(err: Error): void {
     this.killGroup()
     this.exited = true
+    this.releaseStdin()
     this.emit('error', err)
     if (!this.stdout.readableEnded) this.stdout.push(null)
     if (!this.stderr.readableEnded) this.stderr.push(null)
