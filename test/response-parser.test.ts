@@ -103,6 +103,8 @@ describe('response framing (RFC 9112 §6.3)', () => {
   test('101 ends HTTP on the connection', () => ok('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', ['101 close']))
   test('bare LF line endings and a missing reason phrase are accepted', () =>
     ok('HTTP/1.1 200\nContent-Length: 2\n\nokHTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n', ['200', '200']))
+  test('204 and 304 carrying both framing fields still have no body', () =>
+    ok('HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n', ['304', '204']))
   test('identical duplicate Content-Length is accepted', () => ok('HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx', ['200']))
   test('field values are trimmed', () => ok('HTTP/1.1 200 OK\r\nContent-Length: \t 3 \t\r\n\r\nabc', ['200']))
 })
@@ -130,6 +132,11 @@ describe('malformed responses stop the parser', () => {
   test('junk after a chunk size', () => bad('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 x\r\nhello\r\n0\r\n\r\n', 'malformed chunk-size line'))
   test('chunk data longer than its size', () => bad('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n', 'chunk data longer than its size'))
   test('chunk size overflow', () => bad('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000\r\n', 'chunk size too large'))
+  test('whitespace before the colon', () => bad('HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n', 'field name with a character that is not a token character'))
+  test('a field line without a name', () => bad('HTTP/1.1 200 OK\r\n: x\r\n\r\n', 'field line without a name'))
+  test('an empty Transfer-Encoding', () => bad('HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n\r\nabc', 'malformed Transfer-Encoding'))
+  test('chunked twice', () => bad('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n', 'malformed Transfer-Encoding'))
+  test('Transfer-Encoding in HTTP/1.0', () => bad('HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'Transfer-Encoding in an HTTP/1.0 response'))
   test('an error after good responses keeps them', () => bad('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nGARBAGE\r\n', 'malformed status line', ['200']))
 })
 

@@ -16,13 +16,17 @@
 // says the stream cannot be parsed (the connection must be dropped). At end of stream, `finish()`
 // completes a response whose body was delimited by the close.
 
-import { CR, LF, SP, HTAB, COLON, SEMICOLON, HEX_PLUS_ONE, equalsLowerAscii } from './chars.ts'
+import { CR, LF, SP, HTAB, COLON, SEMICOLON, HEX_PLUS_ONE, TOKEN, equalsLowerAscii } from './chars.ts'
 import {
   parseContentLength,
   readTransferCodings,
   readConnectionOptions,
   TE_CHUNKED_LAST,
+  TE_CHUNKED_SEEN,
+  TE_CHUNKED_TWICE,
   TE_MALFORMED,
+  TE_UNKNOWN,
+  TE_UNSUPPORTED,
   CONN_CLOSE,
   CONN_KEEP_ALIVE,
 } from './fields.ts'
@@ -233,8 +237,13 @@ export class ResponseParser {
   private fieldLine(b: Buffer, s: number, e: number): void {
     if (b[s] === SP || b[s] === HTAB) return this.fail('obsolete line folding in a response head')
     let colon = s
-    while (colon < e && b[colon] !== COLON) colon++
+    while (colon < e && b[colon] !== COLON) {
+      // A name is a token: "Content-Length : 5" must not slip past as some other field (RFC 9112 §5.1).
+      if (TOKEN[b[colon]!] === 0) return this.fail('field name with a character that is not a token character')
+      colon++
+    }
     if (colon === e) return this.fail('field line without a colon')
+    if (colon === s) return this.fail('field line without a name')
     const nameLength = colon - s
     // Only the framing fields matter; the length test turns nearly every other name away at once.
     if (nameLength !== 14 && nameLength !== 17 && nameLength !== 10) return
@@ -265,13 +274,18 @@ export class ResponseParser {
     }
     this.keepAlive =
       status !== 101 && (this.connection & CONN_CLOSE) === 0 && (this.versionMinor >= 1 || (this.connection & CONN_KEEP_ALIVE) !== 0)
+    // §6.3 rule 1 first: these responses have no body, whatever framing fields they carry.
+    if (this.headRequests || status === 101 || status === 204 || status === 304) return this.finishResponse()
     if (this.hasTransferEncoding && this.contentLength >= 0) {
       // RFC 9112 §6.3: a sign of response splitting or smuggling; the framing cannot be trusted.
       return this.fail('both Transfer-Encoding and Content-Length')
     }
-    if (this.headRequests || status === 101 || status === 204 || status === 304) return this.finishResponse()
     if (this.hasTransferEncoding) {
-      if (this.transferCodings & TE_MALFORMED) return this.fail('malformed Transfer-Encoding')
+      // §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing; an empty value or chunked twice is malformed.
+      if (this.versionMinor === 0) return this.fail('Transfer-Encoding in an HTTP/1.0 response')
+      if (this.transferCodings & (TE_MALFORMED | TE_CHUNKED_TWICE) || (this.transferCodings & (TE_CHUNKED_SEEN | TE_UNKNOWN | TE_UNSUPPORTED)) === 0) {
+        return this.fail('malformed Transfer-Encoding')
+      }
       if (this.transferCodings & TE_CHUNKED_LAST) {
         this.state = S_CHUNK_SIZE_LINE
       } else {
