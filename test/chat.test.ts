@@ -1,0 +1,166 @@
+// `petrel chat`'s room over raw TCP: what each client reads, line by line.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { once } from 'node:events'
+import type { TestContext } from 'node:test'
+import { ChatRoom, type ChatOptions } from '../src/apps/chat/room.ts'
+
+class LineClient {
+  readonly socket: net.Socket
+  private buffered = ''
+  private lines: string[] = []
+  private waiters: Array<() => void> = []
+  closed = false
+
+  constructor(socket: net.Socket) {
+    this.socket = socket
+    socket.setEncoding('utf8')
+    socket.on('data', (text: string) => {
+      this.buffered += text
+      let lf: number
+      while ((lf = this.buffered.indexOf('\r\n')) >= 0) {
+        this.lines.push(this.buffered.slice(0, lf))
+        this.buffered = this.buffered.slice(lf + 2)
+      }
+      this.wake()
+    })
+    socket.on('close', () => {
+      this.closed = true
+      this.wake()
+    })
+    socket.on('error', () => {})
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w()
+  }
+
+  async line(): Promise<string> {
+    const deadline = Date.now() + 2000
+    while (this.lines.length === 0) {
+      if (this.closed || Date.now() > deadline) throw new Error(`no line (closed: ${this.closed})`)
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve)
+        setTimeout(resolve, 100)
+      })
+    }
+    return this.lines.shift()!
+  }
+
+  say(text: string): void {
+    this.socket.write(`${text}\n`)
+  }
+}
+
+async function room(t: TestContext, options: ChatOptions = {}) {
+  const chat = new ChatRoom(options)
+  const { port } = await chat.listen('127.0.0.1', 0)
+  const clients: LineClient[] = []
+  t.after(async () => {
+    for (const c of clients) c.socket.destroy()
+    await chat.close()
+  })
+  const join = async (): Promise<LineClient> => {
+    const socket = net.connect(port, '127.0.0.1')
+    await once(socket, 'connect')
+    const client = new LineClient(socket)
+    clients.push(client)
+    return client
+  }
+  return { chat, join }
+}
+
+test('join notices, broadcast to everyone else, /who, /nick and a clash, /msg, /quit', async (t) => {
+  const { join } = await room(t)
+  const a = await join()
+  assert.match(await a.line(), /^\* welcome, you are guest1; commands: /)
+  const b = await join()
+  assert.match(await b.line(), /^\* welcome, you are guest2;/)
+  assert.equal(await a.line(), '* guest2 joined')
+  a.say('/nick ann')
+  assert.equal(await a.line(), '* you are now ann')
+  assert.equal(await b.line(), '* guest1 is now ann')
+  b.say('/nick ann')
+  assert.equal(await b.line(), '! ann is taken')
+  b.say('/nick bob')
+  assert.equal(await b.line(), '* you are now bob')
+  assert.equal(await a.line(), '* guest2 is now bob')
+  a.say('hello, room\r')
+  assert.equal(await b.line(), 'ann: hello, room')
+  b.say('/who')
+  assert.equal(await b.line(), '* 2 here: ann, bob')
+  b.say('/msg ann just you')
+  assert.equal(await a.line(), 'bob (private): just you')
+  b.say('/msg carol hi')
+  assert.equal(await b.line(), '! nobody called carol is here')
+  b.say('/dance')
+  assert.match(await b.line(), /^! unknown command \/dance; commands: /)
+  b.say('/quit')
+  assert.equal(await b.line(), '* bye')
+  assert.equal(await a.line(), '* bob left')
+})
+
+test('a line over the limit gets an error line and is not sent; the next line is', async (t) => {
+  const { join } = await room(t, { maxLineBytes: 50 })
+  const a = await join()
+  await a.line()
+  const b = await join()
+  await b.line()
+  await a.line()
+  a.socket.write('x'.repeat(200))
+  a.socket.write('y'.repeat(200) + '\nshort\n')
+  assert.equal(await a.line(), '! line too long (over 50 bytes); not sent')
+  assert.equal(await b.line(), 'guest1: short')
+})
+
+test('a full room refuses politely', async (t) => {
+  const { join } = await room(t, { maxUsers: 1 })
+  const a = await join()
+  await a.line()
+  const b = await join()
+  assert.equal(await b.line(), '! the room is full (1 users); try again later')
+})
+
+test('a client that stops reading is cut off; the others go on', async (t) => {
+  const { chat, join } = await room(t, { maxOutgoingBytes: 64 * 1024 })
+  const talker = await join()
+  await talker.line()
+  const listener = await join()
+  await listener.line()
+  await talker.line()
+  const sleeper = await join()
+  sleeper.socket.pause()
+  await talker.line()
+  await listener.line()
+  const text = 'z'.repeat(900)
+  // Kernel buffers on both sides take a few MB first; then the server-side queue grows past the limit.
+  for (let i = 0; i < 40_000 && chat.users === 3; i++) {
+    talker.say(text)
+    await new Promise((r) => setImmediate(r))
+  }
+  assert.equal(chat.users, 2, 'the sleeper was disconnected')
+  let line = await listener.line()
+  while (line.startsWith('guest1: ')) line = await listener.line()
+  assert.match(line, /^\* guest3 was disconnected: not reading/)
+})
+
+test('petrel chat connect relays stdin to the room and the room to stdout', async (t) => {
+  const { join, chat } = await room(t)
+  const watcher = await join()
+  await watcher.line()
+  const port = (chat.server.address() as net.AddressInfo).port
+  const { spawn } = await import('node:child_process')
+  const child = spawn(process.execPath, ['bin/petrel.js', 'chat', 'connect', `127.0.0.1:${port}`], { stdio: ['pipe', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (c: Buffer) => (out += c))
+  assert.equal(await watcher.line(), '* guest2 joined')
+  child.stdin.write('/nick cli\nfrom the terminal\n')
+  assert.equal(await watcher.line(), '* guest2 is now cli')
+  assert.equal(await watcher.line(), 'cli: from the terminal')
+  child.stdin.end('/quit\n')
+  const [code] = await once(child, 'exit')
+  assert.equal(code, 0)
+  assert.match(out, /^\* welcome, you are guest2;[^\n]*\r\n\* you are now cli\r\n\* bye\r\n$/)
+})
