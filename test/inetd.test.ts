@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import net from 'node:net'
 import dgram from 'node:dgram'
 import { once } from 'node:events'
-import { startInetd, type Inetd } from '../src/apps/inetd/inetd.ts'
+import { allowList, startInetd, type Inetd } from '../src/apps/inetd/inetd.ts'
 import { chargenLine, daytimeText, timeBytes } from '../src/apps/inetd/services.ts'
 
 const FIXED_NOW = Date.UTC(2026, 10, 26, 17, 30, 5)
@@ -124,6 +124,32 @@ describe('limits', () => {
     // A different service has its own count.
     assert.equal((await tcp(offset + 7, 'still here')).toString(), 'still here')
     for (const socket of held) socket.destroy()
+  })
+
+  test('only_from: a client outside the list is refused on TCP and ignored on UDP', async () => {
+    let fenced: Inetd | null = null
+    let fencedOffset = 0
+    for (let attempt = 0; fenced === null; attempt++) {
+      fencedOffset = 20_000 + Math.floor(Math.random() * 40_000)
+      try {
+        fenced = await startInetd({ portOffset: fencedOffset, services: ['echo'], onlyFrom: ['10.0.0.0/8', '::1'] })
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt > 20) throw err
+      }
+    }
+    try {
+      assert.equal((await tcp(fencedOffset + 7, 'let me in')).length, 0)
+      assert.equal(await udp(fencedOffset + 7, 'ping', false), null)
+    } finally {
+      await fenced.close()
+    }
+    const open = await startInetd({ portOffset: fencedOffset, services: ['echo'], onlyFrom: ['127.0.0.0/8'] })
+    try {
+      assert.equal((await tcp(fencedOffset + 7, 'let me in')).toString(), 'let me in')
+    } finally {
+      await open.close()
+    }
+    assert.throws(() => allowList(['10.0.0.0/33']), /"10\.0\.0\.0\/33" is not an address or CIDR block/)
   })
 
   test('a TCP connection idle past the timeout is closed; activity keeps it open', async () => {

@@ -1,6 +1,6 @@
 // `petrel inetd`: flags → InetdOptions, start, log, stop on a signal.
 
-import { INETD_DEFAULTS, startInetd } from '../apps/inetd/inetd.ts'
+import { allowList, INETD_DEFAULTS, startInetd } from '../apps/inetd/inetd.ts'
 import { SERVICE_NAMES, STANDARD_PORTS, type ServiceName } from '../apps/inetd/services.ts'
 import { parseArgs, formatFlags, UsageError, type FlagSpec } from './args.ts'
 
@@ -9,6 +9,7 @@ export const INETD_FLAGS: FlagSpec[] = [
   { name: 'port-offset', type: 'integer', valueName: 'N', min: 0, max: 65_000, description: `each service listens at its standard port + N (default ${INETD_DEFAULTS.portOffset}: echo on ${STANDARD_PORTS.echo + INETD_DEFAULTS.portOffset})` },
   { name: 'services', type: 'string', valueName: 'LIST', description: `comma-separated services to run (default all: ${SERVICE_NAMES.join(',')})` },
   { name: 'instances', type: 'integer', valueName: 'N', min: 1, description: `TCP connections per service at once; more are closed (default ${INETD_DEFAULTS.instances})` },
+  { name: 'only-from', type: 'string', valueName: 'CIDRS', description: 'comma-separated addresses or CIDR blocks allowed to connect (xinetd only_from); default: anyone' },
   { name: 'idle-timeout', type: 'duration', valueName: 'TIME', min: 1, bareUnit: 's', description: `close a TCP connection idle this long (default ${INETD_DEFAULTS.idleTimeoutMs / 1000}s)` },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ]
@@ -42,6 +43,15 @@ export async function inetdCommand(argv: readonly string[]): Promise<void> {
       services.push(name as ServiceName)
     }
   }
+  let onlyFrom: string[] | undefined
+  if (flags.has('only-from')) {
+    onlyFrom = (flags.get('only-from') as string).split(',').map((entry) => entry.trim())
+    try {
+      allowList(onlyFrom)
+    } catch (err) {
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --only-from: ${(err as Error).message}`)
+    }
+  }
   const log = (line: string): void => console.error(`petrel inetd: ${line}`)
   const inetd = await startInetd({
     host: flags.get('host') as string | undefined,
@@ -49,6 +59,7 @@ export async function inetdCommand(argv: readonly string[]): Promise<void> {
     services,
     instances: flags.get('instances') as number | undefined,
     idleTimeoutMs: flags.get('idle-timeout') as number | undefined,
+    onlyFrom,
     log,
   })
   const host = (flags.get('host') as string | undefined) ?? INETD_DEFAULTS.host

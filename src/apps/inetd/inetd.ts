@@ -26,6 +26,8 @@ export interface InetdOptions {
   services?: readonly ServiceName[]
   instances?: number
   idleTimeoutMs?: number
+  /** Clients allowed (xinetd's only_from), as CIDR blocks or addresses; others are refused. Absent: everyone. */
+  onlyFrom?: readonly string[]
   /** A line per connection and per refusal. */
   log?: (line: string) => void
   /** Clock for the services' answers (tests). */
@@ -60,6 +62,14 @@ export async function startInetd(options: InetdOptions = {}): Promise<Inetd> {
   const instances = options.instances ?? INETD_DEFAULTS.instances
   const idleMs = options.idleTimeoutMs ?? INETD_DEFAULTS.idleTimeoutMs
   const log = options.log ?? (() => {})
+  const allowed = options.onlyFrom === undefined ? null : allowList(options.onlyFrom)
+  const permitted = (address: string | undefined): boolean => {
+    if (allowed === null) return true
+    if (address === undefined) return false
+    // An IPv4 client of a dual-stack socket arrives as ::ffff:a.b.c.d; it is checked as IPv4.
+    const plain = address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address
+    return allowed.check(plain, isIPv6(plain) ? 'ipv6' : 'ipv4')
+  }
   const now = options.now ?? Date.now
   const scheduler = new Scheduler<Tracked>({
     onExpire: (tracked) => {
@@ -77,6 +87,11 @@ export async function startInetd(options: InetdOptions = {}): Promise<Inetd> {
       let active = 0
       const server = net.createServer((socket) => {
         socket.on('error', () => {})
+        if (!permitted(socket.remoteAddress)) {
+          log(`tcp ${service} from ${describe(socket)}: refused, not in only_from`)
+          socket.destroy()
+          return
+        }
         if (active >= instances) {
           log(`tcp ${service} from ${describe(socket)}: refused, ${instances} instances running`)
           socket.destroy()
@@ -108,6 +123,7 @@ export async function startInetd(options: InetdOptions = {}): Promise<Inetd> {
       const udp = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' })
       udp.on('error', (err) => log(`udp ${service}: ${err.message}`))
       udp.on('message', (datagram, peer) => {
+        if (!permitted(peer.address)) return
         const answer = answerUdp(service, datagram, now)
         if (answer !== null) udp.send(answer, peer.port, peer.address)
       })
@@ -126,6 +142,24 @@ export async function startInetd(options: InetdOptions = {}): Promise<Inetd> {
     throw err
   }
   return { listening, close: () => closeAll(servers, sockets, open, scheduler) }
+}
+
+/**
+ * A net.BlockList of the allowed clients. Throws a RangeError naming the entry that is neither an
+ * address nor a CIDR block.
+ */
+export function allowList(entries: readonly string[]): net.BlockList {
+  const list = new net.BlockList()
+  for (const entry of entries) {
+    const [address, bits] = entry.split('/')
+    const family = isIPv6(address!) ? 'ipv6' : net.isIPv4(address!) ? 'ipv4' : null
+    const prefix = bits === undefined ? (family === 'ipv6' ? 128 : 32) : Number(bits)
+    if (family === null || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 'ipv6' ? 128 : 32) || (bits !== undefined && !/^\d+$/.test(bits))) {
+      throw new RangeError(`${JSON.stringify(entry)} is not an address or CIDR block (e.g. 127.0.0.1, 10.0.0.0/8, ::1)`)
+    }
+    list.addSubnet(address!, prefix, family)
+  }
+  return list
 }
 
 function describe(socket: Socket): string {
