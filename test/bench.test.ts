@@ -30,13 +30,29 @@ interface Scripted {
   stats: { connections: number; requests: number; requestBytes: Buffer[] }
 }
 
-async function scriptedServer(t: TestContext, script: Script, path = '/'): Promise<Scripted> {
-  const stats = { connections: 0, requests: 0, requestBytes: [] as Buffer[] }
+/** A server on 127.0.0.1 that hands each connection to `onSocket` and destroys what is left open after the test. */
+async function rawServer(t: TestContext, onSocket: (socket: net.Socket) => void, path = '/'): Promise<{ url: string; accepted: () => number; open: () => number }> {
   const sockets = new Set<net.Socket>()
+  let accepted = 0
   const server = net.createServer((socket) => {
+    accepted++
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
     socket.on('error', () => {})
+    onSocket(socket)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.after(() => {
+    for (const socket of sockets) socket.destroy()
+    server.close()
+  })
+  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}${path}`, accepted: () => accepted, open: () => sockets.size }
+}
+
+async function scriptedServer(t: TestContext, script: Script, path = '/'): Promise<Scripted> {
+  const stats = { connections: 0, requests: 0, requestBytes: [] as Buffer[] }
+  const server = await rawServer(t, (socket) => {
     const connection = stats.connections++
     const answers = script.answers(connection)
     let next = 0
@@ -62,15 +78,8 @@ async function scriptedServer(t: TestContext, script: Script, path = '/'): Promi
         })
       }
     })
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.after(() => {
-    for (const socket of sockets) socket.destroy()
-    server.close()
-  })
-  const { port } = server.address() as net.AddressInfo
-  return { url: `http://127.0.0.1:${port}${path}`, stats }
+  }, path)
+  return { url: server.url, stats }
 }
 
 async function writeInPieces(socket: net.Socket, bytes: Buffer, pieceBytes = bytes.length): Promise<void> {
@@ -249,24 +258,6 @@ describe('exact tallies against scripted answers', () => {
 })
 
 describe('connections that end oddly', () => {
-  async function rawServer(t: TestContext, onSocket: (socket: net.Socket) => void): Promise<{ url: string; accepted: () => number; open: () => number }> {
-    const sockets = new Set<net.Socket>()
-    let accepted = 0
-    const server = net.createServer((socket) => {
-      accepted++
-      sockets.add(socket)
-      socket.on('close', () => sockets.delete(socket))
-      socket.on('error', () => {})
-      onSocket(socket)
-    })
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    t.after(() => {
-      for (const socket of sockets) socket.destroy()
-      server.close()
-    })
-    return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`, accepted: () => accepted, open: () => sockets.size }
-  }
 
   test('an unsolicited close-delimited answer on an idle connection: no request lost, one new connection, nothing left open', async (t) => {
     const server = await rawServer(t, (socket) => {

@@ -41,14 +41,19 @@ export interface Generator {
   run (load: GeneratorLoad, clockTicksPerSec: number): Promise<GeneratorMeasurement>
 }
 
-/** Runs a generator command pinned to `cpu`, returns its stdout and the CPU µs it used. */
-export async function runPinned (cpu: number, command: string, args: readonly string[], clockTicksPerSec: number): Promise<{ stdout: string, cpuUs: number }> {
-  const before = reapedChildrenCpuTicks()
+/** Runs a command pinned to `cpu` and returns its stdout; exit 1 is a result (a run that failed every request), not an error. */
+export async function runPinned (cpu: number, command: string, args: readonly string[]): Promise<string> {
   const tracked = startTracked('taskset', ['-c', String(cpu), command, ...args], { cwd: REPO_DIR }, false, true)
   const exit = await tracked.exited
-  const cpuUs = (reapedChildrenCpuTicks() - before) / clockTicksPerSec * 1e6
   if (exit !== '0' && exit !== '1') throw new Error(`${command} exited with ${exit}: ${tracked.outputTail().trim().split('\n').slice(-2).join(' | ')}`)
-  return { stdout: tracked.stdout(), cpuUs }
+  return tracked.stdout()
+}
+
+/** What `run` returns, and the CPU µs of the children reaped meanwhile: the generator it ran, alone. */
+async function withChildCpu<T> (clockTicksPerSec: number, run: () => Promise<T>): Promise<{ value: T, cpuUs: number }> {
+  const before = reapedChildrenCpuTicks()
+  const value = await run()
+  return { value, cpuUs: (reapedChildrenCpuTicks() - before) / clockTicksPerSec * 1e6 }
 }
 
 function measurement (requests: number, durationSec: number, cpuUs: number, p50Ms: number | null, p99Ms: number | null, errors: number, note?: string): GeneratorMeasurement {
@@ -73,7 +78,7 @@ export const petrelBench: Generator = {
   async run (load, ticks) {
     const args = [join(REPO_DIR, 'bin', 'petrel.js'), 'bench', '--json', '-c', String(load.connections), '-d', `${load.durationSec}s`, '-p', String(load.depth)]
     if (load.rate > 0) args.push('-R', String(load.rate))
-    const { stdout, cpuUs } = await runPinned(load.cpu, process.execPath, [...args, load.url], ticks)
+    const { value: stdout, cpuUs } = await withChildCpu(ticks, () => runPinned(load.cpu, process.execPath, [...args, load.url]))
     const result = JSON.parse(stdout) as { requests: number, duration_s: number, latency_ms: { p50: number, p99: number }, errors: Record<string, number> }
     const errors = Object.values(result.errors).reduce((sum, n) => sum + n, 0)
     return measurement(result.requests, result.duration_s, cpuUs, result.latency_ms.p50, result.latency_ms.p99, errors)
@@ -90,8 +95,7 @@ export function wrkGenerator (wrkPath: string, wrkVersion: string): Generator {
       // wrk 4 has no fixed rate: at a rate it runs one connection, closed model, so its latency
       // is the unloaded service time the open-model latency should agree with.
       const atRate = load.rate > 0
-      const before = reapedChildrenCpuTicks()
-      const result = await runWrk({
+      const { value: result, cpuUs } = await withChildCpu(ticks, () => runWrk({
         wrkPath,
         cpu: load.cpu,
         url: load.url,
@@ -100,8 +104,7 @@ export function wrkGenerator (wrkPath: string, wrkVersion: string): Generator {
         scriptPath: join(BENCH_DIR, 'wrk', load.depth > 1 ? 'pipeline.lua' : 'report.lua'),
         scriptArgs: load.depth > 1 ? [String(load.depth)] : [],
         headers: []
-      })
-      const cpuUs = (reapedChildrenCpuTicks() - before) / ticks * 1e6
+      }))
       const errors = result.errors.connect + result.errors.read + result.errors.write + result.errors.timeout
       // wrk records one latency sample per pipelined batch (see bench/wrk/report.lua).
       const latency = (us: number): number | null => (load.depth > 1 || us <= 0 ? null : us / 1000)
@@ -123,7 +126,7 @@ export const autocannon: Generator = {
   async run (load, ticks) {
     const args = [AUTOCANNON, '--json', '-c', String(load.connections), '-d', String(load.durationSec), '-p', String(load.depth)]
     if (load.rate > 0) args.push('--overallRate', String(load.rate))
-    const { stdout, cpuUs } = await runPinned(load.cpu, process.execPath, [...args, load.url], ticks)
+    const { value: stdout, cpuUs } = await withChildCpu(ticks, () => runPinned(load.cpu, process.execPath, [...args, load.url]))
     const result = JSON.parse(stdout) as { requests: { total: number }, duration: number, latency: { p50: number, p99: number }, errors: number, timeouts: number }
     return measurement(result.requests.total, result.duration, cpuUs, result.latency.p50, result.latency.p99, result.errors + result.timeouts)
   }

@@ -49,8 +49,7 @@ interface BenchJson {
 
 /** Run `petrel bench` pinned to `cpu` and return its --json result. */
 async function petrelBench (cpu: number, args: readonly string[]): Promise<BenchJson> {
-  const { stdout } = await runPinned(cpu, process.execPath, [join(REPO_DIR, 'bin', 'petrel.js'), 'bench', '--json', ...args], clockTicksPerSecond())
-  return JSON.parse(stdout) as BenchJson
+  return JSON.parse(await runPinned(cpu, process.execPath, [join(REPO_DIR, 'bin', 'petrel.js'), 'bench', '--json', ...args])) as BenchJson
 }
 
 const failures = (result: BenchJson): number => Object.values(result.errors).reduce((sum, n) => sum + n, 0) +

@@ -5,7 +5,7 @@ import { runBench, type Progress } from '../apps/bench/run.ts'
 import { formatProgress, formatReport } from '../apps/bench/report.ts'
 import { parseTarget, type BenchOptions } from '../apps/bench/plan.ts'
 import type { BenchResult } from '../apps/bench/result.ts'
-import { parseArgs, formatFlags, UsageError, type FlagSpec } from './args.ts'
+import { parseArgs, formatFlags, UsageError, type FlagSpec, type ParsedArgs } from './args.ts'
 
 /** Node's timers hold at most 2^31 - 1 ms (about 24.8 days); a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -45,8 +45,7 @@ Examples:
   petrel bench -c 10 -R 2000 -d 30s --json http://127.0.0.1:8080/json
   petrel bench -m POST -H 'Content-Type: application/json' -b '{"a":1}' http://127.0.0.1:8080/api`
 
-export function benchOptions(argv: readonly string[]): BenchOptions {
-  const { flags, positionals } = parseArgs(argv, BENCH_FLAGS, 'bench')
+export function benchOptions({ flags, positionals }: ParsedArgs): BenchOptions {
   if (positionals.length !== 1) {
     throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', positionals.length === 0 ? 'missing URL: petrel bench [flags] URL' : `one URL expected, got ${positionals.length}: ${positionals.join(' ')}`)
   }
@@ -92,13 +91,15 @@ export function exitStatus(result: BenchResult, expectStatus: number | undefined
 }
 
 export async function benchCommand(argv: readonly string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+  const parsed = parseArgs(argv, BENCH_FLAGS, 'bench')
+  if (parsed.flags.has('help')) {
     console.log(BENCH_USAGE)
     return 0
   }
-  const options = benchOptions(argv)
-  const expectStatus = parseArgs(argv, BENCH_FLAGS, 'bench').flags.get('expect-status') as number | undefined
-  const live = process.stdout.isTTY === true && !argv.includes('--json')
+  const options = benchOptions(parsed)
+  const expectStatus = parsed.flags.get('expect-status') as number | undefined
+  const json = parsed.flags.has('json')
+  const live = process.stdout.isTTY === true && !json
   let last: Progress | null = null
   const result = await runBench(
     options,
@@ -110,9 +111,9 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
       : undefined,
   )
   if (live) process.stdout.write('\r\x1b[K')
-  console.log(argv.includes('--json') ? JSON.stringify(result) : formatReport(options, result))
+  console.log(json ? JSON.stringify(result) : formatReport(options, result))
   const status = exitStatus(result, expectStatus)
-  if (status !== 0 && !argv.includes('--json')) {
+  if (status !== 0 && !json) {
     console.error(result.requests === 0 ? 'petrel bench: every request failed' : `petrel bench: not every request got status ${expectStatus}`)
   }
   return status
