@@ -1,13 +1,15 @@
 // `petrel inetd`: flags → InetdOptions, start, log, stop on a signal.
 
-import { allowList, INETD_DEFAULTS, startInetd } from '../apps/inetd/inetd.ts'
+import { allowList, builtinServices, Inetd, INETD_DEFAULTS, type InetdOptions } from '../apps/inetd/inetd.ts'
+import { loadInetdConfig, type ConfigDefaults, type ServiceConfig } from '../apps/inetd/config.ts'
 import { SERVICE_NAMES, STANDARD_PORTS, type ServiceName } from '../apps/inetd/services.ts'
 import { parseArgs, formatFlags, UsageError, type FlagSpec } from './args.ts'
 
 export const INETD_FLAGS: FlagSpec[] = [
+  { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'services from an xinetd-style file (docs/inetd.md); SIGHUP reloads it. The flags below become its defaults' },
   { name: 'host', type: 'string', valueName: 'HOST', description: `address to listen on (default ${INETD_DEFAULTS.host})` },
   { name: 'port-offset', type: 'integer', valueName: 'N', min: 0, max: 65_000, description: `each service listens at its standard port + N (default ${INETD_DEFAULTS.portOffset}: echo on ${STANDARD_PORTS.echo + INETD_DEFAULTS.portOffset})` },
-  { name: 'services', type: 'string', valueName: 'LIST', description: `comma-separated services to run (default all: ${SERVICE_NAMES.join(',')})` },
+  { name: 'services', type: 'string', valueName: 'LIST', description: `without --config: comma-separated built-ins to run (default all: ${SERVICE_NAMES.join(',')})` },
   { name: 'instances', type: 'integer', valueName: 'N', min: 1, description: `TCP connections per service at once; more are closed (default ${INETD_DEFAULTS.instances})` },
   { name: 'only-from', type: 'string', valueName: 'CIDRS', description: 'comma-separated addresses or CIDR blocks allowed to connect (xinetd only_from); default: anyone' },
   { name: 'idle-timeout', type: 'duration', valueName: 'TIME', min: 1, bareUnit: 's', description: `close a TCP connection idle this long (default ${INETD_DEFAULTS.idleTimeoutMs / 1000}s)` },
@@ -16,9 +18,12 @@ export const INETD_FLAGS: FlagSpec[] = [
 
 const INETD_USAGE = `Usage: petrel inetd [flags]
 
-A super-server for the classic small services, each on TCP and UDP at the same port:
-echo (RFC 862), discard (863), chargen (864), daytime (867) and time (868). Logs a line per
-TCP connection to stderr. SIGTERM or SIGINT stops it.
+A super-server like xinetd. Without --config it runs the classic small services, each on TCP
+and UDP at the same port: echo (RFC 862), discard (863), chargen (864), daytime (867) and
+time (868). With --config FILE it runs the services the file declares, external programs
+included: one process per TCP connection with the socket as its stdin and stdout.
+Logs a line per connection to stderr. SIGHUP reloads FILE (a bad file is rejected and the
+running services stay); SIGTERM or SIGINT stops, ending the programs still running.
 
 Flags:
 ${formatFlags(INETD_FLAGS)}
@@ -26,7 +31,8 @@ ${formatFlags(INETD_FLAGS)}
 Examples:
   petrel inetd                          # echo on 127.0.0.1:10007, daytime on :10013, …
   printf 'hello\\n' | nc -q1 127.0.0.1 10007
-  nc -u 127.0.0.1 10013 </dev/null`
+  nc -u 127.0.0.1 10013 </dev/null
+  petrel inetd --config inetd.conf      # services and programs from a file; kill -HUP reloads it`
 
 export async function inetdCommand(argv: readonly string[]): Promise<void> {
   const { flags, positionals } = parseArgs(argv, INETD_FLAGS, 'inetd')
@@ -35,6 +41,7 @@ export async function inetdCommand(argv: readonly string[]): Promise<void> {
     return
   }
   if (positionals.length > 0) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `\`petrel inetd\` takes no arguments, got: ${positionals.join(' ')}`)
+  if (flags.has('config') && flags.has('services')) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--services picks built-ins when there is no --config; with --config, list the services in the file')
   let services: ServiceName[] | undefined
   if (flags.has('services')) {
     services = []
@@ -53,7 +60,7 @@ export async function inetdCommand(argv: readonly string[]): Promise<void> {
     }
   }
   const log = (line: string): void => console.error(`petrel inetd: ${line}`)
-  const inetd = await startInetd({
+  const options: InetdOptions = {
     host: flags.get('host') as string | undefined,
     portOffset: flags.get('port-offset') as number | undefined,
     services,
@@ -61,9 +68,50 @@ export async function inetdCommand(argv: readonly string[]): Promise<void> {
     idleTimeoutMs: flags.get('idle-timeout') as number | undefined,
     onlyFrom,
     log,
-  })
-  const host = (flags.get('host') as string | undefined) ?? INETD_DEFAULTS.host
-  for (const { service, protocol, port } of inetd.listening) log(`${service} on ${protocol} ${host}:${port}`)
+  }
+  const configFile = flags.get('config') as string | undefined
+  const defaults: ConfigDefaults = {
+    bind: options.host ?? INETD_DEFAULTS.host,
+    portOffset: options.portOffset ?? INETD_DEFAULTS.portOffset,
+    instances: options.instances ?? INETD_DEFAULTS.instances,
+    onlyFrom: onlyFrom ?? null,
+    idleTimeoutMs: options.idleTimeoutMs ?? INETD_DEFAULTS.idleTimeoutMs,
+  }
+  let initial: ServiceConfig[]
+  if (configFile === undefined) initial = builtinServices(options)
+  else initial = loadInetdConfig(configFile, defaults)
+  const inetd = await Inetd.start(initial, options)
+  for (const { service, protocol, bind, port } of inetd.listening) log(`${service} on ${protocol} ${bind}:${port}`)
+  log(`ready (pid ${process.pid})`)
+
+  // Signals are events: the handler only asks for a reload; reloads run one at a time, and a
+  // SIGHUP that arrives during one makes one more run after it.
+  let reloading: Promise<void> | null = null
+  let again = false
+  const reloadOnce = async (): Promise<void> => {
+    if (configFile === undefined) return log('SIGHUP: there is no --config file to reload')
+    try {
+      const next = loadInetdConfig(configFile, defaults)
+      const { added, kept, removed } = await inetd.apply(next)
+      log(`SIGHUP: reloaded ${configFile}: ${added} listeners added, ${kept} kept, ${removed} removed; ${inetd.running} connections carry on`)
+    } catch (err) {
+      log(`SIGHUP: reload rejected, the running services stay: ${(err as Error).message}`)
+    }
+  }
+  const reload = (): void => {
+    if (reloading !== null) {
+      again = true
+      return
+    }
+    reloading = (async () => {
+      do {
+        again = false
+        await reloadOnce()
+      } while (again)
+      reloading = null
+    })()
+  }
+  process.on('SIGHUP', reload)
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       log(`${signal}, stopping`)
@@ -72,5 +120,7 @@ export async function inetdCommand(argv: readonly string[]): Promise<void> {
     process.once('SIGTERM', stop)
     process.once('SIGINT', stop)
   })
+  process.off('SIGHUP', reload)
+  await reloading
   await inetd.close()
 }

@@ -65,6 +65,7 @@ export const ERRORS = {
   PETREL_ERR_POOL_TIMEOUT: { status: 503, message: 'the task did not finish within the thread pool\'s task timeout' },
   PETREL_ERR_BENCH_RESOLVE: { status: 0, message: 'cannot resolve the host name in the URL' },
   PETREL_ERR_BENCH_THREAD: { status: 0, message: 'a load-generator thread failed' },
+  PETREL_ERR_INETD_CONFIG: { status: 0, message: 'the inetd configuration is invalid' },
   PETREL_ERR_CONFIG_RELOAD: { status: 0, message: 'the new configuration failed to load; the running workers keep the old one' },
 } as const satisfies Record<string, ErrorSpec>
 

@@ -29,15 +29,25 @@ export function dropPrivileges(runAs: RunAs): void {
   process.setuid!(runAs.user)
 }
 
-/** The user's primary group id from /etc/passwd (Node has no getpwnam); else a group of the same name. */
-function primaryGroup(user: string): string | number {
+export interface UserIds {
+  uid: number
+  gid: number
+}
+
+/** A user's uid and primary gid from /etc/passwd (Node has no getpwnam), or null when there is none. */
+export function lookupUser(user: string): UserIds | null {
   try {
     for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
       const fields = line.split(':')
-      if (fields[0] === user && fields[3] !== undefined) return Number(fields[3])
+      if (fields[0] === user && fields[3] !== undefined) return { uid: Number(fields[2]), gid: Number(fields[3]) }
     }
   } catch {}
-  return user
+  return null
+}
+
+/** The user's primary group id; else a group of the same name. */
+function primaryGroup(user: string): string | number {
+  return lookupUser(user)?.gid ?? user
 }
 
 /** The soft limit on open files, from /proc/self/limits (Node has no getrlimit), or null. */

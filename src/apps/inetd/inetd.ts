@@ -1,15 +1,27 @@
 // `petrel inetd`: a super-server in the manner of xinetd (book ch. 9.8) — one process listening
-// for many small services, on TCP and UDP at the same port (ch. 9.7).
+// for many small services, on TCP and UDP at the same port (ch. 9.7), and starting an external
+// program per connection with the socket as its stdin and stdout.
 //
-// Each TCP connection gets a timing-wheel timer (core/timers): activity moves its deadline later
-// with a plain write, and a connection idle for `idleTimeoutMs` is closed. `instances` bounds
-// the connections of each service; one more is closed at once, as xinetd does.
+// A listener is a socket keyed by (protocol, address, port). `apply()` moves the running server to
+// a new list of services: listeners whose key stays are kept and take the new definition for the
+// connections that come next, new keys are bound first — any failure there undoes the new ones
+// and leaves everything as it was — and only then are the listeners no longer wanted closed. A
+// closed listener stops accepting; its connections and programs run on to their natural end, so
+// SIGHUP never drops anyone.
+//
+// Built-in TCP connections each have a timing-wheel timer (core/timers): activity moves the
+// deadline later with a plain write, and a connection idle for the service's timeout is closed.
+// `instances` bounds the connections of a listener; one more is closed at once, as xinetd does.
 
 import net, { type Socket } from 'node:net'
 import dgram from 'node:dgram'
-import { isIPv6 } from 'node:net'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { Scheduler, WheelTimer } from '../../core/timers/index.ts'
+import { allowList, permitted } from './allow-list.ts'
+import { listenerKey, type Protocol, type ServiceConfig } from './config.ts'
 import { answerUdp, serveTcp, SERVICE_NAMES, STANDARD_PORTS, type ServiceName } from './services.ts'
+
+export { allowList } from './allow-list.ts'
 
 export const INETD_DEFAULTS = {
   host: '127.0.0.1',
@@ -18,6 +30,10 @@ export const INETD_DEFAULTS = {
   /** Connections per service at once. */
   instances: 64,
   idleTimeoutMs: 300_000,
+  /** After SIGTERM on stop, programs still running this long get SIGKILL. */
+  killGraceMs: 2_000,
+  /** Longest stderr line of a program that is logged whole; the rest of a longer one is cut. */
+  maxStderrLine: 4096,
 } as const
 
 export interface InetdOptions {
@@ -35,158 +51,330 @@ export interface InetdOptions {
 }
 
 export interface Listening {
-  service: ServiceName
-  protocol: 'tcp' | 'udp'
+  service: string
+  protocol: Protocol
+  bind: string
   port: number
 }
 
-export interface Inetd {
-  listening: Listening[]
-  close(): Promise<void>
+/** The built-in services as the flags describe them: what runs when there is no --config. */
+export function builtinServices(options: InetdOptions = {}): ServiceConfig[] {
+  const offset = options.portOffset ?? INETD_DEFAULTS.portOffset
+  return (options.services ?? SERVICE_NAMES).map((name) => ({
+    name,
+    origin: 'flags',
+    protocols: ['tcp', 'udp'],
+    bind: options.host ?? INETD_DEFAULTS.host,
+    port: STANDARD_PORTS[name] + offset,
+    builtin: name,
+    program: null,
+    instances: options.instances ?? INETD_DEFAULTS.instances,
+    onlyFrom: options.onlyFrom === undefined ? null : [...options.onlyFrom],
+    idleTimeoutMs: options.idleTimeoutMs ?? INETD_DEFAULTS.idleTimeoutMs,
+  }))
 }
 
-/** A TCP connection with its idle timer. */
+/** Start the built-ins the options name (the no-config case). */
+export function startInetd(options: InetdOptions = {}): Promise<Inetd> {
+  return Inetd.start(builtinServices(options), options)
+}
+
+/** A built-in TCP connection with its idle timer. */
 class Tracked {
   readonly socket: Socket
   readonly timer: WheelTimer<Tracked>
+  readonly idleMs: number
 
-  constructor(socket: Socket) {
+  constructor(socket: Socket, idleMs: number) {
     this.socket = socket
     this.timer = new WheelTimer(this)
+    this.idleMs = idleMs
   }
 }
 
-export async function startInetd(options: InetdOptions = {}): Promise<Inetd> {
-  const host = options.host ?? INETD_DEFAULTS.host
-  const offset = options.portOffset ?? INETD_DEFAULTS.portOffset
-  const instances = options.instances ?? INETD_DEFAULTS.instances
-  const idleMs = options.idleTimeoutMs ?? INETD_DEFAULTS.idleTimeoutMs
-  const log = options.log ?? (() => {})
-  const allowed = options.onlyFrom === undefined ? null : allowList(options.onlyFrom)
-  const permitted = (address: string | undefined): boolean => {
-    if (allowed === null) return true
-    if (address === undefined) return false
-    // An IPv4 client of a dual-stack socket arrives as ::ffff:a.b.c.d; it is checked as IPv4.
-    const plain = address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address
-    return allowed.check(plain, isIPv6(plain) ? 'ipv6' : 'ipv4')
+/** One listening socket and the service it serves now. */
+class Listener {
+  readonly key: string
+  readonly protocol: Protocol
+  service: ServiceConfig
+  allowed: net.BlockList | null
+  /** TCP connections (built-in) or programs (external) running now. */
+  active = 0
+  tcp: net.Server | null = null
+  udp: dgram.Socket | null = null
+
+  constructor(protocol: Protocol, service: ServiceConfig) {
+    this.protocol = protocol
+    this.key = listenerKey(protocol, service.bind, service.port)
+    this.service = service
+    this.allowed = service.onlyFrom === null ? null : allowList(service.onlyFrom)
   }
-  const now = options.now ?? Date.now
-  const scheduler = new Scheduler<Tracked>({
-    onExpire: (tracked) => {
-      log(`${describe(tracked.socket)} idle for ${idleMs} ms: closed`)
-      tracked.socket.destroy()
-    },
+
+  swap(service: ServiceConfig): void {
+    this.service = service
+    this.allowed = service.onlyFrom === null ? null : allowList(service.onlyFrom)
+  }
+
+  /** Stop accepting; connections already made carry on. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.tcp !== null) {
+        if (this.tcp.listening) this.tcp.close(() => resolve())
+        else resolve()
+        return
+      }
+      try {
+        this.udp!.close(() => resolve())
+      } catch {
+        resolve()
+      }
+    })
+  }
+}
+
+export class Inetd {
+  private readonly listeners = new Map<string, Listener>()
+  private readonly open = new Set<Socket>()
+  private readonly programs = new Set<ChildProcess>()
+  private readonly scheduler: Scheduler<Tracked>
+  private readonly log: (line: string) => void
+  private readonly now: () => number
+
+  private constructor(options: InetdOptions) {
+    this.log = options.log ?? (() => {})
+    this.now = options.now ?? Date.now
+    this.scheduler = new Scheduler<Tracked>({
+      onExpire: (tracked) => {
+        this.log(`${describe(tracked.socket)} idle for ${tracked.idleMs} ms: closed`)
+        tracked.socket.destroy()
+      },
+    })
+  }
+
+  static async start(services: readonly ServiceConfig[], options: InetdOptions = {}): Promise<Inetd> {
+    const inetd = new Inetd(options)
+    try {
+      await inetd.apply(services)
+    } catch (err) {
+      await inetd.close()
+      throw err
+    }
+    return inetd
+  }
+
+  get listening(): Listening[] {
+    return [...this.listeners.values()].map((l) => ({ service: l.service.name, protocol: l.protocol, bind: l.service.bind, port: l.service.port }))
+  }
+
+  /** Connections and programs running now, across all listeners (closed ones included). */
+  get running(): number {
+    return this.open.size + this.programs.size
+  }
+
+  /**
+   * Serve `services` from now on. Throws (with the running set untouched) when a new address
+   * cannot be bound; returns what changed.
+   */
+  async apply(services: readonly ServiceConfig[]): Promise<{ added: number; kept: number; removed: number }> {
+    const wanted = new Map<string, { protocol: Protocol; service: ServiceConfig }>()
+    for (const service of services) for (const protocol of service.protocols) wanted.set(listenerKey(protocol, service.bind, service.port), { protocol, service })
+    const fresh: Listener[] = []
+    try {
+      for (const [key, { protocol, service }] of wanted) if (!this.listeners.has(key)) fresh.push(await this.bind(protocol, service))
+    } catch (err) {
+      await Promise.all(fresh.map((l) => l.close()))
+      throw err
+    }
+    let kept = 0
+    for (const [key, { service }] of wanted) {
+      const existing = this.listeners.get(key)
+      if (existing !== undefined) {
+        existing.swap(service)
+        kept++
+      }
+    }
+    const closing: Promise<void>[] = []
+    for (const [key, listener] of this.listeners) {
+      if (wanted.has(key)) continue
+      this.listeners.delete(key)
+      this.log(`${listener.service.name} on ${key}: no longer configured, stopped listening (${listener.active} still running)`)
+      closing.push(listener.close())
+    }
+    for (const listener of fresh) this.listeners.set(listener.key, listener)
+    await Promise.all(closing)
+    return { added: fresh.length, kept, removed: closing.length }
+  }
+
+  async close(): Promise<void> {
+    const closing = [...this.listeners.values()].map((l) => l.close())
+    this.listeners.clear()
+    for (const socket of this.open) socket.destroy()
+    this.scheduler.close()
+    await Promise.all([...closing, ...[...this.programs].map((child) => stopProgram(child))])
+  }
+
+  private async bind(protocol: Protocol, service: ServiceConfig): Promise<Listener> {
+    const listener = new Listener(protocol, service)
+    try {
+      if (protocol === 'tcp') {
+        // Paused: an external program must find every byte the client sent still in the socket.
+        const server = net.createServer({ pauseOnConnect: true }, (socket) => this.accept(listener, socket))
+        listener.tcp = server
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject)
+          server.listen({ host: service.bind, port: service.port }, () => {
+            server.off('error', reject)
+            resolve()
+          })
+        })
+      } else {
+        const udp = dgram.createSocket({ type: net.isIPv6(service.bind) ? 'udp6' : 'udp4' })
+        listener.udp = udp
+        await new Promise<void>((resolve, reject) => {
+          udp.once('error', reject)
+          udp.bind(service.port, service.bind, () => {
+            udp.off('error', reject)
+            resolve()
+          })
+        })
+        udp.on('error', (err) => this.log(`udp ${listener.service.name}: ${err.message}`))
+        udp.on('message', (datagram, peer) => {
+          const current = listener.service
+          if (current.builtin === null || !permitted(listener.allowed, peer.address)) return
+          const answer = answerUdp(current.builtin, datagram, this.now)
+          if (answer !== null) udp.send(answer, peer.port, peer.address)
+        })
+      }
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException
+      e.message = `${service.name} (${service.origin}) on ${protocol} ${service.bind}:${service.port}: ${e.code === 'EADDRINUSE' ? 'address already in use' : e.message}`
+      throw e
+    }
+    return listener
+  }
+
+  private accept(listener: Listener, socket: Socket): void {
+    socket.on('error', () => {})
+    const service = listener.service
+    const from = describe(socket)
+    if (!permitted(listener.allowed, socket.remoteAddress)) {
+      this.log(`tcp ${service.name} from ${from}: refused, not in only_from`)
+      socket.destroy()
+      return
+    }
+    if (listener.active >= service.instances) {
+      this.log(`tcp ${service.name} from ${from}: refused, ${service.instances} instances running`)
+      socket.destroy()
+      return
+    }
+    listener.active++
+    if (service.program !== null) return this.runProgram(listener, service, socket, from)
+    this.open.add(socket)
+    const tracked = new Tracked(socket, service.idleTimeoutMs)
+    this.scheduler.armIn(tracked.timer, tracked.idleMs)
+    const touch = (): void => {
+      tracked.timer.deadline = this.scheduler.now + tracked.idleMs
+    }
+    socket.on('data', touch)
+    socket.on('drain', touch)
+    this.log(`tcp ${service.name} from ${from}: connected`)
+    socket.on('close', () => {
+      listener.active--
+      this.open.delete(socket)
+      this.scheduler.cancel(tracked.timer)
+      this.log(`tcp ${service.name} from ${from}: closed, ${socket.bytesRead} bytes in, ${socket.bytesWritten} out`)
+    })
+    serveTcp(service.builtin!, socket, this.now)
+  }
+
+  /**
+   * xinetd's `server`: the program gets the connection as stdin and stdout (the descriptor is
+   * duplicated into it; Petrel closes its own copy at once and never reads), stderr to the log.
+   * No shell; its own process group, so stopping it reaches anything it started.
+   */
+  private runProgram(listener: Listener, service: ServiceConfig, socket: Socket, from: string): void {
+    const program = service.program!
+    const started = performance.now()
+    let child: ChildProcess
+    try {
+      child = spawn(program.path, program.args, {
+        stdio: [socket, socket, 'pipe'],
+        detached: true,
+        env: {
+          PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+          REMOTE_HOST: socket.remoteAddress ?? '',
+          REMOTE_ADDR: socket.remoteAddress ?? '',
+          REMOTE_PORT: String(socket.remotePort ?? ''),
+          ...program.env,
+        },
+        ...(program.user === null ? {} : { uid: program.user.uid, gid: program.user.gid }),
+      })
+    } catch (err) {
+      listener.active--
+      socket.destroy()
+      this.log(`tcp ${service.name} from ${from}: cannot start ${program.path}: ${(err as Error).message}`)
+      return
+    }
+    socket.destroy()
+    let done = false
+    const finish = (outcome: string): void => {
+      if (done) return
+      done = true
+      listener.active--
+      this.programs.delete(child)
+      this.log(`tcp ${service.name} from ${from}: ${outcome} after ${Math.round(performance.now() - started)} ms`)
+    }
+    child.on('error', (err) => {
+      // A spawn that failed has no pid and emits no 'close' of its own.
+      if (child.pid === undefined) finish(`cannot start ${program.path}: ${err.message}`)
+    })
+    if (child.pid === undefined) return
+    this.programs.add(child)
+    this.log(`tcp ${service.name} from ${from}: started ${program.path} pid ${child.pid}`)
+    this.relayStderr(child, `${service.name}[${child.pid}]`)
+    child.on('close', (code, signal) => finish(`pid ${child.pid} ${signal === null ? `exited with ${code}` : `killed by ${signal}`}`))
+  }
+
+  /** A program's stderr, line by line, to the log; a line longer than the limit is cut. */
+  private relayStderr(child: ChildProcess, prefix: string): void {
+    let pending = ''
+    child.stderr!.setEncoding('utf8')
+    child.stderr!.on('data', (text: string) => {
+      pending += text
+      let lf: number
+      while ((lf = pending.indexOf('\n')) >= 0) {
+        this.log(`${prefix}: ${pending.slice(0, Math.min(lf, INETD_DEFAULTS.maxStderrLine))}`)
+        pending = pending.slice(lf + 1)
+      }
+      if (pending.length > INETD_DEFAULTS.maxStderrLine) {
+        this.log(`${prefix}: ${pending.slice(0, INETD_DEFAULTS.maxStderrLine)} [cut]`)
+        pending = ''
+      }
+    })
+    child.stderr!.on('end', () => {
+      if (pending !== '') this.log(`${prefix}: ${pending}`)
+    })
+  }
+}
+
+/** SIGTERM to the program's process group, SIGKILL after the grace period; resolves when it is gone. */
+function stopProgram(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const signalGroup = (signal: NodeJS.Signals): void => {
+      try {
+        process.kill(-child.pid!, signal)
+      } catch {}
+    }
+    const kill = setTimeout(() => signalGroup('SIGKILL'), INETD_DEFAULTS.killGraceMs)
+    child.once('close', () => {
+      clearTimeout(kill)
+      resolve()
+    })
+    signalGroup('SIGTERM')
   })
-  const servers: net.Server[] = []
-  const sockets: dgram.Socket[] = []
-  const open = new Set<Socket>()
-  const listening: Listening[] = []
-  try {
-    for (const service of options.services ?? SERVICE_NAMES) {
-      const port = STANDARD_PORTS[service] + offset
-      let active = 0
-      const server = net.createServer((socket) => {
-        socket.on('error', () => {})
-        if (!permitted(socket.remoteAddress)) {
-          log(`tcp ${service} from ${describe(socket)}: refused, not in only_from`)
-          socket.destroy()
-          return
-        }
-        if (active >= instances) {
-          log(`tcp ${service} from ${describe(socket)}: refused, ${instances} instances running`)
-          socket.destroy()
-          return
-        }
-        active++
-        open.add(socket)
-        const tracked = new Tracked(socket)
-        scheduler.armIn(tracked.timer, idleMs)
-        const touch = (): void => {
-          tracked.timer.deadline = scheduler.now + idleMs
-        }
-        socket.on('data', touch)
-        socket.on('drain', touch)
-        const from = describe(socket)
-        log(`tcp ${service} from ${from}: connected`)
-        socket.on('close', () => {
-          active--
-          open.delete(socket)
-          scheduler.cancel(tracked.timer)
-          log(`tcp ${service} from ${from}: closed, ${socket.bytesRead} bytes in, ${socket.bytesWritten} out`)
-        })
-        serveTcp(service, socket, now)
-      })
-      servers.push(server)
-      await listen(server, host, port)
-      listening.push({ service, protocol: 'tcp', port })
-
-      const udp = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' })
-      udp.on('error', (err) => log(`udp ${service}: ${err.message}`))
-      udp.on('message', (datagram, peer) => {
-        if (!permitted(peer.address)) return
-        const answer = answerUdp(service, datagram, now)
-        if (answer !== null) udp.send(answer, peer.port, peer.address)
-      })
-      sockets.push(udp)
-      await new Promise<void>((resolve, reject) => {
-        udp.once('error', reject)
-        udp.bind(port, host, () => {
-          udp.off('error', reject)
-          resolve()
-        })
-      })
-      listening.push({ service, protocol: 'udp', port })
-    }
-  } catch (err) {
-    await closeAll(servers, sockets, open, scheduler)
-    throw err
-  }
-  return { listening, close: () => closeAll(servers, sockets, open, scheduler) }
-}
-
-/**
- * A net.BlockList of the allowed clients. Throws a RangeError naming the entry that is neither an
- * address nor a CIDR block.
- */
-export function allowList(entries: readonly string[]): net.BlockList {
-  const list = new net.BlockList()
-  for (const entry of entries) {
-    const [address, bits] = entry.split('/')
-    const family = isIPv6(address!) ? 'ipv6' : net.isIPv4(address!) ? 'ipv4' : null
-    const prefix = bits === undefined ? (family === 'ipv6' ? 128 : 32) : Number(bits)
-    if (family === null || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 'ipv6' ? 128 : 32) || (bits !== undefined && !/^\d+$/.test(bits))) {
-      throw new RangeError(`${JSON.stringify(entry)} is not an address or CIDR block (e.g. 127.0.0.1, 10.0.0.0/8, ::1)`)
-    }
-    list.addSubnet(address!, prefix, family)
-  }
-  return list
 }
 
 function describe(socket: Socket): string {
   return `${socket.remoteAddress}:${socket.remotePort}`
-}
-
-function listen(server: net.Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen({ host, port }, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-}
-
-async function closeAll(servers: net.Server[], sockets: dgram.Socket[], open: Set<Socket>, scheduler: Scheduler<Tracked>): Promise<void> {
-  for (const socket of open) socket.destroy()
-  scheduler.close()
-  await Promise.all([
-    ...servers.map((server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()))),
-    ...sockets.map((socket) => new Promise<void>((resolve) => {
-      try {
-        socket.close(() => resolve())
-      } catch {
-        resolve()
-      }
-    })),
-  ])
 }

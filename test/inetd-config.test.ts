@@ -1,0 +1,305 @@
+// `petrel inetd --config`: the xinetd-style file, external programs run per connection with the
+// socket as stdin and stdout, instances and only_from on them, and reload (apply() and SIGHUP)
+// that keeps running connections and rejects a bad file naming its line.
+
+import { test, describe } from 'node:test'
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { once } from 'node:events'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { Inetd, INETD_DEFAULTS } from '../src/apps/inetd/inetd.ts'
+import { parseInetdConfig, type ConfigDefaults } from '../src/apps/inetd/config.ts'
+
+const DEFAULTS: ConfigDefaults = { bind: '127.0.0.1', portOffset: 10_000, instances: 8, onlyFrom: null, idleTimeoutMs: 300_000 }
+const dir = mkdtempSync(path.join(tmpdir(), 'petrel-inetd-'))
+
+/** A port free on TCP and UDP right now (bound at 0 and released). */
+async function freePort(): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as net.AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** Connect, send `input` and half-close (unless null), read until the server closes. */
+async function exchange(port: number, input: string | null): Promise<{ text: string; closedMs: number }> {
+  const started = performance.now()
+  const socket = net.connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  let text = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (chunk: string) => (text += chunk))
+  await once(socket, 'connect')
+  if (input !== null) socket.end(input)
+  await once(socket, 'close')
+  return { text, closedMs: performance.now() - started }
+}
+
+function config(text: string): ReturnType<typeof parseInetdConfig> {
+  return parseInetdConfig(text, 'inetd.conf', DEFAULTS)
+}
+
+describe('the configuration file', () => {
+  test('services, defaults, built-ins and programs', () => {
+    const services = config(`
+# a comment
+defaults
+{
+    instances = 3        # trailing comment
+    only_from = 127.0.0.0/8 ::1
+}
+service echo
+{
+    protocol = tcp
+}
+service upper {
+    port        = 10100
+    server      = /usr/bin/tr a-z A-Z
+    env         = LANG=C MODE=upper
+}
+service year
+{
+    port        = 10101
+    server      = /bin/date -u
+    server_args = "+%Y at %H"
+    instances   = 1
+    bind        = ::1
+}
+service off
+{
+    port    = 10102
+    server  = /bin/cat
+    disable = yes
+}
+`)
+    assert.deepEqual(services.map((s) => [s.name, s.protocols, s.bind, s.port, s.instances, s.builtin, s.program?.path, s.program?.args, s.onlyFrom]), [
+      ['echo', ['tcp'], '127.0.0.1', 10_007, 3, 'echo', undefined, undefined, ['127.0.0.0/8', '::1']],
+      ['upper', ['tcp'], '127.0.0.1', 10_100, 3, null, '/usr/bin/tr', ['a-z', 'A-Z'], ['127.0.0.0/8', '::1']],
+      ['year', ['tcp'], '::1', 10_101, 1, null, '/bin/date', ['-u', '+%Y at %H'], ['127.0.0.0/8', '::1']],
+    ])
+    assert.deepEqual(services[1]!.program!.env, { LANG: 'C', MODE: 'upper' })
+    assert.equal(services[1]!.origin, 'inetd.conf:12')
+  })
+
+  test('every mistake names the line and the key', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['service echo\n{\n  colour = red\n}', /^inetd\.conf:3: unknown key "colour" in service echo; known keys: /],
+      ['service echo\n{\n  port = 70000\n}', /^inetd\.conf:3: port = 70000: expected 1 to 65535$/],
+      ['service upper\n{\n  port = 9000\n}', /^inetd\.conf:1: service upper has no "server" and is not a built-in/],
+      ['service upper\n{\n  server = /bin/cat\n}', /^inetd\.conf:1: service upper needs a port/],
+      ['service upper\n{\n  port = 9000\n  server = cat\n}', /^inetd\.conf:4: server = cat: give the program's absolute path \(no shell runs it\)$/],
+      ['service upper\n{\n  port = 9000\n  server = /no/such/program\n}', /^inetd\.conf:4: server = \/no\/such\/program: no such file$/],
+      ['service upper\n{\n  port = 9000\n  server = /etc/passwd\n}', /^inetd\.conf:4: server = \/etc\/passwd: not executable$/],
+      ['service upper\n{\n  port = 9000\n  server = /tmp\n}', /^inetd\.conf:4: server = \/tmp: not a regular file$/],
+      ['service upper\n{\n  port = 9000\n  protocol = udp\n  server = /bin/cat\n}', /^inetd\.conf:4: service upper: external programs serve TCP only/],
+      ['service echo\n{\n  only_from = 10.0.0.0/33\n}', /^inetd\.conf:3: only_from: "10\.0\.0\.0\/33" is not an address or CIDR block/],
+      ['service echo\n{\n  port = 9000\n  port = 9001\n}', /^inetd\.conf:4: "port" is set twice in service echo \(first on line 3\)$/],
+      ['service echo\n{\n  port = 9000\n}\nservice discard\n{\n  port = 9000\n}', /^inetd\.conf:7: service discard: tcp 127\.0\.0\.1:9000 is already taken by echo \(line 1\)$/],
+      ['service echo\n{\n  port = 9000\n', /^inetd\.conf:1: service echo is not closed with "}"$/],
+      ['service echo\n  port = 9000\n}', /^inetd\.conf:2: expected "\{" to open service echo$/],
+      ['services echo\n{\n}', /^inetd\.conf:1: expected "service NAME" or "defaults"/],
+      ['service echo\n{\n  instances = many\n}', /^inetd\.conf:3: instances = many: expected a number ≥ 1 or UNLIMITED$/],
+      ['service echo\n{\n  wait = yes\n}', /^inetd\.conf:3: wait = yes: Petrel runs one program per connection/],
+      ['service echo\n{\n  user = nobody\n}', /^inetd\.conf:3: user needs a server; echo is a built-in$/],
+      ['service upper\n{\n  port = 9000\n  server = /bin/cat\n  user = no-such-user-here\n}', /^inetd\.conf:5: user = no-such-user-here: no such user in \/etc\/passwd$/],
+      ['service upper\n{\n  port = 9000\n  server = /bin/echo "unclosed\n}', /^inetd\.conf:4: unterminated quote/],
+      ['service echo\n{\n  disable = yes\n}', /^inetd\.conf:1: no enabled service/],
+      ['service echo\n{\n  only_from += 10.0.0.1\n}', /^inetd\.conf:3: "only_from \+=": Petrel takes plain "=" only/],
+    ]
+    for (const [text, expected] of cases) {
+      assert.throws(() => config(text), (err: Error & { code?: string }) => {
+        assert.match(err.message, expected, text)
+        assert.equal(err.code, 'PETREL_ERR_INETD_CONFIG')
+        return true
+      })
+    }
+  })
+})
+
+describe('external programs', () => {
+  test('cat and date run with the socket as stdin and stdout; the log has a line per connection', async () => {
+    const [catPort, datePort] = [await freePort(), await freePort()]
+    const lines: string[] = []
+    const inetd = await Inetd.start(config(`
+service cat
+{
+  port = ${catPort}
+  server = /bin/cat
+}
+service year
+{
+  port = ${datePort}
+  server = /bin/date -u +%Y
+}`), { log: (line) => lines.push(line) })
+    try {
+      const big = 'x'.repeat(300_000) + '\n'
+      assert.equal((await exchange(catPort, big)).text, big, 'a large input comes back whole')
+      assert.equal((await exchange(datePort, null)).text, `${new Date().getUTCFullYear()}\n`)
+      assert.ok(lines.some((l) => /^tcp cat from 127\.0\.0\.1:\d+: started \/bin\/cat pid \d+$/.test(l)), lines.join('\n'))
+      await waitFor(() => lines.some((l) => /^tcp year from 127\.0\.0\.1:\d+: pid \d+ exited with 0 after \d+ ms$/.test(l)))
+    } finally {
+      await inetd.close()
+    }
+  })
+
+  test('instances bounds the programs running; only_from refuses a client outside it', async () => {
+    const [slowPort, fencedPort] = [await freePort(), await freePort()]
+    const script = path.join(dir, 'hold.sh')
+    writeFileSync(script, '#!/bin/sh\necho ready\nread line\necho "got $line"\n')
+    chmodSync(script, 0o755)
+    const lines: string[] = []
+    const inetd = await Inetd.start(config(`
+service hold
+{
+  port = ${slowPort}
+  server = ${script}
+  instances = 1
+}
+service fenced
+{
+  port = ${fencedPort}
+  server = /bin/cat
+  only_from = 10.0.0.0/8
+}`), { log: (line) => lines.push(line) })
+    try {
+      const first = net.connect(slowPort, '127.0.0.1')
+      first.setEncoding('utf8')
+      const [ready] = await once(first, 'data')
+      assert.equal(ready, 'ready\n')
+      const refused = await exchange(slowPort, null)
+      assert.equal(refused.text, '', 'the second connection is closed at once while the first runs')
+      assert.ok(lines.some((l) => l.endsWith('refused, 1 instances running')))
+      const closed = once(first, 'close')
+      first.end('done\n')
+      const [got] = await once(first, 'data')
+      assert.equal(got, 'got done\n')
+      await closed
+      // The instance is free again once the program exits.
+      await waitFor(() => inetd.running === 0)
+      const again = net.connect(slowPort, '127.0.0.1')
+      again.setEncoding('utf8')
+      assert.equal((await once(again, 'data'))[0], 'ready\n')
+      again.destroy()
+
+      assert.equal((await exchange(fencedPort, 'let me in\n')).text, '')
+      assert.ok(lines.some((l) => /^tcp fenced from 127\.0\.0\.1:\d+: refused, not in only_from$/.test(l)))
+    } finally {
+      await inetd.close()
+    }
+  })
+
+  test('close() ends the programs still running (SIGTERM to their process group)', async () => {
+    const port = await freePort()
+    const inetd = await Inetd.start(config(`service sleeper\n{\n  port = ${port}\n  server = /bin/sleep 60\n}`))
+    const client = net.connect(port, '127.0.0.1')
+    client.on('error', () => {})
+    await once(client, 'connect')
+    await waitFor(() => inetd.running === 1)
+    const closed = once(client, 'close')
+    const started = performance.now()
+    await inetd.close()
+    await closed
+    assert.ok(performance.now() - started < INETD_DEFAULTS.killGraceMs, 'ended by SIGTERM, not after the grace period')
+  })
+})
+
+describe('reload', () => {
+  test('apply(): new services listen, removed ones stop accepting, running connections carry on', async () => {
+    const [a, b] = [await freePort(), await freePort()]
+    const inetd = await Inetd.start(config(`service cat\n{\n  port = ${a}\n  server = /bin/cat\n}`))
+    try {
+      const held = net.connect(a, '127.0.0.1')
+      held.setEncoding('utf8')
+      await once(held, 'connect')
+      await waitFor(() => inetd.running === 1)
+      const changed = await inetd.apply(config(`service upper\n{\n  port = ${b}\n  server = /usr/bin/tr a-z A-Z\n}`))
+      assert.deepEqual(changed, { added: 1, kept: 0, removed: 1 })
+      held.write('still here\n')
+      assert.equal((await once(held, 'data'))[0], 'still here\n', 'the cat started before the reload still answers')
+      held.end()
+      assert.equal((await exchange(b, 'shout\n')).text, 'SHOUT\n')
+      const gone = net.connect(a, '127.0.0.1')
+      const [err] = await once(gone, 'error')
+      assert.equal((err as NodeJS.ErrnoException).code, 'ECONNREFUSED')
+      // Same address, new definition: the socket is kept and the next connection gets the new program.
+      const kept = await inetd.apply(config(`service lower\n{\n  port = ${b}\n  server = /usr/bin/tr A-Z a-z\n}`))
+      assert.deepEqual(kept, { added: 0, kept: 1, removed: 0 })
+      assert.equal((await exchange(b, 'QUIET\n')).text, 'quiet\n')
+    } finally {
+      await inetd.close()
+    }
+  })
+
+  test('apply() with an address that cannot be bound changes nothing', async () => {
+    const [a, b] = [await freePort(), await freePort()]
+    const squatter = net.createServer()
+    await new Promise<void>((resolve) => squatter.listen(b, '127.0.0.1', resolve))
+    const inetd = await Inetd.start(config(`service cat\n{\n  port = ${a}\n  server = /bin/cat\n}`))
+    try {
+      await assert.rejects(inetd.apply(config(`service echo\n{\n  port = ${a}\n  protocol = tcp\n}\nservice upper\n{\n  port = ${b}\n  server = /usr/bin/tr a-z A-Z\n}`)), /upper \(inetd\.conf:6\) on tcp 127\.0\.0\.1:\d+: address already in use/)
+      assert.equal((await exchange(a, 'meow\n')).text, 'meow\n')
+      assert.deepEqual(inetd.listening.map((l) => l.service), ['cat'])
+    } finally {
+      await inetd.close()
+      await new Promise((resolve) => squatter.close(resolve))
+    }
+  })
+
+  test('petrel inetd --config: SIGHUP reloads the file; a bad file is rejected naming the line, the old services stay', async () => {
+    const [a, b] = [await freePort(), await freePort()]
+    const file = path.join(dir, 'reload.conf')
+    writeFileSync(file, `service cat\n{\n  port = ${a}\n  server = /bin/cat\n}\n`)
+    const child = spawn(process.execPath, ['bin/petrel.js', 'inetd', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let log = ''
+    child.stderr.setEncoding('utf8')
+    child.stderr.on('data', (text: string) => (log += text))
+    try {
+      await waitFor(() => log.includes('ready'), 10_000)
+      const held = net.connect(a, '127.0.0.1')
+      held.setEncoding('utf8')
+      await once(held, 'connect')
+
+      writeFileSync(file, `service cat\n{\n  port = ${a}\n  server = /bin/cat\n}\nservice upper\n{\n  port = ${b}\n  server = /usr/bin/tr a-z A-Z\n  colour = red\n}\n`)
+      child.kill('SIGHUP')
+      await waitFor(() => log.includes('reload rejected'))
+      assert.match(log, /SIGHUP: reload rejected, the running services stay: .*reload\.conf:10: unknown key "colour" in service upper/)
+      assert.equal((await exchange(a, 'meow\n')).text, 'meow\n')
+
+      writeFileSync(file, `service upper\n{\n  port = ${b}\n  server = /usr/bin/tr a-z A-Z\n}\n`)
+      child.kill('SIGHUP')
+      await waitFor(() => log.includes('reloaded'))
+      assert.match(log, /SIGHUP: reloaded .*reload\.conf: 1 listeners added, 0 kept, 1 removed; [12] connections carry on/)
+      assert.equal((await exchange(b, 'shout\n')).text, 'SHOUT\n')
+      held.write('from before\n')
+      assert.equal((await once(held, 'data'))[0], 'from before\n')
+      held.end()
+    } finally {
+      child.kill('SIGTERM')
+      await once(child, 'exit')
+    }
+  })
+
+  test('petrel inetd --config with a bad file exits 2 naming the line', async () => {
+    const file = path.join(dir, 'bad.conf')
+    writeFileSync(file, 'service echo\n{\n  port = nope\n}\n')
+    const child = spawn(process.execPath, ['bin/petrel.js', 'inetd', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let log = ''
+    child.stderr.setEncoding('utf8')
+    child.stderr.on('data', (text: string) => (log += text))
+    const [code] = await once(child, 'exit')
+    assert.equal(code, 2)
+    assert.match(log, /bad\.conf:3: port = nope: expected 1 to 65535/)
+  })
+})
+
+async function waitFor(condition: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting')
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
