@@ -6,53 +6,7 @@ import net from 'node:net'
 import { once } from 'node:events'
 import type { TestContext } from 'node:test'
 import { ChatRoom, type ChatOptions } from '../src/apps/chat/room.ts'
-
-class LineClient {
-  readonly socket: net.Socket
-  private buffered = ''
-  private lines: string[] = []
-  private waiters: Array<() => void> = []
-  closed = false
-
-  constructor(socket: net.Socket) {
-    this.socket = socket
-    socket.setEncoding('utf8')
-    socket.on('data', (text: string) => {
-      this.buffered += text
-      let lf: number
-      while ((lf = this.buffered.indexOf('\r\n')) >= 0) {
-        this.lines.push(this.buffered.slice(0, lf))
-        this.buffered = this.buffered.slice(lf + 2)
-      }
-      this.wake()
-    })
-    socket.on('close', () => {
-      this.closed = true
-      this.wake()
-    })
-    socket.on('error', () => {})
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w()
-  }
-
-  async line(): Promise<string> {
-    const deadline = Date.now() + 2000
-    while (this.lines.length === 0) {
-      if (this.closed || Date.now() > deadline) throw new Error(`no line (closed: ${this.closed})`)
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve)
-        setTimeout(resolve, 100)
-      })
-    }
-    return this.lines.shift()!
-  }
-
-  say(text: string): void {
-    this.socket.write(`${text}\n`)
-  }
-}
+import { LineClient } from './helpers/lines.ts'
 
 async function room(t: TestContext, options: ChatOptions = {}) {
   const chat = new ChatRoom(options)

@@ -12,18 +12,11 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Inetd, INETD_DEFAULTS } from '../src/apps/inetd/inetd.ts'
 import { parseInetdConfig, type ConfigDefaults } from '../src/apps/inetd/config.ts'
+import { freePort } from './helpers/tcp.ts'
 
 const DEFAULTS: ConfigDefaults = { bind: '127.0.0.1', portOffset: 10_000, instances: 8, onlyFrom: null, idleTimeoutMs: 300_000 }
 const dir = mkdtempSync(path.join(tmpdir(), 'petrel-inetd-'))
 
-/** A port free on TCP and UDP right now (bound at 0 and released). */
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 /** Connect, send `input` and half-close (unless null), read until the server closes. */
 async function exchange(port: number, input: string | null): Promise<{ text: string; closedMs: number }> {

@@ -2,7 +2,11 @@
 
 import net from 'node:net'
 import { CHAT_DEFAULTS, ChatRoom } from '../apps/chat/room.ts'
+import { ChatCluster, type WorkerSettings } from '../apps/chat/cluster.ts'
+import { REDIS_HUB_DEFAULTS, RedisHub } from '../apps/chat/redis-hub.ts'
+import { parseRedisUrl } from '../protocol/resp/client.ts'
 import { parseArgs, formatFlags, UsageError, type FlagSpec } from './args.ts'
+import { parseWorkers } from './serve.ts'
 
 export const CHAT_FLAGS: FlagSpec[] = [
   { name: 'host', type: 'string', valueName: 'HOST', description: `address to listen on (default ${CHAT_DEFAULTS.host})` },
@@ -10,6 +14,9 @@ export const CHAT_FLAGS: FlagSpec[] = [
   { name: 'max-users', type: 'integer', valueName: 'N', min: 1, description: `people in the room at once; one more is refused (default ${CHAT_DEFAULTS.maxUsers})` },
   { name: 'max-line-bytes', type: 'integer', valueName: 'N', min: 1, description: `longest line a client may send (default ${CHAT_DEFAULTS.maxLineBytes})` },
   { name: 'max-outgoing-bytes', type: 'integer', valueName: 'N', min: 1024, description: `bytes queued for a client that does not read before it is cut off (default ${CHAT_DEFAULTS.maxOutgoingBytes})` },
+  { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', description: 'N worker processes share the port (SO_REUSEPORT) and one room, relayed by a master (auto: one per CPU)' },
+  { name: 'redis', type: 'string', valueName: 'URL', description: 'share the room with other petrel chat instances through Redis pub/sub (redis://[:PASSWORD@]HOST[:PORT][/DB])' },
+  { name: 'room', type: 'string', valueName: 'NAME', description: `with --redis: the room's name, so one Redis can hold several (default ${REDIS_HUB_DEFAULTS.room})` },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ]
 
@@ -31,18 +38,49 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
   }
   if (positionals[0] === 'connect') return connect(positionals.slice(1))
   if (positionals.length > 0) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `unexpected ${JSON.stringify(positionals[0])}; run a room with \`petrel chat\` or join one with \`petrel chat connect HOST:PORT\``)
-  const room = new ChatRoom({
+  const host = (flags.get('host') as string | undefined) ?? CHAT_DEFAULTS.host
+  const port = (flags.get('port') as number | undefined) ?? CHAT_DEFAULTS.port
+  const redis = flags.get('redis') as string | undefined
+  if (redis !== undefined) {
+    try {
+      parseRedisUrl(redis)
+    } catch (err) {
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --redis: ${(err as Error).message}`)
+    }
+  } else if (flags.has('room')) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--room names a room in Redis; give --redis URL too')
+  const settings: WorkerSettings = {
+    host,
+    port,
     maxUsers: flags.get('max-users') as number | undefined,
     maxLineBytes: flags.get('max-line-bytes') as number | undefined,
     maxOutgoingBytes: flags.get('max-outgoing-bytes') as number | undefined,
-  })
-  const address = await room.listen((flags.get('host') as string | undefined) ?? CHAT_DEFAULTS.host, (flags.get('port') as number | undefined) ?? CHAT_DEFAULTS.port)
-  console.error(`petrel chat: room open on ${address.address}:${address.port} (pid ${process.pid})`)
+    ...(redis === undefined ? {} : { redis, room: flags.get('room') as string | undefined }),
+  }
+  const log = (line: string): void => console.error(`petrel chat: ${line}`)
+  let stop: () => Promise<void>
+  if (flags.has('workers')) {
+    const workers = parseWorkers(flags.get('workers') as string)
+    const cluster = new ChatCluster({ workers, settings, log })
+    const bound = await cluster.start().catch(async (err: Error) => {
+      await cluster.stop()
+      throw new UsageError('PETREL_ERR_LISTEN', `cannot open the room on ${host}:${port}: ${err.message}`)
+    })
+    log(`room open on ${host}:${bound} with ${workers} workers (master pid ${process.pid})${redis === undefined ? '' : `, shared through ${redis}`}`)
+    stop = () => cluster.stop()
+  } else {
+    const hub = redis === undefined ? undefined : await RedisHub.connect(redis, { room: settings.room, maxUsers: settings.maxUsers, log }).catch((err: Error) => {
+      throw new UsageError('PETREL_ERR_LISTEN', `cannot reach Redis at ${redis}: ${err.message}`)
+    })
+    const room = new ChatRoom({ ...settings, hub, log })
+    const address = await room.listen(host, port)
+    log(`room open on ${address.address}:${address.port} (pid ${process.pid})${redis === undefined ? '' : `, shared through ${redis}`}`)
+    stop = () => room.close()
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve())
     process.once('SIGINT', () => resolve())
   })
-  await room.close()
+  await stop()
   return 0
 }
 

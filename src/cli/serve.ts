@@ -153,7 +153,7 @@ function resolveRunAs(value: string | undefined): RunAs | null {
   return null
 }
 
-function parseWorkers(value: string): number {
+export function parseWorkers(value: string): number {
   if (value === 'auto') return availableParallelism()
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 256) {
     throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --workers: ${JSON.stringify(value)}; expected a number from 1 to 256, or auto`)

@@ -387,3 +387,12 @@ export function chunked(parts: Array<string | Buffer>, trailers = ''): Buffer {
   out.push(Buffer.from(`0\r\n${trailers}\r\n`))
   return Buffer.concat(out)
 }
+
+/** A port free on TCP right now (bound at 0 and released); UDP on it is almost always free too. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as net.AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}

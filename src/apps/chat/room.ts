@@ -1,9 +1,14 @@
 // `petrel chat`: the book's chat room (ch. 9.6, 13.6) as a line protocol over TCP that works
-// with nc and telnet. One event loop holds the room; every client has a bounded input line and
-// a bounded outgoing buffer, so a client that floods or stops reading costs a fixed amount of
-// memory and never slows the others: the reader is cut off with a notice.
+// with nc and telnet. One event loop holds this node's clients; the hub (hub.ts) holds the room
+// beyond them — the other workers, or other instances through Redis.
+//
+// Bounds: every client has a bounded input line and a bounded outgoing queue, so a client that
+// floods or stops reading costs a fixed amount of memory and never slows the others — the
+// reader is cut off with a notice. Output is coalesced: lines for a client within one turn of
+// the event loop leave in one write, and a broadcast line is encoded once for all its readers.
 
 import net, { type Socket } from 'node:net'
+import { LocalHub, type Hub, type RoomEvent } from './hub.ts'
 
 export const CHAT_DEFAULTS = {
   host: '127.0.0.1',
@@ -21,41 +26,65 @@ export interface ChatOptions {
   maxUsers?: number
   maxLineBytes?: number
   maxOutgoingBytes?: number
+  /** The room beyond this process; default: none (LocalHub with maxUsers). */
+  hub?: Hub
+  /** Listen with SO_REUSEPORT (workers share the port). */
+  reusePort?: boolean
+  /** Warnings (a hub that fails). */
+  log?: (line: string) => void
 }
 
 const NICK = /^[A-Za-z0-9_-]{1,32}$/
 const HELP = 'commands: /nick NAME, /who, /msg NICK text, /quit'
+const CRLF = '\r\n'
 
 class Client {
   readonly socket: Socket
-  nick: string
+  /** Empty until the hub gave a seat. */
+  nick = ''
   /** Bytes of a line not yet ended by LF. */
   pending = ''
   /** The current line went over the limit: drop bytes until its LF. */
   discarding = false
   gone = false
+  /** Waiting for the hub: later lines wait in `backlog` (reading is paused meanwhile). */
+  busy = true
+  backlog: string[] = []
+  /** Output of this turn, written together by the room's flush. */
+  out: Buffer[] = []
+  outBytes = 0
 
-  constructor(socket: Socket, nick: string) {
+  constructor(socket: Socket) {
     this.socket = socket
-    this.nick = nick
   }
 }
 
 export class ChatRoom {
   readonly server: net.Server
   private readonly clients = new Map<string, Client>()
+  private readonly hub: Hub
   private readonly maxUsers: number
   private readonly maxLineBytes: number
   private readonly maxOutgoingBytes: number
-  private guests = 0
+  private readonly reusePort: boolean
+  private readonly log: (line: string) => void
+  /** Clients with output waiting for the flush at the end of this turn. */
+  private dirty: Client[] = []
+  private flushQueued = false
+  private readonly flushBound = (): void => this.flush()
 
   constructor(options: ChatOptions = {}) {
     this.maxUsers = options.maxUsers ?? CHAT_DEFAULTS.maxUsers
     this.maxLineBytes = options.maxLineBytes ?? CHAT_DEFAULTS.maxLineBytes
     this.maxOutgoingBytes = options.maxOutgoingBytes ?? CHAT_DEFAULTS.maxOutgoingBytes
-    this.server = net.createServer((socket) => this.join(socket))
+    this.reusePort = options.reusePort ?? false
+    this.log = options.log ?? (() => {})
+    this.hub = options.hub ?? new LocalHub(this.maxUsers)
+    this.hub.onEvent = (event) => this.deliver(event, this.encode(event.line))
+    this.server = net.createServer({ pauseOnConnect: true }, (socket) => this.join(socket))
   }
 
+  /** Clients held by this node. */
   get users(): number {
     return this.clients.size
   }
@@ -63,35 +92,43 @@ export class ChatRoom {
   listen(host: string, port: number): Promise<net.AddressInfo> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject)
-      this.server.listen({ host, port }, () => {
+      this.server.listen({ host, port, reusePort: this.reusePort }, () => {
         this.server.off('error', reject)
         resolve(this.server.address() as net.AddressInfo)
       })
     })
   }
 
-  close(): Promise<void> {
-    for (const client of this.clients.values()) client.socket.destroy()
-    return new Promise((resolve) => this.server.close(() => resolve()))
+  /** Stop accepting and drop this node's clients (their nicknames are released). */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    for (const client of [...this.clients.values()]) {
+      client.socket.destroy()
+      this.leave(client, 'left')
+    }
+    await closed
+    await this.hub.close()
   }
 
   private join(socket: Socket): void {
     socket.on('error', () => {})
     socket.setNoDelay(true)
-    if (this.clients.size >= this.maxUsers) {
-      socket.end(`! the room is full (${this.maxUsers} users); try again later\r\n`)
-      return
-    }
-    let nick: string
-    do nick = `guest${++this.guests}`
-    while (this.clients.has(nick))
-    const client = new Client(socket, nick)
-    this.clients.set(nick, client)
-    this.send(client, `* welcome, you are ${nick}; ${HELP}`)
-    this.broadcast(client, `* ${nick} joined`)
-    socket.setEncoding('utf8')
-    socket.on('data', (text: string) => this.receive(client, text))
+    const client = new Client(socket)
     socket.on('close', () => this.leave(client, 'left'))
+    this.hub.join().then(
+      (nick) => {
+        if (nick === null) return this.refuse(client, `! the room is full (${this.maxUsers} users); try again later`)
+        client.nick = nick
+        if (client.gone) return this.hub.leave(nick)
+        this.clients.set(nick, client)
+        this.send(client, this.encode(`* welcome, you are ${nick}; ${HELP}`))
+        this.broadcast(client, `* ${nick} joined`)
+        socket.setEncoding('utf8')
+        socket.on('data', (text: string) => this.receive(client, text))
+        this.ready(client)
+      },
+      (err: Error) => this.unavailable(client, err),
+    )
   }
 
   private receive(client: Client, text: string): void {
@@ -106,73 +143,170 @@ export class ChatRoom {
       }
       const line = client.pending + piece
       client.pending = ''
-      if (Buffer.byteLength(line) > this.maxLineBytes + 1) this.send(client, `! line too long (over ${this.maxLineBytes} bytes); not sent`)
+      if (Buffer.byteLength(line) > this.maxLineBytes + 1) this.send(client, this.encode(`! line too long (over ${this.maxLineBytes} bytes); not sent`))
+      else if (client.busy) client.backlog.push(line)
       else this.command(client, line.endsWith('\r') ? line.slice(0, -1) : line)
     }
     if (client.gone || client.discarding) return
     client.pending += text.slice(start)
     if (Buffer.byteLength(client.pending) > this.maxLineBytes + 1) {
-      this.send(client, `! line too long (over ${this.maxLineBytes} bytes); not sent`)
+      this.send(client, this.encode(`! line too long (over ${this.maxLineBytes} bytes); not sent`))
       client.pending = ''
       client.discarding = true
     }
   }
 
+  /** The hub answered: run the lines that waited, then read again. */
+  private ready(client: Client): void {
+    client.busy = false
+    while (!client.busy && !client.gone && client.backlog.length > 0) {
+      const line = client.backlog.shift()!
+      this.command(client, line.endsWith('\r') ? line.slice(0, -1) : line)
+    }
+    if (!client.busy && !client.gone) client.socket.resume()
+  }
+
+  /** Hold `client`'s input until `work` settles. */
+  private wait<T>(client: Client, work: Promise<T>, then: (value: T) => void): void {
+    client.busy = true
+    client.socket.pause()
+    work.then(
+      (value) => {
+        if (client.gone) return
+        then(value)
+        this.ready(client)
+      },
+      (err: Error) => this.unavailable(client, err),
+    )
+  }
+
+  private unavailable(client: Client, err: Error): void {
+    this.log(`hub: ${err.message}`)
+    const line = `! the room is unavailable (${err.message}); try again`
+    if (client.nick === '') return this.refuse(client, line)
+    if (client.gone) return
+    this.reply(client, line)
+    this.ready(client)
+  }
+
+  /** Turn away a client that has no seat: one line, then close. */
+  private refuse(client: Client, line: string): void {
+    if (client.gone) return
+    client.gone = true
+    client.socket.end(line + CRLF)
+    // Read (and drop) up to the client's FIN, so the socket closes instead of idling half-open.
+    client.socket.resume()
+  }
+
   private command(client: Client, line: string): void {
     if (line === '') return
-    if (!line.startsWith('/')) return this.broadcast(client, `${client.nick}: ${line}`)
+    if (line.charCodeAt(0) !== 0x2f /* / */) return this.broadcast(client, `${client.nick}: ${line}`)
     const space = line.indexOf(' ')
     const name = space < 0 ? line : line.slice(0, space)
     const rest = space < 0 ? '' : line.slice(space + 1).trim()
     switch (name) {
       case '/nick': {
-        if (!NICK.test(rest)) return this.send(client, '! a nickname is 1 to 32 letters, digits, _ or -')
+        if (!NICK.test(rest)) return this.reply(client, '! a nickname is 1 to 32 letters, digits, _ or -')
         if (rest === client.nick) return
-        if (this.clients.has(rest)) return this.send(client, `! ${rest} is taken`)
         const old = client.nick
-        this.clients.delete(old)
-        client.nick = rest
-        this.clients.set(rest, client)
-        this.send(client, `* you are now ${rest}`)
-        return this.broadcast(client, `* ${old} is now ${rest}`)
+        return this.wait(client, this.hub.rename(old, rest), (renamed) => {
+          if (!renamed) return this.reply(client, `! ${rest} is taken`)
+          this.clients.delete(old)
+          client.nick = rest
+          this.clients.set(rest, client)
+          this.reply(client, `* you are now ${rest}`)
+          this.broadcast(client, `* ${old} is now ${rest}`)
+        })
       }
       case '/who':
-        return this.send(client, `* ${this.clients.size} here: ${[...this.clients.keys()].sort().join(', ')}`)
+        return this.wait(client, this.hub.who(), (nicks) => this.reply(client, `* ${nicks.length} here: ${nicks.join(', ')}`))
       case '/msg': {
         const gap = rest.indexOf(' ')
         const to = gap < 0 ? rest : rest.slice(0, gap)
         const text = gap < 0 ? '' : rest.slice(gap + 1)
-        const target = this.clients.get(to)
-        if (target === undefined || text === '') return this.send(client, target === undefined ? `! nobody called ${to} is here` : '! usage: /msg NICK text')
-        return this.send(target, `${client.nick} (private): ${text}`)
+        if (to === '' || text === '') return this.reply(client, '! usage: /msg NICK text')
+        const line = `${client.nick} (private): ${text}`
+        const local = this.clients.get(to)
+        if (local !== undefined) return this.send(local, this.encode(line))
+        return this.wait(client, this.hub.exists(to), (exists) => {
+          if (exists) this.hub.publish({ line, to })
+          else this.reply(client, `! nobody called ${to} is here`)
+        })
       }
       case '/quit':
-        this.send(client, '* bye')
+        this.reply(client, '* bye')
+        this.flushClient(client)
         client.socket.end()
         return this.leave(client, 'left')
       default:
-        return this.send(client, `! unknown command ${name}; ${HELP}`)
+        return this.reply(client, `! unknown command ${name}; ${HELP}`)
     }
   }
 
-  private broadcast(from: Client, line: string): void {
-    for (const client of this.clients.values()) if (client !== from) this.send(client, line)
+  private reply(client: Client, line: string): void {
+    this.send(client, this.encode(line))
   }
 
-  /** Queue a line for `client`; one whose queue is over the limit is not reading: cut it off. */
-  private send(client: Client, line: string): void {
+  /** A line from `from` to everyone else, here and elsewhere. */
+  private broadcast(from: Client, line: string): void {
+    const event: RoomEvent = { line, except: from.nick }
+    this.deliver(event, this.encode(line))
+    this.hub.publish(event)
+  }
+
+  /** An event to this node's clients; `bytes` is its line, encoded once for all of them. */
+  private deliver(event: RoomEvent, bytes: Buffer): void {
+    if (event.to !== undefined) {
+      const client = this.clients.get(event.to)
+      if (client !== undefined) this.send(client, bytes)
+      return
+    }
+    for (const client of this.clients.values()) if (client.nick !== event.except) this.send(client, bytes)
+  }
+
+  private encode(line: string): Buffer {
+    return Buffer.from(line + CRLF)
+  }
+
+  /** Queue bytes for `client`; one whose queue is over the limit is not reading: cut it off. */
+  private send(client: Client, bytes: Buffer): void {
     if (client.gone) return
-    client.socket.write(`${line}\r\n`)
-    if (client.socket.writableLength > this.maxOutgoingBytes) {
+    client.out.push(bytes)
+    client.outBytes += bytes.length
+    if (client.socket.writableLength + client.outBytes > this.maxOutgoingBytes) {
       client.socket.destroy()
       this.leave(client, `was disconnected: not reading (over ${this.maxOutgoingBytes} bytes waiting)`)
+      return
     }
+    if (client.out.length === 1) this.dirty.push(client)
+    if (!this.flushQueued) {
+      this.flushQueued = true
+      setImmediate(this.flushBound)
+    }
+  }
+
+  private flush(): void {
+    this.flushQueued = false
+    const dirty = this.dirty
+    this.dirty = []
+    for (const client of dirty) this.flushClient(client)
+  }
+
+  private flushClient(client: Client): void {
+    if (client.out.length === 0) return
+    if (!client.gone) client.socket.write(client.out.length === 1 ? client.out[0]! : Buffer.concat(client.out, client.outBytes))
+    client.out = []
+    client.outBytes = 0
   }
 
   private leave(client: Client, why: string): void {
     if (client.gone) return
     client.gone = true
+    client.out = []
+    client.outBytes = 0
+    if (client.nick === '') return
     if (this.clients.get(client.nick) === client) this.clients.delete(client.nick)
+    this.hub.leave(client.nick)
     this.broadcast(client, `* ${client.nick} ${why}`)
   }
 }

@@ -1,0 +1,125 @@
+// What a room needs beyond its own clients: who is in the room anywhere (the directory) and the
+// lines that must reach clients held elsewhere (events). One process needs neither and uses
+// LocalHub; workers of one `petrel chat --workers N` share the master's directory over IPC
+// (cluster.ts); instances on several machines share Redis (redis-hub.ts).
+//
+// Plain messages — the traffic — never wait on the hub: the room delivers to its own clients and
+// publishes the event in the same turn. Only joins, renames, /who and a private message to
+// someone not held locally ask the directory, and the room holds that client's later lines back
+// until the answer comes, so each client's lines still take effect in order.
+
+/** A line for clients held elsewhere: to everyone but `except`, or to `to` alone. */
+export interface RoomEvent {
+  line: string
+  except?: string
+  to?: string
+}
+
+export interface Hub {
+  /** A seat and a fresh guest nickname, or null when the room is full. */
+  join(): Promise<string | null>
+  /** Take `to` for the holder of `from`; false when `to` is taken. */
+  rename(from: string, to: string): Promise<boolean>
+  leave(nick: string): void
+  /** Everyone in the room, sorted. */
+  who(): Promise<string[]>
+  exists(nick: string): Promise<boolean>
+  /** Send to the clients held elsewhere (never back to this node). */
+  publish(event: RoomEvent): void
+  /** Set by the room: called with events published elsewhere. */
+  onEvent: (event: RoomEvent) => void
+  close(): Promise<void>
+}
+
+/**
+ * The room's members and the node (worker) holding each, with the seat limit. In memory: the
+ * whole directory of one process, or the master's for its workers.
+ */
+export class Directory {
+  private readonly owners = new Map<string, number>()
+  private readonly maxUsers: number
+  private guests = 0
+
+  constructor(maxUsers: number) {
+    this.maxUsers = maxUsers
+  }
+
+  get size(): number {
+    return this.owners.size
+  }
+
+  join(node: number): string | null {
+    if (this.owners.size >= this.maxUsers) return null
+    let nick: string
+    do nick = `guest${++this.guests}`
+    while (this.owners.has(nick))
+    this.owners.set(nick, node)
+    return nick
+  }
+
+  rename(node: number, from: string, to: string): boolean {
+    if (this.owners.has(to) || this.owners.get(from) !== node) return false
+    this.owners.delete(from)
+    this.owners.set(to, node)
+    return true
+  }
+
+  leave(node: number, nick: string): void {
+    if (this.owners.get(nick) === node) this.owners.delete(nick)
+  }
+
+  /** Forget every member a node held (it died); returns their nicknames. */
+  dropNode(node: number): string[] {
+    const dropped: string[] = []
+    for (const [nick, owner] of this.owners) {
+      if (owner !== node) continue
+      this.owners.delete(nick)
+      dropped.push(nick)
+    }
+    return dropped
+  }
+
+  who(): string[] {
+    return [...this.owners.keys()].sort()
+  }
+
+  exists(nick: string): boolean {
+    return this.owners.has(nick)
+  }
+}
+
+/** A room alone in its process: the directory is local and nobody else needs events. */
+export class LocalHub implements Hub {
+  private readonly directory: Directory
+  onEvent: (event: RoomEvent) => void = () => {}
+
+  constructor(maxUsers: number) {
+    this.directory = new Directory(maxUsers)
+  }
+
+  join(): Promise<string | null> {
+    return Promise.resolve(this.directory.join(0))
+  }
+
+  rename(from: string, to: string): Promise<boolean> {
+    return Promise.resolve(this.directory.rename(0, from, to))
+  }
+
+  leave(nick: string): void {
+    this.directory.leave(0, nick)
+  }
+
+  who(): Promise<string[]> {
+    return Promise.resolve(this.directory.who())
+  }
+
+  exists(nick: string): Promise<boolean> {
+    return Promise.resolve(this.directory.exists(nick))
+  }
+
+  publish(): void {}
+
+  close(): Promise<void> {
+    return Promise.resolve()
+  }
+}

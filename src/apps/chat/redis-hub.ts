@@ -1,0 +1,167 @@
+// `petrel chat --redis redis://HOST:PORT`: one room over several `petrel chat` instances (or
+// workers), on as many machines, through Redis.
+//
+//   {prefix}:events        pub/sub channel: every line for clients held elsewhere, as JSON
+//                          {"n": node, "e": event}; a node skips its own
+//   {prefix}:members       hash nickname → node holding it: seats and unique nicknames
+//   {prefix}:guests        counter for guest nicknames
+//   {prefix}:node:{id}     a node's heartbeat, expiring unless refreshed
+//
+// Joins and renames are Lua scripts, so the seat check and the claim are one atomic step across
+// all nodes. A node that dies without leaving stops refreshing its heartbeat; the next sweep (any
+// node, every few seconds) removes its members and tells the room they left.
+
+import { randomBytes } from 'node:crypto'
+import { parseRedisUrl, RedisClient } from '../../protocol/resp/client.ts'
+import type { Reply } from '../../protocol/resp/resp.ts'
+import type { Hub, RoomEvent } from './hub.ts'
+
+export const REDIS_HUB_DEFAULTS = {
+  room: 'lobby',
+  /** A node's heartbeat lives this long unless refreshed. */
+  heartbeatTtlMs: 15_000,
+  /** Heartbeat refresh and dead-node sweep period. */
+  heartbeatMs: 5_000,
+} as const
+
+export interface RedisHubOptions {
+  room?: string
+  maxUsers?: number
+  heartbeatMs?: number
+  heartbeatTtlMs?: number
+  log?: (line: string) => void
+}
+
+// KEYS[1] members, KEYS[2] guests; ARGV[1] node, ARGV[2] max users.
+const JOIN = `
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[2]) then return false end
+local nick
+repeat nick = 'guest' .. redis.call('INCR', KEYS[2]) until redis.call('HSETNX', KEYS[1], nick, ARGV[1]) == 1
+return nick`
+// KEYS[1] members; ARGV[1] node, ARGV[2] from, ARGV[3] to.
+const RENAME = `
+if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[1] then return 0 end
+if redis.call('HSETNX', KEYS[1], ARGV[3], ARGV[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[2])
+return 1`
+// KEYS[1] members; ARGV[1] node, ARGV[2] nick.
+const LEAVE = `
+if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[2]) end
+return 1`
+// KEYS[1] members; ARGV[1] node-key prefix. Members of nodes whose heartbeat expired.
+const SWEEP = `
+local gone = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if redis.call('EXISTS', ARGV[1] .. all[i + 1]) == 0 then
+    redis.call('HDEL', KEYS[1], all[i])
+    gone[#gone + 1] = all[i]
+  end
+end
+return gone`
+
+export class RedisHub implements Hub {
+  onEvent: (event: RoomEvent) => void = () => {}
+  private readonly commands: RedisClient
+  private readonly events: RedisClient
+  private readonly node = `${process.pid}-${randomBytes(4).toString('hex')}`
+  private readonly prefix: string
+  private readonly maxUsers: number
+  private readonly ttlMs: number
+  private readonly log: (line: string) => void
+  private heartbeat: NodeJS.Timeout | null = null
+
+  private constructor(commands: RedisClient, events: RedisClient, options: RedisHubOptions) {
+    this.commands = commands
+    this.events = events
+    this.prefix = `petrel:chat:${options.room ?? REDIS_HUB_DEFAULTS.room}`
+    this.maxUsers = options.maxUsers ?? Number.MAX_SAFE_INTEGER
+    this.ttlMs = options.heartbeatTtlMs ?? REDIS_HUB_DEFAULTS.heartbeatTtlMs
+    this.log = options.log ?? (() => {})
+  }
+
+  /** Connect twice (commands, and the subscription) and start the heartbeat. */
+  static async connect(url: string, options: RedisHubOptions = {}): Promise<RedisHub> {
+    const address = parseRedisUrl(url)
+    const log = options.log ?? (() => {})
+    const commands = await RedisClient.connect(address, { log })
+    let events: RedisClient
+    try {
+      events = await RedisClient.connect(address, { log })
+    } catch (err) {
+      await commands.close()
+      throw err
+    }
+    const hub = new RedisHub(commands, events, options)
+    await hub.beat()
+    await events.subscribe(`${hub.prefix}:events`, (payload) => hub.receive(payload))
+    const period = options.heartbeatMs ?? REDIS_HUB_DEFAULTS.heartbeatMs
+    hub.heartbeat = setInterval(() => {
+      hub.beat().catch((err: Error) => log(`redis heartbeat: ${err.message}`))
+    }, period)
+    hub.heartbeat.unref()
+    return hub
+  }
+
+  join(): Promise<string | null> {
+    return this.eval(JOIN, [this.members, `${this.prefix}:guests`], [this.node, this.maxUsers]) as Promise<string | null>
+  }
+
+  async rename(from: string, to: string): Promise<boolean> {
+    return (await this.eval(RENAME, [this.members], [this.node, from, to])) === 1
+  }
+
+  leave(nick: string): void {
+    this.eval(LEAVE, [this.members], [this.node, nick]).catch((err: Error) => this.log(`redis leave ${nick}: ${err.message}`))
+  }
+
+  async who(): Promise<string[]> {
+    return ((await this.commands.command(['HKEYS', this.members])) as string[]).sort()
+  }
+
+  async exists(nick: string): Promise<boolean> {
+    return (await this.commands.command(['HEXISTS', this.members, nick])) === 1
+  }
+
+  publish(event: RoomEvent): void {
+    this.commands.command(['PUBLISH', `${this.prefix}:events`, JSON.stringify({ n: this.node, e: event })]).catch((err: Error) => this.log(`redis publish: ${err.message}`))
+  }
+
+  async close(): Promise<void> {
+    if (this.heartbeat !== null) clearInterval(this.heartbeat)
+    // The leaves the room sent before are ahead of this in the pipeline: they are done when it is.
+    await this.commands.command(['DEL', `${this.prefix}:node:${this.node}`]).catch(() => {})
+    await Promise.all([this.commands.close(), this.events.close()])
+  }
+
+  private get members(): string {
+    return `${this.prefix}:members`
+  }
+
+  private eval(script: string, keys: string[], args: (string | number)[]): Promise<Reply> {
+    return this.commands.command(['EVAL', script, keys.length, ...keys, ...args])
+  }
+
+  /** Refresh this node's heartbeat, then remove the members of nodes whose heartbeat is gone. */
+  private async beat(): Promise<void> {
+    await this.commands.command(['SET', `${this.prefix}:node:${this.node}`, '1', 'PX', this.ttlMs])
+    const gone = (await this.eval(SWEEP, [this.members], [`${this.prefix}:node:`])) as string[]
+    for (const nick of gone) {
+      const event: RoomEvent = { line: `* ${nick} left`, except: nick }
+      this.onEvent(event)
+      this.publish(event)
+    }
+  }
+
+  private receive(payload: string): void {
+    let message: { n?: unknown; e?: RoomEvent }
+    try {
+      message = JSON.parse(payload)
+    } catch {
+      return this.log('redis: a message on the room channel is not JSON; ignored')
+    }
+    const e = message.e
+    if (message.n === this.node || typeof e !== 'object' || e === null || typeof e.line !== 'string') return
+    this.onEvent(e)
+  }
+}

@@ -1,0 +1,201 @@
+// One chat room over several processes: `--workers N` (a master's directory and relay) and
+// `--redis` (instances sharing a real redis-server, started here). What each client reads.
+
+import { test, describe, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { readdirSync, readlinkSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import type { TestContext } from 'node:test'
+import { ChatCluster } from '../src/apps/chat/cluster.ts'
+import { ChatRoom } from '../src/apps/chat/room.ts'
+import { RedisHub } from '../src/apps/chat/redis-hub.ts'
+import { parseRedisUrl, RedisClient } from '../src/protocol/resp/client.ts'
+import { connectLines, type LineClient } from './helpers/lines.ts'
+import { startRedis } from './helpers/redis.ts'
+
+/** Sockets a process holds (listening, IPC and clients). */
+function socketCount(pid: number): number {
+  let n = 0
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++
+    } catch {}
+  }
+  return n
+}
+
+async function joinAll(port: number, count: number, t: TestContext): Promise<LineClient[]> {
+  const clients: LineClient[] = []
+  t.after(() => {
+    for (const c of clients) c.socket.destroy()
+  })
+  for (let i = 0; i < count; i++) {
+    const client = await connectLines(port)
+    clients.push(client)
+    await client.until(/^\* welcome, you are guest\d+;/)
+  }
+  await Promise.all(clients.map((c) => c.drain()))
+  return clients
+}
+
+async function cluster(t: TestContext, maxUsers = 100): Promise<ChatCluster> {
+  const c = new ChatCluster({ workers: 2, settings: { host: '127.0.0.1', port: 0, maxUsers }, log: () => {} })
+  await c.start()
+  t.after(() => c.stop())
+  return c
+}
+
+describe('--workers: one room over worker processes', () => {
+  test('broadcast, nick clash, /who and /msg reach clients on every worker', async (t) => {
+    const room = await cluster(t)
+    const baseline = room.pids.map(socketCount)
+    // Connect until the kernel has put clients on both workers (SO_REUSEPORT hashes each connection).
+    let clients: LineClient[] = []
+    for (let n = 4; ; n += 4) {
+      clients = await joinAll(room.port, 4, t).then((more) => [...clients, ...more])
+      const held = room.pids.map((pid, i) => socketCount(pid) - baseline[i]!)
+      if (held.every((h) => h > 0)) break
+      assert.ok(n < 40, `all ${n} clients landed on one worker`)
+    }
+    // The first clients also saw the later ones join.
+    await Promise.all(clients.map((c) => c.drain()))
+    const [ann, other, ...rest] = clients as [LineClient, LineClient, ...LineClient[]]
+    ann.say('/nick ann')
+    assert.equal(await ann.line(), '* you are now ann')
+    for (const c of [other, ...rest]) assert.match(await c.line(), /^\* guest\d+ is now ann$/)
+    other.say('/nick ann')
+    assert.equal(await other.line(), '! ann is taken')
+    ann.say('hello, everyone')
+    for (const c of [other, ...rest]) assert.equal(await c.line(), 'ann: hello, everyone')
+    for (const c of clients) assert.deepEqual(await c.drain(50), [])
+    other.say('/who')
+    const who = await other.line()
+    assert.match(who, new RegExp(`^\\* ${clients.length} here: ann, guest`))
+    for (const c of rest) {
+      c.say('/msg ann psst')
+      assert.match(await ann.line(), /^guest\d+ \(private\): psst$/)
+    }
+    assert.deepEqual(await other.drain(50), [], 'a private message reaches nobody else')
+  })
+
+  test('--max-users counts the whole room; a worker that dies is replaced and its members leave', async (t) => {
+    const room = await cluster(t, 6)
+    const victim = room.pids[0]!
+    const baseline = socketCount(victim)
+    const clients = await joinAll(room.port, 6, t)
+    const extra = await connectLines(room.port)
+    assert.equal(await extra.line(), '! the room is full (6 users); try again later')
+    await new Promise((r) => setTimeout(r, 100))
+    const onVictim = socketCount(victim) - baseline
+    process.kill(victim, 'SIGKILL')
+    const survivors: LineClient[] = []
+    for (const c of clients) {
+      const lines = await c.drain(300)
+      if (!c.closed) survivors.push(c)
+      if (!c.closed) assert.equal(lines.filter((l) => /^\* guest\d+ left$/.test(l)).length, onVictim, lines.join('\n'))
+    }
+    assert.equal(survivors.length, 6 - onVictim)
+    const deadline = Date.now() + 5000
+    while (room.pids.length < 2 || room.pids.includes(victim)) {
+      assert.ok(Date.now() < deadline, 'a new worker started')
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    // Seats freed by the dead worker can be taken again, whichever worker the newcomer lands on.
+    if (onVictim > 0) {
+      const newcomer = await connectLines(room.port)
+      t.after(() => newcomer.socket.destroy())
+      assert.match(await newcomer.line(), /^\* welcome, you are guest\d+;/)
+    }
+  })
+})
+
+describe('--redis: instances share a room through Redis', () => {
+  let url = ''
+  let stopRedis = async (): Promise<void> => {}
+  before(async () => {
+    const redis = await startRedis()
+    url = redis.url
+    stopRedis = redis.stop
+  })
+  after(() => stopRedis())
+
+  async function instance(t: TestContext, room: string, maxUsers = 100, heartbeatMs?: number): Promise<{ port: number; chat: ChatRoom }> {
+    const hub = await RedisHub.connect(url, { room, maxUsers, ...(heartbeatMs === undefined ? {} : { heartbeatMs }) })
+    const chat = new ChatRoom({ hub, maxUsers })
+    const { port } = await chat.listen('127.0.0.1', 0)
+    t.after(() => chat.close())
+    return { port, chat }
+  }
+
+  test('broadcast, private message, nick clash, /who and --max-users across two instances', async (t) => {
+    const room = `t${process.pid}a`
+    const [one, two] = [await instance(t, room, 3), await instance(t, room, 3)]
+    const [a] = await joinAll(one.port, 1, t)
+    const [b, c] = await joinAll(two.port, 2, t)
+    assert.match((await a!.drain()).join('\n'), /^\* guest\d+ joined\n\* guest\d+ joined$/)
+    const full = await connectLines(one.port)
+    assert.equal(await full.line(), '! the room is full (3 users); try again later')
+    b!.say('/nick bob')
+    assert.equal(await b!.line(), '* you are now bob')
+    assert.match(await a!.line(), /^\* guest\d+ is now bob$/)
+    a!.say('/nick bob')
+    assert.equal(await a!.line(), '! bob is taken')
+    a!.say('/nick ann')
+    assert.equal(await a!.line(), '* you are now ann')
+    assert.match(await b!.line(), /is now ann$/)
+    assert.match(await c!.line(), /is now bob$/)
+    assert.match(await c!.line(), /is now ann$/)
+    a!.say('hi from the first instance')
+    assert.equal(await b!.line(), 'ann: hi from the first instance')
+    assert.equal(await c!.line(), 'ann: hi from the first instance')
+    a!.say('/msg bob just you')
+    assert.equal(await b!.line(), 'ann (private): just you')
+    assert.deepEqual(await c!.drain(100), [])
+    c!.say('/who')
+    assert.match(await c!.line(), /^\* 3 here: ann, bob, guest\d+$/)
+    a!.say('/msg nobody hi')
+    assert.equal(await a!.line(), '! nobody called nobody is here')
+    b!.say('/quit')
+    assert.equal(await b!.line(), '* bye')
+    assert.equal(await a!.line(), '* bob left')
+  })
+
+  test('members of an instance that died without leaving are swept, and the room is told', async (t) => {
+    const room = `t${process.pid}b`
+    const redis = await RedisClient.connect(parseRedisUrl(url))
+    t.after(() => redis.close())
+    const { port } = await instance(t, room, 100, 50)
+    const [a] = await joinAll(port, 1, t)
+    await redis.command(['HSET', `petrel:chat:${room}:members`, 'ghost', 'a-node-that-died'])
+    assert.equal(await a!.until(/ghost/), '* ghost left')
+    a!.say('/who')
+    assert.match(await a!.line(), /^\* 1 here: guest\d+$/)
+  })
+
+  test('petrel chat --workers 2 --redis: the CLI rooms join an instance started apart; SIGTERM stops every process', async (t) => {
+    const room = `t${process.pid}c`
+    const { port: apart } = await instance(t, room)
+    const child = spawn(process.execPath, ['bin/petrel.js', 'chat', '--port', '0', '--workers', '2', '--redis', url, '--room', room], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let log = ''
+    child.stderr.setEncoding('utf8')
+    child.stderr.on('data', (text: string) => (log += text))
+    const deadline = Date.now() + 15_000
+    while (!/room open on 127\.0\.0\.1:(\d+) with 2 workers/.test(log)) {
+      assert.ok(Date.now() < deadline && child.exitCode === null, log)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    const port = Number(/room open on 127\.0\.0\.1:(\d+)/.exec(log)![1])
+    const workers = [...log.matchAll(/worker \d \(pid (\d+)\)/g)].map((m) => Number(m[1]))
+    const [here] = await joinAll(apart, 1, t)
+    const [there] = await joinAll(port, 1, t)
+    await here!.until(/joined$/)
+    there!.say('across the processes')
+    assert.match(await here!.line(), /^guest\d+: across the processes$/)
+    child.kill('SIGTERM')
+    const [code] = await once(child, 'exit')
+    assert.equal(code, 0)
+    assert.match(await here!.until(/left$/), /^\* guest\d+ left$/)
+    for (const pid of workers) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} is gone`)
+  })
+})

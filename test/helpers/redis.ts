@@ -1,0 +1,62 @@
+// A real redis-server for the tests that need one: installed from Debian's packages when it is
+// missing (as root, the way CI runs), started on a free port with no persistence, and stopped
+// by the `stop()` it returns (call it from the suite's after hook).
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import net from 'node:net'
+import { once } from 'node:events'
+import { freePort } from './tcp.ts'
+
+function installed(): boolean {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+function install(): void {
+  const apt = (args: string[]): void => {
+    execFileSync('apt-get', args, { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 300_000 })
+  }
+  try {
+    apt(['install', '-y', '-qq', 'redis-server'])
+  } catch {
+    // A fresh machine may not have the package lists yet.
+    apt(['update', '-qq'])
+    apt(['install', '-y', '-qq', 'redis-server'])
+  }
+}
+
+
+/** Start a redis-server; resolves with its URL once it answers PING. */
+export async function startRedis(): Promise<{ url: string; port: number; process: ChildProcess; stop: () => Promise<void> }> {
+  if (!installed()) install()
+  const port = await freePort()
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM')
+      await once(child, 'exit')
+    }
+  }
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const answered = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1')
+      socket.on('error', () => resolve(false))
+      socket.on('data', (data) => {
+        socket.destroy()
+        resolve(data.toString() === '+PONG\r\n')
+      })
+      socket.on('connect', () => socket.write('PING\r\n'))
+    })
+    if (answered) return { url: `redis://127.0.0.1:${port}`, port, process: child, stop }
+    if (Date.now() > deadline || child.exitCode !== null) {
+      await stop()
+      throw new Error(`redis-server did not start on port ${port}`)
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
