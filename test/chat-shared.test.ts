@@ -173,6 +173,34 @@ describe('--redis: instances share a room through Redis', () => {
     assert.match(await a!.line(), /^\* 1 here: guest\d+$/)
   })
 
+  test('Redis goes away: local clients still talk, directory commands say so; when it is back the node claims its members again', async (t) => {
+    const own = await startRedis()
+    t.after(() => own.stop())
+    const hub = await RedisHub.connect(own.url, { room: 'outage' })
+    const chat = new ChatRoom({ hub })
+    const { port } = await chat.listen('127.0.0.1', 0)
+    t.after(() => chat.close())
+    const [a, b] = await joinAll(port, 2, t)
+    await own.stop()
+    a!.say('/nick ann')
+    assert.match(await a!.line(), /^! the room is unavailable \(.*\); try again$/)
+    a!.say('still here')
+    assert.match(await b!.line(), /^guest\d+: still here$/)
+    // The same port, an empty Redis: the node reconnects and claims its two members again.
+    const again = await startRedis(own.port)
+    t.after(() => again.stop())
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      a!.say('/who')
+      const line = await a!.line()
+      if (/^\* 2 here: guest\d+, guest\d+$/.test(line)) break
+      assert.ok(Date.now() < deadline, `not back: ${line}`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    a!.say('/nick ann')
+    assert.equal(await a!.line(), '* you are now ann')
+  })
+
   test('petrel chat --workers 2 --redis: the CLI rooms join an instance started apart; SIGTERM stops every process', async (t) => {
     const room = `t${process.pid}c`
     const { port: apart } = await instance(t, room)

@@ -161,6 +161,7 @@ service fenced
     try {
       const first = net.connect(slowPort, '127.0.0.1')
       first.setEncoding('utf8')
+      first.on('error', () => {})
       const [ready] = await once(first, 'data')
       assert.equal(ready, 'ready\n')
       const refused = await exchange(slowPort, null)
@@ -175,6 +176,7 @@ service fenced
       await waitFor(() => inetd.running === 0)
       const again = net.connect(slowPort, '127.0.0.1')
       again.setEncoding('utf8')
+      again.on('error', () => {})
       assert.equal((await once(again, 'data'))[0], 'ready\n')
       again.destroy()
 
@@ -206,6 +208,7 @@ describe('reload', () => {
     const inetd = await Inetd.start(config(`service cat\n{\n  port = ${a}\n  server = /bin/cat\n}`))
     try {
       const held = net.connect(a, '127.0.0.1')
+      held.on('error', () => {})
       held.setEncoding('utf8')
       await once(held, 'connect')
       await waitFor(() => inetd.running === 1)
@@ -253,6 +256,7 @@ describe('reload', () => {
     try {
       await waitFor(() => log.includes('ready'), 10_000)
       const held = net.connect(a, '127.0.0.1')
+      held.on('error', () => {})
       held.setEncoding('utf8')
       await once(held, 'connect')
 

@@ -66,17 +66,34 @@ function childPids (pid: number): number[] {
  * children it has waited for (for servers that fork per request: CGI).
  */
 export function processTreeCpuTicks (rootPid: number, reaped = false): number {
-  let ticks = 0
+  return processTree(rootPid).reduce((ticks, pid) => ticks + processCpuTicks(pid, reaped), 0)
+}
+
+/** A process and all its live descendants. */
+export function processTree (rootPid: number): number[] {
   const pending = [rootPid]
   const seen = new Set<number>()
   while (pending.length > 0) {
     const pid = pending.pop() as number
     if (seen.has(pid)) continue
     seen.add(pid)
-    ticks += processCpuTicks(pid, reaped)
     pending.push(...childPids(pid))
   }
-  return ticks
+  return [...seen]
+}
+
+/** Peak resident memory (VmHWM) of a process and its live descendants, summed, in KiB; 0 if gone. */
+export function processTreePeakRssKb (rootPid: number): number {
+  let kb = 0
+  for (const pid of processTree(rootPid)) {
+    try {
+      const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+      if (match !== null) kb += Number(match[1])
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return kb
 }
 
 /**

@@ -1,3 +1,4 @@
+import { chatSuite } from './chat.ts'
 import { httpSuite } from './http.ts'
 import { loadgenSuite } from './loadgen.ts'
 import { logicSuite } from './logic.ts'
@@ -6,4 +7,4 @@ import type { Suite } from './suite.ts'
 import { timersSuite } from './timers.ts'
 import { workersSuite } from './workers.ts'
 
-export const SUITES: readonly Suite[] = [httpSuite, staticSuite, timersSuite, workersSuite, loadgenSuite, logicSuite]
+export const SUITES: readonly Suite[] = [httpSuite, staticSuite, timersSuite, workersSuite, loadgenSuite, logicSuite, chatSuite]

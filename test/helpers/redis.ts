@@ -30,10 +30,10 @@ function install(): void {
 }
 
 
-/** Start a redis-server; resolves with its URL once it answers PING. */
-export async function startRedis(): Promise<{ url: string; port: number; process: ChildProcess; stop: () => Promise<void> }> {
+/** Start a redis-server (on `port`, or a free one); resolves with its URL once it answers PING. */
+export async function startRedis(port?: number): Promise<{ url: string; port: number; process: ChildProcess; stop: () => Promise<void> }> {
   if (!installed()) install()
-  const port = await freePort()
+  port ??= await freePort()
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {

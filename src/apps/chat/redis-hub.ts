@@ -9,7 +9,9 @@
 //
 // Joins and renames are Lua scripts, so the seat check and the claim are one atomic step across
 // all nodes. A node that dies without leaving stops refreshing its heartbeat; the next sweep (any
-// node, every few seconds) removes its members and tells the room they left.
+// node, every few seconds) removes its members and tells the room they left. A node that loses
+// Redis and finds it again claims its members anew, so a Redis that restarted empty learns who
+// is in the room.
 
 import { randomBytes } from 'node:crypto'
 import { parseRedisUrl, RedisClient } from '../../protocol/resp/client.ts'
@@ -70,6 +72,8 @@ export class RedisHub implements Hub {
   private readonly ttlMs: number
   private readonly log: (line: string) => void
   private heartbeat: NodeJS.Timeout | null = null
+  /** The nicknames this node holds: what it claims again after a reconnect. */
+  private readonly held = new Set<string>()
 
   private constructor(commands: RedisClient, events: RedisClient, options: RedisHubOptions) {
     this.commands = commands
@@ -84,7 +88,8 @@ export class RedisHub implements Hub {
   static async connect(url: string, options: RedisHubOptions = {}): Promise<RedisHub> {
     const address = parseRedisUrl(url)
     const log = options.log ?? (() => {})
-    const commands = await RedisClient.connect(address, { log })
+    let hub: RedisHub | null = null
+    const commands = await RedisClient.connect(address, { log, onReconnect: () => hub?.reclaim() })
     let events: RedisClient
     try {
       events = await RedisClient.connect(address, { log })
@@ -92,7 +97,7 @@ export class RedisHub implements Hub {
       await commands.close()
       throw err
     }
-    const hub = new RedisHub(commands, events, options)
+    hub = new RedisHub(commands, events, options)
     await hub.beat()
     await events.subscribe(`${hub.prefix}:events`, (payload) => hub.receive(payload))
     const period = options.heartbeatMs ?? REDIS_HUB_DEFAULTS.heartbeatMs
@@ -103,16 +108,24 @@ export class RedisHub implements Hub {
     return hub
   }
 
-  join(): Promise<string | null> {
-    return this.eval(JOIN, [this.members, `${this.prefix}:guests`], [this.node, this.maxUsers]) as Promise<string | null>
+  async join(): Promise<string | null> {
+    const nick = (await this.eval(JOIN, [this.members, `${this.prefix}:guests`], [this.node, this.maxUsers])) as string | null
+    if (nick !== null) this.held.add(nick)
+    return nick
   }
 
   async rename(from: string, to: string): Promise<boolean> {
-    return (await this.eval(RENAME, [this.members], [this.node, from, to])) === 1
+    const renamed = (await this.eval(RENAME, [this.members], [this.node, from, to])) === 1
+    if (renamed) {
+      this.held.delete(from)
+      this.held.add(to)
+    }
+    return renamed
   }
 
   leave(nick: string): void {
-    this.eval(LEAVE, [this.members], [this.node, nick]).catch((err: Error) => this.log(`redis leave ${nick}: ${err.message}`))
+    this.held.delete(nick)
+    this.eval(LEAVE, [this.members], [this.node, nick]).catch((err: Error) => this.warn(`leave ${nick}`, err))
   }
 
   async who(): Promise<string[]> {
@@ -124,7 +137,15 @@ export class RedisHub implements Hub {
   }
 
   publish(event: RoomEvent): void {
-    this.commands.command(['PUBLISH', `${this.prefix}:events`, JSON.stringify({ n: this.node, e: event })]).catch((err: Error) => this.log(`redis publish: ${err.message}`))
+    this.commands.command(['PUBLISH', `${this.prefix}:events`, JSON.stringify({ n: this.node, e: event })]).catch((err: Error) => this.warn('publish', err))
+  }
+
+  /**
+   * A fire-and-forget command failed. While Redis is unreachable the client has said so once;
+   * a line per lost message would flood the log, so only errors Redis itself answered are logged.
+   */
+  private warn(what: string, err: Error): void {
+    if (this.commands.connected) this.log(`redis ${what}: ${err.message}`)
   }
 
   async close(): Promise<void> {
@@ -151,6 +172,15 @@ export class RedisHub implements Hub {
       this.onEvent(event)
       this.publish(event)
     }
+  }
+
+  /** Back after an outage: heartbeat first (so no sweep takes us for dead), then our members. */
+  private reclaim(): void {
+    this.beat()
+      .then(() => Promise.all([...this.held].map((nick) => this.commands.command(['HSETNX', this.members, nick, this.node]).then((claimed) => {
+        if (claimed === 0) this.log(`redis: ${nick} is held by another node since the outage; both keep it until one leaves`)
+      }))))
+      .catch((err: Error) => this.warn('reclaim', err))
   }
 
   private receive(payload: string): void {

@@ -40,6 +40,8 @@ export interface RedisClientOptions {
   /** Delay before the first reconnect; it doubles up to maxReconnectMs. */
   reconnectMs?: number
   maxReconnectMs?: number
+  /** Called each time a lost connection is back (after AUTH, SELECT and resubscribing). */
+  onReconnect?: () => void
 }
 
 interface Waiting {
@@ -52,6 +54,7 @@ export class RedisClient {
   private readonly log: (line: string) => void
   private readonly reconnectMs: number
   private readonly maxReconnectMs: number
+  private readonly onReconnect: () => void
   private socket: net.Socket | null = null
   private parser = new ReplyParser()
   private readonly waiting: Waiting[] = []
@@ -68,6 +71,7 @@ export class RedisClient {
     this.log = options.log ?? (() => {})
     this.reconnectMs = options.reconnectMs ?? 100
     this.maxReconnectMs = options.maxReconnectMs ?? 5_000
+    this.onReconnect = options.onReconnect ?? (() => {})
     this.delay = this.reconnectMs
   }
 
@@ -178,7 +182,10 @@ export class RedisClient {
     this.retry = setTimeout(() => {
       this.retry = null
       this.open().then(
-        () => this.log(`redis ${this.address.host}:${this.address.port}: connected again`),
+        () => {
+          this.log(`redis ${this.address.host}:${this.address.port}: connected again`)
+          this.onReconnect()
+        },
         () => {},
       )
     }, this.delay)
