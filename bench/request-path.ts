@@ -4,11 +4,13 @@
 //
 // Beside `npm run bench -- http` (which measures everything, kernel included), this isolates
 // the part Petrel controls, so a change to the hot path can be measured before and after.
+// --metrics counts as `petrel serve --admin` does (monitor/metrics.ts).
 
 import { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
 import { createServer } from '../src/index.ts'
 import { Connection } from '../src/server/connection.ts'
+import { HttpMetrics } from '../src/monitor/metrics.ts'
 
 /** Enough of net.Socket for Connection: writes are counted, never queued. */
 class NullSocket extends EventEmitter {
@@ -47,7 +49,8 @@ function flag(name: string, fallback: number): number {
 const requests = flag('requests', 2_000_000)
 const depth = flag('depth', 1)
 // One connection carries every request, so the per-connection request cap is lifted.
-const server = createServer({ limits: { maxRequestsPerConnection: Number.MAX_SAFE_INTEGER } })
+const metrics = process.argv.includes('--metrics') ? new HttpMetrics() : undefined
+const server = createServer({ limits: { maxRequestsPerConnection: Number.MAX_SAFE_INTEGER }, ...(metrics === undefined ? {} : { metrics }) })
 server.get('/plaintext', (_req, res) => {
   res.setHeader('Content-Type', 'text/plain')
   res.end('Hello, World!')
@@ -87,5 +90,6 @@ const baseline = measureBufferFrom(reads)
 const ns = run(reads)
 const writes = socket.writes - before
 if (writes !== reads) throw new Error(`expected one write per read, got ${writes} for ${reads}: requests were not answered`)
-console.log(`request path: ${((ns - baseline) / (reads * depth)).toFixed(0)} ns/request (read buffers excluded) over ${reads * depth} requests (depth ${depth}, ${(writes / reads).toFixed(2)} writes per read)`)
+console.log(`request path${metrics === undefined ? '' : ' (metrics on)'}: ${((ns - baseline) / (reads * depth)).toFixed(0)} ns/request (read buffers excluded) over ${reads * depth} requests (depth ${depth}, ${(writes / reads).toFixed(2)} writes per read)`)
 server.scheduler.close()
+metrics?.close()

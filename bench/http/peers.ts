@@ -13,6 +13,8 @@ export type { Launch, Peer, Probe } from '../lib/peers.ts'
 const PEERS_DIR = join(BENCH_DIR, 'peers')
 
 const petrel = petrelPeer([])
+/** Petrel with metrics counted and the admin listener on (issue: ≥ 0.95× of metrics off). */
+const petrelMetrics: Peer = { ...petrelPeer(['--admin', '127.0.0.1:0']), name: 'petrel-metrics' }
 
 const nodeHttp: Peer = {
   name: 'node-http',
@@ -107,5 +109,5 @@ const nginx: Peer = {
 }
 
 /** In table order: Petrel first, then from the same runtime outwards to native servers. */
-export const PEERS: readonly Peer[] = [petrel, nodeHttp, fastify, uws, bun, nginx]
+export const PEERS: readonly Peer[] = [petrel, petrelMetrics, nodeHttp, fastify, uws, bun, nginx]
 export const PEER_NAMES: readonly string[] = PEERS.map((peer) => peer.name)

@@ -7,13 +7,15 @@ import { serveCommand } from './serve.ts'
 import { benchCommand } from './bench.ts'
 import { inetdCommand } from './inetd.ts'
 import { chatCommand } from './chat.ts'
+import { topCommand } from './top.ts'
 
 /** Each command resolves with the exit status, or with nothing for 0. */
 const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<number | void>; summary: string }> = {
   serve: { run: serveCommand, summary: 'HTTP/1.1 web server: the demo site, or the files under ROOT' },
   bench: { run: benchCommand, summary: 'HTTP load generator (wrk-class): req/s, latency percentiles, errors' },
   chat: { run: chatCommand, summary: 'chat room over TCP (nc/telnet line protocol); `chat connect HOST:PORT` joins one' },
-  inetd: { run: inetdCommand, summary: 'super-server: echo, discard, chargen, daytime, time on TCP and UDP' },
+  inetd: { run: inetdCommand, summary: 'super-server: echo, discard, chargen, daytime, time on TCP and UDP; programs per connection' },
+  top: { run: topCommand, summary: "a running server's figures and the machine's, live in the terminal (needs serve --admin)" },
 }
 
 const USAGE = `Usage: petrel <command> [flags]

@@ -58,6 +58,7 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'access-log-format', type: 'string', valueName: 'FORMAT', description: 'combined (default) or json' },
   { name: 'error-log', type: 'string', valueName: 'FILE', description: 'error log to FILE, or - for stdout (default: stderr)' },
   { name: 'log-level', type: 'string', valueName: 'LEVEL', description: 'debug, info, warn or error (default error)' },
+  { name: 'admin', type: 'string', valueName: 'HOST:PORT', description: 'admin listener: live dashboard at /, Prometheus /metrics, /api/snapshot for `petrel top`; counts metrics (off by default)' },
   { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'JSON file with any of these flags as keys (and "root"); flags given here win' },
   { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', description: 'run a master and N worker processes (auto: one per CPU); without it, one process serves' },
   { name: 'user', short: 'u', type: 'string', valueName: 'NAME[:GROUP]', description: 'workers switch to this user after binding (a root master requires it; --user root runs them as root on purpose)' },
@@ -132,8 +133,8 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   }
   const serving = await startServe(options)
   const { server, address, root: served } = serving
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  console.log(`petrel: serving ${options.root === null ? 'the demo site' : served} on http://${host}:${address.port}/ (pid ${process.pid}; ${describeOpenFilesLimit(server.limits.maxConnections)})`)
+  console.log(`petrel: serving ${options.root === null ? 'the demo site' : served} on ${httpUrl(address)} (pid ${process.pid}; ${describeOpenFilesLimit(server.limits.maxConnections)})`)
+  if (serving.admin !== null) console.log(`petrel: admin (dashboard, /metrics) on ${httpUrl(serving.admin.address)}`)
   stopOnSignals(serving, (line) => console.error(line))
   reportDaemonReady()
 }
@@ -162,6 +163,21 @@ export function parseWorkers(value: string): number {
 }
 
 /** `petrel serve --signal NAME --pid FILE`, like `nginx -s`. */
+function httpUrl(address: { address: string; family: string; port: number }): string {
+  return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/`
+}
+
+/** "HOST:PORT" (or "[V6]:PORT") for --admin. */
+export function parseHostPort(flag: string, value: string): { host: string; port: number } {
+  const colon = value.lastIndexOf(':')
+  const host = value.slice(0, colon).replace(/^\[(.*)\]$/, '$1')
+  const port = Number(value.slice(colon + 1))
+  if (colon <= 0 || host === '' || !/^\d+$/.test(value.slice(colon + 1)) || port > 65535) {
+    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --${flag}: ${JSON.stringify(value)}; expected HOST:PORT, e.g. 127.0.0.1:8081`)
+  }
+  return { host, port }
+}
+
 function sendSignal(name: string, pidFile: string | undefined): void {
   const signal = SIGNALS[name]
   if (signal === undefined) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --signal: ${JSON.stringify(name)}; expected one of ${Object.keys(SIGNALS).join(', ')}`)
@@ -235,6 +251,7 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
   if (format !== undefined && format !== 'combined' && format !== 'json') throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --access-log-format: ${JSON.stringify(format)}; expected combined or json`)
   const level = flags.get('log-level') as string | undefined
   if (level !== undefined && !['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --log-level: ${JSON.stringify(level)}; expected debug, info, warn or error`)
+  if (flags.has('admin')) options.admin = parseHostPort('admin', flags.get('admin') as string)
   options.logs = {
     accessLog: flags.get('access-log') as string | undefined,
     accessLogFormat: format as 'combined' | 'json' | undefined,

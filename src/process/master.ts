@@ -19,6 +19,8 @@ import { DEFAULT_LIMITS } from '../core/limits.ts'
 import type { FromWorker, ToWorker } from './messages.ts'
 import { removePidfile, writePidfile } from './pidfile.ts'
 import { describeOpenFilesLimit, type RunAs } from './privileges.ts'
+import { MetricsBoard } from '../monitor/board.ts'
+import { startAdmin, type Admin } from '../monitor/admin.ts'
 
 const WORKER_MAIN = new URL('./worker-main.ts', import.meta.url)
 
@@ -39,6 +41,8 @@ export interface MasterOptions {
 
 interface WorkerRecord {
   child: ChildProcess
+  /** The lowest number no other live worker has: the `worker` label of its metrics. */
+  slot: number
   /** Listening (or ready for handed-over connections). */
   ready: boolean
   /** Expected to exit: retiring after a reload, or stopping with the master. */
@@ -69,6 +73,9 @@ export class Master {
   private acting = false
   private stopping = false
   private exitResolve: ((code: number) => void) | null = null
+  /** With --admin: every worker's figures, and the admin listener serving them. */
+  private readonly board = new MetricsBoard()
+  private admin: Admin | null = null
 
   constructor(config: MasterOptions) {
     this.config = config
@@ -81,6 +88,13 @@ export class Master {
     try {
       await this.chooseListenMode()
       for (let i = 0; i < this.config.workers; i++) await this.spawn()
+      const where = this.options.admin
+      if (where !== undefined) {
+        this.admin = await startAdmin({ host: where.host, port: where.port, board: this.board, pids: () => [process.pid, ...this.pids] }).catch((err: Error) => {
+          throw new Error(`admin listener ${where.host}:${where.port}: ${err.message}`)
+        })
+        this.config.log(`petrel[master]: admin (dashboard, /metrics) on http://${where.host}:${this.admin.address.port}/`)
+      }
     } catch (err) {
       this.config.log(`petrel[master]: ${(err as Error).message}; stopping`)
       await this.stopAll('stop')
@@ -117,6 +131,7 @@ export class Master {
           f.stop = f.quit = f.reload = false
           this.config.log(`petrel[master]: ${how === 'stop' ? 'fast stop' : 'graceful stop'}`)
           await this.stopAll(how)
+          await this.admin?.close()
           this.cleanup()
           this.exitResolve?.(0)
           return
@@ -162,7 +177,9 @@ export class Master {
   /** Start a worker with the current options; resolves once it listens. */
   private spawn(): Promise<WorkerRecord> {
     const child = fork(WORKER_MAIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    const record: WorkerRecord = { child, ready: false, leaving: false, startedAt: Date.now() }
+    let slot = 0
+    while ([...this.workers].some((w) => w.slot === slot)) slot++
+    const record: WorkerRecord = { child, slot, ready: false, leaving: false, startedAt: Date.now() }
     this.workers.add(record)
     child.on('exit', (code, signal) => this.onExit(record, code, signal))
     return new Promise((resolve, reject) => {
@@ -183,13 +200,15 @@ export class Master {
           record.ready = true
           clearTimeout(timer)
           resolve(record)
+        } else if (message.type === 'metrics') {
+          this.board.update(String(child.pid), message.snapshot)
         } else if (message.type === 'failed') {
           fail(new Error(`worker ${child.pid} could not start: ${message.message}`))
         }
       })
       child.once('exit', () => fail(new Error(`worker ${child.pid} exited before it listened`)))
       const handedOver = this.shared === null ? null : (this.shared.address() as net.AddressInfo)
-      child.send({ type: 'start', options: this.options, reusePort: this.reusePort, handedOver, idleGraceMs: this.config.idleGraceMs ?? 1000, runAs: this.config.runAs } satisfies ToWorker)
+      child.send({ type: 'start', options: this.options, reusePort: this.reusePort, handedOver, idleGraceMs: this.config.idleGraceMs ?? 1000, runAs: this.config.runAs, worker: slot } satisfies ToWorker)
     })
   }
 
@@ -208,6 +227,7 @@ export class Master {
 
   private onExit(record: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(record)
+    this.board.retire(String(record.child.pid))
     if (record.leaving || this.stopping) return
     // An unexpected death: replace it at once, or after a doubling delay when it keeps dying.
     const lived = Date.now() - record.startedAt

@@ -3,10 +3,11 @@
 import type { AddressInfo } from 'node:net'
 import type { ServeOptions } from '../apps/serve/serve.ts'
 import type { RunAs } from './privileges.ts'
+import type { ProcessSnapshot } from '../monitor/metrics.ts'
 
 export type ToWorker =
   /** Start serving: listen with reusePort, or (handedOver) take connections the master accepts. */
-  | { type: 'start'; options: ServeOptions; reusePort: boolean; handedOver: AddressInfo | null; idleGraceMs: number; runAs: RunAs | null }
+  | { type: 'start'; options: ServeOptions; reusePort: boolean; handedOver: AddressInfo | null; idleGraceMs: number; runAs: RunAs | null; worker: number }
   /** A connection the master accepted, as the message's handle (fallback mode without reusePort). */
   | { type: 'connection' }
   /** Graceful stop: stop accepting, finish in-flight requests (up to timeouts.shutdownMs), exit. */
@@ -19,3 +20,5 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'listening'; address: AddressInfo }
   | { type: 'failed'; message: string }
+  /** Once a second when the admin listener is on: this worker's figures (monitor/metrics.ts). */
+  | { type: 'metrics'; snapshot: ProcessSnapshot }

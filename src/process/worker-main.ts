@@ -35,7 +35,11 @@ process.on('message', (message: ToWorker, handle?: Socket) => {
       return
     case 'start':
       idleGraceMs = message.idleGraceMs
-      startServe(message.options, { reusePort: message.reusePort, handedOver: message.handedOver ?? undefined }).then(
+      startServe(message.options, {
+        reusePort: message.reusePort,
+        handedOver: message.handedOver ?? undefined,
+        report: { worker: message.worker, send: (snapshot) => send({ type: 'metrics', snapshot }) },
+      }).then(
         (s) => {
           serving = s
           // Bound first, as root if need be; only then give the privileges up.

@@ -74,6 +74,13 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   private continueSent = false
   /** When the current request's head arrived (epoch ms), kept only for an onResponse hook. */
   private startedAtMs = 0
+  /** When it arrived on the monotonic clock (ms), kept only when metrics are on. */
+  private startedAt = 0
+  /** Metrics on: when the bytes being parsed arrived (the held-back ones: `pendingAt`). */
+  private readAt = 0
+  private pendingAt = 0
+  /** Metrics on: responses finished inside the current read, timed together when it is done. */
+  private answeredInRead = 0
   /** Body bytes of an answered request read and dropped so far. */
   private discardedBytes = 0
   /** socket.end() was called; nothing more may be written. */
@@ -121,6 +128,11 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   // ---- socket events (bound once per connection, not per request) ----
 
   private readonly onData = (chunk: Buffer): void => {
+    const metrics = this.server.metrics
+    if (metrics !== null) {
+      metrics.bytesIn += chunk.length
+      this.readAt = performance.now()
+    }
     if (this.closing) return
     if (this.pending !== null) {
       // A read that was already under way when the socket was paused: keep it in order.
@@ -132,6 +144,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       // A pipelined request behind one still being answered: hold it, and only now stop reading.
       this.pending = chunk
       this.pendingStart = 0
+      this.pendingAt = this.readAt
       this.pause(PAUSE_PIPELINE)
       return
     }
@@ -201,11 +214,18 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.inRead = true
     const consumed = this.parser.execute(chunk, start, chunk.length)
     this.inRead = false
+    if (this.answeredInRead > 0) {
+      // Answered inside this read: their bytes leave together at the flush below, so one clock
+      // read times them all (two per read, not two per request, when pipelined).
+      this.server.metrics!.time(performance.now() - this.readAt, this.answeredInRead)
+      this.answeredInRead = 0
+    }
     if (consumed < 0) {
       this.protocolError(this.parser.errorCode!)
     } else if (consumed < chunk.length && !this.closing) {
       this.pending = chunk
       this.pendingStart = consumed
+      this.pendingAt = this.readAt
       this.pause(PAUSE_PIPELINE)
     }
     this.flush()
@@ -221,6 +241,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.discardedBytes = 0
     const server = this.server
     if (server.onResponse !== undefined || server.onServerAnswer !== undefined) this.startedAtMs = Date.now()
+    if (server.metrics !== null) this.startedAt = this.readAt
     const keepAlive = head.keepAlive && this.requests < server.limits.maxRequestsPerConnection
     const res = new Response(this, { head: head.method === 'HEAD', http11: head.versionMinor === 1, keepAlive })
     const req = server.makeRequest(head, this)
@@ -332,6 +353,12 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   responseDone(res: Response): void {
     if (res !== this.res || this.phase === Phase.CLOSED) return
     if (this.server.onResponse !== undefined) this.server.onResponse(this.req!, res, this.startedAtMs)
+    const metrics = this.server.metrics
+    if (metrics !== null) {
+      metrics.count(res.statusCode)
+      if (this.inRead) this.answeredInRead++
+      else metrics.time(performance.now() - this.startedAt, 1)
+    }
     if (!res.keepAlive) this.closeAfterResponse = true
     if (!this.messageComplete) {
       // The request is still arriving; the exchange ends with its message.
@@ -400,6 +427,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     const pending = this.pending
     if (pending !== null) {
       this.pending = null
+      // Requests held back count from when they arrived, not from when their turn came.
+      this.readAt = this.pendingAt
       this.consume(pending, this.pendingStart)
     }
     if (this.pending === null) this.unpause(PAUSE_PIPELINE)
@@ -502,6 +531,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   /** A complete response for errors the connection answers itself; the connection closes after it. */
   sendError(status: number, message: string): void {
     const body = `${status} ${statusLine(status).slice(13, -2)}: ${message}\n`
+    const metrics = this.server.metrics
+    if (metrics !== null) metrics.observe(status, this.req !== null ? performance.now() - this.startedAt : 0)
     const hook = this.server.onServerAnswer
     if (hook !== undefined) {
       const req = this.req

@@ -7,7 +7,8 @@ import { ERRORS, PetrelError, type ErrorCode } from '../core/errors.ts'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, resolveKnobs, type Limits, type Timeouts } from '../core/limits.ts'
 import { Scheduler, type WheelTimer } from '../core/timers/index.ts'
 import type { RequestHead } from '../protocol/http1/request-head.ts'
-import { Connection } from './connection.ts'
+import { Connection, Phase } from './connection.ts'
+import type { HttpMetrics } from '../monitor/metrics.ts'
 import { Request } from './request.ts'
 import { Response } from './response.ts'
 import { Router } from './router.ts'
@@ -24,6 +25,8 @@ export interface ServerOptions {
   onResponse?: (req: Request, res: Response, startedAtMs: number) => void
   /** Called for answers the server writes itself: malformed requests, timeouts, 503s (for access logs). */
   onServerAnswer?: (answer: ServerAnswer) => void
+  /** Count responses, latency and bytes here (monitor/metrics.ts); off when absent. */
+  metrics?: HttpMetrics
 }
 
 /** An answer the server wrote without a handler; request fields are empty when no head was parsed. */
@@ -71,6 +74,7 @@ export class HttpServer {
   private readonly onErrorOption: ((err: Error, req?: Request) => void) | undefined
   readonly onResponse: ((req: Request, res: Response, startedAtMs: number) => void) | undefined
   readonly onServerAnswer: ((answer: ServerAnswer) => void) | undefined
+  readonly metrics: HttpMetrics | null
   private listener: net.Server | null = null
   private fallbackHandler: Handler = notFound
   private readonly paramScratch: string[] = []
@@ -88,6 +92,7 @@ export class HttpServer {
     this.onErrorOption = options.onError
     this.onResponse = options.onResponse
     this.onServerAnswer = options.onServerAnswer
+    this.metrics = options.metrics ?? null
     this.scheduler = new Scheduler<Connection>({ onExpire: onConnectionTimeout })
   }
 
@@ -251,7 +256,23 @@ export class HttpServer {
     }
   }
 
+  /** For metrics snapshots: connections open now, those waiting between requests, and bytes they wrote. */
+  connectionCounts(): { active: number; idle: number; bytesOut: number } {
+    let idle = 0
+    let bytesOut = 0
+    for (const conn of this.connections) {
+      if (conn.phase === Phase.IDLE) idle++
+      bytesOut += conn.socket.bytesWritten
+    }
+    return { active: this.connections.size, idle, bytesOut }
+  }
+
+  timersArmed(): number {
+    return this.scheduler.size
+  }
+
   connectionClosed(conn: Connection): void {
+    if (this.metrics !== null) this.metrics.bytesOutClosed += conn.socket.bytesWritten
     this.connections.delete(conn)
     if (this.drained !== null && this.connections.size === 0) {
       const drained = this.drained

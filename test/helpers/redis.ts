@@ -2,37 +2,15 @@
 // missing (as root, the way CI runs), started on a free port with no persistence, and stopped
 // by the `stop()` it returns (call it from the suite's after hook).
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
 import { once } from 'node:events'
 import { freePort } from './tcp.ts'
-
-function installed(): boolean {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-
-function install(): void {
-  const apt = (args: string[]): void => {
-    execFileSync('apt-get', args, { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 300_000 })
-  }
-  try {
-    apt(['install', '-y', '-qq', 'redis-server'])
-  } catch {
-    // A fresh machine may not have the package lists yet.
-    apt(['update', '-qq'])
-    apt(['install', '-y', '-qq', 'redis-server'])
-  }
-}
-
+import { ensureDebianPackage } from './debian.ts'
 
 /** Start a redis-server (on `port`, or a free one); resolves with its URL once it answers PING. */
 export async function startRedis(port?: number): Promise<{ url: string; port: number; process: ChildProcess; stop: () => Promise<void> }> {
-  if (!installed()) install()
+  ensureDebianPackage('redis-server', 'redis-server')
   port ??= await freePort()
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
   const stop = async (): Promise<void> => {

@@ -11,11 +11,15 @@ import { resolveUrlPath, staticFiles, type StaticOptions } from './static.ts'
 import { cgiGateway, CGI_PREFIX, type CgiOptions } from './cgi.ts'
 import { internalRequest } from '../../server/internal-request.ts'
 import { PETREL_VERSION } from '../../core/version.ts'
+import { PetrelError } from '../../core/errors.ts'
 import { ThreadPool, type ThreadPoolOptions } from '../../process/pool/thread-pool.ts'
 import hashPassword, { SCRYPT } from './demo-work.ts'
 import { LogFile } from '../../core/log-file.ts'
 import { ErrorLog, type ErrorLogLevel } from '../../core/error-log.ts'
 import { AccessLog, jsonDroppedLine, type AccessLogFormat } from '../../server/access-log.ts'
+import { HttpMetrics, takeSnapshot, type ProcessSnapshot } from '../../monitor/metrics.ts'
+import { MetricsBoard } from '../../monitor/board.ts'
+import { startAdmin, type Admin } from '../../monitor/admin.ts'
 
 export const DEMO_SITE = fileURLToPath(new URL('../../../site/', import.meta.url))
 const DEMO_WORK = new URL('./demo-work.ts', import.meta.url)
@@ -36,6 +40,8 @@ export interface ServeOptions {
   /** The demo's thread pool (for /scrypt/pool): threads, queue, task timeout. */
   pool?: Omit<ThreadPoolOptions, 'filename'>
   logs?: LogOptions
+  /** Count metrics and serve the admin listener (dashboard, /metrics) here; off when absent. */
+  admin?: { host: string; port: number }
 }
 
 export interface LogOptions {
@@ -51,6 +57,8 @@ export interface Serving {
   server: HttpServer
   address: AddressInfo
   root: string
+  /** The admin listener of a single process (a worker reports to its master instead). */
+  admin: Admin | null
   /** Reopen log files (SIGUSR1, after logrotate moved them). */
   reopenLogs(): Promise<void>
   /** Write out every buffered log line and close the files: call after server.close(). */
@@ -92,7 +100,12 @@ function isUnderCgiPrefix(urlPath: string): boolean {
 export interface ListenMode {
   reusePort?: boolean
   handedOver?: AddressInfo
+  /** A worker under a master: with admin on, send a metrics snapshot each second instead of serving the admin listener. */
+  report?: { worker: number; send: (snapshot: ProcessSnapshot) => void }
 }
+
+/** How often a worker reports its figures to the master. */
+const REPORT_EVERY_MS = 1000
 
 export async function startServe(options: ServeOptions, mode: ListenMode = {}): Promise<Serving> {
   const logs = options.logs ?? {}
@@ -106,7 +119,9 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
   const format = logs.accessLogFormat ?? 'combined'
   const accessLog = logs.accessLog === undefined ? null : new AccessLog(await open(logs.accessLog, format === 'json' ? jsonDroppedLine : undefined), format)
   const errorLog = logs.errorLog === undefined ? null : new ErrorLog(await open(logs.errorLog), logs.logLevel ?? 'error')
+  const metrics = options.admin === undefined ? null : new HttpMetrics()
   const server = createServer({
+    ...(metrics === null ? {} : { metrics }),
     limits: options.limits,
     timeouts: options.timeouts,
     onError: errorLog === null ? undefined : (err, req) => errorLog.error(req === undefined ? err : new Error(`${req.method} ${req.url}: ${err.message}`, { cause: err })),
@@ -157,10 +172,32 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
     })
   }
   const address = mode.handedOver !== undefined ? server.serveHandedOver(mode.handedOver) : await server.listen({ host: options.host, port: options.port, reusePort: mode.reusePort })
+  let admin: Admin | null = null
+  if (metrics !== null) {
+    const report = mode.report
+    if (report !== undefined) {
+      setInterval(() => report.send(takeSnapshot(metrics, server, report.worker)), REPORT_EVERY_MS).unref()
+    } else {
+      const board = new MetricsBoard()
+      try {
+        admin = await startAdmin({
+          host: options.admin!.host,
+          port: options.admin!.port,
+          board,
+          pids: () => [process.pid],
+          refresh: () => board.update('self', takeSnapshot(metrics, server, null)),
+        })
+      } catch (err) {
+        await server.close()
+        throw new PetrelError('PETREL_ERR_LISTEN', `admin listener ${options.admin!.host}:${options.admin!.port}: ${(err as Error).message}`)
+      }
+    }
+  }
   return {
     server,
     address,
     root,
+    admin,
     reopenLogs: async () => {
       await Promise.all(files.map((f) => f.reopen()))
     },
@@ -185,8 +222,7 @@ export function stopOnSignals(serving: Serving, log: (line: string) => void): vo
     }
     stopping = true
     log(`petrel: ${signal}, finishing in-flight requests (up to ${server.timeouts.shutdownMs} ms)`)
-    server
-      .close()
+    Promise.all([server.close(), serving.admin?.close()])
       .then(() => serving.closeLogs())
       .then(() => process.exit(0))
   }

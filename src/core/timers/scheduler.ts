@@ -66,6 +66,11 @@ export class Scheduler<T> {
     this.heap = new TimerHeap()
   }
 
+  /** Timers armed now, on the wheel and in the heap. */
+  get size(): number {
+    return this.wheel.size + this.heap.size
+  }
+
   /** Clock time at which the driver timer is due to fire; Infinity when it is not running. */
   get wakeAt(): number {
     return this.wakeAtMs

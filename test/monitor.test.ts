@@ -1,0 +1,219 @@
+// Monitoring: what /metrics, /api/snapshot and `petrel top` say matches what the test did —
+// requests sent, statuses, connections held open (as TCP sockets by state) — for one process
+// and for a master with workers; the admin routes are not on the public port.
+
+import { test, describe } from 'node:test'
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { once } from 'node:events'
+import { spawn } from 'node:child_process'
+import { startServe, type Serving } from '../src/apps/serve/serve.ts'
+import { HttpMetrics, LATENCY_BOUNDS_S, percentileMs, type ProcessSnapshot } from '../src/monitor/metrics.ts'
+import { MetricsBoard, type Tick } from '../src/monitor/board.ts'
+import { prometheusText } from '../src/monitor/prometheus.ts'
+import { tcpStates } from '../src/monitor/system.ts'
+
+/** Metric samples of a Prometheus text body: `name{labels}` → value. */
+function samples(text: string): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const space = line.lastIndexOf(' ')
+    out.set(line.slice(0, space), Number(line.slice(space + 1)))
+  }
+  return out
+}
+
+async function get(url: string): Promise<{ status: number; text: string; type: string | null }> {
+  const response = await fetch(url)
+  return { status: response.status, text: await response.text(), type: response.headers.get('content-type') }
+}
+
+async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const value = await read()
+    if (ok(value) || Date.now() > deadline) return value
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+function snapshot(pid: number, worker: number, requests: number, latency: number[]): ProcessSnapshot {
+  return {
+    pid, worker, atMs: Date.now(), startedAtMs: Date.now() - 1000,
+    connections: { active: 1, idle: 1, accepted: requests, rejected: 0 },
+    requests, responses: [0, requests, 0, 0, 0], bytesIn: requests * 10, bytesOut: requests * 20,
+    latency: { counts: latency, sumS: 0.001 * requests },
+    eventLoop: { delayP50Ms: 0, delayP99Ms: 1, delayMaxMs: 2, utilization: 0.5 },
+    memory: { rss: 1e8, heapUsed: 1e7, heapTotal: 2e7, external: 0 },
+    cpu: { userUs: requests, systemUs: 0 }, timers: 1, fds: 20,
+  }
+}
+
+describe('counting', () => {
+  test('latency buckets are √2 apart; percentiles come back within a bucket', () => {
+    const m = new HttpMetrics()
+    try {
+      for (let i = 0; i < 1000; i++) m.observe(200, 1 + (i % 10) / 10) // 1.0 … 1.9 ms
+      m.observe(404, 0.001)
+      m.observe(503, 70_000)
+      assert.deepEqual(m.responses, [0, 1000, 0, 1, 1])
+      assert.equal(m.latency[0], 1, 'at or under 25 µs: the first bucket')
+      assert.equal(m.latency.at(-1), 1, 'over the last bound: +Inf')
+      const p50 = percentileMs(m.latency, 50)
+      assert.ok(p50 > 1.0 && p50 < 1.9 * Math.SQRT2, `p50 ${p50}`)
+      assert.equal(LATENCY_BOUNDS_S.length + 1, m.latency.length)
+      assert.ok(Math.abs(LATENCY_BOUNDS_S[2]! - 50e-6) < 1e-12)
+    } finally {
+      m.close()
+    }
+  })
+
+  test('totals sum the workers; a worker that exits keeps its counters in the totals', () => {
+    const board = new MetricsBoard()
+    const counts = new Array<number>(LATENCY_BOUNDS_S.length + 1).fill(0)
+    counts[10] = 5
+    board.update('1', snapshot(1, 0, 100, counts))
+    board.update('2', snapshot(2, 1, 50, counts))
+    assert.equal(board.totals().requests, 150)
+    board.retire('1')
+    board.update('3', snapshot(3, 0, 7, counts))
+    const totals = board.totals()
+    assert.equal(totals.requests, 157, 'the retired worker still counts')
+    assert.equal(totals.latency.counts[10], 15)
+    assert.equal(totals.connections.active, 2, 'gauges: live workers only')
+    const text = prometheusText(totals, board.processes())
+    const s = samples(text)
+    assert.equal(s.get('petrel_requests_total'), 157)
+    assert.equal(s.get('petrel_request_duration_seconds_bucket{le="+Inf"}'), 15)
+    assert.equal(s.get('petrel_request_duration_seconds_count'), 15)
+    assert.equal(s.get('petrel_process_resident_memory_bytes{worker="0"}'), 1e8)
+    assert.match(text, /^# TYPE petrel_request_duration_seconds histogram$/m)
+    // Buckets are cumulative and never decrease.
+    const buckets = [...s].filter(([k]) => k.startsWith('petrel_request_duration_seconds_bucket')).map(([, v]) => v)
+    for (let i = 1; i < buckets.length; i++) assert.ok(buckets[i]! >= buckets[i - 1]!)
+  })
+})
+
+describe('one process with --admin', () => {
+  test('/metrics counts the requests sent; admin routes are not on the public port; TCP states match the connections held', async (t) => {
+    const serving: Serving = await startServe({ root: null, host: '127.0.0.1', port: 0, admin: { host: '127.0.0.1', port: 0 } })
+    t.after(async () => {
+      await serving.admin?.close()
+      await serving.server.close()
+    })
+    const pub = `http://127.0.0.1:${serving.address.port}`
+    const admin = `http://127.0.0.1:${serving.admin!.address.port}`
+    for (let i = 0; i < 25; i++) assert.equal((await get(`${pub}/plaintext`)).status, 200)
+    assert.equal((await get(`${pub}/metrics`)).status, 404, 'no /metrics on the public listener')
+    assert.equal((await get(`${pub}/api/snapshot`)).status, 404)
+    const metrics = await get(`${admin}/metrics`)
+    assert.equal(metrics.type, 'text/plain; version=0.0.4; charset=utf-8')
+    const s = samples(metrics.text)
+    assert.equal(s.get('petrel_requests_total'), 27)
+    assert.equal(s.get('petrel_responses_total{code="2xx"}'), 25)
+    assert.equal(s.get('petrel_responses_total{code="4xx"}'), 2)
+    assert.equal(s.get('petrel_request_duration_seconds_count'), 27)
+    assert.ok(s.get('petrel_received_bytes_total')! > 27 * 30)
+    assert.ok(s.get('petrel_sent_bytes_total')! > 25 * 100)
+
+    // Hold connections open; netstat's view of the server's port must show exactly them.
+    const held: net.Socket[] = []
+    t.after(() => held.forEach((socket) => socket.destroy()))
+    for (let i = 0; i < 7; i++) {
+      const socket = net.connect(serving.address.port, '127.0.0.1')
+      await once(socket, 'connect')
+      held.push(socket)
+    }
+    const port = String(serving.address.port)
+    const tick = await eventually(
+      async () => JSON.parse((await get(`${admin}/api/snapshot`)).text) as Tick,
+      (tick) => tick.system.tcp[port]?.ESTABLISHED === 7 && tick.totals.connections.active === 7,
+    )
+    assert.equal(tick.system.tcp[port]?.ESTABLISHED, 7)
+    assert.equal(tick.system.tcp[port]?.LISTEN, 1)
+    assert.equal(tick.totals.connections.active, 7)
+    assert.equal(tcpStates([process.pid])[port]?.ESTABLISHED, 7)
+    assert.ok(tick.system.cpus.length >= 2 && tick.system.cpus[0]!.name === 'cpu')
+    assert.ok(tick.system.memory.totalKb > 0)
+    assert.ok(tick.system.interfaces.some((i) => i.name === 'lo'))
+    assert.deepEqual(tick.system.fds.map((f) => f.pid), [process.pid])
+
+    // petrel top, one frame.
+    const top = spawn(process.execPath, ['bin/petrel.js', 'top', admin, '--once'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    top.stdout.setEncoding('utf8')
+    top.stdout.on('data', (text: string) => (out += text))
+    const [code] = await once(top, 'exit')
+    assert.equal(code, 0)
+    assert.match(out, /^petrel top — http:\/\/127\.0\.0\.1:\d+ /)
+    assert.match(out, new RegExp(`single\\s+${process.pid}\\s`))
+    assert.match(out, new RegExp(`:${port}\\s+ESTABLISHED\\s+7`))
+    assert.match(out, /CPU \(mpstat\)/)
+  })
+
+  test('/events streams a tick a second as Server-Sent Events', async (t) => {
+    const serving = await startServe({ root: null, host: '127.0.0.1', port: 0, admin: { host: '127.0.0.1', port: 0 } })
+    t.after(async () => {
+      await serving.admin?.close()
+      await serving.server.close()
+    })
+    const controller = new AbortController()
+    const response = await fetch(`http://127.0.0.1:${serving.admin!.address.port}/events`, { signal: controller.signal })
+    assert.equal(response.headers.get('content-type'), 'text/event-stream')
+    const reader = response.body!.getReader()
+    let text = ''
+    const started = Date.now()
+    while ((text.match(/^data: /gm) ?? []).length < 3) {
+      const { value } = await reader.read()
+      text += new TextDecoder().decode(value)
+    }
+    controller.abort()
+    const elapsed = Date.now() - started
+    assert.ok(elapsed >= 1500 && elapsed < 4000, `three events in ${elapsed} ms`)
+    const ticks = text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as Tick)
+    assert.ok(ticks[2]!.atMs > ticks[1]!.atMs && ticks[1]!.atMs > ticks[0]!.atMs)
+  })
+
+  test('petrel top without a server says so and exits 1', async () => {
+    const server = net.createServer()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as net.AddressInfo
+    await new Promise((resolve) => server.close(resolve))
+    const top = spawn(process.execPath, ['bin/petrel.js', 'top', `http://127.0.0.1:${port}`, '--once'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    top.stdout.on('data', (chunk: Buffer) => (out += chunk))
+    const [code] = await once(top, 'exit')
+    assert.equal(code, 1)
+    assert.match(out, /cannot read http:\/\/127\.0\.0\.1:\d+\/api\/snapshot: connect ECONNREFUSED/)
+  })
+})
+
+test('master and workers: the master\'s /metrics sums what every worker counted', async (t) => {
+  const args = ['bin/petrel.js', 'serve', '--port', '0', '--admin', '127.0.0.1:0', '--workers', '2', ...(process.getuid?.() === 0 ? ['--user', 'root'] : [])]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let log = ''
+  child.stdout.setEncoding('utf8')
+  child.stderr.setEncoding('utf8')
+  child.stdout.on('data', (text: string) => (log += text))
+  child.stderr.on('data', (text: string) => (log += text))
+  t.after(async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM')
+      await once(child, 'exit')
+    }
+  })
+  const found = await eventually(async () => log, (text) => /serving http:\/\/127\.0\.0\.1:\d+/.test(text) && /admin .* on http:\/\/127\.0\.0\.1:\d+/.test(text), 15_000)
+  const pub = /serving (http:\/\/127\.0\.0\.1:\d+)/.exec(found)![1]
+  const admin = /admin .* on (http:\/\/127\.0\.0\.1:\d+)/.exec(found)![1]
+  // New connections each time, so both workers get some (reusePort hashes connections).
+  for (let i = 0; i < 40; i++) {
+    const response = await fetch(`${pub}/json`, { headers: { connection: 'close' } })
+    assert.equal(response.status, 200)
+    await response.text()
+  }
+  const s = await eventually(async () => samples((await get(`${admin}/metrics`)).text), (s) => s.get('petrel_requests_total') === 40)
+  assert.equal(s.get('petrel_requests_total'), 40)
+  assert.equal(s.get('petrel_responses_total{code="2xx"}'), 40)
+  assert.ok(s.has('petrel_process_resident_memory_bytes{worker="0"}') && s.has('petrel_process_resident_memory_bytes{worker="1"}'), 'a series per worker')
+})
