@@ -9,12 +9,12 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { chromium } from 'playwright-core'
 import { startServe } from '../src/apps/serve/serve.ts'
-import { ensureDebianPackage } from './helpers/debian.ts'
+import { ensureDebianPackage, onPath } from './helpers/debian.ts'
 
 const SCREENSHOT = new URL('./output/dashboard.png', import.meta.url)
 
 test('the dashboard shows live charts and tables while load runs', { timeout: 120_000 }, async (t) => {
-  ensureDebianPackage('chromium', 'chromium')
+  ensureDebianPackage('chromium', () => onPath('chromium'))
   const serving = await startServe({ root: null, host: '127.0.0.1', port: 0, admin: { host: '127.0.0.1', port: 0 } })
   t.after(async () => {
     await serving.admin?.close()

@@ -131,3 +131,24 @@ export const autocannon: Generator = {
     return measurement(result.requests.total, result.duration, cpuUs, result.latency.p50, result.latency.p99, result.errors + result.timeouts)
   }
 }
+
+/** What `petrel bench --json` prints (the fields the suites read). */
+export interface BenchJson {
+  requests: number
+  rps: number
+  duration_s: number
+  latency_ms: { p50: number, p99: number, p999: number, max: number }
+  status: Record<string, number>
+  errors: Record<string, number>
+}
+
+/** Run `petrel bench --json ARGS` pinned to `cpu` and return its result. */
+export async function petrelBenchJson (cpu: number, args: readonly string[]): Promise<BenchJson> {
+  return JSON.parse(await runPinned(cpu, process.execPath, [join(REPO_DIR, 'bin', 'petrel.js'), 'bench', '--json', ...args])) as BenchJson
+}
+
+/** Requests that failed: errors of every kind plus answers other than `ok` (default: any 2xx). */
+export const benchFailures = (result: BenchJson, ok: (status: string) => boolean = (code) => code.startsWith('2')): number =>
+  Object.values(result.errors).reduce((sum, n) => sum + n, 0) +
+  Object.entries(result.status).filter(([code]) => !ok(code)).reduce((sum, [, n]) => sum + n, 0)
+

@@ -1,3 +1,4 @@
+import { accountsSuite } from './accounts.ts'
 import { chatSuite } from './chat.ts'
 import { httpSuite } from './http.ts'
 import { loadgenSuite } from './loadgen.ts'
@@ -7,4 +8,4 @@ import type { Suite } from './suite.ts'
 import { timersSuite } from './timers.ts'
 import { workersSuite } from './workers.ts'
 
-export const SUITES: readonly Suite[] = [httpSuite, staticSuite, timersSuite, workersSuite, loadgenSuite, logicSuite, chatSuite]
+export const SUITES: readonly Suite[] = [httpSuite, staticSuite, timersSuite, workersSuite, loadgenSuite, logicSuite, chatSuite, accountsSuite]

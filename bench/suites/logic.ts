@@ -24,7 +24,7 @@ import { findLoadTools, SERVER_CPU } from '../lib/runner.ts'
 import { median } from '../lib/stats.ts'
 import { markdownTable, textTable, type Column } from '../lib/table.ts'
 import { findOnPath, isExecutable } from '../lib/which.ts'
-import { runPinned } from '../loadgen/generators.ts'
+import { petrelBenchJson as petrelBench, benchFailures as failures, type BenchJson } from '../loadgen/generators.ts'
 import type { Suite } from './suite.ts'
 
 const SCENARIOS = ['offload', 'cgi'] as const
@@ -37,23 +37,6 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'connections', valueName: 'N', defaultValue: '8', description: 'cgi: connections of the generator' },
   { name: 'scenario', valueName: 'NAMES', defaultValue: SCENARIOS.join(','), description: 'comma-separated scenarios to run' }
 ]
-
-interface BenchJson {
-  requests: number
-  rps: number
-  duration_s: number
-  latency_ms: { p50: number, p99: number, p999: number, max: number }
-  status: Record<string, number>
-  errors: Record<string, number>
-}
-
-/** Run `petrel bench` pinned to `cpu` and return its --json result. */
-async function petrelBench (cpu: number, args: readonly string[]): Promise<BenchJson> {
-  return JSON.parse(await runPinned(cpu, process.execPath, [join(REPO_DIR, 'bin', 'petrel.js'), 'bench', '--json', ...args])) as BenchJson
-}
-
-const failures = (result: BenchJson): number => Object.values(result.errors).reduce((sum, n) => sum + n, 0) +
-  Object.entries(result.status).filter(([code]) => !code.startsWith('2')).reduce((sum, [, n]) => sum + n, 0)
 
 // ---- offload ----
 

@@ -7,6 +7,8 @@ import { startServe, stopOnSignals, DEMO_CGI_BIN, type ServeOptions } from '../a
 import { STATIC_DEFAULTS } from '../apps/serve/static.ts'
 import { CGI_DEFAULTS } from '../apps/serve/cgi.ts'
 import { POOL_DEFAULTS } from '../process/pool/thread-pool.ts'
+import { parseDatabase, STORE_DEFAULTS } from '../apps/accounts/store.ts'
+import { ACCOUNT_LIMITS } from '../apps/accounts/accounts.ts'
 import { availableParallelism } from 'node:os'
 import { Master } from '../process/master.ts'
 import { readPid, isAlive, writePidfile, removePidfile } from '../process/pidfile.ts'
@@ -58,6 +60,11 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'access-log-format', type: 'string', valueName: 'FORMAT', description: 'combined (default) or json' },
   { name: 'error-log', type: 'string', valueName: 'FILE', description: 'error log to FILE, or - for stdout (default: stderr)' },
   { name: 'log-level', type: 'string', valueName: 'LEVEL', description: 'debug, info, warn or error (default error)' },
+  { name: 'database', type: 'string', valueName: 'URL', description: 'the accounts demo (/account/) on postgres://USER@HOST/DB or sqlite:FILE (default for the demo site: sqlite:petrel-data/accounts.db)' },
+  { name: 'db-pool', type: 'integer', valueName: 'N', min: 1, max: 1000, description: `database connections at most (default ${STORE_DEFAULTS.poolMax})` },
+  { name: 'db-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `a request waits this long for a free connection, then 503 (default ${STORE_DEFAULTS.acquireTimeoutMs}ms)` },
+  { name: 'password-hashing', type: 'string', valueName: 'WHERE', description: 'where the accounts demo runs scrypt: pool (default, worker threads) or inline (on the event loop, to compare)' },
+  { name: 'login-attempts', type: 'integer', valueName: 'N', min: 1, description: `login and register attempts per client address per minute before 429 (default ${ACCOUNT_LIMITS.attemptsPerWindow})` },
   { name: 'admin', type: 'string', valueName: 'HOST:PORT', description: 'admin listener: live dashboard at /, Prometheus /metrics, /api/snapshot for `petrel top`; counts metrics (off by default)' },
   { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'JSON file with any of these flags as keys (and "root"); flags given here win' },
   { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', description: 'run a master and N worker processes (auto: one per CPU); without it, one process serves' },
@@ -167,6 +174,9 @@ function httpUrl(address: { address: string; family: string; port: number }): st
   return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/`
 }
 
+/** Where the demo site keeps its accounts when no --database is given (relative to the working directory). */
+const DEMO_DATABASE = 'sqlite:petrel-data/accounts.db'
+
 /** "HOST:PORT" (or "[V6]:PORT") for --admin. */
 export function parseHostPort(flag: string, value: string): { host: string; port: number } {
   const colon = value.lastIndexOf(':')
@@ -252,6 +262,25 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
   const level = flags.get('log-level') as string | undefined
   if (level !== undefined && !['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --log-level: ${JSON.stringify(level)}; expected debug, info, warn or error`)
   if (flags.has('admin')) options.admin = parseHostPort('admin', flags.get('admin') as string)
+  const database = (flags.get('database') as string | undefined) ?? (root === null ? DEMO_DATABASE : undefined)
+  const hashing = flags.get('password-hashing') as string | undefined
+  if (hashing !== undefined && hashing !== 'pool' && hashing !== 'inline') throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --password-hashing: ${JSON.stringify(hashing)}; expected pool or inline`)
+  if (database !== undefined) {
+    try {
+      parseDatabase(database)
+    } catch (err) {
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --database: ${(err as Error).message}`)
+    }
+    options.accounts = {
+      database,
+      poolMax: flags.get('db-pool') as number | undefined,
+      acquireTimeoutMs: flags.get('db-timeout') as number | undefined,
+      hashing: hashing as 'pool' | 'inline' | undefined,
+      attemptsPerWindow: flags.get('login-attempts') as number | undefined,
+    }
+  } else {
+    for (const name of ['db-pool', 'db-timeout', 'password-hashing', 'login-attempts']) if (flags.has(name)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `--${name} applies to the accounts demo: give --database URL too`)
+  }
   options.logs = {
     accessLog: flags.get('access-log') as string | undefined,
     accessLogFormat: format as 'combined' | 'json' | undefined,

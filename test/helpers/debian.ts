@@ -3,18 +3,19 @@
 
 import { execFileSync } from 'node:child_process'
 
-function installed(command: string): boolean {
+/** Whether `command` is on PATH. */
+export function onPath(command: string): boolean {
   try {
-    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' })
+    execFileSync('sh', ['-c', 'command -v "$1"', 'sh', command], { stdio: 'ignore' })
     return true
   } catch {
     return false
   }
 }
 
-/** Make `command` available, installing Debian package `pkg` if need be; throws when that fails. */
-export function ensureDebianPackage(command: string, pkg: string): void {
-  if (installed(command)) return
+/** Install Debian package `pkg` unless `present()` says it is there; throws when that fails. */
+export function ensureDebianPackage(pkg: string, present: () => boolean): void {
+  if (present()) return
   const apt = (args: string[]): void => {
     execFileSync('apt-get', args, { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000 })
   }
@@ -25,5 +26,5 @@ export function ensureDebianPackage(command: string, pkg: string): void {
     apt(['update', '-qq'])
     apt(['install', '-y', '-qq', pkg])
   }
-  if (!installed(command)) throw new Error(`installed ${pkg} but ${command} is still not on PATH`)
+  if (!present()) throw new Error(`installed ${pkg}, but it is still not usable`)
 }

@@ -6,11 +6,11 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
 import { once } from 'node:events'
 import { freePort } from './tcp.ts'
-import { ensureDebianPackage } from './debian.ts'
+import { ensureDebianPackage, onPath } from './debian.ts'
 
 /** Start a redis-server (on `port`, or a free one); resolves with its URL once it answers PING. */
 export async function startRedis(port?: number): Promise<{ url: string; port: number; process: ChildProcess; stop: () => Promise<void> }> {
-  ensureDebianPackage('redis-server', 'redis-server')
+  ensureDebianPackage('redis-server', () => onPath('redis-server'))
   port ??= await freePort()
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
   const stop = async (): Promise<void> => {

@@ -20,6 +20,10 @@ import { AccessLog, jsonDroppedLine, type AccessLogFormat } from '../../server/a
 import { HttpMetrics, takeSnapshot, type ProcessSnapshot } from '../../monitor/metrics.ts'
 import { MetricsBoard } from '../../monitor/board.ts'
 import { startAdmin, type Admin } from '../../monitor/admin.ts'
+import { accountRoutes, PASSWORD_WORK } from '../accounts/accounts.ts'
+import { parseDatabase, type AccountStore } from '../accounts/store.ts'
+import { SqliteStore } from '../accounts/sqlite-store.ts'
+import { PgStore } from '../accounts/pg-store.ts'
 
 export const DEMO_SITE = fileURLToPath(new URL('../../../site/', import.meta.url))
 const DEMO_WORK = new URL('./demo-work.ts', import.meta.url)
@@ -42,7 +46,23 @@ export interface ServeOptions {
   logs?: LogOptions
   /** Count metrics and serve the admin listener (dashboard, /metrics) here; off when absent. */
   admin?: { host: string; port: number }
+  /** The accounts demo (/account/…) on this database; off when absent. */
+  accounts?: AccountsSettings
 }
+
+export interface AccountsSettings {
+  /** postgres://… or sqlite:PATH (or a plain path: SQLite). */
+  database: string
+  poolMax?: number
+  acquireTimeoutMs?: number
+  /** Where scrypt runs (default: the thread pool). */
+  hashing?: 'pool' | 'inline'
+  /** Login and register attempts per client address per minute. */
+  attemptsPerWindow?: number
+}
+
+/** Expired sessions are deleted this often. */
+const SESSION_SWEEP_MS = 10 * 60_000
 
 export interface LogOptions {
   /** Access log file, or "-" for stdout; none when absent. */
@@ -59,6 +79,8 @@ export interface Serving {
   root: string
   /** The admin listener of a single process (a worker reports to its master instead). */
   admin: Admin | null
+  /** The accounts demo's store, to close after the server. */
+  accounts: AccountStore | null
   /** Reopen log files (SIGUSR1, after logrotate moved them). */
   reopenLogs(): Promise<void>
   /** Write out every buffered log line and close the files: call after server.close(). */
@@ -148,6 +170,19 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
     // Made on first use: a worker process that never gets the route starts no threads.
     scryptRoutes(server, () => (pool ??= new ThreadPool({ filename: DEMO_WORK, ...options.pool })))
   }
+  let accounts: AccountStore | null = null
+  if (options.accounts !== undefined) {
+    const settings = options.accounts
+    const target = parseDatabase(settings.database)
+    const storeOptions = { poolMax: settings.poolMax, acquireTimeoutMs: settings.acquireTimeoutMs }
+    accounts = target.kind === 'postgres' ? await PgStore.open(target.url, storeOptions) : await SqliteStore.open(target.file, storeOptions)
+    let passwordPool: ThreadPool | null = null
+    accountRoutes(server, { store: accounts, hashing: settings.hashing, attemptsPerWindow: settings.attemptsPerWindow, pool: () => (passwordPool ??= new ThreadPool({ filename: PASSWORD_WORK, ...options.pool })) })
+    const store = accounts
+    setInterval(() => {
+      store.deleteExpiredSessions(Date.now()).catch((err: Error) => server.reportError(err))
+    }, SESSION_SWEEP_MS).unref()
+  }
   const fileHandler = staticFiles({ ...options.files, root })
   if (options.cgi === undefined) {
     server.fallback(fileHandler)
@@ -198,6 +233,7 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
     address,
     root,
     admin,
+    accounts,
     reopenLogs: async () => {
       await Promise.all(files.map((f) => f.reopen()))
     },
@@ -223,6 +259,7 @@ export function stopOnSignals(serving: Serving, log: (line: string) => void): vo
     stopping = true
     log(`petrel: ${signal}, finishing in-flight requests (up to ${server.timeouts.shutdownMs} ms)`)
     Promise.all([server.close(), serving.admin?.close()])
+      .then(() => serving.accounts?.close())
       .then(() => serving.closeLogs())
       .then(() => process.exit(0))
   }

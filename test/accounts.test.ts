@@ -1,0 +1,219 @@
+// The accounts demo over HTTP: register, log in, the private page, log out — on SQLite and on a
+// real PostgreSQL this file starts — plus CSRF, rate limits, injection and oversized input, 200
+// concurrent logins through a pool of 4, and sessions shared by two servers on one database.
+
+import { test, describe, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import type { TestContext } from 'node:test'
+import { startServe, type AccountsSettings, type Serving } from '../src/apps/serve/serve.ts'
+import { startPostgres } from './helpers/postgres.ts'
+
+const dir = mkdtempSync(path.join(tmpdir(), 'petrel-accounts-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+async function serve(t: TestContext, accounts: AccountsSettings): Promise<{ base: string; serving: Serving }> {
+  // Room for 200 hashes in the thread pool's queue: the pool under test here is the database's.
+  const serving = await startServe({ root: null, host: '127.0.0.1', port: 0, accounts, pool: { threads: 2, maxQueue: 400 } })
+  t.after(async () => {
+    await serving.server.close()
+    await serving.accounts?.close()
+  })
+  return { base: `http://127.0.0.1:${serving.address.port}`, serving }
+}
+
+/** A browser in miniature: a cookie jar, no automatic redirects. */
+class Browser {
+  readonly base: string
+  readonly jar = new Map<string, string>()
+
+  constructor(base: string) {
+    this.base = base
+  }
+
+  async request(method: string, url: string, form?: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; text: string; location: string | null; response: Response }> {
+    const cookie = [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ')
+    const response = await fetch(new URL(url, this.base), {
+      method,
+      redirect: 'manual',
+      headers: { ...(cookie === '' ? {} : { cookie }), ...(form === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }), ...headers },
+      body: form === undefined ? undefined : new URLSearchParams(form).toString(),
+    })
+    for (const set of response.headers.getSetCookie()) {
+      const [pair] = set.split(';')
+      const eq = pair!.indexOf('=')
+      const [name, value] = [pair!.slice(0, eq), pair!.slice(eq + 1)]
+      if (/Max-Age=0/.test(set) || value === '') this.jar.delete(name)
+      else this.jar.set(name, value)
+    }
+    return { status: response.status, text: await response.text(), location: response.headers.get('location'), response }
+  }
+
+  /** The CSRF token of the form on `url`. */
+  async csrf(url: string): Promise<string> {
+    const { text } = await this.request('GET', url)
+    const match = /name="csrf" value="([^"]+)"/.exec(text)
+    assert.ok(match, `a form with a csrf field on ${url}`)
+    return match[1]!
+  }
+}
+
+/** The whole flow, the same on every store. */
+async function wholeFlow(base: string): Promise<void> {
+  const ann = new Browser(base)
+  assert.equal((await ann.request('GET', '/account/')).location, '/account/login', 'the private page sends strangers to log in')
+  let csrf = await ann.csrf('/account/register')
+  let r = await ann.request('POST', '/account/register', { csrf, username: 'ann', password: 'correct horse battery' })
+  assert.equal(r.status, 303)
+  assert.equal(r.location, '/account/')
+  const setCookie = r.response.headers.getSetCookie().find((c) => c.startsWith('petrel_session='))!
+  assert.match(setCookie, /; HttpOnly/)
+  assert.match(setCookie, /; SameSite=Lax/)
+  r = await ann.request('GET', '/account/')
+  assert.equal(r.status, 200)
+  assert.match(r.text, /logged in as <strong>ann<\/strong>/)
+  const sessionCsrf = /name="csrf" value="([^"]+)"/.exec(r.text)![1]!
+
+  // Another browser cannot take the name, nor log in with a wrong password.
+  const bob = new Browser(base)
+  csrf = await bob.csrf('/account/register')
+  r = await bob.request('POST', '/account/register', { csrf, username: 'ann', password: 'another password' })
+  assert.equal(r.status, 409)
+  assert.match(r.text, /The name ann is taken/)
+  csrf = await bob.csrf('/account/login')
+  r = await bob.request('POST', '/account/login', { csrf, username: 'ann', password: 'wrong password!' })
+  assert.equal(r.status, 401)
+  assert.match(r.text, /Wrong name or password/)
+  r = await bob.request('POST', '/account/login', { csrf, username: 'nobody-here', password: 'wrong password!' })
+  assert.equal(r.status, 401, 'an unknown name gets the same answer')
+
+  // Log out needs the session's own CSRF token.
+  r = await ann.request('POST', '/account/logout', { csrf: 'x'.repeat(43) })
+  assert.equal(r.status, 403)
+  r = await ann.request('POST', '/account/logout', { csrf: sessionCsrf })
+  assert.equal(r.status, 303)
+  assert.equal((await ann.request('GET', '/account/')).location, '/account/login')
+
+  // And back in.
+  csrf = await ann.csrf('/account/login')
+  r = await ann.request('POST', '/account/login', { csrf, username: 'ann', password: 'correct horse battery' })
+  assert.equal(r.status, 303)
+  assert.equal((await ann.request('GET', '/account/')).status, 200)
+}
+
+describe('on SQLite', () => {
+  test('register, the private page, a taken name, a wrong password, log out, log in', async (t) => {
+    const { base } = await serve(t, { database: `sqlite:${dir}/flow.db` })
+    await wholeFlow(base)
+  })
+
+  test('CSRF, injection and oversized input are refused with clear answers', async (t) => {
+    const { base } = await serve(t, { database: `sqlite:${dir}/refuse.db`, attemptsPerWindow: 1000 })
+    const b = new Browser(base)
+    const csrf = await b.csrf('/account/register')
+    assert.equal((await b.request('POST', '/account/register', { username: 'eve', password: 'long enough pw' })).status, 403, 'no token')
+    assert.equal((await new Browser(base).request('POST', '/account/register', { csrf, username: 'eve', password: 'long enough pw' })).status, 403, 'a token without its cookie')
+    let r = await b.request('POST', '/account/register', { csrf, username: "x' OR '1'='1", password: 'long enough pw' })
+    assert.equal(r.status, 400)
+    assert.match(r.text, /A name is 3 to 32 of the letters/)
+    r = await b.request('POST', '/account/register', { csrf, username: 'a'.repeat(33), password: 'long enough pw' })
+    assert.equal(r.status, 400)
+    r = await b.request('POST', '/account/register', { csrf, username: 'eve', password: 'short' })
+    assert.equal(r.status, 400)
+    assert.match(r.text, /A password is 8 to 128 characters/)
+    r = await b.request('POST', '/account/register', { csrf, username: 'eve', password: 'p'.repeat(129) })
+    assert.equal(r.status, 400)
+    r = await b.request('POST', '/account/register', { csrf, username: 'eve', password: 'x'.repeat(5000) })
+    assert.equal(r.status, 413)
+    assert.match(r.text, /A form is at most 4096 bytes/)
+    r = await b.request('POST', '/account/login', undefined, { 'content-type': 'application/json' })
+    assert.equal(r.status, 415)
+    // SQL in the password is only a password: stored hashed, matched by parameter.
+    const sql = "'; DROP TABLE users; --"
+    assert.equal((await b.request('POST', '/account/register', { csrf, username: 'mallory', password: sql })).status, 303)
+    const c = new Browser(base)
+    const token = await c.csrf('/account/login')
+    assert.equal((await c.request('POST', '/account/login', { csrf: token, username: 'mallory', password: sql })).status, 303)
+    assert.equal((await c.request('POST', '/account/login', { csrf: token, username: 'mallory', password: "' OR '1'='1" })).status, 401)
+    // Markup in a name cannot get onto the page: names are a fixed alphabet, pages escape anyway.
+    r = await b.request('POST', '/account/register', { csrf, username: '<script>', password: 'long enough pw' })
+    assert.equal(r.status, 400)
+    assert.doesNotMatch(r.text, /<script>/)
+  })
+
+  test('login attempts per address are limited: 429 with Retry-After', async (t) => {
+    const { base } = await serve(t, { database: `sqlite:${dir}/limit.db`, attemptsPerWindow: 3 })
+    const b = new Browser(base)
+    const csrf = await b.csrf('/account/login')
+    for (let i = 0; i < 3; i++) assert.equal((await b.request('POST', '/account/login', { csrf, username: 'ann', password: 'not the one' })).status, 401)
+    const r = await b.request('POST', '/account/login', { csrf, username: 'ann', password: 'not the one' })
+    assert.equal(r.status, 429)
+    assert.ok(Number(r.response.headers.get('retry-after')) > 0)
+  })
+
+  test('200 concurrent logins through a pool of 4: every one answered, nothing left borrowed', async (t) => {
+    const { base, serving } = await serve(t, { database: `sqlite:${dir}/busy.db`, poolMax: 4, attemptsPerWindow: 10_000 })
+    await concurrentLogins(base, serving, 200)
+  })
+})
+
+/** Register one user, then 200 logins at once; each is a 303 (or a 503 from the pool, never a hang). */
+let crowds = 0
+
+async function concurrentLogins(base: string, serving: Serving, count: number, allow503 = false): Promise<number[]> {
+  const b = new Browser(base)
+  const csrf = await b.csrf('/account/register')
+  const username = `crowd${++crowds}`
+  assert.equal((await b.request('POST', '/account/register', { csrf, username, password: 'the crowd password' })).status, 303)
+  const statuses = await Promise.all(Array.from({ length: count }, async () => {
+    const c = new Browser(base)
+    c.jar.set('petrel_csrf', csrf)
+    return (await c.request('POST', '/account/login', { csrf, username, password: 'the crowd password' })).status
+  }))
+  for (const status of statuses) assert.ok(status === 303 || (allow503 && status === 503), `status ${status}`)
+  const stats = serving.accounts!.poolStats()
+  assert.equal(stats.borrowed, 0, 'every connection came back')
+  assert.equal(stats.waiting, 0)
+  assert.ok(stats.size <= 4, `pool size ${stats.size}`)
+  return statuses
+}
+
+describe('on PostgreSQL', () => {
+  let url = ''
+  let stop = async (): Promise<void> => {}
+  before(async () => {
+    const pg = await startPostgres()
+    url = pg.url
+    stop = pg.stop
+  })
+  after(() => stop())
+
+  test('the whole flow', async (t) => {
+    const { base } = await serve(t, { database: url })
+    await wholeFlow(base)
+  })
+
+  test('two servers on one database share sessions (workers, or machines)', async (t) => {
+    const one = await serve(t, { database: url })
+    const two = await serve(t, { database: url })
+    const b = new Browser(one.base)
+    const csrf = await b.csrf('/account/register')
+    assert.equal((await b.request('POST', '/account/register', { csrf, username: 'roamer', password: 'travels a lot' })).status, 303)
+    const elsewhere = new Browser(two.base)
+    elsewhere.jar.set('petrel_session', b.jar.get('petrel_session')!)
+    const r = await elsewhere.request('GET', '/account/')
+    assert.equal(r.status, 200)
+    assert.match(r.text, /logged in as <strong>roamer<\/strong>/)
+  })
+
+  test('200 concurrent logins through a pool of 4; through one connection and a 1 ms wait, the overflow gets 503, not a hang', async (t) => {
+    const roomy = await serve(t, { database: url, poolMax: 4, attemptsPerWindow: 10_000 })
+    await concurrentLogins(roomy.base, roomy.serving, 200)
+    const tight = await serve(t, { database: url, poolMax: 1, acquireTimeoutMs: 1, attemptsPerWindow: 10_000 })
+    const statuses = await concurrentLogins(tight.base, tight.serving, 200, true)
+    assert.ok(statuses.includes(503), 'some waited too long')
+    assert.ok(statuses.includes(303), 'and the rest logged in')
+  })
+})
