@@ -9,6 +9,7 @@ import { CGI_DEFAULTS } from '../apps/serve/cgi.ts'
 import { POOL_DEFAULTS } from '../process/pool/thread-pool.ts'
 import { parseDatabase, STORE_DEFAULTS } from '../apps/accounts/store.ts'
 import { ACCOUNT_LIMITS } from '../apps/accounts/accounts.ts'
+import { parseProxyRoute, PROXY_DEFAULTS } from '../apps/proxy/reverse.ts'
 import { availableParallelism } from 'node:os'
 import { Master } from '../process/master.ts'
 import { readPid, isAlive, writePidfile, removePidfile } from '../process/pidfile.ts'
@@ -65,6 +66,14 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'db-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `a request waits this long for a free connection, then 503 (default ${STORE_DEFAULTS.acquireTimeoutMs}ms)` },
   { name: 'password-hashing', type: 'string', valueName: 'WHERE', description: 'where the accounts demo runs scrypt: pool (default, worker threads) or inline (on the event loop, to compare)' },
   { name: 'login-attempts', type: 'integer', valueName: 'N', min: 1, description: `login and register attempts per client address per minute before 429 (default ${ACCOUNT_LIMITS.attemptsPerWindow})` },
+  { name: 'proxy', type: 'list', valueName: 'PREFIX=URL[,URL…]', description: 'reverse proxy: requests under PREFIX go to these upstreams (repeatable), e.g. /api/=http://127.0.0.1:3000,http://127.0.0.1:3001' },
+  { name: 'proxy-balance', type: 'string', valueName: 'HOW', description: 'round-robin (default) or least-conn' },
+  { name: 'proxy-connect-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `connecting to an upstream, then 504 (default ${PROXY_DEFAULTS.connectTimeoutMs}ms)` },
+  { name: 'proxy-read-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `an upstream silent this long, then 504 (default ${PROXY_DEFAULTS.readTimeoutMs}ms)` },
+  { name: 'proxy-keepalive', type: 'integer', valueName: 'N', min: 0, description: `idle connections kept per upstream (default ${PROXY_DEFAULTS.keepAlive})` },
+  { name: 'proxy-fail-timeout', type: 'duration', valueName: 'TIME', min: 0, description: `an upstream that failed is skipped this long (default ${PROXY_DEFAULTS.failTimeoutMs}ms)` },
+  { name: 'proxy-health-interval', type: 'duration', valueName: 'TIME', min: 0, description: `active health checks this often, 0 for none (default ${PROXY_DEFAULTS.healthIntervalMs}ms)` },
+  { name: 'proxy-health-path', type: 'string', valueName: 'PATH', description: `what the health check GETs (default ${PROXY_DEFAULTS.healthPath})` },
   { name: 'admin', type: 'string', valueName: 'HOST:PORT', description: 'admin listener: live dashboard at /, Prometheus /metrics, /api/snapshot for `petrel top`; counts metrics (off by default)' },
   { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'JSON file with any of these flags as keys (and "root"); flags given here win' },
   { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', description: 'run a master and N worker processes (auto: one per CPU); without it, one process serves' },
@@ -262,6 +271,36 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
   const level = flags.get('log-level') as string | undefined
   if (level !== undefined && !['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --log-level: ${JSON.stringify(level)}; expected debug, info, warn or error`)
   if (flags.has('admin')) options.admin = parseHostPort('admin', flags.get('admin') as string)
+  const proxyRoutes = (flags.get('proxy') as string[] | undefined) ?? []
+  if (proxyRoutes.length > 0) {
+    const routes = proxyRoutes.map((text) => {
+      try {
+        return parseProxyRoute(text)
+      } catch (err) {
+        throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy: ${(err as Error).message}`)
+      }
+    })
+    const balance = flags.get('proxy-balance') as string | undefined
+    if (balance !== undefined && balance !== 'round-robin' && balance !== 'least-conn') throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-balance: ${JSON.stringify(balance)}; expected round-robin or least-conn`)
+    const healthPath = flags.get('proxy-health-path') as string | undefined
+    if (healthPath !== undefined && !healthPath.startsWith('/')) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-health-path: ${JSON.stringify(healthPath)}; a path starts with /`)
+    options.proxy = {
+      routes,
+      options: {
+        balance: balance as 'round-robin' | 'least-conn' | undefined,
+        connectTimeoutMs: flags.get('proxy-connect-timeout') as number | undefined,
+        readTimeoutMs: flags.get('proxy-read-timeout') as number | undefined,
+        keepAlive: flags.get('proxy-keepalive') as number | undefined,
+        failTimeoutMs: flags.get('proxy-fail-timeout') as number | undefined,
+        healthIntervalMs: flags.get('proxy-health-interval') as number | undefined,
+        healthPath,
+      },
+    }
+  } else {
+    for (const name of ['proxy-balance', 'proxy-connect-timeout', 'proxy-read-timeout', 'proxy-keepalive', 'proxy-fail-timeout', 'proxy-health-interval', 'proxy-health-path']) {
+      if (flags.has(name)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `--${name} applies to the reverse proxy: give --proxy PREFIX=URL too`)
+    }
+  }
   const database = (flags.get('database') as string | undefined) ?? (root === null ? DEMO_DATABASE : undefined)
   const hashing = flags.get('password-hashing') as string | undefined
   if (hashing !== undefined && hashing !== 'pool' && hashing !== 'inline') throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --password-hashing: ${JSON.stringify(hashing)}; expected pool or inline`)

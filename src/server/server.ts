@@ -77,6 +77,8 @@ export class HttpServer {
   readonly metrics: HttpMetrics | null
   private listener: net.Server | null = null
   private fallbackHandler: Handler = notFound
+  /** Path prefixes that take every method before the routes (a reverse proxy's); null: none. */
+  private mounts: Array<{ prefix: string; handler: Handler }> | null = null
   private readonly paramScratch: string[] = []
   private lastAcceptErrorLogMs = 0
   private closed: Promise<void> | null = null
@@ -120,6 +122,14 @@ export class HttpServer {
   }
   options(pattern: string, handler: Handler): this {
     return this.route('OPTIONS', pattern, handler)
+  }
+
+  /** Every request whose path starts with `prefix`, any method, goes to `handler`, ahead of the routes (longest prefix first). */
+  mount(prefix: string, handler: Handler): this {
+    const mounts = (this.mounts ??= [])
+    mounts.push({ prefix, handler })
+    mounts.sort((a, b) => b.prefix.length - a.prefix.length)
+    return this
   }
 
   /** Handler for requests no route matches (default: 404). */
@@ -319,9 +329,19 @@ export class HttpServer {
   dispatch(req: Request, res: Response): void {
     const values = this.paramScratch
     const router = this.router
+    let handler: Handler | undefined
+    if (this.mounts !== null) {
+      const path = req.path
+      for (const mount of this.mounts) {
+        if (path.startsWith(mount.prefix)) {
+          handler = mount.handler
+          break
+        }
+      }
+      if (handler !== undefined) return this.run(handler, req, res)
+    }
     let node = router.findStatic(req.head.buf, req.pathStart, req.pathEnd)
     if (node === null && router.hasPatterns) node = router.find(req.path, values)
-    let handler: Handler | undefined
     if (node === null) {
       handler = this.fallbackHandler
     } else {
@@ -346,6 +366,10 @@ export class HttpServer {
         req.params = params
       }
     }
+    this.run(handler, req, res)
+  }
+
+  private run(handler: Handler, req: Request, res: Response): void {
     try {
       const result = handler(req, res)
       if (result !== undefined && typeof (result as Promise<void>).then === 'function') {

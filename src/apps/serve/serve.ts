@@ -24,6 +24,7 @@ import { accountRoutes, PASSWORD_WORK } from '../accounts/accounts.ts'
 import { parseDatabase, type AccountStore } from '../accounts/store.ts'
 import { SqliteStore } from '../accounts/sqlite-store.ts'
 import { PgStore } from '../accounts/pg-store.ts'
+import { ReverseProxy, type ProxyOptions, type ProxyRoute } from '../proxy/reverse.ts'
 
 export const DEMO_SITE = fileURLToPath(new URL('../../../site/', import.meta.url))
 const DEMO_WORK = new URL('./demo-work.ts', import.meta.url)
@@ -48,6 +49,8 @@ export interface ServeOptions {
   admin?: { host: string; port: number }
   /** The accounts demo (/account/…) on this database; off when absent. */
   accounts?: AccountsSettings
+  /** Reverse proxy: requests under each prefix go to its upstream group. */
+  proxy?: { routes: ProxyRoute[]; options?: Omit<ProxyOptions, 'log'> }
 }
 
 export interface AccountsSettings {
@@ -81,6 +84,8 @@ export interface Serving {
   admin: Admin | null
   /** The accounts demo's store, to close after the server. */
   accounts: AccountStore | null
+  /** The reverse proxy (health checks, idle upstream connections), to close with the server. */
+  proxy: ReverseProxy | null
   /** Reopen log files (SIGUSR1, after logrotate moved them). */
   reopenLogs(): Promise<void>
   /** Write out every buffered log line and close the files: call after server.close(). */
@@ -206,6 +211,12 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
       return fileHandler(req, res)
     })
   }
+  let proxy: ReverseProxy | null = null
+  if (options.proxy !== undefined) {
+    const reverse = new ReverseProxy(options.proxy.routes, { ...options.proxy.options, log: errorLog === null ? (line) => console.error(`petrel: ${line}`) : (line) => errorLog.warn(line) })
+    proxy = reverse
+    for (const group of reverse.groups) server.mount(group.prefix, (req, res) => reverse.handle(group, req, res))
+  }
   const address = mode.handedOver !== undefined ? server.serveHandedOver(mode.handedOver) : await server.listen({ host: options.host, port: options.port, reusePort: mode.reusePort })
   let admin: Admin | null = null
   if (metrics !== null) {
@@ -234,6 +245,7 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
     root,
     admin,
     accounts,
+    proxy,
     reopenLogs: async () => {
       await Promise.all(files.map((f) => f.reopen()))
     },
@@ -259,7 +271,10 @@ export function stopOnSignals(serving: Serving, log: (line: string) => void): vo
     stopping = true
     log(`petrel: ${signal}, finishing in-flight requests (up to ${server.timeouts.shutdownMs} ms)`)
     Promise.all([server.close(), serving.admin?.close()])
-      .then(() => serving.accounts?.close())
+      .then(() => {
+        serving.proxy?.close()
+        return serving.accounts?.close()
+      })
       .then(() => serving.closeLogs())
       .then(() => process.exit(0))
   }

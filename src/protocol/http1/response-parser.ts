@@ -1,4 +1,4 @@
-// HTTP/1.1 response parser for the load generator (RFC 9112 §4, §6.3, §7.1).
+// HTTP/1.1 response parser for the load generator and the proxy (RFC 9112 §4, §6.3, §7.1).
 //
 // A client that measures servers must agree with them about where each response ends, or every
 // count after the first disagreement is wrong. So the framing rules are the RFC's, in its order
@@ -53,6 +53,17 @@ export interface ResponseParserOptions {
   /** The requests are HEAD: no response has a body, whatever its fields say. */
   headRequests?: boolean
   maxHeadBytes?: number
+  /** Receive the final response's fields and body (a proxy); without it they are only counted. */
+  handler?: ResponseHandler
+}
+
+/** What a parser with a handler reports of each final response (interim 1xx heads are skipped). */
+export interface ResponseHandler {
+  onField(name: string, value: string): void
+  /** The head is complete and its framing checked; `bodyLength` is the Content-Length, or -1 (chunked, to close, or none). */
+  onHead(status: number, bodyLength: number): void
+  /** Body bytes, de-chunked: buf[start, end), valid only during the call unless copied or kept whole. */
+  onBody(buf: Buffer, start: number, end: number): void
 }
 
 export class ResponseParser {
@@ -67,6 +78,7 @@ export class ResponseParser {
 
   private readonly headRequests: boolean
   private readonly maxHeadBytes: number
+  private readonly handler: ResponseHandler | null
   private state = S_STATUS_LINE
   /** Bytes of the current head or trailer section so far, against maxHeadBytes. */
   private sectionBytes = 0
@@ -84,6 +96,7 @@ export class ResponseParser {
   constructor(options: ResponseParserOptions = {}) {
     this.headRequests = options.headRequests === true
     this.maxHeadBytes = options.maxHeadBytes ?? DEFAULT_MAX_RESPONSE_HEAD_BYTES
+    this.handler = options.handler ?? null
   }
 
   /** Start on the next response after a complete one. */
@@ -113,6 +126,7 @@ export class ResponseParser {
       switch (this.state) {
         case S_BODY_LENGTH: {
           const n = Math.min(end - pos, this.remaining)
+          if (this.handler !== null) this.handler.onBody(buf, pos, pos + n)
           pos += n
           this.remaining -= n
           if (this.remaining === 0) this.finishResponse()
@@ -120,12 +134,14 @@ export class ResponseParser {
         }
         case S_CHUNK_DATA: {
           const n = Math.min(end - pos, this.remaining)
+          if (this.handler !== null) this.handler.onBody(buf, pos, pos + n)
           pos += n
           this.remaining -= n
           if (this.remaining === 0) this.state = S_CHUNK_DATA_END
           break
         }
         case S_BODY_TO_CLOSE:
+          if (this.handler !== null) this.handler.onBody(buf, pos, end)
           return end
         case S_COMPLETE:
         case S_ERROR:
@@ -245,6 +261,13 @@ export class ResponseParser {
     if (colon === e) return this.fail('field line without a colon')
     if (colon === s) return this.fail('field line without a name')
     const nameLength = colon - s
+    if (this.handler !== null && (this.status >= 200 || this.status === 101)) {
+      let vs = colon + 1
+      let ve = e
+      while (vs < ve && (b[vs] === SP || b[vs] === HTAB)) vs++
+      while (ve > vs && (b[ve - 1] === SP || b[ve - 1] === HTAB)) ve--
+      this.handler.onField(b.toString('latin1', s, colon), b.toString('latin1', vs, ve))
+    }
     // Only the framing fields matter; the length test turns nearly every other name away at once.
     if (nameLength !== 14 && nameLength !== 17 && nameLength !== 10) return
     let vs = colon + 1
@@ -275,7 +298,10 @@ export class ResponseParser {
     this.keepAlive =
       status !== 101 && (this.connection & CONN_CLOSE) === 0 && (this.versionMinor >= 1 || (this.connection & CONN_KEEP_ALIVE) !== 0)
     // §6.3 rule 1 first: these responses have no body, whatever framing fields they carry.
-    if (this.headRequests || status === 101 || status === 204 || status === 304) return this.finishResponse()
+    if (this.headRequests || status === 101 || status === 204 || status === 304) {
+      this.handler?.onHead(status, -1)
+      return this.finishResponse()
+    }
     if (this.hasTransferEncoding && this.contentLength >= 0) {
       // RFC 9112 §6.3: a sign of response splitting or smuggling; the framing cannot be trusted.
       return this.fail('both Transfer-Encoding and Content-Length')
@@ -286,6 +312,7 @@ export class ResponseParser {
       if (this.transferCodings & (TE_MALFORMED | TE_CHUNKED_TWICE) || (this.transferCodings & (TE_CHUNKED_SEEN | TE_UNKNOWN | TE_UNSUPPORTED)) === 0) {
         return this.fail('malformed Transfer-Encoding')
       }
+      this.handler?.onHead(status, -1)
       if (this.transferCodings & TE_CHUNKED_LAST) {
         this.state = S_CHUNK_SIZE_LINE
       } else {
@@ -294,11 +321,14 @@ export class ResponseParser {
         this.state = S_BODY_TO_CLOSE
       }
     } else if (this.contentLength > 0) {
+      this.handler?.onHead(status, this.contentLength)
       this.remaining = this.contentLength
       this.state = S_BODY_LENGTH
     } else if (this.contentLength === 0) {
+      this.handler?.onHead(status, 0)
       this.finishResponse()
     } else {
+      this.handler?.onHead(status, -1)
       this.keepAlive = false
       this.state = S_BODY_TO_CLOSE
     }

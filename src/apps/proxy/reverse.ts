@@ -1,0 +1,548 @@
+// The reverse proxy (`petrel serve --proxy /api/=http://a:3000,http://b:3001`): requests under a
+// prefix go to an upstream group, as nginx's proxy_pass with an upstream block does.
+//
+// - Balancing: round-robin, or least connections (fewest exchanges in flight).
+// - Connections: kept alive per upstream, at most `keepAlive` idle ones, each closed after
+//   `idleTimeoutMs` idle; a connection is reused only after a response that allows it.
+// - Health: passive — an upstream whose connection fails is skipped for `failTimeoutMs`; active —
+//   `GET healthPath` every `healthIntervalMs`, and an upstream that does not answer 2xx is down
+//   until it does. When every upstream is out, they are all tried anyway (better a 502 than none).
+// - Retries: an idempotent request without a body whose connection failed before any byte of a
+//   response goes to the next upstream (at most one try each). Bodies are streamed, not
+//   buffered, so a request with one is never sent twice.
+// - Headers: hop-by-hop fields (Connection and the fields it names, Keep-Alive, TE, Trailer,
+//   Transfer-Encoding, Upgrade, Proxy-*) are dropped both ways; X-Forwarded-For (appended),
+//   X-Forwarded-Proto, X-Forwarded-Host and Forwarded are added. Host is passed through.
+// - Bodies stream both ways with backpressure: a client that reads slowly pauses the upstream
+//   socket, an upstream that reads slowly pauses the client's request body. The upstream is read
+//   into pooled 64 KiB buffers (nginx's proxy_buffers) that go back to the pool when the client's
+//   socket has taken their bytes, so a large response makes no garbage and memory per exchange is
+//   bounded by the sockets' buffers, whatever the size of the response.
+// - Errors: an upstream that refuses or resets → 502; no connection or no response head within
+//   the timeouts → 504; a failure after the head went out cuts the client's connection, so a
+//   truncated body is never passed off as complete.
+
+import net from 'node:net'
+import { BufferPool } from '../../core/buffer-pool.ts'
+import { PetrelError } from '../../core/errors.ts'
+import { ResponseParser, type ResponseHandler } from '../../protocol/http1/response-parser.ts'
+import type { Request } from '../../server/request.ts'
+import type { Response } from '../../server/response.ts'
+
+export const PROXY_DEFAULTS = {
+  balance: 'round-robin' as 'round-robin' | 'least-conn',
+  connectTimeoutMs: 5_000,
+  /** From the request sent to the response head, and between reads of the response. */
+  readTimeoutMs: 60_000,
+  /** Idle keep-alive connections kept per upstream. */
+  keepAlive: 32,
+  idleTimeoutMs: 30_000,
+  failTimeoutMs: 10_000,
+  healthPath: '/health',
+  /** 0: no active checks. */
+  healthIntervalMs: 5_000,
+  healthTimeoutMs: 2_000,
+} as const
+
+export interface ProxyRoute {
+  /** URL path prefix, e.g. "/api/". */
+  prefix: string
+  upstreams: string[]
+}
+
+export interface ProxyOptions {
+  balance?: 'round-robin' | 'least-conn'
+  connectTimeoutMs?: number
+  readTimeoutMs?: number
+  keepAlive?: number
+  idleTimeoutMs?: number
+  failTimeoutMs?: number
+  healthPath?: string
+  healthIntervalMs?: number
+  log?: (line: string) => void
+}
+
+type Settings = Required<Omit<ProxyOptions, 'log'>> & { log: (line: string) => void }
+
+/** Read buffers for upstream responses, reused once the client's socket has sent their bytes. */
+const READ_BYTES = 64 * 1024
+const readBuffers = new BufferPool({ minBytes: READ_BYTES, maxBytes: READ_BYTES, maxIdleBytesPerClass: 16 * 1024 * 1024 })
+
+/**
+ * One read from an upstream: its pooled buffer goes back once the read is parsed and every
+ * client write that points into it has been flushed (or abandoned).
+ */
+class ReadLease {
+  private buffer: Buffer | null
+  private pending = 1
+  readonly release = (): void => {
+    if (--this.pending === 0 && this.buffer !== null) {
+      readBuffers.give(this.buffer)
+      this.buffer = null
+    }
+  }
+
+  constructor(buffer: Buffer) {
+    this.buffer = buffer
+  }
+
+  /** One more write refers to the buffer. */
+  hold(): void {
+    this.pending++
+  }
+}
+
+/** A connection to an upstream, lent to one exchange at a time; idle between them. */
+class UpstreamConnection {
+  readonly socket: net.Socket
+  owner: Exchange | null = null
+
+  constructor(host: string, port: number) {
+    this.socket = net.connect({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        // Node asks for the next buffer after each read: every read gets its own pooled one.
+        buffer: () => readBuffers.take(READ_BYTES),
+        callback: (nread: number, buf: Uint8Array): boolean => {
+          const lease = new ReadLease(buf as Buffer)
+          const owner = this.owner
+          // Bytes from an idle connection are a protocol error: it cannot be reused.
+          if (owner === null) this.socket.destroy()
+          else owner.onRead(buf as Buffer, nread, lease)
+          lease.release()
+          return true
+        },
+      },
+    })
+  }
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
+/** Hop-by-hop fields (RFC 9110 §7.6.1) and the proxy's own, dropped both ways. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate'])
+
+/** "--proxy /api/=http://a:1,http://b:2" → a route; throws a RangeError naming what is wrong. */
+export function parseProxyRoute(text: string): ProxyRoute {
+  const eq = text.indexOf('=')
+  if (eq <= 0) throw new RangeError(`${JSON.stringify(text)}: expected PREFIX=URL[,URL…], e.g. /api/=http://127.0.0.1:3000`)
+  const prefix = text.slice(0, eq)
+  if (!prefix.startsWith('/')) throw new RangeError(`${JSON.stringify(prefix)}: a prefix starts with /`)
+  const upstreams = text.slice(eq + 1).split(',').map((u) => u.trim())
+  for (const u of upstreams) {
+    let url: URL
+    try {
+      url = new URL(u)
+    } catch {
+      throw new RangeError(`${JSON.stringify(u)} is not a URL; expected http://HOST:PORT`)
+    }
+    if (url.protocol !== 'http:' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '') throw new RangeError(`${JSON.stringify(u)}: an upstream is http://HOST[:PORT], without a path`)
+  }
+  return { prefix, upstreams }
+}
+
+/** One upstream server: its idle connections, what is in flight, and whether it is healthy. */
+export class Upstream {
+  readonly host: string
+  readonly port: number
+  readonly origin: string
+  /** Exchanges in flight (least-conn). */
+  active = 0
+  /** Passive health: skipped until then after a connection failed. */
+  failedUntil = 0
+  /** Active health: the last check failed. */
+  down = false
+  readonly idle: UpstreamConnection[] = []
+  /** Served exchanges (tests, metrics). */
+  served = 0
+
+  constructor(origin: string) {
+    const url = new URL(origin)
+    this.host = url.hostname.replace(/^\[(.*)\]$/, '$1')
+    this.port = url.port === '' ? 80 : Number(url.port)
+    this.origin = `${url.protocol}//${url.host}`
+  }
+
+  healthy(now: number): boolean {
+    return !this.down && now >= this.failedUntil
+  }
+}
+
+export class UpstreamGroup {
+  readonly prefix: string
+  readonly upstreams: Upstream[]
+  private readonly settings: Settings
+  private next = 0
+  private healthTimer: NodeJS.Timeout | null = null
+
+  constructor(route: ProxyRoute, settings: Settings) {
+    this.prefix = route.prefix
+    this.upstreams = route.upstreams.map((u) => new Upstream(u))
+    this.settings = settings
+    if (settings.healthIntervalMs > 0) {
+      this.healthTimer = setInterval(() => this.checkHealth(), settings.healthIntervalMs)
+      this.healthTimer.unref()
+    }
+  }
+
+  /** The upstreams to try, in order: the balancer's pick first, unhealthy ones only as a last resort. */
+  order(): Upstream[] {
+    const now = Date.now()
+    const healthy = this.upstreams.filter((u) => u.healthy(now))
+    const pool = healthy.length > 0 ? healthy : this.upstreams
+    let first: number
+    if (this.settings.balance === 'least-conn') {
+      first = 0
+      for (let i = 1; i < pool.length; i++) if (pool[i]!.active < pool[first]!.active) first = i
+      // Ties go round-robin, so equal upstreams share the load.
+      const least = pool[first]!.active
+      const tied = pool.filter((u) => u.active === least)
+      const pick = tied[this.next++ % tied.length]!
+      first = pool.indexOf(pick)
+    } else {
+      first = this.next++ % pool.length
+    }
+    return [...pool.slice(first), ...pool.slice(0, first)]
+  }
+
+  async checkHealth(): Promise<void> {
+    await Promise.all(this.upstreams.map(async (u) => {
+      const ok = await probe(u, this.settings.healthPath)
+      const wasOut = !u.healthy(Date.now())
+      u.down = !ok
+      // A passing check also lifts a passive mark: the upstream answers again.
+      if (ok) u.failedUntil = 0
+      if (ok === !wasOut) return
+      this.settings.log(`proxy ${this.prefix}: upstream ${u.origin} is ${ok ? 'up again' : `down (GET ${this.settings.healthPath} failed)`}`)
+    }))
+  }
+
+  close(): void {
+    if (this.healthTimer !== null) clearInterval(this.healthTimer)
+    for (const u of this.upstreams) for (const conn of u.idle.splice(0)) conn.socket.destroy()
+  }
+}
+
+/** One GET to the health path on a fresh connection: true for a 2xx within the timeout. */
+function probe(u: Upstream, path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(u.port, u.host)
+    const parser = new ResponseParser()
+    const done = (ok: boolean): void => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(PROXY_DEFAULTS.healthTimeoutMs, () => done(false))
+    socket.on('error', () => done(false))
+    socket.on('close', () => done(parser.complete && parser.status >= 200 && parser.status < 300))
+    socket.on('data', (chunk: Buffer) => {
+      parser.execute(chunk, 0, chunk.length)
+      if (parser.error !== null) done(false)
+      else if (parser.complete) done(parser.status >= 200 && parser.status < 300)
+    })
+    socket.on('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: ${u.host}:${u.port}\r\nConnection: close\r\nUser-Agent: petrel-health-check\r\n\r\n`))
+  })
+}
+
+/** How an attempt on one upstream ended. */
+const Outcome = { DONE: 0, RETRY: 1, FAILED: 2 } as const
+
+/** One request relayed to one upstream over one connection; the parser's handler for its response. */
+class Exchange implements ResponseHandler {
+  readonly upstream: Upstream
+  readonly req: Request
+  readonly res: Response
+  readonly settings: Settings
+  socket: net.Socket | null = null
+  private conn: UpstreamConnection | null = null
+  /** The read being parsed: body bytes written to the client hold its buffer. */
+  private lease: ReadLease | null = null
+  reused = false
+  private readonly parser: ResponseParser
+  private readonly fields: string[] = []
+  /** Something of the response arrived: no retry from here on. */
+  private responded = false
+  private headSent = false
+  private settled = false
+  private resolve: (outcome: number) => void = () => {}
+  private failure: PetrelError | null = null
+
+  constructor(upstream: Upstream, req: Request, res: Response, settings: Settings) {
+    this.upstream = upstream
+    this.req = req
+    this.res = res
+    this.settings = settings
+    this.parser = new ResponseParser({ headRequests: req.method === 'HEAD', handler: this })
+  }
+
+  get error(): PetrelError | null {
+    return this.failure
+  }
+
+  /** Resolves DONE (answered or cut), RETRY (nothing happened that forbids another upstream) or FAILED (see `error`). */
+  run(): Promise<number> {
+    return new Promise((resolve) => {
+      this.resolve = resolve
+      this.upstream.active++
+      this.connect()
+    })
+  }
+
+  private connect(): void {
+    const u = this.upstream
+    const idle = u.idle.pop()
+    if (idle !== undefined) {
+      this.reused = true
+      idle.socket.removeAllListeners('timeout')
+      idle.socket.removeAllListeners('error')
+      idle.socket.removeAllListeners('close')
+      return this.attach(idle)
+    }
+    const conn = new UpstreamConnection(u.host, u.port)
+    const socket = conn.socket
+    const timer = setTimeout(() => {
+      socket.destroy()
+      this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', `no connection to ${u.origin} within ${this.settings.connectTimeoutMs} ms`), true)
+    }, this.settings.connectTimeoutMs)
+    socket.once('connect', () => {
+      clearTimeout(timer)
+      this.attach(conn)
+    })
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      this.fail(Outcome.RETRY, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${u.origin}: ${err.code ?? err.message}`), true)
+    })
+  }
+
+  private attach(conn: UpstreamConnection): void {
+    const socket = conn.socket
+    if (this.settled) return void socket.destroy()
+    this.conn = conn
+    conn.owner = this
+    this.socket = socket
+    socket.setTimeout(this.settings.readTimeoutMs)
+    socket.on('timeout', this.onTimeout)
+    socket.on('error', this.onError)
+    socket.on('close', this.onClose)
+    socket.on('drain', this.onUpstreamDrain)
+    socket.resume()
+    this.sendRequest()
+  }
+
+  private sendRequest(): void {
+    const req = this.req
+    const head = req.head
+    const { buf, headers } = head
+    // Names the client's Connection field lists are hop-by-hop too.
+    const connection = (head.header('connection') ?? '').toLowerCase()
+    let out = `${req.method} ${req.url} HTTP/1.1\r\n`
+    let forwardedFor = ''
+    for (let i = 0; i < headers.length; i += 4) {
+      const name = buf.toString('latin1', headers[i]!, headers[i + 1]!)
+      if (HOP_BY_HOP.has(name) || (connection !== '' && connection.split(',').some((t) => t.trim() === name))) continue
+      if (name === 'x-forwarded-for') {
+        forwardedFor = buf.toString('latin1', headers[i + 2]!, headers[i + 3]!) + ', '
+        continue
+      }
+      out += `${name}: ${buf.toString('latin1', headers[i + 2]!, headers[i + 3]!)}\r\n`
+    }
+    const client = req.remoteAddress ?? 'unknown'
+    const host = head.header('host') ?? ''
+    out += `x-forwarded-for: ${forwardedFor}${client}\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${host}\r\n`
+    out += `forwarded: for=${net.isIPv6(client) ? `"[${client}]"` : client};proto=http${host === '' ? '' : `;host="${host}"`}\r\n`
+    if (head.chunked) out += 'transfer-encoding: chunked\r\n'
+    const socket = this.socket!
+    socket.write(`${out}\r\n`)
+    if (!head.hasBody) return
+    // The body streams: paused when the upstream cannot take more, resumed on its drain.
+    const body = req.stream()
+    this.body = body
+    body.on('data', (chunk: Buffer) => {
+      const ok = head.chunked ? socket.write(`${chunk.length.toString(16)}\r\n`) && socket.write(chunk) && socket.write('\r\n') : socket.write(chunk)
+      if (!ok) body.pause()
+    })
+    body.on('end', () => {
+      if (head.chunked && !socket.destroyed) socket.write('0\r\n\r\n')
+    })
+    body.on('error', () => this.finish(Outcome.DONE))
+  }
+
+  private body: ReturnType<Request['stream']> | null = null
+
+  private readonly onUpstreamDrain = (): void => {
+    this.body?.resume()
+  }
+
+  /** A read from the upstream (UpstreamConnection's onread): `lease` keeps its buffer while writes need it. */
+  onRead(buf: Buffer, length: number, lease: ReadLease): void {
+    if (this.settled) return
+    this.responded = true
+    const parser = this.parser
+    this.lease = lease
+    const pos = parser.execute(buf, 0, length)
+    this.lease = null
+    if (parser.error !== null) {
+      this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin} sent a malformed response: ${parser.error}`), false)
+      return
+    }
+    if (parser.complete) this.complete(pos === length && parser.keepAlive)
+  }
+
+  private readonly onTimeout = (): void => {
+    this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', `${this.upstream.origin} sent nothing for ${this.settings.readTimeoutMs} ms`), false)
+  }
+
+  private readonly onError = (err: NodeJS.ErrnoException): void => {
+    this.connectionLost(err.code ?? err.message)
+  }
+
+  private readonly onClose = (): void => {
+    if (this.settled) return
+    if (this.parser.finish()) return this.complete(false)
+    this.connectionLost('closed the connection')
+  }
+
+  private connectionLost(why: string): void {
+    if (this.settled) return
+    // A reused connection the upstream had just closed, or a fresh one that died before any
+    // answer: safe to send elsewhere if the request may be repeated and nothing of it is lost.
+    this.fail(this.responded ? Outcome.FAILED : Outcome.RETRY, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin}: ${why}`), !this.reused)
+  }
+
+  // ---- ResponseHandler ----
+
+  onField(name: string, value: string): void {
+    this.fields.push(name, value)
+  }
+
+  onHead(status: number, bodyLength: number): void {
+    const res = this.res
+    const f = this.fields
+    let connection = ''
+    for (let i = 0; i < f.length; i += 2) if (f[i]!.toLowerCase() === 'connection') connection += `${f[i + 1]!.toLowerCase()},`
+    res.status(status)
+    for (let i = 0; i < f.length; i += 2) {
+      const lower = f[i]!.toLowerCase()
+      if (HOP_BY_HOP.has(lower) || lower === 'content-length' || lower === 'date' || (connection !== '' && connection.split(',').some((t) => t.trim() === lower))) continue
+      res.appendHeader(f[i]!, f[i + 1]!)
+    }
+    if (bodyLength >= 0 && this.req.method !== 'HEAD') res.setHeader('Content-Length', bodyLength)
+    else if (this.req.method === 'HEAD') {
+      const declared = f.findIndex((v, i) => i % 2 === 0 && v.toLowerCase() === 'content-length')
+      if (declared >= 0) res.setHeader('Content-Length', f[declared + 1]!)
+    }
+    this.headSent = true
+    if (status === 204 || status === 304 || this.req.method === 'HEAD' || bodyLength === 0) return
+    // The head goes out now, with the first body bytes or alone.
+    res.write('')
+  }
+
+  onBody(buf: Buffer, start: number, end: number): void {
+    if (end <= start) return
+    const lease = this.lease!
+    lease.hold()
+    if (!this.res.write(buf.subarray(start, end), lease.release)) {
+      // The client reads slower than the upstream sends: stop reading the upstream until it catches up.
+      const socket = this.socket!
+      socket.pause()
+      this.res.drain().then(() => socket.resume(), () => socket.destroy())
+    }
+  }
+
+  // ----
+
+  private complete(reusable: boolean): void {
+    if (this.settled) return
+    if (!this.res.finished) this.res.end()
+    this.upstream.served++
+    // Reused only when the response allows it and the request body went out whole.
+    this.finish(Outcome.DONE, reusable && (this.body === null || this.body.readableEnded))
+  }
+
+  private fail(outcome: number, error: PetrelError, passive: boolean): void {
+    if (this.settled) return
+    if (passive) this.upstream.failedUntil = Date.now() + this.settings.failTimeoutMs
+    this.failure = error
+    if (this.headSent) {
+      // Part of the response went out: the client must see it cut, not complete.
+      this.settings.log(`proxy: ${error.message}; the response was cut`)
+      this.res.abort()
+      return this.finish(Outcome.DONE)
+    }
+    // A request with a body is streamed, not buffered, so it cannot be sent again.
+    const retry = outcome === Outcome.RETRY && IDEMPOTENT.has(this.req.method) && !this.req.head.hasBody
+    this.finish(retry ? Outcome.RETRY : Outcome.FAILED)
+  }
+
+  private finish(outcome: number, reusable = false): void {
+    if (this.settled) return
+    this.settled = true
+    this.upstream.active--
+    const socket = this.socket
+    if (socket !== null) {
+      socket.off('timeout', this.onTimeout)
+      socket.off('error', this.onError)
+      socket.off('close', this.onClose)
+      socket.off('drain', this.onUpstreamDrain)
+      this.conn!.owner = null
+      if (reusable && !socket.destroyed && this.upstream.idle.length < this.settings.keepAlive) this.park(this.conn!)
+      else socket.destroy()
+    }
+    this.resolve(outcome)
+  }
+
+  /** Keep an idle connection for the next exchange; closed after idleTimeoutMs or if the upstream closes it. */
+  private park(conn: UpstreamConnection): void {
+    const idle = this.upstream.idle
+    const socket = conn.socket
+    const drop = (): void => {
+      const i = idle.indexOf(conn)
+      if (i >= 0) idle.splice(i, 1)
+      socket.destroy()
+    }
+    socket.setTimeout(this.settings.idleTimeoutMs)
+    socket.once('timeout', drop)
+    socket.once('close', drop)
+    socket.on('error', drop)
+    idle.push(conn)
+  }
+}
+
+export class ReverseProxy {
+  readonly groups: UpstreamGroup[]
+  private readonly settings: Settings
+
+  constructor(routes: readonly ProxyRoute[], options: ProxyOptions = {}) {
+    this.settings = {
+      balance: options.balance ?? PROXY_DEFAULTS.balance,
+      connectTimeoutMs: options.connectTimeoutMs ?? PROXY_DEFAULTS.connectTimeoutMs,
+      readTimeoutMs: options.readTimeoutMs ?? PROXY_DEFAULTS.readTimeoutMs,
+      keepAlive: options.keepAlive ?? PROXY_DEFAULTS.keepAlive,
+      idleTimeoutMs: options.idleTimeoutMs ?? PROXY_DEFAULTS.idleTimeoutMs,
+      failTimeoutMs: options.failTimeoutMs ?? PROXY_DEFAULTS.failTimeoutMs,
+      healthPath: options.healthPath ?? PROXY_DEFAULTS.healthPath,
+      healthIntervalMs: options.healthIntervalMs ?? PROXY_DEFAULTS.healthIntervalMs,
+      log: options.log ?? (() => {}),
+    }
+    this.groups = routes.map((r) => new UpstreamGroup(r, this.settings))
+  }
+
+  /** Relay the request to the group; answers 502/504 itself when no upstream could. */
+  async handle(group: UpstreamGroup, req: Request, res: Response): Promise<void> {
+    let last: PetrelError | null = null
+    for (const upstream of group.order()) {
+      const exchange = new Exchange(upstream, req, res, this.settings)
+      const outcome = await exchange.run()
+      if (outcome === Outcome.DONE) return
+      last = exchange.error
+      this.settings.log(`proxy ${group.prefix}: ${last?.message}${outcome === Outcome.RETRY ? '; trying the next upstream' : ''}`)
+      if (outcome === Outcome.FAILED) break
+    }
+    throw last ?? new PetrelError('PETREL_ERR_UPSTREAM_FAILED', 'no upstream')
+  }
+
+  close(): void {
+    for (const g of this.groups) g.close()
+  }
+}

@@ -1,0 +1,232 @@
+// The reverse proxy: balancing, health (passive and active), retries only for idempotent requests,
+// 502 and 504, forwarded and hop-by-hop headers both ways, streamed bodies both ways, connection
+// reuse, and bounded memory under a 100 MB response read slowly.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { once } from 'node:events'
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import type { TestContext } from 'node:test'
+import { createServer, type HttpServer } from '../src/index.ts'
+import { startServe, type ServeOptions } from '../src/apps/serve/serve.ts'
+import type { ProxyOptions } from '../src/apps/proxy/reverse.ts'
+import { freePort } from './helpers/tcp.ts'
+
+interface Upstream {
+  server: HttpServer
+  port: number
+  url: string
+  /** Connections it accepted. */
+  connections: number
+  requests: number
+}
+
+/** A Petrel server as an upstream, answering with its name unless `setup` adds routes. */
+async function upstream(t: TestContext, name: string, setup?: (s: HttpServer, u: Upstream) => void, port = 0): Promise<Upstream> {
+  const server = createServer({ limits: { maxBodyBytes: 64 * 1024 * 1024 } })
+  const u: Upstream = { server, port: 0, url: '', connections: 0, requests: 0 }
+  server.get('/health', (_req, res) => res.end('ok'))
+  setup?.(server, u)
+  server.fallback((req, res) => {
+    u.requests++
+    res.setHeader('X-Upstream', name)
+    res.json({ upstream: name, method: req.method, url: req.url, headers: req.headers })
+  })
+  const address = await server.listen({ host: '127.0.0.1', port })
+  u.port = address.port
+  u.url = `http://127.0.0.1:${address.port}`
+  const before = server.stats.accepted
+  Object.defineProperty(u, 'connections', { get: () => server.stats.accepted - before })
+  t.after(() => server.close())
+  return u
+}
+
+async function proxy(t: TestContext, upstreams: string[], options: ProxyOptions = {}, prefix = '/', limits: ServeOptions['limits'] = {}): Promise<string> {
+  const serveOptions: ServeOptions = { root: null, host: '127.0.0.1', port: 0, limits, proxy: { routes: [{ prefix, upstreams }], options: { healthIntervalMs: 0, ...options } } }
+  const serving = await startServe(serveOptions)
+  t.after(async () => {
+    serving.proxy?.close()
+    await serving.server.close()
+  })
+  return `http://127.0.0.1:${serving.address.port}`
+}
+
+async function get(url: string, init: RequestInit = {}): Promise<{ status: number; body: string; headers: Headers }> {
+  const response = await fetch(url, init)
+  return { status: response.status, body: await response.text(), headers: response.headers }
+}
+
+test('round-robin spreads requests evenly; least-conn avoids the busy upstream', async (t) => {
+  const a = await upstream(t, 'a')
+  const b = await upstream(t, 'b')
+  const base = await proxy(t, [a.url, b.url])
+  const seen: string[] = []
+  for (let i = 0; i < 10; i++) seen.push((await get(`${base}/x`)).headers.get('x-upstream')!)
+  assert.deepEqual([seen.filter((s) => s === 'a').length, seen.filter((s) => s === 'b').length], [5, 5])
+  assert.deepEqual(seen.slice(0, 4), ['a', 'b', 'a', 'b'])
+
+  const slow = await upstream(t, 'slow', (s) => s.get('/work', async (_req, res) => {
+    await new Promise((r) => setTimeout(r, 300))
+    res.setHeader('X-Upstream', 'slow')
+    res.end('slow')
+  }))
+  const fast = await upstream(t, 'fast', (s) => s.get('/work', (_req, res) => {
+    res.setHeader('X-Upstream', 'fast')
+    res.end('fast')
+  }))
+  const least = await proxy(t, [slow.url, fast.url], { balance: 'least-conn' })
+  const first = fetch(`${least}/work`) // ties go round-robin: this one to slow, and it stays busy
+  await new Promise((r) => setTimeout(r, 50))
+  const rest: Array<string | null> = []
+  for (let i = 0; i < 6; i++) rest.push((await get(`${least}/work`)).headers.get('x-upstream'))
+  assert.deepEqual(rest, Array(6).fill('fast'), 'while slow is busy, least-conn sends everything to fast')
+  assert.equal(await (await first).text(), 'slow')
+})
+
+test('a dead upstream is skipped (the request retried elsewhere), and taken back after a health check passes', async (t) => {
+  const a = await upstream(t, 'a')
+  const b = await upstream(t, 'b')
+  const base = await proxy(t, [a.url, b.url], { healthIntervalMs: 100, failTimeoutMs: 60_000 })
+  const bPort = b.port
+  await b.server.close()
+  for (let i = 0; i < 6; i++) {
+    const r = await get(`${base}/x`)
+    assert.equal(r.status, 200, 'the failed attempt on b was retried on a')
+    assert.equal(r.headers.get('x-upstream'), 'a')
+  }
+  // b comes back on its port; the active check notices within its interval, lifting the passive mark.
+  await upstream(t, 'b2', undefined, bPort)
+  await new Promise((r) => setTimeout(r, 400))
+  const seen = new Set<string>()
+  for (let i = 0; i < 6; i++) seen.add((await get(`${base}/x`)).headers.get('x-upstream')!)
+  assert.deepEqual([...seen].sort(), ['a', 'b2'])
+})
+
+test('retries only idempotent requests; all upstreams refusing is 502; a silent one is 504', async (t) => {
+  // An upstream that resets every connection as soon as the request arrives.
+  const resetter = net.createServer((socket) => socket.once('data', () => socket.resetAndDestroy()))
+  await new Promise<void>((r) => resetter.listen(0, '127.0.0.1', r))
+  t.after(() => new Promise<void>((r) => resetter.close(() => r())))
+  const resetUrl = `http://127.0.0.1:${(resetter.address() as net.AddressInfo).port}`
+  const good = await upstream(t, 'good')
+  // Round-robin starts at the resetter: the POST meets it first and is not sent again.
+  const postBase = await proxy(t, [resetUrl, good.url], { failTimeoutMs: 0 })
+  const p = await get(`${postBase}/x`, { method: 'POST', body: 'not twice' })
+  assert.equal(p.status, 502)
+  assert.match(p.body, /502 Bad Gateway/)
+  assert.equal(good.requests, 0, 'the POST was not retried')
+  const base = await proxy(t, [resetUrl, good.url], { failTimeoutMs: 0 })
+  const g = await get(`${base}/x`)
+  assert.equal(g.status, 200, 'the GET was')
+  assert.equal(g.headers.get('x-upstream'), 'good')
+
+  const refused = await freePort()
+  const none = await proxy(t, [`http://127.0.0.1:${refused}`])
+  assert.equal((await get(`${none}/x`)).status, 502)
+
+  const silent = net.createServer((socket) => socket.resume())
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r))
+  t.after(() => {
+    silent.close()
+  })
+  const slowBase = await proxy(t, [`http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`], { readTimeoutMs: 200 })
+  const started = Date.now()
+  const r = await get(`${slowBase}/x`)
+  assert.equal(r.status, 504)
+  assert.ok(Date.now() - started >= 190)
+})
+
+test('forwarded headers are added and hop-by-hop headers dropped, both ways', async (t) => {
+  const u = await upstream(t, 'u')
+  const base = await proxy(t, [u.url])
+  const sent = await new Promise<string>((resolve) => {
+    const socket = net.connect(Number(new URL(base).port), '127.0.0.1')
+    let text = ''
+    socket.on('data', (c) => (text += c))
+    socket.on('end', () => resolve(text))
+    socket.write('GET /echo HTTP/1.1\r\nHost: example.test\r\nConnection: X-Secret, close\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nX-Forwarded-For: 10.1.2.3\r\nX-Kept: ok\r\n\r\n')
+  })
+  const seen = JSON.parse(sent.slice(sent.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> }
+  assert.equal(seen.headers['x-kept'], 'ok')
+  assert.equal(seen.headers['host'], 'example.test')
+  assert.equal(seen.headers['x-forwarded-for'], '10.1.2.3, 127.0.0.1')
+  assert.equal(seen.headers['x-forwarded-proto'], 'http')
+  assert.equal(seen.headers['x-forwarded-host'], 'example.test')
+  assert.equal(seen.headers['forwarded'], 'for=127.0.0.1;proto=http;host="example.test"')
+  for (const hop of ['x-secret', 'keep-alive', 'te']) assert.equal(seen.headers[hop], undefined, `${hop} was not forwarded`)
+  // An upstream that names its own hop-by-hop fields (Petrel's server writes Connection itself, so a raw one).
+  const raw = net.createServer((socket) => socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nConnection: X-Internal\r\nX-Internal: secret\r\nX-Public: yes\r\nContent-Length: 3\r\n\r\nhop')))
+  await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r))
+  t.after(() => {
+    raw.close()
+  })
+  const rawBase = await proxy(t, [`http://127.0.0.1:${(raw.address() as net.AddressInfo).port}`])
+  const back = await get(`${rawBase}/hop`)
+  assert.equal(back.body, 'hop')
+  assert.equal(back.headers.get('x-public'), 'yes')
+  assert.equal(back.headers.get('x-internal'), null)
+  assert.equal(back.headers.get('keep-alive'), null)
+})
+
+test('keep-alive to the upstream: sequential requests share one connection', async (t) => {
+  const u = await upstream(t, 'u')
+  const base = await proxy(t, [u.url])
+  for (let i = 0; i < 20; i++) assert.equal((await get(`${base}/x${i}`)).status, 200)
+  assert.equal(u.connections, 1)
+})
+
+test('request bodies stream to the upstream (chunked and by length), responses stream back', async (t) => {
+  const u = await upstream(t, 'u', (s) => s.post('/count', async (req, res) => {
+    let bytes = 0
+    for await (const chunk of req.stream()) bytes += (chunk as Buffer).length
+    res.end(`${bytes} ${req.head.chunked ? 'chunked' : 'length'}`)
+  }))
+  const base = await proxy(t, [u.url], {}, '/', { maxBodyBytes: 64 * 1024 * 1024 })
+  const body = Buffer.alloc(10 * 1024 * 1024, 7)
+  assert.equal((await get(`${base}/count`, { method: 'POST', body })).body, `${body.length} length`)
+  const stream = new ReadableStream({
+    start(controller) {
+      for (let i = 0; i < 10; i++) controller.enqueue(new Uint8Array(100_000))
+      controller.close()
+    },
+  })
+  assert.equal((await get(`${base}/count`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit)).body, '1000000 chunked')
+})
+
+test('a 100 MB response to a client that reads slowly: the proxy\'s memory stays bounded', async (t) => {
+  const SIZE = 100 * 1024 * 1024
+  const chunk = Buffer.alloc(256 * 1024, 1)
+  const u = await upstream(t, 'big', (s) => s.get('/big', async (_req, res) => {
+    res.setHeader('Content-Length', SIZE)
+    for (let sent = 0; sent < SIZE; sent += chunk.length) if (!res.write(chunk)) await res.drain()
+    res.end()
+  }))
+  const port = await freePort()
+  const child = spawn(process.execPath, ['bin/petrel.js', 'serve', '--port', String(port), '--proxy', `/=${u.url}`, '--proxy-health-interval', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(async () => {
+    child.kill('SIGTERM')
+    if (child.exitCode === null) await once(child, 'exit')
+  })
+  await once(child.stdout, 'data')
+  const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) * 1024
+  const baseline = rss()
+  let peak = baseline
+  const socket = net.connect(port, '127.0.0.1')
+  await once(socket, 'connect')
+  socket.write('GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  let received = 0
+  socket.on('data', (c: Buffer) => {
+    received += c.length
+    // Read a little, then stop for a while: about 25 MB/s.
+    socket.pause()
+    setTimeout(() => socket.resume(), 5)
+  })
+  const sampler = setInterval(() => (peak = Math.max(peak, rss())), 50)
+  await once(socket, 'end')
+  clearInterval(sampler)
+  assert.ok(received > SIZE, `received ${received}`)
+  const growth = (peak - baseline) / 1048576
+  assert.ok(growth < 24, `the proxy grew by ${growth.toFixed(1)} MB for a 100 MB response`)
+})
