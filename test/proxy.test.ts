@@ -2,16 +2,17 @@
 // 502 and 504, forwarded and hop-by-hop headers both ways, streamed bodies both ways, connection
 // reuse, and bounded memory under a 100 MB response read slowly.
 
-import { test } from 'node:test'
+import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { once } from 'node:events'
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import type { TestContext } from 'node:test'
 import { createServer, type HttpServer } from '../src/index.ts'
 import { startServe, type ServeOptions } from '../src/apps/serve/serve.ts'
 import type { ProxyOptions } from '../src/apps/proxy/reverse.ts'
+import { allowed, ForwardProxy, parseAllowRule } from '../src/apps/proxy/forward.ts'
 import { freePort } from './helpers/tcp.ts'
 
 interface Upstream {
@@ -229,4 +230,54 @@ test('a 100 MB response to a client that reads slowly: the proxy\'s memory stays
   assert.ok(received > SIZE, `received ${received}`)
   const growth = (peak - baseline) / 1048576
   assert.ok(growth < 24, `the proxy grew by ${growth.toFixed(1)} MB for a 100 MB response`)
+})
+
+describe('forward proxy (petrel proxy)', () => {
+  async function forward(t: TestContext, allow: string[]): Promise<number> {
+    const proxy = new ForwardProxy({ allow: allow.map(parseAllowRule) })
+    const { port } = await proxy.server.listen({ host: '127.0.0.1', port: 0 })
+    t.after(() => proxy.close())
+    return port
+  }
+
+  const curl = (args: string[]): Promise<{ code: number; out: string }> =>
+    new Promise((resolve) => execFile('curl', ['-sS', '--max-time', '10', ...args], (err, stdout) => resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), out: stdout })))
+
+  test('allow rules: exact host and port, subdomains, any port, bare host = 80 and 443', () => {
+    const rules = ['example.com:443', '*.internal.test', '10.0.0.5:*'].map(parseAllowRule)
+    assert.ok(allowed(rules, 'example.com', 443))
+    assert.ok(!allowed(rules, 'example.com', 80))
+    assert.ok(allowed(rules, 'api.internal.test', 80) && allowed(rules, 'internal.test', 443))
+    assert.ok(!allowed(rules, 'evilinternal.test', 80))
+    assert.ok(allowed(rules, '10.0.0.5', 22))
+    assert.ok(!allowed(rules, 'example.org', 443))
+    assert.throws(() => parseAllowRule('exa mple.com'), /expected HOST\[:PORT\]/)
+  })
+
+  test('curl -x: absolute-form requests are relayed to allowed destinations; others get 403', async (t) => {
+    const u = await upstream(t, 'origin')
+    const port = await forward(t, [`127.0.0.1:${u.port}`])
+    const ok = await curl(['-x', `http://127.0.0.1:${port}`, `${u.url}/some/path?q=1`])
+    assert.equal(ok.code, 0)
+    const seen = JSON.parse(ok.out) as { url: string; headers: Record<string, string> }
+    assert.equal(seen.url, '/some/path?q=1', 'the origin gets origin-form')
+    assert.equal(seen.headers['proxy-connection'], undefined)
+    const other = await freePort()
+    const denied = await curl(['-x', `http://127.0.0.1:${port}`, '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${other}/`])
+    assert.equal(denied.out, '403')
+  })
+
+  test('curl -p -x: a CONNECT tunnel carries the bytes both ways; a CONNECT elsewhere gets 403', async (t) => {
+    const u = await upstream(t, 'tunnelled')
+    const port = await forward(t, [`127.0.0.1:${u.port}`])
+    const through = await curl(['-p', '-x', `http://127.0.0.1:${port}`, `${u.url}/via-tunnel`])
+    assert.equal(through.code, 0)
+    assert.equal((JSON.parse(through.out) as { url: string }).url, '/via-tunnel', 'the origin saw the client\'s own request, not a proxied one')
+    const socket = net.connect(port, '127.0.0.1')
+    await once(socket, 'connect')
+    socket.write('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n')
+    const [answer] = await once(socket, 'data')
+    assert.match(String(answer), /^HTTP\/1\.1 403 Forbidden\r\n/)
+    socket.destroy()
+  })
 })

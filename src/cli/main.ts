@@ -8,6 +8,7 @@ import { benchCommand } from './bench.ts'
 import { inetdCommand } from './inetd.ts'
 import { chatCommand } from './chat.ts'
 import { topCommand } from './top.ts'
+import { proxyCommand } from './proxy.ts'
 
 /** Each command resolves with the exit status, or with nothing for 0. */
 const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<number | void>; summary: string }> = {
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<numbe
   bench: { run: benchCommand, summary: 'HTTP load generator (wrk-class): req/s, latency percentiles, errors' },
   chat: { run: chatCommand, summary: 'chat room over TCP (nc/telnet line protocol); `chat connect HOST:PORT` joins one' },
   inetd: { run: inetdCommand, summary: 'super-server: echo, discard, chargen, daytime, time on TCP and UDP; programs per connection' },
+  proxy: { run: proxyCommand, summary: 'forward proxy: absolute-form requests and CONNECT tunnels, to an allow-list only' },
   top: { run: topCommand, summary: "a running server's figures and the machine's, live in the terminal (needs serve --admin)" },
 }
 

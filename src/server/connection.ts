@@ -549,6 +549,29 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.send(`${statusLine(status)}${dateHeaderLine()}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
   }
 
+  /** Leave HTTP: the socket and the bytes read past the current request go to the caller (Response.detach). */
+  detach(): { socket: Socket; head: Buffer } {
+    this.flush()
+    const { scheduler } = this.server
+    scheduler.cancel(this.timer)
+    scheduler.cancel(this.sendTimer)
+    const socket = this.socket
+    if (this.reader !== null) this.reader.release()
+    else socket.off('data', this.onData)
+    socket.off('drain', this.onDrain)
+    socket.off('end', this.onEnd)
+    socket.off('error', this.onError)
+    socket.off('close', this.onClose)
+    socket.pause()
+    const head = this.pending === null ? Buffer.alloc(0) : this.pending.subarray(this.pendingStart)
+    this.pending = null
+    this.req = null
+    this.res = null
+    this.phase = Phase.CLOSED
+    this.server.connectionClosed(this)
+    return { socket, head }
+  }
+
   /** Half-close after what is queued, then linger: input is dropped so the client reads our answer, not a reset. */
   endConnection(): void {
     if (this.closing) return

@@ -3,6 +3,7 @@
 // which batches every response produced while it handles one read into a single socket write.
 
 import type { Readable } from 'node:stream'
+import type { Socket } from 'node:net'
 import { PetrelError } from '../core/errors.ts'
 import { TOKEN } from '../protocol/http1/chars.ts'
 import { statusLine, dateHeaderLine, statusHasNoBody } from './status.ts'
@@ -26,6 +27,8 @@ export interface ResponseSink {
   reportError(err: Error): void
   /** False once the connection is closed. */
   readonly open: boolean
+  /** Hand the raw connection over (a CONNECT tunnel): see Response.detach(). */
+  detach?(): { socket: Socket; head: Buffer }
 }
 
 export interface ResponseOptions {
@@ -171,6 +174,18 @@ export class Response {
     }
     this.finished = true
     this.sink.responseDone(this)
+  }
+
+  /**
+   * Take the connection out of HTTP (a CONNECT tunnel, a protocol switch): nothing more is
+   * parsed or written by the server on it, its timers stop, and the caller owns the socket —
+   * paused, with `head` the bytes the client already sent past this request. Write your own
+   * response (e.g. "HTTP/1.1 200 Connection Established") before anything else.
+   */
+  detach(): { socket: Socket; head: Buffer } {
+    if (this.headersSent || this.finished || this.sink.detach === undefined) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', 'detach() needs a fresh response on a client connection')
+    this.finished = true
+    return this.sink.detach()
   }
 
   /** Give up: the connection is closed without a clean end, so the client sees a truncated response. */

@@ -307,6 +307,10 @@ export class HttpServer {
       }
       const url = head.target()
       const scheme = url.indexOf('://')
+      if (scheme <= 0 && head.method === 'CONNECT') {
+        // authority-form (RFC 9112 §3.2.3): host:port, for a proxy's tunnel; the path is empty.
+        return new Request(head, targetEnd, targetEnd, -1, conn, '')
+      }
       if (scheme <= 0) {
         conn.sendError(400, ERRORS.PETREL_ERR_INVALID_TARGET.message)
         conn.endConnection()

@@ -26,6 +26,8 @@ const majorVersion = Number(process.versions.node.split('.')[0])
 export interface SocketReader {
   pause(): void
   resume(): void
+  /** Give the socket back to plain Readable behaviour ('data' events), paused. */
+  release(): void
 }
 
 type Push = (chunk: unknown, encoding?: BufferEncoding) => boolean
@@ -54,6 +56,11 @@ export function readDirectly(socket: Socket, onBytes: (chunk: Buffer) => void): 
       if (!paused) return
       paused = false
       if (!socket.destroyed) readable._read(0)
+    },
+    release() {
+      // The instance's push goes; the prototype's (the Readable's) is found again.
+      delete (readable as { push?: Push }).push
+      socket.pause()
     },
   }
 }

@@ -62,7 +62,23 @@ export interface ProxyOptions {
   log?: (line: string) => void
 }
 
-type Settings = Required<Omit<ProxyOptions, 'log'>> & { log: (line: string) => void }
+export type ProxySettings = Required<Omit<ProxyOptions, 'log'>> & { log: (line: string) => void }
+type Settings = ProxySettings
+
+/** Options with their defaults filled in. */
+export function proxySettings(options: ProxyOptions): ProxySettings {
+  return {
+    balance: options.balance ?? PROXY_DEFAULTS.balance,
+    connectTimeoutMs: options.connectTimeoutMs ?? PROXY_DEFAULTS.connectTimeoutMs,
+    readTimeoutMs: options.readTimeoutMs ?? PROXY_DEFAULTS.readTimeoutMs,
+    keepAlive: options.keepAlive ?? PROXY_DEFAULTS.keepAlive,
+    idleTimeoutMs: options.idleTimeoutMs ?? PROXY_DEFAULTS.idleTimeoutMs,
+    failTimeoutMs: options.failTimeoutMs ?? PROXY_DEFAULTS.failTimeoutMs,
+    healthPath: options.healthPath ?? PROXY_DEFAULTS.healthPath,
+    healthIntervalMs: options.healthIntervalMs ?? PROXY_DEFAULTS.healthIntervalMs,
+    log: options.log ?? (() => {}),
+  }
+}
 
 /** Read buffers for upstream responses, reused once the client's socket has sent their bytes. */
 const READ_BYTES = 64 * 1024
@@ -246,12 +262,14 @@ function probe(u: Upstream, path: string): Promise<boolean> {
 }
 
 /** How an attempt on one upstream ended. */
-const Outcome = { DONE: 0, RETRY: 1, FAILED: 2 } as const
+export const Outcome = { DONE: 0, RETRY: 1, FAILED: 2 } as const
 
 /** One request relayed to one upstream over one connection; the parser's handler for its response. */
-class Exchange implements ResponseHandler {
+export class Exchange implements ResponseHandler {
   readonly upstream: Upstream
   readonly req: Request
+  /** The request-target sent upstream: origin-form (path and query). */
+  readonly target: string
   readonly res: Response
   readonly settings: Settings
   socket: net.Socket | null = null
@@ -268,9 +286,10 @@ class Exchange implements ResponseHandler {
   private resolve: (outcome: number) => void = () => {}
   private failure: PetrelError | null = null
 
-  constructor(upstream: Upstream, req: Request, res: Response, settings: Settings) {
+  constructor(upstream: Upstream, req: Request, res: Response, settings: Settings, target = req.url) {
     this.upstream = upstream
     this.req = req
+    this.target = target
     this.res = res
     this.settings = settings
     this.parser = new ResponseParser({ headRequests: req.method === 'HEAD', handler: this })
@@ -336,7 +355,7 @@ class Exchange implements ResponseHandler {
     const { buf, headers } = head
     // Names the client's Connection field lists are hop-by-hop too.
     const connection = (head.header('connection') ?? '').toLowerCase()
-    let out = `${req.method} ${req.url} HTTP/1.1\r\n`
+    let out = `${req.method} ${this.target} HTTP/1.1\r\n`
     let forwardedFor = ''
     for (let i = 0; i < headers.length; i += 4) {
       const name = buf.toString('latin1', headers[i]!, headers[i + 1]!)
@@ -514,17 +533,7 @@ export class ReverseProxy {
   private readonly settings: Settings
 
   constructor(routes: readonly ProxyRoute[], options: ProxyOptions = {}) {
-    this.settings = {
-      balance: options.balance ?? PROXY_DEFAULTS.balance,
-      connectTimeoutMs: options.connectTimeoutMs ?? PROXY_DEFAULTS.connectTimeoutMs,
-      readTimeoutMs: options.readTimeoutMs ?? PROXY_DEFAULTS.readTimeoutMs,
-      keepAlive: options.keepAlive ?? PROXY_DEFAULTS.keepAlive,
-      idleTimeoutMs: options.idleTimeoutMs ?? PROXY_DEFAULTS.idleTimeoutMs,
-      failTimeoutMs: options.failTimeoutMs ?? PROXY_DEFAULTS.failTimeoutMs,
-      healthPath: options.healthPath ?? PROXY_DEFAULTS.healthPath,
-      healthIntervalMs: options.healthIntervalMs ?? PROXY_DEFAULTS.healthIntervalMs,
-      log: options.log ?? (() => {}),
-    }
+    this.settings = proxySettings(options)
     this.groups = routes.map((r) => new UpstreamGroup(r, this.settings))
   }
 

@@ -1,0 +1,208 @@
+// `petrel proxy`: a forward proxy (the book's ch. 4 squid): clients send absolute-form requests
+// (`GET http://host/path HTTP/1.1`) and CONNECT host:port for tunnels (TLS). It goes only where
+// the allow-list says — by default nowhere — so it is never an open proxy. Requests are relayed
+// by the reverse proxy's Exchange (keep-alive per destination, streaming both ways, hop-by-hop
+// fields dropped, 502/504); names are resolved once per `dnsTtlMs` and cached.
+
+import net from 'node:net'
+import { lookup } from 'node:dns/promises'
+import { PetrelError } from '../../core/errors.ts'
+import { createServer, type HttpServer } from '../../server/server.ts'
+import type { Request } from '../../server/request.ts'
+import type { Response } from '../../server/response.ts'
+import { Exchange, Outcome, proxySettings, Upstream, type ProxyOptions, type ProxySettings } from './reverse.ts'
+
+export const FORWARD_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 3128,
+  dnsTtlMs: 60_000,
+  /** Destinations whose idle connections are kept at once; the least recently used go first. */
+  maxDestinations: 256,
+  /** A tunnel with no bytes either way for this long is closed. */
+  tunnelIdleMs: 300_000,
+} as const
+
+/** "host:port", "*.example.com:443", "host:*"; a bare host means port 80 and 443. */
+export interface AllowRule {
+  host: string
+  /** Matches subdomains too ("*.example.com"). */
+  wildcard: boolean
+  /** null: any port. */
+  ports: number[] | null
+}
+
+export function parseAllowRule(text: string): AllowRule {
+  const colon = text.lastIndexOf(':')
+  const hasPort = colon > 0 && !text.endsWith(']') && /^(\d+|\*)$/.test(text.slice(colon + 1))
+  let host = (hasPort ? text.slice(0, colon) : text).toLowerCase().replace(/^\[(.*)\]$/, '$1')
+  const portText = hasPort ? text.slice(colon + 1) : null
+  const wildcard = host.startsWith('*.')
+  if (wildcard) host = host.slice(2)
+  if (host === '' || !/^[a-z0-9.:-]+$/.test(host)) throw new RangeError(`${JSON.stringify(text)}: expected HOST[:PORT], *.DOMAIN[:PORT] or HOST:*`)
+  const port = portText === null || portText === '*' ? null : Number(portText)
+  if (port !== null && (port < 1 || port > 65535)) throw new RangeError(`${JSON.stringify(text)}: port out of range`)
+  return { host, wildcard, ports: portText === '*' ? null : port === null ? [80, 443] : [port] }
+}
+
+export function allowed(rules: readonly AllowRule[], host: string, port: number): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '')
+  return rules.some((r) => (r.ports === null || r.ports.includes(port)) && (h === r.host || (r.wildcard && h.endsWith(`.${r.host}`))))
+}
+
+/** Names resolved once per TTL (with /etc/hosts, as the system resolver does); failures cached briefly. */
+export class DnsCache {
+  private readonly entries = new Map<string, { address: string; until: number } | { error: Error; until: number }>()
+  private readonly ttlMs: number
+
+  constructor(ttlMs: number) {
+    this.ttlMs = ttlMs
+  }
+
+  async resolve(host: string): Promise<string> {
+    if (net.isIP(host) !== 0) return host
+    const now = Date.now()
+    const hit = this.entries.get(host)
+    if (hit !== undefined && hit.until > now) {
+      if ('error' in hit) throw hit.error
+      return hit.address
+    }
+    if (this.entries.size >= 10_000) this.entries.delete(this.entries.keys().next().value!)
+    try {
+      const { address } = await lookup(host)
+      this.entries.set(host, { address, until: now + this.ttlMs })
+      return address
+    } catch (err) {
+      const error = new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `cannot resolve ${host}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      this.entries.set(host, { error, until: now + Math.min(this.ttlMs, 5_000) })
+      throw error
+    }
+  }
+}
+
+export interface ForwardProxyOptions extends Omit<ProxyOptions, 'balance' | 'healthPath' | 'healthIntervalMs'> {
+  allow: readonly AllowRule[]
+  dnsTtlMs?: number
+  tunnelIdleMs?: number
+}
+
+export class ForwardProxy {
+  readonly server: HttpServer
+  private readonly rules: readonly AllowRule[]
+  private readonly settings: ProxySettings
+  private readonly dns: DnsCache
+  private readonly tunnelIdleMs: number
+  /** Upstreams by "address:port", most recently used last. */
+  private readonly destinations = new Map<string, Upstream>()
+  private readonly tunnels = new Set<net.Socket>()
+
+  constructor(options: ForwardProxyOptions) {
+    this.rules = options.allow
+    this.settings = proxySettings({ ...options, healthIntervalMs: 0 })
+    this.dns = new DnsCache(options.dnsTtlMs ?? FORWARD_DEFAULTS.dnsTtlMs)
+    this.tunnelIdleMs = options.tunnelIdleMs ?? FORWARD_DEFAULTS.tunnelIdleMs
+    this.server = createServer()
+    this.server.fallback((req, res) => (req.method === 'CONNECT' ? this.tunnel(req, res) : this.relay(req, res)))
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.tunnels) socket.destroy()
+    for (const u of this.destinations.values()) for (const conn of u.idle.splice(0)) conn.socket.destroy()
+    await this.server.close()
+  }
+
+  private forbid(what: string): never {
+    this.settings.log(`proxy: ${what}: not in the allow-list`)
+    throw new PetrelError('PETREL_ERR_PROXY_FORBIDDEN', `${what} is not in this proxy's allow-list`)
+  }
+
+  private destination(address: string, port: number): Upstream {
+    const key = `${address}:${port}`
+    let u = this.destinations.get(key)
+    if (u !== undefined) {
+      this.destinations.delete(key)
+    } else {
+      u = new Upstream(`http://${net.isIPv6(address) ? `[${address}]` : address}:${port}`)
+      if (this.destinations.size >= FORWARD_DEFAULTS.maxDestinations) {
+        const [oldestKey, oldest] = this.destinations.entries().next().value!
+        for (const conn of oldest.idle.splice(0)) conn.socket.destroy()
+        this.destinations.delete(oldestKey)
+      }
+    }
+    this.destinations.set(key, u)
+    return u
+  }
+
+  /** An absolute-form request: relayed to the origin in origin-form. */
+  private async relay(req: Request, res: Response): Promise<void> {
+    let url: URL
+    try {
+      url = new URL(req.url)
+    } catch {
+      res.status(400).end('400 Bad Request: a proxy request needs an absolute URL (GET http://host/path)\n')
+      return
+    }
+    if (url.protocol !== 'http:') {
+      res.status(400).end(`400 Bad Request: this proxy relays http:// only; use CONNECT for ${url.protocol}//\n`)
+      return
+    }
+    const port = url.port === '' ? 80 : Number(url.port)
+    if (!allowed(this.rules, url.hostname, port)) return this.forbid(`${url.hostname}:${port}`)
+    const address = await this.dns.resolve(url.hostname.replace(/^\[(.*)\]$/, '$1'))
+    const upstream = this.destination(address, port)
+    // A stale keep-alive connection is the one failure worth a second try, on a fresh one.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const exchange = new Exchange(upstream, req, res, this.settings, `${url.pathname}${url.search}`)
+      const outcome = await exchange.run()
+      if (outcome === Outcome.DONE) return
+      if (outcome === Outcome.FAILED || !exchange.reused) throw exchange.error
+      this.settings.log(`proxy: ${exchange.error?.message}; retrying on a new connection`)
+    }
+  }
+
+  /** CONNECT host:port: a TCP tunnel, after the allow-list and a connection that succeeded. */
+  private async tunnel(req: Request, res: Response): Promise<void> {
+    const target = req.url
+    const colon = target.lastIndexOf(':')
+    const host = target.slice(0, colon).replace(/^\[(.*)\]$/, '$1')
+    const port = Number(target.slice(colon + 1))
+    if (colon <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
+      res.status(400).end('400 Bad Request: CONNECT needs host:port\n')
+      return
+    }
+    if (!allowed(this.rules, host, port)) return this.forbid(`${host}:${port}`)
+    const address = await this.dns.resolve(host)
+    const remote = await new Promise<net.Socket>((resolve, reject) => {
+      const socket = net.connect({ host: address, port, noDelay: true })
+      const timer = setTimeout(() => {
+        socket.destroy()
+        reject(new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', `no connection to ${host}:${port} within ${this.settings.connectTimeoutMs} ms`))
+      }, this.settings.connectTimeoutMs)
+      socket.once('connect', () => {
+        clearTimeout(timer)
+        resolve(socket)
+      })
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer)
+        reject(new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${host}:${port}: ${err.code ?? err.message}`))
+      })
+    })
+    if (res.closed) return void remote.destroy()
+    const { socket, head } = res.detach()
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+    if (head.length > 0) remote.write(head)
+    for (const s of [socket, remote]) {
+      this.tunnels.add(s)
+      s.setTimeout(this.tunnelIdleMs, () => s.destroy())
+      s.on('error', () => {})
+      s.on('close', () => {
+        this.tunnels.delete(s)
+        socket.destroy()
+        remote.destroy()
+      })
+    }
+    // pipe() pauses the reader while the writer's buffer is full: backpressure both ways.
+    socket.pipe(remote)
+    remote.pipe(socket)
+    socket.resume()
+  }
+}
