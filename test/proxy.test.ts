@@ -281,3 +281,48 @@ describe('forward proxy (petrel proxy)', () => {
     socket.destroy()
   })
 })
+
+test('Upgrade (WebSocket): the 101 goes back and the two connections become a tunnel, bytes both ways', async (t) => {
+  // An upstream that switches protocols and then answers every byte in upper case.
+  const upstreamServer = net.createServer((socket) => {
+    let head = ''
+    const onHead = (chunk: Buffer): void => {
+      head += chunk.toString('latin1')
+      const end = head.indexOf('\r\n\r\n')
+      if (end < 0) return
+      socket.off('data', onHead)
+      const request = head.slice(0, end)
+      assert.match(request, /^upgrade: websocket$/im)
+      assert.match(request, /^connection: upgrade$/im)
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
+      const rest = head.slice(end + 4)
+      if (rest !== '') socket.write(rest.toUpperCase())
+      socket.on('data', (c: Buffer) => socket.write(c.toString('latin1').toUpperCase()))
+    }
+    socket.on('data', onHead)
+  })
+  await new Promise<void>((r) => upstreamServer.listen(0, '127.0.0.1', r))
+  t.after(() => {
+    upstreamServer.close()
+  })
+  const base = await proxy(t, [`http://127.0.0.1:${(upstreamServer.address() as net.AddressInfo).port}`])
+  const client = net.connect(Number(new URL(base).port), '127.0.0.1')
+  t.after(() => client.destroy())
+  await once(client, 'connect')
+  let received = ''
+  client.on('data', (c: Buffer) => (received += c.toString('latin1')))
+  // The first frame rides in the same packet as the request: it must not be lost or parsed as HTTP.
+  client.write('GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello ')
+  const until = async (text: string): Promise<void> => {
+    const deadline = Date.now() + 3000
+    while (!received.includes(text)) {
+      assert.ok(Date.now() < deadline, `waiting for ${JSON.stringify(text)} in ${JSON.stringify(received)}`)
+      await new Promise((r) => setTimeout(r, 10))
+    }
+  }
+  await until('HELLO ')
+  assert.match(received, /^HTTP\/1\.1 101 Switching Protocols\r\n/)
+  assert.match(received, /\r\nUpgrade: websocket\r\n/)
+  client.write('over the tunnel')
+  await until('OVER THE TUNNEL')
+})

@@ -3,9 +3,10 @@ import { chatSuite } from './chat.ts'
 import { httpSuite } from './http.ts'
 import { loadgenSuite } from './loadgen.ts'
 import { logicSuite } from './logic.ts'
+import { proxySuite } from './proxy.ts'
 import { staticSuite } from './static.ts'
 import type { Suite } from './suite.ts'
 import { timersSuite } from './timers.ts'
 import { workersSuite } from './workers.ts'
 
-export const SUITES: readonly Suite[] = [httpSuite, staticSuite, timersSuite, workersSuite, loadgenSuite, logicSuite, chatSuite, accountsSuite]
+export const SUITES: readonly Suite[] = [httpSuite, staticSuite, timersSuite, workersSuite, loadgenSuite, logicSuite, chatSuite, accountsSuite, proxySuite]

@@ -549,6 +549,14 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.send(`${statusLine(status)}${dateHeaderLine()}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
   }
 
+  cork(): void {
+    if (this.phase !== Phase.CLOSED) this.socket.cork()
+  }
+
+  uncork(): void {
+    this.socket.uncork()
+  }
+
   /** Leave HTTP: the socket and the bytes read past the current request go to the caller (Response.detach). */
   detach(): { socket: Socket; head: Buffer } {
     this.flush()

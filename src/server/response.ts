@@ -29,6 +29,9 @@ export interface ResponseSink {
   readonly open: boolean
   /** Hand the raw connection over (a CONNECT tunnel): see Response.detach(). */
   detach?(): { socket: Socket; head: Buffer }
+  /** Hold writes until uncork(), then send them as one (see Response.cork()). */
+  cork?(): void
+  uncork?(): void
 }
 
 export interface ResponseOptions {
@@ -174,6 +177,18 @@ export class Response {
     }
     this.finished = true
     this.sink.responseDone(this)
+  }
+
+  /**
+   * Writes made until uncork() leave together (one system call): for a handler that produces
+   * a head and body pieces from outside the connection's own read, such as a proxy.
+   */
+  cork(): void {
+    this.sink.cork?.()
+  }
+
+  uncork(): void {
+    this.sink.uncork?.()
   }
 
   /**

@@ -61,6 +61,12 @@ export function readDirectly(socket: Socket, onBytes: (chunk: Buffer) => void): 
       // The instance's push goes; the prototype's (the Readable's) is found again.
       delete (readable as { push?: Push }).push
       socket.pause()
+      // The Readable still counts the last read as under way (its push never saw it end), so its
+      // resume() would not read again: start the handle here; chunks wait in the Readable's buffer.
+      if (paused && !socket.destroyed) {
+        paused = false
+        readable._read(0)
+      }
     },
   }
 }

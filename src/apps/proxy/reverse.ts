@@ -18,6 +18,8 @@
 //   into pooled 64 KiB buffers (nginx's proxy_buffers) that go back to the pool when the client's
 //   socket has taken their bytes, so a large response makes no garbage and memory per exchange is
 //   bounded by the sockets' buffers, whatever the size of the response.
+// - Upgrade (WebSocket): a request with `Connection: upgrade` keeps its Upgrade field; when the
+//   upstream answers 101, both connections leave HTTP and are joined into a tunnel.
 // - Errors: an upstream that refuses or resets → 502; no connection or no response head within
 //   the timeouts → 504; a failure after the head went out cuts the client's connection, so a
 //   truncated body is never passed off as complete.
@@ -34,8 +36,8 @@ export const PROXY_DEFAULTS = {
   connectTimeoutMs: 5_000,
   /** From the request sent to the response head, and between reads of the response. */
   readTimeoutMs: 60_000,
-  /** Idle keep-alive connections kept per upstream. */
-  keepAlive: 32,
+  /** Idle keep-alive connections kept per upstream (above the concurrency, or connections churn). */
+  keepAlive: 128,
   idleTimeoutMs: 30_000,
   failTimeoutMs: 10_000,
   healthPath: '/health',
@@ -112,6 +114,8 @@ class ReadLease {
 class UpstreamConnection {
   readonly socket: net.Socket
   owner: Exchange | null = null
+  /** One parser per connection: responses come in order on it; each exchange sets itself as the handler. */
+  readonly parser = new ResponseParser()
 
   constructor(host: string, port: number) {
     this.socket = net.connect({
@@ -125,10 +129,12 @@ class UpstreamConnection {
           const lease = new ReadLease(buf as Buffer)
           const owner = this.owner
           // Bytes from an idle connection are a protocol error: it cannot be reused.
+          let more = true
           if (owner === null) this.socket.destroy()
-          else owner.onRead(buf as Buffer, nread, lease)
+          else more = owner.onRead(buf as Buffer, nread, lease)
           lease.release()
-          return true
+          // false pauses reading (a tunnel whose client is behind); socket.resume() starts it again.
+          return more
         },
       },
     })
@@ -274,10 +280,14 @@ export class Exchange implements ResponseHandler {
   readonly settings: Settings
   socket: net.Socket | null = null
   private conn: UpstreamConnection | null = null
+  private parser: ResponseParser | null = null
+  /** The upstream's 101 head, once it switched protocols. */
+  private switchHead: string | null = null
+  /** The client's socket once the exchange became a tunnel: upstream reads go straight to it. */
+  private tunnelClient: net.Socket | null = null
   /** The read being parsed: body bytes written to the client hold its buffer. */
   private lease: ReadLease | null = null
   reused = false
-  private readonly parser: ResponseParser
   private readonly fields: string[] = []
   /** Something of the response arrived: no retry from here on. */
   private responded = false
@@ -292,7 +302,6 @@ export class Exchange implements ResponseHandler {
     this.target = target
     this.res = res
     this.settings = settings
-    this.parser = new ResponseParser({ headRequests: req.method === 'HEAD', handler: this })
   }
 
   get error(): PetrelError | null {
@@ -339,6 +348,11 @@ export class Exchange implements ResponseHandler {
     if (this.settled) return void socket.destroy()
     this.conn = conn
     conn.owner = this
+    const parser = conn.parser
+    parser.next()
+    parser.headRequests = this.req.method === 'HEAD'
+    parser.handler = this
+    this.parser = parser
     this.socket = socket
     socket.setTimeout(this.settings.readTimeoutMs)
     socket.on('timeout', this.onTimeout)
@@ -369,8 +383,10 @@ export class Exchange implements ResponseHandler {
     const client = req.remoteAddress ?? 'unknown'
     const host = head.header('host') ?? ''
     out += `x-forwarded-for: ${forwardedFor}${client}\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${host}\r\n`
-    out += `forwarded: for=${net.isIPv6(client) ? `"[${client}]"` : client};proto=http${host === '' ? '' : `;host="${host}"`}\r\n`
+    out += `forwarded: for=${client.includes(':') ? `"[${client}]"` : client};proto=http${host === '' ? '' : `;host="${host}"`}\r\n`
     if (head.chunked) out += 'transfer-encoding: chunked\r\n'
+    // A protocol switch (WebSocket) is the one hop-by-hop request the proxy passes on, and tunnels.
+    if (head.upgrade) out += `connection: upgrade\r\nupgrade: ${head.header('upgrade')}\r\n`
     const socket = this.socket!
     socket.write(`${out}\r\n`)
     if (!head.hasBody) return
@@ -393,19 +409,68 @@ export class Exchange implements ResponseHandler {
     this.body?.resume()
   }
 
-  /** A read from the upstream (UpstreamConnection's onread): `lease` keeps its buffer while writes need it. */
-  onRead(buf: Buffer, length: number, lease: ReadLease): void {
-    if (this.settled) return
+  /** A read from the upstream (UpstreamConnection's onread): `lease` keeps its buffer while writes need it. False: pause reading. */
+  onRead(buf: Buffer, length: number, lease: ReadLease): boolean {
+    const client = this.tunnelClient
+    if (client !== null) {
+      lease.hold()
+      return client.write(buf.subarray(0, length), lease.release)
+    }
+    if (this.settled) return true
     this.responded = true
-    const parser = this.parser
+    const parser = this.parser!
     this.lease = lease
+    // The head and the body bytes of this read leave in one write to the client.
+    this.res.cork()
     const pos = parser.execute(buf, 0, length)
+    this.res.uncork()
     this.lease = null
     if (parser.error !== null) {
       this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin} sent a malformed response: ${parser.error}`), false)
-      return
+      return true
     }
-    if (parser.complete) this.complete(pos === length && parser.keepAlive)
+    if (parser.complete) {
+      if (this.switchHead !== null) this.startTunnel(buf.subarray(pos, length))
+      else this.complete(pos === length && parser.keepAlive)
+    }
+    return true
+  }
+
+  /**
+   * The upstream switched protocols (101): the client's connection leaves HTTP and the two
+   * sockets are joined, bytes as they come, with backpressure both ways, until either closes.
+   */
+  private startTunnel(rest: Buffer): void {
+    if (!this.req.head.upgrade) {
+      return this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin} switched protocols unasked`), false)
+    }
+    const upstream = this.socket!
+    const { socket: client, head } = this.res.detach()
+    client.write(this.switchHead!)
+    if (rest.length > 0) client.write(Buffer.from(rest))
+    if (head.length > 0) upstream.write(head)
+    this.tunnelClient = client
+    this.settled = true
+    this.upstream.active--
+    upstream.off('timeout', this.onTimeout)
+    upstream.off('close', this.onClose)
+    upstream.off('drain', this.onUpstreamDrain)
+    const close = (): void => {
+      client.destroy()
+      upstream.destroy()
+    }
+    for (const socket of [client, upstream]) {
+      socket.setTimeout(this.settings.readTimeoutMs, close)
+      socket.on('close', close)
+      socket.on('error', close)
+    }
+    client.on('drain', () => upstream.resume())
+    upstream.on('drain', () => client.resume())
+    client.on('data', (chunk: Buffer) => {
+      if (!upstream.write(chunk)) client.pause()
+    })
+    client.resume()
+    this.resolve(Outcome.DONE)
   }
 
   private readonly onTimeout = (): void => {
@@ -418,7 +483,7 @@ export class Exchange implements ResponseHandler {
 
   private readonly onClose = (): void => {
     if (this.settled) return
-    if (this.parser.finish()) return this.complete(false)
+    if (this.parser!.finish()) return this.complete(false)
     this.connectionLost('closed the connection')
   }
 
@@ -438,6 +503,13 @@ export class Exchange implements ResponseHandler {
   onHead(status: number, bodyLength: number): void {
     const res = this.res
     const f = this.fields
+    if (status === 101) {
+      // Written as is when the tunnel starts: Upgrade and Connection are the point of this one.
+      let head = 'HTTP/1.1 101 Switching Protocols\r\n'
+      for (let i = 0; i < f.length; i += 2) head += `${f[i]}: ${f[i + 1]}\r\n`
+      this.switchHead = `${head}\r\n`
+      return
+    }
     let connection = ''
     for (let i = 0; i < f.length; i += 2) if (f[i]!.toLowerCase() === 'connection') connection += `${f[i + 1]!.toLowerCase()},`
     res.status(status)
@@ -505,6 +577,7 @@ export class Exchange implements ResponseHandler {
       socket.off('close', this.onClose)
       socket.off('drain', this.onUpstreamDrain)
       this.conn!.owner = null
+      this.conn!.parser.handler = null
       if (reusable && !socket.destroyed && this.upstream.idle.length < this.settings.keepAlive) this.park(this.conn!)
       else socket.destroy()
     }

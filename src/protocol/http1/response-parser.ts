@@ -76,9 +76,11 @@ export class ResponseParser {
   /** Why the stream cannot be parsed, once it cannot; the connection must then be dropped. */
   error: string | null = null
 
-  private readonly headRequests: boolean
+  /** The request being answered is HEAD (settable per exchange when a connection is reused). */
+  headRequests: boolean
   private readonly maxHeadBytes: number
-  private readonly handler: ResponseHandler | null
+  /** Receives the response (settable per exchange when a connection is reused). */
+  handler: ResponseHandler | null
   private state = S_STATUS_LINE
   /** Bytes of the current head or trailer section so far, against maxHeadBytes. */
   private sectionBytes = 0
