@@ -261,6 +261,8 @@ describe('forward proxy (petrel proxy)', () => {
     assert.equal(ok.code, 0)
     const seen = JSON.parse(ok.out) as { url: string; headers: Record<string, string> }
     assert.equal(seen.url, '/some/path?q=1', 'the origin gets origin-form')
+    const spoofed = JSON.parse((await curl(['-x', `http://127.0.0.1:${port}`, '-H', 'Host: internal-admin', `${u.url}/`])).out) as { headers: Record<string, string> }
+    assert.equal(spoofed.headers['host'], `127.0.0.1:${u.port}`, "the URL's host, not the client's Host field")
     assert.equal(seen.headers['proxy-connection'], undefined)
     const other = await freePort()
     const denied = await curl(['-x', `http://127.0.0.1:${port}`, '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${other}/`])
@@ -325,4 +327,30 @@ test('Upgrade (WebSocket): the 101 goes back and the two connections become a tu
   assert.match(received, /\r\nUpgrade: websocket\r\n/)
   client.write('over the tunnel')
   await until('OVER THE TUNNEL')
+})
+
+test('review fixes: no smuggling through Connection-named framing; an upstream\'s bad field is a 502, not a crash', async (t) => {
+  const u = await upstream(t, 'u')
+  const base = await proxy(t, [u.url])
+  const port = Number(new URL(base).port)
+  const inner = 'GET /admin HTTP/1.1\r\nHost: x\r\n\r\n'
+  const answer = await new Promise<string>((resolve) => {
+    const socket = net.connect(port, '127.0.0.1')
+    let text = ''
+    socket.on('data', (c) => (text += c))
+    socket.on('end', () => resolve(text))
+    socket.write(`POST /echo HTTP/1.1\r\nHost: x\r\nConnection: content-length, close\r\nContent-Length: ${inner.length}\r\n\r\n${inner}`)
+  })
+  assert.match(answer, /^HTTP\/1\.1 200 OK/)
+  assert.equal(u.requests, 1, 'one request reached the upstream: the body stayed a body')
+  assert.doesNotMatch(answer, /"url":"\/admin"/)
+
+  const bad = net.createServer((socket) => socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nX-Bad: a\x01b\r\nContent-Length: 2\r\n\r\nok')))
+  await new Promise<void>((r) => bad.listen(0, '127.0.0.1', r))
+  t.after(() => {
+    bad.close()
+  })
+  const badBase = await proxy(t, [`http://127.0.0.1:${(bad.address() as net.AddressInfo).port}`])
+  assert.equal((await get(`${badBase}/x`)).status, 502)
+  assert.equal((await get(`${badBase}/x`)).status, 502, 'and the proxy is still there')
 })

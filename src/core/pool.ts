@@ -84,8 +84,15 @@ export class ResourcePool<T> {
 
   /** Make the `min` resources now; rejects with the first failure (e.g. the database is down). */
   async start(): Promise<void> {
-    const made = await Promise.all(Array.from({ length: this.options.min }, () => this.make()))
-    for (const resource of made) this.idle.push({ resource, since: Date.now() })
+    const made = await Promise.allSettled(Array.from({ length: this.options.min }, () => this.make()))
+    const failed = made.find((m) => m.status === 'rejected')
+    for (const m of made) {
+      if (m.status !== 'fulfilled') continue
+      // One failed: the others are closed, not leaked.
+      if (failed !== undefined) await this.discard(m.value)
+      else this.idle.push({ resource: m.value, since: Date.now() })
+    }
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
   }
 
   get size(): number {
@@ -104,9 +111,12 @@ export class ResourcePool<T> {
       if (idle === undefined) break
       if (this.options.check !== undefined && Date.now() - idle.since >= this.options.checkAfterMs) {
         let ok = false
+        // Counted while checked, so that nobody else makes one over max meanwhile.
+        this.creating++
         try {
           ok = await this.options.check(idle.resource)
         } catch {}
+        this.creating--
         if (!ok) {
           await this.discard(idle.resource)
           continue
@@ -121,9 +131,13 @@ export class ResourcePool<T> {
       try {
         resource = await this.options.create()
         this.stats.created++
-      } finally {
+      } catch (err) {
         this.creating--
+        // The room this borrower had is free again: a waiter may try it.
+        this.refill()
+        throw err
       }
+      this.creating--
       this.borrowed.add(resource)
       return resource
     }

@@ -115,10 +115,15 @@ export async function startAdmin(options: AdminOptions): Promise<Admin> {
       res.setHeader('Retry-After', '5')
       return res.status(503).end(`503: ${maxStreams} dashboards are open already\n`)
     }
-    res.setHeader('Content-Type', 'text/event-stream')
-    res.setHeader('Cache-Control', 'no-store')
     const first = await freshTick()
     if (res.closed) return
+    // Checked again: others may have opened while this one waited for its first tick.
+    if (streams.size >= maxStreams) {
+      res.setHeader('Retry-After', '5')
+      return res.status(503).end(`503: ${maxStreams} dashboards are open already\n`)
+    }
+    res.setHeader('Content-Type', 'text/event-stream')
+    res.setHeader('Cache-Control', 'no-store')
     // A dashboard that reconnects waits 2 s.
     res.write(`retry: 2000\ndata: ${JSON.stringify(first)}\n\n`)
     streams.add(res)

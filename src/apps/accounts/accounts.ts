@@ -90,8 +90,11 @@ const token = (): string => randomBytes(32).toString('base64url')
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('base64url')
 
 function sameToken(a: string | undefined, b: string | undefined): boolean {
-  if (a === undefined || b === undefined || a.length !== b.length || a.length === 0) return false
-  return timingSafeEqual(Buffer.from(a), Buffer.from(b))
+  if (a === undefined || b === undefined || a.length === 0) return false
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  // timingSafeEqual needs equal byte lengths (non-ASCII text can differ from its string length).
+  return x.length === y.length && timingSafeEqual(x, y)
 }
 
 function page(res: Response, status: number, title: string, body: string): void {

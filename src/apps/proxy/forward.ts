@@ -149,14 +149,17 @@ export class ForwardProxy {
     if (!allowed(this.rules, url.hostname, port)) return this.forbid(`${url.hostname}:${port}`)
     const address = await this.dns.resolve(url.hostname.replace(/^\[(.*)\]$/, '$1'))
     const upstream = this.destination(address, port)
-    // A stale keep-alive connection is the one failure worth a second try, on a fresh one.
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const exchange = new Exchange(upstream, req, res, this.settings, `${url.pathname}${url.search}`)
-      const outcome = await exchange.run()
-      if (outcome === Outcome.DONE) return
-      if (outcome === Outcome.FAILED || !exchange.reused) throw exchange.error
+    // The origin gets origin-form and the URL's own Host (RFC 9112 §3.2.2), whatever Host the client sent.
+    const target = `${url.pathname}${url.search}`
+    let exchange = new Exchange(upstream, req, res, this.settings, target, { host: url.host })
+    let outcome = await exchange.run()
+    if (outcome === Outcome.RETRY && exchange.reused) {
+      // A stale keep-alive connection is the one failure worth a second try, on a new connection.
       this.settings.log(`proxy: ${exchange.error?.message}; retrying on a new connection`)
+      exchange = new Exchange(upstream, req, res, this.settings, target, { host: url.host, fresh: true })
+      outcome = await exchange.run()
     }
+    if (outcome !== Outcome.DONE) throw exchange.error ?? new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${url.host}: no answer`)
   }
 
   /** CONNECT host:port: a TCP tunnel, after the allow-list and a connection that succeeded. */

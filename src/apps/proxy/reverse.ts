@@ -144,6 +144,8 @@ class UpstreamConnection {
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
 /** Hop-by-hop fields (RFC 9110 §7.6.1) and the proxy's own, dropped both ways. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate'])
+/** Request fields the proxy writes itself (framing, forwarding): the client's copies are not passed on. */
+const OWN_FIELDS = new Set(['content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded'])
 
 /** "--proxy /api/=http://a:1,http://b:2" → a route; throws a RangeError naming what is wrong. */
 export function parseProxyRoute(text: string): ProxyRoute {
@@ -296,10 +298,17 @@ export class Exchange implements ResponseHandler {
   private resolve: (outcome: number) => void = () => {}
   private failure: PetrelError | null = null
 
-  constructor(upstream: Upstream, req: Request, res: Response, settings: Settings, target = req.url) {
+  /** A new connection even when idle ones wait (the retry after a stale kept-alive one). */
+  private readonly fresh: boolean
+  /** The Host sent upstream instead of the client's (a forward proxy sends the URL's). */
+  private readonly host: string | null
+
+  constructor(upstream: Upstream, req: Request, res: Response, settings: Settings, target = req.url, options: { fresh?: boolean; host?: string } = {}) {
     this.upstream = upstream
     this.req = req
     this.target = target
+    this.fresh = options.fresh === true
+    this.host = options.host ?? null
     this.res = res
     this.settings = settings
   }
@@ -319,7 +328,7 @@ export class Exchange implements ResponseHandler {
 
   private connect(): void {
     const u = this.upstream
-    const idle = u.idle.pop()
+    const idle = this.fresh ? undefined : u.idle.pop()
     if (idle !== undefined) {
       this.reused = true
       idle.socket.removeAllListeners('timeout')
@@ -333,14 +342,16 @@ export class Exchange implements ResponseHandler {
       socket.destroy()
       this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', `no connection to ${u.origin} within ${this.settings.connectTimeoutMs} ms`), true)
     }, this.settings.connectTimeoutMs)
-    socket.once('connect', () => {
-      clearTimeout(timer)
-      this.attach(conn)
-    })
-    socket.once('error', (err: NodeJS.ErrnoException) => {
+    const onConnectError = (err: NodeJS.ErrnoException): void => {
       clearTimeout(timer)
       this.fail(Outcome.RETRY, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${u.origin}: ${err.code ?? err.message}`), true)
+    }
+    socket.once('connect', () => {
+      clearTimeout(timer)
+      socket.off('error', onConnectError)
+      this.attach(conn)
     })
+    socket.once('error', onConnectError)
   }
 
   private attach(conn: UpstreamConnection): void {
@@ -367,24 +378,33 @@ export class Exchange implements ResponseHandler {
     const req = this.req
     const head = req.head
     const { buf, headers } = head
-    // Names the client's Connection field lists are hop-by-hop too.
+    // Names the client's Connection field lists are hop-by-hop too — except the fields the
+    // message's framing and routing stand on: dropping Content-Length on a client's say-so would
+    // turn its body into a second request upstream.
     const connection = (head.header('connection') ?? '').toLowerCase()
     let out = `${req.method} ${this.target} HTTP/1.1\r\n`
     let forwardedFor = ''
     for (let i = 0; i < headers.length; i += 4) {
       const name = buf.toString('latin1', headers[i]!, headers[i + 1]!)
-      if (HOP_BY_HOP.has(name) || (connection !== '' && connection.split(',').some((t) => t.trim() === name))) continue
-      if (name === 'x-forwarded-for') {
-        forwardedFor = buf.toString('latin1', headers[i + 2]!, headers[i + 3]!) + ', '
+      if (HOP_BY_HOP.has(name) || OWN_FIELDS.has(name)) {
+        if (name === 'x-forwarded-for') forwardedFor += `${buf.toString('latin1', headers[i + 2]!, headers[i + 3]!)}, `
         continue
       }
+      if (name !== 'host' && connection !== '' && connection.split(',').some((t) => t.trim() === name)) continue
+      if (name === 'host' && this.host !== null) continue
       out += `${name}: ${buf.toString('latin1', headers[i + 2]!, headers[i + 3]!)}\r\n`
     }
     const client = req.remoteAddress ?? 'unknown'
-    const host = head.header('host') ?? ''
+    const host = this.host ?? head.header('host') ?? ''
+    if (this.host !== null) out += `host: ${this.host}\r\n`
+    // The client's own X-Forwarded-Proto/Host and Forwarded are dropped (OWN_FIELDS): the proxy
+    // says what it saw; only X-Forwarded-For keeps the chain, with this hop appended.
     out += `x-forwarded-for: ${forwardedFor}${client}\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${host}\r\n`
-    out += `forwarded: for=${client.includes(':') ? `"[${client}]"` : client};proto=http${host === '' ? '' : `;host="${host}"`}\r\n`
+    const quotedHost = host.replace(/[\\"]/g, '')
+    out += `forwarded: for=${client.includes(':') ? `"[${client}]"` : client};proto=http${quotedHost === '' ? '' : `;host="${quotedHost}"`}\r\n`
+    // The framing is written from the parsed message, never copied.
     if (head.chunked) out += 'transfer-encoding: chunked\r\n'
+    else if (head.contentLength >= 0) out += `content-length: ${head.contentLength}\r\n`
     // A protocol switch (WebSocket) is the one hop-by-hop request the proxy passes on, and tunnels.
     if (head.upgrade) out += `connection: upgrade\r\nupgrade: ${head.header('upgrade')}\r\n`
     const socket = this.socket!
@@ -417,12 +437,26 @@ export class Exchange implements ResponseHandler {
       return client.write(buf.subarray(0, length), lease.release)
     }
     if (this.settled) return true
+    if (this.res.finished && !this.headSent) {
+      // The server answered already (its handler timeout): the upstream's answer has no taker.
+      this.finish(Outcome.DONE)
+      return true
+    }
     this.responded = true
     const parser = this.parser!
     this.lease = lease
     // The head and the body bytes of this read leave in one write to the client.
     this.res.cork()
-    const pos = parser.execute(buf, 0, length)
+    let pos: number
+    try {
+      pos = parser.execute(buf, 0, length)
+    } catch (err) {
+      // A field the client must not get (a control character in a value), or the like.
+      this.res.uncork()
+      this.lease = null
+      this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin} sent a response that cannot be passed on: ${(err as Error).message}`), false)
+      return true
+    }
     this.res.uncork()
     this.lease = null
     if (parser.error !== null) {
@@ -445,6 +479,10 @@ export class Exchange implements ResponseHandler {
       return this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin} switched protocols unasked`), false)
     }
     const upstream = this.socket!
+    if (this.res.closed) {
+      // The client left while the upstream was switching: nobody to tunnel for.
+      return this.finish(Outcome.DONE)
+    }
     const { socket: client, head } = this.res.detach()
     client.write(this.switchHead!)
     if (rest.length > 0) client.write(Buffer.from(rest))
@@ -536,8 +574,17 @@ export class Exchange implements ResponseHandler {
     if (!this.res.write(buf.subarray(start, end), lease.release)) {
       // The client reads slower than the upstream sends: stop reading the upstream until it catches up.
       const socket = this.socket!
+      const conn = this.conn!
       socket.pause()
-      this.res.drain().then(() => socket.resume(), () => socket.destroy())
+      // Only while this exchange still owns the connection: it may be parked or lent on by then.
+      this.res.drain().then(
+        () => {
+          if (conn.owner === this) socket.resume()
+        },
+        () => {
+          if (conn.owner === this) socket.destroy()
+        },
+      )
     }
   }
 
@@ -578,7 +625,8 @@ export class Exchange implements ResponseHandler {
       socket.off('drain', this.onUpstreamDrain)
       this.conn!.owner = null
       this.conn!.parser.handler = null
-      if (reusable && !socket.destroyed && this.upstream.idle.length < this.settings.keepAlive) this.park(this.conn!)
+      // A paused socket (its client was behind) is not parked: a later drain must not wake it.
+      if (reusable && !socket.destroyed && !socket.isPaused() && this.upstream.idle.length < this.settings.keepAlive) this.park(this.conn!)
       else socket.destroy()
     }
     this.resolve(outcome)
@@ -614,8 +662,13 @@ export class ReverseProxy {
   async handle(group: UpstreamGroup, req: Request, res: Response): Promise<void> {
     let last: PetrelError | null = null
     for (const upstream of group.order()) {
-      const exchange = new Exchange(upstream, req, res, this.settings)
-      const outcome = await exchange.run()
+      let exchange = new Exchange(upstream, req, res, this.settings)
+      let outcome = await exchange.run()
+      if (outcome === Outcome.RETRY && exchange.reused) {
+        // A kept-alive connection the upstream had just closed: the upstream is fine; once more on a new one.
+        exchange = new Exchange(upstream, req, res, this.settings, req.url, { fresh: true })
+        outcome = await exchange.run()
+      }
       if (outcome === Outcome.DONE) return
       last = exchange.error
       this.settings.log(`proxy ${group.prefix}: ${last?.message}${outcome === Outcome.RETRY ? '; trying the next upstream' : ''}`)
