@@ -118,3 +118,20 @@ test('petrel chat connect relays stdin to the room and the room to stdout', asyn
   assert.equal(code, 0)
   assert.match(out, /^\* welcome, you are guest2;[^\n]*\r\n\* you are now cli\r\n\* bye\r\n$/)
 })
+
+test('a client turned away that never closes does not hold up close()', async () => {
+  const chat = new ChatRoom({ maxUsers: 1 })
+  const { port } = await chat.listen('127.0.0.1', 0)
+  const first = net.connect(port, '127.0.0.1')
+  first.on('error', () => {})
+  await once(first, 'data')
+  // allowHalfOpen: this client reads the refusal but never sends its FIN.
+  const stubborn = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true })
+  stubborn.on('error', () => {})
+  await once(stubborn, 'data')
+  const started = Date.now()
+  await chat.close()
+  assert.ok(Date.now() - started < 1000, `close() took ${Date.now() - started} ms`)
+  first.destroy()
+  stubborn.destroy()
+})

@@ -300,3 +300,23 @@ async function waitFor(condition: () => boolean, ms = 3000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10))
   }
 }
+
+test('a reload that removes a built-in with a client still connected returns at once; the client carries on', async () => {
+  const port = await freePort()
+  const other = await freePort()
+  const inetd = await Inetd.start(config(`service echo\n{\n  port = ${port}\n  protocol = tcp\n}`))
+  try {
+    const held = net.connect(port, '127.0.0.1')
+    held.on('error', () => {})
+    held.setEncoding('utf8')
+    await once(held, 'connect')
+    const started = Date.now()
+    await inetd.apply(config(`service discard\n{\n  port = ${other}\n  protocol = tcp\n}`))
+    assert.ok(Date.now() - started < 1000, 'apply() did not wait for the echo client to leave')
+    held.write('still echoing\n')
+    assert.equal((await once(held, 'data'))[0], 'still echoing\n')
+    held.destroy()
+  } finally {
+    await inetd.close()
+  }
+})

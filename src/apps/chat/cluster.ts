@@ -63,6 +63,9 @@ export class ChatCluster {
   private readonly restartDelay = new Map<number, number>()
   private nextId = 1
   private stopping = false
+  /** Every worker started once: from then on a worker that fails to start is retried. */
+  private running = false
+  private readonly respawns = new Set<NodeJS.Timeout>()
   port = 0
 
   constructor(options: ClusterOptions) {
@@ -78,11 +81,19 @@ export class ChatCluster {
   async start(): Promise<number> {
     this.port = await this.spawn(0, this.options.settings.port)
     await Promise.all(Array.from({ length: this.options.workers - 1 }, (_, i) => this.spawn(i + 1, this.port)))
+    this.running = true
     return this.port
+  }
+
+  private respawn(index: number): void {
+    if (this.stopping) return
+    this.spawn(index, this.port).catch((err: Error) => this.options.log(err.message))
   }
 
   async stop(): Promise<void> {
     this.stopping = true
+    for (const timer of this.respawns) clearTimeout(timer)
+    this.respawns.clear()
     await Promise.all([...this.workers.values()].map((w) => this.stopWorker(w)))
   }
 
@@ -113,15 +124,22 @@ export class ChatCluster {
       child.on('exit', (code, signal) => {
         this.workers.delete(node)
         for (const nick of this.directory.dropNode(node)) this.relay(node, { line: `* ${nick} left`, except: nick })
-        if (!started) return reject(new Error(`worker ${index} exited before listening (${signal ?? `code ${code}`})`))
-        if (this.stopping || worker.leaving) return
+        if (!started) {
+          reject(new Error(`worker ${index} exited before listening (${signal ?? `code ${code}`})`))
+          // A replacement that failed to start (Redis down a moment) is retried like a crash;
+          // only the first start's failure is the caller's to report.
+          if (!this.running || this.stopping) return
+        } else if (this.stopping || worker.leaving) return
         const lived = Date.now() - worker.startedAt
         const delay = lived > HEALTHY_AFTER_MS ? RESTART_DELAY_MS : Math.min((this.restartDelay.get(index) ?? RESTART_DELAY_MS / 2) * 2, MAX_RESTART_DELAY_MS)
         this.restartDelay.set(index, delay)
         this.options.log(`worker ${index} (pid ${child.pid}) exited (${signal ?? `code ${code}`}); a new one in ${delay} ms`)
-        setTimeout(() => {
-          if (!this.stopping) this.spawn(index, this.port).catch((err: Error) => this.options.log(err.message))
-        }, delay).unref()
+        // Not unref'd: while every worker is dead this timer is what keeps the master running.
+        const timer = setTimeout(() => {
+          this.respawns.delete(timer)
+          this.respawn(index)
+        }, delay)
+        this.respawns.add(timer)
       })
       child.send({ t: 'start', settings: { ...this.options.settings, port } } satisfies ToChatWorker)
     })

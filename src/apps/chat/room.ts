@@ -35,6 +35,8 @@ export interface ChatOptions {
 }
 
 const NICK = /^[A-Za-z0-9_-]{1,32}$/
+/** A client turned away (room full, hub down) has this long to close before it is cut. */
+const REFUSED_GRACE_MS = 5_000
 const HELP = 'commands: /nick NAME, /who, /msg NICK text, /quit'
 const CRLF = '\r\n'
 
@@ -68,6 +70,8 @@ export class ChatRoom {
   private readonly maxOutgoingBytes: number
   private readonly reusePort: boolean
   private readonly log: (line: string) => void
+  /** Every socket accepted and not yet closed (joined, joining or being turned away), for close(). */
+  private readonly sockets = new Set<Socket>()
   /** Clients with output waiting for the flush at the end of this turn. */
   private dirty: Client[] = []
   private flushQueued = false
@@ -106,6 +110,8 @@ export class ChatRoom {
       client.socket.destroy()
       this.leave(client, 'left')
     }
+    // Those still joining or being turned away too: the server's close waits for every socket.
+    for (const socket of this.sockets) socket.destroy()
     await closed
     await this.hub.close()
   }
@@ -113,8 +119,12 @@ export class ChatRoom {
   private join(socket: Socket): void {
     socket.on('error', () => {})
     socket.setNoDelay(true)
+    this.sockets.add(socket)
     const client = new Client(socket)
-    socket.on('close', () => this.leave(client, 'left'))
+    socket.on('close', () => {
+      this.sockets.delete(socket)
+      this.leave(client, 'left')
+    })
     this.hub.join().then(
       (nick) => {
         if (nick === null) return this.refuse(client, `! the room is full (${this.maxUsers} users); try again later`)
@@ -166,13 +176,16 @@ export class ChatRoom {
     if (!client.busy && !client.gone) client.socket.resume()
   }
 
-  /** Hold `client`'s input until `work` settles. */
-  private wait<T>(client: Client, work: Promise<T>, then: (value: T) => void): void {
+  /**
+   * Hold `client`'s input until `work` settles. `abandoned` undoes what the work did when the
+   * client left meanwhile (a rename that went through must not leave the new name in the room).
+   */
+  private wait<T>(client: Client, work: Promise<T>, then: (value: T) => void, abandoned?: (value: T) => void): void {
     client.busy = true
     client.socket.pause()
     work.then(
       (value) => {
-        if (client.gone) return
+        if (client.gone) return abandoned?.(value)
         then(value)
         this.ready(client)
       },
@@ -194,8 +207,10 @@ export class ChatRoom {
     if (client.gone) return
     client.gone = true
     client.socket.end(line + CRLF)
-    // Read (and drop) up to the client's FIN, so the socket closes instead of idling half-open.
+    // Read (and drop) up to the client's FIN, so the socket closes instead of idling half-open;
+    // one that never sends it is cut after a grace period.
     client.socket.resume()
+    client.socket.setTimeout(REFUSED_GRACE_MS, () => client.socket.destroy())
   }
 
   private command(client: Client, line: string): void {
@@ -216,6 +231,9 @@ export class ChatRoom {
           this.clients.set(rest, client)
           this.reply(client, `* you are now ${rest}`)
           this.broadcast(client, `* ${old} is now ${rest}`)
+        }, (renamed) => {
+          // Left while the hub renamed: its leave went out under the old name, so the new one goes too.
+          if (renamed) this.hub.leave(rest)
         })
       }
       case '/who':

@@ -14,6 +14,8 @@ function send(message: FromChatWorker): void {
 }
 
 async function stop(): Promise<void> {
+  // Whatever hangs (a hub that does not answer), the worker is gone within 2 s.
+  setTimeout(() => process.exit(0), 2_000).unref()
   await room?.close()
   process.exit(0)
 }

@@ -115,12 +115,16 @@ class Listener {
     this.allowed = service.onlyFrom === null ? null : allowList(service.onlyFrom)
   }
 
-  /** Stop accepting; connections already made carry on. */
+  /**
+   * Stop accepting; connections already made carry on. Resolves once the listening socket is
+   * released — not when its connections end (net.Server's close callback), or a reload would wait
+   * on a client that stays.
+   */
   close(): Promise<void> {
     return new Promise((resolve) => {
       if (this.tcp !== null) {
-        if (this.tcp.listening) this.tcp.close(() => resolve())
-        else resolve()
+        if (this.tcp.listening) this.tcp.close()
+        resolve()
         return
       }
       try {
@@ -332,7 +336,9 @@ export class Inetd {
     this.programs.add(child)
     this.log(`tcp ${service.name} from ${from}: started ${program.path} pid ${child.pid}`)
     this.relayStderr(child, `${service.name}[${child.pid}]`)
-    child.on('close', (code, signal) => finish(`pid ${child.pid} ${signal === null ? `exited with ${code}` : `killed by ${signal}`}`))
+    // 'exit', not 'close': a program that left a background process holding its stderr has still
+    // ended, and its instance slot is free.
+    child.on('exit', (code, signal) => finish(`pid ${child.pid} ${signal === null ? `exited with ${code}` : `killed by ${signal}`}`))
   }
 
   /** A program's stderr, line by line, to the log; a line longer than the limit is cut. */
@@ -367,7 +373,7 @@ function stopProgram(child: ChildProcess): Promise<void> {
       } catch {}
     }
     const kill = setTimeout(() => signalGroup('SIGKILL'), INETD_DEFAULTS.killGraceMs)
-    child.once('close', () => {
+    child.once('exit', () => {
       clearTimeout(kill)
       resolve()
     })
