@@ -66,3 +66,28 @@ test('a large bulk reply in many reads is held until complete, then parsed once'
   for (let i = 0; i < bytes.length; i += 4096) replies.push(...parser.push(bytes.subarray(i, i + 4096)))
   assert.deepEqual(replies, [[payload, 1]])
 })
+
+test('a Redis that stops answering: the waiting command fails after the deadline and the client reconnects', async (t) => {
+  const net = await import('node:net')
+  const { RedisClient } = await import('../src/protocol/resp/client.ts')
+  let connections = 0
+  // Accepts, reads, never answers: a network that drops packets looks like this from the client.
+  const silent = net.createServer((socket) => {
+    connections++
+    socket.resume()
+  })
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r))
+  const port = (silent.address() as import('node:net').AddressInfo).port
+  const client = await RedisClient.connect({ host: '127.0.0.1', port, db: 0 }, { commandTimeoutMs: 300, reconnectMs: 50 })
+  // The client first: the server's close waits for its connections.
+  t.after(async () => {
+    await client.close()
+    await new Promise<void>((r) => silent.close(() => r()))
+  })
+  const started = Date.now()
+  await assert.rejects(client.command(['PING']), /connection to redis was lost/)
+  const waited = Date.now() - started
+  assert.ok(waited >= 280 && waited < 1500, `failed after ${waited} ms`)
+  await new Promise((r) => setTimeout(r, 200))
+  assert.ok(connections >= 2, 'and it reconnected')
+})

@@ -98,8 +98,11 @@ class Listener {
   readonly protocol: Protocol
   service: ServiceConfig
   allowed: net.BlockList | null
-  /** TCP connections (built-in) or programs (external) running now. */
-  active = 0
+  /**
+   * TCP connections (built-in) or programs (external) running now — shared by every listener on
+   * this key, so one removed and added back by reloads still counts what the old one started.
+   */
+  running: { n: number } = { n: 0 }
   tcp: net.Server | null = null
   udp: dgram.Socket | null = null
 
@@ -138,6 +141,8 @@ class Listener {
 
 export class Inetd {
   private readonly listeners = new Map<string, Listener>()
+  /** Running counts by listener key, kept across reloads (see Listener.running). */
+  private readonly runningByKey = new Map<string, { n: number }>()
   private readonly open = new Set<Socket>()
   private readonly programs = new Set<ChildProcess>()
   private readonly scheduler: Scheduler<Tracked>
@@ -201,7 +206,7 @@ export class Inetd {
     for (const [key, listener] of this.listeners) {
       if (wanted.has(key)) continue
       this.listeners.delete(key)
-      this.log(`${listener.service.name} on ${key}: no longer configured, stopped listening (${listener.active} still running)`)
+      this.log(`${listener.service.name} on ${key}: no longer configured, stopped listening (${listener.running.n} still running)`)
       closing.push(listener.close())
     }
     for (const listener of fresh) this.listeners.set(listener.key, listener)
@@ -219,6 +224,9 @@ export class Inetd {
 
   private async bind(protocol: Protocol, service: ServiceConfig): Promise<Listener> {
     const listener = new Listener(protocol, service)
+    const running = this.runningByKey.get(listener.key) ?? { n: 0 }
+    this.runningByKey.set(listener.key, running)
+    listener.running = running
     try {
       if (protocol === 'tcp') {
         // Paused: an external program must find every byte the client sent still in the socket.
@@ -266,12 +274,12 @@ export class Inetd {
       socket.destroy()
       return
     }
-    if (listener.active >= service.instances) {
+    if (listener.running.n >= service.instances) {
       this.log(`tcp ${service.name} from ${from}: refused, ${service.instances} instances running`)
       socket.destroy()
       return
     }
-    listener.active++
+    listener.running.n++
     if (service.program !== null) return this.runProgram(listener, service, socket, from)
     this.open.add(socket)
     const tracked = new Tracked(socket, service.idleTimeoutMs)
@@ -283,7 +291,7 @@ export class Inetd {
     socket.on('drain', touch)
     this.log(`tcp ${service.name} from ${from}: connected`)
     socket.on('close', () => {
-      listener.active--
+      listener.running.n--
       this.open.delete(socket)
       this.scheduler.cancel(tracked.timer)
       this.log(`tcp ${service.name} from ${from}: closed, ${socket.bytesRead} bytes in, ${socket.bytesWritten} out`)
@@ -314,7 +322,7 @@ export class Inetd {
         ...(program.user === null ? {} : { uid: program.user.uid, gid: program.user.gid }),
       })
     } catch (err) {
-      listener.active--
+      listener.running.n--
       socket.destroy()
       this.log(`tcp ${service.name} from ${from}: cannot start ${program.path}: ${(err as Error).message}`)
       return
@@ -324,7 +332,7 @@ export class Inetd {
     const finish = (outcome: string): void => {
       if (done) return
       done = true
-      listener.active--
+      listener.running.n--
       this.programs.delete(child)
       this.log(`tcp ${service.name} from ${from}: ${outcome} after ${Math.round(performance.now() - started)} ms`)
     }

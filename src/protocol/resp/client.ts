@@ -42,12 +42,23 @@ export interface RedisClientOptions {
   maxReconnectMs?: number
   /** Called each time a lost connection is back (after AUTH, SELECT and resubscribing). */
   onReconnect?: () => void
+  commandTimeoutMs?: number
 }
 
 interface Waiting {
   resolve: (reply: Reply) => void
   reject: (err: Error) => void
+  sentAt: number
 }
+
+export const REDIS_CLIENT_DEFAULTS = {
+  /** A command unanswered this long means the connection is dead (a network that drops packets silently): it is closed and retried. */
+  commandTimeoutMs: 5_000,
+  /** Bytes queued for a connection that does not drain before commands fail at once. */
+  maxQueuedBytes: 16 * 1024 * 1024,
+  /** TCP keep-alive probes after this long idle: a quiet subscription notices a dead peer. */
+  keepAliveMs: 15_000,
+} as const
 
 export class RedisClient {
   private readonly address: RedisAddress
@@ -55,6 +66,8 @@ export class RedisClient {
   private readonly reconnectMs: number
   private readonly maxReconnectMs: number
   private readonly onReconnect: () => void
+  private readonly commandTimeoutMs: number
+  private watchdog: NodeJS.Timeout | null = null
   private socket: net.Socket | null = null
   private parser = new ReplyParser()
   private readonly waiting: Waiting[] = []
@@ -72,6 +85,7 @@ export class RedisClient {
     this.reconnectMs = options.reconnectMs ?? 100
     this.maxReconnectMs = options.maxReconnectMs ?? 5_000
     this.onReconnect = options.onReconnect ?? (() => {})
+    this.commandTimeoutMs = options.commandTimeoutMs ?? REDIS_CLIENT_DEFAULTS.commandTimeoutMs
     this.delay = this.reconnectMs
   }
 
@@ -100,20 +114,47 @@ export class RedisClient {
 
   async close(): Promise<void> {
     this.closing = true
+    if (this.watchdog !== null) clearInterval(this.watchdog)
     if (this.retry !== null) clearTimeout(this.retry)
     const socket = this.socket
     if (socket === null || socket.destroyed) return
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
-    if (this.up && this.channels.size === 0) this.send(['QUIT']).catch(() => {})
-    else socket.destroy()
+    if (this.up && this.channels.size === 0) {
+      // A polite QUIT; a server that does not answer it is not waited for.
+      this.send(['QUIT']).catch(() => {})
+      setTimeout(() => socket.destroy(), 1_000).unref()
+    } else socket.destroy()
     await closed
   }
 
   private send(args: readonly (string | number)[]): Promise<Reply> {
+    const socket = this.socket!
+    if (socket.writableLength > REDIS_CLIENT_DEFAULTS.maxQueuedBytes) {
+      return Promise.reject(new Error(`redis ${this.address.host}:${this.address.port} is not taking commands (${socket.writableLength} bytes queued)`))
+    }
     return new Promise((resolve, reject) => {
-      this.waiting.push({ resolve, reject })
-      this.socket!.write(encodeCommand(args))
+      this.waiting.push({ resolve, reject, sentAt: Date.now() })
+      socket.write(encodeCommand(args))
+      this.watch()
     })
+  }
+
+  /** While commands wait, check once in a while that the oldest has not waited too long. */
+  private watch(): void {
+    if (this.watchdog !== null) return
+    this.watchdog = setInterval(() => {
+      const oldest = this.waiting[0]
+      if (oldest === undefined) {
+        clearInterval(this.watchdog!)
+        this.watchdog = null
+        return
+      }
+      if (Date.now() - oldest.sentAt > this.commandTimeoutMs) {
+        this.log(`redis ${this.address.host}:${this.address.port}: no answer for ${this.commandTimeoutMs} ms; reconnecting`)
+        this.socket?.destroy()
+      }
+    }, Math.max(100, this.commandTimeoutMs / 5))
+    this.watchdog.unref()
   }
 
   private open(): Promise<void> {
@@ -122,6 +163,7 @@ export class RedisClient {
       this.socket = socket
       this.parser = new ReplyParser()
       socket.setNoDelay(true)
+      socket.setKeepAlive(true, REDIS_CLIENT_DEFAULTS.keepAliveMs)
       socket.on('data', (chunk: Buffer) => this.receive(chunk))
       socket.on('error', (err) => {
         if (!this.up) reject(err)
