@@ -37,22 +37,45 @@ export async function runBench(options: BenchOptions, onProgress?: (progress: Pr
           onProgress({ measuring, elapsedS: (performance.now() - started - options.warmupMs) / 1000, requests, errors })
         }, 1000)
   try {
-    const results = await Promise.all(plans.map((plan, i) => (plans.length === 1 ? new LoadLoop(plan, views[i]).run() : runInThread(plan, views[i]!))))
-    return mergeResults(results)
+    if (plans.length === 1) return mergeResults([await new LoadLoop(plans[0]!, views[0]).run()])
+    // Threads take a while to load; they all start their loops together, so their measured
+    // windows line up (a barrier: each reports ready, then all are told to go).
+    const threads = plans.map((plan, i) => startThread(plan, views[i]!))
+    await Promise.all(threads.map((t) => t.ready))
+    for (const t of threads) t.go()
+    return mergeResults(await Promise.all(threads.map((t) => t.result)))
   } finally {
     if (ticker !== null) clearInterval(ticker)
   }
 }
 
-function runInThread(plan: LoopPlan, progress: Float64Array): Promise<LoopResult> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./thread.ts', import.meta.url), { workerData: { plan, progress } })
-    let result: LoopResult | null = null
-    worker.once('message', (message: LoopResult) => (result = message))
-    worker.once('error', (err: Error) => reject(new PetrelError('PETREL_ERR_BENCH_THREAD', err.message, { cause: err })))
+interface Thread {
+  /** Resolves once the thread has loaded and waits to be told to go. */
+  ready: Promise<void>
+  go(): void
+  result: Promise<LoopResult>
+}
+
+function startThread(plan: LoopPlan, progress: Float64Array): Thread {
+  const worker = new Worker(new URL('./thread.ts', import.meta.url), { workerData: { plan, progress } })
+  let readyResolve: () => void = () => {}
+  const ready = new Promise<void>((resolve) => (readyResolve = resolve))
+  const result = new Promise<LoopResult>((resolve, reject) => {
+    let loop: LoopResult | null = null
+    worker.on('message', (message: 'ready' | LoopResult) => {
+      if (message === 'ready') readyResolve()
+      else loop = message
+    })
+    const fail = (err: PetrelError): void => {
+      // A thread that dies before it is ready must not leave the others waiting at the barrier.
+      readyResolve()
+      reject(err)
+    }
+    worker.once('error', (err: Error) => fail(new PetrelError('PETREL_ERR_BENCH_THREAD', err.message, { cause: err })))
     worker.once('exit', (code) => {
-      if (result !== null) resolve(result)
-      else reject(new PetrelError('PETREL_ERR_BENCH_THREAD', `thread exited with code ${code} before reporting`))
+      if (loop !== null) resolve(loop)
+      else fail(new PetrelError('PETREL_ERR_BENCH_THREAD', `thread exited with code ${code} before reporting`))
     })
   })
+  return { ready, go: () => worker.postMessage('go'), result }
 }
