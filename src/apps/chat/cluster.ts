@@ -48,7 +48,15 @@ interface Worker {
   child: ChildProcess
   startedAt: number
   leaving: boolean
+  /** Messages sent in a row while its channel's backlog was over Node's threshold. */
+  backlogged: number
 }
+
+/**
+ * A worker that has not read its channel for this many relayed lines in a row is stalled: it is
+ * killed (and replaced) rather than let the master queue every line of the room for it.
+ */
+const MAX_BACKLOGGED_MESSAGES = 10_000
 
 export interface ClusterOptions {
   workers: number
@@ -101,7 +109,7 @@ export class ChatCluster {
     const child = fork(WORKER_MAIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })
     // Every start is a new node of the directory, so when a worker dies exactly its members go.
     const node = this.nextId++
-    const worker: Worker = { index, child, startedAt: Date.now(), leaving: false }
+    const worker: Worker = { index, child, startedAt: Date.now(), leaving: false, backlogged: 0 }
     this.workers.set(node, worker)
     return new Promise((resolve, reject) => {
       let started = false
@@ -148,7 +156,15 @@ export class ChatCluster {
   /** A line published by `from` to every other worker. */
   private relay(from: number, event: RoomEvent): void {
     const message: ToChatWorker = { t: 'ev', e: event }
-    for (const [node, worker] of this.workers) if (node !== from && worker.child.connected) worker.child.send(message)
+    for (const [node, worker] of this.workers) {
+      if (node === from || !worker.child.connected) continue
+      // send() is false while the channel's backlog is over Node's threshold: the worker is behind.
+      if (worker.child.send(message)) worker.backlogged = 0
+      else if (++worker.backlogged === MAX_BACKLOGGED_MESSAGES) {
+        this.options.log(`worker ${worker.index} (pid ${worker.child.pid}) has not read ${MAX_BACKLOGGED_MESSAGES} lines in a row; killing it`)
+        worker.child.kill('SIGKILL')
+      }
+    }
   }
 
   private answer(worker: Worker, node: number, request: Extract<FromChatWorker, { t: 'req' }>): void {
