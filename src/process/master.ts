@@ -24,6 +24,9 @@ import { startAdmin, type Admin } from '../monitor/admin.ts'
 
 const WORKER_MAIN = new URL('./worker-main.ts', import.meta.url)
 
+/** A send to a worker whose channel is closing fails (EPIPE): the callback takes it instead of an unhandled 'error'. */
+function ignoreSendError(): void {}
+
 export interface MasterOptions {
   workers: number
   options: ServeOptions
@@ -208,7 +211,7 @@ export class Master {
       })
       child.once('exit', () => fail(new Error(`worker ${child.pid} exited before it listened`)))
       const handedOver = this.shared === null ? null : (this.shared.address() as net.AddressInfo)
-      child.send({ type: 'start', options: this.options, reusePort: this.reusePort, handedOver, idleGraceMs: this.config.idleGraceMs ?? 1000, runAs: this.config.runAs, worker: slot } satisfies ToWorker)
+      child.send({ type: 'start', options: this.options, reusePort: this.reusePort, handedOver, idleGraceMs: this.config.idleGraceMs ?? 1000, runAs: this.config.runAs, worker: slot } satisfies ToWorker, ignoreSendError)
     })
   }
 
@@ -291,7 +294,7 @@ export class Master {
   }
 
   private tell(record: WorkerRecord, message: ToWorker): void {
-    if (record.child.connected) record.child.send(message)
+    if (record.child.connected) record.child.send(message, ignoreSendError)
   }
 
   private cleanup(): void {

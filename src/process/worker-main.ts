@@ -11,7 +11,8 @@ let idleGraceMs = 1000
 let stopping = false
 
 function send(message: FromWorker): void {
-  if (process.connected) process.send!(message)
+  // A master that is gone makes the send fail (EPIPE): the callback takes it, and 'disconnect' stops us.
+  if (process.connected) process.send!(message, undefined, undefined, () => {})
 }
 
 async function stop(how: 'quit' | 'stop'): Promise<void> {

@@ -53,6 +53,12 @@ interface Worker {
 }
 
 /**
+ * Sends to a worker whose channel is closing fail with EPIPE (a worker exiting while the master
+ * relays another's departure); the callback takes the error instead of an 'error' event nobody handles.
+ */
+function ignoreSendError(): void {}
+
+/**
  * A worker that has not read its channel for this many relayed lines in a row is stalled: it is
  * killed (and replaced) rather than let the master queue every line of the room for it.
  */
@@ -149,7 +155,7 @@ export class ChatCluster {
         }, delay)
         this.respawns.add(timer)
       })
-      child.send({ t: 'start', settings: { ...this.options.settings, port } } satisfies ToChatWorker)
+      child.send({ t: 'start', settings: { ...this.options.settings, port } } satisfies ToChatWorker, ignoreSendError)
     })
   }
 
@@ -159,7 +165,7 @@ export class ChatCluster {
     for (const [node, worker] of this.workers) {
       if (node === from || !worker.child.connected) continue
       // send() is false while the channel's backlog is over Node's threshold: the worker is behind.
-      if (worker.child.send(message)) worker.backlogged = 0
+      if (worker.child.send(message, ignoreSendError)) worker.backlogged = 0
       else if (++worker.backlogged === MAX_BACKLOGGED_MESSAGES) {
         this.options.log(`worker ${worker.index} (pid ${worker.child.pid}) has not read ${MAX_BACKLOGGED_MESSAGES} lines in a row; killing it`)
         worker.child.kill('SIGKILL')
@@ -183,7 +189,7 @@ export class ChatCluster {
         value = this.directory.exists(request.nick)
         break
     }
-    if (worker.child.connected) worker.child.send({ t: 'res', id: request.id, v: value } satisfies ToChatWorker)
+    if (worker.child.connected) worker.child.send({ t: 'res', id: request.id, v: value } satisfies ToChatWorker, ignoreSendError)
   }
 
   private stopWorker(worker: Worker): Promise<void> {
@@ -195,7 +201,7 @@ export class ChatCluster {
         clearTimeout(kill)
         resolve()
       })
-      if (worker.child.connected) worker.child.send({ t: 'stop' } satisfies ToChatWorker)
+      if (worker.child.connected) worker.child.send({ t: 'stop' } satisfies ToChatWorker, ignoreSendError)
       else worker.child.kill('SIGTERM')
     })
   }
@@ -222,7 +228,7 @@ export class IpcHub implements Hub {
     const id = ++this.nextId
     return new Promise((resolve) => {
       this.waiting.set(id, resolve as (value: unknown) => void)
-      process.send!({ ...request, id })
+      process.send!({ ...request, id }, undefined, undefined, ignoreSendError)
     })
   }
 
@@ -235,7 +241,7 @@ export class IpcHub implements Hub {
   }
 
   leave(nick: string): void {
-    if (process.connected) process.send!({ t: 'leave', nick } satisfies FromChatWorker)
+    if (process.connected) process.send!({ t: 'leave', nick } satisfies FromChatWorker, undefined, undefined, ignoreSendError)
   }
 
   who(): Promise<string[]> {
@@ -247,7 +253,7 @@ export class IpcHub implements Hub {
   }
 
   publish(event: RoomEvent): void {
-    if (process.connected) process.send!({ t: 'pub', e: event } satisfies FromChatWorker)
+    if (process.connected) process.send!({ t: 'pub', e: event } satisfies FromChatWorker, undefined, undefined, ignoreSendError)
   }
 
   close(): Promise<void> {

@@ -10,7 +10,8 @@ let room: ChatRoom | null = null
 const ipc = new IpcHub()
 
 function send(message: FromChatWorker): void {
-  if (process.connected) process.send!(message)
+  // A master that is gone makes the send fail (EPIPE): the callback takes it, and 'disconnect' stops us.
+  if (process.connected) process.send!(message, undefined, undefined, () => {})
 }
 
 async function stop(): Promise<void> {
