@@ -3,10 +3,10 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
-import type { MachineFacts } from './machine.ts'
+import { machineFacts, type MachineFacts } from './machine.ts'
 import { REPO_DIR, RESULTS_DIR } from './paths.ts'
 import { summarize, type Cell, type PeerInfo } from './results.ts'
-import type { Column } from './table.ts'
+import { markdownTable, textTable, type Column } from './table.ts'
 import { describeErrors, errorCount } from './wrk.ts'
 
 export const wholeNumber = (value: number): string => Math.round(value).toLocaleString('en-US')
@@ -34,6 +34,44 @@ export function machineLines (report: ReportBasics): string[] {
     `- petrel revision: ${report.petrelRevision}; harness: node ${machine.harnessNode}; load: ${machine.wrk}`,
     ...report.peers.map((peer) => `- ${peer.name}: ${peer.version ?? `skipped: ${peer.skipped ?? 'unknown reason'}`}`)
   ]
+}
+
+export interface TableReport {
+  suite: string
+  startedAt: string
+  /** The report's heading (the start time is appended). */
+  title: string
+  /** How the figures were measured: pinning, durations, what each column means. */
+  method: string
+  columns: readonly Column[]
+  rows: readonly (readonly string[])[]
+  notes: readonly string[]
+  /** What goes into the .json beside the machine facts: settings and raw runs. */
+  data: Record<string, unknown>
+}
+
+/**
+ * The end of a one-table suite: the table and its notes on the terminal, then the markdown
+ * report (heading, method, machine, table, notes) and the JSON written to bench/results/.
+ */
+export function finishTableReport (report: TableReport): void {
+  console.log(`\n${textTable(report.columns, report.rows)}`)
+  for (const note of report.notes) console.log(`  ${note}`)
+  console.log('')
+  const machine = machineFacts()
+  const markdown = [
+    `# ${report.title} (${report.startedAt})`,
+    '',
+    report.method,
+    '',
+    `- CPU: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs; kernel ${machine.kernel}; node ${machine.harnessNode}`,
+    '',
+    markdownTable(report.columns, report.rows),
+    '',
+    ...report.notes.map((note) => `- ${note}`)
+  ].join('\n')
+  const written = writeResultFiles(report.suite, report.startedAt, markdown, { suite: report.suite, startedAt: report.startedAt, machine, ...report.data })
+  console.log(`wrote ${written.join(', ')}`)
 }
 
 /** Writes <suite>-<timestamp>.md/.json and overwrites <suite>-latest.md; returns the paths written. */

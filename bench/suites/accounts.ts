@@ -7,15 +7,14 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { listOf, parseFlags, wholeNumber as flagNumber, type FlagSpec } from '../lib/flags.ts'
-import { machineFacts } from '../lib/machine.ts'
 import { startServer } from '../lib/measure.ts'
 import { onCleanup } from '../lib/children.ts'
 import { petrelPeer } from '../lib/peers.ts'
 import { expectBody } from '../lib/ready.ts'
-import { wholeNumber, writeResultFiles } from '../lib/report.ts'
+import { wholeNumber, finishTableReport } from '../lib/report.ts'
 import { SERVER_CPU, WRK_CPU } from '../lib/runner.ts'
 import { median } from '../lib/stats.ts'
-import { markdownTable, textTable, type Column } from '../lib/table.ts'
+import type { Column } from '../lib/table.ts'
 import { benchFailures, petrelBenchJson, type BenchJson } from '../loadgen/generators.ts'
 // The same throwaway cluster the tests use: initdb in a temporary directory, trust auth.
 import { startPostgres } from '../../test/helpers/postgres.ts'
@@ -133,24 +132,17 @@ async function run (args: readonly string[]): Promise<number> {
       ])
     }
   }
-  console.log(`\n${textTable(columns, table)}`)
-  for (const note of notes) console.log(`  ${note}`)
-  console.log('')
-  const machine = machineFacts()
-  const markdown = [
-    `# accounts: logins with scrypt on the thread pool and inline, on SQLite and PostgreSQL (${startedAt})`,
-    '',
-    `Server, its threads and PostgreSQL pinned to CPU ${SERVER_CPU}; petrel bench on CPU ${WRK_CPU}. ${connections} connections log in (POST /account/login, 303 expected) ` +
+  finishTableReport({
+    suite: 'accounts',
+    startedAt,
+    title: 'accounts: logins with scrypt on the thread pool and inline, on SQLite and PostgreSQL',
+    method: `Server, its threads and PostgreSQL pinned to CPU ${SERVER_CPU}; petrel bench on CPU ${WRK_CPU}. ${connections} connections log in (POST /account/login, 303 expected) ` +
       `for ${durationSec} s${repeat > 1 ? `, medians of ${repeat}` : ''}, while /plaintext runs at ${rate} req/s (open model).`,
-    '',
-    `- CPU: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs; kernel ${machine.kernel}; node ${machine.harnessNode}`,
-    '',
-    markdownTable(columns, table),
-    '',
-    ...notes.map((note) => `- ${note}`)
-  ].join('\n')
-  const written = writeResultFiles('accounts', startedAt, markdown, { suite: 'accounts', startedAt, machine, durationSec, repeat, connections, rate, rows })
-  console.log(`wrote ${written.join(', ')}`)
+    columns,
+    rows: table,
+    notes,
+    data: { durationSec, repeat, connections, rate, rows }
+  })
   return 0
 }
 

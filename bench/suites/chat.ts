@@ -15,13 +15,12 @@
 import { join } from 'node:path'
 import { startTracked, stopTracked, type Tracked } from '../lib/children.ts'
 import { listOf, parseFlags, wholeNumber as flagNumber, type FlagSpec } from '../lib/flags.ts'
-import { machineFacts } from '../lib/machine.ts'
 import { BENCH_DIR, REPO_DIR } from '../lib/paths.ts'
 import { freePort } from '../lib/ports.ts'
-import { twoDigits, wholeNumber, writeResultFiles } from '../lib/report.ts'
+import { twoDigits, wholeNumber, finishTableReport } from '../lib/report.ts'
 import { SERVER_CPU, WRK_CPU } from '../lib/runner.ts'
 import { median } from '../lib/stats.ts'
-import { markdownTable, textTable, type Column } from '../lib/table.ts'
+import type { Column } from '../lib/table.ts'
 import { findOnPath } from '../lib/which.ts'
 import { runPinned } from '../loadgen/generators.ts'
 import { connect } from 'node:net'
@@ -180,26 +179,19 @@ async function run (args: readonly string[]): Promise<number> {
       wholeNumber(list.reduce((sum, r) => sum + r.disconnected + r.refused, 0))
     ]
   })
-  console.log(`\n${textTable(columns, table)}`)
-  for (const note of notes) console.log(`  ${note}`)
-  console.log('')
-  const machine = machineFacts()
-  const markdown = [
-    `# chat: ${clients} clients, one message each per ${intervalMs} ms (${startedAt})`,
-    '',
-    `Server (and redis-server, and every worker) pinned to CPU ${SERVER_CPU}, the generator to CPU ${WRK_CPU}; ${durationSec} s runs after a 2 s warm-up${repeat > 1 ? `, medians of ${repeat}` : ''}. ` +
+  finishTableReport({
+    suite: 'chat',
+    startedAt,
+    title: `chat: ${clients} clients, one message each per ${intervalMs} ms`,
+    method: `Server (and redis-server, and every worker) pinned to CPU ${SERVER_CPU}, the generator to CPU ${WRK_CPU}; ${durationSec} s runs after a 2 s warm-up${repeat > 1 ? `, medians of ${repeat}` : ''}. ` +
       '"fan-out" counts lines read by all clients; "of offered" is that over sent × (clients − 1). ' +
       'Latency: from the sender\'s write to a probe client\'s read (one client in ten), one clock. ' +
       'Peak RSS: VmHWM summed over the server\'s processes (redis-server included).',
-    '',
-    `- CPU: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs; kernel ${machine.kernel}; node ${machine.harnessNode}`,
-    '',
-    markdownTable(columns, table),
-    '',
-    ...notes.map((note) => `- ${note}`)
-  ].join('\n')
-  const written = writeResultFiles('chat', startedAt, markdown, { suite: 'chat', startedAt, machine, clients, intervalMs, durationSec, repeat, results: Object.fromEntries(results) })
-  console.log(`wrote ${written.join(', ')}`)
+    columns,
+    rows: table,
+    notes,
+    data: { clients, intervalMs, durationSec, repeat, results: Object.fromEntries(results) }
+  })
   return 0
 }
 

@@ -6,15 +6,14 @@
 
 import { join } from 'node:path'
 import { parseFlags, wholeNumber as flagNumber, type FlagSpec } from '../lib/flags.ts'
-import { machineFacts } from '../lib/machine.ts'
 import { measureOnce, startServer, type Load, type RunMeasurement } from '../lib/measure.ts'
 import { BENCH_DIR } from '../lib/paths.ts'
 import { petrelPeer, probeNginx, type Launch } from '../lib/peers.ts'
 import { expectBody } from '../lib/ready.ts'
-import { twoDigits, wholeNumber, writeResultFiles } from '../lib/report.ts'
+import { twoDigits, wholeNumber, finishTableReport } from '../lib/report.ts'
 import { findLoadTools, makeBench } from '../lib/runner.ts'
 import { median } from '../lib/stats.ts'
-import { markdownTable, textTable, type Column } from '../lib/table.ts'
+import type { Column } from '../lib/table.ts'
 import type { Suite } from './suite.ts'
 
 const FLAGS: readonly FlagSpec[] = [
@@ -108,24 +107,17 @@ async function run (args: readonly string[]): Promise<number> {
       wholeNumber(list.reduce((sum, m) => sum + m.errors.connect + m.errors.read + m.errors.write + m.errors.timeout + m.errors.status, 0))
     ]
   })
-  console.log(`\n${textTable(columns, table)}`)
-  for (const note of notes) console.log(`  ${note}`)
-  console.log('')
-  const machine = machineFacts()
-  const markdown = [
-    `# proxy: Petrel's reverse proxy against nginx proxy_pass (${startedAt})`,
-    '',
-    `wrk, ${connections} keep-alive connections, GET /plaintext, ${durationSec} s runs after ${warmupSec} s of warm-up${repeat > 1 ? `, medians of ${repeat}` : ''}. ` +
+  finishTableReport({
+    suite: 'proxy',
+    startedAt,
+    title: 'proxy: Petrel\'s reverse proxy against nginx proxy_pass',
+    method: `wrk, ${connections} keep-alive connections, GET /plaintext, ${durationSec} s runs after ${warmupSec} s of warm-up${repeat > 1 ? `, medians of ${repeat}` : ''}. ` +
       `The proxy on CPU ${bench.serverCpu}; its upstream (petrel serve) and wrk on CPU ${tools.wrkCpu}. "p99 added" is the proxy's p99 minus the direct row's (the upstream alone, on CPU ${bench.serverCpu}).`,
-    '',
-    `- CPU: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs; kernel ${machine.kernel}; node ${machine.harnessNode}`,
-    '',
-    markdownTable(columns, table),
-    '',
-    ...notes.map((note) => `- ${note}`)
-  ].join('\n')
-  const written = writeResultFiles('proxy', startedAt, markdown, { suite: 'proxy', startedAt, machine, durationSec, warmupSec, connections, repeat, rows: Object.fromEntries(rows) })
-  console.log(`wrote ${written.join(', ')}`)
+    columns,
+    rows: table,
+    notes,
+    data: { durationSec, warmupSec, connections, repeat, rows: Object.fromEntries(rows) }
+  })
   return 0
 }
 

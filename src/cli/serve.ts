@@ -183,6 +183,11 @@ function httpUrl(address: { address: string; family: string; port: number }): st
   return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/`
 }
 
+/** Flags that mean nothing without another: the first one given is an error, `--NAME why`. */
+function refuseFlags(flags: Map<string, unknown>, names: readonly string[], why: string): void {
+  for (const name of names) if (flags.has(name)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `--${name} ${why}`)
+}
+
 /** Where the demo site keeps its accounts when no --database is given (relative to the working directory). */
 const DEMO_DATABASE = 'sqlite:petrel-data/accounts.db'
 
@@ -245,9 +250,7 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
     } catch {}
     if (!isDir) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --cgi-bin: ${JSON.stringify(cgiDir)} is not a directory; give the directory that holds the scripts`)
   }
-  for (const name of ['cgi-max', 'cgi-queue', 'cgi-timeout']) {
-    if (flags.has(name) && cgiDir === undefined && root !== null) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `--${name} needs --cgi-bin DIR`)
-  }
+  if (cgiDir === undefined && root !== null) refuseFlags(flags, ['cgi-max', 'cgi-queue', 'cgi-timeout'], 'needs --cgi-bin DIR')
   if (cgiDir !== undefined || root === null) {
     options.cgi = {
       dir: cgiDir === undefined ? DEMO_CGI_BIN : path.resolve(cgiDir),
@@ -256,9 +259,7 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
       timeoutMs: flags.get('cgi-timeout') as number | undefined,
     }
   }
-  for (const name of ['pool-threads', 'pool-queue', 'pool-timeout']) {
-    if (flags.has(name) && root !== null) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `--${name} applies to the demo site's /scrypt/pool route; drop it or ROOT`)
-  }
+  if (root !== null) refuseFlags(flags, ['pool-threads', 'pool-queue', 'pool-timeout'], "applies to the demo site's /scrypt/pool route; drop it or ROOT")
   if (root === null) {
     options.pool = {
       threads: flags.get('pool-threads') as number | undefined,
@@ -297,9 +298,7 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
       },
     }
   } else {
-    for (const name of ['proxy-balance', 'proxy-connect-timeout', 'proxy-read-timeout', 'proxy-keepalive', 'proxy-fail-timeout', 'proxy-health-interval', 'proxy-health-path']) {
-      if (flags.has(name)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `--${name} applies to the reverse proxy: give --proxy PREFIX=URL too`)
-    }
+    refuseFlags(flags, ['proxy-balance', 'proxy-connect-timeout', 'proxy-read-timeout', 'proxy-keepalive', 'proxy-fail-timeout', 'proxy-health-interval', 'proxy-health-path'], 'applies to the reverse proxy: give --proxy PREFIX=URL too')
   }
   const database = (flags.get('database') as string | undefined) ?? (root === null ? DEMO_DATABASE : undefined)
   const hashing = flags.get('password-hashing') as string | undefined
@@ -318,7 +317,7 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
       attemptsPerWindow: flags.get('login-attempts') as number | undefined,
     }
   } else {
-    for (const name of ['db-pool', 'db-timeout', 'password-hashing', 'login-attempts']) if (flags.has(name)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `--${name} applies to the accounts demo: give --database URL too`)
+    refuseFlags(flags, ['db-pool', 'db-timeout', 'password-hashing', 'login-attempts'], 'applies to the accounts demo: give --database URL too')
   }
   options.logs = {
     accessLog: flags.get('access-log') as string | undefined,

@@ -81,7 +81,12 @@ export class MetricsBoard {
   }
 
   processes(): ProcessSnapshot[] {
-    return [...this.live.values()].sort((a, b) => (a.worker ?? -1) - (b.worker ?? -1))
+    return this.byWorker().map(([, s]) => s)
+  }
+
+  /** Live processes with their keys, the single process or worker 0 first. */
+  private byWorker(): Array<[string, ProcessSnapshot]> {
+    return [...this.live].sort(([, a], [, b]) => (a.worker ?? -1) - (b.worker ?? -1))
   }
 
   totals(): Totals {
@@ -128,7 +133,7 @@ export class MetricsBoard {
     const totals = this.totals()
     const rates = ratesBetween(this.lastTotals, totals)
     this.lastTotals = totals
-    const processes = [...this.live].sort(([, a], [, b]) => (a.worker ?? -1) - (b.worker ?? -1)).map(([key, s]) => {
+    const processes = this.byWorker().map(([key, s]) => {
       const before = this.previous.get(key)
       const seconds = before === undefined ? 0 : (s.atMs - before.atMs) / 1000
       return {

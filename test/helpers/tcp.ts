@@ -388,11 +388,5 @@ export function chunked(parts: Array<string | Buffer>, trailers = ''): Buffer {
   return Buffer.concat(out)
 }
 
-/** A port free on TCP right now (bound at 0 and released); UDP on it is almost always free too. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
+/** A port free on TCP right now (bound at 0 and released): the benchmarks' helper. */
+export { freePort } from '../../bench/lib/ports.ts'

@@ -65,7 +65,6 @@ export interface ProxyOptions {
 }
 
 export type ProxySettings = Required<Omit<ProxyOptions, 'log'>> & { log: (line: string) => void }
-type Settings = ProxySettings
 
 /** Options with their defaults filled in. */
 export function proxySettings(options: ProxyOptions): ProxySettings {
@@ -144,6 +143,14 @@ class UpstreamConnection {
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
 /** Hop-by-hop fields (RFC 9110 §7.6.1) and the proxy's own, dropped both ways. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate'])
+/** The field names a Connection value lists (lower-case): hop-by-hop for that message; null for none. */
+function namedByConnection(value: string): Set<string> | null {
+  if (value === '') return null
+  const names = new Set<string>()
+  for (const token of value.toLowerCase().split(',')) names.add(token.trim())
+  return names
+}
+
 /** Request fields the proxy writes itself (framing, forwarding): the client's copies are not passed on. */
 const OWN_FIELDS = new Set(['content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded'])
 
@@ -178,8 +185,6 @@ export class Upstream {
   /** Active health: the last check failed. */
   down = false
   readonly idle: UpstreamConnection[] = []
-  /** Served exchanges (tests, metrics). */
-  served = 0
 
   constructor(origin: string) {
     const url = new URL(origin)
@@ -196,11 +201,11 @@ export class Upstream {
 export class UpstreamGroup {
   readonly prefix: string
   readonly upstreams: Upstream[]
-  private readonly settings: Settings
+  private readonly settings: ProxySettings
   private next = 0
   private healthTimer: NodeJS.Timeout | null = null
 
-  constructor(route: ProxyRoute, settings: Settings) {
+  constructor(route: ProxyRoute, settings: ProxySettings) {
     this.prefix = route.prefix
     this.upstreams = route.upstreams.map((u) => new Upstream(u))
     this.settings = settings
@@ -210,24 +215,32 @@ export class UpstreamGroup {
     }
   }
 
-  /** The upstreams to try, in order: the balancer's pick first, unhealthy ones only as a last resort. */
-  order(): Upstream[] {
+  /**
+   * The upstreams to try: `pool[(first + k) % pool.length]` for k = 0, 1, … — the balancer's pick
+   * first, unhealthy ones only as a last resort. Nothing is allocated while all are healthy.
+   */
+  order(): { pool: readonly Upstream[]; first: number } {
     const now = Date.now()
-    const healthy = this.upstreams.filter((u) => u.healthy(now))
-    const pool = healthy.length > 0 ? healthy : this.upstreams
-    let first: number
-    if (this.settings.balance === 'least-conn') {
-      first = 0
-      for (let i = 1; i < pool.length; i++) if (pool[i]!.active < pool[first]!.active) first = i
-      // Ties go round-robin, so equal upstreams share the load.
-      const least = pool[first]!.active
-      const tied = pool.filter((u) => u.active === least)
-      const pick = tied[this.next++ % tied.length]!
-      first = pool.indexOf(pick)
-    } else {
-      first = this.next++ % pool.length
+    let pool: readonly Upstream[] = this.upstreams
+    if (!pool.every((u) => u.healthy(now))) {
+      const healthy = pool.filter((u) => u.healthy(now))
+      if (healthy.length > 0) pool = healthy
     }
-    return [...pool.slice(first), ...pool.slice(0, first)]
+    if (this.settings.balance !== 'least-conn') return { pool, first: this.next++ % pool.length }
+    let least = Infinity
+    let tied = 0
+    for (const u of pool) {
+      if (u.active < least) {
+        least = u.active
+        tied = 1
+      } else if (u.active === least) tied++
+    }
+    // Ties go round-robin, so equal upstreams share the load.
+    let skip = this.next++ % tied
+    for (let i = 0; i < pool.length; i++) {
+      if (pool[i]!.active === least && skip-- === 0) return { pool, first: i }
+    }
+    return { pool, first: 0 }
   }
 
   async checkHealth(): Promise<void> {
@@ -279,7 +292,7 @@ export class Exchange implements ResponseHandler {
   /** The request-target sent upstream: origin-form (path and query). */
   readonly target: string
   readonly res: Response
-  readonly settings: Settings
+  readonly settings: ProxySettings
   socket: net.Socket | null = null
   private conn: UpstreamConnection | null = null
   private parser: ResponseParser | null = null
@@ -303,7 +316,7 @@ export class Exchange implements ResponseHandler {
   /** The Host sent upstream instead of the client's (a forward proxy sends the URL's). */
   private readonly host: string | null
 
-  constructor(upstream: Upstream, req: Request, res: Response, settings: Settings, target = req.url, options: { fresh?: boolean; host?: string } = {}) {
+  constructor(upstream: Upstream, req: Request, res: Response, settings: ProxySettings, target = req.url, options: { fresh?: boolean; host?: string } = {}) {
     this.upstream = upstream
     this.req = req
     this.target = target
@@ -381,7 +394,7 @@ export class Exchange implements ResponseHandler {
     // Names the client's Connection field lists are hop-by-hop too — except the fields the
     // message's framing and routing stand on: dropping Content-Length on a client's say-so would
     // turn its body into a second request upstream.
-    const connection = (head.header('connection') ?? '').toLowerCase()
+    const connection = namedByConnection(head.header('connection') ?? '')
     let out = `${req.method} ${this.target} HTTP/1.1\r\n`
     let forwardedFor = ''
     for (let i = 0; i < headers.length; i += 4) {
@@ -390,7 +403,7 @@ export class Exchange implements ResponseHandler {
         if (name === 'x-forwarded-for') forwardedFor += `${buf.toString('latin1', headers[i + 2]!, headers[i + 3]!)}, `
         continue
       }
-      if (name !== 'host' && connection !== '' && connection.split(',').some((t) => t.trim() === name)) continue
+      if (name !== 'host' && connection?.has(name) === true) continue
       if (name === 'host' && this.host !== null) continue
       out += `${name}: ${buf.toString('latin1', headers[i + 2]!, headers[i + 3]!)}\r\n`
     }
@@ -548,12 +561,13 @@ export class Exchange implements ResponseHandler {
       this.switchHead = `${head}\r\n`
       return
     }
-    let connection = ''
-    for (let i = 0; i < f.length; i += 2) if (f[i]!.toLowerCase() === 'connection') connection += `${f[i + 1]!.toLowerCase()},`
+    let listed = ''
+    for (let i = 0; i < f.length; i += 2) if (f[i]!.toLowerCase() === 'connection') listed += `${f[i + 1]!},`
+    const connection = namedByConnection(listed)
     res.status(status)
     for (let i = 0; i < f.length; i += 2) {
       const lower = f[i]!.toLowerCase()
-      if (HOP_BY_HOP.has(lower) || lower === 'content-length' || lower === 'date' || (connection !== '' && connection.split(',').some((t) => t.trim() === lower))) continue
+      if (HOP_BY_HOP.has(lower) || lower === 'content-length' || lower === 'date' || connection?.has(lower) === true) continue
       res.appendHeader(f[i]!, f[i + 1]!)
     }
     if (bodyLength >= 0 && this.req.method !== 'HEAD') res.setHeader('Content-Length', bodyLength)
@@ -593,7 +607,6 @@ export class Exchange implements ResponseHandler {
   private complete(reusable: boolean): void {
     if (this.settled) return
     if (!this.res.finished) this.res.end()
-    this.upstream.served++
     // Reused only when the response allows it and the request body went out whole.
     this.finish(Outcome.DONE, reusable && (this.body === null || this.body.readableEnded))
   }
@@ -651,7 +664,7 @@ export class Exchange implements ResponseHandler {
 
 export class ReverseProxy {
   readonly groups: UpstreamGroup[]
-  private readonly settings: Settings
+  private readonly settings: ProxySettings
 
   constructor(routes: readonly ProxyRoute[], options: ProxyOptions = {}) {
     this.settings = proxySettings(options)
@@ -661,7 +674,9 @@ export class ReverseProxy {
   /** Relay the request to the group; answers 502/504 itself when no upstream could. */
   async handle(group: UpstreamGroup, req: Request, res: Response): Promise<void> {
     let last: PetrelError | null = null
-    for (const upstream of group.order()) {
+    const { pool, first } = group.order()
+    for (let k = 0; k < pool.length; k++) {
+      const upstream = pool[(first + k) % pool.length]!
       let exchange = new Exchange(upstream, req, res, this.settings)
       let outcome = await exchange.run()
       if (outcome === Outcome.RETRY && exchange.reused) {
