@@ -309,10 +309,18 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     if (this.ended || this.phase === Phase.CLOSED) return false
     if (onFlushed !== undefined) {
       // A buffer its owner wants back: write it now, in order after the batch, with the socket's
-      // own completion callback (Node calls it on success and when the write is abandoned).
+      // own completion callback (Node calls it on success and when the write is abandoned). A
+      // batch waiting (a head sent with `more`) leaves with it in one writev, not as a segment of its own.
+      const socket = this.socket
+      const joined = this.batch !== '' || this.batchList !== null
+      if (joined) socket.cork()
       this.flush()
-      if (this.ended) return false
-      const ok = this.socket.write(data, onFlushed)
+      if (this.ended) {
+        if (joined) socket.uncork()
+        return false
+      }
+      const ok = socket.write(data, onFlushed)
+      if (joined) socket.uncork()
       if (!ok) this.pause(PAUSE_WRITE)
       if (!this.sendTimer.armed && this.socket.writableLength > 0) this.watchSend()
       return ok

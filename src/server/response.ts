@@ -120,7 +120,8 @@ export class Response {
   write(chunk: string | Buffer, onFlushed?: (err?: Error | null) => void): boolean {
     if (this.finished) throw new PetrelError('PETREL_ERR_RESPONSE_FINISHED')
     const length = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
-    if (!this.headersSent) this.sendHead(-1, '')
+    // The head waits for the first piece of body when one follows, so both leave in one write.
+    if (!this.headersSent) this.sendHead(-1, '', length > 0 && !this.isHead && !statusHasNoBody(this.statusCode))
     if (length === 0) {
       onFlushed?.()
       return true
@@ -160,13 +161,13 @@ export class Response {
       this.bodyBytes = length
       const sendBody = length > 0 && !this.isHead && !statusHasNoBody(this.statusCode)
       if (isString) {
-        this.sendHead(length, sendBody ? body : '')
+        this.sendHead(length, sendBody ? body : '', false)
       } else {
-        this.sendHead(length, '')
+        this.sendHead(length, '', sendBody)
         if (sendBody) this.sink.send(body!)
       }
     } else {
-      if (!this.headersSent) this.sendHead(-1, '')
+      if (!this.headersSent) this.sendHead(-1, '', false)
       if (body !== undefined) this.write(body)
       if (this.chunked && !this.isHead) this.sink.send('0\r\n\r\n')
       else if (!this.isHead && this.declaredLength >= 0 && this.bodyBytes !== this.declaredLength) {
@@ -242,9 +243,10 @@ export class Response {
   /**
    * Serialize the head. `length` is the body length, or -1 when unknown (chunked on HTTP/1.1,
    * close-delimited on HTTP/1.0). `tail` is appended to the same string, so a small body goes
-   * out in the same write as its head.
+   * out in the same write as its head; `more` says body bytes are sent right after, so the head
+   * waits for them instead of leaving as a segment of its own.
    */
-  private sendHead(length: number, tail: string): void {
+  private sendHead(length: number, tail: string, more: boolean): void {
     const code = this.statusCode
     let head = statusLine(code)
     let hasDate = false
@@ -285,7 +287,7 @@ export class Response {
     if (!this.keepAlive) head += 'Connection: close\r\n'
     else if (!this.http11) head += 'Connection: keep-alive\r\n'
     this.headersSent = true
-    this.sink.send(tail === '' ? head + '\r\n' : head + '\r\n' + tail)
+    this.sink.send(tail === '' ? head + '\r\n' : head + '\r\n' + tail, more)
   }
 
   private async pipeFrom(stream: Readable): Promise<void> {
