@@ -54,6 +54,17 @@ async function proxy(t: TestContext, upstreams: string[], options: ProxyOptions 
   return `http://127.0.0.1:${serving.address.port}`
 }
 
+/** A raw client: `send` writes the request (at once or over time); resolves with every byte the proxy sent until it closed. */
+function rawRequest(base: string, send: (socket: net.Socket) => void): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(new URL(base).port), '127.0.0.1')
+    const chunks: Buffer[] = []
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.on('end', () => resolve(Buffer.concat(chunks)))
+    send(socket)
+  })
+}
+
 async function get(url: string, init: RequestInit = {}): Promise<{ status: number; body: string; headers: Headers }> {
   const response = await fetch(url, init)
   return { status: response.status, body: await response.text(), headers: response.headers }
@@ -142,13 +153,9 @@ test('retries only idempotent requests; all upstreams refusing is 502; a silent 
 test('forwarded headers are added and hop-by-hop headers dropped, both ways', async (t) => {
   const u = await upstream(t, 'u')
   const base = await proxy(t, [u.url])
-  const sent = await new Promise<string>((resolve) => {
-    const socket = net.connect(Number(new URL(base).port), '127.0.0.1')
-    let text = ''
-    socket.on('data', (c) => (text += c))
-    socket.on('end', () => resolve(text))
-    socket.write('GET /echo HTTP/1.1\r\nHost: example.test\r\nConnection: X-Secret, close\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nX-Forwarded-For: 10.1.2.3\r\nX-Kept: ok\r\n\r\n')
-  })
+  const sent = (await rawRequest(base, (socket) => {
+  socket.write('GET /echo HTTP/1.1\r\nHost: example.test\r\nConnection: X-Secret, close\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nX-Forwarded-For: 10.1.2.3\r\nX-Kept: ok\r\n\r\n')
+  })).toString('latin1')
   const seen = JSON.parse(sent.slice(sent.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> }
   assert.equal(seen.headers['x-kept'], 'ok')
   assert.equal(seen.headers['host'], 'example.test')
@@ -171,11 +178,60 @@ test('forwarded headers are added and hop-by-hop headers dropped, both ways', as
   assert.equal(back.headers.get('keep-alive'), null)
 })
 
+test('obs-text bytes in field values pass through unchanged, both ways', async (t) => {
+  let seen: Buffer = Buffer.alloc(0)
+  const raw = net.createServer((socket) => socket.once('data', (chunk: Buffer) => {
+    seen = chunk
+    socket.end(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nX-Back: caf'), Buffer.from([0xe9]), Buffer.from('\r\nContent-Length: 2\r\n\r\nok')]))
+  }))
+  await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r))
+  t.after(() => {
+    raw.close()
+  })
+  const base = await proxy(t, [`http://127.0.0.1:${(raw.address() as net.AddressInfo).port}`])
+  const answer = await rawRequest(base, (socket) => socket.write(Buffer.concat([Buffer.from('GET /x HTTP/1.1\r\nHost: x\r\nX-Sent: na'), Buffer.from([0xef, 0x76]), Buffer.from('e\r\nConnection: close\r\n\r\n')])))
+  assert.ok(seen.includes(Buffer.concat([Buffer.from('x-sent: na'), Buffer.from([0xef, 0x76]), Buffer.from('e\r\n')])), 'the upstream got the client\'s bytes')
+  assert.ok(answer.includes(Buffer.concat([Buffer.from('X-Back: caf'), Buffer.from([0xe9]), Buffer.from('\r\n')])), 'the client got the upstream\'s bytes')
+})
+
 test('keep-alive to the upstream: sequential requests share one connection', async (t) => {
   const u = await upstream(t, 'u')
   const base = await proxy(t, [u.url])
   for (let i = 0; i < 20; i++) assert.equal((await get(`${base}/x${i}`)).status, 200)
   assert.equal(u.connections, 1)
+})
+
+test('timeouts on the upstream connection: idle ones close after idleTimeoutMs; reads and body pieces keep an exchange alive past readTimeoutMs', async (t) => {
+  const u = await upstream(t, 'u', (s) => {
+    // Six pieces 100 ms apart: 500 ms in all, longer than the read timeout, never silent that long.
+    s.get('/drip', async (_req, res) => {
+      res.setHeader('Content-Type', 'text/plain')
+      for (let i = 0; i < 6; i++) {
+        res.write(String(i))
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      res.end()
+    })
+    s.post('/upload', async (req, res) => res.end(`got ${(await req.text()).length}`))
+  })
+  const base = await proxy(t, [u.url], { idleTimeoutMs: 150, readTimeoutMs: 300 })
+  assert.equal((await get(`${base}/drip`)).body, '012345')
+  // A body sent in pieces 100 ms apart, while the upstream says nothing until it has all of it.
+  const answer = (await rawRequest(base, (socket) => {
+  socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nConnection: close\r\n\r\n')
+  let sent = 0
+  const timer = setInterval(() => {
+    socket.write('x')
+    if (++sent === 6) clearInterval(timer)
+  }, 100)
+  })).toString('latin1')
+  assert.match(answer, /^HTTP\/1\.1 200 OK[\s\S]*got 6$/)
+  assert.equal(u.connections, 1, 'both exchanges went over the one kept-alive connection')
+  // Idle past idleTimeoutMs: the proxy closes it, and the next request opens another.
+  await new Promise((r) => setTimeout(r, 400))
+  assert.equal(u.server.connectionCounts().active, 0)
+  assert.equal((await get(`${base}/x`)).status, 200)
+  assert.equal(u.connections, 2)
 })
 
 test('request bodies stream to the upstream (chunked and by length), responses stream back', async (t) => {

@@ -519,6 +519,30 @@ describe('response framing', () => {
     assert.equal(errors.length, 1)
   })
 
+  test('a header value with obs-text goes out byte for byte (latin1, as node:http writes heads); the body stays UTF-8', async (t) => {
+    const { connect } = await serve(t, {}, (s) => {
+      s.get('/obs', (_r, res) => {
+        res.setHeader('X-Name', 'caf\u00e9')
+        res.end('caf\u00e9 \u2615')
+      })
+      s.get('/obs-stream', (_r, res) => {
+        res.setHeader('X-Name', '\u00ff')
+        res.write(Buffer.from('x'))
+        res.end()
+      })
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([req('GET', '/obs'), req('GET', '/obs-stream', { Connection: 'close' })]))
+    const raw = await c.readUntilClose(2000)
+    const first = raw.indexOf(Buffer.from('X-Name: '))
+    assert.deepEqual([...raw.subarray(first + 8, first + 13)], [0x63, 0x61, 0x66, 0xe9, 0x0d], 'é is the one byte 0xe9')
+    assert.ok(raw.includes(Buffer.from('\r\n\r\ncaf\u00e9 \u2615', 'utf8')), 'the body is UTF-8')
+    assert.ok(raw.includes(Buffer.from([0x58, 0x2d, 0x4e, 0x61, 0x6d, 0x65, 0x3a, 0x20, 0xff, 0x0d, 0x0a])), 'a head sent with the first body piece is latin1 too')
+    const responses = parseAll(raw, { eof: true }).responses
+    assert.deepEqual(responses.map((r) => r.status), [200, 200])
+    assert.equal(responses[1]!.text, 'x')
+  })
+
   test('a declared Content-Length that the body does not match cuts the connection', async (t) => {
     const { port, connect } = await serve(t, {}, (s) => {
       s.get('/short', (_r, res) => {

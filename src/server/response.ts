@@ -59,6 +59,8 @@ export class Response {
   private fields: string[] = []
   private chunked = false
   private declaredLength = -1
+  /** A field value has bytes above 0x7f (obs-text): the head is then encoded as latin1, byte for byte. */
+  private latin1Head = false
   /** Made on first use of `signal`: most responses never need one. */
   private controller: AbortController | null = null
 
@@ -88,7 +90,9 @@ export class Response {
     if (this.headersSent) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', name)
     const text = typeof value === 'number' ? String(value) : value
     const lower = lowerCaseName(name)
-    if (lower === null || !validValue(text)) throw new PetrelError('PETREL_ERR_INVALID_HEADER_FOR_RESPONSE', JSON.stringify(name))
+    const kind = valueKind(text)
+    if (lower === null || kind === INVALID) throw new PetrelError('PETREL_ERR_INVALID_HEADER_FOR_RESPONSE', JSON.stringify(name))
+    if (kind === LATIN1) this.latin1Head = true
     this.fields.push(lower, name, text)
     return this
   }
@@ -287,6 +291,14 @@ export class Response {
     if (!this.keepAlive) head += 'Connection: close\r\n'
     else if (!this.http11) head += 'Connection: keep-alive\r\n'
     this.headersSent = true
+    if (this.latin1Head) {
+      // Rare: a value with obs-text bytes (a proxied or CGI field, say). The connection writes
+      // strings as UTF-8, which would turn each such byte into two, so the head goes as latin1
+      // bytes, as node:http writes heads, and a string body after it as UTF-8.
+      this.sink.send(Buffer.from(head + '\r\n', 'latin1'), more || tail !== '')
+      if (tail !== '') this.sink.send(tail, more)
+      return
+    }
     this.sink.send(tail === '' ? head + '\r\n' : head + '\r\n' + tail, more)
   }
 
@@ -329,11 +341,20 @@ function lowerCaseName(name: string): string | null {
   return lower
 }
 
-/** No CR, LF, NUL or other controls but HTAB: a value can never split the head (response splitting). */
-function validValue(value: string): boolean {
+const INVALID = 0
+const ASCII = 1
+const LATIN1 = 2
+
+/**
+ * INVALID for a CR, LF, NUL or other control but HTAB (a value can never split the head: response
+ * splitting) or a character beyond one byte; LATIN1 when it has obs-text (0x80–0xff); else ASCII.
+ */
+function valueKind(value: string): number {
+  let kind = ASCII
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i)
-    if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) return false
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) return INVALID
+    if (c > 0x7f) kind = LATIN1
   }
-  return true
+  return kind
 }

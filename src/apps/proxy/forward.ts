@@ -106,7 +106,7 @@ export class ForwardProxy {
 
   async close(): Promise<void> {
     for (const socket of this.tunnels) socket.destroy()
-    for (const u of this.destinations.values()) for (const conn of u.idle.splice(0)) conn.socket.destroy()
+    for (const u of this.destinations.values()) u.closeIdle()
     await this.server.close()
   }
 
@@ -124,7 +124,7 @@ export class ForwardProxy {
       u = new Upstream(`http://${net.isIPv6(address) ? `[${address}]` : address}:${port}`)
       if (this.destinations.size >= FORWARD_DEFAULTS.maxDestinations) {
         const [oldestKey, oldest] = this.destinations.entries().next().value!
-        for (const conn of oldest.idle.splice(0)) conn.socket.destroy()
+        oldest.closeIdle()
         this.destinations.delete(oldestKey)
       }
     }

@@ -27,6 +27,8 @@
 import net from 'node:net'
 import { BufferPool } from '../../core/buffer-pool.ts'
 import { PetrelError } from '../../core/errors.ts'
+import { Scheduler } from '../../core/timers/scheduler.ts'
+import { WheelTimer } from '../../core/timers/wheel.ts'
 import { ResponseParser, type ResponseHandler } from '../../protocol/http1/response-parser.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
@@ -64,7 +66,11 @@ export interface ProxyOptions {
   log?: (line: string) => void
 }
 
-export type ProxySettings = Required<Omit<ProxyOptions, 'log'>> & { log: (line: string) => void }
+export type ProxySettings = Required<Omit<ProxyOptions, 'log'>> & {
+  log: (line: string) => void
+  /** The read and idle timeouts of this proxy's upstream connections: one timing wheel, as the server's connections have. */
+  timers: Scheduler<UpstreamConnection>
+}
 
 /** Options with their defaults filled in. */
 export function proxySettings(options: ProxyOptions): ProxySettings {
@@ -78,7 +84,12 @@ export function proxySettings(options: ProxyOptions): ProxySettings {
     healthPath: options.healthPath ?? PROXY_DEFAULTS.healthPath,
     healthIntervalMs: options.healthIntervalMs ?? PROXY_DEFAULTS.healthIntervalMs,
     log: options.log ?? (() => {}),
+    timers: new Scheduler<UpstreamConnection>({ onExpire: expireConnection }),
   }
+}
+
+function expireConnection(conn: UpstreamConnection): void {
+  conn.expired()
 }
 
 /** Read buffers for upstream responses, reused once the client's socket has sent their bytes. */
@@ -109,17 +120,29 @@ class ReadLease {
   }
 }
 
-/** A connection to an upstream, lent to one exchange at a time; idle between them. */
-class UpstreamConnection {
+/**
+ * A connection to an upstream, lent to one exchange at a time and parked in its upstream's idle
+ * list between them. Its listeners are installed once and pass each event to the exchange that
+ * holds the connection, or close it when it is idle; its read and idle timeouts are one timer on
+ * the proxy's wheel, pushed later by a field write on each read. An exchange therefore adds and
+ * removes no listener and arms no Node timer.
+ */
+export class UpstreamConnection {
   readonly socket: net.Socket
   owner: Exchange | null = null
   /** One parser per connection: responses come in order on it; each exchange sets itself as the handler. */
   readonly parser = new ResponseParser()
+  readonly timer: WheelTimer<UpstreamConnection> = new WheelTimer(this)
+  private readonly upstream: Upstream
+  private readonly settings: ProxySettings
+  private parked = false
 
-  constructor(host: string, port: number) {
+  constructor(upstream: Upstream, settings: ProxySettings) {
+    this.upstream = upstream
+    this.settings = settings
     this.socket = net.connect({
-      host,
-      port,
+      host: upstream.host,
+      port: upstream.port,
       noDelay: true,
       onread: {
         // Node asks for the next buffer after each read: every read gets its own pooled one.
@@ -127,16 +150,85 @@ class UpstreamConnection {
         callback: (nread: number, buf: Uint8Array): boolean => {
           const lease = new ReadLease(buf as Buffer)
           const owner = this.owner
-          // Bytes from an idle connection are a protocol error: it cannot be reused.
           let more = true
-          if (owner === null) this.socket.destroy()
-          else more = owner.onRead(buf as Buffer, nread, lease)
+          // Bytes from an idle connection are a protocol error: it cannot be reused.
+          if (owner === null) this.close()
+          else {
+            this.touch()
+            more = owner.onRead(buf as Buffer, nread, lease)
+          }
           lease.release()
           // false pauses reading (a tunnel whose client is behind); socket.resume() starts it again.
           return more
         },
       },
     })
+    this.socket.on('error', this.onError)
+    this.socket.on('close', this.onClose)
+    this.socket.on('drain', this.onDrain)
+  }
+
+  private readonly onError = (err: NodeJS.ErrnoException): void => {
+    if (this.owner !== null) this.owner.onError(err)
+    else this.close()
+  }
+
+  private readonly onClose = (): void => {
+    if (this.owner !== null) this.owner.onClose()
+    else this.close()
+  }
+
+  private readonly onDrain = (): void => {
+    this.owner?.onUpstreamDrain()
+  }
+
+  /** Lend the connection to `exchange`, out of the idle list; its read timeout starts. */
+  lend(exchange: Exchange): void {
+    this.unpark()
+    this.owner = exchange
+    this.settings.timers.armIn(this.timer, this.settings.readTimeoutMs)
+  }
+
+  /** Activity (the read timeout counts from now): a field write, no relinking. */
+  touch(): void {
+    if (this.timer.armed) this.timer.deadline = this.settings.timers.now + this.settings.readTimeoutMs
+  }
+
+  /** The exchange is done with it: keep it idle for the next one, closed after idleTimeoutMs. */
+  park(): void {
+    this.owner = null
+    this.parser.handler = null
+    this.parked = true
+    this.upstream.idle.push(this)
+    this.settings.timers.armIn(this.timer, this.settings.idleTimeoutMs)
+  }
+
+  /** The exchange gives it up without parking it (a tunnel takes it over, or it is closed next). */
+  release(): void {
+    this.owner = null
+    this.parser.handler = null
+    this.settings.timers.cancel(this.timer)
+  }
+
+  close(): void {
+    this.unpark()
+    this.settings.timers.cancel(this.timer)
+    this.socket.destroy()
+  }
+
+  /** The wheel's timer fired: the exchange's read timeout, or the end of the idle period. */
+  expired(): void {
+    if (this.owner !== null) this.owner.onTimeout()
+    else this.close()
+  }
+
+  private unpark(): void {
+    if (!this.parked) return
+    this.parked = false
+    const idle = this.upstream.idle
+    // The most recently parked connection is lent first, so it is usually the last one.
+    const i = idle.lastIndexOf(this)
+    if (i >= 0) idle.splice(i, 1)
   }
 }
 
@@ -195,6 +287,11 @@ export class Upstream {
 
   healthy(now: number): boolean {
     return !this.down && now >= this.failedUntil
+  }
+
+  /** Close every idle connection. */
+  closeIdle(): void {
+    for (const conn of this.idle.splice(0)) conn.close()
   }
 }
 
@@ -257,7 +354,7 @@ export class UpstreamGroup {
 
   close(): void {
     if (this.healthTimer !== null) clearInterval(this.healthTimer)
-    for (const u of this.upstreams) for (const conn of u.idle.splice(0)) conn.socket.destroy()
+    for (const u of this.upstreams) u.closeIdle()
   }
 }
 
@@ -341,15 +438,12 @@ export class Exchange implements ResponseHandler {
 
   private connect(): void {
     const u = this.upstream
-    const idle = this.fresh ? undefined : u.idle.pop()
+    const idle = this.fresh ? undefined : u.idle.at(-1)
     if (idle !== undefined) {
       this.reused = true
-      idle.socket.removeAllListeners('timeout')
-      idle.socket.removeAllListeners('error')
-      idle.socket.removeAllListeners('close')
       return this.attach(idle)
     }
-    const conn = new UpstreamConnection(u.host, u.port)
+    const conn = new UpstreamConnection(u, this.settings)
     const socket = conn.socket
     const timer = setTimeout(() => {
       socket.destroy()
@@ -369,20 +463,15 @@ export class Exchange implements ResponseHandler {
 
   private attach(conn: UpstreamConnection): void {
     const socket = conn.socket
-    if (this.settled) return void socket.destroy()
+    if (this.settled) return void conn.close()
     this.conn = conn
-    conn.owner = this
+    conn.lend(this)
     const parser = conn.parser
     parser.next()
     parser.headRequests = this.req.method === 'HEAD'
     parser.handler = this
     this.parser = parser
     this.socket = socket
-    socket.setTimeout(this.settings.readTimeoutMs)
-    socket.on('timeout', this.onTimeout)
-    socket.on('error', this.onError)
-    socket.on('close', this.onClose)
-    socket.on('drain', this.onUpstreamDrain)
     socket.resume()
     this.sendRequest()
   }
@@ -421,12 +510,17 @@ export class Exchange implements ResponseHandler {
     // A protocol switch (WebSocket) is the one hop-by-hop request the proxy passes on, and tunnels.
     if (head.upgrade) out += `connection: upgrade\r\nupgrade: ${head.header('upgrade')}\r\n`
     const socket = this.socket!
-    socket.write(`${out}\r\n`)
+    // Field values were read as latin1, one character per byte; written back the same way, obs-text
+    // bytes reach the upstream unchanged (the default, UTF-8, would turn each into two).
+    socket.write(`${out}\r\n`, 'latin1')
     if (!head.hasBody) return
     // The body streams: paused when the upstream cannot take more, resumed on its drain.
     const body = req.stream()
     this.body = body
+    const conn = this.conn!
     body.on('data', (chunk: Buffer) => {
+      // The upstream is silent while it takes a long upload: each piece sent restarts the read timeout.
+      conn.touch()
       const ok = head.chunked ? socket.write(`${chunk.length.toString(16)}\r\n`) && socket.write(chunk) && socket.write('\r\n') : socket.write(chunk)
       if (!ok) body.pause()
     })
@@ -438,7 +532,8 @@ export class Exchange implements ResponseHandler {
 
   private body: ReturnType<Request['stream']> | null = null
 
-  private readonly onUpstreamDrain = (): void => {
+  /** The upstream took what was written: more of the request body may follow. */
+  onUpstreamDrain(): void {
     this.body?.resume()
   }
 
@@ -497,15 +592,14 @@ export class Exchange implements ResponseHandler {
       return this.finish(Outcome.DONE)
     }
     const { socket: client, head } = this.res.detach()
-    client.write(this.switchHead!)
+    client.write(this.switchHead!, 'latin1')
     if (rest.length > 0) client.write(Buffer.from(rest))
     if (head.length > 0) upstream.write(head)
     this.tunnelClient = client
     this.settled = true
     this.upstream.active--
-    upstream.off('timeout', this.onTimeout)
-    upstream.off('close', this.onClose)
-    upstream.off('drain', this.onUpstreamDrain)
+    // The tunnel keeps the connection (its reads still come through onRead) but times it out itself.
+    this.settings.timers.cancel(this.conn!.timer)
     const close = (): void => {
       client.destroy()
       upstream.destroy()
@@ -524,15 +618,17 @@ export class Exchange implements ResponseHandler {
     this.resolve(Outcome.DONE)
   }
 
-  private readonly onTimeout = (): void => {
+  /** Nothing from the upstream for readTimeoutMs (UpstreamConnection's timer). */
+  onTimeout(): void {
+    if (this.tunnelClient !== null) return
     this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', `${this.upstream.origin} sent nothing for ${this.settings.readTimeoutMs} ms`), false)
   }
 
-  private readonly onError = (err: NodeJS.ErrnoException): void => {
+  onError(err: NodeJS.ErrnoException): void {
     this.connectionLost(err.code ?? err.message)
   }
 
-  private readonly onClose = (): void => {
+  onClose(): void {
     if (this.settled) return
     if (this.parser!.finish()) return this.complete(false)
     this.connectionLost('closed the connection')
@@ -630,35 +726,17 @@ export class Exchange implements ResponseHandler {
     if (this.settled) return
     this.settled = true
     this.upstream.active--
-    const socket = this.socket
-    if (socket !== null) {
-      socket.off('timeout', this.onTimeout)
-      socket.off('error', this.onError)
-      socket.off('close', this.onClose)
-      socket.off('drain', this.onUpstreamDrain)
-      this.conn!.owner = null
-      this.conn!.parser.handler = null
+    const conn = this.conn
+    if (conn !== null) {
+      const socket = conn.socket
       // A paused socket (its client was behind) is not parked: a later drain must not wake it.
-      if (reusable && !socket.destroyed && !socket.isPaused() && this.upstream.idle.length < this.settings.keepAlive) this.park(this.conn!)
-      else socket.destroy()
+      if (reusable && !socket.destroyed && !socket.isPaused() && this.upstream.idle.length < this.settings.keepAlive) conn.park()
+      else {
+        conn.release()
+        conn.close()
+      }
     }
     this.resolve(outcome)
-  }
-
-  /** Keep an idle connection for the next exchange; closed after idleTimeoutMs or if the upstream closes it. */
-  private park(conn: UpstreamConnection): void {
-    const idle = this.upstream.idle
-    const socket = conn.socket
-    const drop = (): void => {
-      const i = idle.indexOf(conn)
-      if (i >= 0) idle.splice(i, 1)
-      socket.destroy()
-    }
-    socket.setTimeout(this.settings.idleTimeoutMs)
-    socket.once('timeout', drop)
-    socket.once('close', drop)
-    socket.on('error', drop)
-    idle.push(conn)
   }
 }
 
