@@ -361,3 +361,41 @@ describe('custom error pages', () => {
     assert.ok(!r.text.includes(ROOT) && !r.text.includes(path.join(ROOT, 'missing')), r.text)
   })
 })
+
+describe('the prepared head of an in-memory file', () => {
+  /** The head's lines without the Date line, which may differ between two responses. */
+  const headLines = (raw: Buffer): string[] => raw.toString('latin1', 0, raw.indexOf('\r\n\r\n')).split('\r\n').filter((l) => !l.startsWith('Date: '))
+
+  test('is byte for byte the head the general path writes, for GET and HEAD, with and without Cache-Control', async (t) => {
+    for (const maxAgeSeconds of [undefined, 60]) {
+      const s = await startStatic(t, { root: ROOT, ...(maxAgeSeconds === undefined ? {} : { maxAgeSeconds }) })
+      const prepared = await s.get('/a.txt')
+      // An If-None-Match that matches nothing, or a close, takes the general path to the same 200.
+      const general = await s.get('/a.txt', { 'If-None-Match': '"no-such-tag"' })
+      assert.equal(prepared.status, 200)
+      assert.equal(prepared.text, SMALL)
+      assert.deepEqual(headLines(prepared.raw), headLines(general.raw))
+      assert.match(prepared.headers['date'] ?? '', /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/)
+      const closing = await s.get('/a.txt', { Connection: 'close' })
+      assert.deepEqual(headLines(closing.raw).filter((l) => l !== 'Connection: close'), headLines(prepared.raw))
+      const head = await s.get('/a.txt', {}, 'HEAD')
+      assert.deepEqual(headLines(head.raw), headLines(prepared.raw))
+      assert.equal(head.raw.length, prepared.raw.length - SMALL.length, 'HEAD: the same head, no body')
+    }
+  })
+
+  test('HTTP/1.0 and ranges still get their own answers; the Date line follows the clock', async (t) => {
+    const s = await startStatic(t, { root: ROOT })
+    const old = await s.raw('GET /a.txt HTTP/1.0\r\n\r\n')
+    assert.equal(old.status, 200)
+    assert.equal(old.text, SMALL)
+    assert.ok(old.raw.toString('latin1').startsWith('HTTP/1.1 200 OK\r\n'))
+    const range = await s.get('/a.txt', { Range: 'bytes=0-4' })
+    assert.equal(range.status, 206)
+    assert.equal(range.text, SMALL.slice(0, 5))
+    const first = (await s.get('/a.txt')).headers['date']
+    await new Promise((r) => setTimeout(r, 1100))
+    const second = (await s.get('/a.txt')).headers['date']
+    assert.notEqual(first, second)
+  })
+})

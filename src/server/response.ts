@@ -185,6 +185,29 @@ export class Response {
   }
 
   /**
+   * Finish with a head built ahead of time — status line to blank line, `Date` and
+   * `Content-Length` included — and its body. For a server that answers the same bytes many
+   * times: the static server's in-memory files build their head once per file per second (the
+   * Date line) instead of once per request. Only a 200 on a keep-alive HTTP/1.1 exchange with no
+   * header set yet can be answered this way; otherwise nothing is sent, false is returned, and the
+   * caller answers the usual way.
+   */
+  endPrepared(head: string, body: Buffer): boolean {
+    if (this.headersSent || this.finished || this.fields.length > 0 || this.statusCode !== 200 || !this.http11 || !this.keepAlive || !this.sink.mayKeepAlive()) return false
+    this.headersSent = true
+    this.bodyBytes = body.length
+    if (this.isHead || body.length === 0) {
+      this.sink.send(head)
+    } else {
+      this.sink.send(head, true)
+      this.sink.send(body)
+    }
+    this.finished = true
+    this.sink.responseDone(this)
+    return true
+  }
+
+  /**
    * Writes made until uncork() leave together (one system call): for a handler that produces
    * a head and body pieces from outside the connection's own read, such as a proxy.
    */

@@ -27,6 +27,16 @@ export interface FileEntry {
   readonly open: OpenFile | null
   /** When the entry was made (monotonic ms); it is trusted for validMs after that. */
   readonly checkedAt: number
+  /** The whole 200 head for an in-memory file, kept by the static server (see static.ts). */
+  prepared: PreparedHead | null
+}
+
+/** A response head built for one in-memory file, valid while the Date line and the way it is served stay the same. */
+export interface PreparedHead {
+  readonly head: string
+  readonly dateLine: string
+  /** The fields it was built with besides the file's own (variant, Vary, Cache-Control), as one key. */
+  readonly role: string
 }
 
 export interface FileCacheOptions {
@@ -74,7 +84,7 @@ export class OpenFile {
   }
 }
 
-const MISSING_BASE = { realPath: '', size: 0, mtimeMs: 0, etag: '', lastModified: '', contentType: '', body: null, open: null }
+const MISSING_BASE = { realPath: '', size: 0, mtimeMs: 0, etag: '', lastModified: '', contentType: '', body: null, open: null, prepared: null }
 
 export class FileCache {
   private readonly options: Required<FileCacheOptions>
@@ -158,6 +168,7 @@ export class FileCache {
       body,
       open: opened,
       checkedAt,
+      prepared: null,
     }
   }
 

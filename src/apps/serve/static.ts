@@ -8,6 +8,8 @@ import { readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { BufferPool } from '../../core/buffer-pool.ts'
 import type { Handler } from '../../server/server.ts'
+import { dateHeaderLine } from '../../server/status.ts'
+import type { RequestHead } from '../../protocol/http1/request-head.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
 import { evaluateConditions, ifRangeAllows } from './conditional.ts'
@@ -143,7 +145,30 @@ export function staticFiles(options: StaticOptions): Handler {
     return sendError(req, res, 404)
   }
 
+  /**
+   * The whole 200 head of an in-memory file served in one role (plain, or as a variant), built
+   * once and kept on the cache entry until the Date line changes: a hot small file costs one
+   * string a second, not a head per request.
+   */
+  function preparedHead(entry: FileEntry, variant: { encoding: string; contentType: string } | null, vary: boolean): string {
+    const dateLine = dateHeaderLine()
+    const role = variant !== null ? variant.encoding : vary ? 'vary' : ''
+    const prepared = entry.prepared
+    if (prepared !== null && prepared.dateLine === dateLine && prepared.role === role) return prepared.head
+    // The fields and their order are those of the general path below.
+    let head = `HTTP/1.1 200 OK\r\nContent-Type: ${variant === null ? entry.contentType : variant.contentType}\r\n`
+    if (variant !== null) head += `Content-Encoding: ${variant.encoding}\r\n`
+    if (vary) head += 'Vary: Accept-Encoding\r\n'
+    head += `ETag: ${entry.etag}\r\nLast-Modified: ${entry.lastModified}\r\nAccept-Ranges: bytes\r\n`
+    if (cacheControl !== null) head += `Cache-Control: ${cacheControl}\r\n`
+    head += `${dateLine}Content-Length: ${entry.size}\r\n\r\n`
+    entry.prepared = { head, dateLine, role }
+    return head
+  }
+
   function sendFile(req: Request, res: Response, entry: FileEntry, variant: { encoding: string; contentType: string } | null, vary: boolean): Step {
+    // The common case: a whole in-memory file, with no validator or range to weigh.
+    if (entry.body !== null && asksForWholeFile(req.head) && res.endPrepared(preparedHead(entry, variant, vary), entry.body)) return
     res.setHeader('Content-Type', variant === null ? entry.contentType : variant.contentType)
     if (variant !== null) res.setHeader('Content-Encoding', variant.encoding)
     if (vary) res.setHeader('Vary', 'Accept-Encoding')
@@ -369,6 +394,18 @@ export function acceptedEncodings(header: string | undefined): Set<string> {
   }
   if (star) for (const coding of ENCODINGS) if (!refused.has(coding)) accepted.add(coding)
   return accepted
+}
+
+/** No If-* field and no Range: the answer is the whole file, whatever its validators. Names are lower-case already. */
+function asksForWholeFile(head: RequestHead): boolean {
+  const { buf, headers } = head
+  for (let i = 0; i < headers.length; i += 4) {
+    const start = headers[i]!
+    const length = headers[i + 1]! - start
+    if (length >= 3 && buf[start] === 0x69 && buf[start + 1] === 0x66 && buf[start + 2] === 0x2d) return false // if-
+    if (length === 5 && head.indexOf('range', i) === i) return false
+  }
+  return true
 }
 
 /** A request for NAME.gz or NAME.br itself is the file, not a variant of something. */
