@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs'
 import type { TestContext } from 'node:test'
 import { createServer, type HttpServer } from '../src/index.ts'
 import { startServe, type ServeOptions } from '../src/apps/serve/serve.ts'
-import type { ProxyOptions } from '../src/apps/proxy/reverse.ts'
+import { proxySettings, type ProxyOptions } from '../src/apps/proxy/reverse.ts'
 import { allowed, ForwardProxy, parseAllowRule } from '../src/apps/proxy/forward.ts'
 import { freePort } from './helpers/tcp.ts'
 
@@ -55,13 +55,13 @@ async function proxy(t: TestContext, upstreams: string[], options: ProxyOptions 
 }
 
 /** A raw client: `send` writes the request (at once or over time); resolves with every byte the proxy sent until it closed. */
-function rawRequest(base: string, send: (socket: net.Socket) => void): Promise<Buffer> {
+function rawRequest(base: string, send: (socket: net.Socket) => unknown): Promise<Buffer> {
   return new Promise((resolve) => {
     const socket = net.connect(Number(new URL(base).port), '127.0.0.1')
     const chunks: Buffer[] = []
     socket.on('data', (c: Buffer) => chunks.push(c))
     socket.on('end', () => resolve(Buffer.concat(chunks)))
-    send(socket)
+    void send(socket)
   })
 }
 
@@ -232,6 +232,63 @@ test('timeouts on the upstream connection: idle ones close after idleTimeoutMs; 
   assert.equal(u.server.connectionCounts().active, 0)
   assert.equal((await get(`${base}/x`)).status, 200)
   assert.equal(u.connections, 2)
+})
+
+test('a chunked upload to an upstream that reads slowly keeps its framing (every chunk keeps its CRLF)', async (t) => {
+  let got = Buffer.alloc(0)
+  const slow = net.createServer((socket) => {
+    // Not read for 300 ms: the proxy's writes to it fill its buffers and report backpressure.
+    socket.pause()
+    setTimeout(() => socket.resume(), 300)
+    socket.on('data', (c: Buffer) => {
+      got = Buffer.concat([got, c])
+      if (got.includes('\r\n0\r\n\r\n')) socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+    })
+  })
+  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r))
+  t.after(() => {
+    slow.close()
+  })
+  const base = await proxy(t, [`http://127.0.0.1:${(slow.address() as net.AddressInfo).port}`], {}, '/', { maxBodyBytes: 64 * 1024 * 1024 })
+  const piece = Buffer.alloc(40_000, 0x61)
+  const answer = (await rawRequest(base, async (socket) => {
+    socket.write('POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n')
+    for (let i = 0; i < 200; i++) {
+      if (!socket.write(Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]))) await once(socket, 'drain')
+    }
+    socket.write('0\r\n\r\n')
+  })).toString('latin1')
+  assert.match(answer, /^HTTP\/1\.1 200 OK/)
+  // Decode what the upstream got as chunked framing, strictly.
+  const text = got.toString('latin1')
+  let pos = text.indexOf('\r\n\r\n') + 4
+  let total = 0
+  for (;;) {
+    const eol = text.indexOf('\r\n', pos)
+    const sizeLine = text.slice(pos, eol)
+    assert.match(sizeLine, /^[0-9a-f]+$/, `chunk-size line at byte ${pos}`)
+    const size = parseInt(sizeLine, 16)
+    if (size === 0) break
+    assert.equal(text.slice(eol + 2 + size, eol + 4 + size), '\r\n', `CRLF after the chunk at byte ${pos}`)
+    total += size
+    pos = eol + 4 + size
+  }
+  assert.equal(total, 200 * piece.length)
+})
+
+test('timeouts of 0 mean none, as for socket.setTimeout(0); a timeout that is not a finite number >= 0 is refused', async (t) => {
+  const u = await upstream(t, 'u', (s) => s.get('/late', (_req, res) => {
+    setTimeout(() => res.end('late'), 300)
+  }))
+  const base = await proxy(t, [u.url], { readTimeoutMs: 0, idleTimeoutMs: 0, connectTimeoutMs: 0 })
+  assert.equal((await get(`${base}/late`)).body, 'late')
+  await new Promise((r) => setTimeout(r, 100))
+  assert.equal(u.server.connectionCounts().active, 1, 'the idle connection is kept')
+  assert.equal((await get(`${base}/late`)).body, 'late')
+  assert.equal(u.connections, 1)
+  for (const bad of [Infinity, -1, Number.NaN]) {
+    assert.throws(() => proxySettings({ readTimeoutMs: bad }), { name: 'RangeError', message: /readTimeoutMs/ })
+  }
 })
 
 test('request bodies stream to the upstream (chunked and by length), responses stream back', async (t) => {

@@ -543,6 +543,26 @@ describe('response framing', () => {
     assert.equal(responses[1]!.text, 'x')
   })
 
+  test('a Buffer written later with a completion callback leaves no send timer behind once it is flushed', async (t) => {
+    const { server, connect } = await serve(t, {}, (s) => {
+      s.get('/later', (_r, res) => {
+        setTimeout(() => {
+          let flushed = false
+          res.write(Buffer.alloc(1000, 0x61), () => (flushed = true))
+          res.end()
+          setImmediate(() => assert.ok(flushed))
+        }, 5)
+      })
+    })
+    const c = await connect()
+    await c.write(req('GET', '/later'))
+    const [r] = await c.readResponses(1)
+    assert.equal(r!.body.length, 1000)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    // The connection waits for its next request: its keep-alive timer, and nothing else.
+    assert.equal(server.scheduler.size, 1)
+  })
+
   test('a declared Content-Length that the body does not match cuts the connection', async (t) => {
     const { port, connect } = await serve(t, {}, (s) => {
       s.get('/short', (_r, res) => {

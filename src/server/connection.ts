@@ -466,7 +466,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     }
     this.batchBytes = 0
     if (!ok) this.pause(PAUSE_WRITE)
-    if (socket.writableLength > 0 && !this.sendTimer.armed && this.phase !== Phase.CLOSED) this.watchSend()
+    // Under a cork the bytes are only held, not queued: whoever uncorks looks again.
+    if (socket.writableLength > 0 && socket.writableCorked === 0 && !this.sendTimer.armed && this.phase !== Phase.CLOSED) this.watchSend()
     if (this.phase === Phase.LINGER && !this.ended) {
       this.ended = true
       socket.end()
@@ -562,7 +563,9 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   }
 
   uncork(): void {
-    this.socket.uncork()
+    const socket = this.socket
+    socket.uncork()
+    if (socket.writableLength > 0 && socket.writableCorked === 0 && !this.sendTimer.armed && this.phase !== Phase.CLOSED) this.watchSend()
   }
 
   /** Leave HTTP: the socket and the bytes read past the current request go to the caller (Response.detach). */

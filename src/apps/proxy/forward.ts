@@ -10,7 +10,7 @@ import { PetrelError } from '../../core/errors.ts'
 import { createServer, type HttpServer } from '../../server/server.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
-import { Exchange, Outcome, proxySettings, Upstream, type ProxyOptions, type ProxySettings } from './reverse.ts'
+import { connectTimer, Exchange, Outcome, proxySettings, Upstream, type ProxyOptions, type ProxySettings } from './reverse.ts'
 
 export const FORWARD_DEFAULTS = {
   host: '127.0.0.1',
@@ -107,6 +107,7 @@ export class ForwardProxy {
   async close(): Promise<void> {
     for (const socket of this.tunnels) socket.destroy()
     for (const u of this.destinations.values()) u.closeIdle()
+    this.settings.timers.close()
     await this.server.close()
   }
 
@@ -176,10 +177,10 @@ export class ForwardProxy {
     const address = await this.dns.resolve(host)
     const remote = await new Promise<net.Socket>((resolve, reject) => {
       const socket = net.connect({ host: address, port, noDelay: true })
-      const timer = setTimeout(() => {
+      const timer = connectTimer(this.settings.connectTimeoutMs, () => {
         socket.destroy()
         reject(new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', `no connection to ${host}:${port} within ${this.settings.connectTimeoutMs} ms`))
-      }, this.settings.connectTimeoutMs)
+      })
       socket.once('connect', () => {
         clearTimeout(timer)
         resolve(socket)

@@ -54,6 +54,7 @@ export interface ProxyRoute {
   upstreams: string[]
 }
 
+/** Defaults in PROXY_DEFAULTS. Counts and times are finite and >= 0; a timeout of 0 is none, as for socket.setTimeout(0). */
 export interface ProxyOptions {
   balance?: 'round-robin' | 'least-conn'
   connectTimeoutMs?: number
@@ -76,16 +77,28 @@ export type ProxySettings = Required<Omit<ProxyOptions, 'log'>> & {
 export function proxySettings(options: ProxyOptions): ProxySettings {
   return {
     balance: options.balance ?? PROXY_DEFAULTS.balance,
-    connectTimeoutMs: options.connectTimeoutMs ?? PROXY_DEFAULTS.connectTimeoutMs,
-    readTimeoutMs: options.readTimeoutMs ?? PROXY_DEFAULTS.readTimeoutMs,
-    keepAlive: options.keepAlive ?? PROXY_DEFAULTS.keepAlive,
-    idleTimeoutMs: options.idleTimeoutMs ?? PROXY_DEFAULTS.idleTimeoutMs,
-    failTimeoutMs: options.failTimeoutMs ?? PROXY_DEFAULTS.failTimeoutMs,
+    connectTimeoutMs: nonNegative('connectTimeoutMs', options.connectTimeoutMs, PROXY_DEFAULTS.connectTimeoutMs),
+    readTimeoutMs: nonNegative('readTimeoutMs', options.readTimeoutMs, PROXY_DEFAULTS.readTimeoutMs),
+    keepAlive: nonNegative('keepAlive', options.keepAlive, PROXY_DEFAULTS.keepAlive),
+    idleTimeoutMs: nonNegative('idleTimeoutMs', options.idleTimeoutMs, PROXY_DEFAULTS.idleTimeoutMs),
+    failTimeoutMs: nonNegative('failTimeoutMs', options.failTimeoutMs, PROXY_DEFAULTS.failTimeoutMs),
     healthPath: options.healthPath ?? PROXY_DEFAULTS.healthPath,
-    healthIntervalMs: options.healthIntervalMs ?? PROXY_DEFAULTS.healthIntervalMs,
+    healthIntervalMs: nonNegative('healthIntervalMs', options.healthIntervalMs, PROXY_DEFAULTS.healthIntervalMs),
     log: options.log ?? (() => {}),
     timers: new Scheduler<UpstreamConnection>({ onExpire: expireConnection }),
   }
+}
+
+/** A count or a time in ms: finite and ≥ 0; for the timeouts 0 means none. */
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!(Number.isFinite(value) && value >= 0)) throw new RangeError(`proxy option ${name} must be a finite number >= 0 (0: no limit for a timeout), got ${value}`)
+  return value
+}
+
+/** The connect timeout of a new upstream connection (a Node timer: connecting is rare on a warm pool); none for 0. */
+export function connectTimer(ms: number, onTimeout: () => void): NodeJS.Timeout | undefined {
+  return ms > 0 ? setTimeout(onTimeout, ms) : undefined
 }
 
 function expireConnection(conn: UpstreamConnection): void {
@@ -186,7 +199,7 @@ export class UpstreamConnection {
   lend(exchange: Exchange): void {
     this.unpark()
     this.owner = exchange
-    this.settings.timers.armIn(this.timer, this.settings.readTimeoutMs)
+    this.arm(this.settings.readTimeoutMs)
   }
 
   /** Activity (the read timeout counts from now): a field write, no relinking. */
@@ -200,7 +213,13 @@ export class UpstreamConnection {
     this.parser.handler = null
     this.parked = true
     this.upstream.idle.push(this)
-    this.settings.timers.armIn(this.timer, this.settings.idleTimeoutMs)
+    this.arm(this.settings.idleTimeoutMs)
+  }
+
+  /** Time the connection out after `ms` without activity; 0: never (as socket.setTimeout(0)). */
+  private arm(ms: number): void {
+    if (ms > 0) this.settings.timers.armIn(this.timer, ms)
+    else this.settings.timers.cancel(this.timer)
   }
 
   /** The exchange gives it up without parking it (a tunnel takes it over, or it is closed next). */
@@ -445,10 +464,10 @@ export class Exchange implements ResponseHandler {
     }
     const conn = new UpstreamConnection(u, this.settings)
     const socket = conn.socket
-    const timer = setTimeout(() => {
+    const timer = connectTimer(this.settings.connectTimeoutMs, () => {
       socket.destroy()
       this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', `no connection to ${u.origin} within ${this.settings.connectTimeoutMs} ms`), true)
-    }, this.settings.connectTimeoutMs)
+    })
     const onConnectError = (err: NodeJS.ErrnoException): void => {
       clearTimeout(timer)
       this.fail(Outcome.RETRY, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${u.origin}: ${err.code ?? err.message}`), true)
@@ -521,7 +540,18 @@ export class Exchange implements ResponseHandler {
     body.on('data', (chunk: Buffer) => {
       // The upstream is silent while it takes a long upload: each piece sent restarts the read timeout.
       conn.touch()
-      const ok = head.chunked ? socket.write(`${chunk.length.toString(16)}\r\n`) && socket.write(chunk) && socket.write('\r\n') : socket.write(chunk)
+      let ok: boolean
+      if (head.chunked) {
+        // All three parts, whatever the first ones return: stopping after a false would drop the
+        // chunk's CRLF and break the framing for the upstream.
+        socket.cork()
+        socket.write(`${chunk.length.toString(16)}\r\n`)
+        socket.write(chunk)
+        ok = socket.write('\r\n')
+        socket.uncork()
+      } else {
+        ok = socket.write(chunk)
+      }
       if (!ok) body.pause()
     })
     body.on('end', () => {
@@ -534,7 +564,8 @@ export class Exchange implements ResponseHandler {
 
   /** The upstream took what was written: more of the request body may follow. */
   onUpstreamDrain(): void {
-    this.body?.resume()
+    // A tunnel has its own drain handling.
+    if (this.tunnelClient === null) this.body?.resume()
   }
 
   /** A read from the upstream (UpstreamConnection's onread): `lease` keeps its buffer while writes need it. False: pause reading. */
@@ -772,5 +803,6 @@ export class ReverseProxy {
 
   close(): void {
     for (const g of this.groups) g.close()
+    this.settings.timers.close()
   }
 }
