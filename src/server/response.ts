@@ -284,7 +284,7 @@ export class Response {
         // Framing is written below, once: from the known body, else from this declaration.
         if (length < 0) {
           const declared = f[i + 2]!
-          this.declaredLength = /^\d+$/.test(declared) ? Number(declared) : -1
+          this.declaredLength = isDigits(declared) ? Number(declared) : -1
           if (this.declaredLength < 0) throw new PetrelError('PETREL_ERR_INVALID_HEADER_FOR_RESPONSE', `Content-Length: ${declared}`)
         }
         continue
@@ -362,6 +362,16 @@ function lowerCaseName(name: string): string | null {
   const lower = name.toLowerCase()
   if (lowerNames.size < MAX_CACHED_NAMES) lowerNames.set(name, lower)
   return lower
+}
+
+/** One or more ASCII digits and nothing else. */
+function isDigits(text: string): boolean {
+  if (text.length === 0) return false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x30 || c > 0x39) return false
+  }
+  return true
 }
 
 const INVALID = 0

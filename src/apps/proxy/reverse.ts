@@ -419,6 +419,7 @@ export class Exchange implements ResponseHandler {
   /** The read being parsed: body bytes written to the client hold its buffer. */
   private lease: ReadLease | null = null
   reused = false
+  /** The upstream response head, flat: [name as sent, value, lower-case name, …]. */
   private readonly fields: string[] = []
   /** Something of the response arrived: no retry from here on. */
   private responded = false
@@ -521,7 +522,8 @@ export class Exchange implements ResponseHandler {
     // The client's own X-Forwarded-Proto/Host and Forwarded are dropped (OWN_FIELDS): the proxy
     // says what it saw; only X-Forwarded-For keeps the chain, with this hop appended.
     out += `x-forwarded-for: ${forwardedFor}${client}\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${host}\r\n`
-    const quotedHost = host.replace(/[\\"]/g, '')
+    // A quoted-string may not hold a bare quote or backslash; a Host with either is malformed anyway.
+    const quotedHost = host.includes('"') || host.includes('\\') ? host.replace(/[\\"]/g, '') : host
     out += `forwarded: for=${client.includes(':') ? `"[${client}]"` : client};proto=http${quotedHost === '' ? '' : `;host="${quotedHost}"`}\r\n`
     // The framing is written from the parsed message, never copied.
     if (head.chunked) out += 'transfer-encoding: chunked\r\n'
@@ -675,7 +677,8 @@ export class Exchange implements ResponseHandler {
   // ---- ResponseHandler ----
 
   onField(name: string, value: string): void {
-    this.fields.push(name, value)
+    // Lower-cased once here for the checks below; passed on as the upstream spelled it.
+    this.fields.push(name, value, name.toLowerCase())
   }
 
   onHead(status: number, bodyLength: number): void {
@@ -684,24 +687,23 @@ export class Exchange implements ResponseHandler {
     if (status === 101) {
       // Written as is when the tunnel starts: Upgrade and Connection are the point of this one.
       let head = 'HTTP/1.1 101 Switching Protocols\r\n'
-      for (let i = 0; i < f.length; i += 2) head += `${f[i]}: ${f[i + 1]}\r\n`
+      for (let i = 0; i < f.length; i += 3) head += `${f[i]}: ${f[i + 1]}\r\n`
       this.switchHead = `${head}\r\n`
       return
     }
     let listed = ''
-    for (let i = 0; i < f.length; i += 2) if (f[i]!.toLowerCase() === 'connection') listed += `${f[i + 1]!},`
+    for (let i = 0; i < f.length; i += 3) if (f[i + 2] === 'connection') listed += `${f[i + 1]!},`
     const connection = namedByConnection(listed)
     res.status(status)
-    for (let i = 0; i < f.length; i += 2) {
-      const lower = f[i]!.toLowerCase()
+    let declared = -1
+    for (let i = 0; i < f.length; i += 3) {
+      const lower = f[i + 2]!
+      if (lower === 'content-length' && declared < 0) declared = i
       if (HOP_BY_HOP.has(lower) || lower === 'content-length' || lower === 'date' || connection?.has(lower) === true) continue
       res.appendHeader(f[i]!, f[i + 1]!)
     }
     if (bodyLength >= 0 && this.req.method !== 'HEAD') res.setHeader('Content-Length', bodyLength)
-    else if (this.req.method === 'HEAD') {
-      const declared = f.findIndex((v, i) => i % 2 === 0 && v.toLowerCase() === 'content-length')
-      if (declared >= 0) res.setHeader('Content-Length', f[declared + 1]!)
-    }
+    else if (this.req.method === 'HEAD' && declared >= 0) res.setHeader('Content-Length', f[declared + 1]!)
     this.headSent = true
     if (status === 204 || status === 304 || this.req.method === 'HEAD' || bodyLength === 0) return
     // The head goes out now, with the first body bytes or alone.
