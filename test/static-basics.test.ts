@@ -6,6 +6,8 @@ import assert from 'node:assert/strict'
 import path from 'node:path'
 import { req } from './helpers/tcp.ts'
 import { tempDir, writeTree, startStatic, pattern } from './helpers/static-fixture.ts'
+import { serve } from './helpers/serve.ts'
+import { staticFiles } from '../src/apps/serve/static.ts'
 
 const base = tempDir('basics')
 const ROOT = path.join(base, 'root')
@@ -382,6 +384,18 @@ describe('the prepared head of an in-memory file', () => {
       assert.deepEqual(headLines(head.raw), headLines(prepared.raw))
       assert.equal(head.raw.length, prepared.raw.length - SMALL.length, 'HEAD: the same head, no body')
     }
+  })
+
+  test('a HEAD counts 0 body bytes (access log, onResponse) whichever path answers it', async (t) => {
+    const seen: number[] = []
+    const { connect } = await serve(t, { onResponse: (_rq, res) => seen.push(res.bodyBytes) }, (s) => s.fallback(staticFiles({ root: ROOT })))
+    const variants: Array<Record<string, string>> = [{}, { Connection: 'close' }, { 'If-None-Match': '"no-such-tag"' }]
+    for (const headers of variants) {
+      const c = await connect()
+      await c.write(req('HEAD', '/a.txt', headers))
+      await c.readResponses(1, { head: true })
+    }
+    assert.deepEqual(seen, [0, 0, 0])
   })
 
   test('HTTP/1.0 and ranges still get their own answers; the Date line follows the clock', async (t) => {

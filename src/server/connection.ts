@@ -316,7 +316,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       if (joined) socket.cork()
       this.flush()
       if (this.ended) {
-        if (joined) socket.uncork()
+        if (joined) this.uncork()
         return false
       }
       const ok = socket.write(data, onFlushed)

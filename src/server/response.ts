@@ -49,7 +49,7 @@ export class Response {
   finished = false
   /** Whether the connection stays open after this response; settled when the head is sent. */
   keepAlive: boolean
-  /** Body bytes sent (or, for HEAD, that would have been sent). */
+  /** Body bytes sent. For HEAD: the length of a body given to end(), or 0 when one was only declared or prepared. */
   bodyBytes = 0
 
   private readonly sink: ResponseSink
@@ -190,12 +190,14 @@ export class Response {
    * times: the static server's in-memory files build their head once per file per second (the
    * Date line) instead of once per request. Only a 200 on a keep-alive HTTP/1.1 exchange with no
    * header set yet can be answered this way; otherwise nothing is sent, false is returned, and the
-   * caller answers the usual way.
+   * caller answers the usual way. The head's fields are not kept as fields: getHeader() (in an
+   * onResponse hook, say) does not see them.
    */
   endPrepared(head: string, body: Buffer): boolean {
     if (this.headersSent || this.finished || this.fields.length > 0 || this.statusCode !== 200 || !this.http11 || !this.keepAlive || !this.sink.mayKeepAlive()) return false
     this.headersSent = true
-    this.bodyBytes = body.length
+    // As the static server's general path counts a HEAD: nothing sent (nginx's $body_bytes_sent).
+    this.bodyBytes = this.isHead ? 0 : body.length
     if (this.isHead || body.length === 0) {
       this.sink.send(head)
     } else {
