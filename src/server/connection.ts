@@ -322,7 +322,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       const ok = socket.write(data, onFlushed)
       if (joined) socket.uncork()
       if (!ok) this.pause(PAUSE_WRITE)
-      if (!this.sendTimer.armed && this.socket.writableLength > 0) this.watchSend()
+      this.watchSendIfQueued()
       return ok
     }
     if (typeof data === 'string') {
@@ -466,13 +466,21 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     }
     this.batchBytes = 0
     if (!ok) this.pause(PAUSE_WRITE)
-    // Under a cork the bytes are only held, not queued: whoever uncorks looks again.
-    if (socket.writableLength > 0 && socket.writableCorked === 0 && !this.sendTimer.armed && this.phase !== Phase.CLOSED) this.watchSend()
+    this.watchSendIfQueued()
     if (this.phase === Phase.LINGER && !this.ended) {
       this.ended = true
       socket.end()
     }
     return ok
+  }
+
+  /**
+   * Start watching for send progress when output is queued and nothing watches yet. Under a cork
+   * the bytes are only held, not queued: whoever uncorks looks again.
+   */
+  private watchSendIfQueued(): void {
+    const socket = this.socket
+    if (socket.writableLength > 0 && socket.writableCorked === 0 && !this.sendTimer.armed && this.phase !== Phase.CLOSED) this.watchSend()
   }
 
   /** Output is queued: from now on, only progress keeps the connection (timeouts.sendMs). */
@@ -563,9 +571,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   }
 
   uncork(): void {
-    const socket = this.socket
-    socket.uncork()
-    if (socket.writableLength > 0 && socket.writableCorked === 0 && !this.sendTimer.armed && this.phase !== Phase.CLOSED) this.watchSend()
+    this.socket.uncork()
+    this.watchSendIfQueued()
   }
 
   /** Leave HTTP: the socket and the bytes read past the current request go to the caller (Response.detach). */

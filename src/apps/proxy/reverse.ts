@@ -222,16 +222,17 @@ export class UpstreamConnection {
     else this.settings.timers.cancel(this.timer)
   }
 
-  /** The exchange gives it up without parking it (a tunnel takes it over, or it is closed next). */
-  release(): void {
-    this.owner = null
-    this.parser.handler = null
+  /** A tunnel takes the connection over and times it out itself: the wheel lets it go. */
+  disarm(): void {
     this.settings.timers.cancel(this.timer)
   }
 
+  /** Closed for good; its 'close' event, once the owner is gone, finds nothing left to do. */
   close(): void {
+    this.owner = null
+    this.parser.handler = null
     this.unpark()
-    this.settings.timers.cancel(this.timer)
+    this.disarm()
     this.socket.destroy()
   }
 
@@ -632,7 +633,7 @@ export class Exchange implements ResponseHandler {
     this.settled = true
     this.upstream.active--
     // The tunnel keeps the connection (its reads still come through onRead) but times it out itself.
-    this.settings.timers.cancel(this.conn!.timer)
+    this.conn!.disarm()
     const close = (): void => {
       client.destroy()
       upstream.destroy()
@@ -764,10 +765,7 @@ export class Exchange implements ResponseHandler {
       const socket = conn.socket
       // A paused socket (its client was behind) is not parked: a later drain must not wake it.
       if (reusable && !socket.destroyed && !socket.isPaused() && this.upstream.idle.length < this.settings.keepAlive) conn.park()
-      else {
-        conn.release()
-        conn.close()
-      }
+      else conn.close()
     }
     this.resolve(outcome)
   }

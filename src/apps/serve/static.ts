@@ -10,6 +10,7 @@ import { BufferPool } from '../../core/buffer-pool.ts'
 import type { Handler } from '../../server/server.ts'
 import { dateHeaderLine } from '../../server/status.ts'
 import type { RequestHead } from '../../protocol/http1/request-head.ts'
+import { equalsLowerAscii } from '../../protocol/http1/chars.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
 import { evaluateConditions, ifRangeAllows } from './conditional.ts'
@@ -403,7 +404,7 @@ function asksForWholeFile(head: RequestHead): boolean {
     const start = headers[i]!
     const length = headers[i + 1]! - start
     if (length >= 3 && buf[start] === 0x69 && buf[start + 1] === 0x66 && buf[start + 2] === 0x2d) return false // if-
-    if (length === 5 && head.indexOf('range', i) === i) return false
+    if (length === 5 && equalsLowerAscii(buf, start, start + 5, 'range')) return false
   }
   return true
 }
