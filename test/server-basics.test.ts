@@ -543,6 +543,35 @@ describe('response framing', () => {
     assert.equal(responses[1]!.text, 'x')
   })
 
+  test('non-ASCII text bodies are UTF-8 on the wire whatever else shares their batch (ASCII batches go out as latin1)', async (t) => {
+    // é is one byte in V8's string and two in UTF-8: a batch written as latin1 by mistake would
+    // send 0xe9; ☕ is beyond one byte and would be cut to 0x15.
+    const { connect } = await serve(t, {}, (s) => {
+      s.get('/ascii', (_r, res) => res.end('plain'))
+      s.get('/latin', (_r, res) => res.end('caf\u00e9'))
+      s.get('/wide', (_r, res) => res.end('\u2615'))
+      s.get('/chunks', (_r, res) => {
+        res.write('a\u00e9')
+        res.write('b')
+        res.end('\u2615')
+      })
+      s.get('/later', (_r, res) => {
+        setTimeout(() => {
+          res.write('x')
+          res.end('\u00e9')
+        }, 5)
+      })
+    })
+    const c = await connect()
+    const paths = ['/ascii', '/latin', '/ascii', '/wide', '/chunks', '/ascii', '/later']
+    await c.write(Buffer.concat(paths.map((p, i) => req('GET', p, i === paths.length - 1 ? { Connection: 'close' } : {}))))
+    const raw = await c.readUntilClose(2000)
+    const responses = parseAll(raw, { eof: true }).responses
+    assert.deepEqual(responses.map((r) => r.body.toString('hex')), ['plain', 'caf\u00e9', 'plain', '\u2615', 'a\u00e9b\u2615', 'plain', 'x\u00e9'].map((s) => Buffer.from(s, 'utf8').toString('hex')))
+    assert.equal(responses[1]!.headers['content-length'], '5')
+    assert.equal(responses[4]!.chunked, true)
+  })
+
   test('a Buffer written later with a completion callback leaves no send timer behind once it is flushed', async (t) => {
     const { server, connect } = await serve(t, {}, (s) => {
       s.get('/later', (_r, res) => {

@@ -1,5 +1,6 @@
 // `petrel bench URL`: flags → BenchOptions, run, print. No logic of its own beyond translation.
 
+import { Buffer } from 'node:buffer'
 import { readFileSync } from 'node:fs'
 import { runBench, type Progress } from '../apps/bench/run.ts'
 import { formatProgress, formatReport } from '../apps/bench/report.ts'

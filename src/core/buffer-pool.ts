@@ -6,6 +6,8 @@
 // of idle buffers; past that, returned buffers are left to the garbage collector, and an empty
 // class simply allocates.
 
+import { Buffer } from 'node:buffer'
+
 export class BufferPool {
   readonly minBytes: number
   readonly maxBytes: number

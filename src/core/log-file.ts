@@ -17,6 +17,7 @@
 // lines the access and error logs produce and stays close for the rest; it keeps write() free
 // of an encoding pass.
 
+import { Buffer } from 'node:buffer'
 import fs from 'node:fs'
 
 export interface LogFileOptions {

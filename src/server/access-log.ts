@@ -11,6 +11,7 @@
 //   log.record({ remoteAddress: '203.0.113.9', method: 'GET', url: '/', httpVersion: '1.1',
 //     status: 200, bodyBytes: 612, startedAtMs, endedAtMs: Date.now() })
 
+import { Buffer } from 'node:buffer'
 import type { LogFile } from '../core/log-file.ts'
 import { pad2, PerSecondFormat } from '../core/time-format.ts'
 

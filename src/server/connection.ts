@@ -7,6 +7,7 @@
 // the socket stops reading until the response is done. Memory per connection is therefore
 // bounded by one read, the head limit, and the write high-water mark.
 
+import { Buffer } from 'node:buffer'
 import type { Socket } from 'node:net'
 import { ERRORS, PetrelError, type ErrorCode } from '../core/errors.ts'
 import { WheelTimer } from '../core/timers/index.ts'
@@ -63,6 +64,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   private batch = ''
   private batchList: Array<string | Buffer> | null = null
   private batchBytes = 0
+  /** Some string in the batch was not known to be ASCII (see sendAscii). */
+  private batchUtf8 = false
   /** Unparsed bytes held back while the request before them is answered or the client catches up. */
   private pending: Buffer | null = null
   private pendingStart = 0
@@ -287,7 +290,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   bodyWanted(req: Request): void {
     if (req.head.expectContinue && !this.continueSent && this.res !== null && !this.res.headersSent) {
       this.continueSent = true
-      this.send('HTTP/1.1 100 Continue\r\n\r\n')
+      this.sendAscii('HTTP/1.1 100 Continue\r\n\r\n')
     }
   }
 
@@ -327,6 +330,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     }
     if (typeof data === 'string') {
       this.batch += data
+      // Not known to be ASCII: the batch goes out as UTF-8.
+      this.batchUtf8 = true
     } else {
       const list = (this.batchList ??= [])
       if (this.batch !== '') {
@@ -335,7 +340,24 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       }
       list.push(data)
     }
-    this.batchBytes += data.length
+    return this.queued(data.length, more)
+  }
+
+  /**
+   * send() for text the caller knows is ASCII (a head, a body whose UTF-8 length equals its
+   * length). A batch of nothing else goes to the socket as latin1 — for ASCII the same bytes as
+   * UTF-8, but copied straight out of the string, where UTF-8 first flattens the batch's
+   * concatenation into a new string, then measures and converts it.
+   */
+  sendAscii(text: string, more = false): boolean {
+    if (this.ended || this.phase === Phase.CLOSED) return false
+    this.batch += text
+    return this.queued(text.length, more)
+  }
+
+  /** `length` more units are in the batch: flush it, unless more follows or the read is still being answered. */
+  private queued(length: number, more: boolean): boolean {
+    this.batchBytes += length
     if (more) return true
     // Inside a read, responses wait for the batch — unless it has grown past the mark.
     if (this.inRead && this.batchBytes + this.socket.writableLength < this.highWaterMark) return true
@@ -456,15 +478,17 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       this.batchList = null
       if (this.batch !== '') list.push(this.batch)
       this.batch = ''
+      const encoding = this.batchUtf8 ? 'utf8' : 'latin1'
       socket.cork()
-      for (const chunk of list) ok = socket.write(chunk)
+      for (const chunk of list) ok = typeof chunk === 'string' ? socket.write(chunk, encoding) : socket.write(chunk)
       socket.uncork()
     } else if (this.batch !== '') {
       const data = this.batch
       this.batch = ''
-      ok = socket.write(data)
+      ok = socket.write(data, this.batchUtf8 ? 'utf8' : 'latin1')
     }
     this.batchBytes = 0
+    this.batchUtf8 = false
     if (!ok) this.pause(PAUSE_WRITE)
     this.watchSendIfQueued()
     if (this.phase === Phase.LINGER && !this.ended) {

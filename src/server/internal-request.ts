@@ -5,6 +5,7 @@
 // The new request goes through the same parser as one from the network, so a target that could
 // not arrive from a client cannot be made here either.
 
+import { Buffer } from 'node:buffer'
 import { DEFAULT_LIMITS, type Limits } from '../core/limits.ts'
 import { RequestParser, type RequestParserHandler } from '../protocol/http1/parser.ts'
 import type { RequestHead } from '../protocol/http1/request-head.ts'

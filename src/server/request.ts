@@ -2,6 +2,7 @@
 // only when the handler reads them: a handler that looks at nothing but the path allocates
 // nothing else.
 
+import { Buffer } from 'node:buffer'
 import { Readable } from 'node:stream'
 import { PetrelError } from '../core/errors.ts'
 import type { RequestHead } from '../protocol/http1/request-head.ts'

@@ -2,6 +2,7 @@
 // status line, the cached Date line and the handler's headers; the bytes go to the connection,
 // which batches every response produced while it handles one read into a single socket write.
 
+import { Buffer } from 'node:buffer'
 import type { Readable } from 'node:stream'
 import type { Socket } from 'node:net'
 import { PetrelError } from '../core/errors.ts'
@@ -16,6 +17,8 @@ export interface ResponseSink {
    * not at all if the connection was already closed. Returns false when the client is behind.
    */
   send(data: string | Buffer, more?: boolean, onFlushed?: (err?: Error | null) => void): boolean
+  /** send() for a string known to be ASCII, which may then be written without UTF-8 encoding. */
+  sendAscii(text: string, more?: boolean): boolean
   /** Asked when the head is serialized: may the connection stay open after this response? */
   mayKeepAlive(): boolean
   /** The response is complete. */
@@ -125,7 +128,7 @@ export class Response {
     if (this.finished) throw new PetrelError('PETREL_ERR_RESPONSE_FINISHED')
     const length = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
     // The head waits for the first piece of body when one follows, so both leave in one write.
-    if (!this.headersSent) this.sendHead(-1, '', length > 0 && !this.isHead && !statusHasNoBody(this.statusCode))
+    if (!this.headersSent) this.sendHead(-1, '', length > 0 && !this.isHead && !statusHasNoBody(this.statusCode), true)
     if (length === 0) {
       onFlushed?.()
       return true
@@ -136,11 +139,15 @@ export class Response {
       return true
     }
     if (this.chunked) {
-      if (typeof chunk === 'string') return this.sink.send(`${length.toString(16)}\r\n${chunk}\r\n`)
-      this.sink.send(`${length.toString(16)}\r\n`, true)
+      if (typeof chunk === 'string') {
+        const framed = `${length.toString(16)}\r\n${chunk}\r\n`
+        return length === chunk.length ? this.sink.sendAscii(framed) : this.sink.send(framed)
+      }
+      this.sink.sendAscii(`${length.toString(16)}\r\n`, true)
       this.sink.send(chunk, true, onFlushed)
-      return this.sink.send('\r\n')
+      return this.sink.sendAscii('\r\n')
     }
+    if (typeof chunk === 'string' && length === chunk.length && onFlushed === undefined) return this.sink.sendAscii(chunk)
     return this.sink.send(chunk, false, onFlushed)
   }
 
@@ -165,15 +172,16 @@ export class Response {
       this.bodyBytes = length
       const sendBody = length > 0 && !this.isHead && !statusHasNoBody(this.statusCode)
       if (isString) {
-        this.sendHead(length, sendBody ? body : '', false)
+        // A string whose UTF-8 length is its length is ASCII.
+        this.sendHead(length, sendBody ? body : '', false, length === body.length)
       } else {
-        this.sendHead(length, '', sendBody)
+        this.sendHead(length, '', sendBody, true)
         if (sendBody) this.sink.send(body!)
       }
     } else {
-      if (!this.headersSent) this.sendHead(-1, '', false)
+      if (!this.headersSent) this.sendHead(-1, '', false, true)
       if (body !== undefined) this.write(body)
-      if (this.chunked && !this.isHead) this.sink.send('0\r\n\r\n')
+      if (this.chunked && !this.isHead) this.sink.sendAscii('0\r\n\r\n')
       else if (!this.isHead && this.declaredLength >= 0 && this.bodyBytes !== this.declaredLength) {
         this.sink.reportError(new Error(`response body was ${this.bodyBytes} bytes but Content-Length said ${this.declaredLength}; the connection was closed`))
         this.abort()
@@ -275,7 +283,7 @@ export class Response {
    * out in the same write as its head; `more` says body bytes are sent right after, so the head
    * waits for them instead of leaving as a segment of its own.
    */
-  private sendHead(length: number, tail: string, more: boolean): void {
+  private sendHead(length: number, tail: string, more: boolean, tailAscii: boolean): void {
     const code = this.statusCode
     let head = statusLine(code)
     let hasDate = false
@@ -324,7 +332,10 @@ export class Response {
       if (tail !== '') this.sink.send(tail, more)
       return
     }
-    this.sink.send(tail === '' ? head + '\r\n' : head + '\r\n' + tail, more)
+    // The head is ASCII here: names are tokens, values were checked by valueKind().
+    const text = tail === '' ? head + '\r\n' : head + '\r\n' + tail
+    if (tailAscii) this.sink.sendAscii(text, more)
+    else this.sink.send(text, more)
   }
 
   private async pipeFrom(stream: Readable): Promise<void> {

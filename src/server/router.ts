@@ -2,10 +2,13 @@
 // with `:param` or a trailing `*` segment walk a small segment tree. A path that exists with
 // other methods answers 405 with the Allow list computed when routes are added.
 
+import { Buffer } from 'node:buffer'
 import { PetrelError } from '../core/errors.ts'
 
 export class RouteNode<H> {
   readonly handlers = new Map<string, H>()
+  /** handlers.get('GET'), the common case, without the Map lookup. */
+  private getHandler: H | undefined = undefined
   /** Value of the Allow header for this path. */
   allow = ''
   /** Parameter names of this route, in the order their values are captured. */
@@ -13,14 +16,16 @@ export class RouteNode<H> {
 
   /** Handler for the method; HEAD falls back to GET (the response layer drops the body). */
   handlerFor(method: string): H | undefined {
+    if (method === 'GET') return this.getHandler
     const h = this.handlers.get(method)
     if (h !== undefined || method !== 'HEAD') return h
-    return this.handlers.get('GET')
+    return this.getHandler
   }
 
   add(method: string, handler: H): void {
     if (this.handlers.has(method)) throw new PetrelError('PETREL_ERR_ROUTE_CONFLICT', method)
     this.handlers.set(method, handler)
+    if (method === 'GET') this.getHandler = handler
     const methods = [...this.handlers.keys()]
     if (this.handlers.has('GET') && !this.handlers.has('HEAD')) methods.push('HEAD')
     this.allow = methods.join(', ')

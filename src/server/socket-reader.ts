@@ -16,6 +16,7 @@
 // seam is the documented one, and it is still limited to the Node majors it was verified on.
 // `PETREL_READ_PATH=stream` forces plain 'data' events (the test suite runs both).
 
+import { Buffer } from 'node:buffer'
 import type { Socket } from 'node:net'
 
 const VERIFIED_MAJORS = new Set([24, 25, 26])

@@ -12,6 +12,7 @@
 //   characters); login attempts per client address per minute (429 with Retry-After).
 // - SQL: parameterised only (store.ts).
 
+import { Buffer } from 'node:buffer'
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { HttpServer } from '../../server/server.ts'
 import type { Request } from '../../server/request.ts'

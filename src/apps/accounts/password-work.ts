@@ -3,6 +3,7 @@
 // breaking old hashes. Runs on the thread pool (named exports `hash` and `verify`), or inline
 // when the server is told to (to measure what offloading buys: `npm run bench -- accounts`).
 
+import { Buffer } from 'node:buffer'
 import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto'
 
 /** About 17 ms and 8 MiB of one core per hash on the reference machine. */

@@ -6,6 +6,7 @@
 // (each read is parsed before the next one can happen); latencies go into Node's native HDR
 // histogram, which worker threads can post back as is.
 
+import { Buffer } from 'node:buffer'
 import type { RecordableHistogram } from 'node:perf_hooks'
 import { BenchConnection } from './connection.ts'
 import type { LoopPlan } from './plan.ts'

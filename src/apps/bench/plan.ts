@@ -2,6 +2,7 @@
 // request bytes (built here, sent unchanged for the whole run), and each thread's share of the
 // connections and of the rate.
 
+import { Buffer } from 'node:buffer'
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import { UsageError } from '../../core/errors.ts'

@@ -7,6 +7,7 @@
 // reader is cut off with a notice. Output is coalesced: lines for a client within one turn of
 // the event loop leave in one write, and a broadcast line is encoded once for all its readers.
 
+import { Buffer } from 'node:buffer'
 import net, { type Socket } from 'node:net'
 import { LocalHub, type Hub, type RoomEvent } from './hub.ts'
 

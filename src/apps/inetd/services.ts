@@ -1,6 +1,7 @@
 // The small services every inetd carries (RFC 862, 863, 864, 867, 868), on TCP and on UDP.
 // Each is a pure answer to a connection or a datagram; the super-server (inetd.ts) binds them.
 
+import { Buffer } from 'node:buffer'
 import type { Socket } from 'node:net'
 
 export const SERVICE_NAMES = ['echo', 'discard', 'chargen', 'daytime', 'time'] as const

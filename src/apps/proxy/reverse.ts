@@ -24,6 +24,7 @@
 //   the timeouts → 504; a failure after the head went out cuts the client's connection, so a
 //   truncated body is never passed off as complete.
 
+import { Buffer } from 'node:buffer'
 import net from 'node:net'
 import { BufferPool } from '../../core/buffer-pool.ts'
 import { PetrelError } from '../../core/errors.ts'

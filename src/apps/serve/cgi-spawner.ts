@@ -3,6 +3,7 @@
 // seen here as a ScriptProcess — stdio streams, its pid, 'exit' and 'error' — much like a
 // ChildProcess, with its bytes relayed over the IPC channel.
 
+import { Buffer } from 'node:buffer'
 import { fork, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import { Readable, Writable } from 'node:stream'

@@ -15,6 +15,7 @@
 //   client that leaves kills its script the same way. The spawner reaps every child; stderr goes
 //   to the error log a line at a time.
 
+import { Buffer } from 'node:buffer'
 import { constants, promises as fsp } from 'node:fs'
 import path from 'node:path'
 import type { Readable } from 'node:stream'

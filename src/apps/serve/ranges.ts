@@ -7,6 +7,7 @@
 //     → { kind: 'ranges', ranges: [{ start: 0, end: 99 }, { start: 9900, end: 9999 }] }
 //   contentRange(0, 99, 10_000) → 'bytes 0-99/10000'
 
+import { Buffer } from 'node:buffer'
 import { randomBytes } from 'node:crypto'
 
 export interface ByteRange {

@@ -3,6 +3,7 @@
 // precompressed variants, Cache-Control and custom error pages. File metadata and small files
 // come from the open-file cache; large files are streamed with backpressure.
 
+import { Buffer } from 'node:buffer'
 import { createReadStream, read as readFd } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import path from 'node:path'

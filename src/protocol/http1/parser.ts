@@ -8,6 +8,7 @@
 // request after the next one arrives). A head that arrives in one read — the common case —
 // is never copied: the request keeps offsets into the read buffer itself.
 
+import { Buffer } from 'node:buffer'
 import type { ErrorCode } from '../../core/errors.ts'
 import type { Limits } from '../../core/limits.ts'
 import { CR, LF, SP, HTAB, COLON, SEMICOLON, TOKEN, TOKEN_LOWER, TARGET, FIELD_VALUE, HEX_PLUS_ONE, equalsLowerAscii } from './chars.ts'

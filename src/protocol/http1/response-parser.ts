@@ -16,6 +16,7 @@
 // says the stream cannot be parsed (the connection must be dropped). At end of stream, `finish()`
 // completes a response whose body was delimited by the close.
 
+import { Buffer } from 'node:buffer'
 import { CR, LF, SP, HTAB, COLON, SEMICOLON, HEX_PLUS_ONE, TOKEN, equalsLowerAscii } from './chars.ts'
 import {
   parseContentLength,

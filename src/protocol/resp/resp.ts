@@ -2,6 +2,8 @@
 // incremental parser. The parser takes bytes as they arrive, in any split, and hands out each
 // complete reply; a reply cut by a read waits, its bytes kept, until the rest comes.
 
+import { Buffer } from 'node:buffer'
+
 /** A reply: simple and bulk strings as text, integers, arrays, nil as null, errors as RedisError. */
 export type Reply = string | number | null | RedisError | Reply[]
 
