@@ -194,6 +194,48 @@ test('obs-text bytes in field values pass through unchanged, both ways', async (
   assert.ok(answer.includes(Buffer.concat([Buffer.from('X-Back: caf'), Buffer.from([0xe9]), Buffer.from('\r\n')])), 'the client got the upstream\'s bytes')
 })
 
+test('response fields pass on as lines: odd spacing made plain, lines split across reads, repeats in order; Date and framing are the proxy\'s; a control character is a 502', async (t) => {
+  const heads: Record<string, Buffer[]> = {
+    '/odd': [
+      Buffer.from('HTTP/1.1 200 OK\r\nX-Odd:value  \r\nSet-Cookie: a=1\r\nX-Tab:\tv\r\nDate: Mon, 01 Jan 2001 00:00:00 GMT\r\nConnection: keep-alive\r\nSet-C'),
+      Buffer.from('ookie: b=2\r\nX-Lon'),
+      Buffer.from('g: two reads\r\nContent-Length: 2\r\n\r\nok'),
+    ],
+    '/ctl': [Buffer.from('HTTP/1.1 200 OK\r\nX-Bad: a\u0001b\r\nContent-Length: 2\r\n\r\nok')],
+    '/head': [Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1234\r\n\r\n')],
+  }
+  const raw = net.createServer((socket) => socket.once('data', async (chunk: Buffer) => {
+    const path = chunk.toString('latin1').split(' ')[1]!
+    for (const piece of heads[path]!) {
+      socket.write(piece)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    socket.end()
+  }))
+  await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r))
+  t.after(() => {
+    raw.close()
+  })
+  const base = await proxy(t, [`http://127.0.0.1:${(raw.address() as net.AddressInfo).port}`])
+  const answer = (await rawRequest(base, (socket) => socket.write('GET /odd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))).toString('latin1')
+  const head = answer.slice(0, answer.indexOf('\r\n\r\n'))
+  const lines = head.split('\r\n')
+  assert.equal(lines[0], 'HTTP/1.1 200 OK')
+  assert.deepEqual(lines.slice(1, 6), ['X-Odd: value', 'Set-Cookie: a=1', 'X-Tab: v', 'Set-Cookie: b=2', 'X-Long: two reads'])
+  assert.ok(!head.includes('2001'), 'the upstream\'s Date is replaced by the proxy\'s own')
+  assert.equal(lines.filter((l) => l.startsWith('Date: ')).length, 1)
+  assert.ok(lines.includes('Content-Length: 2'))
+  assert.ok(!lines.includes('Connection: keep-alive'))
+  assert.ok(answer.endsWith('\r\n\r\nok'))
+  const bad = (await rawRequest(base, (socket) => socket.write('GET /ctl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))).toString('latin1')
+  assert.match(bad, /^HTTP\/1\.1 502 /)
+  assert.ok(!bad.includes('X-Bad'))
+  const head2 = (await rawRequest(base, (socket) => socket.write('HEAD /head HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))).toString('latin1')
+  assert.match(head2, /^HTTP\/1\.1 200 OK\r\n/)
+  assert.ok(head2.includes('\r\nContent-Length: 1234\r\n'), 'HEAD passes the declared length on')
+  assert.ok(head2.endsWith('\r\n\r\n'), 'and no body')
+})
+
 test('keep-alive to the upstream: sequential requests share one connection', async (t) => {
   const u = await upstream(t, 'u')
   const base = await proxy(t, [u.url])

@@ -543,7 +543,7 @@ describe('response framing', () => {
     assert.equal(responses[1]!.text, 'x')
   })
 
-  test('non-ASCII text bodies are UTF-8 on the wire whatever else shares their batch (ASCII batches go out as latin1)', async (t) => {
+  test('bodies keep their bytes whatever shares their batch: non-ASCII text as UTF-8, small Buffers copied in byte for byte', async (t) => {
     // é is one byte in V8's string and two in UTF-8: a batch written as latin1 by mistake would
     // send 0xe9; ☕ is beyond one byte and would be cut to 0x15.
     const { connect } = await serve(t, {}, (s) => {
@@ -561,15 +561,31 @@ describe('response framing', () => {
           res.end('\u00e9')
         }, 5)
       })
+      // Small Buffers are copied into the batch's text byte for byte: they must stay those bytes
+      // next to UTF-8 text, and a completion callback still runs.
+      s.get('/bytes', (_r, res) => res.end(Buffer.from([0xe9, 0xff, 0x00, 0x80])))
+      s.get('/mixed', (_r, res) => {
+        let flushed = 0
+        res.write(Buffer.from([0xe9]), () => flushed++)
+        res.write('\u00e9')
+        res.write(Buffer.alloc(2000, 0xff), () => flushed++)
+        res.write(Buffer.from([0xfe]))
+        res.end('\u2615')
+        setImmediate(() => assert.equal(flushed, 2))
+      })
     })
     const c = await connect()
-    const paths = ['/ascii', '/latin', '/ascii', '/wide', '/chunks', '/ascii', '/later']
+    const paths = ['/ascii', '/latin', '/bytes', '/ascii', '/wide', '/chunks', '/mixed', '/bytes', '/ascii', '/later']
     await c.write(Buffer.concat(paths.map((p, i) => req('GET', p, i === paths.length - 1 ? { Connection: 'close' } : {}))))
     const raw = await c.readUntilClose(2000)
     const responses = parseAll(raw, { eof: true }).responses
-    assert.deepEqual(responses.map((r) => r.body.toString('hex')), ['plain', 'caf\u00e9', 'plain', '\u2615', 'a\u00e9b\u2615', 'plain', 'x\u00e9'].map((s) => Buffer.from(s, 'utf8').toString('hex')))
+    const utf8 = (text: string): string => Buffer.from(text, 'utf8').toString('hex')
+    const bytes = 'e9ff0080'
+    const mixed = `e9${utf8('\u00e9')}${'ff'.repeat(2000)}fe${utf8('\u2615')}`
+    assert.deepEqual(responses.map((r) => r.body.toString('hex')), [utf8('plain'), utf8('caf\u00e9'), bytes, utf8('plain'), utf8('\u2615'), utf8('a\u00e9b\u2615'), mixed, bytes, utf8('plain'), utf8('x\u00e9')])
     assert.equal(responses[1]!.headers['content-length'], '5')
-    assert.equal(responses[4]!.chunked, true)
+    assert.equal(responses[5]!.chunked, true)
+    assert.equal(responses[6]!.chunked, true)
   })
 
   test('a Buffer written later with a completion callback leaves no send timer behind once it is flushed', async (t) => {

@@ -42,6 +42,24 @@ const PAUSE_BODY = 4
 /** How often a queued response is checked for progress, at most. */
 const SEND_CHECK_MS = 1000
 
+/** What the batch's string holds, which decides how it is encoded for the socket. */
+const BatchText = {
+  /** ASCII only: written as latin1, a straight copy (UTF-8 would be the same bytes, made slower). */
+  ASCII: 0,
+  /** Text not known to be ASCII: written as UTF-8. */
+  UTF8: 1,
+  /** Bytes of small Buffers, copied in one character per byte: written as latin1. */
+  BYTES: 2,
+} as const
+type BatchText = (typeof BatchText)[keyof typeof BatchText]
+
+/**
+ * Buffers up to this size are copied into the batch's string instead of joining the batch as a
+ * piece of their own: one plain write instead of a corked writev of a string and a Buffer, with
+ * its completion callback. A proxied or pre-built small body is the usual case.
+ */
+const COPY_INTO_BATCH_BYTES = 1024
+
 export class Connection implements RequestParserHandler, BodySource, ResponseSink {
   readonly socket: Socket
   readonly server: HttpServer
@@ -61,11 +79,13 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   private messageComplete = true
   /** True while a read is being parsed: responses are batched, then written once. */
   private inRead = false
+  /** Text waiting for the flush, in one string (see batchText for how it is encoded). */
   private batch = ''
+  /** Pieces before `batch` when Buffers were sent too: ASCII strings and Buffers, written in order under one cork. */
   private batchList: Array<string | Buffer> | null = null
   private batchBytes = 0
-  /** Some string in the batch was not known to be ASCII (see sendAscii). */
-  private batchUtf8 = false
+  /** What `batch` holds: ASCII only (written as latin1: a straight copy), or text that must go as UTF-8, or bytes copied in as latin1. */
+  private batchText: BatchText = BatchText.ASCII
   /** Unparsed bytes held back while the request before them is answered or the client catches up. */
   private pending: Buffer | null = null
   private pendingStart = 0
@@ -310,6 +330,13 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
 
   send(data: string | Buffer, more = false, onFlushed?: (err?: Error | null) => void): boolean {
     if (this.ended || this.phase === Phase.CLOSED) return false
+    if (typeof data !== 'string' && data.length <= COPY_INTO_BATCH_BYTES) {
+      // A small Buffer is copied into the batch's string: the batch stays one write (not a corked
+      // writev), and the caller has its buffer back at once.
+      this.appendText(data.toString('latin1'), BatchText.BYTES)
+      onFlushed?.()
+      return this.queued(data.length, more)
+    }
     if (onFlushed !== undefined) {
       // A buffer its owner wants back: write it now, in order after the batch, with the socket's
       // own completion callback (Node calls it on success and when the write is abandoned). A
@@ -329,15 +356,11 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       return ok
     }
     if (typeof data === 'string') {
-      this.batch += data
       // Not known to be ASCII: the batch goes out as UTF-8.
-      this.batchUtf8 = true
+      this.appendText(data, BatchText.UTF8)
     } else {
       const list = (this.batchList ??= [])
-      if (this.batch !== '') {
-        list.push(this.batch)
-        this.batch = ''
-      }
+      this.sealBatch(list)
       list.push(data)
     }
     return this.queued(data.length, more)
@@ -353,6 +376,22 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     if (this.ended || this.phase === Phase.CLOSED) return false
     this.batch += text
     return this.queued(text.length, more)
+  }
+
+  /** Add `text` to the batch's string; text that needs the other encoding than what is there first moves that to the list. */
+  private appendText(text: string, kind: BatchText): void {
+    if (this.batchText !== kind) {
+      if (this.batchText !== BatchText.ASCII) this.sealBatch((this.batchList ??= []))
+      this.batchText = kind
+    }
+    this.batch += text
+  }
+
+  /** Move the batch's string to the end of `list`: as is when it is ASCII, else as the bytes it stands for. */
+  private sealBatch(list: Array<string | Buffer>): void {
+    if (this.batch !== '') list.push(this.batchText === BatchText.ASCII ? this.batch : Buffer.from(this.batch, this.batchText === BatchText.UTF8 ? 'utf8' : 'latin1'))
+    this.batch = ''
+    this.batchText = BatchText.ASCII
   }
 
   /** `length` more units are in the batch: flush it, unless more follows or the read is still being answered. */
@@ -476,19 +515,18 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     const list = this.batchList
     if (list !== null) {
       this.batchList = null
-      if (this.batch !== '') list.push(this.batch)
-      this.batch = ''
-      const encoding = this.batchUtf8 ? 'utf8' : 'latin1'
+      this.sealBatch(list)
       socket.cork()
-      for (const chunk of list) ok = typeof chunk === 'string' ? socket.write(chunk, encoding) : socket.write(chunk)
+      // Strings in the list are ASCII: latin1 is the cheaper way to the same bytes.
+      for (const chunk of list) ok = typeof chunk === 'string' ? socket.write(chunk, 'latin1') : socket.write(chunk)
       socket.uncork()
     } else if (this.batch !== '') {
       const data = this.batch
       this.batch = ''
-      ok = socket.write(data, this.batchUtf8 ? 'utf8' : 'latin1')
+      ok = socket.write(data, this.batchText === BatchText.UTF8 ? 'utf8' : 'latin1')
     }
+    this.batchText = BatchText.ASCII
     this.batchBytes = 0
-    this.batchUtf8 = false
     if (!ok) this.pause(PAUSE_WRITE)
     this.watchSendIfQueued()
     if (this.phase === Phase.LINGER && !this.ended) {

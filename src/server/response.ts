@@ -60,6 +60,8 @@ export class Response {
   private readonly http11: boolean
   /** Flat [lowerName, name, value, …]. */
   private fields: string[] = []
+  /** Field lines added whole by addRawFields(). */
+  private rawFields = ''
   private chunked = false
   private declaredLength = -1
   /** A field value has bytes above 0x7f (obs-text): the head is then encoded as latin1, byte for byte. */
@@ -97,6 +99,21 @@ export class Response {
     if (lower === null || kind === INVALID) throw new PetrelError('PETREL_ERR_INVALID_HEADER_FOR_RESPONSE', JSON.stringify(name))
     if (kind === LATIN1) this.latin1Head = true
     this.fields.push(lower, name, text)
+    return this
+  }
+
+  /**
+   * Add field lines as they are: `text` is zero or more lines, each `name: value\r\n`, which the
+   * caller has checked — names are tokens, values hold no CR, LF, NUL or other control but HTAB —
+   * and `obsText` says whether a value has bytes 0x80–0xff (one character per byte). For a proxy
+   * passing an upstream's fields on: one string instead of a setHeader() for each. They go out
+   * after the status line; they are not seen by getHeader() or hasHeader(), so they must not be
+   * Content-Length, Transfer-Encoding or Connection (framing stays the response's own).
+   */
+  addRawFields(text: string, obsText: boolean): this {
+    if (this.headersSent) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', 'raw fields')
+    this.rawFields += text
+    if (obsText) this.latin1Head = true
     return this
   }
 
@@ -202,7 +219,7 @@ export class Response {
    * onResponse hook, say) does not see them.
    */
   endPrepared(head: string, body: Buffer): boolean {
-    if (this.headersSent || this.finished || this.fields.length > 0 || this.statusCode !== 200 || !this.http11 || !this.keepAlive || !this.sink.mayKeepAlive()) return false
+    if (this.headersSent || this.finished || this.fields.length > 0 || this.rawFields !== '' || this.statusCode !== 200 || !this.http11 || !this.keepAlive || !this.sink.mayKeepAlive()) return false
     this.headersSent = true
     // As the static server's general path counts a HEAD: nothing sent (nginx's $body_bytes_sent).
     this.bodyBytes = this.isHead ? 0 : body.length
@@ -285,7 +302,7 @@ export class Response {
    */
   private sendHead(length: number, tail: string, more: boolean, tailAscii: boolean): void {
     const code = this.statusCode
-    let head = statusLine(code)
+    let head = statusLine(code) + this.rawFields
     let hasDate = false
     const f = this.fields
     for (let i = 0; i < f.length; i += 3) {

@@ -30,6 +30,7 @@ import { BufferPool } from '../../core/buffer-pool.ts'
 import { PetrelError } from '../../core/errors.ts'
 import { Scheduler } from '../../core/timers/scheduler.ts'
 import { WheelTimer } from '../../core/timers/wheel.ts'
+import { equalsLowerAscii, FIELD_VALUE } from '../../protocol/http1/chars.ts'
 import { ResponseParser, type ResponseHandler } from '../../protocol/http1/response-parser.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
@@ -256,6 +257,41 @@ export class UpstreamConnection {
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
 /** Hop-by-hop fields (RFC 9110 §7.6.1) and the proxy's own, dropped both ways. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate'])
+/** The same names by length, to test a name in a buffer without making a string of it. */
+const HOP_BY_HOP_BY_LENGTH: Array<string[] | undefined> = []
+for (const name of HOP_BY_HOP) (HOP_BY_HOP_BY_LENGTH[name.length] ??= []).push(name)
+
+/** Whether buf[start, end), in any case, is a hop-by-hop field name. */
+function isHopByHop(buf: Buffer, start: number, end: number): boolean {
+  const names = HOP_BY_HOP_BY_LENGTH[end - start]
+  if (names === undefined) return false
+  for (let i = 0; i < names.length; i++) if (equalsLowerAscii(buf, start, end, names[i]!)) return true
+  return false
+}
+
+/**
+ * A field value's bytes, checked before they go to the client: VALUE_INVALID for CR, LF, NUL or
+ * another control but HTAB (which could split the head), else VALUE_OBS_TEXT when it has bytes
+ * 0x80–0xff, else VALUE_ASCII.
+ */
+function checkValue(buf: Buffer, start: number, end: number): number {
+  let kind = VALUE_ASCII
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!
+    if (FIELD_VALUE[c] === 0) return VALUE_INVALID
+    if (c > 0x7f) kind = VALUE_OBS_TEXT
+  }
+  return kind
+}
+const VALUE_INVALID = 0
+const VALUE_ASCII = 1
+const VALUE_OBS_TEXT = 2
+
+/** The field line `name: value` of buf's bytes: one slice when it is written that way already. */
+function fieldLine(buf: Buffer, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number): string {
+  if (valueStart === nameEnd + 2 && buf[nameEnd + 1] === 0x20) return buf.toString('latin1', nameStart, valueEnd)
+  return `${buf.toString('latin1', nameStart, nameEnd)}: ${buf.toString('latin1', valueStart, valueEnd)}`
+}
 /** The field names a Connection value lists (lower-case): hop-by-hop for that message; null for none. */
 function namedByConnection(value: string): Set<string> | null {
   if (value === '') return null
@@ -414,15 +450,21 @@ export class Exchange implements ResponseHandler {
   socket: net.Socket | null = null
   private conn: UpstreamConnection | null = null
   private parser: ResponseParser | null = null
-  /** The upstream's 101 head, once it switched protocols. */
+  /** The upstream's 101 head, once it switched protocols: every field, hop-by-hop ones included. */
   private switchHead: string | null = null
+  /** The upstream's fields to pass on, as field lines; hop-by-hop ones, Date and Content-Length are left out. */
+  private passFields = ''
+  /** Some value in passFields (or the 101's fields) has obs-text: the head goes out as latin1. */
+  private obsText = false
+  /** The upstream's Connection values, comma-joined: the names they list are hop-by-hop too. */
+  private connectionValues = ''
+  /** The upstream's Content-Length as sent, passed on for HEAD. */
+  private declaredLength: string | null = null
   /** The client's socket once the exchange became a tunnel: upstream reads go straight to it. */
   private tunnelClient: net.Socket | null = null
   /** The read being parsed: body bytes written to the client hold its buffer. */
   private lease: ReadLease | null = null
   reused = false
-  /** The upstream response head, flat: [name as sent, value, lower-case name, …]. */
-  private readonly fields: string[] = []
   /** Something of the response arrived: no retry from here on. */
   private responded = false
   private headSent = false
@@ -678,34 +720,43 @@ export class Exchange implements ResponseHandler {
 
   // ---- ResponseHandler ----
 
-  onField(name: string, value: string): void {
-    // Lower-cased once here for the checks below; passed on as the upstream spelled it.
-    this.fields.push(name, value, name.toLowerCase())
+  onField(buf: Buffer, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number): void {
+    // Decided on the bytes: no string is made of a field that is not passed on.
+    const kind = checkValue(buf, valueStart, valueEnd)
+    if (kind === VALUE_INVALID) throw new Error(`a control character in the value of ${buf.toString('latin1', nameStart, nameEnd)}`)
+    if (this.parser!.status === 101) {
+      // Passed on whole when the tunnel starts: Upgrade and Connection are the point of this one.
+      this.switchHead = `${this.switchHead ?? ''}${fieldLine(buf, nameStart, nameEnd, valueStart, valueEnd)}\r\n`
+      if (kind === VALUE_OBS_TEXT) this.obsText = true
+      return
+    }
+    const length = nameEnd - nameStart
+    if (length === 10 && equalsLowerAscii(buf, nameStart, nameEnd, 'connection')) {
+      this.connectionValues += `${buf.toString('latin1', valueStart, valueEnd)},`
+      return
+    }
+    if (length === 14 && equalsLowerAscii(buf, nameStart, nameEnd, 'content-length')) {
+      // The framing is the server's to write; for HEAD the upstream's declaration is passed on.
+      this.declaredLength ??= buf.toString('latin1', valueStart, valueEnd)
+      return
+    }
+    // The server writes its own Date.
+    if (isHopByHop(buf, nameStart, nameEnd) || (length === 4 && equalsLowerAscii(buf, nameStart, nameEnd, 'date'))) return
+    this.passFields += `${fieldLine(buf, nameStart, nameEnd, valueStart, valueEnd)}\r\n`
+    if (kind === VALUE_OBS_TEXT) this.obsText = true
   }
 
   onHead(status: number, bodyLength: number): void {
     const res = this.res
-    const f = this.fields
     if (status === 101) {
-      // Written as is when the tunnel starts: Upgrade and Connection are the point of this one.
-      let head = 'HTTP/1.1 101 Switching Protocols\r\n'
-      for (let i = 0; i < f.length; i += 3) head += `${f[i]}: ${f[i + 1]}\r\n`
-      this.switchHead = `${head}\r\n`
+      this.switchHead = `HTTP/1.1 101 Switching Protocols\r\n${this.switchHead ?? ''}\r\n`
       return
     }
-    let listed = ''
-    for (let i = 0; i < f.length; i += 3) if (f[i + 2] === 'connection') listed += `${f[i + 1]!},`
-    const connection = namedByConnection(listed)
+    if (this.connectionValues !== '') this.dropListedFields()
     res.status(status)
-    let declared = -1
-    for (let i = 0; i < f.length; i += 3) {
-      const lower = f[i + 2]!
-      if (lower === 'content-length' && declared < 0) declared = i
-      if (HOP_BY_HOP.has(lower) || lower === 'content-length' || lower === 'date' || connection?.has(lower) === true) continue
-      res.appendHeader(f[i]!, f[i + 1]!)
-    }
+    res.addRawFields(this.passFields, this.obsText)
     if (bodyLength >= 0 && this.req.method !== 'HEAD') res.setHeader('Content-Length', bodyLength)
-    else if (this.req.method === 'HEAD' && declared >= 0) res.setHeader('Content-Length', f[declared + 1]!)
+    else if (this.req.method === 'HEAD' && this.declaredLength !== null) res.setHeader('Content-Length', this.declaredLength)
     this.headSent = true
     if (status === 204 || status === 304 || this.req.method === 'HEAD' || bodyLength === 0) return
     // The head goes out now, with the first body bytes or alone.
@@ -731,6 +782,21 @@ export class Exchange implements ResponseHandler {
         },
       )
     }
+  }
+
+  /** The upstream's Connection field named more fields (rare: "keep-alive" and "close" are usual): they are hop-by-hop too. */
+  private dropListedFields(): void {
+    const listed = namedByConnection(this.connectionValues)
+    if (listed === null) return
+    // Options and names that are dropped anyway ("Connection: keep-alive", as nginx sends) change nothing.
+    for (const name of listed) if (name === '' || name === 'close' || HOP_BY_HOP.has(name)) listed.delete(name)
+    if (listed.size === 0) return
+    let kept = ''
+    // Values hold no CR or LF (checkValue), so the lines split cleanly.
+    for (const line of this.passFields.split('\r\n')) {
+      if (line !== '' && !listed.has(line.slice(0, line.indexOf(':')).toLowerCase())) kept += `${line}\r\n`
+    }
+    this.passFields = kept
   }
 
   // ----

@@ -60,7 +60,13 @@ export interface ResponseParserOptions {
 
 /** What a parser with a handler reports of each final response (interim 1xx heads are skipped). */
 export interface ResponseHandler {
-  onField(name: string, value: string): void
+  /**
+   * A field of the final response (or of a 101): its name is buf[nameStart, nameEnd), a token as
+   * sent, and its value buf[valueStart, valueEnd), without the whitespace around it. Offsets into
+   * the read (or into the parser's scratch for a line split across reads), valid only during the
+   * call. The parser checks names; the bytes of values are the handler's to check.
+   */
+  onField(buf: Buffer, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number): void
   /** The head is complete and its framing checked; `bodyLength` is the Content-Length, or -1 (chunked, to close, or none). */
   onHead(status: number, bodyLength: number): void
   /** Body bytes, de-chunked: buf[start, end), valid only during the call unless copied or kept whole. */
@@ -264,19 +270,16 @@ export class ResponseParser {
     if (colon === e) return this.fail('field line without a colon')
     if (colon === s) return this.fail('field line without a name')
     const nameLength = colon - s
-    if (this.handler !== null && (this.status >= 200 || this.status === 101)) {
-      let vs = colon + 1
-      let ve = e
-      while (vs < ve && (b[vs] === SP || b[vs] === HTAB)) vs++
-      while (ve > vs && (b[ve - 1] === SP || b[ve - 1] === HTAB)) ve--
-      this.handler.onField(b.toString('latin1', s, colon), b.toString('latin1', vs, ve))
-    }
-    // Only the framing fields matter; the length test turns nearly every other name away at once.
-    if (nameLength !== 14 && nameLength !== 17 && nameLength !== 10) return
+    const handler = this.status >= 200 || this.status === 101 ? this.handler : null
+    // Only the framing fields matter here; the length test turns nearly every other name away at once.
+    const framing = nameLength === 14 || nameLength === 17 || nameLength === 10
+    if (handler === null && !framing) return
     let vs = colon + 1
     let ve = e
     while (vs < ve && (b[vs] === SP || b[vs] === HTAB)) vs++
     while (ve > vs && (b[ve - 1] === SP || b[ve - 1] === HTAB)) ve--
+    if (handler !== null) handler.onField(b, s, colon, vs, ve)
+    if (!framing) return
     if (nameLength === 14 && equalsLowerAscii(b, s, colon, 'content-length')) {
       const length = parseContentLength(b, vs, ve)
       if (length < 0) return this.fail('Content-Length is not a number')
