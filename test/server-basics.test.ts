@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Readable } from 'node:stream'
 import type { HttpServer } from '../src/index.ts'
+import { PetrelError } from '../src/core/errors.ts'
 import { req, chunked, parseAll } from './helpers/tcp.ts'
 import { serve } from './helpers/serve.ts'
 
@@ -800,5 +801,33 @@ describe('handler failures', () => {
     await c.write(req('GET', '/partial'))
     await c.readUntilClose(2000)
     assert.equal(errors.length, 1, `onError got: ${errors.map((e) => e.message).join(' | ')}`)
+  })
+
+  test('res.fail() from a callback answers as a thrown error would: its status and a report, or a cut once the head went out', async (t) => {
+    const { errors, connect } = await serve(t, {}, (s) => {
+      s.get('/late', (_r, res) => {
+        setTimeout(() => res.fail(new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', 'nothing came')), 5)
+      })
+      s.get('/busy', (_r, res) => {
+        setTimeout(() => res.fail(new PetrelError('PETREL_ERR_POOL_QUEUE_FULL')), 5)
+      })
+      s.get('/cut', (_r, res) => {
+        res.write('first part')
+        setTimeout(() => res.fail(new Error('failed mid-response')), 5)
+      })
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([req('GET', '/late'), req('GET', '/busy')]))
+    const [late, busy] = await c.readResponses(2)
+    assert.equal(late!.status, 504)
+    assert.equal(busy!.status, 503)
+    assert.equal(errors.length, 1, 'the 504 is reported, the 503 is not')
+    assert.match(errors[0]!.message, /nothing came/)
+    const c2 = await connect()
+    await c2.write(req('GET', '/cut'))
+    const raw = (await c2.readUntilClose(2000)).toString('latin1')
+    assert.match(raw, /^HTTP\/1\.1 200 OK\r\n/)
+    assert.ok(raw.includes('first part') && !raw.endsWith('0\r\n\r\n'), 'the chunked body is cut, not ended')
+    assert.equal(errors.length, 2)
   })
 })

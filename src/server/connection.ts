@@ -457,6 +457,12 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.server.reportError(err)
   }
 
+  fail(err: Error, res: Response): void {
+    // Only the response of the request in hand can still be answered.
+    if (res !== this.res || this.req === null) return res.abort()
+    this.server.handlerFailed(err, this.req, res)
+  }
+
   // ---- lifecycle ----
 
   private enterPhase(phase: number): void {

@@ -28,6 +28,8 @@ export interface ResponseSink {
   /** The response cannot be completed: close the connection without a clean end. */
   abort(): void
   reportError(err: Error): void
+  /** The handler failed after it returned: answer as for an error it threw (see Response.fail()). */
+  fail(err: Error, res: Response): void
   /** False once the connection is closed. */
   readonly open: boolean
   /** Hand the raw connection over (a CONNECT tunnel): see Response.detach(). */
@@ -256,6 +258,17 @@ export class Response {
     if (this.headersSent || this.finished || this.sink.detach === undefined) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', 'detach() needs a fresh response on a client connection')
     this.finished = true
     return this.sink.detach()
+  }
+
+  /**
+   * End the exchange with an error found after the handler returned (a handler that answers
+   * from a callback rather than a promise): the answer is the one the server gives when a handler
+   * throws `err` — a PetrelError's status (else 500), the error reported unless it is a 503 —
+   * or, once the head went out, a cut connection.
+   */
+  fail(err: Error): void {
+    if (this.finished) return
+    this.sink.fail(err, this)
   }
 
   /** Give up: the connection is closed without a clean end, so the client sees a truncated response. */

@@ -384,7 +384,8 @@ export class HttpServer {
     }
   }
 
-  private handlerFailed(err: unknown, req: Request, res: Response): void {
+  /** A handler threw, rejected, or called res.fail(): answer with the error's status, report it, or cut a response under way. */
+  handlerFailed(err: unknown, req: Request, res: Response): void {
     const error = err instanceof Error ? err : new Error(String(err))
     // A handler that failed because its client left has nothing to report and no one to answer;
     // the exchange is ended (as nginx's 499), so a half-closed connection does not wait for nothing.

@@ -10,7 +10,7 @@ import { PetrelError } from '../../core/errors.ts'
 import { createServer, type HttpServer } from '../../server/server.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
-import { connectTimer, Exchange, Outcome, proxySettings, Upstream, type ProxyOptions, type ProxySettings } from './reverse.ts'
+import { connectTimer, proxySettings, Relay, Upstream, type ProxyOptions, type ProxySettings } from './reverse.ts'
 
 export const FORWARD_DEFAULTS = {
   host: '127.0.0.1',
@@ -151,16 +151,8 @@ export class ForwardProxy {
     const address = await this.dns.resolve(url.hostname.replace(/^\[(.*)\]$/, '$1'))
     const upstream = this.destination(address, port)
     // The origin gets origin-form and the URL's own Host (RFC 9112 §3.2.2), whatever Host the client sent.
-    const target = `${url.pathname}${url.search}`
-    let exchange = new Exchange(upstream, req, res, this.settings, target, { host: url.host })
-    let outcome = await exchange.run()
-    if (outcome === Outcome.RETRY && exchange.reused) {
-      // A stale keep-alive connection is the one failure worth a second try, on a new connection.
-      this.settings.log(`proxy: ${exchange.error?.message}; retrying on a new connection`)
-      exchange = new Exchange(upstream, req, res, this.settings, target, { host: url.host, fresh: true })
-      outcome = await exchange.run()
-    }
-    if (outcome !== Outcome.DONE) throw exchange.error ?? new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${url.host}: no answer`)
+    // One destination: a stale keep-alive connection is the one failure worth a second try.
+    new Relay(this.settings, req, res, [upstream], 0, { target: `${url.pathname}${url.search}`, host: url.host, label: 'proxy' }).start()
   }
 
   /** CONNECT host:port: a TCP tunnel, after the allow-list and a connection that succeeded. */

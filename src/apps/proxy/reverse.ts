@@ -255,19 +255,31 @@ export class UpstreamConnection {
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
-/** Hop-by-hop fields (RFC 9110 §7.6.1) and the proxy's own, dropped both ways. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate'])
-/** The same names by length, to test a name in a buffer without making a string of it. */
-const HOP_BY_HOP_BY_LENGTH: Array<string[] | undefined> = []
-for (const name of HOP_BY_HOP) (HOP_BY_HOP_BY_LENGTH[name.length] ??= []).push(name)
+/** Lower-case field names, tested against bytes in a buffer (in any case) without making a string of them. */
+class NameSet {
+  private readonly names: Set<string>
+  /** The names by length: most names are turned away by their length alone. */
+  private readonly byLength: Array<string[] | undefined> = []
 
-/** Whether buf[start, end), in any case, is a hop-by-hop field name. */
-function isHopByHop(buf: Buffer, start: number, end: number): boolean {
-  const names = HOP_BY_HOP_BY_LENGTH[end - start]
-  if (names === undefined) return false
-  for (let i = 0; i < names.length; i++) if (equalsLowerAscii(buf, start, end, names[i]!)) return true
-  return false
+  constructor(names: readonly string[]) {
+    this.names = new Set(names)
+    for (const name of names) (this.byLength[name.length] ??= []).push(name)
+  }
+
+  has(buf: Buffer, start: number, end: number): boolean {
+    const names = this.byLength[end - start]
+    if (names === undefined) return false
+    for (let i = 0; i < names.length; i++) if (equalsLowerAscii(buf, start, end, names[i]!)) return true
+    return false
+  }
+
+  hasString(lowerName: string): boolean {
+    return this.names.has(lowerName)
+  }
 }
+
+/** Hop-by-hop fields (RFC 9110 §7.6.1) and the proxy's own, dropped both ways. */
+const HOP_BY_HOP = new NameSet(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate'])
 
 /**
  * A field value's bytes, checked before they go to the client: VALUE_INVALID for CR, LF, NUL or
@@ -301,7 +313,7 @@ function namedByConnection(value: string): Set<string> | null {
 }
 
 /** Request fields the proxy writes itself (framing, forwarding): the client's copies are not passed on. */
-const OWN_FIELDS = new Set(['content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded'])
+const OWN_FIELD_NAMES = new NameSet(['content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded'])
 
 /** "--proxy /api/=http://a:1,http://b:2" → a route; throws a RangeError naming what is wrong. */
 export function parseProxyRoute(text: string): ProxyRoute {
@@ -354,6 +366,8 @@ export class Upstream {
 
 export class UpstreamGroup {
   readonly prefix: string
+  /** Starts log lines about this group. */
+  readonly label: string
   readonly upstreams: Upstream[]
   private readonly settings: ProxySettings
   private next = 0
@@ -361,6 +375,7 @@ export class UpstreamGroup {
 
   constructor(route: ProxyRoute, settings: ProxySettings) {
     this.prefix = route.prefix
+    this.label = `proxy ${route.prefix}`
     this.upstreams = route.upstreams.map((u) => new Upstream(u))
     this.settings = settings
     if (settings.healthIntervalMs > 0) {
@@ -370,17 +385,24 @@ export class UpstreamGroup {
   }
 
   /**
-   * The upstreams to try: `pool[(first + k) % pool.length]` for k = 0, 1, … — the balancer's pick
-   * first, unhealthy ones only as a last resort. Nothing is allocated while all are healthy.
+   * The upstreams to try: all of them, or the healthy ones when some are out and some are not.
+   * Nothing is allocated while all are healthy.
    */
-  order(): { pool: readonly Upstream[]; first: number } {
+  pool(): readonly Upstream[] {
     const now = Date.now()
-    let pool: readonly Upstream[] = this.upstreams
-    if (!pool.every((u) => u.healthy(now))) {
-      const healthy = pool.filter((u) => u.healthy(now))
-      if (healthy.length > 0) pool = healthy
+    const all = this.upstreams
+    for (let i = 0; i < all.length; i++) {
+      if (!all[i]!.healthy(now)) {
+        const healthy = all.filter((u) => u.healthy(now))
+        return healthy.length > 0 ? healthy : all
+      }
     }
-    if (this.settings.balance !== 'least-conn') return { pool, first: this.next++ % pool.length }
+    return all
+  }
+
+  /** The balancer's pick in `pool`: tried first, then the ones after it, in order. */
+  pick(pool: readonly Upstream[]): number {
+    if (this.settings.balance !== 'least-conn') return this.next++ % pool.length
     let least = Infinity
     let tied = 0
     for (const u of pool) {
@@ -392,9 +414,9 @@ export class UpstreamGroup {
     // Ties go round-robin, so equal upstreams share the load.
     let skip = this.next++ % tied
     for (let i = 0; i < pool.length; i++) {
-      if (pool[i]!.active === least && skip-- === 0) return { pool, first: i }
+      if (pool[i]!.active === least && skip-- === 0) return i
     }
-    return { pool, first: 0 }
+    return 0
   }
 
   async checkHealth(): Promise<void> {
@@ -439,6 +461,63 @@ function probe(u: Upstream, path: string): Promise<boolean> {
 /** How an attempt on one upstream ended. */
 export const Outcome = { DONE: 0, RETRY: 1, FAILED: 2 } as const
 
+/**
+ * One request's way through its upstreams: `pool[(first + k) % pool.length]` for k = 0, 1, …, each
+ * tried at most once, until one answers or the request may not be sent again; a kept-alive
+ * connection the upstream had just closed is retried once on a new connection to the same
+ * upstream first. When none could answer, the response fails with the last error (502 or 504).
+ * Callbacks, not promises: an exchange costs no promise, await or microtask.
+ */
+export class Relay {
+  private readonly settings: ProxySettings
+  private readonly req: Request
+  private readonly res: Response
+  private readonly pool: readonly Upstream[]
+  private readonly first: number
+  /** The request-target sent upstream: origin-form (path and query). */
+  private readonly target: string
+  /** The Host sent upstream instead of the client's (a forward proxy sends the URL's); null: the client's. */
+  private readonly host: string | null
+  /** Starts the log lines about failed attempts. */
+  private readonly label: string
+  private tried = 0
+
+  constructor(settings: ProxySettings, req: Request, res: Response, pool: readonly Upstream[], first: number, options: { target?: string; host?: string; label: string }) {
+    this.settings = settings
+    this.req = req
+    this.res = res
+    this.pool = pool
+    this.first = first
+    this.target = options.target ?? req.url
+    this.host = options.host ?? null
+    this.label = options.label
+  }
+
+  start(): void {
+    this.attempt(false)
+  }
+
+  private attempt(fresh: boolean): void {
+    const upstream = this.pool[(this.first + this.tried) % this.pool.length]!
+    new Exchange(upstream, this.req, this.res, this.settings, this, this.target, this.host, fresh).start()
+  }
+
+  /** Called once by each exchange when it ends. */
+  exchangeDone(exchange: Exchange, outcome: number): void {
+    if (outcome === Outcome.DONE) return
+    const error = exchange.error ?? new PetrelError('PETREL_ERR_UPSTREAM_FAILED', 'no upstream')
+    if (outcome === Outcome.RETRY && exchange.reused) {
+      // A kept-alive connection the upstream had just closed: the upstream is fine; once more on a new one.
+      this.settings.log(`${this.label}: ${error.message}; retrying on a new connection`)
+      return this.attempt(true)
+    }
+    const another = outcome === Outcome.RETRY && ++this.tried < this.pool.length
+    this.settings.log(`${this.label}: ${error.message}${another ? '; trying the next upstream' : ''}`)
+    if (another) this.attempt(false)
+    else this.res.fail(error)
+  }
+}
+
 /** One request relayed to one upstream over one connection; the parser's handler for its response. */
 export class Exchange implements ResponseHandler {
   readonly upstream: Upstream
@@ -447,6 +526,7 @@ export class Exchange implements ResponseHandler {
   readonly target: string
   readonly res: Response
   readonly settings: ProxySettings
+  private readonly owner: Relay
   socket: net.Socket | null = null
   private conn: UpstreamConnection | null = null
   private parser: ResponseParser | null = null
@@ -469,7 +549,6 @@ export class Exchange implements ResponseHandler {
   private responded = false
   private headSent = false
   private settled = false
-  private resolve: (outcome: number) => void = () => {}
   private failure: PetrelError | null = null
 
   /** A new connection even when idle ones wait (the retry after a stale kept-alive one). */
@@ -477,27 +556,28 @@ export class Exchange implements ResponseHandler {
   /** The Host sent upstream instead of the client's (a forward proxy sends the URL's). */
   private readonly host: string | null
 
-  constructor(upstream: Upstream, req: Request, res: Response, settings: ProxySettings, target = req.url, options: { fresh?: boolean; host?: string } = {}) {
+  constructor(upstream: Upstream, req: Request, res: Response, settings: ProxySettings, owner: Relay, target: string, host: string | null, fresh: boolean) {
     this.upstream = upstream
     this.req = req
     this.target = target
-    this.fresh = options.fresh === true
-    this.host = options.host ?? null
+    this.fresh = fresh
+    this.host = host
     this.res = res
     this.settings = settings
+    this.owner = owner
   }
 
   get error(): PetrelError | null {
     return this.failure
   }
 
-  /** Resolves DONE (answered or cut), RETRY (nothing happened that forbids another upstream) or FAILED (see `error`). */
-  run(): Promise<number> {
-    return new Promise((resolve) => {
-      this.resolve = resolve
-      this.upstream.active++
-      this.connect()
-    })
+  /**
+   * Send the request; the owner hears once how it ended: DONE (answered or cut), RETRY (nothing
+   * happened that forbids another upstream) or FAILED (see `error`).
+   */
+  start(): void {
+    this.upstream.active++
+    this.connect()
   }
 
   private connect(): void {
@@ -547,24 +627,30 @@ export class Exchange implements ResponseHandler {
     // Names the client's Connection field lists are hop-by-hop too — except the fields the
     // message's framing and routing stand on: dropping Content-Length on a client's say-so would
     // turn its body into a second request upstream.
-    const connection = namedByConnection(head.header('connection') ?? '')
+    const connection = head.indexOf('connection', 0) < 0 ? null : namedByConnection(head.header('connection')!)
     let out = `${req.method} ${this.target} HTTP/1.1\r\n`
     let forwardedFor = ''
+    // Names are lower-case in the buffer already (the parser folds them); decided on the bytes.
     for (let i = 0; i < headers.length; i += 4) {
-      const name = buf.toString('latin1', headers[i]!, headers[i + 1]!)
-      if (HOP_BY_HOP.has(name) || OWN_FIELDS.has(name)) {
-        if (name === 'x-forwarded-for') forwardedFor += `${buf.toString('latin1', headers[i + 2]!, headers[i + 3]!)}, `
+      const nameStart = headers[i]!
+      const nameEnd = headers[i + 1]!
+      if (HOP_BY_HOP.has(buf, nameStart, nameEnd)) continue
+      if (OWN_FIELD_NAMES.has(buf, nameStart, nameEnd)) {
+        if (equalsLowerAscii(buf, nameStart, nameEnd, 'x-forwarded-for')) forwardedFor += `${buf.toString('latin1', headers[i + 2]!, headers[i + 3]!)}, `
         continue
       }
-      if (name !== 'host' && connection?.has(name) === true) continue
-      if (name === 'host' && this.host !== null) continue
-      out += `${name}: ${buf.toString('latin1', headers[i + 2]!, headers[i + 3]!)}\r\n`
+      if (nameEnd - nameStart === 4 && equalsLowerAscii(buf, nameStart, nameEnd, 'host')) {
+        if (this.host !== null) continue
+      } else if (connection !== null && connection.has(buf.toString('latin1', nameStart, nameEnd))) {
+        continue
+      }
+      out += `${fieldLine(buf, nameStart, nameEnd, headers[i + 2]!, headers[i + 3]!)}\r\n`
     }
     const client = req.remoteAddress ?? 'unknown'
-    const host = this.host ?? head.header('host') ?? ''
+    const host = this.host ?? (head.hostStart >= 0 ? buf.toString('latin1', head.hostStart, head.hostEnd) : '')
     if (this.host !== null) out += `host: ${this.host}\r\n`
-    // The client's own X-Forwarded-Proto/Host and Forwarded are dropped (OWN_FIELDS): the proxy
-    // says what it saw; only X-Forwarded-For keeps the chain, with this hop appended.
+    // The client's own X-Forwarded-Proto/Host and Forwarded are dropped (OWN_FIELD_NAMES): the
+    // proxy says what it saw; only X-Forwarded-For keeps the chain, with this hop appended.
     out += `x-forwarded-for: ${forwardedFor}${client}\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${host}\r\n`
     // A quoted-string may not hold a bare quote or backslash; a Host with either is malformed anyway.
     const quotedHost = host.includes('"') || host.includes('\\') ? host.replace(/[\\"]/g, '') : host
@@ -692,7 +778,7 @@ export class Exchange implements ResponseHandler {
       if (!upstream.write(chunk)) client.pause()
     })
     client.resume()
-    this.resolve(Outcome.DONE)
+    this.owner.exchangeDone(this, Outcome.DONE)
   }
 
   /** Nothing from the upstream for readTimeoutMs (UpstreamConnection's timer). */
@@ -741,7 +827,7 @@ export class Exchange implements ResponseHandler {
       return
     }
     // The server writes its own Date.
-    if (isHopByHop(buf, nameStart, nameEnd) || (length === 4 && equalsLowerAscii(buf, nameStart, nameEnd, 'date'))) return
+    if (HOP_BY_HOP.has(buf, nameStart, nameEnd) || (length === 4 && equalsLowerAscii(buf, nameStart, nameEnd, 'date'))) return
     this.passFields += `${fieldLine(buf, nameStart, nameEnd, valueStart, valueEnd)}\r\n`
     if (kind === VALUE_OBS_TEXT) this.obsText = true
   }
@@ -789,7 +875,7 @@ export class Exchange implements ResponseHandler {
     const listed = namedByConnection(this.connectionValues)
     if (listed === null) return
     // Options and names that are dropped anyway ("Connection: keep-alive", as nginx sends) change nothing.
-    for (const name of listed) if (name === '' || name === 'close' || HOP_BY_HOP.has(name)) listed.delete(name)
+    for (const name of listed) if (name === '' || name === 'close' || HOP_BY_HOP.hasString(name)) listed.delete(name)
     if (listed.size === 0) return
     let kept = ''
     // Values hold no CR or LF (checkValue), so the lines split cleanly.
@@ -834,7 +920,7 @@ export class Exchange implements ResponseHandler {
       if (reusable && !socket.destroyed && !socket.isPaused() && this.upstream.idle.length < this.settings.keepAlive) conn.park()
       else conn.close()
     }
-    this.resolve(outcome)
+    this.owner.exchangeDone(this, outcome)
   }
 }
 
@@ -847,25 +933,10 @@ export class ReverseProxy {
     this.groups = routes.map((r) => new UpstreamGroup(r, this.settings))
   }
 
-  /** Relay the request to the group; answers 502/504 itself when no upstream could. */
-  async handle(group: UpstreamGroup, req: Request, res: Response): Promise<void> {
-    let last: PetrelError | null = null
-    const { pool, first } = group.order()
-    for (let k = 0; k < pool.length; k++) {
-      const upstream = pool[(first + k) % pool.length]!
-      let exchange = new Exchange(upstream, req, res, this.settings)
-      let outcome = await exchange.run()
-      if (outcome === Outcome.RETRY && exchange.reused) {
-        // A kept-alive connection the upstream had just closed: the upstream is fine; once more on a new one.
-        exchange = new Exchange(upstream, req, res, this.settings, req.url, { fresh: true })
-        outcome = await exchange.run()
-      }
-      if (outcome === Outcome.DONE) return
-      last = exchange.error
-      this.settings.log(`proxy ${group.prefix}: ${last?.message}${outcome === Outcome.RETRY ? '; trying the next upstream' : ''}`)
-      if (outcome === Outcome.FAILED) break
-    }
-    throw last ?? new PetrelError('PETREL_ERR_UPSTREAM_FAILED', 'no upstream')
+  /** Relay the request to the group; when no upstream could answer, the response fails with 502 or 504. */
+  handle(group: UpstreamGroup, req: Request, res: Response): void {
+    const pool = group.pool()
+    new Relay(this.settings, req, res, pool, group.pick(pool), { label: group.label }).start()
   }
 
   close(): void {
