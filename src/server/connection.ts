@@ -79,6 +79,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   private messageComplete = true
   /** True while a read is being parsed: responses are batched, then written once. */
   private inRead = false
+  /** Between Response.cork() and uncork(): sends are batched too. */
+  private corked = false
   /** Text waiting for the flush, in one string (see batchText for how it is encoded). */
   private batch = ''
   /** Pieces before `batch` when Buffers were sent too: ASCII strings and Buffers, written in order under one cork. */
@@ -346,7 +348,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       if (joined) socket.cork()
       this.flush()
       if (this.ended) {
-        if (joined) this.uncork()
+        if (joined) socket.uncork()
+        this.watchSendIfQueued()
         return false
       }
       const ok = socket.write(data, onFlushed)
@@ -398,8 +401,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   private queued(length: number, more: boolean): boolean {
     this.batchBytes += length
     if (more) return true
-    // Inside a read, responses wait for the batch — unless it has grown past the mark.
-    if (this.inRead && this.batchBytes + this.socket.writableLength < this.highWaterMark) return true
+    // Inside a read (or a cork), responses wait for the batch — unless it has grown past the mark.
+    if ((this.inRead || this.corked) && this.batchBytes + this.socket.writableLength < this.highWaterMark) return true
     return this.flush()
   }
 
@@ -634,13 +637,19 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.send(`${statusLine(status)}${dateHeaderLine()}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
   }
 
+  /**
+   * Response.cork(): sends wait in the batch, as they do while a read is parsed, so a head and the
+   * body bytes after it leave in one write at uncork() (or when the response ends, or a large
+   * Buffer is written: those flush the batch ahead of them in one writev).
+   */
   cork(): void {
-    if (this.phase !== Phase.CLOSED) this.socket.cork()
+    if (this.phase !== Phase.CLOSED) this.corked = true
   }
 
   uncork(): void {
-    this.socket.uncork()
-    this.watchSendIfQueued()
+    if (!this.corked) return
+    this.corked = false
+    if (!this.inRead && this.phase !== Phase.CLOSED) this.flush()
   }
 
   /** Leave HTTP: the socket and the bytes read past the current request go to the caller (Response.detach). */
