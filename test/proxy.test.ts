@@ -178,6 +178,28 @@ test('forwarded headers are added and hop-by-hop headers dropped, both ways', as
   assert.equal(back.headers.get('keep-alive'), null)
 })
 
+test('the upstream request starts with Host: the client\'s, or for an HTTP/1.0 client without one the upstream\'s host:port', async (t) => {
+  const heads: string[] = []
+  const raw = net.createServer((socket) => socket.on('data', (chunk: Buffer) => {
+    heads.push(chunk.toString('latin1'))
+    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+  }))
+  await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r))
+  t.after(() => {
+    raw.close()
+  })
+  const port = (raw.address() as net.AddressInfo).port
+  const base = await proxy(t, [`http://127.0.0.1:${port}`])
+  const old = (await rawRequest(base, (socket) => socket.write('GET /old HTTP/1.0\r\nX-A: 1\r\n\r\n'))).toString('latin1')
+  assert.match(old, /^HTTP\/1\.1 200 OK\r\n/)
+  await rawRequest(base, (socket) => socket.write('GET /new HTTP/1.1\r\nX-A: 1\r\nHost: example.test\r\nConnection: close\r\n\r\n'))
+  assert.equal(heads.length, 2)
+  assert.ok(heads[0]!.startsWith(`GET /old HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nx-a: 1\r\n`), heads[0])
+  assert.ok(!heads[0]!.includes('x-forwarded-host'), 'no client Host, no X-Forwarded-Host')
+  assert.ok(heads[1]!.startsWith('GET /new HTTP/1.1\r\nhost: example.test\r\nx-a: 1\r\n'), heads[1])
+  assert.ok(heads[1]!.includes('\r\nx-forwarded-host: example.test\r\n'))
+})
+
 test('obs-text bytes in field values pass through unchanged, both ways', async (t) => {
   let seen: Buffer = Buffer.alloc(0)
   const raw = net.createServer((socket) => socket.once('data', (chunk: Buffer) => {

@@ -262,6 +262,10 @@ export class UpstreamConnection {
     this.parked = false
     const idle = this.upstream.idle
     // The most recently parked connection is lent first, so it is usually the last one.
+    if (idle[idle.length - 1] === this) {
+      idle.pop()
+      return
+    }
     const i = idle.lastIndexOf(this)
     if (i >= 0) idle.splice(i, 1)
   }
@@ -352,6 +356,8 @@ export class Upstream {
   readonly host: string
   readonly port: number
   readonly origin: string
+  /** Host field for a request whose client sent none: the upstream's host[:port]. */
+  readonly hostField: string
   /** Exchanges in flight (least-conn). */
   active = 0
   /** Passive health: skipped until then after a connection failed. */
@@ -365,6 +371,7 @@ export class Upstream {
     this.host = url.hostname.replace(/^\[(.*)\]$/, '$1')
     this.port = url.port === '' ? 80 : Number(url.port)
     this.origin = `${url.protocol}//${url.host}`
+    this.hostField = url.host
   }
 
   healthy(now: number): boolean {
@@ -641,7 +648,10 @@ export class Exchange implements ResponseHandler {
     // message's framing and routing stand on: dropping Content-Length on a client's say-so would
     // turn its body into a second request upstream.
     const connection = head.indexOf('connection', 0) < 0 ? null : namedByConnection(head.header('connection')!)
-    let out = `${req.method} ${this.target} HTTP/1.1\r\n`
+    const clientHost = head.hostStart >= 0 ? buf.toString('latin1', head.hostStart, head.hostEnd) : ''
+    // Host first (RFC 9112 §3.2): the forward proxy's from the URL; else the client's; else, for an
+    // HTTP/1.0 client that sent none, the upstream's own name, as nginx's $proxy_host.
+    let out = `${req.method} ${this.target} HTTP/1.1\r\nhost: ${this.host ?? (clientHost !== '' ? clientHost : this.upstream.hostField)}\r\n`
     let forwardedFor = ''
     // Names are lower-case in the buffer already (the parser folds them); decided on the bytes.
     for (let i = 0; i < headers.length; i += 4) {
@@ -652,19 +662,17 @@ export class Exchange implements ResponseHandler {
         if (equalsLowerAscii(buf, nameStart, nameEnd, 'x-forwarded-for')) forwardedFor += `${buf.toString('latin1', headers[i + 2]!, headers[i + 3]!)}, `
         continue
       }
-      if (nameEnd - nameStart === 4 && equalsLowerAscii(buf, nameStart, nameEnd, 'host')) {
-        if (this.host !== null) continue
-      } else if (connection !== null && connection.has(buf.toString('latin1', nameStart, nameEnd))) {
-        continue
-      }
+      // Host went first; the parser let only one through.
+      if (nameEnd - nameStart === 4 && equalsLowerAscii(buf, nameStart, nameEnd, 'host')) continue
+      if (connection !== null && connection.has(buf.toString('latin1', nameStart, nameEnd))) continue
       out += `${fieldLine(buf, nameStart, nameEnd, headers[i + 2]!, headers[i + 3]!)}\r\n`
     }
     const client = req.remoteAddress ?? 'unknown'
-    const host = this.host ?? (head.hostStart >= 0 ? buf.toString('latin1', head.hostStart, head.hostEnd) : '')
-    if (this.host !== null) out += `host: ${this.host}\r\n`
+    const host = this.host ?? clientHost
     // The client's own X-Forwarded-Proto/Host and Forwarded are dropped (OWN_FIELD_NAMES): the
     // proxy says what it saw; only X-Forwarded-For keeps the chain, with this hop appended.
-    out += `x-forwarded-for: ${forwardedFor}${client}\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${host}\r\n`
+    out += `x-forwarded-for: ${forwardedFor}${client}\r\nx-forwarded-proto: http\r\n`
+    if (host !== '') out += `x-forwarded-host: ${host}\r\n`
     // A quoted-string may not hold a bare quote or backslash; a Host with either is malformed anyway.
     const quotedHost = host.includes('"') || host.includes('\\') ? host.replace(/[\\"]/g, '') : host
     out += `forwarded: for=${client.includes(':') ? `"[${client}]"` : client};proto=http${quotedHost === '' ? '' : `;host="${quotedHost}"`}\r\n`
