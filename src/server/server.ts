@@ -1,6 +1,7 @@
 // Petrel's HTTP/1.1 server on node:net: accepts connections, owns the timer scheduler and the
 // router, and runs handlers. The per-connection work lives in connection.ts.
 
+import { Buffer } from 'node:buffer'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { ERRORS, PetrelError, type ErrorCode } from '../core/errors.ts'
@@ -78,7 +79,8 @@ export class HttpServer {
   private listener: net.Server | null = null
   private fallbackHandler: Handler = notFound
   /** Path prefixes that take every method before the routes (a reverse proxy's); null: none. */
-  private mounts: Array<{ prefix: string; handler: Handler }> | null = null
+  /** Longest prefix first; `bytes` is the prefix as latin1, matched against the path's bytes without making a string. */
+  private mounts: Array<{ prefix: string; bytes: Buffer; handler: Handler }> | null = null
   private readonly paramScratch: string[] = []
   private lastAcceptErrorLogMs = 0
   private closed: Promise<void> | null = null
@@ -127,7 +129,7 @@ export class HttpServer {
   /** Every request whose path starts with `prefix`, any method, goes to `handler`, ahead of the routes (longest prefix first). */
   mount(prefix: string, handler: Handler): this {
     const mounts = (this.mounts ??= [])
-    mounts.push({ prefix, handler })
+    mounts.push({ prefix, bytes: Buffer.from(prefix, 'latin1'), handler })
     mounts.sort((a, b) => b.prefix.length - a.prefix.length)
     return this
   }
@@ -335,12 +337,15 @@ export class HttpServer {
     const router = this.router
     let handler: Handler | undefined
     if (this.mounts !== null) {
-      const path = req.path
-      for (const mount of this.mounts) {
-        if (path.startsWith(mount.prefix)) {
-          handler = mount.handler
-          break
-        }
+      const buf = req.head.buf
+      const start = req.pathStart
+      const length = req.pathEnd - start
+      outer: for (const mount of this.mounts) {
+        const prefix = mount.bytes
+        if (prefix.length > length) continue
+        for (let k = prefix.length - 1; k >= 0; k--) if (buf[start + k] !== prefix[k]) continue outer
+        handler = mount.handler
+        break
       }
       if (handler !== undefined) return this.run(handler, req, res)
     }
