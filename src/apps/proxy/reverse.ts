@@ -332,6 +332,26 @@ function namedByConnection(value: string): Set<string> | null {
 /** Request fields the proxy writes itself (framing, forwarding): the client's copies are not passed on. */
 const OWN_FIELD_NAMES = new NameSet(['content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded'])
 
+/**
+ * The forwarding fields after X-Forwarded-For's earlier hops: this hop's address, then
+ * X-Forwarded-Proto, X-Forwarded-Host and Forwarded. They depend only on the client's address and
+ * Host, which stay the same for every request on a connection (and often for every request a
+ * reverse proxy sees), so the last result is kept: a hit costs two string compares.
+ */
+function forwardingLines(client: string, host: string): string {
+  if (client === forwarding.client && host === forwarding.host) return forwarding.lines
+  let lines = `${client}\r\nx-forwarded-proto: http\r\n`
+  if (host !== '') lines += `x-forwarded-host: ${host}\r\n`
+  // A quoted-string may not hold a bare quote or backslash; a Host with either is malformed anyway.
+  const quotedHost = host.includes('"') || host.includes('\\') ? host.replace(/[\\"]/g, '') : host
+  lines += `forwarded: for=${client.includes(':') ? `"[${client}]"` : client};proto=http${quotedHost === '' ? '' : `;host="${quotedHost}"`}\r\n`
+  forwarding.client = client
+  forwarding.host = host
+  forwarding.lines = lines
+  return lines
+}
+const forwarding = { client: '', host: '', lines: '' }
+
 /** "--proxy /api/=http://a:1,http://b:2" → a route; throws a RangeError naming what is wrong. */
 export function parseProxyRoute(text: string): ProxyRoute {
   const eq = text.indexOf('=')
@@ -671,11 +691,7 @@ export class Exchange implements ResponseHandler {
     const host = this.host ?? clientHost
     // The client's own X-Forwarded-Proto/Host and Forwarded are dropped (OWN_FIELD_NAMES): the
     // proxy says what it saw; only X-Forwarded-For keeps the chain, with this hop appended.
-    out += `x-forwarded-for: ${forwardedFor}${client}\r\nx-forwarded-proto: http\r\n`
-    if (host !== '') out += `x-forwarded-host: ${host}\r\n`
-    // A quoted-string may not hold a bare quote or backslash; a Host with either is malformed anyway.
-    const quotedHost = host.includes('"') || host.includes('\\') ? host.replace(/[\\"]/g, '') : host
-    out += `forwarded: for=${client.includes(':') ? `"[${client}]"` : client};proto=http${quotedHost === '' ? '' : `;host="${quotedHost}"`}\r\n`
+    out += `x-forwarded-for: ${forwardedFor}${forwardingLines(client, host)}`
     // The framing is written from the parsed message, never copied.
     if (head.chunked) out += 'transfer-encoding: chunked\r\n'
     else if (head.contentLength >= 0) out += `content-length: ${head.contentLength}\r\n`
