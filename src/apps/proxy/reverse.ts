@@ -845,12 +845,10 @@ export class Exchange implements ResponseHandler {
 
   onField(buf: Buffer, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number): void {
     // Decided on the bytes: no string is made of a field that is not passed on.
-    const kind = checkValue(buf, valueStart, valueEnd)
-    if (kind === VALUE_INVALID) throw new Error(`a control character in the value of ${buf.toString('latin1', nameStart, nameEnd)}`)
     if (this.parser!.status === 101) {
       // Passed on whole when the tunnel starts: Upgrade and Connection are the point of this one.
+      this.checkPassedValue(buf, nameStart, nameEnd, valueStart, valueEnd)
       this.switchHead = `${this.switchHead ?? ''}${fieldLine(buf, nameStart, nameEnd, valueStart, valueEnd)}\r\n`
-      if (kind === VALUE_OBS_TEXT) this.obsText = true
       return
     }
     const length = nameEnd - nameStart
@@ -865,7 +863,14 @@ export class Exchange implements ResponseHandler {
     }
     // The server writes its own Date.
     if (HOP_BY_HOP.has(buf, nameStart, nameEnd) || (length === 4 && equalsLowerAscii(buf, nameStart, nameEnd, 'date'))) return
+    this.checkPassedValue(buf, nameStart, nameEnd, valueStart, valueEnd)
     this.passFields += `${fieldLine(buf, nameStart, nameEnd, valueStart, valueEnd)}\r\n`
+  }
+
+  /** A value about to be passed on: throws on a control character (the exchange fails, 502), notes obs-text. */
+  private checkPassedValue(buf: Buffer, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number): void {
+    const kind = checkValue(buf, valueStart, valueEnd)
+    if (kind === VALUE_INVALID) throw new Error(`a control character in the value of ${buf.toString('latin1', nameStart, nameEnd)}`)
     if (kind === VALUE_OBS_TEXT) this.obsText = true
   }
 
