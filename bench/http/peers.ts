@@ -28,6 +28,19 @@ const nodeHttp: Peer = {
   }
 }
 
+/** Not an HTTP server: a fixed answer per request head on a bare net.Socket, the floor for any server on Node (bench/peers/net-floor.ts). */
+const netFloor: Peer = {
+  name: 'net-floor',
+  benchPackages: [],
+  async probe () {
+    return {
+      ok: true,
+      version: `node:net on node ${process.version}`,
+      launch: (port) => ({ command: process.execPath, args: [join(PEERS_DIR, 'net-floor.ts'), String(port)], cwd: BENCH_DIR })
+    }
+  }
+}
+
 const fastify: Peer = {
   name: 'fastify',
   benchPackages: ['fastify'],
@@ -109,5 +122,5 @@ const nginx: Peer = {
 }
 
 /** In table order: Petrel first, then from the same runtime outwards to native servers. */
-export const PEERS: readonly Peer[] = [petrel, petrelMetrics, nodeHttp, fastify, uws, bun, nginx]
+export const PEERS: readonly Peer[] = [petrel, petrelMetrics, nodeHttp, netFloor, fastify, uws, bun, nginx]
 export const PEER_NAMES: readonly string[] = PEERS.map((peer) => peer.name)
