@@ -219,16 +219,21 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     scheduler.cancel(this.timer)
     scheduler.cancel(this.sendTimer)
     this.pending = null
-    const gone = new PetrelError('PETREL_ERR_CONNECTION_CLOSED')
-    if (this.req !== null) this.req.abortBody(gone)
-    if (this.res !== null && !this.res.finished) this.res.connectionClosed(gone)
+    // An Error captures a stack trace (microseconds): made only when someone is told with it,
+    // not for every connection that closes between requests.
+    const waiters = this.drainWaiters
+    const unfinished = this.res !== null && !this.res.finished
+    if (this.req !== null || unfinished || waiters !== null) {
+      const gone = new PetrelError('PETREL_ERR_CONNECTION_CLOSED')
+      if (this.req !== null) this.req.abortBody(gone)
+      if (unfinished) this.res!.connectionClosed(gone)
+      if (waiters !== null) {
+        this.drainWaiters = null
+        for (const w of waiters) w.reject(gone)
+      }
+    }
     this.req = null
     this.res = null
-    const waiters = this.drainWaiters
-    if (waiters !== null) {
-      this.drainWaiters = null
-      for (const w of waiters) w.reject(gone)
-    }
     this.server.connectionClosed(this)
   }
 
