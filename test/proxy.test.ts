@@ -154,7 +154,7 @@ test('forwarded headers are added and hop-by-hop headers dropped, both ways', as
   const u = await upstream(t, 'u')
   const base = await proxy(t, [u.url])
   const sent = (await rawRequest(base, (socket) => {
-  socket.write('GET /echo HTTP/1.1\r\nHost: example.test\r\nConnection: X-Secret, close\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nX-Forwarded-For: 10.1.2.3\r\nX-Kept: ok\r\n\r\n')
+  socket.write('GET /echo HTTP/1.1\r\nHost: example.test\r\nConnection: X-Secret, close\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nX-Forwarded-For: 10.1.2.3\r\nX-Kept: ok\r\nConnection: X-Drop\r\nX-Drop: also\r\n\r\n')
   })).toString('latin1')
   const seen = JSON.parse(sent.slice(sent.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> }
   assert.equal(seen.headers['x-kept'], 'ok')
@@ -163,7 +163,7 @@ test('forwarded headers are added and hop-by-hop headers dropped, both ways', as
   assert.equal(seen.headers['x-forwarded-proto'], 'http')
   assert.equal(seen.headers['x-forwarded-host'], 'example.test')
   assert.equal(seen.headers['forwarded'], 'for=127.0.0.1;proto=http;host="example.test"')
-  for (const hop of ['x-secret', 'keep-alive', 'te']) assert.equal(seen.headers[hop], undefined, `${hop} was not forwarded`)
+  for (const hop of ['x-secret', 'keep-alive', 'te', 'x-drop']) assert.equal(seen.headers[hop], undefined, `${hop} was not forwarded (every Connection field counts)`)
   // An upstream that names its own hop-by-hop fields (Petrel's server writes Connection itself, so a raw one).
   const raw = net.createServer((socket) => socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nConnection: X-Internal\r\nX-Internal: secret\r\nX-Public: yes\r\nContent-Length: 3\r\n\r\nhop')))
   await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r))

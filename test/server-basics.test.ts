@@ -830,4 +830,35 @@ describe('handler failures', () => {
     assert.ok(raw.includes('first part') && !raw.endsWith('0\r\n\r\n'), 'the chunked body is cut, not ended')
     assert.equal(errors.length, 2)
   })
+
+  test('res.fail() after the connection answered on its own (handler timeout) reports the error and leaves the connection be', async (t) => {
+    const { errors, connect } = await serve(t, { timeouts: { handlerMs: 50 } }, (s) => {
+      s.get('/slow', (_r, res) => {
+        setTimeout(() => res.fail(new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', 'too late')), 150)
+      })
+    })
+    const c = await connect()
+    await c.write(req('GET', '/slow'))
+    const [r] = await c.readResponses(1)
+    assert.equal(r!.status, 503)
+    await c.until(() => errors.some((e) => /too late/.test(e.message)), 2000, 'the late failure reported')
+  })
+
+  test('mounts: longest prefix first and ahead of the routes; an absolute-form target without a path is "/"; a prefix must be bytes', async (t) => {
+    const { connect } = await serve(t, {}, (s) => {
+      s.get('/api/own', (_r, res) => res.end('route'))
+      s.mount('/', (_r, res) => res.end('root mount'))
+      s.mount('/api/', (r, res) => res.end(`api mount ${r.url}`))
+      assert.throws(() => s.mount('/caf\u0129/', (_r, res) => res.end('x')), TypeError)
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([
+      req('GET', '/api/own'),
+      req('GET', '/apiary'),
+      Buffer.from('GET http://example.test HTTP/1.1\r\nHost: example.test\r\n\r\n'),
+      Buffer.from('GET http://example.test/api/x?y=1 HTTP/1.1\r\nHost: example.test\r\n\r\n'),
+    ]))
+    const answers = await c.readResponses(4)
+    assert.deepEqual(answers.map((a) => a!.text), ['api mount /api/own', 'root mount', 'root mount', 'api mount http://example.test/api/x?y=1'])
+  })
 })

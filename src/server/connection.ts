@@ -466,9 +466,11 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   }
 
   fail(err: Error, res: Response): void {
-    // Only the response of the request in hand can still be answered.
-    if (res !== this.res || this.req === null) return res.abort()
-    this.server.handlerFailed(err, this.req, res)
+    if (res === this.res && this.req !== null) return this.server.handlerFailed(err, this.req, res)
+    // The exchange is over on this connection: it answered on its own (a 408, a 503) and is
+    // closing or lingering. Nothing more can be sent, and cutting the connection would lose what
+    // it did send; the error is still reported, as a thrown one would be.
+    this.server.reportHandlerError(err)
   }
 
   // ---- lifecycle ----

@@ -267,7 +267,7 @@ export class Response {
    * or, once the head went out, a cut connection.
    */
   fail(err: Error): void {
-    if (this.finished) return
+    // Even a finished response's error is reported (the connection may have answered for it).
     this.sink.fail(err, this)
   }
 

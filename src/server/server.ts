@@ -62,6 +62,8 @@ export interface ServerStats {
   acceptErrors: number
 }
 
+const ROOT_PATH = Buffer.from('/', 'latin1')
+
 export class HttpServer {
   readonly limits: Limits
   readonly timeouts: Timeouts
@@ -128,6 +130,9 @@ export class HttpServer {
 
   /** Every request whose path starts with `prefix`, any method, goes to `handler`, ahead of the routes (longest prefix first). */
   mount(prefix: string, handler: Handler): this {
+    // Matched against the target's bytes, one byte per character: a character beyond one byte
+    // could never match (and latin1 would keep only its low byte).
+    for (let i = 0; i < prefix.length; i++) if (prefix.charCodeAt(i) > 0xff) throw new TypeError(`mount prefix must be bytes as they appear in a request target (percent-encode the rest): ${JSON.stringify(prefix)}`)
     const mounts = (this.mounts ??= [])
     mounts.push({ prefix, bytes: Buffer.from(prefix, 'latin1'), handler })
     mounts.sort((a, b) => b.prefix.length - a.prefix.length)
@@ -337,9 +342,15 @@ export class HttpServer {
     const router = this.router
     let handler: Handler | undefined
     if (this.mounts !== null) {
-      const buf = req.head.buf
-      const start = req.pathStart
-      const length = req.pathEnd - start
+      let buf = req.head.buf
+      let start = req.pathStart
+      let length = req.pathEnd - start
+      if (length === 0) {
+        // An absolute-form target without a path ("GET http://host HTTP/1.1") stands for "/".
+        buf = ROOT_PATH
+        start = 0
+        length = 1
+      }
       outer: for (const mount of this.mounts) {
         const prefix = mount.bytes
         if (prefix.length > length) continue
@@ -398,10 +409,7 @@ export class HttpServer {
       if (!res.finished) res.abort()
       return
     }
-    // An error from the table with an HTTP status (a full thread-pool queue: 503) is an answer,
-    // not a fault: it goes to the client as is, and to the log only when it is a 5xx other than 503.
-    const status = error instanceof PetrelError && error.status >= 400 ? error.status : 500
-    if (status >= 500 && status !== 503) this.reportError(error, req)
+    const status = this.reportHandlerError(error, req)
     if (res.finished || res.closed) return
     if (res.headersSent) {
       // Part of the response is out: the only honest end is to cut the connection.
@@ -413,6 +421,19 @@ export class HttpServer {
     if (status === 503) res.setHeader('Retry-After', '1')
     const reason = status === 500 ? ERRORS.PETREL_ERR_HANDLER_FAILED.message : ERRORS[(error as PetrelError).code].message
     res.end(`${status} ${statusText(status)}: ${reason}\n`)
+  }
+
+  /**
+   * Report a handler's error unless it is an answer rather than a fault, and return the status
+   * it stands for. An error from the table with an HTTP status (a full thread-pool queue: 503)
+   * goes to the client as is, and to the log only when it is a 5xx other than 503; a client that
+   * left is not reported at all.
+   */
+  reportHandlerError(error: Error, req?: Request): number {
+    if ((error as PetrelError).code === 'PETREL_ERR_CONNECTION_CLOSED') return 499
+    const status = error instanceof PetrelError && error.status >= 400 ? error.status : 500
+    if (status >= 500 && status !== 503) this.reportError(error, req)
+    return status
   }
 
   reportError(err: Error, req?: Request): void {

@@ -667,7 +667,9 @@ export class Exchange implements ResponseHandler {
     // Names the client's Connection field lists are hop-by-hop too — except the fields the
     // message's framing and routing stand on: dropping Content-Length on a client's say-so would
     // turn its body into a second request upstream.
-    const connection = head.indexOf('connection', 0) < 0 ? null : namedByConnection(head.header('connection')!)
+    let connectionValues = ''
+    for (let i = head.indexOf('connection', 0); i >= 0; i = head.indexOf('connection', i + 4)) connectionValues += `${buf.toString('latin1', headers[i + 2]!, headers[i + 3]!)},`
+    const connection = namedByConnection(connectionValues)
     const clientHost = head.hostStart >= 0 ? buf.toString('latin1', head.hostStart, head.hostEnd) : ''
     // Host first (RFC 9112 §3.2): the forward proxy's from the URL; else the client's; else, for an
     // HTTP/1.0 client that sent none, the upstream's own name, as nginx's $proxy_host.
