@@ -100,7 +100,9 @@ export class Response {
     const kind = valueKind(text)
     if (lower === null || kind === INVALID) throw new PetrelError('PETREL_ERR_INVALID_HEADER_FOR_RESPONSE', JSON.stringify(name))
     if (kind === LATIN1) this.latin1Head = true
-    this.fields.push(lower, name, text)
+    // The first field makes the array at its size (one allocation, no growth); later ones push.
+    if (this.fields.length === 0) this.fields = [lower, name, text]
+    else this.fields.push(lower, name, text)
     return this
   }
 
@@ -340,7 +342,7 @@ export class Response {
     }
     if (!hasDate) head += dateHeaderLine()
     if (!statusHasNoBody(code)) {
-      if (length >= 0) head += `Content-Length: ${length}\r\n`
+      if (length >= 0) head += contentLengthLine(length)
       else if (this.declaredLength >= 0) head += `Content-Length: ${this.declaredLength}\r\n`
       else if (this.http11) {
         this.chunked = true
@@ -406,6 +408,13 @@ function lowerCaseName(name: string): string | null {
   if (lowerNames.size < MAX_CACHED_NAMES) lowerNames.set(name, lower)
   return lower
 }
+
+/** "Content-Length: N\r\n", kept for the small lengths most responses have. */
+function contentLengthLine(length: number): string {
+  if (length >= CONTENT_LENGTH_LINES.length) return `Content-Length: ${length}\r\n`
+  return (CONTENT_LENGTH_LINES[length] ??= `Content-Length: ${length}\r\n`)
+}
+const CONTENT_LENGTH_LINES: Array<string | undefined> = new Array(1024).fill(undefined)
 
 /** One or more ASCII digits and nothing else. */
 function isDigits(text: string): boolean {

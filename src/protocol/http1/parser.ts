@@ -646,7 +646,9 @@ export class RequestParser {
     const nameEnd = this.nameEnd
     const valueStart = this.valueStart
     const valueEnd = this.valueEnd
-    head.headers.push(nameStart, nameEnd, valueStart, valueEnd)
+    // The first field makes the array at its size (one allocation, no growth); later ones push.
+    if (head.headers.length === 0) head.headers = [nameStart, nameEnd, valueStart, valueEnd]
+    else head.headers.push(nameStart, nameEnd, valueStart, valueEnd)
     switch (nameEnd - nameStart) {
       case 4:
         if (equalsLowerAscii(buf, nameStart, nameEnd, 'host')) {
