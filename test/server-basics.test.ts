@@ -844,6 +844,29 @@ describe('handler failures', () => {
     await c.until(() => errors.some((e) => /too late/.test(e.message)), 2000, 'the late failure reported')
   })
 
+  test('header names are checked every time, the same name twice in a row included: empty or non-token names throw', async (t) => {
+    const seen: string[] = []
+    const { connect } = await serve(t, {}, (s) => {
+      s.get('/names', (_r, res) => {
+        for (const name of ['X-Ok', 'X-Ok', '', '', 'Bad Name', 'Bad Name', 'X-\u00e9']) {
+          try {
+            res.setHeader(name, 'v')
+            seen.push(`ok ${name}`)
+          } catch (err) {
+            seen.push(`${(err as PetrelError).code} ${name}`)
+          }
+        }
+        res.end('done')
+      })
+    })
+    const c = await connect()
+    await c.write(req('GET', '/names'))
+    const [r] = await c.readResponses(1)
+    assert.equal(r!.text, 'done')
+    assert.deepEqual(seen, ['ok X-Ok', 'ok X-Ok', ...['', '', 'Bad Name', 'Bad Name', 'X-\u00e9'].map((n) => `PETREL_ERR_INVALID_HEADER_FOR_RESPONSE ${n}`)])
+    assert.equal(r!.headers['x-ok'], 'v')
+  })
+
   test('mounts: longest prefix first and ahead of the routes; an absolute-form target without a path is "/"; a prefix must be bytes', async (t) => {
     const { connect } = await serve(t, {}, (s) => {
       s.get('/api/own', (_r, res) => res.end('route'))

@@ -147,7 +147,7 @@ export class Response {
    */
   write(chunk: string | Buffer, onFlushed?: (err?: Error | null) => void): boolean {
     if (this.finished) throw new PetrelError('PETREL_ERR_RESPONSE_FINISHED')
-    const length = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
+    const length = typeof chunk === 'string' ? utf8Length(chunk) : chunk.length
     // The head waits for the first piece of body when one follows, so both leave in one write.
     if (!this.headersSent) this.sendHead(-1, '', length > 0 && !this.isHead && !statusHasNoBody(this.statusCode), true)
     if (length === 0) {
@@ -189,7 +189,7 @@ export class Response {
     if (!this.headersSent && !headWithDeclaredLength) {
       // The whole body is known: one head with its length, and (for strings) one send.
       const isString = typeof body === 'string'
-      const length = body === undefined ? 0 : isString ? Buffer.byteLength(body) : body.length
+      const length = body === undefined ? 0 : isString ? utf8Length(body) : body.length
       this.bodyBytes = length
       const sendBody = length > 0 && !this.isHead && !statusHasNoBody(this.statusCode)
       if (isString) {
@@ -395,8 +395,36 @@ export class Response {
 const lowerNames = new Map<string, string>()
 const MAX_CACHED_NAMES = 512
 
+/**
+ * The UTF-8 length of `text`. A handler often answers with the same string as last time (a
+ * constant body): that is one comparison — a pointer compare for the same string — instead of a
+ * call into Node that measures it again.
+ */
+function utf8Length(text: string): number {
+  if (text !== lastText) {
+    lastText = text
+    lastLength = Buffer.byteLength(text)
+  }
+  return lastLength
+}
+let lastText = ''
+let lastLength = 0
+
 /** The lower-case form of a valid field name, or null when `name` is not a token. */
 function lowerCaseName(name: string): string | null {
+  // The name set last time, again (the usual case: a handler sets the same headers each time).
+  if (name === lastName) return lastLower
+  const lower = lowerCaseNameOf(name)
+  if (lower !== null) {
+    lastName = name
+    lastLower = lower
+  }
+  return lower
+}
+let lastName: string | null = null
+let lastLower = ''
+
+function lowerCaseNameOf(name: string): string | null {
   const cached = lowerNames.get(name)
   if (cached !== undefined) return cached
   if (name.length === 0) return null
