@@ -2,7 +2,8 @@
 // both in front of the same upstream — a Petrel serving /plaintext. The proxy under test is
 // pinned to CPU 0; the upstream and wrk share CPU 1, the same for every row, so the rows differ
 // only in the proxy. A "direct" row (wrk straight to the upstream, pinned to CPU 0 for the run)
-// gives the latency the proxies add.
+// gives the latency the proxies add. A "node relay floor" row (bench/peers/relay-floor.ts: bytes
+// copied between paired connections, no HTTP) shows what Node's sockets alone cost a proxy.
 
 import { join } from 'node:path'
 import { parseFlags, wholeNumber as flagNumber, type FlagSpec } from '../lib/flags.ts'
@@ -60,6 +61,11 @@ async function run (args: readonly string[]): Promise<number> {
     const nginx = await probeNginx(join(BENCH_DIR, 'peers', 'proxy-nginx.conf'), { UPSTREAM_PORT: String(upstream.port) })
     if (!nginx.ok) notes.push(`nginx proxy_pass: skipped: ${nginx.reason}`)
     peers.push({ name: 'nginx proxy_pass', launch: nginx.ok ? nginx.launch : null })
+    // Not an HTTP proxy: bytes copied between paired connections, the floor for any proxy on Node's sockets.
+    peers.push({
+      name: 'node relay floor',
+      launch: (port: number) => ({ command: process.execPath, args: [join(BENCH_DIR, 'peers', 'relay-floor.ts'), String(port), String(upstream.port)], cwd: BENCH_DIR })
+    })
     console.log(`proxy: wrk ${connections} connections on /plaintext through each proxy (proxy on CPU ${bench.serverCpu}; upstream petrel and wrk on CPU ${tools.wrkCpu})`)
     for (let repetition = 1; repetition <= repeat; repetition++) {
       for (const peer of peers) {
