@@ -398,9 +398,11 @@ const MAX_CACHED_NAMES = 512
 /**
  * The UTF-8 length of `text`. A handler often answers with the same string as last time (a
  * constant body): that is one comparison — a pointer compare for the same string — instead of a
- * call into Node that measures it again.
+ * call into Node that measures it again. Only short strings are kept, so a large body is not
+ * held after its response.
  */
 function utf8Length(text: string): number {
+  if (text.length > MAX_KEPT_TEXT) return Buffer.byteLength(text)
   if (text !== lastText) {
     lastText = text
     lastLength = Buffer.byteLength(text)
@@ -409,6 +411,7 @@ function utf8Length(text: string): number {
 }
 let lastText = ''
 let lastLength = 0
+const MAX_KEPT_TEXT = 4096
 
 /** The lower-case form of a valid field name, or null when `name` is not a token. */
 function lowerCaseName(name: string): string | null {
