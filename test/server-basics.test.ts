@@ -844,6 +844,35 @@ describe('handler failures', () => {
     await c.until(() => errors.some((e) => /too late/.test(e.message)), 2000, 'the late failure reported')
   })
 
+  test('a cork left on by a handler (no uncork) holds nothing past its response: the next one streams at once', async (t) => {
+    let finish = (): void => {}
+    const { connect } = await serve(t, {}, (s) => {
+      s.get('/corked', (_r, res) => {
+        setTimeout(() => {
+          res.cork()
+          res.end('first')
+        }, 5)
+      })
+      s.get('/next', (_r, res) => {
+        setTimeout(() => {
+          res.write('streamed piece')
+          finish = () => res.end('end')
+        }, 5)
+      })
+    })
+    const c = await connect()
+    await c.write(req('GET', '/corked'))
+    const [a] = await c.readResponses(1)
+    assert.equal(a!.text, 'first')
+    const before = c.bytesReceived
+    await c.write(req('GET', '/next'))
+    // The piece must arrive while the response is still open, not wait for its end.
+    await c.until(() => c.received.subarray(before).includes('streamed piece'), 2000, 'the streamed piece')
+    finish()
+    const raw = c.received.subarray(before).toString('latin1')
+    assert.match(raw, /^HTTP\/1\.1 200 OK\r\n/)
+  })
+
   test('header names are checked every time, the same name twice in a row included: empty or non-token names throw', async (t) => {
     const seen: string[] = []
     const { connect } = await serve(t, {}, (s) => {

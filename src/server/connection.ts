@@ -502,6 +502,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   private exchangeDone(): void {
     this.req = null
     this.res = null
+    // A cork belongs to its response: one left on (no uncork()) must not hold the next one's.
+    this.corked = false
     if (this.closeAfterResponse) this.endConnection()
     else this.enterPhase(Phase.IDLE)
   }

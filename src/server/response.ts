@@ -240,7 +240,8 @@ export class Response {
 
   /**
    * Writes made until uncork() leave together (one system call): for a handler that produces
-   * a head and body pieces from outside the connection's own read, such as a proxy.
+   * a head and body pieces from outside the connection's own read, such as a proxy. The end of
+   * the response flushes them too, and ends the cork.
    */
   cork(): void {
     this.sink.cork?.()
