@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import { capture } from '../lib/children.ts'
 import { BENCH_DIR, BENCH_MODULES_DIR } from '../lib/paths.ts'
-import { missingPackage, packageVersion, petrelPeer, probeNginx, type Peer } from '../lib/peers.ts'
+import { missingPackage, packageVersion, peerFile, petrelPeer, probeNginx, type Peer } from '../lib/peers.ts'
 import { findOnPath, isExecutable } from '../lib/which.ts'
 
 export type { Launch, Peer, Probe } from '../lib/peers.ts'
@@ -16,30 +16,20 @@ const petrel = petrelPeer([])
 /** Petrel with metrics counted and the admin listener on (issue: ≥ 0.95× of metrics off). */
 const petrelMetrics: Peer = { ...petrelPeer(['--admin', '127.0.0.1:0']), name: 'petrel-metrics' }
 
-const nodeHttp: Peer = {
-  name: 'node-http',
-  benchPackages: [],
-  async probe () {
-    return {
-      ok: true,
-      version: `node:http on node ${process.version}`,
-      launch: (port) => ({ command: process.execPath, args: [join(PEERS_DIR, 'node-http.ts'), String(port)], cwd: BENCH_DIR })
+/** A peer with nothing to install: bench/peers/FILE on the harness's own Node. */
+function builtinPeer (name: string, file: string, what: string): Peer {
+  return {
+    name,
+    benchPackages: [],
+    async probe () {
+      return { ok: true, version: `${what} on node ${process.version}`, launch: peerFile(file) }
     }
   }
 }
 
+const nodeHttp = builtinPeer('node-http', 'node-http.ts', 'node:http')
 /** Not an HTTP server: a fixed answer per request head on a bare net.Socket, the floor for any server on Node (bench/peers/net-floor.ts). */
-const netFloor: Peer = {
-  name: 'net-floor',
-  benchPackages: [],
-  async probe () {
-    return {
-      ok: true,
-      version: `node:net on node ${process.version}`,
-      launch: (port) => ({ command: process.execPath, args: [join(PEERS_DIR, 'net-floor.ts'), String(port)], cwd: BENCH_DIR })
-    }
-  }
-}
+const netFloor = builtinPeer('net-floor', 'net-floor.ts', 'node:net')
 
 const fastify: Peer = {
   name: 'fastify',
@@ -50,7 +40,7 @@ const fastify: Peer = {
     return {
       ok: true,
       version: `fastify ${version} on node ${process.version}`,
-      launch: (port) => ({ command: process.execPath, args: [join(PEERS_DIR, 'fastify.ts'), String(port)], cwd: BENCH_DIR })
+      launch: peerFile('fastify.ts')
     }
   }
 }
@@ -83,7 +73,7 @@ const uws: Peer = {
     return {
       ok: true,
       version: `uWebSockets.js ${version} on node ${node20Version}`,
-      launch: (port) => ({ command: node20, args: [join(PEERS_DIR, 'uws.cjs'), String(port)], cwd: BENCH_DIR })
+      launch: peerFile('uws.cjs', [], node20)
     }
   }
 }
@@ -108,7 +98,7 @@ const bun: Peer = {
       return {
         ok: true,
         version: `bun ${output}`,
-        launch: (port) => ({ command: binary, args: [join(PEERS_DIR, 'bun.ts'), String(port)], cwd: BENCH_DIR })
+        launch: peerFile('bun.ts', [], binary)
       }
     }
     return { ok: false, reason: 'the npm package bun is installed but none of its binaries runs on this machine' }

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { capture } from './children.ts'
-import { BENCH_MODULES_DIR, REPO_DIR } from './paths.ts'
+import { BENCH_DIR, BENCH_MODULES_DIR, REPO_DIR } from './paths.ts'
 import { findOnPath, isExecutable } from './which.ts'
 
 export interface Launch {
@@ -26,6 +26,12 @@ export interface Peer {
   /** npm packages it needs from bench/node_modules, which the harness then installs if missing. */
   readonly benchPackages: readonly string[]
   probe (): Promise<Probe>
+}
+
+/** How to start bench/peers/FILE: `command FILE PORT [...args]` (command: the harness's own Node unless given). */
+export function peerFile (file: string, args: readonly string[] = [], command: string = process.execPath): (port: number) => Launch {
+  const path = join(BENCH_DIR, 'peers', file)
+  return (port) => ({ command, args: [path, String(port), ...args], cwd: BENCH_DIR })
 }
 
 /** The version of a package installed in bench/node_modules, if it is there. */

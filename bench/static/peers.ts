@@ -4,7 +4,7 @@
 
 import { join } from 'node:path'
 import { BENCH_DIR } from '../lib/paths.ts'
-import { missingPackage, packageVersion, probeNginx, type Peer, petrelPeer } from '../lib/peers.ts'
+import { missingPackage, packageVersion, peerFile, probeNginx, type Peer, petrelPeer } from '../lib/peers.ts'
 
 const PEERS_DIR = join(BENCH_DIR, 'peers')
 
@@ -22,7 +22,7 @@ function nodePeer (name: string, packageName: string, file: string, root: string
       return {
         ok: true,
         version: `${packageName} ${version} on node:http, node ${process.version}`,
-        launch: (port) => ({ command: process.execPath, args: [join(PEERS_DIR, file), String(port), root], cwd: BENCH_DIR })
+        launch: peerFile(file, [root])
       }
     }
   }

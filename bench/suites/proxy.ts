@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { parseFlags, wholeNumber as flagNumber, type FlagSpec } from '../lib/flags.ts'
 import { measureOnce, startServer, type Load, type RunMeasurement } from '../lib/measure.ts'
 import { BENCH_DIR } from '../lib/paths.ts'
-import { petrelPeer, probeNginx, type Launch } from '../lib/peers.ts'
+import { peerFile, petrelPeer, probeNginx, type Launch } from '../lib/peers.ts'
 import { expectBody } from '../lib/ready.ts'
 import { twoDigits, wholeNumber, finishTableReport } from '../lib/report.ts'
 import { findLoadTools, makeBench } from '../lib/runner.ts'
@@ -62,10 +62,7 @@ async function run (args: readonly string[]): Promise<number> {
     if (!nginx.ok) notes.push(`nginx proxy_pass: skipped: ${nginx.reason}`)
     peers.push({ name: 'nginx proxy_pass', launch: nginx.ok ? nginx.launch : null })
     // Not an HTTP proxy: bytes copied between paired connections, the floor for any proxy on Node's sockets.
-    peers.push({
-      name: 'node relay floor',
-      launch: (port: number) => ({ command: process.execPath, args: [join(BENCH_DIR, 'peers', 'relay-floor.ts'), String(port), String(upstream.port)], cwd: BENCH_DIR })
-    })
+    peers.push({ name: 'node relay floor', launch: peerFile('relay-floor.ts', [String(upstream.port)]) })
     console.log(`proxy: wrk ${connections} connections on /plaintext through each proxy (proxy on CPU ${bench.serverCpu}; upstream petrel and wrk on CPU ${tools.wrkCpu})`)
     for (let repetition = 1; repetition <= repeat; repetition++) {
       for (const peer of peers) {
