@@ -344,7 +344,7 @@ export class Response {
     if (!hasDate) head += dateHeaderLine()
     if (!statusHasNoBody(code)) {
       if (length >= 0) head += contentLengthLine(length)
-      else if (this.declaredLength >= 0) head += `Content-Length: ${this.declaredLength}\r\n`
+      else if (this.declaredLength >= 0) head += contentLengthLine(this.declaredLength)
       else if (this.http11) {
         this.chunked = true
         head += 'Transfer-Encoding: chunked\r\n'

@@ -5,6 +5,13 @@
 import { Buffer } from 'node:buffer'
 import { PetrelError } from '../core/errors.ts'
 
+/** Whether buf holds `bytes` at `start` (the caller knows they fit): a path compared without making a string. */
+export function bytesAt(buf: Uint8Array, start: number, bytes: Uint8Array): boolean {
+  // From the end: paths that differ mostly differ late ("/api/users" against "/api/posts").
+  for (let k = bytes.length - 1; k >= 0; k--) if (buf[start + k] !== bytes[k]) return false
+  return true
+}
+
 export class RouteNode<H> {
   readonly handlers = new Map<string, H>()
   /** handlers.get('GET'), the common case, without the Map lookup. */
@@ -89,10 +96,9 @@ export class Router<H> {
   findStatic(buf: Buffer, start: number, end: number): RouteNode<H> | null {
     const candidates = this.exactBytes[end - start]
     if (candidates === undefined) return null
-    outer: for (let i = 0; i < candidates.length; i++) {
+    for (let i = 0; i < candidates.length; i++) {
       const { path, node } = candidates[i]!
-      for (let k = path.length - 1; k >= 0; k--) if (buf[start + k] !== path[k]) continue outer
-      return node
+      if (bytesAt(buf, start, path)) return node
     }
     return null
   }

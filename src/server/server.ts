@@ -12,7 +12,7 @@ import { Connection, Phase } from './connection.ts'
 import type { HttpMetrics } from '../monitor/metrics.ts'
 import { Request } from './request.ts'
 import { Response } from './response.ts'
-import { Router } from './router.ts'
+import { bytesAt, Router } from './router.ts'
 import { statusLine, statusText, dateHeaderLine, retainDateClock, releaseDateClock } from './status.ts'
 
 export type Handler = (req: Request, res: Response) => void | Promise<void>
@@ -63,6 +63,8 @@ export interface ServerStats {
 }
 
 const ROOT_PATH = Buffer.from('/', 'latin1')
+/** The status of an exchange whose client left before the answer (nginx's 499): nothing is sent. */
+const CLIENT_CLOSED = 499
 
 export class HttpServer {
   readonly limits: Limits
@@ -351,12 +353,11 @@ export class HttpServer {
         start = 0
         length = 1
       }
-      outer: for (const mount of this.mounts) {
-        const prefix = mount.bytes
-        if (prefix.length > length) continue
-        for (let k = prefix.length - 1; k >= 0; k--) if (buf[start + k] !== prefix[k]) continue outer
-        handler = mount.handler
-        break
+      for (const mount of this.mounts) {
+        if (mount.bytes.length <= length && bytesAt(buf, start, mount.bytes)) {
+          handler = mount.handler
+          break
+        }
       }
       if (handler !== undefined) return this.run(handler, req, res)
     }
@@ -403,13 +404,13 @@ export class HttpServer {
   /** A handler threw, rejected, or called res.fail(): answer with the error's status, report it, or cut a response under way. */
   handlerFailed(err: unknown, req: Request, res: Response): void {
     const error = err instanceof Error ? err : new Error(String(err))
-    // A handler that failed because its client left has nothing to report and no one to answer;
-    // the exchange is ended (as nginx's 499), so a half-closed connection does not wait for nothing.
-    if ((error as PetrelError).code === 'PETREL_ERR_CONNECTION_CLOSED') {
+    const status = this.reportHandlerError(error, req)
+    // A handler that failed because its client left has no one to answer: the exchange is ended,
+    // so a half-closed connection does not wait for nothing.
+    if (status === CLIENT_CLOSED) {
       if (!res.finished) res.abort()
       return
     }
-    const status = this.reportHandlerError(error, req)
     if (res.finished || res.closed) return
     if (res.headersSent) {
       // Part of the response is out: the only honest end is to cut the connection.
@@ -430,7 +431,7 @@ export class HttpServer {
    * left is not reported at all.
    */
   reportHandlerError(error: Error, req?: Request): number {
-    if ((error as PetrelError).code === 'PETREL_ERR_CONNECTION_CLOSED') return 499
+    if ((error as PetrelError).code === 'PETREL_ERR_CONNECTION_CLOSED') return CLIENT_CLOSED
     const status = error instanceof PetrelError && error.status >= 400 ? error.status : 500
     if (status >= 500 && status !== 503) this.reportError(error, req)
     return status
