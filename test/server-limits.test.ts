@@ -3,6 +3,7 @@
 import { test, describe } from 'node:test'
 import type { TestContext } from 'node:test'
 import assert from 'node:assert/strict'
+import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type HttpServer } from '../src/index.ts'
 import { RawClient, req, parseAll, exchange } from './helpers/tcp.ts'
@@ -346,6 +347,34 @@ describe('graceful close()', () => {
     await closing
     assert.ok(resolvedAt - started >= 200, `close() resolved after ${resolvedAt - started} ms, before the in-flight response`)
     assert.equal(server.connections.size, 0)
+  })
+
+  test('an idle keep-alive client that does not close on FIN does not hold close() up (no linger for it)', async (t) => {
+    const { server, port } = await serve(t, {}, (s) => {
+      s.get('/', (_r, res) => res.end('root'))
+    })
+    // A client that keeps its side open after the server's FIN, as a pooled connection in an
+    // agent that only notices on its next use: the default lingerMs (5 s) must not apply to it.
+    const sockets: net.Socket[] = []
+    t.after(() => {
+      for (const s of sockets) s.destroy()
+    })
+    const open = (): Promise<net.Socket> =>
+      new Promise((resolve, reject) => {
+        const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(s))
+        s.on('error', reject)
+        sockets.push(s)
+      })
+    const used = await open()
+    const answered = new Promise<void>((resolve) => used.once('data', () => resolve()))
+    used.write(req('GET', '/'))
+    await answered
+    await open() // connected, never sent a byte
+    await sleep(30)
+    const started = performance.now()
+    await server.close()
+    const took = performance.now() - started
+    assert.ok(took < 1000, `close() took ${Math.round(took)} ms with two idle clients`)
   })
 
   test('the in-flight response completed during close() carries Connection: close', async (t) => {

@@ -32,7 +32,11 @@ export interface Timeouts {
   sendMs: number
   /** Longest a handler may take to start its response (send the head). → 503 and close. Streaming after that is sendMs's business. */
   handlerMs: number
-  /** After our side closed, how long unread input is drained so the client sees the answer instead of a reset (nginx: lingering_timeout). */
+  /**
+   * After our side closed, how long unread input is drained so the client sees the answer instead
+   * of a reset (nginx: lingering_timeout). Also: after the client closed its side mid-response, how
+   * long the response may go without a write before the connection is cut.
+   */
   lingerMs: number
   /** On graceful stop, how long in-flight requests may take before connections are destroyed. */
   shutdownMs: number

@@ -32,6 +32,12 @@ export const Phase = {
   /** Our side is ending: unread input is dropped until the client closes or timeouts.lingerMs passes. */
   LINGER: 4,
   CLOSED: 5,
+  /**
+   * The client closed its side while its response was unfinished: the handler has been told
+   * (res.signal) and may still finish for a client that only half-closed, but a response that
+   * goes quiet for timeouts.lingerMs is cut — whatever the handler does, the socket is freed.
+   */
+  HALF_CLOSED: 6,
 } as const
 
 // Reasons to stop reading the socket; reading resumes when none is left.
@@ -203,6 +209,9 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     // response may still be written, for a client that only half-closed.
     if (this.res !== null && !this.res.finished) {
       this.res.connectionClosed(new PetrelError('PETREL_ERR_CONNECTION_CLOSED', 'client closed its side of the connection before the response was complete'))
+      // A handler that stops on the signal never ends its response: from now on only writes keep
+      // the connection, so it cannot wait half-closed (CLOSE-WAIT) forever.
+      if (!this.res.finished && this.phase !== Phase.CLOSED) this.enterPhase(Phase.HALF_CLOSED)
     }
     this.finishIfPeerEnded()
   }
@@ -337,6 +346,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
 
   send(data: string | Buffer, more = false, onFlushed?: (err?: Error | null) => void): boolean {
     if (this.ended || this.phase === Phase.CLOSED) return false
+    // A write to a half-closed client is the handler still at work: a later deadline, a field write.
+    if (this.phase === Phase.HALF_CLOSED) this.server.scheduler.armIn(this.timer, this.server.timeouts.lingerMs)
     if (typeof data !== 'string' && data.length <= COPY_INTO_BATCH_BYTES) {
       // A small Buffer is copied into the batch's string: the batch stays one write (not a corked
       // writev), and the caller has its buffer back at once.
@@ -448,6 +459,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     if (!this.inRead) {
       this.flush()
       this.continueReading()
+      // A client that half-closed while this response was under way is owed nothing more.
+      this.finishIfPeerEnded()
     }
   }
 
@@ -493,6 +506,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
         scheduler.armIn(this.timer, timeouts.keepAliveMs)
         return
       case Phase.LINGER:
+      case Phase.HALF_CLOSED:
         scheduler.armIn(this.timer, timeouts.lingerMs)
         return
     }
@@ -709,8 +723,11 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   shutdown(idleGraceMs = 0): void {
     this.closeAfterResponse = true
     if (!this.idle) return
-    if (idleGraceMs <= 0) this.endConnection()
-    else this.server.scheduler.armIn(this.timer, idleGraceMs)
+    if (idleGraceMs > 0) this.server.scheduler.armIn(this.timer, idleGraceMs)
+    // Nothing owed and nothing in flight: no answer to protect by lingering, so a client that
+    // keeps its side open cannot hold the stop up (nginx closes idle keep-alive connections so).
+    else if (this.socket.writableLength === 0) this.destroy()
+    else this.endConnection()
   }
 
   /** The phase timer fired. */
@@ -749,6 +766,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       }
       case Phase.IDLE:
       case Phase.LINGER:
+      case Phase.HALF_CLOSED:
         // A response still being delivered is the send watch's business, not this timer's.
         if (this.socket.writableLength > 0) this.enterPhase(this.phase)
         else this.destroy()
