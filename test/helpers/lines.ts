@@ -35,7 +35,7 @@ export class LineClient {
   }
 
   async line(): Promise<string> {
-    const deadline = Date.now() + 2000
+    const deadline = Date.now() + 5000
     while (this.lines.length === 0) {
       if (this.closed || Date.now() > deadline) throw new Error(`no line (closed: ${this.closed})`)
       await new Promise<void>((resolve) => {

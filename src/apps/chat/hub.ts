@@ -8,7 +8,7 @@
 // someone not held locally ask the directory, and the room holds that client's later lines back
 // until the answer comes, so each client's lines still take effect in order.
 
-/** A line for clients held elsewhere: to everyone but `except`, or to `to` alone. */
+/** A line for clients held elsewhere: to everyone but `except`, or to `to` alone (nicknames in any case). */
 export interface RoomEvent {
   line: string
   except?: string
@@ -32,11 +32,21 @@ export interface Hub {
 }
 
 /**
+ * The key a nickname is known by: nicknames are told apart without regard to case, so nobody can
+ * take `BOB` while `bob` is in the room (or send as one to the other's readers). Nicknames are
+ * ASCII letters, digits, `_` and `-`, so ASCII folding is the whole rule.
+ */
+export function nickKey(nick: string): string {
+  return nick.toLowerCase()
+}
+
+/**
  * The room's members and the node (worker) holding each, with the seat limit. In memory: the
- * whole directory of one process, or the master's for its workers.
+ * whole directory of one process, or the master's for its workers. Keyed by nickKey(); each
+ * member keeps the spelling it chose.
  */
 export class Directory {
-  private readonly owners = new Map<string, number>()
+  private readonly owners = new Map<string, { node: number; nick: string }>()
   private readonly maxUsers: number
   private guests = 0
 
@@ -53,38 +63,42 @@ export class Directory {
     let nick: string
     do nick = `guest${++this.guests}`
     while (this.owners.has(nick))
-    this.owners.set(nick, node)
+    this.owners.set(nick, { node, nick })
     return nick
   }
 
+  /** `from`'s holder takes `to`; the same name in another case is a change of spelling. */
   rename(node: number, from: string, to: string): boolean {
-    if (this.owners.has(to) || this.owners.get(from) !== node) return false
-    this.owners.delete(from)
-    this.owners.set(to, node)
+    const fromKey = nickKey(from)
+    const toKey = nickKey(to)
+    if (this.owners.get(fromKey)?.node !== node || (toKey !== fromKey && this.owners.has(toKey))) return false
+    this.owners.delete(fromKey)
+    this.owners.set(toKey, { node, nick: to })
     return true
   }
 
   leave(node: number, nick: string): void {
-    if (this.owners.get(nick) === node) this.owners.delete(nick)
+    const key = nickKey(nick)
+    if (this.owners.get(key)?.node === node) this.owners.delete(key)
   }
 
   /** Forget every member a node held (it died); returns their nicknames. */
   dropNode(node: number): string[] {
     const dropped: string[] = []
-    for (const [nick, owner] of this.owners) {
-      if (owner !== node) continue
-      this.owners.delete(nick)
-      dropped.push(nick)
+    for (const [key, owner] of this.owners) {
+      if (owner.node !== node) continue
+      this.owners.delete(key)
+      dropped.push(owner.nick)
     }
     return dropped
   }
 
   who(): string[] {
-    return [...this.owners.keys()].sort()
+    return [...this.owners.values()].map((owner) => owner.nick).sort()
   }
 
   exists(nick: string): boolean {
-    return this.owners.has(nick)
+    return this.owners.has(nickKey(nick))
   }
 }
 

@@ -3,7 +3,8 @@
 //
 //   {prefix}:events        pub/sub channel: every line for clients held elsewhere, as JSON
 //                          {"n": node, "e": event}; a node skips its own
-//   {prefix}:members       hash nickname → node holding it: seats and unique nicknames
+//   {prefix}:members       hash nickKey(nickname) → "NODE NICKNAME", the node holding it and the
+//                          spelling it chose: seats, and nicknames unique without regard to case
 //   {prefix}:guests        counter for guest nicknames
 //   {prefix}:node:{id}     a node's heartbeat, expiring unless refreshed
 //
@@ -16,7 +17,7 @@
 import { randomBytes } from 'node:crypto'
 import { parseRedisUrl, RedisClient } from '../../protocol/resp/client.ts'
 import type { Reply } from '../../protocol/resp/resp.ts'
-import type { Hub, RoomEvent } from './hub.ts'
+import { nickKey, type Hub, type RoomEvent } from './hub.ts'
 
 export const REDIS_HUB_DEFAULTS = {
   room: 'lobby',
@@ -34,30 +35,37 @@ export interface RedisHubOptions {
   log?: (line: string) => void
 }
 
+// A member's value is "NODE NICKNAME"; held(v, node) says whether `node` holds it.
+const HELD = `local function held(v, node) return v and string.sub(v, 1, #node + 1) == node .. ' ' end`
 // KEYS[1] members, KEYS[2] guests; ARGV[1] node, ARGV[2] max users.
 const JOIN = `
 if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[2]) then return false end
 local nick
-repeat nick = 'guest' .. redis.call('INCR', KEYS[2]) until redis.call('HSETNX', KEYS[1], nick, ARGV[1]) == 1
+repeat nick = 'guest' .. redis.call('INCR', KEYS[2]) until redis.call('HSETNX', KEYS[1], nick, ARGV[1] .. ' ' .. nick) == 1
 return nick`
-// KEYS[1] members; ARGV[1] node, ARGV[2] from, ARGV[3] to.
-const RENAME = `
-if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[1] then return 0 end
-if redis.call('HSETNX', KEYS[1], ARGV[3], ARGV[1]) == 0 then return 0 end
+// KEYS[1] members; ARGV[1] node, ARGV[2] from's key, ARGV[3] to's key, ARGV[4] to.
+const RENAME = `${HELD}
+if not held(redis.call('HGET', KEYS[1], ARGV[2]), ARGV[1]) then return 0 end
+if ARGV[2] == ARGV[3] then
+  redis.call('HSET', KEYS[1], ARGV[3], ARGV[1] .. ' ' .. ARGV[4])
+  return 1
+end
+if redis.call('HSETNX', KEYS[1], ARGV[3], ARGV[1] .. ' ' .. ARGV[4]) == 0 then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[2])
 return 1`
-// KEYS[1] members; ARGV[1] node, ARGV[2] nick.
-const LEAVE = `
-if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[2]) end
+// KEYS[1] members; ARGV[1] node, ARGV[2] nick's key.
+const LEAVE = `${HELD}
+if held(redis.call('HGET', KEYS[1], ARGV[2]), ARGV[1]) then redis.call('HDEL', KEYS[1], ARGV[2]) end
 return 1`
-// KEYS[1] members; ARGV[1] node-key prefix. Members of nodes whose heartbeat expired.
+// KEYS[1] members; ARGV[1] node-key prefix. Members of nodes whose heartbeat expired, by nickname.
 const SWEEP = `
 local gone = {}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
-  if redis.call('EXISTS', ARGV[1] .. all[i + 1]) == 0 then
+  local node, nick = string.match(all[i + 1], '^(%S+) (.*)$')
+  if not node or redis.call('EXISTS', ARGV[1] .. node) == 0 then
     redis.call('HDEL', KEYS[1], all[i])
-    gone[#gone + 1] = all[i]
+    gone[#gone + 1] = nick or all[i]
   end
 end
 return gone`
@@ -115,7 +123,7 @@ export class RedisHub implements Hub {
   }
 
   async rename(from: string, to: string): Promise<boolean> {
-    const renamed = (await this.eval(RENAME, [this.members], [this.node, from, to])) === 1
+    const renamed = (await this.eval(RENAME, [this.members], [this.node, nickKey(from), nickKey(to), to])) === 1
     if (renamed) {
       this.held.delete(from)
       this.held.add(to)
@@ -125,15 +133,16 @@ export class RedisHub implements Hub {
 
   leave(nick: string): void {
     this.held.delete(nick)
-    this.eval(LEAVE, [this.members], [this.node, nick]).catch((err: Error) => this.warn(`leave ${nick}`, err))
+    this.eval(LEAVE, [this.members], [this.node, nickKey(nick)]).catch((err: Error) => this.warn(`leave ${nick}`, err))
   }
 
   async who(): Promise<string[]> {
-    return ((await this.commands.command(['HKEYS', this.members])) as string[]).sort()
+    const values = (await this.commands.command(['HVALS', this.members])) as string[]
+    return values.map((value) => value.slice(value.indexOf(' ') + 1)).sort()
   }
 
   async exists(nick: string): Promise<boolean> {
-    return (await this.commands.command(['HEXISTS', this.members, nick])) === 1
+    return (await this.commands.command(['HEXISTS', this.members, nickKey(nick)])) === 1
   }
 
   publish(event: RoomEvent): void {
@@ -177,7 +186,7 @@ export class RedisHub implements Hub {
   /** Back after an outage: heartbeat first (so no sweep takes us for dead), then our members. */
   private reclaim(): void {
     this.beat()
-      .then(() => Promise.all([...this.held].map((nick) => this.commands.command(['HSETNX', this.members, nick, this.node]).then((claimed) => {
+      .then(() => Promise.all([...this.held].map((nick) => this.commands.command(['HSETNX', this.members, nickKey(nick), `${this.node} ${nick}`]).then((claimed) => {
         if (claimed === 0) this.log(`redis: ${nick} is held by another node since the outage; both keep it until one leaves`)
       }))))
       .catch((err: Error) => this.warn('reclaim', err))

@@ -9,7 +9,7 @@
 
 import { Buffer } from 'node:buffer'
 import net, { type Socket } from 'node:net'
-import { LocalHub, type Hub, type RoomEvent } from './hub.ts'
+import { LocalHub, nickKey, type Hub, type RoomEvent } from './hub.ts'
 
 export const CHAT_DEFAULTS = {
   host: '127.0.0.1',
@@ -36,6 +36,13 @@ export interface ChatOptions {
 }
 
 const NICK = /^[A-Za-z0-9_-]{1,32}$/
+/**
+ * Characters a terminal acts on rather than shows: C0 controls but TAB (CR rewinds the line, ESC
+ * starts a sequence that can move the cursor, recolour or retitle, BEL rings), DEL, and the C1
+ * controls (U+0080–U+009F; U+009B is a CSI to terminals that take 8-bit controls). They are
+ * removed from every line a client sends, so nobody can forge or hide lines on another's screen.
+ */
+const TERMINAL_CONTROLS = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g
 /** A client turned away (room full, hub down) has this long to close before it is cut. */
 const REFUSED_GRACE_MS = 5_000
 const HELP = 'commands: /nick NAME, /who, /msg NICK text, /quit'
@@ -64,6 +71,7 @@ class Client {
 
 export class ChatRoom {
   readonly server: net.Server
+  /** This node's members by nickKey(). */
   private readonly clients = new Map<string, Client>()
   private readonly hub: Hub
   private readonly maxUsers: number
@@ -131,7 +139,7 @@ export class ChatRoom {
         if (nick === null) return this.refuse(client, `! the room is full (${this.maxUsers} users); try again later`)
         client.nick = nick
         if (client.gone) return this.hub.leave(nick)
-        this.clients.set(nick, client)
+        this.clients.set(nickKey(nick), client)
         this.send(client, this.encode(`* welcome, you are ${nick}; ${HELP}`))
         this.broadcast(client, `* ${nick} joined`)
         socket.setEncoding('utf8')
@@ -155,8 +163,8 @@ export class ChatRoom {
       const line = client.pending + piece
       client.pending = ''
       if (Buffer.byteLength(line) > this.maxLineBytes + 1) this.send(client, this.encode(`! line too long (over ${this.maxLineBytes} bytes); not sent`))
-      else if (client.busy) client.backlog.push(line)
-      else this.command(client, line.endsWith('\r') ? line.slice(0, -1) : line)
+      else if (client.busy) client.backlog.push(withoutControls(line))
+      else this.command(client, withoutControls(line))
     }
     if (client.gone || client.discarding) return
     client.pending += text.slice(start)
@@ -170,10 +178,7 @@ export class ChatRoom {
   /** The hub answered: run the lines that waited, then read again. */
   private ready(client: Client): void {
     client.busy = false
-    while (!client.busy && !client.gone && client.backlog.length > 0) {
-      const line = client.backlog.shift()!
-      this.command(client, line.endsWith('\r') ? line.slice(0, -1) : line)
-    }
+    while (!client.busy && !client.gone && client.backlog.length > 0) this.command(client, client.backlog.shift()!)
     if (!client.busy && !client.gone) client.socket.resume()
   }
 
@@ -227,9 +232,9 @@ export class ChatRoom {
         const old = client.nick
         return this.wait(client, this.hub.rename(old, rest), (renamed) => {
           if (!renamed) return this.reply(client, `! ${rest} is taken`)
-          this.clients.delete(old)
+          this.clients.delete(nickKey(old))
           client.nick = rest
-          this.clients.set(rest, client)
+          this.clients.set(nickKey(rest), client)
           this.reply(client, `* you are now ${rest}`)
           this.broadcast(client, `* ${old} is now ${rest}`)
         }, (renamed) => {
@@ -245,7 +250,7 @@ export class ChatRoom {
         const text = gap < 0 ? '' : rest.slice(gap + 1)
         if (to === '' || text === '') return this.reply(client, '! usage: /msg NICK text')
         const line = `${client.nick} (private): ${text}`
-        const local = this.clients.get(to)
+        const local = this.clients.get(nickKey(to))
         if (local !== undefined) return this.send(local, this.encode(line))
         return this.wait(client, this.hub.exists(to), (exists) => {
           if (exists) this.hub.publish({ line, to })
@@ -276,11 +281,12 @@ export class ChatRoom {
   /** An event to this node's clients; `bytes` is its line, encoded once for all of them. */
   private deliver(event: RoomEvent, bytes: Buffer): void {
     if (event.to !== undefined) {
-      const client = this.clients.get(event.to)
+      const client = this.clients.get(nickKey(event.to))
       if (client !== undefined) this.send(client, bytes)
       return
     }
-    for (const client of this.clients.values()) if (client.nick !== event.except) this.send(client, bytes)
+    const except = event.except === undefined ? undefined : this.clients.get(nickKey(event.except))
+    for (const client of this.clients.values()) if (client !== except) this.send(client, bytes)
   }
 
   private encode(line: string): Buffer {
@@ -324,8 +330,15 @@ export class ChatRoom {
     client.out = []
     client.outBytes = 0
     if (client.nick === '') return
-    if (this.clients.get(client.nick) === client) this.clients.delete(client.nick)
+    const key = nickKey(client.nick)
+    if (this.clients.get(key) === client) this.clients.delete(key)
     this.hub.leave(client.nick)
     this.broadcast(client, `* ${client.nick} ${why}`)
   }
+}
+
+/** A received line as it may be relayed: its CR (of a CRLF) and every terminal control but TAB gone. */
+function withoutControls(line: string): string {
+  TERMINAL_CONTROLS.lastIndex = 0
+  return TERMINAL_CONTROLS.test(line) ? line.replace(TERMINAL_CONTROLS, '') : line
 }
