@@ -26,6 +26,17 @@ async function room(t: TestContext, options: ChatOptions = {}) {
   return { chat, join }
 }
 
+/** guest1 and guest2 in a room, past their welcome and join lines. */
+async function joinTwo(t: TestContext): Promise<[LineClient, LineClient]> {
+  const { join } = await room(t)
+  const a = await join()
+  await a.line()
+  const b = await join()
+  await b.line()
+  await a.line()
+  return [a, b]
+}
+
 test('join notices, broadcast to everyone else, /who, /nick and a clash, /msg, /quit', async (t) => {
   const { join } = await room(t)
   const a = await join()
@@ -57,12 +68,7 @@ test('join notices, broadcast to everyone else, /who, /nick and a clash, /msg, /
 })
 
 test('terminal controls are removed from relayed lines (TAB stays), so nobody forges lines on another\'s screen', async (t) => {
-  const { join } = await room(t)
-  const a = await join()
-  await a.line()
-  const b = await join()
-  await b.line()
-  await a.line()
+  const [a, b] = await joinTwo(t)
   // CR rewinds the reader's line, ESC sequences erase or recolour it, BEL rings; C1 CSI and NUL too.
   a.socket.write('evil\r* guest2 left\x1b[2K\x07\x00 tab\there \u009b31m\x7f!\r\n')
   // The reader's client splits on CRLF only: any other control would still be in the line.
@@ -75,12 +81,7 @@ test('terminal controls are removed from relayed lines (TAB stays), so nobody fo
 })
 
 test('nicknames are unique without regard to case; a holder may change its own spelling', async (t) => {
-  const { join } = await room(t)
-  const a = await join()
-  await a.line()
-  const b = await join()
-  await b.line()
-  await a.line()
+  const [a, b] = await joinTwo(t)
   a.say('/nick bob')
   assert.equal(await a.line(), '* you are now bob')
   assert.equal(await b.line(), '* guest1 is now bob')
