@@ -10,6 +10,9 @@ import path from 'node:path'
 import type { TestContext } from 'node:test'
 import { startServe, type AccountsSettings, type Serving } from '../src/apps/serve/serve.ts'
 import { startPostgres } from './helpers/postgres.ts'
+import { parseDatabase, describeDatabase } from '../src/apps/accounts/store.ts'
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'petrel-accounts-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -102,6 +105,39 @@ async function wholeFlow(base: string): Promise<void> {
   assert.equal(r.status, 303)
   assert.equal((await ann.request('GET', '/account/')).status, 200)
 }
+
+describe('--database', () => {
+  test('takes postgres://, postgresql://, sqlite:PATH and a path without ":"; refuses other schemes naming the forms', () => {
+    assert.deepEqual(parseDatabase('postgres://app@db/app'), { kind: 'postgres', url: 'postgres://app@db/app' })
+    assert.deepEqual(parseDatabase('postgresql://app@db/app'), { kind: 'postgres', url: 'postgresql://app@db/app' })
+    assert.deepEqual(parseDatabase('sqlite:data/a.db'), { kind: 'sqlite', file: 'data/a.db' })
+    assert.deepEqual(parseDatabase('sqlite:/var/lib/a:b.db'), { kind: 'sqlite', file: '/var/lib/a:b.db' })
+    assert.deepEqual(parseDatabase('data/a.db'), { kind: 'sqlite', file: 'data/a.db' })
+    for (const bad of ['mysql://db/app', 'postgres:/db', 'redis://x', 'c:stuff', '', 'sqlite:']) {
+      assert.throws(() => parseDatabase(bad), RangeError, bad)
+    }
+    assert.throws(() => parseDatabase('mysql://db/app'), /postgres:\/\/USER@HOST\/DB, postgresql:\/\/…, sqlite:PATH, or a file path without ":"/)
+  })
+
+  test('is described without its password', () => {
+    assert.equal(describeDatabase('postgres://app:s3cret@db.internal:5433/accounts?password=also'), 'postgres://app@db.internal:5433/accounts')
+    assert.equal(describeDatabase('postgresql://db/accounts'), 'postgresql://db/accounts')
+    assert.equal(describeDatabase('data/a.db'), 'sqlite:data/a.db')
+  })
+
+  test('petrel serve --database mysql://… exits 2 with one line naming the forms, and creates no file', () => {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'petrel-db-'))
+    try {
+      const r = spawnSync(process.execPath, [path.resolve('bin/petrel.js'), 'serve', '--port', '0', '--database', 'mysql://db/app'], { cwd, encoding: 'utf8', timeout: 30_000 })
+      assert.equal(r.status, 2, r.stderr)
+      assert.match(r.stderr, /^petrel: bad value for --database: "mysql:\/\/db\/app" names no database Petrel can use; give postgres:\/\/USER@HOST\/DB/)
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+      assert.equal(existsSync(path.join(cwd, 'mysql:')), false, 'no SQLite file named "mysql:"')
+    } finally {
+      rmSync(cwd, { recursive: true, force: true })
+    }
+  })
+})
 
 describe('on SQLite', () => {
   test('register, the private page, a taken name, a wrong password, log out, log in', async (t) => {

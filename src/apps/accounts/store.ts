@@ -82,10 +82,35 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX sessions_expires_at ON sessions (expires_at)`,
 ]
 
-/** Which store a --database value names: postgres://… or postgresql://…, else an SQLite file (sqlite:PATH or PATH). */
+/** What --database takes, for the message that refuses anything else. */
+const DATABASE_FORMS = 'postgres://USER@HOST/DB, postgresql://…, sqlite:PATH, or a file path without ":"'
+
+/**
+ * Which store a --database value names: postgres://… or postgresql://…, else an SQLite file
+ * (sqlite:PATH, or a PATH without ":"). Any other scheme is refused: `mysql://db/app` taken for a
+ * file name would create an SQLite file called "mysql:" and run on it without a word.
+ */
 export function parseDatabase(value: string): { kind: 'postgres'; url: string } | { kind: 'sqlite'; file: string } {
-  if (/^postgres(ql)?:\/\//.test(value)) return { kind: 'postgres', url: value }
-  const file = value.startsWith('sqlite:') ? value.slice(7) : value
-  if (file === '') throw new RangeError('an SQLite database needs a file: sqlite:PATH')
-  return { kind: 'sqlite', file }
+  if (value.startsWith('postgres://') || value.startsWith('postgresql://')) return { kind: 'postgres', url: value }
+  if (value.startsWith('sqlite:')) {
+    const file = value.slice(7)
+    if (file === '') throw new RangeError('an SQLite database needs a file: sqlite:PATH')
+    return { kind: 'sqlite', file }
+  }
+  if (value === '' || value.includes(':')) throw new RangeError(`${JSON.stringify(value)} names no database Petrel can use; give ${DATABASE_FORMS}`)
+  return { kind: 'sqlite', file: value }
+}
+
+/** The database a --database value names, for a start-up line: a URL's password is left out. */
+export function describeDatabase(value: string): string {
+  const target = parseDatabase(value)
+  if (target.kind === 'sqlite') return `sqlite:${target.file}`
+  try {
+    // Scheme, user, host and database only: a password may sit in the userinfo or the query.
+    const url = new URL(target.url)
+    return `${url.protocol}//${url.username === '' ? '' : `${url.username}@`}${url.host}${url.pathname}`
+  } catch {
+    // Not a URL the WHATWG parser takes: say only what it is.
+    return 'postgres (the URL given)'
+  }
 }
