@@ -6,15 +6,15 @@ import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { once } from 'node:events'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Inetd, INETD_DEFAULTS } from '../src/apps/inetd/inetd.ts'
 import { parseInetdConfig, type ConfigDefaults } from '../src/apps/inetd/config.ts'
 import { freePort } from './helpers/tcp.ts'
+import { spawnInetd } from './helpers/inetd.ts'
 
-const DEFAULTS: ConfigDefaults = { bind: '127.0.0.1', portOffset: 10_000, instances: 8, onlyFrom: null, idleTimeoutMs: 300_000 }
+const DEFAULTS: ConfigDefaults = { bind: '127.0.0.1', portOffset: 10_000, instances: 8, onlyFrom: null, idleTimeoutMs: 300_000, udpRate: 20 }
 const dir = mkdtempSync(path.join(tmpdir(), 'petrel-inetd-'))
 
 
@@ -44,10 +44,15 @@ defaults
 {
     instances = 3        # trailing comment
     only_from = 127.0.0.0/8 ::1
+    udp_rate  = 7
 }
 service echo
 {
     protocol = tcp
+}
+service daytime
+{
+    udp_rate = 2
 }
 service upper {
     port        = 10100
@@ -71,11 +76,13 @@ service off
 `)
     assert.deepEqual(services.map((s) => [s.name, s.protocols, s.bind, s.port, s.instances, s.builtin, s.program?.path, s.program?.args, s.onlyFrom]), [
       ['echo', ['tcp'], '127.0.0.1', 10_007, 3, 'echo', undefined, undefined, ['127.0.0.0/8', '::1']],
+      ['daytime', ['tcp', 'udp'], '127.0.0.1', 10_013, 3, 'daytime', undefined, undefined, ['127.0.0.0/8', '::1']],
       ['upper', ['tcp'], '127.0.0.1', 10_100, 3, null, '/usr/bin/tr', ['a-z', 'A-Z'], ['127.0.0.0/8', '::1']],
       ['year', ['tcp'], '::1', 10_101, 1, null, '/bin/date', ['-u', '+%Y at %H'], ['127.0.0.0/8', '::1']],
     ])
-    assert.deepEqual(services[1]!.program!.env, { LANG: 'C', MODE: 'upper' })
-    assert.equal(services[1]!.origin, 'inetd.conf:12')
+    assert.deepEqual(services[2]!.program!.env, { LANG: 'C', MODE: 'upper' })
+    assert.equal(services[2]!.origin, 'inetd.conf:17')
+    assert.deepEqual(services.map((s) => s.udpRate), [7, 2, 7, 7])
   })
 
   test('every mistake names the line and the key', () => {
@@ -102,6 +109,9 @@ service off
       ['service upper\n{\n  port = 9000\n  server = /bin/echo "unclosed\n}', /^inetd\.conf:4: unterminated quote/],
       ['service echo\n{\n  disable = yes\n}', /^inetd\.conf:1: no enabled service/],
       ['service echo\n{\n  only_from += 10.0.0.1\n}', /^inetd\.conf:3: "only_from \+=": Petrel takes plain "=" only/],
+      ['service echo\n{\n  udp_rate = fast\n}', /^inetd\.conf:3: udp_rate = fast: expected answers per second to one client address, a whole number ≥ 1$/],
+      ['defaults\n{\n  udp_rate = 0\n}\nservice echo\n{\n}', /^inetd\.conf:3: udp_rate = 0: expected/],
+      ['service echo\n{\n  protocol = tcp\n  udp_rate = 5\n}', /^inetd\.conf:4: udp_rate limits UDP answers; service echo has no UDP \(protocol = tcp\)$/],
     ]
     for (const [text, expected] of cases) {
       assert.throws(() => config(text), (err: Error & { code?: string }) => {
@@ -249,12 +259,9 @@ describe('reload', () => {
     const [a, b] = [await freePort(), await freePort()]
     const file = path.join(dir, 'reload.conf')
     writeFileSync(file, `service cat\n{\n  port = ${a}\n  server = /bin/cat\n}\n`)
-    const child = spawn(process.execPath, ['bin/petrel.js', 'inetd', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] })
-    let log = ''
-    child.stderr.setEncoding('utf8')
-    child.stderr.on('data', (text: string) => (log += text))
+    const { child, log } = spawnInetd(['--config', file])
     try {
-      await waitFor(() => log.includes('ready'), 10_000)
+      await waitFor(() => log().includes('ready'), 10_000)
       const held = net.connect(a, '127.0.0.1')
       held.on('error', () => {})
       held.setEncoding('utf8')
@@ -262,14 +269,14 @@ describe('reload', () => {
 
       writeFileSync(file, `service cat\n{\n  port = ${a}\n  server = /bin/cat\n}\nservice upper\n{\n  port = ${b}\n  server = /usr/bin/tr a-z A-Z\n  colour = red\n}\n`)
       child.kill('SIGHUP')
-      await waitFor(() => log.includes('reload rejected'))
-      assert.match(log, /SIGHUP: reload rejected, the running services stay: .*reload\.conf:10: unknown key "colour" in service upper/)
+      await waitFor(() => log().includes('reload rejected'))
+      assert.match(log(), /SIGHUP: reload rejected, the running services stay: .*reload\.conf:10: unknown key "colour" in service upper/)
       assert.equal((await exchange(a, 'meow\n')).text, 'meow\n')
 
       writeFileSync(file, `service upper\n{\n  port = ${b}\n  server = /usr/bin/tr a-z A-Z\n}\n`)
       child.kill('SIGHUP')
-      await waitFor(() => log.includes('reloaded'))
-      assert.match(log, /SIGHUP: reloaded .*reload\.conf: 1 listeners added, 0 kept, 1 removed; [12] connections carry on/)
+      await waitFor(() => log().includes('reloaded'))
+      assert.match(log(), /SIGHUP: reloaded .*reload\.conf: 1 listeners added, 0 kept, 1 removed; [12] connections carry on/)
       assert.equal((await exchange(b, 'shout\n')).text, 'SHOUT\n')
       held.write('from before\n')
       assert.equal((await once(held, 'data'))[0], 'from before\n')
@@ -283,13 +290,10 @@ describe('reload', () => {
   test('petrel inetd --config with a bad file exits 2 naming the line', async () => {
     const file = path.join(dir, 'bad.conf')
     writeFileSync(file, 'service echo\n{\n  port = nope\n}\n')
-    const child = spawn(process.execPath, ['bin/petrel.js', 'inetd', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] })
-    let log = ''
-    child.stderr.setEncoding('utf8')
-    child.stderr.on('data', (text: string) => (log += text))
+    const { child, log } = spawnInetd(['--config', file])
     const [code] = await once(child, 'exit')
     assert.equal(code, 2)
-    assert.match(log, /bad\.conf:3: port = nope: expected 1 to 65535/)
+    assert.match(log(), /bad\.conf:3: port = nope: expected 1 to 65535/)
   })
 })
 
