@@ -6,11 +6,12 @@ import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { once } from 'node:events'
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs'
+import { execFileSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, writeFileSync, chmodSync, renameSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Inetd, INETD_DEFAULTS } from '../src/apps/inetd/inetd.ts'
-import { parseInetdConfig, type ConfigDefaults } from '../src/apps/inetd/config.ts'
+import { loadInetdConfig, parseInetdConfig, type ConfigDefaults } from '../src/apps/inetd/config.ts'
 import { freePort } from './helpers/tcp.ts'
 import { spawnInetd } from './helpers/inetd.ts'
 
@@ -18,17 +19,25 @@ const DEFAULTS: ConfigDefaults = { bind: '127.0.0.1', portOffset: 10_000, instan
 const dir = mkdtempSync(path.join(tmpdir(), 'petrel-inetd-'))
 
 
-/** Connect, send `input` and half-close (unless null), read until the server closes. */
-async function exchange(port: number, input: string | null): Promise<{ text: string; closedMs: number }> {
+/**
+ * Connect, send `input` and half-close (unless null), read until the server closes. A server that
+ * does not get there within `timeoutMs` fails the test instead of hanging it.
+ */
+async function exchange(port: number, input: string | null, timeoutMs = 5000): Promise<{ text: string; closedMs: number }> {
   const started = performance.now()
   const socket = net.connect(port, '127.0.0.1')
   socket.on('error', () => {})
   let text = ''
   socket.setEncoding('utf8')
   socket.on('data', (chunk: string) => (text += chunk))
-  await once(socket, 'connect')
+  const closed = once(socket, 'close', { signal: AbortSignal.timeout(timeoutMs) })
   if (input !== null) socket.end(input)
-  await once(socket, 'close')
+  try {
+    await closed
+  } catch {
+    socket.destroy()
+    throw new Error(`port ${port}: no complete answer within ${timeoutMs} ms (got ${JSON.stringify(text)})`)
+  }
   return { text, closedMs: performance.now() - started }
 }
 
@@ -296,6 +305,90 @@ describe('reload', () => {
     assert.match(log(), /bad\.conf:3: port = nope: expected 1 to 65535/)
   })
 })
+
+describe('the file itself: only a regular file, size-capped, read without blocking', () => {
+  /** `petrel inetd ARGS`, its exit code and stderr; killed (and the test failed) if it has not exited in 10 s. */
+  async function runToExit(args: string[]): Promise<{ code: number | null; stderr: string }> {
+    const { child, log } = spawnInetd(args)
+    const guard = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    const [code, signal] = await once(child, 'exit')
+    clearTimeout(guard)
+    assert.equal(signal, null, `petrel inetd ${args.join(' ')} was still running after 10 s; stderr: ${log()}`)
+    return { code, stderr: log() }
+  }
+
+  test('at start-up a FIFO, a device, a directory or a file over --max-config-bytes: exit 2 with one line naming the file', async () => {
+    const fifo = path.join(dir, 'start.fifo')
+    execFileSync('mkfifo', [fifo])
+    const big = path.join(dir, 'big.conf')
+    const bigText = `service echo\n{\n}\n${'#'.repeat(200)}\n`
+    writeFileSync(big, bigText)
+    const suffix = 'not a regular file; give the path of the configuration file itself'
+    const cases: Array<[string[], string]> = [
+      [['--config', fifo], `petrel: ${fifo}: is a FIFO (named pipe), ${suffix}\n`],
+      [['--config', '/dev/zero'], `petrel: /dev/zero: is a character device, ${suffix}\n`],
+      [['--config', dir], `petrel: ${dir}: is a directory, ${suffix}\n`],
+      [['--config', big, '--max-config-bytes', '64'], `petrel: ${big}: is ${bigText.length} bytes, over the limit of 64; raise it with --max-config-bytes\n`],
+    ]
+    for (const [args, expected] of cases) {
+      const { code, stderr } = await runToExit(args)
+      assert.equal(stderr, expected, args.join(' '))
+      assert.equal(code, 2, args.join(' '))
+    }
+  })
+
+  test('a file that says it is small but reads longer stops at the limit', async () => {
+    // /proc files say they are 0 bytes long.
+    await assert.rejects(loadInetdConfig('/proc/self/status', DEFAULTS, 100), { code: 'PETREL_ERR_INETD_CONFIG', message: '/proc/self/status: is over the limit of 100 bytes; raise it with --max-config-bytes' })
+  })
+
+  test('SIGHUP with the file replaced by a FIFO, /dev/zero or an oversized file: refused with a log line; the services answer during and after', async () => {
+    const [catPort, echoPort, upperPort] = [await freePort(), await freePort(), await freePort()]
+    const file = path.join(dir, 'hup.conf')
+    const good = `service cat\n{\n  port = ${catPort}\n  server = /bin/cat\n}\nservice echo\n{\n  port = ${echoPort}\n  protocol = tcp\n}\n`
+    writeFileSync(file, good)
+    const { child, log } = spawnInetd(['--config', file, '--max-config-bytes', '4096'])
+    try {
+      await waitFor(() => log().includes('ready'), 10_000)
+      const replacement = path.join(dir, 'hup.next')
+      const bad: Array<[() => void, string]> = [
+        [() => execFileSync('mkfifo', [replacement]), `${file}: is a FIFO (named pipe), not a regular file`],
+        [() => symlinkSync('/dev/zero', replacement), `${file}: is a character device, not a regular file`],
+        [() => writeFileSync(replacement, good + '#'.repeat(5000)), `${file}: is ${good.length + 5000} bytes, over the limit of 4096; raise it with --max-config-bytes`],
+      ]
+      for (const [make, refusal] of bad) {
+        make()
+        renameSync(replacement, file)
+        const refusals = log().split('reload rejected').length
+        child.kill('SIGHUP')
+        // During: the reload has been asked for and may be under way.
+        assert.equal((await exchange(echoPort, 'during\n')).text, 'during\n', refusal)
+        await waitFor(() => log().split('reload rejected').length > refusals)
+        assert.ok(log().includes(`SIGHUP: reload rejected, the running services stay: ${refusal}`), log())
+        // After: both services, the built-in and the program.
+        assert.equal((await exchange(echoPort, 'after\n')).text, 'after\n')
+        assert.equal((await exchange(catPort, 'meow\n')).text, 'meow\n')
+      }
+      writeFileSync(replacement, `${good}service upper\n{\n  port = ${upperPort}\n  server = /usr/bin/tr a-z A-Z\n}\n`)
+      renameSync(replacement, file)
+      child.kill('SIGHUP')
+      await waitFor(() => log().includes('reloaded'))
+      assert.equal((await exchange(upperPort, 'fixed\n')).text, 'FIXED\n')
+      assert.doesNotMatch(log(), /^\s+at /m, 'no stack trace')
+    } finally {
+      await stop(child)
+    }
+  })
+})
+
+/** SIGTERM, and SIGKILL if it is still there 3 s later (a process stuck in a blocking read never sees the SIGTERM). */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const kill = setTimeout(() => child.kill('SIGKILL'), 3000)
+  child.kill('SIGTERM')
+  await once(child, 'exit')
+  clearTimeout(kill)
+}
 
 async function waitFor(condition: () => boolean, ms = 3000): Promise<void> {
   const deadline = Date.now() + ms

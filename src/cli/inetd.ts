@@ -16,6 +16,7 @@ export const INETD_FLAGS: FlagSpec[] = [
   { name: 'udp-rate', type: 'integer', valueName: 'N', min: 1, description: `UDP answers per second a service sends to one client address; more datagrams are dropped (default ${INETD_DEFAULTS.udpRate}; config key udp_rate)` },
   { name: 'udp-tracked-addresses', type: 'integer', valueName: 'N', min: 1, description: `client addresses each UDP service's rate limit remembers; the oldest are forgotten first (default ${INETD_DEFAULTS.udpTrackedAddresses})` },
   { name: 'udp-chargen-bytes', type: 'integer', valueName: 'N', min: 0, max: CHARGEN_DATAGRAM_MAX_BYTES, description: `characters chargen sends in answer to a datagram (default ${INETD_DEFAULTS.udpChargenBytes}, one line)` },
+  { name: 'max-config-bytes', type: 'integer', valueName: 'BYTES', min: 1, description: `largest --config file read, at start and on SIGHUP (default ${INETD_DEFAULTS.maxConfigBytes})` },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ]
 
@@ -77,6 +78,7 @@ export async function inetdCommand(argv: readonly string[]): Promise<void> {
     udpChargenBytes: flags.get('udp-chargen-bytes') as number | undefined,
     log,
   }
+  const maxConfigBytes = (flags.get('max-config-bytes') as number | undefined) ?? INETD_DEFAULTS.maxConfigBytes
   const configFile = flags.get('config') as string | undefined
   const defaults: ConfigDefaults = {
     bind: options.host ?? INETD_DEFAULTS.host,
@@ -88,7 +90,7 @@ export async function inetdCommand(argv: readonly string[]): Promise<void> {
   }
   let initial: ServiceConfig[]
   if (configFile === undefined) initial = builtinServices(options)
-  else initial = loadInetdConfig(configFile, defaults)
+  else initial = await loadInetdConfig(configFile, defaults, maxConfigBytes)
   const inetd = await Inetd.start(initial, options)
   for (const { service, protocol, bind, port } of inetd.listening) log(`${service} on ${protocol} ${bind}:${port}`)
   log(`ready (pid ${process.pid})`)
@@ -100,7 +102,7 @@ export async function inetdCommand(argv: readonly string[]): Promise<void> {
   const reloadOnce = async (): Promise<void> => {
     if (configFile === undefined) return log('SIGHUP: there is no --config file to reload')
     try {
-      const next = loadInetdConfig(configFile, defaults)
+      const next = await loadInetdConfig(configFile, defaults, maxConfigBytes)
       const { added, kept, removed } = await inetd.apply(next)
       log(`SIGHUP: reloaded ${configFile}: ${added} listeners added, ${kept} kept, ${removed} removed; ${inetd.running} connections carry on`)
     } catch (err) {

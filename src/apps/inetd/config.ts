@@ -20,9 +20,10 @@
 // file, the line and the key, so a reload that fails can say exactly why the old configuration
 // is still running.
 
-import { accessSync, constants, readFileSync, statSync } from 'node:fs'
+import { accessSync, constants, statSync } from 'node:fs'
 import path from 'node:path'
 import { isIP } from 'node:net'
+import { readConfigFile } from '../../core/config-file.ts'
 import { UsageError } from '../../core/errors.ts'
 import { lookupUser, type UserIds } from '../../process/privileges.ts'
 import { allowList } from './allow-list.ts'
@@ -70,6 +71,9 @@ export interface ConfigDefaults {
   udpRate: number
 }
 
+/** The largest configuration file read (--max-config-bytes): xinetd files are a few KiB. */
+export const DEFAULT_MAX_CONFIG_BYTES = 1024 * 1024
+
 /** Keys a `service` section takes (xinetd's names; idle_timeout and udp_rate are Petrel's). */
 const SERVICE_KEYS = new Set(['bind', 'interface', 'port', 'protocol', 'socket_type', 'wait', 'server', 'server_args', 'instances', 'only_from', 'user', 'env', 'disable', 'type', 'idle_timeout', 'udp_rate'])
 /** Keys `defaults` takes. */
@@ -88,14 +92,13 @@ interface Section {
   assignments: Assignment[]
 }
 
-/** Reads and checks FILE; throws a UsageError naming the file, the line and the key at fault. */
-export function loadInetdConfig(file: string, defaults: ConfigDefaults): ServiceConfig[] {
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (err) {
-    throw new UsageError('PETREL_ERR_INETD_CONFIG', `${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? `not found (looked for ${path.resolve(file)})` : (err as Error).message}`)
-  }
+/**
+ * Reads and checks FILE without blocking the event loop (it runs on reload, beside the services):
+ * only a regular file of at most `maxBytes`. Throws a UsageError naming the file, and for a
+ * mistake in it the line and the key.
+ */
+export async function loadInetdConfig(file: string, defaults: ConfigDefaults, maxBytes: number = DEFAULT_MAX_CONFIG_BYTES): Promise<ServiceConfig[]> {
+  const text = await readConfigFile(file, { maxBytes, maxBytesKnob: '--max-config-bytes', code: 'PETREL_ERR_INETD_CONFIG' })
   return parseInetdConfig(text, file, defaults)
 }
 

@@ -21,7 +21,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { Scheduler, WheelTimer } from '../../core/timers/index.ts'
 import { WindowLimiter } from '../../core/window-limiter.ts'
 import { allowList, permitted } from './allow-list.ts'
-import { listenerKey, type Protocol, type ServiceConfig } from './config.ts'
+import { DEFAULT_MAX_CONFIG_BYTES, listenerKey, type Protocol, type ServiceConfig } from './config.ts'
 import { answerUdp, CHARGEN_DATAGRAM_BYTES, serveTcp, SERVICE_NAMES, STANDARD_PORTS, type ServiceName } from './services.ts'
 import { UdpGuard } from './udp-guard.ts'
 
@@ -46,6 +46,8 @@ export const INETD_DEFAULTS = {
   udpChargenBytes: CHARGEN_DATAGRAM_BYTES,
   /** While UDP datagrams are being dropped, one log line sums them up this often. */
   dropLogIntervalMs: 10_000,
+  /** The largest --config file read. */
+  maxConfigBytes: DEFAULT_MAX_CONFIG_BYTES,
 } as const
 
 /** The window of the UDP rate limit: udpRate counts answers per second. */
