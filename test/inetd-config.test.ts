@@ -6,29 +6,38 @@ import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { once } from 'node:events'
-import { spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs'
+import { execFileSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, writeFileSync, chmodSync, renameSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Inetd, INETD_DEFAULTS } from '../src/apps/inetd/inetd.ts'
-import { parseInetdConfig, type ConfigDefaults } from '../src/apps/inetd/config.ts'
+import { loadInetdConfig, parseInetdConfig, type ConfigDefaults } from '../src/apps/inetd/config.ts'
 import { freePort } from './helpers/tcp.ts'
+import { spawnInetd } from './helpers/inetd.ts'
 
-const DEFAULTS: ConfigDefaults = { bind: '127.0.0.1', portOffset: 10_000, instances: 8, onlyFrom: null, idleTimeoutMs: 300_000 }
+const DEFAULTS: ConfigDefaults = { bind: '127.0.0.1', portOffset: 10_000, instances: 8, onlyFrom: null, idleTimeoutMs: 300_000, udpRate: 20 }
 const dir = mkdtempSync(path.join(tmpdir(), 'petrel-inetd-'))
 
 
-/** Connect, send `input` and half-close (unless null), read until the server closes. */
-async function exchange(port: number, input: string | null): Promise<{ text: string; closedMs: number }> {
+/**
+ * Connect, send `input` and half-close (unless null), read until the server closes. A server that
+ * does not get there within `timeoutMs` fails the test instead of hanging it.
+ */
+async function exchange(port: number, input: string | null, timeoutMs = 5000): Promise<{ text: string; closedMs: number }> {
   const started = performance.now()
   const socket = net.connect(port, '127.0.0.1')
   socket.on('error', () => {})
   let text = ''
   socket.setEncoding('utf8')
   socket.on('data', (chunk: string) => (text += chunk))
-  await once(socket, 'connect')
+  const closed = once(socket, 'close', { signal: AbortSignal.timeout(timeoutMs) })
   if (input !== null) socket.end(input)
-  await once(socket, 'close')
+  try {
+    await closed
+  } catch {
+    socket.destroy()
+    throw new Error(`port ${port}: no complete answer within ${timeoutMs} ms (got ${JSON.stringify(text)})`)
+  }
   return { text, closedMs: performance.now() - started }
 }
 
@@ -44,10 +53,15 @@ defaults
 {
     instances = 3        # trailing comment
     only_from = 127.0.0.0/8 ::1
+    udp_rate  = 7
 }
 service echo
 {
     protocol = tcp
+}
+service daytime
+{
+    udp_rate = 2
 }
 service upper {
     port        = 10100
@@ -71,11 +85,13 @@ service off
 `)
     assert.deepEqual(services.map((s) => [s.name, s.protocols, s.bind, s.port, s.instances, s.builtin, s.program?.path, s.program?.args, s.onlyFrom]), [
       ['echo', ['tcp'], '127.0.0.1', 10_007, 3, 'echo', undefined, undefined, ['127.0.0.0/8', '::1']],
+      ['daytime', ['tcp', 'udp'], '127.0.0.1', 10_013, 3, 'daytime', undefined, undefined, ['127.0.0.0/8', '::1']],
       ['upper', ['tcp'], '127.0.0.1', 10_100, 3, null, '/usr/bin/tr', ['a-z', 'A-Z'], ['127.0.0.0/8', '::1']],
       ['year', ['tcp'], '::1', 10_101, 1, null, '/bin/date', ['-u', '+%Y at %H'], ['127.0.0.0/8', '::1']],
     ])
-    assert.deepEqual(services[1]!.program!.env, { LANG: 'C', MODE: 'upper' })
-    assert.equal(services[1]!.origin, 'inetd.conf:12')
+    assert.deepEqual(services[2]!.program!.env, { LANG: 'C', MODE: 'upper' })
+    assert.equal(services[2]!.origin, 'inetd.conf:17')
+    assert.deepEqual(services.map((s) => s.udpRate), [7, 2, 7, 7])
   })
 
   test('every mistake names the line and the key', () => {
@@ -102,6 +118,9 @@ service off
       ['service upper\n{\n  port = 9000\n  server = /bin/echo "unclosed\n}', /^inetd\.conf:4: unterminated quote/],
       ['service echo\n{\n  disable = yes\n}', /^inetd\.conf:1: no enabled service/],
       ['service echo\n{\n  only_from += 10.0.0.1\n}', /^inetd\.conf:3: "only_from \+=": Petrel takes plain "=" only/],
+      ['service echo\n{\n  udp_rate = fast\n}', /^inetd\.conf:3: udp_rate = fast: expected answers per second to one client address, a whole number ≥ 1$/],
+      ['defaults\n{\n  udp_rate = 0\n}\nservice echo\n{\n}', /^inetd\.conf:3: udp_rate = 0: expected/],
+      ['service echo\n{\n  protocol = tcp\n  udp_rate = 5\n}', /^inetd\.conf:4: udp_rate limits UDP answers; service echo has no UDP \(protocol = tcp\)$/],
     ]
     for (const [text, expected] of cases) {
       assert.throws(() => config(text), (err: Error & { code?: string }) => {
@@ -249,12 +268,9 @@ describe('reload', () => {
     const [a, b] = [await freePort(), await freePort()]
     const file = path.join(dir, 'reload.conf')
     writeFileSync(file, `service cat\n{\n  port = ${a}\n  server = /bin/cat\n}\n`)
-    const child = spawn(process.execPath, ['bin/petrel.js', 'inetd', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] })
-    let log = ''
-    child.stderr.setEncoding('utf8')
-    child.stderr.on('data', (text: string) => (log += text))
+    const { child, log } = spawnInetd(['--config', file])
     try {
-      await waitFor(() => log.includes('ready'), 10_000)
+      await waitFor(() => log().includes('ready'), 10_000)
       const held = net.connect(a, '127.0.0.1')
       held.on('error', () => {})
       held.setEncoding('utf8')
@@ -262,14 +278,14 @@ describe('reload', () => {
 
       writeFileSync(file, `service cat\n{\n  port = ${a}\n  server = /bin/cat\n}\nservice upper\n{\n  port = ${b}\n  server = /usr/bin/tr a-z A-Z\n  colour = red\n}\n`)
       child.kill('SIGHUP')
-      await waitFor(() => log.includes('reload rejected'))
-      assert.match(log, /SIGHUP: reload rejected, the running services stay: .*reload\.conf:10: unknown key "colour" in service upper/)
+      await waitFor(() => log().includes('reload rejected'))
+      assert.match(log(), /SIGHUP: reload rejected, the running services stay: .*reload\.conf:10: unknown key "colour" in service upper/)
       assert.equal((await exchange(a, 'meow\n')).text, 'meow\n')
 
       writeFileSync(file, `service upper\n{\n  port = ${b}\n  server = /usr/bin/tr a-z A-Z\n}\n`)
       child.kill('SIGHUP')
-      await waitFor(() => log.includes('reloaded'))
-      assert.match(log, /SIGHUP: reloaded .*reload\.conf: 1 listeners added, 0 kept, 1 removed; [12] connections carry on/)
+      await waitFor(() => log().includes('reloaded'))
+      assert.match(log(), /SIGHUP: reloaded .*reload\.conf: 1 listeners added, 0 kept, 1 removed; [12] connections carry on/)
       assert.equal((await exchange(b, 'shout\n')).text, 'SHOUT\n')
       held.write('from before\n')
       assert.equal((await once(held, 'data'))[0], 'from before\n')
@@ -283,15 +299,96 @@ describe('reload', () => {
   test('petrel inetd --config with a bad file exits 2 naming the line', async () => {
     const file = path.join(dir, 'bad.conf')
     writeFileSync(file, 'service echo\n{\n  port = nope\n}\n')
-    const child = spawn(process.execPath, ['bin/petrel.js', 'inetd', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] })
-    let log = ''
-    child.stderr.setEncoding('utf8')
-    child.stderr.on('data', (text: string) => (log += text))
+    const { child, log } = spawnInetd(['--config', file])
     const [code] = await once(child, 'exit')
     assert.equal(code, 2)
-    assert.match(log, /bad\.conf:3: port = nope: expected 1 to 65535/)
+    assert.match(log(), /bad\.conf:3: port = nope: expected 1 to 65535/)
   })
 })
+
+describe('the file itself: only a regular file, size-capped, read without blocking', () => {
+  /** `petrel inetd ARGS`, its exit code and stderr; killed (and the test failed) if it has not exited in 10 s. */
+  async function runToExit(args: string[]): Promise<{ code: number | null; stderr: string }> {
+    const { child, log } = spawnInetd(args)
+    const guard = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    const [code, signal] = await once(child, 'exit')
+    clearTimeout(guard)
+    assert.equal(signal, null, `petrel inetd ${args.join(' ')} was still running after 10 s; stderr: ${log()}`)
+    return { code, stderr: log() }
+  }
+
+  test('at start-up a FIFO, a device, a directory or a file over --max-config-bytes: exit 2 with one line naming the file', async () => {
+    const fifo = path.join(dir, 'start.fifo')
+    execFileSync('mkfifo', [fifo])
+    const big = path.join(dir, 'big.conf')
+    const bigText = `service echo\n{\n}\n${'#'.repeat(200)}\n`
+    writeFileSync(big, bigText)
+    const suffix = 'not a regular file; give the path of the configuration file itself'
+    const cases: Array<[string[], string]> = [
+      [['--config', fifo], `petrel: ${fifo}: is a FIFO (named pipe), ${suffix}\n`],
+      [['--config', '/dev/zero'], `petrel: /dev/zero: is a character device, ${suffix}\n`],
+      [['--config', dir], `petrel: ${dir}: is a directory, ${suffix}\n`],
+      [['--config', big, '--max-config-bytes', '64'], `petrel: ${big}: is ${bigText.length} bytes, over the limit of 64; raise it with --max-config-bytes\n`],
+    ]
+    for (const [args, expected] of cases) {
+      const { code, stderr } = await runToExit(args)
+      assert.equal(stderr, expected, args.join(' '))
+      assert.equal(code, 2, args.join(' '))
+    }
+  })
+
+  test('a file that says it is small but reads longer stops at the limit', async () => {
+    // /proc files say they are 0 bytes long.
+    await assert.rejects(loadInetdConfig('/proc/self/status', DEFAULTS, 100), { code: 'PETREL_ERR_INETD_CONFIG', message: '/proc/self/status: is over the limit of 100 bytes; raise it with --max-config-bytes' })
+  })
+
+  test('SIGHUP with the file replaced by a FIFO, /dev/zero or an oversized file: refused with a log line; the services answer during and after', async () => {
+    const [catPort, echoPort, upperPort] = [await freePort(), await freePort(), await freePort()]
+    const file = path.join(dir, 'hup.conf')
+    const good = `service cat\n{\n  port = ${catPort}\n  server = /bin/cat\n}\nservice echo\n{\n  port = ${echoPort}\n  protocol = tcp\n}\n`
+    writeFileSync(file, good)
+    const { child, log } = spawnInetd(['--config', file, '--max-config-bytes', '4096'])
+    try {
+      await waitFor(() => log().includes('ready'), 10_000)
+      const replacement = path.join(dir, 'hup.next')
+      const bad: Array<[() => void, string]> = [
+        [() => execFileSync('mkfifo', [replacement]), `${file}: is a FIFO (named pipe), not a regular file`],
+        [() => symlinkSync('/dev/zero', replacement), `${file}: is a character device, not a regular file`],
+        [() => writeFileSync(replacement, good + '#'.repeat(5000)), `${file}: is ${good.length + 5000} bytes, over the limit of 4096; raise it with --max-config-bytes`],
+      ]
+      for (const [make, refusal] of bad) {
+        make()
+        renameSync(replacement, file)
+        const refusals = log().split('reload rejected').length
+        child.kill('SIGHUP')
+        // During: the reload has been asked for and may be under way.
+        assert.equal((await exchange(echoPort, 'during\n')).text, 'during\n', refusal)
+        await waitFor(() => log().split('reload rejected').length > refusals)
+        assert.ok(log().includes(`SIGHUP: reload rejected, the running services stay: ${refusal}`), log())
+        // After: both services, the built-in and the program.
+        assert.equal((await exchange(echoPort, 'after\n')).text, 'after\n')
+        assert.equal((await exchange(catPort, 'meow\n')).text, 'meow\n')
+      }
+      writeFileSync(replacement, `${good}service upper\n{\n  port = ${upperPort}\n  server = /usr/bin/tr a-z A-Z\n}\n`)
+      renameSync(replacement, file)
+      child.kill('SIGHUP')
+      await waitFor(() => log().includes('reloaded'))
+      assert.equal((await exchange(upperPort, 'fixed\n')).text, 'FIXED\n')
+      assert.doesNotMatch(log(), /^\s+at /m, 'no stack trace')
+    } finally {
+      await stop(child)
+    }
+  })
+})
+
+/** SIGTERM, and SIGKILL if it is still there 3 s later (a process stuck in a blocking read never sees the SIGTERM). */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const kill = setTimeout(() => child.kill('SIGKILL'), 3000)
+  child.kill('SIGTERM')
+  await once(child, 'exit')
+  clearTimeout(kill)
+}
 
 async function waitFor(condition: () => boolean, ms = 3000): Promise<void> {
   const deadline = Date.now() + ms

@@ -8,22 +8,14 @@ import dgram from 'node:dgram'
 import { once } from 'node:events'
 import { allowList, startInetd, type Inetd } from '../src/apps/inetd/inetd.ts'
 import { chargenLine, daytimeText, timeBytes } from '../src/apps/inetd/services.ts'
+import { startOnFreeOffset } from './helpers/inetd.ts'
 
 const FIXED_NOW = Date.UTC(2026, 10, 26, 17, 30, 5)
 let inetd: Inetd
 let offset = 0
 
 before(async () => {
-  // Ports are standard + offset: try offsets until every one of them is free.
-  for (let attempt = 0; ; attempt++) {
-    offset = 20_000 + Math.floor(Math.random() * 40_000)
-    try {
-      inetd = await startInetd({ portOffset: offset, instances: 2, idleTimeoutMs: 300, now: () => FIXED_NOW })
-      return
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt > 20) throw err
-    }
-  }
+  ;({ inetd, offset } = await startOnFreeOffset({ instances: 2, idleTimeoutMs: 300, now: () => FIXED_NOW }))
 })
 
 after(() => inetd.close())
@@ -127,16 +119,7 @@ describe('limits', () => {
   })
 
   test('only_from: a client outside the list is refused on TCP and ignored on UDP', async () => {
-    let fenced: Inetd | null = null
-    let fencedOffset = 0
-    for (let attempt = 0; fenced === null; attempt++) {
-      fencedOffset = 20_000 + Math.floor(Math.random() * 40_000)
-      try {
-        fenced = await startInetd({ portOffset: fencedOffset, services: ['echo'], onlyFrom: ['10.0.0.0/8', '::1'] })
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt > 20) throw err
-      }
-    }
+    const { inetd: fenced, offset: fencedOffset } = await startOnFreeOffset({ services: ['echo'], onlyFrom: ['10.0.0.0/8', '::1'] })
     try {
       assert.equal((await tcp(fencedOffset + 7, 'let me in')).length, 0)
       assert.equal(await udp(fencedOffset + 7, 'ping', false), null)

@@ -2,7 +2,7 @@
 
 import { allowList, builtinServices, Inetd, INETD_DEFAULTS, type InetdOptions } from '../apps/inetd/inetd.ts'
 import { loadInetdConfig, type ConfigDefaults, type ServiceConfig } from '../apps/inetd/config.ts'
-import { SERVICE_NAMES, STANDARD_PORTS, type ServiceName } from '../apps/inetd/services.ts'
+import { CHARGEN_DATAGRAM_MAX_BYTES, SERVICE_NAMES, STANDARD_PORTS, type ServiceName } from '../apps/inetd/services.ts'
 import { parseArgs, formatFlags, UsageError, type FlagSpec } from './args.ts'
 
 export const INETD_FLAGS: FlagSpec[] = [
@@ -13,6 +13,10 @@ export const INETD_FLAGS: FlagSpec[] = [
   { name: 'instances', type: 'integer', valueName: 'N', min: 1, description: `TCP connections per service at once; more are closed (default ${INETD_DEFAULTS.instances})` },
   { name: 'only-from', type: 'string', valueName: 'CIDRS', description: 'comma-separated addresses or CIDR blocks allowed to connect (xinetd only_from); default: anyone' },
   { name: 'idle-timeout', type: 'duration', valueName: 'TIME', min: 1, bareUnit: 's', description: `close a TCP connection idle this long (default ${INETD_DEFAULTS.idleTimeoutMs / 1000}s)` },
+  { name: 'udp-rate', type: 'integer', valueName: 'N', min: 1, description: `UDP answers per second a service sends to one client address; more datagrams are dropped (default ${INETD_DEFAULTS.udpRate}; config key udp_rate)` },
+  { name: 'udp-tracked-addresses', type: 'integer', valueName: 'N', min: 1, description: `client addresses each UDP service's rate limit remembers; the oldest are forgotten first (default ${INETD_DEFAULTS.udpTrackedAddresses})` },
+  { name: 'udp-chargen-bytes', type: 'integer', valueName: 'N', min: 0, max: CHARGEN_DATAGRAM_MAX_BYTES, description: `characters chargen sends in answer to a datagram (default ${INETD_DEFAULTS.udpChargenBytes}, one line)` },
+  { name: 'max-config-bytes', type: 'integer', valueName: 'BYTES', min: 1, description: `largest --config file read, at start and on SIGHUP (default ${INETD_DEFAULTS.maxConfigBytes})` },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ]
 
@@ -24,6 +28,8 @@ time (868). With --config FILE it runs the services the file declares, external 
 included: one process per TCP connection with the socket as its stdin and stdout.
 Logs a line per connection to stderr. SIGHUP reloads FILE (a bad file is rejected and the
 running services stay); SIGTERM or SIGINT stops, ending the programs still running.
+UDP services never answer a datagram from one of their own ports or from a port below 1024
+(a forged source would start a loop), nor more than --udp-rate a second to one address.
 
 Flags:
 ${formatFlags(INETD_FLAGS)}
@@ -67,8 +73,12 @@ export async function inetdCommand(argv: readonly string[]): Promise<void> {
     instances: flags.get('instances') as number | undefined,
     idleTimeoutMs: flags.get('idle-timeout') as number | undefined,
     onlyFrom,
+    udpRate: flags.get('udp-rate') as number | undefined,
+    udpTrackedAddresses: flags.get('udp-tracked-addresses') as number | undefined,
+    udpChargenBytes: flags.get('udp-chargen-bytes') as number | undefined,
     log,
   }
+  const maxConfigBytes = (flags.get('max-config-bytes') as number | undefined) ?? INETD_DEFAULTS.maxConfigBytes
   const configFile = flags.get('config') as string | undefined
   const defaults: ConfigDefaults = {
     bind: options.host ?? INETD_DEFAULTS.host,
@@ -76,10 +86,11 @@ export async function inetdCommand(argv: readonly string[]): Promise<void> {
     instances: options.instances ?? INETD_DEFAULTS.instances,
     onlyFrom: onlyFrom ?? null,
     idleTimeoutMs: options.idleTimeoutMs ?? INETD_DEFAULTS.idleTimeoutMs,
+    udpRate: options.udpRate ?? INETD_DEFAULTS.udpRate,
   }
   let initial: ServiceConfig[]
   if (configFile === undefined) initial = builtinServices(options)
-  else initial = loadInetdConfig(configFile, defaults)
+  else initial = await loadInetdConfig(configFile, defaults, maxConfigBytes)
   const inetd = await Inetd.start(initial, options)
   for (const { service, protocol, bind, port } of inetd.listening) log(`${service} on ${protocol} ${bind}:${port}`)
   log(`ready (pid ${process.pid})`)
@@ -91,7 +102,7 @@ export async function inetdCommand(argv: readonly string[]): Promise<void> {
   const reloadOnce = async (): Promise<void> => {
     if (configFile === undefined) return log('SIGHUP: there is no --config file to reload')
     try {
-      const next = loadInetdConfig(configFile, defaults)
+      const next = await loadInetdConfig(configFile, defaults, maxConfigBytes)
       const { added, kept, removed } = await inetd.apply(next)
       log(`SIGHUP: reloaded ${configFile}: ${added} listeners added, ${kept} kept, ${removed} removed; ${inetd.running} connections carry on`)
     } catch (err) {

@@ -14,6 +14,7 @@
 
 import { Buffer } from 'node:buffer'
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { WindowLimiter } from '../../core/window-limiter.ts'
 import type { HttpServer } from '../../server/server.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
@@ -49,30 +50,6 @@ export interface AccountsOptions {
 const SESSION_COOKIE = 'petrel_session'
 const CSRF_COOKIE = 'petrel_csrf'
 const USERNAME = /^[A-Za-z0-9._-]+$/
-
-/** Fixed windows per client address; memory bounded by `trackedAddresses`. */
-class AttemptLimiter {
-  private readonly windows = new Map<string, { start: number; count: number }>()
-  private readonly limit: number
-
-  constructor(limit: number) {
-    this.limit = limit
-  }
-
-  /** Seconds to wait when over the limit, else 0 (and the attempt is counted). */
-  take(address: string, now: number): number {
-    let w = this.windows.get(address)
-    if (w === undefined || now - w.start >= ACCOUNT_LIMITS.windowMs) {
-      this.windows.delete(address)
-      if (this.windows.size >= ACCOUNT_LIMITS.trackedAddresses) this.windows.delete(this.windows.keys().next().value!)
-      w = { start: now, count: 0 }
-      this.windows.set(address, w)
-    }
-    if (w.count >= this.limit) return Math.ceil((w.start + ACCOUNT_LIMITS.windowMs - now) / 1000)
-    w.count++
-    return 0
-  }
-}
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
@@ -165,7 +142,7 @@ export function credentialProblem(username: string, password: string): string | 
 export function accountRoutes(server: HttpServer, options: AccountsOptions): void {
   const { store } = options
   const inline = options.hashing === 'inline'
-  const limiter = new AttemptLimiter(options.attemptsPerWindow ?? ACCOUNT_LIMITS.attemptsPerWindow)
+  const limiter = new WindowLimiter({ limit: options.attemptsPerWindow ?? ACCOUNT_LIMITS.attemptsPerWindow, windowMs: ACCOUNT_LIMITS.windowMs, maxKeys: ACCOUNT_LIMITS.trackedAddresses })
   const hashPassword = (password: string, res: Response): Promise<string> =>
     inline ? Promise.resolve(hashInline(password)) : options.pool!().run<string>(password, { name: 'hash', signal: res.signal })
   const verifyPassword = (password: string, stored: string, res: Response): Promise<boolean> =>
@@ -196,7 +173,7 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
 
   /** Rate limit, form, CSRF and input checks shared by login and register; null when answered. */
   const credentials = async (req: Request, res: Response, action: string, button: string, title: string): Promise<{ username: string; password: string } | null> => {
-    const wait = limiter.take(req.remoteAddress ?? '', Date.now())
+    const wait = Math.ceil(limiter.take(req.remoteAddress ?? '', Date.now()) / 1000)
     if (wait > 0) {
       res.setHeader('Retry-After', String(wait))
       page(res, 429, 'Too many attempts', `<p>Too many attempts from your address; try again in ${wait} s.</p>`)

@@ -20,9 +20,10 @@
 // file, the line and the key, so a reload that fails can say exactly why the old configuration
 // is still running.
 
-import { accessSync, constants, readFileSync, statSync } from 'node:fs'
+import { accessSync, constants, statSync } from 'node:fs'
 import path from 'node:path'
 import { isIP } from 'node:net'
+import { readConfigFile } from '../../core/config-file.ts'
 import { UsageError } from '../../core/errors.ts'
 import { lookupUser, type UserIds } from '../../process/privileges.ts'
 import { allowList } from './allow-list.ts'
@@ -56,6 +57,8 @@ export interface ServiceConfig {
   onlyFrom: string[] | null
   /** Built-in TCP services: close a connection idle this long. */
   idleTimeoutMs: number
+  /** UDP: answers per second to one client address; datagrams beyond it are dropped. */
+  udpRate: number
 }
 
 /** What a configuration file does not say: the command-line flags. */
@@ -65,12 +68,16 @@ export interface ConfigDefaults {
   instances: number
   onlyFrom: string[] | null
   idleTimeoutMs: number
+  udpRate: number
 }
 
-/** Keys a `service` section takes (xinetd's names; idle_timeout is Petrel's). */
-const SERVICE_KEYS = new Set(['bind', 'interface', 'port', 'protocol', 'socket_type', 'wait', 'server', 'server_args', 'instances', 'only_from', 'user', 'env', 'disable', 'type', 'idle_timeout'])
+/** The largest configuration file read (--max-config-bytes): xinetd files are a few KiB. */
+export const DEFAULT_MAX_CONFIG_BYTES = 1024 * 1024
+
+/** Keys a `service` section takes (xinetd's names; idle_timeout and udp_rate are Petrel's). */
+const SERVICE_KEYS = new Set(['bind', 'interface', 'port', 'protocol', 'socket_type', 'wait', 'server', 'server_args', 'instances', 'only_from', 'user', 'env', 'disable', 'type', 'idle_timeout', 'udp_rate'])
 /** Keys `defaults` takes. */
-const DEFAULTS_KEYS = new Set(['bind', 'interface', 'instances', 'only_from', 'idle_timeout'])
+const DEFAULTS_KEYS = new Set(['bind', 'interface', 'instances', 'only_from', 'idle_timeout', 'udp_rate'])
 
 interface Assignment {
   key: string
@@ -85,14 +92,13 @@ interface Section {
   assignments: Assignment[]
 }
 
-/** Reads and checks FILE; throws a UsageError naming the file, the line and the key at fault. */
-export function loadInetdConfig(file: string, defaults: ConfigDefaults): ServiceConfig[] {
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (err) {
-    throw new UsageError('PETREL_ERR_INETD_CONFIG', `${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? `not found (looked for ${path.resolve(file)})` : (err as Error).message}`)
-  }
+/**
+ * Reads and checks FILE without blocking the event loop (it runs on reload, beside the services):
+ * only a regular file of at most `maxBytes`. Throws a UsageError naming the file, and for a
+ * mistake in it the line and the key.
+ */
+export async function loadInetdConfig(file: string, defaults: ConfigDefaults, maxBytes: number = DEFAULT_MAX_CONFIG_BYTES): Promise<ServiceConfig[]> {
+  const text = await readConfigFile(file, { maxBytes, maxBytesKnob: '--max-config-bytes', code: 'PETREL_ERR_INETD_CONFIG' })
   return parseInetdConfig(text, file, defaults)
 }
 
@@ -140,6 +146,7 @@ export function parseInetdConfig(text: string, file: string, flagDefaults: Confi
       else if (protocols.length !== 1 || protocols[0] !== implied) fail(socketType.line, `socket_type = ${socketType.value} disagrees with protocol = ${protocol.value}`)
     }
     if (serverLine !== undefined && protocols.includes('udp')) fail(at('protocol'), `service ${section.name}: external programs serve TCP only (wait = no); UDP is for the built-ins`)
+    if (values.has('udp_rate') && !protocols.includes('udp')) fail(at('udp_rate'), `udp_rate limits UDP answers; service ${section.name} has no UDP (protocol = ${protocols.join(' ')})`)
     const wait = values.get('wait')
     if (wait !== undefined && wait.value !== 'no') fail(wait.line, `wait = ${wait.value}: Petrel runs one program per connection (wait = no) only`)
 
@@ -197,6 +204,7 @@ export function parseInetdConfig(text: string, file: string, flagDefaults: Confi
       instances: shared.instances,
       onlyFrom: shared.onlyFrom,
       idleTimeoutMs: shared.idleTimeoutMs,
+      udpRate: shared.udpRate,
     }
     for (const p of protocols) {
       const key = listenerKey(p, service.bind, port)
@@ -268,6 +276,11 @@ function common(values: Map<string, Assignment>, base: ConfigDefaults, fail: (li
   if (idle !== undefined) {
     if (!/^\d+$/.test(idle.value) || Number(idle.value) < 1) fail(idle.line, `idle_timeout = ${idle.value}: expected whole seconds ≥ 1`)
     out.idleTimeoutMs = Number(idle.value) * 1000
+  }
+  const udpRate = values.get('udp_rate')
+  if (udpRate !== undefined) {
+    if (!/^\d+$/.test(udpRate.value) || Number(udpRate.value) < 1) fail(udpRate.line, `udp_rate = ${udpRate.value}: expected answers per second to one client address, a whole number ≥ 1`)
+    out.udpRate = Number(udpRate.value)
   }
   return out
 }

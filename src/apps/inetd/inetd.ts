@@ -12,14 +12,18 @@
 // Built-in TCP connections each have a timing-wheel timer (core/timers): activity moves the
 // deadline later with a plain write, and a connection idle for the service's timeout is closed.
 // `instances` bounds the connections of a listener; one more is closed at once, as xinetd does.
+// A datagram is answered only when udp-guard.ts admits it: not from a port of ours or below 1024
+// (loops), and within the service's answers per second to its address.
 
 import net, { type Socket } from 'node:net'
 import dgram from 'node:dgram'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { Scheduler, WheelTimer } from '../../core/timers/index.ts'
+import { WindowLimiter } from '../../core/window-limiter.ts'
 import { allowList, permitted } from './allow-list.ts'
-import { listenerKey, type Protocol, type ServiceConfig } from './config.ts'
-import { answerUdp, serveTcp, SERVICE_NAMES, STANDARD_PORTS, type ServiceName } from './services.ts'
+import { DEFAULT_MAX_CONFIG_BYTES, listenerKey, type Protocol, type ServiceConfig } from './config.ts'
+import { answerUdp, CHARGEN_DATAGRAM_BYTES, serveTcp, SERVICE_NAMES, STANDARD_PORTS, type ServiceName } from './services.ts'
+import { UdpGuard } from './udp-guard.ts'
 
 export { allowList } from './allow-list.ts'
 
@@ -34,7 +38,20 @@ export const INETD_DEFAULTS = {
   killGraceMs: 2_000,
   /** Longest stderr line of a program that is logged whole; the rest of a longer one is cut. */
   maxStderrLine: 4096,
+  /** UDP answers a service sends to one client address per second (config key udp_rate). */
+  udpRate: 20,
+  /** Client addresses each UDP service's rate limit remembers; the oldest are forgotten first. */
+  udpTrackedAddresses: 4096,
+  /** Characters in chargen's answer to a datagram: one line. */
+  udpChargenBytes: CHARGEN_DATAGRAM_BYTES,
+  /** While UDP datagrams are being dropped, one log line sums them up this often. */
+  dropLogIntervalMs: 10_000,
+  /** The largest --config file read. */
+  maxConfigBytes: DEFAULT_MAX_CONFIG_BYTES,
 } as const
+
+/** The window of the UDP rate limit: udpRate counts answers per second. */
+const UDP_RATE_WINDOW_MS = 1000
 
 export interface InetdOptions {
   host?: string
@@ -44,10 +61,20 @@ export interface InetdOptions {
   idleTimeoutMs?: number
   /** Clients allowed (xinetd's only_from), as CIDR blocks or addresses; others are refused. Absent: everyone. */
   onlyFrom?: readonly string[]
+  /** UDP answers per second to one client address, per service (the default of config key udp_rate). */
+  udpRate?: number
+  /** Client addresses each UDP service's rate limit remembers at once (memory: about 120 bytes each for IPv4). */
+  udpTrackedAddresses?: number
+  /** Characters chargen sends in answer to a datagram, 0 to 512. */
+  udpChargenBytes?: number
+  /** How often a line sums up the UDP datagrams dropped while drops go on. */
+  dropLogIntervalMs?: number
   /** A line per connection and per refusal. */
   log?: (line: string) => void
   /** Clock for the services' answers (tests). */
   now?: () => number
+  /** Monotonic clock in ms for timeouts and rate limits; tests inject a fake one. */
+  clock?: () => number
 }
 
 export interface Listening {
@@ -71,6 +98,7 @@ export function builtinServices(options: InetdOptions = {}): ServiceConfig[] {
     instances: options.instances ?? INETD_DEFAULTS.instances,
     onlyFrom: options.onlyFrom === undefined ? null : [...options.onlyFrom],
     idleTimeoutMs: options.idleTimeoutMs ?? INETD_DEFAULTS.idleTimeoutMs,
+    udpRate: options.udpRate ?? INETD_DEFAULTS.udpRate,
   }))
 }
 
@@ -105,17 +133,21 @@ class Listener {
   running: { n: number } = { n: 0 }
   tcp: net.Server | null = null
   udp: dgram.Socket | null = null
+  /** UDP: answers per client address per second. A reload keeps the counts and takes the new limit. */
+  readonly limiter: WindowLimiter
 
-  constructor(protocol: Protocol, service: ServiceConfig) {
+  constructor(protocol: Protocol, service: ServiceConfig, trackedAddresses: number) {
     this.protocol = protocol
     this.key = listenerKey(protocol, service.bind, service.port)
     this.service = service
     this.allowed = service.onlyFrom === null ? null : allowList(service.onlyFrom)
+    this.limiter = new WindowLimiter({ limit: service.udpRate, windowMs: UDP_RATE_WINDOW_MS, maxKeys: protocol === 'udp' ? trackedAddresses : 1 })
   }
 
   swap(service: ServiceConfig): void {
     this.service = service
     this.allowed = service.onlyFrom === null ? null : allowList(service.onlyFrom)
+    this.limiter.limit = service.udpRate
   }
 
   /**
@@ -148,16 +180,23 @@ export class Inetd {
   private readonly scheduler: Scheduler<Tracked>
   private readonly log: (line: string) => void
   private readonly now: () => number
+  private readonly guard: UdpGuard
+  private readonly udpTrackedAddresses: number
+  private readonly udpChargenBytes: number
 
   private constructor(options: InetdOptions) {
     this.log = options.log ?? (() => {})
     this.now = options.now ?? Date.now
+    this.udpTrackedAddresses = options.udpTrackedAddresses ?? INETD_DEFAULTS.udpTrackedAddresses
+    this.udpChargenBytes = options.udpChargenBytes ?? INETD_DEFAULTS.udpChargenBytes
     this.scheduler = new Scheduler<Tracked>({
       onExpire: (tracked) => {
         this.log(`${describe(tracked.socket)} idle for ${tracked.idleMs} ms: closed`)
         tracked.socket.destroy()
       },
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
     })
+    this.guard = new UdpGuard(this.scheduler, options.clock ?? (() => performance.now()), this.log, options.dropLogIntervalMs ?? INETD_DEFAULTS.dropLogIntervalMs)
   }
 
   static async start(services: readonly ServiceConfig[], options: InetdOptions = {}): Promise<Inetd> {
@@ -187,11 +226,14 @@ export class Inetd {
   async apply(services: readonly ServiceConfig[]): Promise<{ added: number; kept: number; removed: number }> {
     const wanted = new Map<string, { protocol: Protocol; service: ServiceConfig }>()
     for (const service of services) for (const protocol of service.protocols) wanted.set(listenerKey(protocol, service.bind, service.port), { protocol, service })
+    // While old and new services both run, a datagram from the port of either is a loop.
+    this.guard.setOwnPorts([...this.udpServices(), ...services.filter((s) => s.protocols.includes('udp'))])
     const fresh: Listener[] = []
     try {
       for (const [key, { protocol, service }] of wanted) if (!this.listeners.has(key)) fresh.push(await this.bind(protocol, service))
     } catch (err) {
       await Promise.all(fresh.map((l) => l.close()))
+      this.guard.setOwnPorts(this.udpServices())
       throw err
     }
     let kept = 0
@@ -210,6 +252,7 @@ export class Inetd {
       closing.push(listener.close())
     }
     for (const listener of fresh) this.listeners.set(listener.key, listener)
+    this.guard.setOwnPorts(this.udpServices())
     await Promise.all(closing)
     return { added: fresh.length, kept, removed: closing.length }
   }
@@ -218,12 +261,20 @@ export class Inetd {
     const closing = [...this.listeners.values()].map((l) => l.close())
     this.listeners.clear()
     for (const socket of this.open) socket.destroy()
+    this.guard.close()
     this.scheduler.close()
     await Promise.all([...closing, ...[...this.programs].map((child) => stopProgram(child))])
   }
 
+  /** The services of the UDP listeners running now. */
+  private udpServices(): ServiceConfig[] {
+    const services: ServiceConfig[] = []
+    for (const listener of this.listeners.values()) if (listener.protocol === 'udp') services.push(listener.service)
+    return services
+  }
+
   private async bind(protocol: Protocol, service: ServiceConfig): Promise<Listener> {
-    const listener = new Listener(protocol, service)
+    const listener = new Listener(protocol, service, this.udpTrackedAddresses)
     const running = this.runningByKey.get(listener.key) ?? { n: 0 }
     this.runningByKey.set(listener.key, running)
     listener.running = running
@@ -249,13 +300,9 @@ export class Inetd {
             resolve()
           })
         })
-        udp.on('error', (err) => this.log(`udp ${listener.service.name}: ${err.message}`))
-        udp.on('message', (datagram, peer) => {
-          const current = listener.service
-          if (current.builtin === null || !permitted(listener.allowed, peer.address)) return
-          const answer = answerUdp(current.builtin, datagram, this.now)
-          if (answer !== null) udp.send(answer, peer.port, peer.address)
-        })
+        // After the bind, the errors a UDP socket reports are answers the kernel would not send.
+        udp.on('error', (err) => this.guard.sendFailed(listener.service.name, err))
+        udp.on('message', (datagram, peer) => this.answerDatagram(listener, datagram, peer))
       }
     } catch (err) {
       const e = err as NodeJS.ErrnoException
@@ -263,6 +310,15 @@ export class Inetd {
       throw e
     }
     return listener
+  }
+
+  private answerDatagram(listener: Listener, datagram: Buffer, peer: dgram.RemoteInfo): void {
+    const service = listener.service
+    // discard answers nothing, so there is nothing to guard.
+    if (service.builtin === null || service.builtin === 'discard') return
+    if (!this.guard.admits(service, listener.allowed, listener.limiter, peer)) return
+    const answer = answerUdp(service.builtin, datagram, this.now, this.udpChargenBytes)
+    if (answer !== null) listener.udp!.send(answer, peer.port, peer.address)
   }
 
   private accept(listener: Listener, socket: Socket): void {

@@ -46,9 +46,18 @@ export function chargenLine(n: number): Buffer {
 /** One full period of the chargen stream (95 lines): written over and over with backpressure. */
 const CHARGEN_PERIOD = Buffer.concat(Array.from({ length: CHARGEN_CHARS.length }, (_, n) => chargenLine(n)))
 
-/** RFC 864 over UDP: a datagram of 0 to 512 characters, here one or more whole lines of the stream. */
+/** RFC 864 over UDP: "a random number (between 0 and 512) of characters". */
+export const CHARGEN_DATAGRAM_MAX_BYTES = 512
+/**
+ * What chargen answers a datagram with by default: one line. A datagram can carry no bytes at all,
+ * so whatever chargen sends is all gain to someone who forges the source address to aim the
+ * answers at a victim; one line is the least that still shows the stream.
+ */
+export const CHARGEN_DATAGRAM_BYTES = CHARGEN_LINE + 2
+
+/** The first `size` characters of the stream (at most 512, as RFC 864 says): a datagram's answer. */
 export function chargenDatagram(size: number): Buffer {
-  return CHARGEN_PERIOD.subarray(0, Math.min(size, 512))
+  return CHARGEN_PERIOD.subarray(0, Math.min(size, CHARGEN_DATAGRAM_MAX_BYTES))
 }
 
 /** Serve one TCP connection. `now` is injectable for tests. */
@@ -82,16 +91,19 @@ export function serveTcp(name: ServiceName, socket: Socket, now: () => number = 
   }
 }
 
-/** The answer to one UDP datagram, or null for none. */
-export function answerUdp(name: ServiceName, datagram: Buffer, now: () => number = Date.now): Buffer | string | null {
+/**
+ * The answer to one UDP datagram, or null for none. Its size is bounded: echo's is the datagram
+ * (never more than came in), chargen's `chargenBytes`, daytime's and time's a few bytes.
+ */
+export function answerUdp(name: ServiceName, datagram: Buffer, now: () => number = Date.now, chargenBytes: number = CHARGEN_DATAGRAM_BYTES): Buffer | string | null {
   switch (name) {
     case 'echo':
       return datagram
     case 'discard':
       return null
     case 'chargen':
-      // The RFC: a random number of characters; a stable length (one line) lets clients check it.
-      return chargenDatagram(CHARGEN_LINE + 2)
+      // The RFC: a random number of characters; a stable length lets clients check it.
+      return chargenDatagram(chargenBytes)
     case 'daytime':
       return daytimeText(now())
     case 'time':
