@@ -137,6 +137,13 @@ describe('--database', () => {
       rmSync(cwd, { recursive: true, force: true })
     }
   })
+
+  test('--trust-proxy takes addresses and CIDR blocks; anything else exits 2 naming the entry', () => {
+    const r = spawnSync(process.execPath, [path.resolve('bin/petrel.js'), 'serve', '--port', '0', '--database', `sqlite:${dir}/flag.db`, '--trust-proxy', '10.0.0.0/8,proxy.local'], { encoding: 'utf8', timeout: 30_000 })
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(r.stderr, /^petrel: bad value for --trust-proxy: "proxy\.local" is not an address or CIDR block/)
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+  })
 })
 
 describe('on SQLite', () => {
@@ -187,6 +194,62 @@ describe('on SQLite', () => {
     const r = await b.request('POST', '/account/login', { csrf, username: 'ann', password: 'not the one' })
     assert.equal(r.status, 429)
     assert.ok(Number(r.response.headers.get('retry-after')) > 0)
+  })
+
+  test('a CSRF pair the attacker made up fails: the token must carry the server\'s signature', async (t) => {
+    const { base } = await serve(t, { database: `sqlite:${dir}/forged.db`, attemptsPerWindow: 1000 })
+    const made = 'A'.repeat(43)
+    const madeSigned = `${'A'.repeat(43)}.${'B'.repeat(43)}`
+    for (const forged of [made, madeSigned]) {
+      const b = new Browser(base)
+      // A cookie planted from a sibling subdomain, and the same value in the form.
+      b.jar.set('petrel_csrf', forged)
+      const r = await b.request('POST', '/account/register', { csrf: forged, username: 'victim', password: 'long enough pw' })
+      assert.equal(r.status, 403, `a made-up pair ${forged.slice(0, 10)}… is refused`)
+      // The form page replaces a cookie it did not sign.
+      const issued = await b.csrf('/account/register')
+      assert.notEqual(issued, forged)
+      assert.equal(b.jar.get('petrel_csrf'), issued)
+    }
+  })
+
+  test('two servers on one SQLite file accept each other\'s forms (the signing key is in the database)', async (t) => {
+    const one = await serve(t, { database: `sqlite:${dir}/shared-key.db` })
+    const two = await serve(t, { database: `sqlite:${dir}/shared-key.db` })
+    const b = new Browser(one.base)
+    const csrf = await b.csrf('/account/register')
+    const onTwo = new Browser(two.base)
+    onTwo.jar.set('petrel_csrf', b.jar.get('petrel_csrf')!)
+    assert.equal((await onTwo.request('POST', '/account/register', { csrf, username: 'roamer', password: 'long enough pw' })).status, 303)
+  })
+
+  test('posts that fail the CSRF check do not count toward the login limit', async (t) => {
+    const { base } = await serve(t, { database: `sqlite:${dir}/csrf-limit.db`, attemptsPerWindow: 2 })
+    const b = new Browser(base)
+    const csrf = await b.csrf('/account/login')
+    // A cross-site page posting as the visitor: no token, or a wrong one.
+    for (let i = 0; i < 5; i++) assert.equal((await b.request('POST', '/account/login', { csrf: 'nope', username: 'ann', password: 'not the one' })).status, 403)
+    for (let i = 0; i < 2; i++) assert.equal((await b.request('POST', '/account/login', { csrf, username: 'ann', password: 'not the one' })).status, 401)
+    assert.equal((await b.request('POST', '/account/login', { csrf, username: 'ann', password: 'not the one' })).status, 429)
+  })
+
+  test('--trust-proxy: from a trusted proxy the limit counts the client X-Forwarded-For names; without it the header is ignored', async (t) => {
+    const attempt = async (b: Browser, csrf: string, forwardedFor: string): Promise<number> =>
+      (await b.request('POST', '/account/login', { csrf, username: 'ann', password: 'not the one' }, { 'x-forwarded-for': forwardedFor })).status
+    const behind = await serve(t, { database: `sqlite:${dir}/trusted.db`, attemptsPerWindow: 2, trustProxy: ['127.0.0.0/8', '10.0.0.0/8'] })
+    const b = new Browser(behind.base)
+    const csrf = await b.csrf('/account/login')
+    assert.equal(await attempt(b, csrf, '203.0.113.5'), 401)
+    // What the client wrote left of the hop the proxy vouched for proves nothing; trusted hops are passed.
+    assert.equal(await attempt(b, csrf, '198.51.100.1, 203.0.113.5, 10.1.2.3'), 401)
+    assert.equal(await attempt(b, csrf, '203.0.113.5'), 429, 'the third attempt of 203.0.113.5')
+    assert.equal(await attempt(b, csrf, '203.0.113.6'), 401, 'another client behind the same proxy has its own count')
+    const direct = await serve(t, { database: `sqlite:${dir}/untrusted.db`, attemptsPerWindow: 2 })
+    const d = new Browser(direct.base)
+    const token = await d.csrf('/account/login')
+    assert.equal(await attempt(d, token, '203.0.113.7'), 401)
+    assert.equal(await attempt(d, token, '203.0.113.8'), 401)
+    assert.equal(await attempt(d, token, '203.0.113.9'), 429, 'X-Forwarded-For from an untrusted peer is ignored')
   })
 
   test('200 concurrent logins through a pool of 4: every one answered, nothing left borrowed', async (t) => {

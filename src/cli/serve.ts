@@ -8,6 +8,7 @@ import { STATIC_DEFAULTS } from '../apps/serve/static.ts'
 import { CGI_DEFAULTS } from '../apps/serve/cgi.ts'
 import { POOL_DEFAULTS } from '../process/pool/thread-pool.ts'
 import { parseDatabase, STORE_DEFAULTS } from '../apps/accounts/store.ts'
+import { allowList } from '../core/allow-list.ts'
 import { ACCOUNT_LIMITS } from '../apps/accounts/accounts.ts'
 import { parseProxyRoute, PROXY_DEFAULTS } from '../apps/proxy/reverse.ts'
 import { availableParallelism } from 'node:os'
@@ -66,6 +67,7 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'db-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `a request waits this long for a free connection, then 503 (default ${STORE_DEFAULTS.acquireTimeoutMs}ms)` },
   { name: 'password-hashing', type: 'string', valueName: 'WHERE', description: 'where the accounts demo runs scrypt: pool (default, worker threads) or inline (on the event loop, to compare)' },
   { name: 'login-attempts', type: 'integer', valueName: 'N', min: 1, description: `login and register attempts per client address per minute before 429 (default ${ACCOUNT_LIMITS.attemptsPerWindow})` },
+  { name: 'trust-proxy', type: 'list', valueName: 'CIDR[,CIDR…]', description: 'the proxies in front (addresses or CIDR blocks, repeatable): from them, the login limit counts the client X-Forwarded-For names. Default: none, the peer\'s address counts' },
   { name: 'proxy', type: 'list', valueName: 'PREFIX=URL[,URL…]', description: 'reverse proxy: requests under PREFIX go to these upstreams (repeatable), e.g. /api/=http://127.0.0.1:3000,http://127.0.0.1:3001' },
   { name: 'proxy-balance', type: 'string', valueName: 'HOW', description: 'round-robin (default) or least-conn' },
   { name: 'proxy-connect-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `connecting to an upstream, then 504 (default ${PROXY_DEFAULTS.connectTimeoutMs}ms)` },
@@ -211,6 +213,18 @@ function sendSignal(name: string, pidFile: string | undefined): void {
   process.kill(pid, signal)
 }
 
+/** --trust-proxy's entries, checked (the list itself is made where it is used: it does not cross IPC). */
+function trustedProxies(given: string[] | undefined): string[] | undefined {
+  if (given === undefined) return undefined
+  const entries = given.flatMap((value) => value.split(',')).map((entry) => entry.trim()).filter((entry) => entry !== '')
+  try {
+    allowList(entries)
+  } catch (err) {
+    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --trust-proxy: ${(err as Error).message}`)
+  }
+  return entries
+}
+
 /** Flags and ROOT → ServeOptions; throws UsageError naming what is wrong. */
 function buildOptions(flags: Map<string, unknown>, positionals: string[]): ServeOptions {
   if (positionals.length > 1) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `\`petrel serve\` takes one ROOT directory, got ${positionals.length}: ${positionals.join(' ')}`)
@@ -315,9 +329,10 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
       acquireTimeoutMs: flags.get('db-timeout') as number | undefined,
       hashing: hashing as 'pool' | 'inline' | undefined,
       attemptsPerWindow: flags.get('login-attempts') as number | undefined,
+      trustProxy: trustedProxies(flags.get('trust-proxy') as string[] | undefined),
     }
   } else {
-    refuseFlags(flags, ['db-pool', 'db-timeout', 'password-hashing', 'login-attempts'], 'applies to the accounts demo: give --database URL too')
+    refuseFlags(flags, ['db-pool', 'db-timeout', 'password-hashing', 'login-attempts', 'trust-proxy'], 'applies to the accounts demo: give --database URL too')
   }
   options.logs = {
     accessLog: flags.get('access-log') as string | undefined,

@@ -6,14 +6,20 @@
 //   difference); an unknown user costs the same verify as a known one.
 // - Sessions: a random 256-bit token in an HttpOnly, SameSite=Lax cookie; the store keeps only
 //   its SHA-256, with an expiry, so any worker or instance on the same database knows it.
-// - CSRF: forms carry a token. Before login it is a double-submit cookie (the form's hidden field
-//   must equal the cookie); after, it is the session's own token.
+// - CSRF: forms carry a token. Before login it is a signed double-submit cookie: the form's hidden
+//   field must equal the cookie, and the token must carry the server's HMAC (the key is kept in
+//   the database, shared by every worker and machine), so a pair an attacker made up and planted
+//   (a cookie set from a sibling subdomain, say) fails. After login it is the session's own token.
 // - Limits: the form body (4 KiB), the name (3–32 of A–Z a–z 0–9 . _ -), the password (8–128
-//   characters); login attempts per client address per minute (429 with Retry-After).
+//   characters); login attempts per client address per minute (429 with Retry-After). Only posts
+//   that pass the CSRF check count, so a cross-site page cannot lock a visitor out. Behind a
+//   reverse proxy, `trustProxy` names the proxies whose X-Forwarded-For is believed.
 // - SQL: parameterised only (store.ts).
 
 import { Buffer } from 'node:buffer'
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import net, { type BlockList } from 'node:net'
+import { permitted } from '../../core/allow-list.ts'
 import { WindowLimiter } from '../../core/window-limiter.ts'
 import type { HttpServer } from '../../server/server.ts'
 import type { Request } from '../../server/request.ts'
@@ -45,6 +51,12 @@ export interface AccountsOptions {
   /** The thread pool, made on first use; needed for hashing 'pool'. */
   pool?: () => ThreadPool
   attemptsPerWindow?: number
+  /**
+   * Proxies in front of the server (an allow-list of addresses and CIDR blocks): a request from
+   * one of them is limited by the first address in X-Forwarded-For, read from the right, that is
+   * not one of them. Null (the default): the peer's address, whatever the request claims.
+   */
+  trustProxy?: BlockList | null
 }
 
 const SESSION_COOKIE = 'petrel_session'
@@ -66,6 +78,40 @@ function cookies(req: Request): Map<string, string> {
 
 const token = (): string => randomBytes(32).toString('base64url')
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('base64url')
+
+/** A pre-login CSRF token: a random nonce and its HMAC, both base64url. */
+const SIGNED_TOKEN = /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/
+const csrfMac = (key: string, nonce: string): string => createHmac('sha256', key).update(`petrel-csrf:${nonce}`).digest('base64url')
+const signedToken = (key: string): string => {
+  const nonce = token()
+  return `${nonce}.${csrfMac(key, nonce)}`
+}
+/** Whether `value` is a token this server (or another on the same database) signed. */
+function signedByUs(key: string, value: string | undefined): boolean {
+  if (value === undefined || !SIGNED_TOKEN.test(value)) return false
+  return sameToken(value.slice(44), csrfMac(key, value.slice(0, 43)))
+}
+
+/**
+ * The address a request is limited by. From a trusted proxy, X-Forwarded-For is read from the
+ * right, past the trusted hops, to the first address a trusted hop vouched for (nginx's realip
+ * with real_ip_recursive): what lies further left was written by the client and proves nothing.
+ * An entry that is not an address ends the walk at the hop before it.
+ */
+export function clientAddress(req: Request, trusted: BlockList | null): string {
+  let address = req.remoteAddress ?? ''
+  if (trusted === null || !permitted(trusted, address)) return address
+  const forwarded = req.headers['x-forwarded-for']
+  if (forwarded === undefined) return address
+  const hops = forwarded.split(',')
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i]!.trim()
+    if (net.isIP(hop) === 0) return address
+    address = hop
+    if (!permitted(trusted, hop)) return address
+  }
+  return address
+}
 
 function sameToken(a: string | undefined, b: string | undefined): boolean {
   if (a === undefined || b === undefined || a.length === 0) return false
@@ -142,17 +188,29 @@ export function credentialProblem(username: string, password: string): string | 
 export function accountRoutes(server: HttpServer, options: AccountsOptions): void {
   const { store } = options
   const inline = options.hashing === 'inline'
+  const trustProxy = options.trustProxy ?? null
   const limiter = new WindowLimiter({ limit: options.attemptsPerWindow ?? ACCOUNT_LIMITS.attemptsPerWindow, windowMs: ACCOUNT_LIMITS.windowMs, maxKeys: ACCOUNT_LIMITS.trackedAddresses })
   const hashPassword = (password: string, res: Response): Promise<string> =>
     inline ? Promise.resolve(hashInline(password)) : options.pool!().run<string>(password, { name: 'hash', signal: res.signal })
   const verifyPassword = (password: string, stored: string, res: Response): Promise<boolean> =>
     inline ? Promise.resolve(verifyInline({ password, stored })) : options.pool!().run<boolean>({ password, stored }, { name: 'verify', signal: res.signal })
 
-  /** The CSRF token of a visitor without a session: the cookie's, or a new one set now. */
-  const visitorCsrf = (req: Request, res: Response): string => {
+  /** The key that signs pre-login CSRF tokens, fetched (or made) once; asked again after a failure. */
+  let csrfKeyFetch: Promise<string> | null = null
+  const csrfKey = (): Promise<string> => {
+    csrfKeyFetch ??= store.secret('csrf-hmac', randomBytes(32).toString('base64url')).catch((err: unknown) => {
+      csrfKeyFetch = null
+      throw err
+    })
+    return csrfKeyFetch
+  }
+
+  /** The CSRF token of a visitor without a session: the cookie's when this server signed it, or a new one set now. */
+  const visitorCsrf = async (req: Request, res: Response): Promise<string> => {
+    const key = await csrfKey()
     const existing = cookies(req).get(CSRF_COOKIE)
-    if (existing !== undefined && /^[A-Za-z0-9_-]{43}$/.test(existing)) return existing
-    const fresh = token()
+    if (signedByUs(key, existing)) return existing!
+    const fresh = signedToken(key)
     res.appendHeader('Set-Cookie', `${CSRF_COOKIE}=${fresh}; Path=/account; HttpOnly; SameSite=Strict`)
     return fresh
   }
@@ -171,18 +229,21 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
     res.appendHeader('Set-Cookie', `${SESSION_COOKIE}=${raw}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${ACCOUNT_LIMITS.sessionTtlMs / 1000}`)
   }
 
-  /** Rate limit, form, CSRF and input checks shared by login and register; null when answered. */
+  /** Form, CSRF, rate limit and input checks shared by login and register; null when answered. */
   const credentials = async (req: Request, res: Response, action: string, button: string, title: string): Promise<{ username: string; password: string } | null> => {
-    const wait = Math.ceil(limiter.take(req.remoteAddress ?? '', Date.now()) / 1000)
+    const fields = await readForm(req, res)
+    if (fields === null) return null
+    const cookie = cookies(req).get(CSRF_COOKIE)
+    if (!sameToken(fields.get('csrf') ?? undefined, cookie) || !signedByUs(await csrfKey(), cookie)) {
+      page(res, 403, 'Form expired', `<p>This form was not issued to you, or it expired. <a href="${action}">Open it again</a>.</p>`)
+      return null
+    }
+    // Counted only now: a post that fails the CSRF check (a cross-site page's) must not use up
+    // the attempts of whoever shares the address.
+    const wait = Math.ceil(limiter.take(clientAddress(req, trustProxy), Date.now()) / 1000)
     if (wait > 0) {
       res.setHeader('Retry-After', String(wait))
       page(res, 429, 'Too many attempts', `<p>Too many attempts from your address; try again in ${wait} s.</p>`)
-      return null
-    }
-    const fields = await readForm(req, res)
-    if (fields === null) return null
-    if (!sameToken(fields.get('csrf') ?? undefined, cookies(req).get(CSRF_COOKIE))) {
-      page(res, 403, 'Form expired', `<p>This form was not issued to you, or it expired. <a href="${action}">Open it again</a>.</p>`)
       return null
     }
     const username = fields.get('username') ?? ''
@@ -205,7 +266,7 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
 
   server.get('/account/login', async (req, res) => {
     if ((await session(req)) !== null) return redirect(res, '/account/')
-    page(res, 200, 'Log in', `${form('/account/login', visitorCsrf(req, res), 'Log in')}<p>No account? <a href="/account/register">Register</a>.</p>`)
+    page(res, 200, 'Log in', `${form('/account/login', await visitorCsrf(req, res), 'Log in')}<p>No account? <a href="/account/register">Register</a>.</p>`)
   })
 
   server.post('/account/login', async (req, res) => {
@@ -219,8 +280,8 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
     redirect(res, '/account/')
   })
 
-  server.get('/account/register', (req, res) => {
-    page(res, 200, 'Register', `${form('/account/register', visitorCsrf(req, res), 'Register')}<p>Have an account? <a href="/account/login">Log in</a>.</p>`)
+  server.get('/account/register', async (req, res) => {
+    page(res, 200, 'Register', `${form('/account/register', await visitorCsrf(req, res), 'Register')}<p>Have an account? <a href="/account/login">Log in</a>.</p>`)
   })
 
   server.post('/account/register', async (req, res) => {

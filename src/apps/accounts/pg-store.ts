@@ -101,6 +101,13 @@ export class PgStore implements AccountStore {
     return this.query(async (c) => (await c.query('DELETE FROM sessions WHERE expires_at <= $1', [nowMs])).rowCount ?? 0)
   }
 
+  secret(name: string, candidate: string): Promise<string> {
+    return this.query(async (c) => {
+      await c.query('INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, candidate])
+      return String((await c.query('SELECT value FROM secrets WHERE name = $1', [name])).rows[0].value)
+    })
+  }
+
   poolStats() {
     return this.pool.snapshot()
   }

@@ -89,6 +89,13 @@ export class SqliteStore implements AccountStore {
     return this.pool.use(async (c) => Number(c.sql('DELETE FROM sessions WHERE expires_at <= ?').run(nowMs).changes))
   }
 
+  secret(name: string, candidate: string): Promise<string> {
+    return this.pool.use(async (c) => {
+      c.sql('INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(name, candidate)
+      return String(c.sql('SELECT value FROM secrets WHERE name = ?').get(name)!.value)
+    })
+  }
+
   poolStats() {
     return this.pool.snapshot()
   }

@@ -37,6 +37,11 @@ export interface AccountStore {
   findSession(tokenHash: string, nowMs: number): Promise<Session | null>
   deleteSession(tokenHash: string): Promise<void>
   deleteExpiredSessions(nowMs: number): Promise<number>
+  /**
+   * The secret called `name`, the same for every server on this database: the first to ask stores
+   * `candidate`, and everyone gets what was stored.
+   */
+  secret(name: string, candidate: string): Promise<string>
   poolStats(): PoolStats
   close(): Promise<void>
 }
@@ -80,6 +85,12 @@ export const MIGRATIONS: readonly string[] = [
      expires_at BIGINT NOT NULL
    );
    CREATE INDEX sessions_expires_at ON sessions (expires_at)`,
+  // Server secrets (the key that signs pre-login CSRF tokens): in the database, so that every
+  // worker and every machine on it signs and checks with the same one.
+  `CREATE TABLE secrets (
+     name TEXT PRIMARY KEY,
+     value TEXT NOT NULL
+   )`,
 ]
 
 /** What --database takes, for the message that refuses anything else. */

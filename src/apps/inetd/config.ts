@@ -26,7 +26,7 @@ import { isIP } from 'node:net'
 import { readConfigFile } from '../../core/config-file.ts'
 import { UsageError } from '../../core/errors.ts'
 import { lookupUser, type UserIds } from '../../process/privileges.ts'
-import { allowList } from './allow-list.ts'
+import { allowList } from '../../core/allow-list.ts'
 import { SERVICE_NAMES, STANDARD_PORTS, type ServiceName } from './services.ts'
 
 export type Protocol = 'tcp' | 'udp'

@@ -20,12 +20,12 @@ import dgram from 'node:dgram'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { Scheduler, WheelTimer } from '../../core/timers/index.ts'
 import { WindowLimiter } from '../../core/window-limiter.ts'
-import { allowList, permitted } from './allow-list.ts'
+import { allowList, permitted } from '../../core/allow-list.ts'
 import { DEFAULT_MAX_CONFIG_BYTES, listenerKey, type Protocol, type ServiceConfig } from './config.ts'
 import { answerUdp, CHARGEN_DATAGRAM_BYTES, serveTcp, SERVICE_NAMES, STANDARD_PORTS, type ServiceName } from './services.ts'
 import { UdpGuard } from './udp-guard.ts'
 
-export { allowList } from './allow-list.ts'
+export { allowList } from '../../core/allow-list.ts'
 
 export const INETD_DEFAULTS = {
   host: '127.0.0.1',

@@ -20,7 +20,7 @@ import type { BlockList } from 'node:net'
 import type { RemoteInfo } from 'node:dgram'
 import type { HeapTimer, Scheduler } from '../../core/timers/index.ts'
 import type { WindowLimiter } from '../../core/window-limiter.ts'
-import { permitted } from './allow-list.ts'
+import { permitted } from '../../core/allow-list.ts'
 
 /** Ports below this are the system's (IPPORT_RESERVED): xinetd answers none of them over UDP. */
 export const FIRST_UNRESERVED_PORT = 1024

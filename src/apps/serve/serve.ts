@@ -22,6 +22,7 @@ import { MetricsBoard } from '../../monitor/board.ts'
 import { startAdmin, type Admin } from '../../monitor/admin.ts'
 import { accountRoutes, PASSWORD_WORK } from '../accounts/accounts.ts'
 import { parseDatabase, type AccountStore } from '../accounts/store.ts'
+import { allowList } from '../../core/allow-list.ts'
 import { SqliteStore } from '../accounts/sqlite-store.ts'
 import { PgStore } from '../accounts/pg-store.ts'
 import { ReverseProxy, type ProxyOptions, type ProxyRoute } from '../proxy/reverse.ts'
@@ -62,6 +63,8 @@ export interface AccountsSettings {
   hashing?: 'pool' | 'inline'
   /** Login and register attempts per client address per minute. */
   attemptsPerWindow?: number
+  /** Addresses and CIDR blocks of the proxies in front: their X-Forwarded-For names the client the login limit counts. */
+  trustProxy?: string[]
 }
 
 /** Expired sessions are deleted this often. */
@@ -182,7 +185,7 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
     const storeOptions = { poolMax: settings.poolMax, acquireTimeoutMs: settings.acquireTimeoutMs }
     accounts = target.kind === 'postgres' ? await PgStore.open(target.url, storeOptions) : await SqliteStore.open(target.file, storeOptions)
     let passwordPool: ThreadPool | null = null
-    accountRoutes(server, { store: accounts, hashing: settings.hashing, attemptsPerWindow: settings.attemptsPerWindow, pool: () => (passwordPool ??= new ThreadPool({ filename: PASSWORD_WORK, ...options.pool })) })
+    accountRoutes(server, { store: accounts, hashing: settings.hashing, attemptsPerWindow: settings.attemptsPerWindow, trustProxy: settings.trustProxy === undefined ? null : allowList(settings.trustProxy), pool: () => (passwordPool ??= new ThreadPool({ filename: PASSWORD_WORK, ...options.pool })) })
     const store = accounts
     setInterval(() => {
       store.deleteExpiredSessions(Date.now()).catch((err: Error) => server.reportError(err))

@@ -1,4 +1,4 @@
-// xinetd's only_from as a net.BlockList: the clients a service accepts.
+// Address lists as a net.BlockList: xinetd's only_from (inetd) and the proxies whose X-Forwarded-For is believed (accounts --trust-proxy).
 
 import net from 'node:net'
 
