@@ -31,6 +31,12 @@ const O_PATH = 0o10000000
 /** Where the kernel shows what a descriptor of this process refers to. */
 const PROC_FD = '/proc/self/fd/'
 
+/** Errors that mean "no descriptor free now", not "no such file": answered 503 and never cached. */
+const DESCRIPTORS_EXHAUSTED = new Set(['EMFILE', 'ENFILE'])
+
+/** Running out of descriptors is logged at most this often; the lines in between are counted. */
+const EXHAUSTED_LOG_INTERVAL_MS = 1000
+
 export interface FileEntry {
   /** `forbidden`: the path leaves the root through a symlink, or reaches a dotfile; it is answered like a missing file. */
   readonly kind: 'file' | 'directory' | 'missing' | 'forbidden'
@@ -80,6 +86,8 @@ export interface FileCacheOptions {
    * opened per request: descriptors are also what accept() needs, and the process limit is shared.
    */
   maxOpenFiles?: number
+  /** A line for the error log (running out of descriptors); default: stderr. */
+  log?: (line: string) => void
 }
 
 /**
@@ -139,11 +147,16 @@ export class FileCache {
   private realRoot: Promise<string> | null = null
   private realRootCheckedAt = 0
 
+  /** Descriptor exhaustion since the last logged line, and when that line was written. */
+  private exhaustedSinceLog = 0
+  private exhaustedLoggedAt = -Infinity
+
   constructor(options: FileCacheOptions) {
     this.options = {
       maxEntries: 10_000,
       maxCachedBytes: 64 * 1024 * 1024,
       maxOpenFiles: 256,
+      log: (line) => console.error(`petrel: ${line}`),
       ...withoutUndefined(options),
       root: path.resolve(options.root),
     }
@@ -188,7 +201,7 @@ export class FileCache {
     try {
       if (!found.isDirectory) return null
       // The /proc link opens the checked directory itself, whatever its path means by now.
-      return await readdir(PROC_FD + found.handle.fd).catch(() => null)
+      return await readdir(PROC_FD + found.handle.fd).catch((err: NodeJS.ErrnoException) => this.refuse(err, dir, null))
     } finally {
       await found.handle.close()
     }
@@ -211,7 +224,7 @@ export class FileCache {
       let body: Buffer | null = null
       if (inMemory || mayKeep) {
         // The checked inode itself, through its /proc link: no path is walked again.
-        const handle = await open(PROC_FD + found.handle.fd, fsConstants.O_RDONLY).catch(() => null)
+        const handle = await open(PROC_FD + found.handle.fd, fsConstants.O_RDONLY).catch((err: NodeJS.ErrnoException) => this.refuse(err, file, null))
         if (handle === null) return { kind: 'missing', ...MISSING_BASE, file, checkedAt }
         // A file that shrank since its stat is not kept in memory; a response opens it again.
         if (inMemory) body = await readWhole(handle, size)
@@ -242,10 +255,10 @@ export class FileCache {
   /**
    * Open `file` with O_PATH and check where it really is: null when there is nothing there,
    * FORBIDDEN when it is outside the root (without followSymlinks) or a dotfile whatever name
-   * reached it.
+   * reached it. Running out of descriptors rejects with a 503 error instead.
    */
   private async find(file: string, now: number): Promise<Found | typeof FORBIDDEN | null> {
-    const handle = await open(file, O_PATH).catch(() => null)
+    const handle = await open(file, O_PATH).catch((err: NodeJS.ErrnoException) => this.refuse(err, file, null))
     if (handle === null) return null
     let keepHandle = false
     try {
@@ -263,6 +276,24 @@ export class FileCache {
     } finally {
       if (!keepHandle) await handle.close()
     }
+  }
+
+  /**
+   * An open or read that failed: `otherwise` when the file is just not there (or not readable),
+   * which may be cached; a 503 error, logged at most once a second, when no descriptor was free —
+   * that says nothing about the file and must not be cached as missing.
+   */
+  private refuse<T>(err: NodeJS.ErrnoException, file: string, otherwise: T): T {
+    if (err.code === undefined || !DESCRIPTORS_EXHAUSTED.has(err.code)) return otherwise
+    this.exhaustedSinceLog++
+    const now = performance.now()
+    if (now - this.exhaustedLoggedAt >= EXHAUSTED_LOG_INTERVAL_MS) {
+      const more = this.exhaustedSinceLog > 1 ? ` (${this.exhaustedSinceLog - 1} more since the last report)` : ''
+      this.options.log(`static: out of file descriptors (${err.code}) opening ${file}: answered 503${more}; raise the open-files limit (ulimit -n) or lower --max-open-files or --max-connections`)
+      this.exhaustedLoggedAt = now
+      this.exhaustedSinceLog = 0
+    }
+    throw new PetrelError('PETREL_ERR_OUT_OF_DESCRIPTORS', err.code, { cause: err })
   }
 
   private resolveRoot(now: number): Promise<string> {

@@ -37,6 +37,8 @@ export interface StaticOptions {
   smallFileBytes?: number
   /** Descriptors the file cache keeps open; beyond it files are opened per request. */
   maxOpenFiles?: number
+  /** A line for the error log (running out of descriptors, answered 503); default: stderr. */
+  log?: (line: string) => void
 }
 
 export const STATIC_DEFAULTS = { index: 'index.html', cacheValidMs: 1000, smallFileBytes: 64 * 1024, maxOpenFiles: 256 } as const
@@ -86,6 +88,7 @@ export function staticFiles(options: StaticOptions): Handler {
     smallFileBytes: options.smallFileBytes ?? STATIC_DEFAULTS.smallFileBytes,
     followSymlinks: options.followSymlinks ?? false,
     maxOpenFiles: options.maxOpenFiles ?? STATIC_DEFAULTS.maxOpenFiles,
+    log: options.log,
   })
   const cacheControl = options.maxAgeSeconds === undefined ? null : `public, max-age=${options.maxAgeSeconds}`
   const list = options.list ?? false
