@@ -226,8 +226,8 @@ export class FileCache {
         // The checked inode itself, through its /proc link: no path is walked again.
         const handle = await open(PROC_FD + found.handle.fd, fsConstants.O_RDONLY).catch((err: NodeJS.ErrnoException) => this.refuse(err, file, null))
         if (handle === null) return { kind: 'missing', ...MISSING_BASE, file, checkedAt }
-        // A file that shrank since its stat is not kept in memory; a response opens it again.
-        if (inMemory) body = await readWhole(handle, size)
+        // A file that shrank since its stat (or failed to read) is not kept in memory; a response opens it again.
+        if (inMemory) body = await readWhole(handle, size).catch(() => null)
         if (body === null && mayKeep) opened = new OpenFile(handle)
         else await handle.close()
       }
