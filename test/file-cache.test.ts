@@ -87,3 +87,14 @@ async function exchangeOnce(connect: () => Promise<RawClient>, bytes: Buffer, he
     c.destroy()
   }
 }
+
+test('ROOT "/" contains every path (the inside check once compared against "//" and refused them all)', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-fc-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(path.join(dir, 'a.txt'), 'under the file system root')
+  const cache = new FileCache({ root: '/', validMs: 60_000, smallFileBytes: 1024, followSymlinks: false })
+  const entry = await cache.lookup(path.join(dir, 'a.txt'))
+  assert.equal(entry.kind, 'file')
+  assert.equal(entry.body?.toString(), 'under the file system root')
+  assert.equal((await cache.lookup(path.join(dir, '.hidden'))).kind, 'missing')
+})
