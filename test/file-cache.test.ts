@@ -7,6 +7,8 @@ import path from 'node:path'
 import { FileCache } from '../src/apps/serve/file-cache.ts'
 import { createServer } from '../src/index.ts'
 import { staticFiles } from '../src/apps/serve/static.ts'
+import { serve } from './helpers/serve.ts'
+import { req, type HttpResponse, type RawClient } from './helpers/tcp.ts'
 
 function openDescriptors(): number {
   return readdirSync('/proc/self/fd').length
@@ -42,4 +44,57 @@ test('with a descriptor budget of 1, every file is still served byte for byte', 
       assert.ok(body.equals(files[i]!), `big${i}.bin round ${round}`)
     }
   }
+})
+
+test('descriptors opened for one response are closed after it, whatever the answer and even when the client leaves', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-fc-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const body = Buffer.alloc(200_000, 0x61)
+  writeFileSync(path.join(dir, 'big.bin'), body)
+  writeFileSync(path.join(dir, 'huge.bin'), Buffer.alloc(8 * 1024 * 1024, 0x62))
+  writeFileSync(path.join(dir, '404.html'), Buffer.alloc(5000, 0x63))
+  // No descriptor budget and nothing in memory: every response opens (and must close) its own.
+  const { connect } = await serve(t, {}, (s) => s.fallback(staticFiles({ root: dir, smallFileBytes: 0, maxOpenFiles: 0 })))
+  const before = openDescriptors()
+  const etag = (await exchangeOnce(connect, req('HEAD', '/big.bin'), true)).headers.etag!
+  const answers: Array<[Buffer, boolean, number]> = [
+    [req('GET', '/big.bin'), false, 200],
+    [req('HEAD', '/big.bin'), true, 200],
+    [req('GET', '/big.bin', { 'If-None-Match': etag }), false, 304],
+    [req('GET', '/big.bin', { Range: 'bytes=5-10' }), false, 206],
+    [req('GET', '/big.bin', { Range: 'bytes=0-0,100-200' }), false, 206],
+    [req('GET', '/big.bin', { Range: 'bytes=900000-' }), false, 416],
+    [req('GET', '/missing.txt'), false, 404],
+  ]
+  for (const [bytes, head, status] of answers) assert.equal((await exchangeOnce(connect, bytes, head)).status, status, bytes.toString('latin1').split('\r\n')[0])
+  // A client that asks for 8 MiB, reads a little and leaves.
+  const leaver = await connect({ paused: true })
+  await leaver.write(req('GET', '/huge.bin'))
+  await new Promise((r) => setTimeout(r, 100))
+  leaver.destroy()
+  const deadline = Date.now() + 5000
+  while (openDescriptors() > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  assert.equal(openDescriptors(), before, 'every descriptor opened for a response was closed')
+})
+
+/** One request on a fresh connection, which is closed afterwards. */
+async function exchangeOnce(connect: () => Promise<RawClient>, bytes: Buffer, head: boolean): Promise<HttpResponse> {
+  const c = await connect()
+  try {
+    await c.write(bytes)
+    return await c.readResponse({ head, timeoutMs: 10_000 })
+  } finally {
+    c.destroy()
+  }
+}
+
+test('ROOT "/" contains every path (the inside check once compared against "//" and refused them all)', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-fc-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(path.join(dir, 'a.txt'), 'under the file system root')
+  const cache = new FileCache({ root: '/', validMs: 60_000, smallFileBytes: 1024, followSymlinks: false })
+  const entry = await cache.lookup(path.join(dir, 'a.txt'))
+  assert.equal(entry.kind, 'file')
+  assert.equal(entry.body?.toString(), 'under the file system root')
+  assert.equal((await cache.lookup(path.join(dir, '.hidden'))).kind, 'missing')
 })

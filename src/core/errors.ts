@@ -67,6 +67,8 @@ export const ERRORS = {
   PETREL_ERR_DB_POOL_FULL: { status: 503, message: 'too many requests are waiting for a database connection; try again shortly' },
   PETREL_ERR_DB_POOL_CLOSED: { status: 503, message: 'the database pool is shutting down' },
   PETREL_ERR_DB_UNAVAILABLE: { status: 503, message: 'the database cannot be reached' },
+  PETREL_ERR_OUT_OF_DESCRIPTORS: { status: 503, message: 'the server has no file descriptor free to open the file; try again shortly' },
+  PETREL_ERR_NO_PROC_FD: { status: 0, message: 'serving files needs Linux with /proc mounted: each opened file is checked through /proc/self/fd to keep paths inside ROOT; mount /proc' },
   PETREL_ERR_UPSTREAM_FAILED: { status: 502, message: 'the upstream server refused, reset or garbled the exchange' },
   PETREL_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'the upstream server did not answer in time' },
   PETREL_ERR_PROXY_FORBIDDEN: { status: 403, message: 'this proxy does not go to that destination' },

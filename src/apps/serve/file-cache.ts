@@ -1,19 +1,48 @@
 // What the static server knows about a path, cached for a validity period like nginx's
-// open_file_cache: the symlink check, the stat, the validators and content type, and — for
-// small files — the bytes themselves. A request for a cached file costs a Map lookup; the file
-// system is asked again only when the entry is older than `validMs`. Concurrent lookups of the
-// same path share one set of file system calls. Every call is asynchronous: no synchronous
-// file system call ever runs on the request path.
+// open_file_cache: the check that the path stays inside ROOT, the stat, the validators and
+// content type, and — for small files — the bytes themselves. A request for a cached file costs a
+// Map lookup; the file system is asked again only when the entry is older than `validMs`.
+// Concurrent lookups of the same path share one set of file system calls. Every call is
+// asynchronous: no synchronous file system call ever runs on the request path.
+//
+// Open first, then check what was opened. Checking a path (realpath) and then opening it again
+// lets a racer swap a directory for a symlink in between, and the second open reads outside
+// ROOT. So every lookup opens the path with O_PATH — which follows symlinks but neither reads
+// the file nor has the side effects of opening a FIFO or a device — asks the kernel where that
+// descriptor really is (/proc/self/fd/N), checks that against ROOT, and only then reopens that
+// very inode for reading through the same /proc link, which the kernel resolves to the inode
+// and not by walking the path again. Everything served — bytes in memory, a cached descriptor,
+// a descriptor opened for one response, a directory's names — comes from a checked descriptor.
 
-import { open, readFile, realpath, stat, type FileHandle } from 'node:fs/promises'
+import { existsSync, constants as fsConstants } from 'node:fs'
+import { open, readdir, readlink, realpath, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import mime from 'mime-types'
+import { PetrelError } from '../../core/errors.ts'
 import { weakEtag, httpDate } from './conditional.ts'
 
+/**
+ * open(2)'s O_PATH, which Node does not export. 010000000 is its value on every Linux
+ * architecture Node runs on (the asm-generic value: x64, arm64, arm, ppc64, s390x, riscv64,
+ * loong64).
+ */
+const O_PATH = 0o10000000
+
+/** Where the kernel shows what a descriptor of this process refers to. */
+const PROC_FD = '/proc/self/fd/'
+
+/** Errors that mean "no descriptor free now", not "no such file": answered 503 and never cached. */
+const DESCRIPTORS_EXHAUSTED = new Set(['EMFILE', 'ENFILE'])
+
+/** Running out of descriptors is logged at most this often; the lines in between are counted. */
+const EXHAUSTED_LOG_INTERVAL_MS = 1000
+
 export interface FileEntry {
-  /** `forbidden`: the path leaves the root through a symlink; it is answered like a missing file. */
+  /** `forbidden`: the path leaves the root through a symlink, or reaches a dotfile; it is answered like a missing file. */
   readonly kind: 'file' | 'directory' | 'missing' | 'forbidden'
-  /** The resolved path (symlinks followed). */
+  /** The path looked up (under the root, as the URL named it): what a response opens again when the entry holds no descriptor. */
+  readonly file: string
+  /** Where the checked descriptor really was (symlinks followed), as the kernel reported it. */
   readonly realPath: string
   readonly size: number
   readonly mtimeMs: number
@@ -23,7 +52,8 @@ export interface FileEntry {
   /** The whole file, when it is at most smallFileBytes and the cache had room for it. */
   readonly body: Buffer | null
   /** The open file for a file served from disk (nginx caches descriptors the same way); null when the
-   * file is in memory or the descriptor budget is spent (it is then read by path per request). */
+   * file is in memory or the descriptor budget is spent (a response then opens it again with
+   * openForResponse(), checked the same way). */
   readonly open: OpenFile | null
   /** When the entry was made (monotonic ms); it is trusted for validMs after that. */
   readonly checkedAt: number
@@ -56,11 +86,13 @@ export interface FileCacheOptions {
    * opened per request: descriptors are also what accept() needs, and the process limit is shared.
    */
   maxOpenFiles?: number
+  /** A line for the error log (running out of descriptors); default: stderr. */
+  log?: (line: string) => void
 }
 
 /**
  * A file descriptor shared by the cache and the responses reading from it. The cache holds one
- * reference while the entry is current; each response holds one while it reads. The descriptor
+ * reference while the entry is current; each response holds one while it is answered. The descriptor
  * is closed when the last is released, so refreshing or evicting an entry never closes a file
  * under a response that is still being sent.
  */
@@ -86,6 +118,24 @@ export class OpenFile {
 
 const MISSING_BASE = { realPath: '', size: 0, mtimeMs: 0, etag: '', lastModified: '', contentType: '', body: null, open: null, prepared: null }
 
+/** A path opened with O_PATH and checked: where it really is, and what it is. */
+interface Found {
+  readonly handle: FileHandle
+  readonly realPath: string
+  readonly isFile: boolean
+  readonly isDirectory: boolean
+  readonly size: number
+  readonly mtimeMs: number
+}
+
+/**
+ * Whom a file's readable descriptor is for: the cache, which keeps it within its budget (else the
+ * entry holds the metadata only, and small files their bytes); or one response, which always
+ * gets it and never has its bytes put in memory.
+ */
+const KEEP = { IF_BUDGET: 0, FOR_RESPONSE: 1 } as const
+type Keep = (typeof KEEP)[keyof typeof KEEP]
+
 export class FileCache {
   private readonly options: Required<FileCacheOptions>
   private readonly entries = new Map<string, FileEntry>()
@@ -97,8 +147,21 @@ export class FileCache {
   private realRoot: Promise<string> | null = null
   private realRootCheckedAt = 0
 
+  /** Descriptor exhaustion since the last logged line, and when that line was written. */
+  private exhaustedSinceLog = 0
+  private exhaustedLoggedAt = -Infinity
+
   constructor(options: FileCacheOptions) {
-    this.options = { maxEntries: 10_000, maxCachedBytes: 64 * 1024 * 1024, maxOpenFiles: 256, ...withoutUndefined(options), root: path.resolve(options.root) }
+    this.options = {
+      maxEntries: 10_000,
+      maxCachedBytes: 64 * 1024 * 1024,
+      maxOpenFiles: 256,
+      log: (line) => console.error(`petrel: ${line}`),
+      ...withoutUndefined(options),
+      root: path.resolve(options.root),
+    }
+    // Once at startup: without /proc no opened file could be checked, and every file would be refused.
+    if (!existsSync(PROC_FD)) throw new PetrelError('PETREL_ERR_NO_PROC_FD')
   }
 
   /** The entry for an absolute path under the root: from the cache while valid, else fresh. */
@@ -114,62 +177,123 @@ export class FileCache {
   }
 
   private async load(file: string): Promise<FileEntry> {
-    const entry = await this.examine(file)
+    const entry = await this.entryFor(file, performance.now(), KEEP.IF_BUDGET)
     this.store(file, entry)
     return entry
   }
 
-  private async examine(file: string): Promise<FileEntry> {
-    const checkedAt = performance.now()
-    let realPath: string
+  /**
+   * The file an entry without a descriptor names, opened and checked again for one response: the
+   * entry as it is now, never stored, whose descriptor (when it is a file) the caller owns and
+   * releases. Its size and validators are those of the file actually opened.
+   */
+  openForResponse(entry: FileEntry): Promise<FileEntry> {
+    return this.entryFor(entry.file, performance.now(), KEEP.FOR_RESPONSE)
+  }
+
+  /**
+   * The names in a directory, read from a descriptor checked like any file; null when the path
+   * is no longer a directory inside the root. Dotfiles are left to the caller.
+   */
+  async readDirectory(dir: string): Promise<string[] | null> {
+    const found = await this.find(dir, performance.now())
+    if (found === null || found === FORBIDDEN) return null
     try {
-      realPath = await realpath(file)
-    } catch {
-      return { kind: 'missing', ...MISSING_BASE, checkedAt }
+      if (!found.isDirectory) return null
+      // The /proc link opens the checked directory itself, whatever its path means by now.
+      return await readdir(PROC_FD + found.handle.fd).catch((err: NodeJS.ErrnoException) => this.refuse(err, dir, null))
+    } finally {
+      await found.handle.close()
     }
-    const root = await this.resolveRoot(checkedAt)
-    const inside = realPath === root || realPath.startsWith(root + path.sep)
-    if (!inside && !this.options.followSymlinks) return { kind: 'forbidden', ...MISSING_BASE, checkedAt }
-    // Dotfiles stay hidden whatever name reaches them: a visible symlink to .env inside the root is refused too.
-    if (inside && isHiddenPath(realPath.slice(root.length))) return { kind: 'forbidden', ...MISSING_BASE, checkedAt }
-    let info
-    try {
-      info = await stat(realPath)
-    } catch {
-      return { kind: 'missing', ...MISSING_BASE, checkedAt }
-    }
-    if (info.isDirectory()) return { kind: 'directory', ...MISSING_BASE, realPath, mtimeMs: info.mtimeMs, checkedAt }
-    if (!info.isFile()) return { kind: 'missing', ...MISSING_BASE, checkedAt }
-    let body: Buffer | null = null
-    if (info.size <= this.options.smallFileBytes && this.cachedBytes + info.size <= this.options.maxCachedBytes) {
-      body = await readFile(realPath).catch(() => null)
-      // A file that changed between stat and read is served from disk, with fresh validators next time.
-      if (body !== null && body.length !== info.size) body = null
-    }
+  }
+
+  private async entryFor(file: string, checkedAt: number, keep: Keep): Promise<FileEntry> {
+    const found = await this.find(file, checkedAt)
+    if (found === null || found === FORBIDDEN) return { kind: found === null ? 'missing' : 'forbidden', ...MISSING_BASE, file, checkedAt }
+    const { size, mtimeMs } = found
+    const inMemory = keep === KEEP.IF_BUDGET && found.isFile && size <= this.options.smallFileBytes && this.cachedBytes + size <= this.options.maxCachedBytes
+    // A descriptor the cache may keep is counted before the first await, so concurrent lookups cannot overrun the budget.
+    const reserved = keep === KEEP.IF_BUDGET && found.isFile && !inMemory && this.openFiles < this.options.maxOpenFiles
+    if (reserved) this.openFiles++
     let opened: OpenFile | null = null
-    if (body === null && this.openFiles < this.options.maxOpenFiles) {
-      // Counted from here: an entry that is never stored is dropped through the same path.
-      this.openFiles++
-      const handle = await open(realPath, 'r').catch(() => null)
-      if (handle === null) {
-        this.openFiles--
-        return { kind: 'missing', ...MISSING_BASE, checkedAt }
+    try {
+      if (found.isDirectory) return { kind: 'directory', ...MISSING_BASE, file, realPath: found.realPath, mtimeMs, checkedAt }
+      // FIFOs, sockets and devices are not served (and were never opened for reading).
+      if (!found.isFile) return { kind: 'missing', ...MISSING_BASE, file, checkedAt }
+      const mayKeep = keep === KEEP.FOR_RESPONSE || reserved
+      let body: Buffer | null = null
+      if (inMemory || mayKeep) {
+        // The checked inode itself, through its /proc link: no path is walked again.
+        const handle = await open(PROC_FD + found.handle.fd, fsConstants.O_RDONLY).catch((err: NodeJS.ErrnoException) => this.refuse(err, file, null))
+        if (handle === null) return { kind: 'missing', ...MISSING_BASE, file, checkedAt }
+        // A file that shrank since its stat (or failed to read) is not kept in memory; a response opens it again.
+        if (inMemory) body = await readWhole(handle, size).catch(() => null)
+        if (body === null && mayKeep) opened = new OpenFile(handle)
+        else await handle.close()
       }
-      opened = new OpenFile(handle)
+      return {
+        kind: 'file',
+        file,
+        realPath: found.realPath,
+        size,
+        mtimeMs,
+        etag: weakEtag(size, mtimeMs),
+        lastModified: httpDate(mtimeMs),
+        contentType: contentTypeFor(file),
+        body,
+        open: opened,
+        checkedAt,
+        prepared: null,
+      }
+    } finally {
+      // A reservation that did not become a kept descriptor is given back; a kept one is given back when its entry is dropped.
+      if (reserved && opened === null) this.openFiles--
+      await found.handle.close()
     }
-    return {
-      kind: 'file',
-      realPath,
-      size: info.size,
-      mtimeMs: info.mtimeMs,
-      etag: weakEtag(info.size, info.mtimeMs),
-      lastModified: httpDate(info.mtimeMs),
-      contentType: contentTypeFor(file),
-      body,
-      open: opened,
-      checkedAt,
-      prepared: null,
+  }
+
+  /**
+   * Open `file` with O_PATH and check where it really is: null when there is nothing there,
+   * FORBIDDEN when it is outside the root (without followSymlinks) or a dotfile whatever name
+   * reached it. Running out of descriptors rejects with a 503 error instead.
+   */
+  private async find(file: string, now: number): Promise<Found | typeof FORBIDDEN | null> {
+    const handle = await open(file, O_PATH).catch((err: NodeJS.ErrnoException) => this.refuse(err, file, null))
+    if (handle === null) return null
+    let keepHandle = false
+    try {
+      const realPath = await readlink(PROC_FD + handle.fd).catch(() => null)
+      if (realPath === null) return null
+      const root = await this.resolveRoot(now)
+      const inside = isUnder(realPath, root)
+      if (!inside && !this.options.followSymlinks) return FORBIDDEN
+      // Dotfiles stay hidden whatever name reaches them: a visible symlink to .env inside the root is refused too.
+      if (inside && isHiddenPath(realPath.slice(root === path.sep ? 0 : root.length))) return FORBIDDEN
+      const info = await handle.stat().catch(() => null)
+      if (info === null) return null
+      keepHandle = true
+      return { handle, realPath, isFile: info.isFile(), isDirectory: info.isDirectory(), size: info.size, mtimeMs: info.mtimeMs }
+    } finally {
+      if (!keepHandle) await handle.close()
     }
+  }
+
+  /**
+   * An open or read that failed: `otherwise` when the file is just not there (or not readable),
+   * which may be cached; a 503 error, logged at most once a second, when no descriptor was free —
+   * that says nothing about the file and must not be cached as missing.
+   */
+  private refuse<T>(err: NodeJS.ErrnoException, file: string, otherwise: T): T {
+    if (err.code === undefined || !DESCRIPTORS_EXHAUSTED.has(err.code)) return otherwise
+    this.exhaustedSinceLog++
+    const now = performance.now()
+    if (now - this.exhaustedLoggedAt >= EXHAUSTED_LOG_INTERVAL_MS) {
+      const more = this.exhaustedSinceLog > 1 ? ` (${this.exhaustedSinceLog - 1} more since the last report)` : ''
+      this.options.log(`static: out of file descriptors (${err.code}) opening ${file}: answered 503${more}; raise the open-files limit (ulimit -n) or lower --max-open-files or --max-connections`)
+      this.exhaustedLoggedAt = now
+      this.exhaustedSinceLog = 0
+    }
+    throw new PetrelError('PETREL_ERR_OUT_OF_DESCRIPTORS', err.code, { cause: err })
   }
 
   private resolveRoot(now: number): Promise<string> {
@@ -205,6 +329,27 @@ export class FileCache {
   clear(): void {
     for (const [file, entry] of this.entries) this.drop(file, entry)
   }
+}
+
+/** Marks a path that leaves the root or names a dotfile: answered like a missing one. */
+const FORBIDDEN = Symbol('forbidden')
+
+/** Whether `realPath` is `root` or below it. */
+function isUnder(realPath: string, root: string): boolean {
+  if (root === path.sep) return true
+  return realPath === root || (realPath.startsWith(root) && realPath.charCodeAt(root.length) === 0x2f)
+}
+
+/** The first `size` bytes of a file, or null when it has fewer now (it shrank since its stat). */
+async function readWhole(handle: FileHandle, size: number): Promise<Buffer | null> {
+  const body = Buffer.allocUnsafe(size)
+  let filled = 0
+  while (filled < size) {
+    const { bytesRead } = await handle.read(body, filled, size - filled, filled)
+    if (bytesRead === 0) return null
+    filled += bytesRead
+  }
+  return body
 }
 
 /** Options given as undefined take their defaults. */

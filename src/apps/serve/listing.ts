@@ -1,6 +1,7 @@
 // The HTML directory listing of `petrel serve ROOT --list`, in the spirit of nginx's autoindex.
-// It is a pure function of the directory's URL path and its entries: static.ts reads and stats
-// the directory, leaves out dotfiles, and sends what renderListing() returns as text/html.
+// It is a pure function of the directory's URL path and its entries: static.ts reads the
+// directory (through the file cache, from a descriptor checked to be inside ROOT), looks each
+// name up, leaves out dotfiles, and sends what renderListing() returns as text/html.
 //
 // File names come from whoever can write to ROOT, so they are untrusted text. Every name and
 // the path are HTML-escaped wherever they appear, and every link is built from a single
@@ -8,8 +9,8 @@
 // become a scheme ("javascript:"), a query, a fragment or another path. The page has no scripts.
 //
 // Example (in static.ts, for a directory URL that ends in "/"):
-//   const entries = (await readdir(dir, { withFileTypes: true })).filter((d) => !d.name.startsWith('.'))
-//   ... stat each into { name, isDirectory, size, mtimeMs } ...
+//   const names = (await cache.readDirectory(dir)) ?? []   // null: no longer a directory inside ROOT
+//   ... look each name up in the cache into { name, isDirectory, size, mtimeMs } ...
 //   res.setHeader('Content-Type', 'text/html; charset=utf-8')
 //   res.end(renderListing(decodedUrlPath, listed))
 

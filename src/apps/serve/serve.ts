@@ -191,14 +191,16 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
       store.deleteExpiredSessions(Date.now()).catch((err: Error) => server.reportError(err))
     }, SESSION_SWEEP_MS).unref()
   }
-  const fileHandler = staticFiles({ ...options.files, root })
+  // Lines for the error log from the file server and the CGI gateway.
+  const logError = errorLog === null ? (line: string) => console.error(`petrel: ${line}`) : (line: string) => errorLog.error(line)
+  const fileHandler = staticFiles({ ...options.files, root, log: logError })
   if (options.cgi === undefined) {
     server.fallback(fileHandler)
   } else {
     const cgi = cgiGateway(options.cgi, {
       serverPort: () => server.address()?.port ?? 0,
       software: `petrel/${PETREL_VERSION}`,
-      log: errorLog === null ? (line) => console.error(`petrel: ${line}`) : (line) => errorLog.error(line),
+      log: logError,
       dispatch: (req, res) => server.dispatch(req, res),
       internalRequest: (original, target) => internalRequest(original, target, server.limits),
     })

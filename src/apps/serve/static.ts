@@ -1,11 +1,12 @@
 // Serves the files under a root directory: path resolution that can never leave the root,
 // directories, index files and listings, validators and conditional requests, ranges,
 // precompressed variants, Cache-Control and custom error pages. File metadata and small files
-// come from the open-file cache; large files are streamed with backpressure.
+// come from the open-file cache; large files are streamed with backpressure. Every byte and
+// every name served comes from a descriptor the cache checked to be inside ROOT after opening it
+// (see file-cache.ts); nothing here opens a path.
 
 import { Buffer } from 'node:buffer'
-import { createReadStream, read as readFd } from 'node:fs'
-import { readdir } from 'node:fs/promises'
+import { read as readFd } from 'node:fs'
 import path from 'node:path'
 import { BufferPool } from '../../core/buffer-pool.ts'
 import type { Handler } from '../../server/server.ts'
@@ -36,6 +37,8 @@ export interface StaticOptions {
   smallFileBytes?: number
   /** Descriptors the file cache keeps open; beyond it files are opened per request. */
   maxOpenFiles?: number
+  /** A line for the error log (running out of descriptors, answered 503); default: stderr. */
+  log?: (line: string) => void
 }
 
 export const STATIC_DEFAULTS = { index: 'index.html', cacheValidMs: 1000, smallFileBytes: 64 * 1024, maxOpenFiles: 256 } as const
@@ -85,6 +88,7 @@ export function staticFiles(options: StaticOptions): Handler {
     smallFileBytes: options.smallFileBytes ?? STATIC_DEFAULTS.smallFileBytes,
     followSymlinks: options.followSymlinks ?? false,
     maxOpenFiles: options.maxOpenFiles ?? STATIC_DEFAULTS.maxOpenFiles,
+    log: options.log,
   })
   const cacheControl = options.maxAgeSeconds === undefined ? null : `public, max-age=${options.maxAgeSeconds}`
   const list = options.list ?? false
@@ -98,13 +102,39 @@ export function staticFiles(options: StaticOptions): Handler {
     if (status === 400) return fallback()
     return withEntry(cache.lookup(path.join(root, `${status}.html`)), (page) => {
       if (page.kind !== 'file') return fallback()
+      if (page.body === null) return sendErrorPageFromDisk(req, res, page, status, fallback)
       res.setHeader('Content-Type', page.contentType)
       res.status(status)
-      return sendWhole(req, res, page)
+      return sendWhole(req, res, page, null)
     })
   }
 
-  function serveDirectory(req: Request, res: Response, dir: FileEntry, file: string): Step {
+  /** An error page too large for memory: read from a checked descriptor, or the plain text when it is gone. */
+  async function sendErrorPageFromDisk(req: Request, res: Response, page: FileEntry, status: 403 | 404, fallback: () => void): Promise<void> {
+    const held = await holdDescriptor(page)
+    if (held === null) return fallback()
+    try {
+      res.setHeader('Content-Type', held.entry.contentType)
+      res.status(status)
+      await sendWhole(req, res, held.entry, held.file)
+    } finally {
+      held.file.release()
+    }
+  }
+
+  /**
+   * A descriptor for a file served from disk, with a reference taken for the whole response, so
+   * that a refresh or eviction of the cache entry cannot close it under the response: the
+   * entry's own, or else the file opened and checked again for this response alone (beyond the
+   * descriptor budget), whose size and validators then answer. Null when the file is gone.
+   */
+  function holdDescriptor(entry: FileEntry): { entry: FileEntry; file: OpenFile } | null | Promise<{ entry: FileEntry; file: OpenFile } | null> {
+    const cached = entry.open
+    if (cached !== null && cached.acquire()) return { entry, file: cached }
+    return cache.openForResponse(entry).then((fresh) => (fresh.kind === 'file' && fresh.open !== null ? { entry: fresh, file: fresh.open } : null))
+  }
+
+  function serveDirectory(req: Request, res: Response, file: string): Step {
     if (!req.path.endsWith('/')) {
       const search = req.search
       // One leading slash only: "//evil.example/" would be a protocol-relative URL (an open redirect).
@@ -115,7 +145,8 @@ export function staticFiles(options: StaticOptions): Handler {
     return withEntry(cache.lookup(path.join(file, index)), (indexEntry) => {
       if (indexEntry.kind === 'file') return serveFile(req, res, indexEntry, path.join(file, index))
       if (!list) return sendError(req, res, 403)
-      return sendListing(req, res, dir.realPath, file, cache)
+      // Null: it stopped being a directory inside the root since its entry was made.
+      return cache.readDirectory(file).then((names) => (names === null ? sendError(req, res, 404) : sendListing(req, res, file, names, cache)))
     })
   }
 
@@ -142,7 +173,7 @@ export function staticFiles(options: StaticOptions): Handler {
   function serveEntry(req: Request, res: Response, entry: FileEntry, file: string): Step {
     // "/a.txt/" names a directory that does not exist, as nginx and Apache answer.
     if (entry.kind === 'file') return req.path.endsWith('/') ? sendError(req, res, 404) : serveFile(req, res, entry, file)
-    if (entry.kind === 'directory') return serveDirectory(req, res, entry, file)
+    if (entry.kind === 'directory') return serveDirectory(req, res, file)
     // A symlink out of the root is answered exactly like a missing file: nothing is revealed.
     return sendError(req, res, 404)
   }
@@ -152,7 +183,7 @@ export function staticFiles(options: StaticOptions): Handler {
    * once and kept on the cache entry until the Date line changes: a hot small file costs one
    * string a second, not a head per request.
    */
-  function preparedHead(entry: FileEntry, variant: { encoding: string; contentType: string } | null, vary: boolean): string {
+  function preparedHead(entry: FileEntry, variant: Variant | null, vary: boolean): string {
     const dateLine = dateHeaderLine()
     const role = variant !== null ? variant.encoding : vary ? 'vary' : ''
     const prepared = entry.prepared
@@ -168,9 +199,33 @@ export function staticFiles(options: StaticOptions): Handler {
     return head
   }
 
-  function sendFile(req: Request, res: Response, entry: FileEntry, variant: { encoding: string; contentType: string } | null, vary: boolean): Step {
-    // The common case: a whole in-memory file, with no validator or range to weigh.
-    if (entry.body !== null && asksForWholeFile(req.head) && res.endPrepared(preparedHead(entry, variant, vary), entry.body)) return
+  function sendFile(req: Request, res: Response, entry: FileEntry, variant: Variant | null, vary: boolean): Step {
+    if (entry.body !== null) {
+      // The common case: a whole in-memory file, with no validator or range to weigh.
+      if (asksForWholeFile(req.head) && res.endPrepared(preparedHead(entry, variant, vary), entry.body)) return
+      return answer(req, res, entry, null, variant, vary)
+    }
+    return sendFromDisk(req, res, entry, variant, vary)
+  }
+
+  /** A file from disk: its descriptor is held before anything about the answer is decided, and until its last byte is read. */
+  async function sendFromDisk(req: Request, res: Response, entry: FileEntry, variant: Variant | null, vary: boolean): Promise<void> {
+    const held = await holdDescriptor(entry)
+    // The file went away since its entry was made: answered as any missing file.
+    if (held === null) return sendError(req, res, 404)
+    try {
+      await answer(req, res, held.entry, held.file, variant, vary)
+    } finally {
+      held.file.release()
+    }
+  }
+
+  /**
+   * The general answer for a file: its fields, then 304/412 from the conditions, a range or
+   * several, or the whole file. `file` is the held descriptor of a file served from disk (null
+   * for one in memory).
+   */
+  function answer(req: Request, res: Response, entry: FileEntry, file: OpenFile | null, variant: Variant | null, vary: boolean): Step {
     res.setHeader('Content-Type', variant === null ? entry.contentType : variant.contentType)
     if (variant !== null) res.setHeader('Content-Encoding', variant.encoding)
     if (vary) res.setHeader('Vary', 'Accept-Encoding')
@@ -198,11 +253,11 @@ export function staticFiles(options: StaticOptions): Handler {
         return
       }
       if (range.kind === 'ranges') {
-        if (range.ranges.length === 1) return sendRange(req, res, entry, range.ranges[0]!)
-        return sendMultipart(req, res, entry, range.ranges, variant === null ? entry.contentType : variant.contentType)
+        if (range.ranges.length === 1) return sendRange(req, res, entry, file, range.ranges[0]!)
+        return sendMultipart(req, res, entry, file, range.ranges, variant === null ? entry.contentType : variant.contentType)
       }
     }
-    return sendWhole(req, res, entry)
+    return sendWhole(req, res, entry, file)
   }
 
   return function serveStatic(req: Request, res: Response): Step {
@@ -221,17 +276,23 @@ export function staticFiles(options: StaticOptions): Handler {
   }
 }
 
+/** How a file is served as a precompressed variant of another: its coding and the original's type. */
+interface Variant {
+  encoding: string
+  contentType: string
+}
+
 /** The whole file as a 200 body (or its length, for HEAD). */
-function sendWhole(req: Request, res: Response, entry: FileEntry): Step {
+function sendWhole(req: Request, res: Response, entry: FileEntry, file: OpenFile | null): Step {
   res.setHeader('Content-Length', entry.size)
   if (req.method === 'HEAD' || entry.size === 0) {
     res.end()
     return
   }
-  return sendBytes(res, entry, 0, entry.size - 1, true)
+  return sendBytes(res, entry, file, 0, entry.size - 1, true)
 }
 
-function sendRange(req: Request, res: Response, entry: FileEntry, range: ByteRange): Step {
+function sendRange(req: Request, res: Response, entry: FileEntry, file: OpenFile | null, range: ByteRange): Step {
   res.status(206)
   res.setHeader('Content-Range', contentRange(range.start, range.end, entry.size))
   res.setHeader('Content-Length', range.end - range.start + 1)
@@ -239,10 +300,10 @@ function sendRange(req: Request, res: Response, entry: FileEntry, range: ByteRan
     res.end()
     return
   }
-  return sendBytes(res, entry, range.start, range.end, true)
+  return sendBytes(res, entry, file, range.start, range.end, true)
 }
 
-async function sendMultipart(req: Request, res: Response, entry: FileEntry, ranges: ByteRange[], contentType: string): Promise<void> {
+async function sendMultipart(req: Request, res: Response, entry: FileEntry, file: OpenFile | null, ranges: ByteRange[], contentType: string): Promise<void> {
   const boundary = multipartBoundary()
   const layout = multipartParts(ranges, entry.size, contentType, boundary)
   res.status(206)
@@ -254,7 +315,7 @@ async function sendMultipart(req: Request, res: Response, entry: FileEntry, rang
   }
   for (const part of layout.parts) {
     if (!res.write(part.head)) await res.drain()
-    await sendBytes(res, entry, part.start, part.end, false)
+    await sendBytes(res, entry, file, part.start, part.end, false)
   }
   res.end(layout.tail)
 }
@@ -270,30 +331,17 @@ const READ_CHUNK_BYTES = 1024 * 1024
 const readBuffers = new BufferPool({ minBytes: 64 * 1024, maxBytes: READ_CHUNK_BYTES, maxIdleBytesPerClass: 8 * 1024 * 1024 })
 
 /**
- * Send bytes [start, end] of the file, from memory or from its cached descriptor, honouring
- * backpressure; end the response after them when `last`.
+ * Send bytes [start, end] of the file, from memory or from the descriptor the response holds,
+ * honouring backpressure; end the response after them when `last`.
  */
-function sendBytes(res: Response, entry: FileEntry, start: number, end: number, last: boolean): Step {
-  if (entry.body !== null) {
-    const slice = entry.body.subarray(start, end + 1)
-    if (last) {
-      res.end(slice)
-      return
-    }
-    if (!res.write(slice)) return res.drain()
-    return
-  }
-  const file = entry.open
-  if (file !== null && file.acquire()) return readFromDisk(res, file, start, end, last)
-  // The cache closed this descriptor between lookup and now (eviction): read by path instead.
-  const stream = createReadStream(entry.realPath, { start, end, highWaterMark: READ_CHUNK_BYTES })
+function sendBytes(res: Response, entry: FileEntry, file: OpenFile | null, start: number, end: number, last: boolean): Step {
+  if (entry.body === null) return readFromDisk(res, file!, start, end, last)
+  const slice = entry.body.subarray(start, end + 1)
   if (last) {
-    res.end(stream)
+    res.end(slice)
     return
   }
-  return (async () => {
-    for await (const chunk of stream) if (!res.write(chunk as Buffer)) await res.drain()
-  })()
+  if (!res.write(slice)) return res.drain()
 }
 
 /**
@@ -305,39 +353,38 @@ function readAt(file: OpenFile, buffer: Buffer, length: number, position: number
   return new Promise((resolve, reject) => readFd(file.handle.fd, buffer, 0, length, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))))
 }
 
-/** Positional reads from a shared descriptor: no open or close per request, one read per chunk. */
+/**
+ * Positional reads from a descriptor the response holds (shared with the cache, or its own): no
+ * open or close per request when cached, one read per chunk.
+ */
 async function readFromDisk(res: Response, file: OpenFile, start: number, end: number, last: boolean): Promise<void> {
-  try {
-    let position = start
-    while (position <= end) {
-      if (res.closed) return
-      const length = Math.min(READ_CHUNK_BYTES, end - position + 1)
-      // A pooled buffer goes back to the pool when the socket has handed its bytes to the kernel.
-      const chunk = readBuffers.take(length)
-      const bytesRead = await readAt(file, chunk, length, position)
-      if (bytesRead === 0) {
-        // The file shrank after it was measured: the promised length can no longer be kept.
-        readBuffers.give(chunk)
-        res.abort()
-        return
-      }
-      position += bytesRead
-      // After the last chunk there is nothing to wait for: the connection itself stops reading
-      // requests while its socket is over the mark.
-      if (!res.write(chunk.subarray(0, bytesRead), () => readBuffers.give(chunk)) && position <= end) await res.drain()
+  let position = start
+  while (position <= end) {
+    if (res.closed) return
+    const length = Math.min(READ_CHUNK_BYTES, end - position + 1)
+    // A pooled buffer goes back to the pool when the socket has handed its bytes to the kernel.
+    const chunk = readBuffers.take(length)
+    const bytesRead = await readAt(file, chunk, length, position)
+    if (bytesRead === 0) {
+      // The file shrank after it was measured: the promised length can no longer be kept.
+      readBuffers.give(chunk)
+      res.abort()
+      return
     }
-    if (last) res.end()
-  } finally {
-    file.release()
+    position += bytesRead
+    // After the last chunk there is nothing to wait for: the connection itself stops reading
+    // requests while its socket is over the mark.
+    if (!res.write(chunk.subarray(0, bytesRead), () => readBuffers.give(chunk)) && position <= end) await res.drain()
   }
+  if (last) res.end()
 }
 
 /**
- * The listing shows what a request could fetch: each entry goes through the file cache, so
- * dotfiles and symlinks leading out of the root are left out, and nothing about them leaks.
+ * The listing shows what a request could fetch: the names were read from the directory's checked
+ * descriptor, and each goes through the file cache, so dotfiles and symlinks leading out of the
+ * root are left out, and nothing about them leaks.
  */
-async function sendListing(req: Request, res: Response, realDir: string, dir: string, cache: FileCache): Promise<void> {
-  const names = await readdir(realDir)
+async function sendListing(req: Request, res: Response, dir: string, names: string[], cache: FileCache): Promise<void> {
   const entries = []
   for (const name of names) {
     if (name.startsWith('.')) continue
