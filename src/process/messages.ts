@@ -1,6 +1,7 @@
 // What the master and its workers say to each other over the IPC channel.
 
 import type { AddressInfo } from 'node:net'
+import type { ErrorCode } from '../core/errors.ts'
 import type { ServeOptions } from '../apps/serve/serve.ts'
 import type { RunAs } from './privileges.ts'
 import type { ProcessSnapshot } from '../monitor/metrics.ts'
@@ -19,6 +20,7 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'listening'; address: AddressInfo }
-  | { type: 'failed'; message: string }
+  /** Start-up failed; `message` is the whole line a user would read, `code` the error's when it had one. */
+  | { type: 'failed'; message: string; code?: ErrorCode }
   /** Once a second when the admin listener is on: this worker's figures (monitor/metrics.ts). */
   | { type: 'metrics'; snapshot: ProcessSnapshot }
