@@ -17,7 +17,7 @@ import { httpUrl } from '../process/listener.ts'
 import { SIGNAL_ACTIONS, signalFor } from '../process/signals.ts'
 import { readPid, isAlive, identify } from '../process/pidfile.ts'
 import { parseRunAs, describeOpenFilesLimit, type RunAs } from '../process/privileges.ts'
-import { daemonize, isDaemonChild, reportDaemonReady } from '../process/daemon.ts'
+import { daemonize, isDaemonChild, reportDaemonFailed, reportDaemonReady } from '../process/daemon.ts'
 import { parseArgs, formatFlags, UsageError, type FlagSpec, type FlagValue } from './args.ts'
 import { loadConfig, mergeFlags } from './config.ts'
 
@@ -111,6 +111,16 @@ async function readSettings(argv: readonly string[]): Promise<{ flags: Map<strin
 }
 
 export async function serveCommand(argv: readonly string[]): Promise<void> {
+  try {
+    await serve(argv)
+  } catch (err) {
+    // A daemon's output may go nowhere: the parent waiting on the terminal prints the line.
+    await reportDaemonFailed(err)
+    throw err
+  }
+}
+
+async function serve(argv: readonly string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
     parseArgs(argv, SERVE_FLAGS, 'serve')
     console.log(SERVE_USAGE)
