@@ -49,21 +49,29 @@ export class SignalLoop {
   }
 
   /**
-   * Catch the signals from now on. Flags raised before start() wait for it: a HUP during
-   * start-up must neither kill the process (the default action) nor act on half a server.
+   * Catch HUP and USR1 from now on; they wait for start(): a HUP during start-up must neither
+   * kill the process (its default action) nor act on half a server. The stop signals keep their
+   * default action until start(), so that Ctrl-C still ends a start-up that hangs (a database
+   * that does not answer, say).
    */
   listen(): void {
+    this.catch((action) => action === 'reload' || action === 'reopen')
+  }
+
+  /** The server is up: catch the stop signals too, act on the flags raised so far and on every later one. */
+  start(): void {
+    this.catch((action) => action === 'stop' || action === 'quit')
+    this.started = true
+    setImmediate(() => void this.act())
+  }
+
+  private catch(which: (action: SignalAction) => boolean): void {
     for (const [signal, action] of SIGNAL_ACTIONS) {
+      if (!which(action)) continue
       const listener = (): void => this.raise(action)
       process.on(signal, listener)
       this.listeners.push([signal, listener])
     }
-  }
-
-  /** The server is up: act on the flags raised so far and on every later one. */
-  start(): void {
-    this.started = true
-    setImmediate(() => void this.act())
   }
 
   /** Stop catching the signals (after a stop, or a start-up that failed). */
