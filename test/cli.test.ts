@@ -80,7 +80,7 @@ test('petrel serve: demo site, /plaintext and /json', async (t) => {
   assert.equal(missing.status, 404)
 })
 
-test('petrel serve: SIGTERM finishes the request in flight, closes idle connections, exits 0', async (t) => {
+test('petrel serve: SIGQUIT finishes the request in flight, closes idle connections, exits 0 (SIGTERM is the fast stop: test/process-single.test.ts)', async (t) => {
   const { child, port } = await startServe([])
   t.after(() => child.kill('SIGKILL'))
   // An idle keep-alive connection and a request whose head is still arriving.
@@ -96,7 +96,7 @@ test('petrel serve: SIGTERM finishes the request in flight, closes idle connecti
   busy.on('data', (d) => (busyReply += d))
   const busyClosed = once(busy, 'close')
   await new Promise((r) => setTimeout(r, 100))
-  child.kill('SIGTERM')
+  child.kill('SIGQUIT')
   await idleClosed
   busy.write('\r\n')
   await busyClosed

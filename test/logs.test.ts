@@ -297,6 +297,30 @@ describe('LogFile', () => {
     await log.close()
   })
 
+  test('reopen that cannot open the path keeps the old file: lines go on there, the error is reported and returned', async () => {
+    const sub = path.join(dir, `reopen-${++fileCounter}`)
+    fs.mkdirSync(sub)
+    const file = path.join(sub, 'access.log')
+    const errors: Error[] = []
+    const log = new LogFile(file, { flushIntervalMs: 60_000, onError: (e) => errors.push(e) })
+    log.write('before')
+    await log.flush()
+    // logrotate moved the whole directory away; the path cannot be created again.
+    const moved = `${sub}.moved`
+    fs.renameSync(sub, moved)
+    const failure = await log.reopen()
+    assert.equal((failure as NodeJS.ErrnoException | null)?.code, 'ENOENT')
+    assert.equal(errors.length, 1)
+    log.write('after the failed reopen')
+    await log.close()
+    assert.equal(read(path.join(moved, 'access.log')), 'before\nafter the failed reopen\n')
+    assert.equal(log.dropped, 0)
+    // A reopen that works resolves with null.
+    const ok = new LogFile(tempPath())
+    assert.equal(await ok.reopen(), null)
+    await ok.close()
+  })
+
   test('reopen queued behind an in-flight flush does not lose or reorder lines', async () => {
     const file = tempPath()
     const log = new LogFile(file, { flushBytes: 10, flushIntervalMs: 60_000 })

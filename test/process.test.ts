@@ -1,49 +1,18 @@
 // The master/worker process model with real processes and real signals.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync, renameSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync, renameSync, mkdirSync, chmodSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import net from 'node:net'
 import path from 'node:path'
 import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { RawClient } from './helpers/tcp.ts'
+import { RawClient, freePort } from './helpers/tcp.ts'
+import { BIN, childPids, petrel, startPetrel, waitFor, type Running } from './helpers/petrel.ts'
 
-const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
-
-interface Running {
-  child: ChildProcess
-  port: number
-  pidFile: string
-  log: () => string
-}
-
-async function startMaster(t: { after: (fn: () => void) => void }, args: string[], env: Record<string, string> = {}): Promise<Running> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-proc-'))
-  const pidFile = path.join(dir, 'petrel.pid')
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--pid', pidFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
-  let log = ''
-  child.stdout!.on('data', (d) => (log += d))
-  child.stderr!.on('data', (d) => (log += d))
-  t.after(() => {
-    child.kill('SIGKILL')
-    for (const pid of workerPids(child.pid!)) try { process.kill(pid, 'SIGKILL') } catch {}
-    rmSync(dir, { recursive: true, force: true })
-  })
-  const deadline = Date.now() + 15_000
-  while (Date.now() < deadline) {
-    const m = /serving http:\/\/127\.0\.0\.1:(\d+)\//.exec(log)
-    if (m) return { child, port: Number(m[1]), pidFile, log: () => log }
-    if (child.exitCode !== null) break
-    await sleep(50)
-  }
-  throw new Error(`master did not start: ${log}`)
-}
-
-function workerPids(masterPid: number): number[] {
-  const r = spawnSync('pgrep', ['-P', String(masterPid)], { encoding: 'utf8' })
-  return r.stdout.split('\n').filter(Boolean).map(Number)
-}
+const startMaster = (t: { after: (fn: () => void) => void }, args: string[], env: Record<string, string> = {}): Promise<Running> => startPetrel(t, args, { env })
+const workerPids = childPids
 
 /** Keep-alive clients requesting /plaintext until `stop()`; a response with Connection: close means reconnect, anything else unexpected is a failure. */
 async function load(port: number, clients: number, stop: () => boolean) {
@@ -91,14 +60,6 @@ async function load(port: number, clients: number, stop: () => boolean) {
   return stats
 }
 
-async function waitFor(what: string, predicate: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
-}
-
 test('10 reloads in a row under steady keep-alive load: no failed request, no reset', async (t) => {
   const m = await startMaster(t, ['--user', 'root', '--workers', '2'])
   let done = false
@@ -117,6 +78,26 @@ test('10 reloads in a row under steady keep-alive load: no failed request, no re
   assert.equal(after.length, 2)
   assert.ok(after.every((pid) => !before.includes(pid)), 'every worker was replaced')
   assert.ok(stats.ok > 100, `requests were served (${stats.ok})`)
+  assert.equal(stats.failed, 0, `failures: ${stats.errors.slice(0, 5).join('; ')}`)
+})
+
+test('a single process: 5 reloads in a row under steady keep-alive load fail no request', async (t) => {
+  const m = await startMaster(t, [])
+  let done = false
+  const running = load(m.port, 8, () => done)
+  await sleep(300)
+  for (let i = 0; i < 5; i++) {
+    const reloadsSoFar = (m.log().match(/reloaded/g) ?? []).length
+    m.child.kill('SIGHUP')
+    await waitFor(`reload ${i + 1}`, () => (m.log().match(/reloaded/g) ?? []).length > reloadsSoFar, 15_000)
+    await sleep(100)
+  }
+  await sleep(1500)
+  done = true
+  const stats = await running
+  assert.equal(m.child.exitCode, null)
+  assert.ok(stats.ok > 100, `requests were served (${stats.ok})`)
+  assert.ok(stats.reconnects > 0, 'the retired servers closed their keep-alive connections')
   assert.equal(stats.failed, 0, `failures: ${stats.errors.slice(0, 5).join('; ')}`)
 })
 
@@ -294,4 +275,74 @@ test('without reusePort the master accepts and hands connections over: it says s
   const stats = await running
   assert.ok(stats.ok > 50, `requests were served (${stats.ok})`)
   assert.equal(stats.failed, 0, `failures: ${stats.errors.slice(0, 5).join('; ')}`)
+})
+
+test('--user nobody with logs in a root-owned 0755 directory: --signal reopen after a rotation keeps every line, the new file is nobody\'s', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-log-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  // The way /var/log/petrel usually is: root's, writable by root alone.
+  chmodSync(dir, 0o755)
+  const logs = path.join(dir, 'logs')
+  mkdirSync(logs, { mode: 0o755 })
+  const accessLog = path.join(logs, 'access.log')
+  const errorLog = path.join(logs, 'error.log')
+  const nobody = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim())
+  const m = await startMaster(t, ['--user', 'nobody', '--workers', '1', '--access-log', accessLog, '--error-log', errorLog])
+  const get = async (n: number, tag: string) => {
+    for (let i = 0; i < n; i++) await (await fetch(`http://127.0.0.1:${m.port}/plaintext?${tag}=${i}`)).text()
+  }
+  await get(5, 'before')
+  await sleep(1300)
+  renameSync(accessLog, `${accessLog}.1`)
+  renameSync(errorLog, `${errorLog}.1`)
+  const reopen = petrel('serve', '--signal', 'reopen', '--pid', m.pidFile)
+  assert.equal(reopen.status, 0, reopen.stderr)
+  await sleep(500)
+  await get(7, 'after')
+  m.child.kill('SIGQUIT')
+  await once(m.child, 'exit')
+  assert.doesNotMatch(m.log(), /EACCES/)
+  assert.equal(readFileSync(`${accessLog}.1`, 'utf8').trim().split('\n').length, 5)
+  const fresh = readFileSync(accessLog, 'utf8').trim().split('\n')
+  assert.equal(fresh.length, 7, 'every line after the reopen is in the new file')
+  assert.ok(fresh.every((l) => l.includes('?after=')))
+  for (const file of [accessLog, errorLog]) {
+    assert.equal(statSync(file).uid, nobody, `${file} belongs to the workers' user`)
+    assert.equal(statSync(file).mode & 0o777, 0o640)
+  }
+  assert.equal(statSync(logs).uid, 0, 'the directory is still root\'s alone')
+})
+
+test('--workers: a reload that moves the port listens there and closes the old one; a taken port is refused and changes nothing', async (t) => {
+  for (const env of [{}, { PETREL_LISTEN_MODE: 'shared' }] as Array<Record<string, string>>) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'petrel-cfg-'))
+    t.after(() => rmSync(dir, { recursive: true, force: true }))
+    const config = path.join(dir, 'petrel.json')
+    const first = await freePort()
+    writeFileSync(config, JSON.stringify({ port: first }))
+    const m = await startPetrel(t, ['--user', 'root', '--workers', '2', '--config', config], { env, portFromConfig: true })
+    assert.equal(m.port, first)
+    const second = await freePort()
+    writeFileSync(config, JSON.stringify({ port: second }))
+    m.child.kill('SIGHUP')
+    await waitFor('the reload', () => /reloaded;/.test(m.log()), 20_000)
+    assert.match(m.log(), new RegExp(`reloaded; workers \\d+, \\d+; now on http://127\\.0\\.0\\.1:${second}/`))
+    assert.equal(await (await fetch(`http://127.0.0.1:${second}/plaintext`)).text(), 'Hello, World!')
+    await assert.rejects(fetch(`http://127.0.0.1:${first}/plaintext`), 'the old port is closed')
+    const before = workerPids(m.child.pid!).sort()
+    const holder = net.createServer().listen(0, '127.0.0.1')
+    await once(holder, 'listening')
+    t.after(() => holder.close())
+    const taken = (holder.address() as net.AddressInfo).port
+    writeFileSync(config, JSON.stringify({ port: taken }))
+    m.child.kill('SIGHUP')
+    await waitFor('the refusal', () => /reload refused/.test(m.log()), 20_000)
+    assert.match(m.log(), new RegExp(`reload refused, the running workers keep the old configuration: .*127\\.0\\.0\\.1:${taken}: listen EADDRINUSE`))
+    assert.deepEqual(workerPids(m.child.pid!).sort(), before, 'the workers were left alone')
+    assert.equal(await (await fetch(`http://127.0.0.1:${second}/plaintext`)).text(), 'Hello, World!')
+    // A worker that dies now is replaced on the address in force, not on the refused one.
+    process.kill(before[0]!, 'SIGKILL')
+    await waitFor('a replacement', () => workerPids(m.child.pid!).length === 2 && !workerPids(m.child.pid!).includes(before[0]!), 10_000)
+    for (let i = 0; i < 6; i++) assert.equal(await (await fetch(`http://127.0.0.1:${second}/plaintext`)).text(), 'Hello, World!')
+  }
 })

@@ -10,7 +10,8 @@ import { req } from './helpers/tcp.ts'
 import { serve } from './helpers/serve.ts'
 import { socketsIn, settlesTo } from './helpers/sockets.ts'
 
-const LINGER_MS = 300
+const LINGER_MS = 600
+const SLOW_PAUSE_MS = 250
 /** Slack for a loaded machine on the upper bounds. */
 const SLACK = 2000
 
@@ -31,12 +32,13 @@ function routes(s: HttpServer): void {
   s.get('/events', streamUntilAbort)
   s.get('/never', waitForAbort)
   s.get('/slow', async (_r, res) => {
+    // Pauses shorter than lingerMs (with room for a loaded machine's timer lateness), longer in all.
     res.write('one,')
-    await sleep(LINGER_MS / 3)
+    await sleep(SLOW_PAUSE_MS)
     res.write('two,')
-    await sleep(LINGER_MS / 3)
+    await sleep(SLOW_PAUSE_MS)
     res.write('three,')
-    await sleep(LINGER_MS / 3)
+    await sleep(SLOW_PAUSE_MS)
     res.end('four')
   })
 }
@@ -64,8 +66,8 @@ describe('a client that leaves mid-response', () => {
   test('a client that only half-closed still gets a response that keeps being written, whole', async (t) => {
     const { connect } = await serve(t, { timeouts: { lingerMs: LINGER_MS } }, routes)
     const c = await connect()
-    // Half-close at once: the handler pauses between pieces for a third of lingerMs each, longer
-    // in all than lingerMs, so only its writes keep the connection.
+    // Half-close at once: the handler pauses between pieces, longer in all than lingerMs, so only
+    // its writes keep the connection.
     c.socket.end(req('GET', '/slow'))
     const raw = await c.readUntilClose(5000)
     const text = raw.toString('latin1')

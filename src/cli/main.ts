@@ -1,6 +1,6 @@
 // The `petrel` command: one binary, a subcommand per program of the book.
 
-import { PetrelError } from '../core/errors.ts'
+import { errorLine } from '../core/errors.ts'
 import { PETREL_VERSION } from '../core/version.ts'
 import { UsageError } from './args.ts'
 import { serveCommand } from './serve.ts'
@@ -51,14 +51,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     return (await command.run(rest)) ?? 0
   } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`petrel: ${err.message}`)
-      return 2
-    }
-    if (err instanceof PetrelError) {
-      console.error(`petrel: ${err.message} [${err.code}]`)
-      return 1
-    }
-    throw err
+    const line = errorLine(err)
+    if (line === null) throw err
+    console.error(line)
+    return err instanceof UsageError ? 2 : 1
   }
 }

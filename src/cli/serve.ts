@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Limits, type Timeouts } from '../core/limits.ts'
-import { startServe, stopOnSignals, DEMO_CGI_BIN, type ServeOptions } from '../apps/serve/serve.ts'
+import { DEMO_CGI_BIN, type ServeOptions } from '../apps/serve/serve.ts'
 import { STATIC_DEFAULTS } from '../apps/serve/static.ts'
 import { CGI_DEFAULTS } from '../apps/serve/cgi.ts'
 import { POOL_DEFAULTS } from '../process/pool/thread-pool.ts'
@@ -13,9 +13,12 @@ import { ACCOUNT_LIMITS } from '../apps/accounts/accounts.ts'
 import { parseProxyRoute, PROXY_DEFAULTS } from '../apps/proxy/reverse.ts'
 import { availableParallelism } from 'node:os'
 import { Master } from '../process/master.ts'
-import { readPid, isAlive, writePidfile, removePidfile } from '../process/pidfile.ts'
+import { SingleProcess } from '../process/single.ts'
+import { httpUrl } from '../process/listener.ts'
+import { SIGNAL_ACTIONS, signalFor } from '../process/signals.ts'
+import { readPid, isAlive, identify } from '../process/pidfile.ts'
 import { parseRunAs, describeOpenFilesLimit, type RunAs } from '../process/privileges.ts'
-import { daemonize, isDaemonChild, reportDaemonReady } from '../process/daemon.ts'
+import { daemonize, isDaemonChild, reportDaemonFailed, reportDaemonReady } from '../process/daemon.ts'
 import { parseArgs, formatFlags, UsageError, type FlagSpec, type FlagValue } from './args.ts'
 import { loadConfig, mergeFlags } from './config.ts'
 
@@ -37,7 +40,7 @@ const TIMEOUT_FLAGS: ReadonlyArray<readonly [keyof Timeouts, string, string]> = 
   ['sendMs', 'send-timeout', 'longest stall while the client reads a response'],
   ['handlerMs', 'handler-timeout', 'for a handler to start its response (503)'],
   ['lingerMs', 'linger-timeout', 'draining input after closing our side'],
-  ['shutdownMs', 'shutdown-timeout', 'for in-flight requests on a graceful stop (SIGQUIT; also SIGTERM/SIGINT without --workers)'],
+  ['shutdownMs', 'shutdown-timeout', 'for in-flight requests on a graceful stop (SIGQUIT) and on the old server after a reload'],
 ]
 
 export const SERVE_FLAGS: FlagSpec[] = [
@@ -79,15 +82,13 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'admin', type: 'string', valueName: 'HOST:PORT', description: 'admin listener: live dashboard at /, Prometheus /metrics, /api/snapshot for `petrel top`; counts metrics (off by default)' },
   { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'JSON file with any of these flags as keys (and "root"); flags given here win' },
   { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', description: 'run a master and N worker processes (auto: one per CPU); without it, one process serves' },
-  { name: 'user', short: 'u', type: 'string', valueName: 'NAME[:GROUP]', description: 'workers switch to this user after binding (a root master requires it; --user root runs them as root on purpose)' },
+  { name: 'user', short: 'u', type: 'string', valueName: 'NAME[:GROUP]', description: 'workers switch to this user after binding (needs --workers; a root master requires it; --user root runs them as root on purpose)' },
   { name: 'daemon', type: 'boolean', description: 'detach into the background (new session; output to --daemon-log); needs --pid' },
   { name: 'daemon-log', type: 'string', valueName: 'FILE', description: 'where a daemon\'s output goes (default: /dev/null)' },
   { name: 'pid', type: 'string', valueName: 'FILE', description: 'write the process id to FILE; refuse to start if a running server holds it' },
   { name: 'signal', short: 's', type: 'string', valueName: 'NAME', description: 'send reload|stop|quit|reopen to the server in --pid FILE, and exit' },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ]
-
-const SIGNALS: Record<string, NodeJS.Signals> = { reload: 'SIGHUP', stop: 'SIGTERM', quit: 'SIGQUIT', reopen: 'SIGUSR1' }
 
 export const SERVE_USAGE = `Usage: petrel serve [ROOT] [flags]
 
@@ -112,6 +113,16 @@ async function readSettings(argv: readonly string[]): Promise<{ flags: Map<strin
 }
 
 export async function serveCommand(argv: readonly string[]): Promise<void> {
+  try {
+    await serve(argv)
+  } catch (err) {
+    // A daemon's output may go nowhere: the parent waiting on the terminal prints the line.
+    await reportDaemonFailed(err)
+    throw err
+  }
+}
+
+async function serve(argv: readonly string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
     parseArgs(argv, SERVE_FLAGS, 'serve')
     console.log(SERVE_USAGE)
@@ -120,41 +131,40 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   const { flags, positionals } = await readSettings(argv)
   const pidFile = flags.get('pid') as string | undefined
   if (flags.has('signal')) return sendSignal(flags.get('signal') as string, pidFile)
+  // A single process keeps root to rebind and reopen logs on a reload, which is what a master is for.
+  if (!flags.has('workers')) refuseFlags(flags, ['user'], 'needs --workers: only worker processes give up root (a single process must keep it to rebind and reopen its logs on a reload)')
   if (flags.has('daemon') && !isDaemonChild()) {
     if (pidFile === undefined) throw new UsageError('PETREL_ERR_CLI_MISSING_VALUE', '--daemon needs --pid FILE, so that `petrel serve --signal stop --pid FILE` can find the server')
     // Check everything before detaching: errors belong on the terminal, not in a log file.
     buildOptions(flags, positionals)
     process.exit(await daemonize(flags.get('daemon-log') as string | undefined))
   }
+  // A reload reads the --config file and checks ROOT again; any error keeps the running servers.
+  const reload = async (): Promise<ServeOptions> => {
+    const again = await readSettings(argv)
+    return buildOptions(again.flags, again.positionals)
+  }
+  const log = (line: string): void => console.error(line)
   if (flags.has('workers')) {
     const workers = parseWorkers(flags.get('workers') as string)
     const runAs = resolveRunAs(flags.get('user') as string | undefined)
-    const master = new Master({
-      workers,
-      runAs,
-      onReady: reportDaemonReady,
-      options: buildOptions(flags, positionals),
-      // A reload reads the --config file and checks ROOT again; any error keeps the old workers.
-      reload: async () => {
-        const again = await readSettings(argv)
-        return buildOptions(again.flags, again.positionals)
-      },
-      pidFile,
-      log: (line) => console.error(line),
-    })
+    const master = new Master({ workers, runAs, onReady: reportDaemonReady, options: buildOptions(flags, positionals), reload, pidFile, log })
     process.exit(await master.run())
   }
   const options = buildOptions(flags, positionals)
-  if (pidFile !== undefined) {
-    writePidfile(pidFile)
-    process.on('exit', () => removePidfile(pidFile))
-  }
-  const serving = await startServe(options)
-  const { server, address, root: served } = serving
-  console.log(`petrel: serving ${options.root === null ? 'the demo site' : served} on ${httpUrl(address)} (pid ${process.pid}; ${describeOpenFilesLimit(server.limits.maxConnections)})`)
-  if (serving.admin !== null) console.log(`petrel: admin (dashboard, /metrics) on ${httpUrl(serving.admin.address)}`)
-  stopOnSignals(serving, (line) => console.error(line))
-  reportDaemonReady()
+  const single = new SingleProcess({
+    options,
+    reload,
+    pidFile,
+    log,
+    onReady: (serving, admin) => {
+      const { server, address, root: served } = serving
+      console.log(`petrel: serving ${options.root === null ? 'the demo site' : served} on ${httpUrl(address)} (pid ${process.pid}; ${describeOpenFilesLimit(server.limits.maxConnections)})`)
+      if (admin !== null) console.log(`petrel: admin (dashboard, /metrics) on ${httpUrl(admin.address)}`)
+      reportDaemonReady()
+    },
+  })
+  process.exit(await single.run())
 }
 
 /** Who workers run as. A root master must be told: a name to drop to, or root on purpose. */
@@ -180,11 +190,6 @@ export function parseWorkers(value: string): number {
   return Number(value)
 }
 
-/** `petrel serve --signal NAME --pid FILE`, like `nginx -s`. */
-function httpUrl(address: { address: string; family: string; port: number }): string {
-  return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/`
-}
-
 /** Flags that mean nothing without another: the first one given is an error, `--NAME why`. */
 function refuseFlags(flags: Map<string, unknown>, names: readonly string[], why: string): void {
   for (const name of names) if (flags.has(name)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `--${name} ${why}`)
@@ -204,13 +209,24 @@ export function parseHostPort(flag: string, value: string): { host: string; port
   return { host, port }
 }
 
+/** `petrel serve --signal NAME --pid FILE`, like `nginx -s`: only ever to a running Petrel server. */
 function sendSignal(name: string, pidFile: string | undefined): void {
-  const signal = SIGNALS[name]
-  if (signal === undefined) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --signal: ${JSON.stringify(name)}; expected one of ${Object.keys(SIGNALS).join(', ')}`)
+  const signal = signalFor(name)
+  if (signal === undefined) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --signal: ${JSON.stringify(name)}; expected one of ${[...new Set(SIGNAL_ACTIONS.map(([, action]) => action))].join(', ')}`)
   if (pidFile === undefined) throw new UsageError('PETREL_ERR_CLI_MISSING_VALUE', '--signal needs --pid FILE: the pidfile of the server to signal')
   const pid = readPid(pidFile)
-  if (pid === null || !isAlive(pid)) throw new UsageError('PETREL_ERR_NO_SERVER', `no running server in ${pidFile}${pid === null ? '' : ` (process ${pid} is gone)`}`)
-  process.kill(pid, signal)
+  if (pid === null) throw new UsageError('PETREL_ERR_NO_SERVER', `no running server in ${pidFile} (no such file, or it holds no process id)`)
+  if (!isAlive(pid)) throw new UsageError('PETREL_ERR_NO_SERVER', `no running server in ${pidFile} (process ${pid} is gone); remove the stale file`)
+  const { isPetrelServer, command } = identify(pid)
+  if (isPetrelServer === false) {
+    throw new UsageError('PETREL_ERR_NOT_PETREL', `${pidFile} names process ${pid}, which is not a Petrel server${command === '' ? '' : ` (it runs \`${command}\`)`}: the file is stale and its pid was reused; nothing was signalled. Remove the file`)
+  }
+  try {
+    process.kill(pid, signal)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err
+    throw new UsageError('PETREL_ERR_NO_SERVER', `not permitted to signal process ${pid} (from ${pidFile}): run this as the server's user or as root`)
+  }
 }
 
 /** --trust-proxy's entries, checked (the list itself is made where it is used: it does not cross IPC). */

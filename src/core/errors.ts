@@ -60,6 +60,8 @@ export const ERRORS = {
   PETREL_ERR_LISTEN: { status: 0, message: 'could not listen on the address' },
   PETREL_ERR_PIDFILE_HELD: { status: 0, message: 'the pidfile is held by a running server' },
   PETREL_ERR_NO_SERVER: { status: 0, message: 'no running server to signal' },
+  PETREL_ERR_NOT_PETREL: { status: 0, message: 'the pidfile names a process that is not a Petrel server (a stale pidfile whose pid was reused); remove the file' },
+  PETREL_ERR_LOG_OPEN: { status: 0, message: 'cannot open a log file; create its directory, fix its permissions or give another path' },
   PETREL_ERR_WORKER_START: { status: 0, message: 'a worker process failed to start' },
   PETREL_ERR_POOL_QUEUE_FULL: { status: 503, message: 'the thread pool is busy and its queue is full; try again shortly' },
   PETREL_ERR_POOL_TIMEOUT: { status: 503, message: 'the task did not finish within the thread pool\'s task timeout' },
@@ -105,4 +107,15 @@ export class UsageError extends PetrelError {
 
 export function statusOf(code: ErrorCode): number {
   return ERRORS[code].status
+}
+
+/**
+ * The one line the CLI prints for an error it expects — a bad flag (the message alone) or any
+ * other PetrelError (the message and its code) — or null for anything else, which is a bug
+ * whose stack trace should be seen.
+ */
+export function errorLine(err: unknown): string | null {
+  if (err instanceof UsageError) return `petrel: ${err.message}`
+  if (err instanceof PetrelError) return `petrel: ${err.message} [${err.code}]`
+  return null
 }

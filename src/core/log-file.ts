@@ -19,6 +19,8 @@
 
 import { Buffer } from 'node:buffer'
 import fs from 'node:fs'
+import { dirname } from 'node:path'
+import { PetrelError } from './errors.ts'
 
 export interface LogFileOptions {
   /** Flush as soon as the buffer holds this many bytes. Default 64 KiB. */
@@ -44,6 +46,38 @@ export const STDOUT = '-'
 
 /** Files are created readable by the group (adm, on most systems) and by nobody else. */
 const FILE_MODE = 0o640
+
+/** A log file that cannot be opened, as the error that names it: for start-up, where it stops the server. */
+export function logOpenError(path: string, err: unknown): PetrelError {
+  const code = (err as NodeJS.ErrnoException).code
+  const why = code === 'ENOENT' ? `its directory ${JSON.stringify(dirname(path))} does not exist` : code === 'EACCES' ? 'permission denied' : toError(err).message
+  return new PetrelError('PETREL_ERR_LOG_OPEN', `${path}: ${why}`, { cause: err })
+}
+
+/**
+ * Opens the log file at `path` — creating it (mode 0640) if need be — and closes it again; with
+ * `ownerUid`, makes it that user's when it is not yet. A master that is still root does this
+ * before its workers, which gave root up, open the path themselves (at start, reload or
+ * reopen): they could neither create a file in a root-owned directory nor open a root-owned
+ * 0640 file. nginx's master does the same in ngx_reopen_files. The group is left as it is, so a
+ * `create 0640 www-data adm` from logrotate keeps its meaning. Throws PETREL_ERR_LOG_OPEN.
+ */
+export function prepareLogFile(path: string, ownerUid?: number): void {
+  if (path === STDOUT) return
+  let fd: number
+  try {
+    fd = fs.openSync(path, 'a', FILE_MODE)
+  } catch (err) {
+    throw logOpenError(path, err)
+  }
+  try {
+    if (ownerUid !== undefined && fs.fstatSync(fd).uid !== ownerUid) fs.fchownSync(fd, ownerUid, -1)
+  } catch (err) {
+    throw new PetrelError('PETREL_ERR_LOG_OPEN', `${path}: cannot give it to uid ${ownerUid}: ${toError(err).message}`, { cause: err })
+  } finally {
+    fs.closeSync(fd)
+  }
+}
 
 function defaultDroppedLine(count: number): string {
   return `petrel: ${count} log line${count === 1 ? ' was' : 's were'} lost (log buffer full or write failed)`
@@ -166,24 +200,31 @@ export class LogFile {
   }
 
   /**
-   * For log rotation: writes what is buffered to the current file, closes it and opens the path
-   * again, so that after logrotate moved the file away new lines go to a new file at the path.
-   * Never rejects; a failed open is reported and retried at the next flush.
+   * For log rotation: writes what is buffered to the current file, opens the path again and
+   * only then closes the old descriptor, so that after logrotate moved the file away new lines
+   * go to a new file at the path. When the path cannot be opened (a directory the process may no
+   * longer write to, a full disk), the old file stays in use — lines keep going to it, as with
+   * nginx — and the failure is reported through onError and resolved as the result, so that the
+   * caller can say so where an operator looks. Never rejects.
    */
-  reopen(): Promise<void> {
-    if (this.closing !== null) return this.closing
+  reopen(): Promise<Error | null> {
+    if (this.closing !== null) return this.closing.then(() => null)
+    let failure: Error | null = null
     return this.enqueue(async () => {
       await this.writeBatch()
       if (this.toStdout) return
-      const old = this.fd
-      this.fd = null
-      if (old !== null) await closeAsync(old).catch((err: unknown) => this.report(err))
+      let fresh: number
       try {
-        this.fd = await openAsync(this.path)
+        fresh = await openAsync(this.path)
       } catch (err) {
-        this.report(err)
+        failure = toError(err)
+        this.report(failure)
+        return
       }
-    })
+      const old = this.fd
+      this.fd = fresh
+      if (old !== null) await closeAsync(old).catch((err: unknown) => this.report(err))
+    }).then(() => failure, toError)
   }
 
   /** Writes every buffered line, then closes the file. Lines written after close() are dropped. */

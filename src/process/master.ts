@@ -1,13 +1,15 @@
 // The master process, as nginx's: it serves no requests. It starts N workers, replaces one that
-// dies, and acts on signals — which, as in ngx_process_cycle.c, only set flags; one loop
-// (`act`) reads the flags and does the work, so a burst of signals never runs two actions at once.
+// dies, and acts on signals (signals.ts: a handler only sets a flag, one loop acts on them):
 //
 //   SIGHUP   reload: load the configuration again, then replace workers one at a time — the
 //            new worker listens before the old one stops accepting. A configuration that fails
-//            to load leaves the running workers alone.
+//            to load leaves the running workers alone. A new listening address is bound by the
+//            first new worker (or the master's shared socket); if it cannot be, the reload is
+//            refused.
 //   SIGTERM, SIGINT   fast stop: workers cut their connections and exit.
 //   SIGQUIT  graceful stop: workers finish in-flight requests (up to timeouts.shutdownMs).
-//   SIGUSR1  reopen log files.
+//   SIGUSR1  reopen log files: the master (still root) creates them and gives them to the
+//            workers' user first, then every worker reopens them.
 //
 // Workers listen themselves with reusePort where the kernel has it; elsewhere the master
 // accepts (reading nothing) and hands each connection to a worker, round-robin.
@@ -15,10 +17,15 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
 import type { ServeOptions } from '../apps/serve/serve.ts'
+import { PetrelError } from '../core/errors.ts'
 import { DEFAULT_LIMITS } from '../core/limits.ts'
+import { prepareLogFile } from '../core/log-file.ts'
+import { HandOverListener } from './listener.ts'
 import type { FromWorker, ToWorker } from './messages.ts'
 import { removePidfile, writePidfile } from './pidfile.ts'
-import { describeOpenFilesLimit, type RunAs } from './privileges.ts'
+import { describeOpenFilesLimit, lookupUser, type RunAs } from './privileges.ts'
+import { planReload } from './reload.ts'
+import { SignalLoop } from './signals.ts'
 import { MetricsBoard } from '../monitor/board.ts'
 import { startAdmin, type Admin } from '../monitor/admin.ts'
 
@@ -64,52 +71,66 @@ const KILL_GRACE_MS = 2_000
 
 export class Master {
   private readonly config: MasterOptions
+  /** What workers are started with; a requested port 0 is already resolved to one port here. */
   private options: ServeOptions
+  /** The address as the configuration asks for it (port 0 included): a reload compares with this. */
+  private configured: { host: string; port: number }
   private readonly workers = new Set<WorkerRecord>()
   /** Where reusePort is not available: the one listening socket, accepted here and handed over. */
-  private shared: net.Server | null = null
+  private shared: HandOverListener | null = null
   private nextWorker = 0
   private reusePort = true
   /** Workers that died young, in a row; reset by one that lived past HEALTHY_AFTER_MS. */
   private quickDeaths = 0
-  private readonly flags = { reload: false, quit: false, stop: false, reopen: false }
-  private acting = false
+  private readonly signals: SignalLoop
   private stopping = false
   private exitResolve: ((code: number) => void) | null = null
   /** With --admin: every worker's figures, and the admin listener serving them. */
   private readonly board = new MetricsBoard()
   private admin: Admin | null = null
+  /** The workers' user id, when the master is root and hands log files over to them. */
+  private readonly logOwnerUid: number | undefined
 
   constructor(config: MasterOptions) {
     this.config = config
     this.options = config.options
+    this.configured = { host: config.options.host, port: config.options.port }
+    this.signals = new SignalLoop({ reload: () => this.rollingReload(), reopen: async () => this.reopen(), stop: (how) => this.stop(how) })
+    const uid = config.runAs === null || process.getuid?.() !== 0 ? undefined : lookupUser(config.runAs.user)?.uid
+    this.logOwnerUid = uid === 0 ? undefined : uid
   }
 
-  /** Start the workers; resolves with the exit code once the master has stopped. */
+  /** Start the workers; resolves with the exit code once the master has stopped. Start-up failures reject (PetrelError). */
   async run(): Promise<number> {
-    if (this.config.pidFile !== undefined) writePidfile(this.config.pidFile)
+    this.signals.listen()
+    let pidfileWritten = false
     try {
+      if (this.config.pidFile !== undefined) {
+        writePidfile(this.config.pidFile)
+        pidfileWritten = true
+      }
+      this.prepareLogs(this.options)
       await this.chooseListenMode()
       for (let i = 0; i < this.config.workers; i++) await this.spawn()
       const where = this.options.admin
       if (where !== undefined) {
         this.admin = await startAdmin({ host: where.host, port: where.port, board: this.board, pids: () => [process.pid, ...this.pids] }).catch((err: Error) => {
-          throw new Error(`admin listener ${where.host}:${where.port}: ${err.message}`)
+          throw new PetrelError('PETREL_ERR_LISTEN', `admin listener ${where.host}:${where.port}: ${err.message}`)
         })
         this.config.log(`petrel[master]: admin (dashboard, /metrics) on http://${where.host}:${this.admin.address.port}/`)
       }
     } catch (err) {
       this.config.log(`petrel[master]: ${(err as Error).message}; stopping`)
       await this.stopAll('stop')
-      this.cleanup()
-      return 1
+      await this.shared?.close()
+      this.signals.dispose()
+      if (pidfileWritten) removePidfile(this.config.pidFile!)
+      throw err
     }
     this.config.log(`petrel[master]: ${describeOpenFilesLimit(this.options.limits?.maxConnections ?? DEFAULT_LIMITS.maxConnections)}`)
     this.config.log(`petrel[master]: ${this.config.workers} worker(s) serving http://${this.options.host}:${this.options.port}/ (${this.reusePort ? 'reusePort: each worker listens, the kernel spreads connections' : 'no reusePort here: the master accepts and hands each connection to a worker'}; pid ${process.pid})`)
     this.config.onReady?.()
-    for (const [signal, flag] of [['SIGHUP', 'reload'], ['SIGTERM', 'stop'], ['SIGINT', 'stop'], ['SIGQUIT', 'quit'], ['SIGUSR1', 'reopen']] as const) {
-      process.on(signal, () => this.raise(flag))
-    }
+    this.signals.start()
     return new Promise((resolve) => (this.exitResolve = resolve))
   }
 
@@ -117,43 +138,37 @@ export class Master {
     return [...this.workers].map((w) => w.child.pid!)
   }
 
-  private raise(flag: keyof Master['flags']): void {
-    this.flags[flag] = true
-    setImmediate(() => void this.act())
+  private async stop(how: 'quit' | 'stop'): Promise<void> {
+    if (this.stopping) {
+      // A fast stop during a graceful one: the workers cut what they still finish.
+      this.config.log('petrel[master]: fast stop')
+      for (const w of this.workers) this.tell(w, { type: 'stop' })
+      return
+    }
+    this.config.log(`petrel[master]: ${how === 'stop' ? 'fast stop' : 'graceful stop'}`)
+    await this.stopAll(how)
+    await this.admin?.close()
+    this.cleanup()
+    this.exitResolve?.(0)
   }
 
-  /** The loop that acts on flags, one action at a time, most drastic first. */
-  private async act(): Promise<void> {
-    if (this.acting) return
-    this.acting = true
+  /**
+   * The log files, opened (created if need be) by the master and made the workers' user's when
+   * the master is root: workers that gave root up could not create or open them on a reopen.
+   */
+  private prepareLogs(options: ServeOptions): void {
+    if (this.logOwnerUid === undefined) return
+    for (const file of [options.logs?.accessLog, options.logs?.errorLog]) if (file !== undefined) prepareLogFile(file, this.logOwnerUid)
+  }
+
+  private reopen(): void {
     try {
-      while (true) {
-        const f = this.flags
-        if (f.stop || f.quit) {
-          const how = f.stop ? 'stop' : 'quit'
-          f.stop = f.quit = f.reload = false
-          this.config.log(`petrel[master]: ${how === 'stop' ? 'fast stop' : 'graceful stop'}`)
-          await this.stopAll(how)
-          await this.admin?.close()
-          this.cleanup()
-          this.exitResolve?.(0)
-          return
-        }
-        if (f.reload) {
-          f.reload = false
-          await this.rollingReload()
-          continue
-        }
-        if (f.reopen) {
-          f.reopen = false
-          for (const w of this.workers) this.tell(w, { type: 'reopen' })
-          continue
-        }
-        return
-      }
-    } finally {
-      this.acting = false
+      this.prepareLogs(this.options)
+    } catch (err) {
+      // The workers still try; each keeps its old file when the path cannot be opened, and says so.
+      this.config.log(`petrel[master]: reopen: ${(err as Error).message}`)
     }
+    for (const w of this.workers) this.tell(w, { type: 'reopen' })
   }
 
   /** reusePort where the kernel has it; else one socket, bound here and handed to every worker. */
@@ -165,16 +180,24 @@ export class Master {
       return
     }
     this.reusePort = false
-    // Connections are accepted paused (nothing is read here) and handed to a worker round-robin,
-    // as Node's cluster module does by default. A handed-over listening socket would keep
-    // accepting in the master too, and Node has no public way to listen without accepting.
-    const server = net.createServer({ pauseOnConnect: true }, (socket) => this.handOver(socket))
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen({ host, port: this.options.port, backlog: 511 }, () => resolve())
+    this.shared = await this.listenShared(this.options)
+    this.options = { ...this.options, port: this.shared.address.port }
+  }
+
+  /**
+   * The fallback's socket. Connections are accepted paused (nothing is read here) and handed to
+   * a worker round-robin, as Node's cluster module does by default. A handed-over listening
+   * socket would keep accepting in the master too, and Node has no public way to listen
+   * without accepting.
+   */
+  private listenShared(options: ServeOptions): Promise<HandOverListener> {
+    return HandOverListener.open({
+      host: options.host,
+      port: options.port,
+      pauseOnConnect: true,
+      onConnection: (socket) => this.handOver(socket),
+      onAcceptError: (err) => this.config.log(`petrel[master]: ${err.message}`),
     })
-    this.shared = server
-    this.options = { ...this.options, port: (server.address() as net.AddressInfo).port }
   }
 
   /** Start a worker with the current options; resolves once it listens. */
@@ -188,7 +211,7 @@ export class Master {
     return new Promise((resolve, reject) => {
       // Settled once: a start that failed, or a worker that listened (its later exit is onExit's).
       let settled = false
-      const timer = setTimeout(() => fail(new Error(`worker ${child.pid} did not start listening within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS)
+      const timer = setTimeout(() => fail(new PetrelError('PETREL_ERR_WORKER_START', `worker ${child.pid} did not start listening within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS)
       const fail = (err: Error): void => {
         if (settled) return
         settled = true
@@ -206,11 +229,14 @@ export class Master {
         } else if (message.type === 'metrics') {
           this.board.update(String(child.pid), message.snapshot)
         } else if (message.type === 'failed') {
-          fail(new Error(`worker ${child.pid} could not start: ${message.message}`))
+          // The worker's own error, as the user would have met it in a single process.
+          const err = new PetrelError(message.code ?? 'PETREL_ERR_WORKER_START')
+          err.message = message.message
+          fail(err)
         }
       })
-      child.once('exit', () => fail(new Error(`worker ${child.pid} exited before it listened`)))
-      const handedOver = this.shared === null ? null : (this.shared.address() as net.AddressInfo)
+      child.once('exit', () => fail(new PetrelError('PETREL_ERR_WORKER_START', `worker ${child.pid} exited before it listened`)))
+      const handedOver = this.shared === null ? null : this.shared.address
       child.send({ type: 'start', options: this.options, reusePort: this.reusePort, handedOver, idleGraceMs: this.config.idleGraceMs ?? 1000, runAs: this.config.runAs, worker: slot } satisfies ToWorker, ignoreSendError)
     })
   }
@@ -246,33 +272,62 @@ export class Master {
 
   /** New configuration, then each worker replaced by one started with it. */
   private async rollingReload(): Promise<void> {
-    let next: ServeOptions
+    const refuse = (why: string): void => this.config.log(`petrel[master]: reload refused, the running workers keep the old configuration: ${why}`)
+    const plan = await planReload(this.config.reload, this.options, this.configured, (line) => this.config.log(`petrel[master]: ${line}`), refuse)
+    if (plan === null) return
+    const before = { options: this.options, shared: this.shared }
+    let options = plan.moved ? plan.options : { ...plan.options, host: this.options.host, port: this.options.port }
     try {
-      next = await this.config.reload()
+      this.prepareLogs(options)
+      if (plan.moved && this.shared !== null) {
+        // The new socket first: if the address is taken, nothing has changed yet.
+        this.shared = await this.listenShared(options)
+        options = { ...options, port: this.shared.address.port }
+      } else if (plan.moved && options.port === 0) {
+        options = { ...options, port: await freePort(options.host) }
+      }
     } catch (err) {
-      this.config.log(`petrel[master]: reload refused, the running workers keep the old configuration: ${(err as Error).message}`)
+      refuse((err as Error).message)
       return
     }
-    if (next.host !== this.options.host || (next.port !== this.options.port && next.port !== 0)) {
-      this.config.log('petrel[master]: reload cannot change the listening address; restart the server for that. Other settings are applied.')
-    }
-    this.options = { ...next, host: this.options.host, port: this.options.port }
+    this.options = options
     const old = [...this.workers]
-    for (const record of old) {
+    for (const [i, record] of old.entries()) {
       try {
         await this.spawn()
       } catch (err) {
-        this.config.log(`petrel[master]: reload stopped, a new worker failed: ${(err as Error).message}`)
+        if (i === 0) {
+          // Nothing was replaced yet (with reusePort this is where a new address turns out taken).
+          this.options = before.options
+          if (this.shared !== before.shared) {
+            void this.shared?.close()
+            this.shared = before.shared
+          }
+          refuse((err as Error).message)
+        } else {
+          // Some workers run the new configuration: it is the one in force (a replacement
+          // worker starts with it), and a later reload compares with it.
+          this.configured = plan.configured
+          if (this.shared !== before.shared) void before.shared?.close()
+          this.config.log(`petrel[master]: reload stopped, a new worker failed: ${(err as Error).message}`)
+        }
         return
       }
       record.leaving = true
-      await this.retire(record, 'quit')
+      await this.retire(record, 'retire')
     }
-    this.config.log(`petrel[master]: reloaded; workers ${this.pids.join(', ')}`)
+    let moved = ''
+    if (plan.moved) {
+      this.configured = plan.configured
+      moved = `; now on http://${options.host}:${options.port}/, the old address is closed`
+      // The master's old socket, in the fallback mode: its connections were handed over long ago.
+      if (this.shared !== before.shared) void before.shared?.close()
+    }
+    this.config.log(`petrel[master]: reloaded; workers ${this.pids.join(', ')}${moved}`)
   }
 
   /** Ask a worker to stop and wait for it; SIGKILL when it overstays. */
-  private retire(record: WorkerRecord, how: 'quit' | 'stop'): Promise<void> {
+  private retire(record: WorkerRecord, how: 'quit' | 'stop' | 'retire'): Promise<void> {
     const child = record.child
     if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
     return new Promise((resolve) => {
@@ -298,7 +353,8 @@ export class Master {
   }
 
   private cleanup(): void {
-    this.shared?.close()
+    void this.shared?.close()
+    this.signals.dispose()
     if (this.config.pidFile !== undefined) removePidfile(this.config.pidFile)
   }
 }

@@ -5,25 +5,38 @@ import type { Socket } from 'node:net'
 import { startServe, type Serving } from '../apps/serve/serve.ts'
 import type { FromWorker, ToWorker } from './messages.ts'
 import { dropPrivileges } from './privileges.ts'
+import { PetrelError } from '../core/errors.ts'
 
 let serving: Serving | null = null
 let idleGraceMs = 1000
 let stopping = false
 
-function send(message: FromWorker): void {
+function send(message: FromWorker, then: () => void = () => {}): void {
   // A master that is gone makes the send fail (EPIPE): the callback takes it, and 'disconnect' stops us.
-  if (process.connected) process.send!(message, undefined, undefined, () => {})
+  if (process.connected) process.send!(message, undefined, undefined, then)
+  else then()
 }
 
-async function stop(how: 'quit' | 'stop'): Promise<void> {
-  if (stopping) return
+/** Tell the master why, and exit once the message is out (an exit at once could lose it). */
+function exitFailed(message: FromWorker): void {
+  send(message, () => process.exit(1))
+}
+
+async function stop(how: 'quit' | 'stop', idleGrace = 0): Promise<void> {
+  // A second stop only matters as a fast stop during a graceful one: close() then cuts what is
+  // left, and the first call goes on to exit.
+  const first = !stopping
   stopping = true
   if (serving !== null) {
-    await serving.server.close(how === 'stop' ? { destroy: true } : { idleGraceMs })
     // Every access-log line of the requests just finished is written before exit.
-    await serving.closeLogs()
+    await serving.close(how, idleGrace)
   }
-  process.exit(0)
+  if (first) process.exit(0)
+}
+
+/** The line a user reads for a failed start, and the error's code when it has one. */
+function failure(err: Error): FromWorker {
+  return err instanceof PetrelError ? { type: 'failed', message: err.message, code: err.code } : { type: 'failed', message: err.message }
 }
 
 process.on('message', (message: ToWorker, handle?: Socket) => {
@@ -47,20 +60,20 @@ process.on('message', (message: ToWorker, handle?: Socket) => {
           try {
             if (message.runAs !== null) dropPrivileges(message.runAs)
           } catch (err) {
-            send({ type: 'failed', message: `cannot switch to user ${message.runAs!.user}: ${(err as Error).message}` })
-            process.exit(1)
+            exitFailed({ type: 'failed', message: `cannot switch to user ${message.runAs!.user}: ${(err as Error).message}`, code: 'PETREL_ERR_WORKER_START' })
+            return
           }
           send({ type: 'listening', address: s.address })
         },
-        (err: Error) => {
-          send({ type: 'failed', message: err.message })
-          process.exit(1)
-        },
+        (err: Error) => exitFailed(failure(err)),
       )
       return
     case 'quit':
     case 'stop':
       void stop(message.type)
+      return
+    case 'retire':
+      void stop('quit', idleGraceMs)
       return
     case 'reopen':
       void serving?.reopenLogs()

@@ -14,7 +14,7 @@ import { PETREL_VERSION } from '../../core/version.ts'
 import { PetrelError } from '../../core/errors.ts'
 import { ThreadPool, type ThreadPoolOptions } from '../../process/pool/thread-pool.ts'
 import hashPassword, { SCRYPT } from './demo-work.ts'
-import { LogFile } from '../../core/log-file.ts'
+import { LogFile, logOpenError } from '../../core/log-file.ts'
 import { ErrorLog, type ErrorLogLevel } from '../../core/error-log.ts'
 import { AccessLog, jsonDroppedLine, type AccessLogFormat } from '../../server/access-log.ts'
 import { HttpMetrics, takeSnapshot, type ProcessSnapshot } from '../../monitor/metrics.ts'
@@ -89,10 +89,24 @@ export interface Serving {
   accounts: AccountStore | null
   /** The reverse proxy (health checks, idle upstream connections), to close with the server. */
   proxy: ReverseProxy | null
-  /** Reopen log files (SIGUSR1, after logrotate moved them). */
+  /** With `adminElsewhere`: this process's figures, for the admin listener its caller keeps; else null. */
+  snapshot: ((worker: number | null) => ProcessSnapshot) | null
+  /**
+   * Reopen log files (SIGUSR1, after logrotate moved them). A file that cannot be opened again
+   * stays in use on its old descriptor, and a line says so in the error log (which is still
+   * open, on its old file if need be) besides stderr: a failed reopen is never silent.
+   */
   reopenLogs(): Promise<void>
   /** Write out every buffered log line and close the files: call after server.close(). */
   closeLogs(): Promise<void>
+  /**
+   * Stop serving and release everything: 'quit' lets in-flight requests finish (up to
+   * timeouts.shutdownMs; idle keep-alive connections get `idleGraceMs`, see HttpServer.close),
+   * 'stop' cuts every connection. Then the admin listener, the proxy, the accounts store, the
+   * thread pools and timers, and last the logs, every buffered line written. 'stop' during a
+   * 'quit' cuts what is left; every call resolves when all is closed.
+   */
+  close(how: 'quit' | 'stop', idleGraceMs?: number): Promise<void>
 }
 
 const HELLO = 'Hello, World!'
@@ -132,6 +146,8 @@ export interface ListenMode {
   handedOver?: AddressInfo
   /** A worker under a master: with admin on, send a metrics snapshot each second instead of serving the admin listener. */
   report?: { worker: number; send: (snapshot: ProcessSnapshot) => void }
+  /** A single process keeps one admin listener across reloads: with admin on, count and offer Serving.snapshot, but listen on nothing. */
+  adminElsewhere?: boolean
 }
 
 /** How often a worker reports its figures to the master. */
@@ -140,10 +156,48 @@ const REPORT_EVERY_MS = 1000
 export async function startServe(options: ServeOptions, mode: ListenMode = {}): Promise<Serving> {
   const logs = options.logs ?? {}
   const files: LogFile[] = []
+  // Everything made so far, released in reverse order when start-up fails half-way: a reload
+  // that fails must leave no descriptor, thread or timer behind.
+  const parts: Parts = { server: null, admin: null, accounts: null, proxy: null, pools: [], timers: [], files }
+  try {
+    return await assemble(options, mode, logs, parts)
+  } catch (err) {
+    await closeParts(parts, 'stop', 0)
+    throw err
+  }
+}
+
+/** What a Serving holds that must be closed, in the order it is closed. */
+interface Parts {
+  server: HttpServer | null
+  admin: Admin | null
+  accounts: AccountStore | null
+  proxy: ReverseProxy | null
+  pools: Array<ThreadPool | null>
+  timers: NodeJS.Timeout[]
+  files: LogFile[]
+}
+
+async function closeParts(parts: Parts, how: 'quit' | 'stop', idleGraceMs: number): Promise<void> {
+  for (const timer of parts.timers) clearInterval(timer)
+  await Promise.all([parts.server?.close(how === 'stop' ? { destroy: true } : { idleGraceMs }), parts.admin?.close()])
+  parts.proxy?.close()
+  await parts.accounts?.close()
+  // No request is left to wait for a task: what is queued finishes, then the threads stop.
+  await Promise.all(parts.pools.map((pool) => pool?.close()))
+  await Promise.all(parts.files.map((f) => f.close()))
+}
+
+async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOptions, parts: Parts): Promise<Serving> {
+  const files = parts.files
   const open = async (path: string, droppedLine?: (count: number) => string): Promise<LogFile> => {
     const file = new LogFile(path, { droppedLine, onError: (err) => console.error(`petrel: log ${path}: ${err.message}`) })
-    await file.open()
     files.push(file)
+    try {
+      await file.open()
+    } catch (err) {
+      throw logOpenError(path, err)
+    }
     return file
   }
   const format = logs.accessLogFormat ?? 'combined'
@@ -170,26 +224,29 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
       }),
     onServerAnswer: accessLog === null ? undefined : (answer) => accessLog.record({ ...answer, endedAtMs: Date.now() }),
   })
+  parts.server = server
   const root = options.root ?? DEMO_SITE
-  let pool: ThreadPool | null = null
   if (options.root === null) {
     server.get('/plaintext', plaintext)
     server.get('/json', json)
     // Made on first use: a worker process that never gets the route starts no threads.
-    scryptRoutes(server, () => (pool ??= new ThreadPool({ filename: DEMO_WORK, ...options.pool })))
+    const slot = parts.pools.push(null) - 1
+    scryptRoutes(server, () => (parts.pools[slot] ??= new ThreadPool({ filename: DEMO_WORK, ...options.pool })))
   }
-  let accounts: AccountStore | null = null
   if (options.accounts !== undefined) {
     const settings = options.accounts
     const target = parseDatabase(settings.database)
     const storeOptions = { poolMax: settings.poolMax, acquireTimeoutMs: settings.acquireTimeoutMs }
-    accounts = target.kind === 'postgres' ? await PgStore.open(target.url, storeOptions) : await SqliteStore.open(target.file, storeOptions)
-    let passwordPool: ThreadPool | null = null
-    accountRoutes(server, { store: accounts, hashing: settings.hashing, attemptsPerWindow: settings.attemptsPerWindow, trustProxy: settings.trustProxy === undefined ? null : allowList(settings.trustProxy), pool: () => (passwordPool ??= new ThreadPool({ filename: PASSWORD_WORK, ...options.pool })) })
-    const store = accounts
-    setInterval(() => {
+    const store = target.kind === 'postgres' ? await PgStore.open(target.url, storeOptions) : await SqliteStore.open(target.file, storeOptions)
+    parts.accounts = store
+    const slot = parts.pools.push(null) - 1
+    const trustProxy = settings.trustProxy === undefined ? null : allowList(settings.trustProxy)
+    accountRoutes(server, { store, hashing: settings.hashing, attemptsPerWindow: settings.attemptsPerWindow, trustProxy, pool: () => (parts.pools[slot] ??= new ThreadPool({ filename: PASSWORD_WORK, ...options.pool })) })
+    const sweep = setInterval(() => {
       store.deleteExpiredSessions(Date.now()).catch((err: Error) => server.reportError(err))
-    }, SESSION_SWEEP_MS).unref()
+    }, SESSION_SWEEP_MS)
+    sweep.unref()
+    parts.timers.push(sweep)
   }
   // Lines for the error log from the file server and the CGI gateway.
   const logError = errorLog === null ? (line: string) => console.error(`petrel: ${line}`) : (line: string) => errorLog.error(line)
@@ -216,22 +273,25 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
       return fileHandler(req, res)
     })
   }
-  let proxy: ReverseProxy | null = null
   if (options.proxy !== undefined) {
     const reverse = new ReverseProxy(options.proxy.routes, { ...options.proxy.options, log: errorLog === null ? (line) => console.error(`petrel: ${line}`) : (line) => errorLog.warn(line) })
-    proxy = reverse
+    parts.proxy = reverse
     for (const group of reverse.groups) server.mount(group.prefix, (req, res) => reverse.handle(group, req, res))
   }
   const address = mode.handedOver !== undefined ? server.serveHandedOver(mode.handedOver) : await server.listen({ host: options.host, port: options.port, reusePort: mode.reusePort })
-  let admin: Admin | null = null
+  let snapshot: Serving['snapshot'] = null
   if (metrics !== null) {
     const report = mode.report
     if (report !== undefined) {
-      setInterval(() => report.send(takeSnapshot(metrics, server, report.worker)), REPORT_EVERY_MS).unref()
+      const reporter = setInterval(() => report.send(takeSnapshot(metrics, server, report.worker)), REPORT_EVERY_MS)
+      reporter.unref()
+      parts.timers.push(reporter)
+    } else if (mode.adminElsewhere === true) {
+      snapshot = (worker) => takeSnapshot(metrics, server, worker)
     } else {
       const board = new MetricsBoard()
       try {
-        admin = await startAdmin({
+        parts.admin = await startAdmin({
           host: options.admin!.host,
           port: options.admin!.port,
           board,
@@ -239,51 +299,34 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
           refresh: () => board.update('self', takeSnapshot(metrics, server, null)),
         })
       } catch (err) {
-        await server.close()
         throw new PetrelError('PETREL_ERR_LISTEN', `admin listener ${options.admin!.host}:${options.admin!.port}: ${(err as Error).message}`)
       }
     }
   }
+  let closing: Promise<void> | null = null
   return {
     server,
     address,
     root,
-    admin,
-    accounts,
-    proxy,
+    admin: parts.admin,
+    accounts: parts.accounts,
+    proxy: parts.proxy,
+    snapshot,
     reopenLogs: async () => {
-      await Promise.all(files.map((f) => f.reopen()))
+      const failures = await Promise.all(files.map((f) => f.reopen()))
+      failures.forEach((err, i) => {
+        // stderr has it already (the file's onError); the error log may be where the operator looks.
+        if (err !== null) errorLog?.error(`cannot reopen log ${files[i]!.path}, still writing to the old file: ${err.message}`)
+      })
     },
     closeLogs: async () => {
       await Promise.all(files.map((f) => f.close()))
     },
+    close: (how, idleGraceMs = 0) => {
+      // A fast stop asked for during a graceful one: HttpServer.close() is already under way, so
+      // cut the connections it is waiting for; its promise then resolves as they go.
+      if (closing !== null && how === 'stop') for (const conn of server.connections) conn.destroy()
+      return (closing ??= closeParts(parts, how, idleGraceMs))
+    },
   }
-}
-
-/**
- * Stop gracefully on SIGTERM or SIGINT: stop accepting, finish what is in flight, exit 0.
- * A second signal exits at once. Node delivers signals on the event loop, so acting here is
- * what nginx's "the handler sets a flag, the loop acts" achieves in C.
- */
-export function stopOnSignals(serving: Serving, log: (line: string) => void): void {
-  const { server } = serving
-  let stopping = false
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      log(`petrel: ${signal} again, exiting now`)
-      process.exit(1)
-    }
-    stopping = true
-    log(`petrel: ${signal}, finishing in-flight requests (up to ${server.timeouts.shutdownMs} ms)`)
-    Promise.all([server.close(), serving.admin?.close()])
-      .then(() => {
-        serving.proxy?.close()
-        return serving.accounts?.close()
-      })
-      .then(() => serving.closeLogs())
-      .then(() => process.exit(0))
-  }
-  process.on('SIGTERM', onSignal)
-  process.on('SIGINT', onSignal)
-  process.on('SIGUSR1', () => void serving.reopenLogs())
 }
