@@ -346,8 +346,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
 
   send(data: string | Buffer, more = false, onFlushed?: (err?: Error | null) => void): boolean {
     if (this.ended || this.phase === Phase.CLOSED) return false
-    // A write to a half-closed client is the handler still at work: a later deadline, a field write.
-    if (this.phase === Phase.HALF_CLOSED) this.server.scheduler.armIn(this.timer, this.server.timeouts.lingerMs)
+    if (this.phase === Phase.HALF_CLOSED) this.stillWriting()
     if (typeof data !== 'string' && data.length <= COPY_INTO_BATCH_BYTES) {
       // A small Buffer is copied into the batch's string: the batch stays one write (not a corked
       // writev), and the caller has its buffer back at once.
@@ -393,8 +392,14 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
    */
   sendAscii(text: string, more = false): boolean {
     if (this.ended || this.phase === Phase.CLOSED) return false
+    if (this.phase === Phase.HALF_CLOSED) this.stillWriting()
     this.batch += text
     return this.queued(text.length, more)
+  }
+
+  /** A write to a half-closed client: the handler is still at work, so its deadline moves later (a field write). */
+  private stillWriting(): void {
+    this.server.scheduler.armIn(this.timer, this.server.timeouts.lingerMs)
   }
 
   /** Add `text` to the batch's string; text that needs the other encoding than what is there first moves that to the list. */
