@@ -341,11 +341,12 @@ test('petrel serve --workers 2 on one SQLite file: a session made on one worker 
     }
   })
   const deadline = Date.now() + 15_000
-  while (!/serving http:\/\/127\.0\.0\.1:(\d+)/.test(log)) {
+  while (!/serving http:\/\/127\.0\.0\.1:(\d+)/.test(log) || !log.includes('accounts (/account/) on')) {
     assert.ok(Date.now() < deadline && child.exitCode === null, log)
     await new Promise((r) => setTimeout(r, 50))
   }
   const base = `http://127.0.0.1:${/serving http:\/\/127\.0\.0\.1:(\d+)/.exec(log)![1]}`
+  assert.ok(log.includes(`accounts (/account/) on sqlite:${dir}/workers.db`), `the start-up lines name the database: ${log}`)
   const b = new Browser(base)
   const csrf = await b.csrf('/account/register')
   assert.equal((await b.request('POST', '/account/register', { csrf, username: 'everywhere', password: 'one session for all' })).status, 303)

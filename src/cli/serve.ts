@@ -7,7 +7,7 @@ import { DEMO_CGI_BIN, type ServeOptions } from '../apps/serve/serve.ts'
 import { STATIC_DEFAULTS } from '../apps/serve/static.ts'
 import { CGI_DEFAULTS } from '../apps/serve/cgi.ts'
 import { POOL_DEFAULTS } from '../process/pool/thread-pool.ts'
-import { parseDatabase, STORE_DEFAULTS } from '../apps/accounts/store.ts'
+import { describeDatabase, parseDatabase, STORE_DEFAULTS } from '../apps/accounts/store.ts'
 import { allowList } from '../core/allow-list.ts'
 import { ACCOUNT_LIMITS } from '../apps/accounts/accounts.ts'
 import { parseProxyRoute, PROXY_DEFAULTS } from '../apps/proxy/reverse.ts'
@@ -148,7 +148,12 @@ async function serve(argv: readonly string[]): Promise<void> {
   if (flags.has('workers')) {
     const workers = parseWorkers(flags.get('workers') as string)
     const runAs = resolveRunAs(flags.get('user') as string | undefined)
-    const master = new Master({ workers, runAs, onReady: reportDaemonReady, options: buildOptions(flags, positionals), reload, pidFile, log })
+    const options = buildOptions(flags, positionals)
+    const onReady = (): void => {
+      if (options.accounts !== undefined) log(`petrel[master]: accounts (/account/) on ${describeDatabase(options.accounts.database)}`)
+      reportDaemonReady()
+    }
+    const master = new Master({ workers, runAs, onReady, options, reload, pidFile, log })
     process.exit(await master.run())
   }
   const options = buildOptions(flags, positionals)
@@ -161,6 +166,7 @@ async function serve(argv: readonly string[]): Promise<void> {
       const { server, address, root: served } = serving
       console.log(`petrel: serving ${options.root === null ? 'the demo site' : served} on ${httpUrl(address)} (pid ${process.pid}; ${describeOpenFilesLimit(server.limits.maxConnections)})`)
       if (admin !== null) console.log(`petrel: admin (dashboard, /metrics) on ${httpUrl(admin.address)}`)
+      if (options.accounts !== undefined) console.log(`petrel: accounts (/account/) on ${describeDatabase(options.accounts.database)}`)
       reportDaemonReady()
     },
   })
