@@ -5,6 +5,15 @@ import assert from 'node:assert/strict'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
 import { once } from 'node:events'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { parseArgs } from '../src/cli/args.ts'
+import { SERVE_FLAGS } from '../src/cli/serve.ts'
+import { BENCH_FLAGS } from '../src/cli/bench.ts'
+import { INETD_FLAGS } from '../src/cli/inetd.ts'
+import { PROXY_FLAGS } from '../src/cli/proxy.ts'
+import { TOP_FLAGS } from '../src/cli/top.ts'
 
 const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
 
@@ -28,6 +37,50 @@ test('--help lists the commands; serve --help lists every limit flag with its de
     assert.ok(serve.stdout.includes(flag), `serve --help mentions ${flag}`)
   }
   assert.match(serve.stdout, /--max-body-bytes N\s+.*\(default 1048576\)/)
+  // Durations are shown as they are typed, and the one rule for a bare number is stated.
+  assert.match(serve.stdout, /--keepalive-timeout TIME\s+.*\(default 5s\)/)
+  assert.match(serve.stdout, /--handler-timeout TIME\s+.*\(default 1m\)/)
+  assert.match(serve.stdout, /a bare number is seconds \(5 means 5s\)/)
+})
+
+test('a bare number of TIME is seconds for every duration flag of every command', () => {
+  for (const [command, specs] of [['serve', SERVE_FLAGS], ['bench', BENCH_FLAGS], ['inetd', INETD_FLAGS], ['proxy', PROXY_FLAGS], ['top', TOP_FLAGS]] as const) {
+    for (const spec of specs.filter((s) => s.type === 'duration')) {
+      const { flags } = parseArgs([`--${spec.name}`, '2'], specs, command)
+      assert.equal(flags.get(spec.name), 2000, `petrel ${command} --${spec.name} 2 is two seconds`)
+      assert.equal(parseArgs([`--${spec.name}`, '250ms'], specs, command).flags.get(spec.name), 250)
+    }
+  }
+})
+
+/** A keep-alive connection that has had one answer; `closed` settles when the server closes it. */
+async function keptAlive(port: number): Promise<{ socket: net.Socket; closed: Promise<unknown>; isClosed: () => boolean }> {
+  const socket = net.connect(port, '127.0.0.1')
+  await once(socket, 'connect')
+  socket.write('GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n')
+  await once(socket, 'data')
+  let closed = false
+  const done = once(socket, 'close').then(() => (closed = true))
+  socket.on('error', () => {})
+  return { socket, closed: done, isClosed: () => closed }
+}
+
+test('--keepalive-timeout 1 and "keepalive-timeout": 1 in --config are one second, not one millisecond', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-time-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const config = path.join(dir, 'petrel.json')
+  writeFileSync(config, JSON.stringify({ 'keepalive-timeout': 1 }))
+  for (const args of [['--keepalive-timeout', '1'], ['--config', config]]) {
+    const { child, port } = await startServe(args)
+    t.after(() => child.kill('SIGKILL'))
+    const idle = await keptAlive(port)
+    t.after(() => idle.socket.destroy())
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    assert.equal(idle.isClosed(), false, `petrel serve ${args.join(' ')}: still open 300 ms after the response`)
+    // The timeout does end it: a second, not never.
+    await idle.closed
+    child.kill('SIGKILL')
+  }
 })
 
 test('usage errors are one line naming the flag, with exit status 2', () => {

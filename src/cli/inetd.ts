@@ -3,7 +3,7 @@
 import { allowList, builtinServices, Inetd, INETD_DEFAULTS, type InetdOptions } from '../apps/inetd/inetd.ts'
 import { loadInetdConfig, type ConfigDefaults, type ServiceConfig } from '../apps/inetd/config.ts'
 import { SERVICE_NAMES, STANDARD_PORTS, type ServiceName } from '../apps/inetd/services.ts'
-import { parseArgs, formatFlags, UsageError, type FlagSpec } from './args.ts'
+import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec } from './args.ts'
 
 export const INETD_FLAGS: FlagSpec[] = [
   { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'services from an xinetd-style file (docs/inetd.md); SIGHUP reloads it. The flags below become its defaults' },
@@ -12,7 +12,7 @@ export const INETD_FLAGS: FlagSpec[] = [
   { name: 'services', type: 'string', valueName: 'LIST', description: `without --config: comma-separated built-ins to run (default all: ${SERVICE_NAMES.join(',')})` },
   { name: 'instances', type: 'integer', valueName: 'N', min: 1, description: `TCP connections per service at once; more are closed (default ${INETD_DEFAULTS.instances})` },
   { name: 'only-from', type: 'string', valueName: 'CIDRS', description: 'comma-separated addresses or CIDR blocks allowed to connect (xinetd only_from); default: anyone' },
-  { name: 'idle-timeout', type: 'duration', valueName: 'TIME', min: 1, bareUnit: 's', description: `close a TCP connection idle this long (default ${INETD_DEFAULTS.idleTimeoutMs / 1000}s)` },
+  { name: 'idle-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `close a TCP connection idle this long (default ${formatDuration(INETD_DEFAULTS.idleTimeoutMs)})` },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ]
 
@@ -24,6 +24,7 @@ time (868). With --config FILE it runs the services the file declares, external 
 included: one process per TCP connection with the socket as its stdin and stdout.
 Logs a line per connection to stderr. SIGHUP reloads FILE (a bad file is rejected and the
 running services stay); SIGTERM or SIGINT stops, ending the programs still running.
+${TIME_HELP}
 
 Flags:
 ${formatFlags(INETD_FLAGS)}
