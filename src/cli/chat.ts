@@ -63,16 +63,18 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
     const cluster = new ChatCluster({ workers, settings, log })
     const bound = await cluster.start().catch(async (err: Error) => {
       await cluster.stop()
-      throw new UsageError('PETREL_ERR_LISTEN', `cannot open the room on ${host}:${port}: ${err.message}`)
+      throw err
     })
     log(`room open on ${host}:${bound} with ${workers} workers (master pid ${process.pid})${redis === undefined ? '' : `, shared through ${redis}`}`)
     stop = () => cluster.stop()
   } else {
-    const hub = redis === undefined ? undefined : await RedisHub.connect(redis, { room: settings.room, maxUsers: settings.maxUsers, log }).catch((err: Error) => {
-      throw new UsageError('PETREL_ERR_LISTEN', `cannot reach Redis at ${redis}: ${err.message}`)
-    })
+    const hub = redis === undefined ? undefined : await RedisHub.connect(redis, { room: settings.room, maxUsers: settings.maxUsers, log })
     const room = new ChatRoom({ ...settings, hub, log })
-    const address = await room.listen(host, port)
+    // Closing the room closes its Redis connection too, which would keep the process from exiting.
+    const address = await room.listen(host, port).catch(async (err: unknown) => {
+      await room.close()
+      throw err
+    })
     log(`room open on ${address.address}:${address.port} (pid ${process.pid})${redis === undefined ? '' : `, shared through ${redis}`}`)
     stop = () => room.close()
   }

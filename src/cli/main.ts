@@ -1,6 +1,7 @@
 // The `petrel` command: one binary, a subcommand per program of the book.
 
 import { PetrelError } from '../core/errors.ts'
+import { systemFailure } from '../core/system-failure.ts'
 import { PETREL_VERSION } from '../core/version.ts'
 import { UsageError } from './args.ts'
 import { serveCommand } from './serve.ts'
@@ -51,14 +52,24 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     return (await command.run(rest)) ?? 0
   } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`petrel: ${err.message}`)
-      return 2
-    }
-    if (err instanceof PetrelError) {
-      console.error(`petrel: ${err.message} [${err.code}]`)
-      return 1
-    }
-    throw err
+    return reportFailure(err)
   }
+}
+
+/**
+ * Every command's errors end here. A mistake the user can fix is one line naming it and the fix:
+ * a bad flag or value (exit 2), a failure with a code from the table, or a system error met while
+ * starting — an address in use, a port that needs root, a log in a missing directory — even one
+ * that a lower layer let through raw or wrapped (exit 1). Anything else is a bug in Petrel and
+ * keeps its stack trace.
+ */
+function reportFailure(err: unknown): number {
+  if (err instanceof UsageError) {
+    console.error(`petrel: ${err.message}`)
+    return 2
+  }
+  const failure = systemFailure(err) ?? (err instanceof PetrelError ? err : null)
+  if (failure === null) throw err
+  console.error(`petrel: ${failure.message} [${failure.code}]`)
+  return 1
 }

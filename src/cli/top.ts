@@ -50,7 +50,7 @@ export async function topCommand(argv: readonly string[]): Promise<number> {
       frame = renderTop((await response.json()) as Tick, base.origin)
     } catch (err) {
       ok = false
-      frame = `petrel top: cannot read ${url.href}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}\n(is the server running with --admin ${base.host}?)\n`
+      frame = `petrel top: cannot read ${url.href}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}; is a server running with --admin ${base.host}?\n`
     }
     process.stdout.write(tty ? `\x1b[H\x1b[2J${frame}` : `${frame}\n`)
     if (flags.has('once')) return ok ? 0 : 1

@@ -135,9 +135,10 @@ export class LogFile {
    * (as nginx does) instead of at the first flush. Optional: writes open the file lazily.
    */
   open(): Promise<void> {
+    // The caller gets a failure as the rejection; handing it to onError too would report it twice.
     return this.enqueue(async () => {
       if (!this.toStdout && this.fd === null) this.fd = await openAsync(this.path)
-    })
+    }, false)
   }
 
   /** Appends one line (without its newline). Never does I/O and never throws. */
@@ -240,11 +241,12 @@ export class LogFile {
     }
   }
 
-  private enqueue(op: () => Promise<void>): Promise<void> {
+  /** Runs `op` after the operations before it. Its failure is counted, and told to onError unless `notify` is false. */
+  private enqueue(op: () => Promise<void>, notify = true): Promise<void> {
     const done = this.tail.then(op)
     this.tail = done.then(
       () => undefined,
-      (err: unknown) => this.report(err),
+      (err: unknown) => this.report(err, notify),
     )
     return done
   }
@@ -329,11 +331,11 @@ export class LogFile {
     }
   }
 
-  private report(value: unknown): void {
+  private report(value: unknown, notify = true): void {
     const error = toError(value)
     this.errors++
     this.lastError = error
-    if (this.onError === undefined) return
+    if (this.onError === undefined || !notify) return
     try {
       this.onError(error)
     } catch {

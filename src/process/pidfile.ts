@@ -3,6 +3,7 @@
 
 import { readFileSync, writeFileSync, unlinkSync, openSync, closeSync } from 'node:fs'
 import { PetrelError } from '../core/errors.ts'
+import { systemFailure } from '../core/system-failure.ts'
 
 /** The pid recorded in `file`, or null when there is none (missing file, empty or garbage). */
 export function readPid(file: string): number | null {
@@ -44,7 +45,8 @@ export function writePidfile(file: string, pid: number = process.pid): void {
   try {
     fd = openSync(file, 'wx', 0o644)
   } catch (err) {
-    throw new PetrelError('PETREL_ERR_PIDFILE_HELD', `cannot create ${file}: ${(err as Error).message}`)
+    // Not held by a server: a missing directory or no permission, told with what to do about it.
+    throw systemFailure(err, `create the pidfile ${file}`) ?? err
   }
   closeSync(fd)
   writeFileSync(file, `${pid}\n`)

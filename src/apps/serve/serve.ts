@@ -11,7 +11,7 @@ import { resolveUrlPath, staticFiles, type StaticOptions } from './static.ts'
 import { cgiGateway, CGI_PREFIX, type CgiOptions } from './cgi.ts'
 import { internalRequest } from '../../server/internal-request.ts'
 import { PETREL_VERSION } from '../../core/version.ts'
-import { PetrelError } from '../../core/errors.ts'
+import { hostPort, systemFailure } from '../../core/system-failure.ts'
 import { ThreadPool, type ThreadPoolOptions } from '../../process/pool/thread-pool.ts'
 import hashPassword, { SCRYPT } from './demo-work.ts'
 import { LogFile } from '../../core/log-file.ts'
@@ -139,7 +139,10 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
   const files: LogFile[] = []
   const open = async (path: string, droppedLine?: (count: number) => string): Promise<LogFile> => {
     const file = new LogFile(path, { droppedLine, onError: (err) => console.error(`petrel: log ${path}: ${err.message}`) })
-    await file.open()
+    // A worker reports this error to its master as text, so the text must already say what to do.
+    await file.open().catch((err: unknown) => {
+      throw systemFailure(err) ?? err
+    })
     files.push(file)
     return file
   }
@@ -235,7 +238,7 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
         })
       } catch (err) {
         await server.close()
-        throw new PetrelError('PETREL_ERR_LISTEN', `admin listener ${options.admin!.host}:${options.admin!.port}: ${(err as Error).message}`)
+        throw systemFailure(err, `open the admin listener on ${hostPort(options.admin!.host, options.admin!.port)}`) ?? err
       }
     }
   }
