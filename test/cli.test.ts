@@ -14,6 +14,8 @@ import { BENCH_FLAGS } from '../src/cli/bench.ts'
 import { INETD_FLAGS } from '../src/cli/inetd.ts'
 import { PROXY_FLAGS } from '../src/cli/proxy.ts'
 import { TOP_FLAGS } from '../src/cli/top.ts'
+import { ChatRoom } from '../src/apps/chat/room.ts'
+import { freePort } from './helpers/tcp.ts'
 
 const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
 
@@ -286,4 +288,49 @@ test('start-up mistakes as an unprivileged user: a port below 1024, a log it may
   ]
   const runs = await runAll(cases.map(([args]) => args), nobody)
   assert.deepEqual(runs.flatMap((run, index) => mistakeProblems(run, cases[index]![1], run.stderr)), [])
+})
+
+test('chat connect waits for a room that opens after it starts (--wait), and says when none does', async (t) => {
+  const port = await freePort()
+  const client = spawn(process.execPath, [BIN, 'chat', 'connect', '--wait', '60s', `127.0.0.1:${port}`], { stdio: ['pipe', 'pipe', 'pipe'] })
+  t.after(() => client.kill('SIGKILL'))
+  let out = ''
+  let err = ''
+  client.stdout!.setEncoding('utf8').on('data', (text: string) => (out += text))
+  client.stderr!.setEncoding('utf8').on('data', (text: string) => (err += text))
+  // The room opens a second later, while the client knocks.
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  const room = new ChatRoom()
+  await room.listen('127.0.0.1', port)
+  t.after(() => room.close())
+  client.stdin!.end('/quit\n')
+  const [code] = await once(client, 'exit')
+  assert.equal(code, 0, err)
+  assert.match(out, /^\* welcome, you are guest1;[^]*\* bye\r\n$/)
+
+  const closed = await freePort()
+  const once0 = await runPetrel(['chat', 'connect', '--wait', '0', `127.0.0.1:${closed}`])
+  assert.deepEqual(mistakeProblems(once0, /cannot reach the chat room; start it .*: 127\.0\.0\.1:\d+: connect ECONNREFUSED [\d.:]+ \[PETREL_ERR_CHAT_UNREACHABLE\]$/, once0.stderr), [])
+  const waited = await runPetrel(['chat', 'connect', '--wait', '1', `127.0.0.1:${closed}`])
+  assert.deepEqual(mistakeProblems(waited, /connect ECONNREFUSED [\d.:]+ \(refused for 1s\)/, waited.stderr), [])
+  // Room flags with connect, and --wait without it, are usage errors.
+  assert.equal((await runPetrel(['chat', 'connect', '--max-users', '3', `127.0.0.1:${closed}`])).status, 2)
+  assert.equal((await runPetrel(['chat', '--wait', '3'])).status, 2)
+})
+
+test('chat connect whose reader goes away (| head) ends without a stack trace', async (t) => {
+  const room = new ChatRoom()
+  const { port } = await room.listen('127.0.0.1', 0)
+  t.after(() => room.close())
+  const client = spawn(process.execPath, [BIN, 'chat', 'connect', `127.0.0.1:${port}`], { stdio: ['pipe', 'pipe', 'pipe'] })
+  t.after(() => client.kill('SIGKILL'))
+  let err = ''
+  client.stderr!.setEncoding('utf8').on('data', (text: string) => (err += text))
+  await once(client.stdout!, 'data')
+  client.stdout!.destroy()
+  // Lines for the client's stdout, now a closed pipe.
+  client.stdin!.write('/who\n/who\n')
+  const [code] = await once(client, 'exit')
+  assert.doesNotMatch(err, /^ {4}at /m, err)
+  assert.equal(code, 0, err)
 })
