@@ -58,11 +58,11 @@ test('a config setting every serve flag gives the same map as the command line',
     'write-high-water-mark': 65536,
     'max-drain-bytes': 65536,
     'headers-timeout': '5s',
-    'keepalive-timeout': 4000,
+    'keepalive-timeout': 4,
     'body-timeout': '1m',
     'send-timeout': '500ms',
     'linger-timeout': '1.5s',
-    'shutdown-timeout': 10_000,
+    'shutdown-timeout': 10,
     list: true,
     'follow-symlinks': false,
     'max-age': 0,
@@ -75,8 +75,8 @@ test('a config setting every serve flag gives the same map as the command line',
   const { flags: fromCli } = parseArgs(
     ['--host', '0.0.0.0', '--port', '9090', '--max-connections', '100', '--max-header-bytes', '8192', '--max-header-count', '50',
       '--max-uri-bytes', '4096', '--max-body-bytes', '1000000', '--max-requests-per-connection', '1000', '--write-high-water-mark', '65536',
-      '--max-drain-bytes', '65536', '--headers-timeout', '5s', '--keepalive-timeout', '4000', '--body-timeout', '1m', '--send-timeout', '500ms',
-      '--linger-timeout', '1.5s', '--shutdown-timeout', '10000', '--list', '--max-age', '0', '--open-file-cache-valid', '0',
+      '--max-drain-bytes', '65536', '--headers-timeout', '5s', '--keepalive-timeout', '4', '--body-timeout', '1m', '--send-timeout', '500ms',
+      '--linger-timeout', '1.5s', '--shutdown-timeout', '10', '--list', '--max-age', '0', '--open-file-cache-valid', '0',
       '--small-file-bytes', '4096', '--max-open-files', '64'],
     SERVE_FLAGS, 'serve')
   const { root, ...rest } = Object.fromEntries(fromFile)
@@ -96,8 +96,9 @@ test('every serve flag is a config key that means what the flag means', async ()
     const n = Math.max(spec.min ?? 0, Math.min(spec.max ?? Infinity, 1000))
     switch (spec.type) {
       case 'integer': config[spec.name] = n; argv.push(`--${spec.name}`, String(n)); break
-      case 'duration': config[spec.name] = n; argv.push(`--${spec.name}`, `${n}ms`); break
-      case 'string': config[spec.name] = 'x'; argv.push(`--${spec.name}`, 'x'); break
+      // A JSON number of seconds means what the same bare number means on the command line.
+      case 'duration': config[spec.name] = n; argv.push(`--${spec.name}`, String(n)); break
+      case 'string': config[spec.name] = spec.wholeNumber === true ? 2 : 'x'; argv.push(`--${spec.name}`, spec.wholeNumber === true ? '2' : 'x'); break
       case 'boolean': config[spec.name] = true; argv.push(`--${spec.name}`); break
       case 'list': config[spec.name] = ['a', 'b']; argv.push(`--${spec.name}`, 'a', `--${spec.name}`, 'b'); break
     }
@@ -166,20 +167,35 @@ test('integer keys take JSON whole numbers within range', async () => {
   assert.equal((await loadConfig(configFile('{"port": 8.08e3}'), SPECS)).get('port'), 8080, 'any JSON spelling of a whole number')
 })
 
-test('duration keys take milliseconds or a duration string, within range', async () => {
+test('duration keys take a number of seconds, as a bare number on the command line, or a duration string', async () => {
   const flags = async (value: unknown) => (await loadConfig(configFile({ 'headers-timeout': value }), SPECS)).get('headers-timeout')
-  assert.equal(await flags(1500), 1500)
-  assert.equal(await flags('1500'), 1500)
+  assert.equal(await flags(5), 5000, 'a number is seconds')
+  assert.equal(await flags('5'), 5000, 'a bare number in a string is seconds too')
+  assert.equal(await flags(0.25), 250)
+  assert.equal(await flags(1.5), 1500)
   assert.equal(await flags('1.5s'), 1500)
   assert.equal(await flags('250ms'), 250)
   assert.equal(await flags('1m'), 60_000)
-  const expected = /; expected a number of milliseconds or a duration string such as "500ms", "5s" or "1m"$/
+  assert.equal(await flags(5), parseArgs(['--headers-timeout', '5'], SPECS, 'serve').flags.get('headers-timeout'), 'the same as the flag')
+  await rejects({ 'headers-timeout': 1500 }, 'PETREL_ERR_CLI_BAD_VALUE', /: 1500; expected at most 60000ms$/)
+  const expected = /; expected a number of seconds or a duration string such as "500ms", "5s" or "1m"$/
   await rejects({ 'headers-timeout': 'soon' }, 'PETREL_ERR_CLI_BAD_VALUE', new RegExp(`bad value for "headers-timeout" in .*: "soon"${expected.source}`))
   await rejects({ 'headers-timeout': '5 s' }, 'PETREL_ERR_CLI_BAD_VALUE', expected)
   await rejects({ 'headers-timeout': -5 }, 'PETREL_ERR_CLI_BAD_VALUE', expected)
   await rejects({ 'headers-timeout': false }, 'PETREL_ERR_CLI_BAD_VALUE', expected)
   await rejects({ 'headers-timeout': '2m' }, 'PETREL_ERR_CLI_BAD_VALUE', /: "2m"; expected at most 60000ms$/)
   await rejects({ 'headers-timeout': 0 }, 'PETREL_ERR_CLI_BAD_VALUE', /: 0; expected at least 1ms$/)
+})
+
+test('a string setting whose value may be a number ("workers") takes a JSON whole number too', async () => {
+  const workers = async (value: unknown) => (await loadConfig(configFile({ workers: value }), SERVE_FLAGS, { exclude: EXCLUDE })).get('workers')
+  assert.equal(await workers(1), '1', 'read as the flag would read --workers 1')
+  assert.equal(await workers(4), parseArgs(['--workers', '4'], SERVE_FLAGS, 'serve').flags.get('workers'))
+  assert.equal(await workers('auto'), 'auto')
+  await rejects({ workers: 1.5 }, 'PETREL_ERR_CLI_BAD_VALUE', /bad value for "workers" in .*: 1\.5; expected a whole number or a non-empty string$/, SERVE_FLAGS)
+  await rejects({ workers: -1 }, 'PETREL_ERR_CLI_BAD_VALUE', /: -1; expected a whole number or a non-empty string$/, SERVE_FLAGS)
+  // Other string settings still refuse numbers: "host": 127 is a typo, not an address.
+  await rejects({ host: 127 }, 'PETREL_ERR_CLI_BAD_VALUE', /bad value for "host" in .*: 127; expected a non-empty string$/, SERVE_FLAGS)
 })
 
 test('boolean keys take true or false', async () => {

@@ -38,7 +38,7 @@ test('--daemon on a taken port: the parent prints the daemon\'s error naming the
   for (const extra of [[], ['--workers', '1', '--user', 'root']]) {
     const dir = tempDir(t)
     const r = petrel('serve', '--daemon', '--pid', path.join(dir, 'petrel.pid'), '--port', String(port), ...extra)
-    assertOneLineFailure(r, new RegExp(`^petrel: could not listen on the address: 127\\.0\\.0\\.1:${port}: listen EADDRINUSE.*\\[PETREL_ERR_LISTEN\\]$`, 'm'))
+    assertOneLineFailure(r, new RegExp(`^petrel: cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use; .*\\[PETREL_ERR_ADDRESS_IN_USE\\]$`, 'm'))
     assert.equal(existsSync(path.join(dir, 'petrel.pid')), false, 'the pidfile was removed')
   }
 })
@@ -47,7 +47,7 @@ test('--daemon with a log in a missing directory: the parent prints the error na
   const dir = tempDir(t)
   const missing = path.join(dir, 'no-such-dir')
   const r = petrel('serve', '--daemon', '--pid', path.join(dir, 'petrel.pid'), '--port', '0', '--access-log', path.join(missing, 'access.log'))
-  assertOneLineFailure(r, new RegExp(`^petrel: cannot open a log file.*: ${missing}/access\\.log: its directory "${missing}" does not exist \\[PETREL_ERR_LOG_OPEN\\]$`, 'm'))
+  assertOneLineFailure(r, new RegExp(`^petrel: cannot open ${missing}/access\\.log: its directory does not exist; create the directory or give a path in one that exists \\[PETREL_ERR_NO_DIRECTORY\\]$`, 'm'))
 })
 
 test('--daemon with a pidfile a running server holds: the parent prints the error naming the pidfile', async (t) => {

@@ -208,7 +208,7 @@ test('HUP that moves the port: the new port serves, the old one closes once its 
   writeFileSync(config, JSON.stringify({ port: taken, root: dir }))
   m.child.kill('SIGHUP')
   await waitFor('the refusal', () => /reload refused/.test(m.log()), 10_000)
-  assert.match(m.log(), new RegExp(`reload refused, still serving with the old configuration: .*127\\.0\\.0\\.1:${taken}: listen EADDRINUSE`))
+  assert.match(m.log(), new RegExp(`reload refused, still serving with the old configuration: cannot listen on 127\\.0\\.0\\.1:${taken}: the address is already in use`))
   assert.equal((await fetch(`http://127.0.0.1:${second}/big.bin`, { method: 'HEAD' })).status, 200)
 })
 

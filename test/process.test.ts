@@ -337,7 +337,7 @@ test('--workers: a reload that moves the port listens there and closes the old o
     writeFileSync(config, JSON.stringify({ port: taken }))
     m.child.kill('SIGHUP')
     await waitFor('the refusal', () => /reload refused/.test(m.log()), 20_000)
-    assert.match(m.log(), new RegExp(`reload refused, the running workers keep the old configuration: .*127\\.0\\.0\\.1:${taken}: listen EADDRINUSE`))
+    assert.match(m.log(), new RegExp(`reload refused, the running workers keep the old configuration: cannot listen on 127\\.0\\.0\\.1:${taken}: the address is already in use`))
     assert.deepEqual(workerPids(m.child.pid!).sort(), before, 'the workers were left alone')
     assert.equal(await (await fetch(`http://127.0.0.1:${second}/plaintext`)).text(), 'Hello, World!')
     // A worker that dies now is replaced on the address in force, not on the refused one.

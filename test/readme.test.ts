@@ -1,8 +1,11 @@
-// The README's library example must run as written: extract it, run it, compare its output.
+// The README's examples must work as written: the library example runs and prints what its
+// comment says, `npm start -- …` moves to other ports, the chat one-liner joins its room.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync, rmSync } from 'node:fs'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { freePort } from './helpers/tcp.ts'
 
 test('README library example runs and prints what its comment says', () => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
@@ -18,4 +21,67 @@ test('README library example runs and prints what its comment says', () => {
   } finally {
     rmSync(file, { force: true })
   }
+})
+
+const REPO = new URL('..', import.meta.url).pathname
+const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
+
+/** The README line (inside a sh block) that starts with `start`. */
+function readmeLine(start: string): string {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  const line = readme.split('\n').find((l) => l.startsWith(start))
+  assert.ok(line, `README has a line starting ${JSON.stringify(start)}`)
+  return line.replace(/\s+#.*$/, '')
+}
+
+/** Output of a child process, awaited until `pattern` matches it. The stream is read on after that, so the child never writes into a closed pipe. */
+function waitForOutput(stream: NodeJS.ReadableStream, pattern: RegExp): Promise<RegExpExecArray> {
+  let text = ''
+  stream.setEncoding('utf8')
+  return new Promise((resolve, reject) => {
+    stream.on('data', (chunk: string) => {
+      text += chunk
+      const m = pattern.exec(text)
+      if (m !== null) resolve(m)
+    })
+    stream.on('end', () => reject(new Error(`never printed ${pattern}: ${text}`)))
+  })
+}
+
+/** Stops a detached child and everything it started (its process group). */
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, 'SIGKILL')
+  } catch {}
+}
+
+test('README: `npm start -- --port P --admin HOST:Q` moves npm start to other ports', async (t) => {
+  const line = readmeLine('npm start -- ')
+  assert.equal(line, 'npm start -- --port 9090 --admin 127.0.0.1:9091')
+  // The README's ports may be taken on a shared machine; the test uses free ones in their place.
+  const [port, admin] = [await freePort(), await freePort()]
+  const args = line.replace('9090', String(port)).replace('9091', String(admin)).split(' ').slice(1)
+  const child = spawn('npm', args, { cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(() => killGroup(child))
+  // The script's own --port 8080 --admin 127.0.0.1:8081 come first; the later flags win.
+  await waitForOutput(child.stdout!, new RegExp(`serving the demo site on http://127\\.0\\.0\\.1:${port}/[^]*admin \\(dashboard, /metrics\\) on http://127\\.0\\.0\\.1:${admin}/`))
+  assert.equal(await (await fetch(`http://127.0.0.1:${port}/plaintext`)).text(), 'Hello, World!')
+  assert.equal((await fetch(`http://127.0.0.1:${admin}/metrics`)).status, 200)
+})
+
+test('README: the chat one-liner joins the room it starts, with no start-up race', async (t) => {
+  const line = readmeLine('npx petrel chat --port 9000 & ')
+  const port = await freePort()
+  const command = line.replaceAll('npx petrel', `"${process.execPath}" "${BIN}"`).replaceAll('9000', String(port))
+  const shell = spawn('sh', ['-c', command], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] })
+  t.after(() => killGroup(shell))
+  let stderr = ''
+  shell.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text))
+  const exited = once(shell, 'exit')
+  const welcome = waitForOutput(shell.stdout!, /\* welcome, you are (guest\d+)/)
+  const [, nick] = await Promise.race([welcome, exited.then(() => assert.fail(`the client ended before the welcome: ${stderr}`))])
+  shell.stdin!.end('/who\n/quit\n')
+  const [code] = await exited
+  assert.equal(code, 0, `the client ends with the room's goodbye: ${stderr}`)
+  assert.ok(nick)
 })

@@ -19,8 +19,11 @@ export interface FlagSpec {
   /** Smallest accepted integer or duration (ms). */
   min?: number
   max?: number
-  /** Unit of a bare number given to a duration flag: ms (default) or s (as wrk's -d 10). */
-  bareUnit?: 'ms' | 's'
+  /**
+   * A 'string' flag whose value may be a whole number (`--workers N|auto`): a config file may
+   * give it as a JSON number, read as its decimal text. Other string flags refuse numbers.
+   */
+  wholeNumber?: boolean
 }
 
 export type FlagValue = string | number | boolean | string[]
@@ -86,9 +89,8 @@ function convert(spec: FlagSpec, raw: string): FlagValue {
       return inRange(spec, raw, Number(raw), '')
     }
     case 'duration': {
-      const bareUnit = spec.bareUnit ?? 'ms'
-      const ms = parseDurationMs(raw, bareUnit)
-      if (ms === null) throw badValue(spec, raw, `a duration such as 500ms, 5s or 1m (a bare number means ${bareUnit === 'ms' ? 'milliseconds' : 'seconds'})`)
+      const ms = parseDurationMs(raw)
+      if (ms === null) throw badValue(spec, raw, 'a duration such as 500ms, 5s or 1m (a bare number means seconds)')
       return inRange(spec, raw, ms, 'ms')
     }
     case 'string':
@@ -110,14 +112,28 @@ function badValue(spec: FlagSpec, raw: string, expected: string): UsageError {
   return new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --${spec.name}: ${JSON.stringify(raw)}; expected ${expected}`)
 }
 
-/** "250ms", "5s", "1.5s", "2m", "1h" or a bare number of `bareUnit`. */
-export function parseDurationMs(text: string, bareUnit: 'ms' | 's' = 'ms'): number | null {
+const MS_PER_UNIT = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const
+
+/**
+ * A duration in milliseconds: "250ms", "5s", "1.5s", "2m", "1h", or a bare number, which means
+ * seconds — for every flag and config key, as in nginx (`keepalive_timeout 5`) and wrk (`-d 10`).
+ */
+export function parseDurationMs(text: string): number | null {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text)
   if (m === null) return null
-  const n = Number(m[1])
-  const unit = m[2] ?? bareUnit
-  const ms = unit === 'ms' ? n : unit === 's' ? n * 1000 : unit === 'm' ? n * 60_000 : n * 3_600_000
-  return Math.round(ms)
+  return Math.round(Number(m[1]) * MS_PER_UNIT[(m[2] ?? 's') as keyof typeof MS_PER_UNIT])
+}
+
+/** The help texts' one sentence on TIME values, true of every duration flag and config key. */
+export const TIME_HELP = 'TIME: 500ms, 5s, 1m or 1h; a bare number is seconds (5 means 5s), as in nginx.'
+
+/** A duration as help text shows it, in the largest unit that keeps it whole: 500ms, 10s, 5m, 1h. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0'
+  for (const unit of ['h', 'm', 's'] as const) {
+    if (ms % MS_PER_UNIT[unit] === 0) return `${ms / MS_PER_UNIT[unit]}${unit}`
+  }
+  return `${ms}ms`
 }
 
 /** Help text for a command's flags, aligned in two columns. */

@@ -6,14 +6,14 @@ import { runBench, type Progress } from '../apps/bench/run.ts'
 import { formatProgress, formatReport } from '../apps/bench/report.ts'
 import { parseTarget, type BenchOptions } from '../apps/bench/plan.ts'
 import type { BenchResult } from '../apps/bench/result.ts'
-import { parseArgs, formatFlags, UsageError, type FlagSpec, type ParsedArgs } from './args.ts'
+import { parseArgs, formatFlags, TIME_HELP, UsageError, type FlagSpec, type ParsedArgs } from './args.ts'
 
 /** Node's timers hold at most 2^31 - 1 ms (about 24.8 days); a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
 export const BENCH_FLAGS: FlagSpec[] = [
   { name: 'connections', short: 'c', type: 'integer', valueName: 'N', min: 1, max: 100_000, description: 'connections to keep open (default 10)' },
-  { name: 'duration', short: 'd', type: 'duration', valueName: 'TIME', min: 1, max: MAX_TIMER_MS, bareUnit: 's', description: 'how long to measure: 10s, 1m, 500ms; a bare number is seconds (default 10s)' },
+  { name: 'duration', short: 'd', type: 'duration', valueName: 'TIME', min: 1, max: MAX_TIMER_MS, description: 'how long to measure: 10s, 1m, 500ms (default 10s)' },
   { name: 'threads', short: 't', type: 'integer', valueName: 'N', min: 1, max: 256, description: 'worker threads, each with its own event loop and share of the connections (default 1)' },
   { name: 'pipelining', short: 'p', type: 'integer', valueName: 'N', min: 1, max: 1024, description: 'requests in flight per connection (default 1)' },
   { name: 'rate', short: 'R', type: 'integer', valueName: 'REQ/S', min: 1, description: 'constant request rate over all connections (open model, as wrk2); latency counts from when each request was due' },
@@ -22,8 +22,8 @@ export const BENCH_FLAGS: FlagSpec[] = [
   { name: 'body', short: 'b', type: 'string', valueName: 'TEXT', description: 'request body (sent with Content-Length)' },
   { name: 'body-file', type: 'string', valueName: 'FILE', description: 'request body read from FILE' },
   { name: 'no-keepalive', type: 'boolean', description: 'a new connection per request (Connection: close); latency includes the connect' },
-  { name: 'timeout', type: 'duration', valueName: 'TIME', min: 1, max: MAX_TIMER_MS, bareUnit: 's', description: 'a request unanswered this long fails as a timeout and its connection is replaced (default 10s)' },
-  { name: 'warmup', type: 'duration', valueName: 'TIME', min: 0, max: MAX_TIMER_MS, bareUnit: 's', description: 'run this long before measuring; its results are discarded (default 0)' },
+  { name: 'timeout', type: 'duration', valueName: 'TIME', min: 1, max: MAX_TIMER_MS, description: 'a request unanswered this long fails as a timeout and its connection is replaced (default 10s)' },
+  { name: 'warmup', type: 'duration', valueName: 'TIME', min: 0, max: MAX_TIMER_MS, description: 'run this long before measuring; its results are discarded (default 0)' },
   { name: 'expect-status', type: 'integer', valueName: 'CODE', min: 100, max: 599, description: 'exit 1 unless every request got a response with this status' },
   { name: 'json', type: 'boolean', description: 'print the result as one JSON object' },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
@@ -36,6 +36,7 @@ back (closed model, as wrk), or at a constant --rate (open model, as wrk2). Prin
 bytes/s, latency percentiles (HDR histogram), status counts, failed requests by kind and a
 per-second timeline. Exits 1 when every request failed or --expect-status was not met, 2 on a
 usage error.
+${TIME_HELP}
 
 Flags:
 ${formatFlags(BENCH_FLAGS)}

@@ -5,8 +5,16 @@ import { CHAT_DEFAULTS, ChatRoom } from '../apps/chat/room.ts'
 import { ChatCluster, type WorkerSettings } from '../apps/chat/cluster.ts'
 import { REDIS_HUB_DEFAULTS, RedisHub } from '../apps/chat/redis-hub.ts'
 import { parseRedisUrl } from '../protocol/resp/client.ts'
-import { parseArgs, formatFlags, UsageError, type FlagSpec } from './args.ts'
+import { PetrelError } from '../core/errors.ts'
+import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec, type FlagValue } from './args.ts'
 import { parseWorkers } from './serve.ts'
+
+/**
+ * `chat connect` started together with its room (`petrel chat & petrel chat connect …`) may
+ * knock before the room listens; a refused connection is tried again this often, for up to
+ * --wait.
+ */
+export const CHAT_CONNECT_DEFAULTS = { waitMs: 5000, retryEveryMs: 100 } as const
 
 export const CHAT_FLAGS: FlagSpec[] = [
   { name: 'host', type: 'string', valueName: 'HOST', description: `address to listen on (default ${CHAT_DEFAULTS.host})` },
@@ -17,15 +25,18 @@ export const CHAT_FLAGS: FlagSpec[] = [
   { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', description: 'N worker processes share the port (SO_REUSEPORT) and one room, relayed by a master (auto: one per CPU)' },
   { name: 'redis', type: 'string', valueName: 'URL', description: 'share the room with other petrel chat instances through Redis pub/sub (redis://[:PASSWORD@]HOST[:PORT][/DB])' },
   { name: 'room', type: 'string', valueName: 'NAME', description: `with --redis: the room's name, so one Redis can hold several (default ${REDIS_HUB_DEFAULTS.room})` },
+  { name: 'wait', type: 'duration', valueName: 'TIME', min: 0, description: `connect: while the room refuses connections (not started yet), try again for up to TIME; 0 tries once (default ${formatDuration(CHAT_CONNECT_DEFAULTS.waitMs)})` },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ]
 
 const CHAT_USAGE = `Usage: petrel chat [flags]
-       petrel chat connect HOST:PORT
+       petrel chat connect [--wait TIME] HOST:PORT
 
 A chat room over TCP, one line per message, that works with nc and telnet:
 /nick NAME, /who, /msg NICK text, /quit; any other line goes to everyone else.
-\`connect\` relays stdin to a room and the room's lines to stdout.
+\`connect\` relays stdin to a room and the room's lines to stdout; a room that is still
+starting is waited for (--wait), so \`petrel chat & petrel chat connect 127.0.0.1:9000\` works.
+${TIME_HELP}
 
 Flags:
 ${formatFlags(CHAT_FLAGS)}`
@@ -36,7 +47,8 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
     console.log(CHAT_USAGE)
     return 0
   }
-  if (positionals[0] === 'connect') return connect(positionals.slice(1))
+  if (positionals[0] === 'connect') return connect(positionals.slice(1), flags)
+  if (flags.has('wait')) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--wait applies to `petrel chat connect HOST:PORT`, not to a room')
   if (positionals.length > 0) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `unexpected ${JSON.stringify(positionals[0])}; run a room with \`petrel chat\` or join one with \`petrel chat connect HOST:PORT\``)
   const host = (flags.get('host') as string | undefined) ?? CHAT_DEFAULTS.host
   const port = (flags.get('port') as number | undefined) ?? CHAT_DEFAULTS.port
@@ -63,16 +75,18 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
     const cluster = new ChatCluster({ workers, settings, log })
     const bound = await cluster.start().catch(async (err: Error) => {
       await cluster.stop()
-      throw new UsageError('PETREL_ERR_LISTEN', `cannot open the room on ${host}:${port}: ${err.message}`)
+      throw err
     })
     log(`room open on ${host}:${bound} with ${workers} workers (master pid ${process.pid})${redis === undefined ? '' : `, shared through ${redis}`}`)
     stop = () => cluster.stop()
   } else {
-    const hub = redis === undefined ? undefined : await RedisHub.connect(redis, { room: settings.room, maxUsers: settings.maxUsers, log }).catch((err: Error) => {
-      throw new UsageError('PETREL_ERR_LISTEN', `cannot reach Redis at ${redis}: ${err.message}`)
-    })
+    const hub = redis === undefined ? undefined : await RedisHub.connect(redis, { room: settings.room, maxUsers: settings.maxUsers, log })
     const room = new ChatRoom({ ...settings, hub, log })
-    const address = await room.listen(host, port)
+    // Closing the room closes its Redis connection too, which would keep the process from exiting.
+    const address = await room.listen(host, port).catch(async (err: unknown) => {
+      await room.close()
+      throw err
+    })
     log(`room open on ${address.address}:${address.port} (pid ${process.pid})${redis === undefined ? '' : `, shared through ${redis}`}`)
     stop = () => room.close()
   }
@@ -84,7 +98,13 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
   return 0
 }
 
-async function connect(args: readonly string[]): Promise<number> {
+/** Flags of `chat connect`; the others are the room's. */
+const CONNECT_FLAGS = new Set(['wait', 'help'])
+
+async function connect(args: readonly string[], flags: Map<string, FlagValue>): Promise<number> {
+  for (const name of flags.keys()) {
+    if (!CONNECT_FLAGS.has(name)) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `--${name} applies to a room (\`petrel chat\`), not to \`petrel chat connect\``)
+  }
   const target = args[0]
   const colon = target?.lastIndexOf(':') ?? -1
   const port = colon > 0 ? Number(target!.slice(colon + 1)) : NaN
@@ -92,17 +112,40 @@ async function connect(args: readonly string[]): Promise<number> {
     throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', 'petrel chat connect needs HOST:PORT, e.g. petrel chat connect 127.0.0.1:9000')
   }
   const host = target!.slice(0, colon).replace(/^\[(.*)\]$/, '$1')
-  const socket = net.connect(port, host)
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve)
-    socket.once('error', reject)
-  }).catch((err: Error) => {
-    throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `cannot connect to ${target}: ${err.message}`)
+  const waitMs = (flags.get('wait') as number | undefined) ?? CHAT_CONNECT_DEFAULTS.waitMs
+  const socket = await connectWaiting(port, host, waitMs).catch((err: NodeJS.ErrnoException) => {
+    const waited = err.code === 'ECONNREFUSED' && waitMs > 0 ? ` (refused for ${formatDuration(waitMs)})` : ''
+    throw new PetrelError('PETREL_ERR_CHAT_UNREACHABLE', `${target}: ${err.message}${waited}`)
   })
+  // A reader that goes away (`petrel chat connect … | head`) ends the session, not in a crash.
+  process.stdout.once('error', () => socket.destroy())
   socket.pipe(process.stdout)
   process.stdin.pipe(socket)
   await new Promise<void>((resolve) => socket.once('close', () => resolve()))
   process.stdin.unpipe(socket)
   process.stdin.destroy()
   return 0
+}
+
+/**
+ * A connection to the room. Refused means nothing listens yet: tried again every
+ * `retryEveryMs` until `waitMs` has passed. Any other error (no route, a name that does not
+ * resolve) is final at once.
+ */
+async function connectWaiting(port: number, host: string, waitMs: number): Promise<net.Socket> {
+  const deadline = Date.now() + waitMs
+  for (;;) {
+    const socket = net.connect(port, host)
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve)
+        socket.once('error', reject)
+      })
+      return socket
+    } catch (err) {
+      socket.destroy()
+      if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || Date.now() + CHAT_CONNECT_DEFAULTS.retryEveryMs > deadline) throw err
+    }
+    await new Promise((resolve) => setTimeout(resolve, CHAT_CONNECT_DEFAULTS.retryEveryMs))
+  }
 }

@@ -4,8 +4,10 @@
 //
 // Keys are the long flag names without dashes ("port", "max-body-bytes", "headers-timeout"), plus
 // "root" for the ROOT positional. Values keep their JSON types: integers are JSON integers (a
-// quoted "8080" is refused, so a typo cannot hide behind a string), durations are milliseconds or
-// strings such as "5s", booleans are true/false, lists are arrays of strings.
+// quoted "8080" is refused, so a typo cannot hide behind a string), durations are numbers of
+// seconds (as a bare number is on the command line: "keepalive-timeout": 5 is 5 s) or strings
+// such as "500ms" and "5s", booleans are true/false, lists are arrays of strings. A string setting
+// whose value may be a number ("workers": 4, or "auto") takes a JSON number too.
 
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
@@ -194,7 +196,7 @@ function syntaxErrorOffset(text: string): number {
   return i
 }
 
-function convert(file: string, key: string, spec: Pick<FlagSpec, 'type' | 'min' | 'max'>, value: unknown): FlagValue {
+function convert(file: string, key: string, spec: Pick<FlagSpec, 'type' | 'min' | 'max' | 'wholeNumber'>, value: unknown): FlagValue {
   const bad = (expected: string, shown: unknown = value) =>
     new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for "${key}" in ${file}: ${show(shown)}; expected ${expected}`)
   switch (spec.type) {
@@ -205,17 +207,20 @@ function convert(file: string, key: string, spec: Pick<FlagSpec, 'type' | 'min' 
       return inRange(spec, value, '', bad)
     }
     case 'duration': {
+      // A number means seconds, as a bare number does on the command line: 5 and "5" are both
+      // five seconds, 0.25 is 250 ms.
       let ms: number | null = null
       if (typeof value === 'string') ms = parseDurationMs(value)
-      else if (typeof value === 'number' && Number.isFinite(value) && value >= 0) ms = Math.round(value)
-      if (ms === null) throw bad('a number of milliseconds or a duration string such as "500ms", "5s" or "1m"')
+      else if (typeof value === 'number' && Number.isFinite(value) && value >= 0) ms = Math.round(value * 1000)
+      if (ms === null) throw bad('a number of seconds or a duration string such as "500ms", "5s" or "1m"')
       return inRange(spec, ms, 'ms', bad)
     }
     case 'boolean':
       if (typeof value !== 'boolean') throw bad(value === 'true' || value === 'false' ? `${value} without quotes` : 'true or false')
       return value
     case 'string':
-      if (typeof value !== 'string' || value === '') throw bad('a non-empty string')
+      if (spec.wholeNumber === true && typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return String(value)
+      if (typeof value !== 'string' || value === '') throw bad(spec.wholeNumber === true ? 'a whole number or a non-empty string' : 'a non-empty string')
       return value
     case 'list': {
       if (!Array.isArray(value)) throw bad(typeof value === 'string' ? `an array of strings: [${show(value)}]` : 'an array of non-empty strings')

@@ -3,7 +3,7 @@
 import { allowList, builtinServices, Inetd, INETD_DEFAULTS, type InetdOptions } from '../apps/inetd/inetd.ts'
 import { loadInetdConfig, type ConfigDefaults, type ServiceConfig } from '../apps/inetd/config.ts'
 import { CHARGEN_DATAGRAM_MAX_BYTES, SERVICE_NAMES, STANDARD_PORTS, type ServiceName } from '../apps/inetd/services.ts'
-import { parseArgs, formatFlags, UsageError, type FlagSpec } from './args.ts'
+import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec } from './args.ts'
 
 export const INETD_FLAGS: FlagSpec[] = [
   { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'services from an xinetd-style file (docs/inetd.md); SIGHUP reloads it. The flags below become its defaults' },
@@ -12,7 +12,7 @@ export const INETD_FLAGS: FlagSpec[] = [
   { name: 'services', type: 'string', valueName: 'LIST', description: `without --config: comma-separated built-ins to run (default all: ${SERVICE_NAMES.join(',')})` },
   { name: 'instances', type: 'integer', valueName: 'N', min: 1, description: `TCP connections per service at once; more are closed (default ${INETD_DEFAULTS.instances})` },
   { name: 'only-from', type: 'string', valueName: 'CIDRS', description: 'comma-separated addresses or CIDR blocks allowed to connect (xinetd only_from); default: anyone' },
-  { name: 'idle-timeout', type: 'duration', valueName: 'TIME', min: 1, bareUnit: 's', description: `close a TCP connection idle this long (default ${INETD_DEFAULTS.idleTimeoutMs / 1000}s)` },
+  { name: 'idle-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `close a TCP connection idle this long (default ${formatDuration(INETD_DEFAULTS.idleTimeoutMs)})` },
   { name: 'udp-rate', type: 'integer', valueName: 'N', min: 1, description: `UDP answers per second a service sends to one client address; more datagrams are dropped (default ${INETD_DEFAULTS.udpRate}; config key udp_rate)` },
   { name: 'udp-tracked-addresses', type: 'integer', valueName: 'N', min: 1, description: `client addresses each UDP service's rate limit remembers; the oldest are forgotten first (default ${INETD_DEFAULTS.udpTrackedAddresses})` },
   { name: 'udp-chargen-bytes', type: 'integer', valueName: 'N', min: 0, max: CHARGEN_DATAGRAM_MAX_BYTES, description: `characters chargen sends in answer to a datagram (default ${INETD_DEFAULTS.udpChargenBytes}, one line)` },
@@ -30,6 +30,7 @@ Logs a line per connection to stderr. SIGHUP reloads FILE (a bad file is rejecte
 running services stay); SIGTERM or SIGINT stops, ending the programs still running.
 UDP services never answer a datagram from one of their own ports or from a port below 1024
 (a forged source would start a loop), nor more than --udp-rate a second to one address.
+${TIME_HELP}
 
 Flags:
 ${formatFlags(INETD_FLAGS)}

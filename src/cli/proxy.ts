@@ -2,16 +2,16 @@
 
 import { FORWARD_DEFAULTS, ForwardProxy, parseAllowRule, type AllowRule } from '../apps/proxy/forward.ts'
 import { PROXY_DEFAULTS } from '../apps/proxy/reverse.ts'
-import { parseArgs, formatFlags, UsageError, type FlagSpec } from './args.ts'
+import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec } from './args.ts'
 
 export const PROXY_FLAGS: FlagSpec[] = [
   { name: 'host', type: 'string', valueName: 'HOST', description: `address to listen on (default ${FORWARD_DEFAULTS.host})` },
   { name: 'port', short: 'p', type: 'integer', valueName: 'PORT', min: 0, max: 65535, description: `port to listen on (default ${FORWARD_DEFAULTS.port})` },
   { name: 'allow', short: 'a', type: 'list', valueName: 'HOST[:PORT]', description: 'a destination clients may reach (repeatable, or comma-separated): example.com:443, *.example.com, 10.0.0.5:*; a bare host means ports 80 and 443. Default: none' },
-  { name: 'dns-ttl', type: 'duration', valueName: 'TIME', min: 0, description: `keep a resolved name this long (default ${FORWARD_DEFAULTS.dnsTtlMs / 1000}s)` },
-  { name: 'connect-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `connecting to a destination, then 504 (default ${PROXY_DEFAULTS.connectTimeoutMs}ms)` },
-  { name: 'read-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `a destination silent this long, then 504 (default ${PROXY_DEFAULTS.readTimeoutMs}ms)` },
-  { name: 'tunnel-idle', type: 'duration', valueName: 'TIME', min: 1, description: `close a CONNECT tunnel idle this long (default ${FORWARD_DEFAULTS.tunnelIdleMs / 1000}s)` },
+  { name: 'dns-ttl', type: 'duration', valueName: 'TIME', min: 0, description: `keep a resolved name this long (default ${formatDuration(FORWARD_DEFAULTS.dnsTtlMs)})` },
+  { name: 'connect-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `connecting to a destination, then 504 (default ${formatDuration(PROXY_DEFAULTS.connectTimeoutMs)})` },
+  { name: 'read-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `a destination silent this long, then 504 (default ${formatDuration(PROXY_DEFAULTS.readTimeoutMs)})` },
+  { name: 'tunnel-idle', type: 'duration', valueName: 'TIME', min: 1, description: `close a CONNECT tunnel idle this long (default ${formatDuration(FORWARD_DEFAULTS.tunnelIdleMs)})` },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ]
 
@@ -20,6 +20,7 @@ const PROXY_USAGE = `Usage: petrel proxy --allow HOST[:PORT] [flags]
 A forward proxy: clients send absolute-form requests (GET http://host/path) and CONNECT
 host:port tunnels (for https). Only destinations in --allow are reached; anything else gets 403,
 so it is never an open proxy. SIGTERM or SIGINT stops it.
+${TIME_HELP}
 
 Flags:
 ${formatFlags(PROXY_FLAGS)}

@@ -19,7 +19,7 @@ import { SIGNAL_ACTIONS, signalFor } from '../process/signals.ts'
 import { readPid, isAlive, identify } from '../process/pidfile.ts'
 import { parseRunAs, describeOpenFilesLimit, type RunAs } from '../process/privileges.ts'
 import { daemonize, isDaemonChild, reportDaemonFailed, reportDaemonReady } from '../process/daemon.ts'
-import { parseArgs, formatFlags, UsageError, type FlagSpec, type FlagValue } from './args.ts'
+import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec, type FlagValue } from './args.ts'
 import { loadConfig, mergeFlags } from './config.ts'
 
 /** Each limit and timeout knob of the library, as a flag. */
@@ -47,41 +47,41 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'host', type: 'string', valueName: 'HOST', description: 'address to listen on (default 127.0.0.1)' },
   { name: 'port', short: 'p', type: 'integer', valueName: 'PORT', min: 0, max: 65535, description: 'port to listen on (default 8080; 0 picks a free one)' },
   ...LIMIT_FLAGS.map(([key, name, what]): FlagSpec => ({ name, type: 'integer', valueName: 'N', min: 1, description: `${what} (default ${DEFAULT_LIMITS[key]})` })),
-  ...TIMEOUT_FLAGS.map(([key, name, what]): FlagSpec => ({ name, type: 'duration', valueName: 'TIME', min: 1, description: `${what} (default ${DEFAULT_TIMEOUTS[key]}ms)` })),
+  ...TIMEOUT_FLAGS.map(([key, name, what]): FlagSpec => ({ name, type: 'duration', valueName: 'TIME', min: 1, description: `${what} (default ${formatDuration(DEFAULT_TIMEOUTS[key])})` })),
   { name: 'list', type: 'boolean', description: 'HTML listing of directories without index.html (default: 403)' },
   { name: 'follow-symlinks', type: 'boolean', description: 'follow symlinks that lead outside ROOT (default: only inside)' },
   { name: 'max-age', type: 'integer', valueName: 'SECONDS', min: 0, description: 'send Cache-Control: public, max-age=SECONDS with files' },
-  { name: 'open-file-cache-valid', type: 'duration', valueName: 'TIME', min: 0, description: `trust cached file metadata this long (default ${STATIC_DEFAULTS.cacheValidMs}ms)` },
+  { name: 'open-file-cache-valid', type: 'duration', valueName: 'TIME', min: 0, description: `trust cached file metadata this long (default ${formatDuration(STATIC_DEFAULTS.cacheValidMs)})` },
   { name: 'small-file-bytes', type: 'integer', valueName: 'N', min: 0, description: `serve files up to N bytes from memory (default ${STATIC_DEFAULTS.smallFileBytes})` },
   { name: 'max-open-files', type: 'integer', valueName: 'N', min: 0, description: `descriptors the file cache keeps open (default ${STATIC_DEFAULTS.maxOpenFiles})` },
   { name: 'cgi-bin', type: 'string', valueName: 'DIR', description: 'run the executables in DIR for URLs under /cgi-bin/ (CGI/1.1); the demo site has its own' },
   { name: 'cgi-max', type: 'integer', valueName: 'N', min: 1, description: `CGI scripts running at once (default ${CGI_DEFAULTS.maxProcesses})` },
   { name: 'cgi-queue', type: 'integer', valueName: 'N', min: 0, description: `CGI requests waiting for a slot before 503 (default ${CGI_DEFAULTS.queueLength})` },
-  { name: 'cgi-timeout', type: 'duration', valueName: 'TIME', min: 1, bareUnit: 's', description: `kill a CGI script's process group after TIME; 504 if it sent no head (default ${CGI_DEFAULTS.timeoutMs / 1000}s)` },
+  { name: 'cgi-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `kill a CGI script's process group after TIME; 504 if it sent no head (default ${formatDuration(CGI_DEFAULTS.timeoutMs)})` },
   { name: 'pool-threads', type: 'integer', valueName: 'N', min: 1, max: 1024, description: 'threads of the demo\'s pool for /scrypt/pool (default: one per CPU)' },
   { name: 'pool-queue', type: 'integer', valueName: 'N', min: 0, description: `tasks waiting for a pool thread before 503 (default ${POOL_DEFAULTS.queuePerThread} per thread)` },
-  { name: 'pool-timeout', type: 'duration', valueName: 'TIME', min: 1, bareUnit: 's', description: `a pool task running longer fails with 503 (default ${POOL_DEFAULTS.taskTimeoutMs / 1000}s)` },
+  { name: 'pool-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `a pool task running longer fails with 503 (default ${formatDuration(POOL_DEFAULTS.taskTimeoutMs)})` },
   { name: 'access-log', type: 'string', valueName: 'FILE', description: 'access log (combined format) to FILE, or - for stdout; off by default' },
   { name: 'access-log-format', type: 'string', valueName: 'FORMAT', description: 'combined (default) or json' },
   { name: 'error-log', type: 'string', valueName: 'FILE', description: 'error log to FILE, or - for stdout (default: stderr)' },
   { name: 'log-level', type: 'string', valueName: 'LEVEL', description: 'debug, info, warn or error (default error)' },
   { name: 'database', type: 'string', valueName: 'URL', description: 'the accounts demo (/account/) on postgres://USER@HOST/DB or sqlite:FILE (default for the demo site: sqlite:petrel-data/accounts.db)' },
   { name: 'db-pool', type: 'integer', valueName: 'N', min: 1, max: 1000, description: `database connections at most (default ${STORE_DEFAULTS.poolMax})` },
-  { name: 'db-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `a request waits this long for a free connection, then 503 (default ${STORE_DEFAULTS.acquireTimeoutMs}ms)` },
+  { name: 'db-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `a request waits this long for a free connection, then 503 (default ${formatDuration(STORE_DEFAULTS.acquireTimeoutMs)})` },
   { name: 'password-hashing', type: 'string', valueName: 'WHERE', description: 'where the accounts demo runs scrypt: pool (default, worker threads) or inline (on the event loop, to compare)' },
   { name: 'login-attempts', type: 'integer', valueName: 'N', min: 1, description: `login and register attempts per client address per minute before 429 (default ${ACCOUNT_LIMITS.attemptsPerWindow})` },
   { name: 'trust-proxy', type: 'list', valueName: 'CIDR[,CIDR…]', description: 'the proxies in front (addresses or CIDR blocks, repeatable): from them, the login limit counts the client X-Forwarded-For names. Default: none, the peer\'s address counts' },
   { name: 'proxy', type: 'list', valueName: 'PREFIX=URL[,URL…]', description: 'reverse proxy: requests under PREFIX go to these upstreams (repeatable), e.g. /api/=http://127.0.0.1:3000,http://127.0.0.1:3001' },
   { name: 'proxy-balance', type: 'string', valueName: 'HOW', description: 'round-robin (default) or least-conn' },
-  { name: 'proxy-connect-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `connecting to an upstream, then 504 (default ${PROXY_DEFAULTS.connectTimeoutMs}ms)` },
-  { name: 'proxy-read-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `an upstream silent this long, then 504 (default ${PROXY_DEFAULTS.readTimeoutMs}ms)` },
+  { name: 'proxy-connect-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `connecting to an upstream, then 504 (default ${formatDuration(PROXY_DEFAULTS.connectTimeoutMs)})` },
+  { name: 'proxy-read-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `an upstream silent this long, then 504 (default ${formatDuration(PROXY_DEFAULTS.readTimeoutMs)})` },
   { name: 'proxy-keepalive', type: 'integer', valueName: 'N', min: 0, description: `idle connections kept per upstream (default ${PROXY_DEFAULTS.keepAlive})` },
-  { name: 'proxy-fail-timeout', type: 'duration', valueName: 'TIME', min: 0, description: `an upstream that failed is skipped this long (default ${PROXY_DEFAULTS.failTimeoutMs}ms)` },
-  { name: 'proxy-health-interval', type: 'duration', valueName: 'TIME', min: 0, description: `active health checks this often, 0 for none (default ${PROXY_DEFAULTS.healthIntervalMs}ms)` },
+  { name: 'proxy-fail-timeout', type: 'duration', valueName: 'TIME', min: 0, description: `an upstream that failed is skipped this long (default ${formatDuration(PROXY_DEFAULTS.failTimeoutMs)})` },
+  { name: 'proxy-health-interval', type: 'duration', valueName: 'TIME', min: 0, description: `active health checks this often, 0 for none (default ${formatDuration(PROXY_DEFAULTS.healthIntervalMs)})` },
   { name: 'proxy-health-path', type: 'string', valueName: 'PATH', description: `what the health check GETs (default ${PROXY_DEFAULTS.healthPath})` },
   { name: 'admin', type: 'string', valueName: 'HOST:PORT', description: 'admin listener: live dashboard at /, Prometheus /metrics, /api/snapshot for `petrel top`; counts metrics (off by default)' },
   { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'JSON file with any of these flags as keys (and "root"); flags given here win' },
-  { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', description: 'run a master and N worker processes (auto: one per CPU); without it, one process serves' },
+  { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', wholeNumber: true, description: 'run a master and N worker processes (auto: one per CPU); without it, one process serves' },
   { name: 'user', short: 'u', type: 'string', valueName: 'NAME[:GROUP]', description: 'workers switch to this user after binding (needs --workers; a root master requires it; --user root runs them as root on purpose)' },
   { name: 'daemon', type: 'boolean', description: 'detach into the background (new session; output to --daemon-log); needs --pid' },
   { name: 'daemon-log', type: 'string', valueName: 'FILE', description: 'where a daemon\'s output goes (default: /dev/null)' },
@@ -93,7 +93,8 @@ export const SERVE_FLAGS: FlagSpec[] = [
 export const SERVE_USAGE = `Usage: petrel serve [ROOT] [flags]
 
 Serve the files under ROOT over HTTP/1.1. Without ROOT, serve the bundled demo site
-plus GET /plaintext and GET /json. TIME values: 500ms, 5s, 1m (a bare number is ms).
+plus GET /plaintext and GET /json.
+${TIME_HELP}
 
 Flags:
 ${formatFlags(SERVE_FLAGS)}`

@@ -3,12 +3,12 @@
 // netstat would show it. Reads /api/snapshot of a server started with --admin.
 
 import type { Tick } from '../monitor/board.ts'
-import { parseArgs, formatFlags, UsageError, type FlagSpec } from './args.ts'
+import { parseArgs, formatFlags, TIME_HELP, UsageError, type FlagSpec } from './args.ts'
 
 export const TOP_DEFAULT_URL = 'http://127.0.0.1:8081'
 
 export const TOP_FLAGS: FlagSpec[] = [
-  { name: 'interval', short: 'n', type: 'duration', valueName: 'TIME', min: 100, bareUnit: 's', description: 'refresh period (default 1s)' },
+  { name: 'interval', short: 'n', type: 'duration', valueName: 'TIME', min: 100, description: 'refresh period (default 1s)' },
   { name: 'once', type: 'boolean', description: 'print one frame and exit (1 if the server cannot be reached)' },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ]
@@ -19,6 +19,7 @@ The figures of a server started with --admin, in the terminal, refreshed every s
 requests/s, latency, connections, CPU and memory per process, and the machine (CPU per core,
 memory and run queue, interfaces, this server's TCP sockets by state, open descriptors).
 ADMIN_URL defaults to ${TOP_DEFAULT_URL} (what \`npm start\` opens). Ctrl-C quits.
+${TIME_HELP}
 
 Flags:
 ${formatFlags(TOP_FLAGS)}`
@@ -49,7 +50,7 @@ export async function topCommand(argv: readonly string[]): Promise<number> {
       frame = renderTop((await response.json()) as Tick, base.origin)
     } catch (err) {
       ok = false
-      frame = `petrel top: cannot read ${url.href}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}\n(is the server running with --admin ${base.host}?)\n`
+      frame = `petrel top: cannot read ${url.href}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}; is a server running with --admin ${base.host}?\n`
     }
     process.stdout.write(tty ? `\x1b[H\x1b[2J${frame}` : `${frame}\n`)
     if (flags.has('once')) return ok ? 0 : 1

@@ -58,11 +58,24 @@ export const ERRORS = {
   PETREL_ERR_CLI_BAD_ARGUMENT: { status: 0, message: 'unexpected argument' },
   PETREL_ERR_ROOT_NOT_DIRECTORY: { status: 0, message: 'ROOT must be an existing directory' },
   PETREL_ERR_LISTEN: { status: 0, message: 'could not listen on the address' },
+  // Start-up failures told by the operating system (core/system-failure.ts): the line names what
+  // was tried ("cannot listen on 127.0.0.1:8080: ") before these sentences.
+  PETREL_ERR_ADDRESS_IN_USE: { status: 0, message: 'the address is already in use; stop the program that holds it (`ss -ltnup` shows which) or choose another port' },
+  PETREL_ERR_LISTEN_DENIED: { status: 0, message: 'permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a port from 1024 up, or start as root' },
+  PETREL_ERR_ADDRESS_NOT_LOCAL: { status: 0, message: 'no network interface of this machine has that address; give one it has (`ip -brief address` lists them), 127.0.0.1, or 0.0.0.0 for all' },
+  PETREL_ERR_HOST_UNKNOWN: { status: 0, message: 'the host name does not resolve; give an IP address such as 127.0.0.1 or 0.0.0.0, or a name this machine resolves' },
+  PETREL_ERR_NO_DIRECTORY: { status: 0, message: 'its directory does not exist; create the directory or give a path in one that exists' },
+  PETREL_ERR_FILE_MISSING: { status: 0, message: 'there is no such file; check the path' },
+  PETREL_ERR_FILE_DENIED: { status: 0, message: 'permission denied; give a path the user running petrel may open, or change its permissions' },
+  PETREL_ERR_FILE_IS_DIRECTORY: { status: 0, message: 'it is a directory; give the path of a file' },
+  PETREL_ERR_FILE_OPEN: { status: 0, message: 'the system refused to open the file; fix what it names or give another path' },
   PETREL_ERR_PIDFILE_HELD: { status: 0, message: 'the pidfile is held by a running server' },
   PETREL_ERR_NO_SERVER: { status: 0, message: 'no running server to signal' },
   PETREL_ERR_NOT_PETREL: { status: 0, message: 'the pidfile names a process that is not a Petrel server (a stale pidfile whose pid was reused); remove the file' },
   PETREL_ERR_LOG_OPEN: { status: 0, message: 'cannot open a log file; create its directory, fix its permissions or give another path' },
   PETREL_ERR_WORKER_START: { status: 0, message: 'a worker process failed to start' },
+  PETREL_ERR_CHAT_UNREACHABLE: { status: 0, message: 'cannot reach the chat room; start it (`petrel chat --port PORT`) or check HOST:PORT' },
+  PETREL_ERR_REDIS_UNAVAILABLE: { status: 0, message: 'cannot reach Redis; start it, or give the URL of one that runs' },
   PETREL_ERR_POOL_QUEUE_FULL: { status: 503, message: 'the thread pool is busy and its queue is full; try again shortly' },
   PETREL_ERR_POOL_TIMEOUT: { status: 503, message: 'the task did not finish within the thread pool\'s task timeout' },
   PETREL_ERR_DB_POOL_TIMEOUT: { status: 503, message: 'every database connection is busy; try again shortly' },
@@ -107,15 +120,4 @@ export class UsageError extends PetrelError {
 
 export function statusOf(code: ErrorCode): number {
   return ERRORS[code].status
-}
-
-/**
- * The one line the CLI prints for an error it expects — a bad flag (the message alone) or any
- * other PetrelError (the message and its code) — or null for anything else, which is a bug
- * whose stack trace should be seen.
- */
-export function errorLine(err: unknown): string | null {
-  if (err instanceof UsageError) return `petrel: ${err.message}`
-  if (err instanceof PetrelError) return `petrel: ${err.message} [${err.code}]`
-  return null
 }

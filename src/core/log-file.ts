@@ -17,6 +17,7 @@
 // lines the access and error logs produce and stays close for the rest; it keeps write() free
 // of an encoding pass.
 
+import { systemFailure } from './system-failure.ts'
 import { Buffer } from 'node:buffer'
 import fs from 'node:fs'
 import { dirname } from 'node:path'
@@ -49,9 +50,7 @@ const FILE_MODE = 0o640
 
 /** A log file that cannot be opened, as the error that names it: for start-up, where it stops the server. */
 export function logOpenError(path: string, err: unknown): PetrelError {
-  const code = (err as NodeJS.ErrnoException).code
-  const why = code === 'ENOENT' ? `its directory ${JSON.stringify(dirname(path))} does not exist` : code === 'EACCES' ? 'permission denied' : toError(err).message
-  return new PetrelError('PETREL_ERR_LOG_OPEN', `${path}: ${why}`, { cause: err })
+  return systemFailure(err) ?? new PetrelError('PETREL_ERR_LOG_OPEN', `${path}: ${toError(err).message}`, { cause: err })
 }
 
 /**
@@ -169,9 +168,10 @@ export class LogFile {
    * (as nginx does) instead of at the first flush. Optional: writes open the file lazily.
    */
   open(): Promise<void> {
+    // The caller gets a failure as the rejection; handing it to onError too would report it twice.
     return this.enqueue(async () => {
       if (!this.toStdout && this.fd === null) this.fd = await openAsync(this.path)
-    })
+    }, false)
   }
 
   /** Appends one line (without its newline). Never does I/O and never throws. */
@@ -281,11 +281,12 @@ export class LogFile {
     }
   }
 
-  private enqueue(op: () => Promise<void>): Promise<void> {
+  /** Runs `op` after the operations before it. Its failure is counted, and told to onError unless `notify` is false. */
+  private enqueue(op: () => Promise<void>, notify = true): Promise<void> {
     const done = this.tail.then(op)
     this.tail = done.then(
       () => undefined,
-      (err: unknown) => this.report(err),
+      (err: unknown) => this.report(err, notify),
     )
     return done
   }
@@ -370,11 +371,11 @@ export class LogFile {
     }
   }
 
-  private report(value: unknown): void {
+  private report(value: unknown, notify = true): void {
     const error = toError(value)
     this.errors++
     this.lastError = error
-    if (this.onError === undefined) return
+    if (this.onError === undefined || !notify) return
     try {
       this.onError(error)
     } catch {

@@ -8,7 +8,7 @@
 
 import { spawn } from 'node:child_process'
 import { openSync, closeSync } from 'node:fs'
-import { errorLine } from '../core/errors.ts'
+import { errorLine } from '../core/system-failure.ts'
 
 /** What the detached child tells the waiting parent. */
 type DaemonMessage = { type: 'ready' } | { type: 'failed'; line: string }

@@ -4,6 +4,7 @@
 // same socket — nothing is closed, nothing in the accept queue is reset — and the old server
 // retires with only the connections it already had.
 
+import { hostPort, systemFailure } from '../core/system-failure.ts'
 import net from 'node:net'
 import { PetrelError } from '../core/errors.ts'
 
@@ -44,7 +45,7 @@ export class HandOverListener {
     })
     server.on('connection', options.onConnection)
     return new Promise((resolve, reject) => {
-      const onListenError = (err: Error): void => reject(new PetrelError('PETREL_ERR_LISTEN', `${options.host}:${options.port}: ${err.message}`, { cause: err }))
+      const onListenError = (err: Error): void => reject(systemFailure(err, `listen on ${hostPort(options.host, options.port)}`) ?? new PetrelError('PETREL_ERR_LISTEN', `${hostPort(options.host, options.port)}: ${err.message}`, { cause: err }))
       server.once('error', onListenError)
       server.listen({ host: options.host, port: options.port, backlog: BACKLOG }, () => {
         server.off('error', onListenError)

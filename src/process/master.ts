@@ -14,6 +14,7 @@
 // Workers listen themselves with reusePort where the kernel has it; elsewhere the master
 // accepts (reading nothing) and hands each connection to a worker, round-robin.
 
+import { hostPort, systemFailure } from '../core/system-failure.ts'
 import { fork, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
 import type { ServeOptions } from '../apps/serve/serve.ts'
@@ -115,12 +116,12 @@ export class Master {
       const where = this.options.admin
       if (where !== undefined) {
         this.admin = await startAdmin({ host: where.host, port: where.port, board: this.board, pids: () => [process.pid, ...this.pids] }).catch((err: Error) => {
-          throw new PetrelError('PETREL_ERR_LISTEN', `admin listener ${where.host}:${where.port}: ${err.message}`)
+          throw systemFailure(err, `open the admin listener on ${hostPort(where.host, where.port)}`) ?? new PetrelError('PETREL_ERR_LISTEN', `admin listener ${hostPort(where.host, where.port)}: ${err.message}`, { cause: err })
         })
         this.config.log(`petrel[master]: admin (dashboard, /metrics) on http://${where.host}:${this.admin.address.port}/`)
       }
     } catch (err) {
-      this.config.log(`petrel[master]: ${(err as Error).message}; stopping`)
+      // The caller tells the error (one line, as for a single process); the workers stop first.
       await this.stopAll('stop')
       await this.shared?.close()
       this.signals.dispose()

@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync, unlinkSync, openSync, closeSync, readlinkS
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { PetrelError } from '../core/errors.ts'
+import { systemFailure } from '../core/system-failure.ts'
 
 /** The `petrel` command's entry script, as the kernel would show it in a process's arguments. */
 const ENTRY_SCRIPT = fileURLToPath(new URL('../../bin/petrel.js', import.meta.url))
@@ -99,7 +100,8 @@ export function writePidfile(file: string, pid: number = process.pid): void {
   try {
     fd = openSync(file, 'wx', 0o644)
   } catch (err) {
-    throw new PetrelError('PETREL_ERR_PIDFILE_HELD', `cannot create ${file}: ${(err as Error).message}`)
+    // Not held by a server: a missing directory or no permission, told with what to do about it.
+    throw systemFailure(err, `create the pidfile ${file}`) ?? err
   }
   closeSync(fd)
   writeFileSync(file, `${pid}\n`)

@@ -11,6 +11,7 @@
 // A configuration that fails to load, or a server that fails to start from it, is refused with
 // a log line and the old server keeps serving.
 
+import { hostPort, systemFailure } from '../core/system-failure.ts'
 import type { ServeOptions, Serving } from '../apps/serve/serve.ts'
 import { startServe } from '../apps/serve/serve.ts'
 import { PetrelError } from '../core/errors.ts'
@@ -72,7 +73,7 @@ export class SingleProcess {
       const where = this.options.admin
       if (where !== undefined) {
         this.admin = await startAdmin({ host: where.host, port: where.port, board: this.board, pids: () => [process.pid], refresh: () => this.refreshBoard() }).catch((err: Error) => {
-          throw new PetrelError('PETREL_ERR_LISTEN', `admin listener ${where.host}:${where.port}: ${err.message}`)
+          throw systemFailure(err, `open the admin listener on ${hostPort(where.host, where.port)}`) ?? new PetrelError('PETREL_ERR_LISTEN', `admin listener ${hostPort(where.host, where.port)}: ${err.message}`, { cause: err })
         })
       }
     } catch (err) {

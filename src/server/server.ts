@@ -5,6 +5,7 @@ import { Buffer } from 'node:buffer'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { ERRORS, PetrelError, type ErrorCode } from '../core/errors.ts'
+import { hostPort, systemFailure } from '../core/system-failure.ts'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, resolveKnobs, type Limits, type Timeouts } from '../core/limits.ts'
 import { Scheduler, type WheelTimer } from '../core/timers/index.ts'
 import type { RequestHead } from '../protocol/http1/request-head.ts'
@@ -163,7 +164,8 @@ export class HttpServer {
     return new Promise((resolve, reject) => {
       const onListenError = (err: Error): void => {
         this.listener = null
-        reject(new PetrelError('PETREL_ERR_LISTEN', `${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${err.message}`, { cause: err }))
+        // The line a user reads names the address, what is wrong and what to do (core/system-failure.ts).
+        reject(systemFailure(err, `listen on ${hostPort(options.host ?? '127.0.0.1', options.port ?? 0)}`) ?? new PetrelError('PETREL_ERR_LISTEN', `${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${err.message}`, { cause: err }))
       }
       listener.once('error', onListenError)
       listener.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1', backlog: options.backlog ?? 511, reusePort: options.reusePort ?? false }, () => {

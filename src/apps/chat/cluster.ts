@@ -13,6 +13,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import type { ChatOptions } from './room.ts'
 import { Directory, type Hub, type RoomEvent } from './hub.ts'
+import { PetrelError } from '../../core/errors.ts'
 
 const WORKER_MAIN = new URL('./worker-main.ts', import.meta.url)
 
@@ -126,7 +127,8 @@ export class ChatCluster {
             this.options.log(`worker ${index} (pid ${child.pid}) listening on ${message.port}`)
             return resolve(message.port)
           case 'failed':
-            return reject(new Error(`worker ${index}: ${message.message}`))
+            // The worker's message already names what failed and what to do (a listen error).
+            return reject(new PetrelError('PETREL_ERR_WORKER_START', message.message))
           case 'pub':
             return this.relay(node, message.e)
           case 'leave':
@@ -139,7 +141,7 @@ export class ChatCluster {
         this.workers.delete(node)
         for (const nick of this.directory.dropNode(node)) this.relay(node, { line: `* ${nick} left`, except: nick })
         if (!started) {
-          reject(new Error(`worker ${index} exited before listening (${signal ?? `code ${code}`})`))
+          reject(new PetrelError('PETREL_ERR_WORKER_START', `worker ${index} exited before listening (${signal ?? `code ${code}`})`))
           // A replacement that failed to start (Redis down a moment) is retried like a crash;
           // only the first start's failure is the caller's to report.
           if (!this.running || this.stopping) return

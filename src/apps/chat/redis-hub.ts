@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto'
 import { parseRedisUrl, RedisClient } from '../../protocol/resp/client.ts'
 import type { Reply } from '../../protocol/resp/resp.ts'
 import { nickKey, type Hub, type RoomEvent } from './hub.ts'
+import { PetrelError } from '../../core/errors.ts'
 
 export const REDIS_HUB_DEFAULTS = {
   room: 'lobby',
@@ -97,13 +98,18 @@ export class RedisHub implements Hub {
     const address = parseRedisUrl(url)
     const log = options.log ?? (() => {})
     let hub: RedisHub | null = null
-    const commands = await RedisClient.connect(address, { log, onReconnect: () => hub?.reclaim() })
+    // Told as one line at start-up, in this process or sent as text from a chat worker; the
+    // address, not the URL, so that a password in the URL is not printed.
+    const unavailable = (err: Error): PetrelError => new PetrelError('PETREL_ERR_REDIS_UNAVAILABLE', `${address.host}:${address.port}: ${err.message}`, { cause: err })
+    const commands = await RedisClient.connect(address, { log, onReconnect: () => hub?.reclaim() }).catch((err: Error) => {
+      throw unavailable(err)
+    })
     let events: RedisClient
     try {
       events = await RedisClient.connect(address, { log })
     } catch (err) {
       await commands.close()
-      throw err
+      throw unavailable(err as Error)
     }
     hub = new RedisHub(commands, events, options)
     await hub.beat()

@@ -10,6 +10,7 @@
 import { Buffer } from 'node:buffer'
 import net, { type Socket } from 'node:net'
 import { LocalHub, nickKey, type Hub, type RoomEvent } from './hub.ts'
+import { hostPort, systemFailure } from '../../core/system-failure.ts'
 
 export const CHAT_DEFAULTS = {
   host: '127.0.0.1',
@@ -104,9 +105,11 @@ export class ChatRoom {
 
   listen(host: string, port: number): Promise<net.AddressInfo> {
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject)
+      // A worker process sends this error to its master as text: it must say what to do already.
+      const onListenError = (err: Error): void => reject(systemFailure(err, `listen on ${hostPort(host, port)}`) ?? err)
+      this.server.once('error', onListenError)
       this.server.listen({ host, port, reusePort: this.reusePort }, () => {
-        this.server.off('error', reject)
+        this.server.off('error', onListenError)
         resolve(this.server.address() as net.AddressInfo)
       })
     })

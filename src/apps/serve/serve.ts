@@ -11,6 +11,7 @@ import { resolveUrlPath, staticFiles, type StaticOptions } from './static.ts'
 import { cgiGateway, CGI_PREFIX, type CgiOptions } from './cgi.ts'
 import { internalRequest } from '../../server/internal-request.ts'
 import { PETREL_VERSION } from '../../core/version.ts'
+import { hostPort, systemFailure } from '../../core/system-failure.ts'
 import { PetrelError } from '../../core/errors.ts'
 import { ThreadPool, type ThreadPoolOptions } from '../../process/pool/thread-pool.ts'
 import hashPassword, { SCRYPT } from './demo-work.ts'
@@ -299,7 +300,7 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
           refresh: () => board.update('self', takeSnapshot(metrics, server, null)),
         })
       } catch (err) {
-        throw new PetrelError('PETREL_ERR_LISTEN', `admin listener ${options.admin!.host}:${options.admin!.port}: ${(err as Error).message}`)
+        throw systemFailure(err, `open the admin listener on ${hostPort(options.admin!.host, options.admin!.port)}`) ?? new PetrelError('PETREL_ERR_LISTEN', `admin listener ${hostPort(options.admin!.host, options.admin!.port)}: ${(err as Error).message}`)
       }
     }
   }
