@@ -531,3 +531,65 @@ test('review fixes: no smuggling through Connection-named framing; an upstream\'
   assert.equal((await get(`${badBase}/x`)).status, 502)
   assert.equal((await get(`${badBase}/x`)).status, 502, 'and the proxy is still there')
 })
+
+/** A raw upstream on 127.0.0.1: `answer` gets each connection's first read; `closed` counts the connections that ended. */
+async function rawUpstream(t: TestContext, answer: (socket: net.Socket, request: string) => void): Promise<{ url: string; connections: number; closed: number }> {
+  const stats = { url: '', connections: 0, closed: 0 }
+  const server = net.createServer((socket) => {
+    stats.connections++
+    socket.on('close', () => stats.closed++)
+    socket.on('error', () => {})
+    socket.on('data', (chunk: Buffer) => answer(socket, chunk.toString('latin1')))
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.after(() => {
+    server.close()
+  })
+  stats.url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`
+  return stats
+}
+
+async function until(what: string, condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 3000
+  while (!condition()) {
+    assert.ok(Date.now() < deadline, `waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+describe('an upstream response that cannot be framed safely is a 502, and its connection is closed, not pooled', () => {
+  test('bare LF line ends', async (t) => {
+    // Keeps its side open: only the proxy can close the connection.
+    const raw = await rawUpstream(t, (socket) => socket.write('HTTP/1.1 200 OK\nContent-Length: 2\n\nok'))
+    const base = await proxy(t, [raw.url])
+    const first = await get(`${base}/a`)
+    assert.equal(first.status, 502)
+    assert.match(first.body, /bare LF/)
+    await until('the proxy to close the upstream connection', () => raw.closed === 1)
+    assert.equal((await get(`${base}/b`)).status, 502)
+    assert.equal(raw.connections, 2, 'the second request came on a new connection')
+  })
+
+  test('a 5,000-field head (under the byte limit, over the count), and a head over the byte limit; both knobs raise them', async (t) => {
+    const many = `HTTP/1.1 200 OK\r\n${'X-F: v\r\n'.repeat(5000)}Content-Length: 2\r\n\r\nok`
+    const big = `HTTP/1.1 200 OK\r\nX-Big: ${'b'.repeat(20_000)}\r\nContent-Length: 2\r\n\r\nok`
+    const raw = await rawUpstream(t, (socket, request) => socket.write(request.startsWith('GET /many') ? many : big))
+    const base = await proxy(t, [raw.url])
+    const tooMany = await get(`${base}/many`)
+    assert.equal(tooMany.status, 502)
+    assert.match(tooMany.body, /more header fields than the proxy allows/)
+    await until('the proxy to close the upstream connection', () => raw.closed === 1)
+    const tooBig = await get(`${base}/big`)
+    assert.equal(tooBig.status, 502)
+    assert.match(tooBig.body, /response head \(or trailer section\) is larger than the proxy allows/)
+    await until('the proxy to close the upstream connection', () => raw.closed === 2)
+    const roomy = await proxy(t, [raw.url], { maxResponseHeaderCount: 5001, maxResponseHeaderBytes: 64 * 1024 })
+    for (const path of ['/many', '/big']) {
+      // A raw client: fetch itself refuses a head of 5,000 fields.
+      const answer = (await rawRequest(roomy, (socket) => socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`))).toString('latin1')
+      assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/, path)
+      assert.ok(answer.endsWith('\r\n\r\nok'), path)
+    }
+    for (const bad of [0, 1.5, -1]) assert.throws(() => proxySettings({ maxResponseHeaderCount: bad }), { name: 'RangeError', message: /maxResponseHeaderCount/ })
+  })
+})

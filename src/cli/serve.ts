@@ -74,6 +74,8 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'proxy-fail-timeout', type: 'duration', valueName: 'TIME', min: 0, description: `an upstream that failed is skipped this long (default ${PROXY_DEFAULTS.failTimeoutMs}ms)` },
   { name: 'proxy-health-interval', type: 'duration', valueName: 'TIME', min: 0, description: `active health checks this often, 0 for none (default ${PROXY_DEFAULTS.healthIntervalMs}ms)` },
   { name: 'proxy-health-path', type: 'string', valueName: 'PATH', description: `what the health check GETs (default ${PROXY_DEFAULTS.healthPath})` },
+  { name: 'proxy-max-response-header-bytes', type: 'integer', valueName: 'N', min: 1, description: `bytes of an upstream's response head (502 beyond; default ${PROXY_DEFAULTS.maxResponseHeaderBytes})` },
+  { name: 'proxy-max-response-header-count', type: 'integer', valueName: 'N', min: 1, description: `header fields of an upstream's response (502 beyond; default ${PROXY_DEFAULTS.maxResponseHeaderCount})` },
   { name: 'admin', type: 'string', valueName: 'HOST:PORT', description: 'admin listener: live dashboard at /, Prometheus /metrics, /api/snapshot for `petrel top`; counts metrics (off by default)' },
   { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'JSON file with any of these flags as keys (and "root"); flags given here win' },
   { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', description: 'run a master and N worker processes (auto: one per CPU); without it, one process serves' },
@@ -295,10 +297,12 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
         failTimeoutMs: flags.get('proxy-fail-timeout') as number | undefined,
         healthIntervalMs: flags.get('proxy-health-interval') as number | undefined,
         healthPath,
+        maxResponseHeaderBytes: flags.get('proxy-max-response-header-bytes') as number | undefined,
+        maxResponseHeaderCount: flags.get('proxy-max-response-header-count') as number | undefined,
       },
     }
   } else {
-    refuseFlags(flags, ['proxy-balance', 'proxy-connect-timeout', 'proxy-read-timeout', 'proxy-keepalive', 'proxy-fail-timeout', 'proxy-health-interval', 'proxy-health-path'], 'applies to the reverse proxy: give --proxy PREFIX=URL too')
+    refuseFlags(flags, ['proxy-balance', 'proxy-connect-timeout', 'proxy-read-timeout', 'proxy-keepalive', 'proxy-fail-timeout', 'proxy-health-interval', 'proxy-health-path', 'proxy-max-response-header-bytes', 'proxy-max-response-header-count'], 'applies to the reverse proxy: give --proxy PREFIX=URL too')
   }
   const database = (flags.get('database') as string | undefined) ?? (root === null ? DEMO_DATABASE : undefined)
   const hashing = flags.get('password-hashing') as string | undefined

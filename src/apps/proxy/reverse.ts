@@ -28,6 +28,7 @@ import { Buffer } from 'node:buffer'
 import net from 'node:net'
 import { BufferPool } from '../../core/buffer-pool.ts'
 import { PetrelError } from '../../core/errors.ts'
+import { DEFAULT_LIMITS } from '../../core/limits.ts'
 import { Scheduler } from '../../core/timers/scheduler.ts'
 import { WheelTimer } from '../../core/timers/wheel.ts'
 import { equalsLowerAscii, FIELD_VALUE } from '../../protocol/http1/chars.ts'
@@ -48,6 +49,10 @@ export const PROXY_DEFAULTS = {
   /** 0: no active checks. */
   healthIntervalMs: 5_000,
   healthTimeoutMs: 2_000,
+  /** Bytes of an upstream's response head (and of its trailer section): the request limit's default. More → 502. */
+  maxResponseHeaderBytes: DEFAULT_LIMITS.maxHeaderBytes,
+  /** Header fields of an upstream's response head (and trailer fields): the request limit's default. More → 502. */
+  maxResponseHeaderCount: DEFAULT_LIMITS.maxHeaderCount,
 } as const
 
 export interface ProxyRoute {
@@ -66,6 +71,8 @@ export interface ProxyOptions {
   failTimeoutMs?: number
   healthPath?: string
   healthIntervalMs?: number
+  maxResponseHeaderBytes?: number
+  maxResponseHeaderCount?: number
   log?: (line: string) => void
 }
 
@@ -86,6 +93,8 @@ export function proxySettings(options: ProxyOptions): ProxySettings {
     failTimeoutMs: nonNegative('failTimeoutMs', options.failTimeoutMs, PROXY_DEFAULTS.failTimeoutMs),
     healthPath: options.healthPath ?? PROXY_DEFAULTS.healthPath,
     healthIntervalMs: nonNegative('healthIntervalMs', options.healthIntervalMs, PROXY_DEFAULTS.healthIntervalMs),
+    maxResponseHeaderBytes: positive('maxResponseHeaderBytes', options.maxResponseHeaderBytes, PROXY_DEFAULTS.maxResponseHeaderBytes),
+    maxResponseHeaderCount: positive('maxResponseHeaderCount', options.maxResponseHeaderCount, PROXY_DEFAULTS.maxResponseHeaderCount),
     log: options.log ?? (() => {}),
     timers: new Scheduler<UpstreamConnection>({ onExpire: expireConnection }),
   }
@@ -96,6 +105,18 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
   if (value === undefined) return fallback
   if (!(Number.isFinite(value) && value >= 0)) throw new RangeError(`proxy option ${name} must be a finite number >= 0 (0: no limit for a timeout), got ${value}`)
   return value
+}
+
+/** A size limit: a whole number ≥ 1 (a limit of 0 would refuse every response). */
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!(Number.isInteger(value) && value >= 1)) throw new RangeError(`proxy option ${name} must be a whole number >= 1, got ${value}`)
+  return value
+}
+
+/** A parser for responses from an upstream: strict line ends, and the proxy's limits on a head. */
+function upstreamResponseParser(settings: ProxySettings): ResponseParser {
+  return new ResponseParser({ maxHeadBytes: settings.maxResponseHeaderBytes, maxFieldCount: settings.maxResponseHeaderCount })
 }
 
 /** The connect timeout of a new upstream connection (a Node timer: connecting is rare on a warm pool); none for 0. */
@@ -156,7 +177,7 @@ export class UpstreamConnection {
   readonly socket: net.Socket
   owner: Exchange | null = null
   /** One parser per connection: responses come in order on it; each exchange sets itself as the handler. */
-  readonly parser = new ResponseParser()
+  readonly parser: ResponseParser
   readonly timer: WheelTimer<UpstreamConnection> = new WheelTimer(this)
   private readonly upstream: Upstream
   private readonly settings: ProxySettings
@@ -167,6 +188,7 @@ export class UpstreamConnection {
   constructor(upstream: Upstream, settings: ProxySettings) {
     this.upstream = upstream
     this.settings = settings
+    this.parser = upstreamResponseParser(settings)
     this.socket = net.connect({
       host: upstream.host,
       port: upstream.port,
@@ -769,8 +791,9 @@ export class Exchange implements ResponseHandler {
     }
     this.res.uncork()
     this.lease = null
-    if (parser.error !== null) {
-      this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin} sent a malformed response: ${parser.error}`), false)
+    if (parser.errorCode !== null) {
+      // The rest of what the connection carries cannot be framed: the exchange fails and the connection is closed.
+      this.fail(Outcome.FAILED, new PetrelError(parser.errorCode, `${this.upstream.origin}: ${parser.error}`), false)
       return true
     }
     if (parser.complete) {
