@@ -593,3 +593,63 @@ describe('an upstream response that cannot be framed safely is a 502, and its co
     for (const bad of [0, 1.5, -1]) assert.throws(() => proxySettings({ maxResponseHeaderCount: bad }), { name: 'RangeError', message: /maxResponseHeaderCount/ })
   })
 })
+
+describe('Upgrade: only the allowed protocols are passed on (websocket by default)', () => {
+  /** An upstream that switches to `switchTo` (or to the first protocol offered) when asked, else answers 200 with the request head it got. */
+  async function switcher(t: TestContext, switchTo?: string): Promise<{ url: string; heads: string[] }> {
+    const heads: string[] = []
+    const raw = await rawUpstream(t, (socket, request) => {
+      heads.push(request)
+      const offered = /^upgrade: (.*)\r$/im.exec(request)
+      if (offered === null) {
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(request)}\r\n\r\n${request}`)
+        return
+      }
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${switchTo ?? offered[1]!.split(',')[0]!.trim()}\r\nConnection: Upgrade\r\n\r\n`)
+      socket.removeAllListeners('data')
+      socket.on('data', (c: Buffer) => socket.write(c.toString('latin1').toUpperCase()))
+    })
+    return { url: raw.url, heads }
+  }
+  const h2c = 'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n'
+
+  test('an h2c upgrade goes up as a plain request (no Upgrade, Connection or HTTP2-Settings) and is answered as one', async (t) => {
+    const up = await switcher(t)
+    const base = await proxy(t, [up.url])
+    const answer = (await rawRequest(base, (socket) => socket.write(h2c))).toString('latin1')
+    assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/)
+    assert.equal(up.heads.length, 1)
+    assert.doesNotMatch(up.heads[0]!, /^(upgrade|http2-settings):/im)
+    assert.doesNotMatch(up.heads[0]!, /^connection:/im)
+  })
+
+  test('of several offered, only the allowed ones go up; a protocol list configured as [\'websocket\', \'h2c\'] lets h2c through', async (t) => {
+    const up = await switcher(t)
+    const base = await proxy(t, [up.url])
+    const client = net.connect(Number(new URL(base).port), '127.0.0.1')
+    t.after(() => client.destroy())
+    let received = ''
+    client.on('data', (c: Buffer) => (received += c.toString('latin1')))
+    client.write('GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c, WebSocket/13\r\n\r\n')
+    await until('the 101', () => received.includes('\r\n\r\n'))
+    assert.match(received, /^HTTP\/1\.1 101 Switching Protocols\r\n/)
+    assert.match(up.heads[0]!, /^upgrade: WebSocket\/13\r$/im)
+    client.write('tunnelled')
+    await until('bytes through the tunnel', () => received.endsWith('TUNNELLED'))
+
+    const open = await proxy(t, [up.url], { upgradeProtocols: ['websocket', 'H2C'] })
+    const switched = (await rawRequest(open, (socket) => {
+      socket.write(h2c)
+      socket.once('data', () => socket.end())
+    })).toString('latin1')
+    assert.match(switched, /^HTTP\/1\.1 101 Switching Protocols\r\nUpgrade: h2c\r\n/)
+    assert.throws(() => proxySettings({ upgradeProtocols: ['websocket/13'] }), { name: 'RangeError', message: /upgradeProtocols/ })
+  })
+
+  test('an upstream that switches to a protocol the request did not offer is a 502', async (t) => {
+    const up = await switcher(t, 'h2c')
+    const base = await proxy(t, [up.url], { upgradeProtocols: ['websocket', 'h2c'] })
+    const answer = (await rawRequest(base, (socket) => socket.write('GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\r\n'))).toString('latin1')
+    assert.match(answer, /^HTTP\/1\.1 502 Bad Gateway\r\n/)
+  })
+})

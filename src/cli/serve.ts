@@ -9,7 +9,7 @@ import { CGI_DEFAULTS } from '../apps/serve/cgi.ts'
 import { POOL_DEFAULTS } from '../process/pool/thread-pool.ts'
 import { parseDatabase, STORE_DEFAULTS } from '../apps/accounts/store.ts'
 import { ACCOUNT_LIMITS } from '../apps/accounts/accounts.ts'
-import { parseProxyRoute, PROXY_DEFAULTS } from '../apps/proxy/reverse.ts'
+import { parseProxyRoute, protocolNames, PROXY_DEFAULTS } from '../apps/proxy/reverse.ts'
 import { availableParallelism } from 'node:os'
 import { Master } from '../process/master.ts'
 import { readPid, isAlive, writePidfile, removePidfile } from '../process/pidfile.ts'
@@ -75,6 +75,7 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'proxy-health-interval', type: 'duration', valueName: 'TIME', min: 0, description: `active health checks this often, 0 for none (default ${PROXY_DEFAULTS.healthIntervalMs}ms)` },
   { name: 'proxy-health-path', type: 'string', valueName: 'PATH', description: `what the health check GETs (default ${PROXY_DEFAULTS.healthPath})` },
   { name: 'proxy-max-response-header-bytes', type: 'integer', valueName: 'N', min: 1, description: `bytes of an upstream's response head (502 beyond; default ${PROXY_DEFAULTS.maxResponseHeaderBytes})` },
+  { name: 'proxy-upgrade-protocols', type: 'string', valueName: 'LIST', description: `protocols a client may switch to through the proxy (Upgrade), comma-separated; '' for none (default ${PROXY_DEFAULTS.upgradeProtocols.join(',')})` },
   { name: 'proxy-max-response-header-count', type: 'integer', valueName: 'N', min: 1, description: `header fields of an upstream's response (502 beyond; default ${PROXY_DEFAULTS.maxResponseHeaderCount})` },
   { name: 'admin', type: 'string', valueName: 'HOST:PORT', description: 'admin listener: live dashboard at /, Prometheus /metrics, /api/snapshot for `petrel top`; counts metrics (off by default)' },
   { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'JSON file with any of these flags as keys (and "root"); flags given here win' },
@@ -287,6 +288,15 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
     if (balance !== undefined && balance !== 'round-robin' && balance !== 'least-conn') throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-balance: ${JSON.stringify(balance)}; expected round-robin or least-conn`)
     const healthPath = flags.get('proxy-health-path') as string | undefined
     if (healthPath !== undefined && !healthPath.startsWith('/')) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-health-path: ${JSON.stringify(healthPath)}; a path starts with /`)
+    const upgrades = flags.get('proxy-upgrade-protocols') as string | undefined
+    const upgradeProtocols = upgrades === undefined ? undefined : upgrades.split(',').map((p) => p.trim()).filter((p) => p !== '')
+    if (upgradeProtocols !== undefined) {
+      try {
+        protocolNames(upgradeProtocols)
+      } catch {
+        throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-upgrade-protocols: ${JSON.stringify(upgrades)}; expected protocol names separated by commas, e.g. websocket,h2c ('' for none)`)
+      }
+    }
     options.proxy = {
       routes,
       options: {
@@ -299,10 +309,11 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
         healthPath,
         maxResponseHeaderBytes: flags.get('proxy-max-response-header-bytes') as number | undefined,
         maxResponseHeaderCount: flags.get('proxy-max-response-header-count') as number | undefined,
+        upgradeProtocols,
       },
     }
   } else {
-    refuseFlags(flags, ['proxy-balance', 'proxy-connect-timeout', 'proxy-read-timeout', 'proxy-keepalive', 'proxy-fail-timeout', 'proxy-health-interval', 'proxy-health-path', 'proxy-max-response-header-bytes', 'proxy-max-response-header-count'], 'applies to the reverse proxy: give --proxy PREFIX=URL too')
+    refuseFlags(flags, ['proxy-balance', 'proxy-connect-timeout', 'proxy-read-timeout', 'proxy-keepalive', 'proxy-fail-timeout', 'proxy-health-interval', 'proxy-health-path', 'proxy-max-response-header-bytes', 'proxy-max-response-header-count', 'proxy-upgrade-protocols'], 'applies to the reverse proxy: give --proxy PREFIX=URL too')
   }
   const database = (flags.get('database') as string | undefined) ?? (root === null ? DEMO_DATABASE : undefined)
   const hashing = flags.get('password-hashing') as string | undefined

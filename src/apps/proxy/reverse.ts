@@ -18,8 +18,10 @@
 //   into pooled 64 KiB buffers (nginx's proxy_buffers) that go back to the pool when the client's
 //   socket has taken their bytes, so a large response makes no garbage and memory per exchange is
 //   bounded by the sockets' buffers, whatever the size of the response.
-// - Upgrade (WebSocket): a request with `Connection: upgrade` keeps its Upgrade field; when the
-//   upstream answers 101, both connections leave HTTP and are joined into a tunnel.
+// - Upgrade: a request with `Connection: upgrade` keeps the protocols of its Upgrade field that are
+//   allowed (`upgradeProtocols`, websocket by default; h2c and the rest are dropped, so the request
+//   goes up as plain HTTP); when the upstream answers 101 to one of them, both connections leave
+//   HTTP and are joined into a tunnel.
 // - Errors: an upstream that refuses or resets → 502; no connection or no response head within
 //   the timeouts → 504; a failure after the head went out cuts the client's connection, so a
 //   truncated body is never passed off as complete.
@@ -31,7 +33,8 @@ import { PetrelError } from '../../core/errors.ts'
 import { DEFAULT_LIMITS } from '../../core/limits.ts'
 import { Scheduler } from '../../core/timers/scheduler.ts'
 import { WheelTimer } from '../../core/timers/wheel.ts'
-import { equalsLowerAscii, FIELD_VALUE } from '../../protocol/http1/chars.ts'
+import { equalsLowerAscii, FIELD_VALUE, TOKEN } from '../../protocol/http1/chars.ts'
+import type { RequestHead } from '../../protocol/http1/request-head.ts'
 import { ResponseParser, type ResponseHandler } from '../../protocol/http1/response-parser.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
@@ -53,6 +56,8 @@ export const PROXY_DEFAULTS = {
   maxResponseHeaderBytes: DEFAULT_LIMITS.maxHeaderBytes,
   /** Header fields of an upstream's response head (and trailer fields): the request limit's default. More → 502. */
   maxResponseHeaderCount: DEFAULT_LIMITS.maxHeaderCount,
+  /** Protocols a client may switch to through the proxy (the Upgrade field's protocol names). */
+  upgradeProtocols: ['websocket'] as readonly string[],
 } as const
 
 export interface ProxyRoute {
@@ -73,10 +78,14 @@ export interface ProxyOptions {
   healthIntervalMs?: number
   maxResponseHeaderBytes?: number
   maxResponseHeaderCount?: number
+  /** Protocol names (case-insensitive, without a version) a request may upgrade to; [] for none. */
+  upgradeProtocols?: readonly string[]
   log?: (line: string) => void
 }
 
-export type ProxySettings = Required<Omit<ProxyOptions, 'log'>> & {
+export type ProxySettings = Required<Omit<ProxyOptions, 'log' | 'upgradeProtocols'>> & {
+  /** upgradeProtocols, lower-case. */
+  upgradeProtocols: ReadonlySet<string>
   log: (line: string) => void
   /** The read and idle timeouts of this proxy's upstream connections: one timing wheel, as the server's connections have. */
   timers: Scheduler<UpstreamConnection>
@@ -95,6 +104,7 @@ export function proxySettings(options: ProxyOptions): ProxySettings {
     healthIntervalMs: nonNegative('healthIntervalMs', options.healthIntervalMs, PROXY_DEFAULTS.healthIntervalMs),
     maxResponseHeaderBytes: positive('maxResponseHeaderBytes', options.maxResponseHeaderBytes, PROXY_DEFAULTS.maxResponseHeaderBytes),
     maxResponseHeaderCount: positive('maxResponseHeaderCount', options.maxResponseHeaderCount, PROXY_DEFAULTS.maxResponseHeaderCount),
+    upgradeProtocols: protocolNames(options.upgradeProtocols ?? PROXY_DEFAULTS.upgradeProtocols),
     log: options.log ?? (() => {}),
     timers: new Scheduler<UpstreamConnection>({ onExpire: expireConnection }),
   }
@@ -112,6 +122,54 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   if (value === undefined) return fallback
   if (!(Number.isInteger(value) && value >= 1)) throw new RangeError(`proxy option ${name} must be a whole number >= 1, got ${value}`)
   return value
+}
+
+/** Upgrade protocol names, checked (a token without a version: "websocket", "h2c") and lower-cased. */
+export function protocolNames(names: readonly string[]): ReadonlySet<string> {
+  const set = new Set<string>()
+  for (const name of names) {
+    let token = name !== ''
+    for (let i = 0; i < name.length && token; i++) token = name.charCodeAt(i) < 0x80 && TOKEN[name.charCodeAt(i)] === 1 && name[i] !== '/'
+    if (!token) throw new RangeError(`proxy option upgradeProtocols: ${JSON.stringify(name)} is not a protocol name; expected a token such as websocket or h2c, without a version`)
+    set.add(name.toLowerCase())
+  }
+  return set
+}
+
+/** The name of an Upgrade protocol ("websocket", "WebSocket/13" → "websocket"), lower-case. */
+function protocolName(protocol: string): string {
+  const slash = protocol.indexOf('/')
+  return (slash < 0 ? protocol : protocol.slice(0, slash)).toLowerCase()
+}
+
+/**
+ * The protocols of the request's Upgrade fields that the proxy passes on, as one value, or null when
+ * none is allowed: the request then goes up as plain HTTP, and the upstream answers it as such —
+ * declining the upgrade, which RFC 9110 §7.8 lets a server do. Only upgrade requests pay for this.
+ */
+function allowedUpgrades(head: RequestHead, allowed: ReadonlySet<string>): string | null {
+  let kept = ''
+  for (let i = head.indexOf('upgrade', 0); i >= 0; i = head.indexOf('upgrade', i + 4)) {
+    for (const offered of head.buf.toString('latin1', head.headers[i + 2]!, head.headers[i + 3]!).split(',')) {
+      const protocol = offered.trim()
+      if (protocol !== '' && allowed.has(protocolName(protocol))) kept += kept === '' ? protocol : `, ${protocol}`
+    }
+  }
+  return kept === '' ? null : kept
+}
+
+/** True when a 101's Upgrade value names protocols, each one the request offered (`offered`, the value sent). */
+function switchOffered(value: string, offered: string): boolean {
+  const names = new Set<string>()
+  for (const protocol of offered.split(',')) names.add(protocolName(protocol.trim()))
+  let any = false
+  for (const protocol of value.split(',')) {
+    const name = protocolName(protocol.trim())
+    if (name === '') continue
+    if (!names.has(name)) return false
+    any = true
+  }
+  return any
 }
 
 /** A parser for responses from an upstream: strict line ends, and the proxy's limits on a head. */
@@ -594,6 +652,10 @@ export class Exchange implements ResponseHandler {
   private parser: ResponseParser | null = null
   /** The upstream's 101 head, once it switched protocols: every field, hop-by-hop ones included. */
   private switchHead: string | null = null
+  /** The 101's Upgrade value: the protocol the upstream switched to. */
+  private switchedTo: string | null = null
+  /** The Upgrade value sent upstream (allowed protocols only), or null: the request asked for no switch the proxy allows. */
+  private upgradeSent: string | null = null
   /** The upstream's fields to pass on, as field lines; hop-by-hop ones, Date and Content-Length are left out. */
   private passFields = ''
   /** Some value in passFields (or the 101's fields) has obs-text: the head goes out as latin1. */
@@ -719,8 +781,12 @@ export class Exchange implements ResponseHandler {
     // The framing is written from the parsed message, never copied.
     if (head.chunked) out += 'transfer-encoding: chunked\r\n'
     else if (head.contentLength >= 0) out += `content-length: ${head.contentLength}\r\n`
-    // A protocol switch (WebSocket) is the one hop-by-hop request the proxy passes on, and tunnels.
-    if (head.upgrade) out += `connection: upgrade\r\nupgrade: ${head.header('upgrade')}\r\n`
+    // A protocol switch to an allowed protocol (WebSocket) is the one hop-by-hop request the proxy
+    // passes on, and tunnels; other protocols are left out, and without any the request is plain HTTP.
+    if (head.upgrade) {
+      this.upgradeSent = allowedUpgrades(head, this.settings.upgradeProtocols)
+      if (this.upgradeSent !== null) out += `connection: upgrade\r\nupgrade: ${this.upgradeSent}\r\n`
+    }
     const socket = this.socket!
     // Field values were read as latin1, one character per byte; written back the same way, obs-text
     // bytes reach the upstream unchanged (the default, UTF-8, would turn each into two).
@@ -808,8 +874,11 @@ export class Exchange implements ResponseHandler {
    * sockets are joined, bytes as they come, with backpressure both ways, until either closes.
    */
   private startTunnel(rest: Buffer): void {
-    if (!this.req.head.upgrade) {
+    if (this.upgradeSent === null) {
       return this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin} switched protocols unasked`), false)
+    }
+    if (this.switchedTo === null || !switchOffered(this.switchedTo, this.upgradeSent)) {
+      return this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin} switched to ${JSON.stringify(this.switchedTo ?? '')}, not to a protocol the request offered (${this.upgradeSent})`), false)
     }
     const upstream = this.socket!
     if (this.res.closed) {
@@ -873,6 +942,7 @@ export class Exchange implements ResponseHandler {
     if (this.parser!.status === 101) {
       // Passed on whole when the tunnel starts: Upgrade and Connection are the point of this one.
       this.checkPassedValue(buf, nameStart, nameEnd, valueStart, valueEnd)
+      if (nameEnd - nameStart === 7 && equalsLowerAscii(buf, nameStart, nameEnd, 'upgrade')) this.switchedTo = buf.toString('latin1', valueStart, valueEnd)
       this.switchHead = `${this.switchHead ?? ''}${fieldLine(buf, nameStart, nameEnd, valueStart, valueEnd)}\r\n`
       return
     }
