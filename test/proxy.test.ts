@@ -653,3 +653,47 @@ describe('Upgrade: only the allowed protocols are passed on (websocket by defaul
     assert.match(answer, /^HTTP\/1\.1 502 Bad Gateway\r\n/)
   })
 })
+
+test('a tunnel passes a half-close on: the client ends its side, the upstream sees the end, answers and ends too', async (t) => {
+  const raw = await rawUpstream(t, (socket, request) => {
+    if (!request.startsWith('GET ')) return
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
+    socket.removeAllListeners('data')
+    let got = ''
+    socket.on('data', (c: Buffer) => (got += c.toString('latin1')))
+    // The upstream answers only once the client's side has ended, as a request-then-EOF protocol would.
+    socket.on('end', () => socket.end(`${got.toUpperCase()} AND THE END`))
+  })
+  const base = await proxy(t, [raw.url], { readTimeoutMs: 60_000 })
+  const client = net.connect(Number(new URL(base).port), '127.0.0.1')
+  t.after(() => client.destroy())
+  let received = ''
+  let ended = false
+  client.on('data', (c: Buffer) => (received += c.toString('latin1')))
+  client.on('end', () => (ended = true))
+  client.write('GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
+  await until('the 101', () => received.includes('\r\n\r\n'))
+  client.end('last words')
+  await until('the upstream\'s answer and its end', () => ended)
+  assert.ok(received.endsWith('\r\n\r\nLAST WORDS AND THE END'), JSON.stringify(received))
+  await until('both tunnel connections to close', () => raw.closed === 1)
+})
+
+test('closing the reverse proxy closes its open tunnels (they left the server\'s HTTP, so the server\'s close does not reach them)', async (t) => {
+  const raw = await rawUpstream(t, (socket, request) => {
+    if (request.startsWith('GET ')) socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
+  })
+  const serving = await startServe({ root: null, host: '127.0.0.1', port: 0, proxy: { routes: [{ prefix: '/', upstreams: [raw.url] }], options: { healthIntervalMs: 0 } } })
+  t.after(() => serving.server.close())
+  const client = net.connect(serving.address.port, '127.0.0.1')
+  t.after(() => client.destroy())
+  let received = ''
+  let closed = false
+  client.on('data', (c: Buffer) => (received += c.toString('latin1')))
+  client.on('close', () => (closed = true))
+  client.write('GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
+  await until('the 101', () => received.includes('\r\n\r\n'))
+  serving.proxy!.close()
+  await until('the client\'s tunnel to close', () => closed)
+  await until('the upstream\'s tunnel to close', () => raw.closed === 1)
+})

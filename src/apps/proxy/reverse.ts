@@ -89,6 +89,8 @@ export type ProxySettings = Required<Omit<ProxyOptions, 'log' | 'upgradeProtocol
   log: (line: string) => void
   /** The read and idle timeouts of this proxy's upstream connections: one timing wheel, as the server's connections have. */
   timers: Scheduler<UpstreamConnection>
+  /** Both sockets of every open tunnel (upgrades, CONNECT): they left the server's HTTP, so the proxy's close() destroys them. */
+  tunnels: Set<net.Socket>
 }
 
 /** Options with their defaults filled in. */
@@ -107,7 +109,20 @@ export function proxySettings(options: ProxyOptions): ProxySettings {
     upgradeProtocols: protocolNames(options.upgradeProtocols ?? PROXY_DEFAULTS.upgradeProtocols),
     log: options.log ?? (() => {}),
     timers: new Scheduler<UpstreamConnection>({ onExpire: expireConnection }),
+    tunnels: new Set(),
   }
+}
+
+/** Keep a tunnel's socket in `tunnels` until it closes. */
+export function trackTunnel(tunnels: Set<net.Socket>, socket: net.Socket): void {
+  tunnels.add(socket)
+  socket.once('close', () => tunnels.delete(socket))
+}
+
+/** Destroy every open tunnel (the proxy is closing). */
+export function closeTunnels(tunnels: Set<net.Socket>): void {
+  for (const socket of tunnels) socket.destroy()
+  tunnels.clear()
 }
 
 /** A count or a time in ms: finite and ≥ 0; for the timeouts 0 means none. */
@@ -894,15 +909,25 @@ export class Exchange implements ResponseHandler {
     this.upstream.active--
     // The tunnel keeps the connection (its reads still come through onRead) but times it out itself.
     this.conn!.disarm()
-    const close = (): void => {
+    const destroyBoth = (): void => {
       client.destroy()
       upstream.destroy()
     }
     for (const socket of [client, upstream]) {
-      socket.setTimeout(this.settings.readTimeoutMs, close)
-      socket.on('close', close)
-      socket.on('error', close)
+      trackTunnel(this.settings.tunnels, socket)
+      socket.setTimeout(this.settings.readTimeoutMs, destroyBoth)
+      socket.on('error', destroyBoth)
     }
+    // A half-close passes through, as TCP's own: the client's end of input ends what goes up (the
+    // client's socket allows half-open, so it stays open for the answer), and the upstream's end
+    // ends what goes down once the bytes before it are written. Without this a client that ends
+    // its side waits for the idle timeout to hear the end of the upstream's.
+    client.on('end', () => upstream.end())
+    upstream.on('end', () => client.end())
+    // The upstream gone: the client gets what is queued, then its end. The client gone: nobody is
+    // left to read the upstream.
+    upstream.on('close', () => client.end())
+    client.on('close', () => upstream.destroy())
     client.on('drain', () => upstream.resume())
     upstream.on('drain', () => client.resume())
     client.on('data', (chunk: Buffer) => {
@@ -1076,8 +1101,10 @@ export class ReverseProxy {
     new Relay(this.settings, req, res, pool, group.pick(pool), { label: group.label }).start()
   }
 
+  /** Stop the health checks, close idle upstream connections and every open tunnel. */
   close(): void {
     for (const g of this.groups) g.close()
+    closeTunnels(this.settings.tunnels)
     this.settings.timers.close()
   }
 }
