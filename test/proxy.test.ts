@@ -557,6 +557,19 @@ async function until(what: string, condition: () => boolean): Promise<void> {
   }
 }
 
+/** A client that asked the proxy at `port` to upgrade to `protocols`, once the answer's head arrived; `state` fills in as bytes and events come. */
+async function upgradeClient(t: TestContext, port: number, protocols = 'websocket'): Promise<{ socket: net.Socket; state: { received: string; ended: boolean; closed: boolean } }> {
+  const socket = net.connect(port, '127.0.0.1')
+  t.after(() => socket.destroy())
+  const state = { received: '', ended: false, closed: false }
+  socket.on('data', (c: Buffer) => (state.received += c.toString('latin1')))
+  socket.on('end', () => (state.ended = true))
+  socket.on('close', () => (state.closed = true))
+  socket.write(`GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: ${protocols}\r\n\r\n`)
+  await until('the answer\'s head', () => state.received.includes('\r\n\r\n'))
+  return { socket, state }
+}
+
 describe('an upstream response that cannot be framed safely is a 502, and its connection is closed, not pooled', () => {
   test('bare LF line ends', async (t) => {
     // Keeps its side open: only the proxy can close the connection.
@@ -626,16 +639,11 @@ describe('Upgrade: only the allowed protocols are passed on (websocket by defaul
   test('of several offered, only the allowed ones go up; a protocol list configured as [\'websocket\', \'h2c\'] lets h2c through', async (t) => {
     const up = await switcher(t)
     const base = await proxy(t, [up.url])
-    const client = net.connect(Number(new URL(base).port), '127.0.0.1')
-    t.after(() => client.destroy())
-    let received = ''
-    client.on('data', (c: Buffer) => (received += c.toString('latin1')))
-    client.write('GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c, WebSocket/13\r\n\r\n')
-    await until('the 101', () => received.includes('\r\n\r\n'))
-    assert.match(received, /^HTTP\/1\.1 101 Switching Protocols\r\n/)
+    const { socket, state } = await upgradeClient(t, Number(new URL(base).port), 'h2c, WebSocket/13')
+    assert.match(state.received, /^HTTP\/1\.1 101 Switching Protocols\r\n/)
     assert.match(up.heads[0]!, /^upgrade: WebSocket\/13\r$/im)
-    client.write('tunnelled')
-    await until('bytes through the tunnel', () => received.endsWith('TUNNELLED'))
+    socket.write('tunnelled')
+    await until('bytes through the tunnel', () => state.received.endsWith('TUNNELLED'))
 
     const open = await proxy(t, [up.url], { upgradeProtocols: ['websocket', 'H2C'] })
     const switched = (await rawRequest(open, (socket) => {
@@ -665,17 +673,10 @@ test('a tunnel passes a half-close on: the client ends its side, the upstream se
     socket.on('end', () => socket.end(`${got.toUpperCase()} AND THE END`))
   })
   const base = await proxy(t, [raw.url], { readTimeoutMs: 60_000 })
-  const client = net.connect(Number(new URL(base).port), '127.0.0.1')
-  t.after(() => client.destroy())
-  let received = ''
-  let ended = false
-  client.on('data', (c: Buffer) => (received += c.toString('latin1')))
-  client.on('end', () => (ended = true))
-  client.write('GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
-  await until('the 101', () => received.includes('\r\n\r\n'))
-  client.end('last words')
-  await until('the upstream\'s answer and its end', () => ended)
-  assert.ok(received.endsWith('\r\n\r\nLAST WORDS AND THE END'), JSON.stringify(received))
+  const { socket, state } = await upgradeClient(t, Number(new URL(base).port))
+  socket.end('last words')
+  await until('the upstream\'s answer and its end', () => state.ended)
+  assert.ok(state.received.endsWith('\r\n\r\nLAST WORDS AND THE END'), JSON.stringify(state.received))
   await until('both tunnel connections to close', () => raw.closed === 1)
 })
 
@@ -685,15 +686,8 @@ test('closing the reverse proxy closes its open tunnels (they left the server\'s
   })
   const serving = await startServe({ root: null, host: '127.0.0.1', port: 0, proxy: { routes: [{ prefix: '/', upstreams: [raw.url] }], options: { healthIntervalMs: 0 } } })
   t.after(() => serving.server.close())
-  const client = net.connect(serving.address.port, '127.0.0.1')
-  t.after(() => client.destroy())
-  let received = ''
-  let closed = false
-  client.on('data', (c: Buffer) => (received += c.toString('latin1')))
-  client.on('close', () => (closed = true))
-  client.write('GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
-  await until('the 101', () => received.includes('\r\n\r\n'))
+  const { state } = await upgradeClient(t, serving.address.port)
   serving.proxy!.close()
-  await until('the client\'s tunnel to close', () => closed)
+  await until('the client\'s tunnel to close', () => state.closed)
   await until('the upstream\'s tunnel to close', () => raw.closed === 1)
 })
