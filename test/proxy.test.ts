@@ -7,7 +7,9 @@ import assert from 'node:assert/strict'
 import net from 'node:net'
 import { once } from 'node:events'
 import { execFile, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import type { TestContext } from 'node:test'
 import { createServer, type HttpServer } from '../src/index.ts'
 import { startServe, type ServeOptions } from '../src/apps/serve/serve.ts'
@@ -690,4 +692,62 @@ test('closing the reverse proxy closes its open tunnels (they left the server\'s
   serving.proxy!.close()
   await until('the client\'s tunnel to close', () => state.closed)
   await until('the upstream\'s tunnel to close', () => raw.closed === 1)
+})
+
+/**
+ * `petrel serve ROOT ARGS` in a child process on a free port, ROOT an empty temp dir (not the demo
+ * site, which would open a database in the working directory): resolves once it serves, with its
+ * port and what it wrote to stderr so far.
+ */
+async function petrelServe(t: TestContext, args: string[]): Promise<{ port: number; stderr: () => string }> {
+  const child = spawn(process.execPath, ['bin/petrel.js', 'serve', tempDir(t), '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.after(async () => {
+    child.kill('SIGKILL')
+    if (child.exitCode === null && child.signalCode === null) await once(child, 'exit')
+  })
+  let stderr = ''
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')))
+  let stdout = ''
+  for await (const chunk of child.stdout) {
+    stdout += (chunk as Buffer).toString('utf8')
+    const serving = /serving .* on http:\/\/127\.0\.0\.1:(\d+)\//.exec(stdout)
+    if (serving !== null) return { port: Number(serving[1]), stderr: () => stderr }
+  }
+  throw new Error(`petrel serve exited without serving: ${stderr}`)
+}
+
+/** A temp dir removed after the test. */
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-proxy-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+describe('request header names with an underscore (nginx\'s underscores_in_headers)', () => {
+  const request = 'GET /h HTTP/1.1\r\nHost: x\r\nX_Real-IP: 6.6.6.6\r\nX-Real-IP: 1.2.3.4\r\nmy_field: 1\r\nX-Fine: 2\r\nConnection: close\r\n\r\n'
+
+  test('are dropped by default, so an upstream that maps names to variables cannot mistake X_Real-IP for X-Real-IP', async (t) => {
+    const u = await upstream(t, 'u')
+    const seen = (await rawRequest(await proxy(t, [u.url]), (socket) => socket.write(request))).toString('latin1')
+    const headers = (JSON.parse(seen.slice(seen.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> }).headers
+    assert.equal(headers['x-real-ip'], '1.2.3.4')
+    assert.equal(headers['x-fine'], '2')
+    assert.equal(headers['x_real-ip'], undefined)
+    assert.equal(headers['my_field'], undefined)
+    const passed = (await rawRequest(await proxy(t, [u.url], { underscoresInHeaders: true }), (socket) => socket.write(request))).toString('latin1')
+    const all = (JSON.parse(passed.slice(passed.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> }).headers
+    assert.equal(all['x_real-ip'], '6.6.6.6')
+    assert.equal(all['my_field'], '1')
+  })
+
+  test('are passed with --proxy-underscores-in-headers, given as a flag or as a --config key', async (t) => {
+    const u = await upstream(t, 'u')
+    const config = path.join(tempDir(t), 'petrel.json')
+    writeFileSync(config, JSON.stringify({ proxy: [`/=${u.url}`], 'proxy-underscores-in-headers': true }))
+    for (const args of [['--proxy', `/=${u.url}`, '--proxy-underscores-in-headers'], ['--config', config]]) {
+      const { port } = await petrelServe(t, args)
+      const seen = (await rawRequest(`http://127.0.0.1:${port}`, (socket) => socket.write(request))).toString('latin1')
+      assert.match(seen, /"x_real-ip":"6\.6\.6\.6"/, args.join(' '))
+    }
+  })
 })

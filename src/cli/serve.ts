@@ -76,6 +76,7 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'proxy-health-path', type: 'string', valueName: 'PATH', description: `what the health check GETs (default ${PROXY_DEFAULTS.healthPath})` },
   { name: 'proxy-max-response-header-bytes', type: 'integer', valueName: 'N', min: 1, description: `bytes of an upstream's response head (502 beyond; default ${PROXY_DEFAULTS.maxResponseHeaderBytes})` },
   { name: 'proxy-upgrade-protocols', type: 'string', valueName: 'LIST', description: `protocols a client may switch to through the proxy (Upgrade), comma-separated; '' for none (default ${PROXY_DEFAULTS.upgradeProtocols.join(',')})` },
+  { name: 'proxy-underscores-in-headers', type: 'boolean', description: 'pass on request header fields whose names hold _ (default: dropped, as nginx does, since X_Real-IP and X-Real-IP read the same to many upstreams)' },
   { name: 'proxy-max-response-header-count', type: 'integer', valueName: 'N', min: 1, description: `header fields of an upstream's response (502 beyond; default ${PROXY_DEFAULTS.maxResponseHeaderCount})` },
   { name: 'admin', type: 'string', valueName: 'HOST:PORT', description: 'admin listener: live dashboard at /, Prometheus /metrics, /api/snapshot for `petrel top`; counts metrics (off by default)' },
   { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'JSON file with any of these flags as keys (and "root"); flags given here win' },
@@ -310,10 +311,11 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
         maxResponseHeaderBytes: flags.get('proxy-max-response-header-bytes') as number | undefined,
         maxResponseHeaderCount: flags.get('proxy-max-response-header-count') as number | undefined,
         upgradeProtocols,
+        underscoresInHeaders: flags.has('proxy-underscores-in-headers'),
       },
     }
   } else {
-    refuseFlags(flags, ['proxy-balance', 'proxy-connect-timeout', 'proxy-read-timeout', 'proxy-keepalive', 'proxy-fail-timeout', 'proxy-health-interval', 'proxy-health-path', 'proxy-max-response-header-bytes', 'proxy-max-response-header-count', 'proxy-upgrade-protocols'], 'applies to the reverse proxy: give --proxy PREFIX=URL too')
+    refuseFlags(flags, ['proxy-balance', 'proxy-connect-timeout', 'proxy-read-timeout', 'proxy-keepalive', 'proxy-fail-timeout', 'proxy-health-interval', 'proxy-health-path', 'proxy-max-response-header-bytes', 'proxy-max-response-header-count', 'proxy-upgrade-protocols', 'proxy-underscores-in-headers'], 'applies to the reverse proxy: give --proxy PREFIX=URL too')
   }
   const database = (flags.get('database') as string | undefined) ?? (root === null ? DEMO_DATABASE : undefined)
   const hashing = flags.get('password-hashing') as string | undefined

@@ -12,7 +12,8 @@
 //   buffered, so a request with one is never sent twice.
 // - Headers: hop-by-hop fields (Connection and the fields it names, Keep-Alive, TE, Trailer,
 //   Transfer-Encoding, Upgrade, Proxy-*) are dropped both ways; X-Forwarded-For (appended),
-//   X-Forwarded-Proto, X-Forwarded-Host and Forwarded are added. Host is passed through.
+//   X-Forwarded-Proto, X-Forwarded-Host and Forwarded are added. Host is passed through. Request
+//   fields whose names hold `_` are dropped unless `underscoresInHeaders` (nginx's default).
 // - Bodies stream both ways with backpressure: a client that reads slowly pauses the upstream
 //   socket, an upstream that reads slowly pauses the client's request body. The upstream is read
 //   into pooled 64 KiB buffers (nginx's proxy_buffers) that go back to the pool when the client's
@@ -58,6 +59,12 @@ export const PROXY_DEFAULTS = {
   maxResponseHeaderCount: DEFAULT_LIMITS.maxHeaderCount,
   /** Protocols a client may switch to through the proxy (the Upgrade field's protocol names). */
   upgradeProtocols: ['websocket'] as readonly string[],
+  /**
+   * Pass on request fields whose names hold `_` (nginx's underscores_in_headers). Off: they are
+   * dropped, since upstreams that map names to variables (CGI, PHP, many frameworks) read
+   * `X_Real-IP` and `X-Real-IP` as the same HTTP_X_REAL_IP, and a client could pass one for the other.
+   */
+  underscoresInHeaders: false as boolean,
 } as const
 
 export interface ProxyRoute {
@@ -80,6 +87,7 @@ export interface ProxyOptions {
   maxResponseHeaderCount?: number
   /** Protocol names (case-insensitive, without a version) a request may upgrade to; [] for none. */
   upgradeProtocols?: readonly string[]
+  underscoresInHeaders?: boolean
   log?: (line: string) => void
 }
 
@@ -107,6 +115,7 @@ export function proxySettings(options: ProxyOptions): ProxySettings {
     maxResponseHeaderBytes: positive('maxResponseHeaderBytes', options.maxResponseHeaderBytes, PROXY_DEFAULTS.maxResponseHeaderBytes),
     maxResponseHeaderCount: positive('maxResponseHeaderCount', options.maxResponseHeaderCount, PROXY_DEFAULTS.maxResponseHeaderCount),
     upgradeProtocols: protocolNames(options.upgradeProtocols ?? PROXY_DEFAULTS.upgradeProtocols),
+    underscoresInHeaders: options.underscoresInHeaders ?? PROXY_DEFAULTS.underscoresInHeaders,
     log: options.log ?? (() => {}),
     timers: new Scheduler<UpstreamConnection>({ onExpire: expireConnection }),
     tunnels: new Set(),
@@ -410,6 +419,12 @@ function checkValue(buf: Buffer, start: number, end: number): number {
 const VALUE_INVALID = 0
 const VALUE_ASCII = 1
 const VALUE_OBS_TEXT = 2
+
+/** True when the name buf[start, end) holds an underscore. A loop, not indexOf: names are short, and a native call costs more. */
+function hasUnderscore(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i] === 0x5f) return true
+  return false
+}
 
 /** The field line `name: value` of buf's bytes: one slice when it is written that way already. */
 function fieldLine(buf: Buffer, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number): string {
@@ -774,6 +789,7 @@ export class Exchange implements ResponseHandler {
     // HTTP/1.0 client that sent none, the upstream's own name, as nginx's $proxy_host.
     let out = `${req.method} ${this.target} HTTP/1.1\r\nhost: ${this.host ?? (clientHost !== '' ? clientHost : this.upstream.hostField)}\r\n`
     let forwardedFor = ''
+    const underscores = this.settings.underscoresInHeaders
     // Names are lower-case in the buffer already (the parser folds them); decided on the bytes.
     for (let i = 0; i < headers.length; i += 4) {
       const nameStart = headers[i]!
@@ -785,6 +801,7 @@ export class Exchange implements ResponseHandler {
       }
       // Host went first; the parser let only one through.
       if (nameEnd - nameStart === 4 && equalsLowerAscii(buf, nameStart, nameEnd, 'host')) continue
+      if (!underscores && hasUnderscore(buf, nameStart, nameEnd)) continue
       if (connection !== null && connection.has(buf.toString('latin1', nameStart, nameEnd))) continue
       out += `${fieldLine(buf, nameStart, nameEnd, headers[i + 2]!, headers[i + 3]!)}\r\n`
     }
