@@ -13,7 +13,8 @@ import path from 'node:path'
 import type { TestContext } from 'node:test'
 import { createServer, type HttpServer } from '../src/index.ts'
 import { startServe, type ServeOptions } from '../src/apps/serve/serve.ts'
-import { proxySettings, type ProxyOptions } from '../src/apps/proxy/reverse.ts'
+import { serveCommand } from '../src/cli/serve.ts'
+import { proxySettings, ReverseProxy, type ProxyOptions } from '../src/apps/proxy/reverse.ts'
 import { allowed, ForwardProxy, parseAllowRule } from '../src/apps/proxy/forward.ts'
 import { freePort } from './helpers/tcp.ts'
 
@@ -102,7 +103,7 @@ test('round-robin spreads requests evenly; least-conn avoids the busy upstream',
 test('a dead upstream is skipped (the request retried elsewhere), and taken back after a health check passes', async (t) => {
   const a = await upstream(t, 'a')
   const b = await upstream(t, 'b')
-  const base = await proxy(t, [a.url, b.url], { healthIntervalMs: 100, failTimeoutMs: 60_000 })
+  const base = await proxy(t, [a.url, b.url], { healthPath: '/health', healthIntervalMs: 100, failTimeoutMs: 60_000 })
   const bPort = b.port
   await b.server.close()
   for (let i = 0; i < 6; i++) {
@@ -750,4 +751,137 @@ describe('request header names with an underscore (nginx\'s underscores_in_heade
       assert.match(seen, /"x_real-ip":"6\.6\.6\.6"/, args.join(' '))
     }
   })
+})
+
+describe('health checks and retries (which failures are retried, for which methods)', () => {
+  /** An upstream that answers every request 200 with its name, and 404 to /health (it has no such route). */
+  async function noHealthRoute(t: TestContext, name: string): Promise<string> {
+    const raw = await rawUpstream(t, (socket, request) => {
+      const status = request.startsWith('GET /health ') ? '404 Not Found' : '200 OK'
+      socket.write(`HTTP/1.1 ${status}\r\nX-Upstream: ${name}\r\nContent-Length: 0\r\n\r\n`)
+    })
+    return raw.url
+  }
+
+  test('no active checks without a health path: an upstream without /health keeps its share; with the path it is taken out', async (t) => {
+    const a = await upstream(t, 'a')
+    const b = await noHealthRoute(t, 'b')
+    const base = await proxy(t, [a.url, b], { healthIntervalMs: 50 })
+    await new Promise((r) => setTimeout(r, 300))
+    const seen: string[] = []
+    for (let i = 0; i < 6; i++) seen.push((await get(`${base}/x`)).headers.get('x-upstream')!)
+    assert.deepEqual(seen.sort(), ['a', 'a', 'a', 'b', 'b', 'b'])
+    const checked = await proxy(t, [a.url, b], { healthPath: '/health', healthIntervalMs: 50 })
+    await new Promise((r) => setTimeout(r, 300))
+    for (let i = 0; i < 4; i++) assert.equal((await get(`${checked}/x`)).headers.get('x-upstream'), 'a', 'b failed its check')
+    assert.throws(() => proxySettings({ healthPath: 'health' }), { name: 'RangeError', message: /healthPath/ })
+  })
+
+  test('a POST (with a body) to an upstream that refuses connections goes to the next one: nothing of it was sent', async (t) => {
+    const refused = `http://127.0.0.1:${await freePort()}`
+    const good = await upstream(t, 'good', (s) => s.post('/up', async (req, res) => res.end(`got ${(await req.text()).length}`)))
+    const base = await proxy(t, [refused, good.url], { failTimeoutMs: 0 })
+    const r = await get(`${base}/up`, { method: 'POST', body: 'x'.repeat(5000) })
+    assert.equal(r.status, 200)
+    assert.equal(r.body, 'got 5000')
+  })
+
+  test('a POST whose connection could not be made within the connect timeout goes to the next one too', async (t) => {
+    // A listener whose accept queue is full: the kernel drops the proxy's SYN and the connect hangs.
+    const blackhole = spawn('python3', ['-c', [
+      'import socket, sys, time',
+      's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',
+      'fill = [socket.socket() for i in range(3)]',
+      'for c in fill:\n  c.setblocking(False)\n  try: c.connect(s.getsockname())\n  except BlockingIOError: pass',
+      'time.sleep(0.2); print(s.getsockname()[1], flush=True); sys.stdin.read()',
+    ].join('\n')], { stdio: ['pipe', 'pipe', 'inherit'] })
+    t.after(() => blackhole.stdin.end())
+    const [portLine] = await once(blackhole.stdout, 'data')
+    const good = await upstream(t, 'good', (s) => s.post('/up', async (req, res) => res.end(`got ${(await req.text()).length}`)))
+    // The proxy on a server of the test's own, to read its log lines.
+    const lines: string[] = []
+    const reverse = new ReverseProxy([{ prefix: '/', upstreams: [`http://127.0.0.1:${Number(String(portLine).trim())}`, good.url] }], { connectTimeoutMs: 200, failTimeoutMs: 0, healthIntervalMs: 0, log: (line) => lines.push(line) })
+    const server = createServer()
+    server.mount('/', (req, res) => reverse.handle(reverse.groups[0]!, req, res))
+    const { port } = await server.listen({ host: '127.0.0.1', port: 0 })
+    t.after(async () => {
+      reverse.close()
+      await server.close()
+    })
+    const r = await get(`http://127.0.0.1:${port}/up`, { method: 'POST', body: 'abc' })
+    assert.equal(r.status, 200)
+    assert.equal(r.body, 'got 3')
+    assert.equal(lines.length, 1)
+    assert.match(lines[0]!, /POST \/up: .*no connection to .* within 200 ms; trying the next upstream$/)
+  })
+
+  test('a kept-alive connection that fails after the request was written: a GET is sent again on a new connection, a POST is a 502 and reached the upstream once', async (t) => {
+    // Answers the first request on each connection, then reads the next one and closes without a word,
+    // as an upstream that timed the idle connection out while the request was on its way would.
+    const seen: string[] = []
+    const raw = await rawUpstream(t, (socket, request) => {
+      seen.push(request.slice(0, request.indexOf('\r\n')))
+      const n = ((socket as net.Socket & { served?: number }).served ??= 0)
+      ;(socket as net.Socket & { served?: number }).served = n + 1
+      if (n === 0) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst')
+      else socket.destroy()
+    })
+    const base = await proxy(t, [raw.url])
+    assert.equal((await get(`${base}/warm`)).body, 'first')
+    const retried = await get(`${base}/again`)
+    assert.equal(retried.status, 200, 'the GET went again, on a new connection')
+    assert.equal(raw.connections, 2)
+    assert.equal((await get(`${base}/warm2`)).body, 'first', 'kept alive again')
+    seen.length = 0
+    const post = await get(`${base}/post`, { method: 'POST', body: 'once' })
+    assert.equal(post.status, 502)
+    assert.deepEqual(seen, ['POST /post HTTP/1.1'], 'not sent twice')
+  })
+})
+
+describe('a failed exchange logs one line, not a stack trace', () => {
+  test('on stderr, and in the --error-log file: one line per failed attempt (a GET tried on two refusing upstreams: two), none with "    at "', async (t) => {
+    const refused = [`http://127.0.0.1:${await freePort()}`, `http://127.0.0.1:${await freePort()}`]
+    const resetter = await rawUpstream(t, (socket) => socket.resetAndDestroy())
+    const errorLog = path.join(tempDir(t), 'error.log')
+    for (const logArgs of [[], ['--error-log', errorLog, '--log-level', 'warn']]) {
+      const petrel = await petrelServe(t, ['--proxy', `/a/=${refused.join(',')}`, '--proxy', `/b/=${resetter.url}`, '--proxy-fail-timeout', '0', ...logArgs])
+      const base = `http://127.0.0.1:${petrel.port}`
+      assert.equal((await get(`${base}/a/x`)).status, 502)
+      assert.equal((await get(`${base}/b/y`, { method: 'POST', body: 'z' })).status, 502)
+      const logged = (): string => (logArgs.length === 0 ? petrel.stderr() : readFileSync(errorLog, 'utf8'))
+      await until('three lines', () => logged().split('\n').filter((l) => l !== '').length >= 3)
+      await new Promise((r) => setTimeout(r, 100))
+      const lines = logged().split('\n').filter((l) => l !== '')
+      assert.equal(lines.length, 3, lines.join('\n'))
+      assert.match(lines[0]!, /GET \/a\/x: .*ECONNREFUSED; trying the next upstream$/)
+      assert.match(lines[1]!, /GET \/a\/x: \[PETREL_ERR_UPSTREAM_FAILED\] .*ECONNREFUSED$/)
+      assert.match(lines[2]!, /POST \/b\/y: \[PETREL_ERR_UPSTREAM_FAILED\] .*ECONNRESET$/)
+      assert.ok(!logged().includes('    at '), 'no stack trace')
+    }
+  })
+})
+
+test('proxy flags that cannot work are refused at start, naming the flag and the fix (exit 2)', async (t) => {
+  const dir = tempDir(t)
+  const cases: Array<[string[], RegExp]> = [
+    [['--proxy-health-interval', '5s'], /--proxy-health-interval needs --proxy-health-path PATH/],
+    [['--proxy-health-timeout', '1s'], /--proxy-health-timeout needs --proxy-health-path PATH/],
+    [['--proxy-health-path', 'health'], /bad value for --proxy-health-path: "health"; a path starts with \//],
+    [['--proxy-upgrade-protocols', 'websocket/13'], /bad value for --proxy-upgrade-protocols: "websocket\/13"; expected protocol names/],
+    [['--proxy-max-response-header-count', '0'], /--proxy-max-response-header-count/],
+  ]
+  const argv = (args: string[]): string[] => [dir, '--port', '0', '--proxy', '/=http://127.0.0.1:9', ...args]
+  // The command itself, once: the exit status and the one line a user sees.
+  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['bin/petrel.js', 'serve', ...argv(cases[0]![0])], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')))
+    child.on('exit', (code) => resolve({ code, stderr }))
+  })
+  assert.equal(code, 2, stderr)
+  assert.match(stderr, cases[0]![1])
+  // Every case in-process, before anything starts: the usage error the command line prints.
+  for (const [args, message] of cases) await assert.rejects(serveCommand(argv(args)), { name: 'UsageError', message }, args.join(' '))
+  assert.equal((await petrelServe(t, ['--proxy', '/=http://127.0.0.1:9', '--proxy-health-interval', '0'])).port > 0, true, 'an interval of 0 says "no checks" and is accepted alone')
 })

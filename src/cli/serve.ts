@@ -72,8 +72,9 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'proxy-read-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `an upstream silent this long, then 504 (default ${PROXY_DEFAULTS.readTimeoutMs}ms)` },
   { name: 'proxy-keepalive', type: 'integer', valueName: 'N', min: 0, description: `idle connections kept per upstream (default ${PROXY_DEFAULTS.keepAlive})` },
   { name: 'proxy-fail-timeout', type: 'duration', valueName: 'TIME', min: 0, description: `an upstream that failed is skipped this long (default ${PROXY_DEFAULTS.failTimeoutMs}ms)` },
-  { name: 'proxy-health-interval', type: 'duration', valueName: 'TIME', min: 0, description: `active health checks this often, 0 for none (default ${PROXY_DEFAULTS.healthIntervalMs}ms)` },
-  { name: 'proxy-health-path', type: 'string', valueName: 'PATH', description: `what the health check GETs (default ${PROXY_DEFAULTS.healthPath})` },
+  { name: 'proxy-health-path', type: 'string', valueName: 'PATH', description: 'active health checks: GET PATH on each upstream; not 2xx → down until a check passes (default: no active checks)' },
+  { name: 'proxy-health-interval', type: 'duration', valueName: 'TIME', min: 0, description: `how often the --proxy-health-path checks run, 0 for none (default ${PROXY_DEFAULTS.healthIntervalMs}ms)` },
+  { name: 'proxy-health-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `a --proxy-health-path check not answered 2xx within TIME fails (default ${PROXY_DEFAULTS.healthTimeoutMs}ms)` },
   { name: 'proxy-max-response-header-bytes', type: 'integer', valueName: 'N', min: 1, description: `bytes of an upstream's response head (502 beyond; default ${PROXY_DEFAULTS.maxResponseHeaderBytes})` },
   { name: 'proxy-upgrade-protocols', type: 'string', valueName: 'LIST', description: `protocols a client may switch to through the proxy (Upgrade), comma-separated; '' for none (default ${PROXY_DEFAULTS.upgradeProtocols.join(',')})` },
   { name: 'proxy-underscores-in-headers', type: 'boolean', description: 'pass on request header fields whose names hold _ (default: dropped, as nginx does, since X_Real-IP and X-Real-IP read the same to many upstreams)' },
@@ -288,7 +289,13 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
     const balance = flags.get('proxy-balance') as string | undefined
     if (balance !== undefined && balance !== 'round-robin' && balance !== 'least-conn') throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-balance: ${JSON.stringify(balance)}; expected round-robin or least-conn`)
     const healthPath = flags.get('proxy-health-path') as string | undefined
-    if (healthPath !== undefined && !healthPath.startsWith('/')) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-health-path: ${JSON.stringify(healthPath)}; a path starts with /`)
+    if (healthPath !== undefined && (!healthPath.startsWith('/') || /[\x00-\x20\x7f]/.test(healthPath))) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-health-path: ${JSON.stringify(healthPath)}; a path starts with / and holds no spaces or control characters`)
+    // Without a path there are no active checks: an interval or timeout would do nothing, so it is
+    // refused — except an interval of 0, which says just that.
+    if (healthPath === undefined) {
+      if (((flags.get('proxy-health-interval') as number | undefined) ?? 0) > 0) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--proxy-health-interval needs --proxy-health-path PATH: active health checks are off without the path to check')
+      refuseFlags(flags, ['proxy-health-timeout'], 'needs --proxy-health-path PATH: active health checks are off without the path to check')
+    }
     const upgrades = flags.get('proxy-upgrade-protocols') as string | undefined
     const upgradeProtocols = upgrades === undefined ? undefined : upgrades.split(',').map((p) => p.trim()).filter((p) => p !== '')
     if (upgradeProtocols !== undefined) {
@@ -307,6 +314,7 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
         keepAlive: flags.get('proxy-keepalive') as number | undefined,
         failTimeoutMs: flags.get('proxy-fail-timeout') as number | undefined,
         healthIntervalMs: flags.get('proxy-health-interval') as number | undefined,
+        healthTimeoutMs: flags.get('proxy-health-timeout') as number | undefined,
         healthPath,
         maxResponseHeaderBytes: flags.get('proxy-max-response-header-bytes') as number | undefined,
         maxResponseHeaderCount: flags.get('proxy-max-response-header-count') as number | undefined,
@@ -315,7 +323,7 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
       },
     }
   } else {
-    refuseFlags(flags, ['proxy-balance', 'proxy-connect-timeout', 'proxy-read-timeout', 'proxy-keepalive', 'proxy-fail-timeout', 'proxy-health-interval', 'proxy-health-path', 'proxy-max-response-header-bytes', 'proxy-max-response-header-count', 'proxy-upgrade-protocols', 'proxy-underscores-in-headers'], 'applies to the reverse proxy: give --proxy PREFIX=URL too')
+    refuseFlags(flags, ['proxy-balance', 'proxy-connect-timeout', 'proxy-read-timeout', 'proxy-keepalive', 'proxy-fail-timeout', 'proxy-health-interval', 'proxy-health-path', 'proxy-health-timeout', 'proxy-max-response-header-bytes', 'proxy-max-response-header-count', 'proxy-upgrade-protocols', 'proxy-underscores-in-headers'], 'applies to the reverse proxy: give --proxy PREFIX=URL too')
   }
   const database = (flags.get('database') as string | undefined) ?? (root === null ? DEMO_DATABASE : undefined)
   const hashing = flags.get('password-hashing') as string | undefined

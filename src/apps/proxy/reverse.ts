@@ -4,12 +4,15 @@
 // - Balancing: round-robin, or least connections (fewest exchanges in flight).
 // - Connections: kept alive per upstream, at most `keepAlive` idle ones, each closed after
 //   `idleTimeoutMs` idle; a connection is reused only after a response that allows it.
-// - Health: passive — an upstream whose connection fails is skipped for `failTimeoutMs`; active —
-//   `GET healthPath` every `healthIntervalMs`, and an upstream that does not answer 2xx is down
-//   until it does. When every upstream is out, they are all tried anyway (better a 502 than none).
-// - Retries: an idempotent request without a body whose connection failed before any byte of a
-//   response goes to the next upstream (at most one try each). Bodies are streamed, not
-//   buffered, so a request with one is never sent twice.
+// - Health: passive — an upstream whose connection fails is skipped for `failTimeoutMs`; active,
+//   only when a `healthPath` is given — `GET healthPath` every `healthIntervalMs`, and an upstream
+//   that does not answer 2xx is down until it does. When every upstream is out, they are all tried
+//   anyway (better a 502 than none).
+// - Retries: a request none of which was sent (the connection was refused, failed or timed out)
+//   goes to the next upstream whatever its method; one that may have reached the upstream (the
+//   connection failed after it was written, before any byte of a response) only when it is
+//   idempotent and has no body — bodies are streamed, not buffered, so one is never sent twice.
+//   Each upstream is tried at most once.
 // - Headers: hop-by-hop fields (Connection and the fields it names, Keep-Alive, TE, Trailer,
 //   Transfer-Encoding, Upgrade, Proxy-*) are dropped both ways; X-Forwarded-For (appended),
 //   X-Forwarded-Proto, X-Forwarded-Host and Forwarded are added. Host is passed through. Request
@@ -49,9 +52,11 @@ export const PROXY_DEFAULTS = {
   keepAlive: 128,
   idleTimeoutMs: 30_000,
   failTimeoutMs: 10_000,
-  healthPath: '/health',
-  /** 0: no active checks. */
+  /** What active health checks GET; null: no active checks (an upstream without the path would look down). */
+  healthPath: null as string | null,
+  /** How often active checks run, when a healthPath is given; 0: none. */
   healthIntervalMs: 5_000,
+  /** A check not answered 2xx within this is failed. */
   healthTimeoutMs: 2_000,
   /** Bytes of an upstream's response head (and of its trailer section): the request limit's default. More → 502. */
   maxResponseHeaderBytes: DEFAULT_LIMITS.maxHeaderBytes,
@@ -81,8 +86,9 @@ export interface ProxyOptions {
   keepAlive?: number
   idleTimeoutMs?: number
   failTimeoutMs?: number
-  healthPath?: string
+  healthPath?: string | null
   healthIntervalMs?: number
+  healthTimeoutMs?: number
   maxResponseHeaderBytes?: number
   maxResponseHeaderCount?: number
   /** Protocol names (case-insensitive, without a version) a request may upgrade to; [] for none. */
@@ -91,7 +97,8 @@ export interface ProxyOptions {
   log?: (line: string) => void
 }
 
-export type ProxySettings = Required<Omit<ProxyOptions, 'log' | 'upgradeProtocols'>> & {
+export type ProxySettings = Required<Omit<ProxyOptions, 'log' | 'upgradeProtocols' | 'healthPath'>> & {
+  healthPath: string | null
   /** upgradeProtocols, lower-case. */
   upgradeProtocols: ReadonlySet<string>
   log: (line: string) => void
@@ -110,8 +117,9 @@ export function proxySettings(options: ProxyOptions): ProxySettings {
     keepAlive: nonNegative('keepAlive', options.keepAlive, PROXY_DEFAULTS.keepAlive),
     idleTimeoutMs: nonNegative('idleTimeoutMs', options.idleTimeoutMs, PROXY_DEFAULTS.idleTimeoutMs),
     failTimeoutMs: nonNegative('failTimeoutMs', options.failTimeoutMs, PROXY_DEFAULTS.failTimeoutMs),
-    healthPath: options.healthPath ?? PROXY_DEFAULTS.healthPath,
+    healthPath: healthPath(options.healthPath ?? PROXY_DEFAULTS.healthPath),
     healthIntervalMs: nonNegative('healthIntervalMs', options.healthIntervalMs, PROXY_DEFAULTS.healthIntervalMs),
+    healthTimeoutMs: nonNegative('healthTimeoutMs', options.healthTimeoutMs, PROXY_DEFAULTS.healthTimeoutMs),
     maxResponseHeaderBytes: positive('maxResponseHeaderBytes', options.maxResponseHeaderBytes, PROXY_DEFAULTS.maxResponseHeaderBytes),
     maxResponseHeaderCount: positive('maxResponseHeaderCount', options.maxResponseHeaderCount, PROXY_DEFAULTS.maxResponseHeaderCount),
     upgradeProtocols: protocolNames(options.upgradeProtocols ?? PROXY_DEFAULTS.upgradeProtocols),
@@ -139,6 +147,13 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
   if (value === undefined) return fallback
   if (!(Number.isFinite(value) && value >= 0)) throw new RangeError(`proxy option ${name} must be a finite number >= 0 (0: no limit for a timeout), got ${value}`)
   return value
+}
+
+/** A health check's path: absolute, and nothing that could end the request line early. */
+function healthPath(path: string | null): string | null {
+  if (path === null) return null
+  if (!path.startsWith('/') || /[\x00-\x20\x7f]/.test(path)) throw new RangeError(`proxy option healthPath must be a path starting with / without spaces or control characters, got ${JSON.stringify(path)}`)
+  return path
 }
 
 /** A size limit: a whole number ≥ 1 (a limit of 0 would refuse every response). */
@@ -522,14 +537,16 @@ export class UpstreamGroup {
   private readonly settings: ProxySettings
   private next = 0
   private healthTimer: NodeJS.Timeout | null = null
+  /** A round of checks is under way: the next tick does not start another beside it. */
+  private checking = false
 
   constructor(route: ProxyRoute, settings: ProxySettings) {
     this.prefix = route.prefix
     this.label = `proxy ${route.prefix}`
     this.upstreams = route.upstreams.map((u) => new Upstream(u))
     this.settings = settings
-    if (settings.healthIntervalMs > 0) {
-      this.healthTimer = setInterval(() => this.checkHealth(), settings.healthIntervalMs)
+    if (settings.healthPath !== null && settings.healthIntervalMs > 0) {
+      this.healthTimer = setInterval(() => void this.checkHealth(), settings.healthIntervalMs)
       this.healthTimer.unref()
     }
   }
@@ -569,16 +586,21 @@ export class UpstreamGroup {
     return 0
   }
 
+  /** One round of active checks (none without a healthPath, or while the last round still runs). */
   async checkHealth(): Promise<void> {
+    const path = this.settings.healthPath
+    if (path === null || this.checking) return
+    this.checking = true
     await Promise.all(this.upstreams.map(async (u) => {
-      const ok = await probe(u, this.settings.healthPath)
+      const ok = await probe(u, path, this.settings)
       const wasOut = !u.healthy(Date.now())
       u.down = !ok
       // A passing check also lifts a passive mark: the upstream answers again.
       if (ok) u.failedUntil = 0
       if (ok === !wasOut) return
-      this.settings.log(`proxy ${this.prefix}: upstream ${u.origin} is ${ok ? 'up again' : `down (GET ${this.settings.healthPath} failed)`}`)
+      this.settings.log(`proxy ${this.prefix}: upstream ${u.origin} is ${ok ? 'up again' : `down (GET ${path} failed)`}`)
     }))
+    this.checking = false
   }
 
   close(): void {
@@ -587,24 +609,29 @@ export class UpstreamGroup {
   }
 }
 
-/** One GET to the health path on a fresh connection: true for a 2xx within the timeout. */
-function probe(u: Upstream, path: string): Promise<boolean> {
+/**
+ * One GET to the health path on a fresh connection: true for a 2xx, read as strictly as an
+ * exchange's response, within healthTimeoutMs from the start (a timer, not socket.setTimeout,
+ * so an upstream that trickles bytes cannot hold a check open).
+ */
+function probe(u: Upstream, path: string, settings: ProxySettings): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(u.port, u.host)
-    const parser = new ResponseParser()
+    const parser = upstreamResponseParser(settings)
+    const timer = connectTimer(settings.healthTimeoutMs, () => done(false))
     const done = (ok: boolean): void => {
+      clearTimeout(timer)
       socket.destroy()
       resolve(ok)
     }
-    socket.setTimeout(PROXY_DEFAULTS.healthTimeoutMs, () => done(false))
     socket.on('error', () => done(false))
-    socket.on('close', () => done(parser.complete && parser.status >= 200 && parser.status < 300))
+    socket.on('close', () => done(parser.finish() && parser.status >= 200 && parser.status < 300))
     socket.on('data', (chunk: Buffer) => {
       parser.execute(chunk, 0, chunk.length)
-      if (parser.error !== null) done(false)
+      if (parser.errorCode !== null) done(false)
       else if (parser.complete) done(parser.status >= 200 && parser.status < 300)
     })
-    socket.on('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: ${u.host}:${u.port}\r\nConnection: close\r\nUser-Agent: petrel-health-check\r\n\r\n`))
+    socket.on('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: ${u.hostField}\r\nConnection: close\r\nUser-Agent: petrel-health-check\r\n\r\n`))
   })
 }
 
@@ -652,19 +679,24 @@ export class Relay {
     new Exchange(upstream, this.req, this.res, this.settings, this, this.target, this.host, fresh).start()
   }
 
-  /** Called once by each exchange when it ends. */
+  /**
+   * Called once by each exchange when it ends. A failed attempt logs one line: here when another
+   * attempt follows; else the server's report of `res.fail(error)` is that line (a known
+   * condition from the error table, so one line without a stack), with the 502 or 504.
+   */
   exchangeDone(exchange: Exchange, outcome: number): void {
     if (outcome === Outcome.DONE) return
     const error = exchange.error ?? new PetrelError('PETREL_ERR_UPSTREAM_FAILED', 'no upstream')
     if (outcome === Outcome.RETRY && exchange.reused) {
       // A kept-alive connection the upstream had just closed: the upstream is fine; once more on a new one.
-      this.settings.log(`${this.label}: ${error.message}; retrying on a new connection`)
+      this.settings.log(`${this.label}: ${this.req.method} ${this.target}: ${error.message}; retrying on a new connection`)
       return this.attempt(true)
     }
-    const another = outcome === Outcome.RETRY && ++this.tried < this.pool.length
-    this.settings.log(`${this.label}: ${error.message}${another ? '; trying the next upstream' : ''}`)
-    if (another) this.attempt(false)
-    else this.res.fail(error)
+    if (outcome === Outcome.RETRY && ++this.tried < this.pool.length) {
+      this.settings.log(`${this.label}: ${this.req.method} ${this.target}: ${error.message}; trying the next upstream`)
+      return this.attempt(false)
+    }
+    this.res.fail(error)
   }
 }
 
@@ -699,6 +731,12 @@ export class Exchange implements ResponseHandler {
   /** The read being parsed: body bytes written to the client hold its buffer. */
   private lease: ReadLease | null = null
   reused = false
+  /**
+   * The request head was handed to the connection: from here the upstream may have received it,
+   * so only an idempotent request without a body may be sent again. Before it, nothing was sent
+   * and any request may go to another upstream.
+   */
+  private requestSent = false
   /** Something of the response arrived: no retry from here on. */
   private responded = false
   private headSent = false
@@ -743,9 +781,10 @@ export class Exchange implements ResponseHandler {
     }
     const conn = new UpstreamConnection(u, this.settings)
     const socket = conn.socket
+    // No connection, nothing sent: another upstream may take the request, whatever its method.
     const timer = connectTimer(this.settings.connectTimeoutMs, () => {
       socket.destroy()
-      this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', `no connection to ${u.origin} within ${this.settings.connectTimeoutMs} ms`), true)
+      this.fail(Outcome.RETRY, new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', `no connection to ${u.origin} within ${this.settings.connectTimeoutMs} ms`), true)
     })
     const onConnectError = (err: NodeJS.ErrnoException): void => {
       clearTimeout(timer)
@@ -822,6 +861,7 @@ export class Exchange implements ResponseHandler {
     const socket = this.socket!
     // Field values were read as latin1, one character per byte; written back the same way, obs-text
     // bytes reach the upstream unchanged (the default, UTF-8, would turn each into two).
+    this.requestSent = true
     socket.write(`${out}\r\n`, 'latin1')
     if (!head.hasBody) return
     // The body streams: paused when the upstream cannot take more, resumed on its drain.
@@ -972,8 +1012,8 @@ export class Exchange implements ResponseHandler {
 
   private connectionLost(why: string): void {
     if (this.settled) return
-    // A reused connection the upstream had just closed, or a fresh one that died before any
-    // answer: safe to send elsewhere if the request may be repeated and nothing of it is lost.
+    // No byte of an answer yet: a reused connection the upstream had just closed, or one that died
+    // after the request was written. fail() decides whether the request may go again.
     this.fail(this.responded ? Outcome.FAILED : Outcome.RETRY, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin}: ${why}`), !this.reused)
   }
 
@@ -1083,8 +1123,10 @@ export class Exchange implements ResponseHandler {
       this.res.abort()
       return this.finish(Outcome.DONE)
     }
-    // A request with a body is streamed, not buffered, so it cannot be sent again.
-    const retry = outcome === Outcome.RETRY && IDEMPOTENT.has(this.req.method) && !this.req.head.hasBody
+    // Nothing sent: any request may go elsewhere. Sent (and maybe received, even on a kept-alive
+    // connection that failed at once: the upstream may have closed it after reading the request):
+    // only an idempotent one, and only without a body, which is streamed, not kept to send again.
+    const retry = outcome === Outcome.RETRY && (!this.requestSent || (IDEMPOTENT.has(this.req.method) && !this.req.head.hasBody))
     this.finish(retry ? Outcome.RETRY : Outcome.FAILED)
   }
 

@@ -151,7 +151,7 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
     ...(metrics === null ? {} : { metrics }),
     limits: options.limits,
     timeouts: options.timeouts,
-    onError: errorLog === null ? undefined : (err, req) => errorLog.error(req === undefined ? err : new Error(`${req.method} ${req.url}: ${err.message}`, { cause: err })),
+    onError: errorLog === null ? undefined : (err, req) => errorLog.error(err, req === undefined ? undefined : `${req.method} ${req.url}`),
     onResponse: accessLog === null ? undefined : (req, res, startedAtMs) =>
       accessLog.record({
         remoteAddress: req.remoteAddress,
