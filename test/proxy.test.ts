@@ -385,7 +385,8 @@ test('a 100 MB response to a client that reads slowly: the proxy\'s memory stays
     res.end()
   }))
   const port = await freePort()
-  const child = spawn(process.execPath, ['bin/petrel.js', 'serve', '--port', String(port), '--proxy', `/=${u.url}`, '--proxy-health-interval', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  // A ROOT of its own: the demo site would open its accounts database in the working directory.
+  const child = spawn(process.execPath, ['bin/petrel.js', 'serve', tempDir(t), '--port', String(port), '--proxy', `/=${u.url}`, '--proxy-health-interval', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
   t.after(async () => {
     child.kill('SIGTERM')
     if (child.exitCode === null) await once(child, 'exit')
