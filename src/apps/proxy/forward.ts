@@ -79,7 +79,7 @@ export class DnsCache {
   }
 }
 
-export interface ForwardProxyOptions extends Omit<ProxyOptions, 'balance' | 'healthPath' | 'healthIntervalMs'> {
+export interface ForwardProxyOptions extends Omit<ProxyOptions, 'balance' | 'healthPath' | 'healthIntervalMs' | 'healthTimeoutMs'> {
   allow: readonly AllowRule[]
   dnsTtlMs?: number
   tunnelIdleMs?: number

@@ -1119,7 +1119,7 @@ export class Exchange implements ResponseHandler {
     this.failure = error
     if (this.headSent) {
       // Part of the response went out: the client must see it cut, not complete.
-      this.settings.log(`proxy: ${error.message}; the response was cut`)
+      this.settings.log(`proxy: ${this.req.method} ${this.target}: ${error.message}; the response was cut`)
       this.res.abort()
       return this.finish(Outcome.DONE)
     }
