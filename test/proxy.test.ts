@@ -7,11 +7,14 @@ import assert from 'node:assert/strict'
 import net from 'node:net'
 import { once } from 'node:events'
 import { execFile, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import type { TestContext } from 'node:test'
 import { createServer, type HttpServer } from '../src/index.ts'
 import { startServe, type ServeOptions } from '../src/apps/serve/serve.ts'
-import { proxySettings, type ProxyOptions } from '../src/apps/proxy/reverse.ts'
+import { serveCommand } from '../src/cli/serve.ts'
+import { proxySettings, ReverseProxy, type ProxyOptions } from '../src/apps/proxy/reverse.ts'
 import { allowed, ForwardProxy, parseAllowRule } from '../src/apps/proxy/forward.ts'
 import { freePort } from './helpers/tcp.ts'
 
@@ -100,7 +103,7 @@ test('round-robin spreads requests evenly; least-conn avoids the busy upstream',
 test('a dead upstream is skipped (the request retried elsewhere), and taken back after a health check passes', async (t) => {
   const a = await upstream(t, 'a')
   const b = await upstream(t, 'b')
-  const base = await proxy(t, [a.url, b.url], { healthIntervalMs: 100, failTimeoutMs: 60_000 })
+  const base = await proxy(t, [a.url, b.url], { healthPath: '/health', healthIntervalMs: 100, failTimeoutMs: 60_000 })
   const bPort = b.port
   await b.server.close()
   for (let i = 0; i < 6; i++) {
@@ -382,7 +385,8 @@ test('a 100 MB response to a client that reads slowly: the proxy\'s memory stays
     res.end()
   }))
   const port = await freePort()
-  const child = spawn(process.execPath, ['bin/petrel.js', 'serve', '--port', String(port), '--proxy', `/=${u.url}`, '--proxy-health-interval', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  // A ROOT of its own: the demo site would open its accounts database in the working directory.
+  const child = spawn(process.execPath, ['bin/petrel.js', 'serve', tempDir(t), '--port', String(port), '--proxy', `/=${u.url}`, '--proxy-health-interval', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
   t.after(async () => {
     child.kill('SIGTERM')
     if (child.exitCode === null) await once(child, 'exit')
@@ -530,4 +534,355 @@ test('review fixes: no smuggling through Connection-named framing; an upstream\'
   const badBase = await proxy(t, [`http://127.0.0.1:${(bad.address() as net.AddressInfo).port}`])
   assert.equal((await get(`${badBase}/x`)).status, 502)
   assert.equal((await get(`${badBase}/x`)).status, 502, 'and the proxy is still there')
+})
+
+/** A raw upstream on 127.0.0.1: `answer` gets each connection's first read; `closed` counts the connections that ended. */
+async function rawUpstream(t: TestContext, answer: (socket: net.Socket, request: string) => void): Promise<{ url: string; connections: number; closed: number }> {
+  const stats = { url: '', connections: 0, closed: 0 }
+  const server = net.createServer((socket) => {
+    stats.connections++
+    socket.on('close', () => stats.closed++)
+    socket.on('error', () => {})
+    socket.on('data', (chunk: Buffer) => answer(socket, chunk.toString('latin1')))
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.after(() => {
+    server.close()
+  })
+  stats.url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`
+  return stats
+}
+
+async function until(what: string, condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 3000
+  while (!condition()) {
+    assert.ok(Date.now() < deadline, `waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+/** A client that asked the proxy at `port` to upgrade to `protocols`, once the answer's head arrived; `state` fills in as bytes and events come. */
+async function upgradeClient(t: TestContext, port: number, protocols = 'websocket'): Promise<{ socket: net.Socket; state: { received: string; ended: boolean; closed: boolean } }> {
+  const socket = net.connect(port, '127.0.0.1')
+  t.after(() => socket.destroy())
+  const state = { received: '', ended: false, closed: false }
+  socket.on('data', (c: Buffer) => (state.received += c.toString('latin1')))
+  socket.on('end', () => (state.ended = true))
+  socket.on('close', () => (state.closed = true))
+  socket.write(`GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: ${protocols}\r\n\r\n`)
+  await until('the answer\'s head', () => state.received.includes('\r\n\r\n'))
+  return { socket, state }
+}
+
+describe('an upstream response that cannot be framed safely is a 502, and its connection is closed, not pooled', () => {
+  test('bare LF line ends', async (t) => {
+    // Keeps its side open: only the proxy can close the connection.
+    const raw = await rawUpstream(t, (socket) => socket.write('HTTP/1.1 200 OK\nContent-Length: 2\n\nok'))
+    const base = await proxy(t, [raw.url])
+    const first = await get(`${base}/a`)
+    assert.equal(first.status, 502)
+    assert.match(first.body, /bare LF/)
+    await until('the proxy to close the upstream connection', () => raw.closed === 1)
+    assert.equal((await get(`${base}/b`)).status, 502)
+    assert.equal(raw.connections, 2, 'the second request came on a new connection')
+  })
+
+  test('a 5,000-field head (under the byte limit, over the count), and a head over the byte limit; both knobs raise them', async (t) => {
+    const many = `HTTP/1.1 200 OK\r\n${'X-F: v\r\n'.repeat(5000)}Content-Length: 2\r\n\r\nok`
+    const big = `HTTP/1.1 200 OK\r\nX-Big: ${'b'.repeat(20_000)}\r\nContent-Length: 2\r\n\r\nok`
+    const raw = await rawUpstream(t, (socket, request) => socket.write(request.startsWith('GET /many') ? many : big))
+    const base = await proxy(t, [raw.url])
+    const tooMany = await get(`${base}/many`)
+    assert.equal(tooMany.status, 502)
+    assert.match(tooMany.body, /more header fields than the proxy allows/)
+    await until('the proxy to close the upstream connection', () => raw.closed === 1)
+    const tooBig = await get(`${base}/big`)
+    assert.equal(tooBig.status, 502)
+    assert.match(tooBig.body, /response head \(or trailer section\) is larger than the proxy allows/)
+    await until('the proxy to close the upstream connection', () => raw.closed === 2)
+    const roomy = await proxy(t, [raw.url], { maxResponseHeaderCount: 5001, maxResponseHeaderBytes: 64 * 1024 })
+    for (const path of ['/many', '/big']) {
+      // A raw client: fetch itself refuses a head of 5,000 fields.
+      const answer = (await rawRequest(roomy, (socket) => socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`))).toString('latin1')
+      assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/, path)
+      assert.ok(answer.endsWith('\r\n\r\nok'), path)
+    }
+    for (const bad of [0, 1.5, -1]) assert.throws(() => proxySettings({ maxResponseHeaderCount: bad }), { name: 'RangeError', message: /maxResponseHeaderCount/ })
+  })
+})
+
+describe('Upgrade: only the allowed protocols are passed on (websocket by default)', () => {
+  /** An upstream that switches to `switchTo` (or to the first protocol offered) when asked, else answers 200 with the request head it got. */
+  async function switcher(t: TestContext, switchTo?: string): Promise<{ url: string; heads: string[] }> {
+    const heads: string[] = []
+    const raw = await rawUpstream(t, (socket, request) => {
+      heads.push(request)
+      const offered = /^upgrade: (.*)\r$/im.exec(request)
+      if (offered === null) {
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(request)}\r\n\r\n${request}`)
+        return
+      }
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${switchTo ?? offered[1]!.split(',')[0]!.trim()}\r\nConnection: Upgrade\r\n\r\n`)
+      socket.removeAllListeners('data')
+      socket.on('data', (c: Buffer) => socket.write(c.toString('latin1').toUpperCase()))
+    })
+    return { url: raw.url, heads }
+  }
+  const h2c = 'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n'
+
+  test('an h2c upgrade goes up as a plain request (no Upgrade, Connection or HTTP2-Settings) and is answered as one', async (t) => {
+    const up = await switcher(t)
+    const base = await proxy(t, [up.url])
+    const answer = (await rawRequest(base, (socket) => socket.write(h2c))).toString('latin1')
+    assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/)
+    assert.equal(up.heads.length, 1)
+    assert.doesNotMatch(up.heads[0]!, /^(upgrade|http2-settings):/im)
+    assert.doesNotMatch(up.heads[0]!, /^connection:/im)
+  })
+
+  test('of several offered, only the allowed ones go up; a protocol list configured as [\'websocket\', \'h2c\'] lets h2c through', async (t) => {
+    const up = await switcher(t)
+    const base = await proxy(t, [up.url])
+    const { socket, state } = await upgradeClient(t, Number(new URL(base).port), 'h2c, WebSocket/13')
+    assert.match(state.received, /^HTTP\/1\.1 101 Switching Protocols\r\n/)
+    assert.match(up.heads[0]!, /^upgrade: WebSocket\/13\r$/im)
+    socket.write('tunnelled')
+    await until('bytes through the tunnel', () => state.received.endsWith('TUNNELLED'))
+
+    const open = await proxy(t, [up.url], { upgradeProtocols: ['websocket', 'H2C'] })
+    const switched = (await rawRequest(open, (socket) => {
+      socket.write(h2c)
+      socket.once('data', () => socket.end())
+    })).toString('latin1')
+    assert.match(switched, /^HTTP\/1\.1 101 Switching Protocols\r\nUpgrade: h2c\r\n/)
+    assert.throws(() => proxySettings({ upgradeProtocols: ['websocket/13'] }), { name: 'RangeError', message: /upgradeProtocols/ })
+  })
+
+  test('an upstream that switches to a protocol the request did not offer is a 502', async (t) => {
+    const up = await switcher(t, 'h2c')
+    const base = await proxy(t, [up.url], { upgradeProtocols: ['websocket', 'h2c'] })
+    const answer = (await rawRequest(base, (socket) => socket.write('GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\r\n'))).toString('latin1')
+    assert.match(answer, /^HTTP\/1\.1 502 Bad Gateway\r\n/)
+  })
+})
+
+test('a tunnel passes a half-close on: the client ends its side, the upstream sees the end, answers and ends too', async (t) => {
+  const raw = await rawUpstream(t, (socket, request) => {
+    if (!request.startsWith('GET ')) return
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
+    socket.removeAllListeners('data')
+    let got = ''
+    socket.on('data', (c: Buffer) => (got += c.toString('latin1')))
+    // The upstream answers only once the client's side has ended, as a request-then-EOF protocol would.
+    socket.on('end', () => socket.end(`${got.toUpperCase()} AND THE END`))
+  })
+  const base = await proxy(t, [raw.url], { readTimeoutMs: 60_000 })
+  const { socket, state } = await upgradeClient(t, Number(new URL(base).port))
+  socket.end('last words')
+  await until('the upstream\'s answer and its end', () => state.ended)
+  assert.ok(state.received.endsWith('\r\n\r\nLAST WORDS AND THE END'), JSON.stringify(state.received))
+  await until('both tunnel connections to close', () => raw.closed === 1)
+})
+
+test('closing the reverse proxy closes its open tunnels (they left the server\'s HTTP, so the server\'s close does not reach them)', async (t) => {
+  const raw = await rawUpstream(t, (socket, request) => {
+    if (request.startsWith('GET ')) socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
+  })
+  const serving = await startServe({ root: null, host: '127.0.0.1', port: 0, proxy: { routes: [{ prefix: '/', upstreams: [raw.url] }], options: { healthIntervalMs: 0 } } })
+  t.after(() => serving.server.close())
+  const { state } = await upgradeClient(t, serving.address.port)
+  serving.proxy!.close()
+  await until('the client\'s tunnel to close', () => state.closed)
+  await until('the upstream\'s tunnel to close', () => raw.closed === 1)
+})
+
+/**
+ * `petrel serve ROOT ARGS` in a child process on a free port, ROOT an empty temp dir (not the demo
+ * site, which would open a database in the working directory): resolves once it serves, with its
+ * port and what it wrote to stderr so far.
+ */
+async function petrelServe(t: TestContext, args: string[]): Promise<{ port: number; stderr: () => string }> {
+  const child = spawn(process.execPath, ['bin/petrel.js', 'serve', tempDir(t), '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.after(async () => {
+    child.kill('SIGKILL')
+    if (child.exitCode === null && child.signalCode === null) await once(child, 'exit')
+  })
+  let stderr = ''
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')))
+  let stdout = ''
+  for await (const chunk of child.stdout) {
+    stdout += (chunk as Buffer).toString('utf8')
+    const serving = /serving .* on http:\/\/127\.0\.0\.1:(\d+)\//.exec(stdout)
+    if (serving !== null) return { port: Number(serving[1]), stderr: () => stderr }
+  }
+  throw new Error(`petrel serve exited without serving: ${stderr}`)
+}
+
+/** A temp dir removed after the test. */
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-proxy-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+describe('request header names with an underscore (nginx\'s underscores_in_headers)', () => {
+  const request = 'GET /h HTTP/1.1\r\nHost: x\r\nX_Real-IP: 6.6.6.6\r\nX-Real-IP: 1.2.3.4\r\nmy_field: 1\r\nX-Fine: 2\r\nConnection: close\r\n\r\n'
+
+  test('are dropped by default, so an upstream that maps names to variables cannot mistake X_Real-IP for X-Real-IP', async (t) => {
+    const u = await upstream(t, 'u')
+    const seen = (await rawRequest(await proxy(t, [u.url]), (socket) => socket.write(request))).toString('latin1')
+    const headers = (JSON.parse(seen.slice(seen.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> }).headers
+    assert.equal(headers['x-real-ip'], '1.2.3.4')
+    assert.equal(headers['x-fine'], '2')
+    assert.equal(headers['x_real-ip'], undefined)
+    assert.equal(headers['my_field'], undefined)
+    const passed = (await rawRequest(await proxy(t, [u.url], { underscoresInHeaders: true }), (socket) => socket.write(request))).toString('latin1')
+    const all = (JSON.parse(passed.slice(passed.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> }).headers
+    assert.equal(all['x_real-ip'], '6.6.6.6')
+    assert.equal(all['my_field'], '1')
+  })
+
+  test('are passed with --proxy-underscores-in-headers, given as a flag or as a --config key', async (t) => {
+    const u = await upstream(t, 'u')
+    const config = path.join(tempDir(t), 'petrel.json')
+    writeFileSync(config, JSON.stringify({ proxy: [`/=${u.url}`], 'proxy-underscores-in-headers': true }))
+    for (const args of [['--proxy', `/=${u.url}`, '--proxy-underscores-in-headers'], ['--config', config]]) {
+      const { port } = await petrelServe(t, args)
+      const seen = (await rawRequest(`http://127.0.0.1:${port}`, (socket) => socket.write(request))).toString('latin1')
+      assert.match(seen, /"x_real-ip":"6\.6\.6\.6"/, args.join(' '))
+    }
+  })
+})
+
+describe('health checks and retries (which failures are retried, for which methods)', () => {
+  /** An upstream that answers every request 200 with its name, and 404 to /health (it has no such route). */
+  async function noHealthRoute(t: TestContext, name: string): Promise<string> {
+    const raw = await rawUpstream(t, (socket, request) => {
+      const status = request.startsWith('GET /health ') ? '404 Not Found' : '200 OK'
+      socket.write(`HTTP/1.1 ${status}\r\nX-Upstream: ${name}\r\nContent-Length: 0\r\n\r\n`)
+    })
+    return raw.url
+  }
+
+  test('no active checks without a health path: an upstream without /health keeps its share; with the path it is taken out', async (t) => {
+    const a = await upstream(t, 'a')
+    const b = await noHealthRoute(t, 'b')
+    const base = await proxy(t, [a.url, b], { healthIntervalMs: 50 })
+    await new Promise((r) => setTimeout(r, 300))
+    const seen: string[] = []
+    for (let i = 0; i < 6; i++) seen.push((await get(`${base}/x`)).headers.get('x-upstream')!)
+    assert.deepEqual(seen.sort(), ['a', 'a', 'a', 'b', 'b', 'b'])
+    const checked = await proxy(t, [a.url, b], { healthPath: '/health', healthIntervalMs: 50 })
+    await new Promise((r) => setTimeout(r, 300))
+    for (let i = 0; i < 4; i++) assert.equal((await get(`${checked}/x`)).headers.get('x-upstream'), 'a', 'b failed its check')
+    assert.throws(() => proxySettings({ healthPath: 'health' }), { name: 'RangeError', message: /healthPath/ })
+  })
+
+  test('a POST (with a body) to an upstream that refuses connections goes to the next one: nothing of it was sent', async (t) => {
+    const refused = `http://127.0.0.1:${await freePort()}`
+    const good = await upstream(t, 'good', (s) => s.post('/up', async (req, res) => res.end(`got ${(await req.text()).length}`)))
+    const base = await proxy(t, [refused, good.url], { failTimeoutMs: 0 })
+    const r = await get(`${base}/up`, { method: 'POST', body: 'x'.repeat(5000) })
+    assert.equal(r.status, 200)
+    assert.equal(r.body, 'got 5000')
+  })
+
+  test('a POST whose connection could not be made within the connect timeout goes to the next one too', async (t) => {
+    // A listener whose accept queue is full: the kernel drops the proxy's SYN and the connect hangs.
+    const blackhole = spawn('python3', ['-c', [
+      'import socket, sys, time',
+      's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',
+      'fill = [socket.socket() for i in range(3)]',
+      'for c in fill:\n  c.setblocking(False)\n  try: c.connect(s.getsockname())\n  except BlockingIOError: pass',
+      'time.sleep(0.2); print(s.getsockname()[1], flush=True); sys.stdin.read()',
+    ].join('\n')], { stdio: ['pipe', 'pipe', 'inherit'] })
+    t.after(() => blackhole.stdin.end())
+    const [portLine] = await once(blackhole.stdout, 'data')
+    const good = await upstream(t, 'good', (s) => s.post('/up', async (req, res) => res.end(`got ${(await req.text()).length}`)))
+    // The proxy on a server of the test's own, to read its log lines.
+    const lines: string[] = []
+    const reverse = new ReverseProxy([{ prefix: '/', upstreams: [`http://127.0.0.1:${Number(String(portLine).trim())}`, good.url] }], { connectTimeoutMs: 200, failTimeoutMs: 0, healthIntervalMs: 0, log: (line) => lines.push(line) })
+    const server = createServer()
+    server.mount('/', (req, res) => reverse.handle(reverse.groups[0]!, req, res))
+    const { port } = await server.listen({ host: '127.0.0.1', port: 0 })
+    t.after(async () => {
+      reverse.close()
+      await server.close()
+    })
+    const r = await get(`http://127.0.0.1:${port}/up`, { method: 'POST', body: 'abc' })
+    assert.equal(r.status, 200)
+    assert.equal(r.body, 'got 3')
+    assert.equal(lines.length, 1)
+    assert.match(lines[0]!, /POST \/up: .*no connection to .* within 200 ms; trying the next upstream$/)
+  })
+
+  test('a kept-alive connection that fails after the request was written: a GET is sent again on a new connection, a POST is a 502 and reached the upstream once', async (t) => {
+    // Answers the first request on each connection, then reads the next one and closes without a word,
+    // as an upstream that timed the idle connection out while the request was on its way would.
+    const seen: string[] = []
+    const raw = await rawUpstream(t, (socket, request) => {
+      seen.push(request.slice(0, request.indexOf('\r\n')))
+      const n = ((socket as net.Socket & { served?: number }).served ??= 0)
+      ;(socket as net.Socket & { served?: number }).served = n + 1
+      if (n === 0) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst')
+      else socket.destroy()
+    })
+    const base = await proxy(t, [raw.url])
+    assert.equal((await get(`${base}/warm`)).body, 'first')
+    const retried = await get(`${base}/again`)
+    assert.equal(retried.status, 200, 'the GET went again, on a new connection')
+    assert.equal(raw.connections, 2)
+    assert.equal((await get(`${base}/warm2`)).body, 'first', 'kept alive again')
+    seen.length = 0
+    const post = await get(`${base}/post`, { method: 'POST', body: 'once' })
+    assert.equal(post.status, 502)
+    assert.deepEqual(seen, ['POST /post HTTP/1.1'], 'not sent twice')
+  })
+})
+
+describe('a failed exchange logs one line, not a stack trace', () => {
+  test('on stderr, and in the --error-log file: one line per failed attempt (a GET tried on two refusing upstreams: two), none with "    at "', async (t) => {
+    const refused = [`http://127.0.0.1:${await freePort()}`, `http://127.0.0.1:${await freePort()}`]
+    const resetter = await rawUpstream(t, (socket) => socket.resetAndDestroy())
+    const errorLog = path.join(tempDir(t), 'error.log')
+    for (const logArgs of [[], ['--error-log', errorLog, '--log-level', 'warn']]) {
+      const petrel = await petrelServe(t, ['--proxy', `/a/=${refused.join(',')}`, '--proxy', `/b/=${resetter.url}`, '--proxy-fail-timeout', '0', ...logArgs])
+      const base = `http://127.0.0.1:${petrel.port}`
+      assert.equal((await get(`${base}/a/x`)).status, 502)
+      assert.equal((await get(`${base}/b/y`, { method: 'POST', body: 'z' })).status, 502)
+      const logged = (): string => (logArgs.length === 0 ? petrel.stderr() : readFileSync(errorLog, 'utf8'))
+      await until('three lines', () => logged().split('\n').filter((l) => l !== '').length >= 3)
+      await new Promise((r) => setTimeout(r, 100))
+      const lines = logged().split('\n').filter((l) => l !== '')
+      assert.equal(lines.length, 3, lines.join('\n'))
+      assert.match(lines[0]!, /GET \/a\/x: .*ECONNREFUSED; trying the next upstream$/)
+      assert.match(lines[1]!, /GET \/a\/x: \[PETREL_ERR_UPSTREAM_FAILED\] .*ECONNREFUSED$/)
+      assert.match(lines[2]!, /POST \/b\/y: \[PETREL_ERR_UPSTREAM_FAILED\] .*ECONNRESET$/)
+      assert.ok(!logged().includes('    at '), 'no stack trace')
+    }
+  })
+})
+
+test('proxy flags that cannot work are refused at start, naming the flag and the fix (exit 2)', async (t) => {
+  const dir = tempDir(t)
+  const cases: Array<[string[], RegExp]> = [
+    [['--proxy-health-interval', '5s'], /--proxy-health-interval needs --proxy-health-path PATH/],
+    [['--proxy-health-timeout', '1s'], /--proxy-health-timeout needs --proxy-health-path PATH/],
+    [['--proxy-health-path', 'health'], /bad value for --proxy-health-path: "health"; a path starts with \//],
+    [['--proxy-upgrade-protocols', 'websocket/13'], /bad value for --proxy-upgrade-protocols: "websocket\/13"; expected protocol names/],
+    [['--proxy-max-response-header-count', '0'], /--proxy-max-response-header-count/],
+  ]
+  const argv = (args: string[]): string[] => [dir, '--port', '0', '--proxy', '/=http://127.0.0.1:9', ...args]
+  // The command itself, once: the exit status and the one line a user sees.
+  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['bin/petrel.js', 'serve', ...argv(cases[0]![0])], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')))
+    child.on('exit', (code) => resolve({ code, stderr }))
+  })
+  assert.equal(code, 2, stderr)
+  assert.match(stderr, cases[0]![1])
+  // Every case in-process, before anything starts: the usage error the command line prints.
+  for (const [args, message] of cases) await assert.rejects(serveCommand(argv(args)), { name: 'UsageError', message }, args.join(' '))
+  assert.equal((await petrelServe(t, ['--proxy', '/=http://127.0.0.1:9', '--proxy-health-interval', '0'])).port > 0, true, 'an interval of 0 says "no checks" and is accepted alone')
 })

@@ -6,10 +6,13 @@
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import { ResponseParser, type ResponseParserOptions } from '../src/protocol/http1/response-parser.ts'
+import { ERRORS, type ErrorCode } from '../src/core/errors.ts'
 
 interface Transcript {
   responses: string[]
   error: string | null
+  /** The error's code in src/core/errors.ts. */
+  errorCode: ErrorCode | null
   /** What finish() said when the stream ended after the input. */
   closedCleanly: boolean
 }
@@ -38,7 +41,7 @@ function run(pieces: readonly Buffer[], options?: ResponseParserOptions): Transc
       closedCleanly = idle
     }
   }
-  return { responses, error: parser.error, closedCleanly }
+  return { responses, error: parser.error, errorCode: parser.errorCode, closedCleanly }
 }
 
 /** Parse whole, then at every 2- and 3-way cut and byte at a time: all must agree. */
@@ -62,7 +65,7 @@ function parseAllWays(input: string, options?: ResponseParserOptions): Transcrip
 }
 
 function ok(input: string, responses: string[], options?: ResponseParserOptions, closedCleanly = true): void {
-  assert.deepEqual(parseAllWays(input, options), { responses, error: null, closedCleanly })
+  assert.deepEqual(parseAllWays(input, options), { responses, error: null, errorCode: null, closedCleanly })
 }
 
 function bad(input: string, error: string, responsesBefore: string[] = []): void {
@@ -101,8 +104,8 @@ describe('response framing (RFC 9112 §6.3)', () => {
   test('1xx interim responses are skipped', () =>
     ok('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n', ['201']))
   test('101 ends HTTP on the connection', () => ok('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', ['101 close']))
-  test('bare LF line endings and a missing reason phrase are accepted', () =>
-    ok('HTTP/1.1 200\nContent-Length: 2\n\nokHTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n', ['200', '200']))
+  test('bare LF line endings (with allowBareLf) and a missing reason phrase are accepted', () =>
+    ok('HTTP/1.1 200\nContent-Length: 2\n\nokHTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n', ['200', '200'], { allowBareLf: true }))
   test('204 and 304 carrying both framing fields still have no body', () =>
     ok('HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n', ['304', '204']))
   test('identical duplicate Content-Length is accepted', () => ok('HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx', ['200']))
@@ -183,5 +186,76 @@ describe('limits', () => {
     }
     assert.equal(parser.complete, true)
     assert.equal(parser.status, 200)
+  })
+})
+
+/** The input is refused with `code` (and the same code at every split), after `responsesBefore`. */
+function refused(input: string, code: ErrorCode, options?: ResponseParserOptions, responsesBefore: string[] = []): void {
+  const t = parseAllWays(input, options)
+  assert.equal(t.errorCode, code, `error ${t.error}`)
+  assert.deepEqual(t.responses, responsesBefore)
+}
+
+describe('bare LF line ends are refused unless allowBareLf (a proxy must not frame differently from its peers)', () => {
+  const cases: Array<[string, string, string[]]> = [
+    ['status line', 'HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n', []],
+    ['a field line', 'HTTP/1.1 200 OK\r\nContent-Length: 0\n\r\n', []],
+    ['the end of the head', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\nok', []],
+    ['a blank line before the status line', '\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', []],
+    ['a chunk-size line', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\nok\r\n0\r\n\r\n', []],
+    ['the end of chunk data', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\n0\r\n\r\n', []],
+    ['a trailer line', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\n\r\n', []],
+    ['the second response', 'HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n', ['204']],
+  ]
+  for (const [where, input, before] of cases) {
+    test(`in ${where}`, () => refused(input, 'PETREL_ERR_UPSTREAM_BARE_LF', undefined, before))
+  }
+  test('a CR that arrives in the read before its LF still makes a CRLF', () => {
+    const parser = new ResponseParser()
+    for (const piece of ['HTTP/1.1 200 OK\r', '\nContent-Length: 0\r', '\n\r', '\n']) parser.execute(Buffer.from(piece), 0, piece.length)
+    assert.equal(parser.errorCode, null)
+    assert.equal(parser.complete, true)
+  })
+})
+
+describe('error codes come from the one table', () => {
+  test('each kind of malformed response has its code, answered 502 by a proxy', () => {
+    const cases: Array<[string, ErrorCode]> = [
+      ['SSH-2.0-OpenSSH_9.2\r\n', 'PETREL_ERR_UPSTREAM_INVALID_STATUS_LINE'],
+      ['HTTP/1.1 2x0 OK\r\n\r\n', 'PETREL_ERR_UPSTREAM_INVALID_STATUS_LINE'],
+      ['HTTP/1.1 200 OK\r\nX-A: 1\r\n  continued\r\n\r\n', 'PETREL_ERR_UPSTREAM_INVALID_HEADER'],
+      ['HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok', 'PETREL_ERR_UPSTREAM_INVALID_HEADER'],
+      ['HTTP/1.1 200 OK\r\nnonsense\r\n\r\n', 'PETREL_ERR_UPSTREAM_INVALID_HEADER'],
+      ['HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx', 'PETREL_ERR_UPSTREAM_INVALID_FRAMING'],
+      ['HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n', 'PETREL_ERR_UPSTREAM_INVALID_FRAMING'],
+      ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'PETREL_ERR_UPSTREAM_INVALID_CHUNK'],
+      ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n', 'PETREL_ERR_UPSTREAM_INVALID_CHUNK'],
+    ]
+    for (const [input, code] of cases) {
+      refused(input, code)
+      assert.equal(ERRORS[code].status, 502, code)
+    }
+    refused(`HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(200)}\r\n\r\n`, 'PETREL_ERR_UPSTREAM_HEADERS_TOO_LARGE', { maxHeadBytes: 100 })
+  })
+})
+
+describe('field count limit', () => {
+  const head = (fields: number): string => `HTTP/1.1 200 OK\r\n${'X-F: v\r\n'.repeat(fields)}Content-Length: 0\r\n\r\n`
+  test('a head with maxFieldCount fields passes, one more is refused (Content-Length counts too)', () => {
+    ok(head(9), ['200'], { maxFieldCount: 10 })
+    refused(head(10), 'PETREL_ERR_UPSTREAM_TOO_MANY_HEADERS', { maxFieldCount: 10 })
+  })
+  test('a 5,000-field head is refused with the default limit, however small its fields', () => {
+    const parser = new ResponseParser()
+    const input = Buffer.from(head(5000))
+    assert.ok(input.length < 64 * 1024, 'under the byte limit: only the count stops it')
+    parser.execute(input, 0, input.length)
+    assert.equal(parser.errorCode, 'PETREL_ERR_UPSTREAM_TOO_MANY_HEADERS')
+  })
+  test('each interim head and the trailer section count on their own', () => {
+    ok(`HTTP/1.1 103 Early Hints\r\n${'Link: <a>\r\n'.repeat(4)}\r\n${head(3)}`, ['200'], { maxFieldCount: 4 })
+    const trailers = (n: number): string => `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n${'X-T: 1\r\n'.repeat(n)}\r\n`
+    ok(trailers(4), ['200'], { maxFieldCount: 4 })
+    refused(trailers(5), 'PETREL_ERR_UPSTREAM_TOO_MANY_HEADERS', { maxFieldCount: 4 })
   })
 })

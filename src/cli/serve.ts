@@ -10,7 +10,7 @@ import { POOL_DEFAULTS } from '../process/pool/thread-pool.ts'
 import { describeDatabase, parseDatabase, STORE_DEFAULTS } from '../apps/accounts/store.ts'
 import { allowList } from '../core/allow-list.ts'
 import { ACCOUNT_LIMITS } from '../apps/accounts/accounts.ts'
-import { parseProxyRoute, PROXY_DEFAULTS } from '../apps/proxy/reverse.ts'
+import { parseProxyRoute, protocolNames, PROXY_DEFAULTS } from '../apps/proxy/reverse.ts'
 import { availableParallelism } from 'node:os'
 import { Master } from '../process/master.ts'
 import { SingleProcess } from '../process/single.ts'
@@ -73,12 +73,17 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'trust-proxy', type: 'list', valueName: 'CIDR[,CIDR…]', description: 'the proxies in front (addresses or CIDR blocks, repeatable): from them, the login limit counts the client X-Forwarded-For names. Default: none, the peer\'s address counts' },
   { name: 'proxy', type: 'list', valueName: 'PREFIX=URL[,URL…]', description: 'reverse proxy: requests under PREFIX go to these upstreams (repeatable), e.g. /api/=http://127.0.0.1:3000,http://127.0.0.1:3001' },
   { name: 'proxy-balance', type: 'string', valueName: 'HOW', description: 'round-robin (default) or least-conn' },
-  { name: 'proxy-connect-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `connecting to an upstream, then 504 (default ${formatDuration(PROXY_DEFAULTS.connectTimeoutMs)})` },
+  { name: 'proxy-connect-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `connecting to an upstream, then the next one (504 when none is left; default ${formatDuration(PROXY_DEFAULTS.connectTimeoutMs)})` },
   { name: 'proxy-read-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `an upstream silent this long, then 504 (default ${formatDuration(PROXY_DEFAULTS.readTimeoutMs)})` },
   { name: 'proxy-keepalive', type: 'integer', valueName: 'N', min: 0, description: `idle connections kept per upstream (default ${PROXY_DEFAULTS.keepAlive})` },
   { name: 'proxy-fail-timeout', type: 'duration', valueName: 'TIME', min: 0, description: `an upstream that failed is skipped this long (default ${formatDuration(PROXY_DEFAULTS.failTimeoutMs)})` },
-  { name: 'proxy-health-interval', type: 'duration', valueName: 'TIME', min: 0, description: `active health checks this often, 0 for none (default ${formatDuration(PROXY_DEFAULTS.healthIntervalMs)})` },
-  { name: 'proxy-health-path', type: 'string', valueName: 'PATH', description: `what the health check GETs (default ${PROXY_DEFAULTS.healthPath})` },
+  { name: 'proxy-health-path', type: 'string', valueName: 'PATH', description: 'active health checks: GET PATH on each upstream; not 2xx → down until a check passes (default: no active checks)' },
+  { name: 'proxy-health-interval', type: 'duration', valueName: 'TIME', min: 0, description: `how often the --proxy-health-path checks run, 0 for none (default ${formatDuration(PROXY_DEFAULTS.healthIntervalMs)})` },
+  { name: 'proxy-health-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `a --proxy-health-path check not answered 2xx within TIME fails (default ${formatDuration(PROXY_DEFAULTS.healthTimeoutMs)})` },
+  { name: 'proxy-max-response-header-bytes', type: 'integer', valueName: 'N', min: 1, description: `bytes of an upstream's response head (502 beyond; default ${PROXY_DEFAULTS.maxResponseHeaderBytes})` },
+  { name: 'proxy-max-response-header-count', type: 'integer', valueName: 'N', min: 1, description: `header fields of an upstream's response (502 beyond; default ${PROXY_DEFAULTS.maxResponseHeaderCount})` },
+  { name: 'proxy-upgrade-protocols', type: 'string', valueName: 'LIST', description: `protocols a client may switch to through the proxy (Upgrade), comma-separated; '' for none (default ${PROXY_DEFAULTS.upgradeProtocols.join(',')})` },
+  { name: 'proxy-underscores-in-headers', type: 'boolean', description: 'pass on request header fields whose names hold _ (default: dropped, as nginx does, since X_Real-IP and X-Real-IP read the same to many upstreams)' },
   { name: 'admin', type: 'string', valueName: 'HOST:PORT', description: 'admin listener: live dashboard at /, Prometheus /metrics, /api/snapshot for `petrel top`; counts metrics (off by default)' },
   { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'JSON file with any of these flags as keys (and "root"); flags given here win' },
   { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', wholeNumber: true, description: 'run a master and N worker processes (auto: one per CPU); without it, one process serves' },
@@ -321,7 +326,22 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
     const balance = flags.get('proxy-balance') as string | undefined
     if (balance !== undefined && balance !== 'round-robin' && balance !== 'least-conn') throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-balance: ${JSON.stringify(balance)}; expected round-robin or least-conn`)
     const healthPath = flags.get('proxy-health-path') as string | undefined
-    if (healthPath !== undefined && !healthPath.startsWith('/')) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-health-path: ${JSON.stringify(healthPath)}; a path starts with /`)
+    if (healthPath !== undefined && (!healthPath.startsWith('/') || /[\x00-\x20\x7f]/.test(healthPath))) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-health-path: ${JSON.stringify(healthPath)}; a path starts with / and holds no spaces or control characters`)
+    // Without a path there are no active checks: an interval or timeout would do nothing, so it is
+    // refused — except an interval of 0, which says just that.
+    if (healthPath === undefined) {
+      if (((flags.get('proxy-health-interval') as number | undefined) ?? 0) > 0) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--proxy-health-interval needs --proxy-health-path PATH: active health checks are off without the path to check')
+      refuseFlags(flags, ['proxy-health-timeout'], 'needs --proxy-health-path PATH: active health checks are off without the path to check')
+    }
+    const upgrades = flags.get('proxy-upgrade-protocols') as string | undefined
+    const upgradeProtocols = upgrades === undefined ? undefined : upgrades.split(',').map((p) => p.trim()).filter((p) => p !== '')
+    if (upgradeProtocols !== undefined) {
+      try {
+        protocolNames(upgradeProtocols)
+      } catch {
+        throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-upgrade-protocols: ${JSON.stringify(upgrades)}; expected protocol names separated by commas, e.g. websocket,h2c ('' for none)`)
+      }
+    }
     options.proxy = {
       routes,
       options: {
@@ -331,11 +351,16 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
         keepAlive: flags.get('proxy-keepalive') as number | undefined,
         failTimeoutMs: flags.get('proxy-fail-timeout') as number | undefined,
         healthIntervalMs: flags.get('proxy-health-interval') as number | undefined,
+        healthTimeoutMs: flags.get('proxy-health-timeout') as number | undefined,
         healthPath,
+        maxResponseHeaderBytes: flags.get('proxy-max-response-header-bytes') as number | undefined,
+        maxResponseHeaderCount: flags.get('proxy-max-response-header-count') as number | undefined,
+        upgradeProtocols,
+        underscoresInHeaders: flags.has('proxy-underscores-in-headers'),
       },
     }
   } else {
-    refuseFlags(flags, ['proxy-balance', 'proxy-connect-timeout', 'proxy-read-timeout', 'proxy-keepalive', 'proxy-fail-timeout', 'proxy-health-interval', 'proxy-health-path'], 'applies to the reverse proxy: give --proxy PREFIX=URL too')
+    refuseFlags(flags, ['proxy-balance', 'proxy-connect-timeout', 'proxy-read-timeout', 'proxy-keepalive', 'proxy-fail-timeout', 'proxy-health-interval', 'proxy-health-path', 'proxy-health-timeout', 'proxy-max-response-header-bytes', 'proxy-max-response-header-count', 'proxy-upgrade-protocols', 'proxy-underscores-in-headers'], 'applies to the reverse proxy: give --proxy PREFIX=URL too')
   }
   const database = (flags.get('database') as string | undefined) ?? (root === null ? DEMO_DATABASE : undefined)
   const hashing = flags.get('password-hashing') as string | undefined

@@ -6,8 +6,9 @@
 // Example:
 //   const log = new ErrorLog(new LogFile('/var/log/petrel/error.log'), 'warn')
 //   log.warn('upstream is slow')
-//   log.error(err)   // with its stack
+//   log.error(err)   // with its stack, unless it is a known condition (see describeError)
 
+import { PetrelError } from './errors.ts'
 import type { LogFile } from './log-file.ts'
 import { pad2, PerSecondFormat } from './time-format.ts'
 
@@ -39,8 +40,14 @@ export function escapeMessage(message: string): string {
   return message.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'))
 }
 
-/** The text logged for an Error: its stack (name, message, frames), then its cause's, if any. */
+/**
+ * The text logged for an Error. A PetrelError answered with its own HTTP status (an upstream that
+ * failed: 502) is a known condition, not a bug, and its message says what to do: it is one line,
+ * `[CODE] message` — a stack would only show where Petrel noticed it. Anything else is logged with
+ * its stack (name, message, frames), then its cause's, if any.
+ */
 export function describeError(err: Error): string {
+  if (err instanceof PetrelError && err.status >= 400) return `[${err.code}] ${err.message}`
   let text = err.stack ?? `${err.name}: ${err.message}`
   const code = (err as { code?: unknown }).code
   if (typeof code === 'string' && !text.includes(code)) text = `[${code}] ${text}`
@@ -84,9 +91,13 @@ export class ErrorLog {
     if (this.threshold <= LEVEL_RANK.warn) this.write('warn', escapeMessage(message))
   }
 
-  /** An Error is logged with its stack, which spans several lines by design. */
-  error(message: string | Error): void {
-    this.write('error', typeof message === 'string' ? escapeMessage(message) : describeError(message))
+  /**
+   * An Error is logged as describeError says: with its stack, which spans several lines by design,
+   * unless it is a known condition. `context` (e.g. the request, `GET /x`) goes first.
+   */
+  error(message: string | Error, context?: string): void {
+    const text = typeof message === 'string' ? escapeMessage(message) : describeError(message)
+    this.write('error', context === undefined ? text : `${escapeMessage(context)}: ${text}`)
   }
 
   private write(level: ErrorLogLevel, message: string): void {

@@ -86,6 +86,15 @@ export const ERRORS = {
   PETREL_ERR_NO_PROC_FD: { status: 0, message: 'serving files needs Linux with /proc mounted: each opened file is checked through /proc/self/fd to keep paths inside ROOT; mount /proc' },
   PETREL_ERR_UPSTREAM_FAILED: { status: 502, message: 'the upstream server refused, reset or garbled the exchange' },
   PETREL_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'the upstream server did not answer in time' },
+  // Response parsing (protocol/http1/response-parser.ts): what an upstream (or a benchmarked server)
+  // sent cannot be framed. A proxy answers 502 and drops the connection it came on.
+  PETREL_ERR_UPSTREAM_INVALID_STATUS_LINE: { status: 502, message: 'the upstream\'s response does not start with an HTTP/1.x status line and a 3-digit status; check that the upstream speaks HTTP/1.1' },
+  PETREL_ERR_UPSTREAM_INVALID_HEADER: { status: 502, message: 'the upstream sent a malformed header line (a name that is not a token, no colon, or obsolete line folding); fix the upstream\'s headers' },
+  PETREL_ERR_UPSTREAM_BARE_LF: { status: 502, message: 'a line of the upstream\'s response ends in a bare LF; HTTP/1.1 requires CRLF: fix the upstream' },
+  PETREL_ERR_UPSTREAM_HEADERS_TOO_LARGE: { status: 502, message: 'the upstream\'s response head (or trailer section) is larger than the proxy allows; raise --proxy-max-response-header-bytes or trim the upstream\'s headers' },
+  PETREL_ERR_UPSTREAM_TOO_MANY_HEADERS: { status: 502, message: 'the upstream\'s response has more header fields than the proxy allows; raise --proxy-max-response-header-count or trim the upstream\'s headers' },
+  PETREL_ERR_UPSTREAM_INVALID_FRAMING: { status: 502, message: 'the upstream\'s Content-Length or Transfer-Encoding is malformed or contradictory, so the end of its response is unknown; fix the upstream' },
+  PETREL_ERR_UPSTREAM_INVALID_CHUNK: { status: 502, message: 'the upstream\'s chunked body is malformed; fix the upstream' },
   PETREL_ERR_PROXY_FORBIDDEN: { status: 403, message: 'this proxy does not go to that destination' },
   PETREL_ERR_BENCH_RESOLVE: { status: 0, message: 'cannot resolve the host name in the URL' },
   PETREL_ERR_BENCH_THREAD: { status: 0, message: 'a load-generator thread failed' },

@@ -6,6 +6,7 @@ import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { ERRORS, PetrelError, type ErrorCode } from '../core/errors.ts'
 import { hostPort, systemFailure } from '../core/system-failure.ts'
+import { describeError } from '../core/error-log.ts'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, resolveKnobs, type Limits, type Timeouts } from '../core/limits.ts'
 import { Scheduler, type WheelTimer } from '../core/timers/index.ts'
 import type { RequestHead } from '../protocol/http1/request-head.ts'
@@ -441,7 +442,7 @@ export class HttpServer {
 
   reportError(err: Error, req?: Request): void {
     if (this.onErrorOption !== undefined) this.onErrorOption(err, req)
-    else console.error(`petrel: ${req === undefined ? '' : `${req.method} ${req.url}: `}${err.stack ?? err.message}`)
+    else console.error(`petrel: ${req === undefined ? '' : `${req.method} ${req.url}: `}${describeError(err)}`)
   }
 
   countProtocolError(code: ErrorCode): void {

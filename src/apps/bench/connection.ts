@@ -57,7 +57,9 @@ export class BenchConnection {
 
   constructor(loop: LoadLoop, firstDue: number) {
     this.loop = loop
-    this.parser = new ResponseParser({ headRequests: loop.plan.headRequests })
+    // A load generator counts what servers send: a bare LF line end is accepted (RFC 9112 §2.2
+    // lets a recipient), where the proxy refuses it.
+    this.parser = new ResponseParser({ headRequests: loop.plan.headRequests, allowBareLf: true })
     this.starts = new Float64Array(loop.plan.pipelining)
     this.sentAt = new Float64Array(loop.plan.pipelining)
     this.nextDue = firstDue

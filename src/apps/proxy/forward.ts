@@ -10,7 +10,7 @@ import { PetrelError } from '../../core/errors.ts'
 import { createServer, type HttpServer } from '../../server/server.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
-import { connectTimer, proxySettings, Relay, Upstream, type ProxyOptions, type ProxySettings } from './reverse.ts'
+import { closeTunnels, connectTimer, proxySettings, Relay, trackTunnel, Upstream, type ProxyOptions, type ProxySettings } from './reverse.ts'
 
 export const FORWARD_DEFAULTS = {
   host: '127.0.0.1',
@@ -79,7 +79,7 @@ export class DnsCache {
   }
 }
 
-export interface ForwardProxyOptions extends Omit<ProxyOptions, 'balance' | 'healthPath' | 'healthIntervalMs'> {
+export interface ForwardProxyOptions extends Omit<ProxyOptions, 'balance' | 'healthPath' | 'healthIntervalMs' | 'healthTimeoutMs'> {
   allow: readonly AllowRule[]
   dnsTtlMs?: number
   tunnelIdleMs?: number
@@ -93,7 +93,6 @@ export class ForwardProxy {
   private readonly tunnelIdleMs: number
   /** Upstreams by "address:port", most recently used last. */
   private readonly destinations = new Map<string, Upstream>()
-  private readonly tunnels = new Set<net.Socket>()
 
   constructor(options: ForwardProxyOptions) {
     this.rules = options.allow
@@ -105,7 +104,7 @@ export class ForwardProxy {
   }
 
   async close(): Promise<void> {
-    for (const socket of this.tunnels) socket.destroy()
+    closeTunnels(this.settings.tunnels)
     for (const u of this.destinations.values()) u.closeIdle()
     this.settings.timers.close()
     await this.server.close()
@@ -187,11 +186,10 @@ export class ForwardProxy {
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
     if (head.length > 0) remote.write(head)
     for (const s of [socket, remote]) {
-      this.tunnels.add(s)
+      trackTunnel(this.settings.tunnels, s)
       s.setTimeout(this.tunnelIdleMs, () => s.destroy())
       s.on('error', () => {})
       s.on('close', () => {
-        this.tunnels.delete(s)
         socket.destroy()
         remote.destroy()
       })

@@ -4,22 +4,28 @@
 // - Balancing: round-robin, or least connections (fewest exchanges in flight).
 // - Connections: kept alive per upstream, at most `keepAlive` idle ones, each closed after
 //   `idleTimeoutMs` idle; a connection is reused only after a response that allows it.
-// - Health: passive — an upstream whose connection fails is skipped for `failTimeoutMs`; active —
-//   `GET healthPath` every `healthIntervalMs`, and an upstream that does not answer 2xx is down
-//   until it does. When every upstream is out, they are all tried anyway (better a 502 than none).
-// - Retries: an idempotent request without a body whose connection failed before any byte of a
-//   response goes to the next upstream (at most one try each). Bodies are streamed, not
-//   buffered, so a request with one is never sent twice.
+// - Health: passive — an upstream whose connection fails is skipped for `failTimeoutMs`; active,
+//   only when a `healthPath` is given — `GET healthPath` every `healthIntervalMs`, and an upstream
+//   that does not answer 2xx is down until it does. When every upstream is out, they are all tried
+//   anyway (better a 502 than none).
+// - Retries: a request none of which was sent (the connection was refused, failed or timed out)
+//   goes to the next upstream whatever its method; one that may have reached the upstream (the
+//   connection failed after it was written, before any byte of a response) only when it is
+//   idempotent and has no body — bodies are streamed, not buffered, so one is never sent twice.
+//   Each upstream is tried at most once.
 // - Headers: hop-by-hop fields (Connection and the fields it names, Keep-Alive, TE, Trailer,
 //   Transfer-Encoding, Upgrade, Proxy-*) are dropped both ways; X-Forwarded-For (appended),
-//   X-Forwarded-Proto, X-Forwarded-Host and Forwarded are added. Host is passed through.
+//   X-Forwarded-Proto, X-Forwarded-Host and Forwarded are added. Host is passed through. Request
+//   fields whose names hold `_` are dropped unless `underscoresInHeaders` (nginx's default).
 // - Bodies stream both ways with backpressure: a client that reads slowly pauses the upstream
 //   socket, an upstream that reads slowly pauses the client's request body. The upstream is read
 //   into pooled 64 KiB buffers (nginx's proxy_buffers) that go back to the pool when the client's
 //   socket has taken their bytes, so a large response makes no garbage and memory per exchange is
 //   bounded by the sockets' buffers, whatever the size of the response.
-// - Upgrade (WebSocket): a request with `Connection: upgrade` keeps its Upgrade field; when the
-//   upstream answers 101, both connections leave HTTP and are joined into a tunnel.
+// - Upgrade: a request with `Connection: upgrade` keeps the protocols of its Upgrade field that are
+//   allowed (`upgradeProtocols`, websocket by default; h2c and the rest are dropped, so the request
+//   goes up as plain HTTP); when the upstream answers 101 to one of them, both connections leave
+//   HTTP and are joined into a tunnel.
 // - Errors: an upstream that refuses or resets → 502; no connection or no response head within
 //   the timeouts → 504; a failure after the head went out cuts the client's connection, so a
 //   truncated body is never passed off as complete.
@@ -28,9 +34,11 @@ import { Buffer } from 'node:buffer'
 import net from 'node:net'
 import { BufferPool } from '../../core/buffer-pool.ts'
 import { PetrelError } from '../../core/errors.ts'
+import { DEFAULT_LIMITS } from '../../core/limits.ts'
 import { Scheduler } from '../../core/timers/scheduler.ts'
 import { WheelTimer } from '../../core/timers/wheel.ts'
-import { equalsLowerAscii, FIELD_VALUE } from '../../protocol/http1/chars.ts'
+import { equalsLowerAscii, FIELD_VALUE, TOKEN } from '../../protocol/http1/chars.ts'
+import type { RequestHead } from '../../protocol/http1/request-head.ts'
 import { ResponseParser, type ResponseHandler } from '../../protocol/http1/response-parser.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
@@ -44,10 +52,24 @@ export const PROXY_DEFAULTS = {
   keepAlive: 128,
   idleTimeoutMs: 30_000,
   failTimeoutMs: 10_000,
-  healthPath: '/health',
-  /** 0: no active checks. */
+  /** What active health checks GET; null: no active checks (an upstream without the path would look down). */
+  healthPath: null as string | null,
+  /** How often active checks run, when a healthPath is given; 0: none. */
   healthIntervalMs: 5_000,
+  /** A check not answered 2xx within this is failed. */
   healthTimeoutMs: 2_000,
+  /** Bytes of an upstream's response head (and of its trailer section): the request limit's default. More → 502. */
+  maxResponseHeaderBytes: DEFAULT_LIMITS.maxHeaderBytes,
+  /** Header fields of an upstream's response head (and trailer fields): the request limit's default. More → 502. */
+  maxResponseHeaderCount: DEFAULT_LIMITS.maxHeaderCount,
+  /** Protocols a client may switch to through the proxy (the Upgrade field's protocol names). */
+  upgradeProtocols: ['websocket'] as readonly string[],
+  /**
+   * Pass on request fields whose names hold `_` (nginx's underscores_in_headers). Off: they are
+   * dropped, since upstreams that map names to variables (CGI, PHP, many frameworks) read
+   * `X_Real-IP` and `X-Real-IP` as the same HTTP_X_REAL_IP, and a client could pass one for the other.
+   */
+  underscoresInHeaders: false as boolean,
 } as const
 
 export interface ProxyRoute {
@@ -64,15 +86,26 @@ export interface ProxyOptions {
   keepAlive?: number
   idleTimeoutMs?: number
   failTimeoutMs?: number
-  healthPath?: string
+  healthPath?: string | null
   healthIntervalMs?: number
+  healthTimeoutMs?: number
+  maxResponseHeaderBytes?: number
+  maxResponseHeaderCount?: number
+  /** Protocol names (case-insensitive, without a version) a request may upgrade to; [] for none. */
+  upgradeProtocols?: readonly string[]
+  underscoresInHeaders?: boolean
   log?: (line: string) => void
 }
 
-export type ProxySettings = Required<Omit<ProxyOptions, 'log'>> & {
+export type ProxySettings = Required<Omit<ProxyOptions, 'log' | 'upgradeProtocols' | 'healthPath'>> & {
+  healthPath: string | null
+  /** upgradeProtocols, lower-case. */
+  upgradeProtocols: ReadonlySet<string>
   log: (line: string) => void
   /** The read and idle timeouts of this proxy's upstream connections: one timing wheel, as the server's connections have. */
   timers: Scheduler<UpstreamConnection>
+  /** Both sockets of every open tunnel (upgrades, CONNECT): they left the server's HTTP, so the proxy's close() destroys them. */
+  tunnels: Set<net.Socket>
 }
 
 /** Options with their defaults filled in. */
@@ -84,11 +117,29 @@ export function proxySettings(options: ProxyOptions): ProxySettings {
     keepAlive: nonNegative('keepAlive', options.keepAlive, PROXY_DEFAULTS.keepAlive),
     idleTimeoutMs: nonNegative('idleTimeoutMs', options.idleTimeoutMs, PROXY_DEFAULTS.idleTimeoutMs),
     failTimeoutMs: nonNegative('failTimeoutMs', options.failTimeoutMs, PROXY_DEFAULTS.failTimeoutMs),
-    healthPath: options.healthPath ?? PROXY_DEFAULTS.healthPath,
+    healthPath: healthPath(options.healthPath ?? PROXY_DEFAULTS.healthPath),
     healthIntervalMs: nonNegative('healthIntervalMs', options.healthIntervalMs, PROXY_DEFAULTS.healthIntervalMs),
+    healthTimeoutMs: nonNegative('healthTimeoutMs', options.healthTimeoutMs, PROXY_DEFAULTS.healthTimeoutMs),
+    maxResponseHeaderBytes: positive('maxResponseHeaderBytes', options.maxResponseHeaderBytes, PROXY_DEFAULTS.maxResponseHeaderBytes),
+    maxResponseHeaderCount: positive('maxResponseHeaderCount', options.maxResponseHeaderCount, PROXY_DEFAULTS.maxResponseHeaderCount),
+    upgradeProtocols: protocolNames(options.upgradeProtocols ?? PROXY_DEFAULTS.upgradeProtocols),
+    underscoresInHeaders: options.underscoresInHeaders ?? PROXY_DEFAULTS.underscoresInHeaders,
     log: options.log ?? (() => {}),
     timers: new Scheduler<UpstreamConnection>({ onExpire: expireConnection }),
+    tunnels: new Set(),
   }
+}
+
+/** Keep a tunnel's socket in `tunnels` until it closes. */
+export function trackTunnel(tunnels: Set<net.Socket>, socket: net.Socket): void {
+  tunnels.add(socket)
+  socket.once('close', () => tunnels.delete(socket))
+}
+
+/** Destroy every open tunnel (the proxy is closing). */
+export function closeTunnels(tunnels: Set<net.Socket>): void {
+  for (const socket of tunnels) socket.destroy()
+  tunnels.clear()
 }
 
 /** A count or a time in ms: finite and ≥ 0; for the timeouts 0 means none. */
@@ -96,6 +147,73 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
   if (value === undefined) return fallback
   if (!(Number.isFinite(value) && value >= 0)) throw new RangeError(`proxy option ${name} must be a finite number >= 0 (0: no limit for a timeout), got ${value}`)
   return value
+}
+
+/** A health check's path: absolute, and nothing that could end the request line early. */
+function healthPath(path: string | null): string | null {
+  if (path === null) return null
+  if (!path.startsWith('/') || /[\x00-\x20\x7f]/.test(path)) throw new RangeError(`proxy option healthPath must be a path starting with / without spaces or control characters, got ${JSON.stringify(path)}`)
+  return path
+}
+
+/** A size limit: a whole number ≥ 1 (a limit of 0 would refuse every response). */
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!(Number.isInteger(value) && value >= 1)) throw new RangeError(`proxy option ${name} must be a whole number >= 1, got ${value}`)
+  return value
+}
+
+/** Upgrade protocol names, checked (a token without a version: "websocket", "h2c") and lower-cased. */
+export function protocolNames(names: readonly string[]): ReadonlySet<string> {
+  const set = new Set<string>()
+  for (const name of names) {
+    let token = name !== ''
+    for (let i = 0; i < name.length && token; i++) token = name.charCodeAt(i) < 0x80 && TOKEN[name.charCodeAt(i)] === 1 && name[i] !== '/'
+    if (!token) throw new RangeError(`proxy option upgradeProtocols: ${JSON.stringify(name)} is not a protocol name; expected a token such as websocket or h2c, without a version`)
+    set.add(name.toLowerCase())
+  }
+  return set
+}
+
+/** The name of an Upgrade protocol ("websocket", "WebSocket/13" → "websocket"), lower-case. */
+function protocolName(protocol: string): string {
+  const slash = protocol.indexOf('/')
+  return (slash < 0 ? protocol : protocol.slice(0, slash)).toLowerCase()
+}
+
+/**
+ * The protocols of the request's Upgrade fields that the proxy passes on, as one value, or null when
+ * none is allowed: the request then goes up as plain HTTP, and the upstream answers it as such —
+ * declining the upgrade, which RFC 9110 §7.8 lets a server do. Only upgrade requests pay for this.
+ */
+function allowedUpgrades(head: RequestHead, allowed: ReadonlySet<string>): string | null {
+  let kept = ''
+  for (let i = head.indexOf('upgrade', 0); i >= 0; i = head.indexOf('upgrade', i + 4)) {
+    for (const offered of head.buf.toString('latin1', head.headers[i + 2]!, head.headers[i + 3]!).split(',')) {
+      const protocol = offered.trim()
+      if (protocol !== '' && allowed.has(protocolName(protocol))) kept += kept === '' ? protocol : `, ${protocol}`
+    }
+  }
+  return kept === '' ? null : kept
+}
+
+/** True when a 101's Upgrade value names protocols, each one the request offered (`offered`, the value sent). */
+function switchOffered(value: string, offered: string): boolean {
+  const names = new Set<string>()
+  for (const protocol of offered.split(',')) names.add(protocolName(protocol.trim()))
+  let any = false
+  for (const protocol of value.split(',')) {
+    const name = protocolName(protocol.trim())
+    if (name === '') continue
+    if (!names.has(name)) return false
+    any = true
+  }
+  return any
+}
+
+/** A parser for responses from an upstream: strict line ends, and the proxy's limits on a head. */
+function upstreamResponseParser(settings: ProxySettings): ResponseParser {
+  return new ResponseParser({ maxHeadBytes: settings.maxResponseHeaderBytes, maxFieldCount: settings.maxResponseHeaderCount })
 }
 
 /** The connect timeout of a new upstream connection (a Node timer: connecting is rare on a warm pool); none for 0. */
@@ -156,7 +274,7 @@ export class UpstreamConnection {
   readonly socket: net.Socket
   owner: Exchange | null = null
   /** One parser per connection: responses come in order on it; each exchange sets itself as the handler. */
-  readonly parser = new ResponseParser()
+  readonly parser: ResponseParser
   readonly timer: WheelTimer<UpstreamConnection> = new WheelTimer(this)
   private readonly upstream: Upstream
   private readonly settings: ProxySettings
@@ -167,6 +285,7 @@ export class UpstreamConnection {
   constructor(upstream: Upstream, settings: ProxySettings) {
     this.upstream = upstream
     this.settings = settings
+    this.parser = upstreamResponseParser(settings)
     this.socket = net.connect({
       host: upstream.host,
       port: upstream.port,
@@ -316,6 +435,12 @@ const VALUE_INVALID = 0
 const VALUE_ASCII = 1
 const VALUE_OBS_TEXT = 2
 
+/** True when the name buf[start, end) holds an underscore. A loop, not indexOf: names are short, and a native call costs more. */
+function hasUnderscore(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i] === 0x5f) return true
+  return false
+}
+
 /** The field line `name: value` of buf's bytes: one slice when it is written that way already. */
 function fieldLine(buf: Buffer, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number): string {
   if (valueStart === nameEnd + 2 && buf[nameEnd + 1] === 0x20) return buf.toString('latin1', nameStart, valueEnd)
@@ -412,14 +537,16 @@ export class UpstreamGroup {
   private readonly settings: ProxySettings
   private next = 0
   private healthTimer: NodeJS.Timeout | null = null
+  /** A round of checks is under way: the next tick does not start another beside it. */
+  private checking = false
 
   constructor(route: ProxyRoute, settings: ProxySettings) {
     this.prefix = route.prefix
     this.label = `proxy ${route.prefix}`
     this.upstreams = route.upstreams.map((u) => new Upstream(u))
     this.settings = settings
-    if (settings.healthIntervalMs > 0) {
-      this.healthTimer = setInterval(() => this.checkHealth(), settings.healthIntervalMs)
+    if (settings.healthPath !== null && settings.healthIntervalMs > 0) {
+      this.healthTimer = setInterval(() => void this.checkHealth(), settings.healthIntervalMs)
       this.healthTimer.unref()
     }
   }
@@ -459,16 +586,21 @@ export class UpstreamGroup {
     return 0
   }
 
+  /** One round of active checks (none without a healthPath, or while the last round still runs). */
   async checkHealth(): Promise<void> {
+    const path = this.settings.healthPath
+    if (path === null || this.checking) return
+    this.checking = true
     await Promise.all(this.upstreams.map(async (u) => {
-      const ok = await probe(u, this.settings.healthPath)
+      const ok = await probe(u, path, this.settings)
       const wasOut = !u.healthy(Date.now())
       u.down = !ok
       // A passing check also lifts a passive mark: the upstream answers again.
       if (ok) u.failedUntil = 0
       if (ok === !wasOut) return
-      this.settings.log(`proxy ${this.prefix}: upstream ${u.origin} is ${ok ? 'up again' : `down (GET ${this.settings.healthPath} failed)`}`)
+      this.settings.log(`proxy ${this.prefix}: upstream ${u.origin} is ${ok ? 'up again' : `down (GET ${path} failed)`}`)
     }))
+    this.checking = false
   }
 
   close(): void {
@@ -477,24 +609,29 @@ export class UpstreamGroup {
   }
 }
 
-/** One GET to the health path on a fresh connection: true for a 2xx within the timeout. */
-function probe(u: Upstream, path: string): Promise<boolean> {
+/**
+ * One GET to the health path on a fresh connection: true for a 2xx, read as strictly as an
+ * exchange's response, within healthTimeoutMs from the start (a timer, not socket.setTimeout,
+ * so an upstream that trickles bytes cannot hold a check open).
+ */
+function probe(u: Upstream, path: string, settings: ProxySettings): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(u.port, u.host)
-    const parser = new ResponseParser()
+    const parser = upstreamResponseParser(settings)
+    const timer = connectTimer(settings.healthTimeoutMs, () => done(false))
     const done = (ok: boolean): void => {
+      clearTimeout(timer)
       socket.destroy()
       resolve(ok)
     }
-    socket.setTimeout(PROXY_DEFAULTS.healthTimeoutMs, () => done(false))
     socket.on('error', () => done(false))
-    socket.on('close', () => done(parser.complete && parser.status >= 200 && parser.status < 300))
+    socket.on('close', () => done(parser.finish() && parser.status >= 200 && parser.status < 300))
     socket.on('data', (chunk: Buffer) => {
       parser.execute(chunk, 0, chunk.length)
-      if (parser.error !== null) done(false)
+      if (parser.errorCode !== null) done(false)
       else if (parser.complete) done(parser.status >= 200 && parser.status < 300)
     })
-    socket.on('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: ${u.host}:${u.port}\r\nConnection: close\r\nUser-Agent: petrel-health-check\r\n\r\n`))
+    socket.on('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: ${u.hostField}\r\nConnection: close\r\nUser-Agent: petrel-health-check\r\n\r\n`))
   })
 }
 
@@ -542,19 +679,24 @@ export class Relay {
     new Exchange(upstream, this.req, this.res, this.settings, this, this.target, this.host, fresh).start()
   }
 
-  /** Called once by each exchange when it ends. */
+  /**
+   * Called once by each exchange when it ends. A failed attempt logs one line: here when another
+   * attempt follows; else the server's report of `res.fail(error)` is that line (a known
+   * condition from the error table, so one line without a stack), with the 502 or 504.
+   */
   exchangeDone(exchange: Exchange, outcome: number): void {
     if (outcome === Outcome.DONE) return
     const error = exchange.error ?? new PetrelError('PETREL_ERR_UPSTREAM_FAILED', 'no upstream')
     if (outcome === Outcome.RETRY && exchange.reused) {
       // A kept-alive connection the upstream had just closed: the upstream is fine; once more on a new one.
-      this.settings.log(`${this.label}: ${error.message}; retrying on a new connection`)
+      this.settings.log(`${this.label}: ${this.req.method} ${this.target}: ${error.message}; retrying on a new connection`)
       return this.attempt(true)
     }
-    const another = outcome === Outcome.RETRY && ++this.tried < this.pool.length
-    this.settings.log(`${this.label}: ${error.message}${another ? '; trying the next upstream' : ''}`)
-    if (another) this.attempt(false)
-    else this.res.fail(error)
+    if (outcome === Outcome.RETRY && ++this.tried < this.pool.length) {
+      this.settings.log(`${this.label}: ${this.req.method} ${this.target}: ${error.message}; trying the next upstream`)
+      return this.attempt(false)
+    }
+    this.res.fail(error)
   }
 }
 
@@ -572,6 +714,10 @@ export class Exchange implements ResponseHandler {
   private parser: ResponseParser | null = null
   /** The upstream's 101 head, once it switched protocols: every field, hop-by-hop ones included. */
   private switchHead: string | null = null
+  /** The 101's Upgrade value: the protocol the upstream switched to. */
+  private switchedTo: string | null = null
+  /** The Upgrade value sent upstream (allowed protocols only), or null: the request asked for no switch the proxy allows. */
+  private upgradeSent: string | null = null
   /** The upstream's fields to pass on, as field lines; hop-by-hop ones, Date and Content-Length are left out. */
   private passFields = ''
   /** Some value in passFields (or the 101's fields) has obs-text: the head goes out as latin1. */
@@ -585,6 +731,12 @@ export class Exchange implements ResponseHandler {
   /** The read being parsed: body bytes written to the client hold its buffer. */
   private lease: ReadLease | null = null
   reused = false
+  /**
+   * The request head was handed to the connection: from here the upstream may have received it,
+   * so only an idempotent request without a body may be sent again. Before it, nothing was sent
+   * and any request may go to another upstream.
+   */
+  private requestSent = false
   /** Something of the response arrived: no retry from here on. */
   private responded = false
   private headSent = false
@@ -629,9 +781,10 @@ export class Exchange implements ResponseHandler {
     }
     const conn = new UpstreamConnection(u, this.settings)
     const socket = conn.socket
+    // No connection, nothing sent: another upstream may take the request, whatever its method.
     const timer = connectTimer(this.settings.connectTimeoutMs, () => {
       socket.destroy()
-      this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', `no connection to ${u.origin} within ${this.settings.connectTimeoutMs} ms`), true)
+      this.fail(Outcome.RETRY, new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', `no connection to ${u.origin} within ${this.settings.connectTimeoutMs} ms`), true)
     })
     const onConnectError = (err: NodeJS.ErrnoException): void => {
       clearTimeout(timer)
@@ -675,6 +828,7 @@ export class Exchange implements ResponseHandler {
     // HTTP/1.0 client that sent none, the upstream's own name, as nginx's $proxy_host.
     let out = `${req.method} ${this.target} HTTP/1.1\r\nhost: ${this.host ?? (clientHost !== '' ? clientHost : this.upstream.hostField)}\r\n`
     let forwardedFor = ''
+    const underscores = this.settings.underscoresInHeaders
     // Names are lower-case in the buffer already (the parser folds them); decided on the bytes.
     for (let i = 0; i < headers.length; i += 4) {
       const nameStart = headers[i]!
@@ -686,6 +840,7 @@ export class Exchange implements ResponseHandler {
       }
       // Host went first; the parser let only one through.
       if (nameEnd - nameStart === 4 && equalsLowerAscii(buf, nameStart, nameEnd, 'host')) continue
+      if (!underscores && hasUnderscore(buf, nameStart, nameEnd)) continue
       if (connection !== null && connection.has(buf.toString('latin1', nameStart, nameEnd))) continue
       out += `${fieldLine(buf, nameStart, nameEnd, headers[i + 2]!, headers[i + 3]!)}\r\n`
     }
@@ -697,11 +852,16 @@ export class Exchange implements ResponseHandler {
     // The framing is written from the parsed message, never copied.
     if (head.chunked) out += 'transfer-encoding: chunked\r\n'
     else if (head.contentLength >= 0) out += `content-length: ${head.contentLength}\r\n`
-    // A protocol switch (WebSocket) is the one hop-by-hop request the proxy passes on, and tunnels.
-    if (head.upgrade) out += `connection: upgrade\r\nupgrade: ${head.header('upgrade')}\r\n`
+    // A protocol switch to an allowed protocol (WebSocket) is the one hop-by-hop request the proxy
+    // passes on, and tunnels; other protocols are left out, and without any the request is plain HTTP.
+    if (head.upgrade) {
+      this.upgradeSent = allowedUpgrades(head, this.settings.upgradeProtocols)
+      if (this.upgradeSent !== null) out += `connection: upgrade\r\nupgrade: ${this.upgradeSent}\r\n`
+    }
     const socket = this.socket!
     // Field values were read as latin1, one character per byte; written back the same way, obs-text
     // bytes reach the upstream unchanged (the default, UTF-8, would turn each into two).
+    this.requestSent = true
     socket.write(`${out}\r\n`, 'latin1')
     if (!head.hasBody) return
     // The body streams: paused when the upstream cannot take more, resumed on its drain.
@@ -769,8 +929,9 @@ export class Exchange implements ResponseHandler {
     }
     this.res.uncork()
     this.lease = null
-    if (parser.error !== null) {
-      this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin} sent a malformed response: ${parser.error}`), false)
+    if (parser.errorCode !== null) {
+      // The rest of what the connection carries cannot be framed: the exchange fails and the connection is closed.
+      this.fail(Outcome.FAILED, new PetrelError(parser.errorCode, `${this.upstream.origin}: ${parser.error}`), false)
       return true
     }
     if (parser.complete) {
@@ -785,8 +946,11 @@ export class Exchange implements ResponseHandler {
    * sockets are joined, bytes as they come, with backpressure both ways, until either closes.
    */
   private startTunnel(rest: Buffer): void {
-    if (!this.req.head.upgrade) {
+    if (this.upgradeSent === null) {
       return this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin} switched protocols unasked`), false)
+    }
+    if (this.switchedTo === null || !switchOffered(this.switchedTo, this.upgradeSent)) {
+      return this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin} switched to ${JSON.stringify(this.switchedTo ?? '')}, not to a protocol the request offered (${this.upgradeSent})`), false)
     }
     const upstream = this.socket!
     if (this.res.closed) {
@@ -802,15 +966,25 @@ export class Exchange implements ResponseHandler {
     this.upstream.active--
     // The tunnel keeps the connection (its reads still come through onRead) but times it out itself.
     this.conn!.disarm()
-    const close = (): void => {
+    const destroyBoth = (): void => {
       client.destroy()
       upstream.destroy()
     }
     for (const socket of [client, upstream]) {
-      socket.setTimeout(this.settings.readTimeoutMs, close)
-      socket.on('close', close)
-      socket.on('error', close)
+      trackTunnel(this.settings.tunnels, socket)
+      socket.setTimeout(this.settings.readTimeoutMs, destroyBoth)
+      socket.on('error', destroyBoth)
     }
+    // A half-close passes through, as TCP's own: the client's end of input ends what goes up (the
+    // client's socket allows half-open, so it stays open for the answer), and the upstream's end
+    // ends what goes down once the bytes before it are written. Without this a client that ends
+    // its side waits for the idle timeout to hear the end of the upstream's.
+    client.on('end', () => upstream.end())
+    upstream.on('end', () => client.end())
+    // The upstream gone: the client gets what is queued, then its end. The client gone: nobody is
+    // left to read the upstream.
+    upstream.on('close', () => client.end())
+    client.on('close', () => upstream.destroy())
     client.on('drain', () => upstream.resume())
     upstream.on('drain', () => client.resume())
     client.on('data', (chunk: Buffer) => {
@@ -838,8 +1012,8 @@ export class Exchange implements ResponseHandler {
 
   private connectionLost(why: string): void {
     if (this.settled) return
-    // A reused connection the upstream had just closed, or a fresh one that died before any
-    // answer: safe to send elsewhere if the request may be repeated and nothing of it is lost.
+    // No byte of an answer yet: a reused connection the upstream had just closed, or one that died
+    // after the request was written. fail() decides whether the request may go again.
     this.fail(this.responded ? Outcome.FAILED : Outcome.RETRY, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin}: ${why}`), !this.reused)
   }
 
@@ -850,6 +1024,7 @@ export class Exchange implements ResponseHandler {
     if (this.parser!.status === 101) {
       // Passed on whole when the tunnel starts: Upgrade and Connection are the point of this one.
       this.checkPassedValue(buf, nameStart, nameEnd, valueStart, valueEnd)
+      if (nameEnd - nameStart === 7 && equalsLowerAscii(buf, nameStart, nameEnd, 'upgrade')) this.switchedTo = buf.toString('latin1', valueStart, valueEnd)
       this.switchHead = `${this.switchHead ?? ''}${fieldLine(buf, nameStart, nameEnd, valueStart, valueEnd)}\r\n`
       return
     }
@@ -944,12 +1119,14 @@ export class Exchange implements ResponseHandler {
     this.failure = error
     if (this.headSent) {
       // Part of the response went out: the client must see it cut, not complete.
-      this.settings.log(`proxy: ${error.message}; the response was cut`)
+      this.settings.log(`proxy: ${this.req.method} ${this.target}: ${error.message}; the response was cut`)
       this.res.abort()
       return this.finish(Outcome.DONE)
     }
-    // A request with a body is streamed, not buffered, so it cannot be sent again.
-    const retry = outcome === Outcome.RETRY && IDEMPOTENT.has(this.req.method) && !this.req.head.hasBody
+    // Nothing sent: any request may go elsewhere. Sent (and maybe received, even on a kept-alive
+    // connection that failed at once: the upstream may have closed it after reading the request):
+    // only an idempotent one, and only without a body, which is streamed, not kept to send again.
+    const retry = outcome === Outcome.RETRY && (!this.requestSent || (IDEMPOTENT.has(this.req.method) && !this.req.head.hasBody))
     this.finish(retry ? Outcome.RETRY : Outcome.FAILED)
   }
 
@@ -983,8 +1160,10 @@ export class ReverseProxy {
     new Relay(this.settings, req, res, pool, group.pick(pool), { label: group.label }).start()
   }
 
+  /** Stop the health checks, close idle upstream connections and every open tunnel. */
   close(): void {
     for (const g of this.groups) g.close()
+    closeTunnels(this.settings.tunnels)
     this.settings.timers.close()
   }
 }

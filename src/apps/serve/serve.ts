@@ -209,7 +209,7 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
     ...(metrics === null ? {} : { metrics }),
     limits: options.limits,
     timeouts: options.timeouts,
-    onError: errorLog === null ? undefined : (err, req) => errorLog.error(req === undefined ? err : new Error(`${req.method} ${req.url}: ${err.message}`, { cause: err })),
+    onError: errorLog === null ? undefined : (err, req) => errorLog.error(err, req === undefined ? undefined : `${req.method} ${req.url}`),
     onResponse: accessLog === null ? undefined : (req, res, startedAtMs) =>
       accessLog.record({
         remoteAddress: req.remoteAddress,

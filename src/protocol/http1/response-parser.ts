@@ -12,11 +12,17 @@
 // bounded by the head limit. Bodies are skipped by counting. Nothing is allocated per response.
 //
 // Use: `pos = parser.execute(buf, pos, end)` until pos === end; after each call, `complete` says a
-// final response ended at `pos` (read `status` and `keepAlive`, then call `next()`), and `error`
-// says the stream cannot be parsed (the connection must be dropped). At end of stream, `finish()`
-// completes a response whose body was delimited by the close.
+// final response ended at `pos` (read `status` and `keepAlive`, then call `next()`), and `errorCode`
+// (a code of src/core/errors.ts, with `error` saying what exactly) says the stream cannot be parsed:
+// the connection must be dropped. At end of stream, `finish()` completes a response whose body was
+// delimited by the close.
+//
+// Strict or lenient: a proxy refuses a line that ends in a bare LF (the upstream and the client
+// could disagree about where the message ends), a load generator may accept it (RFC 9112 §2.2
+// allows a recipient to), with `allowBareLf`.
 
 import { Buffer } from 'node:buffer'
+import type { ErrorCode } from '../../core/errors.ts'
 import { CR, LF, SP, HTAB, COLON, SEMICOLON, HEX_PLUS_ONE, TOKEN, equalsLowerAscii } from './chars.ts'
 import {
   parseContentLength,
@@ -34,6 +40,11 @@ import {
 
 /** Default bound on a response head (status line + fields) and on a trailer section. */
 export const DEFAULT_MAX_RESPONSE_HEAD_BYTES = 64 * 1024
+/**
+ * Default bound on the field lines of one head (or trailer section). Generous, for a load generator
+ * that must read whatever a server sends; the proxy passes its own, the request limits' defaults.
+ */
+export const DEFAULT_MAX_RESPONSE_FIELD_COUNT = 1000
 /** A chunk-size line longer than this (extensions included) is refused. */
 export const MAX_CHUNK_LINE_BYTES = 4096
 /** 13 hex digits stay below 2^53, so the arithmetic stays exact. */
@@ -53,7 +64,12 @@ const S_ERROR = 9
 export interface ResponseParserOptions {
   /** The requests are HEAD: no response has a body, whatever its fields say. */
   headRequests?: boolean
+  /** Bytes of a head (status line and field lines) or of a trailer section; more is an error. */
   maxHeadBytes?: number
+  /** Field lines in a head or in a trailer section; more is an error. */
+  maxFieldCount?: number
+  /** Accept lines that end in a bare LF (default: refuse them, PETREL_ERR_UPSTREAM_BARE_LF). */
+  allowBareLf?: boolean
   /** Receive the final response's fields and body (a proxy); without it they are only counted. */
   handler?: ResponseHandler
 }
@@ -80,17 +96,23 @@ export class ResponseParser {
   keepAlive = true
   /** A final response ended at the position execute() returned; call next() before going on. */
   complete = false
-  /** Why the stream cannot be parsed, once it cannot; the connection must then be dropped. */
+  /** Why the stream cannot be parsed, once it cannot (the code's specifics); the connection must then be dropped. */
   error: string | null = null
+  /** The error's code in the one table (src/core/errors.ts), set with `error`. */
+  errorCode: ErrorCode | null = null
 
   /** The request being answered is HEAD (settable per exchange when a connection is reused). */
   headRequests: boolean
   private readonly maxHeadBytes: number
+  private readonly maxFieldCount: number
+  private readonly allowBareLf: boolean
   /** Receives the response (settable per exchange when a connection is reused). */
   handler: ResponseHandler | null
   private state = S_STATUS_LINE
   /** Bytes of the current head or trailer section so far, against maxHeadBytes. */
   private sectionBytes = 0
+  /** Field lines of the current head or trailer section so far, against maxFieldCount. */
+  private sectionFields = 0
   /** Body bytes left: of a Content-Length body, or of the current chunk. */
   private remaining = 0
   private versionMinor = 1
@@ -105,6 +127,8 @@ export class ResponseParser {
   constructor(options: ResponseParserOptions = {}) {
     this.headRequests = options.headRequests === true
     this.maxHeadBytes = options.maxHeadBytes ?? DEFAULT_MAX_RESPONSE_HEAD_BYTES
+    this.maxFieldCount = options.maxFieldCount ?? DEFAULT_MAX_RESPONSE_FIELD_COUNT
+    this.allowBareLf = options.allowBareLf === true
     this.handler = options.handler ?? null
   }
 
@@ -123,6 +147,7 @@ export class ResponseParser {
   /** Forget any partial response: the connection it came on is gone. */
   reset(): void {
     this.error = null
+    this.errorCode = null
     this.next()
   }
 
@@ -181,13 +206,13 @@ export class ResponseParser {
     const taken = lf - pos + (lf < end ? 1 : 0)
     if (this.state === S_CHUNK_SIZE_LINE || this.state === S_CHUNK_DATA_END) {
       if (this.scratchLength + taken > MAX_CHUNK_LINE_BYTES) {
-        this.fail('chunk-size line too long')
+        this.fail('PETREL_ERR_UPSTREAM_INVALID_CHUNK', 'chunk-size line too long')
         return pos
       }
     } else {
       this.sectionBytes += taken
       if (this.sectionBytes > this.maxHeadBytes) {
-        this.fail(this.state === S_TRAILER_LINE ? 'trailer section too large' : 'response head too large')
+        this.fail('PETREL_ERR_UPSTREAM_HEADERS_TOO_LARGE', this.state === S_TRAILER_LINE ? 'trailer section too large' : 'response head too large')
         return pos
       }
     }
@@ -196,14 +221,24 @@ export class ResponseParser {
       return end
     }
     if (this.scratchLength === 0) {
-      this.onLine(buf, pos, lf > pos && buf[lf - 1] === CR ? lf - 1 : lf)
+      const cr = lf > pos && buf[lf - 1] === CR
+      if (!cr && !this.allowBareLf) return this.bareLf(pos)
+      this.onLine(buf, pos, cr ? lf - 1 : lf)
     } else {
       this.gather(buf, pos, lf)
       const length = this.scratchLength
       this.scratchLength = 0
-      this.onLine(this.scratch, 0, length > 0 && this.scratch[length - 1] === CR ? length - 1 : length)
+      const cr = length > 0 && this.scratch[length - 1] === CR
+      if (!cr && !this.allowBareLf) return this.bareLf(pos)
+      this.onLine(this.scratch, 0, cr ? length - 1 : length)
     }
     return this.state === S_ERROR ? pos : lf + 1
+  }
+
+  /** A line ended in LF without CR before it: refused, since a peer that reads it otherwise could frame the message differently. */
+  private bareLf(pos: number): number {
+    this.fail('PETREL_ERR_UPSTREAM_BARE_LF', 'a line ends in a bare LF')
+    return pos
   }
 
   private gather(buf: Buffer, start: number, end: number): void {
@@ -217,7 +252,7 @@ export class ResponseParser {
     this.scratchLength = needed
   }
 
-  /** One line, without its CRLF (or bare LF, which RFC 9112 §2.2 lets a recipient accept). */
+  /** One line, without its CRLF (or bare LF, which RFC 9112 §2.2 lets a recipient accept: `allowBareLf`). */
   private onLine(b: Buffer, s: number, e: number): void {
     switch (this.state) {
       case S_STATUS_LINE:
@@ -227,11 +262,12 @@ export class ResponseParser {
       case S_CHUNK_SIZE_LINE:
         return this.chunkSizeLine(b, s, e)
       case S_CHUNK_DATA_END:
-        if (e !== s) return this.fail('chunk data longer than its size')
+        if (e !== s) return this.fail('PETREL_ERR_UPSTREAM_INVALID_CHUNK', 'chunk data longer than its size')
         this.state = S_CHUNK_SIZE_LINE
         return
       case S_TRAILER_LINE:
         if (e === s) this.finishResponse()
+        else if (++this.sectionFields > this.maxFieldCount) this.fail('PETREL_ERR_UPSTREAM_TOO_MANY_HEADERS', 'too many trailer fields')
         return
     }
   }
@@ -246,13 +282,13 @@ export class ResponseParser {
       b[s + 4] !== 0x2f || b[s + 5] !== 0x31 || b[s + 6] !== 0x2e || // /1.
       b[s + 7]! < 0x30 || b[s + 7]! > 0x39 || b[s + 8] !== SP
     ) {
-      return this.fail('malformed status line')
+      return this.fail('PETREL_ERR_UPSTREAM_INVALID_STATUS_LINE', 'malformed status line')
     }
     const d0 = b[s + 9]! - 0x30
     const d1 = b[s + 10]! - 0x30
     const d2 = b[s + 11]! - 0x30
     if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || (e - s > 12 && b[s + 12] !== SP)) {
-      return this.fail('malformed status code')
+      return this.fail('PETREL_ERR_UPSTREAM_INVALID_STATUS_LINE', 'malformed status code')
     }
     this.versionMinor = b[s + 7]! - 0x30
     this.status = d0 * 100 + d1 * 10 + d2
@@ -260,15 +296,16 @@ export class ResponseParser {
   }
 
   private fieldLine(b: Buffer, s: number, e: number): void {
-    if (b[s] === SP || b[s] === HTAB) return this.fail('obsolete line folding in a response head')
+    if (++this.sectionFields > this.maxFieldCount) return this.fail('PETREL_ERR_UPSTREAM_TOO_MANY_HEADERS', 'too many header fields')
+    if (b[s] === SP || b[s] === HTAB) return this.fail('PETREL_ERR_UPSTREAM_INVALID_HEADER', 'obsolete line folding in a response head')
     let colon = s
     while (colon < e && b[colon] !== COLON) {
       // A name is a token: "Content-Length : 5" must not slip past as some other field (RFC 9112 §5.1).
-      if (TOKEN[b[colon]!] === 0) return this.fail('field name with a character that is not a token character')
+      if (TOKEN[b[colon]!] === 0) return this.fail('PETREL_ERR_UPSTREAM_INVALID_HEADER', 'field name with a character that is not a token character')
       colon++
     }
-    if (colon === e) return this.fail('field line without a colon')
-    if (colon === s) return this.fail('field line without a name')
+    if (colon === e) return this.fail('PETREL_ERR_UPSTREAM_INVALID_HEADER', 'field line without a colon')
+    if (colon === s) return this.fail('PETREL_ERR_UPSTREAM_INVALID_HEADER', 'field line without a name')
     const nameLength = colon - s
     const handler = this.status >= 200 || this.status === 101 ? this.handler : null
     // Only the framing fields matter here; the length test turns nearly every other name away at once.
@@ -282,8 +319,8 @@ export class ResponseParser {
     if (!framing) return
     if (nameLength === 14 && equalsLowerAscii(b, s, colon, 'content-length')) {
       const length = parseContentLength(b, vs, ve)
-      if (length < 0) return this.fail('Content-Length is not a number')
-      if (this.contentLength >= 0 && this.contentLength !== length) return this.fail('conflicting Content-Length values')
+      if (length < 0) return this.fail('PETREL_ERR_UPSTREAM_INVALID_FRAMING', 'Content-Length is not a number')
+      if (this.contentLength >= 0 && this.contentLength !== length) return this.fail('PETREL_ERR_UPSTREAM_INVALID_FRAMING', 'conflicting Content-Length values')
       this.contentLength = length
     } else if (nameLength === 17 && equalsLowerAscii(b, s, colon, 'transfer-encoding')) {
       this.hasTransferEncoding = true
@@ -310,13 +347,13 @@ export class ResponseParser {
     }
     if (this.hasTransferEncoding && this.contentLength >= 0) {
       // RFC 9112 §6.3: a sign of response splitting or smuggling; the framing cannot be trusted.
-      return this.fail('both Transfer-Encoding and Content-Length')
+      return this.fail('PETREL_ERR_UPSTREAM_INVALID_FRAMING', 'both Transfer-Encoding and Content-Length')
     }
     if (this.hasTransferEncoding) {
       // §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing; an empty value or chunked twice is malformed.
-      if (this.versionMinor === 0) return this.fail('Transfer-Encoding in an HTTP/1.0 response')
+      if (this.versionMinor === 0) return this.fail('PETREL_ERR_UPSTREAM_INVALID_FRAMING', 'Transfer-Encoding in an HTTP/1.0 response')
       if (this.transferCodings & (TE_MALFORMED | TE_CHUNKED_TWICE) || (this.transferCodings & (TE_CHUNKED_SEEN | TE_UNKNOWN | TE_UNSUPPORTED)) === 0) {
-        return this.fail('malformed Transfer-Encoding')
+        return this.fail('PETREL_ERR_UPSTREAM_INVALID_FRAMING', 'malformed Transfer-Encoding')
       }
       this.handler?.onHead(status, -1)
       if (this.transferCodings & TE_CHUNKED_LAST) {
@@ -347,16 +384,17 @@ export class ResponseParser {
     while (p < e) {
       const digit = HEX_PLUS_ONE[b[p]!]!
       if (digit === 0) break
-      if (p - s >= MAX_CHUNK_SIZE_DIGITS) return this.fail('chunk size too large')
+      if (p - s >= MAX_CHUNK_SIZE_DIGITS) return this.fail('PETREL_ERR_UPSTREAM_INVALID_CHUNK', 'chunk size too large')
       size = size * 16 + (digit - 1)
       p++
     }
-    if (p === s) return this.fail('chunk-size line without a size')
+    if (p === s) return this.fail('PETREL_ERR_UPSTREAM_INVALID_CHUNK', 'chunk-size line without a size')
     while (p < e && (b[p] === SP || b[p] === HTAB)) p++
-    if (p < e && b[p] !== SEMICOLON) return this.fail('malformed chunk-size line')
+    if (p < e && b[p] !== SEMICOLON) return this.fail('PETREL_ERR_UPSTREAM_INVALID_CHUNK', 'malformed chunk-size line')
     if (size === 0) {
       this.state = S_TRAILER_LINE
       this.sectionBytes = 0
+      this.sectionFields = 0
     } else {
       this.remaining = size
       this.state = S_CHUNK_DATA
@@ -365,6 +403,7 @@ export class ResponseParser {
 
   private beginHead(): void {
     this.sectionBytes = 0
+    this.sectionFields = 0
     this.contentLength = -1
     this.transferCodings = 0
     this.hasTransferEncoding = false
@@ -378,8 +417,9 @@ export class ResponseParser {
   }
 
   /** Stop for good: the rest of the stream cannot be framed. */
-  private fail(reason: string): void {
+  private fail(code: ErrorCode, reason: string): void {
     this.state = S_ERROR
+    this.errorCode = code
     this.error = reason
   }
 }
