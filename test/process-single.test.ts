@@ -245,3 +245,34 @@ for (const [mode, args] of [['one process', [] as string[]], ['--workers 1', ['-
     assert.ok(took < 3000, `the graceful stop took ${took} ms with two idle clients`)
   })
 }
+
+for (const [mode, args] of [['one process', [] as string[]], ['--workers 1', ['--workers', '1', ...(process.getuid?.() === 0 ? ['--user', 'root'] : [])]]] as const) {
+  test(`${mode}: a graceful stop gives an open tunnel (an upgrade through the proxy) --shutdown-timeout, then cuts it`, async (t) => {
+    // An upstream that switches protocols and then echoes, as a WebSocket server would.
+    const upstream = net.createServer((socket) => {
+      socket.on('error', () => {})
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
+        socket.pipe(socket)
+      })
+    })
+    upstream.listen(0, '127.0.0.1')
+    await once(upstream, 'listening')
+    t.after(() => upstream.close())
+    const port = (upstream.address() as net.AddressInfo).port
+    const running = await startPetrel(t, ['--proxy', `/ws/=http://127.0.0.1:${port}`, '--shutdown-timeout', '1s', ...args])
+    const client = net.connect(running.port, '127.0.0.1')
+    client.on('error', () => {})
+    t.after(() => client.destroy())
+    await once(client, 'connect')
+    client.write('GET /ws/ HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
+    await once(client, 'data')
+    const started = Date.now()
+    process.kill(running.child.pid!, 'SIGQUIT')
+    assert.equal(await exitCode(running.child), 0)
+    const took = Date.now() - started
+    // Without the cut a worker waited for the tunnel's read timeout (a minute), until the master killed it.
+    assert.ok(took < 5000, `the graceful stop took ${took} ms with a tunnel open`)
+    assert.doesNotMatch(running.log(), /killed \(SIGKILL\)/)
+  })
+}

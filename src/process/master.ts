@@ -333,7 +333,11 @@ export class Master {
     if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
     return new Promise((resolve) => {
       const deadline = (how === 'stop' ? 0 : this.options.timeouts?.shutdownMs ?? 10_000) + KILL_GRACE_MS
-      const timer = setTimeout(() => child.kill('SIGKILL'), deadline)
+      const timer = setTimeout(() => {
+        // Whatever it still held is lost (buffered log lines included): an operator must hear of it.
+        this.config.log(`petrel[master]: worker ${child.pid} did not stop within ${deadline} ms; killed (SIGKILL)`)
+        child.kill('SIGKILL')
+      }, deadline)
       child.once('exit', () => {
         clearTimeout(timer)
         resolve()

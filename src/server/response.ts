@@ -70,6 +70,12 @@ export class Response {
   private latin1Head = false
   /** Made on first use of `signal`: most responses never need one. */
   private controller: AbortController | null = null
+  /**
+   * Told once when the client leaves before this response is finished — its connection closed, or
+   * it ended its side — as `signal` would be, without an AbortController and a listener closure per
+   * request: for a handler that relays from elsewhere (the proxy) and must let go of it at once.
+   */
+  onClientGone: { clientGone(reason: Error): void } | null = null
 
   constructor(sink: ResponseSink, options: ResponseOptions) {
     this.sink = sink
@@ -301,6 +307,11 @@ export class Response {
 
   /** Called by the connection when it closes, or the client ends its side, while this response is its current one. */
   connectionClosed(reason: Error): void {
+    const listener = this.onClientGone
+    if (listener !== null) {
+      this.onClientGone = null
+      listener.clientGone(reason)
+    }
     if (this.controller !== null && !this.controller.signal.aborted) this.controller.abort(reason)
   }
 

@@ -769,7 +769,16 @@ export class Exchange implements ResponseHandler {
    */
   start(): void {
     this.upstream.active++
+    // The client leaving (a reset, or its FIN: nginx's 499) ends the exchange and frees the upstream.
+    this.res.onClientGone = this
     this.connect()
+  }
+
+  /** The client left before its response was finished: nobody takes the upstream's answer. */
+  clientGone(): void {
+    if (this.settled) return
+    this.finish(Outcome.DONE)
+    this.res.abort()
   }
 
   private connect(): void {

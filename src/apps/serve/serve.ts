@@ -181,8 +181,19 @@ interface Parts {
 
 async function closeParts(parts: Parts, how: 'quit' | 'stop', idleGraceMs: number): Promise<void> {
   for (const timer of parts.timers) clearInterval(timer)
+  // A tunnel (an upgrade through the proxy) has left HTTP, yet the listener's close still waits for
+  // its socket (net.Server counts every socket it accepted): a fast stop cuts tunnels at once, a
+  // graceful one gives them timeouts.shutdownMs, as the server gives its own connections.
+  const proxy = parts.proxy
+  let tunnelsCut: NodeJS.Timeout | null = null
+  if (proxy !== null && how === 'stop') proxy.close()
+  else if (proxy !== null) {
+    tunnelsCut = setTimeout(() => proxy.close(), parts.server?.timeouts.shutdownMs ?? 0)
+    tunnelsCut.unref()
+  }
   await Promise.all([parts.server?.close(how === 'stop' ? { destroy: true } : { idleGraceMs }), parts.admin?.close()])
-  parts.proxy?.close()
+  if (tunnelsCut !== null) clearTimeout(tunnelsCut)
+  if (how !== 'stop') proxy?.close()
   await parts.accounts?.close()
   // No request is left to wait for a task: what is queued finishes, then the threads stop.
   await Promise.all(parts.pools.map((pool) => pool?.close()))
