@@ -17,6 +17,7 @@ import { parseRunAs, describeOpenFilesLimit, type RunAs } from '../process/privi
 import { daemonize, isDaemonChild, reportDaemonReady } from '../process/daemon.ts'
 import { parseArgs, formatFlags, UsageError, type FlagSpec, type FlagValue } from './args.ts'
 import { loadConfig, mergeFlags } from './config.ts'
+import { parseHostPort } from './address.ts'
 
 /** Each limit and timeout knob of the library, as a flag. */
 const LIMIT_FLAGS: ReadonlyArray<readonly [keyof Limits, string, string]> = [
@@ -191,17 +192,6 @@ function refuseFlags(flags: Map<string, unknown>, names: readonly string[], why:
 /** Where the demo site keeps its accounts when no --database is given (relative to the working directory). */
 const DEMO_DATABASE = 'sqlite:petrel-data/accounts.db'
 
-/** "HOST:PORT" (or "[V6]:PORT") for --admin. */
-export function parseHostPort(flag: string, value: string): { host: string; port: number } {
-  const colon = value.lastIndexOf(':')
-  const host = value.slice(0, colon).replace(/^\[(.*)\]$/, '$1')
-  const port = Number(value.slice(colon + 1))
-  if (colon <= 0 || host === '' || !/^\d+$/.test(value.slice(colon + 1)) || port > 65535) {
-    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --${flag}: ${JSON.stringify(value)}; expected HOST:PORT, e.g. 127.0.0.1:8081`)
-  }
-  return { host, port }
-}
-
 function sendSignal(name: string, pidFile: string | undefined): void {
   const signal = SIGNALS[name]
   if (signal === undefined) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --signal: ${JSON.stringify(name)}; expected one of ${Object.keys(SIGNALS).join(', ')}`)
@@ -271,7 +261,7 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
   if (format !== undefined && format !== 'combined' && format !== 'json') throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --access-log-format: ${JSON.stringify(format)}; expected combined or json`)
   const level = flags.get('log-level') as string | undefined
   if (level !== undefined && !['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --log-level: ${JSON.stringify(level)}; expected debug, info, warn or error`)
-  if (flags.has('admin')) options.admin = parseHostPort('admin', flags.get('admin') as string)
+  if (flags.has('admin')) options.admin = parseHostPort('--admin', flags.get('admin') as string)
   const proxyRoutes = (flags.get('proxy') as string[] | undefined) ?? []
   if (proxyRoutes.length > 0) {
     const routes = proxyRoutes.map((text) => {
