@@ -18,6 +18,9 @@ import { daemonize, isDaemonChild, reportDaemonReady } from '../process/daemon.t
 import { parseArgs, formatFlags, UsageError, type FlagSpec, type FlagValue } from './args.ts'
 import { loadConfig, mergeFlags } from './config.ts'
 import { parseHostPort } from './address.ts'
+import { adminTokenFlags, adminTokenFromFlags } from './admin-flags.ts'
+import { adminHostProblem } from '../monitor/access.ts'
+import type { AdminSettings } from '../monitor/admin.ts'
 
 /** Each limit and timeout knob of the library, as a flag. */
 const LIMIT_FLAGS: ReadonlyArray<readonly [keyof Limits, string, string]> = [
@@ -76,6 +79,8 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'proxy-health-interval', type: 'duration', valueName: 'TIME', min: 0, description: `active health checks this often, 0 for none (default ${PROXY_DEFAULTS.healthIntervalMs}ms)` },
   { name: 'proxy-health-path', type: 'string', valueName: 'PATH', description: `what the health check GETs (default ${PROXY_DEFAULTS.healthPath})` },
   { name: 'admin', type: 'string', valueName: 'HOST:PORT', description: 'admin listener: live dashboard at /, Prometheus /metrics, /api/snapshot for `petrel top`; counts metrics (off by default)' },
+  { name: 'admin-host', type: 'list', valueName: 'NAME', description: 'a Host name the admin listener also answers to (repeatable); it always answers to IP addresses, localhost and the --admin HOST, any other name gets 421 (DNS rebinding)' },
+  ...adminTokenFlags('the admin listener\'s /events, /api/snapshot and /metrics need Authorization: Bearer TOKEN (16+ characters)'),
   { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'JSON file with any of these flags as keys (and "root"); flags given here win' },
   { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', description: 'run a master and N worker processes (auto: one per CPU); without it, one process serves' },
   { name: 'user', short: 'u', type: 'string', valueName: 'NAME[:GROUP]', description: 'workers switch to this user after binding (a root master requires it; --user root runs them as root on purpose)' },
@@ -201,6 +206,20 @@ function sendSignal(name: string, pidFile: string | undefined): void {
   process.kill(pid, signal)
 }
 
+/** --admin and the flags that go with it. The token file is read here, once: a reload does not restart the admin listener. */
+function adminSettings(flags: Map<string, unknown>): AdminSettings {
+  const settings: AdminSettings = parseHostPort('--admin', flags.get('admin') as string)
+  const names = (flags.get('admin-host') as string[] | undefined) ?? []
+  for (const name of names) {
+    const problem = adminHostProblem(name)
+    if (problem !== null) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --admin-host: ${JSON.stringify(name)}; ${problem}`)
+  }
+  if (names.length > 0) settings.allowedHosts = names
+  const token = adminTokenFromFlags(flags)
+  if (token !== undefined) settings.token = token
+  return settings
+}
+
 /** Flags and ROOT → ServeOptions; throws UsageError naming what is wrong. */
 function buildOptions(flags: Map<string, unknown>, positionals: string[]): ServeOptions {
   if (positionals.length > 1) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `\`petrel serve\` takes one ROOT directory, got ${positionals.length}: ${positionals.join(' ')}`)
@@ -261,7 +280,8 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
   if (format !== undefined && format !== 'combined' && format !== 'json') throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --access-log-format: ${JSON.stringify(format)}; expected combined or json`)
   const level = flags.get('log-level') as string | undefined
   if (level !== undefined && !['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --log-level: ${JSON.stringify(level)}; expected debug, info, warn or error`)
-  if (flags.has('admin')) options.admin = parseHostPort('--admin', flags.get('admin') as string)
+  if (flags.has('admin')) options.admin = adminSettings(flags)
+  else refuseFlags(flags, ['admin-host', 'admin-token', 'admin-token-file'], 'applies to the admin listener: give --admin HOST:PORT too')
   const proxyRoutes = (flags.get('proxy') as string[] | undefined) ?? []
   if (proxyRoutes.length > 0) {
     const routes = proxyRoutes.map((text) => {

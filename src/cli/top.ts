@@ -59,6 +59,8 @@ export async function topCommand(argv: readonly string[]): Promise<number> {
 
 const n = (value: number, digits = 0): string => (Number.isFinite(value) ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-')
 const mb = (bytes: number): string => n(bytes / 1048576, 1)
+/** A latency, or - for a second in which no response ended. */
+const ms = (value: number | null): string => (value === null ? '-' : `${n(value, 2)} ms`)
 const rate = (bytesPerS: number): string => (bytesPerS >= 1048576 ? `${n(bytesPerS / 1048576, 1)} MB/s` : `${n(bytesPerS / 1024, 1)} KB/s`)
 
 function table(head: string[], rows: string[][]): string {
@@ -79,7 +81,7 @@ export function renderTop(tick: Tick, origin: string): string {
   const out: string[] = [
     `petrel top — ${origin}  ${new Date(tick.atMs).toISOString().slice(11, 19)} UTC  up ${uptime(tick.atMs - oldest)}  ${t.processes} process${t.processes === 1 ? '' : 'es'}`,
     '',
-    `requests/s ${n(r.requestsPerS)}   latency p50 ${n(r.latencyMs.p50, 2)} ms  p90 ${n(r.latencyMs.p90, 2)} ms  p99 ${n(r.latencyMs.p99, 2)} ms   ` +
+    `requests/s ${n(r.requestsPerS)}   latency p50 ${ms(r.latencyMs.p50)}  p90 ${ms(r.latencyMs.p90)}  p99 ${ms(r.latencyMs.p99)}   ` +
       `2xx ${n(r.responsesPerS[1]!)}/s  3xx ${n(r.responsesPerS[2]!)}/s  4xx ${n(r.responsesPerS[3]!)}/s  5xx ${n(r.responsesPerS[4]!)}/s`,
     `connections ${n(t.connections.active)} (${n(t.connections.idle)} idle)   accepted ${n(t.connections.accepted)}  rejected ${n(t.connections.rejected)}   ` +
       `in ${rate(r.bytesInPerS)}  out ${rate(r.bytesOutPerS)}   requests ${n(t.requests)}`,

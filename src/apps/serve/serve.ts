@@ -19,7 +19,7 @@ import { ErrorLog, type ErrorLogLevel } from '../../core/error-log.ts'
 import { AccessLog, jsonDroppedLine, type AccessLogFormat } from '../../server/access-log.ts'
 import { HttpMetrics, takeSnapshot, type ProcessSnapshot } from '../../monitor/metrics.ts'
 import { MetricsBoard } from '../../monitor/board.ts'
-import { startAdmin, type Admin } from '../../monitor/admin.ts'
+import { startAdmin, type Admin, type AdminSettings } from '../../monitor/admin.ts'
 import { accountRoutes, PASSWORD_WORK } from '../accounts/accounts.ts'
 import { parseDatabase, type AccountStore } from '../accounts/store.ts'
 import { SqliteStore } from '../accounts/sqlite-store.ts'
@@ -46,7 +46,7 @@ export interface ServeOptions {
   pool?: Omit<ThreadPoolOptions, 'filename'>
   logs?: LogOptions
   /** Count metrics and serve the admin listener (dashboard, /metrics) here; off when absent. */
-  admin?: { host: string; port: number }
+  admin?: AdminSettings
   /** The accounts demo (/account/…) on this database; off when absent. */
   accounts?: AccountsSettings
   /** Reverse proxy: requests under each prefix go to its upstream group. */
@@ -227,9 +227,9 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
       const board = new MetricsBoard()
       try {
         admin = await startAdmin({
-          host: options.admin!.host,
-          port: options.admin!.port,
+          ...options.admin!,
           board,
+          log: (line) => console.error(`petrel: ${line}`),
           pids: () => [process.pid],
           refresh: () => board.update('self', takeSnapshot(metrics, server, null)),
         })
