@@ -225,14 +225,15 @@ describe('one process with --admin', () => {
     assert.ok(tick.system.interfaces.some((i) => i.name === 'lo'))
     assert.deepEqual(tick.system.fds.map((f) => f.pid), [process.pid])
 
-    // petrel top, one frame.
-    const top = spawn(process.execPath, ['bin/petrel.js', 'top', admin, '--once'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    // petrel top, one frame, on a screen large enough for every section.
+    const top = spawn(process.execPath, ['bin/petrel.js', 'top', admin, '--once'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COLUMNS: '200', LINES: '100' } })
     let out = ''
     top.stdout.setEncoding('utf8')
     top.stdout.on('data', (text: string) => (out += text))
     const [code] = await once(top, 'exit')
     assert.equal(code, 0)
-    assert.match(out, /^petrel top — http:\/\/127\.0\.0\.1:\d+ /)
+    assert.match(out, /^requests\/s \d/)
+    assert.match(out, /^petrel top  127\.0\.0\.1:\d+ /m)
     assert.match(out, new RegExp(`single\\s+${process.pid}\\s`))
     assert.match(out, new RegExp(`:${port}\\s+ESTABLISHED\\s+7`))
     assert.match(out, /CPU \(mpstat\)/)
@@ -296,7 +297,7 @@ describe('one process with --admin', () => {
     top.stdout.on('data', (chunk: Buffer) => (out += chunk))
     const [code] = await once(top, 'exit')
     assert.equal(code, 1)
-    assert.match(out, /cannot read http:\/\/127\.0\.0\.1:\d+\/api\/snapshot: connect ECONNREFUSED/)
+    assert.match(out.replace(/\n/g, ' '), /cannot read http:\/\/127\.0\.0\.1:\d+\/api\/snapshot: connect ECONNREFUSED/)
   })
 })
 
