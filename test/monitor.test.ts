@@ -1,6 +1,7 @@
 // Monitoring: what /metrics, /api/snapshot and `petrel top` say matches what the test did —
 // requests sent, statuses, connections held open (as TCP sockets by state) — for one process
-// and for a master with workers; the admin routes are not on the public port.
+// and for a master with workers; the admin routes are not on the public port; a dashboard that
+// connects late gets the seconds before it first, with no latency (not 0) where nothing ended.
 
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
@@ -10,6 +11,7 @@ import { spawn } from 'node:child_process'
 import { startServe, type Serving } from '../src/apps/serve/serve.ts'
 import { HttpMetrics, LATENCY_BOUNDS_S, percentileMs, type ProcessSnapshot } from '../src/monitor/metrics.ts'
 import { MetricsBoard, type Tick } from '../src/monitor/board.ts'
+import { HistoryRing, type HistoryPoint } from '../src/monitor/history.ts'
 import { prometheusText } from '../src/monitor/prometheus.ts'
 import { tcpStates } from '../src/monitor/system.ts'
 
@@ -38,9 +40,9 @@ async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, 
   }
 }
 
-function snapshot(pid: number, worker: number, requests: number, latency: number[]): ProcessSnapshot {
+function snapshot(pid: number, worker: number, requests: number, latency: number[], atMs = Date.now()): ProcessSnapshot {
   return {
-    pid, worker, atMs: Date.now(), startedAtMs: Date.now() - 1000,
+    pid, worker, atMs, startedAtMs: atMs - 1000,
     connections: { active: 1, idle: 1, accepted: requests, rejected: 0 },
     requests, responses: [0, requests, 0, 0, 0], bytesIn: requests * 10, bytesOut: requests * 20,
     latency: { counts: latency, sumS: 0.001 * requests },
@@ -60,7 +62,7 @@ describe('counting', () => {
       assert.deepEqual(m.responses, [0, 1000, 0, 1, 1])
       assert.equal(m.latency[0], 1, 'at or under 25 µs: the first bucket')
       assert.equal(m.latency.at(-1), 1, 'over the last bound: +Inf')
-      const p50 = percentileMs(m.latency, 50)
+      const p50 = percentileMs(m.latency, 50)!
       assert.ok(p50 > 1.0 && p50 < 1.9 * Math.SQRT2, `p50 ${p50}`)
       assert.equal(LATENCY_BOUNDS_S.length + 1, m.latency.length)
       assert.ok(Math.abs(LATENCY_BOUNDS_S[2]! - 50e-6) < 1e-12)
@@ -94,6 +96,105 @@ describe('counting', () => {
     for (let i = 1; i < buckets.length; i++) assert.ok(buckets[i]! >= buckets[i - 1]!)
   })
 })
+
+describe('rates and history', () => {
+  const buckets = (at: number, n: number): number[] => {
+    const counts = new Array<number>(LATENCY_BOUNDS_S.length + 1).fill(0)
+    counts[at] = n
+    return counts
+  }
+
+  test('rates count what each process reported since the last second, over that time; a second without responses has no latency (null), not 0', (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 })
+    const board = new MetricsBoard()
+    board.update('a', snapshot(1, 0, 0, buckets(10, 0)))
+    board.second()
+    t.mock.timers.tick(1000)
+    // Worker 0 reports twice in this second (its timer and the board's drift apart), worker 1 once;
+    // worker 1's first report counts from its start.
+    board.update('a', snapshot(1, 0, 100, buckets(10, 100)))
+    board.update('a', snapshot(1, 0, 130, buckets(10, 130)))
+    board.update('b', snapshot(2, 1, 50, buckets(10, 50)))
+    let second = board.second()
+    assert.equal(second.totals.requests, 180)
+    assert.equal(Math.round(second.rates.requestsPerS), 180)
+    assert.deepEqual(second.processes.map((p) => Math.round(p.requestsPerS)), [130, 50])
+    assert.ok(second.rates.latencyMs.p50 !== null && second.rates.latencyMs.p50 > 0)
+    // Half a second later: only what came since, over half a second.
+    t.mock.timers.tick(500)
+    board.update('a', snapshot(1, 0, 140, buckets(10, 140)))
+    second = board.second()
+    assert.deepEqual(second.processes.map((p) => Math.round(p.requestsPerS)), [20, 0])
+    // A second with nothing at all (or no report: a worker that stopped reporting): rates 0, latency null.
+    t.mock.timers.tick(1000)
+    board.update('a', snapshot(1, 0, 140, buckets(10, 140)))
+    second = board.second()
+    assert.equal(second.rates.requestsPerS, 0)
+    assert.deepEqual(second.rates.latencyMs, { p50: null, p90: null, p99: null })
+    assert.equal(second.totals.requests, 190, 'the totals keep everything')
+  })
+
+  test('every request is counted in exactly one second: the seconds add up to the totals, however reports and seconds interleave', (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 2_000_000 })
+    const board = new MetricsBoard()
+    let a = 0
+    let b = 0
+    let counted = 0
+    let totalAtLastSecond = 0
+    // Two workers, four reports a second each at their own phase; the board's seconds at another.
+    for (let ms = 50; ms <= 10_000; ms += 50) {
+      t.mock.timers.tick(50)
+      if (ms % 250 === 0) a += 7
+      if (ms % 150 === 0) b += 3
+      if (ms % 250 === 100) board.update('a', snapshot(1, 0, a, buckets(10, a)))
+      if (ms % 250 === 200) board.update('b', snapshot(2, 1, b, buckets(10, b)))
+      if (ms % 1000 === 950) {
+        const second = board.second()
+        // Every second is one second long (the board takes its first as one too).
+        counted += second.rates.requestsPerS
+        totalAtLastSecond = second.totals.requests
+      }
+    }
+    assert.ok(totalAtLastSecond > 300)
+    assert.equal(Math.round(counted), totalAtLastSecond)
+  })
+
+  test('the history ring keeps the newest points, oldest first, and no more', () => {
+    const ring = new HistoryRing<number>(3)
+    for (let i = 1; i <= 7; i++) ring.push(i)
+    assert.deepEqual(ring.toArray(), [5, 6, 7])
+    assert.equal(ring.size, 3)
+    assert.throws(() => new HistoryRing(0), /capacity/)
+  })
+})
+
+/** The events of an SSE stream until `enough` says stop: [event name, parsed data]. */
+async function readEvents(url: string, enough: (events: Array<[string, unknown]>) => boolean): Promise<Array<[string, unknown]>> {
+  const controller = new AbortController()
+  const response = await fetch(url, { signal: controller.signal })
+  assert.equal(response.status, 200)
+  assert.equal(response.headers.get('content-type'), 'text/event-stream')
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
+  const events: Array<[string, unknown]> = []
+  let buffer = ''
+  try {
+    while (!enough(events)) {
+      const { value, done } = await reader.read()
+      if (done) break
+      buffer += value
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+        const block = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        const name = /^event: (.*)$/m.exec(block)?.[1] ?? 'message'
+        const data = /^data: (.*)$/m.exec(block)?.[1]
+        if (data !== undefined) events.push([name, JSON.parse(data)])
+      }
+    }
+  } finally {
+    controller.abort()
+  }
+  return events
+}
 
 describe('one process with --admin', () => {
   test('/metrics counts the requests sent; admin routes are not on the public port; TCP states match the connections held', async (t) => {
@@ -139,40 +240,66 @@ describe('one process with --admin', () => {
     assert.ok(tick.system.interfaces.some((i) => i.name === 'lo'))
     assert.deepEqual(tick.system.fds.map((f) => f.pid), [process.pid])
 
-    // petrel top, one frame.
-    const top = spawn(process.execPath, ['bin/petrel.js', 'top', admin, '--once'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    // petrel top, one frame, on a screen large enough for every section.
+    const top = spawn(process.execPath, ['bin/petrel.js', 'top', admin, '--once'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COLUMNS: '200', LINES: '100' } })
     let out = ''
     top.stdout.setEncoding('utf8')
     top.stdout.on('data', (text: string) => (out += text))
     const [code] = await once(top, 'exit')
     assert.equal(code, 0)
-    assert.match(out, /^petrel top — http:\/\/127\.0\.0\.1:\d+ /)
+    assert.match(out, /^requests\/s \d/)
+    assert.match(out, /^petrel top  127\.0\.0\.1:\d+ /m)
     assert.match(out, new RegExp(`single\\s+${process.pid}\\s`))
     assert.match(out, new RegExp(`:${port}\\s+ESTABLISHED\\s+7`))
     assert.match(out, /CPU \(mpstat\)/)
   })
 
-  test('/events streams a tick a second as Server-Sent Events', async (t) => {
+  test('/events streams the history, then a tick a second', async (t) => {
     const serving = await startServe({ root: null, host: '127.0.0.1', port: 0, admin: { host: '127.0.0.1', port: 0 } })
     t.after(async () => {
       await serving.admin?.close()
       await serving.server.close()
     })
-    const controller = new AbortController()
-    const response = await fetch(`http://127.0.0.1:${serving.admin!.address.port}/events`, { signal: controller.signal })
-    assert.equal(response.headers.get('content-type'), 'text/event-stream')
-    const reader = response.body!.getReader()
-    let text = ''
     const started = Date.now()
-    while ((text.match(/^data: /gm) ?? []).length < 3) {
-      const { value } = await reader.read()
-      text += new TextDecoder().decode(value)
-    }
-    controller.abort()
+    const events = await readEvents(`http://127.0.0.1:${serving.admin!.address.port}/events`, (e) => e.length >= 4)
     const elapsed = Date.now() - started
-    assert.ok(elapsed >= 1500 && elapsed < 4000, `three events in ${elapsed} ms`)
-    const ticks = text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as Tick)
+    assert.equal(events[0]![0], 'history')
+    assert.deepEqual(events.slice(1).map(([name]) => name), ['message', 'message', 'message'])
+    const ticks = events.slice(1).map(([, data]) => data as Tick)
+    assert.ok(elapsed >= 1500 && elapsed < 4000, `three ticks in ${elapsed} ms`)
     assert.ok(ticks[2]!.atMs > ticks[1]!.atMs && ticks[1]!.atMs > ticks[0]!.atMs)
+    assert.equal(ticks[2]!.point.atMs, ticks[2]!.atMs, 'each tick carries its point of the history')
+  })
+
+  test('a dashboard that connects after some seconds of traffic gets those seconds first; seconds without responses have no latency', { timeout: 30_000 }, async (t) => {
+    const serving = await startServe({ root: null, host: '127.0.0.1', port: 0, admin: { host: '127.0.0.1', port: 0 } })
+    t.after(async () => {
+      await serving.admin?.close()
+      await serving.server.close()
+    })
+    const pub = `http://127.0.0.1:${serving.address.port}`
+    await new Promise((r) => setTimeout(r, 2200))
+    // Two seconds of traffic, then quiet.
+    const until = Date.now() + 2000
+    let sent = 0
+    while (Date.now() < until) {
+      await (await fetch(`${pub}/plaintext`)).text()
+      sent++
+    }
+    await new Promise((r) => setTimeout(r, 2200))
+    const [[name, data]] = await readEvents(`http://127.0.0.1:${serving.admin!.address.port}/events`, (e) => e.length >= 1) as Array<[string, { points: HistoryPoint[] }]>
+    assert.equal(name, 'history')
+    const points = data.points
+    assert.ok(points.length >= 6, `${points.length} points after about six seconds`)
+    for (let i = 1; i < points.length; i++) assert.ok(points[i]!.atMs > points[i - 1]!.atMs, 'oldest first')
+    const busy = points.filter((p) => p.requestsPerS > 0)
+    const quiet = points.filter((p) => p.requestsPerS === 0)
+    assert.ok(busy.length >= 1, 'the seconds of traffic are there')
+    assert.ok(Math.abs(busy.reduce((sum, p) => sum + p.requestsPerS, 0) - sent) < sent * 0.5 + 5, `about ${sent} requests over the busy seconds`)
+    for (const p of busy) assert.ok(p.latencyP50Ms !== null && p.latencyP50Ms > 0 && p.latencyP99Ms !== null, 'a latency where responses ended')
+    assert.ok(quiet.length >= 2, 'quiet seconds before and after')
+    for (const p of quiet) assert.deepEqual([p.latencyP50Ms, p.latencyP90Ms, p.latencyP99Ms], [null, null, null], 'no latency where nothing ended')
+    assert.ok(points.every((p) => p.rssBytes > 0 && p.heapUsedBytes > 0))
   })
 
   test('petrel top without a server says so and exits 1', async () => {
@@ -181,11 +308,11 @@ describe('one process with --admin', () => {
     const { port } = server.address() as net.AddressInfo
     await new Promise((resolve) => server.close(resolve))
     const top = spawn(process.execPath, ['bin/petrel.js', 'top', `http://127.0.0.1:${port}`, '--once'], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    top.stdout.on('data', (chunk: Buffer) => (out += chunk))
+    let err = ''
+    top.stderr.on('data', (chunk: Buffer) => (err += chunk))
     const [code] = await once(top, 'exit')
     assert.equal(code, 1)
-    assert.match(out, /cannot read http:\/\/127\.0\.0\.1:\d+\/api\/snapshot: connect ECONNREFUSED/)
+    assert.match(err, /^petrel top: cannot read http:\/\/127\.0\.0\.1:\d+\/api\/snapshot: connect ECONNREFUSED [^\n]*\n$/)
   })
 })
 
@@ -216,4 +343,11 @@ test('master and workers: the master\'s /metrics sums what every worker counted'
   assert.equal(s.get('petrel_requests_total'), 40)
   assert.equal(s.get('petrel_responses_total{code="2xx"}'), 40)
   assert.ok(s.has('petrel_process_resident_memory_bytes{worker="0"}') && s.has('petrel_process_resident_memory_bytes{worker="1"}'), 'a series per worker')
+  // The master keeps the history: a dashboard opened now sees the seconds of those requests.
+  await new Promise((r) => setTimeout(r, 1500))
+  const [[name, data]] = await readEvents(`${admin}/events`, (e) => e.length >= 1) as Array<[string, { points: HistoryPoint[] }]>
+  assert.equal(name, 'history')
+  const seen = data.points.reduce((sum, p) => sum + p.requestsPerS, 0)
+  assert.ok(seen > 20, `the history holds the requests sent (${seen.toFixed(1)} over its seconds)`)
+  assert.ok(data.points.some((p) => p.requestsPerS > 0 && p.latencyP50Ms !== null))
 })

@@ -21,6 +21,10 @@ import { parseRunAs, describeOpenFilesLimit, type RunAs } from '../process/privi
 import { daemonize, isDaemonChild, reportDaemonFailed, reportDaemonReady } from '../process/daemon.ts'
 import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec, type FlagValue } from './args.ts'
 import { loadConfig, mergeFlags } from './config.ts'
+import { parseHostPort } from './address.ts'
+import { adminTokenFlags, adminTokenFromFlags } from './admin-flags.ts'
+import { adminHostProblem } from '../monitor/access.ts'
+import type { AdminSettings } from '../monitor/admin.ts'
 
 /** Each limit and timeout knob of the library, as a flag. */
 const LIMIT_FLAGS: ReadonlyArray<readonly [keyof Limits, string, string]> = [
@@ -85,6 +89,8 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'proxy-upgrade-protocols', type: 'string', valueName: 'LIST', description: `protocols a client may switch to through the proxy (Upgrade), comma-separated; '' for none (default ${PROXY_DEFAULTS.upgradeProtocols.join(',')})` },
   { name: 'proxy-underscores-in-headers', type: 'boolean', description: 'pass on request header fields whose names hold _ (default: dropped, as nginx does, since X_Real-IP and X-Real-IP read the same to many upstreams)' },
   { name: 'admin', type: 'string', valueName: 'HOST:PORT', description: 'admin listener: live dashboard at /, Prometheus /metrics, /api/snapshot for `petrel top`; counts metrics (off by default)' },
+  { name: 'admin-host', type: 'list', valueName: 'NAME', description: 'a Host name the admin listener also answers to (repeatable); it always answers to IP addresses, localhost and the --admin HOST, any other name gets 421 (DNS rebinding)' },
+  ...adminTokenFlags('the admin listener\'s /events, /api/snapshot and /metrics need Authorization: Bearer TOKEN (16+ characters)'),
   { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'JSON file with any of these flags as keys (and "root"); flags given here win' },
   { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', wholeNumber: true, description: 'run a master and N worker processes (auto: one per CPU); without it, one process serves' },
   { name: 'user', short: 'u', type: 'string', valueName: 'NAME[:GROUP]', description: 'workers switch to this user after binding (needs --workers; a root master requires it; --user root runs them as root on purpose)' },
@@ -210,17 +216,6 @@ function refuseFlags(flags: Map<string, unknown>, names: readonly string[], why:
 /** Where the demo site keeps its accounts when no --database is given (relative to the working directory). */
 const DEMO_DATABASE = 'sqlite:petrel-data/accounts.db'
 
-/** "HOST:PORT" (or "[V6]:PORT") for --admin. */
-export function parseHostPort(flag: string, value: string): { host: string; port: number } {
-  const colon = value.lastIndexOf(':')
-  const host = value.slice(0, colon).replace(/^\[(.*)\]$/, '$1')
-  const port = Number(value.slice(colon + 1))
-  if (colon <= 0 || host === '' || !/^\d+$/.test(value.slice(colon + 1)) || port > 65535) {
-    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --${flag}: ${JSON.stringify(value)}; expected HOST:PORT, e.g. 127.0.0.1:8081`)
-  }
-  return { host, port }
-}
-
 /** `petrel serve --signal NAME --pid FILE`, like `nginx -s`: only ever to a running Petrel server. */
 function sendSignal(name: string, pidFile: string | undefined): void {
   const signal = signalFor(name)
@@ -251,6 +246,20 @@ function trustedProxies(given: string[] | undefined): string[] | undefined {
     throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --trust-proxy: ${(err as Error).message}`)
   }
   return entries
+}
+
+/** --admin and the flags that go with it. The token file is read here, once: a reload does not restart the admin listener. */
+function adminSettings(flags: Map<string, unknown>): AdminSettings {
+  const settings: AdminSettings = parseHostPort('--admin', flags.get('admin') as string)
+  const names = (flags.get('admin-host') as string[] | undefined) ?? []
+  for (const name of names) {
+    const problem = adminHostProblem(name)
+    if (problem !== null) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --admin-host: ${JSON.stringify(name)}; ${problem}`)
+  }
+  if (names.length > 0) settings.allowedHosts = names
+  const token = adminTokenFromFlags(flags)
+  if (token !== undefined) settings.token = token
+  return settings
 }
 
 /** Flags and ROOT → ServeOptions; throws UsageError naming what is wrong. */
@@ -313,7 +322,8 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
   if (format !== undefined && format !== 'combined' && format !== 'json') throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --access-log-format: ${JSON.stringify(format)}; expected combined or json`)
   const level = flags.get('log-level') as string | undefined
   if (level !== undefined && !['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --log-level: ${JSON.stringify(level)}; expected debug, info, warn or error`)
-  if (flags.has('admin')) options.admin = parseHostPort('admin', flags.get('admin') as string)
+  if (flags.has('admin')) options.admin = adminSettings(flags)
+  else refuseFlags(flags, ['admin-host', 'admin-token', 'admin-token-file'], 'applies to the admin listener: give --admin HOST:PORT too')
   const proxyRoutes = (flags.get('proxy') as string[] | undefined) ?? []
   if (proxyRoutes.length > 0) {
     const routes = proxyRoutes.map((text) => {

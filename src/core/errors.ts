@@ -96,6 +96,8 @@ export const ERRORS = {
   PETREL_ERR_UPSTREAM_INVALID_FRAMING: { status: 502, message: 'the upstream\'s Content-Length or Transfer-Encoding is malformed or contradictory, so the end of its response is unknown; fix the upstream' },
   PETREL_ERR_UPSTREAM_INVALID_CHUNK: { status: 502, message: 'the upstream\'s chunked body is malformed; fix the upstream' },
   PETREL_ERR_PROXY_FORBIDDEN: { status: 403, message: 'this proxy does not go to that destination' },
+  PETREL_ERR_ADMIN_MISDIRECTED: { status: 421, message: 'this admin listener answers only to its address, localhost, the --admin name and the names given with --admin-host; use one of them, or add this name with --admin-host NAME' },
+  PETREL_ERR_ADMIN_UNAUTHORIZED: { status: 401, message: 'this admin listener needs its token: send Authorization: Bearer TOKEN (petrel top --admin-token-file FILE; Prometheus: authorization.credentials_file) or enter it on the dashboard page' },
   PETREL_ERR_BENCH_RESOLVE: { status: 0, message: 'cannot resolve the host name in the URL' },
   PETREL_ERR_BENCH_THREAD: { status: 0, message: 'a load-generator thread failed' },
   PETREL_ERR_INETD_CONFIG: { status: 0, message: 'the inetd configuration is invalid' },

@@ -1,11 +1,22 @@
 // The figures of every server process in one place: the latest snapshot of each (a worker sends
-// one a second; a single process takes its own), totals across them, and per-second rates from
-// one total to the next. Counters stay monotonic across worker restarts: a worker that exits
-// leaves its last counters in `retired`, so a total never goes backwards and Prometheus's rate()
-// sees no false reset.
+// one a second; a single process takes its own), totals across them, and per-second rates.
+// Counters stay monotonic across worker restarts: a worker that exits leaves its last counters
+// in `retired`, so a total never goes backwards and Prometheus's rate() sees no false reset.
+//
+// Rates are counts over time: what each process counted between the snapshots that reached the
+// board since its last second(), over the time since then. Every request is counted in exactly one
+// second — a burst is never dropped nor counted twice, so the history's points add up to the
+// totals — and a process's counts before its first report belong to the second that report
+// reaches. A master's clock and its workers' report timers drift apart, so a worker reports
+// REPORTS_PER_SECOND times a second: a second that catches one report fewer or more is off by a
+// fraction of a report, not by a whole one (a false zero, then a double second).
 
 import { LATENCY_BOUNDS_S, percentileMs, type ProcessSnapshot, type TrafficFigures } from './metrics.ts'
 import type { SystemSnapshot } from './system.ts'
+import type { HistoryPoint } from './history.ts'
+
+/** How often a worker sends its snapshot to the master (see the comment above). */
+export const REPORTS_PER_SECOND = 4
 
 /** Counters summed over processes, and gauges summed (or the worst of) over the live ones. */
 export interface Totals extends TrafficFigures {
@@ -17,25 +28,41 @@ export interface Totals extends TrafficFigures {
   eventLoop: { delayP99Ms: number; utilization: number }
 }
 
-/** The last second, from two totals. */
+/** The last second: each live process's latest window, summed. */
 export interface Rates {
-  seconds: number
   requestsPerS: number
   bytesInPerS: number
   bytesOutPerS: number
   /** Server CPU, % of one core (200% = two cores busy). */
   cpuPct: number
-  latencyMs: { p50: number; p90: number; p99: number }
+  /** null when no response ended in the window: there is no latency to speak of, not a latency of 0. */
+  latencyMs: { p50: number | null; p90: number | null; p99: number | null }
   responsesPerS: number[]
 }
 
-/** What the dashboard, `petrel top` and /api/snapshot get each second. */
-export interface Tick {
+/** Totals and rates of one moment, and each process with its own rates. */
+export interface Second {
   atMs: number
   totals: Totals
   rates: Rates
   processes: Array<ProcessSnapshot & { cpuPct: number; requestsPerS: number }>
+}
+
+/** What the dashboard, `petrel top` and /api/snapshot get each second. */
+export interface Tick extends Second {
   system: SystemSnapshot
+  /** This second as the dashboard's charts draw it (the same point the history keeps). */
+  point: HistoryPoint
+}
+
+/** What one process counted between two of its snapshots (or several, one after the other). */
+interface Window {
+  requests: number
+  bytesIn: number
+  bytesOut: number
+  cpuUs: number
+  responses: number[]
+  latencyCounts: number[]
 }
 
 type Counters = Pick<Totals, 'requests' | 'responses' | 'bytesIn' | 'bytesOut' | 'latency' | 'cpuUs'> & { accepted: number; rejected: number }
@@ -58,26 +85,32 @@ function addCounters(into: Counters, s: ProcessSnapshot): void {
 
 export class MetricsBoard {
   private readonly live = new Map<string, ProcessSnapshot>()
-  /** The previous one of each process, for its own rates. */
-  private readonly previous = new Map<string, ProcessSnapshot>()
+  /** Per process: its latest snapshot taken into `counted`, and what it counted since the board's last second(). */
+  private readonly windows = new Map<string, { base: ProcessSnapshot; counted: Window }>()
   private readonly retired = zeroCounters()
-  private lastTotals: Totals | null = null
+  /** When second() last ran (ms): the rates' time base. */
+  private lastSecondAtMs = 0
 
   /** A process's latest figures; `key` names it for as long as it lives ("w0", "self"). */
   update(key: string, snapshot: ProcessSnapshot): void {
-    const old = this.live.get(key)
-    if (old !== undefined && old.pid === snapshot.pid) this.previous.set(key, old)
-    else this.previous.delete(key)
     this.live.set(key, snapshot)
+    const window = this.windows.get(key)
+    if (window === undefined || window.base.pid !== snapshot.pid) {
+      // A new process starts from zero: all it counted so far is new.
+      this.windows.set(key, { base: snapshot, counted: windowBetween(null, snapshot) })
+      return
+    }
+    window.counted = joinWindows(window.counted, windowBetween(window.base, snapshot))
+    window.base = snapshot
   }
 
-  /** The process under `key` is gone: keep its counters, drop its gauges. */
+  /** The process under `key` is gone: keep its counters, drop its gauges (what it counted since the last second is in its counters). */
   retire(key: string): void {
     const last = this.live.get(key)
     if (last === undefined) return
     addCounters(this.retired, last)
     this.live.delete(key)
-    this.previous.delete(key)
+    this.windows.delete(key)
   }
 
   processes(): ProcessSnapshot[] {
@@ -128,39 +161,57 @@ export class MetricsBoard {
     return t
   }
 
-  /** Totals now, rates since the previous call, and each process with its own rates. */
-  tick(system: SystemSnapshot): Tick {
+  /**
+   * Totals now; each live process's rates — what it counted since the last call, over the time
+   * since then — and their sum. Call it once a second: each call starts the next second's counts.
+   */
+  second(): Second {
     const totals = this.totals()
-    const rates = ratesBetween(this.lastTotals, totals)
-    this.lastTotals = totals
+    const seconds = this.lastSecondAtMs === 0 ? 1 : Math.max(0.001, (totals.atMs - this.lastSecondAtMs) / 1000)
+    this.lastSecondAtMs = totals.atMs
+    const sum = { requestsPerS: 0, bytesInPerS: 0, bytesOutPerS: 0, cpuPct: 0, responsesPerS: [0, 0, 0, 0, 0] }
+    const latencyCounts = new Array<number>(LATENCY_BOUNDS_S.length + 1).fill(0)
     const processes = this.byWorker().map(([key, s]) => {
-      const before = this.previous.get(key)
-      const seconds = before === undefined ? 0 : (s.atMs - before.atMs) / 1000
-      return {
-        ...s,
-        cpuPct: seconds > 0 ? ((s.cpu.userUs + s.cpu.systemUs - before!.cpu.userUs - before!.cpu.systemUs) / 1e4) / seconds : 0,
-        requestsPerS: seconds > 0 ? (s.requests - before!.requests) / seconds : 0,
-      }
+      const entry = this.windows.get(key)
+      if (entry === undefined) return { ...s, cpuPct: 0, requestsPerS: 0 }
+      const w = entry.counted
+      entry.counted = windowBetween(entry.base, entry.base)
+      const requestsPerS = w.requests / seconds
+      const cpuPct = w.cpuUs / 1e4 / seconds
+      sum.requestsPerS += requestsPerS
+      sum.bytesInPerS += w.bytesIn / seconds
+      sum.bytesOutPerS += w.bytesOut / seconds
+      sum.cpuPct += cpuPct
+      for (let i = 0; i < 5; i++) sum.responsesPerS[i]! += w.responses[i]! / seconds
+      for (let i = 0; i < latencyCounts.length; i++) latencyCounts[i]! += w.latencyCounts[i]!
+      return { ...s, cpuPct, requestsPerS }
     })
-    return { atMs: totals.atMs, totals, rates, processes, system }
+    const latencyMs = { p50: percentileMs(latencyCounts, 50), p90: percentileMs(latencyCounts, 90), p99: percentileMs(latencyCounts, 99) }
+    return { atMs: totals.atMs, totals, rates: { ...sum, latencyMs }, processes }
   }
-
 }
 
-function ratesBetween(before: Totals | null, now: Totals): Rates {
-  const seconds = before === null ? 0 : (now.atMs - before.atMs) / 1000
-  if (before === null || seconds <= 0) {
-    return { seconds: 0, requestsPerS: 0, bytesInPerS: 0, bytesOutPerS: 0, cpuPct: 0, latencyMs: { p50: 0, p90: 0, p99: 0 }, responsesPerS: [0, 0, 0, 0, 0] }
-  }
-  const window = now.latency.counts.map((c, i) => Math.max(0, c - (before.latency.counts[i] ?? 0)))
-  const per = (a: number, b: number): number => Math.max(0, a - b) / seconds
+/** Two windows of one process, one after the other, as one. */
+function joinWindows(a: Window, b: Window): Window {
   return {
-    seconds,
-    requestsPerS: per(now.requests, before.requests),
-    bytesInPerS: per(now.bytesIn, before.bytesIn),
-    bytesOutPerS: per(now.bytesOut, before.bytesOut),
-    cpuPct: per(now.cpuUs, before.cpuUs) / 1e4,
-    latencyMs: { p50: percentileMs(window, 50), p90: percentileMs(window, 90), p99: percentileMs(window, 99) },
-    responsesPerS: now.responses.map((n, i) => per(n, before.responses[i] ?? 0)),
+    requests: a.requests + b.requests,
+    bytesIn: a.bytesIn + b.bytesIn,
+    bytesOut: a.bytesOut + b.bytesOut,
+    cpuUs: a.cpuUs + b.cpuUs,
+    responses: a.responses.map((n, i) => n + b.responses[i]!),
+    latencyCounts: a.latencyCounts.map((n, i) => n + b.latencyCounts[i]!),
+  }
+}
+
+/** What a process counted from `before` (null: its start, when every counter was 0) to `now`. */
+function windowBetween(before: ProcessSnapshot | null, now: ProcessSnapshot): Window {
+  const grew = (a: number, b: number | undefined): number => Math.max(0, a - (b ?? 0))
+  return {
+    requests: grew(now.requests, before?.requests),
+    bytesIn: grew(now.bytesIn, before?.bytesIn),
+    bytesOut: grew(now.bytesOut, before?.bytesOut),
+    cpuUs: grew(now.cpu.userUs + now.cpu.systemUs, before === null ? 0 : before.cpu.userUs + before.cpu.systemUs),
+    responses: now.responses.map((n, i) => grew(n, before?.responses[i])),
+    latencyCounts: now.latency.counts.map((n, i) => grew(n, before?.latency.counts[i])),
   }
 }

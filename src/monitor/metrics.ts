@@ -165,12 +165,13 @@ export function openFds(pid: number): number {
 
 /**
  * A percentile (0–100) from bucket counts, interpolated inside the bucket it falls in; in ms.
- * Counts are usually the difference of two snapshots: the last second's requests.
+ * Counts are usually the difference of two snapshots: the last second's requests. Null when
+ * there are none: a second without responses has no latency, which is not a latency of 0.
  */
-export function percentileMs(counts: readonly number[], p: number): number {
+export function percentileMs(counts: readonly number[], p: number): number | null {
   let total = 0
   for (const c of counts) total += c
-  if (total === 0) return 0
+  if (total === 0) return null
   const rank = (p / 100) * total
   let seen = 0
   for (let i = 0; i < counts.length; i++) {

@@ -47,9 +47,45 @@ function read(path: string): string {
   }
 }
 
+/**
+ * CPU time per core from /proc/stat (mpstat's source), as percentages of the time since the
+ * previous reading; `cpu` (all) first. Zero on the first reading.
+ */
+export class CpuMeter {
+  private last: Map<string, number[]> | null = null
+
+  sample(stat: string = read('/proc/stat')): CpuUsage[] {
+    const now = new Map<string, number[]>()
+    for (const line of stat.split('\n')) {
+      if (!line.startsWith('cpu')) continue
+      const parts = line.split(/\s+/)
+      now.set(parts[0]!, parts.slice(1, 9).map(Number))
+    }
+    const before = this.last
+    this.last = now
+    const cpus: CpuUsage[] = []
+    for (const [name, times] of now) {
+      const then = before?.get(name)
+      // user nice system idle iowait irq softirq steal
+      const d = times.map((v, i) => v - (then?.[i] ?? 0))
+      const total = d.slice(0, 8).reduce((a, b) => a + b, 0)
+      const pct = (n: number): number => (then === undefined || total <= 0 ? 0 : (n / total) * 100)
+      cpus.push({ name, userPct: pct(d[0]! + d[1]!), systemPct: pct(d[2]! + d[5]! + d[6]!), iowaitPct: pct(d[4]!), idlePct: pct(d[3]!) })
+    }
+    return cpus
+  }
+}
+
+/** User + system time of the whole machine, % of one core summed over cores (two busy cores: 200). */
+export function machineBusyPct(cpus: readonly CpuUsage[]): number {
+  const all = cpus[0]
+  if (all === undefined) return 0
+  return (all.userPct + all.systemPct) * Math.max(1, cpus.length - 1)
+}
+
 interface Raw {
   atMs: number
-  cpus: Map<string, number[]>
+  stat: string
   ctxt: number
   intr: number
   forks: number
@@ -58,6 +94,12 @@ interface Raw {
 
 export class SystemSampler {
   private last: Raw | null = null
+  private readonly cpu = new CpuMeter()
+
+  /** When the last sample was taken (0: never): its rates cover the time since the one before. */
+  get lastSampleAtMs(): number {
+    return this.last?.atMs ?? 0
+  }
 
   /** The machine now, with rates since the previous call (zero on the first). `pids`: the server's processes. */
   sample(pids: readonly number[]): SystemSnapshot {
@@ -66,17 +108,8 @@ export class SystemSampler {
     this.last = raw
     const seconds = before === null ? 0 : (raw.atMs - before.atMs) / 1000
     const per = (now: number, then: number | undefined): number => (seconds > 0 && then !== undefined ? Math.max(0, now - then) / seconds : 0)
-    const stat = read('/proc/stat')
-    const field = (name: string): number => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(stat)?.[1] ?? 0)
-    const cpus: CpuUsage[] = []
-    for (const [name, now] of raw.cpus) {
-      const then = before?.cpus.get(name)
-      // user nice system idle iowait irq softirq steal
-      const d = now.map((v, i) => v - (then?.[i] ?? 0))
-      const total = d.slice(0, 8).reduce((a, b) => a + b, 0)
-      const pct = (n: number): number => (then === undefined || total <= 0 ? 0 : (n / total) * 100)
-      cpus.push({ name, userPct: pct(d[0]! + d[1]!), systemPct: pct(d[2]! + d[5]! + d[6]!), iowaitPct: pct(d[4]!), idlePct: pct(d[3]!) })
-    }
+    const field = (name: string): number => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(raw.stat)?.[1] ?? 0)
+    const cpus = this.cpu.sample(raw.stat)
     const meminfo = read('/proc/meminfo')
     const mem = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(meminfo)?.[1] ?? 0)
     const loadavg = read('/proc/loadavg').split(' ')
@@ -102,15 +135,11 @@ export class SystemSampler {
 
 function readRaw(): Raw {
   const stat = read('/proc/stat')
-  const cpus = new Map<string, number[]>()
   let ctxt = 0
   let intr = 0
   let forks = 0
   for (const line of stat.split('\n')) {
-    if (line.startsWith('cpu')) {
-      const parts = line.split(/\s+/)
-      cpus.set(parts[0]!, parts.slice(1, 9).map(Number))
-    } else if (line.startsWith('ctxt ')) ctxt = Number(line.slice(5))
+    if (line.startsWith('ctxt ')) ctxt = Number(line.slice(5))
     else if (line.startsWith('intr ')) intr = Number(line.slice(5, line.indexOf(' ', 5) > 0 ? line.indexOf(' ', 5) : undefined))
     else if (line.startsWith('processes ')) forks = Number(line.slice(10))
   }
@@ -121,7 +150,7 @@ function readRaw(): Raw {
     if (colon < 0) continue
     net.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim().split(/\s+/).map(Number))
   }
-  return { atMs: Date.now(), cpus, ctxt, intr, forks, net }
+  return { atMs: Date.now(), stat, ctxt, intr, forks, net }
 }
 
 /** Socket inodes a process holds (`socket:[N]` links in /proc/PID/fd). */

@@ -115,7 +115,7 @@ export class Master {
       for (let i = 0; i < this.config.workers; i++) await this.spawn()
       const where = this.options.admin
       if (where !== undefined) {
-        this.admin = await startAdmin({ host: where.host, port: where.port, board: this.board, pids: () => [process.pid, ...this.pids] }).catch((err: Error) => {
+        this.admin = await startAdmin({ ...where, board: this.board, pids: () => [process.pid, ...this.pids], log: (line) => this.config.log(`petrel[master]: ${line}`) }).catch((err: Error) => {
           throw systemFailure(err, `open the admin listener on ${hostPort(where.host, where.port)}`) ?? new PetrelError('PETREL_ERR_LISTEN', `admin listener ${hostPort(where.host, where.port)}: ${err.message}`, { cause: err })
         })
         this.config.log(`petrel[master]: admin (dashboard, /metrics) on http://${where.host}:${this.admin.address.port}/`)

@@ -72,7 +72,7 @@ export class SingleProcess {
       this.current = await this.startGeneration(this.options, this.listener)
       const where = this.options.admin
       if (where !== undefined) {
-        this.admin = await startAdmin({ host: where.host, port: where.port, board: this.board, pids: () => [process.pid], refresh: () => this.refreshBoard() }).catch((err: Error) => {
+        this.admin = await startAdmin({ ...where, board: this.board, pids: () => [process.pid], refresh: () => this.refreshBoard(), log: (line) => this.config.log(`petrel: ${line}`) }).catch((err: Error) => {
           throw systemFailure(err, `open the admin listener on ${hostPort(where.host, where.port)}`) ?? new PetrelError('PETREL_ERR_LISTEN', `admin listener ${hostPort(where.host, where.port)}: ${err.message}`, { cause: err })
         })
       }

@@ -19,8 +19,8 @@ import { LogFile, logOpenError } from '../../core/log-file.ts'
 import { ErrorLog, type ErrorLogLevel } from '../../core/error-log.ts'
 import { AccessLog, jsonDroppedLine, type AccessLogFormat } from '../../server/access-log.ts'
 import { HttpMetrics, takeSnapshot, type ProcessSnapshot } from '../../monitor/metrics.ts'
-import { MetricsBoard } from '../../monitor/board.ts'
-import { startAdmin, type Admin } from '../../monitor/admin.ts'
+import { MetricsBoard, REPORTS_PER_SECOND } from '../../monitor/board.ts'
+import { startAdmin, type Admin, type AdminSettings } from '../../monitor/admin.ts'
 import { accountRoutes, PASSWORD_WORK } from '../accounts/accounts.ts'
 import { parseDatabase, type AccountStore } from '../accounts/store.ts'
 import { allowList } from '../../core/allow-list.ts'
@@ -48,7 +48,7 @@ export interface ServeOptions {
   pool?: Omit<ThreadPoolOptions, 'filename'>
   logs?: LogOptions
   /** Count metrics and serve the admin listener (dashboard, /metrics) here; off when absent. */
-  admin?: { host: string; port: number }
+  admin?: AdminSettings
   /** The accounts demo (/account/…) on this database; off when absent. */
   accounts?: AccountsSettings
   /** Reverse proxy: requests under each prefix go to its upstream group. */
@@ -151,8 +151,8 @@ export interface ListenMode {
   adminElsewhere?: boolean
 }
 
-/** How often a worker reports its figures to the master. */
-const REPORT_EVERY_MS = 1000
+/** How often a worker reports its figures to the master (several times a second: see monitor/board.ts). */
+const REPORT_EVERY_MS = 1000 / REPORTS_PER_SECOND
 
 export async function startServe(options: ServeOptions, mode: ListenMode = {}): Promise<Serving> {
   const logs = options.logs ?? {}
@@ -304,9 +304,9 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
       const board = new MetricsBoard()
       try {
         parts.admin = await startAdmin({
-          host: options.admin!.host,
-          port: options.admin!.port,
+          ...options.admin!,
           board,
+          log: (line) => console.error(`petrel: ${line}`),
           pids: () => [process.pid],
           refresh: () => board.update('self', takeSnapshot(metrics, server, null)),
         })
