@@ -29,7 +29,12 @@ const SCRIPTS: Record<string, string> = {
   'hang-late.sh': '#!/bin/sh\nprintf "Content-Type: text/plain\\n\\npartial"\nsleep 60 &\necho $! > "$PIDS/$QUERY_STRING"\nwait\n',
   'slow.sh': '#!/bin/sh\nsleep 0.4\nprintf "Content-Type: text/plain\\n\\nslow"\n',
   'hello.sh': '#!/bin/sh\nprintf "Content-Type: text/plain\\n\\nhi"\n',
+  // ESC, CR, a UTF-8 C1 control (CSI), a quote and a backslash on stderr.
+  'esc.sh': '#!/bin/sh\nprintf \'a\\033[2Jb\\015c\\302\\233d "q" \\\\ e\\r\\n\' >&2\nprintf "Content-Type: text/plain\\n\\nok"\n',
 }
+
+/** The error-log text of esc.sh's stderr line: every control byte, quote and backslash as \xHH. */
+const ESCAPED_STDERR = 'cgi esc.sh: a\\x1B[2Jb\\x0Dc\\xC2\\x9Bd \\x22q\\x22 \\x5C e'
 
 let root: string
 let cgiDir: string
@@ -269,6 +274,15 @@ describe('the script\'s head', () => {
     const { response } = await get('/cgi-bin/stderr.sh')
     assert.equal(response.text, 'ok')
     assert.ok(await until(() => existsSync(errorLogPath) && (serving.reopenLogs(), readFileSync(errorLogPath, 'utf8').includes('cgi stderr.sh: something went sideways')), 2000), readFileSync(errorLogPath, 'utf8'))
+  })
+
+  test('stderr reaches the error log escaped as the access log escapes: no raw ESC, CR or C1 control', async () => {
+    const { response } = await get('/cgi-bin/esc.sh')
+    assert.equal(response.text, 'ok')
+    const logText = (): string => (existsSync(errorLogPath) ? (serving.reopenLogs(), readFileSync(errorLogPath, 'latin1')) : '')
+    assert.ok(await until(() => logText().includes(ESCAPED_STDERR), 2000), logText())
+    const raw = readFileSync(errorLogPath)
+    for (const byte of [0x1b, 0x0d, 0x9b]) assert.equal(raw.indexOf(byte), -1, `no raw 0x${byte.toString(16)} in the error log`)
   })
 })
 

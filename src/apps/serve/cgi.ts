@@ -13,7 +13,7 @@
 //   backpressure both ways; without a Content-Length it goes chunked.
 // - `--cgi-timeout` kills the whole process group, answering 504 if no head was sent yet; a
 //   client that leaves kills its script the same way. The spawner reaps every child; stderr goes
-//   to the error log a line at a time.
+//   to the error log a line at a time, escaped as the access log escapes a client's text.
 
 import { Buffer } from 'node:buffer'
 import { constants, promises as fsp } from 'node:fs'
@@ -23,6 +23,7 @@ import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
 import type { Handler } from '../../server/server.ts'
 import { PetrelError } from '../../core/errors.ts'
+import { escapeLogValue } from '../../core/log-escape.ts'
 import { CgiSpawner, type ScriptProcess } from './cgi-spawner.ts'
 
 export const CGI_PREFIX = '/cgi-bin/'
@@ -165,14 +166,14 @@ export function parseCgiHead(text: string): CgiHead | string {
   for (const line of text.split(/\r?\n/)) {
     if (line === '') continue
     const colon = line.indexOf(':')
-    if (colon <= 0) return `malformed header line ${JSON.stringify(line.slice(0, 80))}`
+    if (colon <= 0) return `malformed header line ${quoted(line.slice(0, 80))}`
     const name = line.slice(0, colon).trim()
     const value = line.slice(colon + 1).trim()
     const lower = name.toLowerCase()
     if (lower === 'status') {
       // 1xx is not a final status: sent as one it would desynchronise the client (RFC 9110 §15.2).
       const m = /^([2-5]\d\d)(?:\s+(.*))?$/.exec(value)
-      if (m === null) return `malformed Status ${JSON.stringify(value.slice(0, 80))}`
+      if (m === null) return `malformed Status ${quoted(value.slice(0, 80))}`
       head.status = Number(m[1])
       head.reason = m[2] ?? ''
       head.statusGiven = true
@@ -322,7 +323,7 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
               const lower = field.toLowerCase()
               if (HOP_BY_HOP.has(lower)) continue
               if (lower === 'content-length') {
-                if (!/^\d+$/.test(value)) return fail(502, `malformed Content-Length ${JSON.stringify(value)}`)
+                if (!/^\d+$/.test(value)) return fail(502, `malformed Content-Length ${quoted(value)}`)
                 declaredLength = Number(value)
               }
               res.appendHeader(field, value)
@@ -371,7 +372,7 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
     }
     const internal = context.internalRequest(req, location)
     if (internal === null) {
-      context.log(`cgi ${name}: local redirect to an invalid path ${JSON.stringify(location)}`)
+      context.log(`cgi ${name}: local redirect to an invalid path ${quoted(location)}`)
       return plain(res, 502, '502 Bad Gateway: the script did not produce a valid answer\n')
     }
     context.dispatch(internal, res)
@@ -448,24 +449,40 @@ function feedStdin(child: ScriptProcess, req: Request, body: Buffer | null): Rea
   return stream
 }
 
-/** The script's stderr to the error log, a line at a time, each line bounded. */
+/**
+ * The script's stderr to the error log, a line at a time, each line bounded, escaped as the access
+ * log escapes a client's values: a script (or whoever feeds it input) cannot forge log lines or
+ * send ESC, CR or C1 controls to the terminal of whoever reads the log.
+ */
 function forwardStderr(child: ScriptProcess, name: string, context: Pick<CgiContext, 'log'>): void {
   const MAX_LINE = 4096
   let pending = ''
-  child.stderr.setEncoding('utf8')
+  const logLine = (line: string): void => {
+    // A CRLF line ends at its LF like any other: the CR is not part of what the script said.
+    const text = line.endsWith('\r') ? line.slice(0, -1) : line
+    context.log(`cgi ${name}: ${escapeLogValue(text)}`)
+  }
+  // latin1: one character per byte, so a character split across reads is never mangled, and
+  // every byte from 0x7F up is escaped as itself.
+  child.stderr.setEncoding('latin1')
   child.stderr.on('data', (text: string) => {
     pending += text
     let newline: number
     while ((newline = pending.indexOf('\n')) >= 0) {
-      context.log(`cgi ${name}: ${pending.slice(0, Math.min(newline, MAX_LINE))}`)
+      logLine(pending.slice(0, Math.min(newline, MAX_LINE)))
       pending = pending.slice(newline + 1)
     }
     if (pending.length > MAX_LINE) {
-      context.log(`cgi ${name}: ${pending.slice(0, MAX_LINE)}`)
+      logLine(pending.slice(0, MAX_LINE))
       pending = ''
     }
   })
   child.stderr.on('end', () => {
-    if (pending !== '') context.log(`cgi ${name}: ${pending}`)
+    if (pending !== '') logLine(pending)
   })
+}
+
+/** Text a script printed, quoted for a log line. */
+function quoted(text: string): string {
+  return `"${escapeLogValue(text)}"`
 }
