@@ -10,7 +10,9 @@
 //   queue answers 503 with Retry-After.
 // - The script's head is parsed (Status, Content-Type, Location, other fields passed on); a local
 //   Location is an internal redirect, an absolute one a 302. The body streams to the client with
-//   backpressure both ways; without a Content-Length it goes chunked.
+//   backpressure both ways: the spawner sends output on credit, which is given back only as the
+//   client takes it, so a script whose client does not read is held after a window of bytes;
+//   without a Content-Length the body goes chunked.
 // - `--cgi-timeout` kills the whole process group, answering 504 if no head was sent yet; a
 //   client that leaves kills its script the same way. The spawner reaps every child; stderr goes
 //   to the error log a line at a time, escaped as the access log escapes a client's text.
@@ -38,6 +40,12 @@ export const CGI_DEFAULTS = {
   maxRedirects: 10,
   /** Seconds a client is told to wait when the queue is full. */
   retryAfterSeconds: 1,
+  /**
+   * Of each of a script's stdout and stderr, the most bytes in flight between the spawner and
+   * the server and not yet handed on (to a client that keeps up, or to the error log). Two pipe
+   * reads: one crosses the channel while the next is read.
+   */
+  outputWindowBytes: 128 * 1024,
 } as const
 
 export interface CgiOptions {
@@ -46,6 +54,8 @@ export interface CgiOptions {
   maxProcesses?: number
   queueLength?: number
   timeoutMs?: number
+  /** See CGI_DEFAULTS.outputWindowBytes. */
+  outputWindowBytes?: number
 }
 
 export interface CgiContext {
@@ -193,6 +203,7 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
   const dir = path.resolve(options.dir)
   const slots = new Slots(options.maxProcesses ?? CGI_DEFAULTS.maxProcesses, options.queueLength ?? CGI_DEFAULTS.queueLength)
   const timeoutMs = options.timeoutMs ?? CGI_DEFAULTS.timeoutMs
+  const outputWindowBytes = options.outputWindowBytes ?? CGI_DEFAULTS.outputWindowBytes
   const redirects = new WeakMap<Response, number>()
   const spawner = new CgiSpawner()
 
@@ -251,7 +262,7 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
   function run(req: Request, res: Response, file: string, name: string, pathInfo: string, body: Buffer | null): Promise<void> {
     return new Promise<void>((resolve) => {
       if (res.closed) return resolve()
-      const child = spawner.spawn(file, metaVariables(req, name, pathInfo, body, context), dir)
+      const child = spawner.spawn(file, metaVariables(req, name, pathInfo, body, context), dir, outputWindowBytes)
       let finished = false
       // The whole group: a shell script's children die with it.
       const kill = (): void => child.killGroup()
@@ -295,18 +306,31 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
       let declaredLength = -1
       let sent = 0
       let headDone = false
-      child.stdout.on('data', (chunk: Buffer) => {
+      // Stdout bytes handled but not yet acknowledged to the spawner because the client is
+      // behind: they are acknowledged when it catches up. The spawner sends at most a window of
+      // unacknowledged bytes, so this is what holds the script while nobody reads.
+      let heldBytes = 0
+      let waitingForDrain = false
+      const caughtUp = (): void => {
+        waitingForDrain = false
+        child.tookStdout(heldBytes)
+        heldBytes = 0
+      }
+      child.on('stdout', (chunk: Buffer) => {
         if (finished) return
         // The server answered for us (its handler timeout): nothing more may be written.
         if (res.finished) return finish()
+        let body = chunk
         if (!headDone) {
           headChunks.push(chunk)
           headBytes += chunk.length
           const all = headChunks.length === 1 ? chunk : Buffer.concat(headChunks, headBytes)
           const end = headEnd(all)
           if (end === null) {
-            if (headBytes > CGI_DEFAULTS.maxHeadBytes) fail(502, `head larger than ${CGI_DEFAULTS.maxHeadBytes} bytes`)
-            else if (headChunks.length > 1) headChunks.splice(0, headChunks.length, all)
+            if (headBytes > CGI_DEFAULTS.maxHeadBytes) return fail(502, `head larger than ${CGI_DEFAULTS.maxHeadBytes} bytes`)
+            if (headChunks.length > 1) headChunks.splice(0, headChunks.length, all)
+            // A partial head is held here, bounded by maxHeadBytes: taken at once.
+            child.tookStdout(chunk.length)
             return
           }
           const head = parseCgiHead(all.toString('latin1', 0, end.headLength))
@@ -332,24 +356,20 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
             return fail(502, (err as Error).message)
           }
           headDone = true
-          chunk = all.subarray(end.bodyStart)
-          if (chunk.length === 0) return
+          body = all.subarray(end.bodyStart)
         }
-        if (declaredLength >= 0) {
-          // Never send more than the script declared: the framing is the client's to trust.
-          if (sent >= declaredLength) return
-          if (sent + chunk.length > declaredLength) chunk = chunk.subarray(0, declaredLength - sent)
+        // Never send more than the script declared: the framing is the client's to trust. What is
+        // past it is dropped (and taken, so that the script runs on to its end).
+        if (declaredLength >= 0 && sent + body.length > declaredLength) body = body.subarray(0, Math.max(0, declaredLength - sent))
+        sent += body.length
+        heldBytes += chunk.length
+        if (body.length > 0 && !res.write(body) && !waitingForDrain) {
+          waitingForDrain = true
+          res.drain().then(caughtUp, finish)
         }
-        sent += chunk.length
-        if (!res.write(chunk)) {
-          child.stdout.pause()
-          res.drain().then(
-            () => child.stdout.resume(),
-            () => finish(),
-          )
-        }
+        if (!waitingForDrain) caughtUp()
       })
-      child.stdout.on('end', () => {
+      child.on('stdoutEnd', () => {
         if (finished) return
         if (res.finished) return finish()
         if (!headDone) {
@@ -462,11 +482,10 @@ function forwardStderr(child: ScriptProcess, name: string, context: Pick<CgiCont
     const text = line.endsWith('\r') ? line.slice(0, -1) : line
     context.log(`cgi ${name}: ${escapeLogValue(text)}`)
   }
-  // latin1: one character per byte, so a character split across reads is never mangled, and
-  // every byte from 0x7F up is escaped as itself.
-  child.stderr.setEncoding('latin1')
-  child.stderr.on('data', (text: string) => {
-    pending += text
+  child.on('stderr', (chunk: Buffer) => {
+    // latin1: one character per byte, so a character split across reads is never mangled, and
+    // every byte from 0x7F up is escaped as itself.
+    pending += chunk.toString('latin1')
     let newline: number
     while ((newline = pending.indexOf('\n')) >= 0) {
       logLine(pending.slice(0, Math.min(newline, MAX_LINE)))
@@ -477,8 +496,9 @@ function forwardStderr(child: ScriptProcess, name: string, context: Pick<CgiCont
       pending = ''
     }
   })
-  child.stderr.on('end', () => {
+  child.on('stderrEnd', () => {
     if (pending !== '') logLine(pending)
+    pending = ''
   })
 }
 
