@@ -157,6 +157,17 @@ describe('meta-variables (RFC 3875 §4.1)', () => {
     assert.equal(env.has('HTTP_PROXY'), false, 'never HTTP_PROXY (httpoxy)')
   })
 
+  test('a field name with anything but letters, digits and "-" is not passed: X_Real-IP cannot pose as X-Real-IP', async () => {
+    const { response } = await get('/cgi-bin/env.sh', { 'X-Real-IP': '203.0.113.7', 'X_Real-IP': '198.51.100.66', 'X.Real.IP': '198.51.100.67', Accept_Language: 'xx' })
+    const env = envOf(response.text)
+    assert.equal(env.get('HTTP_X_REAL_IP'), '203.0.113.7')
+    assert.doesNotMatch(response.text, /198\.51\.100\.6[67]/)
+    assert.equal(env.has('HTTP_ACCEPT_LANGUAGE'), false)
+    // Alone, the spoofing spelling does not arrive under the real name either.
+    const alone = envOf((await get('/cgi-bin/env.sh', { 'X_Real-IP': '198.51.100.66' })).response.text)
+    assert.equal(alone.has('HTTP_X_REAL_IP'), false)
+  })
+
   test('a POST has CONTENT_LENGTH and CONTENT_TYPE, not HTTP_CONTENT_*', async () => {
     const { response } = await get('/cgi-bin/env.sh', { 'Content-Type': 'application/x-www-form-urlencoded' }, 'a=b')
     const env = envOf(response.text)

@@ -4,8 +4,9 @@
 // - The script is named by the first segment after /cgi-bin/; the rest of the path is PATH_INFO.
 //   Only a regular, executable file directly inside DIR runs (no symlink out of it, no dotfile,
 //   no traversal through the name or PATH_INFO), and it runs without a shell, in its own process
-//   group, with the RFC's meta-variables as its whole environment. A small spawner process
-//   starts it (cgi-spawner.ts): forking the server itself would copy its page tables each time.
+//   group, with the RFC's meta-variables as its whole environment (request fields only when
+//   their names are letters, digits and '-'). A small spawner process starts it
+//   (cgi-spawner.ts): forking the server itself would copy its page tables each time.
 // - Concurrency is bounded (`--cgi-max`), with a bounded queue behind it (`--cgi-queue`); a full
 //   queue answers 503 with Retry-After.
 // - The script's head is parsed (Status, Content-Type, Location, other fields passed on); a local
@@ -70,6 +71,9 @@ export interface CgiContext {
   /** An internal GET for `target`, or null when the target is not valid. */
   internalRequest(original: Request, target: string): Request | null
 }
+
+/** Request field names that become HTTP_* meta-variables (names arrive lower-cased). */
+const ENV_FIELD_NAME = /^[a-z0-9-]+$/
 
 /** Fields a script may not set: they belong to the connection, which Petrel frames itself. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'status', 'date'])
@@ -447,6 +451,9 @@ export function metaVariables(req: Request, name: string, pathInfo: string, body
   for (const [field, value] of Object.entries(req.headers)) {
     // Content-Length and -Type are above; Proxy must never become HTTP_PROXY ("httpoxy").
     if (field === 'content-length' || field === 'content-type' || field === 'proxy') continue
+    // Only names of letters, digits and '-' are passed, as Apache and nginx do: `X_Real-IP` and
+    // `X.Real.IP` would otherwise arrive as HTTP_X_REAL_IP beside (or over) a proxy's X-Real-IP.
+    if (!ENV_FIELD_NAME.test(field)) continue
     env[`HTTP_${field.toUpperCase().replaceAll('-', '_')}`] = value
   }
   return env
