@@ -686,8 +686,8 @@ describe('the demo site\'s scripts', () => {
   })
   after(() => demo.server.close({ destroy: true }))
 
-  async function demoGet(target: string, body?: string) {
-    const headers: Record<string, string> = body === undefined ? { Connection: 'close' } : { Connection: 'close', 'Content-Type': 'application/x-www-form-urlencoded' }
+  async function demoGet(target: string, body?: string, extra: Record<string, string> = {}) {
+    const headers: Record<string, string> = body === undefined ? { Connection: 'close', ...extra } : { Connection: 'close', 'Content-Type': 'application/x-www-form-urlencoded', ...extra }
     const { responses } = await exchange(demo.address.port, req(body === undefined ? 'GET' : 'POST', target, headers, body))
     return responses[0]!
   }
@@ -704,6 +704,14 @@ describe('the demo site\'s scripts', () => {
     const response = await demoGet('/cgi-bin/env.py')
     assert.equal(response.status, 200)
     assert.match(response.text, /<th>GATEWAY_INTERFACE<\/th><td>CGI\/1\.1<\/td>/)
+  })
+
+  test('env.py does not show credentials: a page on the same origin could read an HttpOnly cookie through it', { skip: python ? false : 'python3 is not installed' }, async () => {
+    const response = await demoGet('/cgi-bin/env.py', undefined, { Cookie: 'session=COOKIE-SECRET', Authorization: 'Basic QVVUSC1TRUNSRVQ=', 'Proxy-Authorization': 'Basic UFJPWFktU0VDUkVU', 'X-Shown': 'visible' })
+    assert.equal(response.status, 200)
+    assert.match(response.text, /<th>HTTP_X_SHOWN<\/th><td>visible<\/td>/)
+    assert.doesNotMatch(response.text, /COOKIE-SECRET|QVVUSC1TRUNSRVQ|UFJPWFktU0VDUkVU/)
+    assert.doesNotMatch(response.text, /<th>HTTP_(COOKIE|AUTHORIZATION|PROXY_AUTHORIZATION)<\/th>/)
   })
 
   test('form.py: reads a POSTed form from stdin', { skip: python ? false : 'python3 is not installed' }, async () => {
