@@ -526,10 +526,17 @@ async function startServeProcess(args: string[]): Promise<{ child: ChildProcess;
   return { child, port: Number(m[1]), stderr: () => Buffer.concat(errChunks) }
 }
 
+/**
+ * --cgi-timeout of the server that streams to slow clients: shorter than they keep its scripts
+ * waiting, and long enough for the script's own time (the gateway relaying 15 MB on a loaded
+ * machine).
+ */
+const SHORT_CGI_TIMEOUT_MS = 5000
+
 describe('output backpressure: a script that writes without end', () => {
   let server: Awaited<ReturnType<typeof startServeProcess>>
   before(async () => {
-    server = await startServeProcess([path.join(root, 'www'), '--cgi-bin', cgiDir])
+    server = await startServeProcess([path.join(root, 'www'), '--cgi-bin', cgiDir, '--cgi-timeout', `${SHORT_CGI_TIMEOUT_MS}ms`])
   })
   after(async () => {
     server.child.kill('SIGKILL')
@@ -603,13 +610,14 @@ describe('output backpressure: a script that writes without end', () => {
     )
   })
 
-  test('a slow reader gets every byte, in order', async () => {
+  test('a slow reader gets every byte, in order, however long the script is held for it', async () => {
     const client = await RawClient.connect(server.port, { paused: true })
     try {
       await client.write(req('GET', '/cgi-bin/seq.sh', { Connection: 'close' }))
-      // Everything between the script and the client fills up and stops; then the client reads
-      // in short bursts, so the gateway stops and starts again many times.
-      await new Promise((r) => setTimeout(r, 500))
+      // Everything between the script and the client fills up and stops, for longer than
+      // --cgi-timeout: time the script spends held by its client is not its own. Then the client
+      // reads in short bursts, so the gateway stops and starts again many times.
+      await new Promise((r) => setTimeout(r, SHORT_CGI_TIMEOUT_MS + 500))
       const deadline = Date.now() + 30_000
       while (!client.closedByServer && Date.now() < deadline) {
         client.socket.resume()
@@ -626,6 +634,20 @@ describe('output backpressure: a script that writes without end', () => {
       assert.ok(response.body.equals(Buffer.from(expected, 'latin1')), 'the body is seq\'s output, byte for byte')
     } finally {
       client.destroy()
+    }
+  })
+
+  test('a client that never reads is closed by the send timeout, and its held script killed', async () => {
+    const strict = await startServe({ root: path.join(root, 'www'), host: '127.0.0.1', port: 0, timeouts: { sendMs: 1000 }, cgi: { dir: cgiDir } })
+    const client = await RawClient.connect(strict.address.port, { paused: true })
+    try {
+      await client.write(req('GET', '/cgi-bin/zero.sh'))
+      const scripts = (): ProcessInfo[] => descendantsOf(process.pid).filter((p) => p.comm === 'cat')
+      assert.ok(await until(() => scripts().length === 1, 3000), 'the script runs')
+      assert.ok(await until(() => scripts().length === 0, 10_000), 'the script is killed once the connection is closed')
+    } finally {
+      client.destroy()
+      await strict.server.close({ destroy: true })
     }
   })
 

@@ -273,7 +273,7 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
       const finish = (): void => {
         if (finished) return
         finished = true
-        clearTimeout(timer)
+        if (timer !== null) clearTimeout(timer)
         res.signal.removeEventListener('abort', onClientGone)
         kill()
         if (bodyStream !== null && !bodyStream.readableEnded) {
@@ -295,7 +295,13 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
         // End the exchange (nginx's 499): a client that only half-closed gets no half answer.
         res.abort()
       }
-      const timer = setTimeout(() => fail(504, `no complete answer within ${timeoutMs} ms; process group killed`), timeoutMs)
+      // The script's own time: the clock stops while the script is held because its client reads
+      // slowly (a slow client is the send timeout's business), so a large answer to a slow
+      // client is not cut for it.
+      const onTimeout = (): void => fail(504, `no complete answer within ${timeoutMs} ms; process group killed`)
+      let timeLeftMs = timeoutMs
+      let clockStartedAt = performance.now()
+      let timer: NodeJS.Timeout | null = setTimeout(onTimeout, timeoutMs)
       res.signal.addEventListener('abort', onClientGone, { once: true })
       child.on('error', (err: Error) => fail(502, `cannot run: ${err.message}`))
       child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
@@ -319,6 +325,19 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
         waitingForDrain = false
         child.tookStdout(heldBytes)
         heldBytes = 0
+      }
+      const waitForClient = (): void => {
+        waitingForDrain = true
+        clearTimeout(timer!)
+        timer = null
+        timeLeftMs -= performance.now() - clockStartedAt
+        res.drain().then(clientCaughtUp, finish)
+      }
+      const clientCaughtUp = (): void => {
+        if (finished) return
+        clockStartedAt = performance.now()
+        timer = setTimeout(onTimeout, Math.max(0, timeLeftMs))
+        caughtUp()
       }
       child.on('stdout', (chunk: Buffer) => {
         if (finished) return
@@ -367,10 +386,7 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
         if (declaredLength >= 0 && sent + body.length > declaredLength) body = body.subarray(0, Math.max(0, declaredLength - sent))
         sent += body.length
         heldBytes += chunk.length
-        if (body.length > 0 && !res.write(body) && !waitingForDrain) {
-          waitingForDrain = true
-          res.drain().then(caughtUp, finish)
-        }
+        if (body.length > 0 && !res.write(body) && !waitingForDrain) waitForClient()
         if (!waitingForDrain) caughtUp()
       })
       child.on('stdoutEnd', () => {
