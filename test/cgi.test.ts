@@ -390,11 +390,15 @@ describe('processes', () => {
   })
 
   test('a script that answers after the handler timeout: the client got its 503, the server stays up', async () => {
-    const late = await startServe({ root: path.join(root, 'www'), host: '127.0.0.1', port: 0, timeouts: { handlerMs: 300 }, cgi: { dir: cgiDir, timeoutMs: 5000 } })
+    // The handler timeout leaves a fresh script time to answer on a loaded machine; the slow one
+    // answers well after it.
+    writeFileSync(path.join(cgiDir, 'slower.sh'), '#!/bin/sh\nsleep 2\nprintf "Content-Type: text/plain\\n\\nslower"\n', { mode: 0o755 })
+    const late = await startServe({ root: path.join(root, 'www'), host: '127.0.0.1', port: 0, timeouts: { handlerMs: 1000 }, cgi: { dir: cgiDir, timeoutMs: 5000 } })
     try {
-      const { responses } = await exchange(late.address.port, req('GET', '/cgi-bin/slow.sh', { Connection: 'close' }))
+      const { responses } = await exchange(late.address.port, req('GET', '/cgi-bin/slower.sh', { Connection: 'close' }))
       assert.equal(responses[0]!.status, 503)
-      await new Promise((r) => setTimeout(r, 300))
+      // The script's late answer arrives meanwhile, and is dropped.
+      await new Promise((r) => setTimeout(r, 1500))
       const again = await exchange(late.address.port, req('GET', '/cgi-bin/hello.sh', { Connection: 'close' }))
       assert.equal(again.responses[0]!.text, 'hi')
     } finally {
