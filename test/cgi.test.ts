@@ -3,13 +3,18 @@
 
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync, readdirSync } from 'node:fs'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { startServe, DEMO_CGI_BIN, type Serving } from '../src/apps/serve/serve.ts'
-import { parseCgiHead, parseCgiPath, Slots } from '../src/apps/serve/cgi.ts'
+import { CGI_DEFAULTS, Slots } from '../src/apps/serve/cgi.ts'
+import { parseCgiHead, parseCgiPath } from '../src/apps/serve/cgi-message.ts'
+import { DEFAULT_LIMITS } from '../src/core/limits.ts'
 import { RawClient, exchange, req, chunked } from './helpers/tcp.ts'
+
+const SEQ_LINES = 2_000_000
 
 const SCRIPTS: Record<string, string> = {
   'env.sh': '#!/bin/sh\nprintf "Content-Type: text/plain\\n\\n"\nenv | sort\n',
@@ -29,7 +34,17 @@ const SCRIPTS: Record<string, string> = {
   'hang-late.sh': '#!/bin/sh\nprintf "Content-Type: text/plain\\n\\npartial"\nsleep 60 &\necho $! > "$PIDS/$QUERY_STRING"\nwait\n',
   'slow.sh': '#!/bin/sh\nsleep 0.4\nprintf "Content-Type: text/plain\\n\\nslow"\n',
   'hello.sh': '#!/bin/sh\nprintf "Content-Type: text/plain\\n\\nhi"\n',
+  // Writes without end, as fast as the pipe takes it.
+  'zero.sh': '#!/bin/sh\nprintf "Content-Type: application/octet-stream\\n\\n"\nexec cat /dev/zero\n',
+  // About 15 MB of numbered lines: more than the kernel's socket buffers hold, so a slow reader
+  // makes the gateway stop and start many times.
+  'seq.sh': `#!/bin/sh\nprintf "Content-Type: text/plain\\n\\n"\nexec seq 1 ${SEQ_LINES}\n`,
+  // ESC, CR, a UTF-8 C1 control (CSI), a quote and a backslash on stderr.
+  'esc.sh': '#!/bin/sh\nprintf \'a\\033[2Jb\\015c\\302\\233d "q" \\\\ e\\r\\n\' >&2\nprintf "Content-Type: text/plain\\n\\nok"\n',
 }
+
+/** The error-log text of esc.sh's stderr line: every control byte, quote and backslash as \xHH. */
+const ESCAPED_STDERR = 'cgi esc.sh: a\\x1B[2Jb\\x0Dc\\xC2\\x9Bd \\x22q\\x22 \\x5C e'
 
 let root: string
 let cgiDir: string
@@ -141,6 +156,17 @@ describe('meta-variables (RFC 3875 §4.1)', () => {
     assert.match(env.get('SERVER_SOFTWARE')!, /^petrel\/\d+\.\d+\.\d+$/)
     assert.match(env.get('REMOTE_PORT')!, /^\d+$/)
     assert.equal(env.has('HTTP_PROXY'), false, 'never HTTP_PROXY (httpoxy)')
+  })
+
+  test('a field name with anything but letters, digits and "-" is not passed: X_Real-IP cannot pose as X-Real-IP', async () => {
+    const { response } = await get('/cgi-bin/env.sh', { 'X-Real-IP': '203.0.113.7', 'X_Real-IP': '198.51.100.66', 'X.Real.IP': '198.51.100.67', Accept_Language: 'xx' })
+    const env = envOf(response.text)
+    assert.equal(env.get('HTTP_X_REAL_IP'), '203.0.113.7')
+    assert.doesNotMatch(response.text, /198\.51\.100\.6[67]/)
+    assert.equal(env.has('HTTP_ACCEPT_LANGUAGE'), false)
+    // Alone, the spoofing spelling does not arrive under the real name either.
+    const alone = envOf((await get('/cgi-bin/env.sh', { 'X_Real-IP': '198.51.100.66' })).response.text)
+    assert.equal(alone.has('HTTP_X_REAL_IP'), false)
   })
 
   test('a POST has CONTENT_LENGTH and CONTENT_TYPE, not HTTP_CONTENT_*', async () => {
@@ -270,6 +296,15 @@ describe('the script\'s head', () => {
     assert.equal(response.text, 'ok')
     assert.ok(await until(() => existsSync(errorLogPath) && (serving.reopenLogs(), readFileSync(errorLogPath, 'utf8').includes('cgi stderr.sh: something went sideways')), 2000), readFileSync(errorLogPath, 'utf8'))
   })
+
+  test('stderr reaches the error log escaped as the access log escapes: no raw ESC, CR or C1 control', async () => {
+    const { response } = await get('/cgi-bin/esc.sh')
+    assert.equal(response.text, 'ok')
+    const logText = (): string => (existsSync(errorLogPath) ? (serving.reopenLogs(), readFileSync(errorLogPath, 'latin1')) : '')
+    assert.ok(await until(() => logText().includes(ESCAPED_STDERR), 2000), logText())
+    const raw = readFileSync(errorLogPath)
+    for (const byte of [0x1b, 0x0d, 0x9b]) assert.equal(raw.indexOf(byte), -1, `no raw 0x${byte.toString(16)} in the error log`)
+  })
 })
 
 describe('which files run', () => {
@@ -355,11 +390,15 @@ describe('processes', () => {
   })
 
   test('a script that answers after the handler timeout: the client got its 503, the server stays up', async () => {
-    const late = await startServe({ root: path.join(root, 'www'), host: '127.0.0.1', port: 0, timeouts: { handlerMs: 300 }, cgi: { dir: cgiDir, timeoutMs: 5000 } })
+    // The handler timeout leaves a fresh script time to answer on a loaded machine; the slow one
+    // answers well after it.
+    writeFileSync(path.join(cgiDir, 'slower.sh'), '#!/bin/sh\nsleep 2\nprintf "Content-Type: text/plain\\n\\nslower"\n', { mode: 0o755 })
+    const late = await startServe({ root: path.join(root, 'www'), host: '127.0.0.1', port: 0, timeouts: { handlerMs: 1000 }, cgi: { dir: cgiDir, timeoutMs: 5000 } })
     try {
-      const { responses } = await exchange(late.address.port, req('GET', '/cgi-bin/slow.sh', { Connection: 'close' }))
+      const { responses } = await exchange(late.address.port, req('GET', '/cgi-bin/slower.sh', { Connection: 'close' }))
       assert.equal(responses[0]!.status, 503)
-      await new Promise((r) => setTimeout(r, 300))
+      // The script's late answer arrives meanwhile, and is dropped.
+      await new Promise((r) => setTimeout(r, 1500))
       const again = await exchange(late.address.port, req('GET', '/cgi-bin/hello.sh', { Connection: 'close' }))
       assert.equal(again.responses[0]!.text, 'hi')
     } finally {
@@ -402,34 +441,227 @@ describe('processes', () => {
     await new Promise((r) => setTimeout(r, 100))
     // Every descendant of this process (the server runs here; the scripts are children of its
     // spawner process): none may be a zombie.
-    const parentOf = new Map<number, number>()
-    const stateOf = new Map<number, string>()
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue
-      let stat: string
-      try {
-        stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      } catch {
-        continue
-      }
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      parentOf.set(Number(entry), Number(fields[1]))
-      stateOf.set(Number(entry), fields[0]!)
-    }
-    const descendants = new Set([process.pid])
-    for (let grew = true; grew; ) {
-      grew = false
-      for (const [pid, ppid] of parentOf) {
-        if (descendants.has(ppid) && !descendants.has(pid)) {
-          descendants.add(pid)
-          grew = true
-        }
-      }
-    }
-    descendants.delete(process.pid)
-    const children = [...descendants].map((pid) => `${pid} ${stateOf.get(pid)}`)
-    const zombies = [...descendants].filter((pid) => stateOf.get(pid) === 'Z')
+    const descendants = descendantsOf(process.pid)
+    const children = descendants.map((p) => `${p.pid} ${p.state}`)
+    const zombies = descendants.filter((p) => p.state === 'Z')
     assert.deepEqual(zombies, [], `children: ${children.join(', ')}`)
+  })
+})
+
+interface ProcessInfo {
+  pid: number
+  ppid: number
+  state: string
+  comm: string
+  rssBytes: number
+}
+
+/** Every process of the machine, from /proc/PID/stat. */
+function processTable(): ProcessInfo[] {
+  const table: ProcessInfo[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+    } catch {
+      continue
+    }
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // Fields after the name, from 0: state, ppid, … rss (pages) is the 22nd.
+    table.push({ pid: Number(entry), ppid: Number(fields[1]), state: fields[0]!, comm, rssBytes: Number(fields[21]) * 4096 })
+  }
+  return table
+}
+
+/** The processes below `root` (children, their children, …), not `root` itself. */
+function descendantsOf(root: number): ProcessInfo[] {
+  const table = processTable()
+  const found = new Set([root])
+  for (let grew = true; grew; ) {
+    grew = false
+    for (const p of table) {
+      if (found.has(p.ppid) && !found.has(p.pid)) {
+        found.add(p.pid)
+        grew = true
+      }
+    }
+  }
+  return table.filter((p) => p.pid !== root && found.has(p.pid))
+}
+
+/** Resident memory of `root` and every process below it. */
+function treeRssBytes(root: number): number {
+  let total = 0
+  for (const p of processTable()) if (p.pid === root) total += p.rssBytes
+  for (const p of descendantsOf(root)) total += p.rssBytes
+  return total
+}
+
+/** Bytes `pid` has written (write(2) calls completed), from /proc/PID/io. */
+function bytesWrittenBy(pid: number): number {
+  try {
+    return Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))![1])
+  } catch {
+    return -1
+  }
+}
+
+function openDescriptors(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length
+}
+
+const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
+
+/** `petrel serve` as a process of its own, so that its memory is its own; stderr is its error log. */
+async function startServeProcess(args: string[]): Promise<{ child: ChildProcess; port: number; stderr: () => Buffer }> {
+  const child = spawn(process.execPath, [BIN, 'serve', ...args, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const errChunks: Buffer[] = []
+  child.stderr!.on('data', (chunk: Buffer) => errChunks.push(chunk))
+  let out = ''
+  child.stdout!.setEncoding('utf8')
+  child.stdout!.on('data', (text: string) => (out += text))
+  const started = await until(() => /on http:\/\/127\.0\.0\.1:\d+\//.test(out) || child.exitCode !== null, 15_000)
+  const m = /on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)
+  if (!started || m === null) {
+    child.kill('SIGKILL')
+    throw new Error(`petrel serve did not start: ${out}${Buffer.concat(errChunks).toString()}`)
+  }
+  return { child, port: Number(m[1]), stderr: () => Buffer.concat(errChunks) }
+}
+
+/**
+ * --cgi-timeout of the server that streams to slow clients: shorter than they keep its scripts
+ * waiting, and long enough for the script's own time (the gateway relaying 15 MB on a loaded
+ * machine).
+ */
+const SHORT_CGI_TIMEOUT_MS = 5000
+
+describe('output backpressure: a script that writes without end', () => {
+  let server: Awaited<ReturnType<typeof startServeProcess>>
+  before(async () => {
+    server = await startServeProcess([path.join(root, 'www'), '--cgi-bin', cgiDir, '--cgi-timeout', `${SHORT_CGI_TIMEOUT_MS}ms`])
+  })
+  after(async () => {
+    server.child.kill('SIGKILL')
+    // The spawner sees its channel close and kills its scripts; wait for that.
+    await until(() => descendantsOf(server.child.pid!).length === 0, 3000)
+  })
+
+  test('4 clients that never read: the process tree stays bounded, and leaving frees everything', async () => {
+    const serverPid = server.child.pid!
+    // Warm up: the spawner starts on first use and belongs in the baseline.
+    const warm = await exchange(server.port, req('GET', '/cgi-bin/hello.sh', { Connection: 'close' }))
+    assert.equal(warm.responses[0]!.text, 'hi')
+    await new Promise((r) => setTimeout(r, 300))
+    const spawner = descendantsOf(serverPid).find((p) => readFileSync(`/proc/${p.pid}/cmdline`, 'latin1').includes('cgi-spawner-main'))
+    assert.ok(spawner !== undefined, 'the spawner process runs')
+    const baselineRss = treeRssBytes(serverPid)
+    const baselineFds = [openDescriptors(serverPid), openDescriptors(spawner.pid)]
+
+    const clients = await Promise.all(Array.from({ length: 4 }, () => RawClient.connect(server.port, { paused: true })))
+    try {
+      await Promise.all(clients.map((c) => c.write(req('GET', '/cgi-bin/zero.sh'))))
+      const scripts = (): ProcessInfo[] => descendantsOf(serverPid).filter((p) => p.comm === 'cat')
+      assert.ok(await until(() => scripts().length === 4, 3000), 'the 4 scripts run')
+      // What the gateway may hold of one script's output (docs/logic.md): the bytes not yet
+      // acknowledged (the window plus the pipe read that crossed it), a paused pipe's buffer in
+      // the spawner, and the client socket's buffer just under its high-water mark plus one
+      // write. The kernel's socket buffers fill first (several MB per connection); those bytes
+      // pass through both heaps as garbage that the collector frees later, so the allowance
+      // adds room for it. A gateway without backpressure passes it within a few seconds (it
+      // grew by 40 to 250 MB a second here, depending on the machine's load).
+      const pipeReadBytes = 64 * 1024
+      const perScriptBytes = CGI_DEFAULTS.outputWindowBytes + DEFAULT_LIMITS.writeHighWaterMark + 3 * pipeReadBytes
+      const allowanceBytes = 4 * perScriptBytes + 128 * 1024 * 1024
+      let peakBytes = 0
+      const sample = async (): Promise<void> => {
+        await new Promise((r) => setTimeout(r, 250))
+        peakBytes = Math.max(peakBytes, treeRssBytes(serverPid))
+      }
+      // The scripts are held once they stop getting their writes done: everything between them
+      // and the clients is full. Without backpressure that never happens.
+      const written = (): string => scripts().map((p) => bytesWrittenBy(p.pid)).join(',')
+      let lastWritten = written()
+      let stillFor = 0
+      const deadline = Date.now() + 20_000
+      while (stillFor < 3 && Date.now() < deadline && peakBytes - baselineRss <= allowanceBytes) {
+        await sample()
+        const now = written()
+        stillFor = now === lastWritten ? stillFor + 1 : 0
+        lastWritten = now
+      }
+      const mb = (n: number): string => `${(n / 1048576).toFixed(1)} MB`
+      assert.ok(peakBytes - baselineRss <= allowanceBytes, `the tree grew by ${mb(peakBytes - baselineRss)} (allowed ${mb(allowanceBytes)})`)
+      assert.equal(stillFor, 3, `the scripts are still writing after 20 s (bytes written: ${lastWritten})`)
+      // Held for a while longer: nothing moves, nothing grows.
+      const settledBytes = treeRssBytes(serverPid)
+      for (let i = 0; i < 8; i++) await sample()
+      const lastBytes = treeRssBytes(serverPid)
+      assert.ok(peakBytes - baselineRss <= allowanceBytes, `the tree grew by ${mb(peakBytes - baselineRss)} (allowed ${mb(allowanceBytes)})`)
+      assert.ok(lastBytes - settledBytes <= 16 * 1024 * 1024, `still growing while the scripts are held: ${mb(settledBytes)} → ${mb(lastBytes)}`)
+      assert.equal(written(), lastWritten, 'the scripts stay held')
+      assert.equal(scripts().length, 4, 'the scripts are held, not killed')
+      assert.ok(clients.every((c) => !c.closedByServer), 'the connections stay open')
+    } finally {
+      for (const c of clients) c.destroy()
+    }
+    // The clients left: their scripts are killed and every descriptor is given back.
+    assert.ok(await until(() => descendantsOf(serverPid).filter((p) => p.comm === 'cat').length === 0, 3000), 'the scripts are gone')
+    assert.ok(
+      await until(() => openDescriptors(serverPid) === baselineFds[0] && openDescriptors(spawner.pid) === baselineFds[1], 3000),
+      `descriptors: server ${openDescriptors(serverPid)} (was ${baselineFds[0]}), spawner ${openDescriptors(spawner.pid)} (was ${baselineFds[1]})`,
+    )
+  })
+
+  test('a slow reader gets every byte, in order, however long the script is held for it', async () => {
+    const client = await RawClient.connect(server.port, { paused: true })
+    try {
+      await client.write(req('GET', '/cgi-bin/seq.sh', { Connection: 'close' }))
+      // Everything between the script and the client fills up and stops, for longer than
+      // --cgi-timeout: time the script spends held by its client is not its own. Then the client
+      // reads in short bursts, so the gateway stops and starts again many times.
+      await new Promise((r) => setTimeout(r, SHORT_CGI_TIMEOUT_MS + 500))
+      const deadline = Date.now() + 30_000
+      while (!client.closedByServer && Date.now() < deadline) {
+        client.socket.resume()
+        await new Promise((r) => setTimeout(r, 2))
+        client.socket.pause()
+        await new Promise((r) => setTimeout(r, 5))
+      }
+      client.socket.resume()
+      const response = await client.readResponse({ timeoutMs: 5000 })
+      assert.equal(response.status, 200)
+      let expected = ''
+      for (let n = 1; n <= SEQ_LINES; n++) expected += `${n}\n`
+      assert.equal(response.body.length, expected.length)
+      assert.ok(response.body.equals(Buffer.from(expected, 'latin1')), 'the body is seq\'s output, byte for byte')
+    } finally {
+      client.destroy()
+    }
+  })
+
+  test('a client that never reads is closed by the send timeout, and its held script killed', async () => {
+    const strict = await startServe({ root: path.join(root, 'www'), host: '127.0.0.1', port: 0, timeouts: { sendMs: 1000 }, cgi: { dir: cgiDir } })
+    const client = await RawClient.connect(strict.address.port, { paused: true })
+    try {
+      await client.write(req('GET', '/cgi-bin/zero.sh'))
+      const scripts = (): ProcessInfo[] => descendantsOf(process.pid).filter((p) => p.comm === 'cat')
+      assert.ok(await until(() => scripts().length === 1, 3000), 'the script runs')
+      assert.ok(await until(() => scripts().length === 0, 10_000), 'the script is killed once the connection is closed')
+    } finally {
+      client.destroy()
+      await strict.server.close({ destroy: true })
+    }
+  })
+
+  test('without an error log, stderr lines reach the server\'s stderr escaped', async () => {
+    const { responses } = await exchange(server.port, req('GET', '/cgi-bin/esc.sh', { Connection: 'close' }))
+    assert.equal(responses[0]!.text, 'ok')
+    assert.ok(await until(() => server.stderr().toString('latin1').includes(ESCAPED_STDERR), 2000), server.stderr().toString('latin1'))
+    const raw = server.stderr()
+    for (const byte of [0x1b, 0x0d, 0x9b]) assert.equal(raw.indexOf(byte), -1, `no raw 0x${byte.toString(16)} on stderr`)
   })
 })
 
@@ -481,8 +713,8 @@ describe('the demo site\'s scripts', () => {
   })
   after(() => demo.server.close({ destroy: true }))
 
-  async function demoGet(target: string, body?: string) {
-    const headers: Record<string, string> = body === undefined ? { Connection: 'close' } : { Connection: 'close', 'Content-Type': 'application/x-www-form-urlencoded' }
+  async function demoGet(target: string, body?: string, extra: Record<string, string> = {}) {
+    const headers: Record<string, string> = body === undefined ? { Connection: 'close', ...extra } : { Connection: 'close', 'Content-Type': 'application/x-www-form-urlencoded', ...extra }
     const { responses } = await exchange(demo.address.port, req(body === undefined ? 'GET' : 'POST', target, headers, body))
     return responses[0]!
   }
@@ -499,6 +731,14 @@ describe('the demo site\'s scripts', () => {
     const response = await demoGet('/cgi-bin/env.py')
     assert.equal(response.status, 200)
     assert.match(response.text, /<th>GATEWAY_INTERFACE<\/th><td>CGI\/1\.1<\/td>/)
+  })
+
+  test('env.py does not show credentials: a page on the same origin could read an HttpOnly cookie through it', { skip: python ? false : 'python3 is not installed' }, async () => {
+    const response = await demoGet('/cgi-bin/env.py', undefined, { Cookie: 'session=COOKIE-SECRET', Authorization: 'Basic QVVUSC1TRUNSRVQ=', 'Proxy-Authorization': 'Basic UFJPWFktU0VDUkVU', 'X-Shown': 'visible' })
+    assert.equal(response.status, 200)
+    assert.match(response.text, /<th>HTTP_X_SHOWN<\/th><td>visible<\/td>/)
+    assert.doesNotMatch(response.text, /COOKIE-SECRET|QVVUSC1TRUNSRVQ|UFJPWFktU0VDUkVU/)
+    assert.doesNotMatch(response.text, /<th>HTTP_(COOKIE|AUTHORIZATION|PROXY_AUTHORIZATION)<\/th>/)
   })
 
   test('form.py: reads a POSTed form from stdin', { skip: python ? false : 'python3 is not installed' }, async () => {

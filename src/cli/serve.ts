@@ -61,7 +61,7 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'cgi-bin', type: 'string', valueName: 'DIR', description: 'run the executables in DIR for URLs under /cgi-bin/ (CGI/1.1); the demo site has its own' },
   { name: 'cgi-max', type: 'integer', valueName: 'N', min: 1, description: `CGI scripts running at once (default ${CGI_DEFAULTS.maxProcesses})` },
   { name: 'cgi-queue', type: 'integer', valueName: 'N', min: 0, description: `CGI requests waiting for a slot before 503 (default ${CGI_DEFAULTS.queueLength})` },
-  { name: 'cgi-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `kill a CGI script's process group after TIME; 504 if it sent no head (default ${formatDuration(CGI_DEFAULTS.timeoutMs)})` },
+  { name: 'cgi-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `kill a CGI script's process group after TIME of its own (waiting for a slow client does not count); 504 if it sent no head (default ${formatDuration(CGI_DEFAULTS.timeoutMs)})` },
   { name: 'pool-threads', type: 'integer', valueName: 'N', min: 1, max: 1024, description: 'threads of the demo\'s pool for /scrypt/pool (default: one per CPU)' },
   { name: 'pool-queue', type: 'integer', valueName: 'N', min: 0, description: `tasks waiting for a pool thread before 503 (default ${POOL_DEFAULTS.queuePerThread} per thread)` },
   { name: 'pool-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `a pool task running longer fails with 503 (default ${formatDuration(POOL_DEFAULTS.taskTimeoutMs)})` },

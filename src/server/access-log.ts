@@ -3,16 +3,16 @@
 // it; nothing here does I/O.
 //
 // Values that come from the client (request line, Referer, User-Agent) are escaped as nginx's
-// ngx_http_log_escape does: `"`, `\`, control characters and bytes from 0x7F up become `\xHH`,
-// so a hostile header can neither end the quoted field nor start a forged line.
+// ngx_http_log_escape does (core/log-escape.ts): `"`, `\`, control characters and bytes from 0x7F
+// up become `\xHH`, so a hostile header can neither end the quoted field nor start a forged line.
 //
 // Example:
 //   const log = new AccessLog(new LogFile('/var/log/petrel/access.log'), 'combined')
 //   log.record({ remoteAddress: '203.0.113.9', method: 'GET', url: '/', httpVersion: '1.1',
 //     status: 200, bodyBytes: 612, startedAtMs, endedAtMs: Date.now() })
 
-import { Buffer } from 'node:buffer'
 import type { LogFile } from '../core/log-file.ts'
+import { escapeLogValue } from '../core/log-escape.ts'
 import { pad2, PerSecondFormat } from '../core/time-format.ts'
 
 export interface AccessLogEntry {
@@ -35,7 +35,6 @@ export interface AccessLogEntry {
 export type AccessLogFormat = 'combined' | 'json'
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
-const HEX = '0123456789ABCDEF'
 
 const timeLocal = new PerSecondFormat(
   (d) => `${pad2(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())} +0000`,
@@ -44,39 +43,6 @@ const timeLocal = new PerSecondFormat(
 /** `26/Nov/2026:14:03:05 +0000` — nginx's $time_local, always in UTC. */
 export function formatTimeLocal(ms: number): string {
   return timeLocal.format(ms)
-}
-
-function needsEscape(code: number): boolean {
-  return code < 0x20 || code === 0x22 || code === 0x5c || code >= 0x7f
-}
-
-function escapeByte(byte: number): string {
-  return '\\x' + HEX[byte >> 4] + HEX[byte & 0xf]
-}
-
-/**
- * Escapes a value for a quoted field of the combined format. Header strings in Petrel are
- * latin1, one byte per character; a character above 0xFF (from application code) is escaped
- * as its UTF-8 bytes, so the line stays ASCII.
- */
-export function escapeLogValue(value: string): string {
-  let i = 0
-  while (i < value.length && !needsEscape(value.charCodeAt(i))) i++
-  if (i === value.length) return value
-  let out = value.slice(0, i)
-  for (; i < value.length; i++) {
-    const code = value.charCodeAt(i)
-    if (!needsEscape(code)) {
-      out += value[i]
-    } else if (code <= 0xff) {
-      out += escapeByte(code)
-    } else {
-      const codePoint = value.codePointAt(i)!
-      if (codePoint > 0xffff) i++
-      for (const byte of Buffer.from(String.fromCodePoint(codePoint), 'utf8')) out += escapeByte(byte)
-    }
-  }
-  return out
 }
 
 function protocolOf(httpVersion: string): string {

@@ -1,19 +1,23 @@
 // CGI/1.1 (RFC 3875): `petrel serve ROOT --cgi-bin DIR` runs the executables in DIR for URLs
 // under /cgi-bin/, the book's CGI server (ch. 6, 15) grown up.
 //
-// - The script is named by the first segment after /cgi-bin/; the rest of the path is PATH_INFO.
+// - The script is named by the first segment after /cgi-bin/; the rest of the path is PATH_INFO
+//   (the translations of RFC 3875 — path, meta-variables, the script's head — are cgi-message.ts).
 //   Only a regular, executable file directly inside DIR runs (no symlink out of it, no dotfile,
 //   no traversal through the name or PATH_INFO), and it runs without a shell, in its own process
-//   group, with the RFC's meta-variables as its whole environment. A small spawner process
-//   starts it (cgi-spawner.ts): forking the server itself would copy its page tables each time.
+//   group, with the RFC's meta-variables as its whole environment (request fields only when
+//   their names are letters, digits and '-'). A small spawner process starts it
+//   (cgi-spawner.ts): forking the server itself would copy its page tables each time.
 // - Concurrency is bounded (`--cgi-max`), with a bounded queue behind it (`--cgi-queue`); a full
 //   queue answers 503 with Retry-After.
 // - The script's head is parsed (Status, Content-Type, Location, other fields passed on); a local
 //   Location is an internal redirect, an absolute one a 302. The body streams to the client with
-//   backpressure both ways; without a Content-Length it goes chunked.
+//   backpressure both ways: the spawner sends output on credit, which is given back only as the
+//   client takes it, so a script whose client does not read is held after a window of bytes;
+//   without a Content-Length the body goes chunked.
 // - `--cgi-timeout` kills the whole process group, answering 504 if no head was sent yet; a
 //   client that leaves kills its script the same way. The spawner reaps every child; stderr goes
-//   to the error log a line at a time.
+//   to the error log a line at a time, escaped as the access log escapes a client's text.
 
 import { Buffer } from 'node:buffer'
 import { constants, promises as fsp } from 'node:fs'
@@ -23,9 +27,12 @@ import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
 import type { Handler } from '../../server/server.ts'
 import { PetrelError } from '../../core/errors.ts'
+import { escapeLogValue } from '../../core/log-escape.ts'
 import { CgiSpawner, type ScriptProcess } from './cgi-spawner.ts'
+import { headEnd, metaVariables, parseCgiHead, parseCgiPath, quoted } from './cgi-message.ts'
 
-export const CGI_PREFIX = '/cgi-bin/'
+// The prefix is the server's to route on (serve.ts): it comes with the gateway.
+export { CGI_PREFIX } from './cgi-message.ts'
 
 export const CGI_DEFAULTS = {
   maxProcesses: 16,
@@ -37,6 +44,12 @@ export const CGI_DEFAULTS = {
   maxRedirects: 10,
   /** Seconds a client is told to wait when the queue is full. */
   retryAfterSeconds: 1,
+  /**
+   * Of each of a script's stdout and stderr, the most bytes in flight between the spawner and
+   * the server and not yet handed on (to a client that keeps up, or to the error log). Two pipe
+   * reads: one crosses the channel while the next is read.
+   */
+  outputWindowBytes: 128 * 1024,
 } as const
 
 export interface CgiOptions {
@@ -45,6 +58,8 @@ export interface CgiOptions {
   maxProcesses?: number
   queueLength?: number
   timeoutMs?: number
+  /** See CGI_DEFAULTS.outputWindowBytes. */
+  outputWindowBytes?: number
 }
 
 export interface CgiContext {
@@ -115,83 +130,12 @@ export class Slots {
   }
 }
 
-/** What the URL names: the script and PATH_INFO, or the status that answers the request. */
-export type CgiTarget = { name: string; pathInfo: string } | { status: 400 | 404 }
-
-/** Split the percent-encoded path after /cgi-bin/ into the script's name and PATH_INFO. */
-export function parseCgiPath(urlPath: string): CgiTarget {
-  const rest = urlPath.slice(CGI_PREFIX.length)
-  const slash = rest.indexOf('/')
-  const first = slash < 0 ? rest : rest.slice(0, slash)
-  if (first === '') return { status: 404 }
-  let name: string
-  try {
-    name = decodeURIComponent(first)
-  } catch {
-    return { status: 400 }
-  }
-  if (name.includes('/') || name.includes('\\') || name.includes('\0')) return { status: 400 }
-  if (name.startsWith('.')) return { status: 404 }
-  let pathInfo = ''
-  if (slash >= 0) {
-    for (const raw of rest.slice(slash + 1).split('/')) {
-      let segment: string
-      try {
-        segment = decodeURIComponent(raw)
-      } catch {
-        return { status: 400 }
-      }
-      if (segment.includes('/') || segment.includes('\\') || segment.includes('\0') || segment === '..' || segment === '.') return { status: 400 }
-      pathInfo += `/${segment}`
-    }
-  }
-  return { name, pathInfo }
-}
-
-/** The parsed head a script printed. */
-export interface CgiHead {
-  status: number
-  reason: string
-  /** Whether the script printed a Status field. */
-  statusGiven: boolean
-  /** [name, value] in the order printed, Status and Location excluded. */
-  fields: Array<[string, string]>
-  location: string | null
-}
-
-/** Parse a script's head (the bytes before its blank line), or say why it is not one. */
-export function parseCgiHead(text: string): CgiHead | string {
-  const head: CgiHead = { status: 200, reason: '', statusGiven: false, fields: [], location: null }
-  for (const line of text.split(/\r?\n/)) {
-    if (line === '') continue
-    const colon = line.indexOf(':')
-    if (colon <= 0) return `malformed header line ${JSON.stringify(line.slice(0, 80))}`
-    const name = line.slice(0, colon).trim()
-    const value = line.slice(colon + 1).trim()
-    const lower = name.toLowerCase()
-    if (lower === 'status') {
-      // 1xx is not a final status: sent as one it would desynchronise the client (RFC 9110 §15.2).
-      const m = /^([2-5]\d\d)(?:\s+(.*))?$/.exec(value)
-      if (m === null) return `malformed Status ${JSON.stringify(value.slice(0, 80))}`
-      head.status = Number(m[1])
-      head.reason = m[2] ?? ''
-      head.statusGiven = true
-    } else if (lower === 'location') {
-      head.location = value
-    } else {
-      head.fields.push([name, value])
-    }
-  }
-  // RFC 3875 §6.2.3: a client redirect is a 302 unless the script says otherwise.
-  if (head.location !== null && !head.location.startsWith('/') && !head.statusGiven) head.status = 302
-  return head
-}
-
 /** The CGI handler for URLs under /cgi-bin/. */
 export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
   const dir = path.resolve(options.dir)
   const slots = new Slots(options.maxProcesses ?? CGI_DEFAULTS.maxProcesses, options.queueLength ?? CGI_DEFAULTS.queueLength)
   const timeoutMs = options.timeoutMs ?? CGI_DEFAULTS.timeoutMs
+  const outputWindowBytes = options.outputWindowBytes ?? CGI_DEFAULTS.outputWindowBytes
   const redirects = new WeakMap<Response, number>()
   const spawner = new CgiSpawner()
 
@@ -250,14 +194,14 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
   function run(req: Request, res: Response, file: string, name: string, pathInfo: string, body: Buffer | null): Promise<void> {
     return new Promise<void>((resolve) => {
       if (res.closed) return resolve()
-      const child = spawner.spawn(file, metaVariables(req, name, pathInfo, body, context), dir)
+      const child = spawner.spawn(file, metaVariables(req, name, pathInfo, body, context), dir, outputWindowBytes)
       let finished = false
       // The whole group: a shell script's children die with it.
       const kill = (): void => child.killGroup()
       const finish = (): void => {
         if (finished) return
         finished = true
-        clearTimeout(timer)
+        if (timer !== null) clearTimeout(timer)
         res.signal.removeEventListener('abort', onClientGone)
         kill()
         if (bodyStream !== null && !bodyStream.readableEnded) {
@@ -279,7 +223,13 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
         // End the exchange (nginx's 499): a client that only half-closed gets no half answer.
         res.abort()
       }
-      const timer = setTimeout(() => fail(504, `no complete answer within ${timeoutMs} ms; process group killed`), timeoutMs)
+      // The script's own time: the clock stops while the script is held because its client reads
+      // slowly (a slow client is the send timeout's business), so a large answer to a slow
+      // client is not cut for it.
+      const onTimeout = (): void => fail(504, `no complete answer within ${timeoutMs} ms; process group killed`)
+      let timeLeftMs = timeoutMs
+      let clockStartedAt = performance.now()
+      let timer: NodeJS.Timeout | null = setTimeout(onTimeout, timeoutMs)
       res.signal.addEventListener('abort', onClientGone, { once: true })
       child.on('error', (err: Error) => fail(502, `cannot run: ${err.message}`))
       child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
@@ -294,18 +244,44 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
       let declaredLength = -1
       let sent = 0
       let headDone = false
-      child.stdout.on('data', (chunk: Buffer) => {
+      // Stdout bytes handled but not yet acknowledged to the spawner because the client is
+      // behind: they are acknowledged when it catches up. The spawner sends at most a window of
+      // unacknowledged bytes, so this is what holds the script while nobody reads.
+      let heldBytes = 0
+      let waitingForDrain = false
+      const caughtUp = (): void => {
+        waitingForDrain = false
+        child.tookStdout(heldBytes)
+        heldBytes = 0
+      }
+      const waitForClient = (): void => {
+        waitingForDrain = true
+        clearTimeout(timer!)
+        timer = null
+        timeLeftMs -= performance.now() - clockStartedAt
+        res.drain().then(clientCaughtUp, finish)
+      }
+      const clientCaughtUp = (): void => {
+        if (finished) return
+        clockStartedAt = performance.now()
+        timer = setTimeout(onTimeout, Math.max(0, timeLeftMs))
+        caughtUp()
+      }
+      child.on('stdout', (chunk: Buffer) => {
         if (finished) return
         // The server answered for us (its handler timeout): nothing more may be written.
         if (res.finished) return finish()
+        let body = chunk
         if (!headDone) {
           headChunks.push(chunk)
           headBytes += chunk.length
           const all = headChunks.length === 1 ? chunk : Buffer.concat(headChunks, headBytes)
           const end = headEnd(all)
           if (end === null) {
-            if (headBytes > CGI_DEFAULTS.maxHeadBytes) fail(502, `head larger than ${CGI_DEFAULTS.maxHeadBytes} bytes`)
-            else if (headChunks.length > 1) headChunks.splice(0, headChunks.length, all)
+            if (headBytes > CGI_DEFAULTS.maxHeadBytes) return fail(502, `head larger than ${CGI_DEFAULTS.maxHeadBytes} bytes`)
+            if (headChunks.length > 1) headChunks.splice(0, headChunks.length, all)
+            // A partial head is held here, bounded by maxHeadBytes: taken at once.
+            child.tookStdout(chunk.length)
             return
           }
           const head = parseCgiHead(all.toString('latin1', 0, end.headLength))
@@ -322,7 +298,7 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
               const lower = field.toLowerCase()
               if (HOP_BY_HOP.has(lower)) continue
               if (lower === 'content-length') {
-                if (!/^\d+$/.test(value)) return fail(502, `malformed Content-Length ${JSON.stringify(value)}`)
+                if (!/^\d+$/.test(value)) return fail(502, `malformed Content-Length ${quoted(value)}`)
                 declaredLength = Number(value)
               }
               res.appendHeader(field, value)
@@ -331,24 +307,17 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
             return fail(502, (err as Error).message)
           }
           headDone = true
-          chunk = all.subarray(end.bodyStart)
-          if (chunk.length === 0) return
+          body = all.subarray(end.bodyStart)
         }
-        if (declaredLength >= 0) {
-          // Never send more than the script declared: the framing is the client's to trust.
-          if (sent >= declaredLength) return
-          if (sent + chunk.length > declaredLength) chunk = chunk.subarray(0, declaredLength - sent)
-        }
-        sent += chunk.length
-        if (!res.write(chunk)) {
-          child.stdout.pause()
-          res.drain().then(
-            () => child.stdout.resume(),
-            () => finish(),
-          )
-        }
+        // Never send more than the script declared: the framing is the client's to trust. What is
+        // past it is dropped (and taken, so that the script runs on to its end).
+        if (declaredLength >= 0 && sent + body.length > declaredLength) body = body.subarray(0, Math.max(0, declaredLength - sent))
+        sent += body.length
+        heldBytes += chunk.length
+        if (body.length > 0 && !res.write(body) && !waitingForDrain) waitForClient()
+        if (!waitingForDrain) caughtUp()
       })
-      child.stdout.on('end', () => {
+      child.on('stdoutEnd', () => {
         if (finished) return
         if (res.finished) return finish()
         if (!headDone) {
@@ -371,7 +340,7 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
     }
     const internal = context.internalRequest(req, location)
     if (internal === null) {
-      context.log(`cgi ${name}: local redirect to an invalid path ${JSON.stringify(location)}`)
+      context.log(`cgi ${name}: local redirect to an invalid path ${quoted(location)}`)
       return plain(res, 502, '502 Bad Gateway: the script did not produce a valid answer\n')
     }
     context.dispatch(internal, res)
@@ -391,46 +360,6 @@ function plain(res: Response, status: number, text: string): void {
   res.status(status).end(text)
 }
 
-/** Where the script's head ends: after the first blank line (LF LF or CRLF CRLF), or null. */
-function headEnd(buf: Buffer): { headLength: number; bodyStart: number } | null {
-  for (let i = 0; i < buf.length; i++) {
-    if (buf[i] !== 0x0a) continue
-    if (buf[i + 1] === 0x0a) return { headLength: i, bodyStart: i + 2 }
-    if (buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return { headLength: i, bodyStart: i + 3 }
-  }
-  return null
-}
-
-/** RFC 3875 §4.1: the meta-variables, and a PATH so that shell scripts find their tools. */
-export function metaVariables(req: Request, name: string, pathInfo: string, body: Buffer | null, context: Pick<CgiContext, 'serverPort' | 'software'>): NodeJS.ProcessEnv {
-  const host = req.header('host') ?? ''
-  const serverName = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!
-  const env: NodeJS.ProcessEnv = {
-    PATH: '/usr/local/bin:/usr/bin:/bin',
-    GATEWAY_INTERFACE: 'CGI/1.1',
-    SERVER_SOFTWARE: context.software,
-    SERVER_NAME: serverName,
-    SERVER_PORT: String(context.serverPort()),
-    SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
-    REQUEST_METHOD: req.method,
-    SCRIPT_NAME: `${CGI_PREFIX}${name}`,
-    PATH_INFO: pathInfo,
-    QUERY_STRING: req.search,
-    REMOTE_ADDR: req.remoteAddress ?? '',
-    REMOTE_PORT: req.remotePort === undefined ? '' : String(req.remotePort),
-  }
-  const length = body !== null ? body.length : req.head.contentLength
-  if (length >= 0 && (length > 0 || req.method === 'POST')) env.CONTENT_LENGTH = String(length)
-  const type = req.header('content-type')
-  if (type !== undefined) env.CONTENT_TYPE = type
-  for (const [field, value] of Object.entries(req.headers)) {
-    // Content-Length and -Type are above; Proxy must never become HTTP_PROXY ("httpoxy").
-    if (field === 'content-length' || field === 'content-type' || field === 'proxy') continue
-    env[`HTTP_${field.toUpperCase().replaceAll('-', '_')}`] = value
-  }
-  return env
-}
-
 /**
  * The request body to the script's stdin; a script that does not read it is not an error.
  * Returns the body stream when the body is streamed.
@@ -448,24 +377,35 @@ function feedStdin(child: ScriptProcess, req: Request, body: Buffer | null): Rea
   return stream
 }
 
-/** The script's stderr to the error log, a line at a time, each line bounded. */
+/**
+ * The script's stderr to the error log, a line at a time, each line bounded, escaped as the access
+ * log escapes a client's values: a script (or whoever feeds it input) cannot forge log lines or
+ * send ESC, CR or C1 controls to the terminal of whoever reads the log.
+ */
 function forwardStderr(child: ScriptProcess, name: string, context: Pick<CgiContext, 'log'>): void {
   const MAX_LINE = 4096
   let pending = ''
-  child.stderr.setEncoding('utf8')
-  child.stderr.on('data', (text: string) => {
-    pending += text
+  const logLine = (line: string): void => {
+    // A CRLF line ends at its LF like any other: the CR is not part of what the script said.
+    const text = line.endsWith('\r') ? line.slice(0, -1) : line
+    context.log(`cgi ${name}: ${escapeLogValue(text)}`)
+  }
+  child.on('stderr', (chunk: Buffer) => {
+    // latin1: one character per byte, so a character split across reads is never mangled, and
+    // every byte from 0x7F up is escaped as itself.
+    pending += chunk.toString('latin1')
     let newline: number
     while ((newline = pending.indexOf('\n')) >= 0) {
-      context.log(`cgi ${name}: ${pending.slice(0, Math.min(newline, MAX_LINE))}`)
+      logLine(pending.slice(0, Math.min(newline, MAX_LINE)))
       pending = pending.slice(newline + 1)
     }
     if (pending.length > MAX_LINE) {
-      context.log(`cgi ${name}: ${pending.slice(0, MAX_LINE)}`)
+      logLine(pending.slice(0, MAX_LINE))
       pending = ''
     }
   })
-  child.stderr.on('end', () => {
-    if (pending !== '') context.log(`cgi ${name}: ${pending}`)
+  child.on('stderrEnd', () => {
+    if (pending !== '') logLine(pending)
+    pending = ''
   })
 }
