@@ -277,6 +277,21 @@ test('without reusePort the master accepts and hands connections over: it says s
   assert.equal(stats.failed, 0, `failures: ${stats.errors.slice(0, 5).join('; ')}`)
 })
 
+test('handed-over connections (no reusePort) keep half-open: a client that half-closes after its request gets the whole answer', async (t) => {
+  const m = await startMaster(t, ['--user', 'root', '--workers', '1'], { PETREL_LISTEN_MODE: 'shared' })
+  const client = net.connect({ port: m.port, host: '127.0.0.1', allowHalfOpen: true })
+  client.on('error', () => {})
+  t.after(() => client.destroy())
+  await once(client, 'connect')
+  let got = ''
+  client.setEncoding('latin1')
+  client.on('data', (text: string) => (got += text))
+  // The request, then our FIN at once (printf … | nc -N does this); a CGI script answers later.
+  client.end('GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: a\r\n\r\n')
+  await once(client, 'end')
+  assert.match(got, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n[\s\S]*Hello from a shell script/)
+})
+
 test('--user nobody with logs in a root-owned 0755 directory: --signal reopen after a rotation keeps every line, the new file is nobody\'s', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'petrel-log-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))

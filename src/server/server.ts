@@ -194,6 +194,9 @@ export class HttpServer {
   /** A connection accepted elsewhere, now this server's. */
   handOver(socket: net.Socket): void {
     socket.setNoDelay(true)
+    // A socket made from a handle passed over IPC has half-open off, where our listeners turn it
+    // on: without it, a client's FIN after its request would end our side before the answer.
+    socket.allowHalfOpen = true
     this.accept(socket)
   }
 
