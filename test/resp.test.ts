@@ -3,7 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { encodeCommand, ProtocolError, RedisError, ReplyParser, type Reply } from '../src/protocol/resp/resp.ts'
-import { parseRedisUrl } from '../src/protocol/resp/client.ts'
+import { describeRedis, parseRedisUrl } from '../src/protocol/resp/client.ts'
 
 const STREAM = Buffer.from(
   '+OK\r\n' +
@@ -56,6 +56,11 @@ test('redis:// URLs', () => {
   assert.throws(() => parseRedisUrl('http://x'), /only redis:\/\/ URLs/)
   assert.throws(() => parseRedisUrl('localhost:6379'), /only redis:\/\/ URLs|not a URL/)
   assert.throws(() => parseRedisUrl('redis://h/x'), /database number/)
+})
+
+test('a Redis address is described without its password (the chat room prints it at start)', () => {
+  assert.equal(describeRedis(parseRedisUrl('redis://:s%40cret@db.local:6380/2')), 'redis://db.local:6380/2')
+  assert.equal(describeRedis(parseRedisUrl('redis://app:pw@[::1]:7000')), 'redis://app@[::1]:7000/0')
 })
 
 test('a large bulk reply in many reads is held until complete, then parsed once', () => {

@@ -4,7 +4,7 @@ import net from 'node:net'
 import { CHAT_DEFAULTS, ChatRoom } from '../apps/chat/room.ts'
 import { ChatCluster, type WorkerSettings } from '../apps/chat/cluster.ts'
 import { REDIS_HUB_DEFAULTS, RedisHub } from '../apps/chat/redis-hub.ts'
-import { parseRedisUrl } from '../protocol/resp/client.ts'
+import { describeRedis, parseRedisUrl } from '../protocol/resp/client.ts'
 import { PetrelError } from '../core/errors.ts'
 import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec, type FlagValue } from './args.ts'
 import { parseWorkers } from './serve.ts'
@@ -77,7 +77,7 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
       await cluster.stop()
       throw err
     })
-    log(`room open on ${host}:${bound} with ${workers} workers (master pid ${process.pid})${redis === undefined ? '' : `, shared through ${redis}`}`)
+    log(`room open on ${host}:${bound} with ${workers} workers (master pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`)
     stop = () => cluster.stop()
   } else {
     const hub = redis === undefined ? undefined : await RedisHub.connect(redis, { room: settings.room, maxUsers: settings.maxUsers, log })
@@ -87,7 +87,7 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
       await room.close()
       throw err
     })
-    log(`room open on ${address.address}:${address.port} (pid ${process.pid})${redis === undefined ? '' : `, shared through ${redis}`}`)
+    log(`room open on ${address.address}:${address.port} (pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`)
     stop = () => room.close()
   }
   await new Promise<void>((resolve) => {

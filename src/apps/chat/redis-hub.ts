@@ -112,8 +112,14 @@ export class RedisHub implements Hub {
       throw unavailable(err as Error)
     }
     hub = new RedisHub(commands, events, options)
-    await hub.beat()
-    await events.subscribe(`${hub.prefix}:events`, (payload) => hub.receive(payload))
+    try {
+      await hub.beat()
+      await events.subscribe(`${hub.prefix}:events`, (payload) => hub.receive(payload))
+    } catch (err) {
+      // Both connections are ours until the hub is handed over: a start that fails closes them.
+      await Promise.all([commands.close(), events.close()])
+      throw unavailable(err as Error)
+    }
     const period = options.heartbeatMs ?? REDIS_HUB_DEFAULTS.heartbeatMs
     hub.heartbeat = setInterval(() => {
       hub.beat().catch((err: Error) => log(`redis heartbeat: ${err.message}`))

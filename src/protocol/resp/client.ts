@@ -35,6 +35,12 @@ export function parseRedisUrl(text: string): RedisAddress {
   }
 }
 
+/** Where a Redis address points, for a log line: never the password. */
+export function describeRedis(address: RedisAddress): string {
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host
+  return `redis://${address.username === undefined ? '' : `${address.username}@`}${host}:${address.port}/${address.db}`
+}
+
 export interface RedisClientOptions {
   log?: (line: string) => void
   /** Delay before the first reconnect; it doubles up to maxReconnectMs. */
