@@ -1,5 +1,6 @@
 // `petrel serve --config FILE` as a user meets it: a JSON file checked against the same flag
 // declarations as the command line, with errors that name the file, the key and the fix.
+import { execFileSync } from 'node:child_process'
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
@@ -248,10 +249,21 @@ test('a missing or unreadable file is named', async () => {
   const missing = path.join(dir, 'nope', 'petrel.json')
   await assert.rejects(loadConfig(missing, SPECS), {
     code: 'PETREL_ERR_CLI_BAD_VALUE',
-    message: `config file ${missing} not found (looked for ${missing})`,
+    message: `config file ${missing}: not found (looked for ${missing})`,
   })
   await assert.rejects(loadConfig('petrel-no-such-config.json', SPECS), {
-    message: `config file petrel-no-such-config.json not found (looked for ${path.resolve('petrel-no-such-config.json')})`,
+    message: `config file petrel-no-such-config.json: not found (looked for ${path.resolve('petrel-no-such-config.json')})`,
   })
-  await assert.rejects(loadConfig(dir, SPECS), { message: `config file ${dir} is a directory; give the path of a JSON file` })
+  await assert.rejects(loadConfig(dir, SPECS), { message: `config file ${dir}: is a directory, not a regular file; give the path of the configuration file itself` })
+})
+
+test('only a regular file of at most maxBytes is read: a FIFO, a device or a larger file is refused at once', async () => {
+  const fifo = path.join(dir, 'petrel.fifo')
+  execFileSync('mkfifo', [fifo])
+  // A FIFO with no writer: reading it would wait for ever (and stop a server reloading).
+  await assert.rejects(loadConfig(fifo, SPECS), { message: `config file ${fifo}: is a FIFO (named pipe), not a regular file; give the path of the configuration file itself` })
+  await assert.rejects(loadConfig('/dev/zero', SPECS), { message: 'config file /dev/zero: is a character device, not a regular file; give the path of the configuration file itself' })
+  const big = configFile(`{"port": 8080${' '.repeat(2000)}}`)
+  await assert.rejects(loadConfig(big, SPECS, { maxBytes: 1000 }), { message: /^config file .*: is \d+ bytes, over the limit of 1000; raise it with --max-config-bytes$/ })
+  assert.deepEqual([...(await loadConfig(big, SPECS, { maxBytes: 4000 })).entries()], [['port', 8080]])
 })

@@ -4,7 +4,7 @@
 // Petrel server.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync, renameSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import net from 'node:net'
@@ -77,6 +77,13 @@ test('HUP with a configuration that fails: refused with a log line, the old serv
   m.child.kill('SIGHUP')
   await waitFor('the second refusal', () => (m.log().match(/reload refused/g) ?? []).length === 2, 10_000)
   assert.match(m.log(), /no-such-dir.*does not exist/)
+  assert.equal(await post(m.port, 'x'.repeat(11)), 413)
+  // A FIFO in place of the file: refused at once, where reading it waited for a writer for ever.
+  rmSync(config)
+  spawnSync('mkfifo', [config])
+  m.child.kill('SIGHUP')
+  await waitFor('the third refusal', () => (m.log().match(/reload refused/g) ?? []).length === 3, 10_000)
+  assert.match(m.log(), /petrel\.json: is a FIFO \(named pipe\), not a regular file/)
   assert.equal(await post(m.port, 'x'.repeat(11)), 413)
   assert.equal(m.child.exitCode, null)
 })

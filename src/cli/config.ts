@@ -9,13 +9,16 @@
 // such as "500ms" and "5s", booleans are true/false, lists are arrays of strings. A string setting
 // whose value may be a number ("workers": 4, or "auto") takes a JSON number too.
 
-import { readFile } from 'node:fs/promises'
 import path from 'node:path'
+import { DEFAULT_MAX_CONFIG_BYTES, readConfigFile } from '../core/config-file.ts'
 import { UsageError, parseDurationMs, type FlagSpec, type FlagValue } from './args.ts'
 
 export interface LoadConfigOptions {
   /** Flags that make no sense in a file (e.g. "help", "config", "signal"); naming one is an error. */
   exclude?: string[]
+  /** The largest file read (default 1 MiB), and the flag that sets it, for the refusal. */
+  maxBytes?: number
+  maxBytesKnob?: string
 }
 
 /** The key for the ROOT positional, accepted unless a spec of that name exists. */
@@ -30,7 +33,7 @@ const EXAMPLE = '{"port": 8080}'
  * so the file means the same thing wherever petrel is started.
  */
 export async function loadConfig(file: string, specs: readonly FlagSpec[], options: LoadConfigOptions = {}): Promise<Map<string, FlagValue>> {
-  const text = await readConfigText(file)
+  const text = await readConfigText(file, options)
   const parsed = parseJson(file, text)
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `config file ${file} must hold a JSON object such as ${EXAMPLE}, not ${describeJson(parsed)}`)
@@ -67,20 +70,19 @@ export function mergeFlags(fromConfig: Map<string, FlagValue>, fromCli: Map<stri
   return merged
 }
 
-async function readConfigText(file: string): Promise<string> {
+/**
+ * The file's text: a regular file only, at most maxBytes, read off the event loop — a reload
+ * (SIGHUP) reads it while serving, and a FIFO or /dev/zero in its place must not stop the server.
+ */
+async function readConfigText(file: string, options: LoadConfigOptions): Promise<string> {
+  let text: string
   try {
-    const text = await readFile(file, 'utf8')
-    // Editors on Windows may save a byte-order mark, which JSON.parse refuses.
-    return text.startsWith('\uFEFF') ? text.slice(1) : text
+    text = await readConfigFile(file, { maxBytes: options.maxBytes ?? DEFAULT_MAX_CONFIG_BYTES, maxBytesKnob: options.maxBytesKnob ?? '--max-config-bytes', code: 'PETREL_ERR_CLI_BAD_VALUE' })
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    const reason =
-      code === 'ENOENT' ? `not found (looked for ${path.resolve(file)})`
-      : code === 'EISDIR' ? 'is a directory; give the path of a JSON file'
-      : code === 'EACCES' || code === 'EPERM' ? 'is not readable: permission denied'
-      : `could not be read: ${(err as Error).message}`
-    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `config file ${file} ${reason}`)
+    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `config file ${(err as Error).message}`)
   }
+  // Editors on Windows may save a byte-order mark, which JSON.parse refuses.
+  return text.startsWith('\uFEFF') ? text.slice(1) : text
 }
 
 function parseJson(file: string, text: string): unknown {

@@ -1,5 +1,6 @@
 // `petrel serve [ROOT]`: flags → ServeOptions. No logic of its own beyond translation.
 
+import { DEFAULT_MAX_CONFIG_BYTES } from '../core/config-file.ts'
 import { statSync } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Limits, type Timeouts } from '../core/limits.ts'
@@ -92,6 +93,7 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'admin-host', type: 'list', valueName: 'NAME', description: 'a Host name the admin listener also answers to (repeatable); it always answers to IP addresses, localhost and the --admin HOST, any other name gets 421 (DNS rebinding)' },
   ...adminTokenFlags('the admin listener\'s /events, /api/snapshot and /metrics need Authorization: Bearer TOKEN (16+ characters)'),
   { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'JSON file with any of these flags as keys (and "root"); flags given here win' },
+  { name: 'max-config-bytes', type: 'integer', valueName: 'BYTES', min: 1, description: `largest --config file read, at start and on SIGHUP (default ${DEFAULT_MAX_CONFIG_BYTES})` },
   { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', wholeNumber: true, description: 'run a master and N worker processes (auto: one per CPU); without it, one process serves' },
   { name: 'user', short: 'u', type: 'string', valueName: 'NAME[:GROUP]', description: 'workers switch to this user after binding (needs --workers; a root master requires it; --user root runs them as root on purpose)' },
   { name: 'daemon', type: 'boolean', description: 'detach into the background (new session; output to --daemon-log); needs --pid' },
@@ -111,14 +113,14 @@ Flags:
 ${formatFlags(SERVE_FLAGS)}`
 
 /** Keys that make no sense in a configuration file. */
-const NOT_IN_CONFIG = ['help', 'config', 'signal']
+const NOT_IN_CONFIG = ['help', 'config', 'signal', 'max-config-bytes']
 
 /** The command line, over the --config file when there is one. */
 async function readSettings(argv: readonly string[]): Promise<{ flags: Map<string, FlagValue>; positionals: string[] }> {
   const cli = parseArgs(argv, SERVE_FLAGS, 'serve')
   const file = cli.flags.get('config') as string | undefined
   if (file === undefined) return cli
-  const fromFile = await loadConfig(file, SERVE_FLAGS, { exclude: NOT_IN_CONFIG })
+  const fromFile = await loadConfig(file, SERVE_FLAGS, { exclude: NOT_IN_CONFIG, maxBytes: cli.flags.get('max-config-bytes') as number | undefined })
   const root = fromFile.get('root') as string | undefined
   fromFile.delete('root')
   return { flags: mergeFlags(fromFile, cli.flags), positionals: cli.positionals.length === 0 && root !== undefined ? [root] : cli.positionals }

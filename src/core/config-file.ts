@@ -25,6 +25,9 @@ export interface ConfigFileOptions {
 
 const READ_CHUNK_BYTES = 64 * 1024
 
+/** The largest configuration file read by default (`--max-config-bytes`): real ones are a few KiB. */
+export const DEFAULT_MAX_CONFIG_BYTES = 1024 * 1024
+
 /**
  * The text of `file` (UTF-8). Throws a UsageError whose message is `FILE: the problem`: missing,
  * unreadable, not a regular file (a FIFO, a device, a directory, a socket), or over the limit.

@@ -23,7 +23,7 @@
 import { accessSync, constants, statSync } from 'node:fs'
 import path from 'node:path'
 import { isIP } from 'node:net'
-import { readConfigFile } from '../../core/config-file.ts'
+import { DEFAULT_MAX_CONFIG_BYTES, readConfigFile } from '../../core/config-file.ts'
 import { UsageError } from '../../core/errors.ts'
 import { lookupUser, type UserIds } from '../../process/privileges.ts'
 import { allowList } from '../../core/allow-list.ts'
@@ -71,8 +71,6 @@ export interface ConfigDefaults {
   udpRate: number
 }
 
-/** The largest configuration file read (--max-config-bytes): xinetd files are a few KiB. */
-export const DEFAULT_MAX_CONFIG_BYTES = 1024 * 1024
 
 /** Keys a `service` section takes (xinetd's names; idle_timeout and udp_rate are Petrel's). */
 const SERVICE_KEYS = new Set(['bind', 'interface', 'port', 'protocol', 'socket_type', 'wait', 'server', 'server_args', 'instances', 'only_from', 'user', 'env', 'disable', 'type', 'idle_timeout', 'udp_rate'])
