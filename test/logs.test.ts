@@ -218,6 +218,20 @@ describe('error log', () => {
     await logFile.close()
     assert.equal(read(file), '2026/11/26 14:03:05 [warn] 1#0: bad host "x\\x0D\\x0A2026/11/26 14:03:05 [error] 1#0: forged\\x1B[0m\tend\n')
   })
+
+  test('C1 controls are escaped too, in messages and in the lines of an error\'s stack; other non-ASCII text stays', async () => {
+    const file = tempPath()
+    const logFile = new LogFile(file)
+    const log = new ErrorLog(logFile, 'info', { pid: 1, now: () => T })
+    // U+009B is a CSI to terminals that take 8-bit controls, as ESC [ is.
+    log.warn('café \u009b31mred')
+    log.error(new Error('GET /\u009b2J\x1b[2J: failed'))
+    await logFile.close()
+    const text = fs.readFileSync(file, 'utf8')
+    assert.match(text, /^2026\/11\/26 14:03:05 \[warn\] 1#0: café \\x9B31mred\n/)
+    assert.match(text, /\[error\] 1#0: Error: GET \/\\x9B2J\\x1B\[2J: failed\n    at /)
+    assert.doesNotMatch(text, /[\x1b\x80-\x9f]/)
+  })
 })
 
 describe('LogFile', () => {

@@ -33,11 +33,12 @@ export function formatErrorTime(ms: number): string {
 }
 
 /**
- * Control characters in a message (CR, LF, ESC …) become `\xHH`, so that text that came from a
- * client cannot forge a log line or drive a terminal. Tabs are kept.
+ * Control characters in a message (CR, LF, ESC …, DEL and the C1 controls U+0080–U+009F, which
+ * some terminals take as ESC sequences) become `\xHH`, so that text that came from a client cannot
+ * forge a log line or drive a terminal. Tabs are kept, and so is other non-ASCII text.
  */
 export function escapeMessage(message: string): string {
-  return message.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'))
+  return message.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'))
 }
 
 /**
@@ -53,6 +54,11 @@ export function describeError(err: Error): string {
   if (typeof code === 'string' && !text.includes(code)) text = `[${code}] ${text}`
   if (err.cause instanceof Error) text += '\nCaused by: ' + describeError(err.cause)
   return text
+}
+
+/** describeError() as a log shows it: each line escaped (an error's message may quote a client). */
+export function escapedError(err: Error): string {
+  return describeError(err).split('\n').map(escapeMessage).join('\n')
 }
 
 export function formatErrorLine(timeMs: number, level: ErrorLogLevel, pid: number, message: string): string {
@@ -96,7 +102,7 @@ export class ErrorLog {
    * unless it is a known condition. `context` (e.g. the request, `GET /x`) goes first.
    */
   error(message: string | Error, context?: string): void {
-    const text = typeof message === 'string' ? escapeMessage(message) : describeError(message)
+    const text = typeof message === 'string' ? escapeMessage(message) : escapedError(message)
     this.write('error', context === undefined ? text : `${escapeMessage(context)}: ${text}`)
   }
 

@@ -6,7 +6,7 @@ import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { ERRORS, PetrelError, type ErrorCode } from '../core/errors.ts'
 import { hostPort, systemFailure } from '../core/system-failure.ts'
-import { describeError } from '../core/error-log.ts'
+import { escapedError, escapeMessage } from '../core/error-log.ts'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, resolveKnobs, type Limits, type Timeouts } from '../core/limits.ts'
 import { Scheduler, type WheelTimer } from '../core/timers/index.ts'
 import type { RequestHead } from '../protocol/http1/request-head.ts'
@@ -445,7 +445,7 @@ export class HttpServer {
 
   reportError(err: Error, req?: Request): void {
     if (this.onErrorOption !== undefined) this.onErrorOption(err, req)
-    else console.error(`petrel: ${req === undefined ? '' : `${req.method} ${req.url}: `}${describeError(err)}`)
+    else console.error(`petrel: ${req === undefined ? '' : `${escapeMessage(`${req.method} ${req.url}`)}: `}${escapedError(err)}`)
   }
 
   countProtocolError(code: ErrorCode): void {

@@ -16,7 +16,7 @@ import { PetrelError } from '../../core/errors.ts'
 import { ThreadPool, type ThreadPoolOptions } from '../../process/pool/thread-pool.ts'
 import hashPassword, { SCRYPT } from './demo-work.ts'
 import { LogFile, logOpenError } from '../../core/log-file.ts'
-import { ErrorLog, type ErrorLogLevel } from '../../core/error-log.ts'
+import { ErrorLog, escapeMessage, type ErrorLogLevel } from '../../core/error-log.ts'
 import { AccessLog, jsonDroppedLine, type AccessLogFormat } from '../../server/access-log.ts'
 import { HttpMetrics, takeSnapshot, type ProcessSnapshot } from '../../monitor/metrics.ts'
 import { MetricsBoard, REPORTS_PER_SECOND } from '../../monitor/board.ts'
@@ -261,7 +261,9 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
     parts.timers.push(sweep)
   }
   // Lines for the error log from the file server and the CGI gateway.
-  const logError = errorLog === null ? (line: string) => console.error(`petrel: ${line}`) : (line: string) => errorLog.error(line)
+  // Without an error log, lines go to stderr escaped as the log would escape them: they quote clients and upstreams.
+  const toStderr = (line: string): void => console.error(`petrel: ${escapeMessage(line)}`)
+  const logError = errorLog === null ? toStderr : (line: string) => errorLog.error(line)
   const fileHandler = staticFiles({ ...options.files, root, log: logError })
   if (options.cgi === undefined) {
     server.fallback(fileHandler)
@@ -286,7 +288,7 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
     })
   }
   if (options.proxy !== undefined) {
-    const reverse = new ReverseProxy(options.proxy.routes, { ...options.proxy.options, log: errorLog === null ? (line) => console.error(`petrel: ${line}`) : (line) => errorLog.warn(line) })
+    const reverse = new ReverseProxy(options.proxy.routes, { ...options.proxy.options, log: errorLog === null ? toStderr : (line) => errorLog.warn(line) })
     parts.proxy = reverse
     for (const group of reverse.groups) server.mount(group.prefix, (req, res) => reverse.handle(group, req, res))
   }
