@@ -8,6 +8,8 @@ import { req } from './helpers/tcp.ts'
 import { tempDir, writeTree, startStatic, pattern } from './helpers/static-fixture.ts'
 import { serve } from './helpers/serve.ts'
 import { staticFiles } from '../src/apps/serve/static.ts'
+import { contentTypeFor } from '../src/apps/serve/media-types.ts'
+import { createRequire } from 'node:module'
 
 const base = tempDir('basics')
 const ROOT = path.join(base, 'root')
@@ -305,6 +307,25 @@ describe('content types (mime-types database)', () => {
       if (!type.test(r.headers['content-type'] ?? '')) wrong.push(`${target}: ${r.headers['content-type']} (want ${type})`)
     }
     assert.deepEqual(wrong, [])
+  })
+
+  test('every extension of the database gets the type the mime-types package would give', () => {
+    const require = createRequire(import.meta.url)
+    const db = require('mime-db') as Record<string, { extensions?: string[] }>
+    const mime = require('mime-types') as { contentType(ext: string): string | false }
+    const differ: string[] = []
+    let checked = 0
+    for (const media of Object.values(db)) {
+      for (const extension of media.extensions ?? []) {
+        const theirs = mime.contentType(extension)
+        const expected = theirs === false ? 'application/octet-stream' : theirs.endsWith('+xml') ? `${theirs}; charset=utf-8` : theirs
+        const ours = contentTypeFor(`/dir/file.${extension}`)
+        checked++
+        if (ours !== expected) differ.push(`.${extension}: ${ours} (mime-types: ${expected})`)
+      }
+    }
+    assert.ok(checked > 1000)
+    assert.deepEqual(differ, [])
   })
 })
 

@@ -6,15 +6,13 @@ import path from 'node:path'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Limits, type Timeouts } from '../core/limits.ts'
 import { DEMO_CGI_BIN, type ServeOptions } from '../apps/serve/serve.ts'
 import { STATIC_DEFAULTS } from '../apps/serve/static.ts'
-import { CGI_DEFAULTS } from '../apps/serve/cgi.ts'
+import { CGI_DEFAULTS } from '../apps/serve/cgi-message.ts'
 import { POOL_DEFAULTS } from '../process/pool/thread-pool.ts'
 import { describeDatabase, parseDatabase, STORE_DEFAULTS } from '../apps/accounts/store.ts'
 import { allowList } from '../core/allow-list.ts'
-import { ACCOUNT_LIMITS } from '../apps/accounts/accounts.ts'
+import { ACCOUNT_LIMITS } from '../apps/accounts/limits.ts'
 import { parseProxyRoute, protocolNames, PROXY_DEFAULTS } from '../apps/proxy/reverse.ts'
 import { availableParallelism } from 'node:os'
-import { Master } from '../process/master.ts'
-import { SingleProcess } from '../process/single.ts'
 import { httpUrl } from '../process/listener.ts'
 import { SIGNAL_ACTIONS, signalFor } from '../process/signals.ts'
 import { readPid, isAlive, identify } from '../process/pidfile.ts'
@@ -167,10 +165,12 @@ async function serve(argv: readonly string[]): Promise<void> {
       if (options.accounts !== undefined) log(`petrel[master]: accounts (/account/) on ${describeDatabase(options.accounts.database)}`)
       reportDaemonReady()
     }
+    const { Master } = await import('../process/master.ts')
     const master = new Master({ workers, runAs, onReady, options, reload, pidFile, log })
     process.exit(await master.run())
   }
   const options = buildOptions(flags, positionals)
+  const { SingleProcess } = await import('../process/single.ts')
   const single = new SingleProcess({
     options,
     reload,

@@ -27,8 +27,8 @@ import { removePidfile, writePidfile } from './pidfile.ts'
 import { describeOpenFilesLimit, lookupUser, type RunAs } from './privileges.ts'
 import { planReload } from './reload.ts'
 import { SignalLoop } from './signals.ts'
-import { MetricsBoard } from '../monitor/board.ts'
-import { startAdmin, type Admin } from '../monitor/admin.ts'
+import type { MetricsBoard } from '../monitor/board.ts'
+import type { Admin } from '../monitor/admin.ts'
 
 const WORKER_MAIN = new URL('./worker-main.ts', import.meta.url)
 
@@ -87,7 +87,8 @@ export class Master {
   private stopping = false
   private exitResolve: ((code: number) => void) | null = null
   /** With --admin: every worker's figures, and the admin listener serving them. */
-  private readonly board = new MetricsBoard()
+  /** With --admin: every worker's figures (loaded only then, as the admin is). */
+  private board: MetricsBoard | null = null
   private admin: Admin | null = null
   /** The workers' user id, when the master is root and hands log files over to them. */
   private readonly logOwnerUid: number | undefined
@@ -115,7 +116,9 @@ export class Master {
       for (let i = 0; i < this.config.workers; i++) await this.spawn()
       const where = this.options.admin
       if (where !== undefined) {
-        this.admin = await startAdmin({ ...where, board: this.board, pids: () => [process.pid, ...this.pids], log: (line) => this.config.log(`petrel[master]: ${line}`) }).catch((err: Error) => {
+        const [{ MetricsBoard }, { startAdmin }] = await Promise.all([import('../monitor/board.ts'), import('../monitor/admin.ts')])
+        const board = (this.board = new MetricsBoard())
+        this.admin = await startAdmin({ ...where, board, pids: () => [process.pid, ...this.pids], log: (line) => this.config.log(`petrel[master]: ${line}`) }).catch((err: Error) => {
           throw systemFailure(err, `open the admin listener on ${hostPort(where.host, where.port)}`) ?? new PetrelError('PETREL_ERR_LISTEN', `admin listener ${hostPort(where.host, where.port)}: ${err.message}`, { cause: err })
         })
         this.config.log(`petrel[master]: admin (dashboard, /metrics) on http://${where.host}:${this.admin.address.port}/`)
@@ -228,7 +231,7 @@ export class Master {
           clearTimeout(timer)
           resolve(record)
         } else if (message.type === 'metrics') {
-          this.board.update(String(child.pid), message.snapshot)
+          this.board?.update(String(child.pid), message.snapshot)
         } else if (message.type === 'failed') {
           // The worker's own error, as the user would have met it in a single process.
           const err = new PetrelError(message.code ?? 'PETREL_ERR_WORKER_START')
@@ -257,7 +260,7 @@ export class Master {
 
   private onExit(record: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(record)
-    this.board.retire(String(record.child.pid))
+    this.board?.retire(String(record.child.pid))
     if (record.leaving || this.stopping) return
     // An unexpected death: replace it at once, or after a doubling delay when it keeps dying.
     const lived = Date.now() - record.startedAt

@@ -15,8 +15,8 @@ import { hostPort, systemFailure } from '../core/system-failure.ts'
 import type { ServeOptions, Serving } from '../apps/serve/serve.ts'
 import { startServe } from '../apps/serve/serve.ts'
 import { PetrelError } from '../core/errors.ts'
-import { MetricsBoard } from '../monitor/board.ts'
-import { startAdmin, type Admin } from '../monitor/admin.ts'
+import type { MetricsBoard } from '../monitor/board.ts'
+import type { Admin } from '../monitor/admin.ts'
 import { HandOverListener, httpUrl } from './listener.ts'
 import { removePidfile, writePidfile } from './pidfile.ts'
 import { planReload } from './reload.ts'
@@ -48,7 +48,8 @@ export class SingleProcess {
   /** Servers replaced by a reload that still finish their connections. */
   private readonly retiring = new Set<Serving>()
   private generations = 0
-  private readonly board = new MetricsBoard()
+  /** With --admin: every generation's figures (loaded only then, as the admin is). */
+  private board: MetricsBoard | null = null
   private admin: Admin | null = null
   private readonly signals: SignalLoop
   private pidfileWritten = false
@@ -72,7 +73,9 @@ export class SingleProcess {
       this.current = await this.startGeneration(this.options, this.listener)
       const where = this.options.admin
       if (where !== undefined) {
-        this.admin = await startAdmin({ ...where, board: this.board, pids: () => [process.pid], refresh: () => this.refreshBoard(), log: (line) => this.config.log(`petrel: ${line}`) }).catch((err: Error) => {
+        const [{ MetricsBoard }, { startAdmin }] = await Promise.all([import('../monitor/board.ts'), import('../monitor/admin.ts')])
+        const board = (this.board = new MetricsBoard())
+        this.admin = await startAdmin({ ...where, board, pids: () => [process.pid], refresh: () => this.refreshBoard(), log: (line) => this.config.log(`petrel: ${line}`) }).catch((err: Error) => {
           throw systemFailure(err, `open the admin listener on ${hostPort(where.host, where.port)}`) ?? new PetrelError('PETREL_ERR_LISTEN', `admin listener ${hostPort(where.host, where.port)}: ${err.message}`, { cause: err })
         })
       }
@@ -110,7 +113,7 @@ export class SingleProcess {
 
   private refreshBoard(): void {
     const current = this.current
-    if (current?.serving.snapshot) this.board.update(current.key, current.serving.snapshot(null))
+    if (current?.serving.snapshot) this.board?.update(current.key, current.serving.snapshot(null))
   }
 
   private async reload(): Promise<void> {
@@ -132,7 +135,7 @@ export class SingleProcess {
     this.current = fresh
     this.options = plan.options
     // The old server's last figures stay in the totals, so they never go backwards.
-    this.board.retire(old.key)
+    this.board?.retire(old.key)
     this.retire(old.serving)
     let moved = ''
     if (listener !== oldListener) {

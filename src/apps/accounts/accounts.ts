@@ -27,20 +27,9 @@ import type { Response } from '../../server/response.ts'
 import type { ThreadPool } from '../../process/pool/thread-pool.ts'
 import type { AccountStore } from './store.ts'
 import { DUMMY_HASH, hash as hashInline, verify as verifyInline } from './password-work.ts'
+import { ACCOUNT_LIMITS } from './limits.ts'
 
-export const ACCOUNT_LIMITS = {
-  maxFormBytes: 4096,
-  usernameMin: 3,
-  usernameMax: 32,
-  passwordMin: 8,
-  passwordMax: 128,
-  /** Login and register attempts per client address per window. */
-  attemptsPerWindow: 10,
-  windowMs: 60_000,
-  /** Client addresses tracked by the limiter at once; the oldest are forgotten first. */
-  trackedAddresses: 10_000,
-  sessionTtlMs: 24 * 3600_000,
-} as const
+export { ACCOUNT_LIMITS } from './limits.ts'
 
 export const PASSWORD_WORK = new URL('./password-work.ts', import.meta.url)
 

@@ -131,3 +131,22 @@ export function metaVariables(req: Request, name: string, pathInfo: string, body
 export function quoted(text: string): string {
   return `"${escapeLogValue(text)}"`
 }
+
+/** The gateway's limits (cgi.ts): here, so that the command line can show them without loading the gateway. */
+export const CGI_DEFAULTS = {
+  maxProcesses: 16,
+  queueLength: 64,
+  timeoutMs: 30_000,
+  /** Largest head a script may print before its body. */
+  maxHeadBytes: 64 * 1024,
+  /** Longest internal-redirect chain (a script's local Location that leads to another). */
+  maxRedirects: 10,
+  /** Seconds a client is told to wait when the queue is full. */
+  retryAfterSeconds: 1,
+  /**
+   * Of each of a script's stdout and stderr, the most bytes in flight between the spawner and
+   * the server and not yet handed on (to a client that keeps up, or to the error log). Two pipe
+   * reads: one crosses the channel while the next is read.
+   */
+  outputWindowBytes: 128 * 1024,
+} as const

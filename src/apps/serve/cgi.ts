@@ -29,28 +29,11 @@ import type { Handler } from '../../server/server.ts'
 import { PetrelError } from '../../core/errors.ts'
 import { escapeLogValue } from '../../core/log-escape.ts'
 import { CgiSpawner, type ScriptProcess } from './cgi-spawner.ts'
-import { headEnd, metaVariables, parseCgiHead, parseCgiPath, quoted } from './cgi-message.ts'
+import { CGI_DEFAULTS, headEnd, metaVariables, parseCgiHead, parseCgiPath, quoted } from './cgi-message.ts'
 
 // The prefix is the server's to route on (serve.ts): it comes with the gateway.
-export { CGI_PREFIX } from './cgi-message.ts'
+export { CGI_DEFAULTS, CGI_PREFIX } from './cgi-message.ts'
 
-export const CGI_DEFAULTS = {
-  maxProcesses: 16,
-  queueLength: 64,
-  timeoutMs: 30_000,
-  /** Largest head a script may print before its body. */
-  maxHeadBytes: 64 * 1024,
-  /** Longest internal-redirect chain (a script's local Location that leads to another). */
-  maxRedirects: 10,
-  /** Seconds a client is told to wait when the queue is full. */
-  retryAfterSeconds: 1,
-  /**
-   * Of each of a script's stdout and stderr, the most bytes in flight between the spawner and
-   * the server and not yet handed on (to a client that keeps up, or to the error log). Two pipe
-   * reads: one crosses the channel while the next is read.
-   */
-  outputWindowBytes: 128 * 1024,
-} as const
 
 export interface CgiOptions {
   /** Directory whose executables are the scripts. */

@@ -17,7 +17,7 @@
 import { existsSync, constants as fsConstants } from 'node:fs'
 import { open, readdir, readlink, realpath, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
-import mime from 'mime-types'
+import { contentTypeFor } from './media-types.ts'
 import { PetrelError } from '../../core/errors.ts'
 import { weakEtag, httpDate } from './conditional.ts'
 
@@ -357,15 +357,6 @@ function withoutUndefined<T extends object>(options: T): T {
   return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as T
 }
 
-/**
- * Content type from the mime-types database; text types carry charset=utf-8, and so do XML-based
- * types such as SVG (the database gives them none); unknown is octet-stream.
- */
-export function contentTypeFor(file: string): string {
-  const type = mime.contentType(path.extname(file))
-  if (type === false) return 'application/octet-stream'
-  return type.endsWith('+xml') ? `${type}; charset=utf-8` : type
-}
 
 /** A path (relative to the root, starting with a separator) with a dot-segment other than a top-level .well-known. */
 function isHiddenPath(relative: string): boolean {

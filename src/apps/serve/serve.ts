@@ -8,25 +8,20 @@ import type { Limits, Timeouts } from '../../core/limits.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
 import { resolveUrlPath, staticFiles, type StaticOptions } from './static.ts'
-import { cgiGateway, CGI_PREFIX, type CgiOptions } from './cgi.ts'
+import type { CgiOptions } from './cgi.ts'
+import { CGI_PREFIX } from './cgi-message.ts'
 import { internalRequest } from '../../server/internal-request.ts'
 import { PETREL_VERSION } from '../../core/version.ts'
 import { hostPort, systemFailure } from '../../core/system-failure.ts'
 import { PetrelError } from '../../core/errors.ts'
-import { ThreadPool, type ThreadPoolOptions } from '../../process/pool/thread-pool.ts'
-import hashPassword, { SCRYPT } from './demo-work.ts'
+import type { ThreadPool, ThreadPoolOptions } from '../../process/pool/thread-pool.ts'
 import { LogFile, logOpenError } from '../../core/log-file.ts'
 import { ErrorLog, escapeMessage, type ErrorLogLevel } from '../../core/error-log.ts'
 import { AccessLog, jsonDroppedLine, type AccessLogFormat } from '../../server/access-log.ts'
-import { HttpMetrics, takeSnapshot, type ProcessSnapshot } from '../../monitor/metrics.ts'
-import { MetricsBoard, REPORTS_PER_SECOND } from '../../monitor/board.ts'
-import { startAdmin, type Admin, type AdminSettings } from '../../monitor/admin.ts'
-import { accountRoutes, PASSWORD_WORK } from '../accounts/accounts.ts'
-import { parseDatabase, type AccountStore } from '../accounts/store.ts'
-import { allowList } from '../../core/allow-list.ts'
-import { SqliteStore } from '../accounts/sqlite-store.ts'
-import { PgStore } from '../accounts/pg-store.ts'
-import { ReverseProxy, type ProxyOptions, type ProxyRoute } from '../proxy/reverse.ts'
+import type { ProcessSnapshot } from '../../monitor/metrics.ts'
+import type { Admin, AdminSettings } from '../../monitor/admin.ts'
+import type { AccountStore } from '../accounts/store.ts'
+import type { ProxyOptions, ProxyRoute, ReverseProxy } from '../proxy/reverse.ts'
 
 export const DEMO_SITE = fileURLToPath(new URL('../../../site/', import.meta.url))
 const DEMO_WORK = new URL('./demo-work.ts', import.meta.url)
@@ -122,7 +117,8 @@ function json(_req: Request, res: Response): void {
 }
 
 /** The demo's CPU-heavy routes: the same scrypt hash inline (blocking the loop) and on the pool. */
-function scryptRoutes(server: HttpServer, pool: () => ThreadPool): void {
+function scryptRoutes(server: HttpServer, work: typeof import('./demo-work.ts'), pool: () => ThreadPool): void {
+  const { default: hashPassword, SCRYPT } = work
   const answer = (res: Response, where: string, hash: string): void => res.json({ algorithm: 'scrypt', ...SCRYPT, where, hash })
   server.get('/scrypt/inline', (req, res) => answer(res, 'inline', hashPassword({ password: req.query.get('password') ?? '' })))
   server.get('/scrypt/pool', async (req, res) => {
@@ -151,8 +147,6 @@ export interface ListenMode {
   adminElsewhere?: boolean
 }
 
-/** How often a worker reports its figures to the master (several times a second: see monitor/board.ts). */
-const REPORT_EVERY_MS = 1000 / REPORTS_PER_SECOND
 
 export async function startServe(options: ServeOptions, mode: ListenMode = {}): Promise<Serving> {
   const logs = options.logs ?? {}
@@ -215,7 +209,7 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
   const format = logs.accessLogFormat ?? 'combined'
   const accessLog = logs.accessLog === undefined ? null : new AccessLog(await open(logs.accessLog, format === 'json' ? jsonDroppedLine : undefined), format)
   const errorLog = logs.errorLog === undefined ? null : new ErrorLog(await open(logs.errorLog), logs.logLevel ?? 'error')
-  const metrics = options.admin === undefined ? null : new HttpMetrics()
+  const metrics = options.admin === undefined ? null : new (await import('../../monitor/metrics.ts')).HttpMetrics()
   const server = createServer({
     ...(metrics === null ? {} : { metrics }),
     limits: options.limits,
@@ -238,18 +232,30 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
   })
   parts.server = server
   const root = options.root ?? DEMO_SITE
+  // What a configuration does not use is not loaded: a worker serving files holds the code of a
+  // file server, not that of the thread pool, the database drivers, the proxy, CGI or the admin
+  // (docs/process.md, "Memory").
   if (options.root === null) {
     server.get('/plaintext', plaintext)
     server.get('/json', json)
+    const [work, { ThreadPool }] = await Promise.all([import('./demo-work.ts'), import('../../process/pool/thread-pool.ts')])
     // Made on first use: a worker process that never gets the route starts no threads.
     const slot = parts.pools.push(null) - 1
-    scryptRoutes(server, () => (parts.pools[slot] ??= new ThreadPool({ filename: DEMO_WORK, ...options.pool })))
+    scryptRoutes(server, work, () => (parts.pools[slot] ??= new ThreadPool({ filename: DEMO_WORK, ...options.pool })))
   }
   if (options.accounts !== undefined) {
     const settings = options.accounts
+    const [{ accountRoutes, PASSWORD_WORK }, { parseDatabase }, { allowList }, { ThreadPool }] = await Promise.all([
+      import('../accounts/accounts.ts'),
+      import('../accounts/store.ts'),
+      import('../../core/allow-list.ts'),
+      import('../../process/pool/thread-pool.ts'),
+    ])
     const target = parseDatabase(settings.database)
     const storeOptions = { poolMax: settings.poolMax, acquireTimeoutMs: settings.acquireTimeoutMs }
-    const store = target.kind === 'postgres' ? await PgStore.open(target.url, storeOptions) : await SqliteStore.open(target.file, storeOptions)
+    const store = target.kind === 'postgres'
+      ? await (await import('../accounts/pg-store.ts')).PgStore.open(target.url, storeOptions)
+      : await (await import('../accounts/sqlite-store.ts')).SqliteStore.open(target.file, storeOptions)
     parts.accounts = store
     const slot = parts.pools.push(null) - 1
     const trustProxy = settings.trustProxy === undefined ? null : allowList(settings.trustProxy)
@@ -268,6 +274,7 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
   if (options.cgi === undefined) {
     server.fallback(fileHandler)
   } else {
+    const { cgiGateway } = await import('./cgi.ts')
     const cgi = cgiGateway(options.cgi, {
       serverPort: () => server.address()?.port ?? 0,
       software: `petrel/${PETREL_VERSION}`,
@@ -288,6 +295,7 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
     })
   }
   if (options.proxy !== undefined) {
+    const { ReverseProxy } = await import('../proxy/reverse.ts')
     const reverse = new ReverseProxy(options.proxy.routes, { ...options.proxy.options, log: errorLog === null ? toStderr : (line) => errorLog.warn(line) })
     parts.proxy = reverse
     for (const group of reverse.groups) server.mount(group.prefix, (req, res) => reverse.handle(group, req, res))
@@ -295,14 +303,18 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
   const address = mode.handedOver !== undefined ? server.serveHandedOver(mode.handedOver) : await server.listen({ host: options.host, port: options.port, reusePort: mode.reusePort })
   let snapshot: Serving['snapshot'] = null
   if (metrics !== null) {
+    const { takeSnapshot } = await import('../../monitor/metrics.ts')
     const report = mode.report
     if (report !== undefined) {
-      const reporter = setInterval(() => report.send(takeSnapshot(metrics, server, report.worker)), REPORT_EVERY_MS)
+      // Several times a second: see monitor/board.ts.
+      const { REPORTS_PER_SECOND } = await import('../../monitor/board.ts')
+      const reporter = setInterval(() => report.send(takeSnapshot(metrics, server, report.worker)), 1000 / REPORTS_PER_SECOND)
       reporter.unref()
       parts.timers.push(reporter)
     } else if (mode.adminElsewhere === true) {
       snapshot = (worker) => takeSnapshot(metrics, server, worker)
     } else {
+      const [{ MetricsBoard }, { startAdmin }] = await Promise.all([import('../../monitor/board.ts'), import('../../monitor/admin.ts')])
       const board = new MetricsBoard()
       try {
         parts.admin = await startAdmin({

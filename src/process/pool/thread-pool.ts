@@ -8,7 +8,8 @@
 // around it: a per-task timeout, the client's disconnect as cancellation (res.signal), and
 // errors from the project's table, so an overflow answers 503 instead of 500.
 
-import { Piscina } from 'piscina'
+import type { Piscina } from 'piscina'
+import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -63,7 +64,10 @@ export class ThreadPool {
     this.taskTimeoutMs = options.taskTimeoutMs ?? POOL_DEFAULTS.taskTimeoutMs
     // The thread module imports it: give it a URL, not a path relative to some directory.
     const filename = options.filename instanceof URL ? options.filename.href : /^[a-z][a-z0-9+.-]*:/i.test(options.filename) ? options.filename : pathToFileURL(path.resolve(options.filename)).href
-    this.piscina = new Piscina({
+    // Loaded with the first pool (require(), so no ESM wrapper either): a server without a pool
+    // route never holds Piscina's code (see docs/process.md, "Memory").
+    const { Piscina: Pool } = createRequire(import.meta.url)('piscina') as typeof import('piscina')
+    this.piscina = new Pool({
       filename: new URL('./pool-thread.ts', import.meta.url).href,
       workerData: { filename, nice: options.nice ?? POOL_DEFAULTS.nice },
       minThreads: 1,
