@@ -28,8 +28,15 @@ function waitForAbort(_req: Request, res: Response): void {
   res.signal.addEventListener('abort', () => {}, { once: true })
 }
 
+/** Ends its stream when the client leaves: a legitimate answer to the signal. */
+function endOnAbort(_req: Request, res: Response): void {
+  res.write('data: first\n\n')
+  res.signal.addEventListener('abort', () => res.end(), { once: true })
+}
+
 function routes(s: HttpServer): void {
   s.get('/events', streamUntilAbort)
+  s.get('/ends', endOnAbort)
   s.get('/never', waitForAbort)
   s.get('/slow', async (_r, res) => {
     // Pauses shorter than lingerMs (with room for a loaded machine's timer lateness), longer in all.
@@ -62,6 +69,9 @@ describe('a client that leaves mid-response', () => {
   test('reset during a streamed response: the socket is closed', (t) => leaveAndCount(t, '/events', 'reset', true))
   test('FIN before a handler that waits on abort has sent a head: the socket is closed', (t) => leaveAndCount(t, '/never', 'fin', false))
   test('reset before a head: the socket is closed', (t) => leaveAndCount(t, '/never', 'reset', false))
+  test('FIN to a handler that ends its response on abort: no crash, the socket is closed', async (t) => {
+    await leaveAndCount(t, '/ends', 'fin', true)
+  })
 
   test('a client that only half-closed still gets a response that keeps being written, whole', async (t) => {
     const { connect } = await serve(t, { timeouts: { lingerMs: LINGER_MS } }, routes)

@@ -207,11 +207,13 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     // Work done for the response (res.signal) stops: a client that closes its side while waiting
     // has almost always gone away, and nginx treats it so for proxied and FastCGI requests. The
     // response may still be written, for a client that only half-closed.
-    if (this.res !== null && !this.res.finished) {
-      this.res.connectionClosed(new PetrelError('PETREL_ERR_CONNECTION_CLOSED', 'client closed its side of the connection before the response was complete'))
+    const res = this.res
+    if (res !== null && !res.finished) {
+      // The listeners run now, and may end the response (and the exchange) before this returns.
+      res.connectionClosed(new PetrelError('PETREL_ERR_CONNECTION_CLOSED', 'client closed its side of the connection before the response was complete'))
       // A handler that stops on the signal never ends its response: from now on only writes keep
       // the connection, so it cannot wait half-closed (CLOSE-WAIT) forever.
-      if (!this.res.finished && this.phase !== Phase.CLOSED) this.enterPhase(Phase.HALF_CLOSED)
+      if (this.res === res && !res.finished && this.phase !== Phase.CLOSED) this.enterPhase(Phase.HALF_CLOSED)
     }
     this.finishIfPeerEnded()
   }
