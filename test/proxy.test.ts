@@ -886,3 +886,25 @@ test('proxy flags that cannot work are refused at start, naming the flag and the
   for (const [args, message] of cases) await assert.rejects(serveCommand(argv(args)), { name: 'UsageError', message }, args.join(' '))
   assert.equal((await petrelServe(t, ['--proxy', '/=http://127.0.0.1:9', '--proxy-health-interval', '0'])).port > 0, true, 'an interval of 0 says "no checks" and is accepted alone')
 })
+
+test('a proxied request the server itself refuses mid-body (a malformed chunk) gets its 400 and a clean close, not a reset', async (t) => {
+  const u = await upstream(t, 'a', (s) => {
+    s.post('/upload', async (req, res) => res.end(`got ${(await req.body()).length}`))
+  })
+  const base = await proxy(t, [u.url])
+  const socket = net.connect(Number(new URL(base).port), '127.0.0.1')
+  const chunks: Buffer[] = []
+  let error: NodeJS.ErrnoException | null = null
+  socket.on('data', (c: Buffer) => chunks.push(c))
+  socket.on('error', (err: NodeJS.ErrnoException) => (error = err))
+  await once(socket, 'connect')
+  // A valid head, one good chunk, then a chunk size that is not hex — and more bytes behind it,
+  // which the server will not read (so closing at once would reset the connection).
+  socket.write('POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n')
+  await new Promise((r) => setTimeout(r, 100))
+  socket.write(Buffer.concat([Buffer.from('zz\r\n'), Buffer.alloc(256 * 1024, 0x61)]))
+  await once(socket, 'close')
+  const text = Buffer.concat(chunks).toString('latin1')
+  assert.equal(error, null, `the client saw ${(error as NodeJS.ErrnoException | null)?.code}`)
+  assert.match(text, /^HTTP\/1\.1 400 Bad Request\r\n/)
+})

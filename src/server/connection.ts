@@ -478,6 +478,9 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   }
 
   abort(): void {
+    // Closing already on the connection's own terms (a 400, 413 or 408 just sent, then a
+    // lingering close): cutting it now would reset the answer the client is about to read.
+    if (this.phase === Phase.LINGER) return
     this.destroy()
   }
 

@@ -728,6 +728,8 @@ export class Exchange implements ResponseHandler {
   private declaredLength: string | null = null
   /** The client's socket once the exchange became a tunnel: upstream reads go straight to it. */
   private tunnelClient: net.Socket | null = null
+  /** A new connection to the upstream until it connects (or fails). */
+  private connecting: UpstreamConnection | null = null
   /** The read being parsed: body bytes written to the client hold its buffer. */
   private lease: ReadLease | null = null
   reused = false
@@ -778,6 +780,9 @@ export class Exchange implements ResponseHandler {
   clientGone(): void {
     if (this.settled) return
     this.finish(Outcome.DONE)
+    // A connection still being made is not waited for (it could take the whole connect timeout).
+    this.connecting?.close()
+    this.connecting = null
     this.res.abort()
   }
 
@@ -792,19 +797,25 @@ export class Exchange implements ResponseHandler {
     const socket = conn.socket
     // No connection, nothing sent: another upstream may take the request, whatever its method.
     const timer = connectTimer(this.settings.connectTimeoutMs, () => {
+      this.connecting = null
       socket.destroy()
       this.fail(Outcome.RETRY, new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', `no connection to ${u.origin} within ${this.settings.connectTimeoutMs} ms`), true)
     })
     const onConnectError = (err: NodeJS.ErrnoException): void => {
       clearTimeout(timer)
+      this.connecting = null
       this.fail(Outcome.RETRY, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${u.origin}: ${err.code ?? err.message}`), true)
     }
     socket.once('connect', () => {
       clearTimeout(timer)
       socket.off('error', onConnectError)
+      this.connecting = null
       this.attach(conn)
     })
     socket.once('error', onConnectError)
+    // Closed while connecting (the client left: clientGone): no timer outlives the socket.
+    socket.once('close', () => clearTimeout(timer))
+    this.connecting = conn
   }
 
   private attach(conn: UpstreamConnection): void {
