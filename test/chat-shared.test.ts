@@ -176,10 +176,25 @@ describe('--redis: instances share a room through Redis', () => {
     t.after(() => redis.close())
     const { port } = await instance(t, room, 100, 50)
     const [a] = await joinAll(port, 1, t)
-    await redis.command(['HSET', `petrel:chat:${room}:members`, 'ghost', 'a-node-that-died'])
-    assert.equal(await a!.until(/ghost/), '* ghost left')
+    await redis.command(['HSET', `petrel:chat:${room}:nicks`, 'ghost', 'a-node-that-died Ghost'])
+    assert.equal(await a!.until(/Ghost/), '* Ghost left')
     a!.say('/who')
     assert.match(await a!.line(), /^\* 1 here: guest\d+$/)
+  })
+
+  test('an event of another shape published on the room channel is dropped: nobody gets it, nobody crashes', async (t) => {
+    const room = `t${process.pid}c`
+    const redis = await RedisClient.connect(parseRedisUrl(url))
+    t.after(() => redis.close())
+    const { port } = await instance(t, room)
+    const [a, b] = await joinAll(port, 2, t)
+    await a!.drain()
+    for (const e of [{ line: 'x', except: 5 }, { line: 'x', to: ['b'] }, { line: 7 }, 'just a string', null]) {
+      await redis.command(['PUBLISH', `petrel:chat:${room}:events`, JSON.stringify({ n: 'someone', e })])
+    }
+    await redis.command(['PUBLISH', `petrel:chat:${room}:events`, JSON.stringify({ n: 'someone', e: { line: 'a real one' } })])
+    assert.equal(await a!.line(), 'a real one', 'the room still works, and only the well-formed event arrived')
+    assert.equal(await b!.line(), 'a real one')
   })
 
   test('Redis goes away: local clients still talk, directory commands say so; when it is back the node claims its members again', async (t) => {

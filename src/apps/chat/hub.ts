@@ -15,6 +15,13 @@ export interface RoomEvent {
   to?: string
 }
 
+/** Whether `value` is a RoomEvent: a line, and `except`/`to` strings when present (for events from outside the process). */
+export function isRoomEvent(value: unknown): value is RoomEvent {
+  if (typeof value !== 'object' || value === null) return false
+  const e = value as Record<string, unknown>
+  return typeof e.line === 'string' && (e.except === undefined || typeof e.except === 'string') && (e.to === undefined || typeof e.to === 'string')
+}
+
 export interface Hub {
   /** A seat and a fresh guest nickname, or null when the room is full. */
   join(): Promise<string | null>

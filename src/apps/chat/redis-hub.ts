@@ -3,8 +3,10 @@
 //
 //   {prefix}:events        pub/sub channel: every line for clients held elsewhere, as JSON
 //                          {"n": node, "e": event}; a node skips its own
-//   {prefix}:members       hash nickKey(nickname) → "NODE NICKNAME", the node holding it and the
+//   {prefix}:nicks         hash nickKey(nickname) → "NODE NICKNAME", the node holding it and the
 //                          spelling it chose: seats, and nicknames unique without regard to case
+//                          (named apart from the older `members` hash, nickname → node, so that
+//                          nodes of the two formats never read each other's values)
 //   {prefix}:guests        counter for guest nicknames
 //   {prefix}:node:{id}     a node's heartbeat, expiring unless refreshed
 //
@@ -17,7 +19,7 @@
 import { randomBytes } from 'node:crypto'
 import { parseRedisUrl, RedisClient } from '../../protocol/resp/client.ts'
 import type { Reply } from '../../protocol/resp/resp.ts'
-import { nickKey, type Hub, type RoomEvent } from './hub.ts'
+import { isRoomEvent, nickKey, type Hub, type RoomEvent } from './hub.ts'
 import { PetrelError } from '../../core/errors.ts'
 
 export const REDIS_HUB_DEFAULTS = {
@@ -150,7 +152,12 @@ export class RedisHub implements Hub {
 
   async who(): Promise<string[]> {
     const values = (await this.commands.command(['HVALS', this.members])) as string[]
-    return values.map((value) => value.slice(value.indexOf(' ') + 1)).sort()
+    const nicks: string[] = []
+    for (const value of values) {
+      const space = value.indexOf(' ')
+      if (space > 0) nicks.push(value.slice(space + 1))
+    }
+    return nicks.sort()
   }
 
   async exists(nick: string): Promise<boolean> {
@@ -177,7 +184,7 @@ export class RedisHub implements Hub {
   }
 
   private get members(): string {
-    return `${this.prefix}:members`
+    return `${this.prefix}:nicks`
   }
 
   private eval(script: string, keys: string[], args: (string | number)[]): Promise<Reply> {
@@ -205,14 +212,16 @@ export class RedisHub implements Hub {
   }
 
   private receive(payload: string): void {
-    let message: { n?: unknown; e?: RoomEvent }
+    let message: { n?: unknown; e?: unknown }
     try {
       message = JSON.parse(payload)
     } catch {
       return this.log('redis: a message on the room channel is not JSON; ignored')
     }
     const e = message.e
-    if (message.n === this.node || typeof e !== 'object' || e === null || typeof e.line !== 'string') return
+    if (message.n === this.node) return
+    // Anyone who can reach Redis can publish here: an event of another shape is dropped, not delivered.
+    if (!isRoomEvent(e)) return this.log('redis: a message on the room channel is not a room event; ignored')
     this.onEvent(e)
   }
 }
