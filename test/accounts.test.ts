@@ -213,6 +213,28 @@ describe('on SQLite', () => {
     }
   })
 
+  test('a pair the server issued, planted by another site and posted from its page, is refused by Origin and Sec-Fetch-Site', async (t) => {
+    const { base } = await serve(t, { database: `sqlite:${dir}/planted.db`, attemptsPerWindow: 1000 })
+    const host = new URL(base).host
+    // The attacker fetches a genuine token pair for itself...
+    const attacker = new Browser(base)
+    const issued = await attacker.csrf('/account/register')
+    // ...plants the cookie in the victim's browser (a sibling subdomain can) and posts from its page.
+    const victim = new Browser(base)
+    victim.jar.set('petrel_csrf', attacker.jar.get('petrel_csrf')!)
+    const form = { csrf: issued, username: 'victim', password: 'long enough pw' }
+    for (const headers of [{ origin: 'http://evil.example.test' }, { origin: `http://sub.${host}` }, { 'sec-fetch-site': 'same-site' }, { 'sec-fetch-site': 'cross-site', origin: base }, { origin: 'null' }]) {
+      const r = await victim.request('POST', '/account/register', form, headers)
+      assert.equal(r.status, 403, JSON.stringify(headers))
+      assert.match(r.text, /posted from another site/)
+    }
+    // The same post from the site's own page goes through.
+    const own = await victim.request('POST', '/account/register', form, { origin: base, 'sec-fetch-site': 'same-origin' })
+    assert.equal(own.status, 303)
+    // Logging out is a form too.
+    assert.equal((await victim.request('POST', '/account/logout', { csrf: 'x' }, { origin: 'http://evil.example.test' })).status, 403)
+  })
+
   test('two servers on one SQLite file accept each other\'s forms (the signing key is in the database)', async (t) => {
     const one = await serve(t, { database: `sqlite:${dir}/shared-key.db` })
     const two = await serve(t, { database: `sqlite:${dir}/shared-key.db` })

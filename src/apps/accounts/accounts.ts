@@ -6,10 +6,12 @@
 //   difference); an unknown user costs the same verify as a known one.
 // - Sessions: a random 256-bit token in an HttpOnly, SameSite=Lax cookie; the store keeps only
 //   its SHA-256, with an expiry, so any worker or instance on the same database knows it.
-// - CSRF: forms carry a token. Before login it is a signed double-submit cookie: the form's hidden
-//   field must equal the cookie, and the token must carry the server's HMAC (the key is kept in
-//   the database, shared by every worker and machine), so a pair an attacker made up and planted
-//   (a cookie set from a sibling subdomain, say) fails. After login it is the session's own token.
+// - CSRF: a post whose Origin (or Sec-Fetch-Site) names another site's page is refused — another
+//   subdomain included, which could plant our cookies. Forms carry a token too. Before login it
+//   is a signed double-submit cookie: the form's hidden field must equal the cookie, and the token
+//   must carry the server's HMAC (the key is kept in the database, shared by every worker and
+//   machine), so a pair made up rather than issued by us fails. After login it is the session's
+//   own token.
 // - Limits: the form body (4 KiB), the name (3–32 of A–Z a–z 0–9 . _ -), the password (8–128
 //   characters); login attempts per client address per minute (429 with Retry-After). Only posts
 //   that pass the CSRF check count, so a cross-site page cannot lock a visitor out. Behind a
@@ -79,6 +81,31 @@ const signedToken = (key: string): string => {
 function signedByUs(key: string, value: string | undefined): boolean {
   if (value === undefined || !SIGNED_TOKEN.test(value)) return false
   return sameToken(value.slice(44), csrfMac(key, value.slice(0, 43)))
+}
+
+/**
+ * Whether a form post comes from this site's own pages. Browsers send Origin with every POST, and
+ * Sec-Fetch-Site: a post from another origin is refused — a sibling subdomain included, which is
+ * same-site (its cookies reach us, and it can set ours) but not same-origin, so a token pair it
+ * got from us and planted would otherwise pass. A client that sends neither (curl, an old
+ * browser) is judged by the tokens alone.
+ */
+function fromOwnPages(req: Request): boolean {
+  const site = req.header('sec-fetch-site')
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return false
+  const origin = req.header('origin')
+  if (origin === undefined) return true
+  try {
+    return new URL(origin).host === req.header('host')
+  } catch {
+    // "null" (a sandboxed frame, a redirect across origins) or garbage.
+    return false
+  }
+}
+
+/** The answer to a post from another site's page. */
+function crossSite(res: Response, back: string): void {
+  page(res, 403, 'Form refused', `<p>This form was posted from another site's page. <a href="${back}">Open it here</a>.</p>`)
 }
 
 /**
@@ -220,6 +247,10 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
 
   /** Form, CSRF, rate limit and input checks shared by login and register; null when answered. */
   const credentials = async (req: Request, res: Response, action: string, button: string, title: string): Promise<{ username: string; password: string } | null> => {
+    if (!fromOwnPages(req)) {
+      crossSite(res, action)
+      return null
+    }
     const fields = await readForm(req, res)
     if (fields === null) return null
     const cookie = cookies(req).get(CSRF_COOKIE)
@@ -283,6 +314,7 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
   })
 
   server.post('/account/logout', async (req, res) => {
+    if (!fromOwnPages(req)) return crossSite(res, '/account/')
     const fields = await readForm(req, res)
     if (fields === null) return
     const s = await session(req)
