@@ -223,7 +223,8 @@ describe('on SQLite', () => {
     const victim = new Browser(base)
     victim.jar.set('petrel_csrf', attacker.jar.get('petrel_csrf')!)
     const form = { csrf: issued, username: 'victim', password: 'long enough pw' }
-    for (const headers of [{ origin: 'http://evil.example.test' }, { origin: `http://sub.${host}` }, { 'sec-fetch-site': 'same-site' }, { 'sec-fetch-site': 'cross-site', origin: base }, { origin: 'null' }]) {
+    const posts: Array<Record<string, string>> = [{ origin: 'http://evil.example.test' }, { origin: `http://sub.${host}` }, { 'sec-fetch-site': 'same-site' }, { 'sec-fetch-site': 'cross-site', origin: base }, { origin: 'null' }]
+    for (const headers of posts) {
       const r = await victim.request('POST', '/account/register', form, headers)
       assert.equal(r.status, 403, JSON.stringify(headers))
       assert.match(r.text, /posted from another site/)

@@ -7,9 +7,10 @@ import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { once } from 'node:events'
+import { closeSync, openSync } from 'node:fs'
 import { spawn } from 'node:child_process'
 import { startServe, type Serving } from '../src/apps/serve/serve.ts'
-import { HttpMetrics, LATENCY_BOUNDS_S, percentileMs, type ProcessSnapshot } from '../src/monitor/metrics.ts'
+import { HttpMetrics, LATENCY_BOUNDS_S, percentileMs, takeSnapshot, type ProcessSnapshot } from '../src/monitor/metrics.ts'
 import { MetricsBoard, type Tick } from '../src/monitor/board.ts'
 import { HistoryRing, type HistoryPoint } from '../src/monitor/history.ts'
 import { prometheusText } from '../src/monitor/prometheus.ts'
@@ -106,7 +107,7 @@ describe('rates and history', () => {
 
   test('rates count what each process reported since the last second, over that time; a second without responses has no latency (null), not 0', (t) => {
     t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 })
-    const board = new MetricsBoard()
+    const board = new MetricsBoard(() => Date.now())
     board.update('a', snapshot(1, 0, 0, buckets(10, 0)))
     board.second()
     t.mock.timers.tick(1000)
@@ -136,18 +137,25 @@ describe('rates and history', () => {
 
   test('every request is counted in exactly one second: the seconds add up to the totals, however reports and seconds interleave', (t) => {
     t.mock.timers.enable({ apis: ['Date'], now: 2_000_000 })
-    const board = new MetricsBoard()
+    const board = new MetricsBoard(() => Date.now())
     let a = 0
     let b = 0
     let counted = 0
     let totalAtLastSecond = 0
     // Two workers, four reports a second each at their own phase; the board's seconds at another.
+    // Halfway, worker b is replaced (a crash, a reload): what it counted in its last second stays.
+    let bPid = 2
     for (let ms = 50; ms <= 10_000; ms += 50) {
       t.mock.timers.tick(50)
       if (ms % 250 === 0) a += 7
       if (ms % 150 === 0) b += 3
       if (ms % 250 === 100) board.update('a', snapshot(1, 0, a, buckets(10, a)))
-      if (ms % 250 === 200) board.update('b', snapshot(2, 1, b, buckets(10, b)))
+      if (ms % 250 === 200) board.update('b', snapshot(bPid, 1, b, buckets(10, b)))
+      if (ms === 5_300) {
+        board.retire('b')
+        bPid = 3
+        b = 0
+      }
       if (ms % 1000 === 950) {
         const second = board.second()
         // Every second is one second long (the board takes its first as one too).
@@ -157,6 +165,30 @@ describe('rates and history', () => {
     }
     assert.ok(totalAtLastSecond > 300)
     assert.equal(Math.round(counted), totalAtLastSecond)
+  })
+
+  test('a worker reporting four times a second reads /proc/self/fd once a second, and its counters every time', (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 3_000_000 })
+    const metrics = new HttpMetrics()
+    t.after(() => metrics.close())
+    const source = {
+      stats: { accepted: 0, rejected: 0, requests: 0 },
+      connectionCounts: () => ({ active: 1, idle: 0, bytesOut: 0 }),
+      timersArmed: () => 0,
+    }
+    const fdsSeen: number[] = []
+    const held: number[] = []
+    t.after(() => held.forEach((fd) => closeSync(fd)))
+    for (let i = 0; i < 8; i++) {
+      source.stats.requests = i
+      const snapshot = takeSnapshot(metrics, source, 0)
+      assert.equal(snapshot.requests, i, 'counters are always fresh')
+      fdsSeen.push(snapshot.fds)
+      // A descriptor more each time: a fresh reading would see it.
+      held.push(openSync('/dev/null', 'r'))
+      t.mock.timers.tick(250)
+    }
+    assert.equal(new Set(fdsSeen).size, 2, `eight reports over two seconds read /proc/self/fd twice: ${fdsSeen.join(' ')}`)
   })
 
   test('the history ring keeps the newest points, oldest first, and no more', () => {

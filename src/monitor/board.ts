@@ -88,8 +88,16 @@ export class MetricsBoard {
   /** Per process: its latest snapshot taken into `counted`, and what it counted since the board's last second(). */
   private readonly windows = new Map<string, { base: ProcessSnapshot; counted: Window }>()
   private readonly retired = zeroCounters()
-  /** When second() last ran (ms): the rates' time base. */
-  private lastSecondAtMs = 0
+  /** What retired processes counted since the last second(): it still belongs to that second. */
+  private retiredCounted: Window | null = null
+  /** When second() last ran, on `clock`: the rates' time base. */
+  private lastSecondAt = -1
+  /** A monotonic clock in ms: a step of the wall clock must not turn a second into a spike. */
+  private readonly clock: () => number
+
+  constructor(clock: () => number = () => performance.now()) {
+    this.clock = clock
+  }
 
   /** A process's latest figures; `key` names it for as long as it lives ("w0", "self"). */
   update(key: string, snapshot: ProcessSnapshot): void {
@@ -109,6 +117,8 @@ export class MetricsBoard {
     const last = this.live.get(key)
     if (last === undefined) return
     addCounters(this.retired, last)
+    const counted = this.windows.get(key)?.counted
+    if (counted !== undefined) this.retiredCounted = this.retiredCounted === null ? counted : joinWindows(this.retiredCounted, counted)
     this.live.delete(key)
     this.windows.delete(key)
   }
@@ -167,24 +177,31 @@ export class MetricsBoard {
    */
   second(): Second {
     const totals = this.totals()
-    const seconds = this.lastSecondAtMs === 0 ? 1 : Math.max(0.001, (totals.atMs - this.lastSecondAtMs) / 1000)
-    this.lastSecondAtMs = totals.atMs
+    const now = this.clock()
+    const seconds = this.lastSecondAt < 0 ? 1 : Math.max(0.001, (now - this.lastSecondAt) / 1000)
+    this.lastSecondAt = now
     const sum = { requestsPerS: 0, bytesInPerS: 0, bytesOutPerS: 0, cpuPct: 0, responsesPerS: [0, 0, 0, 0, 0] }
     const latencyCounts = new Array<number>(LATENCY_BOUNDS_S.length + 1).fill(0)
+    const add = (w: Window): void => {
+      sum.requestsPerS += w.requests / seconds
+      sum.bytesInPerS += w.bytesIn / seconds
+      sum.bytesOutPerS += w.bytesOut / seconds
+      sum.cpuPct += w.cpuUs / 1e4 / seconds
+      for (let i = 0; i < 5; i++) sum.responsesPerS[i]! += w.responses[i]! / seconds
+      for (let i = 0; i < latencyCounts.length; i++) latencyCounts[i]! += w.latencyCounts[i]!
+    }
+    // Processes that left during this second (a replaced worker, a reloaded generation) still count in it.
+    if (this.retiredCounted !== null) {
+      add(this.retiredCounted)
+      this.retiredCounted = null
+    }
     const processes = this.byWorker().map(([key, s]) => {
       const entry = this.windows.get(key)
       if (entry === undefined) return { ...s, cpuPct: 0, requestsPerS: 0 }
       const w = entry.counted
       entry.counted = windowBetween(entry.base, entry.base)
-      const requestsPerS = w.requests / seconds
-      const cpuPct = w.cpuUs / 1e4 / seconds
-      sum.requestsPerS += requestsPerS
-      sum.bytesInPerS += w.bytesIn / seconds
-      sum.bytesOutPerS += w.bytesOut / seconds
-      sum.cpuPct += cpuPct
-      for (let i = 0; i < 5; i++) sum.responsesPerS[i]! += w.responses[i]! / seconds
-      for (let i = 0; i < latencyCounts.length; i++) latencyCounts[i]! += w.latencyCounts[i]!
-      return { ...s, cpuPct, requestsPerS }
+      add(w)
+      return { ...s, cpuPct: w.cpuUs / 1e4 / seconds, requestsPerS: w.requests / seconds }
     })
     const latencyMs = { p50: percentileMs(latencyCounts, 50), p90: percentileMs(latencyCounts, 90), p99: percentileMs(latencyCounts, 99) }
     return { atMs: totals.atMs, totals, rates: { ...sum, latencyMs }, processes }
