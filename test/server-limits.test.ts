@@ -129,6 +129,18 @@ describe('malformed input gets its status and a closed connection', () => {
     assert.equal(parseAll(raw, { eof: true }).responses[0]!.status, 400)
   })
 
+  test('a HEAD request the parser refuses gets its status without a body (RFC 9110 §9.3.2)', async (t) => {
+    const { connect } = await serve(t, {}, routes)
+    const c = await connect()
+    await c.write('HEAD / HTTP/1.1\r\nHost: a\r\nX: a\x01\r\n\r\n')
+    const raw = await c.readUntilClose(5000)
+    const [r, ...rest] = parseAll(raw, { head: true, eof: true }).responses
+    assert.equal(r!.status, 400)
+    assert.ok(Number(r!.headers['content-length']) > 0, 'Content-Length is the length a GET would get')
+    assert.equal(r!.body.length, 0)
+    assert.equal(rest.length, 0, `nothing after the head: ${JSON.stringify(raw.toString('latin1'))}`)
+  })
+
   test('a header just over maxHeaderBytes split byte-wise gets 431', async (t) => {
     const { port, connect } = await serve(t, { limits: { maxHeaderBytes: 256 } }, routes)
     const c = await connect()

@@ -140,6 +140,11 @@ export class RequestParser {
     return this.state === S.REQUEST_START
   }
 
+  /** The method of the request being read, or of the one refused; '' before its method is read. */
+  get method(): string {
+    return this.head === null ? '' : this.head.method
+  }
+
   /** True while the current message's head is being read. */
   get inHead(): boolean {
     return this.state > S.REQUEST_START && this.state <= LAST_HEAD_STATE
