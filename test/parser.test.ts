@@ -666,9 +666,12 @@ describe('RFC details', () => {
     }
   })
 
-  test('differing Content-Length values past 2^53 still conflict', () => {
-    const base = checkSplits(post('Content-Length: 99999999999999999\r\nContent-Length: 99999999999999998\r\n', ''))
-    assert.deepStrictEqual(base, failed('PETREL_ERR_CONFLICTING_CONTENT_LENGTH'))
+  test('a Content-Length past 2^53 - 1 is malformed, as nginx refuses one that overflows', () => {
+    const big = limits({ maxBodyBytes: Number.MAX_SAFE_INTEGER })
+    assert.deepStrictEqual(checkSplits(post('Content-Length: 9007199254740992\r\n', ''), { limits: big }), failed('PETREL_ERR_INVALID_CONTENT_LENGTH'))
+    assert.deepStrictEqual(checkSplits(post('Content-Length: 99999999999999999\r\nContent-Length: 99999999999999998\r\n', ''), { limits: big }), failed('PETREL_ERR_INVALID_CONTENT_LENGTH'))
+    // Leading zeros are digits like any other: the value is what counts.
+    assert.equal(checkSplits(post(`Content-Length: ${'0'.repeat(40)}2\r\n`, 'ab'), { limits: big }).messages[0]!.body, 'ab')
   })
 
   // transfer-coding = token *( OWS ";" OWS transfer-parameter ) (RFC 9110 §10.1.4): anything else
@@ -1048,6 +1051,32 @@ describe('split invariance of mutated inputs', () => {
           }
         }
       }
+    })
+  }
+})
+
+// ---------------------------------------------------------------------------------------------
+// Early rejection: a request is refused at the byte that makes it invalid, not at the end of its
+// head. Each input below stops before its head ends: an error at all proves the parser did not wait.
+
+describe('early rejection: refused before the rest of the head arrives', () => {
+  const big = limits({ maxBodyBytes: Number.MAX_SAFE_INTEGER })
+  const CASES: Array<[string, string, ErrorCode, ParserLimits?]> = [
+    ['a Content-Length overflowing 2^53', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9007199254740993', 'PETREL_ERR_INVALID_CONTENT_LENGTH', big],
+    ['an over-long Content-Length', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: ' + '9'.repeat(40), 'PETREL_ERR_INVALID_CONTENT_LENGTH', big],
+    ['a Content-Length over maxBodyBytes', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1048577', 'PETREL_ERR_BODY_TOO_LARGE'],
+    ['a letter in a Content-Length', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 12a', 'PETREL_ERR_INVALID_CONTENT_LENGTH'],
+    ['a digit after OWS in a Content-Length', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1 2', 'PETREL_ERR_INVALID_CONTENT_LENGTH'],
+    ['Content-Length after Transfer-Encoding, at its first byte', 'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5', 'PETREL_ERR_CONTENT_LENGTH_WITH_TRANSFER_ENCODING'],
+    ['Transfer-Encoding after Content-Length, at its line end', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n', 'PETREL_ERR_CONTENT_LENGTH_WITH_TRANSFER_ENCODING'],
+    ['Transfer-Encoding in HTTP/1.0, at its line end', 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n', 'PETREL_ERR_TRANSFER_ENCODING_NOT_CHUNKED'],
+    ['HTTP/2 at its major digit', 'GET / HTTP/2', 'PETREL_ERR_UNSUPPORTED_VERSION'],
+    ['HTTP/1.2 at its minor digit', 'GET / HTTP/1.2', 'PETREL_ERR_UNSUPPORTED_VERSION'],
+    ['a bad version byte', 'GET / HTTQ', 'PETREL_ERR_INVALID_VERSION'],
+  ]
+  for (const [name, input, code, l] of CASES) {
+    test(name, () => {
+      assert.deepStrictEqual(checkSplits(input, l === undefined ? {} : { limits: l }), failed(code))
     })
   }
 })

@@ -129,6 +129,24 @@ describe('malformed input gets its status and a closed connection', () => {
     assert.equal(parseAll(raw, { eof: true }).responses[0]!.status, 400)
   })
 
+  // The parser refuses at the byte that makes a request invalid (issue 17, "Also"): each head below
+  // stops short, and the answer must come while the client is still sending it. headersMs is an
+  // hour, so the answer cannot be the header timeout's.
+  for (const [name, partial, status] of [
+    ['an overflowing Content-Length', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999', 413],
+    ['a Content-Length with a letter', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12x', 400],
+    ['HTTP/2 before the minor version', 'GET / HTTP/2', 505],
+    ['a bad version byte', 'GET / HTTP/1.1x', 400],
+  ] as const) {
+    test(`${name}: ${status} and close before the head is complete`, async (t) => {
+      const { connect } = await serve(t, { timeouts: { headersMs: 3_600_000 } }, routes)
+      const c = await connect()
+      await c.write(partial)
+      const raw = await c.readUntilClose(5000)
+      assert.equal(parseAll(raw, { eof: true }).responses[0]!.status, status)
+    })
+  }
+
   test('a HEAD request the parser refuses gets its status without a body (RFC 9110 §9.3.2)', async (t) => {
     const { connect } = await serve(t, {}, routes)
     const c = await connect()
