@@ -275,7 +275,6 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     const keepAlive = head.keepAlive && this.requests < server.limits.maxRequestsPerConnection
     const res = new Response(this, { head: head.method === 'HEAD', http11: head.versionMinor === 1, keepAlive })
     const req = server.makeRequest(head, this)
-    if (req === null) return
     this.req = req
     this.res = res
     this.enterPhase(head.hasBody ? Phase.BODY : Phase.HANDLER)

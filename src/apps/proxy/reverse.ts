@@ -12,7 +12,8 @@
 //   buffered, so a request with one is never sent twice.
 // - Headers: hop-by-hop fields (Connection and the fields it names, Keep-Alive, TE, Trailer,
 //   Transfer-Encoding, Upgrade, Proxy-*) are dropped both ways; X-Forwarded-For (appended),
-//   X-Forwarded-Proto, X-Forwarded-Host and Forwarded are added. Host is passed through.
+//   X-Forwarded-Proto, X-Forwarded-Host and Forwarded are added. Host is passed through (an
+//   absolute-form target's authority, when the client sent one: the request's host either way).
 // - Bodies stream both ways with backpressure: a client that reads slowly pauses the upstream
 //   socket, an upstream that reads slowly pauses the client's request body. The upstream is read
 //   into pooled 64 KiB buffers (nginx's proxy_buffers) that go back to the pool when the client's
@@ -514,7 +515,7 @@ export class Relay {
   private readonly res: Response
   private readonly pool: readonly Upstream[]
   private readonly first: number
-  /** The request-target sent upstream: origin-form (path and query). */
+  /** The request-target sent upstream: origin-form (the normalised path and the query). */
   private readonly target: string
   /** The Host sent upstream instead of the client's (a forward proxy sends the URL's); null: the client's. */
   private readonly host: string | null
@@ -528,7 +529,9 @@ export class Relay {
     this.res = res
     this.pool = pool
     this.first = first
-    this.target = options.target ?? req.url
+    // The path the server routed on, not the one as sent: an upstream that resolves "..", "%2e"
+    // or "//" itself then cannot take the request outside the prefix it was matched under.
+    this.target = options.target ?? req.pathAndQuery
     this.host = options.host ?? null
     this.label = options.label
   }

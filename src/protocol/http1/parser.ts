@@ -17,6 +17,7 @@ import {
   readConnectionOptions,
   parseTrailerLine,
   methodName,
+  isValidHost,
   TE_CHUNKED_LAST,
   TE_UNKNOWN,
   TE_MALFORMED,
@@ -27,6 +28,7 @@ import {
   CONN_UPGRADE,
 } from './fields.ts'
 import { RequestHead } from './request-head.ts'
+import { normalizeOriginPath, readTarget } from './target.ts'
 
 export interface RequestParserHandler {
   /** The head is complete and valid. Body events follow unless the head says there is no body. */
@@ -75,6 +77,11 @@ const MAX_METHOD_BYTES = 32
 /** Hex digits in a chunk size: 13 digits stay below 2^53, so the arithmetic stays exact. */
 const MAX_CHUNK_SIZE_DIGITS = 13
 const CONTENT_LENGTH_NAME_LENGTH = 14
+const SLASH = 0x2f
+const BACKSLASH = 0x5c
+const DOT = 0x2e
+const PERCENT = 0x25
+const QUESTION = 0x3f
 /** "HTTP/1.1" */
 const VERSION_PREFIX = [0x48, 0x54, 0x54, 0x50, 0x2f]
 
@@ -239,6 +246,7 @@ export class RequestParser {
     if (delta === 0) return
     head.targetStart -= delta
     head.targetEnd -= delta
+    if (head.queryStart >= 0) head.queryStart -= delta
     const h = head.headers
     for (let i = 0; i < h.length; i++) h[i]! -= delta
     if (head.hostStart >= 0) {
@@ -324,6 +332,34 @@ export class RequestParser {
           }
           if (buf[p] !== SP || p === head.targetStart) return this.fail('PETREL_ERR_INVALID_TARGET')
           head.targetEnd = p
+          // The target is whole: its form, host, path and query are settled now, and a bad one
+          // refused before the rest of the head arrives (target.ts).
+          const targetStart = head.targetStart
+          const method = head.method
+          if (buf[targetStart] === SLASH && (method.length !== 7 || method !== 'CONNECT')) {
+            // origin-form, nearly every request: find the query, and notice a path that
+            // normalising could change — one with "%", "\", ";", "/." or "//" — in one loop of
+            // comparisons (all of those bytes but "\" are below "@", so a letter costs one).
+            // The byte after the target is its space, so q + 1 can be read.
+            let irregular = false
+            let q = targetStart
+            for (; q < p; q++) {
+              const c = buf[q]!
+              if (c > QUESTION && c !== BACKSLASH) continue
+              if (c === QUESTION) {
+                head.queryStart = q
+                break
+              }
+              if (c === PERCENT || c === BACKSLASH || c === SEMICOLON || (c === SLASH && (buf[q + 1] === DOT || buf[q + 1] === SLASH))) irregular = true
+            }
+            if (irregular) {
+              const pathError = normalizeOriginPath(head, buf, targetStart, q)
+              if (pathError !== null) return this.fail(pathError)
+            }
+          } else {
+            const targetError = readTarget(head, buf, targetStart, p)
+            if (targetError !== null) return this.fail(targetError)
+          }
           pos = p + 1
           // Fast path: "HTTP/1.1\r\n" or "HTTP/1.0\r\n" whole in this read, checked at once.
           // Anything else — a split, another version, an error — goes byte by byte below.
@@ -701,8 +737,12 @@ export class RequestParser {
       case 4:
         if (equalsLowerAscii(buf, nameStart, nameEnd, 'host')) {
           if (++this.hostCount > 1) return 'PETREL_ERR_DUPLICATE_HOST'
-          head.hostStart = valueStart
-          head.hostEnd = valueEnd
+          if (!isValidHost(buf, valueStart, valueEnd)) return 'PETREL_ERR_INVALID_HOST'
+          // An absolute-form target's authority was taken as the host already, and stays (§3.2.2).
+          if (head.hostStart < 0) {
+            head.hostStart = valueStart
+            head.hostEnd = valueEnd
+          }
         }
         break
       case 6:
