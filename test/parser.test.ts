@@ -11,7 +11,7 @@ import type { RequestHead } from '../src/protocol/http1/request-head.ts'
 import { ERRORS } from '../src/core/errors.ts'
 import type { ErrorCode } from '../src/core/errors.ts'
 import { DEFAULT_LIMITS } from '../src/core/limits.ts'
-import { bytes, checkSplits, failed, limits, msg, ok, parse, pieces, random, randomSplits } from './helpers/parse.ts'
+import { bytes, checkSplits, failed, limits, modelPath, msg, ok, parse, pieces, random, randomSplits } from './helpers/parse.ts'
 import type { Message, ParserLimits, SplitCheck, Transcript } from './helpers/parse.ts'
 
 
@@ -70,8 +70,8 @@ const OK_CASES: OkCase[] = [
   },
   {
     name: 'every tchar in the method and in a header name',
-    input: "M-SEARCH!#$%&'*+.^_`|~09 * HTTP/1.1\r\nHost: h\r\nX!#$%&'*+-.^_`|~Az09: v\r\n\r\n",
-    expect: [msg({ method: "M-SEARCH!#$%&'*+.^_`|~09", target: '*', headers: [['host', 'h'], ["x!#$%&'*+-.^_`|~az09", 'v']] })],
+    input: "M-SEARCH!#$%&'*+.^_`|~09 / HTTP/1.1\r\nHost: h\r\nX!#$%&'*+-.^_`|~Az09: v\r\n\r\n",
+    expect: [msg({ method: "M-SEARCH!#$%&'*+.^_`|~09", target: '/', headers: [['host', 'h'], ["x!#$%&'*+-.^_`|~az09", 'v']] })],
   },
   {
     name: 'asterisk, authority and absolute forms of the target',
@@ -666,9 +666,12 @@ describe('RFC details', () => {
     }
   })
 
-  test('differing Content-Length values past 2^53 still conflict', () => {
-    const base = checkSplits(post('Content-Length: 99999999999999999\r\nContent-Length: 99999999999999998\r\n', ''))
-    assert.deepStrictEqual(base, failed('PETREL_ERR_CONFLICTING_CONTENT_LENGTH'))
+  test('a Content-Length past 2^53 - 1 is malformed, as nginx refuses one that overflows', () => {
+    const big = limits({ maxBodyBytes: Number.MAX_SAFE_INTEGER })
+    assert.deepStrictEqual(checkSplits(post('Content-Length: 9007199254740992\r\n', ''), { limits: big }), failed('PETREL_ERR_INVALID_CONTENT_LENGTH'))
+    assert.deepStrictEqual(checkSplits(post('Content-Length: 99999999999999999\r\nContent-Length: 99999999999999998\r\n', ''), { limits: big }), failed('PETREL_ERR_INVALID_CONTENT_LENGTH'))
+    // Leading zeros are digits like any other: the value is what counts.
+    assert.equal(checkSplits(post(`Content-Length: ${'0'.repeat(40)}2\r\n`, 'ab'), { limits: big }).messages[0]!.body, 'ab')
   })
 
   // transfer-coding = token *( OWS ";" OWS transfer-parameter ) (RFC 9110 §10.1.4): anything else
@@ -901,6 +904,8 @@ describe('transcript helper', () => {
       {
         method: 'POST',
         target: '/p',
+        path: '/p',
+        query: null,
         version: 'HTTP/1.1',
         headers: [['host', 'h'], ['content-length', '4']],
         host: 'h',
@@ -940,7 +945,13 @@ function generatePipeline(rnd: () => number): { input: string; expect: Message[]
     input += '\r\n'.repeat(int(3) === 0 ? 1 : 0)
     const http11 = rnd() < 0.8
     const method = pick(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'M-SEARCH'])
-    const target = '/' + text(int(20), 'abcdefghij/%-._~0123456789') + (rnd() < 0.3 ? '?q=' + text(int(10), 'xyz&=') : '')
+    // Paths with dot-segments, "//" and percent-encodings too; the model (modelPath) says what
+    // they normalise to, and one it refuses (above "/", ".." hidden behind "%2F") is drawn again.
+    const PATH_PIECES = ['a', 'bc', 'j9', '-', '_', '~', '.', '..', '%2e', '%2E%2e', '%41', '%7e', '%2F', '%20', '%C3%A9', ';', '/', '/', '/', '//']
+    let path: string
+    do path = '/' + Array.from({ length: int(8) }, () => pick(PATH_PIECES)).join('')
+    while (!modelPath(path).startsWith('/'))
+    const target = path + (rnd() < 0.3 ? '?q=' + text(int(10), 'xyz&=/.%') : '')
     const headers: Array<[string, string]> = []
     const lines: string[] = []
     const add = (name: string, value: string): void => {
@@ -1048,6 +1059,179 @@ describe('split invariance of mutated inputs', () => {
           }
         }
       }
+    })
+  }
+})
+
+// ---------------------------------------------------------------------------------------------
+// Request targets (issue 17, items 3 and 5): the forms, the host an absolute-form target names,
+// and the normalised path that every route, mount, proxy and static file sees.
+
+describe('request targets: forms, normalised path, query and host', () => {
+  const head = (method: string, target: string, host = 'h'): string => `${method} ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n`
+  const PATHS: Array<[string, string, string | null]> = [
+    ['/api/../private/secret.txt', '/private/secret.txt', null],
+    ['/api/%2e%2e/private/secret.txt', '/private/secret.txt', null],
+    ['/api/%2E%2E/private/secret.txt', '/private/secret.txt', null],
+    ['/api/.%2e/private/secret.txt', '/private/secret.txt', null],
+    ['/api/%2e./private/secret.txt', '/private/secret.txt', null],
+    ['/a/./b/', '/a/b/', null],
+    ['/a//b', '/a/b', null],
+    ['//a///b//', '/a/b/', null],
+    ['/a/b/..', '/a/', null],
+    ['/a/b/.', '/a/b/', null],
+    ['/a/b/%2E', '/a/b/', null],
+    ['/.', '/', null],
+    ['/a/..', '/', null],
+    ['/%41%7e%2D%5f%2e%30', '/A~-_.0', null],
+    // Only unreserved characters are decoded: the rest stay as sent, hex case and all.
+    ['/a%2fb/c%20d/%c3%A9', '/a%2fb/c%20d/%c3%A9', null],
+    ['/.well-known/x', '/.well-known/x', null],
+    ['/a;b/c;d=1', '/a;b/c;d=1', null],
+    ['/...', '/...', null],
+    ['/..a/a..', '/..a/a..', null],
+    // The query is not a path: it is kept whole, dots and all.
+    ['/a/../b?x=/../..&y=%zz', '/b', 'x=/../..&y=%zz'],
+    ['/?', '/', ''],
+    ['/p/?q', '/p/', 'q'],
+  ]
+  for (const [target, path, query] of PATHS) {
+    test(`GET ${target} is routed as ${path}`, () => {
+      const base = checkSplits(head('GET', target), {}, { random: 8 })
+      assert.deepStrictEqual(base, ok([msg({ method: 'GET', target, path, query, headers: [['host', 'h']] })]))
+    })
+  }
+
+  const REFUSED: Array<[string, ErrorCode]> = [
+    ['/..', 'PETREL_ERR_PATH_ABOVE_ROOT'],
+    ['/../secret.txt', 'PETREL_ERR_PATH_ABOVE_ROOT'],
+    ['/a/../../b', 'PETREL_ERR_PATH_ABOVE_ROOT'],
+    ['/%2e%2e/x', 'PETREL_ERR_PATH_ABOVE_ROOT'],
+    ['/./../x', 'PETREL_ERR_PATH_ABOVE_ROOT'],
+    ['/%', 'PETREL_ERR_INVALID_PATH_ENCODING'],
+    ['/%2', 'PETREL_ERR_INVALID_PATH_ENCODING'],
+    ['/%zz', 'PETREL_ERR_INVALID_PATH_ENCODING'],
+    ['/%uff0e', 'PETREL_ERR_INVALID_PATH_ENCODING'],
+    ['/a%00b', 'PETREL_ERR_INVALID_PATH_ENCODING'],
+    ['/%00/../x', 'PETREL_ERR_INVALID_PATH_ENCODING'],
+    ['/a/..%2fsecret', 'PETREL_ERR_AMBIGUOUS_PATH'],
+    ['/a/%2e%2e%2Fsecret', 'PETREL_ERR_AMBIGUOUS_PATH'],
+    ['/a/..%5csecret', 'PETREL_ERR_AMBIGUOUS_PATH'],
+    ['/a/..\\secret', 'PETREL_ERR_AMBIGUOUS_PATH'],
+    ['/api/..;/private', 'PETREL_ERR_AMBIGUOUS_PATH'],
+    ['/api/x%3b..', 'PETREL_ERR_AMBIGUOUS_PATH'],
+    ['/api/;../private', 'PETREL_ERR_AMBIGUOUS_PATH'],
+    ['/api/x\\..\\private', 'PETREL_ERR_AMBIGUOUS_PATH'],
+    ['/sub%2f..%2f..%2fsecret', 'PETREL_ERR_AMBIGUOUS_PATH'],
+  ]
+  for (const [target, code] of REFUSED) {
+    test(`GET ${target} is refused: ${code}`, () => {
+      assert.deepStrictEqual(checkSplits(head('GET', target)), failed(code))
+    })
+  }
+
+  test('absolute-form: the path ends at "?", an empty path is "/", and the authority is the host (RFC 9112 §3.2.2)', () => {
+    const input =
+      'GET http://h?/sub/a.txt HTTP/1.1\r\nHost: front\r\n\r\n' +
+      'GET http://H.example:8080 HTTP/1.1\r\nHost: front\r\n\r\n' +
+      'GET HTTPS://[::1]:443/a/../b?q HTTP/1.1\r\nHost: front\r\n\r\n' +
+      'GET http://evil.example/api/x HTTP/1.0\r\n\r\n'
+    assert.deepStrictEqual(
+      checkSplits(input, {}, { random: 16 }),
+      ok([
+        msg({ method: 'GET', target: 'http://h?/sub/a.txt', path: '/', query: '/sub/a.txt', host: 'h', headers: [['host', 'front']] }),
+        msg({ method: 'GET', target: 'http://H.example:8080', path: '/', query: null, host: 'H.example:8080', headers: [['host', 'front']] }),
+        msg({ method: 'GET', target: 'HTTPS://[::1]:443/a/../b?q', path: '/b', query: 'q', host: '[::1]:443', headers: [['host', 'front']] }),
+        msg({ method: 'GET', target: 'http://evil.example/api/x', version: 'HTTP/1.0', keepAlive: false, path: '/api/x', query: null, host: 'evil.example' }),
+      ]),
+    )
+  })
+
+  test('absolute-form with a bad scheme or authority is refused', () => {
+    const cases: Array<[string, ErrorCode]> = [
+      ['ftp://h/x', 'PETREL_ERR_INVALID_TARGET'],
+      ['httpx://h/x', 'PETREL_ERR_INVALID_TARGET'],
+      ['http:/h/x', 'PETREL_ERR_INVALID_TARGET'],
+      ['http:h/x', 'PETREL_ERR_INVALID_TARGET'],
+      ['h/x', 'PETREL_ERR_INVALID_TARGET'],
+      ['http', 'PETREL_ERR_INVALID_TARGET'],
+      ['http:///x', 'PETREL_ERR_INVALID_HOST'],
+      ['http://', 'PETREL_ERR_INVALID_HOST'],
+      ['http://:80/x', 'PETREL_ERR_INVALID_HOST'],
+      ['http://user:pass@h/x', 'PETREL_ERR_INVALID_HOST'],
+      ['http://h:8o/x', 'PETREL_ERR_INVALID_HOST'],
+      ['http://[::1/x', 'PETREL_ERR_INVALID_HOST'],
+      ['http://h#f/x', 'PETREL_ERR_INVALID_HOST'],
+      ['http://h\\x/', 'PETREL_ERR_INVALID_HOST'],
+      ['http://h/../x', 'PETREL_ERR_PATH_ABOVE_ROOT'],
+    ]
+    for (const [target, code] of cases) assert.deepStrictEqual(checkSplits(head('GET', target)), failed(code), target)
+  })
+
+  test('asterisk-form only for OPTIONS, authority-form only for CONNECT (RFC 9112 §3.2.3, §3.2.4)', () => {
+    assert.deepStrictEqual(
+      checkSplits(head('OPTIONS', '*') + head('CONNECT', 'example.com:443') + head('CONNECT', '[::1]:8443')),
+      ok([
+        msg({ method: 'OPTIONS', target: '*', path: '*', query: null, headers: [['host', 'h']] }),
+        msg({ method: 'CONNECT', target: 'example.com:443', path: '', query: null, headers: [['host', 'h']] }),
+        msg({ method: 'CONNECT', target: '[::1]:8443', path: '', query: null, headers: [['host', 'h']] }),
+      ]),
+    )
+    for (const [method, target] of [['GET', '*'], ['OPTIONS', '**'], ['GET', 'example.com:443'], ['CONNECT', 'example.com'], ['CONNECT', 'example.com:'], ['CONNECT', ':443'], ['CONNECT', '/x'], ['CONNECT', 'http://h/'], ['CONNECT', 'a@b:443']] as const) {
+      assert.deepStrictEqual(checkSplits(head(method, target)), failed('PETREL_ERR_INVALID_TARGET'), `${method} ${target}`)
+    }
+  })
+
+  test('the path of a head that arrives in pieces survives the copy into the side buffer', () => {
+    const input = 'GET /a/./b/../c?x=1 HTTP/1.1\r\nHost: h\r\nX-Pad: ' + 'p'.repeat(300) + '\r\n\r\n' + 'GET http://q.example/d HTTP/1.1\r\nHost: h\r\n\r\n'
+    const t = checkSplits(input, {}, { random: 24 })
+    assert.deepStrictEqual(t.messages.map((m) => [m.path, m.query, m.host]), [['/a/c', 'x=1', 'h'], ['/d', null, 'q.example']])
+  })
+})
+
+describe('Host values (RFC 9112 §3.2): host = uri-host [":" port]', () => {
+  const withHost = (value: string): string => `GET / HTTP/1.1\r\nHost: ${value}\r\n\r\n`
+  const VALID = ['', 'h', 'h:', 'h:80', 'example.com:8080', '1.2.3.4:8080', '[::1]', '[::1]:443', '[v1.x]', 'xn--caf-dma.example', 'a_b~c-d', 'a%41b', "a!$&'()*+,;=b", 'EXAMPLE.COM']
+  test('valid values are accepted, an empty one too (a target without authority, §3.2)', () => {
+    for (const value of VALID) {
+      const t = checkSplits(withHost(value), {}, { random: 4 })
+      assert.deepStrictEqual(t, ok([msg({ method: 'GET', target: '/', headers: [['host', value]] })]), JSON.stringify(value))
+    }
+  })
+  const INVALID = ['a b', 'a@b/c', 'evil.com/x?', 'a\tb, c', 'h:80x', 'h:-1', 'h:8:8', '[::1', '[]', '[::1]x', '[::1]:x', '[::1 ]', 'a%zz', 'a%4', 'caf\xe9', 'a/b', 'a?b', 'a#b', 'a\\b', '[fe80::1%25eth0]', 'user@h', '"h"', 'h:80 , h:81']
+  test('invalid values are 400 PETREL_ERR_INVALID_HOST', () => {
+    for (const value of INVALID) assert.deepStrictEqual(checkSplits(withHost(value)), failed('PETREL_ERR_INVALID_HOST'), JSON.stringify(value))
+  })
+  test('the Host field is validated even when an absolute-form target replaces it', () => {
+    assert.deepStrictEqual(checkSplits('GET http://a.example/ HTTP/1.1\r\nHost: a b\r\n\r\n'), failed('PETREL_ERR_INVALID_HOST'))
+    assert.deepStrictEqual(checkSplits('GET http://a.example/ HTTP/1.1\r\nX: y\r\n\r\n'), failed('PETREL_ERR_MISSING_HOST'))
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Early rejection: a request is refused at the byte that makes it invalid, not at the end of its
+// head. Each input below stops before its head ends: an error at all proves the parser did not wait.
+
+describe('early rejection: refused before the rest of the head arrives', () => {
+  const big = limits({ maxBodyBytes: Number.MAX_SAFE_INTEGER })
+  const CASES: Array<[string, string, ErrorCode, ParserLimits?]> = [
+    ['a Content-Length overflowing 2^53', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9007199254740993', 'PETREL_ERR_INVALID_CONTENT_LENGTH', big],
+    ['an over-long Content-Length', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: ' + '9'.repeat(40), 'PETREL_ERR_INVALID_CONTENT_LENGTH', big],
+    ['a Content-Length over maxBodyBytes', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1048577', 'PETREL_ERR_BODY_TOO_LARGE'],
+    ['a letter in a Content-Length', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 12a', 'PETREL_ERR_INVALID_CONTENT_LENGTH'],
+    ['a digit after OWS in a Content-Length', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1 2', 'PETREL_ERR_INVALID_CONTENT_LENGTH'],
+    ['Content-Length after Transfer-Encoding, at its first byte', 'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5', 'PETREL_ERR_CONTENT_LENGTH_WITH_TRANSFER_ENCODING'],
+    ['Transfer-Encoding after Content-Length, at its line end', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n', 'PETREL_ERR_CONTENT_LENGTH_WITH_TRANSFER_ENCODING'],
+    ['Transfer-Encoding in HTTP/1.0, at its line end', 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n', 'PETREL_ERR_TRANSFER_ENCODING_NOT_CHUNKED'],
+    ['HTTP/2 at its major digit', 'GET / HTTP/2', 'PETREL_ERR_UNSUPPORTED_VERSION'],
+    ['HTTP/1.2 at its minor digit', 'GET / HTTP/1.2', 'PETREL_ERR_UNSUPPORTED_VERSION'],
+    ['a bad version byte', 'GET / HTTQ', 'PETREL_ERR_INVALID_VERSION'],
+    ['a path above "/", at the end of the target', 'GET /../etc/passwd ', 'PETREL_ERR_PATH_ABOVE_ROOT'],
+    ['a bad Host, at the end of its line', 'GET / HTTP/1.1\r\nHost: a b\r\n', 'PETREL_ERR_INVALID_HOST'],
+  ]
+  for (const [name, input, code, l] of CASES) {
+    test(name, () => {
+      assert.deepStrictEqual(checkSplits(input, l === undefined ? {} : { limits: l }), failed(code))
     })
   }
 })

@@ -181,7 +181,8 @@ test('forwarded headers are added and hop-by-hop headers dropped, both ways', as
   assert.equal(back.headers.get('keep-alive'), null)
 })
 
-test('the upstream request starts with Host: the client\'s, or for an HTTP/1.0 client without one the upstream\'s host:port', async (t) => {
+/** A raw upstream that records each request head as it arrives and answers 200 "ok". */
+async function recordingUpstream(t: TestContext): Promise<{ url: string; heads: string[] }> {
   const heads: string[] = []
   const raw = net.createServer((socket) => socket.on('data', (chunk: Buffer) => {
     heads.push(chunk.toString('latin1'))
@@ -191,8 +192,13 @@ test('the upstream request starts with Host: the client\'s, or for an HTTP/1.0 c
   t.after(() => {
     raw.close()
   })
-  const port = (raw.address() as net.AddressInfo).port
-  const base = await proxy(t, [`http://127.0.0.1:${port}`])
+  return { url: `http://127.0.0.1:${(raw.address() as net.AddressInfo).port}`, heads }
+}
+
+test('the upstream request starts with Host: the client\'s, or for an HTTP/1.0 client without one the upstream\'s host:port', async (t) => {
+  const { url, heads } = await recordingUpstream(t)
+  const port = Number(new URL(url).port)
+  const base = await proxy(t, [url])
   const old = (await rawRequest(base, (socket) => socket.write('GET /old HTTP/1.0\r\nX-A: 1\r\n\r\n'))).toString('latin1')
   assert.match(old, /^HTTP\/1\.1 200 OK\r\n/)
   await rawRequest(base, (socket) => socket.write('GET /new HTTP/1.1\r\nX-A: 1\r\nHost: example.test\r\nConnection: close\r\n\r\n'))
@@ -201,6 +207,69 @@ test('the upstream request starts with Host: the client\'s, or for an HTTP/1.0 c
   assert.ok(!heads[0]!.includes('x-forwarded-host'), 'no client Host, no X-Forwarded-Host')
   assert.ok(heads[1]!.startsWith('GET /new HTTP/1.1\r\nhost: example.test\r\nx-a: 1\r\n'), heads[1])
   assert.ok(heads[1]!.includes('\r\nx-forwarded-host: example.test\r\n'))
+})
+
+/** The status line of each of the proxy's answers to `requests`, sent one per connection. */
+async function statuses(base: string, requests: string[]): Promise<string[]> {
+  const out: string[] = []
+  for (const request of requests) {
+    const answer = (await rawRequest(base, (socket) => socket.write(request))).toString('latin1')
+    out.push(answer.slice(0, answer.indexOf('\r\n')))
+  }
+  return out
+}
+
+test('dot-segments cannot leave the prefix: the upstream gets the normalised path and the query as sent, or nothing', async (t) => {
+  const u = await recordingUpstream(t)
+  const base = await proxy(t, [u.url], {}, '/api/')
+  const get = (target: string): string => `GET ${target} HTTP/1.1\r\nHost: front\r\nConnection: close\r\n\r\n`
+  const answers = await statuses(base, [
+    get('/api/../private/secret.txt'),
+    get('/api/%2e%2e/private/secret.txt'),
+    get('/api/%2E%2E/private/secret.txt'),
+    get('/api/.%2e/private/secret.txt'),
+    get('/api/..%2f..%2fprivate/secret.txt'),
+    get('/api/..;/private/secret.txt'),
+    get('/api/x/../y?q=/../a%20b'),
+    get('/api//a%2Fb%20c/./d'),
+    get('/%61pi/e'),
+  ])
+  // Outside the prefix, the demo site answers (404); ".." hidden behind %2f or ";" is refused.
+  assert.deepEqual(answers, [
+    'HTTP/1.1 404 Not Found',
+    'HTTP/1.1 404 Not Found',
+    'HTTP/1.1 404 Not Found',
+    'HTTP/1.1 404 Not Found',
+    'HTTP/1.1 400 Bad Request',
+    'HTTP/1.1 400 Bad Request',
+    'HTTP/1.1 200 OK',
+    'HTTP/1.1 200 OK',
+    'HTTP/1.1 200 OK',
+  ])
+  assert.deepEqual(u.heads.map((h) => h.slice(0, h.indexOf('\r\n'))), [
+    'GET /api/y?q=/../a%20b HTTP/1.1',
+    'GET /api/a%2Fb%20c/d HTTP/1.1',
+    'GET /api/e HTTP/1.1',
+  ])
+})
+
+test('absolute-form through the proxy: origin-form upstream, and Host, X-Forwarded-Host and Forwarded all name the target\'s authority', async (t) => {
+  const u = await recordingUpstream(t)
+  const base = await proxy(t, [u.url], {}, '/api/')
+  const answers = await statuses(base, [
+    'GET http://evil.example/api/x?y=1 HTTP/1.1\r\nHost: front\r\nConnection: close\r\n\r\n',
+    // The path of "http://h?/api/x" is "/", not under /api/: the demo site's index answers.
+    'GET http://h?/api/x HTTP/1.1\r\nHost: front\r\nConnection: close\r\n\r\n',
+    'GET /api/x HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n',
+    'GET /api/x HTTP/1.1\r\nHost: evil.com/x?\r\nConnection: close\r\n\r\n',
+  ])
+  assert.deepEqual(answers, ['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK', 'HTTP/1.1 400 Bad Request', 'HTTP/1.1 400 Bad Request'])
+  assert.equal(u.heads.length, 1, 'only the first request went upstream')
+  const head = u.heads[0]!
+  assert.ok(head.startsWith('GET /api/x?y=1 HTTP/1.1\r\nhost: evil.example\r\n'), head)
+  assert.ok(!head.includes('front'), head)
+  assert.ok(head.includes('\r\nx-forwarded-host: evil.example\r\n'), head)
+  assert.ok(head.includes(';host="evil.example"\r\n'), head)
 })
 
 test('obs-text bytes in field values pass through unchanged, both ways', async (t) => {
@@ -884,6 +953,10 @@ test('proxy flags that cannot work are refused at start, naming the flag and the
   assert.match(stderr, cases[0]![1])
   // Every case in-process, before anything starts: the usage error the command line prints.
   for (const [args, message] of cases) await assert.rejects(serveCommand(argv(args)), { name: 'UsageError', message }, args.join(' '))
+  // A prefix no normalised request path can start with: refused naming the flag, not a crash at start.
+  for (const prefix of ['/api/../x/', '/a//b/', '/%61pi/']) {
+    await assert.rejects(serveCommand([dir, '--port', '0', '--proxy', `${prefix}=http://127.0.0.1:9`]), { name: 'UsageError', message: /^bad value for --proxy: ".*": a prefix is a normalised path/ }, prefix)
+  }
   assert.equal((await petrelServe(t, ['--proxy', '/=http://127.0.0.1:9', '--proxy-health-interval', '0'])).port > 0, true, 'an interval of 0 says "no checks" and is accepted alone')
 })
 

@@ -914,3 +914,76 @@ describe('handler failures', () => {
     assert.deepEqual(answers.map((a) => a!.text), ['api mount /api/own', 'root mount', 'root mount', 'api mount http://example.test/api/x?y=1'])
   })
 })
+
+describe('request targets, normalised paths and the host (issue 17, items 3, 5 and 6)', () => {
+  test('routes and mounts match the normalised path: dot-segments and "%2e" cannot reach outside a mount, nor into one', async (t) => {
+    const { connect } = await serve(t, {}, (s) => {
+      s.mount('/api/', (r, res) => res.end(`api ${r.path}`))
+      s.get('/private/secret.txt', (r, res) => res.end(`route ${r.path} ${r.url}`))
+      s.fallback((r, res) => res.status(404).end(`fallback ${r.path}`))
+    })
+    const targets = [
+      '/api/../private/secret.txt',
+      '/api/%2e%2e/private/secret.txt',
+      '/api/%2E%2E/private/secret.txt',
+      '/api/.%2e/private/secret.txt',
+      '/api/x/../y',
+      '//api//y',
+      '/%61pi/y',
+      '/private/./secret.txt',
+      '/x/../api',
+    ]
+    const c = await connect()
+    await c.write(Buffer.concat(targets.map((target) => req('GET', target))))
+    const answers = await c.readResponses(targets.length)
+    assert.deepEqual(answers.map((a) => a.text), [
+      'route /private/secret.txt /api/../private/secret.txt',
+      'route /private/secret.txt /api/%2e%2e/private/secret.txt',
+      'route /private/secret.txt /api/%2E%2E/private/secret.txt',
+      'route /private/secret.txt /api/.%2e/private/secret.txt',
+      'api /api/y',
+      'api /api/y',
+      'api /api/y',
+      'route /private/secret.txt /private/./secret.txt',
+      'fallback /api',
+    ])
+  })
+
+  test('absolute-form: the path ends at "?" and the authority is the host for req.header, req.headers and routing', async (t) => {
+    const { connect } = await serve(t, {}, (s) => {
+      s.get('/sub/a.txt', (_r, res) => res.end('must not be reached from the query'))
+      s.fallback((r, res) => res.end(`${r.path}|${r.search}|${r.header('host')}|${r.headers.host}|${r.url}`))
+    })
+    const c = await connect()
+    await c.write(Buffer.concat([
+      Buffer.from('GET http://h?/sub/a.txt HTTP/1.1\r\nHost: front\r\n\r\n'),
+      Buffer.from('GET http://evil.example/a/../b HTTP/1.1\r\nHost: front\r\n\r\n'),
+      Buffer.from('GET / HTTP/1.1\r\nHost: \r\n\r\n'),
+    ]))
+    const [r1, r2, r3] = await c.readResponses(3)
+    assert.equal(r1!.text, '/|/sub/a.txt|h|h|http://h?/sub/a.txt')
+    assert.equal(r2!.text, '/b||evil.example|evil.example|http://evil.example/a/../b')
+    // An empty Host is valid (RFC 9112 §3.2: what a client sends for a target without authority).
+    assert.equal(r3!.status, 200)
+    assert.equal(r3!.text, '/||||/')
+  })
+
+  test('an invalid Host is 400 and the connection closes; routes and mounts must be normalised paths', async (t) => {
+    const { connect } = await serve(t, {}, (s) => {
+      s.get('/', (_r, res) => res.end('root'))
+      for (const bad of ['/a/../b', '//a', '/a/./b', '/%61', '/a//b']) {
+        assert.throws(() => s.get(bad, (_r, res) => res.end('x')), TypeError, bad)
+        assert.throws(() => s.mount(`${bad}/`, (_r, res) => res.end('x')), TypeError, bad)
+      }
+      assert.throws(() => s.mount('api/', (_r, res) => res.end('x')), TypeError)
+    })
+    for (const host of ['a b', 'a@b/c', 'evil.com/x?', 'a\tb, c']) {
+      const c = await connect()
+      await c.write(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`)
+      const raw = await c.readUntilClose(5000)
+      const [r] = parseAll(raw, { eof: true }).responses
+      assert.equal(r!.status, 400, JSON.stringify(host))
+      assert.match(r!.text, /Host/)
+    }
+  })
+})

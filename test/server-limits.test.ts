@@ -44,6 +44,18 @@ describe('malformed input gets its status and a closed connection', () => {
     ['method with a bad char', 'G(T / HTTP/1.1\r\nHost: a\r\n\r\n', 400],
     ['request line without version', 'GET /\r\nHost: a\r\n\r\n', 400],
     ['origin-less target', 'GET foo HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['Host with a space', 'GET / HTTP/1.1\r\nHost: a b\r\n\r\n', 400],
+    ['Host with userinfo and a path', 'GET / HTTP/1.1\r\nHost: a@b/c\r\n\r\n', 400],
+    ['Host with a path and a query', 'GET / HTTP/1.1\r\nHost: evil.com/x?\r\n\r\n', 400],
+    ['Host with a tab and a list', 'GET / HTTP/1.1\r\nHost: a\tb, c\r\n\r\n', 400],
+    ['a path above "/"', 'GET /../etc/passwd HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['an encoded path above "/"', 'GET /a/%2e%2e/%2E%2E/etc/passwd HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['".." behind an encoded slash', 'GET /a/..%2f..%2fetc HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['a malformed percent-encoding in the path', 'GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['an absolute-form target with userinfo', 'GET http://user@a/ HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['an absolute-form target with another scheme', 'GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['an absolute-form target with no host', 'GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['asterisk-form with GET', 'GET * HTTP/1.1\r\nHost: a\r\n\r\n', 400],
   ]
   for (const [name, bytes, status] of cases) {
     test(`${name} → ${status}`, async (t) => {
@@ -128,6 +140,42 @@ describe('malformed input gets its status and a closed connection', () => {
     await c.writeSplit('GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', 3).catch(() => {})
     const raw = await c.readUntilClose(2000)
     assert.equal(parseAll(raw, { eof: true }).responses[0]!.status, 400)
+  })
+
+  // The parser refuses at the byte that makes a request invalid (issue 17, "Also"): each head below
+  // stops short, and the answer must come while the client is still sending it. headersMs is an
+  // hour, so the answer cannot be the header timeout's.
+  for (const [name, partial, status] of [
+    ['an overflowing Content-Length', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999', 413],
+    ['a Content-Length with a letter', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12x', 400],
+    ['HTTP/2 before the minor version', 'GET / HTTP/2', 505],
+    ['a bad version byte', 'GET / HTTP/1.1x', 400],
+    ['a path above "/"', 'GET /../x HTTP/1.1\r\n', 400],
+    ['an invalid Host', 'GET / HTTP/1.1\r\nHost: a b\r\n', 400],
+  ] as const) {
+    test(`${name}: ${status} and close before the head is complete`, async (t) => {
+      const { connect } = await serve(t, { timeouts: { headersMs: 3_600_000 } }, routes)
+      const c = await connect()
+      await c.write(partial)
+      const raw = await c.readUntilClose(5000)
+      assert.equal(parseAll(raw, { eof: true }).responses[0]!.status, status)
+    })
+  }
+
+  test('a HEAD request the parser refuses gets its status without a body (RFC 9110 §9.3.2)', async (t) => {
+    const { connect } = await serve(t, {}, routes)
+    const c = await connect()
+    await c.write('HEAD /a%zz HTTP/1.1\r\nHost: a\r\n\r\n')
+    const raw = await c.readUntilClose(5000)
+    const [r, ...rest] = parseAll(raw, { head: true, eof: true }).responses
+    assert.equal(r!.status, 400)
+    assert.ok(Number(r!.headers['content-length']) > 0, 'Content-Length is the length a GET would get')
+    assert.equal(r!.body.length, 0)
+    assert.equal(rest.length, 0, `nothing after the head: ${JSON.stringify(raw.toString('latin1'))}`)
+    const bad = await connect()
+    await bad.write('HEAD / HTTP/1.1\r\nHost: a\r\nX: a\x01\r\n\r\n')
+    const rawBad = await bad.readUntilClose(5000)
+    assert.ok(rawBad.toString('latin1').endsWith('\r\n\r\n'), `the answer ends with its head: ${JSON.stringify(rawBad.toString('latin1'))}`)
   })
 
   test('a header just over maxHeaderBytes split byte-wise gets 431', async (t) => {

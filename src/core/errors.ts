@@ -11,7 +11,11 @@ export interface ErrorSpec {
 export const ERRORS = {
   // Request parsing (protocol/http1). Framing errors close the connection after the answer.
   PETREL_ERR_INVALID_METHOD: { status: 400, message: 'request method contains a character that is not a token character' },
-  PETREL_ERR_INVALID_TARGET: { status: 400, message: 'request target contains a forbidden character' },
+  PETREL_ERR_INVALID_TARGET: { status: 400, message: 'request target must be /path[?query], http://host[:port]/path (absolute-form), host:port (CONNECT only) or * (OPTIONS only), without control characters or spaces' },
+  PETREL_ERR_INVALID_HOST: { status: 400, message: 'the Host field, or the authority of an absolute-form target, is not host[:port] (RFC 9112 3.2): send a name, an IPv4 address or a [bracketed] IPv6 address, then optionally ":" and digits' },
+  PETREL_ERR_INVALID_PATH_ENCODING: { status: 400, message: 'request path has a "%" not followed by two hex digits, or an encoded NUL (%00); send "%" itself as %25' },
+  PETREL_ERR_PATH_ABOVE_ROOT: { status: 400, message: 'request path climbs above "/" with ".." segments (RFC 3986 5.2.4); remove them' },
+  PETREL_ERR_AMBIGUOUS_PATH: { status: 400, message: 'request path has ".." next to an encoded slash (%2F, %5C), a backslash or a ";", which a server behind may read as a parent directory; remove it' },
   PETREL_ERR_INVALID_VERSION: { status: 400, message: 'request line does not end in a valid HTTP-version' },
   PETREL_ERR_UNSUPPORTED_VERSION: { status: 505, message: 'only HTTP/1.0 and HTTP/1.1 are supported' },
   PETREL_ERR_INVALID_REQUEST_LINE: { status: 400, message: 'request line is malformed' },

@@ -286,7 +286,6 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     const keepAlive = head.keepAlive && this.requests < server.limits.maxRequestsPerConnection
     const res = new Response(this, { head: head.method === 'HEAD', http11: head.versionMinor === 1, keepAlive })
     const req = server.makeRequest(head, this)
-    if (req === null) return
     this.req = req
     this.res = res
     this.enterPhase(head.hasBody ? Phase.BODY : Phase.HANDLER)
@@ -652,6 +651,10 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   /** A complete response for errors the connection answers itself; the connection closes after it. */
   sendError(status: number, message: string): void {
     const body = `${status} ${statusLine(status).slice(13, -2)}: ${message}\n`
+    const length = Buffer.byteLength(body)
+    // A HEAD request gets no body (RFC 9110 §9.3.2), also when the parser refused it before a
+    // Request was made: its method is read before anything else can be wrong.
+    const headRequest = (this.req !== null ? this.req.method : this.parser.method) === 'HEAD'
     const metrics = this.server.metrics
     if (metrics !== null) metrics.observe(status, this.req !== null ? performance.now() - this.startedAt : 0)
     const hook = this.server.onServerAnswer
@@ -660,14 +663,14 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       hook({
         remoteAddress: this.socket.remoteAddress,
         status,
-        bodyBytes: Buffer.byteLength(body),
+        bodyBytes: headRequest ? 0 : length,
         method: req?.method ?? '',
         url: req?.url ?? '',
         httpVersion: req?.httpVersion ?? '',
         startedAtMs: this.startedAtMs > 0 ? this.startedAtMs : Date.now(),
       })
     }
-    this.send(`${statusLine(status)}${dateHeaderLine()}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    this.send(`${statusLine(status)}${dateHeaderLine()}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n${headRequest ? '' : body}`)
   }
 
   /**

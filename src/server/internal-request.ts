@@ -40,7 +40,6 @@ export function internalRequest(original: Request, target: string, limits: Limit
   const catcher = new HeadCatcher()
   const parser = new RequestParser(catcher, limits)
   if (parser.execute(bytes, 0, bytes.length) < 0 || catcher.head === null) return null
-  const head = catcher.head
   const source: BodySource = {
     bodyWanted() {},
     pauseBody() {},
@@ -48,7 +47,5 @@ export function internalRequest(original: Request, target: string, limits: Limit
     remoteAddress: original.remoteAddress,
     remotePort: original.remotePort,
   }
-  const query = head.buf.indexOf(0x3f, head.targetStart)
-  const queryStart = query >= 0 && query < head.targetEnd ? query : -1
-  return new Request(head, head.targetStart, queryStart < 0 ? head.targetEnd : queryStart, queryStart, source)
+  return new Request(catcher.head, source)
 }

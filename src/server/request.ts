@@ -26,15 +26,9 @@ export class Request {
   readonly method: string
   /** Route parameters, percent-decoded. */
   params: Record<string, string>
-  /** Offsets of the path in head.buf: strings are made only when a handler asks. */
-  readonly pathStart: number
-  readonly pathEnd: number
-
   private readonly source: BodySource
-  /** Offset of "?" in head.buf, or -1. */
-  private readonly queryStart: number
   private urlCache: string | null = null
-  private pathCache: string | null
+  private pathCache: string | null = null
   private queryCache: URLSearchParams | null = null
   private headersCache: Record<string, string> | null = null
   private bodyMode: number = BodyMode.UNREAD
@@ -45,14 +39,9 @@ export class Request {
   private bodyStream: Readable | null = null
   private waiters: Array<{ resolve: (b: Buffer) => void; reject: (e: Error) => void }> | null = null
 
-  /** `path` is given when it is not the bytes at [pathStart, pathEnd), e.g. "/" for "http://host". */
-  constructor(head: RequestHead, pathStart: number, pathEnd: number, queryStart: number, source: BodySource, path: string | null = null) {
+  constructor(head: RequestHead, source: BodySource) {
     this.head = head
     this.method = head.method
-    this.pathStart = pathStart
-    this.pathEnd = pathEnd
-    this.pathCache = path
-    this.queryStart = queryStart
     this.source = source
     this.params = EMPTY_PARAMS
     if (!head.hasBody) this.bodyComplete = true
@@ -70,19 +59,35 @@ export class Request {
     return this.source.remotePort
   }
 
-  /** The request target exactly as sent, e.g. "/search?q=petrel". */
+  /** The request target exactly as sent, e.g. "/search?q=petrel" or "http://host/a/../b": for logs, not for routing. */
   get url(): string {
     return (this.urlCache ??= this.head.target())
   }
 
-  /** The path part of the target, still percent-encoded. */
+  /**
+   * The path the server routed on, normalised (protocol/http1/target.ts): percent-encoded
+   * unreserved characters decoded, "." and ".." segments resolved, "//" merged; other
+   * percent-encodings as sent. "/" for "http://host"; "*" for OPTIONS *; "" for CONNECT.
+   */
   get path(): string {
-    return (this.pathCache ??= this.head.buf.toString('latin1', this.pathStart, this.pathEnd))
+    const head = this.head
+    return (this.pathCache ??= head.pathBuffer().toString('latin1', head.pathStart(), head.pathEnd()))
   }
 
   /** The raw query string without "?", or "". */
   get search(): string {
-    return this.queryStart < 0 ? '' : this.head.buf.toString('latin1', this.queryStart + 1, this.head.targetEnd)
+    const queryStart = this.head.queryStart
+    return queryStart < 0 ? '' : this.head.buf.toString('latin1', queryStart + 1, this.head.targetEnd)
+  }
+
+  /**
+   * The target in origin-form, as a proxy passes it on: the normalised path and the query as it
+   * came ("/b?x" for "http://host/a/../b?x"). The target itself when it is that already.
+   */
+  get pathAndQuery(): string {
+    const head = this.head
+    if (head.normalizedPath === null) return this.url
+    return head.queryStart < 0 ? this.path : `${this.path}${head.buf.toString('latin1', head.queryStart, head.targetEnd)}`
   }
 
   get query(): URLSearchParams {
@@ -94,13 +99,18 @@ export class Request {
     return this.head.header(name.toLowerCase())
   }
 
-  /** All headers as lower-case name → value; repeated fields are joined with ", " (Cookie with "; "). */
+  /**
+   * All headers as lower-case name → value; repeated fields are joined with ", " (Cookie with
+   * "; "). "host" is the request's host: an absolute-form target's authority replaces the field.
+   */
   get headers(): Record<string, string> {
     if (this.headersCache !== null) return this.headersCache
     const out: Record<string, string> = Object.create(null)
-    const { buf, headers } = this.head
+    const { buf, headers, hostStart, hostEnd } = this.head
+    if (hostStart >= 0) out.host = buf.toString('latin1', hostStart, hostEnd)
     for (let i = 0; i < headers.length; i += 4) {
       const name = buf.toString('latin1', headers[i]!, headers[i + 1]!)
+      if (name === 'host') continue
       const value = buf.toString('latin1', headers[i + 2]!, headers[i + 3]!)
       const prior = out[name]
       out[name] = prior === undefined ? value : `${prior}${name === 'cookie' ? '; ' : ', '}${value}`

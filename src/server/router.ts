@@ -4,6 +4,7 @@
 
 import { Buffer } from 'node:buffer'
 import { PetrelError } from '../core/errors.ts'
+import { isNormalPath } from '../protocol/http1/target.ts'
 
 /** Whether buf holds `bytes` at `start` (the caller knows they fit): a path compared without making a string. */
 export function bytesAt(buf: Uint8Array, start: number, bytes: Uint8Array): boolean {
@@ -55,6 +56,8 @@ export class Router<H> {
   /** Register `handler` for `method` on `pattern` ("/users/:id", "/files/*", "/plaintext"). */
   add(method: string, pattern: string, handler: H): void {
     if (!pattern.startsWith('/')) throw new TypeError(`route pattern must start with "/": ${pattern}`)
+    // Requests are routed on their normalised path: a pattern that normalising would change could never match.
+    if (!isNormalPath(pattern)) throw new TypeError(`route pattern must be a normalised path (no "." or ".." segments, no "//", unreserved characters not percent-encoded): ${pattern}`)
     const segments = pattern.split('/').slice(1)
     if (!segments.some((s) => s.startsWith(':') || s === '*')) {
       let node = this.exact.get(pattern)

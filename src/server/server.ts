@@ -15,6 +15,7 @@ import type { HttpMetrics } from '../monitor/metrics.ts'
 import { Request } from './request.ts'
 import { Response } from './response.ts'
 import { bytesAt, Router } from './router.ts'
+import { isNormalPath } from '../protocol/http1/target.ts'
 import { statusLine, statusText, dateHeaderLine, retainDateClock, releaseDateClock } from './status.ts'
 
 export type Handler = (req: Request, res: Response) => void | Promise<void>
@@ -64,7 +65,6 @@ export interface ServerStats {
   acceptErrors: number
 }
 
-const ROOT_PATH = Buffer.from('/', 'latin1')
 /** The status of an exchange whose client left before the answer (nginx's 499): nothing is sent. */
 const CLIENT_CLOSED = 499
 
@@ -132,11 +132,16 @@ export class HttpServer {
     return this.route('OPTIONS', pattern, handler)
   }
 
-  /** Every request whose path starts with `prefix`, any method, goes to `handler`, ahead of the routes (longest prefix first). */
+  /**
+   * Every request whose normalised path (req.path) starts with `prefix`, any method, goes to
+   * `handler`, ahead of the routes (longest prefix first).
+   */
   mount(prefix: string, handler: Handler): this {
-    // Matched against the target's bytes, one byte per character: a character beyond one byte
+    // Matched against the path's bytes, one byte per character: a character beyond one byte
     // could never match (and latin1 would keep only its low byte).
     for (let i = 0; i < prefix.length; i++) if (prefix.charCodeAt(i) > 0xff) throw new TypeError(`mount prefix must be bytes as they appear in a request target (percent-encode the rest): ${JSON.stringify(prefix)}`)
+    // A prefix that normalising would change ("/a/../b/", "//x/", "/%61pi/") could never match a request.
+    if (!prefix.startsWith('/') || !isNormalPath(prefix)) throw new TypeError(`mount prefix must be a normalised path: "/" first, no "." or ".." segments, no "//", unreserved characters not percent-encoded: ${JSON.stringify(prefix)}`)
     const mounts = (this.mounts ??= [])
     mounts.push({ prefix, bytes: Buffer.from(prefix, 'latin1'), handler })
     mounts.sort((a, b) => b.prefix.length - a.prefix.length)
@@ -308,66 +313,33 @@ export class HttpServer {
 
   // ---- requests ----
 
-  /** Build the Request for a parsed head, or answer 400 for a target Petrel cannot route. */
-  makeRequest(head: RequestHead, conn: Connection): Request | null {
+  /** The Request for a parsed head; the parser has refused every target Petrel cannot route. */
+  makeRequest(head: RequestHead, conn: Connection): Request {
     this.stats.requests++
-    const buf = head.buf
-    const targetStart = head.targetStart
-    const targetEnd = head.targetEnd
-    let pathStart = targetStart
-    if (buf[targetStart] !== 0x2f) {
-      // absolute-form (RFC 9112 §3.2.2) must be accepted; asterisk-form only for OPTIONS.
-      if (targetEnd - targetStart === 1 && buf[targetStart] === 0x2a && head.method === 'OPTIONS') {
-        return new Request(head, targetStart, targetEnd, -1, conn)
-      }
-      const url = head.target()
-      const scheme = url.indexOf('://')
-      if (scheme <= 0 && head.method === 'CONNECT') {
-        // authority-form (RFC 9112 §3.2.3): host:port, for a proxy's tunnel; the path is empty.
-        return new Request(head, targetEnd, targetEnd, -1, conn, '')
-      }
-      if (scheme <= 0) {
-        conn.sendError(400, ERRORS.PETREL_ERR_INVALID_TARGET.message)
-        conn.endConnection()
-        return null
-      }
-      const slash = url.indexOf('/', scheme + 3)
-      if (slash < 0) return new Request(head, targetEnd, targetEnd, -1, conn, '/')
-      pathStart = targetStart + slash
-    }
-    let queryStart = -1
-    for (let p = pathStart; p < targetEnd; p++) {
-      if (buf[p] === 0x3f) {
-        queryStart = p
-        break
-      }
-    }
-    return new Request(head, pathStart, queryStart < 0 ? targetEnd : queryStart, queryStart, conn)
+    return new Request(head, conn)
   }
 
   dispatch(req: Request, res: Response): void {
     const values = this.paramScratch
     const router = this.router
     let handler: Handler | undefined
+    // Routes and mounts match the normalised path, so no spelling of a path ("/api/../x",
+    // "/%61pi/x", "//api/x") is taken to lie under a prefix that it does not.
+    const head = req.head
+    const pathBuf = head.pathBuffer()
+    const pathStart = head.pathStart()
+    const pathEnd = head.pathEnd()
     if (this.mounts !== null) {
-      let buf = req.head.buf
-      let start = req.pathStart
-      let length = req.pathEnd - start
-      if (length === 0) {
-        // An absolute-form target without a path ("GET http://host HTTP/1.1") stands for "/".
-        buf = ROOT_PATH
-        start = 0
-        length = 1
-      }
+      const length = pathEnd - pathStart
       for (const mount of this.mounts) {
-        if (mount.bytes.length <= length && bytesAt(buf, start, mount.bytes)) {
+        if (mount.bytes.length <= length && bytesAt(pathBuf, pathStart, mount.bytes)) {
           handler = mount.handler
           break
         }
       }
       if (handler !== undefined) return this.run(handler, req, res)
     }
-    let node = router.findStatic(req.head.buf, req.pathStart, req.pathEnd)
+    let node = router.findStatic(pathBuf, pathStart, pathEnd)
     if (node === null && router.hasPatterns) node = router.find(req.path, values)
     if (node === null) {
       handler = this.fallbackHandler

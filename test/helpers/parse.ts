@@ -22,6 +22,10 @@ export type ParserLimits = Pick<Limits, 'maxHeaderBytes' | 'maxHeaderCount' | 'm
 export interface Message {
   method: string
   target: string
+  /** The normalised path a router sees (head.normalizedPath, or the path's bytes in the target). */
+  path: string
+  /** The query without "?", or null. */
+  query: string | null
   version: string
   /** [name, value] in arrival order, as the head holds them. */
   headers: Array<[string, string]>
@@ -79,18 +83,23 @@ function readHead(h: RequestHead, anomalies: string[]): Message {
     headers.push([h.buf.toString('latin1', q[i]!, q[i + 1]!), h.buf.toString('latin1', q[i + 2]!, q[i + 3]!)])
   }
   if (h.headerCount !== headers.length) anomalies.push(`headerCount ${h.headerCount} != ${headers.length}`)
+  const host = h.hostStart >= 0 ? h.buf.toString('latin1', h.hostStart, h.hostEnd) : null
   for (const [name] of headers) {
-    const first = headers.find((e) => e[0] === name)![1]
+    // header('host') is the request's host, which an absolute-form target's authority replaces.
+    const first = name === 'host' ? host : headers.find((e) => e[0] === name)![1]
     const got = h.header(name.toLowerCase())
     if (got !== first) anomalies.push(`header(${JSON.stringify(name)}) gave ${JSON.stringify(got)}, expected ${JSON.stringify(first)}`)
   }
+  if (h.queryStart >= 0 && (h.queryStart <= h.targetStart || h.queryStart >= h.targetEnd || h.buf[h.queryStart] !== 0x3f)) anomalies.push(`queryStart ${h.queryStart} is not a "?" in the target`)
   if (h.hasBody !== (h.chunked || h.contentLength > 0)) anomalies.push('hasBody disagrees with chunked/contentLength')
   return {
     method: h.method,
     target: h.target(),
+    path: h.pathBuffer().toString('latin1', h.pathStart(), h.pathEnd()),
+    query: h.queryStart < 0 ? null : h.buf.toString('latin1', h.queryStart + 1, h.targetEnd),
     version: `HTTP/1.${h.versionMinor}`,
     headers,
-    host: h.hostStart >= 0 ? h.buf.toString('latin1', h.hostStart, h.hostEnd) : null,
+    host,
     contentLength: h.contentLength,
     chunked: h.chunked,
     keepAlive: h.keepAlive,
@@ -231,17 +240,79 @@ function checkUntouched(before: Buffer, after: Buffer, from: number, anomalies: 
 // ---------------------------------------------------------------------------------------------
 // Expected transcripts
 
-/** A completed message with defaults filled in; host and contentLength follow from `headers`. */
+/**
+ * A plain model of target.ts's path normalisation — strings, split and a stack, written apart
+ * from the byte loop it checks: unreserved percent-encodings decoded, "" and "." segments
+ * dropped, ".." popping (an error at "/"), a segment hiding ".." behind "/", "\" or ";" (raw or
+ * encoded) refused; the result ends in "/" when the path did in effect.
+ */
+export function modelPath(rawPath: string): string | ErrorCode {
+  const raw = rawPath.split('/').slice(1)
+  const out: string[] = []
+  for (const rawSegment of raw) {
+    let segment = ''
+    for (let i = 0; i < rawSegment.length; i++) {
+      if (rawSegment[i] !== '%') {
+        segment += rawSegment[i]
+        continue
+      }
+      const hex = rawSegment.slice(i + 1, i + 3)
+      if (!/^[0-9a-fA-F]{2}$/.test(hex) || parseInt(hex, 16) === 0) return 'PETREL_ERR_INVALID_PATH_ENCODING'
+      const c = String.fromCharCode(parseInt(hex, 16))
+      segment += /^[A-Za-z0-9._~-]$/.test(c) ? c : rawSegment.slice(i, i + 3)
+      i += 2
+    }
+    if (segment === '' || segment === '.') continue
+    if (segment === '..') {
+      if (out.length === 0) return 'PETREL_ERR_PATH_ABOVE_ROOT'
+      out.pop()
+      continue
+    }
+    const decoded = segment.replace(/%([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)))
+    if (decoded.split(/[/\\;]/).includes('..')) return 'PETREL_ERR_AMBIGUOUS_PATH'
+    out.push(segment)
+  }
+  const last = raw[raw.length - 1]!.replace(/%2e/gi, '.')
+  const endsInSlash = last === '' || last === '.' || last === '..'
+  return `/${out.join('/')}${endsInSlash && out.length > 0 ? '/' : ''}`
+}
+
+/** The path and query a target stands for (see Message), by the model; throws on a target the model refuses. */
+export function modelTarget(target: string): { path: string; query: string | null; authority: string | null } {
+  const q = target.indexOf('?')
+  const query = q < 0 ? null : target.slice(q + 1)
+  const beforeQuery = q < 0 ? target : target.slice(0, q)
+  if (target === '*') return { path: '*', query: null, authority: null }
+  const absolute = /^https?:\/\/([^/?]*)(.*)$/i.exec(beforeQuery)
+  let rawPath: string
+  let authority: string | null = null
+  if (absolute !== null) {
+    authority = absolute[1]!
+    rawPath = absolute[2] === '' ? '/' : absolute[2]!
+  } else if (beforeQuery.startsWith('/')) {
+    rawPath = beforeQuery
+  } else {
+    return { path: '', query: null, authority: null } // authority-form (CONNECT)
+  }
+  const path = modelPath(rawPath)
+  if (!path.startsWith('/')) throw new Error(`the model refuses ${JSON.stringify(target)}: ${path}`)
+  return { path, query, authority }
+}
+
+/** A completed message with defaults filled in; path, query, host and contentLength follow from the target and `headers`. */
 export function msg(m: Partial<Message> & Pick<Message, 'method' | 'target'>): Message {
   const headers = m.headers ?? []
   const host = headers.find((h) => h[0] === 'host')
   const cl = headers.find((h) => h[0] === 'content-length')
+  const modelled = m.path === undefined || m.query === undefined || m.host === undefined ? modelTarget(m.target) : null
   return {
     method: m.method,
     target: m.target,
+    path: m.path ?? modelled!.path,
+    query: m.query !== undefined ? m.query : modelled!.query,
     version: m.version ?? 'HTTP/1.1',
     headers,
-    host: m.host !== undefined ? m.host : host === undefined ? null : host[1],
+    host: m.host !== undefined ? m.host : modelled!.authority !== null ? modelled!.authority : host === undefined ? null : host[1],
     contentLength: m.contentLength ?? (cl === undefined ? -1 : Number(cl[1].trim())),
     chunked: m.chunked ?? false,
     keepAlive: m.keepAlive ?? true,

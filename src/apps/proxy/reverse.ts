@@ -15,8 +15,9 @@
 //   Each upstream is tried at most once.
 // - Headers: hop-by-hop fields (Connection and the fields it names, Keep-Alive, TE, Trailer,
 //   Transfer-Encoding, Upgrade, Proxy-*) are dropped both ways; X-Forwarded-For (appended),
-//   X-Forwarded-Proto, X-Forwarded-Host and Forwarded are added. Host is passed through. Request
-//   fields whose names hold `_` are dropped unless `underscoresInHeaders` (nginx's default).
+//   X-Forwarded-Proto, X-Forwarded-Host and Forwarded are added. Host is passed through (an
+//   absolute-form target's authority, when the client sent one: the request's host either way).
+//   Request fields whose names hold `_` are dropped unless `underscoresInHeaders` (nginx's default).
 // - Bodies stream both ways with backpressure: a client that reads slowly pauses the upstream
 //   socket, an upstream that reads slowly pauses the client's request body. The upstream is read
 //   into pooled 64 KiB buffers (nginx's proxy_buffers) that go back to the pool when the client's
@@ -39,6 +40,7 @@ import { Scheduler } from '../../core/timers/scheduler.ts'
 import { WheelTimer } from '../../core/timers/wheel.ts'
 import { equalsLowerAscii, FIELD_VALUE, TOKEN } from '../../protocol/http1/chars.ts'
 import type { RequestHead } from '../../protocol/http1/request-head.ts'
+import { isNormalPath } from '../../protocol/http1/target.ts'
 import { ResponseParser, type ResponseHandler } from '../../protocol/http1/response-parser.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
@@ -483,6 +485,8 @@ export function parseProxyRoute(text: string): ProxyRoute {
   if (eq <= 0) throw new RangeError(`${JSON.stringify(text)}: expected PREFIX=URL[,URL…], e.g. /api/=http://127.0.0.1:3000`)
   const prefix = text.slice(0, eq)
   if (!prefix.startsWith('/')) throw new RangeError(`${JSON.stringify(prefix)}: a prefix starts with /`)
+  // Requests are matched on their normalised path: a prefix in another spelling would match nothing.
+  if (!isNormalPath(prefix)) throw new RangeError(`${JSON.stringify(prefix)}: a prefix is a normalised path (no "." or ".." segments, no "//", unreserved characters not percent-encoded), e.g. /api/`)
   const upstreams = text.slice(eq + 1).split(',').map((u) => u.trim())
   for (const u of upstreams) {
     let url: URL
@@ -651,7 +655,7 @@ export class Relay {
   private readonly res: Response
   private readonly pool: readonly Upstream[]
   private readonly first: number
-  /** The request-target sent upstream: origin-form (path and query). */
+  /** The request-target sent upstream: origin-form (the normalised path and the query). */
   private readonly target: string
   /** The Host sent upstream instead of the client's (a forward proxy sends the URL's); null: the client's. */
   private readonly host: string | null
@@ -665,7 +669,9 @@ export class Relay {
     this.res = res
     this.pool = pool
     this.first = first
-    this.target = options.target ?? req.url
+    // The path the server routed on, not the one as sent: an upstream that resolves "..", "%2e"
+    // or "//" itself then cannot take the request outside the prefix it was matched under.
+    this.target = options.target ?? req.pathAndQuery
     this.host = options.host ?? null
     this.label = options.label
   }

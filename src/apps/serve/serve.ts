@@ -7,7 +7,7 @@ import { createServer, type HttpServer } from '../../server/server.ts'
 import type { Limits, Timeouts } from '../../core/limits.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
-import { resolveUrlPath, staticFiles, type StaticOptions } from './static.ts'
+import { staticFiles, type StaticOptions } from './static.ts'
 import type { CgiOptions } from './cgi.ts'
 import { CGI_PREFIX } from './cgi-message.ts'
 import { internalRequest } from '../../server/internal-request.ts'
@@ -125,16 +125,6 @@ function scryptRoutes(server: HttpServer, work: typeof import('./demo-work.ts'),
     const hash = await pool().run<string>({ password: req.query.get('password') ?? '' }, { signal: res.signal })
     answer(res, 'pool', hash)
   })
-}
-
-/** Whether decoding and dot-segment removal could change `urlPath` (the common path skips the check). */
-function mayNormalizeElsewhere(urlPath: string): boolean {
-  return urlPath.includes('%') || urlPath.includes('/.') || urlPath.includes('//')
-}
-
-function isUnderCgiPrefix(urlPath: string): boolean {
-  const resolved = resolveUrlPath('/', urlPath)
-  return 'file' in resolved && (resolved.file === CGI_PREFIX.slice(0, -1) || resolved.file.startsWith(CGI_PREFIX))
 }
 
 /** How a worker process gets connections: its own reusePort socket, or handed over by a master listening at `handedOver`. */
@@ -282,17 +272,10 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
       dispatch: (req, res) => server.dispatch(req, res),
       internalRequest: (original, target) => internalRequest(original, target, server.limits),
     })
-    server.fallback((req, res) => {
-      const urlPath = req.path
-      if (urlPath.startsWith(CGI_PREFIX)) return cgi(req, res)
-      // Another spelling of a /cgi-bin/ URL (/cgi%2Dbin/x, /a/../cgi-bin/x, //cgi-bin/x) must not
-      // reach the file handler, which would serve the script's source when DIR is ROOT/cgi-bin.
-      if (mayNormalizeElsewhere(urlPath) && isUnderCgiPrefix(urlPath)) {
-        res.setHeader('Content-Type', 'text/plain; charset=utf-8')
-        return res.status(404).end('404 Not Found\n')
-      }
-      return fileHandler(req, res)
-    })
+    // req.path is normalised by the server, so every other spelling of a /cgi-bin/ URL
+    // (/cgi%2Dbin/x, /a/../cgi-bin/x, //cgi-bin/x) is /cgi-bin/x here and never reaches the file
+    // handler, which would serve the script's source when DIR is ROOT/cgi-bin.
+    server.fallback((req, res) => (req.path.startsWith(CGI_PREFIX) ? cgi(req, res) : fileHandler(req, res)))
   }
   if (options.proxy !== undefined) {
     const { ReverseProxy } = await import('../proxy/reverse.ts')

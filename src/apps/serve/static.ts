@@ -47,9 +47,11 @@ export const STATIC_DEFAULTS = { index: 'index.html', cacheValidMs: 1000, smallF
 export type Resolved = { file: string } | { status: 400 | 404 }
 
 /**
- * Map a percent-encoded URL path to a path under `root`, or refuse. Decodes once; an encoded
- * "/" or "\" or a NUL in a segment is refused (400), dot-segments are resolved and may not climb
- * above the root (400), and dotfiles are hidden (404) except under /.well-known/.
+ * Map a normalised URL path (req.path: the server resolved its dot-segments, protocol/http1/target.ts)
+ * to a path under `root`, or refuse. Decodes once; an encoded "/" or "\" or a NUL in a segment is
+ * refused (400), and so is a dot-segment left in the path — it is refused, never resolved here,
+ * so there is one place where dot-segments are resolved; dotfiles are hidden (404) except under
+ * /.well-known/.
  */
 export function resolveUrlPath(root: string, urlPath: string): Resolved {
   const segments: string[] = []
@@ -64,12 +66,8 @@ export function resolveUrlPath(root: string, urlPath: string): Resolved {
       return { status: 400 }
     }
     if (segment.includes('/') || segment.includes('\\') || segment.includes('\0')) return { status: 400 }
-    if (segment === '' || segment === '.') continue
-    if (segment === '..') {
-      if (segments.length === 0) return { status: 400 }
-      segments.pop()
-      continue
-    }
+    if (segment === '') continue
+    if (segment === '.' || segment === '..') return { status: 400 }
     if (segment.startsWith('.') && !(segments.length === 0 && segment === '.well-known')) return { status: 404 }
     segments.push(segment)
   }

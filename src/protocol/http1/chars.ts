@@ -11,6 +11,12 @@ export const TARGET = new Uint8Array(256)
 export const FIELD_VALUE = new Uint8Array(256)
 /** Value of a hexadecimal digit plus one, 0 for anything else. */
 export const HEX_PLUS_ONE = new Uint8Array(256)
+/** unreserved (RFC 3986 §2.3): ALPHA / DIGIT / "-" / "." / "_" / "~", whose percent-encodings a normalised path decodes. */
+export const UNRESERVED = new Uint8Array(256)
+/** reg-name bytes other than pct-encoded (RFC 3986 §3.2.2): unreserved / sub-delims. */
+export const REG_NAME = new Uint8Array(256)
+/** Bytes inside an IP-literal's brackets: unreserved / sub-delims / ":" (all that IPv6address and IPvFuture use). */
+export const IP_LITERAL = new Uint8Array(256)
 
 for (let c = 0; c < 256; c++) {
   const isAlpha = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
@@ -21,6 +27,9 @@ for (let c = 0; c < 256; c++) {
   }
   if (c > 0x20 && c !== 0x7f) TARGET[c] = 1
   if (c === 0x09 || (c >= 0x20 && c !== 0x7f)) FIELD_VALUE[c] = 1
+  if (isAlpha || isDigit || '-._~'.includes(String.fromCharCode(c))) UNRESERVED[c] = 1
+  if (UNRESERVED[c] === 1 || "!$&'()*+,;=".includes(String.fromCharCode(c))) REG_NAME[c] = 1
+  if (REG_NAME[c] === 1 || c === 0x3a) IP_LITERAL[c] = 1
   if (isDigit) HEX_PLUS_ONE[c] = c - 0x30 + 1
   else if (c >= 0x41 && c <= 0x46) HEX_PLUS_ONE[c] = c - 0x41 + 11
   else if (c >= 0x61 && c <= 0x66) HEX_PLUS_ONE[c] = c - 0x61 + 11

@@ -3,7 +3,7 @@
 // states and these stay about grammar.
 
 import type { ErrorCode } from '../../core/errors.ts'
-import { SP, HTAB, COLON, SEMICOLON, TOKEN, FIELD_VALUE, equalsLowerAscii } from './chars.ts'
+import { SP, HTAB, COLON, SEMICOLON, TOKEN, FIELD_VALUE, HEX_PLUS_ONE, REG_NAME, IP_LITERAL, equalsLowerAscii } from './chars.ts'
 
 const COMMA = 0x2c
 
@@ -21,6 +21,61 @@ export function parseContentLength(buf: Uint8Array, start: number, end: number):
     value = value < 9e14 ? value * 10 + (c - 0x30) : CONTENT_LENGTH_SATURATED
   }
   return value
+}
+
+const PERCENT = 0x25
+const LEFT_BRACKET = 0x5b
+const RIGHT_BRACKET = 0x5d
+
+/**
+ * Where the uri-host at buf[start, end) ends (RFC 3986 §3.2.2): just past an IP-literal's "]", or
+ * at the first byte that is not part of a reg-name (its unreserved and sub-delims bytes, and
+ * pct-encoded triples). -1 when an IP-literal is malformed. IPv4address is a reg-name by its bytes.
+ */
+export function uriHostEnd(buf: Uint8Array, start: number, end: number): number {
+  // A name or an IPv4 address, the common case: one table loop.
+  let p = start
+  while (p < end && REG_NAME[buf[p]!] === 1) p++
+  if (p < end && (buf[p] === PERCENT || (buf[p] === LEFT_BRACKET && p === start))) return literalOrEncodedHostEnd(buf, start, end)
+  return p
+}
+
+/**
+ * uriHostEnd for an IP-literal or a name with pct-encoded bytes. Inside brackets only the bytes
+ * are checked, not the IPv6 grammar: a wrong address there can name nothing, and cannot smuggle a
+ * "/", "@" or space past the check.
+ */
+function literalOrEncodedHostEnd(buf: Uint8Array, start: number, end: number): number {
+  let p = start
+  if (buf[p] === LEFT_BRACKET) {
+    p++
+    while (p < end && IP_LITERAL[buf[p]!] === 1) p++
+    return p === end || buf[p] !== RIGHT_BRACKET || p === start + 1 ? -1 : p + 1
+  }
+  for (;;) {
+    while (p < end && REG_NAME[buf[p]!] === 1) p++
+    if (p + 2 < end && buf[p] === PERCENT && HEX_PLUS_ONE[buf[p + 1]!] !== 0 && HEX_PLUS_ONE[buf[p + 2]!] !== 0) p += 3
+    else return p
+  }
+}
+
+/**
+ * Where host = uri-host [ ":" port ], port = *DIGIT (RFC 9112 §3.2, RFC 3986 §3.2.3) at
+ * buf[start, end) ends: at the first byte that cannot continue it, or -1 for a malformed IP-literal.
+ */
+export function hostEnd(buf: Uint8Array, start: number, end: number): number {
+  let p = uriHostEnd(buf, start, end)
+  if (p < 0 || p === end || buf[p] !== COLON) return p
+  for (p++; p < end; p++) {
+    const c = buf[p]!
+    if (c < 0x30 || c > 0x39) break
+  }
+  return p
+}
+
+/** Whether buf[start, end) is host = uri-host [ ":" port ]. An empty value is valid. */
+export function isValidHost(buf: Uint8Array, start: number, end: number): boolean {
+  return hostEnd(buf, start, end) === end
 }
 
 // Transfer-Encoding, folded over every field line of a message into bits.

@@ -13,22 +13,22 @@ import type { ErrorCode } from '../../core/errors.ts'
 import type { Limits } from '../../core/limits.ts'
 import { CR, LF, SP, HTAB, COLON, SEMICOLON, TOKEN, TOKEN_LOWER, TARGET, FIELD_VALUE, HEX_PLUS_ONE, equalsLowerAscii } from './chars.ts'
 import {
-  parseContentLength,
   readTransferCodings,
   readConnectionOptions,
   parseTrailerLine,
   methodName,
+  isValidHost,
   TE_CHUNKED_LAST,
   TE_UNKNOWN,
   TE_MALFORMED,
   TE_UNSUPPORTED,
   TE_CHUNKED_TWICE,
-  CONTENT_LENGTH_SATURATED,
   CONN_CLOSE,
   CONN_KEEP_ALIVE,
   CONN_UPGRADE,
 } from './fields.ts'
 import { RequestHead } from './request-head.ts'
+import { normalizeOriginPath, readTarget } from './target.ts'
 
 export interface RequestParserHandler {
   /** The head is complete and valid. Body events follow unless the head says there is no body. */
@@ -76,6 +76,12 @@ const MAX_LEADING_EMPTY_LINES = 8
 const MAX_METHOD_BYTES = 32
 /** Hex digits in a chunk size: 13 digits stay below 2^53, so the arithmetic stays exact. */
 const MAX_CHUNK_SIZE_DIGITS = 13
+const CONTENT_LENGTH_NAME_LENGTH = 14
+const SLASH = 0x2f
+const BACKSLASH = 0x5c
+const DOT = 0x2e
+const PERCENT = 0x25
+const QUESTION = 0x3f
 /** "HTTP/1.1" */
 const VERSION_PREFIX = [0x48, 0x54, 0x54, 0x50, 0x2f]
 
@@ -102,14 +108,17 @@ export class RequestParser {
   private emptyLines = 0
   /** A CR before a request line, waiting for its LF. */
   private leadingCR = false
-  /** Digits of a Content-Length too large for exact arithmetic, to compare a duplicate with. */
-  private hugeContentLength: string | null = null
   private versionIndex = 0
-  private versionMajor = 0
   private nameStart = 0
   private nameEnd = 0
   private valueStart = 0
   private valueEnd = 0
+  /** The value being read is Content-Length's (decided at its first bytes). */
+  private readingContentLength = false
+  /** A Content-Length value as its digits arrive, how many there were, and whether OWS followed them. */
+  private contentLengthValue = 0
+  private contentLengthDigits = 0
+  private contentLengthDone = false
   private hostCount = 0
   private teFlags = 0
   private hasTransferEncoding = false
@@ -138,6 +147,11 @@ export class RequestParser {
   /** True while no byte of a next request has arrived (between messages). */
   get idle(): boolean {
     return this.state === S.REQUEST_START
+  }
+
+  /** The method of the request being read, or of the one refused; '' before its method is read. */
+  get method(): string {
+    return this.head === null ? '' : this.head.method
   }
 
   /** True while the current message's head is being read. */
@@ -232,6 +246,7 @@ export class RequestParser {
     if (delta === 0) return
     head.targetStart -= delta
     head.targetEnd -= delta
+    if (head.queryStart >= 0) head.queryStart -= delta
     const h = head.headers
     for (let i = 0; i < h.length; i++) h[i]! -= delta
     if (head.hostStart >= 0) {
@@ -317,13 +332,40 @@ export class RequestParser {
           }
           if (buf[p] !== SP || p === head.targetStart) return this.fail('PETREL_ERR_INVALID_TARGET')
           head.targetEnd = p
+          // The target is whole: its form, host, path and query are settled now, and a bad one
+          // refused before the rest of the head arrives (target.ts).
+          const targetStart = head.targetStart
+          const method = head.method
+          if (buf[targetStart] === SLASH && (method.length !== 7 || method !== 'CONNECT')) {
+            // origin-form, nearly every request: find the query, and notice a path that
+            // normalising could change — one with "%", "\", ";", "/." or "//" — in one loop of
+            // comparisons (all of those bytes but "\" are below "@", so a letter costs one).
+            // The byte after the target is its space, so q + 1 can be read.
+            let irregular = false
+            let q = targetStart
+            for (; q < p; q++) {
+              const c = buf[q]!
+              if (c > QUESTION && c !== BACKSLASH) continue
+              if (c === QUESTION) {
+                head.queryStart = q
+                break
+              }
+              if (c === PERCENT || c === BACKSLASH || c === SEMICOLON || (c === SLASH && (buf[q + 1] === DOT || buf[q + 1] === SLASH))) irregular = true
+            }
+            if (irregular) {
+              const pathError = normalizeOriginPath(head, buf, targetStart, q)
+              if (pathError !== null) return this.fail(pathError)
+            }
+          } else {
+            const targetError = readTarget(head, buf, targetStart, p)
+            if (targetError !== null) return this.fail(targetError)
+          }
           pos = p + 1
           // Fast path: "HTTP/1.1\r\n" or "HTTP/1.0\r\n" whole in this read, checked at once.
           // Anything else — a split, another version, an error — goes byte by byte below.
           if (pos + 10 <= end && pos + 10 <= this.headLimit && buf[pos] === 0x48 && buf[pos + 1] === 0x54 && buf[pos + 2] === 0x54 && buf[pos + 3] === 0x50 &&
             buf[pos + 4] === 0x2f && buf[pos + 5] === 0x31 && buf[pos + 6] === 0x2e && (buf[pos + 7] === 0x31 || buf[pos + 7] === 0x30) &&
             buf[pos + 8] === CR && buf[pos + 9] === LF) {
-            this.versionMajor = 1
             head.versionMinor = buf[pos + 7]! - 0x30
             pos += 10
             this.state = S.HEADER_START
@@ -341,14 +383,14 @@ export class RequestParser {
             if (c !== VERSION_PREFIX[i]) return this.fail('PETREL_ERR_INVALID_VERSION')
           } else if (i === 5 || i === 7) {
             if (c < 0x30 || c > 0x39) return this.fail('PETREL_ERR_INVALID_VERSION')
-            if (i === 5) this.versionMajor = c - 0x30
-            else this.head!.versionMinor = c - 0x30
+            // A version other than 1.0 or 1.1 is refused at its digit, whatever follows it.
+            if (i === 5 ? c !== 0x31 : c > 0x31) return this.fail('PETREL_ERR_UNSUPPORTED_VERSION')
+            if (i === 7) this.head!.versionMinor = c - 0x30
           } else if (i === 6) {
             if (c !== 0x2e) return this.fail('PETREL_ERR_INVALID_VERSION')
           } else {
             if (c === LF) return this.fail('PETREL_ERR_BARE_LF')
             if (c !== CR) return this.fail('PETREL_ERR_INVALID_VERSION')
-            if (this.versionMajor !== 1 || this.head!.versionMinor > 1) return this.fail('PETREL_ERR_UNSUPPORTED_VERSION')
             this.state = S.REQUEST_LINE_LF
           }
           this.versionIndex = i + 1
@@ -420,6 +462,12 @@ export class RequestParser {
           const limit = this.headLimit < end ? this.headLimit : end
           let p = pos
           while (p < limit && FIELD_VALUE[buf[p]!] === 1) p++
+          if (this.nameEnd - this.nameStart === CONTENT_LENGTH_NAME_LENGTH) {
+            // Content-Length is read as its bytes arrive, so a bad or oversized length is refused
+            // at once. One comparison per field line keeps the others out of it.
+            const r = this.readContentLength(buf, pos, p)
+            if (r !== null) return this.fail(r)
+          }
           pos = p
           if (p === limit) break
           const c = buf[p]!
@@ -615,7 +663,6 @@ export class RequestParser {
     this.headLimit = pos + this.maxHeaderBytes
     this.hostCount = 0
     this.teFlags = 0
-    this.hugeContentLength = null
     this.hasTransferEncoding = false
     this.hasUpgradeHeader = false
     this.connectionOptions = 0
@@ -639,6 +686,43 @@ export class RequestParser {
     if (this.handler.onMessageComplete()) this.stopped = true
   }
 
+  /**
+   * More bytes buf[from, to) of the value of a field whose name has Content-Length's length
+   * (leading OWS already skipped). Content-Length's is digits, then only OWS: a length past
+   * 2^53 - 1 cannot be a real body and is refused as malformed, as nginx refuses one that
+   * overflows; one past limits.maxBodyBytes is 413 as soon as its digits say so. Beside
+   * Transfer-Encoding it is ambiguous framing, refused at its first bytes.
+   */
+  private readContentLength(buf: Buffer, from: number, to: number): ErrorCode | null {
+    if (from === this.valueStart) {
+      this.readingContentLength = equalsLowerAscii(buf, this.nameStart, this.nameEnd, 'content-length')
+      if (!this.readingContentLength) return null
+      if (this.hasTransferEncoding) return 'PETREL_ERR_CONTENT_LENGTH_WITH_TRANSFER_ENCODING'
+      this.contentLengthValue = 0
+      this.contentLengthDigits = 0
+      this.contentLengthDone = false
+    } else if (!this.readingContentLength) {
+      return null
+    }
+    let value = this.contentLengthValue
+    for (let p = from; p < to; p++) {
+      const c = buf[p]!
+      if (c >= 0x30 && c <= 0x39) {
+        if (this.contentLengthDone) return 'PETREL_ERR_INVALID_CONTENT_LENGTH'
+        value = value * 10 + (c - 0x30)
+        if (value > Number.MAX_SAFE_INTEGER) return 'PETREL_ERR_INVALID_CONTENT_LENGTH'
+        if (value > this.maxBodyBytes) return 'PETREL_ERR_BODY_TOO_LARGE'
+        this.contentLengthDigits++
+      } else if ((c === SP || c === HTAB) && this.contentLengthDigits > 0) {
+        this.contentLengthDone = true
+      } else {
+        return 'PETREL_ERR_INVALID_CONTENT_LENGTH'
+      }
+    }
+    this.contentLengthValue = value
+    return null
+  }
+
   /** A header line is complete: record it and decode the fields that frame the message. */
   private endHeaderLine(buf: Buffer): ErrorCode | null {
     const head = this.head!
@@ -653,8 +737,12 @@ export class RequestParser {
       case 4:
         if (equalsLowerAscii(buf, nameStart, nameEnd, 'host')) {
           if (++this.hostCount > 1) return 'PETREL_ERR_DUPLICATE_HOST'
-          head.hostStart = valueStart
-          head.hostEnd = valueEnd
+          if (!isValidHost(buf, valueStart, valueEnd)) return 'PETREL_ERR_INVALID_HOST'
+          // An absolute-form target's authority was taken as the host already, and stays (§3.2.2).
+          if (head.hostStart < 0) {
+            head.hostStart = valueStart
+            head.hostEnd = valueEnd
+          }
         }
         break
       case 6:
@@ -668,23 +756,19 @@ export class RequestParser {
       case 10:
         if (equalsLowerAscii(buf, nameStart, nameEnd, 'connection')) this.connectionOptions |= readConnectionOptions(buf, valueStart, valueEnd)
         break
-      case 14:
-        if (equalsLowerAscii(buf, nameStart, nameEnd, 'content-length')) {
-          const length = parseContentLength(buf, valueStart, valueEnd)
-          if (length < 0) return 'PETREL_ERR_INVALID_CONTENT_LENGTH'
+      case CONTENT_LENGTH_NAME_LENGTH:
+        if (this.readingContentLength) {
+          if (this.contentLengthDigits === 0) return 'PETREL_ERR_INVALID_CONTENT_LENGTH'
+          const length = this.contentLengthValue
           if (head.contentLength >= 0 && head.contentLength !== length) return 'PETREL_ERR_CONFLICTING_CONTENT_LENGTH'
-          if (length === CONTENT_LENGTH_SATURATED) {
-            let first = valueStart
-            while (first < valueEnd - 1 && buf[first] === 0x30) first++
-            const digits = buf.toString('latin1', first, valueEnd)
-            if (this.hugeContentLength !== null && this.hugeContentLength !== digits) return 'PETREL_ERR_CONFLICTING_CONTENT_LENGTH'
-            this.hugeContentLength = digits
-          }
           head.contentLength = length
         }
         break
       case 17:
         if (equalsLowerAscii(buf, nameStart, nameEnd, 'transfer-encoding')) {
+          // Beside Content-Length it is ambiguous framing; in HTTP/1.0, faulty framing (RFC 9112 §6.1).
+          if (head.contentLength >= 0) return 'PETREL_ERR_CONTENT_LENGTH_WITH_TRANSFER_ENCODING'
+          if (head.versionMinor === 0) return 'PETREL_ERR_TRANSFER_ENCODING_NOT_CHUNKED'
           this.hasTransferEncoding = true
           this.teFlags = readTransferCodings(buf, valueStart, valueEnd, this.teFlags)
         }
@@ -698,10 +782,9 @@ export class RequestParser {
     const head = this.head!
     const http11 = head.versionMinor === 1
     if (http11 && this.hostCount === 0) return 'PETREL_ERR_MISSING_HOST'
+    // Content-Length beside Transfer-Encoding, Transfer-Encoding in HTTP/1.0 and a length over the
+    // limit were refused at their field (readContentLength, endHeaderLine).
     if (this.hasTransferEncoding) {
-      if (head.contentLength >= 0) return 'PETREL_ERR_CONTENT_LENGTH_WITH_TRANSFER_ENCODING'
-      // An HTTP/1.0 message with Transfer-Encoding has faulty framing (RFC 9112 §6.1).
-      if (!http11) return 'PETREL_ERR_TRANSFER_ENCODING_NOT_CHUNKED'
       // Order matters: malformed → 400, unregistered coding → 501, not ending in chunked → 400,
       // a registered coding Petrel does not decode (gzip, chunked) → 501.
       const te = this.teFlags
@@ -710,8 +793,6 @@ export class RequestParser {
       if (!(te & TE_CHUNKED_LAST) || te & TE_CHUNKED_TWICE) return 'PETREL_ERR_TRANSFER_ENCODING_NOT_CHUNKED'
       if (te & TE_UNSUPPORTED) return 'PETREL_ERR_UNKNOWN_TRANSFER_ENCODING'
       head.chunked = true
-    } else if (head.contentLength > this.maxBodyBytes) {
-      return 'PETREL_ERR_BODY_TOO_LARGE'
     }
     // An HTTP/1.0 client cannot be waiting for a 100 (RFC 9110 §10.1.1).
     if (!http11) head.expectContinue = false

@@ -8,10 +8,22 @@ export class RequestHead {
   method = ''
   targetStart = 0
   targetEnd = 0
+  /** Offset of the "?" that starts the query, or -1. */
+  queryStart = -1
+  /**
+   * The normalised path (target.ts) when it is not the target's own bytes up to the "?" — a path
+   * with dot-segments, "%2e" or "//"; every absolute-form target's ("/" for "http://host"); empty
+   * for CONNECT — or null when it is (nearly always: no copy is made). See pathBuffer().
+   */
+  normalizedPath: Buffer | null = null
   /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
   versionMinor = 1
   /** Flat quadruples [nameStart, nameEnd, valueStart, valueEnd]; names are lower-cased in place. */
   headers: number[] = []
+  /**
+   * The request's host: the authority of an absolute-form target, which replaces the Host field
+   * (RFC 9112 §3.2.2), else the Host field's value; -1 when there is neither (HTTP/1.0 only).
+   */
   hostStart = -1
   hostEnd = -1
   /** Declared body length, or -1 when the request has no Content-Length. */
@@ -42,8 +54,27 @@ export class RequestHead {
     return this.buf.toString('latin1', this.targetStart, this.targetEnd)
   }
 
-  /** First value of the header `lowerName`, or undefined. Compares bytes; allocates only the result. */
+  /** The normalised path is pathBuffer()[pathStart(), pathEnd()): routes match it without a string. */
+  pathBuffer(): Buffer {
+    return this.normalizedPath ?? this.buf
+  }
+
+  pathStart(): number {
+    return this.normalizedPath === null ? this.targetStart : 0
+  }
+
+  pathEnd(): number {
+    const normalized = this.normalizedPath
+    if (normalized !== null) return normalized.length
+    return this.queryStart < 0 ? this.targetEnd : this.queryStart
+  }
+
+  /**
+   * First value of the header `lowerName`, or undefined. Compares bytes; allocates only the
+   * result. "host" is the request's host (hostStart), which an absolute-form target sets.
+   */
   header(lowerName: string): string | undefined {
+    if (lowerName === 'host') return this.hostStart < 0 ? undefined : this.buf.toString('latin1', this.hostStart, this.hostEnd)
     const i = this.indexOf(lowerName, 0)
     if (i < 0) return undefined
     const h = this.headers
