@@ -1,7 +1,7 @@
 // The open-file cache's bounds, observed from outside: descriptors held, bytes served.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync, rmSync, readdirSync } from 'node:fs'
+import { mkdtempSync, writeFileSync, rmSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { FileCache } from '../src/apps/serve/file-cache.ts'
@@ -97,4 +97,23 @@ test('ROOT "/" contains every path (the inside check once compared against "//" 
   assert.equal(entry.kind, 'file')
   assert.equal(entry.body?.toString(), 'under the file system root')
   assert.equal((await cache.lookup(path.join(dir, '.hidden'))).kind, 'missing')
+})
+
+test('a directory listing reads no file: rows come from the metadata, and nothing is kept for them', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-fc-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  // 100 files of 50 KB: small enough to be held in memory, 5 MB in all.
+  for (let i = 0; i < 100; i++) writeFileSync(path.join(dir, `f${String(i).padStart(3, '0')}.bin`), Buffer.alloc(50_000, i))
+  const { connect } = await serve(t, {}, (s) => s.fallback(staticFiles({ root: dir, list: true })))
+  const bytesRead = (): number => Number(/^rchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))![1])
+  const descriptorsBefore = openDescriptors()
+  const before = bytesRead()
+  const c = await connect()
+  await c.write(req('GET', '/'))
+  const listing = await c.readResponse()
+  const read = bytesRead() - before
+  assert.equal(listing.status, 200)
+  assert.equal((listing.text.match(/f\d{3}\.bin/g) ?? []).length / 2, 100, 'every file is listed (a link and its text)')
+  assert.ok(read < 1_000_000, `the listing read ${read} bytes; the files hold 5,000,000`)
+  assert.ok(openDescriptors() - descriptorsBefore <= 2, 'no descriptor kept for the rows (both ends of the connection aside: they are in this process)')
 })

@@ -1084,8 +1084,9 @@ describe('request targets: forms, normalised path, query and host', () => {
     ['/.', '/', null],
     ['/a/..', '/', null],
     ['/%41%7e%2D%5f%2e%30', '/A~-_.0', null],
-    // Only unreserved characters are decoded: the rest stay as sent, hex case and all.
-    ['/a%2fb/c%20d/%c3%A9', '/a%2fb/c%20d/%c3%A9', null],
+    // Only unreserved characters are decoded: the rest stay encoded, with upper-case hex
+    // (RFC 3986 §6.2.2.1), so every spelling of one path is one path.
+    ['/a%2fb/c%20d/%c3%A9', '/a%2Fb/c%20d/%C3%A9', null],
     ['/.well-known/x', '/.well-known/x', null],
     ['/a;b/c;d=1', '/a;b/c;d=1', null],
     ['/...', '/...', null],
@@ -1147,6 +1148,12 @@ describe('request targets: forms, normalised path, query and host', () => {
     )
   })
 
+  test('a "#" anywhere in a target is refused: a request has no fragment, and an upstream would end the path there', () => {
+    for (const target of ['/api/..#', '/a#b', '/a?b#c', '/#', 'http://h/x#y']) {
+      assert.equal(parse(`GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`).error, 'PETREL_ERR_INVALID_TARGET', target)
+    }
+  })
+
   test('absolute-form with a bad scheme or authority is refused', () => {
     const cases: Array<[string, ErrorCode]> = [
       ['ftp://h/x', 'PETREL_ERR_INVALID_TARGET'],
@@ -1161,7 +1168,7 @@ describe('request targets: forms, normalised path, query and host', () => {
       ['http://user:pass@h/x', 'PETREL_ERR_INVALID_HOST'],
       ['http://h:8o/x', 'PETREL_ERR_INVALID_HOST'],
       ['http://[::1/x', 'PETREL_ERR_INVALID_HOST'],
-      ['http://h#f/x', 'PETREL_ERR_INVALID_HOST'],
+      ['http://h#f/x', 'PETREL_ERR_INVALID_TARGET'], // no '#' anywhere in a target
       ['http://h\\x/', 'PETREL_ERR_INVALID_HOST'],
       ['http://h/../x', 'PETREL_ERR_PATH_ABOVE_ROOT'],
     ]
@@ -1191,14 +1198,16 @@ describe('request targets: forms, normalised path, query and host', () => {
 
 describe('Host values (RFC 9112 §3.2): host = uri-host [":" port]', () => {
   const withHost = (value: string): string => `GET / HTTP/1.1\r\nHost: ${value}\r\n\r\n`
-  const VALID = ['', 'h', 'h:', 'h:80', 'example.com:8080', '1.2.3.4:8080', '[::1]', '[::1]:443', '[v1.x]', 'xn--caf-dma.example', 'a_b~c-d', 'a%41b', "a!$&'()*+,;=b", 'EXAMPLE.COM']
+  const VALID = ['', 'h', 'h:', 'h:80', 'example.com:8080', 'example.com.', '1.2.3.4:8080', '[::1]', '[::1]:443', '[v1.x]', 'xn--caf-dma.example', 'a_b~c-d', "a!$&'()*+,;=b", 'EXAMPLE.COM']
   test('valid values are accepted, an empty one too (a target without authority, §3.2)', () => {
     for (const value of VALID) {
       const t = checkSplits(withHost(value), {}, { random: 4 })
       assert.deepStrictEqual(t, ok([msg({ method: 'GET', target: '/', headers: [['host', value]] })]), JSON.stringify(value))
     }
   })
-  const INVALID = ['a b', 'a@b/c', 'evil.com/x?', 'a\tb, c', 'h:80x', 'h:-1', 'h:8:8', '[::1', '[]', '[::1]x', '[::1]:x', '[::1 ]', 'a%zz', 'a%4', 'caf\xe9', 'a/b', 'a?b', 'a#b', 'a\\b', '[fe80::1%25eth0]', 'user@h', '"h"', 'h:80 , h:81']
+  // Stricter than RFC 3986, as nginx is: no pct-encoding in a name, no two dots in a row ("..",
+  // "%2e%2e": a host that becomes a path must not climb out of it).
+  const INVALID = ['a b', 'a@b/c', 'evil.com/x?', 'a\tb, c', 'h:80x', 'h:-1', 'h:8:8', '[::1', '[]', '[::1]x', '[::1]:x', '[::1 ]', 'a%zz', 'a%4', 'a%41b', '%2e%2e', '..', 'a..b', 'example.com..', 'caf\xe9', 'a/b', 'a?b', 'a#b', 'a\\b', '[fe80::1%25eth0]', 'user@h', '"h"', 'h:80 , h:81']
   test('invalid values are 400 PETREL_ERR_INVALID_HOST', () => {
     for (const value of INVALID) assert.deepStrictEqual(checkSplits(withHost(value)), failed('PETREL_ERR_INVALID_HOST'), JSON.stringify(value))
   })

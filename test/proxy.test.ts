@@ -233,8 +233,11 @@ test('dot-segments cannot leave the prefix: the upstream gets the normalised pat
     get('/api/x/../y?q=/../a%20b'),
     get('/api//a%2Fb%20c/./d'),
     get('/%61pi/e'),
+    // A fragment: nginx, Apache and WHATWG URL end the path at "#", then resolve the ".." — "/".
+    get('/api/..#'),
+    get('/api/v1/..#x'),
   ])
-  // Outside the prefix, the demo site answers (404); ".." hidden behind %2f or ";" is refused.
+  // Outside the prefix, the demo site answers (404); ".." hidden behind %2f or ";", and any "#", is refused.
   assert.deepEqual(answers, [
     'HTTP/1.1 404 Not Found',
     'HTTP/1.1 404 Not Found',
@@ -245,6 +248,8 @@ test('dot-segments cannot leave the prefix: the upstream gets the normalised pat
     'HTTP/1.1 200 OK',
     'HTTP/1.1 200 OK',
     'HTTP/1.1 200 OK',
+    'HTTP/1.1 400 Bad Request',
+    'HTTP/1.1 400 Bad Request',
   ])
   assert.deepEqual(u.heads.map((h) => h.slice(0, h.indexOf('\r\n'))), [
     'GET /api/y?q=/../a%20b HTTP/1.1',
@@ -954,7 +959,7 @@ test('proxy flags that cannot work are refused at start, naming the flag and the
   // Every case in-process, before anything starts: the usage error the command line prints.
   for (const [args, message] of cases) await assert.rejects(serveCommand(argv(args)), { name: 'UsageError', message }, args.join(' '))
   // A prefix no normalised request path can start with: refused naming the flag, not a crash at start.
-  for (const prefix of ['/api/../x/', '/a//b/', '/%61pi/']) {
+  for (const prefix of ['/api/../x/', '/a//b/', '/%61pi/', '/secret!/', '/caf%C3%A9/']) {
     await assert.rejects(serveCommand([dir, '--port', '0', '--proxy', `${prefix}=http://127.0.0.1:9`]), { name: 'UsageError', message: /^bad value for --proxy: ".*": a prefix is a normalised path/ }, prefix)
   }
   assert.equal((await petrelServe(t, ['--proxy', '/=http://127.0.0.1:9', '--proxy-health-interval', '0'])).port > 0, true, 'an interval of 0 says "no checks" and is accepted alone')

@@ -976,6 +976,11 @@ describe('request targets, normalised paths and the host (issue 17, items 3, 5 a
         assert.throws(() => s.mount(`${bad}/`, (_r, res) => res.end('x')), TypeError, bad)
       }
       assert.throws(() => s.mount('api/', (_r, res) => res.end('x')), TypeError)
+      // Mount prefixes are unreserved bytes and "/" only: "/secret!/" and "/secret%21/" would be
+      // one directory to the file server but two prefixes to a byte compare.
+      for (const spelled of ['/secret!/', '/secret%21/', '/caf%C3%A9/', '/café/', '/a;b/']) {
+        assert.throws(() => s.mount(spelled, (_r, res) => res.end('x')), TypeError, spelled)
+      }
     })
     for (const host of ['a b', 'a@b/c', 'evil.com/x?', 'a\tb, c']) {
       const c = await connect()

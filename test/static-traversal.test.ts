@@ -20,7 +20,7 @@ const PASSWD = fs.existsSync('/etc/passwd') ? fs.readFileSync('/etc/passwd', 'la
 
 fs.mkdirSync(base, { recursive: true })
 fs.writeFileSync(path.join(base, 'secret.txt'), SECRET)
-writeTree(OUTSIDE, { 'secret2.txt': SECRET2, 'index.html': SECRET2 })
+writeTree(OUTSIDE, { 'secret2.txt': SECRET2, 'index.html': SECRET2, '.env': DOT })
 writeTree(ROOT, {
   'a.txt': 'public a',
   'sub': { 'b.txt': 'public b', 'deeper': { 'c.txt': 'public c' } },
@@ -39,6 +39,7 @@ writeTree(ROOT, {
   'link-chain-inside': { symlink: 'link-inside' },
   'link-root-parent': { symlink: '..' },
   'link-dotenv': { symlink: '.env' },
+  'link-outside-dotenv': { symlink: path.join(OUTSIDE, '.env') },
 })
 // The root reached through a symlink itself (a common deployment: /srv/www → /srv/releases/42).
 const ROOT_LINK = path.join(base, 'root-link')
@@ -267,6 +268,13 @@ describe('followSymlinks', () => {
     assert.equal((await s.get('/link-outdir/secret2.txt')).text, SECRET2)
     assert.equal((await s.get('/link-chain')).text, SECRET)
     assert.equal((await s.get('/link-inside')).text, 'public a')
+  })
+
+  test('with followSymlinks, a symlink to a dotfile outside ROOT is still refused (dotfiles stay hidden whatever name reaches them)', async (t) => {
+    const s = await startStatic(t, { root: ROOT, followSymlinks: true })
+    const r = await s.get('/link-outside-dotenv')
+    assert.equal(r.status, 404)
+    assert.ok(!r.text.includes(DOT))
   })
 
   test('with followSymlinks, dot-segments and encoded separators are still refused', async (t) => {

@@ -15,7 +15,7 @@ import type { HttpMetrics } from '../monitor/metrics.ts'
 import { Request } from './request.ts'
 import { Response } from './response.ts'
 import { bytesAt, Router } from './router.ts'
-import { isNormalPath } from '../protocol/http1/target.ts'
+import { isMountablePrefix } from '../protocol/http1/target.ts'
 import { statusLine, statusText, dateHeaderLine, retainDateClock, releaseDateClock } from './status.ts'
 
 export type Handler = (req: Request, res: Response) => void | Promise<void>
@@ -141,7 +141,7 @@ export class HttpServer {
     // could never match (and latin1 would keep only its low byte).
     for (let i = 0; i < prefix.length; i++) if (prefix.charCodeAt(i) > 0xff) throw new TypeError(`mount prefix must be bytes as they appear in a request target (percent-encode the rest): ${JSON.stringify(prefix)}`)
     // A prefix that normalising would change ("/a/../b/", "//x/", "/%61pi/") could never match a request.
-    if (!prefix.startsWith('/') || !isNormalPath(prefix)) throw new TypeError(`mount prefix must be a normalised path: "/" first, no "." or ".." segments, no "//", unreserved characters not percent-encoded: ${JSON.stringify(prefix)}`)
+    if (!isMountablePrefix(prefix)) throw new TypeError(`mount prefix must be a normalised path of letters, digits, "-", ".", "_", "~" and "/" ("/" first, no "." or ".." segments, no "//"): ${JSON.stringify(prefix)}`)
     const mounts = (this.mounts ??= [])
     mounts.push({ prefix, bytes: Buffer.from(prefix, 'latin1'), handler })
     mounts.sort((a, b) => b.prefix.length - a.prefix.length)

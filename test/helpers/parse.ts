@@ -242,7 +242,8 @@ function checkUntouched(before: Buffer, after: Buffer, from: number, anomalies: 
 
 /**
  * A plain model of target.ts's path normalisation — strings, split and a stack, written apart
- * from the byte loop it checks: unreserved percent-encodings decoded, "" and "." segments
+ * from the byte loop it checks: unreserved percent-encodings decoded (the rest kept, in upper-case
+ * hex), "" and "." segments
  * dropped, ".." popping (an error at "/"), a segment hiding ".." behind "/", "\" or ";" (raw or
  * encoded) refused; the result ends in "/" when the path did in effect.
  */
@@ -259,7 +260,7 @@ export function modelPath(rawPath: string): string | ErrorCode {
       const hex = rawSegment.slice(i + 1, i + 3)
       if (!/^[0-9a-fA-F]{2}$/.test(hex) || parseInt(hex, 16) === 0) return 'PETREL_ERR_INVALID_PATH_ENCODING'
       const c = String.fromCharCode(parseInt(hex, 16))
-      segment += /^[A-Za-z0-9._~-]$/.test(c) ? c : rawSegment.slice(i, i + 3)
+      segment += /^[A-Za-z0-9._~-]$/.test(c) ? c : `%${hex.toUpperCase()}`
       i += 2
     }
     if (segment === '' || segment === '.') continue

@@ -40,7 +40,7 @@ import { Scheduler } from '../../core/timers/scheduler.ts'
 import { WheelTimer } from '../../core/timers/wheel.ts'
 import { equalsLowerAscii, FIELD_VALUE, TOKEN } from '../../protocol/http1/chars.ts'
 import type { RequestHead } from '../../protocol/http1/request-head.ts'
-import { isNormalPath } from '../../protocol/http1/target.ts'
+import { isMountablePrefix } from '../../protocol/http1/target.ts'
 import { ResponseParser, type ResponseHandler } from '../../protocol/http1/response-parser.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
@@ -486,7 +486,7 @@ export function parseProxyRoute(text: string): ProxyRoute {
   const prefix = text.slice(0, eq)
   if (!prefix.startsWith('/')) throw new RangeError(`${JSON.stringify(prefix)}: a prefix starts with /`)
   // Requests are matched on their normalised path: a prefix in another spelling would match nothing.
-  if (!isNormalPath(prefix)) throw new RangeError(`${JSON.stringify(prefix)}: a prefix is a normalised path (no "." or ".." segments, no "//", unreserved characters not percent-encoded), e.g. /api/`)
+  if (!isMountablePrefix(prefix)) throw new RangeError(`${JSON.stringify(prefix)}: a prefix is a normalised path of letters, digits, "-", ".", "_", "~" and "/" (no "." or ".." segments, no "//"), e.g. /api/`)
   const upstreams = text.slice(eq + 1).split(',').map((u) => u.trim())
   for (const u of upstreams) {
     let url: URL

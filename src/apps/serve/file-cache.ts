@@ -131,9 +131,10 @@ interface Found {
 /**
  * Whom a file's readable descriptor is for: the cache, which keeps it within its budget (else the
  * entry holds the metadata only, and small files their bytes); or one response, which always
- * gets it and never has its bytes put in memory.
+ * gets it and never has its bytes put in memory; or nobody (a directory listing's rows need only
+ * the metadata).
  */
-const KEEP = { IF_BUDGET: 0, FOR_RESPONSE: 1 } as const
+const KEEP = { IF_BUDGET: 0, FOR_RESPONSE: 1, NOTHING: 2 } as const
 type Keep = (typeof KEEP)[keyof typeof KEEP]
 
 export class FileCache {
@@ -180,6 +181,18 @@ export class FileCache {
     const entry = await this.entryFor(file, performance.now(), KEEP.IF_BUDGET)
     this.store(file, entry)
     return entry
+  }
+
+  /**
+   * What a path is (kind, size, mtime), checked like any lookup but neither read, nor holding a
+   * descriptor, nor stored: a listing of a large directory must not read its files into memory,
+   * spend the descriptor budget or push the hot files out of the cache. A valid cached entry is
+   * used as it is.
+   */
+  describe(file: string): Promise<FileEntry> | FileEntry {
+    const cached = this.entries.get(file)
+    if (cached !== undefined && performance.now() - cached.checkedAt < this.options.validMs) return cached
+    return this.entryFor(file, performance.now(), KEEP.NOTHING)
   }
 
   /**
@@ -267,8 +280,9 @@ export class FileCache {
       const root = await this.resolveRoot(now)
       const inside = isUnder(realPath, root)
       if (!inside && !this.options.followSymlinks) return FORBIDDEN
-      // Dotfiles stay hidden whatever name reaches them: a visible symlink to .env inside the root is refused too.
-      if (inside && isHiddenPath(realPath.slice(root === path.sep ? 0 : root.length))) return FORBIDDEN
+      // Dotfiles stay hidden whatever name reaches them: a visible symlink to .env inside the root
+      // is refused too; outside it (--follow-symlinks), a target whose own name is a dotfile.
+      if (inside ? isHiddenPath(realPath.slice(root === path.sep ? 0 : root.length)) : path.basename(realPath).startsWith('.')) return FORBIDDEN
       const info = await handle.stat().catch(() => null)
       if (info === null) return null
       keepHandle = true

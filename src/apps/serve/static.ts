@@ -379,14 +379,14 @@ async function readFromDisk(res: Response, file: OpenFile, start: number, end: n
 
 /**
  * The listing shows what a request could fetch: the names were read from the directory's checked
- * descriptor, and each goes through the file cache, so dotfiles and symlinks leading out of the
- * root are left out, and nothing about them leaks.
+ * descriptor, and each is checked by the file cache (describe: metadata only, nothing read or
+ * kept), so dotfiles and symlinks leading out of the root are left out, and nothing about them leaks.
  */
 async function sendListing(req: Request, res: Response, dir: string, names: string[], cache: FileCache): Promise<void> {
   const entries = []
   for (const name of names) {
     if (name.startsWith('.')) continue
-    const entry = await cache.lookup(path.join(dir, name))
+    const entry = await cache.describe(path.join(dir, name))
     if (entry.kind !== 'file' && entry.kind !== 'directory') continue
     entries.push({ name, isDirectory: entry.kind === 'directory', size: entry.size, mtimeMs: entry.mtimeMs })
   }

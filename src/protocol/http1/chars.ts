@@ -5,7 +5,7 @@
 export const TOKEN = new Uint8Array(256)
 /** Lower-case of a token byte, or 0 for a non-token byte: validates and folds a header name in one lookup. */
 export const TOKEN_LOWER = new Uint8Array(256)
-/** Bytes allowed in a request-target: visible ASCII and obs-text. Controls, space and DEL are not. */
+/** Bytes allowed in a request-target: visible ASCII but "#", and obs-text. Controls, space, DEL and "#" are not. */
 export const TARGET = new Uint8Array(256)
 /** field-vchar / SP / HTAB: bytes allowed inside a field value (RFC 9110 §5.5), obs-text included. */
 export const FIELD_VALUE = new Uint8Array(256)
@@ -25,7 +25,9 @@ for (let c = 0; c < 256; c++) {
     TOKEN[c] = 1
     TOKEN_LOWER[c] = c >= 0x41 && c <= 0x5a ? c + 0x20 : c
   }
-  if (c > 0x20 && c !== 0x7f) TARGET[c] = 1
+  // No "#": a request-target has no fragment (RFC 9112 §3.2), and an upstream that ends a path
+  // at "#" before resolving ".." would read "/api/..#" as "/": a way out of a proxy's prefix.
+  if (c > 0x20 && c !== 0x7f && c !== 0x23) TARGET[c] = 1
   if (c === 0x09 || (c >= 0x20 && c !== 0x7f)) FIELD_VALUE[c] = 1
   if (isAlpha || isDigit || '-._~'.includes(String.fromCharCode(c))) UNRESERVED[c] = 1
   if (UNRESERVED[c] === 1 || "!$&'()*+,;=".includes(String.fromCharCode(c))) REG_NAME[c] = 1

@@ -3,7 +3,7 @@
 // states and these stay about grammar.
 
 import type { ErrorCode } from '../../core/errors.ts'
-import { SP, HTAB, COLON, SEMICOLON, TOKEN, FIELD_VALUE, HEX_PLUS_ONE, REG_NAME, IP_LITERAL, equalsLowerAscii } from './chars.ts'
+import { SP, HTAB, COLON, SEMICOLON, TOKEN, FIELD_VALUE, REG_NAME, IP_LITERAL, equalsLowerAscii } from './chars.ts'
 
 const COMMA = 0x2c
 
@@ -23,40 +23,39 @@ export function parseContentLength(buf: Uint8Array, start: number, end: number):
   return value
 }
 
-const PERCENT = 0x25
+const DOT = 0x2e
 const LEFT_BRACKET = 0x5b
 const RIGHT_BRACKET = 0x5d
 
 /**
  * Where the uri-host at buf[start, end) ends (RFC 3986 §3.2.2): just past an IP-literal's "]", or
- * at the first byte that is not part of a reg-name (its unreserved and sub-delims bytes, and
- * pct-encoded triples). -1 when an IP-literal is malformed. IPv4address is a reg-name by its bytes.
+ * at the first byte that is not part of a reg-name (its unreserved and sub-delims bytes). -1 when
+ * an IP-literal is malformed. IPv4address is a reg-name by its bytes. Stricter than the grammar,
+ * as nginx is: a name with pct-encoding (no client sends one: names go as punycode) or with two
+ * dots in a row ends there, so a Host that later becomes a path — a virtual host's root, a CGI
+ * script's SERVER_NAME — cannot climb out of it with ".." or "%2e%2e".
  */
 export function uriHostEnd(buf: Uint8Array, start: number, end: number): number {
-  // A name or an IPv4 address, the common case: one table loop.
+  if (start < end && buf[start] === LEFT_BRACKET) return ipLiteralEnd(buf, start, end)
   let p = start
-  while (p < end && REG_NAME[buf[p]!] === 1) p++
-  if (p < end && (buf[p] === PERCENT || (buf[p] === LEFT_BRACKET && p === start))) return literalOrEncodedHostEnd(buf, start, end)
+  let previous = 0
+  for (; p < end; p++) {
+    const c = buf[p]!
+    if (REG_NAME[c] !== 1 || (c === DOT && previous === DOT)) break
+    previous = c
+  }
   return p
 }
 
 /**
- * uriHostEnd for an IP-literal or a name with pct-encoded bytes. Inside brackets only the bytes
- * are checked, not the IPv6 grammar: a wrong address there can name nothing, and cannot smuggle a
- * "/", "@" or space past the check.
+ * uriHostEnd for an IP-literal. Inside the brackets only the bytes are checked, not the IPv6
+ * grammar: a wrong address there can name nothing, and cannot smuggle a "/", "@" or space past
+ * the check.
  */
-function literalOrEncodedHostEnd(buf: Uint8Array, start: number, end: number): number {
-  let p = start
-  if (buf[p] === LEFT_BRACKET) {
-    p++
-    while (p < end && IP_LITERAL[buf[p]!] === 1) p++
-    return p === end || buf[p] !== RIGHT_BRACKET || p === start + 1 ? -1 : p + 1
-  }
-  for (;;) {
-    while (p < end && REG_NAME[buf[p]!] === 1) p++
-    if (p + 2 < end && buf[p] === PERCENT && HEX_PLUS_ONE[buf[p + 1]!] !== 0 && HEX_PLUS_ONE[buf[p + 2]!] !== 0) p += 3
-    else return p
-  }
+function ipLiteralEnd(buf: Uint8Array, start: number, end: number): number {
+  let p = start + 1
+  while (p < end && IP_LITERAL[buf[p]!] === 1) p++
+  return p === end || buf[p] !== RIGHT_BRACKET || p === start + 1 ? -1 : p + 1
 }
 
 /**

@@ -129,10 +129,12 @@ export function normalizePath(buf: Uint8Array, start: number, end: number): Buff
         const decoded = (high - 1) * 16 + (low - 1)
         if (decoded === 0) return 'PETREL_ERR_INVALID_PATH_ENCODING'
         if (UNRESERVED[decoded] === 0) {
-          // Kept as sent, hex case included: the upstream must see the resource the client named.
+          // Kept encoded — the upstream must see the resource the client named — with upper-case
+          // hex digits (RFC 3986 §6.2.2.1): "%c3%a9" and "%C3%A9" are one path, and must match
+          // one prefix.
           out[o++] = PERCENT
-          out[o++] = buf[p + 1]!
-          out[o++] = buf[p + 2]!
+          out[o++] = upperHex(buf[p + 1]!)
+          out[o++] = upperHex(buf[p + 2]!)
           p += 3
           mayHideDots = true
           continue
@@ -192,6 +194,25 @@ function hidesDotDot(out: Uint8Array, start: number, end: number): boolean {
 }
 
 /** Whether `text` (a route pattern or a mount prefix, starting with "/") is a normal path: one a request could be routed on. */
+/** A hex digit's byte, upper-case. */
+function upperHex(c: number): number {
+  return c >= 0x61 ? c - 0x20 : c
+}
+
+/**
+ * Whether `prefix` can be a mount's prefix: a normalised path of unreserved bytes and "/" only.
+ * A prefix with a sub-delim, a percent-encoding or a byte above 0x7f has spellings that do not
+ * match it byte for byte ("/secret!/" and "/secret%21/") yet name the same directory to the file
+ * server, which decodes everything: a mount guarding it could be walked around.
+ */
+export function isMountablePrefix(prefix: string): boolean {
+  for (let i = 0; i < prefix.length; i++) {
+    const c = prefix.charCodeAt(i)
+    if (c !== SLASH && (c > 0x7f || UNRESERVED[c] === 0)) return false
+  }
+  return prefix.startsWith('/') && isNormalPath(prefix)
+}
+
 export function isNormalPath(text: string): boolean {
   const bytes = Buffer.from(text, 'latin1')
   const normal = normalizePath(bytes, 0, bytes.length)
