@@ -3,7 +3,8 @@
 // not read pauses the far side (what the sender got into its socket stops growing while it still
 // has bytes it cannot hand to the kernel), so what the proxy holds is bounded by the sockets'
 // buffers, whatever the size of the stream; once the reader reads, every byte arrives. A half-close
-// passes on, and a client that leaves takes the upstream with it.
+// passes on, an origin's close reaches the client after the bytes before it, and a client that
+// leaves takes the upstream with it.
 
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
@@ -165,6 +166,27 @@ for (const path of ['CONNECT', 'Upgrade'] as const) {
     await arrives(() => received, TOTAL_BYTES)
     // flood() ended the client's side after its last byte: the half-close passes on.
     while (!ended) await sleep(20)
+  })
+
+  test(`${path}: an origin that sends and closes: a client that reads slowly still gets every byte, then the end`, async (t) => {
+    const bytes = 16 * 1024 * 1024
+    const o = await origin(t, path, (socket) => {
+      socket.end(Buffer.alloc(bytes, 'y'))
+      socket.resume()
+    })
+    const proxyPort = await proxyFor(t, path, o.port)
+    const c = await client(t, path, proxyPort, o.port)
+    let ended = false
+    c.socket.on('end', () => (ended = true))
+    c.socket.on('close', () => (ended = true))
+    // A read now and then: the proxy's writes to the client queue up behind it when the origin closes.
+    while (!ended) {
+      c.socket.resume()
+      await Promise.race([once(c.socket, 'data'), once(c.socket, 'close')])
+      c.socket.pause()
+      await sleep(2)
+    }
+    assert.equal(c.received(), bytes)
   })
 
   test(`${path}: the client leaving closes the origin's connection`, async (t) => {
