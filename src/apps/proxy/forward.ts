@@ -1,8 +1,9 @@
 // `petrel proxy`: a forward proxy (the book's ch. 4 squid): clients send absolute-form requests
 // (`GET http://host/path HTTP/1.1`) and CONNECT host:port for tunnels (TLS). It goes only where
 // the allow-list says — by default nowhere — so it is never an open proxy. Requests are relayed
-// by the reverse proxy's Relay and Exchange (keep-alive per destination, streaming both ways, hop-by-hop
-// fields dropped, 502/504); names are resolved once per `dnsTtlMs` and cached.
+// by the reverse proxy's Relay and Exchange (exchange.ts: keep-alive per destination, streaming
+// both ways, hop-by-hop fields dropped, 502/504), and a CONNECT ends in the same Tunnel as an
+// Upgrade (tunnel.ts); names are resolved once per `dnsTtlMs` and cached.
 
 import { Buffer } from 'node:buffer'
 import net from 'node:net'
