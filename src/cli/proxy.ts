@@ -1,7 +1,7 @@
 // `petrel proxy`: the forward proxy (absolute-form requests and CONNECT tunnels) behind an allow-list.
 
 import { FORWARD_DEFAULTS, ForwardProxy, parseAllowRule, type AllowRule } from '../apps/proxy/forward.ts'
-import { PROXY_DEFAULTS } from '../apps/proxy/reverse.ts'
+import { PROXY_DEFAULTS } from '../apps/proxy/settings.ts'
 import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec } from './args.ts'
 
 export const PROXY_FLAGS: FlagSpec[] = [

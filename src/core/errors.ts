@@ -60,6 +60,7 @@ export const ERRORS = {
   PETREL_ERR_CLI_BAD_VALUE: { status: 0, message: 'bad value for a flag' },
   PETREL_ERR_CLI_MISSING_VALUE: { status: 0, message: 'flag needs a value' },
   PETREL_ERR_CLI_BAD_ARGUMENT: { status: 0, message: 'unexpected argument' },
+  PETREL_ERR_INVALID_OPTION: { status: 0, message: 'an option has a value it cannot take; give one the detail describes' },
   PETREL_ERR_ROOT_NOT_DIRECTORY: { status: 0, message: 'ROOT must be an existing directory' },
   PETREL_ERR_LISTEN: { status: 0, message: 'could not listen on the address' },
   // Start-up failures told by the operating system (core/system-failure.ts): the line names what

@@ -1,16 +1,24 @@
 // `petrel proxy`: a forward proxy (the book's ch. 4 squid): clients send absolute-form requests
 // (`GET http://host/path HTTP/1.1`) and CONNECT host:port for tunnels (TLS). It goes only where
 // the allow-list says — by default nowhere — so it is never an open proxy. Requests are relayed
-// by the reverse proxy's Exchange (keep-alive per destination, streaming both ways, hop-by-hop
-// fields dropped, 502/504); names are resolved once per `dnsTtlMs` and cached.
+// by the reverse proxy's Relay and Exchange (exchange.ts: keep-alive per destination, streaming
+// both ways, hop-by-hop fields dropped, 502/504), and a CONNECT ends in the same Tunnel as an
+// Upgrade (tunnel.ts); names are resolved once per `dnsTtlMs` and cached.
 
+import { Buffer } from 'node:buffer'
 import net from 'node:net'
 import { lookup } from 'node:dns/promises'
 import { PetrelError } from '../../core/errors.ts'
 import { createServer, type HttpServer } from '../../server/server.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
-import { closeTunnels, connectTimer, proxySettings, Relay, trackTunnel, Upstream, type ProxyOptions, type ProxySettings } from './reverse.ts'
+import { Relay } from './exchange.ts'
+import { invalidOption, proxySettings, type ProxyOptions, type ProxySettings } from './settings.ts'
+import { closeTunnels, Tunnel } from './tunnel.ts'
+import { connectTimer, Upstream } from './upstream.ts'
+
+/** Nothing from the destination yet when a CONNECT tunnel starts. */
+const EMPTY = Buffer.alloc(0)
 
 export const FORWARD_DEFAULTS = {
   host: '127.0.0.1',
@@ -38,9 +46,9 @@ export function parseAllowRule(text: string): AllowRule {
   const portText = hasPort ? text.slice(colon + 1) : null
   const wildcard = host.startsWith('*.')
   if (wildcard) host = host.slice(2)
-  if (host === '' || !/^[a-z0-9.:-]+$/.test(host)) throw new RangeError(`${JSON.stringify(text)}: expected HOST[:PORT], *.DOMAIN[:PORT] or HOST:*`)
+  if (host === '' || !/^[a-z0-9.:-]+$/.test(host)) throw invalidOption(`${JSON.stringify(text)}: expected HOST[:PORT], *.DOMAIN[:PORT] or HOST:*`)
   const port = portText === null || portText === '*' ? null : Number(portText)
-  if (port !== null && (port < 1 || port > 65535)) throw new RangeError(`${JSON.stringify(text)}: port out of range`)
+  if (port !== null && (port < 1 || port > 65535)) throw invalidOption(`${JSON.stringify(text)}: port out of range`)
   return { host, wildcard, ports: portText === '*' ? null : port === null ? [80, 443] : [port] }
 }
 
@@ -184,19 +192,6 @@ export class ForwardProxy {
     if (res.closed) return void remote.destroy()
     const { socket, head } = res.detach()
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
-    if (head.length > 0) remote.write(head)
-    for (const s of [socket, remote]) {
-      trackTunnel(this.settings.tunnels, s)
-      s.setTimeout(this.tunnelIdleMs, () => s.destroy())
-      s.on('error', () => {})
-      s.on('close', () => {
-        socket.destroy()
-        remote.destroy()
-      })
-    }
-    // pipe() pauses the reader while the writer's buffer is full: backpressure both ways.
-    socket.pipe(remote)
-    remote.pipe(socket)
-    socket.resume()
+    new Tunnel(socket, remote, head, EMPTY, { idleTimeoutMs: this.tunnelIdleMs, tunnels: this.settings.tunnels, upstreamReadsItself: false })
   }
 }

@@ -21,7 +21,8 @@ import { AccessLog, jsonDroppedLine, type AccessLogFormat } from '../../server/a
 import type { ProcessSnapshot } from '../../monitor/metrics.ts'
 import type { Admin, AdminSettings } from '../../monitor/admin.ts'
 import type { AccountStore } from '../accounts/store.ts'
-import type { ProxyOptions, ProxyRoute, ReverseProxy } from '../proxy/reverse.ts'
+import type { ReverseProxy } from '../proxy/reverse.ts'
+import type { ProxyOptions, ProxyRoute } from '../proxy/settings.ts'
 
 export const DEMO_SITE = fileURLToPath(new URL('../../../site/', import.meta.url))
 const DEMO_WORK = new URL('./demo-work.ts', import.meta.url)
