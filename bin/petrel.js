@@ -49,7 +49,7 @@ let entry = '../src/cli/main.ts'
 if (installed) {
   entry = '../dist/cli/main.js'
   if (!existsSync(new URL(entry, import.meta.url))) {
-    console.error(`petrel: ${fileURLToPath(new URL('../dist/', import.meta.url))} is missing: this copy of Petrel was installed without its build; run \`npm run build\` in ${fileURLToPath(new URL('..', import.meta.url))}, or install a package made by \`npm pack\``)
+    console.error(`petrel: ${fileURLToPath(new URL('../dist/', import.meta.url))} is missing: this copy of Petrel was installed without its build; install a package made by \`npm pack\` (whose prepare script builds dist/)`)
     process.exit(1)
   }
 } else {

@@ -9,7 +9,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -139,6 +139,15 @@ describe('the packed package, installed into a new project', { concurrency: true
 
   test('`npx petrel --version` runs the installed command', async () => {
     assert.equal((await mustRun('npx', ['--no-install', 'petrel', '--version'], project)).trim(), `petrel ${VERSION}`)
+  })
+
+  test('an installed copy without dist/ says so and how to get one, instead of failing on TypeScript', async () => {
+    const copy = path.join(dir, 'unbuilt', 'node_modules', 'petrel')
+    mkdirSync(copy, { recursive: true })
+    for (const entry of ['package.json', 'bin', 'src']) cpSync(path.join(project, 'node_modules', 'petrel', entry), path.join(copy, entry), { recursive: true })
+    const result = await run('node', [path.join(copy, 'bin', 'petrel.js'), '--version'], dir)
+    assert.equal(result.code, 1)
+    assert.equal(result.stderr, `petrel: ${path.join(copy, 'dist')}/ is missing: this copy of Petrel was installed without its build; install a package made by \`npm pack\` (whose prepare script builds dist/)\n`)
   })
 
   test('`petrel serve` from the package: the demo site, CGI, the thread pool and the dashboard, with a worker process; `petrel bench` on threads', async (t) => {
