@@ -54,7 +54,7 @@ async function mustRun(command: string, args: string[], cwd: string): Promise<st
  * its `#!/usr/bin/env node`), and what it printed once `ready` matches. Detached: the program and
  * every process it starts are one process group, killed together after the test.
  */
-async function startInstalled(t: { after: (fn: () => void) => void }, args: string[], ready: RegExp): Promise<{ output: string }> {
+async function startInstalled(t: { after: (fn: () => void) => void }, args: string[], ready: RegExp): Promise<{ output: string; exited: Promise<number | null> }> {
   const child = spawn(path.join(project, 'node_modules', '.bin', 'petrel'), args, { cwd: project, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
   t.after(() => {
     try {
@@ -62,10 +62,11 @@ async function startInstalled(t: { after: (fn: () => void) => void }, args: stri
     } catch {}
   })
   let output = ''
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
   return new Promise((resolve, reject) => {
     const take = (text: string): void => {
       output += text
-      if (ready.test(output)) resolve({ output })
+      if (ready.test(output)) resolve({ output, exited })
     }
     child.stdout.setEncoding('utf8').on('data', take)
     child.stderr.setEncoding('utf8').on('data', take)
@@ -150,9 +151,10 @@ describe('the packed package, installed into a new project', { concurrency: true
     assert.equal(result.stderr, `petrel: ${path.join(copy, 'dist')}/ is missing: this copy of Petrel was installed without its build; install a package made by \`npm pack\` (whose prepare script builds dist/)\n`)
   })
 
-  test('`petrel serve` from the package: the demo site, CGI, the thread pool and the dashboard, with a worker process; `petrel bench` on threads', async (t) => {
+  test('`petrel serve` from the package: the demo site, CGI, the thread pool and the dashboard, with a worker process; `petrel bench` on threads; --signal quit through the pidfile', async (t) => {
     const user = process.getuid?.() === 0 ? ['--user', 'root'] : []
-    const { output } = await startInstalled(t, ['serve', '--host', '127.0.0.1', '--port', '0', '--admin', '127.0.0.1:0', '--workers', '1', ...user], /serving http:\/\/127\.0\.0\.1:\d+\//)
+    const pidFile = path.join(dir, 'serve.pid')
+    const { output, exited } = await startInstalled(t, ['serve', '--host', '127.0.0.1', '--port', '0', '--admin', '127.0.0.1:0', '--workers', '1', '--pid', pidFile, ...user], /serving http:\/\/127\.0\.0\.1:\d+\//)
     const ports = { site: Number(/serving http:\/\/127\.0\.0\.1:(\d+)\//.exec(output)![1]), admin: Number(/admin \(dashboard, \/metrics\) on http:\/\/127\.0\.0\.1:(\d+)\//.exec(output)![1]) }
     const get = async (port: number, target: string): Promise<{ status: number; type: string | null; body: string }> => {
       const reply = await fetch(`http://127.0.0.1:${port}${target}`)
@@ -180,6 +182,10 @@ describe('the packed package, installed into a new project', { concurrency: true
     // Two load threads, each a worker_threads module of the package.
     const bench = await run(path.join(project, 'node_modules', '.bin', 'petrel'), ['bench', '-t', '2', '-c', '2', '-d', '300ms', '--expect-status', '200', `http://127.0.0.1:${ports.site}/plaintext`], project)
     assert.equal(bench.code, 0, `${bench.stdout}${bench.stderr}`)
+    // The pidfile names a process that the installed package recognises as its own server.
+    const quit = await run(path.join(project, 'node_modules', '.bin', 'petrel'), ['serve', '--signal', 'quit', '--pid', pidFile], project)
+    assert.equal(quit.code, 0, `${quit.stdout}${quit.stderr}`)
+    assert.equal(await exited, 0)
   })
 
   test('`petrel chat --workers 2` from the package: the worker processes open the room', async (t) => {
