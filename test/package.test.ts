@@ -23,11 +23,14 @@ const TSC = path.join(path.dirname(createRequire(import.meta.url).resolve('types
 const ALLOWED = /^(?:package\.json|README\.md|LICENSE|(?:bin|dist|src|site)\/.+)$/
 
 /**
- * The user's Node stands first on PATH: this test's own, a Node >= 24, so that npm, npx and the
- * installed bin's `#!/usr/bin/env node` run on it. Nothing in the project can reach the repo's
- * node_modules, so the pinned `node` devDependency is not what makes the package work.
+ * A user's shell: none of the npm_* variables that `npm test` passes down (the repo's npm
+ * configuration and lifecycle, which a user's npm would not have), so the test runs the same
+ * under `npm test` as alone; and the user's Node first on PATH: this test's own, a Node >= 24, so that npm, npx and the installed bin's
+ * `#!/usr/bin/env node` run on it. Nothing in the project can reach the repo's node_modules, so
+ * the pinned `node` devDependency is not what makes the package work.
  */
-const env = { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` }
+const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.toLowerCase().startsWith('npm_')))
+env.PATH = `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`
 
 let dir = ''
 let project = ''
