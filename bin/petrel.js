@@ -2,7 +2,7 @@
 // Entry point of the `petrel` command. Plain JavaScript so that an old Node gets a clear message
 // instead of a syntax error from the TypeScript sources.
 import module from 'node:module'
-import { lstatSync, mkdirSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 const [major] = process.versions.node.split('.').map(Number)
@@ -37,7 +37,26 @@ function enableCompileCache() {
   if (directory !== undefined) process.env.NODE_COMPILE_CACHE = directory
 }
 
-enableCompileCache()
-const { main } = await import('../src/cli/main.ts')
+/**
+ * Node refuses to strip the types of a file whose path has a node_modules segment, so an installed
+ * package (node_modules/petrel, a global install) runs the JavaScript that its build wrote to
+ * dist/; the repo runs its TypeScript sources, which are never stale. The test is Node's own, on
+ * this file's real path (Node resolves the node_modules/.bin symlink before it runs us), so we
+ * take dist/ exactly where the sources could not run.
+ */
+const installed = fileURLToPath(import.meta.url).split(/[\\/]/).includes('node_modules')
+let entry = '../src/cli/main.ts'
+if (installed) {
+  entry = '../dist/cli/main.js'
+  if (!existsSync(new URL(entry, import.meta.url))) {
+    console.error(`petrel: ${fileURLToPath(new URL('../dist/', import.meta.url))} is missing: this copy of Petrel was installed without its build; install a package made by \`npm pack\` (whose prepare script builds dist/)`)
+    process.exit(1)
+  }
+} else {
+  // The built JavaScript never loads the type-stripping parser that the cache is there to avoid,
+  // and an installed package's directory is not a place to write to.
+  enableCompileCache()
+}
+const { main } = await import(entry)
 const code = await main(process.argv.slice(2))
 if (code !== 0) process.exitCode = code

@@ -12,11 +12,13 @@ test('README library example runs and prints what its comment says', () => {
   const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!)
   const example = blocks.find((b) => b.includes("from 'petrel'"))
   assert.ok(example, 'README has a ts example importing petrel')
-  // Written inside the package so that `import 'petrel'` resolves to this package (self-reference).
+  // Written inside the package so that `import 'petrel'` resolves to this package (self-reference),
+  // to its TypeScript sources through the `petrel-source` export condition (the built dist/ is for
+  // an installed package: test/package.test.ts runs this example there).
   const file = new URL('./.readme-example.ts', import.meta.url)
   writeFileSync(file, example)
   try {
-    const out = execFileSync(process.execPath, [file.pathname], { encoding: 'utf8', timeout: 20_000 })
+    const out = execFileSync(process.execPath, ['--conditions=petrel-source', file.pathname], { encoding: 'utf8', timeout: 20_000 })
     assert.equal(out.trim(), 'Hello, petrel!')
   } finally {
     rmSync(file, { force: true })

@@ -19,6 +19,7 @@ import { fork, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
 import type { ServeOptions } from '../apps/serve/serve.ts'
 import { PetrelError } from '../core/errors.ts'
+import { moduleUrl } from '../core/module-url.ts'
 import { DEFAULT_LIMITS } from '../core/limits.ts'
 import { prepareLogFile } from '../core/log-file.ts'
 import { HandOverListener } from './listener.ts'
@@ -30,7 +31,7 @@ import { SignalLoop } from './signals.ts'
 import type { MetricsBoard } from '../monitor/board.ts'
 import type { Admin } from '../monitor/admin.ts'
 
-const WORKER_MAIN = new URL('./worker-main.ts', import.meta.url)
+const WORKER_MAIN = moduleUrl('./worker-main.ts', import.meta.url)
 
 /** A send to a worker whose channel is closing fails (EPIPE): the callback takes it instead of an unhandled 'error'. */
 function ignoreSendError(): void {}

@@ -22,6 +22,7 @@ import { Buffer } from 'node:buffer'
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import net, { type BlockList } from 'node:net'
 import { permitted } from '../../core/allow-list.ts'
+import { moduleUrl } from '../../core/module-url.ts'
 import { WindowLimiter } from '../../core/window-limiter.ts'
 import type { HttpServer } from '../../server/server.ts'
 import type { Request } from '../../server/request.ts'
@@ -33,7 +34,7 @@ import { ACCOUNT_LIMITS } from './limits.ts'
 
 export { ACCOUNT_LIMITS } from './limits.ts'
 
-export const PASSWORD_WORK = new URL('./password-work.ts', import.meta.url)
+export const PASSWORD_WORK = moduleUrl('./password-work.ts', import.meta.url)
 
 export interface AccountsOptions {
   store: AccountStore

@@ -3,6 +3,7 @@
 
 import { Worker } from 'node:worker_threads'
 import { PetrelError } from '../../core/errors.ts'
+import { moduleUrl } from '../../core/module-url.ts'
 import { LoadLoop, PROGRESS_SLOTS } from './loop.ts'
 import { planLoops, type BenchOptions, type LoopPlan } from './plan.ts'
 import { mergeResults, type BenchResult, type LoopResult } from './result.ts'
@@ -57,7 +58,7 @@ interface Thread {
 }
 
 function startThread(plan: LoopPlan, progress: Float64Array): Thread {
-  const worker = new Worker(new URL('./thread.ts', import.meta.url), { workerData: { plan, progress } })
+  const worker = new Worker(moduleUrl('./thread.ts', import.meta.url), { workerData: { plan, progress } })
   let readyResolve: () => void = () => {}
   const ready = new Promise<void>((resolve) => (readyResolve = resolve))
   const result = new Promise<LoopResult>((resolve, reject) => {

@@ -14,8 +14,9 @@ import { fork, type ChildProcess } from 'node:child_process'
 import type { ChatOptions } from './room.ts'
 import { Directory, type Hub, type RoomEvent } from './hub.ts'
 import { PetrelError } from '../../core/errors.ts'
+import { moduleUrl } from '../../core/module-url.ts'
 
-const WORKER_MAIN = new URL('./worker-main.ts', import.meta.url)
+const WORKER_MAIN = moduleUrl('./worker-main.ts', import.meta.url)
 
 /** A worker that keeps dying waits this long before the next start, doubling up to the maximum. */
 const RESTART_DELAY_MS = 100

@@ -14,6 +14,7 @@ import { internalRequest } from '../../server/internal-request.ts'
 import { PETREL_VERSION } from '../../core/version.ts'
 import { hostPort, systemFailure } from '../../core/system-failure.ts'
 import { PetrelError } from '../../core/errors.ts'
+import { moduleUrl } from '../../core/module-url.ts'
 import type { ThreadPool, ThreadPoolOptions } from '../../process/pool/thread-pool.ts'
 import { LogFile, logOpenError } from '../../core/log-file.ts'
 import { ErrorLog, escapeMessage, type ErrorLogLevel } from '../../core/error-log.ts'
@@ -25,7 +26,7 @@ import type { ReverseProxy } from '../proxy/reverse.ts'
 import type { ProxyOptions, ProxyRoute } from '../proxy/settings.ts'
 
 export const DEMO_SITE = fileURLToPath(new URL('../../../site/', import.meta.url))
-const DEMO_WORK = new URL('./demo-work.ts', import.meta.url)
+const DEMO_WORK = moduleUrl('./demo-work.ts', import.meta.url)
 /** The demo site's sample CGI scripts, run for /cgi-bin/ when no ROOT is given. */
 export const DEMO_CGI_BIN = fileURLToPath(new URL('../../../site/cgi-bin/', import.meta.url))
 

@@ -14,6 +14,7 @@ import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { PetrelError } from '../../core/errors.ts'
+import { moduleUrl } from '../../core/module-url.ts'
 
 type PiscinaRunOptions = NonNullable<Parameters<Piscina['run']>[1]>
 
@@ -68,7 +69,7 @@ export class ThreadPool {
     // route never holds Piscina's code (see docs/process.md, "Memory").
     const { Piscina: Pool } = createRequire(import.meta.url)('piscina') as typeof import('piscina')
     this.piscina = new Pool({
-      filename: new URL('./pool-thread.ts', import.meta.url).href,
+      filename: moduleUrl('./pool-thread.ts', import.meta.url).href,
       workerData: { filename, nice: options.nice ?? POOL_DEFAULTS.nice },
       minThreads: 1,
       maxThreads: this.threads,
