@@ -227,6 +227,50 @@ describe('--redis: instances share a room through Redis', () => {
     assert.equal(await a!.line(), '* you are now ann')
   })
 
+  test('a Redis that stops answering: a directory command fails after commandTimeoutMs; once it answers again, so does the room', async (t) => {
+    const own = await startRedis()
+    t.after(() => own.stop())
+    const log: string[] = []
+    const hub = await RedisHub.connect(own.url, { room: 'silent', commandTimeoutMs: 300, heartbeatMs: 200, log: (line) => log.push(line) })
+    const chat = new ChatRoom({ hub })
+    const { port } = await chat.listen('127.0.0.1', 0)
+    t.after(() => chat.close())
+    const [a, b] = await joinAll(port, 2, t)
+    await a!.drain()
+    const NOTICE = '! the rest of the room is unreachable: only the people on this node got that line'
+    // A stopped process keeps its connections open and reads nothing: a network that drops packets.
+    process.kill(own.process.pid!, 'SIGSTOP')
+    try {
+      a!.say('/who')
+      assert.match(await a!.line(), /^! the room is unavailable \(.*timed out after 300ms.*\); try again$/)
+      for (let i = 0; i < 5; i++) {
+        a!.say(`local line ${i}`)
+        assert.match(await b!.line(), new RegExp(`^guest\\d+: local line ${i}$`))
+      }
+      // Once a publish has timed out, the sender learns its lines stay on this node.
+      const deadline = Date.now() + 5000
+      while (!(await a!.drain(400)).includes(NOTICE)) {
+        assert.ok(Date.now() < deadline, 'the sender was never told')
+        a!.say('anyone out there?')
+      }
+      assert.equal(log.filter((line) => line.includes('not logged until a heartbeat')).length, 1, log.join('\n'))
+    } finally {
+      process.kill(own.process.pid!, 'SIGCONT')
+    }
+    // The late reply to the command that timed out is not taken for the next command's.
+    a!.say('/who')
+    assert.match(await a!.until(/^\*/), /^\* 2 here: guest\d+, guest\d+$/)
+    const deadline = Date.now() + 5000
+    while (!log.some((line) => line.endsWith(': answering again'))) {
+      assert.ok(Date.now() < deadline, log.join('\n'))
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    await Promise.all([a!.drain(), b!.drain()])
+    a!.say('heard everywhere again')
+    assert.match(await b!.line(), /: heard everywhere again$/)
+    assert.deepEqual(await a!.drain(), [], 'and no notice')
+  })
+
   test('redis-server killed and restarted mid-conversation: the nodes reconnect, resubscribe and every line arrives; nicknames stay unique without regard to case', async (t) => {
     const first = await startRedis()
     let current = first

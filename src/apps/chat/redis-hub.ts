@@ -134,7 +134,9 @@ function connectOptions(address: RedisAddress, options: RedisHubOptions) {
     // that would grow with the outage; the room tells its clients (see the top of this file).
     disableOfflineQueue: true,
     commandsQueueMaxLength: REDIS_HUB_DEFAULTS.maxQueuedCommands,
-    commandOptions: { timeout: options.commandTimeoutMs ?? REDIS_HUB_DEFAULTS.commandTimeoutMs },
+    // node-redis times a command out only while it waits to be written, unless rejectInFlight:
+    // without it, a Redis that stops answering would hold a client's /nick (and its input) for good.
+    commandOptions: { timeout: options.commandTimeoutMs ?? REDIS_HUB_DEFAULTS.commandTimeoutMs, rejectInFlight: true },
     scripts: SCRIPTS,
   }
 }
@@ -145,7 +147,7 @@ export class RedisHub implements Hub {
   onEvent: (event: RoomEvent) => void = () => {}
   private readonly commands: Client
   private readonly events: Client
-  private readonly outage: Outage
+  private readonly health: Health
   private readonly node = `${process.pid}-${randomBytes(4).toString('hex')}`
   private readonly prefix: string
   private readonly maxUsers: number
@@ -155,10 +157,10 @@ export class RedisHub implements Hub {
   /** The nicknames this node holds: what it claims again after a reconnect. */
   private readonly held = new Set<string>()
 
-  private constructor(commands: Client, events: Client, outage: Outage, options: RedisHubOptions) {
+  private constructor(commands: Client, events: Client, health: Health, options: RedisHubOptions) {
     this.commands = commands
     this.events = events
-    this.outage = outage
+    this.health = health
     this.prefix = `petrel:chat:${options.room ?? REDIS_HUB_DEFAULTS.room}`
     this.maxUsers = options.maxUsers ?? Number.MAX_SAFE_INTEGER
     this.ttlMs = options.heartbeatTtlMs ?? REDIS_HUB_DEFAULTS.heartbeatTtlMs
@@ -174,18 +176,18 @@ export class RedisHub implements Hub {
     // Told as one line at start-up, in this process or sent as text from a chat worker; the
     // address, not the URL, so that a password in the URL is not printed.
     const unavailable = (err: Error): PetrelError => new PetrelError('PETREL_ERR_REDIS_UNAVAILABLE', `${address.host}:${address.port}: ${err.message}`, { cause: err })
-    const outage = new Outage(where, log)
+    const health = new Health(where, log)
     const reconnectMs = options.reconnectMs ?? REDIS_HUB_DEFAULTS.reconnectMs
     const maxReconnectMs = options.maxReconnectMs ?? REDIS_HUB_DEFAULTS.maxReconnectMs
     const base = connectOptions(address, options)
-    const commands: Client = createClient({ ...base, socket: { ...base.socket, reconnectStrategy: outage.strategy('commands', reconnectMs, maxReconnectMs) } })
-    const events: Client = commands.duplicate({ socket: { ...base.socket, reconnectStrategy: outage.strategy('events', reconnectMs, maxReconnectMs) } })
-    outage.watch('commands', commands, () => hub?.reclaim())
-    outage.watch('events', events, () => {})
+    const commands: Client = createClient({ ...base, socket: { ...base.socket, reconnectStrategy: health.strategy('commands', reconnectMs, maxReconnectMs) } })
+    const events: Client = commands.duplicate({ socket: { ...base.socket, reconnectStrategy: health.strategy('events', reconnectMs, maxReconnectMs) } })
+    health.watch('commands', commands, () => hub?.reclaim())
+    health.watch('events', events, () => {})
     try {
       await commands.connect()
       await events.connect()
-      hub = new RedisHub(commands, events, outage, options)
+      hub = new RedisHub(commands, events, health, options)
       await hub.beat()
       // node-redis subscribes again on every reconnect of this connection.
       await events.subscribe(`${hub.prefix}:events`, (payload) => hub!.receive(payload))
@@ -241,22 +243,27 @@ export class RedisHub implements Hub {
     this.commands.publish(`${this.prefix}:events`, JSON.stringify({ n: this.node, e: event })).catch((err: Error) => this.warn('publish', err))
   }
 
-  /** Both connections are up: a line published now reaches the other nodes, and theirs reach us. */
+  /**
+   * Both connections are up and commands are being answered: a line published now reaches the
+   * other nodes, and theirs reach us.
+   */
   reachesOthers(): boolean {
-    return this.commands.isReady && this.events.isReady
+    return this.commands.isReady && this.events.isReady && !this.health.troubled
   }
 
   /**
    * A fire-and-forget command failed. While Redis is unreachable the outage has been told once;
-   * a line per lost message would flood the log, so only errors Redis itself answered are logged.
+   * on a connection that is up (Redis not answering, or answering errors) the first failure is
+   * told, and the next only after a heartbeat went through: a line per lost message would flood
+   * the log.
    */
   private warn(what: string, err: Error): void {
-    if (this.commands.isReady) this.log(`redis ${what}: ${err.message}`)
+    if (this.commands.isReady) this.health.trouble(`${what}: ${err.message}`)
   }
 
   async close(): Promise<void> {
     if (this.heartbeat !== null) clearInterval(this.heartbeat)
-    this.outage.close()
+    this.health.close()
     // The leaves the room sent before are ahead of this in the pipeline: they are done when it is.
     await this.commands.del(`${this.prefix}:node:${this.node}`).catch(() => {})
     this.commands.destroy()
@@ -271,6 +278,7 @@ export class RedisHub implements Hub {
   private async beat(): Promise<void> {
     await this.commands.set(`${this.prefix}:node:${this.node}`, '1', { PX: this.ttlMs })
     const gone = (await this.commands.sweepDead(this.members, `${this.prefix}:node:`)) as string[]
+    this.health.answered()
     for (const nick of gone) {
       const event: RoomEvent = { line: `* ${nick} left`, except: nick }
       this.onEvent(event)
@@ -303,16 +311,20 @@ export class RedisHub implements Hub {
 }
 
 /**
- * The state of the hub's two connections, told in the log as one line when Redis is lost and one
- * when both connections are back — not a line per failed attempt (node-redis emits 'error' on
- * every one). Until a connection was first ready, a failure is final: the start-up reports it.
+ * The health of the hub's two connections, told in the log as one line when Redis is lost and
+ * one when both connections are back — not a line per failed attempt (node-redis emits 'error'
+ * on every one) — and as one line when commands fail on a connection that is up, until a
+ * heartbeat goes through. Until a connection was first ready, a failure is final: the start-up
+ * reports it.
  */
-class Outage {
+class Health {
   private readonly where: string
   private readonly log: (line: string) => void
   private readonly established = new Set<string>()
   private readonly down = new Set<string>()
   private closed = false
+  /** A command failed on a connection that is up (Redis does not answer, or answers errors) since the last heartbeat. */
+  troubled = false
 
   constructor(where: string, log: (line: string) => void) {
     this.where = where
@@ -332,7 +344,7 @@ class Outage {
     client.on('error', (err: Error) => {
       if (this.closed || !this.established.has(name) || this.down.has(name)) return
       // An error on a connection that is still up (a reply it could not match) is no outage.
-      if (client.isReady) return this.log(`${this.where}: ${err.message}`)
+      if (client.isReady) return this.trouble(err.message)
       if (this.down.size === 0) this.log(`${this.where}: connection lost (${err.message}); reconnecting`)
       this.down.add(name)
     })
@@ -345,6 +357,19 @@ class Outage {
       if (this.down.size === 0 && !this.closed) this.log(`${this.where}: connected again`)
       onBack()
     })
+  }
+
+  trouble(what: string): void {
+    if (this.troubled || this.closed) return
+    this.troubled = true
+    this.log(`${this.where}: ${what}; further failures are not logged until a heartbeat goes through`)
+  }
+
+  /** A heartbeat went through: Redis answers again. */
+  answered(): void {
+    if (!this.troubled) return
+    this.troubled = false
+    this.log(`${this.where}: answering again`)
   }
 
   close(): void {
