@@ -1,17 +1,17 @@
 // What an idle server holds: a worker of `petrel serve ROOT` loads the code of a file server and
 // nothing it does not use (database drivers, the Redis client, the thread pool, the proxy, CGI,
 // the admin, node:http), and stays under 60 MB of resident memory (docs/process.md, "Memory").
-// The CLI itself, master and workers, is checked too: pg, node:sqlite and node-redis only with
-// --database (or chat --redis).
+// The CLI itself, master and workers, is checked too: pg and node:sqlite only with --database,
+// node-redis only with chat --redis.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { childPids, exitCode, startPetrel } from './helpers/petrel.ts'
+import { BIN, childPids, exitCode, startPetrel } from './helpers/petrel.ts'
 
 const SERVE = new URL('../src/apps/serve/serve.ts', import.meta.url).href
 const WORKER_USER = process.getuid?.() === 0 ? ['--user', 'root'] : []
@@ -82,18 +82,26 @@ const PROBE = `
   process.on('exit', () => writeFileSync(process.env.PROBE_DIR + '/' + process.pid, JSON.stringify([...seen])))
 `
 
-/** What each process of `petrel serve ARGS` loaded, from its start to a SIGTERM stop, by pid. */
-async function modulesOfServe(t: { after: (fn: () => void) => void }, args: string[]): Promise<string[][]> {
+/** The environment that preloads PROBE, and the lists the probed processes wrote once they exited. */
+function probe(t: { after: (fn: () => void) => void }): { env: Record<string, string>; loaded: () => string[][] } {
   const probeDir = mkdtempSync(path.join(tmpdir(), 'petrel-probe-'))
   t.after(() => rmSync(probeDir, { recursive: true, force: true }))
-  const probe = path.join(probeDir, 'probe.mjs')
-  writeFileSync(probe, PROBE)
-  const env = { PROBE_DIR: probeDir, NODE_OPTIONS: `--import ${probe}` }
+  const file = path.join(probeDir, 'probe.mjs')
+  writeFileSync(file, PROBE)
+  return {
+    env: { PROBE_DIR: probeDir, NODE_OPTIONS: `--import ${file}` },
+    loaded: () => readdirSync(probeDir).filter((name) => /^\d+$/.test(name)).map((name) => JSON.parse(readFileSync(path.join(probeDir, name), 'utf8')) as string[]),
+  }
+}
+
+/** What each process of `petrel serve ARGS` loaded, from its start to a SIGTERM stop, by pid. */
+async function modulesOfServe(t: { after: (fn: () => void) => void }, args: string[]): Promise<string[][]> {
+  const { env, loaded } = probe(t)
   const running = await startPetrel(t, args, { env })
   assert.equal((await fetch(`http://127.0.0.1:${running.port}/index.html`)).status, 200)
   running.child.kill('SIGTERM')
   assert.equal(await exitCode(running.child), 0, running.log())
-  return readdirSync(probeDir).filter((name) => /^\d+$/.test(name)).map((name) => JSON.parse(readFileSync(path.join(probeDir, name), 'utf8')) as string[])
+  return loaded()
 }
 
 test('petrel serve ROOT loads no database driver and no Redis client, in the master or a worker; --database sqlite: loads node:sqlite alone', async (t) => {
@@ -109,4 +117,23 @@ test('petrel serve ROOT loads no database driver and no Redis client, in the mas
   // The same probe sees a driver when one is used: the database the flag names, and no other.
   const [single] = await modulesOfServe(t, [dir, '--database', `sqlite:${path.join(dir, 'accounts.db')}`])
   assert.deepEqual(single!.filter((url) => DRIVERS.test(url)), ['node:sqlite'])
+})
+
+test('petrel chat without --redis loads no Redis client', async (t) => {
+  const { env, loaded } = probe(t)
+  const child = spawn(process.execPath, [BIN, 'chat', '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } })
+  t.after(() => child.kill('SIGKILL'))
+  let log = ''
+  child.stderr.setEncoding('utf8')
+  child.stderr.on('data', (text: string) => (log += text))
+  const deadline = Date.now() + 20_000
+  while (!log.includes('room open')) {
+    assert.ok(Date.now() < deadline && child.exitCode === null, log)
+    await sleep(50)
+  }
+  child.kill('SIGTERM')
+  assert.equal(await exitCode(child), 0, log)
+  const [room] = loaded()
+  assert.ok(room!.some((url) => url.endsWith('/src/apps/chat/room.ts')), 'the probe saw the room load')
+  assert.deepEqual(room!.filter((url) => DRIVERS.test(url) || url.endsWith('/src/apps/chat/redis-hub.ts')), [])
 })
