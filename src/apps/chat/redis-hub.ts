@@ -130,6 +130,9 @@ function connectOptions(address: RedisAddress, options: RedisHubOptions) {
     ...(address.username === undefined ? {} : { username: address.username }),
     ...(address.password === undefined ? {} : { password: address.password }),
     database: address.db,
+    // RESP2: the hub needs nothing of RESP3, whose HELLO a Redis before 6.0 refuses; with RESP2
+    // it works with any Redis that runs Lua scripts (2.6 on), as the hand-written client did.
+    RESP: 2 as const,
     // Commands fail at once while the connection is down instead of waiting for it in a queue
     // that would grow with the outage; the room tells its clients (see the top of this file).
     disableOfflineQueue: true,
@@ -141,7 +144,7 @@ function connectOptions(address: RedisAddress, options: RedisHubOptions) {
   }
 }
 
-type Client = ReturnType<typeof createClient<{}, {}, typeof SCRIPTS>>
+type Client = ReturnType<typeof createClient<{}, {}, typeof SCRIPTS, 2>>
 
 export class RedisHub implements Hub {
   onEvent: (event: RoomEvent) => void = () => {}
