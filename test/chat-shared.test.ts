@@ -271,6 +271,27 @@ describe('--redis: instances share a room through Redis', () => {
     assert.deepEqual(await a!.drain(), [], 'and no notice')
   })
 
+  test('maxQueuedCommands: past it, a command to a Redis that does not answer fails at once', async (t) => {
+    const own = await startRedis()
+    t.after(() => own.stop())
+    const hub = await RedisHub.connect(own.url, { room: 'full', maxQueuedCommands: 1, commandTimeoutMs: 4000 })
+    const chat = new ChatRoom({ hub })
+    const { port } = await chat.listen('127.0.0.1', 0)
+    t.after(() => chat.close())
+    const [a, b] = await joinAll(port, 2, t)
+    await a!.drain()
+    process.kill(own.process.pid!, 'SIGSTOP')
+    try {
+      // The line's publish takes the one place; /who finds none and is answered before any timeout.
+      a!.say('taking the place')
+      assert.match(await b!.line(), /: taking the place$/)
+      a!.say('/who')
+      assert.equal(await a!.line(), '! the room is unavailable (The queue is full); try again')
+    } finally {
+      process.kill(own.process.pid!, 'SIGCONT')
+    }
+  })
+
   test('redis-server killed and restarted mid-conversation: the nodes reconnect, resubscribe and every line arrives; nicknames stay unique without regard to case', async (t) => {
     const first = await startRedis()
     let current = first

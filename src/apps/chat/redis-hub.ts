@@ -40,6 +40,8 @@ export interface RedisHubOptions {
   reconnectMs?: number
   maxReconnectMs?: number
   commandTimeoutMs?: number
+  keepAliveMs?: number
+  maxQueuedCommands?: number
   log?: (line: string) => void
 }
 
@@ -126,7 +128,7 @@ const SCRIPTS = {
 
 function connectOptions(address: RedisAddress, options: RedisHubOptions) {
   return {
-    socket: { host: address.host, port: address.port, keepAlive: true, keepAliveInitialDelay: REDIS_HUB_DEFAULTS.keepAliveMs },
+    socket: { host: address.host, port: address.port, keepAlive: true, keepAliveInitialDelay: options.keepAliveMs ?? REDIS_HUB_DEFAULTS.keepAliveMs },
     ...(address.username === undefined ? {} : { username: address.username }),
     ...(address.password === undefined ? {} : { password: address.password }),
     database: address.db,
@@ -136,7 +138,7 @@ function connectOptions(address: RedisAddress, options: RedisHubOptions) {
     // Commands fail at once while the connection is down instead of waiting for it in a queue
     // that would grow with the outage; the room tells its clients (see the top of this file).
     disableOfflineQueue: true,
-    commandsQueueMaxLength: REDIS_HUB_DEFAULTS.maxQueuedCommands,
+    commandsQueueMaxLength: options.maxQueuedCommands ?? REDIS_HUB_DEFAULTS.maxQueuedCommands,
     // node-redis times a command out only while it waits to be written, unless rejectInFlight:
     // without it, a Redis that stops answering would hold a client's /nick (and its input) for good.
     commandOptions: { timeout: options.commandTimeoutMs ?? REDIS_HUB_DEFAULTS.commandTimeoutMs, rejectInFlight: true },
