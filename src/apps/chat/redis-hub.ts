@@ -271,6 +271,8 @@ export class RedisHub implements Hub {
     this.health.close()
     // The leaves the room sent before are ahead of this in the pipeline: they are done when it is.
     await this.commands.del(`${this.prefix}:node:${this.node}`).catch(() => {})
+    // During an outage node-redis may be sleeping before its next attempt, on a timer it gives no
+    // way to cancel: a process closed then lingers up to maxReconnectMs before it can exit.
     this.commands.destroy()
     this.events.destroy()
   }
