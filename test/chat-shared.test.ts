@@ -10,7 +10,7 @@ import type { TestContext } from 'node:test'
 import { ChatCluster } from '../src/apps/chat/cluster.ts'
 import { ChatRoom } from '../src/apps/chat/room.ts'
 import { RedisHub } from '../src/apps/chat/redis-hub.ts'
-import { parseRedisUrl, RedisClient } from '../src/protocol/resp/client.ts'
+import { createClient } from 'redis'
 import { connectLines, type LineClient } from './helpers/lines.ts'
 import { startRedis } from './helpers/redis.ts'
 
@@ -172,11 +172,11 @@ describe('--redis: instances share a room through Redis', () => {
 
   test('members of an instance that died without leaving are swept, and the room is told', async (t) => {
     const room = `t${process.pid}b`
-    const redis = await RedisClient.connect(parseRedisUrl(url))
-    t.after(() => redis.close())
+    const redis = await createClient({ url }).connect()
+    t.after(() => redis.destroy())
     const { port } = await instance(t, room, 100, 50)
     const [a] = await joinAll(port, 1, t)
-    await redis.command(['HSET', `petrel:chat:${room}:nicks`, 'ghost', 'a-node-that-died Ghost'])
+    await redis.sendCommand(['HSET', `petrel:chat:${room}:nicks`, 'ghost', 'a-node-that-died Ghost'])
     assert.equal(await a!.until(/Ghost/), '* Ghost left')
     a!.say('/who')
     assert.match(await a!.line(), /^\* 1 here: guest\d+$/)
@@ -184,15 +184,15 @@ describe('--redis: instances share a room through Redis', () => {
 
   test('an event of another shape published on the room channel is dropped: nobody gets it, nobody crashes', async (t) => {
     const room = `t${process.pid}c`
-    const redis = await RedisClient.connect(parseRedisUrl(url))
-    t.after(() => redis.close())
+    const redis = await createClient({ url }).connect()
+    t.after(() => redis.destroy())
     const { port } = await instance(t, room)
     const [a, b] = await joinAll(port, 2, t)
     await a!.drain()
     for (const e of [{ line: 'x', except: 5 }, { line: 'x', to: ['b'] }, { line: 7 }, 'just a string', null]) {
-      await redis.command(['PUBLISH', `petrel:chat:${room}:events`, JSON.stringify({ n: 'someone', e })])
+      await redis.sendCommand(['PUBLISH', `petrel:chat:${room}:events`, JSON.stringify({ n: 'someone', e })])
     }
-    await redis.command(['PUBLISH', `petrel:chat:${room}:events`, JSON.stringify({ n: 'someone', e: { line: 'a real one' } })])
+    await redis.sendCommand(['PUBLISH', `petrel:chat:${room}:events`, JSON.stringify({ n: 'someone', e: { line: 'a real one' } })])
     assert.equal(await a!.line(), 'a real one', 'the room still works, and only the well-formed event arrived')
     assert.equal(await b!.line(), 'a real one')
   })
@@ -210,6 +210,8 @@ describe('--redis: instances share a room through Redis', () => {
     assert.match(await a!.line(), /^! the room is unavailable \(.*\); try again$/)
     a!.say('still here')
     assert.match(await b!.line(), /^guest\d+: still here$/)
+    // Nothing is queued for the other nodes while Redis is down: the sender is told its line stayed here.
+    assert.equal(await a!.line(), '! the rest of the room is unreachable: only the people on this node got that line')
     // The same port, an empty Redis: the node reconnects and claims its two members again.
     const again = await startRedis(own.port)
     t.after(() => again.stop())
@@ -223,6 +225,135 @@ describe('--redis: instances share a room through Redis', () => {
     }
     a!.say('/nick ann')
     assert.equal(await a!.line(), '* you are now ann')
+  })
+
+  test('a Redis that stops answering: a directory command fails after commandTimeoutMs; once it answers again, so does the room', async (t) => {
+    const own = await startRedis()
+    t.after(() => own.stop())
+    const log: string[] = []
+    const hub = await RedisHub.connect(own.url, { room: 'silent', commandTimeoutMs: 300, heartbeatMs: 200, log: (line) => log.push(line) })
+    const chat = new ChatRoom({ hub })
+    const { port } = await chat.listen('127.0.0.1', 0)
+    t.after(() => chat.close())
+    const [a, b] = await joinAll(port, 2, t)
+    await a!.drain()
+    const NOTICE = '! the rest of the room is unreachable: only the people on this node got that line'
+    // A stopped process keeps its connections open and reads nothing: a network that drops packets.
+    process.kill(own.process.pid!, 'SIGSTOP')
+    try {
+      a!.say('/who')
+      assert.match(await a!.line(), /^! the room is unavailable \(.*timed out after 300ms.*\); try again$/)
+      for (let i = 0; i < 5; i++) {
+        a!.say(`local line ${i}`)
+        assert.match(await b!.line(), new RegExp(`^guest\\d+: local line ${i}$`))
+      }
+      // Once a publish has timed out, the sender learns its lines stay on this node.
+      const deadline = Date.now() + 5000
+      while (!(await a!.drain(400)).includes(NOTICE)) {
+        assert.ok(Date.now() < deadline, 'the sender was never told')
+        a!.say('anyone out there?')
+      }
+      assert.equal(log.filter((line) => line.includes('not logged until a heartbeat')).length, 1, log.join('\n'))
+    } finally {
+      process.kill(own.process.pid!, 'SIGCONT')
+    }
+    // The late reply to the command that timed out is not taken for the next command's.
+    a!.say('/who')
+    assert.match(await a!.until(/^\*/), /^\* 2 here: guest\d+, guest\d+$/)
+    const deadline = Date.now() + 5000
+    while (!log.some((line) => line.endsWith(': answering again'))) {
+      assert.ok(Date.now() < deadline, log.join('\n'))
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    await Promise.all([a!.drain(), b!.drain()])
+    a!.say('heard everywhere again')
+    assert.match(await b!.line(), /: heard everywhere again$/)
+    assert.deepEqual(await a!.drain(), [], 'and no notice')
+  })
+
+  test('maxQueuedCommands: past it, a command to a Redis that does not answer fails at once', async (t) => {
+    const own = await startRedis()
+    t.after(() => own.stop())
+    const hub = await RedisHub.connect(own.url, { room: 'full', maxQueuedCommands: 1, commandTimeoutMs: 4000 })
+    const chat = new ChatRoom({ hub })
+    const { port } = await chat.listen('127.0.0.1', 0)
+    t.after(() => chat.close())
+    const [a, b] = await joinAll(port, 2, t)
+    await a!.drain()
+    process.kill(own.process.pid!, 'SIGSTOP')
+    try {
+      // The line's publish takes the one place; /who finds none and is answered before any timeout.
+      a!.say('taking the place')
+      assert.match(await b!.line(), /: taking the place$/)
+      a!.say('/who')
+      assert.equal(await a!.line(), '! the room is unavailable (The queue is full); try again')
+    } finally {
+      process.kill(own.process.pid!, 'SIGCONT')
+    }
+  })
+
+  test('redis-server killed and restarted mid-conversation: the nodes reconnect, resubscribe and every line arrives; nicknames stay unique without regard to case', async (t) => {
+    const first = await startRedis()
+    let current = first
+    t.after(() => current.stop())
+    const room = `t${process.pid}r`
+    const nodes: ChatRoom[] = []
+    t.after(() => Promise.all(nodes.map((n) => n.close())))
+    const ports: number[] = []
+    for (let i = 0; i < 2; i++) {
+      // A short backoff cap so the test does not wait out the default's 5 s between attempts.
+      const hub = await RedisHub.connect(first.url, { room, reconnectMs: 50, maxReconnectMs: 200 })
+      const chat = new ChatRoom({ hub })
+      nodes.push(chat)
+      ports.push((await chat.listen('127.0.0.1', 0)).port)
+    }
+    const [ann] = await joinAll(ports[0]!, 1, t)
+    const [bob, carl] = await joinAll(ports[1]!, 2, t)
+    assert.equal((await ann!.drain()).filter((l) => l.endsWith(' joined')).length, 2)
+    ann!.say('/nick Ann')
+    assert.equal(await ann!.line(), '* you are now Ann')
+    bob!.say('/nick bob')
+    assert.equal(await bob!.until(/^\* you are/), '* you are now bob')
+    await Promise.all([ann, bob, carl].map((c) => c!.drain()))
+    ann!.say('before the crash')
+    assert.equal(await bob!.line(), 'Ann: before the crash')
+    assert.equal(await carl!.line(), 'Ann: before the crash')
+
+    // SIGKILL: no goodbye on any connection, and the new redis-server on the same port is empty.
+    first.process.kill('SIGKILL')
+    await once(first.process, 'exit')
+    current = await startRedis(first.port)
+
+    // Each side speaks until the other hears it: both nodes have reconnected and subscribed again.
+    const deadline = Date.now() + 15_000
+    for (const [from, to] of [[ann!, bob!], [bob!, ann!]] as const) {
+      for (let probe = 0; ; probe++) {
+        from.say(`probe ${probe}`)
+        const heard = await to.drain(200)
+        if (heard.some((line) => line.endsWith(`: probe ${probe}`))) break
+        assert.ok(Date.now() < deadline, 'the nodes did not find the restarted redis-server')
+      }
+    }
+    await Promise.all([ann, bob, carl].map((c) => c!.drain()))
+
+    // Every line arrives, in order, both ways.
+    const count = 50
+    for (let i = 0; i < count; i++) ann!.say(`from ann ${i}`)
+    for (let i = 0; i < count; i++) bob!.say(`from bob ${i}`)
+    const expected = (who: string): string[] => Array.from({ length: count }, (_, i) => `${who}: from ${who.toLowerCase()} ${i}`)
+    assert.deepEqual((await bob!.drain(300)).filter((l) => l.startsWith('Ann:')), expected('Ann'))
+    assert.deepEqual((await ann!.drain(300)).filter((l) => l.startsWith('bob:')), expected('bob'))
+    assert.deepEqual(await carl!.drain(100).then((lines) => lines.length), 2 * count)
+
+    // The empty Redis learned who is in the room (each node claimed its members again), and the
+    // scripts run there though it never saw them (EVALSHA, then EVAL on NOSCRIPT).
+    carl!.say('/nick ANN')
+    assert.equal(await carl!.line(), '! ANN is taken')
+    carl!.say('/nick BOB')
+    assert.equal(await carl!.line(), '! BOB is taken')
+    const [dave] = await joinAll(ports[0]!, 1, t)
+    dave!.say('/who')
+    assert.match(await dave!.line(), /^\* 4 here: Ann, bob, guest\d+, guest\d+$/)
   })
 
   test('petrel chat --workers 2 --redis: the CLI rooms join an instance started apart; SIGTERM stops every process', async (t) => {

@@ -3,8 +3,7 @@
 import net from 'node:net'
 import { CHAT_DEFAULTS, ChatRoom } from '../apps/chat/room.ts'
 import { ChatCluster, type WorkerSettings } from '../apps/chat/cluster.ts'
-import { REDIS_HUB_DEFAULTS, RedisHub } from '../apps/chat/redis-hub.ts'
-import { describeRedis, parseRedisUrl } from '../protocol/resp/client.ts'
+import { describeRedis, parseRedisUrl, REDIS_HUB_DEFAULTS } from '../apps/chat/redis-config.ts'
 import { PetrelError } from '../core/errors.ts'
 import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec, type FlagValue } from './args.ts'
 import { parseWorkers } from './serve.ts'
@@ -80,7 +79,8 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
     log(`room open on ${host}:${bound} with ${workers} workers (master pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`)
     stop = () => cluster.stop()
   } else {
-    const hub = redis === undefined ? undefined : await RedisHub.connect(redis, { room: settings.room, maxUsers: settings.maxUsers, log })
+    // The Redis client is loaded only here, by a room that uses it.
+    const hub = redis === undefined ? undefined : await (await import('../apps/chat/redis-hub.ts')).RedisHub.connect(redis, { room: settings.room, maxUsers: settings.maxUsers, log })
     const room = new ChatRoom({ ...settings, hub, log })
     // Closing the room closes its Redis connection too, which would keep the process from exiting.
     const address = await room.listen(host, port).catch(async (err: unknown) => {

@@ -33,6 +33,11 @@ export interface Hub {
   exists(nick: string): Promise<boolean>
   /** Send to the clients held elsewhere (never back to this node). */
   publish(event: RoomEvent): void
+  /**
+   * False while the link to the rest of the room is down (Redis unreachable): what is published
+   * now is lost, and the room tells the sender. Absent: the link cannot fail apart from the node.
+   */
+  reachesOthers?(): boolean
   /** Set by the room: called with events published elsewhere. */
   onEvent: (event: RoomEvent) => void
   close(): Promise<void>

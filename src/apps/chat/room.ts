@@ -47,6 +47,7 @@ const TERMINAL_CONTROLS = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g
 /** A client turned away (room full, hub down) has this long to close before it is cut. */
 const REFUSED_GRACE_MS = 5_000
 const HELP = 'commands: /nick NAME, /who, /msg NICK text, /quit'
+const PARTIAL_DELIVERY = '! the rest of the room is unreachable: only the people on this node got that line'
 const CRLF = '\r\n'
 
 class Client {
@@ -224,7 +225,13 @@ export class ChatRoom {
 
   private command(client: Client, line: string): void {
     if (line === '') return
-    if (line.charCodeAt(0) !== 0x2f /* / */) return this.broadcast(client, `${client.nick}: ${line}`)
+    if (line.charCodeAt(0) !== 0x2f /* / */) {
+      this.broadcast(client, `${client.nick}: ${line}`)
+      // Nothing is queued for a hub that is down (it would grow with the outage): the line went to
+      // this node's clients only, and its sender learns so instead of believing everyone read it.
+      if (this.hub.reachesOthers?.() === false) this.reply(client, PARTIAL_DELIVERY)
+      return
+    }
     const space = line.indexOf(' ')
     const name = space < 0 ? line : line.slice(0, space)
     const rest = space < 0 ? '' : line.slice(space + 1).trim()
