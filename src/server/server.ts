@@ -11,7 +11,7 @@ import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, resolveKnobs, type Limits, type Timeo
 import { Scheduler, type WheelTimer } from '../core/timers/index.ts'
 import type { RequestHead } from '../protocol/http1/request-head.ts'
 import { Connection, Phase } from './connection.ts'
-import type { HttpMetrics } from '../monitor/metrics.ts'
+import type { MetricsSink } from './metrics-sink.ts'
 import { Request } from './request.ts'
 import { Response } from './response.ts'
 import { bytesAt, Router } from './router.ts'
@@ -29,8 +29,8 @@ export interface ServerOptions {
   onResponse?: (req: Request, res: Response, startedAtMs: number) => void
   /** Called for answers the server writes itself: malformed requests, timeouts, 503s (for access logs). */
   onServerAnswer?: (answer: ServerAnswer) => void
-  /** Count responses, latency and bytes here (monitor/metrics.ts); off when absent. */
-  metrics?: HttpMetrics
+  /** Count responses, latency and bytes here (monitor/metrics.ts implements it); off when absent. */
+  metrics?: MetricsSink
 }
 
 /** An answer the server wrote without a handler; request fields are empty when no head was parsed. */
@@ -81,7 +81,7 @@ export class HttpServer {
   private readonly onErrorOption: ((err: Error, req?: Request) => void) | undefined
   readonly onResponse: ((req: Request, res: Response, startedAtMs: number) => void) | undefined
   readonly onServerAnswer: ((answer: ServerAnswer) => void) | undefined
-  readonly metrics: HttpMetrics | null
+  readonly metrics: MetricsSink | null
   private listener: net.Server | null = null
   private fallbackHandler: Handler = notFound
   /** Path prefixes that take every method before the routes (a reverse proxy's); null: none. */

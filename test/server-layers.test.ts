@@ -1,0 +1,22 @@
+// server/ sits below monitor/, process/ and apps/: what it needs from them (a place to count
+// metrics) it declares as an interface of its own, and they implement it. A module of server/
+// that imports from a layer above would tie the HTTP engine to the apps that use it.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
+
+const SERVER = new URL('../src/server/', import.meta.url)
+/** Where src/server may import from: itself, the layers below it, and Node. */
+const ALLOWED = /^(?:\.\/|\.\.\/core\/|\.\.\/protocol\/|node:)/
+
+test('src/server imports only from itself, core/, protocol/ and node: (no monitor/, process/, apps/, cli/)', () => {
+  const upward: string[] = []
+  for (const name of readdirSync(SERVER)) {
+    if (!name.endsWith('.ts')) continue
+    const text = readFileSync(new URL(name, SERVER), 'utf8')
+    for (const m of text.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+'([^']+)'/gm)) {
+      if (!ALLOWED.test(m[1]!)) upward.push(`${name}: ${m[1]}`)
+    }
+  }
+  assert.deepEqual(upward, [])
+})
