@@ -5,11 +5,17 @@ import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Readable } from 'node:stream'
-import type { HttpServer } from '../src/index.ts'
+import type { HttpServer, Response } from '../src/index.ts'
 import { PetrelError } from '../src/core/errors.ts'
 import { req, chunked, parseAll } from './helpers/tcp.ts'
 import { serve } from './helpers/serve.ts'
 
+
+/** A res.corked() scope that writes, then fails. */
+function writeThenThrow(res: Response, text: string): void {
+  res.write(text)
+  throw new Error('the scope failed')
+}
 
 function basicRoutes(s: HttpServer): void {
   s.get('/', (_req, res) => res.end('root'))
@@ -844,13 +850,12 @@ describe('handler failures', () => {
     await c.until(() => errors.some((e) => /too late/.test(e.message)), 2000, 'the late failure reported')
   })
 
-  test('a cork left on by a handler (no uncork) holds nothing past its response: the next one streams at once', async (t) => {
+  test('a response ended inside res.corked() holds nothing past it: the next one streams at once', async (t) => {
     let finish = (): void => {}
     const { connect } = await serve(t, {}, (s) => {
       s.get('/corked', (_r, res) => {
         setTimeout(() => {
-          res.cork()
-          res.end('first')
+          res.corked(() => res.end('first'))
         }, 5)
       })
       s.get('/next', (_r, res) => {
@@ -871,6 +876,34 @@ describe('handler failures', () => {
     finish()
     const raw = c.received.subarray(before).toString('latin1')
     assert.match(raw, /^HTTP\/1\.1 200 OK\r\n/)
+  })
+
+  test('res.corked() cannot leave a cork on: a scope that throws still sends what it wrote, and later writes stream at once', async (t) => {
+    let finish = (): void => {}
+    let thrown = ''
+    const { connect } = await serve(t, {}, (s) => {
+      s.get('/throws', (_r, res) => {
+        setTimeout(() => {
+          try {
+            res.corked(writeThenThrow, res, 'inside,')
+          } catch (err) {
+            thrown = (err as Error).message
+          }
+          setTimeout(() => {
+            res.write('after')
+            finish = () => res.end()
+          }, 5)
+        }, 5)
+      })
+    })
+    const c = await connect()
+    await c.write(req('GET', '/throws'))
+    // Both pieces arrive while the response is still open: the cork went with the scope.
+    await c.until(() => c.received.includes('inside,') && c.received.includes('after'), 2000, 'both pieces before the end')
+    assert.equal(thrown, 'the scope failed')
+    finish()
+    const [r] = await c.readResponses(1)
+    assert.equal(r!.text, 'inside,after')
   })
 
   test('header names are checked every time, the same name twice in a row included: empty or non-token names throw', async (t) => {

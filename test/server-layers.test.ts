@@ -20,3 +20,18 @@ test('src/server imports only from itself, core/, protocol/ and node: (no monito
   }
   assert.deepEqual(upward, [])
 })
+
+test('a file in src/server stays under 600 lines (a room of one job)', () => {
+  const long: string[] = []
+  const walk = (dir: URL): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isDirectory()) walk(new URL(`${entry.name}/`, dir))
+      else if (entry.name.endsWith('.ts')) {
+        const lines = readFileSync(new URL(entry.name, dir), 'utf8').split('\n').length - 1
+        if (lines > 600) long.push(`${entry.name}: ${lines}`)
+      }
+    }
+  }
+  walk(SERVER)
+  assert.deepEqual(long, [])
+})

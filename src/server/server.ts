@@ -10,13 +10,15 @@ import { escapedError, escapeMessage } from '../core/error-log.ts'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, resolveKnobs, type Limits, type Timeouts } from '../core/limits.ts'
 import { Scheduler, type WheelTimer } from '../core/timers/index.ts'
 import type { RequestHead } from '../protocol/http1/request-head.ts'
-import { Connection, Phase } from './connection.ts'
+import { Connection } from './connection.ts'
+import { Phase } from './phase.ts'
 import type { MetricsSink } from './metrics-sink.ts'
 import { Request } from './request.ts'
 import { Response } from './response.ts'
 import { bytesAt, Router } from './router.ts'
 import { isMountablePrefix } from '../protocol/http1/target.ts'
-import { statusLine, statusText, dateHeaderLine, retainDateClock, releaseDateClock } from './status.ts'
+import { retainDateClock, releaseDateClock } from './status.ts'
+import { answerBody, closingAnswer } from './answer.ts'
 
 export type Handler = (req: Request, res: Response) => void | Promise<void>
 
@@ -265,9 +267,9 @@ export class HttpServer {
       // Read (and drop) what the client sends so its FIN is seen and the socket freed at once.
       socket.on('end', destroySocket)
       socket.resume()
-      const body = `503 Service Unavailable: ${ERRORS.PETREL_ERR_TOO_MANY_CONNECTIONS.message}\n`
-      this.onServerAnswer?.({ remoteAddress: socket.remoteAddress, status: 503, bodyBytes: body.length, method: '', url: '', httpVersion: '', startedAtMs: Date.now() })
-      socket.end(`${statusLine(503)}${dateHeaderLine()}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`)
+      const body = answerBody(503, ERRORS.PETREL_ERR_TOO_MANY_CONNECTIONS.message)
+      this.reportServerAnswer(socket.remoteAddress, 503, body.length, null, 0)
+      socket.end(closingAnswer(503, body, true, 'Retry-After: 1\r\n'))
       socket.setTimeout(this.timeouts.lingerMs, () => socket.destroy())
       return
     }
@@ -348,7 +350,7 @@ export class HttpServer {
       if (handler === undefined) {
         values.length = 0
         res.setHeader('Allow', node.allow)
-        res.status(405).end(`405 Method Not Allowed: ${req.method} is not one of ${node.allow}\n`)
+        res.status(405).end(answerBody(405, `${req.method} is not one of ${node.allow}`))
         return
       }
       if (values.length > 0) {
@@ -358,7 +360,7 @@ export class HttpServer {
           for (let i = 0; i < values.length; i++) params[names[i]!] = decodeURIComponent(values[i]!)
         } catch {
           values.length = 0
-          res.status(400).end('400 Bad Request: malformed percent-encoding in the path\n')
+          res.status(400).end(answerBody(400, 'malformed percent-encoding in the path'))
           return
         }
         values.length = 0
@@ -399,7 +401,7 @@ export class HttpServer {
     res.setHeader('Content-Type', 'text/plain; charset=utf-8')
     if (status === 503) res.setHeader('Retry-After', '1')
     const reason = status === 500 ? ERRORS.PETREL_ERR_HANDLER_FAILED.message : ERRORS[(error as PetrelError).code].message
-    res.end(`${status} ${statusText(status)}: ${reason}\n`)
+    res.end(answerBody(status, reason))
   }
 
   /**
@@ -420,6 +422,16 @@ export class HttpServer {
     else console.error(`petrel: ${req === undefined ? '' : `${escapeMessage(`${req.method} ${req.url}`)}: `}${escapedError(err)}`)
   }
 
+  /**
+   * Tell the onServerAnswer hook (the access log) of an answer the server wrote itself; `req` is
+   * null when no request head was parsed, and `startedAtMs` 0 when none arrived (then: now).
+   */
+  reportServerAnswer(remoteAddress: string | undefined, status: number, bodyBytes: number, req: Request | null, startedAtMs: number): void {
+    const hook = this.onServerAnswer
+    if (hook === undefined) return
+    hook({ remoteAddress, status, bodyBytes, method: req?.method ?? '', url: req?.url ?? '', httpVersion: req?.httpVersion ?? '', startedAtMs: startedAtMs > 0 ? startedAtMs : Date.now() })
+  }
+
   countProtocolError(code: ErrorCode): void {
     this.stats.protocolErrors[code] = (this.stats.protocolErrors[code] ?? 0) + 1
   }
@@ -430,7 +442,7 @@ export class HttpServer {
 }
 
 function onConnectionTimeout(conn: Connection, timer: WheelTimer<Connection>): void {
-  if (timer === conn.sendTimer) conn.onSendCheck()
+  if (timer === conn.sendWatch.timer) conn.onSendCheck()
   else conn.onTimeout()
 }
 
@@ -443,7 +455,7 @@ function destroySocket(this: net.Socket): void {
 function notFound(req: Request, res: Response): void {
   res.status(404)
   res.setHeader('Content-Type', 'text/plain; charset=utf-8')
-  res.end(`404 Not Found: ${req.path}\n`)
+  res.end(answerBody(404, req.path))
 }
 
 export function createServer(options?: ServerOptions): HttpServer {
