@@ -906,6 +906,22 @@ describe('handler failures', () => {
     assert.equal(r!.text, 'inside,after')
   })
 
+  test('a bad argument to the API (a status outside 100-999, a route pattern without "/") is PETREL_ERR_INVALID_OPTION, saying what it takes', async (t) => {
+    const { errors, connect } = await serve(t, {}, (s) => {
+      assert.throws(() => s.get('no-slash', (_r, res) => res.end('x')), { code: 'PETREL_ERR_INVALID_OPTION', message: /route pattern must start with "\/": no-slash/ })
+      s.get('/bad-status', (_r, res) => {
+        res.status(1000).end('never')
+      })
+    })
+    const c = await connect()
+    await c.write(req('GET', '/bad-status'))
+    const [r] = await c.readResponses(1)
+    assert.equal(r!.status, 500)
+    assert.equal(errors.length, 1)
+    assert.equal((errors[0] as PetrelError).code, 'PETREL_ERR_INVALID_OPTION')
+    assert.match(errors[0]!.message, /status code must be an integer from 100 to 999, got 1000/)
+  })
+
   test('header names are checked every time, the same name twice in a row included: empty or non-token names throw', async (t) => {
     const seen: string[] = []
     const { connect } = await serve(t, {}, (s) => {
@@ -934,7 +950,7 @@ describe('handler failures', () => {
       s.get('/api/own', (_r, res) => res.end('route'))
       s.mount('/', (_r, res) => res.end('root mount'))
       s.mount('/api/', (r, res) => res.end(`api mount ${r.url}`))
-      assert.throws(() => s.mount('/caf\u0129/', (_r, res) => res.end('x')), TypeError)
+      assert.throws(() => s.mount('/caf\u0129/', (_r, res) => res.end('x')), { code: 'PETREL_ERR_INVALID_OPTION' })
     })
     const c = await connect()
     await c.write(Buffer.concat([
@@ -1005,14 +1021,14 @@ describe('request targets, normalised paths and the host (issue 17, items 3, 5 a
     const { connect } = await serve(t, {}, (s) => {
       s.get('/', (_r, res) => res.end('root'))
       for (const bad of ['/a/../b', '//a', '/a/./b', '/%61', '/a//b']) {
-        assert.throws(() => s.get(bad, (_r, res) => res.end('x')), TypeError, bad)
-        assert.throws(() => s.mount(`${bad}/`, (_r, res) => res.end('x')), TypeError, bad)
+        assert.throws(() => s.get(bad, (_r, res) => res.end('x')), { code: 'PETREL_ERR_INVALID_OPTION' }, bad)
+        assert.throws(() => s.mount(`${bad}/`, (_r, res) => res.end('x')), { code: 'PETREL_ERR_INVALID_OPTION' }, bad)
       }
-      assert.throws(() => s.mount('api/', (_r, res) => res.end('x')), TypeError)
+      assert.throws(() => s.mount('api/', (_r, res) => res.end('x')), { code: 'PETREL_ERR_INVALID_OPTION' })
       // Mount prefixes are unreserved bytes and "/" only: "/secret!/" and "/secret%21/" would be
       // one directory to the file server but two prefixes to a byte compare.
       for (const spelled of ['/secret!/', '/secret%21/', '/caf%C3%A9/', '/café/', '/a;b/']) {
-        assert.throws(() => s.mount(spelled, (_r, res) => res.end('x')), TypeError, spelled)
+        assert.throws(() => s.mount(spelled, (_r, res) => res.end('x')), { code: 'PETREL_ERR_INVALID_OPTION' }, spelled)
       }
     })
     for (const host of ['a b', 'a@b/c', 'evil.com/x?', 'a\tb, c']) {

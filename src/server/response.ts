@@ -89,7 +89,7 @@ export class Response {
   }
 
   status(code: number): this {
-    if (!Number.isInteger(code) || code < 100 || code > 999) throw new RangeError(`status code must be an integer from 100 to 999, got ${code}`)
+    if (!Number.isInteger(code) || code < 100 || code > 999) throw new PetrelError('PETREL_ERR_INVALID_OPTION', `status code must be an integer from 100 to 999, got ${code}`)
     this.statusCode = code
     return this
   }

@@ -141,9 +141,9 @@ export class HttpServer {
   mount(prefix: string, handler: Handler): this {
     // Matched against the path's bytes, one byte per character: a character beyond one byte
     // could never match (and latin1 would keep only its low byte).
-    for (let i = 0; i < prefix.length; i++) if (prefix.charCodeAt(i) > 0xff) throw new TypeError(`mount prefix must be bytes as they appear in a request target (percent-encode the rest): ${JSON.stringify(prefix)}`)
+    for (let i = 0; i < prefix.length; i++) if (prefix.charCodeAt(i) > 0xff) throw new PetrelError('PETREL_ERR_INVALID_OPTION', `mount prefix must be bytes as they appear in a request target (percent-encode the rest): ${JSON.stringify(prefix)}`)
     // A prefix that normalising would change ("/a/../b/", "//x/", "/%61pi/") could never match a request.
-    if (!isMountablePrefix(prefix)) throw new TypeError(`mount prefix must be a normalised path of letters, digits, "-", ".", "_", "~" and "/" ("/" first, no "." or ".." segments, no "//"): ${JSON.stringify(prefix)}`)
+    if (!isMountablePrefix(prefix)) throw new PetrelError('PETREL_ERR_INVALID_OPTION', `mount prefix must be a normalised path of letters, digits, "-", ".", "_", "~" and "/" ("/" first, no "." or ".." segments, no "//"): ${JSON.stringify(prefix)}`)
     const mounts = (this.mounts ??= [])
     mounts.push({ prefix, bytes: Buffer.from(prefix, 'latin1'), handler })
     mounts.sort((a, b) => b.prefix.length - a.prefix.length)
