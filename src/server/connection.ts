@@ -1,6 +1,7 @@
 // One client connection: socket bytes in, parser events, one request in flight at a time,
-// responses batched into one write per read, and two wheel timers — one whose meaning follows
-// the phase the connection is in, one that watches a queued response for progress.
+// responses batched into one write per read (output-batch.ts), and two wheel timers — one whose
+// meaning follows the phase the connection is in (phase.ts), one that watches a queued response
+// for progress (send-watch.ts).
 //
 // Pipelined requests are answered in order by construction: when a message is complete and its
 // response is not, the parser stops at the message boundary, the rest of the read is kept, and

@@ -72,22 +72,28 @@ export class OutputBatch {
 
   /** Write out what waits, and empty the batch. Returns false when the socket's buffer is over its mark. */
   writeTo(socket: Socket): boolean {
-    let ok = true
-    const list = this.list
-    if (list !== null) {
-      this.list = null
-      this.seal(list)
-      socket.cork()
-      // Strings in the list are ASCII: latin1 is the cheaper way to the same bytes.
-      for (const chunk of list) ok = typeof chunk === 'string' ? socket.write(chunk, 'latin1') : socket.write(chunk)
-      socket.uncork()
-    } else if (this.text !== '') {
-      const data = this.text
-      this.text = ''
-      ok = socket.write(data, this.kind === BatchText.UTF8 ? 'utf8' : 'latin1')
-    }
-    this.kind = BatchText.ASCII
+    // Kept small, so that V8 inlines it into the read path: the rare list of pieces is apart.
+    if (this.list !== null) return this.writeList(socket)
+    const data = this.text
+    const kind = this.kind
     this.size = 0
+    this.kind = BatchText.ASCII
+    if (data === '') return true
+    this.text = ''
+    return socket.write(data, kind === BatchText.UTF8 ? 'utf8' : 'latin1')
+  }
+
+  /** Pieces, Buffers among them, written in order under one cork. */
+  private writeList(socket: Socket): boolean {
+    const list = this.list!
+    this.list = null
+    this.seal(list)
+    this.size = 0
+    let ok = true
+    socket.cork()
+    // Strings in the list are ASCII: latin1 is the cheaper way to the same bytes.
+    for (const chunk of list) ok = typeof chunk === 'string' ? socket.write(chunk, 'latin1') : socket.write(chunk)
+    socket.uncork()
     return ok
   }
 
