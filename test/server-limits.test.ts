@@ -5,8 +5,8 @@ import type { TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type HttpServer } from '../src/index.ts'
-import { RawClient, req, parseAll, exchange } from './helpers/tcp.ts'
+import { type HttpServer, type ServerAnswer, ERRORS } from '../src/index.ts'
+import { RawClient, req, parseAll, exchange, type HttpResponse } from './helpers/tcp.ts'
 import { serve } from './helpers/serve.ts'
 
 
@@ -317,6 +317,49 @@ describe('backpressure', () => {
     await c.until(() => phase === 'drained', 5000, 'drain() to resolve')
     await c.readResponses(1, { timeoutMs: 5000 })
     assert.ok(immediate, 'drain() under the mark resolved at once')
+  })
+})
+
+describe('answers the server gives itself', () => {
+  test('the listener\'s 503, the connection\'s 400 and 408, and the server\'s 404 and 500 read alike: "STATUS Reason: what to do", its true length, reported as sent', async (t) => {
+    const answers: ServerAnswer[] = []
+    const { server, port, connect } = await serve(t, { limits: { maxConnections: 1 }, timeouts: { headersMs: 200, lingerMs: 300 }, onServerAnswer: (a) => answers.push(a) }, (s) => {
+      s.get('/throws', () => {
+        throw new Error('handler bug')
+      })
+    })
+    const expectBody = (r: HttpResponse, status: number, reason: string, message: string): void => {
+      assert.equal(r.status, status)
+      assert.equal(r.text, `${status} ${reason}: ${message}\n`)
+      assert.equal(Number(r.headers['content-length']), r.body.length)
+      assert.equal(r.headers['content-type'], 'text/plain; charset=utf-8')
+    }
+    // The server's own answers through a Response: no route, a handler that threw.
+    const a = await connect()
+    await a.write(Buffer.concat([req('GET', '/nowhere'), req('GET', '/throws')]))
+    const [notFound, failed] = await a.readResponses(2)
+    expectBody(notFound!, 404, 'Not Found', '/nowhere')
+    expectBody(failed!, 500, 'Internal Server Error', ERRORS.PETREL_ERR_HANDLER_FAILED.message)
+    // The listener's answer while `a` holds the only connection: written straight to the socket.
+    const full = await RawClient.connect(port)
+    t.after(() => full.destroy())
+    const [rejected] = parseAll(await full.readUntilClose(3000), { eof: true }).responses
+    expectBody(rejected!, 503, 'Service Unavailable', ERRORS.PETREL_ERR_TOO_MANY_CONNECTIONS.message)
+    assert.equal(rejected!.headers['connection'], 'close')
+    assert.equal(rejected!.headers['retry-after'], '1')
+    // The connection's answers, also straight to the socket: a malformed request, then a stalled head.
+    await a.write('GET / HTTP/1.1\r\nHost: a\r\nBad@Name: x\r\n\r\n')
+    const [malformed] = parseAll(await a.readUntilClose(3000), { eof: true }).responses.slice(-1)
+    expectBody(malformed!, 400, 'Bad Request', ERRORS.PETREL_ERR_INVALID_HEADER_NAME.message)
+    assert.equal(malformed!.headers['connection'], 'close')
+    await a.until(() => server.connections.size === 0, 2000, 'the server to let the connection go')
+    const b = await connect()
+    await b.write('GET / HTTP/1.1\r\n')
+    const [stalled] = parseAll(await b.readUntilClose(3000), { eof: true }).responses
+    expectBody(stalled!, 408, 'Request Timeout', ERRORS.PETREL_ERR_HEADERS_TIMEOUT.message)
+    assert.equal(stalled!.headers['connection'], 'close')
+    // The hook is told of the answers written without a handler, with the body bytes sent.
+    assert.deepEqual(answers.map((x) => [x.status, x.bodyBytes]), [[503, rejected!.body.length], [400, malformed!.body.length], [408, stalled!.body.length]])
   })
 })
 

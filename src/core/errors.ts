@@ -58,9 +58,9 @@ export const ERRORS = {
   PETREL_ERR_CLI_UNKNOWN_COMMAND: { status: 0, message: 'unknown command; run `petrel --help` for the list' },
   PETREL_ERR_CLI_UNKNOWN_FLAG: { status: 0, message: 'unknown flag; run `petrel <command> --help` for the flags it takes' },
   PETREL_ERR_CLI_BAD_VALUE: { status: 0, message: 'bad value for a flag' },
+  PETREL_ERR_INVALID_OPTION: { status: 0, message: 'an option or argument given to the API has a value it cannot take; change it as the rest of this message says' },
   PETREL_ERR_CLI_MISSING_VALUE: { status: 0, message: 'flag needs a value' },
   PETREL_ERR_CLI_BAD_ARGUMENT: { status: 0, message: 'unexpected argument' },
-  PETREL_ERR_INVALID_OPTION: { status: 0, message: 'an option has a value it cannot take; give one the detail describes' },
   PETREL_ERR_ROOT_NOT_DIRECTORY: { status: 0, message: 'ROOT must be an existing directory' },
   PETREL_ERR_LISTEN: { status: 0, message: 'could not listen on the address' },
   // Start-up failures told by the operating system (core/system-failure.ts): the line names what

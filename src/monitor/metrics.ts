@@ -6,6 +6,7 @@
 
 import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks'
 import { readdirSync } from 'node:fs'
+import type { MetricsSink } from '../server/metrics-sink.ts'
 
 /**
  * Upper bounds of the latency buckets, in seconds: a factor of √2 from 25 µs to about 46 s, so
@@ -25,7 +26,7 @@ const MIN_LOOP_WINDOW_MS = 900
 /** Status classes counted: index = status / 100 - 1 (1xx … 5xx). */
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 
-export class HttpMetrics {
+export class HttpMetrics implements MetricsSink {
   /** Request bytes read (every chunk, as it arrives). */
   bytesIn = 0
   /** Bytes written on connections already closed (open ones are read at snapshot time). */

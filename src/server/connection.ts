@@ -1,6 +1,7 @@
 // One client connection: socket bytes in, parser events, one request in flight at a time,
-// responses batched into one write per read, and two wheel timers — one whose meaning follows
-// the phase the connection is in, one that watches a queued response for progress.
+// responses batched into one write per read (output-batch.ts), and two wheel timers — one whose
+// meaning follows the phase the connection is in (phase.ts), one that watches a queued response
+// for progress (send-watch.ts).
 //
 // Pipelined requests are answered in order by construction: when a message is complete and its
 // response is not, the parser stops at the message boundary, the rest of the read is kept, and
@@ -15,69 +16,26 @@ import { RequestParser, type RequestParserHandler } from '../protocol/http1/pars
 import type { RequestHead } from '../protocol/http1/request-head.ts'
 import { Request, type BodySource } from './request.ts'
 import { Response, type ResponseSink } from './response.ts'
-import { statusLine, dateHeaderLine } from './status.ts'
-import { readDirectly, type SocketReader } from './socket-reader.ts'
+import { answerBody, closingAnswer } from './answer.ts'
+import { OutputBatch, copiedIntoBatch } from './output-batch.ts'
+import { DrainWaiters, SendWatch } from './send-watch.ts'
+import { ReadGate, Pause } from './socket-reader.ts'
+import { Phase, phaseTimeoutMs } from './phase.ts'
 import type { HttpServer } from './server.ts'
-
-/** What the connection's phase timer means right now. */
-export const Phase = {
-  /** Waiting for (the rest of) a request head: timeouts.headersMs from its first byte. */
-  HEAD: 0,
-  /** Reading a request body: timeouts.bodyMs between reads (suspended while we are the slow side). */
-  BODY: 1,
-  /** The handler has the request: timeouts.handlerMs until it sends the response head. */
-  HANDLER: 2,
-  /** Between requests: timeouts.keepAliveMs. */
-  IDLE: 3,
-  /** Our side is ending: unread input is dropped until the client closes or timeouts.lingerMs passes. */
-  LINGER: 4,
-  CLOSED: 5,
-  /**
-   * The client closed its side while its response was unfinished: the handler has been told
-   * (res.signal) and may still finish for a client that only half-closed, but a response that
-   * goes quiet for timeouts.lingerMs is cut — whatever the handler does, the socket is freed.
-   */
-  HALF_CLOSED: 6,
-} as const
-
-// Reasons to stop reading the socket; reading resumes when none is left.
-const PAUSE_PIPELINE = 1
-const PAUSE_WRITE = 2
-const PAUSE_BODY = 4
-
-/** How often a queued response is checked for progress, at most. */
-const SEND_CHECK_MS = 1000
-
-/** What the batch's string holds, which decides how it is encoded for the socket. */
-const BatchText = {
-  /** ASCII only: written as latin1, a straight copy (UTF-8 would be the same bytes, made slower). */
-  ASCII: 0,
-  /** Text not known to be ASCII: written as UTF-8. */
-  UTF8: 1,
-  /** Bytes of small Buffers, copied in one character per byte: written as latin1. */
-  BYTES: 2,
-} as const
-type BatchText = (typeof BatchText)[keyof typeof BatchText]
-
-/**
- * Buffers up to this size are copied into the batch's string instead of joining the batch as a
- * piece of their own: one plain write instead of a corked writev of a string and a Buffer, with
- * its completion callback. A proxied or pre-built small body is the usual case.
- */
-const COPY_INTO_BATCH_BYTES = 1024
 
 export class Connection implements RequestParserHandler, BodySource, ResponseSink {
   readonly socket: Socket
   readonly server: HttpServer
   readonly timer: WheelTimer<Connection>
-  readonly sendTimer: WheelTimer<Connection>
-  phase: number = Phase.HEAD
+  /** The send timeout: watches queued output for progress. */
+  readonly sendWatch: SendWatch<Connection>
+  phase: Phase = Phase.HEAD
   /** Requests begun on this connection. */
   requests = 0
 
   private readonly parser: RequestParser
-  /** Reads straight from the TCP handle when possible (see socket-reader.ts); null: 'data' events. */
-  private readonly reader: SocketReader | null
+  /** Reads the socket (straight from the TCP handle when possible), and stops while any Pause reason holds. */
+  private readonly reading: ReadGate
   private readonly highWaterMark: number
   private req: Request | null = null
   private res: Response | null = null
@@ -85,20 +43,15 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   private messageComplete = true
   /** True while a read is being parsed: responses are batched, then written once. */
   private inRead = false
-  /** Between Response.cork() and uncork(): sends are batched too. */
+  /** Inside Response.corked(): sends are batched too. */
   private corked = false
-  /** Text waiting for the flush, in one string (see batchText for how it is encoded). */
-  private batch = ''
-  /** Pieces before `batch` when Buffers were sent too: ASCII strings and Buffers, written in order under one cork. */
-  private batchList: Array<string | Buffer> | null = null
-  private batchBytes = 0
-  /** What `batch` holds: ASCII only (written as latin1: a straight copy), or text that must go as UTF-8, or bytes copied in as latin1. */
-  private batchText: BatchText = BatchText.ASCII
+  /** What is sent while a read is parsed (or under a cork), written out at once by flush(). */
+  private readonly out = new OutputBatch()
   /** Unparsed bytes held back while the request before them is answered or the client catches up. */
   private pending: Buffer | null = null
   private pendingStart = 0
-  private pauseReasons = 0
-  private drainWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> | null = null
+  /** Handlers waiting for the client to catch up (Response.drain()). */
+  private readonly drainWaiters = new DrainWaiters()
   /** No further request will be read: close once the current response is out. */
   private closeAfterResponse = false
   private peerEnded = false
@@ -116,8 +69,6 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   private discardedBytes = 0
   /** socket.end() was called; nothing more may be written. */
   private ended = false
-  private lastFlushed = 0
-  private lastProgressAt = 0
 
   constructor(server: HttpServer, socket: Socket) {
     this.server = server
@@ -125,9 +76,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.highWaterMark = server.limits.writeHighWaterMark
     this.parser = new RequestParser(this, server.limits)
     this.timer = new WheelTimer<Connection>(this)
-    this.sendTimer = new WheelTimer<Connection>(this)
-    this.reader = readDirectly(socket, this.onData)
-    if (this.reader === null) socket.on('data', this.onData)
+    this.sendWatch = new SendWatch<Connection>(this, socket, server.scheduler, server.timeouts)
+    this.reading = new ReadGate(socket, this.onData)
     socket.on('drain', this.onDrain)
     socket.on('end', this.onEnd)
     socket.on('error', this.onError)
@@ -176,19 +126,15 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       this.pending = chunk
       this.pendingStart = 0
       this.pendingAt = this.readAt
-      this.pause(PAUSE_PIPELINE)
+      this.reading.pause(Pause.PIPELINE)
       return
     }
     this.consume(chunk, 0)
   }
 
   private readonly onDrain = (): void => {
-    this.unpause(PAUSE_WRITE)
-    const waiters = this.drainWaiters
-    if (waiters !== null) {
-      this.drainWaiters = null
-      for (const w of waiters) w.resolve()
-    }
+    this.reading.unpause(Pause.WRITE, this.phase !== Phase.CLOSED)
+    this.drainWaiters.resolve()
     if (this.req === null) this.continueReading()
   }
 
@@ -228,20 +174,16 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.phase = Phase.CLOSED
     const scheduler = this.server.scheduler
     scheduler.cancel(this.timer)
-    scheduler.cancel(this.sendTimer)
+    this.sendWatch.stop()
     this.pending = null
     // An Error captures a stack trace (microseconds): made only when someone is told with it,
     // not for every connection that closes between requests.
-    const waiters = this.drainWaiters
     const unfinished = this.res !== null && !this.res.finished
-    if (this.req !== null || unfinished || waiters !== null) {
+    if (this.req !== null || unfinished || this.drainWaiters.waiting) {
       const gone = new PetrelError('PETREL_ERR_CONNECTION_CLOSED')
       if (this.req !== null) this.req.abortBody(gone)
       if (unfinished) this.res!.connectionClosed(gone)
-      if (waiters !== null) {
-        this.drainWaiters = null
-        for (const w of waiters) w.reject(gone)
-      }
+      this.drainWaiters.reject(gone)
     }
     this.req = null
     this.res = null
@@ -262,12 +204,13 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       this.answeredInRead = 0
     }
     if (consumed < 0) {
-      this.protocolError(this.parser.errorCode!)
+      this.server.countProtocolError(this.parser.errorCode!)
+      this.closeWithError(this.parser.errorCode!)
     } else if (consumed < chunk.length && !this.closing) {
       this.pending = chunk
       this.pendingStart = consumed
       this.pendingAt = this.readAt
-      this.pause(PAUSE_PIPELINE)
+      this.reading.pause(Pause.PIPELINE)
     }
     this.flush()
     this.finishIfPeerEnded()
@@ -295,7 +238,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   onBody(buf: Buffer, start: number, end: number): void {
     const req = this.req
     if (req === null) return
-    if (this.phase === Phase.BODY && !(this.pauseReasons & PAUSE_BODY)) this.server.scheduler.armIn(this.timer, this.server.timeouts.bodyMs)
+    if (this.phase === Phase.BODY && !this.reading.pausedFor(Pause.BODY)) this.server.scheduler.armIn(this.timer, this.server.timeouts.bodyMs)
     if (!this.res!.finished) {
       req.pushBody(buf, start, end)
       return
@@ -316,7 +259,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     if (this.res!.finished) {
       this.exchangeDone()
       // Stop here when closing, or when the client is behind on reading what we sent.
-      return this.closing || (this.pauseReasons & PAUSE_WRITE) !== 0
+      return this.closing || this.reading.pausedFor(Pause.WRITE)
     }
     this.enterPhase(Phase.HANDLER)
     return true
@@ -334,13 +277,13 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   pauseBody(): void {
     // We are the slow side: the body timer must not blame the client for it.
     if (this.phase === Phase.BODY) this.server.scheduler.cancel(this.timer)
-    this.pause(PAUSE_BODY)
+    this.reading.pause(Pause.BODY)
   }
 
   resumeBody(): void {
-    if (!(this.pauseReasons & PAUSE_BODY)) return
+    if (!this.reading.pausedFor(Pause.BODY)) return
     if (this.phase === Phase.BODY) this.server.scheduler.armIn(this.timer, this.server.timeouts.bodyMs)
-    this.unpause(PAUSE_BODY)
+    this.reading.unpause(Pause.BODY, this.phase !== Phase.CLOSED)
   }
 
   // ---- ResponseSink ----
@@ -348,54 +291,37 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   send(data: string | Buffer, more = false, onFlushed?: (err?: Error | null) => void): boolean {
     if (this.ended || this.phase === Phase.CLOSED) return false
     if (this.phase === Phase.HALF_CLOSED) this.stillWriting()
-    if (typeof data !== 'string' && data.length <= COPY_INTO_BATCH_BYTES) {
-      // A small Buffer is copied into the batch's string: the batch stays one write (not a corked
-      // writev), and the caller has its buffer back at once.
-      this.appendText(data.toString('latin1'), BatchText.BYTES)
-      onFlushed?.()
-      return this.queued(data.length, more)
-    }
-    if (onFlushed !== undefined) {
-      // A buffer its owner wants back: write it now, in order after the batch, with the socket's
-      // own completion callback (Node calls it on success and when the write is abandoned). A
-      // batch waiting (a head sent with `more`) leaves with it in one writev, not as a segment of its own.
-      const socket = this.socket
-      const joined = this.batch !== '' || this.batchList !== null
-      if (joined) socket.cork()
-      this.flush()
-      if (this.ended) {
-        if (joined) socket.uncork()
-        this.watchSendIfQueued()
-        return false
-      }
-      const ok = socket.write(data, onFlushed)
-      if (joined) socket.uncork()
-      if (!ok) this.pause(PAUSE_WRITE)
-      this.watchSendIfQueued()
-      return ok
-    }
-    if (typeof data === 'string') {
-      // Not known to be ASCII: the batch goes out as UTF-8.
-      this.appendText(data, BatchText.UTF8)
-    } else {
-      const list = (this.batchList ??= [])
-      this.sealBatch(list)
-      list.push(data)
-    }
-    return this.queued(data.length, more)
+    if (onFlushed !== undefined && !copiedIntoBatch(data)) return this.writeNow(data, onFlushed)
+    this.out.add(data)
+    // A Buffer copied into the batch: its owner has it back at once.
+    onFlushed?.()
+    return this.queued(more)
   }
 
-  /**
-   * send() for text the caller knows is ASCII (a head, a body whose UTF-8 length equals its
-   * length). A batch of nothing else goes to the socket as latin1 — for ASCII the same bytes as
-   * UTF-8, but copied straight out of the string, where UTF-8 first flattens the batch's
-   * concatenation into a new string, then measures and converts it.
-   */
+  /** send() for text the caller knows is ASCII: see OutputBatch.addAscii(). */
   sendAscii(text: string, more = false): boolean {
     if (this.ended || this.phase === Phase.CLOSED) return false
     if (this.phase === Phase.HALF_CLOSED) this.stillWriting()
-    this.batch += text
-    return this.queued(text.length, more)
+    this.out.addAscii(text)
+    return this.queued(more)
+  }
+
+  /**
+   * A buffer its owner wants back: written now, in order after the batch, with the socket's own
+   * completion callback (Node calls it on success and when the write is abandoned). A batch
+   * waiting (a head sent with `more`) leaves with it in one writev, not as a segment of its own.
+   */
+  private writeNow(data: string | Buffer, onFlushed: (err?: Error | null) => void): boolean {
+    const socket = this.socket
+    const joined = !this.out.empty
+    if (joined) socket.cork()
+    this.flush()
+    // The flush may have ended the socket (a lingering close): nothing more may be written then.
+    const ok = !this.ended && socket.write(data, onFlushed)
+    if (joined) socket.uncork()
+    if (!ok && !this.ended) this.reading.pause(Pause.WRITE)
+    this.watchSendIfQueued()
+    return ok
   }
 
   /** A write to a half-closed client: the handler is still at work, so its deadline moves later (a field write). */
@@ -403,28 +329,11 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.server.scheduler.armIn(this.timer, this.server.timeouts.lingerMs)
   }
 
-  /** Add `text` to the batch's string; text that needs the other encoding than what is there first moves that to the list. */
-  private appendText(text: string, kind: BatchText): void {
-    if (this.batchText !== kind) {
-      if (this.batchText !== BatchText.ASCII) this.sealBatch((this.batchList ??= []))
-      this.batchText = kind
-    }
-    this.batch += text
-  }
-
-  /** Move the batch's string to the end of `list`: as is when it is ASCII, else as the bytes it stands for. */
-  private sealBatch(list: Array<string | Buffer>): void {
-    if (this.batch !== '') list.push(this.batchText === BatchText.ASCII ? this.batch : Buffer.from(this.batch, this.batchText === BatchText.UTF8 ? 'utf8' : 'latin1'))
-    this.batch = ''
-    this.batchText = BatchText.ASCII
-  }
-
-  /** `length` more units are in the batch: flush it, unless more follows or the read is still being answered. */
-  private queued(length: number, more: boolean): boolean {
-    this.batchBytes += length
+  /** Something was added to the batch: flush it, unless more follows or the read is still being answered. */
+  private queued(more: boolean): boolean {
     if (more) return true
     // Inside a read (or a cork), responses wait for the batch — unless it has grown past the mark.
-    if ((this.inRead || this.corked) && this.batchBytes + this.socket.writableLength < this.highWaterMark) return true
+    if ((this.inRead || this.corked) && this.out.size + this.socket.writableLength < this.highWaterMark) return true
     return this.flush()
   }
 
@@ -471,9 +380,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   }
 
   waitDrain(): Promise<void> {
-    if (this.phase === Phase.CLOSED) return Promise.reject(new PetrelError('PETREL_ERR_CONNECTION_CLOSED'))
-    if (!this.socket.writableNeedDrain) return Promise.resolve()
-    return new Promise((resolve, reject) => (this.drainWaiters ??= []).push({ resolve, reject }))
+    return this.drainWaiters.wait(this.socket, this.phase === Phase.CLOSED)
   }
 
   abort(): void {
@@ -497,35 +404,19 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
 
   // ---- lifecycle ----
 
-  private enterPhase(phase: number): void {
+  private enterPhase(phase: Phase): void {
     this.phase = phase
-    const { scheduler, timeouts } = this.server
-    switch (phase) {
-      case Phase.HEAD:
-        scheduler.armIn(this.timer, timeouts.headersMs)
-        return
-      case Phase.BODY:
-        scheduler.armIn(this.timer, timeouts.bodyMs)
-        return
-      case Phase.HANDLER:
-        // Usually a later deadline than the head's or body's: a field write, not a relink.
-        scheduler.armIn(this.timer, timeouts.handlerMs)
-        return
-      case Phase.IDLE:
-        scheduler.armIn(this.timer, timeouts.keepAliveMs)
-        return
-      case Phase.LINGER:
-      case Phase.HALF_CLOSED:
-        scheduler.armIn(this.timer, timeouts.lingerMs)
-        return
-    }
+    const ms = phaseTimeoutMs(phase, this.server.timeouts)
+    // HANDLER's deadline is usually later than the head's or body's: a field write, not a relink.
+    if (ms >= 0) this.server.scheduler.armIn(this.timer, ms)
   }
 
   /** The request and its response are both complete. */
   private exchangeDone(): void {
     this.req = null
     this.res = null
-    // A cork belongs to its response: one left on (no uncork()) must not hold the next one's.
+    // A cork belongs to its response: a response ended inside Response.corked() ends the cork,
+    // so a next response begun in the same scope (a pipelined request parsed now) is not held.
     this.corked = false
     if (this.closeAfterResponse) this.endConnection()
     else this.enterPhase(Phase.IDLE)
@@ -533,7 +424,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
 
   /** Parse what was held back, then read the socket again — unless the client is still behind. */
   private continueReading(): void {
-    if (this.closing || this.pauseReasons & PAUSE_WRITE) return
+    if (this.closing || this.reading.pausedFor(Pause.WRITE)) return
     const pending = this.pending
     if (pending !== null) {
       this.pending = null
@@ -541,7 +432,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       this.readAt = this.pendingAt
       this.consume(pending, this.pendingStart)
     }
-    if (this.pending === null) this.unpause(PAUSE_PIPELINE)
+    if (this.pending === null) this.reading.unpause(Pause.PIPELINE, this.phase !== Phase.CLOSED)
   }
 
   /** After the client half-closed: close once every complete request it sent is answered. */
@@ -551,135 +442,61 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
 
   /** Write out the batch. Returns false when the socket's buffer is over the mark. */
   private flush(): boolean {
-    const socket = this.socket
-    let ok = true
-    const list = this.batchList
-    if (list !== null) {
-      this.batchList = null
-      this.sealBatch(list)
-      socket.cork()
-      // Strings in the list are ASCII: latin1 is the cheaper way to the same bytes.
-      for (const chunk of list) ok = typeof chunk === 'string' ? socket.write(chunk, 'latin1') : socket.write(chunk)
-      socket.uncork()
-    } else if (this.batch !== '') {
-      const data = this.batch
-      this.batch = ''
-      ok = socket.write(data, this.batchText === BatchText.UTF8 ? 'utf8' : 'latin1')
-    }
-    this.batchText = BatchText.ASCII
-    this.batchBytes = 0
-    if (!ok) this.pause(PAUSE_WRITE)
+    const ok = this.out.writeTo(this.socket)
+    if (!ok) this.reading.pause(Pause.WRITE)
     this.watchSendIfQueued()
     if (this.phase === Phase.LINGER && !this.ended) {
       this.ended = true
-      socket.end()
+      this.socket.end()
     }
     return ok
   }
 
-  /**
-   * Start watching for send progress when output is queued and nothing watches yet. Under a cork
-   * the bytes are only held, not queued: whoever uncorks looks again.
-   */
-  private watchSendIfQueued(): void {
-    const socket = this.socket
-    if (socket.writableLength > 0 && socket.writableCorked === 0 && !this.sendTimer.armed && this.phase !== Phase.CLOSED) this.watchSend()
-  }
-
   /** Output is queued: from now on, only progress keeps the connection (timeouts.sendMs). */
-  private watchSend(): void {
-    this.lastFlushed = this.flushedBytes()
-    this.lastProgressAt = this.server.scheduler.now
-    this.server.scheduler.armIn(this.sendTimer, Math.min(this.server.timeouts.sendMs, SEND_CHECK_MS))
+  private watchSendIfQueued(): void {
+    if (this.phase !== Phase.CLOSED) this.sendWatch.watchIfQueued()
+  }
+
+  /** The send watch's timer fired. */
+  onSendCheck(): void {
+    if (this.phase === Phase.CLOSED || this.sendWatch.check()) return
+    this.server.countTimeout('PETREL_ERR_SEND_TIMEOUT')
+    this.destroy()
   }
 
   /**
-   * A number that changes whenever the kernel takes bytes of the queued output. Node's own
-   * counters move only when a whole write request completes — and Node joins queued writes into
-   * one writev — so a 16 MB response read steadily would look stuck. libuv's write queue size
-   * (exposed on the handle) shrinks with every partial write, so it is read as well.
+   * End the exchange on the connection's own terms — a malformed request (the framing can no
+   * longer be trusted) or a timeout: `code`'s status and message unless a response head went out
+   * already, the request body stopped with `code`, and a lingering close.
    */
-  private flushedBytes(): number {
-    const handle = (this.socket as unknown as { _handle?: { writeQueueSize?: number } })._handle
-    return this.socket.bytesWritten - this.socket.writableLength - (handle?.writeQueueSize ?? 0)
-  }
-
-  onSendCheck(): void {
-    if (this.phase === Phase.CLOSED || this.socket.writableLength === 0) return
-    const { scheduler, timeouts } = this.server
-    const flushed = this.flushedBytes()
-    if (flushed !== this.lastFlushed) {
-      this.lastFlushed = flushed
-      this.lastProgressAt = scheduler.now
-    } else if (scheduler.now - this.lastProgressAt >= timeouts.sendMs) {
-      this.server.countTimeout('PETREL_ERR_SEND_TIMEOUT')
-      this.destroy()
-      return
-    }
-    scheduler.armIn(this.sendTimer, Math.min(timeouts.sendMs, SEND_CHECK_MS))
-  }
-
-  private pause(reason: number): void {
-    if (this.pauseReasons === 0) this.stopReading()
-    this.pauseReasons |= reason
-  }
-
-  private unpause(reason: number): void {
-    if (!(this.pauseReasons & reason)) return
-    this.pauseReasons &= ~reason
-    if (this.pauseReasons === 0 && this.phase !== Phase.CLOSED) this.startReading()
-  }
-
-  private stopReading(): void {
-    if (this.reader !== null) this.reader.pause()
-    else this.socket.pause()
-  }
-
-  private startReading(): void {
-    if (this.reader !== null) this.reader.resume()
-    else this.socket.resume()
-  }
-
-  /** Answer a malformed request with its status and close: the framing can no longer be trusted. */
-  private protocolError(code: ErrorCode): void {
-    this.server.countProtocolError(code)
+  private closeWithError(code: ErrorCode): void {
     if (this.res === null || !this.res.headersSent) this.sendError(ERRORS[code].status, ERRORS[code].message)
     if (this.req !== null) this.req.abortBody(new PetrelError(code))
     this.endConnection()
   }
 
   /** A complete response for errors the connection answers itself; the connection closes after it. */
-  sendError(status: number, message: string): void {
-    const body = `${status} ${statusLine(status).slice(13, -2)}: ${message}\n`
-    const length = Buffer.byteLength(body)
+  private sendError(status: number, message: string): void {
+    const body = answerBody(status, message)
     // A HEAD request gets no body (RFC 9110 §9.3.2), also when the parser refused it before a
     // Request was made: its method is read before anything else can be wrong.
     const headRequest = (this.req !== null ? this.req.method : this.parser.method) === 'HEAD'
     const metrics = this.server.metrics
     if (metrics !== null) metrics.observe(status, this.req !== null ? performance.now() - this.startedAt : 0)
-    const hook = this.server.onServerAnswer
-    if (hook !== undefined) {
-      const req = this.req
-      hook({
-        remoteAddress: this.socket.remoteAddress,
-        status,
-        bodyBytes: headRequest ? 0 : length,
-        method: req?.method ?? '',
-        url: req?.url ?? '',
-        httpVersion: req?.httpVersion ?? '',
-        startedAtMs: this.startedAtMs > 0 ? this.startedAtMs : Date.now(),
-      })
-    }
-    this.send(`${statusLine(status)}${dateHeaderLine()}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n${headRequest ? '' : body}`)
+    this.server.reportServerAnswer(this.socket.remoteAddress, status, headRequest ? 0 : Buffer.byteLength(body), this.req, this.startedAtMs)
+    this.send(closingAnswer(status, body, !headRequest))
   }
 
   /**
-   * Response.cork(): sends wait in the batch, as they do while a read is parsed, so a head and the
-   * body bytes after it leave in one write at uncork() (or when the response ends, or a large
-   * Buffer is written: those flush the batch ahead of them in one writev).
+   * Response.corked(): sends wait in the batch, as they do while a read is parsed, so a head and
+   * the body bytes after it leave in one write at uncork() (or when the response ends, or a large
+   * Buffer is written: those flush the batch ahead of them in one writev). False when a cork is
+   * on already or the connection is closed: the caller then has no cork of its own to take off.
    */
-  cork(): void {
-    if (this.phase !== Phase.CLOSED) this.corked = true
+  cork(): boolean {
+    if (this.corked || this.phase === Phase.CLOSED) return false
+    this.corked = true
+    return true
   }
 
   uncork(): void {
@@ -693,10 +510,9 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.flush()
     const { scheduler } = this.server
     scheduler.cancel(this.timer)
-    scheduler.cancel(this.sendTimer)
+    this.sendWatch.stop()
     const socket = this.socket
-    if (this.reader !== null) this.reader.release()
-    else socket.off('data', this.onData)
+    this.reading.release()
     socket.off('drain', this.onDrain)
     socket.off('end', this.onEnd)
     socket.off('error', this.onError)
@@ -719,8 +535,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.req = null
     if (this.res !== null && !this.res.finished) this.res.connectionClosed(new PetrelError('PETREL_ERR_CONNECTION_CLOSED', 'the connection is closing before the response was complete'))
     this.res = null
-    this.pauseReasons = 0
-    this.startReading()
+    // Whatever held reading back, input is now only read to be dropped.
+    this.reading.resumeAll()
     if (!this.inRead) this.flush()
   }
 
@@ -754,14 +570,11 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
           return
         }
         server.countTimeout('PETREL_ERR_HEADERS_TIMEOUT')
-        this.sendError(408, ERRORS.PETREL_ERR_HEADERS_TIMEOUT.message)
-        this.endConnection()
+        this.closeWithError('PETREL_ERR_HEADERS_TIMEOUT')
         return
       case Phase.BODY:
         server.countTimeout('PETREL_ERR_BODY_TIMEOUT')
-        if (this.res !== null && !this.res.headersSent) this.sendError(408, ERRORS.PETREL_ERR_BODY_TIMEOUT.message)
-        if (this.req !== null) this.req.abortBody(new PetrelError('PETREL_ERR_BODY_TIMEOUT'))
-        this.endConnection()
+        this.closeWithError('PETREL_ERR_BODY_TIMEOUT')
         return
       case Phase.HANDLER: {
         const res = this.res
@@ -772,9 +585,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
         res.finished = true
         // The work behind the response stops (a CGI script, a pool task): its answer has no taker.
         res.connectionClosed(new PetrelError('PETREL_ERR_HANDLER_TIMEOUT'))
-        this.sendError(503, ERRORS.PETREL_ERR_HANDLER_TIMEOUT.message)
-        if (this.req !== null) this.req.abortBody(new PetrelError('PETREL_ERR_HANDLER_TIMEOUT'))
-        this.endConnection()
+        this.closeWithError('PETREL_ERR_HANDLER_TIMEOUT')
         return
       }
       case Phase.IDLE:

@@ -9,6 +9,7 @@ import type { RequestHead } from '../protocol/http1/request-head.ts'
 
 /** Where the body is going: not asked for yet, collected for body(), streamed, or dropped. */
 const BodyMode = { UNREAD: 0, BUFFER: 1, STREAM: 2, DISCARD: 3 } as const
+type BodyMode = (typeof BodyMode)[keyof typeof BodyMode]
 
 /** What a Request needs from its connection, kept small so requests can be made without sockets. */
 export interface BodySource {
@@ -31,7 +32,7 @@ export class Request {
   private pathCache: string | null = null
   private queryCache: URLSearchParams | null = null
   private headersCache: Record<string, string> | null = null
-  private bodyMode: number = BodyMode.UNREAD
+  private bodyMode: BodyMode = BodyMode.UNREAD
   private chunks: Buffer[] | null = null
   private bodyLength = 0
   private bodyComplete = false

@@ -34,9 +34,13 @@ export interface ResponseSink {
   readonly open: boolean
   /** Hand the raw connection over (a CONNECT tunnel): see Response.detach(). */
   detach?(): { socket: Socket; head: Buffer }
-  /** Hold writes until uncork(), then send them as one (see Response.cork()). */
-  cork?(): void
-  uncork?(): void
+  /**
+   * Hold writes until uncork(), then send them as one (see Response.corked()). True when this
+   * call put the cork on; false when one was on already (or the connection is closed), and then
+   * uncork() is not called for it.
+   */
+  cork(): boolean
+  uncork(): void
 }
 
 export interface ResponseOptions {
@@ -85,7 +89,7 @@ export class Response {
   }
 
   status(code: number): this {
-    if (!Number.isInteger(code) || code < 100 || code > 999) throw new RangeError(`status code must be an integer from 100 to 999, got ${code}`)
+    if (!Number.isInteger(code) || code < 100 || code > 999) throw new PetrelError('PETREL_ERR_INVALID_OPTION', `status code must be an integer from 100 to 999, got ${code}`)
     this.statusCode = code
     return this
   }
@@ -104,8 +108,8 @@ export class Response {
     const text = typeof value === 'number' ? String(value) : value
     const lower = lowerCaseName(name)
     const kind = valueKind(text)
-    if (lower === null || kind === INVALID) throw new PetrelError('PETREL_ERR_INVALID_HEADER_FOR_RESPONSE', JSON.stringify(name))
-    if (kind === LATIN1) this.latin1Head = true
+    if (lower === null || kind === ValueKind.INVALID) throw new PetrelError('PETREL_ERR_INVALID_HEADER_FOR_RESPONSE', JSON.stringify(name))
+    if (kind === ValueKind.LATIN1) this.latin1Head = true
     // The first field makes the array at its size (one allocation, no growth); later ones push.
     if (this.fields.length === 0) this.fields = [lower, name, text]
     else this.fields.push(lower, name, text)
@@ -245,16 +249,26 @@ export class Response {
   }
 
   /**
-   * Writes made until uncork() leave together (one system call): for a handler that produces
-   * a head and body pieces from outside the connection's own read, such as a proxy. The end of
-   * the response flushes them too, and ends the cork.
+   * Run `fn(a, b, c)` with the connection corked: the writes it makes leave together (one system
+   * call) when it returns or throws — for a handler that produces a head and body pieces from
+   * outside the connection's own read, such as a proxy passing on an upstream's read. Ending the
+   * response inside `fn` sends at once and ends the cork. A cork is scoped so that it cannot be
+   * left on; `fn` and its arguments are passed apart so that a caller on a hot path passes a
+   * module-level function, not a closure made per call. Returns what `fn` returns.
    */
-  cork(): void {
-    this.sink.cork?.()
-  }
-
-  uncork(): void {
-    this.sink.uncork?.()
+  corked<R>(fn: () => R): R
+  corked<A, R>(fn: (a: A) => R, a: A): R
+  corked<A, B, R>(fn: (a: A, b: B) => R, a: A, b: B): R
+  corked<A, B, C, R>(fn: (a: A, b: B, c: C) => R, a: A, b: B, c: C): R
+  corked<A, B, C, R>(fn: (a?: A, b?: B, c?: C) => R, a?: A, b?: B, c?: C): R {
+    const sink = this.sink
+    // Already corked (a nested call) or closed: the outer scope, or nobody, flushes.
+    if (!sink.cork()) return fn(a, b, c)
+    try {
+      return fn(a, b, c)
+    } finally {
+      sink.uncork()
+    }
   }
 
   /**
@@ -469,20 +483,20 @@ function isDigits(text: string): boolean {
   return true
 }
 
-const INVALID = 0
-const ASCII = 1
-const LATIN1 = 2
+/** What a header value holds, which decides whether and how it may go into a head. */
+const ValueKind = { INVALID: 0, ASCII: 1, LATIN1: 2 } as const
+type ValueKind = (typeof ValueKind)[keyof typeof ValueKind]
 
 /**
  * INVALID for a CR, LF, NUL or other control but HTAB (a value can never split the head: response
  * splitting) or a character beyond one byte; LATIN1 when it has obs-text (0x80–0xff); else ASCII.
  */
-function valueKind(value: string): number {
-  let kind = ASCII
+function valueKind(value: string): ValueKind {
+  let kind: ValueKind = ValueKind.ASCII
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i)
-    if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) return INVALID
-    if (c > 0x7f) kind = LATIN1
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) return ValueKind.INVALID
+    if (c > 0x7f) kind = ValueKind.LATIN1
   }
   return kind
 }

@@ -10,13 +10,15 @@ import { escapedError, escapeMessage } from '../core/error-log.ts'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, resolveKnobs, type Limits, type Timeouts } from '../core/limits.ts'
 import { Scheduler, type WheelTimer } from '../core/timers/index.ts'
 import type { RequestHead } from '../protocol/http1/request-head.ts'
-import { Connection, Phase } from './connection.ts'
-import type { HttpMetrics } from '../monitor/metrics.ts'
+import { Connection } from './connection.ts'
+import { Phase } from './phase.ts'
+import type { MetricsSink } from './metrics-sink.ts'
 import { Request } from './request.ts'
 import { Response } from './response.ts'
 import { bytesAt, Router } from './router.ts'
 import { isMountablePrefix } from '../protocol/http1/target.ts'
-import { statusLine, statusText, dateHeaderLine, retainDateClock, releaseDateClock } from './status.ts'
+import { retainDateClock, releaseDateClock } from './status.ts'
+import { answerBody, closingAnswer } from './answer.ts'
 
 export type Handler = (req: Request, res: Response) => void | Promise<void>
 
@@ -29,8 +31,8 @@ export interface ServerOptions {
   onResponse?: (req: Request, res: Response, startedAtMs: number) => void
   /** Called for answers the server writes itself: malformed requests, timeouts, 503s (for access logs). */
   onServerAnswer?: (answer: ServerAnswer) => void
-  /** Count responses, latency and bytes here (monitor/metrics.ts); off when absent. */
-  metrics?: HttpMetrics
+  /** Count responses, latency and bytes here (monitor/metrics.ts implements it); off when absent. */
+  metrics?: MetricsSink
 }
 
 /** An answer the server wrote without a handler; request fields are empty when no head was parsed. */
@@ -81,7 +83,7 @@ export class HttpServer {
   private readonly onErrorOption: ((err: Error, req?: Request) => void) | undefined
   readonly onResponse: ((req: Request, res: Response, startedAtMs: number) => void) | undefined
   readonly onServerAnswer: ((answer: ServerAnswer) => void) | undefined
-  readonly metrics: HttpMetrics | null
+  readonly metrics: MetricsSink | null
   private listener: net.Server | null = null
   private fallbackHandler: Handler = notFound
   /** Path prefixes that take every method before the routes (a reverse proxy's); null: none. */
@@ -139,9 +141,9 @@ export class HttpServer {
   mount(prefix: string, handler: Handler): this {
     // Matched against the path's bytes, one byte per character: a character beyond one byte
     // could never match (and latin1 would keep only its low byte).
-    for (let i = 0; i < prefix.length; i++) if (prefix.charCodeAt(i) > 0xff) throw new TypeError(`mount prefix must be bytes as they appear in a request target (percent-encode the rest): ${JSON.stringify(prefix)}`)
+    for (let i = 0; i < prefix.length; i++) if (prefix.charCodeAt(i) > 0xff) throw new PetrelError('PETREL_ERR_INVALID_OPTION', `mount prefix must be bytes as they appear in a request target (percent-encode the rest): ${JSON.stringify(prefix)}`)
     // A prefix that normalising would change ("/a/../b/", "//x/", "/%61pi/") could never match a request.
-    if (!isMountablePrefix(prefix)) throw new TypeError(`mount prefix must be a normalised path of letters, digits, "-", ".", "_", "~" and "/" ("/" first, no "." or ".." segments, no "//"): ${JSON.stringify(prefix)}`)
+    if (!isMountablePrefix(prefix)) throw new PetrelError('PETREL_ERR_INVALID_OPTION', `mount prefix must be a normalised path of letters, digits, "-", ".", "_", "~" and "/" ("/" first, no "." or ".." segments, no "//"): ${JSON.stringify(prefix)}`)
     const mounts = (this.mounts ??= [])
     mounts.push({ prefix, bytes: Buffer.from(prefix, 'latin1'), handler })
     mounts.sort((a, b) => b.prefix.length - a.prefix.length)
@@ -265,9 +267,9 @@ export class HttpServer {
       // Read (and drop) what the client sends so its FIN is seen and the socket freed at once.
       socket.on('end', destroySocket)
       socket.resume()
-      const body = `503 Service Unavailable: ${ERRORS.PETREL_ERR_TOO_MANY_CONNECTIONS.message}\n`
-      this.onServerAnswer?.({ remoteAddress: socket.remoteAddress, status: 503, bodyBytes: body.length, method: '', url: '', httpVersion: '', startedAtMs: Date.now() })
-      socket.end(`${statusLine(503)}${dateHeaderLine()}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`)
+      const body = answerBody(503, ERRORS.PETREL_ERR_TOO_MANY_CONNECTIONS.message)
+      this.reportServerAnswer(socket.remoteAddress, 503, body.length, null, 0)
+      socket.end(closingAnswer(503, body, true, 'Retry-After: 1\r\n'))
       socket.setTimeout(this.timeouts.lingerMs, () => socket.destroy())
       return
     }
@@ -348,7 +350,7 @@ export class HttpServer {
       if (handler === undefined) {
         values.length = 0
         res.setHeader('Allow', node.allow)
-        res.status(405).end(`405 Method Not Allowed: ${req.method} is not one of ${node.allow}\n`)
+        res.status(405).end(answerBody(405, `${req.method} is not one of ${node.allow}`))
         return
       }
       if (values.length > 0) {
@@ -358,7 +360,7 @@ export class HttpServer {
           for (let i = 0; i < values.length; i++) params[names[i]!] = decodeURIComponent(values[i]!)
         } catch {
           values.length = 0
-          res.status(400).end('400 Bad Request: malformed percent-encoding in the path\n')
+          res.status(400).end(answerBody(400, 'malformed percent-encoding in the path'))
           return
         }
         values.length = 0
@@ -399,7 +401,7 @@ export class HttpServer {
     res.setHeader('Content-Type', 'text/plain; charset=utf-8')
     if (status === 503) res.setHeader('Retry-After', '1')
     const reason = status === 500 ? ERRORS.PETREL_ERR_HANDLER_FAILED.message : ERRORS[(error as PetrelError).code].message
-    res.end(`${status} ${statusText(status)}: ${reason}\n`)
+    res.end(answerBody(status, reason))
   }
 
   /**
@@ -420,6 +422,16 @@ export class HttpServer {
     else console.error(`petrel: ${req === undefined ? '' : `${escapeMessage(`${req.method} ${req.url}`)}: `}${escapedError(err)}`)
   }
 
+  /**
+   * Tell the onServerAnswer hook (the access log) of an answer the server wrote itself; `req` is
+   * null when no request head was parsed, and `startedAtMs` 0 when none arrived (then: now).
+   */
+  reportServerAnswer(remoteAddress: string | undefined, status: number, bodyBytes: number, req: Request | null, startedAtMs: number): void {
+    const hook = this.onServerAnswer
+    if (hook === undefined) return
+    hook({ remoteAddress, status, bodyBytes, method: req?.method ?? '', url: req?.url ?? '', httpVersion: req?.httpVersion ?? '', startedAtMs: startedAtMs > 0 ? startedAtMs : Date.now() })
+  }
+
   countProtocolError(code: ErrorCode): void {
     this.stats.protocolErrors[code] = (this.stats.protocolErrors[code] ?? 0) + 1
   }
@@ -430,7 +442,7 @@ export class HttpServer {
 }
 
 function onConnectionTimeout(conn: Connection, timer: WheelTimer<Connection>): void {
-  if (timer === conn.sendTimer) conn.onSendCheck()
+  if (timer === conn.sendWatch.timer) conn.onSendCheck()
   else conn.onTimeout()
 }
 
@@ -443,7 +455,7 @@ function destroySocket(this: net.Socket): void {
 function notFound(req: Request, res: Response): void {
   res.status(404)
   res.setHeader('Content-Type', 'text/plain; charset=utf-8')
-  res.end(`404 Not Found: ${req.path}\n`)
+  res.end(answerBody(404, req.path))
 }
 
 export function createServer(options?: ServerOptions): HttpServer {

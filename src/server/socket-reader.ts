@@ -71,3 +71,72 @@ export function readDirectly(socket: Socket, onBytes: (chunk: Buffer) => void): 
     },
   }
 }
+
+/** Reasons to stop reading the socket; reading resumes when none is left. */
+export const Pause = {
+  /** A pipelined request waits for the response before it. */
+  PIPELINE: 1,
+  /** The socket's write buffer is over limits.writeHighWaterMark: the client is behind. */
+  WRITE: 2,
+  /** A request body stream's consumer is behind. */
+  BODY: 4,
+} as const
+export type Pause = (typeof Pause)[keyof typeof Pause]
+
+/**
+ * A connection's reading of its socket — straight from push() when possible, else 'data' events —
+ * stopped while any Pause reason holds: each reason is a bit, so a reason that ends does not
+ * resume reading that another still holds back.
+ */
+export class ReadGate {
+  private readonly socket: Socket
+  private readonly onBytes: (chunk: Buffer) => void
+  /** Null: the socket is read through 'data' events. */
+  private readonly reader: SocketReader | null
+  private reasons = 0
+
+  constructor(socket: Socket, onBytes: (chunk: Buffer) => void) {
+    this.socket = socket
+    this.onBytes = onBytes
+    this.reader = readDirectly(socket, onBytes)
+    if (this.reader === null) socket.on('data', onBytes)
+  }
+
+  pausedFor(reason: Pause): boolean {
+    return (this.reasons & reason) !== 0
+  }
+
+  pause(reason: Pause): void {
+    if (this.reasons === 0) this.stop()
+    this.reasons |= reason
+  }
+
+  /** `reason` ends; reading starts again when it was the last one, unless the socket is no longer `open`. */
+  unpause(reason: Pause, open: boolean): void {
+    if ((this.reasons & reason) === 0) return
+    this.reasons &= ~reason
+    if (this.reasons === 0 && open) this.start()
+  }
+
+  /** Drop every reason and read. */
+  resumeAll(): void {
+    this.reasons = 0
+    this.start()
+  }
+
+  /** Stop handing chunks over: the socket goes back to plain Readable behaviour (see SocketReader.release()). */
+  release(): void {
+    if (this.reader !== null) this.reader.release()
+    else this.socket.off('data', this.onBytes)
+  }
+
+  private stop(): void {
+    if (this.reader !== null) this.reader.pause()
+    else this.socket.pause()
+  }
+
+  private start(): void {
+    if (this.reader !== null) this.reader.resume()
+    else this.socket.resume()
+  }
+}

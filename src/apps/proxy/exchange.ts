@@ -26,6 +26,11 @@ import type { ProxySettings } from './settings.ts'
 import { Tunnel } from './tunnel.ts'
 import { connectTimer, UpstreamConnection, type ReadLease, type Upstream } from './upstream.ts'
 
+/** One upstream read through its parser, run under the client response's cork (Response.corked()). */
+function parseUpstreamRead(parser: ResponseParser, buf: Buffer, length: number): number {
+  return parser.execute(buf, 0, length)
+}
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
 
 /** How an attempt on one upstream ended. */
@@ -296,19 +301,16 @@ export class Exchange implements ResponseHandler {
     this.responded = true
     const parser = this.parser!
     this.lease = lease
-    // The head and the body bytes of this read leave in one write to the client.
-    this.res.cork()
     let pos: number
     try {
-      pos = parser.execute(buf, 0, length)
+      // The head and the body bytes of this read leave in one write to the client.
+      pos = this.res.corked(parseUpstreamRead, parser, buf, length)
     } catch (err) {
       // A field the client must not get (a control character in a value), or the like.
-      this.res.uncork()
       this.lease = null
       this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin} sent a response that cannot be passed on: ${(err as Error).message}`), false)
       return true
     }
-    this.res.uncork()
     this.lease = null
     if (parser.errorCode !== null) {
       // The rest of what the connection carries cannot be framed: the exchange fails and the connection is closed.
