@@ -4,4 +4,5 @@ import { fileURLToPath } from 'node:url'
 export const BENCH_DIR = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '')
 export const REPO_DIR = join(BENCH_DIR, '..')
 export const BENCH_MODULES_DIR = join(BENCH_DIR, 'node_modules')
-export const RESULTS_DIR = join(BENCH_DIR, 'results')
+/** Where every run writes its report; not committed (.gitignore). */
+export const RUNS_DIR = join(BENCH_DIR, 'runs')
