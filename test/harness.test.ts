@@ -49,5 +49,5 @@ test('a missing Debian tool fails with the command that installs it', (t) => {
 
 test('every Debian package a test requires is in scripts/test-tools.txt and installed here', () => {
   // CI ran scripts/install-test-tools.sh first; a developer who did not gets the command to run.
-  for (const pkg of ['curl', 'redis-server', 'postgresql', 'chromium', 'python3', 'util-linux', 'bsdutils', 'procps']) requireDebianPackage(pkg)
+  for (const pkg of ['curl', 'redis-server', 'postgresql', 'chromium', 'python3', 'util-linux', 'bsdutils', 'procps', 'wrk']) requireDebianPackage(pkg)
 })

@@ -52,9 +52,10 @@ export interface TableReport {
 
 /**
  * The end of a one-table suite: the table and its notes on the terminal, then the markdown
- * report (heading, method, machine, table, notes) and the JSON written to bench/runs/.
+ * report (heading, method, machine, table, notes) and the JSON written to bench/runs/; returns
+ * the paths written.
  */
-export function finishTableReport (report: TableReport): void {
+export function finishTableReport (report: TableReport): string[] {
   console.log(`\n${textTable(report.columns, report.rows)}`)
   for (const note of report.notes) console.log(`  ${note}`)
   console.log('')
@@ -70,8 +71,7 @@ export function finishTableReport (report: TableReport): void {
     '',
     ...report.notes.map((note) => `- ${note}`)
   ].join('\n')
-  const written = writeResultFiles(report.suite, report.startedAt, markdown, { suite: report.suite, startedAt: report.startedAt, machine, ...report.data })
-  console.log(`wrote ${written.join(', ')}`)
+  return writeResultFiles(report.suite, report.startedAt, markdown, { suite: report.suite, startedAt: report.startedAt, machine, ...report.data })
 }
 
 /**
