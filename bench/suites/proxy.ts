@@ -66,10 +66,15 @@ async function run (args: readonly string[]): Promise<number> {
       upstream = started
       const upstreamUrl = `http://127.0.0.1:${started.port}`
       const runnables: Runnable[] = []
-      const petrel = await petrelPeer(['--proxy', `/=${upstreamUrl}`, '--proxy-health-interval', '0']).probe()
-      runnables.push(petrel.ok ? { name: 'petrel --proxy', launchOn: petrel.launch } : { name: 'petrel --proxy', skipped: petrel.reason })
-      const nginx = await probeNginx(join(BENCH_DIR, 'peers', 'proxy-nginx.conf'), { UPSTREAM_PORT: String(started.port) })
-      runnables.push(nginx.ok ? { name: 'nginx proxy_pass', launchOn: nginx.launch } : { name: 'nginx proxy_pass', skipped: nginx.reason })
+      try {
+        const petrel = await petrelPeer(['--proxy', `/=${upstreamUrl}`, '--proxy-health-interval', '0']).probe()
+        runnables.push(petrel.ok ? { name: 'petrel --proxy', launchOn: petrel.launch } : { name: 'petrel --proxy', skipped: petrel.reason })
+        const nginx = await probeNginx(join(BENCH_DIR, 'peers', 'proxy-nginx.conf'), { UPSTREAM_PORT: String(started.port) })
+        runnables.push(nginx.ok ? { name: 'nginx proxy_pass', launchOn: nginx.launch } : { name: 'nginx proxy_pass', skipped: nginx.reason })
+      } catch (error) {
+        await started.stop()
+        throw error
+      }
       // Not an HTTP proxy: bytes copied between paired connections, the floor for any proxy on Node's sockets.
       runnables.push({ name: 'node relay floor', launchOn: peerFile('relay-floor.ts', [String(started.port)]) })
       console.log(`proxy: wrk ${connections} connections on /plaintext through each proxy (proxy on CPU ${bench.serverCpu}; upstream petrel and wrk on CPU ${tools.wrkCpu})`)
