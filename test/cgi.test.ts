@@ -13,6 +13,7 @@ import { CGI_DEFAULTS, Slots } from '../src/apps/serve/cgi.ts'
 import { parseCgiHead, parseCgiPath } from '../src/apps/serve/cgi-message.ts'
 import { DEFAULT_LIMITS } from '../src/core/limits.ts'
 import { RawClient, exchange, req, chunked } from './helpers/tcp.ts'
+import { requireDebianPackage } from './helpers/debian.ts'
 
 const SEQ_LINES = 2_000_000
 
@@ -739,14 +740,15 @@ describe('the demo site\'s scripts', () => {
     assert.match(response.text, /\nPATH_INFO=\/some\/path\nQUERY_STRING=x=1\n/)
   })
 
-  const python = ['/usr/bin/python3', '/usr/local/bin/python3'].some((p) => existsSync(p))
-  test('env.py: a Python script', { skip: python ? false : 'python3 is not installed' }, async () => {
+  test('env.py: a Python script', async () => {
+    requireDebianPackage('python3')
     const response = await demoGet('/cgi-bin/env.py')
     assert.equal(response.status, 200)
     assert.match(response.text, /<th>GATEWAY_INTERFACE<\/th><td>CGI\/1\.1<\/td>/)
   })
 
-  test('env.py does not show credentials: a page on the same origin could read an HttpOnly cookie through it', { skip: python ? false : 'python3 is not installed' }, async () => {
+  test('env.py does not show credentials: a page on the same origin could read an HttpOnly cookie through it', async () => {
+    requireDebianPackage('python3')
     const response = await demoGet('/cgi-bin/env.py', undefined, { Cookie: 'session=COOKIE-SECRET', Authorization: 'Basic QVVUSC1TRUNSRVQ=', 'Proxy-Authorization': 'Basic UFJPWFktU0VDUkVU', 'X-Shown': 'visible' })
     assert.equal(response.status, 200)
     assert.match(response.text, /<th>HTTP_X_SHOWN<\/th><td>visible<\/td>/)
@@ -754,7 +756,8 @@ describe('the demo site\'s scripts', () => {
     assert.doesNotMatch(response.text, /<th>HTTP_(COOKIE|AUTHORIZATION|PROXY_AUTHORIZATION)<\/th>/)
   })
 
-  test('form.py: reads a POSTed form from stdin', { skip: python ? false : 'python3 is not installed' }, async () => {
+  test('form.py: reads a POSTed form from stdin', async () => {
+    requireDebianPackage('python3')
     const response = await demoGet('/cgi-bin/form.py', 'name=Ann+%3Cb%3E&message=hi')
     assert.equal(response.status, 200)
     assert.match(response.text, /<li><b>name<\/b> = Ann &lt;b&gt;<\/li>/)

@@ -12,7 +12,7 @@ import { once } from 'node:events'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { startServe } from '../src/apps/serve/serve.ts'
 import type { Tick } from '../src/monitor/board.ts'
-import { ensureDebianPackage, onPath } from './helpers/debian.ts'
+import { requireDebianPackage } from './helpers/debian.ts'
 
 const SCREENSHOT = new URL('./output/dashboard.png', import.meta.url)
 
@@ -23,7 +23,7 @@ interface DashboardWindow {
 
 let browser: Browser
 before(async () => {
-  ensureDebianPackage('chromium', () => onPath('chromium'))
+  requireDebianPackage('chromium')
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] })
 })
 after(() => browser?.close())

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { chargenDatagram, chargenLine } from '../src/apps/inetd/services.ts'
 import { parseInetdConfig } from '../src/apps/inetd/config.ts'
 import { spawnInetd, startOnFreeOffset } from './helpers/inetd.ts'
-import { ensureDebianPackage, onPath } from './helpers/debian.ts'
+import { requireDebianPackage } from './helpers/debian.ts'
 
 const SPOOF = fileURLToPath(new URL('./helpers/udp-spoof.py', import.meta.url))
 const NOT_ROOT = process.getuid?.() !== 0 && 'raw sockets and ports below 1024 need root'
@@ -84,7 +84,7 @@ async function probe(port: number): Promise<void> {
 
 /** Sends a datagram with a forged source from a raw socket; returns the datagrams seen for each watched port during the window. */
 async function forge(from: [string, number], to: [string, number], payload: string, windowMs: number, watch: number[]): Promise<Record<string, number>> {
-  ensureDebianPackage('python3', () => onPath('python3'))
+  requireDebianPackage('python3')
   const args = [SPOOF, from[0], String(from[1]), to[0], String(to[1]), Buffer.from(payload).toString('hex'), String(windowMs), ...watch.map(String)]
   // Asynchronous: the server under test runs in this process and must go on serving meanwhile.
   const { stdout } = await promisify(execFile)('python3', args, { encoding: 'utf8' })

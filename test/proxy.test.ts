@@ -18,6 +18,7 @@ import { ReverseProxy } from '../src/apps/proxy/reverse.ts'
 import { proxySettings, type ProxyOptions } from '../src/apps/proxy/settings.ts'
 import { allowed, ForwardProxy, parseAllowRule } from '../src/apps/proxy/forward.ts'
 import { freePort } from './helpers/tcp.ts'
+import { requireDebianPackage } from './helpers/debian.ts'
 
 interface Upstream {
   server: HttpServer
@@ -496,8 +497,10 @@ describe('forward proxy (petrel proxy)', () => {
     return port
   }
 
-  const curl = (args: string[]): Promise<{ code: number; out: string }> =>
-    new Promise((resolve) => execFile('curl', ['-sS', '--max-time', '10', ...args], (err, stdout) => resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), out: stdout })))
+  const curl = (args: string[]): Promise<{ code: number; out: string }> => {
+    requireDebianPackage('curl')
+    return new Promise((resolve) => execFile('curl', ['-sS', '--max-time', '10', ...args], (err, stdout) => resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), out: stdout })))
+  }
 
   test('allow rules: exact host and port, subdomains, any port, bare host = 80 and 443', () => {
     const rules = ['example.com:443', '*.internal.test', '10.0.0.5:*'].map(parseAllowRule)
@@ -864,6 +867,7 @@ describe('health checks and retries (which failures are retried, for which metho
 
   test('a POST whose connection could not be made within the connect timeout goes to the next one too', async (t) => {
     // A listener whose accept queue is full: the kernel drops the proxy's SYN and the connect hangs.
+    requireDebianPackage('python3')
     const blackhole = spawn('python3', ['-c', [
       'import socket, sys, time',
       's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',

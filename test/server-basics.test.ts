@@ -512,7 +512,7 @@ describe('response framing', () => {
   })
 
   test('a header value with CR/LF is refused (no response splitting) and the handler gets a 500', async (t) => {
-    const { port, connect, errors } = await serve(t, {}, (s) => {
+    const { port, connect, errors } = await serve(t, { expectErrors: true }, (s) => {
       s.get('/split', (r, res) => {
         res.setHeader('X-Echo', r.query.get('v') ?? '')
         res.end('should not get here')
@@ -616,7 +616,7 @@ describe('response framing', () => {
   })
 
   test('a declared Content-Length that the body does not match cuts the connection', async (t) => {
-    const { port, connect } = await serve(t, {}, (s) => {
+    const { port, connect } = await serve(t, { expectErrors: true }, (s) => {
       s.get('/short', (_r, res) => {
         res.setHeader('Content-Length', 10)
         res.write('abc')
@@ -729,7 +729,7 @@ describe('bodies the handler does not read', () => {
 
 describe('handler failures', () => {
   test('a handler that throws gets 500 and the connection stays usable', async (t) => {
-    const { port, errors, connect } = await serve(t, {}, (s) => {
+    const { port, errors, connect } = await serve(t, { expectErrors: true }, (s) => {
       s.get('/throw', () => {
         throw new Error('boom')
       })
@@ -755,7 +755,7 @@ describe('handler failures', () => {
   })
 
   test('an async handler that rejects after part of a chunked response destroys the connection', async (t) => {
-    const { port, errors, connect } = await serve(t, {}, (s) => {
+    const { port, errors, connect } = await serve(t, { expectErrors: true }, (s) => {
       s.get('/partial', async (_r, res) => {
         res.write('first part')
         await sleep(30)
@@ -796,7 +796,7 @@ describe('handler failures', () => {
   })
 
   test('a handler failure is reported to onError once', async (t) => {
-    const { port, errors, connect } = await serve(t, {}, (s) => {
+    const { port, errors, connect } = await serve(t, { expectErrors: true }, (s) => {
       s.get('/partial', async (_r, res) => {
         res.write('first part')
         await sleep(10)
@@ -810,7 +810,7 @@ describe('handler failures', () => {
   })
 
   test('res.fail() from a callback answers as a thrown error would: its status and a report, or a cut once the head went out', async (t) => {
-    const { errors, connect } = await serve(t, {}, (s) => {
+    const { errors, connect } = await serve(t, { expectErrors: true }, (s) => {
       s.get('/late', (_r, res) => {
         setTimeout(() => res.fail(new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', 'nothing came')), 5)
       })
@@ -838,7 +838,7 @@ describe('handler failures', () => {
   })
 
   test('res.fail() after the connection answered on its own (handler timeout) reports the error and leaves the connection be', async (t) => {
-    const { errors, connect } = await serve(t, { timeouts: { handlerMs: 50 } }, (s) => {
+    const { errors, connect } = await serve(t, { expectErrors: true, timeouts: { handlerMs: 50 } }, (s) => {
       s.get('/slow', (_r, res) => {
         setTimeout(() => res.fail(new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', 'too late')), 150)
       })

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { type HttpServer } from '../src/index.ts'
 import { req, exchange } from './helpers/tcp.ts'
 import { serve } from './helpers/serve.ts'
+import { requireDebianPackage } from './helpers/debian.ts'
 
 const CURL = '/usr/bin/curl'
 const INDEX_URL = new URL('../src/index.ts', import.meta.url).href
@@ -40,6 +41,7 @@ interface CurlResult {
 }
 
 function curl(args: string[], input?: string | Buffer): Promise<CurlResult> {
+  requireDebianPackage('curl')
   return new Promise((resolve) => {
     const child = execFile(CURL, ['--silent', '--show-error', '--max-time', '10', ...args], { encoding: 'latin1', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? null), stdout, stderr })

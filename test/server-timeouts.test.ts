@@ -270,7 +270,7 @@ describe('send timeout', () => {
 
 describe('handler timeout', () => {
   test('a handler that never answers gets the client a 503 after handlerMs, and the connection closes', async (t) => {
-    const { server, connect } = await serve(t, { timeouts: { handlerMs: 200 } }, (s) => {
+    const { server, connect } = await serve(t, { expectErrors: true, timeouts: { handlerMs: 200 } }, (s) => {
       s.get('/hang', () => new Promise<void>(() => {}))
     })
     const c = await connect()
@@ -303,7 +303,7 @@ describe('handler timeout', () => {
 
   test('a late answer after the 503 is dropped, not written into a closed exchange', async (t) => {
     let late: (() => void) | null = null
-    const { errors, connect } = await serve(t, { timeouts: { handlerMs: 100 } }, (s) => {
+    const { errors, connect } = await serve(t, { expectErrors: true, timeouts: { handlerMs: 100 } }, (s) => {
       s.get('/late', (_r, res) => new Promise<void>((resolve) => {
         late = () => {
           res.end('too late')

@@ -12,7 +12,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { RawClient, req } from './helpers/tcp.ts'
 import { tempDir, writeTree, pattern } from './helpers/static-fixture.ts'
-import { ensureDebianPackage, onPath } from './helpers/debian.ts'
+import { requireDebianPackage } from './helpers/debian.ts'
 
 const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
 const base = tempDir('descriptors')
@@ -33,7 +33,7 @@ function setSoftNoFile(pid: number, soft: string): void {
 }
 
 test('out of descriptors: 503 with Retry-After and a log line, never cached as missing; served 200 once descriptors are free', async (t) => {
-  ensureDebianPackage('util-linux', () => onPath('prlimit'))
+  requireDebianPackage('util-linux')
   // A long cache validity: a "missing" cached by mistake would still be answered after the limit is raised.
   const child = spawn(process.execPath, [BIN, 'serve', ROOT, '--host', '127.0.0.1', '--port', '0', '--open-file-cache-valid', '60s', '--small-file-bytes', '1024', '--list'], { stdio: ['ignore', 'pipe', 'pipe'] })
   t.after(() => child.kill('SIGKILL'))

@@ -13,7 +13,7 @@ import path from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { spawnSync } from 'node:child_process'
 import { tempDir, writeTree, startStatic, type StaticServer } from './helpers/static-fixture.ts'
-import { ensureDebianPackage, onPath } from './helpers/debian.ts'
+import { requireDebianPackage } from './helpers/debian.ts'
 import type { RawClient } from './helpers/tcp.ts'
 
 const base = tempDir('race')
@@ -185,7 +185,7 @@ test('a directory swapped for a symlink to outside while requests run: zero outs
 
 test('without /proc, `petrel serve ROOT` refuses to start: no opened file could be checked', (t) => {
   if (process.getuid?.() !== 0) return t.skip('needs root to unmount /proc in a private mount namespace')
-  ensureDebianPackage('util-linux', () => onPath('unshare'))
+  requireDebianPackage('util-linux')
   const bin = new URL('../bin/petrel.js', import.meta.url).pathname
   const script = 'umount -l /proc && exec "$0" "$@"'
   const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, process.execPath, bin, 'serve', ROOT, '--port', '0'], { encoding: 'utf8', timeout: 20_000 })

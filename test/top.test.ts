@@ -13,7 +13,7 @@ import { renderTop, type ScreenSize } from '../src/cli/top.ts'
 import { startServe } from '../src/apps/serve/serve.ts'
 import type { Tick } from '../src/monitor/board.ts'
 import type { ProcessSnapshot } from '../src/monitor/metrics.ts'
-import { ensureDebianPackage, onPath } from './helpers/debian.ts'
+import { requireDebianPackage } from './helpers/debian.ts'
 
 const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
 
@@ -132,7 +132,7 @@ function frames(output: string): string[][] {
 
 describe('petrel top on a terminal', () => {
   test('uses the terminal\'s size, redraws at the new size when it changes, and quits on q', { timeout: 60_000 }, async (t) => {
-    ensureDebianPackage('bsdutils', () => onPath('script'))
+    requireDebianPackage('bsdutils')
     const serving = await startServe({ root: null, host: '127.0.0.1', port: 0, admin: { host: '127.0.0.1', port: 0 } })
     t.after(async () => {
       await serving.admin?.close()

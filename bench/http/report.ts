@@ -39,7 +39,7 @@ export function reportMarkdown (report: HttpReport): string {
   return lines.join('\n')
 }
 
-/** Writes http-<timestamp>.md/.json and overwrites http-latest.md; returns the paths written. */
+/** Writes bench/runs/http-<timestamp>.md/.json; returns the paths written. */
 export function writeReportFiles (report: HttpReport): string[] {
   return writeResultFiles('http', report.startedAt, reportMarkdown(report), report)
 }

@@ -1,10 +1,10 @@
 // Pieces every suite's report shares: number formats, the notes under a table, the machine
-// lines of a result file, and writing <suite>-<timestamp>.md/.json and <suite>-latest.md.
+// lines of a result file, and writing bench/runs/<suite>-<timestamp>.md/.json.
 
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { machineFacts, type MachineFacts } from './machine.ts'
-import { REPO_DIR, RESULTS_DIR } from './paths.ts'
+import { REPO_DIR, RUNS_DIR } from './paths.ts'
 import { summarize, type Cell, type PeerInfo } from './results.ts'
 import { markdownTable, textTable, type Column } from './table.ts'
 import { describeErrors, errorCount } from './wrk.ts'
@@ -52,9 +52,10 @@ export interface TableReport {
 
 /**
  * The end of a one-table suite: the table and its notes on the terminal, then the markdown
- * report (heading, method, machine, table, notes) and the JSON written to bench/results/.
+ * report (heading, method, machine, table, notes) and the JSON written to bench/runs/; returns
+ * the paths written.
  */
-export function finishTableReport (report: TableReport): void {
+export function finishTableReport (report: TableReport): string[] {
   console.log(`\n${textTable(report.columns, report.rows)}`)
   for (const note of report.notes) console.log(`  ${note}`)
   console.log('')
@@ -70,19 +71,22 @@ export function finishTableReport (report: TableReport): void {
     '',
     ...report.notes.map((note) => `- ${note}`)
   ].join('\n')
-  const written = writeResultFiles(report.suite, report.startedAt, markdown, { suite: report.suite, startedAt: report.startedAt, machine, ...report.data })
-  console.log(`wrote ${written.join(', ')}`)
+  return writeResultFiles(report.suite, report.startedAt, markdown, { suite: report.suite, startedAt: report.startedAt, machine, ...report.data })
 }
 
-/** Writes <suite>-<timestamp>.md/.json and overwrites <suite>-latest.md; returns the paths written. */
-export function writeResultFiles (suite: string, startedAt: string, markdown: string, report: unknown): string[] {
-  mkdirSync(RESULTS_DIR, { recursive: true })
+/**
+ * Writes bench/runs/<suite>-<timestamp>.md/.json and returns the paths written (the suites print
+ * them). Runs are not committed: bench/runs/ is in .gitignore, and only the result files that the
+ * docs cite are copied to bench/results/, under the same name, with the docs that cite them. There
+ * is no "latest" copy: a link to one would silently change meaning with the next run.
+ */
+export function writeResultFiles (suite: string, startedAt: string, markdown: string, report: unknown, dir = RUNS_DIR): string[] {
+  mkdirSync(dir, { recursive: true })
   // ISO 8601 without ':' so the name is safe in every shell and on every file system.
   const stamp = startedAt.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')
   const files = [
-    [join(RESULTS_DIR, `${suite}-${stamp}.md`), markdown],
-    [join(RESULTS_DIR, `${suite}-${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`],
-    [join(RESULTS_DIR, `${suite}-latest.md`), markdown]
+    [join(dir, `${suite}-${stamp}.md`), markdown],
+    [join(dir, `${suite}-${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`]
   ] as const
   for (const [path, text] of files) writeFileSync(path, text)
   return files.map(([path]) => relative(REPO_DIR, path))

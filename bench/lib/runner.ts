@@ -110,6 +110,7 @@ export async function probePeers (peers: readonly Peer[], names: readonly string
 }
 
 export interface ScenarioRun<M extends RunMeasurement> {
+  /** Shown before the peer on each progress line; '' for a suite with one unnamed scenario. */
   readonly name: string
   readonly repeat: number
   measure (launchOn: (port: number) => Launch): Promise<M>
@@ -139,7 +140,7 @@ export async function runScenario<M extends RunMeasurement> (scenario: ScenarioR
     for (const [index, peer] of runnables.entries()) {
       const cell = cells[index]
       if (peer.launchOn === undefined || peer.skipped !== undefined || (cell.runs.length === 0 && cell.skipped !== undefined)) continue
-      process.stdout.write(`  ${scenario.name} ${peer.name}${repeat > 1 ? ` run ${repetition}/${repeat}` : ''} … `)
+      process.stdout.write(`  ${scenario.name === '' ? '' : `${scenario.name} `}${peer.name}${repeat > 1 ? ` run ${repetition}/${repeat}` : ''} … `)
       try {
         const measured = await scenario.measure(peer.launchOn)
         cell.runs.push(measured)
@@ -165,10 +166,72 @@ export async function runScenario<M extends RunMeasurement> (scenario: ScenarioR
   return cells
 }
 
-/** Rough duration, printed before a suite starts. */
-export function estimateLine (runnables: readonly Runnable[], scenarioCount: number, repeat: number, durationSec: number, warmupSec: number): string {
-  const runsPerScenario = runnables.filter((peer) => peer.skipped === undefined).length * repeat
+/** Rough duration, printed before a suite starts; `runnablesPerScenario` lists each scenario's peers. */
+export function estimateLine (runnablesPerScenario: readonly (readonly Runnable[])[], repeat: number, durationSec: number, warmupSec: number): string {
+  const runs = runnablesPerScenario.map((runnables) => runnables.filter((peer) => peer.skipped === undefined).length * repeat)
+  const total = runs.reduce((sum, count) => sum + count, 0)
   const secondsPerRun = durationSec + warmupSec + 1
-  return `about ${Math.ceil(runsPerScenario * scenarioCount * secondsPerRun / 60)} min: ` +
-    `${scenarioCount} scenario(s) × ${runsPerScenario} run(s) × ~${secondsPerRun} s\n`
+  const shape = runs.every((count) => count === runs[0])
+    ? `${runs.length} scenario(s) × ${runs[0] ?? 0} run(s)`
+    : `${total} run(s) over ${runs.length} scenario(s)`
+  return `about ${Math.ceil(total * secondsPerRun / 60)} min: ${shape} × ~${secondsPerRun} s\n`
+}
+
+/** One scenario of a wrk suite: a ScenarioRun (without `repeat`, which is the suite's) and what follows its runs. */
+export interface WrkScenario<M extends RunMeasurement> extends Omit<ScenarioRun<M>, 'repeat'> {
+  /** Runs before this scenario's first run (e.g. stopping a server the earlier scenarios needed). */
+  before?: () => Promise<void>
+  /** The peers of this scenario when they are not the suite's (e.g. one server measured alone). */
+  readonly runnables?: readonly Runnable[]
+  /** Keeps the scenario's cells for the report and prints its table. */
+  finish (cells: Cell<M>[]): void
+}
+
+export interface WrkSuite<M extends RunMeasurement> {
+  readonly durationSec: number
+  readonly warmupSec: number
+  readonly repeat: number
+  /**
+   * Probes the peers (installing what they need) and readies whatever must exist before the
+   * first run; `release` is called once the last run is over, whatever happened.
+   */
+  prepare (tools: LoadTools, bench: Bench): Promise<{ runnables: Runnable[], release?: () => Promise<void> | void }>
+  /** The scenarios, in the order they run. */
+  scenarios (tools: LoadTools, bench: Bench, runnables: readonly Runnable[]): Promise<readonly WrkScenario<M>[]> | readonly WrkScenario<M>[]
+  /** Writes the report (the finished scenarios are in it) and returns the paths written. */
+  writeReport (): string[]
+}
+
+/**
+ * The skeleton every wrk suite runs on: find wrk and taskset (exit 2 naming what to install),
+ * prepare the peers, print the estimate, then per scenario run every peer `repeat` times,
+ * interleaved, each run a fresh server pinned to its CPU with wrk on the other, warmed up and
+ * measured with its CPU µs/request from /proc (measure.ts), and print the scenario's table of
+ * medians; finally write the report and print where. Exits 0 when anything was measured, 1 when
+ * nothing was.
+ */
+export async function runWrkSuite<M extends RunMeasurement> (suite: WrkSuite<M>): Promise<number> {
+  const tools = await findLoadTools()
+  if ('missing' in tools) {
+    console.error(tools.missing)
+    return 2
+  }
+  const bench = makeBench(tools, suite.durationSec, suite.warmupSec)
+  const { runnables, release } = await suite.prepare(tools, bench)
+  let measuredAnything = false
+  try {
+    const scenarios = await suite.scenarios(tools, bench, runnables)
+    console.log(estimateLine(scenarios.map((scenario) => scenario.runnables ?? runnables), suite.repeat, suite.durationSec, suite.warmupSec))
+    for (const scenario of scenarios) {
+      await scenario.before?.()
+      const cells = await runScenario({ ...scenario, repeat: suite.repeat }, scenario.runnables ?? runnables)
+      if (cells.some((cell) => cell.runs.length > 0)) measuredAnything = true
+      scenario.finish(cells)
+    }
+  } finally {
+    await release?.()
+  }
+  const written = suite.writeReport()
+  console.log(`wrote ${written.join(', ')}`)
+  return measuredAnything ? 0 : 1
 }

@@ -188,7 +188,7 @@ export function reportMarkdown (report: StaticReport): string {
   return lines.join('\n')
 }
 
-/** Writes static-<timestamp>.md/.json and overwrites static-latest.md; returns the paths written. */
+/** Writes bench/runs/static-<timestamp>.md/.json; returns the paths written. */
 export function writeReportFiles (report: StaticReport): string[] {
   return writeResultFiles('static', report.startedAt, reportMarkdown(report), report)
 }

@@ -132,7 +132,7 @@ async function run (args: readonly string[]): Promise<number> {
       ])
     }
   }
-  finishTableReport({
+  const written = finishTableReport({
     suite: 'accounts',
     startedAt,
     title: 'accounts: logins with scrypt on the thread pool and inline, on SQLite and PostgreSQL',
@@ -143,6 +143,7 @@ async function run (args: readonly string[]): Promise<number> {
     notes,
     data: { durationSec, repeat, connections, rate, rows }
   })
+  console.log(`wrote ${written.join(', ')}`)
   return 0
 }
 

@@ -3,7 +3,7 @@
 // caveats: docs/benchmarks.md.
 
 import { listOf, parseFlags, wholeNumber, type FlagSpec } from '../lib/flags.ts'
-import { estimateLine, findLoadTools, makeBench, probePeers, reportHeader, runScenario } from '../lib/runner.ts'
+import { probePeers, reportHeader, runWrkSuite } from '../lib/runner.ts'
 import { measureOnce, type RunMeasurement } from '../http/measure.ts'
 import { PEERS, PEER_NAMES } from '../http/peers.ts'
 import { scenarioText, writeReportFiles } from '../http/report.ts'
@@ -37,45 +37,36 @@ async function run (args: readonly string[]): Promise<number> {
   }
   const peerNames = listOf(flags, 'only', PEER_NAMES)
   const scenarios = listOf(flags, 'scenario', SCENARIO_NAMES).map((name) => buildScenario(name, settings))
+  let report: HttpReport | undefined
 
-  const tools = await findLoadTools()
-  if ('missing' in tools) {
-    console.error(tools.missing)
-    return 2
-  }
-  const { runnables, infos } = await probePeers(PEERS, peerNames)
-
-  const bench = makeBench(tools, settings.durationSec, settings.warmupSec)
-  const report: HttpReport = {
-    ...reportHeader('http', tools, bench),
-    settings,
-    peers: infos,
-    scenarios: []
-  }
-
-  console.log(estimateLine(runnables, scenarios.length, settings.repeat, settings.durationSec, settings.warmupSec))
-
-  for (const scenario of scenarios) {
-    const askedToClose = scenario.headers.includes('Connection: close')
-    const cells = await runScenario<RunMeasurement>({
-      name: scenario.name,
-      repeat: settings.repeat,
-      measure: (launchOn) => measureOnce(launchOn, scenario, bench),
-      describe: (measured) => `${Math.round(measured.requestsPerSec).toLocaleString('en-US')} req/s`,
-      afterRun: (cell: Cell, measured) => {
-        if (askedToClose && !measured.announcesClose && !cell.notes.includes(SILENT_CLOSE_NOTE)) cell.notes.push(SILENT_CLOSE_NOTE)
+  return runWrkSuite<RunMeasurement>({
+    ...settings,
+    prepare: async (tools, bench) => {
+      const { runnables, infos } = await probePeers(PEERS, peerNames)
+      report = { ...reportHeader('http', tools, bench), settings, peers: infos, scenarios: [] }
+      return { runnables }
+    },
+    scenarios: (_tools, bench) => scenarios.map((scenario) => {
+      const askedToClose = scenario.headers.includes('Connection: close')
+      return {
+        name: scenario.name,
+        measure: (launchOn) => measureOnce(launchOn, scenario, bench),
+        describe: (measured) => `${Math.round(measured.requestsPerSec).toLocaleString('en-US')} req/s`,
+        afterRun: (cell: Cell, measured) => {
+          if (askedToClose && !measured.announcesClose && !cell.notes.includes(SILENT_CLOSE_NOTE)) cell.notes.push(SILENT_CLOSE_NOTE)
+        },
+        finish: (cells) => {
+          const result = { name: scenario.name, description: scenario.description, cells }
+          report!.scenarios.push(result)
+          console.log(`\n${scenarioText(result, report!)}`)
+        }
       }
-    }, runnables)
-    const result = { name: scenario.name, description: scenario.description, cells }
-    report.scenarios.push(result)
-    console.log(`\n${scenarioText(result, report)}`)
-  }
-
-  report.finishedAt = new Date().toISOString()
-  const written = writeReportFiles(report)
-  console.log(`wrote ${written.join(', ')}`)
-  const measuredAnything = report.scenarios.some((scenario) => scenario.cells.some((cell) => cell.runs.length > 0))
-  return measuredAnything ? 0 : 1
+    }),
+    writeReport: () => {
+      report!.finishedAt = new Date().toISOString()
+      return writeReportFiles(report!)
+    }
+  })
 }
 
 export const httpSuite: Suite = {

@@ -219,7 +219,7 @@ async function run (args: readonly string[]): Promise<number> {
     ...scenarios.flatMap((scenario) => [`## ${scenario.name}: ${scenario.description}`, '', markdownTable(COLUMNS(repeat), rows(scenario)), '', ...notes(scenario).map((note) => `- ${note}`), '']),
     ...(targets.length === 0 ? [] : ['## Targets', '', ...targets.map((line) => `- ${line}`), ''])
   ].join('\n')
-  // Results against another target go to their own files, so loadgen-latest.md stays the nginx run.
+  // Results against another target go to files of their own name (loadgen-petrel-…), apart from the nginx runs.
   const written = writeResultFiles(target === 'nginx' ? 'loadgen' : `loadgen-${target}`, startedAt, markdown, { suite: 'loadgen', startedAt, target, targetVersion: probe.version, machine, petrelRevision: tools.petrelRevision, durationSec, repeat, scenarios })
   console.log(`wrote ${written.join(', ')}`)
   return scenarios.some((scenario) => scenario.cells.some((cell) => cell.runs.length > 0)) ? 0 : 1

@@ -7,12 +7,13 @@
 
 import { join } from 'node:path'
 import { parseFlags, wholeNumber as flagNumber, type FlagSpec } from '../lib/flags.ts'
-import { measureOnce, startServer, type Load, type RunMeasurement } from '../lib/measure.ts'
+import { measureOnce, startServer, type Load, type RunMeasurement, type Started } from '../lib/measure.ts'
 import { BENCH_DIR } from '../lib/paths.ts'
 import { peerFile, petrelPeer, probeNginx, type Launch } from '../lib/peers.ts'
 import { expectBody } from '../lib/ready.ts'
-import { twoDigits, wholeNumber, finishTableReport } from '../lib/report.ts'
-import { findLoadTools, makeBench } from '../lib/runner.ts'
+import { cellNotes, twoDigits, wholeNumber, finishTableReport } from '../lib/report.ts'
+import { runWrkSuite, type Runnable } from '../lib/runner.ts'
+import type { Cell } from '../lib/results.ts'
 import { median } from '../lib/stats.ts'
 import type { Column } from '../lib/table.ts'
 import type { Suite } from './suite.ts'
@@ -33,59 +34,77 @@ const LOAD = (connections: number): Load => ({
   reportsLatency: true
 })
 
+const DIRECT = 'direct (no proxy)'
+
 async function run (args: readonly string[]): Promise<number> {
   const flags = parseFlags(args, FLAGS)
   const durationSec = flagNumber(flags, 'duration', 1)
   const warmupSec = flagNumber(flags, 'warmup', 0)
   const connections = flagNumber(flags, 'connections', 1)
   const repeat = flagNumber(flags, 'repeat', 1)
-  const tools = await findLoadTools()
-  if ('missing' in tools) {
-    console.error(tools.missing)
-    return 2
-  }
-  const bench = makeBench(tools, durationSec, warmupSec)
   const startedAt = new Date().toISOString()
   const check = expectBody('/plaintext', 'Hello, World!')
-  // The upstream, on the generator's CPU for the whole suite.
-  const upstreamProbe = await petrelPeer([]).probe()
-  if (!upstreamProbe.ok) throw new Error(upstreamProbe.reason)
-  const upstream = await startServer(upstreamProbe.launch, tools.wrkCpu, '/plaintext', check)
-  const notes: string[] = []
-  const rows = new Map<string, RunMeasurement[]>()
-  try {
-    const upstreamUrl = `http://127.0.0.1:${upstream.port}`
-    const peers: Array<{ name: string, launch: ((port: number) => Launch) | null }> = []
-    const petrel = await petrelPeer(['--proxy', `/=${upstreamUrl}`, '--proxy-health-interval', '0']).probe()
-    peers.push({ name: 'petrel --proxy', launch: petrel.ok ? petrel.launch : null })
-    const nginx = await probeNginx(join(BENCH_DIR, 'peers', 'proxy-nginx.conf'), { UPSTREAM_PORT: String(upstream.port) })
-    if (!nginx.ok) notes.push(`nginx proxy_pass: skipped: ${nginx.reason}`)
-    peers.push({ name: 'nginx proxy_pass', launch: nginx.ok ? nginx.launch : null })
-    // Not an HTTP proxy: bytes copied between paired connections, the floor for any proxy on Node's sockets.
-    peers.push({ name: 'node relay floor', launch: peerFile('relay-floor.ts', [String(upstream.port)]) })
-    console.log(`proxy: wrk ${connections} connections on /plaintext through each proxy (proxy on CPU ${bench.serverCpu}; upstream petrel and wrk on CPU ${tools.wrkCpu})`)
-    for (let repetition = 1; repetition <= repeat; repetition++) {
-      for (const peer of peers) {
-        if (peer.launch === null) continue
-        process.stdout.write(`  ${peer.name}${repeat > 1 ? ` run ${repetition}/${repeat}` : ''} … `)
-        const { measured } = await measureOnce(peer.launch, LOAD(connections), bench, check)
-        rows.set(peer.name, [...(rows.get(peer.name) ?? []), measured])
-        console.log(`${wholeNumber(measured.requestsPerSec)} req/s, p99 ${measured.latencyP99Ms} ms`)
+  const describe = (measured: RunMeasurement): string => `${wholeNumber(measured.requestsPerSec)} req/s, p99 ${measured.latencyP99Ms} ms`
+  const rows: Cell[] = []
+  let upstream: Started | null = null
+  let upstreamLaunch: ((port: number) => Launch) | undefined
+  let wrkCpu = 1
+  let serverCpu = 0
+
+  return runWrkSuite<RunMeasurement>({
+    durationSec,
+    warmupSec,
+    repeat,
+    prepare: async (tools, bench) => {
+      wrkCpu = tools.wrkCpu
+      serverCpu = bench.serverCpu
+      // The upstream, on the generator's CPU while the proxies are measured.
+      const upstreamProbe = await petrelPeer([]).probe()
+      if (!upstreamProbe.ok) throw new Error(upstreamProbe.reason)
+      upstreamLaunch = upstreamProbe.launch
+      const started = await startServer(upstreamProbe.launch, tools.wrkCpu, '/plaintext', check)
+      upstream = started
+      const upstreamUrl = `http://127.0.0.1:${started.port}`
+      const runnables: Runnable[] = []
+      try {
+        const petrel = await petrelPeer(['--proxy', `/=${upstreamUrl}`, '--proxy-health-interval', '0']).probe()
+        runnables.push(petrel.ok ? { name: 'petrel --proxy', launchOn: petrel.launch } : { name: 'petrel --proxy', skipped: petrel.reason })
+        const nginx = await probeNginx(join(BENCH_DIR, 'peers', 'proxy-nginx.conf'), { UPSTREAM_PORT: String(started.port) })
+        runnables.push(nginx.ok ? { name: 'nginx proxy_pass', launchOn: nginx.launch } : { name: 'nginx proxy_pass', skipped: nginx.reason })
+      } catch (error) {
+        await started.stop()
+        throw error
       }
-    }
-  } finally {
-    await upstream.stop()
-  }
-  // Direct: the upstream alone, for the latency a proxy adds (its own server on CPU 0 now).
-  for (let repetition = 1; repetition <= repeat; repetition++) {
-    process.stdout.write(`  direct (no proxy)${repeat > 1 ? ` run ${repetition}/${repeat}` : ''} … `)
-    const { measured } = await measureOnce(upstreamProbe.launch, LOAD(connections), bench, check)
-    rows.set('direct (no proxy)', [...(rows.get('direct (no proxy)') ?? []), measured])
-    console.log(`${wholeNumber(measured.requestsPerSec)} req/s, p99 ${measured.latencyP99Ms} ms`)
-  }
+      // Not an HTTP proxy: bytes copied between paired connections, the floor for any proxy on Node's sockets.
+      runnables.push({ name: 'node relay floor', launchOn: peerFile('relay-floor.ts', [String(started.port)]) })
+      console.log(`proxy: wrk ${connections} connections on /plaintext through each proxy (proxy on CPU ${bench.serverCpu}; upstream petrel and wrk on CPU ${tools.wrkCpu})`)
+      return { runnables, release: async () => { await upstream?.stop() } }
+    },
+    scenarios: (_tools, bench) => [
+      { name: '', measure: async (launchOn) => (await measureOnce(launchOn, LOAD(connections), bench, check)).measured, describe, finish: (cells) => rows.push(...cells) },
+      {
+        // Direct: the upstream alone, for the latency a proxy adds (its own server on CPU 0 now).
+        name: '',
+        before: async () => {
+          await upstream?.stop()
+          upstream = null
+        },
+        runnables: [{ name: DIRECT, launchOn: upstreamLaunch }],
+        measure: async (launchOn) => (await measureOnce(launchOn, LOAD(connections), bench, check)).measured,
+        describe,
+        finish: (cells) => rows.push(...cells)
+      }
+    ],
+    writeReport: () => writeTable(rows, { startedAt, durationSec, warmupSec, connections, repeat, serverCpu, wrkCpu })
+  })
+}
+
+/** The proxies' table: medians of each row that has runs, ratios to petrel's, p99 added over the direct row's. */
+function writeTable (cells: readonly Cell[], run: { startedAt: string, durationSec: number, warmupSec: number, connections: number, repeat: number, serverCpu: number, wrkCpu: number }): string[] {
+  const rows = new Map(cells.filter((cell) => cell.runs.length > 0).map((cell) => [cell.peer, cell.runs]))
   const base = rows.get('petrel --proxy') ?? []
   const baseRps = base.length === 0 ? Number.NaN : median(base.map((m) => m.requestsPerSec))
-  const directP99 = median((rows.get('direct (no proxy)') ?? []).map((m) => m.latencyP99Ms ?? Number.NaN))
+  const directP99 = median((rows.get(DIRECT) ?? []).map((m) => m.latencyP99Ms ?? Number.NaN))
   const columns: Column[] = [
     { title: 'proxy', alignRight: false },
     { title: 'req/s', alignRight: true },
@@ -98,7 +117,7 @@ async function run (args: readonly string[]): Promise<number> {
   ]
   const table = [...rows].map(([name, list]) => {
     const p99 = median(list.map((m) => m.latencyP99Ms ?? Number.NaN))
-    const direct = name === 'direct (no proxy)'
+    const direct = name === DIRECT
     return [
       name,
       wholeNumber(median(list.map((m) => m.requestsPerSec))),
@@ -110,18 +129,18 @@ async function run (args: readonly string[]): Promise<number> {
       wholeNumber(list.reduce((sum, m) => sum + m.errors.connect + m.errors.read + m.errors.write + m.errors.timeout + m.errors.status, 0))
     ]
   })
-  finishTableReport({
+  const { durationSec, warmupSec, connections, repeat, serverCpu, wrkCpu } = run
+  return finishTableReport({
     suite: 'proxy',
-    startedAt,
+    startedAt: run.startedAt,
     title: 'proxy: Petrel\'s reverse proxy against nginx proxy_pass',
     method: `wrk, ${connections} keep-alive connections, GET /plaintext, ${durationSec} s runs after ${warmupSec} s of warm-up${repeat > 1 ? `, medians of ${repeat}` : ''}. ` +
-      `The proxy on CPU ${bench.serverCpu}; its upstream (petrel serve) and wrk on CPU ${tools.wrkCpu}. "p99 added" is the proxy's p99 minus the direct row's (the upstream alone, on CPU ${bench.serverCpu}).`,
+      `The proxy on CPU ${serverCpu}; its upstream (petrel serve) and wrk on CPU ${wrkCpu}. "p99 added" is the proxy's p99 minus the direct row's (the upstream alone, on CPU ${serverCpu}).`,
     columns,
     rows: table,
-    notes,
+    notes: cellNotes(cells),
     data: { durationSec, warmupSec, connections, repeat, rows: Object.fromEntries(rows) }
   })
-  return 0
 }
 
 export const proxySuite: Suite = {

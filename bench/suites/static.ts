@@ -3,9 +3,9 @@
 // on CPU 0 with wrk on CPU 1. Method and caveats: docs/benchmarks.md.
 
 import { listOf, parseFlags, wholeNumber, type FlagSpec } from '../lib/flags.ts'
-import { measureOnce, ServerStartError, startServer } from '../lib/measure.ts'
+import { measureOnce, ServerStartError, startServer, type RunMeasurement } from '../lib/measure.ts'
 import { getOnce } from '../lib/ready.ts'
-import { estimateLine, findLoadTools, makeBench, probePeers, reportHeader, runScenario, SERVER_CPU, type Runnable } from '../lib/runner.ts'
+import { probePeers, reportHeader, runWrkSuite, SERVER_CPU, type Runnable } from '../lib/runner.ts'
 import { FILES, makeFileTree, type FileTree } from '../static/files.ts'
 import { staticPeers, STATIC_PEER_NAMES } from '../static/peers.ts'
 import { checkTargets, scenarioText, targetsText, writeReportFiles, type StaticReport } from '../static/report.ts'
@@ -77,55 +77,49 @@ async function run (args: readonly string[]): Promise<number> {
   const peerNames = listOf(flags, 'only', STATIC_PEER_NAMES)
   const scenarios = listOf(flags, 'scenario', STATIC_SCENARIO_NAMES).map((name) => buildStaticScenario(name, settings))
 
-  const tools = await findLoadTools()
-  if ('missing' in tools) {
-    console.error(tools.missing)
-    return 2
-  }
+  let tree: FileTree | undefined
+  let problems = new Map<string, Map<string, string>>()
+  let report: StaticReport | undefined
 
-  const tree = makeFileTree()
-  try {
-    console.log(`files: ${tree.root} (${FILES.map((file) => file.urlPath.slice(1)).join(', ')}; removed at the end)`)
-    const { runnables, infos } = await probePeers(staticPeers(tree.root), peerNames)
-    const problems = await verifyPeers(runnables, scenarios, tree)
-
-    const bench = makeBench(tools, settings.durationSec, settings.warmupSec)
-    const report: StaticReport = {
-      ...reportHeader('static', tools, bench),
-      settings,
-      files: FILES,
-      peers: infos,
-      scenarios: [],
-      targets: []
-    }
-
-    console.log(`\n${estimateLine(runnables, scenarios.length, settings.repeat, settings.durationSec, settings.warmupSec)}`)
-
-    for (const scenario of scenarios) {
-      const content = tree.contents.get(scenario.file.name) as Buffer
-      const cells = await runScenario({
+  return runWrkSuite<RunMeasurement>({
+    ...settings,
+    prepare: async (tools, bench) => {
+      const files = makeFileTree()
+      tree = files
+      try {
+        console.log(`files: ${files.root} (${FILES.map((file) => file.urlPath.slice(1)).join(', ')}; removed at the end)`)
+        const { runnables, infos } = await probePeers(staticPeers(files.root), peerNames)
+        problems = await verifyPeers(runnables, scenarios, files)
+        report = { ...reportHeader('static', tools, bench), settings, files: FILES, peers: infos, scenarios: [], targets: [] }
+        console.log('')
+        return { runnables, release: () => files.remove() }
+      } catch (error) {
+        files.remove()
+        throw error
+      }
+    },
+    scenarios: (_tools, bench) => scenarios.map((scenario) => {
+      const content = tree!.contents.get(scenario.file.name) as Buffer
+      return {
         name: scenario.name,
-        repeat: settings.repeat,
         // Every run's readiness check is the full one: a server restarted for the run must serve the file right again.
         measure: async (launchOn) => (await measureOnce(launchOn, scenario, bench, servesFile(scenario.path, content))).measured,
         skipHere: (peer) => problems.get(peer)?.get(scenario.name),
-        describe: (measured) => `${Math.round(measured.requestsPerSec).toLocaleString('en-US')} req/s, ${(measured.bytesPerSec / 1e6).toFixed(1)} MB/s`
-      }, runnables)
-      const result = { name: scenario.name, description: scenario.description, file: scenario.file, byThroughput: scenario.byThroughput, cells }
-      report.scenarios.push(result)
-      console.log(`\n${scenarioText(result, report)}`)
+        describe: (measured) => `${Math.round(measured.requestsPerSec).toLocaleString('en-US')} req/s, ${(measured.bytesPerSec / 1e6).toFixed(1)} MB/s`,
+        finish: (cells) => {
+          const result = { name: scenario.name, description: scenario.description, file: scenario.file, byThroughput: scenario.byThroughput, cells }
+          report!.scenarios.push(result)
+          console.log(`\n${scenarioText(result, report!)}`)
+        }
+      }
+    }),
+    writeReport: () => {
+      report!.targets = checkTargets(report!.scenarios)
+      console.log(`${targetsText(report!.targets)}\n`)
+      report!.finishedAt = new Date().toISOString()
+      return writeReportFiles(report!)
     }
-
-    report.targets = checkTargets(report.scenarios)
-    console.log(`${targetsText(report.targets)}\n`)
-    report.finishedAt = new Date().toISOString()
-    const written = writeReportFiles(report)
-    console.log(`wrote ${written.join(', ')}`)
-    const measuredAnything = report.scenarios.some((scenario) => scenario.cells.some((cell) => cell.runs.length > 0))
-    return measuredAnything ? 0 : 1
-  } finally {
-    tree.remove()
-  }
+  })
 }
 
 export const staticSuite: Suite = {

@@ -7,7 +7,7 @@ import { listOf, parseFlags, wholeNumber, type FlagSpec } from '../lib/flags.ts'
 import { measureOnce, type Bench, type Load, type RunMeasurement } from '../lib/measure.ts'
 import type { Launch } from '../lib/peers.ts'
 import { expectBody } from '../lib/ready.ts'
-import { estimateLine, findLoadTools, makeBench, probePeers, reportHeader, runScenario, SERVER_CPU } from '../lib/runner.ts'
+import { probePeers, reportHeader, runWrkSuite, SERVER_CPU } from '../lib/runner.ts'
 import { buildScenario } from '../http/scenarios.ts'
 import { listenersProblem } from '../workers/listeners.ts'
 import { expectedListeners, WORKER_PEERS, WORKER_PEER_NAMES } from '../workers/peers.ts'
@@ -55,43 +55,31 @@ async function run (args: readonly string[]): Promise<number> {
   // The http suite's keepalive load; the other two settings only shape its other scenarios.
   const load = buildScenario('keepalive', { connections: settings.connections, closeConnections: settings.connections, pipelineDepth: 1 })
 
-  const tools = await findLoadTools()
-  if ('missing' in tools) {
-    console.error(tools.missing)
-    return 2
-  }
-  const placements = placementNames.map((name) => buildPlacement(name, SERVER_CPU, tools.wrkCpu))
-  const { runnables, infos } = await probePeers(WORKER_PEERS, peerNames)
+  let report: WorkersReport | undefined
 
-  const bench = makeBench(tools, settings.durationSec, settings.warmupSec)
-  const report: WorkersReport = {
-    ...reportHeader('workers', tools, bench, { serverCpu: false }),
-    settings,
-    load: load.description,
-    peers: infos,
-    placements: []
-  }
-
-  console.log(estimateLine(runnables, placements.length, settings.repeat, settings.durationSec, settings.warmupSec))
-
-  for (const placement of placements) {
-    const cells = await runScenario({
+  return runWrkSuite<RunMeasurement>({
+    ...settings,
+    prepare: async (tools, bench) => {
+      const { runnables, infos } = await probePeers(WORKER_PEERS, peerNames)
+      report = { ...reportHeader('workers', tools, bench, { serverCpu: false }), settings, load: load.description, peers: infos, placements: [] }
+      return { runnables }
+    },
+    scenarios: (tools, bench) => placementNames.map((name) => buildPlacement(name, SERVER_CPU, tools.wrkCpu)).map((placement) => ({
       name: placement.name,
-      repeat: settings.repeat,
       measure: (launchOn) => measureIn(placement, launchOn, load, bench),
-      describe: (measured) => `${Math.round(measured.requestsPerSec).toLocaleString('en-US')} req/s, ${measured.cpuUsPerRequest.toFixed(2)} CPU µs/req`
-    }, runnables)
-    const result = { name: placement.name, serverCpus: placement.serverCpus, description: placement.description, cells }
-    report.placements.push(result)
-    console.log(`\n${placementText(result, report)}`)
-  }
-  if (report.placements.length > 1) console.log(summaryText(report))
-
-  report.finishedAt = new Date().toISOString()
-  const written = writeReportFiles(report)
-  console.log(`wrote ${written.join(', ')}`)
-  const measuredAnything = report.placements.some((placement) => placement.cells.some((cell) => cell.runs.length > 0))
-  return measuredAnything ? 0 : 1
+      describe: (measured) => `${Math.round(measured.requestsPerSec).toLocaleString('en-US')} req/s, ${measured.cpuUsPerRequest.toFixed(2)} CPU µs/req`,
+      finish: (cells) => {
+        const result = { name: placement.name, serverCpus: placement.serverCpus, description: placement.description, cells }
+        report!.placements.push(result)
+        console.log(`\n${placementText(result, report!)}`)
+      }
+    })),
+    writeReport: () => {
+      if (report!.placements.length > 1) console.log(summaryText(report!))
+      report!.finishedAt = new Date().toISOString()
+      return writeReportFiles(report!)
+    }
+  })
 }
 
 export const workersSuite: Suite = {

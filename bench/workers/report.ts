@@ -93,7 +93,7 @@ export function reportMarkdown (report: WorkersReport): string {
   return lines.join('\n')
 }
 
-/** Writes workers-<timestamp>.md/.json and overwrites workers-latest.md; returns the paths written. */
+/** Writes bench/runs/workers-<timestamp>.md/.json; returns the paths written. */
 export function writeReportFiles (report: WorkersReport): string[] {
   return writeResultFiles('workers', report.startedAt, reportMarkdown(report), report)
 }

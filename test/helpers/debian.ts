@@ -1,30 +1,33 @@
-// Real peers from Debian's packages: a test that needs one installs it when it is missing (as
-// root, the way CI runs), so nothing has to be set up by hand on a fresh machine.
+// Real peers from Debian's packages. Tests do not install them: scripts/install-test-tools.sh does,
+// from the list in scripts/test-tools.txt, and .ci/run runs it before the tests. A test whose tool
+// is missing fails at once with the command that installs it, instead of calling apt-get in the
+// middle of a run (slow, needs the network and root, and hides a missing CI step) or skipping
+// (which passes a run that tested nothing).
 
-import { execFileSync } from 'node:child_process'
+import { globSync, readFileSync } from 'node:fs'
 
-/** Whether `command` is on PATH. */
-export function onPath(command: string): boolean {
-  try {
-    execFileSync('sh', ['-c', 'command -v "$1"', 'sh', command], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
+const TOOL_LIST = new URL('../../scripts/test-tools.txt', import.meta.url).pathname
+export const INSTALL_COMMAND = 'scripts/install-test-tools.sh'
+
+/** PACKAGE → the files (globs) that show it is installed, from `listFile` (scripts/test-tools.txt). */
+function toolList(listFile: string): Map<string, string[]> {
+  const packages = new Map<string, string[]>()
+  for (const line of readFileSync(listFile, 'utf8').split('\n')) {
+    const [pkg, file] = line.trim().split(/\s+/)
+    if (pkg === undefined || pkg === '' || pkg.startsWith('#') || file === undefined) continue
+    packages.set(pkg, [...(packages.get(pkg) ?? []), file])
   }
+  return packages
 }
 
-/** Install Debian package `pkg` unless `present()` says it is there; throws when that fails. */
-export function ensureDebianPackage(pkg: string, present: () => boolean): void {
-  if (present()) return
-  const apt = (args: string[]): void => {
-    execFileSync('apt-get', args, { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000 })
-  }
-  try {
-    apt(['install', '-y', '-qq', pkg])
-  } catch {
-    // A fresh machine may not have the package lists yet.
-    apt(['update', '-qq'])
-    apt(['install', '-y', '-qq', pkg])
-  }
-  if (!present()) throw new Error(`installed ${pkg}, but it is still not usable`)
+/**
+ * Throws unless Debian package `pkg` is installed (every file scripts/test-tools.txt lists for it
+ * exists); the error names the missing file and the command that installs it.
+ */
+export function requireDebianPackage(pkg: string, listFile = TOOL_LIST): void {
+  const files = toolList(listFile).get(pkg)
+  if (files === undefined) throw new Error(`${pkg} is not in ${listFile}: add it there (PACKAGE FILE) so that ${INSTALL_COMMAND} installs it`)
+  const absent = files.filter((file) => globSync(file).length === 0)
+  if (absent.length === 0) return
+  throw new Error(`this test needs Debian's ${pkg} (${absent.join(', ')} not found): run ${INSTALL_COMMAND} (as root), or apt-get install ${pkg}`)
 }

@@ -1,4 +1,4 @@
-// A real PostgreSQL for the tests (and the accounts benchmark) that need one: Debian's `postgresql` installed when missing,
+// A real PostgreSQL for the tests (and the accounts benchmark) that need one: Debian's `postgresql` (scripts/install-test-tools.sh installs it),
 // a cluster made with initdb in a temporary directory (trust auth, superuser "petrel"), started
 // on a free port with fsync off, and stopped by the `stop()` it returns. PostgreSQL refuses to
 // run as root, so as root the server runs as the package's `postgres` user.
@@ -10,7 +10,7 @@ import path from 'node:path'
 import { once } from 'node:events'
 import pg from 'pg'
 import { freePort } from './tcp.ts'
-import { ensureDebianPackage } from './debian.ts'
+import { requireDebianPackage } from './debian.ts'
 import { lookupUser } from '../../src/process/privileges.ts'
 
 function binDir(): string | null {
@@ -21,7 +21,7 @@ function binDir(): string | null {
 
 /** Start a throwaway PostgreSQL; `cpu` pins it (and every backend it forks) to that CPU (the benchmarks do). */
 export async function startPostgres(options: { cpu?: number } = {}): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
-  ensureDebianPackage('postgresql', () => binDir() !== null)
+  requireDebianPackage('postgresql')
   const bin = binDir()
   if (bin === null) throw new Error('postgresql is installed but no initdb was found under /usr/lib/postgresql')
   const asRoot = process.getuid?.() === 0

@@ -1,16 +1,16 @@
-// A real redis-server for the tests that need one: installed from Debian's packages when it is
-// missing (as root, the way CI runs), started on a free port with no persistence, and stopped
+// A real redis-server for the tests that need one (Debian's redis-server, which
+// scripts/install-test-tools.sh installs), started on a free port with no persistence, and stopped
 // by the `stop()` it returns (call it from the suite's after hook).
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
 import { once } from 'node:events'
 import { freePort } from './tcp.ts'
-import { ensureDebianPackage, onPath } from './debian.ts'
+import { requireDebianPackage } from './debian.ts'
 
 /** Start a redis-server (on `port`, or a free one); resolves with its URL once it answers PING. */
 export async function startRedis(port?: number): Promise<{ url: string; port: number; process: ChildProcess; stop: () => Promise<void> }> {
-  ensureDebianPackage('redis-server', () => onPath('redis-server'))
+  requireDebianPackage('redis-server')
   port ??= await freePort()
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
   const stop = async (): Promise<void> => {

@@ -10,6 +10,7 @@ import path from 'node:path'
 import { execFile } from 'node:child_process'
 import { staticFiles, type StaticOptions } from '../../src/apps/serve/static.ts'
 import { serve } from './serve.ts'
+import { requireDebianPackage } from './debian.ts'
 import { req, type HttpResponse, type RawClient } from './tcp.ts'
 
 export type SpecStaticOptions = StaticOptions
@@ -95,6 +96,7 @@ export interface CurlResult {
 
 /** Run /usr/bin/curl without blocking the event loop (the server runs in this process). */
 export function curl(args: string[]): Promise<CurlResult> {
+  requireDebianPackage('curl')
   return new Promise((resolve) => {
     execFile('/usr/bin/curl', ['-sS', '--max-time', '10', ...args], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1

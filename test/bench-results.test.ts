@@ -1,0 +1,88 @@
+// bench/results/ holds exactly the benchmark runs that the README and docs/ cite, a bench run
+// writes its report under bench/runs/ (not committed), with no "latest" copy whose meaning would
+// change with the next run, and the wrk suites run on one skeleton.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { writeResultFiles } from '../bench/lib/report.ts'
+import { requireDebianPackage } from './helpers/debian.ts'
+
+const REPO = new URL('..', import.meta.url).pathname
+const RESULTS = path.join(REPO, 'bench/results')
+
+function citingTexts(): string {
+  const docs = readdirSync(path.join(REPO, 'docs')).filter((name) => name.endsWith('.md')).map((name) => path.join(REPO, 'docs', name))
+  return [path.join(REPO, 'README.md'), ...docs].map((file) => readFileSync(file, 'utf8')).join('\n')
+}
+
+test('every file in bench/results/ is a run the README or docs/ cite (its .md, or the .json beside a cited .md)', () => {
+  const text = citingTexts()
+  const uncited = readdirSync(RESULTS).filter((name) => !text.includes(`bench/results/${name.replace(/\.json$/, '.md')}`))
+  assert.deepEqual(uncited, [])
+})
+
+test('every bench/results/ file the README or docs/ cite is there, with its .json', () => {
+  const cited = [...new Set(citingTexts().match(/bench\/results\/[A-Za-z0-9._-]+/g) ?? [])]
+  assert.ok(cited.length > 0)
+  const missing = cited.flatMap((file) => [file, file.replace(/\.md$/, '.json')]).filter((file) => !existsSync(path.join(REPO, file)))
+  assert.deepEqual(missing, [])
+})
+
+test('a run writes <suite>-<timestamp>.md and .json, and no -latest copy', (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-bench-runs-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const written = writeResultFiles('probe', '2026-12-07T15:48:08.123Z', '# probe\n', { suite: 'probe' }, dir)
+  assert.deepEqual(written.map((file) => path.basename(file)), ['probe-2026-12-07T15-48-08Z.md', 'probe-2026-12-07T15-48-08Z.json'])
+  assert.deepEqual(readdirSync(dir).sort(), ['probe-2026-12-07T15-48-08Z.json', 'probe-2026-12-07T15-48-08Z.md'])
+  assert.deepEqual(JSON.parse(readFileSync(path.join(dir, 'probe-2026-12-07T15-48-08Z.json'), 'utf8')), { suite: 'probe' })
+})
+
+// The wrk suites share one skeleton (bench/lib/runner.ts runWrkSuite): tools, peers, interleaved
+// pinned runs, a table per scenario, the report. Two suites as different as they come drive it
+// here for real, for one second a run: http (peers probed, named scenarios) and proxy (an
+// upstream started first, a second scenario with its own peer after the upstream is stopped).
+const BENCH_TIMEOUT_MS = 240_000
+
+async function runSuite(args: string[], runsDir: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [path.join(REPO, 'bench/run.ts'), ...args], { env: { ...process.env, PETREL_BENCH_RUNS_DIR: runsDir }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text))
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text))
+  const [code] = (await once(child, 'exit')) as [number | null]
+  return { code, stdout, stderr }
+}
+
+test('the wrk suites run on one skeleton: http and proxy print their tables and write their runs where they say', { timeout: BENCH_TIMEOUT_MS }, async (t) => {
+  requireDebianPackage('wrk')
+  requireDebianPackage('util-linux')
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-bench-runs-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+
+  const http = await runSuite(['http', '--only', 'petrel', '--scenario', 'keepalive', '--duration', '1', '--warmup', '0'], dir)
+  assert.equal(http.code, 0, http.stdout + http.stderr)
+  assert.match(http.stdout, /^about \d+ min: 1 scenario\(s\) × 1 run\(s\) × ~2 s$/m)
+  assert.match(http.stdout, /^ {2}keepalive petrel … [\d,]+ req\/s$/m)
+  assert.match(http.stdout, /^peer +req\/s +vs petrel +CPU µs\/req +server CPU +p99 ms +errors$/m)
+  assert.match(http.stdout, /^petrel +[\d,]+ +1\.00× /m)
+
+  const proxy = await runSuite(['proxy', '--duration', '1', '--warmup', '0'], dir)
+  assert.equal(proxy.code, 0, proxy.stdout + proxy.stderr)
+  assert.match(proxy.stdout, /^ {2}petrel --proxy … [\d,]+ req\/s, p99 [\d.]+ ms$/m)
+  assert.match(proxy.stdout, /^ {2}direct \(no proxy\) … [\d,]+ req\/s, p99 [\d.]+ ms$/m)
+  assert.match(proxy.stdout, /^petrel --proxy +[\d,]+ +1\.00× /m)
+  assert.match(proxy.stdout, /^direct \(no proxy\) +[\d,]+ +– /m)
+
+  for (const run of [http, proxy]) {
+    const wrote = /^wrote (\S+\.md), (\S+\.json)$/m.exec(run.stdout)
+    assert.ok(wrote, `a "wrote" line: ${run.stdout}`)
+    for (const file of [wrote[1]!, wrote[2]!]) assert.ok(existsSync(path.resolve(REPO, file)), `${file} exists`)
+  }
+  assert.deepEqual(readdirSync(dir).filter((name) => name.includes('latest')), [])
+  assert.equal(readdirSync(dir).length, 4)
+})
