@@ -4,7 +4,7 @@ import { DEFAULT_MAX_CONFIG_BYTES } from '../core/config-file.ts'
 import { statSync } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Limits, type Timeouts } from '../core/limits.ts'
-import { DEMO_CGI_BIN, type ServeOptions } from '../apps/serve/serve.ts'
+import { DEMO_CGI_BIN, SERVE_WORKER_MODULE, type ServeOptions } from '../apps/serve/serve.ts'
 import { STATIC_DEFAULTS } from '../apps/serve/static.ts'
 import { CGI_DEFAULTS } from '../apps/serve/cgi-message.ts'
 import { POOL_DEFAULTS } from '../process/pool/thread-pool.ts'
@@ -166,11 +166,11 @@ async function serve(argv: readonly string[]): Promise<void> {
       reportDaemonReady()
     }
     const { Master } = await import('../process/master.ts')
-    const master = new Master({ workers, runAs, onReady, options, reload, pidFile, log })
+    const master = new Master({ workerModule: SERVE_WORKER_MODULE, workers, runAs, onReady, options, reload, pidFile, log })
     process.exit(await master.run())
   }
   const options = buildOptions(flags, positionals)
-  const { SingleProcess } = await import('../process/single.ts')
+  const { SingleProcess } = await import('../apps/serve/single.ts')
   const single = new SingleProcess({
     options,
     reload,

@@ -1,0 +1,175 @@
+// The one supervisor (src/process/supervisor.ts) under both of its programs: `petrel serve
+// --workers` and `petrel chat --workers` get the same start timeout, restart backoff and
+// retire-then-SIGKILL, seen here as an operator sees them: log lines, exit codes, processes.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import net from 'node:net'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { BIN, childPids, startPetrel, waitFor } from './helpers/petrel.ts'
+import { connectLines } from './helpers/lines.ts'
+
+interface Program {
+  name: string
+  child: ChildProcess
+  log: () => string
+  /** A client's round trip through the program's workers (an HTTP answer, a chat line). */
+  works: () => Promise<void>
+}
+
+function isGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch {
+    return true
+  }
+}
+
+/** `petrel chat ARGS` as a process; resolves once the room is open. */
+async function startChat(t: { after: (fn: () => void) => void }, args: string[]): Promise<{ child: ChildProcess; port: number; log: () => string }> {
+  const child = spawn(process.execPath, [BIN, 'chat', '--port', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let log = ''
+  child.stderr!.setEncoding('utf8')
+  child.stderr!.on('data', (text: string) => (log += text))
+  t.after(() => {
+    for (const pid of childPids(child.pid!)) try { process.kill(pid, 'SIGKILL') } catch {}
+    child.kill('SIGKILL')
+  })
+  await waitFor('the room to open', () => /room open on 127\.0\.0\.1:\d+/.test(log) || child.exitCode !== null, 20_000)
+  const port = /room open on 127\.0\.0\.1:(\d+)/.exec(log)
+  assert.ok(port, log)
+  return { child, port: Number(port[1]), log: () => log }
+}
+
+/** Each program, started when its turn comes (a worker's age decides its restart delay). */
+function programs(t: { after: (fn: () => void) => void }, workers: number): Array<() => Promise<Program>> {
+  const serve = async (): Promise<Program> => {
+    const running = await startPetrel(t, ['--user', 'root', '--workers', String(workers), '--shutdown-timeout', '1s'])
+    return {
+      name: 'serve',
+      child: running.child,
+      log: running.log,
+      works: async () => assert.equal(await (await fetch(`http://127.0.0.1:${running.port}/plaintext`)).text(), 'Hello, World!'),
+    }
+  }
+  const chat = async (): Promise<Program> => {
+    const running = await startChat(t, ['--workers', String(workers)])
+    return {
+      name: 'chat',
+      child: running.child,
+      log: running.log,
+      works: async () => {
+        const a = await connectLines(running.port)
+        const b = await connectLines(running.port)
+        try {
+          await a.until(/^\* welcome, you are guest\d+;/)
+          await b.until(/^\* welcome, you are guest\d+;/)
+          await a.until(/joined$/)
+          b.say('still a room')
+          assert.match(await a.until(/still a room/), /^guest\d+: still a room$/)
+        } finally {
+          a.socket.destroy()
+          b.socket.destroy()
+        }
+      },
+    }
+  }
+  return [serve, chat]
+}
+
+test('serve and chat: a worker that keeps dying is replaced at once, then after 100 ms, then 200 ms; the program keeps working', async (t) => {
+  // Each worker is killed young (well within 10 s of its start), so the deaths count as a run.
+  for (const startProgram of programs(t, 1)) {
+    const program = await startProgram()
+    const master = program.child.pid!
+    for (const expected of ['replacing it\n', 'replacing it in 100 ms\n', 'replacing it in 200 ms\n']) {
+      const [victim] = childPids(master)
+      assert.ok(victim !== undefined, `${program.name}: a worker runs`)
+      process.kill(victim, 'SIGKILL')
+      await waitFor(`${program.name}: the line on ${victim}'s death`, () => /exited \(/.test(program.log().split(`worker ${victim} `)[1] ?? ''), 10_000)
+      assert.ok(program.log().includes(`worker ${victim} exited (SIGKILL); ${expected}`), `${program.name}: ${program.log()}`)
+      await waitFor(`${program.name}: a replacement for ${victim}`, () => {
+        const pids = childPids(master)
+        return pids.length === 1 && pids[0] !== victim
+      }, 10_000)
+      // The replacement may still be starting: a client tries again until it is served (and
+      // only then is the next worker killed, so that each death is of a worker that listened).
+      let served = false
+      for (let attempt = 0; !served; attempt++) {
+        try {
+          await program.works()
+          served = true
+        } catch (err) {
+          if (attempt === 50) throw err
+          await new Promise((r) => setTimeout(r, 100))
+        }
+      }
+    }
+  }
+})
+
+test('serve and chat: a worker that overstays a stop is killed with SIGKILL, a line says so, and the master exits 0', async (t) => {
+  for (const startProgram of programs(t, 2)) {
+    const program = await startProgram()
+    const [stuck, other] = childPids(program.child.pid!)
+    assert.ok(stuck !== undefined && other !== undefined)
+    // A stopped process reads no message: it cannot retire, only be killed.
+    process.kill(stuck, 'SIGSTOP')
+    program.child.kill('SIGTERM')
+    const [code] = await once(program.child, 'exit')
+    assert.equal(code, 0, program.log())
+    // A fast stop's deadline: 0 + 2 s for serve; a chat worker's stop grace is 3 s.
+    const deadlineMs = program.name === 'serve' ? 2000 : 3000
+    assert.ok(program.log().includes(`worker ${stuck} did not stop within ${deadlineMs} ms; killed (SIGKILL)`), `${program.name}: ${program.log()}`)
+    assert.ok(!program.log().includes(`worker ${other} did not stop`), 'the worker that could stop was not killed')
+    await waitFor(`${program.name}: its workers gone`, () => isGone(stuck) && isGone(other), 5000)
+  }
+})
+
+test('chat: a worker that does not listen within --worker-start-timeout is killed, and the room does not open (exit 1, PETREL_ERR_CHAT_WORKER_START)', async (t) => {
+  // A "Redis" that accepts and never answers: the worker's hub never connects.
+  const silent = net.createServer(() => {}).listen(0, '127.0.0.1')
+  await once(silent, 'listening')
+  t.after(() => silent.close())
+  const redisPort = (silent.address() as net.AddressInfo).port
+  const child = spawn(process.execPath, [BIN, 'chat', '--port', '0', '--workers', '2', '--redis', `redis://127.0.0.1:${redisPort}`, '--worker-start-timeout', '500ms'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  t.after(() => child.kill('SIGKILL'))
+  let log = ''
+  child.stderr.setEncoding('utf8')
+  child.stderr.on('data', (text: string) => (log += text))
+  const [code] = await once(child, 'exit')
+  assert.equal(code, 1, log)
+  const line = /^petrel: a chat worker process failed to start, so the room is not open; .*: worker (\d+) did not start listening within 500 ms \[PETREL_ERR_CHAT_WORKER_START\]$/m.exec(log)
+  assert.ok(line, log)
+  assert.ok(isGone(Number(line[1])), 'the worker that did not start was killed')
+  assert.doesNotMatch(log, /room open/)
+})
+
+test('chat: --worker-start-timeout without --workers is a usage error naming the fix (exit 2)', () => {
+  const child = spawn(process.execPath, [BIN, 'chat', '--worker-start-timeout', '1s'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let log = ''
+  child.stderr.setEncoding('utf8')
+  child.stderr.on('data', (text: string) => (log += text))
+  return once(child, 'exit').then(([code]) => {
+    assert.equal(code, 2, log)
+    assert.match(log, /--worker-start-timeout applies to worker processes; give --workers N too/)
+  })
+})
+
+test('serve, with and without --workers: a refused reload says so with PETREL_ERR_CONFIG_RELOAD from the error table', async (t) => {
+  for (const args of [['--user', 'root', '--workers', '1'], []]) {
+    const root = mkdtempSync(path.join(tmpdir(), 'petrel-root-'))
+    t.after(() => rmSync(root, { recursive: true, force: true }))
+    const running = await startPetrel(t, [...args, root])
+    // ROOT disappears: the new configuration is invalid.
+    rmSync(root, { recursive: true, force: true })
+    running.child.kill('SIGHUP')
+    await waitFor('the refusal', () => /reload refused/.test(running.log()), 10_000)
+    assert.match(running.log(), /reload refused, (the running workers keep|still serving with) the old configuration: ROOT .* is not a directory.* \[PETREL_ERR_CONFIG_RELOAD\]\n/, running.log())
+  }
+})
