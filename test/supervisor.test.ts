@@ -10,7 +10,7 @@ import net from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { BIN, childPids, startPetrel, waitFor } from './helpers/petrel.ts'
+import { BIN, childPids, petrel, startPetrel, waitFor } from './helpers/petrel.ts'
 import { connectLines } from './helpers/lines.ts'
 
 interface Program {
@@ -148,6 +148,22 @@ test('chat: a worker that does not listen within --worker-start-timeout is kille
   assert.ok(line, log)
   assert.ok(isGone(Number(line[1])), 'the worker that did not start was killed')
   assert.doesNotMatch(log, /room open/)
+})
+
+test('serve: a worker that does not listen within --worker-start-timeout is killed, and the server does not start (exit 1, PETREL_ERR_WORKER_START)', () => {
+  // No worker forks, loads and binds within a millisecond.
+  const r = petrel('serve', '--port', '0', '--workers', '1', '--user', 'root', '--worker-start-timeout', '1ms')
+  assert.equal(r.status, 1, r.stderr)
+  const line = /^petrel: a worker process failed to start; .*: worker (\d+) did not start listening within 1 ms \[PETREL_ERR_WORKER_START\]$/m.exec(r.stderr)
+  assert.ok(line, r.stderr)
+  assert.ok(isGone(Number(line[1])), 'the worker that did not start was killed')
+  assert.doesNotMatch(r.stdout + r.stderr, /serving http/)
+})
+
+test('serve: --worker-start-timeout without --workers is a usage error naming the fix (exit 2)', () => {
+  const r = petrel('serve', '--port', '0', '--worker-start-timeout', '1s')
+  assert.equal(r.status, 2, r.stderr)
+  assert.match(r.stderr, /--worker-start-timeout applies to worker processes; give --workers N too/)
 })
 
 test('chat: --worker-start-timeout without --workers is a usage error naming the fix (exit 2)', () => {

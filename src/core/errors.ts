@@ -77,7 +77,7 @@ export const ERRORS = {
   PETREL_ERR_NO_SERVER: { status: 0, message: 'no running server to signal' },
   PETREL_ERR_NOT_PETREL: { status: 0, message: 'the pidfile names a process that is not a Petrel server (a stale pidfile whose pid was reused); remove the file' },
   PETREL_ERR_LOG_OPEN: { status: 0, message: 'cannot open a log file; create its directory, fix its permissions or give another path' },
-  PETREL_ERR_WORKER_START: { status: 0, message: 'a worker process failed to start' },
+  PETREL_ERR_WORKER_START: { status: 0, message: 'a worker process failed to start; fix what the line names, or raise --worker-start-timeout for a slow start' },
   PETREL_ERR_CHAT_WORKER_START: { status: 0, message: 'a chat worker process failed to start, so the room is not open; fix what the line names (a Redis that does not answer, a taken port), or raise --worker-start-timeout for a slow start' },
   PETREL_ERR_CHAT_WORKER_STALLED: { status: 0, message: 'a chat worker stopped reading the room\'s lines from the master; it is killed and replaced (its clients reconnect): look for what blocks its event loop' },
   PETREL_ERR_CHAT_UNREACHABLE: { status: 0, message: 'cannot reach the chat room; start it (`petrel chat --port PORT`) or check HOST:PORT' },

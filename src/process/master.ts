@@ -35,6 +35,8 @@ export interface MasterOptions<Options extends ProgramOptions> {
   /** The program's worker module (it calls process/worker.ts runWorker): data, so the master imports no application. */
   workerModule: URL
   workers: number
+  /** How long a worker may take to listen (supervisor.ts's default when absent). */
+  startTimeoutMs?: number
   options: Options
   /** Loads the configuration again for a reload; throws when it is invalid. */
   reload: () => Promise<Options>
@@ -85,6 +87,7 @@ export class Master<Options extends ProgramOptions> {
         runAs: this.config.runAs,
         worker: slot,
       }),
+      startTimeoutMs: config.startTimeoutMs,
       startFailureCode: 'PETREL_ERR_WORKER_START',
       onMessage: (worker, message) => {
         if (message.type === 'metrics') this.board?.update(String(worker.child.pid), message.snapshot)
