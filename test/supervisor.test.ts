@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { BIN, childPids, petrel, startPetrel, waitFor } from './helpers/petrel.ts'
 import { connectLines } from './helpers/lines.ts'
+import { startRedis } from './helpers/redis.ts'
 
 interface Program {
   name: string
@@ -188,4 +189,27 @@ test('serve, with and without --workers: a refused reload says so with PETREL_ER
     await waitFor('the refusal', () => /reload refused/.test(running.log()), 10_000)
     assert.match(running.log(), /reload refused, (the running workers keep|still serving with) the old configuration: ROOT .* is not a directory.* \[PETREL_ERR_CONFIG_RELOAD\]\n/, running.log())
   }
+})
+
+test('chat: a replacement that cannot start (its Redis is down) is tried again on the backoff schedule, and serves once Redis is back', async (t) => {
+  const redis = await startRedis()
+  t.after(() => redis.stop())
+  const room = await startChat(t, ['--workers', '1', '--redis', redis.url, '--room', `sv${process.pid}`])
+  await redis.stop()
+  const [victim] = childPids(room.child.pid!)
+  assert.ok(victim !== undefined)
+  process.kill(victim, 'SIGKILL')
+  // The replacements fail (Redis refuses) and are replaced again: at once, 100 ms, 200 ms, …
+  await waitFor('three failed replacements', () => (room.log().match(/cannot reach Redis.*\[PETREL_ERR_REDIS_UNAVAILABLE\]/g) ?? []).length >= 3, 20_000)
+  assert.match(room.log(), new RegExp(`worker ${victim} exited \\(SIGKILL\\); replacing it\\n`))
+  // A failed start is killed if it has not exited by itself when its message arrives.
+  assert.match(room.log(), /exited \((code 1|SIGKILL)\); replacing it in 100 ms\n/)
+  assert.match(room.log(), /exited \((code 1|SIGKILL)\); replacing it in 200 ms\n/)
+  assert.equal(room.child.exitCode, null, 'the master keeps running')
+  const back = await startRedis(redis.port)
+  t.after(() => back.stop())
+  await waitFor('a replacement that listens', () => /worker 0 \(pid \d+\) listening on \d+\n[^]*$/.test(room.log().split('replacing it in')!.at(-1)!), 40_000)
+  const a = await connectLines(room.port)
+  t.after(() => a.socket.destroy())
+  assert.match(await a.until(/^\* welcome/), /^\* welcome, you are guest\d+;/)
 })
