@@ -213,3 +213,22 @@ test('chat: a replacement that cannot start (its Redis is down) is tried again o
   t.after(() => a.socket.destroy())
   assert.match(await a.until(/^\* welcome/), /^\* welcome, you are guest\d+;/)
 })
+
+test('chat, with and without --workers: signals are events as for serve: HUP and USR1 get a line and the room stays, QUIT closes it (exit 0, workers gone)', async (t) => {
+  for (const args of [['--workers', '2'], []]) {
+    const room = await startChat(t, args)
+    const workers = childPids(room.child.pid!)
+    room.child.kill('SIGHUP')
+    await waitFor('the SIGHUP line', () => /SIGHUP: a room has no configuration file to read again; restart it to change its flags\n/.test(room.log()), 10_000)
+    room.child.kill('SIGUSR1')
+    await waitFor('the SIGUSR1 line', () => /SIGUSR1: a room has no log file to reopen/.test(room.log()), 10_000)
+    const a = await connectLines(room.port)
+    t.after(() => a.socket.destroy())
+    assert.match(await a.until(/^\* welcome/), /^\* welcome, you are guest\d+;/, 'the room is still open')
+    assert.deepEqual(childPids(room.child.pid!), workers, 'the workers were left alone')
+    room.child.kill('SIGQUIT')
+    const [code, signal] = await once(room.child, 'exit')
+    assert.deepEqual([code, signal], [0, null], room.log())
+    for (const pid of workers) await waitFor(`worker ${pid} gone`, () => isGone(pid), 5000)
+  }
+})

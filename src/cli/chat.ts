@@ -9,6 +9,7 @@ import { PetrelError } from '../core/errors.ts'
 import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec, type FlagValue } from './args.ts'
 import { parseWorkers } from './serve.ts'
 import { DEFAULT_START_TIMEOUT_MS } from '../process/supervisor.ts'
+import { SignalLoop } from '../process/signals.ts'
 
 /**
  * `chat connect` started together with its room (`petrel chat & petrel chat connect …`) may
@@ -72,33 +73,59 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
     ...(redis === undefined ? {} : { redis, room: flags.get('room') as string | undefined }),
   }
   const log = (line: string): void => console.error(`petrel chat: ${line}`)
-  let stop: () => Promise<void>
-  if (flags.has('workers')) {
-    const workers = parseWorkers(flags.get('workers') as string)
-    const cluster = new ChatCluster({ workers, settings, startTimeoutMs: flags.get('worker-start-timeout') as number | undefined, log })
-    const bound = await cluster.start().catch(async (err: Error) => {
-      await cluster.stop()
-      throw err
-    })
-    log(`room open on ${host}:${bound} with ${workers} workers (master pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`)
-    stop = () => cluster.stop()
-  } else {
-    const hub = redis === undefined ? undefined : await RedisHub.connect(redis, { room: settings.room, maxUsers: settings.maxUsers, log })
-    const room = new ChatRoom({ ...settings, hub, log })
-    // Closing the room closes its Redis connection too, which would keep the process from exiting.
-    const address = await room.listen(host, port).catch(async (err: unknown) => {
-      await room.close()
-      throw err
-    })
-    log(`room open on ${address.address}:${address.port} (pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`)
-    stop = () => room.close()
-  }
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', () => resolve())
-    process.once('SIGINT', () => resolve())
+  // Signals as events, as for `petrel serve` (process/signals.ts): TERM, INT and QUIT close the
+  // room (it has nothing in flight to finish, so a graceful stop is a fast one); HUP and USR1,
+  // which would end the process by default, get a line instead: a room has no configuration
+  // file to read again and no log file to reopen.
+  let stop: () => Promise<void> = async () => {}
+  let stopped = (): void => {}
+  const done = new Promise<void>((resolve) => (stopped = resolve))
+  let stopping = false
+  const signals = new SignalLoop({
+    reload: async () => log('SIGHUP: a room has no configuration file to read again; restart it to change its flags'),
+    reopen: async () => log('SIGUSR1: a room has no log file to reopen; its lines go to stderr'),
+    stop: async () => {
+      // A fast stop asked for during a graceful one has nothing more to cut.
+      if (stopping) return
+      stopping = true
+      await stop()
+      stopped()
+    },
   })
-  await stop()
+  signals.listen()
+  try {
+    await openRoom()
+  } catch (err) {
+    signals.dispose()
+    throw err
+  }
+  signals.start()
+  await done
+  signals.dispose()
   return 0
+
+  async function openRoom(): Promise<void> {
+    if (flags.has('workers')) {
+      const workers = parseWorkers(flags.get('workers') as string)
+      const cluster = new ChatCluster({ workers, settings, startTimeoutMs: flags.get('worker-start-timeout') as number | undefined, log })
+      const bound = await cluster.start().catch(async (err: Error) => {
+        await cluster.stop()
+        throw err
+      })
+      log(`room open on ${host}:${bound} with ${workers} workers (master pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`)
+      stop = () => cluster.stop()
+    } else {
+      const hub = redis === undefined ? undefined : await RedisHub.connect(redis, { room: settings.room, maxUsers: settings.maxUsers, log })
+      const room = new ChatRoom({ ...settings, hub, log })
+      // Closing the room closes its Redis connection too, which would keep the process from exiting.
+      const address = await room.listen(host, port).catch(async (err: unknown) => {
+        await room.close()
+        throw err
+      })
+      log(`room open on ${address.address}:${address.port} (pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`)
+      stop = () => room.close()
+    }
+  }
 }
 
 /** Flags of `chat connect`; the others are the room's. */
