@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import net from 'node:net'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { BIN, childPids, petrel, startPetrel, waitFor } from './helpers/petrel.ts'
@@ -230,5 +230,56 @@ test('chat, with and without --workers: signals are events as for serve: HUP and
     const [code, signal] = await once(room.child, 'exit')
     assert.deepEqual([code, signal], [0, null], room.log())
     for (const pid of workers) await waitFor(`worker ${pid} gone`, () => isGone(pid), 5000)
+  }
+})
+
+/** Sockets a process holds (listening, IPC and clients). */
+function socketCount(pid: number): number {
+  let n = 0
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++
+    } catch {}
+  }
+  return n
+}
+
+test('chat: a worker that stops reading the relay is killed with a PETREL_ERR_CHAT_WORKER_STALLED line and replaced; the room goes on', async (t) => {
+  const room = await startChat(t, ['--workers', '2'])
+  const workers = childPids(room.child.pid!)
+  const before = workers.map(socketCount)
+  const talker = await connectLines(room.port)
+  t.after(() => talker.socket.destroy())
+  await talker.until(/^\* welcome/)
+  const holder = workers.findIndex((pid, i) => socketCount(pid) > before[i]!)
+  assert.ok(holder >= 0, 'the talker is on a worker')
+  const stalled = workers[1 - holder]!
+  // A stopped process reads nothing: every line relayed to it waits in its channel.
+  process.kill(stalled, 'SIGSTOP')
+  // Lines as fast as the talker's worker takes them, until the master gives up on the stalled one.
+  const deadline = Date.now() + 60_000
+  for (let sent = 0; !/has not read \d+ lines in a row/.test(room.log()); ) {
+    assert.ok(Date.now() < deadline, `no stall line after ${sent} lines: ${room.log()}`)
+    if (talker.socket.writableLength < 65536) {
+      talker.say(Array.from({ length: 1000 }, (_, i) => `line ${sent + i}`).join('\n'))
+      sent += 1000
+    }
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  assert.match(room.log(), new RegExp(`a chat worker stopped reading the room's lines from the master; .*: worker \\d \\(pid ${stalled}\\) has not read 10000 lines in a row; killing it`))
+  talker.socket.destroy()
+  await waitFor('the stalled worker replaced', () => isGone(stalled) && childPids(room.child.pid!).length === 2, 10_000)
+  // The talker's worker may still be working through the lines it had read: a newcomer is
+  // welcomed once it is through.
+  for (let attempt = 0; ; attempt++) {
+    const newcomer = await connectLines(room.port)
+    try {
+      assert.match(await newcomer.until(/^\* welcome/), /^\* welcome, you are guest\d+;/)
+      break
+    } catch (err) {
+      if (attempt === 10) throw err
+    } finally {
+      newcomer.socket.destroy()
+    }
   }
 })
