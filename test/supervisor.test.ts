@@ -7,10 +7,11 @@ import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import net from 'node:net'
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { BIN, childPids, petrel, startPetrel, waitFor } from './helpers/petrel.ts'
+import { socketCount } from './helpers/sockets.ts'
 import { connectLines } from './helpers/lines.ts'
 import { startRedis } from './helpers/redis.ts'
 
@@ -232,17 +233,6 @@ test('chat, with and without --workers: signals are events as for serve: HUP and
     for (const pid of workers) await waitFor(`worker ${pid} gone`, () => isGone(pid), 5000)
   }
 })
-
-/** Sockets a process holds (listening, IPC and clients). */
-function socketCount(pid: number): number {
-  let n = 0
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++
-    } catch {}
-  }
-  return n
-}
 
 test('chat: a worker that stops reading the relay is killed with a PETREL_ERR_CHAT_WORKER_STALLED line and replaced; the room goes on', async (t) => {
   const room = await startChat(t, ['--workers', '2'])
