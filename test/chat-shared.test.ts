@@ -3,7 +3,6 @@
 
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { readdirSync, readlinkSync } from 'node:fs'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import type { TestContext } from 'node:test'
@@ -11,19 +10,9 @@ import { ChatCluster } from '../src/apps/chat/cluster.ts'
 import { ChatRoom } from '../src/apps/chat/room.ts'
 import { RedisHub } from '../src/apps/chat/redis-hub.ts'
 import { createClient } from 'redis'
+import { socketCount } from './helpers/sockets.ts'
 import { connectLines, type LineClient } from './helpers/lines.ts'
 import { startRedis } from './helpers/redis.ts'
-
-/** Sockets a process holds (listening, IPC and clients). */
-function socketCount(pid: number): number {
-  let n = 0
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++
-    } catch {}
-  }
-  return n
-}
 
 async function joinAll(port: number, count: number, t: TestContext): Promise<LineClient[]> {
   const clients: LineClient[] = []

@@ -7,6 +7,8 @@ import { describeRedis, parseRedisUrl, REDIS_HUB_DEFAULTS } from '../apps/chat/r
 import { PetrelError } from '../core/errors.ts'
 import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec, type FlagValue } from './args.ts'
 import { parseWorkers } from './serve.ts'
+import { DEFAULT_START_TIMEOUT_MS } from '../process/supervisor.ts'
+import { SignalLoop } from '../process/signals.ts'
 
 /**
  * `chat connect` started together with its room (`petrel chat & petrel chat connect …`) may
@@ -22,6 +24,7 @@ export const CHAT_FLAGS: FlagSpec[] = [
   { name: 'max-line-bytes', type: 'integer', valueName: 'N', min: 1, description: `longest line a client may send (default ${CHAT_DEFAULTS.maxLineBytes})` },
   { name: 'max-outgoing-bytes', type: 'integer', valueName: 'N', min: 1024, description: `bytes queued for a client that does not read before it is cut off (default ${CHAT_DEFAULTS.maxOutgoingBytes})` },
   { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', description: 'N worker processes share the port (SO_REUSEPORT) and one room, relayed by a master (auto: one per CPU)' },
+  { name: 'worker-start-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `with --workers: a worker not listening after TIME (its Redis not answering, say) is killed; the room does not open, or a replacement is tried again later (default ${formatDuration(DEFAULT_START_TIMEOUT_MS)})` },
   { name: 'redis', type: 'string', valueName: 'URL', description: 'share the room with other petrel chat instances through Redis pub/sub (redis://[:PASSWORD@]HOST[:PORT][/DB])' },
   { name: 'room', type: 'string', valueName: 'NAME', description: `with --redis: the room's name, so one Redis can hold several (default ${REDIS_HUB_DEFAULTS.room})` },
   { name: 'wait', type: 'duration', valueName: 'TIME', min: 0, description: `connect: while the room refuses connections (not started yet), try again for up to TIME; 0 tries once (default ${formatDuration(CHAT_CONNECT_DEFAULTS.waitMs)})` },
@@ -47,6 +50,7 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
     return 0
   }
   if (positionals[0] === 'connect') return connect(positionals.slice(1), flags)
+  if (flags.has('worker-start-timeout') && !flags.has('workers')) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--worker-start-timeout applies to worker processes; give --workers N too')
   if (flags.has('wait')) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--wait applies to `petrel chat connect HOST:PORT`, not to a room')
   if (positionals.length > 0) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `unexpected ${JSON.stringify(positionals[0])}; run a room with \`petrel chat\` or join one with \`petrel chat connect HOST:PORT\``)
   const host = (flags.get('host') as string | undefined) ?? CHAT_DEFAULTS.host
@@ -68,34 +72,60 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
     ...(redis === undefined ? {} : { redis, room: flags.get('room') as string | undefined }),
   }
   const log = (line: string): void => console.error(`petrel chat: ${line}`)
-  let stop: () => Promise<void>
-  if (flags.has('workers')) {
-    const workers = parseWorkers(flags.get('workers') as string)
-    const cluster = new ChatCluster({ workers, settings, log })
-    const bound = await cluster.start().catch(async (err: Error) => {
-      await cluster.stop()
-      throw err
-    })
-    log(`room open on ${host}:${bound} with ${workers} workers (master pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`)
-    stop = () => cluster.stop()
-  } else {
-    // The Redis client is loaded only here, by a room that uses it.
-    const hub = redis === undefined ? undefined : await (await import('../apps/chat/redis-hub.ts')).RedisHub.connect(redis, { room: settings.room, maxUsers: settings.maxUsers, log })
-    const room = new ChatRoom({ ...settings, hub, log })
-    // Closing the room closes its Redis connection too, which would keep the process from exiting.
-    const address = await room.listen(host, port).catch(async (err: unknown) => {
-      await room.close()
-      throw err
-    })
-    log(`room open on ${address.address}:${address.port} (pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`)
-    stop = () => room.close()
-  }
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', () => resolve())
-    process.once('SIGINT', () => resolve())
+  // Signals as events, as for `petrel serve` (process/signals.ts): TERM, INT and QUIT close the
+  // room (it has nothing in flight to finish, so a graceful stop is a fast one); HUP and USR1,
+  // which would end the process by default, get a line instead: a room has no configuration
+  // file to read again and no log file to reopen.
+  let stop: () => Promise<void> = async () => {}
+  let stopped = (): void => {}
+  const done = new Promise<void>((resolve) => (stopped = resolve))
+  let stopping = false
+  const signals = new SignalLoop({
+    reload: async () => log('SIGHUP: a room has no configuration file to read again; restart it to change its flags'),
+    reopen: async () => log('SIGUSR1: a room has no log file to reopen; its lines go to stderr'),
+    stop: async () => {
+      // A fast stop asked for during a graceful one has nothing more to cut.
+      if (stopping) return
+      stopping = true
+      await stop()
+      stopped()
+    },
   })
-  await stop()
+  signals.listen()
+  try {
+    await openRoom()
+  } catch (err) {
+    signals.dispose()
+    throw err
+  }
+  signals.start()
+  await done
+  signals.dispose()
   return 0
+
+  async function openRoom(): Promise<void> {
+    if (flags.has('workers')) {
+      const workers = parseWorkers(flags.get('workers') as string)
+      const cluster = new ChatCluster({ workers, settings, startTimeoutMs: flags.get('worker-start-timeout') as number | undefined, log })
+      const bound = await cluster.start().catch(async (err: Error) => {
+        await cluster.stop()
+        throw err
+      })
+      log(`room open on ${host}:${bound} with ${workers} workers (master pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`)
+      stop = () => cluster.stop()
+    } else {
+      // The Redis client is loaded only here, by a room that uses it.
+      const hub = redis === undefined ? undefined : await (await import('../apps/chat/redis-hub.ts')).RedisHub.connect(redis, { room: settings.room, maxUsers: settings.maxUsers, log })
+      const room = new ChatRoom({ ...settings, hub, log })
+      // Closing the room closes its Redis connection too, which would keep the process from exiting.
+      const address = await room.listen(host, port).catch(async (err: unknown) => {
+        await room.close()
+        throw err
+      })
+      log(`room open on ${address.address}:${address.port} (pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`)
+      stop = () => room.close()
+    }
+  }
 }
 
 /** Flags of `chat connect`; the others are the room's. */

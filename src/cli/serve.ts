@@ -4,7 +4,7 @@ import { DEFAULT_MAX_CONFIG_BYTES } from '../core/config-file.ts'
 import { statSync } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Limits, type Timeouts } from '../core/limits.ts'
-import { DEMO_CGI_BIN, type ServeOptions } from '../apps/serve/serve.ts'
+import { DEMO_CGI_BIN, SERVE_WORKER_MODULE, type ServeOptions } from '../apps/serve/serve.ts'
 import { STATIC_DEFAULTS } from '../apps/serve/static.ts'
 import { CGI_DEFAULTS } from '../apps/serve/cgi-message.ts'
 import { POOL_DEFAULTS } from '../process/pool/thread-pool.ts'
@@ -18,6 +18,7 @@ import { SIGNAL_ACTIONS, signalFor } from '../process/signals.ts'
 import { readPid, isAlive, identify } from '../process/pidfile.ts'
 import { parseRunAs, describeOpenFilesLimit, type RunAs } from '../process/privileges.ts'
 import { daemonize, isDaemonChild, reportDaemonFailed, reportDaemonReady } from '../process/daemon.ts'
+import { DEFAULT_START_TIMEOUT_MS } from '../process/supervisor.ts'
 import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec, type FlagValue } from './args.ts'
 import { loadConfig, mergeFlags } from './config.ts'
 import { parseHostPort } from './address.ts'
@@ -94,6 +95,7 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'max-config-bytes', type: 'integer', valueName: 'BYTES', min: 1, description: `largest --config file read, at start and on SIGHUP (default ${DEFAULT_MAX_CONFIG_BYTES})` },
   { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', wholeNumber: true, description: 'run a master and N worker processes (auto: one per CPU); without it, one process serves' },
   { name: 'user', short: 'u', type: 'string', valueName: 'NAME[:GROUP]', description: 'workers switch to this user after binding (needs --workers; a root master requires it; --user root runs them as root on purpose)' },
+  { name: 'worker-start-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `with --workers: a worker not listening after TIME is killed; at start the server does not start, on a reload the reload is refused (default ${formatDuration(DEFAULT_START_TIMEOUT_MS)})` },
   { name: 'daemon', type: 'boolean', description: 'detach into the background (new session; output to --daemon-log); needs --pid' },
   { name: 'daemon-log', type: 'string', valueName: 'FILE', description: 'where a daemon\'s output goes (default: /dev/null)' },
   { name: 'pid', type: 'string', valueName: 'FILE', description: 'write the process id to FILE; refuse to start if a running server holds it' },
@@ -145,6 +147,7 @@ async function serve(argv: readonly string[]): Promise<void> {
   if (flags.has('signal')) return sendSignal(flags.get('signal') as string, pidFile)
   // A single process keeps root to rebind and reopen logs on a reload, which is what a master is for.
   if (!flags.has('workers')) refuseFlags(flags, ['user'], 'needs --workers: only worker processes give up root (a single process must keep it to rebind and reopen its logs on a reload)')
+  if (!flags.has('workers')) refuseFlags(flags, ['worker-start-timeout'], 'applies to worker processes; give --workers N too')
   if (flags.has('daemon') && !isDaemonChild()) {
     if (pidFile === undefined) throw new UsageError('PETREL_ERR_CLI_MISSING_VALUE', '--daemon needs --pid FILE, so that `petrel serve --signal stop --pid FILE` can find the server')
     // Check everything before detaching: errors belong on the terminal, not in a log file.
@@ -166,11 +169,12 @@ async function serve(argv: readonly string[]): Promise<void> {
       reportDaemonReady()
     }
     const { Master } = await import('../process/master.ts')
-    const master = new Master({ workers, runAs, onReady, options, reload, pidFile, log })
+    const startTimeoutMs = flags.get('worker-start-timeout') as number | undefined
+    const master = new Master({ workerModule: SERVE_WORKER_MODULE, workers, startTimeoutMs, runAs, onReady, options, reload, pidFile, log })
     process.exit(await master.run())
   }
   const options = buildOptions(flags, positionals)
-  const { SingleProcess } = await import('../process/single.ts')
+  const { SingleProcess } = await import('../apps/serve/single.ts')
   const single = new SingleProcess({
     options,
     reload,

@@ -78,7 +78,9 @@ export const ERRORS = {
   PETREL_ERR_NO_SERVER: { status: 0, message: 'no running server to signal' },
   PETREL_ERR_NOT_PETREL: { status: 0, message: 'the pidfile names a process that is not a Petrel server (a stale pidfile whose pid was reused); remove the file' },
   PETREL_ERR_LOG_OPEN: { status: 0, message: 'cannot open a log file; create its directory, fix its permissions or give another path' },
-  PETREL_ERR_WORKER_START: { status: 0, message: 'a worker process failed to start' },
+  PETREL_ERR_WORKER_START: { status: 0, message: 'a worker process failed to start; fix what the line names, or raise --worker-start-timeout for a slow start' },
+  PETREL_ERR_CHAT_WORKER_START: { status: 0, message: 'a chat worker process failed to start, so the room is not open; fix what the line names (a Redis that does not answer, a taken port), or raise --worker-start-timeout for a slow start' },
+  PETREL_ERR_CHAT_WORKER_STALLED: { status: 0, message: 'a chat worker stopped reading the room\'s lines from the master; it is killed and replaced (its clients reconnect): look for what blocks its event loop' },
   PETREL_ERR_CHAT_UNREACHABLE: { status: 0, message: 'cannot reach the chat room; start it (`petrel chat --port PORT`) or check HOST:PORT' },
   PETREL_ERR_REDIS_UNAVAILABLE: { status: 0, message: 'cannot reach Redis; start it, or give the URL of one that runs' },
   PETREL_ERR_POOL_QUEUE_FULL: { status: 503, message: 'the thread pool is busy and its queue is full; try again shortly' },
@@ -106,7 +108,7 @@ export const ERRORS = {
   PETREL_ERR_BENCH_RESOLVE: { status: 0, message: 'cannot resolve the host name in the URL' },
   PETREL_ERR_BENCH_THREAD: { status: 0, message: 'a load-generator thread failed' },
   PETREL_ERR_INETD_CONFIG: { status: 0, message: 'the inetd configuration is invalid' },
-  PETREL_ERR_CONFIG_RELOAD: { status: 0, message: 'the new configuration failed to load; the running workers keep the old one' },
+  PETREL_ERR_CONFIG_RELOAD: { status: 0, message: 'a reload was refused: the new configuration failed to load, or its server or first new worker failed to start; the running server keeps the old one: fix what the line names and reload again' },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

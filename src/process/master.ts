@@ -1,5 +1,7 @@
-// The master process, as nginx's: it serves no requests. It starts N workers, replaces one that
-// dies, and acts on signals (signals.ts: a handler only sets a flag, one loop acts on them):
+// The master process, as nginx's: it serves no requests and knows no application. A program
+// (`petrel serve`) gives it the worker module to run and its options, whose
+// type is the master's type parameter; the master starts N workers through the supervisor
+// (supervisor.ts: start timeout, restart backoff, retire then SIGKILL), and acts on signals (signals.ts: a handler only sets a flag, one loop acts on them):
 //
 //   SIGHUP   reload: load the configuration again, then replace workers one at a time — the
 //            new worker listens before the old one stops accepting. A configuration that fails
@@ -15,32 +17,29 @@
 // accepts (reading nothing) and hands each connection to a worker, round-robin.
 
 import { hostPort, systemFailure } from '../core/system-failure.ts'
-import { fork, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
-import type { ServeOptions } from '../apps/serve/serve.ts'
 import { PetrelError } from '../core/errors.ts'
-import { moduleUrl } from '../core/module-url.ts'
 import { DEFAULT_LIMITS } from '../core/limits.ts'
 import { prepareLogFile } from '../core/log-file.ts'
 import { HandOverListener } from './listener.ts'
-import type { FromWorker, ToWorker } from './messages.ts'
+import type { MetricsReport, ToWorker } from './messages.ts'
 import { removePidfile, writePidfile } from './pidfile.ts'
 import { describeOpenFilesLimit, lookupUser, type RunAs } from './privileges.ts'
-import { planReload } from './reload.ts'
+import { planReload, refusedReloadLine, type ProgramOptions } from './reload.ts'
 import { SignalLoop } from './signals.ts'
+import { Supervisor, type SupervisedWorker } from './supervisor.ts'
 import type { MetricsBoard } from '../monitor/board.ts'
 import type { Admin } from '../monitor/admin.ts'
 
-const WORKER_MAIN = moduleUrl('./worker-main.ts', import.meta.url)
-
-/** A send to a worker whose channel is closing fails (EPIPE): the callback takes it instead of an unhandled 'error'. */
-function ignoreSendError(): void {}
-
-export interface MasterOptions {
+export interface MasterOptions<Options extends ProgramOptions> {
+  /** The program's worker module (it calls process/worker.ts runWorker): data, so the master imports no application. */
+  workerModule: URL
   workers: number
-  options: ServeOptions
+  /** How long a worker may take to listen (supervisor.ts's default when absent). */
+  startTimeoutMs?: number
+  options: Options
   /** Loads the configuration again for a reload; throws when it is invalid. */
-  reload: () => Promise<ServeOptions>
+  reload: () => Promise<Options>
   pidFile?: string
   /** How long an idle keep-alive connection of a retiring worker may stay before it is closed. */
   idleGraceMs?: number
@@ -51,52 +50,51 @@ export interface MasterOptions {
   log: (line: string) => void
 }
 
-interface WorkerRecord {
-  child: ChildProcess
-  /** The lowest number no other live worker has: the `worker` label of its metrics. */
-  slot: number
-  /** Listening (or ready for handed-over connections). */
-  ready: boolean
-  /** Expected to exit: retiring after a reload, or stopping with the master. */
-  leaving: boolean
-  startedAt: number
-}
-
-/** A worker that keeps dying is restarted after a delay that doubles up to this. */
-const MAX_RESTART_DELAY_MS = 30_000
-/** A worker that lived longer than this is considered healthy again. */
-const HEALTHY_AFTER_MS = 10_000
-/** How long a worker may take to start listening. */
-const START_TIMEOUT_MS = 15_000
 /** After a stop message, SIGKILL follows this long after shutdownMs. */
 const KILL_GRACE_MS = 2_000
 
-export class Master {
-  private readonly config: MasterOptions
+export class Master<Options extends ProgramOptions> {
+  private readonly config: MasterOptions<Options>
   /** What workers are started with; a requested port 0 is already resolved to one port here. */
-  private options: ServeOptions
+  private options: Options
   /** The address as the configuration asks for it (port 0 included): a reload compares with this. */
   private configured: { host: string; port: number }
-  private readonly workers = new Set<WorkerRecord>()
+  private readonly supervisor: Supervisor<Options, MetricsReport>
   /** Where reusePort is not available: the one listening socket, accepted here and handed over. */
   private shared: HandOverListener | null = null
   private nextWorker = 0
   private reusePort = true
-  /** Workers that died young, in a row; reset by one that lived past HEALTHY_AFTER_MS. */
-  private quickDeaths = 0
   private readonly signals: SignalLoop
   private stopping = false
   private exitResolve: ((code: number) => void) | null = null
-  /** With --admin: every worker's figures, and the admin listener serving them. */
   /** With --admin: every worker's figures (loaded only then, as the admin is). */
   private board: MetricsBoard | null = null
   private admin: Admin | null = null
   /** The workers' user id, when the master is root and hands log files over to them. */
   private readonly logOwnerUid: number | undefined
 
-  constructor(config: MasterOptions) {
+  constructor(config: MasterOptions<Options>) {
     this.config = config
     this.options = config.options
+    this.supervisor = new Supervisor<Options, MetricsReport>({
+      workerModule: config.workerModule,
+      startMessage: (slot) => ({
+        type: 'start',
+        options: this.options,
+        reusePort: this.reusePort,
+        handedOver: this.shared === null ? null : this.shared.address,
+        idleGraceMs: this.config.idleGraceMs ?? 1000,
+        runAs: this.config.runAs,
+        worker: slot,
+      }),
+      startTimeoutMs: config.startTimeoutMs,
+      startFailureCode: 'PETREL_ERR_WORKER_START',
+      onMessage: (worker, message) => {
+        if (message.type === 'metrics') this.board?.update(String(worker.child.pid), message.snapshot)
+      },
+      onExit: (worker) => this.board?.retire(String(worker.child.pid)),
+      log: (line) => this.config.log(`petrel[master]: ${line}`),
+    })
     this.configured = { host: config.options.host, port: config.options.port }
     this.signals = new SignalLoop({ reload: () => this.rollingReload(), reopen: async () => this.reopen(), stop: (how) => this.stop(how) })
     const uid = config.runAs === null || process.getuid?.() !== 0 ? undefined : lookupUser(config.runAs.user)?.uid
@@ -114,7 +112,7 @@ export class Master {
       }
       this.prepareLogs(this.options)
       await this.chooseListenMode()
-      for (let i = 0; i < this.config.workers; i++) await this.spawn()
+      for (let i = 0; i < this.config.workers; i++) await this.supervisor.start()
       const where = this.options.admin
       if (where !== undefined) {
         const [{ MetricsBoard }, { startAdmin }] = await Promise.all([import('../monitor/board.ts'), import('../monitor/admin.ts')])
@@ -140,14 +138,14 @@ export class Master {
   }
 
   get pids(): number[] {
-    return [...this.workers].map((w) => w.child.pid!)
+    return this.supervisor.pids
   }
 
   private async stop(how: 'quit' | 'stop'): Promise<void> {
     if (this.stopping) {
       // A fast stop during a graceful one: the workers cut what they still finish.
       this.config.log('petrel[master]: fast stop')
-      for (const w of this.workers) this.tell(w, { type: 'stop' })
+      for (const w of this.supervisor.workers) this.supervisor.tell(w, { type: 'stop' } satisfies ToWorker<Options>)
       return
     }
     this.config.log(`petrel[master]: ${how === 'stop' ? 'fast stop' : 'graceful stop'}`)
@@ -161,7 +159,7 @@ export class Master {
    * The log files, opened (created if need be) by the master and made the workers' user's when
    * the master is root: workers that gave root up could not create or open them on a reopen.
    */
-  private prepareLogs(options: ServeOptions): void {
+  private prepareLogs(options: Options): void {
     if (this.logOwnerUid === undefined) return
     for (const file of [options.logs?.accessLog, options.logs?.errorLog]) if (file !== undefined) prepareLogFile(file, this.logOwnerUid)
   }
@@ -173,7 +171,7 @@ export class Master {
       // The workers still try; each keeps its old file when the path cannot be opened, and says so.
       this.config.log(`petrel[master]: reopen: ${(err as Error).message}`)
     }
-    for (const w of this.workers) this.tell(w, { type: 'reopen' })
+    for (const w of this.supervisor.workers) this.supervisor.tell(w, { type: 'reopen' } satisfies ToWorker<Options>)
   }
 
   /** reusePort where the kernel has it; else one socket, bound here and handed to every worker. */
@@ -195,7 +193,7 @@ export class Master {
    * socket would keep accepting in the master too, and Node has no public way to listen
    * without accepting.
    */
-  private listenShared(options: ServeOptions): Promise<HandOverListener> {
+  private listenShared(options: Options): Promise<HandOverListener> {
     return HandOverListener.open({
       host: options.host,
       port: options.port,
@@ -205,79 +203,22 @@ export class Master {
     })
   }
 
-  /** Start a worker with the current options; resolves once it listens. */
-  private spawn(): Promise<WorkerRecord> {
-    const child = fork(WORKER_MAIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    let slot = 0
-    while ([...this.workers].some((w) => w.slot === slot)) slot++
-    const record: WorkerRecord = { child, slot, ready: false, leaving: false, startedAt: Date.now() }
-    this.workers.add(record)
-    child.on('exit', (code, signal) => this.onExit(record, code, signal))
-    return new Promise((resolve, reject) => {
-      // Settled once: a start that failed, or a worker that listened (its later exit is onExit's).
-      let settled = false
-      const timer = setTimeout(() => fail(new PetrelError('PETREL_ERR_WORKER_START', `worker ${child.pid} did not start listening within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS)
-      const fail = (err: Error): void => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        record.leaving = true
-        child.kill('SIGKILL')
-        reject(err)
-      }
-      child.on('message', (message: FromWorker) => {
-        if (message.type === 'listening' && !settled) {
-          settled = true
-          record.ready = true
-          clearTimeout(timer)
-          resolve(record)
-        } else if (message.type === 'metrics') {
-          this.board?.update(String(child.pid), message.snapshot)
-        } else if (message.type === 'failed') {
-          // The worker's own error, as the user would have met it in a single process.
-          const err = new PetrelError(message.code ?? 'PETREL_ERR_WORKER_START')
-          err.message = message.message
-          fail(err)
-        }
-      })
-      child.once('exit', () => fail(new PetrelError('PETREL_ERR_WORKER_START', `worker ${child.pid} exited before it listened`)))
-      const handedOver = this.shared === null ? null : this.shared.address
-      child.send({ type: 'start', options: this.options, reusePort: this.reusePort, handedOver, idleGraceMs: this.config.idleGraceMs ?? 1000, runAs: this.config.runAs, worker: slot } satisfies ToWorker, ignoreSendError)
-    })
-  }
-
   /** Fallback mode: give an accepted connection to the next ready worker that is not leaving. */
   private handOver(socket: net.Socket): void {
-    const ready = [...this.workers].filter((w) => w.ready && !w.leaving && w.child.connected)
+    const ready = [...this.supervisor.workers].filter((w) => w.ready && !w.leaving && w.child.connected)
     if (ready.length === 0) {
       socket.destroy()
       return
     }
     const worker = ready[this.nextWorker++ % ready.length]!
-    worker.child.send({ type: 'connection' } satisfies ToWorker, socket, (err) => {
+    this.supervisor.tell(worker, { type: 'connection' } satisfies ToWorker<Options>, socket, (err) => {
       if (err) socket.destroy()
     })
   }
 
-  private onExit(record: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
-    this.workers.delete(record)
-    this.board?.retire(String(record.child.pid))
-    if (record.leaving || this.stopping) return
-    // An unexpected death: replace it at once, or after a doubling delay when it keeps dying.
-    const lived = Date.now() - record.startedAt
-    this.quickDeaths = lived > HEALTHY_AFTER_MS ? 0 : this.quickDeaths + 1
-    // The first death is replaced at once; a worker that keeps dying waits 100 ms, 200 ms, … 30 s.
-    const delay = this.quickDeaths <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** (this.quickDeaths - 2))
-    this.config.log(`petrel[master]: worker ${record.child.pid} exited (${signal ?? `code ${code}`}); replacing it${delay > 0 ? ` in ${delay} ms` : ''}`)
-    setTimeout(() => {
-      if (this.stopping) return
-      this.spawn().catch((err: Error) => this.config.log(`petrel[master]: ${err.message}`))
-    }, delay)
-  }
-
   /** New configuration, then each worker replaced by one started with it. */
   private async rollingReload(): Promise<void> {
-    const refuse = (why: string): void => this.config.log(`petrel[master]: reload refused, the running workers keep the old configuration: ${why}`)
+    const refuse = (why: string): void => this.config.log(`petrel[master]: ${refusedReloadLine('the running workers keep the old configuration', why)}`)
     const plan = await planReload(this.config.reload, this.options, this.configured, (line) => this.config.log(`petrel[master]: ${line}`), refuse)
     if (plan === null) return
     const before = { options: this.options, shared: this.shared }
@@ -296,10 +237,10 @@ export class Master {
       return
     }
     this.options = options
-    const old = [...this.workers]
+    const old = [...this.supervisor.workers]
     for (const [i, record] of old.entries()) {
       try {
-        await this.spawn()
+        await this.supervisor.start()
       } catch (err) {
         if (i === 0) {
           // Nothing was replaced yet (with reusePort this is where a new address turns out taken).
@@ -314,11 +255,10 @@ export class Master {
           // worker starts with it), and a later reload compares with it.
           this.configured = plan.configured
           if (this.shared !== before.shared) void before.shared?.close()
-          this.config.log(`petrel[master]: reload stopped, a new worker failed: ${(err as Error).message}`)
+          this.config.log(`petrel[master]: reload stopped, a new worker failed: ${(err as PetrelError).message} [${(err as PetrelError).code}]`)
         }
         return
       }
-      record.leaving = true
       await this.retire(record, 'retire')
     }
     let moved = ''
@@ -331,34 +271,18 @@ export class Master {
     this.config.log(`petrel[master]: reloaded; workers ${this.pids.join(', ')}${moved}`)
   }
 
-  /** Ask a worker to stop and wait for it; SIGKILL when it overstays. */
-  private retire(record: WorkerRecord, how: 'quit' | 'stop' | 'retire'): Promise<void> {
-    const child = record.child
-    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-    return new Promise((resolve) => {
-      const deadline = (how === 'stop' ? 0 : this.options.timeouts?.shutdownMs ?? 10_000) + KILL_GRACE_MS
-      const timer = setTimeout(() => {
-        // Whatever it still held is lost (buffered log lines included): an operator must hear of it.
-        this.config.log(`petrel[master]: worker ${child.pid} did not stop within ${deadline} ms; killed (SIGKILL)`)
-        child.kill('SIGKILL')
-      }, deadline)
-      child.once('exit', () => {
-        clearTimeout(timer)
-        resolve()
-      })
-      this.tell(record, { type: how })
-    })
+  /** Ask a worker to stop and wait for it; SIGKILL when it overstays its shutdown timeout and a grace. */
+  private retire(worker: SupervisedWorker, how: 'quit' | 'stop' | 'retire'): Promise<void> {
+    return this.supervisor.retire(worker, { type: how }, this.retireDeadlineMs(how))
   }
 
-  private async stopAll(how: 'quit' | 'stop'): Promise<void> {
+  private retireDeadlineMs(how: 'quit' | 'stop' | 'retire'): number {
+    return (how === 'stop' ? 0 : this.options.timeouts?.shutdownMs ?? 10_000) + KILL_GRACE_MS
+  }
+
+  private stopAll(how: 'quit' | 'stop'): Promise<void> {
     this.stopping = true
-    const all = [...this.workers]
-    for (const w of all) w.leaving = true
-    await Promise.all(all.map((w) => this.retire(w, how)))
-  }
-
-  private tell(record: WorkerRecord, message: ToWorker): void {
-    if (record.child.connected) record.child.send(message, ignoreSendError)
+    return this.supervisor.stopAll({ type: how }, this.retireDeadlineMs(how))
   }
 
   private cleanup(): void {

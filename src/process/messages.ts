@@ -1,17 +1,30 @@
-// What the master and its workers say to each other over the IPC channel.
+// What the supervisor and its workers say to each other over the IPC channel: the lifecycle, the
+// same for every program. A program's own messages (a serve worker's metrics, a chat room's
+// events) travel on the same channel; every message, the program's too, has one `type` field.
 
 import type { AddressInfo } from 'node:net'
 import type { ErrorCode } from '../core/errors.ts'
-import type { ServeOptions } from '../apps/serve/serve.ts'
 import type { RunAs } from './privileges.ts'
 import type { ProcessSnapshot } from '../monitor/metrics.ts'
 
-export type ToWorker =
-  /** Start serving: listen with reusePort, or (handedOver) take connections the master accepts. */
-  | { type: 'start'; options: ServeOptions; reusePort: boolean; handedOver: AddressInfo | null; idleGraceMs: number; runAs: RunAs | null; worker: number }
+/** Start serving with `options` (the program's own): listen with reusePort, or (handedOver) take connections the supervisor accepts. */
+export interface StartMessage<Options> {
+  type: 'start'
+  options: Options
+  reusePort: boolean
+  handedOver: AddressInfo | null
+  idleGraceMs: number
+  /** The user (and group) to switch to once bound; null keeps the supervisor's. */
+  runAs: RunAs | null
+  /** The worker's slot: the lowest number no other live worker has. */
+  worker: number
+}
+
+export type ToWorker<Options> =
+  | StartMessage<Options>
   /** A connection the master accepted, as the message's handle (fallback mode without reusePort). */
   | { type: 'connection' }
-  /** Graceful stop: stop accepting, close idle connections, finish in-flight requests (up to timeouts.shutdownMs), exit. */
+  /** Graceful stop: stop accepting, close idle connections, finish in-flight work (up to the program's shutdown timeout), exit. */
   | { type: 'quit' }
   /**
    * Replaced by a reload: as quit, but an idle keep-alive connection is given `idleGraceMs` (its
@@ -28,5 +41,9 @@ export type FromWorker =
   | { type: 'listening'; address: AddressInfo }
   /** Start-up failed; `message` is the whole line a user would read, `code` the error's when it had one. */
   | { type: 'failed'; message: string; code?: ErrorCode }
-  /** Once a second when the admin listener is on: this worker's figures (monitor/metrics.ts). */
-  | { type: 'metrics'; snapshot: ProcessSnapshot }
+
+/** Once a second when the admin listener is on: a worker's figures (monitor/metrics.ts), for the master's board. */
+export interface MetricsReport {
+  type: 'metrics'
+  snapshot: ProcessSnapshot
+}

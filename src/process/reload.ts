@@ -8,11 +8,35 @@
 // - The admin listener stays where it was started (see docs/monitoring.md): it keeps the
 //   figures of processes that come and go, so moving it takes a restart.
 
-import type { ServeOptions } from '../apps/serve/serve.ts'
+import type { AdminSettings } from '../monitor/admin.ts'
+import type { ErrorCode } from '../core/errors.ts'
 
-export interface ReloadPlan {
+const RELOAD_REFUSED: ErrorCode = 'PETREL_ERR_CONFIG_RELOAD'
+
+/**
+ * The line of a refused reload, the same for a master and a single process: what keeps running,
+ * why the reload was refused, and its code from the error table.
+ */
+export function refusedReloadLine(keeps: string, why: string): string {
+  return `reload refused, ${keeps}: ${why} [${RELOAD_REFUSED}]`
+}
+
+/**
+ * What a reload and the master read of a program's options (`petrel serve`'s ServeOptions has
+ * them): where it listens, its admin listener, log files the master prepares, its shutdown timeout.
+ */
+export interface ProgramOptions {
+  host: string
+  port: number
+  admin?: AdminSettings
+  logs?: { accessLog?: string; errorLog?: string }
+  timeouts?: { shutdownMs?: number }
+  limits?: { maxConnections?: number }
+}
+
+export interface ReloadPlan<Options extends ProgramOptions> {
   /** The options to serve with from now on. */
-  options: ServeOptions
+  options: Options
   /** Whether the listening address changed: a new listener is needed. */
   moved: boolean
   /** The address as the new configuration asks for it (port 0 included). */
@@ -25,14 +49,14 @@ export interface ReloadPlan {
  * port 0 included: a configuration that asks for the same is not a move, even when port 0 was
  * resolved to a port.
  */
-export async function planReload(
-  load: () => Promise<ServeOptions>,
-  running: ServeOptions,
+export async function planReload<Options extends ProgramOptions>(
+  load: () => Promise<Options>,
+  running: Options,
   configured: { host: string; port: number },
   log: (line: string) => void,
   refuse: (why: string) => void,
-): Promise<ReloadPlan | null> {
-  let next: ServeOptions
+): Promise<ReloadPlan<Options> | null> {
+  let next: Options
   try {
     next = await load()
   } catch (err) {

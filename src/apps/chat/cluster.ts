@@ -2,57 +2,45 @@
 // with SO_REUSEPORT, so the kernel spreads clients over them; the master holds no client. It
 // holds the room's directory (who is in, on which worker, the seat limit) and relays events: a
 // line a worker publishes goes to every other worker over the IPC channel, and each delivers it
-// to its own clients. A worker that dies is replaced (with backoff when it keeps dying); its
-// members are dropped from the directory and the others see them leave.
+// to its own clients. The workers' lifecycle is the supervisor's (process/supervisor.ts), the
+// same as `petrel serve --workers`: a start timeout, a worker that dies replaced at once and with
+// a doubling delay when it keeps dying, a stop that retires them then kills what overstays. A
+// dead worker's members are dropped from the directory and the others see them leave.
 //
 // Why a relay through the master rather than a shared ring buffer: a ring in a SharedArrayBuffer
 // needs worker threads, and a thread that crashes takes the process with it, where a process
 // only loses its own clients. The relay costs one IPC message per line per other worker; the
 // chat benchmark (docs/chat.md) measures what that leaves.
 
-import { fork, type ChildProcess } from 'node:child_process'
 import type { ChatOptions } from './room.ts'
 import { Directory, type Hub, type RoomEvent } from './hub.ts'
 import { PetrelError } from '../../core/errors.ts'
 import { moduleUrl } from '../../core/module-url.ts'
+import { Supervisor, type SupervisedWorker } from '../../process/supervisor.ts'
 
-const WORKER_MAIN = moduleUrl('./worker-main.ts', import.meta.url)
+/** The chat worker module the supervisor forks. */
+const CHAT_WORKER_MODULE = moduleUrl('./worker.ts', import.meta.url)
 
-/** A worker that keeps dying waits this long before the next start, doubling up to the maximum. */
-const RESTART_DELAY_MS = 100
-const MAX_RESTART_DELAY_MS = 10_000
-/** A worker that lived longer than this is healthy again: the delay starts over. */
-const HEALTHY_AFTER_MS = 10_000
-/** After `stop`, a worker still running this long is killed. */
+/** After `stop`, a worker still running this long is killed (a worker bounds its own close at 2 s). */
 const STOP_GRACE_MS = 3_000
 
 /** The worker's settings: what ChatOptions holds that survives IPC (no hub, no log function). */
 export type WorkerSettings = Omit<ChatOptions, 'hub' | 'log' | 'reusePort'> & { host: string; port: number; redis?: string; room?: string }
 
+/** The room's own messages to a worker; the lifecycle (start, stop) is process/messages.ts's. */
 export type ToChatWorker =
-  | { t: 'start'; settings: WorkerSettings }
-  | { t: 'ev'; e: RoomEvent }
-  | { t: 'res'; id: number; v: unknown }
-  | { t: 'stop' }
+  /** A line another worker published, to deliver to this worker's clients. */
+  | { type: 'event'; event: RoomEvent }
+  /** The directory's answer to the worker's request `id`. */
+  | { type: 'answer'; id: number; value: unknown }
 
 export type FromChatWorker =
-  | { t: 'listening'; port: number }
-  | { t: 'failed'; message: string }
-  | { t: 'pub'; e: RoomEvent }
-  | { t: 'req'; id: number; op: 'join' }
-  | { t: 'req'; id: number; op: 'rename'; from: string; to: string }
-  | { t: 'req'; id: number; op: 'who' }
-  | { t: 'req'; id: number; op: 'exists'; nick: string }
-  | { t: 'leave'; nick: string }
-
-interface Worker {
-  index: number
-  child: ChildProcess
-  startedAt: number
-  leaving: boolean
-  /** Messages sent in a row while its channel's backlog was over Node's threshold. */
-  backlogged: number
-}
+  | { type: 'publish'; event: RoomEvent }
+  | { type: 'request'; id: number; op: 'join' }
+  | { type: 'request'; id: number; op: 'rename'; from: string; to: string }
+  | { type: 'request'; id: number; op: 'who' }
+  | { type: 'request'; id: number; op: 'exists'; nick: string }
+  | { type: 'leave'; nick: string }
 
 /**
  * Sends to a worker whose channel is closing fail with EPIPE (a worker exiting while the master
@@ -69,114 +57,90 @@ const MAX_BACKLOGGED_MESSAGES = 10_000
 export interface ClusterOptions {
   workers: number
   settings: WorkerSettings
+  /** How long a worker may take to listen (its hub to connect): then it is killed and reported. */
+  startTimeoutMs?: number
   log: (line: string) => void
 }
 
 export class ChatCluster {
   private readonly options: ClusterOptions
   private readonly directory: Directory
-  private readonly workers = new Map<number, Worker>()
-  private readonly restartDelay = new Map<number, number>()
-  private nextId = 1
-  private stopping = false
-  /** Every worker started once: from then on a worker that fails to start is retried. */
-  private running = false
-  private readonly respawns = new Set<NodeJS.Timeout>()
+  private readonly supervisor: Supervisor<WorkerSettings, FromChatWorker>
+  /** Per worker: messages sent in a row while its channel's backlog was over Node's threshold. */
+  private readonly backlogged = new Map<SupervisedWorker, number>()
   port = 0
 
   constructor(options: ClusterOptions) {
     this.options = options
+    this.port = options.settings.port
     this.directory = new Directory(options.settings.maxUsers ?? Number.MAX_SAFE_INTEGER)
+    this.supervisor = new Supervisor<WorkerSettings, FromChatWorker>({
+      workerModule: CHAT_WORKER_MODULE,
+      serialization: 'advanced',
+      // The first worker binds (port 0 picks one); every later one, replacements too, joins its port.
+      startMessage: (slot) => ({ type: 'start', options: { ...this.options.settings, port: this.port }, reusePort: true, handedOver: null, idleGraceMs: 0, runAs: null, worker: slot }),
+      startTimeoutMs: options.startTimeoutMs,
+      startFailureCode: 'PETREL_ERR_CHAT_WORKER_START',
+      onReady: (worker, message) => this.options.log(`worker ${worker.slot} (pid ${worker.child.pid}) listening on ${message.address.port}`),
+      onMessage: (worker, message) => this.receive(worker, message),
+      onExit: (worker) => {
+        // Every start is a new node of the directory (its pid), so when a worker dies exactly its members go.
+        this.backlogged.delete(worker)
+        const node = worker.child.pid!
+        for (const nick of this.directory.dropNode(node)) this.relay(node, { line: `* ${nick} left`, except: nick })
+      },
+      log: options.log,
+    })
   }
 
   get pids(): number[] {
-    return [...this.workers.values()].map((w) => w.child.pid!)
+    return this.supervisor.pids
   }
 
   /** Start the workers; the first binds (port 0 picks one), the rest join it on its port. */
   async start(): Promise<number> {
-    this.port = await this.spawn(0, this.options.settings.port)
-    await Promise.all(Array.from({ length: this.options.workers - 1 }, (_, i) => this.spawn(i + 1, this.port)))
-    this.running = true
+    const first = await this.supervisor.start()
+    this.port = first.address!.port
+    await Promise.all(Array.from({ length: this.options.workers - 1 }, () => this.supervisor.start()))
     return this.port
   }
 
-  private respawn(index: number): void {
-    if (this.stopping) return
-    this.spawn(index, this.port).catch((err: Error) => this.options.log(err.message))
+  /** Retire every worker (their clients are told the room closes); SIGKILL for one that overstays. */
+  stop(): Promise<void> {
+    return this.supervisor.stopAll({ type: 'stop' }, STOP_GRACE_MS)
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true
-    for (const timer of this.respawns) clearTimeout(timer)
-    this.respawns.clear()
-    await Promise.all([...this.workers.values()].map((w) => this.stopWorker(w)))
-  }
-
-  private spawn(index: number, port: number): Promise<number> {
-    const child = fork(WORKER_MAIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })
-    // Every start is a new node of the directory, so when a worker dies exactly its members go.
-    const node = this.nextId++
-    const worker: Worker = { index, child, startedAt: Date.now(), leaving: false, backlogged: 0 }
-    this.workers.set(node, worker)
-    return new Promise((resolve, reject) => {
-      let started = false
-      child.on('message', (message: FromChatWorker) => {
-        switch (message.t) {
-          case 'listening':
-            started = true
-            this.options.log(`worker ${index} (pid ${child.pid}) listening on ${message.port}`)
-            return resolve(message.port)
-          case 'failed':
-            // The worker's message already names what failed and what to do (a listen error).
-            return reject(new PetrelError('PETREL_ERR_WORKER_START', message.message))
-          case 'pub':
-            return this.relay(node, message.e)
-          case 'leave':
-            return this.directory.leave(node, message.nick)
-          case 'req':
-            return this.answer(worker, node, message)
-        }
-      })
-      child.on('exit', (code, signal) => {
-        this.workers.delete(node)
-        for (const nick of this.directory.dropNode(node)) this.relay(node, { line: `* ${nick} left`, except: nick })
-        if (!started) {
-          reject(new PetrelError('PETREL_ERR_WORKER_START', `worker ${index} exited before listening (${signal ?? `code ${code}`})`))
-          // A replacement that failed to start (Redis down a moment) is retried like a crash;
-          // only the first start's failure is the caller's to report.
-          if (!this.running || this.stopping) return
-        } else if (this.stopping || worker.leaving) return
-        const lived = Date.now() - worker.startedAt
-        const delay = lived > HEALTHY_AFTER_MS ? RESTART_DELAY_MS : Math.min((this.restartDelay.get(index) ?? RESTART_DELAY_MS / 2) * 2, MAX_RESTART_DELAY_MS)
-        this.restartDelay.set(index, delay)
-        this.options.log(`worker ${index} (pid ${child.pid}) exited (${signal ?? `code ${code}`}); a new one in ${delay} ms`)
-        // Not unref'd: while every worker is dead this timer is what keeps the master running.
-        const timer = setTimeout(() => {
-          this.respawns.delete(timer)
-          this.respawn(index)
-        }, delay)
-        this.respawns.add(timer)
-      })
-      child.send({ t: 'start', settings: { ...this.options.settings, port } } satisfies ToChatWorker, ignoreSendError)
-    })
+  private receive(worker: SupervisedWorker, message: FromChatWorker): void {
+    const node = worker.child.pid!
+    switch (message.type) {
+      case 'publish':
+        return this.relay(node, message.event)
+      case 'leave':
+        return this.directory.leave(node, message.nick)
+      case 'request':
+        return this.answer(worker, node, message)
+    }
   }
 
   /** A line published by `from` to every other worker. */
   private relay(from: number, event: RoomEvent): void {
-    const message: ToChatWorker = { t: 'ev', e: event }
-    for (const [node, worker] of this.workers) {
-      if (node === from || !worker.child.connected) continue
+    const message: ToChatWorker = { type: 'event', event }
+    for (const worker of this.supervisor.workers) {
+      if (worker.child.pid === from || !worker.child.connected) continue
       // send() is false while the channel's backlog is over Node's threshold: the worker is behind.
-      if (worker.child.send(message, ignoreSendError)) worker.backlogged = 0
-      else if (++worker.backlogged === MAX_BACKLOGGED_MESSAGES) {
-        this.options.log(`worker ${worker.index} (pid ${worker.child.pid}) has not read ${MAX_BACKLOGGED_MESSAGES} lines in a row; killing it`)
-        worker.child.kill('SIGKILL')
+      if (worker.child.send(message, ignoreSendError)) this.backlogged.delete(worker)
+      else {
+        const behind = (this.backlogged.get(worker) ?? 0) + 1
+        this.backlogged.set(worker, behind)
+        if (behind === MAX_BACKLOGGED_MESSAGES) {
+          this.options.log(new PetrelError('PETREL_ERR_CHAT_WORKER_STALLED', `worker ${worker.slot} (pid ${worker.child.pid}) has not read ${MAX_BACKLOGGED_MESSAGES} lines in a row; killing it`).message)
+          worker.child.kill('SIGKILL')
+        }
       }
     }
   }
 
-  private answer(worker: Worker, node: number, request: Extract<FromChatWorker, { t: 'req' }>): void {
+  private answer(worker: SupervisedWorker, node: number, request: Extract<FromChatWorker, { type: 'request' }>): void {
     let value: unknown
     switch (request.op) {
       case 'join':
@@ -192,21 +156,7 @@ export class ChatCluster {
         value = this.directory.exists(request.nick)
         break
     }
-    if (worker.child.connected) worker.child.send({ t: 'res', id: request.id, v: value } satisfies ToChatWorker, ignoreSendError)
-  }
-
-  private stopWorker(worker: Worker): Promise<void> {
-    worker.leaving = true
-    if (worker.child.exitCode !== null || worker.child.signalCode !== null) return Promise.resolve()
-    return new Promise((resolve) => {
-      const kill = setTimeout(() => worker.child.kill('SIGKILL'), STOP_GRACE_MS)
-      worker.child.once('exit', () => {
-        clearTimeout(kill)
-        resolve()
-      })
-      if (worker.child.connected) worker.child.send({ t: 'stop' } satisfies ToChatWorker, ignoreSendError)
-      else worker.child.kill('SIGTERM')
-    })
+    this.supervisor.tell(worker, { type: 'answer', id: request.id, value } satisfies ToChatWorker)
   }
 }
 
@@ -218,15 +168,15 @@ export class IpcHub implements Hub {
 
   /** The worker's message handler passes the master's answers and events here. */
   receive(message: ToChatWorker): void {
-    if (message.t === 'ev') this.onEvent(message.e)
-    else if (message.t === 'res') {
+    if (message.type === 'event') this.onEvent(message.event)
+    else if (message.type === 'answer') {
       const resolve = this.waiting.get(message.id)
       this.waiting.delete(message.id)
-      resolve?.(message.v)
+      resolve?.(message.value)
     }
   }
 
-  private ask<T>(request: DistributiveOmit<Extract<FromChatWorker, { t: 'req' }>, 'id'>): Promise<T> {
+  private ask<T>(request: DistributiveOmit<Extract<FromChatWorker, { type: 'request' }>, 'id'>): Promise<T> {
     if (!process.connected) return Promise.reject(new Error('the master is gone'))
     const id = ++this.nextId
     return new Promise((resolve) => {
@@ -236,27 +186,27 @@ export class IpcHub implements Hub {
   }
 
   join(): Promise<string | null> {
-    return this.ask({ t: 'req', op: 'join' })
+    return this.ask({ type: 'request', op: 'join' })
   }
 
   rename(from: string, to: string): Promise<boolean> {
-    return this.ask({ t: 'req', op: 'rename', from, to })
+    return this.ask({ type: 'request', op: 'rename', from, to })
   }
 
   leave(nick: string): void {
-    if (process.connected) process.send!({ t: 'leave', nick } satisfies FromChatWorker, undefined, undefined, ignoreSendError)
+    if (process.connected) process.send!({ type: 'leave', nick } satisfies FromChatWorker, undefined, undefined, ignoreSendError)
   }
 
   who(): Promise<string[]> {
-    return this.ask({ t: 'req', op: 'who' })
+    return this.ask({ type: 'request', op: 'who' })
   }
 
   exists(nick: string): Promise<boolean> {
-    return this.ask({ t: 'req', op: 'exists', nick })
+    return this.ask({ type: 'request', op: 'exists', nick })
   }
 
   publish(event: RoomEvent): void {
-    if (process.connected) process.send!({ t: 'pub', e: event } satisfies FromChatWorker, undefined, undefined, ignoreSendError)
+    if (process.connected) process.send!({ type: 'publish', event } satisfies FromChatWorker, undefined, undefined, ignoreSendError)
   }
 
   close(): Promise<void> {

@@ -29,6 +29,8 @@ export const DEMO_SITE = fileURLToPath(new URL('../../../site/', import.meta.url
 const DEMO_WORK = moduleUrl('./demo-work.ts', import.meta.url)
 /** The demo site's sample CGI scripts, run for /cgi-bin/ when no ROOT is given. */
 export const DEMO_CGI_BIN = fileURLToPath(new URL('../../../site/cgi-bin/', import.meta.url))
+/** The worker module `petrel serve --workers` gives the master (process/master.ts), which imports no application. */
+export const SERVE_WORKER_MODULE = moduleUrl('./worker.ts', import.meta.url)
 
 export interface ServeOptions {
   /** Directory to serve; null serves the bundled demo site plus /plaintext and /json. */

@@ -1,8 +1,8 @@
 // One process serves (`petrel serve` without --workers), with the master's signals and their
-// meanings (signals.ts): HUP reloads, QUIT stops gracefully, TERM and INT stop fast, USR1
+// meanings (process/signals.ts): HUP reloads, QUIT stops gracefully, TERM and INT stop fast, USR1
 // reopens the logs.
 //
-// The process keeps the listening socket (listener.ts) and hands each accepted connection to
+// The process keeps the listening socket (process/listener.ts) and hands each accepted connection to
 // its current server. A reload builds a whole new server from the new configuration — limits,
 // timeouts, logs, files, CGI, proxy: everything a server is made of — on the same socket, makes
 // it current, and retires the old one gracefully, as a master replaces its workers: in-flight
@@ -11,16 +11,16 @@
 // A configuration that fails to load, or a server that fails to start from it, is refused with
 // a log line and the old server keeps serving.
 
-import { hostPort, systemFailure } from '../core/system-failure.ts'
-import type { ServeOptions, Serving } from '../apps/serve/serve.ts'
-import { startServe } from '../apps/serve/serve.ts'
-import { PetrelError } from '../core/errors.ts'
-import type { MetricsBoard } from '../monitor/board.ts'
-import type { Admin } from '../monitor/admin.ts'
-import { HandOverListener, httpUrl } from './listener.ts'
-import { removePidfile, writePidfile } from './pidfile.ts'
-import { planReload } from './reload.ts'
-import { SignalLoop } from './signals.ts'
+import { hostPort, systemFailure } from '../../core/system-failure.ts'
+import type { ServeOptions, Serving } from './serve.ts'
+import { startServe } from './serve.ts'
+import { PetrelError } from '../../core/errors.ts'
+import type { MetricsBoard } from '../../monitor/board.ts'
+import type { Admin } from '../../monitor/admin.ts'
+import { HandOverListener, httpUrl } from '../../process/listener.ts'
+import { removePidfile, writePidfile } from '../../process/pidfile.ts'
+import { planReload, refusedReloadLine } from '../../process/reload.ts'
+import { SignalLoop } from '../../process/signals.ts'
 
 export interface SingleOptions {
   options: ServeOptions
@@ -73,7 +73,7 @@ export class SingleProcess {
       this.current = await this.startGeneration(this.options, this.listener)
       const where = this.options.admin
       if (where !== undefined) {
-        const [{ MetricsBoard }, { startAdmin }] = await Promise.all([import('../monitor/board.ts'), import('../monitor/admin.ts')])
+        const [{ MetricsBoard }, { startAdmin }] = await Promise.all([import('../../monitor/board.ts'), import('../../monitor/admin.ts')])
         const board = (this.board = new MetricsBoard())
         this.admin = await startAdmin({ ...where, board, pids: () => [process.pid], refresh: () => this.refreshBoard(), log: (line) => this.config.log(`petrel: ${line}`) }).catch((err: Error) => {
           throw systemFailure(err, `open the admin listener on ${hostPort(where.host, where.port)}`) ?? new PetrelError('PETREL_ERR_LISTEN', `admin listener ${hostPort(where.host, where.port)}: ${err.message}`, { cause: err })
@@ -117,7 +117,7 @@ export class SingleProcess {
   }
 
   private async reload(): Promise<void> {
-    const refuse = (why: string): void => this.config.log(`petrel: reload refused, still serving with the old configuration: ${why}`)
+    const refuse = (why: string): void => this.config.log(`petrel: ${refusedReloadLine('still serving with the old configuration', why)}`)
     const plan = await planReload(this.config.reload, this.options, this.options, (line) => this.config.log(`petrel: ${line}`), refuse)
     if (plan === null) return
     const oldListener = this.listener!
