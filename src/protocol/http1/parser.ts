@@ -547,6 +547,31 @@ export class RequestParser {
           break
         }
 
+        case S.TRAILER_START:
+        case S.TRAILER_LINE:
+        case S.TRAILER_LF:
+        case S.TRAILER_END_LF: {
+          // Trailers are rare: their states live in a method of their own, which keeps this
+          // loop — run for every request — smaller.
+          pos = this.readTrailers(buf, pos, end)
+          if (pos < 0 || this.stopped) return pos
+          break
+        }
+
+        default:
+          return -1
+      }
+    }
+    return pos
+  }
+
+  /**
+   * The trailer section of a chunked body, from buf[pos, end): returns where the message ended
+   * (the state is then REQUEST_START), `end` when more bytes are needed, or -1 on a bad trailer.
+   */
+  private readTrailers(buf: Buffer, pos: number, end: number): number {
+    while (pos < end) {
+      switch (this.state) {
         case S.TRAILER_START: {
           const c = buf[pos]!
           if (c === CR) {
@@ -594,8 +619,7 @@ export class RequestParser {
           if (buf[pos] !== LF) return this.fail('PETREL_ERR_BARE_CR')
           pos++
           this.completeMessage()
-          if (this.stopped) return pos
-          break
+          return pos
         }
 
         default:
