@@ -125,18 +125,29 @@ export class ChunkedDecoder {
     while (pos < end) {
       switch (this.state) {
         case ChunkState.SIZE: {
-          const digit = HEX_PLUS_ONE[buf[pos]!]!
-          if (digit !== 0) {
-            if (++this.sizeDigits > MAX_CHUNK_SIZE_DIGITS) return this.fail('size-too-large', pos)
-            this.remaining = this.remaining * 16 + (digit - 1)
-            pos++
-            break
+          // The digits in one loop, not one state step each.
+          let p = pos
+          let size = this.remaining
+          let digits = this.sizeDigits
+          for (; p < end; p++) {
+            const digit = HEX_PLUS_ONE[buf[p]!]!
+            if (digit === 0) break
+            if (++digits > MAX_CHUNK_SIZE_DIGITS) return this.fail('size-too-large', p)
+            size = size * 16 + (digit - 1)
           }
-          if (this.sizeDigits === 0) return this.fail('no-size', pos)
+          this.remaining = size
+          this.sizeDigits = digits
+          pos = p
+          if (p === end) break
+          if (digits === 0) return this.fail('no-size', p)
           // Refused at the size that passes the limit, before any of that chunk's data is read.
-          if (this.declaredBytes + this.remaining > this.maxBodyBytes) return this.fail('body-too-large', pos)
-          this.declaredBytes += this.remaining
-          this.lineBytes = this.sizeDigits
+          if (this.declaredBytes + size > this.maxBodyBytes) return this.fail('body-too-large', p)
+          this.declaredBytes += size
+          this.lineBytes = digits
+          // Nearly every chunk line is the size and CRLF, whole in the read: ended here at once.
+          if (p + 1 < end && buf[p] === CR && buf[p + 1] === LF && digits + 2 <= this.maxLineBytes) {
+            return this.endSizeLine(p + 2)
+          }
           this.state = ChunkState.SIZE_BWS
           break
         }
@@ -187,6 +198,12 @@ export class ChunkedDecoder {
         case ChunkState.DATA_CR: {
           const c = buf[pos]!
           if (c === CR) {
+            // The CRLF after the data, whole in the read, nearly always: the next size at once.
+            if (pos + 1 < end && buf[pos + 1] === LF) {
+              this.beginChunk()
+              pos += 2
+              break
+            }
             this.state = ChunkState.DATA_LF
             pos++
           } else if (c === LF) {
