@@ -9,6 +9,8 @@ export const TOKEN_LOWER = new Uint8Array(256)
 export const TARGET = new Uint8Array(256)
 /** field-vchar / SP / HTAB: bytes allowed inside a field value (RFC 9110 §5.5), obs-text included. */
 export const FIELD_VALUE = new Uint8Array(256)
+/** Every byte but CR and LF: what a line may hold when its content is skipped, not read (an upstream's chunk extensions). */
+export const LINE_TEXT = new Uint8Array(256)
 /** Value of a hexadecimal digit plus one, 0 for anything else. */
 export const HEX_PLUS_ONE = new Uint8Array(256)
 /** unreserved (RFC 3986 §2.3): ALPHA / DIGIT / "-" / "." / "_" / "~", whose percent-encodings a normalised path decodes. */
@@ -29,6 +31,7 @@ for (let c = 0; c < 256; c++) {
   // at "#" before resolving ".." would read "/api/..#" as "/": a way out of a proxy's prefix.
   if (c > 0x20 && c !== 0x7f && c !== 0x23) TARGET[c] = 1
   if (c === 0x09 || (c >= 0x20 && c !== 0x7f)) FIELD_VALUE[c] = 1
+  if (c !== 0x0d && c !== 0x0a) LINE_TEXT[c] = 1
   if (isAlpha || isDigit || '-._~'.includes(String.fromCharCode(c))) UNRESERVED[c] = 1
   if (UNRESERVED[c] === 1 || "!$&'()*+,;=".includes(String.fromCharCode(c))) REG_NAME[c] = 1
   if (REG_NAME[c] === 1 || c === 0x3a) IP_LITERAL[c] = 1

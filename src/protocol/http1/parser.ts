@@ -11,7 +11,8 @@
 import { Buffer } from 'node:buffer'
 import type { ErrorCode } from '../../core/errors.ts'
 import type { Limits } from '../../core/limits.ts'
-import { CR, LF, SP, HTAB, COLON, SEMICOLON, TOKEN, TOKEN_LOWER, TARGET, FIELD_VALUE, HEX_PLUS_ONE, equalsLowerAscii } from './chars.ts'
+import { CR, LF, SP, HTAB, COLON, SEMICOLON, TOKEN, TOKEN_LOWER, TARGET, FIELD_VALUE, equalsLowerAscii } from './chars.ts'
+import { ChunkedDecoder, ChunkState, type ChunkError } from './chunked.ts'
 import {
   readTransferCodings,
   readConnectionOptions,
@@ -52,19 +53,15 @@ export const ParserState = {
   HEADER_LF: 9,
   HEAD_END_LF: 10,
   BODY_IDENTITY: 11,
-  CHUNK_SIZE: 12,
-  CHUNK_SIZE_OWS: 13,
-  CHUNK_EXT: 14,
-  CHUNK_SIZE_LF: 15,
-  CHUNK_DATA: 16,
-  CHUNK_DATA_CR: 17,
-  CHUNK_DATA_LF: 18,
-  TRAILER_START: 19,
-  TRAILER_LINE: 20,
-  TRAILER_LF: 21,
-  TRAILER_END_LF: 22,
-  ERROR: 23,
+  /** A chunked body: its framing is the ChunkedDecoder's (chunked.ts), shared with the response parser. */
+  CHUNKED: 12,
+  TRAILER_START: 13,
+  TRAILER_LINE: 14,
+  TRAILER_LF: 15,
+  TRAILER_END_LF: 16,
+  ERROR: 17,
 } as const
+export type ParserState = (typeof ParserState)[keyof typeof ParserState]
 
 const S = ParserState
 /** The states in which bytes belong to the request head. */
@@ -74,8 +71,6 @@ const LAST_HEAD_STATE = S.HEAD_END_LF
 const MAX_LEADING_EMPTY_LINES = 8
 /** Longest method accepted; the longest registered methods are under 20 bytes. */
 const MAX_METHOD_BYTES = 32
-/** Hex digits in a chunk size: 13 digits stay below 2^53, so the arithmetic stays exact. */
-const MAX_CHUNK_SIZE_DIGITS = 13
 const CONTENT_LENGTH_NAME_LENGTH = 14
 const SLASH = 0x2f
 const BACKSLASH = 0x5c
@@ -85,12 +80,22 @@ const QUESTION = 0x3f
 /** "HTTP/1.1" */
 const VERSION_PREFIX = [0x48, 0x54, 0x54, 0x50, 0x2f]
 
+/** What a request that the chunked decoder refuses is answered with. */
+const CHUNK_ERROR_CODES: Readonly<Record<ChunkError, ErrorCode>> = {
+  'no-size': 'PETREL_ERR_INVALID_CHUNK',
+  'size-too-large': 'PETREL_ERR_CHUNK_SIZE_OVERFLOW',
+  'body-too-large': 'PETREL_ERR_BODY_TOO_LARGE',
+  'malformed-line': 'PETREL_ERR_INVALID_CHUNK',
+  'line-too-long': 'PETREL_ERR_INVALID_CHUNK',
+  'bare-lf': 'PETREL_ERR_INVALID_CHUNK',
+  'data-overrun': 'PETREL_ERR_INVALID_CHUNK',
+}
 
 export class RequestParser {
-  state: number = S.REQUEST_START
+  state: ParserState = S.REQUEST_START
   /** Set when execute() returned -1. */
   errorCode: ErrorCode | null = null
-  /** Body bytes still expected: of the Content-Length body, or of the current chunk. */
+  /** Body bytes still expected of a Content-Length body (a chunk's are the decoder's). */
   bodyRemaining = 0
   /** Decoded body bytes received so far for the current message. */
   bodyReceived = 0
@@ -124,8 +129,8 @@ export class RequestParser {
   private hasTransferEncoding = false
   private hasUpgradeHeader = false
   private connectionOptions = 0
-  private chunkDigits = 0
-  private lineBytes = 0
+  /** Framing of a chunked body. */
+  private readonly chunks: ChunkedDecoder
   private trailerLine: number[] | null = null
   private trailerBytes = 0
   /** Side buffer holding a head split across reads, and how much of it is filled. */
@@ -142,6 +147,15 @@ export class RequestParser {
     this.maxHeaderCount = limits.maxHeaderCount
     this.maxUriBytes = limits.maxUriBytes
     this.maxBodyBytes = limits.maxBodyBytes
+    // A chunk-size line is bounded like a head line; its extensions must be field text, and it
+    // ends in CRLF (a bare LF could frame differently in a server behind this one).
+    this.chunks = new ChunkedDecoder({
+      maxLineBytes: limits.maxHeaderBytes,
+      maxBodyBytes: limits.maxBodyBytes,
+      extensionBytes: FIELD_VALUE,
+      allowBareLf: false,
+      allowWhitespaceAfterSize: false,
+    })
   }
 
   /** True while no byte of a next request has arrived (between messages). */
@@ -514,91 +528,50 @@ export class RequestParser {
           break
         }
 
-        case S.CHUNK_SIZE: {
-          const c = buf[pos]!
-          const digit = HEX_PLUS_ONE[c]!
-          if (digit !== 0) {
-            if (++this.chunkDigits > MAX_CHUNK_SIZE_DIGITS) return this.fail('PETREL_ERR_CHUNK_SIZE_OVERFLOW')
-            this.bodyRemaining = this.bodyRemaining * 16 + (digit - 1)
-            pos++
+        case S.CHUNKED: {
+          const chunks = this.chunks
+          if (chunks.state === ChunkState.DATA) {
+            const n = chunks.take(end - pos)
+            this.bodyReceived += n
+            this.handler.onBody(buf, pos, pos + n)
+            pos += n
             break
           }
-          if (this.chunkDigits === 0) return this.fail('PETREL_ERR_INVALID_CHUNK')
-          if (this.bodyReceived + this.bodyRemaining > this.maxBodyBytes) return this.fail('PETREL_ERR_BODY_TOO_LARGE')
-          this.state = S.CHUNK_SIZE_OWS
-          break
-        }
-
-        case S.CHUNK_SIZE_OWS: {
-          // RFC 9112 §7.1.1 allows BWS before a chunk extension's semicolon; nothing else.
-          const c = buf[pos]!
-          if (c === SP || c === HTAB) {
-            if (++this.lineBytes > this.maxHeaderBytes) return this.fail('PETREL_ERR_INVALID_CHUNK')
-            pos++
-          } else if (c === SEMICOLON) {
-            this.state = S.CHUNK_EXT
-            pos++
-          } else if (c === CR && this.lineBytes === 0) {
-            this.state = S.CHUNK_SIZE_LF
-            pos++
-          } else {
-            return this.fail('PETREL_ERR_INVALID_CHUNK')
-          }
-          break
-        }
-
-        case S.CHUNK_EXT: {
-          // Extensions carry nothing Petrel acts on: they are validated as field text and skipped,
-          // bounded so that a chunk line cannot grow without end.
-          let p = pos
-          const limit = Math.min(end, pos + (this.maxHeaderBytes - this.lineBytes))
-          while (p < limit && FIELD_VALUE[buf[p]!] === 1) p++
-          this.lineBytes += p - pos
-          pos = p
-          if (p === end) break
-          if (p === limit) return this.fail('PETREL_ERR_INVALID_CHUNK')
-          if (buf[p] !== CR) return this.fail('PETREL_ERR_INVALID_CHUNK')
-          this.state = S.CHUNK_SIZE_LF
-          pos++
-          break
-        }
-
-        case S.CHUNK_SIZE_LF: {
-          if (buf[pos] !== LF) return this.fail('PETREL_ERR_INVALID_CHUNK')
-          pos++
-          if (this.bodyRemaining === 0) {
+          pos = chunks.parse(buf, pos, end)
+          if (chunks.state === ChunkState.TRAILERS) {
             this.state = S.TRAILER_START
             this.trailerBytes = 0
-          } else {
-            this.state = S.CHUNK_DATA
+          } else if (chunks.state === ChunkState.ERROR) {
+            return this.fail(CHUNK_ERROR_CODES[chunks.error!])
           }
           break
         }
 
-        case S.CHUNK_DATA: {
-          const n = Math.min(end - pos, this.bodyRemaining)
-          this.bodyRemaining -= n
-          this.bodyReceived += n
-          this.handler.onBody(buf, pos, pos + n)
-          pos += n
-          if (this.bodyRemaining === 0) this.state = S.CHUNK_DATA_CR
+        case S.TRAILER_START:
+        case S.TRAILER_LINE:
+        case S.TRAILER_LF:
+        case S.TRAILER_END_LF: {
+          // Trailers are rare: their states live in a method of their own, which keeps this
+          // loop — run for every request — smaller.
+          pos = this.readTrailers(buf, pos, end)
+          if (pos < 0 || this.stopped) return pos
           break
         }
 
-        case S.CHUNK_DATA_CR: {
-          if (buf[pos] !== CR) return this.fail('PETREL_ERR_INVALID_CHUNK')
-          this.state = S.CHUNK_DATA_LF
-          pos++
-          break
-        }
+        default:
+          return -1
+      }
+    }
+    return pos
+  }
 
-        case S.CHUNK_DATA_LF: {
-          if (buf[pos] !== LF) return this.fail('PETREL_ERR_INVALID_CHUNK')
-          this.beginChunk()
-          pos++
-          break
-        }
-
+  /**
+   * The trailer section of a chunked body, from buf[pos, end): returns where the message ended
+   * (the state is then REQUEST_START), `end` when more bytes are needed, or -1 on a bad trailer.
+   */
+  private readTrailers(buf: Buffer, pos: number, end: number): number {
+    while (pos < end) {
+      switch (this.state) {
         case S.TRAILER_START: {
           const c = buf[pos]!
           if (c === CR) {
@@ -646,8 +619,7 @@ export class RequestParser {
           if (buf[pos] !== LF) return this.fail('PETREL_ERR_BARE_CR')
           pos++
           this.completeMessage()
-          if (this.stopped) return pos
-          break
+          return pos
         }
 
         default:
@@ -669,13 +641,6 @@ export class RequestParser {
     this.bodyReceived = 0
     this.bodyRemaining = 0
     this.state = S.METHOD
-  }
-
-  private beginChunk(): void {
-    this.bodyRemaining = 0
-    this.chunkDigits = 0
-    this.lineBytes = 0
-    this.state = S.CHUNK_SIZE
   }
 
   private completeMessage(): void {
@@ -801,7 +766,8 @@ export class RequestParser {
     head.upgrade = (options & CONN_UPGRADE) !== 0 && this.hasUpgradeHeader
     this.handler.onHead(head)
     if (head.chunked) {
-      this.beginChunk()
+      this.chunks.begin()
+      this.state = S.CHUNKED
     } else if (head.contentLength > 0) {
       this.bodyRemaining = head.contentLength
       this.state = S.BODY_IDENTITY

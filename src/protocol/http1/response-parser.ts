@@ -7,9 +7,10 @@
 // skipped; a 101 ends HTTP on the connection. Everything else about a response is counted, not
 // kept: the parser reads the status and the three fields that frame a message and skips the rest.
 //
-// The head and chunk framing are lines, so the parser works a line at a time: a line that lies
-// whole in the read is parsed where it is; one split across reads is gathered in a scratch buffer
-// bounded by the head limit. Bodies are skipped by counting. Nothing is allocated per response.
+// The head and the trailer section are lines, so the parser works on them a line at a time: a
+// line that lies whole in the read is parsed where it is; one split across reads is gathered in a
+// scratch buffer bounded by the head limit. Chunked framing is the ChunkedDecoder's (chunked.ts),
+// the one the request parser uses. Bodies are skipped by counting. Nothing is allocated per response.
 //
 // Use: `pos = parser.execute(buf, pos, end)` until pos === end; after each call, `complete` says a
 // final response ended at `pos` (read `status` and `keepAlive`, then call `next()`), and `errorCode`
@@ -23,7 +24,8 @@
 
 import { Buffer } from 'node:buffer'
 import type { ErrorCode } from '../../core/errors.ts'
-import { CR, LF, SP, HTAB, COLON, SEMICOLON, HEX_PLUS_ONE, TOKEN, equalsLowerAscii } from './chars.ts'
+import { CR, LF, SP, HTAB, COLON, TOKEN, LINE_TEXT, equalsLowerAscii } from './chars.ts'
+import { ChunkedDecoder, ChunkState, type ChunkError } from './chunked.ts'
 import {
   parseContentLength,
   readTransferCodings,
@@ -45,21 +47,35 @@ export const DEFAULT_MAX_RESPONSE_HEAD_BYTES = 64 * 1024
  * that must read whatever a server sends; the proxy passes its own, the request limits' defaults.
  */
 export const DEFAULT_MAX_RESPONSE_FIELD_COUNT = 1000
-/** A chunk-size line longer than this (extensions included) is refused. */
+/** Default bound on a chunk-size line (size, extensions and CRLF included); longer is refused. */
 export const MAX_CHUNK_LINE_BYTES = 4096
-/** 13 hex digits stay below 2^53, so the arithmetic stays exact. */
-const MAX_CHUNK_SIZE_DIGITS = 13
 
-const S_STATUS_LINE = 0
-const S_HEADER_LINE = 1
-const S_BODY_LENGTH = 2
-const S_CHUNK_SIZE_LINE = 3
-const S_CHUNK_DATA = 4
-const S_CHUNK_DATA_END = 5
-const S_TRAILER_LINE = 6
-const S_BODY_TO_CLOSE = 7
-const S_COMPLETE = 8
-const S_ERROR = 9
+export const ResponseParserState = {
+  STATUS_LINE: 0,
+  HEADER_LINE: 1,
+  BODY_LENGTH: 2,
+  /** A chunked body: its framing is the ChunkedDecoder's. */
+  CHUNKED: 3,
+  TRAILER_LINE: 4,
+  BODY_TO_CLOSE: 5,
+  COMPLETE: 6,
+  ERROR: 7,
+} as const
+export type ResponseParserState = (typeof ResponseParserState)[keyof typeof ResponseParserState]
+
+const S = ResponseParserState
+
+/** What a chunked body that the decoder refuses is reported as: the code and the specifics. */
+const CHUNK_ERRORS: Readonly<Record<ChunkError, readonly [ErrorCode, string]>> = {
+  'no-size': ['PETREL_ERR_UPSTREAM_INVALID_CHUNK', 'chunk-size line without a size'],
+  'size-too-large': ['PETREL_ERR_UPSTREAM_INVALID_CHUNK', 'chunk size too large'],
+  // No body limit is given to the decoder (Number.MAX_SAFE_INTEGER): this is here for completeness.
+  'body-too-large': ['PETREL_ERR_UPSTREAM_INVALID_CHUNK', 'chunked body too large'],
+  'malformed-line': ['PETREL_ERR_UPSTREAM_INVALID_CHUNK', 'malformed chunk-size line'],
+  'line-too-long': ['PETREL_ERR_UPSTREAM_INVALID_CHUNK', 'chunk-size line too long'],
+  'bare-lf': ['PETREL_ERR_UPSTREAM_BARE_LF', 'a line ends in a bare LF'],
+  'data-overrun': ['PETREL_ERR_UPSTREAM_INVALID_CHUNK', 'chunk data longer than its size'],
+}
 
 export interface ResponseParserOptions {
   /** The requests are HEAD: no response has a body, whatever its fields say. */
@@ -70,6 +86,8 @@ export interface ResponseParserOptions {
   maxFieldCount?: number
   /** Accept lines that end in a bare LF (default: refuse them, PETREL_ERR_UPSTREAM_BARE_LF). */
   allowBareLf?: boolean
+  /** Bytes of one chunk-size line, extensions and CRLF included (default MAX_CHUNK_LINE_BYTES); more is an error. */
+  maxChunkLineBytes?: number
   /** Receive the final response's fields and body (a proxy); without it they are only counted. */
   handler?: ResponseHandler
 }
@@ -108,13 +126,15 @@ export class ResponseParser {
   private readonly allowBareLf: boolean
   /** Receives the response (settable per exchange when a connection is reused). */
   handler: ResponseHandler | null
-  private state = S_STATUS_LINE
+  private state: ResponseParserState = S.STATUS_LINE
   /** Bytes of the current head or trailer section so far, against maxHeadBytes. */
   private sectionBytes = 0
   /** Field lines of the current head or trailer section so far, against maxFieldCount. */
   private sectionFields = 0
-  /** Body bytes left: of a Content-Length body, or of the current chunk. */
+  /** Body bytes left of a Content-Length body. */
   private remaining = 0
+  /** Framing of a chunked body. */
+  private readonly chunks: ChunkedDecoder
   private versionMinor = 1
   private contentLength = -1
   private transferCodings = 0
@@ -130,18 +150,27 @@ export class ResponseParser {
     this.maxFieldCount = options.maxFieldCount ?? DEFAULT_MAX_RESPONSE_FIELD_COUNT
     this.allowBareLf = options.allowBareLf === true
     this.handler = options.handler ?? null
+    // Extensions may hold any byte but CR and LF, as nginx reads an upstream's; whitespace after a
+    // size without an extension is tolerated, as nginx does. Responses have no body limit here.
+    this.chunks = new ChunkedDecoder({
+      maxLineBytes: options.maxChunkLineBytes ?? MAX_CHUNK_LINE_BYTES,
+      maxBodyBytes: Number.MAX_SAFE_INTEGER,
+      extensionBytes: LINE_TEXT,
+      allowBareLf: this.allowBareLf,
+      allowWhitespaceAfterSize: true,
+    })
   }
 
   /** Start on the next response after a complete one. */
   next(): void {
     this.complete = false
-    this.state = S_STATUS_LINE
+    this.state = S.STATUS_LINE
     this.beginHead()
   }
 
   /** True between responses: nothing of a response has arrived since the last one completed. */
   get idle(): boolean {
-    return (this.state === S_STATUS_LINE && this.sectionBytes === 0) || this.state === S_COMPLETE
+    return (this.state === S.STATUS_LINE && this.sectionBytes === 0) || this.state === S.COMPLETE
   }
 
   /** Forget any partial response: the connection it came on is gone. */
@@ -158,7 +187,7 @@ export class ResponseParser {
   execute(buf: Buffer, pos: number, end: number): number {
     while (pos < end) {
       switch (this.state) {
-        case S_BODY_LENGTH: {
+        case S.BODY_LENGTH: {
           const n = Math.min(end - pos, this.remaining)
           if (this.handler !== null) this.handler.onBody(buf, pos, pos + n)
           pos += n
@@ -166,26 +195,42 @@ export class ResponseParser {
           if (this.remaining === 0) this.finishResponse()
           break
         }
-        case S_CHUNK_DATA: {
-          const n = Math.min(end - pos, this.remaining)
-          if (this.handler !== null) this.handler.onBody(buf, pos, pos + n)
-          pos += n
-          this.remaining -= n
-          if (this.remaining === 0) this.state = S_CHUNK_DATA_END
+        case S.CHUNKED: {
+          const chunks = this.chunks
+          if (chunks.state === ChunkState.DATA) {
+            const n = chunks.take(end - pos)
+            if (this.handler !== null) this.handler.onBody(buf, pos, pos + n)
+            pos += n
+            break
+          }
+          pos = chunks.parse(buf, pos, end)
+          if (chunks.state === ChunkState.TRAILERS) {
+            this.state = S.TRAILER_LINE
+            this.sectionBytes = 0
+            this.sectionFields = 0
+          } else if (chunks.state === ChunkState.ERROR) {
+            const [code, reason] = CHUNK_ERRORS[chunks.error!]
+            this.fail(code, reason)
+          }
           break
         }
-        case S_BODY_TO_CLOSE:
+        case S.BODY_TO_CLOSE:
           if (this.handler !== null) this.handler.onBody(buf, pos, end)
           return end
-        case S_COMPLETE:
-        case S_ERROR:
+        case S.COMPLETE:
+        case S.ERROR:
           return pos
         default:
           pos = this.line(buf, pos, end)
       }
-      if (this.state === S_COMPLETE || this.state === S_ERROR) return pos
+      if (this.stopped()) return pos
     }
     return pos
+  }
+
+  /** A response completed or the stream failed: execute() returns, whatever the state before. */
+  private stopped(): boolean {
+    return this.state === S.COMPLETE || this.state === S.ERROR
   }
 
   /**
@@ -193,7 +238,7 @@ export class ResponseParser {
    * delimited by the close); false when a response was cut short or none was under way.
    */
   finish(): boolean {
-    if (this.state !== S_BODY_TO_CLOSE) return false
+    if (this.state !== S.BODY_TO_CLOSE) return false
     this.keepAlive = false
     this.finishResponse()
     return true
@@ -204,17 +249,10 @@ export class ResponseParser {
     let lf = pos
     while (lf < end && buf[lf] !== LF) lf++
     const taken = lf - pos + (lf < end ? 1 : 0)
-    if (this.state === S_CHUNK_SIZE_LINE || this.state === S_CHUNK_DATA_END) {
-      if (this.scratchLength + taken > MAX_CHUNK_LINE_BYTES) {
-        this.fail('PETREL_ERR_UPSTREAM_INVALID_CHUNK', 'chunk-size line too long')
-        return pos
-      }
-    } else {
-      this.sectionBytes += taken
-      if (this.sectionBytes > this.maxHeadBytes) {
-        this.fail('PETREL_ERR_UPSTREAM_HEADERS_TOO_LARGE', this.state === S_TRAILER_LINE ? 'trailer section too large' : 'response head too large')
-        return pos
-      }
+    this.sectionBytes += taken
+    if (this.sectionBytes > this.maxHeadBytes) {
+      this.fail('PETREL_ERR_UPSTREAM_HEADERS_TOO_LARGE', this.state === S.TRAILER_LINE ? 'trailer section too large' : 'response head too large')
+      return pos
     }
     if (lf === end) {
       this.gather(buf, pos, end)
@@ -232,7 +270,7 @@ export class ResponseParser {
       if (!cr && !this.allowBareLf) return this.bareLf(pos)
       this.onLine(this.scratch, 0, cr ? length - 1 : length)
     }
-    return this.state === S_ERROR ? pos : lf + 1
+    return this.state === S.ERROR ? pos : lf + 1
   }
 
   /** A line ended in LF without CR before it: refused, since a peer that reads it otherwise could frame the message differently. */
@@ -255,17 +293,11 @@ export class ResponseParser {
   /** One line, without its CRLF (or bare LF, which RFC 9112 §2.2 lets a recipient accept: `allowBareLf`). */
   private onLine(b: Buffer, s: number, e: number): void {
     switch (this.state) {
-      case S_STATUS_LINE:
+      case S.STATUS_LINE:
         return this.statusLine(b, s, e)
-      case S_HEADER_LINE:
+      case S.HEADER_LINE:
         return e === s ? this.endOfHead() : this.fieldLine(b, s, e)
-      case S_CHUNK_SIZE_LINE:
-        return this.chunkSizeLine(b, s, e)
-      case S_CHUNK_DATA_END:
-        if (e !== s) return this.fail('PETREL_ERR_UPSTREAM_INVALID_CHUNK', 'chunk data longer than its size')
-        this.state = S_CHUNK_SIZE_LINE
-        return
-      case S_TRAILER_LINE:
+      case S.TRAILER_LINE:
         if (e === s) this.finishResponse()
         else if (++this.sectionFields > this.maxFieldCount) this.fail('PETREL_ERR_UPSTREAM_TOO_MANY_HEADERS', 'too many trailer fields')
         return
@@ -292,7 +324,7 @@ export class ResponseParser {
     }
     this.versionMinor = b[s + 7]! - 0x30
     this.status = d0 * 100 + d1 * 10 + d2
-    this.state = S_HEADER_LINE
+    this.state = S.HEADER_LINE
   }
 
   private fieldLine(b: Buffer, s: number, e: number): void {
@@ -334,7 +366,7 @@ export class ResponseParser {
     const status = this.status
     if (status < 200 && status !== 101) {
       // An interim response (100 Continue, 103 Early Hints): the final one follows.
-      this.state = S_STATUS_LINE
+      this.state = S.STATUS_LINE
       this.beginHead()
       return
     }
@@ -357,47 +389,24 @@ export class ResponseParser {
       }
       this.handler?.onHead(status, -1)
       if (this.transferCodings & TE_CHUNKED_LAST) {
-        this.state = S_CHUNK_SIZE_LINE
+        this.chunks.begin()
+        this.state = S.CHUNKED
       } else {
         // A coding other than chunked last: the body ends with the connection (RFC 9112 §6.3).
         this.keepAlive = false
-        this.state = S_BODY_TO_CLOSE
+        this.state = S.BODY_TO_CLOSE
       }
     } else if (this.contentLength > 0) {
       this.handler?.onHead(status, this.contentLength)
       this.remaining = this.contentLength
-      this.state = S_BODY_LENGTH
+      this.state = S.BODY_LENGTH
     } else if (this.contentLength === 0) {
       this.handler?.onHead(status, 0)
       this.finishResponse()
     } else {
       this.handler?.onHead(status, -1)
       this.keepAlive = false
-      this.state = S_BODY_TO_CLOSE
-    }
-  }
-
-  /** chunk-size [ BWS ; chunk-ext ] — extensions are skipped. */
-  private chunkSizeLine(b: Buffer, s: number, e: number): void {
-    let size = 0
-    let p = s
-    while (p < e) {
-      const digit = HEX_PLUS_ONE[b[p]!]!
-      if (digit === 0) break
-      if (p - s >= MAX_CHUNK_SIZE_DIGITS) return this.fail('PETREL_ERR_UPSTREAM_INVALID_CHUNK', 'chunk size too large')
-      size = size * 16 + (digit - 1)
-      p++
-    }
-    if (p === s) return this.fail('PETREL_ERR_UPSTREAM_INVALID_CHUNK', 'chunk-size line without a size')
-    while (p < e && (b[p] === SP || b[p] === HTAB)) p++
-    if (p < e && b[p] !== SEMICOLON) return this.fail('PETREL_ERR_UPSTREAM_INVALID_CHUNK', 'malformed chunk-size line')
-    if (size === 0) {
-      this.state = S_TRAILER_LINE
-      this.sectionBytes = 0
-      this.sectionFields = 0
-    } else {
-      this.remaining = size
-      this.state = S_CHUNK_DATA
+      this.state = S.BODY_TO_CLOSE
     }
   }
 
@@ -412,13 +421,13 @@ export class ResponseParser {
   }
 
   private finishResponse(): void {
-    this.state = S_COMPLETE
+    this.state = S.COMPLETE
     this.complete = true
   }
 
   /** Stop for good: the rest of the stream cannot be framed. */
   private fail(code: ErrorCode, reason: string): void {
-    this.state = S_ERROR
+    this.state = S.ERROR
     this.errorCode = code
     this.error = reason
   }
