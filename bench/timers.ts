@@ -31,16 +31,15 @@ import { runInNewContext } from 'node:vm'
 import { cpus } from 'node:os'
 import { TimerHeap, TimingWheel, WheelTimer } from '../src/core/timers/index.ts'
 import type { HeapTimer } from '../src/core/timers/index.ts'
-import { formatFlagHelp, parseFlags, UsageError, wholeNumber } from './lib/flags.ts'
-import type { FlagSpec } from './lib/flags.ts'
+import { defineFlags, formatFlagHelp, parseSuiteFlags, UsageError } from './lib/flags.ts'
 import { median } from './lib/stats.ts'
 import { textTable } from './lib/table.ts'
 
-const FLAGS: readonly FlagSpec[] = [
-  { name: 'connections', valueName: 'N', defaultValue: '100000', description: 'timers per phase (one per simulated connection)' },
-  { name: 'runs', valueName: 'N', defaultValue: '7', description: 'measured runs per implementation; cells are medians' },
-  { name: 'help', description: 'print this help' },
-]
+const FLAGS = defineFlags([
+  { name: 'connections', type: 'integer', valueName: 'N', min: 1_000, default: 100000, description: 'timers per phase (one per simulated connection)' },
+  { name: 'runs', type: 'integer', valueName: 'N', min: 1, default: 7, description: 'measured runs per implementation; cells are medians' },
+  { name: 'help', type: 'boolean', description: 'print this help' },
+])
 
 const TIMEOUT_MS = 5_000
 const TICK_MS = 25
@@ -351,13 +350,13 @@ function formatRatio(ratio: number): string {
 }
 
 async function main(args: readonly string[]): Promise<number> {
-  const flags = parseFlags(args, FLAGS)
+  const flags = parseSuiteFlags(args, FLAGS, 'bench/timers.ts', 'npx node')
   if (flags.has('help')) {
     console.log(`usage: npx node bench/timers.ts [flags]\n${formatFlagHelp(FLAGS)}`)
     return 0
   }
-  const connections = wholeNumber(flags, 'connections', 1_000)
-  const runs = wholeNumber(flags, 'runs', 1)
+  const connections = flags.get('connections')
+  const runs = flags.get('runs')
 
   console.log(`Petrel timers vs Node timers: ${connections} connections, ${TIMEOUT_MS} ms timeouts, ${REARM_ROUNDS} re-arm rounds, median of ${runs} runs`)
   console.log(`Node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length}\n`)

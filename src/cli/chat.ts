@@ -5,8 +5,8 @@ import { CHAT_DEFAULTS, ChatRoom } from '../apps/chat/room.ts'
 import { ChatCluster, type WorkerSettings } from '../apps/chat/cluster.ts'
 import { REDIS_HUB_DEFAULTS, RedisHub } from '../apps/chat/redis-hub.ts'
 import { describeRedis, parseRedisUrl } from '../protocol/resp/client.ts'
-import { PetrelError } from '../core/errors.ts'
-import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec, type FlagValue } from './args.ts'
+import { PetrelError, errorMessage, systemErrorCode } from '../core/errors.ts'
+import { defineFlags, parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagMap, type FlagSpec, type Flags } from './args.ts'
 import { parseWorkers } from './serve.ts'
 
 /**
@@ -16,7 +16,7 @@ import { parseWorkers } from './serve.ts'
  */
 export const CHAT_CONNECT_DEFAULTS = { waitMs: 5000, retryEveryMs: 100 } as const
 
-export const CHAT_FLAGS: FlagSpec[] = [
+export const CHAT_FLAGS = defineFlags([
   { name: 'host', type: 'string', valueName: 'HOST', description: `address to listen on (default ${CHAT_DEFAULTS.host})` },
   { name: 'port', short: 'p', type: 'integer', valueName: 'PORT', min: 0, max: 65535, description: `port to listen on (default ${CHAT_DEFAULTS.port})` },
   { name: 'max-users', type: 'integer', valueName: 'N', min: 1, description: `people in the room at once; one more is refused (default ${CHAT_DEFAULTS.maxUsers})` },
@@ -27,7 +27,7 @@ export const CHAT_FLAGS: FlagSpec[] = [
   { name: 'room', type: 'string', valueName: 'NAME', description: `with --redis: the room's name, so one Redis can hold several (default ${REDIS_HUB_DEFAULTS.room})` },
   { name: 'wait', type: 'duration', valueName: 'TIME', min: 0, description: `connect: while the room refuses connections (not started yet), try again for up to TIME; 0 tries once (default ${formatDuration(CHAT_CONNECT_DEFAULTS.waitMs)})` },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
-]
+])
 
 const CHAT_USAGE = `Usage: petrel chat [flags]
        petrel chat connect [--wait TIME] HOST:PORT
@@ -50,28 +50,29 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
   if (positionals[0] === 'connect') return connect(positionals.slice(1), flags)
   if (flags.has('wait')) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--wait applies to `petrel chat connect HOST:PORT`, not to a room')
   if (positionals.length > 0) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `unexpected ${JSON.stringify(positionals[0])}; run a room with \`petrel chat\` or join one with \`petrel chat connect HOST:PORT\``)
-  const host = (flags.get('host') as string | undefined) ?? CHAT_DEFAULTS.host
-  const port = (flags.get('port') as number | undefined) ?? CHAT_DEFAULTS.port
-  const redis = flags.get('redis') as string | undefined
+  const host = flags.get('host') ?? CHAT_DEFAULTS.host
+  const port = flags.get('port') ?? CHAT_DEFAULTS.port
+  const redis = flags.get('redis')
   if (redis !== undefined) {
     try {
       parseRedisUrl(redis)
     } catch (err) {
-      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --redis: ${(err as Error).message}`)
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --redis: ${errorMessage(err)}`)
     }
   } else if (flags.has('room')) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--room names a room in Redis; give --redis URL too')
   const settings: WorkerSettings = {
     host,
     port,
-    maxUsers: flags.get('max-users') as number | undefined,
-    maxLineBytes: flags.get('max-line-bytes') as number | undefined,
-    maxOutgoingBytes: flags.get('max-outgoing-bytes') as number | undefined,
-    ...(redis === undefined ? {} : { redis, room: flags.get('room') as string | undefined }),
+    maxUsers: flags.get('max-users'),
+    maxLineBytes: flags.get('max-line-bytes'),
+    maxOutgoingBytes: flags.get('max-outgoing-bytes'),
+    ...(redis === undefined ? {} : { redis, room: flags.get('room') }),
   }
   const log = (line: string): void => console.error(`petrel chat: ${line}`)
   let stop: () => Promise<void>
-  if (flags.has('workers')) {
-    const workers = parseWorkers(flags.get('workers') as string)
+  const workersGiven = flags.get('workers')
+  if (workersGiven !== undefined) {
+    const workers = parseWorkers(workersGiven)
     const cluster = new ChatCluster({ workers, settings, log })
     const bound = await cluster.start().catch(async (err: Error) => {
       await cluster.stop()
@@ -101,7 +102,7 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
 /** Flags of `chat connect`; the others are the room's. */
 const CONNECT_FLAGS = new Set(['wait', 'help'])
 
-async function connect(args: readonly string[], flags: Map<string, FlagValue>): Promise<number> {
+async function connect(args: readonly string[], flags: FlagMap<Flags<typeof CHAT_FLAGS>>): Promise<number> {
   for (const name of flags.keys()) {
     if (!CONNECT_FLAGS.has(name)) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `--${name} applies to a room (\`petrel chat\`), not to \`petrel chat connect\``)
   }
@@ -112,7 +113,7 @@ async function connect(args: readonly string[], flags: Map<string, FlagValue>): 
     throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', 'petrel chat connect needs HOST:PORT, e.g. petrel chat connect 127.0.0.1:9000')
   }
   const host = target!.slice(0, colon).replace(/^\[(.*)\]$/, '$1')
-  const waitMs = (flags.get('wait') as number | undefined) ?? CHAT_CONNECT_DEFAULTS.waitMs
+  const waitMs = flags.get('wait') ?? CHAT_CONNECT_DEFAULTS.waitMs
   const socket = await connectWaiting(port, host, waitMs).catch((err: NodeJS.ErrnoException) => {
     const waited = err.code === 'ECONNREFUSED' && waitMs > 0 ? ` (refused for ${formatDuration(waitMs)})` : ''
     throw new PetrelError('PETREL_ERR_CHAT_UNREACHABLE', `${target}: ${err.message}${waited}`)
@@ -144,7 +145,7 @@ async function connectWaiting(port: number, host: string, waitMs: number): Promi
       return socket
     } catch (err) {
       socket.destroy()
-      if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || Date.now() + CHAT_CONNECT_DEFAULTS.retryEveryMs > deadline) throw err
+      if (systemErrorCode(err) !== 'ECONNREFUSED' || Date.now() + CHAT_CONNECT_DEFAULTS.retryEveryMs > deadline) throw err
     }
     await new Promise((resolve) => setTimeout(resolve, CHAT_CONNECT_DEFAULTS.retryEveryMs))
   }
