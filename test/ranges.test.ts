@@ -112,9 +112,9 @@ describe('parseRange', () => {
   })
 
   test('a nonsensical size is a programming error', () => {
-    assert.throws(() => parseRange('bytes=0-1', -1), RangeError)
-    assert.throws(() => parseRange('bytes=0-1', 1.5), RangeError)
-    assert.throws(() => parseRange('bytes=0-1', Number.NaN), RangeError)
+    assert.throws(() => parseRange('bytes=0-1', -1), { code: 'PETREL_ERR_INVALID_OPTION' })
+    assert.throws(() => parseRange('bytes=0-1', 1.5), { code: 'PETREL_ERR_INVALID_OPTION' })
+    assert.throws(() => parseRange('bytes=0-1', Number.NaN), { code: 'PETREL_ERR_INVALID_OPTION' })
   })
 
   test('the result does not alias between calls', () => {

@@ -328,12 +328,12 @@ describe('TimingWheel', () => {
 
   test('rejects times that are not finite numbers', () => {
     const { wheel } = recordingWheel(10, 0)
-    assert.throws(() => wheel.arm(new WheelTimer('x'), NaN), RangeError)
-    assert.throws(() => wheel.arm(new WheelTimer('x'), Infinity), RangeError)
-    assert.throws(() => wheel.advance(NaN), RangeError)
-    assert.throws(() => wheel.advance(Infinity), RangeError)
-    assert.throws(() => new TimingWheel({ tickMs: 0, now: 0, onExpire: () => {} }), RangeError)
-    assert.throws(() => new TimingWheel({ tickMs: 10, now: -1, onExpire: () => {} }), RangeError)
+    assert.throws(() => wheel.arm(new WheelTimer('x'), NaN), { code: 'PETREL_ERR_INVALID_OPTION' })
+    assert.throws(() => wheel.arm(new WheelTimer('x'), Infinity), { code: 'PETREL_ERR_INVALID_OPTION' })
+    assert.throws(() => wheel.advance(NaN), { code: 'PETREL_ERR_INVALID_OPTION' })
+    assert.throws(() => wheel.advance(Infinity), { code: 'PETREL_ERR_INVALID_OPTION' })
+    assert.throws(() => new TimingWheel({ tickMs: 0, now: 0, onExpire: () => {} }), { code: 'PETREL_ERR_INVALID_OPTION' })
+    assert.throws(() => new TimingWheel({ tickMs: 10, now: -1, onExpire: () => {} }), { code: 'PETREL_ERR_INVALID_OPTION' })
     assert.equal(wheel.size, 0)
   })
 })

@@ -106,6 +106,9 @@ export const ERRORS = {
   PETREL_ERR_BENCH_THREAD: { status: 0, message: 'a load-generator thread failed' },
   PETREL_ERR_INETD_CONFIG: { status: 0, message: 'the inetd configuration is invalid' },
   PETREL_ERR_CONFIG_RELOAD: { status: 0, message: 'the new configuration failed to load; the running workers keep the old one' },
+  // A library option or argument out of range or malformed (a pool's max, a timer's deadline, a
+  // history's capacity, a database URL): the detail names it, the value given and what is accepted.
+  PETREL_ERR_INVALID_OPTION: { status: 0, message: 'an option or argument is out of range or malformed; give a value of the kind the message names' },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -8,6 +8,7 @@
 //   contentRange(0, 99, 10_000) → 'bytes 0-99/10000'
 
 import { Buffer } from 'node:buffer'
+import { InvalidOptionError } from '../../core/option-error.ts'
 
 export interface ByteRange {
   /** First byte offset, inclusive. */
@@ -138,7 +139,7 @@ export function multipartParts(
 /** A negative, fractional or unsafe size is a caller bug, not a client error, so it throws. */
 function checkSize(size: number): void {
   if (!Number.isSafeInteger(size) || size < 0) {
-    throw new RangeError(`parseRange: size must be a non-negative safe integer, got ${size}`)
+    throw new InvalidOptionError(`parseRange: size must be a non-negative safe integer, got ${size}`)
   }
 }
 

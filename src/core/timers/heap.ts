@@ -8,6 +8,8 @@
 // callback with a deadline that is already past waits for the next call instead of running in
 // the same batch, and a callback that keeps re-scheduling itself cannot trap the caller in a loop.
 
+import { InvalidOptionError } from '../option-error.ts'
+
 /** `HeapTimer.index` of a timer that is neither in the heap nor waiting to run: fired, cancelled. */
 const IDLE = -1
 /** `HeapTimer.index` of a timer taken out of the heap by runExpired() whose callback has not run yet. */
@@ -59,7 +61,7 @@ export class TimerHeap {
 
   /** Schedule `callback(arg)` at the absolute time `deadline`. O(log n). */
   schedule<A>(deadline: number, callback: (arg: A) => void, arg: A): HeapTimer {
-    if (!Number.isFinite(deadline)) throw new RangeError(`timer deadline must be a finite time in ms, got ${deadline}`)
+    if (!Number.isFinite(deadline)) throw new InvalidOptionError(`timer deadline must be a finite time in ms, got ${deadline}`)
     const timer = new HeapTimer(deadline, this.sequence++, callback as (arg: unknown) => void, arg)
     this.insert(timer)
     return timer

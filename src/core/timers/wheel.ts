@@ -31,6 +31,8 @@
 // whatever the distance, and because the wheel reads the current deadline, the timer still fires
 // at exactly the deadline the owner last wrote.
 
+import { InvalidOptionError } from '../option-error.ts'
+
 /** Slots in level 0 (8 bits of the tick number). */
 const LEVEL0_SLOTS = 256
 /** Slots in each level above 0 (6 bits of the tick number each). */
@@ -116,8 +118,8 @@ export class TimingWheel<T> {
 
   constructor(options: TimingWheelOptions<T>) {
     const { tickMs, now, onExpire } = options
-    if (!(tickMs > 0 && Number.isFinite(tickMs))) throw new RangeError(`tickMs must be a positive finite number of ms, got ${tickMs}`)
-    if (!(now >= 0 && Number.isFinite(now))) throw new RangeError(`now must be a finite time in ms >= 0, got ${now}`)
+    if (!(tickMs > 0 && Number.isFinite(tickMs))) throw new InvalidOptionError(`tickMs must be a positive finite number of ms, got ${tickMs}`)
+    if (!(now >= 0 && Number.isFinite(now))) throw new InvalidOptionError(`now must be a finite time in ms >= 0, got ${now}`)
     this.tickMs = tickMs
     this.onExpire = onExpire
     this.heads = new Array<WheelTimer<T> | null>(SLOT_COUNT).fill(null)
@@ -144,7 +146,7 @@ export class TimingWheel<T> {
    * next advance().
    */
   arm(timer: WheelTimer<T>, deadline: number): void {
-    if (!Number.isFinite(deadline)) throw new RangeError(`timer deadline must be a finite time in ms, got ${deadline}`)
+    if (!Number.isFinite(deadline)) throw new InvalidOptionError(`timer deadline must be a finite time in ms, got ${deadline}`)
     // 0 marks a disarmed timer. A fake clock that starts at zero can ask for a deadline of 0 or
     // less, which is already due; store the smallest positive number so the mark stays truthful.
     if (deadline <= 0) deadline = Number.MIN_VALUE
@@ -186,7 +188,7 @@ export class TimingWheel<T> {
   advance(nowMs: number): number {
     // Infinity would be a way to say "fire everything", but it would also leave the wheel's tick
     // at infinity, after which nothing could be filed again; callers that mean it cancel instead.
-    if (!Number.isFinite(nowMs)) throw new RangeError(`advance() needs a finite time in ms, got ${nowMs}`)
+    if (!Number.isFinite(nowMs)) throw new InvalidOptionError(`advance() needs a finite time in ms, got ${nowMs}`)
     if (nowMs < this.nowMs) nowMs = this.nowMs
     this.nowMs = nowMs
     const target = this.tickOf(nowMs)
