@@ -106,11 +106,14 @@ function makeConnections(n: number): Connection[] {
 // The measured loops live in small functions of their own: V8 optimizes a function after a few
 // calls, whereas a loop inside a long function called once per run would start every run in the
 // interpreter and only be switched to optimized code part-way through.
+//
+// The arrays these loops index (timers, connections, sockets) all hold n entries, made before
+// the loop runs; the `!` on `connections[i]!` and the like says so where the index is needed.
 
 function armWheel(wheel: TimingWheel<Connection>, timers: WheelTimer<Connection>[], connections: Connection[]): void {
   const n = timers.length
   for (let i = 0; i < n; i++) {
-    const timer = new WheelTimer(connections[i])
+    const timer = new WheelTimer(connections[i]!)
     wheel.arm(timer, arrivalDeadline(START_MS, i, n))
     timers[i] = timer
   }
@@ -118,31 +121,31 @@ function armWheel(wheel: TimingWheel<Connection>, timers: WheelTimer<Connection>
 
 function rearmWheel(wheel: TimingWheel<Connection>, timers: WheelTimer<Connection>[]): void {
   const n = timers.length
-  for (let i = 0; i < n; i++) wheel.arm(timers[i], arrivalDeadline(START_MS, i, n))
+  for (let i = 0; i < n; i++) wheel.arm(timers[i]!, arrivalDeadline(START_MS, i, n))
 }
 
 function pushDeadlines(timers: WheelTimer<Connection>[], deadline: number): void {
-  for (let i = 0; i < timers.length; i++) timers[i].deadline = deadline
+  for (const timer of timers) timer.deadline = deadline
 }
 
 function cancelWheel(wheel: TimingWheel<Connection>, timers: WheelTimer<Connection>[]): void {
-  for (let i = 0; i < timers.length; i++) wheel.cancel(timers[i])
+  for (const timer of timers) wheel.cancel(timer)
 }
 
 function scheduleHeap(heap: TimerHeap, timers: HeapTimer[], connections: Connection[], onExpire: (connection: Connection) => void): void {
   const n = timers.length
-  for (let i = 0; i < n; i++) timers[i] = heap.schedule(arrivalDeadline(START_MS, i, n), onExpire, connections[i])
+  for (let i = 0; i < n; i++) timers[i] = heap.schedule(arrivalDeadline(START_MS, i, n), onExpire, connections[i]!)
 }
 
 function rescheduleHeap(heap: TimerHeap, timers: HeapTimer[], connections: Connection[], onExpire: (connection: Connection) => void, deadline: number): void {
   for (let i = 0; i < timers.length; i++) {
-    heap.cancel(timers[i])
-    timers[i] = heap.schedule(deadline, onExpire, connections[i])
+    heap.cancel(timers[i]!)
+    timers[i] = heap.schedule(deadline, onExpire, connections[i]!)
   }
 }
 
 function cancelHeap(heap: TimerHeap, timers: HeapTimer[]): void {
-  for (let i = 0; i < timers.length; i++) heap.cancel(timers[i])
+  for (const timer of timers) heap.cancel(timer)
 }
 
 function armNodeTimers(timers: NodeJS.Timeout[], callback: () => void, ms: number): void {
@@ -150,15 +153,15 @@ function armNodeTimers(timers: NodeJS.Timeout[], callback: () => void, ms: numbe
 }
 
 function refreshNodeTimers(timers: NodeJS.Timeout[]): void {
-  for (let i = 0; i < timers.length; i++) timers[i].refresh()
+  for (const timer of timers) timer.refresh()
 }
 
 function clearNodeTimers(timers: NodeJS.Timeout[]): void {
-  for (let i = 0; i < timers.length; i++) clearTimeout(timers[i])
+  for (const timer of timers) clearTimeout(timer)
 }
 
 function setSocketTimeouts(sockets: Socket[], n: number, ms: number): void {
-  for (let i = 0; i < n; i++) sockets[i].setTimeout(ms)
+  for (let i = 0; i < n; i++) sockets[i]!.setTimeout(ms)
 }
 
 const petrelWheel: Implementation = {
@@ -326,7 +329,7 @@ const netSocket: Implementation = {
     nsPerOp.cancel = elapsedNs(start, n)
 
     const expiry = countdown(n)
-    for (let i = 0; i < n; i++) sockets[i].once('timeout', expiry.hit)
+    for (let i = 0; i < n; i++) sockets[i]!.once('timeout', expiry.hit)
     // Socket timeouts are unref()ed; this keeps the event loop alive until they have all fired.
     const keepAlive = setInterval(() => {}, 1_000)
     setSocketTimeouts(sockets, n, 1)
@@ -391,10 +394,11 @@ async function main(args: readonly string[]): Promise<number> {
     const ops = phase === 're-arm' ? connections * REARM_ROUNDS : connections
     for (const implementation of IMPLEMENTATIONS) {
       row(phase, implementation.name, samples(implementation, (result) => result.nsPerOp[phase]), ops, baseline)
-      for (const label of Object.keys((results.get(implementation) as RunResult[])[0].extra)) {
+      // Every run of an implementation reports the same extra labels; the first run names them.
+      for (const label of Object.keys(results.get(implementation)?.[0]?.extra ?? {})) {
         if (!label.startsWith(`${phase}:`)) continue
         const name = `${implementation.name} (${label.slice(phase.length + 1).trim()})`
-        row('', name, samples(implementation, (result) => result.extra[label]), ops, baseline)
+        row('', name, samples(implementation, (result) => result.extra[label] ?? Number.NaN), ops, baseline)
       }
     }
   }

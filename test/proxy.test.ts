@@ -203,9 +203,9 @@ test('the upstream request starts with Host: the client\'s, or for an HTTP/1.0 c
   assert.match(old, /^HTTP\/1\.1 200 OK\r\n/)
   await rawRequest(base, (socket) => socket.write('GET /new HTTP/1.1\r\nX-A: 1\r\nHost: example.test\r\nConnection: close\r\n\r\n'))
   assert.equal(heads.length, 2)
-  assert.ok(heads[0]!.startsWith(`GET /old HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nx-a: 1\r\n`), heads[0])
+  assert.ok(heads[0]!.startsWith(`GET /old HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nx-a: 1\r\n`), heads[0]!)
   assert.ok(!heads[0]!.includes('x-forwarded-host'), 'no client Host, no X-Forwarded-Host')
-  assert.ok(heads[1]!.startsWith('GET /new HTTP/1.1\r\nhost: example.test\r\nx-a: 1\r\n'), heads[1])
+  assert.ok(heads[1]!.startsWith('GET /new HTTP/1.1\r\nhost: example.test\r\nx-a: 1\r\n'), heads[1]!)
   assert.ok(heads[1]!.includes('\r\nx-forwarded-host: example.test\r\n'))
 })
 

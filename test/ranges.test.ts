@@ -120,7 +120,9 @@ describe('parseRange', () => {
   test('the result does not alias between calls', () => {
     const first = parseRange('bytes=0-1,1-2', 10)
     assert.equal(first.kind, 'ranges')
-    if (first.kind === 'ranges') first.ranges[0].end = 99
+    const [range] = first.kind === 'ranges' ? first.ranges : []
+    assert.ok(range !== undefined, 'a range')
+    range.end = 99
     assert.deepEqual(parseRange('bytes=0-1,1-2', 10), ranges([0, 2]))
   })
 })

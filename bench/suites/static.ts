@@ -36,7 +36,8 @@ async function verifyPeers (runnables: readonly Runnable[], scenarios: readonly 
     if (peer.launchOn === undefined || peer.skipped !== undefined) continue
     let started
     try {
-      started = await startServer(peer.launchOn, SERVER_CPU, scenarios[0].path, answersHttp)
+      // listOf() gives at least one scenario.
+      started = await startServer(peer.launchOn, SERVER_CPU, scenarios[0]!.path, answersHttp)
     } catch (error) {
       if (!(error instanceof ServerStartError)) throw error
       peer.skipped = `did not start: ${error.message}`

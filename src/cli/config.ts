@@ -142,7 +142,7 @@ function lineAndColumn(text: string, offset: number): { line: number; column: nu
 function syntaxErrorOffset(text: string): number {
   let i = 0
   const skipSpace = () => {
-    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++
+    while (i < text.length && ' \t\n\r'.includes(text.charAt(i))) i++
   }
   const string = (): boolean => {
     i++
@@ -301,6 +301,8 @@ function closestKey(key: string, known: readonly string[], specs: readonly FlagS
 
 /** Levenshtein distance with adjacent transpositions counted as one edit ("prot" → "port"). */
 function editDistance(a: string, b: string): number {
+  // rows[i][j] is the distance between the first i characters of a and the first j of b; the
+  // loops fill row i left to right after row i - 1, so every cell read below is already set.
   const rows: number[][] = []
   for (let i = 0; i <= a.length; i++) {
     rows.push([i])

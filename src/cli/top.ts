@@ -253,7 +253,7 @@ export function fitTable(head: readonly string[], rows: readonly string[][], col
   }
   if (kept === 0) return null
   const line = (cells: readonly string[]): string =>
-    cells.slice(0, kept).map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()
+    cells.slice(0, kept).map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd()
   return [line(head), ...rows.map(line)]
 }
 
@@ -272,7 +272,7 @@ export function renderTop(tick: Tick, origin: string, size: ScreenSize): string[
   const headline = [
     [`requests/s ${n(r.requestsPerS)}`, `latency p50 ${ms(r.latencyMs.p50)}`, `p90 ${ms(r.latencyMs.p90)}`, `p99 ${ms(r.latencyMs.p99)}`],
     [`connections ${n(t.connections.active)} (${n(t.connections.idle)} idle)`, `accepted ${n(t.connections.accepted)}`, `rejected ${n(t.connections.rejected)}`, `requests ${n(t.requests)}`],
-    [`2xx ${n(r.responsesPerS[1]!)}/s`, `3xx ${n(r.responsesPerS[2]!)}/s`, `4xx ${n(r.responsesPerS[3]!)}/s`, `5xx ${n(r.responsesPerS[4]!)}/s`, `in ${rate(r.bytesInPerS)}`, `out ${rate(r.bytesOutPerS)}`],
+    [`2xx ${n(r.responsesPerS[1] ?? 0)}/s`, `3xx ${n(r.responsesPerS[2] ?? 0)}/s`, `4xx ${n(r.responsesPerS[3] ?? 0)}/s`, `5xx ${n(r.responsesPerS[4] ?? 0)}/s`, `in ${rate(r.bytesInPerS)}`, `out ${rate(r.bytesOutPerS)}`],
     [`server CPU ${n(r.cpuPct)}%`, `RSS ${mb(t.memory.rss)} MB`, `heap ${mb(t.memory.heapUsed)} MB`, `loop p99 ${n(t.eventLoop.delayP99Ms, 2)} ms`, `busy ${n(t.eventLoop.utilization * 100)}%`, `timers ${n(t.timers)}`, `fds ${n(t.fds)}`],
     ['petrel top', origin, `${new Date(tick.atMs).toISOString().slice(11, 19)} UTC`, `up ${Number.isFinite(oldest) ? uptime(tick.atMs - oldest) : '-'}`, `${t.processes} process${t.processes === 1 ? '' : 'es'}`],
   ]
