@@ -8,6 +8,9 @@ import { ERRORS, PetrelError } from '../src/core/errors.ts'
 import { TimingWheel } from '../src/core/timers/wheel.ts'
 import { parseDatabase } from '../src/apps/accounts/store.ts'
 import { allowList } from '../src/core/allow-list.ts'
+import { WindowLimiter } from '../src/core/window-limiter.ts'
+import { ResourcePool } from '../src/core/pool.ts'
+import { HistoryRing } from '../src/monitor/history.ts'
 
 const SRC = new URL('../src/', import.meta.url).pathname
 const TABLE = path.join(SRC, 'core', 'errors.ts')
@@ -46,6 +49,10 @@ test('a bad option to the library is PETREL_ERR_INVALID_OPTION whose message nam
     [() => new TimingWheel({ tickMs: 0, now: 0, onExpire: () => {} }), /^tickMs must be a positive finite number of ms, got 0$/],
     [() => parseDatabase('mysql://db/app'), /^"mysql:\/\/db\/app" names no database Petrel can use/],
     [() => allowList(['10.0.0.0/33']), /^"10\.0\.0\.0\/33" is not an address or CIDR block/],
+    // Whole-number options share one check and one sentence, wherever they are.
+    [() => new WindowLimiter({ limit: 1, windowMs: 1000, maxKeys: 1.5 }), /^maxKeys must be an integer >= 1, got 1\.5$/],
+    [() => new ResourcePool({ max: 0, create: async () => ({}), destroy: () => {} }), /^pool max must be an integer >= 1, got 0$/],
+    [() => new HistoryRing(Number.NaN), /^history capacity must be an integer >= 1, got NaN$/],
   ]
   for (const [bad, message] of cases) {
     assert.throws(bad, (err: unknown) => {

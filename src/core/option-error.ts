@@ -14,3 +14,12 @@ export class InvalidOptionError extends PetrelError {
     this.message = detail
   }
 }
+
+/**
+ * `value` when it is a whole number of at least `min`; otherwise an InvalidOptionError that
+ * names the option: "maxKeys must be an integer >= 1, got 1.5".
+ */
+export function wholeNumberOption(name: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min) throw new InvalidOptionError(`${name} must be an integer >= ${min}, got ${value}`)
+  return value
+}
