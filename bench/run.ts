@@ -34,7 +34,7 @@ async function main (args: readonly string[]): Promise<number> {
   }
   const suite = SUITES.find((candidate) => candidate.name === suiteName)
   if (suite === undefined) {
-    throw new UsageError(`unknown suite: ${suiteName} (suites: ${SUITES.map((candidate) => candidate.name).join(', ')})`)
+    throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `unknown suite: ${suiteName} (suites: ${SUITES.map((candidate) => candidate.name).join(', ')})`)
   }
   if (!suite.passThrough && (suiteArgs.includes('--help') || suiteArgs.includes('-h'))) {
     console.log(`${suite.name}: ${suite.summary}\n${formatFlagHelp(suite.flags)}`)

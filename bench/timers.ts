@@ -31,16 +31,15 @@ import { runInNewContext } from 'node:vm'
 import { cpus } from 'node:os'
 import { TimerHeap, TimingWheel, WheelTimer } from '../src/core/timers/index.ts'
 import type { HeapTimer } from '../src/core/timers/index.ts'
-import { formatFlagHelp, parseFlags, UsageError, wholeNumber } from './lib/flags.ts'
-import type { FlagSpec } from './lib/flags.ts'
+import { defineFlags, formatFlagHelp, parseSuiteFlags, UsageError } from './lib/flags.ts'
 import { median } from './lib/stats.ts'
 import { textTable } from './lib/table.ts'
 
-const FLAGS: readonly FlagSpec[] = [
-  { name: 'connections', valueName: 'N', defaultValue: '100000', description: 'timers per phase (one per simulated connection)' },
-  { name: 'runs', valueName: 'N', defaultValue: '7', description: 'measured runs per implementation; cells are medians' },
-  { name: 'help', description: 'print this help' },
-]
+const FLAGS = defineFlags([
+  { name: 'connections', type: 'integer', valueName: 'N', min: 1_000, default: 100000, description: 'timers per phase (one per simulated connection)' },
+  { name: 'runs', type: 'integer', valueName: 'N', min: 1, default: 7, description: 'measured runs per implementation; cells are medians' },
+  { name: 'help', type: 'boolean', description: 'print this help' },
+])
 
 const TIMEOUT_MS = 5_000
 const TICK_MS = 25
@@ -107,11 +106,14 @@ function makeConnections(n: number): Connection[] {
 // The measured loops live in small functions of their own: V8 optimizes a function after a few
 // calls, whereas a loop inside a long function called once per run would start every run in the
 // interpreter and only be switched to optimized code part-way through.
+//
+// The arrays these loops index (timers, connections, sockets) all hold n entries, made before
+// the loop runs; the `!` on `connections[i]!` and the like says so where the index is needed.
 
 function armWheel(wheel: TimingWheel<Connection>, timers: WheelTimer<Connection>[], connections: Connection[]): void {
   const n = timers.length
   for (let i = 0; i < n; i++) {
-    const timer = new WheelTimer(connections[i])
+    const timer = new WheelTimer(connections[i]!)
     wheel.arm(timer, arrivalDeadline(START_MS, i, n))
     timers[i] = timer
   }
@@ -119,31 +121,31 @@ function armWheel(wheel: TimingWheel<Connection>, timers: WheelTimer<Connection>
 
 function rearmWheel(wheel: TimingWheel<Connection>, timers: WheelTimer<Connection>[]): void {
   const n = timers.length
-  for (let i = 0; i < n; i++) wheel.arm(timers[i], arrivalDeadline(START_MS, i, n))
+  for (let i = 0; i < n; i++) wheel.arm(timers[i]!, arrivalDeadline(START_MS, i, n))
 }
 
 function pushDeadlines(timers: WheelTimer<Connection>[], deadline: number): void {
-  for (let i = 0; i < timers.length; i++) timers[i].deadline = deadline
+  for (const timer of timers) timer.deadline = deadline
 }
 
 function cancelWheel(wheel: TimingWheel<Connection>, timers: WheelTimer<Connection>[]): void {
-  for (let i = 0; i < timers.length; i++) wheel.cancel(timers[i])
+  for (const timer of timers) wheel.cancel(timer)
 }
 
 function scheduleHeap(heap: TimerHeap, timers: HeapTimer[], connections: Connection[], onExpire: (connection: Connection) => void): void {
   const n = timers.length
-  for (let i = 0; i < n; i++) timers[i] = heap.schedule(arrivalDeadline(START_MS, i, n), onExpire, connections[i])
+  for (let i = 0; i < n; i++) timers[i] = heap.schedule(arrivalDeadline(START_MS, i, n), onExpire, connections[i]!)
 }
 
 function rescheduleHeap(heap: TimerHeap, timers: HeapTimer[], connections: Connection[], onExpire: (connection: Connection) => void, deadline: number): void {
   for (let i = 0; i < timers.length; i++) {
-    heap.cancel(timers[i])
-    timers[i] = heap.schedule(deadline, onExpire, connections[i])
+    heap.cancel(timers[i]!)
+    timers[i] = heap.schedule(deadline, onExpire, connections[i]!)
   }
 }
 
 function cancelHeap(heap: TimerHeap, timers: HeapTimer[]): void {
-  for (let i = 0; i < timers.length; i++) heap.cancel(timers[i])
+  for (const timer of timers) heap.cancel(timer)
 }
 
 function armNodeTimers(timers: NodeJS.Timeout[], callback: () => void, ms: number): void {
@@ -151,15 +153,15 @@ function armNodeTimers(timers: NodeJS.Timeout[], callback: () => void, ms: numbe
 }
 
 function refreshNodeTimers(timers: NodeJS.Timeout[]): void {
-  for (let i = 0; i < timers.length; i++) timers[i].refresh()
+  for (const timer of timers) timer.refresh()
 }
 
 function clearNodeTimers(timers: NodeJS.Timeout[]): void {
-  for (let i = 0; i < timers.length; i++) clearTimeout(timers[i])
+  for (const timer of timers) clearTimeout(timer)
 }
 
 function setSocketTimeouts(sockets: Socket[], n: number, ms: number): void {
-  for (let i = 0; i < n; i++) sockets[i].setTimeout(ms)
+  for (let i = 0; i < n; i++) sockets[i]!.setTimeout(ms)
 }
 
 const petrelWheel: Implementation = {
@@ -327,7 +329,7 @@ const netSocket: Implementation = {
     nsPerOp.cancel = elapsedNs(start, n)
 
     const expiry = countdown(n)
-    for (let i = 0; i < n; i++) sockets[i].once('timeout', expiry.hit)
+    for (let i = 0; i < n; i++) sockets[i]!.once('timeout', expiry.hit)
     // Socket timeouts are unref()ed; this keeps the event loop alive until they have all fired.
     const keepAlive = setInterval(() => {}, 1_000)
     setSocketTimeouts(sockets, n, 1)
@@ -351,13 +353,13 @@ function formatRatio(ratio: number): string {
 }
 
 async function main(args: readonly string[]): Promise<number> {
-  const flags = parseFlags(args, FLAGS)
+  const flags = parseSuiteFlags(args, FLAGS, 'bench/timers.ts', 'npx node')
   if (flags.has('help')) {
     console.log(`usage: npx node bench/timers.ts [flags]\n${formatFlagHelp(FLAGS)}`)
     return 0
   }
-  const connections = wholeNumber(flags, 'connections', 1_000)
-  const runs = wholeNumber(flags, 'runs', 1)
+  const connections = flags.get('connections')
+  const runs = flags.get('runs')
 
   console.log(`Petrel timers vs Node timers: ${connections} connections, ${TIMEOUT_MS} ms timeouts, ${REARM_ROUNDS} re-arm rounds, median of ${runs} runs`)
   console.log(`Node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length}\n`)
@@ -392,10 +394,11 @@ async function main(args: readonly string[]): Promise<number> {
     const ops = phase === 're-arm' ? connections * REARM_ROUNDS : connections
     for (const implementation of IMPLEMENTATIONS) {
       row(phase, implementation.name, samples(implementation, (result) => result.nsPerOp[phase]), ops, baseline)
-      for (const label of Object.keys((results.get(implementation) as RunResult[])[0].extra)) {
+      // Every run of an implementation reports the same extra labels; the first run names them.
+      for (const label of Object.keys(results.get(implementation)?.[0]?.extra ?? {})) {
         if (!label.startsWith(`${phase}:`)) continue
         const name = `${implementation.name} (${label.slice(phase.length + 1).trim()})`
-        row('', name, samples(implementation, (result) => result.extra[label]), ops, baseline)
+        row('', name, samples(implementation, (result) => result.extra[label] ?? Number.NaN), ops, baseline)
       }
     }
   }

@@ -114,7 +114,7 @@ describe('--database', () => {
     assert.deepEqual(parseDatabase('sqlite:/var/lib/a:b.db'), { kind: 'sqlite', file: '/var/lib/a:b.db' })
     assert.deepEqual(parseDatabase('data/a.db'), { kind: 'sqlite', file: 'data/a.db' })
     for (const bad of ['mysql://db/app', 'postgres:/db', 'redis://x', 'c:stuff', '', 'sqlite:']) {
-      assert.throws(() => parseDatabase(bad), RangeError, bad)
+      assert.throws(() => parseDatabase(bad), { code: 'PETREL_ERR_INVALID_OPTION' }, bad)
     }
     assert.throws(() => parseDatabase('mysql://db/app'), /postgres:\/\/USER@HOST\/DB, postgresql:\/\/…, sqlite:PATH, or a file path without ":"/)
   })

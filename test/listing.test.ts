@@ -97,8 +97,9 @@ describe('escaping', () => {
 
   test('an already-escaped-looking name is escaped again, not passed through', () => {
     const [row] = rows(renderListing('/', [file('&lt;b&gt;')]))
-    assert.ok(row!.includes('>&amp;lt;b&amp;gt;</a>'), row)
-    assert.ok(row!.includes('href="./%26lt%3Bb%26gt%3B"'), row)
+    assert.ok(row !== undefined, 'a row')
+    assert.ok(row.includes('>&amp;lt;b&amp;gt;</a>'), row)
+    assert.ok(row.includes('href="./%26lt%3Bb%26gt%3B"'), row)
   })
 
   test('a directory name is escaped too and gets its trailing slash outside the escape', () => {
@@ -268,7 +269,8 @@ describe('dates', () => {
     process.env.TZ = 'Pacific/Kiritimati' // UTC+14: a local-time bug would show the next day
     try {
       const [row] = rows(renderListing('/', [file('late', 1, Date.UTC(2026, 10, 26, 23, 30))]))
-      assert.ok(row!.endsWith('<td>2026-11-26 23:30</td></tr>'), row)
+      assert.ok(row !== undefined, 'a row')
+      assert.ok(row.endsWith('<td>2026-11-26 23:30</td></tr>'), row)
     } finally {
       if (before === undefined) delete process.env.TZ
       else process.env.TZ = before

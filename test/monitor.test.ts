@@ -319,7 +319,9 @@ describe('one process with --admin', () => {
       sent++
     }
     await new Promise((r) => setTimeout(r, 2200))
-    const [[name, data]] = await readEvents(`http://127.0.0.1:${serving.admin!.address.port}/events`, (e) => e.length >= 1) as Array<[string, { points: HistoryPoint[] }]>
+    const [event] = await readEvents(`http://127.0.0.1:${serving.admin!.address.port}/events`, (e) => e.length >= 1) as Array<[string, { points: HistoryPoint[] }]>
+    assert.ok(event !== undefined, 'an event')
+    const [name, data] = event
     assert.equal(name, 'history')
     const points = data.points
     assert.ok(points.length >= 6, `${points.length} points after about six seconds`)
@@ -377,7 +379,9 @@ test('master and workers: the master\'s /metrics sums what every worker counted'
   assert.ok(s.has('petrel_process_resident_memory_bytes{worker="0"}') && s.has('petrel_process_resident_memory_bytes{worker="1"}'), 'a series per worker')
   // The master keeps the history: a dashboard opened now sees the seconds of those requests.
   await new Promise((r) => setTimeout(r, 1500))
-  const [[name, data]] = await readEvents(`${admin}/events`, (e) => e.length >= 1) as Array<[string, { points: HistoryPoint[] }]>
+  const [event] = await readEvents(`${admin}/events`, (e) => e.length >= 1) as Array<[string, { points: HistoryPoint[] }]>
+  assert.ok(event !== undefined, 'an event')
+  const [name, data] = event
   assert.equal(name, 'history')
   const seen = data.points.reduce((sum, p) => sum + p.requestsPerS, 0)
   assert.ok(seen > 20, `the history holds the requests sent (${seen.toFixed(1)} over its seconds)`)

@@ -907,7 +907,7 @@ describe('handler failures', () => {
   })
 
   test('a bad argument to the API (a status outside 100-999, a route pattern without "/") is PETREL_ERR_INVALID_OPTION, saying what it takes', async (t) => {
-    const { errors, connect } = await serve(t, {}, (s) => {
+    const { errors, connect } = await serve(t, { expectErrors: true }, (s) => {
       assert.throws(() => s.get('no-slash', (_r, res) => res.end('x')), { code: 'PETREL_ERR_INVALID_OPTION', message: /route pattern must start with "\/": no-slash/ })
       s.get('/bad-status', (_r, res) => {
         res.status(1000).end('never')

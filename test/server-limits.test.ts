@@ -323,7 +323,7 @@ describe('backpressure', () => {
 describe('answers the server gives itself', () => {
   test('the listener\'s 503, the connection\'s 400 and 408, and the server\'s 404 and 500 read alike: "STATUS Reason: what to do", its true length, reported as sent', async (t) => {
     const answers: ServerAnswer[] = []
-    const { server, port, connect } = await serve(t, { limits: { maxConnections: 1 }, timeouts: { headersMs: 200, lingerMs: 300 }, onServerAnswer: (a) => answers.push(a) }, (s) => {
+    const { server, port, connect } = await serve(t, { expectErrors: true, limits: { maxConnections: 1 }, timeouts: { headersMs: 200, lingerMs: 300 }, onServerAnswer: (a) => answers.push(a) }, (s) => {
       s.get('/throws', () => {
         throw new Error('handler bug')
       })

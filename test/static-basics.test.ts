@@ -190,7 +190,7 @@ describe('directories', () => {
     const spaced = hrefs.find((h) => h.includes('space'))
     assert.ok(spaced !== undefined && !spaced.includes(' '), `the spaced name is percent-encoded in href: ${spaced}`)
     assert.equal((await s.get(abs(spaced))).text, 'spaced')
-    for (const [needle, body] of [['hash', 'hash'], ['q', 'question'], ['pct', 'percent'], ['caf', 'utf8 name']]) {
+    for (const [needle, body] of [['hash', 'hash'], ['q', 'question'], ['pct', 'percent'], ['caf', 'utf8 name']] as const) {
       const href = hrefs.find((h) => h.replace(/^\.\//, '').startsWith(needle))
       assert.ok(href !== undefined, `a link for ${needle}`)
       const got = await s.get(abs(href))

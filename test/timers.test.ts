@@ -246,7 +246,7 @@ describe('TimingWheel', () => {
       // Activity on a few live connections: push later with a field write, or re-arm earlier.
       for (let k = 0; k < 20; k++) {
         const timer = timers[Math.floor(next() * timers.length)]
-        if (!deadlines.has(timer)) continue
+        if (timer === undefined || !deadlines.has(timer)) continue
         if (next() < 0.8) {
           const later = Math.max(timer.deadline, now + next() * 10_000)
           timer.deadline = later
@@ -328,12 +328,12 @@ describe('TimingWheel', () => {
 
   test('rejects times that are not finite numbers', () => {
     const { wheel } = recordingWheel(10, 0)
-    assert.throws(() => wheel.arm(new WheelTimer('x'), NaN), RangeError)
-    assert.throws(() => wheel.arm(new WheelTimer('x'), Infinity), RangeError)
-    assert.throws(() => wheel.advance(NaN), RangeError)
-    assert.throws(() => wheel.advance(Infinity), RangeError)
-    assert.throws(() => new TimingWheel({ tickMs: 0, now: 0, onExpire: () => {} }), RangeError)
-    assert.throws(() => new TimingWheel({ tickMs: 10, now: -1, onExpire: () => {} }), RangeError)
+    assert.throws(() => wheel.arm(new WheelTimer('x'), NaN), { code: 'PETREL_ERR_INVALID_OPTION' })
+    assert.throws(() => wheel.arm(new WheelTimer('x'), Infinity), { code: 'PETREL_ERR_INVALID_OPTION' })
+    assert.throws(() => wheel.advance(NaN), { code: 'PETREL_ERR_INVALID_OPTION' })
+    assert.throws(() => wheel.advance(Infinity), { code: 'PETREL_ERR_INVALID_OPTION' })
+    assert.throws(() => new TimingWheel({ tickMs: 0, now: 0, onExpire: () => {} }), { code: 'PETREL_ERR_INVALID_OPTION' })
+    assert.throws(() => new TimingWheel({ tickMs: 10, now: -1, onExpire: () => {} }), { code: 'PETREL_ERR_INVALID_OPTION' })
     assert.equal(wheel.size, 0)
   })
 })
@@ -366,16 +366,19 @@ describe('TimerHeap', () => {
     const timers: HeapTimer[] = []
     for (let i = 0; i < 15; i++) timers.push(heap.schedule(100 + ((i * 7) % 15), (n: number) => ran.push(n), i))
     const middle = timers[7]
+    assert.ok(middle !== undefined)
     assert.equal(middle.pending, true)
     heap.cancel(middle)
     heap.cancel(middle)
     assert.equal(middle.pending, false)
     assert.equal(heap.size, 14)
     heap.runExpired(1_000)
-    const expected = timers.filter((t) => t !== middle).map((t) => t.seq)
-    expected.sort((a, b) => timers[a].deadline - timers[b].deadline)
+    // In (deadline, seq) order; seq is the argument each callback pushed.
+    const expected = timers.filter((t) => t !== middle).sort((a, b) => a.deadline - b.deadline || a.seq - b.seq).map((t) => t.seq)
     assert.deepEqual(ran, expected)
-    heap.cancel(timers[0])
+    const [first] = timers
+    assert.ok(first !== undefined)
+    heap.cancel(first)
     assert.equal(heap.size, 0)
   })
 
@@ -430,8 +433,8 @@ describe('TimerHeap', () => {
     const live: HeapTimer[] = []
     for (let i = 0; i < 20_000; i++) {
       if (live.length > 0 && next() < 0.3) {
-        const victim = live.splice(Math.floor(next() * live.length), 1)[0]
-        heap.cancel(victim)
+        const [victim] = live.splice(Math.floor(next() * live.length), 1)
+        if (victim !== undefined) heap.cancel(victim)
       } else {
         // Few distinct deadlines, so that ties are frequent.
         live.push(heap.schedule(Math.floor(next() * 500), (seq: number) => ran.push(seq), i))

@@ -1,67 +1,37 @@
-// A small `--name value` / `--name=value` parser for the bench suites. Each suite declares its
-// flags once; the same list drives parsing and `--help`, so the help text cannot drift.
+// The bench suites' flags, read by Petrel's one command-line parser (src/cli/args.ts): each suite
+// declares its flags once with defineFlags, and the same list drives parsing, the typed values
+// (`flags.get('duration')` is a number) and `--help`, so the help text cannot drift.
 
-export interface FlagSpec {
-  /** Name without the leading dashes, e.g. `duration`. */
-  readonly name: string
-  /** Placeholder for the value in help, e.g. `SECONDS`; absent for on/off flags. */
-  readonly valueName?: string
-  readonly defaultValue?: string
-  readonly description: string
-}
+import { defineFlags, formatFlags, parseArgs, UsageError, type FlagMap, type Flags, type FlagSpec } from '../../src/cli/args.ts'
 
-/** A mistake on the command line: run.ts prints the message on one line and exits 2. */
-export class UsageError extends Error {}
+export { defineFlags, UsageError, type FlagSpec }
 
-export type ParsedFlags = ReadonlyMap<string, string>
+/** How a suite is run, for the errors: "unknown flag --x for `npm run bench -- http`". */
+const BENCH_PROGRAM = 'npm run bench --'
 
-export function parseFlags (args: readonly string[], specs: readonly FlagSpec[]): ParsedFlags {
-  const byName = new Map(specs.map((spec) => [spec.name, spec]))
-  const values = new Map<string, string>()
-  for (const spec of specs) {
-    if (spec.defaultValue !== undefined) values.set(spec.name, spec.defaultValue)
-  }
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]
-    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument: ${arg}`)
-    const equals = arg.indexOf('=')
-    const name = equals === -1 ? arg.slice(2) : arg.slice(2, equals)
-    const spec = byName.get(name)
-    if (spec === undefined) throw new UsageError(`unknown flag: --${name}`)
-    if (spec.valueName === undefined) {
-      if (equals !== -1) throw new UsageError(`flag --${name} takes no value`)
-      values.set(name, 'true')
-      continue
-    }
-    const value = equals === -1 ? args[++i] : arg.slice(equals + 1)
-    if (value === undefined || value === '') throw new UsageError(`flag --${name} needs a value (${spec.valueName})`)
-    values.set(name, value)
-  }
-  return values
-}
-
-export function wholeNumber (flags: ParsedFlags, name: string, minimum: number): number {
-  const text = flags.get(name) ?? ''
-  const value = Number(text)
-  if (!/^\d+$/.test(text) || value < minimum) throw new UsageError(`flag --${name} must be a whole number ≥ ${minimum}, got: ${text}`)
-  return value
+/** A suite's flags; a word that is not a flag is a mistake (suites take no positionals). */
+export function parseSuiteFlags<const Specs extends readonly FlagSpec[]> (args: readonly string[], specs: Specs, suite: string, program = BENCH_PROGRAM): FlagMap<Flags<Specs>> {
+  const { flags, positionals } = parseArgs(args, specs, suite, program)
+  const extra = positionals[0]
+  if (extra !== undefined) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `unexpected argument: ${extra}; \`${program} ${suite}\` takes flags only`)
+  return flags
 }
 
 /** A comma-separated list whose items must all come from `allowed`. */
-export function listOf (flags: ParsedFlags, name: string, allowed: readonly string[]): string[] {
-  const items = (flags.get(name) ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '')
-  if (items.length === 0) throw new UsageError(`flag --${name} needs at least one of: ${allowed.join(', ')}`)
-  for (const item of items) {
-    if (!allowed.includes(item)) throw new UsageError(`flag --${name}: unknown value ${item} (one of: ${allowed.join(', ')})`)
+export function listOf<const Word extends string> (name: string, value: string, allowed: readonly Word[]): Word[] {
+  const items: Word[] = []
+  for (const text of value.split(',')) {
+    const item = text.trim()
+    if (item === '') continue
+    const word = allowed.find((candidate) => candidate === item)
+    if (word === undefined) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --${name}: unknown ${JSON.stringify(item)}; expected some of ${allowed.join(', ')}`)
+    items.push(word)
   }
+  if (items.length === 0) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --${name}: expected at least one of ${allowed.join(', ')}`)
   return items
 }
 
+/** A suite's flags as `--help` shows them, from the same declarations that parse them. */
 export function formatFlagHelp (specs: readonly FlagSpec[]): string {
-  const lefts = specs.map((spec) => `--${spec.name}${spec.valueName === undefined ? '' : ` ${spec.valueName}`}`)
-  const width = Math.max(...lefts.map((left) => left.length))
-  return specs.map((spec, i) => {
-    const suffix = spec.defaultValue === undefined ? '' : ` (default ${spec.defaultValue})`
-    return `  ${lefts[i].padEnd(width)}  ${spec.description}${suffix}`
-  }).join('\n')
+  return formatFlags(specs)
 }

@@ -35,7 +35,8 @@ export async function findLoadTools (): Promise<LoadTools | { readonly missing: 
   if (findTool('taskset', '/usr/bin/taskset') === undefined) return { missing: 'taskset not found: apt-get install util-linux' }
   const cpuCount = availableParallelism()
   if (cpuCount < 2) console.log(`warning: only ${cpuCount} CPU available; server and wrk will share it`)
-  const wrkVersion = (await capture(wrkPath, ['-v'])).output.split('\n')[0].split(' Copyright')[0]
+  const [firstLine = ''] = (await capture(wrkPath, ['-v'])).output.split('\n')
+  const [wrkVersion = ''] = firstLine.split(' Copyright')
   const revision = await capture('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_DIR })
   return {
     wrkPath,
@@ -129,16 +130,14 @@ export interface ScenarioRun<M extends RunMeasurement> {
  * skipped from then on (in later scenarios too); a run that fails otherwise becomes a note.
  */
 export async function runScenario<M extends RunMeasurement> (scenario: ScenarioRun<M>, runnables: readonly Runnable[]): Promise<Cell<M>[]> {
-  const cells: Cell<M>[] = runnables.map((peer) => ({
-    peer: peer.name,
-    runs: [],
-    notes: [],
-    skipped: peer.skipped ?? scenario.skipHere?.(peer.name)
-  }))
+  const lanes = runnables.map((peer) => {
+    const cell: Cell<M> = { peer: peer.name, runs: [], notes: [], skipped: peer.skipped ?? scenario.skipHere?.(peer.name) }
+    return { peer, cell }
+  })
+  const cells = lanes.map(({ cell }) => cell)
   const { repeat } = scenario
   for (let repetition = 1; repetition <= repeat; repetition++) {
-    for (const [index, peer] of runnables.entries()) {
-      const cell = cells[index]
+    for (const { peer, cell } of lanes) {
       if (peer.launchOn === undefined || peer.skipped !== undefined || (cell.runs.length === 0 && cell.skipped !== undefined)) continue
       process.stdout.write(`  ${scenario.name === '' ? '' : `${scenario.name} `}${peer.name}${repeat > 1 ? ` run ${repetition}/${repeat}` : ''} … `)
       try {

@@ -8,9 +8,10 @@ export interface Column {
 }
 
 export function textTable (columns: readonly Column[], rows: readonly (readonly string[])[]): string {
-  const widths = columns.map((column, i) => Math.max(column.title.length, ...rows.map((row) => row[i].length)))
+  const widths = columns.map((column, i) => Math.max(column.title.length, ...rows.map((row) => row[i]?.length ?? 0)))
+  // A row with more cells than there are columns keeps its extra cells as they are.
   const line = (cells: readonly string[]): string => cells
-    .map((cell, i) => (columns[i].alignRight ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
+    .map((cell, i) => (columns[i]?.alignRight === true ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
     .join('  ')
     .trimEnd()
   return [

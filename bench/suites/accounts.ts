@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { listOf, parseFlags, wholeNumber as flagNumber, type FlagSpec } from '../lib/flags.ts'
+import { defineFlags, listOf, parseSuiteFlags } from '../lib/flags.ts'
 import { startServer } from '../lib/measure.ts'
 import { onCleanup } from '../lib/children.ts'
 import { petrelPeer } from '../lib/peers.ts'
@@ -23,13 +23,13 @@ import type { Suite } from './suite.ts'
 const STORES = ['sqlite', 'postgres'] as const
 const HASHING = ['pool', 'inline'] as const
 
-const FLAGS: readonly FlagSpec[] = [
-  { name: 'duration', valueName: 'SECONDS', defaultValue: '10', description: 'length of each measured run' },
-  { name: 'repeat', valueName: 'N', defaultValue: '1', description: 'runs per row, interleaved; medians are reported' },
-  { name: 'connections', valueName: 'N', defaultValue: '8', description: 'connections logging in' },
-  { name: 'rate', valueName: 'REQ/S', defaultValue: '1000', description: 'steady /plaintext rate beside the logins' },
-  { name: 'stores', valueName: 'NAMES', defaultValue: STORES.join(','), description: 'comma-separated stores (sqlite, postgres)' }
-]
+const FLAGS = defineFlags([
+  { name: 'duration', type: 'integer', valueName: 'SECONDS', min: 1, default: 10, description: 'length of each measured run' },
+  { name: 'repeat', type: 'integer', valueName: 'N', min: 1, default: 1, description: 'runs per row, interleaved; medians are reported' },
+  { name: 'connections', type: 'integer', valueName: 'N', min: 1, default: 8, description: 'connections logging in' },
+  { name: 'rate', type: 'integer', valueName: 'REQ/S', min: 1, default: 1000, description: 'steady /plaintext rate beside the logins' },
+  { name: 'stores', type: 'string', valueName: 'NAMES', default: STORES.join(','), description: 'comma-separated stores (sqlite, postgres)' }
+])
 
 interface Row { store: string, hashing: string, logins: BenchJson, plaintext: BenchJson }
 
@@ -52,12 +52,12 @@ async function registerUser (base: string): Promise<string> {
 }
 
 async function run (args: readonly string[]): Promise<number> {
-  const flags = parseFlags(args, FLAGS)
-  const durationSec = flagNumber(flags, 'duration', 1)
-  const repeat = flagNumber(flags, 'repeat', 1)
-  const connections = flagNumber(flags, 'connections', 1)
-  const rate = flagNumber(flags, 'rate', 1)
-  const stores = listOf(flags, 'stores', STORES)
+  const flags = parseSuiteFlags(args, FLAGS, 'accounts')
+  const durationSec = flags.get('duration')
+  const repeat = flags.get('repeat')
+  const connections = flags.get('connections')
+  const rate = flags.get('rate')
+  const stores = listOf('stores', flags.get('stores'), STORES)
   const startedAt = new Date().toISOString()
   const dir = mkdtempSync(join(tmpdir(), 'petrel-bench-accounts-'))
   const removeDir = onCleanup(() => rmSync(dir, { recursive: true, force: true }))

@@ -14,7 +14,7 @@
 
 import { join } from 'node:path'
 import { startTracked, stopTracked, type Tracked } from '../lib/children.ts'
-import { listOf, parseFlags, wholeNumber as flagNumber, type FlagSpec } from '../lib/flags.ts'
+import { defineFlags, listOf, parseSuiteFlags } from '../lib/flags.ts'
 import { BENCH_DIR, REPO_DIR } from '../lib/paths.ts'
 import { freePort } from '../lib/ports.ts'
 import { twoDigits, wholeNumber, finishTableReport } from '../lib/report.ts'
@@ -36,13 +36,13 @@ const ROW_NAMES: Record<Row, string> = {
   naive: 'naive node:net'
 }
 
-const FLAGS: readonly FlagSpec[] = [
-  { name: 'clients', valueName: 'N', defaultValue: '1000', description: 'clients in the room' },
-  { name: 'interval-ms', valueName: 'MS', defaultValue: '1000', description: 'each client sends one message this often' },
-  { name: 'duration', valueName: 'SECONDS', defaultValue: '10', description: 'length of each measured run (after a 2 s warm-up)' },
-  { name: 'repeat', valueName: 'N', defaultValue: '1', description: 'runs per row, interleaved; medians are reported' },
-  { name: 'rows', valueName: 'NAMES', defaultValue: ROWS.join(','), description: `comma-separated rows to run (${ROWS.join(', ')})` }
-]
+const FLAGS = defineFlags([
+  { name: 'clients', type: 'integer', valueName: 'N', min: 2, default: 1000, description: 'clients in the room' },
+  { name: 'interval-ms', type: 'integer', valueName: 'MS', min: 1, default: 1000, description: 'each client sends one message this often' },
+  { name: 'duration', type: 'integer', valueName: 'SECONDS', min: 1, default: 10, description: 'length of each measured run (after a 2 s warm-up)' },
+  { name: 'repeat', type: 'integer', valueName: 'N', min: 1, default: 1, description: 'runs per row, interleaved; medians are reported' },
+  { name: 'rows', type: 'string', valueName: 'NAMES', default: ROWS.join(','), description: `comma-separated rows to run (${ROWS.join(', ')})` }
+])
 
 interface GeneratorJson {
   clients: number
@@ -125,12 +125,12 @@ async function measure (row: Row, clients: number, intervalMs: number, durationS
 }
 
 async function run (args: readonly string[]): Promise<number> {
-  const flags = parseFlags(args, FLAGS)
-  const clients = flagNumber(flags, 'clients', 2)
-  const intervalMs = flagNumber(flags, 'interval-ms', 1)
-  const durationSec = flagNumber(flags, 'duration', 1)
-  const repeat = flagNumber(flags, 'repeat', 1)
-  const rows = listOf(flags, 'rows', ROWS) as Row[]
+  const flags = parseSuiteFlags(args, FLAGS, 'chat')
+  const clients = flags.get('clients')
+  const intervalMs = flags.get('interval-ms')
+  const durationSec = flags.get('duration')
+  const repeat = flags.get('repeat')
+  const rows = listOf('rows', flags.get('rows'), ROWS) as Row[]
   const startedAt = new Date().toISOString()
   console.log(`chat: ${clients} clients, one message each per ${intervalMs} ms (server on CPU ${SERVER_CPU}, generator on CPU ${WRK_CPU}); ${durationSec} s runs`)
   const results = new Map<Row, GeneratorJson[]>(rows.map((row) => [row, []]))

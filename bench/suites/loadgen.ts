@@ -6,7 +6,7 @@
 
 import { join } from 'node:path'
 import { ensureBenchDependencies } from '../lib/bench-deps.ts'
-import { listOf, parseFlags, wholeNumber as flagNumber, type FlagSpec } from '../lib/flags.ts'
+import { defineFlags, listOf, parseSuiteFlags } from '../lib/flags.ts'
 import { machineFacts } from '../lib/machine.ts'
 import { startServer, type Started } from '../lib/measure.ts'
 import { BENCH_DIR } from '../lib/paths.ts'
@@ -24,17 +24,17 @@ const GENERATOR_NAMES = ['petrel', 'wrk', 'autocannon'] as const
 const SCENARIO_NAMES = ['keepalive', 'pipeline', 'rate'] as const
 const TARGETS = ['nginx', 'petrel'] as const
 
-const FLAGS: readonly FlagSpec[] = [
-  { name: 'duration', valueName: 'SECONDS', defaultValue: '5', description: 'length of each generator run' },
-  { name: 'connections', valueName: 'N', defaultValue: '64', description: 'connections in the keepalive and pipeline scenarios' },
-  { name: 'depth', valueName: 'N', defaultValue: '16', description: 'requests per pipelined batch' },
-  { name: 'rate', valueName: 'REQ/S', defaultValue: '10000', description: 'fixed rate of the rate scenario (well below the server\'s capacity)' },
-  { name: 'rate-connections', valueName: 'N', defaultValue: '10', description: 'connections in the rate scenario' },
-  { name: 'repeat', valueName: 'N', defaultValue: '1', description: 'runs per (scenario, generator), interleaved; medians are reported' },
-  { name: 'only', valueName: 'GENERATORS', defaultValue: GENERATOR_NAMES.join(','), description: 'comma-separated generators to run' },
-  { name: 'scenario', valueName: 'NAMES', defaultValue: SCENARIO_NAMES.join(','), description: 'comma-separated scenarios to run' },
-  { name: 'target', valueName: 'SERVER', defaultValue: 'nginx', description: `the server under load: ${TARGETS.join(' or ')}` }
-]
+const FLAGS = defineFlags([
+  { name: 'duration', type: 'integer', valueName: 'SECONDS', min: 1, default: 5, description: 'length of each generator run' },
+  { name: 'connections', type: 'integer', valueName: 'N', min: 1, default: 64, description: 'connections in the keepalive and pipeline scenarios' },
+  { name: 'depth', type: 'integer', valueName: 'N', min: 2, default: 16, description: 'requests per pipelined batch' },
+  { name: 'rate', type: 'integer', valueName: 'REQ/S', min: 1, default: 10000, description: 'fixed rate of the rate scenario (well below the server\'s capacity)' },
+  { name: 'rate-connections', type: 'integer', valueName: 'N', min: 1, default: 10, description: 'connections in the rate scenario' },
+  { name: 'repeat', type: 'integer', valueName: 'N', min: 1, default: 1, description: 'runs per (scenario, generator), interleaved; medians are reported' },
+  { name: 'only', type: 'string', valueName: 'GENERATORS', default: GENERATOR_NAMES.join(','), description: 'comma-separated generators to run' },
+  { name: 'scenario', type: 'string', valueName: 'NAMES', default: SCENARIO_NAMES.join(','), description: 'comma-separated scenarios to run' },
+  { name: 'target', type: 'string', valueName: 'SERVER', default: 'nginx', description: `the server under load: ${TARGETS.join(' or ')}` }
+])
 
 interface Cell {
   generator: string
@@ -127,16 +127,16 @@ function targetLines (scenarios: readonly ScenarioResult[]): string[] {
 }
 
 async function run (args: readonly string[]): Promise<number> {
-  const flags = parseFlags(args, FLAGS)
-  const durationSec = flagNumber(flags, 'duration', 1)
-  const repeat = flagNumber(flags, 'repeat', 1)
-  const connections = flagNumber(flags, 'connections', 1)
-  const depth = flagNumber(flags, 'depth', 2)
-  const rate = flagNumber(flags, 'rate', 1)
-  const rateConnections = flagNumber(flags, 'rate-connections', 1)
-  const [target] = listOf(flags, 'target', TARGETS)
-  const generatorNames = listOf(flags, 'only', GENERATOR_NAMES)
-  const scenarioNames = listOf(flags, 'scenario', SCENARIO_NAMES)
+  const flags = parseSuiteFlags(args, FLAGS, 'loadgen')
+  const durationSec = flags.get('duration')
+  const repeat = flags.get('repeat')
+  const connections = flags.get('connections')
+  const depth = flags.get('depth')
+  const rate = flags.get('rate')
+  const rateConnections = flags.get('rate-connections')
+  const [target] = listOf('target', flags.get('target'), TARGETS)
+  const generatorNames = listOf('only', flags.get('only'), GENERATOR_NAMES)
+  const scenarioNames = listOf('scenario', flags.get('scenario'), SCENARIO_NAMES)
 
   const tools = await findLoadTools()
   if ('missing' in tools) {

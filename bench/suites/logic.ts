@@ -12,7 +12,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { onCleanup, startTracked, stopTracked } from '../lib/children.ts'
-import { listOf, parseFlags, wholeNumber as flagNumber, type FlagSpec } from '../lib/flags.ts'
+import { defineFlags, listOf, parseSuiteFlags } from '../lib/flags.ts'
 import { machineFacts } from '../lib/machine.ts'
 import { startServer, type Started } from '../lib/measure.ts'
 import { BENCH_DIR, REPO_DIR } from '../lib/paths.ts'
@@ -29,14 +29,14 @@ import type { Suite } from './suite.ts'
 
 const SCENARIOS = ['offload', 'cgi'] as const
 
-const FLAGS: readonly FlagSpec[] = [
-  { name: 'duration', valueName: 'SECONDS', defaultValue: '10', description: 'length of each measured run' },
-  { name: 'repeat', valueName: 'N', defaultValue: '1', description: 'runs per row, interleaved; medians are reported' },
-  { name: 'rate', valueName: 'REQ/S', defaultValue: '2000', description: 'offload: steady /plaintext rate' },
-  { name: 'hash-rate', valueName: 'REQ/S', defaultValue: '30', description: 'offload: scrypt requests per second (each ~17 ms of CPU)' },
-  { name: 'connections', valueName: 'N', defaultValue: '8', description: 'cgi: connections of the generator' },
-  { name: 'scenario', valueName: 'NAMES', defaultValue: SCENARIOS.join(','), description: 'comma-separated scenarios to run' }
-]
+const FLAGS = defineFlags([
+  { name: 'duration', type: 'integer', valueName: 'SECONDS', min: 1, default: 10, description: 'length of each measured run' },
+  { name: 'repeat', type: 'integer', valueName: 'N', min: 1, default: 1, description: 'runs per row, interleaved; medians are reported' },
+  { name: 'rate', type: 'integer', valueName: 'REQ/S', min: 1, default: 2000, description: 'offload: steady /plaintext rate' },
+  { name: 'hash-rate', type: 'integer', valueName: 'REQ/S', min: 1, default: 30, description: 'offload: scrypt requests per second (each ~17 ms of CPU)' },
+  { name: 'connections', type: 'integer', valueName: 'N', min: 1, default: 8, description: 'cgi: connections of the generator' },
+  { name: 'scenario', type: 'string', valueName: 'NAMES', default: SCENARIOS.join(','), description: 'comma-separated scenarios to run' }
+])
 
 // ---- offload ----
 
@@ -218,13 +218,13 @@ async function cgi (cpu: number, durationSec: number, repeat: number, connection
 }
 
 async function run (args: readonly string[]): Promise<number> {
-  const flags = parseFlags(args, FLAGS)
-  const durationSec = flagNumber(flags, 'duration', 1)
-  const repeat = flagNumber(flags, 'repeat', 1)
-  const rate = flagNumber(flags, 'rate', 1)
-  const hashRate = flagNumber(flags, 'hash-rate', 1)
-  const connections = flagNumber(flags, 'connections', 1)
-  const scenarios = listOf(flags, 'scenario', SCENARIOS)
+  const flags = parseSuiteFlags(args, FLAGS, 'logic')
+  const durationSec = flags.get('duration')
+  const repeat = flags.get('repeat')
+  const rate = flags.get('rate')
+  const hashRate = flags.get('hash-rate')
+  const connections = flags.get('connections')
+  const scenarios = listOf('scenario', flags.get('scenario'), SCENARIOS)
   const tools = await findLoadTools()
   if ('missing' in tools) {
     console.error(tools.missing)

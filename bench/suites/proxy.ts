@@ -6,7 +6,7 @@
 // copied between paired connections, no HTTP) shows what Node's sockets alone cost a proxy.
 
 import { join } from 'node:path'
-import { parseFlags, wholeNumber as flagNumber, type FlagSpec } from '../lib/flags.ts'
+import { defineFlags, parseSuiteFlags } from '../lib/flags.ts'
 import { measureOnce, startServer, type Load, type RunMeasurement, type Started } from '../lib/measure.ts'
 import { BENCH_DIR } from '../lib/paths.ts'
 import { peerFile, petrelPeer, probeNginx, type Launch } from '../lib/peers.ts'
@@ -18,12 +18,12 @@ import { median } from '../lib/stats.ts'
 import type { Column } from '../lib/table.ts'
 import type { Suite } from './suite.ts'
 
-const FLAGS: readonly FlagSpec[] = [
-  { name: 'duration', valueName: 'SECONDS', defaultValue: '10', description: 'length of each measured wrk run' },
-  { name: 'warmup', valueName: 'SECONDS', defaultValue: '2', description: 'discarded wrk run before each measured one' },
-  { name: 'connections', valueName: 'N', defaultValue: '50', description: 'wrk connections' },
-  { name: 'repeat', valueName: 'N', defaultValue: '1', description: 'runs per row, interleaved; medians are reported' }
-]
+const FLAGS = defineFlags([
+  { name: 'duration', type: 'integer', valueName: 'SECONDS', min: 1, default: 10, description: 'length of each measured wrk run' },
+  { name: 'warmup', type: 'integer', valueName: 'SECONDS', min: 0, default: 2, description: 'discarded wrk run before each measured one' },
+  { name: 'connections', type: 'integer', valueName: 'N', min: 1, default: 50, description: 'wrk connections' },
+  { name: 'repeat', type: 'integer', valueName: 'N', min: 1, default: 1, description: 'runs per row, interleaved; medians are reported' }
+])
 
 const LOAD = (connections: number): Load => ({
   path: '/plaintext',
@@ -37,11 +37,11 @@ const LOAD = (connections: number): Load => ({
 const DIRECT = 'direct (no proxy)'
 
 async function run (args: readonly string[]): Promise<number> {
-  const flags = parseFlags(args, FLAGS)
-  const durationSec = flagNumber(flags, 'duration', 1)
-  const warmupSec = flagNumber(flags, 'warmup', 0)
-  const connections = flagNumber(flags, 'connections', 1)
-  const repeat = flagNumber(flags, 'repeat', 1)
+  const flags = parseSuiteFlags(args, FLAGS, 'proxy')
+  const durationSec = flags.get('duration')
+  const warmupSec = flags.get('warmup')
+  const connections = flags.get('connections')
+  const repeat = flags.get('repeat')
   const startedAt = new Date().toISOString()
   const check = expectBody('/plaintext', 'Hello, World!')
   const describe = (measured: RunMeasurement): string => `${wholeNumber(measured.requestsPerSec)} req/s, p99 ${measured.latencyP99Ms} ms`

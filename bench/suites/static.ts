@@ -2,7 +2,7 @@
 // send, all serving one temp directory of random files (1 KiB, 100 KiB, 10 MiB), each server
 // on CPU 0 with wrk on CPU 1. Method and caveats: docs/benchmarks.md.
 
-import { listOf, parseFlags, wholeNumber, type FlagSpec } from '../lib/flags.ts'
+import { defineFlags, listOf, parseSuiteFlags } from '../lib/flags.ts'
 import { measureOnce, ServerStartError, startServer, type RunMeasurement } from '../lib/measure.ts'
 import { getOnce } from '../lib/ready.ts'
 import { probePeers, reportHeader, runWrkSuite, SERVER_CPU, type Runnable } from '../lib/runner.ts'
@@ -13,15 +13,15 @@ import { buildStaticScenario, STATIC_SCENARIO_NAMES, type StaticScenario } from 
 import { answersHttp, servesFile } from '../static/verify.ts'
 import type { Suite } from './suite.ts'
 
-const FLAGS: readonly FlagSpec[] = [
-  { name: 'duration', valueName: 'SECONDS', defaultValue: '10', description: 'length of each measured wrk run' },
-  { name: 'warmup', valueName: 'SECONDS', defaultValue: '2', description: 'discarded wrk run before each measured one; 0 for none' },
-  { name: 'connections', valueName: 'N', defaultValue: '50', description: 'wrk connections in the 1k and 100k scenarios' },
-  { name: 'large-connections', valueName: 'N', defaultValue: '8', description: 'wrk connections in the 10m scenario' },
-  { name: 'only', valueName: 'PEERS', defaultValue: STATIC_PEER_NAMES.join(','), description: 'comma-separated peers to run' },
-  { name: 'scenario', valueName: 'NAMES', defaultValue: STATIC_SCENARIO_NAMES.join(','), description: 'comma-separated scenarios (file sizes) to run' },
-  { name: 'repeat', valueName: 'N', defaultValue: '1', description: 'runs per (scenario, peer), interleaved across peers; medians are reported' }
-]
+const FLAGS = defineFlags([
+  { name: 'duration', type: 'integer', valueName: 'SECONDS', min: 1, default: 10, description: 'length of each measured wrk run' },
+  { name: 'warmup', type: 'integer', valueName: 'SECONDS', min: 0, default: 2, description: 'discarded wrk run before each measured one; 0 for none' },
+  { name: 'connections', type: 'integer', valueName: 'N', min: 1, default: 50, description: 'wrk connections in the 1k and 100k scenarios' },
+  { name: 'large-connections', type: 'integer', valueName: 'N', min: 1, default: 8, description: 'wrk connections in the 10m scenario' },
+  { name: 'only', type: 'string', valueName: 'PEERS', default: STATIC_PEER_NAMES.join(','), description: 'comma-separated peers to run' },
+  { name: 'scenario', type: 'string', valueName: 'NAMES', default: STATIC_SCENARIO_NAMES.join(','), description: 'comma-separated scenarios (file sizes) to run' },
+  { name: 'repeat', type: 'integer', valueName: 'N', min: 1, default: 1, description: 'runs per (scenario, peer), interleaved across peers; medians are reported' }
+])
 
 /**
  * Before anything is measured, every peer is started once and asked for every file in the
@@ -36,7 +36,8 @@ async function verifyPeers (runnables: readonly Runnable[], scenarios: readonly 
     if (peer.launchOn === undefined || peer.skipped !== undefined) continue
     let started
     try {
-      started = await startServer(peer.launchOn, SERVER_CPU, scenarios[0].path, answersHttp)
+      // listOf() gives at least one scenario.
+      started = await startServer(peer.launchOn, SERVER_CPU, scenarios[0]!.path, answersHttp)
     } catch (error) {
       if (!(error instanceof ServerStartError)) throw error
       peer.skipped = `did not start: ${error.message}`
@@ -66,16 +67,16 @@ async function verifyPeers (runnables: readonly Runnable[], scenarios: readonly 
 }
 
 async function run (args: readonly string[]): Promise<number> {
-  const flags = parseFlags(args, FLAGS)
+  const flags = parseSuiteFlags(args, FLAGS, 'static')
   const settings = {
-    durationSec: wholeNumber(flags, 'duration', 1),
-    warmupSec: wholeNumber(flags, 'warmup', 0),
-    repeat: wholeNumber(flags, 'repeat', 1),
-    connections: wholeNumber(flags, 'connections', 1),
-    largeConnections: wholeNumber(flags, 'large-connections', 1)
+    durationSec: flags.get('duration'),
+    warmupSec: flags.get('warmup'),
+    repeat: flags.get('repeat'),
+    connections: flags.get('connections'),
+    largeConnections: flags.get('large-connections')
   }
-  const peerNames = listOf(flags, 'only', STATIC_PEER_NAMES)
-  const scenarios = listOf(flags, 'scenario', STATIC_SCENARIO_NAMES).map((name) => buildStaticScenario(name, settings))
+  const peerNames = listOf('only', flags.get('only'), STATIC_PEER_NAMES)
+  const scenarios = listOf('scenario', flags.get('scenario'), STATIC_SCENARIO_NAMES).map((name) => buildStaticScenario(name, settings))
 
   let tree: FileTree | undefined
   let problems = new Map<string, Map<string, string>>()

@@ -3,7 +3,7 @@
 // http suite's keepalive load (GET /plaintext), in two placements: the server on all CPUs, and
 // pinned to CPU 0. Method and caveats: docs/benchmarks.md.
 
-import { listOf, parseFlags, wholeNumber, type FlagSpec } from '../lib/flags.ts'
+import { defineFlags, listOf, parseSuiteFlags } from '../lib/flags.ts'
 import { measureOnce, type Bench, type Load, type RunMeasurement } from '../lib/measure.ts'
 import type { Launch } from '../lib/peers.ts'
 import { expectBody } from '../lib/ready.ts'
@@ -15,14 +15,14 @@ import { buildPlacement, PLACEMENT_NAMES, type Placement } from '../workers/plac
 import { placementText, summaryText, writeReportFiles, type WorkersReport } from '../workers/report.ts'
 import type { Suite } from './suite.ts'
 
-const FLAGS: readonly FlagSpec[] = [
-  { name: 'duration', valueName: 'SECONDS', defaultValue: '10', description: 'length of each measured wrk run' },
-  { name: 'warmup', valueName: 'SECONDS', defaultValue: '2', description: 'discarded wrk run before each measured one; 0 for none' },
-  { name: 'connections', valueName: 'N', defaultValue: '100', description: 'wrk connections (keep-alive)' },
-  { name: 'only', valueName: 'PEERS', defaultValue: WORKER_PEER_NAMES.join(','), description: 'comma-separated peers to run' },
-  { name: 'placement', valueName: 'NAMES', defaultValue: PLACEMENT_NAMES.join(','), description: 'spread (server on all CPUs), pinned (server on CPU 0); wrk is on CPU 1 in both' },
-  { name: 'repeat', valueName: 'N', defaultValue: '1', description: 'runs per (placement, peer), interleaved across peers; medians are reported' }
-]
+const FLAGS = defineFlags([
+  { name: 'duration', type: 'integer', valueName: 'SECONDS', min: 1, default: 10, description: 'length of each measured wrk run' },
+  { name: 'warmup', type: 'integer', valueName: 'SECONDS', min: 0, default: 2, description: 'discarded wrk run before each measured one; 0 for none' },
+  { name: 'connections', type: 'integer', valueName: 'N', min: 1, default: 100, description: 'wrk connections (keep-alive)' },
+  { name: 'only', type: 'string', valueName: 'PEERS', default: WORKER_PEER_NAMES.join(','), description: 'comma-separated peers to run' },
+  { name: 'placement', type: 'string', valueName: 'NAMES', default: PLACEMENT_NAMES.join(','), description: 'spread (server on all CPUs), pinned (server on CPU 0); wrk is on CPU 1 in both' },
+  { name: 'repeat', type: 'integer', valueName: 'N', min: 1, default: 1, description: 'runs per (placement, peer), interleaved across peers; medians are reported' }
+])
 
 /**
  * One run: the launch placed as asked, ready once GET /plaintext answers `Hello, World!` and
@@ -43,15 +43,15 @@ async function measureIn (placement: Placement, launchOn: (port: number) => Laun
 }
 
 async function run (args: readonly string[]): Promise<number> {
-  const flags = parseFlags(args, FLAGS)
+  const flags = parseSuiteFlags(args, FLAGS, 'workers')
   const settings = {
-    durationSec: wholeNumber(flags, 'duration', 1),
-    warmupSec: wholeNumber(flags, 'warmup', 0),
-    repeat: wholeNumber(flags, 'repeat', 1),
-    connections: wholeNumber(flags, 'connections', 1)
+    durationSec: flags.get('duration'),
+    warmupSec: flags.get('warmup'),
+    repeat: flags.get('repeat'),
+    connections: flags.get('connections')
   }
-  const peerNames = listOf(flags, 'only', WORKER_PEER_NAMES)
-  const placementNames = listOf(flags, 'placement', PLACEMENT_NAMES)
+  const peerNames = listOf('only', flags.get('only'), WORKER_PEER_NAMES)
+  const placementNames = listOf('placement', flags.get('placement'), PLACEMENT_NAMES)
   // The http suite's keepalive load; the other two settings only shape its other scenarios.
   const load = buildScenario('keepalive', { connections: settings.connections, closeConnections: settings.connections, pipelineDepth: 1 })
 

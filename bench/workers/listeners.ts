@@ -23,7 +23,7 @@ export function listeningSockets (port: number): number | null {
     // "  sl  local_address rem_address   st ...": local_address is ADDR:PORT in hex.
     for (const line of text.split('\n').slice(1)) {
       const fields = line.trim().split(/\s+/)
-      if (fields.length > 3 && fields[3] === LISTEN_STATE && fields[1].endsWith(`:${portHex}`)) count++
+      if (fields[3] === LISTEN_STATE && fields[1]?.endsWith(`:${portHex}`) === true) count++
     }
   }
   return readAny ? count : null

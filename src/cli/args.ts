@@ -8,32 +8,87 @@ export { UsageError }
 
 export type FlagType = 'string' | 'integer' | 'duration' | 'boolean' | 'list'
 
-export interface FlagSpec {
+/** What a flag of each type reads as: integers and durations (in ms) are numbers; a boolean given is `true`. */
+export type FlagValueOf<Type extends FlagType> =
+  Type extends 'integer' | 'duration' ? number
+    : Type extends 'boolean' ? true
+      : Type extends 'list' ? string[]
+        : string
+
+export type FlagValue = FlagValueOf<FlagType>
+
+export interface FlagSpec<Name extends string = string, Type extends FlagType = FlagType> {
   /** Long name without dashes, e.g. "port". */
-  name: string
-  short?: string
-  type: FlagType
-  description: string
+  readonly name: Name
+  readonly short?: string
+  readonly type: Type
+  readonly description: string
   /** Shown in help as --name VALUE. */
-  valueName?: string
+  readonly valueName?: string
   /** Smallest accepted integer or duration (ms). */
-  min?: number
-  max?: number
+  readonly min?: number
+  readonly max?: number
   /**
    * A 'string' flag whose value may be a whole number (`--workers N|auto`): a config file may
    * give it as a JSON number, read as its decimal text. Other string flags refuse numbers.
    */
-  wholeNumber?: boolean
+  readonly wholeNumber?: boolean
+  /** The value when the flag is not given; help shows it, and the flag then always has a value. */
+  readonly default?: FlagValueOf<Type>
 }
 
-export type FlagValue = string | number | boolean | string[]
+/**
+ * The flags a spec list declares, by name: `{ port?: number, list?: true, … }`. A flag with a
+ * `default` is always present; any other is absent (undefined) unless given. Declare a command's
+ * list `as const` so that each name keeps its literal type.
+ */
+export type Flags<Specs extends readonly FlagSpec[]> =
+  { -readonly [Spec in Specs[number] as Spec extends { readonly default: unknown } ? never : Spec['name']]?: FlagValueOf<Spec['type']> } &
+  { -readonly [Spec in Specs[number] as Spec extends { readonly default: unknown } ? Spec['name'] : never]: FlagValueOf<Spec['type']> }
 
-export interface ParsedArgs {
-  flags: Map<string, FlagValue>
+/**
+ * A command's flag list, each entry keeping its literal name and type (for `Flags`) and every
+ * optional field of FlagSpec (so code that walks the list can read `min` or `wholeNumber`).
+ */
+export type FlagList<Specs extends readonly FlagSpec[]> = { readonly [I in keyof Specs]: Specs[I] extends FlagSpec<infer Name, infer Type> ? Specs[I] & FlagSpec<Name, Type> : never }
+
+/**
+ * Declares a command's flags: `defineFlags([{ name: 'port', type: 'integer', … }])`. The list is
+ * returned as it is; only its type changes, which the compiler cannot see through a mapped tuple,
+ * so the typed signature is declared over the plain one.
+ */
+export function defineFlags<const Specs extends readonly FlagSpec[]>(specs: Specs): FlagList<Specs>
+export function defineFlags(specs: readonly FlagSpec[]): readonly FlagSpec[] {
+  return specs
+}
+
+/**
+ * The parsed flags: a Map at run time (so a config file's flags and the command line's merge and
+ * compare as maps), typed so that `get('port')` is `number | undefined` for an integer flag.
+ */
+export interface FlagMap<Values> extends Iterable<[string, FlagValue]> {
+  get<Name extends keyof Values & string>(name: Name): Values[Name]
+  has(name: keyof Values & string): boolean
+  keys(): MapIterator<string>
+  entries(): MapIterator<[string, FlagValue]>
+  readonly size: number
+}
+
+export interface ParsedArgs<Values> {
+  flags: FlagMap<Values>
   positionals: string[]
 }
 
-export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], command: string): ParsedArgs {
+/**
+ * Parses `argv` against `specs`. `command` and `program` name the command in errors: an unknown
+ * flag of `petrel serve` says to run `petrel serve --help`.
+ *
+ * The first signature is what callers see: the result typed by the specs. The checks below make
+ * it true at run time (each value is converted by its spec's type), which the compiler cannot
+ * follow through a loop over a list, so the typed signature is declared over the untyped one.
+ */
+export function parseArgs<const Specs extends readonly FlagSpec[]>(argv: readonly string[], specs: Specs, command: string, program?: string): ParsedArgs<Flags<Specs>>
+export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], command: string, program = 'petrel'): ParsedArgs<Record<string, FlagValue | undefined>> {
   const byName = new Map<string, FlagSpec>()
   for (const spec of specs) {
     byName.set(`--${spec.name}`, spec)
@@ -42,7 +97,8 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
   const flags = new Map<string, FlagValue>()
   const positionals: string[] = []
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
+    const arg = argv[i]
+    if (arg === undefined) break
     if (arg === '--') {
       positionals.push(...argv.slice(i + 1))
       break
@@ -55,7 +111,7 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
     const key = eq > 0 && arg.startsWith('--') ? arg.slice(0, eq) : arg
     const spec = byName.get(key)
     if (spec === undefined) {
-      throw new UsageError('PETREL_ERR_CLI_UNKNOWN_FLAG', `unknown flag ${key} for \`petrel ${command}\`; run \`petrel ${command} --help\` for the flags it takes`)
+      throw new UsageError('PETREL_ERR_CLI_UNKNOWN_FLAG', `unknown flag ${key} for \`${program} ${command}\`; run \`${program} ${command} --help\` for the flags it takes`)
     }
     if (spec.type === 'boolean') {
       if (eq > 0) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `--${spec.name} takes no value`)
@@ -73,13 +129,28 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
     }
     const value = convert(spec, raw)
     if (spec.type === 'list') {
-      const prior = flags.get(spec.name) as string[] | undefined
-      flags.set(spec.name, prior === undefined ? [raw] : [...prior, raw])
+      const prior = flags.get(spec.name)
+      flags.set(spec.name, Array.isArray(prior) ? [...prior, raw] : [raw])
     } else {
       flags.set(spec.name, value)
     }
   }
+  for (const spec of specs) {
+    if (spec.default !== undefined && !flags.has(spec.name)) flags.set(spec.name, spec.default)
+  }
   return { flags, positionals }
+}
+
+/**
+ * A string flag that takes one of a few words, checked: `--log-level warn`. Undefined when the
+ * flag is not given; otherwise the word, typed as one of `allowed`.
+ */
+export function oneOf<const Word extends string>(name: string, value: string | undefined, allowed: readonly Word[]): Word | undefined {
+  if (value === undefined) return undefined
+  for (const word of allowed) if (word === value) return word
+  const last = allowed.length - 1
+  const expected = last < 1 ? allowed.join('') : `${allowed.slice(0, last).join(', ')} or ${allowed.slice(last).join('')}`
+  throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --${name}: ${JSON.stringify(value)}; expected ${expected}`)
 }
 
 function convert(spec: FlagSpec, raw: string): FlagValue {
@@ -121,7 +192,8 @@ const MS_PER_UNIT = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const
 export function parseDurationMs(text: string): number | null {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text)
   if (m === null) return null
-  return Math.round(Number(m[1]) * MS_PER_UNIT[(m[2] ?? 's') as keyof typeof MS_PER_UNIT])
+  const unit = m[2] === 'ms' || m[2] === 'm' || m[2] === 'h' ? m[2] : 's'
+  return Math.round(Number(m[1]) * MS_PER_UNIT[unit])
 }
 
 /** The help texts' one sentence on TIME values, true of every duration flag and config key. */
@@ -136,12 +208,24 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`
 }
 
-/** Help text for a command's flags, aligned in two columns. */
+/**
+ * Help text for a command's flags, aligned in two columns. A flag's `default` is shown after its
+ * description; the column of short names is left out when no flag has one.
+ */
 export function formatFlags(specs: readonly FlagSpec[]): string {
+  const anyShort = specs.some((s) => s.short !== undefined)
   const rows = specs.map((s) => {
-    const names = `${s.short !== undefined ? `-${s.short}, ` : '    '}--${s.name}${s.type === 'boolean' ? '' : ` ${s.valueName ?? 'VALUE'}`}`
-    return [names, s.description] as const
+    const short = s.short !== undefined ? `-${s.short}, ` : anyShort ? '    ' : ''
+    const names = `${short}--${s.name}${s.type === 'boolean' ? '' : ` ${s.valueName ?? 'VALUE'}`}`
+    const shownDefault = s.default === undefined ? '' : ` (default ${showDefault(s)})`
+    return [names, `${s.description}${shownDefault}`] as const
   })
   const width = Math.max(...rows.map(([n]) => n.length)) + 2
   return rows.map(([n, d]) => `  ${n.padEnd(width)}${d}`).join('\n')
+}
+
+function showDefault(spec: FlagSpec): string {
+  const value = spec.default
+  if (spec.type === 'duration' && typeof value === 'number') return formatDuration(value)
+  return Array.isArray(value) ? value.join(',') : String(value)
 }

@@ -6,12 +6,13 @@ import { runBench, type Progress } from '../apps/bench/run.ts'
 import { formatProgress, formatReport } from '../apps/bench/report.ts'
 import { parseTarget, type BenchOptions } from '../apps/bench/plan.ts'
 import type { BenchResult } from '../apps/bench/result.ts'
-import { parseArgs, formatFlags, TIME_HELP, UsageError, type FlagSpec, type ParsedArgs } from './args.ts'
+import { errorMessage, systemErrorCode } from '../core/errors.ts'
+import { defineFlags, parseArgs, formatFlags, TIME_HELP, UsageError, type FlagSpec, type Flags, type ParsedArgs } from './args.ts'
 
 /** Node's timers hold at most 2^31 - 1 ms (about 24.8 days); a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
-export const BENCH_FLAGS: FlagSpec[] = [
+export const BENCH_FLAGS = defineFlags([
   { name: 'connections', short: 'c', type: 'integer', valueName: 'N', min: 1, max: 100_000, description: 'connections to keep open (default 10)' },
   { name: 'duration', short: 'd', type: 'duration', valueName: 'TIME', min: 1, max: MAX_TIMER_MS, description: 'how long to measure: 10s, 1m, 500ms (default 10s)' },
   { name: 'threads', short: 't', type: 'integer', valueName: 'N', min: 1, max: 256, description: 'worker threads, each with its own event loop and share of the connections (default 1)' },
@@ -27,7 +28,7 @@ export const BENCH_FLAGS: FlagSpec[] = [
   { name: 'expect-status', type: 'integer', valueName: 'CODE', min: 100, max: 599, description: 'exit 1 unless every request got a response with this status' },
   { name: 'json', type: 'boolean', description: 'print the result as one JSON object' },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
-]
+])
 
 const BENCH_USAGE = `Usage: petrel bench [flags] URL
 
@@ -47,38 +48,39 @@ Examples:
   petrel bench -c 10 -R 2000 -d 30s --json http://127.0.0.1:8080/json
   petrel bench -m POST -H 'Content-Type: application/json' -b '{"a":1}' http://127.0.0.1:8080/api`
 
-export function benchOptions({ flags, positionals }: ParsedArgs): BenchOptions {
-  if (positionals.length !== 1) {
-    throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', positionals.length === 0 ? 'missing URL: petrel bench [flags] URL' : `one URL expected, got ${positionals.length}: ${positionals.join(' ')}`)
+export function benchOptions({ flags, positionals }: ParsedArgs<Flags<typeof BENCH_FLAGS>>): BenchOptions {
+  const url = positionals[0]
+  if (url === undefined || positionals.length !== 1) {
+    throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', url === undefined ? 'missing URL: petrel bench [flags] URL' : `one URL expected, got ${positionals.length}: ${positionals.join(' ')}`)
   }
-  const url = positionals[0]!
   parseTarget(url)
   const keepAlive = !flags.has('no-keepalive')
-  const pipelining = (flags.get('pipelining') as number | undefined) ?? 1
+  const pipelining = flags.get('pipelining') ?? 1
   if (!keepAlive && pipelining > 1) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--pipelining needs keep-alive; drop --no-keepalive or --pipelining')
-  if (flags.has('body') && flags.has('body-file')) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', 'give --body or --body-file, not both')
+  const bodyText = flags.get('body')
+  const file = flags.get('body-file')
+  if (bodyText !== undefined && file !== undefined) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', 'give --body or --body-file, not both')
   let body: Buffer | null = null
-  if (flags.has('body')) body = Buffer.from(flags.get('body') as string)
-  if (flags.has('body-file')) {
-    const file = flags.get('body-file') as string
+  if (bodyText !== undefined) body = Buffer.from(bodyText)
+  if (file !== undefined) {
     try {
       body = readFileSync(file)
     } catch (err) {
-      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --body-file: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --body-file: cannot read ${file} (${systemErrorCode(err) ?? errorMessage(err)})`)
     }
   }
-  const connections = (flags.get('connections') as number | undefined) ?? 10
+  const connections = flags.get('connections') ?? 10
   return {
     url,
     connections,
-    threads: Math.min((flags.get('threads') as number | undefined) ?? 1, connections),
-    durationMs: (flags.get('duration') as number | undefined) ?? 10_000,
-    warmupMs: (flags.get('warmup') as number | undefined) ?? 0,
+    threads: Math.min(flags.get('threads') ?? 1, connections),
+    durationMs: flags.get('duration') ?? 10_000,
+    warmupMs: flags.get('warmup') ?? 0,
     pipelining,
-    rate: (flags.get('rate') as number | undefined) ?? 0,
-    timeoutMs: (flags.get('timeout') as number | undefined) ?? 10_000,
-    method: (flags.get('method') as string | undefined) ?? (body === null ? 'GET' : 'POST'),
-    headers: (flags.get('header') as string[] | undefined) ?? [],
+    rate: flags.get('rate') ?? 0,
+    timeoutMs: flags.get('timeout') ?? 10_000,
+    method: flags.get('method') ?? (body === null ? 'GET' : 'POST'),
+    headers: flags.get('header') ?? [],
     body,
     keepAlive,
   }
@@ -99,7 +101,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     return 0
   }
   const options = benchOptions(parsed)
-  const expectStatus = parsed.flags.get('expect-status') as number | undefined
+  const expectStatus = parsed.flags.get('expect-status')
   const json = parsed.flags.has('json')
   const live = process.stdout.isTTY === true && !json
   let last: Progress | null = null

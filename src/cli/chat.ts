@@ -4,8 +4,8 @@ import net from 'node:net'
 import { CHAT_DEFAULTS, ChatRoom } from '../apps/chat/room.ts'
 import { ChatCluster, type WorkerSettings } from '../apps/chat/cluster.ts'
 import { describeRedis, parseRedisUrl, REDIS_HUB_DEFAULTS } from '../apps/chat/redis-config.ts'
-import { PetrelError } from '../core/errors.ts'
-import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec, type FlagValue } from './args.ts'
+import { PetrelError, errorMessage, systemErrorCode } from '../core/errors.ts'
+import { defineFlags, parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagMap, type FlagSpec, type Flags } from './args.ts'
 import { parseWorkers } from './serve.ts'
 import { DEFAULT_START_TIMEOUT_MS } from '../process/supervisor.ts'
 import { SignalLoop } from '../process/signals.ts'
@@ -17,7 +17,7 @@ import { SignalLoop } from '../process/signals.ts'
  */
 export const CHAT_CONNECT_DEFAULTS = { waitMs: 5000, retryEveryMs: 100 } as const
 
-export const CHAT_FLAGS: FlagSpec[] = [
+export const CHAT_FLAGS = defineFlags([
   { name: 'host', type: 'string', valueName: 'HOST', description: `address to listen on (default ${CHAT_DEFAULTS.host})` },
   { name: 'port', short: 'p', type: 'integer', valueName: 'PORT', min: 0, max: 65535, description: `port to listen on (default ${CHAT_DEFAULTS.port})` },
   { name: 'max-users', type: 'integer', valueName: 'N', min: 1, description: `people in the room at once; one more is refused (default ${CHAT_DEFAULTS.maxUsers})` },
@@ -29,7 +29,7 @@ export const CHAT_FLAGS: FlagSpec[] = [
   { name: 'room', type: 'string', valueName: 'NAME', description: `with --redis: the room's name, so one Redis can hold several (default ${REDIS_HUB_DEFAULTS.room})` },
   { name: 'wait', type: 'duration', valueName: 'TIME', min: 0, description: `connect: while the room refuses connections (not started yet), try again for up to TIME; 0 tries once (default ${formatDuration(CHAT_CONNECT_DEFAULTS.waitMs)})` },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
-]
+])
 
 const CHAT_USAGE = `Usage: petrel chat [flags]
        petrel chat connect [--wait TIME] HOST:PORT
@@ -53,23 +53,23 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
   if (flags.has('worker-start-timeout') && !flags.has('workers')) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--worker-start-timeout applies to worker processes; give --workers N too')
   if (flags.has('wait')) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--wait applies to `petrel chat connect HOST:PORT`, not to a room')
   if (positionals.length > 0) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `unexpected ${JSON.stringify(positionals[0])}; run a room with \`petrel chat\` or join one with \`petrel chat connect HOST:PORT\``)
-  const host = (flags.get('host') as string | undefined) ?? CHAT_DEFAULTS.host
-  const port = (flags.get('port') as number | undefined) ?? CHAT_DEFAULTS.port
-  const redis = flags.get('redis') as string | undefined
+  const host = flags.get('host') ?? CHAT_DEFAULTS.host
+  const port = flags.get('port') ?? CHAT_DEFAULTS.port
+  const redis = flags.get('redis')
   if (redis !== undefined) {
     try {
       parseRedisUrl(redis)
     } catch (err) {
-      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --redis: ${(err as Error).message}`)
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --redis: ${errorMessage(err)}`)
     }
   } else if (flags.has('room')) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--room names a room in Redis; give --redis URL too')
   const settings: WorkerSettings = {
     host,
     port,
-    maxUsers: flags.get('max-users') as number | undefined,
-    maxLineBytes: flags.get('max-line-bytes') as number | undefined,
-    maxOutgoingBytes: flags.get('max-outgoing-bytes') as number | undefined,
-    ...(redis === undefined ? {} : { redis, room: flags.get('room') as string | undefined }),
+    maxUsers: flags.get('max-users'),
+    maxLineBytes: flags.get('max-line-bytes'),
+    maxOutgoingBytes: flags.get('max-outgoing-bytes'),
+    ...(redis === undefined ? {} : { redis, room: flags.get('room') }),
   }
   const log = (line: string): void => console.error(`petrel chat: ${line}`)
   // Signals as events, as for `petrel serve` (process/signals.ts): TERM, INT and QUIT close the
@@ -104,9 +104,10 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
   return 0
 
   async function openRoom(): Promise<void> {
-    if (flags.has('workers')) {
-      const workers = parseWorkers(flags.get('workers') as string)
-      const cluster = new ChatCluster({ workers, settings, startTimeoutMs: flags.get('worker-start-timeout') as number | undefined, log })
+    const workersGiven = flags.get('workers')
+    if (workersGiven !== undefined) {
+      const workers = parseWorkers(workersGiven)
+      const cluster = new ChatCluster({ workers, settings, startTimeoutMs: flags.get('worker-start-timeout'), log })
       const bound = await cluster.start().catch(async (err: Error) => {
         await cluster.stop()
         throw err
@@ -131,7 +132,7 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
 /** Flags of `chat connect`; the others are the room's. */
 const CONNECT_FLAGS = new Set(['wait', 'help'])
 
-async function connect(args: readonly string[], flags: Map<string, FlagValue>): Promise<number> {
+async function connect(args: readonly string[], flags: FlagMap<Flags<typeof CHAT_FLAGS>>): Promise<number> {
   for (const name of flags.keys()) {
     if (!CONNECT_FLAGS.has(name)) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `--${name} applies to a room (\`petrel chat\`), not to \`petrel chat connect\``)
   }
@@ -142,7 +143,7 @@ async function connect(args: readonly string[], flags: Map<string, FlagValue>): 
     throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', 'petrel chat connect needs HOST:PORT, e.g. petrel chat connect 127.0.0.1:9000')
   }
   const host = target!.slice(0, colon).replace(/^\[(.*)\]$/, '$1')
-  const waitMs = (flags.get('wait') as number | undefined) ?? CHAT_CONNECT_DEFAULTS.waitMs
+  const waitMs = flags.get('wait') ?? CHAT_CONNECT_DEFAULTS.waitMs
   const socket = await connectWaiting(port, host, waitMs).catch((err: NodeJS.ErrnoException) => {
     const waited = err.code === 'ECONNREFUSED' && waitMs > 0 ? ` (refused for ${formatDuration(waitMs)})` : ''
     throw new PetrelError('PETREL_ERR_CHAT_UNREACHABLE', `${target}: ${err.message}${waited}`)
@@ -174,7 +175,7 @@ async function connectWaiting(port: number, host: string, waitMs: number): Promi
       return socket
     } catch (err) {
       socket.destroy()
-      if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || Date.now() + CHAT_CONNECT_DEFAULTS.retryEveryMs > deadline) throw err
+      if (systemErrorCode(err) !== 'ECONNREFUSED' || Date.now() + CHAT_CONNECT_DEFAULTS.retryEveryMs > deadline) throw err
     }
     await new Promise((resolve) => setTimeout(resolve, CHAT_CONNECT_DEFAULTS.retryEveryMs))
   }

@@ -11,7 +11,8 @@
 
 import path from 'node:path'
 import { DEFAULT_MAX_CONFIG_BYTES, readConfigFile } from '../core/config-file.ts'
-import { UsageError, parseDurationMs, type FlagSpec, type FlagValue } from './args.ts'
+import { errorMessage } from '../core/errors.ts'
+import { UsageError, parseDurationMs, type FlagMap, type FlagSpec, type FlagValue, type Flags } from './args.ts'
 
 export interface LoadConfigOptions {
   /** Flags that make no sense in a file (e.g. "help", "config", "signal"); naming one is an error. */
@@ -26,13 +27,20 @@ const ROOT_KEY = 'root'
 
 const EXAMPLE = '{"port": 8080}'
 
+/** What a config file sets: any of the flags (none has a default here), and "root". */
+export type ConfigFlags<Specs extends readonly FlagSpec[]> = Partial<Flags<Specs>> & { root?: string }
+
 /**
  * Reads and validates a JSON config file. The result has the shape parseArgs gives for flags:
  * a `false` boolean and an empty list are left out, as they are when the flag is not given.
  * A relative "root" is resolved against the config file's directory, not the working directory,
  * so the file means the same thing wherever petrel is started.
+ *
+ * As with parseArgs, the typed signature is declared over the untyped one: each value is
+ * converted by its spec's type below, which the compiler cannot follow through the loop.
  */
-export async function loadConfig(file: string, specs: readonly FlagSpec[], options: LoadConfigOptions = {}): Promise<Map<string, FlagValue>> {
+export async function loadConfig<const Specs extends readonly FlagSpec[]>(file: string, specs: Specs, options?: LoadConfigOptions): Promise<FlagMap<ConfigFlags<Specs>>>
+export async function loadConfig(file: string, specs: readonly FlagSpec[], options: LoadConfigOptions = {}): Promise<FlagMap<Record<string, FlagValue | undefined>>> {
   const text = await readConfigText(file, options)
   const parsed = parseJson(file, text)
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
@@ -49,8 +57,8 @@ export async function loadConfig(file: string, specs: readonly FlagSpec[], optio
       const converted = convert(file, spec.name, spec, value)
       if (converted !== false && !(Array.isArray(converted) && converted.length === 0)) flags.set(spec.name, converted)
     } else if (key === ROOT_KEY && acceptsRoot) {
-      const root = convert(file, ROOT_KEY, { type: 'string' }, value) as string
-      flags.set(ROOT_KEY, path.resolve(path.dirname(path.resolve(file)), root))
+      if (typeof value !== 'string' || value === '') throw badValue(file, ROOT_KEY, value, 'a non-empty string')
+      flags.set(ROOT_KEY, path.resolve(path.dirname(path.resolve(file)), value))
     } else if (exclude.has(key)) {
       throw new UsageError('PETREL_ERR_CLI_UNKNOWN_FLAG', `key "${key}" cannot be set in config file ${file}; give it on the command line instead`)
     } else {
@@ -63,9 +71,14 @@ export async function loadConfig(file: string, specs: readonly FlagSpec[], optio
   return flags
 }
 
-/** Command-line flags win over the config file; a list given on the command line replaces the file's. */
-export function mergeFlags(fromConfig: Map<string, FlagValue>, fromCli: Map<string, FlagValue>): Map<string, FlagValue> {
-  const merged = new Map(fromConfig)
+/**
+ * Command-line flags win over the config file; a list given on the command line replaces the
+ * file's. The file's "root" is the ROOT positional, not a flag: the caller takes it with get().
+ */
+export function mergeFlags<Values>(fromConfig: Iterable<[string, FlagValue]>, fromCli: FlagMap<Values>): FlagMap<Values>
+export function mergeFlags(fromConfig: Iterable<[string, FlagValue]>, fromCli: FlagMap<Record<string, FlagValue | undefined>>): FlagMap<Record<string, FlagValue | undefined>> {
+  const merged = new Map<string, FlagValue>()
+  for (const [name, value] of fromConfig) if (name !== ROOT_KEY) merged.set(name, value)
   for (const [name, value] of fromCli) merged.set(name, value)
   return merged
 }
@@ -79,7 +92,7 @@ async function readConfigText(file: string, options: LoadConfigOptions): Promise
   try {
     text = await readConfigFile(file, { maxBytes: options.maxBytes ?? DEFAULT_MAX_CONFIG_BYTES, maxBytesKnob: options.maxBytesKnob ?? '--max-config-bytes', code: 'PETREL_ERR_CLI_BAD_VALUE' })
   } catch (err) {
-    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `config file ${(err as Error).message}`)
+    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `config file ${errorMessage(err)}`)
   }
   // Editors on Windows may save a byte-order mark, which JSON.parse refuses.
   return text.startsWith('\uFEFF') ? text.slice(1) : text
@@ -90,7 +103,7 @@ function parseJson(file: string, text: string): unknown {
   try {
     return JSON.parse(text)
   } catch (err) {
-    const message = (err as Error).message
+    const message = errorMessage(err)
     // V8 says "... in JSON at position N" for most errors and "Unexpected end of JSON input" at the
     // end; for a bad literal (True, NaN, undefined) it quotes a snippet instead of a position, so
     // then a small scan of our own finds where the text stops being JSON.
@@ -129,7 +142,7 @@ function lineAndColumn(text: string, offset: number): { line: number; column: nu
 function syntaxErrorOffset(text: string): number {
   let i = 0
   const skipSpace = () => {
-    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++
+    while (i < text.length && ' \t\n\r'.includes(text.charAt(i))) i++
   }
   const string = (): boolean => {
     i++
@@ -198,9 +211,13 @@ function syntaxErrorOffset(text: string): number {
   return i
 }
 
-function convert(file: string, key: string, spec: Pick<FlagSpec, 'type' | 'min' | 'max' | 'wholeNumber'>, value: unknown): FlagValue {
-  const bad = (expected: string, shown: unknown = value) =>
-    new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for "${key}" in ${file}: ${show(shown)}; expected ${expected}`)
+function badValue(file: string, key: string, shown: unknown, expected: string): UsageError {
+  return new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for "${key}" in ${file}: ${show(shown)}; expected ${expected}`)
+}
+
+/** A value the spec accepts; `false` for a boolean turned off, which the caller leaves out. */
+function convert(file: string, key: string, spec: FlagSpec, value: unknown): FlagValue | false {
+  const bad = (expected: string, shown: unknown = value): UsageError => badValue(file, key, shown, expected)
   switch (spec.type) {
     case 'integer': {
       // The same numbers the command line takes (/^\d+$/): no sign, no fraction, no quotes.
@@ -226,10 +243,12 @@ function convert(file: string, key: string, spec: Pick<FlagSpec, 'type' | 'min' 
       return value
     case 'list': {
       if (!Array.isArray(value)) throw bad(typeof value === 'string' ? `an array of strings: [${show(value)}]` : 'an array of non-empty strings')
+      const items: string[] = []
       for (const [index, item] of value.entries()) {
         if (typeof item !== 'string' || item === '') throw bad(`a non-empty string at index ${index}`, item)
+        items.push(item)
       }
-      return value as string[]
+      return items
     }
   }
 }
@@ -282,6 +301,8 @@ function closestKey(key: string, known: readonly string[], specs: readonly FlagS
 
 /** Levenshtein distance with adjacent transpositions counted as one edit ("prot" → "port"). */
 function editDistance(a: string, b: string): number {
+  // rows[i][j] is the distance between the first i characters of a and the first j of b; the
+  // loops fill row i left to right after row i - 1, so every cell read below is already set.
   const rows: number[][] = []
   for (let i = 0; i <= a.length; i++) {
     rows.push([i])

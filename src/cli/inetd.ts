@@ -3,9 +3,10 @@
 import { allowList, builtinServices, Inetd, INETD_DEFAULTS, type InetdOptions } from '../apps/inetd/inetd.ts'
 import { loadInetdConfig, type ConfigDefaults, type ServiceConfig } from '../apps/inetd/config.ts'
 import { CHARGEN_DATAGRAM_MAX_BYTES, SERVICE_NAMES, STANDARD_PORTS, type ServiceName } from '../apps/inetd/services.ts'
-import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec } from './args.ts'
+import { errorMessage } from '../core/errors.ts'
+import { defineFlags, parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec } from './args.ts'
 
-export const INETD_FLAGS: FlagSpec[] = [
+export const INETD_FLAGS = defineFlags([
   { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'services from an xinetd-style file (docs/inetd.md); SIGHUP reloads it. The flags below become its defaults' },
   { name: 'host', type: 'string', valueName: 'HOST', description: `address to listen on (default ${INETD_DEFAULTS.host})` },
   { name: 'port-offset', type: 'integer', valueName: 'N', min: 0, max: 65_000, description: `each service listens at its standard port + N (default ${INETD_DEFAULTS.portOffset}: echo on ${STANDARD_PORTS.echo + INETD_DEFAULTS.portOffset})` },
@@ -18,7 +19,7 @@ export const INETD_FLAGS: FlagSpec[] = [
   { name: 'udp-chargen-bytes', type: 'integer', valueName: 'N', min: 0, max: CHARGEN_DATAGRAM_MAX_BYTES, description: `characters chargen sends in answer to a datagram (default ${INETD_DEFAULTS.udpChargenBytes}, one line)` },
   { name: 'max-config-bytes', type: 'integer', valueName: 'BYTES', min: 1, description: `largest --config file read, at start and on SIGHUP (default ${INETD_DEFAULTS.maxConfigBytes})` },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
-]
+])
 
 const INETD_USAGE = `Usage: petrel inetd [flags]
 
@@ -50,37 +51,40 @@ export async function inetdCommand(argv: readonly string[]): Promise<void> {
   if (positionals.length > 0) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `\`petrel inetd\` takes no arguments, got: ${positionals.join(' ')}`)
   if (flags.has('config') && flags.has('services')) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--services picks built-ins when there is no --config; with --config, list the services in the file')
   let services: ServiceName[] | undefined
-  if (flags.has('services')) {
+  const serviceList = flags.get('services')
+  if (serviceList !== undefined) {
     services = []
-    for (const name of (flags.get('services') as string).split(',')) {
-      if (!(SERVICE_NAMES as readonly string[]).includes(name)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --services: unknown service ${JSON.stringify(name)}; choose from ${SERVICE_NAMES.join(', ')}`)
-      services.push(name as ServiceName)
+    for (const name of serviceList.split(',')) {
+      const service = SERVICE_NAMES.find((known) => known === name)
+      if (service === undefined) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --services: unknown service ${JSON.stringify(name)}; choose from ${SERVICE_NAMES.join(', ')}`)
+      services.push(service)
     }
   }
   let onlyFrom: string[] | undefined
-  if (flags.has('only-from')) {
-    onlyFrom = (flags.get('only-from') as string).split(',').map((entry) => entry.trim())
+  const onlyFromList = flags.get('only-from')
+  if (onlyFromList !== undefined) {
+    onlyFrom = onlyFromList.split(',').map((entry) => entry.trim())
     try {
       allowList(onlyFrom)
     } catch (err) {
-      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --only-from: ${(err as Error).message}`)
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --only-from: ${errorMessage(err)}`)
     }
   }
   const log = (line: string): void => console.error(`petrel inetd: ${line}`)
   const options: InetdOptions = {
-    host: flags.get('host') as string | undefined,
-    portOffset: flags.get('port-offset') as number | undefined,
+    host: flags.get('host'),
+    portOffset: flags.get('port-offset'),
     services,
-    instances: flags.get('instances') as number | undefined,
-    idleTimeoutMs: flags.get('idle-timeout') as number | undefined,
+    instances: flags.get('instances'),
+    idleTimeoutMs: flags.get('idle-timeout'),
     onlyFrom,
-    udpRate: flags.get('udp-rate') as number | undefined,
-    udpTrackedAddresses: flags.get('udp-tracked-addresses') as number | undefined,
-    udpChargenBytes: flags.get('udp-chargen-bytes') as number | undefined,
+    udpRate: flags.get('udp-rate'),
+    udpTrackedAddresses: flags.get('udp-tracked-addresses'),
+    udpChargenBytes: flags.get('udp-chargen-bytes'),
     log,
   }
-  const maxConfigBytes = (flags.get('max-config-bytes') as number | undefined) ?? INETD_DEFAULTS.maxConfigBytes
-  const configFile = flags.get('config') as string | undefined
+  const maxConfigBytes = flags.get('max-config-bytes') ?? INETD_DEFAULTS.maxConfigBytes
+  const configFile = flags.get('config')
   const defaults: ConfigDefaults = {
     bind: options.host ?? INETD_DEFAULTS.host,
     portOffset: options.portOffset ?? INETD_DEFAULTS.portOffset,
@@ -107,7 +111,7 @@ export async function inetdCommand(argv: readonly string[]): Promise<void> {
       const { added, kept, removed } = await inetd.apply(next)
       log(`SIGHUP: reloaded ${configFile}: ${added} listeners added, ${kept} kept, ${removed} removed; ${inetd.running} connections carry on`)
     } catch (err) {
-      log(`SIGHUP: reload rejected, the running services stay: ${(err as Error).message}`)
+      log(`SIGHUP: reload rejected, the running services stay: ${errorMessage(err)}`)
     }
   }
   const reload = (): void => {

@@ -2,9 +2,10 @@
 
 import { FORWARD_DEFAULTS, ForwardProxy, parseAllowRule, type AllowRule } from '../apps/proxy/forward.ts'
 import { PROXY_DEFAULTS } from '../apps/proxy/settings.ts'
-import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec } from './args.ts'
+import { errorMessage } from '../core/errors.ts'
+import { defineFlags, parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec } from './args.ts'
 
-export const PROXY_FLAGS: FlagSpec[] = [
+export const PROXY_FLAGS = defineFlags([
   { name: 'host', type: 'string', valueName: 'HOST', description: `address to listen on (default ${FORWARD_DEFAULTS.host})` },
   { name: 'port', short: 'p', type: 'integer', valueName: 'PORT', min: 0, max: 65535, description: `port to listen on (default ${FORWARD_DEFAULTS.port})` },
   { name: 'allow', short: 'a', type: 'list', valueName: 'HOST[:PORT]', description: 'a destination clients may reach (repeatable, or comma-separated): example.com:443, *.example.com, 10.0.0.5:*; a bare host means ports 80 and 443. Default: none' },
@@ -13,7 +14,7 @@ export const PROXY_FLAGS: FlagSpec[] = [
   { name: 'read-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `a destination silent this long, then 504 (default ${formatDuration(PROXY_DEFAULTS.readTimeoutMs)})` },
   { name: 'tunnel-idle', type: 'duration', valueName: 'TIME', min: 1, description: `close a CONNECT tunnel idle this long (default ${formatDuration(FORWARD_DEFAULTS.tunnelIdleMs)})` },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
-]
+])
 
 const PROXY_USAGE = `Usage: petrel proxy --allow HOST[:PORT] [flags]
 
@@ -38,24 +39,24 @@ export async function proxyCommand(argv: readonly string[]): Promise<number> {
   }
   if (positionals.length > 0) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `\`petrel proxy\` takes no arguments, got: ${positionals.join(' ')}`)
   const allow: AllowRule[] = []
-  for (const entry of ((flags.get('allow') as string[] | undefined) ?? []).flatMap((a) => a.split(','))) {
+  for (const entry of (flags.get('allow') ?? []).flatMap((a) => a.split(','))) {
     try {
       allow.push(parseAllowRule(entry.trim()))
     } catch (err) {
-      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --allow: ${(err as Error).message}`)
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --allow: ${errorMessage(err)}`)
     }
   }
   if (allow.length === 0) throw new UsageError('PETREL_ERR_CLI_MISSING_VALUE', 'give at least one --allow HOST[:PORT]: without one the proxy would refuse everything')
   const log = (line: string): void => console.error(`petrel ${line}`)
   const proxy = new ForwardProxy({
     allow,
-    dnsTtlMs: flags.get('dns-ttl') as number | undefined,
-    connectTimeoutMs: flags.get('connect-timeout') as number | undefined,
-    readTimeoutMs: flags.get('read-timeout') as number | undefined,
-    tunnelIdleMs: flags.get('tunnel-idle') as number | undefined,
+    dnsTtlMs: flags.get('dns-ttl'),
+    connectTimeoutMs: flags.get('connect-timeout'),
+    readTimeoutMs: flags.get('read-timeout'),
+    tunnelIdleMs: flags.get('tunnel-idle'),
     log,
   })
-  const address = await proxy.server.listen({ host: (flags.get('host') as string | undefined) ?? FORWARD_DEFAULTS.host, port: (flags.get('port') as number | undefined) ?? FORWARD_DEFAULTS.port })
+  const address = await proxy.server.listen({ host: flags.get('host') ?? FORWARD_DEFAULTS.host, port: flags.get('port') ?? FORWARD_DEFAULTS.port })
   log(`proxy: listening on ${address.address}:${address.port} (pid ${process.pid}); allowed: ${allow.map((r) => `${r.wildcard ? '*.' : ''}${r.host}:${r.ports === null ? '*' : r.ports.join('|')}`).join(', ')}`)
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve())

@@ -19,7 +19,8 @@ import { readPid, isAlive, identify } from '../process/pidfile.ts'
 import { parseRunAs, describeOpenFilesLimit, type RunAs } from '../process/privileges.ts'
 import { daemonize, isDaemonChild, reportDaemonFailed, reportDaemonReady } from '../process/daemon.ts'
 import { DEFAULT_START_TIMEOUT_MS } from '../process/supervisor.ts'
-import { parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec, type FlagValue } from './args.ts'
+import { errorMessage, systemErrorCode } from '../core/errors.ts'
+import { defineFlags, parseArgs, oneOf, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagMap, type FlagSpec, type Flags } from './args.ts'
 import { loadConfig, mergeFlags } from './config.ts'
 import { parseHostPort } from './address.ts'
 import { adminTokenFlags, adminTokenFromFlags } from './admin-flags.ts'
@@ -27,7 +28,7 @@ import { adminHostProblem } from '../monitor/access.ts'
 import type { AdminSettings } from '../monitor/admin.ts'
 
 /** Each limit and timeout knob of the library, as a flag. */
-const LIMIT_FLAGS: ReadonlyArray<readonly [keyof Limits, string, string]> = [
+const LIMIT_FLAGS = [
   ['maxConnections', 'max-connections', 'open connections before new ones get 503'],
   ['maxHeaderBytes', 'max-header-bytes', 'bytes of request line + headers (431 beyond)'],
   ['maxHeaderCount', 'max-header-count', 'header fields per request (431 beyond)'],
@@ -36,8 +37,8 @@ const LIMIT_FLAGS: ReadonlyArray<readonly [keyof Limits, string, string]> = [
   ['maxRequestsPerConnection', 'max-requests-per-connection', 'requests on one keep-alive connection'],
   ['writeHighWaterMark', 'write-high-water-mark', 'queued response bytes before reading pauses'],
   ['maxDrainBytes', 'max-drain-bytes', 'unread body bytes drained to keep a connection'],
-]
-const TIMEOUT_FLAGS: ReadonlyArray<readonly [keyof Timeouts, string, string]> = [
+] as const satisfies ReadonlyArray<readonly [keyof Limits, string, string]>
+const TIMEOUT_FLAGS = [
   ['headersMs', 'headers-timeout', 'to receive a whole request head (408)'],
   ['keepAliveMs', 'keepalive-timeout', 'idle time between requests'],
   ['bodyMs', 'body-timeout', 'longest stall while reading a body (408)'],
@@ -45,13 +46,13 @@ const TIMEOUT_FLAGS: ReadonlyArray<readonly [keyof Timeouts, string, string]> = 
   ['handlerMs', 'handler-timeout', 'for a handler to start its response (503)'],
   ['lingerMs', 'linger-timeout', 'draining input after closing our side'],
   ['shutdownMs', 'shutdown-timeout', 'for in-flight requests on a graceful stop (SIGQUIT) and on the old server after a reload'],
-]
+] as const satisfies ReadonlyArray<readonly [keyof Timeouts, string, string]>
 
-export const SERVE_FLAGS: FlagSpec[] = [
+export const SERVE_FLAGS = defineFlags([
   { name: 'host', type: 'string', valueName: 'HOST', description: 'address to listen on (default 127.0.0.1)' },
   { name: 'port', short: 'p', type: 'integer', valueName: 'PORT', min: 0, max: 65535, description: 'port to listen on (default 8080; 0 picks a free one)' },
-  ...LIMIT_FLAGS.map(([key, name, what]): FlagSpec => ({ name, type: 'integer', valueName: 'N', min: 1, description: `${what} (default ${DEFAULT_LIMITS[key]})` })),
-  ...TIMEOUT_FLAGS.map(([key, name, what]): FlagSpec => ({ name, type: 'duration', valueName: 'TIME', min: 1, description: `${what} (default ${formatDuration(DEFAULT_TIMEOUTS[key])})` })),
+  ...LIMIT_FLAGS.map(([key, name, what]): FlagSpec<typeof name, 'integer'> => ({ name, type: 'integer', valueName: 'N', min: 1, description: `${what} (default ${DEFAULT_LIMITS[key]})` })),
+  ...TIMEOUT_FLAGS.map(([key, name, what]): FlagSpec<typeof name, 'duration'> => ({ name, type: 'duration', valueName: 'TIME', min: 1, description: `${what} (default ${formatDuration(DEFAULT_TIMEOUTS[key])})` })),
   { name: 'list', type: 'boolean', description: 'HTML listing of directories without index.html (default: 403)' },
   { name: 'follow-symlinks', type: 'boolean', description: 'follow symlinks that lead outside ROOT (default: only inside)' },
   { name: 'max-age', type: 'integer', valueName: 'SECONDS', min: 0, description: 'send Cache-Control: public, max-age=SECONDS with files' },
@@ -101,7 +102,11 @@ export const SERVE_FLAGS: FlagSpec[] = [
   { name: 'pid', type: 'string', valueName: 'FILE', description: 'write the process id to FILE; refuse to start if a running server holds it' },
   { name: 'signal', short: 's', type: 'string', valueName: 'NAME', description: 'send reload|stop|quit|reopen to the server in --pid FILE, and exit' },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
-]
+])
+
+/** The flags of `petrel serve`, typed by their specs. */
+type ServeFlags = FlagMap<Flags<typeof SERVE_FLAGS>>
+type ServeFlagName = (typeof SERVE_FLAGS)[number]['name']
 
 export const SERVE_USAGE = `Usage: petrel serve [ROOT] [flags]
 
@@ -116,13 +121,12 @@ ${formatFlags(SERVE_FLAGS)}`
 const NOT_IN_CONFIG = ['help', 'config', 'signal', 'max-config-bytes']
 
 /** The command line, over the --config file when there is one. */
-async function readSettings(argv: readonly string[]): Promise<{ flags: Map<string, FlagValue>; positionals: string[] }> {
+async function readSettings(argv: readonly string[]): Promise<{ flags: ServeFlags; positionals: string[] }> {
   const cli = parseArgs(argv, SERVE_FLAGS, 'serve')
-  const file = cli.flags.get('config') as string | undefined
+  const file = cli.flags.get('config')
   if (file === undefined) return cli
-  const fromFile = await loadConfig(file, SERVE_FLAGS, { exclude: NOT_IN_CONFIG, maxBytes: cli.flags.get('max-config-bytes') as number | undefined })
-  const root = fromFile.get('root') as string | undefined
-  fromFile.delete('root')
+  const fromFile = await loadConfig(file, SERVE_FLAGS, { exclude: NOT_IN_CONFIG, maxBytes: cli.flags.get('max-config-bytes') })
+  const root = fromFile.get('root')
   return { flags: mergeFlags(fromFile, cli.flags), positionals: cli.positionals.length === 0 && root !== undefined ? [root] : cli.positionals }
 }
 
@@ -143,8 +147,9 @@ async function serve(argv: readonly string[]): Promise<void> {
     return
   }
   const { flags, positionals } = await readSettings(argv)
-  const pidFile = flags.get('pid') as string | undefined
-  if (flags.has('signal')) return sendSignal(flags.get('signal') as string, pidFile)
+  const pidFile = flags.get('pid')
+  const signal = flags.get('signal')
+  if (signal !== undefined) return sendSignal(signal, pidFile)
   // A single process keeps root to rebind and reopen logs on a reload, which is what a master is for.
   if (!flags.has('workers')) refuseFlags(flags, ['user'], 'needs --workers: only worker processes give up root (a single process must keep it to rebind and reopen its logs on a reload)')
   if (!flags.has('workers')) refuseFlags(flags, ['worker-start-timeout'], 'applies to worker processes; give --workers N too')
@@ -152,7 +157,7 @@ async function serve(argv: readonly string[]): Promise<void> {
     if (pidFile === undefined) throw new UsageError('PETREL_ERR_CLI_MISSING_VALUE', '--daemon needs --pid FILE, so that `petrel serve --signal stop --pid FILE` can find the server')
     // Check everything before detaching: errors belong on the terminal, not in a log file.
     buildOptions(flags, positionals)
-    process.exit(await daemonize(flags.get('daemon-log') as string | undefined))
+    process.exit(await daemonize(flags.get('daemon-log')))
   }
   // A reload reads the --config file and checks ROOT again; any error keeps the running servers.
   const reload = async (): Promise<ServeOptions> => {
@@ -160,9 +165,10 @@ async function serve(argv: readonly string[]): Promise<void> {
     return buildOptions(again.flags, again.positionals)
   }
   const log = (line: string): void => console.error(line)
-  if (flags.has('workers')) {
-    const workers = parseWorkers(flags.get('workers') as string)
-    const runAs = resolveRunAs(flags.get('user') as string | undefined)
+  const workersGiven = flags.get('workers')
+  if (workersGiven !== undefined) {
+    const workers = parseWorkers(workersGiven)
+    const runAs = resolveRunAs(flags.get('user'))
     const options = buildOptions(flags, positionals)
     const onReady = (): void => {
       if (options.accounts !== undefined) log(`petrel[master]: accounts (/account/) on ${describeDatabase(options.accounts.database)}`)
@@ -197,7 +203,7 @@ function resolveRunAs(value: string | undefined): RunAs | null {
     try {
       return parseRunAs(value)
     } catch (err) {
-      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', (err as Error).message)
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', errorMessage(err))
     }
   }
   if (process.getuid?.() === 0) {
@@ -215,7 +221,7 @@ export function parseWorkers(value: string): number {
 }
 
 /** Flags that mean nothing without another: the first one given is an error, `--NAME why`. */
-function refuseFlags(flags: Map<string, unknown>, names: readonly string[], why: string): void {
+function refuseFlags(flags: ServeFlags, names: readonly ServeFlagName[], why: string): void {
   for (const name of names) if (flags.has(name)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `--${name} ${why}`)
 }
 
@@ -237,7 +243,7 @@ function sendSignal(name: string, pidFile: string | undefined): void {
   try {
     process.kill(pid, signal)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err
+    if (systemErrorCode(err) !== 'EPERM') throw err
     throw new UsageError('PETREL_ERR_NO_SERVER', `not permitted to signal process ${pid} (from ${pidFile}): run this as the server's user or as root`)
   }
 }
@@ -249,15 +255,15 @@ function trustedProxies(given: string[] | undefined): string[] | undefined {
   try {
     allowList(entries)
   } catch (err) {
-    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --trust-proxy: ${(err as Error).message}`)
+    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --trust-proxy: ${errorMessage(err)}`)
   }
   return entries
 }
 
 /** --admin and the flags that go with it. The token file is read here, once: a reload does not restart the admin listener. */
-function adminSettings(flags: Map<string, unknown>): AdminSettings {
-  const settings: AdminSettings = parseHostPort('--admin', flags.get('admin') as string)
-  const names = (flags.get('admin-host') as string[] | undefined) ?? []
+function adminSettings(flags: ServeFlags, admin: string): AdminSettings {
+  const settings: AdminSettings = parseHostPort('--admin', admin)
+  const names = flags.get('admin-host') ?? []
   for (const name of names) {
     const problem = adminHostProblem(name)
     if (problem !== null) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --admin-host: ${JSON.stringify(name)}; ${problem}`)
@@ -269,37 +275,44 @@ function adminSettings(flags: Map<string, unknown>): AdminSettings {
 }
 
 /** Flags and ROOT → ServeOptions; throws UsageError naming what is wrong. */
-function buildOptions(flags: Map<string, unknown>, positionals: string[]): ServeOptions {
+function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeOptions {
   if (positionals.length > 1) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `\`petrel serve\` takes one ROOT directory, got ${positionals.length}: ${positionals.join(' ')}`)
   let root: string | null = null
-  if (positionals.length === 1) {
-    root = path.resolve(positionals[0]!)
+  const given = positionals[0]
+  if (given !== undefined) {
+    root = path.resolve(given)
     let isDir = false
     try {
       isDir = statSync(root).isDirectory()
     } catch {}
-    if (!isDir) throw new UsageError('PETREL_ERR_ROOT_NOT_DIRECTORY', `ROOT ${JSON.stringify(positionals[0])} is not a directory; give an existing directory or none for the demo site`)
+    if (!isDir) throw new UsageError('PETREL_ERR_ROOT_NOT_DIRECTORY', `ROOT ${JSON.stringify(given)} is not a directory; give an existing directory or none for the demo site`)
   }
   const limits: Partial<Limits> = {}
-  for (const [key, name] of LIMIT_FLAGS) if (flags.has(name)) limits[key] = flags.get(name) as number
+  for (const [key, name] of LIMIT_FLAGS) {
+    const value = flags.get(name)
+    if (value !== undefined) limits[key] = value
+  }
   const timeouts: Partial<Timeouts> = {}
-  for (const [key, name] of TIMEOUT_FLAGS) if (flags.has(name)) timeouts[key] = flags.get(name) as number
+  for (const [key, name] of TIMEOUT_FLAGS) {
+    const value = flags.get(name)
+    if (value !== undefined) timeouts[key] = value
+  }
   const options: ServeOptions = {
     root,
-    host: (flags.get('host') as string | undefined) ?? '127.0.0.1',
-    port: (flags.get('port') as number | undefined) ?? 8080,
+    host: flags.get('host') ?? '127.0.0.1',
+    port: flags.get('port') ?? 8080,
     limits,
     timeouts,
     files: {
-      list: flags.has('list'),
-      followSymlinks: flags.has('follow-symlinks'),
-      maxAgeSeconds: flags.get('max-age') as number | undefined,
-      cacheValidMs: flags.get('open-file-cache-valid') as number | undefined,
-      smallFileBytes: flags.get('small-file-bytes') as number | undefined,
-      maxOpenFiles: flags.get('max-open-files') as number | undefined,
+      list: flags.get('list') === true,
+      followSymlinks: flags.get('follow-symlinks') === true,
+      maxAgeSeconds: flags.get('max-age'),
+      cacheValidMs: flags.get('open-file-cache-valid'),
+      smallFileBytes: flags.get('small-file-bytes'),
+      maxOpenFiles: flags.get('max-open-files'),
     },
   }
-  const cgiDir = flags.get('cgi-bin') as string | undefined
+  const cgiDir = flags.get('cgi-bin')
   if (cgiDir !== undefined) {
     let isDir = false
     try {
@@ -311,45 +324,43 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
   if (cgiDir !== undefined || root === null) {
     options.cgi = {
       dir: cgiDir === undefined ? DEMO_CGI_BIN : path.resolve(cgiDir),
-      maxProcesses: flags.get('cgi-max') as number | undefined,
-      queueLength: flags.get('cgi-queue') as number | undefined,
-      timeoutMs: flags.get('cgi-timeout') as number | undefined,
+      maxProcesses: flags.get('cgi-max'),
+      queueLength: flags.get('cgi-queue'),
+      timeoutMs: flags.get('cgi-timeout'),
     }
   }
   if (root !== null) refuseFlags(flags, ['pool-threads', 'pool-queue', 'pool-timeout'], "applies to the demo site's /scrypt/pool route; drop it or ROOT")
   if (root === null) {
     options.pool = {
-      threads: flags.get('pool-threads') as number | undefined,
-      maxQueue: flags.get('pool-queue') as number | undefined,
-      taskTimeoutMs: flags.get('pool-timeout') as number | undefined,
+      threads: flags.get('pool-threads'),
+      maxQueue: flags.get('pool-queue'),
+      taskTimeoutMs: flags.get('pool-timeout'),
     }
   }
-  const format = flags.get('access-log-format') as string | undefined
-  if (format !== undefined && format !== 'combined' && format !== 'json') throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --access-log-format: ${JSON.stringify(format)}; expected combined or json`)
-  const level = flags.get('log-level') as string | undefined
-  if (level !== undefined && !['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --log-level: ${JSON.stringify(level)}; expected debug, info, warn or error`)
-  if (flags.has('admin')) options.admin = adminSettings(flags)
+  const format = oneOf('access-log-format', flags.get('access-log-format'), ['combined', 'json'])
+  const level = oneOf('log-level', flags.get('log-level'), ['debug', 'info', 'warn', 'error'])
+  const admin = flags.get('admin')
+  if (admin !== undefined) options.admin = adminSettings(flags, admin)
   else refuseFlags(flags, ['admin-host', 'admin-token', 'admin-token-file'], 'applies to the admin listener: give --admin HOST:PORT too')
-  const proxyRoutes = (flags.get('proxy') as string[] | undefined) ?? []
+  const proxyRoutes = flags.get('proxy') ?? []
   if (proxyRoutes.length > 0) {
     const routes = proxyRoutes.map((text) => {
       try {
         return parseProxyRoute(text)
       } catch (err) {
-        throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy: ${(err as Error).message}`)
+        throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy: ${errorMessage(err)}`)
       }
     })
-    const balance = flags.get('proxy-balance') as string | undefined
-    if (balance !== undefined && balance !== 'round-robin' && balance !== 'least-conn') throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-balance: ${JSON.stringify(balance)}; expected round-robin or least-conn`)
-    const healthPath = flags.get('proxy-health-path') as string | undefined
+    const balance = oneOf('proxy-balance', flags.get('proxy-balance'), ['round-robin', 'least-conn'])
+    const healthPath = flags.get('proxy-health-path')
     if (healthPath !== undefined && (!healthPath.startsWith('/') || /[\x00-\x20\x7f]/.test(healthPath))) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-health-path: ${JSON.stringify(healthPath)}; a path starts with / and holds no spaces or control characters`)
     // Without a path there are no active checks: an interval or timeout would do nothing, so it is
     // refused — except an interval of 0, which says just that.
     if (healthPath === undefined) {
-      if (((flags.get('proxy-health-interval') as number | undefined) ?? 0) > 0) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--proxy-health-interval needs --proxy-health-path PATH: active health checks are off without the path to check')
+      if ((flags.get('proxy-health-interval') ?? 0) > 0) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--proxy-health-interval needs --proxy-health-path PATH: active health checks are off without the path to check')
       refuseFlags(flags, ['proxy-health-timeout'], 'needs --proxy-health-path PATH: active health checks are off without the path to check')
     }
-    const upgrades = flags.get('proxy-upgrade-protocols') as string | undefined
+    const upgrades = flags.get('proxy-upgrade-protocols')
     const upgradeProtocols = upgrades === undefined ? undefined : upgrades.split(',').map((p) => p.trim()).filter((p) => p !== '')
     if (upgradeProtocols !== undefined) {
       try {
@@ -361,48 +372,47 @@ function buildOptions(flags: Map<string, unknown>, positionals: string[]): Serve
     options.proxy = {
       routes,
       options: {
-        balance: balance as 'round-robin' | 'least-conn' | undefined,
-        connectTimeoutMs: flags.get('proxy-connect-timeout') as number | undefined,
-        readTimeoutMs: flags.get('proxy-read-timeout') as number | undefined,
-        keepAlive: flags.get('proxy-keepalive') as number | undefined,
-        failTimeoutMs: flags.get('proxy-fail-timeout') as number | undefined,
-        healthIntervalMs: flags.get('proxy-health-interval') as number | undefined,
-        healthTimeoutMs: flags.get('proxy-health-timeout') as number | undefined,
+        balance,
+        connectTimeoutMs: flags.get('proxy-connect-timeout'),
+        readTimeoutMs: flags.get('proxy-read-timeout'),
+        keepAlive: flags.get('proxy-keepalive'),
+        failTimeoutMs: flags.get('proxy-fail-timeout'),
+        healthIntervalMs: flags.get('proxy-health-interval'),
+        healthTimeoutMs: flags.get('proxy-health-timeout'),
         healthPath,
-        maxResponseHeaderBytes: flags.get('proxy-max-response-header-bytes') as number | undefined,
-        maxResponseHeaderCount: flags.get('proxy-max-response-header-count') as number | undefined,
+        maxResponseHeaderBytes: flags.get('proxy-max-response-header-bytes'),
+        maxResponseHeaderCount: flags.get('proxy-max-response-header-count'),
         upgradeProtocols,
-        underscoresInHeaders: flags.has('proxy-underscores-in-headers'),
+        underscoresInHeaders: flags.get('proxy-underscores-in-headers') === true,
       },
     }
   } else {
     refuseFlags(flags, ['proxy-balance', 'proxy-connect-timeout', 'proxy-read-timeout', 'proxy-keepalive', 'proxy-fail-timeout', 'proxy-health-interval', 'proxy-health-path', 'proxy-health-timeout', 'proxy-max-response-header-bytes', 'proxy-max-response-header-count', 'proxy-upgrade-protocols', 'proxy-underscores-in-headers'], 'applies to the reverse proxy: give --proxy PREFIX=URL too')
   }
-  const database = (flags.get('database') as string | undefined) ?? (root === null ? DEMO_DATABASE : undefined)
-  const hashing = flags.get('password-hashing') as string | undefined
-  if (hashing !== undefined && hashing !== 'pool' && hashing !== 'inline') throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --password-hashing: ${JSON.stringify(hashing)}; expected pool or inline`)
+  const database = flags.get('database') ?? (root === null ? DEMO_DATABASE : undefined)
+  const hashing = oneOf('password-hashing', flags.get('password-hashing'), ['pool', 'inline'])
   if (database !== undefined) {
     try {
       parseDatabase(database)
     } catch (err) {
-      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --database: ${(err as Error).message}`)
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --database: ${errorMessage(err)}`)
     }
     options.accounts = {
       database,
-      poolMax: flags.get('db-pool') as number | undefined,
-      acquireTimeoutMs: flags.get('db-timeout') as number | undefined,
-      hashing: hashing as 'pool' | 'inline' | undefined,
-      attemptsPerWindow: flags.get('login-attempts') as number | undefined,
-      trustProxy: trustedProxies(flags.get('trust-proxy') as string[] | undefined),
+      poolMax: flags.get('db-pool'),
+      acquireTimeoutMs: flags.get('db-timeout'),
+      hashing,
+      attemptsPerWindow: flags.get('login-attempts'),
+      trustProxy: trustedProxies(flags.get('trust-proxy')),
     }
   } else {
     refuseFlags(flags, ['db-pool', 'db-timeout', 'password-hashing', 'login-attempts', 'trust-proxy'], 'applies to the accounts demo: give --database URL too')
   }
   options.logs = {
-    accessLog: flags.get('access-log') as string | undefined,
-    accessLogFormat: format as 'combined' | 'json' | undefined,
-    errorLog: flags.get('error-log') as string | undefined,
-    logLevel: level as 'debug' | 'info' | 'warn' | 'error' | undefined,
+    accessLog: flags.get('access-log'),
+    accessLogFormat: format,
+    errorLog: flags.get('error-log'),
+    logLevel: level,
   }
   return options
 }

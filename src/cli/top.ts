@@ -11,16 +11,17 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Tick } from '../monitor/board.ts'
 import { parseHostPort } from './address.ts'
 import { adminTokenFlags, adminTokenFromFlags } from './admin-flags.ts'
-import { parseArgs, formatFlags, TIME_HELP, UsageError, type FlagSpec } from './args.ts'
+import { errorMessage } from '../core/errors.ts'
+import { defineFlags, parseArgs, formatFlags, TIME_HELP, UsageError, type FlagSpec } from './args.ts'
 
 export const TOP_DEFAULT_ADMIN = '127.0.0.1:8081'
 
-export const TOP_FLAGS: FlagSpec[] = [
+export const TOP_FLAGS = defineFlags([
   { name: 'interval', short: 'n', type: 'duration', valueName: 'TIME', min: 100, description: 'refresh period (default 1s)' },
   { name: 'once', type: 'boolean', description: 'print one frame and exit (1 if the server cannot be reached)' },
   ...adminTokenFlags('send Authorization: Bearer TOKEN, for a server started with --admin-token(-file)'),
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
-]
+])
 
 const TOP_USAGE = `Usage: petrel top [ADMIN] [flags]
 
@@ -78,7 +79,7 @@ export async function topCommand(argv: readonly string[]): Promise<number> {
   const token = adminTokenFromFlags(flags)
   const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` }
   const url = new URL('/api/snapshot', base)
-  const intervalMs = (flags.get('interval') as number | undefined) ?? 1000
+  const intervalMs = flags.get('interval') ?? 1000
   const out = process.stdout
   const tty = out.isTTY === true
 
@@ -181,7 +182,9 @@ async function readFrame(url: URL, base: URL, headers: Record<string, string>, t
     const timeout = AbortSignal.timeout(timeoutMs)
     const response = await fetch(url, { headers, signal: stop === undefined ? timeout : AbortSignal.any([stop, timeout]) })
     if (response.ok) {
-      const tick = (await response.json()) as Tick
+      // response.json() is untyped; the body is the admin listener's snapshot, which the server
+      // of this same Petrel writes from the Tick type.
+      const tick: Tick = await response.json()
       return { ok: true, problem: null, lines: (size) => renderTop(tick, base.host, size) }
     }
     await response.body?.cancel()
@@ -192,7 +195,7 @@ async function readFrame(url: URL, base: URL, headers: Record<string, string>, t
           ? `${base.host} does not answer to the name ${base.hostname} (421): use its IP address or localhost, or start the server with --admin-host ${base.hostname}`
           : `cannot read ${url.href}: HTTP ${response.status}`
   } catch (err) {
-    const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message
+    const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : errorMessage(err)
     problem = `cannot read ${url.href}: ${cause}; is a server running with --admin ${base.host}?`
   }
   const text = `petrel top: ${problem}`
@@ -250,7 +253,7 @@ export function fitTable(head: readonly string[], rows: readonly string[][], col
   }
   if (kept === 0) return null
   const line = (cells: readonly string[]): string =>
-    cells.slice(0, kept).map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()
+    cells.slice(0, kept).map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd()
   return [line(head), ...rows.map(line)]
 }
 
@@ -269,7 +272,7 @@ export function renderTop(tick: Tick, origin: string, size: ScreenSize): string[
   const headline = [
     [`requests/s ${n(r.requestsPerS)}`, `latency p50 ${ms(r.latencyMs.p50)}`, `p90 ${ms(r.latencyMs.p90)}`, `p99 ${ms(r.latencyMs.p99)}`],
     [`connections ${n(t.connections.active)} (${n(t.connections.idle)} idle)`, `accepted ${n(t.connections.accepted)}`, `rejected ${n(t.connections.rejected)}`, `requests ${n(t.requests)}`],
-    [`2xx ${n(r.responsesPerS[1]!)}/s`, `3xx ${n(r.responsesPerS[2]!)}/s`, `4xx ${n(r.responsesPerS[3]!)}/s`, `5xx ${n(r.responsesPerS[4]!)}/s`, `in ${rate(r.bytesInPerS)}`, `out ${rate(r.bytesOutPerS)}`],
+    [`2xx ${n(r.responsesPerS[1] ?? 0)}/s`, `3xx ${n(r.responsesPerS[2] ?? 0)}/s`, `4xx ${n(r.responsesPerS[3] ?? 0)}/s`, `5xx ${n(r.responsesPerS[4] ?? 0)}/s`, `in ${rate(r.bytesInPerS)}`, `out ${rate(r.bytesOutPerS)}`],
     [`server CPU ${n(r.cpuPct)}%`, `RSS ${mb(t.memory.rss)} MB`, `heap ${mb(t.memory.heapUsed)} MB`, `loop p99 ${n(t.eventLoop.delayP99Ms, 2)} ms`, `busy ${n(t.eventLoop.utilization * 100)}%`, `timers ${n(t.timers)}`, `fds ${n(t.fds)}`],
     ['petrel top', origin, `${new Date(tick.atMs).toISOString().slice(11, 19)} UTC`, `up ${Number.isFinite(oldest) ? uptime(tick.atMs - oldest) : '-'}`, `${t.processes} process${t.processes === 1 ? '' : 'es'}`],
   ]

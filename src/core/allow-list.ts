@@ -1,9 +1,10 @@
 // Address lists as a net.BlockList: xinetd's only_from (inetd) and the proxies whose X-Forwarded-For is believed (accounts --trust-proxy).
 
 import net from 'node:net'
+import { InvalidOptionError } from './option-error.ts'
 
 /**
- * A net.BlockList of the allowed clients. Throws a RangeError naming the entry that is neither an
+ * A net.BlockList of the allowed clients. Throws an InvalidOptionError naming the entry that is neither an
  * address nor a CIDR block.
  */
 export function allowList(entries: readonly string[]): net.BlockList {
@@ -13,7 +14,7 @@ export function allowList(entries: readonly string[]): net.BlockList {
     const family = net.isIPv6(address!) ? 'ipv6' : net.isIPv4(address!) ? 'ipv4' : null
     const prefix = bits === undefined ? (family === 'ipv6' ? 128 : 32) : Number(bits)
     if (family === null || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 'ipv6' ? 128 : 32) || (bits !== undefined && !/^\d+$/.test(bits))) {
-      throw new RangeError(`${JSON.stringify(entry)} is not an address or CIDR block (e.g. 127.0.0.1, 10.0.0.0/8, ::1)`)
+      throw new InvalidOptionError(`${JSON.stringify(entry)} is not an address or CIDR block (e.g. 127.0.0.1, 10.0.0.0/8, ::1)`)
     }
     list.addSubnet(address!, prefix, family)
   }

@@ -139,3 +139,14 @@ export class UsageError extends PetrelError {
 export function statusOf(code: ErrorCode): number {
   return ERRORS[code].status
 }
+
+/** The message of anything thrown: an Error's message, or the value itself as text. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+/** The system error code of anything thrown (`ENOENT`, `EPERM` …), or undefined when it has none. */
+export function systemErrorCode(err: unknown): string | undefined {
+  if (!(err instanceof Error) || !('code' in err)) return undefined
+  return typeof err.code === 'string' ? err.code : undefined
+}

@@ -2,6 +2,8 @@
 // what nginx and node:http ship, leaning strict where a loose value lets one client cost the
 // server memory or a worker's time.
 
+import { InvalidOptionError } from './option-error.ts'
+
 export interface Limits {
   /** Bytes of the request line plus all header lines (nginx: large_client_header_buffers). */
   maxHeaderBytes: number
@@ -68,11 +70,11 @@ export function resolveKnobs<T extends object>(kind: string, defaults: Readonly<
   const out = { ...defaults } as T
   if (given === undefined) return out
   for (const key of Object.keys(given) as Array<keyof T & string>) {
-    if (!(key in defaults)) throw new TypeError(`unknown ${kind} "${key}"; known: ${Object.keys(defaults).join(', ')}`)
+    if (!(key in defaults)) throw new InvalidOptionError(`unknown ${kind} "${key}"; known: ${Object.keys(defaults).join(', ')}`)
     const value = given[key]
     if (value === undefined) continue
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || !Number.isInteger(value)) {
-      throw new TypeError(`${kind}.${key} must be a positive integer, got ${String(value)}`)
+      throw new InvalidOptionError(`${kind}.${key} must be a positive integer, got ${String(value)}`)
     }
     out[key] = value as T[keyof T & string]
   }

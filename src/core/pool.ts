@@ -6,6 +6,7 @@
 // replaced. `drain()` stops lending, waits for the borrowed ones to come back, then closes all.
 
 import { PetrelError } from './errors.ts'
+import { wholeNumberOption } from './option-error.ts'
 
 export interface PoolOptions<T> {
   /** Resources kept even when idle (made at start, and again after one is destroyed). */
@@ -68,7 +69,7 @@ export class ResourcePool<T> {
   readonly stats = { created: 0, destroyed: 0, timeouts: 0 }
 
   constructor(options: PoolOptions<T>) {
-    if (!(Number.isInteger(options.max) && options.max >= 1)) throw new RangeError(`pool max must be a whole number >= 1, got ${options.max}`)
+    wholeNumberOption('pool max', options.max, 1)
     this.options = {
       min: Math.min(options.min ?? POOL_DEFAULTS.min, options.max),
       acquireTimeoutMs: POOL_DEFAULTS.acquireTimeoutMs,

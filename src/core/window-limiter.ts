@@ -8,6 +8,8 @@
 // they opened (a renewed window is moved to the end), so the oldest is the Map's first entry and
 // every operation is O(1).
 
+import { wholeNumberOption } from './option-error.ts'
+
 interface Window {
   startMs: number
   count: number
@@ -30,7 +32,7 @@ export class WindowLimiter {
 
   constructor(options: WindowLimiterOptions) {
     for (const [name, value] of Object.entries(options)) {
-      if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be an integer >= 1, got ${value}`)
+      wholeNumberOption(name, value, 1)
     }
     this.limit = options.limit
     this.windowMs = options.windowMs

@@ -2,6 +2,8 @@
 // of fixed size, so a page opened now draws the last five minutes at once instead of starting
 // empty, and memory stays the same however long the server runs.
 
+import { wholeNumberOption } from '../core/option-error.ts'
+
 /** What the charts draw for one second. Latency is null for a second in which no response ended: a gap, not 0. */
 export interface HistoryPoint {
   atMs: number
@@ -29,7 +31,7 @@ export class HistoryRing<T> {
   private next = 0
 
   constructor(capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`history capacity must be a whole number ≥ 1, got ${capacity}`)
+    wholeNumberOption('history capacity', capacity, 1)
     this.capacity = capacity
   }
 

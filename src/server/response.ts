@@ -8,6 +8,7 @@ import type { Socket } from 'node:net'
 import { PetrelError } from '../core/errors.ts'
 import { TOKEN } from '../protocol/http1/chars.ts'
 import { statusLine, dateHeaderLine, statusHasNoBody } from './status.ts'
+import { InvalidOptionError } from '../core/option-error.ts'
 
 /** What a Response needs from its connection. */
 export interface ResponseSink {
@@ -89,7 +90,7 @@ export class Response {
   }
 
   status(code: number): this {
-    if (!Number.isInteger(code) || code < 100 || code > 999) throw new PetrelError('PETREL_ERR_INVALID_OPTION', `status code must be an integer from 100 to 999, got ${code}`)
+    if (!Number.isInteger(code) || code < 100 || code > 999) throw new InvalidOptionError(`status code must be an integer from 100 to 999, got ${code}`)
     this.statusCode = code
     return this
   }

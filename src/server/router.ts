@@ -5,6 +5,7 @@
 import { Buffer } from 'node:buffer'
 import { PetrelError } from '../core/errors.ts'
 import { isNormalPath } from '../protocol/http1/target.ts'
+import { InvalidOptionError } from '../core/option-error.ts'
 
 /** Whether buf holds `bytes` at `start` (the caller knows they fit): a path compared without making a string. */
 export function bytesAt(buf: Uint8Array, start: number, bytes: Uint8Array): boolean {
@@ -55,9 +56,9 @@ export class Router<H> {
 
   /** Register `handler` for `method` on `pattern` ("/users/:id", "/files/*", "/plaintext"). */
   add(method: string, pattern: string, handler: H): void {
-    if (!pattern.startsWith('/')) throw new PetrelError('PETREL_ERR_INVALID_OPTION', `route pattern must start with "/": ${pattern}`)
+    if (!pattern.startsWith('/')) throw new InvalidOptionError(`route pattern must start with "/": ${pattern}`)
     // Requests are routed on their normalised path: a pattern that normalising would change could never match.
-    if (!isNormalPath(pattern)) throw new PetrelError('PETREL_ERR_INVALID_OPTION', `route pattern must be a normalised path (no "." or ".." segments, no "//", unreserved characters not percent-encoded): ${pattern}`)
+    if (!isNormalPath(pattern)) throw new InvalidOptionError(`route pattern must be a normalised path (no "." or ".." segments, no "//", unreserved characters not percent-encoded): ${pattern}`)
     const segments = pattern.split('/').slice(1)
     if (!segments.some((s) => s.startsWith(':') || s === '*')) {
       let node = this.exact.get(pattern)
@@ -74,7 +75,7 @@ export class Router<H> {
     for (let i = 0; i < segments.length; i++) {
       const segment = segments[i]!
       if (segment === '*') {
-        if (i !== segments.length - 1) throw new PetrelError('PETREL_ERR_INVALID_OPTION', `"*" must be the last segment: ${pattern}`)
+        if (i !== segments.length - 1) throw new InvalidOptionError(`"*" must be the last segment: ${pattern}`)
         names.push('*')
         at.wildcard ??= new RouteNode<H>()
         at.wildcard.paramNames = names

@@ -19,6 +19,7 @@ import { bytesAt, Router } from './router.ts'
 import { isMountablePrefix } from '../protocol/http1/target.ts'
 import { retainDateClock, releaseDateClock } from './status.ts'
 import { answerBody, closingAnswer } from './answer.ts'
+import { InvalidOptionError } from '../core/option-error.ts'
 
 export type Handler = (req: Request, res: Response) => void | Promise<void>
 
@@ -141,9 +142,9 @@ export class HttpServer {
   mount(prefix: string, handler: Handler): this {
     // Matched against the path's bytes, one byte per character: a character beyond one byte
     // could never match (and latin1 would keep only its low byte).
-    for (let i = 0; i < prefix.length; i++) if (prefix.charCodeAt(i) > 0xff) throw new PetrelError('PETREL_ERR_INVALID_OPTION', `mount prefix must be bytes as they appear in a request target (percent-encode the rest): ${JSON.stringify(prefix)}`)
+    for (let i = 0; i < prefix.length; i++) if (prefix.charCodeAt(i) > 0xff) throw new InvalidOptionError(`mount prefix must be bytes as they appear in a request target (percent-encode the rest): ${JSON.stringify(prefix)}`)
     // A prefix that normalising would change ("/a/../b/", "//x/", "/%61pi/") could never match a request.
-    if (!isMountablePrefix(prefix)) throw new PetrelError('PETREL_ERR_INVALID_OPTION', `mount prefix must be a normalised path of letters, digits, "-", ".", "_", "~" and "/" ("/" first, no "." or ".." segments, no "//"): ${JSON.stringify(prefix)}`)
+    if (!isMountablePrefix(prefix)) throw new InvalidOptionError(`mount prefix must be a normalised path of letters, digits, "-", ".", "_", "~" and "/" ("/" first, no "." or ".." segments, no "//"): ${JSON.stringify(prefix)}`)
     const mounts = (this.mounts ??= [])
     mounts.push({ prefix, bytes: Buffer.from(prefix, 'latin1'), handler })
     mounts.sort((a, b) => b.prefix.length - a.prefix.length)

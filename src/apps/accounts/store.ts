@@ -5,6 +5,7 @@
 // that workers starting together do it once.
 
 import type { PoolStats } from '../../core/pool.ts'
+import { InvalidOptionError } from '../../core/option-error.ts'
 
 export interface User {
   id: number
@@ -105,10 +106,10 @@ export function parseDatabase(value: string): { kind: 'postgres'; url: string } 
   if (value.startsWith('postgres://') || value.startsWith('postgresql://')) return { kind: 'postgres', url: value }
   if (value.startsWith('sqlite:')) {
     const file = value.slice(7)
-    if (file === '') throw new RangeError('an SQLite database needs a file: sqlite:PATH')
+    if (file === '') throw new InvalidOptionError('an SQLite database needs a file: sqlite:PATH')
     return { kind: 'sqlite', file }
   }
-  if (value === '' || value.includes(':')) throw new RangeError(`${JSON.stringify(value)} names no database Petrel can use; give ${DATABASE_FORMS}`)
+  if (value === '' || value.includes(':')) throw new InvalidOptionError(`${JSON.stringify(value)} names no database Petrel can use; give ${DATABASE_FORMS}`)
   return { kind: 'sqlite', file: value }
 }
 

@@ -91,15 +91,18 @@ export class LoadLoop {
   /** Count a completed response. */
   record(now: number, start: number, status: number): void {
     this.requests++
-    this.statusCounts[status]++
+    // The response parser passes 100–599 only, all below STATUS_SLOTS.
+    this.statusCounts[status]!++
     recordLatency(this.histogram, now - start)
     const second = ((now - this.measuredFrom) / 1000) | 0
-    this.timeline[second < this.timeline.length ? second : this.timeline.length - 1]++
+    // The index is clamped to the timeline, which has at least one slot.
+    this.timeline[second < this.timeline.length ? second : this.timeline.length - 1]!++
   }
 
   /** Count `count` failed requests of one kind. */
   countError(kind: number, count: number, reason: string): void {
-    this.errors[kind] += count
+    // `kind` is one of the E_* constants, the indexes of ERROR_KINDS.
+    this.errors[kind]! += count
     this.firstError ??= `${ERROR_KINDS[kind]}: ${reason}`
   }
 

@@ -3,6 +3,8 @@
 // password) and the hub's defaults. Kept apart from redis-hub.ts so that reading flags and
 // printing --help do not load the Redis client (node-redis): only a room given --redis needs it.
 
+import { InvalidOptionError } from '../../core/option-error.ts'
+
 export const REDIS_HUB_DEFAULTS = {
   room: 'lobby',
   /** A node's heartbeat lives this long unless refreshed. */
@@ -35,12 +37,12 @@ export function parseRedisUrl(text: string): RedisAddress {
   try {
     url = new URL(text)
   } catch {
-    throw new RangeError(`${JSON.stringify(text)} is not a URL; expected redis://HOST:PORT`)
+    throw new InvalidOptionError(`${JSON.stringify(text)} is not a URL; expected redis://HOST:PORT`)
   }
-  if (url.protocol !== 'redis:') throw new RangeError(`${JSON.stringify(text)}: only redis:// URLs are supported`)
-  if (url.hostname === '') throw new RangeError(`${JSON.stringify(text)} has no host`)
+  if (url.protocol !== 'redis:') throw new InvalidOptionError(`${JSON.stringify(text)}: only redis:// URLs are supported`)
+  if (url.hostname === '') throw new InvalidOptionError(`${JSON.stringify(text)} has no host`)
   const db = url.pathname === '' || url.pathname === '/' ? 0 : Number(url.pathname.slice(1))
-  if (!Number.isInteger(db) || db < 0) throw new RangeError(`${JSON.stringify(text)}: the path must be a database number, e.g. /0`)
+  if (!Number.isInteger(db) || db < 0) throw new InvalidOptionError(`${JSON.stringify(text)}: the path must be a database number, e.g. /0`)
   return {
     host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: url.port === '' ? 6379 : Number(url.port),

@@ -13,7 +13,8 @@ import { createServer, type HttpServer } from '../../server/server.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
 import { Relay } from './exchange.ts'
-import { invalidOption, proxySettings, type ProxyOptions, type ProxySettings } from './settings.ts'
+import { InvalidOptionError } from '../../core/option-error.ts'
+import { proxySettings, type ProxyOptions, type ProxySettings } from './settings.ts'
 import { closeTunnels, Tunnel } from './tunnel.ts'
 import { connectTimer, Upstream } from './upstream.ts'
 
@@ -46,9 +47,9 @@ export function parseAllowRule(text: string): AllowRule {
   const portText = hasPort ? text.slice(colon + 1) : null
   const wildcard = host.startsWith('*.')
   if (wildcard) host = host.slice(2)
-  if (host === '' || !/^[a-z0-9.:-]+$/.test(host)) throw invalidOption(`${JSON.stringify(text)}: expected HOST[:PORT], *.DOMAIN[:PORT] or HOST:*`)
+  if (host === '' || !/^[a-z0-9.:-]+$/.test(host)) throw new InvalidOptionError(`${JSON.stringify(text)}: expected HOST[:PORT], *.DOMAIN[:PORT] or HOST:*`)
   const port = portText === null || portText === '*' ? null : Number(portText)
-  if (port !== null && (port < 1 || port > 65535)) throw invalidOption(`${JSON.stringify(text)}: port out of range`)
+  if (port !== null && (port < 1 || port > 65535)) throw new InvalidOptionError(`${JSON.stringify(text)}: port out of range`)
   return { host, wildcard, ports: portText === '*' ? null : port === null ? [80, 443] : [port] }
 }
 

@@ -3,7 +3,7 @@
 // check its flags, so it stays small and loads none of the proxy's machinery: a server without
 // --proxy never loads the rest (test/memory.test.ts holds an idle worker under 60 MB).
 
-import { UsageError } from '../../core/errors.ts'
+import { InvalidOptionError } from '../../core/option-error.ts'
 import { DEFAULT_LIMITS } from '../../core/limits.ts'
 import { Scheduler } from '../../core/timers/scheduler.ts'
 import { TOKEN } from '../../protocol/http1/chars.ts'
@@ -104,21 +104,21 @@ export function proxySettings(options: ProxyOptions): ProxySettings {
 /** A count or a time in ms: finite and ≥ 0; for the timeouts 0 means none. */
 function nonNegative(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
-  if (!(Number.isFinite(value) && value >= 0)) throw invalidOption(`proxy option ${name} must be a finite number >= 0 (0: no limit for a timeout), got ${value}`)
+  if (!(Number.isFinite(value) && value >= 0)) throw new InvalidOptionError(`proxy option ${name} must be a finite number >= 0 (0: no limit for a timeout), got ${value}`)
   return value
 }
 
 /** A health check's path: absolute, and nothing that could end the request line early. */
 function healthPath(path: string | null): string | null {
   if (path === null) return null
-  if (!path.startsWith('/') || /[\x00-\x20\x7f]/.test(path)) throw invalidOption(`proxy option healthPath must be a path starting with / without spaces or control characters, got ${JSON.stringify(path)}`)
+  if (!path.startsWith('/') || /[\x00-\x20\x7f]/.test(path)) throw new InvalidOptionError(`proxy option healthPath must be a path starting with / without spaces or control characters, got ${JSON.stringify(path)}`)
   return path
 }
 
 /** A size limit: a whole number ≥ 1 (a limit of 0 would refuse every response). */
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
-  if (!(Number.isInteger(value) && value >= 1)) throw invalidOption(`proxy option ${name} must be a whole number >= 1, got ${value}`)
+  if (!(Number.isInteger(value) && value >= 1)) throw new InvalidOptionError(`proxy option ${name} must be a whole number >= 1, got ${value}`)
   return value
 }
 
@@ -128,7 +128,7 @@ export function protocolNames(names: readonly string[]): ReadonlySet<string> {
   for (const name of names) {
     let token = name !== ''
     for (let i = 0; i < name.length && token; i++) token = name.charCodeAt(i) < 0x80 && TOKEN[name.charCodeAt(i)] === 1 && name[i] !== '/'
-    if (!token) throw invalidOption(`proxy option upgradeProtocols: ${JSON.stringify(name)} is not a protocol name; expected a token such as websocket or h2c, without a version`)
+    if (!token) throw new InvalidOptionError(`proxy option upgradeProtocols: ${JSON.stringify(name)} is not a protocol name; expected a token such as websocket or h2c, without a version`)
     set.add(name.toLowerCase())
   }
   return set
@@ -137,30 +137,22 @@ export function protocolNames(names: readonly string[]): ReadonlySet<string> {
 /** "--proxy /api/=http://a:1,http://b:2" → a route; throws PETREL_ERR_INVALID_OPTION naming what is wrong. */
 export function parseProxyRoute(text: string): ProxyRoute {
   const eq = text.indexOf('=')
-  if (eq <= 0) throw invalidOption(`${JSON.stringify(text)}: expected PREFIX=URL[,URL…], e.g. /api/=http://127.0.0.1:3000`)
+  if (eq <= 0) throw new InvalidOptionError(`${JSON.stringify(text)}: expected PREFIX=URL[,URL…], e.g. /api/=http://127.0.0.1:3000`)
   const prefix = text.slice(0, eq)
-  if (!prefix.startsWith('/')) throw invalidOption(`${JSON.stringify(prefix)}: a prefix starts with /`)
+  if (!prefix.startsWith('/')) throw new InvalidOptionError(`${JSON.stringify(prefix)}: a prefix starts with /`)
   // Requests are matched on their normalised path: a prefix in another spelling would match nothing.
-  if (!isMountablePrefix(prefix)) throw invalidOption(`${JSON.stringify(prefix)}: a prefix is a normalised path of letters, digits, "-", ".", "_", "~" and "/" (no "." or ".." segments, no "//"), e.g. /api/`)
+  if (!isMountablePrefix(prefix)) throw new InvalidOptionError(`${JSON.stringify(prefix)}: a prefix is a normalised path of letters, digits, "-", ".", "_", "~" and "/" (no "." or ".." segments, no "//"), e.g. /api/`)
   const upstreams = text.slice(eq + 1).split(',').map((u) => u.trim())
   for (const u of upstreams) {
     let url: URL
     try {
       url = new URL(u)
     } catch {
-      throw invalidOption(`${JSON.stringify(u)} is not a URL; expected http://HOST:PORT`)
+      throw new InvalidOptionError(`${JSON.stringify(u)} is not a URL; expected http://HOST:PORT`)
     }
-    if (url.protocol !== 'http:' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '') throw invalidOption(`${JSON.stringify(u)}: an upstream is http://HOST[:PORT], without a path`)
+    if (url.protocol !== 'http:' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '') throw new InvalidOptionError(`${JSON.stringify(u)}: an upstream is http://HOST[:PORT], without a path`)
   }
   return { prefix, upstreams }
-}
-
-/**
- * A bad option (a value given in code or a config file, or the text of a flag): a UsageError, so its
- * message is the detail alone, which the CLI puts after the flag's name, and exits 2 on.
- */
-export function invalidOption(detail: string): UsageError {
-  return new UsageError('PETREL_ERR_INVALID_OPTION', detail)
 }
 
 function expireConnection(conn: UpstreamConnection): void {

@@ -8,6 +8,7 @@
 //   contentRange(0, 99, 10_000) → 'bytes 0-99/10000'
 
 import { Buffer } from 'node:buffer'
+import { InvalidOptionError } from '../../core/option-error.ts'
 
 export interface ByteRange {
   /** First byte offset, inclusive. */
@@ -138,7 +139,7 @@ export function multipartParts(
 /** A negative, fractional or unsafe size is a caller bug, not a client error, so it throws. */
 function checkSize(size: number): void {
   if (!Number.isSafeInteger(size) || size < 0) {
-    throw new RangeError(`parseRange: size must be a non-negative safe integer, got ${size}`)
+    throw new InvalidOptionError(`parseRange: size must be a non-negative safe integer, got ${size}`)
   }
 }
 
@@ -209,12 +210,15 @@ function resolveSpecs(specs: readonly RangeSpec[], size: number): ByteRange[] {
  */
 function coalesce(requested: readonly ByteRange[]): ByteRange[] {
   const sorted = [...requested].sort((a, b) => a.start - b.start)
-  const merged: ByteRange[] = [{ ...sorted[0] }]
-  for (let i = 1; i < sorted.length; i++) {
-    const current = merged[merged.length - 1]
-    const next = sorted[i]
-    if (next.start <= current.end + 1) current.end = Math.max(current.end, next.end)
-    else merged.push({ ...next })
+  const merged: ByteRange[] = []
+  let current: ByteRange | null = null
+  for (const next of sorted) {
+    if (current !== null && next.start <= current.end + 1) {
+      current.end = Math.max(current.end, next.end)
+    } else {
+      current = { ...next }
+      merged.push(current)
+    }
   }
   return merged
 }
@@ -222,10 +226,12 @@ function coalesce(requested: readonly ByteRange[]): ByteRange[] {
 /** True for many small ranges in strictly descending order; see DESCENDING_MIN_RANGES. */
 function isSmallDescending(requested: readonly ByteRange[]): boolean {
   if (requested.length < DESCENDING_MIN_RANGES) return false
-  let totalBytes = requested[0].end - requested[0].start + 1
-  for (let i = 1; i < requested.length; i++) {
-    if (requested[i].start >= requested[i - 1].start) return false
-    totalBytes += requested[i].end - requested[i].start + 1
+  let totalBytes = 0
+  let previous: ByteRange | null = null
+  for (const range of requested) {
+    if (previous !== null && range.start >= previous.start) return false
+    totalBytes += range.end - range.start + 1
+    previous = range
   }
   return totalBytes < requested.length * SMALL_RANGE_BYTES
 }

@@ -8,6 +8,8 @@
 // callback with a deadline that is already past waits for the next call instead of running in
 // the same batch, and a callback that keeps re-scheduling itself cannot trap the caller in a loop.
 
+import { InvalidOptionError } from '../option-error.ts'
+
 /** `HeapTimer.index` of a timer that is neither in the heap nor waiting to run: fired, cancelled. */
 const IDLE = -1
 /** `HeapTimer.index` of a timer taken out of the heap by runExpired() whose callback has not run yet. */
@@ -44,6 +46,11 @@ function earlier(a: HeapTimer, b: HeapTimer): boolean {
 }
 
 export class TimerHeap {
+  /**
+   * The heap, in an array. Its methods check bounds by hand (length, index arithmetic) rather
+   * than read past the end and test for undefined, an out-of-bounds read being a slow path in
+   * V8; each `!` on an `items[...]` or `batch[...]` read follows such a check.
+   */
   private readonly items: HeapTimer[] = []
   private sequence = 0
 
@@ -54,12 +61,13 @@ export class TimerHeap {
 
   /** Earliest deadline, or Infinity when the heap is empty. */
   peek(): number {
-    return this.items.length === 0 ? Infinity : this.items[0].deadline
+    const items = this.items
+    return items.length === 0 ? Infinity : items[0]!.deadline
   }
 
   /** Schedule `callback(arg)` at the absolute time `deadline`. O(log n). */
   schedule<A>(deadline: number, callback: (arg: A) => void, arg: A): HeapTimer {
-    if (!Number.isFinite(deadline)) throw new RangeError(`timer deadline must be a finite time in ms, got ${deadline}`)
+    if (!Number.isFinite(deadline)) throw new InvalidOptionError(`timer deadline must be a finite time in ms, got ${deadline}`)
     const timer = new HeapTimer(deadline, this.sequence++, callback as (arg: unknown) => void, arg)
     this.insert(timer)
     return timer
@@ -87,10 +95,11 @@ export class TimerHeap {
    */
   runExpired(nowMs: number): number {
     const items = this.items
-    if (items.length === 0 || items[0].deadline > nowMs) return 0
+    if (items.length === 0 || items[0]!.deadline > nowMs) return 0
     const batch: HeapTimer[] = []
-    while (items.length > 0 && items[0].deadline <= nowMs) {
-      const timer = this.removeAt(0)
+    while (items.length > 0 && items[0]!.deadline <= nowMs) {
+      const timer = items[0]!
+      this.removeAt(0)
       timer.index = COLLECTED
       batch.push(timer)
     }
@@ -98,7 +107,7 @@ export class TimerHeap {
     let next = 0
     try {
       while (next < batch.length) {
-        const timer = batch[next++]
+        const timer = batch[next++]!
         if (timer.index !== COLLECTED) continue
         const callback = timer.callback as (arg: unknown) => void
         const arg = timer.arg
@@ -108,7 +117,7 @@ export class TimerHeap {
       }
     } finally {
       while (next < batch.length) {
-        const timer = batch[next++]
+        const timer = batch[next++]!
         if (timer.index === COLLECTED) this.insert(timer)
       }
     }
@@ -126,17 +135,15 @@ export class TimerHeap {
     this.siftUp(timer, this.items.length - 1)
   }
 
-  /** Remove and return the timer at `index`, moving the last leaf into the hole. */
-  private removeAt(index: number): HeapTimer {
+  /** Remove the timer at `index` (callers pass 0 ≤ index < size), moving the last leaf into the hole. */
+  private removeAt(index: number): void {
     const items = this.items
-    const removed = items[index]
-    const last = items.pop() as HeapTimer
-    if (index < items.length) {
-      // The moved leaf may belong above the hole (it came from another subtree) or below it.
-      if (index > 0 && earlier(last, items[(index - 1) >> 1])) this.siftUp(last, index)
-      else this.siftDown(last, index)
-    }
-    return removed
+    const last = items.pop()
+    if (last === undefined || index >= items.length) return // the heap was empty, or the last leaf was the one removed
+    // The moved leaf may belong above the hole (it came from another subtree) or below it.
+    // A hole at index > 0 has a parent at (index - 1) >> 1, which is inside the heap.
+    if (index > 0 && earlier(last, items[(index - 1) >> 1]!)) this.siftUp(last, index)
+    else this.siftDown(last, index)
   }
 
   /** Place `timer` at the hole `index` or above it; parents move down into the hole instead of swapping. */
@@ -144,7 +151,8 @@ export class TimerHeap {
     const items = this.items
     while (index > 0) {
       const parentIndex = (index - 1) >> 1
-      const parent = items[parentIndex]
+      // 0 ≤ parentIndex < index ≤ length - 1 (the hole): every slot above the hole is filled.
+      const parent = items[parentIndex]!
       if (!earlier(timer, parent)) break
       items[index] = parent
       parent.index = index
@@ -161,11 +169,12 @@ export class TimerHeap {
     const firstLeaf = length >> 1
     while (index < firstLeaf) {
       let childIndex = 2 * index + 1
-      let child = items[childIndex]
+      // index < length >> 1, so the left child 2 * index + 1 < length exists; the right one may not.
+      let child = items[childIndex]!
       const rightIndex = childIndex + 1
-      if (rightIndex < length && earlier(items[rightIndex], child)) {
+      if (rightIndex < length && earlier(items[rightIndex]!, child)) {
         childIndex = rightIndex
-        child = items[rightIndex]
+        child = items[rightIndex]!
       }
       if (!earlier(child, timer)) break
       items[index] = child

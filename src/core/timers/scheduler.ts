@@ -22,6 +22,7 @@ import { TimerHeap } from './heap.ts'
 import type { HeapTimer } from './heap.ts'
 import { TimingWheel } from './wheel.ts'
 import type { WheelTimer } from './wheel.ts'
+import { InvalidOptionError } from '../option-error.ts'
 
 export interface SchedulerOptions<T> {
   /** Wheel tick and driver period in ms while wheel timers are armed. Default 25; at least 1, the resolution of Node's timers. */
@@ -58,7 +59,7 @@ export class Scheduler<T> {
 
   constructor(options: SchedulerOptions<T>) {
     const tickMs = options.tickMs ?? DEFAULT_TICK_MS
-    if (!(tickMs >= 1 && Number.isFinite(tickMs))) throw new RangeError(`tickMs must be a finite number of ms >= 1, got ${tickMs}`)
+    if (!(tickMs >= 1 && Number.isFinite(tickMs))) throw new InvalidOptionError(`tickMs must be a finite number of ms >= 1, got ${tickMs}`)
     this.tickMs = tickMs
     this.clock = options.clock ?? monotonicNow
     this.now = this.clock()
@@ -114,7 +115,7 @@ export class Scheduler<T> {
 
   /** Run `callback(arg)` once, `ms` from now (a fresh clock read: heap timers are precise). */
   setTimeout<A>(ms: number, callback: (arg: A) => void, arg: A): HeapTimer {
-    if (!(ms >= 0 && Number.isFinite(ms))) throw new RangeError(`timeout must be a finite number of ms >= 0, got ${ms}`)
+    if (!(ms >= 0 && Number.isFinite(ms))) throw new InvalidOptionError(`timeout must be a finite number of ms >= 0, got ${ms}`)
     const timer = this.heap.schedule(this.refresh() + ms, callback, arg)
     this.stopped = false
     this.wakeBy(timer.deadline)

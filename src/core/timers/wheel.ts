@@ -31,6 +31,8 @@
 // whatever the distance, and because the wheel reads the current deadline, the timer still fires
 // at exactly the deadline the owner last wrote.
 
+import { InvalidOptionError } from '../option-error.ts'
+
 /** Slots in level 0 (8 bits of the tick number). */
 const LEVEL0_SLOTS = 256
 /** Slots in each level above 0 (6 bits of the tick number each). */
@@ -44,7 +46,7 @@ const SLOT_TICKS = [1, 256, 16_384, 1_048_576] as const
 /** Ticks covered by each whole level: 2^8, 2^14, 2^20, 2^26. A delta at or beyond the last goes to the overflow list. */
 const LEVEL_SPAN_TICKS = [256, 16_384, 1_048_576, 67_108_864] as const
 /** Slot id of the overflow list: timers further away than the top level reaches. */
-const OVERFLOW = LEVEL_BASE[LEVELS - 1] + LEVEL_SLOTS
+const OVERFLOW = LEVEL_BASE[3] + LEVEL_SLOTS
 /** Slot id of the list of timers collected by advance() and not yet fired. */
 const EXPIRING = OVERFLOW + 1
 const SLOT_COUNT = EXPIRING + 1
@@ -53,7 +55,7 @@ const NOT_LINKED = -1
 
 /** Which counter in `levelCounts` each slot id belongs to: 0..3 the levels, 4 overflow, 5 expiring. */
 const SLOT_LEVEL = new Uint8Array(SLOT_COUNT)
-for (let level = 1; level < LEVELS; level++) SLOT_LEVEL.fill(level, LEVEL_BASE[level], LEVEL_BASE[level] + LEVEL_SLOTS)
+for (const [level, base] of LEVEL_BASE.entries()) if (level > 0) SLOT_LEVEL.fill(level, base, base + LEVEL_SLOTS)
 SLOT_LEVEL[OVERFLOW] = LEVELS
 SLOT_LEVEL[EXPIRING] = LEVELS + 1
 
@@ -116,14 +118,27 @@ export class TimingWheel<T> {
 
   constructor(options: TimingWheelOptions<T>) {
     const { tickMs, now, onExpire } = options
-    if (!(tickMs > 0 && Number.isFinite(tickMs))) throw new RangeError(`tickMs must be a positive finite number of ms, got ${tickMs}`)
-    if (!(now >= 0 && Number.isFinite(now))) throw new RangeError(`now must be a finite time in ms >= 0, got ${now}`)
+    if (!(tickMs > 0 && Number.isFinite(tickMs))) throw new InvalidOptionError(`tickMs must be a positive finite number of ms, got ${tickMs}`)
+    if (!(now >= 0 && Number.isFinite(now))) throw new InvalidOptionError(`now must be a finite time in ms >= 0, got ${now}`)
     this.tickMs = tickMs
     this.onExpire = onExpire
     this.heads = new Array<WheelTimer<T> | null>(SLOT_COUNT).fill(null)
     this.tails = new Array<WheelTimer<T> | null>(SLOT_COUNT).fill(null)
     this.nowMs = now
     this.tick = this.tickOf(now)
+  }
+
+  /**
+   * The first and last timer of a slot's list. Both arrays hold SLOT_COUNT entries from the
+   * constructor on, and every slot id is below SLOT_COUNT, so `?? null` never changes a value:
+   * it only tells the compiler that an empty slot reads as null.
+   */
+  private headOf(slot: number): WheelTimer<T> | null {
+    return this.heads[slot] ?? null
+  }
+
+  private tailOf(slot: number): WheelTimer<T> | null {
+    return this.tails[slot] ?? null
   }
 
   /** Current wheel time: the `now` of the last advance (or of construction). */
@@ -144,7 +159,7 @@ export class TimingWheel<T> {
    * next advance().
    */
   arm(timer: WheelTimer<T>, deadline: number): void {
-    if (!Number.isFinite(deadline)) throw new RangeError(`timer deadline must be a finite time in ms, got ${deadline}`)
+    if (!Number.isFinite(deadline)) throw new InvalidOptionError(`timer deadline must be a finite time in ms, got ${deadline}`)
     // 0 marks a disarmed timer. A fake clock that starts at zero can ask for a deadline of 0 or
     // less, which is already due; store the smallest positive number so the mark stays truthful.
     if (deadline <= 0) deadline = Number.MIN_VALUE
@@ -186,7 +201,7 @@ export class TimingWheel<T> {
   advance(nowMs: number): number {
     // Infinity would be a way to say "fire everything", but it would also leave the wheel's tick
     // at infinity, after which nothing could be filed again; callers that mean it cancel instead.
-    if (!Number.isFinite(nowMs)) throw new RangeError(`advance() needs a finite time in ms, got ${nowMs}`)
+    if (!Number.isFinite(nowMs)) throw new InvalidOptionError(`advance() needs a finite time in ms, got ${nowMs}`)
     if (nowMs < this.nowMs) nowMs = this.nowMs
     this.nowMs = nowMs
     const target = this.tickOf(nowMs)
@@ -236,14 +251,15 @@ export class TimingWheel<T> {
   }
 
   private link(timer: WheelTimer<T>, slot: number): void {
-    const tail = this.tails[slot]
+    const tail = this.tailOf(slot)
     timer.slot = slot
     timer.prev = tail
     timer.next = null
     if (tail === null) this.heads[slot] = timer
     else tail.next = timer
     this.tails[slot] = timer
-    this.levelCounts[SLOT_LEVEL[slot]]++
+    // SLOT_LEVEL has an entry for every slot id, and levelCounts one for each of its values.
+    this.levelCounts[SLOT_LEVEL[slot]!]!++
   }
 
   private unlink(timer: WheelTimer<T>): void {
@@ -255,7 +271,8 @@ export class TimingWheel<T> {
     timer.prev = null
     timer.next = null
     timer.slot = NOT_LINKED
-    this.levelCounts[SLOT_LEVEL[slot]]--
+    // SLOT_LEVEL has an entry for every slot id, and levelCounts one for each of its values.
+    this.levelCounts[SLOT_LEVEL[slot]!]!--
   }
 
   /**
@@ -269,7 +286,7 @@ export class TimingWheel<T> {
    * deadline is below `nowMs`.
    */
   private drainSlot(slot: number, nowMs: number): void {
-    let timer = this.heads[slot]
+    let timer = this.headOf(slot)
     while (timer !== null) {
       const next = timer.next
       if (timer.deadline <= nowMs) {
@@ -294,12 +311,17 @@ export class TimingWheel<T> {
    * re-filing relative to a tick aligned to level L's slot width puts it at least one slot ahead.
    */
   private cascade(): void {
-    for (let level = 1; level < LEVELS; level++) {
-      const index = Math.floor(this.tick / SLOT_TICKS[level]) & (LEVEL_SLOTS - 1)
-      this.refileSlot(LEVEL_BASE[level] + index)
-      if (index !== 0) return
-    }
+    if (this.cascadeLevel(1) !== 0) return
+    if (this.cascadeLevel(2) !== 0) return
+    if (this.cascadeLevel(3) !== 0) return
     this.refileSlot(OVERFLOW)
+  }
+
+  /** Re-file the slot of `level` that the current tick brings up; returns its index in the level. */
+  private cascadeLevel(level: 1 | 2 | 3): number {
+    const index = Math.floor(this.tick / SLOT_TICKS[level]) & (LEVEL_SLOTS - 1)
+    this.refileSlot(LEVEL_BASE[level] + index)
+    return index
   }
 
   /**
@@ -308,15 +330,16 @@ export class TimingWheel<T> {
    * the slot's length whatever the re-filing does.
    */
   private refileSlot(slot: number): void {
-    let timer = this.heads[slot]
+    let timer = this.headOf(slot)
     if (timer === null) return
     this.heads[slot] = null
     this.tails[slot] = null
-    const level = SLOT_LEVEL[slot]
+    // SLOT_LEVEL has an entry for every slot id, and levelCounts one for each of its values.
+    const level = SLOT_LEVEL[slot]!
     while (timer !== null) {
       const next: WheelTimer<T> | null = timer.next
       timer.slot = NOT_LINKED
-      this.levelCounts[level]--
+      this.levelCounts[level]!--
       this.file(timer, this.tickOf(timer.deadline))
       timer = next
     }
@@ -336,14 +359,15 @@ export class TimingWheel<T> {
     if (level === LEVELS && this.levelCounts[LEVELS] === 0) return target
     // Level L is cascaded on ticks that are multiples of LEVEL_SPAN_TICKS[L - 1]; the overflow
     // list (level === LEVELS) on multiples of the top level's span.
-    const width = LEVEL_SPAN_TICKS[level - 1]
+    // 1 ≤ level ≤ LEVELS here, and LEVEL_SPAN_TICKS has LEVELS entries.
+    const width = LEVEL_SPAN_TICKS[level - 1]!
     const next = (Math.floor(this.tick / width) + 1) * width
     return next < target ? next : target
   }
 
   private fireExpired(): number {
     let fired = 0
-    for (let timer = this.heads[EXPIRING]; timer !== null; timer = this.heads[EXPIRING]) {
+    for (let timer = this.headOf(EXPIRING); timer !== null; timer = this.headOf(EXPIRING)) {
       this.unlink(timer)
       if (timer.deadline > this.nowMs) {
         // An earlier callback in this batch pushed the deadline with a field write.
