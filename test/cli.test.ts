@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from '../src/cli/args.ts'
-import { SERVE_FLAGS } from '../src/cli/serve.ts'
+import { SERVE_FLAGS } from '../src/cli/serve-flags.ts'
 import { BENCH_FLAGS } from '../src/cli/bench.ts'
 import { INETD_FLAGS } from '../src/cli/inetd.ts'
 import { PROXY_FLAGS } from '../src/cli/proxy.ts'

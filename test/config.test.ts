@@ -8,7 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { loadConfig, mergeFlags } from '../src/cli/config.ts'
 import { parseArgs, UsageError, type FlagSpec } from '../src/cli/args.ts'
-import { SERVE_FLAGS } from '../src/cli/serve.ts'
+import { SERVE_FLAGS } from '../src/cli/serve-flags.ts'
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'petrel-config-'))
 after(() => fs.rmSync(dir, { recursive: true, force: true }))
