@@ -61,7 +61,7 @@ server.get('/json', (_req, res) => res.json({ message: 'Hello, World!' }))
 const one = 'GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n'
 const socket = new NullSocket()
 const conn = new Connection(server, socket as unknown as Socket)
-if (!conn.open) throw new Error("connection closed at start")
+if (!conn.open) throw new Error('connection closed at start')
 const reads = Math.ceil(requests / depth)
 
 function run(count: number): number {
@@ -72,7 +72,6 @@ function run(count: number): number {
   }
   return Number(process.hrtime.bigint() - start)
 }
-
 
 /** What making the read buffers costs, to subtract: Node allocates them too, outside Petrel. */
 function measureBufferFrom(count: number): number {
@@ -90,6 +89,8 @@ const baseline = measureBufferFrom(reads)
 const ns = run(reads)
 const writes = socket.writes - before
 if (writes !== reads) throw new Error(`expected one write per read, got ${writes} for ${reads}: requests were not answered`)
-console.log(`request path${metrics === undefined ? '' : ' (metrics on)'}: ${((ns - baseline) / (reads * depth)).toFixed(0)} ns/request (read buffers excluded) over ${reads * depth} requests (depth ${depth}, ${(writes / reads).toFixed(2)} writes per read)`)
+console.log(
+  `request path${metrics === undefined ? '' : ' (metrics on)'}: ${((ns - baseline) / (reads * depth)).toFixed(0)} ns/request (read buffers excluded) over ${reads * depth} requests (depth ${depth}, ${(writes / reads).toFixed(2)} writes per read)`,
+)
 server.scheduler.close()
 metrics?.close()

@@ -5,7 +5,7 @@ import { installExitHandlers } from './lib/children.ts'
 import { formatFlagHelp, UsageError } from './lib/flags.ts'
 import { SUITES } from './suites/index.ts'
 
-function help (): string {
+function help(): string {
   const suites = SUITES.map((suite) => {
     const flags = suite.flags.length === 0 ? '' : `\n${formatFlagHelp(suite.flags)}`
     return `${suite.name}: ${suite.summary}${flags}`
@@ -17,11 +17,11 @@ function help (): string {
     '',
     suites.join('\n\n'),
     '',
-    'Details: docs/benchmarks.md'
+    'Details: docs/benchmarks.md',
   ].join('\n')
 }
 
-async function main (args: readonly string[]): Promise<number> {
+async function main(args: readonly string[]): Promise<number> {
   const [suiteName, ...suiteArgs] = args
   if (suiteName === undefined || suiteName === '--help' || suiteName === '-h') {
     // Without a suite the call was a mistake: help goes to stderr and the exit code says so.

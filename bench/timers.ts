@@ -300,7 +300,7 @@ const nodeSetTimeout: Implementation = {
     const expiry = countdown(n)
     armNodeTimers(timers, expiry.hit, 1)
     start = performance.now()
-    nsPerOp.expire = ((await expiry.done) - start) * 1e6 / n
+    nsPerOp.expire = (((await expiry.done) - start) * 1e6) / n
 
     return { nsPerOp, extra: {}, bytesPerTimer }
   },
@@ -334,7 +334,7 @@ const netSocket: Implementation = {
     const keepAlive = setInterval(() => {}, 1_000)
     setSocketTimeouts(sockets, n, 1)
     start = performance.now()
-    nsPerOp.expire = ((await expiry.done) - start) * 1e6 / n
+    nsPerOp.expire = (((await expiry.done) - start) * 1e6) / n
     clearInterval(keepAlive)
     setSocketTimeouts(sockets, n, 0)
 
@@ -382,8 +382,7 @@ async function main(args: readonly string[]): Promise<number> {
     }
   }
 
-  const samples = (implementation: Implementation, pick: (result: RunResult) => number): number[] =>
-    (results.get(implementation) as RunResult[]).map(pick)
+  const samples = (implementation: Implementation, pick: (result: RunResult) => number): number[] => (results.get(implementation) as RunResult[]).map(pick)
   const rows: string[][] = []
   const row = (phase: string, name: string, values: number[], ops: number, baseline: number): void => {
     const ns = median(values)
@@ -393,12 +392,24 @@ async function main(args: readonly string[]): Promise<number> {
     const baseline = median(samples(petrelWheel, (result) => result.nsPerOp[phase]))
     const ops = phase === 're-arm' ? connections * REARM_ROUNDS : connections
     for (const implementation of IMPLEMENTATIONS) {
-      row(phase, implementation.name, samples(implementation, (result) => result.nsPerOp[phase]), ops, baseline)
+      row(
+        phase,
+        implementation.name,
+        samples(implementation, (result) => result.nsPerOp[phase]),
+        ops,
+        baseline,
+      )
       // Every run of an implementation reports the same extra labels; the first run names them.
       for (const label of Object.keys(results.get(implementation)?.[0]?.extra ?? {})) {
         if (!label.startsWith(`${phase}:`)) continue
         const name = `${implementation.name} (${label.slice(phase.length + 1).trim()})`
-        row('', name, samples(implementation, (result) => result.extra[label] ?? Number.NaN), ops, baseline)
+        row(
+          '',
+          name,
+          samples(implementation, (result) => result.extra[label] ?? Number.NaN),
+          ops,
+          baseline,
+        )
       }
     }
   }

@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url'
 
 const [major] = process.versions.node.split('.').map(Number)
 if (major < 24) {
-  console.error(`petrel: Node.js >= 24 is required (this is ${process.version}); run it through \`npx petrel\` or \`npm start\` in the project, which use the pinned Node 26`)
+  console.error(
+    `petrel: Node.js >= 24 is required (this is ${process.version}); run it through \`npx petrel\` or \`npm start\` in the project, which use the pinned Node 26`,
+  )
   process.exit(1)
 }
 
@@ -44,12 +46,16 @@ function enableCompileCache() {
  * this file's real path (Node resolves the node_modules/.bin symlink before it runs us), so we
  * take dist/ exactly where the sources could not run.
  */
-const installed = fileURLToPath(import.meta.url).split(/[\\/]/).includes('node_modules')
+const installed = fileURLToPath(import.meta.url)
+  .split(/[\\/]/)
+  .includes('node_modules')
 let entry = '../src/cli/main.ts'
 if (installed) {
   entry = '../dist/cli/main.js'
   if (!existsSync(new URL(entry, import.meta.url))) {
-    console.error(`petrel: ${fileURLToPath(new URL('../dist/', import.meta.url))} is missing: this copy of Petrel was installed without its build; install a package made by \`npm pack\` (whose prepare script builds dist/)`)
+    console.error(
+      `petrel: ${fileURLToPath(new URL('../dist/', import.meta.url))} is missing: this copy of Petrel was installed without its build; install a package made by \`npm pack\` (whose prepare script builds dist/)`,
+    )
     process.exit(1)
   }
 } else {

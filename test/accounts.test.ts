@@ -36,7 +36,12 @@ class Browser {
     this.base = base
   }
 
-  async request(method: string, url: string, form?: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; text: string; location: string | null; response: Response }> {
+  async request(
+    method: string,
+    url: string,
+    form?: Record<string, string>,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; text: string; location: string | null; response: Response }> {
     const cookie = [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ')
     const response = await fetch(new URL(url, this.base), {
       method,
@@ -128,7 +133,11 @@ describe('--database', () => {
   test('petrel serve --database mysql://… exits 2 with one line naming the forms, and creates no file', () => {
     const cwd = mkdtempSync(path.join(tmpdir(), 'petrel-db-'))
     try {
-      const r = spawnSync(process.execPath, [path.resolve('bin/petrel.js'), 'serve', '--port', '0', '--database', 'mysql://db/app'], { cwd, encoding: 'utf8', timeout: 30_000 })
+      const r = spawnSync(process.execPath, [path.resolve('bin/petrel.js'), 'serve', '--port', '0', '--database', 'mysql://db/app'], {
+        cwd,
+        encoding: 'utf8',
+        timeout: 30_000,
+      })
       assert.equal(r.status, 2, r.stderr)
       assert.match(r.stderr, /^petrel: bad value for --database: "mysql:\/\/db\/app" names no database Petrel can use; give postgres:\/\/USER@HOST\/DB/)
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
@@ -139,7 +148,11 @@ describe('--database', () => {
   })
 
   test('--trust-proxy takes addresses and CIDR blocks; anything else exits 2 naming the entry', () => {
-    const r = spawnSync(process.execPath, [path.resolve('bin/petrel.js'), 'serve', '--port', '0', '--database', `sqlite:${dir}/flag.db`, '--trust-proxy', '10.0.0.0/8,proxy.local'], { encoding: 'utf8', timeout: 30_000 })
+    const r = spawnSync(
+      process.execPath,
+      [path.resolve('bin/petrel.js'), 'serve', '--port', '0', '--database', `sqlite:${dir}/flag.db`, '--trust-proxy', '10.0.0.0/8,proxy.local'],
+      { encoding: 'utf8', timeout: 30_000 },
+    )
     assert.equal(r.status, 2, r.stderr)
     assert.match(r.stderr, /^petrel: bad value for --trust-proxy: "proxy\.local" is not an address or CIDR block/)
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
@@ -157,7 +170,11 @@ describe('on SQLite', () => {
     const b = new Browser(base)
     const csrf = await b.csrf('/account/register')
     assert.equal((await b.request('POST', '/account/register', { username: 'eve', password: 'long enough pw' })).status, 403, 'no token')
-    assert.equal((await new Browser(base).request('POST', '/account/register', { csrf, username: 'eve', password: 'long enough pw' })).status, 403, 'a token without its cookie')
+    assert.equal(
+      (await new Browser(base).request('POST', '/account/register', { csrf, username: 'eve', password: 'long enough pw' })).status,
+      403,
+      'a token without its cookie',
+    )
     let r = await b.request('POST', '/account/register', { csrf, username: "x' OR '1'='1", password: 'long enough pw' })
     assert.equal(r.status, 400)
     assert.match(r.text, /A name is 3 to 32 of the letters/)
@@ -196,7 +213,7 @@ describe('on SQLite', () => {
     assert.ok(Number(r.response.headers.get('retry-after')) > 0)
   })
 
-  test('a CSRF pair the attacker made up fails: the token must carry the server\'s signature', async (t) => {
+  test("a CSRF pair the attacker made up fails: the token must carry the server's signature", async (t) => {
     const { base } = await serve(t, { database: `sqlite:${dir}/forged.db`, attemptsPerWindow: 1000 })
     const made = 'A'.repeat(43)
     const madeSigned = `${'A'.repeat(43)}.${'B'.repeat(43)}`
@@ -223,7 +240,13 @@ describe('on SQLite', () => {
     const victim = new Browser(base)
     victim.jar.set('petrel_csrf', attacker.jar.get('petrel_csrf')!)
     const form = { csrf: issued, username: 'victim', password: 'long enough pw' }
-    const posts: Array<Record<string, string>> = [{ origin: 'http://evil.example.test' }, { origin: `http://sub.${host}` }, { 'sec-fetch-site': 'same-site' }, { 'sec-fetch-site': 'cross-site', origin: base }, { origin: 'null' }]
+    const posts: Array<Record<string, string>> = [
+      { origin: 'http://evil.example.test' },
+      { origin: `http://sub.${host}` },
+      { 'sec-fetch-site': 'same-site' },
+      { 'sec-fetch-site': 'cross-site', origin: base },
+      { origin: 'null' },
+    ]
     for (const headers of posts) {
       const r = await victim.request('POST', '/account/register', form, headers)
       assert.equal(r.status, 403, JSON.stringify(headers))
@@ -236,7 +259,7 @@ describe('on SQLite', () => {
     assert.equal((await victim.request('POST', '/account/logout', { csrf: 'x' }, { origin: 'http://evil.example.test' })).status, 403)
   })
 
-  test('two servers on one SQLite file accept each other\'s forms (the signing key is in the database)', async (t) => {
+  test("two servers on one SQLite file accept each other's forms (the signing key is in the database)", async (t) => {
     const one = await serve(t, { database: `sqlite:${dir}/shared-key.db` })
     const two = await serve(t, { database: `sqlite:${dir}/shared-key.db` })
     const b = new Browser(one.base)
@@ -251,7 +274,8 @@ describe('on SQLite', () => {
     const b = new Browser(base)
     const csrf = await b.csrf('/account/login')
     // A cross-site page posting as the visitor: no token, or a wrong one.
-    for (let i = 0; i < 5; i++) assert.equal((await b.request('POST', '/account/login', { csrf: 'nope', username: 'ann', password: 'not the one' })).status, 403)
+    for (let i = 0; i < 5; i++)
+      assert.equal((await b.request('POST', '/account/login', { csrf: 'nope', username: 'ann', password: 'not the one' })).status, 403)
     for (let i = 0; i < 2; i++) assert.equal((await b.request('POST', '/account/login', { csrf, username: 'ann', password: 'not the one' })).status, 401)
     assert.equal((await b.request('POST', '/account/login', { csrf, username: 'ann', password: 'not the one' })).status, 429)
   })
@@ -289,11 +313,13 @@ async function concurrentLogins(base: string, serving: Serving, count: number, a
   const csrf = await b.csrf('/account/register')
   const username = `crowd${++crowds}`
   assert.equal((await b.request('POST', '/account/register', { csrf, username, password: 'the crowd password' })).status, 303)
-  const statuses = await Promise.all(Array.from({ length: count }, async () => {
-    const c = new Browser(base)
-    c.jar.set('petrel_csrf', csrf)
-    return (await c.request('POST', '/account/login', { csrf, username, password: 'the crowd password' })).status
-  }))
+  const statuses = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const c = new Browser(base)
+      c.jar.set('petrel_csrf', csrf)
+      return (await c.request('POST', '/account/login', { csrf, username, password: 'the crowd password' })).status
+    }),
+  )
   for (const status of statuses) assert.ok(status === 303 || (allow503 && status === 503), `status ${status}`)
   const stats = serving.accounts!.poolStats()
   assert.equal(stats.borrowed, 0, 'every connection came back')
@@ -352,7 +378,17 @@ describe('on PostgreSQL', () => {
 test('petrel serve --workers 2 on one SQLite file: a session made on one worker works on every worker', async (t) => {
   const { spawn } = await import('node:child_process')
   const { once } = await import('node:events')
-  const args = ['bin/petrel.js', 'serve', '--port', '0', '--workers', '2', '--database', `sqlite:${dir}/workers.db`, ...(process.getuid?.() === 0 ? ['--user', 'root'] : [])]
+  const args = [
+    'bin/petrel.js',
+    'serve',
+    '--port',
+    '0',
+    '--workers',
+    '2',
+    '--database',
+    `sqlite:${dir}/workers.db`,
+    ...(process.getuid?.() === 0 ? ['--user', 'root'] : []),
+  ]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let log = ''
   child.stdout.on('data', (c: Buffer) => (log += c))

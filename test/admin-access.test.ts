@@ -23,7 +23,10 @@ async function ask(port: number, method: string, target: string, headers: Record
   return responses[0]!
 }
 
-async function adminOf(t: { after: (fn: () => Promise<void>) => void }, admin: { host: string; port: number; token?: string; allowedHosts?: string[] }): Promise<{ serving: Serving; port: number }> {
+async function adminOf(
+  t: { after: (fn: () => Promise<void>) => void },
+  admin: { host: string; port: number; token?: string; allowedHosts?: string[] },
+): Promise<{ serving: Serving; port: number }> {
   const serving = await startServe({ root: null, host: '127.0.0.1', port: 0, admin })
   t.after(async () => {
     await serving.admin?.close()
@@ -36,8 +39,15 @@ describe('Host check (DNS rebinding)', () => {
   test('names the admin does not know get 421 on every path and method; its addresses, localhost and --admin-host names are served', async (t) => {
     const { port } = await adminOf(t, { host: '127.0.0.1', port: 0, allowedHosts: ['admin.example.com'] })
     const refused = [
-      'evil.example', `evil.example:${port}`, '127.0.0.1.nip.io', 'localhost.evil.example', 'admin.example.com.evil.example',
-      'admin.example.co', '[not-an-address]:80', '127.0.0.1:99999999', '',
+      'evil.example',
+      `evil.example:${port}`,
+      '127.0.0.1.nip.io',
+      'localhost.evil.example',
+      'admin.example.com.evil.example',
+      'admin.example.co',
+      '[not-an-address]:80',
+      '127.0.0.1:99999999',
+      '',
     ]
     for (const host of refused) {
       const r = await ask(port, 'GET', '/metrics', { Host: host })
@@ -49,15 +59,29 @@ describe('Host check (DNS rebinding)', () => {
       assert.equal((await ask(port, 'GET', '/metrics', { Host: host })).status, 400, `Host: ${JSON.stringify(host)}`)
     }
     // The dashboard's files, a missing path, another method, OPTIONS *: no way around the check.
-    for (const [method, target] of [['GET', '/'], ['GET', '/nope'], ['POST', '/metrics'], ['OPTIONS', '*'], ['GET', `http://evil.example:${port}/metrics`]] as const) {
+    for (const [method, target] of [
+      ['GET', '/'],
+      ['GET', '/nope'],
+      ['POST', '/metrics'],
+      ['OPTIONS', '*'],
+      ['GET', `http://evil.example:${port}/metrics`],
+    ] as const) {
       assert.equal((await ask(port, method, target, { Host: `evil.example:${port}` })).status, 421, `${method} ${target}`)
     }
     // HTTP/1.0 without Host: no browser sends that, and the admin cannot tell whose name was meant.
     assert.equal((await ask(port, 'GET', '/metrics', {}, '1.0')).status, 421)
 
     const served = [
-      `127.0.0.1:${port}`, '127.0.0.1', 'localhost', 'LOCALHOST:9000', 'localhost.', '[::1]', `[::1]:${port}`,
-      '10.1.2.3:8081', 'admin.example.com', 'Admin.Example.COM.:443',
+      `127.0.0.1:${port}`,
+      '127.0.0.1',
+      'localhost',
+      'LOCALHOST:9000',
+      'localhost.',
+      '[::1]',
+      `[::1]:${port}`,
+      '10.1.2.3:8081',
+      'admin.example.com',
+      'Admin.Example.COM.:443',
     ]
     for (const host of served) assert.equal((await ask(port, 'GET', '/metrics', { Host: host })).status, 200, `Host: ${host}`)
   })
@@ -70,7 +94,7 @@ describe('Host check (DNS rebinding)', () => {
 })
 
 describe('token', () => {
-  test('the data paths need Authorization: Bearer TOKEN; the dashboard\'s files do not', async (t) => {
+  test("the data paths need Authorization: Bearer TOKEN; the dashboard's files do not", async (t) => {
     const { port } = await adminOf(t, { host: '127.0.0.1', port: 0, token: TOKEN })
     const host = `127.0.0.1:${port}`
     for (const target of ['/metrics', '/api/snapshot', '/events']) {
@@ -96,7 +120,11 @@ describe('token', () => {
 })
 
 /** Start `petrel serve`; resolves with its output once it printed `ready`, and stops it after the test. */
-async function startCli(t: { after: (fn: () => Promise<void>) => void }, args: string[], ready: RegExp): Promise<{ child: ChildProcess; output: () => string }> {
+async function startCli(
+  t: { after: (fn: () => Promise<void>) => void },
+  args: string[],
+  ready: RegExp,
+): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
@@ -116,7 +144,8 @@ async function startCli(t: { after: (fn: () => Promise<void>) => void }, args: s
   return { child, output: () => `${stdout}${stderr}` }
 }
 
-const WARNING = /^petrel(\[master\])?: warning: the admin listener on 0\.0\.0\.0:\d+ is not on loopback and has no token: .*give --admin-token-file FILE, or bind it to 127\.0\.0\.1$/m
+const WARNING =
+  /^petrel(\[master\])?: warning: the admin listener on 0\.0\.0\.0:\d+ is not on loopback and has no token: .*give --admin-token-file FILE, or bind it to 127\.0\.0\.1$/m
 const WORKERS = ['--workers', '1', ...(process.getuid?.() === 0 ? ['--user', 'root'] : [])]
 
 describe('an admin off loopback without a token warns at start', () => {
@@ -135,12 +164,16 @@ describe('an admin off loopback without a token warns at start', () => {
   }
 })
 
-test('with --workers, the master\'s admin listener applies the same Host rule and token', { timeout: 60_000 }, async (t) => {
+test("with --workers, the master's admin listener applies the same Host rule and token", { timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'petrel-admin-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const tokenFile = path.join(dir, 'token')
   writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 })
-  const { output } = await startCli(t, ['--admin', '127.0.0.1:0', '--admin-token-file', tokenFile, '--admin-host', 'admin.example.com', ...WORKERS], /worker\(s\) serving/)
+  const { output } = await startCli(
+    t,
+    ['--admin', '127.0.0.1:0', '--admin-token-file', tokenFile, '--admin-host', 'admin.example.com', ...WORKERS],
+    /worker\(s\) serving/,
+  )
   const port = Number(/admin .* on http:\/\/127\.0\.0\.1:(\d+)/.exec(output())![1])
   assert.equal((await ask(port, 'GET', '/metrics', { Host: 'evil.example', Authorization: `Bearer ${TOKEN}` })).status, 421)
   assert.equal((await ask(port, 'GET', '/metrics', { Host: 'admin.example.com' })).status, 401)
@@ -154,15 +187,30 @@ test('bad admin flags are one-line usage errors naming the flag, exit status 2',
   writeFileSync(path.join(dir, 'short'), 'tooshort\n')
   writeFileSync(path.join(dir, 'empty'), '\n')
   const cases: Array<[string[], RegExp]> = [
-    [['--admin', '127.0.0.1:0', '--admin-token', 'tooshort'], /^petrel: bad value for --admin-token: the token has 8 characters; use at least 16, e\.g\. from `openssl rand -hex 32`$/],
-    [['--admin', '127.0.0.1:0', '--admin-token', 'has spaces in it, sixteen+'], /^petrel: bad value for --admin-token: the token may hold only letters, digits/],
+    [
+      ['--admin', '127.0.0.1:0', '--admin-token', 'tooshort'],
+      /^petrel: bad value for --admin-token: the token has 8 characters; use at least 16, e\.g\. from `openssl rand -hex 32`$/,
+    ],
+    [
+      ['--admin', '127.0.0.1:0', '--admin-token', 'has spaces in it, sixteen+'],
+      /^petrel: bad value for --admin-token: the token may hold only letters, digits/,
+    ],
     [['--admin', '127.0.0.1:0', '--admin-token-file', path.join(dir, 'short')], /^petrel: bad value for --admin-token-file: the token has 8 characters/],
     [['--admin', '127.0.0.1:0', '--admin-token-file', path.join(dir, 'empty')], /^petrel: bad value for --admin-token-file: the token has 0 characters/],
-    [['--admin', '127.0.0.1:0', '--admin-token-file', path.join(dir, 'missing')], /^petrel: bad value for --admin-token-file: cannot read .*missing: ENOENT; give a file that holds the token$/],
-    [['--admin', '127.0.0.1:0', '--admin-token', TOKEN, '--admin-token-file', path.join(dir, 'short')], /^petrel: give --admin-token or --admin-token-file, not both$/],
+    [
+      ['--admin', '127.0.0.1:0', '--admin-token-file', path.join(dir, 'missing')],
+      /^petrel: bad value for --admin-token-file: cannot read .*missing: ENOENT; give a file that holds the token$/,
+    ],
+    [
+      ['--admin', '127.0.0.1:0', '--admin-token', TOKEN, '--admin-token-file', path.join(dir, 'short')],
+      /^petrel: give --admin-token or --admin-token-file, not both$/,
+    ],
     [['--admin-token', TOKEN], /^petrel: --admin-token applies to the admin listener: give --admin HOST:PORT too$/],
     [['--admin-host', 'admin.example.com'], /^petrel: --admin-host applies to the admin listener/],
-    [['--admin', '127.0.0.1:0', '--admin-host', 'http://admin.example.com'], /^petrel: bad value for --admin-host: "http:\/\/admin\.example\.com"; expected a host name without scheme or port/],
+    [
+      ['--admin', '127.0.0.1:0', '--admin-host', 'http://admin.example.com'],
+      /^petrel: bad value for --admin-host: "http:\/\/admin\.example\.com"; expected a host name without scheme or port/,
+    ],
     [['--admin', '127.0.0.1:0', '--admin-host', 'admin.example.com:8081'], /^petrel: bad value for --admin-host: .*without scheme or port/],
     [['--admin', 'nowhere'], /^petrel: bad value for --admin: "nowhere"; expected HOST:PORT/],
   ]

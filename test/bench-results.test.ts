@@ -16,7 +16,9 @@ const REPO = new URL('..', import.meta.url).pathname
 const RESULTS = path.join(REPO, 'bench/results')
 
 function citingTexts(): string {
-  const docs = readdirSync(path.join(REPO, 'docs')).filter((name) => name.endsWith('.md')).map((name) => path.join(REPO, 'docs', name))
+  const docs = readdirSync(path.join(REPO, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => path.join(REPO, 'docs', name))
   return [path.join(REPO, 'README.md'), ...docs].map((file) => readFileSync(file, 'utf8')).join('\n')
 }
 
@@ -37,7 +39,10 @@ test('a run writes <suite>-<timestamp>.md and .json, and no -latest copy', (t) =
   const dir = mkdtempSync(path.join(tmpdir(), 'petrel-bench-runs-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const written = writeResultFiles('probe', '2026-12-07T15:48:08.123Z', '# probe\n', { suite: 'probe' }, dir)
-  assert.deepEqual(written.map((file) => path.basename(file)), ['probe-2026-12-07T15-48-08Z.md', 'probe-2026-12-07T15-48-08Z.json'])
+  assert.deepEqual(
+    written.map((file) => path.basename(file)),
+    ['probe-2026-12-07T15-48-08Z.md', 'probe-2026-12-07T15-48-08Z.json'],
+  )
   assert.deepEqual(readdirSync(dir).sort(), ['probe-2026-12-07T15-48-08Z.json', 'probe-2026-12-07T15-48-08Z.md'])
   assert.deepEqual(JSON.parse(readFileSync(path.join(dir, 'probe-2026-12-07T15-48-08Z.json'), 'utf8')), { suite: 'probe' })
 })
@@ -49,7 +54,10 @@ test('a run writes <suite>-<timestamp>.md and .json, and no -latest copy', (t) =
 const BENCH_TIMEOUT_MS = 240_000
 
 async function runSuite(args: string[], runsDir: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [path.join(REPO, 'bench/run.ts'), ...args], { env: { ...process.env, PETREL_BENCH_RUNS_DIR: runsDir }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [path.join(REPO, 'bench/run.ts'), ...args], {
+    env: { ...process.env, PETREL_BENCH_RUNS_DIR: runsDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text))
@@ -83,6 +91,9 @@ test('the wrk suites run on one skeleton: http and proxy print their tables and 
     assert.ok(wrote, `a "wrote" line: ${run.stdout}`)
     for (const file of [wrote[1]!, wrote[2]!]) assert.ok(existsSync(path.resolve(REPO, file)), `${file} exists`)
   }
-  assert.deepEqual(readdirSync(dir).filter((name) => name.includes('latest')), [])
+  assert.deepEqual(
+    readdirSync(dir).filter((name) => name.includes('latest')),
+    [],
+  )
   assert.equal(readdirSync(dir).length, 4)
 })

@@ -31,7 +31,11 @@ interface Scripted {
 }
 
 /** A server on 127.0.0.1 that hands each connection to `onSocket` and destroys what is left open after the test. */
-async function rawServer(t: TestContext, onSocket: (socket: net.Socket) => void, path = '/'): Promise<{ url: string; accepted: () => number; open: () => number }> {
+async function rawServer(
+  t: TestContext,
+  onSocket: (socket: net.Socket) => void,
+  path = '/',
+): Promise<{ url: string; accepted: () => number; open: () => number }> {
   const sockets = new Set<net.Socket>()
   let accepted = 0
   const server = net.createServer((socket) => {
@@ -52,33 +56,39 @@ async function rawServer(t: TestContext, onSocket: (socket: net.Socket) => void,
 
 async function scriptedServer(t: TestContext, script: Script, path = '/'): Promise<Scripted> {
   const stats = { connections: 0, requests: 0, requestBytes: [] as Buffer[] }
-  const server = await rawServer(t, (socket) => {
-    const connection = stats.connections++
-    const answers = script.answers(connection)
-    let next = 0
-    let tail = ''
-    let queue = Promise.resolve()
-    socket.on('data', (chunk: Buffer) => {
-      stats.requestBytes.push(chunk)
-      const text = tail + chunk.toString('latin1')
-      let count = text.split('\r\n\r\n').length - 1
-      tail = text.slice(-3)
-      stats.requests += count
-      while (count-- > 0) {
-        const request = next++
-        const answer = answers[request]
-        const last = next === answers.length
-        if (answer === undefined) continue
-        const delay = script.delayMs?.(connection, request) ?? 0
-        if (delay > 0) queue = queue.then(() => new Promise((resolve) => setTimeout(resolve, delay)))
-        queue = queue.then(() => writeInPieces(socket, answer, script.pieceBytes)).then(() => {
-          if (!last || socket.destroyed) return
-          if (script.after === 'close') socket.end()
-          if (script.after === 'reset') socket.resetAndDestroy()
-        })
-      }
-    })
-  }, path)
+  const server = await rawServer(
+    t,
+    (socket) => {
+      const connection = stats.connections++
+      const answers = script.answers(connection)
+      let next = 0
+      let tail = ''
+      let queue = Promise.resolve()
+      socket.on('data', (chunk: Buffer) => {
+        stats.requestBytes.push(chunk)
+        const text = tail + chunk.toString('latin1')
+        let count = text.split('\r\n\r\n').length - 1
+        tail = text.slice(-3)
+        stats.requests += count
+        while (count-- > 0) {
+          const request = next++
+          const answer = answers[request]
+          const last = next === answers.length
+          if (answer === undefined) continue
+          const delay = script.delayMs?.(connection, request) ?? 0
+          if (delay > 0) queue = queue.then(() => new Promise((resolve) => setTimeout(resolve, delay)))
+          queue = queue
+            .then(() => writeInPieces(socket, answer, script.pieceBytes))
+            .then(() => {
+              if (!last || socket.destroyed) return
+              if (script.after === 'close') socket.end()
+              if (script.after === 'reset') socket.resetAndDestroy()
+            })
+        }
+      })
+    },
+    path,
+  )
   return { url: server.url, stats }
 }
 
@@ -129,7 +139,10 @@ describe('exact tallies against scripted answers', () => {
     assert.equal(result.bytes, 2 * sum(MIXED))
     assert.deepEqual(result.status, { '200': 6, '201': 2, '204': 2, '404': 2 })
     assert.deepEqual(result.errors, noErrors)
-    assert.equal(result.timeline.reduce((n, c) => n + c, 0), result.requests)
+    assert.equal(
+      result.timeline.reduce((n, c) => n + c, 0),
+      result.requests,
+    )
   })
 
   test('answers dribbled out a few bytes at a time', async (t) => {
@@ -253,12 +266,14 @@ describe('exact tallies against scripted answers', () => {
     await bench(server.url, { connections: 1, method: 'PUT', headers: ['X-Token: abc', 'Content-Type: application/json'], body: b('{"a":1}') })
     const sent = Buffer.concat(server.stats.requestBytes).toString('latin1')
     // The answered request, then the next one, which is never answered.
-    assert.match(sent, /^(PUT \/api\/x\?q=1 HTTP\/1\.1\r\nHost: 127\.0\.0\.1:\d+\r\nX-Token: abc\r\nContent-Type: application\/json\r\nContent-Length: 7\r\n\r\n\{"a":1\}){2}$/)
+    assert.match(
+      sent,
+      /^(PUT \/api\/x\?q=1 HTTP\/1\.1\r\nHost: 127\.0\.0\.1:\d+\r\nX-Token: abc\r\nContent-Type: application\/json\r\nContent-Length: 7\r\n\r\n\{"a":1\}){2}$/,
+    )
   })
 })
 
 describe('connections that end oddly', () => {
-
   test('an unsolicited close-delimited answer on an idle connection: no request lost, one new connection, nothing left open', async (t) => {
     const server = await rawServer(t, (socket) => {
       let answered = false
@@ -356,7 +371,10 @@ describe('petrel bench on the command line', () => {
     [['not a url'], /^petrel: not a URL: "not a url"; give one such as http:\/\/127\.0\.0\.1:8080\/\n$/],
     [['https://example.com/'], /^petrel: unsupported scheme https: in https:\/\/example\.com\/; petrel bench speaks plain http:\/\/\n$/],
     [['-c', '0', 'http://127.0.0.1:1/'], /^petrel: bad value for --connections: "0"; expected at least 1\n$/],
-    [['-d', 'soon', 'http://127.0.0.1:1/'], /^petrel: bad value for --duration: "soon"; expected a duration such as 500ms, 5s or 1m \(a bare number means seconds\)\n$/],
+    [
+      ['-d', 'soon', 'http://127.0.0.1:1/'],
+      /^petrel: bad value for --duration: "soon"; expected a duration such as 500ms, 5s or 1m \(a bare number means seconds\)\n$/,
+    ],
     [['--no-keepalive', '-p', '4', 'http://127.0.0.1:1/'], /^petrel: --pipelining needs keep-alive; drop --no-keepalive or --pipelining\n$/],
     [['-H', 'no colon', 'http://127.0.0.1:1/'], /^petrel: bad value for --header: "no colon"; expected "Name: value"\n$/],
     [['--body-file', '/nonexistent/file', 'http://127.0.0.1:1/'], /^petrel: bad value for --body-file: cannot read \/nonexistent\/file \(ENOENT\)\n$/],

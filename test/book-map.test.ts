@@ -10,10 +10,18 @@ const REPO = new URL('..', import.meta.url).pathname
 const rows = readFileSync(path.join(REPO, 'docs/book-map.md'), 'utf8')
   .split('\n')
   .filter((line) => /^\| (\d+|1–4) \|/.test(line))
-  .map((line) => line.split(/(?<!\\)\|/).slice(1, -1).map((cell) => cell.trim()))
+  .map((line) =>
+    line
+      .split(/(?<!\\)\|/)
+      .slice(1, -1)
+      .map((cell) => cell.trim()),
+  )
 
 test('one row per chapter: 1–4, then 5 to 17, in order, each with files, a command, a test and what Node cannot do', () => {
-  assert.deepEqual(rows.map((row) => row[0]), ['1–4', ...Array.from({ length: 13 }, (_, i) => String(i + 5))])
+  assert.deepEqual(
+    rows.map((row) => row[0]),
+    ['1–4', ...Array.from({ length: 13 }, (_, i) => String(i + 5))],
+  )
   for (const row of rows) {
     assert.equal(row.length, 6, `chapter ${row[0]}: ${row.length} cells`)
     for (const cell of row) assert.ok(cell.length > 0, `chapter ${row[0]} has an empty cell`)

@@ -138,7 +138,12 @@ describe('meta-variables (RFC 3875 §4.1)', () => {
   })
 
   test('exactly the RFC set, the request fields as HTTP_*, and a PATH', async () => {
-    const { response, client } = await get('/cgi-bin/env.sh/some/where%20else?a=1&b=%20', { Host: 'example.test:8443', 'X-Trace-Id': 'abc', Proxy: 'http://evil', Cookie: 'k=v' })
+    const { response, client } = await get('/cgi-bin/env.sh/some/where%20else?a=1&b=%20', {
+      Host: 'example.test:8443',
+      'X-Trace-Id': 'abc',
+      Proxy: 'http://evil',
+      Cookie: 'k=v',
+    })
     assert.equal(response.status, 200)
     const env = envOf(response.text)
     void client
@@ -171,7 +176,12 @@ describe('meta-variables (RFC 3875 §4.1)', () => {
   })
 
   test('a field name with anything but letters, digits and "-" is not passed: X_Real-IP cannot pose as X-Real-IP', async () => {
-    const { response } = await get('/cgi-bin/env.sh', { 'X-Real-IP': '203.0.113.7', 'X_Real-IP': '198.51.100.66', 'X.Real.IP': '198.51.100.67', Accept_Language: 'xx' })
+    const { response } = await get('/cgi-bin/env.sh', {
+      'X-Real-IP': '203.0.113.7',
+      'X_Real-IP': '198.51.100.66',
+      'X.Real.IP': '198.51.100.67',
+      Accept_Language: 'xx',
+    })
     const env = envOf(response.text)
     assert.equal(env.get('HTTP_X_REAL_IP'), '203.0.113.7')
     assert.doesNotMatch(response.text, /198\.51\.100\.6[67]/)
@@ -207,7 +217,10 @@ describe('bodies', () => {
   })
 
   test('a chunked request body is read whole and given with CONTENT_LENGTH', async () => {
-    const { responses } = await exchange(port, req('POST', '/cgi-bin/cat.sh', { 'Transfer-Encoding': 'chunked', Connection: 'close' }, chunked(['hello ', 'chunked ', 'world'])))
+    const { responses } = await exchange(
+      port,
+      req('POST', '/cgi-bin/cat.sh', { 'Transfer-Encoding': 'chunked', Connection: 'close' }, chunked(['hello ', 'chunked ', 'world'])),
+    )
     assert.equal(responses[0]!.text, 'hello chunked world')
   })
 
@@ -256,7 +269,7 @@ describe('bodies', () => {
   })
 })
 
-describe('the script\'s head', () => {
+describe("the script's head", () => {
   test('Status and other fields pass through', async () => {
     const { response } = await get('/cgi-bin/status.sh')
     assert.equal(response.status, 418)
@@ -275,7 +288,7 @@ describe('the script\'s head', () => {
     assert.equal(env.has('CONTENT_LENGTH'), false)
   })
 
-  test('a local redirect keeps the request\'s HTTP version: HTTP/1.0 without Host works', async () => {
+  test("a local redirect keeps the request's HTTP version: HTTP/1.0 without Host works", async () => {
     const { responses } = await exchange(port, req('GET', '/cgi-bin/local.sh', {}, undefined, '1.0'))
     assert.equal(responses[0]!.status, 200)
     assert.equal(envOf(responses[0]!.text).get('SERVER_PROTOCOL'), 'HTTP/1.0')
@@ -306,7 +319,13 @@ describe('the script\'s head', () => {
   test('stderr goes to the error log', async () => {
     const { response } = await get('/cgi-bin/stderr.sh')
     assert.equal(response.text, 'ok')
-    assert.ok(await until(() => existsSync(errorLogPath) && (serving.reopenLogs(), readFileSync(errorLogPath, 'utf8').includes('cgi stderr.sh: something went sideways')), 2000), readFileSync(errorLogPath, 'utf8'))
+    assert.ok(
+      await until(
+        () => existsSync(errorLogPath) && (serving.reopenLogs(), readFileSync(errorLogPath, 'utf8').includes('cgi stderr.sh: something went sideways')),
+        2000,
+      ),
+      readFileSync(errorLogPath, 'utf8'),
+    )
   })
 
   test('stderr reaches the error log escaped as the access log escapes: no raw ESC, CR or C1 control', async () => {
@@ -361,7 +380,7 @@ describe('which files run', () => {
     }
   })
 
-  test('a script\'s Status: 1xx is not an answer: 502', async () => {
+  test("a script's Status: 1xx is not an answer: 502", async () => {
     writeFileSync(path.join(cgiDir, 'interim.sh'), '#!/bin/sh\nprintf "Status: 100 Continue\\n\\n"\n', { mode: 0o755 })
     assert.equal((await get('/cgi-bin/interim.sh')).response.status, 502)
   })
@@ -380,7 +399,7 @@ describe('processes', () => {
     assert.equal(response.status, 504)
     assert.ok(Date.now() - started >= 1400, 'not before --cgi-timeout')
     const grandchild = Number(readFileSync(path.join(pidDir, 'timeout'), 'utf8'))
-    assert.ok(await until(() => !alive(grandchild), 2000), 'the script\'s child was killed too')
+    assert.ok(await until(() => !alive(grandchild), 2000), "the script's child was killed too")
   })
 
   test('a timeout after the head cuts the response off', async () => {
@@ -407,7 +426,13 @@ describe('processes', () => {
     // The handler timeout leaves a fresh script time to answer on a loaded machine; the slow one
     // answers well after it.
     writeFileSync(path.join(cgiDir, 'slower.sh'), '#!/bin/sh\nsleep 2\nprintf "Content-Type: text/plain\\n\\nslower"\n', { mode: 0o755 })
-    const late = await startServe({ root: path.join(root, 'www'), host: '127.0.0.1', port: 0, timeouts: { handlerMs: 1000 }, cgi: { dir: cgiDir, timeoutMs: 5000 } })
+    const late = await startServe({
+      root: path.join(root, 'www'),
+      host: '127.0.0.1',
+      port: 0,
+      timeouts: { handlerMs: 1000 },
+      cgi: { dir: cgiDir, timeoutMs: 5000 },
+    })
     try {
       const { responses } = await exchange(late.address.port, req('GET', '/cgi-bin/slower.sh', { Connection: 'close' }))
       assert.equal(responses[0]!.status, 503)
@@ -596,7 +621,10 @@ describe('output backpressure: a script that writes without end', () => {
       }
       // The scripts are held once they stop getting their writes done: everything between them
       // and the clients is full. Without backpressure that never happens.
-      const written = (): string => scripts().map((p) => bytesWrittenBy(p.pid)).join(',')
+      const written = (): string =>
+        scripts()
+          .map((p) => bytesWrittenBy(p.pid))
+          .join(',')
       let lastWritten = written()
       let stillFor = 0
       const deadline = Date.now() + 20_000
@@ -617,7 +645,10 @@ describe('output backpressure: a script that writes without end', () => {
       assert.ok(lastBytes - settledBytes <= 16 * 1024 * 1024, `still growing while the scripts are held: ${mb(settledBytes)} → ${mb(lastBytes)}`)
       assert.equal(written(), lastWritten, 'the scripts stay held')
       assert.equal(scripts().length, 4, 'the scripts are held, not killed')
-      assert.ok(clients.every((c) => !c.closedByServer), 'the connections stay open')
+      assert.ok(
+        clients.every((c) => !c.closedByServer),
+        'the connections stay open',
+      )
     } finally {
       for (const c of clients) c.destroy()
     }
@@ -650,7 +681,7 @@ describe('output backpressure: a script that writes without end', () => {
       let expected = ''
       for (let n = 1; n <= SEQ_LINES; n++) expected += `${n}\n`
       assert.equal(response.body.length, expected.length)
-      assert.ok(response.body.equals(Buffer.from(expected, 'latin1')), 'the body is seq\'s output, byte for byte')
+      assert.ok(response.body.equals(Buffer.from(expected, 'latin1')), "the body is seq's output, byte for byte")
     } finally {
       client.destroy()
     }
@@ -670,7 +701,7 @@ describe('output backpressure: a script that writes without end', () => {
     }
   })
 
-  test('without an error log, stderr lines reach the server\'s stderr escaped', async () => {
+  test("without an error log, stderr lines reach the server's stderr escaped", async () => {
     const { responses } = await exchange(server.port, req('GET', '/cgi-bin/esc.sh', { Connection: 'close' }))
     assert.equal(responses[0]!.text, 'ok')
     assert.ok(await until(() => server.stderr().toString('latin1').includes(ESCAPED_STDERR), 2000), server.stderr().toString('latin1'))
@@ -692,7 +723,10 @@ describe('parts', () => {
       status: 404,
       reason: 'Gone away',
       statusGiven: true,
-      fields: [['Content-Type', 'text/html'], ['X-A', '1']],
+      fields: [
+        ['Content-Type', 'text/html'],
+        ['X-A', '1'],
+      ],
       location: null,
     })
     assert.equal((parseCgiHead('Location: http://x/') as { status: number }).status, 302)
@@ -720,7 +754,7 @@ describe('parts', () => {
   })
 })
 
-describe('the demo site\'s scripts', () => {
+describe("the demo site's scripts", () => {
   let demo: Serving
   before(async () => {
     demo = await startServe({ root: null, host: '127.0.0.1', port: 0, cgi: { dir: DEMO_CGI_BIN } })
@@ -728,7 +762,8 @@ describe('the demo site\'s scripts', () => {
   after(() => demo.server.close({ destroy: true }))
 
   async function demoGet(target: string, body?: string, extra: Record<string, string> = {}) {
-    const headers: Record<string, string> = body === undefined ? { Connection: 'close', ...extra } : { Connection: 'close', 'Content-Type': 'application/x-www-form-urlencoded', ...extra }
+    const headers: Record<string, string> =
+      body === undefined ? { Connection: 'close', ...extra } : { Connection: 'close', 'Content-Type': 'application/x-www-form-urlencoded', ...extra }
     const { responses } = await exchange(demo.address.port, req(body === undefined ? 'GET' : 'POST', target, headers, body))
     return responses[0]!
   }
@@ -749,7 +784,12 @@ describe('the demo site\'s scripts', () => {
 
   test('env.py does not show credentials: a page on the same origin could read an HttpOnly cookie through it', async () => {
     requireDebianPackage('python3')
-    const response = await demoGet('/cgi-bin/env.py', undefined, { Cookie: 'session=COOKIE-SECRET', Authorization: 'Basic QVVUSC1TRUNSRVQ=', 'Proxy-Authorization': 'Basic UFJPWFktU0VDUkVU', 'X-Shown': 'visible' })
+    const response = await demoGet('/cgi-bin/env.py', undefined, {
+      Cookie: 'session=COOKIE-SECRET',
+      Authorization: 'Basic QVVUSC1TRUNSRVQ=',
+      'Proxy-Authorization': 'Basic UFJPWFktU0VDUkVU',
+      'X-Shown': 'visible',
+    })
     assert.equal(response.status, 200)
     assert.match(response.text, /<th>HTTP_X_SHOWN<\/th><td>visible<\/td>/)
     assert.doesNotMatch(response.text, /COOKIE-SECRET|QVVUSC1TRUNSRVQ|UFJPWFktU0VDUkVU/)

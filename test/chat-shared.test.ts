@@ -315,7 +315,10 @@ describe('--redis: instances share a room through Redis', () => {
 
     // Each side speaks until the other hears it: both nodes have reconnected and subscribed again.
     const deadline = Date.now() + 15_000
-    for (const [from, to] of [[ann!, bob!], [bob!, ann!]] as const) {
+    for (const [from, to] of [
+      [ann!, bob!],
+      [bob!, ann!],
+    ] as const) {
       for (let probe = 0; ; probe++) {
         from.say(`probe ${probe}`)
         const heard = await to.drain(200)
@@ -330,8 +333,14 @@ describe('--redis: instances share a room through Redis', () => {
     for (let i = 0; i < count; i++) ann!.say(`from ann ${i}`)
     for (let i = 0; i < count; i++) bob!.say(`from bob ${i}`)
     const expected = (who: string): string[] => Array.from({ length: count }, (_, i) => `${who}: from ${who.toLowerCase()} ${i}`)
-    assert.deepEqual((await bob!.drain(300)).filter((l) => l.startsWith('Ann:')), expected('Ann'))
-    assert.deepEqual((await ann!.drain(300)).filter((l) => l.startsWith('bob:')), expected('bob'))
+    assert.deepEqual(
+      (await bob!.drain(300)).filter((l) => l.startsWith('Ann:')),
+      expected('Ann'),
+    )
+    assert.deepEqual(
+      (await ann!.drain(300)).filter((l) => l.startsWith('bob:')),
+      expected('bob'),
+    )
     assert.deepEqual(await carl!.drain(100).then((lines) => lines.length), 2 * count)
 
     // The empty Redis learned who is in the room (each node claimed its members again), and the
@@ -348,7 +357,9 @@ describe('--redis: instances share a room through Redis', () => {
   test('petrel chat --workers 2 --redis: the CLI rooms join an instance started apart; SIGTERM stops every process', async (t) => {
     const room = `t${process.pid}c`
     const { port: apart } = await instance(t, room)
-    const child = spawn(process.execPath, ['bin/petrel.js', 'chat', '--port', '0', '--workers', '2', '--redis', url, '--room', room], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const child = spawn(process.execPath, ['bin/petrel.js', 'chat', '--port', '0', '--workers', '2', '--redis', url, '--room', room], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
     let log = ''
     child.stderr.setEncoding('utf8')
     child.stderr.on('data', (text: string) => (log += text))

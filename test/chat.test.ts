@@ -67,7 +67,7 @@ test('join notices, broadcast to everyone else, /who, /nick and a clash, /msg, /
   assert.equal(await a.line(), '* bob left')
 })
 
-test('terminal controls are removed from relayed lines (TAB stays), so nobody forges lines on another\'s screen', async (t) => {
+test("terminal controls are removed from relayed lines (TAB stays), so nobody forges lines on another's screen", async (t) => {
   const [a, b] = await joinTwo(t)
   // CR rewinds the reader's line, ESC sequences erase or recolour it, BEL rings; C1 CSI and NUL too.
   a.socket.write('evil\r* guest2 left\x1b[2K\x07\x00 tab\there \u009b31m\x7f!\r\n')

@@ -46,7 +46,13 @@ test('--help lists the commands; serve --help lists every limit flag with its de
 })
 
 test('a bare number of TIME is seconds for every duration flag of every command', () => {
-  for (const [command, specs] of [['serve', SERVE_FLAGS], ['bench', BENCH_FLAGS], ['inetd', INETD_FLAGS], ['proxy', PROXY_FLAGS], ['top', TOP_FLAGS]] as const) {
+  for (const [command, specs] of [
+    ['serve', SERVE_FLAGS],
+    ['bench', BENCH_FLAGS],
+    ['inetd', INETD_FLAGS],
+    ['proxy', PROXY_FLAGS],
+    ['top', TOP_FLAGS],
+  ] as const) {
     for (const spec of specs.filter((s) => s.type === 'duration')) {
       const { flags } = parseArgs([`--${spec.name}`, '2'], specs, command)
       assert.equal(flags.get(spec.name), 2000, `petrel ${command} --${spec.name} 2 is two seconds`)
@@ -72,7 +78,10 @@ test('--keepalive-timeout 1 and "keepalive-timeout": 1 in --config are one secon
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const config = path.join(dir, 'petrel.json')
   writeFileSync(config, JSON.stringify({ 'keepalive-timeout': 1 }))
-  for (const args of [['--keepalive-timeout', '1'], ['--config', config]]) {
+  for (const args of [
+    ['--keepalive-timeout', '1'],
+    ['--config', config],
+  ]) {
     const { child, port } = await startServe(args)
     t.after(() => child.kill('SIGKILL'))
     const idle = await keptAlive(port)
@@ -232,28 +241,42 @@ test('start-up mistakes are one line naming the problem and the fix, exit 1, and
   const dir = mkdtempSync(path.join(tmpdir(), 'petrel-mistakes-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const missing = path.join(dir, 'no-such-dir')
-  const inUse = (address: string) => new RegExp(`cannot listen on ${address}: the address is already in use; stop the program that holds it .* or choose another port`)
-  const noDirectory = (file: string) => new RegExp(`cannot (open|create the pidfile) ${file}: its directory does not exist; create the directory or give a path in one that exists`)
+  const inUse = (address: string) =>
+    new RegExp(`cannot listen on ${address}: the address is already in use; stop the program that holds it .* or choose another port`)
+  const noDirectory = (file: string) =>
+    new RegExp(`cannot (open|create the pidfile) ${file}: its directory does not exist; create the directory or give a path in one that exists`)
   const cases: Array<[string[], RegExp]> = [
     // A port another program holds.
     [['serve', '--port', String(tcp)], inUse(`127\\.0\\.0\\.1:${tcp}`)],
     [['serve', '--port', String(tcp), '--workers', '1', ...WORKER_USER], inUse(`127\\.0\\.0\\.1:${tcp}`)],
     [['serve', '--port', '0', '--admin', `127.0.0.1:${tcp}`], /cannot open the admin listener on 127\.0\.0\.1:\d+: the address is already in use/],
-    [['serve', '--port', '0', '--admin', `127.0.0.1:${tcp}`, '--workers', '1', ...WORKER_USER], /cannot open the admin listener on 127\.0\.0\.1:\d+: the address is already in use/],
+    [
+      ['serve', '--port', '0', '--admin', `127.0.0.1:${tcp}`, '--workers', '1', ...WORKER_USER],
+      /cannot open the admin listener on 127\.0\.0\.1:\d+: the address is already in use/,
+    ],
     [['chat', '--port', String(tcp)], inUse(`127\\.0\\.0\\.1:${tcp}`)],
     [['chat', '--port', String(tcp), '--workers', '1'], inUse(`127\\.0\\.0\\.1:${tcp}`)],
     [['proxy', '--port', String(tcp), '--allow', 'example.com'], inUse(`127\\.0\\.0\\.1:${tcp}`)],
     [['inetd', '--services', 'echo', '--port-offset', String(tcp - 7)], inUse(`127\\.0\\.0\\.1:${tcp}`)],
     [['inetd', '--services', 'echo', '--port-offset', String(udp - 7)], inUse(`127\\.0\\.0\\.1:${udp} \\(udp\\)`)],
     // An address this machine does not have (192.0.2.0/24 is reserved for documentation).
-    [['serve', '--host', '192.0.2.1', '--port', '0'], /cannot listen on 192\.0\.2\.1:0: no network interface of this machine has that address; give one it has/],
+    [
+      ['serve', '--host', '192.0.2.1', '--port', '0'],
+      /cannot listen on 192\.0\.2\.1:0: no network interface of this machine has that address; give one it has/,
+    ],
     [['inetd', '--host', '192.0.2.1', '--services', 'echo'], /cannot listen on 192\.0\.2\.1:10007: no network interface/],
     // Logs and other files in a directory that does not exist.
     [['serve', '--port', '0', '--access-log', path.join(missing, 'access.log')], noDirectory(path.join(missing, 'access.log'))],
     [['serve', '--port', '0', '--error-log', path.join(missing, 'error.log')], noDirectory(path.join(missing, 'error.log'))],
-    [['serve', '--port', '0', '--access-log', path.join(missing, 'access.log'), '--workers', '1', ...WORKER_USER], noDirectory(path.join(missing, 'access.log'))],
+    [
+      ['serve', '--port', '0', '--access-log', path.join(missing, 'access.log'), '--workers', '1', ...WORKER_USER],
+      noDirectory(path.join(missing, 'access.log')),
+    ],
     [['serve', '--port', '0', '--pid', path.join(missing, 'petrel.pid')], noDirectory(path.join(missing, 'petrel.pid'))],
-    [['serve', '--port', '0', '--daemon', '--pid', path.join(dir, 'daemon.pid'), '--daemon-log', path.join(missing, 'daemon.log')], noDirectory(path.join(missing, 'daemon.log'))],
+    [
+      ['serve', '--port', '0', '--daemon', '--pid', path.join(dir, 'daemon.pid'), '--daemon-log', path.join(missing, 'daemon.log')],
+      noDirectory(path.join(missing, 'daemon.log')),
+    ],
     [['serve', '--port', '0', '--access-log', dir], /cannot open .*: it is a directory; give the path of a file/],
     // A Redis that is not there.
     [['chat', '--port', '0', '--redis', 'redis://127.0.0.1:1'], /cannot reach Redis; start it.*: 127\.0\.0\.1:1: connect ECONNREFUSED/],
@@ -264,11 +287,16 @@ test('start-up mistakes are one line naming the problem and the fix, exit 1, and
   ]
   const runs = await runAll(cases.map(([args]) => args))
   // Every case is judged before failing, so a run lists every command that falls short.
-  assert.deepEqual(runs.flatMap((run, index) => mistakeProblems(run, cases[index]![1], run.args[0] === 'top' ? run.stdout : run.stderr)), [])
+  assert.deepEqual(
+    runs.flatMap((run, index) => mistakeProblems(run, cases[index]![1], run.args[0] === 'top' ? run.stdout : run.stderr)),
+    [],
+  )
   assert.equal(existsSync(path.join(dir, 'daemon.pid')), false, 'the daemon that could not start left no pidfile')
 })
 
-test('start-up mistakes as an unprivileged user: a port below 1024, a log it may not write', { skip: asRoot ? false : 'needs root to run petrel as nobody' }, async (t) => {
+test('start-up mistakes as an unprivileged user: a port below 1024, a log it may not write', {
+  skip: asRoot ? false : 'needs root to run petrel as nobody',
+}, async (t) => {
   const nobody = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim())
   const dir = mkdtempSync(path.join(tmpdir(), 'petrel-nobody-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
@@ -280,14 +308,26 @@ test('start-up mistakes as an unprivileged user: a port below 1024, a log it may
   chmodSync(dir, 0o755)
   chmodSync(root, 0o755)
   const cases: Array<[string[], RegExp]> = [
-    [['serve', root, '--port', '80'], /cannot listen on 127\.0\.0\.1:80: permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a port from 1024 up/],
+    [
+      ['serve', root, '--port', '80'],
+      /cannot listen on 127\.0\.0\.1:80: permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a port from 1024 up/,
+    ],
     [['inetd', '--services', 'echo', '--port-offset', '0'], /cannot listen on 127\.0\.0\.1:7: permission denied: ports below 1024/],
     [['proxy', '--port', '80', '--allow', 'example.com'], /cannot listen on 127\.0\.0\.1:80: permission denied/],
     [['chat', '--port', '80'], /cannot listen on 127\.0\.0\.1:80: permission denied/],
-    [['serve', root, '--port', '0', '--access-log', path.join(logs, 'access.log')], /cannot open .*access\.log: permission denied; give a path the user running petrel may open/],
+    [
+      ['serve', root, '--port', '0', '--access-log', path.join(logs, 'access.log')],
+      /cannot open .*access\.log: permission denied; give a path the user running petrel may open/,
+    ],
   ]
-  const runs = await runAll(cases.map(([args]) => args), nobody)
-  assert.deepEqual(runs.flatMap((run, index) => mistakeProblems(run, cases[index]![1], run.stderr)), [])
+  const runs = await runAll(
+    cases.map(([args]) => args),
+    nobody,
+  )
+  assert.deepEqual(
+    runs.flatMap((run, index) => mistakeProblems(run, cases[index]![1], run.stderr)),
+    [],
+  )
 })
 
 test('chat connect waits for a room that opens after it starts (--wait), and says when none does', async (t) => {
@@ -310,7 +350,14 @@ test('chat connect waits for a room that opens after it starts (--wait), and say
 
   const closed = await freePort()
   const once0 = await runPetrel(['chat', 'connect', '--wait', '0', `127.0.0.1:${closed}`])
-  assert.deepEqual(mistakeProblems(once0, /cannot reach the chat room; start it .*: 127\.0\.0\.1:\d+: connect ECONNREFUSED [\d.:]+ \[PETREL_ERR_CHAT_UNREACHABLE\]$/, once0.stderr), [])
+  assert.deepEqual(
+    mistakeProblems(
+      once0,
+      /cannot reach the chat room; start it .*: 127\.0\.0\.1:\d+: connect ECONNREFUSED [\d.:]+ \[PETREL_ERR_CHAT_UNREACHABLE\]$/,
+      once0.stderr,
+    ),
+    [],
+  )
   const waited = await runPetrel(['chat', 'connect', '--wait', '1', `127.0.0.1:${closed}`])
   assert.deepEqual(mistakeProblems(waited, /connect ECONNREFUSED [\d.:]+ \(refused for 1s\)/, waited.stderr), [])
   // Room flags with connect, and --wait without it, are usage errors.

@@ -127,7 +127,10 @@ describe('entity-tag comparison: the table of RFC 9110 §8.8.3.2', () => {
     ['"1"', '"1"', true, true],
   ]
   for (const [first, second, strong, weak] of table) {
-    for (const [sent, current] of [[first, second], [second, first]] as const) {
+    for (const [sent, current] of [
+      [first, second],
+      [second, first],
+    ] as const) {
       const validators = { etag: current, lastModifiedMs: 0 }
       test(`${sent} vs ${current}: strong ${strong}, weak ${weak}`, () => {
         // If-Match and If-Range use strong comparison; If-None-Match uses weak comparison.

@@ -74,12 +74,52 @@ test('a config setting every serve flag gives the same map as the command line',
   })
   const fromFile = await loadConfig(file, SERVE_FLAGS, { exclude: ['help', 'config'] })
   const { flags: fromCli } = parseArgs(
-    ['--host', '0.0.0.0', '--port', '9090', '--max-connections', '100', '--max-header-bytes', '8192', '--max-header-count', '50',
-      '--max-uri-bytes', '4096', '--max-body-bytes', '1000000', '--max-requests-per-connection', '1000', '--write-high-water-mark', '65536',
-      '--max-drain-bytes', '65536', '--headers-timeout', '5s', '--keepalive-timeout', '4', '--body-timeout', '1m', '--send-timeout', '500ms',
-      '--linger-timeout', '1.5s', '--shutdown-timeout', '10', '--list', '--max-age', '0', '--open-file-cache-valid', '0',
-      '--small-file-bytes', '4096', '--max-open-files', '64'],
-    SERVE_FLAGS, 'serve')
+    [
+      '--host',
+      '0.0.0.0',
+      '--port',
+      '9090',
+      '--max-connections',
+      '100',
+      '--max-header-bytes',
+      '8192',
+      '--max-header-count',
+      '50',
+      '--max-uri-bytes',
+      '4096',
+      '--max-body-bytes',
+      '1000000',
+      '--max-requests-per-connection',
+      '1000',
+      '--write-high-water-mark',
+      '65536',
+      '--max-drain-bytes',
+      '65536',
+      '--headers-timeout',
+      '5s',
+      '--keepalive-timeout',
+      '4',
+      '--body-timeout',
+      '1m',
+      '--send-timeout',
+      '500ms',
+      '--linger-timeout',
+      '1.5s',
+      '--shutdown-timeout',
+      '10',
+      '--list',
+      '--max-age',
+      '0',
+      '--open-file-cache-valid',
+      '0',
+      '--small-file-bytes',
+      '4096',
+      '--max-open-files',
+      '64',
+    ],
+    SERVE_FLAGS,
+    'serve',
+  )
   const { root, ...rest } = Object.fromEntries(fromFile)
   assert.deepEqual(rest, Object.fromEntries(fromCli))
   // A false boolean is the same as leaving the flag out, as on the command line.
@@ -96,12 +136,27 @@ test('every serve flag is a config key that means what the flag means', async ()
     if (EXCLUDE.includes(spec.name)) continue
     const n = Math.max(spec.min ?? 0, Math.min(spec.max ?? Infinity, 1000))
     switch (spec.type) {
-      case 'integer': config[spec.name] = n; argv.push(`--${spec.name}`, String(n)); break
+      case 'integer':
+        config[spec.name] = n
+        argv.push(`--${spec.name}`, String(n))
+        break
       // A JSON number of seconds means what the same bare number means on the command line.
-      case 'duration': config[spec.name] = n; argv.push(`--${spec.name}`, String(n)); break
-      case 'string': config[spec.name] = spec.wholeNumber === true ? 2 : 'x'; argv.push(`--${spec.name}`, spec.wholeNumber === true ? '2' : 'x'); break
-      case 'boolean': config[spec.name] = true; argv.push(`--${spec.name}`); break
-      case 'list': config[spec.name] = ['a', 'b']; argv.push(`--${spec.name}`, 'a', `--${spec.name}`, 'b'); break
+      case 'duration':
+        config[spec.name] = n
+        argv.push(`--${spec.name}`, String(n))
+        break
+      case 'string':
+        config[spec.name] = spec.wholeNumber === true ? 2 : 'x'
+        argv.push(`--${spec.name}`, spec.wholeNumber === true ? '2' : 'x')
+        break
+      case 'boolean':
+        config[spec.name] = true
+        argv.push(`--${spec.name}`)
+        break
+      case 'list':
+        config[spec.name] = ['a', 'b']
+        argv.push(`--${spec.name}`, 'a', `--${spec.name}`, 'b')
+        break
     }
   }
   const fromFile = await loadConfig(configFile(config), SERVE_FLAGS, { exclude: EXCLUDE })
@@ -193,7 +248,12 @@ test('a string setting whose value may be a number ("workers") takes a JSON whol
   assert.equal(await workers(1), '1', 'read as the flag would read --workers 1')
   assert.equal(await workers(4), parseArgs(['--workers', '4'], SERVE_FLAGS, 'serve').flags.get('workers'))
   assert.equal(await workers('auto'), 'auto')
-  await rejects({ workers: 1.5 }, 'PETREL_ERR_CLI_BAD_VALUE', /bad value for "workers" in .*: 1\.5; expected a whole number or a non-empty string$/, SERVE_FLAGS)
+  await rejects(
+    { workers: 1.5 },
+    'PETREL_ERR_CLI_BAD_VALUE',
+    /bad value for "workers" in .*: 1\.5; expected a whole number or a non-empty string$/,
+    SERVE_FLAGS,
+  )
   await rejects({ workers: -1 }, 'PETREL_ERR_CLI_BAD_VALUE', /: -1; expected a whole number or a non-empty string$/, SERVE_FLAGS)
   // Other string settings still refuse numbers: "host": 127 is a typo, not an address.
   await rejects({ host: 127 }, 'PETREL_ERR_CLI_BAD_VALUE', /bad value for "host" in .*: 127; expected a non-empty string$/, SERVE_FLAGS)
@@ -254,16 +314,24 @@ test('a missing or unreadable file is named', async () => {
   await assert.rejects(loadConfig('petrel-no-such-config.json', SPECS), {
     message: `config file petrel-no-such-config.json: not found (looked for ${path.resolve('petrel-no-such-config.json')})`,
   })
-  await assert.rejects(loadConfig(dir, SPECS), { message: `config file ${dir}: is a directory, not a regular file; give the path of the configuration file itself` })
+  await assert.rejects(loadConfig(dir, SPECS), {
+    message: `config file ${dir}: is a directory, not a regular file; give the path of the configuration file itself`,
+  })
 })
 
 test('only a regular file of at most maxBytes is read: a FIFO, a device or a larger file is refused at once', async () => {
   const fifo = path.join(dir, 'petrel.fifo')
   execFileSync('mkfifo', [fifo])
   // A FIFO with no writer: reading it would wait for ever (and stop a server reloading).
-  await assert.rejects(loadConfig(fifo, SPECS), { message: `config file ${fifo}: is a FIFO (named pipe), not a regular file; give the path of the configuration file itself` })
-  await assert.rejects(loadConfig('/dev/zero', SPECS), { message: 'config file /dev/zero: is a character device, not a regular file; give the path of the configuration file itself' })
+  await assert.rejects(loadConfig(fifo, SPECS), {
+    message: `config file ${fifo}: is a FIFO (named pipe), not a regular file; give the path of the configuration file itself`,
+  })
+  await assert.rejects(loadConfig('/dev/zero', SPECS), {
+    message: 'config file /dev/zero: is a character device, not a regular file; give the path of the configuration file itself',
+  })
   const big = configFile(`{"port": 8080${' '.repeat(2000)}}`)
-  await assert.rejects(loadConfig(big, SPECS, { maxBytes: 1000 }), { message: /^config file .*: is \d+ bytes, over the limit of 1000; raise it with --max-config-bytes$/ })
+  await assert.rejects(loadConfig(big, SPECS, { maxBytes: 1000 }), {
+    message: /^config file .*: is \d+ bytes, over the limit of 1000; raise it with --max-config-bytes$/,
+  })
   assert.deepEqual([...(await loadConfig(big, SPECS, { maxBytes: 4000 })).entries()], [['port', 8080]])
 })

@@ -44,7 +44,9 @@ function assertWholeSeconds(labels: string[]): void {
   }
 }
 
-test('a page opened after quiet and load draws those seconds at once: latency gaps where nothing ended, whole-second labels, then live charts', { timeout: 120_000 }, async (t) => {
+test('a page opened after quiet and load draws those seconds at once: latency gaps where nothing ended, whole-second labels, then live charts', {
+  timeout: 120_000,
+}, async (t) => {
   const serving = await startServe({ root: null, host: '127.0.0.1', port: 0, admin: { host: '127.0.0.1', port: 0 } })
   t.after(async () => {
     await serving.admin?.close()
@@ -53,7 +55,9 @@ test('a page opened after quiet and load draws those seconds at once: latency ga
   const admin = `http://127.0.0.1:${serving.admin!.address.port}`
   // Some seconds without a request, then a steady, modest load (the browser needs the CPU too).
   await new Promise((r) => setTimeout(r, 2500))
-  const load = spawn(process.execPath, ['bin/petrel.js', 'bench', '-c', '4', '-R', '400', '-d', '60s', `http://127.0.0.1:${serving.address.port}/plaintext`], { stdio: 'ignore' })
+  const load = spawn(process.execPath, ['bin/petrel.js', 'bench', '-c', '4', '-R', '400', '-d', '60s', `http://127.0.0.1:${serving.address.port}/plaintext`], {
+    stdio: 'ignore',
+  })
   t.after(async () => {
     if (load.exitCode === null) {
       load.kill('SIGTERM')

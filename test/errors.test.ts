@@ -35,7 +35,11 @@ function unreferencedCodes(table: Readonly<Record<string, unknown>>, sources: re
 
 test('every code in the error table is used somewhere under src/', () => {
   const unused = unreferencedCodes(ERRORS, sourceTexts(SRC))
-  assert.deepEqual(unused, [], `codes in src/core/errors.ts that no file under src/ uses: ${unused.join(', ')}; throw them where that error happens, or remove them`)
+  assert.deepEqual(
+    unused,
+    [],
+    `codes in src/core/errors.ts that no file under src/ uses: ${unused.join(', ')}; throw them where that error happens, or remove them`,
+  )
 })
 
 test('the check counts whole codes only: a longer code that starts with another does not use it', () => {

@@ -33,8 +33,25 @@ test('petrel serve --config examples/petrel.json serves the site with its worker
   // The file's production paths and ports, moved for the test by flags, which win over the file.
   const accessLog = path.join(dir, 'access.log')
   const pidFile = path.join(dir, 'petrel.pid')
-  const args = [BIN, 'serve', '--config', path.join(EXAMPLES, 'petrel.json'), '--host', '127.0.0.1', '--port', '0', '--admin', '127.0.0.1:0',
-    '--access-log', accessLog, '--error-log', path.join(dir, 'error.log'), '--pid', pidFile, ...(process.getuid?.() === 0 ? ['--user', 'root'] : [])]
+  const args = [
+    BIN,
+    'serve',
+    '--config',
+    path.join(EXAMPLES, 'petrel.json'),
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--admin',
+    '127.0.0.1:0',
+    '--access-log',
+    accessLog,
+    '--error-log',
+    path.join(dir, 'error.log'),
+    '--pid',
+    pidFile,
+    ...(process.getuid?.() === 0 ? ['--user', 'root'] : []),
+  ]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] })
   t.after(() => child.kill('SIGKILL'))
   let log = ''
@@ -74,9 +91,22 @@ async function tcpExchange(port: number, input: string): Promise<string> {
 }
 
 test('examples/inetd.conf loads through the real loader and each of its services answers', async (t) => {
-  const services = await loadInetdConfig(path.join(EXAMPLES, 'inetd.conf'), { bind: '127.0.0.1', portOffset: INETD_DEFAULTS.portOffset, instances: INETD_DEFAULTS.instances, onlyFrom: null, idleTimeoutMs: INETD_DEFAULTS.idleTimeoutMs, udpRate: INETD_DEFAULTS.udpRate })
-  assert.deepEqual(services.map((s) => `${s.name} ${s.protocols.join('+')} ${s.port}`), ['echo tcp+udp 10007', 'daytime tcp+udp 10013', 'upper tcp 10100', 'year tcp 10101'])
-  assert.deepEqual(services.map((s) => s.instances), [32, 32, 4, 32])
+  const services = await loadInetdConfig(path.join(EXAMPLES, 'inetd.conf'), {
+    bind: '127.0.0.1',
+    portOffset: INETD_DEFAULTS.portOffset,
+    instances: INETD_DEFAULTS.instances,
+    onlyFrom: null,
+    idleTimeoutMs: INETD_DEFAULTS.idleTimeoutMs,
+    udpRate: INETD_DEFAULTS.udpRate,
+  })
+  assert.deepEqual(
+    services.map((s) => `${s.name} ${s.protocols.join('+')} ${s.port}`),
+    ['echo tcp+udp 10007', 'daytime tcp+udp 10013', 'upper tcp 10100', 'year tcp 10101'],
+  )
+  assert.deepEqual(
+    services.map((s) => s.instances),
+    [32, 32, 4, 32],
+  )
   assert.deepEqual(services[0]!.onlyFrom, ['127.0.0.0/8', '::1'])
   // The file's ports may be taken on a shared machine: each service moves to a free one.
   const moved: ServiceConfig[] = []

@@ -21,7 +21,10 @@ test('descriptors kept open are capped by maxOpenFiles; files beyond it are stil
   const cache = new FileCache({ root: dir, validMs: 60_000, smallFileBytes: 0, followSymlinks: false, maxOpenFiles: 2 })
   const before = openDescriptors()
   const entries = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => cache.lookup(path.join(dir, `f${i}.bin`))))
-  assert.deepEqual(entries.map((e) => e.kind), ['file', 'file', 'file', 'file', 'file', 'file'])
+  assert.deepEqual(
+    entries.map((e) => e.kind),
+    ['file', 'file', 'file', 'file', 'file', 'file'],
+  )
   assert.equal(entries.filter((e) => e.open !== null).length, 2)
   assert.ok(openDescriptors() - before <= 2, 'at most two descriptors held')
   cache.clear()
@@ -66,7 +69,8 @@ test('descriptors opened for one response are closed after it, whatever the answ
     [req('GET', '/big.bin', { Range: 'bytes=900000-' }), false, 416],
     [req('GET', '/missing.txt'), false, 404],
   ]
-  for (const [bytes, head, status] of answers) assert.equal((await exchangeOnce(connect, bytes, head)).status, status, bytes.toString('latin1').split('\r\n')[0] ?? '')
+  for (const [bytes, head, status] of answers)
+    assert.equal((await exchangeOnce(connect, bytes, head)).status, status, bytes.toString('latin1').split('\r\n')[0] ?? '')
   // A client that asks for 8 MiB, reads a little and leaves.
   const leaver = await connect({ paused: true })
   await leaver.write(req('GET', '/huge.bin'))

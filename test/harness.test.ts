@@ -38,12 +38,15 @@ test('a missing Debian tool fails with the command that installs it', (t) => {
   const list = path.join(dir, 'test-tools.txt')
   writeFileSync(list, `# a comment\npresent-pkg ${list}\nabsent-pkg ${dir}/no-such-*/tool\n`)
   requireDebianPackage('present-pkg', list)
-  assert.throws(() => requireDebianPackage('absent-pkg', list), (err: Error) => {
-    assert.match(err.message, /Debian's absent-pkg/)
-    assert.match(err.message, /no-such-\*\/tool not found/)
-    assert.match(err.message, /run scripts\/install-test-tools\.sh \(as root\), or apt-get install absent-pkg/)
-    return true
-  })
+  assert.throws(
+    () => requireDebianPackage('absent-pkg', list),
+    (err: Error) => {
+      assert.match(err.message, /Debian's absent-pkg/)
+      assert.match(err.message, /no-such-\*\/tool not found/)
+      assert.match(err.message, /run scripts\/install-test-tools\.sh \(as root\), or apt-get install absent-pkg/)
+      return true
+    },
+  )
   assert.throws(() => requireDebianPackage('unlisted-pkg', list), /unlisted-pkg is not in .*: add it there/)
 })
 

@@ -70,7 +70,31 @@ class Draw {
 
 const VISIBLE = 'abcXYZ019-_.~!$&()*+,;=:@/?\'"<>{}[]|^`\x80\xe9\xff'
 const HOSTS = ['h', 'example.com', 'EXAMPLE.com:8080', '127.0.0.1', '127.0.0.1:3000', '[::1]', '[::1]:443', 'a_b~c', 'xn--caf-dma.example', '']
-const PATH_PIECES = ['a', 'bc', 'j9', '-', '_', '~', '.', '..', '%2e', '%2E%2e', '%41', '%7e', '%2F', '%5c', '%20', '%C3%A9', ';', '=', '\xe9', '/', '/', '/', '//']
+const PATH_PIECES = [
+  'a',
+  'bc',
+  'j9',
+  '-',
+  '_',
+  '~',
+  '.',
+  '..',
+  '%2e',
+  '%2E%2e',
+  '%41',
+  '%7e',
+  '%2F',
+  '%5c',
+  '%20',
+  '%C3%A9',
+  ';',
+  '=',
+  '\xe9',
+  '/',
+  '/',
+  '/',
+  '//',
+]
 
 /** A path the model accepts: dot-segments, "//" and percent-encodings included. */
 function drawPath(d: Draw): string {
@@ -164,7 +188,32 @@ function drawRequest(d: Draw): { wire: string; expect: Message } {
 
 /** Bytes and fragments that tend to matter to an HTTP parser. */
 const INTERESTING_BYTES = [0x00, 0x09, 0x0a, 0x0d, 0x20, 0x22, 0x25, 0x2c, 0x2e, 0x2f, 0x30, 0x3a, 0x3b, 0x3f, 0x40, 0x41, 0x5c, 0x7f, 0x80, 0xff]
-const INTERESTING_TEXT = ['\r\n', '\r\n\r\n', ' ', ':', 'Content-Length: 5\r\n', 'Content-Length: 99999999999999999999', 'Transfer-Encoding: chunked\r\n', 'Host: x\r\n', 'Host: a b', 'HTTP/1.1', 'HTTP/2', '/..', '%2e%2e', '%2f', '%', '//', 'http://', '[', ']', '@', '0\r\n\r\n', 'ffffffffffffff\r\n', ';', '\\']
+const INTERESTING_TEXT = [
+  '\r\n',
+  '\r\n\r\n',
+  ' ',
+  ':',
+  'Content-Length: 5\r\n',
+  'Content-Length: 99999999999999999999',
+  'Transfer-Encoding: chunked\r\n',
+  'Host: x\r\n',
+  'Host: a b',
+  'HTTP/1.1',
+  'HTTP/2',
+  '/..',
+  '%2e%2e',
+  '%2f',
+  '%',
+  '//',
+  'http://',
+  '[',
+  ']',
+  '@',
+  '0\r\n\r\n',
+  'ffffffffffffff\r\n',
+  ';',
+  '\\',
+]
 
 function mutate(input: Buffer, d: Draw): Buffer {
   let out = input
@@ -211,7 +260,10 @@ function checkTranscript(t: Transcript, input: Buffer): void {
     if (m.path === '' || m.path === '*') continue
     assert.ok(m.path.startsWith('/'), `path ${JSON.stringify(m.path)} of ${JSON.stringify(m.target)}`)
     const again = normalizePath(Buffer.from(m.path, 'latin1'), 0, m.path.length)
-    assert.ok(typeof again !== 'string' && again.toString('latin1') === m.path, `path ${JSON.stringify(m.path)} of ${JSON.stringify(m.target)} is not normal: ${String(again)}`)
+    assert.ok(
+      typeof again !== 'string' && again.toString('latin1') === m.path,
+      `path ${JSON.stringify(m.path)} of ${JSON.stringify(m.target)} is not normal: ${String(again)}`,
+    )
     assert.equal(m.path, modelTarget(m.target).path, `the parser and the model disagree on ${JSON.stringify(m.target)}`)
   }
 }
@@ -322,7 +374,8 @@ function drawResponse(d: Draw, last: boolean, headRequests: boolean): { wire: st
   let wire = ''
   const events: string[] = []
   // Interim responses are skipped: no events.
-  for (let i = d.int(3) === 0 ? 1 + d.int(2) : 0; i > 0; i--) wire += `HTTP/1.1 ${d.pick(['100 Continue', '103 Early Hints'])}\r\n${d.chance(0.5) ? 'Link: </a>; rel=preload\r\n' : ''}\r\n`
+  for (let i = d.int(3) === 0 ? 1 + d.int(2) : 0; i > 0; i--)
+    wire += `HTTP/1.1 ${d.pick(['100 Continue', '103 Early Hints'])}\r\n${d.chance(0.5) ? 'Link: </a>; rel=preload\r\n' : ''}\r\n`
   const http11 = d.chance(0.85)
   const status = d.pick([200, 200, 201, 204, 301, 304, 404, 500])
   wire += `HTTP/1.${http11 ? 1 : 0} ${status}${d.pick([' OK', ' Whatever Reason', ' ', ''])}\r\n`
@@ -398,7 +451,11 @@ describe('response parser fuzz', () => {
       // A response delimited by the close ends the stream: nothing after it is a response.
       const input = Buffer.from(drawn.map((r) => r.wire).join(''), 'latin1')
       const valid = sameResponsesAtEveryCut(input, seed, headRequests)
-      assert.deepStrictEqual(valid, { events: drawn.flatMap((r) => r.events), error: null, finished: drawn.at(-1)!.toClose }, `valid input ${JSON.stringify(input.toString('latin1'))}`)
+      assert.deepStrictEqual(
+        valid,
+        { events: drawn.flatMap((r) => r.events), error: null, finished: drawn.at(-1)!.toClose },
+        `valid input ${JSON.stringify(input.toString('latin1'))}`,
+      )
       sameResponsesAtEveryCut(mutate(input, d), seed, d.chance(0.15))
     })
     t.diagnostic(`${cases} cases from seed ${BASE_SEED}`)

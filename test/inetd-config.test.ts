@@ -18,7 +18,6 @@ import { spawnInetd } from './helpers/inetd.ts'
 const DEFAULTS: ConfigDefaults = { bind: '127.0.0.1', portOffset: 10_000, instances: 8, onlyFrom: null, idleTimeoutMs: 300_000, udpRate: 20 }
 const dir = mkdtempSync(path.join(tmpdir(), 'petrel-inetd-'))
 
-
 /**
  * Connect, send `input` and half-close (unless null), read until the server closes. A server that
  * does not get there within `timeoutMs` fails the test instead of hanging it.
@@ -83,15 +82,21 @@ service off
     disable = yes
 }
 `)
-    assert.deepEqual(services.map((s) => [s.name, s.protocols, s.bind, s.port, s.instances, s.builtin, s.program?.path, s.program?.args, s.onlyFrom]), [
-      ['echo', ['tcp'], '127.0.0.1', 10_007, 3, 'echo', undefined, undefined, ['127.0.0.0/8', '::1']],
-      ['daytime', ['tcp', 'udp'], '127.0.0.1', 10_013, 3, 'daytime', undefined, undefined, ['127.0.0.0/8', '::1']],
-      ['upper', ['tcp'], '127.0.0.1', 10_100, 3, null, '/usr/bin/tr', ['a-z', 'A-Z'], ['127.0.0.0/8', '::1']],
-      ['year', ['tcp'], '::1', 10_101, 1, null, '/bin/date', ['-u', '+%Y at %H'], ['127.0.0.0/8', '::1']],
-    ])
+    assert.deepEqual(
+      services.map((s) => [s.name, s.protocols, s.bind, s.port, s.instances, s.builtin, s.program?.path, s.program?.args, s.onlyFrom]),
+      [
+        ['echo', ['tcp'], '127.0.0.1', 10_007, 3, 'echo', undefined, undefined, ['127.0.0.0/8', '::1']],
+        ['daytime', ['tcp', 'udp'], '127.0.0.1', 10_013, 3, 'daytime', undefined, undefined, ['127.0.0.0/8', '::1']],
+        ['upper', ['tcp'], '127.0.0.1', 10_100, 3, null, '/usr/bin/tr', ['a-z', 'A-Z'], ['127.0.0.0/8', '::1']],
+        ['year', ['tcp'], '::1', 10_101, 1, null, '/bin/date', ['-u', '+%Y at %H'], ['127.0.0.0/8', '::1']],
+      ],
+    )
     assert.deepEqual(services[2]!.program!.env, { LANG: 'C', MODE: 'upper' })
     assert.equal(services[2]!.origin, 'inetd.conf:17')
-    assert.deepEqual(services.map((s) => s.udpRate), [7, 2, 7, 7])
+    assert.deepEqual(
+      services.map((s) => s.udpRate),
+      [7, 2, 7, 7],
+    )
   })
 
   test('every mistake names the line and the key', () => {
@@ -107,14 +112,20 @@ service off
       ['service upper\n{\n  port = 9000\n  protocol = udp\n  server = /bin/cat\n}', /^inetd\.conf:4: service upper: external programs serve TCP only/],
       ['service echo\n{\n  only_from = 10.0.0.0/33\n}', /^inetd\.conf:3: only_from: "10\.0\.0\.0\/33" is not an address or CIDR block/],
       ['service echo\n{\n  port = 9000\n  port = 9001\n}', /^inetd\.conf:4: "port" is set twice in service echo \(first on line 3\)$/],
-      ['service echo\n{\n  port = 9000\n}\nservice discard\n{\n  port = 9000\n}', /^inetd\.conf:7: service discard: tcp 127\.0\.0\.1:9000 is already taken by echo \(line 1\)$/],
+      [
+        'service echo\n{\n  port = 9000\n}\nservice discard\n{\n  port = 9000\n}',
+        /^inetd\.conf:7: service discard: tcp 127\.0\.0\.1:9000 is already taken by echo \(line 1\)$/,
+      ],
       ['service echo\n{\n  port = 9000\n', /^inetd\.conf:1: service echo is not closed with "}"$/],
       ['service echo\n  port = 9000\n}', /^inetd\.conf:2: expected "\{" to open service echo$/],
       ['services echo\n{\n}', /^inetd\.conf:1: expected "service NAME" or "defaults"/],
       ['service echo\n{\n  instances = many\n}', /^inetd\.conf:3: instances = many: expected a number ≥ 1 or UNLIMITED$/],
       ['service echo\n{\n  wait = yes\n}', /^inetd\.conf:3: wait = yes: Petrel runs one program per connection/],
       ['service echo\n{\n  user = nobody\n}', /^inetd\.conf:3: user needs a server; echo is a built-in$/],
-      ['service upper\n{\n  port = 9000\n  server = /bin/cat\n  user = no-such-user-here\n}', /^inetd\.conf:5: user = no-such-user-here: no such user in \/etc\/passwd$/],
+      [
+        'service upper\n{\n  port = 9000\n  server = /bin/cat\n  user = no-such-user-here\n}',
+        /^inetd\.conf:5: user = no-such-user-here: no such user in \/etc\/passwd$/,
+      ],
       ['service upper\n{\n  port = 9000\n  server = /bin/echo "unclosed\n}', /^inetd\.conf:4: unterminated quote/],
       ['service echo\n{\n  disable = yes\n}', /^inetd\.conf:1: no enabled service/],
       ['service echo\n{\n  only_from += 10.0.0.1\n}', /^inetd\.conf:3: "only_from \+=": Petrel takes plain "=" only/],
@@ -123,11 +134,14 @@ service off
       ['service echo\n{\n  protocol = tcp\n  udp_rate = 5\n}', /^inetd\.conf:4: udp_rate limits UDP answers; service echo has no UDP \(protocol = tcp\)$/],
     ]
     for (const [text, expected] of cases) {
-      assert.throws(() => config(text), (err: Error & { code?: string }) => {
-        assert.match(err.message, expected, text)
-        assert.equal(err.code, 'PETREL_ERR_INETD_CONFIG')
-        return true
-      })
+      assert.throws(
+        () => config(text),
+        (err: Error & { code?: string }) => {
+          assert.match(err.message, expected, text)
+          assert.equal(err.code, 'PETREL_ERR_INETD_CONFIG')
+          return true
+        },
+      )
     }
   })
 })
@@ -136,7 +150,8 @@ describe('external programs', () => {
   test('cat and date run with the socket as stdin and stdout; the log has a line per connection', async () => {
     const [catPort, datePort] = [await freePort(), await freePort()]
     const lines: string[] = []
-    const inetd = await Inetd.start(config(`
+    const inetd = await Inetd.start(
+      config(`
 service cat
 {
   port = ${catPort}
@@ -146,12 +161,17 @@ service year
 {
   port = ${datePort}
   server = /bin/date -u +%Y
-}`), { log: (line) => lines.push(line) })
+}`),
+      { log: (line) => lines.push(line) },
+    )
     try {
       const big = 'x'.repeat(300_000) + '\n'
       assert.equal((await exchange(catPort, big)).text, big, 'a large input comes back whole')
       assert.equal((await exchange(datePort, null)).text, `${new Date().getUTCFullYear()}\n`)
-      assert.ok(lines.some((l) => /^tcp cat from 127\.0\.0\.1:\d+: started \/bin\/cat pid \d+$/.test(l)), lines.join('\n'))
+      assert.ok(
+        lines.some((l) => /^tcp cat from 127\.0\.0\.1:\d+: started \/bin\/cat pid \d+$/.test(l)),
+        lines.join('\n'),
+      )
       await waitFor(() => lines.some((l) => /^tcp year from 127\.0\.0\.1:\d+: pid \d+ exited with 0 after \d+ ms$/.test(l)))
     } finally {
       await inetd.close()
@@ -164,7 +184,8 @@ service year
     writeFileSync(script, '#!/bin/sh\necho ready\nread line\necho "got $line"\n')
     chmodSync(script, 0o755)
     const lines: string[] = []
-    const inetd = await Inetd.start(config(`
+    const inetd = await Inetd.start(
+      config(`
 service hold
 {
   port = ${slowPort}
@@ -176,7 +197,9 @@ service fenced
   port = ${fencedPort}
   server = /bin/cat
   only_from = 10.0.0.0/8
-}`), { log: (line) => lines.push(line) })
+}`),
+      { log: (line) => lines.push(line) },
+    )
     try {
       const first = net.connect(slowPort, '127.0.0.1')
       first.setEncoding('utf8')
@@ -255,9 +278,15 @@ describe('reload', () => {
     await new Promise<void>((resolve) => squatter.listen(b, '127.0.0.1', resolve))
     const inetd = await Inetd.start(config(`service cat\n{\n  port = ${a}\n  server = /bin/cat\n}`))
     try {
-      await assert.rejects(inetd.apply(config(`service echo\n{\n  port = ${a}\n  protocol = tcp\n}\nservice upper\n{\n  port = ${b}\n  server = /usr/bin/tr a-z A-Z\n}`)), /upper \(inetd\.conf:6\) on tcp 127\.0\.0\.1:\d+: address already in use/)
+      await assert.rejects(
+        inetd.apply(config(`service echo\n{\n  port = ${a}\n  protocol = tcp\n}\nservice upper\n{\n  port = ${b}\n  server = /usr/bin/tr a-z A-Z\n}`)),
+        /upper \(inetd\.conf:6\) on tcp 127\.0\.0\.1:\d+: address already in use/,
+      )
       assert.equal((await exchange(a, 'meow\n')).text, 'meow\n')
-      assert.deepEqual(inetd.listening.map((l) => l.service), ['cat'])
+      assert.deepEqual(
+        inetd.listening.map((l) => l.service),
+        ['cat'],
+      )
     } finally {
       await inetd.close()
       await new Promise((resolve) => squatter.close(resolve))
@@ -276,7 +305,10 @@ describe('reload', () => {
       held.setEncoding('utf8')
       await once(held, 'connect')
 
-      writeFileSync(file, `service cat\n{\n  port = ${a}\n  server = /bin/cat\n}\nservice upper\n{\n  port = ${b}\n  server = /usr/bin/tr a-z A-Z\n  colour = red\n}\n`)
+      writeFileSync(
+        file,
+        `service cat\n{\n  port = ${a}\n  server = /bin/cat\n}\nservice upper\n{\n  port = ${b}\n  server = /usr/bin/tr a-z A-Z\n  colour = red\n}\n`,
+      )
       child.kill('SIGHUP')
       await waitFor(() => log().includes('reload rejected'))
       assert.match(log(), /SIGHUP: reload rejected, the running services stay: .*reload\.conf:10: unknown key "colour" in service upper/)
@@ -339,7 +371,10 @@ describe('the file itself: only a regular file, size-capped, read without blocki
 
   test('a file that says it is small but reads longer stops at the limit', async () => {
     // /proc files say they are 0 bytes long.
-    await assert.rejects(loadInetdConfig('/proc/self/status', DEFAULTS, 100), { code: 'PETREL_ERR_INETD_CONFIG', message: '/proc/self/status: is over the limit of 100 bytes; raise it with --max-config-bytes' })
+    await assert.rejects(loadInetdConfig('/proc/self/status', DEFAULTS, 100), {
+      code: 'PETREL_ERR_INETD_CONFIG',
+      message: '/proc/self/status: is over the limit of 100 bytes; raise it with --max-config-bytes',
+    })
   })
 
   test('SIGHUP with the file replaced by a FIFO, /dev/zero or an oversized file: refused with a log line; the services answer during and after', async () => {
@@ -354,7 +389,10 @@ describe('the file itself: only a regular file, size-capped, read without blocki
       const bad: Array<[() => void, string]> = [
         [() => execFileSync('mkfifo', [replacement]), `${file}: is a FIFO (named pipe), not a regular file`],
         [() => symlinkSync('/dev/zero', replacement), `${file}: is a character device, not a regular file`],
-        [() => writeFileSync(replacement, good + '#'.repeat(5000)), `${file}: is ${good.length + 5000} bytes, over the limit of 4096; raise it with --max-config-bytes`],
+        [
+          () => writeFileSync(replacement, good + '#'.repeat(5000)),
+          `${file}: is ${good.length + 5000} bytes, over the limit of 4096; raise it with --max-config-bytes`,
+        ],
       ]
       for (const [make, refusal] of bad) {
         make()

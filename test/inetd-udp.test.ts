@@ -99,7 +99,7 @@ async function waitFor(condition: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
-test('a forged datagram from echo\'s own port, or from chargen\'s, to echo starts no loop', { skip: NOT_ROOT }, async () => {
+test("a forged datagram from echo's own port, or from chargen's, to echo starts no loop", { skip: NOT_ROOT }, async () => {
   const lines: string[] = []
   const { inetd, offset } = await startOnFreeOffset({ services: ['echo', 'chargen'], log: (line) => lines.push(line) })
   try {
@@ -108,7 +108,10 @@ test('a forged datagram from echo\'s own port, or from chargen\'s, to echo start
       const seen = await forge(['127.0.0.1', from], ['127.0.0.1', echo], 'loop?', 500, [echo, chargen])
       assert.deepEqual(seen, { [echo]: 1, [chargen]: 0 }, `from port ${from}: the forged datagram, and no answer`)
     }
-    assert.equal(lines[0], `udp echo from 127.0.0.1:${echo}: dropped, its source port is that of echo on this server (an answer would start a loop); further drops are summed up every 10 s`)
+    assert.equal(
+      lines[0],
+      `udp echo from 127.0.0.1:${echo}: dropped, its source port is that of echo on this server (an answer would start a loop); further drops are summed up every 10 s`,
+    )
     await probe(echo)
   } finally {
     await inetd.close()
@@ -123,10 +126,16 @@ test('petrel inetd outlives a forged source port 0 and does not answer a port be
     assert.deepEqual(await forge(['127.0.0.1', 0], ['127.0.0.1', echo], 'port zero', 200, [echo]), { [echo]: 1 })
     // The system's echo (port 7) and our chargen would answer each other for ever.
     assert.deepEqual(await forge(['127.0.0.1', 7], ['127.0.0.1', chargen], '', 300, [7, chargen]), { 7: 0, [chargen]: 1 })
-    const answered = await probe(echo).then(() => true, () => false)
+    const answered = await probe(echo).then(
+      () => true,
+      () => false,
+    )
     assert.equal(child.exitCode, null, `petrel inetd died:\n${log()}`)
     assert.ok(answered, 'echo still answers')
-    assert.match(log(), new RegExp(`udp echo from 127\\.0\\.0\\.1:0: dropped, its source port is below 1024, a system service's \\(an answer could start a loop\\)`))
+    assert.match(
+      log(),
+      new RegExp(`udp echo from 127\\.0\\.0\\.1:0: dropped, its source port is below 1024, a system service's \\(an answer could start a loop\\)`),
+    )
   } finally {
     child.kill('SIGTERM')
     if (child.exitCode === null) await once(child, 'exit')
@@ -144,7 +153,10 @@ test('a client on a loopback address at the port of another UDP service gets no 
     await probe(offset + ECHO)
     await probe(offset + DAYTIME)
     assert.deepEqual(posing.received, [])
-    assert.equal(lines[0], `udp echo from 127.0.0.2:${offset + CHARGEN}: dropped, its source port is that of chargen on this server (an answer would start a loop); further drops are summed up every 10 s`)
+    assert.equal(
+      lines[0],
+      `udp echo from 127.0.0.2:${offset + CHARGEN}: dropped, its source port is that of chargen on this server (an answer would start a loop); further drops are summed up every 10 s`,
+    )
   } finally {
     posing.close()
     await inetd.close()
@@ -180,7 +192,10 @@ test('udpRate: each client address gets that many answers a second; the datagram
     assert.equal((await other.ask(echo, 'mine')).toString(), 'mine')
     await probe(echo)
     assert.deepEqual(flooder.received.map(String), ['ping 0', 'ping 1', 'ping 2', 'ping 3', 'ping 4'])
-    assert.equal(lines[0], `udp echo from 127.0.0.1:${flooder.socket.address().port}: dropped, over udp_rate (5 answers a second to one address); further drops are summed up every 10 s`)
+    assert.equal(
+      lines[0],
+      `udp echo from 127.0.0.1:${flooder.socket.address().port}: dropped, over udp_rate (5 answers a second to one address); further drops are summed up every 10 s`,
+    )
     nowMs += 1000
     assert.equal((await flooder.ask(echo, 'a second later')).toString(), 'a second later')
   } finally {
@@ -193,7 +208,14 @@ test('udpRate: each client address gets that many answers a second; the datagram
 test('udp_rate from the configuration file; a reload changes it for the running service', async () => {
   let nowMs = 0
   const servicesAt = (rate: number) => (offset: number) =>
-    parseInetdConfig(`service echo\n{\n  protocol = udp\n  udp_rate = ${rate}\n}\n`, 'inetd.conf', { bind: '127.0.0.1', portOffset: offset, instances: 8, onlyFrom: null, idleTimeoutMs: 60_000, udpRate: 20 })
+    parseInetdConfig(`service echo\n{\n  protocol = udp\n  udp_rate = ${rate}\n}\n`, 'inetd.conf', {
+      bind: '127.0.0.1',
+      portOffset: offset,
+      instances: 8,
+      onlyFrom: null,
+      idleTimeoutMs: 60_000,
+      udpRate: 20,
+    })
   const { inetd, offset } = await startOnFreeOffset({ clock: () => nowMs }, servicesAt(1))
   const client = await Client.bind()
   try {
@@ -215,7 +237,12 @@ test('udp_rate from the configuration file; a reload changes it for the running 
 test('a flood of dropped datagrams is logged as one line, then one summary per interval', async () => {
   let nowMs = 0
   const lines: string[] = []
-  const { inetd, offset } = await startOnFreeOffset({ services: ['echo', 'chargen'], dropLogIntervalMs: 50, clock: () => nowMs, log: (line) => lines.push(line) })
+  const { inetd, offset } = await startOnFreeOffset({
+    services: ['echo', 'chargen'],
+    dropLogIntervalMs: 50,
+    clock: () => nowMs,
+    log: (line) => lines.push(line),
+  })
   const posing = await Client.bind('127.0.0.2', offset + CHARGEN)
   try {
     const echo = offset + ECHO
@@ -242,7 +269,11 @@ test('a flood of dropped datagrams is logged as one line, then one summary per i
 })
 
 test('chargen answers a datagram, empty or not, with udpChargenBytes characters (default one line)', async () => {
-  for (const [bytes, expected] of [[undefined, chargenLine(0)], [16, chargenDatagram(16)], [0, Buffer.alloc(0)]] as const) {
+  for (const [bytes, expected] of [
+    [undefined, chargenLine(0)],
+    [16, chargenDatagram(16)],
+    [0, Buffer.alloc(0)],
+  ] as const) {
     const { inetd, offset } = await startOnFreeOffset({ services: ['echo', 'chargen'], udpChargenBytes: bytes })
     const client = await Client.bind()
     try {

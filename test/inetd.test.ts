@@ -104,11 +104,13 @@ describe('UDP on the same ports', () => {
 
 describe('limits', () => {
   test('instances: a connection beyond the limit is closed at once; the others keep working', async () => {
-    const held = await Promise.all([0, 1].map(async () => {
-      const socket = net.connect(offset + 9, '127.0.0.1')
-      await once(socket, 'connect')
-      return socket
-    }))
+    const held = await Promise.all(
+      [0, 1].map(async () => {
+        const socket = net.connect(offset + 9, '127.0.0.1')
+        await once(socket, 'connect')
+        return socket
+      }),
+    )
     await new Promise((r) => setTimeout(r, 50))
     const refused = net.connect(offset + 9, '127.0.0.1')
     refused.on('error', () => {})

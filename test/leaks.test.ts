@@ -124,7 +124,13 @@ function leave(socket: net.Socket, how: Leave): void {
 }
 
 /** Connect, send `first` (if any), wait until `receivedEnough` holds for what came back (or a moment), then leave. */
-async function vanish(port: number, how: Leave, first: string | Buffer | null, receivedEnough: ((got: string) => boolean) | null, then?: (socket: net.Socket) => Promise<void>): Promise<void> {
+async function vanish(
+  port: number,
+  how: Leave,
+  first: string | Buffer | null,
+  receivedEnough: ((got: string) => boolean) | null,
+  then?: (socket: net.Socket) => Promise<void>,
+): Promise<void> {
   const socket = net.connect({ port, host: '127.0.0.1' })
   socket.on('error', () => {})
   await once(socket, 'connect')
@@ -205,7 +211,22 @@ test('petrel serve: clients vanishing at every stage of keep-alive, streamed, SS
   const adminPort = await freePort()
   const { child, output } = await startPetrel(
     t,
-    ['serve', root, '--port', '0', '--cgi-bin', cgi, '--proxy', `/api/=http://127.0.0.1:${upstream}`, '--proxy-keepalive', '1', '--admin', `127.0.0.1:${adminPort}`, '--linger-timeout', LINGER],
+    [
+      'serve',
+      root,
+      '--port',
+      '0',
+      '--cgi-bin',
+      cgi,
+      '--proxy',
+      `/api/=http://127.0.0.1:${upstream}`,
+      '--proxy-keepalive',
+      '1',
+      '--admin',
+      `127.0.0.1:${adminPort}`,
+      '--linger-timeout',
+      LINGER,
+    ],
     /admin .* on http:\/\//,
     dir,
   )
@@ -242,10 +263,12 @@ test('petrel serve: clients vanishing at every stage of keep-alive, streamed, SS
     clients.push(vanish(port, how, GET('/api/stream'), isStreaming))
     clients.push(vanish(port, how, GET('/api/wait'), null, () => sleep(200)))
     // Upgraded through the reverse proxy: a tunnel with bytes in flight.
-    clients.push(vanish(port, how, GET('/api/ws', 'Connection: Upgrade\r\nUpgrade: websocket\r\n'), hasHead, async (s) => {
-      s.write('hello through the tunnel')
-      await sleep(50)
-    }))
+    clients.push(
+      vanish(port, how, GET('/api/ws', 'Connection: Upgrade\r\nUpgrade: websocket\r\n'), hasHead, async (s) => {
+        s.write('hello through the tunnel')
+        await sleep(50)
+      }),
+    )
   }
   await Promise.all(clients)
   assertBack(await settle(pid, baseline), baseline, 'petrel serve')
@@ -266,11 +289,13 @@ test('petrel proxy: clients vanishing before, during and after CONNECT tunnels a
   const clients: Array<Promise<void>> = []
   for (const how of HOW) {
     clients.push(vanish(port, how, `CONNECT ${target} HTTP/1.1\r\nHo`, null))
-    clients.push(vanish(port, how, `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`, hasHeadOf, async (s) => {
-      // Through the tunnel: a request whose answer streams without end.
-      s.write(GET('/api/stream'))
-      await sleep(100)
-    }))
+    clients.push(
+      vanish(port, how, `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`, hasHeadOf, async (s) => {
+        // Through the tunnel: a request whose answer streams without end.
+        s.write(GET('/api/stream'))
+        await sleep(100)
+      }),
+    )
     clients.push(vanish(port, how, GET(`http://${target}/api/stream`), (got) => got.includes('tick')))
     clients.push(vanish(port, how, GET(`http://${target}/api/wait`), null, () => sleep(200)))
   }

@@ -60,11 +60,7 @@ describe('page', () => {
   })
 
   test('has no scripts, event handlers or style attributes', () => {
-    const html = renderListing('/<script>alert(1)</script>/', [
-      file('<script>alert(1)</script>'),
-      file('" onmouseover="alert(1)'),
-      dir("' onclick='alert(1)"),
-    ])
+    const html = renderListing('/<script>alert(1)</script>/', [file('<script>alert(1)</script>'), file('" onmouseover="alert(1)'), dir("' onclick='alert(1)")])
     assert.doesNotMatch(html, /<script/i)
     assert.doesNotMatch(html, /<[^>]*\son\w+=/i)
     assert.doesNotMatch(html, /\sstyle=/i)
@@ -79,11 +75,7 @@ describe('page', () => {
 describe('escaping', () => {
   test('every special character in a name is escaped in the text', () => {
     const [row] = rows(renderListing('/', [file(`a&b<c>d"e'f`)]))
-    assert.equal(
-      row,
-      `<tr><td><a href="./a%26b%3Cc%3Ed%22e&#39;f">a&amp;b&lt;c&gt;d&quot;e&#39;f</a></td>` +
-        `<td title="10">10 B</td><td>${DATE}</td></tr>`,
-    )
+    assert.equal(row, `<tr><td><a href="./a%26b%3Cc%3Ed%22e&#39;f">a&amp;b&lt;c&gt;d&quot;e&#39;f</a></td>` + `<td title="10">10 B</td><td>${DATE}</td></tr>`)
   })
 
   test('every special character in the path is escaped in the title and the heading', () => {
@@ -189,28 +181,20 @@ describe('ordering and filtering', () => {
     ])
     // Uppercase sorts before lowercase and "é" (U+00E9) after every ASCII letter, whatever the
     // locale; digits compare as characters, so "10" comes before "9".
-    assert.deepEqual(hrefs(html), [
-      './Alpha/',
-      './alpha/',
-      './zeta/',
-      './10.txt',
-      './9.txt',
-      './B.txt',
-      './a.txt',
-      './b.txt',
-      './e.txt',
-      './%C3%A9.txt',
-    ])
+    assert.deepEqual(hrefs(html), ['./Alpha/', './alpha/', './zeta/', './10.txt', './9.txt', './B.txt', './a.txt', './b.txt', './e.txt', './%C3%A9.txt'])
   })
 
   test('a file and a directory of the same name: the directory first', () => {
     assert.deepEqual(hrefs(renderListing('/', [file('x'), dir('x')])), ['./x/', './x'])
   })
 
-  test('does not reorder the caller\'s array', () => {
+  test("does not reorder the caller's array", () => {
     const entries = [file('b'), dir('a')]
     renderListing('/', entries)
-    assert.deepEqual(entries.map((e) => e.name), ['b', 'a'])
+    assert.deepEqual(
+      entries.map((e) => e.name),
+      ['b', 'a'],
+    )
   })
 
   test('names starting with "." are skipped, as are empty names', () => {

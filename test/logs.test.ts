@@ -70,9 +70,7 @@ describe('access log: combined format', () => {
   })
 
   test('missing and empty values are "-"; HTTP/ prefix is accepted as given', () => {
-    const line = formatCombined(
-      entry({ remoteAddress: undefined, referer: undefined, userAgent: '', httpVersion: 'HTTP/1.0', status: 304, bodyBytes: 0 }),
-    )
+    const line = formatCombined(entry({ remoteAddress: undefined, referer: undefined, userAgent: '', httpVersion: 'HTTP/1.0', status: 304, bodyBytes: 0 }))
     assert.equal(line, '- - - [26/Nov/2026:14:03:05 +0000] "GET /index.html?q=1 HTTP/1.0" 304 0 "-" "-"')
   })
 
@@ -95,9 +93,7 @@ describe('access log: combined format', () => {
     assert.equal(line.includes('\n'), false)
     assert.equal(line.includes('\r'), false)
     assert.ok(
-      line.endsWith(
-        '"a\\x22b" "evil\\x22 200 1 \\x22-\\x22 \\x22x\\x0D\\x0A127.0.0.1 - - [01/Jan/2000:00:00:00 +0000] \\x22GET / HTTP/1.1\\x5C"',
-      ),
+      line.endsWith('"a\\x22b" "evil\\x22 200 1 \\x22-\\x22 \\x22x\\x0D\\x0A127.0.0.1 - - [01/Jan/2000:00:00:00 +0000] \\x22GET / HTTP/1.1\\x5C"'),
       line,
     )
     // Exactly the six quotes of the format remain.
@@ -164,7 +160,10 @@ describe('access log: JSON format', () => {
     jsonLog.record(entry({ status: 404 }))
     await Promise.all([combined.close(), json.close()])
     assert.equal(read(combinedPath), formatCombined(entry()) + '\n')
-    const lines = read(jsonPath).trimEnd().split('\n').map((l) => JSON.parse(l))
+    const lines = read(jsonPath)
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     assert.deepEqual(
       lines.map((l) => l.status),
       [200, 404],
@@ -219,7 +218,7 @@ describe('error log', () => {
     assert.equal(read(file), '2026/11/26 14:03:05 [warn] 1#0: bad host "x\\x0D\\x0A2026/11/26 14:03:05 [error] 1#0: forged\\x1B[0m\tend\n')
   })
 
-  test('C1 controls are escaped too, in messages and in the lines of an error\'s stack; other non-ASCII text stays', async () => {
+  test("C1 controls are escaped too, in messages and in the lines of an error's stack; other non-ASCII text stays", async () => {
     const file = tempPath()
     const logFile = new LogFile(file)
     const log = new ErrorLog(logFile, 'info', { pid: 1, now: () => T })
@@ -374,7 +373,10 @@ describe('LogFile', () => {
     log.write('after recovery')
     await log.close()
     const lines = read(file).trimEnd().split('\n')
-    assert.deepEqual(lines.slice(0, 10), Array.from({ length: 10 }, (_, i) => `kept ${i}`))
+    assert.deepEqual(
+      lines.slice(0, 10),
+      Array.from({ length: 10 }, (_, i) => `kept ${i}`),
+    )
     assert.equal(lines[10], 'petrel: 50 log lines were lost (log buffer full or write failed)')
     assert.equal(lines[11], 'after recovery')
     assert.equal(lines.length, 12)
@@ -501,18 +503,12 @@ describe('LogFile in a child process', () => {
   })
 
   test("'-' survives a closed stdout pipe (EPIPE) and reports it", () => {
-    const child = spawnSync(
-      'sh',
-      [
-        '-c',
-        `"${process.execPath}" --input-type=module -e "$CODE" | head -c 1 >/dev/null`,
-      ],
-      {
-        encoding: 'utf8',
-        timeout: 10_000,
-        env: {
-          ...process.env,
-          CODE: `import { LogFile } from ${JSON.stringify(moduleUrl)}
+    const child = spawnSync('sh', ['-c', `"${process.execPath}" --input-type=module -e "$CODE" | head -c 1 >/dev/null`], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      env: {
+        ...process.env,
+        CODE: `import { LogFile } from ${JSON.stringify(moduleUrl)}
             const log = new LogFile('-', { flushBytes: 1 })
             for (let round = 0; round < 50; round++) {
               log.write('x'.repeat(1000))
@@ -521,9 +517,8 @@ describe('LogFile in a child process', () => {
             }
             await log.close()
             process.stderr.write('errors=' + log.errors + ' ' + (log.lastError?.code ?? '') + '\\n')`,
-        },
       },
-    )
+    })
     assert.equal(child.status, 0, child.stderr)
     assert.match(child.stderr, /errors=[1-9]\d* EPIPE/)
   })

@@ -24,7 +24,8 @@ const RECORD_RESOLVED = `
 `
 
 /** Modules a file server has no use for. */
-const UNUSED = /node_modules\/(pg|pg-[a-z]+|piscina|mime-types|redis|@redis\/[a-z-]+)\/|^node:(sqlite|http|https|crypto|child_process|worker_threads)$|\/src\/(monitor|apps\/proxy|apps\/accounts|apps\/chat|apps\/inetd|apps\/bench)\/|\/src\/apps\/serve\/(cgi|cgi-spawner|demo-work)\.ts$|\/src\/process\/pool\//
+const UNUSED =
+  /node_modules\/(pg|pg-[a-z]+|piscina|mime-types|redis|@redis\/[a-z-]+)\/|^node:(sqlite|http|https|crypto|child_process|worker_threads)$|\/src\/(monitor|apps\/proxy|apps\/accounts|apps\/chat|apps\/inetd|apps\/bench)\/|\/src\/apps\/serve\/(cgi|cgi-spawner|demo-work)\.ts$|\/src\/process\/pool\//
 
 test('a server of files loads no module it does not use', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'petrel-mem-'))
@@ -43,8 +44,14 @@ test('a server of files loads no module it does not use', () => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 })
     assert.equal(r.status, 0, r.stderr)
     const loaded = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as string[]
-    assert.ok(loaded.some((url) => url.endsWith('/src/apps/serve/static.ts')), 'the probe saw the file server load')
-    assert.deepEqual(loaded.filter((url) => UNUSED.test(url)), [])
+    assert.ok(
+      loaded.some((url) => url.endsWith('/src/apps/serve/static.ts')),
+      'the probe saw the file server load',
+    )
+    assert.deepEqual(
+      loaded.filter((url) => UNUSED.test(url)),
+      [],
+    )
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -90,7 +97,10 @@ function probe(t: { after: (fn: () => void) => void }): { env: Record<string, st
   writeFileSync(file, PROBE)
   return {
     env: { PROBE_DIR: probeDir, NODE_OPTIONS: `--import ${file}` },
-    loaded: () => readdirSync(probeDir).filter((name) => /^\d+$/.test(name)).map((name) => JSON.parse(readFileSync(path.join(probeDir, name), 'utf8')) as string[]),
+    loaded: () =>
+      readdirSync(probeDir)
+        .filter((name) => /^\d+$/.test(name))
+        .map((name) => JSON.parse(readFileSync(path.join(probeDir, name), 'utf8')) as string[]),
   }
 }
 
@@ -111,12 +121,21 @@ test('petrel serve ROOT loads no database driver and no Redis client, in the mas
   const withWorkers = await modulesOfServe(t, [dir, '--workers', '1', ...WORKER_USER])
   assert.equal(withWorkers.length, 2, 'the master and its worker each wrote what they loaded')
   for (const loaded of withWorkers) {
-    assert.ok(loaded.some((url) => url.endsWith('/src/cli/serve.ts') || url.endsWith('/src/apps/serve/static.ts')), 'the probe saw petrel load')
-    assert.deepEqual(loaded.filter((url) => DRIVERS.test(url)), [])
+    assert.ok(
+      loaded.some((url) => url.endsWith('/src/cli/serve.ts') || url.endsWith('/src/apps/serve/static.ts')),
+      'the probe saw petrel load',
+    )
+    assert.deepEqual(
+      loaded.filter((url) => DRIVERS.test(url)),
+      [],
+    )
   }
   // The same probe sees a driver when one is used: the database the flag names, and no other.
   const [single] = await modulesOfServe(t, [dir, '--database', `sqlite:${path.join(dir, 'accounts.db')}`])
-  assert.deepEqual(single!.filter((url) => DRIVERS.test(url)), ['node:sqlite'])
+  assert.deepEqual(
+    single!.filter((url) => DRIVERS.test(url)),
+    ['node:sqlite'],
+  )
 })
 
 test('petrel chat without --redis loads no Redis client', async (t) => {
@@ -134,6 +153,12 @@ test('petrel chat without --redis loads no Redis client', async (t) => {
   child.kill('SIGTERM')
   assert.equal(await exitCode(child), 0, log)
   const [room] = loaded()
-  assert.ok(room!.some((url) => url.endsWith('/src/apps/chat/room.ts')), 'the probe saw the room load')
-  assert.deepEqual(room!.filter((url) => DRIVERS.test(url) || url.endsWith('/src/apps/chat/redis-hub.ts')), [])
+  assert.ok(
+    room!.some((url) => url.endsWith('/src/apps/chat/room.ts')),
+    'the probe saw the room load',
+  )
+  assert.deepEqual(
+    room!.filter((url) => DRIVERS.test(url) || url.endsWith('/src/apps/chat/redis-hub.ts')),
+    [],
+  )
 })

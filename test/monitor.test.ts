@@ -43,13 +43,21 @@ async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, 
 
 function snapshot(pid: number, worker: number, requests: number, latency: number[], atMs = Date.now()): ProcessSnapshot {
   return {
-    pid, worker, atMs, startedAtMs: atMs - 1000,
+    pid,
+    worker,
+    atMs,
+    startedAtMs: atMs - 1000,
     connections: { active: 1, idle: 1, accepted: requests, rejected: 0 },
-    requests, responses: [0, requests, 0, 0, 0], bytesIn: requests * 10, bytesOut: requests * 20,
+    requests,
+    responses: [0, requests, 0, 0, 0],
+    bytesIn: requests * 10,
+    bytesOut: requests * 20,
     latency: { counts: latency, sumS: 0.001 * requests },
     eventLoop: { delayP50Ms: 0, delayP99Ms: 1, delayMaxMs: 2, utilization: 0.5 },
     memory: { rss: 1e8, heapUsed: 1e7, heapTotal: 2e7, external: 0 },
-    cpu: { userUs: requests, systemUs: 0 }, timers: 1, fds: 20,
+    cpu: { userUs: requests, systemUs: 0 },
+    timers: 1,
+    fds: 20,
   }
 }
 
@@ -119,13 +127,19 @@ describe('rates and history', () => {
     let second = board.second()
     assert.equal(second.totals.requests, 180)
     assert.equal(Math.round(second.rates.requestsPerS), 180)
-    assert.deepEqual(second.processes.map((p) => Math.round(p.requestsPerS)), [130, 50])
+    assert.deepEqual(
+      second.processes.map((p) => Math.round(p.requestsPerS)),
+      [130, 50],
+    )
     assert.ok(second.rates.latencyMs.p50 !== null && second.rates.latencyMs.p50 > 0)
     // Half a second later: only what came since, over half a second.
     t.mock.timers.tick(500)
     board.update('a', snapshot(1, 0, 140, buckets(10, 140)))
     second = board.second()
-    assert.deepEqual(second.processes.map((p) => Math.round(p.requestsPerS)), [20, 0])
+    assert.deepEqual(
+      second.processes.map((p) => Math.round(p.requestsPerS)),
+      [20, 0],
+    )
     // A second with nothing at all (or no report: a worker that stopped reporting): rates 0, latency null.
     t.mock.timers.tick(1000)
     board.update('a', snapshot(1, 0, 140, buckets(10, 140)))
@@ -270,10 +284,16 @@ describe('one process with --admin', () => {
     assert.ok(tick.system.cpus.length >= 2 && tick.system.cpus[0]!.name === 'cpu')
     assert.ok(tick.system.memory.totalKb > 0)
     assert.ok(tick.system.interfaces.some((i) => i.name === 'lo'))
-    assert.deepEqual(tick.system.fds.map((f) => f.pid), [process.pid])
+    assert.deepEqual(
+      tick.system.fds.map((f) => f.pid),
+      [process.pid],
+    )
 
     // petrel top, one frame, on a screen large enough for every section.
-    const top = spawn(process.execPath, ['bin/petrel.js', 'top', admin, '--once'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COLUMNS: '200', LINES: '100' } })
+    const top = spawn(process.execPath, ['bin/petrel.js', 'top', admin, '--once'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, COLUMNS: '200', LINES: '100' },
+    })
     let out = ''
     top.stdout.setEncoding('utf8')
     top.stdout.on('data', (text: string) => (out += text))
@@ -296,14 +316,19 @@ describe('one process with --admin', () => {
     const events = await readEvents(`http://127.0.0.1:${serving.admin!.address.port}/events`, (e) => e.length >= 4)
     const elapsed = Date.now() - started
     assert.equal(events[0]![0], 'history')
-    assert.deepEqual(events.slice(1).map(([name]) => name), ['message', 'message', 'message'])
+    assert.deepEqual(
+      events.slice(1).map(([name]) => name),
+      ['message', 'message', 'message'],
+    )
     const ticks = events.slice(1).map(([, data]) => data as Tick)
     assert.ok(elapsed >= 1500 && elapsed < 4000, `three ticks in ${elapsed} ms`)
     assert.ok(ticks[2]!.atMs > ticks[1]!.atMs && ticks[1]!.atMs > ticks[0]!.atMs)
     assert.equal(ticks[2]!.point.atMs, ticks[2]!.atMs, 'each tick carries its point of the history')
   })
 
-  test('a dashboard that connects after some seconds of traffic gets those seconds first; seconds without responses have no latency', { timeout: 30_000 }, async (t) => {
+  test('a dashboard that connects after some seconds of traffic gets those seconds first; seconds without responses have no latency', {
+    timeout: 30_000,
+  }, async (t) => {
     const serving = await startServe({ root: null, host: '127.0.0.1', port: 0, admin: { host: '127.0.0.1', port: 0 } })
     t.after(async () => {
       await serving.admin?.close()
@@ -319,7 +344,9 @@ describe('one process with --admin', () => {
       sent++
     }
     await new Promise((r) => setTimeout(r, 2200))
-    const [event] = await readEvents(`http://127.0.0.1:${serving.admin!.address.port}/events`, (e) => e.length >= 1) as Array<[string, { points: HistoryPoint[] }]>
+    const [event] = (await readEvents(`http://127.0.0.1:${serving.admin!.address.port}/events`, (e) => e.length >= 1)) as Array<
+      [string, { points: HistoryPoint[] }]
+    >
     assert.ok(event !== undefined, 'an event')
     const [name, data] = event
     assert.equal(name, 'history')
@@ -350,7 +377,7 @@ describe('one process with --admin', () => {
   })
 })
 
-test('master and workers: the master\'s /metrics sums what every worker counted', async (t) => {
+test("master and workers: the master's /metrics sums what every worker counted", async (t) => {
   const args = ['bin/petrel.js', 'serve', '--port', '0', '--admin', '127.0.0.1:0', '--workers', '2', ...(process.getuid?.() === 0 ? ['--user', 'root'] : [])]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let log = ''
@@ -364,7 +391,11 @@ test('master and workers: the master\'s /metrics sums what every worker counted'
       await once(child, 'exit')
     }
   })
-  const found = await eventually(async () => log, (text) => /serving http:\/\/127\.0\.0\.1:\d+/.test(text) && /admin .* on http:\/\/127\.0\.0\.1:\d+/.test(text), 15_000)
+  const found = await eventually(
+    async () => log,
+    (text) => /serving http:\/\/127\.0\.0\.1:\d+/.test(text) && /admin .* on http:\/\/127\.0\.0\.1:\d+/.test(text),
+    15_000,
+  )
   const pub = /serving (http:\/\/127\.0\.0\.1:\d+)/.exec(found)![1]
   const admin = /admin .* on (http:\/\/127\.0\.0\.1:\d+)/.exec(found)![1]
   // New connections each time, so both workers get some (reusePort hashes connections).
@@ -373,13 +404,16 @@ test('master and workers: the master\'s /metrics sums what every worker counted'
     assert.equal(response.status, 200)
     await response.text()
   }
-  const s = await eventually(async () => samples((await get(`${admin}/metrics`)).text), (s) => s.get('petrel_requests_total') === 40)
+  const s = await eventually(
+    async () => samples((await get(`${admin}/metrics`)).text),
+    (s) => s.get('petrel_requests_total') === 40,
+  )
   assert.equal(s.get('petrel_requests_total'), 40)
   assert.equal(s.get('petrel_responses_total{code="2xx"}'), 40)
   assert.ok(s.has('petrel_process_resident_memory_bytes{worker="0"}') && s.has('petrel_process_resident_memory_bytes{worker="1"}'), 'a series per worker')
   // The master keeps the history: a dashboard opened now sees the seconds of those requests.
   await new Promise((r) => setTimeout(r, 1500))
-  const [event] = await readEvents(`${admin}/events`, (e) => e.length >= 1) as Array<[string, { points: HistoryPoint[] }]>
+  const [event] = (await readEvents(`${admin}/events`, (e) => e.length >= 1)) as Array<[string, { points: HistoryPoint[] }]>
   assert.ok(event !== undefined, 'an event')
   const [name, data] = event
   assert.equal(name, 'history')

@@ -57,7 +57,11 @@ async function mustRun(command: string, args: string[], cwd: string): Promise<st
  * its `#!/usr/bin/env node`), and what it printed once `ready` matches. Detached: the program and
  * every process it starts are one process group, killed together after the test.
  */
-async function startInstalled(t: { after: (fn: () => void) => void }, args: string[], ready: RegExp): Promise<{ output: string; exited: Promise<number | null> }> {
+async function startInstalled(
+  t: { after: (fn: () => void) => void },
+  args: string[],
+  ready: RegExp,
+): Promise<{ output: string; exited: Promise<number | null> }> {
   const child = spawn(path.join(project, 'node_modules', '.bin', 'petrel'), args, { cwd: project, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
   t.after(() => {
     try {
@@ -77,16 +81,19 @@ async function startInstalled(t: { after: (fn: () => void) => void }, args: stri
   })
 }
 
-before(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'petrel-package-'))
-  project = path.join(dir, 'project')
-  mkdirSync(project)
-  const json = await mustRun('npm', ['pack', '--json', '--pack-destination', dir], REPO)
-  packed = (JSON.parse(json) as Array<typeof packed>)[0]!
-  writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'uses-petrel', private: true, type: 'module' }))
-  // The dependencies come from npm's cache when it has them (it does after the repo's `npm ci`).
-  await mustRun('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', path.join(dir, packed.filename)], project)
-}, { timeout: 180_000 })
+before(
+  async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'petrel-package-'))
+    project = path.join(dir, 'project')
+    mkdirSync(project)
+    const json = await mustRun('npm', ['pack', '--json', '--pack-destination', dir], REPO)
+    packed = (JSON.parse(json) as Array<typeof packed>)[0]!
+    writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'uses-petrel', private: true, type: 'module' }))
+    // The dependencies come from npm's cache when it has them (it does after the repo's `npm ci`).
+    await mustRun('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', path.join(dir, packed.filename)], project)
+  },
+  { timeout: 180_000 },
+)
 
 after(() => {
   if (dir !== '') rmSync(dir, { recursive: true, force: true })
@@ -95,22 +102,38 @@ after(() => {
 describe('the packed package, installed into a new project', { concurrency: true, timeout: 120_000 }, () => {
   test('the tarball holds only bin/, dist/, src/, site/, README.md, LICENSE and package.json, and the built entry points', () => {
     const paths = packed.files.map((file) => file.path)
-    assert.deepEqual(paths.filter((p) => !ALLOWED.test(p)), [])
-    for (const needed of ['LICENSE', 'README.md', 'bin/petrel.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/monitor/assets/dashboard.js', 'dist/apps/serve/cgi-spawner-main.mjs', 'site/index.html']) {
+    assert.deepEqual(
+      paths.filter((p) => !ALLOWED.test(p)),
+      [],
+    )
+    for (const needed of [
+      'LICENSE',
+      'README.md',
+      'bin/petrel.js',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli/main.js',
+      'dist/monitor/assets/dashboard.js',
+      'dist/apps/serve/cgi-spawner-main.mjs',
+      'site/index.html',
+    ]) {
       assert.ok(paths.includes(needed), `the tarball has ${needed}`)
     }
   })
 
   test("plain JavaScript imports createServer from 'petrel' and serves a request", async () => {
-    writeFileSync(path.join(project, 'hello.mjs'), [
-      "import { createServer } from 'petrel'",
-      'const app = createServer()',
-      "app.get('/hello/:name', (req, res) => res.end(`Hello, ${req.params.name}!`))",
-      "const { port } = await app.listen({ host: '127.0.0.1', port: 0 })",
-      'const reply = await fetch(`http://127.0.0.1:${port}/hello/package`)',
-      'console.log(reply.status, await reply.text())',
-      'await app.close()',
-    ].join('\n'))
+    writeFileSync(
+      path.join(project, 'hello.mjs'),
+      [
+        "import { createServer } from 'petrel'",
+        'const app = createServer()',
+        "app.get('/hello/:name', (req, res) => res.end(`Hello, ${req.params.name}!`))",
+        "const { port } = await app.listen({ host: '127.0.0.1', port: 0 })",
+        'const reply = await fetch(`http://127.0.0.1:${port}/hello/package`)',
+        'console.log(reply.status, await reply.text())',
+        'await app.close()',
+      ].join('\n'),
+    )
     assert.equal((await mustRun('node', ['hello.mjs'], project)).trim(), '200 Hello, package!')
   })
 
@@ -121,18 +144,21 @@ describe('the packed package, installed into a new project', { concurrency: true
     writeFileSync(path.join(project, 'example.ts'), example)
     // Declarations that resolved to `any` would accept this line: a number is not a string.
     writeFileSync(path.join(project, 'wrong.ts'), "import { DEFAULT_LIMITS } from 'petrel'\nexport const bytes: string = DEFAULT_LIMITS.maxBodyBytes\n")
-    writeFileSync(path.join(project, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: {
-        module: 'nodenext',
-        target: 'esnext',
-        strict: true,
-        noEmit: true,
-        // A Node project has @types/node; this one borrows the repo's rather than install it.
-        types: ['node'],
-        typeRoots: [path.join(REPO, 'node_modules', '@types')],
-      },
-      files: ['example.ts', 'wrong.ts'],
-    }))
+    writeFileSync(
+      path.join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'nodenext',
+          target: 'esnext',
+          strict: true,
+          noEmit: true,
+          // A Node project has @types/node; this one borrows the repo's rather than install it.
+          types: ['node'],
+          typeRoots: [path.join(REPO, 'node_modules', '@types')],
+        },
+        files: ['example.ts', 'wrong.ts'],
+      }),
+    )
     const checked = await run('node', [TSC, '-p', '.'], project)
     const errors = checked.stdout.split('\n').filter((line) => / error TS\d+/.test(line))
     assert.equal(errors.length, 1, `one type error, in wrong.ts:\n${checked.stdout}${checked.stderr}`)
@@ -151,14 +177,24 @@ describe('the packed package, installed into a new project', { concurrency: true
     for (const entry of ['package.json', 'bin', 'src']) cpSync(path.join(project, 'node_modules', 'petrel', entry), path.join(copy, entry), { recursive: true })
     const result = await run('node', [path.join(copy, 'bin', 'petrel.js'), '--version'], dir)
     assert.equal(result.code, 1)
-    assert.equal(result.stderr, `petrel: ${path.join(copy, 'dist')}/ is missing: this copy of Petrel was installed without its build; install a package made by \`npm pack\` (whose prepare script builds dist/)\n`)
+    assert.equal(
+      result.stderr,
+      `petrel: ${path.join(copy, 'dist')}/ is missing: this copy of Petrel was installed without its build; install a package made by \`npm pack\` (whose prepare script builds dist/)\n`,
+    )
   })
 
   test('`petrel serve` from the package: the demo site, CGI, the thread pool and the dashboard, with a worker process; `petrel bench` on threads; --signal quit through the pidfile', async (t) => {
     const user = process.getuid?.() === 0 ? ['--user', 'root'] : []
     const pidFile = path.join(dir, 'serve.pid')
-    const { output, exited } = await startInstalled(t, ['serve', '--host', '127.0.0.1', '--port', '0', '--admin', '127.0.0.1:0', '--workers', '1', '--pid', pidFile, ...user], /serving http:\/\/127\.0\.0\.1:\d+\//)
-    const ports = { site: Number(/serving http:\/\/127\.0\.0\.1:(\d+)\//.exec(output)![1]), admin: Number(/admin \(dashboard, \/metrics\) on http:\/\/127\.0\.0\.1:(\d+)\//.exec(output)![1]) }
+    const { output, exited } = await startInstalled(
+      t,
+      ['serve', '--host', '127.0.0.1', '--port', '0', '--admin', '127.0.0.1:0', '--workers', '1', '--pid', pidFile, ...user],
+      /serving http:\/\/127\.0\.0\.1:\d+\//,
+    )
+    const ports = {
+      site: Number(/serving http:\/\/127\.0\.0\.1:(\d+)\//.exec(output)![1]),
+      admin: Number(/admin \(dashboard, \/metrics\) on http:\/\/127\.0\.0\.1:(\d+)\//.exec(output)![1]),
+    }
     const get = async (port: number, target: string): Promise<{ status: number; type: string | null; body: string }> => {
       const reply = await fetch(`http://127.0.0.1:${port}${target}`)
       return { status: reply.status, type: reply.headers.get('content-type'), body: await reply.text() }
@@ -183,7 +219,11 @@ describe('the packed package, installed into a new project', { concurrency: true
     assert.equal(uplot.status, 200)
     assert.equal(uplot.body, readFileSync(path.join(project, 'node_modules', 'uplot', 'dist', 'uPlot.iife.min.js'), 'utf8'))
     // Two load threads, each a worker_threads module of the package.
-    const bench = await run(path.join(project, 'node_modules', '.bin', 'petrel'), ['bench', '-t', '2', '-c', '2', '-d', '300ms', '--expect-status', '200', `http://127.0.0.1:${ports.site}/plaintext`], project)
+    const bench = await run(
+      path.join(project, 'node_modules', '.bin', 'petrel'),
+      ['bench', '-t', '2', '-c', '2', '-d', '300ms', '--expect-status', '200', `http://127.0.0.1:${ports.site}/plaintext`],
+      project,
+    )
     assert.equal(bench.code, 0, `${bench.stdout}${bench.stderr}`)
     // The pidfile names a process that the installed package recognises as its own server.
     const quit = await run(path.join(project, 'node_modules', '.bin', 'petrel'), ['serve', '--signal', 'quit', '--pid', pidFile], project)

@@ -83,15 +83,26 @@ test('broken resources are destroyed and replaced for a waiter; a failed health 
 test('use() gives back on success and on error; an error the caller calls broken destroys it', async () => {
   const { p } = pool({ max: 1 })
   assert.equal(await p.use(async (r) => r.id), 1)
-  await assert.rejects(p.use(async () => {
-    throw new Error('query failed')
-  }), /query failed/)
+  await assert.rejects(
+    p.use(async () => {
+      throw new Error('query failed')
+    }),
+    /query failed/,
+  )
   assert.equal(await p.use(async (r) => r.id), 1, 'a query error keeps the connection')
-  await assert.rejects(p.use(async () => {
-    throw Object.assign(new Error('reset'), { code: 'ECONNRESET' })
-  }, (err) => (err as { code?: string }).code === 'ECONNRESET'))
+  await assert.rejects(
+    p.use(
+      async () => {
+        throw Object.assign(new Error('reset'), { code: 'ECONNRESET' })
+      },
+      (err) => (err as { code?: string }).code === 'ECONNRESET',
+    ),
+  )
   assert.equal(await p.use(async (r) => r.id), 2, 'a broken connection is replaced')
-  assert.deepEqual({ ...p.snapshot(), created: 0, destroyed: 0, timeouts: 0 }, { size: 1, idle: 1, borrowed: 0, waiting: 0, created: 0, destroyed: 0, timeouts: 0 })
+  assert.deepEqual(
+    { ...p.snapshot(), created: 0, destroyed: 0, timeouts: 0 },
+    { size: 1, idle: 1, borrowed: 0, waiting: 0, created: 0, destroyed: 0, timeouts: 0 },
+  )
   await p.drain(100)
 })
 
@@ -112,7 +123,10 @@ test('drain() refuses new borrowers, waits for the borrowed, then closes everyth
   for (const r of made) if (!r.closed && r !== held) p.release(r)
   await draining
   assert.ok(made.every((r) => r.closed))
-  await waiterBeforeDrain.then((r) => assert.ok(r.closed), () => {})
+  await waiterBeforeDrain.then(
+    (r) => assert.ok(r.closed),
+    () => {},
+  )
 })
 
 test('idle resources over min are reaped after idleTimeoutMs', async () => {

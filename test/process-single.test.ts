@@ -40,7 +40,7 @@ test('HUP with a changed --config: the new limit is in force, a download in flig
   const config = path.join(dir, 'petrel.json')
   writeFileSync(config, JSON.stringify({ 'max-body-bytes': 10, root: dir }))
   const m = await startPetrel(t, ['--config', config])
-  assert.equal(await post(m.port, 'x'.repeat(11)), 413, 'the file\'s limit is in force')
+  assert.equal(await post(m.port, 'x'.repeat(11)), 413, "the file's limit is in force")
   // A client that reads nothing yet: its response is still going out when the reload comes.
   const slow = await RawClient.connect(m.port, { paused: true })
   await slow.write('GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n')
@@ -169,7 +169,9 @@ test('--signal refuses a pidfile whose process is not Petrel, and signals nothin
   assert.equal(sleeper.exitCode, null, 'the sleep was not signalled')
   assert.equal(sleeper.signalCode, null)
   // A server started with that pidfile takes it over rather than refusing to start.
-  const server = spawn(process.execPath, [new URL('../bin/petrel.js', import.meta.url).pathname, 'serve', '--port', '0', '--pid', pidFile], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const server = spawn(process.execPath, [new URL('../bin/petrel.js', import.meta.url).pathname, 'serve', '--port', '0', '--pid', pidFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   t.after(() => server.kill('SIGKILL'))
   let out = ''
   server.stdout!.on('data', (d) => (out += d))
@@ -215,7 +217,10 @@ test('HUP that moves the port: the new port serves, the old one closes once its 
   writeFileSync(config, JSON.stringify({ port: taken, root: dir }))
   m.child.kill('SIGHUP')
   await waitFor('the refusal', () => /reload refused/.test(m.log()), 10_000)
-  assert.match(m.log(), new RegExp(`reload refused, still serving with the old configuration: cannot listen on 127\\.0\\.0\\.1:${taken}: the address is already in use`))
+  assert.match(
+    m.log(),
+    new RegExp(`reload refused, still serving with the old configuration: cannot listen on 127\\.0\\.0\\.1:${taken}: the address is already in use`),
+  )
   assert.equal((await fetch(`http://127.0.0.1:${second}/big.bin`, { method: 'HEAD' })).status, 200)
 })
 
@@ -225,7 +230,10 @@ test('--user without --workers is refused, naming the flag', () => {
   assert.match(r.stderr, /^petrel: --user needs --workers/)
 })
 
-for (const [mode, args] of [['one process', [] as string[]], ['--workers 1', ['--workers', '1', ...(process.getuid?.() === 0 ? ['--user', 'root'] : [])]]] as const) {
+for (const [mode, args] of [
+  ['one process', [] as string[]],
+  ['--workers 1', ['--workers', '1', ...(process.getuid?.() === 0 ? ['--user', 'root'] : [])]],
+] as const) {
   test(`${mode}: a graceful stop closes idle keep-alive connections at once, even one whose client keeps its side open`, async (t) => {
     const running = await startPetrel(t, [...args])
     // Two idle clients that never close on the server's FIN: one after a request, one that sent nothing.
@@ -253,7 +261,10 @@ for (const [mode, args] of [['one process', [] as string[]], ['--workers 1', ['-
   })
 }
 
-for (const [mode, args] of [['one process', [] as string[]], ['--workers 1', ['--workers', '1', ...(process.getuid?.() === 0 ? ['--user', 'root'] : [])]]] as const) {
+for (const [mode, args] of [
+  ['one process', [] as string[]],
+  ['--workers 1', ['--workers', '1', ...(process.getuid?.() === 0 ? ['--user', 'root'] : [])]],
+] as const) {
   test(`${mode}: a graceful stop gives an open tunnel (an upgrade through the proxy) --shutdown-timeout, then cuts it`, async (t) => {
     // An upstream that switches protocols and then echoes, as a WebSocket server would.
     const upstream = net.createServer((socket) => {

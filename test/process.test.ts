@@ -11,7 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { RawClient, freePort } from './helpers/tcp.ts'
 import { BIN, childPids, petrel, startPetrel, waitFor, type Running } from './helpers/petrel.ts'
 
-const startMaster = (t: { after: (fn: () => void) => void }, args: string[], env: Record<string, string> = {}): Promise<Running> => startPetrel(t, args, { env })
+const startMaster = (t: { after: (fn: () => void) => void }, args: string[], env: Record<string, string> = {}): Promise<Running> =>
+  startPetrel(t, args, { env })
 const workerPids = childPids
 
 /** Keep-alive clients requesting /plaintext until `stop()`; a response with Connection: close means reconnect, anything else unexpected is a failure. */
@@ -76,7 +77,10 @@ test('10 reloads in a row under steady keep-alive load: no failed request, no re
   const stats = await running
   const after = workerPids(m.child.pid!)
   assert.equal(after.length, 2)
-  assert.ok(after.every((pid) => !before.includes(pid)), 'every worker was replaced')
+  assert.ok(
+    after.every((pid) => !before.includes(pid)),
+    'every worker was replaced',
+  )
   assert.ok(stats.ok > 100, `requests were served (${stats.ok})`)
   assert.equal(stats.failed, 0, `failures: ${stats.errors.slice(0, 5).join('; ')}`)
 })
@@ -106,10 +110,14 @@ test('kill -9 on a worker: a replacement serves within a second', async (t) => {
   const [victim, survivor] = workerPids(m.child.pid!)
   process.kill(victim!, 'SIGKILL')
   const killedAt = Date.now()
-  await waitFor('a replacement worker', () => {
-    const pids = workerPids(m.child.pid!)
-    return pids.length === 2 && !pids.includes(victim!)
-  }, 1000)
+  await waitFor(
+    'a replacement worker',
+    () => {
+      const pids = workerPids(m.child.pid!)
+      return pids.length === 2 && !pids.includes(victim!)
+    },
+    1000,
+  )
   assert.ok(Date.now() - killedAt <= 1000)
   assert.ok(workerPids(m.child.pid!).includes(survivor!), 'the other worker was left alone')
   for (let i = 0; i < 20; i++) {
@@ -182,7 +190,7 @@ test('--config: a file that turns invalid is refused on reload, naming the file 
   writeFileSync(config, JSON.stringify({ 'max-body-bytes': 10 }))
   const m = await startMaster(t, ['--user', 'root', '--config', config, '--workers', '1'])
   const post = (body: string) => fetch(`http://127.0.0.1:${m.port}/plaintext`, { method: 'POST', body }).then((r) => r.status)
-  assert.equal(await post('x'.repeat(11)), 413, 'the file\'s limit is in force')
+  assert.equal(await post('x'.repeat(11)), 413, "the file's limit is in force")
   const before = workerPids(m.child.pid!)
   writeFileSync(config, JSON.stringify({ 'max-body-byte': 100 }))
   m.child.kill('SIGHUP')
@@ -217,12 +225,20 @@ test('--daemon: returns once serving, detached in a new session; --signal stop e
   const logFile = path.join(dir, 'petrel.log')
   t.after(() => {
     const pid = Number(existsSync(pidFile) ? readFileSync(pidFile, 'utf8') : 0)
-    if (pid > 0) try { process.kill(pid, 'SIGKILL') } catch {}
+    if (pid > 0)
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {}
     rmSync(dir, { recursive: true, force: true })
   })
-  const probe = spawnSync(process.execPath, ['-e', 'const s=require("net").createServer().listen(0,()=>{console.log(s.address().port);s.close()})'], { encoding: 'utf8' })
+  const probe = spawnSync(process.execPath, ['-e', 'const s=require("net").createServer().listen(0,()=>{console.log(s.address().port);s.close()})'], {
+    encoding: 'utf8',
+  })
   const port = Number(probe.stdout.trim())
-  const started = spawnSync(process.execPath, [BIN, 'serve', '--daemon', '--pid', pidFile, '--daemon-log', logFile, '--port', String(port)], { encoding: 'utf8', timeout: 20_000 })
+  const started = spawnSync(process.execPath, [BIN, 'serve', '--daemon', '--pid', pidFile, '--daemon-log', logFile, '--port', String(port)], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  })
   assert.equal(started.status, 0, started.stderr)
   assert.match(started.stdout, /running in the background \(pid (\d+)\)/)
   const pid = Number(readFileSync(pidFile, 'utf8'))
@@ -257,7 +273,10 @@ test('access log: lines after --signal reopen go to a new file once logrotate mo
   assert.equal(old.length, 20)
   assert.equal(fresh.length, 30)
   assert.ok(old.every((l) => l.includes('?before=')) && fresh.every((l) => l.includes('?after=')))
-  assert.match(fresh[0]!, /^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/plaintext\?after=\d+ HTTP\/1\.1" 200 13 "-" "tester \\x22after\\x22"$/)
+  assert.match(
+    fresh[0]!,
+    /^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/plaintext\?after=\d+ HTTP\/1\.1" 200 13 "-" "tester \\x22after\\x22"$/,
+  )
 })
 
 test('without reusePort the master accepts and hands connections over: it says so, serves, and reloads fail nothing', async (t) => {
@@ -292,7 +311,9 @@ test('handed-over connections (no reusePort) keep half-open: a client that half-
   assert.match(got, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n[\s\S]*Hello from a shell script/)
 })
 
-test('--user nobody with logs in a root-owned 0755 directory: --signal reopen after a rotation keeps every line, the new file is nobody\'s', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, async (t) => {
+test("--user nobody with logs in a root-owned 0755 directory: --signal reopen after a rotation keeps every line, the new file is nobody's", {
+  skip: process.getuid?.() !== 0 ? 'needs root' : false,
+}, async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'petrel-log-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   // The way /var/log/petrel usually is: root's, writable by root alone.
@@ -325,7 +346,7 @@ test('--user nobody with logs in a root-owned 0755 directory: --signal reopen af
     assert.equal(statSync(file).uid, nobody, `${file} belongs to the workers' user`)
     assert.equal(statSync(file).mode & 0o777, 0o640)
   }
-  assert.equal(statSync(logs).uid, 0, 'the directory is still root\'s alone')
+  assert.equal(statSync(logs).uid, 0, "the directory is still root's alone")
 })
 
 test('--workers: a reload that moves the port listens there and closes the old one; a taken port is refused and changes nothing', async (t) => {
@@ -352,7 +373,10 @@ test('--workers: a reload that moves the port listens there and closes the old o
     writeFileSync(config, JSON.stringify({ port: taken }))
     m.child.kill('SIGHUP')
     await waitFor('the refusal', () => /reload refused/.test(m.log()), 20_000)
-    assert.match(m.log(), new RegExp(`reload refused, the running workers keep the old configuration: cannot listen on 127\\.0\\.0\\.1:${taken}: the address is already in use`))
+    assert.match(
+      m.log(),
+      new RegExp(`reload refused, the running workers keep the old configuration: cannot listen on 127\\.0\\.0\\.1:${taken}: the address is already in use`),
+    )
     assert.deepEqual(workerPids(m.child.pid!).sort(), before, 'the workers were left alone')
     assert.equal(await (await fetch(`http://127.0.0.1:${second}/plaintext`)).text(), 'Hello, World!')
     // A worker that dies now is replaced on the address in force, not on the refused one.

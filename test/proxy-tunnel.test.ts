@@ -56,7 +56,12 @@ async function proxyFor(t: TestContext, path: Path, originPort: number): Promise
     t.after(() => proxy.close())
     return port
   }
-  const serving = await startServe({ root: null, host: '127.0.0.1', port: 0, proxy: { routes: [{ prefix: '/', upstreams: [`http://127.0.0.1:${originPort}`] }], options: { healthIntervalMs: 0 } } })
+  const serving = await startServe({
+    root: null,
+    host: '127.0.0.1',
+    port: 0,
+    proxy: { routes: [{ prefix: '/', upstreams: [`http://127.0.0.1:${originPort}`] }], options: { healthIntervalMs: 0 } },
+  })
   t.after(async () => {
     serving.proxy?.close()
     await serving.server.close()
@@ -69,9 +74,11 @@ async function client(t: TestContext, path: Path, proxyPort: number, originPort:
   const socket = net.connect(proxyPort, '127.0.0.1')
   t.after(() => socket.destroy())
   await once(socket, 'connect')
-  socket.write(path === 'CONNECT'
-    ? `CONNECT 127.0.0.1:${originPort} HTTP/1.1\r\nHost: 127.0.0.1:${originPort}\r\n\r\n`
-    : 'GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
+  socket.write(
+    path === 'CONNECT'
+      ? `CONNECT 127.0.0.1:${originPort} HTTP/1.1\r\nHost: 127.0.0.1:${originPort}\r\n\r\n`
+      : 'GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+  )
   let head = Buffer.alloc(0)
   let received = 0
   await new Promise<void>((resolve) => {

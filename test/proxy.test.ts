@@ -50,7 +50,13 @@ async function upstream(t: TestContext, name: string, setup?: (s: HttpServer, u:
 }
 
 async function proxy(t: TestContext, upstreams: string[], options: ProxyOptions = {}, prefix = '/', limits: ServeOptions['limits'] = {}): Promise<string> {
-  const serveOptions: ServeOptions = { root: null, host: '127.0.0.1', port: 0, limits, proxy: { routes: [{ prefix, upstreams }], options: { healthIntervalMs: 0, ...options } } }
+  const serveOptions: ServeOptions = {
+    root: null,
+    host: '127.0.0.1',
+    port: 0,
+    limits,
+    proxy: { routes: [{ prefix, upstreams }], options: { healthIntervalMs: 0, ...options } },
+  }
   const serving = await startServe(serveOptions)
   t.after(async () => {
     serving.proxy?.close()
@@ -84,15 +90,19 @@ test('round-robin spreads requests evenly; least-conn avoids the busy upstream',
   assert.deepEqual([seen.filter((s) => s === 'a').length, seen.filter((s) => s === 'b').length], [5, 5])
   assert.deepEqual(seen.slice(0, 4), ['a', 'b', 'a', 'b'])
 
-  const slow = await upstream(t, 'slow', (s) => s.get('/work', async (_req, res) => {
-    await new Promise((r) => setTimeout(r, 300))
-    res.setHeader('X-Upstream', 'slow')
-    res.end('slow')
-  }))
-  const fast = await upstream(t, 'fast', (s) => s.get('/work', (_req, res) => {
-    res.setHeader('X-Upstream', 'fast')
-    res.end('fast')
-  }))
+  const slow = await upstream(t, 'slow', (s) =>
+    s.get('/work', async (_req, res) => {
+      await new Promise((r) => setTimeout(r, 300))
+      res.setHeader('X-Upstream', 'slow')
+      res.end('slow')
+    }),
+  )
+  const fast = await upstream(t, 'fast', (s) =>
+    s.get('/work', (_req, res) => {
+      res.setHeader('X-Upstream', 'fast')
+      res.end('fast')
+    }),
+  )
   const least = await proxy(t, [slow.url, fast.url], { balance: 'least-conn' })
   const first = fetch(`${least}/work`) // ties go round-robin: this one to slow, and it stays busy
   await new Promise((r) => setTimeout(r, 50))
@@ -158,9 +168,13 @@ test('retries only idempotent requests; all upstreams refusing is 502; a silent 
 test('forwarded headers are added and hop-by-hop headers dropped, both ways', async (t) => {
   const u = await upstream(t, 'u')
   const base = await proxy(t, [u.url])
-  const sent = (await rawRequest(base, (socket) => {
-  socket.write('GET /echo HTTP/1.1\r\nHost: example.test\r\nConnection: X-Secret, close\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nX-Forwarded-For: 10.1.2.3\r\nX-Kept: ok\r\nConnection: X-Drop\r\nX-Drop: also\r\n\r\n')
-  })).toString('latin1')
+  const sent = (
+    await rawRequest(base, (socket) => {
+      socket.write(
+        'GET /echo HTTP/1.1\r\nHost: example.test\r\nConnection: X-Secret, close\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nX-Forwarded-For: 10.1.2.3\r\nX-Kept: ok\r\nConnection: X-Drop\r\nX-Drop: also\r\n\r\n',
+      )
+    })
+  ).toString('latin1')
   const seen = JSON.parse(sent.slice(sent.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> }
   assert.equal(seen.headers['x-kept'], 'ok')
   assert.equal(seen.headers['host'], 'example.test')
@@ -168,9 +182,14 @@ test('forwarded headers are added and hop-by-hop headers dropped, both ways', as
   assert.equal(seen.headers['x-forwarded-proto'], 'http')
   assert.equal(seen.headers['x-forwarded-host'], 'example.test')
   assert.equal(seen.headers['forwarded'], 'for=127.0.0.1;proto=http;host="example.test"')
-  for (const hop of ['x-secret', 'keep-alive', 'te', 'x-drop']) assert.equal(seen.headers[hop], undefined, `${hop} was not forwarded (every Connection field counts)`)
+  for (const hop of ['x-secret', 'keep-alive', 'te', 'x-drop'])
+    assert.equal(seen.headers[hop], undefined, `${hop} was not forwarded (every Connection field counts)`)
   // An upstream that names its own hop-by-hop fields (Petrel's server writes Connection itself, so a raw one).
-  const raw = net.createServer((socket) => socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nConnection: X-Internal\r\nX-Internal: secret\r\nX-Public: yes\r\nContent-Length: 3\r\n\r\nhop')))
+  const raw = net.createServer((socket) =>
+    socket.once('data', () =>
+      socket.end('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nConnection: X-Internal\r\nX-Internal: secret\r\nX-Public: yes\r\nContent-Length: 3\r\n\r\nhop'),
+    ),
+  )
   await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r))
   t.after(() => {
     raw.close()
@@ -186,10 +205,12 @@ test('forwarded headers are added and hop-by-hop headers dropped, both ways', as
 /** A raw upstream that records each request head as it arrives and answers 200 "ok". */
 async function recordingUpstream(t: TestContext): Promise<{ url: string; heads: string[] }> {
   const heads: string[] = []
-  const raw = net.createServer((socket) => socket.on('data', (chunk: Buffer) => {
-    heads.push(chunk.toString('latin1'))
-    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
-  }))
+  const raw = net.createServer((socket) =>
+    socket.on('data', (chunk: Buffer) => {
+      heads.push(chunk.toString('latin1'))
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+    }),
+  )
   await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r))
   t.after(() => {
     raw.close()
@@ -197,7 +218,7 @@ async function recordingUpstream(t: TestContext): Promise<{ url: string; heads: 
   return { url: `http://127.0.0.1:${(raw.address() as net.AddressInfo).port}`, heads }
 }
 
-test('the upstream request starts with Host: the client\'s, or for an HTTP/1.0 client without one the upstream\'s host:port', async (t) => {
+test("the upstream request starts with Host: the client's, or for an HTTP/1.0 client without one the upstream's host:port", async (t) => {
   const { url, heads } = await recordingUpstream(t)
   const port = Number(new URL(url).port)
   const base = await proxy(t, [url])
@@ -253,14 +274,13 @@ test('dot-segments cannot leave the prefix: the upstream gets the normalised pat
     'HTTP/1.1 400 Bad Request',
     'HTTP/1.1 400 Bad Request',
   ])
-  assert.deepEqual(u.heads.map((h) => h.slice(0, h.indexOf('\r\n'))), [
-    'GET /api/y?q=/../a%20b HTTP/1.1',
-    'GET /api/a%2Fb%20c/d HTTP/1.1',
-    'GET /api/e HTTP/1.1',
-  ])
+  assert.deepEqual(
+    u.heads.map((h) => h.slice(0, h.indexOf('\r\n'))),
+    ['GET /api/y?q=/../a%20b HTTP/1.1', 'GET /api/a%2Fb%20c/d HTTP/1.1', 'GET /api/e HTTP/1.1'],
+  )
 })
 
-test('absolute-form through the proxy: origin-form upstream, and Host, X-Forwarded-Host and Forwarded all name the target\'s authority', async (t) => {
+test("absolute-form through the proxy: origin-form upstream, and Host, X-Forwarded-Host and Forwarded all name the target's authority", async (t) => {
   const u = await recordingUpstream(t)
   const base = await proxy(t, [u.url], {}, '/api/')
   const answers = await statuses(base, [
@@ -281,21 +301,27 @@ test('absolute-form through the proxy: origin-form upstream, and Host, X-Forward
 
 test('obs-text bytes in field values pass through unchanged, both ways', async (t) => {
   let seen: Buffer = Buffer.alloc(0)
-  const raw = net.createServer((socket) => socket.once('data', (chunk: Buffer) => {
-    seen = chunk
-    socket.end(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nX-Back: caf'), Buffer.from([0xe9]), Buffer.from('\r\nContent-Length: 2\r\n\r\nok')]))
-  }))
+  const raw = net.createServer((socket) =>
+    socket.once('data', (chunk: Buffer) => {
+      seen = chunk
+      socket.end(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nX-Back: caf'), Buffer.from([0xe9]), Buffer.from('\r\nContent-Length: 2\r\n\r\nok')]))
+    }),
+  )
   await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r))
   t.after(() => {
     raw.close()
   })
   const base = await proxy(t, [`http://127.0.0.1:${(raw.address() as net.AddressInfo).port}`])
-  const answer = await rawRequest(base, (socket) => socket.write(Buffer.concat([Buffer.from('GET /x HTTP/1.1\r\nHost: x\r\nX-Sent: na'), Buffer.from([0xef, 0x76]), Buffer.from('e\r\nConnection: close\r\n\r\n')])))
-  assert.ok(seen.includes(Buffer.concat([Buffer.from('x-sent: na'), Buffer.from([0xef, 0x76]), Buffer.from('e\r\n')])), 'the upstream got the client\'s bytes')
-  assert.ok(answer.includes(Buffer.concat([Buffer.from('X-Back: caf'), Buffer.from([0xe9]), Buffer.from('\r\n')])), 'the client got the upstream\'s bytes')
+  const answer = await rawRequest(base, (socket) =>
+    socket.write(
+      Buffer.concat([Buffer.from('GET /x HTTP/1.1\r\nHost: x\r\nX-Sent: na'), Buffer.from([0xef, 0x76]), Buffer.from('e\r\nConnection: close\r\n\r\n')]),
+    ),
+  )
+  assert.ok(seen.includes(Buffer.concat([Buffer.from('x-sent: na'), Buffer.from([0xef, 0x76]), Buffer.from('e\r\n')])), "the upstream got the client's bytes")
+  assert.ok(answer.includes(Buffer.concat([Buffer.from('X-Back: caf'), Buffer.from([0xe9]), Buffer.from('\r\n')])), "the client got the upstream's bytes")
 })
 
-test('response fields pass on as lines: odd spacing made plain, lines split across reads, repeats in order; Date and framing are the proxy\'s; a control character is a 502', async (t) => {
+test("response fields pass on as lines: odd spacing made plain, lines split across reads, repeats in order; Date and framing are the proxy's; a control character is a 502", async (t) => {
   const heads: Record<string, Buffer[]> = {
     '/odd': [
       Buffer.from('HTTP/1.1 200 OK\r\nX-Odd:value  \r\nSet-Cookie: a=1\r\nX-Tab:\tv\r\nDate: Mon, 01 Jan 2001 00:00:00 GMT\r\nConnection: keep-alive\r\nSet-C'),
@@ -305,14 +331,16 @@ test('response fields pass on as lines: odd spacing made plain, lines split acro
     '/ctl': [Buffer.from('HTTP/1.1 200 OK\r\nX-Bad: a\u0001b\r\nContent-Length: 2\r\n\r\nok')],
     '/head': [Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1234\r\n\r\n')],
   }
-  const raw = net.createServer((socket) => socket.once('data', async (chunk: Buffer) => {
-    const path = chunk.toString('latin1').split(' ')[1]!
-    for (const piece of heads[path]!) {
-      socket.write(piece)
-      await new Promise((r) => setTimeout(r, 20))
-    }
-    socket.end()
-  }))
+  const raw = net.createServer((socket) =>
+    socket.once('data', async (chunk: Buffer) => {
+      const path = chunk.toString('latin1').split(' ')[1]!
+      for (const piece of heads[path]!) {
+        socket.write(piece)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      socket.end()
+    }),
+  )
   await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r))
   t.after(() => {
     raw.close()
@@ -323,7 +351,7 @@ test('response fields pass on as lines: odd spacing made plain, lines split acro
   const lines = head.split('\r\n')
   assert.equal(lines[0], 'HTTP/1.1 200 OK')
   assert.deepEqual(lines.slice(1, 6), ['X-Odd: value', 'Set-Cookie: a=1', 'X-Tab: v', 'Set-Cookie: b=2', 'X-Long: two reads'])
-  assert.ok(!head.includes('2001'), 'the upstream\'s Date is replaced by the proxy\'s own')
+  assert.ok(!head.includes('2001'), "the upstream's Date is replaced by the proxy's own")
   assert.equal(lines.filter((l) => l.startsWith('Date: ')).length, 1)
   assert.ok(lines.includes('Content-Length: 2'))
   assert.ok(!lines.includes('Connection: keep-alive'))
@@ -360,14 +388,16 @@ test('timeouts on the upstream connection: idle ones close after idleTimeoutMs; 
   const base = await proxy(t, [u.url], { idleTimeoutMs: 150, readTimeoutMs: 300 })
   assert.equal((await get(`${base}/drip`)).body, '012345')
   // A body sent in pieces 100 ms apart, while the upstream says nothing until it has all of it.
-  const answer = (await rawRequest(base, (socket) => {
-  socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nConnection: close\r\n\r\n')
-  let sent = 0
-  const timer = setInterval(() => {
-    socket.write('x')
-    if (++sent === 6) clearInterval(timer)
-  }, 100)
-  })).toString('latin1')
+  const answer = (
+    await rawRequest(base, (socket) => {
+      socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nConnection: close\r\n\r\n')
+      let sent = 0
+      const timer = setInterval(() => {
+        socket.write('x')
+        if (++sent === 6) clearInterval(timer)
+      }, 100)
+    })
+  ).toString('latin1')
   assert.match(answer, /^HTTP\/1\.1 200 OK[\s\S]*got 6$/)
   assert.equal(u.connections, 1, 'both exchanges went over the one kept-alive connection')
   // Idle past idleTimeoutMs: the proxy closes it, and the next request opens another.
@@ -394,13 +424,15 @@ test('a chunked upload to an upstream that reads slowly keeps its framing (every
   })
   const base = await proxy(t, [`http://127.0.0.1:${(slow.address() as net.AddressInfo).port}`], {}, '/', { maxBodyBytes: 64 * 1024 * 1024 })
   const piece = Buffer.alloc(40_000, 0x61)
-  const answer = (await rawRequest(base, async (socket) => {
-    socket.write('POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n')
-    for (let i = 0; i < 200; i++) {
-      if (!socket.write(Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]))) await once(socket, 'drain')
-    }
-    socket.write('0\r\n\r\n')
-  })).toString('latin1')
+  const answer = (
+    await rawRequest(base, async (socket) => {
+      socket.write('POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n')
+      for (let i = 0; i < 200; i++) {
+        if (!socket.write(Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]))) await once(socket, 'drain')
+      }
+      socket.write('0\r\n\r\n')
+    })
+  ).toString('latin1')
   assert.match(answer, /^HTTP\/1\.1 200 OK/)
   // Decode what the upstream got as chunked framing, strictly.
   const text = got.toString('latin1')
@@ -420,9 +452,11 @@ test('a chunked upload to an upstream that reads slowly keeps its framing (every
 })
 
 test('timeouts of 0 mean none, as for socket.setTimeout(0); a timeout that is not a finite number >= 0 is refused', async (t) => {
-  const u = await upstream(t, 'u', (s) => s.get('/late', (_req, res) => {
-    setTimeout(() => res.end('late'), 300)
-  }))
+  const u = await upstream(t, 'u', (s) =>
+    s.get('/late', (_req, res) => {
+      setTimeout(() => res.end('late'), 300)
+    }),
+  )
   const base = await proxy(t, [u.url], { readTimeoutMs: 0, idleTimeoutMs: 0, connectTimeoutMs: 0 })
   assert.equal((await get(`${base}/late`)).body, 'late')
   await new Promise((r) => setTimeout(r, 100))
@@ -435,11 +469,13 @@ test('timeouts of 0 mean none, as for socket.setTimeout(0); a timeout that is no
 })
 
 test('request bodies stream to the upstream (chunked and by length), responses stream back', async (t) => {
-  const u = await upstream(t, 'u', (s) => s.post('/count', async (req, res) => {
-    let bytes = 0
-    for await (const chunk of req.stream()) bytes += (chunk as Buffer).length
-    res.end(`${bytes} ${req.head.chunked ? 'chunked' : 'length'}`)
-  }))
+  const u = await upstream(t, 'u', (s) =>
+    s.post('/count', async (req, res) => {
+      let bytes = 0
+      for await (const chunk of req.stream()) bytes += (chunk as Buffer).length
+      res.end(`${bytes} ${req.head.chunked ? 'chunked' : 'length'}`)
+    }),
+  )
   const base = await proxy(t, [u.url], {}, '/', { maxBodyBytes: 64 * 1024 * 1024 })
   const body = Buffer.alloc(10 * 1024 * 1024, 7)
   assert.equal((await get(`${base}/count`, { method: 'POST', body })).body, `${body.length} length`)
@@ -452,17 +488,23 @@ test('request bodies stream to the upstream (chunked and by length), responses s
   assert.equal((await get(`${base}/count`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit)).body, '1000000 chunked')
 })
 
-test('a 100 MB response to a client that reads slowly: the proxy\'s memory stays bounded', async (t) => {
+test("a 100 MB response to a client that reads slowly: the proxy's memory stays bounded", async (t) => {
   const SIZE = 100 * 1024 * 1024
   const chunk = Buffer.alloc(256 * 1024, 1)
-  const u = await upstream(t, 'big', (s) => s.get('/big', async (_req, res) => {
-    res.setHeader('Content-Length', SIZE)
-    for (let sent = 0; sent < SIZE; sent += chunk.length) if (!res.write(chunk)) await res.drain()
-    res.end()
-  }))
+  const u = await upstream(t, 'big', (s) =>
+    s.get('/big', async (_req, res) => {
+      res.setHeader('Content-Length', SIZE)
+      for (let sent = 0; sent < SIZE; sent += chunk.length) if (!res.write(chunk)) await res.drain()
+      res.end()
+    }),
+  )
   const port = await freePort()
   // A ROOT of its own: the demo site would open its accounts database in the working directory.
-  const child = spawn(process.execPath, ['bin/petrel.js', 'serve', tempDir(t), '--port', String(port), '--proxy', `/=${u.url}`, '--proxy-health-interval', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(
+    process.execPath,
+    ['bin/petrel.js', 'serve', tempDir(t), '--port', String(port), '--proxy', `/=${u.url}`, '--proxy-health-interval', '0'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
   t.after(async () => {
     child.kill('SIGTERM')
     if (child.exitCode === null) await once(child, 'exit')
@@ -499,7 +541,11 @@ describe('forward proxy (petrel proxy)', () => {
 
   const curl = (args: string[]): Promise<{ code: number; out: string }> => {
     requireDebianPackage('curl')
-    return new Promise((resolve) => execFile('curl', ['-sS', '--max-time', '10', ...args], (err, stdout) => resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), out: stdout })))
+    return new Promise((resolve) =>
+      execFile('curl', ['-sS', '--max-time', '10', ...args], (err, stdout) =>
+        resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), out: stdout }),
+      ),
+    )
   }
 
   test('allow rules: exact host and port, subdomains, any port, bare host = 80 and 443', () => {
@@ -520,7 +566,9 @@ describe('forward proxy (petrel proxy)', () => {
     assert.equal(ok.code, 0)
     const seen = JSON.parse(ok.out) as { url: string; headers: Record<string, string> }
     assert.equal(seen.url, '/some/path?q=1', 'the origin gets origin-form')
-    const spoofed = JSON.parse((await curl(['-x', `http://127.0.0.1:${port}`, '-H', 'Host: internal-admin', `${u.url}/`])).out) as { headers: Record<string, string> }
+    const spoofed = JSON.parse((await curl(['-x', `http://127.0.0.1:${port}`, '-H', 'Host: internal-admin', `${u.url}/`])).out) as {
+      headers: Record<string, string>
+    }
     assert.equal(spoofed.headers['host'], `127.0.0.1:${u.port}`, "the URL's host, not the client's Host field")
     assert.equal(seen.headers['proxy-connection'], undefined)
     const other = await freePort()
@@ -533,7 +581,7 @@ describe('forward proxy (petrel proxy)', () => {
     const port = await forward(t, [`127.0.0.1:${u.port}`])
     const through = await curl(['-p', '-x', `http://127.0.0.1:${port}`, `${u.url}/via-tunnel`])
     assert.equal(through.code, 0)
-    assert.equal((JSON.parse(through.out) as { url: string }).url, '/via-tunnel', 'the origin saw the client\'s own request, not a proxied one')
+    assert.equal((JSON.parse(through.out) as { url: string }).url, '/via-tunnel', "the origin saw the client's own request, not a proxied one")
     const socket = net.connect(port, '127.0.0.1')
     await once(socket, 'connect')
     socket.write('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n')
@@ -588,7 +636,7 @@ test('Upgrade (WebSocket): the 101 goes back and the two connections become a tu
   await until('OVER THE TUNNEL')
 })
 
-test('review fixes: no smuggling through Connection-named framing; an upstream\'s bad field is a 502, not a crash', async (t) => {
+test("review fixes: no smuggling through Connection-named framing; an upstream's bad field is a 502, not a crash", async (t) => {
   const u = await upstream(t, 'u')
   const base = await proxy(t, [u.url])
   const port = Number(new URL(base).port)
@@ -615,7 +663,10 @@ test('review fixes: no smuggling through Connection-named framing; an upstream\'
 })
 
 /** A raw upstream on 127.0.0.1: `answer` gets each connection's first read; `closed` counts the connections that ended. */
-async function rawUpstream(t: TestContext, answer: (socket: net.Socket, request: string) => void): Promise<{ url: string; connections: number; closed: number }> {
+async function rawUpstream(
+  t: TestContext,
+  answer: (socket: net.Socket, request: string) => void,
+): Promise<{ url: string; connections: number; closed: number }> {
   const stats = { url: '', connections: 0, closed: 0 }
   const server = net.createServer((socket) => {
     stats.connections++
@@ -640,7 +691,11 @@ async function until(what: string, condition: () => boolean): Promise<void> {
 }
 
 /** A client that asked the proxy at `port` to upgrade to `protocols`, once the answer's head arrived; `state` fills in as bytes and events come. */
-async function upgradeClient(t: TestContext, port: number, protocols = 'websocket'): Promise<{ socket: net.Socket; state: { received: string; ended: boolean; closed: boolean } }> {
+async function upgradeClient(
+  t: TestContext,
+  port: number,
+  protocols = 'websocket',
+): Promise<{ socket: net.Socket; state: { received: string; ended: boolean; closed: boolean } }> {
   const socket = net.connect(port, '127.0.0.1')
   t.after(() => socket.destroy())
   const state = { received: '', ended: false, closed: false }
@@ -648,7 +703,7 @@ async function upgradeClient(t: TestContext, port: number, protocols = 'websocke
   socket.on('end', () => (state.ended = true))
   socket.on('close', () => (state.closed = true))
   socket.write(`GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: ${protocols}\r\n\r\n`)
-  await until('the answer\'s head', () => state.received.includes('\r\n\r\n'))
+  await until("the answer's head", () => state.received.includes('\r\n\r\n'))
   return { socket, state }
 }
 
@@ -685,7 +740,12 @@ describe('an upstream response that cannot be framed safely is a 502, and its co
       assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/, path)
       assert.ok(answer.endsWith('\r\n\r\nok'), path)
     }
-    for (const bad of [0, 1.5, -1]) assert.throws(() => proxySettings({ maxResponseHeaderCount: bad }), { name: 'InvalidOptionError', code: 'PETREL_ERR_INVALID_OPTION', message: /maxResponseHeaderCount/ })
+    for (const bad of [0, 1.5, -1])
+      assert.throws(() => proxySettings({ maxResponseHeaderCount: bad }), {
+        name: 'InvalidOptionError',
+        code: 'PETREL_ERR_INVALID_OPTION',
+        message: /maxResponseHeaderCount/,
+      })
   })
 })
 
@@ -718,7 +778,7 @@ describe('Upgrade: only the allowed protocols are passed on (websocket by defaul
     assert.doesNotMatch(up.heads[0]!, /^connection:/im)
   })
 
-  test('of several offered, only the allowed ones go up; a protocol list configured as [\'websocket\', \'h2c\'] lets h2c through', async (t) => {
+  test("of several offered, only the allowed ones go up; a protocol list configured as ['websocket', 'h2c'] lets h2c through", async (t) => {
     const up = await switcher(t)
     const base = await proxy(t, [up.url])
     const { socket, state } = await upgradeClient(t, Number(new URL(base).port), 'h2c, WebSocket/13')
@@ -728,18 +788,26 @@ describe('Upgrade: only the allowed protocols are passed on (websocket by defaul
     await until('bytes through the tunnel', () => state.received.endsWith('TUNNELLED'))
 
     const open = await proxy(t, [up.url], { upgradeProtocols: ['websocket', 'H2C'] })
-    const switched = (await rawRequest(open, (socket) => {
-      socket.write(h2c)
-      socket.once('data', () => socket.end())
-    })).toString('latin1')
+    const switched = (
+      await rawRequest(open, (socket) => {
+        socket.write(h2c)
+        socket.once('data', () => socket.end())
+      })
+    ).toString('latin1')
     assert.match(switched, /^HTTP\/1\.1 101 Switching Protocols\r\nUpgrade: h2c\r\n/)
-    assert.throws(() => proxySettings({ upgradeProtocols: ['websocket/13'] }), { name: 'InvalidOptionError', code: 'PETREL_ERR_INVALID_OPTION', message: /upgradeProtocols/ })
+    assert.throws(() => proxySettings({ upgradeProtocols: ['websocket/13'] }), {
+      name: 'InvalidOptionError',
+      code: 'PETREL_ERR_INVALID_OPTION',
+      message: /upgradeProtocols/,
+    })
   })
 
   test('an upstream that switches to a protocol the request did not offer is a 502', async (t) => {
     const up = await switcher(t, 'h2c')
     const base = await proxy(t, [up.url], { upgradeProtocols: ['websocket', 'h2c'] })
-    const answer = (await rawRequest(base, (socket) => socket.write('GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\r\n'))).toString('latin1')
+    const answer = (
+      await rawRequest(base, (socket) => socket.write('GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\r\n'))
+    ).toString('latin1')
     assert.match(answer, /^HTTP\/1\.1 502 Bad Gateway\r\n/)
   })
 })
@@ -757,21 +825,26 @@ test('a tunnel passes a half-close on: the client ends its side, the upstream se
   const base = await proxy(t, [raw.url], { readTimeoutMs: 60_000 })
   const { socket, state } = await upgradeClient(t, Number(new URL(base).port))
   socket.end('last words')
-  await until('the upstream\'s answer and its end', () => state.ended)
+  await until("the upstream's answer and its end", () => state.ended)
   assert.ok(state.received.endsWith('\r\n\r\nLAST WORDS AND THE END'), JSON.stringify(state.received))
   await until('both tunnel connections to close', () => raw.closed === 1)
 })
 
-test('closing the reverse proxy closes its open tunnels (they left the server\'s HTTP, so the server\'s close does not reach them)', async (t) => {
+test("closing the reverse proxy closes its open tunnels (they left the server's HTTP, so the server's close does not reach them)", async (t) => {
   const raw = await rawUpstream(t, (socket, request) => {
     if (request.startsWith('GET ')) socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
   })
-  const serving = await startServe({ root: null, host: '127.0.0.1', port: 0, proxy: { routes: [{ prefix: '/', upstreams: [raw.url] }], options: { healthIntervalMs: 0 } } })
+  const serving = await startServe({
+    root: null,
+    host: '127.0.0.1',
+    port: 0,
+    proxy: { routes: [{ prefix: '/', upstreams: [raw.url] }], options: { healthIntervalMs: 0 } },
+  })
   t.after(() => serving.server.close())
   const { state } = await upgradeClient(t, serving.address.port)
   serving.proxy!.close()
-  await until('the client\'s tunnel to close', () => state.closed)
-  await until('the upstream\'s tunnel to close', () => raw.closed === 1)
+  await until("the client's tunnel to close", () => state.closed)
+  await until("the upstream's tunnel to close", () => raw.closed === 1)
 })
 
 /**
@@ -803,7 +876,7 @@ function tempDir(t: TestContext): string {
   return dir
 }
 
-describe('request header names with an underscore (nginx\'s underscores_in_headers)', () => {
+describe("request header names with an underscore (nginx's underscores_in_headers)", () => {
   const request = 'GET /h HTTP/1.1\r\nHost: x\r\nX_Real-IP: 6.6.6.6\r\nX-Real-IP: 1.2.3.4\r\nmy_field: 1\r\nX-Fine: 2\r\nConnection: close\r\n\r\n'
 
   test('are dropped by default, so an upstream that maps names to variables cannot mistake X_Real-IP for X-Real-IP', async (t) => {
@@ -824,7 +897,10 @@ describe('request header names with an underscore (nginx\'s underscores_in_heade
     const u = await upstream(t, 'u')
     const config = path.join(tempDir(t), 'petrel.json')
     writeFileSync(config, JSON.stringify({ proxy: [`/=${u.url}`], 'proxy-underscores-in-headers': true }))
-    for (const args of [['--proxy', `/=${u.url}`, '--proxy-underscores-in-headers'], ['--config', config]]) {
+    for (const args of [
+      ['--proxy', `/=${u.url}`, '--proxy-underscores-in-headers'],
+      ['--config', config],
+    ]) {
       const { port } = await petrelServe(t, args)
       const seen = (await rawRequest(`http://127.0.0.1:${port}`, (socket) => socket.write(request))).toString('latin1')
       assert.match(seen, /"x_real-ip":"6\.6\.6\.6"/, args.join(' '))
@@ -868,19 +944,31 @@ describe('health checks and retries (which failures are retried, for which metho
   test('a POST whose connection could not be made within the connect timeout goes to the next one too', async (t) => {
     // A listener whose accept queue is full: the kernel drops the proxy's SYN and the connect hangs.
     requireDebianPackage('python3')
-    const blackhole = spawn('python3', ['-c', [
-      'import socket, sys, time',
-      's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',
-      'fill = [socket.socket() for i in range(3)]',
-      'for c in fill:\n  c.setblocking(False)\n  try: c.connect(s.getsockname())\n  except BlockingIOError: pass',
-      'time.sleep(0.2); print(s.getsockname()[1], flush=True); sys.stdin.read()',
-    ].join('\n')], { stdio: ['pipe', 'pipe', 'inherit'] })
+    const blackhole = spawn(
+      'python3',
+      [
+        '-c',
+        [
+          'import socket, sys, time',
+          's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',
+          'fill = [socket.socket() for i in range(3)]',
+          'for c in fill:\n  c.setblocking(False)\n  try: c.connect(s.getsockname())\n  except BlockingIOError: pass',
+          'time.sleep(0.2); print(s.getsockname()[1], flush=True); sys.stdin.read()',
+        ].join('\n'),
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    )
     t.after(() => blackhole.stdin.end())
     const [portLine] = await once(blackhole.stdout, 'data')
     const good = await upstream(t, 'good', (s) => s.post('/up', async (req, res) => res.end(`got ${(await req.text()).length}`)))
     // The proxy on a server of the test's own, to read its log lines.
     const lines: string[] = []
-    const reverse = new ReverseProxy([{ prefix: '/', upstreams: [`http://127.0.0.1:${Number(String(portLine).trim())}`, good.url] }], { connectTimeoutMs: 200, failTimeoutMs: 0, healthIntervalMs: 0, log: (line) => lines.push(line) })
+    const reverse = new ReverseProxy([{ prefix: '/', upstreams: [`http://127.0.0.1:${Number(String(portLine).trim())}`, good.url] }], {
+      connectTimeoutMs: 200,
+      failTimeoutMs: 0,
+      healthIntervalMs: 0,
+      log: (line) => lines.push(line),
+    })
     const server = createServer()
     server.mount('/', (req, res) => reverse.handle(reverse.groups[0]!, req, res))
     const { port } = await server.listen({ host: '127.0.0.1', port: 0 })
@@ -930,9 +1018,17 @@ describe('a failed exchange logs one line, not a stack trace', () => {
       assert.equal((await get(`${base}/a/x`)).status, 502)
       assert.equal((await get(`${base}/b/y`, { method: 'POST', body: 'z' })).status, 502)
       const logged = (): string => (logArgs.length === 0 ? petrel.stderr() : readFileSync(errorLog, 'utf8'))
-      await until('three lines', () => logged().split('\n').filter((l) => l !== '').length >= 3)
+      await until(
+        'three lines',
+        () =>
+          logged()
+            .split('\n')
+            .filter((l) => l !== '').length >= 3,
+      )
       await new Promise((r) => setTimeout(r, 100))
-      const lines = logged().split('\n').filter((l) => l !== '')
+      const lines = logged()
+        .split('\n')
+        .filter((l) => l !== '')
       assert.equal(lines.length, 3, lines.join('\n'))
       assert.match(lines[0]!, /GET \/a\/x: .*ECONNREFUSED; trying the next upstream$/)
       assert.match(lines[1]!, /GET \/a\/x: \[PETREL_ERR_UPSTREAM_FAILED\] .*ECONNREFUSED$/)
@@ -965,9 +1061,17 @@ test('proxy flags that cannot work are refused at start, naming the flag and the
   for (const [args, message] of cases) await assert.rejects(serveCommand(argv(args)), { name: 'UsageError', message }, args.join(' '))
   // A prefix no normalised request path can start with: refused naming the flag, not a crash at start.
   for (const prefix of ['/api/../x/', '/a//b/', '/%61pi/', '/secret!/', '/caf%C3%A9/']) {
-    await assert.rejects(serveCommand([dir, '--port', '0', '--proxy', `${prefix}=http://127.0.0.1:9`]), { name: 'UsageError', message: /^bad value for --proxy: ".*": a prefix is a normalised path/ }, prefix)
+    await assert.rejects(
+      serveCommand([dir, '--port', '0', '--proxy', `${prefix}=http://127.0.0.1:9`]),
+      { name: 'UsageError', message: /^bad value for --proxy: ".*": a prefix is a normalised path/ },
+      prefix,
+    )
   }
-  assert.equal((await petrelServe(t, ['--proxy', '/=http://127.0.0.1:9', '--proxy-health-interval', '0'])).port > 0, true, 'an interval of 0 says "no checks" and is accepted alone')
+  assert.equal(
+    (await petrelServe(t, ['--proxy', '/=http://127.0.0.1:9', '--proxy-health-interval', '0'])).port > 0,
+    true,
+    'an interval of 0 says "no checks" and is accepted alone',
+  )
 })
 
 test('a proxied request the server itself refuses mid-body (a malformed chunk) gets its 400 and a clean close, not a reset', async (t) => {

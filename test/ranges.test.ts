@@ -4,15 +4,7 @@
 
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
-import {
-  contentRange,
-  multipartBoundary,
-  multipartParts,
-  parseRange,
-  unsatisfiedRange,
-  type ByteRange,
-  type RangeResult,
-} from '../src/apps/serve/ranges.ts'
+import { contentRange, multipartBoundary, multipartParts, parseRange, unsatisfiedRange, type ByteRange, type RangeResult } from '../src/apps/serve/ranges.ts'
 
 const NONE: RangeResult = { kind: 'none' }
 const UNSATISFIABLE: RangeResult = { kind: 'unsatisfiable' }
@@ -151,7 +143,15 @@ describe('multipart/byteranges', () => {
   const file = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz')
 
   test('exact body for two ranges', () => {
-    const { layout, body } = buildBody(file, [{ start: 0, end: 2 }, { start: 10, end: 11 }], 'text/plain', 'B')
+    const { layout, body } = buildBody(
+      file,
+      [
+        { start: 0, end: 2 },
+        { start: 10, end: 11 },
+      ],
+      'text/plain',
+      'B',
+    )
     const expected =
       '--B\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-2/36\r\n\r\n012' +
       '\r\n--B\r\nContent-Type: text/plain\r\nContent-Range: bytes 10-11/36\r\n\r\nab' +
@@ -160,17 +160,39 @@ describe('multipart/byteranges', () => {
     assert.equal(layout.totalLength, Buffer.byteLength(expected))
     assert.deepEqual(
       layout.parts.map(({ start, end }) => [start, end]),
-      [[0, 2], [10, 11]],
+      [
+        [0, 2],
+        [10, 11],
+      ],
     )
   })
 
   test('totalLength equals the concatenated body length', () => {
     const cases: Array<{ ranges: ByteRange[]; type: string }> = [
       { ranges: [{ start: 0, end: 0 }], type: 'application/octet-stream' },
-      { ranges: [{ start: 0, end: 9 }, { start: 20, end: 35 }], type: 'text/plain; charset=utf-8' },
-      { ranges: [{ start: 1, end: 1 }, { start: 3, end: 3 }, { start: 5, end: 35 }], type: 'video/mp4' },
+      {
+        ranges: [
+          { start: 0, end: 9 },
+          { start: 20, end: 35 },
+        ],
+        type: 'text/plain; charset=utf-8',
+      },
+      {
+        ranges: [
+          { start: 1, end: 1 },
+          { start: 3, end: 3 },
+          { start: 5, end: 35 },
+        ],
+        type: 'video/mp4',
+      },
       { ranges: [{ start: 0, end: 35 }], type: '' },
-      { ranges: [{ start: 0, end: 4 }, { start: 7, end: 8 }], type: 'text/plain; name="naïve"' },
+      {
+        ranges: [
+          { start: 0, end: 4 },
+          { start: 7, end: 8 },
+        ],
+        type: 'text/plain; name="naïve"',
+      },
     ]
     for (const { ranges: selected, type } of cases) {
       const { layout, body } = buildBody(file, selected, type, multipartBoundary())

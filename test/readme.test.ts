@@ -66,7 +66,10 @@ test('README: `npm start -- --port P --admin HOST:Q` moves npm start to other po
   const child = spawn('npm', args, { cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'inherit'] })
   t.after(() => killGroup(child))
   // The script's own --port 8080 --admin 127.0.0.1:8081 come first; the later flags win.
-  await waitForOutput(child.stdout!, new RegExp(`serving the demo site on http://127\\.0\\.0\\.1:${port}/[^]*admin \\(dashboard, /metrics\\) on http://127\\.0\\.0\\.1:${admin}/`))
+  await waitForOutput(
+    child.stdout!,
+    new RegExp(`serving the demo site on http://127\\.0\\.0\\.1:${port}/[^]*admin \\(dashboard, /metrics\\) on http://127\\.0\\.0\\.1:${admin}/`),
+  )
   assert.equal(await (await fetch(`http://127.0.0.1:${port}/plaintext`)).text(), 'Hello, World!')
   assert.equal((await fetch(`http://127.0.0.1:${admin}/metrics`)).status, 200)
 })

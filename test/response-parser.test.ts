@@ -77,32 +77,38 @@ function bad(input: string, error: string, responsesBefore: string[] = []): void
 describe('response framing (RFC 9112 §6.3)', () => {
   test('Content-Length body', () => ok('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello', ['200']))
   test('pipelined responses are told apart', () =>
-    ok(
-      'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\nHTTP/1.1 500 Oops\r\ncontent-length: 2\r\n\r\nxy',
-      ['200', '404', '500'],
-    ))
+    ok('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\nHTTP/1.1 500 Oops\r\ncontent-length: 2\r\n\r\nxy', [
+      '200',
+      '404',
+      '500',
+    ]))
   test('chunked with extensions and trailers', () =>
     ok(
       'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhello\r\na \t; x\r\n0123456789\r\n0\r\nX-Trailer: 1\r\nX-Other: 2\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n',
       ['200', '204'],
     ))
-  test('chunk sizes in upper and lower case hex', () => ok('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nA\r\n0123456789\r\nb\r\n0123456789a\r\n0\r\n\r\n', ['200']))
+  test('chunk sizes in upper and lower case hex', () =>
+    ok('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nA\r\n0123456789\r\nb\r\n0123456789a\r\n0\r\n\r\n', ['200']))
   test('Transfer-Encoding with chunked last after another coding', () =>
     ok('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nzz\r\n0\r\n\r\n', ['200']))
   test('Transfer-Encoding without chunked last: the body runs to the close', () =>
     ok('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabcdef', ['200 close']))
   test('no length at all: the body runs to the close', () => ok('HTTP/1.1 200 OK\r\nServer: x\r\n\r\nthe body, to the end', ['200 close']))
-  test('a response cut short by the close is not counted', () =>
-    ok('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort', [], undefined, false))
-  test('a cut chunked response is not counted', () =>
-    ok('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel', [], undefined, false))
+  test('a response cut short by the close is not counted', () => ok('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort', [], undefined, false))
+  test('a cut chunked response is not counted', () => ok('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel', [], undefined, false))
   test('a cut head is not counted', () => ok('HTTP/1.1 200 OK\r\nContent-Le', [], undefined, false))
   test('204 and 304 have no body whatever their fields say', () =>
-    ok('HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx', ['204', '304', '200']))
+    ok('HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx', [
+      '204',
+      '304',
+      '200',
+    ]))
   test('responses to HEAD have no body', () =>
     ok('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', ['200', '200'], { headRequests: true }))
   test('1xx interim responses are skipped', () =>
-    ok('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n', ['201']))
+    ok('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n', [
+      '201',
+    ]))
   test('101 ends HTTP on the connection', () => ok('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', ['101 close']))
   test('bare LF line endings (with allowBareLf) and a missing reason phrase are accepted', () =>
     ok('HTTP/1.1 200\nContent-Length: 2\n\nokHTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n', ['200', '200'], { allowBareLf: true }))
@@ -114,8 +120,7 @@ describe('response framing (RFC 9112 §6.3)', () => {
 
 describe('persistence', () => {
   test('HTTP/1.1 Connection: close', () => ok('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', ['200 close']))
-  test('Connection option lists are read token by token', () =>
-    ok('HTTP/1.1 200 OK\r\nConnection: x-foo, CLOSE\r\nContent-Length: 0\r\n\r\n', ['200 close']))
+  test('Connection option lists are read token by token', () => ok('HTTP/1.1 200 OK\r\nConnection: x-foo, CLOSE\r\nContent-Length: 0\r\n\r\n', ['200 close']))
   test('HTTP/1.0 closes unless it says keep-alive', () =>
     ok('HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n', ['200 close', '200']))
 })
@@ -133,13 +138,16 @@ describe('malformed responses stop the parser', () => {
   test('field line without a colon', () => bad('HTTP/1.1 200 OK\r\nnonsense\r\n\r\n', 'field line without a colon'))
   test('chunk size not hex', () => bad('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'chunk-size line without a size'))
   test('junk after a chunk size', () => bad('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 x\r\nhello\r\n0\r\n\r\n', 'malformed chunk-size line'))
-  test('chunk data longer than its size', () => bad('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n', 'chunk data longer than its size'))
+  test('chunk data longer than its size', () =>
+    bad('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n', 'chunk data longer than its size'))
   test('chunk size overflow', () => bad('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000\r\n', 'chunk size too large'))
-  test('whitespace before the colon', () => bad('HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n', 'field name with a character that is not a token character'))
+  test('whitespace before the colon', () =>
+    bad('HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n', 'field name with a character that is not a token character'))
   test('a field line without a name', () => bad('HTTP/1.1 200 OK\r\n: x\r\n\r\n', 'field line without a name'))
   test('an empty Transfer-Encoding', () => bad('HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n\r\nabc', 'malformed Transfer-Encoding'))
   test('chunked twice', () => bad('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n', 'malformed Transfer-Encoding'))
-  test('Transfer-Encoding in HTTP/1.0', () => bad('HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'Transfer-Encoding in an HTTP/1.0 response'))
+  test('Transfer-Encoding in HTTP/1.0', () =>
+    bad('HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'Transfer-Encoding in an HTTP/1.0 response'))
   test('an error after good responses keeps them', () => bad('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nGARBAGE\r\n', 'malformed status line', ['200']))
 })
 

@@ -25,7 +25,7 @@ async function settled(server: { connections: Set<unknown> }): Promise<void> {
   while (server.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
 }
 
-test('access log: handler responses and the server\'s own answers (400, 503) each get a line', async (t) => {
+test("access log: handler responses and the server's own answers (400, 503) each get a line", async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'petrel-alog-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const logFile = path.join(dir, 'access.log')

@@ -10,7 +10,6 @@ import { PetrelError } from '../src/core/errors.ts'
 import { req, chunked, parseAll } from './helpers/tcp.ts'
 import { serve } from './helpers/serve.ts'
 
-
 /** A res.corked() scope that writes, then fails. */
 function writeThenThrow(res: Response, text: string): void {
   res.write(text)
@@ -351,7 +350,15 @@ describe('routes', () => {
       s.get('/a/:x/b/:y', (r, res) => res.end(`${r.params.x}|${r.params.y}`))
     })
     const c = await connect()
-    await c.write(Buffer.concat([req('GET', '/users/caf%C3%A9%20%2F1?q=a%20b'), req('GET', '/files/x/y.txt'), req('GET', '/a/1/b/%3F'), req('GET', '/nope'), req('GET', '/users/%E0%A4%A')]))
+    await c.write(
+      Buffer.concat([
+        req('GET', '/users/caf%C3%A9%20%2F1?q=a%20b'),
+        req('GET', '/files/x/y.txt'),
+        req('GET', '/a/1/b/%3F'),
+        req('GET', '/nope'),
+        req('GET', '/users/%E0%A4%A'),
+      ]),
+    )
     const [r1, r2, r3, r4, r5] = await c.readResponses(5)
     assert.deepEqual(JSON.parse(r1!.text), { id: 'café /1', q: 'a b', path: '/users/caf%C3%A9%20%2F1' })
     assert.equal(r1!.headers['content-type'], 'application/json')
@@ -456,7 +463,9 @@ describe('request bodies', () => {
   test('a chunked body larger than maxBodyBytes gets 413 and the connection is closed', async (t) => {
     const { port, connect } = await serve(t, { limits: { maxBodyBytes: 1000 } }, bodyRoutes)
     const c = await connect()
-    await c.write(Buffer.concat([req('POST', '/buffer', { 'Transfer-Encoding': 'chunked' }), Buffer.from('200\r\n'), Buffer.alloc(0x200, 'a'), Buffer.from('\r\n')]))
+    await c.write(
+      Buffer.concat([req('POST', '/buffer', { 'Transfer-Encoding': 'chunked' }), Buffer.from('200\r\n'), Buffer.alloc(0x200, 'a'), Buffer.from('\r\n')]),
+    )
     await sleep(30)
     await c.write(Buffer.concat([Buffer.from('300\r\n'), Buffer.alloc(0x300, 'b'), Buffer.from('\r\n0\r\n\r\n')])).catch(() => {})
     const raw = await c.readUntilClose(2000)
@@ -480,7 +489,14 @@ describe('request bodies', () => {
       s.get('/', (_r, res) => res.end('root'))
     })
     const c = await connect()
-    await c.write(Buffer.concat([req('POST', '/ignore', {}, 'x'.repeat(1000)), req('POST', '/ignore', { 'Transfer-Encoding': 'chunked' }), chunked(['abc', 'def']), req('GET', '/')]))
+    await c.write(
+      Buffer.concat([
+        req('POST', '/ignore', {}, 'x'.repeat(1000)),
+        req('POST', '/ignore', { 'Transfer-Encoding': 'chunked' }),
+        chunked(['abc', 'def']),
+        req('GET', '/'),
+      ]),
+    )
     const rs = await c.readResponses(3)
     assert.deepEqual(
       rs.map((r) => r.text),
@@ -544,9 +560,15 @@ describe('response framing', () => {
     const first = raw.indexOf(Buffer.from('X-Name: '))
     assert.deepEqual([...raw.subarray(first + 8, first + 13)], [0x63, 0x61, 0x66, 0xe9, 0x0d], 'é is the one byte 0xe9')
     assert.ok(raw.includes(Buffer.from('\r\n\r\ncaf\u00e9 \u2615', 'utf8')), 'the body is UTF-8')
-    assert.ok(raw.includes(Buffer.from([0x58, 0x2d, 0x4e, 0x61, 0x6d, 0x65, 0x3a, 0x20, 0xff, 0x0d, 0x0a])), 'a head sent with the first body piece is latin1 too')
+    assert.ok(
+      raw.includes(Buffer.from([0x58, 0x2d, 0x4e, 0x61, 0x6d, 0x65, 0x3a, 0x20, 0xff, 0x0d, 0x0a])),
+      'a head sent with the first body piece is latin1 too',
+    )
     const responses = parseAll(raw, { eof: true }).responses
-    assert.deepEqual(responses.map((r) => r.status), [200, 200])
+    assert.deepEqual(
+      responses.map((r) => r.status),
+      [200, 200],
+    )
     assert.equal(responses[1]!.text, 'x')
   })
 
@@ -589,7 +611,10 @@ describe('response framing', () => {
     const utf8 = (text: string): string => Buffer.from(text, 'utf8').toString('hex')
     const bytes = 'e9ff0080'
     const mixed = `e9${utf8('\u00e9')}${'ff'.repeat(2000)}fe${utf8('\u2615')}`
-    assert.deepEqual(responses.map((r) => r.body.toString('hex')), [utf8('plain'), utf8('caf\u00e9'), bytes, utf8('plain'), utf8('\u2615'), utf8('a\u00e9b\u2615'), mixed, bytes, utf8('plain'), utf8('x\u00e9')])
+    assert.deepEqual(
+      responses.map((r) => r.body.toString('hex')),
+      [utf8('plain'), utf8('caf\u00e9'), bytes, utf8('plain'), utf8('\u2615'), utf8('a\u00e9b\u2615'), mixed, bytes, utf8('plain'), utf8('x\u00e9')],
+    )
     assert.equal(responses[1]!.headers['content-length'], '5')
     assert.equal(responses[5]!.chunked, true)
     assert.equal(responses[6]!.chunked, true)
@@ -908,7 +933,10 @@ describe('handler failures', () => {
 
   test('a bad argument to the API (a status outside 100-999, a route pattern without "/") is PETREL_ERR_INVALID_OPTION, saying what it takes', async (t) => {
     const { errors, connect } = await serve(t, { expectErrors: true }, (s) => {
-      assert.throws(() => s.get('no-slash', (_r, res) => res.end('x')), { code: 'PETREL_ERR_INVALID_OPTION', message: /route pattern must start with "\/": no-slash/ })
+      assert.throws(() => s.get('no-slash', (_r, res) => res.end('x')), {
+        code: 'PETREL_ERR_INVALID_OPTION',
+        message: /route pattern must start with "\/": no-slash/,
+      })
       s.get('/bad-status', (_r, res) => {
         res.status(1000).end('never')
       })
@@ -953,14 +981,19 @@ describe('handler failures', () => {
       assert.throws(() => s.mount('/caf\u0129/', (_r, res) => res.end('x')), { code: 'PETREL_ERR_INVALID_OPTION' })
     })
     const c = await connect()
-    await c.write(Buffer.concat([
-      req('GET', '/api/own'),
-      req('GET', '/apiary'),
-      Buffer.from('GET http://example.test HTTP/1.1\r\nHost: example.test\r\n\r\n'),
-      Buffer.from('GET http://example.test/api/x?y=1 HTTP/1.1\r\nHost: example.test\r\n\r\n'),
-    ]))
+    await c.write(
+      Buffer.concat([
+        req('GET', '/api/own'),
+        req('GET', '/apiary'),
+        Buffer.from('GET http://example.test HTTP/1.1\r\nHost: example.test\r\n\r\n'),
+        Buffer.from('GET http://example.test/api/x?y=1 HTTP/1.1\r\nHost: example.test\r\n\r\n'),
+      ]),
+    )
     const answers = await c.readResponses(4)
-    assert.deepEqual(answers.map((a) => a!.text), ['api mount /api/own', 'root mount', 'root mount', 'api mount http://example.test/api/x?y=1'])
+    assert.deepEqual(
+      answers.map((a) => a!.text),
+      ['api mount /api/own', 'root mount', 'root mount', 'api mount http://example.test/api/x?y=1'],
+    )
   })
 })
 
@@ -985,17 +1018,20 @@ describe('request targets, normalised paths and the host (issue 17, items 3, 5 a
     const c = await connect()
     await c.write(Buffer.concat(targets.map((target) => req('GET', target))))
     const answers = await c.readResponses(targets.length)
-    assert.deepEqual(answers.map((a) => a.text), [
-      'route /private/secret.txt /api/../private/secret.txt',
-      'route /private/secret.txt /api/%2e%2e/private/secret.txt',
-      'route /private/secret.txt /api/%2E%2E/private/secret.txt',
-      'route /private/secret.txt /api/.%2e/private/secret.txt',
-      'api /api/y',
-      'api /api/y',
-      'api /api/y',
-      'route /private/secret.txt /private/./secret.txt',
-      'fallback /api',
-    ])
+    assert.deepEqual(
+      answers.map((a) => a.text),
+      [
+        'route /private/secret.txt /api/../private/secret.txt',
+        'route /private/secret.txt /api/%2e%2e/private/secret.txt',
+        'route /private/secret.txt /api/%2E%2E/private/secret.txt',
+        'route /private/secret.txt /api/.%2e/private/secret.txt',
+        'api /api/y',
+        'api /api/y',
+        'api /api/y',
+        'route /private/secret.txt /private/./secret.txt',
+        'fallback /api',
+      ],
+    )
   })
 
   test('absolute-form: the path ends at "?" and the authority is the host for req.header, req.headers and routing', async (t) => {
@@ -1004,11 +1040,13 @@ describe('request targets, normalised paths and the host (issue 17, items 3, 5 a
       s.fallback((r, res) => res.end(`${r.path}|${r.search}|${r.header('host')}|${r.headers.host}|${r.url}`))
     })
     const c = await connect()
-    await c.write(Buffer.concat([
-      Buffer.from('GET http://h?/sub/a.txt HTTP/1.1\r\nHost: front\r\n\r\n'),
-      Buffer.from('GET http://evil.example/a/../b HTTP/1.1\r\nHost: front\r\n\r\n'),
-      Buffer.from('GET / HTTP/1.1\r\nHost: \r\n\r\n'),
-    ]))
+    await c.write(
+      Buffer.concat([
+        Buffer.from('GET http://h?/sub/a.txt HTTP/1.1\r\nHost: front\r\n\r\n'),
+        Buffer.from('GET http://evil.example/a/../b HTTP/1.1\r\nHost: front\r\n\r\n'),
+        Buffer.from('GET / HTTP/1.1\r\nHost: \r\n\r\n'),
+      ]),
+    )
     const [r1, r2, r3] = await c.readResponses(3)
     assert.equal(r1!.text, '/|/sub/a.txt|h|h|http://h?/sub/a.txt')
     assert.equal(r2!.text, '/b||evil.example|evil.example|http://evil.example/a/../b')

@@ -17,7 +17,6 @@ import { requireDebianPackage } from './helpers/debian.ts'
 const CURL = '/usr/bin/curl'
 const INDEX_URL = new URL('../src/index.ts', import.meta.url).href
 
-
 function routes(s: HttpServer): void {
   s.get('/a', (_r, res) => res.end('body-a\n'))
   s.get('/b', (_r, res) => res.end('body-b\n'))
@@ -43,9 +42,14 @@ interface CurlResult {
 function curl(args: string[], input?: string | Buffer): Promise<CurlResult> {
   requireDebianPackage('curl')
   return new Promise((resolve) => {
-    const child = execFile(CURL, ['--silent', '--show-error', '--max-time', '10', ...args], { encoding: 'latin1', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? null), stdout, stderr })
-    })
+    const child = execFile(
+      CURL,
+      ['--silent', '--show-error', '--max-time', '10', ...args],
+      { encoding: 'latin1', maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? null), stdout, stderr })
+      },
+    )
     if (input !== undefined) child.stdin!.end(input)
     else child.stdin!.end()
   })
@@ -162,7 +166,10 @@ interface Child {
 async function startChild(t: TestContext, options: object = {}, nofile?: number): Promise<Child> {
   const nodeArgs = ['--input-type=module', '-e', CHILD_SOURCE]
   const env = { ...process.env, PETREL_INDEX_URL: INDEX_URL, PETREL_OPTIONS: JSON.stringify(options) }
-  const proc = nofile === undefined ? spawn(process.execPath, nodeArgs, { env, stdio: ['ignore', 'pipe', 'pipe'] }) : spawn('prlimit', [`--nofile=${nofile}:${nofile}`, '--', process.execPath, ...nodeArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc =
+    nofile === undefined
+      ? spawn(process.execPath, nodeArgs, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('prlimit', [`--nofile=${nofile}:${nofile}`, '--', process.execPath, ...nodeArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   t.after(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
   })
@@ -208,7 +215,10 @@ async function getOk(port: number): Promise<string> {
 
 describe('inputs that must not crash the server process', () => {
   const crashCases: Array<[string, string | Buffer]> = [
-    ['HTTP/1.1 POST with Connection: close and its body in the same packet, answered without reading', req('POST', '/ignore', { Connection: 'close' }, 'hello')],
+    [
+      'HTTP/1.1 POST with Connection: close and its body in the same packet, answered without reading',
+      req('POST', '/ignore', { Connection: 'close' }, 'hello'),
+    ],
     ['HTTP/1.0 POST (no keep-alive) to an unknown path, body in the same packet', req('POST', '/nope', {}, 'hello', '1.0')],
     ['POST to a path with only other methods (405) with Connection: close and a body', req('PUT', '/stats', { Connection: 'close' }, 'hello')],
     ['POST with an unroutable target and a body', 'POST foo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello'],
@@ -236,7 +246,10 @@ describe('inputs that must not crash the server process', () => {
 
   test('control: keep-alive requests whose body is read or drained, and a body over maxDrainBytes, are fine', async (t) => {
     const child = await startChild(t)
-    const { responses } = await exchange(child.port, Buffer.concat([req('POST', '/read', {}, 'hello'), req('POST', '/ignore', {}, 'hello'), req('GET', '/', { Connection: 'close' })]))
+    const { responses } = await exchange(
+      child.port,
+      Buffer.concat([req('POST', '/read', {}, 'hello'), req('POST', '/ignore', {}, 'hello'), req('GET', '/', { Connection: 'close' })]),
+    )
     assert.deepEqual(
       responses.map((r) => r.text),
       ['hello', 'ignored', 'ok'],
@@ -308,7 +321,8 @@ describe('EMFILE', () => {
     assert.ok(stats.accepted < 100, `accepted ${stats.accepted}`)
     assert.equal(stats.connections, 1, 'only the stats connection is left')
     assert.equal(await getOk(child.port), 'ok')
-    t.diagnostic(`accepted ${stats.accepted}, accept errors ${stats.acceptErrors}, connect errors ${connectErrors}, closed by the server during the burst ${closedEarly}, cpu ticks held ${heldTicks} idle ${idleTicks}`)
+    t.diagnostic(
+      `accepted ${stats.accepted}, accept errors ${stats.acceptErrors}, connect errors ${connectErrors}, closed by the server during the burst ${closedEarly}, cpu ticks held ${heldTicks} idle ${idleTicks}`,
+    )
   })
 })
-

@@ -9,7 +9,6 @@ import { type HttpServer, type ServerAnswer, ERRORS } from '../src/index.ts'
 import { RawClient, req, parseAll, exchange, type HttpResponse } from './helpers/tcp.ts'
 import { serve } from './helpers/serve.ts'
 
-
 function routes(s: HttpServer): void {
   s.get('/', (_r, res) => res.end('root'))
   s.post('/echo', async (r, res) => res.end(await r.body()))
@@ -18,7 +17,11 @@ function routes(s: HttpServer): void {
 describe('malformed input gets its status and a closed connection', () => {
   const cases: Array<[string, string | Buffer, number]> = [
     ['Content-Length with Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', 400],
-    ['GET with Content-Length and Transfer-Encoding (spec example)', 'GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', 400],
+    [
+      'GET with Content-Length and Transfer-Encoding (spec example)',
+      'GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n',
+      400,
+    ],
     ['HTTP/2.0', 'GET / HTTP/2.0\r\nHost: a\r\n\r\n', 505],
     ['HTTP/3.1', 'GET / HTTP/3.1\r\nHost: a\r\n\r\n', 505],
     ['garbage version', 'GET / HTXP/1.1\r\nHost: a\r\n\r\n', 400],
@@ -85,9 +88,15 @@ describe('malformed input gets its status and a closed connection', () => {
     const { port } = await serve(t, {}, routes)
     const gz = gzipSync(Buffer.from('the real content'))
     const body = Buffer.concat([Buffer.from(`${gz.length.toString(16)}\r\n`), gz, Buffer.from('\r\n0\r\n\r\n')])
-    const { responses } = await exchange(port, Buffer.concat([Buffer.from('POST /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: gzip, chunked\r\n\r\n'), body]))
+    const { responses } = await exchange(
+      port,
+      Buffer.concat([Buffer.from('POST /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: gzip, chunked\r\n\r\n'), body]),
+    )
     const r = responses[0]!
-    assert.ok(r.status === 501 || r.text === 'the real content', `status ${r.status}, handler saw ${r.body.length} bytes: ${JSON.stringify(r.body.toString('latin1').slice(0, 20))}`)
+    assert.ok(
+      r.status === 501 || r.text === 'the real content',
+      `status ${r.status}, handler saw ${r.body.length} bytes: ${JSON.stringify(r.body.toString('latin1').slice(0, 20))}`,
+    )
   })
 
   test('Content-Length over maxBodyBytes gets 413 before any body byte is sent', async (t) => {
@@ -321,13 +330,17 @@ describe('backpressure', () => {
 })
 
 describe('answers the server gives itself', () => {
-  test('the listener\'s 503, the connection\'s 400 and 408, and the server\'s 404 and 500 read alike: "STATUS Reason: what to do", its true length, reported as sent', async (t) => {
+  test("the listener's 503, the connection's 400 and 408, and the server's 404 and 500 read alike: \"STATUS Reason: what to do\", its true length, reported as sent", async (t) => {
     const answers: ServerAnswer[] = []
-    const { server, port, connect } = await serve(t, { expectErrors: true, limits: { maxConnections: 1 }, timeouts: { headersMs: 200, lingerMs: 300 }, onServerAnswer: (a) => answers.push(a) }, (s) => {
-      s.get('/throws', () => {
-        throw new Error('handler bug')
-      })
-    })
+    const { server, port, connect } = await serve(
+      t,
+      { expectErrors: true, limits: { maxConnections: 1 }, timeouts: { headersMs: 200, lingerMs: 300 }, onServerAnswer: (a) => answers.push(a) },
+      (s) => {
+        s.get('/throws', () => {
+          throw new Error('handler bug')
+        })
+      },
+    )
     const expectBody = (r: HttpResponse, status: number, reason: string, message: string): void => {
       assert.equal(r.status, status)
       assert.equal(r.text, `${status} ${reason}: ${message}\n`)
@@ -359,7 +372,14 @@ describe('answers the server gives itself', () => {
     expectBody(stalled!, 408, 'Request Timeout', ERRORS.PETREL_ERR_HEADERS_TIMEOUT.message)
     assert.equal(stalled!.headers['connection'], 'close')
     // The hook is told of the answers written without a handler, with the body bytes sent.
-    assert.deepEqual(answers.map((x) => [x.status, x.bodyBytes]), [[503, rejected!.body.length], [400, malformed!.body.length], [408, stalled!.body.length]])
+    assert.deepEqual(
+      answers.map((x) => [x.status, x.bodyBytes]),
+      [
+        [503, rejected!.body.length],
+        [400, malformed!.body.length],
+        [408, stalled!.body.length],
+      ],
+    )
   })
 })
 

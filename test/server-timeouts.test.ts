@@ -14,7 +14,6 @@ const TICK = 30
 /** Slack for a loaded machine on the upper bounds. */
 const SLACK = 1200
 
-
 function routes(s: HttpServer): void {
   s.get('/', (_r, res) => res.end('root'))
   s.post('/echo', async (r, res) => res.end(await r.body()))
@@ -304,12 +303,16 @@ describe('handler timeout', () => {
   test('a late answer after the 503 is dropped, not written into a closed exchange', async (t) => {
     let late: (() => void) | null = null
     const { errors, connect } = await serve(t, { expectErrors: true, timeouts: { handlerMs: 100 } }, (s) => {
-      s.get('/late', (_r, res) => new Promise<void>((resolve) => {
-        late = () => {
-          res.end('too late')
-          resolve()
-        }
-      }))
+      s.get(
+        '/late',
+        (_r, res) =>
+          new Promise<void>((resolve) => {
+            late = () => {
+              res.end('too late')
+              resolve()
+            }
+          }),
+      )
     })
     const c = await connect()
     await c.write(req('GET', '/late'))
@@ -317,7 +320,13 @@ describe('handler timeout', () => {
     late!()
     await sleep(50)
     const responses = parseAll(raw, { eof: true }).responses
-    assert.deepEqual(responses.map((r) => r.status), [503])
-    assert.ok(errors.some((e) => /handlerMs/.test(e.message)), 'the timeout is reported')
+    assert.deepEqual(
+      responses.map((r) => r.status),
+      [503],
+    )
+    assert.ok(
+      errors.some((e) => /handlerMs/.test(e.message)),
+      'the timeout is reported',
+    )
   })
 })

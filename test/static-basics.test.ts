@@ -18,7 +18,7 @@ writeTree(ROOT, {
   'a.txt': SMALL,
   'index.html': '<h1>home</h1>\n',
   'bin.dat': pattern(3000),
-  'noext': 'no extension',
+  noext: 'no extension',
   'file.zzunknown': 'what am I',
   'empty.txt': '',
   'page.html': '<p>page</p>',
@@ -37,16 +37,25 @@ writeTree(ROOT, {
   'mod.wasm': Buffer.from([0, 0x61, 0x73, 0x6d]),
   'archive.tar': 'tar',
   'UPPER.TXT': 'shout',
-  'sub': { 'index.html': '<p>sub index</p>', 'x.txt': 'x' },
-  'home': { 'home.htm': '<p>custom index</p>' },
-  'noindex': { 'one.txt': '1', '<b>&"quote\'.txt': 'tricky', 'space name.txt': 'spaced', '.hidden-in-dir': 'HIDDEN-DOT', 'hash#.txt': 'hash', 'q?.txt': 'question', 'pct%41.txt': 'percent', 'café.txt': 'utf8 name' },
+  sub: { 'index.html': '<p>sub index</p>', 'x.txt': 'x' },
+  home: { 'home.htm': '<p>custom index</p>' },
+  noindex: {
+    'one.txt': '1',
+    '<b>&"quote\'.txt': 'tricky',
+    'space name.txt': 'spaced',
+    '.hidden-in-dir': 'HIDDEN-DOT',
+    'hash#.txt': 'hash',
+    'q?.txt': 'question',
+    'pct%41.txt': 'percent',
+    'café.txt': 'utf8 name',
+  },
   'café.txt': 'cafe body',
   'dir with space': { 'index.html': 'spaced dir' },
   'list me': { 'f.txt': 'f' },
-  'xss': { '<img src=x onerror=alert(1)>': { 'x.txt': 'x' } },
+  xss: { '<img src=x onerror=alert(1)>': { 'x.txt': 'x' } },
   'evil.example': { 'index.html': 'evil dir' },
   '.env': 'DOTENV-SECRET',
-  '.git': { 'config': 'GIT-SECRET' },
+  '.git': { config: 'GIT-SECRET' },
   '.well-known': { 'security.txt': 'Contact: mailto:sec@example.com' },
 })
 const ERRROOT = path.join(base, 'errroot')
@@ -54,7 +63,7 @@ writeTree(ERRROOT, {
   '404.html': '<h1>custom not found page</h1>',
   '403.html': '<h1>custom forbidden page</h1>',
   'ok.txt': 'ok',
-  'noindex': { 'f.txt': 'f' },
+  noindex: { 'f.txt': 'f' },
 })
 
 describe('methods', () => {
@@ -147,7 +156,10 @@ describe('directories', () => {
       const r = await s.get(target)
       if (r.status === 301 || r.status === 302 || r.status === 307 || r.status === 308) {
         const loc = r.headers['location'] ?? ''
-        assert.ok(!loc.startsWith('//') && !/^[a-z][a-z0-9+.-]*:/i.test(loc) && !loc.startsWith('/\\'), `${target}: Location ${JSON.stringify(loc)} must stay on this host`)
+        assert.ok(
+          !loc.startsWith('//') && !/^[a-z][a-z0-9+.-]*:/i.test(loc) && !loc.startsWith('/\\'),
+          `${target}: Location ${JSON.stringify(loc)} must stay on this host`,
+        )
       }
     }
   })
@@ -190,7 +202,12 @@ describe('directories', () => {
     const spaced = hrefs.find((h) => h.includes('space'))
     assert.ok(spaced !== undefined && !spaced.includes(' '), `the spaced name is percent-encoded in href: ${spaced}`)
     assert.equal((await s.get(abs(spaced))).text, 'spaced')
-    for (const [needle, body] of [['hash', 'hash'], ['q', 'question'], ['pct', 'percent'], ['caf', 'utf8 name']] as const) {
+    for (const [needle, body] of [
+      ['hash', 'hash'],
+      ['q', 'question'],
+      ['pct', 'percent'],
+      ['caf', 'utf8 name'],
+    ] as const) {
       const href = hrefs.find((h) => h.replace(/^\.\//, '').startsWith(needle))
       assert.ok(href !== undefined, `a link for ${needle}`)
       const got = await s.get(abs(href))
@@ -205,7 +222,10 @@ describe('directories', () => {
     const h = await s.get('/noindex/', {}, 'HEAD')
     assert.equal(h.status, 200)
     assert.match(h.headers['content-type']!, /^text\/html/)
-    assert.ok(h.headers['content-length'] === undefined || h.headers['content-length'] === String(g.body.length), `HEAD Content-Length ${h.headers['content-length']} vs GET body ${g.body.length}`)
+    assert.ok(
+      h.headers['content-length'] === undefined || h.headers['content-length'] === String(g.body.length),
+      `HEAD Content-Length ${h.headers['content-length']} vs GET body ${g.body.length}`,
+    )
   })
 
   test('with list: a directory name with markup cannot inject HTML (title, heading, links)', async (t) => {
@@ -256,7 +276,9 @@ describe('non-ASCII names', () => {
 
   test('raw UTF-8 bytes in the request path (not valid in a request-target) name the file or are refused with 400, never a misleading 404', async (t) => {
     const s = await startStatic(t, { root: ROOT })
-    const r = await s.raw(Buffer.concat([Buffer.from('GET /caf', 'latin1'), Buffer.from([0xc3, 0xa9]), Buffer.from('.txt HTTP/1.1\r\nHost: t\r\n\r\n', 'latin1')]))
+    const r = await s.raw(
+      Buffer.concat([Buffer.from('GET /caf', 'latin1'), Buffer.from([0xc3, 0xa9]), Buffer.from('.txt HTTP/1.1\r\nHost: t\r\n\r\n', 'latin1')]),
+    )
     assert.ok(r.status === 200 || r.status === 400, `status ${r.status}`)
     if (r.status === 200) assert.equal(r.text, 'cafe body')
   })
@@ -387,7 +409,11 @@ describe('custom error pages', () => {
 
 describe('the prepared head of an in-memory file', () => {
   /** The head's lines without the Date line, which may differ between two responses. */
-  const headLines = (raw: Buffer): string[] => raw.toString('latin1', 0, raw.indexOf('\r\n\r\n')).split('\r\n').filter((l) => !l.startsWith('Date: '))
+  const headLines = (raw: Buffer): string[] =>
+    raw
+      .toString('latin1', 0, raw.indexOf('\r\n\r\n'))
+      .split('\r\n')
+      .filter((l) => !l.startsWith('Date: '))
 
   test('is byte for byte the head the general path writes, for GET and HEAD, with and without Cache-Control', async (t) => {
     for (const maxAgeSeconds of [undefined, 60]) {
@@ -400,7 +426,10 @@ describe('the prepared head of an in-memory file', () => {
       assert.deepEqual(headLines(prepared.raw), headLines(general.raw))
       assert.match(prepared.headers['date'] ?? '', /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/)
       const closing = await s.get('/a.txt', { Connection: 'close' })
-      assert.deepEqual(headLines(closing.raw).filter((l) => l !== 'Connection: close'), headLines(prepared.raw))
+      assert.deepEqual(
+        headLines(closing.raw).filter((l) => l !== 'Connection: close'),
+        headLines(prepared.raw),
+      )
       const head = await s.get('/a.txt', {}, 'HEAD')
       assert.deepEqual(headLines(head.raw), headLines(prepared.raw))
       assert.equal(head.raw.length, prepared.raw.length - SMALL.length, 'HEAD: the same head, no body')

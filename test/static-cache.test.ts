@@ -88,7 +88,15 @@ describe('open-file cache', () => {
     writeTree(root, { 'a.txt': 'small a', 'big.bin': big, 'b.txt': 'small b' })
     const s = await startStatic(t, { root, smallFileBytes: 1024 })
     const c = await s.connect()
-    await c.write(Buffer.concat([req('GET', '/a.txt'), req('GET', '/big.bin'), req('GET', '/b.txt'), req('GET', '/big.bin', { Range: 'bytes=1000-1999,-10' }), req('GET', '/a.txt')]))
+    await c.write(
+      Buffer.concat([
+        req('GET', '/a.txt'),
+        req('GET', '/big.bin'),
+        req('GET', '/b.txt'),
+        req('GET', '/big.bin', { Range: 'bytes=1000-1999,-10' }),
+        req('GET', '/a.txt'),
+      ]),
+    )
     const rs = await c.readResponses(5, { timeoutMs: 10_000 })
     assert.equal(rs[0]!.text, 'small a')
     assert.ok(rs[1]!.body.equals(big))

@@ -66,7 +66,10 @@ describe('If-None-Match', () => {
       const [r, next] = await c.readResponses(2)
       assert.equal(r!.status, 304, `If-None-Match: ${value}`)
       assert.equal(r!.headers['etag'], etag, '304 repeats the ETag')
-      assert.ok(r!.headers['content-length'] === undefined || r!.headers['content-length'] === String(Buffer.byteLength(BODY)), '304 Content-Length, if any, is the 200 one')
+      assert.ok(
+        r!.headers['content-length'] === undefined || r!.headers['content-length'] === String(Buffer.byteLength(BODY)),
+        '304 Content-Length, if any, is the 200 one',
+      )
       assert.equal(next!.status, 200)
       assert.equal(next!.text, 'another file of other size', 'no stray bytes after the 304')
       assert.equal(c.unparsed().length, 0)
@@ -166,7 +169,10 @@ describe('If-Match and If-Unmodified-Since', () => {
     const c = await s.connect()
     await c.write(Buffer.concat([req('GET', '/f.txt', { 'If-Match': '"x"' }), req('GET', '/f.txt', { 'If-Modified-Since': LM }), req('GET', '/f.txt')]))
     const rs = await c.readResponses(3)
-    assert.deepEqual(rs.map((r) => r.status), [412, 304, 200])
+    assert.deepEqual(
+      rs.map((r) => r.status),
+      [412, 304, 200],
+    )
     assert.equal(rs[2]!.text, BODY)
     assert.equal(c.unparsed().length, 0)
   })

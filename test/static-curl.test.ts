@@ -25,7 +25,7 @@ writeTree(ROOT, {
   'app.js': JS,
   'app.js.br': zlib.brotliCompressSync(JS),
   'app.js.gz': zlib.gzipSync(JS),
-  'listed': { 'one.txt': '1', 'two.txt': '2' },
+  listed: { 'one.txt': '1', 'two.txt': '2' },
   'link-out': { symlink: '../secret.txt' },
   '.env': SECRET,
   '404.html': '<h1>custom 404 via cli</h1>',
@@ -89,7 +89,10 @@ describe('petrel serve ROOT with curl', () => {
     const many = await curlI(['-r', '0-9,4990-4999', cli.url('/data.bin')])
     assert.equal(many.status, 206)
     const parts = parseMultipart(many.headers['content-type']!, many.body)
-    assert.deepEqual(parts.map((p) => p.headers['content-range']), ['bytes 0-9/5000', 'bytes 4990-4999/5000'])
+    assert.deepEqual(
+      parts.map((p) => p.headers['content-range']),
+      ['bytes 0-9/5000', 'bytes 4990-4999/5000'],
+    )
     assert.ok(parts[0]!.body.equals(BIN_DATA.subarray(0, 10)))
     assert.ok(parts[1]!.body.equals(BIN_DATA.subarray(4990)))
     const bad = await curlI(['-r', '6000-7000', cli.url('/data.bin')])
@@ -131,7 +134,14 @@ describe('petrel serve ROOT with curl', () => {
   })
 
   test('curl --path-as-is traversal, symlink escape, dotfile: refused, secret never sent; custom 404.html', async () => {
-    for (const [target, want] of [['/../secret.txt', 400], ['/%2e%2e/secret.txt', 400], ['/..%2fsecret.txt', 400], ['/link-out', 404], ['/.env', 404], ['/%252e%252e/secret.txt', 404]] as const) {
+    for (const [target, want] of [
+      ['/../secret.txt', 400],
+      ['/%2e%2e/secret.txt', 400],
+      ['/..%2fsecret.txt', 400],
+      ['/link-out', 404],
+      ['/.env', 404],
+      ['/%252e%252e/secret.txt', 404],
+    ] as const) {
       const r = await curlI(['--path-as-is', cli.url(target)])
       assert.equal(r.status, want, target)
       assert.ok(!r.all.toString('latin1').includes(SECRET), target)
@@ -181,7 +191,8 @@ describe('petrel serve flags', () => {
 
   test('serve --help lists the static flags; bad values exit 2 with a one-line message', () => {
     const help = spawnSync(process.execPath, [BIN, 'serve', '--help'], { encoding: 'utf8', timeout: 15_000 })
-    for (const flag of ['--list', '--follow-symlinks', '--max-age', '--open-file-cache-valid', '--small-file-bytes']) assert.ok(help.stdout.includes(flag), flag)
+    for (const flag of ['--list', '--follow-symlinks', '--max-age', '--open-file-cache-valid', '--small-file-bytes'])
+      assert.ok(help.stdout.includes(flag), flag)
     for (const args of [['--max-age', 'soon'], ['--max-age', '-5'], ['--small-file-bytes', 'big'], ['--open-file-cache-valid', 'never'], ['--max-age']]) {
       const r = spawnSync(process.execPath, [BIN, 'serve', ROOT, '--port', '0', ...args], { encoding: 'utf8', timeout: 15_000 })
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`)

@@ -18,11 +18,13 @@ const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
 const base = tempDir('descriptors')
 const ROOT = path.join(base, 'root')
 const BIG = pattern(200_000)
-writeTree(ROOT, { 'warm.txt': 'warm', 'small.txt': 'small file body', 'big.bin': BIG, 'dir': { 'one.txt': '1' } })
+writeTree(ROOT, { 'warm.txt': 'warm', 'small.txt': 'small file body', 'big.bin': BIG, dir: { 'one.txt': '1' } })
 
 /** The soft open-files limit of a process, from /proc (Node has no getrlimit). */
 function softNoFile(pid: number): string {
-  const line = readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max open files'))!
+  const line = readFileSync(`/proc/${pid}/limits`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'))!
   return line.split(/\s{2,}/)[1]!
 }
 
@@ -35,7 +37,11 @@ function setSoftNoFile(pid: number, soft: string): void {
 test('out of descriptors: 503 with Retry-After and a log line, never cached as missing; served 200 once descriptors are free', async (t) => {
   requireDebianPackage('util-linux')
   // A long cache validity: a "missing" cached by mistake would still be answered after the limit is raised.
-  const child = spawn(process.execPath, [BIN, 'serve', ROOT, '--host', '127.0.0.1', '--port', '0', '--open-file-cache-valid', '60s', '--small-file-bytes', '1024', '--list'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', ROOT, '--host', '127.0.0.1', '--port', '0', '--open-file-cache-valid', '60s', '--small-file-bytes', '1024', '--list'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
   t.after(() => child.kill('SIGKILL'))
   let stdout = ''
   let stderr = ''

@@ -22,7 +22,7 @@ writeTree(ROOT, {
   'style.css.gz': CSS_GZ,
   'plain.txt': 'no variants here',
   'only.tar.gz': zlib.gzipSync('archive'),
-  'dir': { 'index.html': '<p>index</p>'.repeat(30), 'index.html.br': zlib.brotliCompressSync('<p>index</p>'.repeat(30)) },
+  dir: { 'index.html': '<p>index</p>'.repeat(30), 'index.html.br': zlib.brotliCompressSync('<p>index</p>'.repeat(30)) },
 })
 const JS_TYPE = /^(text|application)\/javascript; charset=utf-8$/i
 
@@ -65,7 +65,10 @@ describe('choosing a variant', () => {
         r.headers['content-length'] === String(expectBody.length) &&
         JS_TYPE.test(r.headers['content-type'] ?? '') &&
         vary(r.headers)
-      if (!ok) wrong.push(`Accept-Encoding: ${JSON.stringify(ae)} → ${r.status} encoding ${r.headers['content-encoding']} type ${r.headers['content-type']} vary ${r.headers['vary']} (want ${want})`)
+      if (!ok)
+        wrong.push(
+          `Accept-Encoding: ${JSON.stringify(ae)} → ${r.status} encoding ${r.headers['content-encoding']} type ${r.headers['content-type']} vary ${r.headers['vary']} (want ${want})`,
+        )
     }
     assert.deepEqual(wrong, [])
   })

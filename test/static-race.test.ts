@@ -38,12 +38,12 @@ const shape = (marker: string) => ({
   'index.html': `<p>${marker} index</p>\n`,
 })
 writeTree(ROOT, {
-  'd': shape('inside'),
-  'l': { 'listed.txt': 'inside listed\n' },
+  d: shape('inside'),
+  l: { 'listed.txt': 'inside listed\n' },
   'd.link': { symlink: path.join(OUTSIDE, 'd') },
   'l.link': { symlink: path.join(OUTSIDE, 'l') },
 })
-writeTree(OUTSIDE, { 'd': shape(SECRET), 'l': { [SECRET_NAME]: `${SECRET} listed\n` } })
+writeTree(OUTSIDE, { d: shape(SECRET), l: { [SECRET_NAME]: `${SECRET} listed\n` } })
 
 /**
  * Swap ROOT/NAME between the real directory and a symlink to OUTSIDE/NAME as fast as renames go,
@@ -177,7 +177,11 @@ test('a directory swapped for a symlink to outside while requests run: zero outs
   // The file is opened before the head is sent, so a rename never cuts a response short.
   assert.equal(tally.cut, 0, `connections cut: ${summary}`)
   assert.ok(tally.insideOk > tally.requests / 10, `inside content served: ${tally.insideOk} (${summary})`)
-  for (const s of [cached, perRequest, listing]) assert.deepEqual(s.errors.map((e) => e.message), [])
+  for (const s of [cached, perRequest, listing])
+    assert.deepEqual(
+      s.errors.map((e) => e.message),
+      [],
+    )
   // The tree is as it was: the racer always finishes a pass.
   assert.ok(fs.lstatSync(path.join(ROOT, 'd')).isDirectory())
   assert.ok(fs.lstatSync(path.join(ROOT, 'd.link')).isSymbolicLink())
@@ -188,7 +192,10 @@ test('without /proc, `petrel serve ROOT` refuses to start: no opened file could 
   requireDebianPackage('util-linux')
   const bin = new URL('../bin/petrel.js', import.meta.url).pathname
   const script = 'umount -l /proc && exec "$0" "$@"'
-  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, process.execPath, bin, 'serve', ROOT, '--port', '0'], { encoding: 'utf8', timeout: 20_000 })
+  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, process.execPath, bin, 'serve', ROOT, '--port', '0'], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  })
   assert.equal(r.status, 1, `exit status (stderr: ${r.stderr})`)
   assert.match(r.stderr, /^petrel: serving files needs Linux with \/proc mounted: .*; mount \/proc \[PETREL_ERR_NO_PROC_FD\]$/m)
 })

@@ -16,7 +16,10 @@ writeTree(ROOT, { 's.bin': SMALL, 'l.bin': LARGE, 't.txt': 'abcdefghijklmnopqrst
 for (const f of ['s.bin', 'l.bin', 't.txt']) setMtime(path.join(ROOT, f))
 const LM = FIXED_MTIME.toUTCString()
 
-for (const [name, file, content] of [['small file', '/s.bin', SMALL], ['large streamed file', '/l.bin', LARGE]] as const) {
+for (const [name, file, content] of [
+  ['small file', '/s.bin', SMALL],
+  ['large streamed file', '/l.bin', LARGE],
+] as const) {
   describe(`ranges on a ${name}`, () => {
     const size = content.length
     test('200 advertises Accept-Ranges: bytes', async (t) => {
@@ -42,7 +45,11 @@ for (const [name, file, content] of [['small file', '/s.bin', SMALL], ['large st
       const wrong: string[] = []
       for (const [range, start, end] of cases) {
         const r = await s.get(file, { Range: range })
-        const ok = r.status === 206 && r.headers['content-range'] === `bytes ${start}-${end}/${size}` && r.headers['content-length'] === String(end - start + 1) && r.body.equals(content.subarray(start, end + 1))
+        const ok =
+          r.status === 206 &&
+          r.headers['content-range'] === `bytes ${start}-${end}/${size}` &&
+          r.headers['content-length'] === String(end - start + 1) &&
+          r.body.equals(content.subarray(start, end + 1))
         if (!ok) wrong.push(`${range} → ${r.status} ${r.headers['content-range']} len ${r.body.length}`)
       }
       // "bytes = 10-19" and "BYTES=10-19": a server may also ignore these (200); only the others must be 206.
@@ -57,7 +64,11 @@ for (const [name, file, content] of [['small file', '/s.bin', SMALL], ['large st
       assert.equal(r.headers['content-range'], undefined, 'no top-level Content-Range on multipart')
       assert.equal(r.headers['content-length'], String(r.body.length), 'Content-Length is exact')
       const parts = parseMultipart(r.headers['content-type']!, r.body)
-      const want: Array<[number, number]> = [[0, 9], [100, 199], [size - 5, size - 1]]
+      const want: Array<[number, number]> = [
+        [0, 9],
+        [100, 199],
+        [size - 5, size - 1],
+      ]
       assert.equal(parts.length, 3)
       for (let i = 0; i < 3; i++) {
         const [a, b] = want[i]!
@@ -92,7 +103,13 @@ for (const [name, file, content] of [['small file', '/s.bin', SMALL], ['large st
       const r = await s.get(file, { Range: 'bytes=0-9', 'If-Range': LM })
       assert.equal(r.status, 206)
       assert.ok(r.body.equals(content.subarray(0, 10)))
-      for (const ifRange of [new Date(FIXED_MTIME.getTime() - 5000).toUTCString(), new Date(FIXED_MTIME.getTime() + 5000).toUTCString(), full.headers['etag']!, full.headers['etag']!.slice(2), '"other"']) {
+      for (const ifRange of [
+        new Date(FIXED_MTIME.getTime() - 5000).toUTCString(),
+        new Date(FIXED_MTIME.getTime() + 5000).toUTCString(),
+        full.headers['etag']!,
+        full.headers['etag']!.slice(2),
+        '"other"',
+      ]) {
         const x = await s.get(file, { Range: 'bytes=0-9', 'If-Range': ifRange })
         assert.equal(x.status, 200, `If-Range: ${ifRange}`)
         assert.ok(x.body.equals(content), `If-Range: ${ifRange} → full body`)
@@ -102,7 +119,9 @@ for (const [name, file, content] of [['small file', '/s.bin', SMALL], ['large st
     test('HEAD with Range → 206 headers and no body; the connection carries on', async (t) => {
       const s = await startStatic(t, { root: ROOT })
       const c = await s.connect()
-      await c.write(Buffer.concat([req('HEAD', file, { Range: 'bytes=10-19' }), req('HEAD', file, { Range: 'bytes=0-1,5-6' }), req('GET', file, { Range: 'bytes=20-29' })]))
+      await c.write(
+        Buffer.concat([req('HEAD', file, { Range: 'bytes=10-19' }), req('HEAD', file, { Range: 'bytes=0-1,5-6' }), req('GET', file, { Range: 'bytes=20-29' })]),
+      )
       const [h, hm, g] = await c.readResponses(3, { head: [true, true, false] })
       assert.equal(h!.status, 206)
       assert.equal(h!.headers['content-range'], `bytes 10-19/${size}`)
@@ -127,7 +146,10 @@ describe('ranges: text type and edge cases', () => {
     const s = await startStatic(t, { root: ROOT })
     const r = await s.get('/t.txt', { Range: 'bytes=0-2,23-25' })
     const parts = parseMultipart(r.headers['content-type']!, r.body)
-    assert.deepEqual(parts.map((p) => p.body.toString()), ['abc', 'xyz'])
+    assert.deepEqual(
+      parts.map((p) => p.body.toString()),
+      ['abc', 'xyz'],
+    )
     for (const p of parts) assert.match(p.headers['content-type']!, /^text\/plain; charset=utf-8$/i)
   })
 
@@ -135,7 +157,9 @@ describe('ranges: text type and edge cases', () => {
     const s = await startStatic(t, { root: ROOT })
     const r = await s.get('/t.txt', { Range: 'bytes=0-5,3-8' })
     assert.equal(r.status, 206)
-    const got = /^multipart/.test(r.headers['content-type']!) ? parseMultipart(r.headers['content-type']!, r.body).map((p) => [p.headers['content-range'], p.body.toString()]) : [[r.headers['content-range'], r.text]]
+    const got = /^multipart/.test(r.headers['content-type']!)
+      ? parseMultipart(r.headers['content-type']!, r.body).map((p) => [p.headers['content-range'], p.body.toString()])
+      : [[r.headers['content-range'], r.text]]
     const covered = new Set<number>()
     for (const [cr, text] of got) {
       const m = /^bytes (\d+)-(\d+)\/26$/.exec(cr!)!

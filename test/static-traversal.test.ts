@@ -23,10 +23,10 @@ fs.writeFileSync(path.join(base, 'secret.txt'), SECRET)
 writeTree(OUTSIDE, { 'secret2.txt': SECRET2, 'index.html': SECRET2, '.env': DOT })
 writeTree(ROOT, {
   'a.txt': 'public a',
-  'sub': { 'b.txt': 'public b', 'deeper': { 'c.txt': 'public c' } },
+  sub: { 'b.txt': 'public b', deeper: { 'c.txt': 'public c' } },
   '.env': DOT,
-  '.git': { 'config': DOT },
-  'sub2': { '.hidden': DOT },
+  '.git': { config: DOT },
+  sub2: { '.hidden': DOT },
   '.well-known': { 'security.txt': 'Contact: x' },
   'link-passwd': { symlink: '/etc/passwd' },
   'link-secret': { symlink: '../secret.txt' },
@@ -156,7 +156,11 @@ describe('path traversal table (raw TCP, default options)', () => {
       if (!statuses.includes(head)) wrong.push(`HEAD ${target} → ${head} (want ${statuses.join(' or ')})`)
     }
     assert.deepEqual(wrong, [])
-    assert.deepEqual(s.errors.map((e) => e.message), [], 'no handler errors')
+    assert.deepEqual(
+      s.errors.map((e) => e.message),
+      [],
+      'no handler errors',
+    )
   })
 
   test('the same attempts with Range, If-None-Match and Accept-Encoding reveal nothing either', async (t) => {
@@ -181,7 +185,15 @@ describe('path traversal table (raw TCP, default options)', () => {
 
   test('dot-segments that stay inside ROOT are resolved and the file is served', async (t) => {
     const s = await startStatic(t, { root: ROOT })
-    for (const target of ['/sub/./b.txt', '/sub/%2e/b.txt', '/sub/deeper/../b.txt', '/sub/deeper/%2e%2e/b.txt', '/sub//b.txt', '/./sub/b.txt', '/x/../sub/b.txt']) {
+    for (const target of [
+      '/sub/./b.txt',
+      '/sub/%2e/b.txt',
+      '/sub/deeper/../b.txt',
+      '/sub/deeper/%2e%2e/b.txt',
+      '/sub//b.txt',
+      '/./sub/b.txt',
+      '/x/../sub/b.txt',
+    ]) {
       const r = await s.get(target)
       assert.equal(r.status, 200, target)
       assert.equal(r.text, 'public b', target)
@@ -214,7 +226,13 @@ describe('path traversal table (raw TCP, default options)', () => {
 describe('symlinked variants, error pages and special files', () => {
   test('a .gz variant or a 404.html that is a symlink out of ROOT is never used; a FIFO is 404 without hanging', async (t) => {
     const r2 = path.join(base, 'root2')
-    writeTree(r2, { 'leak.js': 'plain js', 'leak.js.gz': { symlink: '../secret.txt' }, 'leak.css': 'plain css', 'leak.css.br': { symlink: '/etc/passwd' }, '404.html': { symlink: '../secret.txt' } })
+    writeTree(r2, {
+      'leak.js': 'plain js',
+      'leak.js.gz': { symlink: '../secret.txt' },
+      'leak.css': 'plain css',
+      'leak.css.br': { symlink: '/etc/passwd' },
+      '404.html': { symlink: '../secret.txt' },
+    })
     const fifo = spawnSync('mkfifo', [path.join(r2, 'fifo.txt')])
     const s = await startStatic(t, { root: r2 })
     const js = await s.get('/leak.js', { 'Accept-Encoding': 'gzip, br' })
@@ -237,7 +255,7 @@ describe('symlinked variants, error pages and special files', () => {
 describe('ROOT behind a symlink that is switched (atomic deploy: current → releases/N)', () => {
   test('after the switch and cacheValidMs, files come from the new target, not 404', async (t) => {
     const deploy = path.join(base, 'deploy')
-    writeTree(deploy, { 'rel1': { 'a.txt': 'release 1' }, 'rel2': { 'a.txt': 'release 2' } })
+    writeTree(deploy, { rel1: { 'a.txt': 'release 1' }, rel2: { 'a.txt': 'release 2' } })
     fs.symlinkSync('rel1', path.join(deploy, 'current'))
     const s = await startStatic(t, { root: path.join(deploy, 'current'), cacheValidMs: 100 })
     assert.equal((await s.get('/a.txt')).text, 'release 1')

@@ -39,7 +39,10 @@ async function startChat(t: { after: (fn: () => void) => void }, args: string[])
   child.stderr!.setEncoding('utf8')
   child.stderr!.on('data', (text: string) => (log += text))
   t.after(() => {
-    for (const pid of childPids(child.pid!)) try { process.kill(pid, 'SIGKILL') } catch {}
+    for (const pid of childPids(child.pid!))
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {}
     child.kill('SIGKILL')
   })
   await waitFor('the room to open', () => /room open on 127\.0\.0\.1:\d+/.test(log) || child.exitCode !== null, 20_000)
@@ -95,10 +98,14 @@ test('serve and chat: a worker that keeps dying is replaced at once, then after 
       process.kill(victim, 'SIGKILL')
       await waitFor(`${program.name}: the line on ${victim}'s death`, () => /exited \(/.test(program.log().split(`worker ${victim} `)[1] ?? ''), 10_000)
       assert.ok(program.log().includes(`worker ${victim} exited (SIGKILL); ${expected}`), `${program.name}: ${program.log()}`)
-      await waitFor(`${program.name}: a replacement for ${victim}`, () => {
-        const pids = childPids(master)
-        return pids.length === 1 && pids[0] !== victim
-      }, 10_000)
+      await waitFor(
+        `${program.name}: a replacement for ${victim}`,
+        () => {
+          const pids = childPids(master)
+          return pids.length === 1 && pids[0] !== victim
+        },
+        10_000,
+      )
       // The replacement may still be starting: a client tries again until it is served (and
       // only then is the next worker killed, so that each death is of a worker that listened).
       let served = false
@@ -139,14 +146,21 @@ test('chat: a worker that does not listen within --worker-start-timeout is kille
   await once(silent, 'listening')
   t.after(() => silent.close())
   const redisPort = (silent.address() as net.AddressInfo).port
-  const child = spawn(process.execPath, [BIN, 'chat', '--port', '0', '--workers', '2', '--redis', `redis://127.0.0.1:${redisPort}`, '--worker-start-timeout', '500ms'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(
+    process.execPath,
+    [BIN, 'chat', '--port', '0', '--workers', '2', '--redis', `redis://127.0.0.1:${redisPort}`, '--worker-start-timeout', '500ms'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  )
   t.after(() => child.kill('SIGKILL'))
   let log = ''
   child.stderr.setEncoding('utf8')
   child.stderr.on('data', (text: string) => (log += text))
   const [code] = await once(child, 'exit')
   assert.equal(code, 1, log)
-  const line = /^petrel: a chat worker process failed to start, so the room is not open; .*: worker (\d+) did not start listening within 500 ms \[PETREL_ERR_CHAT_WORKER_START\]$/m.exec(log)
+  const line =
+    /^petrel: a chat worker process failed to start, so the room is not open; .*: worker (\d+) did not start listening within 500 ms \[PETREL_ERR_CHAT_WORKER_START\]$/m.exec(
+      log,
+    )
   assert.ok(line, log)
   assert.ok(isGone(Number(line[1])), 'the worker that did not start was killed')
   assert.doesNotMatch(log, /room open/)
@@ -188,7 +202,11 @@ test('serve, with and without --workers: a refused reload says so with PETREL_ER
     rmSync(root, { recursive: true, force: true })
     running.child.kill('SIGHUP')
     await waitFor('the refusal', () => /reload refused/.test(running.log()), 10_000)
-    assert.match(running.log(), /reload refused, (the running workers keep|still serving with) the old configuration: ROOT .* is not a directory.* \[PETREL_ERR_CONFIG_RELOAD\]\n/, running.log())
+    assert.match(
+      running.log(),
+      /reload refused, (the running workers keep|still serving with) the old configuration: ROOT .* is not a directory.* \[PETREL_ERR_CONFIG_RELOAD\]\n/,
+      running.log(),
+    )
   }
 })
 
@@ -256,7 +274,12 @@ test('chat: a worker that stops reading the relay is killed with a PETREL_ERR_CH
     }
     await new Promise((r) => setTimeout(r, 10))
   }
-  assert.match(room.log(), new RegExp(`a chat worker stopped reading the room's lines from the master; .*: worker \\d \\(pid ${stalled}\\) has not read 10000 lines in a row; killing it`))
+  assert.match(
+    room.log(),
+    new RegExp(
+      `a chat worker stopped reading the room's lines from the master; .*: worker \\d \\(pid ${stalled}\\) has not read 10000 lines in a row; killing it`,
+    ),
+  )
   talker.socket.destroy()
   await waitFor('the stalled worker replaced', () => isGone(stalled) && childPids(room.child.pid!).length === 2, 10_000)
   // The talker's worker may still be working through the lines it had read: a newcomer is

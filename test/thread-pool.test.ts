@@ -54,7 +54,7 @@ describe('ThreadPool', () => {
     assert.deepEqual((await p.run<{ task: unknown }>('after', { timeoutMs: 30_000 })).task, 'after')
   })
 
-  test('cancelling a running task rejects with the signal\'s reason and frees the thread', async (t) => {
+  test("cancelling a running task rejects with the signal's reason and frees the thread", async (t) => {
     const p = pool()
     t.after(() => p.destroy())
     const controller = new AbortController()
@@ -110,7 +110,7 @@ describe('ThreadPool', () => {
 })
 
 describe('the pool behind HTTP routes', () => {
-  test('the demo\'s /scrypt/pool answers what /scrypt/inline does', async (t) => {
+  test("the demo's /scrypt/pool answers what /scrypt/inline does", async (t) => {
     const serving = await startServe({ root: null, host: '127.0.0.1', port: 0 })
     t.after(() => serving.server.close({ destroy: true }))
     const expected = hashPassword({ password: 'hunter2' })

@@ -77,7 +77,10 @@ describe('TimingWheel', () => {
     wheel.arm(new WheelTimer('now'), 10_000)
     wheel.arm(new WheelTimer('zero'), 0)
     assert.equal(wheel.advance(10_000), 3)
-    assert.deepEqual(fired.map((f) => f.owner), ['past', 'now', 'zero'])
+    assert.deepEqual(
+      fired.map((f) => f.owner),
+      ['past', 'now', 'zero'],
+    )
   })
 
   test('cancel disarms in any state; cancelling an unarmed timer is a no-op', () => {
@@ -181,7 +184,10 @@ describe('TimingWheel', () => {
       assert.equal(wheel.advance(deadline - 0.5), 0)
       assert.equal(wheel.advance(deadline), 1)
     }
-    assert.deepEqual(fired, deadlines.map((deadline) => ({ owner: String(deadline), at: deadline })))
+    assert.deepEqual(
+      fired,
+      deadlines.map((deadline) => ({ owner: String(deadline), at: deadline })),
+    )
   })
 
   test('works on an epoch clock, where tick numbers exceed 2^32', () => {
@@ -374,7 +380,10 @@ describe('TimerHeap', () => {
     assert.equal(heap.size, 14)
     heap.runExpired(1_000)
     // In (deadline, seq) order; seq is the argument each callback pushed.
-    const expected = timers.filter((t) => t !== middle).sort((a, b) => a.deadline - b.deadline || a.seq - b.seq).map((t) => t.seq)
+    const expected = timers
+      .filter((t) => t !== middle)
+      .sort((a, b) => a.deadline - b.deadline || a.seq - b.seq)
+      .map((t) => t.seq)
     assert.deepEqual(ran, expected)
     const [first] = timers
     assert.ok(first !== undefined)
@@ -396,11 +405,15 @@ describe('TimerHeap', () => {
     const heap = new TimerHeap()
     const ran: string[] = []
     let victim: HeapTimer | null = null
-    heap.schedule(5, () => {
-      ran.push('first')
-      heap.cancel(victim as HeapTimer)
-      heap.schedule(0, () => ran.push('scheduled-by-first'), null)
-    }, null)
+    heap.schedule(
+      5,
+      () => {
+        ran.push('first')
+        heap.cancel(victim as HeapTimer)
+        heap.schedule(0, () => ran.push('scheduled-by-first'), null)
+      },
+      null,
+    )
     victim = heap.schedule(5, () => ran.push('victim'), null)
     heap.schedule(6, () => ran.push('last'), null)
     assert.equal(heap.runExpired(10), 2)
@@ -413,10 +426,14 @@ describe('TimerHeap', () => {
     const heap = new TimerHeap()
     const ran: string[] = []
     heap.schedule(1, () => ran.push('a'), null)
-    heap.schedule(2, () => {
-      ran.push('b')
-      throw new Error('callback failed')
-    }, null)
+    heap.schedule(
+      2,
+      () => {
+        ran.push('b')
+        throw new Error('callback failed')
+      },
+      null,
+    )
     heap.schedule(3, () => ran.push('c'), null)
     heap.schedule(3, () => ran.push('d'), null)
     assert.throws(() => heap.runExpired(10), /callback failed/)

@@ -19,13 +19,21 @@ const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
 
 function processFigures(worker: number | null, pid: number): Tick['processes'][number] {
   const snapshot: ProcessSnapshot = {
-    pid, worker, atMs: 1_700_000_100_000, startedAtMs: 1_700_000_000_000,
+    pid,
+    worker,
+    atMs: 1_700_000_100_000,
+    startedAtMs: 1_700_000_000_000,
     connections: { active: 1234, idle: 1200, accepted: 987_654, rejected: 12 },
-    requests: 123_456_789, responses: [0, 123_000_000, 400_000, 56_000, 789], bytesIn: 9e9, bytesOut: 8e10,
+    requests: 123_456_789,
+    responses: [0, 123_000_000, 400_000, 56_000, 789],
+    bytesIn: 9e9,
+    bytesOut: 8e10,
     latency: { counts: [], sumS: 0 },
     eventLoop: { delayP50Ms: 0.4, delayP99Ms: 12.34, delayMaxMs: 40, utilization: 0.876 },
     memory: { rss: 219.6 * 1048576, heapUsed: 31.5 * 1048576, heapTotal: 64e6, external: 0 },
-    cpu: { userUs: 1e9, systemUs: 5e8 }, timers: 2400, fds: 1300,
+    cpu: { userUs: 1e9, systemUs: 5e8 },
+    timers: 2400,
+    fds: 1300,
   }
   return { ...snapshot, cpuPct: 97.5, requestsPerS: 59_878.4 }
 }
@@ -36,28 +44,62 @@ function busyTick(workers: number, cores: number): Tick {
   return {
     atMs: 1_700_000_100_000,
     totals: {
-      atMs: 1_700_000_100_000, processes: workers,
+      atMs: 1_700_000_100_000,
+      processes: workers,
       connections: { active: 20_480, idle: 19_999, accepted: 1_234_567, rejected: 42 },
-      requests: 203_716_123, responses: [0, 200_000_000, 3_000_000, 700_000, 16_123], bytesIn: 1e10, bytesOut: 9e10,
-      latency: { counts: [], sumS: 0 }, cpuUs: 1e9, memory: { rss: 2.2e9, heapUsed: 3.1e8 },
-      eventLoop: { delayP99Ms: 4.21, utilization: 0.39 }, timers: 20_480, fds: 20_600,
+      requests: 203_716_123,
+      responses: [0, 200_000_000, 3_000_000, 700_000, 16_123],
+      bytesIn: 1e10,
+      bytesOut: 9e10,
+      latency: { counts: [], sumS: 0 },
+      cpuUs: 1e9,
+      memory: { rss: 2.2e9, heapUsed: 3.1e8 },
+      eventLoop: { delayP99Ms: 4.21, utilization: 0.39 },
+      timers: 20_480,
+      fds: 20_600,
     },
     rates: {
-      requestsPerS: 259_878.6, bytesInPerS: 2.9 * 1048576, bytesOutPerS: 6.6 * 1048576, cpuPct: 177,
-      latencyMs: { p50: 0.0123, p90: 0.0234, p99: 12.3456 }, responsesPerS: [0, 259_000, 800, 70, 8.6],
+      requestsPerS: 259_878.6,
+      bytesInPerS: 2.9 * 1048576,
+      bytesOutPerS: 6.6 * 1048576,
+      cpuPct: 177,
+      latencyMs: { p50: 0.0123, p90: 0.0234, p99: 12.3456 },
+      responsesPerS: [0, 259_000, 800, 70, 8.6],
     },
     processes,
     system: {
-      cpus: [{ name: 'cpu', userPct: 44.5, systemPct: 55, iowaitPct: 0, idlePct: 0.5 }, ...Array.from({ length: cores }, (_, i) => ({ name: `cpu${i}`, userPct: 44.5, systemPct: 55, iowaitPct: 0, idlePct: 0.5 }))],
+      cpus: [
+        { name: 'cpu', userPct: 44.5, systemPct: 55, iowaitPct: 0, idlePct: 0.5 },
+        ...Array.from({ length: cores }, (_, i) => ({ name: `cpu${i}`, userPct: 44.5, systemPct: 55, iowaitPct: 0, idlePct: 0.5 })),
+      ],
       memory: { totalKb: 24_105_000, availableKb: 22_478_000, freeKb: 20_534_000, buffersKb: 10_000, cachedKb: 2_057_000, swapTotalKb: 0, swapFreeKb: 0 },
-      load: [7.73, 4.92, 2.66], running: 24, blocked: 0, contextSwitchesPerS: 8033, interruptsPerS: 5000, forksPerS: 3,
-      interfaces: [{ name: 'lo', rxBytesPerS: 219_000, txBytesPerS: 219_000, rxPacketsPerS: 699, txPacketsPerS: 699 }, { name: 'enp0s31f6', rxBytesPerS: 900, txBytesPerS: 900, rxPacketsPerS: 10, txPacketsPerS: 10 }],
+      load: [7.73, 4.92, 2.66],
+      running: 24,
+      blocked: 0,
+      contextSwitchesPerS: 8033,
+      interruptsPerS: 5000,
+      forksPerS: 3,
+      interfaces: [
+        { name: 'lo', rxBytesPerS: 219_000, txBytesPerS: 219_000, rxPacketsPerS: 699, txPacketsPerS: 699 },
+        { name: 'enp0s31f6', rxBytesPerS: 900, txBytesPerS: 900, rxPacketsPerS: 10, txPacketsPerS: 10 },
+      ],
       tcp: { '8080': { LISTEN: 2, ESTABLISHED: 20_480, TIME_WAIT: 1_234 }, '8081': { LISTEN: 1, ESTABLISHED: 1 }, other: { ESTABLISHED: 3 } },
       fds: processes.map((p) => ({ pid: p.pid, open: 1300 })),
     },
     point: {
-      atMs: 1_700_000_100_000, requestsPerS: 259_878.6, clientErrorsPerS: 70, serverErrorsPerS: 8.6, latencyP50Ms: 0.0123, latencyP90Ms: 0.0234, latencyP99Ms: 12.3456,
-      connectionsActive: 20_480, connectionsIdle: 19_999, serverCpuPct: 177, machineCpuPct: 199, rssBytes: 2.2e9, heapUsedBytes: 3.1e8,
+      atMs: 1_700_000_100_000,
+      requestsPerS: 259_878.6,
+      clientErrorsPerS: 70,
+      serverErrorsPerS: 8.6,
+      latencyP50Ms: 0.0123,
+      latencyP90Ms: 0.0234,
+      latencyP99Ms: 12.3456,
+      connectionsActive: 20_480,
+      connectionsIdle: 19_999,
+      serverCpuPct: 177,
+      machineCpuPct: 199,
+      rssBytes: 2.2e9,
+      heapUsedBytes: 3.1e8,
     },
   }
 }
@@ -79,10 +121,20 @@ function assertCutAtBoundaries(small: string[], wide: string[]): void {
 
 describe('the frame fits the screen', () => {
   const sizes: ScreenSize[] = [
-    { columns: 80, rows: 24 }, { columns: 60, rows: 15 }, { columns: 40, rows: 10 }, { columns: 120, rows: 8 },
-    { columns: 200, rows: 60 }, { columns: 25, rows: 4 }, { columns: 12, rows: 3 }, { columns: 80, rows: 1 },
+    { columns: 80, rows: 24 },
+    { columns: 60, rows: 15 },
+    { columns: 40, rows: 10 },
+    { columns: 120, rows: 8 },
+    { columns: 200, rows: 60 },
+    { columns: 25, rows: 4 },
+    { columns: 12, rows: 3 },
+    { columns: 80, rows: 1 },
   ]
-  for (const [workers, cores] of [[1, 2], [2, 8], [40, 64]] as const) {
+  for (const [workers, cores] of [
+    [1, 2],
+    [2, 8],
+    [40, 64],
+  ] as const) {
     test(`${workers} worker(s), ${cores} cores: at most rows lines of at most columns characters, the headline first, nothing cut mid-field`, () => {
       const tick = busyTick(workers, cores)
       const wide = renderTop(tick, ORIGIN, WIDE)
@@ -126,12 +178,20 @@ async function runTop(...args: string[]): Promise<{ status: number | null; stdou
 
 /** The frames `petrel top` drew on a terminal: the text between cursor-home sequences, escapes removed. */
 function frames(output: string): string[][] {
-  return output.split('\x1b[H').slice(1).map((chunk) =>
-    chunk.replace(/\x1b\[\?[0-9;]*[a-zA-Z]/g, '').replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\r/g, '').split('\n'))
+  return output
+    .split('\x1b[H')
+    .slice(1)
+    .map((chunk) =>
+      chunk
+        .replace(/\x1b\[\?[0-9;]*[a-zA-Z]/g, '')
+        .replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')
+        .replace(/\r/g, '')
+        .split('\n'),
+    )
 }
 
 describe('petrel top on a terminal', () => {
-  test('uses the terminal\'s size, redraws at the new size when it changes, and quits on q', { timeout: 60_000 }, async (t) => {
+  test("uses the terminal's size, redraws at the new size when it changes, and quits on q", { timeout: 60_000 }, async (t) => {
     requireDebianPackage('bsdutils')
     const serving = await startServe({ root: null, host: '127.0.0.1', port: 0, admin: { host: '127.0.0.1', port: 0 } })
     t.after(async () => {
@@ -159,8 +219,14 @@ describe('petrel top on a terminal', () => {
     const before = frames(output).at(-2)!
     assert.match(before[0]!, /^requests\/s /, 'the headline first')
     assert.ok(before.length <= 20, `${before.length} lines on a 20-row terminal`)
-    assert.ok(before.every((l) => l.length <= 72), 'every line within 72 columns')
-    assert.ok(before.some((l) => l.length > 50), 'the frame uses the width it has')
+    assert.ok(
+      before.every((l) => l.length <= 72),
+      'every line within 72 columns',
+    )
+    assert.ok(
+      before.some((l) => l.length > 50),
+      'the frame uses the width it has',
+    )
 
     // Resize the terminal (as a window manager does): top gets SIGWINCH and follows.
     const drawn = frames(output).length
@@ -169,13 +235,16 @@ describe('petrel top on a terminal', () => {
     await until(() => frames(output).length > drawn + 2, 'a frame after the resize')
     const after = frames(output).at(-2)!
     assert.ok(after.length <= 12, `${after.length} lines on a 12-row terminal`)
-    assert.ok(after.every((l) => l.length <= 50), `every line within 50 columns: ${JSON.stringify(after)}`)
+    assert.ok(
+      after.every((l) => l.length <= 50),
+      `every line within 50 columns: ${JSON.stringify(after)}`,
+    )
     assert.match(after[0]!, /^requests\/s /)
 
     child.stdin.write('q')
     const [code] = (await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(() => r(['still running']), 10_000))])) as [unknown]
     assert.equal(code, 0, 'q quits with status 0')
-    assert.ok(output.endsWith('\x1b[?25h\x1b[?1049l') || output.includes('\x1b[?1049l'), 'the terminal\'s screen is given back')
+    assert.ok(output.endsWith('\x1b[?25h\x1b[?1049l') || output.includes('\x1b[?1049l'), "the terminal's screen is given back")
   })
 })
 

@@ -7,7 +7,10 @@ import { WindowLimiter } from '../src/core/window-limiter.ts'
 
 test('up to `limit` events per key per window; the wait until the window ends beyond it', () => {
   const limiter = new WindowLimiter({ limit: 3, windowMs: 1000, maxKeys: 10 })
-  assert.deepEqual([0, 100, 200, 300].map((t) => limiter.take('a', t)), [0, 0, 0, 700])
+  assert.deepEqual(
+    [0, 100, 200, 300].map((t) => limiter.take('a', t)),
+    [0, 0, 0, 700],
+  )
   assert.equal(limiter.take('b', 300), 0, 'another key has its own window')
   assert.equal(limiter.take('a', 999), 1)
   assert.equal(limiter.take('a', 1000), 0, 'a new window')

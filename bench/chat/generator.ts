@@ -33,7 +33,9 @@ const intervalMs = Number(values['interval-ms'])
 const durationMs = Number(values.duration) * 1000
 const warmupMs = Number(values.warmup) * 1000
 const probeEvery = Number(values['probe-every'])
-const cpuPids = values['cpu-pids']!.split(',').filter((pid) => pid !== '').map(Number)
+const cpuPids = values['cpu-pids']!.split(',')
+  .filter((pid) => pid !== '')
+  .map(Number)
 const serverTicks = (): number => cpuPids.reduce((sum, pid) => sum + processTreeCpuTicks(pid), 0)
 if (!Number.isInteger(port) || port <= 0) throw new Error('--port is required')
 
@@ -136,10 +138,13 @@ const joinMs = performance.now() - joinStarted - 1000
 const timers: NodeJS.Timeout[] = []
 clients.forEach((client, i) => {
   timers.push(
-    setTimeout(() => {
-      send(client)
-      timers.push(setInterval(() => send(client), intervalMs))
-    }, (i * intervalMs) / clientCount),
+    setTimeout(
+      () => {
+        send(client)
+        timers.push(setInterval(() => send(client), intervalMs))
+      },
+      (i * intervalMs) / clientCount,
+    ),
   )
 })
 await new Promise((r) => setTimeout(r, warmupMs))
@@ -160,26 +165,28 @@ const sentInWindow = sent - sentBefore
 for (const client of clients) client.socket.destroy()
 
 const ms = (micros: number): number => Math.round(micros) / 1000
-console.log(JSON.stringify({
-  clients: clientCount,
-  joinMs: Math.round(joinMs),
-  refused,
-  durationS: elapsedS,
-  sentPerSec: sentInWindow / elapsedS,
-  fanoutPerSec: delivered / elapsedS,
-  expectedFanoutPerSec: (sentInWindow / elapsedS) * (clientCount - 1),
-  disconnected: disconnected - disconnectedBefore,
-  latencyMs: {
-    samples: latency.count,
-    p50: ms(latency.percentile(50)),
-    p90: ms(latency.percentile(90)),
-    p99: ms(latency.percentile(99)),
-    p999: ms(latency.percentile(99.9)),
-    max: ms(latency.max),
-  },
-  serverCpuUsPerDelivery: cpuPids.length === 0 || delivered === 0 ? null : serverCpuUs / delivered,
-  serverCpuPct: cpuPids.length === 0 ? null : (serverCpuUs / 1000 / (elapsedS * 1000)) * 100,
-  serverPeakRssMb: cpuPids.length === 0 ? null : serverPeakRssMb,
-  generatorCpuPct: ((cpu.user + cpu.system) / 1000 / (elapsedS * 1000)) * 100,
-}))
+console.log(
+  JSON.stringify({
+    clients: clientCount,
+    joinMs: Math.round(joinMs),
+    refused,
+    durationS: elapsedS,
+    sentPerSec: sentInWindow / elapsedS,
+    fanoutPerSec: delivered / elapsedS,
+    expectedFanoutPerSec: (sentInWindow / elapsedS) * (clientCount - 1),
+    disconnected: disconnected - disconnectedBefore,
+    latencyMs: {
+      samples: latency.count,
+      p50: ms(latency.percentile(50)),
+      p90: ms(latency.percentile(90)),
+      p99: ms(latency.percentile(99)),
+      p999: ms(latency.percentile(99.9)),
+      max: ms(latency.max),
+    },
+    serverCpuUsPerDelivery: cpuPids.length === 0 || delivered === 0 ? null : serverCpuUs / delivered,
+    serverCpuPct: cpuPids.length === 0 ? null : (serverCpuUs / 1000 / (elapsedS * 1000)) * 100,
+    serverPeakRssMb: cpuPids.length === 0 ? null : serverPeakRssMb,
+    generatorCpuPct: ((cpu.user + cpu.system) / 1000 / (elapsedS * 1000)) * 100,
+  }),
+)
 process.exit(0)

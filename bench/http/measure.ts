@@ -18,7 +18,7 @@ export interface RunMeasurement extends LoadMeasurement {
   readonly announcesClose: boolean
 }
 
-export async function measureOnce (launchOn: (port: number) => Launch, scenario: Scenario, bench: Bench): Promise<RunMeasurement> {
+export async function measureOnce(launchOn: (port: number) => Launch, scenario: Scenario, bench: Bench): Promise<RunMeasurement> {
   const { measured, readyAnswer } = await measureLoad(launchOn, scenario, bench, expectBody(scenario.path, 'Hello, World!'))
   const head = readyAnswer.slice(0, readyAnswer.indexOf('\r\n\r\n') + 2)
   return { ...measured, announcesClose: /^connection:[ \t]*close\r$/im.test(head) }

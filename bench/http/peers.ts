@@ -17,13 +17,13 @@ const petrel = petrelPeer([])
 const petrelMetrics: Peer = { ...petrelPeer(['--admin', '127.0.0.1:0']), name: 'petrel-metrics' }
 
 /** A peer with nothing to install: bench/peers/FILE on the harness's own Node. */
-function builtinPeer (name: string, file: string, what: string): Peer {
+function builtinPeer(name: string, file: string, what: string): Peer {
   return {
     name,
     benchPackages: [],
-    async probe () {
+    async probe() {
       return { ok: true, version: `${what} on node ${process.version}`, launch: peerFile(file) }
-    }
+    },
   }
 }
 
@@ -34,24 +34,20 @@ const netFloor = builtinPeer('net-floor', 'net-floor.ts', 'node:net')
 const fastify: Peer = {
   name: 'fastify',
   benchPackages: ['fastify'],
-  async probe () {
+  async probe() {
     const version = packageVersion('fastify')
     if (version === undefined) return missingPackage('fastify')
     return {
       ok: true,
       version: `fastify ${version} on node ${process.version}`,
-      launch: peerFile('fastify.ts')
+      launch: peerFile('fastify.ts'),
     }
-  }
+  },
 }
 
 /** The machine's own Node 20 (uWS's binaries exist only for its ABI), never npm's pinned Node 26. */
-async function findNode20 (): Promise<string | undefined> {
-  const candidates = [
-    ...findOnPath('node', (dir) => dir.includes('node_modules')),
-    '/usr/local/bin/node',
-    '/usr/bin/node'
-  ]
+async function findNode20(): Promise<string | undefined> {
+  const candidates = [...findOnPath('node', (dir) => dir.includes('node_modules')), '/usr/local/bin/node', '/usr/bin/node']
   for (const candidate of candidates) {
     if (!isExecutable(candidate)) continue
     const { output } = await capture(candidate, ['--version'])
@@ -63,7 +59,7 @@ async function findNode20 (): Promise<string | undefined> {
 const uws: Peer = {
   name: 'uws',
   benchPackages: ['@trufflesuite/uws-js-unofficial'],
-  async probe () {
+  async probe() {
     const packageName = '@trufflesuite/uws-js-unofficial'
     const version = packageVersion(packageName)
     if (version === undefined) return missingPackage(packageName)
@@ -73,15 +69,15 @@ const uws: Peer = {
     return {
       ok: true,
       version: `uWebSockets.js ${version} on node ${node20Version}`,
-      launch: peerFile('uws.cjs', [], node20)
+      launch: peerFile('uws.cjs', [], node20),
     }
-  }
+  },
 }
 
 const bun: Peer = {
   name: 'bun',
   benchPackages: ['bun'],
-  async probe () {
+  async probe() {
     if (packageVersion('bun') === undefined) return missingPackage('bun')
     // bun's postinstall moves the platform binary over bin/bun.exe; if install scripts did not
     // run, bin/bun.exe is a placeholder and the binary is still in the platform package.
@@ -89,7 +85,7 @@ const bun: Peer = {
       join(BENCH_MODULES_DIR, 'bun', 'bin', 'bun.exe'),
       join(BENCH_MODULES_DIR, '@oven', 'bun-linux-x64', 'bin', 'bun'),
       join(BENCH_MODULES_DIR, '@oven', 'bun-linux-x64-baseline', 'bin', 'bun'),
-      join(BENCH_MODULES_DIR, '@oven', 'bun-linux-aarch64', 'bin', 'bun')
+      join(BENCH_MODULES_DIR, '@oven', 'bun-linux-aarch64', 'bin', 'bun'),
     ]
     for (const binary of candidates) {
       if (!isExecutable(binary)) continue
@@ -98,17 +94,17 @@ const bun: Peer = {
       return {
         ok: true,
         version: `bun ${output}`,
-        launch: peerFile('bun.ts', [], binary)
+        launch: peerFile('bun.ts', [], binary),
       }
     }
     return { ok: false, reason: 'the npm package bun is installed but none of its binaries runs on this machine' }
-  }
+  },
 }
 
 const nginx: Peer = {
   name: 'nginx',
   benchPackages: [],
-  probe: () => probeNginx(join(PEERS_DIR, 'nginx.conf'))
+  probe: () => probeNginx(join(PEERS_DIR, 'nginx.conf')),
 }
 
 /** In table order: Petrel first, then from the same runtime outwards to native servers. */

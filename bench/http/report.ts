@@ -6,18 +6,20 @@ import type { HttpReport, ScenarioResult } from './results.ts'
 
 const BASELINE_PEER = 'petrel'
 
-function notes (scenario: ScenarioResult): string[] {
+function notes(scenario: ScenarioResult): string[] {
   return cellNotes(scenario.cells)
 }
 
-export function scenarioText (scenario: ScenarioResult, report: HttpReport): string {
+export function scenarioText(scenario: ScenarioResult, report: HttpReport): string {
   const { durationSec, repeat } = report.settings
   const heading = `${scenario.name}: ${scenario.description}; ${durationSec} s per run × ${repeat}`
-  const notesText = notes(scenario).map((note) => `  ${note}`).join('\n')
+  const notesText = notes(scenario)
+    .map((note) => `  ${note}`)
+    .join('\n')
   return `${heading}\n${textTable(requestColumns(repeat, BASELINE_PEER), requestRows(scenario.cells, repeat, BASELINE_PEER))}${notesText === '' ? '' : `\n${notesText}`}\n`
 }
 
-export function reportMarkdown (report: HttpReport): string {
+export function reportMarkdown(report: HttpReport): string {
   const { machine, settings } = report
   const lines = [
     `# HTTP benchmark, ${report.startedAt}`,
@@ -29,10 +31,17 @@ export function reportMarkdown (report: HttpReport): string {
       '"vs petrel" is peer req/s ÷ Petrel req/s. CPU µs/req is server user+system CPU ÷ requests completed.',
     '',
     ...machineLines(report),
-    ''
+    '',
   ]
   for (const scenario of report.scenarios) {
-    lines.push(`## ${scenario.name}`, '', scenario.description, '', markdownTable(requestColumns(settings.repeat, BASELINE_PEER), requestRows(scenario.cells, settings.repeat, BASELINE_PEER)), '')
+    lines.push(
+      `## ${scenario.name}`,
+      '',
+      scenario.description,
+      '',
+      markdownTable(requestColumns(settings.repeat, BASELINE_PEER), requestRows(scenario.cells, settings.repeat, BASELINE_PEER)),
+      '',
+    )
     const scenarioNotes = notes(scenario)
     if (scenarioNotes.length > 0) lines.push(...scenarioNotes.map((note) => `- ${note}`), '')
   }
@@ -40,6 +49,6 @@ export function reportMarkdown (report: HttpReport): string {
 }
 
 /** Writes bench/runs/http-<timestamp>.md/.json; returns the paths written. */
-export function writeReportFiles (report: HttpReport): string[] {
+export function writeReportFiles(report: HttpReport): string[] {
   return writeResultFiles('http', report.startedAt, reportMarkdown(report), report)
 }

@@ -22,7 +22,7 @@ export const SCENARIO_NAMES: readonly string[] = ['keepalive', 'pipeline', 'clos
 const REPORT_SCRIPT = join(BENCH_DIR, 'wrk', 'report.lua')
 const PIPELINE_SCRIPT = join(BENCH_DIR, 'wrk', 'pipeline.lua')
 
-export function buildScenario (name: string, settings: ScenarioSettings): Scenario {
+export function buildScenario(name: string, settings: ScenarioSettings): Scenario {
   switch (name) {
     case 'keepalive':
       return {
@@ -33,7 +33,7 @@ export function buildScenario (name: string, settings: ScenarioSettings): Scenar
         headers: [],
         scriptPath: REPORT_SCRIPT,
         scriptArgs: [],
-        reportsLatency: true
+        reportsLatency: true,
       }
     case 'pipeline':
       return {
@@ -44,7 +44,7 @@ export function buildScenario (name: string, settings: ScenarioSettings): Scenar
         headers: [],
         scriptPath: PIPELINE_SCRIPT,
         scriptArgs: [String(settings.pipelineDepth)],
-        reportsLatency: false
+        reportsLatency: false,
       }
     case 'close':
       return {
@@ -55,7 +55,7 @@ export function buildScenario (name: string, settings: ScenarioSettings): Scenar
         headers: ['Connection: close'],
         scriptPath: REPORT_SCRIPT,
         scriptArgs: [],
-        reportsLatency: true
+        reportsLatency: true,
       }
     default:
       throw new Error(`unknown scenario ${name}`)

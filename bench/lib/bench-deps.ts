@@ -10,7 +10,7 @@ import { BENCH_DIR, BENCH_MODULES_DIR } from './paths.ts'
  * Runs `npm ci` in bench/ if bench/node_modules or one of `packages` is missing there (a
  * checkout from before a peer was added); never fails the run, only reports.
  */
-export async function ensureBenchDependencies (packages: readonly string[] = []): Promise<void> {
+export async function ensureBenchDependencies(packages: readonly string[] = []): Promise<void> {
   const missing = packages.filter((name) => !existsSync(join(BENCH_MODULES_DIR, name, 'package.json')))
   if (existsSync(BENCH_MODULES_DIR) && missing.length === 0) return
   const what = existsSync(BENCH_MODULES_DIR) ? `${missing.join(', ')} missing from bench/node_modules` : 'bench/node_modules is missing'

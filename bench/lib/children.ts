@@ -26,7 +26,7 @@ const cleanups = new Set<() => void>()
  * `showOutput` passes the child's output straight to the terminal instead of keeping its tail;
  * `keepStdout` also keeps all of stdout.
  */
-export function startTracked (command: string, args: readonly string[], options: SpawnOptions = {}, showOutput = false, keepStdout = false): Tracked {
+export function startTracked(command: string, args: readonly string[], options: SpawnOptions = {}, showOutput = false, keepStdout = false): Tracked {
   const child = spawn(command, args, { ...options, stdio: showOutput ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'] })
   running.add(child)
   let tail = ''
@@ -58,12 +58,12 @@ export function startTracked (command: string, args: readonly string[], options:
     outputTail: () => tail,
     stdout: () => Buffer.concat(stdoutChunks).toString('utf8'),
     exited,
-    hasExited: () => done
+    hasExited: () => done,
   }
 }
 
 /** SIGTERM, then SIGKILL if the process has not exited within the grace period. */
-export async function stopTracked (tracked: Tracked): Promise<void> {
+export async function stopTracked(tracked: Tracked): Promise<void> {
   if (tracked.hasExited()) return
   tracked.child.kill('SIGTERM')
   const timer = setTimeout(() => tracked.child.kill('SIGKILL'), STOP_GRACE_MS)
@@ -72,12 +72,14 @@ export async function stopTracked (tracked: Tracked): Promise<void> {
 }
 
 /** Registers synchronous work (removing a temp dir) to run on any exit; returns its remover. */
-export function onCleanup (cleanup: () => void): () => void {
+export function onCleanup(cleanup: () => void): () => void {
   cleanups.add(cleanup)
-  return () => { cleanups.delete(cleanup) }
+  return () => {
+    cleanups.delete(cleanup)
+  }
 }
 
-function killEverythingNow (): void {
+function killEverythingNow(): void {
   for (const child of running) child.kill('SIGKILL')
   running.clear()
   for (const cleanup of cleanups) {
@@ -90,7 +92,7 @@ function killEverythingNow (): void {
   cleanups.clear()
 }
 
-export function installExitHandlers (): void {
+export function installExitHandlers(): void {
   process.on('exit', killEverythingNow)
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
@@ -102,7 +104,7 @@ export function installExitHandlers (): void {
 }
 
 /** Runs a short command to completion and returns its stdout+stderr (tools print versions to either). */
-export async function capture (command: string, args: readonly string[], options: SpawnOptions = {}): Promise<{ code: string, output: string }> {
+export async function capture(command: string, args: readonly string[], options: SpawnOptions = {}): Promise<{ code: string; output: string }> {
   const tracked = startTracked(command, args, options)
   const code = await tracked.exited
   return { code, output: tracked.outputTail().trim() }

@@ -10,7 +10,12 @@ export { defineFlags, UsageError, type FlagSpec }
 const BENCH_PROGRAM = 'npm run bench --'
 
 /** A suite's flags; a word that is not a flag is a mistake (suites take no positionals). */
-export function parseSuiteFlags<const Specs extends readonly FlagSpec[]> (args: readonly string[], specs: Specs, suite: string, program = BENCH_PROGRAM): FlagMap<Flags<Specs>> {
+export function parseSuiteFlags<const Specs extends readonly FlagSpec[]>(
+  args: readonly string[],
+  specs: Specs,
+  suite: string,
+  program = BENCH_PROGRAM,
+): FlagMap<Flags<Specs>> {
   const { flags, positionals } = parseArgs(args, specs, suite, program)
   const extra = positionals[0]
   if (extra !== undefined) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `unexpected argument: ${extra}; \`${program} ${suite}\` takes flags only`)
@@ -18,13 +23,14 @@ export function parseSuiteFlags<const Specs extends readonly FlagSpec[]> (args: 
 }
 
 /** A comma-separated list whose items must all come from `allowed`. */
-export function listOf<const Word extends string> (name: string, value: string, allowed: readonly Word[]): Word[] {
+export function listOf<const Word extends string>(name: string, value: string, allowed: readonly Word[]): Word[] {
   const items: Word[] = []
   for (const text of value.split(',')) {
     const item = text.trim()
     if (item === '') continue
     const word = allowed.find((candidate) => candidate === item)
-    if (word === undefined) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --${name}: unknown ${JSON.stringify(item)}; expected some of ${allowed.join(', ')}`)
+    if (word === undefined)
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --${name}: unknown ${JSON.stringify(item)}; expected some of ${allowed.join(', ')}`)
     items.push(word)
   }
   if (items.length === 0) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --${name}: expected at least one of ${allowed.join(', ')}`)
@@ -32,6 +38,6 @@ export function listOf<const Word extends string> (name: string, value: string, 
 }
 
 /** A suite's flags as `--help` shows them, from the same declarations that parse them. */
-export function formatFlagHelp (specs: readonly FlagSpec[]): string {
+export function formatFlagHelp(specs: readonly FlagSpec[]): string {
   return formatFlags(specs)
 }

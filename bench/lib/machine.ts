@@ -12,19 +12,21 @@ export interface MachineFacts {
   readonly harnessNode: string
 }
 
-export function machineFacts (): MachineFacts {
+export function machineFacts(): MachineFacts {
   return {
     cpuModel: cpuModel(),
     logicalCpus: cpus().length,
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     kernel: release(),
-    harnessNode: process.version
+    harnessNode: process.version,
   }
 }
 
-function cpuModel (): string {
+function cpuModel(): string {
   try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((text) => text.startsWith('model name'))
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((text) => text.startsWith('model name'))
     if (line !== undefined) return line.slice(line.indexOf(':') + 1).trim()
   } catch {
     // Not Linux, or /proc is not mounted: fall back to what libuv reports.

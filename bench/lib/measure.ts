@@ -58,14 +58,14 @@ export interface Started {
   readonly port: number
   /** The answer that showed the server ready (raw head and body, latin1). */
   readonly readyAnswer: string
-  stop (): Promise<void>
+  stop(): Promise<void>
 }
 
 /**
  * Starts a server pinned to `cpu` on a free port and waits until GET `path` gets an answer
  * that `check` accepts; throws ServerStartError (server already stopped) if it does not.
  */
-export async function startServer (launchOn: (port: number) => Launch, cpu: number, path: string, check: AnswerCheck): Promise<Started> {
+export async function startServer(launchOn: (port: number) => Launch, cpu: number, path: string, check: AnswerCheck): Promise<Started> {
   const port = await freePort()
   const launch = launchOn(port)
   const removeCleanup = launch.cleanup === undefined ? () => {} : onCleanup(launch.cleanup)
@@ -86,12 +86,17 @@ export async function startServer (launchOn: (port: number) => Launch, cpu: numb
 }
 
 /** wrk reports 0 when it cannot compute a percentile; no real request takes 0 µs. */
-function latencyMs (load: Load, latencyUs: number): number | null {
+function latencyMs(load: Load, latencyUs: number): number | null {
   return load.reportsLatency && latencyUs > 0 ? latencyUs / 1000 : null
 }
 
 /** Measures one run; also returns the readiness answer, for checks on the server's headers. */
-export async function measureOnce (launchOn: (port: number) => Launch, load: Load, bench: Bench, check: AnswerCheck): Promise<{ measured: RunMeasurement, readyAnswer: string }> {
+export async function measureOnce(
+  launchOn: (port: number) => Launch,
+  load: Load,
+  bench: Bench,
+  check: AnswerCheck,
+): Promise<{ measured: RunMeasurement; readyAnswer: string }> {
   const { server, port, readyAnswer, stop } = await startServer(launchOn, bench.serverCpu, load.path, check)
   try {
     const wrkRun = {
@@ -101,14 +106,14 @@ export async function measureOnce (launchOn: (port: number) => Launch, load: Loa
       connections: load.connections,
       scriptPath: load.scriptPath,
       scriptArgs: load.scriptArgs,
-      headers: load.headers
+      headers: load.headers,
     }
     if (bench.warmupSec > 0) await runWrk({ ...wrkRun, durationSec: bench.warmupSec })
     const ticksBefore = processTreeCpuTicks(server.pid)
     const result = await runWrk({ ...wrkRun, durationSec: bench.durationSec })
     const ticksAfter = processTreeCpuTicks(server.pid)
     if (server.hasExited()) throw new Error(`server exited during the run (exit ${await server.exited})`)
-    const cpuUs = (ticksAfter - ticksBefore) / bench.clockTicksPerSec * 1e6
+    const cpuUs = ((ticksAfter - ticksBefore) / bench.clockTicksPerSec) * 1e6
     const durationSec = result.durationUs / 1e6
     const measured: RunMeasurement = {
       requests: result.requests,
@@ -116,10 +121,10 @@ export async function measureOnce (launchOn: (port: number) => Launch, load: Loa
       requestsPerSec: result.requests / durationSec,
       bytesPerSec: result.bytes / durationSec,
       cpuUsPerRequest: result.requests > 0 ? cpuUs / result.requests : Number.NaN,
-      serverCpuPercent: cpuUs / result.durationUs * 100,
+      serverCpuPercent: (cpuUs / result.durationUs) * 100,
       latencyP50Ms: latencyMs(load, result.latencyUs.p50),
       latencyP99Ms: latencyMs(load, result.latencyUs.p99),
-      errors: result.errors
+      errors: result.errors,
     }
     return { measured, readyAnswer }
   } finally {

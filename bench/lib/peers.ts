@@ -17,31 +17,29 @@ export interface Launch {
   readonly cleanup?: () => void
 }
 
-export type Probe =
-  | { readonly ok: true, readonly version: string, readonly launch: (port: number) => Launch }
-  | { readonly ok: false, readonly reason: string }
+export type Probe = { readonly ok: true; readonly version: string; readonly launch: (port: number) => Launch } | { readonly ok: false; readonly reason: string }
 
 export interface Peer {
   readonly name: string
   /** npm packages it needs from bench/node_modules, which the harness then installs if missing. */
   readonly benchPackages: readonly string[]
-  probe (): Promise<Probe>
+  probe(): Promise<Probe>
 }
 
 /** How to start bench/peers/FILE: `command FILE PORT [...args]` (command: the harness's own Node unless given). */
-export function peerFile (file: string, args: readonly string[] = [], command: string = process.execPath): (port: number) => Launch {
+export function peerFile(file: string, args: readonly string[] = [], command: string = process.execPath): (port: number) => Launch {
   const path = join(BENCH_DIR, 'peers', file)
   return (port) => ({ command, args: [path, String(port), ...args], cwd: BENCH_DIR })
 }
 
 /** The version of a package installed in bench/node_modules, if it is there. */
-export function packageVersion (name: string): string | undefined {
+export function packageVersion(name: string): string | undefined {
   const manifest = join(BENCH_MODULES_DIR, name, 'package.json')
   if (!existsSync(manifest)) return undefined
   return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version
 }
 
-export function missingPackage (name: string): Probe {
+export function missingPackage(name: string): Probe {
   return { ok: false, reason: `npm package ${name} is not installed in bench/node_modules (run: npm ci --prefix bench)` }
 }
 
@@ -49,7 +47,7 @@ export function missingPackage (name: string): Probe {
  * nginx from a config template: every `{{KEY}}` is replaced (plus `{{PORT}}` and `{{RUN_DIR}}`,
  * a fresh temp dir per launch for its pid, logs and temp paths, removed after the run).
  */
-export async function probeNginx (templatePath: string, values: Readonly<Record<string, string>> = {}): Promise<Probe> {
+export async function probeNginx(templatePath: string, values: Readonly<Record<string, string>> = {}): Promise<Probe> {
   // /usr/sbin is not on every user's PATH.
   const binary = [...findOnPath('nginx'), '/usr/sbin/nginx'].find(isExecutable)
   if (binary === undefined) return { ok: false, reason: 'nginx not found (apt-get install nginx-light)' }
@@ -67,18 +65,18 @@ export async function probeNginx (templatePath: string, values: Readonly<Record<
         command: binary,
         args: ['-p', runDir, '-c', join(runDir, 'nginx.conf'), '-e', join(runDir, 'error.log')],
         cwd: runDir,
-        cleanup: () => rmSync(runDir, { recursive: true, force: true })
+        cleanup: () => rmSync(runDir, { recursive: true, force: true }),
       }
-    }
+    },
   }
 }
 
 /** Petrel itself, started as `petrel serve [...serveArgs] --host 127.0.0.1 --port P` from the repository. */
-export function petrelPeer (serveArgs: readonly string[]): Peer {
+export function petrelPeer(serveArgs: readonly string[]): Peer {
   return {
     name: 'petrel',
     benchPackages: [],
-    async probe () {
+    async probe() {
       const cli = join(REPO_DIR, 'bin', 'petrel.js')
       if (!existsSync(cli)) return { ok: false, reason: 'bin/petrel.js not found' }
       const { version } = JSON.parse(readFileSync(join(REPO_DIR, 'package.json'), 'utf8')) as { version: string }
@@ -88,9 +86,9 @@ export function petrelPeer (serveArgs: readonly string[]): Peer {
         launch: (port) => ({
           command: process.execPath,
           args: [cli, 'serve', ...serveArgs, '--host', '127.0.0.1', '--port', String(port)],
-          cwd: REPO_DIR
-        })
+          cwd: REPO_DIR,
+        }),
       }
-    }
+    },
   }
 }

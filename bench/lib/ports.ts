@@ -5,7 +5,7 @@ import { createServer } from 'node:net'
  * about to start. Another process could take it in between; on a bench machine that is rare,
  * and the readiness check would then fail loudly rather than measure the wrong server.
  */
-export function freePort (): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer()
     probe.once('error', reject)

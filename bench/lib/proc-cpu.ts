@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 
 /** Kernel clock ticks per second (the unit of utime/stime); almost always 100. */
-export function clockTicksPerSecond (): number {
+export function clockTicksPerSecond(): number {
   try {
     const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
     if (Number.isInteger(ticks) && ticks > 0) return ticks
@@ -20,7 +20,7 @@ export function clockTicksPerSecond (): number {
  * Fields 3, 4, … of a /proc/PID/stat line, so that field n of proc(5) is `fields[n - 3]`. Field 2
  * (comm) is in parentheses and may itself contain spaces or ')', so counting starts after the last ')'.
  */
-function statFields (stat: string): string[] {
+function statFields(stat: string): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
 }
 
@@ -28,7 +28,7 @@ function statFields (stat: string): string[] {
  * utime + stime of one process, all its threads included, in clock ticks; 0 if it is gone. With
  * `reaped`, also cutime + cstime: the children it has waited for (a CGI server's scripts).
  */
-function processCpuTicks (pid: number, reaped = false): number {
+function processCpuTicks(pid: number, reaped = false): number {
   let stat: string
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -41,7 +41,7 @@ function processCpuTicks (pid: number, reaped = false): number {
   return reaped ? own + Number(fields[16 - 3]) + Number(fields[17 - 3]) : own
 }
 
-function childPids (pid: number): number[] {
+function childPids(pid: number): number[] {
   const pids: number[] = []
   let tasks: string[]
   try {
@@ -65,12 +65,12 @@ function childPids (pid: number): number[] {
  * Children that exited during the run are missed unless `reaped` adds, for each process, the
  * children it has waited for (for servers that fork per request: CGI).
  */
-export function processTreeCpuTicks (rootPid: number, reaped = false): number {
+export function processTreeCpuTicks(rootPid: number, reaped = false): number {
   return processTree(rootPid).reduce((ticks, pid) => ticks + processCpuTicks(pid, reaped), 0)
 }
 
 /** A process and all its live descendants. */
-export function processTree (rootPid: number): number[] {
+export function processTree(rootPid: number): number[] {
   const pending = [rootPid]
   const seen = new Set<number>()
   while (pending.length > 0) {
@@ -83,7 +83,7 @@ export function processTree (rootPid: number): number[] {
 }
 
 /** Peak resident memory (VmHWM) of a process and its live descendants, summed, in KiB; 0 if gone. */
-export function processTreePeakRssKb (rootPid: number): number {
+export function processTreePeakRssKb(rootPid: number): number {
   let kb = 0
   for (const pid of processTree(rootPid)) {
     try {
@@ -101,7 +101,7 @@ export function processTreePeakRssKb (rootPid: number): number {
  * starting a child and after it has been reaped, the difference is exactly what that child (and
  * anything it waited for) used — for tools that exit, whose /proc entry is gone by then.
  */
-export function reapedChildrenCpuTicks (): number {
+export function reapedChildrenCpuTicks(): number {
   const fields = statFields(readFileSync('/proc/self/stat', 'utf8'))
   return Number(fields[16 - 3]) + Number(fields[17 - 3])
 }

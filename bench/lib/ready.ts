@@ -18,17 +18,16 @@ export interface ReadyCheck {
 }
 
 /** The usual check: `200` with exactly this body. */
-export function expectBody (path: string, body: string): (response: string) => string | undefined {
-  return (response) => (response.startsWith('HTTP/1.1 200') && response.endsWith(body)
-    ? undefined
-    : `unexpected answer to GET ${path}: ${JSON.stringify(response.slice(0, 120))}`)
+export function expectBody(path: string, body: string): (response: string) => string | undefined {
+  return (response) =>
+    response.startsWith('HTTP/1.1 200') && response.endsWith(body) ? undefined : `unexpected answer to GET ${path}: ${JSON.stringify(response.slice(0, 120))}`
 }
 
 /**
  * Resolves with the raw answer (head and body) once the server answers as expected; rejects
  * with a reason if it exits or the deadline passes.
  */
-export async function waitUntilServing (server: Tracked, check: ReadyCheck): Promise<string> {
+export async function waitUntilServing(server: Tracked, check: ReadyCheck): Promise<string> {
   const giveUpAt = Date.now() + check.deadlineMs
   let lastProblem = 'no answer yet'
   while (Date.now() < giveUpAt) {
@@ -50,7 +49,7 @@ export async function waitUntilServing (server: Tracked, check: ReadyCheck): Pro
  * One GET with Connection: close; resolves with the raw response (latin1, so binary bodies
  * survive: Buffer.from(response, 'latin1') gives back the bytes) once the server closes.
  */
-export function getOnce (port: number, path: string): Promise<string> {
+export function getOnce(port: number, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port })
     const chunks: Buffer[] = []

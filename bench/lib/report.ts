@@ -13,10 +13,10 @@ export const wholeNumber = (value: number): string => Math.round(value).toLocale
 export const twoDigits = (value: number): string => (Number.isFinite(value) ? value.toFixed(2) : 'n/a')
 
 /** Skip reasons and failed runs, shown under each table. */
-export function cellNotes (cells: readonly Cell[]): string[] {
+export function cellNotes(cells: readonly Cell[]): string[] {
   return cells.flatMap((cell) => [
     ...(cell.skipped === undefined ? [] : [`${cell.peer}: skipped: ${cell.skipped}`]),
-    ...cell.notes.map((note) => `${cell.peer}: ${note}`)
+    ...cell.notes.map((note) => `${cell.peer}: ${note}`),
   ])
 }
 
@@ -27,12 +27,12 @@ export interface ReportBasics {
 }
 
 /** The markdown list of what produced the numbers: machine, revisions, peer versions. */
-export function machineLines (report: ReportBasics): string[] {
+export function machineLines(report: ReportBasics): string[] {
   const { machine } = report
   return [
     `- CPU: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs, ${machine.memoryGiB} GiB; kernel ${machine.kernel}`,
     `- petrel revision: ${report.petrelRevision}; harness: node ${machine.harnessNode}; load: ${machine.wrk}`,
-    ...report.peers.map((peer) => `- ${peer.name}: ${peer.version ?? `skipped: ${peer.skipped ?? 'unknown reason'}`}`)
+    ...report.peers.map((peer) => `- ${peer.name}: ${peer.version ?? `skipped: ${peer.skipped ?? 'unknown reason'}`}`),
   ]
 }
 
@@ -55,7 +55,7 @@ export interface TableReport {
  * report (heading, method, machine, table, notes) and the JSON written to bench/runs/; returns
  * the paths written.
  */
-export function finishTableReport (report: TableReport): string[] {
+export function finishTableReport(report: TableReport): string[] {
   console.log(`\n${textTable(report.columns, report.rows)}`)
   for (const note of report.notes) console.log(`  ${note}`)
   console.log('')
@@ -69,7 +69,7 @@ export function finishTableReport (report: TableReport): string[] {
     '',
     markdownTable(report.columns, report.rows),
     '',
-    ...report.notes.map((note) => `- ${note}`)
+    ...report.notes.map((note) => `- ${note}`),
   ].join('\n')
   return writeResultFiles(report.suite, report.startedAt, markdown, { suite: report.suite, startedAt: report.startedAt, machine, ...report.data })
 }
@@ -80,20 +80,20 @@ export function finishTableReport (report: TableReport): string[] {
  * docs cite are copied to bench/results/, under the same name, with the docs that cite them. There
  * is no "latest" copy: a link to one would silently change meaning with the next run.
  */
-export function writeResultFiles (suite: string, startedAt: string, markdown: string, report: unknown, dir = RUNS_DIR): string[] {
+export function writeResultFiles(suite: string, startedAt: string, markdown: string, report: unknown, dir = RUNS_DIR): string[] {
   mkdirSync(dir, { recursive: true })
   // ISO 8601 without ':' so the name is safe in every shell and on every file system.
   const stamp = startedAt.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')
   const files = [
     [join(dir, `${suite}-${stamp}.md`), markdown],
-    [join(dir, `${suite}-${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`]
+    [join(dir, `${suite}-${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`],
   ] as const
   for (const [path, text] of files) writeFileSync(path, text)
   return files.map(([path]) => relative(REPO_DIR, path))
 }
 
 /** The columns of a req/s table (http and workers suites): ratios are to `baseline`. */
-export function requestColumns (repeat: number, baseline: string): Column[] {
+export function requestColumns(repeat: number, baseline: string): Column[] {
   return [
     { title: 'peer', alignRight: false },
     { title: repeat > 1 ? `req/s (median of ${repeat})` : 'req/s', alignRight: true },
@@ -102,12 +102,12 @@ export function requestColumns (repeat: number, baseline: string): Column[] {
     { title: 'CPU µs/req', alignRight: true },
     { title: 'server CPU', alignRight: true },
     { title: 'p99 ms', alignRight: true },
-    { title: 'errors', alignRight: false }
+    { title: 'errors', alignRight: false },
   ]
 }
 
 /** The rows of a requestColumns() table: one per peer's cell, ratios to `baseline`'s median. */
-export function requestRows (cells: readonly Cell[], repeat: number, baseline: string): string[][] {
+export function requestRows(cells: readonly Cell[], repeat: number, baseline: string): string[][] {
   const base = summarize(cells.find((cell) => cell.peer === baseline)?.runs ?? [])
   return cells.map((cell) => {
     const summary = summarize(cell.runs)
@@ -122,7 +122,7 @@ export function requestRows (cells: readonly Cell[], repeat: number, baseline: s
       twoDigits(summary.cpuUsPerRequest),
       `${Math.round(summary.serverCpuPercent)} %`,
       twoDigits(summary.latencyP99Ms),
-      errors + partial
+      errors + partial,
     ]
   })
 }

@@ -34,7 +34,7 @@ export interface PeerInfo {
   readonly skipped?: string
 }
 
-export function summarize (runs: readonly RunMeasurement[]): CellSummary | undefined {
+export function summarize(runs: readonly RunMeasurement[]): CellSummary | undefined {
   if (runs.length === 0) return undefined
   const rates = runs.map((run) => run.requestsPerSec)
   const sum = (pick: (errors: WrkErrors) => number): number => runs.reduce((total, run) => total + pick(run.errors), 0)
@@ -52,7 +52,7 @@ export function summarize (runs: readonly RunMeasurement[]): CellSummary | undef
       read: sum((errors) => errors.read),
       write: sum((errors) => errors.write),
       status: sum((errors) => errors.status),
-      timeout: sum((errors) => errors.timeout)
-    }
+      timeout: sum((errors) => errors.timeout),
+    },
   }
 }

@@ -24,12 +24,12 @@ export interface LoadTools {
   readonly petrelRevision: string
 }
 
-function findTool (name: string, fallback: string): string | undefined {
+function findTool(name: string, fallback: string): string | undefined {
   return [...findOnPath(name), fallback].find(isExecutable)
 }
 
 /** wrk and taskset, or a message saying what to install (the suite then exits 2). */
-export async function findLoadTools (): Promise<LoadTools | { readonly missing: string }> {
+export async function findLoadTools(): Promise<LoadTools | { readonly missing: string }> {
   const wrkPath = findTool('wrk', '/usr/bin/wrk')
   if (wrkPath === undefined) return { missing: 'wrk not found: apt-get install wrk' }
   if (findTool('taskset', '/usr/bin/taskset') === undefined) return { missing: 'taskset not found: apt-get install util-linux' }
@@ -42,17 +42,17 @@ export async function findLoadTools (): Promise<LoadTools | { readonly missing: 
     wrkPath,
     wrkVersion,
     wrkCpu: Math.min(WRK_CPU, cpuCount - 1),
-    petrelRevision: revision.code === '0' ? revision.output : 'no commit yet'
+    petrelRevision: revision.code === '0' ? revision.output : 'no commit yet',
   }
 }
 
 /** The run-wide measurement settings every wrk suite passes to its measurements. */
-export function makeBench (tools: LoadTools, durationSec: number, warmupSec: number): Bench {
+export function makeBench(tools: LoadTools, durationSec: number, warmupSec: number): Bench {
   return { wrkPath: tools.wrkPath, serverCpu: SERVER_CPU, wrkCpu: tools.wrkCpu, clockTicksPerSec: clockTicksPerSecond(), durationSec, warmupSec }
 }
 
 /** The machine a report was measured on; suites that pin the server add serverCpu. */
-export type ReportMachine = MachineFacts & { clockTicksPerSec: number, wrkCpu: number, wrk: string }
+export type ReportMachine = MachineFacts & { clockTicksPerSec: number; wrkCpu: number; wrk: string }
 type Machine = ReportMachine
 
 export interface ReportHeader<S extends string, M = Machine & { serverCpu: number }> {
@@ -67,16 +67,21 @@ export interface ReportHeader<S extends string, M = Machine & { serverCpu: numbe
  * What every suite's report says about where and on what it ran. `serverCpu: false` leaves the
  * server's CPU out, for a suite whose placements choose the server's CPUs themselves.
  */
-export function reportHeader<S extends string> (suite: S, tools: LoadTools, bench: Bench): ReportHeader<S>
-export function reportHeader<S extends string> (suite: S, tools: LoadTools, bench: Bench, options: { serverCpu: false }): ReportHeader<S, Machine>
-export function reportHeader<S extends string> (suite: S, tools: LoadTools, bench: Bench, options: { serverCpu?: false } = {}): ReportHeader<S, Machine & { serverCpu?: number }> {
+export function reportHeader<S extends string>(suite: S, tools: LoadTools, bench: Bench): ReportHeader<S>
+export function reportHeader<S extends string>(suite: S, tools: LoadTools, bench: Bench, options: { serverCpu: false }): ReportHeader<S, Machine>
+export function reportHeader<S extends string>(
+  suite: S,
+  tools: LoadTools,
+  bench: Bench,
+  options: { serverCpu?: false } = {},
+): ReportHeader<S, Machine & { serverCpu?: number }> {
   const machine: Machine = { ...machineFacts(), clockTicksPerSec: bench.clockTicksPerSec, wrkCpu: tools.wrkCpu, wrk: tools.wrkVersion }
   return {
     suite,
     startedAt: new Date().toISOString(),
     finishedAt: '',
     petrelRevision: tools.petrelRevision,
-    machine: options.serverCpu === false ? machine : { ...machine, serverCpu: bench.serverCpu }
+    machine: options.serverCpu === false ? machine : { ...machine, serverCpu: bench.serverCpu },
   }
 }
 
@@ -88,7 +93,7 @@ export interface Runnable {
 }
 
 /** Installs missing bench packages the chosen peers need, probes them and prints one line each. */
-export async function probePeers (peers: readonly Peer[], names: readonly string[]): Promise<{ runnables: Runnable[], infos: PeerInfo[] }> {
+export async function probePeers(peers: readonly Peer[], names: readonly string[]): Promise<{ runnables: Runnable[]; infos: PeerInfo[] }> {
   const chosen = peers.filter((candidate) => names.includes(candidate.name))
   const packages = chosen.flatMap((peer) => peer.benchPackages)
   if (packages.length > 0) await ensureBenchDependencies(packages)
@@ -114,11 +119,11 @@ export interface ScenarioRun<M extends RunMeasurement> {
   /** Shown before the peer on each progress line; '' for a suite with one unnamed scenario. */
   readonly name: string
   readonly repeat: number
-  measure (launchOn: (port: number) => Launch): Promise<M>
+  measure(launchOn: (port: number) => Launch): Promise<M>
   /** Why this peer is left out of this scenario only (e.g. it served a file wrongly); undefined to run it. */
   skipHere?: (peer: string) => string | undefined
   /** The progress line's result, e.g. "12,345 req/s". */
-  describe (measured: M): string
+  describe(measured: M): string
   /** Adds remarks on a run to its cell's notes. */
   afterRun?: (cell: Cell<M>, measured: M) => void
 }
@@ -129,7 +134,7 @@ export interface ScenarioRun<M extends RunMeasurement> {
  * other tenants hits every peer alike rather than one. A server that does not start once is
  * skipped from then on (in later scenarios too); a run that fails otherwise becomes a note.
  */
-export async function runScenario<M extends RunMeasurement> (scenario: ScenarioRun<M>, runnables: readonly Runnable[]): Promise<Cell<M>[]> {
+export async function runScenario<M extends RunMeasurement>(scenario: ScenarioRun<M>, runnables: readonly Runnable[]): Promise<Cell<M>[]> {
   const lanes = runnables.map((peer) => {
     const cell: Cell<M> = { peer: peer.name, runs: [], notes: [], skipped: peer.skipped ?? scenario.skipHere?.(peer.name) }
     return { peer, cell }
@@ -166,14 +171,14 @@ export async function runScenario<M extends RunMeasurement> (scenario: ScenarioR
 }
 
 /** Rough duration, printed before a suite starts; `runnablesPerScenario` lists each scenario's peers. */
-export function estimateLine (runnablesPerScenario: readonly (readonly Runnable[])[], repeat: number, durationSec: number, warmupSec: number): string {
+export function estimateLine(runnablesPerScenario: readonly (readonly Runnable[])[], repeat: number, durationSec: number, warmupSec: number): string {
   const runs = runnablesPerScenario.map((runnables) => runnables.filter((peer) => peer.skipped === undefined).length * repeat)
   const total = runs.reduce((sum, count) => sum + count, 0)
   const secondsPerRun = durationSec + warmupSec + 1
   const shape = runs.every((count) => count === runs[0])
     ? `${runs.length} scenario(s) × ${runs[0] ?? 0} run(s)`
     : `${total} run(s) over ${runs.length} scenario(s)`
-  return `about ${Math.ceil(total * secondsPerRun / 60)} min: ${shape} × ~${secondsPerRun} s\n`
+  return `about ${Math.ceil((total * secondsPerRun) / 60)} min: ${shape} × ~${secondsPerRun} s\n`
 }
 
 /** One scenario of a wrk suite: a ScenarioRun (without `repeat`, which is the suite's) and what follows its runs. */
@@ -183,7 +188,7 @@ export interface WrkScenario<M extends RunMeasurement> extends Omit<ScenarioRun<
   /** The peers of this scenario when they are not the suite's (e.g. one server measured alone). */
   readonly runnables?: readonly Runnable[]
   /** Keeps the scenario's cells for the report and prints its table. */
-  finish (cells: Cell<M>[]): void
+  finish(cells: Cell<M>[]): void
 }
 
 export interface WrkSuite<M extends RunMeasurement> {
@@ -194,11 +199,11 @@ export interface WrkSuite<M extends RunMeasurement> {
    * Probes the peers (installing what they need) and readies whatever must exist before the
    * first run; `release` is called once the last run is over, whatever happened.
    */
-  prepare (tools: LoadTools, bench: Bench): Promise<{ runnables: Runnable[], release?: () => Promise<void> | void }>
+  prepare(tools: LoadTools, bench: Bench): Promise<{ runnables: Runnable[]; release?: () => Promise<void> | void }>
   /** The scenarios, in the order they run. */
-  scenarios (tools: LoadTools, bench: Bench, runnables: readonly Runnable[]): Promise<readonly WrkScenario<M>[]> | readonly WrkScenario<M>[]
+  scenarios(tools: LoadTools, bench: Bench, runnables: readonly Runnable[]): Promise<readonly WrkScenario<M>[]> | readonly WrkScenario<M>[]
   /** Writes the report (the finished scenarios are in it) and returns the paths written. */
-  writeReport (): string[]
+  writeReport(): string[]
 }
 
 /**
@@ -209,7 +214,7 @@ export interface WrkSuite<M extends RunMeasurement> {
  * medians; finally write the report and print where. Exits 0 when anything was measured, 1 when
  * nothing was.
  */
-export async function runWrkSuite<M extends RunMeasurement> (suite: WrkSuite<M>): Promise<number> {
+export async function runWrkSuite<M extends RunMeasurement>(suite: WrkSuite<M>): Promise<number> {
   const tools = await findLoadTools()
   if ('missing' in tools) {
     console.error(tools.missing)
@@ -220,7 +225,14 @@ export async function runWrkSuite<M extends RunMeasurement> (suite: WrkSuite<M>)
   let measuredAnything = false
   try {
     const scenarios = await suite.scenarios(tools, bench, runnables)
-    console.log(estimateLine(scenarios.map((scenario) => scenario.runnables ?? runnables), suite.repeat, suite.durationSec, suite.warmupSec))
+    console.log(
+      estimateLine(
+        scenarios.map((scenario) => scenario.runnables ?? runnables),
+        suite.repeat,
+        suite.durationSec,
+        suite.warmupSec,
+      ),
+    )
     for (const scenario of scenarios) {
       await scenario.before?.()
       const cells = await runScenario({ ...scenario, repeat: suite.repeat }, scenario.runnables ?? runnables)

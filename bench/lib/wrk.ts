@@ -31,19 +31,22 @@ export interface WrkResult {
   readonly requests: number
   readonly bytes: number
   readonly errors: WrkErrors
-  readonly latencyUs: { readonly mean: number, readonly p50: number, readonly p99: number, readonly max: number }
+  readonly latencyUs: { readonly mean: number; readonly p50: number; readonly p99: number; readonly max: number }
 }
 
-export async function runWrk (run: WrkRun): Promise<WrkResult> {
+export async function runWrk(run: WrkRun): Promise<WrkResult> {
   const args = [
-    '-c', String(run.cpu), run.wrkPath,
+    '-c',
+    String(run.cpu),
+    run.wrkPath,
     // One wrk thread: wrk has one core, and more threads would only contend for it.
     '-t1',
     `-c${run.connections}`,
     `-d${run.durationSec}s`,
-    '-s', run.scriptPath,
+    '-s',
+    run.scriptPath,
     ...run.headers.flatMap((header) => ['-H', header]),
-    run.url
+    run.url,
   ]
   if (run.scriptArgs.length > 0) args.push('--', ...run.scriptArgs)
   const wrk = startTracked('taskset', args)
@@ -56,12 +59,12 @@ export async function runWrk (run: WrkRun): Promise<WrkResult> {
   return JSON.parse(line.slice(JSON_MARKER.length)) as WrkResult
 }
 
-export function errorCount (errors: WrkErrors): number {
+export function errorCount(errors: WrkErrors): number {
   return errors.connect + errors.read + errors.write + errors.status + errors.timeout
 }
 
 /** e.g. "read 12, non-2xx 3"; empty when there were none. */
-export function describeErrors (errors: WrkErrors): string {
+export function describeErrors(errors: WrkErrors): string {
   const parts: string[] = []
   if (errors.connect > 0) parts.push(`connect ${errors.connect}`)
   if (errors.read > 0) parts.push(`read ${errors.read}`)

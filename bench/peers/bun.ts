@@ -9,7 +9,7 @@ interface BunServeOptions {
   routes: Record<string, () => Response>
   fetch: () => Response
 }
-declare const Bun: { serve (options: BunServeOptions): unknown }
+declare const Bun: { serve(options: BunServeOptions): unknown }
 
 const port = Number(process.argv[2] ?? process.env.PORT)
 if (!Number.isInteger(port) || port <= 0) throw new Error('usage: bun.ts PORT')
@@ -21,7 +21,7 @@ Bun.serve({
   // running any JavaScript, and every other server here runs a handler per request.
   routes: {
     '/plaintext': () => new Response('Hello, World!', { headers: { 'Content-Type': 'text/plain' } }),
-    '/json': () => Response.json({ message: 'Hello, World!' })
+    '/json': () => Response.json({ message: 'Hello, World!' }),
   },
-  fetch: () => new Response('Not Found', { status: 404 })
+  fetch: () => new Response('Not Found', { status: 404 }),
 })

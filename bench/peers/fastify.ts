@@ -5,10 +5,13 @@ import { createRequire } from 'node:module'
 
 // Loaded with require() rather than `import` so that type-checking the repo does not need
 // bench/node_modules, which is only installed when someone runs the benchmarks.
-interface FastifyReply { type (contentType: string): FastifyReply, send (body: string | object): void }
+interface FastifyReply {
+  type(contentType: string): FastifyReply
+  send(body: string | object): void
+}
 interface FastifyApp {
-  get (path: string, handler: (request: unknown, reply: FastifyReply) => void): void
-  listen (options: { port: number, host: string }): Promise<string>
+  get(path: string, handler: (request: unknown, reply: FastifyReply) => void): void
+  listen(options: { port: number; host: string }): Promise<string>
 }
 const require = createRequire(import.meta.url)
 const fastify = require('fastify') as (options: { logger: boolean }) => FastifyApp

@@ -17,19 +17,19 @@ const CLOSE = Buffer.from('\r\nConnection: close', 'latin1')
 // The head a real server sends, Date included (refreshed once a second, as Petrel and nginx do).
 let date = ''
 let answers: string[] = []
-function refresh (): void {
+function refresh(): void {
   date = new Date().toUTCString()
   answers = []
 }
 refresh()
 setInterval(refresh, 1000).unref()
 
-function answer (closing: boolean): string {
+function answer(closing: boolean): string {
   return `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: ${date}\r\nContent-Length: 13\r\n${closing ? 'Connection: close\r\n' : ''}\r\nHello, World!`
 }
 
 /** `count` answers in one string, built once per count per second. */
-function answersFor (count: number): string {
+function answersFor(count: number): string {
   return (answers[count] ??= answer(false).repeat(count))
 }
 

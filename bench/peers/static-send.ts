@@ -9,8 +9,8 @@ import { createRequire } from 'node:module'
 // Loaded with require() rather than `import` so that type-checking the repo does not need
 // bench/node_modules, which is only installed when someone runs the benchmarks.
 interface SendStream {
-  on (event: 'error', listener: (error: Error & { status?: number }) => void): SendStream
-  pipe (res: ServerResponse): ServerResponse
+  on(event: 'error', listener: (error: Error & { status?: number }) => void): SendStream
+  pipe(res: ServerResponse): ServerResponse
 }
 const require = createRequire(import.meta.url)
 const send = require('send') as (req: IncomingMessage, path: string, options: { root: string }) => SendStream

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module'
 // bench/node_modules, which is only installed when someone runs the benchmarks.
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: () => void) => void
 const require = createRequire(import.meta.url)
-const sirv = require('sirv') as (root: string, options: { dev: boolean, etag: boolean }) => Middleware
+const sirv = require('sirv') as (root: string, options: { dev: boolean; etag: boolean }) => Middleware
 
 const port = Number(process.argv[2])
 const root = process.argv[3]

@@ -11,8 +11,7 @@
 const path = require('node:path')
 
 const packageDir = path.dirname(require.resolve('@trufflesuite/uws-js-unofficial/package.json'))
-const binary = path.join(packageDir, 'binaries',
-  `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`)
+const binary = path.join(packageDir, 'binaries', `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`)
 let uws
 try {
   uws = require(binary)
@@ -27,7 +26,8 @@ if (!Number.isInteger(port) || port <= 0) {
   process.exit(1)
 }
 
-uws.App()
+uws
+  .App()
   .get('/plaintext', (res) => {
     res.writeHeader('Content-Type', 'text/plain').end('Hello, World!')
   })

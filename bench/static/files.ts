@@ -18,17 +18,17 @@ export interface StaticFile {
 export const FILES: readonly StaticFile[] = [
   { name: '1k', urlPath: '/1k.bin', bytes: 1024 },
   { name: '100k', urlPath: '/100k.bin', bytes: 100 * 1024 },
-  { name: '10m', urlPath: '/10m.bin', bytes: 10 * 1024 * 1024 }
+  { name: '10m', urlPath: '/10m.bin', bytes: 10 * 1024 * 1024 },
 ]
 
 export interface FileTree {
   readonly root: string
   /** Each file's content, to check what the servers send. */
   readonly contents: ReadonlyMap<string, Buffer>
-  remove (): void
+  remove(): void
 }
 
-export function makeFileTree (): FileTree {
+export function makeFileTree(): FileTree {
   const root = mkdtempSync(join(tmpdir(), 'petrel-bench-static-'))
   const remove = (): void => rmSync(root, { recursive: true, force: true })
   const removeCleanup = onCleanup(remove)
@@ -44,6 +44,6 @@ export function makeFileTree (): FileTree {
     remove: () => {
       remove()
       removeCleanup()
-    }
+    },
   }
 }

@@ -12,28 +12,28 @@ const PEERS_DIR = join(BENCH_DIR, 'peers')
 export const STATIC_PEER_NAMES: readonly string[] = ['petrel', 'sirv', 'send', 'nginx']
 
 /** A peer that runs bench/peers/<file> on the harness's Node with PORT ROOT. */
-function nodePeer (name: string, packageName: string, file: string, root: string): Peer {
+function nodePeer(name: string, packageName: string, file: string, root: string): Peer {
   return {
     name,
     benchPackages: [packageName],
-    async probe () {
+    async probe() {
       const version = packageVersion(packageName)
       if (version === undefined) return missingPackage(packageName)
       return {
         ok: true,
         version: `${packageName} ${version} on node:http, node ${process.version}`,
-        launch: peerFile(file, [root])
+        launch: peerFile(file, [root]),
       }
-    }
+    },
   }
 }
 
-export function staticPeers (root: string): Peer[] {
+export function staticPeers(root: string): Peer[] {
   const petrel = petrelPeer([root])
   const nginx: Peer = {
     name: 'nginx',
     benchPackages: [],
-    probe: () => probeNginx(join(PEERS_DIR, 'static-nginx.conf'), { ROOT: root })
+    probe: () => probeNginx(join(PEERS_DIR, 'static-nginx.conf'), { ROOT: root }),
   }
   const peers = [petrel, nodePeer('sirv', 'sirv', 'static-sirv.ts', root), nodePeer('send', 'send', 'static-send.ts', root), nginx]
   return STATIC_PEER_NAMES.map((name) => peers.find((peer) => peer.name === name) as Peer)

@@ -51,7 +51,7 @@ export interface StaticReport extends ReportHeader<'static'> {
 /** MB = 10^6 bytes (wrk's own "Transfer/sec" uses MiB). Counts heads and bodies as wrk read them. */
 const megabytes = (bytesPerSec: number): string => (Number.isFinite(bytesPerSec) ? (bytesPerSec / 1e6).toFixed(1) : 'n/a')
 
-function columns (repeat: number): Column[] {
+function columns(repeat: number): Column[] {
   return [
     { title: 'peer', alignRight: false },
     { title: repeat > 1 ? `req/s (median of ${repeat})` : 'req/s', alignRight: true },
@@ -61,20 +61,20 @@ function columns (repeat: number): Column[] {
     { title: 'CPU µs/req', alignRight: true },
     { title: 'server CPU', alignRight: true },
     { title: 'p99 ms', alignRight: true },
-    { title: 'errors', alignRight: false }
+    { title: 'errors', alignRight: false },
   ]
 }
 
 /** The figure a scenario is judged by: bytes/s for the large file, req/s otherwise. */
-function headline (scenario: StaticScenarioResult, summary: CellSummary): number {
+function headline(scenario: StaticScenarioResult, summary: CellSummary): number {
   return scenario.byThroughput ? summary.bytesPerSec : summary.requestsPerSec
 }
 
-function summaryOf (scenario: StaticScenarioResult, peer: string): CellSummary | undefined {
+function summaryOf(scenario: StaticScenarioResult, peer: string): CellSummary | undefined {
   return summarize(scenario.cells.find((cell) => cell.peer === peer)?.runs ?? [])
 }
 
-function rows (scenario: StaticScenarioResult, repeat: number): string[][] {
+function rows(scenario: StaticScenarioResult, repeat: number): string[][] {
   const baseline = summaryOf(scenario, BASELINE_PEER)
   return scenario.cells.map((cell) => {
     const summary = summarize(cell.runs)
@@ -92,61 +92,70 @@ function rows (scenario: StaticScenarioResult, repeat: number): string[][] {
       twoDigits(summary.cpuUsPerRequest),
       `${Math.round(summary.serverCpuPercent)} %`,
       twoDigits(summary.latencyP99Ms),
-      errors + partial
+      errors + partial,
     ]
   })
 }
 
-function heading (scenario: StaticScenarioResult, report: StaticReport): string {
+function heading(scenario: StaticScenarioResult, report: StaticReport): string {
   const { durationSec, repeat } = report.settings
   const judged = scenario.byThroughput ? '"vs petrel" compares MB/s' : '"vs petrel" compares req/s'
   return `${scenario.name}: ${scenario.description}; ${durationSec} s per run × ${repeat}; ${judged}`
 }
 
-export function scenarioText (scenario: StaticScenarioResult, report: StaticReport): string {
-  const notesText = cellNotes(scenario.cells).map((note) => `  ${note}`).join('\n')
-  return `${heading(scenario, report)}\n${textTable(columns(report.settings.repeat), rows(scenario, report.settings.repeat))}` +
+export function scenarioText(scenario: StaticScenarioResult, report: StaticReport): string {
+  const notesText = cellNotes(scenario.cells)
+    .map((note) => `  ${note}`)
+    .join('\n')
+  return (
+    `${heading(scenario, report)}\n${textTable(columns(report.settings.repeat), rows(scenario, report.settings.repeat))}` +
     `${notesText === '' ? '' : `\n${notesText}`}\n`
+  )
 }
 
 /**
  * The issue's targets: 1 KiB and 100 KiB at ≥ 0.8× nginx's req/s, 10 MiB at ≥ 0.8× nginx's
  * bytes/s, and every size at ≥ 3× sirv (judged by the same figure).
  */
-export function checkTargets (scenarios: readonly StaticScenarioResult[]): TargetResult[] {
-  const goals = [{ peer: 'nginx', minimum: 0.8 }, { peer: 'sirv', minimum: 3 }]
-  return scenarios.flatMap((scenario) => goals.map(({ peer, minimum }) => {
-    const petrel = summaryOf(scenario, BASELINE_PEER)
-    const other = summaryOf(scenario, peer)
-    const ratio = petrel === undefined || other === undefined ? null : headline(scenario, petrel) / headline(scenario, other)
-    const unsaturated = petrel !== undefined && other !== undefined &&
-      Math.min(petrel.serverCpuPercent, other.serverCpuPercent) < SATURATED_PERCENT
-    return {
-      scenario: scenario.name,
-      goal: `Petrel ${scenario.byThroughput ? 'bytes/s' : 'req/s'} ≥ ${minimum}× ${peer}`,
-      ratio,
-      minimum,
-      met: ratio === null ? null : ratio >= minimum,
-      ...(unsaturated
-        ? {
-            note: `server CPU Petrel ${Math.round(petrel.serverCpuPercent)} %, ${peer} ${Math.round(other.serverCpuPercent)} %: ` +
-              `not both saturated, so wrk's core (or another tenant) was part of the limit; CPU µs/req Petrel ${twoDigits(petrel.cpuUsPerRequest)}, ${peer} ${twoDigits(other.cpuUsPerRequest)}`
-          }
-        : {})
-    }
-  }))
+export function checkTargets(scenarios: readonly StaticScenarioResult[]): TargetResult[] {
+  const goals = [
+    { peer: 'nginx', minimum: 0.8 },
+    { peer: 'sirv', minimum: 3 },
+  ]
+  return scenarios.flatMap((scenario) =>
+    goals.map(({ peer, minimum }) => {
+      const petrel = summaryOf(scenario, BASELINE_PEER)
+      const other = summaryOf(scenario, peer)
+      const ratio = petrel === undefined || other === undefined ? null : headline(scenario, petrel) / headline(scenario, other)
+      const unsaturated = petrel !== undefined && other !== undefined && Math.min(petrel.serverCpuPercent, other.serverCpuPercent) < SATURATED_PERCENT
+      return {
+        scenario: scenario.name,
+        goal: `Petrel ${scenario.byThroughput ? 'bytes/s' : 'req/s'} ≥ ${minimum}× ${peer}`,
+        ratio,
+        minimum,
+        met: ratio === null ? null : ratio >= minimum,
+        ...(unsaturated
+          ? {
+              note:
+                `server CPU Petrel ${Math.round(petrel.serverCpuPercent)} %, ${peer} ${Math.round(other.serverCpuPercent)} %: ` +
+                `not both saturated, so wrk's core (or another tenant) was part of the limit; CPU µs/req Petrel ${twoDigits(petrel.cpuUsPerRequest)}, ${peer} ${twoDigits(other.cpuUsPerRequest)}`,
+            }
+          : {}),
+      }
+    }),
+  )
 }
 
-function targetLine (target: TargetResult): string {
+function targetLine(target: TargetResult): string {
   const verdict = target.met === null ? 'n/a (no numbers for one side)' : `${target.ratio?.toFixed(2)}× — ${target.met ? 'met' : 'missed'}`
   return `${target.scenario.padEnd(5)} ${target.goal.padEnd(28)} ${verdict}${target.note === undefined ? '' : `\n        (${target.note})`}`
 }
 
-export function targetsText (targets: readonly TargetResult[]): string {
+export function targetsText(targets: readonly TargetResult[]): string {
   return ['targets (informational, from the medians above):', ...targets.map((target) => `  ${targetLine(target)}`)].join('\n')
 }
 
-export function reportMarkdown (report: StaticReport): string {
+export function reportMarkdown(report: StaticReport): string {
   const { machine, settings } = report
   const lines = [
     `# Static-file benchmark, ${report.startedAt}`,
@@ -161,34 +170,40 @@ export function reportMarkdown (report: StaticReport): string {
     '',
     ...machineLines(report),
     `- files: ${report.files.map((file) => `${file.urlPath} ${file.bytes.toLocaleString('en-US')} bytes`).join(', ')}`,
-    ''
+    '',
   ]
   for (const scenario of report.scenarios) {
     lines.push(`## ${scenario.name}`, '', scenario.description, '', markdownTable(columns(settings.repeat), rows(scenario, settings.repeat)), '')
     const notes = cellNotes(scenario.cells)
     if (notes.length > 0) lines.push(...notes.map((note) => `- ${note}`), '')
   }
-  lines.push('## Targets', '', 'Informational; from the medians above.', '',
+  lines.push(
+    '## Targets',
+    '',
+    'Informational; from the medians above.',
+    '',
     markdownTable(
       [
         { title: 'scenario', alignRight: false },
         { title: 'goal', alignRight: false },
         { title: 'Petrel ÷ peer', alignRight: true },
         { title: 'verdict', alignRight: false },
-        { title: 'note', alignRight: false }
+        { title: 'note', alignRight: false },
       ],
       report.targets.map((target) => [
         target.scenario,
         target.goal,
         target.ratio === null ? 'n/a' : `${target.ratio.toFixed(2)}×`,
         target.met === null ? 'n/a' : target.met ? 'met' : 'missed',
-        target.note ?? ''
-      ])
-    ), '')
+        target.note ?? '',
+      ]),
+    ),
+    '',
+  )
   return lines.join('\n')
 }
 
 /** Writes bench/runs/static-<timestamp>.md/.json; returns the paths written. */
-export function writeReportFiles (report: StaticReport): string[] {
+export function writeReportFiles(report: StaticReport): string[] {
   return writeResultFiles('static', report.startedAt, reportMarkdown(report), report)
 }

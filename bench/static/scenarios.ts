@@ -25,11 +25,11 @@ export const STATIC_SCENARIO_NAMES: readonly string[] = FILES.map((file) => file
 const REPORT_SCRIPT = join(BENCH_DIR, 'wrk', 'report.lua')
 const LARGE_FILE_BYTES = 1024 * 1024
 
-function sizeLabel (bytes: number): string {
+function sizeLabel(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${bytes / 1024 / 1024} MiB` : `${bytes / 1024} KiB`
 }
 
-export function buildStaticScenario (name: string, settings: StaticSettings): StaticScenario {
+export function buildStaticScenario(name: string, settings: StaticSettings): StaticScenario {
   const file = FILES.find((candidate) => candidate.name === name)
   if (file === undefined) throw new Error(`unknown scenario ${name}`)
   const large = file.bytes >= LARGE_FILE_BYTES
@@ -44,10 +44,10 @@ export function buildStaticScenario (name: string, settings: StaticSettings): St
     headers: [],
     scriptPath: REPORT_SCRIPT,
     scriptArgs: [],
-    reportsLatency: true
+    reportsLatency: true,
   }
 }
 
-export function fileSizeLabel (file: StaticFile): string {
+export function fileSizeLabel(file: StaticFile): string {
   return sizeLabel(file.bytes)
 }

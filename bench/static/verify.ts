@@ -5,7 +5,7 @@
 import type { AnswerCheck } from '../lib/measure.ts'
 
 /** A check for lib/measure.ts: undefined if `response` (raw, latin1) is `content` served right. */
-export function servesFile (urlPath: string, content: Buffer): AnswerCheck {
+export function servesFile(urlPath: string, content: Buffer): AnswerCheck {
   return (response) => {
     const headEnd = response.indexOf('\r\n\r\n')
     if (headEnd === -1) return `GET ${urlPath}: no complete response head (${response.length} bytes received)`
@@ -28,6 +28,5 @@ export function servesFile (urlPath: string, content: Buffer): AnswerCheck {
 }
 
 /** Any HTTP answer at all: the server is up, whether or not it serves the file right. */
-export const answersHttp: AnswerCheck = (response) => (/^HTTP\/1\.[01] \d{3}/.test(response)
-  ? undefined
-  : `not an HTTP response: ${JSON.stringify(response.slice(0, 80))}`)
+export const answersHttp: AnswerCheck = (response) =>
+  /^HTTP\/1\.[01] \d{3}/.test(response) ? undefined : `not an HTTP response: ${JSON.stringify(response.slice(0, 80))}`

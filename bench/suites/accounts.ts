@@ -28,15 +28,20 @@ const FLAGS = defineFlags([
   { name: 'repeat', type: 'integer', valueName: 'N', min: 1, default: 1, description: 'runs per row, interleaved; medians are reported' },
   { name: 'connections', type: 'integer', valueName: 'N', min: 1, default: 8, description: 'connections logging in' },
   { name: 'rate', type: 'integer', valueName: 'REQ/S', min: 1, default: 1000, description: 'steady /plaintext rate beside the logins' },
-  { name: 'stores', type: 'string', valueName: 'NAMES', default: STORES.join(','), description: 'comma-separated stores (sqlite, postgres)' }
+  { name: 'stores', type: 'string', valueName: 'NAMES', default: STORES.join(','), description: 'comma-separated stores (sqlite, postgres)' },
 ])
 
-interface Row { store: string, hashing: string, logins: BenchJson, plaintext: BenchJson }
+interface Row {
+  store: string
+  hashing: string
+  logins: BenchJson
+  plaintext: BenchJson
+}
 
 const PASSWORD = 'benchmark password 1'
 
 /** Register the bench user; returns the form's CSRF token (its cookie and field). */
-async function registerUser (base: string): Promise<string> {
+async function registerUser(base: string): Promise<string> {
   const page = await fetch(`${base}/account/register`)
   const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())?.[1]
   if (csrf === undefined) throw new Error('no CSRF token on /account/register')
@@ -45,13 +50,13 @@ async function registerUser (base: string): Promise<string> {
     method: 'POST',
     redirect: 'manual',
     headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ csrf, username: 'bench', password: PASSWORD }).toString()
+    body: new URLSearchParams({ csrf, username: 'bench', password: PASSWORD }).toString(),
   })
   if (response.status !== 303 && response.status !== 409) throw new Error(`registering answered ${response.status}`)
   return csrf
 }
 
-async function run (args: readonly string[]): Promise<number> {
+async function run(args: readonly string[]): Promise<number> {
   const flags = parseSuiteFlags(args, FLAGS, 'accounts')
   const durationSec = flags.get('duration')
   const repeat = flags.get('repeat')
@@ -71,7 +76,9 @@ async function run (args: readonly string[]): Promise<number> {
     }
   }
   const stopPostgres = onCleanup(() => void postgres?.stop())
-  console.log(`accounts: ${connections} connections logging in (scrypt N=2^13, ~17 ms of CPU each) while /plaintext runs at ${rate} req/s; server on CPU ${SERVER_CPU}, generators on CPU ${WRK_CPU}`)
+  console.log(
+    `accounts: ${connections} connections logging in (scrypt N=2^13, ~17 ms of CPU each) while /plaintext runs at ${rate} req/s; server on CPU ${SERVER_CPU}, generators on CPU ${WRK_CPU}`,
+  )
   const rows: Row[] = []
   try {
     for (let repetition = 1; repetition <= repeat; repetition++) {
@@ -80,18 +87,36 @@ async function run (args: readonly string[]): Promise<number> {
         if (database === undefined) continue
         for (const hashing of HASHING) {
           process.stdout.write(`  ${store}, hashing ${hashing}${repeat > 1 ? ` run ${repetition}/${repeat}` : ''} … `)
-          const probe = await petrelPeer(['--database', database, '--password-hashing', hashing, '--login-attempts', '1000000000', '--pool-queue', '1000']).probe()
+          const probe = await petrelPeer([
+            '--database',
+            database,
+            '--password-hashing',
+            hashing,
+            '--login-attempts',
+            '1000000000',
+            '--pool-queue',
+            '1000',
+          ]).probe()
           if (!probe.ok) throw new Error(probe.reason)
           const server = await startServer(probe.launch, SERVER_CPU, '/plaintext', expectBody('/plaintext', 'Hello, World!'))
           try {
             const base = `http://127.0.0.1:${server.port}`
             const csrf = await registerUser(base)
-            const login = ['-m', 'POST', '-H', 'Content-Type: application/x-www-form-urlencoded', '-H', `Cookie: petrel_csrf=${csrf}`,
-              '-b', new URLSearchParams({ csrf, username: 'bench', password: PASSWORD }).toString(), `${base}/account/login`]
+            const login = [
+              '-m',
+              'POST',
+              '-H',
+              'Content-Type: application/x-www-form-urlencoded',
+              '-H',
+              `Cookie: petrel_csrf=${csrf}`,
+              '-b',
+              new URLSearchParams({ csrf, username: 'bench', password: PASSWORD }).toString(),
+              `${base}/account/login`,
+            ]
             await petrelBenchJson(WRK_CPU, ['-c', String(connections), '-d', '1s', ...login])
             const [logins, plaintext] = await Promise.all([
               petrelBenchJson(WRK_CPU, ['-c', String(connections), '-d', `${durationSec}s`, ...login]),
-              petrelBenchJson(WRK_CPU, ['-c', '4', '-R', String(rate), '-d', `${durationSec}s`, `${base}/plaintext`])
+              petrelBenchJson(WRK_CPU, ['-c', '4', '-R', String(rate), '-d', `${durationSec}s`, `${base}/plaintext`]),
             ])
             rows.push({ store, hashing, logins, plaintext })
             console.log(`${wholeNumber(logins.rps)} logins/s, p99 ${logins.latency_ms.p99} ms; /plaintext p99 ${plaintext.latency_ms.p99} ms`)
@@ -114,7 +139,7 @@ async function run (args: readonly string[]): Promise<number> {
     { title: 'login p50 ms', alignRight: true },
     { title: 'login p99 ms', alignRight: true },
     { title: `/plaintext p99 ms (${rate}/s beside)`, alignRight: true },
-    { title: 'failed', alignRight: true }
+    { title: 'failed', alignRight: true },
   ]
   const table: string[][] = []
   for (const store of stores) {
@@ -128,7 +153,7 @@ async function run (args: readonly string[]): Promise<number> {
         median(list.map((r) => r.logins.latency_ms.p50)).toFixed(2),
         median(list.map((r) => r.logins.latency_ms.p99)).toFixed(2),
         median(list.map((r) => r.plaintext.latency_ms.p99)).toFixed(2),
-        wholeNumber(list.reduce((sum, r) => sum + benchFailures(r.logins, (code) => code === '303') + benchFailures(r.plaintext), 0))
+        wholeNumber(list.reduce((sum, r) => sum + benchFailures(r.logins, (code) => code === '303') + benchFailures(r.plaintext), 0)),
       ])
     }
   }
@@ -136,12 +161,13 @@ async function run (args: readonly string[]): Promise<number> {
     suite: 'accounts',
     startedAt,
     title: 'accounts: logins with scrypt on the thread pool and inline, on SQLite and PostgreSQL',
-    method: `Server, its threads and PostgreSQL pinned to CPU ${SERVER_CPU}; petrel bench on CPU ${WRK_CPU}. ${connections} connections log in (POST /account/login, 303 expected) ` +
+    method:
+      `Server, its threads and PostgreSQL pinned to CPU ${SERVER_CPU}; petrel bench on CPU ${WRK_CPU}. ${connections} connections log in (POST /account/login, 303 expected) ` +
       `for ${durationSec} s${repeat > 1 ? `, medians of ${repeat}` : ''}, while /plaintext runs at ${rate} req/s (open model).`,
     columns,
     rows: table,
     notes,
-    data: { durationSec, repeat, connections, rate, rows }
+    data: { durationSec, repeat, connections, rate, rows },
   })
   console.log(`wrote ${written.join(', ')}`)
   return 0
@@ -152,5 +178,5 @@ export const accountsSuite: Suite = {
   summary: 'logins/s and p99 with scrypt on the thread pool vs inline, on SQLite and PostgreSQL (with /plaintext latency beside)',
   flags: FLAGS,
   passThrough: false,
-  run
+  run,
 }

@@ -33,7 +33,7 @@ const ROW_NAMES: Record<Row, string> = {
   petrel: 'petrel chat',
   workers: 'petrel chat --workers 2',
   redis: 'petrel chat --redis',
-  naive: 'naive node:net'
+  naive: 'naive node:net',
 }
 
 const FLAGS = defineFlags([
@@ -41,7 +41,7 @@ const FLAGS = defineFlags([
   { name: 'interval-ms', type: 'integer', valueName: 'MS', min: 1, default: 1000, description: 'each client sends one message this often' },
   { name: 'duration', type: 'integer', valueName: 'SECONDS', min: 1, default: 10, description: 'length of each measured run (after a 2 s warm-up)' },
   { name: 'repeat', type: 'integer', valueName: 'N', min: 1, default: 1, description: 'runs per row, interleaved; medians are reported' },
-  { name: 'rows', type: 'string', valueName: 'NAMES', default: ROWS.join(','), description: `comma-separated rows to run (${ROWS.join(', ')})` }
+  { name: 'rows', type: 'string', valueName: 'NAMES', default: ROWS.join(','), description: `comma-separated rows to run (${ROWS.join(', ')})` },
 ])
 
 interface GeneratorJson {
@@ -52,7 +52,7 @@ interface GeneratorJson {
   fanoutPerSec: number
   expectedFanoutPerSec: number
   disconnected: number
-  latencyMs: { samples: number, p50: number, p90: number, p99: number, p999: number, max: number }
+  latencyMs: { samples: number; p50: number; p90: number; p99: number; p999: number; max: number }
   serverCpuUsPerDelivery: number
   serverCpuPct: number
   serverPeakRssMb: number
@@ -60,7 +60,7 @@ interface GeneratorJson {
 }
 
 /** Resolves once `port` accepts a connection; rejects when the process exits first or 15 s pass. */
-async function waitForPort (port: number, process: Tracked): Promise<void> {
+async function waitForPort(port: number, process: Tracked): Promise<void> {
   const deadline = Date.now() + 15_000
   while (Date.now() < deadline) {
     if (process.hasExited()) throw new Error(`exited before listening: ${process.outputTail().trim().split('\n').slice(-2).join(' | ')}`)
@@ -78,23 +78,46 @@ async function waitForPort (port: number, process: Tracked): Promise<void> {
   throw new Error(`nothing listening on ${port} after 15 s`)
 }
 
-interface Running { pids: () => number[], stop: () => Promise<void> }
+interface Running {
+  pids: () => number[]
+  stop: () => Promise<void>
+}
 
-async function startRow (row: Row, port: number, clients: number): Promise<Running> {
+async function startRow(row: Row, port: number, clients: number): Promise<Running> {
   const pinned = (args: readonly string[]): Tracked => startTracked('taskset', ['-c', String(SERVER_CPU), process.execPath, ...args], { cwd: REPO_DIR })
-  const petrel = (extra: readonly string[]): string[] => [join(REPO_DIR, 'bin', 'petrel.js'), 'chat', '--port', String(port), '--max-users', String(clients + 10), ...extra]
+  const petrel = (extra: readonly string[]): string[] => [
+    join(REPO_DIR, 'bin', 'petrel.js'),
+    'chat',
+    '--port',
+    String(port),
+    '--max-users',
+    String(clients + 10),
+    ...extra,
+  ]
   const started: Tracked[] = []
   const running: Running = {
     pids: () => started.map((t) => t.pid),
     stop: async () => {
       for (const t of started.reverse()) await stopTracked(t)
-    }
+    },
   }
   try {
     if (row === 'redis') {
       if (findOnPath('redis-server').length === 0) throw new Error('redis-server not found (apt-get install redis-server)')
       const redisPort = await freePort()
-      const redis = startTracked('taskset', ['-c', String(SERVER_CPU), 'redis-server', '--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'])
+      const redis = startTracked('taskset', [
+        '-c',
+        String(SERVER_CPU),
+        'redis-server',
+        '--port',
+        String(redisPort),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+      ])
       started.push(redis)
       await waitForPort(redisPort, redis)
       started.push(pinned(petrel(['--redis', `redis://127.0.0.1:${redisPort}`, '--room', `bench${process.pid}`])))
@@ -111,20 +134,33 @@ async function startRow (row: Row, port: number, clients: number): Promise<Runni
   }
 }
 
-async function measure (row: Row, clients: number, intervalMs: number, durationSec: number): Promise<GeneratorJson> {
+async function measure(row: Row, clients: number, intervalMs: number, durationSec: number): Promise<GeneratorJson> {
   const port = await freePort()
   const running = await startRow(row, port, clients)
   try {
     // The generator reads the servers' CPU time itself, at the edges of its measured window.
-    const output = await runPinned(WRK_CPU, process.execPath, [join(BENCH_DIR, 'chat', 'generator.ts'), '--port', String(port), '--clients', String(clients),
-      '--interval-ms', String(intervalMs), '--duration', String(durationSec), '--warmup', '2', '--cpu-pids', running.pids().join(',')])
+    const output = await runPinned(WRK_CPU, process.execPath, [
+      join(BENCH_DIR, 'chat', 'generator.ts'),
+      '--port',
+      String(port),
+      '--clients',
+      String(clients),
+      '--interval-ms',
+      String(intervalMs),
+      '--duration',
+      String(durationSec),
+      '--warmup',
+      '2',
+      '--cpu-pids',
+      running.pids().join(','),
+    ])
     return JSON.parse(output) as GeneratorJson
   } finally {
     await running.stop()
   }
 }
 
-async function run (args: readonly string[]): Promise<number> {
+async function run(args: readonly string[]): Promise<number> {
   const flags = parseSuiteFlags(args, FLAGS, 'chat')
   const clients = flags.get('clients')
   const intervalMs = flags.get('interval-ms')
@@ -132,7 +168,9 @@ async function run (args: readonly string[]): Promise<number> {
   const repeat = flags.get('repeat')
   const rows = listOf('rows', flags.get('rows'), ROWS) as Row[]
   const startedAt = new Date().toISOString()
-  console.log(`chat: ${clients} clients, one message each per ${intervalMs} ms (server on CPU ${SERVER_CPU}, generator on CPU ${WRK_CPU}); ${durationSec} s runs`)
+  console.log(
+    `chat: ${clients} clients, one message each per ${intervalMs} ms (server on CPU ${SERVER_CPU}, generator on CPU ${WRK_CPU}); ${durationSec} s runs`,
+  )
   const results = new Map<Row, GeneratorJson[]>(rows.map((row) => [row, []]))
   const notes: string[] = []
   for (let repetition = 1; repetition <= repeat; repetition++) {
@@ -141,7 +179,9 @@ async function run (args: readonly string[]): Promise<number> {
       try {
         const result = await measure(row, clients, intervalMs, durationSec)
         results.get(row)!.push(result)
-        console.log(`${wholeNumber(result.fanoutPerSec)} deliveries/s, p99 ${result.latencyMs.p99} ms, server CPU ${Math.round(result.serverCpuPct)}%, generator CPU ${Math.round(result.generatorCpuPct)}%`)
+        console.log(
+          `${wholeNumber(result.fanoutPerSec)} deliveries/s, p99 ${result.latencyMs.p99} ms, server CPU ${Math.round(result.serverCpuPct)}%, generator CPU ${Math.round(result.generatorCpuPct)}%`,
+        )
       } catch (error) {
         console.log(`skipped: ${(error as Error).message}`)
         if (!notes.some((note) => note.startsWith(ROW_NAMES[row]))) notes.push(`${ROW_NAMES[row]}: skipped: ${(error as Error).message}`)
@@ -159,38 +199,41 @@ async function run (args: readonly string[]): Promise<number> {
     { title: 'server CPU µs/delivery', alignRight: true },
     { title: 'server CPU', alignRight: true },
     { title: 'peak RSS MB', alignRight: true },
-    { title: 'cut off', alignRight: true }
+    { title: 'cut off', alignRight: true },
   ]
   const base = results.get('petrel') ?? []
   const baseRate = base.length === 0 ? Number.NaN : median(base.map((r) => r.fanoutPerSec))
-  const table = [...results].filter(([, list]) => list.length > 0).map(([row, list]) => {
-    const m = (pick: (r: GeneratorJson) => number): number => median(list.map(pick))
-    return [
-      ROW_NAMES[row],
-      wholeNumber(m((r) => r.fanoutPerSec)),
-      Number.isNaN(baseRate) ? '–' : `${(m((r) => r.fanoutPerSec) / baseRate).toFixed(2)}×`,
-      `${(m((r) => r.fanoutPerSec / r.expectedFanoutPerSec) * 100).toFixed(1)}%`,
-      m((r) => r.latencyMs.p50).toFixed(2),
-      m((r) => r.latencyMs.p99).toFixed(2),
-      m((r) => r.latencyMs.p999).toFixed(2),
-      twoDigits(m((r) => r.serverCpuUsPerDelivery)),
-      `${Math.round(m((r) => r.serverCpuPct))}%`,
-      wholeNumber(m((r) => r.serverPeakRssMb)),
-      wholeNumber(list.reduce((sum, r) => sum + r.disconnected + r.refused, 0))
-    ]
-  })
+  const table = [...results]
+    .filter(([, list]) => list.length > 0)
+    .map(([row, list]) => {
+      const m = (pick: (r: GeneratorJson) => number): number => median(list.map(pick))
+      return [
+        ROW_NAMES[row],
+        wholeNumber(m((r) => r.fanoutPerSec)),
+        Number.isNaN(baseRate) ? '–' : `${(m((r) => r.fanoutPerSec) / baseRate).toFixed(2)}×`,
+        `${(m((r) => r.fanoutPerSec / r.expectedFanoutPerSec) * 100).toFixed(1)}%`,
+        m((r) => r.latencyMs.p50).toFixed(2),
+        m((r) => r.latencyMs.p99).toFixed(2),
+        m((r) => r.latencyMs.p999).toFixed(2),
+        twoDigits(m((r) => r.serverCpuUsPerDelivery)),
+        `${Math.round(m((r) => r.serverCpuPct))}%`,
+        wholeNumber(m((r) => r.serverPeakRssMb)),
+        wholeNumber(list.reduce((sum, r) => sum + r.disconnected + r.refused, 0)),
+      ]
+    })
   finishTableReport({
     suite: 'chat',
     startedAt,
     title: `chat: ${clients} clients, one message each per ${intervalMs} ms`,
-    method: `Server (and redis-server, and every worker) pinned to CPU ${SERVER_CPU}, the generator to CPU ${WRK_CPU}; ${durationSec} s runs after a 2 s warm-up${repeat > 1 ? `, medians of ${repeat}` : ''}. ` +
+    method:
+      `Server (and redis-server, and every worker) pinned to CPU ${SERVER_CPU}, the generator to CPU ${WRK_CPU}; ${durationSec} s runs after a 2 s warm-up${repeat > 1 ? `, medians of ${repeat}` : ''}. ` +
       '"fan-out" counts lines read by all clients; "of offered" is that over sent × (clients − 1). ' +
-      'Latency: from the sender\'s write to a probe client\'s read (one client in ten), one clock. ' +
-      'Peak RSS: VmHWM summed over the server\'s processes (redis-server included).',
+      "Latency: from the sender's write to a probe client's read (one client in ten), one clock. " +
+      "Peak RSS: VmHWM summed over the server's processes (redis-server included).",
     columns,
     rows: table,
     notes,
-    data: { clients, intervalMs, durationSec, repeat, results: Object.fromEntries(results) }
+    data: { clients, intervalMs, durationSec, repeat, results: Object.fromEntries(results) },
   })
   return 0
 }
@@ -200,5 +243,5 @@ export const chatSuite: Suite = {
   summary: '1,000 chat clients sending 1 message/s each: fan-out messages/s, p99 delivery latency, server CPU per delivery',
   flags: FLAGS,
   passThrough: false,
-  run
+  run,
 }

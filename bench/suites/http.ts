@@ -19,13 +19,21 @@ const FLAGS = defineFlags([
   { name: 'depth', type: 'integer', valueName: 'N', min: 1, default: 16, description: 'requests per pipelined batch in the pipeline scenario' },
   { name: 'only', type: 'string', valueName: 'PEERS', default: PEER_NAMES.join(','), description: 'comma-separated peers to run' },
   { name: 'scenario', type: 'string', valueName: 'NAMES', default: SCENARIO_NAMES.join(','), description: 'comma-separated scenarios to run' },
-  { name: 'repeat', type: 'integer', valueName: 'N', min: 1, default: 1, description: 'runs per (scenario, peer), interleaved across peers; medians are reported' }
+  {
+    name: 'repeat',
+    type: 'integer',
+    valueName: 'N',
+    min: 1,
+    default: 1,
+    description: 'runs per (scenario, peer), interleaved across peers; medians are reported',
+  },
 ])
 
-const SILENT_CLOSE_NOTE = 'answers `Connection: close` requests without `Connection: close` in the response ' +
+const SILENT_CLOSE_NOTE =
+  'answers `Connection: close` requests without `Connection: close` in the response ' +
   '(RFC 9112 §9.6 says it SHOULD), so wrk counts a read error per request; requests are still counted'
 
-async function run (args: readonly string[]): Promise<number> {
+async function run(args: readonly string[]): Promise<number> {
   const flags = parseSuiteFlags(args, FLAGS, 'http')
   const settings = {
     durationSec: flags.get('duration'),
@@ -33,7 +41,7 @@ async function run (args: readonly string[]): Promise<number> {
     repeat: flags.get('repeat'),
     connections: flags.get('connections'),
     closeConnections: flags.get('close-connections'),
-    pipelineDepth: flags.get('depth')
+    pipelineDepth: flags.get('depth'),
   }
   const peerNames = listOf('only', flags.get('only'), PEER_NAMES)
   const scenarios = listOf('scenario', flags.get('scenario'), SCENARIO_NAMES).map((name) => buildScenario(name, settings))
@@ -46,26 +54,27 @@ async function run (args: readonly string[]): Promise<number> {
       report = { ...reportHeader('http', tools, bench), settings, peers: infos, scenarios: [] }
       return { runnables }
     },
-    scenarios: (_tools, bench) => scenarios.map((scenario) => {
-      const askedToClose = scenario.headers.includes('Connection: close')
-      return {
-        name: scenario.name,
-        measure: (launchOn) => measureOnce(launchOn, scenario, bench),
-        describe: (measured) => `${Math.round(measured.requestsPerSec).toLocaleString('en-US')} req/s`,
-        afterRun: (cell: Cell, measured) => {
-          if (askedToClose && !measured.announcesClose && !cell.notes.includes(SILENT_CLOSE_NOTE)) cell.notes.push(SILENT_CLOSE_NOTE)
-        },
-        finish: (cells) => {
-          const result = { name: scenario.name, description: scenario.description, cells }
-          report!.scenarios.push(result)
-          console.log(`\n${scenarioText(result, report!)}`)
+    scenarios: (_tools, bench) =>
+      scenarios.map((scenario) => {
+        const askedToClose = scenario.headers.includes('Connection: close')
+        return {
+          name: scenario.name,
+          measure: (launchOn) => measureOnce(launchOn, scenario, bench),
+          describe: (measured) => `${Math.round(measured.requestsPerSec).toLocaleString('en-US')} req/s`,
+          afterRun: (cell: Cell, measured) => {
+            if (askedToClose && !measured.announcesClose && !cell.notes.includes(SILENT_CLOSE_NOTE)) cell.notes.push(SILENT_CLOSE_NOTE)
+          },
+          finish: (cells) => {
+            const result = { name: scenario.name, description: scenario.description, cells }
+            report!.scenarios.push(result)
+            console.log(`\n${scenarioText(result, report!)}`)
+          },
         }
-      }
-    }),
+      }),
     writeReport: () => {
       report!.finishedAt = new Date().toISOString()
       return writeReportFiles(report!)
-    }
+    },
   })
 }
 
@@ -74,5 +83,5 @@ export const httpSuite: Suite = {
   summary: 'Petrel vs node:http, Fastify, uWebSockets.js, Bun.serve and nginx under wrk (keepalive, pipeline, close)',
   flags: FLAGS,
   passThrough: false,
-  run
+  run,
 }

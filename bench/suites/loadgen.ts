@@ -28,12 +28,19 @@ const FLAGS = defineFlags([
   { name: 'duration', type: 'integer', valueName: 'SECONDS', min: 1, default: 5, description: 'length of each generator run' },
   { name: 'connections', type: 'integer', valueName: 'N', min: 1, default: 64, description: 'connections in the keepalive and pipeline scenarios' },
   { name: 'depth', type: 'integer', valueName: 'N', min: 2, default: 16, description: 'requests per pipelined batch' },
-  { name: 'rate', type: 'integer', valueName: 'REQ/S', min: 1, default: 10000, description: 'fixed rate of the rate scenario (well below the server\'s capacity)' },
+  {
+    name: 'rate',
+    type: 'integer',
+    valueName: 'REQ/S',
+    min: 1,
+    default: 10000,
+    description: "fixed rate of the rate scenario (well below the server's capacity)",
+  },
   { name: 'rate-connections', type: 'integer', valueName: 'N', min: 1, default: 10, description: 'connections in the rate scenario' },
   { name: 'repeat', type: 'integer', valueName: 'N', min: 1, default: 1, description: 'runs per (scenario, generator), interleaved; medians are reported' },
   { name: 'only', type: 'string', valueName: 'GENERATORS', default: GENERATOR_NAMES.join(','), description: 'comma-separated generators to run' },
   { name: 'scenario', type: 'string', valueName: 'NAMES', default: SCENARIO_NAMES.join(','), description: 'comma-separated scenarios to run' },
-  { name: 'target', type: 'string', valueName: 'SERVER', default: 'nginx', description: `the server under load: ${TARGETS.join(' or ')}` }
+  { name: 'target', type: 'string', valueName: 'SERVER', default: 'nginx', description: `the server under load: ${TARGETS.join(' or ')}` },
 ])
 
 interface Cell {
@@ -50,7 +57,7 @@ interface ScenarioResult {
   cells: Cell[]
 }
 
-function describeScenario (name: string, load: Omit<GeneratorLoad, 'url' | 'cpu'>): string {
+function describeScenario(name: string, load: Omit<GeneratorLoad, 'url' | 'cpu'>): string {
   if (name === 'pipeline') return `${load.connections} connections, ${load.depth} requests per pipelined batch, GET /plaintext`
   if (name === 'rate') return `${wholeNumber(load.rate)} req/s over ${load.connections} connections (open model), GET /plaintext`
   return `${load.connections} keep-alive connections, GET /plaintext`
@@ -64,10 +71,10 @@ const COLUMNS = (repeat: number): Column[] => [
   { title: 'server CPU', alignRight: true },
   { title: 'p50 ms', alignRight: true },
   { title: 'p99 ms', alignRight: true },
-  { title: 'errors', alignRight: true }
+  { title: 'errors', alignRight: true },
 ]
 
-function summarize (cell: Cell): { rps: number, cpu: number, server: number, p50: number | null, p99: number | null, errors: number } | undefined {
+function summarize(cell: Cell): { rps: number; cpu: number; server: number; p50: number | null; p99: number | null; errors: number } | undefined {
   if (cell.runs.length === 0) return undefined
   const pick = (f: (run: GeneratorMeasurement & { serverCpuPercent: number }) => number | null): number | null => {
     const values = cell.runs.map(f).filter((v): v is number => v !== null && Number.isFinite(v))
@@ -79,11 +86,11 @@ function summarize (cell: Cell): { rps: number, cpu: number, server: number, p50
     server: pick((run) => run.serverCpuPercent) ?? Number.NaN,
     p50: pick((run) => run.p50Ms),
     p99: pick((run) => run.p99Ms),
-    errors: cell.runs.reduce((sum, run) => sum + run.errors, 0)
+    errors: cell.runs.reduce((sum, run) => sum + run.errors, 0),
   }
 }
 
-function rows (scenario: ScenarioResult): string[][] {
+function rows(scenario: ScenarioResult): string[][] {
   const base = summarize(scenario.cells.find((cell) => cell.generator === petrelBench.name) ?? { generator: '', version: null, runs: [], notes: [] })
   const ms = (value: number | null): string => (value === null ? '–' : value < 10 ? value.toFixed(3) : value.toFixed(1))
   return scenario.cells.map((cell) => {
@@ -97,25 +104,28 @@ function rows (scenario: ScenarioResult): string[][] {
       `${Math.round(s.server)} %`,
       ms(s.p50),
       ms(s.p99),
-      wholeNumber(s.errors)
+      wholeNumber(s.errors),
     ]
   })
 }
 
-function notes (scenario: ScenarioResult): string[] {
+function notes(scenario: ScenarioResult): string[] {
   return scenario.cells.flatMap((cell) => [
     ...(cell.skipped === undefined ? [] : [`${cell.generator}: skipped: ${cell.skipped}`]),
-    ...[...new Set([...cell.notes, ...cell.runs.flatMap((run) => (run.note === undefined ? [] : [run.note]))])].map((note) => `${cell.generator}: ${note}`)
+    ...[...new Set([...cell.notes, ...cell.runs.flatMap((run) => (run.note === undefined ? [] : [run.note]))])].map((note) => `${cell.generator}: ${note}`),
   ])
 }
 
 /** Petrel bench's rate over wrk's and autocannon's in the keepalive and pipeline scenarios. */
-function targetLines (scenarios: readonly ScenarioResult[]): string[] {
+function targetLines(scenarios: readonly ScenarioResult[]): string[] {
   const lines: string[] = []
   for (const scenario of scenarios) {
     if (scenario.name === 'rate') continue
     const petrel = summarize(scenario.cells.find((cell) => cell.generator === petrelBench.name)!)
-    for (const [peer, target] of [['wrk', 0.8], ['autocannon', 2.5]] as const) {
+    for (const [peer, target] of [
+      ['wrk', 0.8],
+      ['autocannon', 2.5],
+    ] as const) {
       const cell = scenario.cells.find((c) => c.generator === peer)
       const other = cell === undefined ? undefined : summarize(cell)
       if (petrel === undefined || other === undefined) continue
@@ -126,7 +136,7 @@ function targetLines (scenarios: readonly ScenarioResult[]): string[] {
   return lines
 }
 
-async function run (args: readonly string[]): Promise<number> {
+async function run(args: readonly string[]): Promise<number> {
   const flags = parseSuiteFlags(args, FLAGS, 'loadgen')
   const durationSec = flags.get('duration')
   const repeat = flags.get('repeat')
@@ -145,7 +155,7 @@ async function run (args: readonly string[]): Promise<number> {
   }
   if (generatorNames.includes('autocannon')) await ensureBenchDependencies(['autocannon'])
   const all: Record<string, Generator> = { petrel: petrelBench, wrk: wrkGenerator(tools.wrkPath, tools.wrkVersion), autocannon }
-  const generators: Array<{ generator: Generator, version: string | null, skipped?: string }> = []
+  const generators: Array<{ generator: Generator; version: string | null; skipped?: string }> = []
   for (const name of generatorNames) {
     const probe = await all[name]!.probe()
     generators.push(probe.ok ? { generator: all[name]!, version: probe.version } : { generator: all[name]!, version: null, skipped: probe.reason })
@@ -159,7 +169,9 @@ async function run (args: readonly string[]): Promise<number> {
   const ticks = clockTicksPerSecond()
   const startedAt = new Date().toISOString()
   const runsPerScenario = generators.filter((g) => g.skipped === undefined).length * repeat
-  console.log(`about ${Math.ceil(runsPerScenario * scenarioNames.length * (durationSec + 1) / 60)} min: ${scenarioNames.length} scenario(s) × ${runsPerScenario} run(s) × ~${durationSec + 1} s, against ${target} (${probe.version}) on CPU ${SERVER_CPU}, generators on CPU ${tools.wrkCpu}\n`)
+  console.log(
+    `about ${Math.ceil((runsPerScenario * scenarioNames.length * (durationSec + 1)) / 60)} min: ${scenarioNames.length} scenario(s) × ${runsPerScenario} run(s) × ~${durationSec + 1} s, against ${target} (${probe.version}) on CPU ${SERVER_CPU}, generators on CPU ${tools.wrkCpu}\n`,
+  )
 
   const server: Started = await startServer(probe.launch, SERVER_CPU, '/plaintext', expectBody('/plaintext', 'Hello, World!'))
   const url = `http://127.0.0.1:${server.port}/plaintext`
@@ -172,9 +184,19 @@ async function run (args: readonly string[]): Promise<number> {
         durationSec,
         connections: name === 'rate' ? rateConnections : connections,
         depth: name === 'pipeline' ? depth : 1,
-        rate: name === 'rate' ? rate : 0
+        rate: name === 'rate' ? rate : 0,
       }
-      const result: ScenarioResult = { name, description: describeScenario(name, load), cells: generators.map((g) => ({ generator: g.generator.name, version: g.version, ...(g.skipped === undefined ? {} : { skipped: g.skipped }), runs: [], notes: [] })) }
+      const result: ScenarioResult = {
+        name,
+        description: describeScenario(name, load),
+        cells: generators.map((g) => ({
+          generator: g.generator.name,
+          version: g.version,
+          ...(g.skipped === undefined ? {} : { skipped: g.skipped }),
+          runs: [],
+          notes: [],
+        })),
+      }
       for (let repetition = 1; repetition <= repeat; repetition++) {
         for (const [index, { generator, skipped }] of generators.entries()) {
           if (skipped !== undefined) continue
@@ -184,7 +206,7 @@ async function run (args: readonly string[]): Promise<number> {
             const serverBefore = processTreeCpuTicks(server.server.pid)
             const wallBefore = performance.now()
             const measured = await generator.run(load, ticks)
-            const serverCpuPercent = (processTreeCpuTicks(server.server.pid) - serverBefore) / ticks * 1e5 / (performance.now() - wallBefore)
+            const serverCpuPercent = (((processTreeCpuTicks(server.server.pid) - serverBefore) / ticks) * 1e5) / (performance.now() - wallBefore)
             cell.runs.push({ ...measured, serverCpuPercent })
             console.log(`${wholeNumber(measured.requestsPerSec)} req/s, ${twoDigits(measured.cpuUsPerRequest)} µs CPU/req`)
           } catch (error) {
@@ -216,11 +238,28 @@ async function run (args: readonly string[]): Promise<number> {
     `- petrel revision: ${tools.petrelRevision}; harness: node ${machine.harnessNode}`,
     ...generators.map((g) => `- ${g.generator.name}: ${g.version ?? `skipped: ${g.skipped}`}`),
     '',
-    ...scenarios.flatMap((scenario) => [`## ${scenario.name}: ${scenario.description}`, '', markdownTable(COLUMNS(repeat), rows(scenario)), '', ...notes(scenario).map((note) => `- ${note}`), '']),
-    ...(targets.length === 0 ? [] : ['## Targets', '', ...targets.map((line) => `- ${line}`), ''])
+    ...scenarios.flatMap((scenario) => [
+      `## ${scenario.name}: ${scenario.description}`,
+      '',
+      markdownTable(COLUMNS(repeat), rows(scenario)),
+      '',
+      ...notes(scenario).map((note) => `- ${note}`),
+      '',
+    ]),
+    ...(targets.length === 0 ? [] : ['## Targets', '', ...targets.map((line) => `- ${line}`), '']),
   ].join('\n')
   // Results against another target go to files of their own name (loadgen-petrel-…), apart from the nginx runs.
-  const written = writeResultFiles(target === 'nginx' ? 'loadgen' : `loadgen-${target}`, startedAt, markdown, { suite: 'loadgen', startedAt, target, targetVersion: probe.version, machine, petrelRevision: tools.petrelRevision, durationSec, repeat, scenarios })
+  const written = writeResultFiles(target === 'nginx' ? 'loadgen' : `loadgen-${target}`, startedAt, markdown, {
+    suite: 'loadgen',
+    startedAt,
+    target,
+    targetVersion: probe.version,
+    machine,
+    petrelRevision: tools.petrelRevision,
+    durationSec,
+    repeat,
+    scenarios,
+  })
   console.log(`wrote ${written.join(', ')}`)
   return scenarios.some((scenario) => scenario.cells.some((cell) => cell.runs.length > 0)) ? 0 : 1
 }
@@ -230,5 +269,5 @@ export const loadgenSuite: Suite = {
   summary: 'petrel bench vs wrk and autocannon: load generated from one core against nginx (keepalive, pipeline, fixed rate)',
   flags: FLAGS,
   passThrough: false,
-  run
+  run,
 }

@@ -35,16 +35,19 @@ const FLAGS = defineFlags([
   { name: 'rate', type: 'integer', valueName: 'REQ/S', min: 1, default: 2000, description: 'offload: steady /plaintext rate' },
   { name: 'hash-rate', type: 'integer', valueName: 'REQ/S', min: 1, default: 30, description: 'offload: scrypt requests per second (each ~17 ms of CPU)' },
   { name: 'connections', type: 'integer', valueName: 'N', min: 1, default: 8, description: 'cgi: connections of the generator' },
-  { name: 'scenario', type: 'string', valueName: 'NAMES', default: SCENARIOS.join(','), description: 'comma-separated scenarios to run' }
+  { name: 'scenario', type: 'string', valueName: 'NAMES', default: SCENARIOS.join(','), description: 'comma-separated scenarios to run' },
 ])
 
 // ---- offload ----
 
-interface OffloadRun { plaintext: BenchJson, hash: BenchJson | null }
+interface OffloadRun {
+  plaintext: BenchJson
+  hash: BenchJson | null
+}
 
 const OFFLOAD_MODES = ['no hashing', 'inline', 'pool'] as const
 
-async function offload (cpu: number, durationSec: number, repeat: number, rate: number, hashRate: number): Promise<{ rows: string[][], columns: Column[] }> {
+async function offload(cpu: number, durationSec: number, repeat: number, rate: number, hashRate: number): Promise<{ rows: string[][]; columns: Column[] }> {
   const probe = await petrelPeer([]).probe()
   if (!probe.ok) throw new Error(probe.reason)
   const runs = new Map<string, OffloadRun[]>(OFFLOAD_MODES.map((mode) => [mode, []]))
@@ -60,7 +63,9 @@ async function offload (cpu: number, durationSec: number, repeat: number, rate: 
         if (mode !== 'no hashing') await petrelBench(cpu, ['-c', '1', '-R', '20', '-d', '1s', `${base}/scrypt/${mode}?password=x`])
         const [plaintext, hash] = await Promise.all([
           petrelBench(cpu, ['-c', '10', '-R', String(rate), '-d', `${durationSec}s`, `${base}/plaintext`]),
-          mode === 'no hashing' ? Promise.resolve(null) : petrelBench(cpu, ['-c', '8', '-R', String(hashRate), '-d', `${durationSec}s`, `${base}/scrypt/${mode}?password=x`])
+          mode === 'no hashing'
+            ? Promise.resolve(null)
+            : petrelBench(cpu, ['-c', '8', '-R', String(hashRate), '-d', `${durationSec}s`, `${base}/scrypt/${mode}?password=x`]),
         ])
         runs.get(mode)!.push({ plaintext, hash })
         console.log(`/plaintext p99 ${plaintext.latency_ms.p99} ms${hash === null ? '' : `, scrypt ${Math.round(hash.rps)}/s p99 ${hash.latency_ms.p99} ms`}`)
@@ -78,7 +83,7 @@ async function offload (cpu: number, durationSec: number, repeat: number, rate: 
     { title: 'max ms', alignRight: true },
     { title: 'scrypt req/s', alignRight: true },
     { title: 'scrypt p99 ms', alignRight: true },
-    { title: 'failed', alignRight: true }
+    { title: 'failed', alignRight: true },
   ]
   const m = (values: number[]): string => (values.length === 0 ? '–' : median(values).toFixed(2))
   const rows = OFFLOAD_MODES.map((mode) => {
@@ -93,7 +98,7 @@ async function offload (cpu: number, durationSec: number, repeat: number, rate: 
       m(list.map((run) => run.plaintext.latency_ms.max)),
       hashes.length === 0 ? '–' : m(hashes.map((h) => h.rps)),
       m(hashes.map((h) => h.latency_ms.p99)),
-      wholeNumber(list.reduce((sum, run) => sum + failures(run.plaintext) + (run.hash === null ? 0 : failures(run.hash)), 0))
+      wholeNumber(list.reduce((sum, run) => sum + failures(run.plaintext) + (run.hash === null ? 0 : failures(run.hash)), 0)),
     ]
   })
   return { rows, columns }
@@ -104,25 +109,30 @@ async function offload (cpu: number, durationSec: number, repeat: number, rate: 
 const HELLO_SCRIPT = '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\nhi\\n"\n'
 
 /** The script's answer arrives chunked or close-delimited, depending on the server: check status and text. */
-function scriptAnswered (response: string): string | undefined {
-  return response.startsWith('HTTP/1.1 200') && response.includes('hi\n') ? undefined : `unexpected answer to GET /cgi-bin/hello.sh: ${JSON.stringify(response.slice(0, 200))}`
+function scriptAnswered(response: string): string | undefined {
+  return response.startsWith('HTTP/1.1 200') && response.includes('hi\n')
+    ? undefined
+    : `unexpected answer to GET /cgi-bin/hello.sh: ${JSON.stringify(response.slice(0, 200))}`
 }
 
-interface CgiServer { name: string, start (cgiDir: string, runDir: string): Promise<{ started: Started, pids: () => number[], stop: () => Promise<void> }> }
+interface CgiServer {
+  name: string
+  start(cgiDir: string, runDir: string): Promise<{ started: Started; pids: () => number[]; stop: () => Promise<void> }>
+}
 
 const petrelCgi: CgiServer = {
   name: 'petrel --cgi-bin',
-  async start (cgiDir) {
+  async start(cgiDir) {
     const probe = await petrelPeer([tmpdir(), '--cgi-bin', cgiDir]).probe()
     if (!probe.ok) throw new Error(probe.reason)
     const started = await startServer(probe.launch, SERVER_CPU, '/cgi-bin/hello.sh', scriptAnswered)
     return { started, pids: () => [started.server.pid], stop: () => started.stop() }
-  }
+  },
 }
 
 const nginxFcgiwrap: CgiServer = {
   name: 'nginx + fcgiwrap',
-  async start (cgiDir, runDir) {
+  async start(cgiDir, runDir) {
     const fcgiwrap = [...findOnPath('fcgiwrap'), '/usr/sbin/fcgiwrap'].find(isExecutable)
     if (fcgiwrap === undefined) throw new Error('fcgiwrap not found (apt-get install fcgiwrap)')
     const socket = join(runDir, 'fcgiwrap.sock')
@@ -148,15 +158,28 @@ const nginxFcgiwrap: CgiServer = {
     }
     try {
       const started = await startServer(probe.launch, SERVER_CPU, '/cgi-bin/hello.sh', scriptAnswered)
-      return { started, pids: () => [started.server.pid, wrapper.pid], stop: async () => { await started.stop(); await stopWrapper() } }
+      return {
+        started,
+        pids: () => [started.server.pid, wrapper.pid],
+        stop: async () => {
+          await started.stop()
+          await stopWrapper()
+        },
+      }
     } catch (error) {
       await stopWrapper()
       throw error
     }
-  }
+  },
 }
 
-async function cgi (cpu: number, durationSec: number, repeat: number, connections: number, ticks: number): Promise<{ rows: string[][], columns: Column[], notes: string[] }> {
+async function cgi(
+  cpu: number,
+  durationSec: number,
+  repeat: number,
+  connections: number,
+  ticks: number,
+): Promise<{ rows: string[][]; columns: Column[]; notes: string[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'petrel-bench-cgi-'))
   const removeCleanup = onCleanup(() => rmSync(dir, { recursive: true, force: true }))
   const cgiDir = join(dir, 'cgi-bin')
@@ -166,7 +189,7 @@ async function cgi (cpu: number, durationSec: number, repeat: number, connection
   writeFileSync(join(cgiDir, 'hello.sh'), HELLO_SCRIPT)
   chmodSync(join(cgiDir, 'hello.sh'), 0o755)
   const notes: string[] = []
-  const results = new Map<string, Array<{ rps: number, cpuUs: number, p99: number, failed: number }>>()
+  const results = new Map<string, Array<{ rps: number; cpuUs: number; p99: number; failed: number }>>()
   try {
     for (let repetition = 1; repetition <= repeat; repetition++) {
       for (const server of [petrelCgi, nginxFcgiwrap]) {
@@ -184,8 +207,13 @@ async function cgi (cpu: number, durationSec: number, repeat: number, connection
           await petrelBench(cpu, ['-c', String(connections), '-d', '1s', url])
           const cpuBefore = running.pids().reduce((sum, pid) => sum + processTreeCpuTicks(pid, true), 0)
           const result = await petrelBench(cpu, ['-c', String(connections), '-d', `${durationSec}s`, url])
-          const cpuUs = (running.pids().reduce((sum, pid) => sum + processTreeCpuTicks(pid, true), 0) - cpuBefore) / ticks * 1e6
-          const row = { rps: result.rps, cpuUs: result.requests > 0 ? cpuUs / result.requests : Number.NaN, p99: result.latency_ms.p99, failed: failures(result) }
+          const cpuUs = ((running.pids().reduce((sum, pid) => sum + processTreeCpuTicks(pid, true), 0) - cpuBefore) / ticks) * 1e6
+          const row = {
+            rps: result.rps,
+            cpuUs: result.requests > 0 ? cpuUs / result.requests : Number.NaN,
+            p99: result.latency_ms.p99,
+            failed: failures(result),
+          }
           results.set(server.name, [...(results.get(server.name) ?? []), row])
           console.log(`${wholeNumber(row.rps)} req/s, ${twoDigits(row.cpuUs)} µs server CPU/req`)
         } finally {
@@ -204,7 +232,7 @@ async function cgi (cpu: number, durationSec: number, repeat: number, connection
     { title: 'vs petrel', alignRight: true },
     { title: 'server CPU µs/req (scripts included)', alignRight: true },
     { title: 'p99 ms', alignRight: true },
-    { title: 'failed', alignRight: true }
+    { title: 'failed', alignRight: true },
   ]
   const rows = [...results].map(([name, list]) => [
     name,
@@ -212,12 +240,12 @@ async function cgi (cpu: number, durationSec: number, repeat: number, connection
     base === undefined ? '–' : `${(median(list.map((r) => r.rps)) / median(base.map((r) => r.rps))).toFixed(2)}×`,
     twoDigits(median(list.map((r) => r.cpuUs))),
     median(list.map((r) => r.p99)).toFixed(2),
-    wholeNumber(list.reduce((sum, r) => sum + r.failed, 0))
+    wholeNumber(list.reduce((sum, r) => sum + r.failed, 0)),
   ])
   return { rows, columns, notes }
 }
 
-async function run (args: readonly string[]): Promise<number> {
+async function run(args: readonly string[]): Promise<number> {
   const flags = parseSuiteFlags(args, FLAGS, 'logic')
   const durationSec = flags.get('duration')
   const repeat = flags.get('repeat')
@@ -234,7 +262,9 @@ async function run (args: readonly string[]): Promise<number> {
   const startedAt = new Date().toISOString()
   const sections: string[] = []
   if (scenarios.includes('offload')) {
-    console.log(`offload: /plaintext at ${rate} req/s while scrypt is asked for at ${hashRate} req/s, inline or on the pool (server on CPU ${SERVER_CPU}, both generators on CPU ${tools.wrkCpu})`)
+    console.log(
+      `offload: /plaintext at ${rate} req/s while scrypt is asked for at ${hashRate} req/s, inline or on the pool (server on CPU ${SERVER_CPU}, both generators on CPU ${tools.wrkCpu})`,
+    )
     const { rows, columns } = await offload(tools.wrkCpu, durationSec, repeat, rate, hashRate)
     console.log(`\n${textTable(columns, rows)}\n`)
     sections.push(`## offload: /plaintext at ${rate} req/s while scrypt runs at ${hashRate} req/s`, '', markdownTable(columns, rows), '')
@@ -257,7 +287,7 @@ async function run (args: readonly string[]): Promise<number> {
     `- CPU: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs; kernel ${machine.kernel}`,
     `- petrel revision: ${tools.petrelRevision}; node ${machine.harnessNode}`,
     '',
-    ...sections
+    ...sections,
   ].join('\n')
   const written = writeResultFiles('logic', startedAt, markdown, { suite: 'logic', startedAt, machine, durationSec, repeat, rate, hashRate, connections })
   console.log(`wrote ${written.join(', ')}`)
@@ -269,5 +299,5 @@ export const logicSuite: Suite = {
   summary: 'thread pool vs inline CPU work (p99 of /plaintext), and CGI req/s vs nginx + fcgiwrap',
   flags: FLAGS,
   passThrough: false,
-  run
+  run,
 }

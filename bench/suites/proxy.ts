@@ -22,7 +22,7 @@ const FLAGS = defineFlags([
   { name: 'duration', type: 'integer', valueName: 'SECONDS', min: 1, default: 10, description: 'length of each measured wrk run' },
   { name: 'warmup', type: 'integer', valueName: 'SECONDS', min: 0, default: 2, description: 'discarded wrk run before each measured one' },
   { name: 'connections', type: 'integer', valueName: 'N', min: 1, default: 50, description: 'wrk connections' },
-  { name: 'repeat', type: 'integer', valueName: 'N', min: 1, default: 1, description: 'runs per row, interleaved; medians are reported' }
+  { name: 'repeat', type: 'integer', valueName: 'N', min: 1, default: 1, description: 'runs per row, interleaved; medians are reported' },
 ])
 
 const LOAD = (connections: number): Load => ({
@@ -31,12 +31,12 @@ const LOAD = (connections: number): Load => ({
   headers: [],
   scriptPath: join(BENCH_DIR, 'wrk', 'report.lua'),
   scriptArgs: [],
-  reportsLatency: true
+  reportsLatency: true,
 })
 
 const DIRECT = 'direct (no proxy)'
 
-async function run (args: readonly string[]): Promise<number> {
+async function run(args: readonly string[]): Promise<number> {
   const flags = parseSuiteFlags(args, FLAGS, 'proxy')
   const durationSec = flags.get('duration')
   const warmupSec = flags.get('warmup')
@@ -77,11 +77,23 @@ async function run (args: readonly string[]): Promise<number> {
       }
       // Not an HTTP proxy: bytes copied between paired connections, the floor for any proxy on Node's sockets.
       runnables.push({ name: 'node relay floor', launchOn: peerFile('relay-floor.ts', [String(started.port)]) })
-      console.log(`proxy: wrk ${connections} connections on /plaintext through each proxy (proxy on CPU ${bench.serverCpu}; upstream petrel and wrk on CPU ${tools.wrkCpu})`)
-      return { runnables, release: async () => { await upstream?.stop() } }
+      console.log(
+        `proxy: wrk ${connections} connections on /plaintext through each proxy (proxy on CPU ${bench.serverCpu}; upstream petrel and wrk on CPU ${tools.wrkCpu})`,
+      )
+      return {
+        runnables,
+        release: async () => {
+          await upstream?.stop()
+        },
+      }
     },
     scenarios: (_tools, bench) => [
-      { name: '', measure: async (launchOn) => (await measureOnce(launchOn, LOAD(connections), bench, check)).measured, describe, finish: (cells) => rows.push(...cells) },
+      {
+        name: '',
+        measure: async (launchOn) => (await measureOnce(launchOn, LOAD(connections), bench, check)).measured,
+        describe,
+        finish: (cells) => rows.push(...cells),
+      },
       {
         // Direct: the upstream alone, for the latency a proxy adds (its own server on CPU 0 now).
         name: '',
@@ -92,15 +104,18 @@ async function run (args: readonly string[]): Promise<number> {
         runnables: [{ name: DIRECT, launchOn: upstreamLaunch }],
         measure: async (launchOn) => (await measureOnce(launchOn, LOAD(connections), bench, check)).measured,
         describe,
-        finish: (cells) => rows.push(...cells)
-      }
+        finish: (cells) => rows.push(...cells),
+      },
     ],
-    writeReport: () => writeTable(rows, { startedAt, durationSec, warmupSec, connections, repeat, serverCpu, wrkCpu })
+    writeReport: () => writeTable(rows, { startedAt, durationSec, warmupSec, connections, repeat, serverCpu, wrkCpu }),
   })
 }
 
 /** The proxies' table: medians of each row that has runs, ratios to petrel's, p99 added over the direct row's. */
-function writeTable (cells: readonly Cell[], run: { startedAt: string, durationSec: number, warmupSec: number, connections: number, repeat: number, serverCpu: number, wrkCpu: number }): string[] {
+function writeTable(
+  cells: readonly Cell[],
+  run: { startedAt: string; durationSec: number; warmupSec: number; connections: number; repeat: number; serverCpu: number; wrkCpu: number },
+): string[] {
   const rows = new Map(cells.filter((cell) => cell.runs.length > 0).map((cell) => [cell.peer, cell.runs]))
   const base = rows.get('petrel --proxy') ?? []
   const baseRps = base.length === 0 ? Number.NaN : median(base.map((m) => m.requestsPerSec))
@@ -113,7 +128,7 @@ function writeTable (cells: readonly Cell[], run: { startedAt: string, durationS
     { title: 'proxy CPU', alignRight: true },
     { title: 'p99 ms', alignRight: true },
     { title: 'p99 added ms', alignRight: true },
-    { title: 'errors', alignRight: true }
+    { title: 'errors', alignRight: true },
   ]
   const table = [...rows].map(([name, list]) => {
     const p99 = median(list.map((m) => m.latencyP99Ms ?? Number.NaN))
@@ -126,20 +141,21 @@ function writeTable (cells: readonly Cell[], run: { startedAt: string, durationS
       `${Math.round(median(list.map((m) => m.serverCpuPercent)))}%`,
       p99.toFixed(2),
       direct ? '–' : (p99 - directP99).toFixed(2),
-      wholeNumber(list.reduce((sum, m) => sum + m.errors.connect + m.errors.read + m.errors.write + m.errors.timeout + m.errors.status, 0))
+      wholeNumber(list.reduce((sum, m) => sum + m.errors.connect + m.errors.read + m.errors.write + m.errors.timeout + m.errors.status, 0)),
     ]
   })
   const { durationSec, warmupSec, connections, repeat, serverCpu, wrkCpu } = run
   return finishTableReport({
     suite: 'proxy',
     startedAt: run.startedAt,
-    title: 'proxy: Petrel\'s reverse proxy against nginx proxy_pass',
-    method: `wrk, ${connections} keep-alive connections, GET /plaintext, ${durationSec} s runs after ${warmupSec} s of warm-up${repeat > 1 ? `, medians of ${repeat}` : ''}. ` +
+    title: "proxy: Petrel's reverse proxy against nginx proxy_pass",
+    method:
+      `wrk, ${connections} keep-alive connections, GET /plaintext, ${durationSec} s runs after ${warmupSec} s of warm-up${repeat > 1 ? `, medians of ${repeat}` : ''}. ` +
       `The proxy on CPU ${serverCpu}; its upstream (petrel serve) and wrk on CPU ${wrkCpu}. "p99 added" is the proxy's p99 minus the direct row's (the upstream alone, on CPU ${serverCpu}).`,
     columns,
     rows: table,
     notes: cellNotes(cells),
-    data: { durationSec, warmupSec, connections, repeat, rows: Object.fromEntries(rows) }
+    data: { durationSec, warmupSec, connections, repeat, rows: Object.fromEntries(rows) },
   })
 }
 
@@ -148,5 +164,5 @@ export const proxySuite: Suite = {
   summary: 'reverse proxy req/s and added p99: petrel --proxy against nginx proxy_pass with upstream keepalive',
   flags: FLAGS,
   passThrough: false,
-  run
+  run,
 }

@@ -19,8 +19,21 @@ const FLAGS = defineFlags([
   { name: 'connections', type: 'integer', valueName: 'N', min: 1, default: 50, description: 'wrk connections in the 1k and 100k scenarios' },
   { name: 'large-connections', type: 'integer', valueName: 'N', min: 1, default: 8, description: 'wrk connections in the 10m scenario' },
   { name: 'only', type: 'string', valueName: 'PEERS', default: STATIC_PEER_NAMES.join(','), description: 'comma-separated peers to run' },
-  { name: 'scenario', type: 'string', valueName: 'NAMES', default: STATIC_SCENARIO_NAMES.join(','), description: 'comma-separated scenarios (file sizes) to run' },
-  { name: 'repeat', type: 'integer', valueName: 'N', min: 1, default: 1, description: 'runs per (scenario, peer), interleaved across peers; medians are reported' }
+  {
+    name: 'scenario',
+    type: 'string',
+    valueName: 'NAMES',
+    default: STATIC_SCENARIO_NAMES.join(','),
+    description: 'comma-separated scenarios (file sizes) to run',
+  },
+  {
+    name: 'repeat',
+    type: 'integer',
+    valueName: 'N',
+    min: 1,
+    default: 1,
+    description: 'runs per (scenario, peer), interleaved across peers; medians are reported',
+  },
 ])
 
 /**
@@ -29,7 +42,7 @@ const FLAGS = defineFlags([
  * bytes. A peer that does not start is skipped everywhere; one that serves a file wrongly is
  * skipped in that file's scenario, with what was wrong. Returns peer → scenario → problem.
  */
-async function verifyPeers (runnables: readonly Runnable[], scenarios: readonly StaticScenario[], tree: FileTree): Promise<Map<string, Map<string, string>>> {
+async function verifyPeers(runnables: readonly Runnable[], scenarios: readonly StaticScenario[], tree: FileTree): Promise<Map<string, Map<string, string>>> {
   const problems = new Map<string, Map<string, string>>()
   console.log('checking every peer serves every file (200, Content-Length, bytes):')
   for (const peer of runnables) {
@@ -66,14 +79,14 @@ async function verifyPeers (runnables: readonly Runnable[], scenarios: readonly 
   return problems
 }
 
-async function run (args: readonly string[]): Promise<number> {
+async function run(args: readonly string[]): Promise<number> {
   const flags = parseSuiteFlags(args, FLAGS, 'static')
   const settings = {
     durationSec: flags.get('duration'),
     warmupSec: flags.get('warmup'),
     repeat: flags.get('repeat'),
     connections: flags.get('connections'),
-    largeConnections: flags.get('large-connections')
+    largeConnections: flags.get('large-connections'),
   }
   const peerNames = listOf('only', flags.get('only'), STATIC_PEER_NAMES)
   const scenarios = listOf('scenario', flags.get('scenario'), STATIC_SCENARIO_NAMES).map((name) => buildStaticScenario(name, settings))
@@ -99,34 +112,35 @@ async function run (args: readonly string[]): Promise<number> {
         throw error
       }
     },
-    scenarios: (_tools, bench) => scenarios.map((scenario) => {
-      const content = tree!.contents.get(scenario.file.name) as Buffer
-      return {
-        name: scenario.name,
-        // Every run's readiness check is the full one: a server restarted for the run must serve the file right again.
-        measure: async (launchOn) => (await measureOnce(launchOn, scenario, bench, servesFile(scenario.path, content))).measured,
-        skipHere: (peer) => problems.get(peer)?.get(scenario.name),
-        describe: (measured) => `${Math.round(measured.requestsPerSec).toLocaleString('en-US')} req/s, ${(measured.bytesPerSec / 1e6).toFixed(1)} MB/s`,
-        finish: (cells) => {
-          const result = { name: scenario.name, description: scenario.description, file: scenario.file, byThroughput: scenario.byThroughput, cells }
-          report!.scenarios.push(result)
-          console.log(`\n${scenarioText(result, report!)}`)
+    scenarios: (_tools, bench) =>
+      scenarios.map((scenario) => {
+        const content = tree!.contents.get(scenario.file.name) as Buffer
+        return {
+          name: scenario.name,
+          // Every run's readiness check is the full one: a server restarted for the run must serve the file right again.
+          measure: async (launchOn) => (await measureOnce(launchOn, scenario, bench, servesFile(scenario.path, content))).measured,
+          skipHere: (peer) => problems.get(peer)?.get(scenario.name),
+          describe: (measured) => `${Math.round(measured.requestsPerSec).toLocaleString('en-US')} req/s, ${(measured.bytesPerSec / 1e6).toFixed(1)} MB/s`,
+          finish: (cells) => {
+            const result = { name: scenario.name, description: scenario.description, file: scenario.file, byThroughput: scenario.byThroughput, cells }
+            report!.scenarios.push(result)
+            console.log(`\n${scenarioText(result, report!)}`)
+          },
         }
-      }
-    }),
+      }),
     writeReport: () => {
       report!.targets = checkTargets(report!.scenarios)
       console.log(`${targetsText(report!.targets)}\n`)
       report!.finishedAt = new Date().toISOString()
       return writeReportFiles(report!)
-    }
+    },
   })
 }
 
 export const staticSuite: Suite = {
   name: 'static',
-  summary: 'Petrel\'s `serve ROOT` vs nginx (sendfile, open_file_cache), sirv and send: 1 KiB, 100 KiB and 10 MiB files under wrk',
+  summary: "Petrel's `serve ROOT` vs nginx (sendfile, open_file_cache), sirv and send: 1 KiB, 100 KiB and 10 MiB files under wrk",
   flags: FLAGS,
   passThrough: false,
-  run
+  run,
 }

@@ -8,5 +8,5 @@ export interface Suite {
   readonly flags: readonly FlagSpec[]
   readonly passThrough: boolean
   /** Resolves with the process exit code. */
-  run (args: readonly string[]): Promise<number>
+  run(args: readonly string[]): Promise<number>
 }

@@ -12,10 +12,10 @@ const TIMERS_PROGRAM = join(BENCH_DIR, 'timers.ts')
 
 export const timersSuite: Suite = {
   name: 'timers',
-  summary: 'Petrel\'s timers (bench/timers.ts, run as a child process; its flags are its own)',
+  summary: "Petrel's timers (bench/timers.ts, run as a child process; its flags are its own)",
   flags: [],
   passThrough: true,
-  async run (args) {
+  async run(args) {
     if (!existsSync(TIMERS_PROGRAM)) {
       console.error(`${relative(REPO_DIR, TIMERS_PROGRAM)} does not exist yet: the timers benchmark has not been written`)
       return 1
@@ -23,5 +23,5 @@ export const timersSuite: Suite = {
     const child = startTracked(process.execPath, [TIMERS_PROGRAM, ...args], { cwd: REPO_DIR }, true)
     const exit = await child.exited
     return /^\d+$/.test(exit) ? Number(exit) : 1
-  }
+  },
 }

@@ -20,15 +20,28 @@ const FLAGS = defineFlags([
   { name: 'warmup', type: 'integer', valueName: 'SECONDS', min: 0, default: 2, description: 'discarded wrk run before each measured one; 0 for none' },
   { name: 'connections', type: 'integer', valueName: 'N', min: 1, default: 100, description: 'wrk connections (keep-alive)' },
   { name: 'only', type: 'string', valueName: 'PEERS', default: WORKER_PEER_NAMES.join(','), description: 'comma-separated peers to run' },
-  { name: 'placement', type: 'string', valueName: 'NAMES', default: PLACEMENT_NAMES.join(','), description: 'spread (server on all CPUs), pinned (server on CPU 0); wrk is on CPU 1 in both' },
-  { name: 'repeat', type: 'integer', valueName: 'N', min: 1, default: 1, description: 'runs per (placement, peer), interleaved across peers; medians are reported' }
+  {
+    name: 'placement',
+    type: 'string',
+    valueName: 'NAMES',
+    default: PLACEMENT_NAMES.join(','),
+    description: 'spread (server on all CPUs), pinned (server on CPU 0); wrk is on CPU 1 in both',
+  },
+  {
+    name: 'repeat',
+    type: 'integer',
+    valueName: 'N',
+    min: 1,
+    default: 1,
+    description: 'runs per (placement, peer), interleaved across peers; medians are reported',
+  },
 ])
 
 /**
  * One run: the launch placed as asked, ready once GET /plaintext answers `Hello, World!` and
  * every worker listens, then bench/lib's measurement (CPU summed over master and workers).
  */
-async function measureIn (placement: Placement, launchOn: (port: number) => Launch, load: Load, bench: Bench): Promise<RunMeasurement> {
+async function measureIn(placement: Placement, launchOn: (port: number) => Launch, load: Load, bench: Bench): Promise<RunMeasurement> {
   let port = -1
   let listeners = 1
   const placedLaunchOn = (chosenPort: number): Launch => {
@@ -42,13 +55,13 @@ async function measureIn (placement: Placement, launchOn: (port: number) => Laun
   return (await measureOnce(placedLaunchOn, load, bench, check)).measured
 }
 
-async function run (args: readonly string[]): Promise<number> {
+async function run(args: readonly string[]): Promise<number> {
   const flags = parseSuiteFlags(args, FLAGS, 'workers')
   const settings = {
     durationSec: flags.get('duration'),
     warmupSec: flags.get('warmup'),
     repeat: flags.get('repeat'),
-    connections: flags.get('connections')
+    connections: flags.get('connections'),
   }
   const peerNames = listOf('only', flags.get('only'), WORKER_PEER_NAMES)
   const placementNames = listOf('placement', flags.get('placement'), PLACEMENT_NAMES)
@@ -64,21 +77,24 @@ async function run (args: readonly string[]): Promise<number> {
       report = { ...reportHeader('workers', tools, bench, { serverCpu: false }), settings, load: load.description, peers: infos, placements: [] }
       return { runnables }
     },
-    scenarios: (tools, bench) => placementNames.map((name) => buildPlacement(name, SERVER_CPU, tools.wrkCpu)).map((placement) => ({
-      name: placement.name,
-      measure: (launchOn) => measureIn(placement, launchOn, load, bench),
-      describe: (measured) => `${Math.round(measured.requestsPerSec).toLocaleString('en-US')} req/s, ${measured.cpuUsPerRequest.toFixed(2)} CPU µs/req`,
-      finish: (cells) => {
-        const result = { name: placement.name, serverCpus: placement.serverCpus, description: placement.description, cells }
-        report!.placements.push(result)
-        console.log(`\n${placementText(result, report!)}`)
-      }
-    })),
+    scenarios: (tools, bench) =>
+      placementNames
+        .map((name) => buildPlacement(name, SERVER_CPU, tools.wrkCpu))
+        .map((placement) => ({
+          name: placement.name,
+          measure: (launchOn) => measureIn(placement, launchOn, load, bench),
+          describe: (measured) => `${Math.round(measured.requestsPerSec).toLocaleString('en-US')} req/s, ${measured.cpuUsPerRequest.toFixed(2)} CPU µs/req`,
+          finish: (cells) => {
+            const result = { name: placement.name, serverCpus: placement.serverCpus, description: placement.description, cells }
+            report!.placements.push(result)
+            console.log(`\n${placementText(result, report!)}`)
+          },
+        })),
     writeReport: () => {
       if (report!.placements.length > 1) console.log(summaryText(report!))
       report!.finishedAt = new Date().toISOString()
       return writeReportFiles(report!)
-    }
+    },
   })
 }
 
@@ -87,5 +103,5 @@ export const workersSuite: Suite = {
   summary: 'Petrel with 1 vs 2 worker processes (and without a master) on keep-alive /plaintext, server on all CPUs and pinned to CPU 0',
   flags: FLAGS,
   passThrough: false,
-  run
+  run,
 }

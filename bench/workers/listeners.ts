@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 const LISTEN_STATE = '0A'
 
 /** Listening TCP sockets on `port` (any address), from /proc/net/tcp and tcp6; null without /proc. */
-export function listeningSockets (port: number): number | null {
+export function listeningSockets(port: number): number | null {
   const portHex = port.toString(16).toUpperCase().padStart(4, '0')
   let count = 0
   let readAny = false
@@ -30,7 +30,7 @@ export function listeningSockets (port: number): number | null {
 }
 
 /** Why the server on `port` is not fully up yet; undefined once `expected` sockets listen (or /proc cannot tell). */
-export function listenersProblem (port: number, expected: number): string | undefined {
+export function listenersProblem(port: number, expected: number): string | undefined {
   const count = listeningSockets(port)
   if (count === null || count >= expected) return undefined
   return `${count} of ${expected} listening sockets on port ${port}`

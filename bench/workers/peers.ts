@@ -5,21 +5,21 @@
 import { petrelPeer, type Peer } from '../lib/peers.ts'
 
 /** A root master refuses to start workers without --user; as root the suite asks for root on purpose. */
-function runAsArgs (): string[] {
+function runAsArgs(): string[] {
   return process.getuid?.() === 0 ? ['--user', 'root'] : []
 }
 
-function named (name: string, serveArgs: readonly string[]): Peer {
+function named(name: string, serveArgs: readonly string[]): Peer {
   const base = petrelPeer(serveArgs)
   return {
     ...base,
     name,
-    async probe () {
+    async probe() {
       const probe = await base.probe()
       if (!probe.ok) return probe
       const command = ['petrel serve', ...serveArgs].join(' ')
       return { ...probe, version: `${probe.version}, \`${command}\`` }
-    }
+    },
   }
 }
 
@@ -30,7 +30,7 @@ export const BASELINE_PEER = 'petrel-1'
 export const WORKER_PEERS: readonly Peer[] = [
   named('petrel-1', ['--workers', '1', ...runAsArgs()]),
   named('petrel-2', ['--workers', '2', ...runAsArgs()]),
-  named('petrel-single', [])
+  named('petrel-single', []),
 ]
 export const WORKER_PEER_NAMES: readonly string[] = WORKER_PEERS.map((peer) => peer.name)
 
@@ -39,7 +39,7 @@ export const WORKER_PEER_NAMES: readonly string[] = WORKER_PEERS.map((peer) => p
  * one for plain `petrel serve`. With PETREL_LISTEN_MODE=shared (inherited by the server) the
  * master holds the only listening socket and hands connections over.
  */
-export function expectedListeners (args: readonly string[]): number {
+export function expectedListeners(args: readonly string[]): number {
   const at = args.indexOf('--workers')
   if (at === -1 || process.env.PETREL_LISTEN_MODE === 'shared') return 1
   return Number(args[at + 1])

@@ -16,12 +16,12 @@ export interface Placement {
   /** The server's CPU list, as taskset takes it. */
   readonly serverCpus: string
   readonly description: string
-  wrap (launch: Launch): Launch
+  wrap(launch: Launch): Launch
 }
 
 export const PLACEMENT_NAMES: readonly string[] = ['spread', 'pinned']
 
-export function buildPlacement (name: string, serverCpu: number, wrkCpu: number): Placement {
+export function buildPlacement(name: string, serverCpu: number, wrkCpu: number): Placement {
   switch (name) {
     case 'spread': {
       const all = Array.from({ length: availableParallelism() }, (_, cpu) => cpu).join(',')
@@ -29,7 +29,7 @@ export function buildPlacement (name: string, serverCpu: number, wrkCpu: number)
         name,
         serverCpus: all,
         description: `server on CPUs ${all} (all), wrk on CPU ${wrkCpu}: workers share wrk's core`,
-        wrap: (launch) => ({ ...launch, command: 'taskset', args: ['-c', all, launch.command, ...launch.args] })
+        wrap: (launch) => ({ ...launch, command: 'taskset', args: ['-c', all, launch.command, ...launch.args] }),
       }
     }
     case 'pinned':
@@ -37,7 +37,7 @@ export function buildPlacement (name: string, serverCpu: number, wrkCpu: number)
         name,
         serverCpus: String(serverCpu),
         description: `server on CPU ${serverCpu} only, wrk on CPU ${wrkCpu}: every worker shares one core`,
-        wrap: (launch) => launch
+        wrap: (launch) => launch,
       }
     default:
       throw new Error(`unknown placement ${name}`)

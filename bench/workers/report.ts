@@ -16,49 +16,57 @@ export interface PlacementResult {
 
 /** The run's header (suite, times, revision, machine) as every suite writes it, then this suite's results. */
 export interface WorkersReport extends ReportHeader<'workers', ReportMachine> {
-  readonly settings: { readonly durationSec: number, readonly warmupSec: number, readonly repeat: number, readonly connections: number }
+  readonly settings: { readonly durationSec: number; readonly warmupSec: number; readonly repeat: number; readonly connections: number }
   /** The wrk load, the http suite's keepalive scenario. */
   readonly load: string
   readonly peers: PeerInfo[]
   readonly placements: PlacementResult[]
 }
 
-function baselineOf (placement: PlacementResult): CellSummary | undefined {
+function baselineOf(placement: PlacementResult): CellSummary | undefined {
   return summarize(placement.cells.find((cell) => cell.peer === BASELINE_PEER)?.runs ?? [])
 }
 
-function ratio (summary: CellSummary, baseline: CellSummary | undefined): string {
+function ratio(summary: CellSummary, baseline: CellSummary | undefined): string {
   return baseline === undefined ? '–' : `${(summary.requestsPerSec / baseline.requestsPerSec).toFixed(2)}×`
 }
 
 /** Peers down, placements across: "req/s (× petrel-1), CPU µs/req" in each cell. */
-function summaryTable (report: WorkersReport): { columns: Column[], rows: string[][] } {
+function summaryTable(report: WorkersReport): { columns: Column[]; rows: string[][] } {
   const summaryColumns: Column[] = [
     { title: 'peer', alignRight: false },
-    ...report.placements.map((placement) => ({ title: `${placement.name} (server on CPU${placement.serverCpus.includes(',') ? 's' : ''} ${placement.serverCpus})`, alignRight: true }))
+    ...report.placements.map((placement) => ({
+      title: `${placement.name} (server on CPU${placement.serverCpus.includes(',') ? 's' : ''} ${placement.serverCpus})`,
+      alignRight: true,
+    })),
   ]
   const peers = report.placements[0]?.cells.map((cell) => cell.peer) ?? []
-  const summaryRows = peers.map((peer) => [peer, ...report.placements.map((placement) => {
-    const summary = summarize(placement.cells.find((cell) => cell.peer === peer)?.runs ?? [])
-    if (summary === undefined) return 'skipped'
-    return `${wholeNumber(summary.requestsPerSec)}, ${ratio(summary, baselineOf(placement))}, ${twoDigits(summary.cpuUsPerRequest)}`
-  })])
+  const summaryRows = peers.map((peer) => [
+    peer,
+    ...report.placements.map((placement) => {
+      const summary = summarize(placement.cells.find((cell) => cell.peer === peer)?.runs ?? [])
+      if (summary === undefined) return 'skipped'
+      return `${wholeNumber(summary.requestsPerSec)}, ${ratio(summary, baselineOf(placement))}, ${twoDigits(summary.cpuUsPerRequest)}`
+    }),
+  ])
   return { columns: summaryColumns, rows: summaryRows }
 }
 
-export function placementText (placement: PlacementResult, report: WorkersReport): string {
+export function placementText(placement: PlacementResult, report: WorkersReport): string {
   const { durationSec, repeat } = report.settings
   const heading = `${placement.name}: ${placement.description}; ${durationSec} s per run × ${repeat}`
-  const notes = cellNotes(placement.cells).map((note) => `  ${note}`).join('\n')
+  const notes = cellNotes(placement.cells)
+    .map((note) => `  ${note}`)
+    .join('\n')
   return `${heading}\n${textTable(requestColumns(repeat, BASELINE_PEER), requestRows(placement.cells, repeat, BASELINE_PEER))}${notes === '' ? '' : `\n${notes}`}\n`
 }
 
-export function summaryText (report: WorkersReport): string {
+export function summaryText(report: WorkersReport): string {
   const { columns: summaryColumns, rows: summaryRows } = summaryTable(report)
   return `summary (req/s, ratio to ${BASELINE_PEER} in the same placement, CPU µs/req):\n${textTable(summaryColumns, summaryRows)}\n`
 }
 
-export function reportMarkdown (report: WorkersReport): string {
+export function reportMarkdown(report: WorkersReport): string {
   const { machine, settings } = report
   const summary = summaryTable(report)
   const lines = [
@@ -69,7 +77,7 @@ export function reportMarkdown (report: WorkersReport): string {
       `${settings.durationSec} s measured per run after a ${settings.warmupSec} s warm-up, ` +
       `${settings.repeat} run(s) per cell interleaved across peers; medians shown. ` +
       `"vs ${BASELINE_PEER}" is req/s ÷ ${BASELINE_PEER}'s req/s in the same placement. ` +
-      'CPU µs/req is user+system CPU of the server\'s whole process tree (master and workers) ÷ requests completed; ' +
+      "CPU µs/req is user+system CPU of the server's whole process tree (master and workers) ÷ requests completed; " +
       'server CPU is that CPU time ÷ wall time, in % of one core (up to 200 % on two).',
     '',
     `The machine has ${machine.logicalCpus} CPUs and wrk needs one, so there are two placements: ` +
@@ -83,10 +91,17 @@ export function reportMarkdown (report: WorkersReport): string {
     `Each cell: req/s, ratio to ${BASELINE_PEER} in the same placement, CPU µs/req.`,
     '',
     markdownTable(summary.columns, summary.rows),
-    ''
+    '',
   ]
   for (const placement of report.placements) {
-    lines.push(`## ${placement.name}`, '', placement.description, '', markdownTable(requestColumns(settings.repeat, BASELINE_PEER), requestRows(placement.cells, settings.repeat, BASELINE_PEER)), '')
+    lines.push(
+      `## ${placement.name}`,
+      '',
+      placement.description,
+      '',
+      markdownTable(requestColumns(settings.repeat, BASELINE_PEER), requestRows(placement.cells, settings.repeat, BASELINE_PEER)),
+      '',
+    )
     const notes = cellNotes(placement.cells)
     if (notes.length > 0) lines.push(...notes.map((note) => `- ${note}`), '')
   }
@@ -94,6 +109,6 @@ export function reportMarkdown (report: WorkersReport): string {
 }
 
 /** Writes bench/runs/workers-<timestamp>.md/.json; returns the paths written. */
-export function writeReportFiles (report: WorkersReport): string[] {
+export function writeReportFiles(report: WorkersReport): string[] {
   return writeResultFiles('workers', report.startedAt, reportMarkdown(report), report)
 }

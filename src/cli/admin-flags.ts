@@ -8,8 +8,18 @@ import { UsageError, type FlagMap, type FlagSpec } from './args.ts'
 /** `--admin-token`, `--admin-token-file`; `what` says what the token does for the command. */
 export function adminTokenFlags(what: string): readonly [FlagSpec<'admin-token', 'string'>, FlagSpec<'admin-token-file', 'string'>] {
   return [
-    { name: 'admin-token', type: 'string', valueName: 'TOKEN', description: `${what}; other local users can read a command line (ps, /proc): prefer --admin-token-file` },
-    { name: 'admin-token-file', type: 'string', valueName: 'FILE', description: 'the same token, read from FILE (keep it chmod 600; surrounding whitespace is ignored)' },
+    {
+      name: 'admin-token',
+      type: 'string',
+      valueName: 'TOKEN',
+      description: `${what}; other local users can read a command line (ps, /proc): prefer --admin-token-file`,
+    },
+    {
+      name: 'admin-token-file',
+      type: 'string',
+      valueName: 'FILE',
+      description: 'the same token, read from FILE (keep it chmod 600; surrounding whitespace is ignored)',
+    },
   ]
 }
 

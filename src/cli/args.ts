@@ -9,11 +9,13 @@ export { UsageError }
 export type FlagType = 'string' | 'integer' | 'duration' | 'boolean' | 'list'
 
 /** What a flag of each type reads as: integers and durations (in ms) are numbers; a boolean given is `true`. */
-export type FlagValueOf<Type extends FlagType> =
-  Type extends 'integer' | 'duration' ? number
-    : Type extends 'boolean' ? true
-      : Type extends 'list' ? string[]
-        : string
+export type FlagValueOf<Type extends FlagType> = Type extends 'integer' | 'duration'
+  ? number
+  : Type extends 'boolean'
+    ? true
+    : Type extends 'list'
+      ? string[]
+      : string
 
 export type FlagValue = FlagValueOf<FlagType>
 
@@ -42,15 +44,17 @@ export interface FlagSpec<Name extends string = string, Type extends FlagType = 
  * `default` is always present; any other is absent (undefined) unless given. Declare a command's
  * list `as const` so that each name keeps its literal type.
  */
-export type Flags<Specs extends readonly FlagSpec[]> =
-  { -readonly [Spec in Specs[number] as Spec extends { readonly default: unknown } ? never : Spec['name']]?: FlagValueOf<Spec['type']> } &
-  { -readonly [Spec in Specs[number] as Spec extends { readonly default: unknown } ? Spec['name'] : never]: FlagValueOf<Spec['type']> }
+export type Flags<Specs extends readonly FlagSpec[]> = {
+  -readonly [Spec in Specs[number] as Spec extends { readonly default: unknown } ? never : Spec['name']]?: FlagValueOf<Spec['type']>
+} & { -readonly [Spec in Specs[number] as Spec extends { readonly default: unknown } ? Spec['name'] : never]: FlagValueOf<Spec['type']> }
 
 /**
  * A command's flag list, each entry keeping its literal name and type (for `Flags`) and every
  * optional field of FlagSpec (so code that walks the list can read `min` or `wholeNumber`).
  */
-export type FlagList<Specs extends readonly FlagSpec[]> = { readonly [I in keyof Specs]: Specs[I] extends FlagSpec<infer Name, infer Type> ? Specs[I] & FlagSpec<Name, Type> : never }
+export type FlagList<Specs extends readonly FlagSpec[]> = {
+  readonly [I in keyof Specs]: Specs[I] extends FlagSpec<infer Name, infer Type> ? Specs[I] & FlagSpec<Name, Type> : never
+}
 
 /**
  * Declares a command's flags: `defineFlags([{ name: 'port', type: 'integer', … }])`. The list is
@@ -87,8 +91,18 @@ export interface ParsedArgs<Values> {
  * it true at run time (each value is converted by its spec's type), which the compiler cannot
  * follow through a loop over a list, so the typed signature is declared over the untyped one.
  */
-export function parseArgs<const Specs extends readonly FlagSpec[]>(argv: readonly string[], specs: Specs, command: string, program?: string): ParsedArgs<Flags<Specs>>
-export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], command: string, program = 'petrel'): ParsedArgs<Record<string, FlagValue | undefined>> {
+export function parseArgs<const Specs extends readonly FlagSpec[]>(
+  argv: readonly string[],
+  specs: Specs,
+  command: string,
+  program?: string,
+): ParsedArgs<Flags<Specs>>
+export function parseArgs(
+  argv: readonly string[],
+  specs: readonly FlagSpec[],
+  command: string,
+  program = 'petrel',
+): ParsedArgs<Record<string, FlagValue | undefined>> {
   const byName = new Map<string, FlagSpec>()
   for (const spec of specs) {
     byName.set(`--${spec.name}`, spec)
@@ -111,7 +125,10 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
     const key = eq > 0 && arg.startsWith('--') ? arg.slice(0, eq) : arg
     const spec = byName.get(key)
     if (spec === undefined) {
-      throw new UsageError('PETREL_ERR_CLI_UNKNOWN_FLAG', `unknown flag ${key} for \`${program} ${command}\`; run \`${program} ${command} --help\` for the flags it takes`)
+      throw new UsageError(
+        'PETREL_ERR_CLI_UNKNOWN_FLAG',
+        `unknown flag ${key} for \`${program} ${command}\`; run \`${program} ${command} --help\` for the flags it takes`,
+      )
     }
     if (spec.type === 'boolean') {
       if (eq > 0) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `--${spec.name} takes no value`)

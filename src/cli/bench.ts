@@ -14,17 +14,54 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 
 export const BENCH_FLAGS = defineFlags([
   { name: 'connections', short: 'c', type: 'integer', valueName: 'N', min: 1, max: 100_000, description: 'connections to keep open (default 10)' },
-  { name: 'duration', short: 'd', type: 'duration', valueName: 'TIME', min: 1, max: MAX_TIMER_MS, description: 'how long to measure: 10s, 1m, 500ms (default 10s)' },
-  { name: 'threads', short: 't', type: 'integer', valueName: 'N', min: 1, max: 256, description: 'worker threads, each with its own event loop and share of the connections (default 1)' },
+  {
+    name: 'duration',
+    short: 'd',
+    type: 'duration',
+    valueName: 'TIME',
+    min: 1,
+    max: MAX_TIMER_MS,
+    description: 'how long to measure: 10s, 1m, 500ms (default 10s)',
+  },
+  {
+    name: 'threads',
+    short: 't',
+    type: 'integer',
+    valueName: 'N',
+    min: 1,
+    max: 256,
+    description: 'worker threads, each with its own event loop and share of the connections (default 1)',
+  },
   { name: 'pipelining', short: 'p', type: 'integer', valueName: 'N', min: 1, max: 1024, description: 'requests in flight per connection (default 1)' },
-  { name: 'rate', short: 'R', type: 'integer', valueName: 'REQ/S', min: 1, description: 'constant request rate over all connections (open model, as wrk2); latency counts from when each request was due' },
+  {
+    name: 'rate',
+    short: 'R',
+    type: 'integer',
+    valueName: 'REQ/S',
+    min: 1,
+    description: 'constant request rate over all connections (open model, as wrk2); latency counts from when each request was due',
+  },
   { name: 'method', short: 'm', type: 'string', valueName: 'METHOD', description: 'request method (default GET, or POST when a body is given)' },
-  { name: 'header', short: 'H', type: 'list', valueName: "'NAME: VALUE'", description: 'add a request header; repeatable; a Host header replaces the URL\'s' },
+  { name: 'header', short: 'H', type: 'list', valueName: "'NAME: VALUE'", description: "add a request header; repeatable; a Host header replaces the URL's" },
   { name: 'body', short: 'b', type: 'string', valueName: 'TEXT', description: 'request body (sent with Content-Length)' },
   { name: 'body-file', type: 'string', valueName: 'FILE', description: 'request body read from FILE' },
   { name: 'no-keepalive', type: 'boolean', description: 'a new connection per request (Connection: close); latency includes the connect' },
-  { name: 'timeout', type: 'duration', valueName: 'TIME', min: 1, max: MAX_TIMER_MS, description: 'a request unanswered this long fails as a timeout and its connection is replaced (default 10s)' },
-  { name: 'warmup', type: 'duration', valueName: 'TIME', min: 0, max: MAX_TIMER_MS, description: 'run this long before measuring; its results are discarded (default 0)' },
+  {
+    name: 'timeout',
+    type: 'duration',
+    valueName: 'TIME',
+    min: 1,
+    max: MAX_TIMER_MS,
+    description: 'a request unanswered this long fails as a timeout and its connection is replaced (default 10s)',
+  },
+  {
+    name: 'warmup',
+    type: 'duration',
+    valueName: 'TIME',
+    min: 0,
+    max: MAX_TIMER_MS,
+    description: 'run this long before measuring; its results are discarded (default 0)',
+  },
   { name: 'expect-status', type: 'integer', valueName: 'CODE', min: 100, max: 599, description: 'exit 1 unless every request got a response with this status' },
   { name: 'json', type: 'boolean', description: 'print the result as one JSON object' },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
@@ -51,7 +88,10 @@ Examples:
 export function benchOptions({ flags, positionals }: ParsedArgs<Flags<typeof BENCH_FLAGS>>): BenchOptions {
   const url = positionals[0]
   if (url === undefined || positionals.length !== 1) {
-    throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', url === undefined ? 'missing URL: petrel bench [flags] URL' : `one URL expected, got ${positionals.length}: ${positionals.join(' ')}`)
+    throw new UsageError(
+      'PETREL_ERR_CLI_BAD_ARGUMENT',
+      url === undefined ? 'missing URL: petrel bench [flags] URL' : `one URL expected, got ${positionals.length}: ${positionals.join(' ')}`,
+    )
   }
   parseTarget(url)
   const keepAlive = !flags.has('no-keepalive')

@@ -20,14 +20,54 @@ export const CHAT_CONNECT_DEFAULTS = { waitMs: 5000, retryEveryMs: 100 } as cons
 export const CHAT_FLAGS = defineFlags([
   { name: 'host', type: 'string', valueName: 'HOST', description: `address to listen on (default ${CHAT_DEFAULTS.host})` },
   { name: 'port', short: 'p', type: 'integer', valueName: 'PORT', min: 0, max: 65535, description: `port to listen on (default ${CHAT_DEFAULTS.port})` },
-  { name: 'max-users', type: 'integer', valueName: 'N', min: 1, description: `people in the room at once; one more is refused (default ${CHAT_DEFAULTS.maxUsers})` },
+  {
+    name: 'max-users',
+    type: 'integer',
+    valueName: 'N',
+    min: 1,
+    description: `people in the room at once; one more is refused (default ${CHAT_DEFAULTS.maxUsers})`,
+  },
   { name: 'max-line-bytes', type: 'integer', valueName: 'N', min: 1, description: `longest line a client may send (default ${CHAT_DEFAULTS.maxLineBytes})` },
-  { name: 'max-outgoing-bytes', type: 'integer', valueName: 'N', min: 1024, description: `bytes queued for a client that does not read before it is cut off (default ${CHAT_DEFAULTS.maxOutgoingBytes})` },
-  { name: 'workers', short: 'w', type: 'string', valueName: 'N|auto', description: 'N worker processes share the port (SO_REUSEPORT) and one room, relayed by a master (auto: one per CPU)' },
-  { name: 'worker-start-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `with --workers: a worker not listening after TIME (its Redis not answering, say) is killed; the room does not open, or a replacement is tried again later (default ${formatDuration(DEFAULT_START_TIMEOUT_MS)})` },
-  { name: 'redis', type: 'string', valueName: 'URL', description: 'share the room with other petrel chat instances through Redis pub/sub (redis://[:PASSWORD@]HOST[:PORT][/DB])' },
-  { name: 'room', type: 'string', valueName: 'NAME', description: `with --redis: the room's name, so one Redis can hold several (default ${REDIS_HUB_DEFAULTS.room})` },
-  { name: 'wait', type: 'duration', valueName: 'TIME', min: 0, description: `connect: while the room refuses connections (not started yet), try again for up to TIME; 0 tries once (default ${formatDuration(CHAT_CONNECT_DEFAULTS.waitMs)})` },
+  {
+    name: 'max-outgoing-bytes',
+    type: 'integer',
+    valueName: 'N',
+    min: 1024,
+    description: `bytes queued for a client that does not read before it is cut off (default ${CHAT_DEFAULTS.maxOutgoingBytes})`,
+  },
+  {
+    name: 'workers',
+    short: 'w',
+    type: 'string',
+    valueName: 'N|auto',
+    description: 'N worker processes share the port (SO_REUSEPORT) and one room, relayed by a master (auto: one per CPU)',
+  },
+  {
+    name: 'worker-start-timeout',
+    type: 'duration',
+    valueName: 'TIME',
+    min: 1,
+    description: `with --workers: a worker not listening after TIME (its Redis not answering, say) is killed; the room does not open, or a replacement is tried again later (default ${formatDuration(DEFAULT_START_TIMEOUT_MS)})`,
+  },
+  {
+    name: 'redis',
+    type: 'string',
+    valueName: 'URL',
+    description: 'share the room with other petrel chat instances through Redis pub/sub (redis://[:PASSWORD@]HOST[:PORT][/DB])',
+  },
+  {
+    name: 'room',
+    type: 'string',
+    valueName: 'NAME',
+    description: `with --redis: the room's name, so one Redis can hold several (default ${REDIS_HUB_DEFAULTS.room})`,
+  },
+  {
+    name: 'wait',
+    type: 'duration',
+    valueName: 'TIME',
+    min: 0,
+    description: `connect: while the room refuses connections (not started yet), try again for up to TIME; 0 tries once (default ${formatDuration(CHAT_CONNECT_DEFAULTS.waitMs)})`,
+  },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ])
 
@@ -50,9 +90,14 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
     return 0
   }
   if (positionals[0] === 'connect') return connect(positionals.slice(1), flags)
-  if (flags.has('worker-start-timeout') && !flags.has('workers')) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--worker-start-timeout applies to worker processes; give --workers N too')
+  if (flags.has('worker-start-timeout') && !flags.has('workers'))
+    throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--worker-start-timeout applies to worker processes; give --workers N too')
   if (flags.has('wait')) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--wait applies to `petrel chat connect HOST:PORT`, not to a room')
-  if (positionals.length > 0) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `unexpected ${JSON.stringify(positionals[0])}; run a room with \`petrel chat\` or join one with \`petrel chat connect HOST:PORT\``)
+  if (positionals.length > 0)
+    throw new UsageError(
+      'PETREL_ERR_CLI_BAD_ARGUMENT',
+      `unexpected ${JSON.stringify(positionals[0])}; run a room with \`petrel chat\` or join one with \`petrel chat connect HOST:PORT\``,
+    )
   const host = flags.get('host') ?? CHAT_DEFAULTS.host
   const port = flags.get('port') ?? CHAT_DEFAULTS.port
   const redis = flags.get('redis')
@@ -112,18 +157,25 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
         await cluster.stop()
         throw err
       })
-      log(`room open on ${host}:${bound} with ${workers} workers (master pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`)
+      log(
+        `room open on ${host}:${bound} with ${workers} workers (master pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`,
+      )
       stop = () => cluster.stop()
     } else {
       // The Redis client is loaded only here, by a room that uses it.
-      const hub = redis === undefined ? undefined : await (await import('../apps/chat/redis-hub.ts')).RedisHub.connect(redis, { room: settings.room, maxUsers: settings.maxUsers, log })
+      const hub =
+        redis === undefined
+          ? undefined
+          : await (await import('../apps/chat/redis-hub.ts')).RedisHub.connect(redis, { room: settings.room, maxUsers: settings.maxUsers, log })
       const room = new ChatRoom({ ...settings, hub, log })
       // Closing the room closes its Redis connection too, which would keep the process from exiting.
       const address = await room.listen(host, port).catch(async (err: unknown) => {
         await room.close()
         throw err
       })
-      log(`room open on ${address.address}:${address.port} (pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`)
+      log(
+        `room open on ${address.address}:${address.port} (pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`,
+      )
       stop = () => room.close()
     }
   }
@@ -134,7 +186,8 @@ const CONNECT_FLAGS = new Set(['wait', 'help'])
 
 async function connect(args: readonly string[], flags: FlagMap<Flags<typeof CHAT_FLAGS>>): Promise<number> {
   for (const name of flags.keys()) {
-    if (!CONNECT_FLAGS.has(name)) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `--${name} applies to a room (\`petrel chat\`), not to \`petrel chat connect\``)
+    if (!CONNECT_FLAGS.has(name))
+      throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `--${name} applies to a room (\`petrel chat\`), not to \`petrel chat connect\``)
   }
   const target = args[0]
   const colon = target?.lastIndexOf(':') ?? -1

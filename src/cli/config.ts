@@ -39,8 +39,16 @@ export type ConfigFlags<Specs extends readonly FlagSpec[]> = Partial<Flags<Specs
  * As with parseArgs, the typed signature is declared over the untyped one: each value is
  * converted by its spec's type below, which the compiler cannot follow through the loop.
  */
-export async function loadConfig<const Specs extends readonly FlagSpec[]>(file: string, specs: Specs, options?: LoadConfigOptions): Promise<FlagMap<ConfigFlags<Specs>>>
-export async function loadConfig(file: string, specs: readonly FlagSpec[], options: LoadConfigOptions = {}): Promise<FlagMap<Record<string, FlagValue | undefined>>> {
+export async function loadConfig<const Specs extends readonly FlagSpec[]>(
+  file: string,
+  specs: Specs,
+  options?: LoadConfigOptions,
+): Promise<FlagMap<ConfigFlags<Specs>>>
+export async function loadConfig(
+  file: string,
+  specs: readonly FlagSpec[],
+  options: LoadConfigOptions = {},
+): Promise<FlagMap<Record<string, FlagValue | undefined>>> {
   const text = await readConfigText(file, options)
   const parsed = parseJson(file, text)
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
@@ -76,7 +84,10 @@ export async function loadConfig(file: string, specs: readonly FlagSpec[], optio
  * file's. The file's "root" is the ROOT positional, not a flag: the caller takes it with get().
  */
 export function mergeFlags<Values>(fromConfig: Iterable<[string, FlagValue]>, fromCli: FlagMap<Values>): FlagMap<Values>
-export function mergeFlags(fromConfig: Iterable<[string, FlagValue]>, fromCli: FlagMap<Record<string, FlagValue | undefined>>): FlagMap<Record<string, FlagValue | undefined>> {
+export function mergeFlags(
+  fromConfig: Iterable<[string, FlagValue]>,
+  fromCli: FlagMap<Record<string, FlagValue | undefined>>,
+): FlagMap<Record<string, FlagValue | undefined>> {
   const merged = new Map<string, FlagValue>()
   for (const [name, value] of fromConfig) if (name !== ROOT_KEY) merged.set(name, value)
   for (const [name, value] of fromCli) merged.set(name, value)
@@ -90,7 +101,11 @@ export function mergeFlags(fromConfig: Iterable<[string, FlagValue]>, fromCli: F
 async function readConfigText(file: string, options: LoadConfigOptions): Promise<string> {
   let text: string
   try {
-    text = await readConfigFile(file, { maxBytes: options.maxBytes ?? DEFAULT_MAX_CONFIG_BYTES, maxBytesKnob: options.maxBytesKnob ?? '--max-config-bytes', code: 'PETREL_ERR_CLI_BAD_VALUE' })
+    text = await readConfigFile(file, {
+      maxBytes: options.maxBytes ?? DEFAULT_MAX_CONFIG_BYTES,
+      maxBytesKnob: options.maxBytesKnob ?? '--max-config-bytes',
+      code: 'PETREL_ERR_CLI_BAD_VALUE',
+    })
   } catch (err) {
     throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `config file ${errorMessage(err)}`)
   }
@@ -282,7 +297,11 @@ function closestKey(key: string, known: readonly string[], specs: readonly FlagS
   const bare = key.replace(/^-+/, '')
   const short = specs.find((s) => s.short === bare)
   if (short !== undefined) return short.name
-  const normalize = (s: string) => s.replace(/^-+/, '').toLowerCase().replace(/[-_\s]/g, '')
+  const normalize = (s: string) =>
+    s
+      .replace(/^-+/, '')
+      .toLowerCase()
+      .replace(/[-_\s]/g, '')
   const wanted = normalize(key)
   const threshold = Math.max(2, Math.floor(wanted.length / 3))
   let best: string | undefined

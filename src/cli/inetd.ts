@@ -7,17 +7,77 @@ import { errorMessage } from '../core/errors.ts'
 import { defineFlags, parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec } from './args.ts'
 
 export const INETD_FLAGS = defineFlags([
-  { name: 'config', short: 'c', type: 'string', valueName: 'FILE', description: 'services from an xinetd-style file (docs/inetd.md); SIGHUP reloads it. The flags below become its defaults' },
+  {
+    name: 'config',
+    short: 'c',
+    type: 'string',
+    valueName: 'FILE',
+    description: 'services from an xinetd-style file (docs/inetd.md); SIGHUP reloads it. The flags below become its defaults',
+  },
   { name: 'host', type: 'string', valueName: 'HOST', description: `address to listen on (default ${INETD_DEFAULTS.host})` },
-  { name: 'port-offset', type: 'integer', valueName: 'N', min: 0, max: 65_000, description: `each service listens at its standard port + N (default ${INETD_DEFAULTS.portOffset}: echo on ${STANDARD_PORTS.echo + INETD_DEFAULTS.portOffset})` },
-  { name: 'services', type: 'string', valueName: 'LIST', description: `without --config: comma-separated built-ins to run (default all: ${SERVICE_NAMES.join(',')})` },
-  { name: 'instances', type: 'integer', valueName: 'N', min: 1, description: `TCP connections per service at once; more are closed (default ${INETD_DEFAULTS.instances})` },
-  { name: 'only-from', type: 'string', valueName: 'CIDRS', description: 'comma-separated addresses or CIDR blocks allowed to connect (xinetd only_from); default: anyone' },
-  { name: 'idle-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `close a TCP connection idle this long (default ${formatDuration(INETD_DEFAULTS.idleTimeoutMs)})` },
-  { name: 'udp-rate', type: 'integer', valueName: 'N', min: 1, description: `UDP answers per second a service sends to one client address; more datagrams are dropped (default ${INETD_DEFAULTS.udpRate}; config key udp_rate)` },
-  { name: 'udp-tracked-addresses', type: 'integer', valueName: 'N', min: 1, description: `client addresses each UDP service's rate limit remembers; the oldest are forgotten first (default ${INETD_DEFAULTS.udpTrackedAddresses})` },
-  { name: 'udp-chargen-bytes', type: 'integer', valueName: 'N', min: 0, max: CHARGEN_DATAGRAM_MAX_BYTES, description: `characters chargen sends in answer to a datagram (default ${INETD_DEFAULTS.udpChargenBytes}, one line)` },
-  { name: 'max-config-bytes', type: 'integer', valueName: 'BYTES', min: 1, description: `largest --config file read, at start and on SIGHUP (default ${INETD_DEFAULTS.maxConfigBytes})` },
+  {
+    name: 'port-offset',
+    type: 'integer',
+    valueName: 'N',
+    min: 0,
+    max: 65_000,
+    description: `each service listens at its standard port + N (default ${INETD_DEFAULTS.portOffset}: echo on ${STANDARD_PORTS.echo + INETD_DEFAULTS.portOffset})`,
+  },
+  {
+    name: 'services',
+    type: 'string',
+    valueName: 'LIST',
+    description: `without --config: comma-separated built-ins to run (default all: ${SERVICE_NAMES.join(',')})`,
+  },
+  {
+    name: 'instances',
+    type: 'integer',
+    valueName: 'N',
+    min: 1,
+    description: `TCP connections per service at once; more are closed (default ${INETD_DEFAULTS.instances})`,
+  },
+  {
+    name: 'only-from',
+    type: 'string',
+    valueName: 'CIDRS',
+    description: 'comma-separated addresses or CIDR blocks allowed to connect (xinetd only_from); default: anyone',
+  },
+  {
+    name: 'idle-timeout',
+    type: 'duration',
+    valueName: 'TIME',
+    min: 1,
+    description: `close a TCP connection idle this long (default ${formatDuration(INETD_DEFAULTS.idleTimeoutMs)})`,
+  },
+  {
+    name: 'udp-rate',
+    type: 'integer',
+    valueName: 'N',
+    min: 1,
+    description: `UDP answers per second a service sends to one client address; more datagrams are dropped (default ${INETD_DEFAULTS.udpRate}; config key udp_rate)`,
+  },
+  {
+    name: 'udp-tracked-addresses',
+    type: 'integer',
+    valueName: 'N',
+    min: 1,
+    description: `client addresses each UDP service's rate limit remembers; the oldest are forgotten first (default ${INETD_DEFAULTS.udpTrackedAddresses})`,
+  },
+  {
+    name: 'udp-chargen-bytes',
+    type: 'integer',
+    valueName: 'N',
+    min: 0,
+    max: CHARGEN_DATAGRAM_MAX_BYTES,
+    description: `characters chargen sends in answer to a datagram (default ${INETD_DEFAULTS.udpChargenBytes}, one line)`,
+  },
+  {
+    name: 'max-config-bytes',
+    type: 'integer',
+    valueName: 'BYTES',
+    min: 1,
+    description: `largest --config file read, at start and on SIGHUP (default ${INETD_DEFAULTS.maxConfigBytes})`,
+  },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ])
 
@@ -49,14 +109,19 @@ export async function inetdCommand(argv: readonly string[]): Promise<void> {
     return
   }
   if (positionals.length > 0) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `\`petrel inetd\` takes no arguments, got: ${positionals.join(' ')}`)
-  if (flags.has('config') && flags.has('services')) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--services picks built-ins when there is no --config; with --config, list the services in the file')
+  if (flags.has('config') && flags.has('services'))
+    throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--services picks built-ins when there is no --config; with --config, list the services in the file')
   let services: ServiceName[] | undefined
   const serviceList = flags.get('services')
   if (serviceList !== undefined) {
     services = []
     for (const name of serviceList.split(',')) {
       const service = SERVICE_NAMES.find((known) => known === name)
-      if (service === undefined) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --services: unknown service ${JSON.stringify(name)}; choose from ${SERVICE_NAMES.join(', ')}`)
+      if (service === undefined)
+        throw new UsageError(
+          'PETREL_ERR_CLI_BAD_VALUE',
+          `bad value for --services: unknown service ${JSON.stringify(name)}; choose from ${SERVICE_NAMES.join(', ')}`,
+        )
       services.push(service)
     }
   }

@@ -11,11 +11,26 @@ import { UsageError } from './args.ts'
  */
 const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<number | void>; summary: string }> = {
   serve: { run: async (argv) => (await import('./serve.ts')).serveCommand(argv), summary: 'HTTP/1.1 web server: the demo site, or the files under ROOT' },
-  bench: { run: async (argv) => (await import('./bench.ts')).benchCommand(argv), summary: 'HTTP load generator (wrk-class): req/s, latency percentiles, errors' },
-  chat: { run: async (argv) => (await import('./chat.ts')).chatCommand(argv), summary: 'chat room over TCP (nc/telnet line protocol); `chat connect HOST:PORT` joins one' },
-  inetd: { run: async (argv) => (await import('./inetd.ts')).inetdCommand(argv), summary: 'super-server: echo, discard, chargen, daytime, time on TCP and UDP; programs per connection' },
-  proxy: { run: async (argv) => (await import('./proxy.ts')).proxyCommand(argv), summary: 'forward proxy: absolute-form requests and CONNECT tunnels, to an allow-list only' },
-  top: { run: async (argv) => (await import('./top.ts')).topCommand(argv), summary: "a running server's figures and the machine's, live in the terminal (needs serve --admin)" },
+  bench: {
+    run: async (argv) => (await import('./bench.ts')).benchCommand(argv),
+    summary: 'HTTP load generator (wrk-class): req/s, latency percentiles, errors',
+  },
+  chat: {
+    run: async (argv) => (await import('./chat.ts')).chatCommand(argv),
+    summary: 'chat room over TCP (nc/telnet line protocol); `chat connect HOST:PORT` joins one',
+  },
+  inetd: {
+    run: async (argv) => (await import('./inetd.ts')).inetdCommand(argv),
+    summary: 'super-server: echo, discard, chargen, daytime, time on TCP and UDP; programs per connection',
+  },
+  proxy: {
+    run: async (argv) => (await import('./proxy.ts')).proxyCommand(argv),
+    summary: 'forward proxy: absolute-form requests and CONNECT tunnels, to an allow-list only',
+  },
+  top: {
+    run: async (argv) => (await import('./top.ts')).topCommand(argv),
+    summary: "a running server's figures and the machine's, live in the terminal (needs serve --admin)",
+  },
 }
 
 const USAGE = `Usage: petrel <command> [flags]

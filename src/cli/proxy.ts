@@ -8,11 +8,42 @@ import { defineFlags, parseArgs, formatFlags, formatDuration, TIME_HELP, UsageEr
 export const PROXY_FLAGS = defineFlags([
   { name: 'host', type: 'string', valueName: 'HOST', description: `address to listen on (default ${FORWARD_DEFAULTS.host})` },
   { name: 'port', short: 'p', type: 'integer', valueName: 'PORT', min: 0, max: 65535, description: `port to listen on (default ${FORWARD_DEFAULTS.port})` },
-  { name: 'allow', short: 'a', type: 'list', valueName: 'HOST[:PORT]', description: 'a destination clients may reach (repeatable, or comma-separated): example.com:443, *.example.com, 10.0.0.5:*; a bare host means ports 80 and 443. Default: none' },
-  { name: 'dns-ttl', type: 'duration', valueName: 'TIME', min: 0, description: `keep a resolved name this long (default ${formatDuration(FORWARD_DEFAULTS.dnsTtlMs)})` },
-  { name: 'connect-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `connecting to a destination, then 504 (default ${formatDuration(PROXY_DEFAULTS.connectTimeoutMs)})` },
-  { name: 'read-timeout', type: 'duration', valueName: 'TIME', min: 1, description: `a destination silent this long, then 504 (default ${formatDuration(PROXY_DEFAULTS.readTimeoutMs)})` },
-  { name: 'tunnel-idle', type: 'duration', valueName: 'TIME', min: 1, description: `close a CONNECT tunnel idle this long (default ${formatDuration(FORWARD_DEFAULTS.tunnelIdleMs)})` },
+  {
+    name: 'allow',
+    short: 'a',
+    type: 'list',
+    valueName: 'HOST[:PORT]',
+    description:
+      'a destination clients may reach (repeatable, or comma-separated): example.com:443, *.example.com, 10.0.0.5:*; a bare host means ports 80 and 443. Default: none',
+  },
+  {
+    name: 'dns-ttl',
+    type: 'duration',
+    valueName: 'TIME',
+    min: 0,
+    description: `keep a resolved name this long (default ${formatDuration(FORWARD_DEFAULTS.dnsTtlMs)})`,
+  },
+  {
+    name: 'connect-timeout',
+    type: 'duration',
+    valueName: 'TIME',
+    min: 1,
+    description: `connecting to a destination, then 504 (default ${formatDuration(PROXY_DEFAULTS.connectTimeoutMs)})`,
+  },
+  {
+    name: 'read-timeout',
+    type: 'duration',
+    valueName: 'TIME',
+    min: 1,
+    description: `a destination silent this long, then 504 (default ${formatDuration(PROXY_DEFAULTS.readTimeoutMs)})`,
+  },
+  {
+    name: 'tunnel-idle',
+    type: 'duration',
+    valueName: 'TIME',
+    min: 1,
+    description: `close a CONNECT tunnel idle this long (default ${formatDuration(FORWARD_DEFAULTS.tunnelIdleMs)})`,
+  },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ])
 
@@ -46,7 +77,8 @@ export async function proxyCommand(argv: readonly string[]): Promise<number> {
       throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --allow: ${errorMessage(err)}`)
     }
   }
-  if (allow.length === 0) throw new UsageError('PETREL_ERR_CLI_MISSING_VALUE', 'give at least one --allow HOST[:PORT]: without one the proxy would refuse everything')
+  if (allow.length === 0)
+    throw new UsageError('PETREL_ERR_CLI_MISSING_VALUE', 'give at least one --allow HOST[:PORT]: without one the proxy would refuse everything')
   const log = (line: string): void => console.error(`petrel ${line}`)
   const proxy = new ForwardProxy({
     allow,
@@ -57,7 +89,9 @@ export async function proxyCommand(argv: readonly string[]): Promise<number> {
     log,
   })
   const address = await proxy.server.listen({ host: flags.get('host') ?? FORWARD_DEFAULTS.host, port: flags.get('port') ?? FORWARD_DEFAULTS.port })
-  log(`proxy: listening on ${address.address}:${address.port} (pid ${process.pid}); allowed: ${allow.map((r) => `${r.wildcard ? '*.' : ''}${r.host}:${r.ports === null ? '*' : r.ports.join('|')}`).join(', ')}`)
+  log(
+    `proxy: listening on ${address.address}:${address.port} (pid ${process.pid}); allowed: ${allow.map((r) => `${r.wildcard ? '*.' : ''}${r.host}:${r.ports === null ? '*' : r.ports.join('|')}`).join(', ')}`,
+  )
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve())
     process.once('SIGINT', () => resolve())

@@ -56,10 +56,16 @@ async function serve(argv: readonly string[]): Promise<void> {
   const signal = flags.get('signal')
   if (signal !== undefined) return sendSignal(signal, pidFile)
   // A single process keeps root to rebind and reopen logs on a reload, which is what a master is for.
-  if (!flags.has('workers')) refuseFlags(flags, ['user'], 'needs --workers: only worker processes give up root (a single process must keep it to rebind and reopen its logs on a reload)')
+  if (!flags.has('workers'))
+    refuseFlags(
+      flags,
+      ['user'],
+      'needs --workers: only worker processes give up root (a single process must keep it to rebind and reopen its logs on a reload)',
+    )
   if (!flags.has('workers')) refuseFlags(flags, ['worker-start-timeout'], 'applies to worker processes; give --workers N too')
   if (flags.has('daemon') && !isDaemonChild()) {
-    if (pidFile === undefined) throw new UsageError('PETREL_ERR_CLI_MISSING_VALUE', '--daemon needs --pid FILE, so that `petrel serve --signal stop --pid FILE` can find the server')
+    if (pidFile === undefined)
+      throw new UsageError('PETREL_ERR_CLI_MISSING_VALUE', '--daemon needs --pid FILE, so that `petrel serve --signal stop --pid FILE` can find the server')
     // Check everything before detaching: errors belong on the terminal, not in a log file.
     buildOptions(flags, positionals)
     process.exit(await daemonize(flags.get('daemon-log')))
@@ -93,7 +99,9 @@ async function serve(argv: readonly string[]): Promise<void> {
     log,
     onReady: (serving, admin) => {
       const { server, address, root: served } = serving
-      console.log(`petrel: serving ${options.root === null ? 'the demo site' : served} on ${httpUrl(address)} (pid ${process.pid}; ${describeOpenFilesLimit(server.limits.maxConnections)})`)
+      console.log(
+        `petrel: serving ${options.root === null ? 'the demo site' : served} on ${httpUrl(address)} (pid ${process.pid}; ${describeOpenFilesLimit(server.limits.maxConnections)})`,
+      )
       if (admin !== null) console.log(`petrel: admin (dashboard, /metrics) on ${httpUrl(admin.address)}`)
       if (options.accounts !== undefined) console.log(`petrel: accounts (/account/) on ${describeDatabase(options.accounts.database)}`)
       reportDaemonReady()
@@ -112,7 +120,10 @@ function resolveRunAs(value: string | undefined): RunAs | null {
     }
   }
   if (process.getuid?.() === 0) {
-    throw new UsageError('PETREL_ERR_CLI_MISSING_VALUE', 'workers would run as root; give --user NAME[:GROUP] to drop privileges after binding, or --user root to run them as root on purpose')
+    throw new UsageError(
+      'PETREL_ERR_CLI_MISSING_VALUE',
+      'workers would run as root; give --user NAME[:GROUP] to drop privileges after binding, or --user root to run them as root on purpose',
+    )
   }
   return null
 }
@@ -136,14 +147,21 @@ const DEMO_DATABASE = 'sqlite:petrel-data/accounts.db'
 /** `petrel serve --signal NAME --pid FILE`, like `nginx -s`: only ever to a running Petrel server. */
 function sendSignal(name: string, pidFile: string | undefined): void {
   const signal = signalFor(name)
-  if (signal === undefined) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --signal: ${JSON.stringify(name)}; expected one of ${[...new Set(SIGNAL_ACTIONS.map(([, action]) => action))].join(', ')}`)
+  if (signal === undefined)
+    throw new UsageError(
+      'PETREL_ERR_CLI_BAD_VALUE',
+      `bad value for --signal: ${JSON.stringify(name)}; expected one of ${[...new Set(SIGNAL_ACTIONS.map(([, action]) => action))].join(', ')}`,
+    )
   if (pidFile === undefined) throw new UsageError('PETREL_ERR_CLI_MISSING_VALUE', '--signal needs --pid FILE: the pidfile of the server to signal')
   const pid = readPid(pidFile)
   if (pid === null) throw new UsageError('PETREL_ERR_NO_SERVER', `no running server in ${pidFile} (no such file, or it holds no process id)`)
   if (!isAlive(pid)) throw new UsageError('PETREL_ERR_NO_SERVER', `no running server in ${pidFile} (process ${pid} is gone); remove the stale file`)
   const { isPetrelServer, command } = identify(pid)
   if (isPetrelServer === false) {
-    throw new UsageError('PETREL_ERR_NOT_PETREL', `${pidFile} names process ${pid}, which is not a Petrel server${command === '' ? '' : ` (it runs \`${command}\`)`}: the file is stale and its pid was reused; nothing was signalled. Remove the file`)
+    throw new UsageError(
+      'PETREL_ERR_NOT_PETREL',
+      `${pidFile} names process ${pid}, which is not a Petrel server${command === '' ? '' : ` (it runs \`${command}\`)`}: the file is stale and its pid was reused; nothing was signalled. Remove the file`,
+    )
   }
   try {
     process.kill(pid, signal)
@@ -156,7 +174,10 @@ function sendSignal(name: string, pidFile: string | undefined): void {
 /** --trust-proxy's entries, checked (the list itself is made where it is used: it does not cross IPC). */
 function trustedProxies(given: string[] | undefined): string[] | undefined {
   if (given === undefined) return undefined
-  const entries = given.flatMap((value) => value.split(',')).map((entry) => entry.trim()).filter((entry) => entry !== '')
+  const entries = given
+    .flatMap((value) => value.split(','))
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
   try {
     allowList(entries)
   } catch (err) {
@@ -181,7 +202,8 @@ function adminSettings(flags: ServeFlags, admin: string): AdminSettings {
 
 /** Flags and ROOT → ServeOptions; throws UsageError naming what is wrong. */
 function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeOptions {
-  if (positionals.length > 1) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `\`petrel serve\` takes one ROOT directory, got ${positionals.length}: ${positionals.join(' ')}`)
+  if (positionals.length > 1)
+    throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `\`petrel serve\` takes one ROOT directory, got ${positionals.length}: ${positionals.join(' ')}`)
   let root: string | null = null
   const given = positionals[0]
   if (given !== undefined) {
@@ -190,7 +212,11 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
     try {
       isDir = statSync(root).isDirectory()
     } catch {}
-    if (!isDir) throw new UsageError('PETREL_ERR_ROOT_NOT_DIRECTORY', `ROOT ${JSON.stringify(given)} is not a directory; give an existing directory or none for the demo site`)
+    if (!isDir)
+      throw new UsageError(
+        'PETREL_ERR_ROOT_NOT_DIRECTORY',
+        `ROOT ${JSON.stringify(given)} is not a directory; give an existing directory or none for the demo site`,
+      )
   }
   const limits: Partial<Limits> = {}
   for (const [key, name] of LIMIT_FLAGS) {
@@ -223,7 +249,11 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
     try {
       isDir = statSync(cgiDir).isDirectory()
     } catch {}
-    if (!isDir) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --cgi-bin: ${JSON.stringify(cgiDir)} is not a directory; give the directory that holds the scripts`)
+    if (!isDir)
+      throw new UsageError(
+        'PETREL_ERR_CLI_BAD_VALUE',
+        `bad value for --cgi-bin: ${JSON.stringify(cgiDir)} is not a directory; give the directory that holds the scripts`,
+      )
   }
   if (cgiDir === undefined && root !== null) refuseFlags(flags, ['cgi-max', 'cgi-queue', 'cgi-timeout'], 'needs --cgi-bin DIR')
   if (cgiDir !== undefined || root === null) {
@@ -258,20 +288,37 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
     })
     const balance = oneOf('proxy-balance', flags.get('proxy-balance'), ['round-robin', 'least-conn'])
     const healthPath = flags.get('proxy-health-path')
-    if (healthPath !== undefined && (!healthPath.startsWith('/') || /[\x00-\x20\x7f]/.test(healthPath))) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-health-path: ${JSON.stringify(healthPath)}; a path starts with / and holds no spaces or control characters`)
+    if (healthPath !== undefined && (!healthPath.startsWith('/') || /[\x00-\x20\x7f]/.test(healthPath)))
+      throw new UsageError(
+        'PETREL_ERR_CLI_BAD_VALUE',
+        `bad value for --proxy-health-path: ${JSON.stringify(healthPath)}; a path starts with / and holds no spaces or control characters`,
+      )
     // Without a path there are no active checks: an interval or timeout would do nothing, so it is
     // refused — except an interval of 0, which says just that.
     if (healthPath === undefined) {
-      if ((flags.get('proxy-health-interval') ?? 0) > 0) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--proxy-health-interval needs --proxy-health-path PATH: active health checks are off without the path to check')
+      if ((flags.get('proxy-health-interval') ?? 0) > 0)
+        throw new UsageError(
+          'PETREL_ERR_CLI_BAD_VALUE',
+          '--proxy-health-interval needs --proxy-health-path PATH: active health checks are off without the path to check',
+        )
       refuseFlags(flags, ['proxy-health-timeout'], 'needs --proxy-health-path PATH: active health checks are off without the path to check')
     }
     const upgrades = flags.get('proxy-upgrade-protocols')
-    const upgradeProtocols = upgrades === undefined ? undefined : upgrades.split(',').map((p) => p.trim()).filter((p) => p !== '')
+    const upgradeProtocols =
+      upgrades === undefined
+        ? undefined
+        : upgrades
+            .split(',')
+            .map((p) => p.trim())
+            .filter((p) => p !== '')
     if (upgradeProtocols !== undefined) {
       try {
         protocolNames(upgradeProtocols)
       } catch {
-        throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-upgrade-protocols: ${JSON.stringify(upgrades)}; expected protocol names separated by commas, e.g. websocket,h2c ('' for none)`)
+        throw new UsageError(
+          'PETREL_ERR_CLI_BAD_VALUE',
+          `bad value for --proxy-upgrade-protocols: ${JSON.stringify(upgrades)}; expected protocol names separated by commas, e.g. websocket,h2c ('' for none)`,
+        )
       }
     }
     options.proxy = {
@@ -292,7 +339,24 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
       },
     }
   } else {
-    refuseFlags(flags, ['proxy-balance', 'proxy-connect-timeout', 'proxy-read-timeout', 'proxy-keepalive', 'proxy-fail-timeout', 'proxy-health-interval', 'proxy-health-path', 'proxy-health-timeout', 'proxy-max-response-header-bytes', 'proxy-max-response-header-count', 'proxy-upgrade-protocols', 'proxy-underscores-in-headers'], 'applies to the reverse proxy: give --proxy PREFIX=URL too')
+    refuseFlags(
+      flags,
+      [
+        'proxy-balance',
+        'proxy-connect-timeout',
+        'proxy-read-timeout',
+        'proxy-keepalive',
+        'proxy-fail-timeout',
+        'proxy-health-interval',
+        'proxy-health-path',
+        'proxy-health-timeout',
+        'proxy-max-response-header-bytes',
+        'proxy-max-response-header-count',
+        'proxy-upgrade-protocols',
+        'proxy-underscores-in-headers',
+      ],
+      'applies to the reverse proxy: give --proxy PREFIX=URL too',
+    )
   }
   const database = flags.get('database') ?? (root === null ? DEMO_DATABASE : undefined)
   const hashing = oneOf('password-hashing', flags.get('password-hashing'), ['pool', 'inline'])

@@ -61,7 +61,11 @@ export function adminBaseUrl(text: string): URL {
     try {
       url = new URL(text)
     } catch {}
-    if (url === null || url.protocol !== 'http:') throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `bad value for ADMIN: ${JSON.stringify(text)}; give the server's --admin HOST:PORT, e.g. ${TOP_DEFAULT_ADMIN}, or an http:// URL`)
+    if (url === null || url.protocol !== 'http:')
+      throw new UsageError(
+        'PETREL_ERR_CLI_BAD_ARGUMENT',
+        `bad value for ADMIN: ${JSON.stringify(text)}; give the server's --admin HOST:PORT, e.g. ${TOP_DEFAULT_ADMIN}, or an http:// URL`,
+      )
     return url
   }
   const { host, port } = parseHostPort('ADMIN', text)
@@ -74,7 +78,8 @@ export async function topCommand(argv: readonly string[]): Promise<number> {
     console.log(TOP_USAGE)
     return 0
   }
-  if (positionals.length > 1) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `\`petrel top\` takes one ADMIN address, got ${positionals.length}: ${positionals.join(' ')}`)
+  if (positionals.length > 1)
+    throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `\`petrel top\` takes one ADMIN address, got ${positionals.length}: ${positionals.join(' ')}`)
   const base = adminBaseUrl(positionals[0] ?? TOP_DEFAULT_ADMIN)
   const token = adminTokenFromFlags(flags)
   const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` }
@@ -219,7 +224,8 @@ function wrapWords(text: string, columns: number): string[] {
   return lines
 }
 
-const n = (value: number, digits = 0): string => (Number.isFinite(value) ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-')
+const n = (value: number, digits = 0): string =>
+  Number.isFinite(value) ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-'
 const mb = (bytes: number): string => n(bytes / 1048576, 1)
 const ms = (value: number | null): string => (value === null ? '-' : `${n(value, 2)} ms`)
 const rate = (bytesPerS: number): string => (bytesPerS >= 1048576 ? `${n(bytesPerS / 1048576, 1)} MB/s` : `${n(bytesPerS / 1024, 1)} KB/s`)
@@ -253,7 +259,11 @@ export function fitTable(head: readonly string[], rows: readonly string[][], col
   }
   if (kept === 0) return null
   const line = (cells: readonly string[]): string =>
-    cells.slice(0, kept).map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd()
+    cells
+      .slice(0, kept)
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd()
   return [line(head), ...rows.map(line)]
 }
 
@@ -271,30 +281,105 @@ export function renderTop(tick: Tick, origin: string, size: ScreenSize): string[
   const oldest = Math.min(...tick.processes.map((p) => p.startedAtMs))
   const headline = [
     [`requests/s ${n(r.requestsPerS)}`, `latency p50 ${ms(r.latencyMs.p50)}`, `p90 ${ms(r.latencyMs.p90)}`, `p99 ${ms(r.latencyMs.p99)}`],
-    [`connections ${n(t.connections.active)} (${n(t.connections.idle)} idle)`, `accepted ${n(t.connections.accepted)}`, `rejected ${n(t.connections.rejected)}`, `requests ${n(t.requests)}`],
-    [`2xx ${n(r.responsesPerS[1] ?? 0)}/s`, `3xx ${n(r.responsesPerS[2] ?? 0)}/s`, `4xx ${n(r.responsesPerS[3] ?? 0)}/s`, `5xx ${n(r.responsesPerS[4] ?? 0)}/s`, `in ${rate(r.bytesInPerS)}`, `out ${rate(r.bytesOutPerS)}`],
-    [`server CPU ${n(r.cpuPct)}%`, `RSS ${mb(t.memory.rss)} MB`, `heap ${mb(t.memory.heapUsed)} MB`, `loop p99 ${n(t.eventLoop.delayP99Ms, 2)} ms`, `busy ${n(t.eventLoop.utilization * 100)}%`, `timers ${n(t.timers)}`, `fds ${n(t.fds)}`],
-    ['petrel top', origin, `${new Date(tick.atMs).toISOString().slice(11, 19)} UTC`, `up ${Number.isFinite(oldest) ? uptime(tick.atMs - oldest) : '-'}`, `${t.processes} process${t.processes === 1 ? '' : 'es'}`],
+    [
+      `connections ${n(t.connections.active)} (${n(t.connections.idle)} idle)`,
+      `accepted ${n(t.connections.accepted)}`,
+      `rejected ${n(t.connections.rejected)}`,
+      `requests ${n(t.requests)}`,
+    ],
+    [
+      `2xx ${n(r.responsesPerS[1] ?? 0)}/s`,
+      `3xx ${n(r.responsesPerS[2] ?? 0)}/s`,
+      `4xx ${n(r.responsesPerS[3] ?? 0)}/s`,
+      `5xx ${n(r.responsesPerS[4] ?? 0)}/s`,
+      `in ${rate(r.bytesInPerS)}`,
+      `out ${rate(r.bytesOutPerS)}`,
+    ],
+    [
+      `server CPU ${n(r.cpuPct)}%`,
+      `RSS ${mb(t.memory.rss)} MB`,
+      `heap ${mb(t.memory.heapUsed)} MB`,
+      `loop p99 ${n(t.eventLoop.delayP99Ms, 2)} ms`,
+      `busy ${n(t.eventLoop.utilization * 100)}%`,
+      `timers ${n(t.timers)}`,
+      `fds ${n(t.fds)}`,
+    ],
+    [
+      'petrel top',
+      origin,
+      `${new Date(tick.atMs).toISOString().slice(11, 19)} UTC`,
+      `up ${Number.isFinite(oldest) ? uptime(tick.atMs - oldest) : '-'}`,
+      `${t.processes} process${t.processes === 1 ? '' : 'es'}`,
+    ],
   ]
   const out = headline.slice(0, rows).map((fields) => fitFields(fields, columns))
-  const tcpRows = Object.entries(s.tcp).flatMap(([port, states]) => Object.entries(states).map(([state, count]) => [port === 'other' ? 'other' : `:${port}`, state, n(count)]))
+  const tcpRows = Object.entries(s.tcp).flatMap(([port, states]) =>
+    Object.entries(states).map(([state, count]) => [port === 'other' ? 'other' : `:${port}`, state, n(count)]),
+  )
   const sections: Section[] = [
     {
       rowNoun: 'processes',
-      lines: fitTable(['WORKER', 'PID', 'REQ/S', 'CPU', 'RSS MB', 'HEAP MB', 'CONNS', 'IDLE', 'LOOP P99', 'BUSY', 'TIMERS', 'FDS', 'UP'], tick.processes.map((p) => [
-        p.worker === null ? 'single' : String(p.worker), String(p.pid), n(p.requestsPerS), `${n(p.cpuPct)}%`, mb(p.memory.rss), mb(p.memory.heapUsed),
-        n(p.connections.active), n(p.connections.idle), n(p.eventLoop.delayP99Ms, 2), `${n(p.eventLoop.utilization * 100)}%`, n(p.timers), n(p.fds), uptime(p.atMs - p.startedAtMs),
-      ]), columns),
+      lines: fitTable(
+        ['WORKER', 'PID', 'REQ/S', 'CPU', 'RSS MB', 'HEAP MB', 'CONNS', 'IDLE', 'LOOP P99', 'BUSY', 'TIMERS', 'FDS', 'UP'],
+        tick.processes.map((p) => [
+          p.worker === null ? 'single' : String(p.worker),
+          String(p.pid),
+          n(p.requestsPerS),
+          `${n(p.cpuPct)}%`,
+          mb(p.memory.rss),
+          mb(p.memory.heapUsed),
+          n(p.connections.active),
+          n(p.connections.idle),
+          n(p.eventLoop.delayP99Ms, 2),
+          `${n(p.eventLoop.utilization * 100)}%`,
+          n(p.timers),
+          n(p.fds),
+          uptime(p.atMs - p.startedAtMs),
+        ]),
+        columns,
+      ),
     },
-    { rowNoun: 'cores', lines: fitTable(['CPU (mpstat)', 'USER', 'SYS', 'IOWAIT', 'IDLE'], s.cpus.map((c) => [c.name === 'cpu' ? 'all' : c.name, `${n(c.userPct, 1)}%`, `${n(c.systemPct, 1)}%`, `${n(c.iowaitPct, 1)}%`, `${n(c.idlePct, 1)}%`]), columns) },
+    {
+      rowNoun: 'cores',
+      lines: fitTable(
+        ['CPU (mpstat)', 'USER', 'SYS', 'IOWAIT', 'IDLE'],
+        s.cpus.map((c) => [c.name === 'cpu' ? 'all' : c.name, `${n(c.userPct, 1)}%`, `${n(c.systemPct, 1)}%`, `${n(c.iowaitPct, 1)}%`, `${n(c.idlePct, 1)}%`]),
+        columns,
+      ),
+    },
     { rowNoun: 'socket states', lines: fitTable(['TCP (netstat)', 'STATE', 'SOCKETS'], tcpRows, columns) },
     {
       lines: [
-        fitFields(['memory (vmstat)', `total ${n(s.memory.totalKb / 1024)} MB`, `available ${n(s.memory.availableKb / 1024)} MB`, `swap used ${n((s.memory.swapTotalKb - s.memory.swapFreeKb) / 1024)} MB`], columns),
-        fitFields([`load ${s.load.map((l) => n(l, 2)).join(' ')}`, `r ${s.running}`, `b ${s.blocked}`, `cs/s ${n(s.contextSwitchesPerS)}`, `in/s ${n(s.interruptsPerS)}`, `forks/s ${n(s.forksPerS)}`], columns),
+        fitFields(
+          [
+            'memory (vmstat)',
+            `total ${n(s.memory.totalKb / 1024)} MB`,
+            `available ${n(s.memory.availableKb / 1024)} MB`,
+            `swap used ${n((s.memory.swapTotalKb - s.memory.swapFreeKb) / 1024)} MB`,
+          ],
+          columns,
+        ),
+        fitFields(
+          [
+            `load ${s.load.map((l) => n(l, 2)).join(' ')}`,
+            `r ${s.running}`,
+            `b ${s.blocked}`,
+            `cs/s ${n(s.contextSwitchesPerS)}`,
+            `in/s ${n(s.interruptsPerS)}`,
+            `forks/s ${n(s.forksPerS)}`,
+          ],
+          columns,
+        ),
       ],
     },
-    { rowNoun: 'interfaces', lines: fitTable(['INTERFACE (ifstat)', 'RX', 'TX', 'RX PKT/S', 'TX PKT/S'], s.interfaces.map((i) => [i.name, rate(i.rxBytesPerS), rate(i.txBytesPerS), n(i.rxPacketsPerS), n(i.txPacketsPerS)]), columns) },
+    {
+      rowNoun: 'interfaces',
+      lines: fitTable(
+        ['INTERFACE (ifstat)', 'RX', 'TX', 'RX PKT/S', 'TX PKT/S'],
+        s.interfaces.map((i) => [i.name, rate(i.rxBytesPerS), rate(i.txBytesPerS), n(i.rxPacketsPerS), n(i.txPacketsPerS)]),
+        columns,
+      ),
+    },
     { lines: [fitFields(['open descriptors (lsof)', ...s.fds.map((f) => `pid ${f.pid}: ${n(f.open)}`)], columns)] },
   ]
   for (const section of sections) {

@@ -46,7 +46,7 @@ export class BufferPool {
 
   private classOf(bytes: number): number {
     let k = 0
-    while ((this.minBytes << k) < bytes) k++
+    while (this.minBytes << k < bytes) k++
     return k
   }
 }

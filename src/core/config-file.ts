@@ -42,10 +42,13 @@ export async function readConfigFile(file: string, options: ConfigFileOptions): 
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     return refuse(
-      code === 'ENOENT' ? `not found (looked for ${path.resolve(file)})`
-      : code === 'EACCES' || code === 'EPERM' ? 'not readable: permission denied'
-      : code === 'ENXIO' ? 'is a socket, not a regular file; give the path of the configuration file itself'
-      : `cannot be opened: ${(err as Error).message}`,
+      code === 'ENOENT'
+        ? `not found (looked for ${path.resolve(file)})`
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'not readable: permission denied'
+          : code === 'ENXIO'
+            ? 'is a socket, not a regular file; give the path of the configuration file itself'
+            : `cannot be opened: ${(err as Error).message}`,
     )
   }
   try {

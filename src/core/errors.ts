@@ -11,11 +11,25 @@ export interface ErrorSpec {
 export const ERRORS = {
   // Request parsing (protocol/http1). Framing errors close the connection after the answer.
   PETREL_ERR_INVALID_METHOD: { status: 400, message: 'request method contains a character that is not a token character' },
-  PETREL_ERR_INVALID_TARGET: { status: 400, message: 'request target must be /path[?query], http://host[:port]/path (absolute-form), host:port (CONNECT only) or * (OPTIONS only), without control characters or spaces' },
-  PETREL_ERR_INVALID_HOST: { status: 400, message: 'the Host field, or the authority of an absolute-form target, is not host[:port] (RFC 9112 3.2): send a name, an IPv4 address or a [bracketed] IPv6 address, then optionally ":" and digits' },
-  PETREL_ERR_INVALID_PATH_ENCODING: { status: 400, message: 'request path has a "%" not followed by two hex digits, or an encoded NUL (%00); send "%" itself as %25' },
+  PETREL_ERR_INVALID_TARGET: {
+    status: 400,
+    message:
+      'request target must be /path[?query], http://host[:port]/path (absolute-form), host:port (CONNECT only) or * (OPTIONS only), without control characters or spaces',
+  },
+  PETREL_ERR_INVALID_HOST: {
+    status: 400,
+    message:
+      'the Host field, or the authority of an absolute-form target, is not host[:port] (RFC 9112 3.2): send a name, an IPv4 address or a [bracketed] IPv6 address, then optionally ":" and digits',
+  },
+  PETREL_ERR_INVALID_PATH_ENCODING: {
+    status: 400,
+    message: 'request path has a "%" not followed by two hex digits, or an encoded NUL (%00); send "%" itself as %25',
+  },
   PETREL_ERR_PATH_ABOVE_ROOT: { status: 400, message: 'request path climbs above "/" with ".." segments (RFC 3986 5.2.4); remove them' },
-  PETREL_ERR_AMBIGUOUS_PATH: { status: 400, message: 'request path has ".." next to an encoded slash (%2F, %5C), a backslash or a ";", which a server behind may read as a parent directory; remove it' },
+  PETREL_ERR_AMBIGUOUS_PATH: {
+    status: 400,
+    message: 'request path has ".." next to an encoded slash (%2F, %5C), a backslash or a ";", which a server behind may read as a parent directory; remove it',
+  },
   PETREL_ERR_INVALID_VERSION: { status: 400, message: 'request line does not end in a valid HTTP-version' },
   PETREL_ERR_UNSUPPORTED_VERSION: { status: 505, message: 'only HTTP/1.0 and HTTP/1.1 are supported' },
   PETREL_ERR_INVALID_REQUEST_LINE: { status: 400, message: 'request line is malformed' },
@@ -58,17 +72,32 @@ export const ERRORS = {
   PETREL_ERR_CLI_UNKNOWN_COMMAND: { status: 0, message: 'unknown command; run `petrel --help` for the list' },
   PETREL_ERR_CLI_UNKNOWN_FLAG: { status: 0, message: 'unknown flag; run `petrel <command> --help` for the flags it takes' },
   PETREL_ERR_CLI_BAD_VALUE: { status: 0, message: 'bad value for a flag' },
-  PETREL_ERR_INVALID_OPTION: { status: 0, message: 'an option or argument given to the API has a value it cannot take; change it as the rest of this message says' },
+  PETREL_ERR_INVALID_OPTION: {
+    status: 0,
+    message: 'an option or argument given to the API has a value it cannot take; change it as the rest of this message says',
+  },
   PETREL_ERR_CLI_MISSING_VALUE: { status: 0, message: 'flag needs a value' },
   PETREL_ERR_CLI_BAD_ARGUMENT: { status: 0, message: 'unexpected argument' },
   PETREL_ERR_ROOT_NOT_DIRECTORY: { status: 0, message: 'ROOT must be an existing directory' },
   PETREL_ERR_LISTEN: { status: 0, message: 'could not listen on the address' },
   // Start-up failures told by the operating system (core/system-failure.ts): the line names what
   // was tried ("cannot listen on 127.0.0.1:8080: ") before these sentences.
-  PETREL_ERR_ADDRESS_IN_USE: { status: 0, message: 'the address is already in use; stop the program that holds it (`ss -ltnup` shows which) or choose another port' },
-  PETREL_ERR_LISTEN_DENIED: { status: 0, message: 'permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a port from 1024 up, or start as root' },
-  PETREL_ERR_ADDRESS_NOT_LOCAL: { status: 0, message: 'no network interface of this machine has that address; give one it has (`ip -brief address` lists them), 127.0.0.1, or 0.0.0.0 for all' },
-  PETREL_ERR_HOST_UNKNOWN: { status: 0, message: 'the host name does not resolve; give an IP address such as 127.0.0.1 or 0.0.0.0, or a name this machine resolves' },
+  PETREL_ERR_ADDRESS_IN_USE: {
+    status: 0,
+    message: 'the address is already in use; stop the program that holds it (`ss -ltnup` shows which) or choose another port',
+  },
+  PETREL_ERR_LISTEN_DENIED: {
+    status: 0,
+    message: 'permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a port from 1024 up, or start as root',
+  },
+  PETREL_ERR_ADDRESS_NOT_LOCAL: {
+    status: 0,
+    message: 'no network interface of this machine has that address; give one it has (`ip -brief address` lists them), 127.0.0.1, or 0.0.0.0 for all',
+  },
+  PETREL_ERR_HOST_UNKNOWN: {
+    status: 0,
+    message: 'the host name does not resolve; give an IP address such as 127.0.0.1 or 0.0.0.0, or a name this machine resolves',
+  },
   PETREL_ERR_NO_DIRECTORY: { status: 0, message: 'its directory does not exist; create the directory or give a path in one that exists' },
   PETREL_ERR_FILE_MISSING: { status: 0, message: 'there is no such file; check the path' },
   PETREL_ERR_FILE_DENIED: { status: 0, message: 'permission denied; give a path the user running petrel may open, or change its permissions' },
@@ -76,39 +105,84 @@ export const ERRORS = {
   PETREL_ERR_FILE_OPEN: { status: 0, message: 'the system refused to open the file; fix what it names or give another path' },
   PETREL_ERR_PIDFILE_HELD: { status: 0, message: 'the pidfile is held by a running server' },
   PETREL_ERR_NO_SERVER: { status: 0, message: 'no running server to signal' },
-  PETREL_ERR_NOT_PETREL: { status: 0, message: 'the pidfile names a process that is not a Petrel server (a stale pidfile whose pid was reused); remove the file' },
+  PETREL_ERR_NOT_PETREL: {
+    status: 0,
+    message: 'the pidfile names a process that is not a Petrel server (a stale pidfile whose pid was reused); remove the file',
+  },
   PETREL_ERR_LOG_OPEN: { status: 0, message: 'cannot open a log file; create its directory, fix its permissions or give another path' },
-  PETREL_ERR_WORKER_START: { status: 0, message: 'a worker process failed to start; fix what the line names, or raise --worker-start-timeout for a slow start' },
-  PETREL_ERR_CHAT_WORKER_START: { status: 0, message: 'a chat worker process failed to start, so the room is not open; fix what the line names (a Redis that does not answer, a taken port), or raise --worker-start-timeout for a slow start' },
-  PETREL_ERR_CHAT_WORKER_STALLED: { status: 0, message: 'a chat worker stopped reading the room\'s lines from the master; it is killed and replaced (its clients reconnect): look for what blocks its event loop' },
+  PETREL_ERR_WORKER_START: {
+    status: 0,
+    message: 'a worker process failed to start; fix what the line names, or raise --worker-start-timeout for a slow start',
+  },
+  PETREL_ERR_CHAT_WORKER_START: {
+    status: 0,
+    message:
+      'a chat worker process failed to start, so the room is not open; fix what the line names (a Redis that does not answer, a taken port), or raise --worker-start-timeout for a slow start',
+  },
+  PETREL_ERR_CHAT_WORKER_STALLED: {
+    status: 0,
+    message:
+      "a chat worker stopped reading the room's lines from the master; it is killed and replaced (its clients reconnect): look for what blocks its event loop",
+  },
   PETREL_ERR_CHAT_UNREACHABLE: { status: 0, message: 'cannot reach the chat room; start it (`petrel chat --port PORT`) or check HOST:PORT' },
   PETREL_ERR_REDIS_UNAVAILABLE: { status: 0, message: 'cannot reach Redis; start it, or give the URL of one that runs' },
   PETREL_ERR_POOL_QUEUE_FULL: { status: 503, message: 'the thread pool is busy and its queue is full; try again shortly' },
-  PETREL_ERR_POOL_TIMEOUT: { status: 503, message: 'the task did not finish within the thread pool\'s task timeout' },
+  PETREL_ERR_POOL_TIMEOUT: { status: 503, message: "the task did not finish within the thread pool's task timeout" },
   PETREL_ERR_DB_POOL_TIMEOUT: { status: 503, message: 'every database connection is busy; try again shortly' },
   PETREL_ERR_DB_POOL_FULL: { status: 503, message: 'too many requests are waiting for a database connection; try again shortly' },
   PETREL_ERR_DB_POOL_CLOSED: { status: 503, message: 'the database pool is shutting down' },
   PETREL_ERR_DB_UNAVAILABLE: { status: 503, message: 'the database cannot be reached' },
   PETREL_ERR_OUT_OF_DESCRIPTORS: { status: 503, message: 'the server has no file descriptor free to open the file; try again shortly' },
-  PETREL_ERR_NO_PROC_FD: { status: 0, message: 'serving files needs Linux with /proc mounted: each opened file is checked through /proc/self/fd to keep paths inside ROOT; mount /proc' },
+  PETREL_ERR_NO_PROC_FD: {
+    status: 0,
+    message: 'serving files needs Linux with /proc mounted: each opened file is checked through /proc/self/fd to keep paths inside ROOT; mount /proc',
+  },
   PETREL_ERR_UPSTREAM_FAILED: { status: 502, message: 'the upstream server refused, reset or garbled the exchange' },
   PETREL_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'the upstream server did not answer in time' },
   // Response parsing (protocol/http1/response-parser.ts): what an upstream (or a benchmarked server)
   // sent cannot be framed. A proxy answers 502 and drops the connection it came on.
-  PETREL_ERR_UPSTREAM_INVALID_STATUS_LINE: { status: 502, message: 'the upstream\'s response does not start with an HTTP/1.x status line and a 3-digit status; check that the upstream speaks HTTP/1.1' },
-  PETREL_ERR_UPSTREAM_INVALID_HEADER: { status: 502, message: 'the upstream sent a malformed header line (a name that is not a token, no colon, or obsolete line folding); fix the upstream\'s headers' },
-  PETREL_ERR_UPSTREAM_BARE_LF: { status: 502, message: 'a line of the upstream\'s response ends in a bare LF; HTTP/1.1 requires CRLF: fix the upstream' },
-  PETREL_ERR_UPSTREAM_HEADERS_TOO_LARGE: { status: 502, message: 'the upstream\'s response head (or trailer section) is larger than the proxy allows; raise --proxy-max-response-header-bytes or trim the upstream\'s headers' },
-  PETREL_ERR_UPSTREAM_TOO_MANY_HEADERS: { status: 502, message: 'the upstream\'s response has more header fields than the proxy allows; raise --proxy-max-response-header-count or trim the upstream\'s headers' },
-  PETREL_ERR_UPSTREAM_INVALID_FRAMING: { status: 502, message: 'the upstream\'s Content-Length or Transfer-Encoding is malformed or contradictory, so the end of its response is unknown; fix the upstream' },
-  PETREL_ERR_UPSTREAM_INVALID_CHUNK: { status: 502, message: 'the upstream\'s chunked body is malformed; fix the upstream' },
+  PETREL_ERR_UPSTREAM_INVALID_STATUS_LINE: {
+    status: 502,
+    message: "the upstream's response does not start with an HTTP/1.x status line and a 3-digit status; check that the upstream speaks HTTP/1.1",
+  },
+  PETREL_ERR_UPSTREAM_INVALID_HEADER: {
+    status: 502,
+    message: "the upstream sent a malformed header line (a name that is not a token, no colon, or obsolete line folding); fix the upstream's headers",
+  },
+  PETREL_ERR_UPSTREAM_BARE_LF: { status: 502, message: "a line of the upstream's response ends in a bare LF; HTTP/1.1 requires CRLF: fix the upstream" },
+  PETREL_ERR_UPSTREAM_HEADERS_TOO_LARGE: {
+    status: 502,
+    message:
+      "the upstream's response head (or trailer section) is larger than the proxy allows; raise --proxy-max-response-header-bytes or trim the upstream's headers",
+  },
+  PETREL_ERR_UPSTREAM_TOO_MANY_HEADERS: {
+    status: 502,
+    message: "the upstream's response has more header fields than the proxy allows; raise --proxy-max-response-header-count or trim the upstream's headers",
+  },
+  PETREL_ERR_UPSTREAM_INVALID_FRAMING: {
+    status: 502,
+    message: "the upstream's Content-Length or Transfer-Encoding is malformed or contradictory, so the end of its response is unknown; fix the upstream",
+  },
+  PETREL_ERR_UPSTREAM_INVALID_CHUNK: { status: 502, message: "the upstream's chunked body is malformed; fix the upstream" },
   PETREL_ERR_PROXY_FORBIDDEN: { status: 403, message: 'this proxy does not go to that destination' },
-  PETREL_ERR_ADMIN_MISDIRECTED: { status: 421, message: 'this admin listener answers only to its address, localhost, the --admin name and the names given with --admin-host; use one of them, or add this name with --admin-host NAME' },
-  PETREL_ERR_ADMIN_UNAUTHORIZED: { status: 401, message: 'this admin listener needs its token: send Authorization: Bearer TOKEN (petrel top --admin-token-file FILE; Prometheus: authorization.credentials_file) or enter it on the dashboard page' },
+  PETREL_ERR_ADMIN_MISDIRECTED: {
+    status: 421,
+    message:
+      'this admin listener answers only to its address, localhost, the --admin name and the names given with --admin-host; use one of them, or add this name with --admin-host NAME',
+  },
+  PETREL_ERR_ADMIN_UNAUTHORIZED: {
+    status: 401,
+    message:
+      'this admin listener needs its token: send Authorization: Bearer TOKEN (petrel top --admin-token-file FILE; Prometheus: authorization.credentials_file) or enter it on the dashboard page',
+  },
   PETREL_ERR_BENCH_RESOLVE: { status: 0, message: 'cannot resolve the host name in the URL' },
   PETREL_ERR_BENCH_THREAD: { status: 0, message: 'a load-generator thread failed' },
   PETREL_ERR_INETD_CONFIG: { status: 0, message: 'the inetd configuration is invalid' },
-  PETREL_ERR_CONFIG_RELOAD: { status: 0, message: 'a reload was refused: the new configuration failed to load, or its server or first new worker failed to start; the running server keeps the old one: fix what the line names and reload again' },
+  PETREL_ERR_CONFIG_RELOAD: {
+    status: 0,
+    message:
+      'a reload was refused: the new configuration failed to load, or its server or first new worker failed to start; the running server keeps the old one: fix what the line names and reload again',
+  },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

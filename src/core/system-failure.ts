@@ -59,13 +59,15 @@ function explain(err: SystemError, what: string | undefined): SystemFailure | nu
       if (err.code === 'EADDRINUSE') return new SystemFailure('PETREL_ERR_ADDRESS_IN_USE', doing, err)
       // Below 1024 the kernel wants root or CAP_NET_BIND_SERVICE; above it a refusal comes from
       // elsewhere (a security module), and the system's words are all there is to tell.
-      if ((err.code === 'EACCES' || err.code === 'EPERM') && err.port !== undefined && err.port < PRIVILEGED_PORTS) return new SystemFailure('PETREL_ERR_LISTEN_DENIED', doing, err)
+      if ((err.code === 'EACCES' || err.code === 'EPERM') && err.port !== undefined && err.port < PRIVILEGED_PORTS)
+        return new SystemFailure('PETREL_ERR_LISTEN_DENIED', doing, err)
       if (err.code === 'EADDRNOTAVAIL') return new SystemFailure('PETREL_ERR_ADDRESS_NOT_LOCAL', doing, err)
       return new SystemFailure('PETREL_ERR_LISTEN', doing, err, osReason(err))
     }
     case 'getaddrinfo': {
       const doing = what ?? `resolve ${err.hostname ?? 'the host name'}`
-      if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' || err.code === 'EAI_NODATA' || err.code === 'EAI_NONAME') return new SystemFailure('PETREL_ERR_HOST_UNKNOWN', doing, err)
+      if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' || err.code === 'EAI_NODATA' || err.code === 'EAI_NONAME')
+        return new SystemFailure('PETREL_ERR_HOST_UNKNOWN', doing, err)
       return new SystemFailure('PETREL_ERR_LISTEN', doing, err, osReason(err))
     }
     case 'open':

@@ -78,7 +78,8 @@ export function adminHostProblem(name: string): string | null {
 
 /** Why a string cannot be the admin token, or null when it can. */
 export function adminTokenProblem(token: string): string | null {
-  if (token.length < ADMIN_TOKEN_MIN_LENGTH) return `the token has ${token.length} characters; use at least ${ADMIN_TOKEN_MIN_LENGTH}, e.g. from \`openssl rand -hex 32\``
+  if (token.length < ADMIN_TOKEN_MIN_LENGTH)
+    return `the token has ${token.length} characters; use at least ${ADMIN_TOKEN_MIN_LENGTH}, e.g. from \`openssl rand -hex 32\``
   if (token.length > ADMIN_TOKEN_MAX_LENGTH) return `the token has ${token.length} characters; use at most ${ADMIN_TOKEN_MAX_LENGTH}`
   // RFC 6750's b64token, so that it can travel in an Authorization header as it is.
   if (!/^[A-Za-z0-9._~+/-]+=*$/.test(token)) return 'the token may hold only letters, digits and - . _ ~ + / (then = at the end), as a bearer token must'

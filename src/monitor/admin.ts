@@ -229,7 +229,10 @@ export async function startAdmin(options: AdminOptions): Promise<Admin> {
       const credentials = token.check(req.header('authorization'))
       if (credentials !== Credentials.VALID) {
         // RFC 6750 §3: no error code when no credentials came, invalid_token when they were wrong.
-        res.setHeader('WWW-Authenticate', credentials === Credentials.WRONG ? 'Bearer realm="petrel admin", error="invalid_token"' : 'Bearer realm="petrel admin"')
+        res.setHeader(
+          'WWW-Authenticate',
+          credentials === Credentials.WRONG ? 'Bearer realm="petrel admin", error="invalid_token"' : 'Bearer realm="petrel admin"',
+        )
         return plain(res, 401, `Unauthorized: ${credentials === Credentials.WRONG ? 'wrong token; ' : ''}${ERRORS.PETREL_ERR_ADMIN_UNAUTHORIZED.message}`)
       }
     }
@@ -249,7 +252,9 @@ export async function startAdmin(options: AdminOptions): Promise<Admin> {
     throw err
   }
   if (token === null && !isLoopbackAddress(address.address)) {
-    options.log?.(`warning: the admin listener on ${options.host}:${address.port} is not on loopback and has no token: whoever reaches it reads this server's figures; give --admin-token-file FILE, or bind it to 127.0.0.1`)
+    options.log?.(
+      `warning: the admin listener on ${options.host}:${address.port} is not on loopback and has no token: whoever reaches it reads this server's figures; give --admin-token-file FILE, or bind it to 127.0.0.1`,
+    )
   }
   return {
     address,

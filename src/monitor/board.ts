@@ -68,7 +68,16 @@ interface Window {
 type Counters = Pick<Totals, 'requests' | 'responses' | 'bytesIn' | 'bytesOut' | 'latency' | 'cpuUs'> & { accepted: number; rejected: number }
 
 function zeroCounters(): Counters {
-  return { requests: 0, responses: [0, 0, 0, 0, 0], bytesIn: 0, bytesOut: 0, latency: { counts: new Array<number>(LATENCY_BOUNDS_S.length + 1).fill(0), sumS: 0 }, cpuUs: 0, accepted: 0, rejected: 0 }
+  return {
+    requests: 0,
+    responses: [0, 0, 0, 0, 0],
+    bytesIn: 0,
+    bytesOut: 0,
+    latency: { counts: new Array<number>(LATENCY_BOUNDS_S.length + 1).fill(0), sumS: 0 },
+    cpuUs: 0,
+    accepted: 0,
+    rejected: 0,
+  }
 }
 
 function addCounters(into: Counters, s: ProcessSnapshot): void {

@@ -18,7 +18,12 @@ export function prometheusText(t: Totals, processes: readonly ProcessSnapshot[])
   metric('petrel_connections_active', 'gauge', 'Connections open now.', [['', t.connections.active]])
   metric('petrel_connections_idle', 'gauge', 'Open connections waiting between requests (keep-alive).', [['', t.connections.idle]])
   metric('petrel_requests_total', 'counter', 'Requests whose head was read.', [['', t.requests]])
-  metric('petrel_responses_total', 'counter', 'Responses by status class.', STATUS_CLASSES.map((cls, i) => [`{code="${cls}"}`, t.responses[i] ?? 0]))
+  metric(
+    'petrel_responses_total',
+    'counter',
+    'Responses by status class.',
+    STATUS_CLASSES.map((cls, i) => [`{code="${cls}"}`, t.responses[i] ?? 0]),
+  )
   metric('petrel_received_bytes_total', 'counter', 'Bytes read from clients.', [['', t.bytesIn]])
   metric('petrel_sent_bytes_total', 'counter', 'Bytes written to clients.', [['', t.bytesOut]])
   out.push('# HELP petrel_request_duration_seconds From a request head to the end of its response.', '# TYPE petrel_request_duration_seconds histogram')
@@ -28,15 +33,48 @@ export function prometheusText(t: Totals, processes: readonly ProcessSnapshot[])
     out.push(`petrel_request_duration_seconds_bucket{le="${Number(LATENCY_BOUNDS_S[i]!.toPrecision(4))}"} ${cumulative}`)
   }
   cumulative += t.latency.counts[LATENCY_BOUNDS_S.length] ?? 0
-  out.push(`petrel_request_duration_seconds_bucket{le="+Inf"} ${cumulative}`, `petrel_request_duration_seconds_sum ${t.latency.sumS}`, `petrel_request_duration_seconds_count ${cumulative}`)
+  out.push(
+    `petrel_request_duration_seconds_bucket{le="+Inf"} ${cumulative}`,
+    `petrel_request_duration_seconds_sum ${t.latency.sumS}`,
+    `petrel_request_duration_seconds_count ${cumulative}`,
+  )
   metric('petrel_cpu_seconds_total', 'counter', 'CPU time of the server processes (user + system).', [['', t.cpuUs / 1e6]])
-  const each = (pick: (p: ProcessSnapshot) => number): Array<[string, number]> =>
-    processes.map((p) => [`{worker="${p.worker ?? 'single'}"}`, pick(p)])
-  metric('petrel_process_resident_memory_bytes', 'gauge', 'Resident memory of each server process.', each((p) => p.memory.rss))
-  metric('petrel_process_heap_used_bytes', 'gauge', 'V8 heap in use in each server process.', each((p) => p.memory.heapUsed))
-  metric('petrel_event_loop_delay_p99_seconds', 'gauge', 'Event-loop delay, 99th percentile over the last second.', each((p) => p.eventLoop.delayP99Ms / 1000))
-  metric('petrel_event_loop_utilization_ratio', 'gauge', 'Share of the last second the event loop was busy.', each((p) => p.eventLoop.utilization))
-  metric('petrel_timers_armed', 'gauge', 'Connection timers armed on the timing wheel and heap.', each((p) => p.timers))
-  metric('petrel_open_fds', 'gauge', 'Open file descriptors.', each((p) => p.fds))
+  const each = (pick: (p: ProcessSnapshot) => number): Array<[string, number]> => processes.map((p) => [`{worker="${p.worker ?? 'single'}"}`, pick(p)])
+  metric(
+    'petrel_process_resident_memory_bytes',
+    'gauge',
+    'Resident memory of each server process.',
+    each((p) => p.memory.rss),
+  )
+  metric(
+    'petrel_process_heap_used_bytes',
+    'gauge',
+    'V8 heap in use in each server process.',
+    each((p) => p.memory.heapUsed),
+  )
+  metric(
+    'petrel_event_loop_delay_p99_seconds',
+    'gauge',
+    'Event-loop delay, 99th percentile over the last second.',
+    each((p) => p.eventLoop.delayP99Ms / 1000),
+  )
+  metric(
+    'petrel_event_loop_utilization_ratio',
+    'gauge',
+    'Share of the last second the event loop was busy.',
+    each((p) => p.eventLoop.utilization),
+  )
+  metric(
+    'petrel_timers_armed',
+    'gauge',
+    'Connection timers armed on the timing wheel and heap.',
+    each((p) => p.timers),
+  )
+  metric(
+    'petrel_open_fds',
+    'gauge',
+    'Open file descriptors.',
+    each((p) => p.fds),
+  )
   return out.join('\n') + '\n'
 }

@@ -35,8 +35,17 @@ export interface SystemSnapshot {
 }
 
 const TCP_STATES: Record<string, string> = {
-  '01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2', '06': 'TIME_WAIT',
-  '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0A': 'LISTEN', '0B': 'CLOSING',
+  '01': 'ESTABLISHED',
+  '02': 'SYN_SENT',
+  '03': 'SYN_RECV',
+  '04': 'FIN_WAIT1',
+  '05': 'FIN_WAIT2',
+  '06': 'TIME_WAIT',
+  '07': 'CLOSE',
+  '08': 'CLOSE_WAIT',
+  '09': 'LAST_ACK',
+  '0A': 'LISTEN',
+  '0B': 'CLOSING',
 }
 
 function read(path: string): string {
@@ -115,11 +124,25 @@ export class SystemSampler {
     const loadavg = read('/proc/loadavg').split(' ')
     const interfaces = [...raw.net].map(([name, now]) => {
       const then = before?.net.get(name)
-      return { name, rxBytesPerS: per(now[0]!, then?.[0]), rxPacketsPerS: per(now[1]!, then?.[1]), txBytesPerS: per(now[8]!, then?.[8]), txPacketsPerS: per(now[9]!, then?.[9]) }
+      return {
+        name,
+        rxBytesPerS: per(now[0]!, then?.[0]),
+        rxPacketsPerS: per(now[1]!, then?.[1]),
+        txBytesPerS: per(now[8]!, then?.[8]),
+        txPacketsPerS: per(now[9]!, then?.[9]),
+      }
     })
     return {
       cpus,
-      memory: { totalKb: mem('MemTotal'), availableKb: mem('MemAvailable'), freeKb: mem('MemFree'), buffersKb: mem('Buffers'), cachedKb: mem('Cached'), swapTotalKb: mem('SwapTotal'), swapFreeKb: mem('SwapFree') },
+      memory: {
+        totalKb: mem('MemTotal'),
+        availableKb: mem('MemAvailable'),
+        freeKb: mem('MemFree'),
+        buffersKb: mem('Buffers'),
+        cachedKb: mem('Cached'),
+        swapTotalKb: mem('SwapTotal'),
+        swapFreeKb: mem('SwapFree'),
+      },
       load: [Number(loadavg[0] ?? 0), Number(loadavg[1] ?? 0), Number(loadavg[2] ?? 0)],
       running: field('procs_running'),
       blocked: field('procs_blocked'),
@@ -148,7 +171,14 @@ function readRaw(): Raw {
   for (const line of read('/proc/net/dev').split('\n').slice(2)) {
     const colon = line.indexOf(':')
     if (colon < 0) continue
-    net.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim().split(/\s+/).map(Number))
+    net.set(
+      line.slice(0, colon).trim(),
+      line
+        .slice(colon + 1)
+        .trim()
+        .split(/\s+/)
+        .map(Number),
+    )
   }
   return { atMs: Date.now(), stat, ctxt, intr, forks, net }
 }

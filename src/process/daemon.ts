@@ -53,7 +53,10 @@ export async function daemonize(logFile: string | undefined): Promise<number> {
   })
   closeSync(out)
   return new Promise((resolve) => {
-    const timer = setTimeout(() => finish(1, `petrel: the daemon did not report ready within ${READY_TIMEOUT_MS / 1000} s${logFile ? `; see ${logFile}` : ''}`), READY_TIMEOUT_MS)
+    const timer = setTimeout(
+      () => finish(1, `petrel: the daemon did not report ready within ${READY_TIMEOUT_MS / 1000} s${logFile ? `; see ${logFile}` : ''}`),
+      READY_TIMEOUT_MS,
+    )
     const finish = (code: number, line: string): void => {
       clearTimeout(timer)
       ;(code === 0 ? console.log : console.error)(line)

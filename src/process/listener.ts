@@ -45,7 +45,11 @@ export class HandOverListener {
     })
     server.on('connection', options.onConnection)
     return new Promise((resolve, reject) => {
-      const onListenError = (err: Error): void => reject(systemFailure(err, `listen on ${hostPort(options.host, options.port)}`) ?? new PetrelError('PETREL_ERR_LISTEN', `${hostPort(options.host, options.port)}: ${err.message}`, { cause: err }))
+      const onListenError = (err: Error): void =>
+        reject(
+          systemFailure(err, `listen on ${hostPort(options.host, options.port)}`) ??
+            new PetrelError('PETREL_ERR_LISTEN', `${hostPort(options.host, options.port)}: ${err.message}`, { cause: err }),
+        )
       server.once('error', onListenError)
       server.listen({ host: options.host, port: options.port, backlog: BACKLOG }, () => {
         server.off('error', onListenError)

@@ -117,8 +117,16 @@ export class Master<Options extends ProgramOptions> {
       if (where !== undefined) {
         const [{ MetricsBoard }, { startAdmin }] = await Promise.all([import('../monitor/board.ts'), import('../monitor/admin.ts')])
         const board = (this.board = new MetricsBoard())
-        this.admin = await startAdmin({ ...where, board, pids: () => [process.pid, ...this.pids], log: (line) => this.config.log(`petrel[master]: ${line}`) }).catch((err: Error) => {
-          throw systemFailure(err, `open the admin listener on ${hostPort(where.host, where.port)}`) ?? new PetrelError('PETREL_ERR_LISTEN', `admin listener ${hostPort(where.host, where.port)}: ${err.message}`, { cause: err })
+        this.admin = await startAdmin({
+          ...where,
+          board,
+          pids: () => [process.pid, ...this.pids],
+          log: (line) => this.config.log(`petrel[master]: ${line}`),
+        }).catch((err: Error) => {
+          throw (
+            systemFailure(err, `open the admin listener on ${hostPort(where.host, where.port)}`) ??
+            new PetrelError('PETREL_ERR_LISTEN', `admin listener ${hostPort(where.host, where.port)}: ${err.message}`, { cause: err })
+          )
         })
         this.config.log(`petrel[master]: admin (dashboard, /metrics) on http://${where.host}:${this.admin.address.port}/`)
       }
@@ -131,7 +139,9 @@ export class Master<Options extends ProgramOptions> {
       throw err
     }
     this.config.log(`petrel[master]: ${describeOpenFilesLimit(this.options.limits?.maxConnections ?? DEFAULT_LIMITS.maxConnections)}`)
-    this.config.log(`petrel[master]: ${this.config.workers} worker(s) serving http://${this.options.host}:${this.options.port}/ (${this.reusePort ? 'reusePort: each worker listens, the kernel spreads connections' : 'no reusePort here: the master accepts and hands each connection to a worker'}; pid ${process.pid})`)
+    this.config.log(
+      `petrel[master]: ${this.config.workers} worker(s) serving http://${this.options.host}:${this.options.port}/ (${this.reusePort ? 'reusePort: each worker listens, the kernel spreads connections' : 'no reusePort here: the master accepts and hands each connection to a worker'}; pid ${process.pid})`,
+    )
     this.config.onReady?.()
     this.signals.start()
     return new Promise((resolve) => (this.exitResolve = resolve))
@@ -277,7 +287,7 @@ export class Master<Options extends ProgramOptions> {
   }
 
   private retireDeadlineMs(how: 'quit' | 'stop' | 'retire'): number {
-    return (how === 'stop' ? 0 : this.options.timeouts?.shutdownMs ?? 10_000) + KILL_GRACE_MS
+    return (how === 'stop' ? 0 : (this.options.timeouts?.shutdownMs ?? 10_000)) + KILL_GRACE_MS
   }
 
   private stopAll(how: 'quit' | 'stop'): Promise<void> {

@@ -91,7 +91,10 @@ function realpathOrSelf(file: string): string {
 export function writePidfile(file: string, pid: number = process.pid): void {
   const holder = readPid(file)
   if (holder !== null && holder !== pid && isAlive(holder) && identify(holder).isPetrelServer !== false) {
-    throw new PetrelError('PETREL_ERR_PIDFILE_HELD', `${file} names process ${holder}, which is running; stop it with \`petrel serve --signal stop --pid ${file}\` or remove the file`)
+    throw new PetrelError(
+      'PETREL_ERR_PIDFILE_HELD',
+      `${file} names process ${holder}, which is running; stop it with \`petrel serve --signal stop --pid ${file}\` or remove the file`,
+    )
   }
   try {
     unlinkSync(file)

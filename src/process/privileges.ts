@@ -11,7 +11,8 @@ export interface RunAs {
 /** "NAME" or "NAME:GROUP" from --user. */
 export function parseRunAs(value: string): RunAs {
   const [user, group, extra] = value.split(':')
-  if (!user || extra !== undefined || group === '') throw new PetrelError('PETREL_ERR_CLI_BAD_VALUE', `--user ${JSON.stringify(value)}: expected NAME or NAME:GROUP`)
+  if (!user || extra !== undefined || group === '')
+    throw new PetrelError('PETREL_ERR_CLI_BAD_VALUE', `--user ${JSON.stringify(value)}: expected NAME or NAME:GROUP`)
   return group === undefined ? { user } : { user, group }
 }
 
@@ -53,7 +54,9 @@ function primaryGroup(user: string): string | number {
 /** The soft limit on open files, from /proc/self/limits (Node has no getrlimit), or null. */
 export function openFilesLimit(): number | null {
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'))
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'))
     const soft = line?.split(/\s{2,}/)[1]
     if (soft === undefined) return null
     return soft === 'unlimited' ? Number.POSITIVE_INFINITY : Number(soft)

@@ -97,7 +97,10 @@ export class Supervisor<Options, Up extends { type: string } = never> {
     return new Promise((resolve, reject) => {
       // Settled once: a start that failed, or a worker that listened (its later exit is onExit's).
       let settled = false
-      const timer = setTimeout(() => fail(new PetrelError(this.config.startFailureCode, `worker ${child.pid} did not start listening within ${startTimeoutMs} ms`)), startTimeoutMs)
+      const timer = setTimeout(
+        () => fail(new PetrelError(this.config.startFailureCode, `worker ${child.pid} did not start listening within ${startTimeoutMs} ms`)),
+        startTimeoutMs,
+      )
       const fail = (err: PetrelError): void => {
         if (settled) return
         settled = true

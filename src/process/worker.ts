@@ -74,7 +74,11 @@ export function runWorker<Options>(program: WorkerProgram<Options>): void {
             try {
               if (message.runAs !== null) dropPrivileges(message.runAs)
             } catch (err) {
-              exitFailed({ type: 'failed', message: `cannot switch to user ${message.runAs!.user}: ${(err as Error).message}`, code: 'PETREL_ERR_WORKER_START' })
+              exitFailed({
+                type: 'failed',
+                message: `cannot switch to user ${message.runAs!.user}: ${(err as Error).message}`,
+                code: 'PETREL_ERR_WORKER_START',
+              })
               return
             }
             sendToSupervisor({ type: 'listening', address: started.address } satisfies FromWorker)

@@ -533,7 +533,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.enterPhase(Phase.LINGER)
     this.pending = null
     this.req = null
-    if (this.res !== null && !this.res.finished) this.res.connectionClosed(new PetrelError('PETREL_ERR_CONNECTION_CLOSED', 'the connection is closing before the response was complete'))
+    if (this.res !== null && !this.res.finished) this.res.connectionClosed(new PetrelError('PETREL_ERR_CONNECTION_CLOSED', 'closing before the response ended'))
     this.res = null
     // Whatever held reading back, input is now only read to be dropped.
     this.reading.resumeAll()

@@ -234,7 +234,17 @@ export class Response {
    * onResponse hook, say) does not see them.
    */
   endPrepared(head: string, body: Buffer): boolean {
-    if (this.headersSent || this.finished || this.fields.length > 0 || this.rawFields !== '' || this.statusCode !== 200 || !this.http11 || !this.keepAlive || !this.sink.mayKeepAlive()) return false
+    if (
+      this.headersSent ||
+      this.finished ||
+      this.fields.length > 0 ||
+      this.rawFields !== '' ||
+      this.statusCode !== 200 ||
+      !this.http11 ||
+      !this.keepAlive ||
+      !this.sink.mayKeepAlive()
+    )
+      return false
     this.headersSent = true
     // As the static server's general path counts a HEAD: nothing sent (nginx's $body_bytes_sent).
     this.bodyBytes = this.isHead ? 0 : body.length
@@ -279,7 +289,8 @@ export class Response {
    * response (e.g. "HTTP/1.1 200 Connection Established") before anything else.
    */
   detach(): { socket: Socket; head: Buffer } {
-    if (this.headersSent || this.finished || this.sink.detach === undefined) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', 'detach() needs a fresh response on a client connection')
+    if (this.headersSent || this.finished || this.sink.detach === undefined)
+      throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', 'detach() needs a fresh response on a client connection')
     this.finished = true
     return this.sink.detach()
   }

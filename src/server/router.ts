@@ -58,7 +58,10 @@ export class Router<H> {
   add(method: string, pattern: string, handler: H): void {
     if (!pattern.startsWith('/')) throw new InvalidOptionError(`route pattern must start with "/": ${pattern}`)
     // Requests are routed on their normalised path: a pattern that normalising would change could never match.
-    if (!isNormalPath(pattern)) throw new InvalidOptionError(`route pattern must be a normalised path (no "." or ".." segments, no "//", unreserved characters not percent-encoded): ${pattern}`)
+    if (!isNormalPath(pattern))
+      throw new InvalidOptionError(
+        `route pattern must be a normalised path (no "." or ".." segments, no "//", unreserved characters not percent-encoded): ${pattern}`,
+      )
     const segments = pattern.split('/').slice(1)
     if (!segments.some((s) => s.startsWith(':') || s === '*')) {
       let node = this.exact.get(pattern)

@@ -142,9 +142,14 @@ export class HttpServer {
   mount(prefix: string, handler: Handler): this {
     // Matched against the path's bytes, one byte per character: a character beyond one byte
     // could never match (and latin1 would keep only its low byte).
-    for (let i = 0; i < prefix.length; i++) if (prefix.charCodeAt(i) > 0xff) throw new InvalidOptionError(`mount prefix must be bytes as they appear in a request target (percent-encode the rest): ${JSON.stringify(prefix)}`)
+    for (let i = 0; i < prefix.length; i++)
+      if (prefix.charCodeAt(i) > 0xff)
+        throw new InvalidOptionError(`mount prefix must be bytes as they appear in a request target (percent-encode the rest): ${JSON.stringify(prefix)}`)
     // A prefix that normalising would change ("/a/../b/", "//x/", "/%61pi/") could never match a request.
-    if (!isMountablePrefix(prefix)) throw new InvalidOptionError(`mount prefix must be a normalised path of letters, digits, "-", ".", "_", "~" and "/" ("/" first, no "." or ".." segments, no "//"): ${JSON.stringify(prefix)}`)
+    if (!isMountablePrefix(prefix))
+      throw new InvalidOptionError(
+        `mount prefix must be a normalised path of letters, digits, "-", ".", "_", "~" and "/" ("/" first, no "." or ".." segments, no "//"): ${JSON.stringify(prefix)}`,
+      )
     const mounts = (this.mounts ??= [])
     mounts.push({ prefix, bytes: Buffer.from(prefix, 'latin1'), handler })
     mounts.sort((a, b) => b.prefix.length - a.prefix.length)
@@ -174,16 +179,22 @@ export class HttpServer {
       const onListenError = (err: Error): void => {
         this.listener = null
         // The line a user reads names the address, what is wrong and what to do (core/system-failure.ts).
-        reject(systemFailure(err, `listen on ${hostPort(options.host ?? '127.0.0.1', options.port ?? 0)}`) ?? new PetrelError('PETREL_ERR_LISTEN', `${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${err.message}`, { cause: err }))
+        reject(
+          systemFailure(err, `listen on ${hostPort(options.host ?? '127.0.0.1', options.port ?? 0)}`) ??
+            new PetrelError('PETREL_ERR_LISTEN', `${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${err.message}`, { cause: err }),
+        )
       }
       listener.once('error', onListenError)
-      listener.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1', backlog: options.backlog ?? 511, reusePort: options.reusePort ?? false }, () => {
-        listener.off('error', onListenError)
-        listener.on('error', (err) => this.onAcceptError(err))
-        retainDateClock()
-        this.dateClockHeld = true
-        resolve(listener.address() as AddressInfo)
-      })
+      listener.listen(
+        { port: options.port ?? 0, host: options.host ?? '127.0.0.1', backlog: options.backlog ?? 511, reusePort: options.reusePort ?? false },
+        () => {
+          listener.off('error', onListenError)
+          listener.on('error', (err) => this.onAcceptError(err))
+          retainDateClock()
+          this.dateClockHeld = true
+          resolve(listener.address() as AddressInfo)
+        },
+      )
     })
   }
 
@@ -430,7 +441,15 @@ export class HttpServer {
   reportServerAnswer(remoteAddress: string | undefined, status: number, bodyBytes: number, req: Request | null, startedAtMs: number): void {
     const hook = this.onServerAnswer
     if (hook === undefined) return
-    hook({ remoteAddress, status, bodyBytes, method: req?.method ?? '', url: req?.url ?? '', httpVersion: req?.httpVersion ?? '', startedAtMs: startedAtMs > 0 ? startedAtMs : Date.now() })
+    hook({
+      remoteAddress,
+      status,
+      bodyBytes,
+      method: req?.method ?? '',
+      url: req?.url ?? '',
+      httpVersion: req?.httpVersion ?? '',
+      startedAtMs: startedAtMs > 0 ? startedAtMs : Date.now(),
+    })
   }
 
   countProtocolError(code: ErrorCode): void {

@@ -8,7 +8,10 @@ import { builtinServices, Inetd, type InetdOptions } from '../../src/apps/inetd/
 import type { ServiceConfig } from '../../src/apps/inetd/config.ts'
 
 /** The built-ins the options name, or the services `servicesAt(offset)` gives. */
-export async function startOnFreeOffset(options: Omit<InetdOptions, 'portOffset'> = {}, servicesAt?: (offset: number) => ServiceConfig[]): Promise<{ inetd: Inetd; offset: number }> {
+export async function startOnFreeOffset(
+  options: Omit<InetdOptions, 'portOffset'> = {},
+  servicesAt?: (offset: number) => ServiceConfig[],
+): Promise<{ inetd: Inetd; offset: number }> {
   for (let attempt = 0; ; attempt++) {
     const offset = 20_000 + Math.floor(Math.random() * 40_000)
     const services = servicesAt?.(offset) ?? builtinServices({ ...options, portOffset: offset })

@@ -90,7 +90,8 @@ function readHead(h: RequestHead, anomalies: string[]): Message {
     const got = h.header(name.toLowerCase())
     if (got !== first) anomalies.push(`header(${JSON.stringify(name)}) gave ${JSON.stringify(got)}, expected ${JSON.stringify(first)}`)
   }
-  if (h.queryStart >= 0 && (h.queryStart <= h.targetStart || h.queryStart >= h.targetEnd || h.buf[h.queryStart] !== 0x3f)) anomalies.push(`queryStart ${h.queryStart} is not a "?" in the target`)
+  if (h.queryStart >= 0 && (h.queryStart <= h.targetStart || h.queryStart >= h.targetEnd || h.buf[h.queryStart] !== 0x3f))
+    anomalies.push(`queryStart ${h.queryStart} is not a "?" in the target`)
   if (h.hasBody !== (h.chunked || h.contentLength > 0)) anomalies.push('hasBody disagrees with chunked/contentLength')
   return {
     method: h.method,

@@ -24,16 +24,26 @@ export interface Running {
  * process's). `--port 0` is added unless the arguments or a --config file set the port
  * (`portFromConfig`).
  */
-export async function startPetrel(t: { after: (fn: () => void) => void }, args: string[], options: { env?: Record<string, string>; portFromConfig?: boolean } = {}): Promise<Running> {
+export async function startPetrel(
+  t: { after: (fn: () => void) => void },
+  args: string[],
+  options: { env?: Record<string, string>; portFromConfig?: boolean } = {},
+): Promise<Running> {
   const dir = mkdtempSync(path.join(tmpdir(), 'petrel-proc-'))
   const pidFile = path.join(dir, 'petrel.pid')
   const portArgs = options.portFromConfig === true ? [] : ['--port', '0']
-  const child = spawn(process.execPath, [BIN, 'serve', ...portArgs, '--pid', pidFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
+  const child = spawn(process.execPath, [BIN, 'serve', ...portArgs, '--pid', pidFile, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  })
   let log = ''
   child.stdout!.on('data', (d) => (log += d))
   child.stderr!.on('data', (d) => (log += d))
   t.after(() => {
-    for (const pid of childPids(child.pid!)) try { process.kill(pid, 'SIGKILL') } catch {}
+    for (const pid of childPids(child.pid!))
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {}
     child.kill('SIGKILL')
     rmSync(dir, { recursive: true, force: true })
   })

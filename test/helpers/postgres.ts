@@ -15,7 +15,9 @@ import { lookupUser } from '../../src/process/privileges.ts'
 
 function binDir(): string | null {
   if (!existsSync('/usr/lib/postgresql')) return null
-  const versions = readdirSync('/usr/lib/postgresql').filter((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`)).sort((a, b) => Number(b) - Number(a))
+  const versions = readdirSync('/usr/lib/postgresql')
+    .filter((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`))
+    .sort((a, b) => Number(b) - Number(a))
   return versions.length === 0 ? null : `/usr/lib/postgresql/${versions[0]}/bin`
 }
 
@@ -35,7 +37,10 @@ export async function startPostgres(options: { cpu?: number } = {}): Promise<{ u
   const port = await freePort()
   const args = ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=100']
   // taskset execs postgres in place: the pid is the postmaster's, and the affinity is inherited.
-  const server = options.cpu === undefined ? spawn(`${bin}/postgres`, args, { stdio: 'ignore', ...as }) : spawn('taskset', ['-c', String(options.cpu), `${bin}/postgres`, ...args], { stdio: 'ignore', ...as })
+  const server =
+    options.cpu === undefined
+      ? spawn(`${bin}/postgres`, args, { stdio: 'ignore', ...as })
+      : spawn('taskset', ['-c', String(options.cpu), `${bin}/postgres`, ...args], { stdio: 'ignore', ...as })
   const stop = async (): Promise<void> => {
     if (server.exitCode === null && server.signalCode === null) {
       // SIGINT: PostgreSQL's fast shutdown.

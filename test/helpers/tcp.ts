@@ -69,7 +69,17 @@ export function parseResponse(buf: Buffer, start: number, options: ParseOptions 
   }
   let pos = headEnd + 4
   const make = (body: Buffer, chunked: boolean, trailers: Record<string, string>, end: number) => ({
-    response: Object.assign(new HttpResponse(), { version: m[1]!, status, reason: m[3]!, headers, rawHeaders, body, chunked, trailers, raw: buf.subarray(start, end) }),
+    response: Object.assign(new HttpResponse(), {
+      version: m[1]!,
+      status,
+      reason: m[3]!,
+      headers,
+      rawHeaders,
+      body,
+      chunked,
+      trailers,
+      raw: buf.subarray(start, end),
+    }),
     end,
   })
   const noBody = options.head === true || (status >= 100 && status < 200) || status === 204 || status === 304
@@ -254,7 +264,10 @@ export class RawClient {
     const deadline = performance.now() + timeoutMs
     while (!predicate()) {
       const left = deadline - performance.now()
-      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; received ${JSON.stringify(this.gather().toString('latin1').slice(0, 600))}${this.closedByServer ? ' (closed)' : ''}`)
+      if (left <= 0)
+        throw new Error(
+          `timed out after ${timeoutMs} ms waiting for ${what}; received ${JSON.stringify(this.gather().toString('latin1').slice(0, 600))}${this.closedByServer ? ' (closed)' : ''}`,
+        )
       await new Promise<void>((resolve) => {
         // Socket events wake us at once; a short poll covers predicates on other state.
         const t = setTimeout(resolve, Math.min(left, 10))
@@ -304,7 +317,9 @@ export class RawClient {
         finals++
       }
       if (finals < n && eof) {
-        throw new Error(`connection closed after ${finals} of ${n} responses; unparsed: ${JSON.stringify(buf.toString('latin1', this.cursor, this.cursor + 300))}`)
+        throw new Error(
+          `connection closed after ${finals} of ${n} responses; unparsed: ${JSON.stringify(buf.toString('latin1', this.cursor, this.cursor + 300))}`,
+        )
       }
       return finals >= n
     }

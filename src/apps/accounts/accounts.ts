@@ -198,7 +198,8 @@ export function credentialProblem(username: string, password: string): string | 
     return `A name is ${ACCOUNT_LIMITS.usernameMin} to ${ACCOUNT_LIMITS.usernameMax} of the letters A–Z and a–z, digits, dot, underscore and hyphen.`
   }
   const length = [...password].length
-  if (length < ACCOUNT_LIMITS.passwordMin || length > ACCOUNT_LIMITS.passwordMax) return `A password is ${ACCOUNT_LIMITS.passwordMin} to ${ACCOUNT_LIMITS.passwordMax} characters.`
+  if (length < ACCOUNT_LIMITS.passwordMin || length > ACCOUNT_LIMITS.passwordMax)
+    return `A password is ${ACCOUNT_LIMITS.passwordMin} to ${ACCOUNT_LIMITS.passwordMax} characters.`
   return null
 }
 
@@ -206,7 +207,11 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
   const { store } = options
   const inline = options.hashing === 'inline'
   const trustProxy = options.trustProxy ?? null
-  const limiter = new WindowLimiter({ limit: options.attemptsPerWindow ?? ACCOUNT_LIMITS.attemptsPerWindow, windowMs: ACCOUNT_LIMITS.windowMs, maxKeys: ACCOUNT_LIMITS.trackedAddresses })
+  const limiter = new WindowLimiter({
+    limit: options.attemptsPerWindow ?? ACCOUNT_LIMITS.attemptsPerWindow,
+    windowMs: ACCOUNT_LIMITS.windowMs,
+    maxKeys: ACCOUNT_LIMITS.trackedAddresses,
+  })
   const hashPassword = (password: string, res: Response): Promise<string> =>
     inline ? Promise.resolve(hashInline(password)) : options.pool!().run<string>(password, { name: 'hash', signal: res.signal })
   const verifyPassword = (password: string, stored: string, res: Response): Promise<boolean> =>
@@ -247,7 +252,13 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
   }
 
   /** Form, CSRF, rate limit and input checks shared by login and register; null when answered. */
-  const credentials = async (req: Request, res: Response, action: string, button: string, title: string): Promise<{ username: string; password: string } | null> => {
+  const credentials = async (
+    req: Request,
+    res: Response,
+    action: string,
+    button: string,
+    title: string,
+  ): Promise<{ username: string; password: string } | null> => {
     if (!fromOwnPages(req)) {
       crossSite(res, action)
       return null
@@ -271,7 +282,12 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
     const password = fields.get('password') ?? ''
     const problem = credentialProblem(username, password)
     if (problem !== null) {
-      page(res, 400, title, form(action, fields.get('csrf')!, button, USERNAME.test(username) && username.length <= ACCOUNT_LIMITS.usernameMax ? username : '', problem))
+      page(
+        res,
+        400,
+        title,
+        form(action, fields.get('csrf')!, button, USERNAME.test(username) && username.length <= ACCOUNT_LIMITS.usernameMax ? username : '', problem),
+      )
       return null
     }
     return { username, password }
@@ -280,8 +296,13 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
   server.get('/account/', async (req, res) => {
     const s = await session(req)
     if (s === null) return redirect(res, '/account/login')
-    page(res, 200, `Hello, ${s.username}`, `<p>Only you see this page: you are logged in as <strong>${escapeHtml(s.username)}</strong> (user #${s.userId}).</p>
-<form method="post" action="/account/logout"><input type="hidden" name="csrf" value="${escapeHtml(s.csrf)}"><button type="submit">Log out</button></form>`)
+    page(
+      res,
+      200,
+      `Hello, ${s.username}`,
+      `<p>Only you see this page: you are logged in as <strong>${escapeHtml(s.username)}</strong> (user #${s.userId}).</p>
+<form method="post" action="/account/logout"><input type="hidden" name="csrf" value="${escapeHtml(s.csrf)}"><button type="submit">Log out</button></form>`,
+    )
   })
   server.get('/account', (_req, res) => redirect(res, '/account/'))
 
@@ -296,20 +317,27 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
     const user = await store.findUser(given.username)
     // An unknown name costs the same scrypt as a wrong password: timing does not tell them apart.
     const ok = await verifyPassword(given.password, user?.passwordHash ?? DUMMY_HASH, res)
-    if (user === null || !ok) return page(res, 401, 'Log in', form('/account/login', cookies(req).get(CSRF_COOKIE)!, 'Log in', given.username, 'Wrong name or password.'))
+    if (user === null || !ok)
+      return page(res, 401, 'Log in', form('/account/login', cookies(req).get(CSRF_COOKIE)!, 'Log in', given.username, 'Wrong name or password.'))
     await startSession(res, user.id)
     redirect(res, '/account/')
   })
 
   server.get('/account/register', async (req, res) => {
-    page(res, 200, 'Register', `${form('/account/register', await visitorCsrf(req, res), 'Register')}<p>Have an account? <a href="/account/login">Log in</a>.</p>`)
+    page(
+      res,
+      200,
+      'Register',
+      `${form('/account/register', await visitorCsrf(req, res), 'Register')}<p>Have an account? <a href="/account/login">Log in</a>.</p>`,
+    )
   })
 
   server.post('/account/register', async (req, res) => {
     const given = await credentials(req, res, '/account/register', 'Register', 'Register')
     if (given === null) return
     const id = await store.createUser(given.username, await hashPassword(given.password, res))
-    if (id === null) return page(res, 409, 'Register', form('/account/register', cookies(req).get(CSRF_COOKIE)!, 'Register', '', `The name ${given.username} is taken.`))
+    if (id === null)
+      return page(res, 409, 'Register', form('/account/register', cookies(req).get(CSRF_COOKIE)!, 'Register', '', `The name ${given.username} is taken.`))
     await startSession(res, id)
     redirect(res, '/account/')
   })
@@ -320,7 +348,8 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
     if (fields === null) return
     const s = await session(req)
     if (s === null) return redirect(res, '/account/login')
-    if (!sameToken(fields.get('csrf') ?? undefined, s.csrf)) return page(res, 403, 'Form expired', '<p>This form was not issued to you. <a href="/account/">Back</a>.</p>')
+    if (!sameToken(fields.get('csrf') ?? undefined, s.csrf))
+      return page(res, 403, 'Form expired', '<p>This form was not issued to you. <a href="/account/">Back</a>.</p>')
     await store.deleteSession(s.tokenHash)
     res.appendHeader('Set-Cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`)
     redirect(res, '/account/login')

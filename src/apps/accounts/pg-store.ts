@@ -64,7 +64,11 @@ export class PgStore implements AccountStore {
 
   createUser(username: string, passwordHash: string): Promise<number | null> {
     return this.query(async (c) => {
-      const r = await c.query('INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT (username) DO NOTHING RETURNING id', [username, passwordHash, Date.now()])
+      const r = await c.query('INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT (username) DO NOTHING RETURNING id', [
+        username,
+        passwordHash,
+        Date.now(),
+      ])
       return r.rows.length === 0 ? null : Number(r.rows[0].id)
     })
   }
@@ -85,9 +89,14 @@ export class PgStore implements AccountStore {
 
   findSession(tokenHash: string, nowMs: number): Promise<Session | null> {
     return this.query(async (c) => {
-      const r = await c.query('SELECT s.user_id, u.username, s.csrf, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2', [tokenHash, nowMs])
+      const r = await c.query(
+        'SELECT s.user_id, u.username, s.csrf, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2',
+        [tokenHash, nowMs],
+      )
       const row = r.rows[0]
-      return row === undefined ? null : { userId: Number(row.user_id), username: String(row.username), csrf: String(row.csrf), expiresAt: Number(row.expires_at) }
+      return row === undefined
+        ? null
+        : { userId: Number(row.user_id), username: String(row.username), csrf: String(row.csrf), expiresAt: Number(row.expires_at) }
     })
   }
 

@@ -54,7 +54,9 @@ export class SqliteStore implements AccountStore {
 
   createUser(username: string, passwordHash: string): Promise<number | null> {
     return this.pool.use(async (c) => {
-      const row = c.sql('INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (username) DO NOTHING RETURNING id').get(username, passwordHash, Date.now())
+      const row = c
+        .sql('INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (username) DO NOTHING RETURNING id')
+        .get(username, passwordHash, Date.now())
       return row === undefined ? null : Number(row.id)
     })
   }
@@ -74,8 +76,12 @@ export class SqliteStore implements AccountStore {
 
   findSession(tokenHash: string, nowMs: number): Promise<Session | null> {
     return this.pool.use(async (c) => {
-      const row = c.sql('SELECT s.user_id, u.username, s.csrf, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?').get(tokenHash, nowMs)
-      return row === undefined ? null : { userId: Number(row.user_id), username: String(row.username), csrf: String(row.csrf), expiresAt: Number(row.expires_at) }
+      const row = c
+        .sql('SELECT s.user_id, u.username, s.csrf, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?')
+        .get(tokenHash, nowMs)
+      return row === undefined
+        ? null
+        : { userId: Number(row.user_id), username: String(row.username), csrf: String(row.csrf), expiresAt: Number(row.expires_at) }
     })
   }
 

@@ -122,7 +122,7 @@ export class BenchConnection {
       // Held back by the server (no slot was free when it came due): count from when it was due.
       // Otherwise count from now: the request went out as soon as the timer let it, and a timer's
       // millisecond granularity is the generator's lateness, not the server's.
-      const start = keepAlive ? (this.slotFreeAt > due ? due : now) : (due < this.connectStart ? due : this.connectStart)
+      const start = keepAlive ? (this.slotFreeAt > due ? due : now) : due < this.connectStart ? due : this.connectStart
       this.starts[(this.head + this.inFlight) % depth] = start
       this.sentAt[(this.head + this.inFlight) % depth] = now
       this.inFlight++

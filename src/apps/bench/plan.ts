@@ -76,7 +76,8 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
 
 /** The request bytes: request line, Host, the user's fields, framing, body. */
 export function buildRequest(target: Target, options: Pick<BenchOptions, 'method' | 'headers' | 'body' | 'keepAlive'>): Buffer {
-  if (!TOKEN.test(options.method)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --method: ${JSON.stringify(options.method)}; expected a method token such as GET or POST`)
+  if (!TOKEN.test(options.method))
+    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --method: ${JSON.stringify(options.method)}; expected a method token such as GET or POST`)
   let host = target.authority
   const lines = [`${options.method} ${target.path} HTTP/1.1`]
   const fields: string[] = []
@@ -94,7 +95,10 @@ export function buildRequest(target: Target, options: Pick<BenchOptions, 'method
       continue
     }
     if (lower === 'transfer-encoding') {
-      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `--header ${JSON.stringify(header)}: petrel bench frames bodies with Content-Length; drop the Transfer-Encoding header`)
+      throw new UsageError(
+        'PETREL_ERR_CLI_BAD_VALUE',
+        `--header ${JSON.stringify(header)}: petrel bench frames bodies with Content-Length; drop the Transfer-Encoding header`,
+      )
     }
     if (lower === 'content-length') userLength = true
     if (lower === 'connection' && !options.keepAlive) continue

@@ -78,7 +78,15 @@ export class ChatCluster {
       workerModule: CHAT_WORKER_MODULE,
       serialization: 'advanced',
       // The first worker binds (port 0 picks one); every later one, replacements too, joins its port.
-      startMessage: (slot) => ({ type: 'start', options: { ...this.options.settings, port: this.port }, reusePort: true, handedOver: null, idleGraceMs: 0, runAs: null, worker: slot }),
+      startMessage: (slot) => ({
+        type: 'start',
+        options: { ...this.options.settings, port: this.port },
+        reusePort: true,
+        handedOver: null,
+        idleGraceMs: 0,
+        runAs: null,
+        worker: slot,
+      }),
       startTimeoutMs: options.startTimeoutMs,
       startFailureCode: 'PETREL_ERR_CHAT_WORKER_START',
       onReady: (worker, message) => this.options.log(`worker ${worker.slot} (pid ${worker.child.pid}) listening on ${message.address.port}`),
@@ -133,7 +141,12 @@ export class ChatCluster {
         const behind = (this.backlogged.get(worker) ?? 0) + 1
         this.backlogged.set(worker, behind)
         if (behind === MAX_BACKLOGGED_MESSAGES) {
-          this.options.log(new PetrelError('PETREL_ERR_CHAT_WORKER_STALLED', `worker ${worker.slot} (pid ${worker.child.pid}) has not read ${MAX_BACKLOGGED_MESSAGES} lines in a row; killing it`).message)
+          this.options.log(
+            new PetrelError(
+              'PETREL_ERR_CHAT_WORKER_STALLED',
+              `worker ${worker.slot} (pid ${worker.child.pid}) has not read ${MAX_BACKLOGGED_MESSAGES} lines in a row; killing it`,
+            ).message,
+          )
           worker.child.kill('SIGKILL')
         }
       }

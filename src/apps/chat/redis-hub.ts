@@ -180,7 +180,8 @@ export class RedisHub implements Hub {
     let hub: RedisHub | null = null
     // Told as one line at start-up, in this process or sent as text from a chat worker; the
     // address, not the URL, so that a password in the URL is not printed.
-    const unavailable = (err: Error): PetrelError => new PetrelError('PETREL_ERR_REDIS_UNAVAILABLE', `${address.host}:${address.port}: ${err.message}`, { cause: err })
+    const unavailable = (err: Error): PetrelError =>
+      new PetrelError('PETREL_ERR_REDIS_UNAVAILABLE', `${address.host}:${address.port}: ${err.message}`, { cause: err })
     const health = new Health(where, log)
     const reconnectMs = options.reconnectMs ?? REDIS_HUB_DEFAULTS.reconnectMs
     const maxReconnectMs = options.maxReconnectMs ?? REDIS_HUB_DEFAULTS.maxReconnectMs
@@ -296,9 +297,15 @@ export class RedisHub implements Hub {
   /** Back after an outage: heartbeat first (so no sweep takes us for dead), then our members. */
   private reclaim(): void {
     this.beat()
-      .then(() => Promise.all([...this.held].map((nick) => this.commands.hSetNX(this.members, nickKey(nick), `${this.node} ${nick}`).then((claimed) => {
-        if (claimed === 0) this.log(`redis: ${nick} is held by another node since the outage; both keep it until one leaves`)
-      }))))
+      .then(() =>
+        Promise.all(
+          [...this.held].map((nick) =>
+            this.commands.hSetNX(this.members, nickKey(nick), `${this.node} ${nick}`).then((claimed) => {
+              if (claimed === 0) this.log(`redis: ${nick} is held by another node since the outage; both keep it until one leaves`)
+            }),
+          ),
+        ),
+      )
       .catch((err: Error) => this.warn('reclaim', err))
   }
 

@@ -240,17 +240,22 @@ export class ChatRoom {
         if (!NICK.test(rest)) return this.reply(client, '! a nickname is 1 to 32 letters, digits, _ or -')
         if (rest === client.nick) return
         const old = client.nick
-        return this.wait(client, this.hub.rename(old, rest), (renamed) => {
-          if (!renamed) return this.reply(client, `! ${rest} is taken`)
-          this.clients.delete(nickKey(old))
-          client.nick = rest
-          this.clients.set(nickKey(rest), client)
-          this.reply(client, `* you are now ${rest}`)
-          this.broadcast(client, `* ${old} is now ${rest}`)
-        }, (renamed) => {
-          // Left while the hub renamed: its leave went out under the old name, so the new one goes too.
-          if (renamed) this.hub.leave(rest)
-        })
+        return this.wait(
+          client,
+          this.hub.rename(old, rest),
+          (renamed) => {
+            if (!renamed) return this.reply(client, `! ${rest} is taken`)
+            this.clients.delete(nickKey(old))
+            client.nick = rest
+            this.clients.set(nickKey(rest), client)
+            this.reply(client, `* you are now ${rest}`)
+            this.broadcast(client, `* ${old} is now ${rest}`)
+          },
+          (renamed) => {
+            // Left while the hub renamed: its leave went out under the old name, so the new one goes too.
+            if (renamed) this.hub.leave(rest)
+          },
+        )
       }
       case '/who':
         return this.wait(client, this.hub.who(), (nicks) => this.reply(client, `* ${nicks.length} here: ${nicks.join(', ')}`))

@@ -71,9 +71,25 @@ export interface ConfigDefaults {
   udpRate: number
 }
 
-
 /** Keys a `service` section takes (xinetd's names; idle_timeout and udp_rate are Petrel's). */
-const SERVICE_KEYS = new Set(['bind', 'interface', 'port', 'protocol', 'socket_type', 'wait', 'server', 'server_args', 'instances', 'only_from', 'user', 'env', 'disable', 'type', 'idle_timeout', 'udp_rate'])
+const SERVICE_KEYS = new Set([
+  'bind',
+  'interface',
+  'port',
+  'protocol',
+  'socket_type',
+  'wait',
+  'server',
+  'server_args',
+  'instances',
+  'only_from',
+  'user',
+  'env',
+  'disable',
+  'type',
+  'idle_timeout',
+  'udp_rate',
+])
 /** Keys `defaults` takes. */
 const DEFAULTS_KEYS = new Set(['bind', 'interface', 'instances', 'only_from', 'idle_timeout', 'udp_rate'])
 
@@ -122,18 +138,21 @@ export function parseInetdConfig(text: string, file: string, flagDefaults: Confi
     const shared = common(values, base, fail)
     const serverLine = values.get('server')
     const type = values.get('type')
-    if (type !== undefined && !type.value.split(/\s+/).every((t) => t === 'INTERNAL' || t === 'UNLISTED')) fail(type.line, `type = ${type.value}: Petrel knows INTERNAL and UNLISTED`)
+    if (type !== undefined && !type.value.split(/\s+/).every((t) => t === 'INTERNAL' || t === 'UNLISTED'))
+      fail(type.line, `type = ${type.value}: Petrel knows INTERNAL and UNLISTED`)
     const builtin = serverLine === undefined && (SERVICE_NAMES as readonly string[]).includes(section.name) ? (section.name as ServiceName) : null
     if (serverLine === undefined && builtin === null) {
       fail(section.line, `service ${section.name} has no "server" and is not a built-in (${SERVICE_NAMES.join(', ')}); add server = /path/to/program`)
     }
-    if (serverLine !== undefined && type?.value.includes('INTERNAL')) fail(type.line, `service ${section.name}: type = INTERNAL and a server together; drop one`)
+    if (serverLine !== undefined && type?.value.includes('INTERNAL'))
+      fail(type.line, `service ${section.name}: type = INTERNAL and a server together; drop one`)
 
     let protocols: Protocol[] = builtin !== null ? ['tcp', 'udp'] : ['tcp']
     const protocol = values.get('protocol')
     if (protocol !== undefined) {
       const list = protocol.value.split(/[\s,]+/)
-      if (!list.every((p) => p === 'tcp' || p === 'udp') || new Set(list).size !== list.length) fail(protocol.line, `protocol = ${protocol.value}: expected tcp, udp or "tcp udp"`)
+      if (!list.every((p) => p === 'tcp' || p === 'udp') || new Set(list).size !== list.length)
+        fail(protocol.line, `protocol = ${protocol.value}: expected tcp, udp or "tcp udp"`)
       protocols = list as Protocol[]
     }
     const socketType = values.get('socket_type')
@@ -141,10 +160,13 @@ export function parseInetdConfig(text: string, file: string, flagDefaults: Confi
       const implied = socketType.value === 'stream' ? 'tcp' : socketType.value === 'dgram' ? 'udp' : null
       if (implied === null) fail(socketType.line, `socket_type = ${socketType.value}: expected stream or dgram`)
       if (protocol === undefined) protocols = [implied!]
-      else if (protocols.length !== 1 || protocols[0] !== implied) fail(socketType.line, `socket_type = ${socketType.value} disagrees with protocol = ${protocol.value}`)
+      else if (protocols.length !== 1 || protocols[0] !== implied)
+        fail(socketType.line, `socket_type = ${socketType.value} disagrees with protocol = ${protocol.value}`)
     }
-    if (serverLine !== undefined && protocols.includes('udp')) fail(at('protocol'), `service ${section.name}: external programs serve TCP only (wait = no); UDP is for the built-ins`)
-    if (values.has('udp_rate') && !protocols.includes('udp')) fail(at('udp_rate'), `udp_rate limits UDP answers; service ${section.name} has no UDP (protocol = ${protocols.join(' ')})`)
+    if (serverLine !== undefined && protocols.includes('udp'))
+      fail(at('protocol'), `service ${section.name}: external programs serve TCP only (wait = no); UDP is for the built-ins`)
+    if (values.has('udp_rate') && !protocols.includes('udp'))
+      fail(at('udp_rate'), `udp_rate limits UDP answers; service ${section.name} has no UDP (protocol = ${protocols.join(' ')})`)
     const wait = values.get('wait')
     if (wait !== undefined && wait.value !== 'no') fail(wait.line, `wait = ${wait.value}: Petrel runs one program per connection (wait = no) only`)
 
@@ -277,7 +299,8 @@ function common(values: Map<string, Assignment>, base: ConfigDefaults, fail: (li
   }
   const udpRate = values.get('udp_rate')
   if (udpRate !== undefined) {
-    if (!/^\d+$/.test(udpRate.value) || Number(udpRate.value) < 1) fail(udpRate.line, `udp_rate = ${udpRate.value}: expected answers per second to one client address, a whole number ≥ 1`)
+    if (!/^\d+$/.test(udpRate.value) || Number(udpRate.value) < 1)
+      fail(udpRate.line, `udp_rate = ${udpRate.value}: expected answers per second to one client address, a whole number ≥ 1`)
     out.udpRate = Number(udpRate.value)
   }
   return out
@@ -287,8 +310,13 @@ function common(values: Map<string, Assignment>, base: ConfigDefaults, fail: (li
 function settings(section: Section, allowed: Set<string>, fail: (line: number, message: string) => never): Map<string, Assignment> {
   const values = new Map<string, Assignment>()
   for (const a of section.assignments) {
-    if (!allowed.has(a.key)) fail(a.line, `unknown key "${a.key}" in ${section.kind === 'defaults' ? 'defaults' : `service ${section.name}`}; known keys: ${[...allowed].join(', ')}`)
-    if (values.has(a.key)) fail(a.line, `"${a.key}" is set twice in ${section.kind === 'defaults' ? 'defaults' : `service ${section.name}`} (first on line ${values.get(a.key)!.line})`)
+    if (!allowed.has(a.key))
+      fail(a.line, `unknown key "${a.key}" in ${section.kind === 'defaults' ? 'defaults' : `service ${section.name}`}; known keys: ${[...allowed].join(', ')}`)
+    if (values.has(a.key))
+      fail(
+        a.line,
+        `"${a.key}" is set twice in ${section.kind === 'defaults' ? 'defaults' : `service ${section.name}`} (first on line ${values.get(a.key)!.line})`,
+      )
     values.set(a.key, a)
   }
   return values
@@ -330,7 +358,8 @@ function splitSections(text: string, fail: (line: number, message: string) => ne
     if (opensHere) line = line.slice(0, -1).trim()
     const words = line.split(/\s+/)
     if (words[0] === 'defaults' && words.length === 1) current = { kind: 'defaults', name: 'defaults', line: n, assignments: [] }
-    else if (words[0] === 'service' && words.length === 2 && /^[A-Za-z0-9_.-]+$/.test(words[1]!)) current = { kind: 'service', name: words[1]!, line: n, assignments: [] }
+    else if (words[0] === 'service' && words.length === 2 && /^[A-Za-z0-9_.-]+$/.test(words[1]!))
+      current = { kind: 'service', name: words[1]!, line: n, assignments: [] }
     else fail(n, `expected "service NAME" or "defaults", got ${JSON.stringify(line)}`)
     open = opensHere
   }

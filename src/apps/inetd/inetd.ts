@@ -197,7 +197,12 @@ export class Inetd {
       },
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     })
-    this.guard = new UdpGuard(this.scheduler, options.clock ?? (() => performance.now()), this.log, options.dropLogIntervalMs ?? INETD_DEFAULTS.dropLogIntervalMs)
+    this.guard = new UdpGuard(
+      this.scheduler,
+      options.clock ?? (() => performance.now()),
+      this.log,
+      options.dropLogIntervalMs ?? INETD_DEFAULTS.dropLogIntervalMs,
+    )
   }
 
   static async start(services: readonly ServiceConfig[], options: InetdOptions = {}): Promise<Inetd> {
@@ -226,7 +231,8 @@ export class Inetd {
    */
   async apply(services: readonly ServiceConfig[]): Promise<{ added: number; kept: number; removed: number }> {
     const wanted = new Map<string, { protocol: Protocol; service: ServiceConfig }>()
-    for (const service of services) for (const protocol of service.protocols) wanted.set(listenerKey(protocol, service.bind, service.port), { protocol, service })
+    for (const service of services)
+      for (const protocol of service.protocols) wanted.set(listenerKey(protocol, service.bind, service.port), { protocol, service })
     // While old and new services both run, a datagram from the port of either is a loop.
     this.guard.setOwnPorts([...this.udpServices(), ...services.filter((s) => s.protocols.includes('udp'))])
     const fresh: Listener[] = []

@@ -95,7 +95,12 @@ export function serveTcp(name: ServiceName, socket: Socket, now: () => number = 
  * The answer to one UDP datagram, or null for none. Its size is bounded: echo's is the datagram
  * (never more than came in), chargen's `chargenBytes`, daytime's and time's a few bytes.
  */
-export function answerUdp(name: ServiceName, datagram: Buffer, now: () => number = Date.now, chargenBytes: number = CHARGEN_DATAGRAM_BYTES): Buffer | string | null {
+export function answerUdp(
+  name: ServiceName,
+  datagram: Buffer,
+  now: () => number = Date.now,
+  chargenBytes: number = CHARGEN_DATAGRAM_BYTES,
+): Buffer | string | null {
   switch (name) {
     case 'echo':
       return datagram

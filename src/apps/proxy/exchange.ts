@@ -58,7 +58,14 @@ export class Relay {
   private readonly label: string
   private tried = 0
 
-  constructor(settings: ProxySettings, req: Request, res: Response, pool: readonly Upstream[], first: number, options: { target?: string; host?: string; label: string }) {
+  constructor(
+    settings: ProxySettings,
+    req: Request,
+    res: Response,
+    pool: readonly Upstream[],
+    first: number,
+    options: { target?: string; host?: string; label: string },
+  ) {
     this.settings = settings
     this.req = req
     this.res = res
@@ -308,7 +315,11 @@ export class Exchange implements ResponseHandler {
     } catch (err) {
       // A field the client must not get (a control character in a value), or the like.
       this.lease = null
-      this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin} sent a response that cannot be passed on: ${(err as Error).message}`), false)
+      this.fail(
+        Outcome.FAILED,
+        new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin} sent a response that cannot be passed on: ${(err as Error).message}`),
+        false,
+      )
       return true
     }
     this.lease = null
@@ -330,7 +341,14 @@ export class Exchange implements ResponseHandler {
       return this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin} switched protocols unasked`), false)
     }
     if (this.switchedTo === null || !switchOffered(this.switchedTo, this.upgradeSent)) {
-      return this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${this.upstream.origin} switched to ${JSON.stringify(this.switchedTo ?? '')}, not to a protocol the request offered (${this.upgradeSent})`), false)
+      return this.fail(
+        Outcome.FAILED,
+        new PetrelError(
+          'PETREL_ERR_UPSTREAM_FAILED',
+          `${this.upstream.origin} switched to ${JSON.stringify(this.switchedTo ?? '')}, not to a protocol the request offered (${this.upgradeSent})`,
+        ),
+        false,
+      )
     }
     const upstream = this.socket!
     if (this.res.closed) {
@@ -344,14 +362,22 @@ export class Exchange implements ResponseHandler {
     // The tunnel keeps the connection (its reads still come through onRead) but times it out itself.
     this.conn!.disarm()
     // `rest` is in a pooled read buffer that goes back after this read: the tunnel gets a copy.
-    this.tunnel = new Tunnel(client, upstream, head, Buffer.from(rest), { idleTimeoutMs: this.settings.readTimeoutMs, tunnels: this.settings.tunnels, upstreamReadsItself: true })
+    this.tunnel = new Tunnel(client, upstream, head, Buffer.from(rest), {
+      idleTimeoutMs: this.settings.readTimeoutMs,
+      tunnels: this.settings.tunnels,
+      upstreamReadsItself: true,
+    })
     this.owner.exchangeDone(this, Outcome.DONE)
   }
 
   /** Nothing from the upstream for readTimeoutMs (UpstreamConnection's timer). */
   onTimeout(): void {
     if (this.tunnel !== null) return
-    this.fail(Outcome.FAILED, new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', `${this.upstream.origin} sent nothing for ${this.settings.readTimeoutMs} ms`), false)
+    this.fail(
+      Outcome.FAILED,
+      new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', `${this.upstream.origin} sent nothing for ${this.settings.readTimeoutMs} ms`),
+      false,
+    )
   }
 
   onError(err: NodeJS.ErrnoException): void {

@@ -68,7 +68,17 @@ class NameSet {
 }
 
 /** Hop-by-hop fields (RFC 9110 §7.6.1) and the proxy's own, dropped both ways. */
-export const HOP_BY_HOP = new NameSet(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate'])
+export const HOP_BY_HOP = new NameSet([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authorization',
+  'proxy-authenticate',
+])
 
 /** What checkValue found in a field value. */
 const VALUE_INVALID = 0
@@ -153,7 +163,8 @@ export function upstreamRequestHead(req: Request, target: string, host: string |
   // message's framing and routing stand on: dropping Content-Length on a client's say-so would
   // turn its body into a second request upstream.
   let connectionValues = ''
-  for (let i = head.indexOf('connection', 0); i >= 0; i = head.indexOf('connection', i + 4)) connectionValues += `${buf.toString('latin1', headers[i + 2]!, headers[i + 3]!)},`
+  for (let i = head.indexOf('connection', 0); i >= 0; i = head.indexOf('connection', i + 4))
+    connectionValues += `${buf.toString('latin1', headers[i + 2]!, headers[i + 3]!)},`
   const connection = namedByConnection(connectionValues)
   const clientHost = head.hostStart >= 0 ? buf.toString('latin1', head.hostStart, head.hostEnd) : ''
   // Host first (RFC 9112 §3.2): the forward proxy's from the URL; else the client's; else, for an

@@ -54,7 +54,10 @@ export function parseAllowRule(text: string): AllowRule {
 }
 
 export function allowed(rules: readonly AllowRule[], host: string, port: number): boolean {
-  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '')
+  const h = host
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '')
   return rules.some((r) => (r.ports === null || r.ports.includes(port)) && (h === r.host || (r.wildcard && h.endsWith(`.${r.host}`))))
 }
 

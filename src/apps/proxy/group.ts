@@ -70,15 +70,17 @@ export class UpstreamGroup {
     const path = this.settings.healthPath
     if (path === null || this.checking) return
     this.checking = true
-    await Promise.all(this.upstreams.map(async (u) => {
-      const ok = await probe(u, path, this.settings)
-      const wasOut = !u.healthy(Date.now())
-      u.down = !ok
-      // A passing check also lifts a passive mark: the upstream answers again.
-      if (ok) u.failedUntil = 0
-      if (ok === !wasOut) return
-      this.settings.log(`proxy ${this.prefix}: upstream ${u.origin} is ${ok ? 'up again' : `down (GET ${path} failed)`}`)
-    }))
+    await Promise.all(
+      this.upstreams.map(async (u) => {
+        const ok = await probe(u, path, this.settings)
+        const wasOut = !u.healthy(Date.now())
+        u.down = !ok
+        // A passing check also lifts a passive mark: the upstream answers again.
+        if (ok) u.failedUntil = 0
+        if (ok === !wasOut) return
+        this.settings.log(`proxy ${this.prefix}: upstream ${u.origin} is ${ok ? 'up again' : `down (GET ${path} failed)`}`)
+      }),
+    )
     this.checking = false
   }
 

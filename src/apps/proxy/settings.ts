@@ -104,14 +104,16 @@ export function proxySettings(options: ProxyOptions): ProxySettings {
 /** A count or a time in ms: finite and ≥ 0; for the timeouts 0 means none. */
 function nonNegative(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
-  if (!(Number.isFinite(value) && value >= 0)) throw new InvalidOptionError(`proxy option ${name} must be a finite number >= 0 (0: no limit for a timeout), got ${value}`)
+  if (!(Number.isFinite(value) && value >= 0))
+    throw new InvalidOptionError(`proxy option ${name} must be a finite number >= 0 (0: no limit for a timeout), got ${value}`)
   return value
 }
 
 /** A health check's path: absolute, and nothing that could end the request line early. */
 function healthPath(path: string | null): string | null {
   if (path === null) return null
-  if (!path.startsWith('/') || /[\x00-\x20\x7f]/.test(path)) throw new InvalidOptionError(`proxy option healthPath must be a path starting with / without spaces or control characters, got ${JSON.stringify(path)}`)
+  if (!path.startsWith('/') || /[\x00-\x20\x7f]/.test(path))
+    throw new InvalidOptionError(`proxy option healthPath must be a path starting with / without spaces or control characters, got ${JSON.stringify(path)}`)
   return path
 }
 
@@ -128,7 +130,10 @@ export function protocolNames(names: readonly string[]): ReadonlySet<string> {
   for (const name of names) {
     let token = name !== ''
     for (let i = 0; i < name.length && token; i++) token = name.charCodeAt(i) < 0x80 && TOKEN[name.charCodeAt(i)] === 1 && name[i] !== '/'
-    if (!token) throw new InvalidOptionError(`proxy option upgradeProtocols: ${JSON.stringify(name)} is not a protocol name; expected a token such as websocket or h2c, without a version`)
+    if (!token)
+      throw new InvalidOptionError(
+        `proxy option upgradeProtocols: ${JSON.stringify(name)} is not a protocol name; expected a token such as websocket or h2c, without a version`,
+      )
     set.add(name.toLowerCase())
   }
   return set
@@ -141,8 +146,14 @@ export function parseProxyRoute(text: string): ProxyRoute {
   const prefix = text.slice(0, eq)
   if (!prefix.startsWith('/')) throw new InvalidOptionError(`${JSON.stringify(prefix)}: a prefix starts with /`)
   // Requests are matched on their normalised path: a prefix in another spelling would match nothing.
-  if (!isMountablePrefix(prefix)) throw new InvalidOptionError(`${JSON.stringify(prefix)}: a prefix is a normalised path of letters, digits, "-", ".", "_", "~" and "/" (no "." or ".." segments, no "//"), e.g. /api/`)
-  const upstreams = text.slice(eq + 1).split(',').map((u) => u.trim())
+  if (!isMountablePrefix(prefix))
+    throw new InvalidOptionError(
+      `${JSON.stringify(prefix)}: a prefix is a normalised path of letters, digits, "-", ".", "_", "~" and "/" (no "." or ".." segments, no "//"), e.g. /api/`,
+    )
+  const upstreams = text
+    .slice(eq + 1)
+    .split(',')
+    .map((u) => u.trim())
   for (const u of upstreams) {
     let url: URL
     try {
@@ -150,7 +161,8 @@ export function parseProxyRoute(text: string): ProxyRoute {
     } catch {
       throw new InvalidOptionError(`${JSON.stringify(u)} is not a URL; expected http://HOST:PORT`)
     }
-    if (url.protocol !== 'http:' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '') throw new InvalidOptionError(`${JSON.stringify(u)}: an upstream is http://HOST[:PORT], without a path`)
+    if (url.protocol !== 'http:' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '')
+      throw new InvalidOptionError(`${JSON.stringify(u)}: an upstream is http://HOST[:PORT], without a path`)
   }
   return { prefix, upstreams }
 }

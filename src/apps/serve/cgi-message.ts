@@ -95,7 +95,13 @@ export function headEnd(buf: Buffer): { headLength: number; bodyStart: number } 
 }
 
 /** RFC 3875 §4.1: the meta-variables, and a PATH so that shell scripts find their tools. */
-export function metaVariables(req: Request, name: string, pathInfo: string, body: Buffer | null, server: { serverPort(): number; software: string }): NodeJS.ProcessEnv {
+export function metaVariables(
+  req: Request,
+  name: string,
+  pathInfo: string,
+  body: Buffer | null,
+  server: { serverPort(): number; software: string },
+): NodeJS.ProcessEnv {
   const host = req.header('host') ?? ''
   const serverName = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!
   const env: NodeJS.ProcessEnv = {

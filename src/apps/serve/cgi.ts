@@ -34,7 +34,6 @@ import { CGI_DEFAULTS, headEnd, metaVariables, parseCgiHead, parseCgiPath, quote
 // The prefix is the server's to route on (serve.ts): it comes with the gateway.
 export { CGI_DEFAULTS, CGI_PREFIX } from './cgi-message.ts'
 
-
 export interface CgiOptions {
   /** Directory whose executables are the scripts. */
   dir: string
@@ -196,7 +195,12 @@ export function cgiGateway(options: CgiOptions, context: CgiContext): Handler {
       }
       const fail = (status: 502 | 504, why: string): void => {
         context.log(`cgi ${name}: ${why}`)
-        if (!res.headersSent && !res.closed) plain(res, status, status === 504 ? '504 Gateway Timeout: the script did not answer in time\n' : '502 Bad Gateway: the script did not produce a valid answer\n')
+        if (!res.headersSent && !res.closed)
+          plain(
+            res,
+            status,
+            status === 504 ? '504 Gateway Timeout: the script did not answer in time\n' : '502 Bad Gateway: the script did not produce a valid answer\n',
+          )
         else res.abort()
         finish()
       }

@@ -303,7 +303,9 @@ export class FileCache {
     const now = performance.now()
     if (now - this.exhaustedLoggedAt >= EXHAUSTED_LOG_INTERVAL_MS) {
       const more = this.exhaustedSinceLog > 1 ? ` (${this.exhaustedSinceLog - 1} more since the last report)` : ''
-      this.options.log(`static: out of file descriptors (${err.code}) opening ${file}: answered 503${more}; raise the open-files limit (ulimit -n) or lower --max-open-files or --max-connections`)
+      this.options.log(
+        `static: out of file descriptors (${err.code}) opening ${file}: answered 503${more}; raise the open-files limit (ulimit -n) or lower --max-open-files or --max-connections`,
+      )
       this.exhaustedLoggedAt = now
       this.exhaustedSinceLog = 0
     }
@@ -370,7 +372,6 @@ async function readWhole(handle: FileHandle, size: number): Promise<Buffer | nul
 function withoutUndefined<T extends object>(options: T): T {
   return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as T
 }
-
 
 /** A path (relative to the root, starting with a separator) with a dot-segment other than a top-level .well-known. */
 function isHiddenPath(relative: string): boolean {

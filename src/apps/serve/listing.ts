@@ -80,9 +80,7 @@ function renderRow(entry: ListingEntry): string {
   const slash = entry.isDirectory ? '/' : ''
   const href = `./${encodeURIComponent(name)}${slash}`
   const link = `<a href="${escapeHtml(href)}">${escapeHtml(displayName(name))}${slash}</a>`
-  const size = entry.isDirectory || !isByteCount(entry.size)
-    ? '<td>-</td>'
-    : `<td title="${entry.size}">${formatSize(entry.size)}</td>`
+  const size = entry.isDirectory || !isByteCount(entry.size) ? '<td>-</td>' : `<td title="${entry.size}">${formatSize(entry.size)}</td>`
   return `<tr><td>${link}</td>${size}<td>${formatDate(entry.mtimeMs)}</td></tr>`
 }
 

@@ -17,10 +17,7 @@ export interface ByteRange {
   end: number
 }
 
-export type RangeResult =
-  | { kind: 'none' }
-  | { kind: 'unsatisfiable' }
-  | { kind: 'ranges'; ranges: ByteRange[] }
+export type RangeResult = { kind: 'none' } | { kind: 'unsatisfiable' } | { kind: 'ranges'; ranges: ByteRange[] }
 
 export interface RangeOptions {
   /** Most ranges served after coalescing; more means the whole file (200). 0 turns ranges off. */
@@ -117,12 +114,7 @@ export function multipartBoundary(): string {
  * An empty contentType omits the part's Content-Type line, because RFC 9110 asks for it only
  * when the whole representation would have had one.
  */
-export function multipartParts(
-  ranges: readonly ByteRange[],
-  size: number,
-  contentType: string,
-  boundary: string,
-): MultipartLayout {
+export function multipartParts(ranges: readonly ByteRange[], size: number, contentType: string, boundary: string): MultipartLayout {
   const typeLine = contentType === '' ? '' : `Content-Type: ${contentType}\r\n`
   let totalLength = 0
   const parts = ranges.map((range, index) => {

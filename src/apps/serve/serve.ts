@@ -141,7 +141,6 @@ export interface ListenMode {
   adminElsewhere?: boolean
 }
 
-
 export async function startServe(options: ServeOptions, mode: ListenMode = {}): Promise<Serving> {
   const logs = options.logs ?? {}
   const files: LogFile[] = []
@@ -209,19 +208,22 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
     limits: options.limits,
     timeouts: options.timeouts,
     onError: errorLog === null ? undefined : (err, req) => errorLog.error(err, req === undefined ? undefined : `${req.method} ${req.url}`),
-    onResponse: accessLog === null ? undefined : (req, res, startedAtMs) =>
-      accessLog.record({
-        remoteAddress: req.remoteAddress,
-        method: req.method,
-        url: req.url,
-        httpVersion: req.httpVersion,
-        status: res.statusCode,
-        bodyBytes: res.bodyBytes,
-        referer: req.header('referer'),
-        userAgent: req.header('user-agent'),
-        startedAtMs,
-        endedAtMs: Date.now(),
-      }),
+    onResponse:
+      accessLog === null
+        ? undefined
+        : (req, res, startedAtMs) =>
+            accessLog.record({
+              remoteAddress: req.remoteAddress,
+              method: req.method,
+              url: req.url,
+              httpVersion: req.httpVersion,
+              status: res.statusCode,
+              bodyBytes: res.bodyBytes,
+              referer: req.header('referer'),
+              userAgent: req.header('user-agent'),
+              startedAtMs,
+              endedAtMs: Date.now(),
+            }),
     onServerAnswer: accessLog === null ? undefined : (answer) => accessLog.record({ ...answer, endedAtMs: Date.now() }),
   })
   parts.server = server
@@ -247,13 +249,20 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
     ])
     const target = parseDatabase(settings.database)
     const storeOptions = { poolMax: settings.poolMax, acquireTimeoutMs: settings.acquireTimeoutMs }
-    const store = target.kind === 'postgres'
-      ? await (await import('../accounts/pg-store.ts')).PgStore.open(target.url, storeOptions)
-      : await (await import('../accounts/sqlite-store.ts')).SqliteStore.open(target.file, storeOptions)
+    const store =
+      target.kind === 'postgres'
+        ? await (await import('../accounts/pg-store.ts')).PgStore.open(target.url, storeOptions)
+        : await (await import('../accounts/sqlite-store.ts')).SqliteStore.open(target.file, storeOptions)
     parts.accounts = store
     const slot = parts.pools.push(null) - 1
     const trustProxy = settings.trustProxy === undefined ? null : allowList(settings.trustProxy)
-    accountRoutes(server, { store, hashing: settings.hashing, attemptsPerWindow: settings.attemptsPerWindow, trustProxy, pool: () => (parts.pools[slot] ??= new ThreadPool({ filename: PASSWORD_WORK, ...options.pool })) })
+    accountRoutes(server, {
+      store,
+      hashing: settings.hashing,
+      attemptsPerWindow: settings.attemptsPerWindow,
+      trustProxy,
+      pool: () => (parts.pools[slot] ??= new ThreadPool({ filename: PASSWORD_WORK, ...options.pool })),
+    })
     const sweep = setInterval(() => {
       store.deleteExpiredSessions(Date.now()).catch((err: Error) => server.reportError(err))
     }, SESSION_SWEEP_MS)
@@ -287,7 +296,10 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
     parts.proxy = reverse
     for (const group of reverse.groups) server.mount(group.prefix, (req, res) => reverse.handle(group, req, res))
   }
-  const address = mode.handedOver !== undefined ? server.serveHandedOver(mode.handedOver) : await server.listen({ host: options.host, port: options.port, reusePort: mode.reusePort })
+  const address =
+    mode.handedOver !== undefined
+      ? server.serveHandedOver(mode.handedOver)
+      : await server.listen({ host: options.host, port: options.port, reusePort: mode.reusePort })
   let snapshot: Serving['snapshot'] = null
   if (metrics !== null) {
     const { takeSnapshot } = await import('../../monitor/metrics.ts')
@@ -312,7 +324,10 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
           refresh: () => board.update('self', takeSnapshot(metrics, server, null)),
         })
       } catch (err) {
-        throw systemFailure(err, `open the admin listener on ${hostPort(options.admin!.host, options.admin!.port)}`) ?? new PetrelError('PETREL_ERR_LISTEN', `admin listener ${hostPort(options.admin!.host, options.admin!.port)}: ${(err as Error).message}`)
+        throw (
+          systemFailure(err, `open the admin listener on ${hostPort(options.admin!.host, options.admin!.port)}`) ??
+          new PetrelError('PETREL_ERR_LISTEN', `admin listener ${hostPort(options.admin!.host, options.admin!.port)}: ${(err as Error).message}`)
+        )
       }
     }
   }

@@ -75,8 +75,17 @@ export class SingleProcess {
       if (where !== undefined) {
         const [{ MetricsBoard }, { startAdmin }] = await Promise.all([import('../../monitor/board.ts'), import('../../monitor/admin.ts')])
         const board = (this.board = new MetricsBoard())
-        this.admin = await startAdmin({ ...where, board, pids: () => [process.pid], refresh: () => this.refreshBoard(), log: (line) => this.config.log(`petrel: ${line}`) }).catch((err: Error) => {
-          throw systemFailure(err, `open the admin listener on ${hostPort(where.host, where.port)}`) ?? new PetrelError('PETREL_ERR_LISTEN', `admin listener ${hostPort(where.host, where.port)}: ${err.message}`, { cause: err })
+        this.admin = await startAdmin({
+          ...where,
+          board,
+          pids: () => [process.pid],
+          refresh: () => this.refreshBoard(),
+          log: (line) => this.config.log(`petrel: ${line}`),
+        }).catch((err: Error) => {
+          throw (
+            systemFailure(err, `open the admin listener on ${hostPort(where.host, where.port)}`) ??
+            new PetrelError('PETREL_ERR_LISTEN', `admin listener ${hostPort(where.host, where.port)}: ${err.message}`, { cause: err })
+          )
         })
       }
     } catch (err) {

@@ -233,7 +233,12 @@ export function staticFiles(options: StaticOptions): Handler {
     if (cacheControl !== null) res.setHeader('Cache-Control', cacheControl)
     const validators = { etag: entry.etag, lastModifiedMs: entry.mtimeMs }
     const outcome = evaluateConditions(
-      { ifMatch: req.header('if-match'), ifNoneMatch: req.header('if-none-match'), ifModifiedSince: req.header('if-modified-since'), ifUnmodifiedSince: req.header('if-unmodified-since') },
+      {
+        ifMatch: req.header('if-match'),
+        ifNoneMatch: req.header('if-none-match'),
+        ifModifiedSince: req.header('if-modified-since'),
+        ifUnmodifiedSince: req.header('if-unmodified-since'),
+      },
       validators,
       req.method,
     )

@@ -42,24 +42,28 @@ function isolatedPoints(u, seriesIdx, showAll) {
 function chart(id, series, pick) {
   const el = $(id)
   let data = [[], ...series.map(() => [])]
-  const plot = new uPlot({
-    width: el.clientWidth || 440,
-    height: 200,
-    scales: {
-      x: {
-        time: true,
-        // The points there are, ending at the newest, but at least a minute: one point or two
-        // are not a range of years or of milliseconds.
-        range: (_u, min, max) => {
-          const end = max ?? Date.now() / 1000
-          const span = Math.min(WINDOW_S, Math.max(MIN_WINDOW_S, end - (min ?? end)))
-          return [end - span, end]
+  const plot = new uPlot(
+    {
+      width: el.clientWidth || 440,
+      height: 200,
+      scales: {
+        x: {
+          time: true,
+          // The points there are, ending at the newest, but at least a minute: one point or two
+          // are not a range of years or of milliseconds.
+          range: (_u, min, max) => {
+            const end = max ?? Date.now() / 1000
+            const span = Math.min(WINDOW_S, Math.max(MIN_WINDOW_S, end - (min ?? end)))
+            return [end - span, end]
+          },
         },
       },
+      axes: [{ incrs: WHOLE_SECOND_STEPS }, { size: 60 }],
+      series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 1.5, points: { filter: isolatedPoints } }))],
     },
-    axes: [{ incrs: WHOLE_SECOND_STEPS }, { size: 60 }],
-    series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 1.5, points: { filter: isolatedPoints } }))],
-  }, data, el)
+    data,
+    el,
+  )
   return {
     plot,
     /** Replace everything with the server's history (a new page, or a reconnection after a gap). */
@@ -84,24 +88,63 @@ function chart(id, series, pick) {
 }
 
 const charts = [
-  chart('chart-rps', [['requests/s', '#1f6feb'], ['4xx/s', '#b08800'], ['5xx/s', '#cf222e']], (p) => [p.requestsPerS, p.clientErrorsPerS, p.serverErrorsPerS]),
-  chart('chart-latency', [['p50', '#2da44e'], ['p90', '#bf8700'], ['p99', '#cf222e']], (p) => [p.latencyP50Ms, p.latencyP90Ms, p.latencyP99Ms]),
-  chart('chart-conns', [['active', '#1f6feb'], ['idle', '#8250df']], (p) => [p.connectionsActive, p.connectionsIdle]),
-  chart('chart-cpu', [['server', '#1f6feb'], ['machine (all cores)', '#6e7781']], (p) => [p.serverCpuPct, p.machineCpuPct]),
-  chart('chart-memory', [['RSS', '#1f6feb'], ['heap used', '#2da44e']], (p) => [mb(p.rssBytes), mb(p.heapUsedBytes)]),
+  chart(
+    'chart-rps',
+    [
+      ['requests/s', '#1f6feb'],
+      ['4xx/s', '#b08800'],
+      ['5xx/s', '#cf222e'],
+    ],
+    (p) => [p.requestsPerS, p.clientErrorsPerS, p.serverErrorsPerS],
+  ),
+  chart(
+    'chart-latency',
+    [
+      ['p50', '#2da44e'],
+      ['p90', '#bf8700'],
+      ['p99', '#cf222e'],
+    ],
+    (p) => [p.latencyP50Ms, p.latencyP90Ms, p.latencyP99Ms],
+  ),
+  chart(
+    'chart-conns',
+    [
+      ['active', '#1f6feb'],
+      ['idle', '#8250df'],
+    ],
+    (p) => [p.connectionsActive, p.connectionsIdle],
+  ),
+  chart(
+    'chart-cpu',
+    [
+      ['server', '#1f6feb'],
+      ['machine (all cores)', '#6e7781'],
+    ],
+    (p) => [p.serverCpuPct, p.machineCpuPct],
+  ),
+  chart(
+    'chart-memory',
+    [
+      ['RSS', '#1f6feb'],
+      ['heap used', '#2da44e'],
+    ],
+    (p) => [mb(p.rssBytes), mb(p.heapUsedBytes)],
+  ),
 ]
 window.addEventListener('resize', () => charts.forEach((c) => c.resize()))
 
 function rows(tbody, list) {
-  tbody.replaceChildren(...list.map((cells) => {
-    const tr = document.createElement('tr')
-    for (const cell of cells) {
-      const td = document.createElement('td')
-      td.textContent = cell
-      tr.append(td)
-    }
-    return tr
-  }))
+  tbody.replaceChildren(
+    ...list.map((cells) => {
+      const tr = document.createElement('tr')
+      for (const cell of cells) {
+        const td = document.createElement('td')
+        td.textContent = cell
+        tr.append(td)
+      }
+      return tr
+    }),
+  )
 }
 
 function uptime(ms) {
@@ -118,12 +161,34 @@ function render(tick) {
   $('rss').textContent = `${fixed(mb(totals.memory.rss))} MB`
   $('total').textContent = fixed(totals.requests)
   for (const c of charts) c.push(tick.point)
-  rows($('processes').tBodies[0], tick.processes.map((p) => [
-    p.worker === null ? 'single' : String(p.worker), String(p.pid), fixed(p.requestsPerS), `${fixed(p.cpuPct)}%`, fixed(mb(p.memory.rss), 1),
-    fixed(mb(p.memory.heapUsed), 1), fixed(p.connections.active), fixed(p.connections.idle), fixed(p.eventLoop.delayP99Ms, 2),
-    `${fixed(p.eventLoop.utilization * 100)}%`, fixed(p.timers), fixed(p.fds), uptime(p.atMs - p.startedAtMs),
-  ]))
-  rows($('cpus').tBodies[0], system.cpus.map((c) => [c.name === 'cpu' ? 'all' : c.name, `${fixed(c.userPct, 1)}%`, `${fixed(c.systemPct, 1)}%`, `${fixed(c.iowaitPct, 1)}%`, `${fixed(c.idlePct, 1)}%`]))
+  rows(
+    $('processes').tBodies[0],
+    tick.processes.map((p) => [
+      p.worker === null ? 'single' : String(p.worker),
+      String(p.pid),
+      fixed(p.requestsPerS),
+      `${fixed(p.cpuPct)}%`,
+      fixed(mb(p.memory.rss), 1),
+      fixed(mb(p.memory.heapUsed), 1),
+      fixed(p.connections.active),
+      fixed(p.connections.idle),
+      fixed(p.eventLoop.delayP99Ms, 2),
+      `${fixed(p.eventLoop.utilization * 100)}%`,
+      fixed(p.timers),
+      fixed(p.fds),
+      uptime(p.atMs - p.startedAtMs),
+    ]),
+  )
+  rows(
+    $('cpus').tBodies[0],
+    system.cpus.map((c) => [
+      c.name === 'cpu' ? 'all' : c.name,
+      `${fixed(c.userPct, 1)}%`,
+      `${fixed(c.systemPct, 1)}%`,
+      `${fixed(c.iowaitPct, 1)}%`,
+      `${fixed(c.idlePct, 1)}%`,
+    ]),
+  )
   const m = system.memory
   rows($('vm').tBodies[0], [
     ['memory total', `${fixed(m.totalKb / 1024)} MB`],
@@ -136,9 +201,18 @@ function render(tick) {
     ['interrupts/s', fixed(system.interruptsPerS)],
     ['forks/s', fixed(system.forksPerS)],
   ])
-  rows($('ifaces').tBodies[0], system.interfaces.map((i) => [i.name, fixed(i.rxBytesPerS / 1024, 1), fixed(i.txBytesPerS / 1024, 1), fixed(i.rxPacketsPerS), fixed(i.txPacketsPerS)]))
-  rows($('tcp').tBodies[0], Object.entries(system.tcp).flatMap(([port, states]) => Object.entries(states).map(([state, n]) => [port, state, fixed(n)])))
-  rows($('fds').tBodies[0], system.fds.map((f) => [String(f.pid), fixed(f.open)]))
+  rows(
+    $('ifaces').tBodies[0],
+    system.interfaces.map((i) => [i.name, fixed(i.rxBytesPerS / 1024, 1), fixed(i.txBytesPerS / 1024, 1), fixed(i.rxPacketsPerS), fixed(i.txPacketsPerS)]),
+  )
+  rows(
+    $('tcp').tBodies[0],
+    Object.entries(system.tcp).flatMap(([port, states]) => Object.entries(states).map(([state, n]) => [port, state, fixed(n)])),
+  )
+  rows(
+    $('fds').tBodies[0],
+    system.fds.map((f) => [String(f.pid), fixed(f.open)]),
+  )
   window.petrelDashboard.ticks++
 }
 

@@ -28,6 +28,7 @@ const app = (await import(filename)) as Record<string, unknown>
 
 export default function runTask(message: { task: unknown; name: string | undefined }): unknown {
   const fn = app[message.name ?? 'default']
-  if (typeof fn !== 'function') throw new TypeError(`${filename} has no ${message.name === undefined ? 'default export' : `export named ${message.name}`} to run`)
+  if (typeof fn !== 'function')
+    throw new TypeError(`${filename} has no ${message.name === undefined ? 'default export' : `export named ${message.name}`} to run`)
   return (fn as (task: unknown) => unknown)(message.task)
 }

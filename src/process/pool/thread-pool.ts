@@ -64,7 +64,12 @@ export class ThreadPool {
     this.maxQueue = options.maxQueue ?? this.threads * POOL_DEFAULTS.queuePerThread
     this.taskTimeoutMs = options.taskTimeoutMs ?? POOL_DEFAULTS.taskTimeoutMs
     // The thread module imports it: give it a URL, not a path relative to some directory.
-    const filename = options.filename instanceof URL ? options.filename.href : /^[a-z][a-z0-9+.-]*:/i.test(options.filename) ? options.filename : pathToFileURL(path.resolve(options.filename)).href
+    const filename =
+      options.filename instanceof URL
+        ? options.filename.href
+        : /^[a-z][a-z0-9+.-]*:/i.test(options.filename)
+          ? options.filename
+          : pathToFileURL(path.resolve(options.filename)).href
     // Loaded with the first pool (require(), so no ESM wrapper either): a server without a pool
     // route never holds Piscina's code (see docs/process.md, "Memory").
     const { Piscina: Pool } = createRequire(import.meta.url)('piscina') as typeof import('piscina')

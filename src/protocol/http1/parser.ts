@@ -377,9 +377,20 @@ export class RequestParser {
           pos = p + 1
           // Fast path: "HTTP/1.1\r\n" or "HTTP/1.0\r\n" whole in this read, checked at once.
           // Anything else — a split, another version, an error — goes byte by byte below.
-          if (pos + 10 <= end && pos + 10 <= this.headLimit && buf[pos] === 0x48 && buf[pos + 1] === 0x54 && buf[pos + 2] === 0x54 && buf[pos + 3] === 0x50 &&
-            buf[pos + 4] === 0x2f && buf[pos + 5] === 0x31 && buf[pos + 6] === 0x2e && (buf[pos + 7] === 0x31 || buf[pos + 7] === 0x30) &&
-            buf[pos + 8] === CR && buf[pos + 9] === LF) {
+          if (
+            pos + 10 <= end &&
+            pos + 10 <= this.headLimit &&
+            buf[pos] === 0x48 &&
+            buf[pos + 1] === 0x54 &&
+            buf[pos + 2] === 0x54 &&
+            buf[pos + 3] === 0x50 &&
+            buf[pos + 4] === 0x2f &&
+            buf[pos + 5] === 0x31 &&
+            buf[pos + 6] === 0x2e &&
+            (buf[pos + 7] === 0x31 || buf[pos + 7] === 0x30) &&
+            buf[pos + 8] === CR &&
+            buf[pos + 9] === LF
+          ) {
             head.versionMinor = buf[pos + 7]! - 0x30
             pos += 10
             this.state = S.HEADER_START
@@ -453,7 +464,8 @@ export class RequestParser {
           pos = p
           if (p === limit) break
           const c = buf[p]!
-          if (c !== COLON) return this.fail(c === SP || c === HTAB ? 'PETREL_ERR_WHITESPACE_BEFORE_COLON' : c === LF ? 'PETREL_ERR_BARE_LF' : 'PETREL_ERR_INVALID_HEADER_NAME')
+          if (c !== COLON)
+            return this.fail(c === SP || c === HTAB ? 'PETREL_ERR_WHITESPACE_BEFORE_COLON' : c === LF ? 'PETREL_ERR_BARE_LF' : 'PETREL_ERR_INVALID_HEADER_NAME')
           if (p === this.nameStart) return this.fail('PETREL_ERR_INVALID_HEADER_NAME')
           this.nameEnd = p
           pos = p + 1

@@ -310,9 +310,16 @@ export class ResponseParser {
     if (e === s) return
     if (
       e - s < 12 ||
-      b[s] !== 0x48 || b[s + 1] !== 0x54 || b[s + 2] !== 0x54 || b[s + 3] !== 0x50 || // HTTP
-      b[s + 4] !== 0x2f || b[s + 5] !== 0x31 || b[s + 6] !== 0x2e || // /1.
-      b[s + 7]! < 0x30 || b[s + 7]! > 0x39 || b[s + 8] !== SP
+      b[s] !== 0x48 ||
+      b[s + 1] !== 0x54 ||
+      b[s + 2] !== 0x54 ||
+      b[s + 3] !== 0x50 || // HTTP
+      b[s + 4] !== 0x2f ||
+      b[s + 5] !== 0x31 ||
+      b[s + 6] !== 0x2e || // /1.
+      b[s + 7]! < 0x30 ||
+      b[s + 7]! > 0x39 ||
+      b[s + 8] !== SP
     ) {
       return this.fail('PETREL_ERR_UPSTREAM_INVALID_STATUS_LINE', 'malformed status line')
     }
@@ -370,8 +377,7 @@ export class ResponseParser {
       this.beginHead()
       return
     }
-    this.keepAlive =
-      status !== 101 && (this.connection & CONN_CLOSE) === 0 && (this.versionMinor >= 1 || (this.connection & CONN_KEEP_ALIVE) !== 0)
+    this.keepAlive = status !== 101 && (this.connection & CONN_CLOSE) === 0 && (this.versionMinor >= 1 || (this.connection & CONN_KEEP_ALIVE) !== 0)
     // §6.3 rule 1 first: these responses have no body, whatever framing fields they carry.
     if (this.headRequests || status === 101 || status === 204 || status === 304) {
       this.handler?.onHead(status, -1)
