@@ -2,6 +2,8 @@
 
 import { FORWARD_DEFAULTS, ForwardProxy, parseAllowRule, type AllowRule } from '../apps/proxy/forward.ts'
 import { PROXY_DEFAULTS } from '../apps/proxy/settings.ts'
+import { DEFAULT_TIMEOUTS } from '../core/limits.ts'
+import { SignalLoop } from '../process/signals.ts'
 import { errorMessage } from '../core/errors.ts'
 import { defineFlags, parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagSpec } from './args.ts'
 
@@ -44,6 +46,13 @@ export const PROXY_FLAGS = defineFlags([
     min: 1,
     description: `close a CONNECT tunnel idle this long (default ${formatDuration(FORWARD_DEFAULTS.tunnelIdleMs)})`,
   },
+  {
+    name: 'shutdown-timeout',
+    type: 'duration',
+    valueName: 'TIME',
+    min: 1,
+    description: `on SIGQUIT, requests in flight and open tunnels get this long, then are cut (default ${formatDuration(DEFAULT_TIMEOUTS.shutdownMs)})`,
+  },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ])
 
@@ -51,7 +60,8 @@ const PROXY_USAGE = `Usage: petrel proxy --allow HOST[:PORT] [flags]
 
 A forward proxy: clients send absolute-form requests (GET http://host/path) and CONNECT
 host:port tunnels (for https). Only destinations in --allow are reached; anything else gets 403,
-so it is never an open proxy. SIGTERM or SIGINT stops it.
+so it is never an open proxy. SIGTERM or SIGINT stops it at once; SIGQUIT stops it gracefully
+(requests in flight and open tunnels get --shutdown-timeout); SIGHUP and SIGUSR1 only log a line.
 ${TIME_HELP}
 
 Flags:
@@ -86,16 +96,35 @@ export async function proxyCommand(argv: readonly string[]): Promise<number> {
     connectTimeoutMs: flags.get('connect-timeout'),
     readTimeoutMs: flags.get('read-timeout'),
     tunnelIdleMs: flags.get('tunnel-idle'),
+    shutdownMs: flags.get('shutdown-timeout'),
     log,
   })
-  const address = await proxy.server.listen({ host: flags.get('host') ?? FORWARD_DEFAULTS.host, port: flags.get('port') ?? FORWARD_DEFAULTS.port })
+  // Signals as events (process/signals.ts), as for `petrel serve` and `petrel chat`: HUP and USR1,
+  // which would end the process by default, get a line; the proxy has no file to read again.
+  let stopped = (): void => {}
+  const done = new Promise<void>((resolve) => (stopped = resolve))
+  const signals = new SignalLoop({
+    reload: async () => log('proxy: SIGHUP: there is no configuration file to read again; restart the proxy to change its flags'),
+    reopen: async () => log('proxy: SIGUSR1: there is no log file to reopen; its lines go to stderr'),
+    stop: async (how) => {
+      // A fast stop during a graceful one cuts what the graceful one waits for; done resolves once.
+      await proxy.close(how)
+      stopped()
+    },
+  })
+  // Caught before the listening line, so that a HUP sent as soon as it shows cannot kill the proxy.
+  signals.listen()
+  const address = await proxy.server
+    .listen({ host: flags.get('host') ?? FORWARD_DEFAULTS.host, port: flags.get('port') ?? FORWARD_DEFAULTS.port })
+    .catch((err: unknown) => {
+      signals.dispose()
+      throw err
+    })
   log(
     `proxy: listening on ${address.address}:${address.port} (pid ${process.pid}); allowed: ${allow.map((r) => `${r.wildcard ? '*.' : ''}${r.host}:${r.ports === null ? '*' : r.ports.join('|')}`).join(', ')}`,
   )
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', () => resolve())
-    process.once('SIGINT', () => resolve())
-  })
-  await proxy.close()
+  signals.start()
+  await done
+  signals.dispose()
   return 0
 }

@@ -234,7 +234,11 @@ export class HttpServer {
    * connection is cut at once.
    */
   close(options: { idleGraceMs?: number; destroy?: boolean } = {}): Promise<void> {
-    if (this.closed !== null) return this.closed
+    if (this.closed !== null) {
+      // A fast stop asked for during a graceful one cuts what the graceful one is waiting for.
+      if (options.destroy === true) for (const conn of this.connections) conn.destroy()
+      return this.closed
+    }
     this.closing = true
     const listener = this.listener
     this.closed = new Promise<void>((resolve) => {

@@ -95,6 +95,8 @@ export interface ForwardProxyOptions extends Omit<ProxyOptions, 'balance' | 'hea
   allow: readonly AllowRule[]
   dnsTtlMs?: number
   tunnelIdleMs?: number
+  /** A graceful stop (`close('quit')`) lets requests and tunnels run this long, then cuts them (default timeouts.shutdownMs). */
+  shutdownMs?: number
 }
 
 export class ForwardProxy {
@@ -111,15 +113,29 @@ export class ForwardProxy {
     this.settings = proxySettings({ ...options, healthIntervalMs: 0 })
     this.dns = new DnsCache(options.dnsTtlMs ?? FORWARD_DEFAULTS.dnsTtlMs)
     this.tunnelIdleMs = options.tunnelIdleMs ?? FORWARD_DEFAULTS.tunnelIdleMs
-    this.server = createServer()
+    this.server = createServer(options.shutdownMs === undefined ? {} : { timeouts: { shutdownMs: options.shutdownMs } })
     this.server.fallback((req, res) => (req.method === 'CONNECT' ? this.tunnel(req, res) : this.relay(req, res)))
   }
 
-  async close(): Promise<void> {
-    closeTunnels(this.settings.tunnels)
+  /**
+   * 'stop' cuts every connection and tunnel at once. 'quit' stops accepting, lets the requests in
+   * flight finish and the tunnels run for up to the server's timeouts.shutdownMs, then cuts what
+   * is left, as `petrel serve` does on SIGQUIT. A tunnel has left HTTP, but the listener's close
+   * still waits for its socket, so the close resolves when the last tunnel ends or is cut.
+   */
+  async close(how: 'quit' | 'stop' = 'stop'): Promise<void> {
+    let cut: NodeJS.Timeout | null = null
+    if (how === 'stop') closeTunnels(this.settings.tunnels)
+    else {
+      cut = setTimeout(closeTunnels, this.server.timeouts.shutdownMs, this.settings.tunnels)
+      cut.unref()
+    }
     for (const u of this.destinations.values()) u.closeIdle()
+    await this.server.close({ destroy: how === 'stop' })
+    if (cut !== null) clearTimeout(cut)
+    closeTunnels(this.settings.tunnels)
+    // Last: a tunnel's idle timeout runs on these timers while it may still be open.
     this.settings.timers.close()
-    await this.server.close()
   }
 
   private forbid(what: string): never {
