@@ -354,6 +354,35 @@ describe('--redis: instances share a room through Redis', () => {
     assert.match(await dave!.line(), /^\* 4 here: Ann, bob, guest\d+, guest\d+$/)
   })
 
+  test('petrel chat --redis-reconnect-max caps the reconnect backoff: stopped during a long outage, the room exits within about that long', async (t) => {
+    const own = await startRedis()
+    t.after(() => own.stop())
+    const child = spawn(process.execPath, ['bin/petrel.js', 'chat', '--port', '0', '--redis', own.url, '--redis-reconnect-max', '200ms'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    })
+    let log = ''
+    child.stderr.setEncoding('utf8')
+    child.stderr.on('data', (text: string) => (log += text))
+    const deadline = Date.now() + 15_000
+    while (!/room open on/.test(log)) {
+      assert.ok(Date.now() < deadline && child.exitCode === null, log)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    await own.stop()
+    // With the default cap (5 s) the backoff would now be waiting 3.2 s or 5 s between attempts,
+    // and node-redis's wait cannot be cancelled; capped at 200 ms, it never waits longer.
+    await new Promise((r) => setTimeout(r, 6_500))
+    const stoppedAt = Date.now()
+    child.kill('SIGTERM')
+    const [code] = await once(child, 'exit')
+    assert.equal(code, 0, log)
+    assert.ok(Date.now() - stoppedAt < 2_000, `exited ${Date.now() - stoppedAt} ms after SIGTERM`)
+    assert.match(log, /connection lost/)
+  })
+
   test('petrel chat --workers 2 --redis: the CLI rooms join an instance started apart; SIGTERM stops every process', async (t) => {
     const room = `t${process.pid}c`
     const { port: apart } = await instance(t, room)

@@ -106,6 +106,8 @@ test('usage errors are one line naming the flag, with exit status 2', () => {
     [['serve', 'a', 'b'], /takes one ROOT directory, got 2/],
     [['frobnicate'], /unknown command "frobnicate"; commands are: serve/],
     [['--frobnicate'], /unknown flag --frobnicate/],
+    [['chat', '--redis-reconnect-max', '1s'], /--redis-reconnect-max applies to a room in Redis; give --redis URL too/],
+    [['chat', '--room', 'x'], /--room names a room in Redis; give --redis URL too/],
   ]
   for (const [args, message] of cases) {
     const r = petrel(...args)

@@ -62,6 +62,13 @@ export const CHAT_FLAGS = defineFlags([
     description: `with --redis: the room's name, so one Redis can hold several (default ${REDIS_HUB_DEFAULTS.room})`,
   },
   {
+    name: 'redis-reconnect-max',
+    type: 'duration',
+    valueName: 'TIME',
+    min: 1,
+    description: `with --redis: a lost connection is tried again after ${formatDuration(REDIS_HUB_DEFAULTS.reconnectMs)}, doubling up to TIME (default ${formatDuration(REDIS_HUB_DEFAULTS.maxReconnectMs)}): a Redis that is back is found within TIME, and a room stopped during an outage exits within it`,
+  },
+  {
     name: 'wait',
     type: 'duration',
     valueName: 'TIME',
@@ -107,14 +114,19 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
     } catch (err) {
       throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --redis: ${errorMessage(err)}`)
     }
-  } else if (flags.has('room')) throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', '--room names a room in Redis; give --redis URL too')
+  } else if (flags.has('room') || flags.has('redis-reconnect-max')) {
+    throw new UsageError(
+      'PETREL_ERR_CLI_BAD_ARGUMENT',
+      `--${flags.has('room') ? 'room names a room in Redis' : 'redis-reconnect-max applies to a room in Redis'}; give --redis URL too`,
+    )
+  }
   const settings: WorkerSettings = {
     host,
     port,
     maxUsers: flags.get('max-users'),
     maxLineBytes: flags.get('max-line-bytes'),
     maxOutgoingBytes: flags.get('max-outgoing-bytes'),
-    ...(redis === undefined ? {} : { redis, room: flags.get('room') }),
+    ...(redis === undefined ? {} : { redis, room: flags.get('room'), redisMaxReconnectMs: flags.get('redis-reconnect-max') }),
   }
   const log = (line: string): void => console.error(`petrel chat: ${line}`)
   // Signals as events, as for `petrel serve` (process/signals.ts): TERM, INT and QUIT close the
@@ -166,7 +178,12 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
       const hub =
         redis === undefined
           ? undefined
-          : await (await import('../apps/chat/redis-hub.ts')).RedisHub.connect(redis, { room: settings.room, maxUsers: settings.maxUsers, log })
+          : await (await import('../apps/chat/redis-hub.ts')).RedisHub.connect(redis, {
+              room: settings.room,
+              maxUsers: settings.maxUsers,
+              maxReconnectMs: settings.redisMaxReconnectMs,
+              log,
+            })
       const room = new ChatRoom({ ...settings, hub, log })
       // Closing the room closes its Redis connection too, which would keep the process from exiting.
       const address = await room.listen(host, port).catch(async (err: unknown) => {

@@ -25,7 +25,14 @@ const CHAT_WORKER_MODULE = moduleUrl('./worker.ts', import.meta.url)
 const STOP_GRACE_MS = 3_000
 
 /** The worker's settings: what ChatOptions holds that survives IPC (no hub, no log function). */
-export type WorkerSettings = Omit<ChatOptions, 'hub' | 'log' | 'reusePort'> & { host: string; port: number; redis?: string; room?: string }
+export type WorkerSettings = Omit<ChatOptions, 'hub' | 'log' | 'reusePort'> & {
+  host: string
+  port: number
+  redis?: string
+  room?: string
+  /** The cap of the Redis reconnect backoff (RedisHub's maxReconnectMs). */
+  redisMaxReconnectMs?: number
+}
 
 /** The room's own messages to a worker; the lifecycle (start, stop) is process/messages.ts's. */
 export type ToChatWorker =

@@ -14,12 +14,14 @@ const ipc = new IpcHub()
 
 runWorker<WorkerSettings>({
   async start(message) {
-    const { host, port, redis, room: roomName, ...options } = message.options
+    const { host, port, redis, room: roomName, redisMaxReconnectMs, ...options } = message.options
     const log = (line: string): void => console.error(`petrel chat[${process.pid}]: ${line}`)
     const hub: Hub =
       redis === undefined
         ? ipc
-        : await import('./redis-hub.ts').then(({ RedisHub }) => RedisHub.connect(redis, { room: roomName, maxUsers: options.maxUsers, log }))
+        : await import('./redis-hub.ts').then(({ RedisHub }) =>
+            RedisHub.connect(redis, { room: roomName, maxUsers: options.maxUsers, maxReconnectMs: redisMaxReconnectMs, log }),
+          )
     const room = new ChatRoom({ ...options, hub, reusePort: message.reusePort, log })
     const address = await room.listen(host, port)
     return {
