@@ -70,8 +70,14 @@ async function proxyFor(t: TestContext, path: Path, originPort: number): Promise
 }
 
 /** A client through the tunnel: its socket, paused, once the proxy's answer (200 or 101) has been read; `received` counts the bytes after it. */
-async function client(t: TestContext, path: Path, proxyPort: number, originPort: number): Promise<{ socket: net.Socket; received: () => number }> {
-  const socket = net.connect(proxyPort, '127.0.0.1')
+async function client(
+  t: TestContext,
+  path: Path,
+  proxyPort: number,
+  originPort: number,
+  allowHalfOpen = false,
+): Promise<{ socket: net.Socket; received: () => number }> {
+  const socket = net.connect({ port: proxyPort, host: '127.0.0.1', allowHalfOpen })
   t.after(() => socket.destroy())
   await once(socket, 'connect')
   socket.write(
@@ -209,4 +215,65 @@ for (const path of ['CONNECT', 'Upgrade'] as const) {
     c.socket.destroy()
     await closed
   })
+
+  test(`${path}: an origin that half-closes still gets what the client sends after its end, then the client's end`, async (t) => {
+    const bytes = 1024 * 1024
+    let received = 0
+    let ended = false
+    const o = await origin(t, path, (socket) => {
+      // The origin only ends its sending side, as a client of `shutdown(SHUT_WR)` does.
+      socket.allowHalfOpen = true
+      socket.on('data', (chunk: Buffer) => (received += chunk.length))
+      socket.on('end', () => (ended = true))
+      socket.resume()
+      socket.end('hello')
+    })
+    const proxyPort = await proxyFor(t, path, o.port)
+    const c = await client(t, path, proxyPort, o.port, true)
+    c.socket.resume()
+    await once(c.socket, 'end')
+    assert.equal(c.received(), 5)
+    c.socket.end(Buffer.alloc(bytes, 'z'))
+    const deadline = Date.now() + 10_000
+    while (!ended) {
+      assert.ok(Date.now() < deadline, `the origin got ${received} bytes and no end`)
+      await sleep(20)
+    }
+    assert.equal(received, bytes)
+  })
+
+  test(`${path}: an origin that closes while the client is still sending: the client's connection closes at once, not at the idle timeout`, async (t) => {
+    let originSocket: net.Socket | null = null
+    const o = await origin(t, path, (socket) => {
+      socket.resume()
+      originSocket = socket
+    })
+    const proxyPort = await proxyFor(t, path, o.port)
+    const c = await client(t, path, proxyPort, o.port, true)
+    // Closed, by its FIN or by a reset (the proxy closes a socket it has unread bytes of): either is what the client should see.
+    c.socket.on('error', () => {})
+    const closed = new Promise<void>((resolve) => c.socket.once('close', () => resolve()))
+    while (originSocket === null) await sleep(10)
+    // The client keeps writing (and reads nothing) while the origin goes away under it; it allows
+    // half-open, so the proxy's FIN alone does not close it: the proxy must close the connection.
+    let writing = true
+    void (async () => {
+      while (writing && !c.socket.destroyed) {
+        c.socket.write(CHUNK)
+        await sleep(5)
+      }
+    })()
+    await sleep(100)
+    ;(originSocket as net.Socket).destroy()
+    const cut = await Promise.race([closed.then(() => true), sleep(10_000).then(() => false)])
+    writing = false
+    assert.ok(cut, 'the client connection was still open 10 s after the origin closed')
+  })
 }
+
+test('ForwardProxy refuses a tunnel idle timeout or DNS TTL that is not a finite number >= 0 (it used to answer 200 and leave both sockets open)', () => {
+  for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+    assert.throws(() => new ForwardProxy({ allow: [], tunnelIdleMs: bad }), { code: 'PETREL_ERR_INVALID_OPTION', message: /tunnelIdleMs/ })
+    assert.throws(() => new ForwardProxy({ allow: [], dnsTtlMs: bad }), { code: 'PETREL_ERR_INVALID_OPTION', message: /dnsTtlMs/ })
+  }
+})

@@ -14,7 +14,7 @@ import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
 import { Relay } from './exchange.ts'
 import { InvalidOptionError } from '../../core/option-error.ts'
-import { proxySettings, type ProxyOptions, type ProxySettings } from './settings.ts'
+import { nonNegative, proxySettings, type ProxyOptions, type ProxySettings } from './settings.ts'
 import { closeTunnels, Tunnel } from './tunnel.ts'
 import { connectTimer, Upstream } from './upstream.ts'
 
@@ -111,8 +111,8 @@ export class ForwardProxy {
   constructor(options: ForwardProxyOptions) {
     this.rules = options.allow
     this.settings = proxySettings({ ...options, healthIntervalMs: 0 })
-    this.dns = new DnsCache(options.dnsTtlMs ?? FORWARD_DEFAULTS.dnsTtlMs)
-    this.tunnelIdleMs = options.tunnelIdleMs ?? FORWARD_DEFAULTS.tunnelIdleMs
+    this.dns = new DnsCache(nonNegative('dnsTtlMs', options.dnsTtlMs, FORWARD_DEFAULTS.dnsTtlMs))
+    this.tunnelIdleMs = nonNegative('tunnelIdleMs', options.tunnelIdleMs, FORWARD_DEFAULTS.tunnelIdleMs)
     this.server = createServer(options.shutdownMs === undefined ? {} : { timeouts: { shutdownMs: options.shutdownMs } })
     this.server.fallback((req, res) => (req.method === 'CONNECT' ? this.tunnel(req, res) : this.relay(req, res)))
   }

@@ -102,7 +102,7 @@ export function proxySettings(options: ProxyOptions): ProxySettings {
 }
 
 /** A count or a time in ms: finite and ≥ 0; for the timeouts 0 means none. */
-function nonNegative(name: string, value: number | undefined, fallback: number): number {
+export function nonNegative(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
   if (!(Number.isFinite(value) && value >= 0))
     throw new InvalidOptionError(`proxy option ${name} must be a finite number >= 0 (0: no limit for a timeout), got ${value}`)

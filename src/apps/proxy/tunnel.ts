@@ -6,11 +6,15 @@
 //   pauses the socket it came from, and the other socket's 'drain' resumes it. What a tunnel holds
 //   is then bounded by the sockets' own buffers, whatever either peer sends and however slowly the
 //   other reads.
-// - Half-close passes on, as TCP's own: the client's end of input ends what goes up (its socket
-//   allows half-open, so it stays open for the answer), the upstream's end ends what goes down.
+// - Half-close passes on, as TCP's own, both ways: the client's end of input ends what goes up,
+//   the upstream's end ends what goes down, and each socket allows half-open (the upstream's is
+//   set so here; Node would otherwise end it when its peer's FIN arrives and drop what the client
+//   sends after it).
 // - Idle timeout: a socket with no bytes either way for `idleTimeoutMs` destroys both (0: none).
 // - Leaving: the client gone, nobody is left to read the upstream, so it is destroyed; the upstream
-//   gone, the client gets what is queued, then its end. Either socket's error destroys both.
+//   gone, the client gets what is queued, then the connection closes (what it still sends is read
+//   and dropped, so a client paused by the dead upstream cannot hold the tunnel). Either socket's
+//   error destroys both.
 // - Every open tunnel is in its proxy's `tunnels` set until both sockets closed, so the proxy's
 //   close() (a stop, or the end of a graceful stop's shutdown timeout) can destroy them: they left
 //   the server's HTTP, and the server's close does not reach them.
@@ -48,7 +52,7 @@ export class Tunnel {
     this.client = client
     this.upstream = upstream
     this.tunnels = options.tunnels
-    this.tunnels.add(this)
+    upstream.allowHalfOpen = true
     if (fromUpstream.length > 0) client.write(fromUpstream)
     if (fromClient.length > 0) upstream.write(fromClient)
     for (const socket of [client, upstream]) {
@@ -59,7 +63,7 @@ export class Tunnel {
     client.on('end', this.onClientEnd)
     upstream.on('end', this.onUpstreamEnd)
     client.on('close', this.onClientClose)
-    upstream.on('close', this.onUpstreamEnd)
+    upstream.on('close', this.onUpstreamClose)
     client.on('drain', this.onClientDrain)
     upstream.on('drain', this.onUpstreamDrain)
     client.on('data', this.onClientData)
@@ -68,6 +72,8 @@ export class Tunnel {
       upstream.resume()
     }
     client.resume()
+    // Last, once the listeners that take it out again are on: nothing above can leave it behind.
+    this.tunnels.add(this)
   }
 
   /**
@@ -86,6 +92,9 @@ export class Tunnel {
   }
 
   private readonly onClientData = (chunk: Buffer): void => {
+    // The upstream is gone or ended: nowhere to send it, and pausing would wait for a 'drain'
+    // that never comes.
+    if (this.upstream.destroyed || this.upstream.writableEnded) return
     if (!this.upstream.write(chunk)) this.client.pause()
   }
 
@@ -105,9 +114,15 @@ export class Tunnel {
     this.upstream.end()
   }
 
-  /** The upstream ended its side, or is gone: the client gets what is queued, then the end. */
+  /** The upstream ended its side: the client gets what is queued, then the end; it may still send. */
   private readonly onUpstreamEnd = (): void => {
     this.client.end()
+  }
+
+  /** The upstream is gone: the client gets what is queued, then the connection closes. */
+  private readonly onUpstreamClose = (): void => {
+    this.client.resume()
+    this.client.destroySoon()
   }
 
   /** The client is gone: nobody is left to read the upstream. */
