@@ -267,7 +267,22 @@ describe('--redis: instances share a room through Redis', () => {
     const chat = new ChatRoom({ hub })
     const { port } = await chat.listen('127.0.0.1', 0)
     t.after(() => chat.close())
-    const [a, b] = await joinAll(port, 2, t)
+    // One join at a time: a join's '* … joined' publish holds the one place until Redis answers it,
+    // and a second join meanwhile would find the queue full. A /who that goes through finds it empty.
+    const queueEmpty = async (): Promise<void> => {
+      for (;;) {
+        try {
+          await hub.who()
+          return
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+      }
+    }
+    const [a] = await joinAll(port, 1, t)
+    await queueEmpty()
+    const [b] = await joinAll(port, 1, t)
+    await queueEmpty()
     await a!.drain()
     process.kill(own.process.pid!, 'SIGSTOP')
     try {

@@ -296,3 +296,73 @@ test('chat: a worker that stops reading the relay is killed with a PETREL_ERR_CH
     }
   }
 })
+
+/** test/fixtures/lifecycle-master.ts as a process, its stdout gathered; resolves with the pids of its first workers once they listen. */
+async function lifecycleMaster(
+  t: { after: (fn: () => void) => void },
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; log: () => string; workers: number[] }> {
+  const child = spawn(process.execPath, ['test/fixtures/lifecycle-master.ts'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } })
+  let log = ''
+  child.stdout!.setEncoding('utf8')
+  child.stdout!.on('data', (text: string) => (log += text))
+  t.after(() => {
+    for (const pid of childPids(child.pid!))
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {}
+    child.kill('SIGKILL')
+  })
+  await waitFor('the workers to listen', () => /^ready /m.test(log) || child.exitCode !== null, 20_000)
+  const ready = /^ready ([\d ]+)$/m.exec(log)
+  assert.ok(ready, log)
+  return { child, log: () => log, workers: ready[1]!.split(' ').map(Number) }
+}
+
+test('a stop during a rolling reload is acted on at once: the master does not replace every worker first', async (t) => {
+  const master = await lifecycleMaster(t, { WORKERS: '3', SHUTDOWN_MS: '500', RELOAD_SHUTDOWN_MS: '500', RELOAD_START_DELAY: '2500' })
+  master.child.kill('SIGHUP')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const stoppedAt = Date.now()
+  master.child.kill('SIGTERM')
+  const [code] = await once(master.child, 'exit')
+  assert.equal(code, 0, master.log())
+  // Waiting for the reload would take three starts of 2.5 s each.
+  assert.ok(Date.now() - stoppedAt < 3_000, `exited ${Date.now() - stoppedAt} ms after SIGTERM:\n${master.log()}`)
+  assert.doesNotMatch(master.log(), /reloaded; workers/)
+})
+
+test('an old worker that dies during a rolling reload is replaced once: the master keeps the configured number of workers', async (t) => {
+  const master = await lifecycleMaster(t, { WORKERS: '2', SHUTDOWN_MS: '500', RELOAD_SHUTDOWN_MS: '500', RELOAD_START_DELAY: '700' })
+  master.child.kill('SIGHUP')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  process.kill(master.workers[1]!, 'SIGKILL')
+  await waitFor('the reload to end', () => /reloaded; workers/.test(master.log()), 20_000)
+  // Let a replacement the policy scheduled start too, then count the master's children.
+  await new Promise((resolve) => setTimeout(resolve, 1_500))
+  assert.equal(childPids(master.child.pid!).length, 2, master.log())
+  master.child.kill('SIGTERM')
+  await once(master.child, 'exit')
+})
+
+test("a worker retired by a reload gets its own shutdown timeout, not the new configuration's: no SIGKILL while it finishes", async (t) => {
+  // The old worker needs 3.5 s to close and was started with a 10 s shutdown timeout; the new configuration says 200 ms (plus the 2 s grace).
+  const master = await lifecycleMaster(t, { WORKERS: '1', SHUTDOWN_MS: '10000', RELOAD_SHUTDOWN_MS: '200', CLOSE_DELAY: '3500' })
+  master.child.kill('SIGHUP')
+  await waitFor('the reload to end', () => /reloaded; workers/.test(master.log()), 20_000)
+  assert.doesNotMatch(master.log(), /killed \(SIGKILL\)/)
+  master.child.kill('SIGTERM')
+  await once(master.child, 'exit')
+})
+
+test('a fork the system refuses (out of descriptors) is retried on the backoff schedule; the supervisor lives on and gets its worker back', async () => {
+  const child = spawn('bash', ['-c', `ulimit -n 256 && exec "${process.execPath}" test/fixtures/fork-fail.ts`], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout!.setEncoding('utf8')
+  child.stdout!.on('data', (text: string) => (out += text))
+  child.stderr!.resume()
+  const [code] = await once(child, 'exit')
+  assert.equal(code, 0, out)
+  assert.match(out, /could not start a worker \(spawn .* EMFILE\); replacing it in \d+ ms/)
+  assert.match(out, /^workers 1$/m)
+})

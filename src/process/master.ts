@@ -96,7 +96,12 @@ export class Master<Options extends ProgramOptions> {
       log: (line) => this.config.log(`petrel[master]: ${line}`),
     })
     this.configured = { host: config.options.host, port: config.options.port }
-    this.signals = new SignalLoop({ reload: () => this.rollingReload(), reopen: async () => this.reopen(), stop: (how) => this.stop(how) })
+    this.signals = new SignalLoop({
+      reload: () => this.rollingReload(),
+      reopen: async () => this.reopen(),
+      stop: (how) => this.stop(how),
+      stopInterruptsReload: true,
+    })
     const uid = config.runAs === null || process.getuid?.() !== 0 ? undefined : lookupUser(config.runAs.user)?.uid
     this.logOwnerUid = uid === 0 ? undefined : uid
   }
@@ -226,11 +231,14 @@ export class Master<Options extends ProgramOptions> {
     })
   }
 
-  /** New configuration, then each worker replaced by one started with it. */
+  /**
+   * New configuration, then each worker replaced by one started with it. A stop interrupts it
+   * (SignalHandlers.stopInterruptsReload): after each step that waits, a stop under way ends it.
+   */
   private async rollingReload(): Promise<void> {
     const refuse = (why: string): void => this.config.log(`petrel[master]: ${refusedReloadLine('the running workers keep the old configuration', why)}`)
     const plan = await planReload(this.config.reload, this.options, this.configured, (line) => this.config.log(`petrel[master]: ${line}`), refuse)
-    if (plan === null) return
+    if (plan === null || this.stopping) return
     const before = { options: this.options, shared: this.shared }
     let options = plan.moved ? plan.options : { ...plan.options, host: this.options.host, port: this.options.port }
     try {
@@ -246,12 +254,21 @@ export class Master<Options extends ProgramOptions> {
       refuse((err as Error).message)
       return
     }
+    if (this.stopping) {
+      if (this.shared !== before.shared) void this.shared?.close()
+      this.shared = before.shared
+      return
+    }
     this.options = options
     const old = [...this.supervisor.workers]
     for (const [i, record] of old.entries()) {
+      // An old worker that died meanwhile was replaced by the restart policy, with the new options.
+      if (!this.supervisor.workers.has(record)) continue
       try {
         await this.supervisor.start()
       } catch (err) {
+        // A stop retired the worker that was starting: not the reload's failure to report.
+        if (this.stopping) return
         if (i === 0) {
           // Nothing was replaced yet (with reusePort this is where a new address turns out taken).
           this.options = before.options
@@ -269,8 +286,15 @@ export class Master<Options extends ProgramOptions> {
         }
         return
       }
-      await this.retire(record, 'retire')
+      if (this.stopping) return
+      // The old worker's own shutdown timeout, not the new configuration's: its requests run under the old one.
+      await this.supervisor.retire(record, { type: 'retire' }, this.retireDeadlineMs('retire', before.options))
+      if (this.stopping) return
     }
+    // An old worker that died while its successor was starting was replaced twice, by the policy
+    // and by this loop: one too many, for good, unless retired.
+    const serving = [...this.supervisor.workers].filter((w) => !w.leaving)
+    for (const extra of serving.slice(this.config.workers)) await this.retire(extra, 'retire')
     let moved = ''
     if (plan.moved) {
       this.configured = plan.configured
@@ -286,8 +310,8 @@ export class Master<Options extends ProgramOptions> {
     return this.supervisor.retire(worker, { type: how }, this.retireDeadlineMs(how))
   }
 
-  private retireDeadlineMs(how: 'quit' | 'stop' | 'retire'): number {
-    return (how === 'stop' ? 0 : (this.options.timeouts?.shutdownMs ?? 10_000)) + KILL_GRACE_MS
+  private retireDeadlineMs(how: 'quit' | 'stop' | 'retire', options: Options = this.options): number {
+    return (how === 'stop' ? 0 : (options.timeouts?.shutdownMs ?? 10_000)) + KILL_GRACE_MS
   }
 
   private stopAll(how: 'quit' | 'stop'): Promise<void> {

@@ -33,6 +33,12 @@ export interface SignalHandlers {
    * is left rather than wait for it.
    */
   stop(how: 'quit' | 'stop'): Promise<void>
+  /**
+   * A reload that can take long (a master replacing its workers one by one) gives way to a stop:
+   * a stop raised while it runs is acted on at once, and the reload, which must check for a stop
+   * after each of its steps, returns early. Without it, a stop waits for the reload to finish.
+   */
+  stopInterruptsReload?: boolean
 }
 
 export class SignalLoop {
@@ -40,6 +46,8 @@ export class SignalLoop {
   private readonly flags: Record<SignalAction, boolean> = { reload: false, stop: false, quit: false, reopen: false }
   private readonly listeners: Array<readonly [NodeJS.Signals, () => void]> = []
   private acting = false
+  /** A reload is running (a stop may interrupt it: SignalHandlers.stopInterruptsReload). */
+  private reloading = false
   private started = false
   /** The stop under way, if any: after it, only a fast stop during a graceful one is acted on. */
   private stopping: 'quit' | 'stop' | null = null
@@ -89,6 +97,13 @@ export class SignalLoop {
       }
       return
     }
+    if ((action === 'stop' || action === 'quit') && this.reloading && this.handlers.stopInterruptsReload === true) {
+      // An operator (or systemd) stopping the server must not wait out a rolling reload.
+      this.stopping = action
+      this.flags.stop = this.flags.quit = this.flags.reload = this.flags.reopen = false
+      setImmediate(() => void this.handlers.stop(action))
+      return
+    }
     this.flags[action] = true
     if (this.started) setImmediate(() => void this.act())
   }
@@ -109,7 +124,14 @@ export class SignalLoop {
         }
         if (f.reload) {
           f.reload = false
-          await this.handlers.reload()
+          this.reloading = true
+          try {
+            await this.handlers.reload()
+          } finally {
+            this.reloading = false
+          }
+          // A stop that interrupted it is under way already.
+          if (this.stopping !== null) return
           continue
         }
         if (f.reopen) {

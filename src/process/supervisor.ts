@@ -8,14 +8,14 @@
 
 import { fork, type ChildProcess } from 'node:child_process'
 import type { AddressInfo, Socket } from 'node:net'
-import { PetrelError, type ErrorCode } from '../core/errors.ts'
+import { errorMessage, PetrelError, type ErrorCode } from '../core/errors.ts'
 import type { FromWorker, StartMessage, ToWorker } from './messages.ts'
 
-/** The restart policy: a worker that keeps dying young waits 100 ms, 200 ms, … up to this. */
+/** The restart policy: a worker that keeps dying young waits 100 ms, 200 ms, … up to this (by default). */
 export const MAX_RESTART_DELAY_MS = 30_000
 /** The first delay of a worker that keeps dying (the first death is replaced at once). */
 const FIRST_RESTART_DELAY_MS = 100
-/** A worker that lived longer than this is healthy again: the next death is replaced at once. */
+/** A worker that served (listened) longer than this is healthy again: the next death in its slot is replaced at once. */
 export const HEALTHY_AFTER_MS = 10_000
 /** How long a worker may take to say it listens, by default. */
 export const DEFAULT_START_TIMEOUT_MS = 15_000
@@ -33,7 +33,8 @@ export interface SupervisedWorker {
   address: AddressInfo | null
   /** Expected to exit: retiring after a reload, or stopping with the supervisor. */
   leaving: boolean
-  readonly startedAt: number
+  /** When it said it listens (Date.now()); null before. Health is counted from here, not from the fork. */
+  readyAt: number | null
 }
 
 export interface SupervisorOptions<Options, Up> {
@@ -45,6 +46,8 @@ export interface SupervisorOptions<Options, Up> {
   startMessage: (slot: number) => StartMessage<Options>
   /** How long a worker may take to listen before it is killed and its start reported failed. */
   startTimeoutMs?: number
+  /** The cap of the restart backoff (MAX_RESTART_DELAY_MS by default). */
+  maxRestartDelayMs?: number
   /** The code of a failed start whose worker gave none of its own. */
   startFailureCode: ErrorCode
   /** A message of the program's own (anything but `listening` and `failed`); `handle` is a passed socket. */
@@ -60,8 +63,12 @@ export interface SupervisorOptions<Options, Up> {
 export class Supervisor<Options, Up extends { type: string } = never> {
   private readonly config: SupervisorOptions<Options, Up>
   private readonly live = new Set<SupervisedWorker>()
-  /** Workers that died young, in a row; reset by one that lived past HEALTHY_AFTER_MS. */
-  private quickDeaths = 0
+  /**
+   * Per slot, the workers that died young in a row; reset by one that served past
+   * HEALTHY_AFTER_MS. Per slot, so that one healthy worker's death does not reset the backoff of
+   * another that keeps crashing.
+   */
+  private readonly quickDeaths = new Map<number, number>()
   /** Replacements waiting for their backoff delay: cleared by a stop. */
   private readonly restarts = new Set<NodeJS.Timeout>()
   private stopping = false
@@ -88,15 +95,25 @@ export class Supervisor<Options, Up extends { type: string } = never> {
   }
 
   private spawn(replacing: boolean): Promise<SupervisedWorker> {
-    const child = fork(this.config.workerModule, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: this.config.serialization ?? 'json' })
     let slot = 0
     while ([...this.live].some((w) => w.slot === slot)) slot++
-    const worker: SupervisedWorker = { child, slot, ready: false, address: null, leaving: false, startedAt: Date.now() }
+    let child: ChildProcess
+    try {
+      child = fork(this.config.workerModule, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: this.config.serialization ?? 'json' })
+    } catch (err) {
+      // The system refused the process itself (out of memory or processes): as a crash at once.
+      const failure = new PetrelError(this.config.startFailureCode, `could not start a worker: ${errorMessage(err)}`, { cause: err })
+      if (replacing) this.scheduleRestart(slot, `could not start a worker (${errorMessage(err)})`, 0)
+      return Promise.reject(failure)
+    }
+    const worker: SupervisedWorker = { child, slot, ready: false, address: null, leaving: false, readyAt: null }
     this.live.add(worker)
     const startTimeoutMs = this.config.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS
     return new Promise((resolve, reject) => {
       // Settled once: a start that failed, or a worker that listened (its later exit is onExit's).
       let settled = false
+      // The spawn itself failed (EMFILE, EAGAIN): Node emits 'error' and never 'exit'.
+      let spawnFailed = false
       const timer = setTimeout(
         () => fail(new PetrelError(this.config.startFailureCode, `worker ${child.pid} did not start listening within ${startTimeoutMs} ms`)),
         startTimeoutMs,
@@ -109,7 +126,7 @@ export class Supervisor<Options, Up extends { type: string } = never> {
         // a crash, with the same backoff; only a start the caller asked for is the caller's to report.
         if (!replacing) worker.leaving = true
         // Reported once the worker is gone, so that a caller saying "nothing changed" is right.
-        if (child.exitCode !== null || child.signalCode !== null) reject(err)
+        if (child.exitCode !== null || child.signalCode !== null || spawnFailed) reject(err)
         else {
           child.once('exit', () => reject(err))
           child.kill('SIGKILL')
@@ -121,6 +138,7 @@ export class Supervisor<Options, Up extends { type: string } = never> {
           settled = true
           const listening = message as Extract<FromWorker, { type: 'listening' }>
           worker.ready = true
+          worker.readyAt = Date.now()
           worker.address = listening.address
           clearTimeout(timer)
           this.config.onReady?.(worker, listening)
@@ -134,19 +152,34 @@ export class Supervisor<Options, Up extends { type: string } = never> {
         fail(new PetrelError(this.config.startFailureCode, `worker ${child.pid} exited before it listened (${signal ?? `code ${code}`})`))
         this.onExit(worker, code, signal)
       })
+      // Without a listener an 'error' would end the supervisor, and every worker with it.
+      child.on('error', (err) => {
+        if (child.pid !== undefined) return this.config.log(`worker ${child.pid}: ${err.message}`)
+        spawnFailed = true
+        fail(new PetrelError(this.config.startFailureCode, `could not start a worker: ${err.message}`, { cause: err }))
+        this.onExit(worker, null, null, err.message)
+      })
       this.tell(worker, this.config.startMessage(slot))
     })
   }
 
-  private onExit(worker: SupervisedWorker, code: number | null, signal: NodeJS.Signals | null): void {
-    this.live.delete(worker)
+  private onExit(worker: SupervisedWorker, code: number | null, signal: NodeJS.Signals | null, spawnError?: string): void {
+    if (!this.live.delete(worker)) return
     this.config.onExit?.(worker)
     if (worker.leaving || this.stopping) return
     // An unexpected death: replace it at once, or after a doubling delay when it keeps dying.
-    const lived = Date.now() - worker.startedAt
-    this.quickDeaths = lived > HEALTHY_AFTER_MS ? 0 : this.quickDeaths + 1
-    const delay = restartDelayMs(this.quickDeaths)
-    this.config.log(`worker ${worker.child.pid} exited (${signal ?? `code ${code}`}); replacing it${delay > 0 ? ` in ${delay} ms` : ''}`)
+    // Health counts from listening: a replacement killed by its start timeout never served.
+    const served = worker.readyAt === null ? 0 : Date.now() - worker.readyAt
+    const what = spawnError === undefined ? `worker ${worker.child.pid} exited (${signal ?? `code ${code}`})` : `could not start a worker (${spawnError})`
+    this.scheduleRestart(worker.slot, what, served)
+  }
+
+  /** The restart policy for `slot`, whose worker is gone after serving `servedMs`: at once, or after a doubling delay. */
+  private scheduleRestart(slot: number, what: string, servedMs: number): void {
+    const deaths = servedMs > HEALTHY_AFTER_MS ? 1 : (this.quickDeaths.get(slot) ?? 0) + 1
+    this.quickDeaths.set(slot, deaths)
+    const delay = restartDelayMs(deaths, this.config.maxRestartDelayMs)
+    this.config.log(`${what}; replacing it${delay > 0 ? ` in ${delay} ms` : ''}`)
     // Not unref'd: while every worker is dead this timer is what keeps the supervisor running.
     const timer = setTimeout(() => {
       this.restarts.delete(timer)
@@ -194,9 +227,9 @@ export class Supervisor<Options, Up extends { type: string } = never> {
   }
 }
 
-/** The one restart-backoff policy: the first of a run of young deaths at once, then 100 ms doubling up to MAX_RESTART_DELAY_MS. */
-export function restartDelayMs(quickDeaths: number): number {
-  return quickDeaths <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, FIRST_RESTART_DELAY_MS * 2 ** (quickDeaths - 2))
+/** The one restart-backoff policy: the first of a run of young deaths at once, then 100 ms doubling up to the cap. */
+export function restartDelayMs(quickDeaths: number, maxMs: number = MAX_RESTART_DELAY_MS): number {
+  return quickDeaths <= 1 ? 0 : Math.min(maxMs, FIRST_RESTART_DELAY_MS * 2 ** Math.min(quickDeaths - 2, 30))
 }
 
 /**

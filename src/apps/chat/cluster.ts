@@ -21,6 +21,9 @@ import { Supervisor, type SupervisedWorker } from '../../process/supervisor.ts'
 /** The chat worker module the supervisor forks. */
 const CHAT_WORKER_MODULE = moduleUrl('./worker.ts', import.meta.url)
 
+/** The chat cluster's cap of the restart backoff (the supervisor's default is 30 s). */
+const CHAT_MAX_RESTART_DELAY_MS = 10_000
+
 /** After `stop`, a worker still running this long is killed (a worker bounds its own close at 2 s). */
 const STOP_GRACE_MS = 3_000
 
@@ -84,6 +87,9 @@ export class ChatCluster {
     this.supervisor = new Supervisor<WorkerSettings, FromChatWorker>({
       workerModule: CHAT_WORKER_MODULE,
       serialization: 'advanced',
+      // A room a worker short waits at most this long once the cause is gone (a Redis back after
+      // its own reconnect, capped at 5 s): the cap the chat cluster had before the one supervisor.
+      maxRestartDelayMs: CHAT_MAX_RESTART_DELAY_MS,
       // The first worker binds (port 0 picks one); every later one, replacements too, joins its port.
       startMessage: (slot) => ({
         type: 'start',
