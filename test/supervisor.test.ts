@@ -10,7 +10,7 @@ import net from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { BIN, childPids, petrel, startPetrel, waitFor } from './helpers/petrel.ts'
+import { BIN, childPids, killTree, petrel, startPetrel, waitFor } from './helpers/petrel.ts'
 import { socketCount } from './helpers/sockets.ts'
 import { connectLines } from './helpers/lines.ts'
 import { startRedis } from './helpers/redis.ts'
@@ -38,13 +38,7 @@ async function startChat(t: { after: (fn: () => void) => void }, args: string[])
   let log = ''
   child.stderr!.setEncoding('utf8')
   child.stderr!.on('data', (text: string) => (log += text))
-  t.after(() => {
-    for (const pid of childPids(child.pid!))
-      try {
-        process.kill(pid, 'SIGKILL')
-      } catch {}
-    child.kill('SIGKILL')
-  })
+  t.after(() => killTree(child))
   await waitFor('the room to open', () => /room open on 127\.0\.0\.1:\d+/.test(log) || child.exitCode !== null, 20_000)
   const port = /room open on 127\.0\.0\.1:(\d+)/.exec(log)
   assert.ok(port, log)
@@ -306,13 +300,7 @@ async function lifecycleMaster(
   let log = ''
   child.stdout!.setEncoding('utf8')
   child.stdout!.on('data', (text: string) => (log += text))
-  t.after(() => {
-    for (const pid of childPids(child.pid!))
-      try {
-        process.kill(pid, 'SIGKILL')
-      } catch {}
-    child.kill('SIGKILL')
-  })
+  t.after(() => killTree(child))
   await waitFor('the workers to listen', () => /^ready /m.test(log) || child.exitCode !== null, 20_000)
   const ready = /^ready ([\d ]+)$/m.exec(log)
   assert.ok(ready, log)

@@ -40,11 +40,7 @@ export async function startPetrel(
   child.stdout!.on('data', (d) => (log += d))
   child.stderr!.on('data', (d) => (log += d))
   t.after(() => {
-    for (const pid of childPids(child.pid!))
-      try {
-        process.kill(pid, 'SIGKILL')
-      } catch {}
-    child.kill('SIGKILL')
+    killTree(child)
     rmSync(dir, { recursive: true, force: true })
   })
   const deadline = Date.now() + 40_000
@@ -58,6 +54,15 @@ export async function startPetrel(
 }
 
 /** The child processes of `pid` (a master's workers). */
+/** SIGKILL a process and its children (a master and its workers), whatever state they are in. */
+export function killTree(child: ChildProcess): void {
+  for (const pid of childPids(child.pid!))
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {}
+  child.kill('SIGKILL')
+}
+
 export function childPids(pid: number): number[] {
   const r = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
   return r.stdout.split('\n').filter(Boolean).map(Number)
