@@ -13,6 +13,8 @@ import { createClient } from 'redis'
 import { socketCount } from './helpers/sockets.ts'
 import { connectLines, type LineClient } from './helpers/lines.ts'
 import { startRedis } from './helpers/redis.ts'
+import net from 'node:net'
+import { freePort } from './helpers/tcp.ts'
 
 async function joinAll(port: number, count: number, t: TestContext): Promise<LineClient[]> {
   const clients: LineClient[] = []
@@ -184,6 +186,108 @@ describe('--redis: instances share a room through Redis', () => {
     await redis.sendCommand(['PUBLISH', `petrel:chat:${room}:events`, JSON.stringify({ n: 'someone', e: { line: 'a real one' } })])
     assert.equal(await a!.line(), 'a real one', 'the room still works, and only the well-formed event arrived')
     assert.equal(await b!.line(), 'a real one')
+  })
+
+  test('a well-formed event published on the room channel by someone else is cleaned like a typed line (no CR, LF, ESC or C1) and bounded', async (t) => {
+    const room = `t${process.pid}d`
+    const redis = await createClient({ url }).connect()
+    t.after(() => redis.destroy())
+    const { port } = await instance(t, room)
+    const [a] = await joinAll(port, 1, t)
+    await a!.drain()
+    const publish = (line: string): Promise<unknown> =>
+      redis.sendCommand(['PUBLISH', `petrel:chat:${room}:events`, JSON.stringify({ n: 'someone', e: { line } })])
+    await publish(`eve: hi\r\n* admin: forged\x1b[2J\u009b31m`)
+    assert.equal(await a!.line(), 'eve: hi* admin: forged[2J31m')
+    await publish(`eve: ${'x'.repeat(64 * 1024)}`)
+    await publish('after the long one')
+    assert.equal(await a!.line(), 'after the long one', 'the over-long event was dropped, and nobody was cut for it')
+  })
+
+  test('a node whose link to Redis stalls past the heartbeat TTL (no disconnect) is swept by the others, and claims its members back once Redis answers', async (t) => {
+    const own = await startRedis()
+    t.after(() => own.stop())
+    // A link that holds its bytes for a while (a partition without a reset).
+    const sockets: net.Socket[] = []
+    const link = net.createServer((c) => {
+      const r = net.connect(own.port, '127.0.0.1')
+      sockets.push(c, r)
+      c.pipe(r).pipe(c)
+      c.on('error', () => r.destroy())
+      r.on('error', () => c.destroy())
+    })
+    await new Promise<void>((resolve) => link.listen(0, '127.0.0.1', resolve))
+    t.after(() => {
+      for (const socket of sockets) socket.destroy()
+      link.close()
+    })
+    const timing = { room: 'stall', heartbeatMs: 300, heartbeatTtlMs: 1200, commandTimeoutMs: 600 }
+    const hub = await RedisHub.connect(`redis://127.0.0.1:${(link.address() as net.AddressInfo).port}`, timing)
+    t.after(() => hub.close())
+    const other = await RedisHub.connect(own.url, timing)
+    t.after(() => other.close())
+    const nick = (await hub.join())!
+    for (const socket of sockets) socket.pause()
+    const deadline = Date.now() + 10_000
+    while ((await other.who()).includes(nick)) {
+      assert.ok(Date.now() < deadline, 'never swept')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    for (const socket of sockets) socket.resume()
+    while (!(await other.who()).includes(nick)) {
+      assert.ok(Date.now() < deadline + 10_000, `${nick} was not claimed back after the stall`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    const guest = (await other.join())!
+    assert.equal(await other.rename(guest, nick), false, `${nick} is held again: nobody else takes it`)
+  })
+
+  test('a leave lost in an outage (Redis kept its data, the link was cut) is given back on reconnect: the seat and the nickname are free again', async (t) => {
+    const own = await startRedis()
+    t.after(() => own.stop())
+    // A link to Redis that can be cut while Redis itself keeps running with its data.
+    const linkPort = await freePort()
+    const sockets = new Set<net.Socket>()
+    let link: net.Server | null = null
+    const up = async (): Promise<void> => {
+      link = net.createServer((c) => {
+        const r = net.connect(own.port, '127.0.0.1')
+        sockets.add(c).add(r)
+        c.pipe(r).pipe(c)
+        for (const [a, b] of [
+          [c, r],
+          [r, c],
+        ] as const) {
+          a.on('error', () => b.destroy())
+          a.on('close', () => b.destroy())
+        }
+      })
+      await new Promise<void>((resolve) => link!.listen(linkPort, '127.0.0.1', resolve))
+    }
+    const down = (): void => {
+      link?.close()
+      for (const socket of sockets) socket.destroy()
+      sockets.clear()
+    }
+    t.after(down)
+    await up()
+    const hub = await RedisHub.connect(`redis://127.0.0.1:${linkPort}`, { room: 'ghost', maxUsers: 2, reconnectMs: 50, maxReconnectMs: 200 })
+    t.after(() => hub.close())
+    const other = await RedisHub.connect(own.url, { room: 'ghost', maxUsers: 2 })
+    t.after(() => other.close())
+    const nick = (await hub.join())!
+    down()
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    hub.leave(nick)
+    await up()
+    const deadline = Date.now() + 10_000
+    while ((await other.who()).includes(nick)) {
+      assert.ok(Date.now() < deadline, `${nick} still holds a seat after the outage`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    const first = (await other.join())!
+    assert.equal(await other.rename(first, nick), true, 'the nickname is free again')
+    assert.notEqual(await other.join(), null, 'both seats of the room are free for this node')
   })
 
   test('Redis goes away: local clients still talk, directory commands say so; when it is back the node claims its members again', async (t) => {

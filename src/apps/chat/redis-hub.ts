@@ -161,6 +161,8 @@ export class RedisHub implements Hub {
   private heartbeat: NodeJS.Timeout | null = null
   /** The nicknames this node holds: what it claims again after a reconnect. */
   private readonly held = new Set<string>()
+  /** Joins and renames waiting for Redis's answer. */
+  private changing = 0
 
   private constructor(commands: Client, events: Client, health: Health, options: RedisHubOptions) {
     this.commands = commands
@@ -212,18 +214,28 @@ export class RedisHub implements Hub {
   }
 
   async join(): Promise<string | null> {
-    const nick = (await this.commands.joinRoom(this.members, `${this.prefix}:guests`, this.node, this.maxUsers)) as string | null
-    if (nick !== null) this.held.add(nick)
-    return nick
+    this.changing++
+    try {
+      const nick = (await this.commands.joinRoom(this.members, `${this.prefix}:guests`, this.node, this.maxUsers)) as string | null
+      if (nick !== null) this.held.add(nick)
+      return nick
+    } finally {
+      this.changing--
+    }
   }
 
   async rename(from: string, to: string): Promise<boolean> {
-    const renamed = (await this.commands.renameMember(this.members, this.node, nickKey(from), nickKey(to), to)) === 1
-    if (renamed) {
-      this.held.delete(from)
-      this.held.add(to)
+    this.changing++
+    try {
+      const renamed = (await this.commands.renameMember(this.members, this.node, nickKey(from), nickKey(to), to)) === 1
+      if (renamed) {
+        this.held.delete(from)
+        this.held.add(to)
+      }
+      return renamed
+    } finally {
+      this.changing--
     }
-    return renamed
   }
 
   leave(nick: string): void {
@@ -286,7 +298,9 @@ export class RedisHub implements Hub {
   private async beat(): Promise<void> {
     await this.commands.set(`${this.prefix}:node:${this.node}`, '1', { PX: this.ttlMs })
     const gone = (await this.commands.sweepDead(this.members, `${this.prefix}:node:`)) as string[]
-    this.health.answered()
+    // Back from a stall that did not drop the connection (so no 'ready' to reclaim on): other
+    // nodes may have swept our members meanwhile, taking us for dead.
+    if (this.health.answered()) this.reclaim()
     for (const nick of gone) {
       const event: RoomEvent = { line: `* ${nick} left`, except: nick }
       this.onEvent(event)
@@ -294,18 +308,29 @@ export class RedisHub implements Hub {
     }
   }
 
-  /** Back after an outage: heartbeat first (so no sweep takes us for dead), then our members. */
+  /**
+   * Back after an outage or a stall: heartbeat first (so no sweep takes us for dead), then our
+   * members; then the seats Redis holds for this node that nobody here has — a leave lost in the
+   * outage, or a join or rename that timed out here yet ran there — are given back, or they
+   * would be held (and counted against --max-users) for as long as this node lives. Not while a
+   * join or rename is waiting for its answer: its seat is in Redis before it is in `held`.
+   */
   private reclaim(): void {
     this.beat()
-      .then(() =>
-        Promise.all(
+      .then(async () => {
+        await Promise.all(
           [...this.held].map((nick) =>
             this.commands.hSetNX(this.members, nickKey(nick), `${this.node} ${nick}`).then((claimed) => {
               if (claimed === 0) this.log(`redis: ${nick} is held by another node since the outage; both keep it until one leaves`)
             }),
           ),
-        ),
-      )
+        )
+        if (this.changing > 0) return
+        const mine = `${this.node} `
+        const entries = await this.commands.hGetAll(this.members)
+        const stray = Object.entries(entries).filter(([, value]) => value.startsWith(mine) && !this.held.has(value.slice(mine.length)))
+        await Promise.all(stray.map(([key]) => this.commands.leaveRoom(this.members, this.node, key)))
+      })
       .catch((err: Error) => this.warn('reclaim', err))
   }
 
@@ -379,11 +404,12 @@ class Health {
     this.log(`${this.where}: ${what}; further failures are not logged until a heartbeat goes through`)
   }
 
-  /** A heartbeat went through: Redis answers again. */
-  answered(): void {
-    if (!this.troubled) return
+  /** A heartbeat went through: Redis answers again. True when it had not been (the node must reclaim). */
+  answered(): boolean {
+    if (!this.troubled) return false
     this.troubled = false
     this.log(`${this.where}: answering again`)
+    return true
   }
 
   close(): void {

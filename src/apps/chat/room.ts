@@ -44,6 +44,8 @@ const NICK = /^[A-Za-z0-9_-]{1,32}$/
  * removed from every line a client sends, so nobody can forge or hide lines on another's screen.
  */
 const TERMINAL_CONTROLS = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g
+/** What an event's line may hold beyond a client's line: "[PM] ", a 32-byte name, ": " and the like. */
+const EVENT_OVERHEAD_BYTES = 64
 /** A client turned away (room full, hub down) has this long to close before it is cut. */
 const REFUSED_GRACE_MS = 5_000
 const HELP = 'commands: /nick NAME, /who, /msg NICK text, /quit'
@@ -95,7 +97,7 @@ export class ChatRoom {
     this.reusePort = options.reusePort ?? false
     this.log = options.log ?? (() => {})
     this.hub = options.hub ?? new LocalHub(this.maxUsers)
-    this.hub.onEvent = (event) => this.deliver(event, this.encode(event.line))
+    this.hub.onEvent = (event) => this.fromHub(event)
     this.server = net.createServer({ pauseOnConnect: true }, (socket) => this.join(socket))
   }
 
@@ -294,6 +296,20 @@ export class ChatRoom {
   }
 
   /** An event to this node's clients; `bytes` is its line, encoded once for all of them. */
+  /**
+   * An event from the hub: another node's line, which that node cleaned already — but anyone who
+   * can publish on the room's Redis channel can send anything, so it is cleaned again here and
+   * bounded (a line, plus a sender's name and the few bytes around it).
+   */
+  private fromHub(event: RoomEvent): void {
+    const line = event.line.replace(TERMINAL_CONTROLS, '')
+    if (Buffer.byteLength(line) > this.maxLineBytes + EVENT_OVERHEAD_BYTES) {
+      this.log(`an event from the hub is longer than a line may be (${this.maxLineBytes} bytes and a name); dropped`)
+      return
+    }
+    this.deliver(event, this.encode(line))
+  }
+
   private deliver(event: RoomEvent, bytes: Buffer): void {
     if (event.to !== undefined) {
       const client = this.clients.get(nickKey(event.to))
