@@ -69,3 +69,17 @@ test(`no file in src/ is over ${MAX_LINES} lines, the HTTP/1 parsers aside (a ro
   }
   assert.deepEqual(long, [])
 })
+
+test('src/cli reads its flags without casts: every value is typed by its flag spec (cli/args.ts defineFlags)', () => {
+  const CAST = /(?:\)|\w)\s+as\s+(?!const\b)(?:string|number|boolean|unknown|any|[A-Z]\w*)\b/
+  const casts: string[] = []
+  for (const file of sources().filter((name) => name.startsWith('cli/'))) {
+    const lines = readFileSync(path.join(SRC, file), 'utf8').split('\n')
+    lines.forEach((line, i) => {
+      const code = line.trimStart()
+      if (code.startsWith('//') || code.startsWith('*') || code.startsWith('/*')) return
+      if (CAST.test(line)) casts.push(`${file}:${i + 1}: ${code}`)
+    })
+  }
+  assert.deepEqual(casts, [])
+})

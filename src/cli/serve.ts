@@ -86,7 +86,7 @@ async function serve(argv: readonly string[]): Promise<void> {
       reportDaemonReady()
     }
     const { Master } = await import('../process/master.ts')
-    const startTimeoutMs = flags.get('worker-start-timeout') as number | undefined
+    const startTimeoutMs = flags.get('worker-start-timeout')
     const master = new Master({ workerModule: SERVE_WORKER_MODULE, workers, startTimeoutMs, runAs, onReady, options, reload, pidFile, log })
     process.exit(await master.run())
   }

@@ -31,7 +31,7 @@ export interface RedisAddress {
   db: number
 }
 
-/** `redis://[[user]:password@]host[:port][/db]`; throws a RangeError saying what is wrong. */
+/** `redis://[[user]:password@]host[:port][/db]`; throws an InvalidOptionError saying what is wrong. */
 export function parseRedisUrl(text: string): RedisAddress {
   let url: URL
   try {
