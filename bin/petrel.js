@@ -54,7 +54,7 @@ if (installed) {
   entry = '../dist/cli/main.js'
   if (!existsSync(new URL(entry, import.meta.url))) {
     console.error(
-      `petrel: ${fileURLToPath(new URL('../dist/', import.meta.url))} is missing: this copy of Petrel was installed without its build; install a package made by \`npm pack\` (whose prepare script builds dist/)`,
+      `petrel: ${fileURLToPath(new URL('../dist/', import.meta.url))} is missing: this copy of Petrel was installed without its build; install a package made by \`npm pack\` (whose prepack script builds dist/)`,
     )
     process.exit(1)
   }

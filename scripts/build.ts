@@ -1,5 +1,5 @@
 // Builds dist/, the JavaScript and type declarations an installed package runs and imports
-// (`npm run build`; npm runs it as `prepare` before packing, and in a git install). The repo itself
+// (`npm run build`; npm runs it as `prepack` before packing). The repo itself
 // never uses dist/: it runs the TypeScript sources directly. Node refuses to strip types under
 // node_modules, so an installed package cannot.
 import { execFileSync } from 'node:child_process'

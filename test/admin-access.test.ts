@@ -3,6 +3,7 @@
 // loopback without a token warns at start — in one process and in a master with workers — and
 // the flags that set all this say precisely what is wrong with a bad value.
 
+import { fileURLToPath } from 'node:url'
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -13,7 +14,7 @@ import path from 'node:path'
 import { startServe, type Serving } from '../src/apps/serve/serve.ts'
 import { exchange, req } from './helpers/tcp.ts'
 
-const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
+const BIN = fileURLToPath(new URL('../bin/petrel.js', import.meta.url))
 const TOKEN = 'admin-token-for-tests-0123456789'
 
 /** Status, headers and body of one request sent as raw bytes (so that any Host, or none, can be sent). */

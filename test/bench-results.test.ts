@@ -2,6 +2,7 @@
 // writes its report under bench/runs/ (not committed), with no "latest" copy whose meaning would
 // change with the next run, and the wrk suites run on one skeleton.
 
+import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -12,7 +13,7 @@ import { once } from 'node:events'
 import { writeResultFiles } from '../bench/lib/report.ts'
 import { requireDebianPackage } from './helpers/debian.ts'
 
-const REPO = new URL('..', import.meta.url).pathname
+const REPO = fileURLToPath(new URL('..', import.meta.url))
 const RESULTS = path.join(REPO, 'bench/results')
 
 function citingTexts(): string {

@@ -1,12 +1,13 @@
 // docs/book-map.md stays true: a row for every chapter from 5 to 17 (and the background of 1–4),
 // every file it names exists, and every test it quotes by name is in the test file it names.
 
+import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 
-const REPO = new URL('..', import.meta.url).pathname
+const REPO = fileURLToPath(new URL('..', import.meta.url))
 const rows = readFileSync(path.join(REPO, 'docs/book-map.md'), 'utf8')
   .split('\n')
   .filter((line) => /^\| (\d+|1–4) \|/.test(line))

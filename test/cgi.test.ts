@@ -1,6 +1,7 @@
 // The CGI/1.1 gateway (RFC 3875) end to end: `startServe` with --cgi-bin pointing at scripts
 // written here, raw HTTP on the wire, and the processes themselves checked in /proc.
 
+import { fileURLToPath } from 'node:url'
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -551,7 +552,7 @@ function openDescriptors(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length
 }
 
-const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
+const BIN = fileURLToPath(new URL('../bin/petrel.js', import.meta.url))
 
 /** `petrel serve` as a process of its own, so that its memory is its own; stderr is its error log. */
 async function startServeProcess(args: string[]): Promise<{ child: ChildProcess; port: number; stderr: () => Buffer }> {

@@ -1,5 +1,6 @@
 // The `petrel` command as a user meets it: exit codes, one-line errors naming the flag, help,
 // and `petrel serve` serving the demo site and stopping gracefully on a signal.
+import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
@@ -17,7 +18,7 @@ import { TOP_FLAGS } from '../src/cli/top.ts'
 import { ChatRoom } from '../src/apps/chat/room.ts'
 import { freePort } from './helpers/tcp.ts'
 
-const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
+const BIN = fileURLToPath(new URL('../bin/petrel.js', import.meta.url))
 
 function petrel(...args: string[]) {
   return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 15_000 })
@@ -108,6 +109,10 @@ test('usage errors are one line naming the flag, with exit status 2', () => {
     [['--frobnicate'], /unknown flag --frobnicate/],
     [['chat', '--redis-reconnect-max', '1s'], /--redis-reconnect-max applies to a room in Redis; give --redis URL too/],
     [['chat', '--room', 'x'], /--room names a room in Redis; give --redis URL too/],
+    [
+      ['serve', '--keepalive-timeout', '9999999h'],
+      /bad value for --keepalive-timeout: "9999999h"; expected at most 2147483647ms \(about 24 days, the longest a timer can wait\)/,
+    ],
   ]
   for (const [args, message] of cases) {
     const r = petrel(...args)

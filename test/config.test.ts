@@ -219,6 +219,12 @@ test('integer keys take JSON whole numbers within range', async () => {
   await rejects({ port: 70000 }, 'PETREL_ERR_CLI_BAD_VALUE', /bad value for "port" in .*: 70000; expected at most 65535$/)
   await rejects({ 'max-connections': 0 }, 'PETREL_ERR_CLI_BAD_VALUE', /bad value for "max-connections" in .*: 0; expected at least 1$/, SERVE_FLAGS)
   await rejects('{"max-body-bytes": 1e300}', 'PETREL_ERR_CLI_BAD_VALUE', /"max-body-bytes" .*; expected a whole number$/, SERVE_FLAGS)
+  await rejects(
+    '{"keepalive-timeout": 1e300}',
+    'PETREL_ERR_CLI_BAD_VALUE',
+    /"keepalive-timeout" .*; expected at most 2147483647ms \(about 24 days, the longest a timer can wait\)$/,
+    SERVE_FLAGS,
+  )
   assert.equal((await loadConfig(configFile({ port: 0 }), SPECS)).get('port'), 0)
   assert.equal((await loadConfig(configFile('{"port": 8.08e3}'), SPECS)).get('port'), 8080, 'any JSON spelling of a whole number')
 })

@@ -1,5 +1,6 @@
 // The one table of error codes (src/core/errors.ts) holds only codes that Petrel uses: a code that
 // no source file names is a promise of an error no user can meet, or a leftover of a removed one.
+import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -12,7 +13,7 @@ import { WindowLimiter } from '../src/core/window-limiter.ts'
 import { ResourcePool } from '../src/core/pool.ts'
 import { HistoryRing } from '../src/monitor/history.ts'
 
-const SRC = new URL('../src/', import.meta.url).pathname
+const SRC = fileURLToPath(new URL('../src/', import.meta.url))
 const TABLE = path.join(SRC, 'core', 'errors.ts')
 
 /** The text of every .ts file under `dir`, but the table itself. */

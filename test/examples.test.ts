@@ -1,4 +1,5 @@
 // The sample files in examples/ must load through the real loaders and run: a user copies them.
+import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -14,8 +15,8 @@ import { loadInetdConfig, type ServiceConfig } from '../src/apps/inetd/config.ts
 import { Inetd, INETD_DEFAULTS } from '../src/apps/inetd/inetd.ts'
 import { freePort } from './helpers/tcp.ts'
 
-const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
-const EXAMPLES = new URL('../examples/', import.meta.url).pathname
+const BIN = fileURLToPath(new URL('../bin/petrel.js', import.meta.url))
+const EXAMPLES = fileURLToPath(new URL('../examples/', import.meta.url))
 
 test('examples/petrel.json loads with the flags\' meaning: a number of seconds, "workers" as a number', async () => {
   const file = path.join(EXAMPLES, 'petrel.json')

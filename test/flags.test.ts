@@ -1,12 +1,13 @@
 // One argument parser (src/cli/args.ts) for the petrel commands and the bench suites: the same
 // mistake gets the same answer from both, and a declared default is the value and the help.
+import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { defineFlags, formatFlags, parseArgs } from '../src/cli/args.ts'
 
-const PETREL = new URL('../bin/petrel.js', import.meta.url).pathname
-const BENCH = new URL('../bench/run.ts', import.meta.url).pathname
+const PETREL = fileURLToPath(new URL('../bin/petrel.js', import.meta.url))
+const BENCH = fileURLToPath(new URL('../bench/run.ts', import.meta.url))
 
 function run(script: string, ...args: string[]) {
   return spawnSync(process.execPath, [script, ...args], { encoding: 'utf8', timeout: 15_000 })

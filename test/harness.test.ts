@@ -1,6 +1,7 @@
 // The test harness itself: serve() fails a test whose server reported an error the test did not
 // expect, and a test whose Debian tool is missing fails naming the command that installs it.
 
+import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -9,7 +10,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { requireDebianPackage } from './helpers/debian.ts'
 
-const FIXTURE = new URL('./fixtures/serve-errors.ts', import.meta.url).pathname
+const FIXTURE = fileURLToPath(new URL('./fixtures/serve-errors.ts', import.meta.url))
 
 function runFixture(env: Record<string, string>): { status: number | null; output: string } {
   // NODE_TEST_CONTEXT would make the child report to this runner instead of running its own tests.

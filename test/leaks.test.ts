@@ -4,6 +4,7 @@
 // inetd's TCP services — leave nothing behind: once they are gone, each program's open
 // descriptors, child processes and CLOSE-WAIT sockets are back where they were before.
 
+import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
 import type { TestContext } from 'node:test'
 import assert from 'node:assert/strict'
@@ -18,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { tcpStates } from '../src/monitor/system.ts'
 import { freePort } from './helpers/tcp.ts'
 
-const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
+const BIN = fileURLToPath(new URL('../bin/petrel.js', import.meta.url))
 /** Short, so that lingering connections end within the test. */
 const LINGER = '300ms'
 /** How long a program may take to free what a vanished client held. */

@@ -1,4 +1,4 @@
-// The package as a user gets it: `npm pack` (whose `prepare` builds dist/), then `npm install` of
+// The package as a user gets it: `npm pack` (whose `prepack` builds dist/), then `npm install` of
 // the tarball into a new project, which imports 'petrel' from plain JavaScript and from
 // TypeScript, type-checks against its declarations, and runs its `petrel` command. Node refuses
 // to strip types under node_modules, so all of this runs the built JavaScript, and the files it
@@ -179,7 +179,7 @@ describe('the packed package, installed into a new project', { concurrency: true
     assert.equal(result.code, 1)
     assert.equal(
       result.stderr,
-      `petrel: ${path.join(copy, 'dist')}/ is missing: this copy of Petrel was installed without its build; install a package made by \`npm pack\` (whose prepare script builds dist/)\n`,
+      `petrel: ${path.join(copy, 'dist')}/ is missing: this copy of Petrel was installed without its build; install a package made by \`npm pack\` (whose prepack script builds dist/)\n`,
     )
   })
 

@@ -2,6 +2,7 @@
 // (a new server on the same socket, the old one retired gracefully), QUIT stops gracefully with
 // every log line written, TERM stops fast, USR1 reopens the logs — and `--signal` reaches only a
 // Petrel server.
+import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
@@ -169,7 +170,7 @@ test('--signal refuses a pidfile whose process is not Petrel, and signals nothin
   assert.equal(sleeper.exitCode, null, 'the sleep was not signalled')
   assert.equal(sleeper.signalCode, null)
   // A server started with that pidfile takes it over rather than refusing to start.
-  const server = spawn(process.execPath, [new URL('../bin/petrel.js', import.meta.url).pathname, 'serve', '--port', '0', '--pid', pidFile], {
+  const server = spawn(process.execPath, [fileURLToPath(new URL('../bin/petrel.js', import.meta.url)), 'serve', '--port', '0', '--pid', pidFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   t.after(() => server.kill('SIGKILL'))

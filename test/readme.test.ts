@@ -1,5 +1,6 @@
 // The README's examples must work as written: the library example runs and prints what its
 // comment says, `npm start -- …` moves to other ports, the chat one-liner joins its room.
+import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync, rmSync } from 'node:fs'
@@ -25,8 +26,8 @@ test('README library example runs and prints what its comment says', () => {
   }
 })
 
-const REPO = new URL('..', import.meta.url).pathname
-const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
+const REPO = fileURLToPath(new URL('..', import.meta.url))
+const BIN = fileURLToPath(new URL('../bin/petrel.js', import.meta.url))
 
 /** The README line (inside a sh block) that starts with `start`. */
 function readmeLine(start: string): string {

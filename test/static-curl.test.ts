@@ -2,6 +2,7 @@
 // by /usr/bin/curl (-I, -r, --compressed, -H If-None-Match, --path-as-is), and the same rules
 // with curl against staticFiles() in this process.
 
+import { fileURLToPath } from 'node:url'
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
@@ -11,7 +12,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { tempDir, writeTree, curl, parseCurlHead, parseMultipart, pattern, setMtime, FIXED_MTIME } from './helpers/static-fixture.ts'
 
-const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
+const BIN = fileURLToPath(new URL('../bin/petrel.js', import.meta.url))
 
 const base = tempDir('curl')
 const ROOT = path.join(base, 'root')

@@ -4,6 +4,7 @@
 // is served, well within the cache's validity. The server is the real `petrel serve` in a child
 // process; its open-files limit is lowered and raised from outside with prlimit(1).
 
+import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
@@ -14,7 +15,7 @@ import { RawClient, req } from './helpers/tcp.ts'
 import { tempDir, writeTree, pattern } from './helpers/static-fixture.ts'
 import { requireDebianPackage } from './helpers/debian.ts'
 
-const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
+const BIN = fileURLToPath(new URL('../bin/petrel.js', import.meta.url))
 const base = tempDir('descriptors')
 const ROOT = path.join(base, 'root')
 const BIG = pattern(200_000)

@@ -6,6 +6,7 @@
 // ranges — with the file cache's validity at 0 so every request looks the path up again. Not one
 // byte from outside may come back.
 
+import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
@@ -190,7 +191,7 @@ test('a directory swapped for a symlink to outside while requests run: zero outs
 test('without /proc, `petrel serve ROOT` refuses to start: no opened file could be checked', (t) => {
   if (process.getuid?.() !== 0) return t.skip('needs root to unmount /proc in a private mount namespace')
   requireDebianPackage('util-linux')
-  const bin = new URL('../bin/petrel.js', import.meta.url).pathname
+  const bin = fileURLToPath(new URL('../bin/petrel.js', import.meta.url))
   const script = 'umount -l /proc && exec "$0" "$@"'
   const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, process.execPath, bin, 'serve', ROOT, '--port', '0'], {
     encoding: 'utf8',

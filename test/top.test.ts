@@ -2,6 +2,7 @@
 // nothing cut in the middle of a number), the terminal's real size is used and followed when it
 // changes, q quits, the address is taken as --admin takes it, and a token is sent when given.
 
+import { fileURLToPath } from 'node:url'
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
@@ -15,7 +16,7 @@ import type { Tick } from '../src/monitor/board.ts'
 import type { ProcessSnapshot } from '../src/monitor/metrics.ts'
 import { requireDebianPackage } from './helpers/debian.ts'
 
-const BIN = new URL('../bin/petrel.js', import.meta.url).pathname
+const BIN = fileURLToPath(new URL('../bin/petrel.js', import.meta.url))
 
 function processFigures(worker: number | null, pid: number): Tick['processes'][number] {
   const snapshot: ProcessSnapshot = {

@@ -170,6 +170,11 @@ export function oneOf<const Word extends string>(name: string, value: string | u
   throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --${name}: ${JSON.stringify(value)}; expected ${expected}`)
 }
 
+/** The longest a duration may be: what a Node timer can wait (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
+export const MAX_DURATION_MS = 2 ** 31 - 1
+/** What a too-long duration is told: the bound, and why. */
+export const MAX_DURATION_TEXT = `at most ${MAX_DURATION_MS}ms (about 24 days, the longest a timer can wait)`
+
 function convert(spec: FlagSpec, raw: string): FlagValue {
   switch (spec.type) {
     case 'integer': {
@@ -179,6 +184,7 @@ function convert(spec: FlagSpec, raw: string): FlagValue {
     case 'duration': {
       const ms = parseDurationMs(raw)
       if (ms === null) throw badValue(spec, raw, 'a duration such as 500ms, 5s or 1m (a bare number means seconds)')
+      if (ms > MAX_DURATION_MS) throw badValue(spec, raw, MAX_DURATION_TEXT)
       return inRange(spec, raw, ms, 'ms')
     }
     case 'string':

@@ -7,10 +7,7 @@ import { formatProgress, formatReport } from '../apps/bench/report.ts'
 import { parseTarget, type BenchOptions } from '../apps/bench/plan.ts'
 import type { BenchResult } from '../apps/bench/result.ts'
 import { errorMessage, systemErrorCode } from '../core/errors.ts'
-import { defineFlags, parseArgs, formatFlags, TIME_HELP, UsageError, type FlagSpec, type Flags, type ParsedArgs } from './args.ts'
-
-/** Node's timers hold at most 2^31 - 1 ms (about 24.8 days); a longer one fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1
+import { defineFlags, MAX_DURATION_MS, parseArgs, formatFlags, TIME_HELP, UsageError, type FlagSpec, type Flags, type ParsedArgs } from './args.ts'
 
 export const BENCH_FLAGS = defineFlags([
   { name: 'connections', short: 'c', type: 'integer', valueName: 'N', min: 1, max: 100_000, description: 'connections to keep open (default 10)' },
@@ -20,7 +17,7 @@ export const BENCH_FLAGS = defineFlags([
     type: 'duration',
     valueName: 'TIME',
     min: 1,
-    max: MAX_TIMER_MS,
+    max: MAX_DURATION_MS,
     description: 'how long to measure: 10s, 1m, 500ms (default 10s)',
   },
   {
@@ -51,7 +48,7 @@ export const BENCH_FLAGS = defineFlags([
     type: 'duration',
     valueName: 'TIME',
     min: 1,
-    max: MAX_TIMER_MS,
+    max: MAX_DURATION_MS,
     description: 'a request unanswered this long fails as a timeout and its connection is replaced (default 10s)',
   },
   {
@@ -59,7 +56,7 @@ export const BENCH_FLAGS = defineFlags([
     type: 'duration',
     valueName: 'TIME',
     min: 0,
-    max: MAX_TIMER_MS,
+    max: MAX_DURATION_MS,
     description: 'run this long before measuring; its results are discarded (default 0)',
   },
   { name: 'expect-status', type: 'integer', valueName: 'CODE', min: 100, max: 599, description: 'exit 1 unless every request got a response with this status' },

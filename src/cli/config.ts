@@ -12,7 +12,7 @@
 import path from 'node:path'
 import { DEFAULT_MAX_CONFIG_BYTES, readConfigFile } from '../core/config-file.ts'
 import { errorMessage } from '../core/errors.ts'
-import { UsageError, parseDurationMs, type FlagMap, type FlagSpec, type FlagValue, type Flags } from './args.ts'
+import { MAX_DURATION_MS, MAX_DURATION_TEXT, UsageError, parseDurationMs, type FlagMap, type FlagSpec, type FlagValue, type Flags } from './args.ts'
 
 export interface LoadConfigOptions {
   /** Flags that make no sense in a file (e.g. "help", "config", "signal"); naming one is an error. */
@@ -247,6 +247,7 @@ function convert(file: string, key: string, spec: FlagSpec, value: unknown): Fla
       if (typeof value === 'string') ms = parseDurationMs(value)
       else if (typeof value === 'number' && Number.isFinite(value) && value >= 0) ms = Math.round(value * 1000)
       if (ms === null) throw bad('a number of seconds or a duration string such as "500ms", "5s" or "1m"')
+      if (ms > MAX_DURATION_MS) throw bad(MAX_DURATION_TEXT)
       return inRange(spec, ms, 'ms', bad)
     }
     case 'boolean':

@@ -4,9 +4,10 @@
 // middle of a run (slow, needs the network and root, and hides a missing CI step) or skipping
 // (which passes a run that tested nothing).
 
+import { fileURLToPath } from 'node:url'
 import { globSync, readFileSync } from 'node:fs'
 
-const TOOL_LIST = new URL('../../scripts/test-tools.txt', import.meta.url).pathname
+const TOOL_LIST = fileURLToPath(new URL('../../scripts/test-tools.txt', import.meta.url))
 export const INSTALL_COMMAND = 'scripts/install-test-tools.sh'
 
 /** PACKAGE → the files (globs) that show it is installed, from `listFile` (scripts/test-tools.txt). */

@@ -1,13 +1,14 @@
 // `petrel serve` as a real process for the process-model tests: started with a pidfile in a temp
 // directory, its output collected, and killed (with its workers) after the test.
 
+import { fileURLToPath } from 'node:url'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
-export const BIN = new URL('../../bin/petrel.js', import.meta.url).pathname
+export const BIN = fileURLToPath(new URL('../../bin/petrel.js', import.meta.url))
 
 export interface Running {
   child: ChildProcess
