@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import net from 'node:net'
 import { once } from 'node:events'
 import { spawn, type ChildProcess } from 'node:child_process'
+import { waitFor } from './helpers/petrel.ts'
 
 interface Started {
   child: ChildProcess
@@ -77,14 +78,6 @@ function readUntil(socket: net.Socket, end: string): Promise<string> {
   })
 }
 
-async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1')
@@ -101,7 +94,7 @@ test('petrel proxy: SIGHUP and SIGUSR1 log a line and the proxy keeps serving', 
   const proxy = await startProxy(t, echoPort)
   proxy.child.kill('SIGHUP')
   proxy.child.kill('SIGUSR1')
-  await until('both lines', () => /SIGHUP/.test(proxy.stderr()) && /SIGUSR1/.test(proxy.stderr()))
+  await waitFor('both lines', () => /SIGHUP/.test(proxy.stderr()) && /SIGUSR1/.test(proxy.stderr()), 10_000)
   assert.equal(proxy.child.exitCode, null)
   const tunnel = await openTunnel(proxy.port, echoPort)
   tunnel.write('still here')

@@ -288,7 +288,7 @@ export class Master<Options extends ProgramOptions> {
       }
       if (this.stopping) return
       // The old worker's own shutdown timeout, not the new configuration's: its requests run under the old one.
-      await this.supervisor.retire(record, { type: 'retire' }, this.retireDeadlineMs('retire', before.options))
+      await this.retire(record, 'retire', before.options)
       if (this.stopping) return
     }
     // An old worker that died while its successor was starting was replaced twice, by the policy
@@ -306,8 +306,8 @@ export class Master<Options extends ProgramOptions> {
   }
 
   /** Ask a worker to stop and wait for it; SIGKILL when it overstays its shutdown timeout and a grace. */
-  private retire(worker: SupervisedWorker, how: 'quit' | 'stop' | 'retire'): Promise<void> {
-    return this.supervisor.retire(worker, { type: how }, this.retireDeadlineMs(how))
+  private retire(worker: SupervisedWorker, how: 'quit' | 'stop' | 'retire', options: Options = this.options): Promise<void> {
+    return this.supervisor.retire(worker, { type: how }, this.retireDeadlineMs(how, options))
   }
 
   private retireDeadlineMs(how: 'quit' | 'stop' | 'retire', options: Options = this.options): number {

@@ -295,7 +295,6 @@ export class ChatRoom {
     this.hub.publish(event)
   }
 
-  /** An event to this node's clients; `bytes` is its line, encoded once for all of them. */
   /**
    * An event from the hub: another node's line, which that node cleaned already — but anyone who
    * can publish on the room's Redis channel can send anything, so it is cleaned again here and
@@ -310,6 +309,7 @@ export class ChatRoom {
     this.deliver(event, this.encode(line))
   }
 
+  /** An event to this node's clients; `bytes` is its line, encoded once for all of them. */
   private deliver(event: RoomEvent, bytes: Buffer): void {
     if (event.to !== undefined) {
       const client = this.clients.get(nickKey(event.to))
