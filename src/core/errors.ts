@@ -68,6 +68,17 @@ export const ERRORS = {
   PETREL_ERR_BODY_ALREADY_READ: { status: 0, message: 'request body can be consumed once: call body() or stream(), not both' },
   PETREL_ERR_ROUTE_CONFLICT: { status: 0, message: 'a route with this method and path shape is already registered' },
 
+  // TLS (server/tls.ts).
+  PETREL_ERR_TLS_CERTIFICATE: {
+    status: 0,
+    message: 'a TLS certificate or key cannot be used; give a PEM certificate (chain) and the unencrypted PEM private key made for it, still valid',
+  },
+  PETREL_ERR_TLS_PROTOCOL: {
+    status: 0,
+    message: 'a client broke TLS: a failed handshake (not TLS at all, no version, cipher or ALPN protocol in common) or a bad record; the connection is closed',
+  },
+  PETREL_ERR_TLS_HANDSHAKE_TIMEOUT: { status: 0, message: 'TLS handshake not finished within timeouts.handshakeMs' },
+
   // Command line and configuration.
   PETREL_ERR_CLI_UNKNOWN_COMMAND: { status: 0, message: 'unknown command; run `petrel --help` for the list' },
   PETREL_ERR_CLI_UNKNOWN_FLAG: { status: 0, message: 'unknown flag; run `petrel <command> --help` for the flags it takes' },

@@ -24,6 +24,8 @@ export interface Limits {
 }
 
 export interface Timeouts {
+  /** From accepting a TLS connection to the end of its handshake; then the head's timeout starts. → close (no answer can be sent). */
+  handshakeMs: number
   /** From the first byte of a request to the end of its head (slowloris). → 408 and close. */
   headersMs: number
   /** Idle time between requests on a keep-alive connection. → close. */
@@ -56,6 +58,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 })
 
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
+  handshakeMs: 10_000,
   headersMs: 10_000,
   keepAliveMs: 5_000,
   bodyMs: 10_000,

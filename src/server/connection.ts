@@ -21,15 +21,17 @@ import { OutputBatch, copiedIntoBatch } from './output-batch.ts'
 import { DrainWaiters, SendWatch } from './send-watch.ts'
 import { ReadGate, Pause } from './socket-reader.ts'
 import { Phase, phaseTimeoutMs } from './phase.ts'
-import type { HttpServer } from './server.ts'
+import type { HttpServer, TimerOwner } from './server.ts'
 
 export class Connection implements RequestParserHandler, BodySource, ResponseSink {
   readonly socket: Socket
   readonly server: HttpServer
-  readonly timer: WheelTimer<Connection>
+  readonly timer: WheelTimer<TimerOwner>
   /** The send timeout: watches queued output for progress. */
-  readonly sendWatch: SendWatch<Connection>
+  readonly sendWatch: SendWatch<TimerOwner>
   phase: Phase = Phase.HEAD
+  /** A TLS connection: its handshake was done before the connection was made (server/tls.ts). */
+  readonly secure: boolean
   /** Requests begun on this connection. */
   requests = 0
 
@@ -74,9 +76,10 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.server = server
     this.socket = socket
     this.highWaterMark = server.limits.writeHighWaterMark
+    this.secure = server.tls !== null
     this.parser = new RequestParser(this, server.limits)
-    this.timer = new WheelTimer<Connection>(this)
-    this.sendWatch = new SendWatch<Connection>(this, socket, server.scheduler, server.timeouts)
+    this.timer = new WheelTimer<TimerOwner>(this)
+    this.sendWatch = new SendWatch<TimerOwner>(this, socket, server.scheduler, server.timeouts)
     this.reading = new ReadGate(socket, this.onData)
     socket.on('drain', this.onDrain)
     socket.on('end', this.onEnd)
@@ -164,11 +167,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.finishIfPeerEnded()
   }
 
-  private readonly onError = (err: Error): void => {
-    // ECONNRESET and EPIPE are how clients leave; 'close' follows and cleans up.
-    const code = (err as NodeJS.ErrnoException).code
-    if (code !== 'ECONNRESET' && code !== 'EPIPE') this.server.reportError(err)
-  }
+  /** 'close' follows and cleans up; the server tells a client's doing (counted) from a fault (logged). */
+  private readonly onError = (err: Error): void => this.server.socketFailed(err)
 
   private readonly onClose = (): void => {
     this.phase = Phase.CLOSED

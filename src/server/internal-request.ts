@@ -46,6 +46,7 @@ export function internalRequest(original: Request, target: string, limits: Limit
     resumeBody() {},
     remoteAddress: original.remoteAddress,
     remotePort: original.remotePort,
+    secure: original.secure,
   }
   return new Request(catcher.head, source)
 }

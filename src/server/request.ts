@@ -20,6 +20,8 @@ export interface BodySource {
   resumeBody(): void
   readonly remoteAddress: string | undefined
   readonly remotePort: number | undefined
+  /** The connection is TLS (HTTPS). */
+  readonly secure: boolean
 }
 
 export class Request {
@@ -58,6 +60,11 @@ export class Request {
 
   get remotePort(): number | undefined {
     return this.source.remotePort
+  }
+
+  /** True when the request came over TLS: the scheme a client used is https. */
+  get secure(): boolean {
+    return this.source.secure
   }
 
   /** The request target exactly as sent, e.g. "/search?q=petrel" or "http://host/a/../b": for logs, not for routing. */

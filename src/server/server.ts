@@ -3,6 +3,7 @@
 
 import { Buffer } from 'node:buffer'
 import net from 'node:net'
+import type tls from 'node:tls'
 import type { AddressInfo } from 'node:net'
 import { ERRORS, PetrelError, type ErrorCode } from '../core/errors.ts'
 import { hostPort, systemFailure } from '../core/system-failure.ts'
@@ -20,6 +21,7 @@ import { isMountablePrefix } from '../protocol/http1/target.ts'
 import { retainDateClock, releaseDateClock } from './status.ts'
 import { answerBody, closingAnswer } from './answer.ts'
 import { InvalidOptionError } from '../core/option-error.ts'
+import { TlsHandshake, TlsTerminator, isTlsClientFault, type TlsOptions } from './tls.ts'
 
 export type Handler = (req: Request, res: Response) => void | Promise<void>
 
@@ -34,6 +36,8 @@ export interface ServerOptions {
   onServerAnswer?: (answer: ServerAnswer) => void
   /** Count responses, latency and bytes here (monitor/metrics.ts implements it); off when absent. */
   metrics?: MetricsSink
+  /** Serve HTTPS: every accepted connection is TLS, with these certificates and settings (server/tls.ts). */
+  tls?: TlsOptions
 }
 
 /** An answer the server wrote without a handler; request fields are empty when no head was parsed. */
@@ -68,15 +72,20 @@ export interface ServerStats {
   acceptErrors: number
 }
 
+/** What the server's timers belong to: a connection, or a TLS handshake before it. */
+export type TimerOwner = Connection | TlsHandshake
+
 /** The status of an exchange whose client left before the answer (nginx's 499): nothing is sent. */
 const CLIENT_CLOSED = 499
 
 export class HttpServer {
   readonly limits: Limits
   readonly timeouts: Timeouts
-  readonly scheduler: Scheduler<Connection>
+  readonly scheduler: Scheduler<TimerOwner>
   readonly router = new Router<Handler>()
   readonly connections = new Set<Connection>()
+  /** TLS connections whose handshake is under way: they count against limits.maxConnections. */
+  readonly handshakes = new Set<TlsHandshake>()
   readonly stats: ServerStats = { accepted: 0, rejected: 0, requests: 0, protocolErrors: {}, timeouts: {}, acceptErrors: 0 }
   /** Set by close(): connections finish their current response and close. */
   closing = false
@@ -85,6 +94,8 @@ export class HttpServer {
   readonly onResponse: ((req: Request, res: Response, startedAtMs: number) => void) | undefined
   readonly onServerAnswer: ((answer: ServerAnswer) => void) | undefined
   readonly metrics: MetricsSink | null
+  /** TLS for every accepted connection; null: cleartext. */
+  readonly tls: TlsTerminator | null
   private listener: net.Server | null = null
   private fallbackHandler: Handler = notFound
   /** Path prefixes that take every method before the routes (a reverse proxy's); null: none. */
@@ -106,7 +117,8 @@ export class HttpServer {
     this.onResponse = options.onResponse
     this.onServerAnswer = options.onServerAnswer
     this.metrics = options.metrics ?? null
-    this.scheduler = new Scheduler<Connection>({ onExpire: onConnectionTimeout })
+    this.tls = options.tls === undefined ? null : new TlsTerminator(options.tls)
+    this.scheduler = new Scheduler<TimerOwner>({ onExpire: onConnectionTimeout })
   }
 
   // ---- routes ----
@@ -244,6 +256,7 @@ export class HttpServer {
     this.closed = new Promise<void>((resolve) => {
       const finish = (): void => {
         this.scheduler.close()
+        this.tls?.close()
         if (this.dateClockHeld) {
           this.dateClockHeld = false
           releaseDateClock()
@@ -256,6 +269,9 @@ export class HttpServer {
       }
       if (listener !== null) listener.close(() => done())
       else done()
+      // A handshake under way has no request to finish: it is closed like an idle connection.
+      for (const handshake of this.handshakes) handshake.destroy()
+      this.handshakes.clear()
       for (const conn of this.connections) {
         if (options.destroy === true) conn.destroy()
         else conn.shutdown(options.idleGraceMs ?? 0)
@@ -276,9 +292,15 @@ export class HttpServer {
   // ---- connections ----
 
   private accept(socket: net.Socket): void {
-    if (this.connections.size >= this.limits.maxConnections || this.closing) {
-      // Answer rather than reset, so the client learns why; the write is tiny and pre-built.
+    if (this.connections.size + this.handshakes.size >= this.limits.maxConnections || this.closing) {
       this.stats.rejected++
+      if (this.tls !== null) {
+        // No answer can be read without a handshake, and refusing must not cost one: close.
+        socket.on('error', ignoreError)
+        socket.destroy()
+        return
+      }
+      // Answer rather than reset, so the client learns why; the write is tiny and pre-built.
       socket.on('error', ignoreError)
       // Read (and drop) what the client sends so its FIN is seen and the socket freed at once.
       socket.on('end', destroySocket)
@@ -290,7 +312,30 @@ export class HttpServer {
       return
     }
     this.stats.accepted++
-    this.connections.add(new Connection(this, socket))
+    if (this.tls === null) this.connections.add(new Connection(this, socket))
+    else this.handshakes.add(new TlsHandshake(this, this.tls.wrap(socket), this.timeouts.handshakeMs))
+  }
+
+  /** A TLS handshake is done: HTTP/1.1 starts on the socket (ALPN offers nothing else yet). */
+  handshakeDone(handshake: TlsHandshake, socket: tls.TLSSocket): void {
+    this.handshakes.delete(handshake)
+    if (this.closing) socket.destroy()
+    else this.connections.add(new Connection(this, socket))
+  }
+
+  handshakeGone(handshake: TlsHandshake): void {
+    this.handshakes.delete(handshake)
+  }
+
+  /**
+   * A connection's socket failed ('close' follows and cleans up). ECONNRESET and EPIPE are how
+   * clients leave, and a bad TLS record is a client's doing (counted); anything else is logged.
+   */
+  socketFailed(err: Error): void {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ECONNRESET' || code === 'EPIPE') return
+    if (isTlsClientFault(code)) this.countProtocolError('PETREL_ERR_TLS_PROTOCOL')
+    else this.reportError(err)
   }
 
   /** Accept failures (EMFILE, ENFILE, ENOBUFS) must not end the server. libuv already backs off. */
@@ -465,8 +510,9 @@ export class HttpServer {
   }
 }
 
-function onConnectionTimeout(conn: Connection, timer: WheelTimer<Connection>): void {
-  if (timer === conn.sendWatch.timer) conn.onSendCheck()
+function onConnectionTimeout(conn: TimerOwner, timer: WheelTimer<TimerOwner>): void {
+  if (conn instanceof TlsHandshake) conn.expired()
+  else if (timer === conn.sendWatch.timer) conn.onSendCheck()
   else conn.onTimeout()
 }
 

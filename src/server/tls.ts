@@ -1,0 +1,372 @@
+// TLS termination on node:tls. The server accepts plain TCP sockets (so that a connection over
+// limits.maxConnections is refused before any handshake work is done) and wraps each accepted
+// one in a TLSSocket built from this module's options; the connection then reads decrypted
+// bytes exactly as it reads a plain socket's.
+//
+// Certificates: the first pair is the default, each further pair is chosen by SNI when the
+// client's server name matches one of its certificate's DNS names (subjectAltName, one-label
+// wildcards; the subject's CN only when there is no SAN, as browsers no longer do but curl and
+// older clients might expect). Every pair is checked before it is used — a PEM certificate, a
+// PEM key that is the certificate's, inside its validity period — so a bad file is refused
+// with a sentence naming it, at start and on reload alike, and a reload that fails keeps the
+// certificates in use.
+//
+// Session resumption: TLS 1.3 tickets and TLS 1.2 session tickets are encrypted with one
+// 48-byte ticket key set on every context (SNI switches contexts mid-handshake; each must
+// decrypt what another issued). A process given no key makes its own and rotates it; a master
+// gives its workers the same key (and each new one) so a client resumes on any worker. Node
+// keeps one key per context, so a rotation ends the resumption of tickets issued under the old
+// key: those clients make one full handshake.
+
+import { Buffer } from 'node:buffer'
+import { X509Certificate, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto'
+import tls from 'node:tls'
+import type { Socket } from 'node:net'
+import { PetrelError } from '../core/errors.ts'
+import { InvalidOptionError } from '../core/option-error.ts'
+import { WheelTimer, type Scheduler } from '../core/timers/index.ts'
+import type { TimerOwner } from './server.ts'
+
+/** A certificate (chain, PEM) and its private key (PEM), as text or bytes. */
+export interface TlsCertificate {
+  cert: string | Buffer
+  key: string | Buffer
+  /** Names the certificate and key take in error messages (their file paths); default "certificate", "key". */
+  certSource?: string
+  keySource?: string
+}
+
+export interface TlsOptions {
+  /** The default certificate chain (PEM): for clients that send no server name, or one no certificate has. */
+  cert: string | Buffer
+  key: string | Buffer
+  certSource?: string
+  keySource?: string
+  /** Further certificates, chosen by the client's server name (SNI) against their DNS names. */
+  sni?: TlsCertificate[]
+  /** Lowest protocol version accepted (default TLSv1.2; TLSv1.3 refuses TLS 1.2 clients). */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3'
+  /** OpenSSL cipher list; TLS 1.3 suites (TLS_…) and TLS 1.2 ones in one string. Default: MOZILLA_INTERMEDIATE_CIPHERS. */
+  ciphers?: string
+  /** Ticket key (48 bytes) shared with other processes; absent: made here, and rotated every ticketRotationMs. */
+  ticketKeys?: Buffer
+  /** How often a key made here is replaced (default 12 h; 0: never). Ignored when ticketKeys is given: its giver rotates it. */
+  ticketRotationMs?: number
+  /** Lifetime of a session (ticket) a client may resume, in seconds (default 3600). */
+  sessionTimeoutS?: number
+  /** Protocols offered through ALPN, most preferred first (default ['http/1.1']). */
+  alpnProtocols?: string[]
+}
+
+/**
+ * Mozilla's "intermediate" configuration (ssl-config.mozilla.org, version 5.7): the TLS 1.3
+ * suites, then the ECDHE TLS 1.2 suites with AEAD ciphers. The DHE suites of that list are left
+ * out: they need Diffie-Hellman parameters, and every client that offers them offers ECDHE too.
+ * The TLS 1.3 names must stay in a custom list: Node turns TLS 1.3 off when a list has none.
+ */
+export const MOZILLA_INTERMEDIATE_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':')
+
+export const TLS_DEFAULTS = Object.freeze({
+  minVersion: 'TLSv1.2' as const,
+  ticketRotationMs: 12 * 60 * 60 * 1000,
+  sessionTimeoutS: 3600,
+})
+
+/** Bytes of a ticket key as node:tls takes it: 16 of key name, 16 of HMAC secret, 16 of AES key. */
+export const TICKET_KEY_BYTES = 48
+
+/** Make a fresh ticket key. */
+export function newTicketKey(): Buffer {
+  return randomBytes(TICKET_KEY_BYTES)
+}
+
+/** A checked certificate: its context, and the names SNI matches it by. */
+interface Identity {
+  context: tls.SecureContext
+  /** Exact names, lower case. */
+  names: string[]
+  /** "*.example.com" as ".example.com": matches a name with exactly one more label in front. */
+  wildcardSuffixes: string[]
+  notAfter: Date
+}
+
+/** What the TLS side of a server needs per connection, built once and reused for every accept. */
+export class TlsTerminator {
+  private identities: Identity[]
+  private readonly settings: ContextSettings
+  private ticketKey: Buffer
+  private rotation: NodeJS.Timeout | null = null
+  private readonly socketOptions: tls.TLSSocketOptions
+
+  constructor(options: TlsOptions) {
+    if (options === null || typeof options !== 'object') throw new InvalidOptionError('tls must be an object with cert and key')
+    const minVersion = options.minVersion ?? TLS_DEFAULTS.minVersion
+    if (minVersion !== 'TLSv1.2' && minVersion !== 'TLSv1.3')
+      throw new InvalidOptionError(`tls.minVersion must be "TLSv1.2" or "TLSv1.3", not ${JSON.stringify(minVersion)}`)
+    const sessionTimeoutS = options.sessionTimeoutS ?? TLS_DEFAULTS.sessionTimeoutS
+    if (!Number.isInteger(sessionTimeoutS) || sessionTimeoutS < 1)
+      throw new InvalidOptionError(`tls.sessionTimeoutS must be a whole number of seconds ≥ 1, not ${sessionTimeoutS}`)
+    const rotationMs = options.ticketKeys === undefined ? (options.ticketRotationMs ?? TLS_DEFAULTS.ticketRotationMs) : 0
+    if (!Number.isInteger(rotationMs) || rotationMs < 0 || rotationMs > 2 ** 31 - 1)
+      throw new InvalidOptionError(`tls.ticketRotationMs must be a whole number of ms from 0 to 2^31-1, not ${rotationMs}`)
+    if (options.ticketKeys !== undefined) checkTicketKey(options.ticketKeys)
+    this.settings = { minVersion, ciphers: options.ciphers ?? MOZILLA_INTERMEDIATE_CIPHERS, sessionTimeoutS }
+    this.ticketKey = options.ticketKeys ?? newTicketKey()
+    this.identities = buildIdentities(certificatesOf(options), this.settings, this.ticketKey)
+    const alpn = options.alpnProtocols ?? ['http/1.1']
+    // One options object for every accepted socket; the ALPN list is converted to its wire form
+    // once here rather than in each TLSSocket's constructor.
+    this.socketOptions = {
+      isServer: true,
+      secureContext: this.identities[0]!.context,
+      SNICallback: this.identities.length > 1 ? this.pickContext : undefined,
+      ALPNProtocols: alpnWireForm(alpn),
+    }
+    if (rotationMs > 0) {
+      this.rotation = setInterval(() => this.setTicketKey(newTicketKey()), rotationMs)
+      this.rotation.unref()
+    }
+  }
+
+  /** Begin TLS on an accepted socket: the handshake starts with the client's first bytes. */
+  wrap(socket: Socket): tls.TLSSocket {
+    return new tls.TLSSocket(socket, this.socketOptions)
+  }
+
+  /**
+   * Use these certificates for new handshakes; connections already made keep theirs. Throws
+   * (PETREL_ERR_TLS_CERTIFICATE, naming the file) and changes nothing when any pair is bad.
+   */
+  replaceCertificates(options: Pick<TlsOptions, 'cert' | 'key' | 'certSource' | 'keySource' | 'sni'>): void {
+    const identities = buildIdentities(certificatesOf(options), this.settings, this.ticketKey)
+    this.identities = identities
+    this.socketOptions.secureContext = identities[0]!.context
+    this.socketOptions.SNICallback = identities.length > 1 ? this.pickContext : undefined
+  }
+
+  /** Encrypt and decrypt session tickets with `key` from now on (a master hands its workers each new one). */
+  setTicketKey(key: Buffer): void {
+    checkTicketKey(key)
+    this.ticketKey = key
+    for (const identity of this.identities) identity.context.context.setTicketKeys(key)
+  }
+
+  /** When the certificate that expires first does, for a monitor. */
+  earliestExpiry(): Date {
+    let earliest = this.identities[0]!.notAfter
+    for (const identity of this.identities) if (identity.notAfter < earliest) earliest = identity.notAfter
+    return earliest
+  }
+
+  /** Stop rotating the ticket key (the server is closing). */
+  close(): void {
+    if (this.rotation !== null) clearInterval(this.rotation)
+    this.rotation = null
+  }
+
+  /** SNICallback: the certificate for the client's server name; the default when none has it. */
+  private readonly pickContext = (servername: string, done: (err: Error | null, ctx?: tls.SecureContext) => void): void => {
+    done(null, matchIdentity(this.identities, servername.toLowerCase())?.context ?? this.identities[0]!.context)
+  }
+}
+
+/** What a handshake needs from its server: the timer scheduler, and where a finished or failed one goes. */
+export interface HandshakeOwner {
+  readonly scheduler: Scheduler<TimerOwner>
+  /** The handshake is done: HTTP starts on `socket`. */
+  handshakeDone(handshake: TlsHandshake, socket: tls.TLSSocket): void
+  /** The socket closed (or failed) before its handshake was done. */
+  handshakeGone(handshake: TlsHandshake): void
+  countProtocolError(code: 'PETREL_ERR_TLS_PROTOCOL'): void
+  countTimeout(code: 'PETREL_ERR_TLS_HANDSHAKE_TIMEOUT'): void
+}
+
+/**
+ * One connection's TLS handshake, before any HTTP: on the server's timing wheel for
+ * timeouts.handshakeMs (a client that connects and says nothing, or stalls mid-handshake, is
+ * closed like a slow request head, without an answer it could not read anyway). When the
+ * handshake is done, the socket goes to the HTTP engine the ALPN protocol names.
+ */
+export class TlsHandshake {
+  readonly socket: tls.TLSSocket
+  readonly timer: WheelTimer<TimerOwner>
+  private readonly owner: HandshakeOwner
+
+  constructor(owner: HandshakeOwner, socket: tls.TLSSocket, timeoutMs: number) {
+    this.owner = owner
+    this.socket = socket
+    this.timer = new WheelTimer<TimerOwner>(this)
+    socket.once('secure', this.onSecure)
+    socket.on('error', this.onError)
+    socket.once('close', this.onClose)
+    owner.scheduler.armIn(this.timer, timeoutMs)
+  }
+
+  /** The handshake timer fired. */
+  expired(): void {
+    this.owner.countTimeout('PETREL_ERR_TLS_HANDSHAKE_TIMEOUT')
+    this.socket.destroy()
+  }
+
+  /** Close now (the server stops). */
+  destroy(): void {
+    this.socket.destroy()
+  }
+
+  private readonly onSecure = (): void => {
+    this.release()
+    this.owner.handshakeDone(this, this.socket)
+  }
+
+  // Every handshake failure is the client's (a scanner, plain HTTP sent to the HTTPS port, no
+  // version, cipher or ALPN protocol in common): counted, not logged, as nginx logs them at info.
+  private readonly onError = (err: Error): void => {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code !== 'ECONNRESET' && code !== 'EPIPE') this.owner.countProtocolError('PETREL_ERR_TLS_PROTOCOL')
+  }
+
+  private readonly onClose = (): void => {
+    this.release()
+    this.owner.handshakeGone(this)
+  }
+
+  private release(): void {
+    this.owner.scheduler.cancel(this.timer)
+    this.socket.off('secure', this.onSecure)
+    this.socket.off('error', this.onError)
+    this.socket.off('close', this.onClose)
+  }
+}
+
+/** An error code a TLS socket reports when its client broke the protocol after the handshake (a bad record, a bad alert). */
+export function isTlsClientFault(code: string | undefined): boolean {
+  return code !== undefined && code.startsWith('ERR_SSL_')
+}
+
+interface ContextSettings {
+  minVersion: 'TLSv1.2' | 'TLSv1.3'
+  ciphers: string
+  sessionTimeoutS: number
+}
+
+function certificatesOf(options: Pick<TlsOptions, 'cert' | 'key' | 'certSource' | 'keySource' | 'sni'>): TlsCertificate[] {
+  const first: TlsCertificate = { cert: options.cert, key: options.key }
+  if (options.certSource !== undefined) first.certSource = options.certSource
+  if (options.keySource !== undefined) first.keySource = options.keySource
+  if (options.sni !== undefined && !Array.isArray(options.sni)) throw new InvalidOptionError('tls.sni must be an array of { cert, key }')
+  return [first, ...(options.sni ?? [])]
+}
+
+function buildIdentities(pairs: TlsCertificate[], settings: ContextSettings, ticketKey: Buffer): Identity[] {
+  return pairs.map((pair) => checkedIdentity(pair, settings, ticketKey))
+}
+
+/** The identity among `identities` whose certificate names `servername` (lower case): exact names first, then wildcards. */
+export function matchIdentity<T extends { names: string[]; wildcardSuffixes: string[] }>(identities: T[], servername: string): T | undefined {
+  for (const identity of identities) if (identity.names.includes(servername)) return identity
+  const dot = servername.indexOf('.')
+  if (dot <= 0) return undefined
+  const suffix = servername.slice(dot)
+  for (const identity of identities) if (identity.wildcardSuffixes.includes(suffix)) return identity
+  return undefined
+}
+
+function checkedIdentity(pair: TlsCertificate, settings: ContextSettings, ticketKey: Buffer): Identity {
+  const certSource = pair.certSource ?? 'certificate'
+  const keySource = pair.keySource ?? 'key'
+  const refuse = (source: string, problem: string, cause?: unknown): never => {
+    throw new PetrelError('PETREL_ERR_TLS_CERTIFICATE', `${source}: ${problem}`, cause === undefined ? undefined : { cause })
+  }
+  if (!isPem(pair.cert)) refuse(certSource, 'not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line)')
+  if (!isPem(pair.key)) refuse(keySource, 'not a PEM private key (no "-----BEGIN … PRIVATE KEY-----" line)')
+  let x509: X509Certificate
+  try {
+    x509 = new X509Certificate(pair.cert)
+  } catch (err) {
+    return refuse(certSource, `not a readable PEM certificate (${(err as Error).message})`, err)
+  }
+  let key: KeyObject
+  try {
+    key = createPrivateKey(pair.key)
+  } catch (err) {
+    const message = (err as Error).message
+    return refuse(
+      keySource,
+      /passphrase|encrypted/i.test(message)
+        ? 'the key is encrypted; give it unencrypted (openssl pkey -in KEY -out KEY.plain)'
+        : `not a readable PEM private key (${message})`,
+      err,
+    )
+  }
+  if (!x509.checkPrivateKey(key)) refuse(keySource, `this key is not the one ${certSource} was made for`)
+  const now = Date.now()
+  const notAfter = x509.validToDate
+  if (notAfter.getTime() <= now) refuse(certSource, `expired on ${notAfter.toISOString()}`)
+  if (x509.validFromDate.getTime() > now) refuse(certSource, `not valid before ${x509.validFromDate.toISOString()}`)
+  let context: tls.SecureContext
+  try {
+    context = tls.createSecureContext({
+      cert: pair.cert,
+      key: pair.key,
+      minVersion: settings.minVersion,
+      ciphers: settings.ciphers,
+      honorCipherOrder: true,
+      sessionTimeout: settings.sessionTimeoutS,
+      sessionIdContext: 'petrel',
+      ticketKeys: ticketKey,
+    })
+  } catch (err) {
+    return refuse(certSource, `OpenSSL refused it: ${(err as Error).message}`, err)
+  }
+  const { names, wildcardSuffixes } = namesOf(x509)
+  return { context, names, wildcardSuffixes, notAfter }
+}
+
+function isPem(text: string | Buffer): boolean {
+  return (typeof text === 'string' ? text : text.toString('latin1')).includes('-----BEGIN ')
+}
+
+/** The DNS names a certificate is for: its subjectAltName DNS entries, else its subject's CN. */
+function namesOf(x509: X509Certificate): { names: string[]; wildcardSuffixes: string[] } {
+  const names: string[] = []
+  const wildcardSuffixes: string[] = []
+  const add = (name: string): void => {
+    const lower = name.toLowerCase()
+    if (lower.startsWith('*.')) wildcardSuffixes.push(lower.slice(1))
+    else names.push(lower)
+  }
+  const san = x509.subjectAltName
+  if (san !== undefined) {
+    for (const entry of san.split(', ')) if (entry.startsWith('DNS:')) add(entry.slice(4))
+  }
+  if (names.length === 0 && wildcardSuffixes.length === 0) {
+    for (const line of x509.subject.split('\n')) if (line.startsWith('CN=')) add(line.slice(3))
+  }
+  return { names, wildcardSuffixes }
+}
+
+/** An ALPN protocol list as it goes on the wire (RFC 7301 3.1): each name after its length byte. */
+function alpnWireForm(protocols: string[]): Buffer {
+  if (!Array.isArray(protocols) || protocols.length === 0) throw new InvalidOptionError('tls.alpnProtocols must be a non-empty array of protocol names')
+  const parts: Buffer[] = []
+  for (const name of protocols) {
+    const bytes = Buffer.from(String(name), 'latin1')
+    if (bytes.length === 0 || bytes.length > 255) throw new InvalidOptionError(`an ALPN protocol name must be 1 to 255 bytes: ${JSON.stringify(name)}`)
+    parts.push(Buffer.from([bytes.length]), bytes)
+  }
+  return Buffer.concat(parts)
+}
+
+function checkTicketKey(key: Buffer): void {
+  if (!Buffer.isBuffer(key) || key.length !== TICKET_KEY_BYTES) throw new InvalidOptionError(`a TLS ticket key must be ${TICKET_KEY_BYTES} bytes`)
+}
