@@ -252,6 +252,7 @@ export class TlsHandshake {
     this.timer = new WheelTimer<TimerOwner>(this)
     socket.once('secure', this.onSecure)
     socket.on('error', this.onError)
+    socket.once('end', this.onEnd)
     socket.once('close', this.onClose)
     owner.scheduler.armIn(this.timer, timeoutMs)
   }
@@ -279,6 +280,11 @@ export class TlsHandshake {
     if (code !== 'ECONNRESET' && code !== 'EPIPE') this.owner.countProtocolError('PETREL_ERR_TLS_PROTOCOL')
   }
 
+  /** The client closed its side before the handshake was done: nothing can follow, so the socket goes now, not at the timeout. */
+  private readonly onEnd = (): void => {
+    this.socket.destroy()
+  }
+
   private readonly onClose = (): void => {
     this.release()
     this.owner.handshakeGone(this)
@@ -288,6 +294,7 @@ export class TlsHandshake {
     this.owner.scheduler.cancel(this.timer)
     this.socket.off('secure', this.onSecure)
     this.socket.off('error', this.onError)
+    this.socket.off('end', this.onEnd)
     this.socket.off('close', this.onClose)
   }
 }
@@ -333,6 +340,7 @@ function checkedIdentity(pair: TlsCertificate, settings: ContextSettings, ticket
   }
   if (!isPem(pair.cert)) refuse(certSource, 'not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line)')
   if (!isPem(pair.key)) refuse(keySource, 'not a PEM private key (no "-----BEGIN … PRIVATE KEY-----" line)')
+  if (isEncryptedPem(pair.key)) refuse(keySource, 'the key is encrypted; give it unencrypted (openssl pkey -in KEY -out PLAIN_KEY)')
   let x509: X509Certificate
   try {
     x509 = new X509Certificate(pair.cert)
@@ -343,14 +351,7 @@ function checkedIdentity(pair: TlsCertificate, settings: ContextSettings, ticket
   try {
     key = createPrivateKey(pair.key)
   } catch (err) {
-    const message = (err as Error).message
-    return refuse(
-      keySource,
-      /passphrase|encrypted/i.test(message)
-        ? 'the key is encrypted; give it unencrypted (openssl pkey -in KEY -out KEY.plain)'
-        : `not a readable PEM private key (${message})`,
-      err,
-    )
+    return refuse(keySource, `not a readable PEM private key (${(err as Error).message})`, err)
   }
   if (!x509.checkPrivateKey(key)) refuse(keySource, `this key is not the one ${certSource} was made for`)
   const now = Date.now()
@@ -378,6 +379,12 @@ function checkedIdentity(pair: TlsCertificate, settings: ContextSettings, ticket
 
 function isPem(text: string | Buffer): boolean {
   return (typeof text === 'string' ? text : text.toString('latin1')).includes('-----BEGIN ')
+}
+
+/** PKCS#8 "ENCRYPTED PRIVATE KEY", or a traditional PEM key with a Proc-Type: 4,ENCRYPTED header. */
+function isEncryptedPem(text: string | Buffer): boolean {
+  const pem = typeof text === 'string' ? text : text.toString('latin1')
+  return pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----') || pem.includes('Proc-Type: 4,ENCRYPTED')
 }
 
 /** The DNS names a certificate is for: its subjectAltName DNS entries, else its subject's CN. */
