@@ -72,6 +72,9 @@ export interface ServerStats {
   protocolErrors: Partial<Record<ErrorCode, number>>
   timeouts: Partial<Record<ErrorCode, number>>
   acceptErrors: number
+  /** TLS handshakes completed, and how many of them resumed a session (a ticket). */
+  tlsHandshakes: number
+  tlsResumed: number
 }
 
 /** What the server's timers belong to: a connection, or a TLS handshake before it. */
@@ -88,7 +91,7 @@ export class HttpServer {
   readonly connections = new Set<Connection>()
   /** TLS connections whose handshake is under way: they count against limits.maxConnections. */
   readonly handshakes = new Set<TlsHandshake>()
-  readonly stats: ServerStats = { accepted: 0, rejected: 0, requests: 0, protocolErrors: {}, timeouts: {}, acceptErrors: 0 }
+  readonly stats: ServerStats = { accepted: 0, rejected: 0, requests: 0, protocolErrors: {}, timeouts: {}, acceptErrors: 0, tlsHandshakes: 0, tlsResumed: 0 }
   /** Set by close(): connections finish their current response and close. */
   closing = false
 
@@ -324,6 +327,8 @@ export class HttpServer {
   /** A TLS handshake is done: HTTP/1.1 starts on the socket (ALPN offers nothing else yet). */
   handshakeDone(handshake: TlsHandshake, socket: tls.TLSSocket): void {
     this.handshakes.delete(handshake)
+    this.stats.tlsHandshakes++
+    if (socket.isSessionReused()) this.stats.tlsResumed++
     if (this.closing) socket.destroy()
     else this.connections.add(new Connection(this, socket))
   }

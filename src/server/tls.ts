@@ -22,13 +22,18 @@
 // full handshake, once per period.
 
 import { Buffer } from 'node:buffer'
-import { X509Certificate, createHmac, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto'
-import tls from 'node:tls'
+import type { KeyObject, X509Certificate } from 'node:crypto'
+import type tls from 'node:tls'
 import type { Socket } from 'node:net'
 import { PetrelError } from '../core/errors.ts'
 import { InvalidOptionError } from '../core/option-error.ts'
 import { WheelTimer, type Scheduler } from '../core/timers/index.ts'
 import type { TimerOwner } from './server.ts'
+
+// node:tls and node:crypto are taken when a TLS server is made, not when this module is imported:
+// every HttpServer imports it, and a cleartext worker should not hold them (test/memory.test.ts).
+const tlsModule = (): typeof tls => process.getBuiltinModule('node:tls')
+const cryptoModule = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto')
 
 /** A certificate (chain, PEM) and its private key (PEM), as text or bytes. */
 export interface TlsCertificate {
@@ -90,7 +95,7 @@ const MIN_TICKET_SECRET_BYTES = 16
 
 /** A fresh ticket secret, as hex (it crosses IPC to workers as text). */
 export function newTicketSecret(): string {
-  return randomBytes(32).toString('hex')
+  return cryptoModule().randomBytes(32).toString('hex')
 }
 
 /**
@@ -98,7 +103,7 @@ export function newTicketSecret(): string {
  * 16 of HMAC secret, 16 of AES key), the HMAC-SHA384 of the period's number under the secret.
  */
 export function ticketKeyFor(secret: string | Buffer, period: number): Buffer {
-  return createHmac('sha384', secret).update(`petrel tls ticket key ${period}`).digest()
+  return cryptoModule().createHmac('sha384', secret).update(`petrel tls ticket key ${period}`).digest()
 }
 
 /** A checked certificate: its context, and the names SNI matches it by. */
@@ -120,6 +125,7 @@ export class TlsTerminator {
   private ticketKey: Buffer
   private rotation: NodeJS.Timeout | null = null
   private readonly socketOptions: tls.TLSSocketOptions
+  private readonly TLSSocket: typeof tls.TLSSocket
 
   constructor(options: TlsOptions) {
     if (options === null || typeof options !== 'object') throw new InvalidOptionError('tls must be an object with cert and key')
@@ -137,7 +143,7 @@ export class TlsTerminator {
       throw new InvalidOptionError(`tls.ticketSecret must be a string or Buffer of ${MIN_TICKET_SECRET_BYTES} bytes or more`)
     const ciphers = options.ciphers ?? MOZILLA_INTERMEDIATE_CIPHERS
     try {
-      tls.createSecureContext({ ciphers, minVersion })
+      tlsModule().createSecureContext({ ciphers, minVersion })
     } catch (err) {
       throw new InvalidOptionError(`tls.ciphers: OpenSSL takes no cipher of ${JSON.stringify(ciphers)} (${(err as Error).message}); see \`openssl ciphers -v\``)
     }
@@ -149,6 +155,7 @@ export class TlsTerminator {
     const alpn = options.alpnProtocols ?? ['http/1.1']
     // One options object for every accepted socket; the ALPN list is converted to its wire form
     // once here rather than in each TLSSocket's constructor.
+    this.TLSSocket = tlsModule().TLSSocket
     this.socketOptions = {
       isServer: true,
       secureContext: this.identities[0]!.context,
@@ -160,7 +167,7 @@ export class TlsTerminator {
 
   /** Begin TLS on an accepted socket: the handshake starts with the client's first bytes. */
   wrap(socket: Socket): tls.TLSSocket {
-    return new tls.TLSSocket(socket, this.socketOptions)
+    return new this.TLSSocket(socket, this.socketOptions)
   }
 
   /**
@@ -343,13 +350,13 @@ function checkedIdentity(pair: TlsCertificate, settings: ContextSettings, ticket
   if (isEncryptedPem(pair.key)) refuse(keySource, 'the key is encrypted; give it unencrypted (openssl pkey -in KEY -out PLAIN_KEY)')
   let x509: X509Certificate
   try {
-    x509 = new X509Certificate(pair.cert)
+    x509 = new (cryptoModule().X509Certificate)(pair.cert)
   } catch (err) {
     return refuse(certSource, `not a readable PEM certificate (${(err as Error).message})`, err)
   }
   let key: KeyObject
   try {
-    key = createPrivateKey(pair.key)
+    key = cryptoModule().createPrivateKey(pair.key)
   } catch (err) {
     return refuse(keySource, `not a readable PEM private key (${(err as Error).message})`, err)
   }
@@ -360,7 +367,7 @@ function checkedIdentity(pair: TlsCertificate, settings: ContextSettings, ticket
   if (x509.validFromDate.getTime() > now) refuse(certSource, `not valid before ${x509.validFromDate.toISOString()}`)
   let context: tls.SecureContext
   try {
-    context = tls.createSecureContext({
+    context = tlsModule().createSecureContext({
       cert: pair.cert,
       key: pair.key,
       minVersion: settings.minVersion,
