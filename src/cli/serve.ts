@@ -1,12 +1,12 @@
 // `petrel serve [ROOT]`: flags (serve-flags.ts) → ServeOptions. No logic of its own beyond translation.
 
-import { statSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import type { Limits, Timeouts } from '../core/limits.ts'
 import { DEMO_CGI_BIN, SERVE_WORKER_MODULE, type ServeOptions } from '../apps/serve/serve.ts'
 import { describeDatabase, parseDatabase } from '../apps/accounts/store.ts'
 import { allowList } from '../core/allow-list.ts'
-import { parseProxyRoute, protocolNames } from '../apps/proxy/settings.ts'
+import { caCertificates, parseProxyRoute, protocolNames, type ProxyRoute } from '../apps/proxy/settings.ts'
 import { availableParallelism } from 'node:os'
 import { httpUrl } from '../process/listener.ts'
 import { SIGNAL_ACTIONS, signalFor } from '../process/signals.ts'
@@ -171,6 +171,31 @@ function sendSignal(name: string, pidFile: string | undefined): void {
   }
 }
 
+function hasHttpsUpstream(routes: readonly ProxyRoute[]): boolean {
+  return routes.some((route) => route.upstreams.some((u) => u.startsWith('https:')))
+}
+
+/**
+ * --proxy-ca FILE's text (PEM certificates; the text, not the path, goes to the workers), read and
+ * checked here so that an unreadable or wrong file stops the start with its name.
+ */
+function proxyCa(file: string | undefined, routes: readonly ProxyRoute[]): string | undefined {
+  if (file === undefined) return undefined
+  if (!hasHttpsUpstream(routes)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--proxy-ca applies to https:// upstreams, and no --proxy has one')
+  let text: string
+  try {
+    text = readFileSync(file, 'latin1')
+  } catch (err) {
+    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-ca: cannot read ${file}: ${systemErrorCode(err) ?? errorMessage(err)}`)
+  }
+  try {
+    caCertificates(text, file)
+  } catch (err) {
+    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-ca: ${errorMessage(err)}`)
+  }
+  return text
+}
+
 /** --trust-proxy's entries, checked (the list itself is made where it is used: it does not cross IPC). */
 function trustedProxies(given: string[] | undefined): string[] | undefined {
   if (given === undefined) return undefined
@@ -321,6 +346,10 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
         )
       }
     }
+    const upstreamCa = proxyCa(flags.get('proxy-ca'), routes)
+    const upstreamTlsInsecure = flags.get('proxy-tls-insecure') === true
+    if (upstreamTlsInsecure && !hasHttpsUpstream(routes))
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--proxy-tls-insecure applies to https:// upstreams, and no --proxy has one')
     options.proxy = {
       routes,
       options: {
@@ -336,6 +365,8 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
         maxResponseHeaderCount: flags.get('proxy-max-response-header-count'),
         upgradeProtocols,
         underscoresInHeaders: flags.get('proxy-underscores-in-headers') === true,
+        upstreamCa,
+        upstreamTlsInsecure,
       },
     }
   } else {
@@ -354,6 +385,8 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
         'proxy-max-response-header-count',
         'proxy-upgrade-protocols',
         'proxy-underscores-in-headers',
+        'proxy-ca',
+        'proxy-tls-insecure',
       ],
       'applies to the reverse proxy: give --proxy PREFIX=URL too',
     )
