@@ -16,7 +16,7 @@ import type { TestContext } from 'node:test'
 import { createServer, type HttpServer } from '../src/index.ts'
 import { ReverseProxy } from '../src/apps/proxy/reverse.ts'
 import type { ProxyOptions } from '../src/apps/proxy/settings.ts'
-import { makeTestCa, type IssuedCertificate, type TestCa } from './helpers/tls.ts'
+import { makeTestCa, opensslDateIn, type IssuedCertificate, type TestCa } from './helpers/tls.ts'
 import { petrel, startPetrel, waitFor } from './helpers/petrel.ts'
 import { openFds, settlesTo } from './helpers/sockets.ts'
 import { proxyWithLog } from './helpers/proxy.ts'
@@ -35,6 +35,7 @@ const stranger: TestCa = makeTestCa(path.join(certDir, 'stranger'), 'Stranger CA
 const localhostCert = trusted.issue(['localhost', '127.0.0.1'])
 const otherCert = trusted.issue(['other.test'])
 const strangerCert = stranger.issue(['localhost', '127.0.0.1'])
+const expiredCert = trusted.issue(['localhost'], { stem: 'expired', startDate: opensslDateIn(-2 * 86_400_000), endDate: opensslDateIn(-86_400_000) })
 
 interface TlsUpstream {
   server: HttpServer
@@ -113,39 +114,35 @@ test("an IP address upstream: checked against the certificate's IP names, no SNI
   assert.deepEqual(await get(`${base}/x`), { status: 200, body: 'by-ip /x' }, lines.join('\n'))
 })
 
-test('an untrusted CA and a wrong name: 502, and one line naming the upstream and the reason', async (t) => {
+test('an untrusted CA, a wrong name, an expired certificate, a cleartext port: 502, and one line naming the upstream and the reason', async (t) => {
   const errors = captureStderr(t)
   const untrusted = await tlsUpstream(t, 'untrusted', strangerCert)
   const wrongName = await tlsUpstream(t, 'wrong-name', otherCert)
+  // Petrel's own server refuses to serve an expired certificate: node:tls's serves anything.
+  const expired = tls.createServer({ cert: readFileSync(expiredCert.cert), key: readFileSync(expiredCert.key) }, (socket) => socket.end())
+  await new Promise<void>((resolve) => expired.listen(0, '127.0.0.1', resolve))
+  t.after(() => expired.close())
+  const expiredPort = (expired.address() as net.AddressInfo).port
+  const plain = await tlsUpstream(t, 'plain', null)
   const ca = readFileSync(trusted.caCert)
-  const a = await proxy(t, [`https://localhost:${untrusted.port}`], { upstreamCa: ca })
-  assert.equal((await get(`${a.base}/u`)).status, 502)
-  const b = await proxy(t, [`https://localhost:${wrongName.port}`], { upstreamCa: ca })
-  assert.equal((await get(`${b.base}/w`)).status, 502)
-  await waitFor(
-    'two log lines',
-    () =>
+  const cases: Array<[string, number, string]> = [
+    ['/u', untrusted.port, 'certificate not trusted \\(self-signed / unknown CA: [A-Z_]+\\): give its CA with --proxy-ca'],
+    ['/w', wrongName.port, 'certificate is for other.test, not localhost'],
+    ['/e', expiredPort, 'certificate expired: renew it on the upstream'],
+    ['/p', plain.port, 'answered without TLS \\(ERR_SSL_WRONG_VERSION_NUMBER\\): is it an http:// upstream\\?'],
+  ]
+  for (const [target, port, reason] of cases) {
+    const { base } = await proxy(t, [`https://localhost:${port}`], { upstreamCa: ca })
+    assert.equal((await get(`${base}${target}`)).status, 502)
+    const failed = (): string[] =>
       errors
         .join('')
         .split('\n')
-        .filter((l) => l.includes('PETREL_ERR_UPSTREAM_FAILED')).length >= 2,
-    5_000,
-  )
-  const logged = errors
-    .join('')
-    .split('\n')
-    .filter((l) => l.includes('PETREL_ERR_UPSTREAM_FAILED'))
-  assert.equal(logged.length, 2, logged.join('\n'))
-  assert.match(
-    logged[0]!,
-    new RegExp(
-      `GET /u: \\[PETREL_ERR_UPSTREAM_FAILED\\] .*: upstream https://localhost:${untrusted.port}: certificate not trusted \\(self-signed / unknown CA: [A-Z_]+\\): give its CA with --proxy-ca$`,
-    ),
-  )
-  assert.match(
-    logged[1]!,
-    new RegExp(`GET /w: \\[PETREL_ERR_UPSTREAM_FAILED\\] .*: upstream https://localhost:${wrongName.port}: certificate is for other.test, not localhost$`),
-  )
+        .filter((l) => l.includes(`GET ${target}: `))
+    await waitFor('the log line', () => failed().length > 0, 5_000)
+    assert.equal(failed().length, 1, failed().join('\n'))
+    assert.match(failed()[0]!, new RegExp(`GET ${target}: \\[PETREL_ERR_UPSTREAM_FAILED\\] .*: upstream https://localhost:${port}: ${reason}$`))
+  }
   assert.ok(!errors.join('').includes('    at '), 'no stack trace')
 })
 
@@ -216,6 +213,32 @@ test('an upstream that accepts TCP but never finishes the handshake: 504 at the 
   assert.equal((await get(`${other.base}/c`)).status, 502)
   await waitFor('the log line', () => errors.join('').includes('GET /c:'), 5_000)
   assert.match(errors.join(''), new RegExp(`GET /c: \\[PETREL_ERR_UPSTREAM_FAILED\\] .*: upstream https://127.0.0.1:${closing.port}: ECONNRESET`))
+})
+
+test('an Upgrade (WebSocket) to an https upstream tunnels over the TLS connection, both ways', async (t) => {
+  // A TLS origin that answers the upgrade with 101, then echoes what comes in upper-cased.
+  const origin = tls.createServer({ cert: readFileSync(localhostCert.cert), key: readFileSync(localhostCert.key) }, (socket) => {
+    socket.on('error', () => {})
+    let head = ''
+    socket.on('data', (chunk: Buffer) => {
+      if (head.includes('\r\n\r\n')) return void socket.write(chunk.toString('latin1').toUpperCase())
+      head += chunk.toString('latin1')
+      if (head.includes('\r\n\r\n')) socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
+    })
+  })
+  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
+  t.after(() => origin.close())
+  const { base } = await proxy(t, [`https://localhost:${(origin.address() as net.AddressInfo).port}`], { upstreamCa: readFileSync(trusted.caCert) })
+  const socket = net.connect(Number(new URL(base).port), '127.0.0.1')
+  t.after(() => socket.destroy())
+  let received = ''
+  socket.on('data', (d: Buffer) => (received += d.toString('latin1')))
+  socket.write('GET /ws HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
+  await waitFor('the 101', () => received.includes('\r\n\r\n'), 5_000)
+  assert.match(received, /^HTTP\/1\.1 101 /)
+  received = ''
+  socket.write('hello through tls')
+  await waitFor('the echo', () => received === 'HELLO THROUGH TLS', 5_000)
 })
 
 test('health checks go over TLS, and an upstream whose certificate is refused is down', async (t) => {

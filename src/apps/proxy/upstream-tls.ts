@@ -35,7 +35,7 @@ const UNTRUSTED = new Set([
  * Why a connection to an https upstream failed, in words: the certificate's names against the
  * upstream's, an untrusted issuer, the validity dates; other errors by their code.
  */
-export function describeUpstreamFailure(err: NodeJS.ErrnoException & { cert?: tls.PeerCertificate; host?: string }, host: string): string {
+export function describeUpstreamFailure(err: NodeJS.ErrnoException & { cert?: tls.PeerCertificate }, host: string): string {
   const code = err.code ?? ''
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     const names = (err.cert?.subjectaltname ?? '')
@@ -46,8 +46,9 @@ export function describeUpstreamFailure(err: NodeJS.ErrnoException & { cert?: tl
     return `certificate is for ${subject}, not ${host}`
   }
   if (UNTRUSTED.has(code)) return `certificate not trusted (self-signed / unknown CA: ${code}): give its CA with --proxy-ca`
-  if (code === 'CERT_HAS_EXPIRED') return `certificate expired${err.cert?.valid_to === undefined ? '' : ` on ${err.cert.valid_to}`}`
-  if (code === 'CERT_NOT_YET_VALID') return `certificate not valid yet${err.cert?.valid_from === undefined ? '' : ` (from ${err.cert.valid_from})`}`
+  // OpenSSL's verification error carries no certificate, so its dates are not at hand here.
+  if (code === 'CERT_HAS_EXPIRED') return 'certificate expired: renew it on the upstream'
+  if (code === 'CERT_NOT_YET_VALID') return 'certificate not valid yet: check the clocks of the upstream and of this host'
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') return `answered without TLS (${code}): is it an http:// upstream?`
   if (code.startsWith('ERR_SSL_')) return `TLS handshake failed (${code})`
   // The rest of OpenSSL's verification results (CERT_REVOKED, INVALID_CA, …) name a certificate.
