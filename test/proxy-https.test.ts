@@ -340,6 +340,39 @@ test('petrel serve: --proxy-ca makes a private CA trusted, --proxy-tls-insecure 
   )
 })
 
+test('petrel serve --tls-cert --workers 1 with an https upstream: TLS on both sides, and the upstream is told X-Forwarded-Proto: https', async (t) => {
+  const up = await tlsUpstream(t, 'behind', localhostCert)
+  const root = tempDir(t)
+  const front = await startPetrel(t, [
+    root,
+    '--tls-cert',
+    localhostCert.cert,
+    '--tls-key',
+    localhostCert.key,
+    '--proxy',
+    `/api/=https://localhost:${up.port}`,
+    '--proxy-ca',
+    trusted.caCert,
+    // The CA's text goes to the worker with the rest of the options.
+    '--workers',
+    '1',
+    // Workers refuse to run as root unless told to (the test may run as root, with the certificates in its temp dir).
+    ...(process.getuid?.() === 0 ? ['--user', 'root'] : []),
+  ])
+  assert.match(front.log(), /serving https:\/\/127\.0\.0\.1:/)
+  const text = await new Promise<string>((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port: front.port, servername: 'localhost', ca: readFileSync(trusted.caCert) })
+    let received = ''
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')))
+    socket.on('end', () => resolve(received))
+    socket.on('error', reject)
+    socket.write('GET /api/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+  })
+  assert.match(text, /^HTTP\/1\.1 200 /)
+  assert.ok(text.endsWith('behind /api/x'), text)
+  assert.equal(up.seen.at(-1)?.['x-forwarded-proto'], 'https')
+})
+
 test('petrel serve: a bad --proxy-ca, or the https flags without an https upstream, exit 2 naming the flag and the file', async (t) => {
   const dir = tempDir(t)
   const notPem = path.join(dir, 'not.pem')
