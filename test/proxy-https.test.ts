@@ -107,6 +107,21 @@ test('a valid certificate: 200 and the body; the second request reuses the poole
   assert.deepEqual(lines, [])
 })
 
+test('a new connection resumes the TLS session the upstream gave the last one (no full handshake)', async (t) => {
+  // node:tls's server tells whether each connection resumed; it answers one request per connection.
+  const resumed: boolean[] = []
+  const origin = tls.createServer({ cert: readFileSync(localhostCert.cert), key: readFileSync(localhostCert.key) }, (socket) => {
+    socket.on('error', () => {})
+    resumed.push(socket.isSessionReused())
+    socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok'))
+  })
+  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
+  t.after(() => origin.close())
+  const { base, lines } = await proxy(t, [`https://localhost:${(origin.address() as net.AddressInfo).port}`], { upstreamCa: readFileSync(trusted.caCert) })
+  for (let i = 0; i < 3; i++) assert.deepEqual(await get(`${base}/${i}`), { status: 200, body: 'ok' }, lines.join('\n'))
+  assert.deepEqual(resumed, [false, true, true])
+})
+
 test("an IP address upstream: checked against the certificate's IP names, no SNI sent", async (t) => {
   // The SNI certificate is for other.test only, so it cannot be picked by mistake; the default one has IP:127.0.0.1.
   const up = await tlsUpstream(t, 'by-ip', localhostCert, [otherCert])
