@@ -394,8 +394,8 @@ test('petrel serve: a bad --proxy-ca, or the https flags without an https upstre
   writeFileSync(notPem, 'hello\n')
   const missing = path.join(dir, 'missing.pem')
   const cases: Array<[string[], RegExp]> = [
-    [['--proxy', '/=https://localhost:1', '--proxy-ca', missing], new RegExp(`--proxy-ca: cannot read ${missing}: ENOENT`)],
-    [['--proxy', '/=https://localhost:1', '--proxy-ca', notPem], new RegExp(`--proxy-ca: ${notPem}: no PEM certificate in it`)],
+    [['--proxy', '/=https://localhost:1', '--proxy-ca', missing], new RegExp(`--proxy-ca ${missing}: cannot read it: no such file`)],
+    [['--proxy', '/=https://localhost:1', '--proxy-ca', notPem], new RegExp(`--proxy-ca ${notPem}: no PEM certificate in it`)],
     [['--proxy', '/=http://localhost:1', '--proxy-ca', trusted.caCert], /--proxy-ca applies to https:\/\/ upstreams/],
     [['--proxy', '/=http://localhost:1', '--proxy-tls-insecure'], /--proxy-tls-insecure applies to https:\/\/ upstreams/],
     [['--proxy-ca', trusted.caCert], /--proxy-ca applies to the reverse proxy: give --proxy PREFIX=URL too/],

@@ -1,6 +1,6 @@
 // `petrel serve [ROOT]`: flags (serve-flags.ts) → ServeOptions. No logic of its own beyond translation.
 
-import { readFileSync, statSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import path from 'node:path'
 import type { Limits, Timeouts } from '../core/limits.ts'
 import { DEMO_CGI_BIN, SERVE_WORKER_MODULE, type ServeOptions } from '../apps/serve/serve.ts'
@@ -20,7 +20,7 @@ import { parseHostPort } from './address.ts'
 import { adminTokenFromFlags } from './admin-flags.ts'
 import { adminHostProblem } from '../monitor/access.ts'
 import type { AdminSettings } from '../monitor/admin.ts'
-import { tlsSettings, watchTlsFiles } from './tls-flags.ts'
+import { readPem, tlsSettings, watchTlsFiles } from './tls-flags.ts'
 import { LIMIT_FLAGS, SERVE_FLAGS, SERVE_USAGE, TIMEOUT_FLAGS, type ServeFlagName, type ServeFlags } from './serve-flags.ts'
 
 /** Keys that make no sense in a configuration file. */
@@ -191,16 +191,11 @@ function hasHttpsUpstream(routes: readonly ProxyRoute[]): boolean {
 function proxyCa(file: string | undefined, routes: readonly ProxyRoute[]): string | undefined {
   if (file === undefined) return undefined
   if (!hasHttpsUpstream(routes)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--proxy-ca applies to https:// upstreams, and no --proxy has one')
-  let text: string
+  const text = readPem('--proxy-ca', file)
   try {
-    text = readFileSync(file, 'latin1')
+    caCertificates(text, `--proxy-ca ${file}`)
   } catch (err) {
-    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-ca: cannot read ${file}: ${systemErrorCode(err) ?? errorMessage(err)}`)
-  }
-  try {
-    caCertificates(text, file)
-  } catch (err) {
-    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy-ca: ${errorMessage(err)}`)
+    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', errorMessage(err))
   }
   return text
 }
