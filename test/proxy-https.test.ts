@@ -35,6 +35,7 @@ const stranger: TestCa = makeTestCa(path.join(certDir, 'stranger'), 'Stranger CA
 const localhostCert = trusted.issue(['localhost', '127.0.0.1'])
 const otherCert = trusted.issue(['other.test'])
 const strangerCert = stranger.issue(['localhost', '127.0.0.1'])
+const chainedCert = trusted.issue(['localhost'], { stem: 'chained', intermediate: true })
 const expiredCert = trusted.issue(['localhost'], { stem: 'expired', startDate: opensslDateIn(-2 * 86_400_000), endDate: opensslDateIn(-86_400_000) })
 
 interface TlsUpstream {
@@ -120,6 +121,12 @@ test('a new connection resumes the TLS session the upstream gave the last one (n
   const { base, lines } = await proxy(t, [`https://localhost:${(origin.address() as net.AddressInfo).port}`], { upstreamCa: readFileSync(trusted.caCert) })
   for (let i = 0; i < 3; i++) assert.deepEqual(await get(`${base}/${i}`), { status: 200, body: 'ok' }, lines.join('\n'))
   assert.deepEqual(resumed, [false, true, true])
+})
+
+test('a certificate signed by an intermediate CA, sent with its chain: trusted through the root given with upstreamCa', async (t) => {
+  const up = await tlsUpstream(t, 'chained', chainedCert)
+  const { base, lines } = await proxy(t, [`https://localhost:${up.port}`], { upstreamCa: readFileSync(trusted.caCert) })
+  assert.deepEqual(await get(`${base}/c`), { status: 200, body: 'chained /c' }, lines.join('\n'))
 })
 
 test("an IP address upstream: checked against the certificate's IP names, no SNI sent", async (t) => {
