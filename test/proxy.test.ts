@@ -14,11 +14,11 @@ import type { TestContext } from 'node:test'
 import { createServer, type HttpServer } from '../src/index.ts'
 import { startServe, type ServeOptions } from '../src/apps/serve/serve.ts'
 import { serveCommand } from '../src/cli/serve.ts'
-import { ReverseProxy } from '../src/apps/proxy/reverse.ts'
 import { proxySettings, type ProxyOptions } from '../src/apps/proxy/settings.ts'
 import { allowed, ForwardProxy, parseAllowRule } from '../src/apps/proxy/forward.ts'
 import { freePort } from './helpers/tcp.ts'
 import { requireDebianPackage } from './helpers/debian.ts'
+import { proxyWithLog } from './helpers/proxy.ts'
 
 interface Upstream {
   server: HttpServer
@@ -962,21 +962,12 @@ describe('health checks and retries (which failures are retried, for which metho
     const [portLine] = await once(blackhole.stdout, 'data')
     const good = await upstream(t, 'good', (s) => s.post('/up', async (req, res) => res.end(`got ${(await req.text()).length}`)))
     // The proxy on a server of the test's own, to read its log lines.
-    const lines: string[] = []
-    const reverse = new ReverseProxy([{ prefix: '/', upstreams: [`http://127.0.0.1:${Number(String(portLine).trim())}`, good.url] }], {
+    const { base, lines } = await proxyWithLog(t, [`http://127.0.0.1:${Number(String(portLine).trim())}`, good.url], {
       connectTimeoutMs: 200,
       failTimeoutMs: 0,
       healthIntervalMs: 0,
-      log: (line) => lines.push(line),
     })
-    const server = createServer()
-    server.mount('/', (req, res) => reverse.handle(reverse.groups[0]!, req, res))
-    const { port } = await server.listen({ host: '127.0.0.1', port: 0 })
-    t.after(async () => {
-      reverse.close()
-      await server.close()
-    })
-    const r = await get(`http://127.0.0.1:${port}/up`, { method: 'POST', body: 'abc' })
+    const r = await get(`${base}/up`, { method: 'POST', body: 'abc' })
     assert.equal(r.status, 200)
     assert.equal(r.body, 'got 3')
     assert.equal(lines.length, 1)

@@ -240,6 +240,18 @@ export const SERVE_FLAGS = defineFlags([
       'pass on request header fields whose names hold _ (default: dropped, as nginx does, since X_Real-IP and X-Real-IP read the same to many upstreams)',
   },
   {
+    name: 'proxy-ca',
+    type: 'string',
+    valueName: 'FILE',
+    description: 'PEM certificates (one or more) trusted for https:// upstreams besides the system CAs: the CA of upstreams with private certificates',
+  },
+  {
+    name: 'proxy-tls-insecure',
+    type: 'boolean',
+    description:
+      'do not verify the certificates of https:// upstreams (anyone on the path can then read and change the traffic; logs a warning). Default: verified',
+  },
+  {
     name: 'admin',
     type: 'string',
     valueName: 'HOST:PORT',

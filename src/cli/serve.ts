@@ -6,7 +6,7 @@ import type { Limits, Timeouts } from '../core/limits.ts'
 import { DEMO_CGI_BIN, SERVE_WORKER_MODULE, type ServeOptions } from '../apps/serve/serve.ts'
 import { describeDatabase, parseDatabase } from '../apps/accounts/store.ts'
 import { allowList } from '../core/allow-list.ts'
-import { parseProxyRoute, protocolNames } from '../apps/proxy/settings.ts'
+import { caCertificates, parseProxyRoute, protocolNames, type ProxyRoute } from '../apps/proxy/settings.ts'
 import { availableParallelism } from 'node:os'
 import { httpUrl } from '../process/listener.ts'
 import { SIGNAL_ACTIONS, signalFor } from '../process/signals.ts'
@@ -20,7 +20,7 @@ import { parseHostPort } from './address.ts'
 import { adminTokenFromFlags } from './admin-flags.ts'
 import { adminHostProblem } from '../monitor/access.ts'
 import type { AdminSettings } from '../monitor/admin.ts'
-import { tlsSettings, watchTlsFiles } from './tls-flags.ts'
+import { readPem, tlsSettings, watchTlsFiles } from './tls-flags.ts'
 import { LIMIT_FLAGS, SERVE_FLAGS, SERVE_USAGE, TIMEOUT_FLAGS, type ServeFlagName, type ServeFlags } from './serve-flags.ts'
 
 /** Keys that make no sense in a configuration file. */
@@ -178,6 +178,26 @@ function sendSignal(name: string, pidFile: string | undefined): void {
     if (systemErrorCode(err) !== 'EPERM') throw err
     throw new UsageError('PETREL_ERR_NO_SERVER', `not permitted to signal process ${pid} (from ${pidFile}): run this as the server's user or as root`)
   }
+}
+
+function hasHttpsUpstream(routes: readonly ProxyRoute[]): boolean {
+  return routes.some((route) => route.upstreams.some((u) => u.startsWith('https:')))
+}
+
+/**
+ * --proxy-ca FILE's text (PEM certificates; the text, not the path, goes to the workers), read and
+ * checked here so that an unreadable or wrong file stops the start with its name.
+ */
+function proxyCa(file: string | undefined, routes: readonly ProxyRoute[]): string | undefined {
+  if (file === undefined) return undefined
+  if (!hasHttpsUpstream(routes)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--proxy-ca applies to https:// upstreams, and no --proxy has one')
+  const text = readPem('--proxy-ca', file)
+  try {
+    caCertificates(text, `--proxy-ca ${file}`)
+  } catch (err) {
+    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', errorMessage(err))
+  }
+  return text
 }
 
 /** --trust-proxy's entries, checked (the list itself is made where it is used: it does not cross IPC). */
@@ -378,6 +398,10 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
         )
       }
     }
+    const upstreamCa = proxyCa(flags.get('proxy-ca'), routes)
+    const upstreamTlsInsecure = flags.get('proxy-tls-insecure') === true
+    if (upstreamTlsInsecure && !hasHttpsUpstream(routes))
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--proxy-tls-insecure applies to https:// upstreams, and no --proxy has one')
     options.proxy = {
       routes,
       options: {
@@ -393,6 +417,8 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
         maxResponseHeaderCount: flags.get('proxy-max-response-header-count'),
         upgradeProtocols,
         underscoresInHeaders: flags.get('proxy-underscores-in-headers') === true,
+        upstreamCa,
+        upstreamTlsInsecure,
       },
     }
   } else {
@@ -411,6 +437,8 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
         'proxy-max-response-header-count',
         'proxy-upgrade-protocols',
         'proxy-underscores-in-headers',
+        'proxy-ca',
+        'proxy-tls-insecure',
       ],
       'applies to the reverse proxy: give --proxy PREFIX=URL too',
     )

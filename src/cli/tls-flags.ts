@@ -119,7 +119,8 @@ export function tlsSettings(values: TlsFlagValues, flag = '--tls-cert', keyFlag 
   return tls
 }
 
-function readPem(flag: string, file: string): string {
+/** A PEM file's text; UsageError naming `flag`, the file and why when it cannot be read. */
+export function readPem(flag: string, file: string): string {
   try {
     return readFileSync(file, 'latin1')
   } catch (err) {

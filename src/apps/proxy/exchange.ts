@@ -24,7 +24,8 @@ import type { Response } from '../../server/response.ts'
 import { allowedUpgrades, fieldLine, HOP_BY_HOP, namedByConnection, passedValueHasObsText, switchOffered, upstreamRequestHead } from './fields.ts'
 import type { ProxySettings } from './settings.ts'
 import { Tunnel } from './tunnel.ts'
-import { connectTimer, UpstreamConnection, type ReadLease, type Upstream } from './upstream.ts'
+import { connectTimer, readyEvent, UpstreamConnection, type ReadLease, type Upstream } from './upstream.ts'
+import { describeUpstreamFailure } from './upstream-tls.ts'
 
 /** One upstream read through its parser, run under the client response's cork (Response.corked()). */
 function parseUpstreamRead(parser: ResponseParser, buf: Buffer, length: number): number {
@@ -204,17 +205,20 @@ export class Exchange implements ResponseHandler {
     const conn = new UpstreamConnection(u, this.settings)
     const socket = conn.socket
     // No connection, nothing sent: another upstream may take the request, whatever its method.
+    // For an https upstream the connection is made when its TLS handshake is: the timeout covers both.
     const timer = connectTimer(this.settings.connectTimeoutMs, () => {
       this.connecting = null
       socket.destroy()
-      this.fail(Outcome.RETRY, new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', `no connection to ${u.origin} within ${this.settings.connectTimeoutMs} ms`), true)
+      const what = u.secure ? 'TLS connection' : 'connection'
+      this.fail(Outcome.RETRY, new PetrelError('PETREL_ERR_UPSTREAM_TIMEOUT', `no ${what} to ${u.origin} within ${this.settings.connectTimeoutMs} ms`), true)
     })
+    // A certificate refused is a failed connection too: the next upstream is tried.
     const onConnectError = (err: NodeJS.ErrnoException): void => {
       clearTimeout(timer)
       this.connecting = null
-      this.fail(Outcome.RETRY, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `${u.origin}: ${err.code ?? err.message}`), true)
+      this.fail(Outcome.RETRY, new PetrelError('PETREL_ERR_UPSTREAM_FAILED', `upstream ${u.origin}: ${describeUpstreamFailure(err, u.host)}`), true)
     }
-    socket.once('connect', () => {
+    socket.once(readyEvent(u), () => {
       clearTimeout(timer)
       socket.off('error', onConnectError)
       this.connecting = null

@@ -132,23 +132,26 @@ const OWN_FIELD_NAMES = new NameSet(['content-length', 'x-forwarded-for', 'x-for
 
 /**
  * The forwarding fields after X-Forwarded-For's earlier hops: this hop's address, then
- * X-Forwarded-Proto, X-Forwarded-Host and Forwarded. They depend only on the client's address and
- * Host, which stay the same for every request on a connection (and often for every request a
- * reverse proxy sees), so the last result is kept: a hit costs two string compares.
+ * X-Forwarded-Proto (https when the client's connection is TLS), X-Forwarded-Host and Forwarded.
+ * They depend only on the client's address, its connection and Host, which stay the same for
+ * every request on a connection (and often for every request a reverse proxy sees), so the last
+ * result is kept: a hit costs two string compares and a boolean one.
  */
-function forwardingLines(client: string, host: string): string {
-  if (client === forwarding.client && host === forwarding.host) return forwarding.lines
-  let lines = `${client}\r\nx-forwarded-proto: http\r\n`
+function forwardingLines(client: string, host: string, secure: boolean): string {
+  if (client === forwarding.client && host === forwarding.host && secure === forwarding.secure) return forwarding.lines
+  const proto = secure ? 'https' : 'http'
+  let lines = `${client}\r\nx-forwarded-proto: ${proto}\r\n`
   if (host !== '') lines += `x-forwarded-host: ${host}\r\n`
   // A quoted-string may not hold a bare quote or backslash; a Host with either is malformed anyway.
   const quotedHost = host.includes('"') || host.includes('\\') ? host.replace(/[\\"]/g, '') : host
-  lines += `forwarded: for=${client.includes(':') ? `"[${client}]"` : client};proto=http${quotedHost === '' ? '' : `;host="${quotedHost}"`}\r\n`
+  lines += `forwarded: for=${client.includes(':') ? `"[${client}]"` : client};proto=${proto}${quotedHost === '' ? '' : `;host="${quotedHost}"`}\r\n`
   forwarding.client = client
   forwarding.host = host
+  forwarding.secure = secure
   forwarding.lines = lines
   return lines
 }
-const forwarding = { client: '', host: '', lines: '' }
+const forwarding = { client: '', host: '', secure: false, lines: '' }
 
 /**
  * The request's head as it goes upstream, up to its framing fields (the caller adds an Upgrade, if
@@ -190,7 +193,7 @@ export function upstreamRequestHead(req: Request, target: string, host: string |
   const forwardedHost = host ?? clientHost
   // The client's own X-Forwarded-Proto/Host and Forwarded are dropped (OWN_FIELD_NAMES): the
   // proxy says what it saw; only X-Forwarded-For keeps the chain, with this hop appended.
-  out += `x-forwarded-for: ${forwardedFor}${forwardingLines(client, forwardedHost)}`
+  out += `x-forwarded-for: ${forwardedFor}${forwardingLines(client, forwardedHost, req.secure)}`
   // The framing is written from the parsed message, never copied.
   if (head.chunked) out += 'transfer-encoding: chunked\r\n'
   else if (head.contentLength >= 0) out += `content-length: ${head.contentLength}\r\n`

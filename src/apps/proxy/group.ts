@@ -4,9 +4,8 @@
 // every healthIntervalMs when a path is given).
 
 import type { Buffer } from 'node:buffer'
-import net from 'node:net'
 import type { ProxyRoute, ProxySettings } from './settings.ts'
-import { connectTimer, Upstream, upstreamResponseParser } from './upstream.ts'
+import { connectTimer, openUpstreamSocket, readyEvent, Upstream, upstreamResponseParser } from './upstream.ts'
 
 export class UpstreamGroup {
   readonly prefix: string
@@ -91,13 +90,14 @@ export class UpstreamGroup {
 }
 
 /**
- * One GET to the health path on a fresh connection: true for a 2xx, read as strictly as an
+ * One GET to the health path on a fresh connection (TLS for an https upstream, its certificate
+ * checked as for a request: an upstream whose certificate is refused is down): true for a 2xx, read as strictly as an
  * exchange's response, within healthTimeoutMs from the start (a timer, not socket.setTimeout,
  * so an upstream that trickles bytes cannot hold a check open).
  */
 function probe(u: Upstream, path: string, settings: ProxySettings): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect(u.port, u.host)
+    const socket = openUpstreamSocket(u, settings)
     const parser = upstreamResponseParser(settings)
     const timer = connectTimer(settings.healthTimeoutMs, () => done(false))
     const done = (ok: boolean): void => {
@@ -112,6 +112,6 @@ function probe(u: Upstream, path: string, settings: ProxySettings): Promise<bool
       if (parser.errorCode !== null) done(false)
       else if (parser.complete) done(parser.status >= 200 && parser.status < 300)
     })
-    socket.on('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: ${u.hostField}\r\nConnection: close\r\nUser-Agent: petrel-health-check\r\n\r\n`))
+    socket.on(readyEvent(u), () => socket.write(`GET ${path} HTTP/1.1\r\nHost: ${u.hostField}\r\nConnection: close\r\nUser-Agent: petrel-health-check\r\n\r\n`))
   })
 }

@@ -7,11 +7,14 @@
 //   and active health checks (only when a `healthPath` is given: `GET healthPath` every
 //   `healthIntervalMs`; an upstream that does not answer 2xx is down until it does). When every
 //   upstream is out, they are all tried anyway (better a 502 than none).
-// - upstream.ts: one upstream and its connections — kept alive, at most `keepAlive` idle ones,
+// - upstream.ts: one upstream and its connections (TCP, or TLS for an https:// upstream, pooled
+//   alike) — kept alive, at most `keepAlive` idle ones,
 //   each closed after `idleTimeoutMs` idle; reused only after a response that allows it. The
 //   upstream is read into pooled 64 KiB buffers (nginx's proxy_buffers) that go back to the pool
 //   when the client's socket has taken their bytes, so a large response makes no garbage and
 //   memory per exchange is bounded by the sockets' buffers, whatever the size of the response.
+// - upstream-tls.ts: the client side of TLS to https upstreams — the trusted CAs (the system's
+//   and `upstreamCa`), SNI from the host name, and a sentence for each refused certificate.
 // - fields.ts: the field rules — hop-by-hop fields (Connection and the fields it names,
 //   Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*) are dropped both ways;
 //   X-Forwarded-For (appended), X-Forwarded-Proto, X-Forwarded-Host and Forwarded are added; Host
@@ -29,6 +32,7 @@ import { Relay } from './exchange.ts'
 import { UpstreamGroup } from './group.ts'
 import { proxySettings, type ProxyOptions, type ProxyRoute, type ProxySettings } from './settings.ts'
 import { closeTunnels } from './tunnel.ts'
+import { insecureWarning, upstreamTlsContext } from './upstream-tls.ts'
 
 export class ReverseProxy {
   readonly groups: UpstreamGroup[]
@@ -37,6 +41,11 @@ export class ReverseProxy {
   constructor(routes: readonly ProxyRoute[], options: ProxyOptions = {}) {
     this.settings = proxySettings(options)
     this.groups = routes.map((r) => new UpstreamGroup(r, this.settings))
+    if (this.groups.some((g) => g.upstreams.some((u) => u.secure))) {
+      // Made now rather than on the first request, which would wait for it.
+      upstreamTlsContext(this.settings)
+      if (this.settings.upstreamTlsInsecure) this.settings.log(insecureWarning('proxy'))
+    }
   }
 
   /** Relay the request to the group; when no upstream could answer, the response fails with 502 or 504. */

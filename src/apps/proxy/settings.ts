@@ -3,6 +3,8 @@
 // check its flags, so it stays small and loads none of the proxy's machinery: a server without
 // --proxy never loads the rest (test/memory.test.ts holds an idle worker under 60 MB).
 
+import type { Buffer } from 'node:buffer'
+import type { SecureContext } from 'node:tls'
 import { InvalidOptionError } from '../../core/option-error.ts'
 import { DEFAULT_LIMITS } from '../../core/limits.ts'
 import { Scheduler } from '../../core/timers/scheduler.ts'
@@ -41,6 +43,11 @@ export const PROXY_DEFAULTS = {
    * `X_Real-IP` and `X-Real-IP` as the same HTTP_X_REAL_IP, and a client could pass one for the other.
    */
   underscoresInHeaders: false as boolean,
+  /**
+   * Do not verify the certificates of https upstreams (nor their names): anyone on the path to
+   * the upstream can then read and change the traffic. Only as an explicit knob, with a warning.
+   */
+  upstreamTlsInsecure: false as boolean,
 } as const
 
 export interface ProxyRoute {
@@ -65,11 +72,24 @@ export interface ProxyOptions {
   /** Protocol names (case-insensitive, without a version) a request may upgrade to; [] for none. */
   upgradeProtocols?: readonly string[]
   underscoresInHeaders?: boolean
+  /**
+   * PEM certificates (one or more, concatenated) trusted for https upstreams besides the system's
+   * CAs: the CA of upstreams with private certificates. `--proxy-ca FILE` gives a file's text.
+   */
+  upstreamCa?: string | Buffer
+  upstreamTlsInsecure?: boolean
   log?: (line: string) => void
 }
 
-export type ProxySettings = Required<Omit<ProxyOptions, 'log' | 'upgradeProtocols' | 'healthPath'>> & {
+export type ProxySettings = Required<Omit<ProxyOptions, 'log' | 'upgradeProtocols' | 'healthPath' | 'upstreamCa'>> & {
   healthPath: string | null
+  /** upstreamCa's certificates, each one PEM block, checked. */
+  upstreamCa: readonly string[]
+  /**
+   * The client side of TLS to https upstreams (trusted CAs), made once on first use and shared by
+   * every connection: building it from the ~150 system CAs costs tens of milliseconds.
+   */
+  upstreamTlsContext: SecureContext | null
   /** upgradeProtocols, lower-case. */
   upgradeProtocols: ReadonlySet<string>
   log: (line: string) => void
@@ -95,6 +115,9 @@ export function proxySettings(options: ProxyOptions): ProxySettings {
     maxResponseHeaderCount: positive('maxResponseHeaderCount', options.maxResponseHeaderCount, PROXY_DEFAULTS.maxResponseHeaderCount),
     upgradeProtocols: protocolNames(options.upgradeProtocols ?? PROXY_DEFAULTS.upgradeProtocols),
     underscoresInHeaders: options.underscoresInHeaders ?? PROXY_DEFAULTS.underscoresInHeaders,
+    upstreamCa: options.upstreamCa === undefined ? [] : caCertificates(options.upstreamCa, 'proxy option upstreamCa'),
+    upstreamTlsInsecure: options.upstreamTlsInsecure ?? PROXY_DEFAULTS.upstreamTlsInsecure,
+    upstreamTlsContext: null,
     log: options.log ?? (() => {}),
     timers: new Scheduler<UpstreamConnection>({ onExpire: expireConnection }),
     tunnels: new Set(),
@@ -139,6 +162,30 @@ export function protocolNames(names: readonly string[]): ReadonlySet<string> {
   return set
 }
 
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g
+
+/**
+ * The certificates of a PEM text (a CA bundle may hold several), each checked: throws
+ * PETREL_ERR_INVALID_OPTION starting with `source` (the option, or the --proxy-ca file) when
+ * there is none or one cannot be read.
+ */
+export function caCertificates(pem: string | Buffer, source: string): string[] {
+  const text = typeof pem === 'string' ? pem : pem.toString('latin1')
+  const blocks = text.match(PEM_CERTIFICATE) ?? []
+  // node:crypto is loaded here, on demand: every server loads this module, a proxy or not (test/memory.test.ts).
+  const { X509Certificate } = process.getBuiltinModule('node:crypto')
+  if (blocks.length === 0)
+    throw new InvalidOptionError(`${source}: no PEM certificate in it (a "-----BEGIN CERTIFICATE-----" block); give the CA certificate in PEM`)
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block)
+    } catch (err) {
+      throw new InvalidOptionError(`${source}: certificate ${i + 1} of ${blocks.length} cannot be read (${(err as Error).message}); give PEM certificates`)
+    }
+  })
+  return blocks
+}
+
 /** "--proxy /api/=http://a:1,http://b:2" → a route; throws PETREL_ERR_INVALID_OPTION naming what is wrong. */
 export function parseProxyRoute(text: string): ProxyRoute {
   const eq = text.indexOf('=')
@@ -159,10 +206,10 @@ export function parseProxyRoute(text: string): ProxyRoute {
     try {
       url = new URL(u)
     } catch {
-      throw new InvalidOptionError(`${JSON.stringify(u)} is not a URL; expected http://HOST:PORT`)
+      throw new InvalidOptionError(`${JSON.stringify(u)} is not a URL; expected http://HOST:PORT or https://HOST:PORT`)
     }
-    if (url.protocol !== 'http:' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '')
-      throw new InvalidOptionError(`${JSON.stringify(u)}: an upstream is http://HOST[:PORT], without a path`)
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || (url.pathname !== '/' && url.pathname !== '') || url.search !== '')
+      throw new InvalidOptionError(`${JSON.stringify(u)}: an upstream is http://HOST[:PORT] or https://HOST[:PORT], without a path`)
   }
   return { prefix, upstreams }
 }

@@ -1,14 +1,17 @@
 // One upstream server (its idle connections, its health marks) and the connections to it: each is
 // lent to one exchange at a time and parked between exchanges, its timeouts on the proxy's timing
 // wheel, its reads in pooled buffers that go back once the client's socket has sent their bytes.
+// An https upstream's connections are TLS sockets, pooled and lent exactly as TCP ones are.
 
 import type { Buffer } from 'node:buffer'
 import net from 'node:net'
+import tls from 'node:tls'
 import { BufferPool } from '../../core/buffer-pool.ts'
 import { WheelTimer } from '../../core/timers/wheel.ts'
 import { ResponseParser } from '../../protocol/http1/response-parser.ts'
 import type { Exchange } from './exchange.ts'
 import type { ProxySettings } from './settings.ts'
+import { upstreamTlsContext } from './upstream-tls.ts'
 
 /** A parser for responses from an upstream: strict line ends, and the proxy's limits on a head. */
 export function upstreamResponseParser(settings: ProxySettings): ResponseParser {
@@ -18,6 +21,46 @@ export function upstreamResponseParser(settings: ProxySettings): ResponseParser 
 /** The connect timeout of a new upstream connection (a Node timer: connecting is rare on a warm pool); none for 0. */
 export function connectTimer(ms: number, onTimeout: () => void): NodeJS.Timeout | undefined {
   return ms > 0 ? setTimeout(onTimeout, ms) : undefined
+}
+
+/** Offered to https upstreams through ALPN: the proxy speaks HTTP/1.1 to them, whatever else they speak. */
+const UPSTREAM_ALPN = ['http/1.1']
+
+/** tls.connect() takes onread as net.connect() does (documented in node:tls); @types/node leaves it out. */
+type TlsConnectOptions = tls.ConnectionOptions & { onread?: net.OnReadOpts }
+
+/**
+ * A new connection to `upstream`: TCP, or TLS for an https upstream (its certificate verified
+ * against the proxy's CAs unless upstreamTlsInsecure, SNI and the name check from its host name),
+ * reading through `onread` when given. The socket is ready for the request on its readyEvent().
+ */
+export function openUpstreamSocket(upstream: Upstream, settings: ProxySettings, onread?: net.OnReadOpts): net.Socket {
+  if (!upstream.secure)
+    return net.connect(
+      onread === undefined ? { host: upstream.host, port: upstream.port, noDelay: true } : { host: upstream.host, port: upstream.port, noDelay: true, onread },
+    )
+  const options: TlsConnectOptions = {
+    host: upstream.host,
+    port: upstream.port,
+    secureContext: upstreamTlsContext(settings),
+    rejectUnauthorized: !settings.upstreamTlsInsecure,
+    ALPNProtocols: UPSTREAM_ALPN,
+  }
+  if (upstream.servername !== undefined) options.servername = upstream.servername
+  // The last session this upstream gave (a TLS 1.3 ticket): the next connection resumes it and skips the full handshake.
+  if (upstream.tlsSession !== undefined) options.session = upstream.tlsSession
+  if (onread !== undefined) options.onread = onread
+  const socket = tls.connect(options)
+  socket.setNoDelay(true)
+  socket.on('session', (session: Buffer) => {
+    upstream.tlsSession = session
+  })
+  return socket
+}
+
+/** The event after which a socket from openUpstreamSocket() can carry a request: the TCP connect, or the end of the TLS handshake. */
+export function readyEvent(upstream: Upstream): 'connect' | 'secureConnect' {
+  return upstream.secure ? 'secureConnect' : 'connect'
 }
 
 /** Read buffers for upstream responses, reused once the client's socket has sent their bytes. */
@@ -81,28 +124,23 @@ export class UpstreamConnection {
     this.upstream = upstream
     this.settings = settings
     this.parser = upstreamResponseParser(settings)
-    this.socket = net.connect({
-      host: upstream.host,
-      port: upstream.port,
-      noDelay: true,
-      onread: {
-        // Node asks for the next buffer after each read: every read gets its own pooled one.
-        buffer: () => readBuffers.take(READ_BYTES),
-        callback: (nread: number, buf: Uint8Array): boolean => {
-          if (!this.lease.free) this.lease = new ReadLease()
-          const lease = this.lease.take(buf as Buffer)
-          const owner = this.owner
-          let more = true
-          // Bytes from an idle connection are a protocol error: it cannot be reused.
-          if (owner === null) this.close()
-          else {
-            this.touch()
-            more = owner.onRead(buf as Buffer, nread, lease)
-          }
-          lease.release()
-          // false pauses reading (a tunnel whose client is behind); socket.resume() starts it again.
-          return more
-        },
+    this.socket = openUpstreamSocket(upstream, settings, {
+      // Node asks for the next buffer after each read: every read gets its own pooled one.
+      buffer: () => readBuffers.take(READ_BYTES),
+      callback: (nread: number, buf: Uint8Array): boolean => {
+        if (!this.lease.free) this.lease = new ReadLease()
+        const lease = this.lease.take(buf as Buffer)
+        const owner = this.owner
+        let more = true
+        // Bytes from an idle connection are a protocol error: it cannot be reused.
+        if (owner === null) this.close()
+        else {
+          this.touch()
+          more = owner.onRead(buf as Buffer, nread, lease)
+        }
+        lease.release()
+        // false pauses reading (a tunnel whose client is behind); socket.resume() starts it again.
+        return more
       },
     })
     this.socket.on('error', this.onError)
@@ -189,6 +227,12 @@ export class UpstreamConnection {
 export class Upstream {
   readonly host: string
   readonly port: number
+  /** An https upstream: its connections are TLS. */
+  readonly secure: boolean
+  /** The name sent in SNI: the host name, none for an IP address (RFC 6066 §3). */
+  readonly servername: string | undefined
+  /** The last TLS session (ticket) the upstream gave, resumed by the next new connection. */
+  tlsSession: Buffer | undefined = undefined
   readonly origin: string
   /** Host field for a request whose client sent none: the upstream's host[:port]. */
   readonly hostField: string
@@ -203,7 +247,9 @@ export class Upstream {
   constructor(origin: string) {
     const url = new URL(origin)
     this.host = url.hostname.replace(/^\[(.*)\]$/, '$1')
-    this.port = url.port === '' ? 80 : Number(url.port)
+    this.secure = url.protocol === 'https:'
+    this.servername = this.secure && net.isIP(this.host) === 0 ? this.host : undefined
+    this.port = url.port === '' ? (this.secure ? 443 : 80) : Number(url.port)
     this.origin = `${url.protocol}//${url.host}`
     this.hostField = url.host
   }
