@@ -346,7 +346,7 @@ function checkedIdentity(pair: TlsCertificate, settings: ContextSettings, ticket
     const message = (err as Error).message
     return refuse(
       keySource,
-      /passphrase|encrypted/i.test(message)
+      /^-----BEGIN ENCRYPTED PRIVATE KEY-----|^Proc-Type: 4,ENCRYPTED/m.test(typeof pair.key === 'string' ? pair.key : pair.key.toString('latin1'))
         ? 'the key is encrypted; give it unencrypted (openssl pkey -in KEY -out KEY.plain)'
         : `not a readable PEM private key (${message})`,
       err,
