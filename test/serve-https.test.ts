@@ -125,3 +125,91 @@ test('bad certificate flags and files: exit 2, one stderr line naming the flag, 
     assert.equal(r.stdout, '', `${name}: nothing started`)
   }
 })
+
+test('curl over HTTPS: the demo site, /plaintext, a static file, HEAD and a Range, with an EC and an RSA certificate', async (t) => {
+  const root = tempDir(t)
+  writeFileSync(path.join(root, 'file.txt'), 'abcdefghijklmnopqrstuvwxyz')
+  for (const pair of [ec, rsa]) {
+    const demo = await startPetrel(t, tlsFlags(pair))
+    assert.match(demo.log(), /serving the demo site on https:\/\/127\.0\.0\.1:\d+\//)
+    const base = `https://127.0.0.1:${demo.port}`
+    const home = curl('-i', `${base}/`)
+    assert.equal(home.status, 0, home.stderr)
+    assert.match(home.stdout, /^HTTP\/1\.1 200 OK\r\n/)
+    assert.match(home.stdout, /<html/i)
+    const plain = curl(`${base}/plaintext`, '-w', '%{http_version} %{ssl_verify_result}')
+    assert.equal(plain.stdout, 'Hello, World!1.1 0', 'the body, HTTP/1.1, and the certificate verified against the test CA')
+    // The key type curl negotiated with: an ECDSA or RSA signature in the cipher suite of TLS 1.2.
+    const suite = sClient(demo.port, '-tls1_2', '-servername', 'localhost')
+    assert.match(suite, pair === ec ? /Cipher is ECDHE-ECDSA-/ : /Cipher is ECDHE-RSA-/)
+    const files = await startPetrel(t, [root, ...tlsFlags(pair)])
+    const url = `https://localhost:${files.port}/file.txt`
+    assert.equal(curl('--resolve', `localhost:${files.port}:127.0.0.1`, url).stdout, 'abcdefghijklmnopqrstuvwxyz')
+    const head = curl('--resolve', `localhost:${files.port}:127.0.0.1`, '-I', url)
+    assert.match(head.stdout, /^HTTP\/1\.1 200 OK\r\n/)
+    assert.match(head.stdout, /\r\nContent-Length: 26\r\n/i)
+    const range = curl('--resolve', `localhost:${files.port}:127.0.0.1`, '-i', '-r', '3-5', url)
+    assert.match(range.stdout, /^HTTP\/1\.1 206 Partial Content\r\n/)
+    assert.match(range.stdout, /\r\nContent-Range: bytes 3-5\/26\r\n/i)
+    assert.match(range.stdout, /\r\n\r\ndef$/)
+  }
+})
+
+test('a chain in the certificate file is sent whole: s_client sees the leaf and the intermediate, curl trusting only the root verifies it', async (t) => {
+  const m = await startPetrel(t, tlsFlags(chained))
+  const out = sClient(m.port, '-showcerts', '-servername', 'localhost')
+  assert.equal(out.match(/-----BEGIN CERTIFICATE-----/g)?.length, 2, out)
+  assert.match(out, /Verify return code: 0 \(ok\)/)
+  const r = curl(`https://127.0.0.1:${m.port}/plaintext`)
+  assert.equal(r.stdout, 'Hello, World!', r.stderr)
+})
+
+test('SNI through the CLI: each name gets its certificate, an unknown name or none gets the first pair', async (t) => {
+  const m = await startPetrel(t, tlsFlags(ec, other))
+  const subject = (out: string): string | undefined => /subject=CN ?= ?([^\n]+)/.exec(out)?.[1]?.trim()
+  assert.equal(subject(sClient(m.port, '-servername', 'other.test')), 'other.test')
+  assert.equal(subject(sClient(m.port, '-servername', 'localhost')), 'localhost')
+  assert.equal(subject(sClient(m.port, '-servername', 'unknown.test')), 'localhost', 'an unknown name: the default')
+  assert.equal(subject(sClient(m.port, '-noservername')), 'localhost', 'no name: the default')
+  const r = curl('--resolve', `other.test:${m.port}:127.0.0.1`, `https://other.test:${m.port}/plaintext`)
+  assert.equal(r.stdout, 'Hello, World!', r.stderr)
+})
+
+/** The port of the --http-port redirect listener, from the start-up line. */
+function redirectPort(m: Running): number {
+  const found = /petrel: redirecting http:\/\/127\.0\.0\.1:(\d+)\/ to https/.exec(m.log())
+  assert.ok(found, `the start-up lines name the redirect listener: ${m.log()}`)
+  return Number(found[1])
+}
+
+test('--http-port: 308 to the https URL with the same target, the method kept, Host port and IPv6 literal handled; --hsts on HTTPS only', async (t) => {
+  const root = tempDir(t)
+  writeFileSync(path.join(root, 'small.txt'), 'small file\n')
+  const m = await startPetrel(t, [root, ...tlsFlags(ec), '--http-port', '0', '--hsts', '31536000'])
+  const httpPort = redirectPort(m)
+  const get = curl('-i', `http://127.0.0.1:${httpPort}/same/target?q=1&r`, '-H', 'Host: example.com')
+  assert.match(get.stdout, /^HTTP\/1\.1 308 Permanent Redirect\r\n/)
+  assert.match(get.stdout, new RegExp(`\\r\\nLocation: https://example\\.com:${m.port}/same/target\\?q=1&r\\r\\n`, 'i'))
+  assert.doesNotMatch(get.stdout, /Strict-Transport-Security/i, 'no HSTS over cleartext (RFC 6797 7.2)')
+  const post = curl('-i', '-X', 'POST', '-d', 'body', `http://127.0.0.1:${httpPort}/form?x`, '-H', 'Host: example.com:8080')
+  assert.match(post.stdout, /^HTTP\/1\.1 308 /, 'a POST is 308 too: the method and body are kept')
+  assert.match(post.stdout, new RegExp(`\\r\\nLocation: https://example\\.com:${m.port}/form\\?x\\r\\n`, 'i'), 'the Host port is replaced')
+  const v6 = curl('-i', `http://127.0.0.1:${httpPort}/a`, '-H', 'Host: [::1]:8080')
+  assert.match(v6.stdout, new RegExp(`\\r\\nLocation: https://\\[::1\\]:${m.port}/a\\r\\n`, 'i'))
+  // curl follows it, keeping the POST, to the HTTPS listener: the file there is 405 for a POST.
+  const followed = curl('-L', '-o', '/dev/null', '-w', '%{http_code} %{url_effective}', '-d', 'x', `http://localhost:${httpPort}/small.txt`)
+  assert.equal(followed.stdout, `405 https://localhost:${m.port}/small.txt`, followed.stderr)
+  // HSTS on HTTPS answers: a small file from memory (the prepared head), the listing's 403, a 404.
+  for (const target of ['/small.txt', '/', '/missing']) {
+    const r = curl('-i', `https://127.0.0.1:${m.port}${target}`)
+    assert.match(r.stdout, /\r\nStrict-Transport-Security: max-age=31536000\r\n/i, target)
+  }
+  const twice = curl('-i', `https://127.0.0.1:${m.port}/small.txt`, `https://127.0.0.1:${m.port}/small.txt`)
+  assert.equal(twice.stdout.match(/Strict-Transport-Security/gi)?.length, 2, 'each response of a keep-alive connection has it')
+})
+
+test('--http-port 0 with --workers is refused: each worker would listen on a port of its own', () => {
+  const r = petrel('serve', '--port', '0', '--workers', '2', '--user', 'root', ...tlsFlags(ec), '--http-port', '0')
+  assert.equal(r.status, 2)
+  assert.match(r.stderr, /--http-port 0 with --workers: every worker would pick a port of its own; give a port number/)
+})

@@ -14,6 +14,7 @@ import { readPid, isAlive, identify } from '../process/pidfile.ts'
 import { parseRunAs, describeOpenFilesLimit, type RunAs } from '../process/privileges.ts'
 import { daemonize, isDaemonChild, reportDaemonFailed, reportDaemonReady } from '../process/daemon.ts'
 import { errorMessage, systemErrorCode } from '../core/errors.ts'
+import { hostPort } from '../core/system-failure.ts'
 import { parseArgs, oneOf, UsageError, type Flags } from './args.ts'
 import { loadConfig, mergeFlags } from './config.ts'
 import { parseHostPort } from './address.ts'
@@ -88,7 +89,12 @@ async function serve(argv: readonly string[]): Promise<void> {
     const workers = parseWorkers(workersGiven)
     const runAs = resolveRunAs(flags.get('user'))
     const options = buildOptions(flags, positionals)
+    // Each worker binds the redirect listener itself (SO_REUSEPORT): a port 0 would be a
+    // different free port in every worker, none of them the one a client was told.
+    if (options.httpPort === 0)
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--http-port 0 with --workers: every worker would pick a port of its own; give a port number')
     const onReady = (): void => {
+      if (options.httpPort !== undefined) log(`petrel[master]: workers redirect http://${hostPort(options.host, options.httpPort)}/ to https`)
       if (options.accounts !== undefined) log(`petrel[master]: accounts (/account/) on ${describeDatabase(options.accounts.database)}`)
       watchCertificates()
       reportDaemonReady()
@@ -110,6 +116,9 @@ async function serve(argv: readonly string[]): Promise<void> {
       console.log(
         `petrel: serving ${options.root === null ? 'the demo site' : served} on ${httpUrl(address, options.tls === undefined ? 'http' : 'https')} (pid ${process.pid}; ${describeOpenFilesLimit(server.limits.maxConnections)})`,
       )
+      // With --http-port 0 this line is the only place the chosen port is told.
+      const redirect = serving.redirect?.address()
+      if (redirect != null) console.log(`petrel: redirecting ${httpUrl(redirect)} to https`)
       if (admin !== null) console.log(`petrel: admin (dashboard, /metrics) on ${httpUrl(admin.address, options.admin?.tls === undefined ? 'http' : 'https')}`)
       if (options.accounts !== undefined) console.log(`petrel: accounts (/account/) on ${describeDatabase(options.accounts.database)}`)
       watchCertificates()
