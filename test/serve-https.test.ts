@@ -339,3 +339,62 @@ test('--tls-watch: rewriting the certificate and key files makes new handshakes 
   }
   assert.equal(served, wanted, `the new certificate within 10 s: ${m.log()}`)
 })
+
+/** The pids owning established connections on local port `port` (`ss -tnp`). */
+function connectionOwners(port: number): number[] {
+  const out = spawnSync('ss', ['-tnpH', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' }).stdout
+  return [...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]))
+}
+
+/** An `openssl s_client` that resumes `session` and holds its connection open; its "New"/"Reused" line. */
+async function heldResumption(
+  t: { after: (fn: () => void) => void },
+  port: number,
+  session: string,
+  version: string[],
+): Promise<{ line: string; close: () => void }> {
+  const child = spawn(
+    'openssl',
+    ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-CAfile', ca.caCert, '-sess_in', session, ...version],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  )
+  t.after(() => child.kill('SIGKILL'))
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  await waitFor('s_client to report its session', () => /^(New|Reused), /m.test(out) || child.exitCode !== null, 10_000)
+  return { line: /^(New|Reused), [^\n]*/m.exec(out)?.[0] ?? out, close: () => child.kill('SIGKILL') }
+}
+
+test('session resumption across --workers 2: tickets from one worker resume on the other, TLS 1.3 and 1.2, and across a reload', async (t) => {
+  const m = await startPetrel(t, [...tlsFlags(ec), '--workers', '2', '--user', 'root'])
+  for (const version of [[], ['-tls1_2']]) {
+    const workers = childPids(m.child.pid!)
+    assert.equal(workers.length, 2)
+    const session = path.join(m.dir, `session${version.join('')}.pem`)
+    // A request answered before the connection closes: a TLS 1.3 ticket comes after the handshake.
+    const first = spawnSync(
+      'openssl',
+      ['s_client', '-connect', `127.0.0.1:${m.port}`, '-servername', 'localhost', '-CAfile', ca.caCert, '-sess_out', session, '-ign_eof', ...version],
+      { encoding: 'utf8', input: 'GET /plaintext HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', timeout: 10_000 },
+    )
+    assert.match(first.stdout, /^New, /m)
+    assert.match(first.stdout, /Hello, World!/)
+    const held = []
+    for (let i = 0; i < 12; i++) held.push(await heldResumption(t, m.port, session, version))
+    const lines = held.map((h) => h.line)
+    for (const line of lines) assert.match(line, version.length === 0 ? /^Reused, TLSv1\.3/ : /^Reused, TLSv1\/SSLv3|^Reused, TLSv1\.2/, lines.join('\n'))
+    const owners = new Set(connectionOwners(m.port))
+    assert.ok(owners.size >= 2, `both workers hold resumed connections: ${[...owners]} of ${workers}`)
+    for (const pid of owners) assert.ok(workers.includes(pid), `${pid} is a worker`)
+    for (const h of held) h.close()
+    // A session from before a reload resumes on the new workers (the same ticket secret).
+    m.child.kill('SIGHUP')
+    const logged = m.log().length
+    await waitFor('the reload', () => /reloaded/.test(m.log().slice(logged)), 30_000)
+    const afterReload = await heldResumption(t, m.port, session, version)
+    afterReload.close()
+    assert.match(afterReload.line, /^Reused, /)
+  }
+})
