@@ -398,3 +398,42 @@ test('session resumption across --workers 2: tickets from one worker resume on t
     assert.match(afterReload.line, /^Reused, /)
   }
 })
+
+test('CGI over HTTPS gets HTTPS=on, REQUEST_SCHEME=https and the HTTPS port; account cookies carry Secure over HTTPS only', async (t) => {
+  const dir = tempDir(t)
+  const database = `sqlite:${path.join(dir, 'accounts.db')}`
+  const m = await startPetrel(t, [...tlsFlags(ec), '--database', database])
+  const env = curl(`https://127.0.0.1:${m.port}/cgi-bin/env.py`)
+  assert.equal(env.status, 0, env.stderr)
+  const variable = (name: string): string | undefined => new RegExp(`<tr><th>${name}</th><td>([^<]*)</td></tr>`).exec(env.stdout)?.[1]
+  assert.equal(variable('HTTPS'), 'on')
+  assert.equal(variable('REQUEST_SCHEME'), 'https')
+  assert.equal(variable('SERVER_PORT'), String(m.port))
+  const secure = curl('-si', `https://127.0.0.1:${m.port}/account/login`)
+  const cookies = secure.stdout.match(/^Set-Cookie: [^\r]*/gim) ?? []
+  assert.ok(cookies.length > 0, secure.stdout)
+  for (const cookie of cookies) assert.match(cookie, /; Secure(;|$)/, cookie)
+  // The same server over cleartext: no HTTPS, and cookies without Secure (a browser would drop them).
+  const plain = await startPetrel(t, ['--database', `sqlite:${path.join(dir, 'plain.db')}`])
+  const plainEnv = curl(`http://127.0.0.1:${plain.port}/cgi-bin/env.py`)
+  assert.doesNotMatch(plainEnv.stdout, /<th>HTTPS<\/th>/)
+  assert.match(plainEnv.stdout, /<th>REQUEST_SCHEME<\/th><td>http<\/td>/)
+  const plainCookies = curl('-si', `http://127.0.0.1:${plain.port}/account/login`).stdout.match(/^Set-Cookie: [^\r]*/gim) ?? []
+  assert.ok(plainCookies.length > 0)
+  for (const cookie of plainCookies) assert.doesNotMatch(cookie, /Secure/i, cookie)
+})
+
+for (const workers of [[], ['--workers', '2', '--user', 'root']]) {
+  test(`admin listener over TLS${workers.length === 0 ? '' : ' (--workers 2)'}: https /metrics works, cleartext does not`, async (t) => {
+    const m = await startPetrel(t, [...workers, '--admin', '127.0.0.1:0', '--admin-tls-cert', rsa.cert, '--admin-tls-key', rsa.key])
+    const line = /admin \(dashboard, \/metrics\) on (https?):\/\/127\.0\.0\.1:(\d+)\//.exec(m.log())
+    assert.ok(line, m.log())
+    assert.equal(line[1], 'https', `the start-up line says https: ${line[0]}`)
+    const metrics = curl('-i', `https://127.0.0.1:${line[2]}/metrics`)
+    assert.match(metrics.stdout, /^HTTP\/1\.1 200 /)
+    assert.match(metrics.stdout, /petrel_/)
+    const cleartext = curl(`http://127.0.0.1:${line[2]}/metrics`)
+    assert.notEqual(cleartext.status, 0, 'plain HTTP to the TLS admin port gets no answer')
+    assert.doesNotMatch(cleartext.stdout, /petrel_/)
+  })
+}
