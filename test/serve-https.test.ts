@@ -43,6 +43,16 @@ function tempDir(t: { after: (fn: () => void) => void }): string {
   return dir
 }
 
+/** The processes (masters, single processes, workers) of every server started here: the last test checks they are gone. */
+const startedPids: number[] = []
+
+/** startPetrel, remembering the processes it started. */
+async function serve(t: { after: (fn: () => void) => void }, args: string[]): Promise<Running> {
+  const m = await startPetrel(t, args)
+  startedPids.push(m.child.pid!, ...childPids(m.child.pid!))
+  return m
+}
+
 /** The flags that serve `pair` over HTTPS. */
 const tlsFlags = (...pairs: IssuedCertificate[]): string[] => pairs.flatMap((p) => ['--tls-cert', p.cert, '--tls-key', p.key])
 
@@ -131,7 +141,7 @@ test('curl over HTTPS: the demo site, /plaintext, a static file, HEAD and a Rang
   const root = tempDir(t)
   writeFileSync(path.join(root, 'file.txt'), 'abcdefghijklmnopqrstuvwxyz')
   for (const pair of [ec, rsa]) {
-    const demo = await startPetrel(t, tlsFlags(pair))
+    const demo = await serve(t, tlsFlags(pair))
     assert.match(demo.log(), /serving the demo site on https:\/\/127\.0\.0\.1:\d+\//)
     const base = `https://127.0.0.1:${demo.port}`
     const home = curl('-i', `${base}/`)
@@ -143,7 +153,7 @@ test('curl over HTTPS: the demo site, /plaintext, a static file, HEAD and a Rang
     // The key type curl negotiated with: an ECDSA or RSA signature in the cipher suite of TLS 1.2.
     const suite = sClient(demo.port, '-tls1_2', '-servername', 'localhost')
     assert.match(suite, pair === ec ? /Cipher is ECDHE-ECDSA-/ : /Cipher is ECDHE-RSA-/)
-    const files = await startPetrel(t, [root, ...tlsFlags(pair)])
+    const files = await serve(t, [root, ...tlsFlags(pair)])
     const url = `https://localhost:${files.port}/file.txt`
     assert.equal(curl('--resolve', `localhost:${files.port}:127.0.0.1`, url).stdout, 'abcdefghijklmnopqrstuvwxyz')
     const head = curl('--resolve', `localhost:${files.port}:127.0.0.1`, '-I', url)
@@ -157,7 +167,7 @@ test('curl over HTTPS: the demo site, /plaintext, a static file, HEAD and a Rang
 })
 
 test('a chain in the certificate file is sent whole: s_client sees the leaf and the intermediate, curl trusting only the root verifies it', async (t) => {
-  const m = await startPetrel(t, tlsFlags(chained))
+  const m = await serve(t, tlsFlags(chained))
   const out = sClient(m.port, '-showcerts', '-servername', 'localhost')
   assert.equal(out.match(/-----BEGIN CERTIFICATE-----/g)?.length, 2, out)
   assert.match(out, /Verify return code: 0 \(ok\)/)
@@ -166,7 +176,7 @@ test('a chain in the certificate file is sent whole: s_client sees the leaf and 
 })
 
 test('SNI through the CLI: each name gets its certificate, an unknown name or none gets the first pair', async (t) => {
-  const m = await startPetrel(t, tlsFlags(ec, other))
+  const m = await serve(t, tlsFlags(ec, other))
   const subject = (out: string): string | undefined => /subject=CN ?= ?([^\n]+)/.exec(out)?.[1]?.trim()
   assert.equal(subject(sClient(m.port, '-servername', 'other.test')), 'other.test')
   assert.equal(subject(sClient(m.port, '-servername', 'localhost')), 'localhost')
@@ -186,7 +196,7 @@ function redirectPort(m: Running): number {
 test('--http-port: 308 to the https URL with the same target, the method kept, Host port and IPv6 literal handled; --hsts on HTTPS only', async (t) => {
   const root = tempDir(t)
   writeFileSync(path.join(root, 'small.txt'), 'small file\n')
-  const m = await startPetrel(t, [root, ...tlsFlags(ec), '--http-port', '0', '--hsts', '31536000'])
+  const m = await serve(t, [root, ...tlsFlags(ec), '--http-port', '0', '--hsts', '31536000'])
   const httpPort = redirectPort(m)
   const get = curl('-i', `http://127.0.0.1:${httpPort}/same/target?q=1&r`, '-H', 'Host: example.com')
   assert.match(get.stdout, /^HTTP\/1\.1 308 Permanent Redirect\r\n/)
@@ -274,7 +284,7 @@ for (const workers of [[], ['--workers', '2', '--user', 'root']]) {
     const files = { cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key') }
     install(ec, files)
     const renewed = ca.issue(['localhost', '127.0.0.1'], { stem: `renewed-${workers.length}` })
-    const m = await startPetrel(t, [root, ...tlsFlags(files), ...workers])
+    const m = await serve(t, [root, ...tlsFlags(files), ...workers])
     assert.equal(await servedFingerprint(m.port), fingerprintOf(ec.cert))
     const idle = await TlsClient.connect(m.port)
     assert.equal((await idle.get('/small.txt'))?.status, 200)
@@ -327,7 +337,7 @@ test('--tls-watch: rewriting the certificate and key files makes new handshakes 
   const files = { cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key') }
   install(ec, files)
   const renewed = ca.issue(['localhost', '127.0.0.1'], { stem: 'watched' })
-  const m = await startPetrel(t, [...tlsFlags(files), '--tls-watch'])
+  const m = await serve(t, [...tlsFlags(files), '--tls-watch'])
   assert.equal(await servedFingerprint(m.port), fingerprintOf(ec.cert))
   install(renewed, files)
   const wanted = fingerprintOf(renewed.cert)
@@ -368,7 +378,7 @@ async function heldResumption(
 }
 
 test('session resumption across --workers 2: tickets from one worker resume on the other, TLS 1.3 and 1.2, and across a reload', async (t) => {
-  const m = await startPetrel(t, [...tlsFlags(ec), '--workers', '2', '--user', 'root'])
+  const m = await serve(t, [...tlsFlags(ec), '--workers', '2', '--user', 'root'])
   for (const version of [[], ['-tls1_2']]) {
     const workers = childPids(m.child.pid!)
     assert.equal(workers.length, 2)
@@ -402,7 +412,7 @@ test('session resumption across --workers 2: tickets from one worker resume on t
 test('CGI over HTTPS gets HTTPS=on, REQUEST_SCHEME=https and the HTTPS port; account cookies carry Secure over HTTPS only', async (t) => {
   const dir = tempDir(t)
   const database = `sqlite:${path.join(dir, 'accounts.db')}`
-  const m = await startPetrel(t, [...tlsFlags(ec), '--database', database])
+  const m = await serve(t, [...tlsFlags(ec), '--database', database])
   const env = curl(`https://127.0.0.1:${m.port}/cgi-bin/env.py`)
   assert.equal(env.status, 0, env.stderr)
   const variable = (name: string): string | undefined => new RegExp(`<tr><th>${name}</th><td>([^<]*)</td></tr>`).exec(env.stdout)?.[1]
@@ -414,7 +424,7 @@ test('CGI over HTTPS gets HTTPS=on, REQUEST_SCHEME=https and the HTTPS port; acc
   assert.ok(cookies.length > 0, secure.stdout)
   for (const cookie of cookies) assert.match(cookie, /; Secure(;|$)/, cookie)
   // The same server over cleartext: no HTTPS, and cookies without Secure (a browser would drop them).
-  const plain = await startPetrel(t, ['--database', `sqlite:${path.join(dir, 'plain.db')}`])
+  const plain = await serve(t, ['--database', `sqlite:${path.join(dir, 'plain.db')}`])
   const plainEnv = curl(`http://127.0.0.1:${plain.port}/cgi-bin/env.py`)
   assert.doesNotMatch(plainEnv.stdout, /<th>HTTPS<\/th>/)
   assert.match(plainEnv.stdout, /<th>REQUEST_SCHEME<\/th><td>http<\/td>/)
@@ -425,7 +435,7 @@ test('CGI over HTTPS gets HTTPS=on, REQUEST_SCHEME=https and the HTTPS port; acc
 
 for (const workers of [[], ['--workers', '2', '--user', 'root']]) {
   test(`admin listener over TLS${workers.length === 0 ? '' : ' (--workers 2)'}: https /metrics works, cleartext does not`, async (t) => {
-    const m = await startPetrel(t, [...workers, '--admin', '127.0.0.1:0', '--admin-tls-cert', rsa.cert, '--admin-tls-key', rsa.key])
+    const m = await serve(t, [...workers, '--admin', '127.0.0.1:0', '--admin-tls-cert', rsa.cert, '--admin-tls-key', rsa.key])
     const line = /admin \(dashboard, \/metrics\) on (https?):\/\/127\.0\.0\.1:(\d+)\//.exec(m.log())
     assert.ok(line, m.log())
     assert.equal(line[1], 'https', `the start-up line says https: ${line[0]}`)
@@ -437,3 +447,33 @@ for (const workers of [[], ['--workers', '2', '--user', 'root']]) {
     assert.doesNotMatch(cleartext.stdout, /petrel_/)
   })
 }
+
+test('wrk over HTTPS: requests answered, no socket errors, no non-2xx', async (t) => {
+  requireDebianPackage('wrk')
+  const m = await serve(t, tlsFlags(ec))
+  const child = spawn('wrk', ['-t1', '-c10', '-d1s', `https://127.0.0.1:${m.port}/plaintext`], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (out += d))
+  const [code] = await once(child, 'exit')
+  assert.equal(code, 0, out)
+  const requests = Number(/(\d+) requests in /.exec(out)?.[1] ?? 0)
+  assert.ok(requests > 0, out)
+  assert.doesNotMatch(out, /Socket errors|Non-2xx/, out)
+})
+
+test('no process of the servers started above is left (each test kills its own in an after hook)', async () => {
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0)
+      return true
+    } catch {
+      return false
+    }
+  }
+  await waitFor('every process started to be gone', () => startedPids.every((pid) => !alive(pid)), 5_000).catch(() => {})
+  assert.deepEqual(
+    startedPids.filter((pid) => alive(pid)),
+    [],
+  )
+})
