@@ -14,7 +14,7 @@ import tls from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { makeTestCa, opensslDateIn, type IssuedCertificate, type TestCa } from './helpers/tls.ts'
 import { childPids, petrel, startPetrel, waitFor, type Running } from './helpers/petrel.ts'
-import { parseResponse, type HttpResponse } from './helpers/tcp.ts'
+import { freePort, parseResponse, type HttpResponse } from './helpers/tcp.ts'
 import { requireDebianPackage } from './helpers/debian.ts'
 
 let work: string
@@ -186,7 +186,7 @@ test('SNI through the CLI: each name gets its certificate, an unknown name or no
   assert.equal(r.stdout, 'Hello, World!', r.stderr)
 })
 
-/** The port of the --http-port redirect listener, from the start-up line. */
+/** The port of the --http-port redirect listener, from the start-up line that names it. */
 function redirectPort(m: Running): number {
   const found = /petrel: redirecting http:\/\/127\.0\.0\.1:(\d+)\/ to https/.exec(m.log())
   assert.ok(found, `the start-up lines name the redirect listener: ${m.log()}`)
@@ -196,8 +196,9 @@ function redirectPort(m: Running): number {
 test('--http-port: 308 to the https URL with the same target, the method kept, Host port and IPv6 literal handled; --hsts on HTTPS only', async (t) => {
   const root = tempDir(t)
   writeFileSync(path.join(root, 'small.txt'), 'small file\n')
-  const m = await serve(t, [root, ...tlsFlags(ec), '--http-port', '0', '--hsts', '31536000'])
-  const httpPort = redirectPort(m)
+  const httpPort = await freePort()
+  const m = await serve(t, [root, ...tlsFlags(ec), '--http-port', String(httpPort), '--hsts', '31536000'])
+  assert.equal(redirectPort(m), httpPort)
   const get = curl('-i', `http://127.0.0.1:${httpPort}/same/target?q=1&r`, '-H', 'Host: example.com')
   assert.match(get.stdout, /^HTTP\/1\.1 308 Permanent Redirect\r\n/)
   assert.match(get.stdout, new RegExp(`\\r\\nLocation: https://example\\.com:${m.port}/same/target\\?q=1&r\\r\\n`, 'i'))
@@ -219,11 +220,13 @@ test('--http-port: 308 to the https URL with the same target, the method kept, H
   assert.equal(twice.stdout.match(/Strict-Transport-Security/gi)?.length, 2, 'each response of a keep-alive connection has it')
 })
 
-test('--http-port 0 with --workers is refused: each worker would listen on a port of its own', () => {
-  const r = petrel('serve', '--port', '0', '--workers', '2', '--user', 'root', ...tlsFlags(ec), '--http-port', '0')
-  assert.equal(r.status, 2)
-  assert.match(r.stderr, /--http-port 0 with --workers: every worker would pick a port of its own; give a port number/)
-})
+for (const workers of [[], ['--workers', '2', '--user', 'root']]) {
+  test(`--http-port 0 is refused${workers.length === 0 ? '' : ' with --workers'}: each server would listen on a free port of its own`, () => {
+    const r = petrel('serve', '--port', '0', ...workers, ...tlsFlags(ec), '--http-port', '0')
+    assert.equal(r.status, 2)
+    assert.match(r.stderr, /--http-port 0: every worker and every reload would pick a free port of its own; give a port number/)
+  })
+}
 
 /** A keep-alive TLS connection that sends requests and reads their responses whole. */
 class TlsClient {

@@ -89,10 +89,6 @@ async function serve(argv: readonly string[]): Promise<void> {
     const workers = parseWorkers(workersGiven)
     const runAs = resolveRunAs(flags.get('user'))
     const options = buildOptions(flags, positionals)
-    // Each worker binds the redirect listener itself (SO_REUSEPORT): a port 0 would be a
-    // different free port in every worker, none of them the one a client was told.
-    if (options.httpPort === 0)
-      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--http-port 0 with --workers: every worker would pick a port of its own; give a port number')
     const onReady = (): void => {
       if (options.httpPort !== undefined) log(`petrel[master]: workers redirect http://${hostPort(options.host, options.httpPort)}/ to https`)
       if (options.accounts !== undefined) log(`petrel[master]: accounts (/account/) on ${describeDatabase(options.accounts.database)}`)
@@ -323,7 +319,15 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
     options.tls = https
     const httpPort = flags.get('http-port')
     if (httpPort !== undefined) {
-      if (httpPort === options.port && httpPort !== 0)
+      // Every server generation (a worker, a reload's new server) binds the redirect listener
+      // itself beside the others (SO_REUSEPORT): a port 0 would be another free port each time,
+      // none of them the one a client was told.
+      if (httpPort === 0)
+        throw new UsageError(
+          'PETREL_ERR_CLI_BAD_VALUE',
+          '--http-port 0: every worker and every reload would pick a free port of its own; give a port number (80, say)',
+        )
+      if (httpPort === options.port)
         throw new UsageError(
           'PETREL_ERR_CLI_BAD_VALUE',
           `--http-port ${httpPort} is --port too: give the cleartext redirect listener a port of its own (80, say)`,

@@ -42,8 +42,7 @@ export const TLS_FLAGS = [
     valueName: 'PORT',
     min: 0,
     max: 65535,
-    description:
-      'also listen for cleartext HTTP on PORT and answer every request with 308 to its https:// URL (needs --tls-cert; 0 picks a free one, named in a start-up line, but not with --workers)',
+    description: 'also listen for cleartext HTTP on PORT and answer every request with 308 to its https:// URL (needs --tls-cert)',
   },
   {
     name: 'hsts',
