@@ -14,7 +14,7 @@ import tls from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { makeTestCa, opensslDateIn, type IssuedCertificate, type TestCa } from './helpers/tls.ts'
 import { childPids, petrel, startPetrel, waitFor, type Running } from './helpers/petrel.ts'
-import { freePort, parseResponse, type HttpResponse } from './helpers/tcp.ts'
+import { RawClient, freePort, parseResponse, type HttpResponse } from './helpers/tcp.ts'
 import { requireDebianPackage } from './helpers/debian.ts'
 
 let work: string
@@ -208,6 +208,19 @@ test('--http-port: 308 to the https URL with the same target, the method kept, H
   assert.match(post.stdout, new RegExp(`\\r\\nLocation: https://example\\.com:${m.port}/form\\?x\\r\\n`, 'i'), 'the Host port is replaced')
   const v6 = curl('-i', `http://127.0.0.1:${httpPort}/a`, '-H', 'Host: [::1]:8080')
   assert.match(v6.stdout, new RegExp(`\\r\\nLocation: https://\\[::1\\]:${m.port}/a\\r\\n`, 'i'))
+  // Targets that name no resource (OPTIONS *, CONNECT's authority) go to the root: "https://host:port*" would be no URL.
+  for (const [request, location] of [
+    ['OPTIONS * HTTP/1.1\r\nHost: example.com\r\n\r\n', `https://example.com:${m.port}/`],
+    ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', `https://example.com:${m.port}/`],
+    ['GET http://other.example/p?q HTTP/1.1\r\nHost: other.example\r\n\r\n', `https://other.example:${m.port}/p?q`],
+  ] as const) {
+    const client = await RawClient.connect(httpPort)
+    await client.write(request)
+    const [answer] = await client.readResponses(1)
+    client.destroy()
+    assert.equal(answer!.status, 308, request)
+    assert.equal(answer!.headers.location, location, request)
+  }
   // curl follows it, keeping the POST, to the HTTPS listener: the file there is 405 for a POST.
   const followed = curl('-L', '-o', '/dev/null', '-w', '%{http_code} %{url_effective}', '-d', 'x', `http://localhost:${httpPort}/small.txt`)
   assert.equal(followed.stdout, `405 https://localhost:${m.port}/small.txt`, followed.stderr)
