@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -355,23 +355,38 @@ for (const workers of [[], ['--workers', '2', '--user', 'root']]) {
   })
 }
 
-test('--tls-watch: rewriting the certificate and key files makes new handshakes use them within seconds', async (t) => {
-  const dir = tempDir(t)
-  const files = { cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key') }
-  install(ec, files)
-  const renewed = ca.issue(['localhost', '127.0.0.1'], { stem: 'watched' })
-  const m = await serve(t, [...tlsFlags(files), '--tls-watch'])
-  assert.equal(await servedFingerprint(m.port), fingerprintOf(ec.cert))
-  install(renewed, files)
-  const wanted = fingerprintOf(renewed.cert)
-  let served = ''
-  const deadline = Date.now() + 10_000
-  while (Date.now() < deadline && served !== wanted) {
-    await sleep(200)
-    served = await servedFingerprint(m.port)
-  }
-  assert.equal(served, wanted, `the new certificate within 10 s: ${m.log()}`)
-})
+for (const workers of [[], ['--workers', '2', '--user', 'root']]) {
+  test(`--tls-watch${workers.length === 0 ? '' : ' (--workers 2: the master watches)'}: files rewritten in place or renamed over make new handshakes use them within seconds`, async (t) => {
+    const dir = tempDir(t)
+    const files = { cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key') }
+    install(ec, files)
+    const renewed = ca.issue(['localhost', '127.0.0.1'], { stem: `watched-${workers.length}` })
+    const m = await serve(t, [...tlsFlags(files), '--tls-watch', ...workers])
+    assert.equal(await servedFingerprint(m.port), fingerprintOf(ec.cert))
+    install(renewed, files)
+    const wanted = fingerprintOf(renewed.cert)
+    let served = ''
+    const deadline = Date.now() + 10_000
+    while (Date.now() < deadline && served !== wanted) {
+      await sleep(200)
+      served = await servedFingerprint(m.port)
+    }
+    assert.equal(served, wanted, `the new certificate within 10 s: ${m.log()}`)
+    // Replaced by renames, as certbot and editors do (a new inode under the same name).
+    const again = ca.issue(['localhost', '127.0.0.1'], { stem: `watched-again-${workers.length}` })
+    writeFileSync(`${files.cert}.new`, readFileSync(again.cert))
+    writeFileSync(`${files.key}.new`, readFileSync(again.key))
+    renameSync(`${files.key}.new`, files.key)
+    renameSync(`${files.cert}.new`, files.cert)
+    const wantedAgain = fingerprintOf(again.cert)
+    const deadlineAgain = Date.now() + 10_000
+    while (Date.now() < deadlineAgain && served !== wantedAgain) {
+      await sleep(200)
+      served = await servedFingerprint(m.port)
+    }
+    assert.equal(served, wantedAgain, `the renamed-in certificate within 10 s: ${m.log()}`)
+  })
+}
 
 /** The pids owning established connections on local port `port` (`ss -tnp`). */
 function connectionOwners(port: number): number[] {
