@@ -3,10 +3,13 @@
 import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, writeFileSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { freePort } from './helpers/tcp.ts'
+import { makeTestCa } from './helpers/tls.ts'
 
 test('README library example runs and prints what its comment says', () => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
@@ -90,4 +93,35 @@ test('README: the chat one-liner joins the room it starts, with no start-up race
   const [code] = await exited
   assert.equal(code, 0, `the client ends with the room's goodbye: ${stderr}`)
   assert.ok(nick)
+})
+
+test('README: the HTTPS line serves ./public over HTTPS and redirects cleartext to it', async (t) => {
+  const line = readmeLine('npx petrel serve ./public -p 443 --tls-cert ')
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-readme-https-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const pair = makeTestCa(path.join(dir, 'ca')).issue(['localhost'])
+  mkdirSync(path.join(dir, 'public'))
+  writeFileSync(path.join(dir, 'public', 'index.html'), 'hello over https\n')
+  // Ports 443 and 80 may be taken on a shared machine; free ones stand in for them, test files for site.pem and site.key.
+  const [port, httpPort] = [await freePort(), await freePort()]
+  const args = line
+    .replace(' 443 ', ` ${port} `)
+    .replace(' 80 ', ` ${httpPort} `)
+    .replace('site.pem', pair.cert)
+    .replace('site.key', pair.key)
+    .split(' ')
+    .slice(2)
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(() => child.kill('SIGKILL'))
+  await waitForOutput(child.stdout!, new RegExp(`on https://127\\.0\\.0\\.1:${port}/`))
+  const curl = (...more: string[]): string =>
+    execFileSync('curl', ['-sS', '-i', '--cacert', path.join(dir, 'ca', 'ca.pem'), '--resolve', `localhost:${port}:127.0.0.1`, ...more], { encoding: 'utf8' })
+  const page = curl(`https://localhost:${port}/`)
+  assert.match(page, /^HTTP\/1\.1 200 /)
+  assert.match(page, /\r\nStrict-Transport-Security: max-age=31536000\r\n/i)
+  assert.match(page, /hello over https\n$/)
+  assert.match(
+    curl(`http://127.0.0.1:${httpPort}/x?y`, '-H', 'Host: localhost'),
+    new RegExp(`^HTTP/1\\.1 308 [^]*\\r\\nLocation: https://localhost:${port}/x\\?y\\r\\n`, 'i'),
+  )
 })

@@ -14,6 +14,7 @@ import { readPid, isAlive, identify } from '../process/pidfile.ts'
 import { parseRunAs, describeOpenFilesLimit, type RunAs } from '../process/privileges.ts'
 import { daemonize, isDaemonChild, reportDaemonFailed, reportDaemonReady } from '../process/daemon.ts'
 import { errorMessage, systemErrorCode } from '../core/errors.ts'
+import { hostPort } from '../core/system-failure.ts'
 import { parseArgs, oneOf, UsageError, type Flags } from './args.ts'
 import { loadConfig, mergeFlags } from './config.ts'
 import { parseHostPort } from './address.ts'
@@ -89,6 +90,7 @@ async function serve(argv: readonly string[]): Promise<void> {
     const runAs = resolveRunAs(flags.get('user'))
     const options = buildOptions(flags, positionals)
     const onReady = (): void => {
+      if (options.httpPort !== undefined) log(`petrel[master]: workers redirect http://${hostPort(options.host, options.httpPort)}/ to https`)
       if (options.accounts !== undefined) log(`petrel[master]: accounts (/account/) on ${describeDatabase(options.accounts.database)}`)
       watchCertificates()
       reportDaemonReady()
@@ -110,6 +112,9 @@ async function serve(argv: readonly string[]): Promise<void> {
       console.log(
         `petrel: serving ${options.root === null ? 'the demo site' : served} on ${httpUrl(address, options.tls === undefined ? 'http' : 'https')} (pid ${process.pid}; ${describeOpenFilesLimit(server.limits.maxConnections)})`,
       )
+      // With --http-port 0 this line is the only place the chosen port is told.
+      const redirect = serving.redirect?.address()
+      if (redirect != null) console.log(`petrel: redirecting ${httpUrl(redirect)} to https`)
       if (admin !== null) console.log(`petrel: admin (dashboard, /metrics) on ${httpUrl(admin.address, options.admin?.tls === undefined ? 'http' : 'https')}`)
       if (options.accounts !== undefined) console.log(`petrel: accounts (/account/) on ${describeDatabase(options.accounts.database)}`)
       watchCertificates()
@@ -334,7 +339,15 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
     options.tls = https
     const httpPort = flags.get('http-port')
     if (httpPort !== undefined) {
-      if (httpPort === options.port && httpPort !== 0)
+      // Every server generation (a worker, a reload's new server) binds the redirect listener
+      // itself beside the others (SO_REUSEPORT): a port 0 would be another free port each time,
+      // none of them the one a client was told.
+      if (httpPort === 0)
+        throw new UsageError(
+          'PETREL_ERR_CLI_BAD_VALUE',
+          '--http-port 0: every worker and every reload would pick a free port of its own; give a port number (80, say)',
+        )
+      if (httpPort === options.port)
         throw new UsageError(
           'PETREL_ERR_CLI_BAD_VALUE',
           `--http-port ${httpPort} is --port too: give the cleartext redirect listener a port of its own (80, say)`,

@@ -133,7 +133,9 @@ export class Master<Options extends ProgramOptions> {
             new PetrelError('PETREL_ERR_LISTEN', `admin listener ${hostPort(where.host, where.port)}: ${err.message}`, { cause: err })
           )
         })
-        this.config.log(`petrel[master]: admin (dashboard, /metrics) on http://${where.host}:${this.admin.address.port}/`)
+        this.config.log(
+          `petrel[master]: admin (dashboard, /metrics) on ${where.tls === undefined ? 'http' : 'https'}://${hostPort(where.host, this.admin.address.port)}/`,
+        )
       }
     } catch (err) {
       // The caller tells the error (one line, as for a single process); the workers stop first.

@@ -46,7 +46,8 @@ export async function startPetrel(
   })
   const deadline = Date.now() + 40_000
   while (Date.now() < deadline) {
-    const m = /(?:serving|on) https?:\/\/127\.0\.0\.1:(\d+)\//.exec(log)
+    // The served URL (http or https), not the admin listener's, which a master names first.
+    const m = /^(?!.*admin).*(?:serving|on) https?:\/\/127\.0\.0\.1:(\d+)\//m.exec(log)
     if (m) return { child, port: Number(m[1]), pidFile, dir, log: () => log }
     if (child.exitCode !== null) break
     await sleep(50)

@@ -19,14 +19,23 @@ export function redirectToHttps(options: { host: string; limits?: Partial<Limits
     // a CR, LF, space or another authority into the Location.
     const host = req.header('host')
     const name = host === undefined || host === '' ? fallbackHost : hostName(host)
-    // An absolute-form target names its own authority; the redirect keeps only its path and query.
-    const target = req.url.startsWith('/') ? req.url : req.pathAndQuery
     res.status(308)
-    res.setHeader('Location', `https://${name}${portSuffix}${target}`)
+    res.setHeader('Location', `https://${name}${portSuffix}${redirectTarget(req)}`)
     res.setHeader('Content-Type', 'text/plain; charset=utf-8')
     res.end('308 Permanent Redirect: use https\n')
   })
   return server
+}
+
+/**
+ * The path and query the redirect keeps. An absolute-form target names its own authority: only
+ * its path and query are kept. The asterisk form (OPTIONS *) and the authority form (CONNECT)
+ * name no resource, and "https://host:port*" would be no URL: they are sent to the site's root.
+ */
+function redirectTarget(req: Request): string {
+  if (req.url.startsWith('/')) return req.url
+  const pathAndQuery = req.pathAndQuery
+  return pathAndQuery.startsWith('/') ? pathAndQuery : '/'
 }
 
 /** The name of a Host value, without its port: "example.com:80" → "example.com", "[::1]:80" → "[::1]". */
