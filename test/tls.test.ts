@@ -162,6 +162,12 @@ describe('serving HTTPS', () => {
     const exchange = await connectTls(port)
     t.after(() => exchange.socket.destroy())
     assert.match(await get(exchange, '/'), /^HTTP\/1\.1 200 OK\r\nStrict-Transport-Security: max-age=600\r\n/)
+    // The server's own answers too: a request the parser refuses.
+    const refused = await connectTls(port)
+    t.after(() => refused.socket.destroy())
+    refused.socket.write('GET /a b HTTP/1.1\r\nHost: localhost\r\n\r\n')
+    await refused.closed
+    assert.match(refused.text(), /^HTTP\/1\.1 400 [^\r]*\r\n[\s\S]*Strict-Transport-Security: max-age=600\r\n/)
     assert.throws(() => createServer({ responseHeaders: { 'X-Bad': 'a\r\nSet-Cookie: x=1' } }), { code: 'PETREL_ERR_INVALID_OPTION' })
     assert.throws(() => createServer({ responseHeaders: { 'Content-Length': '5' } }), { code: 'PETREL_ERR_INVALID_OPTION' })
   })

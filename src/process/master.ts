@@ -300,7 +300,7 @@ export class Master<Options extends ProgramOptions> {
     let moved = ''
     if (plan.moved) {
       this.configured = plan.configured
-      moved = `; now on http://${options.host}:${options.port}/, the old address is closed`
+      moved = `; now on ${options.tls === undefined ? 'http' : 'https'}://${options.host}:${options.port}/, the old address is closed`
       // The master's old socket, in the fallback mode: its connections were handed over long ago.
       if (this.shared !== before.shared) void before.shared?.close()
     }

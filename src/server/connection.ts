@@ -484,7 +484,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     const metrics = this.server.metrics
     if (metrics !== null) metrics.observe(status, this.req !== null ? performance.now() - this.startedAt : 0)
     this.server.reportServerAnswer(this.socket.remoteAddress, status, headRequest ? 0 : Buffer.byteLength(body), this.req, this.startedAtMs)
-    this.send(closingAnswer(status, body, !headRequest))
+    this.send(closingAnswer(status, body, !headRequest, this.server.responseFields))
   }
 
   /**

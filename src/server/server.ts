@@ -38,7 +38,7 @@ export interface ServerOptions {
   metrics?: MetricsSink
   /** Serve HTTPS: every accepted connection is TLS, with these certificates and settings (server/tls.ts). */
   tls?: TlsOptions
-  /** Fields every handler's response carries (e.g. Strict-Transport-Security); not the server's own error answers. */
+  /** Fields every response on a connection carries (e.g. Strict-Transport-Security), the server's own 400s and 408s included. */
   responseHeaders?: Record<string, string>
 }
 

@@ -151,7 +151,8 @@ export class SingleProcess {
       this.listener = listener
       // Resolves when the old server's connections are gone: not waited for.
       void oldListener.close()
-      moved = `; now on ${httpUrl(listener.address)}, ${httpUrl(oldListener.address)} closed to new connections`
+      const scheme = plan.options.tls === undefined ? 'http' : 'https'
+      moved = `; now on ${httpUrl(listener.address, scheme)}, ${httpUrl(oldListener.address, scheme)} closed to new connections`
     }
     this.config.log(`petrel: reloaded (pid ${process.pid})${moved}`)
   }
