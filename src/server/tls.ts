@@ -257,10 +257,12 @@ export class TlsHandshake {
     this.owner = owner
     this.socket = socket
     this.timer = new WheelTimer<TimerOwner>(this)
-    socket.once('secure', this.onSecure)
+    // on(), not once(): once() wraps each listener in a closure per socket, and release() takes
+    // every listener off anyway.
+    socket.on('secure', this.onSecure)
     socket.on('error', this.onError)
-    socket.once('end', this.onEnd)
-    socket.once('close', this.onClose)
+    socket.on('end', this.onEnd)
+    socket.on('close', this.onClose)
     owner.scheduler.armIn(this.timer, timeoutMs)
   }
 
