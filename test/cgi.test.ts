@@ -138,7 +138,7 @@ describe('meta-variables (RFC 3875 §4.1)', () => {
     assert.equal(env.get('QUERY_STRING'), 'q=1')
   })
 
-  test('exactly the RFC set, the request fields as HTTP_*, and a PATH', async () => {
+  test('exactly the RFC set, the request fields as HTTP_*, a PATH, and REQUEST_SCHEME', async () => {
     const { response, client } = await get('/cgi-bin/env.sh/some/where%20else?a=1&b=%20', {
       Host: 'example.test:8443',
       'X-Trace-Id': 'abc',
@@ -161,6 +161,8 @@ describe('meta-variables (RFC 3875 §4.1)', () => {
       REMOTE_ADDR: '127.0.0.1',
       REMOTE_PORT: env.get('REMOTE_PORT'),
       REQUEST_METHOD: 'GET',
+      // Not RFC 3875's, but set by Apache and nginx's fastcgi_params; HTTPS=on only over TLS.
+      REQUEST_SCHEME: 'http',
       SCRIPT_NAME: '/cgi-bin/env.sh',
       SERVER_NAME: 'example.test',
       SERVER_PORT: String(port),

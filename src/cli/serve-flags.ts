@@ -13,6 +13,7 @@ import { PROXY_DEFAULTS } from '../apps/proxy/settings.ts'
 import { DEFAULT_START_TIMEOUT_MS } from '../process/supervisor.ts'
 import { defineFlags, formatFlags, formatDuration, TIME_HELP, type FlagMap, type FlagSpec, type Flags } from './args.ts'
 import { adminTokenFlags } from './admin-flags.ts'
+import { TLS_FLAGS } from './tls-flags.ts'
 
 /** Each limit and timeout knob of the library, as a flag. */
 export const LIMIT_FLAGS = [
@@ -26,6 +27,7 @@ export const LIMIT_FLAGS = [
   ['maxDrainBytes', 'max-drain-bytes', 'unread body bytes drained to keep a connection'],
 ] as const satisfies ReadonlyArray<readonly [keyof Limits, string, string]>
 export const TIMEOUT_FLAGS = [
+  ['handshakeMs', 'tls-handshake-timeout', 'to finish a TLS handshake (then closed, without an answer)'],
   ['headersMs', 'headers-timeout', 'to receive a whole request head (408)'],
   ['keepAliveMs', 'keepalive-timeout', 'idle time between requests'],
   ['bodyMs', 'body-timeout', 'longest stall while reading a body (408)'],
@@ -47,6 +49,7 @@ export const SERVE_FLAGS = defineFlags([
       description: `${what} (default ${DEFAULT_LIMITS[key]})`,
     }),
   ),
+  ...TLS_FLAGS,
   ...TIMEOUT_FLAGS.map(
     ([key, name, what]): FlagSpec<typeof name, 'duration'> => ({
       name,
@@ -249,6 +252,13 @@ export const SERVE_FLAGS = defineFlags([
     description:
       'a Host name the admin listener also answers to (repeatable); it always answers to IP addresses, localhost and the --admin HOST, any other name gets 421 (DNS rebinding)',
   },
+  {
+    name: 'admin-tls-cert',
+    type: 'string',
+    valueName: 'FILE',
+    description: 'serve the admin listener over HTTPS with this PEM certificate (with --admin-tls-key)',
+  },
+  { name: 'admin-tls-key', type: 'string', valueName: 'FILE', description: 'the PEM private key of --admin-tls-cert' },
   ...adminTokenFlags("the admin listener's /events, /api/snapshot and /metrics need Authorization: Bearer TOKEN (16+ characters)"),
   {
     name: 'config',
@@ -299,8 +309,8 @@ export type ServeFlagName = (typeof SERVE_FLAGS)[number]['name']
 
 export const SERVE_USAGE = `Usage: petrel serve [ROOT] [flags]
 
-Serve the files under ROOT over HTTP/1.1. Without ROOT, serve the bundled demo site
-plus GET /plaintext and GET /json.
+Serve the files under ROOT over HTTP/1.1, or over HTTPS with --tls-cert and --tls-key.
+Without ROOT, serve the bundled demo site plus GET /plaintext and GET /json.
 ${TIME_HELP}
 
 Flags:

@@ -20,6 +20,7 @@ import { parseHostPort } from './address.ts'
 import { adminTokenFromFlags } from './admin-flags.ts'
 import { adminHostProblem } from '../monitor/access.ts'
 import type { AdminSettings } from '../monitor/admin.ts'
+import { tlsSettings, watchTlsFiles } from './tls-flags.ts'
 import { LIMIT_FLAGS, SERVE_FLAGS, SERVE_USAGE, TIMEOUT_FLAGS, type ServeFlagName, type ServeFlags } from './serve-flags.ts'
 
 /** Keys that make no sense in a configuration file. */
@@ -76,6 +77,12 @@ async function serve(argv: readonly string[]): Promise<void> {
     return buildOptions(again.flags, again.positionals)
   }
   const log = (line: string): void => console.error(line)
+  // The files are watched by the process that reads them: the master, or the single process.
+  const tlsFiles = flags.get('tls-watch') === true ? [...(flags.get('tls-cert') ?? []), ...(flags.get('tls-key') ?? [])] : []
+  // Only once the server runs: its signal loop then takes the SIGHUP (before, it would end the process).
+  const watchCertificates = (): void => {
+    if (tlsFiles.length > 0) watchTlsFiles(tlsFiles, () => process.kill(process.pid, 'SIGHUP'))
+  }
   const workersGiven = flags.get('workers')
   if (workersGiven !== undefined) {
     const workers = parseWorkers(workersGiven)
@@ -83,6 +90,7 @@ async function serve(argv: readonly string[]): Promise<void> {
     const options = buildOptions(flags, positionals)
     const onReady = (): void => {
       if (options.accounts !== undefined) log(`petrel[master]: accounts (/account/) on ${describeDatabase(options.accounts.database)}`)
+      watchCertificates()
       reportDaemonReady()
     }
     const { Master } = await import('../process/master.ts')
@@ -100,10 +108,11 @@ async function serve(argv: readonly string[]): Promise<void> {
     onReady: (serving, admin) => {
       const { server, address, root: served } = serving
       console.log(
-        `petrel: serving ${options.root === null ? 'the demo site' : served} on ${httpUrl(address)} (pid ${process.pid}; ${describeOpenFilesLimit(server.limits.maxConnections)})`,
+        `petrel: serving ${options.root === null ? 'the demo site' : served} on ${httpUrl(address, options.tls === undefined ? 'http' : 'https')} (pid ${process.pid}; ${describeOpenFilesLimit(server.limits.maxConnections)})`,
       )
-      if (admin !== null) console.log(`petrel: admin (dashboard, /metrics) on ${httpUrl(admin.address)}`)
+      if (admin !== null) console.log(`petrel: admin (dashboard, /metrics) on ${httpUrl(admin.address, options.admin?.tls === undefined ? 'http' : 'https')}`)
       if (options.accounts !== undefined) console.log(`petrel: accounts (/account/) on ${describeDatabase(options.accounts.database)}`)
+      watchCertificates()
       reportDaemonReady()
     },
   })
@@ -197,6 +206,21 @@ function adminSettings(flags: ServeFlags, admin: string): AdminSettings {
   if (names.length > 0) settings.allowedHosts = names
   const token = adminTokenFromFlags(flags)
   if (token !== undefined) settings.token = token
+  const cert = flags.get('admin-tls-cert')
+  const key = flags.get('admin-tls-key')
+  const https = tlsSettings(
+    {
+      certs: cert === undefined ? undefined : [cert],
+      keys: key === undefined ? undefined : [key],
+      min: undefined,
+      ciphers: undefined,
+      rotateMs: undefined,
+      sessionTimeoutMs: undefined,
+    },
+    '--admin-tls-cert',
+    '--admin-tls-key',
+  )
+  if (https !== null) settings.tls = https
   return settings
 }
 
@@ -272,11 +296,44 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
       taskTimeoutMs: flags.get('pool-timeout'),
     }
   }
+  const https = tlsSettings({
+    certs: flags.get('tls-cert'),
+    keys: flags.get('tls-key'),
+    min: flags.get('tls-min'),
+    ciphers: flags.get('tls-ciphers'),
+    rotateMs: flags.get('tls-ticket-rotate'),
+    sessionTimeoutMs: flags.get('tls-session-timeout'),
+  })
+  if (https === null) {
+    refuseFlags(
+      flags,
+      ['tls-min', 'tls-ciphers', 'tls-ticket-rotate', 'tls-session-timeout', 'tls-watch', 'tls-handshake-timeout', 'http-port', 'hsts'],
+      'applies to HTTPS: give --tls-cert FILE --tls-key FILE too',
+    )
+  } else {
+    options.tls = https
+    const httpPort = flags.get('http-port')
+    if (httpPort !== undefined) {
+      if (httpPort === options.port && httpPort !== 0)
+        throw new UsageError(
+          'PETREL_ERR_CLI_BAD_VALUE',
+          `--http-port ${httpPort} is --port too: give the cleartext redirect listener a port of its own (80, say)`,
+        )
+      options.httpPort = httpPort
+    }
+    const hsts = flags.get('hsts')
+    if (hsts !== undefined) options.hstsSeconds = hsts
+  }
   const format = oneOf('access-log-format', flags.get('access-log-format'), ['combined', 'json'])
   const level = oneOf('log-level', flags.get('log-level'), ['debug', 'info', 'warn', 'error'])
   const admin = flags.get('admin')
   if (admin !== undefined) options.admin = adminSettings(flags, admin)
-  else refuseFlags(flags, ['admin-host', 'admin-token', 'admin-token-file'], 'applies to the admin listener: give --admin HOST:PORT too')
+  else
+    refuseFlags(
+      flags,
+      ['admin-host', 'admin-token', 'admin-token-file', 'admin-tls-cert', 'admin-tls-key'],
+      'applies to the admin listener: give --admin HOST:PORT too',
+    )
   const proxyRoutes = flags.get('proxy') ?? []
   if (proxyRoutes.length > 0) {
     const routes = proxyRoutes.map((text) => {

@@ -20,6 +20,7 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { isIPv4, type AddressInfo } from 'node:net'
+import type { TlsOptions } from '../server/tls.ts'
 import { ERRORS } from '../core/errors.ts'
 import { createServer, type Handler } from '../server/server.ts'
 import type { Request } from '../server/request.ts'
@@ -46,6 +47,8 @@ export interface AdminSettings {
   allowedHosts?: string[]
   /** The bearer token the data paths need; absent: whoever reaches the address may read them. */
   token?: string
+  /** Serve the admin listener over HTTPS. */
+  tls?: TlsOptions
 }
 
 export interface AdminOptions extends AdminSettings {
@@ -238,7 +241,7 @@ export async function startAdmin(options: AdminOptions): Promise<Admin> {
     }
     return route.handler(req, res)
   }
-  const server = createServer({ timeouts: { keepAliveMs: 30_000 } })
+  const server = createServer({ timeouts: { keepAliveMs: 30_000 }, ...(options.tls === undefined ? {} : { tls: options.tls }) })
   // The mount takes every path that starts with "/", ahead of any route; the fallback the rest
   // (an asterisk-form OPTIONS * has no "/").
   server.mount('/', entry)

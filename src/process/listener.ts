@@ -87,6 +87,6 @@ export class HandOverListener {
 }
 
 /** http://HOST:PORT/ for a listening address, with brackets around an IPv6 one. */
-export function httpUrl(address: { address: string; family: string; port: number }): string {
-  return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/`
+export function httpUrl(address: { address: string; family: string; port: number }, scheme: 'http' | 'https' = 'http'): string {
+  return `${scheme}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/`
 }

@@ -145,7 +145,7 @@ export class Master<Options extends ProgramOptions> {
     }
     this.config.log(`petrel[master]: ${describeOpenFilesLimit(this.options.limits?.maxConnections ?? DEFAULT_LIMITS.maxConnections)}`)
     this.config.log(
-      `petrel[master]: ${this.config.workers} worker(s) serving http://${this.options.host}:${this.options.port}/ (${this.reusePort ? 'reusePort: each worker listens, the kernel spreads connections' : 'no reusePort here: the master accepts and hands each connection to a worker'}; pid ${process.pid})`,
+      `petrel[master]: ${this.config.workers} worker(s) serving ${this.options.tls === undefined ? 'http' : 'https'}://${this.options.host}:${this.options.port}/ (${this.reusePort ? 'reusePort: each worker listens, the kernel spreads connections' : 'no reusePort here: the master accepts and hands each connection to a worker'}; pid ${process.pid})`,
     )
     this.config.onReady?.()
     this.signals.start()

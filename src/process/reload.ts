@@ -32,6 +32,8 @@ export interface ProgramOptions {
   logs?: { accessLog?: string; errorLog?: string }
   timeouts?: { shutdownMs?: number }
   limits?: { maxConnections?: number }
+  /** Present when the workers serve HTTPS (only its presence matters here: the URL in log lines). */
+  tls?: object
 }
 
 export interface ReloadPlan<Options extends ProgramOptions> {

@@ -227,7 +227,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     if (server.onResponse !== undefined || server.onServerAnswer !== undefined) this.startedAtMs = Date.now()
     if (server.metrics !== null) this.startedAt = this.readAt
     const keepAlive = head.keepAlive && this.requests < server.limits.maxRequestsPerConnection
-    const res = new Response(this, { head: head.method === 'HEAD', http11: head.versionMinor === 1, keepAlive })
+    const res = new Response(this, { head: head.method === 'HEAD', http11: head.versionMinor === 1, keepAlive, serverFields: server.responseFields })
     const req = server.makeRequest(head, this)
     this.req = req
     this.res = res

@@ -51,6 +51,8 @@ export interface ResponseOptions {
   http11: boolean
   /** Whether the connection may stay open after this response, as far as the request goes. */
   keepAlive: boolean
+  /** Field lines every response of the server carries, right after the status line (ServerOptions.responseHeaders). */
+  serverFields: string
 }
 
 export class Response {
@@ -69,6 +71,8 @@ export class Response {
   private fields: string[] = []
   /** Field lines added whole by addRawFields(). */
   private rawFields = ''
+  /** Field lines of the server's own (ServerOptions.responseHeaders): a prepared head must hold them too (endPrepared). */
+  readonly serverFields: string
   private chunked = false
   private declaredLength = -1
   /** A field value has bytes above 0x7f (obs-text): the head is then encoded as latin1, byte for byte. */
@@ -87,6 +91,7 @@ export class Response {
     this.isHead = options.head
     this.http11 = options.http11
     this.keepAlive = options.keepAlive
+    this.serverFields = options.serverFields
   }
 
   status(code: number): this {
@@ -231,7 +236,7 @@ export class Response {
    * Date line) instead of once per request. Only a 200 on a keep-alive HTTP/1.1 exchange with no
    * header set yet can be answered this way; otherwise nothing is sent, false is returned, and the
    * caller answers the usual way. The head's fields are not kept as fields: getHeader() (in an
-   * onResponse hook, say) does not see them.
+   * onResponse hook, say) does not see them. The head must carry `serverFields` after its status line.
    */
   endPrepared(head: string, body: Buffer): boolean {
     if (
@@ -355,7 +360,7 @@ export class Response {
    */
   private sendHead(length: number, tail: string, more: boolean, tailAscii: boolean): void {
     const code = this.statusCode
-    let head = statusLine(code) + this.rawFields
+    let head = statusLine(code) + this.serverFields + this.rawFields
     let hasDate = false
     const f = this.fields
     for (let i = 0; i < f.length; i += 3) {
@@ -452,6 +457,23 @@ let lastLength = 0
 const MAX_KEPT_TEXT = 4096
 
 /** The lower-case form of a valid field name, or null when `name` is not a token. */
+/**
+ * `headers` as field lines, for ServerOptions.responseHeaders; throws InvalidOptionError for a
+ * name that is not a token, a value with CR, LF or another control, or a framing field.
+ */
+export function serverFieldLines(headers: Record<string, string>): string {
+  let lines = ''
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = lowerCaseName(name)
+    if (lower === null || typeof value !== 'string' || valueKind(value) !== ValueKind.ASCII)
+      throw new InvalidOptionError(`responseHeaders: ${JSON.stringify(name)}: a name must be a token and its value printable ASCII`)
+    if (lower === 'content-length' || lower === 'transfer-encoding' || lower === 'connection' || lower === 'date')
+      throw new InvalidOptionError(`responseHeaders: ${name} is the server's own to set per response`)
+    lines += `${name}: ${value}\r\n`
+  }
+  return lines
+}
+
 function lowerCaseName(name: string): string | null {
   // The name set last time, again (the usual case: a handler sets the same headers each time).
   if (name === lastName) return lastLower

@@ -15,7 +15,7 @@ import { Connection } from './connection.ts'
 import { Phase } from './phase.ts'
 import type { MetricsSink } from './metrics-sink.ts'
 import { Request } from './request.ts'
-import { Response } from './response.ts'
+import { Response, serverFieldLines } from './response.ts'
 import { bytesAt, Router } from './router.ts'
 import { isMountablePrefix } from '../protocol/http1/target.ts'
 import { retainDateClock, releaseDateClock } from './status.ts'
@@ -38,6 +38,8 @@ export interface ServerOptions {
   metrics?: MetricsSink
   /** Serve HTTPS: every accepted connection is TLS, with these certificates and settings (server/tls.ts). */
   tls?: TlsOptions
+  /** Fields every handler's response carries (e.g. Strict-Transport-Security); not the server's own error answers. */
+  responseHeaders?: Record<string, string>
 }
 
 /** An answer the server wrote without a handler; request fields are empty when no head was parsed. */
@@ -96,6 +98,8 @@ export class HttpServer {
   readonly metrics: MetricsSink | null
   /** TLS for every accepted connection; null: cleartext. */
   readonly tls: TlsTerminator | null
+  /** ServerOptions.responseHeaders as field lines ('' when none). */
+  readonly responseFields: string
   private listener: net.Server | null = null
   private fallbackHandler: Handler = notFound
   /** Path prefixes that take every method before the routes (a reverse proxy's); null: none. */
@@ -117,6 +121,7 @@ export class HttpServer {
     this.onResponse = options.onResponse
     this.onServerAnswer = options.onServerAnswer
     this.metrics = options.metrics ?? null
+    this.responseFields = options.responseHeaders === undefined ? '' : serverFieldLines(options.responseHeaders)
     this.tls = options.tls === undefined ? null : new TlsTerminator(options.tls)
     this.scheduler = new Scheduler<TimerOwner>({ onExpire: onConnectionTimeout })
   }

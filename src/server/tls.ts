@@ -13,13 +13,16 @@
 //
 // Session resumption: TLS 1.3 tickets and TLS 1.2 session tickets are encrypted with one
 // 48-byte ticket key set on every context (SNI switches contexts mid-handshake; each must
-// decrypt what another issued). A process given no key makes its own and rotates it; a master
-// gives its workers the same key (and each new one) so a client resumes on any worker. Node
-// keeps one key per context, so a rotation ends the resumption of tickets issued under the old
-// key: those clients make one full handshake.
+// decrypt what another issued). The key of each rotation period is derived from a secret and
+// the period's number (HMAC-SHA384, exactly 48 bytes), so processes given the same secret — a
+// master's workers, old and new across a reload — hold the same key at the same time and
+// change it together at each period's end, with no message between them; a client resumes on
+// any worker. A server given no secret makes its own. Node keeps one key per context, so a
+// rotation ends the resumption of tickets issued under the old key: those clients make one
+// full handshake, once per period.
 
 import { Buffer } from 'node:buffer'
-import { X509Certificate, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto'
+import { X509Certificate, createHmac, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto'
 import tls from 'node:tls'
 import type { Socket } from 'node:net'
 import { PetrelError } from '../core/errors.ts'
@@ -48,9 +51,9 @@ export interface TlsOptions {
   minVersion?: 'TLSv1.2' | 'TLSv1.3'
   /** OpenSSL cipher list; TLS 1.3 suites (TLS_…) and TLS 1.2 ones in one string. Default: MOZILLA_INTERMEDIATE_CIPHERS. */
   ciphers?: string
-  /** Ticket key (48 bytes) shared with other processes; absent: made here, and rotated every ticketRotationMs. */
-  ticketKeys?: Buffer
-  /** How often a key made here is replaced (default 12 h; 0: never). Ignored when ticketKeys is given: its giver rotates it. */
+  /** Secret (16+ bytes) the session ticket keys are derived from; give processes the same one to share sessions. Absent: a random one. */
+  ticketSecret?: string | Buffer
+  /** How long one ticket key is used before the next (default 12 h; 0: one key for the server's life). */
   ticketRotationMs?: number
   /** Lifetime of a session (ticket) a client may resume, in seconds (default 3600). */
   sessionTimeoutS?: number
@@ -82,12 +85,20 @@ export const TLS_DEFAULTS = Object.freeze({
   sessionTimeoutS: 3600,
 })
 
-/** Bytes of a ticket key as node:tls takes it: 16 of key name, 16 of HMAC secret, 16 of AES key. */
-export const TICKET_KEY_BYTES = 48
+/** Fewest bytes of a ticket secret. */
+const MIN_TICKET_SECRET_BYTES = 16
 
-/** Make a fresh ticket key. */
-export function newTicketKey(): Buffer {
-  return randomBytes(TICKET_KEY_BYTES)
+/** A fresh ticket secret, as hex (it crosses IPC to workers as text). */
+export function newTicketSecret(): string {
+  return randomBytes(32).toString('hex')
+}
+
+/**
+ * The ticket key of rotation period `period`: 48 bytes as node:tls takes them (16 of key name,
+ * 16 of HMAC secret, 16 of AES key), the HMAC-SHA384 of the period's number under the secret.
+ */
+export function ticketKeyFor(secret: string | Buffer, period: number): Buffer {
+  return createHmac('sha384', secret).update(`petrel tls ticket key ${period}`).digest()
 }
 
 /** A checked certificate: its context, and the names SNI matches it by. */
@@ -104,6 +115,8 @@ interface Identity {
 export class TlsTerminator {
   private identities: Identity[]
   private readonly settings: ContextSettings
+  private readonly ticketSecret: string | Buffer
+  private readonly rotationMs: number
   private ticketKey: Buffer
   private rotation: NodeJS.Timeout | null = null
   private readonly socketOptions: tls.TLSSocketOptions
@@ -116,12 +129,22 @@ export class TlsTerminator {
     const sessionTimeoutS = options.sessionTimeoutS ?? TLS_DEFAULTS.sessionTimeoutS
     if (!Number.isInteger(sessionTimeoutS) || sessionTimeoutS < 1)
       throw new InvalidOptionError(`tls.sessionTimeoutS must be a whole number of seconds ≥ 1, not ${sessionTimeoutS}`)
-    const rotationMs = options.ticketKeys === undefined ? (options.ticketRotationMs ?? TLS_DEFAULTS.ticketRotationMs) : 0
+    const rotationMs = options.ticketRotationMs ?? TLS_DEFAULTS.ticketRotationMs
     if (!Number.isInteger(rotationMs) || rotationMs < 0 || rotationMs > 2 ** 31 - 1)
       throw new InvalidOptionError(`tls.ticketRotationMs must be a whole number of ms from 0 to 2^31-1, not ${rotationMs}`)
-    if (options.ticketKeys !== undefined) checkTicketKey(options.ticketKeys)
-    this.settings = { minVersion, ciphers: options.ciphers ?? MOZILLA_INTERMEDIATE_CIPHERS, sessionTimeoutS }
-    this.ticketKey = options.ticketKeys ?? newTicketKey()
+    const secret = options.ticketSecret ?? newTicketSecret()
+    if ((typeof secret !== 'string' && !Buffer.isBuffer(secret)) || Buffer.byteLength(secret) < MIN_TICKET_SECRET_BYTES)
+      throw new InvalidOptionError(`tls.ticketSecret must be a string or Buffer of ${MIN_TICKET_SECRET_BYTES} bytes or more`)
+    const ciphers = options.ciphers ?? MOZILLA_INTERMEDIATE_CIPHERS
+    try {
+      tls.createSecureContext({ ciphers, minVersion })
+    } catch (err) {
+      throw new InvalidOptionError(`tls.ciphers: OpenSSL takes no cipher of ${JSON.stringify(ciphers)} (${(err as Error).message}); see \`openssl ciphers -v\``)
+    }
+    this.settings = { minVersion, ciphers, sessionTimeoutS }
+    this.ticketSecret = secret
+    this.rotationMs = rotationMs
+    this.ticketKey = ticketKeyFor(secret, this.period())
     this.identities = buildIdentities(certificatesOf(options), this.settings, this.ticketKey)
     const alpn = options.alpnProtocols ?? ['http/1.1']
     // One options object for every accepted socket; the ALPN list is converted to its wire form
@@ -132,10 +155,7 @@ export class TlsTerminator {
       SNICallback: this.identities.length > 1 ? this.pickContext : undefined,
       ALPNProtocols: alpnWireForm(alpn),
     }
-    if (rotationMs > 0) {
-      this.rotation = setInterval(() => this.setTicketKey(newTicketKey()), rotationMs)
-      this.rotation.unref()
-    }
+    this.scheduleRotation()
   }
 
   /** Begin TLS on an accepted socket: the handshake starts with the client's first bytes. */
@@ -154,11 +174,23 @@ export class TlsTerminator {
     this.socketOptions.SNICallback = identities.length > 1 ? this.pickContext : undefined
   }
 
-  /** Encrypt and decrypt session tickets with `key` from now on (a master hands its workers each new one). */
-  setTicketKey(key: Buffer): void {
-    checkTicketKey(key)
-    this.ticketKey = key
-    for (const identity of this.identities) identity.context.context.setTicketKeys(key)
+  /** The current rotation period's number (0 when keys do not rotate). */
+  private period(): number {
+    return this.rotationMs === 0 ? 0 : Math.floor(Date.now() / this.rotationMs)
+  }
+
+  /** At the end of the current period, every context takes the next period's key. */
+  private scheduleRotation(): void {
+    if (this.rotationMs === 0) return
+    const next = (this.period() + 1) * this.rotationMs
+    this.rotation = setTimeout(this.rotate, Math.max(1, next - Date.now()))
+    this.rotation.unref()
+  }
+
+  private readonly rotate = (): void => {
+    this.ticketKey = ticketKeyFor(this.ticketSecret, this.period())
+    for (const identity of this.identities) identity.context.context.setTicketKeys(this.ticketKey)
+    this.scheduleRotation()
   }
 
   /** When the certificate that expires first does, for a monitor. */
@@ -170,13 +202,25 @@ export class TlsTerminator {
 
   /** Stop rotating the ticket key (the server is closing). */
   close(): void {
-    if (this.rotation !== null) clearInterval(this.rotation)
+    if (this.rotation !== null) clearTimeout(this.rotation)
     this.rotation = null
   }
 
   /** SNICallback: the certificate for the client's server name; the default when none has it. */
   private readonly pickContext = (servername: string, done: (err: Error | null, ctx?: tls.SecureContext) => void): void => {
     done(null, matchIdentity(this.identities, servername.toLowerCase())?.context ?? this.identities[0]!.context)
+  }
+}
+
+/** A certificate or key that cannot be used: `source` names it (its file), `problem` says why. */
+export class TlsCertificateError extends PetrelError {
+  readonly source: string
+  readonly problem: string
+
+  constructor(source: string, problem: string, cause?: unknown) {
+    super('PETREL_ERR_TLS_CERTIFICATE', `${source}: ${problem}`, cause === undefined ? undefined : { cause })
+    this.source = source
+    this.problem = problem
   }
 }
 
@@ -285,7 +329,7 @@ function checkedIdentity(pair: TlsCertificate, settings: ContextSettings, ticket
   const certSource = pair.certSource ?? 'certificate'
   const keySource = pair.keySource ?? 'key'
   const refuse = (source: string, problem: string, cause?: unknown): never => {
-    throw new PetrelError('PETREL_ERR_TLS_CERTIFICATE', `${source}: ${problem}`, cause === undefined ? undefined : { cause })
+    throw new TlsCertificateError(source, problem, cause)
   }
   if (!isPem(pair.cert)) refuse(certSource, 'not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line)')
   if (!isPem(pair.key)) refuse(keySource, 'not a PEM private key (no "-----BEGIN … PRIVATE KEY-----" line)')
@@ -365,8 +409,4 @@ function alpnWireForm(protocols: string[]): Buffer {
     parts.push(Buffer.from([bytes.length]), bytes)
   }
   return Buffer.concat(parts)
-}
-
-function checkTicketKey(key: Buffer): void {
-  if (!Buffer.isBuffer(key) || key.length !== TICKET_KEY_BYTES) throw new InvalidOptionError(`a TLS ticket key must be ${TICKET_KEY_BYTES} bytes`)
 }

@@ -233,7 +233,7 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
     const existing = cookies(req).get(CSRF_COOKIE)
     if (signedByUs(key, existing)) return existing!
     const fresh = signedToken(key)
-    res.appendHeader('Set-Cookie', `${CSRF_COOKIE}=${fresh}; Path=/account; HttpOnly; SameSite=Strict`)
+    res.appendHeader('Set-Cookie', `${CSRF_COOKIE}=${fresh}; Path=/account; HttpOnly; SameSite=Strict${secureAttribute(req)}`)
     return fresh
   }
 
@@ -245,10 +245,13 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
     return found === null ? null : { tokenHash, ...found }
   }
 
-  const startSession = async (res: Response, userId: number): Promise<void> => {
+  const startSession = async (req: Request, res: Response, userId: number): Promise<void> => {
     const raw = token()
     await store.createSession({ tokenHash: sha256(raw), userId, csrf: token(), expiresAt: Date.now() + ACCOUNT_LIMITS.sessionTtlMs })
-    res.appendHeader('Set-Cookie', `${SESSION_COOKIE}=${raw}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${ACCOUNT_LIMITS.sessionTtlMs / 1000}`)
+    res.appendHeader(
+      'Set-Cookie',
+      `${SESSION_COOKIE}=${raw}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${ACCOUNT_LIMITS.sessionTtlMs / 1000}${secureAttribute(req)}`,
+    )
   }
 
   /** Form, CSRF, rate limit and input checks shared by login and register; null when answered. */
@@ -319,7 +322,7 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
     const ok = await verifyPassword(given.password, user?.passwordHash ?? DUMMY_HASH, res)
     if (user === null || !ok)
       return page(res, 401, 'Log in', form('/account/login', cookies(req).get(CSRF_COOKIE)!, 'Log in', given.username, 'Wrong name or password.'))
-    await startSession(res, user.id)
+    await startSession(req, res, user.id)
     redirect(res, '/account/')
   })
 
@@ -338,7 +341,7 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
     const id = await store.createUser(given.username, await hashPassword(given.password, res))
     if (id === null)
       return page(res, 409, 'Register', form('/account/register', cookies(req).get(CSRF_COOKIE)!, 'Register', '', `The name ${given.username} is taken.`))
-    await startSession(res, id)
+    await startSession(req, res, id)
     redirect(res, '/account/')
   })
 
@@ -351,7 +354,12 @@ export function accountRoutes(server: HttpServer, options: AccountsOptions): voi
     if (!sameToken(fields.get('csrf') ?? undefined, s.csrf))
       return page(res, 403, 'Form expired', '<p>This form was not issued to you. <a href="/account/">Back</a>.</p>')
     await store.deleteSession(s.tokenHash)
-    res.appendHeader('Set-Cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`)
+    res.appendHeader('Set-Cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0${secureAttribute(req)}`)
     redirect(res, '/account/login')
   })
+}
+
+/** Cookies set over HTTPS carry Secure: a browser then never sends them over cleartext HTTP. */
+function secureAttribute(req: Request): string {
+  return req.secure ? '; Secure' : ''
 }

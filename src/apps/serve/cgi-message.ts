@@ -117,7 +117,10 @@ export function metaVariables(
     QUERY_STRING: req.search,
     REMOTE_ADDR: req.remoteAddress ?? '',
     REMOTE_PORT: req.remotePort === undefined ? '' : String(req.remotePort),
+    // Not in RFC 3875, but what scripts look for (Apache and nginx's fastcgi_params set them).
+    REQUEST_SCHEME: req.secure ? 'https' : 'http',
   }
+  if (req.secure) env.HTTPS = 'on'
   const length = body !== null ? body.length : req.head.contentLength
   if (length >= 0 && (length > 0 || req.method === 'POST')) env.CONTENT_LENGTH = String(length)
   const type = req.header('content-type')

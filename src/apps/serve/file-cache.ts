@@ -67,6 +67,8 @@ export interface PreparedHead {
   readonly dateLine: string
   /** The fields it was built with besides the file's own (variant, Vary, Cache-Control), as one key. */
   readonly role: string
+  /** The server's own fields it holds (Response.serverFields): a head is built for one server's. */
+  readonly serverFields: string
 }
 
 export interface FileCacheOptions {

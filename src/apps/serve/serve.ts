@@ -24,6 +24,8 @@ import type { Admin, AdminSettings } from '../../monitor/admin.ts'
 import type { AccountStore } from '../accounts/store.ts'
 import type { ReverseProxy } from '../proxy/reverse.ts'
 import type { ProxyOptions, ProxyRoute } from '../proxy/settings.ts'
+import type { TlsOptions } from '../../server/tls.ts'
+import { redirectToHttps } from './https-redirect.ts'
 
 export const DEMO_SITE = fileURLToPath(new URL('../../../site/', import.meta.url))
 const DEMO_WORK = moduleUrl('./demo-work.ts', import.meta.url)
@@ -52,6 +54,12 @@ export interface ServeOptions {
   accounts?: AccountsSettings
   /** Reverse proxy: requests under each prefix go to its upstream group. */
   proxy?: { routes: ProxyRoute[]; options?: Omit<ProxyOptions, 'log'> }
+  /** HTTPS on `port`: certificates (PEM text, read by the caller) and settings (server/tls.ts). */
+  tls?: TlsOptions
+  /** With tls: a cleartext listener here answers every request with 308 to its https:// URL. */
+  httpPort?: number
+  /** With tls: Strict-Transport-Security: max-age=SECONDS on every handler's response. */
+  hstsSeconds?: number
 }
 
 export interface AccountsSettings {
@@ -82,6 +90,8 @@ export interface LogOptions {
 export interface Serving {
   server: HttpServer
   address: AddressInfo
+  /** The cleartext listener that redirects to HTTPS (ServeOptions.httpPort), or null. */
+  redirect: HttpServer | null
   root: string
   /** The admin listener of a single process (a worker reports to its master instead). */
   admin: Admin | null
@@ -146,7 +156,7 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
   const files: LogFile[] = []
   // Everything made so far, released in reverse order when start-up fails half-way: a reload
   // that fails must leave no descriptor, thread or timer behind.
-  const parts: Parts = { server: null, admin: null, accounts: null, proxy: null, pools: [], timers: [], files }
+  const parts: Parts = { server: null, redirect: null, admin: null, accounts: null, proxy: null, pools: [], timers: [], files }
   try {
     return await assemble(options, mode, logs, parts)
   } catch (err) {
@@ -158,6 +168,7 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
 /** What a Serving holds that must be closed, in the order it is closed. */
 interface Parts {
   server: HttpServer | null
+  redirect: HttpServer | null
   admin: Admin | null
   accounts: AccountStore | null
   proxy: ReverseProxy | null
@@ -178,7 +189,8 @@ async function closeParts(parts: Parts, how: 'quit' | 'stop', idleGraceMs: numbe
     tunnelsCut = setTimeout(() => proxy.close(), parts.server?.timeouts.shutdownMs ?? 0)
     tunnelsCut.unref()
   }
-  await Promise.all([parts.server?.close(how === 'stop' ? { destroy: true } : { idleGraceMs }), parts.admin?.close()])
+  const closing = how === 'stop' ? { destroy: true } : { idleGraceMs }
+  await Promise.all([parts.server?.close(closing), parts.redirect?.close(closing), parts.admin?.close()])
   if (tunnelsCut !== null) clearTimeout(tunnelsCut)
   if (how !== 'stop') proxy?.close()
   await parts.accounts?.close()
@@ -225,6 +237,8 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
               endedAtMs: Date.now(),
             }),
     onServerAnswer: accessLog === null ? undefined : (answer) => accessLog.record({ ...answer, endedAtMs: Date.now() }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    ...(options.hstsSeconds === undefined ? {} : { responseHeaders: { 'Strict-Transport-Security': `max-age=${options.hstsSeconds}` } }),
   })
   parts.server = server
   const root = options.root ?? DEMO_SITE
@@ -300,6 +314,12 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
     mode.handedOver !== undefined
       ? server.serveHandedOver(mode.handedOver)
       : await server.listen({ host: options.host, port: options.port, reusePort: mode.reusePort })
+  if (options.httpPort !== undefined) {
+    // Each worker (or generation) listens itself, beside the others, as a rolling reload needs.
+    const redirect = redirectToHttps(options, address.port)
+    parts.redirect = redirect
+    await redirect.listen({ host: options.host, port: options.httpPort, reusePort: true })
+  }
   let snapshot: Serving['snapshot'] = null
   if (metrics !== null) {
     const { takeSnapshot } = await import('../../monitor/metrics.ts')
@@ -335,6 +355,7 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
   return {
     server,
     address,
+    redirect: parts.redirect,
     root,
     admin: parts.admin,
     accounts: parts.accounts,
@@ -353,7 +374,10 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
     close: (how, idleGraceMs = 0) => {
       // A fast stop asked for during a graceful one: HttpServer.close() is already under way, so
       // cut the connections it is waiting for; its promise then resolves as they go.
-      if (closing !== null && how === 'stop') for (const conn of server.connections) conn.destroy()
+      if (closing !== null && how === 'stop') {
+        for (const conn of server.connections) conn.destroy()
+        void parts.redirect?.close({ destroy: true })
+      }
       return (closing ??= closeParts(parts, how, idleGraceMs))
     },
   }

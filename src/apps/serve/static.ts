@@ -181,26 +181,26 @@ export function staticFiles(options: StaticOptions): Handler {
    * once and kept on the cache entry until the Date line changes: a hot small file costs one
    * string a second, not a head per request.
    */
-  function preparedHead(entry: FileEntry, variant: Variant | null, vary: boolean): string {
+  function preparedHead(entry: FileEntry, variant: Variant | null, vary: boolean, serverFields: string): string {
     const dateLine = dateHeaderLine()
     const role = variant !== null ? variant.encoding : vary ? 'vary' : ''
     const prepared = entry.prepared
-    if (prepared !== null && prepared.dateLine === dateLine && prepared.role === role) return prepared.head
+    if (prepared !== null && prepared.dateLine === dateLine && prepared.role === role && prepared.serverFields === serverFields) return prepared.head
     // The fields and their order are those of the general path below.
-    let head = `HTTP/1.1 200 OK\r\nContent-Type: ${variant === null ? entry.contentType : variant.contentType}\r\n`
+    let head = `HTTP/1.1 200 OK\r\n${serverFields}Content-Type: ${variant === null ? entry.contentType : variant.contentType}\r\n`
     if (variant !== null) head += `Content-Encoding: ${variant.encoding}\r\n`
     if (vary) head += 'Vary: Accept-Encoding\r\n'
     head += `ETag: ${entry.etag}\r\nLast-Modified: ${entry.lastModified}\r\nAccept-Ranges: bytes\r\n`
     if (cacheControl !== null) head += `Cache-Control: ${cacheControl}\r\n`
     head += `${dateLine}Content-Length: ${entry.size}\r\n\r\n`
-    entry.prepared = { head, dateLine, role }
+    entry.prepared = { head, dateLine, role, serverFields }
     return head
   }
 
   function sendFile(req: Request, res: Response, entry: FileEntry, variant: Variant | null, vary: boolean): Step {
     if (entry.body !== null) {
       // The common case: a whole in-memory file, with no validator or range to weigh.
-      if (asksForWholeFile(req.head) && res.endPrepared(preparedHead(entry, variant, vary), entry.body)) return
+      if (asksForWholeFile(req.head) && res.endPrepared(preparedHead(entry, variant, vary, res.serverFields), entry.body)) return
       return answer(req, res, entry, null, variant, vary)
     }
     return sendFromDisk(req, res, entry, variant, vary)
