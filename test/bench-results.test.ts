@@ -101,8 +101,7 @@ test('the wrk suites run on one skeleton: http and proxy print their tables and 
 
 // The tls suite on the same skeleton: a certificate made for the run, every peer started over
 // HTTPS and checked (/plaintext and the 100 KiB file), wrk and petrel bench (the resumed
-// scenario) pointed at https URLs, and the share of resumed handshakes noted. Petrel's row is
-// there when `petrel serve` takes --tls-cert; until then it is skipped with that reason.
+// scenario) pointed at https URLs, and the share of resumed handshakes noted.
 test('the tls suite: every peer over HTTPS with one certificate, wrk and the resuming petrel bench, targets listed', {
   timeout: BENCH_TIMEOUT_MS,
 }, async (t) => {
@@ -118,9 +117,7 @@ test('the tls suite: every peer over HTTPS with one certificate, wrk and the res
   )
   assert.equal(tls.code, 0, tls.stdout + tls.stderr)
   assert.match(tls.stdout, /^certificate: ECDSA P-256, self-signed for localhost and 127\.0\.0\.1 /m)
-  const serveTakesTls = readFileSync(path.join(REPO, 'src/cli/serve-flags.ts'), 'utf8').includes("'tls-cert'")
-  const measured = serveTakesTls ? ['petrel', 'tls-floor', 'node-https', 'nginx'] : ['tls-floor', 'node-https', 'nginx']
-  for (const peer of measured) {
+  for (const peer of ['petrel', 'tls-floor', 'node-https', 'nginx']) {
     assert.match(tls.stdout, new RegExp(`^ {2}keepalive ${peer} … [\\d,]+ req/s, [\\d.]+ µs/req$`, 'm'))
     assert.match(tls.stdout, new RegExp(`^ {2}resumed ${peer} … [\\d,]+ req/s, [\\d.]+ µs/req, [\\d.]+ % resumed$`, 'm'))
     assert.match(tls.stdout, new RegExp(`^ {2}static-100k ${peer} … [\\d,]+ req/s, [\\d.]+ µs/req$`, 'm'))
@@ -129,7 +126,6 @@ test('the tls suite: every peer over HTTPS with one certificate, wrk and the res
     assert.ok(resumed !== null && Number(resumed[1]) > 50, `${peer} resumed: ${tls.stdout}`)
   }
   assert.doesNotMatch(tls.stdout, /! (connect|read|write|non-2xx|timeout) \d/, 'no run had errors')
-  if (!serveTakesTls) assert.match(tls.stdout, /^ {2}petrel: skipped: petrel serve has no --tls-cert flag in this checkout$/m)
   assert.match(tls.stdout, /^targets:\n {2}keepalive: Petrel ≥ 0\.85× nginx: /m)
   assert.match(tls.stdout, /^ {2}static-100k: Petrel ≥ 0\.8× nginx: /m)
 

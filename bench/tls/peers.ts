@@ -4,9 +4,8 @@
 // node:tls server answering each request head with a constant: the floor for any server on
 // Node's TLS sockets). A peer that cannot run is skipped with the probe's reason.
 
-import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BENCH_DIR, REPO_DIR } from '../lib/paths.ts'
+import { BENCH_DIR } from '../lib/paths.ts'
 import { peerFile, petrelPeer, probeNginx, type Peer } from '../lib/peers.ts'
 import type { BenchCertificate } from './certificate.ts'
 
@@ -16,12 +15,6 @@ const PEERS_DIR = join(BENCH_DIR, 'peers')
 export const TLS_PEER_NAMES = ['petrel', 'tls-floor', 'node-https', 'nginx'] as const
 export type TlsPeerName = (typeof TLS_PEER_NAMES)[number]
 
-/** Whether this checkout's `petrel serve` takes --tls-cert (the flag lands with issue 20's CLI part). */
-function serveHasTls(): boolean {
-  const flagsFile = join(REPO_DIR, 'src', 'cli', 'serve-flags.ts')
-  return existsSync(flagsFile) && readFileSync(flagsFile, 'utf8').includes("'tls-cert'")
-}
-
 /**
  * The peers for one kind of scenario: `withRoot` serves `root`'s files (Petrel then runs
  * `serve ROOT`, which has no /plaintext route); without it Petrel runs `serve` with its built-in
@@ -30,11 +23,7 @@ function serveHasTls(): boolean {
  */
 export function tlsPeers(certificate: BenchCertificate, root: string, file: string, withRoot: boolean): Peer[] {
   const tlsArgs = ['--tls-cert', certificate.cert, '--tls-key', certificate.key]
-  const servePetrel = petrelPeer(withRoot ? [root, ...tlsArgs] : tlsArgs)
-  const petrel: Peer = {
-    ...servePetrel,
-    probe: async () => (serveHasTls() ? servePetrel.probe() : { ok: false, reason: 'petrel serve has no --tls-cert flag in this checkout' }),
-  }
+  const petrel = petrelPeer(withRoot ? [root, ...tlsArgs] : tlsArgs)
   const builtin = (name: string, script: string, args: string[], what: string): Peer => ({
     name,
     benchPackages: [],
