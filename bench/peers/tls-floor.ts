@@ -7,6 +7,8 @@
 // Usage: node bench/peers/tls-floor.ts PORT CERT KEY [FILE]
 //   FILE (optional): its bytes are the body of the answer to GET /<its name> (the static
 //   scenario's file, read once at start); every other request gets "Hello, World!".
+//   PETREL_TLS_FLOOR_OPTIONS (environment, optional): JSON merged into tls.createServer's
+//   options, to measure one OpenSSL setting at a time (docs/tls.md): '{"ecdhCurve":"P-256"}'.
 
 import { Buffer } from 'node:buffer'
 import { readFileSync } from 'node:fs'
@@ -32,7 +34,8 @@ const fileAnswers = file === null ? null : { keep: response(file, 'application/o
 // The request line of the file: "GET /100k.bin " (the floor does not parse; it compares bytes).
 const fileLine = bodyFile === undefined ? null : Buffer.from(`GET /${basename(bodyFile)} `, 'latin1')
 
-const server = tls.createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (socket) => {
+const extraOptions = JSON.parse(process.env.PETREL_TLS_FLOOR_OPTIONS ?? '{}') as tls.TlsOptions
+const server = tls.createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile), ...extraOptions }, (socket) => {
   socket.setNoDelay(true)
   socket.on('data', (chunk: Buffer) => {
     // wrk and petrel bench send one request per write and wait for its answer (no pipelining

@@ -25,7 +25,14 @@ export interface TlsTarget {
   readonly ratio: number | null
   readonly minimum: number
   readonly met: boolean | null
+  /** The peer's server CPU µs/request ÷ Petrel's: the same comparison by cost, which holds when req/s is capped elsewhere. */
+  readonly cpuRatio: number | null
+  /** Set when a side's server used less than SATURATED_PERCENT of its core: its req/s was capped by the generator or the machine. */
+  readonly note?: string
 }
+
+/** Below this share of its core a server was not the limit: the generator's core was (or other tenants). */
+const SATURATED_PERCENT = 90
 
 export interface TlsReport extends ReportHeader<'tls'> {
   readonly settings: {
@@ -58,24 +65,28 @@ export function checkTargets(scenarios: readonly TlsScenarioResult[]): TlsTarget
   for (const target of TARGETS) {
     const scenario = scenarios.find((candidate) => candidate.name === target.scenario)
     if (scenario === undefined) continue
-    const rate = (peer: string): number | undefined => summarize(scenario.cells.find((cell) => cell.peer === peer)?.runs ?? [])?.requestsPerSec
-    const petrel = rate(BASELINE_PEER)
-    const other = rate(target.peer)
-    const ratio = petrel === undefined || other === undefined ? null : petrel / other
+    const cell = (peer: string) => summarize(scenario.cells.find((candidate) => candidate.peer === peer)?.runs ?? [])
+    const petrel = cell(BASELINE_PEER)
+    const other = cell(target.peer)
+    const ratio = petrel === undefined || other === undefined ? null : petrel.requestsPerSec / other.requestsPerSec
+    const unsaturated = [petrel, other].some((side) => side !== undefined && side.serverCpuPercent < SATURATED_PERCENT)
     targets.push({
       scenario: target.scenario,
       goal: `Petrel ≥ ${target.minimum}× ${target.peer}${target.goal === true ? ' (a goal, not a target)' : ''}`,
       ratio,
       minimum: target.minimum,
       met: ratio === null ? null : ratio >= target.minimum,
+      cpuRatio: petrel === undefined || other === undefined ? null : other.cpuUsPerRequest / petrel.cpuUsPerRequest,
+      ...(unsaturated ? { note: `a server below ${SATURATED_PERCENT} % CPU: req/s was capped elsewhere; compare CPU µs/req` } : {}),
     })
   }
   return targets
 }
 
 function targetLine(target: TlsTarget): string {
-  const verdict = target.met === null ? 'not measured' : `${target.ratio!.toFixed(2)}× (${target.met ? 'met' : 'missed'})`
-  return `${target.scenario}: ${target.goal}: ${verdict}`
+  if (target.met === null) return `${target.scenario}: ${target.goal}: not measured`
+  const byCost = `; by CPU µs/req ${target.cpuRatio!.toFixed(2)}×`
+  return `${target.scenario}: ${target.goal}: ${target.ratio!.toFixed(2)}× (${target.met ? 'met' : 'missed'})${byCost}${target.note === undefined ? '' : ` (${target.note})`}`
 }
 
 export function targetsText(targets: readonly TlsTarget[]): string {
