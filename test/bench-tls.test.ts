@@ -5,8 +5,8 @@
 
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import net from 'node:net'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -116,6 +116,26 @@ describe('petrel bench over https', () => {
     const result = await bench(`https://localhost:${server.port}/`, { ca: null, insecure: true })
     assert.deepEqual(result.errors, noErrors, result.first_error ?? '')
     assert.ok(result.requests > 10)
+  })
+
+  test('a server that accepts and never answers the handshake: a connect timeout after --timeout, the connection replaced', async (t) => {
+    const sockets = new Set<net.Socket>()
+    const silent = net.createServer((socket) => {
+      sockets.add(socket)
+      socket.on('error', () => {})
+    })
+    silent.listen(0, '127.0.0.1')
+    await once(silent, 'listening')
+    t.after(() => {
+      for (const socket of sockets) socket.destroy()
+      silent.close()
+    })
+    const port = (silent.address() as net.AddressInfo).port
+    const result = await bench(`https://localhost:${port}/`, { connections: 1, timeoutMs: 150, durationMs: 600 })
+    assert.equal(result.requests, 0)
+    assert.ok(result.errors.connect >= 2, JSON.stringify(result.errors))
+    assert.equal(result.first_error, 'connect: no connection within 150 ms')
+    assert.ok(sockets.size >= 3, `${sockets.size} connections accepted`)
   })
 
   test('threads: handshakes and resumptions of every thread are summed', async (t) => {

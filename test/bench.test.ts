@@ -6,7 +6,6 @@
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import type { TestContext } from 'node:test'
 import { runBench } from '../src/apps/bench/run.ts'
