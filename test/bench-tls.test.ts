@@ -10,6 +10,7 @@ import net from 'node:net'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import tls from 'node:tls'
 import type { TestContext } from 'node:test'
 import { runBench } from '../src/apps/bench/run.ts'
 import type { BenchOptions } from '../src/apps/bench/plan.ts'
@@ -116,6 +117,21 @@ describe('petrel bench over https', () => {
     const result = await bench(`https://localhost:${server.port}/`, { ca: null, insecure: true })
     assert.deepEqual(result.errors, noErrors, result.first_error ?? '')
     assert.ok(result.requests > 10)
+  })
+
+  test('a handshake the server refuses (no protocol in common through ALPN): the alert is the reason, no request', async (t) => {
+    const h2Only = tls.createServer({ cert: readFileSync(leaf.cert), key: readFileSync(leaf.key), ALPNProtocols: ['h2'] }, (socket) => socket.destroy())
+    h2Only.on('tlsClientError', () => {})
+    h2Only.listen(0, '127.0.0.1')
+    await once(h2Only, 'listening')
+    t.after(() => h2Only.close())
+    const result = await bench(`https://localhost:${(h2Only.address() as net.AddressInfo).port}/`, { connections: 1, durationMs: 300 })
+    assert.equal(result.requests, 0)
+    assert.ok(result.errors.connect > 0)
+    assert.match(
+      result.first_error ?? '',
+      /^connect: TLS handshake failed: tlsv1 alert no application protocol \(ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL\)$/,
+    )
   })
 
   test('a server that accepts and never answers the handshake: a connect timeout after --timeout, the connection replaced', async (t) => {

@@ -340,5 +340,7 @@ function tlsFailure(err: NodeJS.ErrnoException): string {
     const reason = err.message.split('; if the root CA')[0]
     return `TLS certificate rejected: ${reason} (${code}); trust its CA with --ca FILE, or skip the check with --insecure`
   }
-  return `TLS handshake failed: ${err.message} (${code})`
+  // OpenSSL's reason ("tlsv1 alert no application protocol") without its error-stack prefix and source line.
+  const reason = (err as NodeJS.ErrnoException & { reason?: string }).reason ?? err.message.split('\n')[0]
+  return `TLS handshake failed: ${reason} (${code})`
 }
