@@ -98,3 +98,43 @@ test('the wrk suites run on one skeleton: http and proxy print their tables and 
   )
   assert.equal(readdirSync(dir).length, 4)
 })
+
+// The tls suite on the same skeleton: a certificate made for the run, every peer started over
+// HTTPS and checked (/plaintext and the 100 KiB file), wrk and petrel bench (the resumed
+// scenario) pointed at https URLs, and the share of resumed handshakes noted.
+test('the tls suite: every peer over HTTPS with one certificate, wrk and the resuming petrel bench, targets listed', {
+  timeout: BENCH_TIMEOUT_MS,
+}, async (t) => {
+  requireDebianPackage('wrk')
+  requireDebianPackage('util-linux')
+  requireDebianPackage('nginx')
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-bench-runs-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+
+  const tls = await runSuite(
+    ['tls', '--scenario', 'keepalive,resumed,static-100k', '--duration', '1', '--warmup', '0', '--connections', '20', '--close-connections', '10'],
+    dir,
+  )
+  assert.equal(tls.code, 0, tls.stdout + tls.stderr)
+  assert.match(tls.stdout, /^certificate: ECDSA P-256, self-signed for localhost and 127\.0\.0\.1 /m)
+  for (const peer of ['petrel', 'tls-floor', 'node-https', 'nginx']) {
+    assert.match(tls.stdout, new RegExp(`^ {2}keepalive ${peer} … [\\d,]+ req/s, [\\d.]+ µs/req$`, 'm'))
+    assert.match(tls.stdout, new RegExp(`^ {2}resumed ${peer} … [\\d,]+ req/s, [\\d.]+ µs/req, [\\d.]+ % resumed$`, 'm'))
+    assert.match(tls.stdout, new RegExp(`^ {2}static-100k ${peer} … [\\d,]+ req/s, [\\d.]+ µs/req$`, 'm'))
+    // Every connection of the resumed scenario offers its last session; all but its first handshake resume.
+    const resumed = new RegExp(`^ {2}${peer}: ([\\d.]+) % of handshakes resumed a session$`, 'm').exec(tls.stdout)
+    assert.ok(resumed !== null && Number(resumed[1]) > 50, `${peer} resumed: ${tls.stdout}`)
+  }
+  assert.doesNotMatch(tls.stdout, /! (connect|read|write|non-2xx|timeout) \d/, 'no run had errors')
+  assert.match(tls.stdout, /^targets:\n {2}keepalive: Petrel ≥ 0\.85× nginx: [\d.]+× \((met|missed)\); by CPU µs\/req [\d.]+×/m)
+  assert.match(tls.stdout, /^ {2}static-100k: Petrel ≥ 0\.8× nginx: /m)
+
+  const rsa = await runSuite(
+    ['tls', '--cert-type', 'rsa', '--only', 'tls-floor', '--scenario', 'handshake', '--duration', '1', '--warmup', '0', '--close-connections', '4'],
+    dir,
+  )
+  assert.equal(rsa.code, 0, rsa.stdout + rsa.stderr)
+  assert.match(rsa.stdout, /^certificate: RSA 2048, /m)
+  assert.match(rsa.stdout, /^ {2}handshake tls-floor … [\d,]+ req\/s, [\d.]+ µs\/req$/m)
+  assert.equal(readdirSync(dir).length, 4)
+})

@@ -6,12 +6,12 @@
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import type { TestContext } from 'node:test'
 import { runBench } from '../src/apps/bench/run.ts'
 import type { BenchOptions } from '../src/apps/bench/plan.ts'
 import type { BenchResult } from '../src/apps/bench/result.ts'
+import { BENCH_OPTIONS, benchCli } from './helpers/bench.ts'
 
 interface Script {
   /** Answers for the requests of connection `index` (counted from 0 in accept order), in order. */
@@ -99,23 +99,8 @@ async function writeInPieces(socket: net.Socket, bytes: Buffer, pieceBytes = byt
   }
 }
 
-const OPTIONS: BenchOptions = {
-  url: '',
-  connections: 2,
-  threads: 1,
-  durationMs: 700,
-  warmupMs: 0,
-  pipelining: 1,
-  rate: 0,
-  timeoutMs: 10_000,
-  method: 'GET',
-  headers: [],
-  body: null,
-  keepAlive: true,
-}
-
 function bench(url: string, options: Partial<BenchOptions> = {}): Promise<BenchResult> {
-  return runBench({ ...OPTIONS, url, ...options })
+  return runBench({ ...BENCH_OPTIONS, url, ...options })
 }
 
 const noErrors = { connect: 0, read: 0, write: 0, timeout: 0, parse: 0 }
@@ -356,20 +341,10 @@ describe('--rate', () => {
 })
 
 describe('petrel bench on the command line', () => {
-  async function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const child = spawn(process.execPath, ['bin/petrel.js', 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c) => (stdout += c))
-    child.stderr.on('data', (c) => (stderr += c))
-    const [code] = await once(child, 'exit')
-    return { code, stdout, stderr }
-  }
-
   for (const [args, message] of [
     [[], /^petrel: missing URL: petrel bench \[flags\] URL\n$/],
     [['not a url'], /^petrel: not a URL: "not a url"; give one such as http:\/\/127\.0\.0\.1:8080\/\n$/],
-    [['https://example.com/'], /^petrel: unsupported scheme https: in https:\/\/example\.com\/; petrel bench speaks plain http:\/\/\n$/],
+    [['ftp://example.com/'], /^petrel: unsupported scheme ftp: in ftp:\/\/example\.com\/; petrel bench speaks http:\/\/ and https:\/\/\n$/],
     [['-c', '0', 'http://127.0.0.1:1/'], /^petrel: bad value for --connections: "0"; expected at least 1\n$/],
     [
       ['-d', 'soon', 'http://127.0.0.1:1/'],
@@ -381,7 +356,7 @@ describe('petrel bench on the command line', () => {
     [['--frobnicate', 'http://127.0.0.1:1/'], /^petrel: unknown flag --frobnicate for `petrel bench`; run `petrel bench --help` for the flags it takes\n$/],
   ] as const) {
     test(`one-line error and exit 2: ${args.join(' ') || '(no arguments)'}`, async () => {
-      const r = await cli([...args])
+      const r = await benchCli([...args])
       assert.equal(r.code, 2)
       assert.match(r.stderr, message)
       assert.equal(r.stdout, '')
@@ -390,7 +365,7 @@ describe('petrel bench on the command line', () => {
 
   test('--json prints one object with the documented fields; exit 0', async (t) => {
     const server = await scriptedServer(t, { answers: () => [b('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')] })
-    const r = await cli(['-c', '3', '-d', '300ms', '--json', '--expect-status', '200', server.url])
+    const r = await benchCli(['-c', '3', '-d', '300ms', '--json', '--expect-status', '200', server.url])
     assert.equal(r.code, 0, r.stderr)
     const result = JSON.parse(r.stdout) as BenchResult
     assert.equal(result.requests, 3)
@@ -402,7 +377,7 @@ describe('petrel bench on the command line', () => {
 
   test('the text report names the numbers; no progress line when stdout is not a terminal', async (t) => {
     const server = await scriptedServer(t, { answers: () => [b('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n')] })
-    const r = await cli(['-c', '2', '-d', '300ms', server.url])
+    const r = await benchCli(['-c', '2', '-d', '300ms', server.url])
     assert.equal(r.code, 0)
     assert.match(r.stdout, /^GET http:\/\/127\.0\.0\.1:\d+\/\n  0\.3s, 1 thread, 2 connections, keep-alive\n\n  requests   2 in 0\.3\d+s, /)
     assert.match(r.stdout, /\n  status     404: 2\n  errors     none\n/)
@@ -412,13 +387,13 @@ describe('petrel bench on the command line', () => {
 
   test('--expect-status not met: exit 1', async (t) => {
     const server = await scriptedServer(t, { answers: () => [b('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n')] })
-    const r = await cli(['-c', '1', '-d', '200ms', '--expect-status', '200', server.url])
+    const r = await benchCli(['-c', '1', '-d', '200ms', '--expect-status', '200', server.url])
     assert.equal(r.code, 1)
     assert.match(r.stderr, /^petrel bench: not every request got status 200\n$/)
   })
 
   test('every request failed: exit 1', async () => {
-    const r = await cli(['-c', '1', '-d', '200ms', 'http://127.0.0.1:1/'])
+    const r = await benchCli(['-c', '1', '-d', '200ms', 'http://127.0.0.1:1/'])
     assert.equal(r.code, 1)
     assert.match(r.stdout, /errors     connect \d+/)
     assert.match(r.stderr, /^petrel bench: every request failed\n$/)

@@ -1,7 +1,6 @@
 // Renders an HttpReport as terminal tables and as the markdown + JSON result files.
 
-import { cellNotes, machineLines, writeResultFiles, requestColumns, requestRows } from '../lib/report.ts'
-import { markdownTable, textTable } from '../lib/table.ts'
+import { cellNotes, machineLines, requestScenarioMarkdown, requestScenarioText, writeResultFiles } from '../lib/report.ts'
 import type { HttpReport, ScenarioResult } from './results.ts'
 
 const BASELINE_PEER = 'petrel'
@@ -11,12 +10,7 @@ function notes(scenario: ScenarioResult): string[] {
 }
 
 export function scenarioText(scenario: ScenarioResult, report: HttpReport): string {
-  const { durationSec, repeat } = report.settings
-  const heading = `${scenario.name}: ${scenario.description}; ${durationSec} s per run × ${repeat}`
-  const notesText = notes(scenario)
-    .map((note) => `  ${note}`)
-    .join('\n')
-  return `${heading}\n${textTable(requestColumns(repeat, BASELINE_PEER), requestRows(scenario.cells, repeat, BASELINE_PEER))}${notesText === '' ? '' : `\n${notesText}`}\n`
+  return requestScenarioText(scenario, report.settings, notes(scenario), BASELINE_PEER)
 }
 
 export function reportMarkdown(report: HttpReport): string {
@@ -33,18 +27,7 @@ export function reportMarkdown(report: HttpReport): string {
     ...machineLines(report),
     '',
   ]
-  for (const scenario of report.scenarios) {
-    lines.push(
-      `## ${scenario.name}`,
-      '',
-      scenario.description,
-      '',
-      markdownTable(requestColumns(settings.repeat, BASELINE_PEER), requestRows(scenario.cells, settings.repeat, BASELINE_PEER)),
-      '',
-    )
-    const scenarioNotes = notes(scenario)
-    if (scenarioNotes.length > 0) lines.push(...scenarioNotes.map((note) => `- ${note}`), '')
-  }
+  for (const scenario of report.scenarios) lines.push(...requestScenarioMarkdown(scenario, settings.repeat, notes(scenario), BASELINE_PEER))
   return lines.join('\n')
 }
 

@@ -2,9 +2,9 @@
 // declares its flags once with defineFlags, and the same list drives parsing, the typed values
 // (`flags.get('duration')` is a number) and `--help`, so the help text cannot drift.
 
-import { defineFlags, formatFlags, parseArgs, UsageError, type FlagMap, type Flags, type FlagSpec } from '../../src/cli/args.ts'
+import { defineFlags, formatFlags, oneOf, parseArgs, UsageError, type FlagMap, type Flags, type FlagSpec } from '../../src/cli/args.ts'
 
-export { defineFlags, UsageError, type FlagSpec }
+export { defineFlags, oneOf, UsageError, type FlagSpec }
 
 /** How a suite is run, for the errors: "unknown flag --x for `npm run bench -- http`". */
 const BENCH_PROGRAM = 'npm run bench --'

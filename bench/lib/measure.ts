@@ -20,6 +20,8 @@ export interface Load {
   readonly scriptArgs: readonly string[]
   /** False where wrk's latency figures do not mean per-request latency (see wrk/report.lua). */
   readonly reportsLatency: boolean
+  /** https:// (the tls suite): wrk and the readiness check speak TLS. */
+  readonly secure?: boolean
 }
 
 export interface RunMeasurement {
@@ -62,10 +64,11 @@ export interface Started {
 }
 
 /**
- * Starts a server pinned to `cpu` on a free port and waits until GET `path` gets an answer
- * that `check` accepts; throws ServerStartError (server already stopped) if it does not.
+ * Starts a server pinned to `cpu` on a free port and waits until GET `path` (over TLS when
+ * `secure`) gets an answer that `check` accepts; throws ServerStartError (server already
+ * stopped) if it does not.
  */
-export async function startServer(launchOn: (port: number) => Launch, cpu: number, path: string, check: AnswerCheck): Promise<Started> {
+export async function startServer(launchOn: (port: number) => Launch, cpu: number, path: string, check: AnswerCheck, secure = false): Promise<Started> {
   const port = await freePort()
   const launch = launchOn(port)
   const removeCleanup = launch.cleanup === undefined ? () => {} : onCleanup(launch.cleanup)
@@ -76,7 +79,7 @@ export async function startServer(launchOn: (port: number) => Launch, cpu: numbe
     removeCleanup()
   }
   try {
-    const readyAnswer = await waitUntilServing(server, { port, path, problemWith: check, deadlineMs: READY_DEADLINE_MS })
+    const readyAnswer = await waitUntilServing(server, { port, path, problemWith: check, deadlineMs: READY_DEADLINE_MS, secure })
     return { server, port, readyAnswer, stop }
   } catch (error) {
     await stop()
@@ -97,12 +100,13 @@ export async function measureOnce(
   bench: Bench,
   check: AnswerCheck,
 ): Promise<{ measured: RunMeasurement; readyAnswer: string }> {
-  const { server, port, readyAnswer, stop } = await startServer(launchOn, bench.serverCpu, load.path, check)
+  const secure = load.secure === true
+  const { server, port, readyAnswer, stop } = await startServer(launchOn, bench.serverCpu, load.path, check, secure)
   try {
     const wrkRun = {
       wrkPath: bench.wrkPath,
       cpu: bench.wrkCpu,
-      url: `http://127.0.0.1:${port}${load.path}`,
+      url: `${secure ? 'https' : 'http'}://127.0.0.1:${port}${load.path}`,
       connections: load.connections,
       scriptPath: load.scriptPath,
       scriptArgs: load.scriptArgs,

@@ -3,6 +3,7 @@
 // handlers are set up), and a fixed sleep is either too short or wastes time.
 
 import { connect } from 'node:net'
+import tls from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Tracked } from './children.ts'
 
@@ -15,6 +16,8 @@ export interface ReadyCheck {
   /** Why the raw answer (head and body, latin1) is not the expected one; undefined if it is. */
   readonly problemWith: (response: string) => string | undefined
   readonly deadlineMs: number
+  /** Ask over TLS (the tls suite's servers); the certificate is not checked, as wrk does not. */
+  readonly secure?: boolean
 }
 
 /** The usual check: `200` with exactly this body. */
@@ -33,7 +36,7 @@ export async function waitUntilServing(server: Tracked, check: ReadyCheck): Prom
   while (Date.now() < giveUpAt) {
     if (server.hasExited()) throw new Error(`exited before serving (exit ${await server.exited})`)
     try {
-      const response = await getOnce(check.port, check.path)
+      const response = await getOnce(check.port, check.path, check.secure === true)
       const problem = check.problemWith(response)
       if (problem === undefined) return response
       lastProblem = problem
@@ -48,13 +51,14 @@ export async function waitUntilServing(server: Tracked, check: ReadyCheck): Prom
 /**
  * One GET with Connection: close; resolves with the raw response (latin1, so binary bodies
  * survive: Buffer.from(response, 'latin1') gives back the bytes) once the server closes.
+ * `secure`: over TLS, without checking the certificate.
  */
-export function getOnce(port: number, path: string): Promise<string> {
+export function getOnce(port: number, path: string, secure = false): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port })
+    const socket = secure ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }) : connect({ host: '127.0.0.1', port })
     const chunks: Buffer[] = []
     socket.setTimeout(ATTEMPT_TIMEOUT_MS, () => socket.destroy(new Error(`GET ${path} timed out`)))
-    socket.once('connect', () => {
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
       // write, not end: some servers drop a half-closed connection without answering.
       socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`)
     })

@@ -126,3 +126,36 @@ export function requestRows(cells: readonly Cell[], repeat: number, baseline: st
     ]
   })
 }
+
+/** A scenario of a req/s suite (http, tls): its peers' cells under a name and a description. */
+export interface RequestScenario {
+  readonly name: string
+  readonly description: string
+  readonly cells: readonly Cell[]
+}
+
+/** A req/s scenario on the terminal: heading, the requestColumns() table, its notes. */
+export function requestScenarioText(
+  scenario: RequestScenario,
+  settings: { durationSec: number; repeat: number },
+  notes: readonly string[],
+  baseline: string,
+): string {
+  const heading = `${scenario.name}: ${scenario.description}; ${settings.durationSec} s per run × ${settings.repeat}`
+  const table = textTable(requestColumns(settings.repeat, baseline), requestRows(scenario.cells, settings.repeat, baseline))
+  return [heading, table, ...notes.map((note) => `  ${note}`), ''].join('\n')
+}
+
+/** A req/s scenario as a section of a markdown report: heading, description, table, notes. */
+export function requestScenarioMarkdown(scenario: RequestScenario, repeat: number, notes: readonly string[], baseline: string): string[] {
+  const lines = [
+    `## ${scenario.name}`,
+    '',
+    scenario.description,
+    '',
+    markdownTable(requestColumns(repeat, baseline), requestRows(scenario.cells, repeat, baseline)),
+    '',
+  ]
+  if (notes.length > 0) lines.push(...notes.map((note) => `- ${note}`), '')
+  return lines
+}

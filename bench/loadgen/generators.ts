@@ -160,9 +160,12 @@ export interface BenchJson {
   requests: number
   rps: number
   duration_s: number
+  bytes_per_s: number
   latency_ms: { p50: number; p99: number; p999: number; max: number }
   status: Record<string, number>
   errors: Record<string, number>
+  /** https:// runs only. */
+  tls: { handshakes: number; handshakes_per_s: number; resumed: number } | null
 }
 
 /** Run `petrel bench --json ARGS` pinned to `cpu` and return its result. */

@@ -7,6 +7,18 @@ import { proxySuite } from './proxy.ts'
 import { staticSuite } from './static.ts'
 import type { Suite } from './suite.ts'
 import { timersSuite } from './timers.ts'
+import { tlsSuite } from './tls.ts'
 import { workersSuite } from './workers.ts'
 
-export const SUITES: readonly Suite[] = [httpSuite, staticSuite, timersSuite, workersSuite, loadgenSuite, logicSuite, chatSuite, accountsSuite, proxySuite]
+export const SUITES: readonly Suite[] = [
+  httpSuite,
+  staticSuite,
+  timersSuite,
+  workersSuite,
+  loadgenSuite,
+  logicSuite,
+  chatSuite,
+  accountsSuite,
+  proxySuite,
+  tlsSuite,
+]

@@ -7,7 +7,7 @@ import { formatProgress, formatReport } from '../apps/bench/report.ts'
 import { parseTarget, type BenchOptions } from '../apps/bench/plan.ts'
 import type { BenchResult } from '../apps/bench/result.ts'
 import { errorMessage, systemErrorCode } from '../core/errors.ts'
-import { defineFlags, MAX_DURATION_MS, parseArgs, formatFlags, TIME_HELP, UsageError, type FlagSpec, type Flags, type ParsedArgs } from './args.ts'
+import { defineFlags, MAX_DURATION_MS, oneOf, parseArgs, formatFlags, TIME_HELP, UsageError, type FlagSpec, type Flags, type ParsedArgs } from './args.ts'
 
 export const BENCH_FLAGS = defineFlags([
   { name: 'connections', short: 'c', type: 'integer', valueName: 'N', min: 1, max: 100_000, description: 'connections to keep open (default 10)' },
@@ -59,6 +59,14 @@ export const BENCH_FLAGS = defineFlags([
     max: MAX_DURATION_MS,
     description: 'run this long before measuring; its results are discarded (default 0)',
   },
+  { name: 'insecure', short: 'k', type: 'boolean', description: 'https: do not verify the server certificate (like curl -k)' },
+  { name: 'ca', type: 'string', valueName: 'FILE', description: 'https: also trust the CA certificates in FILE (PEM), besides the system ones' },
+  {
+    name: 'tls-resume',
+    type: 'string',
+    valueName: 'on|off',
+    description: "https: on (default): a reconnect resumes its connection's last TLS session; off: every connection a full handshake (as wrk)",
+  },
   { name: 'expect-status', type: 'integer', valueName: 'CODE', min: 100, max: 599, description: 'exit 1 unless every request got a response with this status' },
   { name: 'json', type: 'boolean', description: 'print the result as one JSON object' },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
@@ -69,8 +77,9 @@ const BENCH_USAGE = `Usage: petrel bench [flags] URL
 Load-test an HTTP/1.1 server: keep connections open and send requests as fast as the answers come
 back (closed model, as wrk), or at a constant --rate (open model, as wrk2). Prints requests/s,
 bytes/s, latency percentiles (HDR histogram), status counts, failed requests by kind and a
-per-second timeline. Exits 1 when every request failed or --expect-status was not met, 2 on a
-usage error.
+per-second timeline. An https:// URL speaks TLS (certificate verified against the system CAs and
+--ca, SNI from the URL's host, ALPN http/1.1) and adds TLS handshakes/s and how many resumed.
+Exits 1 when every request failed or --expect-status was not met, 2 on a usage error.
 ${TIME_HELP}
 
 Flags:
@@ -80,7 +89,8 @@ Examples:
   petrel bench -c 64 -d 10s http://127.0.0.1:8080/plaintext
   petrel bench -c 16 -p 16 http://127.0.0.1:8080/plaintext
   petrel bench -c 10 -R 2000 -d 30s --json http://127.0.0.1:8080/json
-  petrel bench -m POST -H 'Content-Type: application/json' -b '{"a":1}' http://127.0.0.1:8080/api`
+  petrel bench -m POST -H 'Content-Type: application/json' -b '{"a":1}' http://127.0.0.1:8080/api
+  petrel bench --no-keepalive --ca ca.pem https://localhost:8443/plaintext`
 
 export function benchOptions({ flags, positionals }: ParsedArgs<Flags<typeof BENCH_FLAGS>>): BenchOptions {
   const url = positionals[0]
@@ -90,7 +100,25 @@ export function benchOptions({ flags, positionals }: ParsedArgs<Flags<typeof BEN
       url === undefined ? 'missing URL: petrel bench [flags] URL' : `one URL expected, got ${positionals.length}: ${positionals.join(' ')}`,
     )
   }
-  parseTarget(url)
+  const secure = parseTarget(url).secure
+  const insecure = flags.has('insecure')
+  const caFile = flags.get('ca')
+  const resume = oneOf('tls-resume', flags.get('tls-resume'), ['on', 'off'])
+  if (!secure && (insecure || caFile !== undefined || resume !== undefined)) {
+    const given = insecure ? '--insecure' : caFile !== undefined ? '--ca' : '--tls-resume'
+    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `${given} applies to https:// URLs only; drop it or use https://`)
+  }
+  let ca: Buffer | null = null
+  if (caFile !== undefined) {
+    try {
+      ca = readFileSync(caFile)
+    } catch (err) {
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --ca: cannot read ${caFile} (${systemErrorCode(err) ?? errorMessage(err)})`)
+    }
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --ca: ${caFile} holds no PEM certificate (no "-----BEGIN CERTIFICATE-----" line)`)
+    }
+  }
   const keepAlive = !flags.has('no-keepalive')
   const pipelining = flags.get('pipelining') ?? 1
   if (!keepAlive && pipelining > 1) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--pipelining needs keep-alive; drop --no-keepalive or --pipelining')
@@ -120,6 +148,9 @@ export function benchOptions({ flags, positionals }: ParsedArgs<Flags<typeof BEN
     headers: flags.get('header') ?? [],
     body,
     keepAlive,
+    insecure,
+    ca,
+    tlsResume: resume !== 'off',
   }
 }
 

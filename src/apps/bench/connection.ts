@@ -12,8 +12,16 @@
 // Every request sent and not answered when its connection ends is one error, of the kind that
 // ended the connection — except after a response that announced `Connection: close`: requests
 // pipelined behind it were never going to be answered, and wrk does not count them either.
+//
+// Over https:// the socket is a TLSSocket and everything above stays as it is: the requests go
+// out on 'secureConnect' instead of 'connect', and decrypted bytes arrive through the same
+// `onread` buffer. Each connection keeps the last TLS session the server gave it and offers it
+// on its next connect (unless --tls-resume off), as a browser does, so a run without keep-alive
+// measures resumed handshakes; wrk resumes none.
 
-import { Socket } from 'node:net'
+import { Buffer } from 'node:buffer'
+import { Socket, type OnReadOpts } from 'node:net'
+import tls from 'node:tls'
 import { ResponseParser } from '../../protocol/http1/response-parser.ts'
 import type { LoadLoop } from './loop.ts'
 import { E_CONNECT, E_PARSE, E_READ, E_TIMEOUT, E_WRITE } from './result.ts'
@@ -54,6 +62,10 @@ export class BenchConnection {
   /** When `closing` began: a server that announces a close and keeps the connection open is dropped after --timeout. */
   private closingSince = 0
   private retryTimer: NodeJS.Timeout | null = null
+  /** https: the TCP connect is done and the handshake is under way. */
+  private handshaking = false
+  /** https with resumption: the last session (ticket) the server gave this connection, offered on the next connect. */
+  private session: Buffer | null = null
 
   constructor(loop: LoadLoop, firstDue: number) {
     this.loop = loop
@@ -85,17 +97,51 @@ export class BenchConnection {
     const loop = this.loop
     // Never two sockets for one connection: whatever was there is done.
     this.socket?.destroy()
-    const socket: Socket = new Socket({ onread: { buffer: loop.readBuffer, callback: (nread: number) => this.onRead(socket, nread) } })
+    const onread = { buffer: loop.readBuffer, callback: (nread: number): boolean => this.onRead(socket, nread) }
+    const plan = loop.plan
+    const socket: Socket = plan.tls === null ? new Socket({ onread }) : this.connectTls(plan.tls.servername, onread)
     this.socket = socket
     this.connected = false
+    this.handshaking = false
     this.closing = false
     this.answeredHere = false
     this.connectStart = now
     socket.setNoDelay(true)
-    socket.on('connect', () => this.onConnect(socket))
     socket.on('error', (err: NodeJS.ErrnoException) => this.onError(socket, err))
     socket.on('close', () => this.onClose(socket))
-    socket.connect(loop.plan.port, loop.plan.address)
+    if (plan.tls === null) {
+      socket.on('connect', () => this.onConnect(socket))
+      socket.connect(plan.port, plan.address)
+    } else {
+      socket.on('connect', () => (this.handshaking = true))
+      socket.on('secureConnect', () => this.onSecureConnect(socket as tls.TLSSocket))
+    }
+  }
+
+  /** A TLS connection to the target; the handshake starts as soon as TCP connects. */
+  private connectTls(servername: string, onread: OnReadOpts): tls.TLSSocket {
+    const loop = this.loop
+    // tls.connect takes `onread` as net.Socket does (Node's tls docs); @types/node leaves it out.
+    const options: tls.ConnectionOptions & { onread: OnReadOpts } = {
+      host: loop.plan.address,
+      port: loop.plan.port,
+      secureContext: loop.secureContext!,
+      rejectUnauthorized: loop.plan.tls!.verify,
+      ALPNProtocols: ALPN_HTTP1,
+      onread,
+    }
+    if (servername !== '') options.servername = servername
+    if (this.session !== null) options.session = this.session
+    const socket = tls.connect(options)
+    if (loop.plan.tls!.resume) socket.on('session', (session: Buffer) => (this.session = session))
+    return socket
+  }
+
+  private onSecureConnect(socket: tls.TLSSocket): void {
+    if (socket !== this.socket || !this.loop.running) return
+    this.handshaking = false
+    this.loop.countHandshake(socket.isSessionReused())
+    this.onConnect(socket)
   }
 
   /** Open model: send what is due, up to the pipelining depth; otherwise wait in the due queue. */
@@ -217,7 +263,7 @@ export class BenchConnection {
   private onError(socket: Socket, err: NodeJS.ErrnoException): void {
     if (socket !== this.socket || !this.loop.running) return
     const kind = !this.connected ? E_CONNECT : err.syscall === 'write' ? E_WRITE : E_READ
-    this.fail(kind, err.code ?? err.message)
+    this.fail(kind, this.handshaking && err.syscall === undefined ? tlsFailure(err) : (err.code ?? err.message))
   }
 
   private onClose(socket: Socket): void {
@@ -249,6 +295,7 @@ export class BenchConnection {
     this.inFlight = 0
     this.head = 0
     this.connected = false
+    this.handshaking = false
     const loop = this.loop
     if (!loop.running) return
     if (afterNothing) {
@@ -275,4 +322,25 @@ export class BenchConnection {
     this.socket = null
     socket?.destroy()
   }
+}
+
+/** The ALPN list every https connection offers, in its wire form (RFC 7301 §3.1), built once. */
+const ALPN_HTTP1 = Buffer.from('\x08http/1.1', 'latin1')
+
+/**
+ * Why a TLS handshake failed, for the report's first-error line: the certificate check (OpenSSL's
+ * verify codes such as UNABLE_TO_VERIFY_LEAF_SIGNATURE, and Node's name check) with what to do
+ * about it, or what the handshake itself ran into (an alert from the server, no common version).
+ */
+function tlsFailure(err: NodeJS.ErrnoException): string {
+  const code = err.code ?? 'no code'
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `TLS certificate rejected: ${err.message} (${code}); ask for a name the certificate has`
+  if (!code.startsWith('ERR_')) {
+    // Node appends advice to try --use-system-ca; the system store is already trusted here.
+    const reason = err.message.split('; if the root CA')[0]
+    return `TLS certificate rejected: ${reason} (${code}); trust its CA with --ca FILE, or skip the check with --insecure`
+  }
+  // OpenSSL's reason ("tlsv1 alert no application protocol") without its error-stack prefix and source line.
+  const reason = (err as NodeJS.ErrnoException & { reason?: string }).reason ?? err.message.split('\n')[0]
+  return `TLS handshake failed: ${reason} (${code})`
 }

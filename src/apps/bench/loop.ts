@@ -8,6 +8,7 @@
 
 import { Buffer } from 'node:buffer'
 import type { RecordableHistogram } from 'node:perf_hooks'
+import tls from 'node:tls'
 import { BenchConnection } from './connection.ts'
 import type { LoopPlan } from './plan.ts'
 import { ERROR_KINDS, newLatencyHistogram, recordLatency, type LoopResult } from './result.ts'
@@ -31,9 +32,13 @@ export class LoadLoop {
   readonly intervalMs: number
   running = false
   bytes = 0
+  /** https: the trust store and settings every connection of the loop shares, built once. */
+  readonly secureContext: tls.SecureContext | null
 
   private readonly histogram: RecordableHistogram = newLatencyHistogram()
   private requests = 0
+  private handshakes = 0
+  private resumed = 0
   private readonly statusCounts = new Float64Array(STATUS_SLOTS)
   private readonly errors = new Float64Array(ERROR_KINDS.length)
   private readonly timeline: Float64Array
@@ -54,6 +59,7 @@ export class LoadLoop {
     this.intervalMs = plan.rate > 0 ? (1000 * plan.connections) / plan.rate : 0
     this.timeline = new Float64Array(Math.max(1, Math.ceil(plan.durationMs / 1000)))
     this.progress = progress
+    this.secureContext = plan.tls === null ? null : trustStore(plan.tls.extraCa)
   }
 
   /** Run for warm-up + duration and resolve with what the measured window saw. */
@@ -97,6 +103,12 @@ export class LoadLoop {
     const second = ((now - this.measuredFrom) / 1000) | 0
     // The index is clamped to the timeline, which has at least one slot.
     this.timeline[second < this.timeline.length ? second : this.timeline.length - 1]!++
+  }
+
+  /** Count a completed TLS handshake, and whether it resumed a session. */
+  countHandshake(resumed: boolean): void {
+    this.handshakes++
+    if (resumed) this.resumed++
   }
 
   /** Count `count` failed requests of one kind. */
@@ -205,6 +217,8 @@ export class LoadLoop {
     this.measuredFrom = performance.now()
     this.histogram.reset()
     this.requests = 0
+    this.handshakes = 0
+    this.resumed = 0
     this.bytes = 0
     this.statusCounts.fill(0)
     this.errors.fill(0)
@@ -232,6 +246,17 @@ export class LoadLoop {
       timeline: Array.from(this.timeline),
       histogram: this.histogram,
       firstError: this.firstError,
+      tls: this.secureContext === null ? null : { handshakes: this.handshakes, resumed: this.resumed },
     }
   }
+}
+
+/**
+ * The certificates a https run trusts: Node's default store (its bundled Mozilla roots and
+ * NODE_EXTRA_CA_CERTS), the system's (/etc/ssl/certs), and the --ca file's.
+ */
+function trustStore(extraCa: string | null): tls.SecureContext {
+  const ca = [...tls.getCACertificates('default'), ...tls.getCACertificates('system')]
+  if (extraCa !== null) ca.push(extraCa)
+  return tls.createSecureContext({ ca })
 }

@@ -24,6 +24,22 @@ export interface BenchOptions {
   body: Buffer | null
   /** false: a new connection per request (Connection: close), like webbench. */
   keepAlive: boolean
+  /** https:// only: skip certificate verification (curl's -k). Default false. */
+  insecure?: boolean
+  /** https:// only: PEM certificates trusted besides the system's (--ca FILE). */
+  ca?: Buffer | null
+  /** https:// only: a reconnect resumes its connection's previous TLS session. Default true. */
+  tlsResume?: boolean
+}
+
+/** How a loop's connections speak TLS (https:// URLs). Plain data, like LoopPlan. */
+export interface LoopTls {
+  /** The URL's host name, sent as SNI and checked against the certificate; '' for an IP address (RFC 6066 §3 allows no IP in SNI). */
+  servername: string
+  /** PEM certificates trusted besides the system's. */
+  extraCa: string | null
+  verify: boolean
+  resume: boolean
 }
 
 /** The part of a run one event loop carries out. Plain data: it crosses to worker threads. */
@@ -42,6 +58,8 @@ export interface LoopPlan {
   warmupMs: number
   timeoutMs: number
   keepAlive: boolean
+  /** null for http://. */
+  tls: LoopTls | null
 }
 
 export interface Target {
@@ -51,6 +69,8 @@ export interface Target {
   authority: string
   /** The request-target: path and query. */
   path: string
+  /** https:// */
+  secure: boolean
 }
 
 /** Parse URL for `petrel bench`; the message names what is wrong. */
@@ -61,14 +81,21 @@ export function parseTarget(url: string): Target {
   } catch {
     throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `not a URL: ${JSON.stringify(url)}; give one such as http://127.0.0.1:8080/`)
   }
-  if (parsed.protocol !== 'http:') {
-    throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `unsupported scheme ${parsed.protocol} in ${url}; petrel bench speaks plain http://`)
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `unsupported scheme ${parsed.protocol} in ${url}; petrel bench speaks http:// and https://`)
   }
+  const secure = parsed.protocol === 'https:'
   if (parsed.username !== '' || parsed.password !== '') {
     throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `credentials in the URL are not supported; send them with -H 'Authorization: ...'`)
   }
   const hostname = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname
-  return { hostname, port: parsed.port === '' ? 80 : Number(parsed.port), authority: parsed.host, path: `${parsed.pathname}${parsed.search}` }
+  return {
+    hostname,
+    port: parsed.port === '' ? (secure ? 443 : 80) : Number(parsed.port),
+    authority: parsed.host,
+    path: `${parsed.pathname}${parsed.search}`,
+    secure,
+  }
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -124,6 +151,14 @@ export async function planLoops(options: BenchOptions): Promise<LoopPlan[]> {
       throw new UsageError('PETREL_ERR_BENCH_RESOLVE', `cannot resolve ${target.hostname}: ${(err as Error).message}`)
     }
   }
+  const tls: LoopTls | null = target.secure
+    ? {
+        servername: isIP(target.hostname) === 0 ? target.hostname : '',
+        extraCa: options.ca == null ? null : options.ca.toString('latin1'),
+        verify: options.insecure !== true,
+        resume: options.tlsResume !== false,
+      }
+    : null
   const threads = Math.min(options.threads, options.connections)
   const plans: LoopPlan[] = []
   for (let t = 0; t < threads; t++) {
@@ -139,6 +174,7 @@ export async function planLoops(options: BenchOptions): Promise<LoopPlan[]> {
       warmupMs: options.warmupMs,
       timeoutMs: options.timeoutMs,
       keepAlive: options.keepAlive,
+      tls,
     })
   }
   return plans

@@ -37,6 +37,10 @@ export function describeRun(options: BenchOptions): string {
   if (options.pipelining > 1) parts.push(`pipelining ${options.pipelining}`)
   if (options.rate > 0) parts.push(`rate ${count.format(options.rate)} req/s`)
   if (options.warmupMs > 0) parts.push(`after ${options.warmupMs / 1000}s warm-up`)
+  if (options.url.startsWith('https:')) {
+    parts.push(options.tlsResume === false ? 'TLS without resumption' : 'TLS with resumption')
+    if (options.insecure === true) parts.push('certificates not verified')
+  }
   return `${options.method} ${options.url}\n  ${parts.join(', ')}`
 }
 
@@ -51,6 +55,11 @@ export function formatReport(options: BenchOptions, result: BenchResult): string
     `             p50 ${formatLatency(l.p50)}  p75 ${formatLatency(l.p75)}  p90 ${formatLatency(l.p90)}  p99 ${formatLatency(l.p99)}  p99.9 ${formatLatency(l.p999)}  p99.99 ${formatLatency(l.p9999)}`,
   ]
   if (options.rate > 0) lines.push('             (from when each request was due: coordinated omission corrected)')
+  if (result.tls !== null) {
+    const t = result.tls
+    const share = t.handshakes > 0 ? ` (${((100 * t.resumed) / t.handshakes).toFixed(1)}%)` : ''
+    lines.push(`  tls        ${count.format(t.handshakes)} handshakes, ${rate.format(t.handshakes_per_s)}/s, ${count.format(t.resumed)} resumed${share}`)
+  }
   const statuses = Object.entries(result.status)
   lines.push(`  status     ${statuses.length === 0 ? 'no responses' : statuses.map(([code, n]) => `${code}: ${count.format(n)}`).join(', ')}`)
   const failed = ERROR_KINDS.filter((kind) => result.errors[kind] > 0)

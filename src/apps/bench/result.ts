@@ -39,6 +39,8 @@ export interface LoopResult {
   histogram: RecordableHistogram
   /** The first error's reason, for the report: "parse: malformed status line". */
   firstError: string | null
+  /** https: TLS handshakes completed in the window, and how many of them resumed a session; null for http. */
+  tls: { handshakes: number; resumed: number } | null
 }
 
 export interface LatencySummary {
@@ -67,6 +69,14 @@ export interface BenchResult {
   /** Responses completed in each second. */
   timeline: number[]
   first_error: string | null
+  /** https only (null for http): TLS handshakes completed, per second, and how many resumed a session. */
+  tls: TlsSummary | null
+}
+
+export interface TlsSummary {
+  handshakes: number
+  handshakes_per_s: number
+  resumed: number
 }
 
 export function mergeResults(loops: readonly LoopResult[]): BenchResult {
@@ -78,7 +88,13 @@ export function mergeResults(loops: readonly LoopResult[]): BenchResult {
   const errors = ERROR_KINDS.map(() => 0)
   const timeline: number[] = []
   let firstError: string | null = null
+  let tls: { handshakes: number; resumed: number } | null = null
   for (const loop of loops) {
+    if (loop.tls !== null) {
+      tls ??= { handshakes: 0, resumed: 0 }
+      tls.handshakes += loop.tls.handshakes
+      tls.resumed += loop.tls.resumed
+    }
     histogram.add(loop.histogram)
     requests += loop.requests
     bytes += loop.bytes
@@ -100,6 +116,7 @@ export function mergeResults(loops: readonly LoopResult[]): BenchResult {
     errors: Object.fromEntries(ERROR_KINDS.map((kind, i) => [kind, errors[i]!])) as Record<ErrorKind, number>,
     timeline: Array.from(timeline, (count) => count ?? 0),
     first_error: firstError,
+    tls: tls === null ? null : { handshakes: tls.handshakes, handshakes_per_s: seconds > 0 ? round(tls.handshakes / seconds, 1) : 0, resumed: tls.resumed },
   }
 }
 
