@@ -326,13 +326,14 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
     keys: flags.get('tls-key'),
     min: flags.get('tls-min'),
     ciphers: flags.get('tls-ciphers'),
+    groups: flags.get('tls-groups'),
     rotateMs: flags.get('tls-ticket-rotate'),
     sessionTimeoutMs: flags.get('tls-session-timeout'),
   })
   if (https === null) {
     refuseFlags(
       flags,
-      ['tls-min', 'tls-ciphers', 'tls-ticket-rotate', 'tls-session-timeout', 'tls-watch', 'tls-handshake-timeout', 'http-port', 'hsts'],
+      ['tls-min', 'tls-ciphers', 'tls-groups', 'tls-ticket-rotate', 'tls-session-timeout', 'tls-watch', 'tls-handshake-timeout', 'http-port', 'hsts'],
       'applies to HTTPS: give --tls-cert FILE --tls-key FILE too',
     )
   } else {

@@ -157,7 +157,7 @@ export class TlsTerminator {
     const ecdhCurve = options.ecdhCurve ?? 'auto'
     try {
       if (typeof ecdhCurve !== 'string' || ecdhCurve === '') throw new Error('not a non-empty string')
-      tls.createSecureContext({ ecdhCurve })
+      tlsModule().createSecureContext({ ecdhCurve })
     } catch (err) {
       throw new InvalidOptionError(
         `tls.ecdhCurve: OpenSSL takes no group list ${JSON.stringify(ecdhCurve)} (${(err as Error).message}); give names such as X25519:P-256:P-384`,
