@@ -120,7 +120,6 @@ interface Identity {
   names: string[]
   /** "*.example.com" as ".example.com": matches a name with exactly one more label in front. */
   wildcardSuffixes: string[]
-  notAfter: Date
 }
 
 /** What the TLS side of a server needs per connection, built once and reused for every accept. */
@@ -214,13 +213,6 @@ export class TlsTerminator {
     this.ticketKey = ticketKeyFor(this.ticketSecret, this.period())
     for (const identity of this.identities) identity.context.context.setTicketKeys(this.ticketKey)
     this.scheduleRotation()
-  }
-
-  /** When the certificate that expires first does, for a monitor. */
-  earliestExpiry(): Date {
-    let earliest = this.identities[0]!.notAfter
-    for (const identity of this.identities) if (identity.notAfter < earliest) earliest = identity.notAfter
-    return earliest
   }
 
   /** Stop rotating the ticket key (the server is closing). */
@@ -401,7 +393,7 @@ function checkedIdentity(pair: TlsCertificate, settings: ContextSettings, ticket
     return refuse(certSource, `OpenSSL refused it: ${(err as Error).message}`, err)
   }
   const { names, wildcardSuffixes } = namesOf(x509)
-  return { context, names, wildcardSuffixes, notAfter }
+  return { context, names, wildcardSuffixes }
 }
 
 function isPem(text: string | Buffer): boolean {
