@@ -144,6 +144,7 @@ describe('serving HTTPS', () => {
     assert.equal(await served('a.b.example.test'), 'localhost', 'a wildcard covers one label only')
     assert.equal(await served('example.test'), 'localhost', 'a wildcard does not cover its parent')
     assert.equal(await served('unknown.test'), 'localhost')
+    assert.equal(await served('other.test.'), 'other.test', 'a trailing dot names the same host')
     assert.equal(await served(undefined), 'localhost')
   })
 
@@ -200,6 +201,16 @@ describe('certificates that cannot be used are refused, naming them', () => {
     const encrypted = path.join(dir, 'encrypted.key')
     execFileSync('openssl', ['pkey', '-in', localhost.key, '-aes256', '-passout', 'pass:secret', '-out', encrypted])
     assert.match(refusal({ cert: readFileSync(localhost.cert), key: readFileSync(encrypted), ...named }), /key\.pem: the key is encrypted/)
+    // A CA first in the file (the chain in the wrong order), and a key on a curve clients do not take.
+    assert.match(
+      refusal({ cert: readFileSync(ca.caCert), key: readFileSync(path.join(dir, 'ca.key')), ...named }),
+      /cert\.pem: the first certificate in the file is a CA/,
+    )
+    const k1 = path.join(dir, 'k1.key')
+    const k1cert = path.join(dir, 'k1.pem')
+    execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:secp256k1', '-out', k1])
+    execFileSync('openssl', ['req', '-x509', '-new', '-key', k1, '-out', k1cert, '-days', '2', '-subj', '/CN=k1.test', '-addext', 'basicConstraints=CA:FALSE'])
+    assert.match(refusal({ cert: readFileSync(k1cert), key: readFileSync(k1), ...named }), /key\.pem: a ec secp256k1 key, which clients cannot use/)
     // An SNI pair is checked as the first is.
     assert.match(refusal({ ...pair(localhost), sni: [{ ...pair(expired), certSource: 'sni.pem' }] }), /sni\.pem: expired/)
   })
@@ -268,15 +279,19 @@ describe('the handshake', () => {
     assert.equal(server.stats.protocolErrors.PETREL_ERR_TLS_PROTOCOL, 1)
   })
 
-  test('a bad record after the handshake: closed and counted, not logged', async (t) => {
+  test('a bad record after the handshake: closed at once and counted, not logged', async (t) => {
     const { server, port } = await serve(t, { tls: tlsOptions() }, hello)
     const raw = net.connect(port, '127.0.0.1')
     await new Promise((resolve) => raw.once('connect', resolve))
     const exchange = await connectTls(port, { socket: raw })
     exchange.socket.on('error', () => {})
+    // Once the server is past its handshake (a record in the same read would be the handshake's).
+    await get(exchange, '/')
+    const started = performance.now()
     // An application-data record of garbage, written under the TLS layer.
     raw.write(Buffer.concat([Buffer.from([0x17, 0x03, 0x03, 0x00, 0x20]), Buffer.alloc(32, 7)]))
     await exchange.closed
+    assert.ok(performance.now() - started < 2000, 'closed at the bad record, not by a timer')
     await waitFor('the bad record counted', () => server.stats.protocolErrors.PETREL_ERR_TLS_PROTOCOL === 1, 2000)
   })
 
@@ -304,6 +319,21 @@ describe('the handshake', () => {
     exchange.socket.end('GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n')
     await exchange.closed
     assert.match(exchange.text(), /^HTTP\/1\.1 200 OK[\s\S]*late answer\n$/)
+  })
+
+  test('a TLS 1.2 client cannot renegotiate (one connection would make the server do handshakes without end)', async (t) => {
+    const { server, port } = await serve(t, { tls: tlsOptions() }, hello)
+    const exchange = await connectTls(port, { maxVersion: 'TLSv1.2' })
+    let refusal: Error | null = null
+    exchange.socket.on('error', (err) => (refusal = err))
+    assert.equal(
+      exchange.socket.renegotiate({}, () => {}),
+      true,
+      'the client asks',
+    )
+    await exchange.closed
+    assert.match((refusal as Error | null)?.message ?? '', /no renegotiation/)
+    assert.equal(server.stats.tlsHandshakes, 1)
   })
 
   test('close() closes handshakes under way and resolves', async (t) => {

@@ -21,7 +21,7 @@ import { parseHostPort } from './address.ts'
 import { adminTokenFromFlags } from './admin-flags.ts'
 import { adminHostProblem } from '../monitor/access.ts'
 import type { AdminSettings } from '../monitor/admin.ts'
-import { readPem, tlsSettings, watchTlsFiles } from './tls-flags.ts'
+import { ADMIN_TICKET_SECRET, readPem, tlsSettings, watchTlsFiles } from './tls-flags.ts'
 import { LIMIT_FLAGS, SERVE_FLAGS, SERVE_USAGE, TIMEOUT_FLAGS, type ServeFlagName, type ServeFlags } from './serve-flags.ts'
 
 /** Keys that make no sense in a configuration file. */
@@ -244,6 +244,7 @@ function adminSettings(flags: ServeFlags, admin: string): AdminSettings {
     },
     '--admin-tls-cert',
     '--admin-tls-key',
+    ADMIN_TICKET_SECRET,
   )
   if (https !== null) settings.tls = https
   return settings

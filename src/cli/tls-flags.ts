@@ -65,6 +65,8 @@ export const TLS_FLAGS = [
  * worker a master starts) derives the same ticket keys, and a client resumes across them.
  */
 const TICKET_SECRET = newTicketSecret()
+/** The admin listener's own: a session made with the site is not taken by the admin listener, nor the other way. */
+export const ADMIN_TICKET_SECRET = newTicketSecret()
 
 interface TlsFlagValues {
   certs: string[] | undefined
@@ -81,7 +83,7 @@ interface TlsFlagValues {
  * --tls-cert or --admin-tls-cert). Null when no certificate is given. Throws UsageError naming
  * the flag, the file and the problem.
  */
-export function tlsSettings(values: TlsFlagValues, flag = '--tls-cert', keyFlag = '--tls-key'): TlsOptions | null {
+export function tlsSettings(values: TlsFlagValues, flag = '--tls-cert', keyFlag = '--tls-key', ticketSecret = TICKET_SECRET): TlsOptions | null {
   const certs = values.certs ?? []
   const keys = values.keys ?? []
   if (certs.length === 0 && keys.length === 0) return null
@@ -103,7 +105,7 @@ export function tlsSettings(values: TlsFlagValues, flag = '--tls-cert', keyFlag 
     certSource: first.certSource,
     keySource: first.keySource,
     sni: pairs.slice(1),
-    ticketSecret: TICKET_SECRET,
+    ticketSecret,
   }
   if (values.min !== undefined) {
     if (values.min !== '1.2' && values.min !== '1.3')

@@ -77,7 +77,8 @@ export interface TlsOptions {
  * Mozilla's "intermediate" configuration (ssl-config.mozilla.org, version 5.7): the TLS 1.3
  * suites, then the ECDHE TLS 1.2 suites with AEAD ciphers. The DHE suites of that list are left
  * out: they need Diffie-Hellman parameters, and every client that offers them offers ECDHE too.
- * The TLS 1.3 names must stay in a custom list: Node turns TLS 1.3 off when a list has none.
+ * A custom list without TLS 1.3 names keeps Node's TLS 1.3 suites (Node 26; older Node turned
+ * TLS 1.3 off then).
  */
 export const MOZILLA_INTERMEDIATE_CIPHERS = [
   'TLS_AES_128_GCM_SHA256',
@@ -162,7 +163,10 @@ export class TlsTerminator {
         `tls.ecdhCurve: OpenSSL takes no group list ${JSON.stringify(ecdhCurve)} (${(err as Error).message}); give names such as X25519:P-256:P-384`,
       )
     }
-    this.settings = { minVersion, ciphers, sessionTimeoutS, ecdhCurve }
+    // A session belongs to the secret it was issued under: two listeners with different secrets
+    // (a site and its admin) never take each other's sessions, whatever their tickets say.
+    const sessionIdContext = cryptoModule().createHash('sha256').update(secret).digest('hex').slice(0, 32)
+    this.settings = { minVersion, ciphers, sessionTimeoutS, ecdhCurve, sessionIdContext }
     this.ticketSecret = secret
     this.rotationMs = rotationMs
     this.ticketKey = ticketKeyFor(secret, this.period())
@@ -223,7 +227,10 @@ export class TlsTerminator {
 
   /** SNICallback: the certificate for the client's server name; the default when none has it. */
   private readonly pickContext = (servername: string, done: (err: Error | null, ctx?: tls.SecureContext) => void): void => {
-    done(null, matchIdentity(this.identities, servername.toLowerCase())?.context ?? this.identities[0]!.context)
+    // A name may end in the root's dot ("example.com."), which RFC 6066 does not allow but
+    // clients send: it names the same host.
+    const name = servername.endsWith('.') ? servername.slice(0, -1) : servername
+    done(null, matchIdentity(this.identities, name.toLowerCase())?.context ?? this.identities[0]!.context)
   }
 }
 
@@ -286,6 +293,10 @@ export class TlsHandshake {
   }
 
   private readonly onSecure = (): void => {
+    // As node:tls's own server does once a handshake is done: an OpenSSL error from now on (a
+    // bad record) ends the socket. On a TLSSocket made outside a tls.Server, Node only tells it
+    // to '_tlsError' listeners, and the connection would stay open until a timer closed it.
+    this.socket.on('_tlsError', destroyWithError)
     this.release()
     this.owner.handshakeDone(this, this.socket)
   }
@@ -316,6 +327,10 @@ export class TlsHandshake {
   }
 }
 
+function destroyWithError(this: tls.TLSSocket, err: Error): void {
+  this.destroy(err)
+}
+
 /** An error code a TLS socket reports when its client broke the protocol after the handshake (a bad record, a bad alert). */
 export function isTlsClientFault(code: string | undefined): boolean {
   return code !== undefined && code.startsWith('ERR_SSL_')
@@ -326,6 +341,7 @@ interface ContextSettings {
   ciphers: string
   sessionTimeoutS: number
   ecdhCurve: string
+  sessionIdContext: string
 }
 
 function certificatesOf(options: Pick<TlsOptions, 'cert' | 'key' | 'certSource' | 'keySource' | 'sni'>): TlsCertificate[] {
@@ -371,7 +387,17 @@ function checkedIdentity(pair: TlsCertificate, settings: ContextSettings, ticket
   } catch (err) {
     return refuse(keySource, `not a readable PEM private key (${(err as Error).message})`, err)
   }
+  // A CA first in the file (the chain in the wrong order) or alone: clients would not take it for a server.
+  if (x509.ca) refuse(certSource, 'the first certificate in the file is a CA; put the server’s own certificate first, then its intermediates')
   if (!x509.checkPrivateKey(key)) refuse(keySource, `this key is not the one ${certSource} was made for`)
+  // Keys OpenSSL loads but browsers cannot use (secp256k1, Ed25519): every handshake would fail.
+  const keyType = key.asymmetricKeyType
+  const curve = key.asymmetricKeyDetails?.namedCurve
+  if (keyType !== 'rsa' && !(keyType === 'ec' && curve !== undefined && SERVER_CURVES.has(curve)))
+    refuse(
+      keySource,
+      `a ${keyType === 'ec' ? `${keyType} ${curve ?? ''}`.trim() : keyType} key, which clients cannot use; give an RSA key or an EC key on P-256 or P-384`,
+    )
   const now = Date.now()
   const notAfter = x509.validToDate
   if (notAfter.getTime() <= now) refuse(certSource, `expired on ${notAfter.toISOString()}`)
@@ -386,7 +412,10 @@ function checkedIdentity(pair: TlsCertificate, settings: ContextSettings, ticket
       ecdhCurve: settings.ecdhCurve,
       honorCipherOrder: true,
       sessionTimeout: settings.sessionTimeoutS,
-      sessionIdContext: 'petrel',
+      sessionIdContext: settings.sessionIdContext,
+      // No renegotiation (as nginx): a TLS 1.2 client could make a server do full handshakes on
+      // one connection without end, outside the connection limit and the handshake timeout.
+      secureOptions: cryptoModule().constants.SSL_OP_NO_RENEGOTIATION,
       ticketKeys: ticketKey,
     })
   } catch (err) {
@@ -395,6 +424,9 @@ function checkedIdentity(pair: TlsCertificate, settings: ContextSettings, ticket
   const { names, wildcardSuffixes } = namesOf(x509)
   return { context, names, wildcardSuffixes }
 }
+
+/** The EC curves of server keys every client takes. */
+const SERVER_CURVES = new Set(['prime256v1', 'secp384r1', 'secp521r1'])
 
 function isPem(text: string | Buffer): boolean {
   return (typeof text === 'string' ? text : text.toString('latin1')).includes('-----BEGIN ')
