@@ -474,7 +474,10 @@ test('CGI over HTTPS gets HTTPS=on, REQUEST_SCHEME=https and the HTTPS port; acc
 for (const workers of [[], ['--workers', '2', '--user', 'root']]) {
   test(`admin listener over TLS${workers.length === 0 ? '' : ' (--workers 2)'}: https /metrics works, cleartext does not`, async (t) => {
     const m = await serve(t, [...workers, '--admin', '127.0.0.1:0', '--admin-tls-cert', rsa.cert, '--admin-tls-key', rsa.key])
-    const line = /admin \(dashboard, \/metrics\) on (https?):\/\/127\.0\.0\.1:(\d+)\//.exec(m.log())
+    const adminLine = /admin \(dashboard, \/metrics\) on (https?):\/\/127\.0\.0\.1:(\d+)\//
+    // The admin line may come after the serving line the start-up helper waited for.
+    await waitFor('the admin start-up line', () => adminLine.test(m.log()), 10_000).catch(() => assert.fail(m.log()))
+    const line = adminLine.exec(m.log())
     assert.ok(line, m.log())
     assert.equal(line[1], 'https', `the start-up line says https: ${line[0]}`)
     const metrics = curl('-i', `https://127.0.0.1:${line[2]}/metrics`)
