@@ -14,6 +14,7 @@ import path from 'node:path'
 import tls from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createServer, PetrelError, type HttpServer, type TlsOptions } from '../src/index.ts'
+import { TicketRatchet, ticketPeriod } from '../src/server/tls.ts'
 import { makeTestCa, opensslDateIn, type IssuedCertificate, type TestCa } from './helpers/tls.ts'
 import { serve } from './helpers/serve.ts'
 import { openFds, settlesTo, socketsIn } from './helpers/sockets.ts'
@@ -406,6 +407,30 @@ describe('session resumption', () => {
     assert.ok(session !== null, 'three periods went by before a ticket could be used in its own')
     await sleep(periodMs - (Date.now() % periodMs) + 20)
     assert.equal(await resumes(port, session), false)
+  })
+
+  test('the secret ratchets: a server given an older period’s secret steps to today’s key, and shares sessions with one given today’s', async (t) => {
+    const rotationMs = 60_000
+    const today = ticketPeriod(Date.now(), rotationMs)
+    const ratchet = new TicketRatchet('the secret of a master started earlier', rotationMs, today - 3)
+    const older = { ticketSecret: 'the secret of a master started earlier', ticketSecretPeriod: today - 3, ticketRotationMs: rotationMs }
+    const current = ratchet.current()
+    assert.equal(current.period, today)
+    assert.notEqual(current.secret, Buffer.from('the secret of a master started earlier').toString('hex'), 'the old secret is not kept')
+    const a = await serve(t, { tls: tlsOptions(older) }, hello)
+    const b = await serve(
+      t,
+      { tls: tlsOptions({ ticketSecret: Buffer.from(current.secret, 'hex'), ticketSecretPeriod: today, ticketRotationMs: rotationMs }) },
+      hello,
+    )
+    assert.equal(await resumes(b.port, await sessionFrom(a.port)), true)
+    // The same secret named for another period gives another key.
+    const c = await serve(
+      t,
+      { tls: tlsOptions({ ticketSecret: 'the secret of a master started earlier', ticketSecretPeriod: today, ticketRotationMs: rotationMs }) },
+      hello,
+    )
+    assert.equal(await resumes(c.port, await sessionFrom(a.port)), false)
   })
 
   test('a ticket secret shorter than 16 bytes is refused', () => {

@@ -21,7 +21,7 @@ import { parseHostPort } from './address.ts'
 import { adminTokenFromFlags } from './admin-flags.ts'
 import { adminHostProblem } from '../monitor/access.ts'
 import type { AdminSettings } from '../monitor/admin.ts'
-import { ADMIN_TICKET_SECRET, readPem, tlsSettings, watchTlsFiles } from './tls-flags.ts'
+import { readPem, tlsSettings, watchTlsFiles } from './tls-flags.ts'
 import { LIMIT_FLAGS, SERVE_FLAGS, SERVE_USAGE, TIMEOUT_FLAGS, type ServeFlagName, type ServeFlags } from './serve-flags.ts'
 
 /** Keys that make no sense in a configuration file. */
@@ -97,7 +97,19 @@ async function serve(argv: readonly string[]): Promise<void> {
     }
     const { Master } = await import('../process/master.ts')
     const startTimeoutMs = flags.get('worker-start-timeout')
-    const master = new Master({ workerModule: SERVE_WORKER_MODULE, workers, startTimeoutMs, runAs, onReady, options, reload, pidFile, log })
+    const { withTicketSecret } = await import('../apps/serve/tickets.ts')
+    const master = new Master({
+      workerModule: SERVE_WORKER_MODULE,
+      workers,
+      startTimeoutMs,
+      runAs,
+      onReady,
+      options,
+      workerOptions: withTicketSecret,
+      reload,
+      pidFile,
+      log,
+    })
     process.exit(await master.run())
   }
   const options = buildOptions(flags, positionals)
@@ -244,7 +256,6 @@ function adminSettings(flags: ServeFlags, admin: string): AdminSettings {
     },
     '--admin-tls-cert',
     '--admin-tls-key',
-    ADMIN_TICKET_SECRET,
   )
   if (https !== null) settings.tls = https
   return settings

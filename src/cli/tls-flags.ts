@@ -6,7 +6,7 @@
 import { readFileSync, watch, type FSWatcher } from 'node:fs'
 import path from 'node:path'
 import { errorMessage, systemErrorCode } from '../core/errors.ts'
-import { TLS_DEFAULTS, TlsCertificateError, TlsTerminator, newTicketSecret, type TlsCertificate, type TlsOptions } from '../server/tls.ts'
+import { TLS_DEFAULTS, TlsCertificateError, TlsTerminator, type TlsCertificate, type TlsOptions } from '../server/tls.ts'
 import { InvalidOptionError } from '../core/option-error.ts'
 import { UsageError, formatDuration, type FlagSpec } from './args.ts'
 
@@ -60,14 +60,6 @@ export const TLS_FLAGS = [
   },
 ] as const satisfies ReadonlyArray<FlagSpec<string, 'list' | 'string' | 'duration' | 'boolean' | 'integer'>>
 
-/**
- * The ticket secret of this process's servers: made once, so that every reload (and every
- * worker a master starts) derives the same ticket keys, and a client resumes across them.
- */
-const TICKET_SECRET = newTicketSecret()
-/** The admin listener's own: a session made with the site is not taken by the admin listener, nor the other way. */
-export const ADMIN_TICKET_SECRET = newTicketSecret()
-
 interface TlsFlagValues {
   certs: string[] | undefined
   keys: string[] | undefined
@@ -83,7 +75,7 @@ interface TlsFlagValues {
  * --tls-cert or --admin-tls-cert). Null when no certificate is given. Throws UsageError naming
  * the flag, the file and the problem.
  */
-export function tlsSettings(values: TlsFlagValues, flag = '--tls-cert', keyFlag = '--tls-key', ticketSecret = TICKET_SECRET): TlsOptions | null {
+export function tlsSettings(values: TlsFlagValues, flag = '--tls-cert', keyFlag = '--tls-key'): TlsOptions | null {
   const certs = values.certs ?? []
   const keys = values.keys ?? []
   if (certs.length === 0 && keys.length === 0) return null
@@ -105,7 +97,6 @@ export function tlsSettings(values: TlsFlagValues, flag = '--tls-cert', keyFlag 
     certSource: first.certSource,
     keySource: first.keySource,
     sni: pairs.slice(1),
-    ticketSecret,
   }
   if (values.min !== undefined) {
     if (values.min !== '1.2' && values.min !== '1.3')

@@ -38,6 +38,12 @@ export interface MasterOptions<Options extends ProgramOptions> {
   /** How long a worker may take to listen (supervisor.ts's default when absent). */
   startTimeoutMs?: number
   options: Options
+  /**
+   * The options one worker starts with, made at its start from the master's: for what changes
+   * with time or must not stay in the master's copy (serve's current ticket secret). Default:
+   * the options as they are.
+   */
+  workerOptions?: (options: Options) => Options
   /** Loads the configuration again for a reload; throws when it is invalid. */
   reload: () => Promise<Options>
   pidFile?: string
@@ -80,7 +86,7 @@ export class Master<Options extends ProgramOptions> {
       workerModule: config.workerModule,
       startMessage: (slot) => ({
         type: 'start',
-        options: this.options,
+        options: this.config.workerOptions === undefined ? this.options : this.config.workerOptions(this.options),
         reusePort: this.reusePort,
         handedOver: this.shared === null ? null : this.shared.address,
         idleGraceMs: this.config.idleGraceMs ?? 1000,

@@ -13,13 +13,14 @@
 //
 // Session resumption: TLS 1.3 tickets and TLS 1.2 session tickets are encrypted with one
 // 48-byte ticket key set on every context (SNI switches contexts mid-handshake; each must
-// decrypt what another issued). The key of each rotation period is derived from a secret and
-// the period's number (HMAC-SHA384, exactly 48 bytes), so processes given the same secret — a
-// master's workers, old and new across a reload — hold the same key at the same time and
-// change it together at each period's end, with no message between them; a client resumes on
-// any worker. A server given no secret makes its own. Node keeps one key per context, so a
-// rotation ends the resumption of tickets issued under the old key: those clients make one
-// full handshake, once per period.
+// decrypt what another issued). Each rotation period has a secret, the HMAC of the period
+// before's (a ratchet: whoever holds today's secret cannot compute yesterday's), and its key is
+// derived from it (HMAC-SHA384, exactly 48 bytes). Processes given the same secret for the same
+// period — a master's workers, old and new across a reload — hold the same key at the same
+// time and step to the next together at each period's end, with no message between them; a
+// client resumes on any worker. A server given no secret makes its own. Node keeps one key per
+// context, so a rotation ends the resumption of tickets issued under the old key: those
+// clients make one full handshake, once per period.
 
 import { Buffer } from 'node:buffer'
 import type { KeyObject, X509Certificate } from 'node:crypto'
@@ -56,8 +57,14 @@ export interface TlsOptions {
   minVersion?: 'TLSv1.2' | 'TLSv1.3'
   /** OpenSSL cipher list; TLS 1.3 suites (TLS_…) and TLS 1.2 ones in one string. Default: MOZILLA_INTERMEDIATE_CIPHERS. */
   ciphers?: string
-  /** Secret (16+ bytes) the session ticket keys are derived from; give processes the same one to share sessions. Absent: a random one. */
+  /**
+   * Secret (16+ bytes) of rotation period `ticketSecretPeriod`, from which this period's ticket
+   * key and every later period's are derived; give processes the same pair to share sessions.
+   * Absent: a random one.
+   */
   ticketSecret?: string | Buffer
+  /** The period `ticketSecret` belongs to (TicketRatchet.current()); default: the period now. */
+  ticketSecretPeriod?: number
   /** How long one ticket key is used before the next (default 12 h; 0: one key for the server's life). */
   ticketRotationMs?: number
   /** Lifetime of a session (ticket) a client may resume, in seconds (default 3600). */
@@ -106,12 +113,53 @@ export function newTicketSecret(): string {
   return cryptoModule().randomBytes(32).toString('hex')
 }
 
+/** The number of the rotation period `nowMs` falls in (0 when keys do not rotate). */
+export function ticketPeriod(nowMs: number, rotationMs: number): number {
+  return rotationMs === 0 ? 0 : Math.floor(nowMs / rotationMs)
+}
+
 /**
- * The ticket key of rotation period `period`: 48 bytes as node:tls takes them (16 of key name,
- * 16 of HMAC secret, 16 of AES key), the HMAC-SHA384 of the period's number under the secret.
+ * The secrets of the ticket keys, one per rotation period, each the HMAC-SHA256 of the one
+ * before: it holds the current period's only, and steps forward, never back.
  */
-export function ticketKeyFor(secret: string | Buffer, period: number): Buffer {
-  return cryptoModule().createHmac('sha384', secret).update(`petrel tls ticket key ${period}`).digest()
+export class TicketRatchet {
+  readonly rotationMs: number
+  private secret: Buffer
+  private period: number
+
+  constructor(secret: string | Buffer, rotationMs: number, period = ticketPeriod(Date.now(), rotationMs)) {
+    if ((typeof secret !== 'string' && !Buffer.isBuffer(secret)) || Buffer.byteLength(secret) < MIN_TICKET_SECRET_BYTES)
+      throw new InvalidOptionError(`tls.ticketSecret must be a string or Buffer of ${MIN_TICKET_SECRET_BYTES} bytes or more`)
+    if (!Number.isSafeInteger(period) || period < 0) throw new InvalidOptionError(`tls.ticketSecretPeriod must be a whole number ≥ 0, not ${period}`)
+    this.rotationMs = rotationMs
+    this.secret = Buffer.from(secret)
+    this.period = period
+  }
+
+  /** The secret of the period `nowMs` falls in, as hex (it crosses IPC), and that period; earlier ones are forgotten. */
+  current(nowMs = Date.now()): { secret: string; period: number } {
+    this.advance(nowMs)
+    return { secret: this.secret.toString('hex'), period: this.period }
+  }
+
+  /**
+   * The ticket key of the period `nowMs` falls in: 48 bytes as node:tls takes them (16 of key
+   * name, 16 of HMAC secret, 16 of AES key).
+   */
+  key(nowMs = Date.now()): Buffer {
+    this.advance(nowMs)
+    return cryptoModule().createHmac('sha384', this.secret).update('petrel tls ticket key').digest()
+  }
+
+  private advance(nowMs: number): void {
+    const target = ticketPeriod(nowMs, this.rotationMs)
+    const crypto = cryptoModule()
+    // A secret given for a later period (a clock that differs) is used as it is until then.
+    while (this.period < target) {
+      this.secret = crypto.createHmac('sha256', this.secret).update('petrel tls ticket secret, next period').digest()
+      this.period++
+    }
+  }
 }
 
 /** A checked certificate: its context, and the names SNI matches it by. */
@@ -127,8 +175,7 @@ interface Identity {
 export class TlsTerminator {
   private identities: Identity[]
   private readonly settings: ContextSettings
-  private readonly ticketSecret: string | Buffer
-  private readonly rotationMs: number
+  private readonly tickets: TicketRatchet
   private ticketKey: Buffer
   private rotation: NodeJS.Timeout | null = null
   private readonly socketOptions: tls.TLSSocketOptions
@@ -145,9 +192,7 @@ export class TlsTerminator {
     const rotationMs = options.ticketRotationMs ?? TLS_DEFAULTS.ticketRotationMs
     if (!Number.isInteger(rotationMs) || rotationMs < 0 || rotationMs > 2 ** 31 - 1)
       throw new InvalidOptionError(`tls.ticketRotationMs must be a whole number of ms from 0 to 2^31-1, not ${rotationMs}`)
-    const secret = options.ticketSecret ?? newTicketSecret()
-    if ((typeof secret !== 'string' && !Buffer.isBuffer(secret)) || Buffer.byteLength(secret) < MIN_TICKET_SECRET_BYTES)
-      throw new InvalidOptionError(`tls.ticketSecret must be a string or Buffer of ${MIN_TICKET_SECRET_BYTES} bytes or more`)
+    const tickets = new TicketRatchet(options.ticketSecret ?? newTicketSecret(), rotationMs, options.ticketSecretPeriod)
     const ciphers = options.ciphers ?? MOZILLA_INTERMEDIATE_CIPHERS
     try {
       tlsModule().createSecureContext({ ciphers, minVersion })
@@ -163,13 +208,9 @@ export class TlsTerminator {
         `tls.ecdhCurve: OpenSSL takes no group list ${JSON.stringify(ecdhCurve)} (${(err as Error).message}); give names such as X25519:P-256:P-384`,
       )
     }
-    // A session belongs to the secret it was issued under: two listeners with different secrets
-    // (a site and its admin) never take each other's sessions, whatever their tickets say.
-    const sessionIdContext = cryptoModule().createHash('sha256').update(secret).digest('hex').slice(0, 32)
-    this.settings = { minVersion, ciphers, sessionTimeoutS, ecdhCurve, sessionIdContext }
-    this.ticketSecret = secret
-    this.rotationMs = rotationMs
-    this.ticketKey = ticketKeyFor(secret, this.period())
+    this.settings = { minVersion, ciphers, sessionTimeoutS, ecdhCurve }
+    this.tickets = tickets
+    this.ticketKey = tickets.key()
     this.identities = buildIdentities(certificatesOf(options), this.settings, this.ticketKey)
     const alpn = options.alpnProtocols ?? ['http/1.1']
     // One options object for every accepted socket; the ALPN list is converted to its wire form
@@ -200,21 +241,17 @@ export class TlsTerminator {
     this.socketOptions.SNICallback = identities.length > 1 ? this.pickContext : undefined
   }
 
-  /** The current rotation period's number (0 when keys do not rotate). */
-  private period(): number {
-    return this.rotationMs === 0 ? 0 : Math.floor(Date.now() / this.rotationMs)
-  }
-
   /** At the end of the current period, every context takes the next period's key. */
   private scheduleRotation(): void {
-    if (this.rotationMs === 0) return
-    const next = (this.period() + 1) * this.rotationMs
+    const rotationMs = this.tickets.rotationMs
+    if (rotationMs === 0) return
+    const next = (ticketPeriod(Date.now(), rotationMs) + 1) * rotationMs
     this.rotation = setTimeout(this.rotate, Math.max(1, next - Date.now()))
     this.rotation.unref()
   }
 
   private readonly rotate = (): void => {
-    this.ticketKey = ticketKeyFor(this.ticketSecret, this.period())
+    this.ticketKey = this.tickets.key()
     for (const identity of this.identities) identity.context.context.setTicketKeys(this.ticketKey)
     this.scheduleRotation()
   }
@@ -341,7 +378,6 @@ interface ContextSettings {
   ciphers: string
   sessionTimeoutS: number
   ecdhCurve: string
-  sessionIdContext: string
 }
 
 function certificatesOf(options: Pick<TlsOptions, 'cert' | 'key' | 'certSource' | 'keySource' | 'sni'>): TlsCertificate[] {
@@ -412,7 +448,7 @@ function checkedIdentity(pair: TlsCertificate, settings: ContextSettings, ticket
       ecdhCurve: settings.ecdhCurve,
       honorCipherOrder: true,
       sessionTimeout: settings.sessionTimeoutS,
-      sessionIdContext: settings.sessionIdContext,
+      sessionIdContext: 'petrel',
       // No renegotiation (as nginx): a TLS 1.2 client could make a server do full handshakes on
       // one connection without end, outside the connection limit and the handshake timeout.
       secureOptions: cryptoModule().constants.SSL_OP_NO_RENEGOTIATION,

@@ -26,6 +26,7 @@ import type { ReverseProxy } from '../proxy/reverse.ts'
 import type { ProxyOptions, ProxyRoute } from '../proxy/settings.ts'
 import type { TlsOptions } from '../../server/tls.ts'
 import { redirectToHttps } from './https-redirect.ts'
+import { withTicketSecret } from './tickets.ts'
 
 export const DEMO_SITE = fileURLToPath(new URL('../../../site/', import.meta.url))
 const DEMO_WORK = moduleUrl('./demo-work.ts', import.meta.url)
@@ -237,7 +238,7 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
               endedAtMs: Date.now(),
             }),
     onServerAnswer: accessLog === null ? undefined : (answer) => accessLog.record({ ...answer, endedAtMs: Date.now() }),
-    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    ...(options.tls === undefined ? {} : { tls: withTicketSecret(options).tls }),
     ...(options.hstsSeconds === undefined ? {} : { responseHeaders: { 'Strict-Transport-Security': `max-age=${options.hstsSeconds}` } }),
   })
   parts.server = server
