@@ -518,3 +518,29 @@ test('no process of the servers started above is left (each test kills its own i
     [],
   )
 })
+
+test('the admin listener counts TLS handshakes and resumptions (Prometheus /metrics)', async (t) => {
+  const m = await serve(t, ['--tls-cert', ec.cert, '--tls-key', ec.key, '--admin', '127.0.0.1:0'])
+  const adminLine = /admin \(dashboard, \/metrics\) on http:\/\/127\.0\.0\.1:(\d+)\//
+  await waitFor('the admin start-up line', () => adminLine.test(m.log()), 10_000)
+  const adminPort = Number(adminLine.exec(m.log())![1])
+  const sessionFile = path.join(tempDir(t), 'session.pem')
+  const request = 'GET /plaintext HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
+  const client = (...args: string[]): string =>
+    spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${m.port}`, '-servername', 'localhost', '-CAfile', ca.caCert, '-ign_eof', ...args], {
+      encoding: 'utf8',
+      input: request,
+      timeout: 10_000,
+    }).stdout
+  // A request answered before the connection closes: a TLS 1.3 ticket comes after the handshake.
+  assert.match(client('-sess_out', sessionFile), /^New, /m)
+  assert.match(client('-sess_in', sessionFile), /^Reused, /m)
+  const value = (text: string, name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? Number.NaN)
+  await waitFor(
+    'both handshakes counted',
+    () => value(spawnSync('curl', ['-sS', `http://127.0.0.1:${adminPort}/metrics`], { encoding: 'utf8' }).stdout, 'petrel_tls_handshakes_total') === 2,
+    5000,
+  )
+  const metrics = spawnSync('curl', ['-sS', `http://127.0.0.1:${adminPort}/metrics`], { encoding: 'utf8' }).stdout
+  assert.equal(value(metrics, 'petrel_tls_resumed_total'), 1, metrics)
+})

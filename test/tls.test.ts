@@ -203,10 +203,13 @@ describe('certificates that cannot be used are refused, naming them', () => {
     execFileSync('openssl', ['pkey', '-in', localhost.key, '-aes256', '-passout', 'pass:secret', '-out', encrypted])
     assert.match(refusal({ cert: readFileSync(localhost.cert), key: readFileSync(encrypted), ...named }), /key\.pem: the key is encrypted/)
     // A CA first in the file (the chain in the wrong order), and a key on a curve clients do not take.
+    const wrongOrder = Buffer.concat([readFileSync(ca.caCert), readFileSync(localhost.cert)])
     assert.match(
-      refusal({ cert: readFileSync(ca.caCert), key: readFileSync(path.join(dir, 'ca.key')), ...named }),
-      /cert\.pem: the first certificate in the file is a CA/,
+      refusal({ cert: wrongOrder, key: readFileSync(localhost.key), ...named }),
+      /cert\.pem: the first certificate in the file is a CA, not the one the key was made for/,
     )
+    // A self-signed certificate (a CA to OpenSSL) with its own key is taken.
+    createServer({ tls: { cert: readFileSync(ca.caCert), key: readFileSync(path.join(dir, 'ca.key')) } }).tls!.close()
     const k1 = path.join(dir, 'k1.key')
     const k1cert = path.join(dir, 'k1.pem')
     execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:secp256k1', '-out', k1])

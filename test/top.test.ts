@@ -24,7 +24,7 @@ function processFigures(worker: number | null, pid: number): Tick['processes'][n
     worker,
     atMs: 1_700_000_100_000,
     startedAtMs: 1_700_000_000_000,
-    connections: { active: 1234, idle: 1200, accepted: 987_654, rejected: 12 },
+    connections: { active: 1234, idle: 1200, accepted: 987_654, rejected: 12, tlsHandshakes: 0, tlsResumed: 0 },
     requests: 123_456_789,
     responses: [0, 123_000_000, 400_000, 56_000, 789],
     bytesIn: 9e9,
@@ -47,7 +47,7 @@ function busyTick(workers: number, cores: number): Tick {
     totals: {
       atMs: 1_700_000_100_000,
       processes: workers,
-      connections: { active: 20_480, idle: 19_999, accepted: 1_234_567, rejected: 42 },
+      connections: { active: 20_480, idle: 19_999, accepted: 1_234_567, rejected: 42, tlsHandshakes: 0, tlsResumed: 0 },
       requests: 203_716_123,
       responses: [0, 200_000_000, 3_000_000, 700_000, 16_123],
       bytesIn: 1e10,

@@ -65,7 +65,12 @@ interface Window {
   latencyCounts: number[]
 }
 
-type Counters = Pick<Totals, 'requests' | 'responses' | 'bytesIn' | 'bytesOut' | 'latency' | 'cpuUs'> & { accepted: number; rejected: number }
+type Counters = Pick<Totals, 'requests' | 'responses' | 'bytesIn' | 'bytesOut' | 'latency' | 'cpuUs'> & {
+  accepted: number
+  rejected: number
+  tlsHandshakes: number
+  tlsResumed: number
+}
 
 function zeroCounters(): Counters {
   return {
@@ -77,6 +82,8 @@ function zeroCounters(): Counters {
     cpuUs: 0,
     accepted: 0,
     rejected: 0,
+    tlsHandshakes: 0,
+    tlsResumed: 0,
   }
 }
 
@@ -84,6 +91,8 @@ function addCounters(into: Counters, s: ProcessSnapshot): void {
   into.requests += s.requests
   into.accepted += s.connections.accepted
   into.rejected += s.connections.rejected
+  into.tlsHandshakes += s.connections.tlsHandshakes
+  into.tlsResumed += s.connections.tlsResumed
   for (let i = 0; i < 5; i++) into.responses[i]! += s.responses[i]!
   into.bytesIn += s.bytesIn
   into.bytesOut += s.bytesOut
@@ -147,7 +156,7 @@ export class MetricsBoard {
     const t: Totals = {
       atMs: Date.now(),
       processes: this.live.size,
-      connections: { active: 0, idle: 0, accepted: 0, rejected: 0 },
+      connections: { active: 0, idle: 0, accepted: 0, rejected: 0, tlsHandshakes: 0, tlsResumed: 0 },
       requests: 0,
       responses: [],
       bytesIn: 0,
@@ -172,6 +181,8 @@ export class MetricsBoard {
     }
     t.connections.accepted = c.accepted
     t.connections.rejected = c.rejected
+    t.connections.tlsHandshakes = c.tlsHandshakes
+    t.connections.tlsResumed = c.tlsResumed
     t.requests = c.requests
     t.responses = c.responses
     t.bytesIn = c.bytesIn

@@ -99,7 +99,8 @@ export class HttpMetrics implements MetricsSink {
 
 /** The traffic figures a process and the sum of all of them share; counters are totals. */
 export interface TrafficFigures {
-  connections: { active: number; idle: number; accepted: number; rejected: number }
+  /** `tlsHandshakes`: TLS handshakes completed (HTTPS), `tlsResumed` of them resumed a session. */
+  connections: { active: number; idle: number; accepted: number; rejected: number; tlsHandshakes: number; tlsResumed: number }
   requests: number
   /** Responses by status class, 1xx … 5xx. */
   responses: number[]
@@ -124,7 +125,7 @@ export interface ProcessSnapshot extends TrafficFigures {
 
 /** What a snapshot reads from the server: kept to an interface so this module needs no server import. */
 export interface MetricsSource {
-  readonly stats: { accepted: number; rejected: number; requests: number }
+  readonly stats: { accepted: number; rejected: number; requests: number; tlsHandshakes: number; tlsResumed: number }
   /** Connections open now, and how many of them wait between requests. */
   connectionCounts(): { active: number; idle: number; bytesOut: number }
   timersArmed(): number
@@ -164,7 +165,14 @@ export function takeSnapshot(metrics: HttpMetrics, source: MetricsSource, worker
     worker,
     atMs: now,
     startedAtMs: STARTED_AT_MS,
-    connections: { active: counts.active, idle: counts.idle, accepted: source.stats.accepted, rejected: source.stats.rejected },
+    connections: {
+      active: counts.active,
+      idle: counts.idle,
+      accepted: source.stats.accepted,
+      rejected: source.stats.rejected,
+      tlsHandshakes: source.stats.tlsHandshakes,
+      tlsResumed: source.stats.tlsResumed,
+    },
     requests: source.stats.requests,
     responses: [...metrics.responses],
     bytesIn: metrics.bytesIn,

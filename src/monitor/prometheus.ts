@@ -15,6 +15,8 @@ export function prometheusText(t: Totals, processes: readonly ProcessSnapshot[])
   }
   metric('petrel_connections_accepted_total', 'counter', 'Connections accepted.', [['', t.connections.accepted]])
   metric('petrel_connections_rejected_total', 'counter', 'Connections refused with 503 at the connection limit.', [['', t.connections.rejected]])
+  metric('petrel_tls_handshakes_total', 'counter', 'TLS handshakes completed (HTTPS).', [['', t.connections.tlsHandshakes]])
+  metric('petrel_tls_resumed_total', 'counter', 'TLS handshakes that resumed a session (a ticket).', [['', t.connections.tlsResumed]])
   metric('petrel_connections_active', 'gauge', 'Connections open now.', [['', t.connections.active]])
   metric('petrel_connections_idle', 'gauge', 'Open connections waiting between requests (keep-alive).', [['', t.connections.idle]])
   metric('petrel_requests_total', 'counter', 'Requests whose head was read.', [['', t.requests]])

@@ -423,9 +423,15 @@ function checkedIdentity(pair: TlsCertificate, settings: ContextSettings, ticket
   } catch (err) {
     return refuse(keySource, `not a readable PEM private key (${(err as Error).message})`, err)
   }
-  // A CA first in the file (the chain in the wrong order) or alone: clients would not take it for a server.
-  if (x509.ca) refuse(certSource, 'the first certificate in the file is a CA; put the server’s own certificate first, then its intermediates')
-  if (!x509.checkPrivateKey(key)) refuse(keySource, `this key is not the one ${certSource} was made for`)
+  if (!x509.checkPrivateKey(key)) {
+    // A CA first (the chain in the wrong order) says so; a self-signed certificate is a CA too, and fine when the key is its own.
+    if (x509.ca)
+      refuse(
+        certSource,
+        'the first certificate in the file is a CA, not the one the key was made for; put the server’s own certificate first, then its intermediates',
+      )
+    refuse(keySource, `this key is not the one ${certSource} was made for`)
+  }
   // Keys OpenSSL loads but browsers cannot use (secp256k1, Ed25519): every handshake would fail.
   const keyType = key.asymmetricKeyType
   const curve = key.asymmetricKeyDetails?.namedCurve
