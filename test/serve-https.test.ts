@@ -544,3 +544,26 @@ test('the admin listener counts TLS handshakes and resumptions (Prometheus /metr
   const metrics = spawnSync('curl', ['-sS', `http://127.0.0.1:${adminPort}/metrics`], { encoding: 'utf8' }).stdout
   assert.equal(value(metrics, 'petrel_tls_resumed_total'), 1, metrics)
 })
+
+test('--tls-watch follows a reload: the files a --config names after it are the ones watched', async (t) => {
+  const dir = tempDir(t)
+  const first = { cert: path.join(dir, 'first.pem'), key: path.join(dir, 'first.key') }
+  const second = { cert: path.join(dir, 'second.pem'), key: path.join(dir, 'second.key') }
+  install(ec, first)
+  install(ec, second)
+  const config = path.join(dir, 'petrel.json')
+  writeFileSync(config, JSON.stringify({ 'tls-cert': [first.cert], 'tls-key': [first.key], 'tls-watch': true }))
+  const m = await serve(t, ['--config', config])
+  writeFileSync(config, JSON.stringify({ 'tls-cert': [second.cert], 'tls-key': [second.key], 'tls-watch': true }))
+  process.kill(m.child.pid!, 'SIGHUP')
+  await waitFor('the reload', () => /reloaded/.test(m.log()), 10_000)
+  const reloads = (): number => m.log().match(/reloaded/g)?.length ?? 0
+  // A change to the file the configuration no longer names reloads nothing; one to the file it names does.
+  install(ca.issue(['localhost', '127.0.0.1'], { stem: 'unwatched' }), first)
+  await sleep(2000)
+  assert.equal(reloads(), 1, m.log())
+  const renewed = ca.issue(['localhost', '127.0.0.1'], { stem: 'followed' })
+  install(renewed, second)
+  await waitFor('the renewed certificate served', () => reloads() === 2, 10_000).catch(() => assert.fail(m.log()))
+  assert.equal(await servedFingerprint(m.port), fingerprintOf(renewed.cert))
+})

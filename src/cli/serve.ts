@@ -75,14 +75,22 @@ async function serve(argv: readonly string[]): Promise<void> {
   // A reload reads the --config file and checks ROOT again; any error keeps the running servers.
   const reload = async (): Promise<ServeOptions> => {
     const again = await readSettings(argv)
-    return buildOptions(again.flags, again.positionals)
+    const options = buildOptions(again.flags, again.positionals)
+    // A --config file may name other certificate files (or turn the watch on or off) from now on.
+    watchCertificates(watchedFiles(again.flags))
+    return options
   }
   const log = (line: string): void => console.error(line)
   // The files are watched by the process that reads them: the master, or the single process.
-  const tlsFiles = flags.get('tls-watch') === true ? [...(flags.get('tls-cert') ?? []), ...(flags.get('tls-key') ?? [])] : []
   // Only once the server runs: its signal loop then takes the SIGHUP (before, it would end the process).
-  const watchCertificates = (): void => {
-    if (tlsFiles.length > 0) watchTlsFiles(tlsFiles, () => process.kill(process.pid, 'SIGHUP'))
+  let unwatch: (() => void) | null = null
+  let watched = ''
+  const watchCertificates = (files: string[] = watchedFiles(flags)): void => {
+    if (files.join('\n') === watched) return
+    unwatch?.()
+    unwatch = null
+    watched = files.join('\n')
+    if (files.length > 0) unwatch = watchTlsFiles(files, () => process.kill(process.pid, 'SIGHUP'))
   }
   const workersGiven = flags.get('workers')
   if (workersGiven !== undefined) {
@@ -134,6 +142,11 @@ async function serve(argv: readonly string[]): Promise<void> {
     },
   })
   process.exit(await single.run())
+}
+
+/** The certificate and key files --tls-watch watches: none without it. */
+function watchedFiles(flags: ServeFlags): string[] {
+  return flags.get('tls-watch') === true ? [...(flags.get('tls-cert') ?? []), ...(flags.get('tls-key') ?? [])] : []
 }
 
 /** Who workers run as. A root master must be told: a name to drop to, or root on purpose. */
