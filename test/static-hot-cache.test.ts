@@ -9,6 +9,8 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import v8 from 'node:v8'
+import vm from 'node:vm'
 import { FileCache } from '../src/apps/serve/file-cache.ts'
 import { STATIC_DEFAULTS } from '../src/apps/serve/static.ts'
 import { tempDir, writeTree, startStatic, pattern } from './helpers/static-fixture.ts'
@@ -161,6 +163,30 @@ describe('hot-file cache: the memory budget', () => {
       assert.ok(cache.stats().memoryBytes <= 1200)
     }
     cache.clear()
+  })
+
+  test('small bodies count all the memory they keep: none pins a slab of the shared buffer pool', async (t) => {
+    v8.setFlagsFromString('--expose-gc')
+    const gc = vm.runInNewContext('gc') as () => void
+    const root = path.join(base, 'slabs')
+    fs.mkdirSync(root)
+    const count = 400
+    for (let i = 0; i < count; i++) fs.writeFileSync(path.join(root, `t${i}.txt`), 'x'.repeat(100))
+    const cache = new FileCache({ root, validMs: 60_000, smallFileBytes: MiB, maxCachedBytes: MiB, followSymlinks: false })
+    t.after(() => cache.clear())
+    gc()
+    const before = process.memoryUsage().arrayBuffers
+    for (let i = 0; i < count; i++) {
+      // Other work takes most of the shared pool between two reads, as requests do in a server.
+      Buffer.allocUnsafe(4000)
+      const entry = await cache.lookup(path.join(root, `t${i}.txt`))
+      assert.equal(entry.body?.length, 100)
+    }
+    gc()
+    const held = process.memoryUsage().arrayBuffers - before
+    assert.equal(cache.stats().memoryBytes, count * 100)
+    // 40,000 bytes of bodies; a pooled slab each would be 400 × 8 KiB = 3.2 MiB.
+    assert.ok(held < 512 * 1024, `array buffers grew by ${held} bytes for ${count * 100} bytes of bodies`)
   })
 })
 
