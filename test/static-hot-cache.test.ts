@@ -15,6 +15,8 @@ import { FileCache } from '../src/apps/serve/file-cache.ts'
 import { STATIC_DEFAULTS } from '../src/apps/serve/static.ts'
 import { tempDir, writeTree, startStatic, pattern } from './helpers/static-fixture.ts'
 import { startPetrel } from './helpers/petrel.ts'
+import { makeTestCa } from './helpers/tls.ts'
+import { execFileSync } from 'node:child_process'
 
 const base = tempDir('hot')
 const MiB = 1024 * 1024
@@ -238,5 +240,18 @@ describe('hot-file cache: petrel serve', () => {
     // garbage collector, which V8 runs once external memory has grown by about 64 MiB (measured:
     // about 75 MiB of growth however many files pass through).
     assert.ok(highest - baseline < 100 * MiB, `RSS grew by ${Math.round((highest - baseline) / MiB)} MiB (from ${Math.round(baseline / MiB)} MiB)`)
+  })
+
+  test('over HTTPS, a 1 MiB file and its ranges are served from memory', async (t) => {
+    const root = path.join(base, 'https')
+    writeTree(root, { 'f.bin': pattern(MiB) })
+    const ca = makeTestCa(path.join(base, 'ca'))
+    const cert = ca.issue(['localhost', '127.0.0.1'])
+    const run = await startPetrel(t, [root, '--tls-cert', cert.cert, '--tls-key', cert.key, '--open-file-cache-valid', '60s'])
+    const curl = (...args: string[]): Buffer => execFileSync('curl', ['-sS', '--fail', '--cacert', ca.caCert, '--max-time', '20', ...args, `https://127.0.0.1:${run.port}/f.bin`])
+    assert.ok(curl().equals(pattern(MiB)))
+    overwriteInPlace(path.join(root, 'f.bin'), otherPattern(MiB))
+    assert.ok(curl().equals(pattern(MiB)), 'the whole file from memory')
+    assert.ok(curl('-r', '500000-500099').equals(pattern(MiB).subarray(500_000, 500_100)), 'a range from memory')
   })
 })
