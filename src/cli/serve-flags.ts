@@ -74,7 +74,14 @@ export const SERVE_FLAGS = defineFlags([
     type: 'integer',
     valueName: 'N',
     min: 0,
-    description: `serve files up to N bytes from memory (default ${STATIC_DEFAULTS.smallFileBytes})`,
+    description: `serve files up to N bytes from memory, within --file-cache-bytes; larger files are streamed from disk (default ${STATIC_DEFAULTS.smallFileBytes})`,
+  },
+  {
+    name: 'file-cache-bytes',
+    type: 'integer',
+    valueName: 'N',
+    min: 0,
+    description: `bytes of file contents held in memory per process; the least recently used files make room (default ${STATIC_DEFAULTS.fileCacheBytes})`,
   },
   {
     name: 'max-open-files',

@@ -314,6 +314,7 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
       maxAgeSeconds: flags.get('max-age'),
       cacheValidMs: flags.get('open-file-cache-valid'),
       smallFileBytes: flags.get('small-file-bytes'),
+      fileCacheBytes: flags.get('file-cache-bytes'),
       maxOpenFiles: flags.get('max-open-files'),
     },
   }

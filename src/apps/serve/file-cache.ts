@@ -1,6 +1,7 @@
 // What the static server knows about a path, cached for a validity period like nginx's
 // open_file_cache: the check that the path stays inside ROOT, the stat, the validators and
-// content type, and — for small files — the bytes themselves. A request for a cached file costs a
+// content type, and — for files up to smallFileBytes — the bytes themselves, within a byte budget
+// (maxCachedBytes) kept by evicting the least recently used. A request for a cached file costs a
 // Map lookup; the file system is asked again only when the entry is older than `validMs`.
 // Concurrent lookups of the same path share one set of file system calls. Every call is
 // asynchronous: no synchronous file system call ever runs on the request path.
@@ -49,7 +50,7 @@ export interface FileEntry {
   readonly etag: string
   readonly lastModified: string
   readonly contentType: string
-  /** The whole file, when it is at most smallFileBytes and the cache had room for it. */
+  /** The whole file, when it is at most smallFileBytes and the memory budget had room for it. */
   readonly body: Buffer | null
   /** The open file for a file served from disk (nginx caches descriptors the same way); null when the
    * file is in memory or the descriptor budget is spent (a response then opens it again with
@@ -59,6 +60,13 @@ export interface FileEntry {
   readonly checkedAt: number
   /** The whole 200 head for an in-memory file, kept by the static server (see static.ts). */
   prepared: PreparedHead | null
+  /**
+   * The neighbours of an in-memory entry in the cache's list of them by recent use (null at
+   * either end, and for an entry without a body): owned by the cache, which moves an entry
+   * to the newest end on each hit with a few pointer writes, and evicts from the oldest end.
+   */
+  lruOlder: FileEntry | null
+  lruNewer: FileEntry | null
 }
 
 /** A response head built for one in-memory file, valid while the Date line and the way it is served stay the same. */
@@ -75,13 +83,16 @@ export interface FileCacheOptions {
   root: string
   /** How long an entry is trusted before the file system is asked again (nginx: open_file_cache_valid). */
   validMs: number
-  /** Files up to this size are held in memory. */
+  /** Files up to this size are held in memory (within maxCachedBytes). */
   smallFileBytes: number
   /** Follow symlinks that lead outside the root. */
   followSymlinks: boolean
   /** Most entries kept; the oldest is dropped beyond it (nginx: open_file_cache max). */
   maxEntries?: number
-  /** Most bytes of file contents kept in memory; files beyond it are streamed. */
+  /**
+   * Most bytes of file contents kept in memory (reads under way included): a file that does not
+   * fit pushes out the least recently used ones; one larger than the whole budget is streamed.
+   */
   maxCachedBytes?: number
   /**
    * Most descriptors kept open (nginx: the open_file_cache max counts them). Beyond it files are
@@ -118,7 +129,31 @@ export class OpenFile {
   }
 }
 
-const MISSING_BASE = { realPath: '', size: 0, mtimeMs: 0, etag: '', lastModified: '', contentType: '', body: null, open: null, prepared: null }
+const MISSING_BASE = {
+  realPath: '',
+  size: 0,
+  mtimeMs: 0,
+  etag: '',
+  lastModified: '',
+  contentType: '',
+  body: null,
+  open: null,
+  prepared: null,
+  lruOlder: null,
+  lruNewer: null,
+}
+
+/** What the cache holds now: for the operator's and the tests' eyes. */
+export interface FileCacheStats {
+  /** Entries of any kind (files, directories, missing paths). */
+  readonly entries: number
+  /** Bytes of file contents in memory, reads under way included: never above maxCachedBytes. */
+  readonly memoryBytes: number
+  /** Files whose bytes are in memory. */
+  readonly memoryFiles: number
+  /** Descriptors held by entries. */
+  readonly openFiles: number
+}
 
 /** A path opened with O_PATH and checked: where it really is, and what it is. */
 interface Found {
@@ -143,7 +178,12 @@ export class FileCache {
   private readonly options: Required<FileCacheOptions>
   private readonly entries = new Map<string, FileEntry>()
   private readonly inFlight = new Map<string, Promise<FileEntry>>()
+  /** Bytes of the bodies held by entries plus those being read for entries not stored yet. */
   private cachedBytes = 0
+  /** The entries holding a body, by recent use: evicted from the oldest end. */
+  private lruOldest: FileEntry | null = null
+  private lruNewest: FileEntry | null = null
+  private memoryFiles = 0
   /** Descriptors held by cache entries (responses may hold them a little longer). */
   private openFiles = 0
   /** realpath(root), re-checked like any entry: ROOT may itself be a symlink that a deploy re-points. */
@@ -170,7 +210,10 @@ export class FileCache {
   /** The entry for an absolute path under the root: from the cache while valid, else fresh. */
   lookup(file: string): Promise<FileEntry> | FileEntry {
     const cached = this.entries.get(file)
-    if (cached !== undefined && performance.now() - cached.checkedAt < this.options.validMs) return cached
+    if (cached !== undefined && performance.now() - cached.checkedAt < this.options.validMs) {
+      if (cached.body !== null && cached !== this.lruNewest) this.touch(cached)
+      return cached
+    }
     let pending = this.inFlight.get(file)
     if (pending === undefined) {
       pending = this.load(file).finally(() => this.inFlight.delete(file))
@@ -180,6 +223,10 @@ export class FileCache {
   }
 
   private async load(file: string): Promise<FileEntry> {
+    // The entry being replaced has expired and no lookup returns it any more: its bytes are given
+    // back now, so that reading the file again does not need room for two copies of it.
+    const expired = this.entries.get(file)
+    if (expired !== undefined) this.drop(file, expired)
     const entry = await this.entryFor(file, performance.now(), KEEP.IF_BUDGET)
     this.store(file, entry)
     return entry
@@ -226,17 +273,18 @@ export class FileCache {
     const found = await this.find(file, checkedAt)
     if (found === null || found === FORBIDDEN) return { kind: found === null ? 'missing' : 'forbidden', ...MISSING_BASE, file, checkedAt }
     const { size, mtimeMs } = found
-    const inMemory = keep === KEEP.IF_BUDGET && found.isFile && size <= this.options.smallFileBytes && this.cachedBytes + size <= this.options.maxCachedBytes
+    // The bytes are counted (and room made for them) before the first await, so concurrent loads cannot overrun the budget.
+    const inMemory = keep === KEEP.IF_BUDGET && found.isFile && size <= this.options.smallFileBytes && this.reserveMemory(size)
     // A descriptor the cache may keep is counted before the first await, so concurrent lookups cannot overrun the budget.
     const reserved = keep === KEEP.IF_BUDGET && found.isFile && !inMemory && this.openFiles < this.options.maxOpenFiles
     if (reserved) this.openFiles++
     let opened: OpenFile | null = null
+    let body: Buffer | null = null
     try {
       if (found.isDirectory) return { kind: 'directory', ...MISSING_BASE, file, realPath: found.realPath, mtimeMs, checkedAt }
       // FIFOs, sockets and devices are not served (and were never opened for reading).
       if (!found.isFile) return { kind: 'missing', ...MISSING_BASE, file, checkedAt }
       const mayKeep = keep === KEEP.FOR_RESPONSE || reserved
-      let body: Buffer | null = null
       if (inMemory || mayKeep) {
         // The checked inode itself, through its /proc link: no path is walked again.
         const handle = await open(PROC_FD + found.handle.fd, fsConstants.O_RDONLY).catch((err: NodeJS.ErrnoException) => this.refuse(err, file, null))
@@ -259,10 +307,14 @@ export class FileCache {
         open: opened,
         checkedAt,
         prepared: null,
+        lruOlder: null,
+        lruNewer: null,
       }
     } finally {
       // A reservation that did not become a kept descriptor is given back; a kept one is given back when its entry is dropped.
       if (reserved && opened === null) this.openFiles--
+      // Likewise bytes counted for a body that was not read (the file shrank, or is no longer a file).
+      if (inMemory && body === null) this.cachedBytes -= size
       await found.handle.close()
     }
   }
@@ -323,6 +375,46 @@ export class FileCache {
     return this.realRoot
   }
 
+  /**
+   * Count `size` bytes of file contents against the budget, first evicting the least recently
+   * used bodies until they fit; false (nothing counted) when they cannot: the file is larger than
+   * the whole budget, or the rest of it is held by reads still under way.
+   */
+  private reserveMemory(size: number): boolean {
+    const budget = this.options.maxCachedBytes
+    if (size > budget) return false
+    while (this.cachedBytes + size > budget && this.lruOldest !== null) {
+      const oldest = this.lruOldest
+      this.drop(oldest.file, oldest)
+    }
+    if (this.cachedBytes + size > budget) return false
+    this.cachedBytes += size
+    return true
+  }
+
+  /** Move an in-memory entry to the newest end of the list (it is in the list, and not there already). */
+  private touch(entry: FileEntry): void {
+    this.unlink(entry)
+    this.linkNewest(entry)
+  }
+
+  private linkNewest(entry: FileEntry): void {
+    entry.lruOlder = this.lruNewest
+    entry.lruNewer = null
+    if (this.lruNewest !== null) this.lruNewest.lruNewer = entry
+    else this.lruOldest = entry
+    this.lruNewest = entry
+  }
+
+  private unlink(entry: FileEntry): void {
+    if (entry.lruOlder !== null) entry.lruOlder.lruNewer = entry.lruNewer
+    else this.lruOldest = entry.lruNewer
+    if (entry.lruNewer !== null) entry.lruNewer.lruOlder = entry.lruOlder
+    else this.lruNewest = entry.lruOlder
+    entry.lruOlder = null
+    entry.lruNewer = null
+  }
+
   private store(file: string, entry: FileEntry): void {
     const old = this.entries.get(file)
     if (old !== undefined) this.drop(file, old)
@@ -331,19 +423,39 @@ export class FileCache {
       this.drop(oldestKey, oldest)
     }
     this.entries.set(file, entry)
-    if (entry.body !== null) this.cachedBytes += entry.body.length
+    // Its bytes were counted when the read began (reserveMemory).
+    if (entry.body !== null) {
+      this.linkNewest(entry)
+      this.memoryFiles++
+    }
   }
 
+  /**
+   * Forget an entry: its bytes leave the budget and the cache keeps no reference to them (a
+   * response still sending them holds its own until the socket is done with it); its
+   * descriptor is released.
+   */
   private drop(file: string, entry: FileEntry): void {
+    // An entry is dropped once: a second drop of an entry already replaced must not count its bytes twice.
+    if (this.entries.get(file) !== entry) return
     this.entries.delete(file)
-    if (entry.body !== null) this.cachedBytes -= entry.body.length
+    if (entry.body !== null) {
+      this.unlink(entry)
+      this.memoryFiles--
+      this.cachedBytes -= entry.body.length
+    }
     if (entry.open !== null) {
       this.openFiles--
       entry.open.release()
     }
   }
 
-  /** Close every cached descriptor (responses still reading keep theirs until they finish). */
+  /** What the cache holds now. */
+  stats(): FileCacheStats {
+    return { entries: this.entries.size, memoryBytes: this.cachedBytes, memoryFiles: this.memoryFiles, openFiles: this.openFiles }
+  }
+
+  /** Close every cached descriptor and let go of every body (responses still reading keep theirs until they finish). */
   clear(): void {
     for (const [file, entry] of this.entries) this.drop(file, entry)
   }
@@ -358,9 +470,14 @@ function isUnder(realPath: string, root: string): boolean {
   return realPath === root || (realPath.startsWith(root) && realPath.charCodeAt(root.length) === 0x2f)
 }
 
-/** The first `size` bytes of a file, or null when it has fewer now (it shrank since its stat). */
+/**
+ * The first `size` bytes of a file, or null when it has fewer now (it shrank since its stat). The
+ * buffer is its own allocation, never a slice of Node's shared pool: a small body kept in the
+ * cache would otherwise keep a whole 8 KiB slab alive, and the budget would count a fraction of
+ * the memory held.
+ */
 async function readWhole(handle: FileHandle, size: number): Promise<Buffer | null> {
-  const body = Buffer.allocUnsafe(size)
+  const body = Buffer.allocUnsafeSlow(size)
   let filled = 0
   while (filled < size) {
     const { bytesRead } = await handle.read(body, filled, size - filled, filled)

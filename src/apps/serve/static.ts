@@ -1,7 +1,8 @@
 // Serves the files under a root directory: path resolution that can never leave the root,
 // directories, index files and listings, validators and conditional requests, ranges,
-// precompressed variants, Cache-Control and custom error pages. File metadata and small files
-// come from the open-file cache; large files are streamed with backpressure. Every byte and
+// precompressed variants, Cache-Control and custom error pages. File metadata and the bytes of
+// files up to smallFileBytes (within a memory budget, least recently used evicted) come from the
+// open-file cache; larger files are streamed from disk with backpressure. Every byte and
 // every name served comes from a descriptor the cache checked to be inside ROOT after opening it
 // (see file-cache.ts); nothing here opens a path.
 
@@ -31,17 +32,19 @@ export interface StaticOptions {
   followSymlinks?: boolean
   /** Cache-Control: public, max-age=N on files. */
   maxAgeSeconds?: number
-  /** How long file metadata (and small files) are trusted before the disk is asked again. */
+  /** How long file metadata (and the bytes held in memory) are trusted before the disk is asked again. */
   cacheValidMs?: number
-  /** Files up to this size are served from memory. */
+  /** Files up to this size are served from memory, within fileCacheBytes; larger ones are streamed from disk. */
   smallFileBytes?: number
+  /** Most bytes of file contents held in memory (per process); the least recently used files are evicted to make room. */
+  fileCacheBytes?: number
   /** Descriptors the file cache keeps open; beyond it files are opened per request. */
   maxOpenFiles?: number
   /** A line for the error log (running out of descriptors, answered 503); default: stderr. */
   log?: (line: string) => void
 }
 
-export const STATIC_DEFAULTS = { index: 'index.html', cacheValidMs: 1000, smallFileBytes: 64 * 1024, maxOpenFiles: 256 } as const
+export const STATIC_DEFAULTS = { index: 'index.html', cacheValidMs: 1000, smallFileBytes: 1024 * 1024, fileCacheBytes: 64 * 1024 * 1024, maxOpenFiles: 256 } as const
 
 /** Outcome of mapping a URL path to a file path: the file, or the status that answers the request. */
 export type Resolved = { file: string } | { status: 400 | 404 }
@@ -84,6 +87,7 @@ export function staticFiles(options: StaticOptions): Handler {
     root,
     validMs: options.cacheValidMs ?? STATIC_DEFAULTS.cacheValidMs,
     smallFileBytes: options.smallFileBytes ?? STATIC_DEFAULTS.smallFileBytes,
+    maxCachedBytes: options.fileCacheBytes ?? STATIC_DEFAULTS.fileCacheBytes,
     followSymlinks: options.followSymlinks ?? false,
     maxOpenFiles: options.maxOpenFiles ?? STATIC_DEFAULTS.maxOpenFiles,
     log: options.log,
