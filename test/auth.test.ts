@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile, spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -12,6 +12,7 @@ import { requireDebianPackage } from './helpers/debian.ts'
 import { petrel, startPetrel, waitFor } from './helpers/petrel.ts'
 import { exchange, req } from './helpers/tcp.ts'
 import { makeTestCa } from './helpers/tls.ts'
+import { parseHtpasswd } from '../src/apps/serve/htpasswd.ts'
 
 const run = promisify(execFile)
 
@@ -244,4 +245,42 @@ test('bcrypt checks run on the thread pool: the event loop answers other request
     codes.every((c) => c === 401 || c === 503),
     codes.join(' '),
   )
+})
+
+test("a CGI script's local Location to a protected path is checked again (an internal redirect passes the guard)", async (t) => {
+  const dir = tempDir(t)
+  const cgiBin = path.join(dir, 'cgi-bin')
+  mkdirSync(cgiBin)
+  writeFileSync(path.join(cgiBin, 'to-admin.sh'), '#!/bin/sh\nprintf "Location: /admin/index.html\\n\\n"\n')
+  chmodSync(path.join(cgiBin, 'to-admin.sh'), 0o755)
+  const m = await startPetrel(t, [root, '--cgi-bin', cgiBin, '--auth-htpasswd', usersFile(dir), '--auth-path', '/admin/*'])
+  const url = `http://127.0.0.1:${m.port}/cgi-bin/to-admin.sh`
+  const refused = curl(url)
+  assert.equal(refused.code, 401)
+  assert.doesNotMatch(refused.body, /admin page/)
+  const allowed = curl(url, '-u', 'alice:alice-secret')
+  assert.equal(allowed.code, 200)
+  assert.equal(allowed.body, 'admin page\n')
+})
+
+test('parseHtpasswd: comments, blank lines, CRLF and a third field are read as Apache reads them; duplicates, costs out of range and lines without a hash are refused, named', () => {
+  const bcrypt = `$2y$05$${'a'.repeat(53)}`
+  const apr1 = `$apr1$abcdefgh$${'b'.repeat(22)}`
+  const users = parseHtpasswd(`# staff\r\n\r\nalice:${bcrypt}\r\nbob:${apr1}:Bob Smith\n`, 'f')
+  assert.deepEqual(
+    [...users],
+    [
+      ['alice', bcrypt],
+      ['bob', apr1],
+    ],
+  )
+  const refused: Array<[string, RegExp]> = [
+    [`alice:${bcrypt}\nalice:${apr1}`, /f line 2 \(user "alice"\): the user is in the file twice/],
+    [`carol:$2y$18$${'a'.repeat(53)}`, /f line 1 \(user "carol"\): bcrypt cost 18 is outside 4 to 17/],
+    [`dave:$2y$05$${'a'.repeat(52)}`, /f line 1 \(user "dave"\): a malformed bcrypt or apr1 hash/],
+    ['erin', /f line 1: not USER:HASH/],
+    [':nobody', /f line 1: not USER:HASH/],
+    ['frank:$6$salt$hash', /f line 1 \(user "frank"\): SHA-crypt/],
+  ]
+  for (const [text, message] of refused) assert.throws(() => parseHtpasswd(text, 'f'), message, text)
 })

@@ -178,6 +178,8 @@ export class BasicAuth {
       return false
     }
     return this.verify({ password: given.password, hash: stored ?? this.dummy }, res.signal).then((match) => {
+      // The server may have answered meanwhile (timeouts.handlerMs): nothing is left to refuse.
+      if (res.finished) return false
       if (!match || stored === undefined) return this.refuse(res)
       if (this.remembered.size >= this.rememberedCredentials) this.remembered.delete(this.remembered.keys().next().value!)
       this.remembered.set(key, stored)
