@@ -13,6 +13,9 @@ import { petrel, startPetrel, waitFor } from './helpers/petrel.ts'
 import { exchange, req } from './helpers/tcp.ts'
 import { makeTestCa } from './helpers/tls.ts'
 import { parseHtpasswd } from '../src/apps/serve/htpasswd.ts'
+import { BasicAuth } from '../src/apps/serve/basic-auth.ts'
+import verifyHtpasswd from '../src/apps/serve/htpasswd-work.ts'
+import { serve } from './helpers/serve.ts'
 
 const run = promisify(execFile)
 
@@ -161,12 +164,18 @@ test('reload (SIGHUP) reads the file again: a new user gets in; a bad file is re
   m.child.kill('SIGHUP')
   await waitFor('the reload', () => /reloaded/.test(m.log()), 20_000)
   assert.equal(curl(url, '-u', 'carol:carol-secret').code, 200)
+  // A changed password: the old one, remembered as checked before the reload, no longer passes.
+  htpasswd('-B', file, 'carol', 'carol-new')
+  m.child.kill('SIGHUP')
+  await waitFor('the second reload', () => m.log().match(/reloaded/g)?.length === 2, 20_000)
+  assert.equal(curl(url, '-u', 'carol:carol-secret').code, 401)
+  assert.equal(curl(url, '-u', 'carol:carol-new').code, 200)
   // A {SHA} line (htpasswd -s) on line 4: refused, with the file, the line and the user named.
   htpasswd('-s', file, 'dave', 'dave-secret')
   m.child.kill('SIGHUP')
   await waitFor('the refused reload', () => /reload refused/.test(m.log()), 20_000)
   assert.match(m.log(), new RegExp(`reload refused.*--auth-htpasswd ${file.replaceAll('/', '\\/')} line 4 \\(user "dave"\\): a \\{SHA\\} hash`))
-  assert.equal(curl(url, '-u', 'carol:carol-secret').code, 200)
+  assert.equal(curl(url, '-u', 'carol:carol-new').code, 200)
   assert.equal(curl(url, '-u', 'dave:dave-secret').code, 401)
 })
 
@@ -283,4 +292,35 @@ test('parseHtpasswd: comments, blank lines, CRLF and a third field are read as A
     ['frank:$6$salt$hash', /f line 1 \(user "frank"\): SHA-crypt/],
   ]
   for (const [text, message] of refused) assert.throws(() => parseHtpasswd(text, 'f'), message, text)
+})
+
+test('the attempts limit is per window: on a fake clock, an address refused with 429 is checked again once its window has passed', async (t) => {
+  const dir = tempDir(t)
+  let nowMs = 1_000_000
+  const auth = new BasicAuth({
+    users: parseHtpasswd(readFileSync(usersFile(dir), 'utf8'), 'users.htpasswd'),
+    attemptsPerWindow: 2,
+    windowMs: 60_000,
+    nowMs: () => nowMs,
+    verify: async (task) => verifyHtpasswd(task),
+  })
+  const { port } = await serve(t, {}, (server) => {
+    server.guard((req, res) => auth.check(req, res))
+    server.get('/', (_req, res) => res.end('in'))
+  })
+  const status = async (credentials: string): Promise<number | undefined> => {
+    const { client, responses } = await exchange(
+      port,
+      req('GET', '/', { Host: 'x', Connection: 'close', Authorization: `Basic ${Buffer.from(credentials).toString('base64')}` }),
+    )
+    client.destroy()
+    return responses[0]?.status
+  }
+  assert.equal(await status('alice:wrong1'), 401)
+  assert.equal(await status('alice:wrong2'), 401)
+  assert.equal(await status('alice:alice-secret'), 429)
+  nowMs += 59_999
+  assert.equal(await status('alice:alice-secret'), 429)
+  nowMs += 1
+  assert.equal(await status('alice:alice-secret'), 200)
 })
