@@ -134,6 +134,11 @@ test('a malformed Basic field gets 400 (not a prompt again); another scheme gets
     assert.equal(responses[0]?.status, status, what)
     assert.equal(responses[0]?.headers['www-authenticate'] === undefined, status === 400, what)
   }
+  // Two Authorization fields: which one counts would be a guess, so neither does.
+  const twice = `Authorization: Basic ${b64('alice:alice-secret')}\r\n`
+  const doubled = await exchange(m.port, `GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${twice}${twice}\r\n`)
+  doubled.client.destroy()
+  assert.equal(doubled.responses[0]?.status, 400, 'two Authorization fields')
   // The scheme's name is case-insensitive and may be followed by several spaces.
   const ok = await exchange(m.port, req('GET', '/', { Host: 'x', Connection: 'close', Authorization: `bAsIc   ${b64('alice:alice-secret')}` }))
   ok.client.destroy()

@@ -152,7 +152,9 @@ export class BasicAuth {
    */
   check(req: Request, res: Response): boolean | Promise<boolean> {
     if (!this.covers(req)) return true
-    const field = req.header('authorization')
+    // Repeated fields joined with ", ": two Authorization fields (which one counts is ambiguous)
+    // make a token that is not base64, refused with 400, rather than the first one read alone.
+    const field = req.headers.authorization
     if (field === undefined) return this.refuse(res)
     // Another scheme (Bearer, Digest) is not malformed: the client is asked for Basic.
     if (field.length < 5 || field.slice(0, 5).toLowerCase() !== 'basic' || (field.length > 5 && field.charCodeAt(5) !== 0x20)) return this.refuse(res)
