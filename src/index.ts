@@ -1,6 +1,6 @@
 // Petrel's public API.
 export { createServer, HttpServer } from './server/server.ts'
-export type { Handler, ServerOptions, ListenOptions, ServerStats, ServerAnswer } from './server/server.ts'
+export type { Guard, Handler, ServerOptions, ListenOptions, ServerStats, ServerAnswer } from './server/server.ts'
 export { Request } from './server/request.ts'
 export { Response } from './server/response.ts'
 export { PetrelError, ERRORS } from './core/errors.ts'

@@ -9,6 +9,7 @@ import { CGI_DEFAULTS } from '../apps/serve/cgi-message.ts'
 import { POOL_DEFAULTS } from '../process/pool/thread-pool.ts'
 import { STORE_DEFAULTS } from '../apps/accounts/store.ts'
 import { ACCOUNT_LIMITS } from '../apps/accounts/limits.ts'
+import { AUTH_DEFAULTS } from '../apps/serve/auth-limits.ts'
 import { PROXY_DEFAULTS } from '../apps/proxy/settings.ts'
 import { DEFAULT_START_TIMEOUT_MS } from '../process/supervisor.ts'
 import { defineFlags, formatFlags, formatDuration, TIME_HELP, type FlagMap, type FlagSpec, type Flags } from './args.ts'
@@ -117,7 +118,7 @@ export const SERVE_FLAGS = defineFlags([
     valueName: 'N',
     min: 1,
     max: 1024,
-    description: "threads of the demo's pool for /scrypt/pool (default: one per CPU)",
+    description: "threads of the pool for the demo's /scrypt/pool and --auth-htpasswd checks (default: one per CPU)",
   },
   {
     name: 'pool-queue',
@@ -132,6 +133,27 @@ export const SERVE_FLAGS = defineFlags([
     valueName: 'TIME',
     min: 1,
     description: `a pool task running longer fails with 503 (default ${formatDuration(POOL_DEFAULTS.taskTimeoutMs)})`,
+  },
+  {
+    name: 'auth-htpasswd',
+    type: 'string',
+    valueName: 'FILE',
+    description:
+      'HTTP Basic authentication against FILE, made by `htpasswd -B` (bcrypt) or `htpasswd -m` (apr1-MD5), before files, CGI and proxy; re-read on reload (docs/auth.md)',
+  },
+  {
+    name: 'auth-path',
+    type: 'string',
+    valueName: 'PATTERN',
+    description: `paths that need a password, a route pattern (default ${AUTH_DEFAULTS.path}: everything; /admin/* covers /admin too)`,
+  },
+  { name: 'auth-realm', type: 'string', valueName: 'NAME', description: `the realm a browser shows in its prompt (default ${AUTH_DEFAULTS.realm})` },
+  {
+    name: 'auth-attempts',
+    type: 'integer',
+    valueName: 'N',
+    min: 1,
+    description: `password checks per client address per minute before 429 (default ${AUTH_DEFAULTS.attemptsPerWindow}; credentials already checked are not checked again)`,
   },
   { name: 'access-log', type: 'string', valueName: 'FILE', description: 'access log (combined format) to FILE, or - for stdout; off by default' },
   { name: 'access-log-format', type: 'string', valueName: 'FORMAT', description: 'combined (default) or json' },

@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs'
 import path from 'node:path'
 import type { Limits, Timeouts } from '../core/limits.ts'
-import { DEMO_CGI_BIN, SERVE_WORKER_MODULE, type ServeOptions } from '../apps/serve/serve.ts'
+import { DEMO_CGI_BIN, SERVE_WORKER_MODULE, type AuthSettings, type ServeOptions } from '../apps/serve/serve.ts'
 import { describeDatabase, parseDatabase } from '../apps/accounts/store.ts'
 import { allowList } from '../core/allow-list.ts'
 import { caCertificates, parseProxyRoute, protocolNames, type ProxyRoute } from '../apps/proxy/settings.ts'
@@ -21,7 +21,10 @@ import { parseHostPort } from './address.ts'
 import { adminTokenFromFlags } from './admin-flags.ts'
 import { adminHostProblem } from '../monitor/access.ts'
 import type { AdminSettings } from '../monitor/admin.ts'
-import { readPem, tlsSettings, watchTlsFiles } from './tls-flags.ts'
+import { readFlagFile, readPem, tlsSettings, watchTlsFiles } from './tls-flags.ts'
+import { Router } from '../server/router.ts'
+import { parseHtpasswd } from '../apps/serve/htpasswd.ts'
+import { realmProblem } from '../apps/serve/auth-limits.ts'
 import { LIMIT_FLAGS, SERVE_FLAGS, SERVE_USAGE, TIMEOUT_FLAGS, type ServeFlagName, type ServeFlags } from './serve-flags.ts'
 
 /** Keys that make no sense in a configuration file. */
@@ -245,6 +248,44 @@ function trustedProxies(given: string[] | undefined): string[] | undefined {
   return entries
 }
 
+/**
+ * --auth-htpasswd and the flags that go with it. The file is read and checked here, at start and
+ * on every reload, so a missing file stops the start (exit 2) and a bad line refuses the reload,
+ * named; the text, not the path, goes to the workers (they may not be able to read it).
+ */
+function authSettings(flags: ServeFlags): AuthSettings | undefined {
+  const file = flags.get('auth-htpasswd')
+  if (file === undefined) {
+    refuseFlags(flags, ['auth-path', 'auth-realm', 'auth-attempts'], 'applies to HTTP Basic authentication: give --auth-htpasswd FILE too')
+    return undefined
+  }
+  const htpasswd = readFlagFile('--auth-htpasswd', file, 'utf8', 'PETREL_ERR_HTPASSWD')
+  try {
+    parseHtpasswd(htpasswd, file)
+  } catch (err) {
+    throw new UsageError('PETREL_ERR_HTPASSWD', `--auth-htpasswd ${errorMessage(err)}`)
+  }
+  const settings: AuthSettings = { htpasswdFile: file, htpasswd }
+  const pattern = flags.get('auth-path')
+  if (pattern !== undefined) {
+    try {
+      new Router<true>().add('GET', pattern, true)
+    } catch (err) {
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --auth-path: ${errorMessage(err)}`)
+    }
+    settings.path = pattern
+  }
+  const realm = flags.get('auth-realm')
+  if (realm !== undefined) {
+    const problem = realmProblem(realm)
+    if (problem !== null) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --auth-realm: ${JSON.stringify(realm)}; ${problem}`)
+    settings.realm = realm
+  }
+  const attempts = flags.get('auth-attempts')
+  if (attempts !== undefined) settings.attemptsPerWindow = attempts
+  return settings
+}
+
 /** --admin and the flags that go with it. The token file is read here, once: a reload does not restart the admin listener. */
 function adminSettings(flags: ServeFlags, admin: string): AdminSettings {
   const settings: AdminSettings = parseHostPort('--admin', admin)
@@ -339,8 +380,11 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
       timeoutMs: flags.get('cgi-timeout'),
     }
   }
-  if (root !== null) refuseFlags(flags, ['pool-threads', 'pool-queue', 'pool-timeout'], "applies to the demo site's /scrypt/pool route; drop it or ROOT")
-  if (root === null) {
+  const auth = authSettings(flags)
+  if (auth !== undefined) options.auth = auth
+  if (root !== null && auth === undefined)
+    refuseFlags(flags, ['pool-threads', 'pool-queue', 'pool-timeout'], "applies to the demo site's /scrypt/pool route and to --auth-htpasswd; drop it or ROOT")
+  if (root === null || auth !== undefined) {
     options.pool = {
       threads: flags.get('pool-threads'),
       maxQueue: flags.get('pool-queue'),

@@ -5,7 +5,7 @@
 
 import { readFileSync, watch, type FSWatcher } from 'node:fs'
 import path from 'node:path'
-import { errorMessage, systemErrorCode } from '../core/errors.ts'
+import { errorMessage, systemErrorCode, type ErrorCode } from '../core/errors.ts'
 import { TLS_DEFAULTS, TlsCertificateError, TlsTerminator, type TlsCertificate, type TlsOptions } from '../server/tls.ts'
 import { InvalidOptionError } from '../core/option-error.ts'
 import { UsageError, formatDuration, type FlagSpec } from './args.ts'
@@ -125,8 +125,13 @@ export function tlsSettings(values: TlsFlagValues, flag = '--tls-cert', keyFlag 
 
 /** A PEM file's text; UsageError naming `flag`, the file and why when it cannot be read. */
 export function readPem(flag: string, file: string): string {
+  return readFlagFile(flag, file, 'latin1', 'PETREL_ERR_TLS_CERTIFICATE')
+}
+
+/** The text of the file a flag names; a UsageError (exit 2) with `errorCode` naming the flag, the file and why it cannot be read. */
+export function readFlagFile(flag: string, file: string, encoding: BufferEncoding, errorCode: ErrorCode): string {
   try {
-    return readFileSync(file, 'latin1')
+    return readFileSync(file, encoding)
   } catch (err) {
     const code = systemErrorCode(err)
     const why =
@@ -137,7 +142,7 @@ export function readPem(flag: string, file: string): string {
           : code === 'EISDIR'
             ? 'a directory, not a file'
             : errorMessage(err)
-    throw new UsageError('PETREL_ERR_TLS_CERTIFICATE', `${flag} ${file}: cannot read it: ${why}`)
+    throw new UsageError(errorCode, `${flag} ${file}: cannot read it: ${why}`)
   }
 }
 

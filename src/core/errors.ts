@@ -189,6 +189,21 @@ export const ERRORS = {
   PETREL_ERR_BENCH_RESOLVE: { status: 0, message: 'cannot resolve the host name in the URL' },
   PETREL_ERR_BENCH_THREAD: { status: 0, message: 'a load-generator thread failed' },
   PETREL_ERR_INETD_CONFIG: { status: 0, message: 'the inetd configuration is invalid' },
+  PETREL_ERR_HTPASSWD: {
+    status: 0,
+    message:
+      'the htpasswd file cannot be used: fix or remove the line named, or make it again with `htpasswd -B FILE USER` (bcrypt) or `htpasswd -m FILE USER` (apr1-MD5)',
+  },
+  PETREL_ERR_AUTH_REQUIRED: { status: 401, message: 'this path needs a user name and password (HTTP Basic authentication); send the right ones' },
+  PETREL_ERR_AUTH_MALFORMED: {
+    status: 400,
+    message:
+      'the Authorization field is not `Basic` and the base64 of USER:PASSWORD in UTF-8 (one colon, no control characters, within the size limit); send it as RFC 7617 says',
+  },
+  PETREL_ERR_AUTH_TOO_MANY: {
+    status: 429,
+    message: 'too many password checks from your address in this window; wait the seconds Retry-After names, then send the right password',
+  },
   PETREL_ERR_CONFIG_RELOAD: {
     status: 0,
     message:

@@ -24,6 +24,12 @@ import { InvalidOptionError } from '../core/option-error.ts'
 import { TlsHandshake, TlsTerminator, isTlsClientFault, type TlsOptions } from './tls.ts'
 
 export type Handler = (req: Request, res: Response) => void | Promise<void>
+/**
+ * Runs before the routes (HttpServer.guard): true lets the request go on to its handler; false
+ * means the guard answered it; a promise of either while the guard waits (a password check on a
+ * thread pool). A rejection is answered as a handler's error is (a PetrelError's status).
+ */
+export type Guard = (req: Request, res: Response) => boolean | Promise<boolean>
 
 export interface ServerOptions {
   limits?: Partial<Limits>
@@ -105,6 +111,8 @@ export class HttpServer {
   readonly responseFields: string
   private listener: net.Server | null = null
   private fallbackHandler: Handler = notFound
+  /** Asked before any route, mount or fallback (guard()); null: none. */
+  private guardCheck: Guard | null = null
   /** Path prefixes that take every method before the routes (a reverse proxy's); null: none. */
   /** Longest prefix first; `bytes` is the prefix as latin1, matched against the path's bytes without making a string. */
   private mounts: Array<{ prefix: string; bytes: Buffer; handler: Handler }> | null = null
@@ -173,6 +181,16 @@ export class HttpServer {
     const mounts = (this.mounts ??= [])
     mounts.push({ prefix, bytes: Buffer.from(prefix, 'latin1'), handler })
     mounts.sort((a, b) => b.prefix.length - a.prefix.length)
+    return this
+  }
+
+  /**
+   * `check` sees every request before the routes, mounts and fallback (and internal redirects
+   * again, as nginx runs its access phase for them): access rules such as a password. One guard
+   * per server; a later call replaces it.
+   */
+  guard(check: Guard): this {
+    this.guardCheck = check
     return this
   }
 
@@ -393,6 +411,27 @@ export class HttpServer {
   }
 
   dispatch(req: Request, res: Response): void {
+    const check = this.guardCheck
+    if (check === null) return this.routeRequest(req, res)
+    let verdict: boolean | Promise<boolean>
+    try {
+      verdict = check(req, res)
+    } catch (err) {
+      return this.handlerFailed(err, req, res)
+    }
+    if (verdict === true) return this.routeRequest(req, res)
+    if (verdict === false) return
+    // Only a request that waits for its guard pays for these closures.
+    verdict.then(
+      (pass) => {
+        if (pass && !res.finished && !res.closed) this.routeRequest(req, res)
+      },
+      (err: unknown) => this.handlerFailed(err, req, res),
+    )
+  }
+
+  /** Hands the request to its mount, route or the fallback (after the guard). */
+  private routeRequest(req: Request, res: Response): void {
     const values = this.paramScratch
     const router = this.router
     let handler: Handler | undefined

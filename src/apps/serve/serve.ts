@@ -61,6 +61,20 @@ export interface ServeOptions {
   httpPort?: number
   /** With tls: Strict-Transport-Security: max-age=SECONDS on every handler's response. */
   hstsSeconds?: number
+  /** HTTP Basic authentication against an htpasswd file, before every route, file, CGI script and proxy. */
+  auth?: AuthSettings
+}
+
+export interface AuthSettings {
+  /** The file's name, for messages. */
+  htpasswdFile: string
+  /** Its text, read by the caller (a worker may not be able to read the file). */
+  htpasswd: string
+  /** Paths that need a password (default /*: everything). */
+  path?: string
+  realm?: string
+  /** Password checks per client address per minute before 429. */
+  attemptsPerWindow?: number
 }
 
 export interface AccountsSettings {
@@ -243,6 +257,25 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
   })
   parts.server = server
   const root = options.root ?? DEMO_SITE
+  if (options.auth !== undefined) {
+    const settings = options.auth
+    const [{ BasicAuth, HTPASSWD_WORK }, { parseHtpasswd }, { ThreadPool }] = await Promise.all([
+      import('./basic-auth.ts'),
+      import('./htpasswd.ts'),
+      import('../../process/pool/thread-pool.ts'),
+    ])
+    // Made on first check: a process that is never asked for a password starts no threads.
+    const slot = parts.pools.push(null) - 1
+    const pool = (): ThreadPool => (parts.pools[slot] ??= new ThreadPool({ filename: HTPASSWD_WORK, ...options.pool }))
+    const auth = new BasicAuth({
+      users: parseHtpasswd(settings.htpasswd, settings.htpasswdFile),
+      path: settings.path,
+      realm: settings.realm,
+      attemptsPerWindow: settings.attemptsPerWindow,
+      verify: (task, signal) => pool().run<boolean>(task, { signal }),
+    })
+    server.guard((req, res) => auth.check(req, res))
+  }
   // What a configuration does not use is not loaded: a worker serving files holds the code of a
   // file server, not that of the thread pool, the database drivers, the proxy, CGI or the admin
   // (docs/process.md, "Memory").
