@@ -315,6 +315,10 @@ test('a bad sites config at start: exit 2, naming the file, the JSON path and th
     ],
     [{ sites: [{ hosts: ['a.test'], redirects: [{ from: '/x/*', to: '/y/:slug' }] }] }, /sites\[0\]\.redirects\[0\]\.to: ":slug" is not captured/],
     [
+      { sites: [{ hosts: ['a.test'], redirects: [{ from: '/:host/*', to: 'https://:host/:splat' }] }] },
+      /sites\[0\]\.redirects\[0\]\.to: .*a parameter in the host/,
+    ],
+    [
       { sites: [{ hosts: ['a.test'], redirects: [{ from: '/x', to: '/y', status: 200 }] }] },
       /sites\[0\]\.redirects\[0\]\.status: 200 is not a redirect status/,
     ],

@@ -93,6 +93,10 @@ function redirect(value: unknown, at: string): RedirectRule {
   if (!(to.startsWith('/') && !to.startsWith('//')) && !/^https?:\/\/[^/]/i.test(to))
     throw new SiteConfigError(`${at}.to`, `${JSON.stringify(to)} is neither a path ("/new/:splat") nor an http(s) URL ("https://example.test/:splat")`)
   if (/[\x00-\x20\x7f]/.test(to)) throw new SiteConfigError(`${at}.to`, 'a Location holds no spaces or control characters; percent-encode them')
+  // A captured value in the host of an absolute URL would let a request choose where it is sent (an open redirect).
+  const authority = /^https?:\/\/([^/]*)/i.exec(to)?.[1] ?? ''
+  if (/:[A-Za-z_]/.test(authority))
+    throw new SiteConfigError(`${at}.to`, `${JSON.stringify(to)}: a parameter in the host would let the request pick the site it is sent to; name the host`)
   checkNames(from, to, `${at}.to`)
   let status: RedirectStatus = 308
   if (rule.status !== undefined) {

@@ -101,10 +101,15 @@ class HostMatcher {
       const suffix = this.suffixes[i]!
       // One label in front, as for certificates (RFC 6125 6.4.3): "a.example.test", not "a.b.example.test".
       if (length <= suffix.length || !equalsIgnoringCase(buf, end - suffix.length, suffix)) continue
-      if (buf.subarray(start, end - suffix.length).indexOf(0x2e) < 0) return true
+      if (!hasDot(buf, start, end - suffix.length)) return true
     }
     return false
   }
+}
+
+function hasDot(buf: Uint8Array, start: number, end: number): boolean {
+  for (let p = start; p < end; p++) if (buf[p] === 0x2e) return true
+  return false
 }
 
 function equalsIgnoringCase(buf: Uint8Array, start: number, lower: Buffer): boolean {
