@@ -104,6 +104,16 @@ test('hosts: exact and one-label wildcard names, case and port and trailing dot 
   assert.equal(responses[0]!.text, 'A home\n')
 })
 
+test('with --workers: the sites reach every worker (they cross to them as plain settings)', async (t) => {
+  const dir = tempDir(t)
+  const m = await startPetrel(t, ['--config', twoSites(dir), '--workers', '2', '--user', 'root'])
+  // Connections spread over the workers (reusePort): enough of them meet both.
+  for (let i = 0; i < 8; i++) {
+    assert.equal((await ask(m.port, 'GET', '/', { Host: 'b.test' })).text, 'B home\n')
+    assert.equal((await ask(m.port, 'GET', '/blog/hello', { Host: 'a.test' })).text, 'hello post\n')
+  }
+})
+
 test('no site for the Host and no default: 421 Misdirected Request; "default": true picks the default', async (t) => {
   const dir = tempDir(t)
   files(dir, { 'a/index.html': 'A\n', 'b/index.html': 'B\n' })

@@ -256,8 +256,11 @@ function answerCors(cors: NonNullable<CompiledSite['cors']>, req: Request, res: 
   return true
 }
 
-/** The proxy, CGI, files and SPA steps; `rewritten`: a rewrite rule chose the path, which the clean-URL redirect then leaves alone. */
-async function answerFromParts(site: CompiledSite, req: Request, res: Response, rewritten: boolean): Promise<void> {
+/**
+ * The proxy, CGI, files and SPA steps; `rewritten`: a rewrite rule chose the path, which the
+ * clean-URL redirect then leaves alone. Synchronous unless the file system must be asked.
+ */
+function answerFromParts(site: CompiledSite, req: Request, res: Response, rewritten: boolean): void | Promise<void> {
   const parts = site.parts
   const path = req.path
   for (const proxy of parts.proxy) if (path.startsWith(proxy.prefix)) return proxy.handle(req, res)
@@ -280,13 +283,18 @@ async function answerFromParts(site: CompiledSite, req: Request, res: Response, 
       res.status(308).end()
       return
     }
-    if (last !== '' && !last.includes('.')) {
-      if (settings.cleanUrls && (await isFile(root, `${path}.html`))) {
-        req.rewrite(`${path}.html`)
-      } else if (settings.spa !== null && acceptsHtml(req) && !(await exists(root, path))) {
-        req.rewrite(settings.spa)
-      }
-    }
+    if (last !== '' && !last.includes('.')) return answerExtensionless(settings, root, files, req, res)
+  }
+  return files(req, res)
+}
+
+/** An extension-less path: NAME.html with clean URLs, else the SPA's file when nothing is there, else the path itself. */
+async function answerExtensionless(settings: SiteSettings, root: string, files: Handler, req: Request, res: Response): Promise<void> {
+  const path = req.path
+  if (settings.cleanUrls && (await isFile(root, `${path}.html`))) {
+    req.rewrite(`${path}.html`)
+  } else if (settings.spa !== null && acceptsHtml(req) && !(await exists(root, path))) {
+    req.rewrite(settings.spa)
   }
   return files(req, res)
 }
