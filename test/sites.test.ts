@@ -80,7 +80,7 @@ function twoSites(dir: string, extra: Record<string, unknown> = {}): string {
         ],
         cors: { path: '/*', origins: ['https://app.a.test'], credentials: true, headers: ['content-type', 'x-token'], maxAge: 3600 },
       },
-      { hosts: ['b.test'], root: './b', maxAge: '1h', headers: [{ path: '/assets/*', set: { 'Cache-Control': 'public, max-age=31536000, immutable' } }] },
+      { hosts: ['b.test'], root: './b', list: true, maxAge: '1h', headers: [{ path: '/assets/*', set: { 'Cache-Control': 'public, max-age=31536000, immutable' } }] },
     ],
     ...extra,
   }
@@ -165,6 +165,13 @@ test('rules: redirects (query kept) before rewrites; headers by path; a rewrite 
   const asset = await ask(m.port, 'GET', '/assets/app.js', { Host: 'b.test' })
   assert.equal(asset.headers['cache-control'], 'public, max-age=31536000, immutable')
   assert.equal((await ask(m.port, 'GET', '/index.html', { Host: 'b.test' })).headers['cache-control'], 'public, max-age=3600')
+  // Listings per site: b.test lists its directories, a.test (the flags' default) does not.
+  const listing = await ask(m.port, 'GET', '/assets/', { Host: 'b.test' })
+  assert.equal(listing.status, 200)
+  assert.match(listing.text, /app\.js/)
+  const unlisted = await ask(m.port, 'GET', '/posts/', { Host: 'a.test' })
+  assert.equal(unlisted.status, 403)
+  assert.doesNotMatch(unlisted.text, /hello/)
 })
 
 test('a rewrite cannot leave ROOT: "..", %2e%2e and encoded slashes in captured segments', async (t) => {
