@@ -80,7 +80,13 @@ function twoSites(dir: string, extra: Record<string, unknown> = {}): string {
         ],
         cors: { path: '/*', origins: ['https://app.a.test'], credentials: true, headers: ['content-type', 'x-token'], maxAge: 3600 },
       },
-      { hosts: ['b.test'], root: './b', list: true, maxAge: '1h', headers: [{ path: '/assets/*', set: { 'Cache-Control': 'public, max-age=31536000, immutable' } }] },
+      {
+        hosts: ['b.test'],
+        root: './b',
+        list: true,
+        maxAge: '1h',
+        headers: [{ path: '/assets/*', set: { 'Cache-Control': 'public, max-age=31536000, immutable' } }],
+      },
     ],
     ...extra,
   }
