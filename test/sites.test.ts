@@ -81,7 +81,7 @@ function twoSites(dir: string, extra: Record<string, unknown> = {}): string {
         cors: { path: '/*', origins: ['https://app.a.test'], credentials: true, headers: ['content-type', 'x-token'], maxAge: 3600 },
       },
       {
-        hosts: ['b.test'],
+        hosts: ['b.test', '[::1]'],
         root: './b',
         list: true,
         maxAge: '1h',
@@ -105,6 +105,11 @@ test('hosts: exact and one-label wildcard names, case and port and trailing dot 
   }
   const b = await ask(m.port, 'GET', '/', { Host: 'B.TEST:443' })
   assert.equal(b.text, 'B home\n')
+  // An absolute-form target's authority is the request's host (RFC 9112 3.2.2), whatever Host says.
+  assert.equal((await ask(m.port, 'GET', 'http://b.test/', { Host: 'a.test' })).text, 'B home\n')
+  // An IPv6 literal is a name too; its colons are not a port.
+  assert.equal((await ask(m.port, 'GET', '/', { Host: '[::1]:8080' })).text, 'B home\n')
+  assert.equal((await ask(m.port, 'GET', '/', { Host: '[::1]' })).text, 'B home\n')
   // HTTP/1.0 without Host: the default site.
   const { responses } = await exchange(m.port, 'GET / HTTP/1.0\r\n\r\n')
   assert.equal(responses[0]!.text, 'A home\n')
