@@ -248,7 +248,8 @@ describe('hot-file cache: petrel serve', () => {
     const ca = makeTestCa(path.join(base, 'ca'))
     const cert = ca.issue(['localhost', '127.0.0.1'])
     const run = await startPetrel(t, [root, '--tls-cert', cert.cert, '--tls-key', cert.key, '--open-file-cache-valid', '60s'])
-    const curl = (...args: string[]): Buffer => execFileSync('curl', ['-sS', '--fail', '--cacert', ca.caCert, '--max-time', '20', ...args, `https://127.0.0.1:${run.port}/f.bin`])
+    const curl = (...args: string[]): Buffer =>
+      execFileSync('curl', ['-sS', '--fail', '--cacert', ca.caCert, '--max-time', '20', ...args, `https://127.0.0.1:${run.port}/f.bin`])
     assert.ok(curl().equals(pattern(MiB)))
     overwriteInPlace(path.join(root, 'f.bin'), otherPattern(MiB))
     assert.ok(curl().equals(pattern(MiB)), 'the whole file from memory')

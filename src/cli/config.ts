@@ -20,6 +20,11 @@ export interface LoadConfigOptions {
   /** The largest file read (default 1 MiB), and the flag that sets it, for the refusal. */
   maxBytes?: number
   maxBytesKnob?: string
+  /**
+   * Keys that hold more than a flag's value (`sites`): each is given its JSON value, as parsed,
+   * to check and keep; what it throws is the caller's refusal.
+   */
+  sections?: Record<string, (value: unknown) => void>
 }
 
 /** The key for the ROOT positional, accepted unless a spec of that name exists. */
@@ -61,7 +66,10 @@ export async function loadConfig(
   const flags = new Map<string, FlagValue>()
   for (const [key, value] of Object.entries(parsed)) {
     const spec = byName.get(key)
-    if (spec !== undefined) {
+    const section = options.sections !== undefined && Object.hasOwn(options.sections, key) ? options.sections[key] : undefined
+    if (section !== undefined) {
+      section(value)
+    } else if (spec !== undefined) {
       const converted = convert(file, spec.name, spec, value)
       if (converted !== false && !(Array.isArray(converted) && converted.length === 0)) flags.set(spec.name, converted)
     } else if (key === ROOT_KEY && acceptsRoot) {
@@ -70,7 +78,7 @@ export async function loadConfig(
     } else if (exclude.has(key)) {
       throw new UsageError('PETREL_ERR_CLI_UNKNOWN_FLAG', `key "${key}" cannot be set in config file ${file}; give it on the command line instead`)
     } else {
-      const known = [...byName.keys(), ...(acceptsRoot ? [ROOT_KEY] : [])]
+      const known = [...byName.keys(), ...(acceptsRoot ? [ROOT_KEY] : []), ...Object.keys(options.sections ?? {})]
       const closest = closestKey(key, known, allowed)
       const hint = closest !== undefined ? `did you mean "${closest}"?` : `known keys: ${known.join(', ')}`
       throw new UsageError('PETREL_ERR_CLI_UNKNOWN_FLAG', `unknown key "${key}" in ${file}; ${hint}`)

@@ -306,7 +306,7 @@ export const SERVE_FLAGS = defineFlags([
     short: 'c',
     type: 'string',
     valueName: 'FILE',
-    description: 'JSON file with any of these flags as keys (and "root"); flags given here win',
+    description: 'JSON file with any of these flags as keys (and "root", or "sites": virtual hosts and their rules, docs/sites.md); flags given here win',
   },
   {
     name: 'max-config-bytes',

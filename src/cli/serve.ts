@@ -17,6 +17,8 @@ import { errorMessage, systemErrorCode } from '../core/errors.ts'
 import { hostPort } from '../core/system-failure.ts'
 import { parseArgs, oneOf, UsageError, type Flags } from './args.ts'
 import { loadConfig, mergeFlags } from './config.ts'
+import { parseSites, SiteConfigError } from './site-config.ts'
+import type { SiteSettings } from '../apps/serve/site-settings.ts'
 import { parseHostPort } from './address.ts'
 import { adminTokenFromFlags } from './admin-flags.ts'
 import { adminHostProblem } from '../monitor/access.ts'
@@ -30,14 +32,35 @@ import { LIMIT_FLAGS, SERVE_FLAGS, SERVE_USAGE, TIMEOUT_FLAGS, type ServeFlagNam
 /** Keys that make no sense in a configuration file. */
 const NOT_IN_CONFIG = ['help', 'config', 'signal', 'max-config-bytes']
 
+interface Settings {
+  flags: ServeFlags
+  positionals: string[]
+  /** The --config file's `sites`, checked; null without. */
+  sites: SiteSettings[] | null
+}
+
 /** The command line, over the --config file when there is one. */
-async function readSettings(argv: readonly string[]): Promise<{ flags: ServeFlags; positionals: string[] }> {
+async function readSettings(argv: readonly string[]): Promise<Settings> {
   const cli = parseArgs(argv, SERVE_FLAGS, 'serve')
   const file = cli.flags.get('config')
-  if (file === undefined) return cli
-  const fromFile = await loadConfig(file, SERVE_FLAGS, { exclude: NOT_IN_CONFIG, maxBytes: cli.flags.get('max-config-bytes') })
+  if (file === undefined) return { ...cli, sites: null }
+  let sites: SiteSettings[] | null = null
+  const fromSites = (value: unknown): void => {
+    try {
+      sites = parseSites(value, file)
+    } catch (err) {
+      if (!(err instanceof SiteConfigError)) throw err
+      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `config file ${file}: ${err.message}`)
+    }
+  }
+  const fromFile = await loadConfig(file, SERVE_FLAGS, { exclude: NOT_IN_CONFIG, maxBytes: cli.flags.get('max-config-bytes'), sections: { sites: fromSites } })
   const root = fromFile.get('root')
-  return { flags: mergeFlags(fromFile, cli.flags), positionals: cli.positionals.length === 0 && root !== undefined ? [root] : cli.positionals }
+  if (sites !== null && (root !== undefined || cli.positionals.length > 0))
+    throw new UsageError(
+      'PETREL_ERR_CLI_BAD_ARGUMENT',
+      `config file ${file} has "sites": give each site its "root" there, not a ROOT ${root !== undefined ? 'key' : 'argument'}`,
+    )
+  return { flags: mergeFlags(fromFile, cli.flags), positionals: cli.positionals.length === 0 && root !== undefined ? [root] : cli.positionals, sites }
 }
 
 export async function serveCommand(argv: readonly string[]): Promise<void> {
@@ -56,7 +79,7 @@ async function serve(argv: readonly string[]): Promise<void> {
     console.log(SERVE_USAGE)
     return
   }
-  const { flags, positionals } = await readSettings(argv)
+  const { flags, positionals, sites } = await readSettings(argv)
   const pidFile = flags.get('pid')
   const signal = flags.get('signal')
   if (signal !== undefined) return sendSignal(signal, pidFile)
@@ -72,13 +95,13 @@ async function serve(argv: readonly string[]): Promise<void> {
     if (pidFile === undefined)
       throw new UsageError('PETREL_ERR_CLI_MISSING_VALUE', '--daemon needs --pid FILE, so that `petrel serve --signal stop --pid FILE` can find the server')
     // Check everything before detaching: errors belong on the terminal, not in a log file.
-    buildOptions(flags, positionals)
+    buildOptions(flags, positionals, sites)
     process.exit(await daemonize(flags.get('daemon-log')))
   }
   // A reload reads the --config file and checks ROOT again; any error keeps the running servers.
   const reload = async (): Promise<ServeOptions> => {
     const again = await readSettings(argv)
-    const options = buildOptions(again.flags, again.positionals)
+    const options = buildOptions(again.flags, again.positionals, again.sites)
     // A --config file may name other certificate files (or turn the watch on or off) from now on.
     watchCertificates(watchedFiles(again.flags))
     return options
@@ -99,7 +122,7 @@ async function serve(argv: readonly string[]): Promise<void> {
   if (workersGiven !== undefined) {
     const workers = parseWorkers(workersGiven)
     const runAs = resolveRunAs(flags.get('user'))
-    const options = buildOptions(flags, positionals)
+    const options = buildOptions(flags, positionals, sites)
     const onReady = (): void => {
       if (options.httpPort !== undefined) log(`petrel[master]: workers redirect http://${hostPort(options.host, options.httpPort)}/ to https`)
       if (options.accounts !== undefined) log(`petrel[master]: accounts (/account/) on ${describeDatabase(options.accounts.database)}`)
@@ -123,7 +146,7 @@ async function serve(argv: readonly string[]): Promise<void> {
     })
     process.exit(await master.run())
   }
-  const options = buildOptions(flags, positionals)
+  const options = buildOptions(flags, positionals, sites)
   const { SingleProcess } = await import('../apps/serve/single.ts')
   const single = new SingleProcess({
     options,
@@ -133,7 +156,7 @@ async function serve(argv: readonly string[]): Promise<void> {
     onReady: (serving, admin) => {
       const { server, address, root: served } = serving
       console.log(
-        `petrel: serving ${options.root === null ? 'the demo site' : served} on ${httpUrl(address, options.tls === undefined ? 'http' : 'https')} (pid ${process.pid}; ${describeOpenFilesLimit(server.limits.maxConnections)})`,
+        `petrel: serving ${options.sites !== undefined ? `${options.sites.length} site${options.sites.length === 1 ? '' : 's'}` : options.root === null ? 'the demo site' : served} on ${httpUrl(address, options.tls === undefined ? 'http' : 'https')} (pid ${process.pid}; ${describeOpenFilesLimit(server.limits.maxConnections)})`,
       )
       // With --http-port 0 this line is the only place the chosen port is told.
       const redirect = serving.redirect?.address()
@@ -315,8 +338,8 @@ function adminSettings(flags: ServeFlags, admin: string): AdminSettings {
   return settings
 }
 
-/** Flags and ROOT → ServeOptions; throws UsageError naming what is wrong. */
-function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeOptions {
+/** Flags, ROOT and the config file's sites → ServeOptions; throws UsageError naming what is wrong. */
+function buildOptions(flags: ServeFlags, positionals: readonly string[], sites: SiteSettings[] | null): ServeOptions {
   if (positionals.length > 1)
     throw new UsageError('PETREL_ERR_CLI_BAD_ARGUMENT', `\`petrel serve\` takes one ROOT directory, got ${positionals.length}: ${positionals.join(' ')}`)
   let root: string | null = null
@@ -333,6 +356,10 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
         `ROOT ${JSON.stringify(given)} is not a directory; give an existing directory or none for the demo site`,
       )
   }
+  // With sites, each site says what it serves: the flags for one root, one CGI directory and one
+  // proxy would say it a second time, and the demo site's routes are not served.
+  if (sites !== null) refuseFlags(flags, ['cgi-bin', 'proxy'], 'with "sites" in the config file: give each site its "cgiBin" and "proxy" there')
+  const demo = root === null && sites === null
   const limits: Partial<Limits> = {}
   for (const [key, name] of LIMIT_FLAGS) {
     const value = flags.get(name)
@@ -371,8 +398,10 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
         `bad value for --cgi-bin: ${JSON.stringify(cgiDir)} is not a directory; give the directory that holds the scripts`,
       )
   }
-  if (cgiDir === undefined && root !== null) refuseFlags(flags, ['cgi-max', 'cgi-queue', 'cgi-timeout'], 'needs --cgi-bin DIR')
-  if (cgiDir !== undefined || root === null) {
+  const siteCgi = sites !== null && sites.some((s) => s.cgiBin !== null)
+  if (cgiDir === undefined && !demo && !siteCgi) refuseFlags(flags, ['cgi-max', 'cgi-queue', 'cgi-timeout'], 'needs --cgi-bin DIR')
+  if (siteCgi) options.cgiLimits = { maxProcesses: flags.get('cgi-max'), queueLength: flags.get('cgi-queue'), timeoutMs: flags.get('cgi-timeout') }
+  if (cgiDir !== undefined || demo) {
     options.cgi = {
       dir: cgiDir === undefined ? DEMO_CGI_BIN : path.resolve(cgiDir),
       maxProcesses: flags.get('cgi-max'),
@@ -382,9 +411,9 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
   }
   const auth = authSettings(flags)
   if (auth !== undefined) options.auth = auth
-  if (root !== null && auth === undefined)
+  if (!demo && auth === undefined)
     refuseFlags(flags, ['pool-threads', 'pool-queue', 'pool-timeout'], "applies to the demo site's /scrypt/pool route and to --auth-htpasswd; drop it or ROOT")
-  if (root === null || auth !== undefined) {
+  if (demo || auth !== undefined) {
     options.pool = {
       threads: flags.get('pool-threads'),
       maxQueue: flags.get('pool-queue'),
@@ -439,14 +468,17 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
       'applies to the admin listener: give --admin HOST:PORT too',
     )
   const proxyRoutes = flags.get('proxy') ?? []
-  if (proxyRoutes.length > 0) {
-    const routes = proxyRoutes.map((text) => {
+  const siteRoutes = sites?.flatMap((s) => s.proxy) ?? []
+  if (proxyRoutes.length > 0 || siteRoutes.length > 0) {
+    const flagRoutes = proxyRoutes.map((text) => {
       try {
         return parseProxyRoute(text)
       } catch (err) {
         throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy: ${errorMessage(err)}`)
       }
     })
+    // The --proxy-* flags set every proxy: the command line's and each site's.
+    const routes = [...flagRoutes, ...siteRoutes]
     const balance = oneOf('proxy-balance', flags.get('proxy-balance'), ['round-robin', 'least-conn'])
     const healthPath = flags.get('proxy-health-path')
     if (healthPath !== undefined && (!healthPath.startsWith('/') || /[\x00-\x20\x7f]/.test(healthPath)))
@@ -487,7 +519,7 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
     if (upstreamTlsInsecure && !hasHttpsUpstream(routes))
       throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--proxy-tls-insecure applies to https:// upstreams, and no --proxy has one')
     options.proxy = {
-      routes,
+      routes: flagRoutes,
       options: {
         balance,
         connectTimeoutMs: flags.get('proxy-connect-timeout'),
@@ -524,10 +556,10 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
         'proxy-ca',
         'proxy-tls-insecure',
       ],
-      'applies to the reverse proxy: give --proxy PREFIX=URL too',
+      'applies to the reverse proxy: give --proxy PREFIX=URL (or a site\'s "proxy" in the config file) too',
     )
   }
-  const database = flags.get('database') ?? (root === null ? DEMO_DATABASE : undefined)
+  const database = flags.get('database') ?? (demo ? DEMO_DATABASE : undefined)
   const hashing = oneOf('password-hashing', flags.get('password-hashing'), ['pool', 'inline'])
   if (database !== undefined) {
     try {
@@ -546,6 +578,7 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[]): ServeO
   } else {
     refuseFlags(flags, ['db-pool', 'db-timeout', 'password-hashing', 'login-attempts', 'trust-proxy'], 'applies to the accounts demo: give --database URL too')
   }
+  if (sites !== null) options.sites = sites
   options.logs = {
     accessLog: flags.get('access-log'),
     accessLogFormat: format,

@@ -32,6 +32,8 @@ export class Request {
   private readonly source: BodySource
   private urlCache: string | null = null
   private pathCache: string | null = null
+  /** Set by rewrite(): the path no longer comes from the target. */
+  private rewritten = false
   private queryCache: URLSearchParams | null = null
   private headersCache: Record<string, string> | null = null
   private bodyMode: BodyMode = BodyMode.UNREAD
@@ -82,6 +84,15 @@ export class Request {
     return (this.pathCache ??= head.pathBuffer().toString('latin1', head.pathStart(), head.pathEnd()))
   }
 
+  /**
+   * Answer this request as if it had asked for `normalisedPath` (a site's rewrite rule): the
+   * handlers after it see the new path in `path` and `pathAndQuery`; `url` stays as sent, for logs.
+   */
+  rewrite(normalisedPath: string): void {
+    this.pathCache = normalisedPath
+    this.rewritten = true
+  }
+
   /** The raw query string without "?", or "". */
   get search(): string {
     const queryStart = this.head.queryStart
@@ -94,7 +105,7 @@ export class Request {
    */
   get pathAndQuery(): string {
     const head = this.head
-    if (head.normalizedPath === null) return this.url
+    if (head.normalizedPath === null && !this.rewritten) return this.url
     return head.queryStart < 0 ? this.path : `${this.path}${head.buf.toString('latin1', head.queryStart, head.targetEnd)}`
   }
 

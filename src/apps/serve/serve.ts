@@ -8,7 +8,8 @@ import type { Limits, Timeouts } from '../../core/limits.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
 import { staticFiles, type StaticOptions } from './static.ts'
-import type { CgiOptions } from './cgi.ts'
+import type { CgiContext, CgiOptions } from './cgi.ts'
+import type { SiteParts } from './sites.ts'
 import { CGI_PREFIX } from './cgi-message.ts'
 import { internalRequest } from '../../server/internal-request.ts'
 import { PETREL_VERSION } from '../../core/version.ts'
@@ -25,6 +26,7 @@ import type { AccountStore } from '../accounts/store.ts'
 import type { ReverseProxy } from '../proxy/reverse.ts'
 import type { ProxyOptions, ProxyRoute } from '../proxy/settings.ts'
 import type { TlsOptions } from '../../server/tls.ts'
+import type { SiteSettings } from './site-settings.ts'
 import { redirectToHttps } from './https-redirect.ts'
 import { withTicketSecret } from './tickets.ts'
 
@@ -59,6 +61,14 @@ export interface ServeOptions {
   tls?: TlsOptions
   /** With tls: a cleartext listener here answers every request with 308 to its https:// URL. */
   httpPort?: number
+  /**
+   * Sites (virtual hosts) from the --config file: each request is answered by the site its Host
+   * names (docs/sites.md). `root`, `cgi` and `proxy.routes` are then unused; `files` are every
+   * site's defaults and `proxy.options` set every site's proxy.
+   */
+  sites?: SiteSettings[]
+  /** With sites: the limits of every site's CGI gateway (their `dir` is the site's cgiBin). */
+  cgiLimits?: Omit<CgiOptions, 'dir'>
   /** With tls: Strict-Transport-Security: max-age=SECONDS on every handler's response. */
   hstsSeconds?: number
   /** HTTP Basic authentication against an htpasswd file, before every route, file, CGI script and proxy. */
@@ -156,6 +166,48 @@ function scryptRoutes(server: HttpServer, work: typeof import('./demo-work.ts'),
   })
 }
 
+/**
+ * Every request answered by its site (sites.ts): each site gets its own file server, CGI gateway
+ * and reverse proxy, made here as the single-site server makes its own.
+ */
+async function serveSites(
+  server: HttpServer,
+  options: ServeOptions,
+  sites: readonly SiteSettings[],
+  parts: Parts,
+  cgiContext: CgiContext,
+  proxyLog: (line: string) => void,
+): Promise<void> {
+  const [{ siteHandler }, { cgiGateway }, { ReverseProxy }] = await Promise.all([
+    import('./sites.ts'),
+    sites.some((s) => s.cgiBin !== null) ? import('./cgi.ts') : { cgiGateway: null },
+    sites.some((s) => s.proxy.length > 0) ? import('../proxy/reverse.ts') : { ReverseProxy: null },
+  ])
+  const log = cgiContext.log
+  server.fallback(
+    siteHandler(sites, (site) => {
+      const files =
+        site.root === null
+          ? null
+          : staticFiles({
+              ...options.files,
+              root: site.root,
+              log,
+              ...(site.list === null ? {} : { list: site.list }),
+              ...(site.maxAgeSeconds === null ? {} : { maxAgeSeconds: site.maxAgeSeconds }),
+            })
+      const cgi = site.cgiBin === null || cgiGateway === null ? null : cgiGateway({ ...options.cgiLimits, dir: site.cgiBin }, cgiContext)
+      const proxy: SiteParts['proxy'] = []
+      if (site.proxy.length > 0 && ReverseProxy !== null) {
+        const reverse = new ReverseProxy(site.proxy, { ...options.proxy?.options, log: proxyLog })
+        parts.siteProxies.push(reverse)
+        for (const group of reverse.groups) proxy.push({ prefix: group.prefix, handle: (req, res) => reverse.handle(group, req, res) })
+      }
+      return { files, cgi, proxy }
+    }),
+  )
+}
+
 /** How a worker process gets connections: its own reusePort socket, or handed over by a master listening at `handedOver`. */
 export interface ListenMode {
   reusePort?: boolean
@@ -171,7 +223,7 @@ export async function startServe(options: ServeOptions, mode: ListenMode = {}): 
   const files: LogFile[] = []
   // Everything made so far, released in reverse order when start-up fails half-way: a reload
   // that fails must leave no descriptor, thread or timer behind.
-  const parts: Parts = { server: null, redirect: null, admin: null, accounts: null, proxy: null, pools: [], timers: [], files }
+  const parts: Parts = { server: null, redirect: null, admin: null, accounts: null, proxy: null, siteProxies: [], pools: [], timers: [], files }
   try {
     return await assemble(options, mode, logs, parts)
   } catch (err) {
@@ -187,6 +239,8 @@ interface Parts {
   admin: Admin | null
   accounts: AccountStore | null
   proxy: ReverseProxy | null
+  /** One reverse proxy per site that has "proxy" rules. */
+  siteProxies: ReverseProxy[]
   pools: Array<ThreadPool | null>
   timers: NodeJS.Timeout[]
   files: LogFile[]
@@ -197,17 +251,20 @@ async function closeParts(parts: Parts, how: 'quit' | 'stop', idleGraceMs: numbe
   // A tunnel (an upgrade through the proxy) has left HTTP, yet the listener's close still waits for
   // its socket (net.Server counts every socket it accepted): a fast stop cuts tunnels at once, a
   // graceful one gives them timeouts.shutdownMs, as the server gives its own connections.
-  const proxy = parts.proxy
+  const proxies = parts.proxy === null ? parts.siteProxies : [parts.proxy, ...parts.siteProxies]
+  const closeProxies = (): void => {
+    for (const proxy of proxies) proxy.close()
+  }
   let tunnelsCut: NodeJS.Timeout | null = null
-  if (proxy !== null && how === 'stop') proxy.close()
-  else if (proxy !== null) {
-    tunnelsCut = setTimeout(() => proxy.close(), parts.server?.timeouts.shutdownMs ?? 0)
+  if (how === 'stop') closeProxies()
+  else if (proxies.length > 0) {
+    tunnelsCut = setTimeout(closeProxies, parts.server?.timeouts.shutdownMs ?? 0)
     tunnelsCut.unref()
   }
   const closing = how === 'stop' ? { destroy: true } : { idleGraceMs }
   await Promise.all([parts.server?.close(closing), parts.redirect?.close(closing), parts.admin?.close()])
   if (tunnelsCut !== null) clearTimeout(tunnelsCut)
-  if (how !== 'stop') proxy?.close()
+  if (how !== 'stop') closeProxies()
   await parts.accounts?.close()
   // No request is left to wait for a task: what is queued finishes, then the threads stop.
   await Promise.all(parts.pools.map((pool) => pool?.close()))
@@ -279,7 +336,7 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
   // What a configuration does not use is not loaded: a worker serving files holds the code of a
   // file server, not that of the thread pool, the database drivers, the proxy, CGI or the admin
   // (docs/process.md, "Memory").
-  if (options.root === null) {
+  if (options.root === null && options.sites === undefined) {
     server.get('/plaintext', plaintext)
     server.get('/json', json)
     const [work, { ThreadPool }] = await Promise.all([import('./demo-work.ts'), import('../../process/pool/thread-pool.ts')])
@@ -321,24 +378,28 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
   // Without an error log, lines go to stderr escaped as the log would escape them: they quote clients and upstreams.
   const toStderr = (line: string): void => console.error(`petrel: ${escapeMessage(line)}`)
   const logError = errorLog === null ? toStderr : (line: string) => errorLog.error(line)
-  const fileHandler = staticFiles({ ...options.files, root, log: logError })
-  if (options.cgi === undefined) {
+  const cgiContext = {
+    serverPort: () => server.address()?.port ?? 0,
+    software: `petrel/${PETREL_VERSION}`,
+    log: logError,
+    dispatch: (req: Request, res: Response) => server.dispatch(req, res),
+    internalRequest: (original: Request, target: string) => internalRequest(original, target, server.limits),
+  }
+  if (options.sites !== undefined) {
+    await serveSites(server, options, options.sites, parts, cgiContext, errorLog === null ? toStderr : (line) => errorLog.warn(line))
+  } else if (options.cgi === undefined) {
+    const fileHandler = staticFiles({ ...options.files, root, log: logError })
     server.fallback(fileHandler)
   } else {
+    const fileHandler = staticFiles({ ...options.files, root, log: logError })
     const { cgiGateway } = await import('./cgi.ts')
-    const cgi = cgiGateway(options.cgi, {
-      serverPort: () => server.address()?.port ?? 0,
-      software: `petrel/${PETREL_VERSION}`,
-      log: logError,
-      dispatch: (req, res) => server.dispatch(req, res),
-      internalRequest: (original, target) => internalRequest(original, target, server.limits),
-    })
+    const cgi = cgiGateway(options.cgi, cgiContext)
     // req.path is normalised by the server, so every other spelling of a /cgi-bin/ URL
     // (/cgi%2Dbin/x, /a/../cgi-bin/x, //cgi-bin/x) is /cgi-bin/x here and never reaches the file
     // handler, which would serve the script's source when DIR is ROOT/cgi-bin.
     server.fallback((req, res) => (req.path.startsWith(CGI_PREFIX) ? cgi(req, res) : fileHandler(req, res)))
   }
-  if (options.proxy !== undefined) {
+  if (options.proxy !== undefined && options.proxy.routes.length > 0 && options.sites === undefined) {
     const { ReverseProxy } = await import('../proxy/reverse.ts')
     const reverse = new ReverseProxy(options.proxy.routes, { ...options.proxy.options, log: errorLog === null ? toStderr : (line) => errorLog.warn(line) })
     parts.proxy = reverse

@@ -44,7 +44,13 @@ export interface StaticOptions {
   log?: (line: string) => void
 }
 
-export const STATIC_DEFAULTS = { index: 'index.html', cacheValidMs: 1000, smallFileBytes: 1024 * 1024, fileCacheBytes: 64 * 1024 * 1024, maxOpenFiles: 256 } as const
+export const STATIC_DEFAULTS = {
+  index: 'index.html',
+  cacheValidMs: 1000,
+  smallFileBytes: 1024 * 1024,
+  fileCacheBytes: 64 * 1024 * 1024,
+  maxOpenFiles: 256,
+} as const
 
 /** Outcome of mapping a URL path to a file path: the file, or the status that answers the request. */
 export type Resolved = { file: string } | { status: 400 | 404 }
@@ -230,11 +236,13 @@ export function staticFiles(options: StaticOptions): Handler {
   function answer(req: Request, res: Response, entry: FileEntry, file: OpenFile | null, variant: Variant | null, vary: boolean): Step {
     res.setHeader('Content-Type', variant === null ? entry.contentType : variant.contentType)
     if (variant !== null) res.setHeader('Content-Encoding', variant.encoding)
-    if (vary) res.setHeader('Vary', 'Accept-Encoding')
+    // Appended: a site's CORS rule may have said Vary: Origin already.
+    if (vary) res.appendHeader('Vary', 'Accept-Encoding')
     res.setHeader('ETag', entry.etag)
     res.setHeader('Last-Modified', entry.lastModified)
     res.setHeader('Accept-Ranges', 'bytes')
-    if (cacheControl !== null) res.setHeader('Cache-Control', cacheControl)
+    // A site's header rule for this path says more than the site-wide max-age, and wins.
+    if (cacheControl !== null && !res.hasHeader('Cache-Control')) res.setHeader('Cache-Control', cacheControl)
     const validators = { etag: entry.etag, lastModifiedMs: entry.mtimeMs }
     const outcome = evaluateConditions(
       {
