@@ -405,7 +405,7 @@ test('petrel serve: a bad --proxy-ca, or the https flags without an https upstre
     [['--proxy', '/=https://localhost:1', '--proxy-ca', notPem], new RegExp(`--proxy-ca ${notPem}: no PEM certificate in it`)],
     [['--proxy', '/=http://localhost:1', '--proxy-ca', trusted.caCert], /--proxy-ca applies to https:\/\/ upstreams/],
     [['--proxy', '/=http://localhost:1', '--proxy-tls-insecure'], /--proxy-tls-insecure applies to https:\/\/ upstreams/],
-    [['--proxy-ca', trusted.caCert], /--proxy-ca applies to the reverse proxy: give --proxy PREFIX=URL too/],
+    [['--proxy-ca', trusted.caCert], /--proxy-ca applies to the reverse proxy: give --proxy PREFIX=URL \(or a site.s "proxy" in the config file\) too/],
   ]
   for (const [args, expected] of cases) {
     const r = petrel('serve', '--port', '0', ...args)
