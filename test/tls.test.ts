@@ -275,11 +275,20 @@ describe('the handshake', () => {
     assert.equal(server.stats.timeouts.PETREL_ERR_TLS_HANDSHAKE_TIMEOUT, undefined)
   })
 
-  test('plain HTTP sent to the HTTPS port: closed, counted as a TLS protocol error, not logged', async (t) => {
-    const { server, connect } = await serve(t, { tls: tlsOptions() }, hello)
+  test('plain HTTP sent to the HTTPS port: a 400 in plain HTTP saying so, then closed; counted, not logged', async (t) => {
+    const answers: number[] = []
+    const { server, connect } = await serve(t, { tls: tlsOptions(), onServerAnswer: (answer) => answers.push(answer.status) }, hello)
     const client = await connect()
-    client.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n')
-    assert.equal(await client.waitClosed(3000), true, 'the server closed it')
+    await client.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n')
+    const text = (await client.readUntilClose(3000)).toString('latin1')
+    assert.match(text, /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*Connection: close\r\n\r\n[\s\S]*plain HTTP request was sent to the HTTPS port/)
+    assert.equal(server.stats.protocolErrors.PETREL_ERR_PLAIN_HTTP_TO_HTTPS, 1)
+    assert.deepEqual(answers, [400], 'the access log is told')
+    // Bytes that are neither TLS nor HTTP: closed without an answer.
+    const garbage = await connect()
+    await garbage.write(Buffer.alloc(64, 0))
+    assert.equal(await garbage.waitClosed(3000), true)
+    assert.equal(garbage.received.length, 0)
     assert.equal(server.stats.protocolErrors.PETREL_ERR_TLS_PROTOCOL, 1)
   })
 

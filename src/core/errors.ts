@@ -77,6 +77,7 @@ export const ERRORS = {
     status: 0,
     message: 'a client broke TLS: a failed handshake (not TLS at all, no version, cipher or ALPN protocol in common) or a bad record; the connection is closed',
   },
+  PETREL_ERR_PLAIN_HTTP_TO_HTTPS: { status: 400, message: 'a plain HTTP request was sent to the HTTPS port; use an https:// URL' },
   PETREL_ERR_TLS_HANDSHAKE_TIMEOUT: { status: 0, message: 'TLS handshake not finished within timeouts.handshakeMs' },
 
   // Command line and configuration.

@@ -339,7 +339,7 @@ export class HttpServer {
     }
     this.stats.accepted++
     if (this.tls === null) this.connections.add(new Connection(this, socket))
-    else this.handshakes.add(new TlsHandshake(this, this.tls.wrap(socket), this.timeouts.handshakeMs))
+    else this.handshakes.add(new TlsHandshake(this, this.tls.wrap(socket), socket, this.timeouts.handshakeMs))
   }
 
   /** A TLS handshake is done: HTTP/1.1 starts on the socket (ALPN offers nothing else yet). */
@@ -349,6 +349,14 @@ export class HttpServer {
     if (socket.isSessionReused()) this.stats.tlsResumed++
     if (this.closing) socket.destroy()
     else this.connections.add(new Connection(this, socket))
+  }
+
+  /** A 400 in plain HTTP, as nginx's "The plain HTTP request was sent to HTTPS port". */
+  plainHttpOnTlsPort(raw: net.Socket): void {
+    this.countProtocolError('PETREL_ERR_PLAIN_HTTP_TO_HTTPS')
+    const body = answerBody(400, ERRORS.PETREL_ERR_PLAIN_HTTP_TO_HTTPS.message)
+    this.reportServerAnswer(raw.remoteAddress, 400, body.length, null, 0)
+    if (!raw.destroyed) raw.end(closingAnswer(400, body, true))
   }
 
   handshakeGone(handshake: TlsHandshake): void {

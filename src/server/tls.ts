@@ -291,6 +291,8 @@ export interface HandshakeOwner {
   /** The socket closed (or failed) before its handshake was done. */
   handshakeGone(handshake: TlsHandshake): void
   countProtocolError(code: 'PETREL_ERR_TLS_PROTOCOL'): void
+  /** The client spoke plain HTTP to the TLS port: `raw`, the TCP socket under the TLS one, may still take a cleartext answer. */
+  plainHttpOnTlsPort(raw: Socket): void
   countTimeout(code: 'PETREL_ERR_TLS_HANDSHAKE_TIMEOUT'): void
 }
 
@@ -305,8 +307,12 @@ export class TlsHandshake {
   readonly timer: WheelTimer<TimerOwner>
   private readonly owner: HandshakeOwner
 
-  constructor(owner: HandshakeOwner, socket: tls.TLSSocket, timeoutMs: number) {
+  /** The TCP socket under the TLS one. */
+  private readonly raw: Socket
+
+  constructor(owner: HandshakeOwner, socket: tls.TLSSocket, raw: Socket, timeoutMs: number) {
     this.owner = owner
+    this.raw = raw
     this.socket = socket
     this.timer = new WheelTimer<TimerOwner>(this)
     // on(), not once(): once() wraps each listener in a closure per socket, and release() takes
@@ -338,11 +344,14 @@ export class TlsHandshake {
     this.owner.handshakeDone(this, this.socket)
   }
 
-  // Every handshake failure is the client's (a scanner, plain HTTP sent to the HTTPS port, no
-  // version, cipher or ALPN protocol in common): counted, not logged, as nginx logs them at info.
+  // Every handshake failure is the client's (a scanner, no version, cipher or ALPN protocol in
+  // common): counted, not logged, as nginx logs them at info. Plain HTTP sent to the HTTPS port
+  // is answered in plain HTTP, as nginx answers it: the TLS socket is gone by now, the TCP one
+  // under it still takes the few bytes of a 400 before it closes.
   private readonly onError = (err: Error): void => {
     const code = (err as NodeJS.ErrnoException).code
-    if (code !== 'ECONNRESET' && code !== 'EPIPE') this.owner.countProtocolError('PETREL_ERR_TLS_PROTOCOL')
+    if (code === 'ERR_SSL_HTTP_REQUEST') this.owner.plainHttpOnTlsPort(this.raw)
+    else if (code !== 'ECONNRESET' && code !== 'EPIPE') this.owner.countProtocolError('PETREL_ERR_TLS_PROTOCOL')
   }
 
   /** The client closed its side before the handshake was done: nothing can follow, so the socket goes now, not at the timeout. */
