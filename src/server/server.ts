@@ -356,7 +356,10 @@ export class HttpServer {
     this.countProtocolError('PETREL_ERR_PLAIN_HTTP_TO_HTTPS')
     const body = answerBody(400, ERRORS.PETREL_ERR_PLAIN_HTTP_TO_HTTPS.message)
     this.reportServerAnswer(raw.remoteAddress, 400, body.length, null, 0)
-    if (!raw.destroyed) raw.end(closingAnswer(400, body, true))
+    if (raw.destroyed) return
+    // The TLS socket's close takes the handle with it; a write that fails then has no one to tell.
+    raw.on('error', ignoreError)
+    raw.end(closingAnswer(400, body, true))
   }
 
   handshakeGone(handshake: TlsHandshake): void {
