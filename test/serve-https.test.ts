@@ -568,3 +568,41 @@ test('--tls-watch follows a reload: the files a --config names after it are the 
   await waitFor('the renewed certificate served', () => reloads() === 2, 10_000).catch(() => assert.fail(m.log()))
   assert.equal(await servedFingerprint(m.port), fingerprintOf(renewed.cert))
 })
+
+test('--http-port in a single process: reloads under load reset no connection (the socket is kept across them)', async (t) => {
+  const httpPort = await freePort()
+  const m = await serve(t, [...tlsFlags(ec), '--http-port', String(httpPort)])
+  let answered = 0
+  const failures: string[] = []
+  let running = true
+  const client = async (): Promise<void> => {
+    while (running) {
+      const c = await RawClient.connect(httpPort).catch((err: Error) => {
+        failures.push(`connect: ${err.message}`)
+        return null
+      })
+      if (c === null) continue
+      try {
+        await c.write('GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+        const text = (await c.readUntilClose(5000)).toString('latin1')
+        if (text.startsWith('HTTP/1.1 308 ')) answered++
+        else failures.push(`answer: ${JSON.stringify(text.slice(0, 40))}`)
+      } catch (err) {
+        failures.push(`read: ${(err as Error).message}`)
+      } finally {
+        c.destroy()
+      }
+    }
+  }
+  const clients = Array.from({ length: 30 }, () => client())
+  for (let i = 1; i <= 3; i++) {
+    await sleep(300)
+    process.kill(m.child.pid!, 'SIGHUP')
+    await waitFor(`reload ${i}`, () => (m.log().match(/reloaded/g)?.length ?? 0) === i, 10_000)
+  }
+  await sleep(300)
+  running = false
+  await Promise.all(clients)
+  assert.deepEqual(failures.slice(0, 5), [], `${failures.length} failed of ${answered + failures.length}`)
+  assert.ok(answered > 0)
+})

@@ -216,6 +216,8 @@ export interface ListenMode {
   report?: { worker: number; send: (snapshot: ProcessSnapshot) => void }
   /** A single process keeps one admin listener across reloads: with admin on, count and offer Serving.snapshot, but listen on nothing. */
   adminElsewhere?: boolean
+  /** A single process keeps the --http-port socket too, and hands its connections to Serving.redirect. */
+  redirectHandedOver?: AddressInfo
 }
 
 export async function startServe(options: ServeOptions, mode: ListenMode = {}): Promise<Serving> {
@@ -410,10 +412,12 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
       ? server.serveHandedOver(mode.handedOver)
       : await server.listen({ host: options.host, port: options.port, reusePort: mode.reusePort })
   if (options.httpPort !== undefined) {
-    // Each worker (or generation) listens itself, beside the others, as a rolling reload needs.
+    // A single process hands connections over from the socket it keeps across reloads; each
+    // worker listens itself, beside the others, as a rolling reload needs.
     const redirect = redirectToHttps(options, address.port)
     parts.redirect = redirect
-    await redirect.listen({ host: options.host, port: options.httpPort, reusePort: true })
+    if (mode.redirectHandedOver !== undefined) redirect.serveHandedOver(mode.redirectHandedOver)
+    else await redirect.listen({ host: options.host, port: options.httpPort, reusePort: true })
   }
   let snapshot: Serving['snapshot'] = null
   if (metrics !== null) {

@@ -44,6 +44,8 @@ export class SingleProcess {
   private readonly config: SingleOptions
   private options: ServeOptions
   private listener: HandOverListener | null = null
+  /** The --http-port socket (redirects to https), kept across reloads as the main one is. */
+  private redirectListener: HandOverListener | null = null
   private current: Generation | null = null
   /** Servers replaced by a reload that still finish their connections. */
   private readonly retiring = new Set<Serving>()
@@ -70,6 +72,7 @@ export class SingleProcess {
         this.pidfileWritten = true
       }
       this.listener = await this.listen(this.options)
+      this.redirectListener = await this.listenRedirect(this.options)
       this.current = await this.startGeneration(this.options, this.listener)
       const where = this.options.admin
       if (where !== undefined) {
@@ -91,6 +94,7 @@ export class SingleProcess {
     } catch (err) {
       await this.current?.serving.close('stop')
       await this.listener?.close()
+      await this.redirectListener?.close()
       this.cleanup()
       throw err
     }
@@ -114,8 +118,28 @@ export class SingleProcess {
     })
   }
 
+  /** The --http-port socket: its connections go to the current generation's redirect server. */
+  private async listenRedirect(options: ServeOptions): Promise<HandOverListener | null> {
+    if (options.httpPort === undefined) return null
+    return HandOverListener.open({
+      host: options.host,
+      port: options.httpPort,
+      onConnection: (socket) => {
+        const redirect = this.current?.serving.redirect ?? null
+        if (redirect === null) socket.destroy()
+        else redirect.handOver(socket)
+      },
+      onAcceptError: (err) => this.config.log(`petrel: ${err.message}`),
+    })
+  }
+
   private async startGeneration(options: ServeOptions, listener: HandOverListener): Promise<Generation> {
-    const serving = await startServe(options, { handedOver: listener.address, adminElsewhere: true })
+    const redirect = this.redirectListener?.address
+    const serving = await startServe(options, {
+      handedOver: listener.address,
+      adminElsewhere: true,
+      ...(redirect === undefined ? {} : { redirectHandedOver: redirect }),
+    })
     listener.setHighWaterMark(serving.server.limits.writeHighWaterMark)
     return { serving, key: `generation ${++this.generations}` }
   }
@@ -131,15 +155,22 @@ export class SingleProcess {
     if (plan === null) return
     const oldListener = this.listener!
     let listener = oldListener
+    const oldRedirect = this.redirectListener
+    const redirectMoved = plan.options.httpPort !== this.options.httpPort || (plan.options.httpPort !== undefined && plan.options.host !== this.options.host)
     let fresh: Generation
     try {
       if (plan.moved) listener = await this.listen(plan.options)
+      if (redirectMoved) this.redirectListener = await this.listenRedirect(plan.options)
       fresh = await this.startGeneration(plan.options, listener)
     } catch (err) {
       if (listener !== oldListener) await listener.close()
+      if (this.redirectListener !== oldRedirect) await this.redirectListener?.close()
+      this.redirectListener = oldRedirect
       refuse((err as Error).message)
       return
     }
+    // Connections the old --http-port socket still accepts go to the new server until it closes.
+    if (this.redirectListener !== oldRedirect) void oldRedirect?.close()
     const old = this.current!
     this.current = fresh
     this.options = plan.options
@@ -170,7 +201,7 @@ export class SingleProcess {
     const timeoutMs = this.current!.serving.server.timeouts.shutdownMs
     this.config.log(how === 'stop' ? 'petrel: fast stop' : `petrel: graceful stop, finishing in-flight requests (up to ${timeoutMs} ms)`)
     // No new connection from now on; the promise settles once the last accepted one is closed.
-    const listenerClosed = this.listener?.close()
+    const listenerClosed = Promise.all([this.listener?.close(), this.redirectListener?.close()])
     // A stop closes idle keep-alive connections at once: the grace a reload gives them is for a
     // server that stays up, so that a request already on its way is answered.
     await Promise.all([this.current!.serving, ...this.retiring].map((s) => s.close(how, 0)))
