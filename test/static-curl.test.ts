@@ -8,9 +8,9 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
 import zlib from 'node:zlib'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { tempDir, writeTree, curl, parseCurlHead, parseMultipart, pattern, setMtime, FIXED_MTIME } from './helpers/static-fixture.ts'
+import { tempDir, writeTree, startServeCli, type ServeCli, curl, parseCurlHead, parseMultipart, pattern, setMtime, FIXED_MTIME } from './helpers/static-fixture.ts'
 
 const BIN = fileURLToPath(new URL('../bin/petrel.js', import.meta.url))
 
@@ -33,27 +33,6 @@ writeTree(ROOT, {
 })
 setMtime(path.join(ROOT, 'data.bin'))
 
-interface Cli {
-  child: ChildProcess
-  port: number
-  url: (p: string) => string
-}
-
-async function startCli(args: string[]): Promise<Cli> {
-  const child = spawn(process.execPath, [BIN, 'serve', ROOT, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout!.setEncoding('utf8')
-  for await (const chunk of child.stdout!) {
-    out += chunk
-    const m = /on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)
-    if (m) {
-      const port = Number(m[1])
-      return { child, port, url: (p) => `http://127.0.0.1:${port}${p}` }
-    }
-  }
-  throw new Error(`petrel serve did not start: ${out}`)
-}
-
 /** curl -i: status, headers and body of the response. */
 async function curlI(args: string[]): Promise<{ status: number; headers: Record<string, string>; body: Buffer; all: Buffer }> {
   const r = await curl(['-i', ...args])
@@ -64,9 +43,9 @@ async function curlI(args: string[]): Promise<{ status: number; headers: Record<
 }
 
 describe('petrel serve ROOT with curl', () => {
-  let cli: Cli
+  let cli: ServeCli
   before(async () => {
-    cli = await startCli(['--list', '--max-age', '120', '--open-file-cache-valid', '200ms', '--small-file-bytes', '1024'])
+    cli = await startServeCli(ROOT, ['--list', '--max-age', '120', '--open-file-cache-valid', '200ms', '--small-file-bytes', '1024'])
   })
   after(() => {
     cli.child.kill('SIGKILL')
@@ -172,9 +151,9 @@ describe('petrel serve ROOT with curl', () => {
 
 describe('petrel serve flags', () => {
   test('--follow-symlinks serves a symlink that leaves ROOT; without it → 404', async (t) => {
-    const plain = await startCli([])
+    const plain = await startServeCli(ROOT, [])
     t.after(() => plain.child.kill('SIGKILL'))
-    const follow = await startCli(['--follow-symlinks'])
+    const follow = await startServeCli(ROOT, ['--follow-symlinks'])
     t.after(() => follow.child.kill('SIGKILL'))
     const a = await curlI([plain.url('/link-out')])
     assert.equal(a.status, 404)

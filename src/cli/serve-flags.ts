@@ -5,6 +5,7 @@
 import { DEFAULT_MAX_CONFIG_BYTES } from '../core/config-file.ts'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Limits, type Timeouts } from '../core/limits.ts'
 import { STATIC_DEFAULTS } from '../apps/serve/static.ts'
+import { COMPRESS_DEFAULTS } from '../apps/serve/compress.ts'
 import { CGI_DEFAULTS } from '../apps/serve/cgi-message.ts'
 import { POOL_DEFAULTS } from '../process/pool/thread-pool.ts'
 import { STORE_DEFAULTS } from '../apps/accounts/store.ts'
@@ -83,6 +84,25 @@ export const SERVE_FLAGS = defineFlags([
     valueName: 'N',
     min: 0,
     description: `bytes of file contents held in memory per process; the least recently used files make room (default ${STATIC_DEFAULTS.fileCacheBytes})`,
+  },
+  {
+    name: 'compress',
+    type: 'boolean',
+    description: 'compress text, JSON, JS, SVG, XML, wasm... files with no .br/.gz sibling on the fly (zstd, br or gzip, by Accept-Encoding); files streamed from disk are sent as they are',
+  },
+  {
+    name: 'compress-min-bytes',
+    type: 'integer',
+    valueName: 'N',
+    min: 0,
+    description: `with --compress: leave files smaller than N bytes uncompressed (default ${COMPRESS_DEFAULTS.minBytes})`,
+  },
+  {
+    name: 'compress-cache-bytes',
+    type: 'integer',
+    valueName: 'N',
+    min: 0,
+    description: `with --compress: bytes of compressed files kept in memory per root; the least recently used make room (default ${COMPRESS_DEFAULTS.cacheBytes})`,
   },
   {
     name: 'max-open-files',

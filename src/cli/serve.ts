@@ -384,6 +384,9 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[], sites: 
       smallFileBytes: flags.get('small-file-bytes'),
       fileCacheBytes: flags.get('file-cache-bytes'),
       maxOpenFiles: flags.get('max-open-files'),
+      compress: flags.get('compress') === true,
+      compressMinBytes: flags.get('compress-min-bytes'),
+      compressCacheBytes: flags.get('compress-cache-bytes'),
     },
   }
   const cgiDir = flags.get('cgi-bin')

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { execFile } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { staticFiles, type StaticOptions } from '../../src/apps/serve/static.ts'
 import { serve } from './serve.ts'
 import { requireDebianPackage } from './debian.ts'
@@ -170,6 +171,32 @@ export const FIXED_MTIME = new Date('2024-01-15T12:00:00Z')
 
 export function setMtime(file: string, when: Date = FIXED_MTIME): void {
   fs.utimesSync(file, when, when)
+}
+
+/** `petrel serve ROOT` started as a user starts it, on a free port. */
+export interface ServeCli {
+  child: ChildProcess
+  port: number
+  url: (p: string) => string
+}
+
+const PETREL_BIN = fileURLToPath(new URL('../../bin/petrel.js', import.meta.url))
+
+/** Start `petrel serve ROOT --port 0 ARGS...` and wait for the line that names its URL (http or https); the caller kills it. */
+export async function startServeCli(root: string, args: string[]): Promise<ServeCli> {
+  const child = spawn(process.execPath, [PETREL_BIN, 'serve', root, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout!.setEncoding('utf8')
+  for await (const chunk of child.stdout!) {
+    out += chunk
+    const m = /on (https?):\/\/127\.0\.0\.1:(\d+)\//.exec(out)
+    if (m) {
+      const scheme = m[1]
+      const port = Number(m[2])
+      return { child, port, url: (p) => `${scheme}://127.0.0.1:${port}${p}` }
+    }
+  }
+  throw new Error(`petrel serve did not start: ${out}`)
 }
 
 export { test }

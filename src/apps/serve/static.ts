@@ -17,6 +17,7 @@ import { equalsLowerAscii } from '../../protocol/http1/chars.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
 import { evaluateConditions, ifRangeAllows } from './conditional.ts'
+import { acceptEncodingWeights, chooseCoding, CompressedVariants, COMPRESS_DEFAULTS, isCompressible, type OnTheFlyCoding } from './compress.ts'
 import { FileCache, type FileEntry, type OpenFile } from './file-cache.ts'
 import { renderListing } from './listing.ts'
 import { parseRange, contentRange, unsatisfiedRange, multipartBoundary, multipartParts, type ByteRange } from './ranges.ts'
@@ -42,6 +43,15 @@ export interface StaticOptions {
   maxOpenFiles?: number
   /** A line for the error log (running out of descriptors, answered 503); default: stderr. */
   log?: (line: string) => void
+  /**
+   * Compress files of a compressible type on the fly (zstd, br or gzip, as Accept-Encoding prefers)
+   * when they have no precompressed NAME.br/NAME.gz sibling and are held in memory (see compress.ts).
+   */
+  compress?: boolean
+  /** Files smaller than this are never compressed on the fly. */
+  compressMinBytes?: number
+  /** Most bytes of compressed variants kept in memory (per root); the least recently used are evicted. */
+  compressCacheBytes?: number
 }
 
 export const STATIC_DEFAULTS = {
@@ -100,6 +110,8 @@ export function staticFiles(options: StaticOptions): Handler {
   })
   const cacheControl = options.maxAgeSeconds === undefined ? null : `public, max-age=${options.maxAgeSeconds}`
   const list = options.list ?? false
+  const compressed = options.compress === true ? new CompressedVariants(options.compressCacheBytes ?? COMPRESS_DEFAULTS.cacheBytes) : null
+  const compressMinBytes = options.compressMinBytes ?? COMPRESS_DEFAULTS.minBytes
 
   /** Answer an error status, with ROOT/404.html or ROOT/403.html as the body when present. */
   function sendError(req: Request, res: Response, status: 400 | 403 | 404): Step {
@@ -171,11 +183,33 @@ export function staticFiles(options: StaticOptions): Handler {
 
   /** br first, then gzip, if the client accepts it; Accept-Encoding is read only when a variant exists. */
   function chooseVariant(req: Request, res: Response, entry: FileEntry, br: FileEntry, gz: FileEntry): Step {
-    if (br.kind !== 'file' && gz.kind !== 'file') return sendFile(req, res, entry, null, false)
+    if (br.kind !== 'file' && gz.kind !== 'file') return compressed === null ? sendFile(req, res, entry, null, false) : sendCompressed(req, res, entry, compressed)
     const accepted = acceptedEncodings(req.header('accept-encoding'))
     if (br.kind === 'file' && accepted.has('br')) return sendFile(req, res, br, { encoding: 'br', contentType: entry.contentType }, true)
     if (gz.kind === 'file' && accepted.has('gzip')) return sendFile(req, res, gz, { encoding: 'gzip', contentType: entry.contentType }, true)
     return sendFile(req, res, entry, null, true)
+  }
+
+  /**
+   * A file with no precompressed sibling, under --compress: compressed in the coding the client
+   * prefers when it is of a compressible type, held in memory and at least compressMinBytes.
+   * Files streamed from disk are served as they are, so memory for compression stays bounded by
+   * smallFileBytes per file. A Range request gets the identity (byte ranges of a compressed
+   * stream made on the fly would change with the compressor); Vary is sent either way.
+   */
+  function sendCompressed(req: Request, res: Response, entry: FileEntry, variants: CompressedVariants): Step {
+    if (entry.body === null || entry.size < compressMinBytes || !isCompressible(entry.contentType)) return sendFile(req, res, entry, null, false)
+    if (req.header('range') !== undefined) return sendFile(req, res, entry, null, true)
+    const coding = chooseCoding(req.header('accept-encoding'))
+    if (coding === null) return sendFile(req, res, entry, null, true)
+    const variant = variants.variant(entry, coding)
+    if (variant instanceof Promise) return variant.then((made) => sendVariant(req, res, entry, made, coding))
+    return sendVariant(req, res, entry, variant, coding)
+  }
+
+  function sendVariant(req: Request, res: Response, entry: FileEntry, variant: FileEntry | null, coding: OnTheFlyCoding): Step {
+    if (variant === null) return sendFile(req, res, entry, null, true)
+    return sendFile(req, res, variant, { encoding: coding, contentType: entry.contentType }, true)
   }
 
   function serveEntry(req: Request, res: Response, entry: FileEntry, file: string): Step {
@@ -438,25 +472,10 @@ function trimLeadingSlashes(urlPath: string): string {
  */
 export function acceptedEncodings(header: string | undefined): Set<string> {
   const accepted = new Set<string>()
-  if (header === undefined) return accepted
-  const refused = new Set<string>()
-  let star = false
-  for (const item of header.split(',')) {
-    const [rawToken, ...params] = item.split(';')
-    const token = rawToken!.trim().toLowerCase()
-    if (token === '') continue
-    let q = 1
-    for (const p of params) {
-      const [k, v] = p.split('=')
-      if (k!.trim().toLowerCase() === 'q') q = Number(v)
-    }
-    const ok = Number.isFinite(q) && q > 0
-    const name = token === 'x-gzip' ? 'gzip' : token
-    if (name === '*') star = ok
-    else if (ok) accepted.add(name)
-    else refused.add(name)
-  }
-  if (star) for (const coding of ENCODINGS) if (!refused.has(coding)) accepted.add(coding)
+  const weights = acceptEncodingWeights(header)
+  for (const [name, q] of weights) if (q > 0 && name !== '*') accepted.add(name)
+  const star = weights.get('*')
+  if (star !== undefined && star > 0) for (const coding of ENCODINGS) if (!weights.has(coding)) accepted.add(coding)
   return accepted
 }
 
