@@ -179,11 +179,11 @@ test('a bad auth at start: exit 2, naming the config file, the JSON path, and fo
   assert.match(r.stderr, /--auth-attempts applies to HTTP Basic authentication: give --auth-htpasswd FILE or a site an "auth" too/)
 })
 
-test('a site\'s auth over HTTPS through curl: 401 with the challenge, the user in with -u, the attempts limit of --auth-attempts', async (t) => {
+test('a site\'s auth over HTTPS through curl: 401 with the challenge, the user in with -u, one --auth-attempts limit shared by the sites', async (t) => {
   requireDebianPackage('curl')
   const dir = tempDir(t)
   const ca = makeTestCa(path.join(dir, 'ca'))
-  const leaf = ca.issue(['a.test', 'b.test'])
+  const leaf = ca.issue(['a.test', 'b.test', 'c.test'])
   const m = await startPetrel(t, ['--config', sitesWithAuth(dir), '--tls-cert', leaf.cert, '--tls-key', leaf.key, '--auth-attempts', '2'])
   const curl = (host: string, ...args: string[]): { code: string; out: string } => {
     const r = spawnSync(
@@ -201,8 +201,9 @@ test('a site\'s auth over HTTPS through curl: 401 with the challenge, the user i
   assert.equal(allowed.code, '200')
   assert.match(allowed.out, /a secret\n$/)
   assert.equal(curl('b.test').code, '200')
-  // Two checks a minute per address (alice's was one): the next password check is refused with 429.
-  assert.equal(curl('a.test', '-u', 'bob:wrong').code, '401')
+  // Two checks a minute per address for the whole process (alice's on a.test was one, bob's on
+  // c.test the other): the next password check on a.test is refused with 429.
+  assert.equal(curl('c.test', '-u', 'bob:wrong').code, '401')
   assert.equal(curl('a.test', '-u', 'bob:bob-pw').code, '429')
   // Credentials already checked are remembered, not checked again.
   assert.equal(curl('a.test', '-u', 'alice:alice-pw').code, '200')
