@@ -76,7 +76,7 @@ function sitesWithAuth(dir: string): string {
 
 const challenge = (realm: string): string => `Basic realm="${realm}", charset="UTF-8"`
 
-test('a site\'s auth: 401 with the site\'s realm on its path, the right users get in, other paths and other sites need nothing', async (t) => {
+test("a site's auth: 401 with the site's realm on its path, the right users get in, other paths and other sites need nothing", async (t) => {
   const dir = tempDir(t)
   const m = await startPetrel(t, ['--config', sitesWithAuth(dir)])
   for (const target of ['/admin/secret.txt', '/admin']) {
@@ -154,7 +154,12 @@ test('a bad auth at start: exit 2, naming the config file, the JSON path, and fo
   htpasswd('-c', '-B', '-C', '5', users, 'alice', 'alice-pw')
   writeFileSync(path.join(dir, 'plain.htpasswd'), `# staff\n${readFileSync(users, 'utf8').trim()}\nerin:erin-plain\n`)
   const file = path.join(dir, 'petrel.json')
-  const site = (auth: unknown): unknown => ({ sites: [{ hosts: ['a.test'], root: './a' }, { hosts: ['b.test'], root: './a', auth }] })
+  const site = (auth: unknown): unknown => ({
+    sites: [
+      { hosts: ['a.test'], root: './a' },
+      { hosts: ['b.test'], root: './a', auth },
+    ],
+  })
   const cases: Array<[unknown, RegExp]> = [
     [site({ htpasswd: './plain.htpasswd' }), /sites\[1\]\.auth\.htpasswd: .*plain\.htpasswd line 3 \(user "erin"\): not a bcrypt or apr1 hash/],
     [site({ htpasswd: './missing.htpasswd' }), /sites\[1\]\.auth\.htpasswd: the htpasswd file .*missing\.htpasswd: cannot read it: no such file/],
@@ -179,7 +184,7 @@ test('a bad auth at start: exit 2, naming the config file, the JSON path, and fo
   assert.match(r.stderr, /--auth-attempts applies to HTTP Basic authentication: give --auth-htpasswd FILE or a site an "auth" too/)
 })
 
-test('a site\'s auth over HTTPS through curl: 401 with the challenge, the user in with -u, one --auth-attempts limit shared by the sites', async (t) => {
+test("a site's auth over HTTPS through curl: 401 with the challenge, the user in with -u, one --auth-attempts limit shared by the sites", async (t) => {
   requireDebianPackage('curl')
   const dir = tempDir(t)
   const ca = makeTestCa(path.join(dir, 'ca'))
@@ -188,7 +193,18 @@ test('a site\'s auth over HTTPS through curl: 401 with the challenge, the user i
   const curl = (host: string, ...args: string[]): { code: string; out: string } => {
     const r = spawnSync(
       'curl',
-      ['-sS', '-i', '--max-time', '20', '--cacert', ca.caCert, '--resolve', `${host}:${m.port}:127.0.0.1`, ...args, `https://${host}:${m.port}/admin/secret.txt`],
+      [
+        '-sS',
+        '-i',
+        '--max-time',
+        '20',
+        '--cacert',
+        ca.caCert,
+        '--resolve',
+        `${host}:${m.port}:127.0.0.1`,
+        ...args,
+        `https://${host}:${m.port}/admin/secret.txt`,
+      ],
       { encoding: 'utf8' },
     )
     assert.equal(r.status, 0, r.stderr)

@@ -118,7 +118,7 @@ export const SERVE_FLAGS = defineFlags([
     valueName: 'N',
     min: 1,
     max: 1024,
-    description: "threads of the pool for the demo's /scrypt/pool and the password checks of --auth-htpasswd and the sites' \"auth\" (default: one per CPU)",
+    description: 'threads of the pool for the demo\'s /scrypt/pool and the password checks of --auth-htpasswd and the sites\' "auth" (default: one per CPU)',
   },
   {
     name: 'pool-queue',

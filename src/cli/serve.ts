@@ -418,7 +418,7 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[], sites: 
     refuseFlags(
       flags,
       ['pool-threads', 'pool-queue', 'pool-timeout'],
-      "applies to the demo site's /scrypt/pool route, to --auth-htpasswd and to the sites' \"auth\"; drop it or ROOT",
+      'applies to the demo site\'s /scrypt/pool route, to --auth-htpasswd and to the sites\' "auth"; drop it or ROOT',
     )
   if (demo || auth !== undefined || siteAuth) {
     options.pool = {
