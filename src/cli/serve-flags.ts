@@ -138,7 +138,7 @@ export const SERVE_FLAGS = defineFlags([
     valueName: 'N',
     min: 1,
     max: 1024,
-    description: "threads of the pool for the demo's /scrypt/pool and --auth-htpasswd checks (default: one per CPU)",
+    description: 'threads of the pool for the demo\'s /scrypt/pool and the password checks of --auth-htpasswd and the sites\' "auth" (default: one per CPU)',
   },
   {
     name: 'pool-queue',
@@ -173,7 +173,7 @@ export const SERVE_FLAGS = defineFlags([
     type: 'integer',
     valueName: 'N',
     min: 1,
-    description: `password checks per client address per minute before 429 (default ${AUTH_DEFAULTS.attemptsPerWindow}; credentials already checked are not checked again)`,
+    description: `password checks per client address per minute before 429, for --auth-htpasswd and the sites' "auth" together (default ${AUTH_DEFAULTS.attemptsPerWindow}; credentials already checked are not checked again)`,
   },
   { name: 'access-log', type: 'string', valueName: 'FILE', description: 'access log (combined format) to FILE, or - for stdout; off by default' },
   { name: 'access-log-format', type: 'string', valueName: 'FORMAT', description: 'combined (default) or json' },

@@ -276,10 +276,12 @@ function trustedProxies(given: string[] | undefined): string[] | undefined {
  * on every reload, so a missing file stops the start (exit 2) and a bad line refuses the reload,
  * named; the text, not the path, goes to the workers (they may not be able to read it).
  */
-function authSettings(flags: ServeFlags): AuthSettings | undefined {
+function authSettings(flags: ServeFlags, siteAuth: boolean): AuthSettings | undefined {
   const file = flags.get('auth-htpasswd')
   if (file === undefined) {
-    refuseFlags(flags, ['auth-path', 'auth-realm', 'auth-attempts'], 'applies to HTTP Basic authentication: give --auth-htpasswd FILE too')
+    refuseFlags(flags, ['auth-path', 'auth-realm'], 'applies to HTTP Basic authentication: give --auth-htpasswd FILE too')
+    // --auth-attempts also limits the checks of the sites' "auth".
+    if (!siteAuth) refuseFlags(flags, ['auth-attempts'], 'applies to HTTP Basic authentication: give --auth-htpasswd FILE or a site an "auth" too')
     return undefined
   }
   const htpasswd = readFlagFile('--auth-htpasswd', file, 'utf8', 'PETREL_ERR_HTPASSWD')
@@ -304,8 +306,6 @@ function authSettings(flags: ServeFlags): AuthSettings | undefined {
     if (problem !== null) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --auth-realm: ${JSON.stringify(realm)}; ${problem}`)
     settings.realm = realm
   }
-  const attempts = flags.get('auth-attempts')
-  if (attempts !== undefined) settings.attemptsPerWindow = attempts
   return settings
 }
 
@@ -412,11 +412,18 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[], sites: 
       timeoutMs: flags.get('cgi-timeout'),
     }
   }
-  const auth = authSettings(flags)
+  const siteAuth = sites !== null && sites.some((s) => s.auth !== null)
+  const auth = authSettings(flags, siteAuth)
   if (auth !== undefined) options.auth = auth
-  if (!demo && auth === undefined)
-    refuseFlags(flags, ['pool-threads', 'pool-queue', 'pool-timeout'], "applies to the demo site's /scrypt/pool route and to --auth-htpasswd; drop it or ROOT")
-  if (demo || auth !== undefined) {
+  const attempts = flags.get('auth-attempts')
+  if (attempts !== undefined) options.authAttemptsPerWindow = attempts
+  if (!demo && auth === undefined && !siteAuth)
+    refuseFlags(
+      flags,
+      ['pool-threads', 'pool-queue', 'pool-timeout'],
+      'applies to the demo site\'s /scrypt/pool route, to --auth-htpasswd and to the sites\' "auth"; drop it or ROOT',
+    )
+  if (demo || auth !== undefined || siteAuth) {
     options.pool = {
       threads: flags.get('pool-threads'),
       maxQueue: flags.get('pool-queue'),

@@ -9,6 +9,9 @@ import { isMountablePrefix, isNormalPath } from '../protocol/http1/target.ts'
 import { parseDurationMs } from './args.ts'
 import { errorMessage } from '../core/errors.ts'
 import { parseProxyRoute, type ProxyRoute } from '../apps/proxy/settings.ts'
+import { parseHtpasswd } from '../apps/serve/htpasswd.ts'
+import { AUTH_DEFAULTS, realmProblem } from '../apps/serve/auth-limits.ts'
+import { readFlagFile } from './tls-flags.ts'
 import {
   CORS_DEFAULTS,
   REDIRECT_STATUSES,
@@ -17,12 +20,13 @@ import {
   type RedirectRule,
   type RedirectStatus,
   type RewriteRule,
+  type SiteAuth,
   type SiteSettings,
 } from '../apps/serve/site-settings.ts'
 
-const SITE_KEYS = ['hosts', 'default', 'root', 'list', 'maxAge', 'spa', 'cleanUrls', 'redirects', 'rewrites', 'headers', 'cors', 'proxy', 'cgiBin']
+const SITE_KEYS = ['hosts', 'default', 'root', 'list', 'maxAge', 'spa', 'cleanUrls', 'redirects', 'rewrites', 'headers', 'cors', 'proxy', 'cgiBin', 'auth']
 /** Keys of issue 21 that later work brings; refused by name so that a config written for them is not silently half-applied. */
-const NOT_YET = { auth: 'HTTP Basic authentication per site', compress: 'on-the-fly compression' } as const
+const NOT_YET = { compress: 'on-the-fly compression' } as const
 
 /** A refusal of one value: `at` is its JSON path. */
 export class SiteConfigError extends Error {
@@ -81,7 +85,30 @@ function parseSite(value: unknown, at: string, base: string): SiteSettings {
     cors: site.cors === undefined ? null : cors(site.cors, `${at}.cors`),
     proxy: optionalArray(site.proxy, `${at}.proxy`).map((r, i) => proxyRoute(r, `${at}.proxy[${i}]`)),
     cgiBin: site.cgiBin === undefined ? null : directory(site.cgiBin, `${at}.cgiBin`, base),
+    auth: site.auth === undefined ? null : auth(site.auth, `${at}.auth`, base, hosts[0]!),
   }
+}
+
+/**
+ * The site's `auth`: the htpasswd file is read and every line checked here, at start and on each
+ * reload, so that a bad file stops the start (exit 2) or refuses the reload, naming the file, the
+ * line and the user; the realm defaults to the site's first host name.
+ */
+function auth(value: unknown, at: string, base: string, firstHost: string): SiteAuth {
+  const rule = object(value, at, '{"path": "/admin/*", "realm": "admin", "htpasswd": "./users.htpasswd"}')
+  keys(rule, at, ['path', 'realm', 'htpasswd'])
+  const htpasswdFile = path.resolve(base, string(rule.htpasswd, `${at}.htpasswd`))
+  let htpasswd: string
+  try {
+    htpasswd = readFlagFile('the htpasswd file', htpasswdFile, 'utf8', 'PETREL_ERR_HTPASSWD')
+    parseHtpasswd(htpasswd, htpasswdFile)
+  } catch (err) {
+    throw new SiteConfigError(`${at}.htpasswd`, errorMessage(err))
+  }
+  const realm = rule.realm === undefined ? firstHost : string(rule.realm, `${at}.realm`)
+  const problem = realmProblem(realm)
+  if (problem !== null) throw new SiteConfigError(`${at}.realm`, `${JSON.stringify(realm)}: ${problem}`)
+  return { path: pattern(rule.path ?? AUTH_DEFAULTS.path, `${at}.path`), realm, htpasswdFile, htpasswd }
 }
 
 function redirect(value: unknown, at: string): RedirectRule {

@@ -40,6 +40,12 @@ export interface BasicAuthOptions {
   path?: string
   /** Checks `password` against `hash` off the event loop (the thread pool running htpasswd-work.ts). */
   verify: (task: { password: string; hash: string }, signal: AbortSignal) => Promise<boolean>
+  /**
+   * The limiter of password checks per client address, when several checkers share one (every
+   * site's and the server's), so that a client gets one allowance per process, not one per site.
+   * Without it, one is made from attemptsPerWindow, windowMs and trackedAddresses.
+   */
+  limiter?: WindowLimiter
   attemptsPerWindow?: number
   windowMs?: number
   trackedAddresses?: number
@@ -98,6 +104,15 @@ function decodeCredentials(token: string, maxChars: number): { user: string; pas
   return { user: text.slice(0, at), password: text.slice(at + 1), bytes }
 }
 
+/** The limiter of password checks per client address that BasicAuth makes when given none; share one with `limiter`. */
+export function authLimiter(options: Pick<BasicAuthOptions, 'attemptsPerWindow' | 'windowMs' | 'trackedAddresses'>): WindowLimiter {
+  return new WindowLimiter({
+    limit: options.attemptsPerWindow ?? AUTH_DEFAULTS.attemptsPerWindow,
+    windowMs: options.windowMs ?? AUTH_DEFAULTS.windowMs,
+    maxKeys: options.trackedAddresses ?? AUTH_DEFAULTS.trackedAddresses,
+  })
+}
+
 export class BasicAuth {
   readonly realm: string
   private readonly users: HtpasswdUsers
@@ -124,11 +139,7 @@ export class BasicAuth {
     // "/admin/*" means the directory itself too: GET /admin must not reach the files unchecked.
     if (path.endsWith('/*') && path.length > 2) this.paths.add('GET', path.slice(0, -2), true)
     this.verify = options.verify
-    this.limiter = new WindowLimiter({
-      limit: options.attemptsPerWindow ?? AUTH_DEFAULTS.attemptsPerWindow,
-      windowMs: options.windowMs ?? AUTH_DEFAULTS.windowMs,
-      maxKeys: options.trackedAddresses ?? AUTH_DEFAULTS.trackedAddresses,
-    })
+    this.limiter = options.limiter ?? authLimiter(options)
     this.nowMs = options.nowMs ?? Date.now
     this.maxCredentialChars = options.maxCredentialChars ?? AUTH_DEFAULTS.maxCredentialChars
     this.rememberedCredentials = options.rememberedCredentials ?? AUTH_DEFAULTS.rememberedCredentials

@@ -10,6 +10,7 @@ import type { Response } from '../../server/response.ts'
 import { staticFiles, type StaticOptions } from './static.ts'
 import type { CgiContext, CgiOptions } from './cgi.ts'
 import type { SiteParts } from './sites.ts'
+import type { BasicAuth } from './basic-auth.ts'
 import { CGI_PREFIX } from './cgi-message.ts'
 import { internalRequest } from '../../server/internal-request.ts'
 import { PETREL_VERSION } from '../../core/version.ts'
@@ -73,6 +74,8 @@ export interface ServeOptions {
   hstsSeconds?: number
   /** HTTP Basic authentication against an htpasswd file, before every route, file, CGI script and proxy. */
   auth?: AuthSettings
+  /** Password checks per client address per minute before 429, shared by `auth` and every site's auth. */
+  authAttemptsPerWindow?: number
 }
 
 export interface AuthSettings {
@@ -83,8 +86,6 @@ export interface AuthSettings {
   /** Paths that need a password (default /*: everything). */
   path?: string
   realm?: string
-  /** Password checks per client address per minute before 429. */
-  attemptsPerWindow?: number
 }
 
 export interface AccountsSettings {
@@ -177,6 +178,7 @@ async function serveSites(
   parts: Parts,
   cgiContext: CgiContext,
   proxyLog: (line: string) => void,
+  makeAuth: ((settings: AuthSettings) => BasicAuth) | null,
 ): Promise<void> {
   const [{ siteHandler }, { cgiGateway }, { ReverseProxy }] = await Promise.all([
     import('./sites.ts'),
@@ -203,7 +205,8 @@ async function serveSites(
         parts.siteProxies.push(reverse)
         for (const group of reverse.groups) proxy.push({ prefix: group.prefix, handle: (req, res) => reverse.handle(group, req, res) })
       }
-      return { files, cgi, proxy }
+      const auth = site.auth === null || makeAuth === null ? null : makeAuth(site.auth)
+      return { files, cgi, proxy, auth }
     }),
   )
 }
@@ -316,23 +319,26 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
   })
   parts.server = server
   const root = options.root ?? DEMO_SITE
-  if (options.auth !== undefined) {
-    const settings = options.auth
-    const [{ BasicAuth, HTPASSWD_WORK }, { parseHtpasswd }, { ThreadPool }] = await Promise.all([
+  const siteAuth = options.sites?.some((s) => s.auth !== null) ?? false
+  let makeAuth: ((settings: AuthSettings) => BasicAuth) | null = null
+  if (options.auth !== undefined || siteAuth) {
+    const [{ BasicAuth, HTPASSWD_WORK, authLimiter }, { parseHtpasswd }, { ThreadPool }] = await Promise.all([
       import('./basic-auth.ts'),
       import('./htpasswd.ts'),
       import('../../process/pool/thread-pool.ts'),
     ])
-    // Made on first check: a process that is never asked for a password starts no threads.
+    // One pool and one limiter for the server's auth and every site's: a client gets one allowance
+    // of password checks per process, however many sites it asks. The pool is made on first
+    // check: a process that is never asked for a password starts no threads.
     const slot = parts.pools.push(null) - 1
     const pool = (): ThreadPool => (parts.pools[slot] ??= new ThreadPool({ filename: HTPASSWD_WORK, ...options.pool }))
-    const auth = new BasicAuth({
-      users: parseHtpasswd(settings.htpasswd, settings.htpasswdFile),
-      path: settings.path,
-      realm: settings.realm,
-      attemptsPerWindow: settings.attemptsPerWindow,
-      verify: (task, signal) => pool().run<boolean>(task, { signal }),
-    })
+    const verify = (task: { password: string; hash: string }, signal: AbortSignal): Promise<boolean> => pool().run<boolean>(task, { signal })
+    const limiter = authLimiter({ attemptsPerWindow: options.authAttemptsPerWindow })
+    makeAuth = (settings) =>
+      new BasicAuth({ users: parseHtpasswd(settings.htpasswd, settings.htpasswdFile), path: settings.path, realm: settings.realm, limiter, verify })
+  }
+  if (options.auth !== undefined && makeAuth !== null) {
+    const auth = makeAuth(options.auth)
     server.guard((req, res) => auth.check(req, res))
   }
   // What a configuration does not use is not loaded: a worker serving files holds the code of a
@@ -388,7 +394,7 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
     internalRequest: (original: Request, target: string) => internalRequest(original, target, server.limits),
   }
   if (options.sites !== undefined) {
-    await serveSites(server, options, options.sites, parts, cgiContext, errorLog === null ? toStderr : (line) => errorLog.warn(line))
+    await serveSites(server, options, options.sites, parts, cgiContext, errorLog === null ? toStderr : (line) => errorLog.warn(line), makeAuth)
   } else if (options.cgi === undefined) {
     const fileHandler = staticFiles({ ...options.files, root, log: logError })
     server.fallback(fileHandler)

@@ -39,6 +39,17 @@ export interface CorsRule {
   maxAgeSeconds: number
 }
 
+/** HTTP Basic authentication of a site's paths (basic-auth.ts), checked after redirects and before every other rule. */
+export interface SiteAuth {
+  /** A pattern as the rules' ("/admin/*" covers /admin too); "/*" is the whole site. */
+  path: string
+  realm: string
+  /** The htpasswd file's absolute name, for messages. */
+  htpasswdFile: string
+  /** Its text, read and checked by the command line at start and on reload (a worker may not be able to read the file). */
+  htpasswd: string
+}
+
 /** One site: what `SiteSettings` JSON holds, with paths resolved against the config file's directory. */
 export interface SiteSettings {
   /** Lower-case names without a trailing dot; "*.example.test" matches exactly one label in front. */
@@ -57,4 +68,5 @@ export interface SiteSettings {
   cors: CorsRule | null
   proxy: ProxyRoute[]
   cgiBin: string | null
+  auth: SiteAuth | null
 }

@@ -1,6 +1,6 @@
 // Sites (virtual hosts) of `petrel serve --config FILE`: the request's Host picks a site, and the
-// site's rules answer it in a fixed order (docs/sites.md): redirects, headers and CORS, rewrites,
-// proxy, CGI, files (clean URLs), SPA fallback. Settings are checked in site-settings.ts; this file
+// site's rules answer it in a fixed order (docs/sites.md): redirects, auth, headers and CORS,
+// rewrites, proxy, CGI, files (clean URLs), SPA fallback. Settings are checked in site-settings.ts; this file
 // is what runs per request.
 
 import { Buffer } from 'node:buffer'
@@ -13,6 +13,7 @@ import { normalizePath } from '../../protocol/http1/target.ts'
 import { CGI_PREFIX } from './cgi-message.ts'
 import { resolveUrlPath } from './static.ts'
 import type { CorsRule, SiteSettings } from './site-settings.ts'
+import type { BasicAuth } from './basic-auth.ts'
 
 /** One segment of a compiled pattern: literal text, one captured segment, or the captured rest. */
 const SegmentKind = { LITERAL: 0, PARAM: 1, SPLAT: 2 } as const
@@ -127,6 +128,8 @@ export interface SiteParts {
   cgi: Handler | null
   /** The proxy's groups by prefix, longest first, with the handler for each. */
   proxy: Array<{ prefix: string; handle: Handler }>
+  /** The site's HTTP Basic authentication, or null: a site without `auth` pays nothing for it. */
+  auth: BasicAuth | null
 }
 
 class CompiledSite {
@@ -211,6 +214,19 @@ function answerSite(site: CompiledSite, req: Request, res: Response): void | Pro
     res.status(rule.status).end()
     return
   }
+  const auth = site.parts.auth
+  if (auth === null) return answerAuthorised(site, req, res)
+  const allowed = auth.check(req, res)
+  if (allowed === true) return answerAuthorised(site, req, res)
+  if (allowed === false) return
+  // The password is being checked on the thread pool; a closure only on this path, which costs a hash anyway.
+  return allowed.then((ok) => (ok ? answerAuthorised(site, req, res) : undefined))
+}
+
+/** The rules after auth: headers and CORS, rewrites, then the proxy, CGI, files and SPA steps. */
+function answerAuthorised(site: CompiledSite, req: Request, res: Response): void | Promise<void> {
+  const path = req.path
+  const values = captured
   for (const rule of site.headers) {
     if (!rule.pattern.match(path, null)) continue
     for (const [name, value] of rule.set) res.setHeader(name, value)
@@ -228,6 +244,14 @@ function answerSite(site: CompiledSite, req: Request, res: Response): void | Pro
       return
     }
     req.rewrite(normal.toString('latin1'))
+    // A rewrite into the protected paths is checked too: "/open/*" → "/admin/:splat" must not
+    // serve /admin's files without a password. (Credentials already checked are remembered.)
+    const auth = site.parts.auth
+    if (auth !== null) {
+      const allowed = auth.check(req, res)
+      if (allowed === false) return
+      if (allowed !== true) return allowed.then((ok) => (ok ? answerFromParts(site, req, res, true) : undefined))
+    }
     return answerFromParts(site, req, res, true)
   }
   return answerFromParts(site, req, res, false)
