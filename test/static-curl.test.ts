@@ -10,7 +10,18 @@ import path from 'node:path'
 import zlib from 'node:zlib'
 import { spawnSync } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { tempDir, writeTree, startServeCli, type ServeCli, curl, parseCurlHead, parseMultipart, pattern, setMtime, FIXED_MTIME } from './helpers/static-fixture.ts'
+import {
+  tempDir,
+  writeTree,
+  startServeCli,
+  type ServeCli,
+  curl,
+  parseCurlHead,
+  parseMultipart,
+  pattern,
+  setMtime,
+  FIXED_MTIME,
+} from './helpers/static-fixture.ts'
 
 const BIN = fileURLToPath(new URL('../bin/petrel.js', import.meta.url))
 

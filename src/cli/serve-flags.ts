@@ -88,7 +88,8 @@ export const SERVE_FLAGS = defineFlags([
   {
     name: 'compress',
     type: 'boolean',
-    description: 'compress text, JSON, JS, SVG, XML, wasm... files with no .br/.gz sibling on the fly (zstd, br or gzip, by Accept-Encoding); files streamed from disk are sent as they are',
+    description:
+      'compress text, JSON, JS, SVG, XML, wasm... files with no .br/.gz sibling on the fly (zstd, br or gzip, by Accept-Encoding); files streamed from disk are sent as they are',
   },
   {
     name: 'compress-min-bytes',

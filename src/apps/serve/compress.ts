@@ -107,11 +107,7 @@ function compress(body: Buffer, coding: OnTheFlyCoding): Promise<Buffer> {
     const done = (err: Error | null, out: Buffer): void => (err ? reject(err) : resolve(out))
     if (coding === 'gzip') zlib.gzip(body, { level: 6 }, done)
     else if (coding === 'br')
-      zlib.brotliCompress(
-        body,
-        { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length } },
-        done,
-      )
+      zlib.brotliCompress(body, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length } }, done)
     else zlib.zstdCompress(body, { params: { [zlib.constants.ZSTD_c_compressionLevel]: 3 } }, done)
   })
 }

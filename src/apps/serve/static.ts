@@ -183,7 +183,8 @@ export function staticFiles(options: StaticOptions): Handler {
 
   /** br first, then gzip, if the client accepts it; Accept-Encoding is read only when a variant exists. */
   function chooseVariant(req: Request, res: Response, entry: FileEntry, br: FileEntry, gz: FileEntry): Step {
-    if (br.kind !== 'file' && gz.kind !== 'file') return compressed === null ? sendFile(req, res, entry, null, false) : sendCompressed(req, res, entry, compressed)
+    if (br.kind !== 'file' && gz.kind !== 'file')
+      return compressed === null ? sendFile(req, res, entry, null, false) : sendCompressed(req, res, entry, compressed)
     const accepted = acceptedEncodings(req.header('accept-encoding'))
     if (br.kind === 'file' && accepted.has('br')) return sendFile(req, res, br, { encoding: 'br', contentType: entry.contentType }, true)
     if (gz.kind === 'file' && accepted.has('gzip')) return sendFile(req, res, gz, { encoding: 'gzip', contentType: entry.contentType }, true)
