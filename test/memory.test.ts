@@ -25,7 +25,7 @@ const RECORD_RESOLVED = `
 
 /** Modules a file server has no use for. */
 const UNUSED =
-  /node_modules\/(pg|pg-[a-z]+|piscina|mime-types|redis|@redis\/[a-z-]+)\/|^node:(sqlite|http|https|crypto|child_process|worker_threads)$|\/src\/(monitor|apps\/proxy|apps\/accounts|apps\/chat|apps\/inetd|apps\/bench)\/|\/src\/apps\/serve\/(cgi|cgi-spawner|demo-work)\.ts$|\/src\/process\/pool\//
+  /node_modules\/(pg|pg-[a-z]+|piscina|mime-types|redis|@redis\/[a-z-]+)\/|^node:(sqlite|http|https|crypto|tls|zlib|child_process|worker_threads)$|\/src\/(monitor|apps\/proxy|apps\/accounts|apps\/chat|apps\/inetd|apps\/bench)\/|\/src\/apps\/serve\/(cgi|cgi-spawner|demo-work)\.ts$|\/src\/process\/pool\//
 
 test('a server of files loads no module it does not use', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'petrel-mem-'))

@@ -7,7 +7,7 @@
 // compressed again and the old variant is dropped.
 
 import type { Buffer } from 'node:buffer'
-import zlib from 'node:zlib'
+import type zlibTypes from 'node:zlib'
 import type { FileEntry } from './file-cache.ts'
 
 /** The codings made on the fly, in order of preference when the client weighs them equally. */
@@ -103,6 +103,9 @@ export function variantEtag(etag: string, coding: OnTheFlyCoding): string {
  * times the CPU for a few per cent.
  */
 function compress(body: Buffer, coding: OnTheFlyCoding): Promise<Buffer> {
+  // Taken on first use, not at import: a file server without --compress never loads node:zlib
+  // (test/memory.test.ts).
+  const zlib: typeof zlibTypes = process.getBuiltinModule('node:zlib')
   return new Promise((resolve, reject) => {
     const done = (err: Error | null, out: Buffer): void => (err ? reject(err) : resolve(out))
     if (coding === 'gzip') zlib.gzip(body, { level: 6 }, done)
