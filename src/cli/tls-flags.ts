@@ -147,7 +147,7 @@ export function readFlagFile(flag: string, file: string, encoding: BufferEncodin
 }
 
 /** Changes to the watched files within this long of each other make one reload (certbot writes four files). */
-export const TLS_WATCH_DEBOUNCE_MS = 1000
+const TLS_WATCH_DEBOUNCE_MS = 1000
 
 /**
  * --tls-watch: when a certificate or key file changes, the server reloads as SIGHUP makes it

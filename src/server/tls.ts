@@ -402,7 +402,7 @@ function buildIdentities(pairs: TlsCertificate[], settings: ContextSettings, tic
 }
 
 /** The identity among `identities` whose certificate names `servername` (lower case): exact names first, then wildcards. */
-export function matchIdentity<T extends { names: string[]; wildcardSuffixes: string[] }>(identities: T[], servername: string): T | undefined {
+function matchIdentity(identities: Identity[], servername: string): Identity | undefined {
   for (const identity of identities) if (identity.names.includes(servername)) return identity
   const dot = servername.indexOf('.')
   if (dot <= 0) return undefined
