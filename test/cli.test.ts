@@ -216,15 +216,41 @@ async function runAll(commands: string[][], asUser?: number): Promise<Run[]> {
 async function holdPorts(t: { after: (fn: () => void) => void }): Promise<{ tcp: number; udp: number }> {
   const server = net.createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { createSocket } = await import('node:dgram')
-  // A UDP port whose TCP twin is free, so that inetd binds the TCP side and fails on UDP.
-  const udp = createSocket('udp4')
-  await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve))
+  const udp = await udpWithFreeTcpTwin()
   t.after(() => {
     server.close()
     udp.close()
   })
   return { tcp: (server.address() as net.AddressInfo).port, udp: udp.address().port }
+}
+
+/**
+ * A bound UDP socket whose port's TCP twin is free, so that inetd binds the TCP side and fails on
+ * UDP. The port is below the kernel's ephemeral range (32768 and up), where no outgoing
+ * connection takes the TCP twin meanwhile, and the twin is checked free by listening on it once.
+ */
+async function udpWithFreeTcpTwin(): Promise<import('node:dgram').Socket> {
+  const { createSocket } = await import('node:dgram')
+  const bindsOn = (target: { once: (event: 'error', fn: () => void) => unknown }, bind: (done: () => void) => void) =>
+    new Promise<boolean>((resolve) => {
+      target.once('error', () => resolve(false))
+      bind(() => resolve(true))
+    })
+  for (let tries = 0; tries < 100; tries++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    const udp = createSocket('udp4')
+    if (!(await bindsOn(udp, (done) => udp.bind(port, '127.0.0.1', done)))) {
+      udp.close()
+      continue
+    }
+    const twin = net.createServer()
+    if (await bindsOn(twin, (done) => twin.listen(port, '127.0.0.1', done))) {
+      await new Promise((resolve) => twin.close(resolve))
+      return udp
+    }
+    udp.close()
+  }
+  throw new Error('no UDP port in 20000-31999 with its TCP twin free')
 }
 
 /** What is wrong with how a run told its mistake: not exit 1, a stack trace, not the expected words, more than one line. */

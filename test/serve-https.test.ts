@@ -187,10 +187,10 @@ test('SNI through the CLI: each name gets its certificate, an unknown name or no
 })
 
 /** The port of the --http-port redirect listener, from the start-up line that names it. */
-function redirectPort(m: Running): number {
-  const found = /petrel: redirecting http:\/\/127\.0\.0\.1:(\d+)\/ to https/.exec(m.log())
-  assert.ok(found, `the start-up lines name the redirect listener: ${m.log()}`)
-  return Number(found[1])
+async function redirectPort(m: Running): Promise<number> {
+  const line = /petrel: redirecting http:\/\/127\.0\.0\.1:(\d+)\/ to https/
+  await waitFor(`the start-up line naming the redirect listener: ${m.log()}`, () => line.test(m.log()), 10_000)
+  return Number(line.exec(m.log())![1])
 }
 
 test('--http-port: 308 to the https URL with the same target, the method kept, Host port and IPv6 literal handled; --hsts on HTTPS only', async (t) => {
@@ -198,7 +198,7 @@ test('--http-port: 308 to the https URL with the same target, the method kept, H
   writeFileSync(path.join(root, 'small.txt'), 'small file\n')
   const httpPort = await freePort()
   const m = await serve(t, [root, ...tlsFlags(ec), '--http-port', String(httpPort), '--hsts', '31536000'])
-  assert.equal(redirectPort(m), httpPort)
+  assert.equal(await redirectPort(m), httpPort)
   const get = curl('-i', `http://127.0.0.1:${httpPort}/same/target?q=1&r`, '-H', 'Host: example.com')
   assert.match(get.stdout, /^HTTP\/1\.1 308 Permanent Redirect\r\n/)
   assert.match(get.stdout, new RegExp(`\\r\\nLocation: https://example\\.com:${m.port}/same/target\\?q=1&r\\r\\n`, 'i'))

@@ -155,14 +155,16 @@ async function serve(argv: readonly string[]): Promise<void> {
     log,
     onReady: (serving, admin) => {
       const { server, address, root: served } = serving
-      console.log(
+      // One write: a reader of the pipe sees every start-up line together, never the first alone.
+      const lines = [
         `petrel: serving ${options.sites !== undefined ? `${options.sites.length} site${options.sites.length === 1 ? '' : 's'}` : options.root === null ? 'the demo site' : served} on ${httpUrl(address, options.tls === undefined ? 'http' : 'https')} (pid ${process.pid}; ${describeOpenFilesLimit(server.limits.maxConnections)})`,
-      )
+      ]
       // With --http-port 0 this line is the only place the chosen port is told.
       const redirect = serving.redirect?.address()
-      if (redirect != null) console.log(`petrel: redirecting ${httpUrl(redirect)} to https`)
-      if (admin !== null) console.log(`petrel: admin (dashboard, /metrics) on ${httpUrl(admin.address, options.admin?.tls === undefined ? 'http' : 'https')}`)
-      if (options.accounts !== undefined) console.log(`petrel: accounts (/account/) on ${describeDatabase(options.accounts.database)}`)
+      if (redirect != null) lines.push(`petrel: redirecting ${httpUrl(redirect)} to https`)
+      if (admin !== null) lines.push(`petrel: admin (dashboard, /metrics) on ${httpUrl(admin.address, options.admin?.tls === undefined ? 'http' : 'https')}`)
+      if (options.accounts !== undefined) lines.push(`petrel: accounts (/account/) on ${describeDatabase(options.accounts.database)}`)
+      console.log(lines.join('\n'))
       watchCertificates()
       reportDaemonReady()
     },

@@ -55,7 +55,6 @@ export async function startPetrel(
   throw new Error(`petrel serve did not start: ${log}`)
 }
 
-/** The child processes of `pid` (a master's workers). */
 /** SIGKILL a process and its children (a master and its workers), whatever state they are in. */
 export function killTree(child: ChildProcess): void {
   for (const pid of childPids(child.pid!))
@@ -65,6 +64,7 @@ export function killTree(child: ChildProcess): void {
   child.kill('SIGKILL')
 }
 
+/** The child processes of `pid` (a master's workers). */
 export function childPids(pid: number): number[] {
   const r = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
   return r.stdout.split('\n').filter(Boolean).map(Number)
