@@ -41,7 +41,7 @@ async function ask(port: number, target: string, host: string, user?: string): P
 /**
  * Three sites over the same files: a.test protects /admin/* (realm: its first host name), with a
  * redirect and rewrites around it; b.test protects nothing; c.test protects everything in realm
- * "staff". users.htpasswd holds alice (bcrypt) and bob (apr1).
+ * "staff", with a CORS rule for https://app.c.test. users.htpasswd holds alice (bcrypt) and bob (apr1).
  */
 function sitesWithAuth(dir: string): string {
   for (const site of ['a', 'b', 'c']) {
@@ -66,7 +66,12 @@ function sitesWithAuth(dir: string): string {
         auth: { path: '/admin/*', htpasswd: './users.htpasswd' },
       },
       { hosts: ['b.test'], root: './b' },
-      { hosts: ['c.test'], root: './c', auth: { realm: 'staff', htpasswd: 'users.htpasswd' } },
+      {
+        hosts: ['c.test'],
+        root: './c',
+        auth: { realm: 'staff', htpasswd: 'users.htpasswd' },
+        cors: { path: '/*', origins: ['https://app.c.test'], credentials: true, methods: ['GET', 'PUT'] },
+      },
     ],
   }
   const file = path.join(dir, 'petrel.json')
@@ -119,6 +124,49 @@ test('rule order: a redirect answers before auth; auth runs before rewrites, and
   assert.equal(dodged.headers['www-authenticate'], challenge('a.test'))
   assert.doesNotMatch(dodged.text, /secret/)
   assert.equal((await ask(m.port, '/open/secret.txt', 'a.test', 'bob:bob-pw')).text, 'a secret\n')
+})
+
+test("CORS behind auth: an allowed origin's preflight (never credentialed) gets 204 without a password; another origin's, and the real request, need one", async (t) => {
+  const dir = tempDir(t)
+  const m = await startPetrel(t, ['--config', sitesWithAuth(dir)])
+  const preflight = async (origin: string): Promise<HttpResponse> => {
+    const { raw } = await exchange(
+      m.port,
+      req('OPTIONS', '/admin/secret.txt', {
+        Host: 'c.test',
+        Origin: origin,
+        'Access-Control-Request-Method': 'PUT',
+        'Access-Control-Request-Headers': 'content-type',
+        Connection: 'close',
+      }),
+    )
+    return parseAll(raw, { eof: true }).responses[0]!
+  }
+  const allowed = await preflight('https://app.c.test')
+  assert.equal(allowed.status, 204)
+  assert.equal(allowed.headers['access-control-allow-origin'], 'https://app.c.test')
+  assert.equal(allowed.headers['access-control-allow-methods'], 'GET, PUT')
+  assert.equal(allowed.headers['access-control-allow-credentials'], 'true')
+  assert.equal(allowed.headers['www-authenticate'], undefined)
+  const other = await preflight('https://evil.test')
+  assert.equal(other.status, 401)
+  assert.equal(other.headers['access-control-allow-origin'], undefined)
+  // The real request from the allowed origin still needs the password, and gets the CORS fields with it.
+  const { raw } = await exchange(m.port, req('GET', '/admin/secret.txt', { Host: 'c.test', Origin: 'https://app.c.test', Connection: 'close' }))
+  assert.equal(parseAll(raw, { eof: true }).responses[0]!.status, 401)
+  const { raw: withUser } = await exchange(
+    m.port,
+    req('GET', '/admin/secret.txt', {
+      Host: 'c.test',
+      Origin: 'https://app.c.test',
+      Authorization: `Basic ${Buffer.from('alice:alice-pw').toString('base64')}`,
+      Connection: 'close',
+    }),
+  )
+  const ok = parseAll(withUser, { eof: true }).responses[0]!
+  assert.equal(ok.status, 200)
+  assert.equal(ok.text, 'c secret\n')
+  assert.equal(ok.headers['access-control-allow-origin'], 'https://app.c.test')
 })
 
 test('a reload re-reads the htpasswd file: a new user gets in, a removed one is refused; a bad file is refused and the old users stay', async (t) => {

@@ -360,7 +360,7 @@ test('a bad sites config at start: exit 2, naming the file, the JSON path and th
       /sites\[0\]\.proxy\[0\]\.upstreams: "127\.0\.0\.1:3000" is not a URL/,
     ],
     [{ sites: [{ hosts: ['a.test'], auth: { path: '/admin/*' } }] }, /sites\[0\]\.auth\.htpasswd: missing; expected a non-empty string/],
-    [{ sites: [{ hosts: ['a.test'], compress: true }] }, /sites\[0\]\.compress: on-the-fly compression is not supported yet/],
+    [{ sites: [{ hosts: ['a.test'], compress: 'yes' }] }, /sites\[0\]\.compress: "yes": expected true or false/],
     [{ sites: [{ hosts: ['a.test'], rot: './a' }] }, /sites\[0\]\.rot: unknown key/],
     [
       {

@@ -5,7 +5,8 @@
 import { DEFAULT_MAX_CONFIG_BYTES } from '../core/config-file.ts'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type Limits, type Timeouts } from '../core/limits.ts'
 import { STATIC_DEFAULTS } from '../apps/serve/static.ts'
-import { COMPRESS_DEFAULTS } from '../apps/serve/compress.ts'
+import { COMPRESS_DEFAULTS, DYNAMIC_LEVELS, STATIC_LEVELS } from '../apps/serve/compress.ts'
+import { CONTENT_CODINGS, LEVEL_RANGES } from '../server/compression.ts'
 import { CGI_DEFAULTS } from '../apps/serve/cgi-message.ts'
 import { POOL_DEFAULTS } from '../process/pool/thread-pool.ts'
 import { STORE_DEFAULTS } from '../apps/accounts/store.ts'
@@ -13,7 +14,7 @@ import { ACCOUNT_LIMITS } from '../apps/accounts/limits.ts'
 import { AUTH_DEFAULTS } from '../apps/serve/auth-limits.ts'
 import { PROXY_DEFAULTS } from '../apps/proxy/settings.ts'
 import { DEFAULT_START_TIMEOUT_MS } from '../process/supervisor.ts'
-import { defineFlags, formatFlags, formatDuration, TIME_HELP, type FlagMap, type FlagSpec, type Flags } from './args.ts'
+import { defineFlags, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagMap, type FlagSpec, type Flags } from './args.ts'
 import { adminTokenFlags } from './admin-flags.ts'
 import { TLS_FLAGS } from './tls-flags.ts'
 
@@ -105,6 +106,14 @@ export const SERVE_FLAGS = defineFlags([
     min: 0,
     description: `with --compress: bytes of compressed files kept in memory per root; the least recently used make room (default ${COMPRESS_DEFAULTS.cacheBytes})`,
   },
+  ...CONTENT_CODINGS.map((coding) => ({
+    name: `compress-${coding}-level` as const,
+    type: 'integer' as const,
+    valueName: 'N',
+    min: LEVEL_RANGES[coding][0],
+    max: LEVEL_RANGES[coding][1],
+    description: `with --compress: ${coding} level for CGI and proxied responses, ${LEVEL_RANGES[coding][0]}-${LEVEL_RANGES[coding][1]} (default ${DYNAMIC_LEVELS[coding]}; files are compressed once at ${STATIC_LEVELS[coding]})`,
+  })),
   {
     name: 'max-open-files',
     type: 'integer',
@@ -377,3 +386,8 @@ ${TIME_HELP}
 
 Flags:
 ${formatFlags(SERVE_FLAGS)}`
+
+/** Flags that mean nothing without another: the first one given is an error, `--NAME why`. */
+export function refuseFlags(flags: ServeFlags, names: readonly ServeFlagName[], why: string): void {
+  for (const name of names) if (flags.has(name)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `--${name} ${why}`)
+}

@@ -6,7 +6,6 @@ import type { Limits, Timeouts } from '../core/limits.ts'
 import { DEMO_CGI_BIN, SERVE_WORKER_MODULE, type AuthSettings, type ServeOptions } from '../apps/serve/serve.ts'
 import { describeDatabase, parseDatabase } from '../apps/accounts/store.ts'
 import { allowList } from '../core/allow-list.ts'
-import { caCertificates, parseProxyRoute, protocolNames, type ProxyRoute } from '../apps/proxy/settings.ts'
 import { availableParallelism } from 'node:os'
 import { httpUrl } from '../process/listener.ts'
 import { SIGNAL_ACTIONS, signalFor } from '../process/signals.ts'
@@ -23,11 +22,12 @@ import { parseHostPort } from './address.ts'
 import { adminTokenFromFlags } from './admin-flags.ts'
 import { adminHostProblem } from '../monitor/access.ts'
 import type { AdminSettings } from '../monitor/admin.ts'
-import { readFlagFile, readPem, tlsSettings, watchTlsFiles } from './tls-flags.ts'
+import { readFlagFile, tlsSettings, watchTlsFiles } from './tls-flags.ts'
 import { Router } from '../server/router.ts'
 import { parseHtpasswd } from '../apps/serve/htpasswd.ts'
 import { realmProblem } from '../apps/serve/auth-limits.ts'
-import { LIMIT_FLAGS, SERVE_FLAGS, SERVE_USAGE, TIMEOUT_FLAGS, type ServeFlagName, type ServeFlags } from './serve-flags.ts'
+import { LIMIT_FLAGS, refuseFlags, SERVE_FLAGS, SERVE_USAGE, TIMEOUT_FLAGS, type ServeFlags } from './serve-flags.ts'
+import { proxySettings } from './serve-proxy-flags.ts'
 
 /** Keys that make no sense in a configuration file. */
 const NOT_IN_CONFIG = ['help', 'config', 'signal', 'max-config-bytes']
@@ -203,11 +203,6 @@ export function parseWorkers(value: string): number {
   return Number(value)
 }
 
-/** Flags that mean nothing without another: the first one given is an error, `--NAME why`. */
-function refuseFlags(flags: ServeFlags, names: readonly ServeFlagName[], why: string): void {
-  for (const name of names) if (flags.has(name)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `--${name} ${why}`)
-}
-
 /** Where the demo site keeps its accounts when no --database is given (relative to the working directory). */
 const DEMO_DATABASE = 'sqlite:petrel-data/accounts.db'
 
@@ -236,26 +231,6 @@ function sendSignal(name: string, pidFile: string | undefined): void {
     if (systemErrorCode(err) !== 'EPERM') throw err
     throw new UsageError('PETREL_ERR_NO_SERVER', `not permitted to signal process ${pid} (from ${pidFile}): run this as the server's user or as root`)
   }
-}
-
-function hasHttpsUpstream(routes: readonly ProxyRoute[]): boolean {
-  return routes.some((route) => route.upstreams.some((u) => u.startsWith('https:')))
-}
-
-/**
- * --proxy-ca FILE's text (PEM certificates; the text, not the path, goes to the workers), read and
- * checked here so that an unreadable or wrong file stops the start with its name.
- */
-function proxyCa(file: string | undefined, routes: readonly ProxyRoute[]): string | undefined {
-  if (file === undefined) return undefined
-  if (!hasHttpsUpstream(routes)) throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--proxy-ca applies to https:// upstreams, and no --proxy has one')
-  const text = readPem('--proxy-ca', file)
-  try {
-    caCertificates(text, `--proxy-ca ${file}`)
-  } catch (err) {
-    throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', errorMessage(err))
-  }
-  return text
 }
 
 /** --trust-proxy's entries, checked (the list itself is made where it is used: it does not cross IPC). */
@@ -390,6 +365,7 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[], sites: 
       compressMinBytes: flags.get('compress-min-bytes'),
       compressCacheBytes: flags.get('compress-cache-bytes'),
     },
+    compressLevels: { gzip: flags.get('compress-gzip-level'), br: flags.get('compress-br-level'), zstd: flags.get('compress-zstd-level') },
   }
   const cgiDir = flags.get('cgi-bin')
   if (cgiDir !== undefined) {
@@ -479,98 +455,8 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[], sites: 
       ['admin-host', 'admin-token', 'admin-token-file', 'admin-tls-cert', 'admin-tls-key'],
       'applies to the admin listener: give --admin HOST:PORT too',
     )
-  const proxyRoutes = flags.get('proxy') ?? []
-  const siteRoutes = sites?.flatMap((s) => s.proxy) ?? []
-  if (proxyRoutes.length > 0 || siteRoutes.length > 0) {
-    const flagRoutes = proxyRoutes.map((text) => {
-      try {
-        return parseProxyRoute(text)
-      } catch (err) {
-        throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', `bad value for --proxy: ${errorMessage(err)}`)
-      }
-    })
-    // The --proxy-* flags set every proxy: the command line's and each site's.
-    const routes = [...flagRoutes, ...siteRoutes]
-    const balance = oneOf('proxy-balance', flags.get('proxy-balance'), ['round-robin', 'least-conn'])
-    const healthPath = flags.get('proxy-health-path')
-    if (healthPath !== undefined && (!healthPath.startsWith('/') || /[\x00-\x20\x7f]/.test(healthPath)))
-      throw new UsageError(
-        'PETREL_ERR_CLI_BAD_VALUE',
-        `bad value for --proxy-health-path: ${JSON.stringify(healthPath)}; a path starts with / and holds no spaces or control characters`,
-      )
-    // Without a path there are no active checks: an interval or timeout would do nothing, so it is
-    // refused — except an interval of 0, which says just that.
-    if (healthPath === undefined) {
-      if ((flags.get('proxy-health-interval') ?? 0) > 0)
-        throw new UsageError(
-          'PETREL_ERR_CLI_BAD_VALUE',
-          '--proxy-health-interval needs --proxy-health-path PATH: active health checks are off without the path to check',
-        )
-      refuseFlags(flags, ['proxy-health-timeout'], 'needs --proxy-health-path PATH: active health checks are off without the path to check')
-    }
-    const upgrades = flags.get('proxy-upgrade-protocols')
-    const upgradeProtocols =
-      upgrades === undefined
-        ? undefined
-        : upgrades
-            .split(',')
-            .map((p) => p.trim())
-            .filter((p) => p !== '')
-    if (upgradeProtocols !== undefined) {
-      try {
-        protocolNames(upgradeProtocols)
-      } catch {
-        throw new UsageError(
-          'PETREL_ERR_CLI_BAD_VALUE',
-          `bad value for --proxy-upgrade-protocols: ${JSON.stringify(upgrades)}; expected protocol names separated by commas, e.g. websocket,h2c ('' for none)`,
-        )
-      }
-    }
-    const upstreamCa = proxyCa(flags.get('proxy-ca'), routes)
-    const upstreamTlsInsecure = flags.get('proxy-tls-insecure') === true
-    if (upstreamTlsInsecure && !hasHttpsUpstream(routes))
-      throw new UsageError('PETREL_ERR_CLI_BAD_VALUE', '--proxy-tls-insecure applies to https:// upstreams, and no --proxy has one')
-    options.proxy = {
-      routes: flagRoutes,
-      options: {
-        balance,
-        connectTimeoutMs: flags.get('proxy-connect-timeout'),
-        readTimeoutMs: flags.get('proxy-read-timeout'),
-        keepAlive: flags.get('proxy-keepalive'),
-        failTimeoutMs: flags.get('proxy-fail-timeout'),
-        healthIntervalMs: flags.get('proxy-health-interval'),
-        healthTimeoutMs: flags.get('proxy-health-timeout'),
-        healthPath,
-        maxResponseHeaderBytes: flags.get('proxy-max-response-header-bytes'),
-        maxResponseHeaderCount: flags.get('proxy-max-response-header-count'),
-        upgradeProtocols,
-        underscoresInHeaders: flags.get('proxy-underscores-in-headers') === true,
-        upstreamCa,
-        upstreamTlsInsecure,
-      },
-    }
-  } else {
-    refuseFlags(
-      flags,
-      [
-        'proxy-balance',
-        'proxy-connect-timeout',
-        'proxy-read-timeout',
-        'proxy-keepalive',
-        'proxy-fail-timeout',
-        'proxy-health-interval',
-        'proxy-health-path',
-        'proxy-health-timeout',
-        'proxy-max-response-header-bytes',
-        'proxy-max-response-header-count',
-        'proxy-upgrade-protocols',
-        'proxy-underscores-in-headers',
-        'proxy-ca',
-        'proxy-tls-insecure',
-      ],
-      'applies to the reverse proxy: give --proxy PREFIX=URL (or a site\'s "proxy" in the config file) too',
-    )
-  }
+  const proxy = proxySettings(flags, sites)
+  if (proxy !== undefined) options.proxy = proxy
   const database = flags.get('database') ?? (demo ? DEMO_DATABASE : undefined)
   const hashing = oneOf('password-hashing', flags.get('password-hashing'), ['pool', 'inline'])
   if (database !== undefined) {

@@ -24,9 +24,23 @@ import {
   type SiteSettings,
 } from '../apps/serve/site-settings.ts'
 
-const SITE_KEYS = ['hosts', 'default', 'root', 'list', 'maxAge', 'spa', 'cleanUrls', 'redirects', 'rewrites', 'headers', 'cors', 'proxy', 'cgiBin', 'auth']
-/** Keys of issue 21 that later work brings; refused by name so that a config written for them is not silently half-applied. */
-const NOT_YET = { compress: 'on-the-fly compression' } as const
+const SITE_KEYS = [
+  'hosts',
+  'default',
+  'root',
+  'list',
+  'maxAge',
+  'spa',
+  'cleanUrls',
+  'redirects',
+  'rewrites',
+  'headers',
+  'cors',
+  'proxy',
+  'cgiBin',
+  'auth',
+  'compress',
+]
 
 /** A refusal of one value: `at` is its JSON path. */
 export class SiteConfigError extends Error {
@@ -58,7 +72,6 @@ export function parseSites(value: unknown, file: string): SiteSettings[] {
 function parseSite(value: unknown, at: string, base: string): SiteSettings {
   const site = object(value, at, '{"hosts": ["example.test"], "root": "./public"}')
   for (const key of Object.keys(site)) {
-    if (key in NOT_YET) throw new SiteConfigError(`${at}.${key}`, `${NOT_YET[key as keyof typeof NOT_YET]} is not supported yet; remove "${key}" from the site`)
     if (!SITE_KEYS.includes(key)) throw new SiteConfigError(`${at}.${key}`, `unknown key; a site takes ${SITE_KEYS.join(', ')}`)
   }
   const hosts = array(site.hosts, `${at}.hosts`).map((h, i) => hostName(h, `${at}.hosts[${i}]`))
@@ -86,6 +99,7 @@ function parseSite(value: unknown, at: string, base: string): SiteSettings {
     proxy: optionalArray(site.proxy, `${at}.proxy`).map((r, i) => proxyRoute(r, `${at}.proxy[${i}]`)),
     cgiBin: site.cgiBin === undefined ? null : directory(site.cgiBin, `${at}.cgiBin`, base),
     auth: site.auth === undefined ? null : auth(site.auth, `${at}.auth`, base, hosts[0]!),
+    compress: site.compress === undefined ? null : boolean(site.compress, `${at}.compress`),
   }
 }
 

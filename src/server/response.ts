@@ -6,9 +6,11 @@ import { Buffer } from 'node:buffer'
 import type { Readable } from 'node:stream'
 import type { Socket } from 'node:net'
 import { PetrelError } from '../core/errors.ts'
-import { TOKEN } from '../protocol/http1/chars.ts'
 import { statusLine, dateHeaderLine, statusHasNoBody } from './status.ts'
 import { InvalidOptionError } from '../core/option-error.ts'
+import { contentLengthLine, isDigits, lowerCaseName, valueKind, ValueKind } from './response-fields.ts'
+import { compressStream, compressWhole, type CompressionOffer, type ContentCoding } from './compression.ts'
+import { BodyEncoder, compressionApplies, type EncodedBodyOut } from './body-encoder.ts'
 
 /** What a Response needs from its connection. */
 export interface ResponseSink {
@@ -85,6 +87,12 @@ export class Response {
    * request: for a handler that relays from elsewhere (the proxy) and must let go of it at once.
    */
   onClientGone: { clientGone(reason: Error): void } | null = null
+  /** Compression offered by compress(), decided when the head is sent. */
+  private offer: CompressionOffer | null = null
+  /** The streaming encoder of a compressed body written in pieces. */
+  private encoder: BodyEncoder | null = null
+  /** end() was called and the body is still being compressed: no more may be written. */
+  private ending = false
 
   constructor(sink: ResponseSink, options: ResponseOptions) {
     this.sink = sink
@@ -162,19 +170,30 @@ export class Response {
    * no longer needs it.
    */
   write(chunk: string | Buffer, onFlushed?: (err?: Error | null) => void): boolean {
-    if (this.finished) throw new PetrelError('PETREL_ERR_RESPONSE_FINISHED')
+    if (this.finished || this.ending) throw new PetrelError('PETREL_ERR_RESPONSE_FINISHED')
     const length = typeof chunk === 'string' ? utf8Length(chunk) : chunk.length
-    // The head waits for the first piece of body when one follows, so both leave in one write.
-    if (!this.headersSent) this.sendHead(-1, '', length > 0 && !this.isHead && !statusHasNoBody(this.statusCode), true)
+    if (!this.headersSent) {
+      const offer = this.offer
+      if (offer !== null && this.takeOffer(-1)) this.startEncoder(offer)
+      // The head waits for the first piece of body when one follows, so both leave in one write.
+      else this.sendHead(-1, '', length > 0 && !this.isHead && !statusHasNoBody(this.statusCode), true)
+    }
     if (length === 0) {
       onFlushed?.()
       return true
     }
-    this.bodyBytes += length
+    if (this.encoder !== null) return this.encoder.write(chunk, onFlushed)
     if (this.isHead || statusHasNoBody(this.statusCode)) {
+      this.bodyBytes += length
       onFlushed?.()
       return true
     }
+    return this.sendBody(chunk, length, onFlushed)
+  }
+
+  /** Body bytes to the connection, framed as the head said (chunked, or as they are). */
+  private sendBody(chunk: string | Buffer, length: number, onFlushed?: (err?: Error | null) => void): boolean {
+    this.bodyBytes += length
     if (this.chunked) {
       if (typeof chunk === 'string') {
         const framed = `${length.toString(16)}\r\n${chunk}\r\n`
@@ -188,16 +207,106 @@ export class Response {
     return this.sink.send(chunk, false, onFlushed)
   }
 
+  /**
+   * Compress the body in `offer.coding` if the response qualifies when its head is sent: a
+   * status with a body worth it (200–203, 4xx, 5xx), a compressible Content-Type, no
+   * Content-Encoding or Content-Range, no `Cache-Control: no-transform`, not HEAD, and a known
+   * length of at least `offer.minBytes` (an unknown one is compressed). Then Content-Length and
+   * Accept-Ranges go, Content-Encoding is set, Vary gets Accept-Encoding and a strong ETag is made
+   * weak. A body given whole to end() is compressed in one piece and sent with its length; one
+   * written in pieces streams through the compressor, each write flushed, with backpressure:
+   * write() returns false while the compressor or the client is behind (await drain()).
+   * Choose the coding from the request with chooseCoding() (server/compression.ts).
+   */
+  compress(offer: CompressionOffer): this {
+    if (this.headersSent) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', 'compress()')
+    this.offer = offer
+    return this
+  }
+
+  /** Whether the offered compression applies, now that the head is due; if so the fields are made to say so. */
+  private takeOffer(length: number): boolean {
+    const offer = this.offer!
+    this.offer = null
+    if (this.isHead) return false
+    const fields = compressionApplies(this.statusCode, this.fields, this.rawFields, length >= 0 ? length : this.declaredContentLength(), offer)
+    if (fields === null) return false
+    this.fields = fields.fields
+    this.rawFields = fields.rawFields
+    return true
+  }
+
+  /** The Content-Length a handler set, or -1. */
+  private declaredContentLength(): number {
+    const declared = this.getHeader('content-length')
+    return declared !== undefined && isDigits(declared) ? Number(declared) : -1
+  }
+
+  /** A body in pieces: the head goes now (chunked), the compressed bytes follow as the compressor makes them. */
+  private startEncoder(offer: CompressionOffer): void {
+    this.sendHead(-1, '', false, true)
+    const out: EncodedBodyOut = {
+      sendBody: (chunk) => this.sendBody(chunk, chunk.length),
+      waitDrain: () => this.sink.waitDrain(),
+      encoded: () => this.encodedEnd(),
+      encodeFailed: (err) => {
+        this.sink.reportError(err)
+        this.abort()
+      },
+    }
+    this.encoder = new BodyEncoder(compressStream(offer.coding, offer.level), out)
+  }
+
+  /** The compressor has sent its last bytes. */
+  private encodedEnd(): void {
+    if (this.finished) return
+    if (this.chunked) this.sink.sendAscii('0\r\n\r\n')
+    this.finished = true
+    this.sink.responseDone(this)
+  }
+
+  /** A whole body, compressed in one piece on the thread pool, then sent with its length. */
+  private endCompressed(body: string | Buffer, coding: ContentCoding, level: number): void {
+    this.ending = true
+    compressWhole(typeof body === 'string' ? Buffer.from(body) : body, coding, level, (err, out) => {
+      // The client left, or the response was aborted, while it was being compressed.
+      if (this.finished || !this.sink.open) return
+      if (err !== null) {
+        this.sink.reportError(err)
+        this.abort()
+        return
+      }
+      this.sendHead(out.length, '', true, true)
+      this.bodyBytes = out.length
+      this.sink.send(out)
+      this.finished = true
+      this.sink.responseDone(this)
+    })
+  }
+
   /** Resolves when the client has taken what was written, so more may be written. */
   drain(): Promise<void> {
-    return this.sink.waitDrain()
+    return this.encoder === null ? this.sink.waitDrain() : this.encoder.drained()
   }
 
   /** Finish the response, optionally with (the rest of) its body: a string, a Buffer or a stream. */
   end(body?: string | Buffer | Readable): void {
-    if (this.finished) return
+    if (this.finished || this.ending) return
     if (body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body)) {
       this.pipeFrom(body)
+      return
+    }
+    if (this.offer !== null && !this.headersSent) {
+      const offer = this.offer
+      const length = body === undefined ? 0 : typeof body === 'string' ? utf8Length(body) : body.length
+      if (this.takeOffer(length)) {
+        this.endCompressed(body!, offer.coding, offer.level)
+        return
+      }
+    }
+    if (this.encoder !== null) {
+      this.ending = true
+      this.encoder.end(body)
       return
     }
     // A HEAD answer may declare the length a GET would have without sending a body.
@@ -235,13 +344,14 @@ export class Response {
    * times: the static server's in-memory files build their head once per file per second (the
    * Date line) instead of once per request. Only a 200 on a keep-alive HTTP/1.1 exchange with no
    * header set yet can be answered this way; otherwise nothing is sent, false is returned, and the
-   * caller answers the usual way. The head's fields are not kept as fields: getHeader() (in an
+   * caller answers the usual way (so too when compression was offered: see compress()). The head's fields are not kept as fields: getHeader() (in an
    * onResponse hook, say) does not see them. The head must carry `serverFields` after its status line.
    */
   endPrepared(head: string, body: Buffer): boolean {
     if (
       this.headersSent ||
       this.finished ||
+      this.offer !== null ||
       this.fields.length > 0 ||
       this.rawFields !== '' ||
       this.statusCode !== 200 ||
@@ -315,6 +425,7 @@ export class Response {
   abort(): void {
     if (this.finished) return
     this.finished = true
+    this.encoder?.destroy(new PetrelError('PETREL_ERR_CONNECTION_CLOSED', 'the response was aborted'))
     this.sink.abort()
   }
 
@@ -344,6 +455,7 @@ export class Response {
       listener.clientGone(reason)
     }
     if (this.controller !== null && !this.controller.signal.aborted) this.controller.abort(reason)
+    this.encoder?.destroy(reason)
   }
 
   /** Send `value` as JSON. */
@@ -420,7 +532,7 @@ export class Response {
           stream.destroy()
           return
         }
-        if (!this.write(chunk as Buffer | string)) await this.sink.waitDrain()
+        if (!this.write(chunk as Buffer | string)) await this.drain()
       }
       if (this.sink.open) this.end()
     } catch (err) {
@@ -430,13 +542,6 @@ export class Response {
     }
   }
 }
-
-/**
- * Handlers set the same few header names on every response; each is validated and lower-cased
- * once. The cache is bounded, so names made up per request cannot grow it without end.
- */
-const lowerNames = new Map<string, string>()
-const MAX_CACHED_NAMES = 512
 
 /**
  * The UTF-8 length of `text`. A handler often answers with the same string as last time (a
@@ -455,82 +560,3 @@ function utf8Length(text: string): number {
 let lastText = ''
 let lastLength = 0
 const MAX_KEPT_TEXT = 4096
-
-/** The lower-case form of a valid field name, or null when `name` is not a token. */
-/**
- * `headers` as field lines, for ServerOptions.responseHeaders; throws InvalidOptionError for a
- * name that is not a token, a value with CR, LF or another control, or a framing field.
- */
-export function serverFieldLines(headers: Record<string, string>): string {
-  let lines = ''
-  for (const [name, value] of Object.entries(headers)) {
-    const lower = lowerCaseName(name)
-    if (lower === null || typeof value !== 'string' || valueKind(value) !== ValueKind.ASCII)
-      throw new InvalidOptionError(`responseHeaders: ${JSON.stringify(name)}: a name must be a token and its value printable ASCII`)
-    if (lower === 'content-length' || lower === 'transfer-encoding' || lower === 'connection' || lower === 'date')
-      throw new InvalidOptionError(`responseHeaders: ${name} is the server's own to set per response`)
-    lines += `${name}: ${value}\r\n`
-  }
-  return lines
-}
-
-function lowerCaseName(name: string): string | null {
-  // The name set last time, again (the usual case: a handler sets the same headers each time).
-  if (name === lastName) return lastLower
-  const lower = lowerCaseNameOf(name)
-  if (lower !== null) {
-    lastName = name
-    lastLower = lower
-  }
-  return lower
-}
-let lastName: string | null = null
-let lastLower = ''
-
-function lowerCaseNameOf(name: string): string | null {
-  const cached = lowerNames.get(name)
-  if (cached !== undefined) return cached
-  if (name.length === 0) return null
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i)
-    if (c > 0x7f || TOKEN[c] === 0) return null
-  }
-  const lower = name.toLowerCase()
-  if (lowerNames.size < MAX_CACHED_NAMES) lowerNames.set(name, lower)
-  return lower
-}
-
-/** "Content-Length: N\r\n", kept for the small lengths most responses have. */
-function contentLengthLine(length: number): string {
-  if (length >= CONTENT_LENGTH_LINES.length) return `Content-Length: ${length}\r\n`
-  return (CONTENT_LENGTH_LINES[length] ??= `Content-Length: ${length}\r\n`)
-}
-const CONTENT_LENGTH_LINES: Array<string | undefined> = new Array(1024).fill(undefined)
-
-/** One or more ASCII digits and nothing else. */
-function isDigits(text: string): boolean {
-  if (text.length === 0) return false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c < 0x30 || c > 0x39) return false
-  }
-  return true
-}
-
-/** What a header value holds, which decides whether and how it may go into a head. */
-const ValueKind = { INVALID: 0, ASCII: 1, LATIN1: 2 } as const
-type ValueKind = (typeof ValueKind)[keyof typeof ValueKind]
-
-/**
- * INVALID for a CR, LF, NUL or other control but HTAB (a value can never split the head: response
- * splitting) or a character beyond one byte; LATIN1 when it has obs-text (0x80–0xff); else ASCII.
- */
-function valueKind(value: string): ValueKind {
-  let kind: ValueKind = ValueKind.ASCII
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i)
-    if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) return ValueKind.INVALID
-    if (c > 0x7f) kind = ValueKind.LATIN1
-  }
-  return kind
-}

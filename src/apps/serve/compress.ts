@@ -1,4 +1,6 @@
-// On-the-fly compression of static files (petrel serve --compress): a file of a compressible type
+// On-the-fly compression for petrel serve --compress. Dynamic responses (CGI, proxied) get a
+// compression offer (DynamicCompression) that Response.compress() takes up when they qualify.
+// Static files: a file of a compressible type
 // that has no precompressed NAME.br/NAME.gz sibling is compressed once, on the thread pool
 // (node:zlib's asynchronous API: the event loop never runs a compressor), in the coding the
 // client prefers, and the result is kept in a cache bounded by a byte budget, least recently used
@@ -7,12 +9,11 @@
 // compressed again and the old variant is dropped.
 
 import type { Buffer } from 'node:buffer'
-import type zlibTypes from 'node:zlib'
 import type { FileEntry } from './file-cache.ts'
-
-/** The codings made on the fly, in order of preference when the client weighs them equally. */
-export const ON_THE_FLY_CODINGS = ['zstd', 'br', 'gzip'] as const
-export type OnTheFlyCoding = (typeof ON_THE_FLY_CODINGS)[number]
+import { chooseCoding, compressWhole, type CompressionOffer, type ContentCoding } from '../../server/compression.ts'
+import type { Request } from '../../server/request.ts'
+import type { Response } from '../../server/response.ts'
+import type { Handler } from '../../server/server.ts'
 
 export const COMPRESS_DEFAULTS = {
   /** Smaller files gain too little (a few header bytes saved, a round trip of CPU) to be worth compressing. */
@@ -21,98 +22,21 @@ export const COMPRESS_DEFAULTS = {
   cacheBytes: 32 * 1024 * 1024,
 } as const
 
-/**
- * Weights of each coding named in Accept-Encoding (RFC 9110 §12.5.3), lower-case, `x-gzip` read as
- * `gzip`, `*` kept as it is; a missing q is 1, an unreadable one 0 (refused).
- */
-export function acceptEncodingWeights(header: string | undefined): Map<string, number> {
-  const weights = new Map<string, number>()
-  if (header === undefined) return weights
-  for (const item of header.split(',')) {
-    const [rawToken, ...params] = item.split(';')
-    const token = rawToken!.trim().toLowerCase()
-    if (token === '') continue
-    let q = 1
-    for (const p of params) {
-      const [k, v] = p.split('=')
-      if (k!.trim().toLowerCase() === 'q') q = Number(v)
-    }
-    weights.set(token === 'x-gzip' ? 'gzip' : token, Number.isFinite(q) && q > 0 ? Math.min(q, 1) : 0)
-  }
-  return weights
-}
-
-/**
- * The coding to compress in for this Accept-Encoding, or null for the identity: the highest q
- * among zstd, br and gzip (listed, or covered by `*`), ties in that order; q=0 refuses; an
- * `identity` listed with a higher q than every coding wins. No Accept-Encoding means identity.
- */
-export function chooseCoding(header: string | undefined): OnTheFlyCoding | null {
-  const weights = acceptEncodingWeights(header)
-  const star = weights.get('*') ?? 0
-  let best: OnTheFlyCoding | null = null
-  let bestQ = 0
-  for (const coding of ON_THE_FLY_CODINGS) {
-    const q = weights.get(coding) ?? star
-    if (q > bestQ) {
-      best = coding
-      bestQ = q
-    }
-  }
-  const identityQ = weights.get('identity')
-  if (identityQ !== undefined && identityQ > bestQ) return null
-  return best
-}
-
-/** Types that compress well: text, and the textual or already-uncompressed application types. */
-export function isCompressible(contentType: string): boolean {
-  const semicolon = contentType.indexOf(';')
-  const type = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase()
-  if (type.startsWith('text/')) return true
-  if (type.endsWith('+json') || type.endsWith('+xml')) return true
-  return COMPRESSIBLE_TYPES.has(type)
-}
-
-const COMPRESSIBLE_TYPES = new Set([
-  'application/json',
-  'application/javascript',
-  'application/x-javascript',
-  'application/ecmascript',
-  'application/xml',
-  'application/wasm',
-  'application/x-ndjson',
-  'application/graphql',
-  'application/x-sh',
-  'application/x-tar',
-  'application/vnd.ms-fontobject',
-  'font/ttf',
-  'font/otf',
-  'image/x-icon',
-  'image/vnd.microsoft.icon',
-  'image/bmp',
-])
-
 /** The variant's entity tag: the file's own with the coding added inside the quotes, so it never equals the identity one. */
-export function variantEtag(etag: string, coding: OnTheFlyCoding): string {
+export function variantEtag(etag: string, coding: ContentCoding): string {
   return `${etag.slice(0, -1)}-${coding}"`
 }
 
 /**
- * Compress with the thread pool. Levels are those of nginx's and the CLIs' defaults for fast
- * compressors (gzip 6, zstd 3); brotli at quality 5 rather than its default 11, which costs tens of
- * times the CPU for a few per cent.
+ * Levels of the variants kept for static files, made once per file: those of nginx's and the CLIs'
+ * defaults for fast compressors (gzip 6, zstd 3); brotli at quality 5 rather than its default 11,
+ * which costs tens of times the CPU for a few per cent.
  */
-function compress(body: Buffer, coding: OnTheFlyCoding): Promise<Buffer> {
-  // Taken on first use, not at import: a file server without --compress never loads node:zlib
-  // (test/memory.test.ts).
-  const zlib: typeof zlibTypes = process.getBuiltinModule('node:zlib')
-  return new Promise((resolve, reject) => {
-    const done = (err: Error | null, out: Buffer): void => (err ? reject(err) : resolve(out))
-    if (coding === 'gzip') zlib.gzip(body, { level: 6 }, done)
-    else if (coding === 'br')
-      zlib.brotliCompress(body, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length } }, done)
-    else zlib.zstdCompress(body, { params: { [zlib.constants.ZSTD_c_compressionLevel]: 3 } }, done)
-  })
+export const STATIC_LEVELS: Readonly<Record<ContentCoding, number>> = { gzip: 6, br: 5, zstd: 3 }
+
+/** Compress with the thread pool (node:zlib is taken on first use: a file server without --compress never loads it). */
+function compress(body: Buffer, coding: ContentCoding): Promise<Buffer> {
+  return new Promise((resolve, reject) => compressWhole(body, coding, STATIC_LEVELS[coding], (err, out) => (err ? reject(err) : resolve(out))))
 }
 
 /** A cached result: the variant, or null when compressing did not make the file smaller (served as it is). */
@@ -144,7 +68,7 @@ export class CompressedVariants {
    * The variant of an in-memory file in this coding: at once when kept, else once compressed.
    * Null means serve the identity (compressing did not help, or failed).
    */
-  variant(entry: FileEntry, coding: OnTheFlyCoding): FileEntry | null | Promise<FileEntry | null> {
+  variant(entry: FileEntry, coding: ContentCoding): FileEntry | null | Promise<FileEntry | null> {
     const key = `${entry.realPath}\0${coding}`
     const kept = this.kept.get(key)
     if (kept !== undefined) {
@@ -164,7 +88,7 @@ export class CompressedVariants {
     return made
   }
 
-  private async make(entry: FileEntry, coding: OnTheFlyCoding, key: string): Promise<FileEntry | null> {
+  private async make(entry: FileEntry, coding: ContentCoding, key: string): Promise<FileEntry | null> {
     let body: Buffer
     try {
       body = await compress(entry.body!, coding)
@@ -207,5 +131,36 @@ export class CompressedVariants {
     this.kept.set(key, { sourceEtag: entry.etag, variant, bytes })
     this.keptBytes += bytes
     return variant
+  }
+}
+
+/**
+ * Levels for responses compressed as they are made (CGI, proxied, handlers): each costs CPU on
+ * every response, so they are low, as nginx's gzip_comp_level 1 is; brotli 3 and zstd 1 compress
+ * better than gzip 1 at about its cost.
+ */
+export const DYNAMIC_LEVELS: Readonly<Record<ContentCoding, number>> = { gzip: 1, br: 3, zstd: 1 }
+
+/** Compression of dynamic responses: the offer a response gets for each coding a client may ask for. */
+export class DynamicCompression {
+  private readonly offers: Readonly<Record<ContentCoding, CompressionOffer>>
+
+  constructor(levels: Partial<Record<ContentCoding, number>> = {}, minBytes: number = COMPRESS_DEFAULTS.minBytes) {
+    const offer = (coding: ContentCoding): CompressionOffer => ({ coding, level: levels[coding] ?? DYNAMIC_LEVELS[coding], minBytes })
+    this.offers = { zstd: offer('zstd'), br: offer('br'), gzip: offer('gzip') }
+  }
+
+  /** Offer compression in the coding the request prefers, if any (Response.compress() decides when the head is sent). */
+  offer(req: Request, res: Response): void {
+    const coding = chooseCoding(req.header('accept-encoding'))
+    if (coding !== null) res.compress(this.offers[coding])
+  }
+
+  /** `handler`, its responses compressed when they qualify. */
+  around(handler: Handler): Handler {
+    return (req, res) => {
+      this.offer(req, res)
+      return handler(req, res)
+    }
   }
 }

@@ -3,7 +3,7 @@
 
 import { fileURLToPath } from 'node:url'
 import type { AddressInfo } from 'node:net'
-import { createServer, type HttpServer } from '../../server/server.ts'
+import { createServer, type Handler, type HttpServer } from '../../server/server.ts'
 import type { Limits, Timeouts } from '../../core/limits.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
@@ -28,6 +28,8 @@ import type { ReverseProxy } from '../proxy/reverse.ts'
 import type { ProxyOptions, ProxyRoute } from '../proxy/settings.ts'
 import type { TlsOptions } from '../../server/tls.ts'
 import type { SiteSettings } from './site-settings.ts'
+import type { ContentCoding } from '../../server/compression.ts'
+import type { DynamicCompression } from './compress.ts'
 import { redirectToHttps } from './https-redirect.ts'
 import { withTicketSecret } from './tickets.ts'
 
@@ -76,6 +78,11 @@ export interface ServeOptions {
   auth?: AuthSettings
   /** Password checks per client address per minute before 429, shared by `auth` and every site's auth. */
   authAttemptsPerWindow?: number
+  /**
+   * Levels of compression for CGI and proxied responses, where `files.compress` (or a site's
+   * `compress`) turns it on; the defaults are compress.ts's DYNAMIC_LEVELS.
+   */
+  compressLevels?: Partial<Record<ContentCoding, number>>
 }
 
 export interface AuthSettings {
@@ -186,8 +193,10 @@ async function serveSites(
     sites.some((s) => s.proxy.length > 0) ? import('../proxy/reverse.ts') : { ReverseProxy: null },
   ])
   const log = cgiContext.log
+  const compressing = sites.some((s) => s.compress ?? options.files?.compress === true) ? await dynamicCompression(options) : null
   server.fallback(
     siteHandler(sites, (site) => {
+      const compress = site.compress ?? options.files?.compress === true
       const files =
         site.root === null
           ? null
@@ -195,20 +204,32 @@ async function serveSites(
               ...options.files,
               root: site.root,
               log,
+              compress,
               ...(site.list === null ? {} : { list: site.list }),
               ...(site.maxAgeSeconds === null ? {} : { maxAgeSeconds: site.maxAgeSeconds }),
             })
-      const cgi = site.cgiBin === null || cgiGateway === null ? null : cgiGateway({ ...options.cgiLimits, dir: site.cgiBin }, cgiContext)
+      const dynamic = compress ? compressing : null
+      const gateway = site.cgiBin === null || cgiGateway === null ? null : cgiGateway({ ...options.cgiLimits, dir: site.cgiBin }, cgiContext)
+      const cgi = gateway === null || dynamic === null ? gateway : dynamic.around(gateway)
       const proxy: SiteParts['proxy'] = []
       if (site.proxy.length > 0 && ReverseProxy !== null) {
         const reverse = new ReverseProxy(site.proxy, { ...options.proxy?.options, log: proxyLog })
         parts.siteProxies.push(reverse)
-        for (const group of reverse.groups) proxy.push({ prefix: group.prefix, handle: (req, res) => reverse.handle(group, req, res) })
+        for (const group of reverse.groups) {
+          const handle: Handler = (req, res) => reverse.handle(group, req, res)
+          proxy.push({ prefix: group.prefix, handle: dynamic === null ? handle : dynamic.around(handle) })
+        }
       }
       const auth = site.auth === null || makeAuth === null ? null : makeAuth(site.auth)
       return { files, cgi, proxy, auth }
     }),
   )
+}
+
+/** Compression of CGI and proxied responses at the configured levels (compress.ts, loaded only when on). */
+async function dynamicCompression(options: ServeOptions): Promise<DynamicCompression> {
+  const { DynamicCompression } = await import('./compress.ts')
+  return new DynamicCompression(options.compressLevels, options.files?.compressMinBytes)
 }
 
 /** How a worker process gets connections: its own reusePort socket, or handed over by a master listening at `handedOver`. */
@@ -393,6 +414,8 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
     dispatch: (req: Request, res: Response) => server.dispatch(req, res),
     internalRequest: (original: Request, target: string) => internalRequest(original, target, server.limits),
   }
+  // Single-site --compress: CGI and proxied responses too (files have their own cached variants).
+  const compressing = options.sites === undefined && options.files?.compress === true ? await dynamicCompression(options) : null
   if (options.sites !== undefined) {
     await serveSites(server, options, options.sites, parts, cgiContext, errorLog === null ? toStderr : (line) => errorLog.warn(line), makeAuth)
   } else if (options.cgi === undefined) {
@@ -401,7 +424,8 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
   } else {
     const fileHandler = staticFiles({ ...options.files, root, log: logError })
     const { cgiGateway } = await import('./cgi.ts')
-    const cgi = cgiGateway(options.cgi, cgiContext)
+    const gateway = cgiGateway(options.cgi, cgiContext)
+    const cgi = compressing === null ? gateway : compressing.around(gateway)
     // req.path is normalised by the server, so every other spelling of a /cgi-bin/ URL
     // (/cgi%2Dbin/x, /a/../cgi-bin/x, //cgi-bin/x) is /cgi-bin/x here and never reaches the file
     // handler, which would serve the script's source when DIR is ROOT/cgi-bin.
@@ -411,7 +435,10 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
     const { ReverseProxy } = await import('../proxy/reverse.ts')
     const reverse = new ReverseProxy(options.proxy.routes, { ...options.proxy.options, log: errorLog === null ? toStderr : (line) => errorLog.warn(line) })
     parts.proxy = reverse
-    for (const group of reverse.groups) server.mount(group.prefix, (req, res) => reverse.handle(group, req, res))
+    for (const group of reverse.groups) {
+      const handle: Handler = (req, res) => reverse.handle(group, req, res)
+      server.mount(group.prefix, compressing === null ? handle : compressing.around(handle))
+    }
   }
   const address =
     mode.handedOver !== undefined

@@ -69,4 +69,9 @@ export interface SiteSettings {
   proxy: ProxyRoute[]
   cgiBin: string | null
   auth: SiteAuth | null
+  /**
+   * On-the-fly compression of the site's files, CGI and proxied responses (as --compress does for
+   * a single site); null (not given): as --compress says.
+   */
+  compress: boolean | null
 }

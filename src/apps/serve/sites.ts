@@ -216,6 +216,13 @@ function answerSite(site: CompiledSite, req: Request, res: Response): void | Pro
   }
   const auth = site.parts.auth
   if (auth === null) return answerAuthorised(site, req, res)
+  // A CORS preflight never carries credentials (the Fetch standard forbids them), so behind auth
+  // it could only ever get 401 and the browser would refuse the real request: an allowed origin's
+  // preflight is answered here, telling nothing but the CORS rule. Anything else goes to auth.
+  if (site.cors !== null && req.method === 'OPTIONS' && req.header('access-control-request-method') !== undefined && site.cors.pattern.match(path, null)) {
+    setHeaderRules(site, path, res)
+    if (answerCors(site.cors, req, res)) return
+  }
   const allowed = auth.check(req, res)
   if (allowed === true) return answerAuthorised(site, req, res)
   if (allowed === false) return
@@ -227,10 +234,7 @@ function answerSite(site: CompiledSite, req: Request, res: Response): void | Pro
 function answerAuthorised(site: CompiledSite, req: Request, res: Response): void | Promise<void> {
   const path = req.path
   const values = captured
-  for (const rule of site.headers) {
-    if (!rule.pattern.match(path, null)) continue
-    for (const [name, value] of rule.set) res.setHeader(name, value)
-  }
+  setHeaderRules(site, path, res)
   if (site.cors !== null && site.cors.pattern.match(path, null) && answerCors(site.cors, req, res)) return
   for (const rule of site.rewrites) {
     values.length = 0
@@ -255,6 +259,14 @@ function answerAuthorised(site: CompiledSite, req: Request, res: Response): void
     return answerFromParts(site, req, res, true)
   }
   return answerFromParts(site, req, res, false)
+}
+
+/** The fields of every header rule whose path matches (later rules over earlier ones). */
+function setHeaderRules(site: CompiledSite, path: string, res: Response): void {
+  for (const rule of site.headers) {
+    if (!rule.pattern.match(path, null)) continue
+    for (const [name, value] of rule.set) res.setHeader(name, value)
+  }
 }
 
 /** The CORS fields of an allowed origin; true when the request was a preflight, answered here (204). */

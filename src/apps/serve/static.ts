@@ -17,7 +17,8 @@ import { equalsLowerAscii } from '../../protocol/http1/chars.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
 import { evaluateConditions, ifRangeAllows } from './conditional.ts'
-import { acceptEncodingWeights, chooseCoding, CompressedVariants, COMPRESS_DEFAULTS, isCompressible, type OnTheFlyCoding } from './compress.ts'
+import { CompressedVariants, COMPRESS_DEFAULTS } from './compress.ts'
+import { acceptEncodingWeights, chooseCoding, isCompressible, type ContentCoding } from '../../server/compression.ts'
 import { FileCache, type FileEntry, type OpenFile } from './file-cache.ts'
 import { renderListing } from './listing.ts'
 import { parseRange, contentRange, unsatisfiedRange, multipartBoundary, multipartParts, type ByteRange } from './ranges.ts'
@@ -208,7 +209,7 @@ export function staticFiles(options: StaticOptions): Handler {
     return sendVariant(req, res, entry, variant, coding)
   }
 
-  function sendVariant(req: Request, res: Response, entry: FileEntry, variant: FileEntry | null, coding: OnTheFlyCoding): Step {
+  function sendVariant(req: Request, res: Response, entry: FileEntry, variant: FileEntry | null, coding: ContentCoding): Step {
     if (variant === null) return sendFile(req, res, entry, null, true)
     return sendFile(req, res, variant, { encoding: coding, contentType: entry.contentType }, true)
   }
