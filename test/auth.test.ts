@@ -3,8 +3,8 @@
 // process, curl as the client users would have and raw bytes for malformed Authorization fields.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile, spawnSync } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { execFile, execFileSync, spawnSync } from 'node:child_process'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -189,6 +189,18 @@ test('a missing file, and lines of {SHA}, crypt and plain text, stop the start: 
   const missing = petrel('serve', root, '--port', '0', '--auth-htpasswd', path.join(dir, 'nope'))
   assert.equal(missing.status, 2)
   assert.match(missing.stderr, new RegExp(`--auth-htpasswd ${dir}/nope: cannot read it: no such file`))
+  // A FIFO would stop a reload's event loop waiting for a writer, a huge file fill memory: both refused at once.
+  const fifo = path.join(dir, 'fifo')
+  execFileSync('mkfifo', [fifo])
+  const piped = petrel('serve', root, '--port', '0', '--auth-htpasswd', fifo)
+  assert.equal(piped.status, 2)
+  assert.match(piped.stderr, /--auth-htpasswd .*fifo: cannot read it: not a regular file/)
+  const huge = path.join(dir, 'huge')
+  writeFileSync(huge, '')
+  truncateSync(huge, 17 * 1024 * 1024)
+  const tooBig = petrel('serve', root, '--port', '0', '--auth-htpasswd', huge)
+  assert.equal(tooBig.status, 2)
+  assert.match(tooBig.stderr, /--auth-htpasswd .*huge: cannot read it: over 16777216 bytes/)
   for (const [flag, user, what] of [
     ['-s', 'sha', /a \{SHA\} hash/],
     ['-d', 'des', /a DES crypt hash/],

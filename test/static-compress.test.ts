@@ -83,7 +83,15 @@ describe('petrel serve --compress with real decoders', () => {
 
   test('--help documents the flags', () => {
     const help = spawnSync(process.execPath, [BIN, 'serve', '--help'], { encoding: 'utf8' })
-    for (const flag of ['--compress ', '--compress-min-bytes', '--compress-cache-bytes']) assert.ok(help.stdout.includes(flag), flag)
+    for (const flag of [
+      '--compress ',
+      '--compress-min-bytes',
+      '--compress-cache-bytes',
+      '--compress-gzip-level',
+      '--compress-br-level',
+      '--compress-zstd-level',
+    ])
+      assert.ok(help.stdout.includes(flag), flag)
   })
 })
 
@@ -137,6 +145,36 @@ describe('on-the-fly compression in staticFiles()', () => {
       if (!ok) wrong.push(`${JSON.stringify(ae)} → ${r.status} ${r.headers['content-encoding']} vary ${r.headers['vary']} (want ${want})`)
     }
     assert.deepEqual(wrong, [])
+  })
+
+  test('a file too large to keep in memory is compressed as it streams from disk: chunked, weak ETag, Vary; a range and HEAD get the identity', async (t) => {
+    const root = path.join(base, 'streamed')
+    const big = 'const line = "a large bundle streamed from disk";\n'.repeat(4000)
+    writeTree(root, { 'bundle.js': big })
+    const s = await startStatic(t, { root, compress: true, smallFileBytes: 64 * 1024 })
+    for (const coding of ['gzip', 'br', 'zstd']) {
+      const r = await s.get('/bundle.js', { 'Accept-Encoding': coding })
+      assert.equal(r.status, 200)
+      assert.equal(r.headers['content-encoding'], coding)
+      assert.equal(r.headers['content-length'], undefined)
+      assert.equal(r.chunked, true)
+      assert.equal(r.headers['accept-ranges'], undefined)
+      assert.match(r.headers['etag'] ?? '', /^W\//)
+      assert.ok(varies(r.headers))
+      assert.ok(r.body.length < big.length / 20)
+      assert.equal(decode(coding, r.body).toString('utf8'), big)
+    }
+    const range = await s.get('/bundle.js', { 'Accept-Encoding': 'gzip', Range: 'bytes=0-9' })
+    assert.equal(range.status, 206)
+    assert.equal(range.headers['content-encoding'], undefined)
+    assert.equal(range.text, big.slice(0, 10))
+    const head = await s.get('/bundle.js', { 'Accept-Encoding': 'gzip' }, 'HEAD')
+    assert.equal(head.headers['content-encoding'], undefined)
+    assert.equal(head.headers['content-length'], String(big.length))
+    const plain = await s.get('/bundle.js')
+    assert.equal(plain.headers['content-encoding'], undefined)
+    assert.equal(plain.text, big)
+    assert.ok(varies(plain.headers))
   })
 
   test('without compress: true the file is sent as it is', async (t) => {

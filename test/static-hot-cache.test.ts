@@ -11,7 +11,8 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import v8 from 'node:v8'
 import vm from 'node:vm'
-import { FileCache } from '../src/apps/serve/file-cache.ts'
+import { FileCache, type FileEntry } from '../src/apps/serve/file-cache.ts'
+import { MemoryBudget } from '../src/apps/serve/memory-budget.ts'
 import { STATIC_DEFAULTS } from '../src/apps/serve/static.ts'
 import { tempDir, writeTree, startStatic, pattern } from './helpers/static-fixture.ts'
 import { startPetrel } from './helpers/petrel.ts'
@@ -153,6 +154,41 @@ describe('hot-file cache: the memory budget', () => {
     assert.deepEqual(cache.stats(), { entries: 0, memoryBytes: 0, memoryFiles: 0, openFiles: 0 })
     await sleep(50)
     assert.equal(descriptorsUnder(root), 0, 'clear() closes every descriptor')
+  })
+
+  test('one budget shared by two roots (two sites): together they hold at most it, and the least recently used anywhere makes room', async (t) => {
+    const roots = ['site-a', 'site-b'].map((name) => path.join(base, name))
+    for (const root of roots) {
+      fs.mkdirSync(root)
+      for (let i = 0; i < 10; i++) fs.writeFileSync(path.join(root, `f${i}.bin`), pattern(100_000))
+    }
+    const memory = new MemoryBudget(450_000)
+    const [a, b] = roots.map((root) => new FileCache({ root, validMs: 60_000, smallFileBytes: MiB, maxCachedBytes: 10 * MiB, memory, followSymlinks: false }))
+    t.after(() => {
+      a!.clear()
+      b!.clear()
+    })
+    const held = (): number => a!.stats().memoryBytes + b!.stats().memoryBytes
+    // Each cache's own maxCachedBytes (10 MiB) would hold all twenty files; the shared budget holds four.
+    for (let i = 0; i < 10; i++) {
+      for (const [cache, root] of [
+        [a!, roots[0]!],
+        [b!, roots[1]!],
+      ] as const) {
+        const entry = await cache.lookup(path.join(root, `f${i}.bin`))
+        assert.ok(entry.body?.equals(pattern(100_000)))
+        assert.ok(held() <= 450_000 && memory.bytes === held(), `held ${held()}, budget counts ${memory.bytes}`)
+      }
+    }
+    assert.equal(held(), 400_000)
+    // The newest four are b's f9, a's f9, b's f8, a's f8; a hit on a's f8 keeps it when b's f0 comes back.
+    assert.notEqual((a!.lookup(path.join(roots[0]!, 'f8.bin')) as FileEntry).body, null)
+    await b!.lookup(path.join(roots[1]!, 'f0.bin'))
+    assert.equal(a!.stats().memoryFiles + b!.stats().memoryFiles, 4)
+    assert.notEqual((a!.lookup(path.join(roots[0]!, 'f8.bin')) as FileEntry).body, null, 'the recently used file of the other site stays')
+    a!.clear()
+    b!.clear()
+    assert.equal(memory.bytes, 0)
   })
 
   test('a file read again after its validity keeps the budget: its old bytes are given back first', async () => {

@@ -53,14 +53,14 @@ export async function waitUntilServing(server: Tracked, check: ReadyCheck): Prom
  * survive: Buffer.from(response, 'latin1') gives back the bytes) once the server closes.
  * `secure`: over TLS, without checking the certificate.
  */
-export function getOnce(port: number, path: string, secure = false): Promise<string> {
+export function getOnce(port: number, path: string, secure = false, headers: readonly string[] = []): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = secure ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }) : connect({ host: '127.0.0.1', port })
     const chunks: Buffer[] = []
     socket.setTimeout(ATTEMPT_TIMEOUT_MS, () => socket.destroy(new Error(`GET ${path} timed out`)))
     socket.once(secure ? 'secureConnect' : 'connect', () => {
       // write, not end: some servers drop a half-closed connection without answering.
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`)
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${headers.map((h) => `${h}\r\n`).join('')}Connection: close\r\n\r\n`)
     })
     socket.on('data', (chunk: Buffer) => chunks.push(chunk))
     socket.once('error', reject)

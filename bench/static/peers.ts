@@ -29,7 +29,8 @@ function nodePeer(name: string, packageName: string, file: string, root: string)
 }
 
 export function staticPeers(root: string): Peer[] {
-  const petrel = petrelPeer([root])
+  // --compress as nginx has gzip on: both compress the HTML page, neither touches the .bin files.
+  const petrel = petrelPeer([root, '--compress'])
   const nginx: Peer = {
     name: 'nginx',
     benchPackages: [],

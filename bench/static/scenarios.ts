@@ -34,14 +34,15 @@ export function buildStaticScenario(name: string, settings: StaticSettings): Sta
   if (file === undefined) throw new Error(`unknown scenario ${name}`)
   const large = file.bytes >= LARGE_FILE_BYTES
   const connections = large ? settings.largeConnections : settings.connections
+  const what = file.gzip === true ? 'HTML, with Accept-Encoding: gzip' : 'random bytes'
   return {
     name,
-    description: `GET ${file.urlPath} (${sizeLabel(file.bytes)}, random bytes), keep-alive, ${connections} connections, one request in flight per connection`,
+    description: `GET ${file.urlPath} (${sizeLabel(file.bytes)}, ${what}), keep-alive, ${connections} connections, one request in flight per connection`,
     file,
     byThroughput: large,
     path: file.urlPath,
     connections,
-    headers: [],
+    headers: file.gzip === true ? ['Accept-Encoding: gzip'] : [],
     scriptPath: REPORT_SCRIPT,
     scriptArgs: [],
     reportsLatency: true,

@@ -10,7 +10,7 @@ import { FILES, makeFileTree, type FileTree } from '../static/files.ts'
 import { staticPeers, STATIC_PEER_NAMES } from '../static/peers.ts'
 import { checkTargets, scenarioText, targetsText, writeReportFiles, type StaticReport } from '../static/report.ts'
 import { buildStaticScenario, STATIC_SCENARIO_NAMES, type StaticScenario } from '../static/scenarios.ts'
-import { answersHttp, servesFile } from '../static/verify.ts'
+import { answersHttp, servesFile, servesGzipped } from '../static/verify.ts'
 import type { Suite } from './suite.ts'
 
 const FLAGS = defineFlags([
@@ -63,7 +63,10 @@ async function verifyPeers(runnables: readonly Runnable[], scenarios: readonly S
         const content = tree.contents.get(scenario.file.name) as Buffer
         let problem: string | undefined
         try {
-          problem = servesFile(scenario.path, content)(await getOnce(started.port, scenario.path))
+          problem =
+            scenario.file.gzip === true
+              ? servesGzipped(scenario.path, content)(await getOnce(started.port, scenario.path, false, scenario.headers))
+              : servesFile(scenario.path, content)(await getOnce(started.port, scenario.path))
         } catch (error) {
           problem = `GET ${scenario.path}: ${(error as Error).message}`
         }
@@ -139,7 +142,8 @@ async function run(args: readonly string[]): Promise<number> {
 
 export const staticSuite: Suite = {
   name: 'static',
-  summary: "Petrel's `serve ROOT` vs nginx (sendfile, open_file_cache), sirv and send: 1 KiB, 100 KiB and 10 MiB files under wrk",
+  summary:
+    "Petrel's `serve ROOT --compress` vs nginx (sendfile, open_file_cache, gzip), sirv and send: 1 KiB, 100 KiB and 10 MiB files, and a 100 KiB page with Accept-Encoding: gzip, under wrk",
   flags: FLAGS,
   passThrough: false,
   run,

@@ -90,7 +90,7 @@ export const SERVE_FLAGS = defineFlags([
     name: 'compress',
     type: 'boolean',
     description:
-      'compress text, JSON, JS, SVG, XML, wasm... files with no .br/.gz sibling on the fly (zstd, br or gzip, by Accept-Encoding); files streamed from disk are sent as they are',
+      'compress text, JSON, JS, SVG, XML, wasm... on the fly (zstd, br or gzip, by Accept-Encoding): files with no .br/.gz sibling once each (kept in memory; larger files as they stream from disk), CGI and proxied responses as they stream',
   },
   {
     name: 'compress-min-bytes',
@@ -104,7 +104,7 @@ export const SERVE_FLAGS = defineFlags([
     type: 'integer',
     valueName: 'N',
     min: 0,
-    description: `with --compress: bytes of compressed files kept in memory per root; the least recently used make room (default ${COMPRESS_DEFAULTS.cacheBytes})`,
+    description: `with --compress: bytes of compressed files kept in memory per process (every site together); the least recently used make room (default ${COMPRESS_DEFAULTS.cacheBytes})`,
   },
   ...CONTENT_CODINGS.map((coding) => ({
     name: `compress-${coding}-level` as const,
@@ -112,7 +112,7 @@ export const SERVE_FLAGS = defineFlags([
     valueName: 'N',
     min: LEVEL_RANGES[coding][0],
     max: LEVEL_RANGES[coding][1],
-    description: `with --compress: ${coding} level for CGI and proxied responses, ${LEVEL_RANGES[coding][0]}-${LEVEL_RANGES[coding][1]} (default ${DYNAMIC_LEVELS[coding]}; files are compressed once at ${STATIC_LEVELS[coding]})`,
+    description: `with --compress: ${coding} level for CGI, proxied and streamed-file responses, ${LEVEL_RANGES[coding][0]}-${LEVEL_RANGES[coding][1]} (default ${DYNAMIC_LEVELS[coding]}; files held in memory are compressed once at ${STATIC_LEVELS[coding]})`,
   })),
   {
     name: 'max-open-files',

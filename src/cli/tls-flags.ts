@@ -3,7 +3,8 @@
 // process at start and on every reload), so that workers which gave up root never need to read
 // a key, and a bad file stops the start — or refuses the reload — with one line naming it.
 
-import { readFileSync, watch, type FSWatcher } from 'node:fs'
+import { Buffer } from 'node:buffer'
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, watch, type FSWatcher } from 'node:fs'
 import path from 'node:path'
 import { errorMessage, systemErrorCode, type ErrorCode } from '../core/errors.ts'
 import { TLS_DEFAULTS, TlsCertificateError, TlsTerminator, type TlsCertificate, type TlsOptions } from '../server/tls.ts'
@@ -128,21 +129,59 @@ export function readPem(flag: string, file: string): string {
   return readFlagFile(flag, file, 'latin1', 'PETREL_ERR_TLS_CERTIFICATE')
 }
 
-/** The text of the file a flag names; a UsageError (exit 2) with `errorCode` naming the flag, the file and why it cannot be read. */
+/**
+ * Largest file a flag or a site names (certificates, keys, htpasswd files, tokens): a certificate
+ * chain is a few KiB, and 16 MiB of htpasswd holds some 270,000 bcrypt users.
+ */
+export const MAX_FLAG_FILE_BYTES = 16 * 1024 * 1024
+
+/**
+ * The text of the file a flag names; a UsageError (exit 2) with `errorCode` naming the flag, the
+ * file and why it cannot be read. It is read on the event loop of a running server when a reload
+ * reads it again, so only a regular file is read, and at most MAX_FLAG_FILE_BYTES: opened with
+ * O_NONBLOCK (a FIFO does not wait for a writer), the descriptor checked with fstat (what was
+ * opened, not what the path names a moment later), and reading stops past the limit whatever the
+ * file claims its size is — as core/config-file.ts reads the config file.
+ */
 export function readFlagFile(flag: string, file: string, encoding: BufferEncoding, errorCode: ErrorCode): string {
+  const refuse = (why: string): never => {
+    throw new UsageError(errorCode, `${flag} ${file}: cannot read it: ${why}`)
+  }
+  let fd: number
   try {
-    return readFileSync(file, encoding)
+    fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY)
   } catch (err) {
     const code = systemErrorCode(err)
-    const why =
+    return refuse(
       code === 'ENOENT'
         ? 'no such file'
         : code === 'EACCES'
           ? 'permission denied (the server reads it before dropping privileges: run as a user who can read it)'
-          : code === 'EISDIR'
-            ? 'a directory, not a file'
-            : errorMessage(err)
-    throw new UsageError(errorCode, `${flag} ${file}: cannot read it: ${why}`)
+          : code === 'ENXIO'
+            ? 'a socket, not a file'
+            : errorMessage(err),
+    )
+  }
+  try {
+    const stats = fstatSync(fd)
+    if (stats.isDirectory()) refuse('a directory, not a file')
+    if (!stats.isFile()) refuse('not a regular file (a FIFO, a device or a socket); give the path of the file itself')
+    const chunks: Buffer[] = []
+    let total = 0
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(64 * 1024, MAX_FLAG_FILE_BYTES + 1 - total))
+      const read = readSync(fd, chunk, 0, chunk.length, null)
+      if (read === 0) break
+      chunks.push(chunk.subarray(0, read))
+      total += read
+      if (total > MAX_FLAG_FILE_BYTES) refuse(`over ${MAX_FLAG_FILE_BYTES} bytes, more than any such file needs`)
+    }
+    return Buffer.concat(chunks, total).toString(encoding)
+  } catch (err) {
+    if (err instanceof UsageError) throw err
+    return refuse(errorMessage(err))
+  } finally {
+    closeSync(fd)
   }
 }
 

@@ -71,6 +71,18 @@ export function chooseCoding(header: string | undefined): ContentCoding | null {
 
 /** Types that compress well: text, and the textual or already-uncompressed application types. */
 export function isCompressible(contentType: string): boolean {
+  // A file server asks about the same few types on every request: each is worked out once. The
+  // memo is bounded, so types made up by upstreams or scripts cannot grow it without end.
+  const known = compressibleTypes.get(contentType)
+  if (known !== undefined) return known
+  const compressible = typeCompresses(contentType)
+  if (compressibleTypes.size < MAX_REMEMBERED_TYPES) compressibleTypes.set(contentType, compressible)
+  return compressible
+}
+const compressibleTypes = new Map<string, boolean>()
+const MAX_REMEMBERED_TYPES = 256
+
+function typeCompresses(contentType: string): boolean {
   const semicolon = contentType.indexOf(';')
   const type = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase()
   if (type.startsWith('text/')) return true

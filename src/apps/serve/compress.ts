@@ -156,6 +156,11 @@ export class DynamicCompression {
     if (coding !== null) res.compress(this.offers[coding])
   }
 
+  /** The offer for `coding`, chosen already. */
+  offerIn(coding: ContentCoding): CompressionOffer {
+    return this.offers[coding]
+  }
+
   /** `handler`, its responses compressed when they qualify. */
   around(handler: Handler): Handler {
     return (req, res) => {

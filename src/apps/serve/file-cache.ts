@@ -1,7 +1,8 @@
 // What the static server knows about a path, cached for a validity period like nginx's
 // open_file_cache: the check that the path stays inside ROOT, the stat, the validators and
 // content type, and — for files up to smallFileBytes — the bytes themselves, within a byte budget
-// (maxCachedBytes) kept by evicting the least recently used. A request for a cached file costs a
+// (maxCachedBytes, or a MemoryBudget shared by every site's cache) kept by evicting the least
+// recently used. A request for a cached file costs a
 // Map lookup; the file system is asked again only when the entry is older than `validMs`.
 // Concurrent lookups of the same path share one set of file system calls. Every call is
 // asynchronous: no synchronous file system call ever runs on the request path.
@@ -21,6 +22,7 @@ import path from 'node:path'
 import { contentTypeFor } from './media-types.ts'
 import { PetrelError } from '../../core/errors.ts'
 import { weakEtag, httpDate } from './conditional.ts'
+import { MemoryBudget, type BudgetOwner } from './memory-budget.ts'
 
 /**
  * open(2)'s O_PATH, which Node does not export. 010000000 is its value on every Linux
@@ -94,6 +96,8 @@ export interface FileCacheOptions {
    * fit pushes out the least recently used ones; one larger than the whole budget is streamed.
    */
   maxCachedBytes?: number
+  /** A budget shared with other caches (every site's): then maxCachedBytes is unused and the budget's limit holds for all of them together. */
+  memory?: MemoryBudget
   /**
    * Most descriptors kept open (nginx: the open_file_cache max counts them). Beyond it files are
    * opened per request: descriptors are also what accept() needs, and the process limit is shared.
@@ -174,15 +178,14 @@ interface Found {
 const KEEP = { IF_BUDGET: 0, FOR_RESPONSE: 1, NOTHING: 2 } as const
 type Keep = (typeof KEEP)[keyof typeof KEEP]
 
-export class FileCache {
-  private readonly options: Required<FileCacheOptions>
+export class FileCache implements BudgetOwner {
+  private readonly options: Required<Omit<FileCacheOptions, 'memory'>>
+  /** The byte budget of the bodies held, maybe shared with other caches. */
+  private readonly memory: MemoryBudget
   private readonly entries = new Map<string, FileEntry>()
   private readonly inFlight = new Map<string, Promise<FileEntry>>()
-  /** Bytes of the bodies held by entries plus those being read for entries not stored yet. */
+  /** This cache's share of the budget: bytes of the bodies it holds plus those being read for entries not stored yet. */
   private cachedBytes = 0
-  /** The entries holding a body, by recent use: evicted from the oldest end. */
-  private lruOldest: FileEntry | null = null
-  private lruNewest: FileEntry | null = null
   private memoryFiles = 0
   /** Descriptors held by cache entries (responses may hold them a little longer). */
   private openFiles = 0
@@ -195,14 +198,16 @@ export class FileCache {
   private exhaustedLoggedAt = -Infinity
 
   constructor(options: FileCacheOptions) {
+    const { memory, ...rest } = options
     this.options = {
       maxEntries: 10_000,
       maxCachedBytes: 64 * 1024 * 1024,
       maxOpenFiles: 256,
       log: (line) => console.error(`petrel: ${line}`),
-      ...withoutUndefined(options),
+      ...withoutUndefined(rest),
       root: path.resolve(options.root),
     }
+    this.memory = memory ?? new MemoryBudget(this.options.maxCachedBytes)
     // Once at startup: without /proc no opened file could be checked, and every file would be refused.
     if (!existsSync(PROC_FD)) throw new PetrelError('PETREL_ERR_NO_PROC_FD')
   }
@@ -211,7 +216,7 @@ export class FileCache {
   lookup(file: string): Promise<FileEntry> | FileEntry {
     const cached = this.entries.get(file)
     if (cached !== undefined && performance.now() - cached.checkedAt < this.options.validMs) {
-      if (cached.body !== null && cached !== this.lruNewest) this.touch(cached)
+      if (cached.body !== null) this.memory.touch(cached)
       return cached
     }
     let pending = this.inFlight.get(file)
@@ -314,7 +319,7 @@ export class FileCache {
       // A reservation that did not become a kept descriptor is given back; a kept one is given back when its entry is dropped.
       if (reserved && opened === null) this.openFiles--
       // Likewise bytes counted for a body that was not read (the file shrank, or is no longer a file).
-      if (inMemory && body === null) this.cachedBytes -= size
+      if (inMemory && body === null) this.releaseMemory(size)
       await found.handle.close()
     }
   }
@@ -375,44 +380,21 @@ export class FileCache {
     return this.realRoot
   }
 
-  /**
-   * Count `size` bytes of file contents against the budget, first evicting the least recently
-   * used bodies until they fit; false (nothing counted) when they cannot: the file is larger than
-   * the whole budget, or the rest of it is held by reads still under way.
-   */
+  /** Count `size` bytes of file contents against the budget (room is made by evicting the least recently used anywhere); false when they do not fit. */
   private reserveMemory(size: number): boolean {
-    const budget = this.options.maxCachedBytes
-    if (size > budget) return false
-    while (this.cachedBytes + size > budget && this.lruOldest !== null) {
-      const oldest = this.lruOldest
-      this.drop(oldest.file, oldest)
-    }
-    if (this.cachedBytes + size > budget) return false
+    if (!this.memory.reserve(size)) return false
     this.cachedBytes += size
     return true
   }
 
-  /** Move an in-memory entry to the newest end of the list (it is in the list, and not there already). */
-  private touch(entry: FileEntry): void {
-    this.unlink(entry)
-    this.linkNewest(entry)
+  private releaseMemory(size: number): void {
+    this.cachedBytes -= size
+    this.memory.release(size)
   }
 
-  private linkNewest(entry: FileEntry): void {
-    entry.lruOlder = this.lruNewest
-    entry.lruNewer = null
-    if (this.lruNewest !== null) this.lruNewest.lruNewer = entry
-    else this.lruOldest = entry
-    this.lruNewest = entry
-  }
-
-  private unlink(entry: FileEntry): void {
-    if (entry.lruOlder !== null) entry.lruOlder.lruNewer = entry.lruNewer
-    else this.lruOldest = entry.lruNewer
-    if (entry.lruNewer !== null) entry.lruNewer.lruOlder = entry.lruOlder
-    else this.lruNewest = entry.lruOlder
-    entry.lruOlder = null
-    entry.lruNewer = null
+  /** The budget wants room: this entry was the least recently used of all. */
+  evict(entry: FileEntry): void {
+    this.drop(entry.file, entry)
   }
 
   private store(file: string, entry: FileEntry): void {
@@ -425,7 +407,7 @@ export class FileCache {
     this.entries.set(file, entry)
     // Its bytes were counted when the read began (reserveMemory).
     if (entry.body !== null) {
-      this.linkNewest(entry)
+      this.memory.link(entry, this)
       this.memoryFiles++
     }
   }
@@ -440,9 +422,9 @@ export class FileCache {
     if (this.entries.get(file) !== entry) return
     this.entries.delete(file)
     if (entry.body !== null) {
-      this.unlink(entry)
+      this.memory.unlink(entry)
       this.memoryFiles--
-      this.cachedBytes -= entry.body.length
+      this.releaseMemory(entry.body.length)
     }
     if (entry.open !== null) {
       this.openFiles--

@@ -7,7 +7,8 @@ import { createServer, type Handler, type HttpServer } from '../../server/server
 import type { Limits, Timeouts } from '../../core/limits.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
-import { staticFiles, type StaticOptions } from './static.ts'
+import { STATIC_DEFAULTS, staticFiles, type StaticOptions } from './static.ts'
+import { MemoryBudget } from './memory-budget.ts'
 import type { CgiContext, CgiOptions } from './cgi.ts'
 import type { SiteParts } from './sites.ts'
 import type { BasicAuth } from './basic-auth.ts'
@@ -29,7 +30,7 @@ import type { ProxyOptions, ProxyRoute } from '../proxy/settings.ts'
 import type { TlsOptions } from '../../server/tls.ts'
 import type { SiteSettings } from './site-settings.ts'
 import type { ContentCoding } from '../../server/compression.ts'
-import type { DynamicCompression } from './compress.ts'
+import { COMPRESS_DEFAULTS, CompressedVariants, DynamicCompression } from './compress.ts'
 import { redirectToHttps } from './https-redirect.ts'
 import { withTicketSecret } from './tickets.ts'
 
@@ -193,7 +194,13 @@ async function serveSites(
     sites.some((s) => s.proxy.length > 0) ? import('../proxy/reverse.ts') : { ReverseProxy: null },
   ])
   const log = cgiContext.log
-  const compressing = sites.some((s) => s.compress ?? options.files?.compress === true) ? await dynamicCompression(options) : null
+  const compressing = sites.some((s) => s.compress ?? options.files?.compress === true) ? dynamicCompression(options) : null
+  // One budget for the file contents every site holds, and one for the compressed variants: the
+  // process holds at most --file-cache-bytes and --compress-cache-bytes, however many sites.
+  const shared = {
+    memory: new MemoryBudget(options.files?.fileCacheBytes ?? STATIC_DEFAULTS.fileCacheBytes),
+    variants: new CompressedVariants(options.files?.compressCacheBytes ?? COMPRESS_DEFAULTS.cacheBytes),
+  }
   server.fallback(
     siteHandler(sites, (site) => {
       const compress = site.compress ?? options.files?.compress === true
@@ -205,6 +212,8 @@ async function serveSites(
               root: site.root,
               log,
               compress,
+              compressLevels: options.compressLevels,
+              shared,
               ...(site.list === null ? {} : { list: site.list }),
               ...(site.maxAgeSeconds === null ? {} : { maxAgeSeconds: site.maxAgeSeconds }),
             })
@@ -226,9 +235,8 @@ async function serveSites(
   )
 }
 
-/** Compression of CGI and proxied responses at the configured levels (compress.ts, loaded only when on). */
-async function dynamicCompression(options: ServeOptions): Promise<DynamicCompression> {
-  const { DynamicCompression } = await import('./compress.ts')
+/** Compression of CGI and proxied responses at the configured levels (node:zlib is loaded on first use). */
+function dynamicCompression(options: ServeOptions): DynamicCompression {
   return new DynamicCompression(options.compressLevels, options.files?.compressMinBytes)
 }
 
@@ -415,14 +423,14 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
     internalRequest: (original: Request, target: string) => internalRequest(original, target, server.limits),
   }
   // Single-site --compress: CGI and proxied responses too (files have their own cached variants).
-  const compressing = options.sites === undefined && options.files?.compress === true ? await dynamicCompression(options) : null
+  const compressing = options.sites === undefined && options.files?.compress === true ? dynamicCompression(options) : null
   if (options.sites !== undefined) {
     await serveSites(server, options, options.sites, parts, cgiContext, errorLog === null ? toStderr : (line) => errorLog.warn(line), makeAuth)
   } else if (options.cgi === undefined) {
-    const fileHandler = staticFiles({ ...options.files, root, log: logError })
+    const fileHandler = staticFiles({ ...options.files, compressLevels: options.compressLevels, root, log: logError })
     server.fallback(fileHandler)
   } else {
-    const fileHandler = staticFiles({ ...options.files, root, log: logError })
+    const fileHandler = staticFiles({ ...options.files, compressLevels: options.compressLevels, root, log: logError })
     const { cgiGateway } = await import('./cgi.ts')
     const gateway = cgiGateway(options.cgi, cgiContext)
     const cgi = compressing === null ? gateway : compressing.around(gateway)

@@ -17,9 +17,10 @@ import { equalsLowerAscii } from '../../protocol/http1/chars.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
 import { evaluateConditions, ifRangeAllows } from './conditional.ts'
-import { CompressedVariants, COMPRESS_DEFAULTS } from './compress.ts'
+import { CompressedVariants, COMPRESS_DEFAULTS, DynamicCompression } from './compress.ts'
 import { acceptEncodingWeights, chooseCoding, isCompressible, type ContentCoding } from '../../server/compression.ts'
 import { FileCache, type FileEntry, type OpenFile } from './file-cache.ts'
+import type { MemoryBudget } from './memory-budget.ts'
 import { renderListing } from './listing.ts'
 import { parseRange, contentRange, unsatisfiedRange, multipartBoundary, multipartParts, type ByteRange } from './ranges.ts'
 
@@ -53,6 +54,13 @@ export interface StaticOptions {
   compressMinBytes?: number
   /** Most bytes of compressed variants kept in memory (per root); the least recently used are evicted. */
   compressCacheBytes?: number
+  /** Levels for files too large to keep a compressed copy of, compressed as they stream (compress.ts, DYNAMIC_LEVELS by default). */
+  compressLevels?: Partial<Record<ContentCoding, number>>
+  /**
+   * Budgets shared with other file servers of the process (every site's): the file contents held
+   * (fileCacheBytes is then unused) and the compressed variants kept (compressCacheBytes unused).
+   */
+  shared?: { memory: MemoryBudget; variants: CompressedVariants }
 }
 
 export const STATIC_DEFAULTS = {
@@ -105,14 +113,17 @@ export function staticFiles(options: StaticOptions): Handler {
     validMs: options.cacheValidMs ?? STATIC_DEFAULTS.cacheValidMs,
     smallFileBytes: options.smallFileBytes ?? STATIC_DEFAULTS.smallFileBytes,
     maxCachedBytes: options.fileCacheBytes ?? STATIC_DEFAULTS.fileCacheBytes,
+    memory: options.shared?.memory,
     followSymlinks: options.followSymlinks ?? false,
     maxOpenFiles: options.maxOpenFiles ?? STATIC_DEFAULTS.maxOpenFiles,
     log: options.log,
   })
   const cacheControl = options.maxAgeSeconds === undefined ? null : `public, max-age=${options.maxAgeSeconds}`
   const list = options.list ?? false
-  const compressed = options.compress === true ? new CompressedVariants(options.compressCacheBytes ?? COMPRESS_DEFAULTS.cacheBytes) : null
+  const compressed =
+    options.compress !== true ? null : (options.shared?.variants ?? new CompressedVariants(options.compressCacheBytes ?? COMPRESS_DEFAULTS.cacheBytes))
   const compressMinBytes = options.compressMinBytes ?? COMPRESS_DEFAULTS.minBytes
+  const streamed = options.compress === true ? new DynamicCompression(options.compressLevels, compressMinBytes) : null
 
   /** Answer an error status, with ROOT/404.html or ROOT/403.html as the body when present. */
   function sendError(req: Request, res: Response, status: 400 | 403 | 404): Step {
@@ -193,17 +204,23 @@ export function staticFiles(options: StaticOptions): Handler {
   }
 
   /**
-   * A file with no precompressed sibling, under --compress: compressed in the coding the client
-   * prefers when it is of a compressible type, held in memory and at least compressMinBytes.
-   * Files streamed from disk are served as they are, so memory for compression stays bounded by
-   * smallFileBytes per file. A Range request gets the identity (byte ranges of a compressed
-   * stream made on the fly would change with the compressor); Vary is sent either way.
+   * A file with no precompressed sibling, under --compress, of a compressible type and at least
+   * compressMinBytes: in the coding the client prefers. One held in memory is compressed once and
+   * the variant kept (CompressedVariants); a larger one, streamed from disk, is compressed as it
+   * streams at the dynamic levels (Response.compress(): chunked, a weak ETag), so memory stays
+   * bounded by the compressor's window. A Range request gets the identity (byte ranges of a
+   * stream compressed on the fly would change with the compressor); Vary is sent either way.
    */
   function sendCompressed(req: Request, res: Response, entry: FileEntry, variants: CompressedVariants): Step {
-    if (entry.body === null || entry.size < compressMinBytes || !isCompressible(entry.contentType)) return sendFile(req, res, entry, null, false)
+    if (entry.size < compressMinBytes || !isCompressible(entry.contentType)) return sendFile(req, res, entry, null, false)
     if (req.header('range') !== undefined) return sendFile(req, res, entry, null, true)
     const coding = chooseCoding(req.header('accept-encoding'))
     if (coding === null) return sendFile(req, res, entry, null, true)
+    if (entry.body === null) {
+      // Response.compress() adds the Vary; HEAD and conditional answers stay as they are.
+      res.compress(streamed!.offerIn(coding))
+      return sendFile(req, res, entry, null, false)
+    }
     const variant = variants.variant(entry, coding)
     if (variant instanceof Promise) return variant.then((made) => sendVariant(req, res, entry, made, coding))
     return sendVariant(req, res, entry, variant, coding)
