@@ -281,6 +281,103 @@ describe('Response.compress(): a body written in pieces', () => {
   })
 })
 
+describe('Response.compress(): edges', () => {
+  test('a client that half-closes after its request still gets the whole streamed body, ended, then the connection closes', async (t) => {
+    const { connect } = await serve(t, {}, (s) =>
+      s.get('/', async (rq, res) => {
+        offer(rq.header('accept-encoding'), res)
+        res.setHeader('Content-Type', 'text/plain')
+        for (let i = 0; i < 4; i++) {
+          res.write(TEXT)
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+        res.end()
+      }),
+    )
+    const c = await connect()
+    await c.write(req('GET', '/', { Host: 'x', 'Accept-Encoding': 'gzip' }))
+    c.end()
+    await c.until(() => c.closedByServer, 3000, 'the connection to end after the response')
+    const [r] = c.allResponses()
+    assert.equal(r!.headers['content-encoding'], 'gzip')
+    assert.equal(zlib.gunzipSync(r!.body).toString(), TEXT.repeat(4))
+  })
+
+  test('a handler that fails after end(body): the compressed answer stands, the error is reported', async (t) => {
+    const { connect, errors } = await serve(t, { expectErrors: true }, (s) =>
+      s.get('/', async (rq, res) => {
+        offer(rq.header('accept-encoding'), res)
+        res.setHeader('Content-Type', 'text/plain').end(TEXT)
+        assert.throws(() => res.setHeader('X-Late', '1'), /headers/i)
+        throw new Error('after the end')
+      }),
+    )
+    const c = await connect()
+    await c.write(req('GET', '/', { Host: 'x', 'Accept-Encoding': 'br' }))
+    const r = await c.readResponse()
+    assert.equal(r.status, 200)
+    assert.equal(r.headers['x-late'], undefined)
+    assert.equal(zlib.brotliDecompressSync(r.body).toString(), TEXT)
+    await c.write(req('GET', '/', { Host: 'x' }))
+    assert.equal((await c.readResponse()).status, 200, 'the connection goes on')
+    assert.ok(errors.some((e) => /after the end/.test(e.message)))
+  })
+
+  test('drain() awaited after end() resolves; an empty body is never compressed; a bad level is refused up front', async (t) => {
+    const { connect } = await serve(t, {}, (s) => {
+      s.get('/late-drain', async (rq, res) => {
+        offer(rq.header('accept-encoding'), res)
+        res.setHeader('Content-Type', 'text/plain')
+        let full = false
+        for (let i = 0; i < 64 && !full; i++) full = !res.write(Buffer.alloc(64 * 1024, 'x'))
+        res.end()
+        await res.drain()
+      })
+      s.get('/empty', (rq, res) => {
+        res.compress({ coding: 'br', level: 4, minBytes: 0 })
+        res.setHeader('Content-Type', 'text/plain').end()
+      })
+      s.get('/bad-level', (_rq, res) => {
+        assert.throws(() => res.compress({ coding: 'gzip', level: 12, minBytes: 0 }), /gzip level is a whole number from 1 to 9/)
+        assert.throws(() => res.compress({ coding: 'deflate' as ContentCoding, level: 1, minBytes: 0 }), /coding must be one of/)
+        res.end('refused')
+      })
+    })
+    const c = await connect()
+    await c.write(req('GET', '/late-drain', { Host: 'x', 'Accept-Encoding': 'gzip' }))
+    const r = await c.readResponse({ timeoutMs: 10_000 })
+    assert.equal(zlib.gunzipSync(r.body).length % (64 * 1024), 0)
+    await c.write(req('GET', '/empty', { Host: 'x', 'Accept-Encoding': 'br' }))
+    const empty = await c.readResponse()
+    assert.equal(empty.headers['content-encoding'], undefined)
+    assert.equal(empty.headers['content-length'], '0')
+    await c.write(req('GET', '/bad-level', { Host: 'x' }))
+    assert.equal((await c.readResponse()).text, 'refused')
+  })
+
+  test('every Cache-Control value counts (no-transform in a second field); digests of the identity bytes are dropped', async (t) => {
+    const { connect } = await serve(t, {}, (s) => {
+      s.get('/two', (rq, res) => {
+        offer(rq.header('accept-encoding'), res)
+        res.setHeader('Content-Type', 'text/plain').setHeader('Cache-Control', ['public', 'no-transform']).end(TEXT)
+      })
+      s.get('/digest', (rq, res) => {
+        offer(rq.header('accept-encoding'), res)
+        res.addRawFields('Content-Digest: sha-256=:AAAA:\r\nRepr-Digest: sha-256=:BBBB:\r\n', false)
+        res.setHeader('Content-Type', 'text/plain').end(TEXT)
+      })
+    })
+    const c = await connect()
+    await c.write(req('GET', '/two', { Host: 'x', 'Accept-Encoding': 'gzip' }))
+    assert.equal((await c.readResponse()).headers['content-encoding'], undefined)
+    await c.write(req('GET', '/digest', { Host: 'x', 'Accept-Encoding': 'gzip' }))
+    const d = await c.readResponse()
+    assert.equal(d.headers['content-encoding'], 'gzip')
+    assert.equal(d.headers['content-digest'], undefined)
+    assert.equal(d.headers['repr-digest'], undefined)
+  })
+})
+
 describe('petrel serve --compress: CGI and proxied responses, decoded by real tools', () => {
   const base = tempDir('compress-dynamic')
   const root = path.join(base, 'www')

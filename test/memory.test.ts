@@ -1,6 +1,6 @@
 // What an idle server holds: a worker of `petrel serve ROOT` loads the code of a file server and
 // nothing it does not use (database drivers, the Redis client, the thread pool, the proxy, CGI,
-// the admin, node:http), and stays under 60 MB of resident memory (docs/process.md, "Memory").
+// the admin, node:http, TLS, log files, listings), and stays under 60 MB of resident memory (docs/process.md, "Memory").
 // The CLI itself, master and workers, is checked too: pg and node:sqlite only with --database,
 // node-redis only with chat --redis.
 
@@ -25,7 +25,7 @@ const RECORD_RESOLVED = `
 
 /** Modules a file server has no use for. */
 const UNUSED =
-  /node_modules\/(pg|pg-[a-z]+|piscina|mime-types|redis|@redis\/[a-z-]+)\/|^node:(sqlite|http|https|crypto|tls|zlib|child_process|worker_threads)$|\/src\/(monitor|apps\/proxy|apps\/accounts|apps\/chat|apps\/inetd|apps\/bench)\/|\/src\/apps\/serve\/(cgi|cgi-spawner|demo-work)\.ts$|\/src\/process\/pool\//
+  /node_modules\/(pg|pg-[a-z]+|piscina|mime-types|redis|@redis\/[a-z-]+)\/|^node:(sqlite|http|https|crypto|tls|zlib|child_process|worker_threads)$|\/src\/(monitor|apps\/proxy|apps\/accounts|apps\/chat|apps\/inetd|apps\/bench)\/|\/src\/apps\/serve\/(cgi|cgi-spawner|cgi-message|demo-work|listing|https-redirect|tickets)\.ts$|\/src\/(server\/tls|core\/log-file|server\/access-log)\.ts$|\/src\/process\/pool\//
 
 test('a server of files loads no module it does not use', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'petrel-mem-'))

@@ -3,13 +3,12 @@
 // the stream's buffers, paused while the client is behind, torn down when the client leaves.
 
 import type { Buffer } from 'node:buffer'
-import { once } from 'node:events'
 import type { Transform } from 'node:stream'
 import { forbidsTransform, isCompressible, statusMayCompress, varyWithAcceptEncoding, weakEtag, type CompressionOffer } from './compression.ts'
 
 /**
  * The fields of a response that will be compressed: the flat [lowerName, name, value, …] list
- * and the raw field lines (Response.addRawFields) with Content-Length and Accept-Ranges gone,
+ * and the raw field lines (Response.addRawFields) with Content-Length, Accept-Ranges and digests gone,
  * ETags made weak, one Vary naming Accept-Encoding and Content-Encoding added — or null when the
  * response does not qualify (see Response.compress()). `length` is the body's, or -1 when unknown.
  */
@@ -22,10 +21,12 @@ export function compressionApplies(
 ): { fields: string[]; rawFields: string } | null {
   if (!statusMayCompress(status) || (length >= 0 && length < offer.minBytes)) return null
   const raw = rawFields === '' ? [] : rawFields.slice(0, -2).split('\r\n')
+  /** Every value of a field, from the fields and the raw lines, joined as a list (RFC 9110 §5.3). */
   const value = (lower: string): string | undefined => {
-    for (let i = 0; i < fields.length; i += 3) if (fields[i] === lower) return fields[i + 2]
-    for (const line of raw) if (rawName(line) === lower) return rawValue(line)
-    return undefined
+    let joined: string | undefined
+    for (let i = 0; i < fields.length; i += 3) if (fields[i] === lower) joined = joined === undefined ? fields[i + 2] : `${joined}, ${fields[i + 2]}`
+    for (const line of raw) if (rawName(line) === lower) joined = joined === undefined ? rawValue(line) : `${joined}, ${rawValue(line)}`
+    return joined
   }
   const type = value('content-type')
   if (type === undefined || !isCompressible(type)) return null
@@ -34,20 +35,26 @@ export function compressionApplies(
   const kept: string[] = []
   for (let i = 0; i < fields.length; i += 3) {
     const lower = fields[i]!
-    if (lower === 'content-length' || lower === 'accept-ranges') continue
+    if (DROPPED.has(lower)) continue
     if (lower === 'vary') vary.push(fields[i + 2]!)
     else kept.push(lower, fields[i + 1]!, lower === 'etag' ? weakEtag(fields[i + 2]!) : fields[i + 2]!)
   }
   let keptRaw = ''
   for (const line of raw) {
     const lower = rawName(line)
-    if (lower === 'accept-ranges') continue
+    if (DROPPED.has(lower)) continue
     if (lower === 'vary') vary.push(rawValue(line))
     else keptRaw += lower === 'etag' ? `${line.slice(0, line.indexOf(':'))}: ${weakEtag(rawValue(line))}\r\n` : `${line}\r\n`
   }
   kept.push('content-encoding', 'Content-Encoding', offer.coding, 'vary', 'Vary', varyWithAcceptEncoding(vary.length === 0 ? undefined : vary.join(', ')))
   return { fields: kept, rawFields: keptRaw }
 }
+
+/**
+ * Fields of the identity body that would be false of the compressed one: its length, byte ranges
+ * of it, and digests of its bytes (RFC 9530: a representation's digest covers its content coding).
+ */
+const DROPPED = new Set(['content-length', 'accept-ranges', 'content-md5', 'content-digest', 'repr-digest'])
 
 const rawName = (line: string): string => line.slice(0, line.indexOf(':')).toLowerCase()
 const rawValue = (line: string): string => line.slice(line.indexOf(':') + 1).trim()
@@ -106,10 +113,27 @@ export class BodyEncoder {
   async drained(): Promise<void> {
     if (this.gone !== null) throw this.gone
     if (this.behind) await this.out.waitDrain()
-    if (this.stream.writableNeedDrain) {
-      // Rejects when the stream is destroyed with a reason (destroy() below), so no waiter is left hanging.
-      await once(this.stream, 'drain')
-    }
+    if (this.stream.writableNeedDrain && !this.stream.writableEnded) await this.inputDrained()
+  }
+
+  /**
+   * The compressor's input has room again — or it will never need any: a stream ended meanwhile
+   * emits no 'drain', only 'finish'. Rejects when it is torn down (destroy() below).
+   */
+  private inputDrained(): Promise<void> {
+    const stream = this.stream
+    return new Promise((resolve, reject) => {
+      const settle = (): void => {
+        stream.off('drain', settle)
+        stream.off('finish', settle)
+        stream.off('close', settle)
+        if (this.gone !== null) reject(this.gone)
+        else resolve()
+      }
+      stream.on('drain', settle)
+      stream.on('finish', settle)
+      stream.on('close', settle)
+    })
   }
 
   /** Stop at once, dropping what is buffered: the client left, or the response was aborted. */

@@ -7,6 +7,7 @@
 import type { Buffer } from 'node:buffer'
 import type zlibTypes from 'node:zlib'
 import type { Transform } from 'node:stream'
+import { InvalidOptionError } from '../core/option-error.ts'
 
 /** The codings Petrel compresses in, in order of preference when the client weighs them equally. */
 export const CONTENT_CODINGS = ['zstd', 'br', 'gzip'] as const
@@ -23,6 +24,16 @@ export interface CompressionOffer {
   readonly coding: ContentCoding
   readonly level: number
   readonly minBytes: number
+}
+
+/** Throws InvalidOptionError for an offer whose coding or level node:zlib would refuse (after the head went out). */
+export function checkOffer(offer: CompressionOffer): void {
+  const range = (LEVEL_RANGES as Record<string, readonly [number, number] | undefined>)[offer.coding]
+  if (range === undefined) throw new InvalidOptionError(`compress(): coding must be one of ${CONTENT_CODINGS.join(', ')}, got ${JSON.stringify(offer.coding)}`)
+  if (!Number.isInteger(offer.level) || offer.level < range[0] || offer.level > range[1])
+    throw new InvalidOptionError(`compress(): a ${offer.coding} level is a whole number from ${range[0]} to ${range[1]}, got ${offer.level}`)
+  if (!Number.isInteger(offer.minBytes) || offer.minBytes < 0)
+    throw new InvalidOptionError(`compress(): minBytes must be a whole number of at least 0, got ${offer.minBytes}`)
 }
 
 /**

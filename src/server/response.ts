@@ -9,7 +9,7 @@ import { PetrelError } from '../core/errors.ts'
 import { statusLine, dateHeaderLine, statusHasNoBody } from './status.ts'
 import { InvalidOptionError } from '../core/option-error.ts'
 import { contentLengthLine, isDigits, lowerCaseName, valueKind, ValueKind } from './response-fields.ts'
-import { compressStream, compressWhole, type CompressionOffer, type ContentCoding } from './compression.ts'
+import { checkOffer, compressStream, compressWhole, type CompressionOffer, type ContentCoding } from './compression.ts'
 import { BodyEncoder, compressionApplies, type EncodedBodyOut } from './body-encoder.ts'
 
 /** What a Response needs from its connection. */
@@ -118,7 +118,7 @@ export class Response {
 
   /** Add a field line without replacing others of the same name (e.g. Set-Cookie). */
   appendHeader(name: string, value: string | number): this {
-    if (this.headersSent) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', name)
+    if (this.headersSent || this.ending) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', name)
     const text = typeof value === 'number' ? String(value) : value
     const lower = lowerCaseName(name)
     const kind = valueKind(text)
@@ -139,7 +139,7 @@ export class Response {
    * Content-Length, Transfer-Encoding or Connection (framing stays the response's own).
    */
   addRawFields(text: string, obsText: boolean): this {
-    if (this.headersSent) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', 'raw fields')
+    if (this.headersSent || this.ending) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', 'raw fields')
     this.rawFields += text
     if (obsText) this.latin1Head = true
     return this
@@ -157,7 +157,7 @@ export class Response {
   }
 
   removeHeader(name: string): this {
-    if (this.headersSent) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', name)
+    if (this.headersSent || this.ending) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', name)
     const lower = name.toLowerCase()
     const f = this.fields
     for (let i = f.length - 3; i >= 0; i -= 3) if (f[i] === lower) f.splice(i, 3)
@@ -167,7 +167,8 @@ export class Response {
   /**
    * Send part of the body. Returns false when the client is not keeping up: await drain() before
    * writing more. `onFlushed`, for a Buffer the caller wants to reuse, is called once the socket
-   * no longer needs it.
+   * (or the compressor) no longer needs it — and not at all once the connection is gone: a pooled
+   * buffer is then left to the garbage collector.
    */
   write(chunk: string | Buffer, onFlushed?: (err?: Error | null) => void): boolean {
     if (this.finished || this.ending) throw new PetrelError('PETREL_ERR_RESPONSE_FINISHED')
@@ -219,7 +220,8 @@ export class Response {
    * Choose the coding from the request with chooseCoding() (server/compression.ts).
    */
   compress(offer: CompressionOffer): this {
-    if (this.headersSent) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', 'compress()')
+    if (this.headersSent || this.ending) throw new PetrelError('PETREL_ERR_RESPONSE_HEADERS_SENT', 'compress()')
+    checkOffer(offer)
     this.offer = offer
     return this
   }
@@ -228,7 +230,7 @@ export class Response {
   private takeOffer(length: number): boolean {
     const offer = this.offer!
     this.offer = null
-    if (this.isHead) return false
+    if (this.isHead || length === 0) return false
     const fields = compressionApplies(this.statusCode, this.fields, this.rawFields, length >= 0 ? length : this.declaredContentLength(), offer)
     if (fields === null) return false
     this.fields = fields.fields
@@ -429,6 +431,14 @@ export class Response {
     this.sink.abort()
   }
 
+  /**
+   * True once end() was called (or the response was aborted): the handler is done with it, though
+   * a compressed body may still be on its way (`finished` is set when the last byte is queued).
+   */
+  get ended(): boolean {
+    return this.finished || this.ending
+  }
+
   /** True once the client's connection is gone: nothing written will arrive. */
   get closed(): boolean {
     return !this.sink.open
@@ -455,7 +465,11 @@ export class Response {
       listener.clientGone(reason)
     }
     if (this.controller !== null && !this.controller.signal.aborted) this.controller.abort(reason)
-    this.encoder?.destroy(reason)
+    // A client that only half-closed still gets the rest of the body: the compressor goes on.
+    if (this.encoder !== null && !this.sink.open) {
+      this.encoder.destroy(reason)
+      this.finished = true
+    }
   }
 
   /** Send `value` as JSON. */

@@ -22,7 +22,8 @@ import { isMountablePrefix } from '../protocol/http1/target.ts'
 import { retainDateClock, releaseDateClock } from './status.ts'
 import { answerBody, closingAnswer } from './answer.ts'
 import { InvalidOptionError } from '../core/option-error.ts'
-import { TlsHandshake, TlsTerminator, isTlsClientFault, type TlsOptions } from './tls.ts'
+import type { TlsHandshake, TlsTerminator, TlsOptions } from './tls.ts'
+import { tlsModule } from './tls-module.ts'
 
 export type Handler = (req: Request, res: Response) => void | Promise<void>
 /**
@@ -134,7 +135,7 @@ export class HttpServer {
     this.onServerAnswer = options.onServerAnswer
     this.metrics = options.metrics ?? null
     this.responseFields = options.responseHeaders === undefined ? '' : serverFieldLines(options.responseHeaders)
-    this.tls = options.tls === undefined ? null : new TlsTerminator(options.tls)
+    this.tls = options.tls === undefined ? null : new (tlsModule().TlsTerminator)(options.tls)
     this.scheduler = new Scheduler<TimerOwner>({ onExpire: onConnectionTimeout })
   }
 
@@ -340,7 +341,7 @@ export class HttpServer {
     }
     this.stats.accepted++
     if (this.tls === null) this.connections.add(new Connection(this, socket))
-    else this.handshakes.add(new TlsHandshake(this, this.tls.wrap(socket), socket, this.timeouts.handshakeMs))
+    else this.handshakes.add(new (tlsModule().TlsHandshake)(this, this.tls.wrap(socket), socket, this.timeouts.handshakeMs))
   }
 
   /** A TLS handshake is done: HTTP/1.1 starts on the socket (ALPN offers nothing else yet). */
@@ -374,7 +375,7 @@ export class HttpServer {
   socketFailed(err: Error): void {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ECONNRESET' || code === 'EPIPE') return
-    if (isTlsClientFault(code)) this.countProtocolError('PETREL_ERR_TLS_PROTOCOL')
+    if (this.tls !== null && tlsModule().isTlsClientFault(code)) this.countProtocolError('PETREL_ERR_TLS_PROTOCOL')
     else this.reportError(err)
   }
 
@@ -436,7 +437,7 @@ export class HttpServer {
     // Only a request that waits for its guard pays for these closures.
     verdict.then(
       (pass) => {
-        if (pass && !res.finished && !res.closed) this.routeRequest(req, res)
+        if (pass && !res.ended && !res.closed) this.routeRequest(req, res)
       },
       (err: unknown) => this.handlerFailed(err, req, res),
     )
@@ -513,7 +514,8 @@ export class HttpServer {
       if (!res.finished) res.abort()
       return
     }
-    if (res.finished || res.closed) return
+    // Ended already (its compressed body may still be on its way): the error is reported, the answer stands.
+    if (res.ended || res.closed) return
     if (res.headersSent) {
       // Part of the response is out: the only honest end is to cut the connection.
       res.abort()
@@ -572,7 +574,7 @@ export class HttpServer {
 }
 
 function onConnectionTimeout(conn: TimerOwner, timer: WheelTimer<TimerOwner>): void {
-  if (conn instanceof TlsHandshake) conn.expired()
+  if (!(conn instanceof Connection)) conn.expired()
   else if (timer === conn.sendWatch.timer) conn.onSendCheck()
   else conn.onTimeout()
 }

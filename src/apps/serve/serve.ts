@@ -12,16 +12,15 @@ import { MemoryBudget } from './memory-budget.ts'
 import type { CgiContext, CgiOptions } from './cgi.ts'
 import type { SiteParts } from './sites.ts'
 import type { BasicAuth } from './basic-auth.ts'
-import { CGI_PREFIX } from './cgi-message.ts'
 import { internalRequest } from '../../server/internal-request.ts'
 import { PETREL_VERSION } from '../../core/version.ts'
 import { hostPort, systemFailure } from '../../core/system-failure.ts'
 import { PetrelError } from '../../core/errors.ts'
 import { moduleUrl } from '../../core/module-url.ts'
 import type { ThreadPool, ThreadPoolOptions } from '../../process/pool/thread-pool.ts'
-import { LogFile, logOpenError } from '../../core/log-file.ts'
-import { ErrorLog, escapeMessage, type ErrorLogLevel } from '../../core/error-log.ts'
-import { AccessLog, jsonDroppedLine, type AccessLogFormat } from '../../server/access-log.ts'
+import type { LogFile } from '../../core/log-file.ts'
+import { escapeMessage, type ErrorLog, type ErrorLogLevel } from '../../core/error-log.ts'
+import type { AccessLog, AccessLogFormat } from '../../server/access-log.ts'
 import type { ProcessSnapshot } from '../../monitor/metrics.ts'
 import type { Admin, AdminSettings } from '../../monitor/admin.ts'
 import type { AccountStore } from '../accounts/store.ts'
@@ -31,8 +30,6 @@ import type { TlsOptions } from '../../server/tls.ts'
 import type { SiteSettings } from './site-settings.ts'
 import type { ContentCoding } from '../../server/compression.ts'
 import { COMPRESS_DEFAULTS, CompressedVariants, DynamicCompression } from './compress.ts'
-import { redirectToHttps } from './https-redirect.ts'
-import { withTicketSecret } from './tickets.ts'
 
 export const DEMO_SITE = fileURLToPath(new URL('../../../site/', import.meta.url))
 const DEMO_WORK = moduleUrl('./demo-work.ts', import.meta.url)
@@ -307,7 +304,18 @@ async function closeParts(parts: Parts, how: 'quit' | 'stop', idleGraceMs: numbe
 
 async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOptions, parts: Parts): Promise<Serving> {
   const files = parts.files
+  // The log modules are loaded only when a log file is asked for; HTTPS's likewise below.
+  const logModules = async () => {
+    const [{ LogFile, logOpenError }, { AccessLog, jsonDroppedLine }, { ErrorLog }] = await Promise.all([
+      import('../../core/log-file.ts'),
+      import('../../server/access-log.ts'),
+      import('../../core/error-log.ts'),
+    ])
+    return { LogFile, logOpenError, AccessLog, jsonDroppedLine, ErrorLog }
+  }
+  const logging = logs.accessLog === undefined && logs.errorLog === undefined ? null : await logModules()
   const open = async (path: string, droppedLine?: (count: number) => string): Promise<LogFile> => {
+    const { LogFile, logOpenError } = logging!
     const file = new LogFile(path, { droppedLine, onError: (err) => console.error(`petrel: log ${path}: ${err.message}`) })
     files.push(file)
     try {
@@ -318,8 +326,10 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
     return file
   }
   const format = logs.accessLogFormat ?? 'combined'
-  const accessLog = logs.accessLog === undefined ? null : new AccessLog(await open(logs.accessLog, format === 'json' ? jsonDroppedLine : undefined), format)
-  const errorLog = logs.errorLog === undefined ? null : new ErrorLog(await open(logs.errorLog), logs.logLevel ?? 'error')
+  const accessLog: AccessLog | null =
+    logs.accessLog === undefined ? null : new logging!.AccessLog(await open(logs.accessLog, format === 'json' ? logging!.jsonDroppedLine : undefined), format)
+  const errorLog: ErrorLog | null = logs.errorLog === undefined ? null : new logging!.ErrorLog(await open(logs.errorLog), logs.logLevel ?? 'error')
+  const https = options.tls === undefined ? null : await Promise.all([import('./https-redirect.ts'), import('./tickets.ts')])
   const metrics = options.admin === undefined ? null : new (await import('../../monitor/metrics.ts')).HttpMetrics()
   const server = createServer({
     ...(metrics === null ? {} : { metrics }),
@@ -343,7 +353,7 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
               endedAtMs: Date.now(),
             }),
     onServerAnswer: accessLog === null ? undefined : (answer) => accessLog.record({ ...answer, endedAtMs: Date.now() }),
-    ...(options.tls === undefined ? {} : { tls: withTicketSecret(options).tls }),
+    ...(https === null ? {} : { tls: https[1].withTicketSecret(options).tls }),
     ...(options.hstsSeconds === undefined ? {} : { responseHeaders: { 'Strict-Transport-Security': `max-age=${options.hstsSeconds}` } }),
   })
   parts.server = server
@@ -431,7 +441,7 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
     server.fallback(fileHandler)
   } else {
     const fileHandler = staticFiles({ ...options.files, compressLevels: options.compressLevels, root, log: logError })
-    const { cgiGateway } = await import('./cgi.ts')
+    const { cgiGateway, CGI_PREFIX } = await import('./cgi.ts')
     const gateway = cgiGateway(options.cgi, cgiContext)
     const cgi = compressing === null ? gateway : compressing.around(gateway)
     // req.path is normalised by the server, so every other spelling of a /cgi-bin/ URL
@@ -455,7 +465,7 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
   if (options.httpPort !== undefined) {
     // A single process hands connections over from the socket it keeps across reloads; each
     // worker listens itself, beside the others, as a rolling reload needs.
-    const redirect = redirectToHttps(options, address.port)
+    const redirect = https![0].redirectToHttps(options, address.port)
     parts.redirect = redirect
     if (mode.redirectHandedOver !== undefined) redirect.serveHandedOver(mode.redirectHandedOver)
     else await redirect.listen({ host: options.host, port: options.httpPort, reusePort: true })

@@ -21,7 +21,6 @@ import { CompressedVariants, COMPRESS_DEFAULTS, DynamicCompression } from './com
 import { acceptEncodingWeights, chooseCoding, isCompressible, type ContentCoding } from '../../server/compression.ts'
 import { FileCache, type FileEntry, type OpenFile } from './file-cache.ts'
 import type { MemoryBudget } from './memory-budget.ts'
-import { renderListing } from './listing.ts'
 import { parseRange, contentRange, unsatisfiedRange, multipartBoundary, multipartParts, type ByteRange } from './ranges.ts'
 
 export interface StaticOptions {
@@ -217,9 +216,9 @@ export function staticFiles(options: StaticOptions): Handler {
     const coding = chooseCoding(req.header('accept-encoding'))
     if (coding === null) return sendFile(req, res, entry, null, true)
     if (entry.body === null) {
-      // Response.compress() adds the Vary; HEAD and conditional answers stay as they are.
+      // Vary on every answer, HEAD and 304 included (Response.compress() leaves those uncompressed).
       res.compress(streamed!.offerIn(coding))
-      return sendFile(req, res, entry, null, false)
+      return sendFile(req, res, entry, null, true)
     }
     const variant = variants.variant(entry, coding)
     if (variant instanceof Promise) return variant.then((made) => sendVariant(req, res, entry, made, coding))
@@ -460,6 +459,8 @@ async function sendListing(req: Request, res: Response, dir: string, names: stri
     if (entry.kind !== 'file' && entry.kind !== 'directory') continue
     entries.push({ name, isDirectory: entry.kind === 'directory', size: entry.size, mtimeMs: entry.mtimeMs })
   }
+  // Loaded on the first listing: a server without --list never needs it.
+  const { renderListing } = await import('./listing.ts')
   res.setHeader('Content-Type', 'text/html; charset=utf-8')
   // For HEAD the body is not sent, but its length is, as for GET.
   res.end(renderListing(decodedPath(req.path), entries))
