@@ -343,8 +343,9 @@ export class HpackDecoder {
     }
     this.next = p + length
     if (!huffman) return latin1(block, p, p + length)
-    // The longest expansion is 8/5 (5-bit codes); decoded bytes past the list limit are refused anyway.
-    const most = Math.min(Math.ceil((length * 8) / 5), this.limits.maxHeaderListBytes + 1)
+    // The longest expansion is 8/5 (5-bit codes), and the string is bounded by the block (which the
+    // framing layer bounds): decoded whole even past the list limit, so that the table stays in step.
+    const most = Math.ceil((length * 8) / 5)
     if (scratch.length < most) scratch = Buffer.allocUnsafe(Math.max(most, scratch.length * 2))
     const out = huffmanDecode(block, p, p + length, scratch, 0, most)
     if (out < 0) {
