@@ -59,6 +59,11 @@ export const TLS_FLAGS = [
     min: 0,
     description: 'send Strict-Transport-Security: max-age=SECONDS on HTTPS responses (needs --tls-cert)',
   },
+  {
+    name: 'http2',
+    type: 'boolean',
+    description: 'offer HTTP/2 (ALPN h2) besides HTTP/1.1 (needs --tls-cert); off by default while it is being built (docs/http2.md)',
+  },
 ] as const satisfies ReadonlyArray<FlagSpec<string, 'list' | 'string' | 'duration' | 'boolean' | 'integer'>>
 
 interface TlsFlagValues {

@@ -79,6 +79,10 @@ export const ERRORS = {
   },
   PETREL_ERR_PLAIN_HTTP_TO_HTTPS: { status: 400, message: 'a plain HTTP request was sent to the HTTPS port; use an https:// URL' },
   PETREL_ERR_TLS_HANDSHAKE_TIMEOUT: { status: 0, message: 'TLS handshake not finished within timeouts.handshakeMs' },
+  PETREL_ERR_H2_MALFORMED: {
+    status: 0,
+    message: 'an HTTP/2 request broke a rule of RFC 9113 §8 (pseudo-headers, field names or values, connection-specific fields); its stream is reset',
+  },
 
   // Command line and configuration.
   PETREL_ERR_CLI_UNKNOWN_COMMAND: { status: 0, message: 'unknown command; run `petrel --help` for the list' },

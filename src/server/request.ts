@@ -53,6 +53,7 @@ export class Request {
   }
 
   get httpVersion(): string {
+    if (this.head.versionMajor === 2) return '2.0'
     return this.head.versionMinor === 1 ? '1.1' : '1.0'
   }
 

@@ -23,7 +23,10 @@ import { retainDateClock, releaseDateClock } from './status.ts'
 import { answerBody, closingAnswer } from './answer.ts'
 import { InvalidOptionError } from '../core/option-error.ts'
 import type { TlsHandshake, TlsTerminator, TlsOptions } from './tls.ts'
-import { tlsModule } from './tls-module.ts'
+import { h2Module, tlsModule } from './lazy-modules.ts'
+import type { ServerAnswer, ListenOptions, ServerStats } from './server-types.ts'
+import type { H2Connection } from './h2-connection.ts'
+import type { BodySource } from './request.ts'
 
 export type Handler = (req: Request, res: Response) => void | Promise<void>
 /**
@@ -48,42 +51,11 @@ export interface ServerOptions {
   tls?: TlsOptions
   /** Fields every response on a connection carries (e.g. Strict-Transport-Security), the server's own 400s and 408s included. */
   responseHeaders?: Record<string, string>
+  /** HTTP/2 (server/h2-connection.ts): offered with ALPN `h2` on TLS; off by default. */
+  http2?: boolean | { maxConcurrentStreams?: number }
 }
 
-/** An answer the server wrote without a handler; request fields are empty when no head was parsed. */
-export interface ServerAnswer {
-  remoteAddress: string | undefined
-  status: number
-  bodyBytes: number
-  method: string
-  url: string
-  httpVersion: string
-  startedAtMs: number
-}
-
-export interface ListenOptions {
-  port?: number
-  host?: string
-  /** Length of the kernel's accept queue (listen(2) backlog). */
-  backlog?: number
-  /** SO_REUSEPORT: several processes may listen on the same address; the kernel spreads connections. */
-  reusePort?: boolean
-  /** TCP keep-alive probes on accepted sockets, after this many ms idle; 0 = off. */
-  keepAliveProbeMs?: number
-}
-
-/** Counters a monitor or a test can read; cheap increments on the paths that change them. */
-export interface ServerStats {
-  accepted: number
-  rejected: number
-  requests: number
-  protocolErrors: Partial<Record<ErrorCode, number>>
-  timeouts: Partial<Record<ErrorCode, number>>
-  acceptErrors: number
-  /** TLS handshakes completed, and how many of them resumed a session (a ticket). */
-  tlsHandshakes: number
-  tlsResumed: number
-}
+export type { ServerAnswer, ListenOptions, ServerStats } from './server-types.ts'
 
 /** What the server's timers belong to: a connection, or a TLS handshake before it. */
 export type TimerOwner = Connection | TlsHandshake
@@ -96,7 +68,7 @@ export class HttpServer {
   readonly timeouts: Timeouts
   readonly scheduler: Scheduler<TimerOwner>
   readonly router = new Router<Handler>()
-  readonly connections = new Set<Connection>()
+  readonly connections = new Set<Connection | H2Connection>()
   /** TLS connections whose handshake is under way: they count against limits.maxConnections. */
   readonly handshakes = new Set<TlsHandshake>()
   readonly stats: ServerStats = { accepted: 0, rejected: 0, requests: 0, protocolErrors: {}, timeouts: {}, acceptErrors: 0, tlsHandshakes: 0, tlsResumed: 0 }
@@ -109,6 +81,8 @@ export class HttpServer {
   readonly metrics: MetricsSink | null
   /** TLS for every accepted connection; null: cleartext. */
   readonly tls: TlsTerminator | null
+  /** HTTP/2's settings: on or off, and SETTINGS_MAX_CONCURRENT_STREAMS. */
+  readonly http2: { enabled: boolean; maxConcurrentStreams: number }
   /** ServerOptions.responseHeaders as field lines ('' when none). */
   readonly responseFields: string
   private listener: net.Server | null = null
@@ -135,7 +109,10 @@ export class HttpServer {
     this.onServerAnswer = options.onServerAnswer
     this.metrics = options.metrics ?? null
     this.responseFields = options.responseHeaders === undefined ? '' : serverFieldLines(options.responseHeaders)
-    this.tls = options.tls === undefined ? null : new (tlsModule().TlsTerminator)(options.tls)
+    const h2 = options.http2 ?? false
+    this.http2 = { enabled: h2 !== false, maxConcurrentStreams: (typeof h2 === 'object' ? h2.maxConcurrentStreams : undefined) ?? 100 }
+    const alpn = options.tls?.alpnProtocols ?? (this.http2.enabled ? ['h2', 'http/1.1'] : undefined)
+    this.tls = options.tls === undefined ? null : new (tlsModule().TlsTerminator)({ ...options.tls, alpnProtocols: alpn })
     this.scheduler = new Scheduler<TimerOwner>({ onExpire: onConnectionTimeout })
   }
 
@@ -344,12 +321,13 @@ export class HttpServer {
     else this.handshakes.add(new (tlsModule().TlsHandshake)(this, this.tls.wrap(socket), socket, this.timeouts.handshakeMs))
   }
 
-  /** A TLS handshake is done: HTTP/1.1 starts on the socket (ALPN offers nothing else yet). */
+  /** A TLS handshake is done: HTTP/2 starts on the socket when ALPN chose it, else HTTP/1.1. */
   handshakeDone(handshake: TlsHandshake, socket: tls.TLSSocket): void {
     this.handshakes.delete(handshake)
     this.stats.tlsHandshakes++
     if (socket.isSessionReused()) this.stats.tlsResumed++
     if (this.closing) socket.destroy()
+    else if (socket.alpnProtocol === 'h2') this.connections.add(new (h2Module().H2Connection)(this, socket, true))
     else this.connections.add(new Connection(this, socket))
   }
 
@@ -405,7 +383,7 @@ export class HttpServer {
     return this.scheduler.size
   }
 
-  connectionClosed(conn: Connection): void {
+  connectionClosed(conn: Connection | H2Connection): void {
     if (this.metrics !== null) this.metrics.bytesOutClosed += conn.socket.bytesWritten
     this.connections.delete(conn)
     if (this.drained !== null && this.connections.size === 0) {
@@ -418,9 +396,9 @@ export class HttpServer {
   // ---- requests ----
 
   /** The Request for a parsed head; the parser has refused every target Petrel cannot route. */
-  makeRequest(head: RequestHead, conn: Connection): Request {
+  makeRequest(head: RequestHead, source: BodySource): Request {
     this.stats.requests++
-    return new Request(head, conn)
+    return new Request(head, source)
   }
 
   dispatch(req: Request, res: Response): void {

@@ -18,6 +18,8 @@ export class RequestHead {
   normalizedPath: Buffer | null = null
   /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
   versionMinor = 1
+  /** 2 for a request that came over HTTP/2 (server/h2-request.ts), else 1. */
+  versionMajor = 1
   /** Flat quadruples [nameStart, nameEnd, valueStart, valueEnd]; names are lower-cased in place. */
   headers: number[] = []
   /**

@@ -1,4 +1,5 @@
-// server/tls.ts on demand: a server without TLS options never loads it (test/memory.test.ts).
+// Modules a server loads only when its options need them (test/memory.test.ts): server/tls.ts
+// for TLS, server/h2-connection.ts (and the HTTP/2 protocol code under it) for HTTP/2.
 
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
@@ -15,3 +16,10 @@ export function tlsModule(): typeof import('./tls.ts') {
   return loadedTls
 }
 let loadedTls: typeof import('./tls.ts') | null = null
+
+/** server/h2-connection.ts, loaded the first time a server serves HTTP/2 (as tlsModule()). */
+export function h2Module(): typeof import('./h2-connection.ts') {
+  loadedH2 ??= createRequire(import.meta.url)(fileURLToPath(moduleUrl('./h2-connection.ts', import.meta.url))) as typeof import('./h2-connection.ts')
+  return loadedH2
+}
+let loadedH2: typeof import('./h2-connection.ts') | null = null

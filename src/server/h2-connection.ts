@@ -1,0 +1,443 @@
+// An HTTP/2 connection of the server: the socket on one side, an H2Session (protocol/http2) on
+// the other, and for each stream the Request and Response every handler already knows. A
+// stream's Response writes the same bytes as over HTTP/1.1 (it is made as for HTTP/1.0, so it
+// never frames a body in chunks); this file reads the head back into fields for HPACK, and
+// passes the body on as DATA within the flow-control windows.
+//
+// A head is held until the body's first bytes or the response's end, and the last piece of body
+// until the next piece or the end, so that `res.end(body)` is one HEADERS and one DATA frame with
+// END_STREAM, not three frames. What is held is sent at the end of the socket read being handled,
+// or in a microtask for a response made outside one.
+
+import { Buffer } from 'node:buffer'
+import type { Socket } from 'node:net'
+import { PetrelError } from '../core/errors.ts'
+import { H2Error } from '../protocol/http2/frames.ts'
+import { H2Session, type H2Stream, type SessionEvents, type SessionOutput } from '../protocol/http2/session.ts'
+import { requestHead } from './h2-request.ts'
+import type { BodySource } from './request.ts'
+import type { Request } from './request.ts'
+import { Response, type ResponseSink } from './response.ts'
+import type { HttpServer } from './server.ts'
+import { answerBody } from './answer.ts'
+import { Phase } from './phase.ts'
+
+/** Fields of an HTTP/1.1 head that HTTP/2 forbids (§8.2.2): dropped from what the Response wrote. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'])
+
+export class H2Connection implements SessionOutput, SessionEvents {
+  readonly server: HttpServer
+  readonly socket: Socket
+  readonly session: H2Session
+  readonly secure: boolean
+  /** Exchanges holding a head or body piece to send at the next flush. */
+  private readonly held = new Set<H2Exchange>()
+  private inRead = false
+  private flushQueued = false
+  private isClosed = false
+  /** Waiting for the socket to drain. */
+  private socketBehind = false
+
+  constructor(server: HttpServer, socket: Socket, secure: boolean) {
+    this.server = server
+    this.socket = socket
+    this.secure = secure
+    this.session = new H2Session(this, this, {
+      maxConcurrentStreams: server.http2.maxConcurrentStreams,
+      maxHeaderListBytes: server.limits.maxHeaderBytes,
+    })
+    socket.setNoDelay(true)
+    socket.on('data', this.onData)
+    socket.on('drain', this.onDrain)
+    socket.on('error', this.onError)
+    socket.on('end', this.onEnd)
+    socket.on('close', this.onClose)
+    socket.setTimeout(server.timeouts.keepAliveMs, this.onIdle)
+    this.session.start()
+  }
+
+  get open(): boolean {
+    return !this.isClosed
+  }
+
+  /** No stream in progress: the connection may be closed without losing work. */
+  get idle(): boolean {
+    return this.session.streams.size === 0
+  }
+
+  destroy(): void {
+    this.socket.destroy()
+  }
+
+  /** Graceful close (server.close()): GOAWAY; the open streams finish, then the socket closes. */
+  shutdown(_idleGraceMs: number): void {
+    this.session.goaway()
+  }
+
+  /** For the server's connection counts: idle between streams, else handling. */
+  get phase(): Phase {
+    return this.session.streams.size === 0 ? Phase.IDLE : Phase.HANDLER
+  }
+
+  // ---- socket ----
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.stalledSince = 0
+    this.inRead = true
+    this.session.push(chunk)
+    this.inRead = false
+    this.flush()
+  }
+
+  private readonly onDrain = (): void => {
+    this.socketBehind = false
+    for (const stream of this.session.streams.values()) (stream.owner as H2Exchange | null)?.wake()
+  }
+
+  private readonly onError = (err: Error): void => this.server.socketFailed(err)
+
+  /** The client ended its side: HTTP/2 has no half-closed connection to serve (nginx closes too). */
+  private readonly onEnd = (): void => {
+    this.socket.destroy()
+  }
+
+  /** When bytes were last waiting on a client that took none (a zero window, or a full socket); 0 when none wait. */
+  private stalledSince = 0
+
+  private readonly onIdle = (): void => {
+    // Quiet for keepAliveMs in both directions.
+    if (this.session.streams.size === 0) {
+      this.session.goaway()
+      return
+    }
+    // Streams under way with bytes waiting and nothing read from the client: a zero-window stall
+    // (or a client that stopped reading) is cut after timeouts.sendMs, as on HTTP/1.1.
+    let waiting = this.socketBehind
+    for (const stream of this.session.streams.values()) if (stream.pendingBytes > 0) waiting = true
+    if (!waiting) {
+      this.stalledSince = 0
+      return
+    }
+    const now = performance.now()
+    if (this.stalledSince === 0) this.stalledSince = now - this.server.timeouts.keepAliveMs
+    if (now - this.stalledSince >= this.server.timeouts.sendMs) {
+      this.server.countTimeout('PETREL_ERR_SEND_TIMEOUT')
+      this.socket.destroy()
+    }
+  }
+
+  private readonly onClose = (): void => {
+    this.isClosed = true
+    const gone = new PetrelError('PETREL_ERR_CONNECTION_CLOSED')
+    for (const stream of this.session.streams.values()) (stream.owner as H2Exchange | null)?.gone(gone)
+    this.session.streams.clear()
+    this.server.connectionClosed(this)
+  }
+
+  // ---- SessionOutput ----
+
+  write(bytes: Buffer): boolean {
+    if (this.isClosed) return false
+    const ok = this.socket.write(bytes)
+    if (!ok) this.socketBehind = true
+    return ok
+  }
+
+  end(): void {
+    if (!this.isClosed) this.socket.end()
+  }
+
+  get behind(): boolean {
+    return this.socketBehind
+  }
+
+  // ---- SessionEvents ----
+
+  request(stream: H2Stream, fields: string[], endStream: boolean): void {
+    const server = this.server
+    const mapped = requestHead(fields, server.limits)
+    if ('malformed' in mapped) {
+      server.countProtocolError('PETREL_ERR_H2_MALFORMED')
+      this.session.resetStream(stream.id, H2Error.PROTOCOL_ERROR)
+      return
+    }
+    if ('status' in mapped) {
+      this.answerAlone(stream, mapped.status, mapped.why)
+      return
+    }
+    const head = mapped.head
+    stream.declaredLength = head.contentLength
+    const exchange = new H2Exchange(this, stream)
+    stream.owner = exchange
+    const req = server.makeRequest(head, exchange)
+    const res = new Response(exchange, { head: head.method === 'HEAD', http11: false, keepAlive: true, serverFields: server.responseFields })
+    exchange.req = req
+    exchange.res = res
+    if (endStream) req.endBody()
+    server.dispatch(req, res)
+  }
+
+  data(stream: H2Stream, chunk: Buffer, start: number, end: number, endStream: boolean): void {
+    const exchange = stream.owner as H2Exchange | null
+    if (exchange === null) {
+      this.session.consume(stream, end - start)
+      return
+    }
+    exchange.body(chunk, start, end, endStream)
+  }
+
+  trailers(stream: H2Stream): void {
+    ;(stream.owner as H2Exchange | null)?.body(EMPTY, 0, 0, true)
+  }
+
+  reset(stream: H2Stream, code: H2Error): void {
+    const exchange = stream.owner as H2Exchange | null
+    stream.owner = null
+    this.held.delete(exchange!)
+    exchange?.gone(new PetrelError('PETREL_ERR_CONNECTION_CLOSED', `the client reset the stream (HTTP/2 error ${code})`))
+  }
+
+  writable(stream: H2Stream): void {
+    ;(stream.owner as H2Exchange | null)?.wake()
+  }
+
+  headersTooLarge(stream: H2Stream): void {
+    this.answerAlone(stream, 431, `a header list over ${this.server.limits.maxHeaderBytes} bytes`)
+  }
+
+  closed(): void {
+    // The socket's 'close' follows (end() was called); nothing else to do here.
+  }
+
+  /** The server's own answer on a stream no handler sees (431, 414), as HTTP/1.1 gives it. */
+  private answerAlone(stream: H2Stream, status: number, why: string): void {
+    const body = Buffer.from(answerBody(status, why))
+    this.session.sendHeaders(
+      stream,
+      [
+        [':status', String(status)],
+        ['content-type', 'text/plain; charset=utf-8'],
+        ['content-length', String(body.length)],
+      ],
+      false,
+    )
+    this.session.sendData(stream, body, true)
+  }
+
+  // ---- holding ----
+
+  hold(exchange: H2Exchange): void {
+    this.held.add(exchange)
+    if (this.inRead || this.flushQueued) return
+    this.flushQueued = true
+    queueMicrotask(this.flushLater)
+  }
+
+  private readonly flushLater = (): void => {
+    this.flushQueued = false
+    this.flush()
+  }
+
+  private flush(): void {
+    if (this.held.size === 0) return
+    this.socket.cork()
+    for (const exchange of this.held) exchange.release(false)
+    this.held.clear()
+    this.socket.uncork()
+  }
+}
+
+const EMPTY = Buffer.alloc(0)
+
+/** One stream: the Response's sink and the Request's body source. */
+class H2Exchange implements ResponseSink, BodySource {
+  private readonly conn: H2Connection
+  private readonly stream: H2Stream
+  req: Request | null = null
+  res: Response | null = null
+  /** The head as fields, parsed from what the Response wrote, not sent yet. */
+  private head: Array<[string, string]> | null = null
+  private headSent = false
+  /** A body piece not sent yet (the last one may carry END_STREAM). */
+  private piece: Buffer | null = null
+  private ended = false
+  private bodyPaused = false
+  /** Request body bytes taken by the Request while it was paused: returned to the window on resume. */
+  private heldBodyBytes = 0
+  private drainWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = []
+  private goneReason: Error | null = null
+  /** When the request's head arrived: epoch ms for the access log, monotonic ms for the metrics. */
+  private readonly startedAtMs: number
+  private readonly startedAt: number
+
+  constructor(conn: H2Connection, stream: H2Stream) {
+    this.conn = conn
+    this.stream = stream
+    this.startedAtMs = conn.server.onResponse === undefined ? 0 : Date.now()
+    this.startedAt = conn.server.metrics === null ? 0 : performance.now()
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.conn.socket.remoteAddress
+  }
+
+  get remotePort(): number | undefined {
+    return this.conn.socket.remotePort
+  }
+
+  get secure(): boolean {
+    return this.conn.secure
+  }
+
+  get open(): boolean {
+    return this.goneReason === null && this.conn.open
+  }
+
+  // ---- BodySource ----
+
+  bodyWanted(): void {}
+
+  pauseBody(): void {
+    this.bodyPaused = true
+  }
+
+  resumeBody(): void {
+    if (!this.bodyPaused) return
+    this.bodyPaused = false
+    const bytes = this.heldBodyBytes
+    this.heldBodyBytes = 0
+    if (bytes > 0) this.conn.session.consume(this.stream, bytes)
+  }
+
+  body(chunk: Buffer, start: number, end: number, endStream: boolean): void {
+    const req = this.req!
+    if (end > start) {
+      req.pushBody(chunk, start, end)
+      // Flow control follows the reader: bytes the handler is not taking keep the window closed.
+      if (this.bodyPaused) this.heldBodyBytes += end - start
+      else this.conn.session.consume(this.stream, end - start)
+    }
+    if (endStream) req.endBody()
+  }
+
+  // ---- ResponseSink ----
+
+  send(data: string | Buffer, _more?: boolean, onFlushed?: (err?: Error | null) => void): boolean {
+    let bytes = typeof data === 'string' ? Buffer.from(data, 'latin1') : data
+    if (this.head === null && !this.headSent) {
+      const headEnd = bytes.indexOf('\r\n\r\n')
+      this.head = parseHead(bytes.toString('latin1', 0, headEnd))
+      bytes = bytes.subarray(headEnd + 4)
+    }
+    if (bytes.length > 0) {
+      // A caller reusing its buffer (onFlushed) gets it back now: what is held is a copy.
+      if (onFlushed !== undefined) bytes = Buffer.from(bytes)
+      if (this.piece !== null) this.release(false)
+      this.piece = bytes
+    }
+    onFlushed?.()
+    this.conn.hold(this)
+    return !this.conn.behind && this.stream.pendingBytes === 0
+  }
+
+  sendAscii(text: string, more?: boolean): boolean {
+    return this.send(text, more)
+  }
+
+  mayKeepAlive(): boolean {
+    return true
+  }
+
+  responseDone(res: Response): void {
+    if (res !== this.res || this.ended) return
+    this.ended = true
+    this.release(true)
+    const server = this.conn.server
+    if (server.onResponse !== undefined && this.req !== null) server.onResponse(this.req, res, this.startedAtMs)
+    const metrics = server.metrics
+    if (metrics !== null) {
+      metrics.count(res.statusCode)
+      metrics.time(performance.now() - this.startedAt, 1)
+    }
+    this.req?.discardBody()
+  }
+
+  /** Send what is held; `end`: the response is complete (END_STREAM on the last frame). */
+  release(end: boolean): void {
+    const session = this.conn.session
+    if (!this.open) return
+    if (this.head !== null) {
+      const head = this.head
+      this.head = null
+      this.headSent = true
+      session.sendHeaders(this.stream, head, end && this.piece === null)
+      if (end && this.piece === null) return
+    }
+    if (this.piece !== null) {
+      const piece = this.piece
+      this.piece = null
+      session.sendData(this.stream, piece, end)
+    } else if (end && this.headSent) {
+      session.sendData(this.stream, EMPTY, true)
+    }
+  }
+
+  waitDrain(): Promise<void> {
+    if (this.goneReason !== null) return Promise.reject(this.goneReason)
+    if (!this.conn.behind && this.stream.pendingBytes === 0) return Promise.resolve()
+    return new Promise((resolve, reject) => this.drainWaiters.push({ resolve, reject }))
+  }
+
+  /** Room again (the stream's window, or the socket drained). */
+  wake(): void {
+    if (this.conn.behind || this.stream.pendingBytes > 0) return
+    const waiters = this.drainWaiters
+    this.drainWaiters = []
+    for (const w of waiters) w.resolve()
+  }
+
+  /** The stream or the connection is gone. */
+  gone(reason: Error): void {
+    if (this.goneReason !== null) return
+    this.goneReason = reason
+    this.req?.abortBody(reason)
+    if (this.res !== null && !this.res.finished) this.res.connectionClosed(reason)
+    const waiters = this.drainWaiters
+    this.drainWaiters = []
+    for (const w of waiters) w.reject(reason)
+  }
+
+  abort(): void {
+    if (this.goneReason === null) this.conn.session.resetStream(this.stream.id, H2Error.INTERNAL_ERROR)
+    this.gone(new PetrelError('PETREL_ERR_CONNECTION_CLOSED', 'the response was aborted'))
+  }
+
+  reportError(err: Error): void {
+    this.conn.server.reportError(err)
+  }
+
+  fail(err: Error, res: Response): void {
+    if (this.req !== null && res === this.res) this.conn.server.handlerFailed(err, this.req, res)
+    else this.conn.server.reportHandlerError(err)
+  }
+
+  cork(): boolean {
+    return false
+  }
+
+  uncork(): void {}
+}
+
+/** "HTTP/1.x NNN reason\r\nname: value\r\n…" → [':status', NNN] and the fields HTTP/2 allows, names lower-cased. */
+function parseHead(text: string): Array<[string, string]> {
+  const lines = text.split('\r\n')
+  const fields: Array<[string, string]> = [[':status', lines[0]!.slice(9, 12)]]
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!
+    const colon = line.indexOf(':')
+    const name = line.slice(0, colon).toLowerCase()
+    if (HOP_BY_HOP.has(name)) continue
+    fields.push([name, line.slice(colon + 1).trim()])
+  }
+  return fields
+}

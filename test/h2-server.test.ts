@@ -1,0 +1,278 @@
+// HTTP/2 in the server (createServer({ tls, http2: true })): ALPN chooses h2, the same handlers
+// answer through Request and Response, and real clients agree — curl --http2 (GET, HEAD, a body
+// up and down, a streamed response, cookies joined, errors), h2load (100,000 requests, none
+// failed), and raw frames over TLS for what a client may get wrong: a malformed request resets
+// only its stream, a connection error ends the connection with GOAWAY, and every descriptor is
+// freed when clients leave mid-stream.
+
+import { test, describe, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { Buffer } from 'node:buffer'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import tls from 'node:tls'
+import { promisify } from 'node:util'
+import { createServer, type HttpServer } from '../src/index.ts'
+import { Flag, frame, FrameReader, FrameType, H2Error, headersFrames, PREFACE, settingsFrame } from '../src/protocol/http2/frames.ts'
+import { HpackDecoder, HpackEncoder } from '../src/protocol/http2/hpack.ts'
+import { requireDebianPackage } from './helpers/debian.ts'
+import { makeTestCa, type TestCa } from './helpers/tls.ts'
+import { openFds, settlesTo } from './helpers/sockets.ts'
+
+const run = promisify(execFile)
+let dir: string
+let ca: TestCa
+let server: HttpServer
+let port: number
+const errors: Error[] = []
+const BIG = Buffer.alloc(300_000, 'big body ')
+
+before(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'petrel-h2-'))
+  ca = makeTestCa(dir)
+  const leaf = ca.issue(['localhost', '127.0.0.1'])
+  server = createServer({ tls: { cert: readFileSync(leaf.cert), key: readFileSync(leaf.key) }, http2: true, onError: (err) => errors.push(err) })
+  server.get('/plaintext', (_req, res) => {
+    res.setHeader('Content-Type', 'text/plain')
+    res.end('Hello, World!')
+  })
+  server.get('/big', (_req, res) => {
+    res.setHeader('Content-Type', 'application/octet-stream')
+    res.end(BIG)
+  })
+  server.get('/stream', async (_req, res) => {
+    res.setHeader('Content-Type', 'text/plain')
+    for (let i = 0; i < 3; i++) {
+      if (!res.write(`chunk ${i}\n`)) await res.drain()
+      await new Promise((resolve) => setTimeout(resolve, 30))
+    }
+    res.end()
+  })
+  server.get('/forever', async (_req, res) => {
+    res.setHeader('Content-Type', 'application/octet-stream')
+    try {
+      for (;;) if (!res.write(Buffer.alloc(64 * 1024, 'f'))) await res.drain()
+    } catch {}
+  })
+  server.post('/echo', async (req, res) => {
+    const body = await req.body()
+    res.setHeader('Content-Type', 'application/octet-stream')
+    res.end(body)
+  })
+  server.get('/info', (req, res) =>
+    res.json({ version: req.httpVersion, host: req.header('host'), path: req.path, a: req.query.get('a'), cookie: req.header('cookie'), secure: req.secure }),
+  )
+  port = (await server.listen({ port: 0, host: '127.0.0.1' })).port
+})
+
+after(async () => {
+  await server.close({ destroy: true })
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function curl(...args: string[]): Promise<{ stdout: string; stderr: string }> {
+  requireDebianPackage('curl')
+  return run('curl', ['-sS', '--http2', '--cacert', ca.caCert, '--resolve', `localhost:${port}:127.0.0.1`, '--max-time', '10', ...args], {
+    encoding: 'latin1',
+    maxBuffer: 16 << 20,
+  })
+}
+const url = (p: string): string => `https://localhost:${port}${p}`
+
+describe('HTTP/2 through curl', () => {
+  test('ALPN h2: GET and HEAD with the head as HTTP/1.1 gives it, lower-case, without connection fields; HTTP/1.1 still served', async () => {
+    const get = await curl('-D', '-', url('/plaintext'))
+    assert.match(get.stdout, /^HTTP\/2 200 \r\n/)
+    assert.match(get.stdout, /\r\ncontent-type: text\/plain\r\n/)
+    assert.match(get.stdout, /\r\ncontent-length: 13\r\n/)
+    assert.doesNotMatch(get.stdout, /connection:|keep-alive|transfer-encoding/i)
+    assert.ok(get.stdout.endsWith('\r\n\r\nHello, World!'))
+    const head = await curl('-I', url('/plaintext'))
+    assert.match(head.stdout, /^HTTP\/2 200 \r\n/)
+    assert.match(head.stdout, /content-length: 13/)
+    const old = await curl('--http1.1', '-D', '-', url('/plaintext'))
+    assert.match(old.stdout, /^HTTP\/1\.1 200 OK/)
+  })
+
+  test('a 300 KB response across windows, a 300 KB upload echoed, a streamed response, a 404', async () => {
+    const big = await curl(url('/big'))
+    assert.equal(big.stdout.length, BIG.length)
+    const file = path.join(dir, 'up.bin')
+    const up = Buffer.from(Array.from({ length: 300_000 }, (_, i) => i % 251))
+    writeFileSync(file, up)
+    const echo = await curl('--data-binary', `@${file}`, url('/echo'))
+    assert.ok(Buffer.from(echo.stdout, 'latin1').equals(up))
+    assert.equal((await curl(url('/stream'))).stdout, 'chunk 0\nchunk 1\nchunk 2\n')
+    const missing = await curl('-o', '/dev/null', '-w', '%{http_code} %{http_version}', url('/nope'))
+    assert.equal(missing.stdout, '404 2')
+  })
+
+  test('the request as handlers see it: version 2.0, :authority as Host, the query, cookies joined, secure', async () => {
+    const info = JSON.parse((await curl('-H', 'cookie: a=1', '-H', 'cookie: b=2', url('/info?a=5'))).stdout) as Record<string, unknown>
+    assert.deepEqual(info, { version: '2.0', host: `localhost:${port}`, path: '/info', a: '5', cookie: 'a=1; b=2', secure: true })
+  })
+})
+
+test('h2load: 100,000 requests on 10 connections × 100 streams, none failed', async () => {
+  requireDebianPackage('nghttp2-client')
+  const { stdout } = await run('h2load', ['-n', '100000', '-c', '10', '-m', '100', `https://127.0.0.1:${port}/plaintext`], { maxBuffer: 1 << 20 })
+  assert.match(stdout, /requests: 100000 total, 100000 started, 100000 done, 100000 succeeded, 0 failed, 0 errored, 0 timeout/)
+  assert.match(stdout, /status codes: 100000 2xx/)
+})
+
+/** A raw HTTP/2 client over TLS: frames out, frames in. */
+async function rawClient(): Promise<{
+  socket: tls.TLSSocket
+  encoder: HpackEncoder
+  frames: Array<{ type: number; flags: number; streamId: number; payload: Buffer }>
+  send(...bufs: Buffer[]): void
+  until(what: string, done: () => boolean): Promise<void>
+}> {
+  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(ca.caCert), ALPNProtocols: ['h2'] })
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', resolve)
+    socket.once('error', reject)
+  })
+  assert.equal(socket.alpnProtocol, 'h2')
+  const frames: Array<{ type: number; flags: number; streamId: number; payload: Buffer }> = []
+  const reader = new FrameReader(
+    {
+      frame: (type, flags, streamId, payload, s, e) => (frames.push({ type, flags, streamId, payload: Buffer.from(payload.subarray(s, e)) }), true),
+      framingError: (code, why) => assert.fail(`${code} ${why}`),
+    },
+    false,
+  )
+  reader.maxFrameSize = 1 << 24
+  let closed = false
+  socket.on('data', (chunk: Buffer) => reader.push(chunk))
+  socket.on('close', () => (closed = true))
+  socket.on('error', () => {})
+  socket.write(Buffer.concat([PREFACE, settingsFrame([])]))
+  const until = async (what: string, done: () => boolean): Promise<void> => {
+    const deadline = Date.now() + 5000
+    while (!done()) {
+      if (Date.now() > deadline)
+        assert.fail(`timed out waiting for ${what}; frames: ${JSON.stringify(frames.map((f) => [f.type, f.flags, f.streamId]))} closed ${closed}`)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  }
+  return { socket, encoder: new HpackEncoder(), frames, send: (...bufs) => socket.write(Buffer.concat(bufs)), until }
+}
+
+const GET = (p: string): Array<[string, string]> => [
+  [':method', 'GET'],
+  [':scheme', 'https'],
+  [':path', p],
+  [':authority', 'localhost'],
+]
+
+describe('HTTP/2 with raw frames', () => {
+  test('malformed requests reset only their stream with PROTOCOL_ERROR; the next request on the connection is answered', async (t) => {
+    const c = await rawClient()
+    t.after(() => c.socket.destroy())
+    const bad: Array<Array<[string, string]>> = [
+      [
+        [':method', 'GET'],
+        [':path', '/plaintext'],
+        [':authority', 'x'],
+      ],
+      [...GET('/plaintext'), ['Upper', 'x']],
+      [...GET('/plaintext'), ['connection', 'keep-alive']],
+      [...GET('/plaintext'), ['te', 'gzip']],
+      [
+        [':method', 'GET'],
+        ['x-a', '1'],
+        [':scheme', 'https'],
+        [':path', '/'],
+        [':authority', 'x'],
+      ],
+      [...GET('/plaintext'), [':status', '200']],
+      [...GET('/plaintext'), ['x-space', ' padded']],
+      [...GET('relative')],
+    ]
+    bad.forEach((fields, i) => c.send(headersFrames(1 + 2 * i, Buffer.from(c.encoder.encode(fields)), true, 16_384)))
+    const good = 1 + 2 * bad.length
+    c.send(headersFrames(good, Buffer.from(c.encoder.encode(GET('/plaintext'))), true, 16_384))
+    await c.until('the good stream to end', () => c.frames.some((f) => f.streamId === good && f.flags & Flag.END_STREAM))
+    const resets = c.frames.filter((f) => f.type === FrameType.RST_STREAM)
+    assert.deepEqual(
+      resets.map((f) => [f.streamId, f.payload.readUInt32BE(0)]),
+      bad.map((_, i) => [1 + 2 * i, H2Error.PROTOCOL_ERROR]),
+    )
+    const headers = c.frames.find((f) => f.type === FrameType.HEADERS && f.streamId === good)!
+    const fields: string[] = []
+    new HpackDecoder({ maxTableBytes: 4096, maxHeaderListBytes: 65536 }).decode(headers.payload, 0, headers.payload.length, {
+      field: (n, v) => fields.push(n, v),
+    })
+    assert.deepEqual(fields.slice(0, 2), [':status', '200'])
+    assert.ok(!c.frames.some((f) => f.type === FrameType.GOAWAY))
+  })
+
+  test('a connection error (DATA on stream 0 after a request) ends the connection with GOAWAY PROTOCOL_ERROR', async (t) => {
+    const c = await rawClient()
+    t.after(() => c.socket.destroy())
+    c.send(frame(FrameType.DATA, 0, 0, Buffer.from('x')))
+    await c.until('GOAWAY', () => c.frames.some((f) => f.type === FrameType.GOAWAY))
+    const goaway = c.frames.find((f) => f.type === FrameType.GOAWAY)!
+    assert.equal(goaway.payload.readUInt32BE(4), H2Error.PROTOCOL_ERROR)
+  })
+
+  test('clients that leave mid-stream, or reset their streams, leave no descriptor and no stream behind', async () => {
+    const before = openFds(process.pid)
+    for (let i = 0; i < 10; i++) {
+      const c = await rawClient()
+      c.send(headersFrames(1, Buffer.from(c.encoder.encode(GET('/forever'))), true, 16_384))
+      c.send(headersFrames(3, Buffer.from(c.encoder.encode(GET('/forever'))), true, 16_384))
+      await c.until('the response to start', () => c.frames.some((f) => f.type === FrameType.DATA))
+      if (i % 2 === 0) c.send(frame(FrameType.RST_STREAM, 0, 1, Buffer.from([0, 0, 0, 8])), frame(FrameType.RST_STREAM, 0, 3, Buffer.from([0, 0, 0, 8])))
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      c.socket.destroy()
+    }
+    assert.ok((await settlesTo(() => openFds(process.pid), before, 5000)) <= before)
+    assert.equal(await settlesTo(() => server.connections.size, 0, 5000), 0)
+  })
+})
+
+test('no server errors were reported by any of the above', () => {
+  assert.deepEqual(
+    errors.map((e) => e.message),
+    [],
+  )
+})
+
+describe('petrel serve --http2', () => {
+  test('files and the demo routes over h2 with --http2; HTTP/1.1 without it; --http2 needs --tls-cert', async (t) => {
+    const { startPetrel, petrel } = await import('./helpers/petrel.ts')
+    const root = mkdtempSync(path.join(tmpdir(), 'petrel-h2-root-'))
+    t.after(() => rmSync(root, { recursive: true, force: true }))
+    const page = Buffer.alloc(100 * 1024, 'p')
+    writeFileSync(path.join(root, 'page.bin'), page)
+    const leaf = ca.issue(['localhost'], { stem: 'cli' })
+    const m = await startPetrel(t, [root, '--tls-cert', leaf.cert, '--tls-key', leaf.key, '--http2'])
+    const get = (args: string[]) =>
+      run('curl', ['-sS', '--cacert', ca.caCert, '--resolve', `localhost:${m.port}:127.0.0.1`, ...args], { encoding: 'latin1', maxBuffer: 1 << 20 })
+    const h2 = await get(['--http2', '-o', path.join(root, 'out.bin'), '-w', '%{http_version} %{http_code}', `https://localhost:${m.port}/page.bin`])
+    assert.equal(h2.stdout, '2 200')
+    assert.ok(readFileSync(path.join(root, 'out.bin')).equals(page))
+    const plain = await startPetrel(t, [root, '--tls-cert', leaf.cert, '--tls-key', leaf.key])
+    const h1 = await run('curl', [
+      '-sS',
+      '--http2',
+      '--cacert',
+      ca.caCert,
+      '--resolve',
+      `localhost:${plain.port}:127.0.0.1`,
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_version}',
+      `https://localhost:${plain.port}/page.bin`,
+    ])
+    assert.equal(h1.stdout, '1.1', 'without --http2 ALPN offers only http/1.1')
+    const refused = petrel('serve', root, '--port', '0', '--http2')
+    assert.equal(refused.status, 2)
+    assert.match(refused.stderr, /--http2 applies to HTTPS: give --tls-cert FILE --tls-key FILE too/)
+  })
+})
