@@ -210,6 +210,39 @@ describe('HTTP/2 with raw frames', () => {
     assert.ok(!c.frames.some((f) => f.type === FrameType.GOAWAY))
   })
 
+  test('request bodies over limits.maxBodyBytes: a declared one gets 413 at once (and RST_STREAM NO_ERROR), an undeclared one 413 from the handler', async (t) => {
+    const c = await rawClient()
+    t.after(() => c.socket.destroy())
+    const post = (length?: number): Array<[string, string]> => [
+      [':method', 'POST'],
+      [':scheme', 'https'],
+      [':path', '/echo'],
+      [':authority', 'localhost'],
+      ...(length === undefined ? [] : [['content-length', String(length)] as [string, string]]),
+    ]
+    c.send(headersFrames(1, Buffer.from(c.encoder.encode(post(2 << 20))), false, 16_384))
+    await c.until('the 413 on stream 1', () => c.frames.some((f) => f.streamId === 1 && f.type === FrameType.RST_STREAM))
+    const status = (id: number): string => {
+      const headers = c.frames.find((f) => f.type === FrameType.HEADERS && f.streamId === id)!
+      const fields: string[] = []
+      decoder.decode(headers.payload, 0, headers.payload.length, { field: (n, v) => fields.push(n, v) })
+      return fields[1]!
+    }
+    const decoder = new HpackDecoder({ maxTableBytes: 4096, maxHeaderListBytes: 65536 })
+    assert.equal(status(1), '413')
+    assert.equal(c.frames.find((f) => f.streamId === 1 && f.type === FrameType.RST_STREAM)!.payload.readUInt32BE(0), H2Error.NO_ERROR)
+    // Undeclared: 1 MiB + 1 in DATA frames, the window given back as the handler reads.
+    c.send(headersFrames(3, Buffer.from(c.encoder.encode(post())), false, 16_384))
+    const piece = Buffer.alloc(16_384, 'u')
+    for (let sent = 0; sent <= 1 << 20; sent += piece.length) {
+      c.send(frame(FrameType.DATA, 0, 3, piece))
+      await new Promise((resolve) => setImmediate(resolve))
+      if (c.frames.some((f) => f.streamId === 3 && f.type === FrameType.HEADERS)) break
+    }
+    await c.until('the answer on stream 3', () => c.frames.some((f) => f.streamId === 3 && f.type === FrameType.HEADERS))
+    assert.equal(status(3), '413')
+  })
+
   test('a connection error (DATA on stream 0 after a request) ends the connection with GOAWAY PROTOCOL_ERROR', async (t) => {
     const c = await rawClient()
     t.after(() => c.socket.destroy())
@@ -271,8 +304,43 @@ describe('petrel serve --http2', () => {
       `https://localhost:${plain.port}/page.bin`,
     ])
     assert.equal(h1.stdout, '1.1', 'without --http2 ALPN offers only http/1.1')
-    const refused = petrel('serve', root, '--port', '0', '--http2')
-    assert.equal(refused.status, 2)
-    assert.match(refused.stderr, /--http2 applies to HTTPS: give --tls-cert FILE --tls-key FILE too/)
+    const clear = await startPetrel(t, [root, '--http2'])
+    const h2c = await run('curl', [
+      '-sS',
+      '--http2-prior-knowledge',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_version} %{http_code}',
+      `http://127.0.0.1:${clear.port}/page.bin`,
+    ])
+    assert.equal(h2c.stdout, '2 200', 'cleartext: prior knowledge')
+    void petrel
+  })
+})
+
+describe('cleartext HTTP/2 (prior knowledge) beside HTTP/1.1 on one port', () => {
+  test('curl --http2-prior-knowledge and HTTP/1.1 on the same port; h2load over cleartext, none failed; a client that says nothing is closed after headersMs', async (t) => {
+    const clear = createServer({ http2: true, timeouts: { headersMs: 500 }, onError: (err) => errors.push(err) })
+    clear.get('/plaintext', (_req, res) => {
+      res.setHeader('Content-Type', 'text/plain')
+      res.end('Hello, World!')
+    })
+    const { port: clearPort } = await clear.listen({ port: 0, host: '127.0.0.1' })
+    t.after(() => clear.close({ destroy: true }))
+    const h2 = await run('curl', ['-sS', '--http2-prior-knowledge', '-w', ' %{http_version}', `http://127.0.0.1:${clearPort}/plaintext`])
+    assert.equal(h2.stdout, 'Hello, World! 2')
+    const h1 = await run('curl', ['-sS', '--http1.1', '-w', ' %{http_version}', `http://127.0.0.1:${clearPort}/plaintext`])
+    assert.equal(h1.stdout, 'Hello, World! 1.1')
+    requireDebianPackage('nghttp2-client')
+    const load = await run('h2load', ['-n', '20000', '-c', '4', '-m', '50', `http://127.0.0.1:${clearPort}/plaintext`], { maxBuffer: 1 << 20 })
+    assert.match(load.stdout, /20000 succeeded, 0 failed, 0 errored, 0 timeout/)
+    const { connect } = await import('node:net')
+    const silent = connect(clearPort, '127.0.0.1')
+    const started = performance.now()
+    await new Promise((resolve) => silent.once('close', resolve))
+    const waited = performance.now() - started
+    assert.ok(waited >= 400 && waited < 3000, `closed after ${Math.round(waited)} ms`)
+    assert.equal(await settlesTo(() => clear.sniffing.size, 0, 2000), 0, 'the server forgot the socket')
   })
 })

@@ -408,6 +408,7 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[], sites: 
       taskTimeoutMs: flags.get('pool-timeout'),
     }
   }
+  if (flags.get('http2') === true) options.http2 = true
   const https = tlsSettings({
     certs: flags.get('tls-cert'),
     keys: flags.get('tls-key'),
@@ -420,7 +421,7 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[], sites: 
   if (https === null) {
     refuseFlags(
       flags,
-      ['tls-min', 'tls-ciphers', 'tls-groups', 'tls-ticket-rotate', 'tls-session-timeout', 'tls-watch', 'tls-handshake-timeout', 'http-port', 'hsts', 'http2'],
+      ['tls-min', 'tls-ciphers', 'tls-groups', 'tls-ticket-rotate', 'tls-session-timeout', 'tls-watch', 'tls-handshake-timeout', 'http-port', 'hsts'],
       'applies to HTTPS: give --tls-cert FILE --tls-key FILE too',
     )
   } else {
@@ -444,7 +445,6 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[], sites: 
     }
     const hsts = flags.get('hsts')
     if (hsts !== undefined) options.hstsSeconds = hsts
-    if (flags.get('http2') === true) options.http2 = true
   }
   const format = oneOf('access-log-format', flags.get('access-log-format'), ['combined', 'json'])
   const level = oneOf('log-level', flags.get('log-level'), ['debug', 'info', 'warn', 'error'])

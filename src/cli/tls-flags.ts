@@ -62,7 +62,7 @@ export const TLS_FLAGS = [
   {
     name: 'http2',
     type: 'boolean',
-    description: 'offer HTTP/2 (ALPN h2) besides HTTP/1.1 (needs --tls-cert); off by default while it is being built (docs/http2.md)',
+    description: 'serve HTTP/2 besides HTTP/1.1: ALPN h2 with --tls-cert, prior knowledge on cleartext; off by default while it is being built (docs/http2.md)',
   },
 ] as const satisfies ReadonlyArray<FlagSpec<string, 'list' | 'string' | 'duration' | 'boolean' | 'integer'>>
 

@@ -111,7 +111,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
 
   // ---- socket events (bound once per connection, not per request) ----
 
-  private readonly onData = (chunk: Buffer): void => {
+  readonly onData = (chunk: Buffer): void => {
     const metrics = this.server.metrics
     if (metrics !== null) {
       metrics.bytesIn += chunk.length

@@ -12,13 +12,14 @@
 import { Buffer } from 'node:buffer'
 import type { Socket } from 'node:net'
 import { PetrelError } from '../core/errors.ts'
-import { H2Error } from '../protocol/http2/frames.ts'
+import { H2Error, PREFACE } from '../protocol/http2/frames.ts'
 import { H2Session, type H2Stream, type SessionEvents, type SessionOutput } from '../protocol/http2/session.ts'
 import { requestHead } from './h2-request.ts'
 import type { BodySource } from './request.ts'
 import type { Request } from './request.ts'
 import { Response, type ResponseSink } from './response.ts'
 import type { HttpServer } from './server.ts'
+import { Connection } from './connection.ts'
 import { answerBody } from './answer.ts'
 import { Phase } from './phase.ts'
 
@@ -80,6 +81,11 @@ export class H2Connection implements SessionOutput, SessionEvents {
   }
 
   // ---- socket ----
+
+  /** Bytes read before this connection was made (the first read of a cleartext connection, sniffed). */
+  receive(chunk: Buffer): void {
+    this.onData(chunk)
+  }
 
   private readonly onData = (chunk: Buffer): void => {
     this.stalledSince = 0
@@ -155,7 +161,7 @@ export class H2Connection implements SessionOutput, SessionEvents {
 
   request(stream: H2Stream, fields: string[], endStream: boolean): void {
     const server = this.server
-    const mapped = requestHead(fields, server.limits)
+    const mapped = requestHead(fields, server.limits, endStream)
     if ('malformed' in mapped) {
       server.countProtocolError('PETREL_ERR_H2_MALFORMED')
       this.session.resetStream(stream.id, H2Error.PROTOCOL_ERROR)
@@ -166,6 +172,12 @@ export class H2Connection implements SessionOutput, SessionEvents {
       return
     }
     const head = mapped.head
+    // A declared body over the limit is refused before a byte of it is read, as on HTTP/1.1.
+    if (head.contentLength > server.limits.maxBodyBytes) {
+      server.countProtocolError('PETREL_ERR_BODY_TOO_LARGE')
+      this.answerAlone(stream, 413, 'request body is larger than limits.maxBodyBytes')
+      return
+    }
     stream.declaredLength = head.contentLength
     const exchange = new H2Exchange(this, stream)
     stream.owner = exchange
@@ -222,6 +234,8 @@ export class H2Connection implements SessionOutput, SessionEvents {
       false,
     )
     this.session.sendData(stream, body, true)
+    // The client may still be sending its request: it is asked to stop, without error (§8.1).
+    if (this.session.streams.has(stream.id)) this.session.resetStream(stream.id, H2Error.NO_ERROR)
   }
 
   // ---- holding ----
@@ -245,6 +259,37 @@ export class H2Connection implements SessionOutput, SessionEvents {
     this.held.clear()
     this.socket.uncork()
   }
+}
+
+/**
+ * Cleartext with HTTP/2 on: the first read says which protocol the client speaks — the HTTP/2
+ * preface (prior knowledge, as h2load and balancers that terminate TLS send it) or HTTP/1.1. A
+ * client that says nothing for timeouts.headersMs is closed, as an HTTP/1.1 one would be.
+ */
+export function sniffProtocol(server: HttpServer, socket: Socket): void {
+  server.sniffing.add(socket)
+  socket.setTimeout(server.timeouts.headersMs, () => socket.destroy())
+  socket.once('close', () => server.sniffing.delete(socket))
+  socket.once('data', (first: Buffer) => {
+    server.sniffing.delete(socket)
+    socket.setTimeout(0)
+    if (server.closing) return void socket.destroy()
+    if (startsHttp2(first)) {
+      const conn = new H2Connection(server, socket, false)
+      server.connections.add(conn)
+      conn.receive(first)
+    } else {
+      const conn = new Connection(server, socket)
+      server.connections.add(conn)
+      conn.onData(first)
+    }
+  })
+}
+
+/** Whether a connection's first bytes are (the start of) the HTTP/2 client preface, "PRI * HTTP/2.0". */
+function startsHttp2(first: Buffer): boolean {
+  const n = Math.min(first.length, PREFACE.length)
+  return n >= 3 && first.compare(PREFACE, 0, n, 0, n) === 0
 }
 
 const EMPTY = Buffer.alloc(0)
@@ -309,8 +354,18 @@ class H2Exchange implements ResponseSink, BodySource {
     if (bytes > 0) this.conn.session.consume(this.stream, bytes)
   }
 
+  /** Request body bytes received so far, against limits.maxBodyBytes. */
+  private bodyBytes = 0
+
   body(chunk: Buffer, start: number, end: number, endStream: boolean): void {
     const req = this.req!
+    this.bodyBytes += end - start
+    if (this.bodyBytes > this.conn.server.limits.maxBodyBytes) {
+      // An undeclared body over the limit: the reader gets a 413 error, the rest is dropped.
+      this.conn.session.consume(this.stream, end - start)
+      if (this.bodyBytes - (end - start) <= this.conn.server.limits.maxBodyBytes) req.abortBody(new PetrelError('PETREL_ERR_BODY_TOO_LARGE'))
+      return
+    }
     if (end > start) {
       req.pushBody(chunk, start, end)
       // Flow control follows the reader: bytes the handler is not taking keep the window closed.

@@ -16,8 +16,8 @@ const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connecti
 /** The head, or why the request is malformed (a stream error), or that a limit was passed (431 / 414). */
 export type H2RequestResult = { head: RequestHead } | { malformed: string } | { status: 414 | 431; why: string }
 
-/** `fields`: flat [name, value, …] as HPACK decoded them. */
-export function requestHead(fields: readonly string[], limits: Limits): H2RequestResult {
+/** `fields`: flat [name, value, …] as HPACK decoded them; `endStream`: the HEADERS frame ended the stream (no body). */
+export function requestHead(fields: readonly string[], limits: Limits, endStream: boolean): H2RequestResult {
   let method: string | null = null
   let scheme: string | null = null
   let path: string | null = null
@@ -85,6 +85,7 @@ export function requestHead(fields: readonly string[], limits: Limits): H2Reques
     if (!/^\d{1,15}$/.test(value) || (contentLength >= 0 && Number(value) !== contentLength)) return { malformed: `Content-Length: ${value}` }
     contentLength = Number(value)
   }
+  if (endStream && contentLength > 0) return { malformed: `Content-Length: ${contentLength} on a request without DATA` }
   // One latin1 string: the path, the authority, then each name and value; offsets into it.
   let text = path
   const head = new RequestHead(Buffer.alloc(0))
@@ -116,6 +117,8 @@ export function requestHead(fields: readonly string[], limits: Limits): H2Reques
   head.hostStart = hostStart
   head.hostEnd = hostEnd
   head.contentLength = contentLength
+  // A body of no declared length (DATA frames until END_STREAM) is read as a chunked one is.
+  head.chunked = !endStream && contentLength < 0
   head.keepAlive = true
   if (path !== '*') {
     const problem = normalizeOriginPath(head, buf, 0, query < 0 ? path.length : query)

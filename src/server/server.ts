@@ -51,7 +51,7 @@ export interface ServerOptions {
   tls?: TlsOptions
   /** Fields every response on a connection carries (e.g. Strict-Transport-Security), the server's own 400s and 408s included. */
   responseHeaders?: Record<string, string>
-  /** HTTP/2 (server/h2-connection.ts): offered with ALPN `h2` on TLS; off by default. */
+  /** HTTP/2 (server/h2-connection.ts): ALPN `h2` on TLS, prior knowledge on cleartext (a client that starts with the preface); off by default. */
   http2?: boolean | { maxConcurrentStreams?: number }
 }
 
@@ -83,6 +83,8 @@ export class HttpServer {
   readonly tls: TlsTerminator | null
   /** HTTP/2's settings: on or off, and SETTINGS_MAX_CONCURRENT_STREAMS. */
   readonly http2: { enabled: boolean; maxConcurrentStreams: number }
+  /** Cleartext connections whose first bytes are awaited (HTTP/2 on): they count against limits.maxConnections. */
+  readonly sniffing = new Set<net.Socket>()
   /** ServerOptions.responseHeaders as field lines ('' when none). */
   readonly responseFields: string
   private listener: net.Server | null = null
@@ -277,6 +279,7 @@ export class HttpServer {
       // A handshake under way has no request to finish: it is closed like an idle connection.
       for (const handshake of this.handshakes) handshake.destroy()
       this.handshakes.clear()
+      for (const socket of this.sniffing) socket.destroy()
       for (const conn of this.connections) {
         if (options.destroy === true) conn.destroy()
         else conn.shutdown(options.idleGraceMs ?? 0)
@@ -297,7 +300,7 @@ export class HttpServer {
   // ---- connections ----
 
   private accept(socket: net.Socket): void {
-    if (this.connections.size + this.handshakes.size >= this.limits.maxConnections || this.closing) {
+    if (this.connections.size + this.handshakes.size + this.sniffing.size >= this.limits.maxConnections || this.closing) {
       this.stats.rejected++
       if (this.tls !== null) {
         // No answer can be read without a handshake, and refusing must not cost one: close.
@@ -317,8 +320,10 @@ export class HttpServer {
       return
     }
     this.stats.accepted++
-    if (this.tls === null) this.connections.add(new Connection(this, socket))
-    else this.handshakes.add(new (tlsModule().TlsHandshake)(this, this.tls.wrap(socket), socket, this.timeouts.handshakeMs))
+    if (this.tls === null) {
+      if (this.http2.enabled) h2Module().sniffProtocol(this, socket)
+      else this.connections.add(new Connection(this, socket))
+    } else this.handshakes.add(new (tlsModule().TlsHandshake)(this, this.tls.wrap(socket), socket, this.timeouts.handshakeMs))
   }
 
   /** A TLS handshake is done: HTTP/2 starts on the socket when ALPN chose it, else HTTP/1.1. */

@@ -81,7 +81,7 @@ export interface ServeOptions {
    * `compress`) turns it on; the defaults are compress.ts's DYNAMIC_LEVELS.
    */
   compressLevels?: Partial<Record<ContentCoding, number>>
-  /** With tls: offer HTTP/2 (ALPN h2) besides HTTP/1.1 (server/h2-connection.ts). */
+  /** HTTP/2 besides HTTP/1.1 (server/h2-connection.ts): ALPN h2 with tls, prior knowledge on cleartext. */
   http2?: boolean
 }
 
@@ -355,7 +355,8 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
               endedAtMs: Date.now(),
             }),
     onServerAnswer: accessLog === null ? undefined : (answer) => accessLog.record({ ...answer, endedAtMs: Date.now() }),
-    ...(https === null ? {} : { tls: https[1].withTicketSecret(options).tls, http2: options.http2 === true }),
+    ...(https === null ? {} : { tls: https[1].withTicketSecret(options).tls }),
+    http2: options.http2 === true,
     ...(options.hstsSeconds === undefined ? {} : { responseHeaders: { 'Strict-Transport-Security': `max-age=${options.hstsSeconds}` } }),
   })
   parts.server = server
