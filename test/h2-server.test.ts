@@ -61,6 +61,13 @@ before(async () => {
     res.setHeader('Content-Type', 'application/octet-stream')
     res.end(body)
   })
+  server.get('/utf8', (_req, res) => {
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8')
+    res.end('héllo €')
+  })
+  server.post('/ignore-body', (_req, res) => {
+    res.status(202).end()
+  })
   server.get('/info', (req, res) =>
     res.json({ version: req.httpVersion, host: req.header('host'), path: req.path, a: req.query.get('a'), cookie: req.header('cookie'), secure: req.secure }),
   )
@@ -107,6 +114,16 @@ describe('HTTP/2 through curl', () => {
     assert.equal((await curl(url('/stream'))).stdout, 'chunk 0\nchunk 1\nchunk 2\n')
     const missing = await curl('-o', '/dev/null', '-w', '%{http_code} %{http_version}', url('/nope'))
     assert.equal(missing.stdout, '404 2')
+  })
+
+  test('a UTF-8 string body is sent as UTF-8 with its length; an upload the handler does not read is drained, the answer kept', async () => {
+    const r = await curl('-D', '-', url('/utf8'))
+    assert.match(r.stdout, /content-length: 10\r\n/)
+    assert.equal(Buffer.from(r.stdout.slice(r.stdout.indexOf('\r\n\r\n') + 4), 'latin1').toString('utf8'), 'héllo €')
+    const file = path.join(dir, 'ignored.bin')
+    writeFileSync(file, Buffer.alloc(60_000, 'i'))
+    const ignored = await curl('--data-binary', `@${file}`, '-o', '/dev/null', '-w', '%{http_code}', url('/ignore-body'))
+    assert.equal(ignored.stdout, '202')
   })
 
   test('the request as handlers see it: version 2.0, :authority as Host, the query, cookies joined, secure', async () => {
@@ -210,7 +227,7 @@ describe('HTTP/2 with raw frames', () => {
     assert.ok(!c.frames.some((f) => f.type === FrameType.GOAWAY))
   })
 
-  test('request bodies over limits.maxBodyBytes: a declared one gets 413 at once (and RST_STREAM NO_ERROR), an undeclared one 413 from the handler', async (t) => {
+  test('request bodies over limits.maxBodyBytes: a declared one gets 413 at once (and RST_STREAM NO_ERROR once more than maxDrainBytes follow), an undeclared one 413 from the handler', async (t) => {
     const c = await rawClient()
     t.after(() => c.socket.destroy())
     const post = (length?: number): Array<[string, string]> => [
@@ -221,7 +238,9 @@ describe('HTTP/2 with raw frames', () => {
       ...(length === undefined ? [] : [['content-length', String(length)] as [string, string]]),
     ]
     c.send(headersFrames(1, Buffer.from(c.encoder.encode(post(2 << 20))), false, 16_384))
-    await c.until('the 413 on stream 1', () => c.frames.some((f) => f.streamId === 1 && f.type === FrameType.RST_STREAM))
+    await c.until('the 413 on stream 1', () => c.frames.some((f) => f.streamId === 1 && f.type === FrameType.HEADERS))
+    for (let i = 0; i < 5; i++) c.send(frame(FrameType.DATA, 0, 1, Buffer.alloc(16_384)))
+    await c.until('the RST_STREAM on stream 1', () => c.frames.some((f) => f.streamId === 1 && f.type === FrameType.RST_STREAM))
     const status = (id: number): string => {
       const headers = c.frames.find((f) => f.type === FrameType.HEADERS && f.streamId === id)!
       const fields: string[] = []
@@ -342,5 +361,11 @@ describe('cleartext HTTP/2 (prior knowledge) beside HTTP/1.1 on one port', () =>
     const waited = performance.now() - started
     assert.ok(waited >= 400 && waited < 3000, `closed after ${Math.round(waited)} ms`)
     assert.equal(await settlesTo(() => clear.sniffing.size, 0, 2000), 0, 'the server forgot the socket')
+    // A client that resets before its first byte: no unhandled 'error', the server goes on.
+    const reset = connect(clearPort, '127.0.0.1')
+    await new Promise((resolve) => reset.once('connect', resolve))
+    reset.resetAndDestroy()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.equal((await run('curl', ['-sS', '--http2-prior-knowledge', `http://127.0.0.1:${clearPort}/plaintext`])).stdout, 'Hello, World!')
   })
 })

@@ -205,6 +205,36 @@ describe('H2Session: the connection', () => {
     assert.ok(long.events.includes(`reset 1 ${H2Error.PROTOCOL_ERROR}`))
   })
 
+  test('a request answered before its body ended: the body ending closes the stream (it no longer counts against the limit); trailers too', () => {
+    const h = harness({ maxConcurrentStreams: 1 })
+    const post: Array<[string, string]> = [
+      [':method', 'POST'],
+      [':scheme', 'https'],
+      [':path', '/'],
+      [':authority', 'x'],
+    ]
+    h.push(PREFACE, settingsFrame([]), h.headers(1, post, false))
+    h.session.sendHeaders(h.requests[0]!.stream, [[':status', '204']], true)
+    h.push(frame(FrameType.DATA, Flag.END_STREAM, 1, Buffer.from('late body')))
+    assert.equal(h.session.streams.size, 0)
+    h.push(h.headers(3, post, false))
+    h.session.sendHeaders(h.requests[1]!.stream, [[':status', '204']], true)
+    h.push(h.headers(3, [['x-trailer', '1']], true))
+    assert.equal(h.session.streams.size, 0, 'trailers on a half-closed (local) stream end it, and the connection goes on')
+    h.push(h.headers(5, h.GET, true))
+    assert.equal(h.requests.length, 3, 'not refused: the earlier streams were closed')
+    assert.equal(goawayCode(h.read()), undefined)
+  })
+
+  test('DATA on closed streams is answered with RST_STREAM only up to the control limit, then the connection ends', () => {
+    const h = harness({ maxControlPerWindow: 20 })
+    h.push(PREFACE, settingsFrame([]), h.headers(1, h.GET, true))
+    h.session.sendHeaders(h.requests[0]!.stream, [[':status', '204']], true)
+    for (let i = 0; i < 30 && !h.ended(); i++) h.push(frame(FrameType.DATA, 0, 1, Buffer.alloc(0)))
+    assert.ok(h.ended())
+    assert.equal(goawayCode(h.read()), H2Error.ENHANCE_YOUR_CALM)
+  })
+
   test('GOAWAY from this side: no new streams; the last one finishing ends the connection', () => {
     const h = harness()
     h.push(PREFACE, settingsFrame([]), h.headers(1, h.GET, true))

@@ -202,6 +202,7 @@ describe('a hostile peer', () => {
       ['80', 'index 0', /index 0/],
       ['be', 'an index beyond the tables', /index 62 beyond/],
       ['ff80 8080 8080 01', 'an integer above 2^31 - 1', /2\^31/],
+      [`ff${'80'.repeat(150)}01`, 'an integer padded with 150 zero continuation bytes (2 ** shift would overflow to Infinity)', /2\^31/],
       ['ff80', 'the block ends inside an integer', /inside an integer/],
       ['400a 6375 73', 'a string longer than what is left', /a string of 10 bytes with 3 left/],
       ['40', 'the block ends before the name', /ends before a string/],

@@ -88,7 +88,6 @@ export class H2Connection implements SessionOutput, SessionEvents {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    this.stalledSince = 0
     this.inRead = true
     this.session.push(chunk)
     this.inRead = false
@@ -96,6 +95,9 @@ export class H2Connection implements SessionOutput, SessionEvents {
   }
 
   private readonly onDrain = (): void => {
+    // Progress is the client taking bytes (the socket drained, a window opened), not its sending
+    // more: PINGs every few seconds must not keep a zero-window stall alive.
+    this.stalledSince = 0
     this.socketBehind = false
     for (const stream of this.session.streams.values()) (stream.owner as H2Exchange | null)?.wake()
   }
@@ -192,10 +194,22 @@ export class H2Connection implements SessionOutput, SessionEvents {
   data(stream: H2Stream, chunk: Buffer, start: number, end: number, endStream: boolean): void {
     const exchange = stream.owner as H2Exchange | null
     if (exchange === null) {
-      this.session.consume(stream, end - start)
+      // A stream the server answered alone (413, 431): its body is drained, within a budget.
+      this.drain(stream, end - start, endStream, stream.receivedLength)
       return
     }
     exchange.body(chunk, start, end, endStream)
+  }
+
+  /**
+   * Body bytes of a stream already answered: given back to the window (the client may finish
+   * sending, as HTTP/1.1 reads on to the next request) up to limits.maxDrainBytes; past them the
+   * client is asked to stop, without error (§8.1). Many clients (curl 7) treat that RST_STREAM as a
+   * failure of the whole exchange, so it is kept for bodies too large to be worth reading.
+   */
+  drain(stream: H2Stream, bytes: number, endStream: boolean, drained: number): void {
+    this.session.consume(stream, bytes)
+    if (!endStream && drained > this.server.limits.maxDrainBytes && this.session.streams.has(stream.id)) this.session.resetStream(stream.id, H2Error.NO_ERROR)
   }
 
   trailers(stream: H2Stream): void {
@@ -210,6 +224,7 @@ export class H2Connection implements SessionOutput, SessionEvents {
   }
 
   writable(stream: H2Stream): void {
+    this.stalledSince = 0
     ;(stream.owner as H2Exchange | null)?.wake()
   }
 
@@ -234,8 +249,6 @@ export class H2Connection implements SessionOutput, SessionEvents {
       false,
     )
     this.session.sendData(stream, body, true)
-    // The client may still be sending its request: it is asked to stop, without error (§8.1).
-    if (this.session.streams.has(stream.id)) this.session.resetStream(stream.id, H2Error.NO_ERROR)
   }
 
   // ---- holding ----
@@ -268,10 +281,13 @@ export class H2Connection implements SessionOutput, SessionEvents {
  */
 export function sniffProtocol(server: HttpServer, socket: Socket): void {
   server.sniffing.add(socket)
+  // Until a connection takes the socket, a reset from the client must not be an unhandled 'error'.
+  socket.on('error', ignoreError)
   socket.setTimeout(server.timeouts.headersMs, () => socket.destroy())
   socket.once('close', () => server.sniffing.delete(socket))
   socket.once('data', (first: Buffer) => {
     server.sniffing.delete(socket)
+    socket.off('error', ignoreError)
     socket.setTimeout(0)
     if (server.closing) return void socket.destroy()
     if (startsHttp2(first)) {
@@ -287,6 +303,8 @@ export function sniffProtocol(server: HttpServer, socket: Socket): void {
 }
 
 /** Whether a connection's first bytes are (the start of) the HTTP/2 client preface, "PRI * HTTP/2.0". */
+function ignoreError(): void {}
+
 function startsHttp2(first: Buffer): boolean {
   const n = Math.min(first.length, PREFACE.length)
   return n >= 3 && first.compare(PREFACE, 0, n, 0, n) === 0
@@ -340,7 +358,19 @@ class H2Exchange implements ResponseSink, BodySource {
 
   // ---- BodySource ----
 
-  bodyWanted(): void {}
+  /** The handler asked for the body: what arrived before is given back to the client's window now. */
+  bodyWanted(): void {
+    this.wanted = true
+    if (!this.bodyPaused) this.returnHeldBody()
+  }
+
+  private wanted = false
+
+  private returnHeldBody(): void {
+    const bytes = this.heldBodyBytes
+    this.heldBodyBytes = 0
+    if (bytes > 0) this.conn.session.consume(this.stream, bytes)
+  }
 
   pauseBody(): void {
     this.bodyPaused = true
@@ -349,16 +379,22 @@ class H2Exchange implements ResponseSink, BodySource {
   resumeBody(): void {
     if (!this.bodyPaused) return
     this.bodyPaused = false
-    const bytes = this.heldBodyBytes
-    this.heldBodyBytes = 0
-    if (bytes > 0) this.conn.session.consume(this.stream, bytes)
+    if (this.wanted) this.returnHeldBody()
   }
 
   /** Request body bytes received so far, against limits.maxBodyBytes. */
   private bodyBytes = 0
 
+  /** Body bytes received after the response ended (drained, within limits.maxDrainBytes). */
+  private drained = 0
+
   body(chunk: Buffer, start: number, end: number, endStream: boolean): void {
     const req = this.req!
+    if (this.ended) {
+      this.drained += end - start
+      this.conn.drain(this.stream, end - start, endStream, this.drained)
+      return
+    }
     this.bodyBytes += end - start
     if (this.bodyBytes > this.conn.server.limits.maxBodyBytes) {
       // An undeclared body over the limit: the reader gets a 413 error, the rest is dropped.
@@ -368,8 +404,9 @@ class H2Exchange implements ResponseSink, BodySource {
     }
     if (end > start) {
       req.pushBody(chunk, start, end)
-      // Flow control follows the reader: bytes the handler is not taking keep the window closed.
-      if (this.bodyPaused) this.heldBodyBytes += end - start
+      // Flow control follows the reader: bytes the handler has not asked for, or is not taking,
+      // keep the window closed (at most one window of them is held per stream).
+      if (this.bodyPaused || !this.wanted) this.heldBodyBytes += end - start
       else this.conn.session.consume(this.stream, end - start)
     }
     if (endStream) req.endBody()
@@ -378,7 +415,8 @@ class H2Exchange implements ResponseSink, BodySource {
   // ---- ResponseSink ----
 
   send(data: string | Buffer, _more?: boolean, onFlushed?: (err?: Error | null) => void): boolean {
-    let bytes = typeof data === 'string' ? Buffer.from(data, 'latin1') : data
+    // A string holds an ASCII head and a UTF-8 body (a head with obs-text comes as latin1 bytes).
+    let bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
     if (this.head === null && !this.headSent) {
       const headEnd = bytes.indexOf('\r\n\r\n')
       this.head = parseHead(bytes.toString('latin1', 0, headEnd))

@@ -317,7 +317,8 @@ export class HpackDecoder {
       const b = block[p++]!
       value += (b & 0x7f) * 2 ** shift
       shift += 7
-      if (value > 0x7fffffff) {
+      // Five continuation bytes reach 2^35; more (zeros padding the value out) are refused before 2 ** shift overflows.
+      if (value > 0x7fffffff || shift > 35) {
         this.problem = 'an integer above 2^31 - 1'
         return -1
       }

@@ -156,7 +156,7 @@ export class H2Session implements FrameHandler {
     const padLength = flags & Flag.PADDED && (type === FrameType.DATA || type === FrameType.HEADERS) && length > 0 ? payload[start]! : 0
     const found = checkFrame(type, flags, streamId, length, padLength)
     if (found !== null) {
-      if (found.stream) this.resetStream(streamId, found.code)
+      if (found.stream) this.streamErrorById(streamId, found.code)
       else this.connectionError(found.code, found.why)
       return !this.ended
     }
@@ -172,7 +172,7 @@ export class H2Session implements FrameHandler {
         break
       case FrameType.PRIORITY:
         // Parsed and ignored (§5.3.2), but a stream may not depend on itself.
-        if ((payload.readUInt32BE(start) & MAX_WINDOW) === streamId) this.resetStream(streamId, H2Error.PROTOCOL_ERROR)
+        if ((payload.readUInt32BE(start) & MAX_WINDOW) === streamId) this.streamErrorById(streamId, H2Error.PROTOCOL_ERROR)
         break
       case FrameType.RST_STREAM:
         this.onReset(streamId, payload.readUInt32BE(start) as H2Error)
@@ -208,7 +208,7 @@ export class H2Session implements FrameHandler {
     if (existing === undefined) {
       if (streamId % 2 === 0) return this.connectionError(H2Error.PROTOCOL_ERROR, `a client stream with the even id ${streamId}`)
       if (streamId <= this.lastStreamId) return this.connectionError(H2Error.STREAM_CLOSED, `HEADERS on the closed stream ${streamId}`)
-    } else if (existing.state !== StreamState.OPEN) {
+    } else if (existing.state !== StreamState.OPEN && existing.state !== StreamState.HALF_CLOSED_LOCAL) {
       // Trailers after the body ended, or HEADERS on a stream this side reset.
       return this.connectionError(H2Error.STREAM_CLOSED, `HEADERS on the half-closed stream ${streamId}`)
     }
@@ -263,8 +263,8 @@ export class H2Session implements FrameHandler {
     if (existing !== undefined) {
       // Trailers: they must end the stream (§8.1).
       if (!endStream) return this.streamError(existing, H2Error.PROTOCOL_ERROR)
-      existing.state = StreamState.HALF_CLOSED_REMOTE
       this.events.trailers(existing, this.fields.slice())
+      this.remoteEnd(existing)
       return
     }
     this.lastStreamId = streamId
@@ -303,12 +303,17 @@ export class H2Session implements FrameHandler {
       // The connection window is given back at once: nobody will consume these bytes.
       this.returnConnectionWindow(length)
       if (stream === undefined && streamId > this.lastStreamId) return this.connectionError(H2Error.PROTOCOL_ERROR, `DATA on the idle stream ${streamId}`)
-      if (stream === undefined || stream.state === StreamState.HALF_CLOSED_REMOTE) {
-        this.resetStream(streamId, H2Error.STREAM_CLOSED)
-      }
+      // Counted like other control frames: a flood of DATA on closed streams must not make this
+      // side write an RST_STREAM for each without end.
+      if (!this.control('DATA on a closed stream')) return
+      if (stream === undefined) this.out.write(rstStreamFrame(streamId, H2Error.STREAM_CLOSED))
+      else this.streamError(stream, H2Error.STREAM_CLOSED)
       return
     }
-    if (length > stream.recvWindow) return this.streamError(stream, H2Error.FLOW_CONTROL_ERROR)
+    if (length > stream.recvWindow) {
+      this.returnConnectionWindow(length)
+      return this.streamError(stream, H2Error.FLOW_CONTROL_ERROR)
+    }
     stream.recvWindow -= length
     const endStream = (flags & Flag.END_STREAM) !== 0
     const dataStart = start + (flags & Flag.PADDED ? 1 : 0)
@@ -321,11 +326,19 @@ export class H2Session implements FrameHandler {
     }
     if (dataEnd === dataStart && !endStream && !this.control('empty DATA')) return
     stream.receivedLength += dataEnd - dataStart
-    if (stream.declaredLength >= 0 && (stream.receivedLength > stream.declaredLength || (endStream && stream.receivedLength !== stream.declaredLength)))
+    if (stream.declaredLength >= 0 && (stream.receivedLength > stream.declaredLength || (endStream && stream.receivedLength !== stream.declaredLength))) {
+      this.returnConnectionWindow(dataEnd - dataStart)
       return this.streamError(stream, H2Error.PROTOCOL_ERROR)
-    if (endStream) stream.state = StreamState.HALF_CLOSED_REMOTE
+    }
     stream.unconsumed += dataEnd - dataStart
     this.events.data(stream, payload, dataStart, dataEnd, endStream)
+    if (endStream) this.remoteEnd(stream)
+  }
+
+  /** The client ended its half of the stream: closed when this side had ended its own. */
+  private remoteEnd(stream: H2Stream): void {
+    if (stream.state === StreamState.HALF_CLOSED_LOCAL) this.closeStream(stream)
+    else if (stream.state === StreamState.OPEN) stream.state = StreamState.HALF_CLOSED_REMOTE
   }
 
   /** The owner took `bytes` of a stream's body: the windows open again (WINDOW_UPDATE once half a window is used). */
@@ -338,7 +351,8 @@ export class H2Session implements FrameHandler {
 
   /** Give the stream back the window its consumed bytes used, once that is half a window (fewer WINDOW_UPDATEs). */
   private grantStream(stream: H2Stream): void {
-    if (stream.state !== StreamState.OPEN) return
+    // Only while the client may still send on it (open, or this side done with its half).
+    if (stream.state !== StreamState.OPEN && stream.state !== StreamState.HALF_CLOSED_LOCAL) return
     const used = this.limits.initialWindowBytes - stream.recvWindow - stream.unconsumed
     if (used >= this.limits.initialWindowBytes / 2) {
       stream.recvWindow += used
@@ -463,7 +477,8 @@ export class H2Session implements FrameHandler {
       const item = stream.pending[0]!
       const [data, from, to, endStream] = item
       const left = to - from
-      const allowed = Math.min(left, stream.sendWindow, this.sendWindow, this.peerMaxFrameSize)
+      // A window may be negative (the peer lowered SETTINGS_INITIAL_WINDOW_SIZE after bytes were sent, §6.9.2).
+      const allowed = Math.max(0, Math.min(left, stream.sendWindow, this.sendWindow, this.peerMaxFrameSize))
       if (allowed <= 0 && left > 0) {
         if (this.sendWindow <= 0) this.blocked.add(stream)
         break
@@ -495,6 +510,13 @@ export class H2Session implements FrameHandler {
     this.out.write(rstStreamFrame(streamId, code))
     const stream = this.streams.get(streamId)
     if (stream !== undefined) this.closeStream(stream)
+  }
+
+  /** A stream error on a stream known or not: an idle stream gets no RST_STREAM (§6.4 forbids it). */
+  private streamErrorById(streamId: number, code: H2Error): void {
+    const stream = this.streams.get(streamId)
+    if (stream !== undefined) this.streamError(stream, code)
+    else if (streamId <= this.lastStreamId) this.out.write(rstStreamFrame(streamId, code))
   }
 
   private streamError(stream: H2Stream, code: H2Error): void {
