@@ -65,6 +65,10 @@ before(async () => {
     res.setHeader('Content-Type', 'text/plain; charset=utf-8')
     res.end('héllo €')
   })
+  server.post('/trailers', async (req, res) => {
+    const body = await req.body()
+    res.json({ body: body.toString(), trailers: req.trailers })
+  })
   server.post('/ignore-body', (_req, res) => {
     res.status(202).end()
   })
@@ -262,6 +266,32 @@ describe('HTTP/2 with raw frames', () => {
     assert.equal(status(3), '413')
   })
 
+  test('request trailers reach req.trailers; a pseudo-header in trailers resets the stream (PROTOCOL_ERROR)', async (t) => {
+    const c = await rawClient()
+    t.after(() => c.socket.destroy())
+    const post: Array<[string, string]> = [
+      [':method', 'POST'],
+      [':scheme', 'https'],
+      [':path', '/trailers'],
+      [':authority', 'localhost'],
+    ]
+    c.send(
+      headersFrames(1, Buffer.from(c.encoder.encode(post)), false, 16_384),
+      frame(FrameType.DATA, 0, 1, Buffer.from('payload')),
+      headersFrames(1, Buffer.from(c.encoder.encode([['x-digest', 'abc']])), true, 16_384),
+    )
+    await c.until('the answer on stream 1', () => c.frames.some((f) => f.streamId === 1 && f.type === FrameType.DATA && f.flags & Flag.END_STREAM))
+    const body = Buffer.concat(c.frames.filter((f) => f.streamId === 1 && f.type === FrameType.DATA).map((f) => f.payload)).toString()
+    assert.deepEqual(JSON.parse(body), { body: 'payload', trailers: { 'x-digest': 'abc' } })
+    c.send(
+      headersFrames(3, Buffer.from(c.encoder.encode(post)), false, 16_384),
+      frame(FrameType.DATA, 0, 3, Buffer.from('payload')),
+      headersFrames(3, Buffer.from(c.encoder.encode([[':path', '/other']])), true, 16_384),
+    )
+    await c.until('the reset of stream 3', () => c.frames.some((f) => f.streamId === 3 && f.type === FrameType.RST_STREAM))
+    assert.equal(c.frames.find((f) => f.streamId === 3 && f.type === FrameType.RST_STREAM)!.payload.readUInt32BE(0), H2Error.PROTOCOL_ERROR)
+  })
+
   test('a connection error (DATA on stream 0 after a request) ends the connection with GOAWAY PROTOCOL_ERROR', async (t) => {
     const c = await rawClient()
     t.after(() => c.socket.destroy())
@@ -295,8 +325,8 @@ test('no server errors were reported by any of the above', () => {
 })
 
 describe('petrel serve --http2', () => {
-  test('files and the demo routes over h2 with --http2; HTTP/1.1 without it; --http2 needs --tls-cert', async (t) => {
-    const { startPetrel, petrel } = await import('./helpers/petrel.ts')
+  test('files over h2 with --http2, over TLS and over cleartext; HTTP/1.1 only without it', async (t) => {
+    const { startPetrel } = await import('./helpers/petrel.ts')
     const root = mkdtempSync(path.join(tmpdir(), 'petrel-h2-root-'))
     t.after(() => rmSync(root, { recursive: true, force: true }))
     const page = Buffer.alloc(100 * 1024, 'p')
@@ -334,8 +364,26 @@ describe('petrel serve --http2', () => {
       `http://127.0.0.1:${clear.port}/page.bin`,
     ])
     assert.equal(h2c.stdout, '2 200', 'cleartext: prior knowledge')
-    void petrel
   })
+})
+
+test('a client that never acknowledges the SETTINGS is cut after handshakeMs with GOAWAY SETTINGS_TIMEOUT', async (t) => {
+  const strict = createServer({ http2: true, timeouts: { handshakeMs: 300 }, onError: (err) => errors.push(err) })
+  const { port: strictPort } = await strict.listen({ port: 0, host: '127.0.0.1' })
+  t.after(() => strict.close({ destroy: true }))
+  const { connect } = await import('node:net')
+  const socket = connect(strictPort, '127.0.0.1')
+  const frames: Array<{ type: number; payload: Buffer }> = []
+  const reader = new FrameReader(
+    { frame: (type, _f, _s, payload, s, e) => (frames.push({ type, payload: Buffer.from(payload.subarray(s, e)) }), true), framingError: () => {} },
+    false,
+  )
+  socket.on('data', (chunk: Buffer) => reader.push(chunk))
+  // The preface and a SETTINGS frame, but never the ACK of the server's.
+  socket.write(Buffer.concat([PREFACE, settingsFrame([])]))
+  await new Promise((resolve) => socket.once('close', resolve))
+  const goaway = frames.find((f) => f.type === FrameType.GOAWAY)
+  assert.equal(goaway?.payload.readUInt32BE(4), H2Error.SETTINGS_TIMEOUT)
 })
 
 describe('cleartext HTTP/2 (prior knowledge) beside HTTP/1.1 on one port', () => {

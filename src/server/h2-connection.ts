@@ -14,7 +14,7 @@ import type { Socket } from 'node:net'
 import { PetrelError } from '../core/errors.ts'
 import { H2Error, PREFACE } from '../protocol/http2/frames.ts'
 import { H2Session, type H2Stream, type SessionEvents, type SessionOutput } from '../protocol/http2/session.ts'
-import { requestHead } from './h2-request.ts'
+import { requestHead, requestTrailers } from './h2-request.ts'
 import type { BodySource } from './request.ts'
 import type { Request } from './request.ts'
 import { Response, type ResponseSink } from './response.ts'
@@ -55,6 +55,17 @@ export class H2Connection implements SessionOutput, SessionEvents {
     socket.on('close', this.onClose)
     socket.setTimeout(server.timeouts.keepAliveMs, this.onIdle)
     this.session.start()
+    // A client must acknowledge this side's SETTINGS (§6.5.3): one that does not within the
+    // handshake timeout (timeouts.handshakeMs, 10 s: the SETTINGS exchange ends HTTP/2's handshake) is cut.
+    this.settingsTimer = setTimeout(this.onSettingsTimeout, server.timeouts.handshakeMs)
+    this.settingsTimer.unref()
+  }
+
+  private readonly settingsTimer: NodeJS.Timeout
+
+  private readonly onSettingsTimeout = (): void => {
+    if (!this.session.settingsAcknowledged)
+      this.session.connectionError(H2Error.SETTINGS_TIMEOUT, `no SETTINGS ACK within ${this.server.timeouts.handshakeMs} ms`)
   }
 
   get open(): boolean {
@@ -136,6 +147,7 @@ export class H2Connection implements SessionOutput, SessionEvents {
 
   private readonly onClose = (): void => {
     this.isClosed = true
+    clearTimeout(this.settingsTimer)
     const gone = new PetrelError('PETREL_ERR_CONNECTION_CLOSED')
     for (const stream of this.session.streams.values()) (stream.owner as H2Exchange | null)?.gone(gone)
     this.session.streams.clear()
@@ -212,8 +224,18 @@ export class H2Connection implements SessionOutput, SessionEvents {
     if (!endStream && drained > this.server.limits.maxDrainBytes && this.session.streams.has(stream.id)) this.session.resetStream(stream.id, H2Error.NO_ERROR)
   }
 
-  trailers(stream: H2Stream): void {
-    ;(stream.owner as H2Exchange | null)?.body(EMPTY, 0, 0, true)
+  trailers(stream: H2Stream, fields: string[]): void {
+    const exchange = stream.owner as H2Exchange | null
+    const trailers = requestTrailers(fields)
+    if (!Array.isArray(trailers)) {
+      this.server.countProtocolError('PETREL_ERR_H2_MALFORMED')
+      stream.owner = null
+      this.session.resetStream(stream.id, H2Error.PROTOCOL_ERROR)
+      exchange?.gone(new PetrelError('PETREL_ERR_CONNECTION_CLOSED', `the stream was reset: ${trailers.malformed}`))
+      return
+    }
+    if (exchange?.req != null) exchange.req.head.trailers = trailers
+    exchange?.body(EMPTY, 0, 0, true)
   }
 
   reset(stream: H2Stream, code: H2Error): void {

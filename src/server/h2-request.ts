@@ -128,7 +128,7 @@ export function requestHead(fields: readonly string[], limits: Limits, endStream
 }
 
 /** Why a field is malformed in HTTP/2 (§8.2.1), or null: names are lower-case tokens, values hold no NUL, CR or LF nor start or end with whitespace. */
-function fieldProblem(name: string, value: string): string | null {
+export function fieldProblem(name: string, value: string): string | null {
   const pseudo = name.charCodeAt(0) === 0x3a
   if (name.length === (pseudo ? 1 : 0)) return 'an empty field name'
   for (let i = pseudo ? 1 : 0; i < name.length; i++) {
@@ -156,4 +156,15 @@ function isToken(text: string): boolean {
     if (c > 0x7f || TOKEN[c] === 0) return false
   }
   return true
+}
+
+/** Trailer fields (flat [name, value, …]) as RequestHead.trailers keeps them, or why they are malformed: no pseudo-headers (§8.1), each field valid. */
+export function requestTrailers(fields: readonly string[]): string[] | { malformed: string } {
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!
+    if (name.charCodeAt(0) === 0x3a) return { malformed: `the pseudo-header ${name} in trailers` }
+    const problem = fieldProblem(name, fields[i + 1]!)
+    if (problem !== null) return { malformed: problem }
+  }
+  return fields.slice()
 }
