@@ -235,7 +235,6 @@ describe('a hostile peer', () => {
     assert.equal(error, HpackError.LIST_TOO_LARGE)
     assert.ok(fields.length <= 4, `${fields.length} fields passed on before the limit`)
     // The table is still in step: the next block can refer to the entry.
-    assert.deepEqual(decodeAll(decoder(), hex('82')).fields, [[':method', 'GET']])
     assert.equal(decodeAll(d, hex('be')).fields[0]?.[1].length, 4000)
   })
 

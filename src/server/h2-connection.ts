@@ -99,10 +99,13 @@ export class H2Connection implements SessionOutput, SessionEvents {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    // Everything one read makes the session send (ACKs, WINDOW_UPDATEs, answers) leaves in one write.
+    this.socket.cork()
     this.inRead = true
     this.session.push(chunk)
     this.inRead = false
     this.flush()
+    this.socket.uncork()
   }
 
   private readonly onDrain = (): void => {

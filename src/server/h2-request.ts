@@ -9,6 +9,7 @@ import { RequestHead } from '../protocol/http1/request-head.ts'
 import { normalizeOriginPath } from '../protocol/http1/target.ts'
 import { FIELD_VALUE, TOKEN } from '../protocol/http1/chars.ts'
 import type { Limits } from '../core/limits.ts'
+import { isDigits } from './response-fields.ts'
 
 /** Fields that belong to one HTTP/1.1 connection and never to an HTTP/2 message (§8.2.2). */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'])
@@ -82,7 +83,7 @@ export function requestHead(fields: readonly string[], limits: Limits, endStream
   for (let i = 0; i < names.length; i++) {
     if (names[i] !== 'content-length') continue
     const value = values[i]!
-    if (!/^\d{1,15}$/.test(value) || (contentLength >= 0 && Number(value) !== contentLength)) return { malformed: `Content-Length: ${value}` }
+    if (!isDigits(value) || value.length > 15 || (contentLength >= 0 && Number(value) !== contentLength)) return { malformed: `Content-Length: ${value}` }
     contentLength = Number(value)
   }
   if (endStream && contentLength > 0) return { malformed: `Content-Length: ${contentLength} on a request without DATA` }

@@ -269,7 +269,8 @@ export class H2Session implements FrameHandler {
     }
     this.lastStreamId = streamId
     if (this.goingAway) return
-    if (this.openStreams() >= this.limits.maxConcurrentStreams) {
+    // Closed streams leave the map (closeStream), so its size is the number open.
+    if (this.streams.size >= this.limits.maxConcurrentStreams) {
       this.out.write(rstStreamFrame(streamId, H2Error.REFUSED_STREAM))
       if (++this.refusedInRow > this.limits.maxConcurrentStreams)
         this.connectionError(H2Error.ENHANCE_YOUR_CALM, 'streams opened past SETTINGS_MAX_CONCURRENT_STREAMS')
@@ -284,12 +285,6 @@ export class H2Session implements FrameHandler {
       return
     }
     this.events.request(stream, this.fields.slice(), endStream)
-  }
-
-  private openStreams(): number {
-    let open = 0
-    for (const stream of this.streams.values()) if (stream.state !== StreamState.CLOSED) open++
-    return open
   }
 
   private onData(flags: number, streamId: number, payload: Buffer, start: number, end: number, padLength: number): void {
