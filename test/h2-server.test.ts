@@ -324,21 +324,21 @@ test('no server errors were reported by any of the above', () => {
   )
 })
 
-describe('petrel serve --http2', () => {
-  test('files over h2 with --http2, over TLS and over cleartext; HTTP/1.1 only without it', async (t) => {
+describe('petrel serve: HTTP/2 by default', () => {
+  test('files over h2 over TLS and over cleartext; HTTP/1.1 only with --no-http2; an HTTP/2 knob reaches the SETTINGS', async (t) => {
     const { startPetrel } = await import('./helpers/petrel.ts')
     const root = mkdtempSync(path.join(tmpdir(), 'petrel-h2-root-'))
     t.after(() => rmSync(root, { recursive: true, force: true }))
     const page = Buffer.alloc(100 * 1024, 'p')
     writeFileSync(path.join(root, 'page.bin'), page)
     const leaf = ca.issue(['localhost'], { stem: 'cli' })
-    const m = await startPetrel(t, [root, '--tls-cert', leaf.cert, '--tls-key', leaf.key, '--http2'])
+    const m = await startPetrel(t, [root, '--tls-cert', leaf.cert, '--tls-key', leaf.key])
     const get = (args: string[]) =>
       run('curl', ['-sS', '--cacert', ca.caCert, '--resolve', `localhost:${m.port}:127.0.0.1`, ...args], { encoding: 'latin1', maxBuffer: 1 << 20 })
     const h2 = await get(['--http2', '-o', path.join(root, 'out.bin'), '-w', '%{http_version} %{http_code}', `https://localhost:${m.port}/page.bin`])
     assert.equal(h2.stdout, '2 200')
     assert.ok(readFileSync(path.join(root, 'out.bin')).equals(page))
-    const plain = await startPetrel(t, [root, '--tls-cert', leaf.cert, '--tls-key', leaf.key])
+    const plain = await startPetrel(t, [root, '--tls-cert', leaf.cert, '--tls-key', leaf.key, '--no-http2'])
     const h1 = await run('curl', [
       '-sS',
       '--http2',
@@ -352,8 +352,8 @@ describe('petrel serve --http2', () => {
       '%{http_version}',
       `https://localhost:${plain.port}/page.bin`,
     ])
-    assert.equal(h1.stdout, '1.1', 'without --http2 ALPN offers only http/1.1')
-    const clear = await startPetrel(t, [root, '--http2'])
+    assert.equal(h1.stdout, '1.1', 'with --no-http2 ALPN offers only http/1.1')
+    const clear = await startPetrel(t, [root, '--http2-max-streams', '7'])
     const h2c = await run('curl', [
       '-sS',
       '--http2-prior-knowledge',
@@ -364,6 +364,20 @@ describe('petrel serve --http2', () => {
       `http://127.0.0.1:${clear.port}/page.bin`,
     ])
     assert.equal(h2c.stdout, '2 200', 'cleartext: prior knowledge')
+    // The server's first frame is its SETTINGS: MAX_CONCURRENT_STREAMS (0x3) is the flag's value.
+    const { connect } = await import('node:net')
+    const raw = connect(clear.port, '127.0.0.1')
+    t.after(() => raw.destroy())
+    raw.write(Buffer.concat([PREFACE, settingsFrame([])]))
+    let got = Buffer.alloc(0)
+    for await (const chunk of raw) {
+      got = Buffer.concat([got, chunk as Buffer])
+      if (got.length >= 9 && got.length >= 9 + got.readUIntBE(0, 3)) break
+    }
+    assert.equal(got[3], FrameType.SETTINGS)
+    const settings = new Map<number, number>()
+    for (let p = 9; p < 9 + got.readUIntBE(0, 3); p += 6) settings.set(got.readUInt16BE(p), got.readUInt32BE(p + 2))
+    assert.equal(settings.get(0x3), 7, '--http2-max-streams is the SETTINGS value the client reads')
   })
 })
 
@@ -408,7 +422,7 @@ describe('cleartext HTTP/2 (prior knowledge) beside HTTP/1.1 on one port', () =>
     await new Promise((resolve) => silent.once('close', resolve))
     const waited = performance.now() - started
     assert.ok(waited >= 400 && waited < 3000, `closed after ${Math.round(waited)} ms`)
-    assert.equal(await settlesTo(() => clear.sniffing.size, 0, 2000), 0, 'the server forgot the socket')
+    assert.equal(await settlesTo(() => clear.connections.size, 0, 2000), 0, 'the server forgot the socket')
     // A client that resets before its first byte: no unhandled 'error', the server goes on.
     const reset = connect(clearPort, '127.0.0.1')
     await new Promise((resolve) => reset.once('connect', resolve))

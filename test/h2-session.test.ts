@@ -52,6 +52,7 @@ function harness(limits: Partial<SessionLimits> = {}, now = () => 0) {
       reset: (stream, code) => events.push(`reset ${stream.id} ${code}`),
       writable: (stream) => events.push(`writable ${stream.id}`),
       headersTooLarge: (stream) => events.push(`too large ${stream.id}`),
+      streamsDone: () => events.push('streams done'),
       closed: (code, why) => events.push(`closed ${code} ${why}`),
     },
     limits,
@@ -165,13 +166,19 @@ describe('H2Session: the connection', () => {
     assert.ok(bad.ended())
   })
 
-  test('stream ids: even, or not above the last, are PROTOCOL_ERROR and STREAM_CLOSED; DATA on an idle stream is a PROTOCOL_ERROR', () => {
+  test('stream ids: even, or skipped and used later, are PROTOCOL_ERROR; a closed one reused STREAM_CLOSED; DATA on an idle stream is a PROTOCOL_ERROR', () => {
     const even = harness()
     even.push(PREFACE, settingsFrame([]), even.headers(2, even.GET, true))
     assert.equal(goawayCode(even.read()), H2Error.PROTOCOL_ERROR)
     const lower = harness()
     lower.push(PREFACE, settingsFrame([]), lower.headers(5, lower.GET, true), lower.headers(3, lower.GET, true))
-    assert.equal(goawayCode(lower.read()), H2Error.STREAM_CLOSED)
+    assert.equal(goawayCode(lower.read()), H2Error.PROTOCOL_ERROR, 'stream 3 was skipped, never opened (§5.1.1)')
+    const reused = harness()
+    reused.push(PREFACE, settingsFrame([]), reused.headers(1, reused.GET, true), reused.headers(3, reused.GET, true))
+    const answered = reused.requests[0]!.stream
+    reused.session.sendHeaders(answered, [[':status', '204']], true)
+    reused.push(reused.headers(1, reused.GET, true))
+    assert.equal(goawayCode(reused.read()), H2Error.STREAM_CLOSED, 'stream 1 was opened and closed')
     const idle = harness()
     idle.push(PREFACE, settingsFrame([]), frame(FrameType.DATA, 0, 7, Buffer.from('x')))
     assert.equal(goawayCode(idle.read()), H2Error.PROTOCOL_ERROR)

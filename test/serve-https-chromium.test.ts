@@ -1,13 +1,14 @@
-// Chromium (playwright-core) loading `petrel serve` over HTTPS: the demo site, and a page with 30
-// subresources, trusting the test CA's leaf by its public key (--ignore-certificate-errors-spki-list
+// Chromium (playwright-core) loading `petrel serve` over HTTPS: the demo site (over h2, the
+// default), and a page with 30 subresources over HTTP/1.1 (--no-http2; h2-chromium.test.ts loads
+// one over h2), trusting the test CA's leaf by its public key (--ignore-certificate-errors-spki-list
 // accepts that certificate only, so a wrong certificate would still fail the page).
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { createHash, X509Certificate } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { chromium, type Browser } from 'playwright-core'
+import type { Browser } from 'playwright-core'
+import { launchChromium } from './helpers/chromium.ts'
 import { makeTestCa, type IssuedCertificate } from './helpers/tls.ts'
 import { startPetrel } from './helpers/petrel.ts'
 import { requireDebianPackage } from './helpers/debian.ts'
@@ -23,29 +24,24 @@ before(async () => {
   work = mkdtempSync(path.join(tmpdir(), 'petrel-https-chromium-'))
   leaf = makeTestCa(path.join(work, 'ca')).issue(['localhost', '127.0.0.1'])
   // The base64 SHA-256 of the leaf's SubjectPublicKeyInfo, as the flag takes it.
-  const spki = new X509Certificate(readFileSync(leaf.cert)).publicKey.export({ type: 'spki', format: 'der' })
-  const hash = createHash('sha256').update(spki).digest('base64')
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', `--ignore-certificate-errors-spki-list=${hash}`],
-  })
+  browser = await launchChromium(leaf.cert)
 })
 after(async () => {
   await browser?.close()
   rmSync(work, { recursive: true, force: true })
 })
 
-test('Chromium loads the demo site over HTTPS', async (t) => {
+test('Chromium loads the demo site over HTTPS, through HTTP/2', async (t) => {
   const m = await startPetrel(t, ['--tls-cert', leaf.cert, '--tls-key', leaf.key])
   const page = await browser!.newPage()
   t.after(() => page.close())
   const response = await page.goto(`https://localhost:${m.port}/`)
   assert.equal(response?.status(), 200)
   assert.equal(await page.evaluate(() => location.protocol), 'https:')
-  assert.equal(await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).nextHopProtocol), 'http/1.1')
+  assert.equal(await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).nextHopProtocol), 'h2')
 })
 
-test(`Chromium loads a page with ${SUBRESOURCES} subresources over HTTPS: every one answered 200, over http/1.1`, async (t) => {
+test(`Chromium loads a page with ${SUBRESOURCES} subresources over HTTPS: every one answered 200, over http/1.1 with --no-http2`, async (t) => {
   const root = path.join(work, 'root')
   mkdirSync(path.join(root, 'img'), { recursive: true })
   const images: string[] = []
@@ -60,7 +56,7 @@ test(`Chromium loads a page with ${SUBRESOURCES} subresources over HTTPS: every 
     path.join(root, 'index.html'),
     `<!doctype html><html><head><meta charset="utf-8"><title>30</title></head><body>${images.join('\n')}</body></html>\n`,
   )
-  const m = await startPetrel(t, [root, '--tls-cert', leaf.cert, '--tls-key', leaf.key])
+  const m = await startPetrel(t, [root, '--tls-cert', leaf.cert, '--tls-key', leaf.key, '--no-http2'])
   const page = await browser!.newPage()
   t.after(() => page.close())
   const statuses: number[] = []

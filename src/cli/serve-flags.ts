@@ -17,6 +17,7 @@ import { DEFAULT_START_TIMEOUT_MS } from '../process/supervisor.ts'
 import { defineFlags, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagMap, type FlagSpec, type Flags } from './args.ts'
 import { adminTokenFlags } from './admin-flags.ts'
 import { TLS_FLAGS } from './tls-flags.ts'
+import { HTTP2_FLAGS } from './http2-flags.ts'
 
 /** Each limit and timeout knob of the library, as a flag. */
 export const LIMIT_FLAGS = [
@@ -53,6 +54,7 @@ export const SERVE_FLAGS = defineFlags([
     }),
   ),
   ...TLS_FLAGS,
+  ...HTTP2_FLAGS,
   ...TIMEOUT_FLAGS.map(
     ([key, name, what]): FlagSpec<typeof name, 'duration'> => ({
       name,

@@ -26,6 +26,7 @@ import { readFlagFile, tlsSettings, watchTlsFiles } from './tls-flags.ts'
 import { Router } from '../server/router.ts'
 import { parseHtpasswd } from '../apps/serve/htpasswd.ts'
 import { realmProblem } from '../apps/serve/auth-limits.ts'
+import { http2Settings } from './http2-flags.ts'
 import { LIMIT_FLAGS, refuseFlags, SERVE_FLAGS, SERVE_USAGE, TIMEOUT_FLAGS, type ServeFlags } from './serve-flags.ts'
 import { proxySettings } from './serve-proxy-flags.ts'
 
@@ -408,7 +409,7 @@ function buildOptions(flags: ServeFlags, positionals: readonly string[], sites: 
       taskTimeoutMs: flags.get('pool-timeout'),
     }
   }
-  if (flags.get('http2') === true) options.http2 = true
+  options.http2 = http2Settings(flags)
   const https = tlsSettings({
     certs: flags.get('tls-cert'),
     keys: flags.get('tls-key'),

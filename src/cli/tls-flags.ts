@@ -59,11 +59,6 @@ export const TLS_FLAGS = [
     min: 0,
     description: 'send Strict-Transport-Security: max-age=SECONDS on HTTPS responses (needs --tls-cert)',
   },
-  {
-    name: 'http2',
-    type: 'boolean',
-    description: 'serve HTTP/2 besides HTTP/1.1: ALPN h2 with --tls-cert, prior knowledge on cleartext; off by default while it is being built (docs/http2.md)',
-  },
 ] as const satisfies ReadonlyArray<FlagSpec<string, 'list' | 'string' | 'duration' | 'boolean' | 'integer'>>
 
 interface TlsFlagValues {

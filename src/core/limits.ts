@@ -68,6 +68,57 @@ export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
   shutdownMs: 10_000,
 })
 
+/**
+ * HTTP/2's own limits (protocol/http2/session.ts): what the server announces in its SETTINGS and
+ * what a client may do on one connection. The header list a stream may carry is
+ * `Limits.maxHeaderBytes`, as on HTTP/1.1.
+ */
+export interface Http2Limits {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once (nginx: http2_max_concurrent_streams). */
+  maxConcurrentStreams: number
+  /** SETTINGS_INITIAL_WINDOW_SIZE: request body bytes a stream may send before the handler takes them. */
+  initialWindowBytes: number
+  /** Request body bytes all streams of a connection may have in flight (the connection window). */
+  connectionWindowBytes: number
+  /** SETTINGS_MAX_FRAME_SIZE: the largest frame payload a client may send (16,384 to 16,777,215). */
+  maxFrameBytes: number
+  /** SETTINGS_HEADER_TABLE_SIZE: the HPACK dynamic table the client's encoder may use. */
+  headerTableBytes: number
+  /** Bytes of one header block across HEADERS and CONTINUATION frames (CVE-2024-27316). → ENHANCE_YOUR_CALM. */
+  maxHeaderBlockBytes: number
+  /** Client RST_STREAMs (rapid reset, CVE-2023-44487), PINGs, SETTINGS and empty frames per controlWindowMs. → ENHANCE_YOUR_CALM. */
+  maxControlPerWindow: number
+  controlWindowMs: number
+}
+
+export const DEFAULT_HTTP2: Readonly<Http2Limits> = Object.freeze({
+  maxConcurrentStreams: 100,
+  initialWindowBytes: 65_535,
+  connectionWindowBytes: 1024 * 1024,
+  maxFrameBytes: 16_384,
+  headerTableBytes: 4096,
+  maxHeaderBlockBytes: 64 * 1024,
+  maxControlPerWindow: 200,
+  controlWindowMs: 10_000,
+})
+
+/** The largest flow-control window (RFC 9113 §6.9.1) and frame size (§4.2) a peer may be told. */
+const MAX_WINDOW = 2 ** 31 - 1
+const MAX_FRAME = 2 ** 24 - 1
+
+/** resolveKnobs for Http2Limits, with the ranges RFC 9113 gives SETTINGS values. */
+export function resolveHttp2(given: Partial<Http2Limits> | undefined): Http2Limits {
+  const out = resolveKnobs('http2', DEFAULT_HTTP2, given)
+  const ranges: Array<[keyof Http2Limits, number, number]> = [
+    ['maxFrameBytes', 16_384, MAX_FRAME],
+    ['initialWindowBytes', 1, MAX_WINDOW],
+    ['connectionWindowBytes', 65_535, MAX_WINDOW],
+  ]
+  for (const [key, min, max] of ranges)
+    if (out[key] < min || out[key] > max) throw new InvalidOptionError(`http2.${key} must be from ${min} to ${max}, got ${out[key]}`)
+  return out
+}
+
 /** Merge user-supplied knobs over the defaults, rejecting unknown names and non-positive values. */
 export function resolveKnobs<T extends object>(kind: string, defaults: Readonly<T>, given: Partial<T> | undefined): T {
   const out = { ...defaults } as T

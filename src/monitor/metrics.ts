@@ -99,8 +99,11 @@ export class HttpMetrics implements MetricsSink {
 
 /** The traffic figures a process and the sum of all of them share; counters are totals. */
 export interface TrafficFigures {
-  /** `tlsHandshakes`: TLS handshakes completed (HTTPS), `tlsResumed` of them resumed a session. */
-  connections: { active: number; idle: number; accepted: number; rejected: number; tlsHandshakes: number; tlsResumed: number }
+  /**
+   * `http2`: of the open connections, those speaking HTTP/2, and `streams` their open streams;
+   * `tlsHandshakes`: TLS handshakes completed (HTTPS), `tlsResumed` of them resumed a session.
+   */
+  connections: { active: number; idle: number; http2: number; streams: number; accepted: number; rejected: number; tlsHandshakes: number; tlsResumed: number }
   requests: number
   /** Responses by status class, 1xx … 5xx. */
   responses: number[]
@@ -126,8 +129,8 @@ export interface ProcessSnapshot extends TrafficFigures {
 /** What a snapshot reads from the server: kept to an interface so this module needs no server import. */
 export interface MetricsSource {
   readonly stats: { accepted: number; rejected: number; requests: number; tlsHandshakes: number; tlsResumed: number }
-  /** Connections open now, and how many of them wait between requests. */
-  connectionCounts(): { active: number; idle: number; bytesOut: number }
+  /** Connections open now, how many of them wait between requests, speak HTTP/2 (and their open streams). */
+  connectionCounts(): { active: number; idle: number; http2: number; streams: number; bytesOut: number }
   timersArmed(): number
 }
 
@@ -168,6 +171,8 @@ export function takeSnapshot(metrics: HttpMetrics, source: MetricsSource, worker
     connections: {
       active: counts.active,
       idle: counts.idle,
+      http2: counts.http2,
+      streams: counts.streams,
       accepted: source.stats.accepted,
       rejected: source.stats.rejected,
       tlsHandshakes: source.stats.tlsHandshakes,

@@ -19,6 +19,8 @@ export function prometheusText(t: Totals, processes: readonly ProcessSnapshot[])
   metric('petrel_tls_resumed_total', 'counter', 'TLS handshakes that resumed a session (a ticket).', [['', t.connections.tlsResumed]])
   metric('petrel_connections_active', 'gauge', 'Connections open now.', [['', t.connections.active]])
   metric('petrel_connections_idle', 'gauge', 'Open connections waiting between requests (keep-alive).', [['', t.connections.idle]])
+  metric('petrel_http2_connections', 'gauge', 'Open connections speaking HTTP/2.', [['', t.connections.http2]])
+  metric('petrel_http2_streams', 'gauge', 'Streams open on HTTP/2 connections.', [['', t.connections.streams]])
   metric('petrel_requests_total', 'counter', 'Requests whose head was read.', [['', t.requests]])
   metric(
     'petrel_responses_total',

@@ -21,6 +21,7 @@ import { OutputBatch, copiedIntoBatch } from './output-batch.ts'
 import { DrainWaiters, SendWatch } from './send-watch.ts'
 import { ReadGate, Pause } from './socket-reader.ts'
 import { Phase, phaseTimeoutMs } from './phase.ts'
+import { PrefaceCheck } from './preface.ts'
 import type { HttpServer, TimerOwner } from './server.ts'
 
 export class Connection implements RequestParserHandler, BodySource, ResponseSink {
@@ -71,12 +72,15 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   private discardedBytes = 0
   /** socket.end() was called; nothing more may be written. */
   private ended = false
+  /** Cleartext with HTTP/2 on: the first bytes are still to be checked for HTTP/2's preface. */
+  private preface: PrefaceCheck | null
 
   constructor(server: HttpServer, socket: Socket) {
     this.server = server
     this.socket = socket
     this.highWaterMark = server.limits.writeHighWaterMark
     this.secure = server.tls !== null
+    this.preface = server.http2 !== null && !this.secure ? new PrefaceCheck() : null
     this.parser = new RequestParser(this, server.limits)
     this.timer = new WheelTimer<TimerOwner>(this)
     this.sendWatch = new SendWatch<TimerOwner>(this, socket, server.scheduler, server.timeouts)
@@ -118,6 +122,12 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       this.readAt = performance.now()
     }
     if (this.closing) return
+    if (this.preface !== null) {
+      const http1 = this.preface.http1Bytes(chunk, this)
+      if (http1 === null) return
+      this.preface = null
+      chunk = http1
+    }
     if (this.pending !== null) {
       // A read that was already under way when the socket was paused: keep it in order.
       this.pending = Buffer.concat([this.pending.subarray(this.pendingStart), chunk])
@@ -465,9 +475,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   }
 
   /**
-   * End the exchange on the connection's own terms — a malformed request (the framing can no
-   * longer be trusted) or a timeout: `code`'s status and message unless a response head went out
-   * already, the request body stopped with `code`, and a lingering close.
+   * End the exchange on the connection's own terms (a malformed request, a timeout): `code`'s
+   * answer unless a head went out already, the body stopped with `code`, and a lingering close.
    */
   private closeWithError(code: ErrorCode): void {
     if (this.res === null || !this.res.headersSent) this.sendError(ERRORS[code].status, ERRORS[code].message)
@@ -477,22 +486,14 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
 
   /** A complete response for errors the connection answers itself; the connection closes after it. */
   private sendError(status: number, message: string): void {
-    const body = answerBody(status, message)
     // A HEAD request gets no body (RFC 9110 §9.3.2), also when the parser refused it before a
     // Request was made: its method is read before anything else can be wrong.
-    const headRequest = (this.req !== null ? this.req.method : this.parser.method) === 'HEAD'
-    const metrics = this.server.metrics
-    if (metrics !== null) metrics.observe(status, this.req !== null ? performance.now() - this.startedAt : 0)
-    this.server.reportServerAnswer(this.socket.remoteAddress, status, headRequest ? 0 : Buffer.byteLength(body), this.req, this.startedAtMs)
-    this.send(closingAnswer(status, body, !headRequest, this.server.responseFields))
+    const head = (this.req !== null ? this.req.method : this.parser.method) === 'HEAD'
+    const body = this.server.ownAnswer(this.socket.remoteAddress, status, message, this.req, head, this.startedAt, this.startedAtMs)
+    this.send(closingAnswer(status, body, !head, this.server.responseFields))
   }
 
-  /**
-   * Response.corked(): sends wait in the batch, as they do while a read is parsed, so a head and
-   * the body bytes after it leave in one write at uncork() (or when the response ends, or a large
-   * Buffer is written: those flush the batch ahead of them in one writev). False when a cork is
-   * on already or the connection is closed: the caller then has no cork of its own to take off.
-   */
+  /** Response.corked(): sends wait in the batch until uncork() (or a flush), as while a read is parsed. */
   cork(): boolean {
     if (this.corked || this.phase === Phase.CLOSED) return false
     this.corked = true
@@ -508,8 +509,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   /** Leave HTTP: the socket and the bytes read past the current request go to the caller (Response.detach). */
   detach(): { socket: Socket; head: Buffer } {
     this.flush()
-    const { scheduler } = this.server
-    scheduler.cancel(this.timer)
+    this.server.scheduler.cancel(this.timer)
     this.sendWatch.stop()
     const socket = this.socket
     this.reading.release()

@@ -11,40 +11,9 @@ import { InvalidOptionError } from '../core/option-error.ts'
 import { contentLengthLine, isDigits, lowerCaseName, valueKind, ValueKind } from './response-fields.ts'
 import { checkOffer, compressStream, compressWhole, type CompressionOffer, type ContentCoding } from './compression.ts'
 import { BodyEncoder, compressionApplies, type EncodedBodyOut } from './body-encoder.ts'
+import type { ResponseSink } from './response-sink.ts'
 
-/** What a Response needs from its connection. */
-export interface ResponseSink {
-  /**
-   * Queue bytes for the client; `more` says another piece follows at once. `onFlushed` is called
-   * once the socket no longer needs `data` (handed to the kernel, or the connection is gone) —
-   * not at all if the connection was already closed. Returns false when the client is behind.
-   */
-  send(data: string | Buffer, more?: boolean, onFlushed?: (err?: Error | null) => void): boolean
-  /** send() for a string known to be ASCII, which may then be written without UTF-8 encoding. */
-  sendAscii(text: string, more?: boolean): boolean
-  /** Asked when the head is serialized: may the connection stay open after this response? */
-  mayKeepAlive(): boolean
-  /** The response is complete. */
-  responseDone(res: Response): void
-  /** Resolves when the client has caught up; rejects once the connection is gone. */
-  waitDrain(): Promise<void>
-  /** The response cannot be completed: close the connection without a clean end. */
-  abort(): void
-  reportError(err: Error): void
-  /** The handler failed after it returned: answer as for an error it threw (see Response.fail()). */
-  fail(err: Error, res: Response): void
-  /** False once the connection is closed. */
-  readonly open: boolean
-  /** Hand the raw connection over (a CONNECT tunnel): see Response.detach(). */
-  detach?(): { socket: Socket; head: Buffer }
-  /**
-   * Hold writes until uncork(), then send them as one (see Response.corked()). True when this
-   * call put the cork on; false when one was on already (or the connection is closed), and then
-   * uncork() is not called for it.
-   */
-  cork(): boolean
-  uncork(): void
-}
+export type { ResponseSink } from './response-sink.ts'
 
 export interface ResponseOptions {
   /** HEAD request: send the head a GET would get, but no body. */
@@ -73,6 +42,8 @@ export class Response {
   private fields: string[] = []
   /** Field lines added whole by addRawFields(). */
   private rawFields = ''
+  /** addTrailers()' fields as lines "name: value\r\n" ('' when none). */
+  private trailerLines = ''
   /** Field lines of the server's own (ServerOptions.responseHeaders): a prepared head must hold them too (endPrepared). */
   readonly serverFields: string
   private chunked = false
@@ -143,6 +114,30 @@ export class Response {
     this.rawFields += text
     if (obsText) this.latin1Head = true
     return this
+  }
+
+  /**
+   * Fields sent after the body (trailers, RFC 9110 §6.5): in the last chunk of a chunked
+   * HTTP/1.1 body, and on HTTP/2 as a HEADERS frame after the DATA. A body sent with its length
+   * on HTTP/1.1 has nowhere to carry them: they are dropped, as node:http drops them. Names and
+   * values are checked as setHeader() checks them; framing fields are refused.
+   */
+  addTrailers(fields: Record<string, string>): this {
+    if (this.finished || this.ending) throw new PetrelError('PETREL_ERR_RESPONSE_FINISHED')
+    for (const name of Object.keys(fields)) {
+      const value = fields[name]!
+      const lower = lowerCaseName(name)
+      if (lower === null || valueKind(value) !== ValueKind.ASCII || lower === 'content-length' || lower === 'transfer-encoding' || lower === 'connection')
+        throw new PetrelError('PETREL_ERR_INVALID_HEADER_FOR_RESPONSE', `trailer ${JSON.stringify(name)}`)
+      this.trailerLines += `${name}: ${value}\r\n`
+    }
+    return this
+  }
+
+  /** The body is over: the last chunk (with the trailers) when chunked, else the trailers where the protocol carries them (HTTP/2). */
+  private sendBodyEnd(): void {
+    if (this.chunked) this.sink.sendAscii(this.trailerLines === '' ? '0\r\n\r\n' : `0\r\n${this.trailerLines}\r\n`)
+    else if (this.trailerLines !== '' && this.sink.trailers !== undefined) this.sink.trailers(this.trailerLines)
   }
 
   getHeader(name: string): string | undefined {
@@ -262,7 +257,7 @@ export class Response {
   /** The compressor has sent its last bytes. */
   private encodedEnd(): void {
     if (this.finished) return
-    if (this.chunked) this.sink.sendAscii('0\r\n\r\n')
+    this.sendBodyEnd()
     this.finished = true
     this.sink.responseDone(this)
   }
@@ -281,6 +276,7 @@ export class Response {
       this.sendHead(out.length, '', true, true)
       this.bodyBytes = out.length
       this.sink.send(out)
+      this.sendBodyEnd()
       this.finished = true
       this.sink.responseDone(this)
     })
@@ -326,15 +322,16 @@ export class Response {
         this.sendHead(length, '', sendBody, true)
         if (sendBody) this.sink.send(body!)
       }
+      if (!this.isHead && !statusHasNoBody(this.statusCode)) this.sendBodyEnd()
     } else {
       if (!this.headersSent) this.sendHead(-1, '', false, true)
       if (body !== undefined) this.write(body)
-      if (this.chunked && !this.isHead) this.sink.sendAscii('0\r\n\r\n')
-      else if (!this.isHead && this.declaredLength >= 0 && this.bodyBytes !== this.declaredLength) {
+      if (!this.isHead && !this.chunked && this.declaredLength >= 0 && this.bodyBytes !== this.declaredLength) {
         this.sink.reportError(new Error(`response body was ${this.bodyBytes} bytes but Content-Length said ${this.declaredLength}; the connection was closed`))
         this.abort()
         return
       }
+      if (!this.isHead) this.sendBodyEnd()
     }
     this.finished = true
     this.sink.responseDone(this)

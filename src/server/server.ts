@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net'
 import { ERRORS, PetrelError, type ErrorCode } from '../core/errors.ts'
 import { hostPort, systemFailure } from '../core/system-failure.ts'
 import { escapedError, escapeMessage } from '../core/error-log.ts'
-import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, resolveKnobs, type Limits, type Timeouts } from '../core/limits.ts'
+import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, resolveHttp2, resolveKnobs, type Http2Limits, type Limits, type Timeouts } from '../core/limits.ts'
 import { Scheduler, type WheelTimer } from '../core/timers/index.ts'
 import type { RequestHead } from '../protocol/http1/request-head.ts'
 import { Connection } from './connection.ts'
@@ -24,8 +24,9 @@ import { answerBody, closingAnswer } from './answer.ts'
 import { InvalidOptionError } from '../core/option-error.ts'
 import type { TlsHandshake, TlsTerminator, TlsOptions } from './tls.ts'
 import { h2Module, tlsModule } from './lazy-modules.ts'
-import type { ServerAnswer, ListenOptions, ServerStats } from './server-types.ts'
+import type { ServerAnswer, ListenOptions, ServerOptions, ServerStats } from './server-types.ts'
 import type { H2Connection } from './h2-connection.ts'
+import type { H2Exchange } from './h2-exchange.ts'
 import type { BodySource } from './request.ts'
 
 export type Handler = (req: Request, res: Response) => void | Promise<void>
@@ -36,29 +37,10 @@ export type Handler = (req: Request, res: Response) => void | Promise<void>
  */
 export type Guard = (req: Request, res: Response) => boolean | Promise<boolean>
 
-export interface ServerOptions {
-  limits?: Partial<Limits>
-  timeouts?: Partial<Timeouts>
-  /** Called for errors that are not a client's fault: a handler that threw, a socket error. Default: console.error. */
-  onError?: (err: Error, req?: Request) => void
-  /** Called when a handler has finished a response (for access logs); `startedAtMs` is epoch ms at the request head. */
-  onResponse?: (req: Request, res: Response, startedAtMs: number) => void
-  /** Called for answers the server writes itself: malformed requests, timeouts, 503s (for access logs). */
-  onServerAnswer?: (answer: ServerAnswer) => void
-  /** Count responses, latency and bytes here (monitor/metrics.ts implements it); off when absent. */
-  metrics?: MetricsSink
-  /** Serve HTTPS: every accepted connection is TLS, with these certificates and settings (server/tls.ts). */
-  tls?: TlsOptions
-  /** Fields every response on a connection carries (e.g. Strict-Transport-Security), the server's own 400s and 408s included. */
-  responseHeaders?: Record<string, string>
-  /** HTTP/2 (server/h2-connection.ts): ALPN `h2` on TLS, prior knowledge on cleartext (a client that starts with the preface); off by default. */
-  http2?: boolean | { maxConcurrentStreams?: number }
-}
+export type { ServerAnswer, ListenOptions, ServerOptions, ServerStats } from './server-types.ts'
 
-export type { ServerAnswer, ListenOptions, ServerStats } from './server-types.ts'
-
-/** What the server's timers belong to: a connection, or a TLS handshake before it. */
-export type TimerOwner = Connection | TlsHandshake
+/** What the server's timers belong to: a connection, a TLS handshake before it, an HTTP/2 stream. */
+export type TimerOwner = Connection | TlsHandshake | H2Connection | H2Exchange
 
 /** The status of an exchange whose client left before the answer (nginx's 499): nothing is sent. */
 const CLIENT_CLOSED = 499
@@ -81,10 +63,8 @@ export class HttpServer {
   readonly metrics: MetricsSink | null
   /** TLS for every accepted connection; null: cleartext. */
   readonly tls: TlsTerminator | null
-  /** HTTP/2's settings: on or off, and SETTINGS_MAX_CONCURRENT_STREAMS. */
-  readonly http2: { enabled: boolean; maxConcurrentStreams: number }
-  /** Cleartext connections whose first bytes are awaited (HTTP/2 on): they count against limits.maxConnections. */
-  readonly sniffing = new Set<net.Socket>()
+  /** HTTP/2's limits; null: HTTP/2 is off. */
+  readonly http2: Http2Limits | null
   /** ServerOptions.responseHeaders as field lines ('' when none). */
   readonly responseFields: string
   private listener: net.Server | null = null
@@ -111,9 +91,9 @@ export class HttpServer {
     this.onServerAnswer = options.onServerAnswer
     this.metrics = options.metrics ?? null
     this.responseFields = options.responseHeaders === undefined ? '' : serverFieldLines(options.responseHeaders)
-    const h2 = options.http2 ?? false
-    this.http2 = { enabled: h2 !== false, maxConcurrentStreams: (typeof h2 === 'object' ? h2.maxConcurrentStreams : undefined) ?? 100 }
-    const alpn = options.tls?.alpnProtocols ?? (this.http2.enabled ? ['h2', 'http/1.1'] : undefined)
+    const h2 = options.http2 ?? true
+    this.http2 = h2 === false ? null : resolveHttp2(h2 === true ? undefined : h2)
+    const alpn = options.tls?.alpnProtocols ?? (this.http2 !== null ? ['h2', 'http/1.1'] : undefined)
     this.tls = options.tls === undefined ? null : new (tlsModule().TlsTerminator)({ ...options.tls, alpnProtocols: alpn })
     this.scheduler = new Scheduler<TimerOwner>({ onExpire: onConnectionTimeout })
   }
@@ -279,7 +259,6 @@ export class HttpServer {
       // A handshake under way has no request to finish: it is closed like an idle connection.
       for (const handshake of this.handshakes) handshake.destroy()
       this.handshakes.clear()
-      for (const socket of this.sniffing) socket.destroy()
       for (const conn of this.connections) {
         if (options.destroy === true) conn.destroy()
         else conn.shutdown(options.idleGraceMs ?? 0)
@@ -300,7 +279,7 @@ export class HttpServer {
   // ---- connections ----
 
   private accept(socket: net.Socket): void {
-    if (this.connections.size + this.handshakes.size + this.sniffing.size >= this.limits.maxConnections || this.closing) {
+    if (this.connections.size + this.handshakes.size >= this.limits.maxConnections || this.closing) {
       this.stats.rejected++
       if (this.tls !== null) {
         // No answer can be read without a handshake, and refusing must not cost one: close.
@@ -320,10 +299,8 @@ export class HttpServer {
       return
     }
     this.stats.accepted++
-    if (this.tls === null) {
-      if (this.http2.enabled) h2Module().sniffProtocol(this, socket)
-      else this.connections.add(new Connection(this, socket))
-    } else this.handshakes.add(new (tlsModule().TlsHandshake)(this, this.tls.wrap(socket), socket, this.timeouts.handshakeMs))
+    if (this.tls === null) this.connections.add(new Connection(this, socket))
+    else this.handshakes.add(new (tlsModule().TlsHandshake)(this, this.tls.wrap(socket), socket, this.timeouts.handshakeMs))
   }
 
   /** A TLS handshake is done: HTTP/2 starts on the socket when ALPN chose it, else HTTP/1.1. */
@@ -334,6 +311,19 @@ export class HttpServer {
     if (this.closing) socket.destroy()
     else if (socket.alpnProtocol === 'h2') this.connections.add(new (h2Module().H2Connection)(this, socket, true))
     else this.connections.add(new Connection(this, socket))
+  }
+
+  /**
+   * A cleartext connection began with the HTTP/2 preface (prior knowledge, RFC 9113 §3.3: h2load,
+   * curl --http2-prior-knowledge, a balancer that terminates TLS): HTTP/2 takes the socket and
+   * the bytes read so far.
+   */
+  takeHttp2(conn: Connection, first: Buffer): void {
+    const { socket } = conn.detach()
+    if (this.closing) return void socket.destroy()
+    const h2 = new (h2Module().H2Connection)(this, socket, false)
+    this.connections.add(h2)
+    h2.receive(first)
   }
 
   /** A 400 in plain HTTP, as nginx's "The plain HTTP request was sent to HTTPS port". */
@@ -373,15 +363,21 @@ export class HttpServer {
     }
   }
 
-  /** For metrics snapshots: connections open now, those waiting between requests, and bytes they wrote. */
-  connectionCounts(): { active: number; idle: number; bytesOut: number } {
+  /** For metrics snapshots: connections open now, those waiting between requests, those on HTTP/2 and their streams, and bytes they wrote. */
+  connectionCounts(): { active: number; idle: number; http2: number; streams: number; bytesOut: number } {
     let idle = 0
+    let http2 = 0
+    let streams = 0
     let bytesOut = 0
     for (const conn of this.connections) {
       if (conn.phase === Phase.IDLE) idle++
+      if (!(conn instanceof Connection)) {
+        http2++
+        streams += conn.streams
+      }
       bytesOut += conn.socket.bytesWritten
     }
-    return { active: this.connections.size, idle, bytesOut }
+    return { active: this.connections.size, idle, http2, streams, bytesOut }
   }
 
   timersArmed(): number {
@@ -530,6 +526,26 @@ export class HttpServer {
   }
 
   /**
+   * A connection's own answer to an exchange (a malformed request, a timeout, a 431 on an HTTP/2
+   * stream): counted in the metrics (`startedAt`: when the request arrived, monotonic ms; 0: no
+   * request was made) and reported as below. Returns the body; `head`: a HEAD request, sent none.
+   */
+  ownAnswer(
+    remoteAddress: string | undefined,
+    status: number,
+    message: string,
+    req: Request | null,
+    head: boolean,
+    startedAt: number,
+    startedAtMs: number,
+  ): string {
+    const body = answerBody(status, message)
+    if (this.metrics !== null) this.metrics.observe(status, req !== null && startedAt > 0 ? performance.now() - startedAt : 0)
+    this.reportServerAnswer(remoteAddress, status, head ? 0 : Buffer.byteLength(body), req, startedAtMs)
+    return body
+  }
+
+  /**
    * Tell the onServerAnswer hook (the access log) of an answer the server wrote itself; `req` is
    * null when no request head was parsed, and `startedAtMs` 0 when none arrived (then: now).
    */
@@ -557,7 +573,7 @@ export class HttpServer {
 }
 
 function onConnectionTimeout(conn: TimerOwner, timer: WheelTimer<TimerOwner>): void {
-  if (!(conn instanceof Connection)) conn.expired()
+  if (!(conn instanceof Connection)) conn.expired(timer)
   else if (timer === conn.sendWatch.timer) conn.onSendCheck()
   else conn.onTimeout()
 }

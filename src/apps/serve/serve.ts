@@ -4,7 +4,7 @@
 import { fileURLToPath } from 'node:url'
 import type { AddressInfo } from 'node:net'
 import { createServer, type Handler, type HttpServer } from '../../server/server.ts'
-import type { Limits, Timeouts } from '../../core/limits.ts'
+import type { Http2Limits, Limits, Timeouts } from '../../core/limits.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
 import { STATIC_DEFAULTS, staticFiles, type StaticOptions } from './static.ts'
@@ -81,8 +81,8 @@ export interface ServeOptions {
    * `compress`) turns it on; the defaults are compress.ts's DYNAMIC_LEVELS.
    */
   compressLevels?: Partial<Record<ContentCoding, number>>
-  /** HTTP/2 besides HTTP/1.1 (server/h2-connection.ts): ALPN h2 with tls, prior knowledge on cleartext. */
-  http2?: boolean
+  /** HTTP/2 (server/h2-connection.ts), on unless false: ALPN h2 with tls, prior knowledge on cleartext; an object sets its limits. */
+  http2?: boolean | Partial<Http2Limits>
 }
 
 export interface AuthSettings {
@@ -356,7 +356,7 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
             }),
     onServerAnswer: accessLog === null ? undefined : (answer) => accessLog.record({ ...answer, endedAtMs: Date.now() }),
     ...(https === null ? {} : { tls: https[1].withTicketSecret(options).tls }),
-    http2: options.http2 === true,
+    http2: options.http2 ?? true,
     ...(options.hstsSeconds === undefined ? {} : { responseHeaders: { 'Strict-Transport-Security': `max-age=${options.hstsSeconds}` } }),
   })
   parts.server = server

@@ -38,33 +38,12 @@ import {
   type FrameHandler,
 } from './frames.ts'
 import { HpackDecoder, HpackEncoder, HpackError } from './hpack.ts'
-import { H2Stream, SESSION_DEFAULTS, StreamState, type SessionLimits } from './stream.ts'
+import { H2Stream, SESSION_DEFAULTS, StreamState, type SessionEvents, type SessionLimits, type SessionOutput } from './stream.ts'
 
-export { SESSION_DEFAULTS, StreamState, H2Stream, type SessionLimits } from './stream.ts'
+export { SESSION_DEFAULTS, StreamState, H2Stream, type SessionEvents, type SessionLimits, type SessionOutput } from './stream.ts'
 
-export interface SessionEvents {
-  /** A request head (`fields` flat [name, value, …], as decoded); `endStream` when it has no body. */
-  request(stream: H2Stream, fields: string[], endStream: boolean): void
-  /** Body bytes (a view valid until the call returns); `end` on the last. The owner calls consume() as it takes them. */
-  data(stream: H2Stream, chunk: Buffer, start: number, end: number, endStream: boolean): void
-  /** Trailer fields ended the request. */
-  trailers(stream: H2Stream, fields: string[]): void
-  /** The stream ended without completing: reset by the client (its code), or by this side. */
-  reset(stream: H2Stream, code: H2Error): void
-  /** Room again to send on this stream after sendData() said to wait. */
-  writable(stream: H2Stream): void
-  /** A header list over maxHeaderListBytes: the owner answers 431 on the stream. */
-  headersTooLarge(stream: H2Stream): void
-  /** The connection is over (GOAWAY sent or received and the last stream done, or an error). */
-  closed(code: H2Error, why: string): void
-}
-
-export interface SessionOutput {
-  /** Queue bytes for the socket; false when it is behind. */
-  write(bytes: Buffer): boolean
-  /** Close the socket once what is queued is written. */
-  end(): void
-}
+/** Ranges of skipped stream ids kept to tell them from closed ones (a client rarely skips at all). */
+const MAX_GAPS = 8
 
 export class H2Session implements FrameHandler {
   private readonly limits: SessionLimits
@@ -74,6 +53,10 @@ export class H2Session implements FrameHandler {
   private readonly decoder: HpackDecoder
   private readonly encoder = new HpackEncoder()
   readonly streams = new Map<number, H2Stream>()
+  /** Ranges [first, last] of client stream ids skipped (never opened), the newest MAX_GAPS. */
+  private readonly gaps: number[] = []
+  /** DATA payload bytes sent so far (the owner watches it for progress on shut windows). */
+  dataSent = 0
   /** The highest stream id the client opened (for GOAWAY, and to refuse reused or lower ids). */
   lastStreamId = 0
   /** The peer's settings. */
@@ -171,8 +154,12 @@ export class H2Session implements FrameHandler {
         this.onContinuation(flags, streamId, payload, start, end)
         break
       case FrameType.PRIORITY:
-        // Parsed and ignored (§5.3.2), but a stream may not depend on itself.
-        if ((payload.readUInt32BE(start) & MAX_WINDOW) === streamId) this.streamErrorById(streamId, H2Error.PROTOCOL_ERROR)
+        // Parsed and ignored (§5.3.2), but a stream may not depend on itself: a stream error, or
+        // on an idle stream (which may not be reset, §6.4) a connection error.
+        if ((payload.readUInt32BE(start) & MAX_WINDOW) === streamId) {
+          if (streamId > this.lastStreamId) this.connectionError(H2Error.PROTOCOL_ERROR, `PRIORITY: the idle stream ${streamId} depends on itself`)
+          else this.streamErrorById(streamId, H2Error.PROTOCOL_ERROR)
+        }
         break
       case FrameType.RST_STREAM:
         this.onReset(streamId, payload.readUInt32BE(start) as H2Error)
@@ -207,7 +194,12 @@ export class H2Session implements FrameHandler {
     const existing = this.streams.get(streamId)
     if (existing === undefined) {
       if (streamId % 2 === 0) return this.connectionError(H2Error.PROTOCOL_ERROR, `a client stream with the even id ${streamId}`)
-      if (streamId <= this.lastStreamId) return this.connectionError(H2Error.STREAM_CLOSED, `HEADERS on the closed stream ${streamId}`)
+      if (streamId <= this.lastStreamId) {
+        // An id the client skipped was never opened: using it now breaks the order of ids (§5.1.1).
+        if (this.skipped(streamId))
+          return this.connectionError(H2Error.PROTOCOL_ERROR, `HEADERS on stream ${streamId}, below the stream ${this.lastStreamId} already opened`)
+        return this.connectionError(H2Error.STREAM_CLOSED, `HEADERS on the closed stream ${streamId}`)
+      }
     } else if (existing.state !== StreamState.OPEN && existing.state !== StreamState.HALF_CLOSED_LOCAL) {
       // Trailers after the body ended, or HEADERS on a stream this side reset.
       return this.connectionError(H2Error.STREAM_CLOSED, `HEADERS on the half-closed stream ${streamId}`)
@@ -266,6 +258,11 @@ export class H2Session implements FrameHandler {
       this.events.trailers(existing, this.fields.slice())
       this.remoteEnd(existing)
       return
+    }
+    if (streamId > this.lastStreamId + 2) {
+      // Ids skipped: kept (the last few ranges) to tell a skipped id from a closed one.
+      if (this.gaps.length === MAX_GAPS * 2) this.gaps.splice(0, 2)
+      this.gaps.push(this.lastStreamId + 2, streamId - 2)
     }
     this.lastStreamId = streamId
     if (this.goingAway) return
@@ -428,6 +425,13 @@ export class H2Session implements FrameHandler {
     this.flushStream(stream)
   }
 
+  /** Whether `streamId` is in one of the ranges of ids the client skipped (as far as they are kept). */
+  private skipped(streamId: number): boolean {
+    const gaps = this.gaps
+    for (let i = 0; i < gaps.length; i += 2) if (streamId >= gaps[i]! && streamId <= gaps[i + 1]!) return true
+    return false
+  }
+
   /** Count a control frame; false (the connection ended with ENHANCE_YOUR_CALM) past the limit. */
   private control(what: string): boolean {
     const now = this.now()
@@ -451,6 +455,19 @@ export class H2Session implements FrameHandler {
     const block = this.encoder.encode(fields)
     this.out.write(headersFrames(stream.id, block, endStream, this.peerMaxFrameSize))
     if (endStream) this.localEnd(stream)
+  }
+
+  /** Trailer fields after the body: a HEADERS frame with END_STREAM, once the DATA before them is out. */
+  sendTrailers(stream: H2Stream, fields: ReadonlyArray<readonly [string, string]>): void {
+    if (stream.state === StreamState.CLOSED || stream.state === StreamState.HALF_CLOSED_LOCAL || this.ended) return
+    stream.trailers = fields
+    if (stream.pending.length === 0) this.sendTrailerBlock(stream)
+  }
+
+  private sendTrailerBlock(stream: H2Stream): void {
+    const fields = stream.trailers!
+    stream.trailers = null
+    this.sendHeaders(stream, fields, true)
   }
 
   /**
@@ -485,18 +502,23 @@ export class H2Session implements FrameHandler {
       if (allowed > 0) this.out.write(data.subarray(from, from + allowed))
       stream.sendWindow -= allowed
       this.sendWindow -= allowed
+      this.dataSent += allowed
       stream.pendingBytes -= allowed
       if (allowed === left) stream.pending.shift()
       else item[1] = from + allowed
       if (last) this.localEnd(stream)
     }
+    if (stream.pending.length === 0 && stream.trailers !== null && stream.state !== StreamState.CLOSED) this.sendTrailerBlock(stream)
     if (hadPending && stream.pendingBytes === 0 && stream.state !== StreamState.CLOSED) this.events.writable(stream)
   }
 
   /** This side ended its half of the stream. */
   private localEnd(stream: H2Stream): void {
     if (stream.state === StreamState.HALF_CLOSED_REMOTE) this.closeStream(stream)
-    else stream.state = StreamState.HALF_CLOSED_LOCAL
+    else {
+      stream.state = StreamState.HALF_CLOSED_LOCAL
+      stream.localEndedAt = this.now()
+    }
     this.endIfIdle()
   }
 
@@ -526,9 +548,11 @@ export class H2Session implements FrameHandler {
     stream.unconsumed = 0
     stream.pending = []
     stream.pendingBytes = 0
+    stream.trailers = null
     this.blocked.delete(stream)
     this.streams.delete(stream.id)
     this.endIfIdle()
+    if (this.streams.size === 0 && !this.ended) this.events.streamsDone()
   }
 
   /** Graceful stop (§6.8): GOAWAY with the last stream id; the streams under way finish, then the connection ends. */

@@ -1,39 +1,42 @@
-// An HTTP/2 stream as the session keeps it (its state and both flow-control windows), and the
-// limits a session is made with. session.ts re-exports them.
+// An HTTP/2 stream as the session keeps it (its state and both flow-control windows), and what a
+// session is made with: its limits, its owner's events and its output. session.ts re-exports them.
 
 import { Buffer } from 'node:buffer'
-import { DEFAULT_MAX_FRAME_SIZE } from './frames.ts'
+import { DEFAULT_HTTP2, DEFAULT_LIMITS, type Http2Limits } from '../../core/limits.ts'
+import type { H2Error } from './frames.ts'
 
-export interface SessionLimits {
-  /** SETTINGS_MAX_CONCURRENT_STREAMS this side announces (default 100). */
-  maxConcurrentStreams: number
-  /** SETTINGS_INITIAL_WINDOW_SIZE this side announces for request bodies (default 65,535). */
-  initialWindowBytes: number
-  /** The connection's receive window this side keeps open (default 1 MiB). */
-  connectionWindowBytes: number
-  /** SETTINGS_MAX_FRAME_SIZE this side announces (default 16,384). */
-  maxFrameBytes: number
-  /** SETTINGS_HEADER_TABLE_SIZE this side announces (default 4,096). */
-  headerTableBytes: number
-  /** SETTINGS_MAX_HEADER_LIST_SIZE this side announces (default 16 KiB, as nginx's large_client_header_buffers). */
+/** What a session is made with: HTTP/2's limits (core/limits.ts), and the header list a stream may carry. */
+export interface SessionLimits extends Http2Limits {
+  /** SETTINGS_MAX_HEADER_LIST_SIZE this side announces (default 16 KiB, the server's limits.maxHeaderBytes). */
   maxHeaderListBytes: number
-  /** Most bytes of one header block across HEADERS and CONTINUATION frames (default 64 KiB). */
-  maxHeaderBlockBytes: number
-  /** Client resets, PINGs, SETTINGS and empty frames each tolerated per window (default 200 per 10 s). */
-  maxControlPerWindow: number
-  controlWindowMs: number
 }
 
-export const SESSION_DEFAULTS: SessionLimits = {
-  maxConcurrentStreams: 100,
-  initialWindowBytes: 65_535,
-  connectionWindowBytes: 1024 * 1024,
-  maxFrameBytes: DEFAULT_MAX_FRAME_SIZE,
-  headerTableBytes: 4096,
-  maxHeaderListBytes: 16 * 1024,
-  maxHeaderBlockBytes: 64 * 1024,
-  maxControlPerWindow: 200,
-  controlWindowMs: 10_000,
+export const SESSION_DEFAULTS: Readonly<SessionLimits> = Object.freeze({ ...DEFAULT_HTTP2, maxHeaderListBytes: DEFAULT_LIMITS.maxHeaderBytes })
+
+export interface SessionEvents {
+  /** A request head (`fields` flat [name, value, …], as decoded); `endStream` when it has no body. */
+  request(stream: H2Stream, fields: string[], endStream: boolean): void
+  /** Body bytes (a view valid until the call returns); `end` on the last. The owner calls consume() as it takes them. */
+  data(stream: H2Stream, chunk: Buffer, start: number, end: number, endStream: boolean): void
+  /** Trailer fields ended the request. */
+  trailers(stream: H2Stream, fields: string[]): void
+  /** The stream ended without completing: reset by the client (its code), or by this side. */
+  reset(stream: H2Stream, code: H2Error): void
+  /** Room again to send on this stream after sendData() said to wait. */
+  writable(stream: H2Stream): void
+  /** A header list over maxHeaderListBytes: the owner answers 431 on the stream. */
+  headersTooLarge(stream: H2Stream): void
+  /** No stream is open any more (the connection's idle time starts). */
+  streamsDone(): void
+  /** The connection is over (GOAWAY sent or received and the last stream done, or an error). */
+  closed(code: H2Error, why: string): void
+}
+
+export interface SessionOutput {
+  /** Queue bytes for the socket; false when it is behind. */
+  write(bytes: Buffer): boolean
+  /** Close the socket once what is queued is written. */
+  end(): void
 }
 
 /** Stream states a server sees (§5.1); idle and reserved streams have no object. */
@@ -52,6 +55,10 @@ export class H2Stream {
   /** DATA waiting for window: [buffer, start, end, end stream]. */
   pending: Array<[Buffer, number, number, boolean]> = []
   pendingBytes = 0
+  /** When this side ended its half (the response's END_STREAM), on the session's clock. */
+  localEndedAt = 0
+  /** Trailer fields to send once the pending DATA is out (HEADERS with END_STREAM). */
+  trailers: ReadonlyArray<readonly [string, string]> | null = null
   /** The owner's object for the stream (the Request/Response pair). */
   owner: unknown = null
   /** Content-Length the request declared, or -1; checked against DATA (§8.1.1). */
