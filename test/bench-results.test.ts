@@ -138,3 +138,41 @@ test('the tls suite: every peer over HTTPS with one certificate, wrk and the res
   assert.match(rsa.stdout, /^ {2}handshake tls-floor … [\d,]+ req\/s, [\d.]+ µs\/req$/m)
   assert.equal(readdirSync(dir).length, 4)
 })
+
+// The h2 suite on the same skeleton with h2load for wrk: every peer started and checked over
+// HTTP/2 (TLS with ALPN h2, cleartext by prior knowledge; the 100 KiB file byte for byte) and
+// Petrel's HTTP/1.1 reference row over h2load --h1, every run's h2load summary checked (a failed
+// request or a stalled connection fails the run, which would leave a note and no number here).
+test("the h2 suite: every peer over HTTP/2 on TLS and cleartext, Petrel's HTTP/1.1 beside them, h2load's failures checked, targets listed", {
+  timeout: BENCH_TIMEOUT_MS,
+}, async (t) => {
+  requireDebianPackage('nghttp2-client')
+  requireDebianPackage('util-linux')
+  requireDebianPackage('nginx')
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-bench-runs-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+
+  const h2 = await runSuite(
+    // One second of warm-up: a cold server may leave one of 100 connections unanswered for most
+    // of a second (the stall check spares the warm-up, not the measured run).
+    ['h2', '--scenario', 'tls-c10-m100,clear-c100-m10,static-100k', '--duration', '1', '--warmup', '1', '--static-connections', '2', '--static-streams', '4'],
+    dir,
+  )
+  assert.equal(h2.code, 0, h2.stdout + h2.stderr)
+  assert.match(h2.stdout, /^certificate: ECDSA P-256, self-signed for localhost and 127\.0\.0\.1 /m)
+  assert.match(h2.stdout, /^about \d+ min: 3 scenario\(s\) × 5 run\(s\) × ~3 s$/m)
+  for (const scenario of ['tls-c10-m100', 'clear-c100-m10', 'static-100k']) {
+    for (const peer of ['petrel', 'h2-floor', 'node-http2', 'nginx', 'petrel-h1']) {
+      assert.match(h2.stdout, new RegExp(`^ {2}${scenario} ${peer} … [\\d,]+ req/s, [\\d.]+ µs/req$`, 'm'))
+    }
+  }
+  assert.doesNotMatch(h2.stdout, /failed/, 'no run failed')
+  assert.match(h2.stdout, /^peer +protocol +req\/s +vs petrel +CPU µs\/req +server CPU +MB\/s +mean ms +header B\/req +errors$/m)
+  // What h2load negotiated, per row: h2 over TLS, h2c on cleartext, HTTP/1.1 for the reference.
+  assert.match(h2.stdout, /^tls-c10-m100: [^\n]+\n[^\n]+\n[^\n]+\npetrel +h2 +[\d,]+ +1\.00× /m)
+  assert.match(h2.stdout, /^clear-c100-m10: [^\n]+\n[^\n]+\n[^\n]+\npetrel +h2c +[\d,]+ +1\.00× /m)
+  assert.match(h2.stdout, /^petrel-h1 +http\/1\.1 +[\d,]+ /m)
+  assert.match(h2.stdout, /^targets:\n {2}tls-c10-m100: Petrel ≥ 0\.8× nginx: [\d.]+× \((met|missed)\); by CPU µs\/req [\d.]+×/m)
+  assert.match(h2.stdout, /^ {2}clear-c100-m10: Petrel ≥ 3× node-http2: /m)
+  assert.equal(readdirSync(dir).length, 2)
+})

@@ -430,4 +430,48 @@ describe('cleartext HTTP/2 (prior knowledge) beside HTTP/1.1 on one port', () =>
     await new Promise((resolve) => setTimeout(resolve, 50))
     assert.equal((await run('curl', ['-sS', '--http2-prior-knowledge', `http://127.0.0.1:${clearPort}/plaintext`])).stdout, 'Hello, World!')
   })
+
+  test('the first bytes decide at every split point: the preface in two writes cut anywhere is HTTP/2, "P" then "OST …" and "PR" then "OPFIND …" HTTP/1.1', async (t) => {
+    const clear = createServer({ onError: (err) => errors.push(err) })
+    clear.get('/plaintext', (_req, res) => res.end('Hello'))
+    clear.route('POST', '/plaintext', (_req, res) => res.end('posted'))
+    clear.route('PROPFIND', '/plaintext', (_req, res) => res.end('found'))
+    const { port: clearPort } = await clear.listen({ port: 0, host: '127.0.0.1' })
+    t.after(() => clear.close({ destroy: true }))
+    const { connect } = await import('node:net')
+    /** Send `bytes` cut at `cut` (two writes, the second after the first has surely been read), and collect until close or `enough`. */
+    const exchange = async (bytes: Buffer, cut: number, enough: (got: Buffer) => boolean): Promise<Buffer> => {
+      const socket = connect(clearPort, '127.0.0.1')
+      socket.setNoDelay(true)
+      let got = Buffer.alloc(0)
+      const done = new Promise<void>((resolve) => {
+        socket.on('data', (chunk: Buffer) => {
+          got = Buffer.concat([got, chunk])
+          if (enough(got)) resolve()
+        })
+        socket.on('close', () => resolve())
+      })
+      socket.write(bytes.subarray(0, cut))
+      await new Promise((resolve) => setTimeout(resolve, 15))
+      socket.write(bytes.subarray(cut))
+      await done
+      socket.destroy()
+      return got
+    }
+    const h2 = Buffer.concat([PREFACE, settingsFrame([])])
+    for (let cut = 1; cut < h2.length; cut++) {
+      // The server's SETTINGS frame comes first once HTTP/2 has the socket.
+      const got = await exchange(h2, cut, (g) => g.length >= 9)
+      assert.equal(got[3], FrameType.SETTINGS, `cut at ${cut}: ${got.toString('latin1', 0, 20)}`)
+    }
+    for (const [text, cut, answer] of [
+      ['POST /plaintext HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', 1, 'posted'],
+      ['PROPFIND /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 2, 'found'],
+      ['PROPFIND /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 1, 'found'],
+    ] as const) {
+      const got = (await exchange(Buffer.from(text), cut, () => false)).toString('latin1')
+      assert.match(got, /^HTTP\/1\.1 200 OK\r\n/, `${text.slice(0, 8)} cut at ${cut}`)
+      assert.ok(got.endsWith(answer))
+    }
+  })
 })

@@ -13,9 +13,9 @@ import { Buffer } from 'node:buffer'
 import net from 'node:net'
 import { createServer, type HttpServer } from '../src/index.ts'
 import { Response } from '../src/server/response.ts'
-import { Flag, frame, FrameReader, FrameType, H2Error, headersFrames, PREFACE, Setting, settingsFrame } from '../src/protocol/http2/frames.ts'
-import { HpackDecoder, HpackEncoder } from '../src/protocol/http2/hpack.ts'
+import { Flag, frame, FrameType, H2Error, Setting } from '../src/protocol/http2/frames.ts'
 import { settlesTo } from './helpers/sockets.ts'
+import { body, ended, H2Client, reset, status } from './helpers/h2-client.ts'
 
 const TICK = 30
 const SLACK = 1500
@@ -53,125 +53,9 @@ before(async () => {
 
 after(() => server.close({ destroy: true }))
 
-interface Got {
-  type: number
-  flags: number
-  streamId: number
-  payload: Buffer
-  fields?: Array<[string, string]>
-}
-
-/** A raw HTTP/2 client: frames in order, header blocks decoded, the server's SETTINGS acknowledged. */
-class Client {
-  readonly socket: net.Socket
-  readonly frames: Got[] = []
-  closedAt = 0
-  readonly openedAt = performance.now()
-  private readonly encoder = new HpackEncoder()
-  private readonly decoder = new HpackDecoder({ maxTableBytes: 4096, maxHeaderListBytes: 1 << 20 })
-  private readonly reader: FrameReader
-  private waiters: Array<() => void> = []
-
-  constructor(settings: Array<[number, number]> = []) {
-    this.socket = net.connect(port, '127.0.0.1')
-    this.socket.on('error', () => {})
-    this.reader = new FrameReader(
-      {
-        frame: (type, flags, streamId, payload, start, end) => {
-          const got: Got = { type, flags, streamId, payload: Buffer.from(payload.subarray(start, end)) }
-          if (type === FrameType.HEADERS) {
-            const fields: Array<[string, string]> = []
-            this.decoder.decode(got.payload, 0, got.payload.length, { field: (n, v) => fields.push([n, v]) })
-            got.fields = fields
-          }
-          if (type === FrameType.SETTINGS && !(flags & Flag.ACK)) this.socket.write(frame(FrameType.SETTINGS, Flag.ACK, 0))
-          this.frames.push(got)
-          return true
-        },
-        framingError: () => {},
-      },
-      false,
-    )
-    this.socket.on('data', (chunk: Buffer) => {
-      this.reader.push(chunk)
-      this.wake()
-    })
-    this.socket.on('close', () => {
-      this.closedAt = performance.now()
-      this.wake()
-    })
-    this.socket.write(Buffer.concat([PREFACE, settingsFrame(settings)]))
-  }
-
-  private wake(): void {
-    const waiters = this.waiters
-    this.waiters = []
-    for (const w of waiters) w()
-  }
-
-  request(streamId: number, method: string, path: string, endStream: boolean): void {
-    const block = this.encoder.encode([
-      [':method', method],
-      [':scheme', 'http'],
-      [':path', path],
-      [':authority', 'localhost'],
-    ])
-    this.socket.write(headersFrames(streamId, block, endStream, 16_384))
-  }
-
-  data(streamId: number, text: string, endStream: boolean): void {
-    this.socket.write(frame(FrameType.DATA, endStream ? Flag.END_STREAM : 0, streamId, Buffer.from(text)))
-  }
-
-  /** Wait until `pred` holds over the frames (or the socket closed and it still does not: fail). */
-  async until(pred: (frames: Got[]) => boolean, what: string, ms = SLACK * 2): Promise<void> {
-    const deadline = performance.now() + ms
-    while (!pred(this.frames)) {
-      if (this.closedAt > 0) assert.fail(`closed before ${what}; frames: ${this.describe()}`)
-      const left = deadline - performance.now()
-      if (left <= 0) assert.fail(`no ${what} within ${ms} ms; frames: ${this.describe()}`)
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left)
-        this.waiters.push(() => {
-          clearTimeout(timer)
-          resolve()
-        })
-      })
-    }
-  }
-
-  async closed(ms = SLACK * 2): Promise<number> {
-    const deadline = performance.now() + ms
-    while (this.closedAt === 0) {
-      if (performance.now() > deadline) assert.fail(`not closed within ${ms} ms`)
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 50)
-        this.waiters.push(() => {
-          clearTimeout(timer)
-          resolve()
-        })
-      })
-    }
-    return this.closedAt
-  }
-
-  on(streamId: number): Got[] {
-    return this.frames.filter((f) => f.streamId === streamId)
-  }
-
-  describe(): string {
-    return this.frames.map((f) => `${f.type}/${f.streamId}/${f.flags}`).join(' ')
-  }
-}
-
-const status = (frames: Got[]): string | undefined => frames.find((f) => f.fields !== undefined)?.fields?.find(([n]) => n === ':status')?.[1]
-const body = (frames: Got[]): string => Buffer.concat(frames.filter((f) => f.type === FrameType.DATA).map((f) => f.payload)).toString('latin1')
-const ended = (frames: Got[]): boolean => frames.some((f) => (f.type === FrameType.DATA || f.type === FrameType.HEADERS) && (f.flags & Flag.END_STREAM) !== 0)
-const reset = (frames: Got[]): number | undefined => frames.find((f) => f.type === FrameType.RST_STREAM)?.payload.readUInt32BE(0)
-
 describe('HTTP/2 stream timers', () => {
   test('a handler that does not start its response within handlerMs: 503 on its stream, its signal aborted; the connection goes on', async (t) => {
-    const c = new Client()
+    const c = new H2Client(port)
     t.after(() => c.socket.destroy())
     const before = server.stats.timeouts.PETREL_ERR_HANDLER_TIMEOUT ?? 0
     const sentAt = performance.now()
@@ -200,7 +84,7 @@ describe('HTTP/2 stream timers', () => {
   })
 
   test('a request body that stops arriving for bodyMs: 408 on its stream, then RST_STREAM NO_ERROR; other streams unharmed', async (t) => {
-    const c = new Client()
+    const c = new H2Client(port)
     t.after(() => c.socket.destroy())
     c.request(1, 'POST', '/read', false)
     c.data(1, 'some of the body', false)
@@ -221,7 +105,7 @@ describe('HTTP/2 stream timers', () => {
   })
 
   test('a body that keeps arriving is not timed out, though it takes longer than bodyMs in all', async (t) => {
-    const c = new Client()
+    const c = new H2Client(port)
     t.after(() => c.socket.destroy())
     c.request(1, 'POST', '/read', false)
     for (let i = 0; i < 5; i++) {
@@ -235,7 +119,7 @@ describe('HTTP/2 stream timers', () => {
   })
 
   test('a stream answered while its body is owed (the handler did not read it) is reset after bodyMs if the client goes quiet', async (t) => {
-    const c = new Client()
+    const c = new H2Client(port)
     t.after(() => c.socket.destroy())
     c.request(1, 'POST', '/ignore', false)
     await c.until(() => ended(c.on(1)), 'the answer')
@@ -249,7 +133,7 @@ describe('HTTP/2 stream timers', () => {
 
 describe('HTTP/2 connection timers', () => {
   test('no stream for keepAliveMs: GOAWAY NO_ERROR, then the server closes (lingerMs at most for a client that stays)', async () => {
-    const c = new Client()
+    const c = new H2Client(port)
     c.request(1, 'GET', '/plaintext', true)
     await c.until(() => ended(c.on(1)), 'the answer')
     const idleFrom = performance.now()
@@ -264,7 +148,7 @@ describe('HTTP/2 connection timers', () => {
 
   test('a client that keeps its window shut while DATA waits is cut after sendMs, counted as a send timeout', async () => {
     const before = server.stats.timeouts.PETREL_ERR_SEND_TIMEOUT ?? 0
-    const c = new Client([[Setting.INITIAL_WINDOW_SIZE, 0]])
+    const c = new H2Client(port, [[Setting.INITIAL_WINDOW_SIZE, 0]])
     c.request(1, 'GET', '/big', true)
     await c.until(() => status(c.on(1)) !== undefined, 'the head')
     const from = performance.now()
@@ -282,7 +166,7 @@ describe('HTTP/2 connection timers', () => {
 
 describe('response trailers', () => {
   test('HTTP/2: a HEADERS frame with END_STREAM after the DATA, names lower-cased; also after a body given whole', async (t) => {
-    const c = new Client()
+    const c = new H2Client(port)
     t.after(() => c.socket.destroy())
     c.request(1, 'GET', '/trailers', true)
     c.request(3, 'GET', '/trailers-whole', true)
@@ -309,7 +193,7 @@ describe('response trailers', () => {
   })
 
   test('HTTP/2: trailers wait for DATA held back by a small window', async (t) => {
-    const c = new Client([[Setting.INITIAL_WINDOW_SIZE, 3]])
+    const c = new H2Client(port, [[Setting.INITIAL_WINDOW_SIZE, 3]])
     t.after(() => c.socket.destroy())
     c.request(1, 'GET', '/trailers', true)
     await c.until(() => body(c.on(1)).length === 3, 'the first window of DATA')

@@ -146,10 +146,11 @@ test('curl over HTTPS: the demo site, /plaintext, a static file, HEAD and a Rang
     const base = `https://127.0.0.1:${demo.port}`
     const home = curl('-i', `${base}/`)
     assert.equal(home.status, 0, home.stderr)
-    assert.match(home.stdout, /^HTTP\/1\.1 200 OK\r\n/)
+    // curl offers h2 by ALPN, and the server takes it (HTTP/2 is on by default).
+    assert.match(home.stdout, /^HTTP\/2 200 \r\n/)
     assert.match(home.stdout, /<html/i)
     const plain = curl(`${base}/plaintext`, '-w', '%{http_version} %{ssl_verify_result}')
-    assert.equal(plain.stdout, 'Hello, World!1.1 0', 'the body, HTTP/1.1, and the certificate verified against the test CA')
+    assert.equal(plain.stdout, 'Hello, World!2 0', 'the body, HTTP/2, and the certificate verified against the test CA')
     // The key type curl negotiated with: an ECDSA or RSA signature in the cipher suite of TLS 1.2.
     const suite = sClient(demo.port, '-tls1_2', '-servername', 'localhost')
     assert.match(suite, pair === ec ? /Cipher is ECDHE-ECDSA-/ : /Cipher is ECDHE-RSA-/)
@@ -157,10 +158,10 @@ test('curl over HTTPS: the demo site, /plaintext, a static file, HEAD and a Rang
     const url = `https://localhost:${files.port}/file.txt`
     assert.equal(curl('--resolve', `localhost:${files.port}:127.0.0.1`, url).stdout, 'abcdefghijklmnopqrstuvwxyz')
     const head = curl('--resolve', `localhost:${files.port}:127.0.0.1`, '-I', url)
-    assert.match(head.stdout, /^HTTP\/1\.1 200 OK\r\n/)
+    assert.match(head.stdout, /^HTTP\/2 200 \r\n/)
     assert.match(head.stdout, /\r\nContent-Length: 26\r\n/i)
     const range = curl('--resolve', `localhost:${files.port}:127.0.0.1`, '-i', '-r', '3-5', url)
-    assert.match(range.stdout, /^HTTP\/1\.1 206 Partial Content\r\n/)
+    assert.match(range.stdout, /^HTTP\/2 206 \r\n/)
     assert.match(range.stdout, /\r\nContent-Range: bytes 3-5\/26\r\n/i)
     assert.match(range.stdout, /\r\n\r\ndef$/)
   }
@@ -481,7 +482,7 @@ for (const workers of [[], ['--workers', '2', '--user', 'root']]) {
     assert.ok(line, m.log())
     assert.equal(line[1], 'https', `the start-up line says https: ${line[0]}`)
     const metrics = curl('-i', `https://127.0.0.1:${line[2]}/metrics`)
-    assert.match(metrics.stdout, /^HTTP\/1\.1 200 /)
+    assert.match(metrics.stdout, /^HTTP\/2 200 /)
     assert.match(metrics.stdout, /petrel_/)
     // Plain HTTP to the TLS admin port: a 400 saying so, none of the figures.
     const cleartext = curl('-i', `http://127.0.0.1:${line[2]}/metrics`)

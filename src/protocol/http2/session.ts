@@ -365,6 +365,9 @@ export class H2Session implements FrameHandler {
     const stream = this.streams.get(streamId)
     if (stream === undefined) {
       if (streamId > this.lastStreamId) this.connectionError(H2Error.PROTOCOL_ERROR, `RST_STREAM on the idle stream ${streamId}`)
+      // A reset of a stream already closed (answered at once) costs the server nothing more, but
+      // it counts: a flood of them is still a flood.
+      else this.control('RST_STREAM')
       return
     }
     if (!this.control('RST_STREAM')) return
