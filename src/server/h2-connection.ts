@@ -17,6 +17,7 @@ import { PetrelError } from '../core/errors.ts'
 import { WheelTimer } from '../core/timers/index.ts'
 import { H2Error } from '../protocol/http2/frames.ts'
 import { H2Session, StreamState, type H2Stream, type SessionEvents, type SessionOutput } from '../protocol/http2/session.ts'
+import type { Done } from '../protocol/http2/stream.ts'
 import { requestHead, requestTrailers } from './h2-request.ts'
 import { H2Exchange } from './h2-exchange.ts'
 import type { Request } from './request.ts'
@@ -211,9 +212,12 @@ export class H2Connection implements SessionOutput, SessionEvents {
 
   // ---- SessionOutput ----
 
-  write(bytes: Buffer): boolean {
-    if (this.isClosed) return false
-    const ok = this.socket.write(bytes)
+  write(bytes: Buffer, done?: Done): boolean {
+    if (this.isClosed) {
+      done?.()
+      return false
+    }
+    const ok = this.socket.write(bytes, done)
     if (!ok) this.socketBehind = true
     // Outside a read or a flush (a handler's late write, a body taken later): watched now.
     if (this.socket.writableCorked === 0) this.sendWatch.watchIfQueued()

@@ -20,6 +20,7 @@ import { ERRORS, PetrelError, type ErrorCode } from '../core/errors.ts'
 import { WheelTimer } from '../core/timers/index.ts'
 import { H2Error } from '../protocol/http2/frames.ts'
 import { StreamState, type H2Stream } from '../protocol/http2/session.ts'
+import type { Done } from '../protocol/http2/stream.ts'
 import type { BodySource, Request } from './request.ts'
 import type { Response, ResponseSink } from './response.ts'
 import type { TimerOwner } from './server.ts'
@@ -40,8 +41,9 @@ export class H2Exchange implements ResponseSink, BodySource {
   /** The head as fields, parsed from what the Response wrote, not sent yet. */
   private head: Array<[string, string]> | null = null
   private headSent = false
-  /** A body piece not sent yet (the last one may carry END_STREAM). */
+  /** A body piece not sent yet (the last one may carry END_STREAM), and its owner's callback when it wants the buffer back. */
   private piece: Buffer | null = null
+  private pieceDone: Done | undefined = undefined
   /** Trailer fields to send after the body (Response.addTrailers()). */
   private trailerFields: Array<[string, string]> | null = null
   private ended = false
@@ -200,12 +202,12 @@ export class H2Exchange implements ResponseSink, BodySource {
       bytes = bytes.subarray(headEnd + 4)
     }
     if (bytes.length > 0) {
-      // A caller reusing its buffer (onFlushed) gets it back now: what is held is a copy.
-      if (onFlushed !== undefined) bytes = Buffer.from(bytes)
       if (this.piece !== null) this.release(false)
+      // A caller reusing its buffer (a file read into a pooled buffer) gets it back once the
+      // socket has written it: held and sent without a copy.
       this.piece = bytes
-    }
-    onFlushed?.()
+      this.pieceDone = onFlushed
+    } else onFlushed?.()
     this.conn.hold(this)
     return !this.conn.behind && this.stream.pendingBytes === 0
   }
@@ -251,8 +253,10 @@ export class H2Exchange implements ResponseSink, BodySource {
     }
     if (this.piece !== null) {
       const piece = this.piece
+      const done = this.pieceDone
       this.piece = null
-      session.sendData(this.stream, piece, last)
+      this.pieceDone = undefined
+      session.sendData(this.stream, piece, last, done)
     } else if (last) session.sendData(this.stream, EMPTY, true)
     if (trailers !== null) session.sendTrailers(this.stream, trailers)
   }
@@ -276,6 +280,11 @@ export class H2Exchange implements ResponseSink, BodySource {
     if (this.goneReason !== null) return
     this.goneReason = reason
     this.conn.server.scheduler.cancel(this.timer)
+    // A piece held and never to be sent: its buffer goes back to its owner.
+    const done = this.pieceDone
+    this.piece = null
+    this.pieceDone = undefined
+    done?.()
     this.req?.abortBody(reason)
     if (this.res !== null && !this.res.finished) this.res.connectionClosed(reason)
     const waiters = this.drainWaiters

@@ -38,7 +38,7 @@ import {
   type FrameHandler,
 } from './frames.ts'
 import { HpackDecoder, HpackEncoder, HpackError } from './hpack.ts'
-import { H2Stream, SESSION_DEFAULTS, StreamState, type SessionEvents, type SessionLimits, type SessionOutput } from './stream.ts'
+import { H2Stream, SESSION_DEFAULTS, StreamState, type Done, type SessionEvents, type SessionLimits, type SessionOutput } from './stream.ts'
 
 export { SESSION_DEFAULTS, StreamState, H2Stream, type SessionEvents, type SessionLimits, type SessionOutput } from './stream.ts'
 
@@ -476,10 +476,15 @@ export class H2Session implements FrameHandler {
   /**
    * Body bytes, sent as far as both windows allow; the rest waits for WINDOW_UPDATE. Returns
    * false when the caller should wait for `writable` before sending more (bytes are waiting).
+   * `done`: the caller wants `data` back — it is not copied, and `done` is called once the socket
+   * has written its last piece, or once it never will (the stream or the connection ended).
    */
-  sendData(stream: H2Stream, data: Buffer, endStream: boolean): boolean {
-    if (stream.state === StreamState.CLOSED || stream.state === StreamState.HALF_CLOSED_LOCAL || this.ended) return true
-    stream.pending.push([data, 0, data.length, endStream])
+  sendData(stream: H2Stream, data: Buffer, endStream: boolean, done?: Done): boolean {
+    if (stream.state === StreamState.CLOSED || stream.state === StreamState.HALF_CLOSED_LOCAL || this.ended) {
+      done?.()
+      return true
+    }
+    stream.pending.push([data, 0, data.length, endStream, done])
     stream.pendingBytes += data.length
     this.flushStream(stream, false)
     return stream.pendingBytes === 0
@@ -490,7 +495,7 @@ export class H2Session implements FrameHandler {
     const hadPending = notify && stream.pendingBytes > 0
     while (stream.pending.length > 0 && stream.state !== StreamState.CLOSED) {
       const item = stream.pending[0]!
-      const [data, from, to, endStream] = item
+      const [data, from, to, endStream, done] = item
       const left = to - from
       // A window may be negative (the peer lowered SETTINGS_INITIAL_WINDOW_SIZE after bytes were sent, §6.9.2).
       const allowed = Math.max(0, Math.min(left, stream.sendWindow, this.sendWindow, this.peerMaxFrameSize))
@@ -502,7 +507,9 @@ export class H2Session implements FrameHandler {
       const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES)
       writeFrameHeader(header, 0, allowed, FrameType.DATA, last ? Flag.END_STREAM : 0, stream.id)
       this.out.write(header)
-      if (allowed > 0) this.out.write(data.subarray(from, from + allowed))
+      // The buffer's last piece carries `done`: the socket writes in order, so the earlier ones are out by then.
+      if (allowed > 0) this.out.write(data.subarray(from, from + allowed), allowed === left ? done : undefined)
+      else if (done !== undefined) done()
       stream.sendWindow -= allowed
       this.sendWindow -= allowed
       this.dataSent += allowed
@@ -549,8 +556,7 @@ export class H2Session implements FrameHandler {
     // What the client sent and nobody will read goes back to the connection window.
     if (stream.unconsumed > 0) this.returnConnectionWindow(stream.unconsumed)
     stream.unconsumed = 0
-    stream.pending = []
-    stream.pendingBytes = 0
+    dropPending(stream)
     stream.trailers = null
     this.blocked.delete(stream)
     this.streams.delete(stream.id)
@@ -583,9 +589,18 @@ export class H2Session implements FrameHandler {
     this.out.end()
     for (const stream of this.streams.values()) {
       stream.state = StreamState.CLOSED
+      dropPending(stream)
       this.events.reset(stream, code)
     }
     this.streams.clear()
     this.events.closed(code, why)
   }
+}
+
+/** DATA that will never be sent: its buffers go back to their callers. */
+function dropPending(stream: H2Stream): void {
+  const pending = stream.pending
+  stream.pending = []
+  stream.pendingBytes = 0
+  for (const item of pending) item[4]?.()
 }

@@ -32,9 +32,12 @@ export interface SessionEvents {
   closed(code: H2Error, why: string): void
 }
 
+/** Told that bytes given to the output are written (or will never be): their buffer is the caller's again. */
+export type Done = (err?: Error | null) => void
+
 export interface SessionOutput {
-  /** Queue bytes for the socket; false when it is behind. */
-  write(bytes: Buffer): boolean
+  /** Queue bytes for the socket; false when it is behind. `done`: called once the socket no longer needs them. */
+  write(bytes: Buffer, done?: Done): boolean
   /** Close the socket once what is queued is written. */
   end(): void
 }
@@ -52,8 +55,8 @@ export class H2Stream {
   recvWindow: number
   /** Body bytes received and not yet returned to the window by consume(). */
   unconsumed = 0
-  /** DATA waiting for window: [buffer, start, end, end stream]. */
-  pending: Array<[Buffer, number, number, boolean]> = []
+  /** DATA waiting for window: [buffer, start, end, end stream, called once the output no longer needs the buffer]. */
+  pending: Array<[Buffer, number, number, boolean, Done | undefined]> = []
   pendingBytes = 0
   /** When this side ended its half (the response's END_STREAM), on the session's clock. */
   localEndedAt = 0
