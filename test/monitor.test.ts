@@ -47,7 +47,7 @@ function snapshot(pid: number, worker: number, requests: number, latency: number
     worker,
     atMs,
     startedAtMs: atMs - 1000,
-    connections: { active: 1, idle: 1, http2: 0, streams: 0, accepted: requests, rejected: 0, tlsHandshakes: 0, tlsResumed: 0 },
+    connections: { active: 1, idle: 1, http2: 0, streams: 0, websockets: 0, accepted: requests, rejected: 0, tlsHandshakes: 0, tlsResumed: 0 },
     requests,
     responses: [0, requests, 0, 0, 0],
     bytesIn: requests * 10,
@@ -187,7 +187,7 @@ describe('rates and history', () => {
     t.after(() => metrics.close())
     const source = {
       stats: { accepted: 0, rejected: 0, requests: 0, tlsHandshakes: 0, tlsResumed: 0 },
-      connectionCounts: () => ({ active: 1, idle: 0, http2: 0, streams: 0, bytesOut: 0 }),
+      connectionCounts: () => ({ active: 1, idle: 0, http2: 0, streams: 0, websockets: 0, bytesOut: 0 }),
       timersArmed: () => 0,
     }
     const fdsSeen: number[] = []

@@ -24,7 +24,7 @@ function processFigures(worker: number | null, pid: number): Tick['processes'][n
     worker,
     atMs: 1_700_000_100_000,
     startedAtMs: 1_700_000_000_000,
-    connections: { active: 1234, idle: 1200, http2: 30, streams: 90, accepted: 987_654, rejected: 12, tlsHandshakes: 0, tlsResumed: 0 },
+    connections: { active: 1234, idle: 1200, http2: 30, streams: 90, websockets: 7, accepted: 987_654, rejected: 12, tlsHandshakes: 0, tlsResumed: 0 },
     requests: 123_456_789,
     responses: [0, 123_000_000, 400_000, 56_000, 789],
     bytesIn: 9e9,
@@ -47,7 +47,17 @@ function busyTick(workers: number, cores: number): Tick {
     totals: {
       atMs: 1_700_000_100_000,
       processes: workers,
-      connections: { active: 20_480, idle: 19_999, http2: 400, streams: 1_234, accepted: 1_234_567, rejected: 42, tlsHandshakes: 0, tlsResumed: 0 },
+      connections: {
+        active: 20_480,
+        idle: 19_999,
+        http2: 400,
+        streams: 1_234,
+        websockets: 56,
+        accepted: 1_234_567,
+        rejected: 42,
+        tlsHandshakes: 0,
+        tlsResumed: 0,
+      },
       requests: 203_716_123,
       responses: [0, 200_000_000, 3_000_000, 700_000, 16_123],
       bytesIn: 1e10,
@@ -152,7 +162,7 @@ describe('the frame fits the screen', () => {
   test('80x24: requests/s and latency on line 1, connections on line 2; a table too long for the screen says how many rows it leaves out', () => {
     const lines = renderTop(busyTick(40, 2), ORIGIN, { columns: 80, rows: 24 })
     assert.equal(lines[0], 'requests/s 259,879  latency p50 0.01 ms  p90 0.02 ms  p99 12.35 ms')
-    assert.match(lines[1]!, /^connections 20,480 \(19,999 idle, 400 h2 with 1,234 streams\)/)
+    assert.match(lines[1]!, /^connections 20,480 \(19,999 idle, 400 h2 with 1,234 streams, 56 ws\)/)
     assert.equal(lines.length, 24)
     assert.match(lines[23]!, /^\+\d+ more processes/)
     const shown = lines.filter((l) => /^\d+ +4\d{4} /.test(l)).length

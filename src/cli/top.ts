@@ -282,7 +282,7 @@ export function renderTop(tick: Tick, origin: string, size: ScreenSize): string[
   const headline = [
     [`requests/s ${n(r.requestsPerS)}`, `latency p50 ${ms(r.latencyMs.p50)}`, `p90 ${ms(r.latencyMs.p90)}`, `p99 ${ms(r.latencyMs.p99)}`],
     [
-      `connections ${n(t.connections.active)} (${n(t.connections.idle)} idle, ${n(t.connections.http2)} h2 with ${n(t.connections.streams)} streams)`,
+      `connections ${n(t.connections.active)} (${n(t.connections.idle)} idle, ${n(t.connections.http2)} h2 with ${n(t.connections.streams)} streams, ${n(t.connections.websockets)} ws)`,
       `accepted ${n(t.connections.accepted)}`,
       `rejected ${n(t.connections.rejected)}`,
       `requests ${n(t.requests)}`,

@@ -84,6 +84,15 @@ export const ERRORS = {
     message: 'an HTTP/2 request broke a rule of RFC 9113 §8 (pseudo-headers, field names or values, connection-specific fields); its stream is reset',
   },
 
+  // WebSocket (server/websocket.ts).
+  PETREL_ERR_WS_PROTOCOL: {
+    status: 0,
+    message:
+      'a WebSocket client broke RFC 6455 (framing, masking, fragmentation, UTF-8, sizes, close codes); the connection is closed with the code the RFC names',
+  },
+  PETREL_ERR_WS_BACKPRESSURE: { status: 0, message: 'a WebSocket client let more than maxBackpressureBytes wait for it; it is closed with 1008' },
+  PETREL_ERR_WS_PONG_TIMEOUT: { status: 0, message: 'a WebSocket client did not answer a ping within pongTimeoutMs; the connection is cut' },
+
   // Command line and configuration.
   PETREL_ERR_CLI_UNKNOWN_COMMAND: { status: 0, message: 'unknown command; run `petrel --help` for the list' },
   PETREL_ERR_CLI_UNKNOWN_FLAG: { status: 0, message: 'unknown flag; run `petrel <command> --help` for the flags it takes' },

@@ -102,6 +102,34 @@ export const DEFAULT_HTTP2: Readonly<Http2Limits> = Object.freeze({
   controlWindowMs: 10_000,
 })
 
+/** WebSocket's limits and timers (server/websocket.ts): per route, defaults here. */
+export interface WebSocketLimits {
+  /** Bytes of one message, after inflation. → close 1009. */
+  maxMessageBytes: number
+  /** Bytes of one frame's payload. → close 1009. */
+  maxFrameBytes: number
+  /** Bytes queued for a client that does not read before it is closed (1008) and cut. */
+  maxBackpressureBytes: number
+  /** Quiet time after which the server pings; 0: never. */
+  pingIntervalMs: number
+  /** Time for the pong to a ping; none: the connection is cut (1006 to the handler). */
+  pongTimeoutMs: number
+  /** Time for the client's close frame after the server's, and for its TCP close after that. */
+  closeTimeoutMs: number
+  /** Messages shorter than this are sent uncompressed even when permessage-deflate is agreed. */
+  compressMinBytes: number
+}
+
+export const DEFAULT_WEBSOCKET: Readonly<WebSocketLimits> = Object.freeze({
+  maxMessageBytes: 1024 * 1024,
+  maxFrameBytes: 1024 * 1024,
+  maxBackpressureBytes: 1024 * 1024,
+  pingIntervalMs: 30_000,
+  pongTimeoutMs: 10_000,
+  closeTimeoutMs: 5_000,
+  compressMinBytes: 1024,
+})
+
 /** The largest flow-control window (RFC 9113 §6.9.1) and frame size (§4.2) a peer may be told. */
 const MAX_WINDOW = 2 ** 31 - 1
 const MAX_FRAME = 2 ** 24 - 1

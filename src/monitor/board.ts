@@ -156,7 +156,7 @@ export class MetricsBoard {
     const t: Totals = {
       atMs: Date.now(),
       processes: this.live.size,
-      connections: { active: 0, idle: 0, http2: 0, streams: 0, accepted: 0, rejected: 0, tlsHandshakes: 0, tlsResumed: 0 },
+      connections: { active: 0, idle: 0, http2: 0, streams: 0, websockets: 0, accepted: 0, rejected: 0, tlsHandshakes: 0, tlsResumed: 0 },
       requests: 0,
       responses: [],
       bytesIn: 0,
@@ -174,6 +174,7 @@ export class MetricsBoard {
       t.connections.idle += s.connections.idle
       t.connections.http2 += s.connections.http2
       t.connections.streams += s.connections.streams
+      t.connections.websockets += s.connections.websockets
       t.memory.rss += s.memory.rss
       t.memory.heapUsed += s.memory.heapUsed
       t.eventLoop.delayP99Ms = Math.max(t.eventLoop.delayP99Ms, s.eventLoop.delayP99Ms)

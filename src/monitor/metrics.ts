@@ -101,9 +101,20 @@ export class HttpMetrics implements MetricsSink {
 export interface TrafficFigures {
   /**
    * `http2`: of the open connections, those speaking HTTP/2, and `streams` their open streams;
+   * `websockets`: those upgraded to WebSocket;
    * `tlsHandshakes`: TLS handshakes completed (HTTPS), `tlsResumed` of them resumed a session.
    */
-  connections: { active: number; idle: number; http2: number; streams: number; accepted: number; rejected: number; tlsHandshakes: number; tlsResumed: number }
+  connections: {
+    active: number
+    idle: number
+    http2: number
+    streams: number
+    websockets: number
+    accepted: number
+    rejected: number
+    tlsHandshakes: number
+    tlsResumed: number
+  }
   requests: number
   /** Responses by status class, 1xx … 5xx. */
   responses: number[]
@@ -129,8 +140,8 @@ export interface ProcessSnapshot extends TrafficFigures {
 /** What a snapshot reads from the server: kept to an interface so this module needs no server import. */
 export interface MetricsSource {
   readonly stats: { accepted: number; rejected: number; requests: number; tlsHandshakes: number; tlsResumed: number }
-  /** Connections open now, how many of them wait between requests, speak HTTP/2 (and their open streams). */
-  connectionCounts(): { active: number; idle: number; http2: number; streams: number; bytesOut: number }
+  /** Connections open now, how many of them wait between requests, speak HTTP/2 (and their open streams), are WebSockets. */
+  connectionCounts(): { active: number; idle: number; http2: number; streams: number; websockets: number; bytesOut: number }
   timersArmed(): number
 }
 
@@ -173,6 +184,7 @@ export function takeSnapshot(metrics: HttpMetrics, source: MetricsSource, worker
       idle: counts.idle,
       http2: counts.http2,
       streams: counts.streams,
+      websockets: counts.websockets,
       accepted: source.stats.accepted,
       rejected: source.stats.rejected,
       tlsHandshakes: source.stats.tlsHandshakes,

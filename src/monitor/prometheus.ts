@@ -21,6 +21,7 @@ export function prometheusText(t: Totals, processes: readonly ProcessSnapshot[])
   metric('petrel_connections_idle', 'gauge', 'Open connections waiting between requests (keep-alive).', [['', t.connections.idle]])
   metric('petrel_http2_connections', 'gauge', 'Open connections speaking HTTP/2.', [['', t.connections.http2]])
   metric('petrel_http2_streams', 'gauge', 'Streams open on HTTP/2 connections.', [['', t.connections.streams]])
+  metric('petrel_websocket_connections', 'gauge', 'Open connections upgraded to WebSocket.', [['', t.connections.websockets]])
   metric('petrel_requests_total', 'counter', 'Requests whose head was read.', [['', t.requests]])
   metric(
     'petrel_responses_total',

@@ -16,7 +16,7 @@ import { RequestParser, type RequestParserHandler } from '../protocol/http1/pars
 import type { RequestHead } from '../protocol/http1/request-head.ts'
 import { Request, type BodySource } from './request.ts'
 import { Response, type ResponseSink } from './response.ts'
-import { answerBody, closingAnswer } from './answer.ts'
+import { answerBody, closingAnswer, ownAnswer } from './answer.ts'
 import { OutputBatch, copiedIntoBatch } from './output-batch.ts'
 import { DrainWaiters, SendWatch } from './send-watch.ts'
 import { ReadGate, Pause } from './socket-reader.ts'
@@ -489,7 +489,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     // A HEAD request gets no body (RFC 9110 §9.3.2), also when the parser refused it before a
     // Request was made: its method is read before anything else can be wrong.
     const head = (this.req !== null ? this.req.method : this.parser.method) === 'HEAD'
-    const body = this.server.ownAnswer(this.socket.remoteAddress, status, message, this.req, head, this.startedAt, this.startedAtMs)
+    const body = ownAnswer(this.server, this.socket.remoteAddress, status, message, this.req, head, this.startedAt, this.startedAtMs)
     this.send(closingAnswer(status, body, !head, this.server.responseFields))
   }
 

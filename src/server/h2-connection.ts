@@ -20,6 +20,7 @@ import { H2Session, StreamState, type H2Stream, type SessionEvents, type Session
 import type { Done } from '../protocol/http2/stream.ts'
 import { requestHead, requestTrailers } from './h2-request.ts'
 import { H2Exchange } from './h2-exchange.ts'
+import { ownAnswer } from './answer.ts'
 import type { Request } from './request.ts'
 import { Response } from './response.ts'
 import type { HttpServer, TimerOwner } from './server.ts'
@@ -36,6 +37,7 @@ export class H2Connection implements SessionOutput, SessionEvents {
   readonly socket: Socket
   readonly session: H2Session
   readonly secure: boolean
+  readonly protocol = 'h2'
   /** The connection's own timer (see the top of the file). */
   readonly timer: WheelTimer<TimerOwner>
   readonly sendWatch: SendWatch<TimerOwner>
@@ -332,7 +334,7 @@ export class H2Connection implements SessionOutput, SessionEvents {
    */
   answerAlone(stream: H2Stream, status: number, why: string, req: Request | null = null, startedAt = 0, startedAtMs = 0): void {
     const head = req !== null && req.method === 'HEAD'
-    const text = this.server.ownAnswer(this.socket.remoteAddress, status, why, req, head, startedAt, startedAtMs)
+    const text = ownAnswer(this.server, this.socket.remoteAddress, status, why, req, head, startedAt, startedAtMs)
     const body = head ? EMPTY : Buffer.from(text)
     this.session.sendHeaders(
       stream,

@@ -1,5 +1,6 @@
 // Modules a server loads only when its options need them (test/memory.test.ts): server/tls.ts
-// for TLS, server/h2-connection.ts (and the HTTP/2 protocol code under it) for HTTP/2.
+// for TLS, server/h2-connection.ts (and the HTTP/2 protocol code under it) for HTTP/2,
+// server/ws-upgrade.ts for WebSocket.
 
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
@@ -23,3 +24,10 @@ export function h2Module(): typeof import('./h2-connection.ts') {
   return loadedH2
 }
 let loadedH2: typeof import('./h2-connection.ts') | null = null
+
+/** server/ws-upgrade.ts (and the WebSocket code under it), loaded the first time a server serves WebSocket. */
+export function wsModule(): typeof import('./ws-upgrade.ts') {
+  loadedWs ??= createRequire(import.meta.url)(fileURLToPath(moduleUrl('./ws-upgrade.ts', import.meta.url))) as typeof import('./ws-upgrade.ts')
+  return loadedWs
+}
+let loadedWs: typeof import('./ws-upgrade.ts') | null = null

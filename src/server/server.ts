@@ -20,13 +20,15 @@ import { serverFieldLines } from './response-fields.ts'
 import { bytesAt, Router } from './router.ts'
 import { isMountablePrefix } from '../protocol/http1/target.ts'
 import { retainDateClock, releaseDateClock } from './status.ts'
-import { answerBody, closingAnswer } from './answer.ts'
+import { answerBody, closingAnswer, reportServerAnswer } from './answer.ts'
 import { InvalidOptionError } from '../core/option-error.ts'
 import type { TlsHandshake, TlsTerminator, TlsOptions } from './tls.ts'
-import { h2Module, tlsModule } from './lazy-modules.ts'
+import { h2Module, tlsModule, wsModule } from './lazy-modules.ts'
 import type { ServerAnswer, ListenOptions, ServerOptions, ServerStats } from './server-types.ts'
 import type { H2Connection } from './h2-connection.ts'
 import type { H2Exchange } from './h2-exchange.ts'
+import type { WebSocket, WebSocketHandlers } from './websocket.ts'
+import type { Topics, WebSocketOptions } from './ws-upgrade.ts'
 import type { BodySource } from './request.ts'
 
 export type Handler = (req: Request, res: Response) => void | Promise<void>
@@ -39,8 +41,8 @@ export type Guard = (req: Request, res: Response) => boolean | Promise<boolean>
 
 export type { ServerAnswer, ListenOptions, ServerOptions, ServerStats } from './server-types.ts'
 
-/** What the server's timers belong to: a connection, a TLS handshake before it, an HTTP/2 stream. */
-export type TimerOwner = Connection | TlsHandshake | H2Connection | H2Exchange
+/** What the server's timers belong to: a connection, a TLS handshake before it, an HTTP/2 stream, a WebSocket. */
+export type TimerOwner = Connection | TlsHandshake | H2Connection | H2Exchange | WebSocket<unknown>
 
 /** The status of an exchange whose client left before the answer (nginx's 499): nothing is sent. */
 const CLIENT_CLOSED = 499
@@ -50,7 +52,7 @@ export class HttpServer {
   readonly timeouts: Timeouts
   readonly scheduler: Scheduler<TimerOwner>
   readonly router = new Router<Handler>()
-  readonly connections = new Set<Connection | H2Connection>()
+  readonly connections = new Set<Connection | H2Connection | WebSocket<unknown>>()
   /** TLS connections whose handshake is under way: they count against limits.maxConnections. */
   readonly handshakes = new Set<TlsHandshake>()
   readonly stats: ServerStats = { accepted: 0, rejected: 0, requests: 0, protocolErrors: {}, timeouts: {}, acceptErrors: 0, tlsHandshakes: 0, tlsResumed: 0 }
@@ -156,6 +158,23 @@ export class HttpServer {
   }
 
   /** Handler for requests no route matches (default: 404). */
+  /** WebSocket (RFC 6455) at `pattern`: the handshake, then `handlers` for each connection (server/websocket.ts). */
+  websocket<T = undefined>(pattern: string, handlers: WebSocketHandlers<T>, options?: WebSocketOptions): this {
+    return this.get(pattern, wsModule().upgradeHandler(this, handlers, options))
+  }
+
+  /** Send to every WebSocket subscribed to `topic` (ws.subscribe()); returns how many it went to. */
+  publish(topic: string, data: string | Buffer, options?: { binary?: boolean }): number {
+    return this.topicsRegistry === null ? 0 : this.topicsRegistry.publish(topic, data, options?.binary ?? typeof data !== 'string')
+  }
+
+  /** The WebSocket topics of this server (made with the first subscription). */
+  topics(): Topics {
+    this.topicsRegistry ??= new (wsModule().Topics)()
+    return this.topicsRegistry
+  }
+  private topicsRegistry: Topics | null = null
+
   fallback(handler: Handler): this {
     this.fallbackHandler = handler
     return this
@@ -293,7 +312,7 @@ export class HttpServer {
       socket.on('end', destroySocket)
       socket.resume()
       const body = answerBody(503, ERRORS.PETREL_ERR_TOO_MANY_CONNECTIONS.message)
-      this.reportServerAnswer(socket.remoteAddress, 503, body.length, null, 0)
+      reportServerAnswer(this, socket.remoteAddress, 503, body.length, null, 0)
       socket.end(closingAnswer(503, body, true, 'Retry-After: 1\r\n'))
       socket.setTimeout(this.timeouts.lingerMs, () => socket.destroy())
       return
@@ -330,7 +349,7 @@ export class HttpServer {
   plainHttpOnTlsPort(raw: net.Socket): void {
     this.countProtocolError('PETREL_ERR_PLAIN_HTTP_TO_HTTPS')
     const body = answerBody(400, ERRORS.PETREL_ERR_PLAIN_HTTP_TO_HTTPS.message)
-    this.reportServerAnswer(raw.remoteAddress, 400, body.length, null, 0)
+    reportServerAnswer(this, raw.remoteAddress, 400, body.length, null, 0)
     if (raw.destroyed) return
     // The TLS socket's close takes the handle with it; a write that fails then has no one to tell.
     raw.on('error', ignoreError)
@@ -363,28 +382,31 @@ export class HttpServer {
     }
   }
 
-  /** For metrics snapshots: connections open now, those waiting between requests, those on HTTP/2 and their streams, and bytes they wrote. */
-  connectionCounts(): { active: number; idle: number; http2: number; streams: number; bytesOut: number } {
+  /** For metrics snapshots: connections open now, those waiting between requests, on HTTP/2 (and their streams) and WebSocket, and bytes they wrote. */
+  connectionCounts(): { active: number; idle: number; http2: number; streams: number; websockets: number; bytesOut: number } {
     let idle = 0
     let http2 = 0
     let streams = 0
+    let websockets = 0
     let bytesOut = 0
     for (const conn of this.connections) {
       if (conn.phase === Phase.IDLE) idle++
-      if (!(conn instanceof Connection)) {
+      if (conn instanceof Connection) {
+        // HTTP/1.1: counted in `active` and `idle` alone.
+      } else if (conn.protocol === 'h2') {
         http2++
         streams += conn.streams
-      }
+      } else websockets++
       bytesOut += conn.socket.bytesWritten
     }
-    return { active: this.connections.size, idle, http2, streams, bytesOut }
+    return { active: this.connections.size, idle, http2, streams, websockets, bytesOut }
   }
 
   timersArmed(): number {
     return this.scheduler.size
   }
 
-  connectionClosed(conn: Connection | H2Connection): void {
+  connectionClosed(conn: Connection | H2Connection | WebSocket<unknown>): void {
     if (this.metrics !== null) this.metrics.bytesOutClosed += conn.socket.bytesWritten
     this.connections.delete(conn)
     if (this.drained !== null && this.connections.size === 0) {
@@ -523,44 +545,6 @@ export class HttpServer {
   reportError(err: Error, req?: Request): void {
     if (this.onErrorOption !== undefined) this.onErrorOption(err, req)
     else console.error(`petrel: ${req === undefined ? '' : `${escapeMessage(`${req.method} ${req.url}`)}: `}${escapedError(err)}`)
-  }
-
-  /**
-   * A connection's own answer to an exchange (a malformed request, a timeout, a 431 on an HTTP/2
-   * stream): counted in the metrics (`startedAt`: when the request arrived, monotonic ms; 0: no
-   * request was made) and reported as below. Returns the body; `head`: a HEAD request, sent none.
-   */
-  ownAnswer(
-    remoteAddress: string | undefined,
-    status: number,
-    message: string,
-    req: Request | null,
-    head: boolean,
-    startedAt: number,
-    startedAtMs: number,
-  ): string {
-    const body = answerBody(status, message)
-    if (this.metrics !== null) this.metrics.observe(status, req !== null && startedAt > 0 ? performance.now() - startedAt : 0)
-    this.reportServerAnswer(remoteAddress, status, head ? 0 : Buffer.byteLength(body), req, startedAtMs)
-    return body
-  }
-
-  /**
-   * Tell the onServerAnswer hook (the access log) of an answer the server wrote itself; `req` is
-   * null when no request head was parsed, and `startedAtMs` 0 when none arrived (then: now).
-   */
-  reportServerAnswer(remoteAddress: string | undefined, status: number, bodyBytes: number, req: Request | null, startedAtMs: number): void {
-    const hook = this.onServerAnswer
-    if (hook === undefined) return
-    hook({
-      remoteAddress,
-      status,
-      bodyBytes,
-      method: req?.method ?? '',
-      url: req?.url ?? '',
-      httpVersion: req?.httpVersion ?? '',
-      startedAtMs: startedAtMs > 0 ? startedAtMs : Date.now(),
-    })
   }
 
   countProtocolError(code: ErrorCode): void {

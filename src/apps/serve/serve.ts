@@ -4,6 +4,7 @@
 import { fileURLToPath } from 'node:url'
 import type { AddressInfo } from 'node:net'
 import { createServer, type Handler, type HttpServer } from '../../server/server.ts'
+import type { WebSocket } from '../../server/websocket.ts'
 import type { Http2Limits, Limits, Timeouts } from '../../core/limits.ts'
 import type { Request } from '../../server/request.ts'
 import type { Response } from '../../server/response.ts'
@@ -153,6 +154,10 @@ export interface Serving {
 }
 
 const HELLO = 'Hello, World!'
+
+function echoMessage(ws: WebSocket, data: string | Buffer, binary: boolean): void {
+  ws.send(data, { binary })
+}
 
 function plaintext(_req: Request, res: Response): void {
   res.setHeader('Content-Type', 'text/plain')
@@ -389,6 +394,8 @@ async function assemble(options: ServeOptions, mode: ListenMode, logs: LogOption
   if (options.root === null && options.sites === undefined) {
     server.get('/plaintext', plaintext)
     server.get('/json', json)
+    // A WebSocket that answers every message with itself (site/echo.html talks to it).
+    server.websocket('/ws/echo', { message: echoMessage }, { compress: true })
     const [work, { ThreadPool }] = await Promise.all([import('./demo-work.ts'), import('../../process/pool/thread-pool.ts')])
     // Made on first use: a worker process that never gets the route starts no threads.
     const slot = parts.pools.push(null) - 1

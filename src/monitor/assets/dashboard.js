@@ -157,7 +157,7 @@ function render(tick) {
   $('rps').textContent = fixed(rates.requestsPerS)
   $('p99').textContent = rates.latencyMs.p99 === null ? '–' : `${fixed(rates.latencyMs.p99, 2)} ms`
   $('conns').textContent =
-    `${fixed(totals.connections.active)} (${fixed(totals.connections.idle)} idle, ${fixed(totals.connections.http2)} h2 with ${fixed(totals.connections.streams)} streams)`
+    `${fixed(totals.connections.active)} (${fixed(totals.connections.idle)} idle, ${fixed(totals.connections.http2)} h2 with ${fixed(totals.connections.streams)} streams, ${fixed(totals.connections.websockets)} ws)`
   $('cpu').textContent = `${fixed(rates.cpuPct)}%`
   $('rss').textContent = `${fixed(mb(totals.memory.rss))} MB`
   $('total').textContent = fixed(totals.requests)
@@ -175,6 +175,7 @@ function render(tick) {
       fixed(p.connections.idle),
       fixed(p.connections.http2),
       fixed(p.connections.streams),
+      fixed(p.connections.websockets),
       fixed(p.eventLoop.delayP99Ms, 2),
       `${fixed(p.eventLoop.utilization * 100)}%`,
       fixed(p.timers),

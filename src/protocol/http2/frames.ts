@@ -4,6 +4,7 @@
 // sends. The connection's state machine (streams, flow control, the HPACK context) sits on top.
 
 import { Buffer } from 'node:buffer'
+import { PartialPayload } from '../../core/partial.ts'
 
 /** The client connection preface (§3.4): this, then a SETTINGS frame. */
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
@@ -142,9 +143,8 @@ export class FrameReader {
   maxFrameSize = DEFAULT_MAX_FRAME_SIZE
   private readonly handler: FrameHandler
   private prefaceLeft: number
-  /** A header or payload being gathered across reads. */
-  private partial: Buffer | null = null
-  private partialFill = 0
+  /** A payload being gathered across reads. */
+  private readonly partial = new PartialPayload()
   private readonly header = Buffer.alloc(FRAME_HEADER_BYTES)
   private headerFill = 0
   private stopped = false
@@ -166,17 +166,11 @@ export class FrameReader {
         p += n
         continue
       }
-      if (this.partial !== null) {
+      if (this.partial.buffer !== null) {
         // The rest of a payload split across reads.
-        const n = Math.min(this.partial.length - this.partialFill, end - p)
-        chunk.copy(this.partial, this.partialFill, p, p + n)
-        this.partialFill += n
-        p += n
-        if (this.partialFill === this.partial.length) {
-          const payload = this.partial
-          this.partial = null
-          this.deliver(payload, 0, payload.length)
-        }
+        p += this.partial.take(chunk, p, end)
+        const payload = this.partial.whole()
+        if (payload !== null) this.deliver(payload, 0, payload.length)
         continue
       }
       if (this.headerFill === 0 && end - p >= FRAME_HEADER_BYTES) {
@@ -224,8 +218,7 @@ export class FrameReader {
   }
 
   private gather(length: number): void {
-    this.partial = Buffer.allocUnsafe(length)
-    this.partialFill = 0
+    this.partial.start(length)
   }
 
   private deliver(payload: Buffer, start: number, end: number): void {

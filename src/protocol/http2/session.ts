@@ -38,12 +38,9 @@ import {
   type FrameHandler,
 } from './frames.ts'
 import { HpackDecoder, HpackEncoder, HpackError } from './hpack.ts'
-import { H2Stream, SESSION_DEFAULTS, StreamState, type Done, type SessionEvents, type SessionLimits, type SessionOutput } from './stream.ts'
+import { H2Stream, SESSION_DEFAULTS, SkippedIds, StreamState, type Done, type SessionEvents, type SessionLimits, type SessionOutput } from './stream.ts'
 
 export { SESSION_DEFAULTS, StreamState, H2Stream, type SessionEvents, type SessionLimits, type SessionOutput } from './stream.ts'
-
-/** Ranges of skipped stream ids kept to tell them from closed ones (a client rarely skips at all). */
-const MAX_GAPS = 8
 
 export class H2Session implements FrameHandler {
   private readonly limits: SessionLimits
@@ -53,8 +50,8 @@ export class H2Session implements FrameHandler {
   private readonly decoder: HpackDecoder
   private readonly encoder = new HpackEncoder()
   readonly streams = new Map<number, H2Stream>()
-  /** Ranges [first, last] of client stream ids skipped (never opened), the newest MAX_GAPS. */
-  private readonly gaps: number[] = []
+  /** Client stream ids skipped (never opened), to tell them from closed ones. */
+  private readonly skippedIds = new SkippedIds()
   /** DATA payload bytes sent so far (the owner watches it for progress on shut windows). */
   dataSent = 0
   /** The highest stream id the client opened (for GOAWAY, and to refuse reused or lower ids). */
@@ -196,7 +193,7 @@ export class H2Session implements FrameHandler {
       if (streamId % 2 === 0) return this.connectionError(H2Error.PROTOCOL_ERROR, `a client stream with the even id ${streamId}`)
       if (streamId <= this.lastStreamId) {
         // An id the client skipped was never opened: using it now breaks the order of ids (§5.1.1).
-        if (this.skipped(streamId))
+        if (this.skippedIds.has(streamId))
           return this.connectionError(H2Error.PROTOCOL_ERROR, `HEADERS on stream ${streamId}, below the stream ${this.lastStreamId} already opened`)
         return this.connectionError(H2Error.STREAM_CLOSED, `HEADERS on the closed stream ${streamId}`)
       }
@@ -259,11 +256,7 @@ export class H2Session implements FrameHandler {
       this.remoteEnd(existing)
       return
     }
-    if (streamId > this.lastStreamId + 2) {
-      // Ids skipped: kept (the last few ranges) to tell a skipped id from a closed one.
-      if (this.gaps.length === MAX_GAPS * 2) this.gaps.splice(0, 2)
-      this.gaps.push(this.lastStreamId + 2, streamId - 2)
-    }
+    if (streamId > this.lastStreamId + 2) this.skippedIds.add(this.lastStreamId + 2, streamId - 2)
     this.lastStreamId = streamId
     if (this.goingAway) return
     // Closed streams leave the map (closeStream), so its size is the number open.
@@ -428,13 +421,6 @@ export class H2Session implements FrameHandler {
     this.flushStream(stream)
   }
 
-  /** Whether `streamId` is in one of the ranges of ids the client skipped (as far as they are kept). */
-  private skipped(streamId: number): boolean {
-    const gaps = this.gaps
-    for (let i = 0; i < gaps.length; i += 2) if (streamId >= gaps[i]! && streamId <= gaps[i + 1]!) return true
-    return false
-  }
-
   /** Count a control frame; false (the connection ended with ENHANCE_YOUR_CALM) past the limit. */
   private control(what: string): boolean {
     const now = this.now()
@@ -556,7 +542,7 @@ export class H2Session implements FrameHandler {
     // What the client sent and nobody will read goes back to the connection window.
     if (stream.unconsumed > 0) this.returnConnectionWindow(stream.unconsumed)
     stream.unconsumed = 0
-    dropPending(stream)
+    stream.dropPending()
     stream.trailers = null
     this.blocked.delete(stream)
     this.streams.delete(stream.id)
@@ -589,18 +575,10 @@ export class H2Session implements FrameHandler {
     this.out.end()
     for (const stream of this.streams.values()) {
       stream.state = StreamState.CLOSED
-      dropPending(stream)
+      stream.dropPending()
       this.events.reset(stream, code)
     }
     this.streams.clear()
     this.events.closed(code, why)
   }
-}
-
-/** DATA that will never be sent: its buffers go back to their callers. */
-function dropPending(stream: H2Stream): void {
-  const pending = stream.pending
-  stream.pending = []
-  stream.pendingBytes = 0
-  for (const item of pending) item[4]?.()
 }

@@ -73,4 +73,34 @@ export class H2Stream {
     this.sendWindow = sendWindow
     this.recvWindow = recvWindow
   }
+
+  /** DATA that will never be sent: its buffers go back to their callers. */
+  dropPending(): void {
+    const pending = this.pending
+    this.pending = []
+    this.pendingBytes = 0
+    for (const item of pending) item[4]?.()
+  }
+}
+
+/**
+ * Ranges of stream ids a client skipped (opened 5 after 1: 3 was never opened), the newest few:
+ * HEADERS on such an id is a PROTOCOL_ERROR (§5.1.1), on a closed one STREAM_CLOSED. A client
+ * rarely skips at all; past the ranges kept, an old id counts as closed.
+ */
+export class SkippedIds {
+  private static readonly KEPT = 8
+  /** [first, last] pairs, oldest first. */
+  private readonly ranges: number[] = []
+
+  add(first: number, last: number): void {
+    if (this.ranges.length === SkippedIds.KEPT * 2) this.ranges.splice(0, 2)
+    this.ranges.push(first, last)
+  }
+
+  has(id: number): boolean {
+    const r = this.ranges
+    for (let i = 0; i < r.length; i += 2) if (id >= r[i]! && id <= r[i + 1]!) return true
+    return false
+  }
 }
