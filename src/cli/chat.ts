@@ -3,6 +3,7 @@
 import net from 'node:net'
 import { CHAT_DEFAULTS, ChatRoom } from '../apps/chat/room.ts'
 import { ChatCluster, type WorkerSettings } from '../apps/chat/cluster.ts'
+import { openWeb } from '../apps/chat/web.ts'
 import { describeRedis, parseRedisUrl, REDIS_HUB_DEFAULTS } from '../apps/chat/redis-config.ts'
 import { PetrelError, errorMessage, systemErrorCode } from '../core/errors.ts'
 import { defineFlags, parseArgs, formatFlags, formatDuration, TIME_HELP, UsageError, type FlagMap, type FlagSpec, type Flags } from './args.ts'
@@ -34,6 +35,14 @@ export const CHAT_FLAGS = defineFlags([
     valueName: 'N',
     min: 1024,
     description: `bytes queued for a client that does not read before it is cut off (default ${CHAT_DEFAULTS.maxOutgoingBytes})`,
+  },
+  {
+    name: 'http-port',
+    type: 'integer',
+    valueName: 'PORT',
+    min: 0,
+    max: 65535,
+    description: 'also serve the chat page at http://HOST:PORT/ and its WebSocket at /ws: browser users in the same room as nc and telnet ones',
   },
   {
     name: 'workers',
@@ -83,6 +92,7 @@ const CHAT_USAGE = `Usage: petrel chat [flags]
 
 A chat room over TCP, one line per message, that works with nc and telnet:
 /nick NAME, /who, /msg NICK text, /quit; any other line goes to everyone else.
+With --http-port, browsers join the same room through a chat page and a WebSocket.
 \`connect\` relays stdin to a room and the room's lines to stdout; a room that is still
 starting is waited for (--wait), so \`petrel chat & petrel chat connect 127.0.0.1:9000\` works.
 ${TIME_HELP}
@@ -126,6 +136,7 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
     maxUsers: flags.get('max-users'),
     maxLineBytes: flags.get('max-line-bytes'),
     maxOutgoingBytes: flags.get('max-outgoing-bytes'),
+    httpPort: flags.get('http-port'),
     ...(redis === undefined ? {} : { redis, room: flags.get('room'), redisMaxReconnectMs: flags.get('redis-reconnect-max') }),
   }
   const log = (line: string): void => console.error(`petrel chat: ${line}`)
@@ -170,7 +181,7 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
         throw err
       })
       log(
-        `room open on ${host}:${bound} with ${workers} workers (master pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`,
+        `room open on ${host}:${bound} with ${workers} workers (master pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}${pageLine(host, cluster.httpPort)}`,
       )
       stop = () => cluster.stop()
     } else {
@@ -186,16 +197,28 @@ export async function chatCommand(argv: readonly string[]): Promise<number> {
             })
       const room = new ChatRoom({ ...settings, hub, log })
       // Closing the room closes its Redis connection too, which would keep the process from exiting.
-      const address = await room.listen(host, port).catch(async (err: unknown) => {
+      const opened = async () => {
+        const address = await room.listen(host, port)
+        return { address, web: await openWeb(room, host, settings.httpPort, settings.maxOutgoingBytes ?? CHAT_DEFAULTS.maxOutgoingBytes, false) }
+      }
+      const { address, web } = await opened().catch(async (err: unknown) => {
         await room.close()
         throw err
       })
       log(
-        `room open on ${address.address}:${address.port} (pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}`,
+        `room open on ${address.address}:${address.port} (pid ${process.pid})${redis === undefined ? '' : `, shared through ${describeRedis(parseRedisUrl(redis))}`}${pageLine(host, web?.address?.port)}`,
       )
-      stop = () => room.close()
+      stop = async () => {
+        await web?.close()
+        await room.close()
+      }
     }
   }
+}
+
+/** The start-up line's mention of the chat page, when there is one. */
+function pageLine(host: string, port: number | undefined): string {
+  return port === undefined ? '' : `; chat page on http://${host.includes(':') ? `[${host}]` : host}:${port}/`
 }
 
 /** Flags of `chat connect`; the others are the room's. */

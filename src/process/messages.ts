@@ -38,7 +38,8 @@ export type ToWorker<Options> =
   | { type: 'reopen' }
 
 export type FromWorker =
-  | { type: 'listening'; address: AddressInfo }
+  /** `others`: listeners the program opened besides its main one (chat's web side), in the program's order. */
+  | { type: 'listening'; address: AddressInfo; others?: AddressInfo[] }
   /** Start-up failed; `message` is the whole line a user would read, `code` the error's when it had one. */
   | { type: 'failed'; message: string; code?: ErrorCode }
 

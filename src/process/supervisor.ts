@@ -31,6 +31,8 @@ export interface SupervisedWorker {
   ready: boolean
   /** Where it listens, as it said; null until then. */
   address: AddressInfo | null
+  /** Its other listeners, as it said (RunningWorker.others). */
+  others?: AddressInfo[]
   /** Expected to exit: retiring after a reload, or stopping with the supervisor. */
   leaving: boolean
   /** When it said it listens (Date.now()); null before. Health is counted from here, not from the fork. */
@@ -140,6 +142,7 @@ export class Supervisor<Options, Up extends { type: string } = never> {
           worker.ready = true
           worker.readyAt = Date.now()
           worker.address = listening.address
+          worker.others = listening.others
           clearTimeout(timer)
           this.config.onReady?.(worker, listening)
           resolve(worker)

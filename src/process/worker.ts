@@ -13,6 +13,8 @@ import { PetrelError } from '../core/errors.ts'
 /** What a started worker runs. */
 export interface RunningWorker {
   address: AddressInfo
+  /** Listeners besides the main one (chat's web side), passed to the supervisor in this order. */
+  others?: AddressInfo[]
   /** Stop: 'quit' finishes in-flight work (an idle connection may stay `idleGraceMs`), 'stop' cuts it. A second call during a 'quit' is a 'stop'. */
   close(how: 'quit' | 'stop', idleGraceMs: number): Promise<void>
   reopenLogs?(): Promise<void>
@@ -81,7 +83,7 @@ export function runWorker<Options>(program: WorkerProgram<Options>): void {
               })
               return
             }
-            sendToSupervisor({ type: 'listening', address: started.address } satisfies FromWorker)
+            sendToSupervisor({ type: 'listening', address: started.address, others: started.others } satisfies FromWorker)
           },
           (err: Error) => exitFailed(failure(err)),
         )

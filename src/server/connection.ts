@@ -59,9 +59,8 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
   private closeAfterResponse = false
   private peerEnded = false
   private continueSent = false
-  /** When the current request's head arrived (epoch ms), kept only for an onResponse hook. */
+  /** When the current request's head arrived: epoch ms (kept for an onResponse hook), monotonic ms (when metrics are on). */
   private startedAtMs = 0
-  /** When it arrived on the monotonic clock (ms), kept only when metrics are on. */
   private startedAt = 0
   /** Metrics on: when the bytes being parsed arrived (the held-back ones: `pendingAt`). */
   private readAt = 0
@@ -85,10 +84,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.timer = new WheelTimer<TimerOwner>(this)
     this.sendWatch = new SendWatch<TimerOwner>(this, socket, server.scheduler, server.timeouts)
     this.reading = new ReadGate(socket, this.onData)
-    socket.on('drain', this.onDrain)
-    socket.on('end', this.onEnd)
-    socket.on('error', this.onError)
-    socket.on('close', this.onClose)
+    socket.on('drain', this.onDrain).on('end', this.onEnd).on('error', this.onError).on('close', this.onClose)
     server.scheduler.armIn(this.timer, server.timeouts.headersMs)
   }
 
@@ -221,6 +217,9 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
       this.pendingStart = consumed
       this.pendingAt = this.readAt
       this.reading.pause(Pause.PIPELINE)
+    } else if (consumed < chunk.length && this.phase === Phase.CLOSED && !this.socket.destroyed) {
+      // Detached in this read (a WebSocket, a tunnel): the bytes after the request are the new owner's.
+      this.socket.unshift(chunk.subarray(consumed))
     }
     this.flush()
     this.finishIfPeerEnded()
@@ -513,10 +512,7 @@ export class Connection implements RequestParserHandler, BodySource, ResponseSin
     this.sendWatch.stop()
     const socket = this.socket
     this.reading.release()
-    socket.off('drain', this.onDrain)
-    socket.off('end', this.onEnd)
-    socket.off('error', this.onError)
-    socket.off('close', this.onClose)
+    socket.off('drain', this.onDrain).off('end', this.onEnd).off('error', this.onError).off('close', this.onClose)
     socket.pause()
     const head = this.pending === null ? Buffer.alloc(0) : this.pending.subarray(this.pendingStart)
     this.pending = null

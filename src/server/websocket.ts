@@ -137,22 +137,27 @@ export class WebSocket<T = unknown> implements MessageEvents {
     if (typeof data === 'string' || data.length < COPY_BELOW) return this.writeFrame(frame(opcode, data))
     // A large Buffer goes as it is, behind its header, in one writev.
     const socket = this.socket
+    const header = frameHeader(true, false, opcode, data.length)
     socket.cork()
-    socket.write(frameHeader(true, false, opcode, data.length))
+    socket.write(header)
     const ok = socket.write(data)
     socket.uncork()
-    return this.queued(ok)
+    return this.queued(ok, header.length + data.length)
   }
 
   /** A whole frame built already (a topic's message, built once for all its subscribers). */
   writeFrame(bytes: Buffer): boolean {
     if (this.state !== State.OPEN) return false
-    return this.queued(this.socket.write(bytes))
+    return this.queued(this.socket.write(bytes), bytes.length)
   }
 
-  /** After a write: a client that lets too much wait is closed; `ok` is the socket's own verdict. */
-  private queued(ok: boolean): boolean {
-    if (this.socket.writableLength > this.route.limits.maxBackpressureBytes) {
+  /**
+   * After a write of `bytes`: a client that let more than maxBackpressureBytes wait before this
+   * message is closed (a message of the largest size is always sent whole to one that reads);
+   * `ok` is the socket's own verdict.
+   */
+  private queued(ok: boolean, bytes: number): boolean {
+    if (this.socket.writableLength - bytes > this.route.limits.maxBackpressureBytes) {
       this.server.countTimeout('PETREL_ERR_WS_BACKPRESSURE')
       this.close(CloseCode.POLICY_VIOLATION, 'too many messages wait for this client')
       return false
@@ -171,6 +176,15 @@ export class WebSocket<T = unknown> implements MessageEvents {
     this.state = State.CLOSING
     this.socket.write(frame(Opcode.CLOSE, closePayload(code, reason)))
     this.server.scheduler.armIn(this.timer, this.route.limits.closeTimeoutMs)
+  }
+
+  /** Stop reading the client's messages (input backpressure) until resume(); what was already read is still delivered. */
+  pause(): void {
+    this.socket.pause()
+  }
+
+  resume(): void {
+    if (this.state !== State.CLOSED) this.socket.resume()
   }
 
   /** Cut the connection at once, without a close handshake. */

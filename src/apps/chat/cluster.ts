@@ -35,6 +35,8 @@ export type WorkerSettings = Omit<ChatOptions, 'hub' | 'log' | 'reusePort'> & {
   room?: string
   /** The cap of the Redis reconnect backoff (RedisHub's maxReconnectMs). */
   redisMaxReconnectMs?: number
+  /** The chat page and its WebSocket (web.ts) on this port; none when absent. */
+  httpPort?: number
 }
 
 /** The room's own messages to a worker; the lifecycle (start, stop) is process/messages.ts's. */
@@ -79,10 +81,13 @@ export class ChatCluster {
   /** Per worker: messages sent in a row while its channel's backlog was over Node's threshold. */
   private readonly backlogged = new Map<SupervisedWorker, number>()
   port = 0
+  /** The web side's port (the first worker binds it, as the room's); undefined without one. */
+  httpPort: number | undefined
 
   constructor(options: ClusterOptions) {
     this.options = options
     this.port = options.settings.port
+    this.httpPort = options.settings.httpPort
     this.directory = new Directory(options.settings.maxUsers ?? Number.MAX_SAFE_INTEGER)
     this.supervisor = new Supervisor<WorkerSettings, FromChatWorker>({
       workerModule: CHAT_WORKER_MODULE,
@@ -93,7 +98,7 @@ export class ChatCluster {
       // The first worker binds (port 0 picks one); every later one, replacements too, joins its port.
       startMessage: (slot) => ({
         type: 'start',
-        options: { ...this.options.settings, port: this.port },
+        options: { ...this.options.settings, port: this.port, httpPort: this.httpPort },
         reusePort: true,
         handedOver: null,
         idleGraceMs: 0,
@@ -122,6 +127,7 @@ export class ChatCluster {
   async start(): Promise<number> {
     const first = await this.supervisor.start()
     this.port = first.address!.port
+    if (this.httpPort !== undefined) this.httpPort = first.others![0]!.port
     await Promise.all(Array.from({ length: this.options.workers - 1 }, () => this.supervisor.start()))
     return this.port
   }

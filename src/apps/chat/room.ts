@@ -10,6 +10,8 @@
 import { Buffer } from 'node:buffer'
 import net, { type Socket } from 'node:net'
 import { LocalHub, nickKey, type Hub, type RoomEvent } from './hub.ts'
+import { TcpLink, WsLink, type Link } from './links.ts'
+import type { WebSocket } from '../../server/websocket.ts'
 import { hostPort, systemFailure } from '../../core/system-failure.ts'
 
 export const CHAT_DEFAULTS = {
@@ -52,8 +54,9 @@ const HELP = 'commands: /nick NAME, /who, /msg NICK text, /quit'
 const PARTIAL_DELIVERY = '! the rest of the room is unreachable: only the people on this node got that line'
 const CRLF = '\r\n'
 
-class Client {
-  readonly socket: Socket
+export class Client {
+  /** A TCP socket or a WebSocket (links.ts). */
+  readonly link: Link
   /** Empty until the hub gave a seat. */
   nick = ''
   /** Bytes of a line not yet ended by LF. */
@@ -68,8 +71,8 @@ class Client {
   out: Buffer[] = []
   outBytes = 0
 
-  constructor(socket: Socket) {
-    this.socket = socket
+  constructor(link: Link) {
+    this.link = link
   }
 }
 
@@ -83,8 +86,8 @@ export class ChatRoom {
   private readonly maxOutgoingBytes: number
   private readonly reusePort: boolean
   private readonly log: (line: string) => void
-  /** Every socket accepted and not yet closed (joined, joining or being turned away), for close(). */
-  private readonly sockets = new Set<Socket>()
+  /** Every client connected and not yet gone (joined, joining or being turned away), for close(). */
+  private readonly links = new Set<Link>()
   /** Clients with output waiting for the flush at the end of this turn. */
   private dirty: Client[] = []
   private flushQueued = false
@@ -122,24 +125,49 @@ export class ChatRoom {
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     for (const client of [...this.clients.values()]) {
-      client.socket.destroy()
+      client.link.destroy()
       this.leave(client, 'left')
     }
     // Those still joining or being turned away too: the server's close waits for every socket.
-    for (const socket of this.sockets) socket.destroy()
+    for (const link of this.links) link.destroy()
     await closed
     await this.hub.close()
   }
 
+  /** A TCP client (nc, telnet): its lines are read once it has a seat. */
   private join(socket: Socket): void {
     socket.on('error', () => {})
     socket.setNoDelay(true)
-    this.sockets.add(socket)
-    const client = new Client(socket)
-    socket.on('close', () => {
-      this.sockets.delete(socket)
-      this.leave(client, 'left')
+    const link = new TcpLink(socket)
+    const client = this.connect(link, () => {
+      socket.setEncoding('utf8')
+      socket.on('data', (text: string) => this.receive(client, text))
     })
+    socket.on('close', () => this.disconnected(client))
+  }
+
+  /**
+   * A WebSocket client (the chat page): one text message per line, read from the start — lines
+   * that come before its seat wait, as lines do while the hub answers. The route's message and
+   * close handlers pass them on with message() and disconnected().
+   */
+  joinWebSocket(ws: WebSocket<unknown>): Client {
+    return this.connect(new WsLink(ws), () => {})
+  }
+
+  /** A WebSocket message: a line (or several, split at LF like a TCP client's). */
+  message(client: Client, text: string): void {
+    this.receive(client, text.endsWith('\n') ? text : `${text}\n`)
+  }
+
+  disconnected(client: Client): void {
+    this.links.delete(client.link)
+    this.leave(client, 'left')
+  }
+
+  private connect(link: Link, startReading: () => void): Client {
+    this.links.add(link)
+    const client = new Client(link)
     this.hub.join().then(
       (nick) => {
         if (nick === null) return this.refuse(client, `! the room is full (${this.maxUsers} users); try again later`)
@@ -148,12 +176,12 @@ export class ChatRoom {
         this.clients.set(nickKey(nick), client)
         this.send(client, this.encode(`* welcome, you are ${nick}; ${HELP}`))
         this.broadcast(client, `* ${nick} joined`)
-        socket.setEncoding('utf8')
-        socket.on('data', (text: string) => this.receive(client, text))
+        startReading()
         this.ready(client)
       },
       (err: Error) => this.unavailable(client, err),
     )
+    return client
   }
 
   private receive(client: Client, text: string): void {
@@ -185,7 +213,7 @@ export class ChatRoom {
   private ready(client: Client): void {
     client.busy = false
     while (!client.busy && !client.gone && client.backlog.length > 0) this.command(client, client.backlog.shift()!)
-    if (!client.busy && !client.gone) client.socket.resume()
+    if (!client.busy && !client.gone) client.link.resume()
   }
 
   /**
@@ -194,7 +222,7 @@ export class ChatRoom {
    */
   private wait<T>(client: Client, work: Promise<T>, then: (value: T) => void, abandoned?: (value: T) => void): void {
     client.busy = true
-    client.socket.pause()
+    client.link.pause()
     work.then(
       (value) => {
         if (client.gone) return abandoned?.(value)
@@ -218,11 +246,7 @@ export class ChatRoom {
   private refuse(client: Client, line: string): void {
     if (client.gone) return
     client.gone = true
-    client.socket.end(line + CRLF)
-    // Read (and drop) up to the client's FIN, so the socket closes instead of idling half-open;
-    // one that never sends it is cut after a grace period.
-    client.socket.resume()
-    client.socket.setTimeout(REFUSED_GRACE_MS, () => client.socket.destroy())
+    client.link.end(this.encode(line), REFUSED_GRACE_MS)
   }
 
   private command(client: Client, line: string): void {
@@ -277,7 +301,7 @@ export class ChatRoom {
       case '/quit':
         this.reply(client, '* bye')
         this.flushClient(client)
-        client.socket.end()
+        client.link.end(null, REFUSED_GRACE_MS)
         return this.leave(client, 'left')
       default:
         return this.reply(client, `! unknown command ${name}; ${HELP}`)
@@ -329,8 +353,8 @@ export class ChatRoom {
     if (client.gone) return
     client.out.push(bytes)
     client.outBytes += bytes.length
-    if (client.socket.writableLength + client.outBytes > this.maxOutgoingBytes) {
-      client.socket.destroy()
+    if (client.link.queued + client.outBytes > this.maxOutgoingBytes) {
+      client.link.destroy()
       this.leave(client, `was disconnected: not reading (over ${this.maxOutgoingBytes} bytes waiting)`)
       return
     }
@@ -350,7 +374,7 @@ export class ChatRoom {
 
   private flushClient(client: Client): void {
     if (client.out.length === 0) return
-    if (!client.gone) client.socket.write(client.out.length === 1 ? client.out[0]! : Buffer.concat(client.out, client.outBytes))
+    if (!client.gone) client.link.write(client.out, client.outBytes)
     client.out = []
     client.outBytes = 0
   }

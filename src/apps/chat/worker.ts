@@ -2,7 +2,8 @@
 // started and stopped by the master (cluster.ts) through the supervisor's worker side
 // (process/worker.ts). Its hub is the master's relay, or Redis when the room spans machines.
 
-import { ChatRoom } from './room.ts'
+import { CHAT_DEFAULTS, ChatRoom } from './room.ts'
+import { openWeb } from './web.ts'
 import { IpcHub, type ToChatWorker, type WorkerSettings } from './cluster.ts'
 import type { Hub } from './hub.ts'
 import { runWorker } from '../../process/worker.ts'
@@ -14,7 +15,7 @@ const ipc = new IpcHub()
 
 runWorker<WorkerSettings>({
   async start(message) {
-    const { host, port, redis, room: roomName, redisMaxReconnectMs, ...options } = message.options
+    const { host, port, redis, room: roomName, redisMaxReconnectMs, httpPort, ...options } = message.options
     const log = (line: string): void => console.error(`petrel chat[${process.pid}]: ${line}`)
     const hub: Hub =
       redis === undefined
@@ -24,11 +25,14 @@ runWorker<WorkerSettings>({
           )
     const room = new ChatRoom({ ...options, hub, reusePort: message.reusePort, log })
     const address = await room.listen(host, port)
+    const web = await openWeb(room, host, httpPort, options.maxOutgoingBytes ?? CHAT_DEFAULTS.maxOutgoingBytes, message.reusePort)
     return {
       address,
+      others: web === null ? [] : [web.address!],
       // A chat room has nothing in flight to finish: a graceful stop and a fast one both close it.
       close: async () => {
         setTimeout(() => process.exit(0), CLOSE_BOUND_MS).unref()
+        await web?.close()
         await room.close()
       },
     }
