@@ -24,6 +24,7 @@ let server: HttpServer
 let port: number
 const errors: Error[] = []
 let neverSignalled = 0
+const headFirstErrors: string[] = []
 
 before(async () => {
   server = createServer({ timeouts: T, onError: (err) => errors.push(err) })
@@ -36,6 +37,21 @@ before(async () => {
     } catch {}
   })
   server.post('/ignore', (_req, res) => res.end('not read'))
+  server.post('/read-then-think', async (req, res) => {
+    const body = await req.body()
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    res.end(`thought about ${body.length}`)
+  })
+  server.post('/head-first', async (req, res) => {
+    res.setHeader('Content-Type', 'text/plain')
+    res.write('started\n')
+    try {
+      await req.body()
+      res.end('never')
+    } catch (err) {
+      headFirstErrors.push((err as { code?: string }).code ?? String(err))
+    }
+  })
   server.get('/plaintext', (_req, res) => res.end('Hello'))
   server.get('/big', (_req, res) => res.end(Buffer.alloc(200_000, 'b')))
   server.get('/trailers', (_req, res) => {
@@ -116,6 +132,33 @@ describe('HTTP/2 stream timers', () => {
     await c.until(() => ended(c.on(1)), 'the answer')
     assert.equal(status(c.on(1)), '200')
     assert.equal(body(c.on(1)), 'read 50')
+  })
+
+  test('an upload longer than handlerMs, its body arriving steadily, is not a handler timeout: the handler’s time starts when the body is whole', async (t) => {
+    const c = new H2Client(port)
+    t.after(() => c.socket.destroy())
+    c.request(1, 'POST', '/read-then-think', false)
+    // 2 × handlerMs of body, a DATA frame every bodyMs / 3.
+    for (let i = 0; i < (2 * T.handlerMs) / (T.bodyMs / 3); i++) {
+      c.data(1, 'y'.repeat(10), false)
+      await new Promise((resolve) => setTimeout(resolve, T.bodyMs / 3))
+    }
+    c.data(1, '', true)
+    await c.until(() => ended(c.on(1)), 'the answer')
+    assert.equal(status(c.on(1)), '200')
+    assert.match(body(c.on(1)), /^thought about \d+$/)
+  })
+
+  test('a body that stalls after the response head went out: the stream is reset (CANCEL) after bodyMs and the handler’s read fails', async (t) => {
+    const c = new H2Client(port)
+    t.after(() => c.socket.destroy())
+    c.request(1, 'POST', '/head-first', false)
+    c.data(1, 'a little', false)
+    await c.until(() => status(c.on(1)) !== undefined, 'the head')
+    await c.until(() => reset(c.on(1)) !== undefined, 'the reset', T.bodyMs + SLACK)
+    assert.equal(reset(c.on(1)), H2Error.CANCEL)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.deepEqual(headFirstErrors, ['PETREL_ERR_BODY_TIMEOUT'])
   })
 
   test('a stream answered while its body is owed (the handler did not read it) is reset after bodyMs if the client goes quiet', async (t) => {

@@ -215,3 +215,33 @@ describe('handshake', () => {
     assert.equal(second?.serverMaxWindowBits, 15, 'the first offer declined, the second taken')
   })
 })
+
+describe('fragments in bulk', () => {
+  test('100,000 one-byte fragments and as many empty ones make one message; UTF-8 is checked across every cut, a bad prefix failing at once', async () => {
+    const { Utf8Check } = await import('../src/protocol/websocket/utf8.ts')
+    const r = reader(1 << 20)
+    const parts: Buffer[] = [clientFrame(Opcode.BINARY, 'a', { fin: false })]
+    for (let i = 0; i < 100_000; i++) parts.push(clientFrame(Opcode.CONTINUATION, i % 2 === 0 ? 'b' : '', { fin: false }))
+    parts.push(clientFrame(Opcode.CONTINUATION, 'c'))
+    r.push(Buffer.concat(parts))
+    assert.deepEqual(r.seen.events, ['binary 50002'])
+    const text = Buffer.from('aé€😀z')
+    for (let size = 1; size <= 4; size++) {
+      const check = new Utf8Check()
+      let ok = true
+      for (let p = 0; p < text.length; p += size) ok &&= check.push(text, p, Math.min(text.length, p + size), p + size >= text.length)
+      assert.ok(ok, `cut every ${size} bytes`)
+    }
+    for (const [bad, what] of [
+      [[0xf4, 0x90], 'past U+10FFFF'],
+      [[0xed, 0xa0], 'a surrogate'],
+      [[0xe0, 0x80], 'an overlong form'],
+      [[0xc0], 'a lead no character has'],
+    ] as const) {
+      const check = new Utf8Check()
+      assert.equal(check.push(Buffer.from([0x61, ...bad]), 0, 1 + bad.length, false), false, `${what}: known bad before the rest comes`)
+    }
+    const open = new Utf8Check()
+    assert.equal(open.push(Buffer.from([0xe2, 0x82]), 0, 2, true), false, 'a sequence left open at the message end')
+  })
+})

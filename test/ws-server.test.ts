@@ -315,3 +315,134 @@ test('the demo site (npm start) answers on /ws/echo, compressed when offered, an
   assert.equal(page.status, 200)
   assert.match(await page.text(), /new WebSocket\(`\$\{scheme\}\/\/\$\{location\.host\}\/ws\/echo`\)/)
 })
+
+test('over TLS (wss): the handshake on the HTTPS listener (ALPN http/1.1, as browsers open WebSockets), echo both ways', async (t) => {
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const path = await import('node:path')
+  const { makeTestCa } = await import('./helpers/tls.ts')
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-wss-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const ca = makeTestCa(dir)
+  const leaf = ca.issue(['localhost', '127.0.0.1'])
+  const s = createServer({ tls: { cert: readFileSync(leaf.cert), key: readFileSync(leaf.key) } })
+  s.websocket('/secure', { message: (ws, d, binary) => ws.send(d, { binary }) }, { compress: true })
+  const p = (await s.listen({ port: 0, host: '127.0.0.1' })).port
+  t.after(() => s.close({ destroy: true }))
+  const ws = new WsClient(`wss://127.0.0.1:${p}/secure`, { ca: readFileSync(ca.caCert) })
+  await once(ws, 'open')
+  ws.send('over tls')
+  assert.equal(String((await once(ws, 'message'))[0]), 'over tls')
+  ws.close()
+  await once(ws, 'close')
+})
+
+describe('the review’s cases', () => {
+  test('a client that pings and never reads is closed by the backlog limit (pongs count), not left to grow', async (t) => {
+    const s = createServer()
+    s.websocket('/p', {}, { maxBackpressureBytes: 64 * 1024, closeTimeoutMs: 200 })
+    const p = (await s.listen({ port: 0, host: '127.0.0.1' })).port
+    t.after(() => s.close({ destroy: true }))
+    const c = net.connect(p, '127.0.0.1')
+    c.on('error', () => {})
+    t.after(() => c.destroy())
+    c.write(
+      'GET /p HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    )
+    c.pause()
+    for (let i = 0; i < 100 && s.connectionCounts().websockets === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    // A masked ping with a 125-byte payload, over and over.
+    const ping = Buffer.concat([Buffer.from([0x89, 0x80 | 125, 0, 0, 0, 0]), Buffer.alloc(125, 1)])
+    const burst = Buffer.concat(Array.from({ length: 2000 }, () => ping))
+    for (let i = 0; i < 20 && s.connectionCounts().websockets > 0; i++) {
+      c.write(burst)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    assert.equal(await settlesTo(() => s.connectionCounts().websockets, 0, 3000), 0)
+    assert.ok((s.stats.timeouts.PETREL_ERR_WS_BACKPRESSURE ?? 0) >= 1)
+  })
+
+  test('pause() in open() holds; subscribe() after the close does nothing; end() delivers nothing more; close(1006) and a long ping are refused', async (t) => {
+    const got: string[] = []
+    let late: PetrelSocket<unknown> | null = null
+    const s = createServer()
+    s.websocket('/hold', {
+      open: (ws) => {
+        ws.pause()
+        setTimeout(() => ws.resume(), 200)
+      },
+      message: (ws, d) => ws.send(`held ${String(d)}`),
+    })
+    s.websocket('/late', { open: (ws) => void (late = ws) })
+    s.websocket('/end', {
+      message: (ws, d) => {
+        got.push(String(d))
+        ws.end()
+      },
+    })
+    s.websocket('/bad', {
+      open: (ws) => {
+        assert.throws(() => ws.close(1006), { code: 'PETREL_ERR_INVALID_OPTION' })
+        assert.throws(() => ws.ping(Buffer.alloc(126)), { code: 'PETREL_ERR_INVALID_OPTION' })
+        ws.send('checked')
+      },
+    })
+    const p = (await s.listen({ port: 0, host: '127.0.0.1' })).port
+    t.after(() => s.close({ destroy: true }))
+    const held = new WsClient(`ws://127.0.0.1:${p}/hold`)
+    await once(held, 'open')
+    const sentAt = performance.now()
+    held.send('x')
+    await once(held, 'message')
+    assert.ok(performance.now() - sentAt >= 150, 'not read before resume()')
+    held.close()
+    const lateClient = new WsClient(`ws://127.0.0.1:${p}/late`)
+    await once(lateClient, 'open')
+    lateClient.terminate()
+    await settlesTo(() => s.connectionCounts().websockets, 0, 2000)
+    late!.subscribe('after')
+    assert.equal(s.topics().count('after'), 0)
+    const ender = new WsClient(`ws://127.0.0.1:${p}/end`)
+    await once(ender, 'open')
+    // Three messages in one write: the first ends the connection, the others are not delivered.
+    ender.send('one')
+    ender.send('two')
+    ender.send('three')
+    await once(ender, 'close')
+    assert.deepEqual(got, ['one'])
+    const bad = new WsClient(`ws://127.0.0.1:${p}/bad`)
+    assert.equal(String((await once(bad, 'message'))[0]), 'checked')
+    bad.close()
+  })
+
+  test('a subprotocol chosen among the offers; an upgrade that resolves after a graceful stop began gets 503; a client that half-closed while upgrade() decided gets no WebSocket', async (t) => {
+    const s = createServer()
+    let release = (): void => {}
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    s.websocket('/proto', { open: (ws) => ws.send(ws.protocol) }, { protocol: (offered) => offered.find((p) => p === 'chat.v2') })
+    s.websocket('/slow', { upgrade: async () => gate.then(() => ({})), open: () => assert.fail('opened during a stop') })
+    const p = (await s.listen({ port: 0, host: '127.0.0.1' })).port
+    const proto = new WsClient(`ws://127.0.0.1:${p}/proto`, ['chat.v1', 'chat.v2'])
+    assert.equal(String((await once(proto, 'message'))[0]), 'chat.v2')
+    assert.equal(proto.protocol, 'chat.v2')
+    proto.close()
+    await once(proto, 'close')
+    const halfClosed = net.connect(p, '127.0.0.1')
+    halfClosed.on('error', () => {})
+    halfClosed.end(
+      'GET /slow HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    )
+    const slow = new WsClient(`ws://127.0.0.1:${p}/slow`)
+    slow.on('error', () => {})
+    const answer = once(slow, 'unexpected-response')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const stopped = s.close()
+    release()
+    const [, res] = (await answer) as [unknown, import('node:http').IncomingMessage]
+    assert.equal(res.statusCode, 503)
+    slow.terminate()
+    await stopped
+    assert.equal(s.connections.size, 0)
+    t.after(() => halfClosed.destroy())
+  })
+})

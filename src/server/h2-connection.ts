@@ -37,7 +37,8 @@ export class H2Connection implements SessionOutput, SessionEvents {
   readonly socket: Socket
   readonly session: H2Session
   readonly secure: boolean
-  readonly protocol = 'h2'
+  /** What server.connections holds this as (see WebSocket.kind). */
+  readonly kind = 'h2'
   /** The connection's own timer (see the top of the file). */
   readonly timer: WheelTimer<TimerOwner>
   readonly sendWatch: SendWatch<TimerOwner>
@@ -138,8 +139,9 @@ export class H2Connection implements SessionOutput, SessionEvents {
 
   /**
    * Look at the open streams. A stream answered while its request body is still coming (a 413, a
-   * response that did not read the body) gets timeouts.bodyMs for the rest, then is asked to stop
-   * (RST_STREAM NO_ERROR, §8.1): a client cannot hold its streams open by going quiet. Returns
+   * response that did not read the body) is asked to stop (RST_STREAM NO_ERROR, §8.1) once the
+   * client has sent none of it for timeouts.bodyMs: a client cannot hold its streams open by
+   * going quiet. Returns
    * whether streams have had DATA waiting on flow-control windows, and none of it went out, for
    * timeouts.sendMs: a client that keeps its windows shut (a zero-window stall) while holding
    * the streams and the bytes queued for them.
@@ -149,7 +151,7 @@ export class H2Connection implements SessionOutput, SessionEvents {
     const bodyMs = this.server.timeouts.bodyMs
     for (const stream of this.session.streams.values()) {
       if (stream.pendingBytes > 0) waiting = true
-      else if (stream.state === StreamState.HALF_CLOSED_LOCAL && now - stream.localEndedAt >= bodyMs) {
+      else if (stream.state === StreamState.HALF_CLOSED_LOCAL && now - Math.max(stream.localEndedAt, stream.lastDataAt) >= bodyMs) {
         this.server.countTimeout('PETREL_ERR_BODY_TIMEOUT')
         this.session.resetStream(stream.id, H2Error.NO_ERROR)
       }

@@ -11,8 +11,10 @@
 //
 // Each stream has one timer on the server's wheel, whose meaning follows the stream as the
 // HTTP/1.1 connection's phase timer does: while the handler reads a body the client is sending,
-// timeouts.bodyMs between DATA frames (408); otherwise, until the response head is sent,
-// timeouts.handlerMs from the request's arrival (503). A client that reads the response too
+// timeouts.bodyMs between DATA frames (408 before the response head, RST_STREAM CANCEL after it);
+// until the response head is sent, timeouts.handlerMs from the request's arrival, or from the
+// body's end when it came with one (503). While the handler holds the body back (paused), this
+// side is the slow one and no timer runs, as on HTTP/1.1. A client that reads the response too
 // slowly is the connection's business (timeouts.sendMs).
 
 import { Buffer } from 'node:buffer'
@@ -62,8 +64,8 @@ export class H2Exchange implements ResponseSink, BodySource {
   /** When the request's head arrived: epoch ms for the access log, monotonic ms for the metrics. */
   private readonly startedAtMs: number
   private readonly startedAt: number
-  /** When the handler must have started its response, on the scheduler's clock. */
-  private readonly handlerDeadline: number
+  /** When the handler must have started its response, on the scheduler's clock (moved to the body's end when there is one). */
+  private handlerDeadline: number
 
   constructor(conn: H2Connection, stream: H2Stream, endStream: boolean) {
     this.conn = conn
@@ -99,8 +101,9 @@ export class H2Exchange implements ResponseSink, BodySource {
   private armTimer(): void {
     const scheduler = this.conn.server.scheduler
     const timeouts = this.conn.server.timeouts
-    if (this.ended || this.goneReason !== null || this.headSent) scheduler.cancel(this.timer)
+    if (this.ended || this.goneReason !== null) scheduler.cancel(this.timer)
     else if (this.readingBody) scheduler.armIn(this.timer, timeouts.bodyMs)
+    else if (this.headSent || this.bodyPaused) scheduler.cancel(this.timer)
     else scheduler.armIn(this.timer, Math.max(0, this.handlerDeadline - scheduler.now))
   }
 
@@ -111,9 +114,17 @@ export class H2Exchange implements ResponseSink, BodySource {
 
   /** The stream's timer fired: the client stalled its body (408), or the handler did not start the response (503). */
   expired(): void {
-    if (this.ended || this.goneReason !== null || this.headSent) return
+    if (this.ended || this.goneReason !== null) return
     const server = this.conn.server
     const code: ErrorCode = this.readingBody ? 'PETREL_ERR_BODY_TIMEOUT' : 'PETREL_ERR_HANDLER_TIMEOUT'
+    if (this.headSent) {
+      // A body stalled under a response already started: no answer can be given now, the stream is cut.
+      if (code !== 'PETREL_ERR_BODY_TIMEOUT') return
+      server.countTimeout(code)
+      this.conn.session.resetStream(this.stream.id, H2Error.CANCEL)
+      this.gone(new PetrelError(code))
+      return
+    }
     server.countTimeout(code)
     const req = this.req!
     const res = this.res!
@@ -164,10 +175,16 @@ export class H2Exchange implements ResponseSink, BodySource {
       return
     }
     const req = this.req!
-    if (endStream) this.bodyDone = true
-    // A DATA frame is progress: the body timer moves later (a field write while it is armed).
-    if (this.readingBody) this.timer.deadline = this.conn.server.scheduler.now + this.conn.server.timeouts.bodyMs
-    else if (endStream) this.armTimer()
+    const scheduler = this.conn.server.scheduler
+    if (endStream) {
+      // The handler's time starts when the request is whole, as on HTTP/1.1.
+      this.bodyDone = true
+      this.handlerDeadline = scheduler.now + this.conn.server.timeouts.handlerMs
+      this.armTimer()
+    } else if (this.readingBody) {
+      // A DATA frame is progress: the body timer moves later (a field write while it is armed).
+      this.timer.deadline = scheduler.now + this.conn.server.timeouts.bodyMs
+    }
     this.bodyBytes += end - start
     const max = this.conn.server.limits.maxBodyBytes
     if (this.bodyBytes > max) {

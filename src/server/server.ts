@@ -393,7 +393,7 @@ export class HttpServer {
       if (conn.phase === Phase.IDLE) idle++
       if (conn instanceof Connection) {
         // HTTP/1.1: counted in `active` and `idle` alone.
-      } else if (conn.protocol === 'h2') {
+      } else if (conn.kind === 'h2') {
         http2++
         streams += conn.streams
       } else websockets++

@@ -12,7 +12,8 @@ import { Buffer } from 'node:buffer'
 import type { Socket } from 'node:net'
 import type { WebSocketLimits } from '../core/limits.ts'
 import { WheelTimer } from '../core/timers/index.ts'
-import { CloseCode, closePayload, frame, FrameReader, frameHeader, Opcode } from '../protocol/websocket/frames.ts'
+import { CloseCode, closePayload, frame, FrameReader, frameHeader, isValidCloseCode, MAX_CONTROL_PAYLOAD, Opcode } from '../protocol/websocket/frames.ts'
+import { InvalidOptionError } from '../core/option-error.ts'
 import { MessageReader, type MessageEvents } from '../protocol/websocket/messages.ts'
 import { deflateMessage, inflateMessage } from './ws-deflate.ts'
 import { Phase } from './phase.ts'
@@ -44,7 +45,11 @@ export interface WebSocketRoute<T> {
   /** Offer permessage-deflate; the zlib level messages are compressed with. */
   readonly compress: boolean
   readonly compressLevel: number
+  /** Chooses the subprotocol among the client's offers (WebSocketOptions.protocol). */
+  readonly protocol?: (offered: readonly string[], req: Request) => string | undefined
 }
+
+const PING = frame(Opcode.PING, '')
 
 const State = { OPEN: 0, CLOSING: 1, CLOSED: 2 } as const
 type State = (typeof State)[keyof typeof State]
@@ -63,19 +68,24 @@ export class WebSocket<T = unknown> implements MessageEvents {
   private readonly route: WebSocketRoute<T>
   private readonly reader: FrameReader
   private readonly messages: MessageReader
-  readonly protocol = 'websocket'
+  /** The subprotocol agreed in the handshake ('' for none). */
+  readonly protocol: string
+  /** What server.connections holds this as (HTTP/1.1 connections have none, HTTP/2 ones 'h2'). */
+  readonly kind = 'websocket'
   /** permessage-deflate's window for this side's messages; 0: not agreed. */
   readonly deflateBits: number
   private state: State = State.OPEN
   private awaitingPong = false
-  private inRead = false
+  /** pause() was called (and not resume()). */
+  private paused = false
   private wantsDrain = false
   /** The close code and reason the handler will be told. */
   private closeCode: number = CloseCode.ABNORMAL
   private closeReason = ''
 
-  constructor(server: HttpServer, route: WebSocketRoute<T>, socket: Socket, data: T, deflateBits: number) {
+  constructor(server: HttpServer, route: WebSocketRoute<T>, socket: Socket, data: T, deflateBits: number, protocol = '') {
     this.server = server
+    this.protocol = protocol
     this.route = route
     this.socket = socket
     this.data = data
@@ -97,7 +107,8 @@ export class WebSocket<T = unknown> implements MessageEvents {
   start(head: Buffer): void {
     if (this.route.limits.pingIntervalMs > 0) this.server.scheduler.armIn(this.timer, this.route.limits.pingIntervalMs)
     this.call('open')
-    this.socket.resume()
+    // A handler that paused in open() (waiting for something before it reads) keeps it so.
+    if (!this.paused) this.socket.resume()
     if (head.length > 0 && this.state !== State.CLOSED) this.onData(head)
   }
 
@@ -167,11 +178,19 @@ export class WebSocket<T = unknown> implements MessageEvents {
   }
 
   ping(payload: Buffer | string = ''): void {
-    if (this.state === State.OPEN) this.socket.write(frame(Opcode.PING, payload))
+    if (Buffer.byteLength(payload) > MAX_CONTROL_PAYLOAD) throw new InvalidOptionError(`a ping's payload is at most ${MAX_CONTROL_PAYLOAD} bytes`)
+    if (this.state === State.OPEN) this.writeControl(frame(Opcode.PING, payload))
+  }
+
+  /** A control frame of the server's (ping, pong): under the same backlog limit as messages. */
+  private writeControl(bytes: Buffer): void {
+    this.queued(this.socket.write(bytes), bytes.length)
   }
 
   /** Start the close handshake (§7.1.2): the close frame goes, the client's is awaited for closeTimeoutMs. */
   close(code: number = CloseCode.NORMAL, reason = ''): void {
+    // 1005, 1006 and 1015 say what happened without a close frame: never sent (§7.4.1).
+    if (!isValidCloseCode(code) || code === 1015) throw new InvalidOptionError(`a close code is 1000–1003, 1007–1014 or 3000–4999, got ${code}`)
     if (this.state !== State.OPEN) return
     this.state = State.CLOSING
     this.socket.write(frame(Opcode.CLOSE, closePayload(code, reason)))
@@ -180,21 +199,28 @@ export class WebSocket<T = unknown> implements MessageEvents {
 
   /** Stop reading the client's messages (input backpressure) until resume(); what was already read is still delivered. */
   pause(): void {
+    this.paused = true
     this.socket.pause()
   }
 
   resume(): void {
+    this.paused = false
     if (this.state !== State.CLOSED) this.socket.resume()
   }
 
   /** Cut the connection at once, without a close handshake. */
   end(): void {
+    // Nothing more is delivered or sent, the rest of the current read included; close() follows (1006).
+    if (this.state === State.OPEN) this.state = State.CLOSING
+    this.reader.stop()
     this.socket.destroy()
   }
 
   // ---- topics ----
 
   subscribe(topic: string): void {
+    // After the close (an open() that awaited something first): nothing to subscribe.
+    if (this.state === State.CLOSED) return
     this.topics ??= new Set()
     if (this.topics.has(topic)) return
     this.topics.add(topic)
@@ -222,8 +248,9 @@ export class WebSocket<T = unknown> implements MessageEvents {
 
   // ---- the server's view (server.connections) ----
 
+  /** Counted as busy, not as an idle keep-alive connection waiting between requests. */
   get phase(): Phase {
-    return Phase.IDLE
+    return Phase.HANDLER
   }
 
   get idle(): boolean {
@@ -249,7 +276,7 @@ export class WebSocket<T = unknown> implements MessageEvents {
       return this.destroy()
     }
     this.awaitingPong = true
-    this.socket.write(frame(Opcode.PING, ''))
+    this.writeControl(PING)
     this.server.scheduler.armIn(this.timer, this.route.limits.pongTimeoutMs)
   }
 
@@ -265,9 +292,7 @@ export class WebSocket<T = unknown> implements MessageEvents {
     }
     // What a read makes the server send (echoes, pongs, the close) leaves in one write.
     this.socket.cork()
-    this.inRead = true
     this.reader.push(chunk)
-    this.inRead = false
     this.socket.uncork()
   }
 
@@ -285,7 +310,8 @@ export class WebSocket<T = unknown> implements MessageEvents {
   }
 
   receivedPing(payload: Buffer): void {
-    if (this.state === State.OPEN) this.socket.write(frame(Opcode.PONG, payload))
+    // A client that pings and never reads fills its backlog with pongs: closed as for messages.
+    if (this.state === State.OPEN) this.writeControl(frame(Opcode.PONG, payload))
   }
 
   receivedPong(_payload: Buffer): void {
@@ -332,8 +358,13 @@ export class WebSocket<T = unknown> implements MessageEvents {
 
   /** The client ended its side without a close handshake, or after it. */
   private readonly onEnd = (): void => {
-    if (this.socket.writableLength === 0) this.socket.destroy()
-    else this.socket.end()
+    if (this.socket.writableLength === 0) return void this.socket.destroy()
+    // What is queued is written first; nothing more is sent, and the close timeout bounds the wait.
+    this.socket.end()
+    if (this.state === State.OPEN) {
+      this.state = State.CLOSING
+      this.server.scheduler.armIn(this.timer, this.route.limits.closeTimeoutMs)
+    }
   }
 
   private readonly onClose = (): void => {

@@ -22,11 +22,17 @@ export interface WebSocketOptions extends Partial<WebSocketLimits> {
   compressLevel?: number
   /** Whether a handshake's Origin (undefined without one) may connect; false answers 403. Default: any. */
   allowOrigin?: (origin: string | undefined, req: Request) => boolean
+  /**
+   * The subprotocol to speak, among those the client offers (Sec-WebSocket-Protocol, in its
+   * order); undefined for none. Without this hook the server speaks none: a browser that asked
+   * for one then fails the handshake itself.
+   */
+  protocol?: (offered: readonly string[], req: Request) => string | undefined
 }
 
 /** The route handler server.websocket() registers. */
 export function upgradeHandler<T>(server: HttpServer, handlers: WebSocketHandlers<T>, options: WebSocketOptions = {}): Handler {
-  const { compress = false, compressLevel = 1, allowOrigin, ...given } = options
+  const { compress = false, compressLevel = 1, allowOrigin, protocol, ...given } = options
   // pingIntervalMs may be 0 (no pings): checked apart from the positive knobs.
   const { pingIntervalMs, ...positive } = given
   const limits: WebSocketLimits = {
@@ -37,7 +43,7 @@ export function upgradeHandler<T>(server: HttpServer, handlers: WebSocketHandler
     throw new InvalidOptionError(`websocket.pingIntervalMs must be 0 or more, got ${limits.pingIntervalMs}`)
   if (!Number.isInteger(compressLevel) || compressLevel < 1 || compressLevel > 9)
     throw new InvalidOptionError(`websocket.compressLevel must be 1 to 9, got ${compressLevel}`)
-  const route: WebSocketRoute<T> = { handlers, limits, compress, compressLevel }
+  const route: WebSocketRoute<T> = { handlers, limits, compress, compressLevel, protocol }
   return (req, res) => {
     const problem = handshakeProblem({
       method: req.method,
@@ -76,12 +82,29 @@ function answer(res: Response, status: number, why: string): void {
 function accept<T>(server: HttpServer, route: WebSocketRoute<T>, req: Request, res: Response, data: T): void {
   // The client left while upgrade() was deciding: nothing to answer.
   if (res.closed) return
+  // A graceful stop began meanwhile: no new connection to hold it up.
+  if (server.closing) return answer(res, 503, 'the server is stopping')
   const deflate = route.compress ? negotiateDeflate(req.header('sec-websocket-extensions')) : null
+  const offered =
+    route.protocol === undefined
+      ? undefined
+      : (req.header('sec-websocket-protocol') ?? '')
+          .split(',')
+          .map((p) => p.trim())
+          .filter((p) => p !== '')
+  const chosen = offered === undefined ? undefined : route.protocol!(offered!, req)
+  if (chosen !== undefined && !offered!.includes(chosen))
+    throw new InvalidOptionError(`websocket protocol(): ${JSON.stringify(chosen)} is not among those offered`)
   const key = req.header('sec-websocket-key')!.trim()
   const { socket, head } = res.detach()
+  // The client half-closed while upgrade() was deciding: it will never read the answer.
+  if (socket.destroyed || socket.readableEnded) return void socket.destroy()
   const extension = deflate === null ? '' : `Sec-WebSocket-Extensions: ${deflate.response}\r\n`
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n${extension}\r\n`)
-  const ws = new WebSocket(server, route, socket, data, deflate?.serverMaxWindowBits ?? 0)
+  const subprotocol = chosen === undefined ? '' : `Sec-WebSocket-Protocol: ${chosen}\r\n`
+  socket.write(
+    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n${extension}${subprotocol}\r\n`,
+  )
+  const ws = new WebSocket(server, route, socket, data, deflate?.serverMaxWindowBits ?? 0, chosen ?? '')
   server.connections.add(ws as WebSocket<unknown>)
   ws.start(head)
 }

@@ -168,6 +168,9 @@ export class ChatRoom {
   private connect(link: Link, startReading: () => void): Client {
     this.links.add(link)
     const client = new Client(link)
+    // Nothing is read until the client has a seat (ready() resumes): a client cannot pile lines
+    // up while the hub answers (a TCP socket is accepted paused already).
+    link.pause()
     this.hub.join().then(
       (nick) => {
         if (nick === null) return this.refuse(client, `! the room is full (${this.maxUsers} users); try again later`)

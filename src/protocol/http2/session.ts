@@ -300,6 +300,7 @@ export class H2Session implements FrameHandler {
       return this.streamError(stream, H2Error.FLOW_CONTROL_ERROR)
     }
     stream.recvWindow -= length
+    stream.lastDataAt = this.now()
     const endStream = (flags & Flag.END_STREAM) !== 0
     const dataStart = start + (flags & Flag.PADDED ? 1 : 0)
     const dataEnd = end - padLength

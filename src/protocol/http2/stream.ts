@@ -58,8 +58,9 @@ export class H2Stream {
   /** DATA waiting for window: [buffer, start, end, end stream, called once the output no longer needs the buffer]. */
   pending: Array<[Buffer, number, number, boolean, Done | undefined]> = []
   pendingBytes = 0
-  /** When this side ended its half (the response's END_STREAM), on the session's clock. */
+  /** When this side ended its half (the response's END_STREAM), and when DATA last came, on the session's clock. */
   localEndedAt = 0
+  lastDataAt = 0
   /** Trailer fields to send once the pending DATA is out (HEADERS with END_STREAM). */
   trailers: ReadonlyArray<readonly [string, string]> | null = null
   /** The owner's object for the stream (the Request/Response pair). */

@@ -185,42 +185,49 @@ export function unmask(buf: Buffer, start: number, end: number, m0: number, m1: 
     buf[i + 2] = buf[i + 2]! ^ m2
     buf[i + 3] = buf[i + 3]! ^ m3
   }
-  const keys = [m0, m1, m2]
-  for (let k = 0; i < end; i++, k++) buf[i] = buf[i]! ^ keys[k]!
+  // At most three bytes left: the key's first three.
+  if (i < end) buf[i] = buf[i++]! ^ m0
+  if (i < end) buf[i] = buf[i++]! ^ m1
+  if (i < end) buf[i] = buf[i]! ^ m2
 }
 
-/** The header of a server frame (unmasked) with a payload of `length` bytes. */
-export function frameHeader(fin: boolean, rsv1: boolean, opcode: number, length: number): Buffer {
-  const first = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode
+/** The size of a server frame's header (unmasked) for a payload of `length` bytes. */
+function headerBytes(length: number): number {
+  return length < 126 ? 2 : length < 0x10000 ? 4 : 10
+}
+
+/** Write a server frame's header into `out` at 0; returns its size. */
+function writeHeader(out: Buffer, fin: boolean, rsv1: boolean, opcode: number, length: number): number {
+  out[0] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode
   if (length < 126) {
-    const h = Buffer.allocUnsafe(2)
-    h[0] = first
-    h[1] = length
-    return h
+    out[1] = length
+    return 2
   }
   if (length < 0x10000) {
-    const h = Buffer.allocUnsafe(4)
-    h[0] = first
-    h[1] = 126
-    h.writeUInt16BE(length, 2)
-    return h
+    out[1] = 126
+    out.writeUInt16BE(length, 2)
+    return 4
   }
-  const h = Buffer.allocUnsafe(10)
-  h[0] = first
-  h[1] = 127
-  h.writeUInt32BE(Math.floor(length / 0x1_0000_0000), 2)
-  h.writeUInt32BE(length >>> 0, 6)
-  return h
+  out[1] = 127
+  out.writeUInt32BE(Math.floor(length / 0x1_0000_0000), 2)
+  out.writeUInt32BE(length >>> 0, 6)
+  return 10
 }
 
-/** A whole server frame in one buffer (header and payload), as control frames and small messages are sent. */
+/** The header of a server frame (unmasked) with a payload of `length` bytes, for a payload written apart. */
+export function frameHeader(fin: boolean, rsv1: boolean, opcode: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(headerBytes(length))
+  writeHeader(out, fin, rsv1, opcode, length)
+  return out
+}
+
+/** A whole server frame in one buffer (header and payload, one allocation), as control frames and small messages are sent. */
 export function frame(opcode: number, payload: Buffer | string, rsv1 = false): Buffer {
   const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
-  const header = frameHeader(true, rsv1, opcode, length)
-  const out = Buffer.allocUnsafe(header.length + length)
-  header.copy(out, 0)
-  if (typeof payload === 'string') out.write(payload, header.length, 'utf8')
-  else payload.copy(out, header.length)
+  const out = Buffer.allocUnsafe(headerBytes(length) + length)
+  const at = writeHeader(out, true, rsv1, opcode, length)
+  if (typeof payload === 'string') out.write(payload, at, 'utf8')
+  else payload.copy(out, at)
   return out
 }
 

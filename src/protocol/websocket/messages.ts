@@ -3,14 +3,20 @@
 // message's end), messages bounded in size, compressed messages (RFC 7692) inflated by the
 // owner's function within that bound, close frames read (code, UTF-8 reason). Pure: frames in,
 // events out.
+//
+// A fragmented message is gathered in one buffer that grows by doubling up to the size limit:
+// its memory is its bytes, however many fragments (empty ones included) it came in.
 
 import { Buffer, isUtf8 } from 'node:buffer'
 import { CloseCode, Opcode, isValidCloseCode, type FrameHandler } from './frames.ts'
+import { Utf8Check } from './utf8.ts'
 
 export interface MessageEvents {
   /** A whole message: text as a string (valid UTF-8), binary as a Buffer of its own. */
   receivedMessage(data: string | Buffer, binary: boolean): void
+  /** A ping's payload: a view valid until the call returns. */
   receivedPing(payload: Buffer): void
+  /** A pong's payload: a view valid until the call returns. */
   receivedPong(payload: Buffer): void
   /** The client's close frame: its code (1005 when it gave none) and reason. */
   receivedClose(code: number, reason: string): void
@@ -25,21 +31,20 @@ export interface MessageEvents {
  */
 export type Inflate = (compressed: Buffer, maxBytes: number) => Buffer | null
 
-const EMPTY = Buffer.alloc(0)
+/** The first size of a fragmented message's buffer; it doubles as needed. */
+const FIRST_BYTES = 4096
 
 export class MessageReader implements FrameHandler {
   /** The largest message, after inflation; beyond it the connection closes with 1009. */
   maxMessageBytes: number
   private readonly events: MessageEvents
   private readonly inflate: Inflate | null
-  /** The fragmented message under way: its opcode (0: none), whether compressed, its parts and size. */
+  /** The fragmented message under way: its opcode (0: none), whether compressed, its bytes so far. */
   private opcode = 0
   private compressed = false
-  private parts: Buffer[] = []
-  private bytes = 0
-  /** Text fragments are checked as they come: a decoder that keeps a code point cut between fragments. */
-  private decoder: TextDecoder | null = null
-  private text = ''
+  private buffer: Buffer | null = null
+  private fill = 0
+  private readonly utf8 = new Utf8Check()
 
   constructor(events: MessageEvents, maxMessageBytes: number, inflate: Inflate | null) {
     this.events = events
@@ -60,72 +65,69 @@ export class MessageReader implements FrameHandler {
       if (fin && !rsv1) return this.whole(opcode, payload, start, end)
       this.opcode = opcode
       this.compressed = rsv1
-      this.bytes = 0
+      this.fill = 0
+      this.utf8.reset()
     }
-    this.bytes += end - start
-    if (this.bytes > this.maxMessageBytes) return this.fail(CloseCode.MESSAGE_TOO_BIG, `a message over ${this.maxMessageBytes} bytes`)
-    if (this.opcode === Opcode.TEXT && !this.compressed) {
-      // Checked as it arrives (Autobahn's "fail fast"): a bad sequence closes now.
-      // ignoreBOM: a message that starts with U+FEFF keeps it (the decoder drops it by default).
-      this.decoder ??= new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
-      try {
-        this.text += this.decoder.decode(payload.subarray(start, end), { stream: !fin })
-      } catch {
-        return this.fail(CloseCode.INVALID_PAYLOAD, 'a text message that is not UTF-8')
-      }
-    } else this.parts.push(Buffer.from(payload.subarray(start, end)))
-    if (!fin) return true
-    return this.finish()
+    const length = end - start
+    if (this.fill + length > this.maxMessageBytes) return this.fail(CloseCode.MESSAGE_TOO_BIG, `a message over ${this.maxMessageBytes} bytes`)
+    // Checked as it arrives (Autobahn's "fail fast"): a bad sequence closes now.
+    if (this.opcode === Opcode.TEXT && !this.compressed && !this.utf8.push(payload, start, end, fin))
+      return this.fail(CloseCode.INVALID_PAYLOAD, 'a text message that is not UTF-8')
+    if (length > 0) this.append(payload, start, end)
+    return fin ? this.finish() : true
   }
 
   /** A message in one uncompressed frame: the usual case, no copy for text. */
   private whole(opcode: number, payload: Buffer, start: number, end: number): boolean {
     if (end - start > this.maxMessageBytes) return this.fail(CloseCode.MESSAGE_TOO_BIG, `a message over ${this.maxMessageBytes} bytes`)
     if (opcode === Opcode.TEXT) {
-      const view = payload.subarray(start, end)
-      if (!isUtf8(view)) return this.fail(CloseCode.INVALID_PAYLOAD, 'a text message that is not UTF-8')
+      if (!isUtf8(payload.subarray(start, end))) return this.fail(CloseCode.INVALID_PAYLOAD, 'a text message that is not UTF-8')
       this.events.receivedMessage(payload.toString('utf8', start, end), false)
     } else this.events.receivedMessage(Buffer.from(payload.subarray(start, end)), true)
     return true
   }
 
+  /** Add a fragment's bytes, growing the buffer by doubling (never past the limit). */
+  private append(payload: Buffer, start: number, end: number): void {
+    const need = this.fill + (end - start)
+    let buffer = this.buffer
+    if (buffer === null || buffer.length < need) {
+      let size = Math.max(FIRST_BYTES, buffer === null ? 0 : buffer.length * 2)
+      while (size < need) size *= 2
+      const grown = Buffer.allocUnsafe(Math.min(size, Math.max(need, this.maxMessageBytes)))
+      if (buffer !== null) buffer.copy(grown, 0, 0, this.fill)
+      this.buffer = buffer = grown
+    }
+    payload.copy(buffer, this.fill, start, end)
+    this.fill = need
+  }
+
   private finish(): boolean {
     const opcode = this.opcode
-    const compressed = this.compressed
-    let data: Buffer | string
-    if (opcode === Opcode.TEXT && !compressed) {
-      data = this.text
-      this.text = ''
-      this.decoder = null
-    } else {
-      const joined = this.parts.length === 1 ? this.parts[0]! : this.parts.length === 0 ? EMPTY : Buffer.concat(this.parts)
-      this.parts = []
-      let body = joined
-      if (compressed) {
-        let inflated: Buffer | null
-        try {
-          inflated = this.inflate!(joined, this.maxMessageBytes)
-        } catch {
-          return this.fail(CloseCode.INVALID_PAYLOAD, 'a compressed message that does not inflate')
-        }
-        if (inflated === null) return this.fail(CloseCode.MESSAGE_TOO_BIG, `a compressed message inflating past ${this.maxMessageBytes} bytes`)
-        body = inflated
-      }
-      if (opcode === Opcode.TEXT) {
-        if (!isUtf8(body)) return this.fail(CloseCode.INVALID_PAYLOAD, 'a text message that is not UTF-8')
-        data = body.toString('utf8')
-      } else data = body
-    }
+    // The message's bytes leave with it: the next message starts a buffer of its own.
+    const joined = this.buffer === null ? Buffer.alloc(0) : this.buffer.subarray(0, this.fill)
+    this.buffer = null
     this.opcode = 0
-    this.compressed = false
-    this.bytes = 0
-    this.events.receivedMessage(data, opcode === Opcode.BINARY)
+    let body = joined
+    if (this.compressed) {
+      this.compressed = false
+      let inflated: Buffer | null
+      try {
+        inflated = this.inflate!(joined, this.maxMessageBytes)
+      } catch {
+        return this.fail(CloseCode.INVALID_PAYLOAD, 'a compressed message that does not inflate')
+      }
+      if (inflated === null) return this.fail(CloseCode.MESSAGE_TOO_BIG, `a compressed message inflating past ${this.maxMessageBytes} bytes`)
+      body = inflated
+      if (opcode === Opcode.TEXT && !isUtf8(body)) return this.fail(CloseCode.INVALID_PAYLOAD, 'a text message that is not UTF-8')
+    }
+    this.events.receivedMessage(opcode === Opcode.TEXT ? body.toString('utf8') : body, opcode === Opcode.BINARY)
     return true
   }
 
   private control(opcode: number, payload: Buffer, start: number, end: number): boolean {
-    if (opcode === Opcode.PING) this.events.receivedPing(Buffer.from(payload.subarray(start, end)))
-    else if (opcode === Opcode.PONG) this.events.receivedPong(Buffer.from(payload.subarray(start, end)))
+    if (opcode === Opcode.PING) this.events.receivedPing(payload.subarray(start, end))
+    else if (opcode === Opcode.PONG) this.events.receivedPong(payload.subarray(start, end))
     else {
       // Close (§5.5.1): empty, or a code and a UTF-8 reason.
       const length = end - start
@@ -145,9 +147,8 @@ export class MessageReader implements FrameHandler {
   }
 
   private fail(code: number, why: string): false {
-    this.parts = []
-    this.decoder = null
-    this.text = ''
+    this.buffer = null
+    this.opcode = 0
     this.events.protocolError(code, why)
     return false
   }
