@@ -289,7 +289,8 @@ test('chargen answers a datagram, empty or not, with udpChargenBytes characters 
 /** `petrel inetd` on a free port offset, ready. */
 async function spawnOnFreeOffset(args: string[]): Promise<ReturnType<typeof spawnInetd> & { offset: number }> {
   for (let attempt = 0; ; attempt++) {
-    const offset = 20_000 + Math.floor(Math.random() * 40_000)
+    // Below the ephemeral range (32768 and up): a client's port elsewhere on the machine cannot take it.
+    const offset = 10_000 + Math.floor(Math.random() * 20_000)
     const { child, log } = spawnInetd(['--port-offset', String(offset), ...args])
     await waitFor(() => log().includes('ready') || child.exitCode !== null, 10_000)
     if (child.exitCode === null) return { child, log, offset }

@@ -13,7 +13,8 @@ export async function startOnFreeOffset(
   servicesAt?: (offset: number) => ServiceConfig[],
 ): Promise<{ inetd: Inetd; offset: number }> {
   for (let attempt = 0; ; attempt++) {
-    const offset = 20_000 + Math.floor(Math.random() * 40_000)
+    // Below the ephemeral range (32768 and up): a client's port elsewhere on the machine cannot take it.
+    const offset = 10_000 + Math.floor(Math.random() * 20_000)
     const services = servicesAt?.(offset) ?? builtinServices({ ...options, portOffset: offset })
     try {
       return { inetd: await Inetd.start(services, options), offset }
