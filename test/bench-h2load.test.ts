@@ -37,6 +37,7 @@ test('a clean run: the figures the suite reports', () => {
   const parsed = parseSummary(GOOD)
   assert.ok(parsed !== undefined)
   const result = checkSummary(parsed, RUN)
+  // "finished in" would count a warm-up too: the measured period is requests done ÷ req/s.
   assert.equal(result.durationSec, 2)
   assert.equal(result.done, 337700)
   assert.equal(result.applicationProtocol, 'h2')
@@ -93,12 +94,6 @@ const failing: Array<[string, string, RegExp, typeof RUN | { connections: number
   ],
 ]
 
-test('a warm-up run is not failed for a connection its cold server left waiting', () => {
-  const parsed = parseSummary(failing.find(([name]) => name.startsWith('a stalled connection'))![1])
-  assert.ok(parsed !== undefined)
-  assert.equal(checkSummary(parsed, RUN, false).done, 1617900)
-})
-
 for (const [name, output, message, run] of failing) {
   test(`an error, not a number: ${name}`, () => {
     const parsed = parseSummary(output)
@@ -111,8 +106,8 @@ test('output without a summary is not read as one', () => {
   assert.equal(parseSummary('starting benchmark...\nspawning thread #0: 10 total client(s).\n'), undefined)
 })
 
-test('the command line: h2 alone in ALPN over TLS, prior knowledge on cleartext, --h1 for the reference row, one thread, timing mode', () => {
-  const run = { h2loadPath: '/usr/bin/h2load', cpu: 1, connections: 10, streams: 100, durationSec: 5 }
+test("the command line: h2 alone in ALPN over TLS, prior knowledge on cleartext, --h1 for the reference row, one thread, timing mode with h2load's own warm-up", () => {
+  const run = { h2loadPath: '/usr/bin/h2load', cpu: 1, connections: 10, streams: 100, durationSec: 5, warmupSec: 2 }
   assert.deepEqual(h2loadArgs({ ...run, url: 'https://127.0.0.1:1/plaintext', protocol: 'h2' }), [
     '-t',
     '1',
@@ -122,9 +117,11 @@ test('the command line: h2 alone in ALPN over TLS, prior knowledge on cleartext,
     '100',
     '-D',
     '5',
+    '--warm-up-time=2',
     '--npn-list=h2',
     'https://127.0.0.1:1/plaintext',
   ])
-  assert.deepEqual(h2loadArgs({ ...run, url: 'http://127.0.0.1:1/plaintext', protocol: 'h2' }).slice(-2), ['5', 'http://127.0.0.1:1/plaintext'])
+  assert.deepEqual(h2loadArgs({ ...run, url: 'http://127.0.0.1:1/plaintext', protocol: 'h2' }).slice(-2), ['--warm-up-time=2', 'http://127.0.0.1:1/plaintext'])
+  assert.deepEqual(h2loadArgs({ ...run, warmupSec: 0, url: 'http://127.0.0.1:1/plaintext', protocol: 'h2' }).slice(-2), ['5', 'http://127.0.0.1:1/plaintext'])
   assert.deepEqual(h2loadArgs({ ...run, url: 'https://127.0.0.1:1/plaintext', protocol: 'http/1.1' }).slice(-2), ['--h1', 'https://127.0.0.1:1/plaintext'])
 })

@@ -176,3 +176,39 @@ test("the h2 suite: every peer over HTTP/2 on TLS and cleartext, Petrel's HTTP/1
   assert.match(h2.stdout, /^ {2}clear-c100-m10: Petrel ≥ 3× node-http2: /m)
   assert.equal(readdirSync(dir).length, 2)
 })
+
+// The ws suite: its own load generator (bench/ws/generator.ts) against every peer in the four
+// scenarios, at a size a test can afford — each server started and checked with a real
+// handshake and echo, every run's figures read back, nothing lost, the issue's targets listed.
+test("the ws suite: every peer through echo, pipelined echo, fan-out and memory with the suite's generator, targets listed", {
+  timeout: BENCH_TIMEOUT_MS,
+}, async (t) => {
+  requireDebianPackage('util-linux')
+  const dir = mkdtempSync(path.join(tmpdir(), 'petrel-bench-runs-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+
+  const ws = await runSuite(['ws', '--duration', '1', '--warmup', '0', '--connections', '10', '--subscribers', '200', '--idle', '200'], dir)
+  assert.equal(ws.code, 0, ws.stdout + ws.stderr)
+  // uWebSockets.js needs the machine's Node 20 and Bun its binary in bench/node_modules: a peer
+  // the probe skips (it says why) has no runs; the others must all have run.
+  const peers = ['petrel', 'ws', 'ws-floor', 'uws', 'bun'].filter((peer) => !new RegExp(`^ {2}${peer} +skipped: `, 'm').test(ws.stdout))
+  assert.ok(peers.includes('petrel') && peers.includes('ws') && peers.includes('ws-floor'), ws.stdout)
+  for (const peer of peers) {
+    for (const scenario of ['echo-1', 'echo-16']) {
+      assert.match(ws.stdout, new RegExp(`^ {2}${scenario} ${peer} … [\\d,]+ msgs/s, [\\d.]+ µs/msg, server \\d+ %, generator \\d+ %$`, 'm'))
+    }
+    assert.match(
+      ws.stdout,
+      new RegExp(`^ {2}fanout ${peer} … [\\d,]+ deliveries/s, p99 [\\d.]+ ms, [\\d.]+ µs/delivery, server \\d+ %, generator \\d+ %$`, 'm'),
+    )
+    assert.match(ws.stdout, new RegExp(`^ {2}memory ${peer} … -?[\\d.]+ KiB/connection \\(RSS \\d+ → \\d+ MB\\)$`, 'm'))
+  }
+  assert.doesNotMatch(ws.stdout, /failed|refused|cut off/, 'no run failed or lost a connection')
+  assert.match(ws.stdout, /^peer +msgs\/s +vs petrel +CPU µs\/msg +server CPU +generator CPU +p50 ms +p99 ms +lost$/m)
+  assert.match(ws.stdout, /^peer +deliveries\/s +vs petrel +of offered +CPU µs\/delivery +server CPU +generator CPU +p50 ms +p99 ms +lost$/m)
+  assert.match(ws.stdout, /^peer +KiB\/connection +vs petrel +RSS before MB +RSS after MB +lost$/m)
+  assert.match(ws.stdout, /^petrel +[\d,]+ +1\.00× /m)
+  assert.match(ws.stdout, /^targets:\n {2}echo-1: Petrel ≥ 1\.3× ws: [\d.]+× \((met|missed)\); by CPU µs\/msg [\d.]+×/m)
+  assert.match(ws.stdout, /^ {2}fanout: Petrel ≥ 3× ws: /m)
+  assert.equal(readdirSync(dir).length, 2)
+})

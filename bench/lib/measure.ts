@@ -65,10 +65,17 @@ export interface Started {
 
 /**
  * Starts a server pinned to `cpu` on a free port and waits until GET `path` (over TLS when
- * `secure`) gets an answer that `check` accepts; throws ServerStartError (server already
- * stopped) if it does not.
+ * `secure`; with `ask` instead of HTTP/1.1 when given) gets an answer that `check` accepts;
+ * throws ServerStartError (server already stopped) if it does not.
  */
-export async function startServer(launchOn: (port: number) => Launch, cpu: number, path: string, check: AnswerCheck, secure = false): Promise<Started> {
+export async function startServer(
+  launchOn: (port: number) => Launch,
+  cpu: number,
+  path: string,
+  check: AnswerCheck,
+  secure = false,
+  ask?: (port: number, path: string) => Promise<string>,
+): Promise<Started> {
   const port = await freePort()
   const launch = launchOn(port)
   const removeCleanup = launch.cleanup === undefined ? () => {} : onCleanup(launch.cleanup)
@@ -79,7 +86,14 @@ export async function startServer(launchOn: (port: number) => Launch, cpu: numbe
     removeCleanup()
   }
   try {
-    const readyAnswer = await waitUntilServing(server, { port, path, problemWith: check, deadlineMs: READY_DEADLINE_MS, secure })
+    const readyAnswer = await waitUntilServing(server, {
+      port,
+      path,
+      problemWith: check,
+      deadlineMs: READY_DEADLINE_MS,
+      secure,
+      ...(ask === undefined ? {} : { ask }),
+    })
     return { server, port, readyAnswer, stop }
   } catch (error) {
     await stop()

@@ -18,12 +18,16 @@ export interface ReadyCheck {
   readonly deadlineMs: number
   /** Ask over TLS (the tls suite's servers); the certificate is not checked, as wrk does not. */
   readonly secure?: boolean
+  /** How to ask, when not with getOnce (HTTP/1.1): the h2 suite asks over HTTP/2. Resolves with the raw answer. */
+  readonly ask?: (port: number, path: string) => Promise<string>
 }
 
-/** The usual check: `200` with exactly this body. */
+/** The usual check: `200` with exactly this body (an HTTP/2 answer, from the h2 suite's ask, starts `HTTP/2 200`). */
 export function expectBody(path: string, body: string): (response: string) => string | undefined {
   return (response) =>
-    response.startsWith('HTTP/1.1 200') && response.endsWith(body) ? undefined : `unexpected answer to GET ${path}: ${JSON.stringify(response.slice(0, 120))}`
+    (response.startsWith('HTTP/1.1 200') || response.startsWith('HTTP/2 200 ')) && response.endsWith(body)
+      ? undefined
+      : `unexpected answer to GET ${path}: ${JSON.stringify(response.slice(0, 120))}`
 }
 
 /**
@@ -36,7 +40,7 @@ export async function waitUntilServing(server: Tracked, check: ReadyCheck): Prom
   while (Date.now() < giveUpAt) {
     if (server.hasExited()) throw new Error(`exited before serving (exit ${await server.exited})`)
     try {
-      const response = await getOnce(check.port, check.path, check.secure === true)
+      const response = await (check.ask === undefined ? getOnce(check.port, check.path, check.secure === true) : check.ask(check.port, check.path))
       const problem = check.problemWith(response)
       if (problem === undefined) return response
       lastProblem = problem

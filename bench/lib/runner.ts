@@ -28,14 +28,30 @@ function findTool(name: string, fallback: string): string | undefined {
   return [...findOnPath(name), fallback].find(isExecutable)
 }
 
-/** wrk and taskset, or a message saying what to install (the suite then exits 2). */
-export async function findLoadTools(): Promise<LoadTools | { readonly missing: string }> {
-  const wrkPath = findTool('wrk', '/usr/bin/wrk')
-  if (wrkPath === undefined) return { missing: 'wrk not found: apt-get install wrk' }
+/** The program a suite drives as its load generator; wrk unless the suite says otherwise. */
+export interface LoadGenerator {
+  readonly name: string
+  /** Where Debian puts it, for a PATH without it. */
+  readonly fallback: string
+  /** What to install when it is missing: printed, and the suite exits 2. */
+  readonly install: string
+  /** Arguments that print its version on the first line. */
+  readonly versionArgs: readonly string[]
+}
+
+export const WRK: LoadGenerator = { name: 'wrk', fallback: '/usr/bin/wrk', install: 'apt-get install wrk', versionArgs: ['-v'] }
+
+/**
+ * The load generator (wrk by default) and taskset, or a message saying what to install (the
+ * suite then exits 2). `wrkPath` and `wrkVersion` name whichever generator it is.
+ */
+export async function findLoadTools(generator: LoadGenerator = WRK): Promise<LoadTools | { readonly missing: string }> {
+  const wrkPath = findTool(generator.name, generator.fallback)
+  if (wrkPath === undefined) return { missing: `${generator.name} not found: ${generator.install}` }
   if (findTool('taskset', '/usr/bin/taskset') === undefined) return { missing: 'taskset not found: apt-get install util-linux' }
   const cpuCount = availableParallelism()
-  if (cpuCount < 2) console.log(`warning: only ${cpuCount} CPU available; server and wrk will share it`)
-  const [firstLine = ''] = (await capture(wrkPath, ['-v'])).output.split('\n')
+  if (cpuCount < 2) console.log(`warning: only ${cpuCount} CPU available; server and ${generator.name} will share it`)
+  const [firstLine = ''] = (await capture(wrkPath, [...generator.versionArgs])).output.split('\n')
   const [wrkVersion = ''] = firstLine.split(' Copyright')
   const revision = await capture('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_DIR })
   return {
@@ -192,6 +208,8 @@ export interface WrkScenario<M extends RunMeasurement> extends Omit<ScenarioRun<
 }
 
 export interface WrkSuite<M extends RunMeasurement> {
+  /** The load generator the scenarios drive, when it is not wrk (the h2 suite's h2load). */
+  readonly generator?: LoadGenerator
   readonly durationSec: number
   readonly warmupSec: number
   readonly repeat: number
@@ -207,15 +225,15 @@ export interface WrkSuite<M extends RunMeasurement> {
 }
 
 /**
- * The skeleton every wrk suite runs on: find wrk and taskset (exit 2 naming what to install),
- * prepare the peers, print the estimate, then per scenario run every peer `repeat` times,
+ * The skeleton every wrk suite runs on: find wrk (or the suite's generator) and taskset (exit 2
+ * naming what to install), prepare the peers, print the estimate, then per scenario run every peer `repeat` times,
  * interleaved, each run a fresh server pinned to its CPU with wrk on the other, warmed up and
  * measured with its CPU µs/request from /proc (measure.ts), and print the scenario's table of
  * medians; finally write the report and print where. Exits 0 when anything was measured, 1 when
  * nothing was.
  */
 export async function runWrkSuite<M extends RunMeasurement>(suite: WrkSuite<M>): Promise<number> {
-  const tools = await findLoadTools()
+  const tools = await findLoadTools(suite.generator)
   if ('missing' in tools) {
     console.error(tools.missing)
     return 2

@@ -1,5 +1,7 @@
 import { accountsSuite } from './accounts.ts'
 import { chatSuite } from './chat.ts'
+import { h2Suite } from './h2.ts'
+import { h2CodecSuite } from './h2-codec.ts'
 import { httpSuite } from './http.ts'
 import { loadgenSuite } from './loadgen.ts'
 import { logicSuite } from './logic.ts'
@@ -21,4 +23,6 @@ export const SUITES: readonly Suite[] = [
   accountsSuite,
   proxySuite,
   tlsSuite,
+  h2Suite,
+  h2CodecSuite,
 ]
