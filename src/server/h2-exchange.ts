@@ -44,7 +44,7 @@ export class H2Exchange implements ResponseSink, BodySource {
   private head: Array<[string, string]> | null = null
   private headSent = false
   /** A body piece not sent yet (the last one may carry END_STREAM), and its owner's callback when it wants the buffer back. */
-  private piece: Buffer | null = null
+  private piece: Buffer | string | null = null
   private pieceDone: Done | undefined = undefined
   /** Trailer fields to send after the body (Response.addTrailers()). */
   private trailerFields: Array<[string, string]> | null = null
@@ -229,6 +229,22 @@ export class H2Exchange implements ResponseSink, BodySource {
     return !this.conn.behind && this.stream.pendingBytes === 0
   }
 
+  /** The head as fields (Response writes them so for HTTP/2), and a whole body with it when `body` is not empty. */
+  sendFields(fields: Array<[string, string]>, body: string, _more: boolean): boolean {
+    if (!this.open) return false
+    this.head = fields
+    this.headSent = true
+    this.armTimer()
+    if (body !== '') {
+      if (this.piece !== null) this.release(false)
+      // Kept a string: a whole response is written into its frame's buffer without a Buffer of its own.
+      this.piece = body
+      this.pieceDone = undefined
+    }
+    this.conn.hold(this)
+    return !this.conn.behind && this.stream.pendingBytes === 0
+  }
+
   sendAscii(text: string, more?: boolean): boolean {
     return this.send(text, more)
   }
@@ -262,6 +278,12 @@ export class H2Exchange implements ResponseSink, BodySource {
     if (!this.open) return
     const trailers = end ? this.trailerFields : null
     const last = end && trailers === null
+    if (this.head !== null && last && this.piece !== null && this.pieceDone === undefined && session.respond(this.stream, this.head, this.piece)) {
+      // The whole answer in one write (the usual small response).
+      this.head = null
+      this.piece = null
+      return
+    }
     if (this.head !== null) {
       const head = this.head
       this.head = null
@@ -273,7 +295,7 @@ export class H2Exchange implements ResponseSink, BodySource {
       const done = this.pieceDone
       this.piece = null
       this.pieceDone = undefined
-      session.sendData(this.stream, piece, last, done)
+      session.sendData(this.stream, typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece, last, done)
     } else if (last) session.sendData(this.stream, EMPTY, true)
     if (trailers !== null) session.sendTrailers(this.stream, trailers)
   }

@@ -90,3 +90,56 @@ export function valueKind(value: string): ValueKind {
   }
   return kind
 }
+
+/**
+ * A head as HTTP/2 fields (RFC 9113 §8.3.2, §8.2.2), for a sink that frames bodies itself
+ * (server/h2-exchange.ts), so the head is never written as HTTP/1.1 text to be read back:
+ * `:status`, the handler's fields (`stored` as [lower, name, value] triples, lower-case names)
+ * without the connection-specific and framing ones, `Date` unless set, `content-length` (the
+ * body's `length`, else the one declared; none for a status without a body), and the server's
+ * and raw field lines (`lines`, "name: value\r\n" each). Returns the fields and the declared
+ * Content-Length (-1: none).
+ */
+export function h2HeadFields(
+  code: number,
+  stored: readonly string[],
+  length: number,
+  noBody: boolean,
+  lines: string,
+  date: string,
+): [Array<[string, string]>, number] {
+  const out: Array<[string, string]> = [[':status', statusCodes[code] ?? String(code)]]
+  let declared = -1
+  let hasDate = false
+  for (let i = 0; i < stored.length; i += 3) {
+    const lower = stored[i]!
+    if (lower === 'content-length') {
+      if (isDigits(stored[i + 2]!)) declared = Number(stored[i + 2])
+      continue
+    }
+    if (H2_DROPPED.has(lower)) continue
+    if (lower === 'date') hasDate = true
+    out.push([lower, stored[i + 2]!])
+  }
+  if (lines !== '') {
+    for (let p = 0; p < lines.length; ) {
+      const eol = lines.indexOf('\r\n', p)
+      const colon = lines.indexOf(':', p)
+      const name = lines.slice(p, colon).toLowerCase()
+      if (!H2_DROPPED.has(name)) out.push([name, lines.slice(colon + 1, eol).trim()])
+      p = eol + 2
+    }
+  }
+  if (!hasDate) out.push(['date', date])
+  if (!noBody) {
+    if (length >= 0) out.push(['content-length', String(length)])
+    else if (declared >= 0) out.push(['content-length', String(declared)])
+  }
+  return [out, declared]
+}
+
+/** Fields HTTP/2 forbids (§8.2.2), and the framing HTTP/2 does itself. */
+const H2_DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'])
+/** Status codes as the strings :status carries, made once. */
+const statusCodes: string[] = []
+for (let code = 100; code < 600; code++) statusCodes[code] = String(code)

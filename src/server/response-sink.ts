@@ -17,6 +17,12 @@ export interface ResponseSink {
   sendAscii(text: string, more?: boolean): boolean
   /** Asked when the head is serialized: may the connection stay open after this response? */
   mayKeepAlive(): boolean
+  /**
+   * The head as fields (response-fields.ts h2HeadFields()), for a protocol that frames bodies
+   * itself (HTTP/2): present, it takes every head instead of send(); `body`, when not empty, is
+   * the whole body (UTF-8), sent with it. Returns what send() would.
+   */
+  sendFields?(fields: Array<[string, string]>, body: string, more: boolean): boolean
   /** Trailer fields ("name: value\r\n" lines) after the body, for a protocol that carries them without chunks (HTTP/2). */
   trailers?(lines: string): void
   /** The response is complete. */

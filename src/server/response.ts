@@ -6,9 +6,9 @@ import { Buffer } from 'node:buffer'
 import type { Readable } from 'node:stream'
 import type { Socket } from 'node:net'
 import { PetrelError } from '../core/errors.ts'
-import { statusLine, dateHeaderLine, statusHasNoBody } from './status.ts'
+import { statusLine, dateHeaderLine, dateValue, statusHasNoBody } from './status.ts'
 import { InvalidOptionError } from '../core/option-error.ts'
-import { contentLengthLine, isDigits, lowerCaseName, valueKind, ValueKind } from './response-fields.ts'
+import { contentLengthLine, h2HeadFields, isDigits, lowerCaseName, valueKind, ValueKind } from './response-fields.ts'
 import { checkOffer, compressStream, compressWhole, type CompressionOffer, type ContentCoding } from './compression.ts'
 import { BodyEncoder, compressionApplies, type EncodedBodyOut } from './body-encoder.ts'
 import type { ResponseSink } from './response-sink.ts'
@@ -483,6 +483,15 @@ export class Response {
    */
   private sendHead(length: number, tail: string, more: boolean, tailAscii: boolean): void {
     const code = this.statusCode
+    if (this.sink.sendFields !== undefined) {
+      // HTTP/2: fields, not text (no framing, no Connection to decide).
+      const lines = this.serverFields === '' ? this.rawFields : this.serverFields + this.rawFields
+      const [fields, declared] = h2HeadFields(code, this.fields, length, statusHasNoBody(code), lines, dateValue())
+      if (length < 0) this.declaredLength = declared
+      this.headersSent = true
+      this.sink.sendFields(fields, tail, more)
+      return
+    }
     let head = statusLine(code) + this.serverFields + this.rawFields
     let hasDate = false
     const f = this.fields

@@ -107,6 +107,17 @@ export function dateHeaderLine(): string {
   return dateLine
 }
 
+/** The Date field's value alone (for HTTP/2's fields). */
+export function dateValue(): string {
+  if (dateLine !== dateValueOf) {
+    dateValueOf = dateLine
+    lastDateValue = dateLine.slice(6, -2)
+  }
+  return lastDateValue
+}
+let dateValueOf = ''
+let lastDateValue = ''
+
 /** Start (or share) the once-per-second refresh; pair every call with releaseDateClock(). */
 export function retainDateClock(): void {
   if (dateUsers++ === 0) {

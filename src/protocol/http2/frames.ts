@@ -291,9 +291,10 @@ export function windowUpdateFrame(streamId: number, increment: number): Buffer {
  * A header block as HEADERS then CONTINUATION frames of at most `maxFrameSize` bytes each (the
  * peer's SETTINGS_MAX_FRAME_SIZE), END_HEADERS on the last; END_STREAM on HEADERS when asked.
  */
-export function headersFrames(streamId: number, block: Buffer, endStream: boolean, maxFrameSize: number): Buffer {
+export function headersFrames(streamId: number, block: Buffer, endStream: boolean, maxFrameSize: number, spare = 0): Buffer {
   const pieces = Math.max(1, Math.ceil(block.length / maxFrameSize))
-  const out = Buffer.allocUnsafe(block.length + pieces * FRAME_HEADER_BYTES)
+  // `spare` bytes after the frames are the caller's (the DATA frame of a whole response).
+  const out = Buffer.allocUnsafe(block.length + pieces * FRAME_HEADER_BYTES + spare)
   let p = 0
   for (let i = 0; i < pieces; i++) {
     const from = i * maxFrameSize

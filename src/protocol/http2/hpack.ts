@@ -464,8 +464,12 @@ export class HpackEncoder {
   }
 }
 
-/** Values that change per response: indexing them would only churn the table. */
-const UNINDEXED = new Set(['content-length', 'date', 'etag', 'last-modified', 'content-range', 'age', 'expires', 'location'])
+/**
+ * Values that change per response: indexing them would only churn the table. `date` and
+ * `content-length` are indexed all the same: a date stays one second, and answers of one size
+ * repeat (one byte each instead of a Huffman-coded literal, as nghttp2 does).
+ */
+const UNINDEXED = new Set(['etag', 'last-modified', 'content-range', 'age', 'expires', 'location'])
 /** Values an intermediary must never index (§7.1.3): credentials and cookies. */
 const NEVER_INDEXED = new Set(['set-cookie', 'authorization', 'proxy-authorization', 'cookie'])
 
@@ -476,7 +480,14 @@ STATIC_TABLE.forEach(([name, value], i) => {
   if (!staticNames.has(name)) staticNames.set(name, i + 1)
 })
 
+/** :status values of the static table (8–14), looked up without building a key per response. */
+const staticStatus = new Map<string, number>()
+STATIC_TABLE.forEach(([name, value], i) => {
+  if (name === ':status') staticStatus.set(value, i + 1)
+})
+
 function staticIndex(name: string, value: string): number {
+  if (name === ':status') return staticStatus.get(value) ?? 0
   // Only :method, :path, :scheme, :status and accept-encoding have values in the static table.
   if (name.charCodeAt(0) !== 0x3a && name !== 'accept-encoding') return 0
   return staticWhole.get(`${name}\0${value}`) ?? 0

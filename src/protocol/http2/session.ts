@@ -447,6 +447,30 @@ export class H2Session implements FrameHandler {
     if (endStream) this.localEnd(stream)
   }
 
+  /**
+   * A whole response (head and body) as one buffer and one write: HEADERS, then one DATA frame
+   * with END_STREAM — the usual small answer, one allocation instead of one per frame and piece.
+   * False, with nothing sent, when the body does not fit the windows or a frame: send it apart.
+   */
+  respond(stream: H2Stream, fields: ReadonlyArray<readonly [string, string]>, body: string | Buffer): boolean {
+    if (stream.state === StreamState.CLOSED || stream.state === StreamState.HALF_CLOSED_LOCAL || this.ended) return true
+    const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length
+    if (length > stream.sendWindow || length > this.sendWindow || length > this.peerMaxFrameSize || stream.pendingBytes > 0) return false
+    // Encoded now, so sent now: the HPACK context must see blocks in the order they go out.
+    const block = this.encoder.encode(fields)
+    const head = headersFrames(stream.id, block, false, this.peerMaxFrameSize, FRAME_HEADER_BYTES + length)
+    const p = head.length - FRAME_HEADER_BYTES - length
+    writeFrameHeader(head, p, length, FrameType.DATA, Flag.END_STREAM, stream.id)
+    if (typeof body === 'string') head.write(body, p + FRAME_HEADER_BYTES, 'utf8')
+    else body.copy(head, p + FRAME_HEADER_BYTES)
+    this.out.write(head)
+    stream.sendWindow -= length
+    this.sendWindow -= length
+    this.dataSent += length
+    this.localEnd(stream)
+    return true
+  }
+
   /** Trailer fields after the body: a HEADERS frame with END_STREAM, once the DATA before them is out. */
   sendTrailers(stream: H2Stream, fields: ReadonlyArray<readonly [string, string]>): void {
     if (stream.state === StreamState.CLOSED || stream.state === StreamState.HALF_CLOSED_LOCAL || this.ended) return
