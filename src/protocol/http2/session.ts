@@ -1,19 +1,12 @@
 // One HTTP/2 connection, server side, at the protocol level (RFC 9113 §5, §6): stream states,
 // SETTINGS and their acknowledgement, PING, GOAWAY, header blocks across CONTINUATION frames,
 // both flow-control windows in both directions, and the limits a hostile client meets. It speaks
-// frames to an output and events to its owner; what a request means is the owner's business
-// (server/h2-connection.ts maps streams to Request and Response).
-//
-// Limits, each a connection error when broken, as the RFC or the known attacks ask:
-// - concurrent streams: beyond SETTINGS_MAX_CONCURRENT_STREAMS a new stream is refused
-//   (RST_STREAM REFUSED_STREAM), and a client that keeps opening them past twice the limit
-//   while refused is cut (ENHANCE_YOUR_CALM);
-// - rapid reset (CVE-2023-44487): streams the client resets are counted per window; beyond
-//   `maxResetsPerWindow` the connection ends with ENHANCE_YOUR_CALM;
-// - CONTINUATION flood (CVE-2024-27316): a header block is bounded in bytes across its frames
-//   (`maxHeaderBlockBytes`), and frames of other streams may not come in between;
-// - HPACK bombs: the decoded header list is bounded (hpack.ts);
-// - PING and SETTINGS floods, empty DATA and HEADERS floods: counted per window like resets.
+// frames to an output and events to its owner (server/h2-connection.ts). Limits, as the RFC or
+// the known attacks ask: streams past SETTINGS_MAX_CONCURRENT_STREAMS are refused, and a client
+// that keeps opening them is cut (ENHANCE_YOUR_CALM); client resets (rapid reset,
+// CVE-2023-44487), PINGs, SETTINGS and empty frames share `maxControlPerWindow`; a header block
+// is bounded across its CONTINUATIONs (CVE-2024-27316) and may not be interleaved; the decoded
+// header list is bounded (hpack.ts).
 
 import { Buffer } from 'node:buffer'
 import {
@@ -38,7 +31,8 @@ import {
   type FrameHandler,
 } from './frames.ts'
 import { HpackDecoder, HpackEncoder, HpackError } from './hpack.ts'
-import { H2Stream, SESSION_DEFAULTS, SkippedIds, StreamState, type Done, type SessionEvents, type SessionLimits, type SessionOutput } from './stream.ts'
+import { ControlBudget, H2Stream, SESSION_DEFAULTS, SkippedIds, StreamState } from './stream.ts'
+import type { Done, SessionEvents, SessionLimits, SessionOutput } from './stream.ts'
 
 export { SESSION_DEFAULTS, StreamState, H2Stream, type SessionEvents, type SessionLimits, type SessionOutput } from './stream.ts'
 
@@ -73,9 +67,8 @@ export class H2Session implements FrameHandler {
   /** Set once GOAWAY is sent: no new streams; the connection ends when the last one does. */
   private goingAway = false
   private ended = false
-  /** Control frames (resets, pings, settings, empty frames) in the current window. */
-  private controlCount = 0
-  private controlWindowStart = 0
+  /** Control frames (resets, pings, settings, empty frames) allowed per window. */
+  private readonly budget: ControlBudget
   /** Streams refused for concurrency in a row: a client that ignores the limit is cut. */
   private refusedInRow = 0
   private settingsAcked = false
@@ -87,6 +80,7 @@ export class H2Session implements FrameHandler {
     this.out = out
     this.now = now
     this.reader = new FrameReader(this)
+    this.budget = new ControlBudget(this.limits.maxControlPerWindow, this.limits.controlWindowMs)
     this.reader.maxFrameSize = this.limits.maxFrameBytes
     this.decoder = new HpackDecoder({ maxTableBytes: this.limits.headerTableBytes, maxHeaderListBytes: this.limits.maxHeaderListBytes })
   }
@@ -424,12 +418,7 @@ export class H2Session implements FrameHandler {
 
   /** Count a control frame; false (the connection ended with ENHANCE_YOUR_CALM) past the limit. */
   private control(what: string): boolean {
-    const now = this.now()
-    if (now - this.controlWindowStart >= this.limits.controlWindowMs) {
-      this.controlWindowStart = now
-      this.controlCount = 0
-    }
-    if (++this.controlCount <= this.limits.maxControlPerWindow) return true
+    if (this.budget.take(this.now())) return true
     this.connectionError(
       H2Error.ENHANCE_YOUR_CALM,
       `more than ${this.limits.maxControlPerWindow} ${what} frames (and other control frames) in ${this.limits.controlWindowMs} ms`,

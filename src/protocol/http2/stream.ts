@@ -105,3 +105,24 @@ export class SkippedIds {
     return false
   }
 }
+
+/** So many control frames (resets, pings, settings, empty frames) per window of time; past them, take() is false. */
+export class ControlBudget {
+  private readonly max: number
+  private readonly windowMs: number
+  private count = 0
+  private windowStart = 0
+
+  constructor(max: number, windowMs: number) {
+    this.max = max
+    this.windowMs = windowMs
+  }
+
+  take(now: number): boolean {
+    if (now - this.windowStart >= this.windowMs) {
+      this.windowStart = now
+      this.count = 0
+    }
+    return ++this.count <= this.max
+  }
+}
