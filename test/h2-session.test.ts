@@ -42,7 +42,7 @@ function harness(limits: Partial<SessionLimits> = {}, now = () => 0) {
   session = new H2Session(
     { write: (b) => (written.push(Buffer.from(b)), true), end: () => void (ended = true) },
     {
-      request: (stream, fields, endStream) => requests.push({ stream, fields, endStream }),
+      request: (stream, fields, endStream) => requests.push({ stream, fields: fields.slice(), endStream }),
       data: (stream, chunk, start, end, endStream) => {
         bodies.set(stream.id, (bodies.get(stream.id) ?? '') + chunk.toString('latin1', start, end))
         session.consume(stream, end - start)

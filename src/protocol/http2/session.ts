@@ -268,7 +268,8 @@ export class H2Session implements FrameHandler {
       this.events.headersTooLarge(stream)
       return
     }
-    this.events.request(stream, this.fields.slice(), endStream)
+    // The session's own list, valid until the call returns (the owner reads it into its head): no copy per request.
+    this.events.request(stream, this.fields, endStream)
   }
 
   private onData(flags: number, streamId: number, payload: Buffer, start: number, end: number, padLength: number): void {

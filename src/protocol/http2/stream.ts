@@ -14,7 +14,7 @@ export interface SessionLimits extends Http2Limits {
 export const SESSION_DEFAULTS: Readonly<SessionLimits> = Object.freeze({ ...DEFAULT_HTTP2, maxHeaderListBytes: DEFAULT_LIMITS.maxHeaderBytes })
 
 export interface SessionEvents {
-  /** A request head (`fields` flat [name, value, …], as decoded); `endStream` when it has no body. */
+  /** A request head (`fields` flat [name, value, …], as decoded: valid until the call returns); `endStream` when it has no body. */
   request(stream: H2Stream, fields: string[], endStream: boolean): void
   /** Body bytes (a view valid until the call returns); `end` on the last. The owner calls consume() as it takes them. */
   data(stream: H2Stream, chunk: Buffer, start: number, end: number, endStream: boolean): void
