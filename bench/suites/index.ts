@@ -11,6 +11,7 @@ import type { Suite } from './suite.ts'
 import { timersSuite } from './timers.ts'
 import { tlsSuite } from './tls.ts'
 import { workersSuite } from './workers.ts'
+import { wsSuite } from './ws.ts'
 
 export const SUITES: readonly Suite[] = [
   httpSuite,
@@ -25,4 +26,5 @@ export const SUITES: readonly Suite[] = [
   tlsSuite,
   h2Suite,
   h2CodecSuite,
+  wsSuite,
 ]
