@@ -446,3 +446,36 @@ describe('the review’s cases', () => {
     t.after(() => halfClosed.destroy())
   })
 })
+
+test('publishes of one turn reach a subscriber in one write and in order, and a send() after them does not overtake them', async (t) => {
+  const s = createServer()
+  let member: PetrelSocket<unknown> | null = null
+  s.websocket('/t', {
+    open: (ws) => {
+      ws.subscribe('t')
+      member = ws
+    },
+  })
+  const p = (await s.listen({ port: 0, host: '127.0.0.1' })).port
+  t.after(() => s.close({ destroy: true }))
+  const c = new WsClient(`ws://127.0.0.1:${p}/t`)
+  await once(c, 'open')
+  await settlesTo(() => 1 - s.topics().count('t'), 0, 1000)
+  const got: string[] = []
+  c.on('message', (d) => got.push(String(d)))
+  const writes = { n: 0 }
+  const socket = member!.socket
+  const write = socket.write.bind(socket)
+  socket.write = ((...args: Parameters<typeof socket.write>) => {
+    writes.n++
+    return write(...args)
+  }) as typeof socket.write
+  assert.equal(s.publish('t', 'one'), 1)
+  s.publish('t', 'two')
+  s.publish('t', 'three')
+  member!.send('after')
+  await settlesTo(() => 4 - got.length, 0, 2000)
+  assert.deepEqual(got, ['one', 'two', 'three', 'after'])
+  assert.equal(writes.n, 2, 'the three publishes in one write, then the send')
+  c.close()
+})

@@ -136,6 +136,8 @@ export class WebSocket<T = unknown> implements MessageEvents {
    */
   send(data: string | Buffer, options?: { binary?: boolean; compress?: boolean }): boolean {
     if (this.state !== State.OPEN) return false
+    // What was published to this subscriber in this turn goes first (ws-topics.ts).
+    if (this.topics !== null) this.server.topics().flush()
     const binary = options?.binary ?? typeof data !== 'string'
     const opcode = binary ? Opcode.BINARY : Opcode.TEXT
     if (this.deflateBits > 0 && options?.compress !== false) {
