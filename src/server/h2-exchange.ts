@@ -25,11 +25,9 @@ import { StreamState, type H2Stream } from '../protocol/http2/session.ts'
 import type { Done } from '../protocol/http2/stream.ts'
 import type { BodySource, Request } from './request.ts'
 import type { Response, ResponseSink } from './response.ts'
+import { h2FieldLines } from './response-fields.ts'
 import type { TimerOwner } from './server.ts'
 import type { H2Connection } from './h2-connection.ts'
-
-/** Fields of an HTTP/1.1 head that HTTP/2 forbids (§8.2.2): dropped from what the Response wrote. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'])
 
 const EMPTY = Buffer.alloc(0)
 
@@ -250,7 +248,7 @@ export class H2Exchange implements ResponseSink, BodySource {
   }
 
   trailers(lines: string): void {
-    this.trailerFields = fieldsOf(lines.split('\r\n'), 0)
+    this.trailerFields = h2FieldLines(lines, 0, [])
   }
 
   mayKeepAlive(): boolean {
@@ -352,24 +350,8 @@ export class H2Exchange implements ResponseSink, BodySource {
   uncork(): void {}
 }
 
-/** "HTTP/1.x NNN reason\r\nname: value\r\n…" → [':status', NNN] and the fields HTTP/2 allows, names lower-cased. */
+/** "HTTP/1.x NNN reason\r\nname: value\r\n…" (a prepared head) → [':status', NNN] and the fields HTTP/2 allows. */
 function parseHead(text: string): Array<[string, string]> {
-  const lines = text.split('\r\n')
-  const fields = fieldsOf(lines, 1)
-  fields.unshift([':status', lines[0]!.slice(9, 12)])
-  return fields
-}
-
-/** Field lines from `from` on as [lower-case name, value] pairs, without the ones HTTP/2 forbids. */
-function fieldsOf(lines: string[], from: number): Array<[string, string]> {
-  const fields: Array<[string, string]> = []
-  for (let i = from; i < lines.length; i++) {
-    const line = lines[i]!
-    const colon = line.indexOf(':')
-    if (colon <= 0) continue
-    const name = line.slice(0, colon).toLowerCase()
-    if (HOP_BY_HOP.has(name)) continue
-    fields.push([name, line.slice(colon + 1).trim()])
-  }
-  return fields
+  const firstLine = text.indexOf('\r\n')
+  return h2FieldLines(text, firstLine < 0 ? text.length : firstLine + 2, [[':status', text.slice(9, 12)]])
 }

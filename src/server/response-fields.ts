@@ -121,21 +121,32 @@ export function h2HeadFields(
     if (lower === 'date') hasDate = true
     out.push([lower, stored[i + 2]!])
   }
-  if (lines !== '') {
-    for (let p = 0; p < lines.length; ) {
-      const eol = lines.indexOf('\r\n', p)
-      const colon = lines.indexOf(':', p)
-      const name = lines.slice(p, colon).toLowerCase()
-      if (!H2_DROPPED.has(name)) out.push([name, lines.slice(colon + 1, eol).trim()])
-      p = eol + 2
-    }
-  }
+  if (lines !== '') h2FieldLines(lines, 0, out)
   if (!hasDate) out.push(['date', date])
   if (!noBody) {
     if (length >= 0) out.push(['content-length', String(length)])
     else if (declared >= 0) out.push(['content-length', String(declared)])
   }
   return [out, declared]
+}
+
+/**
+ * Field lines ("name: value\r\n" each, from `from`) as [lower-case name, value] pairs pushed onto
+ * `out`, without the ones HTTP/2 forbids: the server's and raw lines of a head, a prepared head's
+ * lines, trailers.
+ */
+export function h2FieldLines(lines: string, from: number, out: Array<[string, string]>): Array<[string, string]> {
+  for (let p = from; p < lines.length; ) {
+    let eol = lines.indexOf('\r\n', p)
+    if (eol < 0) eol = lines.length
+    const colon = lines.indexOf(':', p)
+    if (colon > p && colon < eol) {
+      const name = lines.slice(p, colon).toLowerCase()
+      if (!H2_DROPPED.has(name)) out.push([name, lines.slice(colon + 1, eol).trim()])
+    }
+    p = eol + 2
+  }
+  return out
 }
 
 /** Fields HTTP/2 forbids (§8.2.2), and the framing HTTP/2 does itself. */
