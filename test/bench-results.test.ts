@@ -163,10 +163,14 @@ test("the h2 suite: every peer over HTTP/2 on TLS and cleartext, Petrel's HTTP/1
   assert.match(h2.stdout, /^about \d+ min: 3 scenario\(s\) × 5 run\(s\) × ~3 s$/m)
   for (const scenario of ['tls-c10-m100', 'clear-c100-m10', 'static-100k']) {
     for (const peer of ['petrel', 'h2-floor', 'node-http2', 'nginx', 'petrel-h1']) {
-      assert.match(h2.stdout, new RegExp(`^ {2}${scenario} ${peer} … [\\d,]+ req/s, [\\d.]+ µs/req$`, 'm'))
+      // node:http2 (a peer, not ours) sometimes leaves a connection unanswered in a 1 s run on a
+      // loaded machine: the suite reports that as a failed run, which is what it is for.
+      const failure = peer === 'node-http2' ? '|failed: h2load: a connection stalled.*' : ''
+      assert.match(h2.stdout, new RegExp(`^ {2}${scenario} ${peer} … (?:[\\d,]+ req/s, [\\d.]+ µs/req${failure})$`, 'm'))
     }
   }
-  assert.doesNotMatch(h2.stdout, /failed/, 'no run failed')
+  const failures = h2.stdout.split('\n').filter((line) => /failed/.test(line) && !/node-http2/.test(line))
+  assert.deepEqual(failures, [], 'no run of ours failed')
   assert.match(h2.stdout, /^peer +protocol +req\/s +vs petrel +CPU µs\/req +server CPU +MB\/s +mean ms +header B\/req +errors$/m)
   // What h2load negotiated, per row: h2 over TLS, h2c on cleartext, HTTP/1.1 for the reference.
   assert.match(h2.stdout, /^tls-c10-m100: [^\n]+\n[^\n]+\n[^\n]+\npetrel +h2 +[\d,]+ +1\.00× /m)
